@@ -1,0 +1,179 @@
+//===- DenseOps.cpp - verifiers and type inference of dense ops -----------===//
+#include "dialects/moe/IR/MoEOps.h"
+#include "dialects/moe/IR/Verification.h"
+
+using namespace mlir;
+using namespace moec::moe;
+using namespace moec::moe::verify;
+
+namespace {
+/// A per-feature parameter (`[D]`) of a normalisation over the last
+/// dimension of `input`.
+LogicalResult checkFeatureVector(ErrorEmitter emit, StringRef name,
+                                 Value param, RankedTensorType input) {
+  FailureOr<RankedTensorType> type =
+      rankedOperand(emit, param, name, 1, "[features]");
+  if (failed(type))
+    return failure();
+  return checkDim(emit, name, *type, 0, input.getShape().back(),
+                  "features", "the last dimension of 'input'");
+}
+
+/// Input and parameters of a normalisation over the last dimension.
+LogicalResult checkNorm(ErrorEmitter emit, Value input, Value weight,
+                        Value bias, float eps) {
+  FailureOr<RankedTensorType> inputType =
+      rankedOperandAtLeast(emit, input, "input", 1, "[..., features]");
+  if (failed(inputType) ||
+      failed(checkFeatureVector(emit, "weight", weight, *inputType)))
+    return failure();
+  if (bias && failed(checkFeatureVector(emit, "bias", bias, *inputType)))
+    return failure();
+  return checkFloatAbove(emit, "eps", eps, 0.0f);
+}
+} // namespace
+
+LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *context,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  auto emit = [&] {
+    return emitInferenceError(context, loc, getOperationName());
+  };
+  FailureOr<RankedTensorType> table =
+      rankedOperand(emit, adaptor.getTable(), "table", 2, "[vocabulary, width]");
+  if (failed(table))
+    return failure();
+  FailureOr<RankedTensorType> tokens = rankedOperandAtLeast(
+      emit, adaptor.getTokens(), "tokens", 1, "(token shape)");
+  if (failed(tokens))
+    return failure();
+  SmallVector<int64_t> shape(tokens->getShape());
+  shape.push_back(table->getDimSize(1));
+  results.push_back(RankedTensorType::get(shape, table->getElementType()));
+  return success();
+}
+
+LogicalResult RMSNormOp::verify() {
+  return checkNorm([&] { return emitOpError(); }, getInput(), getWeight(),
+                   Value(), getEps().convertToFloat());
+}
+
+LogicalResult LayerNormOp::verify() {
+  return checkNorm([&] { return emitOpError(); }, getInput(), getWeight(),
+                   getBias(), getEps().convertToFloat());
+}
+
+LogicalResult LinearOp::inferReturnTypes(MLIRContext *context,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  auto emit = [&] {
+    return emitInferenceError(context, loc, getOperationName());
+  };
+  FailureOr<RankedTensorType> input = rankedOperandAtLeast(
+      emit, adaptor.getInput(), "input", 1, "[..., in features]");
+  if (failed(input))
+    return failure();
+  FailureOr<RankedTensorType> weight = rankedOperand(
+      emit, adaptor.getWeight(), "weight", 2, "[out features, in features]");
+  if (failed(weight))
+    return failure();
+  SmallVector<int64_t> shape(input->getShape());
+  shape.back() = weight->getDimSize(0);
+  results.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  auto input = cast<RankedTensorType>(getInput().getType());
+  auto weight = cast<RankedTensorType>(getWeight().getType());
+  if (failed(checkDim(emit, "weight", weight, 1, input.getShape().back(),
+                      "in features", "the last dimension of 'input'")))
+    return failure();
+  if (Value bias = getBias()) {
+    FailureOr<RankedTensorType> biasType =
+        rankedOperand(emit, bias, "bias", 1, "[out features]");
+    if (failed(biasType) ||
+        failed(checkDim(emit, "bias", *biasType, 0, weight.getDimSize(0),
+                        "out features", "'weight'")))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult FFNOp::inferReturnTypes(MLIRContext *context,
+                                      std::optional<Location> loc,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &results) {
+  results.push_back(adaptor.getInput().getType());
+  return success();
+}
+
+LogicalResult FFNOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  FailureOr<RankedTensorType> input =
+      rankedOperandAtLeast(emit, getInput(), "input", 1, "[..., width]");
+  if (failed(input))
+    return failure();
+  return checkFFNWeights(emit, getW1(), getW2(), getW3(), /*perExpert=*/false,
+                         0, input->getShape().back());
+}
+
+LogicalResult RoPEOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  FailureOr<RankedTensorType> input = rankedOperand(
+      emit, getInput(), "input", 4, "[batch, sequence, heads, head dim]");
+  if (failed(input))
+    return failure();
+  int64_t headDim = input->getDimSize(3);
+  if (!ShapedType::isDynamic(headDim) && headDim % 2 != 0)
+    return emitOpError("operand 'input' head dimension must be even for "
+                       "rotate-half RoPE, but is ")
+           << headDim;
+  return checkFloatAbove(emit, "theta", getTheta().convertToFloat(), 0.0f);
+}
+
+LogicalResult AttentionOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  StringRef layout = "[batch, sequence, heads, head dim]";
+  FailureOr<RankedTensorType> query =
+      rankedOperand(emit, getQuery(), "query", 4, layout);
+  if (failed(query))
+    return failure();
+  FailureOr<RankedTensorType> key =
+      rankedOperand(emit, getKey(), "key", 4, layout);
+  if (failed(key))
+    return failure();
+  if (key->getElementType() != query->getElementType())
+    return emitOpError("operand 'key' element type must be ")
+           << query->getElementType() << " as 'query', but is "
+           << key->getElementType();
+  static const char *meanings[] = {"batch", "sequence", "", "head dim"};
+  for (unsigned dim : {0u, 1u, 3u})
+    if (failed(checkDim(emit, "key", *key, dim, query->getDimSize(dim),
+                        meanings[dim], "'query'")))
+      return failure();
+  int64_t queryHeads = query->getDimSize(2);
+  int64_t kvHeads = key->getDimSize(2);
+  if (!ShapedType::isDynamic(queryHeads) && !ShapedType::isDynamic(kvHeads) &&
+      (kvHeads == 0 || queryHeads % kvHeads != 0))
+    return emitOpError("key/value heads (")
+           << kvHeads << ") must divide query heads (" << queryHeads
+           << ") for grouped-query attention";
+  if (std::optional<APFloat> scale = getScale())
+    return checkFloatAbove(emit, "scale", scale->convertToFloat(), 0.0f);
+  return success();
+}
+
+LogicalResult CrossEntropyOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  FailureOr<RankedTensorType> logits =
+      rankedOperandAtLeast(emit, getLogits(), "logits", 1, "[..., vocabulary]");
+  if (failed(logits))
+    return failure();
+  auto targets = cast<RankedTensorType>(getTargets().getType());
+  return checkShape(emit, "targets", targets, logits->getShape().drop_back(),
+                    "the shape of 'logits' without the vocabulary");
+}

@@ -1,0 +1,123 @@
+//===- DispatchOps.cpp - verifiers and type inference of dispatch ops -----===//
+#include "dialects/moe/IR/MoEOps.h"
+#include "dialects/moe/IR/Verification.h"
+
+using namespace mlir;
+using namespace moec::moe;
+using namespace moec::moe::verify;
+
+namespace {
+/// `weights` and `indices` of a selection: both `[T, K]`. Returns their shape.
+FailureOr<RankedTensorType> selectionPair(ErrorEmitter emit, Value weights,
+                                          Value indices) {
+  FailureOr<RankedTensorType> weightsType =
+      rankedOperand(emit, weights, "weights", 2, "[tokens, experts per token]");
+  if (failed(weightsType))
+    return failure();
+  FailureOr<RankedTensorType> indicesType =
+      rankedOperand(emit, indices, "indices", 2, "[tokens, experts per token]");
+  if (failed(indicesType) ||
+      failed(checkShape(emit, "indices", *indicesType, weightsType->getShape(),
+                        "the shape of 'weights'")))
+    return failure();
+  return weightsType;
+}
+} // namespace
+
+LogicalResult AssignSlotsOp::inferReturnTypes(MLIRContext *context,
+                                              std::optional<Location> loc,
+                                              Adaptor adaptor,
+                                              SmallVectorImpl<Type> &results) {
+  auto emit = [&] {
+    return emitInferenceError(context, loc, getOperationName());
+  };
+  if (failed(selectionPair(emit, adaptor.getWeights(), adaptor.getIndices())))
+    return failure();
+  FailureOr<int64_t> experts =
+      positiveShapeAttr(emit, adaptor.getNumExpertsAttr(), "num_experts");
+  if (failed(experts))
+    return failure();
+  FailureOr<int64_t> capacity =
+      positiveShapeAttr(emit, adaptor.getCapacityAttr(), "capacity");
+  if (failed(capacity))
+    return failure();
+  Type i32 = IntegerType::get(context, 32);
+  results.push_back(RankedTensorType::get({*experts, *capacity}, i32));
+  results.push_back(
+      RankedTensorType::get({*experts, *capacity}, Float32Type::get(context)));
+  results.push_back(RankedTensorType::get({*experts}, i32));
+  return success();
+}
+
+LogicalResult SortByExpertOp::inferReturnTypes(MLIRContext *context,
+                                               std::optional<Location> loc,
+                                               Adaptor adaptor,
+                                               SmallVectorImpl<Type> &results) {
+  auto emit = [&] {
+    return emitInferenceError(context, loc, getOperationName());
+  };
+  FailureOr<RankedTensorType> selection =
+      selectionPair(emit, adaptor.getWeights(), adaptor.getIndices());
+  if (failed(selection))
+    return failure();
+  FailureOr<int64_t> experts =
+      positiveShapeAttr(emit, adaptor.getNumExpertsAttr(), "num_experts");
+  if (failed(experts))
+    return failure();
+  Type i32 = IntegerType::get(context, 32);
+  int64_t assignments = product(selection->getShape());
+  results.push_back(RankedTensorType::get({assignments}, i32));
+  results.push_back(
+      RankedTensorType::get({assignments}, Float32Type::get(context)));
+  results.push_back(RankedTensorType::get({*experts}, i32));
+  return success();
+}
+
+LogicalResult DispatchOp::inferReturnTypes(MLIRContext *context,
+                                           std::optional<Location> loc,
+                                           Adaptor adaptor,
+                                           SmallVectorImpl<Type> &results) {
+  auto emit = [&] {
+    return emitInferenceError(context, loc, getOperationName());
+  };
+  FailureOr<RankedTensorType> input =
+      rankedOperand(emit, adaptor.getInput(), "input", 2, "[tokens, width]");
+  if (failed(input))
+    return failure();
+  FailureOr<RankedTensorType> slots = rankedOperandAtLeast(
+      emit, adaptor.getSlotTokens(), "slot_tokens", 1, "(slot shape)");
+  if (failed(slots))
+    return failure();
+  SmallVector<int64_t> shape(slots->getShape());
+  shape.push_back(input->getDimSize(1));
+  results.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+LogicalResult CombineOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  FailureOr<RankedTensorType> tokens = rankedOperandAtLeast(
+      emit, getSlotTokens(), "slot_tokens", 1, "(slot shape)");
+  if (failed(tokens))
+    return failure();
+  auto gates = cast<RankedTensorType>(getSlotGates().getType());
+  if (failed(checkShape(emit, "slot_gates", gates, tokens->getShape(),
+                        "the shape of 'slot_tokens'")))
+    return failure();
+  auto outputs = cast<RankedTensorType>(getExpertOutputs().getType());
+  auto result = cast<RankedTensorType>(getResult().getType());
+  if (result.getRank() != 2)
+    return emitOpError("result must be a rank-2 tensor [tokens, width], but "
+                       "has type ")
+           << result;
+  SmallVector<int64_t> expected(tokens->getShape());
+  expected.push_back(result.getDimSize(1));
+  if (failed(checkShape(emit, "expert_outputs", outputs, expected,
+                        "slot shape × result width")))
+    return failure();
+  if (outputs.getElementType() != result.getElementType())
+    return emitOpError("result element type must be ")
+           << outputs.getElementType() << " as 'expert_outputs', but is "
+           << result.getElementType();
+  return success();
+}

@@ -1,0 +1,66 @@
+//===- MoEAttrs.td - enum attributes of the moe dialect ----*- tablegen -*-===//
+
+#ifndef MOE_ATTRS_TD
+#define MOE_ATTRS_TD
+
+include "dialects/moe/IR/MoEDialect.td"
+include "mlir/IR/EnumAttr.td"
+
+class MoE_Enum<string name, string summary, list<I32EnumAttrCase> cases>
+    : I32EnumAttr<name, summary, cases> {
+  let cppNamespace = "::moec::moe";
+  let genSpecializedAttr = 0;
+}
+
+class MoE_EnumAttr<EnumAttrInfo info, string mnemonic>
+    : EnumAttr<MoE_Dialect, info, mnemonic> {
+  let assemblyFormat = "`<` $value `>`";
+}
+
+def MoE_InputTransform : MoE_Enum<"InputTransform",
+    "transform applied to the router input before gating", [
+  I32EnumAttrCase<"none", 0>,
+  I32EnumAttrCase<"l2norm", 1>,
+  I32EnumAttrCase<"layernorm", 2>,
+  I32EnumAttrCase<"tanh", 3>]>;
+def MoE_InputTransformAttr : MoE_EnumAttr<MoE_InputTransform, "input_transform">;
+
+def MoE_ScoreFunction : MoE_Enum<"ScoreFunction",
+    "function turning router logits into scores", [
+  I32EnumAttrCase<"softmax", 0>,
+  I32EnumAttrCase<"sigmoid", 1>]>;
+def MoE_ScoreFunctionAttr : MoE_EnumAttr<MoE_ScoreFunction, "score">;
+
+def MoE_GroupScore : MoE_Enum<"GroupScore",
+    "score of an expert group in group-limited routing", [
+  I32EnumAttrCase<"max", 0>,       // DeepSeek-V2 group_limited_greedy
+  I32EnumAttrCase<"top2_sum", 1>]>; // DeepSeek-V3 noaux_tc
+def MoE_GroupScoreAttr : MoE_EnumAttr<MoE_GroupScore, "group_score">;
+
+def MoE_MaskFill : MoE_Enum<"MaskFill",
+    "value given to the scores of experts in dropped groups", [
+  I32EnumAttrCase<"neg_inf", 0>,
+  I32EnumAttrCase<"zero", 1>]>;
+def MoE_MaskFillAttr : MoE_EnumAttr<MoE_MaskFill, "mask_fill">;
+
+def MoE_DropPriority : MoE_Enum<"DropPriority",
+    "which assignments keep their slot when an expert is over capacity", [
+  I32EnumAttrCase<"position", 0>,  // sequence order (Switch)
+  I32EnumAttrCase<"score", 1>]>;   // highest routing weight first (BPR)
+def MoE_DropPriorityAttr : MoE_EnumAttr<MoE_DropPriority, "drop_priority">;
+
+def MoE_Activation : MoE_Enum<"Activation", "activation function", [
+  I32EnumAttrCase<"relu", 0>,
+  I32EnumAttrCase<"gelu", 1>,       // exact, erf-based
+  I32EnumAttrCase<"gelu_tanh", 2>,  // tanh approximation
+  I32EnumAttrCase<"silu", 3>]>;
+def MoE_ActivationAttr : MoE_EnumAttr<MoE_Activation, "activation">;
+
+def MoE_LoadBalancing : MoE_Enum<"LoadBalancing",
+    "variant of the load-balancing auxiliary loss", [
+  I32EnumAttrCase<"Switch", 0, "switch">,     // E · Σ f_e P_e over all assignments
+  I32EnumAttrCase<"per_slot", 1>,   // Mixtral: f counted per top-k slot
+  I32EnumAttrCase<"sequence", 2>]>; // DeepSeek: per sequence, then mean
+def MoE_LoadBalancingAttr : MoE_EnumAttr<MoE_LoadBalancing, "balance">;
+
+#endif // MOE_ATTRS_TD

@@ -1,0 +1,201 @@
+//===- MoEDenseOps.td - dense decoder-only transformer ops -*- tablegen -*-===//
+
+#ifndef MOE_DENSE_OPS_TD
+#define MOE_DENSE_OPS_TD
+
+include "dialects/moe/IR/MoEAttrs.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def MoE_EmbeddingOp : MoE_Op<"embedding", [Pure, InferTypeOpAdaptor]> {
+  let summary = "token embedding lookup";
+  let description = [{
+    `result[..., :] = table[tokens[...], :]`; `table` is `[V, d]`, `tokens`
+    any shape `S` of `i32` ids, the result `S × [d]`.
+
+    ```mlir
+    %h = moe.embedding %table, %tokens : tensor<256x64xf32>, tensor<2x8xi32>
+    // %h : tensor<2x8x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$table, MoE_IndexTensor:$tokens);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat =
+      "$table `,` $tokens attr-dict `:` type($table) `,` type($tokens)";
+  }
+
+def MoE_RMSNormOp : MoE_Op<"rms_norm", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "RMSNorm over the last dimension, computed in f32";
+  let description = [{
+    `result = weight ⊙ x / sqrt(mean(x²) + eps)` over the last dimension,
+    with `weight` of that size. Computed in f32 whatever the input dtype, as
+    transformers does.
+
+    ```mlir
+    %n = moe.rms_norm %h, %g {eps = 1.0e-6 : f32} : tensor<2x8x64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$weight,
+                       DefaultValuedAttr<F32Attr, "1.0e-6">:$eps);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat =
+      "$input `,` $weight attr-dict `:` type($input) `,` type($weight)";
+  let hasVerifier = 1;
+}
+
+def MoE_LayerNormOp : MoE_Op<"layer_norm", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "LayerNorm over the last dimension";
+  let description = [{
+    `result = weight ⊙ (x − mean(x)) / sqrt(var(x) + eps) + bias` over the
+    last dimension (biased variance); `weight` and the optional `bias` have
+    its size.
+
+    ```mlir
+    %n = moe.layer_norm %h, %g, %b {eps = 1.0e-5 : f32}
+           : tensor<2x8x64xf32>, tensor<64xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$weight,
+                       Optional<MoE_FloatTensor>:$bias,
+                       DefaultValuedAttr<F32Attr, "1.0e-5">:$eps);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,`
+    type($weight) (`,` type($bias)^)?
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_LinearOp : MoE_Op<"linear", [Pure, InferTypeOpAdaptor]> {
+  let summary = "dense projection y = x · Wᵀ (+ b)";
+  let description = [{
+    `input` is `[..., in]`, `weight` `[out, in]` (Hugging Face layout), the
+    optional `bias` `[out]`; the result is `[..., out]`.
+
+    ```mlir
+    %q = moe.linear %n, %wq : tensor<2x8x64xf32>, tensor<64x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$weight,
+                       Optional<MoE_FloatTensor>:$bias);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,`
+    type($weight) (`,` type($bias)^)?
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_ActivationOp : MoE_Op<"activation", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "elementwise activation function";
+  let description = [{
+    `relu`, `gelu` (exact, erf), `gelu_tanh` (tanh approximation) or `silu`
+    (`x · σ(x)`), elementwise.
+
+    ```mlir
+    %a = moe.activation %x {kind = #moe.activation<silu>} : tensor<2x8x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_ActivationAttr:$kind);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def MoE_AddOp : MoE_Op<"add", [Pure, Commutative, SameOperandsAndResultType]> {
+  let summary = "elementwise sum (residual connections)";
+  let description = [{
+    ```mlir
+    %h2 = moe.add %h, %attn : tensor<2x8x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$lhs, MoE_FloatTensor:$rhs);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def MoE_FFNOp : MoE_Op<"ffn", [Pure, InferTypeOpAdaptor]> {
+  let summary = "dense feed-forward block";
+  let description = [{
+    `W2 · act(W1 x)`, or with `w3` `W2 · (act(W1 x) ⊙ W3 x)`, over the last
+    dimension of `input` (`[..., d]`); `w1`, `w3` are `[F, d]`, `w2` `[d, F]`.
+    Used by dense layers of MoE models.
+
+    ```mlir
+    %f = moe.ffn %n weights(%w1, %w2, %w3) {activation = #moe.activation<silu>}
+           : (tensor<2x8x64xf32>, tensor<128x64xf32>, tensor<64x128xf32>,
+              tensor<128x64xf32>) -> tensor<2x8x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$w1,
+                       MoE_FloatTensor:$w2, Optional<MoE_FloatTensor>:$w3,
+                       MoE_ActivationAttr:$activation);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `weights` `(` $w1 `,` $w2 (`,` $w3^)? `)` attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_RoPEOp : MoE_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "rotary position embedding, rotate-half convention";
+  let description = [{
+    `input` is `[B, S, H, D]` (D even); position `s` rotates pairs
+    `(x_i, x_{i+D/2})` by angle `s · theta^(−2i/D)`, as transformers'
+    `rotate_half` does. Positions are `0 .. S−1`.
+
+    ```mlir
+    %qr = moe.rope %q {theta = 10000.0 : f32} : tensor<2x8x4x16xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input,
+                       DefaultValuedAttr<F32Attr, "10000.0">:$theta);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def MoE_AttentionOp : MoE_Op<"attention", [Pure,
+    AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>]> {
+  let summary = "scaled dot-product attention, multi-head or grouped-query";
+  let description = [{
+    `query` is `[B, S, Hq, D]`, `key` and `value` `[B, S, Hkv, D]` with `Hkv`
+    dividing `Hq` (grouped-query attention: query head `h` reads key/value
+    head `h / (Hq / Hkv)`). `softmax(q kᵀ · scale + mask) v` per head, with the
+    causal mask when `causal`; `scale` defaults to `1 / sqrt(D)`.
+
+    ```mlir
+    %o = moe.attention %q, %k, %v {causal} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key,
+                       MoE_FloatTensor:$value, UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$scale);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value attr-dict `:` type($query) `,` type($key)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_CrossEntropyOp : MoE_Op<"cross_entropy", [Pure]> {
+  let summary = "token-mean softmax cross-entropy";
+  let description = [{
+    `mean_t (logsumexp(logits[t, :]) − logits[t, targets[t]])` over every
+    token; `logits` is `S × [V]`, `targets` `S` (`i32`). Computed in f32.
+
+    ```mlir
+    %lm = moe.cross_entropy %logits, %targets : tensor<2x8x256xf32>, tensor<2x8xi32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$logits, MoE_IndexTensor:$targets);
+  let results = (outs MoE_ScalarF32:$loss);
+  let assemblyFormat =
+      "$logits `,` $targets attr-dict `:` type($logits) `,` type($targets)";
+  let hasVerifier = 1;
+}
+
+#endif // MOE_DENSE_OPS_TD

@@ -1,0 +1,65 @@
+//===- MoEDialect.td - the moe dialect and its op base class -*- tablegen -*-===//
+
+#ifndef MOE_DIALECT_TD
+#define MOE_DIALECT_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+
+def MoE_Dialect : Dialect {
+  let name = "moe";
+  let cppNamespace = "::moec::moe";
+  let summary = "Mixture-of-Experts routing, dispatch, expert compute and combine";
+  let description = [{
+    The `moe` dialect describes Mixture-of-Experts language models at tensor
+    level, with value semantics: one op per concept (scoring, selection,
+    dispatch, expert compute, combine, auxiliary losses) plus the dense ops a
+    decoder-only transformer needs. Later passes fuse groups of these ops into
+    kernels, shard them over a device mesh (collectives come from the upstream
+    `mesh` dialect) and differentiate them.
+
+    Conventions used by every op:
+
+    * `T` tokens (batch × sequence), `d` model width, `E` routed experts,
+      `K` experts per token, `C` slots (capacity) per expert, `F` expert width.
+    * Router tensors (logits, scores, routing weights, losses) are `f32`
+      whatever the model dtype; expert and token indices are `i32`.
+    * Weight layouts are Hugging Face's `[out_features, in_features]`.
+    * An index of `-1` marks an unused slot: a slot no token filled, or a
+      selection slot a variable-k router (top-p, threshold) left empty. Its
+      weight is 0 and it contributes nothing.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+  // Custom parsers infer result types from attributes (k, capacity, ...)
+  // before the op exists; in MLIR 19 they only see the attribute dictionary.
+  let usePropertiesForAttributes = 0;
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+  let extraClassDeclaration = [{
+    void registerAttributes();
+  }];
+}
+
+class MoE_Op<string mnemonic, list<Trait> traits = []>
+    : Op<MoE_Dialect, mnemonic, traits>;
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+def MoE_FloatTensor : RankedTensorOf<[F16, BF16, F32, F64]>;
+def MoE_RouterTensor : RankedTensorOf<[F32]>;
+def MoE_IndexTensor : RankedTensorOf<[I32]>;
+
+// 0-D tensors are buildable so that assembly formats can leave them untyped.
+def MoE_ScalarF32 : Type<And<[RankedTensorOf<[F32]>.predicate,
+                               HasAnyRankOfPred<[0]>]>,
+                         "0-D tensor of f32", "::mlir::RankedTensorType">,
+                    BuildableType<"::mlir::RankedTensorType::get({}, "
+                                  "$_builder.getF32Type())">;
+def MoE_ScalarI64 : Type<And<[RankedTensorOf<[I64]>.predicate,
+                               HasAnyRankOfPred<[0]>]>,
+                         "0-D tensor of i64", "::mlir::RankedTensorType">,
+                    BuildableType<"::mlir::RankedTensorType::get({}, "
+                                  "$_builder.getI64Type())">;
+
+#endif // MOE_DIALECT_TD

@@ -1,0 +1,118 @@
+//===- MoEDispatchOps.td - slots, dispatch and combine -----*- tablegen -*-===//
+
+#ifndef MOE_DISPATCH_OPS_TD
+#define MOE_DISPATCH_OPS_TD
+
+include "dialects/moe/IR/MoEAttrs.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+// Dispatch is split in two: an assignment op decides, from the selection,
+// which token fills which expert slot ("slot form": `slot_tokens` and
+// `slot_gates` of one shape); `moe.dispatch` gathers those tokens and
+// `moe.combine` scatters the expert outputs back. Expert choice produces slot
+// form directly, so the three routing families share dispatch and combine.
+
+def MoE_AssignSlotsOp : MoE_Op<"assign_slots", [Pure, InferTypeOpAdaptor]> {
+  let summary = "assign token selections to capacity-limited expert slots";
+  let description = [{
+    `weights` and `indices` (`[T, K]`) come from a selection op. Each expert
+    has `capacity` slots (the frontend computes
+    `C = max(ceil(capacity_factor·T·K/E), min_capacity)`). Assignments over
+    capacity are dropped (their contribution is 0; the residual stream carries
+    the token). `priority` orders who keeps a slot: `position` fills slots in
+    token order, slot 0 choices before slot 1 choices (Switch, GShard);
+    `score` by decreasing routing weight (batch-prioritized routing).
+    Assignments with index -1 are ignored.
+
+    Results: `slot_tokens`, `slot_gates` (`[E, C]`, token -1 and gate 0 for
+    empty slots) and `expert_load` (`[E]`, assignments per expert before
+    drops; dropped = Σ max(load − C, 0)).
+
+    ```mlir
+    %tok, %gate, %load = moe.assign_slots %w, %i
+        {num_experts = 8 : i64, capacity = 5 : i64,
+         priority = #moe.drop_priority<position>}
+        : tensor<16x2xf32>, tensor<16x2xi32>
+    ```
+  }];
+  let arguments = (ins MoE_RouterTensor:$weights, MoE_IndexTensor:$indices,
+                       I64Attr:$num_experts, I64Attr:$capacity,
+                       DefaultValuedAttr<MoE_DropPriorityAttr,
+                           "::moec::moe::DropPriority::position">:$priority);
+  let results = (outs MoE_IndexTensor:$slot_tokens,
+                      MoE_RouterTensor:$slot_gates,
+                      MoE_IndexTensor:$expert_load);
+  let assemblyFormat =
+      "$weights `,` $indices attr-dict `:` type($weights) `,` type($indices)";
+  }
+
+def MoE_SortByExpertOp : MoE_Op<"sort_by_expert", [Pure, InferTypeOpAdaptor]> {
+  let summary = "dropless dispatch: order every assignment by expert";
+  let description = [{
+    Every assignment of `[T, K]` `weights`/`indices` is kept: the `T·K`
+    assignments are stably sorted by expert (ties in token order), giving
+    `sorted_tokens` and `sorted_gates` (`[T·K]`) and `group_sizes` (`[E]`),
+    so expert `e` owns rows `[Σ_{e'<e} size_e', Σ_{e'≤e} size_e')`.
+    Assignments with index -1 go after the last group, as token -1, gate 0.
+
+    ```mlir
+    %tok, %gate, %sizes = moe.sort_by_expert %w, %i {num_experts = 8 : i64}
+        : tensor<16x2xf32>, tensor<16x2xi32>
+    // %tok : tensor<32xi32>, %gate : tensor<32xf32>, %sizes : tensor<8xi32>
+    ```
+  }];
+  let arguments = (ins MoE_RouterTensor:$weights, MoE_IndexTensor:$indices,
+                       I64Attr:$num_experts);
+  let results = (outs MoE_IndexTensor:$sorted_tokens,
+                      MoE_RouterTensor:$sorted_gates,
+                      MoE_IndexTensor:$group_sizes);
+  let assemblyFormat =
+      "$weights `,` $indices attr-dict `:` type($weights) `,` type($indices)";
+  }
+
+def MoE_DispatchOp : MoE_Op<"dispatch", [Pure, InferTypeOpAdaptor]> {
+  let summary = "gather token rows into expert slots";
+  let description = [{
+    `result[s..., :] = input[slot_tokens[s...], :]`, zeros where the token is
+    -1. `input` is `[T, d]`; `slot_tokens` has any shape `S` (`[E, C]` from
+    capacity or expert-choice routing, `[T·K]` from dropless routing) and the
+    result is `S × [d]`.
+
+    ```mlir
+    %xe = moe.dispatch %x, %tok : tensor<16x64xf32>, tensor<8x5xi32>
+    // %xe : tensor<8x5x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_IndexTensor:$slot_tokens);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat =
+      "$input `,` $slot_tokens attr-dict `:` type($input) `,` type($slot_tokens)";
+  }
+
+def MoE_CombineOp : MoE_Op<"combine", [Pure]> {
+  let summary = "weighted scatter of expert outputs back to token order";
+  let description = [{
+    `result[t, :] = Σ_{s : slot_tokens[s] = t} slot_gates[s] · expert_outputs[s, :]`
+    over all slots `s`; slots with token -1 contribute nothing and tokens no
+    slot refers to get zeros. `expert_outputs` is `S × [d]` for slot shape `S`;
+    the result `[T, d]` names the token count, which the slots do not carry.
+
+    ```mlir
+    %y = moe.combine %ye, %gate, %tok
+           : tensor<8x5x64xf32>, tensor<8x5xf32>, tensor<8x5xi32> -> tensor<16x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$expert_outputs,
+                       MoE_RouterTensor:$slot_gates,
+                       MoE_IndexTensor:$slot_tokens);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $expert_outputs `,` $slot_gates `,` $slot_tokens attr-dict `:`
+    type($expert_outputs) `,` type($slot_gates) `,` type($slot_tokens)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // MOE_DISPATCH_OPS_TD

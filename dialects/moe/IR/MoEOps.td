@@ -1,0 +1,12 @@
+//===- MoEOps.td - every op of the moe dialect -------------*- tablegen -*-===//
+
+#ifndef MOE_OPS_TD
+#define MOE_OPS_TD
+
+include "dialects/moe/IR/MoERoutingOps.td"
+include "dialects/moe/IR/MoEDispatchOps.td"
+include "dialects/moe/IR/MoEExpertOps.td"
+include "dialects/moe/IR/MoELossOps.td"
+include "dialects/moe/IR/MoEDenseOps.td"
+
+#endif // MOE_OPS_TD
