@@ -25,15 +25,16 @@ include(AddLLVM)
 include(AddMLIR)
 include(HandleLLVMOptions)
 
-# Debian's LLVM is built with -fno-rtti / no exceptions; HandleLLVMOptions
-# applied the same to our compiler targets.
-include_directories(SYSTEM ${LLVM_INCLUDE_DIRS} ${MLIR_INCLUDE_DIRS})
-link_directories(${LLVM_LIBRARY_DIR})
-add_definitions(${LLVM_DEFINITIONS})
-
-# The one list of libraries a compiler-side target links (see MACHINE-NOTES:
-# the imported MLIR target does not carry LLVM in its link interface).
-set(MOEC_MLIR_LIBS MLIR LLVM)
+# Compiler-side targets link MoecMLIR: LLVM/MLIR headers, definitions and
+# the one list of libraries (the imported MLIR target does not carry LLVM in
+# its link interface, see MACHINE-NOTES). The runtime never links it.
+add_library(MoecMLIR INTERFACE)
+target_include_directories(MoecMLIR SYSTEM INTERFACE
+                           ${LLVM_INCLUDE_DIRS} ${MLIR_INCLUDE_DIRS})
+target_link_directories(MoecMLIR INTERFACE ${LLVM_LIBRARY_DIR})
+separate_arguments(MOEC_LLVM_DEFINITIONS UNIX_COMMAND "${LLVM_DEFINITIONS}")
+target_compile_options(MoecMLIR INTERFACE ${MOEC_LLVM_DEFINITIONS})
+target_link_libraries(MoecMLIR INTERFACE MLIR LLVM)
 
 # lit from Debian's llvm-19-tools, run with python3.
 set(MOEC_LIT "/usr/lib/llvm-19/build/utils/lit/lit.py" CACHE FILEPATH "lit.py")

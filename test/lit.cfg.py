@@ -1,0 +1,29 @@
+# lit configuration of the moec FileCheck suites.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "moec"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".mlir", ".test", ".yaml", ".json"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.moec_obj_root, "test")
+
+llvm_config.use_default_substitutions()  # FileCheck, not, count, split-file
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.moec_tools_dir, append_path=True)
+llvm_config.add_tool_substitutions(
+    ["moe-opt"], [config.moec_tools_dir])
+
+config.substitutions.append(("%moec_src", config.moec_src_root))
+config.substitutions.append(("%python", config.python_executable))
+
+# Optional tools become features, so tests can say `REQUIRES: ptxas`.
+if config.moec_have_cuda:
+    config.available_features.add("cuda-toolkit")
+if config.moec_have_nvrtc:
+    config.available_features.add("nvrtc")
+if config.moec_ptxas and os.path.exists(config.moec_ptxas):
+    config.available_features.add("ptxas")
