@@ -34,11 +34,11 @@ LogicalResult AssignSlotsOp::inferReturnTypes(MLIRContext *context,
   if (failed(selectionPair(emit, adaptor.getWeights(), adaptor.getIndices())))
     return failure();
   FailureOr<int64_t> experts =
-      positiveShapeAttr(emit, adaptor.getNumExpertsAttr(), "num_experts");
+      positiveShapeAttr(emit, adaptor.getAttributes(), "num_experts");
   if (failed(experts))
     return failure();
   FailureOr<int64_t> capacity =
-      positiveShapeAttr(emit, adaptor.getCapacityAttr(), "capacity");
+      positiveShapeAttr(emit, adaptor.getAttributes(), "capacity");
   if (failed(capacity))
     return failure();
   Type i32 = IntegerType::get(context, 32);
@@ -61,7 +61,7 @@ LogicalResult SortByExpertOp::inferReturnTypes(MLIRContext *context,
   if (failed(selection))
     return failure();
   FailureOr<int64_t> experts =
-      positiveShapeAttr(emit, adaptor.getNumExpertsAttr(), "num_experts");
+      positiveShapeAttr(emit, adaptor.getAttributes(), "num_experts");
   if (failed(experts))
     return failure();
   Type i32 = IntegerType::get(context, 32);

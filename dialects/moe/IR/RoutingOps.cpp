@@ -12,7 +12,7 @@ namespace {
 template <typename OpTy>
 LogicalResult inferSelection(MLIRContext *context, std::optional<Location> loc,
                              Value scores, StringRef name,
-                             IntegerAttr slotsAttr,
+                             DictionaryAttr attributes,
                              SmallVectorImpl<Type> &results) {
   auto emit = [&] {
     return emitInferenceError(context, loc, OpTy::getOperationName());
@@ -21,7 +21,7 @@ LogicalResult inferSelection(MLIRContext *context, std::optional<Location> loc,
       routerOperand(emit, scores, "scores");
   if (failed(scoresType))
     return failure();
-  FailureOr<int64_t> slots = positiveShapeAttr(emit, slotsAttr, name);
+  FailureOr<int64_t> slots = positiveShapeAttr(emit, attributes, name);
   if (failed(slots))
     return failure();
   SmallVector<int64_t, 2> shape = {scoresType->getDimSize(0), *slots};
@@ -151,7 +151,7 @@ LogicalResult TopKRouteOp::inferReturnTypes(MLIRContext *context,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &results) {
   return inferSelection<TopKRouteOp>(context, loc, adaptor.getScores(), "k",
-                                      adaptor.getKAttr(),
+                                      adaptor.getAttributes(),
                                       results);
 }
 
@@ -168,7 +168,7 @@ LogicalResult GroupTopKRouteOp::inferReturnTypes(
     MLIRContext *context, std::optional<Location> loc, Adaptor adaptor,
     SmallVectorImpl<Type> &results) {
   return inferSelection<GroupTopKRouteOp>(context, loc, adaptor.getScores(), "k",
-                                      adaptor.getKAttr(),
+                                      adaptor.getAttributes(),
                                       results);
 }
 
@@ -207,7 +207,7 @@ LogicalResult PrototypeRouteOp::inferReturnTypes(
     MLIRContext *context, std::optional<Location> loc, Adaptor adaptor,
     SmallVectorImpl<Type> &results) {
   return inferSelection<PrototypeRouteOp>(context, loc, adaptor.getScores(), "num_prototypes",
-                                      adaptor.getNumPrototypesAttr(),
+                                      adaptor.getAttributes(),
                                       results);
 }
 
@@ -230,7 +230,7 @@ LogicalResult TopPRouteOp::inferReturnTypes(MLIRContext *context,
                                             Adaptor adaptor,
                                             SmallVectorImpl<Type> &results) {
   return inferSelection<TopPRouteOp>(context, loc, adaptor.getScores(), "max_k",
-                                      adaptor.getMaxKAttr(),
+                                      adaptor.getAttributes(),
                                       results);
 }
 
@@ -246,7 +246,7 @@ LogicalResult EntropyHybridRouteOp::inferReturnTypes(
     MLIRContext *context, std::optional<Location> loc, Adaptor adaptor,
     SmallVectorImpl<Type> &results) {
   return inferSelection<EntropyHybridRouteOp>(context, loc, adaptor.getScores(), "max_k",
-                                      adaptor.getMaxKAttr(),
+                                      adaptor.getAttributes(),
                                       results);
 }
 
@@ -266,7 +266,7 @@ LogicalResult ThresholdRouteOp::inferReturnTypes(
     MLIRContext *context, std::optional<Location> loc, Adaptor adaptor,
     SmallVectorImpl<Type> &results) {
   return inferSelection<ThresholdRouteOp>(context, loc, adaptor.getScores(), "max_k",
-                                      adaptor.getMaxKAttr(),
+                                      adaptor.getAttributes(),
                                       results);
 }
 
@@ -289,7 +289,7 @@ LogicalResult ExpertChoiceRouteOp::inferReturnTypes(
   if (failed(scores))
     return failure();
   FailureOr<int64_t> capacity =
-      positiveShapeAttr(emit, adaptor.getCapacityAttr(), "capacity");
+      positiveShapeAttr(emit, adaptor.getAttributes(), "capacity");
   if (failed(capacity))
     return failure();
   SmallVector<int64_t, 2> slots = {scores->getDimSize(1), *capacity};

@@ -4,6 +4,8 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <sstream>
+
 using namespace mlir;
 
 namespace moec::moe::verify {
@@ -109,6 +111,13 @@ LogicalResult checkShape(ErrorEmitter emitError, StringRef name,
                      << "), but has shape " << formatShape(actual);
 }
 
+/// Shortest readable form of an attribute value: 0, 1.5, -0.001, 1e-05.
+static std::string formatFloat(float value) {
+  std::ostringstream os;
+  os << value;
+  return os.str();
+}
+
 LogicalResult checkIntRange(ErrorEmitter emitError, StringRef name,
                             int64_t value, int64_t lo, int64_t hi,
                             StringRef hiMeaning) {
@@ -124,10 +133,18 @@ LogicalResult checkIntRange(ErrorEmitter emitError, StringRef name,
   return diag << ", but is " << value;
 }
 
-FailureOr<int64_t> positiveShapeAttr(ErrorEmitter emitError, IntegerAttr attr,
+FailureOr<int64_t> positiveShapeAttr(ErrorEmitter emitError,
+                                     DictionaryAttr attributes,
                                      StringRef name) {
-  if (!attr) {
+  Attribute found = attributes ? attributes.get(name) : Attribute();
+  if (!found) {
     emitError() << "requires attribute '" << name << "'";
+    return failure();
+  }
+  auto attr = dyn_cast<IntegerAttr>(found);
+  if (!attr || !attr.getType().isSignlessInteger(64)) {
+    emitError() << "attribute '" << name << "' must be an i64 integer, but is "
+                << found;
     return failure();
   }
   int64_t value = attr.getInt();
@@ -141,8 +158,8 @@ LogicalResult checkFloatAbove(ErrorEmitter emitError, StringRef name,
   if (inclusive ? value >= lo : value > lo)
     return success();
   return emitError() << "attribute '" << name << "' must be "
-                     << (inclusive ? "at least " : "greater than ") << lo
-                     << ", but is " << value;
+                     << (inclusive ? "at least " : "greater than ")
+                     << formatFloat(lo) << ", but is " << formatFloat(value);
 }
 
 LogicalResult checkFloatRange(ErrorEmitter emitError, StringRef name,
@@ -153,8 +170,9 @@ LogicalResult checkFloatRange(ErrorEmitter emitError, StringRef name,
   if (aboveLo && belowHi)
     return success();
   return emitError() << "attribute '" << name << "' must be in "
-                     << (loInclusive ? "[" : "(") << lo << ", " << hi
-                     << (hiInclusive ? "]" : ")") << ", but is " << value;
+                     << (loInclusive ? "[" : "(") << formatFloat(lo) << ", "
+                     << formatFloat(hi) << (hiInclusive ? "]" : ")")
+                     << ", but is " << formatFloat(value);
 }
 
 FailureOr<int64_t> checkFFNWeights(ErrorEmitter emitError, Value w1, Value w2,

@@ -68,7 +68,7 @@ mlir::LogicalResult checkIntRange(ErrorEmitter emitError, llvm::StringRef name,
 /// A positive integer attribute that a result shape depends on; type
 /// inference runs before the verifier, so presence is checked here too.
 mlir::FailureOr<int64_t> positiveShapeAttr(ErrorEmitter emitError,
-                                           mlir::IntegerAttr attr,
+                                           mlir::DictionaryAttr attributes,
                                            llvm::StringRef name);
 
 /// A float attribute strictly above `lo` (or at least `lo` when `inclusive`).

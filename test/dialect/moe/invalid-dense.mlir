@@ -1,0 +1,232 @@
+// Every verifier error of the dense transformer ops.
+// RUN: moe-opt %s --split-input-file --verify-diagnostics
+
+func.func @embedding_table(%t: tensor<256xf32>, %tok: tensor<2x8xi32>) {
+  // expected-error @+1 {{'moe.embedding' op operand 'table' must be a rank-2 tensor [vocabulary, width], but has type 'tensor<256xf32>'}}
+  %h = moe.embedding %t, %tok : tensor<256xf32>, tensor<2x8xi32>
+  return
+}
+
+// -----
+
+func.func @embedding_tokens(%t: tensor<256x64xf32>, %tok: tensor<i32>) {
+  // expected-error @+1 {{'moe.embedding' op operand 'tokens' must have rank at least 1 (token shape), but has type 'tensor<i32>'}}
+  %h = moe.embedding %t, %tok : tensor<256x64xf32>, tensor<i32>
+  return
+}
+
+// -----
+
+func.func @rms_weight(%x: tensor<2x8x64xf32>, %g: tensor<32xf32>) {
+  // expected-error @+1 {{'moe.rms_norm' op operand 'weight' dimension 0 (features) must be 64 to match the last dimension of 'input', but is 32}}
+  %n = moe.rms_norm %x, %g : tensor<2x8x64xf32>, tensor<32xf32>
+  return
+}
+
+// -----
+
+func.func @rms_weight_rank(%x: tensor<2x8x64xf32>, %g: tensor<1x64xf32>) {
+  // expected-error @+1 {{operand 'weight' must be a rank-1 tensor [features], but has type 'tensor<1x64xf32>'}}
+  %n = moe.rms_norm %x, %g : tensor<2x8x64xf32>, tensor<1x64xf32>
+  return
+}
+
+// -----
+
+func.func @rms_eps(%x: tensor<2x8x64xf32>, %g: tensor<64xf32>) {
+  // expected-error @+1 {{'moe.rms_norm' op attribute 'eps' must be greater than 0, but is -1e-06}}
+  %n = moe.rms_norm %x, %g {eps = -1.0e-6 : f32} : tensor<2x8x64xf32>, tensor<64xf32>
+  return
+}
+
+// -----
+
+func.func @rms_scalar(%x: tensor<f32>, %g: tensor<64xf32>) {
+  // expected-error @+1 {{'moe.rms_norm' op operand 'input' must have rank at least 1 [..., features], but has type 'tensor<f32>'}}
+  %n = moe.rms_norm %x, %g : tensor<f32>, tensor<64xf32>
+  return
+}
+
+// -----
+
+func.func @layer_norm_bias(%x: tensor<2x8x64xf32>, %g: tensor<64xf32>, %b: tensor<63xf32>) {
+  // expected-error @+1 {{'moe.layer_norm' op operand 'bias' dimension 0 (features) must be 64 to match the last dimension of 'input', but is 63}}
+  %n = moe.layer_norm %x, %g, %b : tensor<2x8x64xf32>, tensor<64xf32>, tensor<63xf32>
+  return
+}
+
+// -----
+
+func.func @linear_in(%x: tensor<2x8x64xf32>, %w: tensor<32x48xf32>) {
+  // expected-error @+1 {{'moe.linear' op operand 'weight' dimension 1 (in features) must be 64 to match the last dimension of 'input', but is 48}}
+  %y = moe.linear %x, %w : tensor<2x8x64xf32>, tensor<32x48xf32>
+  return
+}
+
+// -----
+
+func.func @linear_weight_rank(%x: tensor<2x8x64xf32>, %w: tensor<64xf32>) {
+  // expected-error @+1 {{'moe.linear' op operand 'weight' must be a rank-2 tensor [out features, in features], but has type 'tensor<64xf32>'}}
+  %y = moe.linear %x, %w : tensor<2x8x64xf32>, tensor<64xf32>
+  return
+}
+
+// -----
+
+func.func @linear_input_rank(%x: tensor<f32>, %w: tensor<32x64xf32>) {
+  // expected-error @+1 {{'moe.linear' op operand 'input' must have rank at least 1 [..., in features], but has type 'tensor<f32>'}}
+  %y = moe.linear %x, %w : tensor<f32>, tensor<32x64xf32>
+  return
+}
+
+// -----
+
+func.func @linear_bias(%x: tensor<2x8x64xf32>, %w: tensor<32x64xf32>, %b: tensor<64xf32>) {
+  // expected-error @+1 {{'moe.linear' op operand 'bias' dimension 0 (out features) must be 32 to match 'weight', but is 64}}
+  %y = moe.linear %x, %w, %b : tensor<2x8x64xf32>, tensor<32x64xf32>, tensor<64xf32>
+  return
+}
+
+// -----
+
+func.func @linear_bias_rank(%x: tensor<2x8x64xf32>, %w: tensor<32x64xf32>, %b: tensor<1x32xf32>) {
+  // expected-error @+1 {{operand 'bias' must be a rank-1 tensor [out features], but has type 'tensor<1x32xf32>'}}
+  %y = moe.linear %x, %w, %b : tensor<2x8x64xf32>, tensor<32x64xf32>, tensor<1x32xf32>
+  return
+}
+
+// -----
+
+func.func @ffn_w2(%x: tensor<2x8x64xf32>, %w1: tensor<128x64xf32>, %w2: tensor<64x96xf32>) {
+  // expected-error @+1 {{'moe.ffn' op operand 'w2' must have shape [64, 128] (the transpose of 'w1'), but has shape [64, 96]}}
+  %y = moe.ffn %x weights(%w1, %w2) {activation = #moe.activation<gelu>} : (tensor<2x8x64xf32>, tensor<128x64xf32>, tensor<64x96xf32>) -> tensor<2x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @ffn_input(%x: tensor<f32>, %w1: tensor<128x64xf32>, %w2: tensor<64x128xf32>) {
+  // expected-error @+1 {{'moe.ffn' op operand 'input' must have rank at least 1 [..., width], but has type 'tensor<f32>'}}
+  %y = moe.ffn %x weights(%w1, %w2) {activation = #moe.activation<gelu>} : (tensor<f32>, tensor<128x64xf32>, tensor<64x128xf32>) -> tensor<f32>
+  return
+}
+
+// -----
+
+func.func @rope_rank(%x: tensor<2x8x64xf32>) {
+  // expected-error @+1 {{'moe.rope' op operand 'input' must be a rank-4 tensor [batch, sequence, heads, head dim], but has type 'tensor<2x8x64xf32>'}}
+  %y = moe.rope %x : tensor<2x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @rope_odd(%x: tensor<2x8x4x15xf32>) {
+  // expected-error @+1 {{'moe.rope' op operand 'input' head dimension must be even for rotate-half RoPE, but is 15}}
+  %y = moe.rope %x : tensor<2x8x4x15xf32>
+  return
+}
+
+// -----
+
+func.func @rope_theta(%x: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{'moe.rope' op attribute 'theta' must be greater than 0, but is 0}}
+  %y = moe.rope %x {theta = 0.0 : f32} : tensor<2x8x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_rank(%q: tensor<2x8x64xf32>, %k: tensor<2x8x2x16xf32>) {
+  // expected-error @+1 {{'moe.attention' op operand 'query' must be a rank-4 tensor [batch, sequence, heads, head dim], but has type 'tensor<2x8x64xf32>'}}
+  %o = "moe.attention"(%q, %k, %k) : (tensor<2x8x64xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>) -> tensor<2x8x64xf32>
+  return
+}
+
+// -----
+
+func.func @attention_key_rank(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x32xf32>) {
+  // expected-error @+1 {{'moe.attention' op operand 'key' must be a rank-4 tensor [batch, sequence, heads, head dim], but has type 'tensor<2x8x32xf32>'}}
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x32xf32>
+  return
+}
+
+// -----
+
+func.func @attention_gqa(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x3x16xf32>) {
+  // expected-error @+1 {{'moe.attention' op key/value heads (3) must divide query heads (4) for grouped-query attention}}
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x3x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_head_dim(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x32xf32>) {
+  // expected-error @+1 {{'moe.attention' op operand 'key' dimension 3 (head dim) must be 16 to match 'query', but is 32}}
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x2x32xf32>
+  return
+}
+
+// -----
+
+func.func @attention_sequence(%q: tensor<2x8x4x16xf32>, %k: tensor<2x4x2x16xf32>) {
+  // expected-error @+1 {{'moe.attention' op operand 'key' dimension 1 (sequence) must be 8 to match 'query', but is 4}}
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x4x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_batch(%q: tensor<2x8x4x16xf32>, %k: tensor<1x8x2x16xf32>) {
+  // expected-error @+1 {{'moe.attention' op operand 'key' dimension 0 (batch) must be 2 to match 'query', but is 1}}
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<1x8x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_dtype(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xbf16>) {
+  // expected-error @+1 {{'moe.attention' op operand 'key' element type must be 'f32' as 'query', but is 'bf16'}}
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x2x16xbf16>
+  return
+}
+
+// -----
+
+func.func @attention_value(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %v: tensor<2x8x2x8xf32>) {
+  // expected-error @+1 {{'moe.attention' op failed to verify that all of {key, value} have same type}}
+  %o = "moe.attention"(%q, %k, %v) : (tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x8xf32>) -> tensor<2x8x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_scale(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>) {
+  // expected-error @+1 {{'moe.attention' op attribute 'scale' must be greater than 0, but is 0}}
+  %o = moe.attention %q, %k, %k {scale = 0.0 : f32} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @cross_entropy_targets(%l: tensor<2x8x256xf32>, %t: tensor<2x4xi32>) {
+  // expected-error @+1 {{'moe.cross_entropy' op operand 'targets' must have shape [2, 8] (the shape of 'logits' without the vocabulary), but has shape [2, 4]}}
+  %ce = moe.cross_entropy %l, %t : tensor<2x8x256xf32>, tensor<2x4xi32>
+  return
+}
+
+// -----
+
+func.func @cross_entropy_rank(%l: tensor<f32>, %t: tensor<i32>) {
+  // expected-error @+1 {{'moe.cross_entropy' op operand 'logits' must have rank at least 1 [..., vocabulary], but has type 'tensor<f32>'}}
+  %ce = moe.cross_entropy %l, %t : tensor<f32>, tensor<i32>
+  return
+}
+
+// -----
+
+func.func @add_types(%a: tensor<2x8x64xf32>, %b: tensor<2x8x64xbf16>) {
+  // expected-error @+1 {{'moe.add' op requires the same type for all operands and results}}
+  %r = "moe.add"(%a, %b) : (tensor<2x8x64xf32>, tensor<2x8x64xbf16>) -> tensor<2x8x64xf32>
+  return
+}
