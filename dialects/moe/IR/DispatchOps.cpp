@@ -121,3 +121,39 @@ LogicalResult CombineOp::verify() {
            << result.getElementType();
   return success();
 }
+
+LogicalResult RoutingStatsOp::inferReturnTypes(MLIRContext *context,
+                                               std::optional<Location> loc,
+                                               Adaptor adaptor,
+                                               SmallVectorImpl<Type> &results) {
+  auto emit = [&] {
+    return emitInferenceError(context, loc, getOperationName());
+  };
+  FailureOr<int64_t> experts =
+      positiveShapeAttr(emit, adaptor.getAttributes(), "num_experts");
+  if (failed(experts))
+    return failure();
+  results.push_back(
+      RankedTensorType::get({*experts}, IntegerType::get(context, 32)));
+  results.push_back(RankedTensorType::get({}, Float32Type::get(context)));
+  return success();
+}
+
+LogicalResult RoutingStatsOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  if (failed(rankedOperandAtLeast(emit, getSlotTokens(), "slot_tokens", 1,
+                                  "(slot shape)")))
+    return failure();
+  auto tokens = static_cast<int64_t>(getNumTokens());
+  if (failed(checkIntRange(emit, "num_tokens", tokens, 1,
+                           ShapedType::kDynamic)))
+    return failure();
+  if (Value indices = getIndices()) {
+    FailureOr<RankedTensorType> type = rankedOperand(
+        emit, indices, "indices", 2, "[tokens, experts per token]");
+    if (failed(type) || failed(checkDim(emit, "indices", *type, 0, tokens,
+                                        "tokens", "'num_tokens'")))
+      return failure();
+  }
+  return success();
+}

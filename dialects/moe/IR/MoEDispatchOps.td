@@ -115,4 +115,31 @@ def MoE_CombineOp : MoE_Op<"combine", [Pure]> {
   let hasVerifier = 1;
 }
 
+def MoE_RoutingStatsOp : MoE_Op<"routing_stats", [Pure, InferTypeOpAdaptor]> {
+  let summary = "per-expert load and dropped fraction of one MoE layer";
+  let description = [{
+    The metrics every step reports. With `indices` (`[T, K]`, token-choice
+    routing): `expert_tokens[e]` counts the assignments to expert `e` before
+    capacity drops, and `dropped_fraction` is the share of those assignments
+    that found no slot in `slot_tokens`. Without `indices` (expert choice):
+    `expert_tokens[e]` counts the filled slots of expert `e`, and
+    `dropped_fraction` is the share of the `num_tokens` tokens that no expert
+    took. Index -1 is ignored.
+
+    ```mlir
+    %load, %dropped = moe.routing_stats %tok indices(%i : tensor<16x2xi32>)
+        {num_experts = 8 : i64, num_tokens = 16 : i64} : tensor<8x5xi32>
+    ```
+  }];
+  let arguments = (ins MoE_IndexTensor:$slot_tokens,
+                       Optional<MoE_IndexTensor>:$indices,
+                       I64Attr:$num_experts, I64Attr:$num_tokens);
+  let results = (outs MoE_IndexTensor:$expert_tokens, MoE_ScalarF32:$dropped_fraction);
+  let assemblyFormat = [{
+    $slot_tokens (`indices` `(` $indices^ `:` type($indices) `)`)? attr-dict
+    `:` type($slot_tokens)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // MOE_DISPATCH_OPS_TD

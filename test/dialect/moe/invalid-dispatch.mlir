@@ -126,3 +126,35 @@ func.func @combine_tokens_rank(%ye: tensor<64xf32>, %g: tensor<f32>, %t: tensor<
   %y = moe.combine %ye, %g, %t : tensor<64xf32>, tensor<f32>, tensor<i32> -> tensor<16x64xf32>
   return
 }
+
+// -----
+
+func.func @stats_tokens(%t: tensor<8x4xi32>, %i: tensor<8x2xi32>) {
+  // expected-error @+1 {{'moe.routing_stats' op operand 'indices' dimension 0 (tokens) must be 16 to match 'num_tokens', but is 8}}
+  %l, %d = moe.routing_stats %t indices(%i : tensor<8x2xi32>) {num_experts = 8 : i64, num_tokens = 16 : i64} : tensor<8x4xi32>
+  return
+}
+
+// -----
+
+func.func @stats_num_tokens(%t: tensor<8x4xi32>) {
+  // expected-error @+1 {{'moe.routing_stats' op attribute 'num_tokens' must be at least 1, but is 0}}
+  %l, %d = moe.routing_stats %t {num_experts = 8 : i64, num_tokens = 0 : i64} : tensor<8x4xi32>
+  return
+}
+
+// -----
+
+func.func @stats_experts(%t: tensor<8x4xi32>) {
+  // expected-error @+1 {{'moe.routing_stats' op requires attribute 'num_experts'}}
+  %l, %d = moe.routing_stats %t {num_tokens = 16 : i64} : tensor<8x4xi32>
+  return
+}
+
+// -----
+
+func.func @stats_slots(%t: tensor<i32>) {
+  // expected-error @+1 {{'moe.routing_stats' op operand 'slot_tokens' must have rank at least 1 (slot shape), but has type 'tensor<i32>'}}
+  %l, %d = moe.routing_stats %t {num_experts = 8 : i64, num_tokens = 16 : i64} : tensor<i32>
+  return
+}

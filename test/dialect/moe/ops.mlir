@@ -59,6 +59,10 @@ func.func @dispatch_combine(%x: tensor<16x64xf32>, %w: tensor<16x2xf32>, %i: ten
   %rows = moe.dispatch %x, %stok : tensor<16x64xf32>, tensor<32xi32>
   // CHECK: moe.combine %[[ROWS]], %[[SGATE]], %[[STOK]] : tensor<32x64xf32>, tensor<32xf32>, tensor<32xi32> -> tensor<16x64xf32>
   %y2 = moe.combine %rows, %sgate, %stok : tensor<32x64xf32>, tensor<32xf32>, tensor<32xi32> -> tensor<16x64xf32>
+  // CHECK: moe.routing_stats %[[TOK]] indices(%{{.+}} : tensor<16x2xi32>) {num_experts = 8 : i64, num_tokens = 16 : i64} : tensor<8x5xi32>
+  %load2, %dropped = moe.routing_stats %tok indices(%i : tensor<16x2xi32>) {num_experts = 8 : i64, num_tokens = 16 : i64} : tensor<8x5xi32>
+  // CHECK: moe.routing_stats %[[TOK]] {num_experts = 8 : i64, num_tokens = 16 : i64} : tensor<8x5xi32>
+  %load3, %dropped3 = moe.routing_stats %tok {num_experts = 8 : i64, num_tokens = 16 : i64} : tensor<8x5xi32>
   return %y, %y2 : tensor<16x64xf32>, tensor<16x64xf32>
 }
 

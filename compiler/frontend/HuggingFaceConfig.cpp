@@ -1,0 +1,289 @@
+//===- HuggingFaceConfig.cpp - import of transformers' config.json --------===//
+//
+// Semantics follow REFERENCE.md §8 and transformers' modeling files of each
+// model type. Keys that change the model in a way moec does not implement
+// fail with a message naming the key, unless an explicit substitution flag
+// (ImportOptions) allows them; keys that only matter elsewhere (token ids,
+// dtype, caching) are accepted and ignored; any other key is an error with
+// the nearest known key as a suggestion, so that a misspelt key never falls
+// back to a default silently.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/frontend/ModelDescription.h"
+#include "compiler/frontend/YamlReader.h"
+
+#include <set>
+
+namespace moec::frontend {
+
+namespace {
+// Accepted everywhere, with no effect on the computation moec performs.
+const std::vector<std::string> kIgnoredKeys = {
+    "architectures", "model_type", "transformers_version", "torch_dtype",
+    "use_cache", "bos_token_id", "eos_token_id", "pad_token_id",
+    "max_position_embeddings", "output_router_logits", "attention_dropout",
+    "return_dict", "_name_or_path", "auto_map", "max_window_layers",
+    "num_nextn_predict_layers", "ep_size", "pretraining_tp", "quantization_config",
+    "tokenizer_class", "initializer_range", "hidden_act", "router_z_loss_coef",
+    "bos_token", "eos_token", "use_bfloat16", "tie_word_embeddings",
+    "rope_scaling", "sliding_window", "use_sliding_window", "clip_qkv",
+    "attention_bias", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
+    "qk_rope_head_dim", "v_head_dim", "seq_aux", "scoring_func", "topk_method",
+    "mlp_only_layers", "decoder_sparse_step", "moe_layer_freq",
+    "first_k_dense_replace", "layer_types", "rms_norm_eps", "norm_topk_prob",
+    "router_aux_loss_coef", "router_jitter_noise", "aux_loss_alpha",
+    "routed_scaling_factor", "n_group", "topk_group", "n_shared_experts",
+    "n_routed_experts", "moe_intermediate_size", "shared_expert_intermediate_size",
+    "num_local_experts", "num_experts", "num_experts_per_tok", "head_dim",
+    "rope_theta", "vocab_size", "hidden_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "intermediate_size"};
+
+const std::set<std::string> kSupportedTypes = {
+    "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v2", "deepseek_v3"};
+
+class Importer {
+public:
+  Importer(MappingReader &r, ModelConfig &c, const ImportOptions &options,
+           const std::string &type)
+      : r(r), c(c), options(options), type(type) {}
+
+  void run() {
+    readCommon();
+    checkUnsupported();
+    MoEConfig &m = c.moe.emplace();
+    m.router.scores = "softmax";
+    m.router.selection = "top_k";
+    m.expertActivation = c.ffn.activation;
+    m.expertGated = true;
+    if (type == "mixtral")
+      mixtral(m);
+    else if (type == "qwen2_moe" || type == "qwen3_moe")
+      qwen(m);
+    else if (type == "olmoe")
+      olmoe(m);
+    else
+      deepseek(m);
+    r.rejectUnknownKeys(kIgnoredKeys);
+  }
+
+private:
+  template <typename T> T get(const std::string &key, T fallback) {
+    r.read(key, fallback);
+    return fallback;
+  }
+
+  bool isNonNull(const std::string &key) { return r.has(key); }
+
+  void unsupported(const std::string &key, const std::string &what,
+                   const std::string &flag) {
+    r.diagnostics().error(r.location(key),
+                          "'" + key + "' (" + what +
+                              ") is not supported by moec; pass " + flag +
+                              " to substitute it explicitly");
+  }
+
+  void readCommon() {
+    c.vocabSize = get<int64_t>("vocab_size", 32000);
+    c.hiddenSize = get<int64_t>("hidden_size", 4096);
+    c.numLayers = get<int64_t>("num_hidden_layers", 32);
+    c.attention.numHeads = get<int64_t>("num_attention_heads", 32);
+    c.attention.numKvHeads =
+        get<int64_t>("num_key_value_heads", c.attention.numHeads);
+    c.attention.headDim = get<int64_t>("head_dim", 0);
+    c.attention.ropeTheta = get<double>("rope_theta", 10000.0);
+    c.normEps = get<double>("rms_norm_eps", 1e-6);
+    c.tieEmbeddings = get<bool>("tie_word_embeddings", false);
+    c.initStd = get<double>("initializer_range", 0.02);
+    c.ffn.intermediateSize = get<int64_t>("intermediate_size", 14336);
+    std::string act = "silu";
+    r.readChoice("hidden_act", act, {"silu", "gelu", "relu"});
+    c.ffn.activation = act;
+    c.ffn.gated = true;
+    c.norm = "rms";
+  }
+
+  void checkUnsupported() {
+    // A null value means the feature is off.
+    if (isNonNull("rope_scaling") && !options.ignoreRopeScaling)
+      unsupported("rope_scaling", "scaled RoPE", "--substitute rope_scaling=none");
+    bool slidingOn = isNonNull("sliding_window");
+    if (r.has("use_sliding_window"))
+      slidingOn = slidingOn && get<bool>("use_sliding_window", false);
+    if (slidingOn && !options.ignoreSlidingWindow)
+      unsupported("sliding_window", "sliding-window attention",
+                  "--substitute sliding_window=full");
+    if (isNonNull("clip_qkv"))
+      unsupported("clip_qkv", "clipping of q/k/v activations",
+                  "a model without it");
+    bool mla = isNonNull("kv_lora_rank") || isNonNull("q_lora_rank");
+    if (mla && !options.substituteMlaWithGqa)
+      unsupported(isNonNull("kv_lora_rank") ? "kv_lora_rank" : "q_lora_rank",
+                  "DeepSeek multi-head latent attention",
+                  "--substitute mla=gqa");
+    if (mla && options.substituteMlaWithGqa) {
+      // Grouped-query attention with one key/value head per query head and
+      // the value head width of the latent attention.
+      c.attention.numKvHeads = c.attention.numHeads;
+      if (c.hiddenSize % c.attention.numHeads != 0 || c.attention.headDim == 0)
+        c.attention.headDim = get<int64_t>("v_head_dim", 0);
+    }
+  }
+
+  /// Mixtral: top-k softmax, always renormalised, per-slot aux loss.
+  void mixtral(MoEConfig &m) {
+    c.naming = WeightNaming::Mixtral;
+    m.numExperts = get<int64_t>("num_local_experts", 8);
+    m.router.k = get<int64_t>("num_experts_per_tok", 2);
+    m.expertIntermediateSize = c.ffn.intermediateSize;
+    m.router.normalize = true;
+    m.router.jitter = get<double>("router_jitter_noise", 0.0);
+    m.aux.loadBalancing = "per_slot";
+    m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
+  }
+
+  void qwen(MoEConfig &m) {
+    bool qwen3 = type == "qwen3_moe";
+    c.naming = qwen3 ? WeightNaming::Qwen3Moe : WeightNaming::Qwen2Moe;
+    c.attention.qkvBias = qwen3 ? get<bool>("attention_bias", false) : true;
+    if (qwen3)
+      c.attention.qkNorm = "head";
+    m.numExperts = get<int64_t>("num_experts", 60);
+    m.router.k = get<int64_t>("num_experts_per_tok", 4);
+    m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1408);
+    m.router.normalize = get<bool>("norm_topk_prob", false);
+    m.aux.loadBalancing = "per_slot";
+    m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
+    int64_t step = get<int64_t>("decoder_sparse_step", 1);
+    std::vector<int64_t> mlpOnly;
+    r.read("mlp_only_layers", mlpOnly);
+    if (step < 1)
+      r.diagnostics().error(r.location("decoder_sparse_step"),
+                            "'decoder_sparse_step' must be at least 1");
+    else
+      setMoELayers(m, [&](int64_t i) {
+        return std::find(mlpOnly.begin(), mlpOnly.end(), i) == mlpOnly.end() &&
+               (i + 1) % step == 0;
+      });
+    if (!qwen3) {
+      int64_t shared = get<int64_t>("shared_expert_intermediate_size", 0);
+      if (shared > 0) {
+        m.shared.count = 1;
+        m.shared.intermediateSize = shared;
+        m.shared.sigmoidGate = true;
+      }
+    }
+  }
+
+  void olmoe(MoEConfig &m) {
+    c.naming = WeightNaming::Olmoe;
+    c.attention.qkNorm = "full";
+    c.normEps = get<double>("rms_norm_eps", 1e-5);
+    m.numExperts = get<int64_t>("num_experts", 64);
+    m.router.k = get<int64_t>("num_experts_per_tok", 8);
+    m.expertIntermediateSize = c.ffn.intermediateSize;
+    m.router.normalize = get<bool>("norm_topk_prob", false);
+    m.aux.loadBalancing = "per_slot";
+    m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.01);
+  }
+
+  void deepseek(MoEConfig &m) {
+    bool v3 = type == "deepseek_v3";
+    c.naming = v3 ? WeightNaming::DeepseekV3 : WeightNaming::DeepseekV2;
+    m.numExperts = get<int64_t>("n_routed_experts", 64);
+    m.router.k = get<int64_t>("num_experts_per_tok", 6);
+    m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1407);
+    int64_t shared = get<int64_t>("n_shared_experts", 0);
+    if (shared > 0) {
+      m.shared.count = shared;
+      m.shared.intermediateSize = shared * m.expertIntermediateSize;
+    }
+    int64_t firstDense = get<int64_t>("first_k_dense_replace", 0);
+    int64_t freq = get<int64_t>("moe_layer_freq", 1);
+    if (freq < 1)
+      r.diagnostics().error(r.location("moe_layer_freq"),
+                            "'moe_layer_freq' must be at least 1");
+    else
+      setMoELayers(m, [&](int64_t i) { return i >= firstDense && i % freq == 0; });
+
+    bool normalize = get<bool>("norm_topk_prob", false) && m.router.k > 1;
+    double scaling = get<double>("routed_scaling_factor", 1.0);
+    std::string method = v3 ? "noaux_tc" : "greedy";
+    r.readChoice("topk_method", method,
+                 v3 ? std::vector<std::string>{"noaux_tc"}
+                    : std::vector<std::string>{"greedy", "group_limited_greedy"});
+    std::string scoring = v3 ? "sigmoid" : "softmax";
+    r.readChoice("scoring_func", scoring,
+                 v3 ? std::vector<std::string>{"sigmoid"}
+                    : std::vector<std::string>{"softmax"});
+    m.router.scores = scoring;
+    m.router.normalize = normalize;
+    m.router.normEps = normalize ? 1e-20 : 0.0;
+    // V2 scales only unnormalised weights; V3 always scales.
+    m.router.scaling = (v3 || !normalize) ? scaling : 1.0;
+    if (method != "greedy") {
+      m.router.selection = "group_top_k";
+      m.router.numGroups = get<int64_t>("n_group", 1);
+      m.router.topkGroups = get<int64_t>("topk_group", 1);
+      m.router.groupScore = v3 ? "top2_sum" : "max";
+      // transformers fills the scores of dropped groups with 0.
+      m.router.maskFill = "zero";
+    }
+    if (v3) {
+      m.router.selectionBias = true;
+    } else {
+      double alpha = get<double>("aux_loss_alpha", 0.0);
+      bool seqAux = get<bool>("seq_aux", true);
+      if (alpha > 0) {
+        m.aux.loadBalancing = seqAux ? "sequence" : "switch";
+        m.aux.loadBalancingCoef = alpha;
+      }
+    }
+  }
+
+  template <typename Pred> void setMoELayers(MoEConfig &m, Pred isMoE) {
+    m.firstKDense = 0;
+    m.every = 1;
+    m.denseLayers.clear();
+    for (int64_t i = 0; i < c.numLayers; ++i)
+      if (!isMoE(i))
+        m.denseLayers.push_back(i);
+  }
+
+  MappingReader &r;
+  ModelConfig &c;
+  const ImportOptions &options;
+  std::string type;
+};
+} // namespace
+
+std::optional<ModelConfig> importHuggingFaceConfig(const std::string &path,
+                                                   const ImportOptions &options,
+                                                   DiagnosticList &diagnostics) {
+  std::optional<YAML::Node> root = loadYamlFile(path, diagnostics);
+  if (!root)
+    return std::nullopt;
+  ModelConfig config;
+  config.sourceFile = path;
+  MappingReader r(*root, path, "", diagnostics, config.locations);
+  std::string type;
+  r.read("model_type", type);
+  if (!kSupportedTypes.count(type)) {
+    std::string list;
+    for (const std::string &t : kSupportedTypes)
+      list += (list.empty() ? "" : ", ") + t;
+    diagnostics.error(r.has("model_type") ? r.location("model_type") : r.location(),
+                      "'model_type' must be one of " + list + ", but is '" +
+                          type + "'");
+    return std::nullopt;
+  }
+  config.sourceKind = "hf:" + type;
+  std::string name = path;
+  size_t slash = name.find_last_of('/');
+  config.name = type + ":" + (slash == std::string::npos ? name : name.substr(slash + 1));
+  Importer(r, config, options, type).run();
+  if (diagnostics.hasErrors())
+    return std::nullopt;
+  return config;
+}
+
+} // namespace moec::frontend

@@ -1,0 +1,289 @@
+//===- ModelConfig.cpp - derived quantities and validation of a model -----===//
+#include "compiler/frontend/ModelConfig.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moec::frontend {
+
+SourceLoc ModelConfig::locationOf(const std::string &keyPath) const {
+  auto it = locations.find(keyPath);
+  if (it != locations.end())
+    return it->second;
+  // Fall back to the closest enclosing section that was written.
+  std::string prefix = keyPath;
+  while (true) {
+    size_t dot = prefix.rfind('.');
+    if (dot == std::string::npos)
+      break;
+    prefix.resize(dot);
+    auto parent = locations.find(prefix);
+    if (parent != locations.end())
+      return parent->second;
+  }
+  return {sourceFile, 0, 0};
+}
+
+bool ModelConfig::isMoELayer(int64_t layer) const {
+  if (!moe)
+    return false;
+  if (layer < moe->firstKDense)
+    return false;
+  if (std::find(moe->denseLayers.begin(), moe->denseLayers.end(), layer) !=
+      moe->denseLayers.end())
+    return false;
+  return (layer - moe->firstKDense) % moe->every == 0;
+}
+
+int64_t ModelConfig::slotsPerToken() const {
+  const RouterConfig &r = moe->router;
+  if (r.selection == "top_p" || r.selection == "tsallis_hybrid" ||
+      r.selection == "threshold")
+    return r.maxK > 0 ? r.maxK : moe->numExperts;
+  return r.k;
+}
+
+int64_t ModelConfig::capacity(int64_t tokens) const {
+  const RouterConfig &r = moe->router;
+  if (!r.capacityFactor || *r.capacityFactor <= 0)
+    return 0;
+  int64_t experts = moe->numExperts;
+  if (r.selection == "expert_choice") {
+    auto c = static_cast<int64_t>(std::llround(*r.capacityFactor * tokens / experts));
+    return std::clamp<int64_t>(c, 1, tokens);
+  }
+  auto c = static_cast<int64_t>(
+      std::ceil(*r.capacityFactor * tokens * slotsPerToken() / experts));
+  return std::max<int64_t>(std::max<int64_t>(c, r.minCapacity), 1);
+}
+
+namespace {
+/// Collects violations of one model's constraints.
+class Validator {
+public:
+  Validator(const ModelConfig &config, DiagnosticList &diagnostics)
+      : config(config), diagnostics(diagnostics) {}
+
+  void require(bool ok, const std::string &key, const std::string &message) {
+    if (!ok)
+      diagnostics.error(config.locationOf(key), message);
+  }
+
+  template <typename T>
+  void atLeast(T value, T lo, const std::string &key) {
+    require(value >= lo, key,
+            "'" + key + "' must be at least " + show(lo) + ", but is " +
+                show(value));
+  }
+
+  void positive(double value, const std::string &key) {
+    require(value > 0, key,
+            "'" + key + "' must be positive, but is " + show(value));
+  }
+
+  static std::string show(int64_t v) { return std::to_string(v); }
+  static std::string show(double v) {
+    std::string s = std::to_string(v);
+    s.erase(s.find_last_not_of('0') + 1);
+    if (!s.empty() && s.back() == '.')
+      s.pop_back();
+    return s;
+  }
+
+  const ModelConfig &config;
+  DiagnosticList &diagnostics;
+};
+
+void validateDense(Validator &v, const ModelConfig &c) {
+  v.atLeast<int64_t>(c.vocabSize, 2, "vocab_size");
+  v.atLeast<int64_t>(c.hiddenSize, 1, "hidden_size");
+  v.atLeast<int64_t>(c.numLayers, 1, "num_layers");
+  v.positive(c.normEps, "norm_eps");
+  v.positive(c.initStd, "init_std");
+  const AttentionConfig &a = c.attention;
+  v.atLeast<int64_t>(a.numHeads, 1, "attention.num_heads");
+  v.atLeast<int64_t>(a.numKvHeads, 0, "attention.num_kv_heads");
+  v.atLeast<int64_t>(a.headDim, 0, "attention.head_dim");
+  v.positive(a.ropeTheta, "attention.rope_theta");
+  if (a.numHeads < 1)
+    return;
+  if (a.headDim == 0)
+    v.require(c.hiddenSize % a.numHeads == 0, "attention.num_heads",
+              "'attention.num_heads' (" + v.show(a.numHeads) +
+                  ") must divide 'hidden_size' (" + v.show(c.hiddenSize) +
+                  ") unless 'attention.head_dim' is given");
+  if (a.numKvHeads > 0)
+    v.require(a.numHeads % a.numKvHeads == 0, "attention.num_kv_heads",
+              "'attention.num_kv_heads' (" + v.show(a.numKvHeads) +
+                  ") must divide 'attention.num_heads' (" +
+                  v.show(a.numHeads) + ")");
+  int64_t headDim = c.headDim();
+  v.require(headDim > 0 && headDim % 2 == 0, "attention.head_dim",
+            "the head dimension must be even for RoPE, but is " +
+                v.show(headDim));
+  bool anyDense = false;
+  for (int64_t layer = 0; layer < c.numLayers; ++layer)
+    anyDense |= !c.isMoELayer(layer);
+  if (anyDense)
+    v.atLeast<int64_t>(c.ffn.intermediateSize, 1, "ffn.intermediate_size");
+}
+
+void validateRouter(Validator &v, const ModelConfig &c) {
+  const MoEConfig &m = *c.moe;
+  const RouterConfig &r = m.router;
+  int64_t experts = m.numExperts;
+  const std::string p = "moe.router.";
+  v.require(r.jitter >= 0 && r.jitter < 1, p + "jitter",
+            "'moe.router.jitter' must be in [0, 1), but is " + v.show(r.jitter));
+  v.positive(r.temperature, p + "temperature");
+  if (r.scores == "sigmoid")
+    v.require(r.temperature == 1.0, p + "temperature",
+              "'moe.router.temperature' applies to softmax scores only");
+  if (r.scores == "gumbel_softmax") {
+    v.positive(r.gumbel.tauStart, p + "gumbel.tau_start");
+    v.positive(r.gumbel.tauEnd, p + "gumbel.tau_end");
+    v.atLeast<int64_t>(r.gumbel.steps, 1, p + "gumbel.steps");
+  }
+  auto checkK = [&](int64_t limit, const std::string &what) {
+    v.require(r.k >= 1 && r.k <= limit, p + "k",
+              "'moe.router.k' (" + v.show(r.k) + ") must be between 1 and " +
+                  what + " (" + v.show(limit) + ")");
+  };
+  const std::string &s = r.selection;
+  if (s == "top_k" || s == "group_top_k" || s == "tsallis_hybrid")
+    checkK(experts, "the number of experts");
+  if (s == "group_top_k") {
+    bool groupsOk = r.numGroups >= 1 && experts % r.numGroups == 0;
+    v.require(groupsOk, p + "num_groups",
+              "'moe.router.num_groups' (" + v.show(r.numGroups) +
+                  ") must divide 'moe.num_experts' (" + v.show(experts) + ")");
+    v.require(r.topkGroups >= 1 && r.topkGroups <= r.numGroups,
+              p + "topk_groups",
+              "'moe.router.topk_groups' (" + v.show(r.topkGroups) +
+                  ") must be between 1 and 'moe.router.num_groups' (" +
+                  v.show(r.numGroups) + ")");
+    if (groupsOk) {
+      int64_t groupSize = experts / r.numGroups;
+      if (r.groupScore == "top2_sum")
+        v.require(groupSize >= 2, p + "group_score",
+                  "'top2_sum' group scores need at least 2 experts per group, "
+                  "but groups have " + v.show(groupSize));
+      if (r.topkGroups >= 1 && r.topkGroups <= r.numGroups)
+        checkK(groupSize * r.topkGroups, "the experts of the kept groups");
+    }
+  }
+  if (s == "prototype") {
+    v.require(r.k >= 1 && r.k <= experts && experts % r.k == 0, p + "k",
+              "'moe.router.k' (" + v.show(r.k) +
+                  ", the number of prototypes) must divide 'moe.num_experts' (" +
+                  v.show(experts) + ")");
+  }
+  if (s == "top_p" || s == "tsallis_hybrid") {
+    v.require(r.p > 0 && r.p <= 1, p + "p",
+              "'moe.router.p' must be in (0, 1], but is " + v.show(r.p));
+  }
+  if (s == "top_p" || s == "tsallis_hybrid" || s == "threshold") {
+    v.require(r.maxK >= 0 && r.maxK <= experts, p + "max_k",
+              "'moe.router.max_k' (" + v.show(r.maxK) +
+                  ") must be between 1 and 'moe.num_experts' (" +
+                  v.show(experts) + "), or 0 for all experts");
+  }
+  if (s == "tsallis_hybrid") {
+    v.positive(r.q, p + "q");
+    v.require(r.entropyThreshold >= 0, p + "entropy_threshold",
+              "'moe.router.entropy_threshold' must be at least 0");
+    int64_t maxK = r.maxK > 0 ? r.maxK : experts;
+    v.require(r.k <= maxK, p + "k",
+              "'moe.router.k' (" + v.show(r.k) +
+                  ") must not exceed 'moe.router.max_k' (" + v.show(maxK) + ")");
+  }
+  if (s == "threshold")
+    v.require(r.threshold >= 0 && r.threshold < 1, p + "threshold",
+              "'moe.router.threshold' must be in [0, 1), but is " +
+                  v.show(r.threshold));
+  if (r.capacityFactor)
+    v.require(*r.capacityFactor >= 0, p + "capacity_factor",
+              "'moe.router.capacity_factor' must not be negative (omit it or "
+              "use 0 for dropless routing), but is " +
+                  v.show(*r.capacityFactor));
+  if (s == "expert_choice")
+    v.require(r.capacityFactor && *r.capacityFactor > 0, p + "capacity_factor",
+              "expert-choice routing needs a positive "
+              "'moe.router.capacity_factor'");
+  v.atLeast<int64_t>(r.minCapacity, 0, p + "min_capacity");
+  v.positive(r.scaling, p + "scaling");
+  v.require(r.normEps >= 0, p + "norm_eps",
+            "'moe.router.norm_eps' must not be negative");
+  if (r.selectionBias) {
+    v.require(s == "top_k" || s == "group_top_k", p + "selection_bias",
+              "'moe.router.selection_bias' works with top_k and group_top_k "
+              "selection only");
+    v.positive(r.biasUpdateRate, p + "bias_update_rate");
+  }
+}
+
+void validateMoE(Validator &v, const ModelConfig &c) {
+  const MoEConfig &m = *c.moe;
+  v.atLeast<int64_t>(m.numExperts, 1, "moe.num_experts");
+  v.atLeast<int64_t>(m.expertIntermediateSize, 1, "moe.expert_intermediate_size");
+  v.atLeast<int64_t>(m.every, 1, "moe.every");
+  v.atLeast<int64_t>(m.firstKDense, 0, "moe.first_k_dense");
+  for (int64_t layer : m.denseLayers)
+    v.require(layer >= 0 && layer < c.numLayers, "moe.dense_layers",
+              "'moe.dense_layers' names layer " + v.show(layer) +
+                  ", but the model has " + v.show(c.numLayers) + " layers");
+  if (m.shared.count > 0) {
+    v.require(m.shared.intermediateSize > 0 &&
+                  m.shared.intermediateSize % m.shared.count == 0,
+              "moe.shared_experts.intermediate_size",
+              "'moe.shared_experts.intermediate_size' (" +
+                  v.show(m.shared.intermediateSize) +
+                  ") must be a positive multiple of 'moe.shared_experts.count' (" +
+                  v.show(m.shared.count) + ")");
+  }
+  if (m.lora.rank > 0)
+    v.positive(m.lora.alpha, "moe.lora.alpha");
+  if (m.every >= 1 && m.numExperts >= 1)
+    validateRouter(v, c);
+  const AuxLossConfig &a = m.aux;
+  v.require(a.loadBalancingCoef >= 0, "moe.aux_loss.load_balancing_coef",
+            "'moe.aux_loss.load_balancing_coef' must not be negative");
+  v.require(a.zLossCoef >= 0, "moe.aux_loss.z_loss_coef",
+            "'moe.aux_loss.z_loss_coef' must not be negative");
+  v.require(a.entropyCoef >= 0, "moe.aux_loss.entropy_coef",
+            "'moe.aux_loss.entropy_coef' must not be negative");
+  v.positive(a.entropyQ, "moe.aux_loss.entropy_q");
+  if (a.loadBalancing != "none" && m.router.selection == "expert_choice")
+    v.require(false, "moe.aux_loss.load_balancing",
+              "expert-choice routing is balanced by construction: remove "
+              "'moe.aux_loss.load_balancing'");
+}
+
+void validateTraining(Validator &v, const ModelConfig &c) {
+  const TrainingConfig &t = c.training;
+  v.atLeast<int64_t>(t.batchSize, 1, "training.batch_size");
+  v.atLeast<int64_t>(t.seqLen, 1, "training.seq_len");
+  v.require(t.gradClip >= 0, "training.grad_clip",
+            "'training.grad_clip' must not be negative (0 disables clipping)");
+  v.positive(t.optimizer.lr, "training.optimizer.lr");
+  v.require(t.optimizer.beta1 >= 0 && t.optimizer.beta1 < 1,
+            "training.optimizer.beta1", "'training.optimizer.beta1' must be in [0, 1)");
+  v.require(t.optimizer.beta2 >= 0 && t.optimizer.beta2 < 1,
+            "training.optimizer.beta2", "'training.optimizer.beta2' must be in [0, 1)");
+  v.positive(t.optimizer.eps, "training.optimizer.eps");
+  v.require(t.optimizer.weightDecay >= 0, "training.optimizer.weight_decay",
+            "'training.optimizer.weight_decay' must not be negative");
+  v.atLeast<int64_t>(t.schedule.warmupSteps, 0, "training.schedule.warmup_steps");
+  v.atLeast<int64_t>(t.schedule.totalSteps, 1, "training.schedule.total_steps");
+}
+} // namespace
+
+void validate(const ModelConfig &config, DiagnosticList &diagnostics) {
+  Validator v(config, diagnostics);
+  validateDense(v, config);
+  if (config.moe)
+    validateMoE(v, config);
+  validateTraining(v, config);
+}
+
+} // namespace moec::frontend

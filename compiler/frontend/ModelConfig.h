@@ -1,0 +1,176 @@
+//===- ModelConfig.h - a decoder-only MoE language model, fully resolved -*- C++ -*-===//
+//
+// What the YAML description and the Hugging Face importer both produce, and
+// what the forward IR is built from. Every field has the default documented
+// in docs/model-description.md. `locations` maps a key path such as
+// "moe.router.k" to where it was written, so that validation errors point at
+// the user's text.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_COMPILER_FRONTEND_MODELCONFIG_H
+#define MOEC_COMPILER_FRONTEND_MODELCONFIG_H
+
+#include "compiler/frontend/Diagnostics.h"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moec::frontend {
+
+/// Which convention names the parameters in safetensors files.
+enum class WeightNaming { Moec, Mixtral, Qwen2Moe, Qwen3Moe, Olmoe, DeepseekV2, DeepseekV3 };
+
+struct AttentionConfig {
+  int64_t numHeads = 4;
+  int64_t numKvHeads = 0;   // 0: same as numHeads
+  int64_t headDim = 0;      // 0: hidden / numHeads
+  double ropeTheta = 10000.0;
+  bool qkvBias = false;
+  std::string qkNorm = "none"; // none | head (Qwen3) | full (OLMoE)
+};
+
+struct DenseFFNConfig {
+  int64_t intermediateSize = 256;
+  std::string activation = "silu";
+  bool gated = true;
+};
+
+struct GumbelConfig {
+  double tauStart = 1.0;
+  double tauEnd = 1.0;
+  int64_t steps = 1;
+};
+
+struct RouterConfig {
+  std::string inputTransform = "none"; // none | l2norm | layernorm | tanh
+  double jitter = 0.0;
+  std::string scores = "softmax";      // softmax | sigmoid | gumbel_softmax
+  double temperature = 1.0;
+  GumbelConfig gumbel;
+  // top_k | group_top_k | prototype | expert_choice | top_p | tsallis_hybrid | threshold
+  std::string selection = "top_k";
+  int64_t k = 2;
+  bool normalize = false;
+  double normEps = 0.0;
+  double scaling = 1.0;
+  int64_t numGroups = 1;
+  int64_t topkGroups = 1;
+  std::string groupScore = "max";      // max | top2_sum
+  std::string maskFill = "neg_inf";    // neg_inf | zero
+  bool selectionBias = false;
+  double biasUpdateRate = 0.001;
+  double p = 1.0;
+  int64_t maxK = 0;                     // 0: number of experts
+  double q = 1.0;
+  double entropyThreshold = 0.0;
+  double threshold = 0.0;
+  std::optional<double> capacityFactor; // absent or <= 0: dropless
+  int64_t minCapacity = 0;
+  std::string dropPriority = "position"; // position | score
+};
+
+struct AuxLossConfig {
+  std::string loadBalancing = "none"; // none | switch | per_slot | sequence
+  double loadBalancingCoef = 0.0;
+  double zLossCoef = 0.0;
+  double entropyCoef = 0.0;
+  double entropyQ = 1.0;
+};
+
+struct SharedExpertConfig {
+  int64_t count = 0;
+  int64_t intermediateSize = 0; // total width of the shared FFN
+  bool sigmoidGate = false;     // Qwen2-MoE
+};
+
+struct LoRAConfig {
+  int64_t rank = 0; // 0: ordinary experts
+  double alpha = 16.0;
+};
+
+struct MoEConfig {
+  int64_t numExperts = 8;
+  int64_t expertIntermediateSize = 128;
+  std::string expertActivation = "silu";
+  bool expertGated = true;
+  // Which layers are MoE: layer i is MoE when i >= firstKDense,
+  // (i - firstKDense) % every == 0 ... see isMoELayer.
+  int64_t every = 1;
+  int64_t firstKDense = 0;
+  std::vector<int64_t> denseLayers; // explicit exceptions (mlp_only_layers)
+  SharedExpertConfig shared;
+  LoRAConfig lora;
+  RouterConfig router;
+  AuxLossConfig aux;
+};
+
+struct OptimizerConfig {
+  std::string kind = "adamw"; // adamw | sgd
+  double lr = 3e-4;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weightDecay = 0.1;
+  double momentum = 0.9;
+};
+
+struct ScheduleConfig {
+  std::string kind = "cosine"; // constant | cosine | linear
+  int64_t warmupSteps = 0;
+  int64_t totalSteps = 1000;
+  double minLrRatio = 0.1;
+};
+
+struct TrainingConfig {
+  int64_t batchSize = 8;
+  int64_t seqLen = 128;
+  int64_t seed = 0;
+  double gradClip = 1.0;
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+};
+
+struct ModelConfig {
+  std::string name = "model";
+  std::string sourceFile;
+  std::string sourceKind = "yaml"; // yaml | hf:<model_type>
+  WeightNaming naming = WeightNaming::Moec;
+
+  int64_t vocabSize = 256;
+  int64_t hiddenSize = 64;
+  int64_t numLayers = 2;
+  std::string norm = "rms"; // rms | layer
+  double normEps = 1e-6;
+  bool tieEmbeddings = false;
+  double initStd = 0.02;
+  AttentionConfig attention;
+  DenseFFNConfig ffn;
+  std::optional<MoEConfig> moe;
+  TrainingConfig training;
+
+  std::map<std::string, SourceLoc> locations;
+
+  SourceLoc locationOf(const std::string &keyPath) const;
+  int64_t headDim() const {
+    return attention.headDim ? attention.headDim
+                             : hiddenSize / attention.numHeads;
+  }
+  int64_t numKvHeads() const {
+    return attention.numKvHeads ? attention.numKvHeads : attention.numHeads;
+  }
+  bool isMoELayer(int64_t layer) const;
+  /// Capacity C of an MoE layer over `tokens` tokens; 0 when dropless.
+  int64_t capacity(int64_t tokens) const;
+  /// Experts per token as selections produce them (k, or max_k).
+  int64_t slotsPerToken() const;
+};
+
+/// Checks every cross-field constraint, reporting all violations.
+void validate(const ModelConfig &config, DiagnosticList &diagnostics);
+
+} // namespace moec::frontend
+
+#endif // MOEC_COMPILER_FRONTEND_MODELCONFIG_H

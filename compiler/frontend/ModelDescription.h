@@ -1,0 +1,51 @@
+//===- ModelDescription.h - read model descriptions into a ModelConfig -*- C++ -*-===//
+#ifndef MOEC_COMPILER_FRONTEND_MODELDESCRIPTION_H
+#define MOEC_COMPILER_FRONTEND_MODELDESCRIPTION_H
+
+#include "compiler/frontend/ModelConfig.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moec::frontend {
+
+/// Explicit substitutions a user may ask for when importing a Hugging Face
+/// config whose features moec does not implement.
+struct ImportOptions {
+  /// Replace DeepSeek's multi-head latent attention by grouped-query
+  /// attention of the same head count (weights are not HF-compatible then).
+  bool substituteMlaWithGqa = false;
+  /// Ignore sliding windows (attend causally over the whole sequence).
+  bool ignoreSlidingWindow = false;
+  /// Ignore `rope_scaling` (plain RoPE with `rope_theta`).
+  bool ignoreRopeScaling = false;
+};
+
+/// Parses a moec YAML description. Returns nullopt, with every problem in
+/// `diagnostics`, when the file or its values are invalid.
+std::optional<ModelConfig> parseYamlDescription(const std::string &path,
+                                                DiagnosticList &diagnostics);
+
+/// Imports a Hugging Face `config.json` (mixtral, qwen2_moe, qwen3_moe,
+/// olmoe, deepseek_v2, deepseek_v3) with the semantics of REFERENCE.md §8.
+std::optional<ModelConfig> importHuggingFaceConfig(const std::string &path,
+                                                   const ImportOptions &options,
+                                                   DiagnosticList &diagnostics);
+
+/// Applies `key=value` overrides (`layers=2`, `moe.router.k=1`, ...) given
+/// on the command line. Keys use the YAML description's paths.
+bool applyOverrides(ModelConfig &config,
+                    const std::vector<std::string> &overrides,
+                    DiagnosticList &diagnostics);
+
+/// Picks the parser from the file name (`.yaml`/`.yml`, `.json`), parses,
+/// applies overrides and validates.
+std::optional<ModelConfig> loadModel(const std::string &path,
+                                     const ImportOptions &options,
+                                     const std::vector<std::string> &overrides,
+                                     DiagnosticList &diagnostics);
+
+} // namespace moec::frontend
+
+#endif // MOEC_COMPILER_FRONTEND_MODELDESCRIPTION_H

@@ -1,0 +1,147 @@
+//===- YamlDescription.cpp - the moec YAML model description --------------===//
+//
+// Key by key documentation: docs/model-description.md.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/frontend/ModelDescription.h"
+#include "compiler/frontend/YamlReader.h"
+
+namespace moec::frontend {
+
+namespace {
+const std::vector<std::string> kActivations = {"relu", "gelu", "gelu_tanh",
+                                               "silu"};
+
+void readAttention(MappingReader &r, AttentionConfig &a) {
+  r.read("num_heads", a.numHeads);
+  r.read("num_kv_heads", a.numKvHeads);
+  r.read("head_dim", a.headDim);
+  r.read("rope_theta", a.ropeTheta);
+  r.read("qkv_bias", a.qkvBias);
+  r.readChoice("qk_norm", a.qkNorm, {"none", "head", "full"});
+}
+
+void readFFN(MappingReader &r, DenseFFNConfig &f) {
+  r.read("intermediate_size", f.intermediateSize);
+  r.readChoice("activation", f.activation, kActivations);
+  r.read("gated", f.gated);
+}
+
+void readRouter(MappingReader &r, RouterConfig &c) {
+  r.readChoice("input_transform", c.inputTransform,
+               {"none", "l2norm", "layernorm", "tanh"});
+  r.read("jitter", c.jitter);
+  r.readChoice("scores", c.scores, {"softmax", "sigmoid", "gumbel_softmax"});
+  r.read("temperature", c.temperature);
+  r.section("gumbel", [&](MappingReader &g) {
+    g.read("tau_start", c.gumbel.tauStart);
+    g.read("tau_end", c.gumbel.tauEnd);
+    g.read("steps", c.gumbel.steps);
+  });
+  r.readChoice("selection", c.selection,
+               {"top_k", "group_top_k", "prototype", "expert_choice", "top_p",
+                "tsallis_hybrid", "threshold"});
+  r.read("k", c.k);
+  r.read("normalize", c.normalize);
+  r.read("norm_eps", c.normEps);
+  r.read("scaling", c.scaling);
+  r.read("num_groups", c.numGroups);
+  r.read("topk_groups", c.topkGroups);
+  r.readChoice("group_score", c.groupScore, {"max", "top2_sum"});
+  r.readChoice("mask_fill", c.maskFill, {"neg_inf", "zero"});
+  r.read("selection_bias", c.selectionBias);
+  r.read("bias_update_rate", c.biasUpdateRate);
+  r.read("p", c.p);
+  r.read("max_k", c.maxK);
+  r.read("q", c.q);
+  r.read("entropy_threshold", c.entropyThreshold);
+  r.read("threshold", c.threshold);
+  r.read("capacity_factor", c.capacityFactor);
+  r.read("min_capacity", c.minCapacity);
+  r.readChoice("drop_priority", c.dropPriority, {"position", "score"});
+}
+
+void readMoE(MappingReader &r, MoEConfig &m) {
+  r.read("num_experts", m.numExperts);
+  r.read("expert_intermediate_size", m.expertIntermediateSize);
+  r.readChoice("activation", m.expertActivation, kActivations);
+  r.read("gated", m.expertGated);
+  r.read("every", m.every);
+  r.read("first_k_dense", m.firstKDense);
+  r.read("dense_layers", m.denseLayers);
+  r.section("shared_experts", [&](MappingReader &s) {
+    s.read("count", m.shared.count);
+    s.read("intermediate_size", m.shared.intermediateSize);
+    s.read("sigmoid_gate", m.shared.sigmoidGate);
+  });
+  r.section("lora", [&](MappingReader &l) {
+    l.read("rank", m.lora.rank);
+    l.read("alpha", m.lora.alpha);
+  });
+  r.section("router", [&](MappingReader &router) { readRouter(router, m.router); });
+  r.section("aux_loss", [&](MappingReader &a) {
+    a.readChoice("load_balancing", m.aux.loadBalancing,
+                 {"none", "switch", "per_slot", "sequence"});
+    a.read("load_balancing_coef", m.aux.loadBalancingCoef);
+    a.read("z_loss_coef", m.aux.zLossCoef);
+    a.read("entropy_coef", m.aux.entropyCoef);
+    a.read("entropy_q", m.aux.entropyQ);
+  });
+}
+
+void readTraining(MappingReader &r, TrainingConfig &t) {
+  r.read("batch_size", t.batchSize);
+  r.read("seq_len", t.seqLen);
+  r.read("seed", t.seed);
+  r.read("grad_clip", t.gradClip);
+  r.section("optimizer", [&](MappingReader &o) {
+    o.readChoice("kind", t.optimizer.kind, {"adamw", "sgd"});
+    o.read("lr", t.optimizer.lr);
+    o.read("beta1", t.optimizer.beta1);
+    o.read("beta2", t.optimizer.beta2);
+    o.read("eps", t.optimizer.eps);
+    o.read("weight_decay", t.optimizer.weightDecay);
+    o.read("momentum", t.optimizer.momentum);
+  });
+  r.section("schedule", [&](MappingReader &s) {
+    s.readChoice("kind", t.schedule.kind, {"constant", "cosine", "linear"});
+    s.read("warmup_steps", t.schedule.warmupSteps);
+    s.read("total_steps", t.schedule.totalSteps);
+    s.read("min_lr_ratio", t.schedule.minLrRatio);
+  });
+}
+} // namespace
+
+std::optional<ModelConfig> parseYamlDescription(const std::string &path,
+                                                DiagnosticList &diagnostics) {
+  std::optional<YAML::Node> root = loadYamlFile(path, diagnostics);
+  if (!root)
+    return std::nullopt;
+  ModelConfig config;
+  config.sourceFile = path;
+  config.sourceKind = "yaml";
+  MappingReader r(*root, path, "", diagnostics, config.locations);
+  r.read("name", config.name);
+  r.read("vocab_size", config.vocabSize);
+  r.read("hidden_size", config.hiddenSize);
+  r.read("num_layers", config.numLayers);
+  r.readChoice("norm", config.norm, {"rms", "layer"});
+  r.read("norm_eps", config.normEps);
+  r.read("tie_embeddings", config.tieEmbeddings);
+  r.read("init_std", config.initStd);
+  r.section("attention", [&](MappingReader &a) { readAttention(a, config.attention); });
+  r.section("ffn", [&](MappingReader &f) { readFFN(f, config.ffn); });
+  if (r.has("moe")) {
+    config.moe.emplace();
+    r.section("moe", [&](MappingReader &m) { readMoE(m, *config.moe); });
+  } else {
+    r.ignore("moe");
+  }
+  r.section("training", [&](MappingReader &t) { readTraining(t, config.training); });
+  r.rejectUnknownKeys();
+  if (diagnostics.hasErrors())
+    return std::nullopt;
+  return config;
+}
+
+} // namespace moec::frontend

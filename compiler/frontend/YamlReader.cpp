@@ -1,0 +1,216 @@
+//===- YamlReader.cpp - typed, located reads from a YAML/JSON mapping -----===//
+#include "compiler/frontend/YamlReader.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace moec::frontend {
+
+std::optional<YAML::Node> loadYamlFile(const std::string &path,
+                                       DiagnosticList &diagnostics) {
+  std::ifstream in(path);
+  if (!in) {
+    diagnostics.error({path, 0, 0}, "cannot open the file");
+    return std::nullopt;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    YAML::Node node = YAML::Load(text.str());
+    if (!node.IsMap()) {
+      diagnostics.error({path, node.Mark().line + 1, node.Mark().column + 1},
+                        "expected a mapping of keys to values at the top "
+                        "level");
+      return std::nullopt;
+    }
+    return node;
+  } catch (const YAML::ParserException &e) {
+    diagnostics.error({path, e.mark.line + 1, e.mark.column + 1},
+                      "syntax error: " + e.msg);
+  } catch (const YAML::Exception &e) {
+    diagnostics.error({path, e.mark.line + 1, e.mark.column + 1}, e.msg);
+  }
+  return std::nullopt;
+}
+
+MappingReader::MappingReader(YAML::Node node, std::string file,
+                             std::string path, DiagnosticList &diagnostics,
+                             std::map<std::string, SourceLoc> &locations)
+    : node_(node), file_(std::move(file)), path_(std::move(path)),
+      diagnostics_(diagnostics), locations_(locations) {}
+
+SourceLoc MappingReader::nodeLoc(const YAML::Node &node) const {
+  YAML::Mark mark = node.Mark();
+  if (mark.is_null())
+    return {file_, 0, 0};
+  return {file_, mark.line + 1, mark.column + 1};
+}
+
+std::string MappingReader::fullKey(const std::string &key) const {
+  return path_.empty() ? key : path_ + "." + key;
+}
+
+bool MappingReader::has(const std::string &key) const {
+  return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull();
+}
+
+SourceLoc MappingReader::location(const std::string &key) const {
+  auto it = locations_.find(fullKey(key));
+  return it != locations_.end() ? it->second : nodeLoc(node_);
+}
+
+void MappingReader::typeError(const std::string &key, const YAML::Node &node,
+                              const char *what) {
+  std::string shown = node.IsScalar() ? "'" + node.Scalar() + "'"
+                      : node.IsMap()  ? "a mapping"
+                                      : "a list";
+  diagnostics_.error(nodeLoc(node), "'" + fullKey(key) + "' must be " + what +
+                                        ", but is " + shown);
+}
+
+std::optional<YAML::Node> MappingReader::scalar(const std::string &key,
+                                                const char *what) {
+  known_.insert(key);
+  if (!has(key))
+    return std::nullopt;
+  YAML::Node value = node_[key];
+  locations_[fullKey(key)] = nodeLoc(value);
+  if (!value.IsScalar()) {
+    typeError(key, value, what);
+    return std::nullopt;
+  }
+  return value;
+}
+
+void MappingReader::read(const std::string &key, int64_t &out) {
+  std::optional<YAML::Node> value = scalar(key, "an integer");
+  if (!value)
+    return;
+  const std::string &text = value->Scalar();
+  char *end = nullptr;
+  errno = 0;
+  long long parsed = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE)
+    return typeError(key, *value, "an integer");
+  out = parsed;
+}
+
+void MappingReader::read(const std::string &key, double &out) {
+  std::optional<YAML::Node> value = scalar(key, "a number");
+  if (!value)
+    return;
+  const std::string &text = value->Scalar();
+  char *end = nullptr;
+  double parsed = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !std::isfinite(parsed))
+    return typeError(key, *value, "a finite number");
+  out = parsed;
+}
+
+void MappingReader::read(const std::string &key, std::optional<double> &out) {
+  double value = 0.0;
+  bool present = has(key);
+  size_t before = diagnostics_.errors().size();
+  read(key, value);
+  if (present && diagnostics_.errors().size() == before)
+    out = value;
+}
+
+void MappingReader::read(const std::string &key, bool &out) {
+  std::optional<YAML::Node> value = scalar(key, "true or false");
+  if (!value)
+    return;
+  const std::string &text = value->Scalar();
+  if (text == "true" || text == "True")
+    out = true;
+  else if (text == "false" || text == "False")
+    out = false;
+  else
+    typeError(key, *value, "true or false");
+}
+
+void MappingReader::read(const std::string &key, std::string &out) {
+  if (std::optional<YAML::Node> value = scalar(key, "a string"))
+    out = value->Scalar();
+}
+
+void MappingReader::read(const std::string &key, std::vector<int64_t> &out) {
+  known_.insert(key);
+  if (!has(key))
+    return;
+  YAML::Node list = node_[key];
+  locations_[fullKey(key)] = nodeLoc(list);
+  if (!list.IsSequence())
+    return typeError(key, list, "a list of integers");
+  out.clear();
+  for (const YAML::Node &item : list) {
+    char *end = nullptr;
+    const std::string &text = item.IsScalar() ? item.Scalar() : "";
+    long long parsed = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0')
+      return typeError(key, item, "a list of integers");
+    out.push_back(parsed);
+  }
+}
+
+void MappingReader::readChoice(const std::string &key, std::string &out,
+                               const std::vector<std::string> &choices) {
+  std::string value = out;
+  bool present = has(key);
+  read(key, value);
+  if (!present)
+    return;
+  for (const std::string &choice : choices)
+    if (choice == value) {
+      out = value;
+      return;
+    }
+  std::string list;
+  for (const std::string &choice : choices)
+    list += (list.empty() ? "" : ", ") + choice;
+  std::string message = "'" + fullKey(key) + "' must be one of " + list +
+                        ", but is '" + value + "'";
+  std::string suggestion = nearestKey(value, choices);
+  if (!suggestion.empty())
+    message += "; did you mean '" + suggestion + "'?";
+  diagnostics_.error(location(key), message);
+}
+
+void MappingReader::section(const std::string &key,
+                            const std::function<void(MappingReader &)> &body) {
+  known_.insert(key);
+  if (!has(key))
+    return;
+  YAML::Node child = node_[key];
+  locations_[fullKey(key)] = nodeLoc(child);
+  if (!child.IsMap()) {
+    typeError(key, child, "a mapping");
+    return;
+  }
+  MappingReader reader(child, file_, fullKey(key), diagnostics_, locations_);
+  body(reader);
+  reader.rejectUnknownKeys();
+}
+
+void MappingReader::rejectUnknownKeys(
+    const std::vector<std::string> &extraValid) {
+  if (!node_.IsMap())
+    return;
+  std::vector<std::string> valid(known_.begin(), known_.end());
+  valid.insert(valid.end(), extraValid.begin(), extraValid.end());
+  for (const auto &entry : node_) {
+    std::string key = entry.first.as<std::string>();
+    if (known_.count(key))
+      continue;
+    std::string message = "unknown key '" + fullKey(key) + "'";
+    std::string suggestion = nearestKey(key, valid);
+    if (!suggestion.empty())
+      message += "; did you mean '" + suggestion + "'?";
+    diagnostics_.error(nodeLoc(entry.first), message);
+  }
+}
+
+} // namespace moec::frontend
