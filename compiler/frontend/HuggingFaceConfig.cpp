@@ -12,6 +12,7 @@
 #include "compiler/frontend/ModelDescription.h"
 #include "compiler/frontend/YamlReader.h"
 
+#include <algorithm>
 #include <set>
 
 namespace moec::frontend {
@@ -256,10 +257,11 @@ private:
 };
 } // namespace
 
-std::optional<ModelConfig> importHuggingFaceConfig(const std::string &path,
-                                                   const ImportOptions &options,
-                                                   DiagnosticList &diagnostics) {
-  std::optional<YAML::Node> root = loadYamlFile(path, diagnostics);
+std::optional<ModelConfig>
+importHuggingFaceConfig(const std::string &path, const ImportOptions &options,
+                        const std::vector<std::string> &overrides,
+                        DiagnosticList &diagnostics) {
+  std::optional<YAML::Node> root = loadYamlFile(path, overrides, diagnostics);
   if (!root)
     return std::nullopt;
   ModelConfig config;

@@ -22,25 +22,28 @@ struct ImportOptions {
   bool ignoreRopeScaling = false;
 };
 
+/// Overrides are `key=value` settings from the command line (`moec --set`),
+/// applied to the file's tree before it is read: keys are the file's own
+/// dotted paths (`num_layers=2`, `moe.router.k=1` in YAML;
+/// `num_hidden_layers=2` in a Hugging Face config), values YAML scalars or
+/// flow lists.
+
 /// Parses a moec YAML description. Returns nullopt, with every problem in
 /// `diagnostics`, when the file or its values are invalid.
-std::optional<ModelConfig> parseYamlDescription(const std::string &path,
-                                                DiagnosticList &diagnostics);
+std::optional<ModelConfig>
+parseYamlDescription(const std::string &path,
+                     const std::vector<std::string> &overrides,
+                     DiagnosticList &diagnostics);
 
 /// Imports a Hugging Face `config.json` (mixtral, qwen2_moe, qwen3_moe,
 /// olmoe, deepseek_v2, deepseek_v3) with the semantics of REFERENCE.md §8.
-std::optional<ModelConfig> importHuggingFaceConfig(const std::string &path,
-                                                   const ImportOptions &options,
-                                                   DiagnosticList &diagnostics);
+std::optional<ModelConfig>
+importHuggingFaceConfig(const std::string &path, const ImportOptions &options,
+                        const std::vector<std::string> &overrides,
+                        DiagnosticList &diagnostics);
 
-/// Applies `key=value` overrides (`layers=2`, `moe.router.k=1`, ...) given
-/// on the command line. Keys use the YAML description's paths.
-bool applyOverrides(ModelConfig &config,
-                    const std::vector<std::string> &overrides,
-                    DiagnosticList &diagnostics);
-
-/// Picks the parser from the file name (`.yaml`/`.yml`, `.json`), parses,
-/// applies overrides and validates.
+/// Picks the parser from the file name (`.json`: Hugging Face, otherwise
+/// YAML), parses with the overrides and validates.
 std::optional<ModelConfig> loadModel(const std::string &path,
                                      const ImportOptions &options,
                                      const std::vector<std::string> &overrides,

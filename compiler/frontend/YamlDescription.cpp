@@ -112,9 +112,11 @@ void readTraining(MappingReader &r, TrainingConfig &t) {
 }
 } // namespace
 
-std::optional<ModelConfig> parseYamlDescription(const std::string &path,
-                                                DiagnosticList &diagnostics) {
-  std::optional<YAML::Node> root = loadYamlFile(path, diagnostics);
+std::optional<ModelConfig>
+parseYamlDescription(const std::string &path,
+                     const std::vector<std::string> &overrides,
+                     DiagnosticList &diagnostics) {
+  std::optional<YAML::Node> root = loadYamlFile(path, overrides, diagnostics);
   if (!root)
     return std::nullopt;
   ModelConfig config;

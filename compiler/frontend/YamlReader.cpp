@@ -9,7 +9,51 @@
 
 namespace moec::frontend {
 
+/// Sets `root[a][b]...` for the dotted `key` to the YAML value `text`.
+static bool applyOverride(YAML::Node root, const std::string &setting,
+                          DiagnosticList &diagnostics) {
+  size_t eq = setting.find('=');
+  SourceLoc where{"--set " + setting, 0, 0};
+  if (eq == std::string::npos || eq == 0) {
+    diagnostics.error(where, "expected key=value");
+    return false;
+  }
+  std::string key = setting.substr(0, eq);
+  YAML::Node value;
+  try {
+    value = YAML::Load(setting.substr(eq + 1));
+  } catch (const YAML::Exception &e) {
+    diagnostics.error(where, "invalid value: " + e.msg);
+    return false;
+  }
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    size_t dot = key.find('.', start);
+    parts.push_back(key.substr(start, dot - start));
+    if (dot == std::string::npos)
+      break;
+    start = dot + 1;
+  }
+  // yaml-cpp nodes are handles: walking by assignment would rebind them, so
+  // descend with reset() on a copy of each child handle.
+  YAML::Node node = root;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node child = node[parts[i]];
+    if (child.IsDefined() && !child.IsNull() && !child.IsMap()) {
+      diagnostics.error(where, "'" + parts[i] + "' is not a section");
+      return false;
+    }
+    if (!child.IsDefined() || child.IsNull())
+      node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+    YAML::Node next = node[parts[i]];
+    node.reset(next);
+  }
+  node[parts.back()] = value;
+  return true;
+}
+
 std::optional<YAML::Node> loadYamlFile(const std::string &path,
+                                       const std::vector<std::string> &overrides,
                                        DiagnosticList &diagnostics) {
   std::ifstream in(path);
   if (!in) {
@@ -26,6 +70,9 @@ std::optional<YAML::Node> loadYamlFile(const std::string &path,
                         "level");
       return std::nullopt;
     }
+    for (const std::string &setting : overrides)
+      if (!applyOverride(node, setting, diagnostics))
+        return std::nullopt;
     return node;
   } catch (const YAML::ParserException &e) {
     diagnostics.error({path, e.mark.line + 1, e.mark.column + 1},
@@ -45,7 +92,7 @@ MappingReader::MappingReader(YAML::Node node, std::string file,
 SourceLoc MappingReader::nodeLoc(const YAML::Node &node) const {
   YAML::Mark mark = node.Mark();
   if (mark.is_null())
-    return {file_, 0, 0};
+    return {file_ + " (set on the command line)", 0, 0};
   return {file_, mark.line + 1, mark.column + 1};
 }
 

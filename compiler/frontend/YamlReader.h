@@ -22,8 +22,10 @@
 
 namespace moec::frontend {
 
-/// Parses a file with yaml-cpp; a syntax error becomes a located diagnostic.
+/// Parses a file with yaml-cpp, then applies `key=value` overrides; a syntax
+/// error becomes a located diagnostic.
 std::optional<YAML::Node> loadYamlFile(const std::string &path,
+                                       const std::vector<std::string> &overrides,
                                        DiagnosticList &diagnostics);
 
 class MappingReader {

@@ -1,4 +1,5 @@
 //===- moe-opt.cpp - mlir-opt with the moe dialect and every moec pass ----===//
+#include "compiler/pipelines/Pipelines.h"
 #include "dialects/moe/IR/MoEDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -17,6 +18,7 @@ int main(int argc, char **argv) {
 
   // Upstream cleanups (canonicalize, cse, ...) beside the moec passes.
   mlir::registerTransformsPasses();
+  moec::registerMoecPassesAndPipelines();
 
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "moec optimizer driver\n", registry));

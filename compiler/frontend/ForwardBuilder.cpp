@@ -1,0 +1,487 @@
+//===- ForwardBuilder.cpp - a model's forward function in the moe dialect -===//
+#include "compiler/frontend/ForwardBuilder.h"
+
+#include "dialects/moe/IR/MoEOps.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+
+#include <string>
+
+using namespace mlir;
+using namespace moec::moe;
+
+namespace moec::frontend {
+
+namespace {
+/// Which checkpoint tensor names a parameter gets, per naming convention.
+class ParameterNames {
+public:
+  explicit ParameterNames(WeightNaming naming) : naming(naming) {}
+
+  std::string layer(int64_t i) const {
+    return "model.layers." + std::to_string(i) + ".";
+  }
+  /// The MoE block of layer i.
+  std::string moeBlock(int64_t i) const {
+    return layer(i) + (naming == WeightNaming::Mixtral ? "block_sparse_moe."
+                                                       : "mlp.");
+  }
+  /// An FFN projection: role 1 is the activated one, 2 the output, 3 the
+  /// linear (gated) one.
+  std::string projection(int role, bool gated) const {
+    if (naming == WeightNaming::Mixtral)
+      return "w" + std::to_string(role);
+    if (role == 2)
+      return "down_proj";
+    if (role == 3)
+      return "up_proj";
+    return gated ? "gate_proj" : "up_proj";
+  }
+  std::string sharedBlock(int64_t i) const {
+    return layer(i) + (naming == WeightNaming::Qwen2Moe ? "mlp.shared_expert."
+                                                        : "mlp.shared_experts.");
+  }
+  std::string sharedGate(int64_t i) const {
+    return layer(i) + "mlp.shared_expert_gate.weight";
+  }
+  std::string selectionBias(int64_t i) const {
+    return moeBlock(i) + (naming == WeightNaming::DeepseekV3
+                              ? "gate.e_score_correction_bias"
+                              : "gate.selection_bias");
+  }
+
+  WeightNaming naming;
+};
+
+class Builder {
+public:
+  Builder(MLIRContext &context, const ModelConfig &config,
+          const ForwardOptions &options)
+      : b(&context), loc(b.getUnknownLoc()), c(config), names(config.naming),
+        batch(options.batch ? options.batch : config.training.batchSize),
+        seq(options.seqLen ? options.seqLen : config.training.seqLen),
+        tokens(batch * seq), training(options.training) {}
+
+  OwningOpRef<ModuleOp> build();
+
+private:
+  RankedTensorType f32(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, b.getF32Type());
+  }
+  RankedTensorType i32(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, b.getI32Type());
+  }
+
+  Value param(const std::string &name, ArrayRef<int64_t> shape,
+              StringRef init = "normal", bool trainable = true,
+              ArrayRef<std::string> parts = {});
+  Value input(StringRef name, Type type);
+  void output(StringRef name, Value value) {
+    results.push_back(value);
+    resultAttrs.push_back(
+        b.getDictionaryAttr(b.getNamedAttr("moe.output", b.getStringAttr(name))));
+  }
+
+  Value norm(Value x, const std::string &prefix, int64_t features);
+  Value rmsNorm(Value x, const std::string &name, int64_t features);
+  Value attention(Value h, int64_t layer);
+  Value ffn(Value x, const std::string &prefix, int64_t width, bool gated,
+            Activation act);
+  Value moeLayer(Value x, int64_t layer);
+  Value selection(Value scores, int64_t layer, Value &weights, Value &indices);
+  Value routedExperts(Value rows, Value groupSizes, int64_t layer);
+  Value expertStack(const std::string &prefix, const std::string &proj,
+                    ArrayRef<int64_t> perExpertShape, StringRef init,
+                    bool trainable, const std::string &suffix = ".weight");
+  Value collapse(Value x, ArrayRef<ReassociationIndices> groups,
+                 ArrayRef<int64_t> shape) {
+    return b.create<tensor::CollapseShapeOp>(loc, f32(shape), x, groups);
+  }
+  Value expand(Value x, ArrayRef<ReassociationIndices> groups,
+               ArrayRef<int64_t> shape) {
+    return b.create<tensor::ExpandShapeOp>(loc, f32(shape), x, groups);
+  }
+  Activation activation(const std::string &name) {
+    return *symbolizeActivation(name);
+  }
+
+  OpBuilder b;
+  Location loc;
+  const ModelConfig &c;
+  ParameterNames names;
+  int64_t batch, seq, tokens;
+  bool training;
+
+  Block *body = nullptr;
+  SmallVector<DictionaryAttr> argAttrs;
+  SmallVector<Value> results;
+  SmallVector<DictionaryAttr> resultAttrs;
+  Value seed, temperature;
+
+  // Auxiliary terms, summed over layers, and Mixtral's whole-model inputs.
+  SmallVector<Value> balanceTerms, zTerms, entropyTerms;
+  SmallVector<Value> perSlotScores, perSlotIndices;
+  SmallVector<std::pair<std::string, Value>> layerMetrics;
+};
+
+Value Builder::param(const std::string &name, ArrayRef<int64_t> shape,
+                     StringRef init, bool trainable,
+                     ArrayRef<std::string> parts) {
+  SmallVector<NamedAttribute> attrs = {
+      b.getNamedAttr("moe.param", b.getStringAttr(name)),
+      b.getNamedAttr("moe.init", b.getStringAttr(init)),
+      b.getNamedAttr("moe.trainable", b.getBoolAttr(trainable))};
+  if (init == "normal")
+    attrs.push_back(b.getNamedAttr("moe.init_std", b.getF32FloatAttr(c.initStd)));
+  if (!parts.empty()) {
+    SmallVector<Attribute> partNames;
+    for (const std::string &part : parts)
+      partNames.push_back(b.getStringAttr(part));
+    attrs.push_back(b.getNamedAttr("moe.parts", b.getArrayAttr(partNames)));
+  }
+  argAttrs.push_back(b.getDictionaryAttr(attrs));
+  return body->addArgument(f32(shape), loc);
+}
+
+Value Builder::input(StringRef name, Type type) {
+  argAttrs.push_back(
+      b.getDictionaryAttr(b.getNamedAttr("moe.input", b.getStringAttr(name))));
+  return body->addArgument(type, loc);
+}
+
+Value Builder::rmsNorm(Value x, const std::string &name, int64_t features) {
+  Value weight = param(name, {features}, "ones");
+  return b.create<RMSNormOp>(loc, x, weight, APFloat(float(c.normEps)));
+}
+
+Value Builder::norm(Value x, const std::string &prefix, int64_t features) {
+  if (c.norm == "rms")
+    return rmsNorm(x, prefix + ".weight", features);
+  Value weight = param(prefix + ".weight", {features}, "ones");
+  Value bias = param(prefix + ".bias", {features}, "zeros");
+  return b.create<LayerNormOp>(loc, x, weight, bias, APFloat(float(c.normEps)));
+}
+
+Value Builder::attention(Value h, int64_t layer) {
+  const AttentionConfig &a = c.attention;
+  int64_t d = c.hiddenSize, heads = a.numHeads, kvHeads = c.numKvHeads(),
+          headDim = c.headDim();
+  std::string prefix = names.layer(layer) + "self_attn.";
+  auto project = [&](const std::string &proj, int64_t out, bool bias) -> Value {
+    Value w = param(prefix + proj + ".weight", {out, d});
+    Value bv = bias ? param(prefix + proj + ".bias", {out}, "zeros") : Value();
+    return b.create<LinearOp>(loc, h, w, bv);
+  };
+  Value q = project("q_proj", heads * headDim, a.qkvBias);
+  Value k = project("k_proj", kvHeads * headDim, a.qkvBias);
+  Value v = project("v_proj", kvHeads * headDim, a.qkvBias);
+  if (a.qkNorm == "full") {
+    q = rmsNorm(q, prefix + "q_norm.weight", heads * headDim);
+    k = rmsNorm(k, prefix + "k_norm.weight", kvHeads * headDim);
+  }
+  ReassociationIndices keep0{0}, keep1{1}, split{2, 3};
+  SmallVector<ReassociationIndices> heads4 = {keep0, keep1, split};
+  q = expand(q, heads4, {batch, seq, heads, headDim});
+  k = expand(k, heads4, {batch, seq, kvHeads, headDim});
+  v = expand(v, heads4, {batch, seq, kvHeads, headDim});
+  if (a.qkNorm == "head") {
+    q = rmsNorm(q, prefix + "q_norm.weight", headDim);
+    k = rmsNorm(k, prefix + "k_norm.weight", headDim);
+  }
+  q = b.create<RoPEOp>(loc, q, APFloat(float(a.ropeTheta)));
+  k = b.create<RoPEOp>(loc, k, APFloat(float(a.ropeTheta)));
+  Value o = b.create<AttentionOp>(loc, q, k, v, /*causal=*/true, FloatAttr());
+  o = collapse(o, heads4, {batch, seq, heads * headDim});
+  Value wo = param(prefix + "o_proj.weight", {d, heads * headDim});
+  return b.create<LinearOp>(loc, o, wo, Value());
+}
+
+Value Builder::ffn(Value x, const std::string &prefix, int64_t width,
+                   bool gated, Activation act) {
+  int64_t d = c.hiddenSize;
+  Value w1 = param(prefix + names.projection(1, gated) + ".weight", {width, d});
+  Value w3 = gated ? param(prefix + names.projection(3, gated) + ".weight",
+                           {width, d})
+                   : Value();
+  Value w2 = param(prefix + names.projection(2, gated) + ".weight", {d, width});
+  return b.create<FFNOp>(loc, x, w1, w2, w3, act);
+}
+
+Value Builder::expertStack(const std::string &prefix, const std::string &proj,
+                           ArrayRef<int64_t> perExpertShape, StringRef init,
+                           bool trainable, const std::string &suffix) {
+  int64_t experts = c.moe->numExperts;
+  SmallVector<std::string> parts;
+  for (int64_t e = 0; e < experts; ++e)
+    parts.push_back(prefix + "experts." + std::to_string(e) + "." + proj + suffix);
+  SmallVector<int64_t> shape = {experts};
+  shape.append(perExpertShape.begin(), perExpertShape.end());
+  return param(prefix + "experts." + proj + suffix, shape, init, trainable,
+               parts);
+}
+
+Value Builder::selection(Value scores, int64_t layer, Value &weights,
+                         Value &indices) {
+  const RouterConfig &r = c.moe->router;
+  const std::string &s = r.selection;
+  Value bias;
+  if (r.selectionBias)
+    bias = param(names.selectionBias(layer), {c.moe->numExperts}, "zeros",
+                 /*trainable=*/false);
+  Operation *op = nullptr;
+  if (s == "top_k")
+    op = b.create<TopKRouteOp>(loc, scores, bias, r.k, r.normalize,
+                               APFloat(float(r.normEps)), APFloat(float(r.scaling)));
+  else if (s == "group_top_k")
+    op = b.create<GroupTopKRouteOp>(
+        loc, scores, bias, r.k, r.numGroups, r.topkGroups,
+        *symbolizeGroupScore(r.groupScore), *symbolizeMaskFill(r.maskFill),
+        r.normalize, APFloat(float(r.normEps)), APFloat(float(r.scaling)));
+  else if (s == "prototype")
+    op = b.create<PrototypeRouteOp>(loc, scores, r.k, r.normalize);
+  else if (s == "top_p")
+    op = b.create<TopPRouteOp>(loc, scores, APFloat(float(r.p)),
+                               c.slotsPerToken(), r.normalize);
+  else if (s == "tsallis_hybrid")
+    op = b.create<EntropyHybridRouteOp>(
+        loc, scores, APFloat(float(r.q)), APFloat(float(r.entropyThreshold)),
+        r.k, APFloat(float(r.p)), c.slotsPerToken(), r.normalize);
+  else if (s == "threshold")
+    op = b.create<ThresholdRouteOp>(loc, scores, APFloat(float(r.threshold)),
+                                    c.slotsPerToken());
+  weights = op->getResult(0);
+  indices = op->getResult(1);
+  return bias;
+}
+
+Value Builder::routedExperts(Value rows, Value groupSizes, int64_t layer) {
+  const MoEConfig &m = *c.moe;
+  std::string prefix = names.moeBlock(layer);
+  int64_t d = c.hiddenSize, width = m.expertIntermediateSize;
+  Activation act = activation(m.expertActivation);
+  bool gated = m.expertGated;
+  if (m.lora.rank == 0) {
+    Value w1 = expertStack(prefix, names.projection(1, gated), {width, d}, "normal", true);
+    Value w3 = gated ? expertStack(prefix, names.projection(3, gated), {width, d}, "normal", true)
+                     : Value();
+    Value w2 = expertStack(prefix, names.projection(2, gated), {d, width}, "normal", true);
+    return b.create<GroupedFFNOp>(loc, rows, w1, w2, w3, groupSizes, act);
+  }
+  // LoRA experts: a frozen base FFN and per-expert adapters (A random, B zero).
+  int64_t rank = m.lora.rank;
+  std::string base = prefix + "base.";
+  SmallVector<Value> baseWeights, adapters;
+  SmallVector<int> roles = gated ? SmallVector<int>{1, 2, 3} : SmallVector<int>{1, 2};
+  for (int role : roles) {
+    std::string proj = names.projection(role, gated);
+    int64_t in = role == 2 ? width : d, out = role == 2 ? d : width;
+    baseWeights.push_back(param(base + proj + ".weight", {out, in}, "normal",
+                                /*trainable=*/false));
+    adapters.push_back(expertStack(prefix, proj, {rank, in}, "normal", true,
+                                   ".lora_A.weight"));
+    adapters.push_back(expertStack(prefix, proj, {out, rank}, "zeros", true,
+                                   ".lora_B.weight"));
+  }
+  // Projection order of the op is w1, w2, w3.
+  return b.create<LoRAExpertsOp>(loc, rows, baseWeights, adapters, groupSizes,
+                                 APFloat(float(m.lora.alpha)), act);
+}
+
+Value Builder::moeLayer(Value x, int64_t layer) {
+  const MoEConfig &m = *c.moe;
+  const RouterConfig &r = m.router;
+  int64_t d = c.hiddenSize, experts = m.numExperts;
+  std::string prefix = names.moeBlock(layer);
+  std::string metric = "layers." + std::to_string(layer) + ".";
+
+  Value routerInput = x;
+  if (r.inputTransform != "none")
+    routerInput = b.create<RouterInputTransformOp>(
+        loc, x, *symbolizeInputTransform(r.inputTransform), APFloat(1e-6f));
+  if (training && r.jitter > 0)
+    routerInput = b.create<RouterJitterOp>(loc, routerInput, seed,
+                                           APFloat(float(r.jitter)));
+  Value gate = param(prefix + "gate.weight", {experts, d});
+  Value logits = b.create<RouterLogitsOp>(loc, routerInput, gate);
+  Value scores;
+  if (r.scores == "gumbel_softmax")
+    scores = b.create<GumbelSoftmaxOp>(loc, logits, temperature,
+                                       training ? seed : Value());
+  else
+    scores = b.create<ScoreOp>(loc, logits, *symbolizeScoreFunction(r.scores),
+                               APFloat(float(r.temperature)));
+
+  Value slotTokens, slotGates, groupSizes, indices;
+  if (r.selection == "expert_choice") {
+    auto route = b.create<ExpertChoiceRouteOp>(loc, scores, c.capacity(tokens));
+    slotTokens = route.getSlotTokens();
+    slotGates = route.getSlotGates();
+  } else {
+    Value weights;
+    Value bias = selection(scores, layer, weights, indices);
+    int64_t capacity = c.capacity(tokens);
+    if (capacity > 0) {
+      auto slots = b.create<AssignSlotsOp>(
+          loc, weights, indices, experts, capacity,
+          *symbolizeDropPriority(r.dropPriority));
+      slotTokens = slots.getSlotTokens();
+      slotGates = slots.getSlotGates();
+    } else {
+      auto sorted = b.create<SortByExpertOp>(loc, weights, indices, experts);
+      slotTokens = sorted.getSortedTokens();
+      slotGates = sorted.getSortedGates();
+      groupSizes = sorted.getGroupSizes();
+    }
+    (void)bias;
+  }
+  Value rows = b.create<DispatchOp>(loc, x, slotTokens);
+  Value expertOut = routedExperts(rows, groupSizes, layer);
+  Value y = b.create<CombineOp>(loc, f32({tokens, d}), expertOut, slotGates,
+                                slotTokens);
+  if (m.shared.count > 0) {
+    int64_t width = m.shared.intermediateSize;
+    std::string sp = names.sharedBlock(layer);
+    bool gated = m.expertGated;
+    Value w1 = param(sp + names.projection(1, gated) + ".weight", {width, d});
+    Value w3 = gated ? param(sp + names.projection(3, gated) + ".weight", {width, d})
+                     : Value();
+    Value w2 = param(sp + names.projection(2, gated) + ".weight", {d, width});
+    Value sg = m.shared.sigmoidGate ? param(names.sharedGate(layer), {1, d}) : Value();
+    Value shared = b.create<SharedExpertsOp>(loc, x, w1, w2, w3, sg,
+                                             m.shared.count,
+                                             activation(m.expertActivation));
+    y = b.create<AddOp>(loc, y, shared);
+  }
+
+  auto stats = b.create<RoutingStatsOp>(loc, slotTokens, indices, experts, tokens);
+  layerMetrics.push_back({metric + "expert_tokens", stats.getExpertTokens()});
+  layerMetrics.push_back({metric + "dropped_fraction", stats.getDroppedFraction()});
+
+  const AuxLossConfig &a = m.aux;
+  if (a.loadBalancing == "per_slot") {
+    perSlotScores.push_back(scores);
+    perSlotIndices.push_back(indices);
+  } else if (a.loadBalancing != "none") {
+    auto kind = *symbolizeLoadBalancing(a.loadBalancing);
+    IntegerAttr seqLen = a.loadBalancing == "sequence" ? b.getI64IntegerAttr(seq)
+                                                        : IntegerAttr();
+    balanceTerms.push_back(b.create<LoadBalancingLossOp>(
+        loc, scores, indices, LoadBalancingAttr::get(b.getContext(), kind), seqLen));
+  }
+  if (a.zLossCoef > 0)
+    zTerms.push_back(b.create<ZLossOp>(loc, logits));
+  if (a.entropyCoef > 0)
+    entropyTerms.push_back(b.create<EntropyLossOp>(loc, scores, APFloat(float(a.entropyQ))));
+  return y;
+}
+
+OwningOpRef<ModuleOp> Builder::build() {
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(module->getBody());
+  auto func = b.create<func::FuncOp>(loc, "forward", b.getFunctionType({}, {}));
+  body = func.addEntryBlock();
+  b.setInsertionPointToStart(body);
+
+  int64_t d = c.hiddenSize, vocab = c.vocabSize;
+  Value tokenIds = input("tokens", i32({batch, seq}));
+  Value targets = input("targets", i32({batch, seq}));
+  bool gumbel = c.moe && c.moe->router.scores == "gumbel_softmax";
+  if (gumbel)
+    temperature = input("gumbel_temperature", RankedTensorType::get({}, b.getF32Type()));
+  if (training)
+    seed = input("seed", RankedTensorType::get({}, b.getI64Type()));
+
+  Value embedding = param("model.embed_tokens.weight", {vocab, d});
+  Value h = b.create<EmbeddingOp>(loc, embedding, tokenIds);
+  SmallVector<ReassociationIndices> flatten = {{0, 1}, {2}};
+  for (int64_t layer = 0; layer < c.numLayers; ++layer) {
+    std::string prefix = names.layer(layer);
+    Value a = norm(h, prefix + "input_layernorm", d);
+    h = b.create<AddOp>(loc, h, attention(a, layer));
+    Value n = norm(h, prefix + "post_attention_layernorm", d);
+    Value f;
+    if (c.isMoELayer(layer)) {
+      Value x = collapse(n, flatten, {tokens, d});
+      f = expand(moeLayer(x, layer), flatten, {batch, seq, d});
+    } else {
+      f = ffn(n, prefix + "mlp.", c.ffn.intermediateSize, c.ffn.gated,
+              activation(c.ffn.activation));
+    }
+    h = b.create<AddOp>(loc, h, f);
+  }
+  Value n = norm(h, "model.norm", d);
+  Value head = c.tieEmbeddings ? embedding : param("lm_head.weight", {vocab, d});
+  Value logits = b.create<LinearOp>(loc, n, head, Value());
+  Value lmLoss = b.create<CrossEntropyOp>(loc, logits, targets);
+
+  // The objective: lm_loss + Σ coefficient · term, each term summed over layers.
+  SmallVector<std::pair<std::string, Value>> auxTerms;
+  SmallVector<float> coefficients = {1.0f};
+  SmallVector<Value> objective = {lmLoss};
+  auto sumOverLayers = [&](ArrayRef<Value> terms) -> Value {
+    if (terms.size() == 1)
+      return terms.front();
+    return b.create<WeightedSumOp>(loc, terms, SmallVector<float>(terms.size(), 1.0f));
+  };
+  if (c.moe) {
+    const AuxLossConfig &a = c.moe->aux;
+    if (!perSlotScores.empty()) {
+      Value scores = perSlotScores.size() == 1
+                         ? perSlotScores.front()
+                         : b.create<tensor::ConcatOp>(loc, 0, perSlotScores).getResult();
+      Value indices = perSlotIndices.size() == 1
+                          ? perSlotIndices.front()
+                          : b.create<tensor::ConcatOp>(loc, 0, perSlotIndices).getResult();
+      balanceTerms.push_back(b.create<LoadBalancingLossOp>(
+          loc, scores, indices,
+          LoadBalancingAttr::get(b.getContext(), LoadBalancing::per_slot), IntegerAttr()));
+    }
+    if (!balanceTerms.empty())
+      auxTerms.push_back({"load_balancing_loss", sumOverLayers(balanceTerms)}),
+          coefficients.push_back(a.loadBalancingCoef);
+    if (!zTerms.empty())
+      auxTerms.push_back({"z_loss", sumOverLayers(zTerms)}),
+          coefficients.push_back(a.zLossCoef);
+    if (!entropyTerms.empty())
+      auxTerms.push_back({"entropy_loss", sumOverLayers(entropyTerms)}),
+          coefficients.push_back(a.entropyCoef);
+  }
+  for (auto &[name, value] : auxTerms)
+    objective.push_back(value);
+  Value loss = b.create<WeightedSumOp>(loc, objective, coefficients);
+  Value auxLoss = auxTerms.empty()
+                      ? b.create<WeightedSumOp>(loc, ValueRange{lmLoss},
+                                                SmallVector<float>{0.0f}).getResult()
+                      : b.create<WeightedSumOp>(
+                            loc, ArrayRef<Value>(objective).drop_front(),
+                            ArrayRef<float>(coefficients).drop_front()).getResult();
+
+  output("loss", loss);
+  output("lm_loss", lmLoss);
+  output("aux_loss", auxLoss);
+  for (auto &[name, value] : auxTerms)
+    output(name, value);
+  for (auto &[name, value] : layerMetrics)
+    output(name, value);
+
+  b.create<func::ReturnOp>(loc, results);
+  SmallVector<Type> argTypes(body->getArgumentTypes());
+  func.setFunctionType(b.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  func.setAllArgAttrs(argAttrs);
+  func.setAllResultAttrs(resultAttrs);
+  module->getOperation()->setAttr("moe.model", b.getStringAttr(c.name));
+  module->getOperation()->setAttr("moe.source", b.getStringAttr(c.sourceKind));
+  return module;
+}
+} // namespace
+
+OwningOpRef<ModuleOp> buildForwardModule(MLIRContext &context,
+                                         const ModelConfig &config,
+                                         const ForwardOptions &options) {
+  context.loadDialect<MoEDialect, func::FuncDialect, tensor::TensorDialect>();
+  return Builder(context, config, options).build();
+}
+
+} // namespace moec::frontend

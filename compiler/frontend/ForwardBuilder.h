@@ -1,0 +1,34 @@
+//===- ForwardBuilder.h - a model's forward function in the moe dialect -*- C++ -*-===//
+#ifndef MOEC_COMPILER_FRONTEND_FORWARDBUILDER_H
+#define MOEC_COMPILER_FRONTEND_FORWARDBUILDER_H
+
+#include "compiler/frontend/ModelConfig.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
+namespace moec::frontend {
+
+struct ForwardOptions {
+  int64_t batch = 0;   // 0: the description's training.batch_size
+  int64_t seqLen = 0;  // 0: the description's training.seq_len
+  /// Training graphs draw router noise (jitter, Gumbel) from a seed input;
+  /// evaluation graphs have none.
+  bool training = false;
+};
+
+/// Builds `func.func @forward(parameters..., tokens, targets[, inputs])
+/// -> (loss, lm_loss, auxiliary terms..., per-layer metrics...)`.
+///
+/// Argument attributes: `moe.param` (the parameter's name), `moe.parts`
+/// (the names of the per-expert tensors it stacks, when checkpoints store
+/// one tensor per expert), `moe.init` (`normal`, `zeros`, `ones`),
+/// `moe.init_std`, `moe.trainable`; inputs carry `moe.input`. Results carry
+/// `moe.output`, their metric name.
+mlir::OwningOpRef<mlir::ModuleOp> buildForwardModule(mlir::MLIRContext &context,
+                                                     const ModelConfig &config,
+                                                     const ForwardOptions &options);
+
+} // namespace moec::frontend
+
+#endif // MOEC_COMPILER_FRONTEND_FORWARDBUILDER_H

@@ -1,0 +1,18 @@
+//===- Pipelines.h - the named pass pipelines moec runs ------------*- C++ -*-===//
+#ifndef MOEC_COMPILER_PIPELINES_PIPELINES_H
+#define MOEC_COMPILER_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+
+namespace moec {
+
+/// Forward IR to what the plan emitter serialises: cleanups, then one
+/// arena per function (`--moe-lower-to-plan` in moe-opt).
+void buildLowerToPlanPipeline(mlir::OpPassManager &pm);
+
+/// Registers every moec pass and pipeline with MLIR's registry.
+void registerMoecPassesAndPipelines();
+
+} // namespace moec
+
+#endif // MOEC_COMPILER_PIPELINES_PIPELINES_H

@@ -1,0 +1,302 @@
+//===- PlanEmitter.cpp - a planned module to a .moeb FlatBuffer -----------===//
+#include "compiler/target/PlanEmitter.h"
+
+#include "runtime/schema/plan_generated.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+namespace fb = flatbuffers;
+namespace plan = moec::plan;
+
+namespace moec::target {
+
+namespace {
+FailureOr<plan::DType> dtypeOf(Type type, Operation *where) {
+  if (type.isF32()) return plan::DType::f32;
+  if (type.isF16()) return plan::DType::f16;
+  if (type.isBF16()) return plan::DType::bf16;
+  if (type.isF64()) return plan::DType::f64;
+  if (type.isSignlessInteger(32)) return plan::DType::i32;
+  if (type.isSignlessInteger(64)) return plan::DType::i64;
+  where->emitError("no plan dtype for element type ") << type;
+  return failure();
+}
+
+/// `#moe.score<softmax>` -> "softmax": enum attributes travel as their
+/// keyword, so the schema needs no change for a new enum.
+std::string enumKeyword(Attribute attr) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  attr.print(os);
+  size_t open = text.find('<'), close = text.rfind('>');
+  if (open == std::string::npos || close == std::string::npos || close < open)
+    return text;
+  return text.substr(open + 1, close - open - 1);
+}
+
+class Emitter {
+public:
+  Emitter(const frontend::ModelConfig &config) : config(config) {}
+
+  FailureOr<std::vector<uint8_t>> run(ModuleOp module);
+
+private:
+  FailureOr<int> addTensor(Value value, std::string name, plan::TensorRole role,
+                           DictionaryAttr attrs, int buffer, int64_t offset);
+  FailureOr<fb::Offset<plan::Attr>> convertAttr(NamedAttribute attr,
+                                                Operation *op);
+  FailureOr<fb::Offset<plan::Function>> emitFunction(func::FuncOp func);
+  fb::Offset<plan::Training> emitTraining();
+
+  const frontend::ModelConfig &config;
+  fb::FlatBufferBuilder fbb;
+  std::vector<fb::Offset<plan::Tensor>> tensors;
+  std::vector<fb::Offset<plan::Buffer>> buffers;
+  llvm::DenseMap<Value, int> tensorOf;
+};
+
+FailureOr<int> Emitter::addTensor(Value value, std::string name,
+                                  plan::TensorRole role, DictionaryAttr attrs,
+                                  int buffer, int64_t offset) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  Operation *where = value.getDefiningOp() ? value.getDefiningOp()
+                                           : value.getParentBlock()->getParentOp();
+  if (!type || !type.hasStaticShape()) {
+    where->emitError("plan tensors need static shapes, but '")
+        << name << "' has type " << value.getType();
+    return failure();
+  }
+  FailureOr<plan::DType> dtype = dtypeOf(type.getElementType(), where);
+  if (failed(dtype))
+    return failure();
+
+  plan::InitKind init = plan::InitKind::none;
+  float initStd = 0;
+  bool trainable = true;
+  std::vector<fb::Offset<fb::String>> parts;
+  if (attrs) {
+    if (auto kind = attrs.getAs<StringAttr>("moe.init")) {
+      init = llvm::StringSwitch<plan::InitKind>(kind.getValue())
+                 .Case("normal", plan::InitKind::normal)
+                 .Case("zeros", plan::InitKind::zeros)
+                 .Case("ones", plan::InitKind::ones)
+                 .Default(plan::InitKind::none);
+    }
+    if (auto std = attrs.getAs<FloatAttr>("moe.init_std"))
+      initStd = std.getValueAsDouble();
+    if (auto flag = attrs.getAs<BoolAttr>("moe.trainable"))
+      trainable = flag.getValue();
+    if (auto names = attrs.getAs<ArrayAttr>("moe.parts"))
+      for (Attribute part : names)
+        parts.push_back(fbb.CreateString(cast<StringAttr>(part).getValue().str()));
+  }
+  auto nameOffset = fbb.CreateString(name);
+  auto shapeOffset = fbb.CreateVector(type.getShape().vec());
+  auto partsOffset = fbb.CreateVector(parts);
+  plan::TensorBuilder tb(fbb);
+  tb.add_name(nameOffset);
+  tb.add_dtype(*dtype);
+  tb.add_shape(shapeOffset);
+  tb.add_role(role);
+  tb.add_init(init);
+  tb.add_init_std(initStd);
+  tb.add_trainable(trainable);
+  tb.add_parts(partsOffset);
+  tb.add_buffer(buffer);
+  tb.add_offset(static_cast<uint64_t>(std::max<int64_t>(offset, 0)));
+  tensors.push_back(tb.Finish());
+  int id = tensors.size() - 1;
+  tensorOf[value] = id;
+  return id;
+}
+
+FailureOr<fb::Offset<plan::Attr>> Emitter::convertAttr(NamedAttribute named,
+                                                       Operation *op) {
+  Attribute attr = named.getValue();
+  plan::AttrValue kind;
+  fb::Offset<void> value;
+  if (auto boolean = dyn_cast<BoolAttr>(attr)) {
+    kind = plan::AttrValue::BoolAttr;
+    value = plan::CreateBoolAttr(fbb, boolean.getValue()).Union();
+  } else if (auto integer = dyn_cast<IntegerAttr>(attr)) {
+    kind = plan::AttrValue::IntAttr;
+    value = plan::CreateIntAttr(fbb, integer.getInt()).Union();
+  } else if (auto real = dyn_cast<FloatAttr>(attr)) {
+    kind = plan::AttrValue::FloatAttr;
+    value = plan::CreateFloatAttr(fbb, real.getValueAsDouble()).Union();
+  } else if (isa<UnitAttr>(attr)) {
+    kind = plan::AttrValue::BoolAttr;
+    value = plan::CreateBoolAttr(fbb, true).Union();
+  } else if (auto ints = dyn_cast<DenseI64ArrayAttr>(attr)) {
+    std::vector<int64_t> values = ints.asArrayRef().vec();
+    kind = plan::AttrValue::IntsAttr;
+    value = plan::CreateIntsAttrDirect(fbb, &values).Union();
+  } else if (auto ints32 = dyn_cast<DenseI32ArrayAttr>(attr)) {
+    std::vector<int64_t> widened(ints32.asArrayRef().begin(), ints32.asArrayRef().end());
+    kind = plan::AttrValue::IntsAttr;
+    value = plan::CreateIntsAttrDirect(fbb, &widened).Union();
+  } else if (auto floats = dyn_cast<DenseF32ArrayAttr>(attr)) {
+    std::vector<double> widened(floats.asArrayRef().begin(), floats.asArrayRef().end());
+    kind = plan::AttrValue::FloatsAttr;
+    value = plan::CreateFloatsAttrDirect(fbb, &widened).Union();
+  } else if (auto str = dyn_cast<StringAttr>(attr)) {
+    kind = plan::AttrValue::StringAttr;
+    value = plan::CreateStringAttrDirect(fbb, str.getValue().str().c_str()).Union();
+  } else if (attr.getDialect().getNamespace() == "moe") {
+    kind = plan::AttrValue::StringAttr;
+    value = plan::CreateStringAttrDirect(fbb, enumKeyword(attr).c_str()).Union();
+  } else if (auto array = dyn_cast<ArrayAttr>(attr)) {
+    // Reassociation indices of reshapes: views need none of it at run time.
+    return fb::Offset<plan::Attr>();
+  } else {
+    op->emitOpError("attribute '") << named.getName().getValue()
+                                   << "' cannot be written to a plan: " << attr;
+    return failure();
+  }
+  return plan::CreateAttr(fbb, fbb.CreateString(named.getName().getValue().str()),
+                          kind, value);
+}
+
+FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
+  auto arenaSize = func->getAttrOfType<IntegerAttr>("moe.arena_size");
+  if (!arenaSize) {
+    func.emitError("function '") << func.getName()
+                                 << "' has no memory plan: run --moe-plan-memory";
+    return failure();
+  }
+  int buffer = buffers.size();
+  buffers.push_back(plan::CreateBuffer(fbb, arenaSize.getInt(), 64));
+
+  std::vector<int> inputs;
+  for (BlockArgument arg : func.getArguments()) {
+    DictionaryAttr attrs = func.getArgAttrDict(arg.getArgNumber());
+    StringAttr param = attrs ? attrs.getAs<StringAttr>("moe.param") : StringAttr();
+    StringAttr input = attrs ? attrs.getAs<StringAttr>("moe.input") : StringAttr();
+    if (!param && !input) {
+      func.emitError("argument ") << arg.getArgNumber()
+                                  << " is neither a parameter nor an input";
+      return failure();
+    }
+    FailureOr<int> id = addTensor(
+        arg, (param ? param : input).getValue().str(),
+        param ? plan::TensorRole::parameter : plan::TensorRole::input, attrs, -1, 0);
+    if (failed(id))
+      return failure();
+    if (input)
+      inputs.push_back(*id);
+  }
+
+  // Names of the returned values.
+  auto returnOp = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  llvm::DenseMap<Value, std::string> outputNames;
+  for (auto [i, value] : llvm::enumerate(returnOp.getOperands())) {
+    DictionaryAttr attrs = func.getResultAttrDict(i);
+    auto name = attrs ? attrs.getAs<StringAttr>("moe.output") : StringAttr();
+    outputNames[value] = name ? name.getValue().str() : "output" + std::to_string(i);
+  }
+
+  std::vector<fb::Offset<plan::Step>> steps;
+  int counter = 0;
+  for (Operation &op : func.getBody().front().without_terminator()) {
+    auto offsets = op.getAttrOfType<DenseI64ArrayAttr>("moe.offsets");
+    if (!offsets || offsets.size() != static_cast<int64_t>(op.getNumResults())) {
+      op.emitOpError("has no memory plan: run --moe-plan-memory");
+      return failure();
+    }
+    std::vector<int> stepInputs, stepOutputs;
+    for (Value operand : op.getOperands())
+      stepInputs.push_back(tensorOf.lookup(operand));
+    for (auto [i, result] : llvm::enumerate(op.getResults())) {
+      int64_t offset = offsets[i];
+      bool returned = outputNames.count(result);
+      std::string name = returned ? outputNames[result]
+                                  : "%" + std::to_string(counter++);
+      // A view of an argument (offset -1) aliases that argument's storage.
+      FailureOr<int> id = addTensor(
+          result, name,
+          returned ? plan::TensorRole::output : plan::TensorRole::intermediate,
+          DictionaryAttr(), offset < 0 ? -1 : buffer, offset);
+      if (failed(id))
+        return failure();
+      stepOutputs.push_back(*id);
+    }
+    std::vector<fb::Offset<plan::Attr>> attrs;
+    for (NamedAttribute named : op.getAttrs()) {
+      if (named.getName() == "moe.offsets")
+        continue;
+      FailureOr<fb::Offset<plan::Attr>> attr = convertAttr(named, &op);
+      if (failed(attr))
+        return failure();
+      if (!attr->IsNull())
+        attrs.push_back(*attr);
+    }
+    steps.push_back(plan::CreateStepDirect(fbb, op.getName().getStringRef().str().c_str(),
+                                           &stepInputs, &stepOutputs, &attrs));
+  }
+  std::vector<int> outputs;
+  for (Value value : returnOp.getOperands())
+    outputs.push_back(tensorOf.lookup(value));
+  return plan::CreateFunctionDirect(fbb, func.getName().str().c_str(), &inputs,
+                                    &outputs, &steps, buffer);
+}
+
+fb::Offset<plan::Training> Emitter::emitTraining() {
+  const frontend::TrainingConfig &t = config.training;
+  const frontend::OptimizerConfig &o = t.optimizer;
+  auto optimizer = plan::CreateOptimizerDirect(fbb, o.kind.c_str(), o.lr, o.beta1,
+                                               o.beta2, o.eps, o.weightDecay, o.momentum);
+  auto schedule = plan::CreateScheduleDirect(
+      fbb, t.schedule.kind.c_str(), t.schedule.warmupSteps, t.schedule.totalSteps,
+      t.schedule.minLrRatio);
+  fb::Offset<plan::RouterSchedule> gumbel;
+  if (config.moe) {
+    const frontend::GumbelConfig &g = config.moe->router.gumbel;
+    gumbel = plan::CreateRouterSchedule(fbb, g.tauStart, g.tauEnd, g.steps);
+  }
+  return plan::CreateTraining(fbb, t.batchSize, t.seqLen, t.seed, t.gradClip,
+                              optimizer, schedule, gumbel);
+}
+
+FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
+  std::vector<fb::Offset<plan::Function>> functions;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    FailureOr<fb::Offset<plan::Function>> function = emitFunction(func);
+    if (failed(function))
+      return failure();
+    functions.push_back(*function);
+  }
+  auto training = emitTraining();
+  auto producer = fbb.CreateString("moec 0.1.0");
+  auto name = fbb.CreateString(config.name);
+  auto source = fbb.CreateString(config.sourceKind);
+  auto tensorsOffset = fbb.CreateVector(tensors);
+  auto buffersOffset = fbb.CreateVector(buffers);
+  auto functionsOffset = fbb.CreateVector(functions);
+  plan::PlanBuilder pb(fbb);
+  pb.add_version(kPlanVersion);
+  pb.add_producer(producer);
+  pb.add_model_name(name);
+  pb.add_model_source(source);
+  pb.add_vocab_size(config.vocabSize);
+  pb.add_tensors(tensorsOffset);
+  pb.add_buffers(buffersOffset);
+  pb.add_functions(functionsOffset);
+  pb.add_training(training);
+  plan::FinishPlanBuffer(fbb, pb.Finish());
+  return std::vector<uint8_t>(fbb.GetBufferPointer(),
+                              fbb.GetBufferPointer() + fbb.GetSize());
+}
+} // namespace
+
+FailureOr<std::vector<uint8_t>> emitPlan(ModuleOp module,
+                                         const frontend::ModelConfig &config) {
+  return Emitter(config).run(module);
+}
+
+} // namespace moec::target

@@ -1,0 +1,152 @@
+//===- moec.cpp - the moec compiler driver --------------------------------===//
+//
+//   moec MODEL.yaml|config.json -o OUT.moeb [--set key=value]... [--emit=...]
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/frontend/ForwardBuilder.h"
+#include "compiler/frontend/ModelDescription.h"
+#include "compiler/pipelines/Pipelines.h"
+#include "compiler/target/PlanEmitter.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <iostream>
+
+using namespace llvm;
+
+namespace {
+enum class Emit { Plan, Forward, Planned };
+
+cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.yaml | config.json>"),
+                               cl::Required);
+cl::opt<std::string> outputPath("o", cl::desc("Output plan (.moeb)"),
+                                cl::value_desc("file"));
+cl::opt<Emit> emit(
+    "emit", cl::desc("What to produce"), cl::init(Emit::Plan),
+    cl::values(clEnumValN(Emit::Plan, "plan", "the .moeb plan (default)"),
+               clEnumValN(Emit::Forward, "forward",
+                          "the verified forward IR, printed"),
+               clEnumValN(Emit::Planned, "planned",
+                          "the IR after --moe-lower-to-plan, printed")));
+cl::list<std::string> overrides(
+    "set", cl::desc("Override a description key: --set num_layers=2"),
+    cl::value_desc("key=value"));
+cl::list<std::string> substitutions(
+    "substitute",
+    cl::desc("Explicitly substitute an unsupported Hugging Face feature: "
+             "mla=gqa, rope_scaling=none, sliding_window=full"),
+    cl::value_desc("feature=replacement"));
+cl::opt<int64_t> batch("batch", cl::desc("Batch size of the compiled graph "
+                                          "(default: training.batch_size)"),
+                       cl::init(0));
+cl::opt<int64_t> seqLen("seq-len", cl::desc("Sequence length of the compiled "
+                                             "graph (default: training.seq_len)"),
+                        cl::init(0));
+
+bool parseSubstitutions(moec::frontend::ImportOptions &options) {
+  for (const std::string &s : substitutions) {
+    if (s == "mla=gqa")
+      options.substituteMlaWithGqa = true;
+    else if (s == "rope_scaling=none")
+      options.ignoreRopeScaling = true;
+    else if (s == "sliding_window=full")
+      options.ignoreSlidingWindow = true;
+    else {
+      errs() << "moec: unknown substitution '" << s
+             << "' (known: mla=gqa, rope_scaling=none, sliding_window=full)\n";
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Writes beside the destination, then renames: a failed write never leaves
+/// a truncated plan behind.
+bool writeAtomically(const std::string &path, const std::vector<uint8_t> &bytes) {
+  SmallString<256> temp(path);
+  temp += ".tmp";
+  {
+    std::error_code ec;
+    raw_fd_ostream os(temp, ec, sys::fs::OF_None);
+    if (ec) {
+      errs() << "moec: cannot write " << temp << ": " << ec.message() << "\n";
+      return false;
+    }
+    os.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
+    os.close();
+    if (os.has_error()) {
+      errs() << "moec: cannot write " << temp << ": " << os.error().message() << "\n";
+      sys::fs::remove(temp);
+      return false;
+    }
+  }
+  if (std::error_code ec = sys::fs::rename(temp, path)) {
+    errs() << "moec: cannot rename " << temp << " to " << path << ": "
+           << ec.message() << "\n";
+    return false;
+  }
+  return true;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv, "moec: compile an MoE model description\n");
+
+  moec::frontend::ImportOptions options;
+  if (!parseSubstitutions(options))
+    return 1;
+  if (emit == Emit::Plan && outputPath.empty()) {
+    errs() << "moec: no output: pass -o OUT.moeb (or --emit=forward to print IR)\n";
+    return 1;
+  }
+
+  moec::frontend::DiagnosticList diagnostics;
+  std::optional<moec::frontend::ModelConfig> config = moec::frontend::loadModel(
+      inputPath, options, std::vector<std::string>(overrides.begin(), overrides.end()),
+      diagnostics);
+  if (!config) {
+    diagnostics.print(std::cerr);
+    std::cerr << "moec: " << diagnostics.errors().size() << " error"
+              << (diagnostics.errors().size() == 1 ? "" : "s") << " in "
+              << inputPath << "\n";
+    return 1;
+  }
+
+  mlir::MLIRContext context;
+  moec::frontend::ForwardOptions forward;
+  forward.batch = batch;
+  forward.seqLen = seqLen;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      moec::frontend::buildForwardModule(context, *config, forward);
+  if (failed(mlir::verify(*module))) {
+    errs() << "moec: internal error: the forward IR of " << inputPath
+           << " does not verify\n";
+    return 2;
+  }
+  if (emit == Emit::Forward) {
+    module->print(outs());
+    return 0;
+  }
+
+  mlir::PassManager pm(&context);
+  moec::buildLowerToPlanPipeline(pm);
+  if (failed(pm.run(*module)))
+    return 1;
+  if (emit == Emit::Planned) {
+    module->print(outs());
+    return 0;
+  }
+  mlir::FailureOr<std::vector<uint8_t>> plan = moec::target::emitPlan(*module, *config);
+  if (failed(plan) || !writeAtomically(outputPath, *plan))
+    return 1;
+  return 0;
+}
