@@ -1,0 +1,52 @@
+// Executor.h - runs one function of a plan, step by step, over an arena.
+#ifndef MOEC_RUNTIME_CORE_EXECUTOR_H
+#define MOEC_RUNTIME_CORE_EXECUTOR_H
+
+#include "runtime/core/Kernel.h"
+#include "runtime/core/Plan.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moec::rt {
+
+class Executor {
+public:
+  /// Prepares `function`: one arena for its intermediates and a kernel for
+  /// every step (an op without a kernel is an error naming the step).
+  static StatusOr<std::unique_ptr<Executor>>
+  create(std::shared_ptr<LoadedPlan> plan, const std::string &function,
+         const KernelRegistry &kernels);
+
+  /// Points a parameter or input tensor at caller-owned bytes.
+  void bind(int tensorId, void *data) { tensors_[tensorId].data = data; }
+  /// Runs every step; the first failing kernel stops the run.
+  Status run();
+
+  const TensorRef &tensor(int tensorId) const { return tensors_[tensorId]; }
+  const plan::Function &function() const { return *function_; }
+  const LoadedPlan &plan() const { return *plan_; }
+  size_t arenaBytes() const { return arenaSize_; }
+  /// The tensor id of the function input or output named `name`, or -1.
+  int inputId(const std::string &name) const;
+  int outputId(const std::string &name) const;
+
+private:
+  struct PreparedStep {
+    const plan::Step *step;
+    const Kernel *kernel;
+    bool isView;
+  };
+
+  std::shared_ptr<LoadedPlan> plan_;
+  const plan::Function *function_ = nullptr;
+  std::vector<TensorRef> tensors_;
+  std::unique_ptr<uint8_t[]> arenaStorage_;
+  size_t arenaSize_ = 0;
+  std::vector<PreparedStep> steps_;
+};
+
+} // namespace moec::rt
+
+#endif // MOEC_RUNTIME_CORE_EXECUTOR_H

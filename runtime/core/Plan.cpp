@@ -1,0 +1,149 @@
+// Plan.cpp - loading and checking a .moeb plan.
+#include "runtime/core/Plan.h"
+
+#include <fstream>
+#include <iterator>
+
+namespace moec::rt {
+
+DType toDType(plan::DType dtype) {
+  switch (dtype) {
+  case plan::DType::f32: return DType::f32;
+  case plan::DType::f16: return DType::f16;
+  case plan::DType::bf16: return DType::bf16;
+  case plan::DType::f64: return DType::f64;
+  case plan::DType::i32: return DType::i32;
+  case plan::DType::i64: return DType::i64;
+  }
+  return DType::f32;
+}
+
+StatusOr<std::shared_ptr<LoadedPlan>> LoadedPlan::load(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Status::error(path + ": cannot open the plan");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  return fromBytes(std::move(bytes), path);
+}
+
+namespace {
+Status checkTensors(const plan::Plan &root, const std::string &name) {
+  auto fail = [&](const std::string &message) {
+    return Status::error(name + ": corrupt plan: " + message);
+  };
+  if (!root.tensors())
+    return fail("no tensor table");
+  int numBuffers = root.buffers() ? root.buffers()->size() : 0;
+  for (unsigned id = 0; id < root.tensors()->size(); ++id) {
+    const plan::Tensor *t = root.tensors()->Get(id);
+    if (!plan::EnumNameDType(t->dtype())[0] || t->dtype() > plan::DType::MAX)
+      return fail("tensor " + std::to_string(id) + " has an unknown dtype");
+    uint64_t elements = 1;
+    if (t->shape())
+      for (int64_t extent : *t->shape()) {
+        if (extent < 0 || extent > (int64_t(1) << 40))
+          return fail("tensor '" + t->name()->str() + "' has extent " +
+                      std::to_string(extent));
+        elements *= static_cast<uint64_t>(extent);
+        if (elements > (uint64_t(1) << 40))
+          return fail("tensor '" + t->name()->str() + "' is impossibly large");
+      }
+    if (t->buffer() >= numBuffers)
+      return fail("tensor '" + t->name()->str() + "' names buffer " +
+                  std::to_string(t->buffer()));
+    if (t->buffer() >= 0) {
+      uint64_t bytes = elements * dtypeSize(toDType(t->dtype()));
+      uint64_t size = root.buffers()->Get(t->buffer())->size();
+      if (t->offset() > size || bytes > size - t->offset())
+        return fail("tensor '" + t->name()->str() + "' lies outside its arena");
+    }
+  }
+  return Status::ok();
+}
+
+Status checkFunctions(const plan::Plan &root, const std::string &name) {
+  auto fail = [&](const std::string &message) {
+    return Status::error(name + ": corrupt plan: " + message);
+  };
+  if (!root.functions() || root.functions()->size() == 0)
+    return fail("no functions");
+  int numTensors = root.tensors()->size();
+  int numBuffers = root.buffers() ? root.buffers()->size() : 0;
+  auto checkIds = [&](const flatbuffers::Vector<int32_t> *ids,
+                      const std::string &where) -> Status {
+    if (ids)
+      for (int id : *ids)
+        if (id < 0 || id >= numTensors)
+          return fail(where + " refers to tensor " + std::to_string(id) +
+                      " of " + std::to_string(numTensors));
+    return Status::ok();
+  };
+  for (const plan::Function *f : *root.functions()) {
+    std::string fname = f->name()->str();
+    if (f->buffer() >= numBuffers)
+      return fail("function '" + fname + "' names buffer " +
+                  std::to_string(f->buffer()));
+    if (Status s = checkIds(f->inputs(), "function '" + fname + "'"); !s)
+      return s;
+    if (Status s = checkIds(f->outputs(), "function '" + fname + "'"); !s)
+      return s;
+    if (!f->steps())
+      continue;
+    for (unsigned i = 0; i < f->steps()->size(); ++i) {
+      const plan::Step *step = f->steps()->Get(i);
+      std::string where = "step " + std::to_string(i) + " (" +
+                          step->op()->str() + ") of '" + fname + "'";
+      if (Status s = checkIds(step->inputs(), where); !s)
+        return s;
+      if (Status s = checkIds(step->outputs(), where); !s)
+        return s;
+    }
+  }
+  return Status::ok();
+}
+} // namespace
+
+StatusOr<std::shared_ptr<LoadedPlan>>
+LoadedPlan::fromBytes(std::vector<uint8_t> bytes, const std::string &name) {
+  if (bytes.size() < 8 || !plan::PlanBufferHasIdentifier(bytes.data()))
+    return Status::error(name + ": not a moec plan (no MOEB identifier); "
+                                "was it written by moec?");
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size());
+  if (!plan::VerifyPlanBuffer(verifier))
+    return Status::error(name + ": corrupt plan: the FlatBuffers verifier "
+                                "rejected it (truncated or damaged file)");
+  auto plan = std::shared_ptr<LoadedPlan>(new LoadedPlan());
+  plan->bytes_ = std::move(bytes);
+  plan->root_ = plan::GetPlan(plan->bytes_.data());
+  plan->path_ = name;
+  uint32_t version = plan->root_->version();
+  if (version < kMinPlanVersion || version > kMaxPlanVersion)
+    return Status::error(name + ": plan version " + std::to_string(version) +
+                         " is not supported by this runtime (reads " +
+                         std::to_string(kMinPlanVersion) + " to " +
+                         std::to_string(kMaxPlanVersion) + ")");
+  if (Status s = checkTensors(*plan->root_, name); !s)
+    return s;
+  if (Status s = checkFunctions(*plan->root_, name); !s)
+    return s;
+  return plan;
+}
+
+const plan::Function *LoadedPlan::function(const std::string &name) const {
+  for (const plan::Function *f : *root_->functions())
+    if (f->name()->str() == name)
+      return f;
+  return nullptr;
+}
+
+TensorRef LoadedPlan::describe(int tensorId) const {
+  const plan::Tensor &t = tensor(tensorId);
+  TensorRef ref;
+  ref.dtype = toDType(t.dtype());
+  if (t.shape())
+    ref.shape.assign(t.shape()->begin(), t.shape()->end());
+  return ref;
+}
+
+} // namespace moec::rt

@@ -1,0 +1,49 @@
+// Plan.h - loading and checking a .moeb plan.
+#ifndef MOEC_RUNTIME_CORE_PLAN_H
+#define MOEC_RUNTIME_CORE_PLAN_H
+
+#include "runtime/core/Status.h"
+#include "runtime/core/Tensor.h"
+#include "runtime/schema/plan_generated.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace moec::rt {
+
+/// Plan versions this runtime reads.
+constexpr uint32_t kMinPlanVersion = 1;
+constexpr uint32_t kMaxPlanVersion = 1;
+
+/// A verified plan and the bytes it lives in.
+class LoadedPlan {
+public:
+  /// Reads and verifies `path`: the FlatBuffers verifier first (a truncated
+  /// or corrupted file is an error, never a crash), then the plan's own
+  /// invariants (tensor ids, shapes, arena bounds).
+  static StatusOr<std::shared_ptr<LoadedPlan>> load(const std::string &path);
+  static StatusOr<std::shared_ptr<LoadedPlan>>
+  fromBytes(std::vector<uint8_t> bytes, const std::string &name);
+
+  const plan::Plan &root() const { return *root_; }
+  const std::string &path() const { return path_; }
+  const plan::Function *function(const std::string &name) const;
+  /// The tensor's dtype and shape, no data.
+  TensorRef describe(int tensorId) const;
+  const plan::Tensor &tensor(int tensorId) const {
+    return *root_->tensors()->Get(tensorId);
+  }
+  int numTensors() const { return root_->tensors()->size(); }
+
+private:
+  std::vector<uint8_t> bytes_;
+  const plan::Plan *root_ = nullptr;
+  std::string path_;
+};
+
+DType toDType(plan::DType dtype);
+
+} // namespace moec::rt
+
+#endif // MOEC_RUNTIME_CORE_PLAN_H

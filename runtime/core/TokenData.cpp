@@ -1,0 +1,71 @@
+// TokenData.cpp - flat little-endian token files and their batches.
+#include "runtime/core/TokenData.h"
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+namespace moec::rt {
+
+StatusOr<TokenData> TokenData::load(const std::string &path, const std::string &dtype,
+                                    int64_t vocabSize) {
+  if (dtype != "u16" && dtype != "u32")
+    return Status::error("--data-dtype must be u16 or u32, but is '" + dtype + "'");
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Status::error(path + ": cannot open the token file");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  size_t width = dtype == "u16" ? 2 : 4;
+  if (bytes.size() % width != 0)
+    return Status::error(path + ": " + std::to_string(bytes.size()) +
+                         " bytes is not a whole number of " + dtype + " tokens");
+  TokenData data;
+  data.path_ = path;
+  data.tokens_.resize(bytes.size() / width);
+  for (size_t i = 0; i < data.tokens_.size(); ++i) {
+    if (width == 2) {
+      uint16_t v;
+      std::memcpy(&v, bytes.data() + 2 * i, 2);
+      data.tokens_[i] = v;
+    } else {
+      std::memcpy(&data.tokens_[i], bytes.data() + 4 * i, 4);
+    }
+    if (data.tokens_[i] >= static_cast<uint64_t>(vocabSize))
+      return Status::error(path + ": token " + std::to_string(data.tokens_[i]) +
+                           " at index " + std::to_string(i) +
+                           " is outside the model's vocabulary (" +
+                           std::to_string(vocabSize) + " tokens); wrong file or --data-dtype?");
+  }
+  return data;
+}
+
+Status TokenData::batch(int64_t step, int64_t B, int64_t S, bool shuffle, uint64_t seed,
+                        std::vector<int32_t> &inputs, std::vector<int32_t> &targets) const {
+  int64_t N = tokens_.size();
+  if (N < S + 2)
+    return Status::error(path_ + ": " + std::to_string(N) +
+                         " tokens are too few for sequences of " + std::to_string(S) +
+                         " (need at least " + std::to_string(S + 2) + ")");
+  int64_t span = N - S - 1;
+  inputs.resize(B * S);
+  targets.resize(B * S);
+  for (int64_t b = 0; b < B; ++b) {
+    int64_t o;
+    if (shuffle) {
+      uint64_t x = seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(step * B + b);
+      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+      x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+      o = static_cast<int64_t>((x ^ (x >> 31)) % static_cast<uint64_t>(span));
+    } else {
+      o = ((step * B + b) * S) % span;
+    }
+    for (int64_t i = 0; i < S; ++i) {
+      inputs[b * S + i] = static_cast<int32_t>(tokens_[o + i]);
+      targets[b * S + i] = static_cast<int32_t>(tokens_[o + i + 1]);
+    }
+  }
+  return Status::ok();
+}
+
+} // namespace moec::rt

@@ -1,0 +1,209 @@
+// DenseKernels.cpp - CPU kernels of the dense transformer ops.
+#include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/Ffn.h"
+#include "runtime/cpu/Math.h"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace moec::rt::cpu {
+
+namespace {
+Status embedding(const StepContext &s) {
+  const TensorRef &table = s.in(0), &tokens = s.in(1);
+  int64_t vocab = table.dim(0), d = table.dim(1), n = tokens.numel();
+  for (int64_t t = 0; t < n; ++t) {
+    int32_t id = tokens.i32()[t];
+    if (id < 0 || id >= vocab)
+      return s.error("token id " + std::to_string(id) + " at position " +
+                     std::to_string(t) + " is outside the vocabulary [0, " +
+                     std::to_string(vocab) + ")");
+    std::memcpy(s.out(0).f32() + t * d, table.f32() + id * d, d * sizeof(float));
+  }
+  return Status::ok();
+}
+
+Status rmsNorm(const StepContext &s) {
+  const TensorRef &x = s.in(0);
+  const float *w = s.in(1).f32();
+  int64_t D = x.dim(-1), rows = x.numel() / D;
+  float eps = static_cast<float>(s.f64("eps", 1e-6));
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *in = x.f32() + r * D;
+    float *out = s.out(0).f32() + r * D;
+    float sum = 0;
+    for (int64_t i = 0; i < D; ++i)
+      sum += in[i] * in[i];
+    float scale = 1.0f / std::sqrt(sum / D + eps);
+    for (int64_t i = 0; i < D; ++i)
+      out[i] = w[i] * (in[i] * scale);
+  }
+  return Status::ok();
+}
+
+Status layerNorm(const StepContext &s) {
+  const TensorRef &x = s.in(0);
+  const float *w = s.in(1).f32();
+  const float *b = s.numInputs() > 2 ? s.in(2).f32() : nullptr;
+  int64_t D = x.dim(-1), rows = x.numel() / D;
+  float eps = static_cast<float>(s.f64("eps", 1e-5));
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *in = x.f32() + r * D;
+    float *out = s.out(0).f32() + r * D;
+    float mean = 0, var = 0;
+    for (int64_t i = 0; i < D; ++i)
+      mean += in[i];
+    mean /= D;
+    for (int64_t i = 0; i < D; ++i)
+      var += (in[i] - mean) * (in[i] - mean);
+    float scale = 1.0f / std::sqrt(var / D + eps);
+    for (int64_t i = 0; i < D; ++i)
+      out[i] = (in[i] - mean) * scale * w[i] + (b ? b[i] : 0.0f);
+  }
+  return Status::ok();
+}
+
+Status linear(const StepContext &s) {
+  const TensorRef &x = s.in(0), &w = s.in(1);
+  int64_t in = x.dim(-1), out = w.dim(0), rows = x.numel() / in;
+  float *y = s.out(0).f32();
+  if (s.numInputs() > 2) {
+    const float *b = s.in(2).f32();
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(y + r * out, b, out * sizeof(float));
+  }
+  linearNT(x.f32(), w.f32(), y, rows, in, out, s.numInputs() > 2 ? 1.0f : 0.0f);
+  return Status::ok();
+}
+
+Status rope(const StepContext &s) {
+  const TensorRef &x = s.in(0);
+  int64_t B = x.dim(0), S = x.dim(1), H = x.dim(2), D = x.dim(3), half = D / 2;
+  float theta = static_cast<float>(s.f64("theta", 10000.0));
+  // As transformers: inverse frequencies and angles in f32.
+  std::vector<float> cosines(S * half), sines(S * half);
+  for (int64_t i = 0; i < half; ++i) {
+    float invFreq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / D);
+    for (int64_t p = 0; p < S; ++p) {
+      float angle = static_cast<float>(p) * invFreq;
+      cosines[p * half + i] = std::cos(angle);
+      sines[p * half + i] = std::sin(angle);
+    }
+  }
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t p = 0; p < S; ++p)
+      for (int64_t h = 0; h < H; ++h) {
+        int64_t base = ((b * S + p) * H + h) * D;
+        const float *in = x.f32() + base;
+        float *out = s.out(0).f32() + base;
+        for (int64_t i = 0; i < half; ++i) {
+          float c = cosines[p * half + i], sn = sines[p * half + i];
+          float x1 = in[i], x2 = in[i + half];
+          out[i] = x1 * c - x2 * sn;
+          out[i + half] = x2 * c + x1 * sn;
+        }
+      }
+  return Status::ok();
+}
+
+Status attention(const StepContext &s) {
+  const TensorRef &q = s.in(0), &k = s.in(1), &v = s.in(2);
+  int64_t B = q.dim(0), S = q.dim(1), Hq = q.dim(2), D = q.dim(3),
+          Hkv = k.dim(2), group = Hq / Hkv;
+  float scale = s.has("scale") ? static_cast<float>(s.f64("scale"))
+                               : 1.0f / std::sqrt(static_cast<float>(D));
+  bool causal = s.flag("causal");
+  float *o = s.out(0).f32();
+#pragma omp parallel
+  {
+    std::vector<float> probs(S * S);
+#pragma omp for collapse(2)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < Hq; ++h) {
+        int64_t kvh = h / group;
+        const float *Q = q.f32() + b * S * Hq * D + h * D;
+        const float *K = k.f32() + b * S * Hkv * D + kvh * D;
+        const float *V = v.f32() + b * S * Hkv * D + kvh * D;
+        gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f,
+             probs.data(), S);
+        for (int64_t i = 0; i < S; ++i) {
+          float *row = probs.data() + i * S;
+          int64_t visible = causal ? i + 1 : S;
+          softmaxRow(row, visible);
+          for (int64_t j = visible; j < S; ++j)
+            row[j] = 0.0f;
+        }
+        gemm(false, false, S, D, S, 1.0f, probs.data(), S, V, Hkv * D, 0.0f,
+             o + b * S * Hq * D + h * D, Hq * D);
+      }
+  }
+  return Status::ok();
+}
+
+Status add(const StepContext &s) {
+  const float *a = s.in(0).f32(), *b = s.in(1).f32();
+  float *y = s.out(0).f32();
+  int64_t n = s.out(0).numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = a[i] + b[i];
+  return Status::ok();
+}
+
+Status activation(const StepContext &s) {
+  Act act = parseActivation(s.str("kind"));
+  const float *x = s.in(0).f32();
+  float *y = s.out(0).f32();
+  int64_t n = s.out(0).numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = activate(act, x[i]);
+  return Status::ok();
+}
+
+Status ffn(const StepContext &s) {
+  const TensorRef &x = s.in(0), &w1 = s.in(1);
+  int64_t d = x.dim(-1), F = w1.dim(0), rows = x.numel() / d;
+  FfnWeights w{w1.f32(), s.in(2).f32(), s.numInputs() > 3 ? s.in(3).f32() : nullptr};
+  static thread_local std::vector<float> scratch;
+  ffnRows(x.f32(), s.out(0).f32(), rows, d, F, w, parseActivation(s.str("activation")),
+          scratch);
+  return Status::ok();
+}
+
+Status crossEntropy(const StepContext &s) {
+  const TensorRef &logits = s.in(0), &targets = s.in(1);
+  int64_t V = logits.dim(-1), n = targets.numel();
+  double total = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    int32_t target = targets.i32()[t];
+    if (target < 0 || target >= V)
+      return s.error("target " + std::to_string(target) + " at position " +
+                     std::to_string(t) + " is outside the vocabulary [0, " +
+                     std::to_string(V) + ")");
+    const float *row = logits.f32() + t * V;
+    total += logSumExp(row, V) - row[target];
+  }
+  *s.out(0).f32() = static_cast<float>(total / n);
+  return Status::ok();
+}
+} // namespace
+
+void registerDenseKernels(KernelRegistry &r) {
+  r.add("moe.embedding", embedding);
+  r.add("moe.rms_norm", rmsNorm);
+  r.add("moe.layer_norm", layerNorm);
+  r.add("moe.linear", linear);
+  r.add("moe.rope", rope);
+  r.add("moe.attention", attention);
+  r.add("moe.add", add);
+  r.add("moe.activation", activation);
+  r.add("moe.ffn", ffn);
+  r.add("moe.cross_entropy", crossEntropy);
+}
+
+} // namespace moec::rt::cpu

@@ -1,0 +1,53 @@
+// Math.cpp - BLAS GEMM and row reductions.
+#include "runtime/cpu/Math.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+
+namespace moec::rt::cpu {
+
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+          float alpha, const float *A, int64_t lda, const float *B,
+          int64_t ldb, float beta, float *C, int64_t ldc) {
+  if (M == 0 || N == 0)
+    return;
+  if (K == 0) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j)
+        C[i * ldc + j] *= beta;
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+              transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
+              ldb, beta, C, ldc);
+}
+
+Act parseActivation(const std::string &name) {
+  if (name == "relu") return Act::relu;
+  if (name == "gelu") return Act::gelu;
+  if (name == "gelu_tanh") return Act::gelu_tanh;
+  return Act::silu;
+}
+
+void softmaxRow(float *row, int64_t n) {
+  float maximum = *std::max_element(row, row + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    row[i] = std::exp(row[i] - maximum);
+    sum += row[i];
+  }
+  float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i)
+    row[i] *= inv;
+}
+
+float logSumExp(const float *row, int64_t n) {
+  float maximum = *std::max_element(row, row + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i)
+    sum += std::exp(static_cast<double>(row[i] - maximum));
+  return maximum + static_cast<float>(std::log(sum));
+}
+
+} // namespace moec::rt::cpu

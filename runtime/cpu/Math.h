@@ -1,0 +1,68 @@
+// Math.h - the numerical building blocks the CPU kernels share: BLAS GEMM,
+// activations, row softmax, a counter-based random generator.
+#ifndef MOEC_RUNTIME_CPU_MATH_H
+#define MOEC_RUNTIME_CPU_MATH_H
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+namespace moec::rt::cpu {
+
+/// C[M, N] = alpha · op(A) · op(B) + beta · C, row-major, through BLAS.
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+          float alpha, const float *A, int64_t lda, const float *B,
+          int64_t ldb, float beta, float *C, int64_t ldc);
+
+/// Y[M, out] = X[M, in] · W[out, in]ᵀ.
+inline void linearNT(const float *X, const float *W, float *Y, int64_t M,
+                     int64_t in, int64_t out, float beta = 0.0f) {
+  gemm(false, true, M, out, in, 1.0f, X, in, W, in, beta, Y, out);
+}
+
+enum class Act { relu, gelu, gelu_tanh, silu };
+Act parseActivation(const std::string &name);
+
+inline float activate(Act act, float x) {
+  switch (act) {
+  case Act::relu:
+    return x > 0 ? x : 0;
+  case Act::gelu:
+    return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+  case Act::gelu_tanh:
+    return 0.5f * x *
+           (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+  case Act::silu:
+    return x / (1.0f + std::exp(-x));
+  }
+  return x;
+}
+
+/// In-place numerically stable softmax of one row.
+void softmaxRow(float *row, int64_t n);
+
+/// log Σ exp(row).
+float logSumExp(const float *row, int64_t n);
+
+/// Counter-based random numbers: the value at (seed, index) never depends on
+/// the order of evaluation, so threads and resumed runs agree.
+inline uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+/// Uniform in (0, 1).
+inline double uniform01(uint64_t seed, uint64_t index) {
+  uint64_t bits = mix64(mix64(seed) ^ (index * 0xd1b54a32d192ed03ull));
+  return ((bits >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+/// Standard normal (Box-Muller).
+inline double normal01(uint64_t seed, uint64_t index) {
+  double u1 = uniform01(seed, 2 * index), u2 = uniform01(seed, 2 * index + 1);
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+}
+
+} // namespace moec::rt::cpu
+
+#endif // MOEC_RUNTIME_CPU_MATH_H

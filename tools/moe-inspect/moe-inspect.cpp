@@ -1,0 +1,122 @@
+// moe-inspect.cpp - a readable summary of a .moeb plan.
+#include "runtime/core/Plan.h"
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+
+using namespace moec::rt;
+
+namespace {
+std::string human(double bytes) {
+  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int unit = 0;
+  while (bytes >= 1024 && unit < 4) {
+    bytes /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, unit ? "%.1f %s" : "%.0f %s", bytes, units[unit]);
+  return text;
+}
+
+std::string count(double n) {
+  char text[32];
+  if (n >= 1e9) std::snprintf(text, sizeof text, "%.2fB", n / 1e9);
+  else if (n >= 1e6) std::snprintf(text, sizeof text, "%.2fM", n / 1e6);
+  else if (n >= 1e3) std::snprintf(text, sizeof text, "%.1fK", n / 1e3);
+  else std::snprintf(text, sizeof text, "%.0f", n);
+  return text;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  bool verbose = false;
+  std::string path;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-v" || arg == "--verbose") verbose = true;
+    else if (arg == "-h" || arg == "--help") {
+      std::cout << "usage: moe-inspect [-v] PLAN.moeb\n";
+      return 0;
+    } else path = arg;
+  }
+  if (path.empty()) {
+    std::cerr << "usage: moe-inspect [-v] PLAN.moeb\n";
+    return 2;
+  }
+  auto loaded = LoadedPlan::load(path);
+  if (!loaded) {
+    std::cerr << "moe-inspect: error: " << loaded.status().message() << "\n";
+    return 1;
+  }
+  const LoadedPlan &plan = **loaded;
+  const moec::plan::Plan &root = plan.root();
+  std::printf("plan      %s (version %u, by %s)\n", path.c_str(), root.version(),
+              root.producer() ? root.producer()->c_str() : "?");
+  std::printf("model     %s from %s, vocabulary %lld\n",
+              root.model_name() ? root.model_name()->c_str() : "?",
+              root.model_source() ? root.model_source()->c_str() : "?",
+              (long long)root.vocab_size());
+
+  double paramCount = 0, paramBytes = 0, frozen = 0;
+  int numParams = 0;
+  std::map<std::string, double> byGroup;
+  for (int id = 0; id < plan.numTensors(); ++id) {
+    const moec::plan::Tensor &t = plan.tensor(id);
+    if (t.role() != moec::plan::TensorRole::parameter)
+      continue;
+    TensorRef ref = plan.describe(id);
+    paramCount += ref.numel();
+    paramBytes += ref.bytes();
+    if (!t.trainable())
+      frozen += ref.numel();
+    ++numParams;
+    std::string name = t.name()->str();
+    std::string group = name.find(".experts.") != std::string::npos ? "routed experts"
+                        : name.find("shared_expert") != std::string::npos ? "shared experts"
+                        : name.find(".gate.") != std::string::npos ? "routers"
+                        : name.find("self_attn") != std::string::npos ? "attention"
+                        : name.find("embed") != std::string::npos || name.find("lm_head") != std::string::npos
+                            ? "embeddings"
+                            : name.find("norm") != std::string::npos ? "norms"
+                                                                     : "dense FFN";
+    byGroup[group] += ref.numel();
+    if (verbose)
+      std::printf("  param   %-60s %-16s %s%s\n", name.c_str(), formatShape(ref.shape).c_str(),
+                  dtypeName(ref.dtype), t.trainable() ? "" : " (frozen)");
+  }
+  std::printf("params    %s in %d tensors (%s), %s frozen\n", count(paramCount).c_str(),
+              numParams, human(paramBytes).c_str(), count(frozen).c_str());
+  for (auto &[group, n] : byGroup)
+    std::printf("          %-16s %s\n", group.c_str(), count(n).c_str());
+
+  for (const moec::plan::Function *f : *root.functions()) {
+    std::map<std::string, int> ops;
+    int steps = f->steps() ? f->steps()->size() : 0;
+    if (f->steps())
+      for (const moec::plan::Step *step : *f->steps())
+        ++ops[step->op()->str()];
+    double arena = f->buffer() >= 0 ? root.buffers()->Get(f->buffer())->size() : 0;
+    std::printf("function  %s: %d steps, arena %s, %u inputs, %u outputs\n",
+                f->name()->c_str(), steps, human(arena).c_str(),
+                f->inputs() ? f->inputs()->size() : 0, f->outputs() ? f->outputs()->size() : 0);
+    for (auto &[op, n] : ops)
+      std::printf("          %-28s x%d\n", op.c_str(), n);
+    if (f->outputs()) {
+      std::string names;
+      for (int id : *f->outputs())
+        names += (names.empty() ? "" : ", ") + plan.tensor(id).name()->str();
+      std::printf("          outputs: %s\n", names.c_str());
+    }
+    std::printf("memory    parameters %s + arena %s = %s\n", human(paramBytes).c_str(),
+                human(arena).c_str(), human(paramBytes + arena).c_str());
+  }
+  if (const moec::plan::Training *t = root.training())
+    std::printf("training  batch %lld x seq %lld, seed %lld, optimizer %s lr %g\n",
+                (long long)t->batch_size(), (long long)t->seq_len(), (long long)t->seed(),
+                t->optimizer() && t->optimizer()->kind() ? t->optimizer()->kind()->c_str() : "?",
+                t->optimizer() ? t->optimizer()->lr() : 0.0);
+  return 0;
+}
