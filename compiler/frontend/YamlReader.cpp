@@ -1,6 +1,7 @@
 //===- YamlReader.cpp - typed, located reads from a YAML/JSON mapping -----===//
 #include "compiler/frontend/YamlReader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -250,7 +251,8 @@ void MappingReader::rejectUnknownKeys(
   valid.insert(valid.end(), extraValid.begin(), extraValid.end());
   for (const auto &entry : node_) {
     std::string key = entry.first.as<std::string>();
-    if (known_.count(key))
+    if (known_.count(key) ||
+        std::find(extraValid.begin(), extraValid.end(), key) != extraValid.end())
       continue;
     std::string message = "unknown key '" + fullKey(key) + "'";
     std::string suggestion = nearestKey(key, valid);

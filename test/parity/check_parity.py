@@ -1,0 +1,141 @@
+"""Compiles a model with moec, evaluates one batch with moe-run on CPU, and
+checks the result against moe_reference.py on the same weights and batch.
+
+usage: check_parity.py --bin BUILD/bin MODEL [--set k=v]... [--substitute x=y]...
+
+Losses must agree within a relative error of 1e-5 (fp32); per-expert token
+counts and dropped fractions exactly.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import moe_reference  # noqa: E402
+
+REL_TOL = 1e-5
+
+
+def run(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"FAILED: {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("model")
+    ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--substitute", action="append", default=[])
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+
+    cfg = moe_reference.Cfg(args.model, args.set)
+    with tempfile.TemporaryDirectory() as tmp:
+        plan, weights, data = (os.path.join(tmp, n) for n in ("m.moeb", "w.safetensors", "d.bin"))
+        compile_cmd = [os.path.join(args.bin, "moec"), args.model, "-o", plan]
+        for s in args.set:
+            compile_cmd += ["--set", s]
+        for s in args.substitute:
+            compile_cmd += ["--substitute", s]
+        run(compile_cmd)
+
+        rng = np.random.default_rng(args.seed)
+        tokens = rng.integers(0, cfg.vocab, size=4096, dtype=np.uint32)
+        dtype = "u16" if cfg.vocab <= 65536 else "u32"
+        tokens.astype("<u2" if dtype == "u16" else "<u4").tofile(data)
+
+        result = json.loads(run([os.path.join(args.bin, "moe-run"), plan, "--eval", "--json",
+                                 "--data", data, "--data-dtype", dtype, "--no-shuffle",
+                                 "--seed", str(args.seed), "--save-init", weights]))
+
+        # Random weights are too tame to exercise routing: perturb them, write
+        # them back and evaluate from the file, as a user with real weights would.
+        w = moe_reference.load_safetensors(weights)
+        gen = torch.Generator().manual_seed(args.seed)
+        for name, t in w.items():
+            if name.endswith("norm.weight") or "layernorm" in name:
+                w[name] = 1 + 0.1 * torch.randn(t.shape, generator=gen)
+            elif name.endswith("bias"):
+                w[name] = 0.05 * torch.randn(t.shape, generator=gen)
+            else:
+                w[name] = 0.2 * torch.randn(t.shape, generator=gen)
+        write_safetensors(weights, w)
+        result = json.loads(run([os.path.join(args.bin, "moe-run"), plan, "--eval", "--json",
+                                 "--data", data, "--data-dtype", dtype, "--no-shuffle",
+                                 "--init", weights]))
+
+        B, S = batch_shape(plan, args)
+        span = len(tokens) - S - 1
+        inp = torch.tensor(np.stack([tokens[(b * S) % span:(b * S) % span + S] for b in range(B)]).astype(np.int64))
+        tgt = torch.tensor(np.stack([tokens[(b * S) % span + 1:(b * S) % span + S + 1] for b in range(B)]).astype(np.int64))
+        with torch.no_grad():
+            ref = moe_reference.Reference(cfg, w).forward(inp, tgt)
+
+    failures = []
+    for key, value in ref.items():
+        if key == "layers":
+            continue
+        got = result.get(key)
+        if got is None:
+            failures.append(f"{key}: missing from moe-run's output")
+            continue
+        err = abs(got - value) / max(abs(value), 1e-12)
+        status = "ok" if err <= REL_TOL or abs(got - value) < 1e-9 else "MISMATCH"
+        print(f"{key:22s} moec {got:.8f}  torch {value:.8f}  rel {err:.2e}  {status}")
+        if status != "ok":
+            failures.append(key)
+    for key in result:
+        if key not in ref and key not in ("layers", "tokens", "step", "seconds"):
+            failures.append(f"{key}: reported by moe-run but not by the reference")
+    ours = {l["layer"]: l for l in result["layers"]}
+    for layer in ref["layers"]:
+        got = ours.get(layer["layer"])
+        same = got is not None and got["expert_tokens"] == layer["expert_tokens"] and \
+            abs(got["dropped_fraction"] - layer["dropped_fraction"]) < 1e-6
+        print(f"layer {layer['layer']}: tokens {layer['expert_tokens']} dropped "
+              f"{layer['dropped_fraction']:.4f}  {'ok' if same else 'MISMATCH ' + str(got)}")
+        if not same:
+            failures.append(f"layer {layer['layer']} routing")
+    if len(ours) != len(ref["layers"]):
+        failures.append("different number of MoE layers")
+    if failures:
+        sys.exit("parity FAILED: " + ", ".join(failures))
+    print("parity ok")
+
+
+def batch_shape(plan, args):
+    out = run([os.path.join(args.bin, "moe-inspect"), plan])
+    for line in out.splitlines():
+        if line.startswith("training"):
+            parts = line.split()
+            return int(parts[2]), int(parts[5].rstrip(","))
+    sys.exit("cannot read the batch shape from moe-inspect")
+
+
+def write_safetensors(path, tensors):
+    header, offset, blobs = {}, 0, []
+    for name, t in tensors.items():
+        data = t.contiguous().float().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+if __name__ == "__main__":
+    main()

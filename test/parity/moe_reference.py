@@ -1,0 +1,560 @@
+"""An independent PyTorch implementation of the models moec compiles.
+
+It reads the model description itself (moec YAML, or a Hugging Face
+config.json following transformers' modeling code for each model type), the
+weights from a safetensors file, and computes the same outputs as
+`moe-run --eval --json`: the objective, the LM loss, each auxiliary term and
+per-layer expert load / dropped fraction. Nothing here calls moec code.
+"""
+import json
+import math
+import struct
+
+import torch
+import torch.nn.functional as F
+import yaml
+
+# ---------------------------------------------------------------- safetensors
+
+_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+           "F64": torch.float64, "I32": torch.int32, "I64": torch.int64}
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    base = 8 + n
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        t = torch.frombuffer(bytearray(data[base + begin:base + end]),
+                             dtype=_DTYPES[info["dtype"]])
+        tensors[name] = t.reshape(info["shape"]).float()
+    return tensors
+
+
+# ------------------------------------------------------------ configurations
+
+def _deep_update(d, path, value):
+    keys = path.split(".")
+    for k in keys[:-1]:
+        if not isinstance(d.get(k), dict):
+            d[k] = {}
+        d = d[k]
+    d[keys[-1]] = value
+
+
+def read_description(path, overrides=()):
+    """The raw description with --set overrides applied."""
+    with open(path) as f:
+        raw = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
+    for setting in overrides:
+        key, value = setting.split("=", 1)
+        _deep_update(raw, key, yaml.safe_load(value))
+    return raw
+
+
+class Cfg:
+    """The model, resolved from either format. Defaults as documented in
+    docs/model-description.md."""
+
+    def __init__(self, path, overrides=()):
+        raw = read_description(path, overrides)
+        self.hf = path.endswith(".json")
+        if self.hf:
+            self._from_hf(raw)
+        else:
+            self._from_yaml(raw)
+
+    # moec YAML -------------------------------------------------------------
+    def _from_yaml(self, r):
+        g = lambda d, k, v: d.get(k, v) if d else v
+        self.naming = "moec"
+        self.vocab = r.get("vocab_size", 256)
+        self.d = r.get("hidden_size", 64)
+        self.layers = r.get("num_layers", 2)
+        self.norm = r.get("norm", "rms")
+        self.eps = float(r.get("norm_eps", 1e-6))
+        self.tie = r.get("tie_embeddings", False)
+        a = r.get("attention", {}) or {}
+        self.heads = g(a, "num_heads", 4)
+        self.kv_heads = g(a, "num_kv_heads", 0) or self.heads
+        self.head_dim = g(a, "head_dim", 0) or self.d // self.heads
+        self.theta = float(g(a, "rope_theta", 10000.0))
+        self.qkv_bias = g(a, "qkv_bias", False)
+        self.qk_norm = g(a, "qk_norm", "none")
+        f = r.get("ffn", {}) or {}
+        self.ffn_width = g(f, "intermediate_size", 256)
+        self.ffn_act = g(f, "activation", "silu")
+        self.ffn_gated = g(f, "gated", True)
+        m = r.get("moe")
+        self.moe = m is not None
+        if not self.moe:
+            return
+        self.E = g(m, "num_experts", 8)
+        self.expert_width = g(m, "expert_intermediate_size", 128)
+        self.expert_act = g(m, "activation", "silu")
+        self.expert_gated = g(m, "gated", True)
+        every, first = g(m, "every", 1), g(m, "first_k_dense", 0)
+        dense = set(g(m, "dense_layers", []))
+        self.moe_layers = [i for i in range(self.layers)
+                           if i >= first and i not in dense and (i - first) % every == 0]
+        s = m.get("shared_experts", {}) or {}
+        self.shared_count = g(s, "count", 0)
+        self.shared_width = g(s, "intermediate_size", 0)
+        self.shared_gate = g(s, "sigmoid_gate", False)
+        lo = m.get("lora", {}) or {}
+        self.lora_rank = g(lo, "rank", 0)
+        self.lora_alpha = float(g(lo, "alpha", 16.0))
+        rt = m.get("router", {}) or {}
+        self.input_transform = g(rt, "input_transform", "none")
+        self.scores = g(rt, "scores", "softmax")
+        self.temperature = float(g(rt, "temperature", 1.0))
+        gum = rt.get("gumbel", {}) or {}
+        self.tau_start = float(g(gum, "tau_start", 1.0))
+        self.selection = g(rt, "selection", "top_k")
+        self.k = g(rt, "k", 2)
+        self.normalize = g(rt, "normalize", False)
+        self.norm_eps = float(g(rt, "norm_eps", 0.0))
+        self.scaling = float(g(rt, "scaling", 1.0))
+        self.groups = g(rt, "num_groups", 1)
+        self.topk_groups = g(rt, "topk_groups", 1)
+        self.group_score = g(rt, "group_score", "max")
+        self.mask_fill = g(rt, "mask_fill", "neg_inf")
+        self.selection_bias = g(rt, "selection_bias", False)
+        self.p = float(g(rt, "p", 1.0))
+        self.max_k = g(rt, "max_k", 0) or self.E
+        self.q = float(g(rt, "q", 1.0))
+        self.entropy_threshold = float(g(rt, "entropy_threshold", 0.0))
+        self.threshold = float(g(rt, "threshold", 0.0))
+        cf = g(rt, "capacity_factor", None)
+        self.capacity_factor = float(cf) if cf is not None else None
+        self.min_capacity = g(rt, "min_capacity", 0)
+        self.priority = g(rt, "drop_priority", "position")
+        ax = m.get("aux_loss", {}) or {}
+        self.balance = g(ax, "load_balancing", "none")
+        self.balance_coef = float(g(ax, "load_balancing_coef", 0.0))
+        self.z_coef = float(g(ax, "z_loss_coef", 0.0))
+        self.entropy_coef = float(g(ax, "entropy_coef", 0.0))
+        self.entropy_q = float(g(ax, "entropy_q", 1.0))
+
+    # Hugging Face ----------------------------------------------------------
+    def _from_hf(self, r):
+        t = r["model_type"]
+        self.naming = t
+        self.vocab = r["vocab_size"]
+        self.d = r["hidden_size"]
+        self.layers = r["num_hidden_layers"]
+        self.norm = "rms"
+        self.eps = float(r.get("rms_norm_eps", 1e-5 if t == "olmoe" else 1e-6))
+        self.tie = r.get("tie_word_embeddings", False)
+        self.heads = r["num_attention_heads"]
+        self.kv_heads = r.get("num_key_value_heads", self.heads)
+        self.head_dim = r.get("head_dim") or self.d // self.heads
+        if t.startswith("deepseek"):
+            # --substitute mla=gqa: one key/value head per query head.
+            self.kv_heads = self.heads
+        self.theta = float(r.get("rope_theta", 10000.0))
+        self.qkv_bias = t == "qwen2_moe" or (t == "qwen3_moe" and r.get("attention_bias", False))
+        self.qk_norm = {"qwen3_moe": "head", "olmoe": "full"}.get(t, "none")
+        self.ffn_width = r.get("intermediate_size")
+        self.ffn_act = r.get("hidden_act", "silu")
+        self.ffn_gated = True
+        self.moe = True
+        self.expert_act, self.expert_gated = self.ffn_act, True
+        self.input_transform, self.scores, self.temperature = "none", "softmax", 1.0
+        self.selection, self.norm_eps, self.scaling = "top_k", 0.0, 1.0
+        self.selection_bias, self.lora_rank, self.capacity_factor = False, 0, None
+        self.shared_count, self.shared_gate, self.mask_fill = 0, False, "neg_inf"
+        self.balance, self.balance_coef, self.z_coef, self.entropy_coef = "none", 0.0, 0.0, 0.0
+        self.max_k = 0
+        n = self.layers
+        if t == "mixtral":
+            self.E, self.k = r["num_local_experts"], r["num_experts_per_tok"]
+            self.expert_width = r["intermediate_size"]
+            self.normalize = True
+            self.moe_layers = list(range(n))
+            self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
+        elif t in ("qwen2_moe", "qwen3_moe"):
+            self.E, self.k = r["num_experts"], r["num_experts_per_tok"]
+            self.expert_width = r["moe_intermediate_size"]
+            self.normalize = r.get("norm_topk_prob", False)
+            step = r.get("decoder_sparse_step", 1)
+            only = r.get("mlp_only_layers", [])
+            self.moe_layers = [i for i in range(n) if i not in only and (i + 1) % step == 0]
+            self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
+            if t == "qwen2_moe" and r.get("shared_expert_intermediate_size", 0):
+                self.shared_count, self.shared_gate = 1, True
+                self.shared_width = r["shared_expert_intermediate_size"]
+        elif t == "olmoe":
+            self.E, self.k = r["num_experts"], r["num_experts_per_tok"]
+            self.expert_width = r["intermediate_size"]
+            self.normalize = r.get("norm_topk_prob", False)
+            self.moe_layers = list(range(n))
+            self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.01)
+        else:
+            v3 = t == "deepseek_v3"
+            self.E, self.k = r["n_routed_experts"], r["num_experts_per_tok"]
+            self.expert_width = r["moe_intermediate_size"]
+            first, freq = r.get("first_k_dense_replace", 0), r.get("moe_layer_freq", 1)
+            self.moe_layers = [i for i in range(n) if i >= first and i % freq == 0]
+            if r.get("n_shared_experts"):
+                self.shared_count = r["n_shared_experts"]
+                self.shared_width = self.shared_count * self.expert_width
+            self.deepseek_norm = r.get("norm_topk_prob", False) and self.k > 1
+            self.routed_scaling = r.get("routed_scaling_factor", 1.0)
+            self.scores = "sigmoid" if v3 else "softmax"
+            method = r.get("topk_method", "noaux_tc" if v3 else "greedy")
+            self.selection = "deepseek_" + method
+            self.groups, self.topk_groups = r.get("n_group", 1), r.get("topk_group", 1)
+            self.selection_bias = v3
+            if not v3 and r.get("aux_loss_alpha", 0.0) > 0:
+                self.balance = "sequence" if r.get("seq_aux", True) else "switch"
+                self.balance_coef = r["aux_loss_alpha"]
+        self.max_k = self.E
+
+
+# -------------------------------------------------------------------- names
+
+class Names:
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def moe(self, i):
+        return f"model.layers.{i}." + ("block_sparse_moe." if self.cfg.naming == "mixtral" else "mlp.")
+
+    def proj(self, role, gated):
+        if self.cfg.naming == "mixtral":
+            return f"w{role}"
+        return {2: "down_proj", 3: "up_proj"}.get(role, "gate_proj" if gated else "up_proj")
+
+    def shared(self, i):
+        return f"model.layers.{i}.mlp." + ("shared_expert." if self.cfg.naming == "qwen2_moe" else "shared_experts.")
+
+    def bias(self, i):
+        return self.moe(i) + ("gate.e_score_correction_bias" if self.cfg.naming == "deepseek_v3"
+                              else "gate.selection_bias")
+
+
+# ------------------------------------------------------------------- model
+
+def act(name, x):
+    return {"relu": F.relu, "silu": F.silu, "gelu": F.gelu,
+            "gelu_tanh": lambda v: F.gelu(v, approximate="tanh")}[name](x)
+
+
+def rms_norm(x, w, eps):
+    variance = x.pow(2).mean(-1, keepdim=True)
+    return w * (x * torch.rsqrt(variance + eps))
+
+
+def ffn(x, w1, w2, w3, name):
+    h = act(name, x @ w1.T)
+    if w3 is not None:
+        h = h * (x @ w3.T)
+    return h @ w2.T
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def rope(x, theta):
+    B, S, H, D = x.shape
+    inv_freq = 1.0 / (theta ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D))
+    freqs = torch.arange(S, dtype=torch.float32)[:, None] * inv_freq[None, :]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos()[None, :, None, :], emb.sin()[None, :, None, :]
+    return x * cos + rotate_half(x) * sin
+
+
+def tsallis(s, q):
+    if q == 1.0:
+        return -(s * torch.log(s.clamp_min(1e-38))).sum(-1)
+    return (1 - s.pow(q).sum(-1)) / (q - 1)
+
+
+class Reference:
+    def __init__(self, cfg, weights):
+        self.c, self.w, self.n = cfg, weights, Names(cfg)
+
+    def W(self, name):
+        if name not in self.w:
+            raise KeyError(f"missing weight {name}")
+        return self.w[name]
+
+    def norm(self, x, prefix):
+        if self.c.norm == "rms":
+            return rms_norm(x, self.W(prefix + ".weight"), self.c.eps)
+        return F.layer_norm(x, (x.shape[-1],), self.W(prefix + ".weight"),
+                            self.W(prefix + ".bias"), self.c.eps)
+
+    def attention(self, h, i):
+        c, p = self.c, f"model.layers.{i}.self_attn."
+        B, S, _ = h.shape
+
+        def proj(name):
+            y = h @ self.W(p + name + ".weight").T
+            if c.qkv_bias:
+                y = y + self.W(p + name + ".bias")
+            return y
+        q, k, v = proj("q_proj"), proj("k_proj"), proj("v_proj")
+        if c.qk_norm == "full":
+            q = rms_norm(q, self.W(p + "q_norm.weight"), c.eps)
+            k = rms_norm(k, self.W(p + "k_norm.weight"), c.eps)
+        q = q.view(B, S, c.heads, c.head_dim)
+        k = k.view(B, S, c.kv_heads, c.head_dim)
+        v = v.view(B, S, c.kv_heads, c.head_dim)
+        if c.qk_norm == "head":
+            q = rms_norm(q, self.W(p + "q_norm.weight"), c.eps)
+            k = rms_norm(k, self.W(p + "k_norm.weight"), c.eps)
+        q, k = rope(q, c.theta), rope(k, c.theta)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        group = c.heads // c.kv_heads
+        k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(c.head_dim)
+        mask = torch.triu(torch.ones(S, S, dtype=torch.bool), 1)
+        scores = scores.masked_fill(mask, float("-inf"))
+        o = torch.softmax(scores, -1) @ v
+        o = o.transpose(1, 2).reshape(B, S, c.heads * c.head_dim)
+        return o @ self.W(p + "o_proj.weight").T
+
+    # routing ---------------------------------------------------------------
+    def select(self, s, i):
+        """Returns weights [T, slots] and indices [T, slots] (-1 padded)."""
+        c = self.c
+        T, E = s.shape
+        sel = c.selection
+        pad = lambda rows, slots: (
+            torch.stack([torch.cat([w, torch.zeros(slots - len(w))]) for w, _ in rows]),
+            torch.stack([torch.cat([ix, torch.full((slots - len(ix),), -1)]) for _, ix in rows]))
+        if sel in ("top_k", "group_top_k"):
+            choice = s + (self.W(self.n.bias(i)) if c.selection_bias else 0)
+            if sel == "group_top_k":
+                grouped = choice.view(T, c.groups, -1)
+                gs = grouped.max(-1).values if c.group_score == "max" else grouped.topk(2, -1).values.sum(-1)
+                keep = gs.topk(c.topk_groups, -1).indices
+                mask = torch.zeros(T, c.groups, dtype=torch.bool).scatter_(1, keep, True)
+                mask = mask[:, :, None].expand(T, c.groups, E // c.groups).reshape(T, E)
+                fill = 0.0 if c.mask_fill == "zero" else float("-inf")
+                choice = choice.masked_fill(~mask, fill)
+            idx = choice.topk(c.k, -1).indices
+            w = s.gather(1, idx)
+            if c.normalize:
+                w = w / (w.sum(-1, keepdim=True) + c.norm_eps)
+            return w * c.scaling, idx
+        if sel.startswith("deepseek_"):
+            choice = s + (self.W(self.n.bias(i)) if c.selection_bias else 0)
+            if sel == "deepseek_greedy":
+                idx = choice.topk(c.k, -1).indices
+            else:
+                grouped = choice.view(T, c.groups, -1)
+                gs = grouped.max(-1).values if sel == "deepseek_group_limited_greedy" \
+                    else grouped.topk(2, -1)[0].sum(-1)
+                gidx = gs.topk(c.topk_groups, -1, sorted=False).indices
+                gmask = torch.zeros_like(gs).scatter_(1, gidx, 1)
+                smask = gmask.unsqueeze(-1).expand(T, c.groups, E // c.groups).reshape(T, -1)
+                idx = choice.masked_fill(~smask.bool(), 0.0).topk(c.k, -1).indices
+            w = s.gather(1, idx)
+            if c.deepseek_norm:
+                w = w / (w.sum(-1, keepdim=True) + 1e-20)
+                if c.naming == "deepseek_v3":
+                    w = w * c.routed_scaling
+            else:
+                w = w * c.routed_scaling
+            return w, idx
+        if sel == "prototype":
+            P = c.k
+            w, idx = s.view(T, P, E // P).max(-1)
+            idx = idx + torch.arange(P) * (E // P)
+            if c.normalize:
+                w = w / w.sum(-1, keepdim=True)
+            return w, idx
+        rows = []
+        for t in range(T):
+            order = torch.argsort(s[t], descending=True, stable=True)
+            vals = s[t][order]
+            if sel == "threshold":
+                n = int((vals > c.threshold).sum())
+                n = max(1, min(n, c.max_k))
+                norm = True
+            else:
+                broad = sel == "top_p" or float(tsallis(s[t], c.q)) > c.entropy_threshold
+                if broad:
+                    cum, n = 0.0, 0
+                    for v in vals.tolist():
+                        cum = float(torch.tensor(cum, dtype=torch.float32) + torch.tensor(v, dtype=torch.float32))
+                        n += 1
+                        if cum >= c.p:
+                            break
+                    n = max(1, min(n, c.max_k))
+                else:
+                    n = c.k
+                norm = c.normalize
+            wv, ix = vals[:n], order[:n]
+            if norm:
+                wv = wv / wv.sum()
+            rows.append((wv, ix))
+        return pad(rows, c.max_k)
+
+    def experts_fn(self, i):
+        c, pre = self.c, self.n.moe(i)
+        g = c.expert_gated
+
+        def stack(proj, suffix=".weight"):
+            return [self.W(f"{pre}experts.{e}.{proj}{suffix}") for e in range(c.E)]
+        if c.lora_rank == 0:
+            w1, w2 = stack(self.n.proj(1, g)), stack(self.n.proj(2, g))
+            w3 = stack(self.n.proj(3, g)) if g else [None] * c.E
+            return lambda e, x: ffn(x, w1[e], w2[e], w3[e], c.expert_act)
+        scale = c.lora_alpha / c.lora_rank
+        roles = [1, 2, 3] if g else [1, 2]
+        eff = {}
+        for role in roles:
+            proj = self.n.proj(role, g)
+            base = self.W(f"{pre}base.{proj}.weight")
+            A, B = stack(proj, ".lora_A.weight"), stack(proj, ".lora_B.weight")
+            eff[role] = [base + scale * B[e] @ A[e] for e in range(c.E)]
+        return lambda e, x: ffn(x, eff[1][e], eff[2][e], eff[3][e] if g else None, c.expert_act)
+
+    def moe_layer(self, x, i, out):
+        c = self.c
+        T, d = x.shape
+        rx = x
+        if c.input_transform == "l2norm":
+            rx = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+        elif c.input_transform == "layernorm":
+            rx = F.layer_norm(x, (d,), eps=1e-6)
+        elif c.input_transform == "tanh":
+            rx = torch.tanh(x)
+        logits = rx @ self.W(self.n.moe(i) + "gate.weight").T
+        if c.scores == "sigmoid":
+            s = torch.sigmoid(logits)
+        elif c.scores == "gumbel_softmax":
+            s = torch.softmax(logits / c.tau_start, -1)
+        else:
+            s = torch.softmax(logits / c.temperature, -1)
+        expert = self.experts_fn(i)
+        y = torch.zeros_like(x)
+        load = torch.zeros(c.E, dtype=torch.int64)
+        if c.selection == "expert_choice":
+            C = min(max(round(c.capacity_factor * T / c.E), 1), T)
+            routed = torch.zeros(T, dtype=torch.bool)
+            for e in range(c.E):
+                top = s[:, e].topk(C)
+                y.index_add_(0, top.indices, top.values[:, None] * expert(e, x[top.indices]))
+                routed[top.indices] = True
+                load[e] = C
+            dropped = float((~routed).sum()) / T
+            idx = None
+        else:
+            w, idx = self.select(s, i)
+            K = idx.shape[1]
+            kept = idx >= 0
+            for e in range(c.E):
+                load[e] = int((idx == e).sum())
+            if c.capacity_factor and c.capacity_factor > 0:
+                C = max(math.ceil(c.capacity_factor * T * K / c.E), c.min_capacity, 1)
+                order = [(k, t) for k in range(K) for t in range(T)]
+                if c.priority == "score":
+                    order.sort(key=lambda a: -float(w[a[1], a[0]]))
+                filled = [0] * c.E
+                kept = torch.zeros_like(kept)
+                for k, t in order:
+                    e = int(idx[t, k])
+                    if e < 0:
+                        continue
+                    if filled[e] < C:
+                        kept[t, k] = True
+                    filled[e] += 1
+            for e in range(c.E):
+                mask = (idx == e) & kept
+                tokens = mask.nonzero()[:, 0]
+                if len(tokens):
+                    gates = (w * mask).sum(1)[tokens]
+                    y.index_add_(0, tokens, gates[:, None] * expert(e, x[tokens]))
+            assigned = int((idx >= 0).sum())
+            dropped = 1 - float(kept.sum()) / assigned if assigned else 0.0
+        if c.shared_count:
+            g, sp = c.expert_gated, self.n.shared(i)
+            sh = ffn(x, self.W(sp + self.n.proj(1, g) + ".weight"),
+                     self.W(sp + self.n.proj(2, g) + ".weight"),
+                     self.W(sp + self.n.proj(3, g) + ".weight") if g else None, c.expert_act)
+            if c.shared_gate:
+                sh = torch.sigmoid(x @ self.W(f"model.layers.{i}.mlp.shared_expert_gate.weight").T) * sh
+            y = y + sh
+        out["layers"].append({"layer": i, "expert_tokens": load.tolist(), "dropped_fraction": dropped})
+        out["_scores"].append(s)
+        out["_indices"].append(idx)
+        out["_logits"].append(logits)
+        return y
+
+    def balance(self, s, idx, kind, seq):
+        E = s.shape[1]
+        P = s.mean(0)
+        if kind == "per_slot":
+            onehot = F.one_hot(idx.clamp_min(0), E).float() * (idx >= 0)[..., None]
+            return (onehot.mean(0) * P[None]).sum() * E
+        if kind == "switch":
+            valid = idx[idx >= 0]
+            f = torch.bincount(valid, minlength=E).float() / len(valid)
+            return (f * P).sum() * E
+        T, K = idx.shape
+        B = T // seq
+        total = 0.0
+        for b in range(B):
+            rows = slice(b * seq, (b + 1) * seq)
+            ib = idx[rows]
+            count = torch.bincount(ib[ib >= 0], minlength=E).float() / (seq * K / E)
+            total = total + (count * s[rows].mean(0)).sum()
+        return total / B
+
+    def forward(self, tokens, targets):
+        c = self.c
+        B, S = tokens.shape
+        out = {"layers": [], "_scores": [], "_indices": [], "_logits": []}
+        h = self.W("model.embed_tokens.weight")[tokens]
+        for i in range(c.layers):
+            pre = f"model.layers.{i}."
+            h = h + self.attention(self.norm(h, pre + "input_layernorm"), i)
+            n = self.norm(h, pre + "post_attention_layernorm")
+            if c.moe and i in c.moe_layers:
+                f = self.moe_layer(n.reshape(B * S, c.d), i, out).view(B, S, c.d)
+            else:
+                g = c.ffn_gated
+                f = ffn(n, self.W(pre + "mlp." + self.n.proj(1, g) + ".weight"),
+                        self.W(pre + "mlp." + self.n.proj(2, g) + ".weight"),
+                        self.W(pre + "mlp." + self.n.proj(3, g) + ".weight") if g else None,
+                        c.ffn_act)
+            h = h + f
+        n = self.norm(h, "model.norm")
+        head = self.W("model.embed_tokens.weight") if c.tie else self.W("lm_head.weight")
+        logits = n @ head.T
+        lm = F.cross_entropy(logits.reshape(-1, c.vocab), targets.reshape(-1))
+        result = {"lm_loss": float(lm)}
+        aux = torch.tensor(0.0)
+        if c.moe and out["_scores"]:
+            if c.balance == "per_slot":
+                term = self.balance(torch.cat(out["_scores"]), torch.cat(out["_indices"]), "per_slot", S)
+            elif c.balance != "none":
+                term = sum(self.balance(s, ix, c.balance, S) for s, ix in zip(out["_scores"], out["_indices"]))
+            if c.balance != "none":
+                result["load_balancing_loss"] = float(term)
+                aux = aux + c.balance_coef * term
+            if c.z_coef > 0:
+                z = sum((torch.logsumexp(l, -1) ** 2).mean() for l in out["_logits"])
+                result["z_loss"] = float(z)
+                aux = aux + c.z_coef * z
+            if c.entropy_coef > 0:
+                ent = sum(tsallis(s, c.entropy_q).mean() for s in out["_scores"])
+                result["entropy_loss"] = float(ent)
+                aux = aux + c.entropy_coef * ent
+        result["aux_loss"] = float(aux)
+        result["loss"] = float(lm + aux)
+        result["layers"] = out["layers"]
+        return result
