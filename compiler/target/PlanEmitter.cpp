@@ -1,6 +1,7 @@
 //===- PlanEmitter.cpp - a planned module to a .moeb FlatBuffer -----------===//
 #include "compiler/target/PlanEmitter.h"
 
+#include "runtime/schema/PlanFooter.h"
 #include "runtime/schema/plan_generated.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -289,8 +290,12 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
   pb.add_functions(functionsOffset);
   pb.add_training(training);
   plan::FinishPlanBuffer(fbb, pb.Finish());
-  return std::vector<uint8_t>(fbb.GetBufferPointer(),
-                              fbb.GetBufferPointer() + fbb.GetSize());
+  std::vector<uint8_t> bytes(fbb.GetBufferPointer(),
+                             fbb.GetBufferPointer() + fbb.GetSize());
+  bytes.resize(bytes.size() + plan::kFooterSize);
+  plan::writeFooter(bytes.data(), bytes.size() - plan::kFooterSize,
+                    bytes.data() + bytes.size() - plan::kFooterSize);
+  return bytes;
 }
 } // namespace
 

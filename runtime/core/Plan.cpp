@@ -1,6 +1,8 @@
 // Plan.cpp - loading and checking a .moeb plan.
 #include "runtime/core/Plan.h"
 
+#include "runtime/schema/PlanFooter.h"
+
 #include <fstream>
 #include <iterator>
 
@@ -109,7 +111,14 @@ LoadedPlan::fromBytes(std::vector<uint8_t> bytes, const std::string &name) {
   if (bytes.size() < 8 || !plan::PlanBufferHasIdentifier(bytes.data()))
     return Status::error(name + ": not a moec plan (no MOEB identifier); "
                                 "was it written by moec?");
-  flatbuffers::Verifier verifier(bytes.data(), bytes.size());
+  if (!plan::hasFooter(bytes.data(), bytes.size()))
+    return Status::error(name + ": corrupt plan: truncated (its checksum "
+                                "footer is missing); compile it again");
+  if (!plan::footerMatches(bytes.data(), bytes.size()))
+    return Status::error(name + ": corrupt plan: checksum mismatch (the "
+                                "file was modified or damaged); compile it again");
+  size_t planSize = bytes.size() - plan::kFooterSize;
+  flatbuffers::Verifier verifier(bytes.data(), planSize);
   if (!plan::VerifyPlanBuffer(verifier))
     return Status::error(name + ": corrupt plan: the FlatBuffers verifier "
                                 "rejected it (truncated or damaged file)");

@@ -1,0 +1,102 @@
+// PlanLoaderTest.cpp - a damaged plan is an error message, never a crash.
+#include "runtime/core/Plan.h"
+#include "runtime/schema/PlanFooter.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+using namespace moec;
+
+namespace {
+/// A small but complete plan: two tensors, one step, one arena.
+std::vector<uint8_t> buildPlan() {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<int64_t> shape = {4, 8};
+  std::vector<flatbuffers::Offset<plan::Tensor>> tensors = {
+      plan::CreateTensorDirect(fbb, "x", plan::DType::f32, &shape,
+                               plan::TensorRole::input),
+      plan::CreateTensorDirect(fbb, "y", plan::DType::f32, &shape,
+                               plan::TensorRole::output, plan::InitKind::none, 0,
+                               true, nullptr, 0, 0)};
+  std::vector<flatbuffers::Offset<plan::Buffer>> buffers = {plan::CreateBuffer(fbb, 128)};
+  std::vector<int> in = {0}, out = {1};
+  std::vector<flatbuffers::Offset<plan::Attr>> attrs = {plan::CreateAttr(
+      fbb, fbb.CreateString("kind"), plan::AttrValue::StringAttr,
+      plan::CreateStringAttrDirect(fbb, "relu").Union())};
+  std::vector<flatbuffers::Offset<plan::Step>> steps = {
+      plan::CreateStepDirect(fbb, "moe.activation", &in, &out, &attrs)};
+  std::vector<flatbuffers::Offset<plan::Function>> functions = {
+      plan::CreateFunctionDirect(fbb, "forward", &in, &out, &steps, 0)};
+  auto root = plan::CreatePlanDirect(fbb, 1, "test", "m", "yaml", 16, &tensors,
+                                     &buffers, &functions);
+  plan::FinishPlanBuffer(fbb, root);
+  std::vector<uint8_t> bytes(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+  bytes.resize(bytes.size() + plan::kFooterSize);
+  plan::writeFooter(bytes.data(), bytes.size() - plan::kFooterSize,
+                    bytes.data() + bytes.size() - plan::kFooterSize);
+  return bytes;
+}
+
+/// Re-seals damaged bytes with a valid checksum, so that only the
+/// structural checks stand between them and the kernels.
+std::vector<uint8_t> reseal(std::vector<uint8_t> bytes) {
+  plan::writeFooter(bytes.data(), bytes.size() - plan::kFooterSize,
+                    bytes.data() + bytes.size() - plan::kFooterSize);
+  return bytes;
+}
+
+TEST(PlanLoader, AcceptsAnIntactPlan) {
+  auto loaded = rt::LoadedPlan::fromBytes(buildPlan(), "intact.moeb");
+  ASSERT_TRUE(loaded.isOk()) << loaded.status().message();
+  EXPECT_NE((*loaded)->function("forward"), nullptr);
+}
+
+TEST(PlanLoader, RejectsEveryTruncation) {
+  std::vector<uint8_t> bytes = buildPlan();
+  for (size_t size = 0; size < bytes.size(); ++size) {
+    auto loaded = rt::LoadedPlan::fromBytes(
+        std::vector<uint8_t>(bytes.begin(), bytes.begin() + size), "cut.moeb");
+    ASSERT_FALSE(loaded.isOk()) << "truncated to " << size << " bytes";
+    EXPECT_NE(loaded.status().message().find("cut.moeb"), std::string::npos);
+  }
+}
+
+TEST(PlanLoader, ChecksumCatchesEveryFlippedByte) {
+  std::vector<uint8_t> bytes = buildPlan();
+  for (size_t i = 8; i < bytes.size() - plan::kFooterSize; ++i) {
+    std::vector<uint8_t> damaged = bytes;
+    damaged[i] ^= 0x5a;
+    auto loaded = rt::LoadedPlan::fromBytes(damaged, "flipped.moeb");
+    ASSERT_FALSE(loaded.isOk()) << "byte " << i;
+    EXPECT_NE(loaded.status().message().find("checksum mismatch"), std::string::npos)
+        << loaded.status().message();
+  }
+}
+
+TEST(PlanLoader, ResealedDamageIsAnErrorOrHarmlessNeverACrash) {
+  std::vector<uint8_t> bytes = buildPlan();
+  std::mt19937 rng(11);
+  int rejected = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::vector<uint8_t> damaged = bytes;
+    int flips = 1 + trial % 4;
+    for (int f = 0; f < flips; ++f)
+      damaged[8 + rng() % (bytes.size() - 8 - plan::kFooterSize)] = rng() & 0xff;
+    auto loaded = rt::LoadedPlan::fromBytes(reseal(damaged), "resealed.moeb");
+    if (!loaded.isOk()) {
+      ++rejected;
+      EXPECT_EQ(loaded.status().message().rfind("resealed.moeb: ", 0), 0u);
+    }
+  }
+  // Most random damage breaks the structure and must be reported.
+  EXPECT_GT(rejected, 1000);
+}
+
+TEST(PlanLoader, RejectsOtherFiles) {
+  std::vector<uint8_t> text = {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', '\n'};
+  auto loaded = rt::LoadedPlan::fromBytes(text, "notes.txt");
+  ASSERT_FALSE(loaded.isOk());
+  EXPECT_NE(loaded.status().message().find("not a moec plan"), std::string::npos);
+}
+} // namespace
