@@ -283,8 +283,7 @@ importHuggingFaceConfig(const std::string &path, const ImportOptions &options,
   size_t slash = name.find_last_of('/');
   config.name = type + ":" + (slash == std::string::npos ? name : name.substr(slash + 1));
   Importer(r, config, options, type).run();
-  if (diagnostics.hasErrors())
-    return std::nullopt;
+  // Returned even with errors: validation then reports the rest at once.
   return config;
 }
 

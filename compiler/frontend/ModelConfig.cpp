@@ -107,8 +107,9 @@ void validateDense(Validator &v, const ModelConfig &c) {
   v.positive(a.ropeTheta, "attention.rope_theta");
   if (a.numHeads < 1)
     return;
+  bool headsDivide = a.headDim > 0 || c.hiddenSize % a.numHeads == 0;
   if (a.headDim == 0)
-    v.require(c.hiddenSize % a.numHeads == 0, "attention.num_heads",
+    v.require(headsDivide, "attention.num_heads",
               "'attention.num_heads' (" + v.show(a.numHeads) +
                   ") must divide 'hidden_size' (" + v.show(c.hiddenSize) +
                   ") unless 'attention.head_dim' is given");
@@ -118,7 +119,8 @@ void validateDense(Validator &v, const ModelConfig &c) {
                   ") must divide 'attention.num_heads' (" +
                   v.show(a.numHeads) + ")");
   int64_t headDim = c.headDim();
-  v.require(headDim > 0 && headDim % 2 == 0, "attention.head_dim",
+  if (headsDivide)
+    v.require(headDim > 0 && headDim % 2 == 0, "attention.head_dim",
             "the head dimension must be even for RoPE, but is " +
                 v.show(headDim));
   bool anyDense = false;

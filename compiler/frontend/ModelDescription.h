@@ -28,8 +28,9 @@ struct ImportOptions {
 /// `num_hidden_layers=2` in a Hugging Face config), values YAML scalars or
 /// flow lists.
 
-/// Parses a moec YAML description. Returns nullopt, with every problem in
-/// `diagnostics`, when the file or its values are invalid.
+/// Parses a moec YAML description. Returns nullopt when the file cannot be
+/// read or parsed; otherwise the configuration, with keys that had invalid
+/// values left at their defaults and every problem in `diagnostics`.
 std::optional<ModelConfig>
 parseYamlDescription(const std::string &path,
                      const std::vector<std::string> &overrides,

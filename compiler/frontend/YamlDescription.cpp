@@ -141,8 +141,7 @@ parseYamlDescription(const std::string &path,
   }
   r.section("training", [&](MappingReader &t) { readTraining(t, config.training); });
   r.rejectUnknownKeys();
-  if (diagnostics.hasErrors())
-    return std::nullopt;
+  // Returned even with errors: validation then reports the rest at once.
   return config;
 }
 

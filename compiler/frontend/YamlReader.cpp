@@ -1,6 +1,8 @@
 //===- YamlReader.cpp - typed, located reads from a YAML/JSON mapping -----===//
 #include "compiler/frontend/YamlReader.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -63,6 +65,32 @@ std::optional<YAML::Node> loadYamlFile(const std::string &path,
   }
   std::stringstream text;
   text << in.rdbuf();
+  // YAML accepts more than JSON (",," is a null key to it): check a .json
+  // file against JSON's grammar first.
+  bool isJson = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+  if (isJson) {
+    try {
+      (void)nlohmann::json::parse(text.str());
+    } catch (const nlohmann::json::parse_error &e) {
+      std::string content = text.str();
+      size_t byte = std::min<size_t>(e.byte ? e.byte - 1 : 0, content.size());
+      int line = 1, column = 1;
+      for (size_t i = 0; i < byte; ++i) {
+        if (content[i] == '\n') {
+          ++line;
+          column = 1;
+        } else {
+          ++column;
+        }
+      }
+      std::string message = e.what();
+      size_t colon = message.find(": ", message.find("parse error"));
+      diagnostics.error({path, line, column},
+                        "JSON syntax error: " +
+                            (colon == std::string::npos ? message : message.substr(colon + 2)));
+      return std::nullopt;
+    }
+  }
   try {
     YAML::Node node = YAML::Load(text.str());
     if (!node.IsMap()) {
