@@ -19,6 +19,7 @@ llvm_config.add_tool_substitutions(
 
 config.substitutions.append(("%moec_src", config.moec_src_root))
 config.substitutions.append(("%python", config.python_executable))
+llvm_config.add_tool_substitutions(["moec", "moe-run", "moe-inspect"], [config.moec_tools_dir])
 
 # Optional tools become features, so tests can say `REQUIRES: ptxas`.
 if config.moec_have_cuda:
