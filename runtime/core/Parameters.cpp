@@ -21,6 +21,25 @@ uint64_t hashName(const std::string &name) {
 }
 } // namespace
 
+void ParameterStore::forEachCheckpointTensor(
+    const std::function<void(const std::string &, const std::vector<int64_t> &,
+                             float *)> &visit) const {
+  for (const auto &[id, buffer] : buffers_) {
+    const plan::Tensor &t = plan_->tensor(id);
+    std::vector<int64_t> shape = plan_->describe(id).shape;
+    float *data = const_cast<float *>(buffer.data());
+    if (t.parts() && t.parts()->size() > 0) {
+      // Stacked along dimension 0: one checkpoint tensor per slice.
+      std::vector<int64_t> partShape(shape.begin() + 1, shape.end());
+      size_t partSize = buffer.size() / t.parts()->size();
+      for (unsigned p = 0; p < t.parts()->size(); ++p)
+        visit(t.parts()->Get(p)->str(), partShape, data + p * partSize);
+    } else {
+      visit(t.name()->str(), shape, data);
+    }
+  }
+}
+
 StatusOr<ParameterStore> ParameterStore::create(std::shared_ptr<LoadedPlan> plan) {
   ParameterStore store;
   store.plan_ = plan;
@@ -76,19 +95,10 @@ Status ParameterStore::load(const SafetensorsFile &file) {
       ++count;
     }
   };
-  for (auto &[id, buffer] : buffers_) {
-    const plan::Tensor &t = plan_->tensor(id);
-    std::vector<int64_t> shape = plan_->describe(id).shape;
-    if (t.parts() && t.parts()->size() > 0) {
-      std::vector<int64_t> partShape(shape.begin() + 1, shape.end());
-      size_t partSize = buffer.size() / t.parts()->size();
-      for (unsigned p = 0; p < t.parts()->size(); ++p)
-        note(file.readF32(t.parts()->Get(p)->str(), partShape,
-                          buffer.data() + p * partSize));
-    } else {
-      note(file.readF32(t.name()->str(), shape, buffer.data()));
-    }
-  }
+  forEachCheckpointTensor([&](const std::string &name,
+                              const std::vector<int64_t> &shape, float *data) {
+    note(file.readF32(name, shape, data));
+  });
   if (count)
     return Status::error(std::to_string(count) + " parameter" + (count > 1 ? "s" : "") +
                          " could not be loaded:" + problems);
@@ -97,19 +107,10 @@ Status ParameterStore::load(const SafetensorsFile &file) {
 
 Status ParameterStore::save(const std::string &path) const {
   std::vector<TensorToSave> tensors;
-  for (const auto &[id, buffer] : buffers_) {
-    const plan::Tensor &t = plan_->tensor(id);
-    std::vector<int64_t> shape = plan_->describe(id).shape;
-    if (t.parts() && t.parts()->size() > 0) {
-      std::vector<int64_t> partShape(shape.begin() + 1, shape.end());
-      size_t partSize = buffer.size() / t.parts()->size();
-      for (unsigned p = 0; p < t.parts()->size(); ++p)
-        tensors.push_back({t.parts()->Get(p)->str(), partShape,
-                           buffer.data() + p * partSize});
-    } else {
-      tensors.push_back({t.name()->str(), shape, buffer.data()});
-    }
-  }
+  forEachCheckpointTensor([&](const std::string &name,
+                              const std::vector<int64_t> &shape, float *data) {
+    tensors.push_back({name, shape, data});
+  });
   return saveSafetensors(path, tensors,
                          {{"format", "pt"}, {"producer", "moec"},
                           {"model", plan_->root().model_name()

@@ -5,6 +5,7 @@
 #include "runtime/core/Plan.h"
 #include "runtime/core/Safetensors.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -31,6 +32,11 @@ public:
   int64_t count() const;
 
 private:
+  /// Every tensor as a checkpoint stores it: name, shape, bytes.
+  void forEachCheckpointTensor(
+      const std::function<void(const std::string &, const std::vector<int64_t> &,
+                               float *)> &visit) const;
+
   std::shared_ptr<LoadedPlan> plan_;
   std::map<int, std::vector<float>> buffers_;
 };
