@@ -2,7 +2,10 @@
 #ifndef MOEC_COMPILER_TRANSFORMS_PASSES_H
 #define MOEC_COMPILER_TRANSFORMS_PASSES_H
 
+#include "dialects/moe/IR/MoEDialect.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
 namespace moec {

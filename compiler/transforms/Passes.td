@@ -40,4 +40,65 @@ def MoEPlanMemoryPass : Pass<"moe-plan-memory", "::mlir::func::FuncOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Training
+//===----------------------------------------------------------------------===//
+
+def MoEAutodiffPass : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Reverse-mode differentiation of the forward function";
+  let description = [{
+    Builds `@<function>_backward` next to `@<function>` (default `forward`):
+    the forward computation, then, in reverse order, each op's
+    vector-Jacobian product from its GradientOpInterface, seeded with
+    d(`loss`) = 1. Gradients of values used more than once are summed. The
+    new function returns the forward results, then the gradient of every
+    trainable parameter (`moe.trainable = true`), each marked
+    `moe.grad = "<parameter name>"`; a parameter the loss does not reach gets
+    zeros. Integer values (selections, indices) are not differentiated.
+
+    An op on the path to the loss without a gradient rule is an error that
+    names it.
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"forward\"",
+           "The function to differentiate">,
+    Option<"loss", "loss", "std::string", /*default=*/"\"loss\"",
+           "The `moe.output` name of the result to differentiate">,
+  ];
+  let dependentDialects = ["::moec::moe::MoEDialect", "::mlir::tensor::TensorDialect"];
+}
+
+def MoEOptimizerPass : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
+  let summary = "Turn a forward-backward function into a training step";
+  let description = [{
+    From `@forward_backward` (after `--moe-autodiff`) builds `@train_step`:
+    it takes the parameters, the optimizer state (AdamW: `exp_avg`,
+    `exp_avg_sq`; SGD: `momentum_buffer`, one per trainable parameter, marked
+    `moe.state`), the step number and the batch; computes the loss and the
+    gradients, their global norm and clipping factor, the learning rate of
+    the schedule at that step, and the update of every trainable parameter.
+    It returns the forward results, `grad_norm`, `lr`, then the updated
+    parameters and state, each marked `moe.update = "<tensor name>"`.
+    Frozen parameters (`moe.trainable = false`) are not updated.
+  }];
+  let options = [
+    Option<"optimizer", "optimizer", "std::string", /*default=*/"\"adamw\"", "adamw or sgd">,
+    Option<"lr", "lr", "double", /*default=*/"3e-4", "Peak learning rate">,
+    Option<"beta1", "beta1", "double", /*default=*/"0.9", "AdamW β1">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.95", "AdamW β2">,
+    Option<"eps", "eps", "double", /*default=*/"1e-8", "AdamW ε">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.1", "Decoupled weight decay">,
+    Option<"momentum", "momentum", "double", /*default=*/"0.9", "SGD momentum">,
+    Option<"maxGradNorm", "max-grad-norm", "double", /*default=*/"1.0",
+           "Global-norm clipping threshold (0: none)">,
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"cosine\"",
+           "constant, cosine or linear">,
+    Option<"warmupSteps", "warmup-steps", "int64_t", /*default=*/"0", "Linear warmup steps">,
+    Option<"totalSteps", "total-steps", "int64_t", /*default=*/"1000", "Steps of the schedule">,
+    Option<"minLrRatio", "min-lr-ratio", "double", /*default=*/"0.1",
+           "Final learning rate as a fraction of lr">,
+  ];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
 #endif // MOEC_TRANSFORMS_PASSES_TD

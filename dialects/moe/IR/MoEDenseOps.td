@@ -4,10 +4,11 @@
 #define MOE_DENSE_OPS_TD
 
 include "dialects/moe/IR/MoEAttrs.td"
+include "dialects/moe/IR/MoEInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
-def MoE_EmbeddingOp : MoE_Op<"embedding", [Pure, InferTypeOpAdaptor]> {
+def MoE_EmbeddingOp : MoE_Op<"embedding", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "token embedding lookup";
   let description = [{
     `result[..., :] = table[tokens[...], :]`; `table` is `[V, d]`, `tokens`
@@ -24,7 +25,7 @@ def MoE_EmbeddingOp : MoE_Op<"embedding", [Pure, InferTypeOpAdaptor]> {
       "$table `,` $tokens attr-dict `:` type($table) `,` type($tokens)";
   }
 
-def MoE_RMSNormOp : MoE_Op<"rms_norm", [Pure,
+def MoE_RMSNormOp : MoE_Op<"rms_norm", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
     AllTypesMatch<["input", "result"]>]> {
   let summary = "RMSNorm over the last dimension, computed in f32";
   let description = [{
@@ -68,7 +69,7 @@ def MoE_LayerNormOp : MoE_Op<"layer_norm", [Pure,
   let hasVerifier = 1;
 }
 
-def MoE_LinearOp : MoE_Op<"linear", [Pure, InferTypeOpAdaptor]> {
+def MoE_LinearOp : MoE_Op<"linear", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "dense projection y = x · Wᵀ (+ b)";
   let description = [{
     `input` is `[..., in]`, `weight` `[out, in]` (Hugging Face layout), the
@@ -104,7 +105,7 @@ def MoE_ActivationOp : MoE_Op<"activation", [Pure,
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def MoE_AddOp : MoE_Op<"add", [Pure, Commutative, SameOperandsAndResultType]> {
+def MoE_AddOp : MoE_Op<"add", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, Commutative, SameOperandsAndResultType]> {
   let summary = "elementwise sum (residual connections)";
   let description = [{
     ```mlir
@@ -116,7 +117,7 @@ def MoE_AddOp : MoE_Op<"add", [Pure, Commutative, SameOperandsAndResultType]> {
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
 }
 
-def MoE_FFNOp : MoE_Op<"ffn", [Pure, InferTypeOpAdaptor]> {
+def MoE_FFNOp : MoE_Op<"ffn", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "dense feed-forward block";
   let description = [{
     `W2 · act(W1 x)`, or with `w3` `W2 · (act(W1 x) ⊙ W3 x)`, over the last
@@ -140,7 +141,7 @@ def MoE_FFNOp : MoE_Op<"ffn", [Pure, InferTypeOpAdaptor]> {
   let hasVerifier = 1;
 }
 
-def MoE_RoPEOp : MoE_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
+def MoE_RoPEOp : MoE_Op<"rope", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AllTypesMatch<["input", "result"]>]> {
   let summary = "rotary position embedding, rotate-half convention";
   let description = [{
     `input` is `[B, S, H, D]` (D even); position `s` rotates pairs
@@ -158,7 +159,7 @@ def MoE_RoPEOp : MoE_Op<"rope", [Pure, AllTypesMatch<["input", "result"]>]> {
   let hasVerifier = 1;
 }
 
-def MoE_AttentionOp : MoE_Op<"attention", [Pure,
+def MoE_AttentionOp : MoE_Op<"attention", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
     AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>]> {
   let summary = "scaled dot-product attention, multi-head or grouped-query";
   let description = [{
@@ -181,7 +182,7 @@ def MoE_AttentionOp : MoE_Op<"attention", [Pure,
   let hasVerifier = 1;
 }
 
-def MoE_CrossEntropyOp : MoE_Op<"cross_entropy", [Pure]> {
+def MoE_CrossEntropyOp : MoE_Op<"cross_entropy", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "token-mean softmax cross-entropy";
   let description = [{
     `mean_t (logsumexp(logits[t, :]) − logits[t, targets[t]])` over every

@@ -4,6 +4,7 @@
 #define MOE_DISPATCH_OPS_TD
 
 include "dialects/moe/IR/MoEAttrs.td"
+include "dialects/moe/IR/MoEInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
@@ -13,7 +14,7 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 // `moe.combine` scatters the expert outputs back. Expert choice produces slot
 // form directly, so the three routing families share dispatch and combine.
 
-def MoE_AssignSlotsOp : MoE_Op<"assign_slots", [Pure, InferTypeOpAdaptor]> {
+def MoE_AssignSlotsOp : MoE_Op<"assign_slots", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "assign token selections to capacity-limited expert slots";
   let description = [{
     `weights` and `indices` (`[T, K]`) come from a selection op. Each expert
@@ -47,7 +48,7 @@ def MoE_AssignSlotsOp : MoE_Op<"assign_slots", [Pure, InferTypeOpAdaptor]> {
       "$weights `,` $indices attr-dict `:` type($weights) `,` type($indices)";
   }
 
-def MoE_SortByExpertOp : MoE_Op<"sort_by_expert", [Pure, InferTypeOpAdaptor]> {
+def MoE_SortByExpertOp : MoE_Op<"sort_by_expert", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "dropless dispatch: order every assignment by expert";
   let description = [{
     Every assignment of `[T, K]` `weights`/`indices` is kept: the `T·K`
@@ -71,7 +72,7 @@ def MoE_SortByExpertOp : MoE_Op<"sort_by_expert", [Pure, InferTypeOpAdaptor]> {
       "$weights `,` $indices attr-dict `:` type($weights) `,` type($indices)";
   }
 
-def MoE_DispatchOp : MoE_Op<"dispatch", [Pure, InferTypeOpAdaptor]> {
+def MoE_DispatchOp : MoE_Op<"dispatch", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "gather token rows into expert slots";
   let description = [{
     `result[s..., :] = input[slot_tokens[s...], :]`, zeros where the token is
@@ -90,7 +91,7 @@ def MoE_DispatchOp : MoE_Op<"dispatch", [Pure, InferTypeOpAdaptor]> {
       "$input `,` $slot_tokens attr-dict `:` type($input) `,` type($slot_tokens)";
   }
 
-def MoE_CombineOp : MoE_Op<"combine", [Pure]> {
+def MoE_CombineOp : MoE_Op<"combine", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "weighted scatter of expert outputs back to token order";
   let description = [{
     `result[t, :] = Σ_{s : slot_tokens[s] = t} slot_gates[s] · expert_outputs[s, :]`

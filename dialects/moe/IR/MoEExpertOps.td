@@ -4,11 +4,12 @@
 #define MOE_EXPERT_OPS_TD
 
 include "dialects/moe/IR/MoEAttrs.td"
+include "dialects/moe/IR/MoEInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def MoE_GroupedFFNOp : MoE_Op<"grouped_ffn",
-    [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
   let summary = "the routed experts: one FFN per expert over its tokens";
   let description = [{
     Expert `e` computes `W2_e · act(W1_e x)`, or with `w3` the gated form

@@ -4,6 +4,7 @@
 #define MOE_LOSS_OPS_TD
 
 include "dialects/moe/IR/MoEAttrs.td"
+include "dialects/moe/IR/MoEInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
@@ -11,7 +12,7 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 // each raw term and `moe.weighted_sum` forms the objective.
 
 def MoE_LoadBalancingLossOp : MoE_Op<"load_balancing_loss",
-    [Pure]> {
+    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "load-balancing auxiliary loss (Switch, Mixtral, DeepSeek)";
   let description = [{
     `scores` is `[T, E]`, `indices` `[T, K]` (index -1 ignored);
@@ -42,7 +43,7 @@ def MoE_LoadBalancingLossOp : MoE_Op<"load_balancing_loss",
   let hasVerifier = 1;
 }
 
-def MoE_ZLossOp : MoE_Op<"z_loss", [Pure]> {
+def MoE_ZLossOp : MoE_Op<"z_loss", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "router z-loss (ST-MoE)";
   let description = [{
     `mean_t (logsumexp_e logits[t, e])²` over `[T, E]` router logits.
@@ -75,7 +76,7 @@ def MoE_EntropyLossOp : MoE_Op<"entropy_loss", [Pure]> {
   let hasVerifier = 1;
 }
 
-def MoE_WeightedSumOp : MoE_Op<"weighted_sum", [Pure]> {
+def MoE_WeightedSumOp : MoE_Op<"weighted_sum", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "the training objective: a weighted sum of loss terms";
   let description = [{
     `Σ_i coefficients[i] · terms[i]` over 0-D f32 terms, e.g. the LM loss with

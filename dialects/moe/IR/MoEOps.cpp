@@ -8,5 +8,7 @@
 
 using namespace mlir;
 
+#include "dialects/moe/IR/MoEInterfaces.cpp.inc"
+
 #define GET_OP_CLASSES
 #include "dialects/moe/IR/MoEOps.cpp.inc"

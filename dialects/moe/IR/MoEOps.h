@@ -9,6 +9,8 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "dialects/moe/IR/MoEInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "dialects/moe/IR/MoEOps.h.inc"
 

@@ -8,5 +8,7 @@ include "dialects/moe/IR/MoEDispatchOps.td"
 include "dialects/moe/IR/MoEExpertOps.td"
 include "dialects/moe/IR/MoELossOps.td"
 include "dialects/moe/IR/MoEDenseOps.td"
+include "dialects/moe/IR/MoEGradientOps.td"
+include "dialects/moe/IR/MoEOptimizerOps.td"
 
 #endif // MOE_OPS_TD

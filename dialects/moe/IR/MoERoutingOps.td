@@ -4,6 +4,7 @@
 #define MOE_ROUTING_OPS_TD
 
 include "dialects/moe/IR/MoEAttrs.td"
+include "dialects/moe/IR/MoEInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
@@ -56,7 +57,7 @@ def MoE_RouterJitterOp : MoE_Op<"router_jitter",
   let hasVerifier = 1;
 }
 
-def MoE_RouterLogitsOp : MoE_Op<"router_logits", [Pure, InferTypeOpAdaptor]> {
+def MoE_RouterLogitsOp : MoE_Op<"router_logits", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "router logits l = x · W_gᵀ, computed in f32";
   let description = [{
     `input` is `[T, d]`, `weight` the router weight `[E, d]` (Hugging Face
@@ -79,7 +80,7 @@ def MoE_RouterLogitsOp : MoE_Op<"router_logits", [Pure, InferTypeOpAdaptor]> {
 // Scores
 //===----------------------------------------------------------------------===//
 
-def MoE_ScoreOp : MoE_Op<"score", [Pure, AllTypesMatch<["logits", "scores"]>]> {
+def MoE_ScoreOp : MoE_Op<"score", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AllTypesMatch<["logits", "scores"]>]> {
   let summary = "router scores from logits: softmax or sigmoid";
   let description = [{
     `logits` is `[T, E]`.
@@ -130,7 +131,8 @@ def MoE_GumbelSoftmaxOp : MoE_Op<"gumbel_softmax", [Pure,
 // Token-choice selections return `weights : [T, K] f32` and
 // `indices : [T, K] i32`; variable-k selections pad with weight 0, index -1.
 class MoE_SelectionOp<string mnemonic, list<Trait> traits = []>
-    : MoE_Op<mnemonic, !listconcat([Pure, InferTypeOpAdaptor], traits)> {
+    : MoE_Op<mnemonic, !listconcat([Pure, InferTypeOpAdaptor,
+        DeclareOpInterfaceMethods<MoE_GradientOpInterface>], traits)> {
   let results = (outs MoE_RouterTensor:$weights, MoE_IndexTensor:$indices);
   let hasVerifier = 1;
 }

@@ -1,0 +1,269 @@
+//===- Gradients.cpp - vector-Jacobian products of the moe ops ------------===//
+//
+// Each differentiable op builds its backward ops (MoEGradientOps.td) here,
+// through GradientOpInterface. Selections, indices and counts are not
+// differentiated: gradients reach the router through the routing weights
+// and the auxiliary losses, as in the reference implementations.
+//
+//===----------------------------------------------------------------------===//
+#include "dialects/moe/IR/MoEOps.h"
+
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+using namespace moec::moe;
+
+namespace {
+/// Gradients of ops whose every operand but those listed is non-differentiable.
+void none(SmallVectorImpl<Value> &grads, unsigned count) {
+  grads.append(count, Value());
+}
+
+Value unitGates(OpBuilder &b, Location loc, Value slotTokens) {
+  auto shape = cast<RankedTensorType>(slotTokens.getType()).getShape();
+  return b.create<FillOp>(loc, RankedTensorType::get(shape, b.getF32Type()),
+                          b.getF32FloatAttr(1.0f));
+}
+
+/// Shared by every token-choice selection: the weights are the selected
+/// scores, renormalised and scaled as the attributes say.
+LogicalResult selectionVJP(OpBuilder &b, Operation *op, Value scores,
+                           Value indices, Value dweights, bool normalize,
+                           float normEps, float scaling,
+                           SmallVectorImpl<Value> &grads) {
+  Value dscores;
+  if (dweights)
+    dscores = b.create<SelectionGradOp>(
+        op->getLoc(), scores.getType(), scores, indices, dweights,
+        b.getBoolAttr(normalize), b.getF32FloatAttr(normEps),
+        b.getF32FloatAttr(scaling));
+  grads.push_back(dscores);
+  none(grads, op->getNumOperands() - 1);
+  return success();
+}
+
+float f(const APFloat &value) { return value.convertToFloat(); }
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Dense ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                    SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<EmbeddingGradOp>(getLoc(), getTable().getType(),
+                                            dresult[0], getTokens()));
+  none(grads, 1);
+  return success();
+}
+
+LogicalResult RMSNormOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                  SmallVectorImpl<Value> &grads) {
+  auto g = b.create<RMSNormGradOp>(getLoc(), getInput().getType(),
+                                   getWeight().getType(), getInput(),
+                                   getWeight(), dresult[0], getEpsAttr());
+  grads.append({g.getDinput(), g.getDweight()});
+  return success();
+}
+
+LogicalResult LinearOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                 SmallVectorImpl<Value> &grads) {
+  auto g = b.create<LinearGradOp>(getLoc(), getInput().getType(),
+                                  getWeight().getType(), getInput(),
+                                  getWeight(), dresult[0]);
+  grads.append({g.getDinput(), g.getDweight()});
+  if (Value bias = getBias())
+    grads.push_back(b.create<ReduceRowsOp>(getLoc(), bias.getType(), dresult[0]));
+  return success();
+}
+
+LogicalResult RoPEOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                               SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<RoPEGradOp>(getLoc(), getType(), dresult[0],
+                                       getThetaAttr()));
+  return success();
+}
+
+LogicalResult AttentionOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                    SmallVectorImpl<Value> &grads) {
+  auto g = b.create<AttentionGradOp>(
+      getLoc(), getQuery().getType(), getKey().getType(), getValue().getType(),
+      getQuery(), getKey(), getValue(), dresult[0], getCausalAttr(),
+      getScaleAttr());
+  grads.append({g.getDquery(), g.getDkey(), g.getDvalue()});
+  return success();
+}
+
+LogicalResult AddOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                              SmallVectorImpl<Value> &grads) {
+  grads.append({dresult[0], dresult[0]});
+  return success();
+}
+
+LogicalResult FFNOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                              SmallVectorImpl<Value> &grads) {
+  SmallVector<Type> weightTypes = {getW1().getType(), getW2().getType()};
+  if (getW3())
+    weightTypes.push_back(getW3().getType());
+  auto g = b.create<FFNGradOp>(getLoc(), getInput().getType(), weightTypes,
+                               getInput(), getW1(), getW2(), getW3(),
+                               dresult[0], getActivationAttr());
+  grads.push_back(g.getDinput());
+  grads.append(g.getDweights().begin(), g.getDweights().end());
+  return success();
+}
+
+LogicalResult CrossEntropyOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                       SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<CrossEntropyGradOp>(
+      getLoc(), getLogits().getType(), getLogits(), getTargets(), dresult[0]));
+  none(grads, 1);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Router
+//===----------------------------------------------------------------------===//
+
+LogicalResult RouterLogitsOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                       SmallVectorImpl<Value> &grads) {
+  auto g = b.create<LinearGradOp>(getLoc(), getInput().getType(),
+                                  getWeight().getType(), getInput(),
+                                  getWeight(), dresult[0]);
+  grads.append({g.getDinput(), g.getDweight()});
+  return success();
+}
+
+LogicalResult ScoreOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<ScoreGradOp>(getLoc(), getType(), getScores(),
+                                        dresult[0], getFunctionAttr(),
+                                        getTemperatureAttr()));
+  return success();
+}
+
+LogicalResult TopKRouteOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                    SmallVectorImpl<Value> &grads) {
+  return selectionVJP(b, *this, getScores(), getIndices(), dresult[0],
+                      getNormalize(), f(getNormEps()), f(getScaling()), grads);
+}
+
+LogicalResult GroupTopKRouteOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                         SmallVectorImpl<Value> &grads) {
+  return selectionVJP(b, *this, getScores(), getIndices(), dresult[0],
+                      getNormalize(), f(getNormEps()), f(getScaling()), grads);
+}
+
+LogicalResult PrototypeRouteOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                         SmallVectorImpl<Value> &grads) {
+  return selectionVJP(b, *this, getScores(), getIndices(), dresult[0],
+                      getNormalize(), 0.0f, 1.0f, grads);
+}
+
+LogicalResult TopPRouteOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                    SmallVectorImpl<Value> &grads) {
+  return selectionVJP(b, *this, getScores(), getIndices(), dresult[0],
+                      getNormalize(), 0.0f, 1.0f, grads);
+}
+
+LogicalResult EntropyHybridRouteOp::buildVJP(OpBuilder &b,
+                                             ArrayRef<Value> dresult,
+                                             SmallVectorImpl<Value> &grads) {
+  return selectionVJP(b, *this, getScores(), getIndices(), dresult[0],
+                      getNormalize(), 0.0f, 1.0f, grads);
+}
+
+LogicalResult ThresholdRouteOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                         SmallVectorImpl<Value> &grads) {
+  return selectionVJP(b, *this, getScores(), getIndices(), dresult[0],
+                      /*normalize=*/true, 0.0f, 1.0f, grads);
+}
+
+//===----------------------------------------------------------------------===//
+// Dispatch, experts, combine
+//===----------------------------------------------------------------------===//
+
+LogicalResult AssignSlotsOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                      SmallVectorImpl<Value> &grads) {
+  Value dweights;
+  if (Value dgates = dresult[1])
+    dweights = b.create<AssignSlotsGradOp>(
+        getLoc(), getWeights().getType(), getWeights(), getIndices(), dgates,
+        getNumExpertsAttr(), getCapacityAttr(), getPriorityAttr());
+  grads.append({dweights, Value()});
+  return success();
+}
+
+LogicalResult SortByExpertOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                       SmallVectorImpl<Value> &grads) {
+  Value dweights;
+  if (Value dgates = dresult[1])
+    dweights = b.create<SortByExpertGradOp>(getLoc(), getWeights().getType(),
+                                            getIndices(), dgates,
+                                            getNumExpertsAttr());
+  grads.append({dweights, Value()});
+  return success();
+}
+
+LogicalResult DispatchOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                   SmallVectorImpl<Value> &grads) {
+  // Gathering rows transposes to summing them back: a combine with unit gates.
+  Value ones = unitGates(b, getLoc(), getSlotTokens());
+  grads.push_back(b.create<CombineOp>(getLoc(), getInput().getType(),
+                                      dresult[0], ones, getSlotTokens()));
+  none(grads, 1);
+  return success();
+}
+
+LogicalResult CombineOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                  SmallVectorImpl<Value> &grads) {
+  auto g = b.create<CombineGradOp>(
+      getLoc(), getExpertOutputs().getType(), getSlotGates().getType(),
+      getExpertOutputs(), getSlotGates(), getSlotTokens(), dresult[0]);
+  grads.append({g.getDexpertOutputs(), g.getDslotGates(), Value()});
+  return success();
+}
+
+LogicalResult GroupedFFNOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                     SmallVectorImpl<Value> &grads) {
+  SmallVector<Type> weightTypes = {getW1().getType(), getW2().getType()};
+  if (getW3())
+    weightTypes.push_back(getW3().getType());
+  auto g = b.create<GroupedFFNGradOp>(
+      getLoc(), getInput().getType(), weightTypes, getInput(), getW1(), getW2(),
+      getW3(), getGroupSizes(), dresult[0], getActivationAttr());
+  grads.push_back(g.getDinput());
+  grads.append(g.getDweights().begin(), g.getDweights().end());
+  if (getGroupSizes())
+    grads.push_back(Value());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+LogicalResult LoadBalancingLossOp::buildVJP(OpBuilder &b,
+                                            ArrayRef<Value> dresult,
+                                            SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<LoadBalancingLossGradOp>(
+      getLoc(), getScores().getType(), getScores(), getIndices(), dresult[0],
+      getKindAttr(), getSeqLenAttr()));
+  none(grads, 1);
+  return success();
+}
+
+LogicalResult ZLossOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<ZLossGradOp>(getLoc(), getLogits().getType(),
+                                        getLogits(), dresult[0]));
+  return success();
+}
+
+LogicalResult WeightedSumOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                      SmallVectorImpl<Value> &grads) {
+  for (float coefficient : getCoefficients())
+    grads.push_back(b.create<WeightedSumOp>(
+        getLoc(), ValueRange{dresult[0]}, ArrayRef<float>{coefficient}));
+  return success();
+}

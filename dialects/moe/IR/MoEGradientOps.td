@@ -1,0 +1,181 @@
+//===- MoEGradientOps.td - vector-Jacobian products --------*- tablegen -*-===//
+//
+// The backward counterparts of the forward ops, emitted by `--moe-autodiff`
+// through each op's GradientOpInterface. Names end in `_grad`; `dX` is the
+// gradient of the loss with respect to X.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_GRADIENT_OPS_TD
+#define MOE_GRADIENT_OPS_TD
+
+include "dialects/moe/IR/MoEAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class MoE_GradOp<string mnemonic, list<Trait> traits = []>
+    : MoE_Op<mnemonic, !listconcat([Pure], traits)> {
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+}
+
+def MoE_FillOp : MoE_Op<"fill", [Pure]> {
+  let summary = "a tensor with every element equal to `value`";
+  let description = [{
+    Seeds backward passes (`dloss = 1`) and provides unit gates.
+
+    ```mlir
+    %one = moe.fill {value = 1.0 : f32} : tensor<f32>
+    ```
+  }];
+  let arguments = (ins F32Attr:$value);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+}
+
+def MoE_ReduceRowsOp : MoE_GradOp<"reduce_rows"> {
+  let summary = "sum over every dimension but the last (bias gradients)";
+  let description = [{
+    `result[j] = Σ_{i...} input[i..., j]`.
+  }];
+  let arguments = (ins MoE_FloatTensor:$input);
+  let results = (outs MoE_FloatTensor:$result);
+}
+
+def MoE_EmbeddingGradOp : MoE_GradOp<"embedding_grad"> {
+  let summary = "dtable: scatter-add of the output gradient rows";
+  let arguments = (ins MoE_FloatTensor:$dresult, MoE_IndexTensor:$tokens);
+  let results = (outs MoE_FloatTensor:$dtable);
+}
+
+def MoE_RMSNormGradOp : MoE_GradOp<"rms_norm_grad",
+    [AllTypesMatch<["input", "dresult", "dinput"]>, AllTypesMatch<["weight", "dweight"]>]> {
+  let summary = "dinput and dweight of moe.rms_norm";
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$weight,
+                       MoE_FloatTensor:$dresult, F32Attr:$eps);
+  let results = (outs MoE_FloatTensor:$dinput, MoE_FloatTensor:$dweight);
+}
+
+def MoE_LinearGradOp : MoE_GradOp<"linear_grad",
+    [AllTypesMatch<["input", "dinput"]>, AllTypesMatch<["weight", "dweight"]>]> {
+  let summary = "dinput = dresult · W, dweight = dresultᵀ · input";
+  let description = [{
+    Over all leading dimensions of `input` (`[..., in]`) and `dresult`
+    (`[..., out]`). Bias gradients are `moe.reduce_rows` of `dresult`.
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$weight,
+                       MoE_FloatTensor:$dresult);
+  let results = (outs MoE_FloatTensor:$dinput, MoE_FloatTensor:$dweight);
+}
+
+def MoE_RoPEGradOp : MoE_GradOp<"rope_grad", [AllTypesMatch<["dresult", "dinput"]>]> {
+  let summary = "the transpose of the RoPE rotation";
+  let arguments = (ins MoE_FloatTensor:$dresult, F32Attr:$theta);
+  let results = (outs MoE_FloatTensor:$dinput);
+}
+
+def MoE_AttentionGradOp : MoE_GradOp<"attention_grad",
+    [AllTypesMatch<["query", "dquery", "dresult"]>, AllTypesMatch<["key", "value", "dkey", "dvalue"]>]> {
+  let summary = "dquery, dkey, dvalue of moe.attention (probabilities recomputed)";
+  let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key,
+                       MoE_FloatTensor:$value, MoE_FloatTensor:$dresult,
+                       UnitAttr:$causal, OptionalAttr<F32Attr>:$scale);
+  let results = (outs MoE_FloatTensor:$dquery, MoE_FloatTensor:$dkey,
+                      MoE_FloatTensor:$dvalue);
+}
+
+def MoE_FFNGradOp : MoE_GradOp<"ffn_grad"> {
+  let summary = "dinput and the weight gradients of a dense FFN";
+  let description = [{
+    Results: `dinput`, then one gradient per weight operand (`dw1`, `dw2`,
+    and `dw3` when gated).
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$w1,
+                       MoE_FloatTensor:$w2, Optional<MoE_FloatTensor>:$w3,
+                       MoE_FloatTensor:$dresult, MoE_ActivationAttr:$activation);
+  let results = (outs MoE_FloatTensor:$dinput, Variadic<MoE_FloatTensor>:$dweights);
+}
+
+def MoE_CrossEntropyGradOp : MoE_GradOp<"cross_entropy_grad",
+    [AllTypesMatch<["logits", "dlogits"]>]> {
+  let summary = "dlogits = (softmax(logits) − onehot(targets)) · dloss / N";
+  let arguments = (ins MoE_FloatTensor:$logits, MoE_IndexTensor:$targets,
+                       MoE_ScalarF32:$dloss);
+  let results = (outs MoE_FloatTensor:$dlogits);
+}
+
+def MoE_ScoreGradOp : MoE_GradOp<"score_grad",
+    [AllTypesMatch<["scores", "dscores", "dlogits"]>]> {
+  let summary = "dlogits of moe.score from its output";
+  let description = [{
+    softmax: `dl = s ⊙ (ds − Σ ds ⊙ s) / temperature`; sigmoid:
+    `dl = ds ⊙ s ⊙ (1 − s)`.
+  }];
+  let arguments = (ins MoE_RouterTensor:$scores, MoE_RouterTensor:$dscores,
+                       MoE_ScoreFunctionAttr:$function, F32Attr:$temperature);
+  let results = (outs MoE_RouterTensor:$dlogits);
+}
+
+def MoE_SelectionGradOp : MoE_GradOp<"selection_grad",
+    [AllTypesMatch<["scores", "dscores"]>]> {
+  let summary = "dscores of a token-choice selection through its weights";
+  let description = [{
+    The weights of every token-choice selection are
+    `w_j = scaling · s[idx_j] / (Σ_i s[idx_i] + norm_eps)` (without the
+    denominator when not `normalize`); the indices carry no gradient. This op
+    scatters `dweights` back to the selected scores.
+  }];
+  let arguments = (ins MoE_RouterTensor:$scores, MoE_IndexTensor:$indices,
+                       MoE_RouterTensor:$dweights, BoolAttr:$normalize,
+                       F32Attr:$norm_eps, F32Attr:$scaling);
+  let results = (outs MoE_RouterTensor:$dscores);
+}
+
+def MoE_SortByExpertGradOp : MoE_GradOp<"sort_by_expert_grad"> {
+  let summary = "dweights of moe.sort_by_expert from dsorted_gates";
+  let arguments = (ins MoE_IndexTensor:$indices, MoE_RouterTensor:$dsorted_gates,
+                       I64Attr:$num_experts);
+  let results = (outs MoE_RouterTensor:$dweights);
+}
+
+def MoE_AssignSlotsGradOp : MoE_GradOp<"assign_slots_grad",
+    [AllTypesMatch<["weights", "dweights"]>]> {
+  let summary = "dweights of moe.assign_slots from dslot_gates (assignment replayed)";
+  let arguments = (ins MoE_RouterTensor:$weights, MoE_IndexTensor:$indices,
+                       MoE_RouterTensor:$dslot_gates, I64Attr:$num_experts,
+                       I64Attr:$capacity, MoE_DropPriorityAttr:$priority);
+  let results = (outs MoE_RouterTensor:$dweights);
+}
+
+def MoE_CombineGradOp : MoE_GradOp<"combine_grad",
+    [AllTypesMatch<["expert_outputs", "dexpert_outputs"]>,
+     AllTypesMatch<["slot_gates", "dslot_gates"]>]> {
+  let summary = "dexpert_outputs and dslot_gates of moe.combine";
+  let arguments = (ins MoE_FloatTensor:$expert_outputs, MoE_RouterTensor:$slot_gates,
+                       MoE_IndexTensor:$slot_tokens, MoE_FloatTensor:$dresult);
+  let results = (outs MoE_FloatTensor:$dexpert_outputs, MoE_RouterTensor:$dslot_gates);
+}
+
+def MoE_GroupedFFNGradOp : MoE_GradOp<"grouped_ffn_grad", [AttrSizedOperandSegments]> {
+  let summary = "dinput and the weight gradients of moe.grouped_ffn";
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$w1,
+                       MoE_FloatTensor:$w2, Optional<MoE_FloatTensor>:$w3,
+                       Optional<MoE_IndexTensor>:$group_sizes,
+                       MoE_FloatTensor:$dresult, MoE_ActivationAttr:$activation);
+  let results = (outs MoE_FloatTensor:$dinput, Variadic<MoE_FloatTensor>:$dweights);
+}
+
+def MoE_LoadBalancingLossGradOp : MoE_GradOp<"load_balancing_loss_grad",
+    [AllTypesMatch<["scores", "dscores"]>]> {
+  let summary = "dscores of moe.load_balancing_loss (the counts are constants)";
+  let arguments = (ins MoE_RouterTensor:$scores, MoE_IndexTensor:$indices,
+                       MoE_ScalarF32:$dloss, MoE_LoadBalancingAttr:$kind,
+                       OptionalAttr<I64Attr>:$seq_len);
+  let results = (outs MoE_RouterTensor:$dscores);
+}
+
+def MoE_ZLossGradOp : MoE_GradOp<"z_loss_grad", [AllTypesMatch<["logits", "dlogits"]>]> {
+  let summary = "dlogits = 2 · lse · softmax(logits) · dloss / T";
+  let arguments = (ins MoE_RouterTensor:$logits, MoE_ScalarF32:$dloss);
+  let results = (outs MoE_RouterTensor:$dlogits);
+}
+
+#endif // MOE_GRADIENT_OPS_TD

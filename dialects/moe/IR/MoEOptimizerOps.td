@@ -1,0 +1,78 @@
+//===- MoEOptimizerOps.td - optimizer steps in IR ----------*- tablegen -*-===//
+
+#ifndef MOE_OPTIMIZER_OPS_TD
+#define MOE_OPTIMIZER_OPS_TD
+
+include "dialects/moe/IR/MoEAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def MoE_GlobalNormOp : MoE_Op<"global_norm", [Pure]> {
+  let summary = "sqrt(Σ ‖g‖²) over every gradient";
+  let arguments = (ins Variadic<MoE_FloatTensor>:$grads);
+  let results = (outs MoE_ScalarF32:$norm);
+  let assemblyFormat = "$grads attr-dict `:` type($grads)";
+}
+
+def MoE_ClipScaleOp : MoE_Op<"clip_scale", [Pure]> {
+  let summary = "the factor global-norm clipping multiplies gradients by";
+  let description = [{
+    `min(1, max_norm / (norm + 1e-6))`; 1 when `max_norm` is 0 (no clipping).
+  }];
+  let arguments = (ins MoE_ScalarF32:$norm, F32Attr:$max_norm);
+  let results = (outs MoE_ScalarF32:$scale);
+  let assemblyFormat = "$norm attr-dict";
+}
+
+def MoE_LRScheduleOp : MoE_Op<"lr_schedule", [Pure]> {
+  let summary = "the learning rate at a step: warmup, then constant/cosine/linear";
+  let description = [{
+    For step `s` (0-based): `lr · (s + 1) / warmup` while `s < warmup`; then
+    with `p = (s − warmup) / max(1, total − warmup)` clamped to [0, 1]:
+    constant `lr`; cosine `lr · (r + (1 − r) · (1 + cos πp) / 2)`; linear
+    `lr · (1 − (1 − r) · p)`, `r = min_lr_ratio`.
+  }];
+  let arguments = (ins MoE_ScalarI64:$step, StrAttr:$kind, F32Attr:$lr,
+                       I64Attr:$warmup_steps, I64Attr:$total_steps,
+                       F32Attr:$min_lr_ratio);
+  let results = (outs MoE_ScalarF32:$result);
+  let assemblyFormat = "$step attr-dict";
+}
+
+def MoE_AdamWUpdateOp : MoE_Op<"adamw_update", [Pure,
+    AllTypesMatch<["param", "grad", "m", "v", "new_param", "new_m", "new_v"]>]> {
+  let summary = "one AdamW step (decoupled weight decay, bias correction)";
+  let description = [{
+    With `g = grad · clip`, `t = step + 1`: `m' = β1 m + (1 − β1) g`,
+    `v' = β2 v + (1 − β2) g²`, `p' = p − lr · (m'/(1 − β1ᵗ)) /
+    (sqrt(v'/(1 − β2ᵗ)) + eps) − lr · weight_decay · p` (as torch.optim.AdamW).
+  }];
+  let arguments = (ins MoE_FloatTensor:$param, MoE_FloatTensor:$grad,
+                       MoE_FloatTensor:$m, MoE_FloatTensor:$v,
+                       MoE_ScalarI64:$step, MoE_ScalarF32:$lr, MoE_ScalarF32:$clip,
+                       F32Attr:$beta1, F32Attr:$beta2, F32Attr:$eps,
+                       F32Attr:$weight_decay);
+  let results = (outs MoE_FloatTensor:$new_param, MoE_FloatTensor:$new_m,
+                      MoE_FloatTensor:$new_v);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $m `,` $v `,` $step `,` $lr `,` $clip attr-dict `:` type($param)
+  }];
+}
+
+def MoE_SGDUpdateOp : MoE_Op<"sgd_update", [Pure,
+    AllTypesMatch<["param", "grad", "momentum_buffer", "new_param", "new_momentum_buffer"]>]> {
+  let summary = "one SGD step with momentum and weight decay (as torch.optim.SGD)";
+  let description = [{
+    `g = grad · clip + weight_decay · p`; `b' = momentum · b + g` (`b' = g` at
+    step 0); `p' = p − lr · b'`.
+  }];
+  let arguments = (ins MoE_FloatTensor:$param, MoE_FloatTensor:$grad,
+                       MoE_FloatTensor:$momentum_buffer, MoE_ScalarI64:$step,
+                       MoE_ScalarF32:$lr, MoE_ScalarF32:$clip, F32Attr:$momentum,
+                       F32Attr:$weight_decay);
+  let results = (outs MoE_FloatTensor:$new_param, MoE_FloatTensor:$new_momentum_buffer);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $momentum_buffer `,` $step `,` $lr `,` $clip attr-dict `:` type($param)
+  }];
+}
+
+#endif // MOE_OPTIMIZER_OPS_TD
