@@ -62,9 +62,10 @@ public:
       : b(&context), loc(b.getUnknownLoc()), c(config), names(config.naming),
         batch(options.batch ? options.batch : config.training.batchSize),
         seq(options.seqLen ? options.seqLen : config.training.seqLen),
-        tokens(batch * seq), training(options.training) {}
+        tokens(batch * seq), training(options.training), name(options.name) {}
 
-  OwningOpRef<ModuleOp> build();
+  /// Appends the function to `module`.
+  void build(ModuleOp module);
 
 private:
   RankedTensorType f32(ArrayRef<int64_t> shape) {
@@ -113,6 +114,7 @@ private:
   ParameterNames names;
   int64_t batch, seq, tokens;
   bool training;
+  std::string name;
 
   Block *body = nullptr;
   SmallVector<DictionaryAttr> argAttrs;
@@ -377,10 +379,9 @@ Value Builder::moeLayer(Value x, int64_t layer) {
   return y;
 }
 
-OwningOpRef<ModuleOp> Builder::build() {
-  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
-  b.setInsertionPointToEnd(module->getBody());
-  auto func = b.create<func::FuncOp>(loc, "forward", b.getFunctionType({}, {}));
+void Builder::build(ModuleOp module) {
+  b.setInsertionPointToEnd(module.getBody());
+  auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType({}, {}));
   body = func.addEntryBlock();
   b.setInsertionPointToStart(body);
 
@@ -471,9 +472,8 @@ OwningOpRef<ModuleOp> Builder::build() {
   func.setFunctionType(b.getFunctionType(argTypes, ValueRange(results).getTypes()));
   func.setAllArgAttrs(argAttrs);
   func.setAllResultAttrs(resultAttrs);
-  module->getOperation()->setAttr("moe.model", b.getStringAttr(c.name));
-  module->getOperation()->setAttr("moe.source", b.getStringAttr(c.sourceKind));
-  return module;
+  module->setAttr("moe.model", b.getStringAttr(c.name));
+  module->setAttr("moe.source", b.getStringAttr(c.sourceKind));
 }
 } // namespace
 
@@ -481,7 +481,14 @@ OwningOpRef<ModuleOp> buildForwardModule(MLIRContext &context,
                                          const ModelConfig &config,
                                          const ForwardOptions &options) {
   context.loadDialect<MoEDialect, func::FuncDialect, tensor::TensorDialect>();
-  return Builder(context, config, options).build();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
+  Builder(context, config, options).build(*module);
+  return module;
+}
+
+void appendForwardFunction(ModuleOp module, const ModelConfig &config,
+                           const ForwardOptions &options) {
+  Builder(*module.getContext(), config, options).build(module);
 }
 
 } // namespace moec::frontend

@@ -7,6 +7,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 
+#include <string>
+
 namespace moec::frontend {
 
 struct ForwardOptions {
@@ -15,6 +17,8 @@ struct ForwardOptions {
   /// Training graphs draw router noise (jitter, Gumbel) from a seed input;
   /// evaluation graphs have none.
   bool training = false;
+  /// The function's name.
+  std::string name = "forward";
 };
 
 /// Builds `func.func @forward(parameters..., tokens, targets[, inputs])
@@ -28,6 +32,10 @@ struct ForwardOptions {
 mlir::OwningOpRef<mlir::ModuleOp> buildForwardModule(mlir::MLIRContext &context,
                                                      const ModelConfig &config,
                                                      const ForwardOptions &options);
+
+/// Adds another forward function (e.g. the training variant) to `module`.
+void appendForwardFunction(mlir::ModuleOp module, const ModelConfig &config,
+                           const ForwardOptions &options);
 
 } // namespace moec::frontend
 

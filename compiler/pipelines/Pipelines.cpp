@@ -9,9 +9,21 @@
 namespace moec {
 
 void buildLowerToPlanPipeline(mlir::OpPassManager &pm) {
+  // Private functions (a training forward already differentiated) go.
+  pm.addPass(mlir::createSymbolDCEPass());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
   pm.addNestedPass<mlir::func::FuncOp>(createMoEPlanMemoryPass());
+}
+
+void buildTrainingPipeline(mlir::OpPassManager &pm,
+                           const MoEOptimizerPassOptions &optimizer) {
+  MoEAutodiffPassOptions autodiff;
+  autodiff.function = "forward_train";
+  pm.addPass(createMoEAutodiffPass(autodiff));
+  MoEOptimizerPassOptions options = optimizer;
+  options.source = "forward_train_backward";
+  pm.addPass(createMoEOptimizerPass(options));
 }
 
 void registerMoecPassesAndPipelines() {
@@ -20,6 +32,11 @@ void registerMoecPassesAndPipelines() {
       "moe-lower-to-plan",
       "Clean up forward IR and plan the memory of every function",
       buildLowerToPlanPipeline);
+  mlir::PassPipelineRegistration<>(
+      "moe-build-training",
+      "Differentiate @forward_train and build @train_step with the default "
+      "optimizer options (run --moe-autodiff and --moe-optimizer to set them)",
+      [](mlir::OpPassManager &pm) { buildTrainingPipeline(pm, {}); });
 }
 
 } // namespace moec

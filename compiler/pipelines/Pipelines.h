@@ -2,6 +2,8 @@
 #ifndef MOEC_COMPILER_PIPELINES_PIPELINES_H
 #define MOEC_COMPILER_PIPELINES_PIPELINES_H
 
+#include "compiler/transforms/Passes.h"
+
 #include "mlir/Pass/PassManager.h"
 
 namespace moec {
@@ -9,6 +11,11 @@ namespace moec {
 /// Forward IR to what the plan emitter serialises: cleanups, then one
 /// arena per function (`--moe-lower-to-plan` in moe-opt).
 void buildLowerToPlanPipeline(mlir::OpPassManager &pm);
+
+/// The training step from a model's training forward function
+/// `@forward_train`: autodiff, then the optimizer (`--moe-build-training`).
+void buildTrainingPipeline(mlir::OpPassManager &pm,
+                           const MoEOptimizerPassOptions &optimizer);
 
 /// Registers every moec pass and pipeline with MLIR's registry.
 void registerMoecPassesAndPipelines();

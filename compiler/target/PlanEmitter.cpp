@@ -179,18 +179,20 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
     DictionaryAttr attrs = func.getArgAttrDict(arg.getArgNumber());
     StringAttr param = attrs ? attrs.getAs<StringAttr>("moe.param") : StringAttr();
     StringAttr input = attrs ? attrs.getAs<StringAttr>("moe.input") : StringAttr();
-    if (!param && !input) {
+    StringAttr state = attrs ? attrs.getAs<StringAttr>("moe.state") : StringAttr();
+    StringAttr name = param ? param : input ? input : state;
+    if (!name) {
       func.emitError("argument ") << arg.getArgNumber()
-                                  << " is neither a parameter nor an input";
+                                  << " is neither a parameter, a state nor an input";
       return failure();
     }
-    FailureOr<int> id = addTensor(
-        arg, (param ? param : input).getValue().str(),
-        param ? plan::TensorRole::parameter : plan::TensorRole::input, attrs, -1, 0);
+    plan::TensorRole role = param   ? plan::TensorRole::parameter
+                            : input ? plan::TensorRole::input
+                                    : plan::TensorRole::state;
+    FailureOr<int> id = addTensor(arg, name.getValue().str(), role, attrs, -1, 0);
     if (failed(id))
       return failure();
-    if (input)
-      inputs.push_back(*id);
+    inputs.push_back(*id);
   }
 
   // Names of the returned values.
@@ -198,8 +200,23 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
   llvm::DenseMap<Value, std::string> outputNames;
   for (auto [i, value] : llvm::enumerate(returnOp.getOperands())) {
     DictionaryAttr attrs = func.getResultAttrDict(i);
-    auto name = attrs ? attrs.getAs<StringAttr>("moe.output") : StringAttr();
-    outputNames[value] = name ? name.getValue().str() : "output" + std::to_string(i);
+    // Outputs are named by kind: metrics as they are, gradients "grad:<param>",
+    // updated parameters and state "update:<tensor>".
+    std::string name = "output" + std::to_string(i);
+    if (auto metric = attrs ? attrs.getAs<StringAttr>("moe.output") : StringAttr())
+      name = metric.getValue().str();
+    else if (auto grad = attrs ? attrs.getAs<StringAttr>("moe.grad") : StringAttr())
+      name = "grad:" + grad.getValue().str();
+    else if (auto update = attrs ? attrs.getAs<StringAttr>("moe.update") : StringAttr())
+      name = "update:" + update.getValue().str();
+    if (outputNames.count(value)) {
+      // One value returned twice (e.g. a zero gradient shared): rare; the
+      // plan gives each output its own tensor name only once.
+      func.emitError("value returned twice: '") << outputNames[value] << "' and '"
+                                                << name << "'";
+      return failure();
+    }
+    outputNames[value] = name;
   }
 
   std::vector<fb::Offset<plan::Step>> steps;

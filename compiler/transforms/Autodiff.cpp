@@ -48,6 +48,7 @@ LogicalResult MoEAutodiffPass::differentiate(func::FuncOp forward) {
   b.setInsertionPointAfter(forward);
   auto clone = cast<func::FuncOp>(b.clone(*forward));
   clone.setSymName(function + "_backward");
+  clone.setPublic();
   Block &body = clone.getBody().front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   Location loc = clone.getLoc();

@@ -23,9 +23,9 @@ public:
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto source = module.lookupSymbol<func::FuncOp>("forward_backward");
-    if (!source) {
-      module.emitError("moe-optimizer needs @forward_backward: run --moe-autodiff first");
+    auto function = module.lookupSymbol<func::FuncOp>(source);
+    if (!function) {
+      module.emitError("moe-optimizer needs @") << source << ": run --moe-autodiff first";
       return signalPassFailure();
     }
     if (optimizer != "adamw" && optimizer != "sgd") {
@@ -38,7 +38,7 @@ public:
                                                             << "' (constant, cosine or linear)";
       return signalPassFailure();
     }
-    buildTrainStep(source);
+    buildTrainStep(function);
   }
 
 private:

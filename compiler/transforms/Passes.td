@@ -71,7 +71,8 @@ def MoEAutodiffPass : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
 def MoEOptimizerPass : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
   let summary = "Turn a forward-backward function into a training step";
   let description = [{
-    From `@forward_backward` (after `--moe-autodiff`) builds `@train_step`:
+    From `@<source>` (default `forward_backward`, built by `--moe-autodiff`)
+    builds `@train_step`:
     it takes the parameters, the optimizer state (AdamW: `exp_avg`,
     `exp_avg_sq`; SGD: `momentum_buffer`, one per trainable parameter, marked
     `moe.state`), the step number and the batch; computes the loss and the
@@ -82,6 +83,8 @@ def MoEOptimizerPass : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
     Frozen parameters (`moe.trainable = false`) are not updated.
   }];
   let options = [
+    Option<"source", "source", "std::string", /*default=*/"\"forward_backward\"",
+           "The function built by --moe-autodiff">,
     Option<"optimizer", "optimizer", "std::string", /*default=*/"\"adamw\"", "adamw or sgd">,
     Option<"lr", "lr", "double", /*default=*/"3e-4", "Peak learning rate">,
     Option<"beta1", "beta1", "double", /*default=*/"0.9", "AdamW β1">,

@@ -48,6 +48,17 @@ StatusOr<std::unique_ptr<Executor>> Executor::create(std::shared_ptr<LoadedPlan>
   return ex;
 }
 
+bool Executor::bind(const std::string &name, void *data) {
+  bool bound = false;
+  if (function_->inputs())
+    for (int id : *function_->inputs())
+      if (plan_->tensor(id).name()->str() == name) {
+        tensors_[id].data = data;
+        bound = true;
+      }
+  return bound;
+}
+
 int Executor::inputId(const std::string &name) const {
   if (function_->inputs())
     for (int id : *function_->inputs())
@@ -83,7 +94,9 @@ Status Executor::run() {
     // A view of a function argument has no arena bytes: alias its source.
     if (prepared.isView && !outputs.empty() && !outputs[0]->data)
       outputs[0]->data = inputs[0]->data;
-    StepContext context(step, std::move(inputs), std::move(outputs));
+    auto overrides = overrides_.find(step.op()->str());
+    StepContext context(step, std::move(inputs), std::move(outputs),
+                        overrides == overrides_.end() ? nullptr : &overrides->second);
     if (Status status = (*prepared.kernel)(context); !status)
       return Status::error("step " + std::to_string(i) + ": " + status.message());
   }

@@ -5,6 +5,7 @@
 #include "runtime/core/Kernel.h"
 #include "runtime/core/Plan.h"
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,12 @@ public:
 
   /// Points a parameter or input tensor at caller-owned bytes.
   void bind(int tensorId, void *data) { tensors_[tensorId].data = data; }
+  /// Binds every function input named `name`; false when there is none.
+  bool bind(const std::string &name, void *data);
+  /// Replaces attribute `attr` of every step running `op`.
+  void overrideAttr(const std::string &op, const std::string &attr, AttrOverride value) {
+    overrides_[op][attr] = std::move(value);
+  }
   /// Runs every step; the first failing kernel stops the run.
   Status run();
 
@@ -45,6 +52,7 @@ private:
   std::unique_ptr<uint8_t[]> arenaStorage_;
   size_t arenaSize_ = 0;
   std::vector<PreparedStep> steps_;
+  std::map<std::string, AttrOverrides> overrides_;
 };
 
 } // namespace moec::rt

@@ -15,6 +15,8 @@ const plan::Attr *StepContext::find(const char *name) const {
 }
 
 int64_t StepContext::i64(const char *name, int64_t fallback) const {
+  if (const AttrOverride *o = overridden(name))
+    return o->kind == AttrOverride::Int ? o->i : static_cast<int64_t>(o->f);
   const plan::Attr *attr = find(name);
   if (!attr)
     return fallback;
@@ -26,6 +28,8 @@ int64_t StepContext::i64(const char *name, int64_t fallback) const {
 }
 
 double StepContext::f64(const char *name, double fallback) const {
+  if (const AttrOverride *o = overridden(name))
+    return o->kind == AttrOverride::Float ? o->f : static_cast<double>(o->i);
   const plan::Attr *attr = find(name);
   if (!attr)
     return fallback;
@@ -46,6 +50,8 @@ bool StepContext::flag(const char *name, bool fallback) const {
 }
 
 std::string StepContext::str(const char *name, const std::string &fallback) const {
+  if (const AttrOverride *o = overridden(name); o && o->kind == AttrOverride::String)
+    return o->s;
   const plan::Attr *attr = find(name);
   if (!attr)
     return fallback;

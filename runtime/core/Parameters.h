@@ -1,4 +1,5 @@
-// Parameters.h - the parameters of a plan: initialisation, checkpoints.
+// Parameters.h - the parameters and optimizer state of a plan, by name:
+// initialisation, checkpoints.
 #ifndef MOEC_RUNTIME_CORE_PARAMETERS_H
 #define MOEC_RUNTIME_CORE_PARAMETERS_H
 
@@ -8,37 +9,52 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace moec::rt {
 
+struct StoredTensor {
+  plan::TensorRole role = plan::TensorRole::parameter;
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+  plan::InitKind init = plan::InitKind::zeros;
+  float initStd = 0;
+  bool trainable = true;
+  std::vector<std::string> parts; // checkpoint names of dimension-0 slices
+};
+
 class ParameterStore {
 public:
-  /// One f32 buffer per parameter tensor of `plan`.
+  /// One f32 buffer per distinct parameter and state name of `plan` (the
+  /// functions of a plan share them by name).
   static StatusOr<ParameterStore> create(std::shared_ptr<LoadedPlan> plan);
 
-  /// As the plan says: normal(0, std), zeros or ones; deterministic in
-  /// `seed` and each parameter's name.
+  /// Parameters as the plan says (normal(0, std), zeros or ones),
+  /// deterministic in `seed` and each name; state to zeros.
   void initialize(uint64_t seed);
-  /// Reads every parameter from a checkpoint, joining per-expert parts;
-  /// reports every missing or mis-shaped tensor at once.
-  Status load(const SafetensorsFile &file);
-  /// Writes every parameter under its checkpoint names (per-expert parts
-  /// separately), atomically.
-  Status save(const std::string &path) const;
+  /// Reads every parameter (joining per-expert parts) and, when `state`, every
+  /// state tensor; reports every missing or mis-shaped tensor at once.
+  Status load(const SafetensorsFile &file, bool state);
+  /// Writes the parameters under their checkpoint names and, when `state`,
+  /// the state, atomically.
+  Status save(const std::string &path, bool state,
+              const std::map<std::string, std::string> &metadata = {}) const;
 
-  const std::map<int, std::vector<float>> &buffers() const { return buffers_; }
-  float *data(int tensorId) { return buffers_.at(tensorId).data(); }
+  std::map<std::string, StoredTensor> &tensors() { return tensors_; }
+  const std::map<std::string, StoredTensor> &tensors() const { return tensors_; }
+  /// Number of parameter elements (state excluded).
   int64_t count() const;
 
 private:
   /// Every tensor as a checkpoint stores it: name, shape, bytes.
   void forEachCheckpointTensor(
+      bool state,
       const std::function<void(const std::string &, const std::vector<int64_t> &,
                                float *)> &visit) const;
 
   std::shared_ptr<LoadedPlan> plan_;
-  std::map<int, std::vector<float>> buffers_;
+  std::map<std::string, StoredTensor> tensors_;
 };
 
 } // namespace moec::rt

@@ -12,6 +12,8 @@ void registerDispatchKernels(KernelRegistry &registry);
 void registerExpertKernels(KernelRegistry &registry);
 void registerLossKernels(KernelRegistry &registry);
 void registerShapeKernels(KernelRegistry &registry);
+void registerGradientKernels(KernelRegistry &registry);
+void registerOptimizerKernels(KernelRegistry &registry);
 
 /// Every CPU kernel.
 inline void registerCpuKernels(KernelRegistry &registry) {
@@ -21,6 +23,8 @@ inline void registerCpuKernels(KernelRegistry &registry) {
   registerExpertKernels(registry);
   registerLossKernels(registry);
   registerShapeKernels(registry);
+  registerGradientKernels(registry);
+  registerOptimizerKernels(registry);
 }
 
 } // namespace moec::rt::cpu

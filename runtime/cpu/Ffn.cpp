@@ -41,4 +41,46 @@ void ffnRows(const float *X, float *Y, int64_t M, int64_t d, int64_t F,
   project(h1, w.w2, w.a2, Y, M, F, d, lowRank);
 }
 
+void ffnRowsBackward(const float *X, const float *dY, float *dX, int64_t M,
+                     int64_t d, int64_t F, const FfnWeights &w, Act act,
+                     float *dW1, float *dW2, float *dW3,
+                     std::vector<float> &scratch) {
+  if (M == 0) {
+    std::fill(dW1, dW1 + F * d, 0.0f);
+    std::fill(dW2, dW2 + d * F, 0.0f);
+    if (dW3)
+      std::fill(dW3, dW3 + F * d, 0.0f);
+    return;
+  }
+  bool gated = w.w3 != nullptr;
+  size_t need = static_cast<size_t>(M * F * (gated ? 4 : 3));
+  if (scratch.size() < need)
+    scratch.resize(need);
+  float *h1 = scratch.data(), *g = h1 + M * F;
+  float *h3 = gated ? g + M * F : nullptr, *dg = gated ? h3 + M * F : g + M * F;
+  linearNT(X, w.w1, h1, M, d, F);
+  if (gated)
+    linearNT(X, w.w3, h3, M, d, F);
+  for (int64_t i = 0; i < M * F; ++i)
+    g[i] = activate(act, h1[i]) * (gated ? h3[i] : 1.0f);
+  // dW2 = dYᵀ g; dg = dY W2.
+  gemm(true, false, d, F, M, 1.0f, dY, d, g, F, 0.0f, dW2, F);
+  gemm(false, false, M, F, d, 1.0f, dY, d, w.w2, F, 0.0f, dg, F);
+  // dh3 = dg ⊙ act(h1) (into h3's place), dh1 = dg ⊙ h3 ⊙ act'(h1) (into g).
+  for (int64_t i = 0; i < M * F; ++i) {
+    float a = activate(act, h1[i]);
+    float upstream = gated ? dg[i] * h3[i] : dg[i];
+    if (gated)
+      h3[i] = dg[i] * a;
+    g[i] = upstream * activateGrad(act, h1[i]);
+  }
+  float *dh1 = g, *dh3 = h3;
+  gemm(true, false, F, d, M, 1.0f, dh1, F, X, d, 0.0f, dW1, d);
+  gemm(false, false, M, d, F, 1.0f, dh1, F, w.w1, d, 0.0f, dX, d);
+  if (gated) {
+    gemm(true, false, F, d, M, 1.0f, dh3, F, X, d, 0.0f, dW3, d);
+    gemm(false, false, M, d, F, 1.0f, dh3, F, w.w3, d, 1.0f, dX, d);
+  }
+}
+
 } // namespace moec::rt::cpu

@@ -29,6 +29,14 @@ struct FfnWeights {
 void ffnRows(const float *X, float *Y, int64_t M, int64_t d, int64_t F,
              const FfnWeights &w, Act act, std::vector<float> &scratch);
 
+/// Gradients of ffnRows (no adapters): dX[M, d] and the weight gradients
+/// dW1 [F, d], dW2 [d, F], dW3 [F, d] (written, not accumulated), from the
+/// inputs X and the output gradient dY. Recomputes the hidden activations.
+void ffnRowsBackward(const float *X, const float *dY, float *dX, int64_t M,
+                     int64_t d, int64_t F, const FfnWeights &w, Act act,
+                     float *dW1, float *dW2, float *dW3,
+                     std::vector<float> &scratch);
+
 } // namespace moec::rt::cpu
 
 #endif // MOEC_RUNTIME_CPU_FFN_H

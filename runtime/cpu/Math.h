@@ -38,6 +38,31 @@ inline float activate(Act act, float x) {
   return x;
 }
 
+/// d act(x) / dx.
+inline float activateGrad(Act act, float x) {
+  switch (act) {
+  case Act::relu:
+    return x > 0 ? 1.0f : 0.0f;
+  case Act::gelu: {
+    float cdf = 0.5f * (1.0f + std::erf(x * 0.70710678118654752f));
+    float pdf = 0.3989422804014327f * std::exp(-0.5f * x * x);
+    return cdf + x * pdf;
+  }
+  case Act::gelu_tanh: {
+    const float c = 0.7978845608028654f;
+    float inner = c * (x + 0.044715f * x * x * x);
+    float t = std::tanh(inner);
+    return 0.5f * (1.0f + t) +
+           0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
+  }
+  case Act::silu: {
+    float sig = 1.0f / (1.0f + std::exp(-x));
+    return sig * (1.0f + x * (1.0f - sig));
+  }
+  }
+  return 1.0f;
+}
+
 /// In-place numerically stable softmax of one row.
 void softmaxRow(float *row, int64_t n);
 

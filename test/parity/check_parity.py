@@ -8,6 +8,7 @@ counts and dropped fractions exactly.
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -36,6 +37,8 @@ def main():
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--substitute", action="append", default=[])
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--train", action="store_true",
+                    help="also check first-step gradients and 10 AdamW steps")
     args = ap.parse_args()
 
     cfg = moe_reference.Cfg(args.model, args.set)
@@ -79,6 +82,9 @@ def main():
         tgt = torch.tensor(np.stack([tokens[(b * S) % span + 1:(b * S) % span + S + 1] for b in range(B)]).astype(np.int64))
         with torch.no_grad():
             ref = moe_reference.Reference(cfg, w).forward(inp, tgt)
+        train_failures = []
+        if args.train:
+            train_failures = check_training(args, cfg, plan, weights, data, dtype, tokens, w, B, S)
 
     failures = []
     for key, value in ref.items():
@@ -107,9 +113,92 @@ def main():
             failures.append(f"layer {layer['layer']} routing")
     if len(ours) != len(ref["layers"]):
         failures.append("different number of MoE layers")
+    failures += train_failures
     if failures:
         sys.exit("parity FAILED: " + ", ".join(failures))
     print("parity ok")
+
+
+GRAD_TOL = 1e-4
+STEPS = 10
+
+
+def batch_at(tokens, step, B, S):
+    span = len(tokens) - S - 1
+    starts = [((step * B + b) * S) % span for b in range(B)]
+    inp = np.stack([tokens[o:o + S] for o in starts]).astype(np.int64)
+    tgt = np.stack([tokens[o + 1:o + S + 1] for o in starts]).astype(np.int64)
+    return torch.tensor(inp), torch.tensor(tgt)
+
+
+def lr_at(step, t):
+    lr, warmup, total, ratio = t["lr"], t["warmup_steps"], t["total_steps"], t["min_lr_ratio"]
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    if t["kind"] == "constant":
+        return lr
+    p = min(max((step - warmup) / max(1, total - warmup), 0.0), 1.0)
+    if t["kind"] == "cosine":
+        return lr * (ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * p)))
+    return lr * (1 - (1 - ratio) * p)
+
+
+def training_config(path, overrides):
+    raw = moe_reference.read_description(path, overrides)
+    t = {} if path.endswith(".json") else (raw.get("training", {}) or {})
+    o, s = t.get("optimizer", {}) or {}, t.get("schedule", {}) or {}
+    return {"kind": s.get("kind", "cosine"), "lr": float(o.get("lr", 3e-4)),
+            "beta1": float(o.get("beta1", 0.9)), "beta2": float(o.get("beta2", 0.95)),
+            "eps": float(o.get("eps", 1e-8)), "weight_decay": float(o.get("weight_decay", 0.1)),
+            "warmup_steps": s.get("warmup_steps", 0), "total_steps": s.get("total_steps", 1000),
+            "min_lr_ratio": float(s.get("min_lr_ratio", 0.1)),
+            "grad_clip": float(t.get("grad_clip", 1.0)), "optimizer": o.get("kind", "adamw")}
+
+
+def check_training(args, cfg, plan, weights, data, dtype, tokens, w, B, S):
+    failures = []
+    tmp = os.path.dirname(plan)
+    grads_path, log_path = os.path.join(tmp, "g.safetensors"), os.path.join(tmp, "log.jsonl")
+    run([os.path.join(args.bin, "moe-run"), plan, "--steps", str(STEPS), "--data", data,
+         "--data-dtype", dtype, "--no-shuffle", "--init", weights, "--grads-out", grads_path,
+         "--log", log_path])
+    ours = moe_reference.load_safetensors(grads_path)
+    logged = [json.loads(line) for line in open(log_path)]
+
+    params = {name: t.clone().requires_grad_(True) for name, t in w.items()}
+    trainable = [params[name] for name in ours]
+    inp, tgt = batch_at(tokens, 0, B, S)
+    ref = moe_reference.Reference(cfg, params)
+    loss = ref.forward_tensor(inp, tgt)
+    grads = torch.autograd.grad(loss, trainable, allow_unused=True)
+    worst = 0.0
+    for (name, mine), theirs in zip(ours.items(), grads):
+        theirs = torch.zeros_like(mine) if theirs is None else theirs
+        err = float((mine - theirs).norm() / max(float(theirs.norm()), 1e-12))
+        worst = max(worst, err)
+        if err > GRAD_TOL:
+            failures.append(f"gradient of {name} (relative L2 {err:.2e})")
+    print(f"gradients: {len(ours)} tensors, worst relative L2 error {worst:.2e}")
+
+    t = training_config(args.model, args.set)
+    opt = torch.optim.AdamW(trainable, lr=t["lr"], betas=(t["beta1"], t["beta2"]),
+                            eps=t["eps"], weight_decay=t["weight_decay"])
+    for step in range(STEPS):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, t)
+        inp, tgt = batch_at(tokens, step, B, S)
+        opt.zero_grad()
+        loss = moe_reference.Reference(cfg, params).forward_tensor(inp, tgt)
+        loss.backward()
+        if t["grad_clip"] > 0:
+            torch.nn.utils.clip_grad_norm_(trainable, t["grad_clip"])
+        opt.step()
+        mine = logged[step]["loss"]
+        err = abs(mine - float(loss)) / abs(float(loss))
+        print(f"step {step}: moec {mine:.8f}  torch {float(loss):.8f}  rel {err:.2e}")
+        if err > GRAD_TOL:
+            failures.append(f"loss at step {step}")
+    return failures
 
 
 def batch_shape(plan, args):

@@ -515,6 +515,13 @@ class Reference:
         return total / B
 
     def forward(self, tokens, targets):
+        return self._forward(tokens, targets)[1]
+
+    def forward_tensor(self, tokens, targets):
+        """The objective as a differentiable tensor."""
+        return self._forward(tokens, targets)[0]
+
+    def _forward(self, tokens, targets):
         c = self.c
         B, S = tokens.shape
         out = {"layers": [], "_scores": [], "_indices": [], "_logits": []}
@@ -557,4 +564,4 @@ class Reference:
         result["aux_loss"] = float(aux)
         result["loss"] = float(lm + aux)
         result["layers"] = out["layers"]
-        return result
+        return lm + aux, result

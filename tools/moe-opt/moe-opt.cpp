@@ -1,6 +1,7 @@
 //===- moe-opt.cpp - mlir-opt with the moe dialect and every moec pass ----===//
 #include "compiler/pipelines/Pipelines.h"
 #include "dialects/moe/IR/MoEDialect.h"
+#include "dialects/moe/IR/TensorGradients.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -15,6 +16,7 @@ int main(int argc, char **argv) {
   registry.insert<moec::moe::MoEDialect, mlir::arith::ArithDialect,
                   mlir::func::FuncDialect, mlir::mesh::MeshDialect,
                   mlir::tensor::TensorDialect>();
+  moec::moe::registerTensorGradientModels(registry);
 
   // Upstream cleanups (canonicalize, cse, ...) beside the moec passes.
   mlir::registerTransformsPasses();

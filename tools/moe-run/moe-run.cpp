@@ -1,6 +1,7 @@
-// moe-run.cpp - runs a compiled .moeb plan.
+// moe-run.cpp - runs a compiled .moeb plan: evaluation or training on CPU.
 //
 //   moe-run OUT.moeb --eval --data TOKENS.bin [--init W.safetensors] [--json]
+//   moe-run OUT.moeb --data TOKENS.bin --steps N [--log run.jsonl] [--save ckpt]
 //
 // The runtime never links MLIR or LLVM.
 #include "runtime/core/Executor.h"
@@ -14,36 +15,52 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace moec::rt;
+using json = nlohmann::ordered_json;
 
 namespace {
-const char *kUsage = R"(usage: moe-run PLAN.moeb --eval --data TOKENS [options]
+const char *kUsage = R"(usage: moe-run PLAN.moeb --data TOKENS (--eval | --steps N) [options]
 
   --eval                 compute the loss and metrics of one batch (no update)
+  --steps N              train N steps (AdamW or SGD as compiled)
   --data FILE            flat little-endian token file
   --data-dtype u16|u32   token width (default u16)
   --init FILE            parameters from a safetensors checkpoint
-  --seed N               initialise parameters from seed N (default: the
-                         description's training.seed)
-  --save-init FILE       write the parameters (after --init or seeding)
+  --seed N               initialisation, data order and router noise seed
+                         (default: the description's training.seed)
+  --save-init FILE       write the parameters before any step
   --batch B, --seq-len S must match the shapes the plan was compiled for
-                         (default: those shapes)
-  --step N               which batch of the data to use (default 0)
+  --step N               (--eval) which batch of the data to use (default 0)
   --no-shuffle           sequence b of step s starts at ((s*B + b)*S) mod (N-S-1)
-  --json                 print one JSON object instead of a table
+  --json                 (--eval) print one JSON object instead of a table
+
+training:
+  --log FILE             one JSON line per step
+  --save FILE            checkpoint at the end (parameters, optimizer state,
+                         step, seed; written atomically)
+  --checkpoint-every K   also checkpoint to --save every K steps
+  --resume FILE          continue from a checkpoint
+  --grads-out FILE       gradients of the first step's objective, by parameter name
+  --lr, --weight-decay, --beta1, --beta2, --eps, --grad-clip, --warmup-steps,
+  --total-steps, --min-lr-ratio, --schedule constant|cosine|linear
+                         override the description's values
+  --optimizer adamw|sgd  must match the compiled optimizer
 )";
 
 struct Options {
-  std::string plan, data, dataDtype = "u16", init, saveInit;
-  std::optional<int64_t> seed, batch, seqLen;
+  std::string plan, data, dataDtype = "u16", init, saveInit, log, save, resume, gradsOut;
+  std::optional<int64_t> seed, batch, seqLen, steps, checkpointEvery;
   int64_t step = 0;
   bool eval = false, json = false, shuffle = true;
+  std::map<std::string, std::string> hyper; // --lr ... as given
 };
 
 int usageError(const std::string &message) {
@@ -59,6 +76,18 @@ std::optional<int64_t> parseInt(const std::string &text) {
   return value;
 }
 
+std::optional<double> parseDouble(const std::string &text) {
+  char *end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end || !std::isfinite(value))
+    return std::nullopt;
+  return value;
+}
+
+const std::vector<std::string> kHyperFlags = {
+    "--lr", "--weight-decay", "--beta1", "--beta2", "--eps", "--grad-clip",
+    "--warmup-steps", "--total-steps", "--min-lr-ratio", "--schedule", "--optimizer"};
+
 int parseArgs(int argc, char **argv, Options &o) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -73,7 +102,7 @@ int parseArgs(int argc, char **argv, Options &o) {
       if (!value(text))
         return false;
       out = parseInt(text);
-      return out.has_value();
+      return out.has_value() && *out >= 0;
     };
     bool ok = true;
     if (arg == "--eval") o.eval = true;
@@ -83,13 +112,21 @@ int parseArgs(int argc, char **argv, Options &o) {
     else if (arg == "--data-dtype") ok = value(o.dataDtype);
     else if (arg == "--init") ok = value(o.init);
     else if (arg == "--save-init") ok = value(o.saveInit);
+    else if (arg == "--log") ok = value(o.log);
+    else if (arg == "--save") ok = value(o.save);
+    else if (arg == "--resume") ok = value(o.resume);
+    else if (arg == "--grads-out") ok = value(o.gradsOut);
     else if (arg == "--seed") ok = intValue(o.seed);
     else if (arg == "--batch") ok = intValue(o.batch);
     else if (arg == "--seq-len") ok = intValue(o.seqLen);
+    else if (arg == "--steps") ok = intValue(o.steps);
+    else if (arg == "--checkpoint-every") ok = intValue(o.checkpointEvery) && *o.checkpointEvery > 0;
     else if (arg == "--step") {
       std::optional<int64_t> step;
-      ok = intValue(step) && *step >= 0;
+      ok = intValue(step);
       if (ok) o.step = *step;
+    } else if (std::find(kHyperFlags.begin(), kHyperFlags.end(), arg) != kHyperFlags.end()) {
+      ok = value(o.hyper[arg]);
     } else if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
       return 0;
@@ -101,6 +138,12 @@ int parseArgs(int argc, char **argv, Options &o) {
   }
   if (o.plan.empty())
     return usageError("no plan given");
+  if (o.eval == o.steps.has_value())
+    return usageError("give either --eval or --steps N");
+  if (o.data.empty())
+    return usageError("--data TOKENS is required");
+  if (o.checkpointEvery && o.save.empty())
+    return usageError("--checkpoint-every needs --save FILE");
   return -1;
 }
 
@@ -108,113 +151,159 @@ int fail(const Status &status) {
   std::cerr << "moe-run: error: " << status.message() << "\n";
   return 1;
 }
-} // namespace
 
-int main(int argc, char **argv) {
-  Options o;
-  if (int code = parseArgs(argc, argv, o); code >= 0)
-    return code;
-  if (!o.eval)
-    return usageError("only --eval runs are implemented so far; training steps "
-                      "are not yet part of the plan");
-  if (o.data.empty())
-    return usageError("--eval needs --data TOKENS");
+/// Everything a run shares: the plan, parameters and data.
+struct Run {
+  std::shared_ptr<LoadedPlan> plan;
+  KernelRegistry kernels;
+  std::optional<ParameterStore> params;
+  std::optional<TokenData> data;
+  int64_t B = 0, S = 0;
+  uint64_t seed = 0;
+  int64_t firstStep = 0;
+  const moec::plan::Training *training = nullptr;
+};
 
+Status prepare(const Options &o, Run &run) {
   auto plan = LoadedPlan::load(o.plan);
   if (!plan)
-    return fail(plan.status());
-  KernelRegistry kernels;
-  cpu::registerCpuKernels(kernels);
-  auto executor = Executor::create(*plan, "forward", kernels);
-  if (!executor)
-    return fail(executor.status());
-  Executor &ex = **executor;
+    return plan.status();
+  run.plan = *plan;
+  run.training = run.plan->root().training();
+  cpu::registerCpuKernels(run.kernels);
+  const moec::plan::Function *forward = run.plan->function("forward");
+  if (!forward)
+    return Status::error(o.plan + ": the plan has no 'forward' function");
+  int tokensId = -1;
+  for (int id : *forward->inputs())
+    if (run.plan->tensor(id).name()->str() == "tokens")
+      tokensId = id;
+  if (tokensId < 0)
+    return Status::error(o.plan + ": 'forward' has no tokens input");
+  std::vector<int64_t> shape = run.plan->describe(tokensId).shape;
+  run.B = shape[0];
+  run.S = shape[1];
+  if ((o.batch && *o.batch != run.B) || (o.seqLen && *o.seqLen != run.S))
+    return Status::error(o.plan + " was compiled for --batch " + std::to_string(run.B) +
+                         " --seq-len " + std::to_string(run.S) + "; recompile with `moec ... --batch " +
+                         std::to_string(o.batch.value_or(run.B)) + " --seq-len " +
+                         std::to_string(o.seqLen.value_or(run.S)) + "`");
+  run.seed = o.seed.value_or(run.training ? run.training->seed() : 0);
 
-  int tokensId = ex.inputId("tokens"), targetsId = ex.inputId("targets");
-  if (tokensId < 0 || targetsId < 0)
-    return fail(Status::error(o.plan + ": 'forward' has no tokens/targets inputs"));
-  std::vector<int64_t> shape = (*plan)->describe(tokensId).shape;
-  int64_t B = shape[0], S = shape[1];
-  if ((o.batch && *o.batch != B) || (o.seqLen && *o.seqLen != S))
-    return fail(Status::error(
-        o.plan + " was compiled for --batch " + std::to_string(B) + " --seq-len " +
-        std::to_string(S) + "; recompile with `moec ... --batch " +
-        std::to_string(o.batch.value_or(B)) + " --seq-len " +
-        std::to_string(o.seqLen.value_or(S)) + "`"));
-
-  auto params = ParameterStore::create(*plan);
+  auto params = ParameterStore::create(run.plan);
   if (!params)
-    return fail(params.status());
-  const moec::plan::Training *training = (*plan)->root().training();
-  if (!o.init.empty()) {
+    return params.status();
+  run.params.emplace(std::move(*params));
+  run.params->initialize(run.seed);
+  if (!o.resume.empty()) {
+    auto file = SafetensorsFile::load(o.resume);
+    if (!file)
+      return file.status();
+    if (Status s = run.params->load(*file, /*state=*/true); !s)
+      return Status::error(o.resume + ": " + s.message());
+    std::ifstream in(o.resume, std::ios::binary);
+    uint64_t headerSize = 0;
+    in.read(reinterpret_cast<char *>(&headerSize), 8);
+    std::string header(headerSize, '\0');
+    in.read(header.data(), headerSize);
+    json meta = json::parse(header, nullptr, false);
+    if (meta.is_discarded() || !meta.contains("__metadata__") ||
+        !meta["__metadata__"].contains("step"))
+      return Status::error(o.resume + ": not a moe-run checkpoint (no step in its metadata)");
+    run.firstStep = std::stoll(meta["__metadata__"]["step"].get<std::string>());
+    if (meta["__metadata__"].contains("seed") && !o.seed)
+      run.seed = std::stoull(meta["__metadata__"]["seed"].get<std::string>());
+  } else if (!o.init.empty()) {
     auto file = SafetensorsFile::load(o.init);
     if (!file)
-      return fail(file.status());
-    if (Status s = params->load(*file); !s)
-      return fail(Status::error(o.init + ": " + s.message()));
-  } else {
-    params->initialize(o.seed.value_or(training ? training->seed() : 0));
+      return file.status();
+    if (Status s = run.params->load(*file, /*state=*/false); !s)
+      return Status::error(o.init + ": " + s.message());
   }
   if (!o.saveInit.empty())
-    if (Status s = params->save(o.saveInit); !s)
-      return fail(s);
-  for (auto &[id, buffer] : params->buffers())
-    ex.bind(id, const_cast<float *>(buffer.data()));
-
-  auto data = TokenData::load(o.data, o.dataDtype, (*plan)->root().vocab_size());
+    if (Status s = run.params->save(o.saveInit, /*state=*/false); !s)
+      return s;
+  auto data = TokenData::load(o.data, o.dataDtype, run.plan->root().vocab_size());
   if (!data)
-    return fail(data.status());
-  std::vector<int32_t> inputs, targets;
-  if (Status s = data->batch(o.step, B, S, o.shuffle,
-                             o.seed.value_or(training ? training->seed() : 0), inputs,
-                             targets);
-      !s)
-    return fail(s);
-  ex.bind(tokensId, inputs.data());
-  ex.bind(targetsId, targets.data());
+    return data.status();
+  run.data.emplace(std::move(*data));
+  return Status::ok();
+}
 
+/// Binds parameters, state and the batch of `step` to an executor.
+struct Batch {
+  std::vector<int32_t> tokens, targets;
+  int64_t stepNumber = 0;
+  int64_t noiseSeed = 0;
   float temperature = 1.0f;
-  if (int id = ex.inputId("gumbel_temperature"); id >= 0) {
-    const moec::plan::RouterSchedule *g = training ? training->gumbel() : nullptr;
-    if (g) {
-      double progress = std::min<double>(1.0, double(o.step) / std::max<int64_t>(1, g->steps()));
-      temperature = static_cast<float>(g->tau_start() *
-                                       std::pow(g->tau_end() / g->tau_start(), progress));
-    }
-    ex.bind(id, &temperature);
+};
+
+Status bindAll(Run &run, Executor &ex, Batch &batch, int64_t step, bool shuffle) {
+  for (auto &[name, t] : run.params->tensors())
+    ex.bind(name, t.data.data());
+  if (Status s = run.data->batch(step, run.B, run.S, shuffle, run.seed, batch.tokens,
+                                 batch.targets);
+      !s)
+    return s;
+  ex.bind("tokens", batch.tokens.data());
+  ex.bind("targets", batch.targets.data());
+  batch.stepNumber = step;
+  batch.noiseSeed = static_cast<int64_t>(run.seed * 1000003ull + step);
+  ex.bind("step", &batch.stepNumber);
+  ex.bind("seed", &batch.noiseSeed);
+  const moec::plan::RouterSchedule *g = run.training ? run.training->gumbel() : nullptr;
+  if (g) {
+    double progress = std::min<double>(1.0, double(step) / std::max<int64_t>(1, g->steps()));
+    batch.temperature =
+        static_cast<float>(g->tau_start() * std::pow(g->tau_end() / g->tau_start(), progress));
   }
+  ex.bind("gumbel_temperature", &batch.temperature);
+  return Status::ok();
+}
 
-  auto start = std::chrono::steady_clock::now();
-  if (Status s = ex.run(); !s)
-    return fail(s);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-  // Collect outputs: scalar losses, then per-layer metrics.
-  nlohmann::ordered_json result;
-  std::map<int64_t, nlohmann::ordered_json> layers;
+/// Scalars and per-layer metrics among a function's outputs.
+json collectMetrics(const Executor &ex) {
+  json result;
+  std::map<int64_t, json> layers;
   for (int id : *ex.function().outputs()) {
-    std::string name = (*plan)->tensor(id).name()->str();
+    std::string name = ex.plan().tensor(id).name()->str();
+    if (name.rfind("grad:", 0) == 0 || name.rfind("update:", 0) == 0)
+      continue;
     const TensorRef &t = ex.tensor(id);
     if (name.rfind("layers.", 0) == 0) {
       size_t dot = name.find('.', 7);
       int64_t layer = std::stoll(name.substr(7, dot - 7));
-      std::string metric = name.substr(dot + 1);
       layers[layer]["layer"] = layer;
       if (t.dtype == DType::i32)
-        layers[layer][metric] = std::vector<int32_t>(t.i32(), t.i32() + t.numel());
+        layers[layer][name.substr(dot + 1)] = std::vector<int32_t>(t.i32(), t.i32() + t.numel());
       else
-        layers[layer][metric] = *t.f32();
+        layers[layer][name.substr(dot + 1)] = *t.f32();
     } else {
       result[name] = *t.f32();
     }
   }
-  result["layers"] = nlohmann::ordered_json::array();
+  result["layers"] = json::array();
   for (auto &[layer, metrics] : layers)
     result["layers"].push_back(metrics);
-  result["tokens"] = B * S;
+  return result;
+}
+
+int evaluate(const Options &o, Run &run) {
+  auto executor = Executor::create(run.plan, "forward", run.kernels);
+  if (!executor)
+    return fail(executor.status());
+  Executor &ex = **executor;
+  Batch batch;
+  if (Status s = bindAll(run, ex, batch, o.step, o.shuffle); !s)
+    return fail(s);
+  auto start = std::chrono::steady_clock::now();
+  if (Status s = ex.run(); !s)
+    return fail(s);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  json result = collectMetrics(ex);
+  result["tokens"] = run.B * run.S;
   result["step"] = o.step;
   result["seconds"] = seconds;
-
   if (!std::isfinite(result["loss"].get<double>()))
     std::cerr << "moe-run: warning: the loss is not finite\n";
   if (o.json) {
@@ -222,20 +311,195 @@ int main(int argc, char **argv) {
     return 0;
   }
   std::printf("%s: %lld tokens (batch %lld x seq %lld), step %lld, %.3f s\n",
-              (*plan)->root().model_name()->c_str(), (long long)(B * S), (long long)B,
-              (long long)S, (long long)o.step, seconds);
+              run.plan->root().model_name()->c_str(), (long long)(run.B * run.S),
+              (long long)run.B, (long long)run.S, (long long)o.step, seconds);
   for (auto &[name, value] : result.items())
     if (value.is_number_float() && name != "seconds")
       std::printf("  %-22s %.6f\n", name.c_str(), value.get<double>());
-  if (!layers.empty()) {
+  if (!result["layers"].empty()) {
     std::printf("  %-6s %-10s %s\n", "layer", "dropped", "tokens per expert");
-    for (auto &[layer, metrics] : layers) {
+    for (auto &metrics : result["layers"]) {
       std::string counts;
       for (auto &count : metrics["expert_tokens"])
         counts += std::to_string(count.get<int>()) + " ";
-      std::printf("  %-6lld %8.2f%%  %s\n", (long long)layer,
+      std::printf("  %-6lld %8.2f%%  %s\n", (long long)metrics["layer"].get<int64_t>(),
                   100.0 * metrics["dropped_fraction"].get<double>(), counts.c_str());
     }
   }
   return 0;
+}
+
+/// Applies --lr ... to the optimizer steps of the training function.
+Status applyHyperparameters(const Options &o, Executor &ex, const Run &run) {
+  bool adamw = false, sgd = false;
+  for (const moec::plan::Step *step : *ex.function().steps()) {
+    adamw |= step->op()->str() == "moe.adamw_update";
+    sgd |= step->op()->str() == "moe.sgd_update";
+  }
+  for (const auto &[flag, text] : o.hyper) {
+    if (flag == "--optimizer") {
+      if ((text == "adamw" && adamw) || (text == "sgd" && sgd))
+        continue;
+      if (text != "adamw" && text != "sgd")
+        return Status::error("--optimizer must be adamw or sgd, but is '" + text + "'");
+      return Status::error("the plan was compiled for " + std::string(adamw ? "adamw" : "sgd") +
+                           "; recompile with `moec ... --set training.optimizer.kind=" + text + "`");
+    }
+    if (flag == "--schedule") {
+      if (text != "constant" && text != "cosine" && text != "linear")
+        return Status::error("--schedule must be constant, cosine or linear, but is '" + text + "'");
+      ex.overrideAttr("moe.lr_schedule", "kind", {AttrOverride::String, 0, 0, text});
+      continue;
+    }
+    std::optional<double> value = parseDouble(text);
+    if (!value || *value < 0)
+      return Status::error(flag + " needs a non-negative number, but is '" + text + "'");
+    AttrOverride f{AttrOverride::Float, 0, *value, ""};
+    AttrOverride i{AttrOverride::Int, static_cast<int64_t>(*value), *value, ""};
+    if (flag == "--lr") ex.overrideAttr("moe.lr_schedule", "lr", f);
+    else if (flag == "--warmup-steps") ex.overrideAttr("moe.lr_schedule", "warmup_steps", i);
+    else if (flag == "--total-steps") ex.overrideAttr("moe.lr_schedule", "total_steps", i);
+    else if (flag == "--min-lr-ratio") ex.overrideAttr("moe.lr_schedule", "min_lr_ratio", f);
+    else if (flag == "--grad-clip") ex.overrideAttr("moe.clip_scale", "max_norm", f);
+    else if (flag == "--weight-decay") {
+      ex.overrideAttr("moe.adamw_update", "weight_decay", f);
+      ex.overrideAttr("moe.sgd_update", "weight_decay", f);
+    } else if (flag == "--beta1") {
+      if (*value >= 1) return Status::error("--beta1 must be below 1");
+      ex.overrideAttr("moe.adamw_update", "beta1", f);
+    } else if (flag == "--beta2") {
+      if (*value >= 1) return Status::error("--beta2 must be below 1");
+      ex.overrideAttr("moe.adamw_update", "beta2", f);
+    } else if (flag == "--eps") ex.overrideAttr("moe.adamw_update", "eps", f);
+  }
+  (void)run;
+  return Status::ok();
+}
+
+Status saveCheckpoint(const Run &run, const std::string &path, int64_t nextStep) {
+  return run.params->save(path, /*state=*/true,
+                          {{"step", std::to_string(nextStep)},
+                           {"seed", std::to_string(run.seed)},
+                           {"kind", "moe-run checkpoint"}});
+}
+
+int train(const Options &o, Run &run) {
+  auto executor = Executor::create(run.plan, "train_step", run.kernels);
+  if (!executor)
+    return fail(executor.status());
+  Executor &ex = **executor;
+  if (Status s = applyHyperparameters(o, ex, run); !s)
+    return fail(s);
+
+  if (!o.gradsOut.empty()) {
+    auto gradients = Executor::create(run.plan, "forward_train_backward", run.kernels);
+    if (!gradients)
+      return fail(gradients.status());
+    Batch batch;
+    if (Status s = bindAll(run, **gradients, batch, run.firstStep, o.shuffle); !s)
+      return fail(s);
+    if (Status s = (*gradients)->run(); !s)
+      return fail(s);
+    std::vector<TensorToSave> tensors;
+    for (int id : *(*gradients)->function().outputs()) {
+      std::string name = run.plan->tensor(id).name()->str();
+      if (name.rfind("grad:", 0) != 0)
+        continue;
+      name = name.substr(5);
+      const StoredTensor &param = run.params->tensors().at(name);
+      const TensorRef &g = (*gradients)->tensor(id);
+      if (param.parts.empty()) {
+        tensors.push_back({name, g.shape, g.f32()});
+      } else {
+        std::vector<int64_t> partShape(g.shape.begin() + 1, g.shape.end());
+        size_t partSize = g.numel() / param.parts.size();
+        for (size_t p = 0; p < param.parts.size(); ++p)
+          tensors.push_back({param.parts[p], partShape, g.f32() + p * partSize});
+      }
+    }
+    if (Status s = saveSafetensors(o.gradsOut, tensors, {{"kind", "gradients"}}); !s)
+      return fail(s);
+  }
+
+  // Outputs that replace parameters and state after each step.
+  std::vector<std::pair<int, StoredTensor *>> updates;
+  for (int id : *ex.function().outputs()) {
+    std::string name = run.plan->tensor(id).name()->str();
+    if (name.rfind("update:", 0) == 0)
+      updates.push_back({id, &run.params->tensors().at(name.substr(7))});
+  }
+  std::ofstream log;
+  if (!o.log.empty()) {
+    log.open(o.log, run.firstStep > 0 ? std::ios::app : std::ios::trunc);
+    if (!log)
+      return fail(Status::error(o.log + ": cannot write the log"));
+  }
+  bool terminal = isatty(fileno(stderr));
+  std::string lastCheckpoint = o.resume;
+  int64_t end = run.firstStep + *o.steps;
+  for (int64_t step = run.firstStep; step < end; ++step) {
+    Batch batch;
+    if (Status s = bindAll(run, ex, batch, step, o.shuffle); !s)
+      return fail(s);
+    auto start = std::chrono::steady_clock::now();
+    if (Status s = ex.run(); !s)
+      return fail(Status::error("step " + std::to_string(step) + ": " + s.message()));
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    json metrics = collectMetrics(ex);
+    double loss = metrics["loss"].get<double>();
+    if (!std::isfinite(loss) || !std::isfinite(metrics["grad_norm"].get<double>())) {
+      std::cerr << "\nmoe-run: error: the loss became " << loss << " at step " << step
+                << "; training stopped before applying it. "
+                << (lastCheckpoint.empty() ? "No checkpoint was written."
+                                           : "The last good checkpoint is " + lastCheckpoint + ".")
+                << "\n";
+      return 3;
+    }
+    for (auto &[id, stored] : updates)
+      std::copy(ex.tensor(id).f32(), ex.tensor(id).f32() + stored->data.size(),
+                stored->data.begin());
+    json line;
+    line["step"] = step;
+    for (auto &[key, value] : metrics.items())
+      line[key] = value;
+    line["tokens_per_s"] = run.B * run.S / seconds;
+    if (log)
+      log << line.dump() << "\n" << std::flush;
+    if (terminal) {
+      std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  lm %.4f  aux %.4f  lr %.2e  |g| %.3f  %.0f tok/s ",
+                   (long long)step + 1, (long long)end, loss, metrics["lm_loss"].get<double>(),
+                   metrics["aux_loss"].get<double>(), metrics["lr"].get<double>(),
+                   metrics["grad_norm"].get<double>(), run.B * run.S / seconds);
+    } else if ((step - run.firstStep) % 10 == 0 || step + 1 == end) {
+      std::printf("step %lld  loss %.4f  lm %.4f  aux %.4f  lr %.2e  |g| %.3f  %.0f tok/s\n",
+                  (long long)step, loss, metrics["lm_loss"].get<double>(),
+                  metrics["aux_loss"].get<double>(), metrics["lr"].get<double>(),
+                  metrics["grad_norm"].get<double>(), run.B * run.S / seconds);
+      std::fflush(stdout);
+    }
+    if (o.checkpointEvery && (step + 1) % *o.checkpointEvery == 0 && step + 1 < end) {
+      if (Status s = saveCheckpoint(run, o.save, step + 1); !s)
+        return fail(s);
+      lastCheckpoint = o.save;
+    }
+  }
+  if (terminal)
+    std::fprintf(stderr, "\n");
+  if (!o.save.empty()) {
+    if (Status s = saveCheckpoint(run, o.save, end); !s)
+      return fail(s);
+    std::printf("saved %s (step %lld)\n", o.save.c_str(), (long long)end);
+  }
+  return 0;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  Options o;
+  if (int code = parseArgs(argc, argv, o); code >= 0)
+    return code;
+  Run run;
+  if (Status s = prepare(o, run); !s)
+    return fail(s);
+  return o.eval ? evaluate(o, run) : train(o, run);
 }

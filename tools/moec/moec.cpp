@@ -7,6 +7,9 @@
 #include "compiler/frontend/ModelDescription.h"
 #include "compiler/pipelines/Pipelines.h"
 #include "compiler/target/PlanEmitter.h"
+#include "dialects/moe/IR/TensorGradients.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -23,7 +26,7 @@
 using namespace llvm;
 
 namespace {
-enum class Emit { Plan, Forward, Planned };
+enum class Emit { Plan, Forward, Train, Planned };
 
 cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.yaml | config.json>"),
                                cl::Required);
@@ -34,6 +37,9 @@ cl::opt<Emit> emit(
     cl::values(clEnumValN(Emit::Plan, "plan", "the .moeb plan (default)"),
                clEnumValN(Emit::Forward, "forward",
                           "the verified forward IR, printed"),
+               clEnumValN(Emit::Train, "train",
+                          "the training IR (@forward_train_backward, "
+                          "@train_step), printed"),
                clEnumValN(Emit::Planned, "planned",
                           "the IR after --moe-lower-to-plan, printed")));
 cl::list<std::string> overrides(
@@ -66,6 +72,26 @@ bool parseSubstitutions(moec::frontend::ImportOptions &options) {
     }
   }
   return true;
+}
+
+/// The description's training section as --moe-optimizer options.
+moec::MoEOptimizerPassOptions
+optimizerOptions(const moec::frontend::ModelConfig &config) {
+  const moec::frontend::TrainingConfig &t = config.training;
+  moec::MoEOptimizerPassOptions o;
+  o.optimizer = t.optimizer.kind;
+  o.lr = t.optimizer.lr;
+  o.beta1 = t.optimizer.beta1;
+  o.beta2 = t.optimizer.beta2;
+  o.eps = t.optimizer.eps;
+  o.weightDecay = t.optimizer.weightDecay;
+  o.momentum = t.optimizer.momentum;
+  o.maxGradNorm = t.gradClip;
+  o.schedule = t.schedule.kind;
+  o.warmupSteps = t.schedule.warmupSteps;
+  o.totalSteps = t.schedule.totalSteps;
+  o.minLrRatio = t.schedule.minLrRatio;
+  return o;
 }
 
 /// Writes beside the destination, then renames: a failed write never leaves
@@ -121,12 +147,21 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  mlir::MLIRContext context;
+  mlir::DialectRegistry registry;
+  moec::moe::registerTensorGradientModels(registry);
+  mlir::MLIRContext context(registry);
   moec::frontend::ForwardOptions forward;
   forward.batch = batch;
   forward.seqLen = seqLen;
   mlir::OwningOpRef<mlir::ModuleOp> module =
       moec::frontend::buildForwardModule(context, *config, forward);
+  if (emit != Emit::Forward) {
+    // The training variant (router noise from a seed input) feeds autodiff.
+    forward.training = true;
+    forward.name = "forward_train";
+    moec::frontend::appendForwardFunction(*module, *config, forward);
+    module->lookupSymbol<mlir::func::FuncOp>("forward_train").setPrivate();
+  }
   if (failed(mlir::verify(*module))) {
     errs() << "moec: internal error: the forward IR of " << inputPath
            << " does not verify\n";
@@ -138,6 +173,14 @@ int main(int argc, char **argv) {
   }
 
   mlir::PassManager pm(&context);
+  moec::buildTrainingPipeline(pm, optimizerOptions(*config));
+  if (failed(pm.run(*module)))
+    return 1;
+  if (emit == Emit::Train) {
+    module->print(outs());
+    return 0;
+  }
+  pm.clear();
   moec::buildLowerToPlanPipeline(pm);
   if (failed(pm.run(*module)))
     return 1;

@@ -1,0 +1,97 @@
+// OptimizerKernels.cpp - CPU kernels of gradient norms, schedules and updates.
+#include "runtime/cpu/CpuKernels.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moec::rt::cpu {
+
+namespace {
+Status globalNorm(const StepContext &s) {
+  double sum = 0;
+  for (size_t i = 0; i < s.numInputs(); ++i) {
+    const TensorRef &g = s.in(i);
+    for (int64_t j = 0; j < g.numel(); ++j)
+      sum += static_cast<double>(g.f32()[j]) * g.f32()[j];
+  }
+  *s.out(0).f32() = static_cast<float>(std::sqrt(sum));
+  return Status::ok();
+}
+
+Status clipScale(const StepContext &s) {
+  double maxNorm = s.f64("max_norm"), norm = *s.in(0).f32();
+  *s.out(0).f32() = maxNorm > 0 ? static_cast<float>(std::min(1.0, maxNorm / (norm + 1e-6)))
+                                : 1.0f;
+  return Status::ok();
+}
+
+Status lrSchedule(const StepContext &s) {
+  int64_t step = *s.in(0).i64(), warmup = s.i64("warmup_steps"),
+          total = s.i64("total_steps");
+  double lr = s.f64("lr"), ratio = s.f64("min_lr_ratio");
+  std::string kind = s.str("kind");
+  double value = lr;
+  if (step < warmup) {
+    value = lr * static_cast<double>(step + 1) / warmup;
+  } else if (kind != "constant") {
+    double p = std::clamp(static_cast<double>(step - warmup) /
+                              std::max<int64_t>(1, total - warmup),
+                          0.0, 1.0);
+    value = kind == "cosine" ? lr * (ratio + (1 - ratio) * 0.5 * (1 + std::cos(M_PI * p)))
+                             : lr * (1 - (1 - ratio) * p);
+  }
+  *s.out(0).f32() = static_cast<float>(value);
+  return Status::ok();
+}
+
+Status adamwUpdate(const StepContext &s) {
+  const TensorRef &p = s.in(0), &g = s.in(1), &m = s.in(2), &v = s.in(3);
+  int64_t t = *s.in(4).i64() + 1;
+  float lr = *s.in(5).f32(), clip = *s.in(6).f32();
+  float beta1 = static_cast<float>(s.f64("beta1")), beta2 = static_cast<float>(s.f64("beta2")),
+        eps = static_cast<float>(s.f64("eps")), wd = static_cast<float>(s.f64("weight_decay"));
+  double correction1 = 1.0 - std::pow(static_cast<double>(beta1), t);
+  double correction2 = 1.0 - std::pow(static_cast<double>(beta2), t);
+  float stepSize = static_cast<float>(lr / correction1);
+  float sqrtCorrection2 = static_cast<float>(std::sqrt(correction2));
+  int64_t n = p.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    float grad = g.f32()[i] * clip;
+    float param = p.f32()[i] * (1.0f - lr * wd);
+    float mi = beta1 * m.f32()[i] + (1.0f - beta1) * grad;
+    float vi = beta2 * v.f32()[i] + (1.0f - beta2) * grad * grad;
+    s.out(1).f32()[i] = mi;
+    s.out(2).f32()[i] = vi;
+    s.out(0).f32()[i] = param - stepSize * mi / (std::sqrt(vi) / sqrtCorrection2 + eps);
+  }
+  return Status::ok();
+}
+
+Status sgdUpdate(const StepContext &s) {
+  const TensorRef &p = s.in(0), &g = s.in(1), &buf = s.in(2);
+  int64_t step = *s.in(3).i64();
+  float lr = *s.in(4).f32(), clip = *s.in(5).f32();
+  float momentum = static_cast<float>(s.f64("momentum")),
+        wd = static_cast<float>(s.f64("weight_decay"));
+  int64_t n = p.numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i) {
+    float d = g.f32()[i] * clip + wd * p.f32()[i];
+    float b = (momentum != 0 && step > 0) ? momentum * buf.f32()[i] + d : d;
+    s.out(1).f32()[i] = b;
+    s.out(0).f32()[i] = p.f32()[i] - lr * (momentum != 0 ? b : d);
+  }
+  return Status::ok();
+}
+} // namespace
+
+void registerOptimizerKernels(KernelRegistry &r) {
+  r.add("moe.global_norm", globalNorm);
+  r.add("moe.clip_scale", clipScale);
+  r.add("moe.lr_schedule", lrSchedule);
+  r.add("moe.adamw_update", adamwUpdate);
+  r.add("moe.sgd_update", sgdUpdate);
+}
+
+} // namespace moec::rt::cpu
