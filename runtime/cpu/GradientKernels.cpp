@@ -381,9 +381,252 @@ Status extractSlice(const StepContext &s) {
   std::memcpy(out.data, static_cast<char *>(src.data) + offsets[0] * rowBytes, out.bytes());
   return Status::ok();
 }
+Status layerNormGrad(const StepContext &s) {
+  const TensorRef &x = s.in(0), &w = s.in(1), &dy = s.in(2);
+  int64_t D = x.dim(-1), rows = x.numel() / D;
+  float eps = static_cast<float>(s.f64("eps", 1e-5));
+  zero(s.out(1));
+  zero(s.out(2));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *in = x.f32() + r * D, *g = dy.f32() + r * D;
+    float mean = 0, var = 0;
+    for (int64_t i = 0; i < D; ++i)
+      mean += in[i];
+    mean /= D;
+    for (int64_t i = 0; i < D; ++i)
+      var += (in[i] - mean) * (in[i] - mean);
+    float rs = 1.0f / std::sqrt(var / D + eps);
+    float sumG = 0, sumGX = 0;
+    for (int64_t i = 0; i < D; ++i) {
+      float xhat = (in[i] - mean) * rs, gw = g[i] * w.f32()[i];
+      sumG += gw;
+      sumGX += gw * xhat;
+      s.out(1).f32()[i] += g[i] * xhat;
+      s.out(2).f32()[i] += g[i];
+    }
+    for (int64_t i = 0; i < D; ++i) {
+      float xhat = (in[i] - mean) * rs;
+      s.out(0).f32()[r * D + i] = rs * (g[i] * w.f32()[i] - sumG / D - xhat * sumGX / D);
+    }
+  }
+  return Status::ok();
+}
+
+Status activationGrad(const StepContext &s) {
+  Act act = parseActivation(s.str("kind"));
+  const float *x = s.in(0).f32(), *g = s.in(1).f32();
+  int64_t n = s.out(0).numel();
+  for (int64_t i = 0; i < n; ++i)
+    s.out(0).f32()[i] = g[i] * activateGrad(act, x[i]);
+  return Status::ok();
+}
+
+Status routerInputTransformGrad(const StepContext &s) {
+  const TensorRef &x = s.in(0), &dy = s.in(1);
+  int64_t T = x.dim(0), d = x.dim(1);
+  std::string kind = s.str("kind");
+  float eps = static_cast<float>(s.f64("eps", 1e-6));
+  for (int64_t t = 0; t < T; ++t) {
+    const float *in = x.f32() + t * d, *g = dy.f32() + t * d;
+    float *out = s.out(0).f32() + t * d;
+    if (kind == "l2norm") {
+      float norm = 0;
+      for (int64_t i = 0; i < d; ++i)
+        norm += in[i] * in[i];
+      norm = std::sqrt(norm);
+      if (norm <= eps) {
+        for (int64_t i = 0; i < d; ++i)
+          out[i] = g[i] / eps;
+        continue;
+      }
+      float dot = 0;
+      for (int64_t i = 0; i < d; ++i)
+        dot += g[i] * in[i];
+      for (int64_t i = 0; i < d; ++i)
+        out[i] = g[i] / norm - in[i] * dot / (norm * norm * norm);
+    } else if (kind == "layernorm") {
+      float mean = 0, var = 0;
+      for (int64_t i = 0; i < d; ++i)
+        mean += in[i];
+      mean /= d;
+      for (int64_t i = 0; i < d; ++i)
+        var += (in[i] - mean) * (in[i] - mean);
+      float rs = 1.0f / std::sqrt(var / d + eps), sumG = 0, sumGX = 0;
+      for (int64_t i = 0; i < d; ++i) {
+        sumG += g[i];
+        sumGX += g[i] * (in[i] - mean) * rs;
+      }
+      for (int64_t i = 0; i < d; ++i)
+        out[i] = rs * (g[i] - sumG / d - (in[i] - mean) * rs * sumGX / d);
+    } else if (kind == "tanh") {
+      for (int64_t i = 0; i < d; ++i) {
+        float th = std::tanh(in[i]);
+        out[i] = g[i] * (1.0f - th * th);
+      }
+    } else {
+      std::copy(g, g + d, out);
+    }
+  }
+  return Status::ok();
+}
+
+Status gumbelSoftmaxGrad(const StepContext &s) {
+  const TensorRef &scores = s.in(0), &ds = s.in(2);
+  float invTau = 1.0f / *s.in(1).f32();
+  int64_t T = scores.dim(0), E = scores.dim(1);
+  for (int64_t t = 0; t < T; ++t) {
+    const float *sr = scores.f32() + t * E, *g = ds.f32() + t * E;
+    float dot = 0;
+    for (int64_t e = 0; e < E; ++e)
+      dot += g[e] * sr[e];
+    for (int64_t e = 0; e < E; ++e)
+      s.out(0).f32()[t * E + e] = sr[e] * (g[e] - dot) * invTau;
+  }
+  return Status::ok();
+}
+
+Status expertChoiceGrad(const StepContext &s) {
+  const TensorRef &slots = s.in(0), &dg = s.in(1);
+  int64_t E = slots.dim(0), C = slots.dim(1);
+  zero(s.out(0));
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t c = 0; c < C; ++c)
+      if (int32_t t = slots.i32()[e * C + c]; t >= 0)
+        s.out(0).f32()[t * E + e] += dg.f32()[e * C + c];
+  return Status::ok();
+}
+
+Status entropyLossGrad(const StepContext &s) {
+  const TensorRef &scores = s.in(0);
+  float dloss = *s.in(1).f32();
+  double q = s.f64("q", 1.0);
+  int64_t T = scores.dim(0), E = scores.dim(1);
+  for (int64_t i = 0; i < T * E; ++i) {
+    double p = scores.f32()[i];
+    double d = q == 1.0 ? (p > 0 ? -(std::log(p) + 1.0) : 0.0)
+                        : -q * std::pow(p, q - 1.0) / (q - 1.0);
+    s.out(0).f32()[i] = static_cast<float>(dloss * d / T);
+  }
+  return Status::ok();
+}
+
+Status sharedExpertsGrad(const StepContext &s) {
+  std::vector<int64_t> segments = s.ints("operandSegmentSizes");
+  if (segments.size() != 6)
+    return s.error("missing operand segment sizes");
+  bool hasW3 = segments[3] == 1, hasGate = segments[4] == 1;
+  const TensorRef &x = s.in(0), &w1 = s.in(1), &w2 = s.in(2);
+  const float *w3 = hasW3 ? s.in(3).f32() : nullptr;
+  const float *gateW = hasGate ? s.in(3 + hasW3).f32() : nullptr;
+  const TensorRef &dy = s.in(3 + hasW3 + hasGate);
+  int64_t T = x.dim(0), d = x.dim(1), F = w1.dim(0);
+  Act act = parseActivation(s.str("activation"));
+  FfnWeights w{w1.f32(), w2.f32(), w3};
+  std::vector<float> scratch, f, dyScaled(dy.f32(), dy.f32() + T * d), gates(T, 1.0f);
+  float *dGate = hasGate ? s.out(3 + hasW3).f32() : nullptr;
+  if (hasGate) {
+    f.resize(T * d);
+    ffnRows(x.f32(), f.data(), T, d, F, w, act, scratch);
+    std::fill(dGate, dGate + d, 0.0f);
+    for (int64_t t = 0; t < T; ++t) {
+      float z = 0;
+      for (int64_t i = 0; i < d; ++i)
+        z += x.f32()[t * d + i] * gateW[i];
+      gates[t] = 1.0f / (1.0f + std::exp(-z));
+      for (int64_t i = 0; i < d; ++i)
+        dyScaled[t * d + i] *= gates[t];
+    }
+  }
+  ffnRowsBackward(x.f32(), dyScaled.data(), s.out(0).f32(), T, d, F, w, act,
+                  s.out(1).f32(), s.out(2).f32(), hasW3 ? s.out(3).f32() : nullptr,
+                  scratch);
+  if (hasGate) {
+    for (int64_t t = 0; t < T; ++t) {
+      float dsig = 0;
+      for (int64_t i = 0; i < d; ++i)
+        dsig += dy.f32()[t * d + i] * f[t * d + i];
+      float dz = dsig * gates[t] * (1.0f - gates[t]);
+      for (int64_t i = 0; i < d; ++i) {
+        s.out(0).f32()[t * d + i] += dz * gateW[i];
+        dGate[i] += dz * x.f32()[t * d + i];
+      }
+    }
+  }
+  return Status::ok();
+}
+
+Status loraExpertsGrad(const StepContext &s) {
+  std::vector<int64_t> segments = s.ints("operandSegmentSizes");
+  if (segments.size() != 5)
+    return s.error("missing operand segment sizes");
+  int64_t numBase = segments[1], numAdapters = segments[2];
+  bool hasSizes = segments[3] == 1;
+  const TensorRef &x = s.in(0), &w1 = s.in(1);
+  auto base = [&](int i) -> const TensorRef & { return s.in(1 + i); };
+  auto adapter = [&](int i) -> const TensorRef & { return s.in(1 + numBase + i); };
+  const TensorRef *sizes = hasSizes ? &s.in(1 + numBase + numAdapters) : nullptr;
+  const TensorRef &dy = s.in(1 + numBase + numAdapters + hasSizes);
+  int64_t F = w1.dim(0), d = w1.dim(1), E = adapter(0).dim(0), rank = adapter(0).dim(1),
+          rows = x.numel() / d;
+  float scale = static_cast<float>(s.f64("alpha") / rank);
+  Act act = parseActivation(s.str("activation"));
+  std::vector<int64_t> first(E), count(E);
+  int64_t offset = 0;
+  for (int64_t e = 0; e < E; ++e) {
+    first[e] = sizes ? offset : e * x.dim(1);
+    count[e] = sizes ? sizes->i32()[e] : x.dim(1);
+    offset += count[e];
+  }
+  if (sizes)
+    std::memset(s.out(0).f32() + offset * d, 0, (rows - offset) * d * sizeof(float));
+  // Projection p: in_p -> out_p; w1, w3: d -> F; w2: F -> d.
+  auto inOf = [&](int p) { return p == 1 ? F : d; };
+  auto outOf = [&](int p) { return p == 1 ? d : F; };
+#pragma omp parallel
+  {
+    std::vector<float> scratch, effective[3], dEffective[3];
+#pragma omp for schedule(dynamic)
+    for (int64_t e = 0; e < E; ++e) {
+      // W_eff = W + scale · B A, then dA = scale · Bᵀ dW_eff, dB = scale · dW_eff Aᵀ.
+      for (int p = 0; p < numBase; ++p) {
+        int64_t in = inOf(p), out = outOf(p);
+        const float *A = adapter(2 * p).f32() + e * rank * in;
+        const float *Bm = adapter(2 * p + 1).f32() + e * out * rank;
+        effective[p].assign(base(p).f32(), base(p).f32() + out * in);
+        gemm(false, false, out, in, rank, scale, Bm, rank, A, in, 1.0f,
+             effective[p].data(), in);
+        dEffective[p].assign(out * in, 0.0f);
+      }
+      FfnWeights w{effective[0].data(), effective[1].data(),
+                   numBase == 3 ? effective[2].data() : nullptr};
+      ffnRowsBackward(x.f32() + first[e] * d, dy.f32() + first[e] * d,
+                      s.out(0).f32() + first[e] * d, count[e], d, F, w, act,
+                      dEffective[0].data(), dEffective[1].data(),
+                      numBase == 3 ? dEffective[2].data() : nullptr, scratch);
+      for (int p = 0; p < numBase; ++p) {
+        int64_t in = inOf(p), out = outOf(p);
+        const float *A = adapter(2 * p).f32() + e * rank * in;
+        const float *Bm = adapter(2 * p + 1).f32() + e * out * rank;
+        float *dA = s.out(1 + 2 * p).f32() + e * rank * in;
+        float *dB = s.out(2 + 2 * p).f32() + e * out * rank;
+        gemm(true, false, rank, in, out, scale, Bm, rank, dEffective[p].data(), in, 0.0f, dA, in);
+        gemm(false, true, out, rank, in, scale, dEffective[p].data(), in, A, in, 0.0f, dB, rank);
+      }
+    }
+  }
+  return Status::ok();
+}
 } // namespace
 
 void registerGradientKernels(KernelRegistry &r) {
+  r.add("moe.layer_norm_grad", layerNormGrad);
+  r.add("moe.activation_grad", activationGrad);
+  r.add("moe.router_input_transform_grad", routerInputTransformGrad);
+  r.add("moe.gumbel_softmax_grad", gumbelSoftmaxGrad);
+  r.add("moe.expert_choice_grad", expertChoiceGrad);
+  r.add("moe.entropy_loss_grad", entropyLossGrad);
+  r.add("moe.shared_experts_grad", sharedExpertsGrad);
+  r.add("moe.lora_experts_grad", loraExpertsGrad);
   r.add("moe.fill", fill);
   r.add("moe.reduce_rows", reduceRows);
   r.add("moe.embedding_grad", embeddingGrad);

@@ -143,6 +143,11 @@ def lr_at(step, t):
     return lr * (1 - (1 - ratio) * p)
 
 
+def training_seed(path, overrides):
+    raw = moe_reference.read_description(path, overrides)
+    return 0 if path.endswith(".json") else int((raw.get("training", {}) or {}).get("seed", 0))
+
+
 def training_config(path, overrides):
     raw = moe_reference.read_description(path, overrides)
     t = {} if path.endswith(".json") else (raw.get("training", {}) or {})
@@ -167,8 +172,10 @@ def check_training(args, cfg, plan, weights, data, dtype, tokens, w, B, S):
 
     params = {name: t.clone().requires_grad_(True) for name, t in w.items()}
     trainable = [params[name] for name in ours]
+    seed = training_seed(args.model, args.set)
+    noise = lambda step: seed * 1000003 + step
     inp, tgt = batch_at(tokens, 0, B, S)
-    ref = moe_reference.Reference(cfg, params)
+    ref = moe_reference.Reference(cfg, params, noise(0), 0)
     loss = ref.forward_tensor(inp, tgt)
     grads = torch.autograd.grad(loss, trainable, allow_unused=True)
     worst = 0.0
@@ -188,7 +195,7 @@ def check_training(args, cfg, plan, weights, data, dtype, tokens, w, B, S):
             group["lr"] = lr_at(step, t)
         inp, tgt = batch_at(tokens, step, B, S)
         opt.zero_grad()
-        loss = moe_reference.Reference(cfg, params).forward_tensor(inp, tgt)
+        loss = moe_reference.Reference(cfg, params, noise(step), step).forward_tensor(inp, tgt)
         loss.backward()
         if t["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(trainable, t["grad_clip"])

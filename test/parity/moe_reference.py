@@ -37,6 +37,28 @@ def load_safetensors(path):
     return tensors
 
 
+# ------------------------------------------------------------------- noise
+
+_M64 = (1 << 64) - 1
+
+
+def _mix64(x):
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def uniform01(seed, count, salt):
+    """moec's counter-based generator: the same numbers, element by element."""
+    key = _mix64((seed ^ salt) & _M64)
+    out = []
+    for i in range(count):
+        bits = _mix64(key ^ ((i * 0xD1B54A32D192ED03) & _M64))
+        out.append(((bits >> 11) + 0.5) * (1.0 / 9007199254740992.0))
+    return torch.tensor(out, dtype=torch.float64)
+
+
 # ------------------------------------------------------------ configurations
 
 def _deep_update(d, path, value):
@@ -116,6 +138,9 @@ class Cfg:
         self.temperature = float(g(rt, "temperature", 1.0))
         gum = rt.get("gumbel", {}) or {}
         self.tau_start = float(g(gum, "tau_start", 1.0))
+        self.tau_end = float(g(gum, "tau_end", 1.0))
+        self.tau_steps = g(gum, "steps", 1)
+        self.jitter = float(g(rt, "jitter", 0.0))
         self.selection = g(rt, "selection", "top_k")
         self.k = g(rt, "k", 2)
         self.normalize = g(rt, "normalize", False)
@@ -172,6 +197,7 @@ class Cfg:
         self.shared_count, self.shared_gate, self.mask_fill = 0, False, "neg_inf"
         self.balance, self.balance_coef, self.z_coef, self.entropy_coef = "none", 0.0, 0.0, 0.0
         self.max_k = 0
+        self.jitter = 0.0
         n = self.layers
         if t == "mixtral":
             self.E, self.k = r["num_local_experts"], r["num_experts_per_tok"]
@@ -280,8 +306,11 @@ def tsallis(s, q):
 
 
 class Reference:
-    def __init__(self, cfg, weights):
+    def __init__(self, cfg, weights, noise_seed=None, step=0):
+        """With `noise_seed`, the training graph: router jitter and Gumbel
+        noise drawn as moe-run draws them for that step."""
         self.c, self.w, self.n = cfg, weights, Names(cfg)
+        self.noise_seed, self.step = noise_seed, step
 
     def W(self, name):
         if name not in self.w:
@@ -432,11 +461,20 @@ class Reference:
             rx = F.layer_norm(x, (d,), eps=1e-6)
         elif c.input_transform == "tanh":
             rx = torch.tanh(x)
+        if self.noise_seed is not None and c.jitter > 0:
+            u = uniform01(self.noise_seed, rx.numel(), 0x6A09E667F3BCC909).view(rx.shape)
+            rx = rx * (1.0 - c.jitter + 2.0 * c.jitter * u).float()
         logits = rx @ self.W(self.n.moe(i) + "gate.weight").T
         if c.scores == "sigmoid":
             s = torch.sigmoid(logits)
         elif c.scores == "gumbel_softmax":
-            s = torch.softmax(logits / c.tau_start, -1)
+            progress = min(1.0, self.step / max(1, c.tau_steps))
+            tau = torch.tensor(c.tau_start * (c.tau_end / c.tau_start) ** progress, dtype=torch.float32)
+            g = 0
+            if self.noise_seed is not None:
+                u = uniform01(self.noise_seed, logits.numel(), 0xBB67AE8584CAA73B).view(logits.shape)
+                g = (-torch.log(-torch.log(u))).float()
+            s = torch.softmax((logits + g) / tau, -1)
         else:
             s = torch.softmax(logits / c.temperature, -1)
         expert = self.experts_fn(i)

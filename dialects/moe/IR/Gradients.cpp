@@ -267,3 +267,96 @@ LogicalResult WeightedSumOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
         getLoc(), ValueRange{dresult[0]}, ArrayRef<float>{coefficient}));
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// Remaining forward ops
+//===----------------------------------------------------------------------===//
+
+LogicalResult LayerNormOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                    SmallVectorImpl<Value> &grads) {
+  Type w = getWeight().getType();
+  auto g = b.create<LayerNormGradOp>(getLoc(), getInput().getType(), w, w,
+                                     getInput(), getWeight(), dresult[0], getEpsAttr());
+  grads.append({g.getDinput(), g.getDweight()});
+  if (getBias())
+    grads.push_back(g.getDbias());
+  return success();
+}
+
+LogicalResult ActivationOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                     SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<ActivationGradOp>(getLoc(), getType(), getInput(),
+                                             dresult[0], getKindAttr()));
+  return success();
+}
+
+LogicalResult RouterInputTransformOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                               SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<RouterInputTransformGradOp>(
+      getLoc(), getType(), getInput(), dresult[0], getKindAttr(), getEpsAttr()));
+  return success();
+}
+
+LogicalResult RouterJitterOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                       SmallVectorImpl<Value> &grads) {
+  // result = input ⊙ noise: the same noise (same seed) scales the gradient.
+  grads.push_back(b.create<RouterJitterOp>(getLoc(), dresult[0], getSeed(),
+                                           getEpsilonAttr()));
+  none(grads, 1);
+  return success();
+}
+
+LogicalResult GumbelSoftmaxOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                        SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<GumbelSoftmaxGradOp>(getLoc(), getType(), getScores(),
+                                                getTemperature(), dresult[0]));
+  none(grads, getNumOperands() - 1);
+  return success();
+}
+
+LogicalResult ExpertChoiceRouteOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                            SmallVectorImpl<Value> &grads) {
+  Value dscores;
+  if (Value dgates = dresult[1])
+    dscores = b.create<ExpertChoiceGradOp>(getLoc(), getScores().getType(),
+                                           getSlotTokens(), dgates);
+  grads.push_back(dscores);
+  return success();
+}
+
+LogicalResult EntropyLossOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                      SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<EntropyLossGradOp>(getLoc(), getScores().getType(),
+                                              getScores(), dresult[0], getQAttr()));
+  return success();
+}
+
+LogicalResult SharedExpertsOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                        SmallVectorImpl<Value> &grads) {
+  SmallVector<Type> weightTypes = {getW1().getType(), getW2().getType()};
+  if (getW3())
+    weightTypes.push_back(getW3().getType());
+  if (getSigmoidGate())
+    weightTypes.push_back(getSigmoidGate().getType());
+  auto g = b.create<SharedExpertsGradOp>(
+      getLoc(), getInput().getType(), weightTypes, getInput(), getW1(), getW2(),
+      getW3(), getSigmoidGate(), dresult[0], getActivationAttr());
+  grads.push_back(g.getDinput());
+  grads.append(g.getDweights().begin(), g.getDweights().end());
+  return success();
+}
+
+LogicalResult LoRAExpertsOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                      SmallVectorImpl<Value> &grads) {
+  SmallVector<Type> adapterTypes(getAdapters().getTypes());
+  auto g = b.create<LoRAExpertsGradOp>(getLoc(), getInput().getType(), adapterTypes,
+                                       getInput(), getBase(), getAdapters(),
+                                       getGroupSizes(), dresult[0], getAlphaAttr(),
+                                       getActivationAttr());
+  grads.push_back(g.getDinput());
+  none(grads, getBase().size()); // the base FFN is frozen
+  grads.append(g.getDadapters().begin(), g.getDadapters().end());
+  if (getGroupSizes())
+    grads.push_back(Value());
+  return success();
+}

@@ -45,7 +45,7 @@ def MoE_RMSNormOp : MoE_Op<"rms_norm", [DeclareOpInterfaceMethods<MoE_GradientOp
   let hasVerifier = 1;
 }
 
-def MoE_LayerNormOp : MoE_Op<"layer_norm", [Pure,
+def MoE_LayerNormOp : MoE_Op<"layer_norm", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
     AllTypesMatch<["input", "result"]>]> {
   let summary = "LayerNorm over the last dimension";
   let description = [{
@@ -89,7 +89,7 @@ def MoE_LinearOp : MoE_Op<"linear", [DeclareOpInterfaceMethods<MoE_GradientOpInt
   let hasVerifier = 1;
 }
 
-def MoE_ActivationOp : MoE_Op<"activation", [Pure,
+def MoE_ActivationOp : MoE_Op<"activation", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
     AllTypesMatch<["input", "result"]>]> {
   let summary = "elementwise activation function";
   let description = [{

@@ -46,7 +46,7 @@ def MoE_GroupedFFNOp : MoE_Op<"grouped_ffn",
 }
 
 def MoE_SharedExpertsOp : MoE_Op<"shared_experts",
-    [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
   let summary = "always-on shared experts (DeepSeekMoE, Qwen2-MoE)";
   let description = [{
     `num_shared` shared experts of width `F / num_shared`, computed as one FFN
@@ -78,7 +78,7 @@ def MoE_SharedExpertsOp : MoE_Op<"shared_experts",
 }
 
 def MoE_LoRAExpertsOp : MoE_Op<"lora_experts",
-    [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
   let summary = "LoRA-adapter experts on a frozen dense FFN (MoLE, DynMoLE)";
   let description = [{
     One frozen FFN (`base`: `w1 [F, d]`, `w2 [d, F]`, optionally `w3 [F, d]`)

@@ -178,4 +178,81 @@ def MoE_ZLossGradOp : MoE_GradOp<"z_loss_grad", [AllTypesMatch<["logits", "dlogi
   let results = (outs MoE_RouterTensor:$dlogits);
 }
 
+def MoE_LayerNormGradOp : MoE_GradOp<"layer_norm_grad",
+    [AllTypesMatch<["input", "dresult", "dinput"]>,
+     AllTypesMatch<["weight", "dweight", "dbias"]>]> {
+  let summary = "dinput, dweight and dbias of moe.layer_norm";
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$weight,
+                       MoE_FloatTensor:$dresult, F32Attr:$eps);
+  let results = (outs MoE_FloatTensor:$dinput, MoE_FloatTensor:$dweight,
+                      MoE_FloatTensor:$dbias);
+}
+
+def MoE_ActivationGradOp : MoE_GradOp<"activation_grad",
+    [AllTypesMatch<["input", "dresult", "dinput"]>]> {
+  let summary = "dinput = dresult ⊙ act'(input)";
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$dresult,
+                       MoE_ActivationAttr:$kind);
+  let results = (outs MoE_FloatTensor:$dinput);
+}
+
+def MoE_RouterInputTransformGradOp : MoE_GradOp<"router_input_transform_grad",
+    [AllTypesMatch<["input", "dresult", "dinput"]>]> {
+  let summary = "dinput of moe.router_input_transform";
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$dresult,
+                       MoE_InputTransformAttr:$kind, F32Attr:$eps);
+  let results = (outs MoE_FloatTensor:$dinput);
+}
+
+def MoE_GumbelSoftmaxGradOp : MoE_GradOp<"gumbel_softmax_grad",
+    [AllTypesMatch<["scores", "dscores", "dlogits"]>]> {
+  let summary = "dlogits = s ⊙ (ds − Σ ds ⊙ s) / τ (the noise is a constant)";
+  let arguments = (ins MoE_RouterTensor:$scores, MoE_ScalarF32:$temperature,
+                       MoE_RouterTensor:$dscores);
+  let results = (outs MoE_RouterTensor:$dlogits);
+}
+
+def MoE_ExpertChoiceGradOp : MoE_GradOp<"expert_choice_grad"> {
+  let summary = "dscores of moe.expert_choice_route from dslot_gates";
+  let description = [{
+    `dscores[slot_tokens[e, c], e] += dslot_gates[e, c]`; the result is
+    `[num_tokens, E]`.
+  }];
+  let arguments = (ins MoE_IndexTensor:$slot_tokens, MoE_RouterTensor:$dslot_gates);
+  let results = (outs MoE_RouterTensor:$dscores);
+}
+
+def MoE_EntropyLossGradOp : MoE_GradOp<"entropy_loss_grad",
+    [AllTypesMatch<["scores", "dscores"]>]> {
+  let summary = "dscores of moe.entropy_loss";
+  let arguments = (ins MoE_RouterTensor:$scores, MoE_ScalarF32:$dloss, F32Attr:$q);
+  let results = (outs MoE_RouterTensor:$dscores);
+}
+
+def MoE_SharedExpertsGradOp : MoE_GradOp<"shared_experts_grad", [AttrSizedOperandSegments]> {
+  let summary = "dinput and the weight (and sigmoid-gate) gradients of moe.shared_experts";
+  let description = [{
+    Results: `dinput`, then one gradient per weight operand in order
+    (`w1`, `w2`, `w3` if given, `sigmoid_gate` if given).
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$w1,
+                       MoE_FloatTensor:$w2, Optional<MoE_FloatTensor>:$w3,
+                       Optional<MoE_FloatTensor>:$sigmoid_gate,
+                       MoE_FloatTensor:$dresult, MoE_ActivationAttr:$activation);
+  let results = (outs MoE_FloatTensor:$dinput, Variadic<MoE_FloatTensor>:$dweights);
+}
+
+def MoE_LoRAExpertsGradOp : MoE_GradOp<"lora_experts_grad", [AttrSizedOperandSegments]> {
+  let summary = "dinput and the adapter gradients of moe.lora_experts (base frozen)";
+  let description = [{
+    Results: `dinput`, then one gradient per adapter operand, in order.
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, Variadic<MoE_FloatTensor>:$base,
+                       Variadic<MoE_FloatTensor>:$adapters,
+                       Optional<MoE_IndexTensor>:$group_sizes,
+                       MoE_FloatTensor:$dresult, F32Attr:$alpha,
+                       MoE_ActivationAttr:$activation);
+  let results = (outs MoE_FloatTensor:$dinput, Variadic<MoE_FloatTensor>:$dadapters);
+}
+
 #endif // MOE_GRADIENT_OPS_TD

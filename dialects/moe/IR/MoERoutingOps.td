@@ -13,7 +13,7 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 //===----------------------------------------------------------------------===//
 
 def MoE_RouterInputTransformOp : MoE_Op<"router_input_transform",
-    [Pure, AllTypesMatch<["input", "result"]>]> {
+    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AllTypesMatch<["input", "result"]>]> {
   let summary = "transform the router input before gating";
   let description = [{
     Modified softmax gating gates on `τ(x)` instead of `x`; the experts still
@@ -38,7 +38,7 @@ def MoE_RouterInputTransformOp : MoE_Op<"router_input_transform",
 }
 
 def MoE_RouterJitterOp : MoE_Op<"router_jitter",
-    [Pure, AllTypesMatch<["input", "result"]>]> {
+    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AllTypesMatch<["input", "result"]>]> {
   let summary = "multiplicative jitter noise on the router input (training only)";
   let description = [{
     `result = input ⊙ U(1 − epsilon, 1 + epsilon)`, the noise drawn per element
@@ -101,7 +101,7 @@ def MoE_ScoreOp : MoE_Op<"score", [DeclareOpInterfaceMethods<MoE_GradientOpInter
   let hasVerifier = 1;
 }
 
-def MoE_GumbelSoftmaxOp : MoE_Op<"gumbel_softmax", [Pure,
+def MoE_GumbelSoftmaxOp : MoE_Op<"gumbel_softmax", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
     AllTypesMatch<["logits", "scores"]>]> {
   let summary = "Gumbel-softmax scores with a scheduled temperature (EvoMoE)";
   let description = [{
@@ -272,7 +272,7 @@ def MoE_ThresholdRouteOp : MoE_SelectionOp<"threshold_route"> {
 }
 
 def MoE_ExpertChoiceRouteOp : MoE_Op<"expert_choice_route",
-    [Pure, InferTypeOpAdaptor]> {
+    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "expert-choice routing: each expert picks its top-C tokens";
   let description = [{
     Each expert `e` takes the `capacity` tokens with the highest `scores[:, e]`
