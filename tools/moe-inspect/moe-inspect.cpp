@@ -60,13 +60,20 @@ int main(int argc, char **argv) {
               root.model_source() ? root.model_source()->c_str() : "?",
               (long long)root.vocab_size());
 
-  double paramCount = 0, paramBytes = 0, frozen = 0;
+  double paramCount = 0, paramBytes = 0, frozen = 0, stateBytes = 0;
   int numParams = 0;
   std::map<std::string, double> byGroup;
+  std::map<std::string, bool> seen; // functions share parameters by name
   for (int id = 0; id < plan.numTensors(); ++id) {
     const moec::plan::Tensor &t = plan.tensor(id);
-    if (t.role() != moec::plan::TensorRole::parameter)
+    if (t.role() == moec::plan::TensorRole::state &&
+        !seen.count(t.name()->str())) {
+      seen[t.name()->str()] = true;
+      stateBytes += plan.describe(id).bytes();
+    }
+    if (t.role() != moec::plan::TensorRole::parameter || seen.count(t.name()->str()))
       continue;
+    seen[t.name()->str()] = true;
     TensorRef ref = plan.describe(id);
     paramCount += ref.numel();
     paramBytes += ref.bytes();
@@ -110,8 +117,11 @@ int main(int argc, char **argv) {
         names += (names.empty() ? "" : ", ") + plan.tensor(id).name()->str();
       std::printf("          outputs: %s\n", names.c_str());
     }
-    std::printf("memory    parameters %s + arena %s = %s\n", human(paramBytes).c_str(),
-                human(arena).c_str(), human(paramBytes + arena).c_str());
+    bool training = std::string(f->name()->c_str()) == "train_step";
+    double total = paramBytes + arena + (training ? stateBytes : 0);
+    std::printf("memory    parameters %s%s + arena %s = %s\n", human(paramBytes).c_str(),
+                training ? (" + optimizer state " + human(stateBytes)).c_str() : "",
+                human(arena).c_str(), human(total).c_str());
   }
   if (const moec::plan::Training *t = root.training())
     std::printf("training  batch %lld x seq %lld, seed %lld, optimizer %s lr %g\n",
