@@ -446,10 +446,13 @@ int train(const Options &o, Run &run) {
       return fail(Status::error("step " + std::to_string(step) + ": " + s.message()));
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     json metrics = collectMetrics(ex);
-    double loss = metrics["loss"].get<double>();
-    if (!std::isfinite(loss) || !std::isfinite(metrics["grad_norm"].get<double>())) {
-      std::cerr << "\nmoe-run: error: the loss became " << loss << " at step " << step
-                << "; training stopped before applying it. "
+    double loss = metrics["loss"].get<double>(), norm = metrics["grad_norm"].get<double>();
+    if (!std::isfinite(loss) || !std::isfinite(norm)) {
+      std::cerr << "\nmoe-run: error: "
+                << (std::isfinite(loss) ? "the gradient norm became " + std::to_string(norm) +
+                                              " (loss " + std::to_string(loss) + ")"
+                                        : "the loss became " + std::to_string(loss))
+                << " at step " << step << "; training stopped before applying it. "
                 << (lastCheckpoint.empty() ? "No checkpoint was written."
                                            : "The last good checkpoint is " + lastCheckpoint + ".")
                 << "\n";
