@@ -1,6 +1,7 @@
 // Executor.cpp - runs one function of a plan, step by step, over an arena.
 #include "runtime/core/Executor.h"
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 
@@ -97,8 +98,12 @@ Status Executor::run() {
     auto overrides = overrides_.find(step.op()->str());
     StepContext context(step, std::move(inputs), std::move(outputs),
                         overrides == overrides_.end() ? nullptr : &overrides->second);
+    auto start = std::chrono::steady_clock::now();
     if (Status status = (*prepared.kernel)(context); !status)
       return Status::error("step " + std::to_string(i) + ": " + status.message());
+    if (profiling_)
+      profile_[step.op()->str()] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   return Status::ok();
 }

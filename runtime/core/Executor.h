@@ -28,6 +28,9 @@ public:
   void overrideAttr(const std::string &op, const std::string &attr, AttrOverride value) {
     overrides_[op][attr] = std::move(value);
   }
+  /// Accumulates the time spent in each op while on.
+  void setProfiling(bool on) { profiling_ = on; }
+  const std::map<std::string, double> &profile() const { return profile_; }
   /// Runs every step; the first failing kernel stops the run.
   Status run();
 
@@ -53,6 +56,8 @@ private:
   size_t arenaSize_ = 0;
   std::vector<PreparedStep> steps_;
   std::map<std::string, AttrOverrides> overrides_;
+  bool profiling_ = false;
+  std::map<std::string, double> profile_;
 };
 
 } // namespace moec::rt

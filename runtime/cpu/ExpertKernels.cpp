@@ -10,8 +10,10 @@ namespace moec::rt::cpu {
 
 namespace {
 /// Row blocks of the experts: capacity form [E, C, d] or grouped form
-/// [N, d] + group sizes. Calls `body(e, firstRow, rows)` per expert, in
-/// parallel, and zeroes rows after the last group.
+/// [N, d] + group sizes. Calls `body(e, firstRow, rows)` per expert and
+/// zeroes rows after the last group. Experts run one after the other: each
+/// block is a few large GEMMs that BLAS spreads over every core (running
+/// experts in parallel as well would oversubscribe them).
 template <typename Body>
 Status forEachExpertBlock(const StepContext &s, const TensorRef &input,
                           const TensorRef *groupSizes, int64_t E, Body body) {
@@ -37,13 +39,9 @@ Status forEachExpertBlock(const StepContext &s, const TensorRef &input,
       count[e] = C;
     }
   }
-#pragma omp parallel
-  {
-    std::vector<float> scratch;
-#pragma omp for schedule(dynamic)
-    for (int64_t e = 0; e < E; ++e)
-      body(e, first[e], count[e], scratch);
-  }
+  static thread_local std::vector<float> scratch;
+  for (int64_t e = 0; e < E; ++e)
+    body(e, first[e], count[e], scratch);
   return Status::ok();
 }
 

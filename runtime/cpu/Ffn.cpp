@@ -32,9 +32,11 @@ void ffnRows(const float *X, float *Y, int64_t M, int64_t d, int64_t F,
   project(X, w.w1, w.a1, h1, M, d, F, lowRank);
   if (h3) {
     project(X, w.w3, w.a3, h3, M, d, F, lowRank);
+#pragma omp parallel for
     for (int64_t i = 0; i < M * F; ++i)
       h1[i] = activate(act, h1[i]) * h3[i];
   } else {
+#pragma omp parallel for
     for (int64_t i = 0; i < M * F; ++i)
       h1[i] = activate(act, h1[i]);
   }
@@ -61,12 +63,14 @@ void ffnRowsBackward(const float *X, const float *dY, float *dX, int64_t M,
   linearNT(X, w.w1, h1, M, d, F);
   if (gated)
     linearNT(X, w.w3, h3, M, d, F);
+#pragma omp parallel for
   for (int64_t i = 0; i < M * F; ++i)
     g[i] = activate(act, h1[i]) * (gated ? h3[i] : 1.0f);
   // dW2 = dYᵀ g; dg = dY W2.
   gemm(true, false, d, F, M, 1.0f, dY, d, g, F, 0.0f, dW2, F);
   gemm(false, false, M, F, d, 1.0f, dY, d, w.w2, F, 0.0f, dg, F);
   // dh3 = dg ⊙ act(h1) (into h3's place), dh1 = dg ⊙ h3 ⊙ act'(h1) (into g).
+#pragma omp parallel for
   for (int64_t i = 0; i < M * F; ++i) {
     float a = activate(act, h1[i]);
     float upstream = gated ? dg[i] * h3[i] : dg[i];

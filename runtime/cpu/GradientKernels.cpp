@@ -112,6 +112,7 @@ Status attentionGrad(const StepContext &s) {
   zero(s.out(1));
   zero(s.out(2));
   // One task per key/value head: its query heads all write its dK and dV.
+  // Per-head GEMMs are small; threads over heads, single-threaded BLAS.
 #pragma omp parallel
   {
     std::vector<float> P(S * S), dP(S * S);
@@ -304,18 +305,15 @@ Status groupedFfnGrad(const StepContext &s) {
   if (sizes)
     std::memset(s.out(0).f32() + offset * d, 0, (rows - offset) * d * sizeof(float));
   Act act = parseActivation(s.str("activation"));
-#pragma omp parallel
-  {
-    std::vector<float> scratch;
-#pragma omp for schedule(dynamic)
-    for (int64_t e = 0; e < E; ++e) {
-      FfnWeights w{w1.f32() + e * F * d, w2.f32() + e * d * F,
-                   w3 ? w3->f32() + e * F * d : nullptr};
-      ffnRowsBackward(x.f32() + first[e] * d, dy.f32() + first[e] * d,
-                      s.out(0).f32() + first[e] * d, count[e], d, F, w, act,
-                      s.out(1).f32() + e * F * d, s.out(2).f32() + e * d * F,
-                      w3 ? s.out(3).f32() + e * F * d : nullptr, scratch);
-    }
+  // Experts in sequence, each GEMM on every core (see ExpertKernels.cpp).
+  static thread_local std::vector<float> scratch;
+  for (int64_t e = 0; e < E; ++e) {
+    FfnWeights w{w1.f32() + e * F * d, w2.f32() + e * d * F,
+                 w3 ? w3->f32() + e * F * d : nullptr};
+    ffnRowsBackward(x.f32() + first[e] * d, dy.f32() + first[e] * d,
+                    s.out(0).f32() + first[e] * d, count[e], d, F, w, act,
+                    s.out(1).f32() + e * F * d, s.out(2).f32() + e * d * F,
+                    w3 ? s.out(3).f32() + e * F * d : nullptr, scratch);
   }
   return Status::ok();
 }
@@ -360,6 +358,7 @@ Status zLossGrad(const StepContext &s) {
   const TensorRef &logits = s.in(0);
   float dloss = *s.in(1).f32();
   int64_t T = logits.dim(0), E = logits.dim(1);
+#pragma omp parallel for
   for (int64_t t = 0; t < T; ++t) {
     const float *l = logits.f32() + t * E;
     float *out = s.out(0).f32() + t * E;

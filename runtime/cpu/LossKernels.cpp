@@ -67,6 +67,7 @@ Status zLoss(const StepContext &s) {
   const TensorRef &logits = s.in(0);
   int64_t T = logits.dim(0), E = logits.dim(1);
   double sum = 0;
+#pragma omp parallel for reduction(+ : sum)
   for (int64_t t = 0; t < T; ++t) {
     double lse = logSumExp(logits.f32() + t * E, E);
     sum += lse * lse;

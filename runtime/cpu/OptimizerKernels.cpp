@@ -11,8 +11,11 @@ Status globalNorm(const StepContext &s) {
   double sum = 0;
   for (size_t i = 0; i < s.numInputs(); ++i) {
     const TensorRef &g = s.in(i);
-    for (int64_t j = 0; j < g.numel(); ++j)
-      sum += static_cast<double>(g.f32()[j]) * g.f32()[j];
+    const float *data = g.f32();
+    int64_t n = g.numel();
+#pragma omp parallel for reduction(+ : sum)
+    for (int64_t j = 0; j < n; ++j)
+      sum += static_cast<double>(data[j]) * data[j];
   }
   *s.out(0).f32() = static_cast<float>(std::sqrt(sum));
   return Status::ok();

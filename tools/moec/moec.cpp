@@ -10,6 +10,7 @@
 #include "dialects/moe/IR/TensorGradients.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Parser/Parser.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
@@ -28,7 +29,8 @@ using namespace llvm;
 namespace {
 enum class Emit { Plan, Forward, Train, Planned };
 
-cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.yaml | config.json>"),
+cl::opt<std::string> inputPath(cl::Positional,
+                               cl::desc("<model.yaml | config.json | forward.mlir>"),
                                cl::Required);
 cl::opt<std::string> outputPath("o", cl::desc("Output plan (.moeb)"),
                                 cl::value_desc("file"));
@@ -135,32 +137,58 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  moec::frontend::DiagnosticList diagnostics;
-  std::optional<moec::frontend::ModelConfig> config = moec::frontend::loadModel(
-      inputPath, options, std::vector<std::string>(overrides.begin(), overrides.end()),
-      diagnostics);
-  if (!config) {
-    diagnostics.print(std::cerr);
-    std::cerr << "moec: " << diagnostics.errors().size() << " error"
-              << (diagnostics.errors().size() == 1 ? "" : "s") << " in "
-              << inputPath << "\n";
-    return 1;
-  }
-
   mlir::DialectRegistry registry;
+  registry.insert<moec::moe::MoEDialect, mlir::func::FuncDialect,
+                  mlir::tensor::TensorDialect>();
   moec::moe::registerTensorGradientModels(registry);
   mlir::MLIRContext context(registry);
-  moec::frontend::ForwardOptions forward;
-  forward.batch = batch;
-  forward.seqLen = seqLen;
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      moec::frontend::buildForwardModule(context, *config, forward);
-  if (emit != Emit::Forward) {
-    // The training variant (router noise from a seed input) feeds autodiff.
-    forward.training = true;
-    forward.name = "forward_train";
-    moec::frontend::appendForwardFunction(*module, *config, forward);
-    module->lookupSymbol<mlir::func::FuncOp>("forward_train").setPrivate();
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+
+  moec::frontend::DiagnosticList diagnostics;
+  std::optional<moec::frontend::ModelConfig> config;
+  if (StringRef(inputPath).ends_with(".mlir")) {
+    // Forward IR written by hand (a single layer, a benchmark): a function
+    // @forward with moe.param / moe.input arguments and a "loss" result.
+    module = mlir::parseSourceFile<mlir::ModuleOp>(inputPath, &context);
+    if (!module)
+      return 1;
+    auto forwardFn = module->lookupSymbol<mlir::func::FuncOp>("forward");
+    if (!forwardFn) {
+      errs() << "moec: " << inputPath << " has no func.func @forward\n";
+      return 1;
+    }
+    config.emplace();
+    config->name = sys::path::stem(inputPath).str();
+    config->sourceKind = "mlir";
+    if (emit != Emit::Forward) {
+      mlir::OpBuilder b(forwardFn);
+      b.setInsertionPointAfter(forwardFn);
+      auto train = cast<mlir::func::FuncOp>(b.clone(*forwardFn));
+      train.setSymName("forward_train");
+      train.setPrivate();
+    }
+  } else {
+    config = moec::frontend::loadModel(
+      inputPath, options, std::vector<std::string>(overrides.begin(), overrides.end()),
+      diagnostics);
+    if (!config) {
+      diagnostics.print(std::cerr);
+      std::cerr << "moec: " << diagnostics.errors().size() << " error"
+                << (diagnostics.errors().size() == 1 ? "" : "s") << " in "
+                << inputPath << "\n";
+      return 1;
+    }
+    moec::frontend::ForwardOptions forward;
+    forward.batch = batch;
+    forward.seqLen = seqLen;
+    module = moec::frontend::buildForwardModule(context, *config, forward);
+    if (emit != Emit::Forward) {
+      // The training variant (router noise from a seed input) feeds autodiff.
+      forward.training = true;
+      forward.name = "forward_train";
+      moec::frontend::appendForwardFunction(*module, *config, forward);
+      module->lookupSymbol<mlir::func::FuncOp>("forward_train").setPrivate();
+    }
   }
   if (failed(mlir::verify(*module))) {
     errs() << "moec: internal error: the forward IR of " << inputPath

@@ -1,0 +1,128 @@
+// moe_layer_bench.cpp - times moec's training step of one MoE layer on CPU
+// and this machine's single-precision GEMM peak, in the same process.
+//
+//   moe_layer_bench PLAN.moeb [--steps N] [--threads N]
+//
+// Prints one JSON object: median step time, expert-GEMM GFLOP/s, the GEMM
+// peak, the fraction of it, the arena bytes and the process's peak RSS.
+#include "runtime/core/Executor.h"
+#include "runtime/core/Parameters.h"
+#include "runtime/cpu/CpuKernels.h"
+
+#include <cblas.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace moec::rt;
+
+namespace {
+double seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+/// Best GFLOP/s of row-major SGEMM over shapes like the experts' and a large
+/// square one.
+double gemmPeak() {
+  double best = 0;
+  for (auto [m, n, k] : {std::array<int, 3>{1024, 1024, 512}, {1024, 512, 1024},
+                         {2048, 2048, 2048}}) {
+    std::vector<float> a(size_t(m) * k, 0.5f), b(size_t(k) * n, 0.25f), c(size_t(m) * n);
+    std::vector<double> times;
+    for (int r = 0; r < 7; ++r) {
+      auto start = std::chrono::steady_clock::now();
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a.data(), k,
+                  b.data(), k, 0.0f, c.data(), n);
+      times.push_back(seconds(start));
+    }
+    best = std::max(best, 2.0 * m * n * k / median(times) / 1e9);
+  }
+  return best;
+}
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: moe_layer_bench PLAN.moeb [--steps N]\n");
+    return 2;
+  }
+  int steps = 10;
+  for (int i = 2; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--steps")
+      steps = std::atoi(argv[i + 1]);
+
+  auto plan = LoadedPlan::load(argv[1]);
+  if (!plan) {
+    std::fprintf(stderr, "error: %s\n", plan.status().message().c_str());
+    return 1;
+  }
+  KernelRegistry kernels;
+  cpu::registerCpuKernels(kernels);
+  auto executor = Executor::create(*plan, "train_step", kernels);
+  if (!executor) {
+    std::fprintf(stderr, "error: %s\n", executor.status().message().c_str());
+    return 1;
+  }
+  Executor &ex = **executor;
+  auto params = ParameterStore::create(*plan);
+  params->initialize(1);
+  for (auto &[name, t] : params->tensors())
+    ex.bind(name, t.data.data());
+
+  int xId = ex.inputId("x");
+  TensorRef xRef = (*plan)->describe(xId);
+  std::vector<float> x(xRef.numel());
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float &v : x)
+    v = normal(rng);
+  ex.bind("x", x.data());
+  int64_t step = 0;
+  ex.bind("step", &step);
+
+  // Expert GEMM work per step: forward 3 GEMMs of 2·d·F per routed row,
+  // backward twice that.
+  int64_t T = xRef.shape[0], d = xRef.shape[1];
+  int64_t F = params->tensors().at("w1").shape[1], K = 2;
+  double expertFlops = 3.0 * 3 * 2.0 * T * K * d * F;
+
+  std::vector<double> times, expertTimes;
+  for (int i = 0; i < steps + 2; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    if (Status s = ex.run(); !s) {
+      std::fprintf(stderr, "error: %s\n", s.message().c_str());
+      return 1;
+    }
+    if (i >= 2) // warm-up
+      times.push_back(seconds(start));
+    ++step;
+  }
+  if (std::getenv("MOEC_PROFILE")) {
+    ex.setProfiling(true);
+    if (Status s = ex.run(); !s)
+      return 1;
+    for (auto &[op, t] : ex.profile())
+      std::fprintf(stderr, "%-32s %8.1f ms\n", op.c_str(), t * 1e3);
+  }
+  double peak = gemmPeak();
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  const char *coretype = std::getenv("OPENBLAS_CORETYPE");
+  std::printf("{\"step_seconds\": %.4f, \"expert_gemm_gflops\": %.1f, "
+              "\"gemm_peak_gflops\": %.1f, \"arena_bytes\": %zu, \"peak_rss_bytes\": %ld, "
+              "\"blas\": \"%s\", \"openblas_coretype\": \"%s\"}\n",
+              median(times), expertFlops / median(times) / 1e9, peak, ex.arenaBytes(),
+              usage.ru_maxrss * 1024L, openblas_get_config(), coretype ? coretype : "");
+  return 0;
+}

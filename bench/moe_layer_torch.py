@@ -1,0 +1,53 @@
+"""PyTorch eager baseline of bench/moe_layer.mlir: the same layer, loss and
+AdamW step, on the same thread count. Prints one JSON object."""
+import argparse
+import json
+import resource
+import time
+
+import torch
+import torch.nn.functional as F
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--steps", type=int, default=10)
+ap.add_argument("--threads", type=int, default=2)
+args = ap.parse_args()
+torch.set_num_threads(args.threads)
+torch.manual_seed(0)
+
+T, d, E, Fw, K = 4096, 512, 8, 1024, 2
+x = torch.randn(T, d)
+wg = (0.02 * torch.randn(E, d)).requires_grad_()
+w1 = (0.02 * torch.randn(E, Fw, d)).requires_grad_()
+w2 = (0.02 * torch.randn(E, d, Fw)).requires_grad_()
+w3 = (0.02 * torch.randn(E, Fw, d)).requires_grad_()
+opt = torch.optim.AdamW([wg, w1, w2, w3], lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
+
+
+def step():
+    s = torch.softmax(x @ wg.T, -1)
+    w, idx = s.topk(K, -1)
+    w = w / w.sum(-1, keepdim=True)
+    y = torch.zeros_like(x)
+    for e in range(E):
+        token, slot = (idx == e).nonzero(as_tuple=True)
+        h = x[token]
+        out = (F.silu(h @ w1[e].T) * (h @ w3[e].T)) @ w2[e].T
+        y = y.index_add(0, token, w[token, slot, None] * out)
+    loss = (torch.logsumexp(y, -1) ** 2).mean()
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([wg, w1, w2, w3], 1.0)
+    opt.step()
+
+
+times = []
+for i in range(args.steps + 2):
+    start = time.perf_counter()
+    step()
+    if i >= 2:
+        times.append(time.perf_counter() - start)
+times.sort()
+print(json.dumps({"step_seconds": times[len(times) // 2],
+                  "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "torch": torch.__version__, "threads": torch.get_num_threads()}))
