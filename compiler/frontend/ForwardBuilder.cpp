@@ -126,6 +126,7 @@ private:
   SmallVector<Value> balanceTerms, zTerms, entropyTerms;
   SmallVector<Value> perSlotScores, perSlotIndices;
   SmallVector<std::pair<std::string, Value>> layerMetrics;
+  SmallVector<std::pair<std::string, Value>> stateUpdates;
 };
 
 Value Builder::param(const std::string &name, ArrayRef<int64_t> shape,
@@ -315,14 +316,14 @@ Value Builder::moeLayer(Value x, int64_t layer) {
     scores = b.create<ScoreOp>(loc, logits, *symbolizeScoreFunction(r.scores),
                                APFloat(float(r.temperature)));
 
-  Value slotTokens, slotGates, groupSizes, indices;
+  Value slotTokens, slotGates, groupSizes, indices, bias;
   if (r.selection == "expert_choice") {
     auto route = b.create<ExpertChoiceRouteOp>(loc, scores, c.capacity(tokens));
     slotTokens = route.getSlotTokens();
     slotGates = route.getSlotGates();
   } else {
     Value weights;
-    Value bias = selection(scores, layer, weights, indices);
+    bias = selection(scores, layer, weights, indices);
     int64_t capacity = c.capacity(tokens);
     if (capacity > 0) {
       auto slots = b.create<AssignSlotsOp>(
@@ -336,7 +337,6 @@ Value Builder::moeLayer(Value x, int64_t layer) {
       slotGates = sorted.getSortedGates();
       groupSizes = sorted.getGroupSizes();
     }
-    (void)bias;
   }
   Value rows = b.create<DispatchOp>(loc, x, slotTokens);
   Value expertOut = routedExperts(rows, groupSizes, layer);
@@ -360,6 +360,13 @@ Value Builder::moeLayer(Value x, int64_t layer) {
   auto stats = b.create<RoutingStatsOp>(loc, slotTokens, indices, experts, tokens);
   layerMetrics.push_back({metric + "expert_tokens", stats.getExpertTokens()});
   layerMetrics.push_back({metric + "dropped_fraction", stats.getDroppedFraction()});
+  if (training && bias) {
+    // Auxiliary-loss-free balancing: the step also updates the selection
+    // bias from this step's expert load.
+    Value next = b.create<UpdateSelectionBiasOp>(loc, bias, stats.getExpertTokens(),
+                                                 APFloat(float(r.biasUpdateRate)));
+    stateUpdates.push_back({names.selectionBias(layer), next});
+  }
 
   const AuxLossConfig &a = m.aux;
   if (a.loadBalancing == "per_slot") {
@@ -466,6 +473,11 @@ void Builder::build(ModuleOp module) {
     output(name, value);
   for (auto &[name, value] : layerMetrics)
     output(name, value);
+  for (auto &[name, value] : stateUpdates) {
+    results.push_back(value);
+    resultAttrs.push_back(b.getDictionaryAttr(
+        b.getNamedAttr("moe.update", b.getStringAttr(name))));
+  }
 
   b.create<func::ReturnOp>(loc, results);
   SmallVector<Type> argTypes(body->getArgumentTypes());

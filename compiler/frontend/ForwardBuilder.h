@@ -28,7 +28,8 @@ struct ForwardOptions {
 /// (the names of the per-expert tensors it stacks, when checkpoints store
 /// one tensor per expert), `moe.init` (`normal`, `zeros`, `ones`),
 /// `moe.init_std`, `moe.trainable`; inputs carry `moe.input`. Results carry
-/// `moe.output`, their metric name.
+/// `moe.output`, their metric name; in training graphs, the new values of
+/// non-trained state (the DeepSeek-V3 selection bias) carry `moe.update`.
 mlir::OwningOpRef<mlir::ModuleOp> buildForwardModule(mlir::MLIRContext &context,
                                                      const ModelConfig &config,
                                                      const ForwardOptions &options);

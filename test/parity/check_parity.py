@@ -100,7 +100,7 @@ def main():
         if status != "ok":
             failures.append(key)
     for key in result:
-        if key not in ref and key not in ("layers", "tokens", "step", "seconds"):
+        if key not in ref and key not in ("layers", "tokens", "step", "seconds", "peak_rss_bytes"):
             failures.append(f"{key}: reported by moe-run but not by the reference")
     ours = {l["layer"]: l for l in result["layers"]}
     for layer in ref["layers"]:
@@ -195,11 +195,19 @@ def check_training(args, cfg, plan, weights, data, dtype, tokens, w, B, S):
             group["lr"] = lr_at(step, t)
         inp, tgt = batch_at(tokens, step, B, S)
         opt.zero_grad()
-        loss = moe_reference.Reference(cfg, params, noise(step), step).forward_tensor(inp, tgt)
+        ref = moe_reference.Reference(cfg, params, noise(step), step)
+        loss, metrics = ref._forward(inp, tgt)
         loss.backward()
         if t["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(trainable, t["grad_clip"])
         opt.step()
+        if cfg.moe and cfg.selection_bias:
+            # Auxiliary-loss-free balancing (DeepSeek-V3), part of the step.
+            with torch.no_grad():
+                for layer in metrics["layers"]:
+                    load = torch.tensor(layer["expert_tokens"], dtype=torch.float64)
+                    bias = params[ref.n.bias(layer["layer"])]
+                    bias += cfg.bias_update_rate * torch.sign(load.mean() - load).float()
         mine = logged[step]["loss"]
         err = abs(mine - float(loss)) / abs(float(loss))
         print(f"step {step}: moec {mine:.8f}  torch {float(loss):.8f}  rel {err:.2e}")

@@ -151,6 +151,7 @@ class Cfg:
         self.group_score = g(rt, "group_score", "max")
         self.mask_fill = g(rt, "mask_fill", "neg_inf")
         self.selection_bias = g(rt, "selection_bias", False)
+        self.bias_update_rate = float(g(rt, "bias_update_rate", 0.001))
         self.p = float(g(rt, "p", 1.0))
         self.max_k = g(rt, "max_k", 0) or self.E
         self.q = float(g(rt, "q", 1.0))
@@ -238,6 +239,7 @@ class Cfg:
             self.selection = "deepseek_" + method
             self.groups, self.topk_groups = r.get("n_group", 1), r.get("topk_group", 1)
             self.selection_bias = v3
+            self.bias_update_rate = 0.001
             if not v3 and r.get("aux_loss_alpha", 0.0) > 0:
                 self.balance = "sequence" if r.get("seq_aux", True) else "switch"
                 self.balance_coef = r["aux_loss_alpha"]

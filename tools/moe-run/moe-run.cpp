@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -150,6 +151,13 @@ int parseArgs(int argc, char **argv, Options &o) {
 int fail(const Status &status) {
   std::cerr << "moe-run: error: " << status.message() << "\n";
   return 1;
+}
+
+/// The process's peak resident memory.
+double peakResidentBytes() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss * 1024.0;
 }
 
 /// Everything a run shares: the plan, parameters and data.
@@ -304,6 +312,7 @@ int evaluate(const Options &o, Run &run) {
   result["tokens"] = run.B * run.S;
   result["step"] = o.step;
   result["seconds"] = seconds;
+  result["peak_rss_bytes"] = peakResidentBytes();
   if (!std::isfinite(result["loss"].get<double>()))
     std::cerr << "moe-run: warning: the loss is not finite\n";
   if (o.json) {
@@ -314,7 +323,7 @@ int evaluate(const Options &o, Run &run) {
               run.plan->root().model_name()->c_str(), (long long)(run.B * run.S),
               (long long)run.B, (long long)run.S, (long long)o.step, seconds);
   for (auto &[name, value] : result.items())
-    if (value.is_number_float() && name != "seconds")
+    if (value.is_number_float() && name != "seconds" && name != "peak_rss_bytes")
       std::printf("  %-22s %.6f\n", name.c_str(), value.get<double>());
   if (!result["layers"].empty()) {
     std::printf("  %-6s %-10s %s\n", "layer", "dropped", "tokens per expert");
@@ -488,6 +497,8 @@ int train(const Options &o, Run &run) {
   }
   if (terminal)
     std::fprintf(stderr, "\n");
+  std::printf("peak memory %.1f MiB (resident; parameters, optimizer state and one arena of %.1f MiB)\n",
+              peakResidentBytes() / 1048576.0, ex.arenaBytes() / 1048576.0);
   if (!o.save.empty()) {
     if (Status s = saveCheckpoint(run, o.save, end); !s)
       return fail(s);
