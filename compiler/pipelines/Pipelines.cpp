@@ -18,6 +18,9 @@ void buildLowerToPlanPipeline(mlir::OpPassManager &pm) {
 
 void buildTrainingPipeline(mlir::OpPassManager &pm,
                            const MoEOptimizerPassOptions &optimizer) {
+  MoESplitExpertFFNPassOptions split;
+  split.function = "forward_train";
+  pm.addPass(createMoESplitExpertFFNPass(split));
   MoEAutodiffPassOptions autodiff;
   autodiff.function = "forward_train";
   pm.addPass(createMoEAutodiffPass(autodiff));

@@ -13,7 +13,8 @@ namespace moec {
 void buildLowerToPlanPipeline(mlir::OpPassManager &pm);
 
 /// The training step from a model's training forward function
-/// `@forward_train`: autodiff, then the optimizer (`--moe-build-training`).
+/// `@forward_train`: expert FFNs split for backward, autodiff, then the
+/// optimizer (`--moe-build-training`).
 void buildTrainingPipeline(mlir::OpPassManager &pm,
                            const MoEOptimizerPassOptions &optimizer);
 

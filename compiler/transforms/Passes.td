@@ -44,6 +44,32 @@ def MoEPlanMemoryPass : Pass<"moe-plan-memory", "::mlir::func::FuncOp"> {
 // Training
 //===----------------------------------------------------------------------===//
 
+def MoESplitExpertFFNPass : Pass<"moe-split-expert-ffn", "::mlir::ModuleOp"> {
+  let summary = "Split routed-expert FFNs so that backward reuses the pre-activations";
+  let description = [{
+    Rewrites `moe.grouped_ffn` into `moe.grouped_ffn_up` (the per-expert
+    pre-activations `[W1 x, W3 x]`) and `moe.grouped_ffn_down` (activation,
+    gating and `W2`). The backward pass then reads the pre-activations
+    instead of recomputing them: 6 instead of 8 GEMMs per expert, at the cost
+    of keeping them (`F` or `2F` floats per routed row) until backward.
+    Training pipelines run it on the training forward function before
+    `--moe-autodiff`; evaluation keeps the fused op.
+
+    ```mlir
+    // Before:
+    %y = moe.grouped_ffn %x weights(%w1, %w2, %w3) group_sizes(%s) {activation = #moe.activation<silu>} : ...
+    // After:
+    %h = moe.grouped_ffn_up %x weights(%w1, %w3) group_sizes(%s) : ... -> tensor<Nx2Fxf32>
+    %y = moe.grouped_ffn_down %h weights(%w2) group_sizes(%s) {activation = #moe.activation<silu>, gated} : ...
+    ```
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"\"",
+           "Only this function (default: every function)">,
+  ];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
 def MoEAutodiffPass : Pass<"moe-autodiff", "::mlir::ModuleOp"> {
   let summary = "Reverse-mode differentiation of the forward function";
   let description = [{

@@ -14,6 +14,7 @@ void registerLossKernels(KernelRegistry &registry);
 void registerShapeKernels(KernelRegistry &registry);
 void registerGradientKernels(KernelRegistry &registry);
 void registerOptimizerKernels(KernelRegistry &registry);
+void registerSplitExpertKernels(KernelRegistry &registry);
 
 /// Every CPU kernel.
 inline void registerCpuKernels(KernelRegistry &registry) {
@@ -25,6 +26,7 @@ inline void registerCpuKernels(KernelRegistry &registry) {
   registerShapeKernels(registry);
   registerGradientKernels(registry);
   registerOptimizerKernels(registry);
+  registerSplitExpertKernels(registry);
 }
 
 } // namespace moec::rt::cpu

@@ -360,3 +360,29 @@ LogicalResult LoRAExpertsOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
     grads.push_back(Value());
   return success();
 }
+
+LogicalResult GroupedFFNUpOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                       SmallVectorImpl<Value> &grads) {
+  SmallVector<Type> weightTypes = {getW1().getType()};
+  if (getW3())
+    weightTypes.push_back(getW3().getType());
+  auto g = b.create<GroupedFFNUpGradOp>(getLoc(), getInput().getType(), weightTypes,
+                                        getInput(), getW1(), getW3(), getGroupSizes(),
+                                        dresult[0]);
+  grads.push_back(g.getDinput());
+  grads.append(g.getDweights().begin(), g.getDweights().end());
+  if (getGroupSizes())
+    grads.push_back(Value());
+  return success();
+}
+
+LogicalResult GroupedFFNDownOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                         SmallVectorImpl<Value> &grads) {
+  auto g = b.create<GroupedFFNDownGradOp>(
+      getLoc(), getHidden().getType(), getW2().getType(), getHidden(), getW2(),
+      getGroupSizes(), dresult[0], getActivationAttr(), getGatedAttr());
+  grads.append({g.getDhidden(), g.getDw2()});
+  if (getGroupSizes())
+    grads.push_back(Value());
+  return success();
+}

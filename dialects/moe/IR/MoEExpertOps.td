@@ -112,4 +112,41 @@ def MoE_LoRAExpertsOp : MoE_Op<"lora_experts",
   let hasVerifier = 1;
 }
 
+def MoE_GroupedFFNUpOp : MoE_Op<"grouped_ffn_up",
+    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+  let summary = "the first half of moe.grouped_ffn: per-expert pre-activations";
+  let description = [{
+    `hidden = [W1_e x, W3_e x]` per row (only `W1_e x` without `w3`), in
+    either layout of `moe.grouped_ffn`; `hidden` has `F` (or `2F`) in its
+    last dimension. Training graphs split `moe.grouped_ffn` into this op and
+    `moe.grouped_ffn_down` (`--moe-split-expert-ffn`) so that backward reuses
+    the pre-activations instead of recomputing them.
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$w1,
+                       Optional<MoE_FloatTensor>:$w3,
+                       Optional<MoE_IndexTensor>:$group_sizes);
+  let results = (outs MoE_FloatTensor:$hidden);
+  let assemblyFormat = [{
+    $input `weights` `(` $w1 (`,` $w3^)? `)` (`group_sizes` `(` $group_sizes^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def MoE_GroupedFFNDownOp : MoE_Op<"grouped_ffn_down",
+    [Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+  let summary = "the second half of moe.grouped_ffn: activation and W2";
+  let description = [{
+    `result = W2_e · act(h1)` or, with `gated`, `W2_e · (act(h1) ⊙ h3)`, where
+    `hidden = [h1, h3]` comes from `moe.grouped_ffn_up`.
+  }];
+  let arguments = (ins MoE_FloatTensor:$hidden, MoE_FloatTensor:$w2,
+                       Optional<MoE_IndexTensor>:$group_sizes,
+                       MoE_ActivationAttr:$activation, UnitAttr:$gated);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $hidden `weights` `(` $w2 `)` (`group_sizes` `(` $group_sizes^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 #endif // MOE_EXPERT_OPS_TD

@@ -255,4 +255,23 @@ def MoE_LoRAExpertsGradOp : MoE_GradOp<"lora_experts_grad", [AttrSizedOperandSeg
   let results = (outs MoE_FloatTensor:$dinput, Variadic<MoE_FloatTensor>:$dadapters);
 }
 
+def MoE_GroupedFFNUpGradOp : MoE_GradOp<"grouped_ffn_up_grad", [AttrSizedOperandSegments]> {
+  let summary = "dinput, dw1 (and dw3) of moe.grouped_ffn_up";
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$w1,
+                       Optional<MoE_FloatTensor>:$w3,
+                       Optional<MoE_IndexTensor>:$group_sizes,
+                       MoE_FloatTensor:$dhidden);
+  let results = (outs MoE_FloatTensor:$dinput, Variadic<MoE_FloatTensor>:$dweights);
+}
+
+def MoE_GroupedFFNDownGradOp : MoE_GradOp<"grouped_ffn_down_grad",
+    [AllTypesMatch<["hidden", "dhidden"]>, AllTypesMatch<["w2", "dw2"]>]> {
+  let summary = "dhidden and dw2 of moe.grouped_ffn_down";
+  let arguments = (ins MoE_FloatTensor:$hidden, MoE_FloatTensor:$w2,
+                       Optional<MoE_IndexTensor>:$group_sizes,
+                       MoE_FloatTensor:$dresult, MoE_ActivationAttr:$activation,
+                       UnitAttr:$gated);
+  let results = (outs MoE_FloatTensor:$dhidden, MoE_FloatTensor:$dw2);
+}
+
 #endif // MOE_GRADIENT_OPS_TD

@@ -1,0 +1,164 @@
+// SplitExpertKernels.cpp - the up and down halves of the routed experts and
+// their gradients (training graphs, --moe-split-expert-ffn).
+#include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/ExpertBlocks.h"
+#include "runtime/cpu/Math.h"
+
+#include <cstring>
+#include <vector>
+
+namespace moec::rt::cpu {
+
+namespace {
+/// Optional operands of the up ops: (input, w1, [w3], [group_sizes], ...).
+struct UpOperands {
+  const TensorRef *w3 = nullptr, *sizes = nullptr;
+  size_t next = 2;
+};
+UpOperands upOperands(const StepContext &s) {
+  std::vector<int64_t> segments = s.ints("operandSegmentSizes");
+  UpOperands o;
+  if (segments.size() >= 4) {
+    if (segments[2] == 1)
+      o.w3 = &s.in(o.next++);
+    if (segments[3] == 1)
+      o.sizes = &s.in(o.next++);
+  }
+  return o;
+}
+
+Status groupedFfnUp(const StepContext &s) {
+  const TensorRef &x = s.in(0), &w1 = s.in(1);
+  UpOperands o = upOperands(s);
+  int64_t E = w1.dim(0), F = w1.dim(1), d = w1.dim(2), H = s.out(0).dim(-1);
+  auto blocks = expertBlocks(s, x, o.sizes, E);
+  if (!blocks)
+    return blocks.status();
+  float *hidden = s.out(0).f32();
+  int64_t rows = x.numel() / d;
+  std::memset(hidden + blocks->used * H, 0, (rows - blocks->used) * H * sizeof(float));
+  for (int64_t e = 0; e < E; ++e) {
+    const float *X = x.f32() + blocks->first[e] * d;
+    float *out = hidden + blocks->first[e] * H;
+    int64_t M = blocks->count[e];
+    gemm(false, true, M, F, d, 1.0f, X, d, w1.f32() + e * F * d, d, 0.0f, out, H);
+    if (o.w3)
+      gemm(false, true, M, F, d, 1.0f, X, d, o.w3->f32() + e * F * d, d, 0.0f, out + F, H);
+  }
+  return Status::ok();
+}
+
+/// g = act(h1) [⊙ h3] for M rows of `hidden` (row stride H) into `g` (M × F).
+void gatedActivation(const float *hidden, int64_t M, int64_t F, int64_t H, bool gated,
+                     Act act, float *g) {
+#pragma omp parallel for
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t j = 0; j < F; ++j) {
+      float h1 = hidden[r * H + j];
+      g[r * F + j] = activate(act, h1) * (gated ? hidden[r * H + F + j] : 1.0f);
+    }
+}
+
+Status groupedFfnDown(const StepContext &s) {
+  const TensorRef &hidden = s.in(0), &w2 = s.in(1);
+  const TensorRef *sizes = s.numInputs() > 2 ? &s.in(2) : nullptr;
+  int64_t E = w2.dim(0), d = w2.dim(1), F = w2.dim(2), H = hidden.dim(-1);
+  bool gated = s.flag("gated");
+  Act act = parseActivation(s.str("activation"));
+  auto blocks = expertBlocks(s, hidden, sizes, E);
+  if (!blocks)
+    return blocks.status();
+  float *y = s.out(0).f32();
+  int64_t rows = hidden.numel() / H;
+  std::memset(y + blocks->used * d, 0, (rows - blocks->used) * d * sizeof(float));
+  static thread_local std::vector<float> g;
+  for (int64_t e = 0; e < E; ++e) {
+    int64_t M = blocks->count[e];
+    g.resize(M * F);
+    gatedActivation(hidden.f32() + blocks->first[e] * H, M, F, H, gated, act, g.data());
+    gemm(false, true, M, d, F, 1.0f, g.data(), F, w2.f32() + e * d * F, F, 0.0f,
+         y + blocks->first[e] * d, d);
+  }
+  return Status::ok();
+}
+
+Status groupedFfnDownGrad(const StepContext &s) {
+  const TensorRef &hidden = s.in(0), &w2 = s.in(1);
+  bool hasSizes = s.numInputs() == 4;
+  const TensorRef *sizes = hasSizes ? &s.in(2) : nullptr;
+  const TensorRef &dy = s.in(hasSizes ? 3 : 2);
+  int64_t E = w2.dim(0), d = w2.dim(1), F = w2.dim(2), H = hidden.dim(-1);
+  bool gated = s.flag("gated");
+  Act act = parseActivation(s.str("activation"));
+  auto blocks = expertBlocks(s, hidden, sizes, E);
+  if (!blocks)
+    return blocks.status();
+  float *dhidden = s.out(0).f32();
+  int64_t rows = hidden.numel() / H;
+  std::memset(dhidden + blocks->used * H, 0, (rows - blocks->used) * H * sizeof(float));
+  static thread_local std::vector<float> g, dg;
+  for (int64_t e = 0; e < E; ++e) {
+    int64_t M = blocks->count[e];
+    const float *h = hidden.f32() + blocks->first[e] * H;
+    const float *dY = dy.f32() + blocks->first[e] * d;
+    g.resize(M * F);
+    dg.resize(M * F);
+    gatedActivation(h, M, F, H, gated, act, g.data());
+    // dW2 = dYᵀ g; dg = dY W2.
+    gemm(true, false, d, F, M, 1.0f, dY, d, g.data(), F, 0.0f, s.out(1).f32() + e * d * F, F);
+    gemm(false, false, M, F, d, 1.0f, dY, d, w2.f32() + e * d * F, F, 0.0f, dg.data(), F);
+    float *dh = dhidden + blocks->first[e] * H;
+    // Plain pointers: the scratch vectors are thread_local to this thread.
+    const float *dgp = dg.data();
+#pragma omp parallel for
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t j = 0; j < F; ++j) {
+        float h1 = h[r * H + j], upstream = dgp[r * F + j];
+        if (gated) {
+          float h3 = h[r * H + F + j];
+          dh[r * H + j] = upstream * h3 * activateGrad(act, h1);
+          dh[r * H + F + j] = upstream * activate(act, h1);
+        } else {
+          dh[r * H + j] = upstream * activateGrad(act, h1);
+        }
+      }
+  }
+  return Status::ok();
+}
+
+Status groupedFfnUpGrad(const StepContext &s) {
+  const TensorRef &x = s.in(0), &w1 = s.in(1);
+  UpOperands o = upOperands(s);
+  const TensorRef &dhidden = s.in(o.next);
+  int64_t E = w1.dim(0), F = w1.dim(1), d = w1.dim(2), H = dhidden.dim(-1);
+  auto blocks = expertBlocks(s, x, o.sizes, E);
+  if (!blocks)
+    return blocks.status();
+  float *dx = s.out(0).f32();
+  int64_t rows = x.numel() / d;
+  std::memset(dx + blocks->used * d, 0, (rows - blocks->used) * d * sizeof(float));
+  for (int64_t e = 0; e < E; ++e) {
+    int64_t M = blocks->count[e];
+    const float *X = x.f32() + blocks->first[e] * d;
+    const float *dH = dhidden.f32() + blocks->first[e] * H;
+    float *dX = dx + blocks->first[e] * d;
+    // dW1 = dH1ᵀ X, dX = dH1 W1 (+ the same for the gated half).
+    gemm(true, false, F, d, M, 1.0f, dH, H, X, d, 0.0f, s.out(1).f32() + e * F * d, d);
+    gemm(false, false, M, d, F, 1.0f, dH, H, w1.f32() + e * F * d, d, 0.0f, dX, d);
+    if (o.w3) {
+      gemm(true, false, F, d, M, 1.0f, dH + F, H, X, d, 0.0f, s.out(2).f32() + e * F * d, d);
+      gemm(false, false, M, d, F, 1.0f, dH + F, H, o.w3->f32() + e * F * d, d, 1.0f, dX, d);
+    }
+  }
+  return Status::ok();
+}
+} // namespace
+
+void registerSplitExpertKernels(KernelRegistry &r) {
+  r.add("moe.grouped_ffn_up", groupedFfnUp);
+  r.add("moe.grouped_ffn_down", groupedFfnDown);
+  r.add("moe.grouped_ffn_up_grad", groupedFfnUpGrad);
+  r.add("moe.grouped_ffn_down_grad", groupedFfnDownGrad);
+}
+
+} // namespace moec::rt::cpu
