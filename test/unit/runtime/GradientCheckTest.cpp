@@ -1,0 +1,332 @@
+// GradientCheckTest.cpp - every gradient kernel against central finite
+// differences of its forward kernel.
+//
+// For a forward op f and a random cotangent r, L(x) = Σ r · f(x); the
+// gradient op's output must match (L(x + h e_i) − L(x − h e_i)) / 2h on
+// sampled coordinates i of every differentiable input. Kernels compute in
+// f32, so L is accumulated in f64 and h is large enough for f32 rounding.
+#include "runtime/core/Kernel.h"
+#include "runtime/cpu/CpuKernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <variant>
+#include <vector>
+
+using namespace moec;
+using namespace moec::rt;
+
+namespace {
+
+/// A tensor that owns its bytes.
+struct Buffer {
+  std::vector<float> f;
+  std::vector<int32_t> i;
+  TensorRef ref;
+  static Buffer floats(std::vector<int64_t> shape) {
+    Buffer b;
+    b.ref.shape = std::move(shape);
+    b.f.assign(b.ref.numel(), 0.0f);
+    b.ref.data = b.f.data();
+    return b;
+  }
+  static Buffer ints(std::vector<int64_t> shape, std::vector<int32_t> values) {
+    Buffer b;
+    b.ref.shape = std::move(shape);
+    b.ref.dtype = DType::i32;
+    b.i = std::move(values);
+    b.ref.data = b.i.data();
+    return b;
+  }
+  void rebind() { ref.data = ref.dtype == DType::i32 ? (void *)i.data() : (void *)f.data(); }
+};
+
+using AttrValue = std::variant<int64_t, double, bool, std::string, std::vector<int64_t>>;
+struct NamedAttr {
+  std::string name;
+  AttrValue value;
+};
+
+/// A plan step built in memory, for a StepContext.
+struct StepBuffer {
+  flatbuffers::FlatBufferBuilder fbb;
+  const plan::Step *build(const std::string &op, const std::vector<NamedAttr> &attrs) {
+    std::vector<flatbuffers::Offset<plan::Attr>> offsets;
+    for (const NamedAttr &a : attrs) {
+      plan::AttrValue kind;
+      flatbuffers::Offset<void> value;
+      if (auto *v = std::get_if<int64_t>(&a.value)) {
+        kind = plan::AttrValue::IntAttr;
+        value = plan::CreateIntAttr(fbb, *v).Union();
+      } else if (auto *d = std::get_if<double>(&a.value)) {
+        kind = plan::AttrValue::FloatAttr;
+        value = plan::CreateFloatAttr(fbb, *d).Union();
+      } else if (auto *b = std::get_if<bool>(&a.value)) {
+        kind = plan::AttrValue::BoolAttr;
+        value = plan::CreateBoolAttr(fbb, *b).Union();
+      } else if (auto *s = std::get_if<std::string>(&a.value)) {
+        kind = plan::AttrValue::StringAttr;
+        value = plan::CreateStringAttrDirect(fbb, s->c_str()).Union();
+      } else {
+        kind = plan::AttrValue::IntsAttr;
+        value = plan::CreateIntsAttrDirect(fbb, &std::get<std::vector<int64_t>>(a.value)).Union();
+      }
+      offsets.push_back(plan::CreateAttr(fbb, fbb.CreateString(a.name), kind, value));
+    }
+    fbb.Finish(plan::CreateStepDirect(fbb, op.c_str(), nullptr, nullptr, &offsets));
+    return flatbuffers::GetRoot<plan::Step>(fbb.GetBufferPointer());
+  }
+};
+
+/// Where a gradient op's operand comes from.
+struct Ref {
+  enum Kind { Input, Output, Cotangent } kind;
+  int index = 0;
+};
+Ref in(int i) { return {Ref::Input, i}; }
+Ref out(int i) { return {Ref::Output, i}; }
+Ref dy() { return {Ref::Cotangent, 0}; }
+
+struct Case {
+  std::string name;
+  std::string op;
+  std::vector<NamedAttr> attrs;
+  std::vector<Buffer> inputs;
+  std::vector<std::vector<int64_t>> outputShapes; // f32 unless listed in intOutputs
+  std::vector<int> intOutputs;
+  int differentiatedOutput = 0;
+  std::string gradOp;
+  std::vector<NamedAttr> gradAttrs;
+  std::vector<Ref> gradOperands;
+  /// Forward input each gradient output belongs to (-1: skip).
+  std::vector<int> gradOutputsOf;
+  double h = 1e-2, rtol = 3e-2;
+};
+
+class GradientCheck {
+public:
+  GradientCheck() { cpu::registerCpuKernels(registry_); }
+
+  std::vector<Buffer> forward(Case &c, std::vector<Buffer> &inputs) {
+    std::vector<Buffer> outs;
+    for (size_t o = 0; o < c.outputShapes.size(); ++o) {
+      bool isInt = std::find(c.intOutputs.begin(), c.intOutputs.end(), int(o)) != c.intOutputs.end();
+      Buffer b = isInt ? Buffer::ints(c.outputShapes[o], std::vector<int32_t>(TensorRef{nullptr, DType::i32, c.outputShapes[o]}.numel()))
+                       : Buffer::floats(c.outputShapes[o]);
+      outs.push_back(std::move(b));
+    }
+    for (Buffer &b : outs)
+      b.rebind();
+    run(c.op, c.attrs, refs(inputs), refs(outs));
+    return outs;
+  }
+
+  double loss(Case &c, std::vector<Buffer> &inputs, const std::vector<float> &r) {
+    std::vector<Buffer> outs = forward(c, inputs);
+    const Buffer &y = outs[c.differentiatedOutput];
+    double sum = 0;
+    for (size_t k = 0; k < y.f.size(); ++k)
+      sum += double(r[k]) * y.f[k];
+    return sum;
+  }
+
+  void check(Case c) {
+    SCOPED_TRACE(c.name);
+    std::mt19937 rng(17);
+    for (Buffer &b : c.inputs)
+      b.rebind();
+    std::vector<Buffer> outs = forward(c, c.inputs);
+    Buffer cot = Buffer::floats(outs[c.differentiatedOutput].ref.shape);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (float &v : cot.f)
+      v = normal(rng);
+
+    std::vector<TensorRef *> gradIn;
+    for (Ref ref : c.gradOperands)
+      gradIn.push_back(ref.kind == Ref::Input ? &c.inputs[ref.index].ref
+                       : ref.kind == Ref::Output ? &outs[ref.index].ref
+                                                  : &cot.ref);
+    std::vector<Buffer> grads;
+    for (int owner : c.gradOutputsOf)
+      grads.push_back(Buffer::floats(owner >= 0 ? c.inputs[owner].ref.shape : std::vector<int64_t>{1}));
+    // Gradient outputs not mapped to an input still need their real shape.
+    for (size_t g = 0; g < grads.size(); ++g)
+      grads[g].rebind();
+    run(c.gradOp, c.gradAttrs, gradIn, refs(grads));
+
+    for (size_t g = 0; g < grads.size(); ++g) {
+      int owner = c.gradOutputsOf[g];
+      if (owner < 0)
+        continue;
+      Buffer &x = c.inputs[owner];
+      double scale = 1e-6;
+      for (float v : grads[g].f)
+        scale = std::max(scale, double(std::fabs(v)));
+      std::uniform_int_distribution<size_t> pick(0, x.f.size() - 1);
+      for (int sample = 0; sample < 12; ++sample) {
+        size_t k = pick(rng);
+        float saved = x.f[k];
+        x.f[k] = saved + float(c.h);
+        double plus = loss(c, c.inputs, cot.f);
+        x.f[k] = saved - float(c.h);
+        double minus = loss(c, c.inputs, cot.f);
+        x.f[k] = saved;
+        double numeric = (plus - minus) / (2 * c.h);
+        double analytic = grads[g].f[k];
+        EXPECT_NEAR(analytic, numeric, c.rtol * (std::fabs(numeric) + 0.05 * scale))
+            << "gradient output " << g << " (input " << owner << "), coordinate " << k;
+      }
+    }
+  }
+
+private:
+  static std::vector<TensorRef *> refs(std::vector<Buffer> &buffers) {
+    std::vector<TensorRef *> out;
+    for (Buffer &b : buffers)
+      out.push_back(&b.ref);
+    return out;
+  }
+  void run(const std::string &op, const std::vector<NamedAttr> &attrs,
+           std::vector<TensorRef *> inputs, std::vector<TensorRef *> outputs) {
+    StepBuffer step;
+    const plan::Step *s = step.build(op, attrs);
+    const Kernel *kernel = registry_.find(op);
+    ASSERT_NE(kernel, nullptr) << op;
+    Status status = (*kernel)(StepContext(*s, std::move(inputs), std::move(outputs)));
+    ASSERT_TRUE(status.isOk()) << status.message();
+  }
+  KernelRegistry registry_;
+};
+
+Buffer randn(std::vector<int64_t> shape, unsigned seed, float scale = 1.0f, float shift = 0.0f) {
+  Buffer b = Buffer::floats(std::move(shape));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float &v : b.f)
+    v = shift + scale * normal(rng);
+  return b;
+}
+
+/// Softmax rows of random logits: valid router scores.
+Buffer scores(int64_t T, int64_t E, unsigned seed) {
+  Buffer b = randn({T, E}, seed);
+  for (int64_t t = 0; t < T; ++t) {
+    double sum = 0;
+    for (int64_t e = 0; e < E; ++e)
+      sum += (b.f[t * E + e] = std::exp(b.f[t * E + e]));
+    for (int64_t e = 0; e < E; ++e)
+      b.f[t * E + e] /= sum;
+  }
+  return b;
+}
+
+TEST(GradientCheck, DenseOps) {
+  GradientCheck g;
+  g.check({"rms_norm", "moe.rms_norm", {{"eps", 1e-6}}, {randn({3, 8}, 1), randn({8}, 2, 0.3f, 1.0f)},
+           {{3, 8}}, {}, 0, "moe.rms_norm_grad", {{"eps", 1e-6}}, {in(0), in(1), dy()}, {0, 1}});
+  g.check({"layer_norm", "moe.layer_norm", {{"eps", 1e-5}},
+           {randn({3, 8}, 3), randn({8}, 4, 0.3f, 1.0f), randn({8}, 5)}, {{3, 8}}, {}, 0,
+           "moe.layer_norm_grad", {{"eps", 1e-5}}, {in(0), in(1), dy()}, {0, 1, 2}});
+  g.check({"linear", "moe.linear", {}, {randn({2, 3, 5}, 6), randn({4, 5}, 7)}, {{2, 3, 4}}, {}, 0,
+           "moe.linear_grad", {}, {in(0), in(1), dy()}, {0, 1}});
+  g.check({"rope", "moe.rope", {{"theta", 100.0}}, {randn({1, 4, 2, 6}, 8)}, {{1, 4, 2, 6}}, {}, 0,
+           "moe.rope_grad", {{"theta", 100.0}}, {dy()}, {0}});
+  g.check({"attention_gqa_causal", "moe.attention", {{"causal", true}},
+           {randn({2, 4, 4, 3}, 9), randn({2, 4, 2, 3}, 10), randn({2, 4, 2, 3}, 11)},
+           {{2, 4, 4, 3}}, {}, 0, "moe.attention_grad", {{"causal", true}},
+           {in(0), in(1), in(2), dy()}, {0, 1, 2}});
+  for (std::string act : {"relu", "gelu", "gelu_tanh", "silu"})
+    g.check({"activation_" + act, "moe.activation", {{"kind", act}}, {randn({4, 6}, 12)}, {{4, 6}}, {}, 0,
+             "moe.activation_grad", {{"kind", act}}, {in(0), dy()}, {0}});
+  g.check({"ffn_swiglu", "moe.ffn", {{"activation", std::string("silu")}},
+           {randn({3, 4}, 13), randn({6, 4}, 14, 0.5f), randn({4, 6}, 15, 0.5f), randn({6, 4}, 16, 0.5f)},
+           {{3, 4}}, {}, 0, "moe.ffn_grad", {{"activation", std::string("silu")}},
+           {in(0), in(1), in(2), in(3), dy()}, {0, 1, 2, 3}});
+  Buffer targets = Buffer::ints({2, 3}, {0, 4, 2, 1, 3, 3});
+  Buffer one = Buffer::floats({});
+  one.f = {1.0f};
+  g.check({"cross_entropy", "moe.cross_entropy", {}, {randn({2, 3, 5}, 17), targets}, {{}}, {}, 0,
+           "moe.cross_entropy_grad", {}, {in(0), in(1), dy()}, {0, -1}});
+}
+
+TEST(GradientCheck, RouterOps) {
+  GradientCheck g;
+  for (std::string fn : {"softmax", "sigmoid"})
+    g.check({"score_" + fn, "moe.score", {{"function", fn}, {"temperature", fn == "softmax" ? 0.7 : 1.0}},
+             {randn({4, 5}, 20)}, {{4, 5}}, {}, 0, "moe.score_grad",
+             {{"function", fn}, {"temperature", fn == "softmax" ? 0.7 : 1.0}}, {out(0), dy()}, {0}});
+  Buffer tau = Buffer::floats({});
+  tau.f = {1.5f};
+  g.check({"gumbel_softmax_eval", "moe.gumbel_softmax", {}, {randn({4, 5}, 21), tau}, {{4, 5}}, {}, 0,
+           "moe.gumbel_softmax_grad", {}, {out(0), in(1), dy()}, {0}});
+  for (std::string kind : {"l2norm", "layernorm", "tanh"})
+    g.check({"input_transform_" + kind, "moe.router_input_transform", {{"kind", kind}, {"eps", 1e-6}},
+             {randn({3, 6}, 22)}, {{3, 6}}, {}, 0, "moe.router_input_transform_grad",
+             {{"kind", kind}, {"eps", 1e-6}}, {in(0), dy()}, {0}});
+  // Top-k weights through their scores; the indices are constants.
+  for (bool normalize : {false, true})
+    g.check({std::string("topk_") + (normalize ? "normalized" : "raw"), "moe.topk_route",
+             {{"k", int64_t(2)}, {"normalize", normalize}, {"norm_eps", 0.0}, {"scaling", 2.0}},
+             {scores(5, 6, 23)}, {{5, 2}, {5, 2}}, {1}, 0, "moe.selection_grad",
+             {{"normalize", normalize}, {"norm_eps", 0.0}, {"scaling", 2.0}}, {in(0), out(1), dy()},
+             {0}, 1e-4});
+}
+
+TEST(GradientCheck, ExpertAndDispatchOps) {
+  GradientCheck g;
+  Buffer tokens = Buffer::ints({6}, {0, 2, -1, 1, 2, 3});
+  g.check({"combine", "moe.combine", {}, {randn({6, 4}, 30), randn({6}, 31), tokens}, {{4, 4}}, {}, 0,
+           "moe.combine_grad", {}, {in(0), in(1), in(2), dy()}, {0, 1}});
+  Buffer sizes = Buffer::ints({3}, {2, 0, 3});
+  std::vector<NamedAttr> grouped = {{"activation", std::string("silu")},
+                                    {"operandSegmentSizes", std::vector<int64_t>{1, 1, 1, 1, 1}}};
+  g.check({"grouped_ffn_dropless", "moe.grouped_ffn", grouped,
+           {randn({6, 4}, 32), randn({3, 5, 4}, 33, 0.5f), randn({3, 4, 5}, 34, 0.5f),
+            randn({3, 5, 4}, 35, 0.5f), sizes},
+           {{6, 4}}, {}, 0, "moe.grouped_ffn_grad",
+           {{"activation", std::string("silu")}, {"operandSegmentSizes", std::vector<int64_t>{1, 1, 1, 1, 1, 1}}},
+           {in(0), in(1), in(2), in(3), in(4), dy()}, {0, 1, 2, 3}});
+  g.check({"grouped_ffn_up", "moe.grouped_ffn_up", {{"operandSegmentSizes", std::vector<int64_t>{1, 1, 1, 1}}},
+           {randn({6, 4}, 36), randn({3, 5, 4}, 37), randn({3, 5, 4}, 38), sizes}, {{6, 10}}, {}, 0,
+           "moe.grouped_ffn_up_grad", {{"operandSegmentSizes", std::vector<int64_t>{1, 1, 1, 1, 1}}},
+           {in(0), in(1), in(2), in(3), dy()}, {0, 1, 2}});
+  g.check({"grouped_ffn_down", "moe.grouped_ffn_down", {{"activation", std::string("gelu")}, {"gated", true}},
+           {randn({6, 10}, 39), randn({3, 4, 5}, 40), sizes}, {{6, 4}}, {}, 0, "moe.grouped_ffn_down_grad",
+           {{"activation", std::string("gelu")}, {"gated", true}}, {in(0), in(1), in(2), dy()}, {0, 1}});
+  g.check({"shared_experts_gated", "moe.shared_experts",
+           {{"activation", std::string("silu")}, {"operandSegmentSizes", std::vector<int64_t>{1, 1, 1, 1, 1}}},
+           {randn({3, 4}, 41), randn({6, 4}, 42, 0.5f), randn({4, 6}, 43, 0.5f), randn({6, 4}, 44, 0.5f),
+            randn({1, 4}, 45)},
+           {{3, 4}}, {}, 0, "moe.shared_experts_grad",
+           {{"activation", std::string("silu")}, {"operandSegmentSizes", std::vector<int64_t>{1, 1, 1, 1, 1, 1}}},
+           {in(0), in(1), in(2), in(3), in(4), dy()}, {0, 1, 2, 3, 4}});
+  g.check({"lora_experts", "moe.lora_experts",
+           {{"alpha", 4.0}, {"activation", std::string("gelu")}, {"operandSegmentSizes", std::vector<int64_t>{1, 2, 4, 0}}},
+           {randn({2, 3, 4}, 46), randn({5, 4}, 47, 0.5f), randn({4, 5}, 48, 0.5f), randn({2, 2, 4}, 49),
+            randn({2, 5, 2}, 50), randn({2, 2, 5}, 51), randn({2, 4, 2}, 52)},
+           {{2, 3, 4}}, {}, 0, "moe.lora_experts_grad",
+           {{"alpha", 4.0}, {"activation", std::string("gelu")}, {"operandSegmentSizes", std::vector<int64_t>{1, 2, 4, 0, 1}}},
+           {in(0), in(1), in(2), in(3), in(4), in(5), in(6), dy()}, {0, 3, 4, 5, 6}});
+  Buffer table = randn({7, 3}, 53);
+  Buffer ids = Buffer::ints({2, 2}, {1, 5, 1, 0});
+  g.check({"embedding", "moe.embedding", {}, {table, ids}, {{2, 2, 3}}, {}, 0, "moe.embedding_grad", {},
+           {dy(), in(1)}, {0}});
+}
+
+TEST(GradientCheck, Losses) {
+  GradientCheck g;
+  Buffer indices = Buffer::ints({4, 2}, {0, 1, 2, 0, 1, 2, 0, 2});
+  for (std::string kind : {"switch", "per_slot", "sequence"})
+    g.check({"balance_" + kind, "moe.load_balancing_loss", {{"kind", kind}, {"seq_len", int64_t(2)}},
+             {scores(4, 3, 60), indices}, {{}}, {}, 0, "moe.load_balancing_loss_grad",
+             {{"kind", kind}, {"seq_len", int64_t(2)}}, {in(0), in(1), dy()}, {0, -1}, 1e-3});
+  g.check({"z_loss", "moe.z_loss", {}, {randn({4, 3}, 61)}, {{}}, {}, 0, "moe.z_loss_grad", {}, {in(0), dy()}, {0}});
+  for (double q : {1.0, 1.5})
+    g.check({"entropy_q" + std::to_string(q), "moe.entropy_loss", {{"q", q}}, {scores(4, 3, 62)}, {{}}, {}, 0,
+             "moe.entropy_loss_grad", {{"q", q}}, {in(0), dy(), }, {0}, 1e-3});
+}
+
+} // namespace
