@@ -396,8 +396,14 @@ void Builder::build(ModuleOp module) {
   Value tokenIds = input("tokens", i32({batch, seq}));
   Value targets = input("targets", i32({batch, seq}));
   bool gumbel = c.moe && c.moe->router.scores == "gumbel_softmax";
-  if (gumbel)
-    temperature = input("gumbel_temperature", RankedTensorType::get({}, b.getF32Type()));
+  if (gumbel) {
+    // The temperature follows its schedule over training steps.
+    const GumbelConfig &g = c.moe->router.gumbel;
+    Value step = input("step", RankedTensorType::get({}, b.getI64Type()));
+    temperature = b.create<TemperatureScheduleOp>(
+        loc, step, b.getF32FloatAttr(g.tauStart), b.getF32FloatAttr(g.tauEnd),
+        b.getI64IntegerAttr(g.steps));
+  }
   if (training)
     seed = input("seed", RankedTensorType::get({}, b.getI64Type()));
 

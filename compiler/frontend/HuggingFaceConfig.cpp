@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/frontend/ModelDescription.h"
+#include "compiler/frontend/TrainingSection.h"
 #include "compiler/frontend/YamlReader.h"
 
 #include <algorithm>
@@ -64,6 +65,9 @@ public:
       olmoe(m);
     else
       deepseek(m);
+    // Not a transformers key: moec's training settings, usually given with
+    // --set training.... on the command line.
+    r.section("training", [&](MappingReader &t) { readTrainingSection(t, c.training); });
     r.rejectUnknownKeys(kIgnoredKeys);
   }
 

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/frontend/ModelDescription.h"
+#include "compiler/frontend/TrainingSection.h"
 #include "compiler/frontend/YamlReader.h"
 
 namespace moec::frontend {
@@ -89,27 +90,6 @@ void readMoE(MappingReader &r, MoEConfig &m) {
   });
 }
 
-void readTraining(MappingReader &r, TrainingConfig &t) {
-  r.read("batch_size", t.batchSize);
-  r.read("seq_len", t.seqLen);
-  r.read("seed", t.seed);
-  r.read("grad_clip", t.gradClip);
-  r.section("optimizer", [&](MappingReader &o) {
-    o.readChoice("kind", t.optimizer.kind, {"adamw", "sgd"});
-    o.read("lr", t.optimizer.lr);
-    o.read("beta1", t.optimizer.beta1);
-    o.read("beta2", t.optimizer.beta2);
-    o.read("eps", t.optimizer.eps);
-    o.read("weight_decay", t.optimizer.weightDecay);
-    o.read("momentum", t.optimizer.momentum);
-  });
-  r.section("schedule", [&](MappingReader &s) {
-    s.readChoice("kind", t.schedule.kind, {"constant", "cosine", "linear"});
-    s.read("warmup_steps", t.schedule.warmupSteps);
-    s.read("total_steps", t.schedule.totalSteps);
-    s.read("min_lr_ratio", t.schedule.minLrRatio);
-  });
-}
 } // namespace
 
 std::optional<ModelConfig>
@@ -139,7 +119,7 @@ parseYamlDescription(const std::string &path,
   } else {
     r.ignore("moe");
   }
-  r.section("training", [&](MappingReader &t) { readTraining(t, config.training); });
+  r.section("training", [&](MappingReader &t) { readTrainingSection(t, config.training); });
   r.rejectUnknownKeys();
   // Returned even with errors: validation then reports the rest at once.
   return config;

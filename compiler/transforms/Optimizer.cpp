@@ -52,13 +52,22 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
   MLIRContext *context = b.getContext();
   auto scalarI64 = RankedTensorType::get({}, b.getI64Type());
 
-  // Arguments: those of forward_backward, the step, then the state.
+  // Arguments: those of forward_backward, the step (unless the forward
+  // already takes it, e.g. for a temperature schedule), then the state.
   SmallVector<Type> argTypes(source.getArgumentTypes());
   SmallVector<DictionaryAttr> argAttrs;
-  for (unsigned i = 0; i < source.getNumArguments(); ++i)
+  std::optional<unsigned> stepIndex;
+  for (unsigned i = 0; i < source.getNumArguments(); ++i) {
     argAttrs.push_back(source.getArgAttrDict(i));
-  argTypes.push_back(scalarI64);
-  argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("moe.input", b.getStringAttr("step"))));
+    if (auto input = source.getArgAttrOfType<StringAttr>(i, "moe.input"))
+      if (input.getValue() == "step")
+        stepIndex = i;
+  }
+  if (!stepIndex) {
+    stepIndex = argTypes.size();
+    argTypes.push_back(scalarI64);
+    argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("moe.input", b.getStringAttr("step"))));
+  }
 
   // Gradients are the results marked moe.grad, in parameter order.
   struct Trainable {
@@ -110,7 +119,7 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
     gradValues.push_back(mapped(t.gradResult));
   Value norm = b.create<GlobalNormOp>(loc, gradValues);
   Value clip = b.create<ClipScaleOp>(loc, norm, b.getF32FloatAttr(maxGradNorm));
-  Value stepArg = body->getArgument(source.getNumArguments());
+  Value stepArg = body->getArgument(*stepIndex);
   Value lrValue = b.create<LRScheduleOp>(
       loc, stepArg, b.getStringAttr(schedule), b.getF32FloatAttr(lr),
       b.getI64IntegerAttr(warmupSteps), b.getI64IntegerAttr(totalSteps),

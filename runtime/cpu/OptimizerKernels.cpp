@@ -47,6 +47,14 @@ Status lrSchedule(const StepContext &s) {
   return Status::ok();
 }
 
+Status temperatureSchedule(const StepContext &s) {
+  int64_t step = *s.in(0).i64(), steps = std::max<int64_t>(1, s.i64("steps"));
+  double start = s.f64("start"), end = s.f64("end");
+  double progress = std::min<double>(1.0, static_cast<double>(step) / steps);
+  *s.out(0).f32() = static_cast<float>(start * std::pow(end / start, progress));
+  return Status::ok();
+}
+
 Status adamwUpdate(const StepContext &s) {
   const TensorRef &p = s.in(0), &g = s.in(1), &m = s.in(2), &v = s.in(3);
   int64_t t = *s.in(4).i64() + 1;
@@ -93,6 +101,7 @@ void registerOptimizerKernels(KernelRegistry &r) {
   r.add("moe.global_norm", globalNorm);
   r.add("moe.clip_scale", clipScale);
   r.add("moe.lr_schedule", lrSchedule);
+  r.add("moe.temperature_schedule", temperatureSchedule);
   r.add("moe.adamw_update", adamwUpdate);
   r.add("moe.sgd_update", sgdUpdate);
 }

@@ -145,12 +145,12 @@ def lr_at(step, t):
 
 def training_seed(path, overrides):
     raw = moe_reference.read_description(path, overrides)
-    return 0 if path.endswith(".json") else int((raw.get("training", {}) or {}).get("seed", 0))
+    return int((raw.get("training", {}) or {}).get("seed", 0))
 
 
 def training_config(path, overrides):
     raw = moe_reference.read_description(path, overrides)
-    t = {} if path.endswith(".json") else (raw.get("training", {}) or {})
+    t = raw.get("training", {}) or {}
     o, s = t.get("optimizer", {}) or {}, t.get("schedule", {}) or {}
     return {"kind": s.get("kind", "cosine"), "lr": float(o.get("lr", 3e-4)),
             "beta1": float(o.get("beta1", 0.9)), "beta2": float(o.get("beta2", 0.95)),

@@ -243,7 +243,6 @@ struct Batch {
   std::vector<int32_t> tokens, targets;
   int64_t stepNumber = 0;
   int64_t noiseSeed = 0;
-  float temperature = 1.0f;
 };
 
 Status bindAll(Run &run, Executor &ex, Batch &batch, int64_t step, bool shuffle) {
@@ -259,13 +258,6 @@ Status bindAll(Run &run, Executor &ex, Batch &batch, int64_t step, bool shuffle)
   batch.noiseSeed = static_cast<int64_t>(run.seed * 1000003ull + step);
   ex.bind("step", &batch.stepNumber);
   ex.bind("seed", &batch.noiseSeed);
-  const moec::plan::RouterSchedule *g = run.training ? run.training->gumbel() : nullptr;
-  if (g) {
-    double progress = std::min<double>(1.0, double(step) / std::max<int64_t>(1, g->steps()));
-    batch.temperature =
-        static_cast<float>(g->tau_start() * std::pow(g->tau_end() / g->tau_start(), progress));
-  }
-  ex.bind("gumbel_temperature", &batch.temperature);
   return Status::ok();
 }
 

@@ -124,6 +124,25 @@ def MoE_GumbelSoftmaxOp : MoE_Op<"gumbel_softmax", [DeclareOpInterfaceMethods<Mo
   let hasVerifier = 1;
 }
 
+def MoE_TemperatureScheduleOp : MoE_Op<"temperature_schedule", [Pure]> {
+  let summary = "the Gumbel-softmax temperature at a training step";
+  let description = [{
+    `τ = start · (end / start)^p` with `p = min(step, steps) / steps`: an
+    exponential decay from `start` to `end` over `steps` steps (EvoMoE's
+    dense-to-sparse gate), then constant. Part of the step, so training and
+    evaluation at step `n` agree.
+
+    ```mlir
+    %tau = moe.temperature_schedule %step {start = 2.0 : f32, end = 0.5 : f32, steps = 1000 : i64}
+    ```
+  }];
+  let arguments = (ins MoE_ScalarI64:$step, F32Attr:$start, F32Attr:$end,
+                       I64Attr:$steps);
+  let results = (outs MoE_ScalarF32:$temperature);
+  let assemblyFormat = "$step attr-dict";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Selection: which experts each token uses, with which weight
 //===----------------------------------------------------------------------===//

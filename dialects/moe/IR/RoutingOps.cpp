@@ -142,6 +142,14 @@ LogicalResult GumbelSoftmaxOp::verify() {
   return routerOperand([&] { return emitOpError(); }, getLogits(), "logits");
 }
 
+LogicalResult TemperatureScheduleOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  if (failed(checkFloatAbove(emit, "start", toFloat(getStart()), 0.0f)) ||
+      failed(checkFloatAbove(emit, "end", toFloat(getEnd()), 0.0f)))
+    return failure();
+  return checkIntRange(emit, "steps", getSteps(), 1, ShapedType::kDynamic);
+}
+
 //===----------------------------------------------------------------------===//
 // Selection
 //===----------------------------------------------------------------------===//

@@ -369,3 +369,19 @@ func.func @bias_update_rate(%b: tensor<8xf32>, %load: tensor<8xi32>) {
   %b2 = moe.update_selection_bias %b, %load {rate = -0.001 : f32} : tensor<8xf32>, tensor<8xi32>
   return
 }
+
+// -----
+
+func.func @schedule_steps(%step: tensor<i64>) {
+  // expected-error @+1 {{'moe.temperature_schedule' op attribute 'steps' must be at least 1, but is 0}}
+  %t = moe.temperature_schedule %step {start = 2.0 : f32, end = 0.5 : f32, steps = 0 : i64}
+  return
+}
+
+// -----
+
+func.func @schedule_end(%step: tensor<i64>) {
+  // expected-error @+1 {{'moe.temperature_schedule' op attribute 'end' must be greater than 0, but is 0}}
+  %t = moe.temperature_schedule %step {start = 2.0 : f32, end = 0.0 : f32, steps = 10 : i64}
+  return
+}

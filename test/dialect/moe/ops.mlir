@@ -17,6 +17,8 @@ func.func @router(%x: tensor<16x64xf32>, %wg: tensor<8x64xbf16>, %seed: tensor<i
   %sg = moe.score %l {function = #moe.score<sigmoid>} : tensor<16x8xf32>
   // CHECK: moe.gumbel_softmax %[[L]] temperature(%{{.+}}) noise(%{{.+}}) : tensor<16x8xf32>
   %g = moe.gumbel_softmax %l temperature(%tau) noise(%seed) : tensor<16x8xf32>
+  // CHECK: moe.temperature_schedule %{{.+}} {end = 5.000000e-01 : f32, start = 2.000000e+00 : f32, steps = 1000 : i64}
+  %sched = moe.temperature_schedule %seed {start = 2.0 : f32, end = 0.5 : f32, steps = 1000 : i64}
   // CHECK: moe.gumbel_softmax %[[L]] temperature(%{{.+}}) : tensor<16x8xf32>
   %ge = moe.gumbel_softmax %l temperature(%tau) : tensor<16x8xf32>
   return %s, %sg, %g, %ge : tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>
