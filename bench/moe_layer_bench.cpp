@@ -70,13 +70,13 @@ int main(int argc, char **argv) {
   }
   KernelRegistry kernels;
   cpu::registerCpuKernels(kernels);
-  auto executor = Executor::create(*plan, "train_step", kernels);
+  auto executor = Executor::create(*plan, "train_step_adamw", kernels);
   if (!executor) {
     std::fprintf(stderr, "error: %s\n", executor.status().message().c_str());
     return 1;
   }
   Executor &ex = **executor;
-  auto params = ParameterStore::create(*plan);
+  auto params = ParameterStore::create(*plan, {"train_step_adamw"});
   params->initialize(1);
   for (auto &[name, t] : params->tensors())
     ex.bind(name, t.data.data());

@@ -24,9 +24,15 @@ void buildTrainingPipeline(mlir::OpPassManager &pm,
   MoEAutodiffPassOptions autodiff;
   autodiff.function = "forward_train";
   pm.addPass(createMoEAutodiffPass(autodiff));
-  MoEOptimizerPassOptions options = optimizer;
-  options.source = "forward_train_backward";
-  pm.addPass(createMoEOptimizerPass(options));
+  // One training step per optimizer, so that moe-run --optimizer can choose;
+  // the description's hyperparameters apply to both.
+  for (const char *kind : {"adamw", "sgd"}) {
+    MoEOptimizerPassOptions options = optimizer;
+    options.source = "forward_train_backward";
+    options.optimizer = kind;
+    options.name = std::string("train_step_") + kind;
+    pm.addPass(createMoEOptimizerPass(options));
+  }
 }
 
 void registerMoecPassesAndPipelines() {
@@ -37,7 +43,8 @@ void registerMoecPassesAndPipelines() {
       buildLowerToPlanPipeline);
   mlir::PassPipelineRegistration<>(
       "moe-build-training",
-      "Differentiate @forward_train and build @train_step with the default "
+      "Differentiate @forward_train and build @train_step_adamw and "
+      "@train_step_sgd with the default "
       "optimizer options (run --moe-autodiff and --moe-optimizer to set them)",
       [](mlir::OpPassManager &pm) { buildTrainingPipeline(pm, {}); });
 }

@@ -12,9 +12,10 @@ namespace moec {
 /// arena per function (`--moe-lower-to-plan` in moe-opt).
 void buildLowerToPlanPipeline(mlir::OpPassManager &pm);
 
-/// The training step from a model's training forward function
-/// `@forward_train`: expert FFNs split for backward, autodiff, then the
-/// optimizer (`--moe-build-training`).
+/// The training steps from a model's training forward function
+/// `@forward_train`: expert FFNs split for backward, autodiff, then one step
+/// per optimizer, `@train_step_adamw` and `@train_step_sgd`
+/// (`--moe-build-training`).
 void buildTrainingPipeline(mlir::OpPassManager &pm,
                            const MoEOptimizerPassOptions &optimizer);
 

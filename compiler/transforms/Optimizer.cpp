@@ -46,8 +46,8 @@ private:
 };
 
 void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
-  OpBuilder b(source);
-  b.setInsertionPointAfter(source);
+  // At the end of the module, so that steps appear in the order built.
+  OpBuilder b = OpBuilder::atBlockEnd(source->getParentOfType<ModuleOp>().getBody());
   Location loc = source.getLoc();
   MLIRContext *context = b.getContext();
   auto scalarI64 = RankedTensorType::get({}, b.getI64Type());
@@ -97,7 +97,7 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
            b.getNamedAttr("moe.init", b.getStringAttr("zeros"))}));
     }
 
-  auto step = b.create<func::FuncOp>(loc, "train_step", b.getFunctionType(argTypes, {}));
+  auto step = b.create<func::FuncOp>(loc, name, b.getFunctionType(argTypes, {}));
   Block *body = step.addEntryBlock();
   b.setInsertionPointToStart(body);
 

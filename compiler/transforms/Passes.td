@@ -98,7 +98,7 @@ def MoEOptimizerPass : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
   let summary = "Turn a forward-backward function into a training step";
   let description = [{
     From `@<source>` (default `forward_backward`, built by `--moe-autodiff`)
-    builds `@train_step`:
+    builds `@<name>` (default `train_step`):
     it takes the parameters, the optimizer state (AdamW: `exp_avg`,
     `exp_avg_sq`; SGD: `momentum_buffer`, one per trainable parameter, marked
     `moe.state`), the step number and the batch; computes the loss and the
@@ -111,6 +111,8 @@ def MoEOptimizerPass : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
   let options = [
     Option<"source", "source", "std::string", /*default=*/"\"forward_backward\"",
            "The function built by --moe-autodiff">,
+    Option<"name", "name", "std::string", /*default=*/"\"train_step\"",
+           "The name of the training step to build">,
     Option<"optimizer", "optimizer", "std::string", /*default=*/"\"adamw\"", "adamw or sgd">,
     Option<"lr", "lr", "double", /*default=*/"3e-4", "Peak learning rate">,
     Option<"beta1", "beta1", "double", /*default=*/"0.9", "AdamW β1">,

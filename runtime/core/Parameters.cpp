@@ -20,10 +20,19 @@ uint64_t hashName(const std::string &name) {
 }
 } // namespace
 
-StatusOr<ParameterStore> ParameterStore::create(std::shared_ptr<LoadedPlan> plan) {
+StatusOr<ParameterStore> ParameterStore::create(std::shared_ptr<LoadedPlan> plan,
+                                                const std::vector<std::string> &functions) {
   ParameterStore store;
   store.plan_ = plan;
-  for (int id = 0; id < plan->numTensors(); ++id) {
+  std::vector<int> ids;
+  for (const std::string &name : functions) {
+    const plan::Function *function = plan->function(name);
+    if (!function)
+      return Status::error(plan->path() + ": the plan has no function '" + name + "'");
+    if (function->inputs())
+      ids.insert(ids.end(), function->inputs()->begin(), function->inputs()->end());
+  }
+  for (int id : ids) {
     const plan::Tensor &t = plan->tensor(id);
     if (t.role() != plan::TensorRole::parameter && t.role() != plan::TensorRole::state)
       continue;

@@ -26,9 +26,10 @@ struct StoredTensor {
 
 class ParameterStore {
 public:
-  /// One f32 buffer per distinct parameter and state name of `plan` (the
-  /// functions of a plan share them by name).
-  static StatusOr<ParameterStore> create(std::shared_ptr<LoadedPlan> plan);
+  /// One f32 buffer per distinct parameter and state name among the inputs
+  /// of `functions` (the functions of a plan share them by name).
+  static StatusOr<ParameterStore> create(std::shared_ptr<LoadedPlan> plan,
+                                         const std::vector<std::string> &functions);
 
   /// Parameters as the plan says (normal(0, std), zeros or ones),
   /// deterministic in `seed` and each name; state to zeros.

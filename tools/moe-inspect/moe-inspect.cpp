@@ -60,17 +60,12 @@ int main(int argc, char **argv) {
               root.model_source() ? root.model_source()->c_str() : "?",
               (long long)root.vocab_size());
 
-  double paramCount = 0, paramBytes = 0, frozen = 0, stateBytes = 0;
+  double paramCount = 0, paramBytes = 0, frozen = 0;
   int numParams = 0;
   std::map<std::string, double> byGroup;
   std::map<std::string, bool> seen; // functions share parameters by name
   for (int id = 0; id < plan.numTensors(); ++id) {
     const moec::plan::Tensor &t = plan.tensor(id);
-    if (t.role() == moec::plan::TensorRole::state &&
-        !seen.count(t.name()->str())) {
-      seen[t.name()->str()] = true;
-      stateBytes += plan.describe(id).bytes();
-    }
     if (t.role() != moec::plan::TensorRole::parameter || seen.count(t.name()->str()))
       continue;
     seen[t.name()->str()] = true;
@@ -117,10 +112,15 @@ int main(int argc, char **argv) {
         names += (names.empty() ? "" : ", ") + plan.tensor(id).name()->str();
       std::printf("          outputs: %s\n", names.c_str());
     }
-    bool training = std::string(f->name()->c_str()) == "train_step";
-    double total = paramBytes + arena + (training ? stateBytes : 0);
+    double functionState = 0;
+    if (f->inputs())
+      for (int id : *f->inputs())
+        if (plan.tensor(id).role() == moec::plan::TensorRole::state)
+          functionState += plan.describe(id).bytes();
+    bool training = functionState > 0;
+    double total = paramBytes + arena + functionState;
     std::printf("memory    parameters %s%s + arena %s = %s\n", human(paramBytes).c_str(),
-                training ? (" + optimizer state " + human(stateBytes)).c_str() : "",
+                training ? (" + optimizer state " + human(functionState)).c_str() : "",
                 human(arena).c_str(), human(total).c_str());
   }
   if (const moec::plan::Training *t = root.training())

@@ -50,10 +50,10 @@ training:
   --checkpoint-every K   also checkpoint to --save every K steps
   --resume FILE          continue from a checkpoint
   --grads-out FILE       gradients of the first step's objective, by parameter name
-  --lr, --weight-decay, --beta1, --beta2, --eps, --grad-clip, --warmup-steps,
-  --total-steps, --min-lr-ratio, --schedule constant|cosine|linear
+  --lr, --weight-decay, --beta1, --beta2, --eps, --momentum, --grad-clip,
+  --warmup-steps, --total-steps, --min-lr-ratio, --schedule constant|cosine|linear
                          override the description's values
-  --optimizer adamw|sgd  must match the compiled optimizer
+  --optimizer adamw|sgd  the optimizer (default: the description's)
 )";
 
 struct Options {
@@ -86,7 +86,7 @@ std::optional<double> parseDouble(const std::string &text) {
 }
 
 const std::vector<std::string> kHyperFlags = {
-    "--lr", "--weight-decay", "--beta1", "--beta2", "--eps", "--grad-clip",
+    "--lr", "--weight-decay", "--beta1", "--beta2", "--eps", "--momentum", "--grad-clip",
     "--warmup-steps", "--total-steps", "--min-lr-ratio", "--schedule", "--optimizer"};
 
 int parseArgs(int argc, char **argv, Options &o) {
@@ -170,6 +170,7 @@ struct Run {
   uint64_t seed = 0;
   int64_t firstStep = 0;
   const moec::plan::Training *training = nullptr;
+  std::string optimizer;
 };
 
 Status prepare(const Options &o, Run &run) {
@@ -198,7 +199,19 @@ Status prepare(const Options &o, Run &run) {
                          std::to_string(o.seqLen.value_or(run.S)) + "`");
   run.seed = o.seed.value_or(run.training ? run.training->seed() : 0);
 
-  auto params = ParameterStore::create(run.plan);
+  // The training step of the chosen optimizer (default: as compiled).
+  run.optimizer = run.training && run.training->optimizer() && run.training->optimizer()->kind()
+                      ? run.training->optimizer()->kind()->str()
+                      : "adamw";
+  if (auto it = o.hyper.find("--optimizer"); it != o.hyper.end()) {
+    if (it->second != "adamw" && it->second != "sgd")
+      return Status::error("--optimizer must be adamw or sgd, but is '" + it->second + "'");
+    run.optimizer = it->second;
+  }
+  std::vector<std::string> functions = {"forward"};
+  if (!o.eval)
+    functions = {"train_step_" + run.optimizer, "forward_train_backward"};
+  auto params = ParameterStore::create(run.plan, functions);
   if (!params)
     return params.status();
   run.params.emplace(std::move(*params));
@@ -332,20 +345,10 @@ int evaluate(const Options &o, Run &run) {
 
 /// Applies --lr ... to the optimizer steps of the training function.
 Status applyHyperparameters(const Options &o, Executor &ex, const Run &run) {
-  bool adamw = false, sgd = false;
-  for (const moec::plan::Step *step : *ex.function().steps()) {
-    adamw |= step->op()->str() == "moe.adamw_update";
-    sgd |= step->op()->str() == "moe.sgd_update";
-  }
   for (const auto &[flag, text] : o.hyper) {
-    if (flag == "--optimizer") {
-      if ((text == "adamw" && adamw) || (text == "sgd" && sgd))
-        continue;
-      if (text != "adamw" && text != "sgd")
-        return Status::error("--optimizer must be adamw or sgd, but is '" + text + "'");
-      return Status::error("the plan was compiled for " + std::string(adamw ? "adamw" : "sgd") +
-                           "; recompile with `moec ... --set training.optimizer.kind=" + text + "`");
-    }
+    if (flag == "--optimizer")
+      continue; // chose the training function
+
     if (flag == "--schedule") {
       if (text != "constant" && text != "cosine" && text != "linear")
         return Status::error("--schedule must be constant, cosine or linear, but is '" + text + "'");
@@ -372,6 +375,7 @@ Status applyHyperparameters(const Options &o, Executor &ex, const Run &run) {
       if (*value >= 1) return Status::error("--beta2 must be below 1");
       ex.overrideAttr("moe.adamw_update", "beta2", f);
     } else if (flag == "--eps") ex.overrideAttr("moe.adamw_update", "eps", f);
+    else if (flag == "--momentum") ex.overrideAttr("moe.sgd_update", "momentum", f);
   }
   (void)run;
   return Status::ok();
@@ -385,7 +389,7 @@ Status saveCheckpoint(const Run &run, const std::string &path, int64_t nextStep)
 }
 
 int train(const Options &o, Run &run) {
-  auto executor = Executor::create(run.plan, "train_step", run.kernels);
+  auto executor = Executor::create(run.plan, "train_step_" + run.optimizer, run.kernels);
   if (!executor)
     return fail(executor.status());
   Executor &ex = **executor;
