@@ -1,5 +1,6 @@
 // ExpertKernels.cpp - CPU kernels of routed, shared and LoRA experts.
 #include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/ExpertBlocks.h"
 #include "runtime/cpu/Ffn.h"
 
 #include <cmath>
@@ -17,28 +18,12 @@ namespace {
 template <typename Body>
 Status forEachExpertBlock(const StepContext &s, const TensorRef &input,
                           const TensorRef *groupSizes, int64_t E, Body body) {
-  int64_t d = input.dim(-1);
-  std::vector<int64_t> first(E), count(E);
-  int64_t rows = input.numel() / d;
-  if (groupSizes) {
-    int64_t offset = 0;
-    for (int64_t e = 0; e < E; ++e) {
-      int32_t size = groupSizes->i32()[e];
-      if (size < 0 || offset + size > rows)
-        return s.error("group sizes exceed the " + std::to_string(rows) +
-                       " rows of the input");
-      first[e] = offset;
-      count[e] = size;
-      offset += size;
-    }
-    std::memset(s.out(0).f32() + offset * d, 0, (rows - offset) * d * sizeof(float));
-  } else {
-    int64_t C = input.dim(1);
-    for (int64_t e = 0; e < E; ++e) {
-      first[e] = e * C;
-      count[e] = C;
-    }
-  }
+  int64_t d = input.dim(-1), rows = input.numel() / d;
+  auto blocks = expertBlocks(s, input, groupSizes, E);
+  if (!blocks)
+    return blocks.status();
+  std::memset(s.out(0).f32() + blocks->used * d, 0, (rows - blocks->used) * d * sizeof(float));
+  std::vector<int64_t> &first = blocks->first, &count = blocks->count;
   static thread_local std::vector<float> scratch;
   for (int64_t e = 0; e < E; ++e)
     body(e, first[e], count[e], scratch);

@@ -1,5 +1,6 @@
 // GradientKernels.cpp - CPU kernels of the backward ops (MoEGradientOps.td).
 #include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/ExpertBlocks.h"
 #include "runtime/cpu/Ffn.h"
 #include "runtime/cpu/Math.h"
 
@@ -295,15 +296,11 @@ Status groupedFfnGrad(const StepContext &s) {
   const TensorRef *sizes = hasSizes ? &s.in(3 + hasW3) : nullptr;
   const TensorRef &dy = s.in(3 + hasW3 + hasSizes);
   int64_t E = w1.dim(0), F = w1.dim(1), d = w1.dim(2), rows = x.numel() / d;
-  std::vector<int64_t> first(E), count(E);
-  int64_t offset = 0;
-  for (int64_t e = 0; e < E; ++e) {
-    first[e] = sizes ? offset : e * x.dim(1);
-    count[e] = sizes ? sizes->i32()[e] : x.dim(1);
-    offset += count[e];
-  }
-  if (sizes)
-    std::memset(s.out(0).f32() + offset * d, 0, (rows - offset) * d * sizeof(float));
+  auto blocks = expertBlocks(s, x, sizes, E);
+  if (!blocks)
+    return blocks.status();
+  std::vector<int64_t> &first = blocks->first, &count = blocks->count;
+  std::memset(s.out(0).f32() + blocks->used * d, 0, (rows - blocks->used) * d * sizeof(float));
   Act act = parseActivation(s.str("activation"));
   // Experts in sequence, each GEMM on every core (see ExpertKernels.cpp).
   static thread_local std::vector<float> scratch;
@@ -569,15 +566,11 @@ Status loraExpertsGrad(const StepContext &s) {
           rows = x.numel() / d;
   float scale = static_cast<float>(s.f64("alpha") / rank);
   Act act = parseActivation(s.str("activation"));
-  std::vector<int64_t> first(E), count(E);
-  int64_t offset = 0;
-  for (int64_t e = 0; e < E; ++e) {
-    first[e] = sizes ? offset : e * x.dim(1);
-    count[e] = sizes ? sizes->i32()[e] : x.dim(1);
-    offset += count[e];
-  }
-  if (sizes)
-    std::memset(s.out(0).f32() + offset * d, 0, (rows - offset) * d * sizeof(float));
+  auto blocks = expertBlocks(s, x, sizes, E);
+  if (!blocks)
+    return blocks.status();
+  std::vector<int64_t> &first = blocks->first, &count = blocks->count;
+  std::memset(s.out(0).f32() + blocks->used * d, 0, (rows - blocks->used) * d * sizeof(float));
   // Projection p: in_p -> out_p; w1, w3: d -> F; w2: F -> d.
   auto inOf = [&](int p) { return p == 1 ? F : d; };
   auto outOf = [&](int p) { return p == 1 ? d : F; };
