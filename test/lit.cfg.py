@@ -12,6 +12,8 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.moec_obj_root, "test")
 
 llvm_config.use_default_substitutions()  # FileCheck, not, count, split-file
+# Sanitizer builds pass their options down (see test/CMakeLists.txt).
+llvm_config.with_system_environment(["ASAN_OPTIONS", "UBSAN_OPTIONS"])
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.moec_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(

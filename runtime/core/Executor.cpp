@@ -44,7 +44,9 @@ StatusOr<std::unique_ptr<Executor>> Executor::create(std::shared_ptr<LoadedPlan>
                              "', which this runtime has no kernel for");
       bool view = step->op()->str() == "tensor.expand_shape" ||
                   step->op()->str() == "tensor.collapse_shape";
-      ex->steps_.push_back({step, kernel, view});
+      bool viewOfArgument = view && step->outputs() && step->outputs()->size() == 1 &&
+                            plan->tensor(step->outputs()->Get(0)).buffer() < 0;
+      ex->steps_.push_back({step, kernel, viewOfArgument});
     }
   return ex;
 }
@@ -92,8 +94,7 @@ Status Executor::run() {
     if (step.outputs())
       for (int id : *step.outputs())
         outputs.push_back(&tensors_[id]);
-    // A view of a function argument has no arena bytes: alias its source.
-    if (prepared.isView && !outputs.empty() && !outputs[0]->data)
+    if (prepared.viewOfArgument)
       outputs[0]->data = inputs[0]->data;
     auto overrides = overrides_.find(step.op()->str());
     StepContext context(step, std::move(inputs), std::move(outputs),

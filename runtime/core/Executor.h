@@ -46,7 +46,9 @@ private:
   struct PreparedStep {
     const plan::Step *step;
     const Kernel *kernel;
-    bool isView;
+    /// A reshape of a function argument: its result has no arena bytes and
+    /// aliases the argument, which may be rebound between runs.
+    bool viewOfArgument;
   };
 
   std::shared_ptr<LoadedPlan> plan_;
