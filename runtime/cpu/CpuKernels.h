@@ -12,7 +12,10 @@ void registerDispatchKernels(KernelRegistry &registry);
 void registerExpertKernels(KernelRegistry &registry);
 void registerLossKernels(KernelRegistry &registry);
 void registerShapeKernels(KernelRegistry &registry);
-void registerGradientKernels(KernelRegistry &registry);
+void registerDenseGradientKernels(KernelRegistry &registry);
+void registerRouterGradientKernels(KernelRegistry &registry);
+void registerExpertGradientKernels(KernelRegistry &registry);
+void registerLossGradientKernels(KernelRegistry &registry);
 void registerOptimizerKernels(KernelRegistry &registry);
 void registerSplitExpertKernels(KernelRegistry &registry);
 
@@ -24,7 +27,10 @@ inline void registerCpuKernels(KernelRegistry &registry) {
   registerExpertKernels(registry);
   registerLossKernels(registry);
   registerShapeKernels(registry);
-  registerGradientKernels(registry);
+  registerDenseGradientKernels(registry);
+  registerRouterGradientKernels(registry);
+  registerExpertGradientKernels(registry);
+  registerLossGradientKernels(registry);
   registerOptimizerKernels(registry);
   registerSplitExpertKernels(registry);
 }

@@ -3,8 +3,11 @@
 #ifndef MOEC_RUNTIME_CPU_MATH_H
 #define MOEC_RUNTIME_CPU_MATH_H
 
+#include "runtime/core/Tensor.h"
+
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace moec::rt::cpu {
@@ -62,6 +65,9 @@ inline float activateGrad(Act act, float x) {
   }
   return 1.0f;
 }
+
+/// Sets every byte of `t` to zero.
+inline void zero(const TensorRef &t) { std::memset(t.data, 0, t.bytes()); }
 
 /// In-place numerically stable softmax of one row.
 void softmaxRow(float *row, int64_t n);

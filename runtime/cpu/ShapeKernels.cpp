@@ -1,8 +1,11 @@
-// ShapeKernels.cpp - upstream tensor ops the forward IR uses: reshapes and
-// concatenation. Reshapes are views: the executor aliases their result.
+// ShapeKernels.cpp - upstream tensor ops the IR uses: reshapes, concatenation
+// and slices (gradients of concatenations). Reshapes are views: the executor
+// aliases their result.
 #include "runtime/cpu/CpuKernels.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace moec::rt::cpu {
 
@@ -25,12 +28,24 @@ Status concat(const StepContext &s) {
   }
   return Status::ok();
 }
+Status extractSlice(const StepContext &s) {
+  std::vector<int64_t> offsets = s.ints("static_offsets");
+  const TensorRef &src = s.in(0);
+  TensorRef &out = s.out(0);
+  for (size_t i = 1; i < offsets.size(); ++i)
+    if (offsets[i] != 0 || out.dim(i) != src.dim(i))
+      return s.error("only slices along dimension 0 are implemented");
+  size_t rowBytes = out.bytes() / std::max<int64_t>(1, out.dim(0));
+  std::memcpy(out.data, static_cast<char *>(src.data) + offsets[0] * rowBytes, out.bytes());
+  return Status::ok();
+}
 } // namespace
 
 void registerShapeKernels(KernelRegistry &r) {
   r.add("tensor.expand_shape", reshape);
   r.add("tensor.collapse_shape", reshape);
   r.add("tensor.concat", concat);
+  r.add("tensor.extract_slice", extractSlice);
 }
 
 } // namespace moec::rt::cpu

@@ -1,0 +1,233 @@
+// DenseGradientKernels.cpp - CPU kernels of the backward ops of the dense transformer ops
+// (MoEGradientOps.td).
+#include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/ExpertBlocks.h"
+#include "runtime/cpu/Ffn.h"
+#include "runtime/cpu/Math.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+namespace moec::rt::cpu {
+
+namespace {
+Status fill(const StepContext &s) {
+  TensorRef &out = s.out(0);
+  float value = static_cast<float>(s.f64("value"));
+  if (out.dtype != DType::f32)
+    return s.error("only f32 fills are implemented");
+  std::fill(out.f32(), out.f32() + out.numel(), value);
+  return Status::ok();
+}
+
+Status reduceRows(const StepContext &s) {
+  const TensorRef &x = s.in(0);
+  int64_t D = x.dim(-1), rows = x.numel() / D;
+  zero(s.out(0));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < D; ++j)
+      s.out(0).f32()[j] += x.f32()[r * D + j];
+  return Status::ok();
+}
+
+Status embeddingGrad(const StepContext &s) {
+  const TensorRef &dy = s.in(0), &tokens = s.in(1);
+  TensorRef &dtable = s.out(0);
+  int64_t d = dtable.dim(1);
+  zero(dtable);
+  for (int64_t t = 0; t < tokens.numel(); ++t) {
+    const float *row = dy.f32() + t * d;
+    float *dst = dtable.f32() + tokens.i32()[t] * d;
+    for (int64_t j = 0; j < d; ++j)
+      dst[j] += row[j];
+  }
+  return Status::ok();
+}
+
+Status rmsNormGrad(const StepContext &s) {
+  const TensorRef &x = s.in(0), &w = s.in(1), &dy = s.in(2);
+  int64_t D = x.dim(-1), rows = x.numel() / D;
+  float eps = static_cast<float>(s.f64("eps", 1e-6));
+  TensorRef &dx = s.out(0), &dw = s.out(1);
+  zero(dw);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *in = x.f32() + r * D, *g = dy.f32() + r * D;
+    float sum = 0;
+    for (int64_t i = 0; i < D; ++i)
+      sum += in[i] * in[i];
+    float rs = 1.0f / std::sqrt(sum / D + eps);
+    float dot = 0;
+    for (int64_t i = 0; i < D; ++i) {
+      dot += w.f32()[i] * g[i] * in[i];
+      dw.f32()[i] += g[i] * in[i] * rs;
+    }
+    float coefficient = dot * rs * rs * rs / D;
+    for (int64_t i = 0; i < D; ++i)
+      dx.f32()[r * D + i] = rs * w.f32()[i] * g[i] - in[i] * coefficient;
+  }
+  return Status::ok();
+}
+
+Status layerNormGrad(const StepContext &s) {
+  const TensorRef &x = s.in(0), &w = s.in(1), &dy = s.in(2);
+  int64_t D = x.dim(-1), rows = x.numel() / D;
+  float eps = static_cast<float>(s.f64("eps", 1e-5));
+  zero(s.out(1));
+  zero(s.out(2));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *in = x.f32() + r * D, *g = dy.f32() + r * D;
+    float mean = 0, var = 0;
+    for (int64_t i = 0; i < D; ++i)
+      mean += in[i];
+    mean /= D;
+    for (int64_t i = 0; i < D; ++i)
+      var += (in[i] - mean) * (in[i] - mean);
+    float rs = 1.0f / std::sqrt(var / D + eps);
+    float sumG = 0, sumGX = 0;
+    for (int64_t i = 0; i < D; ++i) {
+      float xhat = (in[i] - mean) * rs, gw = g[i] * w.f32()[i];
+      sumG += gw;
+      sumGX += gw * xhat;
+      s.out(1).f32()[i] += g[i] * xhat;
+      s.out(2).f32()[i] += g[i];
+    }
+    for (int64_t i = 0; i < D; ++i) {
+      float xhat = (in[i] - mean) * rs;
+      s.out(0).f32()[r * D + i] = rs * (g[i] * w.f32()[i] - sumG / D - xhat * sumGX / D);
+    }
+  }
+  return Status::ok();
+}
+
+Status linearGrad(const StepContext &s) {
+  const TensorRef &x = s.in(0), &w = s.in(1), &dy = s.in(2);
+  int64_t in = x.dim(-1), out = w.dim(0), M = x.numel() / in;
+  gemm(false, false, M, in, out, 1.0f, dy.f32(), out, w.f32(), in, 0.0f,
+       s.out(0).f32(), in);
+  gemm(true, false, out, in, M, 1.0f, dy.f32(), out, x.f32(), in, 0.0f,
+       s.out(1).f32(), in);
+  return Status::ok();
+}
+
+Status ropeGrad(const StepContext &s) {
+  const TensorRef &dy = s.in(0);
+  int64_t B = dy.dim(0), S = dy.dim(1), H = dy.dim(2), D = dy.dim(3), half = D / 2;
+  float theta = static_cast<float>(s.f64("theta", 10000.0));
+  for (int64_t i = 0; i < half; ++i) {
+    float invFreq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / D);
+    for (int64_t p = 0; p < S; ++p) {
+      float angle = static_cast<float>(p) * invFreq, c = std::cos(angle), sn = std::sin(angle);
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t h = 0; h < H; ++h) {
+          int64_t base = ((b * S + p) * H + h) * D;
+          float g1 = dy.f32()[base + i], g2 = dy.f32()[base + i + half];
+          s.out(0).f32()[base + i] = g1 * c + g2 * sn;
+          s.out(0).f32()[base + i + half] = -g1 * sn + g2 * c;
+        }
+    }
+  }
+  return Status::ok();
+}
+
+Status attentionGrad(const StepContext &s) {
+  const TensorRef &q = s.in(0), &k = s.in(1), &v = s.in(2), &dout = s.in(3);
+  int64_t B = q.dim(0), S = q.dim(1), Hq = q.dim(2), D = q.dim(3), Hkv = k.dim(2),
+          group = Hq / Hkv;
+  float scale = s.has("scale") ? static_cast<float>(s.f64("scale"))
+                               : 1.0f / std::sqrt(static_cast<float>(D));
+  bool causal = s.flag("causal");
+  float *dq = s.out(0).f32(), *dk = s.out(1).f32(), *dv = s.out(2).f32();
+  zero(s.out(1));
+  zero(s.out(2));
+  // One task per key/value head: its query heads all write its dK and dV.
+  // Per-head GEMMs are small; threads over heads, single-threaded BLAS.
+#pragma omp parallel
+  {
+    std::vector<float> P(S * S), dP(S * S);
+#pragma omp for collapse(2)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t kvh = 0; kvh < Hkv; ++kvh)
+        for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+          int64_t qOff = b * S * Hq * D + h * D, kOff = b * S * Hkv * D + kvh * D;
+          const float *Q = q.f32() + qOff, *K = k.f32() + kOff, *V = v.f32() + kOff;
+          const float *dO = dout.f32() + qOff;
+          gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f, P.data(), S);
+          for (int64_t i = 0; i < S; ++i) {
+            int64_t visible = causal ? i + 1 : S;
+            softmaxRow(P.data() + i * S, visible);
+            std::fill(P.data() + i * S + visible, P.data() + (i + 1) * S, 0.0f);
+          }
+          // dV += Pᵀ dO; dP = dO Vᵀ.
+          gemm(true, false, S, D, S, 1.0f, P.data(), S, dO, Hq * D, 1.0f, dv + kOff, Hkv * D);
+          gemm(false, true, S, S, D, 1.0f, dO, Hq * D, V, Hkv * D, 0.0f, dP.data(), S);
+          // dS = P ⊙ (dP − rowsum(dP ⊙ P)), scaled.
+          for (int64_t i = 0; i < S; ++i) {
+            float dot = 0;
+            for (int64_t j = 0; j < S; ++j)
+              dot += dP[i * S + j] * P[i * S + j];
+            for (int64_t j = 0; j < S; ++j)
+              dP[i * S + j] = P[i * S + j] * (dP[i * S + j] - dot) * scale;
+          }
+          gemm(false, false, S, D, S, 1.0f, dP.data(), S, K, Hkv * D, 0.0f, dq + qOff, Hq * D);
+          gemm(true, false, S, D, S, 1.0f, dP.data(), S, Q, Hq * D, 1.0f, dk + kOff, Hkv * D);
+        }
+  }
+  return Status::ok();
+}
+
+Status activationGrad(const StepContext &s) {
+  Act act = parseActivation(s.str("kind"));
+  const float *x = s.in(0).f32(), *g = s.in(1).f32();
+  int64_t n = s.out(0).numel();
+  for (int64_t i = 0; i < n; ++i)
+    s.out(0).f32()[i] = g[i] * activateGrad(act, x[i]);
+  return Status::ok();
+}
+
+Status ffnGrad(const StepContext &s) {
+  const TensorRef &x = s.in(0), &w1 = s.in(1), &w2 = s.in(2);
+  bool gated = s.numInputs() == 5;
+  const TensorRef &dy = s.in(gated ? 4 : 3);
+  int64_t d = x.dim(-1), F = w1.dim(0), rows = x.numel() / d;
+  FfnWeights w{w1.f32(), w2.f32(), gated ? s.in(3).f32() : nullptr};
+  static thread_local std::vector<float> scratch;
+  ffnRowsBackward(x.f32(), dy.f32(), s.out(0).f32(), rows, d, F, w,
+                  parseActivation(s.str("activation")), s.out(1).f32(),
+                  s.out(2).f32(), gated ? s.out(3).f32() : nullptr, scratch);
+  return Status::ok();
+}
+
+Status crossEntropyGrad(const StepContext &s) {
+  const TensorRef &logits = s.in(0), &targets = s.in(1);
+  int64_t V = logits.dim(-1), n = targets.numel();
+  float scale = *s.in(2).f32() / n;
+  for (int64_t t = 0; t < n; ++t) {
+    float *row = s.out(0).f32() + t * V;
+    std::memcpy(row, logits.f32() + t * V, V * sizeof(float));
+    softmaxRow(row, V);
+    row[targets.i32()[t]] -= 1.0f;
+    for (int64_t j = 0; j < V; ++j)
+      row[j] *= scale;
+  }
+  return Status::ok();
+}
+} // namespace
+
+void registerDenseGradientKernels(KernelRegistry &r) {
+  r.add("moe.fill", fill);
+  r.add("moe.reduce_rows", reduceRows);
+  r.add("moe.embedding_grad", embeddingGrad);
+  r.add("moe.rms_norm_grad", rmsNormGrad);
+  r.add("moe.layer_norm_grad", layerNormGrad);
+  r.add("moe.linear_grad", linearGrad);
+  r.add("moe.rope_grad", ropeGrad);
+  r.add("moe.attention_grad", attentionGrad);
+  r.add("moe.activation_grad", activationGrad);
+  r.add("moe.ffn_grad", ffnGrad);
+  r.add("moe.cross_entropy_grad", crossEntropyGrad);
+}
+
+} // namespace moec::rt::cpu
