@@ -102,9 +102,16 @@ Status Executor::run() {
     auto start = std::chrono::steady_clock::now();
     if (Status status = (*prepared.kernel)(context); !status)
       return Status::error("step " + std::to_string(i) + ": " + status.message());
-    if (profiling_)
-      profile_[step.op()->str()] +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (profiling_ || tracing_) {
+      auto end = std::chrono::steady_clock::now();
+      double duration = std::chrono::duration<double>(end - start).count();
+      if (profiling_)
+        profile_[step.op()->str()] += duration;
+      if (tracing_)
+        trace_.push_back({static_cast<int>(i),
+                          std::chrono::duration<double>(start.time_since_epoch()).count(),
+                          duration});
+    }
   }
   return Status::ok();
 }

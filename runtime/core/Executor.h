@@ -31,6 +31,16 @@ public:
   /// Accumulates the time spent in each op while on.
   void setProfiling(bool on) { profiling_ = on; }
   const std::map<std::string, double> &profile() const { return profile_; }
+
+  /// One executed step, for Chrome/Perfetto traces.
+  struct TraceEvent {
+    int step;      // index in the function
+    double start;  // seconds since the epoch of the steady clock
+    double duration;
+  };
+  /// Records every executed step while on.
+  void setTracing(bool on) { tracing_ = on; }
+  std::vector<TraceEvent> takeTrace() { return std::move(trace_); }
   /// Runs every step; the first failing kernel stops the run.
   Status run();
 
@@ -60,6 +70,8 @@ private:
   std::map<std::string, AttrOverrides> overrides_;
   bool profiling_ = false;
   std::map<std::string, double> profile_;
+  bool tracing_ = false;
+  std::vector<TraceEvent> trace_;
 };
 
 } // namespace moec::rt

@@ -50,6 +50,7 @@ training:
   --checkpoint-every K   also checkpoint to --save every K steps
   --resume FILE          continue from a checkpoint
   --grads-out FILE       gradients of the first step's objective, by parameter name
+  --trace FILE           a Chrome/Perfetto trace (JSON) of every op of every step
   --lr, --weight-decay, --beta1, --beta2, --eps, --momentum, --grad-clip,
   --warmup-steps, --total-steps, --min-lr-ratio, --schedule constant|cosine|linear
                          override the description's values
@@ -57,7 +58,7 @@ training:
 )";
 
 struct Options {
-  std::string plan, data, dataDtype = "u16", init, saveInit, log, save, resume, gradsOut;
+  std::string plan, data, dataDtype = "u16", init, saveInit, log, save, resume, gradsOut, trace;
   std::optional<int64_t> seed, batch, seqLen, steps, checkpointEvery;
   int64_t step = 0;
   bool eval = false, json = false, shuffle = true;
@@ -117,6 +118,7 @@ int parseArgs(int argc, char **argv, Options &o) {
     else if (arg == "--save") ok = value(o.save);
     else if (arg == "--resume") ok = value(o.resume);
     else if (arg == "--grads-out") ok = value(o.gradsOut);
+    else if (arg == "--trace") ok = value(o.trace);
     else if (arg == "--seed") ok = intValue(o.seed);
     else if (arg == "--batch") ok = intValue(o.batch);
     else if (arg == "--seq-len") ok = intValue(o.seqLen);
@@ -381,6 +383,30 @@ Status applyHyperparameters(const Options &o, Executor &ex, const Run &run) {
   return Status::ok();
 }
 
+/// Writes the recorded ops as Chrome trace events (chrome://tracing, Perfetto):
+/// one track per training step, each op a complete event.
+Status writeTrace(const std::string &path, const Executor &ex,
+                  const std::vector<std::pair<int64_t, std::vector<Executor::TraceEvent>>> &steps) {
+  json events = json::array();
+  double origin = steps.empty() || steps.front().second.empty() ? 0 : steps.front().second.front().start;
+  for (const auto &[step, trace] : steps)
+    for (const Executor::TraceEvent &e : trace)
+      events.push_back({{"name", ex.function().steps()->Get(e.step)->op()->str()},
+                        {"ph", "X"},
+                        {"ts", (e.start - origin) * 1e6},
+                        {"dur", e.duration * 1e6},
+                        {"pid", 1},
+                        {"tid", 1},
+                        {"args", {{"step", step}, {"index", e.step}}}});
+  std::string temp = path + ".tmp";
+  std::ofstream out(temp);
+  out << json{{"traceEvents", events}, {"displayTimeUnit", "ms"}}.dump();
+  out.close();
+  if (!out || std::rename(temp.c_str(), path.c_str()) != 0)
+    return Status::error(path + ": cannot write the trace");
+  return Status::ok();
+}
+
 Status saveCheckpoint(const Run &run, const std::string &path, int64_t nextStep) {
   return run.params->save(path, /*state=*/true,
                           {{"step", std::to_string(nextStep)},
@@ -441,6 +467,8 @@ int train(const Options &o, Run &run) {
   }
   bool terminal = isatty(fileno(stderr));
   std::string lastCheckpoint = o.resume;
+  std::vector<std::pair<int64_t, std::vector<Executor::TraceEvent>>> trace;
+  ex.setTracing(!o.trace.empty());
   int64_t end = run.firstStep + *o.steps;
   for (int64_t step = run.firstStep; step < end; ++step) {
     Batch batch;
@@ -450,6 +478,8 @@ int train(const Options &o, Run &run) {
     if (Status s = ex.run(); !s)
       return fail(Status::error("step " + std::to_string(step) + ": " + s.message()));
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!o.trace.empty())
+      trace.push_back({step, ex.takeTrace()});
     json metrics = collectMetrics(ex);
     double loss = metrics["loss"].get<double>(), norm = metrics["grad_norm"].get<double>();
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
@@ -493,6 +523,9 @@ int train(const Options &o, Run &run) {
   }
   if (terminal)
     std::fprintf(stderr, "\n");
+  if (!o.trace.empty())
+    if (Status s = writeTrace(o.trace, ex, trace); !s)
+      return fail(s);
   std::printf("peak memory %.1f MiB (resident; parameters, optimizer state and one arena of %.1f MiB)\n",
               peakResidentBytes() / 1048576.0, ex.arenaBytes() / 1048576.0);
   if (!o.save.empty()) {
