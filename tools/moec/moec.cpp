@@ -52,6 +52,10 @@ cl::list<std::string> substitutions(
     cl::desc("Explicitly substitute an unsupported Hugging Face feature: "
              "mla=gqa, rope_scaling=none, sliding_window=full"),
     cl::value_desc("feature=replacement"));
+cl::opt<bool> noTrain("no-train",
+                      cl::desc("Compile evaluation only (no backward pass or "
+                               "training steps in the plan)"),
+                      cl::init(false));
 cl::opt<int64_t> batch("batch", cl::desc("Batch size of the compiled graph "
                                           "(default: training.batch_size)"),
                        cl::init(0));
@@ -182,7 +186,7 @@ int main(int argc, char **argv) {
     forward.batch = batch;
     forward.seqLen = seqLen;
     module = moec::frontend::buildForwardModule(context, *config, forward);
-    if (emit != Emit::Forward) {
+    if (emit != Emit::Forward && !noTrain) {
       // The training variant (router noise from a seed input) feeds autodiff.
       forward.training = true;
       forward.name = "forward_train";
@@ -201,9 +205,14 @@ int main(int argc, char **argv) {
   }
 
   mlir::PassManager pm(&context);
-  moec::buildTrainingPipeline(pm, optimizerOptions(*config));
-  if (failed(pm.run(*module)))
-    return 1;
+  if (!noTrain) {
+    moec::buildTrainingPipeline(pm, optimizerOptions(*config));
+    if (failed(pm.run(*module))) {
+      errs() << "moec: the training step could not be built; `--no-train` "
+                "compiles evaluation only\n";
+      return 1;
+    }
+  }
   if (emit == Emit::Train) {
     module->print(outs());
     return 0;
