@@ -66,6 +66,18 @@ inline float activateGrad(Act act, float x) {
   return 1.0f;
 }
 
+/// act(x) and act'(x) together, sharing the transcendental functions.
+inline void activateWithGrad(Act act, float x, float &value, float &grad) {
+  if (act == Act::silu) {
+    float sig = 1.0f / (1.0f + std::exp(-x));
+    value = x * sig;
+    grad = sig * (1.0f + x * (1.0f - sig));
+    return;
+  }
+  value = activate(act, x);
+  grad = activateGrad(act, x);
+}
+
 /// Sets every byte of `t` to zero.
 inline void zero(const TensorRef &t) { std::memset(t.data, 0, t.bytes()); }
 
