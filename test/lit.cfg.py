@@ -20,6 +20,7 @@ llvm_config.add_tool_substitutions(
     ["moe-opt"], [config.moec_tools_dir])
 
 config.substitutions.append(("%moec_src", config.moec_src_root))
+config.substitutions.append(("%moec_tools", config.moec_tools_dir))
 config.substitutions.append(("%python", config.python_executable))
 llvm_config.add_tool_substitutions(["moec", "moe-run", "moe-inspect"], [config.moec_tools_dir])
 
