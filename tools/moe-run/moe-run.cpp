@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -148,6 +150,21 @@ int parseArgs(int argc, char **argv, Options &o) {
   if (o.checkpointEvery && o.save.empty())
     return usageError("--checkpoint-every needs --save FILE");
   return -1;
+}
+
+/// Fails early when an output cannot be written, rather than after hours of
+/// training: creates and removes the temporary file each write goes through.
+Status checkWritable(const std::string &path, const char *flag) {
+  if (path.empty())
+    return Status::ok();
+  std::string temp = path + ".tmp";
+  FILE *f = std::fopen(temp.c_str(), "wb");
+  if (!f)
+    return Status::error(std::string(flag) + " " + path + ": cannot write there (" +
+                         std::strerror(errno) + ")");
+  std::fclose(f);
+  std::remove(temp.c_str());
+  return Status::ok();
 }
 
 int fail(const Status &status) {
@@ -541,6 +558,11 @@ int main(int argc, char **argv) {
   Options o;
   if (int code = parseArgs(argc, argv, o); code >= 0)
     return code;
+  for (auto [path, flag] : {std::pair{&o.save, "--save"}, {&o.saveInit, "--save-init"},
+                            {&o.gradsOut, "--grads-out"}, {&o.trace, "--trace"},
+                            {&o.log, "--log"}})
+    if (Status s = checkWritable(*path, flag); !s)
+      return fail(s);
   Run run;
   if (Status s = prepare(o, run); !s)
     return fail(s);
