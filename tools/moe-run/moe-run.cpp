@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cerrno>
+#include <csignal>
 #include <cmath>
 #include <cstring>
 #include <cstdio>
@@ -151,6 +152,10 @@ int parseArgs(int argc, char **argv, Options &o) {
     return usageError("--checkpoint-every needs --save FILE");
   return -1;
 }
+
+/// Set by SIGINT/SIGTERM: training stops after the current step and saves.
+volatile std::sig_atomic_t interrupted = 0;
+void onInterrupt(int) { interrupted = 1; }
 
 /// Fails early when an output cannot be written, rather than after hours of
 /// training: creates and removes the temporary file each write goes through.
@@ -487,7 +492,15 @@ int train(const Options &o, Run &run) {
   std::vector<std::pair<int64_t, std::vector<Executor::TraceEvent>>> trace;
   ex.setTracing(!o.trace.empty());
   int64_t end = run.firstStep + *o.steps;
+  std::signal(SIGINT, onInterrupt);
+  std::signal(SIGTERM, onInterrupt);
   for (int64_t step = run.firstStep; step < end; ++step) {
+    if (interrupted) {
+      std::fprintf(stderr, "\nmoe-run: interrupted before step %lld%s\n", (long long)step,
+                   o.save.empty() ? " (no --save: nothing is written)" : "; saving");
+      end = step;
+      break;
+    }
     Batch batch;
     if (Status s = bindAll(run, ex, batch, step, o.shuffle); !s)
       return fail(s);
