@@ -29,12 +29,14 @@ using namespace llvm;
 namespace {
 enum class Emit { Plan, Forward, Train, Planned };
 
-cl::opt<std::string> inputPath(cl::Positional,
+cl::OptionCategory moecCategory("moec options");
+
+cl::opt<std::string> inputPath(cl::cat(moecCategory), cl::Positional,
                                cl::desc("<model.yaml | config.json | forward.mlir>"),
                                cl::Required);
-cl::opt<std::string> outputPath("o", cl::desc("Output plan (.moeb)"),
+cl::opt<std::string> outputPath(cl::cat(moecCategory), "o", cl::desc("Output plan (.moeb)"),
                                 cl::value_desc("file"));
-cl::opt<Emit> emit(
+cl::opt<Emit> emit(cl::cat(moecCategory), 
     "emit", cl::desc("What to produce"), cl::init(Emit::Plan),
     cl::values(clEnumValN(Emit::Plan, "plan", "the .moeb plan (default)"),
                clEnumValN(Emit::Forward, "forward",
@@ -44,22 +46,22 @@ cl::opt<Emit> emit(
                           "@train_step), printed"),
                clEnumValN(Emit::Planned, "planned",
                           "the IR after --moe-lower-to-plan, printed")));
-cl::list<std::string> overrides(
+cl::list<std::string> overrides(cl::cat(moecCategory), 
     "set", cl::desc("Override a description key: --set num_layers=2"),
     cl::value_desc("key=value"));
-cl::list<std::string> substitutions(
+cl::list<std::string> substitutions(cl::cat(moecCategory), 
     "substitute",
     cl::desc("Explicitly substitute an unsupported Hugging Face feature: "
              "mla=gqa, rope_scaling=none, sliding_window=full"),
     cl::value_desc("feature=replacement"));
-cl::opt<bool> noTrain("no-train",
+cl::opt<bool> noTrain(cl::cat(moecCategory), "no-train",
                       cl::desc("Compile evaluation only (no backward pass or "
                                "training steps in the plan)"),
                       cl::init(false));
-cl::opt<int64_t> batch("batch", cl::desc("Batch size of the compiled graph "
+cl::opt<int64_t> batch(cl::cat(moecCategory), "batch", cl::desc("Batch size of the compiled graph "
                                           "(default: training.batch_size)"),
                        cl::init(0));
-cl::opt<int64_t> seqLen("seq-len", cl::desc("Sequence length of the compiled "
+cl::opt<int64_t> seqLen(cl::cat(moecCategory), "seq-len", cl::desc("Sequence length of the compiled "
                                              "graph (default: training.seq_len)"),
                         cl::init(0));
 
@@ -131,6 +133,7 @@ bool writeAtomically(const std::string &path, const std::vector<uint8_t> &bytes)
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(moecCategory);
   cl::ParseCommandLineOptions(argc, argv, "moec: compile an MoE model description\n");
 
   moec::frontend::ImportOptions options;
