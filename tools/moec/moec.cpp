@@ -43,7 +43,7 @@ cl::opt<Emit> emit(cl::cat(moecCategory),
                           "the verified forward IR, printed"),
                clEnumValN(Emit::Train, "train",
                           "the training IR (@forward_train_backward, "
-                          "@train_step), printed"),
+                          "@train_step_adamw, @train_step_sgd), printed"),
                clEnumValN(Emit::Planned, "planned",
                           "the IR after --moe-lower-to-plan, printed")));
 cl::list<std::string> overrides(cl::cat(moecCategory), 
