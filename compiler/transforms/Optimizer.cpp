@@ -49,7 +49,6 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
   // At the end of the module, so that steps appear in the order built.
   OpBuilder b = OpBuilder::atBlockEnd(source->getParentOfType<ModuleOp>().getBody());
   Location loc = source.getLoc();
-  MLIRContext *context = b.getContext();
   auto scalarI64 = RankedTensorType::get({}, b.getI64Type());
 
   // Arguments: those of forward_backward, the step (unless the forward
@@ -163,7 +162,6 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
   step.setFunctionType(b.getFunctionType(argTypes, ValueRange(results).getTypes()));
   step.setAllArgAttrs(argAttrs);
   step.setAllResultAttrs(resultAttrs);
-  (void)context;
 }
 
 } // namespace

@@ -368,7 +368,7 @@ int evaluate(const Options &o, Run &run) {
 }
 
 /// Applies --lr ... to the optimizer steps of the training function.
-Status applyHyperparameters(const Options &o, Executor &ex, const Run &run) {
+Status applyHyperparameters(const Options &o, Executor &ex) {
   for (const auto &[flag, text] : o.hyper) {
     if (flag == "--optimizer")
       continue; // chose the training function
@@ -401,7 +401,6 @@ Status applyHyperparameters(const Options &o, Executor &ex, const Run &run) {
     } else if (flag == "--eps") ex.overrideAttr("moe.adamw_update", "eps", f);
     else if (flag == "--momentum") ex.overrideAttr("moe.sgd_update", "momentum", f);
   }
-  (void)run;
   return Status::ok();
 }
 
@@ -441,7 +440,7 @@ int train(const Options &o, Run &run) {
   if (!executor)
     return fail(executor.status());
   Executor &ex = **executor;
-  if (Status s = applyHyperparameters(o, ex, run); !s)
+  if (Status s = applyHyperparameters(o, ex); !s)
     return fail(s);
 
   if (!o.gradsOut.empty()) {
