@@ -4,6 +4,7 @@
 
 #include "runtime/core/Kernel.h"
 
+#include <cstring>
 #include <vector>
 
 namespace moec::rt::cpu {
@@ -14,6 +15,11 @@ namespace moec::rt::cpu {
 struct ExpertBlocks {
   std::vector<int64_t> first, count;
   int64_t used = 0;
+
+  /// Zeroes the padding rows (those after `used`) of a `[rows, width]` output.
+  void zeroPadding(float *out, int64_t rows, int64_t width) const {
+    std::memset(out + used * width, 0, (rows - used) * width * sizeof(float));
+  }
 };
 
 inline StatusOr<ExpertBlocks> expertBlocks(const StepContext &s, const TensorRef &input,

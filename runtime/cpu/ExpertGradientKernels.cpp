@@ -90,7 +90,7 @@ Status groupedFfnGrad(const StepContext &s) {
   if (!blocks)
     return blocks.status();
   std::vector<int64_t> &first = blocks->first, &count = blocks->count;
-  std::memset(s.out(0).f32() + blocks->used * d, 0, (rows - blocks->used) * d * sizeof(float));
+  blocks->zeroPadding(s.out(0).f32(), rows, d);
   Act act = parseActivation(s.str("activation"));
   // Experts in sequence, each GEMM on every core (see ExpertKernels.cpp).
   static thread_local std::vector<float> scratch;
@@ -169,7 +169,7 @@ Status loraExpertsGrad(const StepContext &s) {
   if (!blocks)
     return blocks.status();
   std::vector<int64_t> &first = blocks->first, &count = blocks->count;
-  std::memset(s.out(0).f32() + blocks->used * d, 0, (rows - blocks->used) * d * sizeof(float));
+  blocks->zeroPadding(s.out(0).f32(), rows, d);
   // Projection p: in_p -> out_p; w1, w3: d -> F; w2: F -> d.
   auto inOf = [&](int p) { return p == 1 ? F : d; };
   auto outOf = [&](int p) { return p == 1 ? d : F; };

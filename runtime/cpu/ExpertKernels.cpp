@@ -22,7 +22,7 @@ Status forEachExpertBlock(const StepContext &s, const TensorRef &input,
   auto blocks = expertBlocks(s, input, groupSizes, E);
   if (!blocks)
     return blocks.status();
-  std::memset(s.out(0).f32() + blocks->used * d, 0, (rows - blocks->used) * d * sizeof(float));
+  blocks->zeroPadding(s.out(0).f32(), rows, d);
   std::vector<int64_t> &first = blocks->first, &count = blocks->count;
   static thread_local std::vector<float> scratch;
   for (int64_t e = 0; e < E; ++e)

@@ -36,7 +36,7 @@ Status groupedFfnUp(const StepContext &s) {
     return blocks.status();
   float *hidden = s.out(0).f32();
   int64_t rows = x.numel() / d;
-  std::memset(hidden + blocks->used * H, 0, (rows - blocks->used) * H * sizeof(float));
+  blocks->zeroPadding(hidden, rows, H);
   for (int64_t e = 0; e < E; ++e) {
     const float *X = x.f32() + blocks->first[e] * d;
     float *out = hidden + blocks->first[e] * H;
@@ -70,7 +70,7 @@ Status groupedFfnDown(const StepContext &s) {
     return blocks.status();
   float *y = s.out(0).f32();
   int64_t rows = hidden.numel() / H;
-  std::memset(y + blocks->used * d, 0, (rows - blocks->used) * d * sizeof(float));
+  blocks->zeroPadding(y, rows, d);
   static thread_local std::vector<float> g;
   for (int64_t e = 0; e < E; ++e) {
     int64_t M = blocks->count[e];
@@ -95,7 +95,7 @@ Status groupedFfnDownGrad(const StepContext &s) {
     return blocks.status();
   float *dhidden = s.out(0).f32();
   int64_t rows = hidden.numel() / H;
-  std::memset(dhidden + blocks->used * H, 0, (rows - blocks->used) * H * sizeof(float));
+  blocks->zeroPadding(dhidden, rows, H);
   static thread_local std::vector<float> a, da, g, dg;
   for (int64_t e = 0; e < E; ++e) {
     int64_t M = blocks->count[e];
@@ -142,7 +142,7 @@ Status groupedFfnUpGrad(const StepContext &s) {
     return blocks.status();
   float *dx = s.out(0).f32();
   int64_t rows = x.numel() / d;
-  std::memset(dx + blocks->used * d, 0, (rows - blocks->used) * d * sizeof(float));
+  blocks->zeroPadding(dx, rows, d);
   for (int64_t e = 0; e < E; ++e) {
     int64_t M = blocks->count[e];
     const float *X = x.f32() + blocks->first[e] * d;
