@@ -1,5 +1,6 @@
 // TokenData.cpp - flat little-endian token files and their batches.
 #include "runtime/core/TokenData.h"
+#include "runtime/core/Random.h"
 
 #include <cstring>
 #include <fstream>
@@ -53,10 +54,8 @@ Status TokenData::batch(int64_t step, int64_t B, int64_t S, bool shuffle, uint64
   for (int64_t b = 0; b < B; ++b) {
     int64_t o;
     if (shuffle) {
-      uint64_t x = seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(step * B + b);
-      x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-      x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-      o = static_cast<int64_t>((x ^ (x >> 31)) % static_cast<uint64_t>(span));
+      o = static_cast<int64_t>(randomBits(seed, static_cast<uint64_t>(step * B + b)) %
+                               static_cast<uint64_t>(span));
     } else {
       o = ((step * B + b) * S) % span;
     }

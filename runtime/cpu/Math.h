@@ -1,8 +1,9 @@
 // Math.h - the numerical building blocks the CPU kernels share: BLAS GEMM,
-// activations, row softmax, a counter-based random generator.
+// activations, row softmax (random numbers: runtime/core/Random.h).
 #ifndef MOEC_RUNTIME_CPU_MATH_H
 #define MOEC_RUNTIME_CPU_MATH_H
 
+#include "runtime/core/Random.h"
 #include "runtime/core/Tensor.h"
 
 #include <cmath>
@@ -87,24 +88,8 @@ void softmaxRow(float *row, int64_t n);
 /// log Σ exp(row).
 float logSumExp(const float *row, int64_t n);
 
-/// Counter-based random numbers: the value at (seed, index) never depends on
-/// the order of evaluation, so threads and resumed runs agree.
-inline uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-/// Uniform in (0, 1).
-inline double uniform01(uint64_t seed, uint64_t index) {
-  uint64_t bits = mix64(mix64(seed) ^ (index * 0xd1b54a32d192ed03ull));
-  return ((bits >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-/// Standard normal (Box-Muller).
-inline double normal01(uint64_t seed, uint64_t index) {
-  double u1 = uniform01(seed, 2 * index), u2 = uniform01(seed, 2 * index + 1);
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-}
+using rt::normal01;
+using rt::uniform01;
 
 } // namespace moec::rt::cpu
 
