@@ -1,17 +1,11 @@
 // Parameters.cpp - the parameters and optimizer state of a plan, by name.
 #include "runtime/core/Parameters.h"
+#include "runtime/core/Random.h"
 
-#include <cmath>
 
 namespace moec::rt {
 
 namespace {
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 uint64_t hashName(const std::string &name) {
   uint64_t h = 1469598103934665603ull; // FNV-1a
   for (unsigned char c : name)
@@ -80,47 +74,44 @@ void ParameterStore::initialize(uint64_t seed) {
     } else if (t.init == plan::InitKind::ones) {
       std::fill(buffer.begin(), buffer.end(), 1.0f);
     } else {
-      uint64_t key = mix(seed ^ hashName(name));
-      for (size_t i = 0; i < buffer.size(); ++i) {
-        double u1 = ((mix(key + 2 * i) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-        double u2 = ((mix(key + 2 * i + 1) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-        double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
-        buffer[i] = static_cast<float>(z * t.initStd);
-      }
+      uint64_t key = seed ^ hashName(name);
+      for (size_t i = 0; i < buffer.size(); ++i)
+        buffer[i] = static_cast<float>(normal01(key, i) * t.initStd);
     }
   }
 }
 
-void ParameterStore::forEachCheckpointTensor(
-    bool state,
-    const std::function<void(const std::string &, const std::vector<int64_t> &,
-                             float *)> &visit) const {
-  for (const auto &[name, t] : tensors_) {
-    if (t.role == plan::TensorRole::state && !state)
-      continue;
-    float *data = const_cast<float *>(t.data.data());
-    if (!t.parts.empty()) {
-      // Stacked along dimension 0: one checkpoint tensor per slice.
-      std::vector<int64_t> partShape(t.shape.begin() + 1, t.shape.end());
-      size_t partSize = t.data.size() / t.parts.size();
-      for (size_t p = 0; p < t.parts.size(); ++p)
-        visit(t.parts[p], partShape, data + p * partSize);
-    } else {
-      visit(name, t.shape, data);
-    }
+void ParameterStore::appendCheckpointTensors(const std::string &name, const float *data,
+                                             std::vector<TensorToSave> &out) const {
+  const StoredTensor &t = tensors_.at(name);
+  if (t.parts.empty()) {
+    out.push_back({name, t.shape, data});
+    return;
   }
+  // Stacked along dimension 0: one checkpoint tensor per slice.
+  std::vector<int64_t> partShape(t.shape.begin() + 1, t.shape.end());
+  size_t partSize = t.data.size() / t.parts.size();
+  for (size_t p = 0; p < t.parts.size(); ++p)
+    out.push_back({t.parts[p], partShape, data + p * partSize});
+}
+
+std::vector<TensorToSave> ParameterStore::checkpointTensors(bool state) const {
+  std::vector<TensorToSave> out;
+  for (const auto &[name, t] : tensors_)
+    if (state || t.role != plan::TensorRole::state)
+      appendCheckpointTensors(name, t.data.data(), out);
+  return out;
 }
 
 Status ParameterStore::load(const SafetensorsFile &file, bool state) {
   std::string problems;
   int count = 0;
-  forEachCheckpointTensor(state, [&](const std::string &name,
-                                     const std::vector<int64_t> &shape, float *data) {
-    if (Status s = file.readF32(name, shape, data); !s) {
+  for (const TensorToSave &t : checkpointTensors(state))
+    // The store owns these bytes; checkpointTensors only views them.
+    if (Status s = file.readF32(t.name, t.shape, const_cast<float *>(t.data)); !s) {
       problems += "\n  " + s.message();
       ++count;
     }
-  });
   if (count)
     return Status::error(std::to_string(count) + " tensor" + (count > 1 ? "s" : "") +
                          " could not be loaded:" + problems);
@@ -129,11 +120,7 @@ Status ParameterStore::load(const SafetensorsFile &file, bool state) {
 
 Status ParameterStore::save(const std::string &path, bool state,
                             const std::map<std::string, std::string> &metadata) const {
-  std::vector<TensorToSave> tensors;
-  forEachCheckpointTensor(state, [&](const std::string &name,
-                                     const std::vector<int64_t> &shape, float *data) {
-    tensors.push_back({name, shape, data});
-  });
+  std::vector<TensorToSave> tensors = checkpointTensors(state);
   std::map<std::string, std::string> all = {
       {"format", "pt"}, {"producer", "moec"},
       {"model", plan_->root().model_name() ? plan_->root().model_name()->str() : ""}};

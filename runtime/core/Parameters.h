@@ -6,7 +6,6 @@
 #include "runtime/core/Plan.h"
 #include "runtime/core/Safetensors.h"
 
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,12 +46,15 @@ public:
   /// Number of parameter elements (state excluded).
   int64_t count() const;
 
+  /// Tensor `name` as a checkpoint stores it (one slice per expert when it
+  /// has parts), with its bytes taken from `data`: the tensor itself or
+  /// anything of its layout, such as its gradient.
+  void appendCheckpointTensors(const std::string &name, const float *data,
+                               std::vector<TensorToSave> &out) const;
+
 private:
-  /// Every tensor as a checkpoint stores it: name, shape, bytes.
-  void forEachCheckpointTensor(
-      bool state,
-      const std::function<void(const std::string &, const std::vector<int64_t> &,
-                               float *)> &visit) const;
+  /// Every parameter (and, with `state`, state tensor) as checkpoints store them.
+  std::vector<TensorToSave> checkpointTensors(bool state) const;
 
   std::shared_ptr<LoadedPlan> plan_;
   std::map<std::string, StoredTensor> tensors_;

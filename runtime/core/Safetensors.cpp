@@ -69,8 +69,14 @@ StatusOr<SafetensorsFile> SafetensorsFile::load(const std::string &path) {
   const uint8_t *dataStart = file.bytes_.data() + 8 + headerSize;
   size_t dataSize = file.bytes_.size() - 8 - headerSize;
   for (auto &[name, info] : header.items()) {
-    if (name == "__metadata__")
+    if (name == "__metadata__") {
+      if (!info.is_object())
+        return fail("__metadata__ is not an object");
+      for (auto &[key, value] : info.items())
+        if (value.is_string())
+          file.metadata_[key] = value.get<std::string>();
       continue;
+    }
     if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") ||
         !info.contains("data_offsets") || !info["dtype"].is_string() ||
         !info["shape"].is_array() || !info["data_offsets"].is_array() ||

@@ -28,6 +28,8 @@ public:
 
   const std::string &path() const { return path_; }
   const std::map<std::string, SafetensorEntry> &entries() const { return entries_; }
+  /// The string entries of the header's `__metadata__`.
+  const std::map<std::string, std::string> &metadata() const { return metadata_; }
   const SafetensorEntry *find(const std::string &name) const;
   /// Copies `name` into `out` (f32), converting from F16/BF16/F64; the
   /// error names the tensor and the expected shape.
@@ -38,6 +40,7 @@ private:
   std::string path_;
   std::vector<uint8_t> bytes_;
   std::map<std::string, SafetensorEntry> entries_;
+  std::map<std::string, std::string> metadata_;
 };
 
 struct TensorToSave {

@@ -246,18 +246,17 @@ Status prepare(const Options &o, Run &run) {
       return file.status();
     if (Status s = run.params->load(*file, /*state=*/true); !s)
       return Status::error(o.resume + ": " + s.message());
-    std::ifstream in(o.resume, std::ios::binary);
-    uint64_t headerSize = 0;
-    in.read(reinterpret_cast<char *>(&headerSize), 8);
-    std::string header(headerSize, '\0');
-    in.read(header.data(), headerSize);
-    json meta = json::parse(header, nullptr, false);
-    if (meta.is_discarded() || !meta.contains("__metadata__") ||
-        !meta["__metadata__"].contains("step"))
+    const std::map<std::string, std::string> &meta = file->metadata();
+    auto number = [&](const char *key) -> std::optional<int64_t> {
+      auto it = meta.find(key);
+      return it == meta.end() ? std::nullopt : parseInt(it->second);
+    };
+    std::optional<int64_t> step = number("step"), seed = number("seed");
+    if (!step || *step < 0)
       return Status::error(o.resume + ": not a moe-run checkpoint (no step in its metadata)");
-    run.firstStep = std::stoll(meta["__metadata__"]["step"].get<std::string>());
-    if (meta["__metadata__"].contains("seed") && !o.seed)
-      run.seed = std::stoull(meta["__metadata__"]["seed"].get<std::string>());
+    run.firstStep = *step;
+    if (seed && !o.seed)
+      run.seed = static_cast<uint64_t>(*seed);
   } else if (!o.init.empty()) {
     auto file = SafetensorsFile::load(o.init);
     if (!file)
@@ -457,17 +456,8 @@ int train(const Options &o, Run &run) {
       std::string name = run.plan->tensor(id).name()->str();
       if (name.rfind("grad:", 0) != 0)
         continue;
-      name = name.substr(5);
-      const StoredTensor &param = run.params->tensors().at(name);
-      const TensorRef &g = (*gradients)->tensor(id);
-      if (param.parts.empty()) {
-        tensors.push_back({name, g.shape, g.f32()});
-      } else {
-        std::vector<int64_t> partShape(g.shape.begin() + 1, g.shape.end());
-        size_t partSize = g.numel() / param.parts.size();
-        for (size_t p = 0; p < param.parts.size(); ++p)
-          tensors.push_back({param.parts[p], partShape, g.f32() + p * partSize});
-      }
+      run.params->appendCheckpointTensors(name.substr(5), (*gradients)->tensor(id).f32(),
+                                          tensors);
     }
     if (Status s = saveSafetensors(o.gradsOut, tensors, {{"kind", "gradients"}}); !s)
       return fail(s);
