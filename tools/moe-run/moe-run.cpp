@@ -274,27 +274,31 @@ Status prepare(const Options &o, Run &run) {
   return Status::ok();
 }
 
-/// Binds parameters, state and the batch of `step` to an executor.
+/// The per-step inputs of a function, in buffers that stay where they are.
 struct Batch {
   std::vector<int32_t> tokens, targets;
   int64_t stepNumber = 0;
   int64_t noiseSeed = 0;
 };
 
-Status bindAll(Run &run, Executor &ex, Batch &batch, int64_t step, bool shuffle) {
+/// Binds parameters, state and the batch buffers once: none of them moves
+/// afterwards (loadBatch refills the same buffers).
+void bindStorage(Run &run, Executor &ex, Batch &batch) {
   for (auto &[name, t] : run.params->tensors())
     ex.bind(name, t.data.data());
-  if (Status s = run.data->batch(step, run.B, run.S, shuffle, run.seed, batch.tokens,
-                                 batch.targets);
-      !s)
-    return s;
+  batch.tokens.resize(run.B * run.S);
+  batch.targets.resize(run.B * run.S);
   ex.bind("tokens", batch.tokens.data());
   ex.bind("targets", batch.targets.data());
-  batch.stepNumber = step;
-  batch.noiseSeed = static_cast<int64_t>(run.seed * 1000003ull + step);
   ex.bind("step", &batch.stepNumber);
   ex.bind("seed", &batch.noiseSeed);
-  return Status::ok();
+}
+
+/// The inputs of `step`: its tokens and targets, step number and noise seed.
+Status loadBatch(Run &run, Batch &batch, int64_t step, bool shuffle) {
+  batch.stepNumber = step;
+  batch.noiseSeed = static_cast<int64_t>(run.seed * 1000003ull + step);
+  return run.data->batch(step, run.B, run.S, shuffle, run.seed, batch.tokens, batch.targets);
 }
 
 /// Scalars and per-layer metrics among a function's outputs.
@@ -330,7 +334,8 @@ int evaluate(const Options &o, Run &run) {
     return fail(executor.status());
   Executor &ex = **executor;
   Batch batch;
-  if (Status s = bindAll(run, ex, batch, o.step, o.shuffle); !s)
+  bindStorage(run, ex, batch);
+  if (Status s = loadBatch(run, batch, o.step, o.shuffle); !s)
     return fail(s);
   auto start = std::chrono::steady_clock::now();
   if (Status s = ex.run(); !s)
@@ -447,7 +452,8 @@ int train(const Options &o, Run &run) {
     if (!gradients)
       return fail(gradients.status());
     Batch batch;
-    if (Status s = bindAll(run, **gradients, batch, run.firstStep, o.shuffle); !s)
+    bindStorage(run, **gradients, batch);
+    if (Status s = loadBatch(run, batch, run.firstStep, o.shuffle); !s)
       return fail(s);
     if (Status s = (*gradients)->run(); !s)
       return fail(s);
@@ -483,6 +489,8 @@ int train(const Options &o, Run &run) {
   int64_t end = run.firstStep + *o.steps;
   std::signal(SIGINT, onInterrupt);
   std::signal(SIGTERM, onInterrupt);
+  Batch batch;
+  bindStorage(run, ex, batch);
   for (int64_t step = run.firstStep; step < end; ++step) {
     if (interrupted) {
       std::fprintf(stderr, "\nmoe-run: interrupted before step %lld%s\n", (long long)step,
@@ -490,8 +498,7 @@ int train(const Options &o, Run &run) {
       end = step;
       break;
     }
-    Batch batch;
-    if (Status s = bindAll(run, ex, batch, step, o.shuffle); !s)
+    if (Status s = loadBatch(run, batch, step, o.shuffle); !s)
       return fail(s);
     auto start = std::chrono::steady_clock::now();
     if (Status s = ex.run(); !s)
