@@ -88,6 +88,11 @@ private:
   Value norm(Value x, const std::string &prefix, int64_t features);
   Value rmsNorm(Value x, const std::string &name, int64_t features);
   Value attention(Value h, int64_t layer);
+  /// The parameters of an FFN (w3 only when gated), named under `prefix`.
+  struct FFNWeights {
+    Value w1, w2, w3;
+  };
+  FFNWeights ffnWeights(const std::string &prefix, int64_t width, bool gated);
   Value ffn(Value x, const std::string &prefix, int64_t width, bool gated,
             Activation act);
   Value moeLayer(Value x, int64_t layer);
@@ -201,15 +206,21 @@ Value Builder::attention(Value h, int64_t layer) {
   return b.create<LinearOp>(loc, o, wo, Value());
 }
 
+Builder::FFNWeights Builder::ffnWeights(const std::string &prefix, int64_t width,
+                                        bool gated) {
+  int64_t d = c.hiddenSize;
+  FFNWeights w;
+  w.w1 = param(prefix + names.projection(1, gated) + ".weight", {width, d});
+  if (gated)
+    w.w3 = param(prefix + names.projection(3, gated) + ".weight", {width, d});
+  w.w2 = param(prefix + names.projection(2, gated) + ".weight", {d, width});
+  return w;
+}
+
 Value Builder::ffn(Value x, const std::string &prefix, int64_t width,
                    bool gated, Activation act) {
-  int64_t d = c.hiddenSize;
-  Value w1 = param(prefix + names.projection(1, gated) + ".weight", {width, d});
-  Value w3 = gated ? param(prefix + names.projection(3, gated) + ".weight",
-                           {width, d})
-                   : Value();
-  Value w2 = param(prefix + names.projection(2, gated) + ".weight", {d, width});
-  return b.create<FFNOp>(loc, x, w1, w2, w3, act);
+  FFNWeights w = ffnWeights(prefix, width, gated);
+  return b.create<FFNOp>(loc, x, w.w1, w.w2, w.w3, act);
 }
 
 Value Builder::expertStack(const std::string &prefix, const std::string &proj,
@@ -344,14 +355,9 @@ Value Builder::moeLayer(Value x, int64_t layer) {
                                 slotTokens);
   if (m.shared.count > 0) {
     int64_t width = m.shared.intermediateSize;
-    std::string sp = names.sharedBlock(layer);
-    bool gated = m.expertGated;
-    Value w1 = param(sp + names.projection(1, gated) + ".weight", {width, d});
-    Value w3 = gated ? param(sp + names.projection(3, gated) + ".weight", {width, d})
-                     : Value();
-    Value w2 = param(sp + names.projection(2, gated) + ".weight", {d, width});
+    FFNWeights w = ffnWeights(names.sharedBlock(layer), width, m.expertGated);
     Value sg = m.shared.sigmoidGate ? param(names.sharedGate(layer), {1, d}) : Value();
-    Value shared = b.create<SharedExpertsOp>(loc, x, w1, w2, w3, sg,
+    Value shared = b.create<SharedExpertsOp>(loc, x, w.w1, w.w2, w.w3, sg,
                                              m.shared.count,
                                              activation(m.expertActivation));
     y = b.create<AddOp>(loc, y, shared);
