@@ -43,7 +43,8 @@ std::string enumKeyword(Attribute attr) {
 
 class Emitter {
 public:
-  Emitter(const frontend::ModelConfig &config) : config(config) {}
+  Emitter(const frontend::ModelConfig &config, const std::optional<PlanSource> &source)
+      : config(config), source(source) {}
 
   FailureOr<std::vector<uint8_t>> run(ModuleOp module);
 
@@ -54,8 +55,10 @@ private:
                                                 Operation *op);
   FailureOr<fb::Offset<plan::Function>> emitFunction(func::FuncOp func);
   fb::Offset<plan::Training> emitTraining();
+  fb::Offset<plan::Source> emitSource();
 
   const frontend::ModelConfig &config;
+  const std::optional<PlanSource> &source;
   fb::FlatBufferBuilder fbb;
   std::vector<fb::Offset<plan::Tensor>> tensors;
   std::vector<fb::Offset<plan::Buffer>> buffers;
@@ -281,6 +284,16 @@ fb::Offset<plan::Training> Emitter::emitTraining() {
                               optimizer, schedule, gumbel);
 }
 
+fb::Offset<plan::Source> Emitter::emitSource() {
+  if (!source)
+    return {};
+  std::vector<fb::Offset<fb::String>> options;
+  for (const std::string &option : source->options)
+    options.push_back(fbb.CreateString(option));
+  return plan::CreateSourceDirect(fbb, source->fileName.c_str(), source->text.c_str(),
+                                  &options);
+}
+
 FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
   std::vector<fb::Offset<plan::Function>> functions;
   for (auto func : module.getOps<func::FuncOp>()) {
@@ -290,9 +303,10 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
     functions.push_back(*function);
   }
   auto training = emitTraining();
+  auto sourceOffset = emitSource();
   auto producer = fbb.CreateString("moec 0.1.0");
   auto name = fbb.CreateString(config.name);
-  auto source = fbb.CreateString(config.sourceKind);
+  auto sourceKind = fbb.CreateString(config.sourceKind);
   auto tensorsOffset = fbb.CreateVector(tensors);
   auto buffersOffset = fbb.CreateVector(buffers);
   auto functionsOffset = fbb.CreateVector(functions);
@@ -300,12 +314,13 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
   pb.add_version(kPlanVersion);
   pb.add_producer(producer);
   pb.add_model_name(name);
-  pb.add_model_source(source);
+  pb.add_model_source(sourceKind);
   pb.add_vocab_size(config.vocabSize);
   pb.add_tensors(tensorsOffset);
   pb.add_buffers(buffersOffset);
   pb.add_functions(functionsOffset);
   pb.add_training(training);
+  pb.add_source(sourceOffset);
   plan::FinishPlanBuffer(fbb, pb.Finish());
   std::vector<uint8_t> bytes(fbb.GetBufferPointer(),
                              fbb.GetBufferPointer() + fbb.GetSize());
@@ -317,8 +332,9 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
 } // namespace
 
 FailureOr<std::vector<uint8_t>> emitPlan(ModuleOp module,
-                                         const frontend::ModelConfig &config) {
-  return Emitter(config).run(module);
+                                         const frontend::ModelConfig &config,
+                                         const std::optional<PlanSource> &source) {
+  return Emitter(config, source).run(module);
 }
 
 } // namespace moec::target

@@ -7,18 +7,31 @@
 #include "mlir/IR/BuiltinOps.h"
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace moec::target {
 
-/// The plan format version this compiler writes.
-constexpr uint32_t kPlanVersion = 1;
+/// The plan format version this compiler writes (2: the plan's Source).
+constexpr uint32_t kPlanVersion = 2;
+
+/// The description a plan was compiled from and the moec options that shaped
+/// it, stored in the plan so that the runtime can have it compiled again for
+/// another batch shape.
+struct PlanSource {
+  std::string fileName; // base name; the extension selects the importer
+  std::string text;
+  std::vector<std::string> options; // e.g. {"--set", "num_layers=2"}
+};
 
 /// Serialises `module` (functions after `--moe-plan-memory`) with the run
-/// configuration of `config`. Fails, with a diagnostic on the offending op,
-/// when a function is not planned or a value cannot be represented.
+/// configuration of `config` and, when given, its `source`. Fails, with a
+/// diagnostic on the offending op, when a function is not planned or a value
+/// cannot be represented.
 mlir::FailureOr<std::vector<uint8_t>>
-emitPlan(mlir::ModuleOp module, const frontend::ModelConfig &config);
+emitPlan(mlir::ModuleOp module, const frontend::ModelConfig &config,
+         const std::optional<PlanSource> &source = std::nullopt);
 
 } // namespace moec::target
 

@@ -14,7 +14,7 @@ namespace moec::rt {
 
 /// Plan versions this runtime reads.
 constexpr uint32_t kMinPlanVersion = 1;
-constexpr uint32_t kMaxPlanVersion = 1;
+constexpr uint32_t kMaxPlanVersion = 2;
 
 /// A verified plan and the bytes it lives in.
 class LoadedPlan {

@@ -128,5 +128,16 @@ int main(int argc, char **argv) {
                 (long long)t->batch_size(), (long long)t->seq_len(), (long long)t->seed(),
                 t->optimizer() && t->optimizer()->kind() ? t->optimizer()->kind()->c_str() : "?",
                 t->optimizer() ? t->optimizer()->lr() : 0.0);
+  if (const moec::plan::Source *source = root.source(); source && source->file_name()) {
+    std::string options;
+    if (source->options())
+      for (const flatbuffers::String *option : *source->options())
+        options += " " + option->str();
+    std::printf("source    %s (%u bytes)%s%s\n", source->file_name()->c_str(),
+                source->text() ? source->text()->size() : 0u,
+                options.empty() ? "" : ", compiled with", options.c_str());
+  } else {
+    std::printf("source    none (compiled from IR: the batch shape is fixed)\n");
+  }
   return 0;
 }

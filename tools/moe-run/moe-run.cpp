@@ -8,6 +8,7 @@
 #include "runtime/core/Parameters.h"
 #include "runtime/core/TokenData.h"
 #include "runtime/cpu/CpuKernels.h"
+#include "Recompile.h"
 
 #include <nlohmann/json.hpp>
 
@@ -41,7 +42,9 @@ const char *kUsage = R"(usage: moe-run PLAN.moeb --data TOKENS (--eval | --steps
   --seed N               initialisation, data order and router noise seed
                          (default: the description's training.seed)
   --save-init FILE       write the parameters before any step
-  --batch B, --seq-len S must match the shapes the plan was compiled for
+  --batch B, --seq-len S
+                         run with another batch shape than compiled (moe-run
+                         has moec compile the plan's description again)
   --step N               (--eval) which batch of the data to use (default 0)
   --no-shuffle           sequence b of step s starts at ((s*B + b)*S) mod (N-S-1)
   --json                 (--eval) print one JSON object instead of a table
@@ -123,8 +126,8 @@ int parseArgs(int argc, char **argv, Options &o) {
     else if (arg == "--grads-out") ok = value(o.gradsOut);
     else if (arg == "--trace") ok = value(o.trace);
     else if (arg == "--seed") ok = intValue(o.seed);
-    else if (arg == "--batch") ok = intValue(o.batch);
-    else if (arg == "--seq-len") ok = intValue(o.seqLen);
+    else if (arg == "--batch") ok = intValue(o.batch) && *o.batch > 0;
+    else if (arg == "--seq-len") ok = intValue(o.seqLen) && *o.seqLen > 0;
     else if (arg == "--steps") ok = intValue(o.steps);
     else if (arg == "--checkpoint-every") ok = intValue(o.checkpointEvery) && *o.checkpointEvery > 0;
     else if (arg == "--step") {
@@ -197,30 +200,52 @@ struct Run {
   std::string optimizer;
 };
 
-Status prepare(const Options &o, Run &run) {
+/// The batch shape a plan was compiled for: that of forward's tokens input.
+StatusOr<std::pair<int64_t, int64_t>> compiledShape(const LoadedPlan &plan,
+                                                    const std::string &path) {
+  const moec::plan::Function *forward = plan.function("forward");
+  if (!forward)
+    return Status::error(path + ": the plan has no 'forward' function");
+  for (int id : *forward->inputs())
+    if (plan.tensor(id).name()->str() == "tokens") {
+      std::vector<int64_t> shape = plan.describe(id).shape;
+      if (shape.size() != 2)
+        return Status::error(path + ": corrupt plan: 'tokens' is not [batch, seq_len]");
+      return std::make_pair(shape[0], shape[1]);
+    }
+  return Status::error(path + ": 'forward' has no tokens input");
+}
+
+/// The plan, compiled again when --batch or --seq-len ask for another shape.
+Status loadPlan(const Options &o, Run &run) {
   auto plan = LoadedPlan::load(o.plan);
   if (!plan)
     return plan.status();
+  auto shape = compiledShape(**plan, o.plan);
+  if (!shape)
+    return shape.status();
+  int64_t batch = o.batch.value_or(shape->first), seqLen = o.seqLen.value_or(shape->second);
+  if (batch != shape->first || seqLen != shape->second) {
+    plan = recompileForShape(**plan, o.plan, batch, seqLen);
+    if (!plan)
+      return plan.status();
+    shape = compiledShape(**plan, o.plan);
+    if (!shape)
+      return shape.status();
+    if (shape->first != batch || shape->second != seqLen)
+      return Status::error("moec compiled " + o.plan + " for another shape than asked");
+  }
   run.plan = *plan;
+  run.B = batch;
+  run.S = seqLen;
+  return Status::ok();
+}
+
+Status prepare(const Options &o, Run &run) {
+  if (Status s = loadPlan(o, run); !s)
+    return s;
   run.training = run.plan->root().training();
   cpu::registerCpuKernels(run.kernels);
-  const moec::plan::Function *forward = run.plan->function("forward");
-  if (!forward)
-    return Status::error(o.plan + ": the plan has no 'forward' function");
-  int tokensId = -1;
-  for (int id : *forward->inputs())
-    if (run.plan->tensor(id).name()->str() == "tokens")
-      tokensId = id;
-  if (tokensId < 0)
-    return Status::error(o.plan + ": 'forward' has no tokens input");
-  std::vector<int64_t> shape = run.plan->describe(tokensId).shape;
-  run.B = shape[0];
-  run.S = shape[1];
-  if ((o.batch && *o.batch != run.B) || (o.seqLen && *o.seqLen != run.S))
-    return Status::error(o.plan + " was compiled for --batch " + std::to_string(run.B) +
-                         " --seq-len " + std::to_string(run.S) + "; recompile with `moec ... --batch " +
-                         std::to_string(o.batch.value_or(run.B)) + " --seq-len " +
-                         std::to_string(o.seqLen.value_or(run.S)) + "`");
   run.seed = o.seed.value_or(run.training ? run.training->seed() : 0);
 
   // The training step of the chosen optimizer (default: as compiled).

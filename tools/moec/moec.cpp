@@ -19,6 +19,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -102,6 +103,27 @@ optimizerOptions(const moec::frontend::ModelConfig &config) {
   return o;
 }
 
+/// The description as compiled and the options that shaped the plan, kept in
+/// it so that `moe-run --batch/--seq-len` can have it compiled again.
+std::optional<moec::target::PlanSource> planSource() {
+  auto buffer = MemoryBuffer::getFile(inputPath);
+  if (!buffer) {
+    errs() << "moec: cannot read " << inputPath << " again: "
+           << buffer.getError().message() << "\n";
+    return std::nullopt;
+  }
+  moec::target::PlanSource source;
+  source.fileName = sys::path::filename(inputPath).str();
+  source.text = (*buffer)->getBuffer().str();
+  for (const std::string &o : overrides)
+    source.options.insert(source.options.end(), {"--set", o});
+  for (const std::string &s : substitutions)
+    source.options.insert(source.options.end(), {"--substitute", s});
+  if (noTrain)
+    source.options.push_back("--no-train");
+  return source;
+}
+
 /// Writes beside the destination, then renames: a failed write never leaves
 /// a truncated plan behind.
 bool writeAtomically(const std::string &path, const std::vector<uint8_t> &bytes) {
@@ -153,7 +175,13 @@ int main(int argc, char **argv) {
 
   moec::frontend::DiagnosticList diagnostics;
   std::optional<moec::frontend::ModelConfig> config;
-  if (StringRef(inputPath).ends_with(".mlir")) {
+  bool fromIR = StringRef(inputPath).ends_with(".mlir");
+  if (fromIR && (batch || seqLen)) {
+    errs() << "moec: --batch and --seq-len apply to model descriptions; the shapes of "
+           << inputPath << " are fixed in its IR\n";
+    return 1;
+  }
+  if (fromIR) {
     // Forward IR written by hand (a single layer, a benchmark): a function
     // @forward with moe.param / moe.input arguments and a "loss" result.
     module = mlir::parseSourceFile<mlir::ModuleOp>(inputPath, &context);
@@ -228,7 +256,11 @@ int main(int argc, char **argv) {
     module->print(outs());
     return 0;
   }
-  mlir::FailureOr<std::vector<uint8_t>> plan = moec::target::emitPlan(*module, *config);
+  std::optional<moec::target::PlanSource> source;
+  if (!fromIR && !(source = planSource()))
+    return 1;
+  mlir::FailureOr<std::vector<uint8_t>> plan =
+      moec::target::emitPlan(*module, *config, source);
   if (failed(plan) || !writeAtomically(outputPath, *plan))
     return 1;
   return 0;
