@@ -4,8 +4,8 @@
 //   moe_layer_bench PLAN.moeb [--steps N] [--threads N]
 //
 // Prints one JSON object: median step time, median time in the routed-expert
-// ops and their GEMM GFLOP/s, the GEMM peak, the arena bytes and the
-// process's peak RSS.
+// ops, their GEMM work (GFLOP) and rate (GFLOP/s), the GEMM peak, the arena
+// bytes and the process's peak RSS.
 #include "runtime/core/Executor.h"
 #include "runtime/core/Parameters.h"
 #include "runtime/cpu/CpuKernels.h"
@@ -129,10 +129,12 @@ int main(int argc, char **argv) {
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   const char *coretype = std::getenv("OPENBLAS_CORETYPE");
-  std::printf("{\"step_seconds\": %.4f, \"expert_seconds\": %.4f, \"expert_gemm_gflops\": %.1f, "
+  std::printf("{\"step_seconds\": %.4f, \"expert_seconds\": %.4f, \"expert_gemm_gflop\": %.2f, "
+              "\"expert_gemm_gflops\": %.1f, "
               "\"gemm_peak_gflops\": %.1f, \"arena_bytes\": %zu, \"peak_rss_bytes\": %ld, "
               "\"blas\": \"%s\", \"openblas_coretype\": \"%s\"}\n",
-              median(times), median(expertTimes), expertFlops / median(expertTimes) / 1e9,
+              median(times), median(expertTimes), expertFlops / 1e9,
+              expertFlops / median(expertTimes) / 1e9,
               peak, ex.arenaBytes(),
               usage.ru_maxrss * 1024L, openblas_get_config(), coretype ? coretype : "");
   return 0;
