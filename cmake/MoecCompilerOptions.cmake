@@ -22,3 +22,7 @@ if(MOEC_ENABLE_SANITIZERS)
 endif()
 
 add_compile_options(-Wall -Wextra -Wno-unused-parameter)
+
+# Nothing reads errno after a math call; without this, GCC keeps sqrt and
+# friends scalar (to set errno), which made the AdamW update 4x slower.
+add_compile_options(-fno-math-errno)

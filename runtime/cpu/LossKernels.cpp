@@ -66,12 +66,11 @@ Status loadBalancingLoss(const StepContext &s) {
 Status zLoss(const StepContext &s) {
   const TensorRef &logits = s.in(0);
   int64_t T = logits.dim(0), E = logits.dim(1);
-  double sum = 0;
-#pragma omp parallel for reduction(+ : sum)
-  for (int64_t t = 0; t < T; ++t) {
-    double lse = logSumExp(logits.f32() + t * E, E);
-    sum += lse * lse;
-  }
+  const float *rows = logits.f32();
+  double sum = deterministicSum(T, 64, [rows, E](int64_t t) {
+    double lse = logSumExp(rows + t * E, E);
+    return lse * lse;
+  });
   *s.out(0).f32() = static_cast<float>(sum / T);
   return Status::ok();
 }

@@ -6,10 +6,12 @@
 #include "runtime/core/Random.h"
 #include "runtime/core/Tensor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace moec::rt::cpu {
 
@@ -81,6 +83,29 @@ inline void activateWithGrad(Act act, float x, float &value, float &grad) {
 
 /// Sets every byte of `t` to zero.
 inline void zero(const TensorRef &t) { std::memset(t.data, 0, t.bytes()); }
+
+/// Σ term(i) over [0, n) in double, the same bits for any thread count and
+/// any run: blocks of `block` indices are summed in parallel, the block sums
+/// in order. (An OpenMP `reduction` combines per-thread sums in the order the
+/// threads finish, which would break bit-identical resumption.)
+template <typename Term>
+double deterministicSum(int64_t n, int64_t block, const Term &term) {
+  int64_t numBlocks = (n + block - 1) / block;
+  std::vector<double> partial(numBlocks);
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < numBlocks; ++b) {
+    int64_t end = std::min(n, (b + 1) * block);
+    double sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = b * block; i < end; ++i)
+      sum += term(i);
+    partial[b] = sum;
+  }
+  double total = 0;
+  for (double p : partial)
+    total += p;
+  return total;
+}
 
 /// In-place numerically stable softmax of one row.
 void softmaxRow(float *row, int64_t n);

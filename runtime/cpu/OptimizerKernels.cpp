@@ -1,5 +1,6 @@
 // OptimizerKernels.cpp - CPU kernels of gradient norms, schedules and updates.
 #include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/Math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,10 +13,9 @@ Status globalNorm(const StepContext &s) {
   for (size_t i = 0; i < s.numInputs(); ++i) {
     const TensorRef &g = s.in(i);
     const float *data = g.f32();
-    int64_t n = g.numel();
-#pragma omp parallel for reduction(+ : sum)
-    for (int64_t j = 0; j < n; ++j)
-      sum += static_cast<double>(data[j]) * data[j];
+    sum += deterministicSum(g.numel(), 1 << 14, [data](int64_t j) {
+      return static_cast<double>(data[j]) * data[j];
+    });
   }
   *s.out(0).f32() = static_cast<float>(std::sqrt(sum));
   return Status::ok();
@@ -65,16 +65,20 @@ Status adamwUpdate(const StepContext &s) {
   double correction2 = 1.0 - std::pow(static_cast<double>(beta2), t);
   float stepSize = static_cast<float>(lr / correction1);
   float sqrtCorrection2 = static_cast<float>(std::sqrt(correction2));
+  // Plain pointers, so that the loop vectorises. Outputs may share the
+  // inputs' storage (in-place updates): element i only touches index i.
+  const float *pIn = p.f32(), *gIn = g.f32(), *mIn = m.f32(), *vIn = v.f32();
+  float *pOut = s.out(0).f32(), *mOut = s.out(1).f32(), *vOut = s.out(2).f32();
   int64_t n = p.numel();
-#pragma omp parallel for
+#pragma omp parallel for simd
   for (int64_t i = 0; i < n; ++i) {
-    float grad = g.f32()[i] * clip;
-    float param = p.f32()[i] * (1.0f - lr * wd);
-    float mi = beta1 * m.f32()[i] + (1.0f - beta1) * grad;
-    float vi = beta2 * v.f32()[i] + (1.0f - beta2) * grad * grad;
-    s.out(1).f32()[i] = mi;
-    s.out(2).f32()[i] = vi;
-    s.out(0).f32()[i] = param - stepSize * mi / (std::sqrt(vi) / sqrtCorrection2 + eps);
+    float grad = gIn[i] * clip;
+    float param = pIn[i] * (1.0f - lr * wd);
+    float mi = beta1 * mIn[i] + (1.0f - beta1) * grad;
+    float vi = beta2 * vIn[i] + (1.0f - beta2) * grad * grad;
+    mOut[i] = mi;
+    vOut[i] = vi;
+    pOut[i] = param - stepSize * mi / (std::sqrt(vi) / sqrtCorrection2 + eps);
   }
   return Status::ok();
 }
@@ -85,13 +89,16 @@ Status sgdUpdate(const StepContext &s) {
   float lr = *s.in(4).f32(), clip = *s.in(5).f32();
   float momentum = static_cast<float>(s.f64("momentum")),
         wd = static_cast<float>(s.f64("weight_decay"));
+  const float *pIn = p.f32(), *gIn = g.f32(), *bufIn = buf.f32();
+  float *pOut = s.out(0).f32(), *bufOut = s.out(1).f32();
+  bool useMomentum = momentum != 0, hasHistory = useMomentum && step > 0;
   int64_t n = p.numel();
-#pragma omp parallel for
+#pragma omp parallel for simd
   for (int64_t i = 0; i < n; ++i) {
-    float d = g.f32()[i] * clip + wd * p.f32()[i];
-    float b = (momentum != 0 && step > 0) ? momentum * buf.f32()[i] + d : d;
-    s.out(1).f32()[i] = b;
-    s.out(0).f32()[i] = p.f32()[i] - lr * (momentum != 0 ? b : d);
+    float d = gIn[i] * clip + wd * pIn[i];
+    float b = hasHistory ? momentum * bufIn[i] + d : d;
+    bufOut[i] = b;
+    pOut[i] = pIn[i] - lr * (useMomentum ? b : d);
   }
   return Status::ok();
 }
