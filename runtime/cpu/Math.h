@@ -94,11 +94,18 @@ double deterministicSum(int64_t n, int64_t block, const Term &term) {
   std::vector<double> partial(numBlocks);
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < numBlocks; ++b) {
-    int64_t end = std::min(n, (b + 1) * block);
+    // Eight running sums in a fixed order, so that the block vectorises.
+    constexpr int kLanes = 8;
+    double lanes[kLanes] = {};
+    int64_t i = b * block, end = std::min(n, (b + 1) * block);
+    for (; i + kLanes <= end; i += kLanes)
+      for (int l = 0; l < kLanes; ++l)
+        lanes[l] += term(i + l);
+    for (; i < end; ++i)
+      lanes[0] += term(i);
     double sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = b * block; i < end; ++i)
-      sum += term(i);
+    for (double lane : lanes)
+      sum += lane;
     partial[b] = sum;
   }
   double total = 0;
