@@ -3,7 +3,8 @@
 # d = 512, 8 SwiGLU experts of width 1024, top-2): moec on CPU against
 # PyTorch eager on the same machine and thread count, in one run; and the
 # achieved GFLOP/s of the expert GEMMs against this machine's SGEMM peak,
-# measured by the benchmark itself. Prints both ratios.
+# measured by the benchmark itself. Prints both ratios, and the speedup
+# ceiling that peak allows.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MOEC_BUILD_DIR:-$root/build}"
@@ -18,6 +19,7 @@ trap 'rm -rf "$tmp"' EXIT
 # ROUNDS rounds and each keeps its fastest round, so a slow spell does not
 # land on one side only.
 rounds="${ROUNDS:-2}"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a positive integer" >&2; exit 2; }
 ours=() theirs=()
 for _ in $(seq "$rounds"); do
   ours+=("$("$build/bench/moe_layer_bench" "$tmp/layer.moeb" --steps "$steps")")

@@ -287,11 +287,13 @@ fb::Offset<plan::Training> Emitter::emitTraining() {
 fb::Offset<plan::Source> Emitter::emitSource() {
   if (!source)
     return {};
+  // CreateString(std::string) keeps every byte (the *Direct helpers stop at a NUL).
   std::vector<fb::Offset<fb::String>> options;
   for (const std::string &option : source->options)
     options.push_back(fbb.CreateString(option));
-  return plan::CreateSourceDirect(fbb, source->fileName.c_str(), source->text.c_str(),
-                                  &options);
+  auto fileName = fbb.CreateString(source->fileName);
+  auto text = fbb.CreateString(source->text);
+  return plan::CreateSource(fbb, fileName, text, fbb.CreateVector(options));
 }
 
 FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {

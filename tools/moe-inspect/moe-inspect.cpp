@@ -136,8 +136,10 @@ int main(int argc, char **argv) {
     std::printf("source    %s (%u bytes)%s%s\n", source->file_name()->c_str(),
                 source->text() ? source->text()->size() : 0u,
                 options.empty() ? "" : ", compiled with", options.c_str());
+  } else if (root.model_source() && root.model_source()->str() == "mlir") {
+    std::printf("source    none (compiled from hand-written IR: the batch shape is fixed)\n");
   } else {
-    std::printf("source    none (compiled from IR: the batch shape is fixed)\n");
+    std::printf("source    none (compiled by an older moec)\n");
   }
   return 0;
 }

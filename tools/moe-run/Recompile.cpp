@@ -4,10 +4,12 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -65,22 +67,89 @@ private:
   std::vector<std::string> files_;
 };
 
-/// Runs `argv` and waits for it; the exit status, or -1 when it could not start.
-int runProcess(const std::vector<std::string> &argv, const std::string &program) {
+/// How a child process ended.
+struct ProcessResult {
+  int startError = 0; // errno of a failed start
+  int exitCode = -1;  // when it exited
+  int signal = 0;     // when a signal ended it
+};
+
+/// Runs `argv` with its stdout sent to our stderr (stdout may carry
+/// moe-run's --json) and waits for it. Ctrl-C reaches the child, which the
+/// parent outlives to clean up: SIGINT/SIGTERM are ignored here while it
+/// runs and restored to their defaults in the child.
+ProcessResult runProcess(const std::vector<std::string> &argv) {
   std::vector<char *> args;
   for (const std::string &arg : argv)
     args.push_back(const_cast<char *>(arg.c_str()));
   args.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGINT);
+  sigaddset(&defaults, SIGTERM);
+  posix_spawnattr_setsigdefault(&attributes, &defaults);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF);
+
+  struct sigaction ignore = {}, savedInt, savedTerm;
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &ignore, &savedInt);
+  sigaction(SIGTERM, &ignore, &savedTerm);
+
+  ProcessResult result;
   pid_t pid;
-  if (int error = posix_spawnp(&pid, program.c_str(), nullptr, nullptr, args.data(), environ)) {
-    errno = error;
-    return -1;
+  result.startError =
+      posix_spawnp(&pid, argv[0].c_str(), &actions, &attributes, args.data(), environ);
+  if (result.startError == 0) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status))
+      result.exitCode = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+      result.signal = WTERMSIG(status);
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  sigaction(SIGINT, &savedInt, nullptr);
+  sigaction(SIGTERM, &savedTerm, nullptr);
+  posix_spawnattr_destroy(&attributes);
+  posix_spawn_file_actions_destroy(&actions);
+  return result;
+}
+
+/// The moec arguments a plan's Source may carry, as `--set=V` (so that no
+/// value is ever read as an option or an @response-file): `--set V`,
+/// `--substitute V` and `--no-train`. Anything else is a damaged or forged
+/// plan, never passed on.
+StatusOr<std::vector<std::string>> sourceOptions(const plan::Source &source,
+                                                 const std::string &planPath) {
+  std::vector<std::string> arguments;
+  if (!source.options())
+    return arguments;
+  const auto &options = *source.options();
+  for (unsigned i = 0; i < options.size(); ++i) {
+    std::string option = options.Get(i)->str();
+    if (option == "--no-train") {
+      arguments.push_back(option);
+    } else if ((option == "--set" || option == "--substitute") && i + 1 < options.size()) {
+      arguments.push_back(option + "=" + options.Get(++i)->str());
+    } else {
+      return Status::error(planPath + ": corrupt plan: its description carries the option '" +
+                           option + "', which moec is never given from a plan");
+    }
+  }
+  return arguments;
+}
+
+/// Whether the plan's description file name is a plain name that cannot
+/// collide with the output (hidden names are reserved for it).
+bool isPlainFileName(const std::string &name) {
+  return !name.empty() && name[0] != '.' && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
 }
 
 std::string shapeText(int64_t batch, int64_t seqLen) {
@@ -114,15 +183,23 @@ StatusOr<std::shared_ptr<LoadedPlan>> recompileForShape(const LoadedPlan &plan,
                                                         int64_t batch, int64_t seqLen) {
   const plan::Source *source = plan.root().source();
   std::string wanted = shapeText(batch, seqLen);
-  if (!source || !source->file_name() || !source->text())
-    return Status::error(planPath + " does not carry its model description (it was compiled "
-                         "from IR, or by an older moec), so it cannot be compiled for " +
-                         wanted + "; compile the description with `moec ... --batch " +
-                         std::to_string(batch) + " --seq-len " + std::to_string(seqLen) + "`");
+  if (!source || !source->file_name() || !source->text()) {
+    const flatbuffers::String *kind = plan.root().model_source();
+    if (kind && kind->str() == "mlir")
+      return Status::error(planPath + " was compiled from hand-written IR, whose shapes are "
+                           "fixed: it cannot run at " + wanted);
+    return Status::error(planPath + " was compiled by an older moec and does not carry its "
+                         "model description: compile the description again with `moec ... "
+                         "--batch " + std::to_string(batch) + " --seq-len " +
+                         std::to_string(seqLen) + "`");
+  }
   std::string fileName = source->file_name()->str();
-  if (fileName.empty() || fileName.find('/') != std::string::npos || fileName[0] == '.')
+  if (!isPlainFileName(fileName))
     return Status::error(planPath + ": corrupt plan: its description's file name '" + fileName +
                          "' is not a plain file name");
+  auto options = sourceOptions(*source, planPath);
+  if (!options)
+    return options.status();
 
   std::string compiler = findCompiler();
   if (compiler.empty())
@@ -142,29 +219,37 @@ StatusOr<std::shared_ptr<LoadedPlan>> recompileForShape(const LoadedPlan &plan,
     if (!out.flush())
       return Status::error("cannot write " + description + " to compile it");
   }
-  std::string output = scratch.file("plan.moeb");
-  scratch.file("plan.moeb.tmp"); // left behind only if moec is killed mid-write
+  std::string output = scratch.file(".plan.moeb");
+  scratch.file(".plan.moeb.tmp"); // left behind only if moec dies mid-write
   std::vector<std::string> argv = {compiler, description};
-  if (source->options())
-    for (const flatbuffers::String *option : *source->options())
-      argv.push_back(option->str());
-  argv.insert(argv.end(), {"--batch", std::to_string(batch), "--seq-len",
-                           std::to_string(seqLen), "-o", output});
+  argv.insert(argv.end(), options->begin(), options->end());
+  argv.insert(argv.end(), {"--batch=" + std::to_string(batch),
+                           "--seq-len=" + std::to_string(seqLen), "-o", output});
 
   auto start = std::chrono::steady_clock::now();
-  int exitCode = runProcess(argv, compiler);
-  int spawnError = errno;
+  ProcessResult result = runProcess(argv);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (exitCode < 0)
-    return Status::error("cannot run " + compiler + ": " + std::strerror(spawnError));
-  if (exitCode != 0)
-    return Status::error("moec could not compile " + planPath + " for " + wanted +
-                         " (exit status " + std::to_string(exitCode) +
+  std::string what = "moec could not compile " + planPath + " for " + wanted;
+  if (result.startError)
+    return Status::error("cannot run " + compiler + ": " + std::strerror(result.startError));
+  if (result.signal == SIGINT || result.signal == SIGTERM)
+    return Status::error("interrupted while moec compiled " + planPath + " for " + wanted);
+  if (result.signal)
+    return Status::error(what + ": it was killed by signal " + std::to_string(result.signal) +
+                         " (" + strsignal(result.signal) + ")");
+  if (result.exitCode != 0)
+    return Status::error(what + " (exit status " + std::to_string(result.exitCode) +
                          "; its messages are above)");
+  std::ifstream in(output, std::ios::binary);
+  if (!in)
+    return Status::error(what + ": it reported success but wrote no plan");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   std::fprintf(stderr, "moe-run: compiled %s for %s with %s (%.2f s)\n", planPath.c_str(),
                wanted.c_str(), compiler.c_str(), seconds);
-  return LoadedPlan::load(output);
+  // Later messages name the user's plan, not the temporary file.
+  return LoadedPlan::fromBytes(std::move(bytes), planPath + " (compiled for " + wanted + ")");
 }
 
 } // namespace moec::rt

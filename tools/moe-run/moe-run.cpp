@@ -92,6 +92,9 @@ std::optional<double> parseDouble(const std::string &text) {
   return value;
 }
 
+/// Token ids and positions are 32-bit in the kernels.
+constexpr int64_t kMaxBatchTokens = int64_t(1) << 31;
+
 const std::vector<std::string> kHyperFlags = {
     "--lr", "--weight-decay", "--beta1", "--beta2", "--eps", "--momentum", "--grad-clip",
     "--warmup-steps", "--total-steps", "--min-lr-ratio", "--schedule", "--optimizer"};
@@ -151,6 +154,10 @@ int parseArgs(int argc, char **argv, Options &o) {
     return usageError("give either --eval or --steps N");
   if (o.data.empty())
     return usageError("--data TOKENS is required");
+  int64_t batch = o.batch.value_or(1), seqLen = o.seqLen.value_or(1);
+  if (batch > kMaxBatchTokens || seqLen > kMaxBatchTokens || batch * seqLen > kMaxBatchTokens)
+    return usageError("--batch x --seq-len must be at most " + std::to_string(kMaxBatchTokens) +
+                      " tokens");
   if (o.checkpointEvery && o.save.empty())
     return usageError("--checkpoint-every needs --save FILE");
   return -1;
@@ -216,14 +223,19 @@ StatusOr<std::pair<int64_t, int64_t>> compiledShape(const LoadedPlan &plan,
   return Status::error(path + ": 'forward' has no tokens input");
 }
 
-/// The plan, compiled again when --batch or --seq-len ask for another shape.
-Status loadPlan(const Options &o, Run &run) {
+/// The plan (compiled again when --batch or --seq-len ask for another shape)
+/// and the data, which is checked first: a wrong --data fails before a compile.
+Status loadPlanAndData(const Options &o, Run &run) {
   auto plan = LoadedPlan::load(o.plan);
   if (!plan)
     return plan.status();
   auto shape = compiledShape(**plan, o.plan);
   if (!shape)
     return shape.status();
+  auto data = TokenData::load(o.data, o.dataDtype, (*plan)->root().vocab_size());
+  if (!data)
+    return data.status();
+  run.data.emplace(std::move(*data));
   int64_t batch = o.batch.value_or(shape->first), seqLen = o.seqLen.value_or(shape->second);
   if (batch != shape->first || seqLen != shape->second) {
     plan = recompileForShape(**plan, o.plan, batch, seqLen);
@@ -242,7 +254,7 @@ Status loadPlan(const Options &o, Run &run) {
 }
 
 Status prepare(const Options &o, Run &run) {
-  if (Status s = loadPlan(o, run); !s)
+  if (Status s = loadPlanAndData(o, run); !s)
     return s;
   run.training = run.plan->root().training();
   cpu::registerCpuKernels(run.kernels);
@@ -292,10 +304,6 @@ Status prepare(const Options &o, Run &run) {
   if (!o.saveInit.empty())
     if (Status s = run.params->save(o.saveInit, /*state=*/false); !s)
       return s;
-  auto data = TokenData::load(o.data, o.dataDtype, run.plan->root().vocab_size());
-  if (!data)
-    return data.status();
-  run.data.emplace(std::move(*data));
   return Status::ok();
 }
 

@@ -176,11 +176,20 @@ int main(int argc, char **argv) {
   moec::frontend::DiagnosticList diagnostics;
   std::optional<moec::frontend::ModelConfig> config;
   bool fromIR = StringRef(inputPath).ends_with(".mlir");
-  if (fromIR && (batch || seqLen)) {
+  bool shapeGiven = batch.getNumOccurrences() || seqLen.getNumOccurrences();
+  if (fromIR && shapeGiven) {
     errs() << "moec: --batch and --seq-len apply to model descriptions; the shapes of "
            << inputPath << " are fixed in its IR\n";
     return 1;
   }
+  if ((batch.getNumOccurrences() && batch <= 0) || (seqLen.getNumOccurrences() && seqLen <= 0)) {
+    errs() << "moec: --batch and --seq-len must be positive\n";
+    return 1;
+  }
+  // The description as read now, before compiling it, is what the plan carries.
+  std::optional<moec::target::PlanSource> source;
+  if (!fromIR && emit == Emit::Plan && !(source = planSource()))
+    return 1;
   if (fromIR) {
     // Forward IR written by hand (a single layer, a benchmark): a function
     // @forward with moe.param / moe.input arguments and a "loss" result.
@@ -256,9 +265,6 @@ int main(int argc, char **argv) {
     module->print(outs());
     return 0;
   }
-  std::optional<moec::target::PlanSource> source;
-  if (!fromIR && !(source = planSource()))
-    return 1;
   mlir::FailureOr<std::vector<uint8_t>> plan =
       moec::target::emitPlan(*module, *config, source);
   if (failed(plan) || !writeAtomically(outputPath, *plan))
