@@ -80,15 +80,22 @@ Status sortByExpert(const StepContext &s) {
   return Status::ok();
 }
 
+/// A slot holds a token index in [0, T), or -1 when it is empty.
+Status checkSlotToken(const StepContext &s, int32_t t, int64_t T) {
+  if (t < -1 || t >= T)
+    return s.error("slot token " + std::to_string(t) + " is outside [0, " +
+                   std::to_string(T) + ")");
+  return Status::ok();
+}
+
 Status dispatch(const StepContext &s) {
   const TensorRef &x = s.in(0), &slots = s.in(1);
   int64_t T = x.dim(0), d = x.dim(1), n = slots.numel();
   float *rows = s.out(0).f32();
   for (int64_t i = 0; i < n; ++i) {
     int32_t t = slots.i32()[i];
-    if (t < -1 || t >= T)
-      return s.error("slot token " + std::to_string(t) + " is outside [0, " +
-                     std::to_string(T) + ")");
+    if (Status bad = checkSlotToken(s, t, T); !bad)
+      return bad;
     if (t < 0)
       std::memset(rows + i * d, 0, d * sizeof(float));
     else
@@ -104,9 +111,8 @@ Status combine(const StepContext &s) {
   std::memset(y.data, 0, y.bytes());
   for (int64_t i = 0; i < n; ++i) {
     int32_t t = slots.i32()[i];
-    if (t < -1 || t >= T)
-      return s.error("slot token " + std::to_string(t) + " is outside [0, " +
-                     std::to_string(T) + ")");
+    if (Status bad = checkSlotToken(s, t, T); !bad)
+      return bad;
     if (t < 0)
       continue;
     float gate = gates.f32()[i];

@@ -59,48 +59,70 @@ void gatedActivation(const float *hidden, int64_t M, int64_t F, int64_t H, bool 
     }
 }
 
-Status groupedFfnDown(const StepContext &s) {
-  const TensorRef &hidden = s.in(0), &w2 = s.in(1);
-  const TensorRef *sizes = s.numInputs() > 2 ? &s.in(2) : nullptr;
-  int64_t E = w2.dim(0), d = w2.dim(1), F = w2.dim(2), H = hidden.dim(-1);
-  bool gated = s.flag("gated");
-  Act act = parseActivation(s.str("activation"));
-  auto blocks = expertBlocks(s, hidden, sizes, E);
+/// What the down ops and their gradient share: (hidden, w2, [group_sizes])
+/// with their sizes, the activation, and which rows belong to which expert.
+struct DownProblem {
+  const TensorRef *hidden, *w2;
+  int64_t E, d, F, H, rows;
+  bool gated;
+  Act act;
+  ExpertBlocks blocks;
+};
+StatusOr<DownProblem> downProblem(const StepContext &s, bool hasSizes) {
+  DownProblem p;
+  p.hidden = &s.in(0);
+  p.w2 = &s.in(1);
+  p.E = p.w2->dim(0);
+  p.d = p.w2->dim(1);
+  p.F = p.w2->dim(2);
+  p.H = p.hidden->dim(-1);
+  p.rows = p.hidden->numel() / p.H;
+  p.gated = s.flag("gated");
+  p.act = parseActivation(s.str("activation"));
+  auto blocks = expertBlocks(s, *p.hidden, hasSizes ? &s.in(2) : nullptr, p.E);
   if (!blocks)
     return blocks.status();
+  p.blocks = std::move(*blocks);
+  return p;
+}
+
+Status groupedFfnDown(const StepContext &s) {
+  auto problem = downProblem(s, /*hasSizes=*/s.numInputs() > 2);
+  if (!problem)
+    return problem.status();
+  const DownProblem &p = *problem;
+  const TensorRef &hidden = *p.hidden, &w2 = *p.w2;
+  const ExpertBlocks &blocks = p.blocks;
+  int64_t E = p.E, d = p.d, F = p.F, H = p.H;
   float *y = s.out(0).f32();
-  int64_t rows = hidden.numel() / H;
-  blocks->zeroPadding(y, rows, d);
+  blocks.zeroPadding(y, p.rows, d);
   static thread_local std::vector<float> g;
   for (int64_t e = 0; e < E; ++e) {
-    int64_t M = blocks->count[e];
+    int64_t M = blocks.count[e];
     g.resize(M * F);
-    gatedActivation(hidden.f32() + blocks->first[e] * H, M, F, H, gated, act, g.data());
+    gatedActivation(hidden.f32() + blocks.first[e] * H, M, F, H, p.gated, p.act, g.data());
     gemm(false, true, M, d, F, 1.0f, g.data(), F, w2.f32() + e * d * F, F, 0.0f,
-         y + blocks->first[e] * d, d);
+         y + blocks.first[e] * d, d);
   }
   return Status::ok();
 }
 
 Status groupedFfnDownGrad(const StepContext &s) {
-  const TensorRef &hidden = s.in(0), &w2 = s.in(1);
   bool hasSizes = s.numInputs() == 4;
-  const TensorRef *sizes = hasSizes ? &s.in(2) : nullptr;
-  const TensorRef &dy = s.in(hasSizes ? 3 : 2);
-  int64_t E = w2.dim(0), d = w2.dim(1), F = w2.dim(2), H = hidden.dim(-1);
-  bool gated = s.flag("gated");
-  Act act = parseActivation(s.str("activation"));
-  auto blocks = expertBlocks(s, hidden, sizes, E);
-  if (!blocks)
-    return blocks.status();
+  auto problem = downProblem(s, hasSizes);
+  if (!problem)
+    return problem.status();
+  const DownProblem &p = *problem;
+  const TensorRef &hidden = *p.hidden, &w2 = *p.w2, &dy = s.in(hasSizes ? 3 : 2);
+  const ExpertBlocks &blocks = p.blocks;
+  int64_t E = p.E, d = p.d, F = p.F, H = p.H;
   float *dhidden = s.out(0).f32();
-  int64_t rows = hidden.numel() / H;
-  blocks->zeroPadding(dhidden, rows, H);
+  blocks.zeroPadding(dhidden, p.rows, H);
   static thread_local std::vector<float> a, da, g, dg;
   for (int64_t e = 0; e < E; ++e) {
-    int64_t M = blocks->count[e];
-    const float *h = hidden.f32() + blocks->first[e] * H;
-    const float *dY = dy.f32() + blocks->first[e] * d;
+    int64_t M = blocks.count[e];
+    const float *h = hidden.f32() + blocks.first[e] * H;
+    const float *dY = dy.f32() + blocks.first[e] * d;
     for (auto *buffer : {&a, &da, &g, &dg})
       buffer->resize(M * F);
     // Plain pointers: the scratch vectors are thread_local to this thread.
@@ -110,18 +132,18 @@ Status groupedFfnDownGrad(const StepContext &s) {
     for (int64_t r = 0; r < M; ++r)
       for (int64_t j = 0; j < F; ++j) {
         int64_t k = r * F + j;
-        activateWithGrad(act, h[r * H + j], ap[k], dap[k]);
-        gp[k] = gated ? ap[k] * h[r * H + F + j] : ap[k];
+        activateWithGrad(p.act, h[r * H + j], ap[k], dap[k]);
+        gp[k] = p.gated ? ap[k] * h[r * H + F + j] : ap[k];
       }
     // dW2 = dYᵀ g; dg = dY W2.
     gemm(true, false, d, F, M, 1.0f, dY, d, gp, F, 0.0f, s.out(1).f32() + e * d * F, F);
     gemm(false, false, M, F, d, 1.0f, dY, d, w2.f32() + e * d * F, F, 0.0f, dgp, F);
-    float *dh = dhidden + blocks->first[e] * H;
+    float *dh = dhidden + blocks.first[e] * H;
 #pragma omp parallel for
     for (int64_t r = 0; r < M; ++r)
       for (int64_t j = 0; j < F; ++j) {
         int64_t k = r * F + j;
-        if (gated) {
+        if (p.gated) {
           dh[r * H + j] = dgp[k] * h[r * H + F + j] * dap[k];
           dh[r * H + F + j] = dgp[k] * ap[k];
         } else {
