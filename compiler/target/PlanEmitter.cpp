@@ -6,6 +6,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -257,8 +258,15 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
       if (!attr->IsNull())
         attrs.push_back(*attr);
     }
+    auto view = dyn_cast<ViewLikeOpInterface>(op);
+    if (view && (op.getNumResults() != 1 || view.getViewSource() != op.getOperand(0))) {
+      op.emitOpError("is a view with more than one result or a source other than "
+                     "operand 0, which plans cannot express");
+      return failure();
+    }
     steps.push_back(plan::CreateStepDirect(fbb, op.getName().getStringRef().str().c_str(),
-                                           &stepInputs, &stepOutputs, &attrs));
+                                           &stepInputs, &stepOutputs, &attrs,
+                                           /*kernel=*/-1, /*view=*/view != nullptr));
   }
   std::vector<int> outputs;
   for (Value value : returnOp.getOperands())

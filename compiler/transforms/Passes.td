@@ -16,9 +16,9 @@ def MoEPlanMemoryPass : Pass<"moe-plan-memory", "::mlir::func::FuncOp"> {
     that the runtime allocates once per function and never inside a step.
     Tensors whose live ranges (from the op defining them to their last use;
     returned tensors live to the end) do not overlap share memory: the pass
-    places them first-fit in order of definition. Reshapes
-    (`tensor.expand_shape`, `tensor.collapse_shape`) are views: their result
-    shares its source's bytes and extends its live range.
+    places them first-fit in order of definition. Views (ops with
+    `ViewLikeOpInterface`: `tensor.expand_shape` and `tensor.collapse_shape`
+    get it from moec) share their source's bytes and extend its live range.
 
     Each op gets `moe.offsets`, one offset per result (-1 for a view of a
     function argument); the function gets `moe.arena_size`.

@@ -1,7 +1,7 @@
 //===- PlanMemory.cpp - arena offsets for the tensors of a function -------===//
 #include "compiler/transforms/Passes.h"
 
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/IR/BuiltinAttributes.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -28,9 +28,6 @@ struct Allocation {
   bool viewOfArgument = false;
 };
 
-bool isView(Operation *op) {
-  return isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op);
-}
 
 class MoEPlanMemoryPass
     : public impl::MoEPlanMemoryPassBase<MoEPlanMemoryPass> {
@@ -54,8 +51,8 @@ public:
     for (Operation &op : block) {
       position[&op] = index++;
       for (OpResult result : op.getResults()) {
-        if (isView(&op)) {
-          Value source = op.getOperand(0);
+        if (auto view = dyn_cast<ViewLikeOpInterface>(&op)) {
+          Value source = view.getViewSource();
           auto it = allocationOf.find(source);
           if (it == allocationOf.end()) {
             Allocation view;

@@ -100,6 +100,22 @@ Status checkFunctions(const plan::Plan &root, const std::string &name) {
         return s;
       if (Status s = checkIds(step->outputs(), where); !s)
         return s;
+      if (step->view()) {
+        if (!step->inputs() || !step->outputs() || step->inputs()->size() != 1 ||
+            step->outputs()->size() != 1)
+          return fail(where + " is a view but has not one input and one output");
+        const plan::Tensor *in = root.tensors()->Get(step->inputs()->Get(0));
+        const plan::Tensor *out = root.tensors()->Get(step->outputs()->Get(0));
+        auto numel = [](const plan::Tensor *t) {
+          int64_t n = 1;
+          if (t->shape())
+            for (int64_t extent : *t->shape())
+              n *= extent;
+          return n;
+        };
+        if (in->dtype() != out->dtype() || numel(in) != numel(out))
+          return fail(where + " is a view of a tensor of another size or dtype");
+      }
     }
   }
   return Status::ok();
@@ -131,7 +147,8 @@ LoadedPlan::fromBytes(std::vector<uint8_t> bytes, const std::string &name) {
     return Status::error(name + ": plan version " + std::to_string(version) +
                          " is not supported by this runtime (reads " +
                          std::to_string(kMinPlanVersion) + " to " +
-                         std::to_string(kMaxPlanVersion) + ")");
+                         std::to_string(kMaxPlanVersion) + "); compile it again with " +
+                         "this moec");
   if (Status s = checkTensors(*plan->root_, name); !s)
     return s;
   if (Status s = checkFunctions(*plan->root_, name); !s)

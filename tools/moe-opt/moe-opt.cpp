@@ -2,6 +2,7 @@
 #include "compiler/pipelines/Pipelines.h"
 #include "dialects/moe/IR/MoEDialect.h"
 #include "dialects/moe/IR/TensorGradients.h"
+#include "dialects/moe/IR/TensorViews.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -17,6 +18,7 @@ int main(int argc, char **argv) {
                   mlir::func::FuncDialect, mlir::mesh::MeshDialect,
                   mlir::tensor::TensorDialect>();
   moec::moe::registerTensorGradientModels(registry);
+  moec::moe::registerTensorViewModels(registry);
 
   // Upstream cleanups (canonicalize, cse, ...) beside the moec passes.
   mlir::registerTransformsPasses();

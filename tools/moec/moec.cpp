@@ -8,6 +8,7 @@
 #include "compiler/pipelines/Pipelines.h"
 #include "compiler/target/PlanEmitter.h"
 #include "dialects/moe/IR/TensorGradients.h"
+#include "dialects/moe/IR/TensorViews.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Parser/Parser.h"
@@ -170,6 +171,7 @@ int main(int argc, char **argv) {
   registry.insert<moec::moe::MoEDialect, mlir::func::FuncDialect,
                   mlir::tensor::TensorDialect>();
   moec::moe::registerTensorGradientModels(registry);
+  moec::moe::registerTensorViewModels(registry);
   mlir::MLIRContext context(registry);
   mlir::OwningOpRef<mlir::ModuleOp> module;
 

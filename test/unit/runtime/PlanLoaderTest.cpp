@@ -9,14 +9,17 @@
 using namespace moec;
 
 namespace {
-/// A small but complete plan: two tensors, one step, one arena.
-std::vector<uint8_t> buildPlan() {
+/// A small but complete plan: two tensors, one step, one arena. With
+/// `viewShape`, the step is a view (a reshape) of x with that shape.
+std::vector<uint8_t> buildPlan(uint32_t version = rt::kMaxPlanVersion,
+                               std::vector<int64_t> viewShape = {}) {
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<int64_t> shape = {4, 8};
+  std::vector<int64_t> outShape = viewShape.empty() ? shape : viewShape;
   std::vector<flatbuffers::Offset<plan::Tensor>> tensors = {
       plan::CreateTensorDirect(fbb, "x", plan::DType::f32, &shape,
                                plan::TensorRole::input),
-      plan::CreateTensorDirect(fbb, "y", plan::DType::f32, &shape,
+      plan::CreateTensorDirect(fbb, "y", plan::DType::f32, &outShape,
                                plan::TensorRole::output, plan::InitKind::none, 0,
                                true, nullptr, 0, 0)};
   std::vector<flatbuffers::Offset<plan::Buffer>> buffers = {plan::CreateBuffer(fbb, 128)};
@@ -25,10 +28,13 @@ std::vector<uint8_t> buildPlan() {
       fbb, fbb.CreateString("kind"), plan::AttrValue::StringAttr,
       plan::CreateStringAttrDirect(fbb, "relu").Union())};
   std::vector<flatbuffers::Offset<plan::Step>> steps = {
-      plan::CreateStepDirect(fbb, "moe.activation", &in, &out, &attrs)};
+      viewShape.empty()
+          ? plan::CreateStepDirect(fbb, "moe.activation", &in, &out, &attrs)
+          : plan::CreateStepDirect(fbb, "tensor.expand_shape", &in, &out, nullptr, -1,
+                                   /*view=*/true)};
   std::vector<flatbuffers::Offset<plan::Function>> functions = {
       plan::CreateFunctionDirect(fbb, "forward", &in, &out, &steps, 0)};
-  auto root = plan::CreatePlanDirect(fbb, 1, "test", "m", "yaml", 16, &tensors,
+  auto root = plan::CreatePlanDirect(fbb, version, "test", "m", "yaml", 16, &tensors,
                                      &buffers, &functions);
   plan::FinishPlanBuffer(fbb, root);
   std::vector<uint8_t> bytes(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
@@ -50,6 +56,26 @@ TEST(PlanLoader, AcceptsAnIntactPlan) {
   auto loaded = rt::LoadedPlan::fromBytes(buildPlan(), "intact.moeb");
   ASSERT_TRUE(loaded.isOk()) << loaded.status().message();
   EXPECT_NE((*loaded)->function("forward"), nullptr);
+}
+
+TEST(PlanLoader, AcceptsAView) {
+  auto loaded = rt::LoadedPlan::fromBytes(buildPlan(rt::kMaxPlanVersion, {2, 2, 8}), "view.moeb");
+  ASSERT_TRUE(loaded.isOk()) << loaded.status().message();
+}
+
+TEST(PlanLoader, RejectsAViewOfAnotherSize) {
+  auto loaded = rt::LoadedPlan::fromBytes(buildPlan(rt::kMaxPlanVersion, {4, 4}), "view.moeb");
+  ASSERT_FALSE(loaded.isOk());
+  EXPECT_NE(loaded.status().message().find("is a view of a tensor of another size"),
+            std::string::npos)
+      << loaded.status().message();
+}
+
+TEST(PlanLoader, RejectsAnOlderVersionWithAHint) {
+  auto loaded = rt::LoadedPlan::fromBytes(buildPlan(rt::kMinPlanVersion - 1), "old.moeb");
+  ASSERT_FALSE(loaded.isOk());
+  EXPECT_NE(loaded.status().message().find("compile it again"), std::string::npos)
+      << loaded.status().message();
 }
 
 TEST(PlanLoader, RejectsEveryTruncation) {
