@@ -8,7 +8,7 @@
 // bytes and the process's peak RSS.
 #include "runtime/core/Executor.h"
 #include "runtime/core/Parameters.h"
-#include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/CpuDevice.h"
 
 #include <cblas.h>
 #include <sys/resource.h>
@@ -68,18 +68,20 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "error: %s\n", plan.status().message().c_str());
     return 1;
   }
-  KernelRegistry kernels;
-  cpu::registerCpuKernels(kernels);
-  auto executor = Executor::create(*plan, "train_step_adamw", kernels);
+  std::unique_ptr<cpu::CpuDevice> device = cpu::CpuDevice::create();
+  auto executor = Executor::create(*plan, "train_step_adamw", *device);
   if (!executor) {
     std::fprintf(stderr, "error: %s\n", executor.status().message().c_str());
     return 1;
   }
   Executor &ex = **executor;
-  auto params = ParameterStore::create(*plan, {"train_step_adamw"});
-  params->initialize(1);
+  auto params = ParameterStore::create(*plan, {"train_step_adamw"}, *device);
+  if (!params || !params->initialize(1)) {
+    std::fprintf(stderr, "error: %s\n", params.status().message().c_str());
+    return 1;
+  }
   for (auto &[name, t] : params->tensors())
-    ex.bind(name, t.data.data());
+    ex.bind(name, t.buffer->address());
 
   int xId = ex.inputId("x");
   TensorRef xRef = (*plan)->describe(xId);
@@ -88,9 +90,16 @@ int main(int argc, char **argv) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (float &v : x)
     v = normal(rng);
-  ex.bind("x", x.data());
+  hal::Stream &stream = device->defaultStream();
+  auto xOnDevice = device->allocate(x.size() * sizeof(float));
+  auto stepOnDevice = device->allocate(sizeof(int64_t));
+  if (!xOnDevice || !stepOnDevice || !stream.upload((*xOnDevice)->address(), x.data(), (*xOnDevice)->size())) {
+    std::fprintf(stderr, "error: cannot place the input on the device\n");
+    return 1;
+  }
+  ex.bind("x", (*xOnDevice)->address());
+  ex.bind("step", (*stepOnDevice)->address());
   int64_t step = 0;
-  ex.bind("step", &step);
 
   // Expert GEMM work per step: forward 3 GEMMs of 2·d·F per routed row,
   // backward twice that.
@@ -112,7 +121,11 @@ int main(int argc, char **argv) {
   for (int i = 0; i < steps + 2; ++i) {
     double expertBefore = expertSeconds();
     auto start = std::chrono::steady_clock::now();
-    if (Status s = ex.run(); !s) {
+    if (Status s = stream.upload((*stepOnDevice)->address(), &step, sizeof(step)); !s) {
+      std::fprintf(stderr, "error: %s\n", s.message().c_str());
+      return 1;
+    }
+    if (Status s = ex.run(); !s || !(s = stream.synchronize())) {
       std::fprintf(stderr, "error: %s\n", s.message().c_str());
       return 1;
     }

@@ -1,4 +1,4 @@
-// Executor.cpp - runs one function of a plan, step by step, over an arena.
+// Executor.cpp - runs one function of a plan, step by step, on a device.
 #include "runtime/core/Executor.h"
 
 #include <chrono>
@@ -9,22 +9,25 @@ namespace moec::rt {
 
 StatusOr<std::unique_ptr<Executor>> Executor::create(std::shared_ptr<LoadedPlan> plan,
                                                      const std::string &function,
-                                                     const KernelRegistry &kernels) {
+                                                     hal::Device &device) {
   std::unique_ptr<Executor> ex(new Executor());
   ex->plan_ = plan;
+  ex->device_ = &device;
   ex->function_ = plan->function(function);
   if (!ex->function_)
     return Status::error(plan->path() + ": the plan has no function '" + function + "'");
 
   int buffer = ex->function_->buffer();
+  uint8_t *arena = nullptr;
   if (buffer >= 0) {
     ex->arenaSize_ = plan->root().buffers()->Get(buffer)->size();
-    // 64-byte aligned, zeroed once.
-    ex->arenaStorage_.reset(new uint8_t[ex->arenaSize_ + 64]());
+    auto storage = device.allocate(ex->arenaSize_); // zeroed once
+    if (!storage)
+      return Status::error(plan->path() + ": the arena of '" + function +
+                           "': " + storage.status().message());
+    ex->arena_ = std::move(*storage);
+    arena = static_cast<uint8_t *>(ex->arena_->address());
   }
-  uint8_t *arena = ex->arenaStorage_.get();
-  if (arena)
-    arena += (64 - reinterpret_cast<uintptr_t>(arena) % 64) % 64;
 
   for (int id = 0; id < plan->numTensors(); ++id) {
     TensorRef ref = plan->describe(id);
@@ -37,29 +40,39 @@ StatusOr<std::unique_ptr<Executor>> Executor::create(std::shared_ptr<LoadedPlan>
   if (ex->function_->steps())
     for (unsigned i = 0; i < ex->function_->steps()->size(); ++i) {
       const plan::Step *step = ex->function_->steps()->Get(i);
-      const Kernel *kernel = kernels.find(step->op()->str());
+      if (step->view()) {
+        ex->steps_.push_back({step, nullptr});
+        continue;
+      }
+      const Kernel *kernel = device.findKernel(step->op()->str());
       if (!kernel)
-        return Status::error(plan->path() + ": step " + std::to_string(i) +
-                             " runs '" + step->op()->str() +
-                             "', which this runtime has no kernel for");
-      bool view = step->op()->str() == "tensor.expand_shape" ||
-                  step->op()->str() == "tensor.collapse_shape";
-      bool viewOfArgument = view && step->outputs() && step->outputs()->size() == 1 &&
-                            plan->tensor(step->outputs()->Get(0)).buffer() < 0;
-      ex->steps_.push_back({step, kernel, viewOfArgument});
+        return Status::error(plan->path() + ": step " + std::to_string(i) + " runs '" +
+                             step->op()->str() + "', which the " +
+                             hal::deviceKindName(device.kind()) + " device has no kernel for");
+      ex->steps_.push_back({step, kernel});
     }
   return ex;
 }
 
-bool Executor::bind(const std::string &name, void *data) {
+bool Executor::bind(const std::string &name, void *deviceAddress) {
   bool bound = false;
   if (function_->inputs())
     for (int id : *function_->inputs())
       if (plan_->tensor(id).name()->str() == name) {
-        tensors_[id].data = data;
+        tensors_[id].data = deviceAddress;
         bound = true;
       }
   return bound;
+}
+
+Status Executor::read(int tensorId, void *host) const {
+  const TensorRef &t = tensors_[tensorId];
+  if (!t.data)
+    return Status::error("'" + plan_->tensor(tensorId).name()->str() + "' holds no data");
+  hal::Stream &stream = device_->defaultStream();
+  if (Status s = stream.download(host, t.data, t.bytes()); !s)
+    return s;
+  return stream.synchronize();
 }
 
 int Executor::inputId(const std::string &name) const {
@@ -79,6 +92,7 @@ int Executor::outputId(const std::string &name) const {
 }
 
 Status Executor::run() {
+  hal::Stream &stream = device_->defaultStream();
   for (size_t i = 0; i < steps_.size(); ++i) {
     const PreparedStep &prepared = steps_[i];
     const plan::Step &step = *prepared.step;
@@ -94,15 +108,21 @@ Status Executor::run() {
     if (step.outputs())
       for (int id : *step.outputs())
         outputs.push_back(&tensors_[id]);
-    if (prepared.viewOfArgument)
+    if (prepared.step->view()) {
+      // Arguments may be rebound between runs: alias on every run.
       outputs[0]->data = inputs[0]->data;
+      continue;
+    }
     auto overrides = overrides_.find(step.op()->str());
-    StepContext context(step, std::move(inputs), std::move(outputs),
+    StepContext context(step, stream, std::move(inputs), std::move(outputs),
                         overrides == overrides_.end() ? nullptr : &overrides->second);
     auto start = std::chrono::steady_clock::now();
     if (Status status = (*prepared.kernel)(context); !status)
       return Status::error("step " + std::to_string(i) + ": " + status.message());
     if (profiling_ || tracing_) {
+      // Kernels may only have been queued: time them to completion.
+      if (Status s = stream.synchronize(); !s)
+        return Status::error("step " + std::to_string(i) + ": " + s.message());
       auto end = std::chrono::steady_clock::now();
       double duration = std::chrono::duration<double>(end - start).count();
       if (profiling_)

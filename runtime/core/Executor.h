@@ -1,9 +1,10 @@
-// Executor.h - runs one function of a plan, step by step, over an arena.
+// Executor.h - runs one function of a plan, step by step, on a device.
 #ifndef MOEC_RUNTIME_CORE_EXECUTOR_H
 #define MOEC_RUNTIME_CORE_EXECUTOR_H
 
 #include "runtime/core/Kernel.h"
 #include "runtime/core/Plan.h"
+#include "runtime/hal/Device.h"
 
 #include <map>
 #include <memory>
@@ -14,16 +15,19 @@ namespace moec::rt {
 
 class Executor {
 public:
-  /// Prepares `function`: one arena for its intermediates and a kernel for
-  /// every step (an op without a kernel is an error naming the step).
+  /// Prepares `function` on `device`: one arena of device memory for its
+  /// intermediates and the device's kernel for every step (an op without a
+  /// kernel is an error naming the step). The device outlives the executor.
   static StatusOr<std::unique_ptr<Executor>>
-  create(std::shared_ptr<LoadedPlan> plan, const std::string &function,
-         const KernelRegistry &kernels);
+  create(std::shared_ptr<LoadedPlan> plan, const std::string &function, hal::Device &device);
 
-  /// Points a parameter or input tensor at caller-owned bytes.
-  void bind(int tensorId, void *data) { tensors_[tensorId].data = data; }
+  /// Points a parameter or input tensor at caller-owned device memory.
+  void bind(int tensorId, void *deviceAddress) { tensors_[tensorId].data = deviceAddress; }
   /// Binds every function input named `name`; false when there is none.
-  bool bind(const std::string &name, void *data);
+  bool bind(const std::string &name, void *deviceAddress);
+  /// Copies tensor `tensorId` (after the last run) into `host`, which holds
+  /// its bytes; waits for the device.
+  Status read(int tensorId, void *host) const;
   /// Replaces attribute `attr` of every step running `op`.
   void overrideAttr(const std::string &op, const std::string &attr, AttrOverride value) {
     overrides_[op][attr] = std::move(value);
@@ -41,12 +45,15 @@ public:
   /// Records every executed step while on.
   void setTracing(bool on) { tracing_ = on; }
   std::vector<TraceEvent> takeTrace() { return std::move(trace_); }
-  /// Runs every step; the first failing kernel stops the run.
+  /// Queues every step on the device's default stream; the first failing
+  /// kernel stops the run. Results are ready once the stream synchronizes
+  /// (read() does).
   Status run();
 
   const TensorRef &tensor(int tensorId) const { return tensors_[tensorId]; }
   const plan::Function &function() const { return *function_; }
   const LoadedPlan &plan() const { return *plan_; }
+  hal::Device &device() const { return *device_; }
   size_t arenaBytes() const { return arenaSize_; }
   /// The tensor id of the function input or output named `name`, or -1.
   int inputId(const std::string &name) const;
@@ -55,16 +62,15 @@ public:
 private:
   struct PreparedStep {
     const plan::Step *step;
-    const Kernel *kernel;
-    /// A reshape of a function argument: its result has no arena bytes and
-    /// aliases the argument, which may be rebound between runs.
-    bool viewOfArgument;
+    const Kernel *kernel; // null for views, which alias their input
+
   };
 
   std::shared_ptr<LoadedPlan> plan_;
+  hal::Device *device_ = nullptr;
   const plan::Function *function_ = nullptr;
   std::vector<TensorRef> tensors_;
-  std::unique_ptr<uint8_t[]> arenaStorage_;
+  std::unique_ptr<hal::Buffer> arena_;
   size_t arenaSize_ = 0;
   std::vector<PreparedStep> steps_;
   std::map<std::string, AttrOverrides> overrides_;

@@ -76,7 +76,12 @@ std::vector<double> StepContext::floats(const char *name) const {
   return {};
 }
 
-std::vector<std::string> KernelRegistry::ops() const {
+KernelRegistry &KernelRegistry::global() {
+  static KernelRegistry registry;
+  return registry;
+}
+
+std::vector<std::string> KernelTable::ops() const {
   std::vector<std::string> names;
   for (const auto &entry : kernels_)
     names.push_back(entry.first);

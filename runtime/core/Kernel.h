@@ -4,6 +4,8 @@
 
 #include "runtime/core/Status.h"
 #include "runtime/core/Tensor.h"
+#include "runtime/hal/DeviceKind.h"
+#include "runtime/hal/Stream.h"
 #include "runtime/schema/plan_generated.h"
 
 #include <functional>
@@ -23,19 +25,21 @@ struct AttrOverride {
 };
 using AttrOverrides = std::map<std::string, AttrOverride>;
 
-/// One step's operands, results and attributes.
+/// One step's operands, results and attributes, and the stream it runs on.
+/// Operand bytes live in the memory of the stream's device.
 class StepContext {
 public:
-  StepContext(const plan::Step &step, std::vector<TensorRef *> inputs,
+  StepContext(const plan::Step &step, hal::Stream &stream, std::vector<TensorRef *> inputs,
               std::vector<TensorRef *> outputs,
               const AttrOverrides *overrides = nullptr)
-      : step_(step), inputs_(std::move(inputs)), outputs_(std::move(outputs)),
-        overrides_(overrides) {}
+      : step_(step), stream_(stream), inputs_(std::move(inputs)),
+        outputs_(std::move(outputs)), overrides_(overrides) {}
 
   const std::string op() const { return step_.op()->str(); }
   size_t numInputs() const { return inputs_.size(); }
   TensorRef &in(size_t i) const { return *inputs_[i]; }
   TensorRef &out(size_t i) const { return *outputs_[i]; }
+  hal::Stream &stream() const { return stream_; }
 
   bool has(const char *name) const { return overridden(name) || find(name); }
   int64_t i64(const char *name, int64_t fallback = 0) const;
@@ -59,6 +63,7 @@ private:
     return it == overrides_->end() ? nullptr : &it->second;
   }
   const plan::Step &step_;
+  hal::Stream &stream_;
   std::vector<TensorRef *> inputs_;
   std::vector<TensorRef *> outputs_;
   const AttrOverrides *overrides_;
@@ -66,8 +71,8 @@ private:
 
 using Kernel = std::function<Status(const StepContext &)>;
 
-/// Kernels by op name, per device.
-class KernelRegistry {
+/// The kernels of one device kind, by op name.
+class KernelTable {
 public:
   void add(const std::string &op, Kernel kernel) { kernels_[op] = std::move(kernel); }
   const Kernel *find(const std::string &op) const {
@@ -78,6 +83,21 @@ public:
 
 private:
   std::map<std::string, Kernel> kernels_;
+};
+
+/// Kernels by device kind and op. Each backend fills its table once, when
+/// its first device is created (before any lookup of that kind).
+class KernelRegistry {
+public:
+  static KernelRegistry &global();
+  KernelTable &table(hal::DeviceKind kind) { return tables_[kind]; }
+  const Kernel *find(hal::DeviceKind kind, const std::string &op) const {
+    auto it = tables_.find(kind);
+    return it == tables_.end() ? nullptr : it->second.find(op);
+  }
+
+private:
+  std::map<hal::DeviceKind, KernelTable> tables_;
 };
 
 } // namespace moec::rt

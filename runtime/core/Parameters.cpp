@@ -15,9 +15,11 @@ uint64_t hashName(const std::string &name) {
 } // namespace
 
 StatusOr<ParameterStore> ParameterStore::create(std::shared_ptr<LoadedPlan> plan,
-                                                const std::vector<std::string> &functions) {
+                                                const std::vector<std::string> &functions,
+                                                hal::Device &device) {
   ParameterStore store;
   store.plan_ = plan;
+  store.device_ = &device;
   std::vector<int> ids;
   for (const std::string &name : functions) {
     const plan::Function *function = plan->function(name);
@@ -43,10 +45,14 @@ StatusOr<ParameterStore> ParameterStore::create(std::shared_ptr<LoadedPlan> plan
     if (t.dtype() != plan::DType::f32)
       return Status::error(plan->path() + ": '" + name + "' is " +
                            plan::EnumNameDType(t.dtype()) +
-                           "; the CPU runtime keeps parameters in f32");
+                           "; the runtime keeps parameters and state in f32");
     stored.role = t.role();
     stored.shape = ref.shape;
-    stored.data.assign(ref.numel(), 0.0f);
+    stored.numel = ref.numel();
+    auto buffer = device.allocate(stored.numel * sizeof(float));
+    if (!buffer)
+      return Status::error("'" + name + "': " + buffer.status().message());
+    stored.buffer = std::move(*buffer);
     stored.init = t.init();
     stored.initStd = t.init_std();
     stored.trainable = t.trainable();
@@ -61,24 +67,61 @@ int64_t ParameterStore::count() const {
   int64_t n = 0;
   for (const auto &[name, t] : tensors_)
     if (t.role == plan::TensorRole::parameter)
-      n += t.data.size();
+      n += t.numel;
   return n;
 }
 
-void ParameterStore::initialize(uint64_t seed) {
+size_t ParameterStore::bytes() const {
+  size_t n = 0;
+  for (const auto &[name, t] : tensors_)
+    n += t.buffer->size();
+  return n;
+}
+
+StatusOr<const float *> ParameterStore::hostValues(const StoredTensor &t,
+                                                  std::vector<float> &staging) const {
+  if (t.buffer->hostVisible())
+    return static_cast<const float *>(t.buffer->address());
+  staging.resize(t.numel);
+  hal::Stream &stream = device_->defaultStream();
+  if (Status s = stream.download(staging.data(), t.buffer->address(), t.buffer->size()); !s)
+    return s;
+  if (Status s = stream.synchronize(); !s)
+    return s;
+  return static_cast<const float *>(staging.data());
+}
+
+template <typename Fill> Status ParameterStore::fillFromHost(StoredTensor &t, Fill fill) {
+  if (t.buffer->hostVisible())
+    return fill(static_cast<float *>(t.buffer->address()));
+  std::vector<float> staging(t.numel);
+  if (Status s = fill(staging.data()); !s)
+    return s;
+  hal::Stream &stream = device_->defaultStream();
+  if (Status s = stream.upload(t.buffer->address(), staging.data(), t.buffer->size()); !s)
+    return s;
+  return stream.synchronize();
+}
+
+Status ParameterStore::initialize(uint64_t seed) {
   for (auto &[name, t] : tensors_) {
-    std::vector<float> &buffer = t.data;
-    if (t.role == plan::TensorRole::state || t.init == plan::InitKind::zeros ||
-        t.init == plan::InitKind::none) {
-      std::fill(buffer.begin(), buffer.end(), 0.0f);
-    } else if (t.init == plan::InitKind::ones) {
-      std::fill(buffer.begin(), buffer.end(), 1.0f);
-    } else {
-      uint64_t key = seed ^ hashName(name);
-      for (size_t i = 0; i < buffer.size(); ++i)
-        buffer[i] = static_cast<float>(normal01(key, i) * t.initStd);
-    }
+    Status s = fillFromHost(t, [&, &name = name, &t = t](float *values) {
+      if (t.role == plan::TensorRole::state || t.init == plan::InitKind::zeros ||
+          t.init == plan::InitKind::none) {
+        std::fill(values, values + t.numel, 0.0f);
+      } else if (t.init == plan::InitKind::ones) {
+        std::fill(values, values + t.numel, 1.0f);
+      } else {
+        uint64_t key = seed ^ hashName(name);
+        for (int64_t i = 0; i < t.numel; ++i)
+          values[i] = static_cast<float>(normal01(key, i) * t.initStd);
+      }
+      return Status::ok();
+    });
+    if (!s)
+      return Status::error("initialising '" + name + "': " + s.message());
   }
+  return Status::ok();
 }
 
 void ParameterStore::appendCheckpointTensors(const std::string &name, const float *data,
@@ -90,28 +133,31 @@ void ParameterStore::appendCheckpointTensors(const std::string &name, const floa
   }
   // Stacked along dimension 0: one checkpoint tensor per slice.
   std::vector<int64_t> partShape(t.shape.begin() + 1, t.shape.end());
-  size_t partSize = t.data.size() / t.parts.size();
+  size_t partSize = t.numel / t.parts.size();
   for (size_t p = 0; p < t.parts.size(); ++p)
     out.push_back({t.parts[p], partShape, data + p * partSize});
-}
-
-std::vector<TensorToSave> ParameterStore::checkpointTensors(bool state) const {
-  std::vector<TensorToSave> out;
-  for (const auto &[name, t] : tensors_)
-    if (state || t.role != plan::TensorRole::state)
-      appendCheckpointTensors(name, t.data.data(), out);
-  return out;
 }
 
 Status ParameterStore::load(const SafetensorsFile &file, bool state) {
   std::string problems;
   int count = 0;
-  for (const TensorToSave &t : checkpointTensors(state))
-    // The store owns these bytes; checkpointTensors only views them.
-    if (Status s = file.readF32(t.name, t.shape, const_cast<float *>(t.data)); !s) {
-      problems += "\n  " + s.message();
-      ++count;
-    }
+  for (auto &[name, t] : tensors_) {
+    if (!state && t.role == plan::TensorRole::state)
+      continue;
+    Status s = fillFromHost(t, [&, &name = name, &t = t](float *values) {
+      std::vector<TensorToSave> parts;
+      appendCheckpointTensors(name, values, parts);
+      for (const TensorToSave &part : parts)
+        // `values` is writable host memory; TensorToSave only views it.
+        if (Status s = file.readF32(part.name, part.shape, const_cast<float *>(part.data)); !s) {
+          problems += "\n  " + s.message();
+          ++count;
+        }
+      return Status::ok();
+    });
+    if (!s)
+      return Status::error("loading '" + name + "': " + s.message());
+  }
   if (count)
     return Status::error(std::to_string(count) + " tensor" + (count > 1 ? "s" : "") +
                          " could not be loaded:" + problems);
@@ -120,7 +166,16 @@ Status ParameterStore::load(const SafetensorsFile &file, bool state) {
 
 Status ParameterStore::save(const std::string &path, bool state,
                             const std::map<std::string, std::string> &metadata) const {
-  std::vector<TensorToSave> tensors = checkpointTensors(state);
+  std::vector<TensorToSave> tensors;
+  std::map<std::string, std::vector<float>> staging; // for device memory
+  for (const auto &[name, t] : tensors_) {
+    if (!state && t.role == plan::TensorRole::state)
+      continue;
+    auto values = hostValues(t, staging[name]);
+    if (!values)
+      return Status::error("saving '" + name + "': " + values.status().message());
+    appendCheckpointTensors(name, *values, tensors);
+  }
   std::map<std::string, std::string> all = {
       {"format", "pt"}, {"producer", "moec"},
       {"model", plan_->root().model_name() ? plan_->root().model_name()->str() : ""}};

@@ -1,10 +1,11 @@
-// Parameters.h - the parameters and optimizer state of a plan, by name:
-// initialisation, checkpoints.
+// Parameters.h - the parameters and optimizer state of a plan, by name, in a
+// device's memory: initialisation, checkpoints.
 #ifndef MOEC_RUNTIME_CORE_PARAMETERS_H
 #define MOEC_RUNTIME_CORE_PARAMETERS_H
 
 #include "runtime/core/Plan.h"
 #include "runtime/core/Safetensors.h"
+#include "runtime/hal/Device.h"
 
 #include <map>
 #include <memory>
@@ -16,7 +17,8 @@ namespace moec::rt {
 struct StoredTensor {
   plan::TensorRole role = plan::TensorRole::parameter;
   std::vector<int64_t> shape;
-  std::vector<float> data;
+  int64_t numel = 0;
+  std::unique_ptr<hal::Buffer> buffer; // numel f32 values on the store's device
   plan::InitKind init = plan::InitKind::zeros;
   float initStd = 0;
   bool trainable = true;
@@ -25,14 +27,16 @@ struct StoredTensor {
 
 class ParameterStore {
 public:
-  /// One f32 buffer per distinct parameter and state name among the inputs
-  /// of `functions` (the functions of a plan share them by name).
+  /// One f32 buffer on `device` per distinct parameter and state name among
+  /// the inputs of `functions` (the functions of a plan share them by name).
+  /// The device outlives the store.
   static StatusOr<ParameterStore> create(std::shared_ptr<LoadedPlan> plan,
-                                         const std::vector<std::string> &functions);
+                                         const std::vector<std::string> &functions,
+                                         hal::Device &device);
 
   /// Parameters as the plan says (normal(0, std), zeros or ones),
   /// deterministic in `seed` and each name; state to zeros.
-  void initialize(uint64_t seed);
+  Status initialize(uint64_t seed);
   /// Reads every parameter (joining per-expert parts) and, when `state`, every
   /// state tensor; reports every missing or mis-shaped tensor at once.
   Status load(const SafetensorsFile &file, bool state);
@@ -45,18 +49,24 @@ public:
   const std::map<std::string, StoredTensor> &tensors() const { return tensors_; }
   /// Number of parameter elements (state excluded).
   int64_t count() const;
+  /// Bytes of device memory the store holds.
+  size_t bytes() const;
 
   /// Tensor `name` as a checkpoint stores it (one slice per expert when it
-  /// has parts), with its bytes taken from `data`: the tensor itself or
-  /// anything of its layout, such as its gradient.
+  /// has parts), with its bytes taken from host memory `data`: a copy of the
+  /// tensor itself or anything of its layout, such as its gradient.
   void appendCheckpointTensors(const std::string &name, const float *data,
                                std::vector<TensorToSave> &out) const;
 
 private:
-  /// Every parameter (and, with `state`, state tensor) as checkpoints store them.
-  std::vector<TensorToSave> checkpointTensors(bool state) const;
+  /// The values of `t` on the host: its own memory when the device's is
+  /// host-visible, else a copy downloaded into `staging`.
+  StatusOr<const float *> hostValues(const StoredTensor &t, std::vector<float> &staging) const;
+  /// Fills `t` by `fill(values)` on host memory, then uploads where needed.
+  template <typename Fill> Status fillFromHost(StoredTensor &t, Fill fill);
 
   std::shared_ptr<LoadedPlan> plan_;
+  hal::Device *device_ = nullptr;
   std::map<std::string, StoredTensor> tensors_;
 };
 

@@ -6,21 +6,21 @@
 
 namespace moec::rt::cpu {
 
-void registerDenseKernels(KernelRegistry &registry);
-void registerRoutingKernels(KernelRegistry &registry);
-void registerDispatchKernels(KernelRegistry &registry);
-void registerExpertKernels(KernelRegistry &registry);
-void registerLossKernels(KernelRegistry &registry);
-void registerShapeKernels(KernelRegistry &registry);
-void registerDenseGradientKernels(KernelRegistry &registry);
-void registerRouterGradientKernels(KernelRegistry &registry);
-void registerExpertGradientKernels(KernelRegistry &registry);
-void registerLossGradientKernels(KernelRegistry &registry);
-void registerOptimizerKernels(KernelRegistry &registry);
-void registerSplitExpertKernels(KernelRegistry &registry);
+void registerDenseKernels(KernelTable &registry);
+void registerRoutingKernels(KernelTable &registry);
+void registerDispatchKernels(KernelTable &registry);
+void registerExpertKernels(KernelTable &registry);
+void registerLossKernels(KernelTable &registry);
+void registerShapeKernels(KernelTable &registry);
+void registerDenseGradientKernels(KernelTable &registry);
+void registerRouterGradientKernels(KernelTable &registry);
+void registerExpertGradientKernels(KernelTable &registry);
+void registerLossGradientKernels(KernelTable &registry);
+void registerOptimizerKernels(KernelTable &registry);
+void registerSplitExpertKernels(KernelTable &registry);
 
 /// Every CPU kernel.
-inline void registerCpuKernels(KernelRegistry &registry) {
+inline void registerCpuKernels(KernelTable &registry) {
   registerDenseKernels(registry);
   registerRoutingKernels(registry);
   registerDispatchKernels(registry);

@@ -216,7 +216,7 @@ Status crossEntropyGrad(const StepContext &s) {
 }
 } // namespace
 
-void registerDenseGradientKernels(KernelRegistry &r) {
+void registerDenseGradientKernels(KernelTable &r) {
   r.add("moe.fill", fill);
   r.add("moe.reduce_rows", reduceRows);
   r.add("moe.embedding_grad", embeddingGrad);

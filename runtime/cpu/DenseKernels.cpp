@@ -193,7 +193,7 @@ Status crossEntropy(const StepContext &s) {
 }
 } // namespace
 
-void registerDenseKernels(KernelRegistry &r) {
+void registerDenseKernels(KernelTable &r) {
   r.add("moe.embedding", embedding);
   r.add("moe.rms_norm", rmsNorm);
   r.add("moe.layer_norm", layerNorm);

@@ -162,7 +162,7 @@ Status routingStats(const StepContext &s) {
 }
 } // namespace
 
-void registerDispatchKernels(KernelRegistry &r) {
+void registerDispatchKernels(KernelTable &r) {
   r.add("moe.assign_slots", assignSlots);
   r.add("moe.sort_by_expert", sortByExpert);
   r.add("moe.dispatch", dispatch);

@@ -209,7 +209,7 @@ Status loraExpertsGrad(const StepContext &s) {
 }
 } // namespace
 
-void registerExpertGradientKernels(KernelRegistry &r) {
+void registerExpertGradientKernels(KernelTable &r) {
   r.add("moe.sort_by_expert_grad", sortByExpertGrad);
   r.add("moe.assign_slots_grad", assignSlotsGrad);
   r.add("moe.combine_grad", combineGrad);

@@ -111,7 +111,7 @@ Status loraExperts(const StepContext &s) {
 }
 } // namespace
 
-void registerExpertKernels(KernelRegistry &r) {
+void registerExpertKernels(KernelTable &r) {
   r.add("moe.grouped_ffn", groupedFfn);
   r.add("moe.shared_experts", sharedExperts);
   r.add("moe.lora_experts", loraExperts);

@@ -80,7 +80,7 @@ Status entropyLossGrad(const StepContext &s) {
 }
 } // namespace
 
-void registerLossGradientKernels(KernelRegistry &r) {
+void registerLossGradientKernels(KernelTable &r) {
   r.add("moe.load_balancing_loss_grad", loadBalancingLossGrad);
   r.add("moe.z_loss_grad", zLossGrad);
   r.add("moe.entropy_loss_grad", entropyLossGrad);

@@ -110,7 +110,7 @@ Status weightedSum(const StepContext &s) {
 }
 } // namespace
 
-void registerLossKernels(KernelRegistry &r) {
+void registerLossKernels(KernelTable &r) {
   r.add("moe.load_balancing_loss", loadBalancingLoss);
   r.add("moe.z_loss", zLoss);
   r.add("moe.entropy_loss", entropyLoss);

@@ -104,7 +104,7 @@ Status sgdUpdate(const StepContext &s) {
 }
 } // namespace
 
-void registerOptimizerKernels(KernelRegistry &r) {
+void registerOptimizerKernels(KernelTable &r) {
   r.add("moe.global_norm", globalNorm);
   r.add("moe.clip_scale", clipScale);
   r.add("moe.lr_schedule", lrSchedule);

@@ -138,7 +138,7 @@ Status expertChoiceGrad(const StepContext &s) {
 }
 } // namespace
 
-void registerRouterGradientKernels(KernelRegistry &r) {
+void registerRouterGradientKernels(KernelTable &r) {
   r.add("moe.score_grad", scoreGrad);
   r.add("moe.gumbel_softmax_grad", gumbelSoftmaxGrad);
   r.add("moe.router_input_transform_grad", routerInputTransformGrad);

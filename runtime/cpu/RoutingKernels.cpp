@@ -323,7 +323,7 @@ Status updateSelectionBias(const StepContext &s) {
 }
 } // namespace
 
-void registerRoutingKernels(KernelRegistry &r) {
+void registerRoutingKernels(KernelTable &r) {
   r.add("moe.router_input_transform", routerInputTransform);
   r.add("moe.router_jitter", routerJitter);
   r.add("moe.router_logits", routerLogits);

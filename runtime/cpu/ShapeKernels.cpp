@@ -41,7 +41,7 @@ Status extractSlice(const StepContext &s) {
 }
 } // namespace
 
-void registerShapeKernels(KernelRegistry &r) {
+void registerShapeKernels(KernelTable &r) {
   r.add("tensor.expand_shape", reshape);
   r.add("tensor.collapse_shape", reshape);
   r.add("tensor.concat", concat);

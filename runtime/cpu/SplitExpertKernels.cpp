@@ -182,7 +182,7 @@ Status groupedFfnUpGrad(const StepContext &s) {
 }
 } // namespace
 
-void registerSplitExpertKernels(KernelRegistry &r) {
+void registerSplitExpertKernels(KernelTable &r) {
   r.add("moe.grouped_ffn_up", groupedFfnUp);
   r.add("moe.grouped_ffn_down", groupedFfnDown);
   r.add("moe.grouped_ffn_up_grad", groupedFfnUpGrad);

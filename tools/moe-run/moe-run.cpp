@@ -1,4 +1,4 @@
-// moe-run.cpp - runs a compiled .moeb plan: evaluation or training on CPU.
+// moe-run.cpp - runs a compiled .moeb plan: evaluation or training on a device.
 //
 //   moe-run OUT.moeb --eval --data TOKENS.bin [--init W.safetensors] [--json]
 //   moe-run OUT.moeb --data TOKENS.bin --steps N [--log run.jsonl] [--save ckpt]
@@ -7,7 +7,7 @@
 #include "runtime/core/Executor.h"
 #include "runtime/core/Parameters.h"
 #include "runtime/core/TokenData.h"
-#include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/CpuDevice.h"
 #include "Recompile.h"
 
 #include <nlohmann/json.hpp>
@@ -38,6 +38,7 @@ const char *kUsage = R"(usage: moe-run PLAN.moeb --data TOKENS (--eval | --steps
   --steps N              train N steps (AdamW or SGD as compiled)
   --data FILE            flat little-endian token file
   --data-dtype u16|u32   token width (default u16)
+  --device cpu           the device to run on (cpu: the only one built so far)
   --init FILE            parameters from a safetensors checkpoint
   --seed N               initialisation, data order and router noise seed
                          (default: the description's training.seed)
@@ -64,7 +65,7 @@ training:
 )";
 
 struct Options {
-  std::string plan, data, dataDtype = "u16", init, saveInit, log, save, resume, gradsOut, trace;
+  std::string plan, data, dataDtype = "u16", device = "cpu", init, saveInit, log, save, resume, gradsOut, trace;
   std::optional<int64_t> seed, batch, seqLen, steps, checkpointEvery;
   int64_t step = 0;
   bool eval = false, json = false, shuffle = true;
@@ -121,6 +122,7 @@ int parseArgs(int argc, char **argv, Options &o) {
     else if (arg == "--no-shuffle") o.shuffle = false;
     else if (arg == "--data") ok = value(o.data);
     else if (arg == "--data-dtype") ok = value(o.dataDtype);
+    else if (arg == "--device") ok = value(o.device);
     else if (arg == "--init") ok = value(o.init);
     else if (arg == "--save-init") ok = value(o.saveInit);
     else if (arg == "--log") ok = value(o.log);
@@ -197,7 +199,7 @@ double peakResidentBytes() {
 /// Everything a run shares: the plan, parameters and data.
 struct Run {
   std::shared_ptr<LoadedPlan> plan;
-  KernelRegistry kernels;
+  std::unique_ptr<hal::Device> device;
   std::optional<ParameterStore> params;
   std::optional<TokenData> data;
   int64_t B = 0, S = 0;
@@ -253,11 +255,26 @@ Status loadPlanAndData(const Options &o, Run &run) {
   return Status::ok();
 }
 
+/// The device --device names.
+StatusOr<std::unique_ptr<hal::Device>> openDevice(const std::string &name) {
+  std::optional<hal::DeviceKind> kind = hal::parseDeviceKind(name);
+  if (!kind)
+    return Status::error("--device must be cpu, cuda or cuda-emu, but is '" + name + "'");
+  if (*kind != hal::DeviceKind::cpu)
+    return Status::error("--device " + name +
+                         ": not available yet (moec does not generate GPU code so far); "
+                         "use --device cpu");
+  return std::unique_ptr<hal::Device>(cpu::CpuDevice::create());
+}
+
 Status prepare(const Options &o, Run &run) {
+  auto device = openDevice(o.device);
+  if (!device)
+    return device.status();
+  run.device = std::move(*device);
   if (Status s = loadPlanAndData(o, run); !s)
     return s;
   run.training = run.plan->root().training();
-  cpu::registerCpuKernels(run.kernels);
   run.seed = o.seed.value_or(run.training ? run.training->seed() : 0);
 
   // The training step of the chosen optimizer (default: as compiled).
@@ -272,11 +289,12 @@ Status prepare(const Options &o, Run &run) {
   std::vector<std::string> functions = {"forward"};
   if (!o.eval)
     functions = {"train_step_" + run.optimizer, "forward_train_backward"};
-  auto params = ParameterStore::create(run.plan, functions);
+  auto params = ParameterStore::create(run.plan, functions, *run.device);
   if (!params)
     return params.status();
   run.params.emplace(std::move(*params));
-  run.params->initialize(run.seed);
+  if (Status s = run.params->initialize(run.seed); !s)
+    return s;
   if (!o.resume.empty()) {
     auto file = SafetensorsFile::load(o.resume);
     if (!file)
@@ -307,35 +325,56 @@ Status prepare(const Options &o, Run &run) {
   return Status::ok();
 }
 
-/// The per-step inputs of a function, in buffers that stay where they are.
+/// The per-step inputs of a function: host values, and device buffers that
+/// stay where they are.
 struct Batch {
   std::vector<int32_t> tokens, targets;
-  int64_t stepNumber = 0;
-  int64_t noiseSeed = 0;
+  int64_t scalars[2] = {0, 0}; // step number, noise seed
+  std::unique_ptr<hal::Buffer> tokensOnDevice, targetsOnDevice, scalarsOnDevice;
 };
 
 /// Binds parameters, state and the batch buffers once: none of them moves
 /// afterwards (loadBatch refills the same buffers).
-void bindStorage(Run &run, Executor &ex, Batch &batch) {
+Status bindStorage(Run &run, Executor &ex, Batch &batch) {
   for (auto &[name, t] : run.params->tensors())
-    ex.bind(name, t.data.data());
+    ex.bind(name, t.buffer->address());
   batch.tokens.resize(run.B * run.S);
   batch.targets.resize(run.B * run.S);
-  ex.bind("tokens", batch.tokens.data());
-  ex.bind("targets", batch.targets.data());
-  ex.bind("step", &batch.stepNumber);
-  ex.bind("seed", &batch.noiseSeed);
+  for (auto [buffer, bytes] : {std::pair{&batch.tokensOnDevice, batch.tokens.size() * 4},
+                               {&batch.targetsOnDevice, batch.targets.size() * 4},
+                               {&batch.scalarsOnDevice, sizeof(batch.scalars)}}) {
+    auto allocated = run.device->allocate(bytes);
+    if (!allocated)
+      return allocated.status();
+    *buffer = std::move(*allocated);
+  }
+  auto *scalars = static_cast<int64_t *>(batch.scalarsOnDevice->address());
+  ex.bind("tokens", batch.tokensOnDevice->address());
+  ex.bind("targets", batch.targetsOnDevice->address());
+  ex.bind("step", scalars);
+  ex.bind("seed", scalars + 1);
+  return Status::ok();
 }
 
 /// The inputs of `step`: its tokens and targets, step number and noise seed.
 Status loadBatch(Run &run, Batch &batch, int64_t step, bool shuffle) {
-  batch.stepNumber = step;
-  batch.noiseSeed = static_cast<int64_t>(run.seed * 1000003ull + step);
-  return run.data->batch(step, run.B, run.S, shuffle, run.seed, batch.tokens, batch.targets);
+  batch.scalars[0] = step;
+  batch.scalars[1] = static_cast<int64_t>(run.seed * 1000003ull + step);
+  if (Status s = run.data->batch(step, run.B, run.S, shuffle, run.seed, batch.tokens,
+                                 batch.targets);
+      !s)
+    return s;
+  hal::Stream &stream = run.device->defaultStream();
+  for (auto [buffer, host] : {std::pair{batch.tokensOnDevice.get(), (const void *)batch.tokens.data()},
+                              {batch.targetsOnDevice.get(), batch.targets.data()},
+                              {batch.scalarsOnDevice.get(), batch.scalars}})
+    if (Status s = stream.upload(buffer->address(), host, buffer->size()); !s)
+      return s;
+  return Status::ok();
 }
 
 /// Scalars and per-layer metrics among a function's outputs.
-json collectMetrics(const Executor &ex) {
+StatusOr<json> collectMetrics(const Executor &ex) {
   json result;
   std::map<int64_t, json> layers;
   for (int id : *ex.function().outputs()) {
@@ -343,16 +382,21 @@ json collectMetrics(const Executor &ex) {
     if (name.rfind("grad:", 0) == 0 || name.rfind("update:", 0) == 0)
       continue;
     const TensorRef &t = ex.tensor(id);
+    std::vector<int32_t> values(t.numel()); // i32 or f32
+    if (Status s = ex.read(id, values.data()); !s)
+      return s;
+    float scalar;
+    std::memcpy(&scalar, values.data(), sizeof(float));
     if (name.rfind("layers.", 0) == 0) {
       size_t dot = name.find('.', 7);
       int64_t layer = std::stoll(name.substr(7, dot - 7));
       layers[layer]["layer"] = layer;
       if (t.dtype == DType::i32)
-        layers[layer][name.substr(dot + 1)] = std::vector<int32_t>(t.i32(), t.i32() + t.numel());
+        layers[layer][name.substr(dot + 1)] = values;
       else
-        layers[layer][name.substr(dot + 1)] = *t.f32();
+        layers[layer][name.substr(dot + 1)] = scalar;
     } else {
-      result[name] = *t.f32();
+      result[name] = scalar;
     }
   }
   result["layers"] = json::array();
@@ -362,19 +406,25 @@ json collectMetrics(const Executor &ex) {
 }
 
 int evaluate(const Options &o, Run &run) {
-  auto executor = Executor::create(run.plan, "forward", run.kernels);
+  auto executor = Executor::create(run.plan, "forward", *run.device);
   if (!executor)
     return fail(executor.status());
   Executor &ex = **executor;
   Batch batch;
-  bindStorage(run, ex, batch);
+  if (Status s = bindStorage(run, ex, batch); !s)
+    return fail(s);
   if (Status s = loadBatch(run, batch, o.step, o.shuffle); !s)
     return fail(s);
   auto start = std::chrono::steady_clock::now();
   if (Status s = ex.run(); !s)
     return fail(s);
+  if (Status s = run.device->defaultStream().synchronize(); !s)
+    return fail(s);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  json result = collectMetrics(ex);
+  auto metrics = collectMetrics(ex);
+  if (!metrics)
+    return fail(metrics.status());
+  json result = std::move(*metrics);
   result["tokens"] = run.B * run.S;
   result["step"] = o.step;
   result["seconds"] = seconds;
@@ -473,7 +523,7 @@ Status saveCheckpoint(const Run &run, const std::string &path, int64_t nextStep)
 }
 
 int train(const Options &o, Run &run) {
-  auto executor = Executor::create(run.plan, "train_step_" + run.optimizer, run.kernels);
+  auto executor = Executor::create(run.plan, "train_step_" + run.optimizer, *run.device);
   if (!executor)
     return fail(executor.status());
   Executor &ex = **executor;
@@ -481,22 +531,27 @@ int train(const Options &o, Run &run) {
     return fail(s);
 
   if (!o.gradsOut.empty()) {
-    auto gradients = Executor::create(run.plan, "forward_train_backward", run.kernels);
+    auto gradients = Executor::create(run.plan, "forward_train_backward", *run.device);
     if (!gradients)
       return fail(gradients.status());
     Batch batch;
-    bindStorage(run, **gradients, batch);
+    if (Status s = bindStorage(run, **gradients, batch); !s)
+      return fail(s);
     if (Status s = loadBatch(run, batch, run.firstStep, o.shuffle); !s)
       return fail(s);
     if (Status s = (*gradients)->run(); !s)
       return fail(s);
     std::vector<TensorToSave> tensors;
+    std::map<int, std::vector<float>> values;
     for (int id : *(*gradients)->function().outputs()) {
       std::string name = run.plan->tensor(id).name()->str();
       if (name.rfind("grad:", 0) != 0)
         continue;
-      run.params->appendCheckpointTensors(name.substr(5), (*gradients)->tensor(id).f32(),
-                                          tensors);
+      std::vector<float> &host = values[id];
+      host.resize((*gradients)->tensor(id).numel());
+      if (Status s = (*gradients)->read(id, host.data()); !s)
+        return fail(s);
+      run.params->appendCheckpointTensors(name.substr(5), host.data(), tensors);
     }
     if (Status s = saveSafetensors(o.gradsOut, tensors, {{"kind", "gradients"}}); !s)
       return fail(s);
@@ -523,7 +578,9 @@ int train(const Options &o, Run &run) {
   std::signal(SIGINT, onInterrupt);
   std::signal(SIGTERM, onInterrupt);
   Batch batch;
-  bindStorage(run, ex, batch);
+  if (Status s = bindStorage(run, ex, batch); !s)
+    return fail(s);
+  hal::Stream &stream = run.device->defaultStream();
   for (int64_t step = run.firstStep; step < end; ++step) {
     if (interrupted) {
       std::fprintf(stderr, "\nmoe-run: interrupted before step %lld%s\n", (long long)step,
@@ -536,10 +593,13 @@ int train(const Options &o, Run &run) {
     auto start = std::chrono::steady_clock::now();
     if (Status s = ex.run(); !s)
       return fail(Status::error("step " + std::to_string(step) + ": " + s.message()));
+    auto collected = collectMetrics(ex); // waits for the step
+    if (!collected)
+      return fail(collected.status());
+    json metrics = std::move(*collected);
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!o.trace.empty())
       trace.push_back({step, ex.takeTrace()});
-    json metrics = collectMetrics(ex);
     double loss = metrics["loss"].get<double>(), norm = metrics["grad_norm"].get<double>();
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
       std::cerr << "\nmoe-run: error: "
@@ -553,8 +613,10 @@ int train(const Options &o, Run &run) {
       return 3;
     }
     for (auto &[id, stored] : updates)
-      std::copy(ex.tensor(id).f32(), ex.tensor(id).f32() + stored->data.size(),
-                stored->data.begin());
+      if (Status s = stream.copy(stored->buffer->address(), ex.tensor(id).data,
+                                 stored->buffer->size());
+          !s)
+        return fail(s);
     json line;
     line["step"] = step;
     for (auto &[key, value] : metrics.items())
@@ -585,6 +647,8 @@ int train(const Options &o, Run &run) {
   if (!o.trace.empty())
     if (Status s = writeTrace(o.trace, ex, trace); !s)
       return fail(s);
+  if (Status s = stream.synchronize(); !s)
+    return fail(s);
   std::printf("peak memory %.1f MiB (resident; parameters, optimizer state and one arena of %.1f MiB)\n",
               peakResidentBytes() / 1048576.0, ex.arenaBytes() / 1048576.0);
   if (!o.save.empty()) {

@@ -6,7 +6,7 @@
 // sampled coordinates i of every differentiable input. Kernels compute in
 // f32, so L is accumulated in f64 and h is large enough for f32 rounding.
 #include "runtime/core/Kernel.h"
-#include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/CpuDevice.h"
 
 #include <gtest/gtest.h>
 
@@ -108,7 +108,8 @@ struct Case {
 
 class GradientCheck {
 public:
-  GradientCheck() { cpu::registerCpuKernels(registry_); }
+  // CPU buffers are host memory: the cases hand kernels host vectors.
+  GradientCheck() : device_(cpu::CpuDevice::create()) {}
 
   std::vector<Buffer> forward(Case &c, std::vector<Buffer> &inputs) {
     std::vector<Buffer> outs;
@@ -193,12 +194,13 @@ private:
            std::vector<TensorRef *> inputs, std::vector<TensorRef *> outputs) {
     StepBuffer step;
     const plan::Step *s = step.build(op, attrs);
-    const Kernel *kernel = registry_.find(op);
+    const Kernel *kernel = device_->findKernel(op);
     ASSERT_NE(kernel, nullptr) << op;
-    Status status = (*kernel)(StepContext(*s, std::move(inputs), std::move(outputs)));
+    Status status = (*kernel)(
+        StepContext(*s, device_->defaultStream(), std::move(inputs), std::move(outputs)));
     ASSERT_TRUE(status.isOk()) << status.message();
   }
-  KernelRegistry registry_;
+  std::unique_ptr<cpu::CpuDevice> device_;
 };
 
 Buffer randn(std::vector<int64_t> shape, unsigned seed, float scale = 1.0f, float shift = 0.0f) {

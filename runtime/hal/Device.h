@@ -1,0 +1,52 @@
+// Device.h - one device the runtime executes plans on: memory, streams,
+// executables and the ops it has kernels for.
+#ifndef MOEC_RUNTIME_HAL_DEVICE_H
+#define MOEC_RUNTIME_HAL_DEVICE_H
+
+#include "runtime/core/Kernel.h"
+#include "runtime/hal/Buffer.h"
+#include "runtime/hal/DeviceKind.h"
+#include "runtime/hal/Event.h"
+#include "runtime/hal/Executable.h"
+#include "runtime/hal/Stream.h"
+
+#include <memory>
+#include <string>
+
+namespace moec::plan {
+struct Kernel;
+}
+
+namespace moec::rt::hal {
+
+/// The executor and the trainer see a device only through this interface
+/// (and the Buffer, Stream, Event and Executable it hands out), so nothing
+/// above it assumes host memory. Each backend (cpu, cuda, cuda-emu)
+/// implements it once and registers its op kernels under its kind.
+class Device {
+public:
+  virtual ~Device() = default;
+
+  virtual DeviceKind kind() const = 0;
+  /// For messages and logs: "cpu (2 threads)", "cuda:0 (NVIDIA H200, sm_90)".
+  virtual std::string description() const = 0;
+
+  /// `bytes` of zeroed memory, 64-byte aligned at least.
+  virtual StatusOr<std::unique_ptr<Buffer>> allocate(size_t bytes) = 0;
+  /// The stream the executor queues steps on.
+  virtual Stream &defaultStream() = 0;
+  virtual StatusOr<std::unique_ptr<Stream>> createStream() = 0;
+  virtual StatusOr<std::unique_ptr<Event>> createEvent() = 0;
+  /// Loads one of a plan's generated modules.
+  virtual StatusOr<std::unique_ptr<Executable>> loadExecutable(const plan::Kernel &code) = 0;
+
+  /// The kernel of `op` on this device, or null when it has none.
+  const Kernel *findKernel(const std::string &op) const {
+    return KernelRegistry::global().find(kind(), op);
+  }
+  bool supportsOp(const std::string &op) const { return findKernel(op) != nullptr; }
+};
+
+} // namespace moec::rt::hal
+
+#endif // MOEC_RUNTIME_HAL_DEVICE_H
