@@ -84,8 +84,13 @@ FailureOr<int> Emitter::addTensor(Value value, std::string name,
   plan::InitKind init = plan::InitKind::none;
   float initStd = 0;
   bool trainable = true;
+  double hyperValue = 0;
   std::vector<fb::Offset<fb::String>> parts;
   if (attrs) {
+    if (auto number = attrs.getAs<FloatAttr>("moe.value"))
+      hyperValue = number.getValueAsDouble();
+    else if (auto number = attrs.getAs<IntegerAttr>("moe.value"))
+      hyperValue = static_cast<double>(number.getInt());
     if (auto kind = attrs.getAs<StringAttr>("moe.init")) {
       init = llvm::StringSwitch<plan::InitKind>(kind.getValue())
                  .Case("normal", plan::InitKind::normal)
@@ -115,6 +120,7 @@ FailureOr<int> Emitter::addTensor(Value value, std::string name,
   tb.add_parts(partsOffset);
   tb.add_buffer(buffer);
   tb.add_offset(static_cast<uint64_t>(std::max<int64_t>(offset, 0)));
+  tb.add_value(hyperValue);
   tensors.push_back(tb.Finish());
   int id = tensors.size() - 1;
   tensorOf[value] = id;
@@ -184,15 +190,22 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
     StringAttr param = attrs ? attrs.getAs<StringAttr>("moe.param") : StringAttr();
     StringAttr input = attrs ? attrs.getAs<StringAttr>("moe.input") : StringAttr();
     StringAttr state = attrs ? attrs.getAs<StringAttr>("moe.state") : StringAttr();
-    StringAttr name = param ? param : input ? input : state;
+    StringAttr hyper = attrs ? attrs.getAs<StringAttr>("moe.hyperparameter") : StringAttr();
+    StringAttr name = param ? param : input ? input : state ? state : hyper;
     if (!name) {
-      func.emitError("argument ") << arg.getArgNumber()
-                                  << " is neither a parameter, a state nor an input";
+      func.emitError("argument ")
+          << arg.getArgNumber()
+          << " is neither a parameter, a state, an input nor a hyperparameter";
+      return failure();
+    }
+    if (hyper && !attrs.get("moe.value")) {
+      func.emitError("hyperparameter '") << hyper.getValue() << "' has no moe.value";
       return failure();
     }
     plan::TensorRole role = param   ? plan::TensorRole::parameter
                             : input ? plan::TensorRole::input
-                                    : plan::TensorRole::state;
+                            : state ? plan::TensorRole::state
+                                    : plan::TensorRole::hyperparameter;
     FailureOr<int> id = addTensor(arg, name.getValue().str(), role, attrs, -1, 0);
     if (failed(id))
       return failure();
@@ -248,8 +261,11 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
         return failure();
       stepOutputs.push_back(*id);
     }
+    // Defaults of absent attributes are written too: kernels never restate them.
+    NamedAttrList withDefaults(op.getAttrDictionary());
+    op.getName().populateDefaultAttrs(withDefaults);
     std::vector<fb::Offset<plan::Attr>> attrs;
-    for (NamedAttribute named : op.getAttrs()) {
+    for (NamedAttribute named : withDefaults) {
       if (named.getName() == "moe.offsets")
         continue;
       FailureOr<fb::Offset<plan::Attr>> attr = convertAttr(named, &op);

@@ -33,11 +33,6 @@ public:
                                                              << "' (adamw or sgd)";
       return signalPassFailure();
     }
-    if (schedule != "constant" && schedule != "cosine" && schedule != "linear") {
-      module.emitError("moe-optimizer: unknown schedule '") << schedule
-                                                            << "' (constant, cosine or linear)";
-      return signalPassFailure();
-    }
     buildTrainStep(function);
   }
 
@@ -96,9 +91,35 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
            b.getNamedAttr("moe.init", b.getStringAttr("zeros"))}));
     }
 
+  // Hyperparameters: scalar inputs carrying the compiled value.
+  auto scalarF32 = RankedTensorType::get({}, b.getF32Type());
+  auto hyperparameter = [&](StringRef hyperName, Attribute value) {
+    unsigned index = argTypes.size();
+    argTypes.push_back(isa<IntegerAttr>(value) ? Type(scalarI64) : Type(scalarF32));
+    argAttrs.push_back(b.getDictionaryAttr(
+        {b.getNamedAttr("moe.hyperparameter", b.getStringAttr(hyperName)),
+         b.getNamedAttr("moe.value", value)}));
+    return index;
+  };
+  unsigned lrArg = hyperparameter("lr", b.getF32FloatAttr(lr));
+  unsigned warmupArg = hyperparameter("warmup_steps", b.getI64IntegerAttr(warmupSteps));
+  unsigned totalArg = hyperparameter("total_steps", b.getI64IntegerAttr(totalSteps));
+  unsigned ratioArg = hyperparameter("min_lr_ratio", b.getF32FloatAttr(minLrRatio));
+  unsigned clipArg = hyperparameter("max_grad_norm", b.getF32FloatAttr(maxGradNorm));
+  SmallVector<unsigned> updateArgs; // the update op's scalar operands, in order
+  if (optimizer == "adamw")
+    for (auto [hyperName, value] : {std::pair{"beta1", beta1.getValue()}, {"beta2", beta2.getValue()},
+                                    {"eps", eps.getValue()}, {"weight_decay", weightDecay.getValue()}})
+      updateArgs.push_back(hyperparameter(hyperName, b.getF32FloatAttr(value)));
+  else
+    for (auto [hyperName, value] :
+         {std::pair{"momentum", momentum.getValue()}, {"weight_decay", weightDecay.getValue()}})
+      updateArgs.push_back(hyperparameter(hyperName, b.getF32FloatAttr(value)));
+
   auto step = b.create<func::FuncOp>(loc, name, b.getFunctionType(argTypes, {}));
   Block *body = step.addEntryBlock();
   b.setInsertionPointToStart(body);
+  auto arg = [&](unsigned index) -> Value { return body->getArgument(index); };
 
   // The forward and backward computation, inlined.
   IRMapping mapping;
@@ -117,12 +138,11 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
   for (Trainable &t : trainables)
     gradValues.push_back(mapped(t.gradResult));
   Value norm = b.create<GlobalNormOp>(loc, gradValues);
-  Value clip = b.create<ClipScaleOp>(loc, norm, b.getF32FloatAttr(maxGradNorm));
+  Value clip = b.create<ClipScaleOp>(loc, norm, arg(clipArg));
   Value stepArg = body->getArgument(*stepIndex);
   Value lrValue = b.create<LRScheduleOp>(
-      loc, stepArg, b.getStringAttr(schedule), b.getF32FloatAttr(lr),
-      b.getI64IntegerAttr(warmupSteps), b.getI64IntegerAttr(totalSteps),
-      b.getF32FloatAttr(minLrRatio));
+      loc, LRScheduleKindAttr::get(b.getContext(), schedule), stepArg, arg(lrArg),
+      arg(warmupArg), arg(totalArg), arg(ratioArg));
 
   SmallVector<Value> results;
   SmallVector<DictionaryAttr> resultAttrs;
@@ -143,16 +163,15 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
     if (optimizer == "adamw") {
       auto update = b.create<AdamWUpdateOp>(
           loc, param, grad, body->getArgument(t.stateArgs[0]),
-          body->getArgument(t.stateArgs[1]), stepArg, lrValue, clip,
-          b.getF32FloatAttr(beta1), b.getF32FloatAttr(beta2), b.getF32FloatAttr(eps),
-          b.getF32FloatAttr(weightDecay));
+          body->getArgument(t.stateArgs[1]), stepArg, lrValue, clip, arg(updateArgs[0]),
+          arg(updateArgs[1]), arg(updateArgs[2]), arg(updateArgs[3]));
       output(update.getNewParam(), "moe.update", t.name.getValue());
       output(update.getNewM(), "moe.update", t.name.getValue().str() + ".exp_avg");
       output(update.getNewV(), "moe.update", t.name.getValue().str() + ".exp_avg_sq");
     } else {
       auto update = b.create<SGDUpdateOp>(
           loc, param, grad, body->getArgument(t.stateArgs[0]), stepArg, lrValue, clip,
-          b.getF32FloatAttr(momentum), b.getF32FloatAttr(weightDecay));
+          arg(updateArgs[0]), arg(updateArgs[1]));
       output(update.getNewParam(), "moe.update", t.name.getValue());
       output(update.getNewMomentumBuffer(), "moe.update",
              t.name.getValue().str() + ".momentum_buffer");

@@ -107,6 +107,19 @@ def MoEOptimizerPass : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
     It returns the forward results, `grad_norm`, `lr`, then the updated
     parameters and state, each marked `moe.update = "<tensor name>"`.
     Frozen parameters (`moe.trainable = false`) are not updated.
+
+    The numeric hyperparameters (learning rate, warmup and total steps,
+    final ratio, clipping threshold, β1, β2, ε and weight decay, or momentum
+    and weight decay) are scalar inputs of the step, marked
+    `moe.hyperparameter = "<name>"` with the option's value as
+    `moe.value`: the plan records that value, and the runtime may feed
+    another without recompiling. The schedule's kind stays an attribute
+    of `moe.lr_schedule` (it decides the computation).
+
+    ```mlir
+    func.func @train_step(..., %lr: tensor<f32> {moe.hyperparameter = "lr",
+                                                 moe.value = 3.0e-04 : f32}, ...)
+    ```
   }];
   let options = [
     Option<"source", "source", "std::string", /*default=*/"\"forward_backward\"",
@@ -122,8 +135,13 @@ def MoEOptimizerPass : Pass<"moe-optimizer", "::mlir::ModuleOp"> {
     Option<"momentum", "momentum", "double", /*default=*/"0.9", "SGD momentum">,
     Option<"maxGradNorm", "max-grad-norm", "double", /*default=*/"1.0",
            "Global-norm clipping threshold (0: none)">,
-    Option<"schedule", "schedule", "std::string", /*default=*/"\"cosine\"",
-           "constant, cosine or linear">,
+    Option<"schedule", "schedule", "::moec::moe::LRScheduleKind",
+           /*default=*/"::moec::moe::LRScheduleKind::cosine",
+           "How the learning rate decays after warmup",
+           [{::llvm::cl::values(
+             clEnumValN(::moec::moe::LRScheduleKind::constant, "constant", "no decay"),
+             clEnumValN(::moec::moe::LRScheduleKind::cosine, "cosine", "cosine to min-lr-ratio"),
+             clEnumValN(::moec::moe::LRScheduleKind::linear, "linear", "linear to min-lr-ratio"))}]>,
     Option<"warmupSteps", "warmup-steps", "int64_t", /*default=*/"0", "Linear warmup steps">,
     Option<"totalSteps", "total-steps", "int64_t", /*default=*/"1000", "Steps of the schedule">,
     Option<"minLrRatio", "min-lr-ratio", "double", /*default=*/"0.1",

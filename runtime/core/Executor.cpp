@@ -113,12 +113,15 @@ Status Executor::run() {
       outputs[0]->data = inputs[0]->data;
       continue;
     }
-    auto overrides = overrides_.find(step.op()->str());
-    StepContext context(step, stream, std::move(inputs), std::move(outputs),
-                        overrides == overrides_.end() ? nullptr : &overrides->second);
+    StepContext context(step, stream, std::move(inputs), std::move(outputs));
     auto start = std::chrono::steady_clock::now();
     if (Status status = (*prepared.kernel)(context); !status)
       return Status::error("step " + std::to_string(i) + ": " + status.message());
+    if (!context.missingAttribute().empty())
+      return Status::error(plan_->path() + ": step " + std::to_string(i) + " (" +
+                           step.op()->str() + ") has no attribute '" +
+                           context.missingAttribute() +
+                           "'; the plan was not written by this moec: compile it again");
     if (profiling_ || tracing_) {
       // Kernels may only have been queued: time them to completion.
       if (Status s = stream.synchronize(); !s)

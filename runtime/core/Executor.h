@@ -28,10 +28,6 @@ public:
   /// Copies tensor `tensorId` (after the last run) into `host`, which holds
   /// its bytes; waits for the device.
   Status read(int tensorId, void *host) const;
-  /// Replaces attribute `attr` of every step running `op`.
-  void overrideAttr(const std::string &op, const std::string &attr, AttrOverride value) {
-    overrides_[op][attr] = std::move(value);
-  }
   /// Accumulates the time spent in each op while on.
   void setProfiling(bool on) { profiling_ = on; }
   const std::map<std::string, double> &profile() const { return profile_; }
@@ -73,7 +69,6 @@ private:
   std::unique_ptr<hal::Buffer> arena_;
   size_t arenaSize_ = 0;
   std::vector<PreparedStep> steps_;
-  std::map<std::string, AttrOverrides> overrides_;
   bool profiling_ = false;
   std::map<std::string, double> profile_;
   bool tracing_ = false;

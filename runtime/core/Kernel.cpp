@@ -14,50 +14,48 @@ const plan::Attr *StepContext::find(const char *name) const {
   return nullptr;
 }
 
-int64_t StepContext::i64(const char *name, int64_t fallback) const {
-  if (const AttrOverride *o = overridden(name))
-    return o->kind == AttrOverride::Int ? o->i : static_cast<int64_t>(o->f);
+const plan::Attr *StepContext::require(const char *name) const {
   const plan::Attr *attr = find(name);
+  if (!attr && missing_.empty())
+    missing_ = name;
+  return attr;
+}
+
+int64_t StepContext::i64(const char *name) const {
+  const plan::Attr *attr = require(name);
   if (!attr)
-    return fallback;
+    return 0;
   if (auto v = attr->value_as_IntAttr())
     return v->value();
   if (auto v = attr->value_as_FloatAttr())
     return static_cast<int64_t>(v->value());
-  return fallback;
+  return 0;
 }
 
-double StepContext::f64(const char *name, double fallback) const {
-  if (const AttrOverride *o = overridden(name))
-    return o->kind == AttrOverride::Float ? o->f : static_cast<double>(o->i);
-  const plan::Attr *attr = find(name);
+double StepContext::f64(const char *name) const {
+  const plan::Attr *attr = require(name);
   if (!attr)
-    return fallback;
+    return 0;
   if (auto v = attr->value_as_FloatAttr())
     return v->value();
   if (auto v = attr->value_as_IntAttr())
     return static_cast<double>(v->value());
-  return fallback;
+  return 0;
 }
 
-bool StepContext::flag(const char *name, bool fallback) const {
+bool StepContext::flag(const char *name) const {
+  // Unit attributes: absent means false.
   const plan::Attr *attr = find(name);
-  if (!attr)
-    return fallback;
-  if (auto v = attr->value_as_BoolAttr())
+  if (auto v = attr ? attr->value_as_BoolAttr() : nullptr)
     return v->value();
-  return fallback;
+  return false;
 }
 
-std::string StepContext::str(const char *name, const std::string &fallback) const {
-  if (const AttrOverride *o = overridden(name); o && o->kind == AttrOverride::String)
-    return o->s;
-  const plan::Attr *attr = find(name);
-  if (!attr)
-    return fallback;
-  if (auto v = attr->value_as_StringAttr())
-    return v->value() ? v->value()->str() : fallback;
-  return fallback;
+std::string StepContext::str(const char *name) const {
+  const plan::Attr *attr = require(name);
+  if (auto v = attr ? attr->value_as_StringAttr() : nullptr)
+    return v->value() ? v->value()->str() : "";
+  return "";
 }
 
 std::vector<int64_t> StepContext::ints(const char *name) const {

@@ -15,25 +15,14 @@
 
 namespace moec::rt {
 
-/// A value that replaces an attribute of every step of one op at run time
-/// (hyperparameters given on moe-run's command line).
-struct AttrOverride {
-  enum Kind { Int, Float, String } kind = Float;
-  int64_t i = 0;
-  double f = 0;
-  std::string s;
-};
-using AttrOverrides = std::map<std::string, AttrOverride>;
-
 /// One step's operands, results and attributes, and the stream it runs on.
 /// Operand bytes live in the memory of the stream's device.
 class StepContext {
 public:
   StepContext(const plan::Step &step, hal::Stream &stream, std::vector<TensorRef *> inputs,
-              std::vector<TensorRef *> outputs,
-              const AttrOverrides *overrides = nullptr)
+              std::vector<TensorRef *> outputs)
       : step_(step), stream_(stream), inputs_(std::move(inputs)),
-        outputs_(std::move(outputs)), overrides_(overrides) {}
+        outputs_(std::move(outputs)) {}
 
   const std::string op() const { return step_.op()->str(); }
   size_t numInputs() const { return inputs_.size(); }
@@ -41,13 +30,21 @@ public:
   TensorRef &out(size_t i) const { return *outputs_[i]; }
   hal::Stream &stream() const { return stream_; }
 
-  bool has(const char *name) const { return overridden(name) || find(name); }
-  int64_t i64(const char *name, int64_t fallback = 0) const;
-  double f64(const char *name, double fallback = 0) const;
-  bool flag(const char *name, bool fallback = false) const;
-  std::string str(const char *name, const std::string &fallback = "") const;
+  /// Attributes. The compiler writes every attribute an op has, defaults
+  /// included, so kernels restate no default: an attribute a kernel reads
+  /// that the step lacks (a plan from another compiler) reads as zero and is
+  /// reported by missingAttribute(), which fails the step. Optional
+  /// attributes are read after has(); flag() reads unit attributes too
+  /// (absent: false).
+  bool has(const char *name) const { return find(name) != nullptr; }
+  int64_t i64(const char *name) const;
+  double f64(const char *name) const;
+  bool flag(const char *name) const;
+  std::string str(const char *name) const;
   std::vector<int64_t> ints(const char *name) const;
   std::vector<double> floats(const char *name) const;
+  /// The first attribute read that the step lacks, or empty.
+  const std::string &missingAttribute() const { return missing_; }
 
   /// An error naming the step.
   Status error(const std::string &message) const {
@@ -56,17 +53,13 @@ public:
 
 private:
   const plan::Attr *find(const char *name) const;
-  const AttrOverride *overridden(const char *name) const {
-    if (!overrides_)
-      return nullptr;
-    auto it = overrides_->find(name);
-    return it == overrides_->end() ? nullptr : &it->second;
-  }
+  /// find(), remembering a miss.
+  const plan::Attr *require(const char *name) const;
   const plan::Step &step_;
   hal::Stream &stream_;
   std::vector<TensorRef *> inputs_;
   std::vector<TensorRef *> outputs_;
-  const AttrOverrides *overrides_;
+  mutable std::string missing_;
 };
 
 using Kernel = std::function<Status(const StepContext &)>;

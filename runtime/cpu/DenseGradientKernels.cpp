@@ -50,7 +50,7 @@ Status embeddingGrad(const StepContext &s) {
 Status rmsNormGrad(const StepContext &s) {
   const TensorRef &x = s.in(0), &w = s.in(1), &dy = s.in(2);
   int64_t D = x.dim(-1), rows = x.numel() / D;
-  float eps = static_cast<float>(s.f64("eps", 1e-6));
+  float eps = static_cast<float>(s.f64("eps"));
   TensorRef &dx = s.out(0), &dw = s.out(1);
   zero(dw);
   for (int64_t r = 0; r < rows; ++r) {
@@ -74,7 +74,7 @@ Status rmsNormGrad(const StepContext &s) {
 Status layerNormGrad(const StepContext &s) {
   const TensorRef &x = s.in(0), &w = s.in(1), &dy = s.in(2);
   int64_t D = x.dim(-1), rows = x.numel() / D;
-  float eps = static_cast<float>(s.f64("eps", 1e-5));
+  float eps = static_cast<float>(s.f64("eps"));
   zero(s.out(1));
   zero(s.out(2));
   for (int64_t r = 0; r < rows; ++r) {
@@ -115,7 +115,7 @@ Status linearGrad(const StepContext &s) {
 Status ropeGrad(const StepContext &s) {
   const TensorRef &dy = s.in(0);
   int64_t B = dy.dim(0), S = dy.dim(1), H = dy.dim(2), D = dy.dim(3), half = D / 2;
-  float theta = static_cast<float>(s.f64("theta", 10000.0));
+  float theta = static_cast<float>(s.f64("theta"));
   for (int64_t i = 0; i < half; ++i) {
     float invFreq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / D);
     for (int64_t p = 0; p < S; ++p) {

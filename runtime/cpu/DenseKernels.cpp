@@ -28,7 +28,7 @@ Status rmsNorm(const StepContext &s) {
   const TensorRef &x = s.in(0);
   const float *w = s.in(1).f32();
   int64_t D = x.dim(-1), rows = x.numel() / D;
-  float eps = static_cast<float>(s.f64("eps", 1e-6));
+  float eps = static_cast<float>(s.f64("eps"));
 #pragma omp parallel for
   for (int64_t r = 0; r < rows; ++r) {
     const float *in = x.f32() + r * D;
@@ -48,7 +48,7 @@ Status layerNorm(const StepContext &s) {
   const float *w = s.in(1).f32();
   const float *b = s.numInputs() > 2 ? s.in(2).f32() : nullptr;
   int64_t D = x.dim(-1), rows = x.numel() / D;
-  float eps = static_cast<float>(s.f64("eps", 1e-5));
+  float eps = static_cast<float>(s.f64("eps"));
 #pragma omp parallel for
   for (int64_t r = 0; r < rows; ++r) {
     const float *in = x.f32() + r * D;
@@ -82,7 +82,7 @@ Status linear(const StepContext &s) {
 Status rope(const StepContext &s) {
   const TensorRef &x = s.in(0);
   int64_t B = x.dim(0), S = x.dim(1), H = x.dim(2), D = x.dim(3), half = D / 2;
-  float theta = static_cast<float>(s.f64("theta", 10000.0));
+  float theta = static_cast<float>(s.f64("theta"));
   // As transformers: inverse frequencies and angles in f32.
   std::vector<float> cosines(S * half), sines(S * half);
   for (int64_t i = 0; i < half; ++i) {

@@ -30,7 +30,7 @@ Status assignSlots(const StepContext &s) {
   std::vector<int64_t> order(T * K);
   std::iota(order.begin(), order.end(), 0);
   auto weightOf = [&](int64_t a) { return weights.f32()[(a % T) * K + a / T]; };
-  if (s.str("priority", "position") == "score")
+  if (s.str("priority") == "score")
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
       return weightOf(a) > weightOf(b);
     });

@@ -68,7 +68,7 @@ Status zLossGrad(const StepContext &s) {
 Status entropyLossGrad(const StepContext &s) {
   const TensorRef &scores = s.in(0);
   float dloss = *s.in(1).f32();
-  double q = s.f64("q", 1.0);
+  double q = s.f64("q");
   int64_t T = scores.dim(0), E = scores.dim(1);
   for (int64_t i = 0; i < T * E; ++i) {
     double p = scores.f32()[i];

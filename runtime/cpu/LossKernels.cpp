@@ -78,7 +78,7 @@ Status zLoss(const StepContext &s) {
 Status entropyLoss(const StepContext &s) {
   const TensorRef &scores = s.in(0);
   int64_t T = scores.dim(0), E = scores.dim(1);
-  double q = s.f64("q", 1.0), sum = 0;
+  double q = s.f64("q"), sum = 0;
   for (int64_t t = 0; t < T; ++t) {
     const float *row = scores.f32() + t * E;
     double h = 0;

@@ -22,16 +22,15 @@ Status globalNorm(const StepContext &s) {
 }
 
 Status clipScale(const StepContext &s) {
-  double maxNorm = s.f64("max_norm"), norm = *s.in(0).f32();
+  double norm = *s.in(0).f32(), maxNorm = *s.in(1).f32();
   *s.out(0).f32() = maxNorm > 0 ? static_cast<float>(std::min(1.0, maxNorm / (norm + 1e-6)))
                                 : 1.0f;
   return Status::ok();
 }
 
 Status lrSchedule(const StepContext &s) {
-  int64_t step = *s.in(0).i64(), warmup = s.i64("warmup_steps"),
-          total = s.i64("total_steps");
-  double lr = s.f64("lr"), ratio = s.f64("min_lr_ratio");
+  int64_t step = *s.in(0).i64(), warmup = *s.in(2).i64(), total = *s.in(3).i64();
+  double lr = *s.in(1).f32(), ratio = *s.in(4).f32();
   std::string kind = s.str("kind");
   double value = lr;
   if (step < warmup) {
@@ -59,8 +58,8 @@ Status adamwUpdate(const StepContext &s) {
   const TensorRef &p = s.in(0), &g = s.in(1), &m = s.in(2), &v = s.in(3);
   int64_t t = *s.in(4).i64() + 1;
   float lr = *s.in(5).f32(), clip = *s.in(6).f32();
-  float beta1 = static_cast<float>(s.f64("beta1")), beta2 = static_cast<float>(s.f64("beta2")),
-        eps = static_cast<float>(s.f64("eps")), wd = static_cast<float>(s.f64("weight_decay"));
+  float beta1 = *s.in(7).f32(), beta2 = *s.in(8).f32(), eps = *s.in(9).f32(),
+        wd = *s.in(10).f32();
   double correction1 = 1.0 - std::pow(static_cast<double>(beta1), t);
   double correction2 = 1.0 - std::pow(static_cast<double>(beta2), t);
   float stepSize = static_cast<float>(lr / correction1);
@@ -87,8 +86,7 @@ Status sgdUpdate(const StepContext &s) {
   const TensorRef &p = s.in(0), &g = s.in(1), &buf = s.in(2);
   int64_t step = *s.in(3).i64();
   float lr = *s.in(4).f32(), clip = *s.in(5).f32();
-  float momentum = static_cast<float>(s.f64("momentum")),
-        wd = static_cast<float>(s.f64("weight_decay"));
+  float momentum = *s.in(6).f32(), wd = *s.in(7).f32();
   const float *pIn = p.f32(), *gIn = g.f32(), *bufIn = buf.f32();
   float *pOut = s.out(0).f32(), *bufOut = s.out(1).f32();
   bool useMomentum = momentum != 0, hasHistory = useMomentum && step > 0;

@@ -18,7 +18,7 @@ Status scoreGrad(const StepContext &s) {
   const TensorRef &scores = s.in(0), &ds = s.in(1);
   int64_t T = scores.dim(0), E = scores.dim(1);
   bool sigmoid = s.str("function") == "sigmoid";
-  float invTemperature = static_cast<float>(1.0 / s.f64("temperature", 1.0));
+  float invTemperature = static_cast<float>(1.0 / s.f64("temperature"));
   for (int64_t t = 0; t < T; ++t) {
     const float *sr = scores.f32() + t * E, *g = ds.f32() + t * E;
     float *out = s.out(0).f32() + t * E;
@@ -51,7 +51,7 @@ Status routerInputTransformGrad(const StepContext &s) {
   const TensorRef &x = s.in(0), &dy = s.in(1);
   int64_t T = x.dim(0), d = x.dim(1);
   std::string kind = s.str("kind");
-  float eps = static_cast<float>(s.f64("eps", 1e-6));
+  float eps = static_cast<float>(s.f64("eps"));
   for (int64_t t = 0; t < T; ++t) {
     const float *in = x.f32() + t * d, *g = dy.f32() + t * d;
     float *out = s.out(0).f32() + t * d;
@@ -100,7 +100,7 @@ Status selectionGrad(const StepContext &s) {
   const TensorRef &scores = s.in(0), &indices = s.in(1), &dw = s.in(2);
   int64_t T = scores.dim(0), E = scores.dim(1), K = indices.dim(1);
   bool normalize = s.flag("normalize");
-  float normEps = static_cast<float>(s.f64("norm_eps")), scaling = static_cast<float>(s.f64("scaling", 1.0));
+  float normEps = static_cast<float>(s.f64("norm_eps")), scaling = static_cast<float>(s.f64("scaling"));
   zero(s.out(0));
   for (int64_t t = 0; t < T; ++t) {
     const int32_t *idx = indices.i32() + t * K;

@@ -15,7 +15,7 @@ Status routerInputTransform(const StepContext &s) {
   const TensorRef &x = s.in(0);
   int64_t T = x.dim(0), d = x.dim(1);
   std::string kind = s.str("kind");
-  float eps = static_cast<float>(s.f64("eps", 1e-6));
+  float eps = static_cast<float>(s.f64("eps"));
   for (int64_t t = 0; t < T; ++t) {
     const float *in = x.f32() + t * d;
     float *out = s.out(0).f32() + t * d;
@@ -68,7 +68,7 @@ Status score(const StepContext &s) {
   const TensorRef &l = s.in(0);
   int64_t T = l.dim(0), E = l.dim(1);
   bool sigmoid = s.str("function") == "sigmoid";
-  float invTemperature = static_cast<float>(1.0 / s.f64("temperature", 1.0));
+  float invTemperature = static_cast<float>(1.0 / s.f64("temperature"));
   float *out = s.out(0).f32();
   for (int64_t i = 0; i < T * E; ++i)
     out[i] = sigmoid ? 1.0f / (1.0f + std::exp(-l.f32()[i]))
@@ -137,8 +137,8 @@ Status topkRoute(const StepContext &s) {
   const float *bias = s.numInputs() > 1 ? s.in(1).f32() : nullptr;
   int64_t T = scores.dim(0), E = scores.dim(1), k = s.i64("k");
   bool normalize = s.flag("normalize");
-  float normEps = static_cast<float>(s.f64("norm_eps", 0.0)),
-        scaling = static_cast<float>(s.f64("scaling", 1.0));
+  float normEps = static_cast<float>(s.f64("norm_eps")),
+        scaling = static_cast<float>(s.f64("scaling"));
   std::vector<float> choice(E);
   std::vector<int32_t> order;
   for (int64_t t = 0; t < T; ++t) {
@@ -158,12 +158,12 @@ Status groupTopkRoute(const StepContext &s) {
   int64_t T = scores.dim(0), E = scores.dim(1), k = s.i64("k"),
           G = s.i64("num_groups"), keep = s.i64("topk_groups"), size = E / G;
   bool top2 = s.str("group_score") == "top2_sum";
-  float fill = s.str("mask_fill", "neg_inf") == "zero"
+  float fill = s.str("mask_fill") == "zero"
                    ? 0.0f
                    : -std::numeric_limits<float>::infinity();
   bool normalize = s.flag("normalize");
-  float normEps = static_cast<float>(s.f64("norm_eps", 0.0)),
-        scaling = static_cast<float>(s.f64("scaling", 1.0));
+  float normEps = static_cast<float>(s.f64("norm_eps")),
+        scaling = static_cast<float>(s.f64("scaling"));
   std::vector<float> choice(E), groupScores(G);
   std::vector<int32_t> order, groupOrder, memberOrder;
   for (int64_t t = 0; t < T; ++t) {
@@ -258,7 +258,7 @@ Status entropyHybridRoute(const StepContext &s) {
           k = s.i64("k");
   float q = static_cast<float>(s.f64("q")), threshold = static_cast<float>(s.f64("threshold")),
         p = static_cast<float>(s.f64("p"));
-  bool normalize = s.flag("normalize", true);
+  bool normalize = s.flag("normalize");
   std::vector<int32_t> order;
   for (int64_t t = 0; t < T; ++t) {
     const float *row = scores.f32() + t * E;

@@ -112,6 +112,17 @@ int main(int argc, char **argv) {
         names += (names.empty() ? "" : ", ") + plan.tensor(id).name()->str();
       std::printf("          outputs: %s\n", names.c_str());
     }
+    std::string hyperparameters;
+    if (f->inputs())
+      for (int id : *f->inputs())
+        if (const moec::plan::Tensor &t = plan.tensor(id);
+            t.role() == moec::plan::TensorRole::hyperparameter) {
+          char value[32];
+          std::snprintf(value, sizeof(value), "%g", t.value());
+          hyperparameters += (hyperparameters.empty() ? "" : " ") + t.name()->str() + "=" + value;
+        }
+    if (!hyperparameters.empty())
+      std::printf("          hyperparameters: %s\n", hyperparameters.c_str());
     double functionState = 0;
     if (f->inputs())
       for (int id : *f->inputs())

@@ -178,16 +178,18 @@ std::string findCompiler() {
   return "";
 }
 
-StatusOr<std::shared_ptr<LoadedPlan>> recompileForShape(const LoadedPlan &plan,
-                                                        const std::string &planPath,
-                                                        int64_t batch, int64_t seqLen) {
+StatusOr<std::shared_ptr<LoadedPlan>> recompile(const LoadedPlan &plan,
+                                                const std::string &planPath, int64_t batch,
+                                                int64_t seqLen, const std::string &schedule) {
   const plan::Source *source = plan.root().source();
   std::string wanted = shapeText(batch, seqLen);
+  if (!schedule.empty())
+    wanted += " with a " + schedule + " schedule";
   if (!source || !source->file_name() || !source->text()) {
     const flatbuffers::String *kind = plan.root().model_source();
     if (kind && kind->str() == "mlir")
-      return Status::error(planPath + " was compiled from hand-written IR, whose shapes are "
-                           "fixed: it cannot run at " + wanted);
+      return Status::error(planPath + " was compiled from hand-written IR, which moe-run "
+                           "cannot compile again: it cannot run at " + wanted);
     return Status::error(planPath + " was compiled by an older moec and does not carry its "
                          "model description: compile the description again with `moec ... "
                          "--batch " + std::to_string(batch) + " --seq-len " +
@@ -225,6 +227,8 @@ StatusOr<std::shared_ptr<LoadedPlan>> recompileForShape(const LoadedPlan &plan,
   argv.insert(argv.end(), options->begin(), options->end());
   argv.insert(argv.end(), {"--batch=" + std::to_string(batch),
                            "--seq-len=" + std::to_string(seqLen), "-o", output});
+  if (!schedule.empty()) // a value moe-run checked: constant, cosine or linear
+    argv.push_back("--set=training.schedule.kind=" + schedule);
 
   auto start = std::chrono::steady_clock::now();
   ProcessResult result = runProcess(argv);

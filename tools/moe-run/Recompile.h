@@ -1,7 +1,8 @@
-// Recompile.h - a plan compiled again for another batch shape.
+// Recompile.h - a plan compiled again for another batch shape or schedule.
 //
-// Plans have static shapes (the arena is planned for them). When moe-run is
-// asked for another --batch or --seq-len, it runs the moec compiler as a
+// Plans have static shapes (the arena is planned for them) and the kind of
+// learning-rate schedule is part of their code. When moe-run is asked for
+// another --batch, --seq-len or --schedule, it runs the moec compiler as a
 // separate process on the description the plan carries (plan.fbs: Source);
 // the runtime itself never links the compiler.
 #ifndef MOEC_TOOLS_MOE_RUN_RECOMPILE_H
@@ -19,13 +20,14 @@ namespace moec::rt {
 /// else `moec` beside this program, else `moec` on PATH; empty when none.
 std::string findCompiler();
 
-/// Compiles `plan` (loaded from `planPath`) again for `batch` x `seqLen` with
-/// the options it was compiled with, and loads the result. Fails with the
-/// reason when the plan carries no description, moec cannot be found, or
-/// moec rejects the shape (its own messages go to stderr).
-StatusOr<std::shared_ptr<LoadedPlan>> recompileForShape(const LoadedPlan &plan,
-                                                        const std::string &planPath,
-                                                        int64_t batch, int64_t seqLen);
+/// Compiles `plan` (loaded from `planPath`) again for `batch` x `seqLen` and,
+/// unless empty, learning-rate schedule `schedule`, with the options it was
+/// compiled with, and loads the result. Fails with the reason when the plan
+/// carries no description, moec cannot be found, or moec rejects the shape
+/// (its own messages go to stderr).
+StatusOr<std::shared_ptr<LoadedPlan>> recompile(const LoadedPlan &plan,
+                                                const std::string &planPath, int64_t batch,
+                                                int64_t seqLen, const std::string &schedule);
 
 } // namespace moec::rt
 

@@ -59,8 +59,12 @@ training:
   --grads-out FILE       gradients of the first step's objective, by parameter name
   --trace FILE           a Chrome/Perfetto trace (JSON) of every op of every step
   --lr, --weight-decay, --beta1, --beta2, --eps, --momentum, --grad-clip,
-  --warmup-steps, --total-steps, --min-lr-ratio, --schedule constant|cosine|linear
-                         override the description's values
+  --warmup-steps, --total-steps, --min-lr-ratio
+                         override the description's values (inputs of the
+                         training step: no recompile)
+  --schedule constant|cosine|linear
+                         another schedule than compiled (moe-run has moec
+                         compile the plan's description again)
   --optimizer adamw|sgd  the optimizer (default: the description's)
 )";
 
@@ -70,6 +74,7 @@ struct Options {
   int64_t step = 0;
   bool eval = false, json = false, shuffle = true;
   std::map<std::string, std::string> hyper; // --lr ... as given
+  std::string schedule;                      // --schedule, when given
 };
 
 int usageError(const std::string &message) {
@@ -96,9 +101,19 @@ std::optional<double> parseDouble(const std::string &text) {
 /// Token ids and positions are 32-bit in the kernels.
 constexpr int64_t kMaxBatchTokens = int64_t(1) << 31;
 
-const std::vector<std::string> kHyperFlags = {
-    "--lr", "--weight-decay", "--beta1", "--beta2", "--eps", "--momentum", "--grad-clip",
-    "--warmup-steps", "--total-steps", "--min-lr-ratio", "--schedule", "--optimizer"};
+/// The flags that set a hyperparameter input of the training step, and the
+/// input each sets.
+const std::map<std::string, std::string> kHyperFlags = {
+    {"--lr", "lr"},
+    {"--weight-decay", "weight_decay"},
+    {"--beta1", "beta1"},
+    {"--beta2", "beta2"},
+    {"--eps", "eps"},
+    {"--momentum", "momentum"},
+    {"--grad-clip", "max_grad_norm"},
+    {"--warmup-steps", "warmup_steps"},
+    {"--total-steps", "total_steps"},
+    {"--min-lr-ratio", "min_lr_ratio"}};
 
 int parseArgs(int argc, char **argv, Options &o) {
   for (int i = 1; i < argc; ++i) {
@@ -139,8 +154,10 @@ int parseArgs(int argc, char **argv, Options &o) {
       std::optional<int64_t> step;
       ok = intValue(step);
       if (ok) o.step = *step;
-    } else if (std::find(kHyperFlags.begin(), kHyperFlags.end(), arg) != kHyperFlags.end()) {
+    } else if (kHyperFlags.count(arg) || arg == "--optimizer") {
       ok = value(o.hyper[arg]);
+    } else if (arg == "--schedule") {
+      ok = value(o.schedule);
     } else if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
       return 0;
@@ -162,6 +179,10 @@ int parseArgs(int argc, char **argv, Options &o) {
                       " tokens");
   if (o.checkpointEvery && o.save.empty())
     return usageError("--checkpoint-every needs --save FILE");
+  if (!o.schedule.empty() && o.schedule != "constant" && o.schedule != "cosine" &&
+      o.schedule != "linear")
+    return usageError("--schedule must be constant, cosine or linear, but is '" + o.schedule +
+                      "'");
   return -1;
 }
 
@@ -207,6 +228,7 @@ struct Run {
   int64_t firstStep = 0;
   const moec::plan::Training *training = nullptr;
   std::string optimizer;
+  std::map<std::string, double> hyperparameters; // input name -> value given
 };
 
 /// The batch shape a plan was compiled for: that of forward's tokens input.
@@ -239,8 +261,14 @@ Status loadPlanAndData(const Options &o, Run &run) {
     return data.status();
   run.data.emplace(std::move(*data));
   int64_t batch = o.batch.value_or(shape->first), seqLen = o.seqLen.value_or(shape->second);
-  if (batch != shape->first || seqLen != shape->second) {
-    plan = recompileForShape(**plan, o.plan, batch, seqLen);
+  // The schedule's kind is code: another one needs a compile (training only).
+  const moec::plan::Training *training = (*plan)->root().training();
+  std::string compiledSchedule = training && training->schedule() && training->schedule()->kind()
+                                     ? training->schedule()->kind()->str()
+                                     : "";
+  std::string schedule = !o.eval && o.schedule != compiledSchedule ? o.schedule : "";
+  if (batch != shape->first || seqLen != shape->second || !schedule.empty()) {
+    plan = recompile(**plan, o.plan, batch, seqLen, schedule);
     if (!plan)
       return plan.status();
     shape = compiledShape(**plan, o.plan);
@@ -252,6 +280,24 @@ Status loadPlanAndData(const Options &o, Run &run) {
   run.plan = *plan;
   run.B = batch;
   run.S = seqLen;
+  return Status::ok();
+}
+
+/// The hyperparameter inputs --lr ... give, checked.
+Status parseHyperparameters(const Options &o, Run &run) {
+  for (const auto &[flag, text] : o.hyper) {
+    auto input = kHyperFlags.find(flag);
+    if (input == kHyperFlags.end())
+      continue; // --optimizer chose the training function
+    std::optional<double> value = parseDouble(text);
+    if (!value || *value < 0)
+      return Status::error(flag + " needs a non-negative number, but is '" + text + "'");
+    if ((flag == "--beta1" || flag == "--beta2") && *value >= 1)
+      return Status::error(flag + " must be below 1");
+    if ((flag == "--warmup-steps" || flag == "--total-steps") && *value != std::floor(*value))
+      return Status::error(flag + " needs a whole number, but is '" + text + "'");
+    run.hyperparameters[input->second] = *value;
+  }
   return Status::ok();
 }
 
@@ -275,6 +321,8 @@ Status prepare(const Options &o, Run &run) {
   if (Status s = loadPlanAndData(o, run); !s)
     return s;
   run.training = run.plan->root().training();
+  if (Status s = parseHyperparameters(o, run); !s)
+    return s;
   run.seed = o.seed.value_or(run.training ? run.training->seed() : 0);
 
   // The training step of the chosen optimizer (default: as compiled).
@@ -331,7 +379,38 @@ struct Batch {
   std::vector<int32_t> tokens, targets;
   int64_t scalars[2] = {0, 0}; // step number, noise seed
   std::unique_ptr<hal::Buffer> tokensOnDevice, targetsOnDevice, scalarsOnDevice;
+  std::vector<std::unique_ptr<hal::Buffer>> hyperparameters; // fixed for a run
 };
+
+/// Binds every hyperparameter input of `ex` to its value: the one given on
+/// the command line, else the one compiled into the plan.
+Status bindHyperparameters(Run &run, Executor &ex, Batch &batch) {
+  hal::Stream &stream = run.device->defaultStream();
+  for (int id : *ex.function().inputs()) {
+    const moec::plan::Tensor &t = run.plan->tensor(id);
+    if (t.role() != moec::plan::TensorRole::hyperparameter)
+      continue;
+    auto given = run.hyperparameters.find(t.name()->str());
+    double value = given != run.hyperparameters.end() ? given->second : t.value();
+    int64_t asInt = static_cast<int64_t>(value);
+    float asFloat = static_cast<float>(value);
+    const void *bytes = t.dtype() == moec::plan::DType::i64 ? static_cast<const void *>(&asInt)
+                                                            : static_cast<const void *>(&asFloat);
+    if (t.dtype() != moec::plan::DType::i64 && t.dtype() != moec::plan::DType::f32)
+      return Status::error(run.plan->path() + ": corrupt plan: hyperparameter '" +
+                           t.name()->str() + "' is neither f32 nor i64");
+    auto buffer = run.device->allocate(t.dtype() == moec::plan::DType::i64 ? 8 : 4);
+    if (!buffer)
+      return buffer.status();
+    if (Status s = stream.upload((*buffer)->address(), bytes, (*buffer)->size()); !s)
+      return s;
+    if (Status s = stream.synchronize(); !s) // `bytes` lives on this stack
+      return s;
+    ex.bind(id, (*buffer)->address());
+    batch.hyperparameters.push_back(std::move(*buffer));
+  }
+  return Status::ok();
+}
 
 /// Binds parameters, state and the batch buffers once: none of them moves
 /// afterwards (loadBatch refills the same buffers).
@@ -353,7 +432,7 @@ Status bindStorage(Run &run, Executor &ex, Batch &batch) {
   ex.bind("targets", batch.targetsOnDevice->address());
   ex.bind("step", scalars);
   ex.bind("seed", scalars + 1);
-  return Status::ok();
+  return bindHyperparameters(run, ex, batch);
 }
 
 /// The inputs of `step`: its tokens and targets, step number and noise seed.
@@ -454,42 +533,6 @@ int evaluate(const Options &o, Run &run) {
   return 0;
 }
 
-/// Applies --lr ... to the optimizer steps of the training function.
-Status applyHyperparameters(const Options &o, Executor &ex) {
-  for (const auto &[flag, text] : o.hyper) {
-    if (flag == "--optimizer")
-      continue; // chose the training function
-
-    if (flag == "--schedule") {
-      if (text != "constant" && text != "cosine" && text != "linear")
-        return Status::error("--schedule must be constant, cosine or linear, but is '" + text + "'");
-      ex.overrideAttr("moe.lr_schedule", "kind", {AttrOverride::String, 0, 0, text});
-      continue;
-    }
-    std::optional<double> value = parseDouble(text);
-    if (!value || *value < 0)
-      return Status::error(flag + " needs a non-negative number, but is '" + text + "'");
-    AttrOverride f{AttrOverride::Float, 0, *value, ""};
-    AttrOverride i{AttrOverride::Int, static_cast<int64_t>(*value), *value, ""};
-    if (flag == "--lr") ex.overrideAttr("moe.lr_schedule", "lr", f);
-    else if (flag == "--warmup-steps") ex.overrideAttr("moe.lr_schedule", "warmup_steps", i);
-    else if (flag == "--total-steps") ex.overrideAttr("moe.lr_schedule", "total_steps", i);
-    else if (flag == "--min-lr-ratio") ex.overrideAttr("moe.lr_schedule", "min_lr_ratio", f);
-    else if (flag == "--grad-clip") ex.overrideAttr("moe.clip_scale", "max_norm", f);
-    else if (flag == "--weight-decay") {
-      ex.overrideAttr("moe.adamw_update", "weight_decay", f);
-      ex.overrideAttr("moe.sgd_update", "weight_decay", f);
-    } else if (flag == "--beta1") {
-      if (*value >= 1) return Status::error("--beta1 must be below 1");
-      ex.overrideAttr("moe.adamw_update", "beta1", f);
-    } else if (flag == "--beta2") {
-      if (*value >= 1) return Status::error("--beta2 must be below 1");
-      ex.overrideAttr("moe.adamw_update", "beta2", f);
-    } else if (flag == "--eps") ex.overrideAttr("moe.adamw_update", "eps", f);
-    else if (flag == "--momentum") ex.overrideAttr("moe.sgd_update", "momentum", f);
-  }
-  return Status::ok();
-}
 
 /// Writes the recorded ops as Chrome trace events (chrome://tracing, Perfetto):
 /// one track per training step, each op a complete event.
@@ -527,8 +570,6 @@ int train(const Options &o, Run &run) {
   if (!executor)
     return fail(executor.status());
   Executor &ex = **executor;
-  if (Status s = applyHyperparameters(o, ex); !s)
-    return fail(s);
 
   if (!o.gradsOut.empty()) {
     auto gradients = Executor::create(run.plan, "forward_train_backward", *run.device);

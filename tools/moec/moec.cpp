@@ -97,7 +97,9 @@ optimizerOptions(const moec::frontend::ModelConfig &config) {
   o.weightDecay = t.optimizer.weightDecay;
   o.momentum = t.optimizer.momentum;
   o.maxGradNorm = t.gradClip;
-  o.schedule = t.schedule.kind;
+  // The frontend accepts only the kinds the enum has.
+  o.schedule = moec::moe::symbolizeLRScheduleKind(t.schedule.kind)
+                   .value_or(moec::moe::LRScheduleKind::cosine);
   o.warmupSteps = t.schedule.warmupSteps;
   o.totalSteps = t.schedule.totalSteps;
   o.minLrRatio = t.schedule.minLrRatio;

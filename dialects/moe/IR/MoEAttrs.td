@@ -63,4 +63,11 @@ def MoE_LoadBalancing : MoE_Enum<"LoadBalancing",
   I32EnumAttrCase<"sequence", 2>]>; // DeepSeek: per sequence, then mean
 def MoE_LoadBalancingAttr : MoE_EnumAttr<MoE_LoadBalancing, "balance">;
 
+def MoE_LRScheduleKind : MoE_Enum<"LRScheduleKind",
+    "how the learning rate decays after warmup", [
+  I32EnumAttrCase<"constant", 0>,
+  I32EnumAttrCase<"cosine", 1>,
+  I32EnumAttrCase<"linear", 2>]>;
+def MoE_LRScheduleKindAttr : MoE_EnumAttr<MoE_LRScheduleKind, "lr_schedule">;
+
 #endif // MOE_ATTRS_TD

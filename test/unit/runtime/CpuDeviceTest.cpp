@@ -99,7 +99,8 @@ TEST(LocalChannel, AllToAllCopiesTheRanksOwnBlock) {
 }
 
 /// x[4,8] -> relu -> h (arena) -> reshape (a view) -> y[32] (function output).
-std::shared_ptr<LoadedPlan> reluPlan() {
+/// Without `withKind`, the activation step lacks its `kind` attribute.
+std::shared_ptr<LoadedPlan> reluPlan(bool withKind = true) {
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<int64_t> shape = {4, 8}, flat = {32};
   std::vector<flatbuffers::Offset<plan::Tensor>> tensors = {
@@ -111,9 +112,11 @@ std::shared_ptr<LoadedPlan> reluPlan() {
                                plan::InitKind::none, 0, true, nullptr, 0, 64)};
   std::vector<flatbuffers::Offset<plan::Buffer>> buffers = {plan::CreateBuffer(fbb, 192)};
   std::vector<int> x = {0}, h = {1}, y = {2};
-  std::vector<flatbuffers::Offset<plan::Attr>> attrs = {plan::CreateAttr(
-      fbb, fbb.CreateString("kind"), plan::AttrValue::StringAttr,
-      plan::CreateStringAttrDirect(fbb, "relu").Union())};
+  std::vector<flatbuffers::Offset<plan::Attr>> attrs;
+  if (withKind)
+    attrs.push_back(plan::CreateAttr(fbb, fbb.CreateString("kind"),
+                                     plan::AttrValue::StringAttr,
+                                     plan::CreateStringAttrDirect(fbb, "relu").Union()));
   std::vector<flatbuffers::Offset<plan::Step>> steps = {
       plan::CreateStepDirect(fbb, "moe.activation", &x, &h, &attrs),
       plan::CreateStepDirect(fbb, "tensor.collapse_shape", &h, &y, nullptr, -1,
@@ -154,5 +157,20 @@ TEST(Executor, RunsOnDeviceMemoryAndReadsBack) {
   EXPECT_EQ((*executor)->tensor((*executor)->outputId("y")).data,
             (*executor)->tensor(1).data)
       << "the view aliases its input";
+}
+TEST(Executor, FailsAStepWhoseAttributeIsMissing) {
+  auto device = cpu::CpuDevice::create();
+  std::shared_ptr<LoadedPlan> plan = reluPlan(/*withKind=*/false);
+  ASSERT_TRUE(plan);
+  auto executor = Executor::create(plan, "forward", *device);
+  ASSERT_TRUE(executor.isOk()) << executor.status().message();
+  auto input = device->allocate(128);
+  ASSERT_TRUE(input.isOk());
+  ASSERT_TRUE((*executor)->bind("x", (*input)->address()));
+  Status status = (*executor)->run();
+  ASSERT_FALSE(status.isOk()) << "kernels restate no defaults";
+  EXPECT_NE(status.message().find("step 0 (moe.activation) has no attribute 'kind'"),
+            std::string::npos)
+      << status.message();
 }
 } // namespace
