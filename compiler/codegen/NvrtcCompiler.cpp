@@ -17,6 +17,15 @@ namespace moec::codegen {
 
 bool isNvrtcAvailable() { return MOEC_HAVE_NVRTC + 0 == 1; }
 
+std::string nvrtcVersion() {
+#if MOEC_HAVE_NVRTC
+  int major = 0, minor = 0;
+  if (::nvrtcVersion(&major, &minor) == NVRTC_SUCCESS)
+    return std::to_string(major) + "." + std::to_string(minor);
+#endif
+  return "none";
+}
+
 #if MOEC_HAVE_NVRTC
 static Error nvrtcError(nvrtcResult result, StringRef what, StringRef log) {
   return createStringError(inconvertibleErrorCode(), "NVRTC %s failed: %s\n%s",
@@ -75,7 +84,7 @@ std::string findPtxas() {
   return "";
 }
 
-Error assembleWithPtxas(StringRef ptx, StringRef gpuArch) {
+Error assembleWithPtxas(StringRef ptx, StringRef gpuArch, std::vector<uint8_t> *cubin) {
   std::string ptxas = findPtxas();
   if (ptxas.empty())
     return createStringError(inconvertibleErrorCode(), "ptxas not found");
@@ -106,6 +115,13 @@ Error assembleWithPtxas(StringRef ptx, StringRef gpuArch) {
   std::string logText;
   if (auto buffer = MemoryBuffer::getFile(log))
     logText = (*buffer)->getBuffer().str();
+  if (status == 0 && cubin) {
+    auto binary = MemoryBuffer::getFile(output, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+    if (!binary)
+      status = -1, message = "ptxas wrote no cubin";
+    else
+      cubin->assign((*binary)->getBufferStart(), (*binary)->getBufferEnd());
+  }
   sys::fs::remove(input);
   sys::fs::remove(output);
   sys::fs::remove(log);

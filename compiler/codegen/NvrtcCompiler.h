@@ -10,7 +10,9 @@
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace moec::codegen {
 
@@ -26,9 +28,13 @@ llvm::Expected<std::string> compileCudaToPtx(llvm::StringRef source,
 /// The ptxas found at build time (or on PATH); empty when there is none.
 std::string findPtxas();
 
-/// Assembles `ptx` for `gpuArch` (for example "sm_90") with ptxas; the
-/// error carries ptxas's output.
-llvm::Error assembleWithPtxas(llvm::StringRef ptx, llvm::StringRef gpuArch);
+/// Assembles `ptx` for `gpuArch` (for example "sm_90") with ptxas, into
+/// `cubin` when given; the error carries ptxas's output.
+llvm::Error assembleWithPtxas(llvm::StringRef ptx, llvm::StringRef gpuArch,
+                              std::vector<uint8_t> *cubin = nullptr);
+
+/// NVRTC's version ("13.0"), or "none"; part of the kernel cache's key.
+std::string nvrtcVersion();
 
 } // namespace moec::codegen
 

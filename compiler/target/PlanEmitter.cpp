@@ -44,8 +44,9 @@ std::string enumKeyword(Attribute attr) {
 
 class Emitter {
 public:
-  Emitter(const frontend::ModelConfig &config, const std::optional<PlanSource> &source)
-      : config(config), source(source) {}
+  Emitter(const frontend::ModelConfig &config, const TargetArtifacts &artifacts,
+          const std::optional<PlanSource> &source)
+      : config(config), artifacts(artifacts), source(source) {}
 
   FailureOr<std::vector<uint8_t>> run(ModuleOp module);
 
@@ -57,8 +58,10 @@ private:
   FailureOr<fb::Offset<plan::Function>> emitFunction(func::FuncOp func);
   fb::Offset<plan::Training> emitTraining();
   fb::Offset<plan::Source> emitSource();
+  fb::Offset<fb::Vector<fb::Offset<plan::Kernel>>> emitKernels();
 
   const frontend::ModelConfig &config;
+  const TargetArtifacts &artifacts;
   const std::optional<PlanSource> &source;
   fb::FlatBufferBuilder fbb;
   std::vector<fb::Offset<plan::Tensor>> tensors;
@@ -280,9 +283,17 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
                      "operand 0, which plans cannot express");
       return failure();
     }
-    steps.push_back(plan::CreateStepDirect(fbb, op.getName().getStringRef().str().c_str(),
-                                           &stepInputs, &stepOutputs, &attrs,
-                                           /*kernel=*/-1, /*view=*/view != nullptr));
+    StepLaunch launch;
+    std::vector<uint32_t> grid, block;
+    if (auto it = artifacts.launches.find(&op); it != artifacts.launches.end()) {
+      launch = it->second;
+      grid.assign(launch.grid.begin(), launch.grid.end());
+      block.assign(launch.block.begin(), launch.block.end());
+    }
+    steps.push_back(plan::CreateStepDirect(
+        fbb, op.getName().getStringRef().str().c_str(), &stepInputs, &stepOutputs, &attrs,
+        launch.kernel, /*view=*/view != nullptr, grid.empty() ? nullptr : &grid,
+        block.empty() ? nullptr : &block));
   }
   std::vector<int> outputs;
   for (Value value : returnOp.getOperands())
@@ -320,6 +331,25 @@ fb::Offset<plan::Source> Emitter::emitSource() {
   return plan::CreateSource(fbb, fileName, text, fbb.CreateVector(options));
 }
 
+fb::Offset<fb::Vector<fb::Offset<plan::Kernel>>> Emitter::emitKernels() {
+  std::vector<fb::Offset<plan::Kernel>> kernels;
+  for (size_t i = 0; i < artifacts.kernels.size(); ++i) {
+    const codegen::CudaKernel &kernel = artifacts.kernels[i];
+    // Sources only (no compile): the plan then carries no device binary.
+    const codegen::CompiledKernel *binary =
+        i < artifacts.binaries.size() ? &artifacts.binaries[i] : nullptr;
+    auto name = fbb.CreateString(kernel.name);
+    auto arch = fbb.CreateString(artifacts.arch);
+    auto ptx = fbb.CreateString(binary ? binary->ptx : "");
+    auto cubin = fbb.CreateVector(binary ? binary->cubin : std::vector<uint8_t>());
+    // The name ends in the source's hash.
+    auto hash = fbb.CreateString(kernel.name.substr(kernel.name.rfind('_') + 1));
+    auto text = fbb.CreateString(kernel.source);
+    kernels.push_back(plan::CreateKernel(fbb, name, arch, ptx, cubin, hash, text));
+  }
+  return fbb.CreateVector(kernels);
+}
+
 FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
   std::vector<fb::Offset<plan::Function>> functions;
   for (auto func : module.getOps<func::FuncOp>()) {
@@ -336,6 +366,8 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
   auto tensorsOffset = fbb.CreateVector(tensors);
   auto buffersOffset = fbb.CreateVector(buffers);
   auto functionsOffset = fbb.CreateVector(functions);
+  auto kernelsOffset = emitKernels();
+  auto target = fbb.CreateString(artifacts.target);
   plan::PlanBuilder pb(fbb);
   pb.add_version(kPlanVersion);
   pb.add_producer(producer);
@@ -347,6 +379,8 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
   pb.add_functions(functionsOffset);
   pb.add_training(training);
   pb.add_source(sourceOffset);
+  pb.add_kernels(kernelsOffset);
+  pb.add_target(target);
   plan::FinishPlanBuffer(fbb, pb.Finish());
   std::vector<uint8_t> bytes(fbb.GetBufferPointer(),
                              fbb.GetBufferPointer() + fbb.GetSize());
@@ -359,8 +393,9 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
 
 FailureOr<std::vector<uint8_t>> emitPlan(ModuleOp module,
                                          const frontend::ModelConfig &config,
+                                         const TargetArtifacts &artifacts,
                                          const std::optional<PlanSource> &source) {
-  return Emitter(config, source).run(module);
+  return Emitter(config, artifacts, source).run(module);
 }
 
 } // namespace moec::target

@@ -3,6 +3,7 @@
 #define MOEC_COMPILER_TARGET_PLANEMITTER_H
 
 #include "compiler/frontend/ModelConfig.h"
+#include "compiler/target/TargetBackend.h"
 
 #include "mlir/IR/BuiltinOps.h"
 
@@ -27,11 +28,12 @@ struct PlanSource {
 };
 
 /// Serialises `module` (functions after `--moe-plan-memory`) with the run
-/// configuration of `config` and, when given, its `source`. Fails, with a
-/// diagnostic on the offending op, when a function is not planned or a value
-/// cannot be represented.
+/// configuration of `config`, the device code a target generated for it
+/// and, when given, its `source`. Fails, with a diagnostic on the offending
+/// op, when a function is not planned or a value cannot be represented.
 mlir::FailureOr<std::vector<uint8_t>>
 emitPlan(mlir::ModuleOp module, const frontend::ModelConfig &config,
+         const TargetArtifacts &artifacts,
          const std::optional<PlanSource> &source = std::nullopt);
 
 } // namespace moec::target

@@ -134,6 +134,22 @@ int main(int argc, char **argv) {
                 training ? (" + optimizer state " + human(functionState)).c_str() : "",
                 human(arena).c_str(), human(total).c_str());
   }
+  std::string target = root.target() ? root.target()->str() : "cpu";
+  if (!root.kernels() || root.kernels()->size() == 0) {
+    std::printf("target    %s (no generated kernels)\n", target.c_str());
+  } else {
+    double ptx = 0, cubin = 0;
+    int withCubin = 0;
+    for (const moec::plan::Kernel *k : *root.kernels()) {
+      ptx += k->ptx() ? k->ptx()->size() : 0;
+      cubin += k->cubin() ? k->cubin()->size() : 0;
+      withCubin += k->cubin() && k->cubin()->size() > 0;
+    }
+    const moec::plan::Kernel *first = root.kernels()->Get(0);
+    std::printf("target    %s %s: %u generated kernels (PTX %s; %d with a cubin, %s)\n",
+                target.c_str(), first->arch() ? first->arch()->c_str() : "?",
+                root.kernels()->size(), human(ptx).c_str(), withCubin, human(cubin).c_str());
+  }
   if (const moec::plan::Training *t = root.training())
     std::printf("training  batch %lld x seq %lld, seed %lld, optimizer %s lr %g\n",
                 (long long)t->batch_size(), (long long)t->seq_len(), (long long)t->seed(),

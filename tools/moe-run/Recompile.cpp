@@ -1,6 +1,7 @@
 // Recompile.cpp - running moec on the description a plan carries.
 #include "Recompile.h"
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -121,9 +122,15 @@ ProcessResult runProcess(const std::vector<std::string> &argv) {
   return result;
 }
 
+/// "sm_" and two digits.
+bool isGpuArchName(const std::string &name) {
+  return name.size() == 5 && name.compare(0, 3, "sm_") == 0 && std::isdigit(name[3]) &&
+         std::isdigit(name[4]);
+}
+
 /// The moec arguments a plan's Source may carry, as `--set=V` (so that no
 /// value is ever read as an option or an @response-file): `--set V`,
-/// `--substitute V` and `--no-train`. Anything else is a damaged or forged
+/// `--substitute V`, `--no-train`, `--target cpu|cuda` and `--gpu-arch sm_NN`. Anything else is a damaged or forged
 /// plan, never passed on.
 StatusOr<std::vector<std::string>> sourceOptions(const plan::Source &source,
                                                  const std::string &planPath) {
@@ -136,6 +143,12 @@ StatusOr<std::vector<std::string>> sourceOptions(const plan::Source &source,
     if (option == "--no-train") {
       arguments.push_back(option);
     } else if ((option == "--set" || option == "--substitute") && i + 1 < options.size()) {
+      arguments.push_back(option + "=" + options.Get(++i)->str());
+    } else if (option == "--target" && i + 1 < options.size() &&
+               (options.Get(i + 1)->str() == "cpu" || options.Get(i + 1)->str() == "cuda")) {
+      arguments.push_back(option + "=" + options.Get(++i)->str());
+    } else if (option == "--gpu-arch" && i + 1 < options.size() &&
+               isGpuArchName(options.Get(i + 1)->str())) {
       arguments.push_back(option + "=" + options.Get(++i)->str());
     } else {
       return Status::error(planPath + ": corrupt plan: its description carries the option '" +

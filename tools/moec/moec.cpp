@@ -6,6 +6,7 @@
 #include "compiler/frontend/ForwardBuilder.h"
 #include "compiler/frontend/ModelDescription.h"
 #include "compiler/pipelines/Pipelines.h"
+#include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/target/PlanEmitter.h"
 #include "dialects/moe/IR/TensorGradients.h"
 #include "dialects/moe/IR/TensorViews.h"
@@ -29,7 +30,8 @@
 using namespace llvm;
 
 namespace {
-enum class Emit { Plan, Forward, Train, Planned };
+enum class Emit { Plan, Forward, Train, Planned, Cuda };
+enum class Target { Cpu, Cuda };
 
 cl::OptionCategory moecCategory("moec options");
 
@@ -47,7 +49,22 @@ cl::opt<Emit> emit(cl::cat(moecCategory),
                           "the training IR (@forward_train_backward, "
                           "@train_step_adamw, @train_step_sgd), printed"),
                clEnumValN(Emit::Planned, "planned",
-                          "the IR after --moe-lower-to-plan, printed")));
+                          "the IR after --moe-lower-to-plan, printed"),
+               clEnumValN(Emit::Cuda, "cuda",
+                          "the generated CUDA C++ of every kernel, printed "
+                          "(implies --target=cuda)")));
+cl::opt<Target> target(cl::cat(moecCategory), "target",
+                       cl::desc("The device code the plan carries"), cl::init(Target::Cpu),
+                       cl::values(clEnumValN(Target::Cpu, "cpu",
+                                             "none: the runtime's CPU kernels run every op "
+                                             "(default)"),
+                                  clEnumValN(Target::Cuda, "cuda",
+                                             "CUDA kernels generated per op, compiled with "
+                                             "NVRTC (PTX, and cubin with ptxas)")));
+cl::opt<std::string> gpuArch(cl::cat(moecCategory), "gpu-arch",
+                             cl::desc("GPU architecture of --target=cuda: sm_80, sm_86, "
+                                      "sm_89 or sm_90 (default)"),
+                             cl::init("sm_90"));
 cl::list<std::string> overrides(cl::cat(moecCategory), 
     "set", cl::desc("Override a description key: --set num_layers=2"),
     cl::value_desc("key=value"));
@@ -124,7 +141,20 @@ std::optional<moec::target::PlanSource> planSource() {
     source.options.insert(source.options.end(), {"--substitute", s});
   if (noTrain)
     source.options.push_back("--no-train");
+  if (target == Target::Cuda)
+    source.options.insert(source.options.end(), {"--target", "cuda", "--gpu-arch", gpuArch});
   return source;
+}
+
+/// The target --target (or --emit=cuda) asks for.
+std::unique_ptr<moec::target::TargetBackend> createTarget() {
+  if (target == Target::Cpu && emit != Emit::Cuda)
+    return moec::target::createCpuTarget();
+  moec::target::CudaTargetOptions options;
+  options.gpuArch = gpuArch;
+  options.cacheDir = moec::codegen::KernelCompiler::defaultCacheDir();
+  options.sourcesOnly = emit == Emit::Cuda;
+  return moec::target::createCudaTarget(options);
 }
 
 /// Writes beside the destination, then renames: a failed write never leaves
@@ -168,12 +198,18 @@ int main(int argc, char **argv) {
     errs() << "moec: no output: pass -o OUT.moeb (or --emit=forward to print IR)\n";
     return 1;
   }
+  if (!moec::target::isSupportedGpuArch(gpuArch)) {
+    errs() << "moec: --gpu-arch=" << gpuArch
+           << " is not supported (sm_80, sm_86, sm_89 or sm_90)\n";
+    return 1;
+  }
 
   mlir::DialectRegistry registry;
   registry.insert<moec::moe::MoEDialect, mlir::func::FuncDialect,
                   mlir::tensor::TensorDialect>();
   moec::moe::registerTensorGradientModels(registry);
   moec::moe::registerTensorViewModels(registry);
+  moec::codegen::registerCudaKernelModels(registry);
   mlir::MLIRContext context(registry);
   mlir::OwningOpRef<mlir::ModuleOp> module;
 
@@ -269,8 +305,20 @@ int main(int argc, char **argv) {
     module->print(outs());
     return 0;
   }
+  std::unique_ptr<moec::target::TargetBackend> backend = createTarget();
+  mlir::FailureOr<moec::target::TargetArtifacts> artifacts = backend->generate(*module);
+  if (failed(artifacts))
+    return 1;
+  if (emit == Emit::Cuda) {
+    for (const moec::codegen::CudaKernel &kernel : artifacts->kernels)
+      outs() << "// ----- kernel " << kernel.name << " (grid " << kernel.grid[0] << "x"
+             << kernel.grid[1] << "x" << kernel.grid[2] << ", block " << kernel.block[0] << "x"
+             << kernel.block[1] << "x" << kernel.block[2] << ")\n"
+             << kernel.source;
+    return 0;
+  }
   mlir::FailureOr<std::vector<uint8_t>> plan =
-      moec::target::emitPlan(*module, *config, source);
+      moec::target::emitPlan(*module, *config, *artifacts, source);
   if (failed(plan) || !writeAtomically(outputPath, *plan))
     return 1;
   return 0;

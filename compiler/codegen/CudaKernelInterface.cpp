@@ -1,0 +1,21 @@
+//===- CudaKernelInterface.cpp - the interface and its registration -------===//
+#include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/OpKernelModels.h"
+
+#include "dialects/moe/IR/MoEDialect.h"
+
+#include "mlir/IR/DialectRegistry.h"
+
+#include "compiler/codegen/CudaKernelInterface.cpp.inc"
+
+namespace moec::codegen {
+
+void registerCudaKernelModels(mlir::DialectRegistry &registry) {
+  registry.addExtension(+[](mlir::MLIRContext *context, moe::MoEDialect *) {
+    attachElementwiseKernels(context);
+    attachNormKernels(context);
+    attachOptimizerKernels(context);
+  });
+}
+
+} // namespace moec::codegen

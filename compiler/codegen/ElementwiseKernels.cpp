@@ -1,0 +1,63 @@
+//===- ElementwiseKernels.cpp - kernels of elementwise ops ---------------===//
+//
+// One thread per element, grid-stride: moe.add, moe.activation.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/KernelWriter.h"
+#include "compiler/codegen/OpKernelModels.h"
+
+#include "dialects/moe/IR/MoEOps.h"
+
+using namespace mlir;
+using namespace moec::moe;
+
+namespace moec::codegen {
+namespace {
+
+FailureOr<CudaKernel> elementwise(Operation *op, StringRef stem, StringRef expression) {
+  KernelWriter w(op, stem);
+  int64_t n = numElements(op->getResult(0));
+  w.os() << forEachElement(n) << "    out0[i] = " << expression << ";\n";
+  unsigned threads = 256;
+  return w.finish({blocksFor(n, threads), 1, 1}, {threads, 1, 1}, /*usesBarriers=*/false);
+}
+
+struct AddKernel : CudaKernelOpInterface::ExternalModel<AddKernel, AddOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    return elementwise(op, "add", "in0[i] + in1[i]");
+  }
+};
+
+/// f(x) of each activation, as the CPU kernels compute it (runtime/cpu/Math.h).
+std::string activationExpression(Activation kind, StringRef x) {
+  std::string v = x.str();
+  switch (kind) {
+  case Activation::relu:
+    return v + " > 0.0f ? " + v + " : 0.0f";
+  case Activation::gelu:
+    return "0.5f * " + v + " * (1.0f + erff(" + v + " * 0.70710678118654752f))";
+  case Activation::gelu_tanh:
+    return "0.5f * " + v + " * (1.0f + tanhf(0.7978845608028654f * (" + v + " + 0.044715f * " +
+           v + " * " + v + " * " + v + ")))";
+  case Activation::silu:
+    return v + " / (1.0f + expf(-" + v + "))";
+  }
+  return v;
+}
+
+struct ActivationKernel : CudaKernelOpInterface::ExternalModel<ActivationKernel, ActivationOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto activation = cast<ActivationOp>(op);
+    return elementwise(op, ("activation_" + stringifyActivation(activation.getKind())).str(),
+                       activationExpression(activation.getKind(), "in0[i]"));
+  }
+};
+} // namespace
+
+void attachElementwiseKernels(MLIRContext *context) {
+  AddOp::attachInterface<AddKernel>(*context);
+  ActivationOp::attachInterface<ActivationKernel>(*context);
+}
+
+} // namespace moec::codegen

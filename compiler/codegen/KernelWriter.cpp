@@ -1,0 +1,135 @@
+//===- KernelWriter.cpp - the common frame of every generated kernel -----===//
+#include "compiler/codegen/KernelWriter.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/xxhash.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+using namespace mlir;
+
+namespace moec::codegen {
+
+StringRef cudaPrelude() {
+  return R"cuda(// moec generated kernel
+#define MOEC_KERNEL extern "C" __global__ void
+// The sum of `value` over the block, in a fixed order (so the same bits on
+// every run); blockDim.x is a power of two and `scratch` holds blockDim.x
+// values. Every thread gets the total.
+template <typename T> __device__ T moec_block_sum(T value, T *scratch) {
+  unsigned t = threadIdx.x;
+  scratch[t] = value;
+  __syncthreads();
+  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (t < s)
+      scratch[t] += scratch[t + s];
+    __syncthreads();
+  }
+  T total = scratch[0];
+  __syncthreads();
+  return total;
+}
+)cuda";
+}
+
+unsigned threadsFor(int64_t n) {
+  unsigned threads = 32;
+  while (threads < n && threads < 1024)
+    threads *= 2;
+  return threads;
+}
+
+unsigned blocksFor(int64_t n, unsigned threads) {
+  int64_t blocks = (n + threads - 1) / threads;
+  return static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, 65535));
+}
+
+std::string forEachElement(int64_t n) {
+  return "  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < " +
+         std::to_string(n) + "LL; i += (long long)gridDim.x * blockDim.x)\n";
+}
+
+std::string floatLiteral(double value) {
+  if (std::isnan(value))
+    return "__int_as_float(0x7fc00000)";
+  if (std::isinf(value))
+    return value > 0 ? "__int_as_float(0x7f800000)" : "__int_as_float(0xff800000)";
+  char text[40];
+  std::snprintf(text, sizeof(text), "%.9ef", static_cast<float>(value));
+  return text;
+}
+
+int64_t numElements(Value value) {
+  return cast<RankedTensorType>(value.getType()).getNumElements();
+}
+
+KernelWriter::KernelWriter(Operation *op, StringRef stem) : op_(op), stem_(stem.str()) {}
+
+FailureOr<std::string> KernelWriter::elementType(Value value) const {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  Type element = type ? type.getElementType() : Type();
+  if (element && element.isF32())
+    return std::string("float");
+  if (element && element.isSignlessInteger(32))
+    return std::string("int");
+  if (element && element.isSignlessInteger(64))
+    return std::string("long long");
+  return op_->emitOpError("the cuda target has no kernel for element type ")
+         << value.getType();
+}
+
+FailureOr<CudaKernel> KernelWriter::finish(std::array<unsigned, 3> grid,
+                                           std::array<unsigned, 3> block,
+                                           bool usesBarriers) {
+  // Parameters: inputs then results, as the runtime passes a step's tensors.
+  std::string params, casts;
+  unsigned index = 0;
+  auto addParam = [&](Value value, bool isInput, unsigned n) -> LogicalResult {
+    FailureOr<std::string> type = elementType(value);
+    if (failed(type))
+      return failure();
+    std::string pointer = (isInput ? "const " : "") + *type + " *";
+    std::string name = (isInput ? "in" : "out") + std::to_string(n);
+    params += (params.empty() ? "" : ", ") + pointer + name;
+    casts += std::string(casts.empty() ? "" : ", ") + "*static_cast<" + pointer +
+             " const *>(args[" + std::to_string(index++) + "])";
+    return success();
+  };
+  for (auto [n, operand] : llvm::enumerate(op_->getOperands()))
+    if (failed(addParam(operand, /*isInput=*/true, n)))
+      return failure();
+  for (auto [n, result] : llvm::enumerate(op_->getResults()))
+    if (failed(addParam(result, /*isInput=*/false, n)))
+      return failure();
+
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  std::string opText;
+  llvm::raw_string_ostream opOs(opText);
+  op_->getName().print(opOs);
+  opOs << " : ";
+  llvm::interleaveComma(op_->getOperandTypes(), opOs);
+  opOs << " -> ";
+  llvm::interleaveComma(op_->getResultTypes(), opOs);
+  os << cudaPrelude() << "// " << opText << "\n"
+     << "MOEC_KERNEL @NAME@(" << params << ") {\n"
+     << bodyText_ << "}\n"
+     << "#ifdef MOEC_CUDA_EMU\n"
+     << "extern \"C\" void @NAME@_emu(void **args, const unsigned *grid, const unsigned *block) {\n"
+     << "  moec_emu::launch(grid, block, " << (usesBarriers ? "true" : "false")
+     << ", [args] { @NAME@(" << casts << "); });\n"
+     << "}\n"
+     << "#endif\n";
+  std::string name = stem_ + "_" + llvm::utohexstr(llvm::xxh3_64bits(text), /*LowerCase=*/true);
+  CudaKernel kernel;
+  kernel.name = name;
+  kernel.source = llvm::join(llvm::split(text, "@NAME@"), name);
+  kernel.grid = grid;
+  kernel.block = block;
+  return kernel;
+}
+
+} // namespace moec::codegen

@@ -1,0 +1,18 @@
+//===- OpKernelModels.h - attaching CudaKernelOpInterface, by op family -*- C++ -*-===//
+#ifndef MOEC_COMPILER_CODEGEN_OPKERNELMODELS_H
+#define MOEC_COMPILER_CODEGEN_OPKERNELMODELS_H
+
+namespace mlir {
+class MLIRContext;
+} // namespace mlir
+
+namespace moec::codegen {
+
+// One function per file of kernel models; registerCudaKernelModels calls each.
+void attachElementwiseKernels(mlir::MLIRContext *context);
+void attachNormKernels(mlir::MLIRContext *context);
+void attachOptimizerKernels(mlir::MLIRContext *context);
+
+} // namespace moec::codegen
+
+#endif // MOEC_COMPILER_CODEGEN_OPKERNELMODELS_H

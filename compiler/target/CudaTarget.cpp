@@ -1,0 +1,92 @@
+//===- CudaTarget.cpp - the cuda target: generated kernels, NVRTC ---------===//
+#include "compiler/target/TargetBackend.h"
+
+#include "compiler/codegen/CudaKernelInterface.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+
+using namespace mlir;
+
+namespace moec::target {
+
+bool isSupportedGpuArch(llvm::StringRef arch) {
+  return llvm::is_contained({"sm_80", "sm_86", "sm_89", "sm_90"}, arch);
+}
+
+namespace {
+class CudaTarget final : public TargetBackend {
+public:
+  explicit CudaTarget(CudaTargetOptions options) : options_(std::move(options)) {}
+  llvm::StringRef name() const override { return "cuda"; }
+
+  FailureOr<TargetArtifacts> generate(ModuleOp module) override {
+    TargetArtifacts artifacts;
+    artifacts.target = "cuda";
+    artifacts.arch = options_.gpuArch;
+    llvm::StringMap<int> kernelByName;
+    std::map<std::string, int> notGenerated; // op name -> steps
+    int steps = 0, generated = 0;
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (func.isExternal() || !func->hasAttr("moe.arena_size"))
+        continue;
+      for (Operation &op : func.getBody().front().without_terminator()) {
+        if (isa<ViewLikeOpInterface>(op))
+          continue; // views run no code
+        ++steps;
+        auto kernelOp = dyn_cast<codegen::CudaKernelOpInterface>(op);
+        if (!kernelOp) {
+          ++notGenerated[op.getName().getStringRef().str()];
+          continue;
+        }
+        FailureOr<codegen::CudaKernel> kernel = kernelOp.buildCudaKernel();
+        if (failed(kernel))
+          return failure();
+        auto [it, inserted] = kernelByName.try_emplace(kernel->name, artifacts.kernels.size());
+        if (inserted)
+          artifacts.kernels.push_back(*kernel);
+        artifacts.launches[&op] = StepLaunch{it->second, kernel->grid, kernel->block};
+        ++generated;
+      }
+    }
+    reportCoverage(steps, generated, artifacts.kernels.size(), notGenerated);
+    if (options_.sourcesOnly)
+      return artifacts;
+    codegen::KernelCompiler compiler(options_.gpuArch, options_.cacheDir);
+    auto binaries = compiler.compile(artifacts.kernels);
+    if (!binaries) {
+      module.emitError("cuda: ") << llvm::toString(binaries.takeError());
+      return failure();
+    }
+    artifacts.binaries = std::move(*binaries);
+    return artifacts;
+  }
+
+private:
+  /// Says on stderr which steps have no generated kernel yet: the plan runs
+  /// on cuda-emu (those steps on its host op kernels) but not on a GPU.
+  static void reportCoverage(int steps, int generated, size_t kernels,
+                             const std::map<std::string, int> &notGenerated) {
+    if (notGenerated.empty())
+      return;
+    llvm::errs() << "moec: cuda: " << generated << " of " << steps
+                 << " steps run generated kernels (" << kernels
+                 << " distinct); not generated yet:";
+    for (auto &[op, count] : notGenerated)
+      llvm::errs() << " " << op << " (x" << count << ")";
+    llvm::errs() << "\n";
+  }
+
+  CudaTargetOptions options_;
+};
+} // namespace
+
+std::unique_ptr<TargetBackend> createCudaTarget(CudaTargetOptions options) {
+  return std::make_unique<CudaTarget>(std::move(options));
+}
+
+} // namespace moec::target

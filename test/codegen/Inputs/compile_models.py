@@ -1,0 +1,33 @@
+"""Compiles models with `moec --target=cuda` for each architecture given and
+checks, through moe-inspect, that every generated kernel has PTX (NVRTC) and a
+cubin (ptxas). Usage: compile_models.py TOOLS_DIR OUT_DIR ARCH... -- MODEL_GLOB..."""
+import glob
+import os
+import re
+import subprocess
+import sys
+
+tools, out = sys.argv[1], sys.argv[2]
+split = sys.argv.index("--")
+archs = sys.argv[3:split]
+models = sorted(m for pattern in sys.argv[split + 1:] for m in glob.glob(pattern))
+env = dict(os.environ, MOEC_CACHE_DIR=os.path.join(out, "cache"))
+total = 0
+for model in models:
+    for arch in archs:
+        plan = os.path.join(out, "plan.moeb")
+        command = [os.path.join(tools, "moec"), model, "--target=cuda", "--gpu-arch=" + arch,
+                   "-o", plan]
+        if model.endswith(".json"):  # as the parity suite imports them
+            command += ["--set", "vocab_size=64", "--substitute", "mla=gqa",
+                        "--substitute", "rope_scaling=none"]
+        compiled = subprocess.run(command, env=env, capture_output=True, text=True)
+        if compiled.returncode != 0:
+            sys.exit(f"{model} {arch}: moec failed:\n{compiled.stderr}")
+        summary = subprocess.run([os.path.join(tools, "moe-inspect"), plan],
+                                 capture_output=True, text=True, check=True).stdout
+        match = re.search(r"target    cuda (\S+): (\d+) generated kernels \(PTX .*; (\d+) with a cubin", summary)
+        if not match or match.group(1) != arch or match.group(2) != match.group(3) or match.group(2) == "0":
+            sys.exit(f"{model} {arch}: not every kernel has a cubin:\n{summary}")
+        total += int(match.group(2))
+print(f"compiled {len(models)} models for {' '.join(archs)}: {total} kernels, each with PTX and a cubin")
