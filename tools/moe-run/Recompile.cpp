@@ -1,5 +1,6 @@
 // Recompile.cpp - running moec on the description a plan carries.
 #include "Recompile.h"
+#include "runtime/core/Process.h"
 
 #include <cctype>
 #include <cerrno>
@@ -11,13 +12,10 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
-extern char **environ;
 
 namespace moec::rt {
 namespace {
@@ -68,60 +66,6 @@ private:
   std::vector<std::string> files_;
 };
 
-/// How a child process ended.
-struct ProcessResult {
-  int startError = 0; // errno of a failed start
-  int exitCode = -1;  // when it exited
-  int signal = 0;     // when a signal ended it
-};
-
-/// Runs `argv` with its stdout sent to our stderr (stdout may carry
-/// moe-run's --json) and waits for it. Ctrl-C reaches the child, which the
-/// parent outlives to clean up: SIGINT/SIGTERM are ignored here while it
-/// runs and restored to their defaults in the child.
-ProcessResult runProcess(const std::vector<std::string> &argv) {
-  std::vector<char *> args;
-  for (const std::string &arg : argv)
-    args.push_back(const_cast<char *>(arg.c_str()));
-  args.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGINT);
-  sigaddset(&defaults, SIGTERM);
-  posix_spawnattr_setsigdefault(&attributes, &defaults);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF);
-
-  struct sigaction ignore = {}, savedInt, savedTerm;
-  ignore.sa_handler = SIG_IGN;
-  sigaction(SIGINT, &ignore, &savedInt);
-  sigaction(SIGTERM, &ignore, &savedTerm);
-
-  ProcessResult result;
-  pid_t pid;
-  result.startError =
-      posix_spawnp(&pid, argv[0].c_str(), &actions, &attributes, args.data(), environ);
-  if (result.startError == 0) {
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status))
-      result.exitCode = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status))
-      result.signal = WTERMSIG(status);
-  }
-  sigaction(SIGINT, &savedInt, nullptr);
-  sigaction(SIGTERM, &savedTerm, nullptr);
-  posix_spawnattr_destroy(&attributes);
-  posix_spawn_file_actions_destroy(&actions);
-  return result;
-}
-
 /// "sm_" and two digits.
 bool isGpuArchName(const std::string &name) {
   return name.size() == 5 && name.compare(0, 3, "sm_") == 0 && std::isdigit(name[3]) &&
@@ -130,8 +74,8 @@ bool isGpuArchName(const std::string &name) {
 
 /// The moec arguments a plan's Source may carry, as `--set=V` (so that no
 /// value is ever read as an option or an @response-file): `--set V`,
-/// `--substitute V`, `--no-train`, `--target cpu|cuda` and `--gpu-arch sm_NN`. Anything else is a damaged or forged
-/// plan, never passed on.
+/// `--substitute V`, `--no-train`, `--target cpu|cuda` and `--gpu-arch sm_NN`.
+/// Anything else is a damaged or forged plan, never passed on.
 StatusOr<std::vector<std::string>> sourceOptions(const plan::Source &source,
                                                  const std::string &planPath) {
   std::vector<std::string> arguments;
