@@ -37,21 +37,62 @@ StatusOr<std::unique_ptr<Executor>> Executor::create(std::shared_ptr<LoadedPlan>
     ex->tensors_.push_back(ref);
   }
 
-  if (ex->function_->steps())
-    for (unsigned i = 0; i < ex->function_->steps()->size(); ++i) {
-      const plan::Step *step = ex->function_->steps()->Get(i);
-      if (step->view()) {
-        ex->steps_.push_back({step, nullptr});
-        continue;
-      }
-      const Kernel *kernel = device.findKernel(step->op()->str());
-      if (!kernel)
-        return Status::error(plan->path() + ": step " + std::to_string(i) + " runs '" +
-                             step->op()->str() + "', which the " +
-                             hal::deviceKindName(device.kind()) + " device has no kernel for");
-      ex->steps_.push_back({step, kernel});
-    }
+  if (Status s = ex->prepareSteps(); !s)
+    return s;
   return ex;
+}
+
+bool Executor::usesGeneratedCode(const plan::Step &step) const {
+  return device_->runsGeneratedCode() && step.kernel() >= 0;
+}
+
+Status Executor::loadGeneratedCode() {
+  const auto *kernels = plan_->root().kernels();
+  bool needed = false;
+  for (const plan::Step *step : *function_->steps())
+    needed = needed || usesGeneratedCode(*step);
+  if (!needed)
+    return Status::ok();
+  // Every kernel of the plan, so that the functions of one plan load the
+  // same executable (which devices cache).
+  std::vector<const plan::Kernel *> all(kernels->begin(), kernels->end());
+  for (const plan::Kernel *kernel : all)
+    kernelNames_.push_back(kernel->name()->str());
+  auto executable = device_->loadExecutable(all);
+  if (!executable)
+    return Status::error(plan_->path() + ": " + executable.status().message());
+  executable_ = std::move(*executable);
+  return Status::ok();
+}
+
+Status Executor::prepareSteps() {
+  if (!function_->steps())
+    return Status::ok();
+  if (Status s = loadGeneratedCode(); !s)
+    return s;
+  for (unsigned i = 0; i < function_->steps()->size(); ++i) {
+    const plan::Step *step = function_->steps()->Get(i);
+    if (step->view()) {
+      steps_.push_back({step, nullptr, nullptr, {}});
+      continue;
+    }
+    if (usesGeneratedCode(*step)) {
+      hal::LaunchConfig launch;
+      for (unsigned d = 0; d < 3; ++d) {
+        launch.grid[d] = step->grid() && d < step->grid()->size() ? step->grid()->Get(d) : 1;
+        launch.block[d] = step->block() && d < step->block()->size() ? step->block()->Get(d) : 1;
+      }
+      steps_.push_back({step, nullptr, &kernelNames_[step->kernel()], launch});
+      continue;
+    }
+    const Kernel *kernel = device_->findKernel(step->op()->str());
+    if (!kernel)
+      return Status::error(plan_->path() + ": step " + std::to_string(i) + " runs '" +
+                           step->op()->str() + "', which the " +
+                           hal::deviceKindName(device_->kind()) + " device has no kernel for");
+    steps_.push_back({step, kernel, nullptr, {}});
+  }
+  return Status::ok();
 }
 
 bool Executor::bind(const std::string &name, void *deviceAddress) {
@@ -113,8 +154,24 @@ Status Executor::run() {
       outputs[0]->data = inputs[0]->data;
       continue;
     }
-    StepContext context(step, stream, std::move(inputs), std::move(outputs));
     auto start = std::chrono::steady_clock::now();
+    if (prepared.entry) {
+      // Arguments as cuLaunchKernel takes them: pointers to the pointers.
+      std::vector<void *> arguments;
+      for (TensorRef *t : inputs)
+        arguments.push_back(&t->data);
+      for (TensorRef *t : outputs)
+        arguments.push_back(&t->data);
+      if (Status status = executable_->launch(stream, *prepared.entry, prepared.launch,
+                                              arguments.data());
+          !status)
+        return Status::error("step " + std::to_string(i) + " (" + step.op()->str() +
+                             "): " + status.message());
+      if (Status s = recordTiming(i, start); !s)
+        return s;
+      continue;
+    }
+    StepContext context(step, stream, std::move(inputs), std::move(outputs));
     if (Status status = (*prepared.kernel)(context); !status)
       return Status::error("step " + std::to_string(i) + ": " + status.message());
     if (!context.missingAttribute().empty())
@@ -122,20 +179,27 @@ Status Executor::run() {
                            step.op()->str() + ") has no attribute '" +
                            context.missingAttribute() +
                            "'; the plan was not written by this moec: compile it again");
-    if (profiling_ || tracing_) {
-      // Kernels may only have been queued: time them to completion.
-      if (Status s = stream.synchronize(); !s)
-        return Status::error("step " + std::to_string(i) + ": " + s.message());
-      auto end = std::chrono::steady_clock::now();
-      double duration = std::chrono::duration<double>(end - start).count();
-      if (profiling_)
-        profile_[step.op()->str()] += duration;
-      if (tracing_)
-        trace_.push_back({static_cast<int>(i),
-                          std::chrono::duration<double>(start.time_since_epoch()).count(),
-                          duration});
-    }
+    if (Status s = recordTiming(i, start); !s)
+      return s;
   }
+  return Status::ok();
+}
+
+Status Executor::recordTiming(size_t i, std::chrono::steady_clock::time_point start) {
+  if (!profiling_ && !tracing_)
+    return Status::ok();
+  // Kernels may only have been queued: time them to completion.
+  if (Status s = device_->defaultStream().synchronize(); !s)
+    return Status::error("step " + std::to_string(i) + ": " + s.message());
+  auto end = std::chrono::steady_clock::now();
+  double duration = std::chrono::duration<double>(end - start).count();
+  const plan::Step &step = *steps_[i].step;
+  if (profiling_)
+    profile_[step.op()->str()] += duration;
+  if (tracing_)
+    trace_.push_back({static_cast<int>(i),
+                      std::chrono::duration<double>(start.time_since_epoch()).count(),
+                      duration});
   return Status::ok();
 }
 

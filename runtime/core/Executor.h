@@ -6,6 +6,7 @@
 #include "runtime/core/Plan.h"
 #include "runtime/hal/Device.h"
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,8 +17,9 @@ namespace moec::rt {
 class Executor {
 public:
   /// Prepares `function` on `device`: one arena of device memory for its
-  /// intermediates and the device's kernel for every step (an op without a
-  /// kernel is an error naming the step). The device outlives the executor.
+  /// intermediates and, for every step, the plan's generated kernel when the
+  /// device runs generated code, else the device's op kernel (an op with
+  /// neither is an error naming the step). The device outlives the executor.
   static StatusOr<std::unique_ptr<Executor>>
   create(std::shared_ptr<LoadedPlan> plan, const std::string &function, hal::Device &device);
 
@@ -58,15 +60,25 @@ public:
 private:
   struct PreparedStep {
     const plan::Step *step;
-    const Kernel *kernel; // null for views, which alias their input
+    const Kernel *kernel;       // op kernel; null for views and generated code
+    const std::string *entry;   // generated kernel's name, or null
+    hal::LaunchConfig launch;   // of the generated kernel
 
   };
+
+  Status prepareSteps();
+  Status loadGeneratedCode();
+  bool usesGeneratedCode(const plan::Step &step) const;
+  /// Adds step `i`, started at `start`, to the profile and the trace (when on).
+  Status recordTiming(size_t i, std::chrono::steady_clock::time_point start);
 
   std::shared_ptr<LoadedPlan> plan_;
   hal::Device *device_ = nullptr;
   const plan::Function *function_ = nullptr;
   std::vector<TensorRef> tensors_;
   std::unique_ptr<hal::Buffer> arena_;
+  std::unique_ptr<hal::Executable> executable_; // the plan's generated kernels
+  std::vector<std::string> kernelNames_;         // by plan kernel index
   size_t arenaSize_ = 0;
   std::vector<PreparedStep> steps_;
   bool profiling_ = false;

@@ -1,18 +1,11 @@
 // Parameters.cpp - the parameters and optimizer state of a plan, by name.
 #include "runtime/core/Parameters.h"
+#include "runtime/core/Hash.h"
 #include "runtime/core/Random.h"
 
 
 namespace moec::rt {
 
-namespace {
-uint64_t hashName(const std::string &name) {
-  uint64_t h = 1469598103934665603ull; // FNV-1a
-  for (unsigned char c : name)
-    h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-} // namespace
 
 StatusOr<ParameterStore> ParameterStore::create(std::shared_ptr<LoadedPlan> plan,
                                                 const std::vector<std::string> &functions,
@@ -112,7 +105,7 @@ Status ParameterStore::initialize(uint64_t seed) {
       } else if (t.init == plan::InitKind::ones) {
         std::fill(values, values + t.numel, 1.0f);
       } else {
-        uint64_t key = seed ^ hashName(name);
+        uint64_t key = seed ^ fnv1a64(name);
         for (int64_t i = 0; i < t.numel; ++i)
           values[i] = static_cast<float>(normal01(key, i) * t.initStd);
       }

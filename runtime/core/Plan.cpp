@@ -1,6 +1,8 @@
 // Plan.cpp - loading and checking a .moeb plan.
 #include "runtime/core/Plan.h"
 
+#include <algorithm>
+
 #include "runtime/schema/PlanFooter.h"
 
 #include <fstream>
@@ -100,6 +102,14 @@ Status checkFunctions(const plan::Plan &root, const std::string &name) {
         return s;
       if (Status s = checkIds(step->outputs(), where); !s)
         return s;
+      int numKernels = root.kernels() ? root.kernels()->size() : 0;
+      if (step->kernel() >= numKernels)
+        return fail(where + " runs kernel " + std::to_string(step->kernel()) + " of " +
+                    std::to_string(numKernels));
+      for (const auto *extents : {step->grid(), step->block()})
+        if (extents && (extents->size() > 3 ||
+                        std::find(extents->begin(), extents->end(), 0u) != extents->end()))
+          return fail(where + " has a launch with an empty or 4-d grid or block");
       if (step->view()) {
         if (!step->inputs() || !step->outputs() || step->inputs()->size() != 1 ||
             step->outputs()->size() != 1)

@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace moec::plan {
 struct Kernel;
@@ -37,8 +38,12 @@ public:
   virtual Stream &defaultStream() = 0;
   virtual StatusOr<std::unique_ptr<Stream>> createStream() = 0;
   virtual StatusOr<std::unique_ptr<Event>> createEvent() = 0;
-  /// Loads one of a plan's generated modules.
-  virtual StatusOr<std::unique_ptr<Executable>> loadExecutable(const plan::Kernel &code) = 0;
+  /// Whether steps with generated code (plan kernels) run it here; devices
+  /// that do not run every step with their op kernels.
+  virtual bool runsGeneratedCode() const { return false; }
+  /// Loads generated kernels of a plan as one executable.
+  virtual StatusOr<std::unique_ptr<Executable>>
+  loadExecutable(const std::vector<const plan::Kernel *> &kernels) = 0;
 
   /// The kernel of `op` on this device, or null when it has none.
   const Kernel *findKernel(const std::string &op) const {

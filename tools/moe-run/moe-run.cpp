@@ -8,6 +8,7 @@
 #include "runtime/core/Parameters.h"
 #include "runtime/core/TokenData.h"
 #include "runtime/cpu/CpuDevice.h"
+#include "runtime/cudaemu/CudaEmuDevice.h"
 #include "Recompile.h"
 
 #include <nlohmann/json.hpp>
@@ -38,7 +39,9 @@ const char *kUsage = R"(usage: moe-run PLAN.moeb --data TOKENS (--eval | --steps
   --steps N              train N steps (AdamW or SGD as compiled)
   --data FILE            flat little-endian token file
   --data-dtype u16|u32   token width (default u16)
-  --device cpu           the device to run on (cpu: the only one built so far)
+  --device cpu|cuda-emu  the device to run on (default cpu). cuda-emu runs the
+                         plan's generated CUDA kernels on the host (a plan
+                         compiled with moec --target=cuda; for testing)
   --init FILE            parameters from a safetensors checkpoint
   --seed N               initialisation, data order and router noise seed
                          (default: the description's training.seed)
@@ -306,10 +309,12 @@ StatusOr<std::unique_ptr<hal::Device>> openDevice(const std::string &name) {
   std::optional<hal::DeviceKind> kind = hal::parseDeviceKind(name);
   if (!kind)
     return Status::error("--device must be cpu, cuda or cuda-emu, but is '" + name + "'");
-  if (*kind != hal::DeviceKind::cpu)
-    return Status::error("--device " + name +
-                         ": not available yet (moec does not generate GPU code so far); "
-                         "use --device cpu");
+  if (*kind == hal::DeviceKind::cuda)
+    return Status::error("--device cuda: the CUDA device is not built yet (moec generates "
+                         "kernels for part of the ops so far); use --device cpu, or "
+                         "--device cuda-emu to run the generated kernels on the host");
+  if (*kind == hal::DeviceKind::cudaEmu)
+    return std::unique_ptr<hal::Device>(cudaemu::CudaEmuDevice::create());
   return std::unique_ptr<hal::Device>(cpu::CpuDevice::create());
 }
 

@@ -64,7 +64,7 @@ TEST(CpuDevice, LoadsNoGeneratedCode) {
   flatbuffers::FlatBufferBuilder fbb;
   fbb.Finish(plan::CreateKernelDirect(fbb, "k", "sm_90", ".version 8.0"));
   auto code = flatbuffers::GetRoot<plan::Kernel>(fbb.GetBufferPointer());
-  auto executable = device->loadExecutable(*code);
+  auto executable = device->loadExecutable({code});
   ASSERT_FALSE(executable.isOk());
   EXPECT_NE(executable.status().message().find("--device cuda"), std::string::npos);
 }

@@ -1,0 +1,129 @@
+// moec_cuda_emu.h - CUDA's kernel-side vocabulary on the host, for cuda-emu.
+//
+// The cuda-emu device compiles a plan's generated kernels with the host C++
+// compiler, this header force-included and MOEC_CUDA_EMU defined, and runs
+// them on the CPU: blocks one after another, the threads of a block either
+// one after another (kernels without barriers) or as fibers (ucontext) that
+// switch at every __syncthreads, so block reductions behave as on a GPU.
+// Blocks never run at once, so __shared__ variables are function statics.
+#ifndef MOEC_CUDA_EMU_H
+#define MOEC_CUDA_EMU_H
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <math.h>
+#include <ucontext.h>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+
+namespace moec_emu {
+
+struct Fiber {
+  ucontext_t context;
+  dim3 threadIdx;
+  bool finished = false;
+};
+
+/// The launch in progress on this host thread.
+struct Launch {
+  dim3 gridDim, blockDim, blockIdx;
+  Fiber *current = nullptr;
+  ucontext_t scheduler;
+  void (*body)(void *) = nullptr;
+  void *closure = nullptr;
+};
+
+inline Launch &launchState() {
+  static thread_local Launch launch;
+  return launch;
+}
+
+inline void fiberMain() {
+  Launch &launch = launchState();
+  launch.body(launch.closure);
+  launch.current->finished = true;
+  // Returning resumes uc_link: the scheduler.
+}
+
+/// Runs `body` once per thread of every block of the grid.
+template <typename Body>
+void launch(const unsigned *grid, const unsigned *block, bool usesBarriers, Body body) {
+  Launch &state = launchState();
+  state.gridDim = {grid[0], grid[1], grid[2]};
+  state.blockDim = {block[0], block[1], block[2]};
+  state.body = [](void *closure) { (*static_cast<Body *>(closure))(); };
+  state.closure = &body;
+  unsigned threads = block[0] * block[1] * block[2];
+  std::vector<Fiber> fibers(threads);
+  constexpr size_t kStack = 64 * 1024;
+  std::vector<char> stacks(usesBarriers ? threads * kStack : 0);
+  for (unsigned bz = 0; bz < grid[2]; ++bz)
+    for (unsigned by = 0; by < grid[1]; ++by)
+      for (unsigned bx = 0; bx < grid[0]; ++bx) {
+        state.blockIdx = {bx, by, bz};
+        for (unsigned t = 0; t < threads; ++t) {
+          Fiber &fiber = fibers[t];
+          fiber.threadIdx = {t % block[0], t / block[0] % block[1], t / (block[0] * block[1])};
+          fiber.finished = false;
+          if (!usesBarriers) {
+            state.current = &fiber;
+            body();
+            continue;
+          }
+          getcontext(&fiber.context);
+          fiber.context.uc_stack.ss_sp = stacks.data() + t * kStack;
+          fiber.context.uc_stack.ss_size = kStack;
+          fiber.context.uc_link = &state.scheduler;
+          makecontext(&fiber.context, fiberMain, 0);
+        }
+        if (!usesBarriers)
+          continue;
+        // Each round runs every live thread to its next barrier (or its end).
+        for (bool live = true; live;) {
+          live = false;
+          for (Fiber &fiber : fibers) {
+            if (fiber.finished)
+              continue;
+            state.current = &fiber;
+            swapcontext(&state.scheduler, &fiber.context);
+            live = live || !fiber.finished;
+          }
+        }
+      }
+  state.current = nullptr;
+}
+
+/// Yields to the scheduler, which resumes this thread once every thread of
+/// the block has reached the barrier.
+inline void barrier() {
+  Launch &launch = launchState();
+  swapcontext(&launch.current->context, &launch.scheduler);
+}
+
+} // namespace moec_emu
+
+#define threadIdx (moec_emu::launchState().current->threadIdx)
+#define blockIdx (moec_emu::launchState().blockIdx)
+#define blockDim (moec_emu::launchState().blockDim)
+#define gridDim (moec_emu::launchState().gridDim)
+
+inline void __syncthreads() { moec_emu::barrier(); }
+
+inline float __int_as_float(int bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof(value));
+  return value;
+}
+
+#endif // MOEC_CUDA_EMU_H
