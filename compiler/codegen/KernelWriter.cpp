@@ -81,9 +81,34 @@ FailureOr<std::string> KernelWriter::elementType(Value value) const {
          << value.getType();
 }
 
+void KernelWriter::beginEntry(StringRef label, std::array<unsigned, 3> grid,
+                              std::array<unsigned, 3> block, bool usesBarriers) {
+  auto entry = std::make_unique<Entry>();
+  entry->label = label.str();
+  entry->grid = grid;
+  entry->block = block;
+  entry->usesBarriers = usesBarriers;
+  entries_.push_back(std::move(entry));
+}
+
+llvm::raw_string_ostream &KernelWriter::os() {
+  if (entries_.empty())
+    beginEntry("main", {1, 1, 1}, {1, 1, 1}, false);
+  return entries_.back()->body;
+}
+
 FailureOr<CudaKernel> KernelWriter::finish(std::array<unsigned, 3> grid,
                                            std::array<unsigned, 3> block,
                                            bool usesBarriers) {
+  os(); // the single entry, `main`
+  Entry &entry = *entries_.back();
+  entry.grid = grid;
+  entry.block = block;
+  entry.usesBarriers = usesBarriers;
+  return finish();
+}
+
+FailureOr<CudaKernel> KernelWriter::finish() {
   // Parameters: inputs then results, as the runtime passes a step's tensors.
   std::string params, casts;
   unsigned index = 0;
@@ -104,6 +129,10 @@ FailureOr<CudaKernel> KernelWriter::finish(std::array<unsigned, 3> grid,
   for (auto [n, result] : llvm::enumerate(op_->getResults()))
     if (failed(addParam(result, /*isInput=*/false, n)))
       return failure();
+  if (workspaceBytes_) {
+    params += ", char *workspace";
+    casts += ", *static_cast<char *const *>(args[" + std::to_string(index++) + "])";
+  }
 
   std::string text;
   llvm::raw_string_ostream os(text);
@@ -114,21 +143,25 @@ FailureOr<CudaKernel> KernelWriter::finish(std::array<unsigned, 3> grid,
   llvm::interleaveComma(op_->getOperandTypes(), opOs);
   opOs << " -> ";
   llvm::interleaveComma(op_->getResultTypes(), opOs);
-  os << cudaPrelude() << "// " << opText << "\n"
-     << "MOEC_KERNEL @NAME@(" << params << ") {\n"
-     << bodyText_ << "}\n"
-     << "#ifdef MOEC_CUDA_EMU\n"
-     << "extern \"C\" void @NAME@_emu(void **args, const unsigned *grid, const unsigned *block) {\n"
-     << "  moec_emu::launch(grid, block, " << (usesBarriers ? "true" : "false")
-     << ", [args] { @NAME@(" << casts << "); });\n"
-     << "}\n"
-     << "#endif\n";
+  os << cudaPrelude() << "// " << opText << "\n" << helperText_;
+  for (const auto &entry : entries_)
+    os << "MOEC_KERNEL @NAME@_" << entry->label << "(" << params << ") {\n"
+       << entry->text << "}\n";
+  os << "#ifdef MOEC_CUDA_EMU\n";
+  for (const auto &entry : entries_)
+    os << "extern \"C\" void @NAME@_" << entry->label
+       << "_emu(void **args, const unsigned *grid, const unsigned *block) {\n"
+       << "  moec_emu::launch(grid, block, " << (entry->usesBarriers ? "true" : "false")
+       << ", [args] { @NAME@_" << entry->label << "(" << casts << "); });\n"
+       << "}\n";
+  os << "#endif\n";
   std::string name = stem_ + "_" + llvm::utohexstr(llvm::xxh3_64bits(text), /*LowerCase=*/true);
   CudaKernel kernel;
   kernel.name = name;
   kernel.source = llvm::join(llvm::split(text, "@NAME@"), name);
-  kernel.grid = grid;
-  kernel.block = block;
+  kernel.workspaceBytes = workspaceBytes_;
+  for (const auto &entry : entries_)
+    kernel.launches.push_back({name + "_" + entry->label, entry->grid, entry->block});
   return kernel;
 }
 

@@ -8,37 +8,60 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <array>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace moec::codegen {
 
-/// Writes the frame every kernel shares: the prelude, the signature (one
-/// pointer per operand, `in0`, `in1`, ..., then one per result, `out0`, ...,
-/// typed by element type), and the cuda-emu launcher. Op models write the
-/// body with `os()`. The entry point is `<stem>_<hash of the source>`, so
-/// identical kernels (the same op and shapes in every layer) share one name,
-/// one compile and one module.
+/// Writes the frame every kernel shares: the prelude, helper code, and for
+/// each entry point the signature (one pointer per operand, `in0`, `in1`,
+/// ..., then one per result, `out0`, ..., typed by element type, then
+/// `char *workspace` when there is one) and the cuda-emu launcher. Op
+/// models write each entry's body with `os()`. The module is
+/// `<stem>_<hash of the source>` and its entries `<module>_<label>`, so
+/// identical kernels (the same op and shapes in every layer) share one
+/// name, one compile and one module.
 class KernelWriter {
 public:
   KernelWriter(mlir::Operation *op, llvm::StringRef stem);
 
-  /// The body, written inside the kernel function.
-  llvm::raw_string_ostream &os() { return body_; }
+  /// Starts the next entry point, launched after the previous ones with
+  /// `grid` blocks of `block` threads; `usesBarriers`: its body calls
+  /// __syncthreads (cuda-emu then runs the threads of a block as fibers).
+  void beginEntry(llvm::StringRef label, std::array<unsigned, 3> grid,
+                  std::array<unsigned, 3> block, bool usesBarriers);
+  /// The current entry's body (the single entry, `main`, when none began).
+  llvm::raw_string_ostream &os();
+  /// Device code before the entries (helper functions).
+  llvm::raw_string_ostream &helpers() { return helpers_; }
+  /// Bytes of device workspace every entry receives as `workspace`.
+  void setWorkspace(uint64_t bytes) { workspaceBytes_ = bytes; }
+
   /// The C type of operand/result `value`'s elements ("float", "int",
   /// "long long"); fails with a diagnostic on the op for other types.
   mlir::FailureOr<std::string> elementType(mlir::Value value) const;
 
-  /// Launch with `block` threads per block and `grid` blocks.
-  /// `usesBarriers`: the body calls __syncthreads (cuda-emu then runs the
-  /// threads of a block as fibers).
+  /// The module with its entries, in launch order.
+  mlir::FailureOr<CudaKernel> finish();
+  /// One entry point, `main`: the common case.
   mlir::FailureOr<CudaKernel> finish(std::array<unsigned, 3> grid,
                                      std::array<unsigned, 3> block, bool usesBarriers);
 
 private:
+  struct Entry {
+    std::string label;
+    std::array<unsigned, 3> grid, block;
+    bool usesBarriers;
+    std::string text;
+    llvm::raw_string_ostream body{text};
+  };
   mlir::Operation *op_;
   std::string stem_;
-  std::string bodyText_;
-  llvm::raw_string_ostream body_{bodyText_};
+  std::string helperText_;
+  llvm::raw_string_ostream helpers_{helperText_};
+  std::vector<std::unique_ptr<Entry>> entries_;
+  uint64_t workspaceBytes_ = 0;
 };
 
 /// The CUDA C++ shared by every kernel: block reductions and macros; with

@@ -49,7 +49,7 @@ public:
         auto [it, inserted] = kernelByName.try_emplace(kernel->name, artifacts.kernels.size());
         if (inserted)
           artifacts.kernels.push_back(*kernel);
-        artifacts.launches[&op] = StepLaunch{it->second, kernel->grid, kernel->block};
+        artifacts.kernelOf[&op] = it->second;
         ++generated;
       }
     }

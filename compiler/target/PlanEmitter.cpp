@@ -283,17 +283,10 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
                      "operand 0, which plans cannot express");
       return failure();
     }
-    StepLaunch launch;
-    std::vector<uint32_t> grid, block;
-    if (auto it = artifacts.launches.find(&op); it != artifacts.launches.end()) {
-      launch = it->second;
-      grid.assign(launch.grid.begin(), launch.grid.end());
-      block.assign(launch.block.begin(), launch.block.end());
-    }
+    auto kernel = artifacts.kernelOf.find(&op);
     steps.push_back(plan::CreateStepDirect(
         fbb, op.getName().getStringRef().str().c_str(), &stepInputs, &stepOutputs, &attrs,
-        launch.kernel, /*view=*/view != nullptr, grid.empty() ? nullptr : &grid,
-        block.empty() ? nullptr : &block));
+        kernel == artifacts.kernelOf.end() ? -1 : kernel->second, /*view=*/view != nullptr));
   }
   std::vector<int> outputs;
   for (Value value : returnOp.getOperands())
@@ -345,7 +338,15 @@ fb::Offset<fb::Vector<fb::Offset<plan::Kernel>>> Emitter::emitKernels() {
     // The name ends in the source's hash.
     auto hash = fbb.CreateString(kernel.name.substr(kernel.name.rfind('_') + 1));
     auto text = fbb.CreateString(kernel.source);
-    kernels.push_back(plan::CreateKernel(fbb, name, arch, ptx, cubin, hash, text));
+    std::vector<fb::Offset<plan::Launch>> launches;
+    for (const codegen::KernelLaunch &launch : kernel.launches) {
+      std::vector<uint32_t> grid(launch.grid.begin(), launch.grid.end());
+      std::vector<uint32_t> block(launch.block.begin(), launch.block.end());
+      launches.push_back(plan::CreateLaunchDirect(fbb, launch.entry.c_str(), &grid, &block));
+    }
+    auto launchesOffset = fbb.CreateVector(launches);
+    kernels.push_back(plan::CreateKernel(fbb, name, arch, ptx, cubin, hash, text,
+                                         launchesOffset, kernel.workspaceBytes));
   }
   return fbb.CreateVector(kernels);
 }

@@ -23,20 +23,14 @@
 
 namespace moec::target {
 
-/// How one step runs generated code.
-struct StepLaunch {
-  int kernel = -1; // index in TargetArtifacts::kernels
-  std::array<unsigned, 3> grid = {1, 1, 1};
-  std::array<unsigned, 3> block = {1, 1, 1};
-};
-
 /// The device code of a module, as the plan stores it.
 struct TargetArtifacts {
   std::string target; // "cpu", "cuda"
   std::string arch;   // "sm_90" for cuda
   std::vector<codegen::CudaKernel> kernels;       // one per distinct source
   std::vector<codegen::CompiledKernel> binaries;  // parallel to kernels
-  llvm::DenseMap<mlir::Operation *, StepLaunch> launches;
+  /// The kernel (index in `kernels`) of each op that runs generated code.
+  llvm::DenseMap<mlir::Operation *, int> kernelOf;
 };
 
 class TargetBackend {

@@ -1,6 +1,7 @@
 // Executor.cpp - runs one function of a plan, step by step, on a device.
 #include "runtime/core/Executor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -56,8 +57,17 @@ Status Executor::loadGeneratedCode() {
   // Every kernel of the plan, so that the functions of one plan load the
   // same executable (which devices cache).
   std::vector<const plan::Kernel *> all(kernels->begin(), kernels->end());
-  for (const plan::Kernel *kernel : all)
-    kernelNames_.push_back(kernel->name()->str());
+  uint64_t workspace = 0;
+  for (const plan::Step *step : *function_->steps())
+    if (usesGeneratedCode(*step))
+      workspace = std::max(workspace, kernels->Get(step->kernel())->workspace());
+  if (workspace) {
+    auto buffer = device_->allocate(workspace);
+    if (!buffer)
+      return Status::error(plan_->path() + ": the kernels' workspace: " +
+                           buffer.status().message());
+    workspace_ = std::move(*buffer);
+  }
   auto executable = device_->loadExecutable(all);
   if (!executable)
     return Status::error(plan_->path() + ": " + executable.status().message());
@@ -73,16 +83,21 @@ Status Executor::prepareSteps() {
   for (unsigned i = 0; i < function_->steps()->size(); ++i) {
     const plan::Step *step = function_->steps()->Get(i);
     if (step->view()) {
-      steps_.push_back({step, nullptr, nullptr, {}});
+      steps_.push_back({step, nullptr, {}});
       continue;
     }
     if (usesGeneratedCode(*step)) {
-      hal::LaunchConfig launch;
-      for (unsigned d = 0; d < 3; ++d) {
-        launch.grid[d] = step->grid() && d < step->grid()->size() ? step->grid()->Get(d) : 1;
-        launch.block[d] = step->block() && d < step->block()->size() ? step->block()->Get(d) : 1;
+      const plan::Kernel *code = plan_->root().kernels()->Get(step->kernel());
+      PreparedStep prepared{step, nullptr, {}, code->workspace() > 0};
+      for (const plan::Launch *launch : *code->launches()) {
+        hal::LaunchConfig config;
+        for (unsigned d = 0; d < 3; ++d) {
+          config.grid[d] = launch->grid()->Get(d);
+          config.block[d] = launch->block()->Get(d);
+        }
+        prepared.launches.push_back({launch->entry()->str(), config});
       }
-      steps_.push_back({step, nullptr, &kernelNames_[step->kernel()], launch});
+      steps_.push_back(std::move(prepared));
       continue;
     }
     const Kernel *kernel = device_->findKernel(step->op()->str());
@@ -90,7 +105,7 @@ Status Executor::prepareSteps() {
       return Status::error(plan_->path() + ": step " + std::to_string(i) + " runs '" +
                            step->op()->str() + "', which the " +
                            hal::deviceKindName(device_->kind()) + " device has no kernel for");
-    steps_.push_back({step, kernel, nullptr, {}});
+    steps_.push_back({step, kernel, {}});
   }
   return Status::ok();
 }
@@ -155,18 +170,21 @@ Status Executor::run() {
       continue;
     }
     auto start = std::chrono::steady_clock::now();
-    if (prepared.entry) {
+    if (!prepared.launches.empty()) {
       // Arguments as cuLaunchKernel takes them: pointers to the pointers.
       std::vector<void *> arguments;
       for (TensorRef *t : inputs)
         arguments.push_back(&t->data);
       for (TensorRef *t : outputs)
         arguments.push_back(&t->data);
-      if (Status status = executable_->launch(stream, *prepared.entry, prepared.launch,
-                                              arguments.data());
-          !status)
-        return Status::error("step " + std::to_string(i) + " (" + step.op()->str() +
-                             "): " + status.message());
+      void *workspace = workspace_ ? workspace_->address() : nullptr;
+      if (prepared.workspace)
+        arguments.push_back(&workspace);
+      for (const auto &[entry, config] : prepared.launches)
+        if (Status status = executable_->launch(stream, entry, config, arguments.data());
+            !status)
+          return Status::error("step " + std::to_string(i) + " (" + step.op()->str() +
+                               "): " + status.message());
       if (Status s = recordTiming(i, start); !s)
         return s;
       continue;

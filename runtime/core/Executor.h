@@ -60,9 +60,10 @@ public:
 private:
   struct PreparedStep {
     const plan::Step *step;
-    const Kernel *kernel;       // op kernel; null for views and generated code
-    const std::string *entry;   // generated kernel's name, or null
-    hal::LaunchConfig launch;   // of the generated kernel
+    const Kernel *kernel; // op kernel; null for views and generated code
+    /// Generated code: the kernel launches, in order (empty otherwise).
+    std::vector<std::pair<std::string, hal::LaunchConfig>> launches;
+    bool workspace = false; // the launches take the workspace
 
   };
 
@@ -78,7 +79,7 @@ private:
   std::vector<TensorRef> tensors_;
   std::unique_ptr<hal::Buffer> arena_;
   std::unique_ptr<hal::Executable> executable_; // the plan's generated kernels
-  std::vector<std::string> kernelNames_;         // by plan kernel index
+  std::unique_ptr<hal::Buffer> workspace_;      // the largest any step needs
   size_t arenaSize_ = 0;
   std::vector<PreparedStep> steps_;
   bool profiling_ = false;

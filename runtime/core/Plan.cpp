@@ -106,10 +106,17 @@ Status checkFunctions(const plan::Plan &root, const std::string &name) {
       if (step->kernel() >= numKernels)
         return fail(where + " runs kernel " + std::to_string(step->kernel()) + " of " +
                     std::to_string(numKernels));
-      for (const auto *extents : {step->grid(), step->block()})
-        if (extents && (extents->size() > 3 ||
-                        std::find(extents->begin(), extents->end(), 0u) != extents->end()))
-          return fail(where + " has a launch with an empty or 4-d grid or block");
+      if (step->kernel() >= 0) {
+        const plan::Kernel *kernel = root.kernels()->Get(step->kernel());
+        if (!kernel->launches() || kernel->launches()->size() == 0)
+          return fail("kernel '" + kernel->name()->str() + "' has no launches");
+        for (const plan::Launch *launch : *kernel->launches())
+          for (const auto *extents : {launch->grid(), launch->block()})
+            if (!extents || extents->size() != 3 ||
+                std::find(extents->begin(), extents->end(), 0u) != extents->end())
+              return fail("kernel '" + kernel->name()->str() + "' has a launch whose grid or "
+                          "block is not three positive extents");
+      }
       if (step->view()) {
         if (!step->inputs() || !step->outputs() || step->inputs()->size() != 1 ||
             step->outputs()->size() != 1)

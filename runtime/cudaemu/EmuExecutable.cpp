@@ -124,11 +124,15 @@ EmuExecutable::load(const std::vector<const plan::Kernel *> &kernels) {
   if (!executable->library_)
     return Status::error(std::string("cuda-emu: cannot load the compiled kernels: ") + dlerror());
   for (const plan::Kernel *kernel : kernels) {
-    std::string entry = kernel->name()->str() + "_emu";
-    void *symbol = dlsym(executable->library_, entry.c_str());
-    if (!symbol)
-      return Status::error("cuda-emu: the compiled kernels lack " + entry);
-    executable->entries_[kernel->name()->str()] = reinterpret_cast<Entry>(symbol);
+    if (!kernel->launches())
+      continue;
+    for (const plan::Launch *launch : *kernel->launches()) {
+      std::string entry = launch->entry()->str();
+      void *symbol = dlsym(executable->library_, (entry + "_emu").c_str());
+      if (!symbol)
+        return Status::error("cuda-emu: the compiled kernels lack " + entry);
+      executable->entries_[entry] = reinterpret_cast<Entry>(symbol);
+    }
   }
   return executable;
 }

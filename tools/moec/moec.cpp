@@ -310,11 +310,17 @@ int main(int argc, char **argv) {
   if (failed(artifacts))
     return 1;
   if (emit == Emit::Cuda) {
-    for (const moec::codegen::CudaKernel &kernel : artifacts->kernels)
-      outs() << "// ----- kernel " << kernel.name << " (grid " << kernel.grid[0] << "x"
-             << kernel.grid[1] << "x" << kernel.grid[2] << ", block " << kernel.block[0] << "x"
-             << kernel.block[1] << "x" << kernel.block[2] << ")\n"
-             << kernel.source;
+    for (const moec::codegen::CudaKernel &kernel : artifacts->kernels) {
+      outs() << "// ----- kernel " << kernel.name;
+      if (kernel.workspaceBytes)
+        outs() << " (workspace " << kernel.workspaceBytes << " bytes)";
+      outs() << "\n";
+      for (const moec::codegen::KernelLaunch &launch : kernel.launches)
+        outs() << "// launch " << launch.entry << " grid " << launch.grid[0] << "x"
+               << launch.grid[1] << "x" << launch.grid[2] << " block " << launch.block[0]
+               << "x" << launch.block[1] << "x" << launch.block[2] << "\n";
+      outs() << kernel.source;
+    }
     return 0;
   }
   mlir::FailureOr<std::vector<uint8_t>> plan =

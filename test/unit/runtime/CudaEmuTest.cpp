@@ -57,12 +57,18 @@ protected:
   }
   void TearDown() override { std::system(("rm -rf " + cacheDir_).c_str()); }
 
-  /// A flatbuffer holding kernels (name, source).
+  /// A flatbuffer holding kernels (name, source), each with one entry named
+  /// as the kernel.
   std::vector<const plan::Kernel *>
   kernels(const std::vector<std::pair<const char *, const char *>> &sources) {
     std::vector<flatbuffers::Offset<plan::Kernel>> offsets;
-    for (auto [name, source] : sources)
-      offsets.push_back(plan::CreateKernelDirect(fbb_, name, "sm_90", "", nullptr, "", source));
+    for (auto [name, source] : sources) {
+      std::vector<uint32_t> one = {1, 1, 1};
+      std::vector<flatbuffers::Offset<plan::Launch>> launches = {
+          plan::CreateLaunchDirect(fbb_, name, &one, &one)};
+      offsets.push_back(
+          plan::CreateKernelDirect(fbb_, name, "sm_90", "", nullptr, "", source, &launches));
+    }
     fbb_.Finish(fbb_.CreateVector(offsets));
     auto *vector = flatbuffers::GetRoot<flatbuffers::Vector<flatbuffers::Offset<plan::Kernel>>>(
         fbb_.GetBufferPointer());
