@@ -12,7 +12,9 @@ namespace moec::codegen {
 
 void registerCudaKernelModels(mlir::DialectRegistry &registry) {
   registry.addExtension(+[](mlir::MLIRContext *context, moe::MoEDialect *) {
+    attachDenseKernels(context);
     attachElementwiseKernels(context);
+    attachLossKernels(context);
     attachNormKernels(context);
     attachOptimizerKernels(context);
   });

@@ -32,6 +32,20 @@ template <typename T> __device__ T moec_block_sum(T value, T *scratch) {
   __syncthreads();
   return total;
 }
+// The maximum of `value` over the block (as moec_block_sum).
+__device__ float moec_block_max(float value, float *scratch) {
+  unsigned t = threadIdx.x;
+  scratch[t] = value;
+  __syncthreads();
+  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (t < s)
+      scratch[t] = fmaxf(scratch[t], scratch[t + s]);
+    __syncthreads();
+  }
+  float total = scratch[0];
+  __syncthreads();
+  return total;
+}
 )cuda";
 }
 
@@ -47,9 +61,10 @@ unsigned blocksFor(int64_t n, unsigned threads) {
   return static_cast<unsigned>(std::clamp<int64_t>(blocks, 1, 65535));
 }
 
-std::string forEachElement(int64_t n) {
-  return "  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < " +
-         std::to_string(n) + "LL; i += (long long)gridDim.x * blockDim.x)\n";
+std::string forEachElement(int64_t n, StringRef index) {
+  std::string i = index.str();
+  return "  for (long long " + i + " = blockIdx.x * (long long)blockDim.x + threadIdx.x; " + i +
+         " < " + std::to_string(n) + "LL; " + i + " += (long long)gridDim.x * blockDim.x)\n";
 }
 
 std::string floatLiteral(double value) {

@@ -76,9 +76,9 @@ unsigned blocksFor(int64_t n, unsigned threads);
 /// The smallest power of two >= n, within [32, 1024].
 unsigned threadsFor(int64_t n);
 
-/// The head of a grid-stride loop over `n` elements, index `i` (a line; the
-/// caller writes the statement or block that follows).
-std::string forEachElement(int64_t n);
+/// The head of a grid-stride loop over `n` elements, index `index` (a line;
+/// the caller writes the statement or block that follows).
+std::string forEachElement(int64_t n, llvm::StringRef index = "i");
 
 /// `value` as a CUDA float literal that reads back to the same f32.
 std::string floatLiteral(double value);

@@ -9,7 +9,9 @@ class MLIRContext;
 namespace moec::codegen {
 
 // One function per file of kernel models; registerCudaKernelModels calls each.
+void attachDenseKernels(mlir::MLIRContext *context);
 void attachElementwiseKernels(mlir::MLIRContext *context);
+void attachLossKernels(mlir::MLIRContext *context);
 void attachNormKernels(mlir::MLIRContext *context);
 void attachOptimizerKernels(mlir::MLIRContext *context);
 

@@ -1,0 +1,82 @@
+//===- DenseKernels.cpp - kernels of the dense transformer ops -----------===//
+//
+// moe.embedding (a gather of table rows), moe.rope and moe.rope_grad (one
+// thread per rotated pair, angles in f32 as transformers computes them).
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/KernelWriter.h"
+#include "compiler/codegen/OpKernelModels.h"
+
+#include "dialects/moe/IR/MoEOps.h"
+
+using namespace mlir;
+using namespace moec::moe;
+
+namespace moec::codegen {
+namespace {
+
+struct EmbeddingKernel : CudaKernelOpInterface::ExternalModel<EmbeddingKernel, EmbeddingOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto table = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t vocab = table.getDimSize(0), d = table.getDimSize(1);
+    int64_t n = numElements(op->getResult(0));
+    KernelWriter w(op, "embedding");
+    // Token ids were checked against the vocabulary when the data was read;
+    // an id outside it reads zeros rather than memory outside the table.
+    w.os() << forEachElement(n) << "  {\n"
+           << "    long long t = i / " << d << "LL, j = i % " << d << "LL;\n"
+           << "    int id = in1[t];\n"
+           << "    out0[i] = id >= 0 && id < " << vocab << " ? in0[(long long)id * " << d
+           << "LL + j] : 0.0f;\n"
+           << "  }\n";
+    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+  }
+};
+
+/// The rotation of each (i, i + D/2) pair of [B, S, H, D] by position p's
+/// angles; `inverse` for the gradient.
+FailureOr<CudaKernel> rotation(Operation *op, StringRef stem, double theta, bool inverse) {
+  auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+  int64_t S = type.getDimSize(1), H = type.getDimSize(2), D = type.getDimSize(3);
+  int64_t half = D / 2, pairs = type.getNumElements() / 2;
+  KernelWriter w(op, stem);
+  w.os() << forEachElement(pairs, "idx") << "  {\n"
+         << "    long long i = idx % " << half << "LL, row = idx / " << half << "LL;\n"
+         << "    long long p = row / " << H << "LL % " << S << "LL;\n"
+         << "    float invFreq = 1.0f / powf(" << floatLiteral(theta) << ", (float)(2 * i) / "
+         << D << ".0f);\n"
+         << "    float angle = (float)p * invFreq, c = cosf(angle), sn = sinf(angle);\n"
+         << "    long long base = row * " << D << "LL;\n"
+         << "    float x1 = in0[base + i], x2 = in0[base + i + " << half << "LL];\n";
+  if (inverse)
+    w.os() << "    out0[base + i] = x1 * c + x2 * sn;\n"
+           << "    out0[base + i + " << half << "LL] = -x1 * sn + x2 * c;\n";
+  else
+    w.os() << "    out0[base + i] = x1 * c - x2 * sn;\n"
+           << "    out0[base + i + " << half << "LL] = x2 * c + x1 * sn;\n";
+  w.os() << "  }\n";
+  return w.finish({blocksFor(pairs, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+}
+
+struct RoPEKernel : CudaKernelOpInterface::ExternalModel<RoPEKernel, RoPEOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    return rotation(op, "rope", cast<RoPEOp>(op).getThetaAttr().getValueAsDouble(), false);
+  }
+};
+
+struct RoPEGradKernel : CudaKernelOpInterface::ExternalModel<RoPEGradKernel, RoPEGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    return rotation(op, "rope_grad", cast<RoPEGradOp>(op).getThetaAttr().getValueAsDouble(),
+                    true);
+  }
+};
+} // namespace
+
+void attachDenseKernels(MLIRContext *context) {
+  EmbeddingOp::attachInterface<EmbeddingKernel>(*context);
+  RoPEOp::attachInterface<RoPEKernel>(*context);
+  RoPEGradOp::attachInterface<RoPEGradKernel>(*context);
+}
+
+} // namespace moec::codegen

@@ -1,0 +1,180 @@
+//===- LossKernels.cpp - kernels of the objective and auxiliary losses ---===//
+//
+// Sums over tokens are reductions in a fixed order (per-row values in the
+// workspace, then one block adds them in f64), so a loss has the same bits
+// on every run: moe.cross_entropy, moe.z_loss, moe.weighted_sum and their
+// gradients.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/KernelWriter.h"
+#include "compiler/codegen/OpKernelModels.h"
+
+#include "dialects/moe/IR/MoEOps.h"
+
+using namespace mlir;
+using namespace moec::moe;
+
+namespace moec::codegen {
+namespace {
+
+/// Helpers: log Σ exp of a row by one thread, as the CPU kernels compute it
+/// (maximum in f32, sum in f64).
+constexpr const char *kRowHelpers = R"cuda(__device__ float moec_row_lse(const float *row, long long n) {
+  float maximum = row[0];
+  for (long long i = 1; i < n; ++i)
+    maximum = fmaxf(maximum, row[i]);
+  double sum = 0.0;
+  for (long long i = 0; i < n; ++i)
+    sum += exp((double)(row[i] - maximum));
+  return maximum + (float)log(sum);
+}
+)cuda";
+
+/// Opens a loop over `rows` rows of `V` logits, one block per row, that
+/// computes the row's `maximum` and `sum` (f64) of `exponential` (of
+/// `row[i] - maximum`) with block reductions; the caller writes the rest of
+/// the loop's body and closes it.
+void beginRowSoftmax(KernelWriter &w, int64_t rows, int64_t V, unsigned threads,
+                     StringRef exponential) {
+  w.os() << "  __shared__ float maxScratch[" << threads << "];\n"
+         << "  __shared__ double sumScratch[" << threads << "];\n"
+         << "  for (long long r = blockIdx.x; r < " << rows << "LL; r += gridDim.x) {\n"
+         << "    const float *row = in0 + r * " << V << "LL;\n"
+         << "    float maximum = -__int_as_float(0x7f800000);\n"
+         << "    for (long long i = threadIdx.x; i < " << V << "LL; i += blockDim.x)\n"
+         << "      maximum = fmaxf(maximum, row[i]);\n"
+         << "    maximum = moec_block_max(maximum, maxScratch);\n"
+         << "    double sum = 0.0;\n"
+         << "    for (long long i = threadIdx.x; i < " << V << "LL; i += blockDim.x)\n"
+         << "      sum += " << exponential << ";\n"
+         << "    sum = moec_block_sum(sum, sumScratch);\n";
+}
+
+/// Launch "sum": one block adds `rows` per-row values of the workspace in
+/// f64 and writes `scale` times the total to out0[0].
+void writeRowSum(KernelWriter &w, int64_t rows, const std::string &scale) {
+  w.beginEntry("sum", {1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
+  w.os() << "  __shared__ double scratch[1024];\n"
+         << "  const double *perRow = (const double *)workspace;\n"
+         << "  double sum = 0.0;\n"
+         << "  for (long long r = threadIdx.x; r < " << rows << "LL; r += blockDim.x)\n"
+         << "    sum += perRow[r];\n"
+         << "  sum = moec_block_sum(sum, scratch);\n"
+         << "  if (threadIdx.x == 0)\n"
+         << "    out0[0] = (float)(sum " << scale << ");\n";
+}
+
+struct CrossEntropyKernel
+    : CudaKernelOpInterface::ExternalModel<CrossEntropyKernel, CrossEntropyOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t V = type.getShape().back(), rows = numElements(op->getOperand(1));
+    KernelWriter w(op, "cross_entropy");
+    w.setWorkspace(rows * sizeof(double));
+    w.helpers() << kRowHelpers;
+    // One block per row: the maximum and the f64 sum of exponentials.
+    unsigned threads = std::min(threadsFor(V), 256u);
+    w.beginEntry("rows", {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
+                 {threads, 1, 1}, /*usesBarriers=*/true);
+    w.os() << "  double *perRow = (double *)workspace;\n";
+    beginRowSoftmax(w, rows, V, threads, "exp((double)(row[i] - maximum))");
+    w.os() << "    if (threadIdx.x == 0) {\n"
+           << "      int target = in1[r];\n"
+           << "      float picked = target >= 0 && target < " << V
+           << " ? row[target] : __int_as_float(0x7fc00000);\n"
+           << "      perRow[r] = (double)((maximum + (float)log(sum)) - picked);\n"
+           << "    }\n"
+           << "  }\n";
+    writeRowSum(w, rows, "/ " + std::to_string(rows) + ".0");
+    return w.finish();
+  }
+};
+
+struct CrossEntropyGradKernel
+    : CudaKernelOpInterface::ExternalModel<CrossEntropyGradKernel, CrossEntropyGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t V = type.getShape().back(), rows = numElements(op->getOperand(1));
+    unsigned threads = std::min(threadsFor(V), 256u);
+    KernelWriter w(op, "cross_entropy_grad");
+    // in: logits, targets, dloss. The softmax as softmaxRow: f32
+    // exponentials, their f64 sum, one f32 reciprocal.
+    w.os() << "  float scale = in2[0] / " << rows << ";\n";
+    beginRowSoftmax(w, rows, V, threads, "expf(row[i] - maximum)");
+    w.os() << "    float *out = out0 + r * " << V << "LL;\n"
+           << "    float inverse = (float)(1.0 / sum);\n"
+           << "    int target = in1[r];\n"
+           << "    for (long long i = threadIdx.x; i < " << V << "LL; i += blockDim.x) {\n"
+           << "      float p = expf(row[i] - maximum) * inverse;\n"
+           << "      out[i] = (i == target ? p - 1.0f : p) * scale;\n"
+           << "    }\n"
+           << "  }\n";
+    return w.finish({static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
+                    {threads, 1, 1}, /*usesBarriers=*/true);
+  }
+};
+
+struct ZLossKernel : CudaKernelOpInterface::ExternalModel<ZLossKernel, ZLossOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t E = type.getShape().back(), rows = type.getNumElements() / E;
+    KernelWriter w(op, "z_loss");
+    w.setWorkspace(rows * sizeof(double));
+    w.helpers() << kRowHelpers;
+    w.beginEntry("rows", {blocksFor(rows, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+    w.os() << "  double *perRow = (double *)workspace;\n"
+           << forEachElement(rows, "r") << "  {\n"
+           << "    double lse = moec_row_lse(in0 + r * " << E << "LL, " << E << ");\n"
+           << "    perRow[r] = lse * lse;\n"
+           << "  }\n";
+    writeRowSum(w, rows, "/ " + std::to_string(rows) + ".0");
+    return w.finish();
+  }
+};
+
+struct ZLossGradKernel : CudaKernelOpInterface::ExternalModel<ZLossGradKernel, ZLossGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t E = type.getShape().back(), rows = type.getNumElements() / E;
+    KernelWriter w(op, "z_loss_grad");
+    w.helpers() << kRowHelpers;
+    // in: logits, dloss.
+    w.os() << "  float dloss = in1[0];\n"
+           << forEachElement(rows, "r") << "  {\n"
+           << "    const float *l = in0 + r * " << E << "LL;\n"
+           << "    float lse = moec_row_lse(l, " << E << ");\n"
+           << "    for (int e = 0; e < " << E << "; ++e)\n"
+           << "      out0[r * " << E << "LL + e] = dloss * 2.0f * lse * expf(l[e] - lse) / "
+           << rows << ";\n"
+           << "  }\n";
+    return w.finish({blocksFor(rows, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+  }
+};
+
+struct WeightedSumKernel : CudaKernelOpInterface::ExternalModel<WeightedSumKernel, WeightedSumOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto sum = cast<WeightedSumOp>(op);
+    ArrayRef<float> coefficients = sum.getCoefficients();
+    if (coefficients.size() != op->getNumOperands())
+      return op->emitOpError("has ") << coefficients.size() << " coefficients for "
+                                     << op->getNumOperands() << " terms";
+    KernelWriter w(op, "weighted_sum");
+    w.os() << "  double sum = 0.0;\n";
+    for (auto [i, c] : llvm::enumerate(coefficients))
+      w.os() << "  sum += (double)" << floatLiteral(c) << " * (double)in" << i << "[0];\n";
+    w.os() << "  out0[0] = (float)sum;\n";
+    return w.finish({1, 1, 1}, {1, 1, 1}, /*usesBarriers=*/false);
+  }
+};
+} // namespace
+
+void attachLossKernels(MLIRContext *context) {
+  CrossEntropyOp::attachInterface<CrossEntropyKernel>(*context);
+  CrossEntropyGradOp::attachInterface<CrossEntropyGradKernel>(*context);
+  ZLossOp::attachInterface<ZLossKernel>(*context);
+  ZLossGradOp::attachInterface<ZLossGradKernel>(*context);
+  WeightedSumOp::attachInterface<WeightedSumKernel>(*context);
+}
+
+} // namespace moec::codegen
