@@ -17,6 +17,7 @@ void registerCudaKernelModels(mlir::DialectRegistry &registry) {
     attachLossKernels(context);
     attachNormKernels(context);
     attachOptimizerKernels(context);
+    attachRoutingKernels(context);
   });
 }
 

@@ -1,0 +1,180 @@
+//===- RoutingKernels.cpp - kernels of router scores and selections -------===//
+//
+// One thread per token (experts are few): moe.score, moe.score_grad,
+// moe.topk_route and moe.selection_grad, as the CPU kernels compute them.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/KernelWriter.h"
+#include "compiler/codegen/OpKernelModels.h"
+
+#include "dialects/moe/IR/MoEOps.h"
+
+using namespace mlir;
+using namespace moec::moe;
+
+namespace moec::codegen {
+namespace {
+
+/// [T, E] of a router tensor.
+std::pair<int64_t, int64_t> tokensAndExperts(Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  return {type.getDimSize(0), type.getDimSize(1)};
+}
+
+FailureOr<CudaKernel> perToken(KernelWriter &w, int64_t T) {
+  return w.finish({blocksFor(T, 128), 1, 1}, {128, 1, 1}, /*usesBarriers=*/false);
+}
+
+struct ScoreKernel : CudaKernelOpInterface::ExternalModel<ScoreKernel, ScoreOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto score = cast<ScoreOp>(op);
+    auto [T, E] = tokensAndExperts(score.getLogits());
+    bool sigmoid = score.getFunction() == ScoreFunction::sigmoid;
+    KernelWriter w(op, sigmoid ? "score_sigmoid" : "score_softmax");
+    w.os() << forEachElement(T, "t") << "  {\n"
+           << "    const float *l = in0 + t * " << E << "LL;\n"
+           << "    float *out = out0 + t * " << E << "LL;\n";
+    if (sigmoid) {
+      w.os() << "    for (int e = 0; e < " << E << "; ++e)\n"
+             << "      out[e] = 1.0f / (1.0f + expf(-l[e]));\n";
+    } else {
+      // softmaxRow of logits / temperature: f32 exponentials, f64 sum.
+      w.os() << "    float invTemperature = "
+             << floatLiteral(1.0 / score.getTemperature().convertToDouble()) << ";\n"
+             << "    float maximum = l[0] * invTemperature;\n"
+             << "    for (int e = 1; e < " << E << "; ++e)\n"
+             << "      maximum = fmaxf(maximum, l[e] * invTemperature);\n"
+             << "    double sum = 0.0;\n"
+             << "    for (int e = 0; e < " << E << "; ++e) {\n"
+             << "      out[e] = expf(l[e] * invTemperature - maximum);\n"
+             << "      sum += out[e];\n"
+             << "    }\n"
+             << "    float inverse = (float)(1.0 / sum);\n"
+             << "    for (int e = 0; e < " << E << "; ++e)\n"
+             << "      out[e] *= inverse;\n";
+    }
+    w.os() << "  }\n";
+    return perToken(w, T);
+  }
+};
+
+struct ScoreGradKernel : CudaKernelOpInterface::ExternalModel<ScoreGradKernel, ScoreGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto grad = cast<ScoreGradOp>(op);
+    auto [T, E] = tokensAndExperts(grad.getScores());
+    bool sigmoid = grad.getFunction() == ScoreFunction::sigmoid;
+    KernelWriter w(op, sigmoid ? "score_grad_sigmoid" : "score_grad_softmax");
+    w.os() << forEachElement(T, "t") << "  {\n"
+           << "    const float *s = in0 + t * " << E << "LL, *g = in1 + t * " << E << "LL;\n"
+           << "    float *out = out0 + t * " << E << "LL;\n";
+    if (sigmoid) {
+      w.os() << "    for (int e = 0; e < " << E << "; ++e)\n"
+             << "      out[e] = g[e] * s[e] * (1.0f - s[e]);\n";
+    } else {
+      w.os() << "    float invTemperature = "
+             << floatLiteral(1.0 / grad.getTemperatureAttr().getValueAsDouble()) << ";\n"
+             << "    float dot = 0.0f;\n"
+             << "    for (int e = 0; e < " << E << "; ++e)\n"
+             << "      dot += g[e] * s[e];\n"
+             << "    for (int e = 0; e < " << E << "; ++e)\n"
+             << "      out[e] = s[e] * (g[e] - dot) * invTemperature;\n";
+    }
+    w.os() << "  }\n";
+    return perToken(w, T);
+  }
+};
+
+/// The k largest of `choice` (plus the optional bias in1), ties to the
+/// lower index, as a stable descending sort takes them; weights from the
+/// scores, renormalised and scaled.
+struct TopKRouteKernel : CudaKernelOpInterface::ExternalModel<TopKRouteKernel, TopKRouteOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto route = cast<TopKRouteOp>(op);
+    auto [T, E] = tokensAndExperts(route.getScores());
+    int64_t k = route.getK();
+    bool bias = op->getNumOperands() > 1;
+    KernelWriter w(op, "topk_route");
+    w.os() << forEachElement(T, "t") << "  {\n"
+           << "    const float *row = in" << 0 << " + t * " << E << "LL;\n"
+           << "    float *weights = out0 + t * " << k << "LL;\n"
+           << "    int *indices = out1 + t * " << k << "LL;\n"
+           << "    int picks[" << k << "];\n"
+           << "    float sum = 0.0f;\n"
+           << "    for (int j = 0; j < " << k << "; ++j) {\n"
+           << "      int best = -1;\n"
+           << "      float bestValue = 0.0f;\n"
+           << "      for (int e = 0; e < " << E << "; ++e) {\n"
+           << "        bool taken = false;\n"
+           << "        for (int p = 0; p < j; ++p)\n"
+           << "          taken = taken || picks[p] == e;\n"
+           << "        float value = row[e]" << (bias ? " + in1[e]" : " + 0.0f") << ";\n"
+           << "        if (!taken && (best < 0 || value > bestValue)) {\n"
+           << "          best = e;\n"
+           << "          bestValue = value;\n"
+           << "        }\n"
+           << "      }\n"
+           << "      picks[j] = best;\n"
+           << "      sum += row[best];\n"
+           << "    }\n"
+           << "    for (int j = 0; j < " << k << "; ++j) {\n"
+           << "      float weight = row[picks[j]];\n";
+    if (route.getNormalize())
+      w.os() << "      weight /= (sum + " << floatLiteral(route.getNormEps().convertToDouble())
+             << ");\n";
+    w.os() << "      weights[j] = weight * " << floatLiteral(route.getScaling().convertToDouble())
+           << ";\n"
+           << "      indices[j] = picks[j];\n"
+           << "    }\n"
+           << "  }\n";
+    return perToken(w, T);
+  }
+};
+
+struct SelectionGradKernel
+    : CudaKernelOpInterface::ExternalModel<SelectionGradKernel, SelectionGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto grad = cast<SelectionGradOp>(op);
+    auto [T, E] = tokensAndExperts(grad.getScores());
+    int64_t K = cast<RankedTensorType>(grad.getIndices().getType()).getDimSize(1);
+    std::string scaling = floatLiteral(grad.getScalingAttr().getValueAsDouble());
+    KernelWriter w(op, "selection_grad");
+    // in: scores, indices, dweights.
+    w.os() << forEachElement(T, "t") << "  {\n"
+           << "    const int *idx = in1 + t * " << K << "LL;\n"
+           << "    const float *g = in2 + t * " << K << "LL, *s = in0 + t * " << E << "LL;\n"
+           << "    float *out = out0 + t * " << E << "LL;\n"
+           << "    for (int e = 0; e < " << E << "; ++e)\n"
+           << "      out[e] = 0.0f;\n";
+    if (!grad.getNormalize()) {
+      w.os() << "    for (int j = 0; j < " << K << "; ++j)\n"
+             << "      if (idx[j] >= 0 && idx[j] < " << E << ")\n"
+             << "        out[idx[j]] += " << scaling << " * g[j];\n";
+    } else {
+      w.os() << "    float sum = 0.0f, dot = 0.0f;\n"
+             << "    for (int j = 0; j < " << K << "; ++j)\n"
+             << "      if (idx[j] >= 0 && idx[j] < " << E << ") {\n"
+             << "        sum += s[idx[j]];\n"
+             << "        dot += g[j] * s[idx[j]];\n"
+             << "      }\n"
+             << "    float denominator = sum + "
+             << floatLiteral(grad.getNormEpsAttr().getValueAsDouble()) << ";\n"
+             << "    for (int j = 0; j < " << K << "; ++j)\n"
+             << "      if (idx[j] >= 0 && idx[j] < " << E << ")\n"
+             << "        out[idx[j]] += " << scaling
+             << " * (g[j] / denominator - dot / (denominator * denominator));\n";
+    }
+    w.os() << "  }\n";
+    return perToken(w, T);
+  }
+};
+} // namespace
+
+void attachRoutingKernels(MLIRContext *context) {
+  ScoreOp::attachInterface<ScoreKernel>(*context);
+  ScoreGradOp::attachInterface<ScoreGradKernel>(*context);
+  TopKRouteOp::attachInterface<TopKRouteKernel>(*context);
+  SelectionGradOp::attachInterface<SelectionGradKernel>(*context);
+}
+
+} // namespace moec::codegen
