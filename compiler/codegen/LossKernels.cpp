@@ -167,6 +167,133 @@ struct WeightedSumKernel : CudaKernelOpInterface::ExternalModel<WeightedSumKerne
     return w.finish({1, 1, 1}, {1, 1, 1}, /*usesBarriers=*/false);
   }
 };
+/// The auxiliary load-balancing loss in one block, thread e for expert e,
+/// in f64 as the CPU kernel computes it: Switch (E · Σ f_e P_e with f the
+/// share of assignments), per_slot (f counted per top-k slot) and sequence
+/// (per sequence of `seq_len`, then the mean).
+struct LoadBalancingLossKernel
+    : CudaKernelOpInterface::ExternalModel<LoadBalancingLossKernel, LoadBalancingLossOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto loss = cast<LoadBalancingLossOp>(op);
+    auto scores = cast<RankedTensorType>(loss.getScores().getType());
+    int64_t T = scores.getDimSize(0), E = scores.getDimSize(1);
+    int64_t K = cast<RankedTensorType>(loss.getIndices().getType()).getDimSize(1);
+    if (E > 1024)
+      return op->emitOpError("the cuda target balances at most 1024 experts, not ") << E;
+    unsigned threads = threadsFor(E);
+    KernelWriter w(op, ("load_balancing_loss_" + stringifyLoadBalancing(loss.getKind())).str());
+    // in: scores, indices.
+    w.os() << "  __shared__ double scratch[" << threads << "];\n"
+           << "  int e = threadIdx.x;\n"
+           << "  bool expert = e < " << E << ";\n"
+           << "  double total = 0.0;\n";
+    switch (loss.getKind()) {
+    case LoadBalancing::sequence: {
+      int64_t S = loss.getSeqLen().value_or(T), B = T / S;
+      w.os() << "  for (long long b = 0; b < " << B << "; ++b) {\n"
+             << "    double P = 0.0, count = 0.0;\n"
+             << "    if (expert) {\n"
+             << "      for (long long t = b * " << S << "; t < (b + 1) * " << S << "; ++t) {\n"
+             << "        P += in0[t * " << E << " + e];\n"
+             << "        for (int k = 0; k < " << K << "; ++k)\n"
+             << "          count += in1[t * " << K << " + k] == e;\n"
+             << "      }\n"
+             << "      P /= " << S << ";\n"
+             << "    }\n"
+             << "    double term = expert ? count / ((double)" << S << " * " << K << " / " << E
+             << ") * P : 0.0;\n"
+             << "    term = moec_block_sum(term, scratch);\n"
+             << "    total += term / " << B << ";\n"
+             << "  }\n";
+      break;
+    }
+    case LoadBalancing::per_slot:
+      w.os() << "  double P = 0.0, term = 0.0;\n"
+             << "  if (expert) {\n"
+             << "    for (long long t = 0; t < " << T << "; ++t)\n"
+             << "      P += in0[t * " << E << " + e];\n"
+             << "    P /= " << T << ";\n"
+             << "    for (int k = 0; k < " << K << "; ++k) {\n"
+             << "      double f = 0.0;\n"
+             << "      for (long long t = 0; t < " << T << "; ++t)\n"
+             << "        if (in1[t * " << K << " + k] == e)\n"
+             << "          f += 1.0 / " << T << ";\n"
+             << "      term += f * P;\n"
+             << "    }\n"
+             << "  }\n"
+             << "  total = moec_block_sum(term, scratch) * " << E << ";\n";
+      break;
+    case LoadBalancing::Switch:
+      w.os() << "  double P = 0.0, f = 0.0;\n"
+             << "  if (expert) {\n"
+             << "    for (long long t = 0; t < " << T << "; ++t)\n"
+             << "      P += in0[t * " << E << " + e];\n"
+             << "    P /= " << T << ";\n"
+             << "    for (long long i = 0; i < " << T * K << "; ++i)\n"
+             << "      f += in1[i] == e;\n"
+             << "  }\n"
+             << "  double assigned = moec_block_sum(f, scratch);\n"
+             << "  double term = assigned > 0 ? f / assigned * P : 0.0;\n"
+             << "  total = moec_block_sum(term, scratch) * " << E << ";\n";
+      break;
+    }
+    w.os() << "  if (e == 0)\n"
+           << "    out0[0] = (float)total;\n";
+    return w.finish({1, 1, 1}, {threads, 1, 1}, /*usesBarriers=*/true);
+  }
+};
+
+/// d loss / d scores: the same per-expert counts, written to every token.
+struct LoadBalancingLossGradKernel
+    : CudaKernelOpInterface::ExternalModel<LoadBalancingLossGradKernel, LoadBalancingLossGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto grad = cast<LoadBalancingLossGradOp>(op);
+    auto scores = cast<RankedTensorType>(grad.getScores().getType());
+    int64_t T = scores.getDimSize(0), E = scores.getDimSize(1);
+    int64_t K = cast<RankedTensorType>(grad.getIndices().getType()).getDimSize(1);
+    if (E > 1024)
+      return op->emitOpError("the cuda target balances at most 1024 experts, not ") << E;
+    unsigned threads = threadsFor(E);
+    KernelWriter w(op,
+                   ("load_balancing_loss_grad_" + stringifyLoadBalancing(grad.getKind())).str());
+    // in: scores, indices, dloss.
+    w.os() << "  __shared__ double scratch[" << threads << "];\n"
+           << "  int e = threadIdx.x;\n"
+           << "  bool expert = e < " << E << ";\n"
+           << "  float dloss = in2[0];\n";
+    if (grad.getKind() == LoadBalancing::sequence) {
+      int64_t S = grad.getSeqLen().value_or(T), B = T / S;
+      w.os() << "  if (expert)\n"
+             << "    for (long long b = 0; b < " << B << "; ++b) {\n"
+             << "      double count = 0.0;\n"
+             << "      for (long long i = b * " << S * K << "; i < (b + 1) * " << S * K
+             << "; ++i)\n"
+             << "        count += in1[i] == e;\n"
+             << "      float value = (float)(dloss * count / ((double)" << S << " * " << K
+             << " / " << E << ") / " << S << " / " << B << ");\n"
+             << "      for (long long t = b * " << S << "; t < (b + 1) * " << S << "; ++t)\n"
+             << "        out0[t * " << E << " + e] = value;\n"
+             << "    }\n";
+    } else {
+      bool perSlot = grad.getKind() == LoadBalancing::per_slot;
+      w.os() << "  double f = 0.0;\n"
+             << "  if (expert)\n"
+             << "    for (long long i = 0; i < " << T * K << "; ++i)\n"
+             << "      f += in1[i] == e;\n"
+             << "  double assigned = moec_block_sum(f, scratch);\n";
+      if (perSlot)
+        w.os() << "  f = f / " << T << ";\n";
+      else
+        w.os() << "  f = assigned > 0 ? f / assigned : 0.0;\n";
+      w.os() << "  if (expert) {\n"
+             << "    float value = (float)(dloss * " << E << " * f / " << T << ");\n"
+             << "    for (long long t = 0; t < " << T << "; ++t)\n"
+             << "      out0[t * " << E << " + e] = value;\n"
+             << "  }\n";
+    }
+    return w.finish({1, 1, 1}, {threads, 1, 1}, /*usesBarriers=*/true);
+  }
+};
 } // namespace
 
 void attachLossKernels(MLIRContext *context) {
@@ -175,6 +302,8 @@ void attachLossKernels(MLIRContext *context) {
   ZLossOp::attachInterface<ZLossKernel>(*context);
   ZLossGradOp::attachInterface<ZLossGradKernel>(*context);
   WeightedSumOp::attachInterface<WeightedSumKernel>(*context);
+  LoadBalancingLossOp::attachInterface<LoadBalancingLossKernel>(*context);
+  LoadBalancingLossGradOp::attachInterface<LoadBalancingLossGradKernel>(*context);
 }
 
 } // namespace moec::codegen

@@ -10,6 +10,7 @@ namespace moec::codegen {
 
 // One function per file of kernel models; registerCudaKernelModels calls each.
 void attachDenseKernels(mlir::MLIRContext *context);
+void attachDispatchKernels(mlir::MLIRContext *context);
 void attachElementwiseKernels(mlir::MLIRContext *context);
 void attachLossKernels(mlir::MLIRContext *context);
 void attachNormKernels(mlir::MLIRContext *context);

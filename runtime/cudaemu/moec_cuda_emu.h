@@ -120,6 +120,13 @@ inline void barrier() {
 
 inline void __syncthreads() { moec_emu::barrier(); }
 
+// Blocks and threads run one at a time, so an atomic is a plain update.
+template <typename T> inline T atomicAdd(T *address, T value) {
+  T old = *address;
+  *address = old + value;
+  return old;
+}
+
 inline float __int_as_float(int bits) {
   float value;
   std::memcpy(&value, &bits, sizeof(value));

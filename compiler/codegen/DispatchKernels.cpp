@@ -1,0 +1,296 @@
+//===- DispatchKernels.cpp - kernels of sorting, dispatch and combine -----===//
+//
+// Counts and offsets stay on the device (no host synchronisation in a
+// step), and every order is the CPU kernels' order, so results are the same
+// bits run after run: per-expert and per-token lists are built by counting,
+// scanning and filling in index order (integer atomics only, then a sort of
+// each token's short list), never by float atomics.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/KernelWriter.h"
+#include "compiler/codegen/OpKernelModels.h"
+
+#include "dialects/moe/IR/MoEOps.h"
+
+using namespace mlir;
+using namespace moec::moe;
+
+namespace moec::codegen {
+namespace {
+
+/// One block; thread e < E owns expert e and thread E the invalid (-1)
+/// assignments: each counts its assignments among the n = T*K of in`indices`
+/// into `counts`, thread 0 scans them into `start` (E + 1 offsets), then each
+/// walks its assignments in order with `row` running from its start
+/// (`body` runs per assignment i; `mine` says whether i is thread e's).
+void writeExpertWalk(KernelWriter &w, int64_t n, int64_t E, StringRef indices,
+                     StringRef counts, StringRef body) {
+  w.os() << "  __shared__ long long start[" << E + 1 << "];\n"
+         << "  int e = threadIdx.x;\n"
+         << "  if (e < " << E << ") {\n"
+         << "    int c = 0;\n"
+         << "    for (long long i = 0; i < " << n << "LL; ++i)\n"
+         << "      c += " << indices << "[i] == e;\n"
+         << "    " << counts << "[e] = c;\n"
+         << "  }\n"
+         << "  __syncthreads();\n"
+         << "  if (e == 0) {\n"
+         << "    long long acc = 0;\n"
+         << "    for (int x = 0; x < " << E << "; ++x) {\n"
+         << "      start[x] = acc;\n"
+         << "      acc += " << counts << "[x];\n"
+         << "    }\n"
+         << "    start[" << E << "] = acc;\n"
+         << "  }\n"
+         << "  __syncthreads();\n"
+         << "  if (e <= " << E << ") {\n"
+         << "    long long row = start[e];\n"
+         << "    for (long long i = 0; i < " << n << "LL; ++i) {\n"
+         << "      int x = " << indices << "[i];\n"
+         << "      bool mine = e < " << E << " ? x == e : (x < 0 || x >= " << E << ");\n"
+         << "      if (mine) {\n"
+         << body << "        ++row;\n"
+         << "      }\n"
+         << "    }\n"
+         << "  }\n";
+}
+
+struct SortByExpertKernel
+    : CudaKernelOpInterface::ExternalModel<SortByExpertKernel, SortByExpertOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto sort = cast<SortByExpertOp>(op);
+    auto type = cast<RankedTensorType>(sort.getIndices().getType());
+    int64_t K = type.getDimSize(1), n = type.getNumElements(), E = sort.getNumExperts();
+    if (E + 1 > 1024)
+      return op->emitOpError("the cuda target sorts by at most 1023 experts, not ") << E;
+    KernelWriter w(op, "sort_by_expert");
+    // in: weights, indices; out: tokens, gates, sizes.
+    writeExpertWalk(w, n, E, "in1", "out2",
+                    "        out0[row] = e < " + std::to_string(E) + " ? (int)(i / " +
+                        std::to_string(K) + ") : -1;\n        out1[row] = e < " +
+                        std::to_string(E) + " ? in0[i] : 0.0f;\n");
+    return w.finish({1, 1, 1}, {threadsFor(E + 1), 1, 1}, /*usesBarriers=*/true);
+  }
+};
+
+struct SortByExpertGradKernel
+    : CudaKernelOpInterface::ExternalModel<SortByExpertGradKernel, SortByExpertGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto grad = cast<SortByExpertGradOp>(op);
+    auto type = cast<RankedTensorType>(grad.getIndices().getType());
+    int64_t n = type.getNumElements(), E = grad.getNumExperts();
+    if (E + 1 > 1024)
+      return op->emitOpError("the cuda target sorts by at most 1023 experts, not ") << E;
+    KernelWriter w(op, "sort_by_expert_grad");
+    w.setWorkspace(E * sizeof(int));
+    // in: indices, dsorted gates; out: dweights.
+    writeExpertWalk(w, n, E, "in0", "((int *)workspace)",
+                    "        out0[i] = e < " + std::to_string(E) + " ? in1[row] : 0.0f;\n");
+    return w.finish({1, 1, 1}, {threadsFor(E + 1), 1, 1}, /*usesBarriers=*/true);
+  }
+};
+
+struct DispatchKernel : CudaKernelOpInterface::ExternalModel<DispatchKernel, DispatchOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto x = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t T = x.getDimSize(0), d = x.getDimSize(1), n = numElements(op->getResult(0));
+    KernelWriter w(op, "dispatch");
+    w.os() << forEachElement(n) << "  {\n"
+           << "    int t = in1[i / " << d << "LL];\n"
+           << "    out0[i] = t >= 0 && t < " << T << " ? in0[(long long)t * " << d << "LL + i % "
+           << d << "LL] : 0.0f;\n"
+           << "  }\n";
+    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+  }
+};
+
+/// Lists, in the workspace, the indices i < n whose group `key` (an
+/// expression of i) is g, for each of `groups` groups, in increasing i:
+/// counted, scanned, filled, then each list sorted (integer atomics only).
+/// Returns the workspace layout declaration for the caller's launches
+/// (`offsets[g]` .. `offsets[g + 1]` index `list`); the caller sets the
+/// workspace to at least groupListBytes().
+std::string writeGroupLists(KernelWriter &w, int64_t groups, int64_t n, StringRef key) {
+  std::string layout = "  int *counts = (int *)workspace, *offsets = counts + " +
+                       std::to_string(groups) + ", *cursor = offsets + " +
+                       std::to_string(groups + 1) + ", *list = cursor + " +
+                       std::to_string(groups) + ";\n";
+  std::string inRange = "g >= 0 && g < " + std::to_string(groups);
+  w.beginEntry("zero", {blocksFor(groups, 256), 1, 1}, {256, 1, 1}, false);
+  w.os() << layout << forEachElement(groups, "g") << "    counts[g] = 0;\n";
+  w.beginEntry("count", {blocksFor(n, 256), 1, 1}, {256, 1, 1}, false);
+  w.os() << layout << forEachElement(n) << "  {\n"
+         << "    int g = " << key << ";\n"
+         << "    if (" << inRange << ")\n"
+         << "      atomicAdd(&counts[g], 1);\n"
+         << "  }\n";
+  w.beginEntry("scan", {1, 1, 1}, {1, 1, 1}, false);
+  w.os() << layout << "  int acc = 0;\n"
+         << "  for (int g = 0; g < " << groups << "; ++g) {\n"
+         << "    offsets[g] = cursor[g] = acc;\n"
+         << "    acc += counts[g];\n"
+         << "  }\n"
+         << "  offsets[" << groups << "] = acc;\n";
+  w.beginEntry("fill", {blocksFor(n, 256), 1, 1}, {256, 1, 1}, false);
+  w.os() << layout << forEachElement(n) << "  {\n"
+         << "    int g = " << key << ";\n"
+         << "    if (" << inRange << ")\n"
+         << "      list[atomicAdd(&cursor[g], 1)] = (int)i;\n"
+         << "  }\n";
+  w.beginEntry("order", {blocksFor(groups, 256), 1, 1}, {256, 1, 1}, false);
+  w.os() << layout << forEachElement(groups, "g") << "  {\n"
+         << "    for (int a = offsets[g] + 1; a < offsets[g + 1]; ++a) {\n"
+         << "      int v = list[a], b = a - 1;\n"
+         << "      for (; b >= offsets[g] && list[b] > v; --b)\n"
+         << "        list[b + 1] = list[b];\n"
+         << "      list[b + 1] = v;\n"
+         << "    }\n"
+         << "  }\n";
+  return layout;
+}
+
+uint64_t groupListBytes(int64_t groups, int64_t n) { return (3 * groups + 1 + n) * sizeof(int); }
+
+/// y[t] = Σ gate[i] · outputs[i] over the rows i of token t, in increasing
+/// i (the CPU kernel's order).
+struct CombineKernel : CudaKernelOpInterface::ExternalModel<CombineKernel, CombineOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto y = cast<RankedTensorType>(op->getResult(0).getType());
+    int64_t T = y.getDimSize(0), d = y.getDimSize(1), n = numElements(op->getOperand(2));
+    KernelWriter w(op, "combine");
+    w.setWorkspace(groupListBytes(T, n));
+    std::string layout = writeGroupLists(w, T, n, "in2[i]");
+    w.beginEntry("sum", {blocksFor(T * d, 256), 1, 1}, {256, 1, 1}, false);
+    w.os() << layout << forEachElement(T * d) << "  {\n"
+           << "    long long t = i / " << d << "LL, j = i % " << d << "LL;\n"
+           << "    float acc = 0.0f;\n"
+           << "    for (int a = offsets[t]; a < offsets[t + 1]; ++a)\n"
+           << "      acc += in1[list[a]] * in0[(long long)list[a] * " << d << "LL + j];\n"
+           << "    out0[i] = acc;\n"
+           << "  }\n";
+    return w.finish();
+  }
+};
+
+/// dtable[v] = Σ dy[t] over the positions t of token v, in increasing t.
+struct EmbeddingGradKernel
+    : CudaKernelOpInterface::ExternalModel<EmbeddingGradKernel, EmbeddingGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto table = cast<RankedTensorType>(op->getResult(0).getType());
+    int64_t V = table.getDimSize(0), d = table.getDimSize(1);
+    int64_t n = numElements(op->getOperand(1));
+    KernelWriter w(op, "embedding_grad");
+    w.setWorkspace(groupListBytes(V, n));
+    std::string layout = writeGroupLists(w, V, n, "in1[i]");
+    w.beginEntry("sum", {blocksFor(V * d, 256), 1, 1}, {256, 1, 1}, false);
+    w.os() << layout << forEachElement(V * d) << "  {\n"
+           << "    long long v = i / " << d << "LL, j = i % " << d << "LL;\n"
+           << "    float acc = 0.0f;\n"
+           << "    for (int a = offsets[v]; a < offsets[v + 1]; ++a)\n"
+           << "      acc += in0[(long long)list[a] * " << d << "LL + j];\n"
+           << "    out0[i] = acc;\n"
+           << "  }\n";
+    return w.finish();
+  }
+};
+
+struct CombineGradKernel : CudaKernelOpInterface::ExternalModel<CombineGradKernel, CombineGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto dy = cast<RankedTensorType>(op->getOperand(3).getType());
+    int64_t T = dy.getDimSize(0), d = dy.getDimSize(1), n = numElements(op->getOperand(2));
+    unsigned threads = std::min(threadsFor(d), 256u);
+    KernelWriter w(op, "combine_grad");
+    // in: outputs, gates, slots, dy; out: doutputs, dgates. One block per row.
+    w.os() << "  __shared__ float scratch[" << threads << "];\n"
+           << "  for (long long i = blockIdx.x; i < " << n << "LL; i += gridDim.x) {\n"
+           << "    int t = in2[i];\n"
+           << "    bool valid = t >= 0 && t < " << T << ";\n"
+           << "    float gate = valid ? in1[i] : 0.0f, dot = 0.0f;\n"
+           << "    for (long long j = threadIdx.x; j < " << d << "LL; j += blockDim.x) {\n"
+           << "      float g = valid ? in3[(long long)t * " << d << "LL + j] : 0.0f;\n"
+           << "      out0[i * " << d << "LL + j] = gate * g;\n"
+           << "      dot += in0[i * " << d << "LL + j] * g;\n"
+           << "    }\n"
+           << "    dot = moec_block_sum(dot, scratch);\n"
+           << "    if (threadIdx.x == 0)\n"
+           << "      out1[i] = dot;\n"
+           << "  }\n";
+    return w.finish({static_cast<unsigned>(std::min<int64_t>(n, 65535)), 1, 1},
+                    {threads, 1, 1}, /*usesBarriers=*/true);
+  }
+};
+
+/// Expert load and the dropped fraction, in one block.
+struct RoutingStatsKernel
+    : CudaKernelOpInterface::ExternalModel<RoutingStatsKernel, RoutingStatsOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto stats = cast<RoutingStatsOp>(op);
+    int64_t E = stats.getNumExperts(), T = stats.getNumTokens();
+    int64_t n = numElements(op->getOperand(0));
+    bool withIndices = op->getNumOperands() > 1;
+    KernelWriter w(op, "routing_stats");
+    w.os() << "  __shared__ long long scratch[1024];\n";
+    if (withIndices) {
+      int64_t assignments = numElements(op->getOperand(1));
+      // in: slots, indices; out: load, dropped.
+      w.os() << "  long long kept = 0, assigned = 0;\n"
+             << "  for (long long i = threadIdx.x; i < " << n << "LL; i += blockDim.x)\n"
+             << "    kept += in0[i] >= 0;\n"
+             << "  for (int e = threadIdx.x; e < " << E << "; e += blockDim.x) {\n"
+             << "    int c = 0;\n"
+             << "    for (long long i = 0; i < " << assignments << "LL; ++i)\n"
+             << "      c += in1[i] == e;\n"
+             << "    out0[e] = c;\n"
+             << "    assigned += c;\n"
+             << "  }\n"
+             << "  kept = moec_block_sum(kept, scratch);\n"
+             << "  assigned = moec_block_sum(assigned, scratch);\n"
+             << "  if (threadIdx.x == 0)\n"
+             << "    out1[0] = assigned ? 1.0f - (float)kept / assigned : 0.0f;\n";
+      return w.finish({1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
+    }
+    // Capacity slots [E, C]: the load of e counts its filled slots; a token
+    // is dropped when no slot holds it.
+    int64_t C = n / E;
+    w.setWorkspace(T);
+    w.os() << "  char *routed = workspace;\n"
+           << "  for (long long t = threadIdx.x; t < " << T << "LL; t += blockDim.x)\n"
+           << "    routed[t] = 0;\n"
+           << "  __syncthreads();\n"
+           << "  for (long long i = threadIdx.x; i < " << n << "LL; i += blockDim.x) {\n"
+           << "    int t = in0[i];\n"
+           << "    if (t >= 0 && t < " << T << ")\n"
+           << "      routed[t] = 1;\n"
+           << "  }\n"
+           << "  for (int e = threadIdx.x; e < " << E << "; e += blockDim.x) {\n"
+           << "    int c = 0;\n"
+           << "    for (long long s = 0; s < " << C << "LL; ++s) {\n"
+           << "      int t = in0[e * " << C << "LL + s];\n"
+           << "      c += t >= 0 && t < " << T << ";\n"
+           << "    }\n"
+           << "    out0[e] = c;\n"
+           << "  }\n"
+           << "  __syncthreads();\n"
+           << "  long long unrouted = 0;\n"
+           << "  for (long long t = threadIdx.x; t < " << T << "LL; t += blockDim.x)\n"
+           << "    unrouted += !routed[t];\n"
+           << "  unrouted = moec_block_sum(unrouted, scratch);\n"
+           << "  if (threadIdx.x == 0)\n"
+           << "    out1[0] = (float)unrouted / " << T << ";\n";
+    return w.finish({1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
+  }
+};
+} // namespace
+
+void attachDispatchKernels(MLIRContext *context) {
+  SortByExpertOp::attachInterface<SortByExpertKernel>(*context);
+  SortByExpertGradOp::attachInterface<SortByExpertGradKernel>(*context);
+  DispatchOp::attachInterface<DispatchKernel>(*context);
+  CombineOp::attachInterface<CombineKernel>(*context);
+  EmbeddingGradOp::attachInterface<EmbeddingGradKernel>(*context);
+  CombineGradOp::attachInterface<CombineGradKernel>(*context);
+  RoutingStatsOp::attachInterface<RoutingStatsKernel>(*context);
+}
+
+} // namespace moec::codegen
