@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/DeviceHelpers.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
 
@@ -17,19 +18,6 @@ using namespace moec::moe;
 
 namespace moec::codegen {
 namespace {
-
-/// Helpers: log Σ exp of a row by one thread, as the CPU kernels compute it
-/// (maximum in f32, sum in f64).
-constexpr const char *kRowHelpers = R"cuda(__device__ float moec_row_lse(const float *row, long long n) {
-  float maximum = row[0];
-  for (long long i = 1; i < n; ++i)
-    maximum = fmaxf(maximum, row[i]);
-  double sum = 0.0;
-  for (long long i = 0; i < n; ++i)
-    sum += exp((double)(row[i] - maximum));
-  return maximum + (float)log(sum);
-}
-)cuda";
 
 /// Opens a loop over `rows` rows of `V` logits, one block per row, that
 /// computes the row's `maximum` and `sum` (f64) of `exponential` (of
@@ -72,7 +60,7 @@ struct CrossEntropyKernel
     int64_t V = type.getShape().back(), rows = numElements(op->getOperand(1));
     KernelWriter w(op, "cross_entropy");
     w.setWorkspace(rows * sizeof(double));
-    w.helpers() << kRowHelpers;
+    w.helpers() << kRowLseHelper;
     // One block per row: the maximum and the f64 sum of exponentials.
     unsigned threads = std::min(threadsFor(V), 256u);
     w.beginEntry("rows", {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
@@ -121,7 +109,7 @@ struct ZLossKernel : CudaKernelOpInterface::ExternalModel<ZLossKernel, ZLossOp> 
     int64_t E = type.getShape().back(), rows = type.getNumElements() / E;
     KernelWriter w(op, "z_loss");
     w.setWorkspace(rows * sizeof(double));
-    w.helpers() << kRowHelpers;
+    w.helpers() << kRowLseHelper;
     w.beginEntry("rows", {blocksFor(rows, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
     w.os() << "  double *perRow = (double *)workspace;\n"
            << forEachElement(rows, "r") << "  {\n"
@@ -138,7 +126,7 @@ struct ZLossGradKernel : CudaKernelOpInterface::ExternalModel<ZLossGradKernel, Z
     auto type = cast<RankedTensorType>(op->getOperand(0).getType());
     int64_t E = type.getShape().back(), rows = type.getNumElements() / E;
     KernelWriter w(op, "z_loss_grad");
-    w.helpers() << kRowHelpers;
+    w.helpers() << kRowLseHelper;
     // in: logits, dloss.
     w.os() << "  float dloss = in1[0];\n"
            << forEachElement(rows, "r") << "  {\n"

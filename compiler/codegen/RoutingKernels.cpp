@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/DeviceHelpers.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
 
@@ -85,7 +86,7 @@ struct ScoreGradKernel : CudaKernelOpInterface::ExternalModel<ScoreGradKernel, S
   }
 };
 
-/// The k largest of `choice` (plus the optional bias in1), ties to the
+/// The k largest of the scores plus the optional bias in1, ties to the
 /// lower index, as a stable descending sort takes them; weights from the
 /// scores, renormalised and scaled.
 struct TopKRouteKernel : CudaKernelOpInterface::ExternalModel<TopKRouteKernel, TopKRouteOp> {
@@ -95,37 +96,18 @@ struct TopKRouteKernel : CudaKernelOpInterface::ExternalModel<TopKRouteKernel, T
     int64_t k = route.getK();
     bool bias = op->getNumOperands() > 1;
     KernelWriter w(op, "topk_route");
+    w.helpers() << kSelectionHelpers;
     w.os() << forEachElement(T, "t") << "  {\n"
-           << "    const float *row = in" << 0 << " + t * " << E << "LL;\n"
-           << "    float *weights = out0 + t * " << k << "LL;\n"
-           << "    int *indices = out1 + t * " << k << "LL;\n"
+           << "    const float *row = in0 + t * " << E << "LL;\n"
+           << "    float choice[" << E << "];\n"
+           << "    for (int e = 0; e < " << E << "; ++e)\n"
+           << "      choice[e] = row[e]" << (bias ? " + in1[e]" : " + 0.0f") << ";\n"
            << "    int picks[" << k << "];\n"
-           << "    float sum = 0.0f;\n"
-           << "    for (int j = 0; j < " << k << "; ++j) {\n"
-           << "      int best = -1;\n"
-           << "      float bestValue = 0.0f;\n"
-           << "      for (int e = 0; e < " << E << "; ++e) {\n"
-           << "        bool taken = false;\n"
-           << "        for (int p = 0; p < j; ++p)\n"
-           << "          taken = taken || picks[p] == e;\n"
-           << "        float value = row[e]" << (bias ? " + in1[e]" : " + 0.0f") << ";\n"
-           << "        if (!taken && (best < 0 || value > bestValue)) {\n"
-           << "          best = e;\n"
-           << "          bestValue = value;\n"
-           << "        }\n"
-           << "      }\n"
-           << "      picks[j] = best;\n"
-           << "      sum += row[best];\n"
-           << "    }\n"
-           << "    for (int j = 0; j < " << k << "; ++j) {\n"
-           << "      float weight = row[picks[j]];\n";
-    if (route.getNormalize())
-      w.os() << "      weight /= (sum + " << floatLiteral(route.getNormEps().convertToDouble())
-             << ");\n";
-    w.os() << "      weights[j] = weight * " << floatLiteral(route.getScaling().convertToDouble())
-           << ";\n"
-           << "      indices[j] = picks[j];\n"
-           << "    }\n"
+           << "    moec_order_desc(choice, " << E << ", " << k << ", picks);\n"
+           << "    moec_write_selection(out0 + t * " << k << "LL, out1 + t * " << k << "LL, " << k
+           << ", picks, " << k << ", row, " << (route.getNormalize() ? "true" : "false") << ", "
+           << floatLiteral(route.getNormEps().convertToDouble()) << ", "
+           << floatLiteral(route.getScaling().convertToDouble()) << ");\n"
            << "  }\n";
     return perToken(w, T);
   }

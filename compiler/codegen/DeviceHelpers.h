@@ -1,0 +1,82 @@
+//===- DeviceHelpers.h - CUDA device functions some kernels share -*- C++ -*-===//
+//
+// Written into a kernel's module (KernelWriter::helpers) when its code
+// calls them; each mirrors a function of the CPU kernels so that results
+// agree (runtime/cpu/Math.h, runtime/core/Random.h).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_COMPILER_CODEGEN_DEVICEHELPERS_H
+#define MOEC_COMPILER_CODEGEN_DEVICEHELPERS_H
+
+namespace moec::codegen {
+
+/// moec_row_lse: log Σ exp of a row by one thread (maximum in f32, sum in
+/// f64), as logSumExp.
+inline constexpr const char *kRowLseHelper = R"cuda(__device__ float moec_row_lse(const float *row, long long n) {
+  float maximum = row[0];
+  for (long long i = 1; i < n; ++i)
+    maximum = fmaxf(maximum, row[i]);
+  double sum = 0.0;
+  for (long long i = 0; i < n; ++i)
+    sum += exp((double)(row[i] - maximum));
+  return maximum + (float)log(sum);
+}
+)cuda";
+
+/// moec_order_desc: the first `count` indices of `values` in decreasing
+/// order, ties to the lower index (a stable descending sort's prefix).
+/// moec_write_selection: as writeSelection, the weights of `count` picks
+/// padded to `slots` with 0 / -1, renormalised and scaled.
+inline constexpr const char *kSelectionHelpers = R"cuda(__device__ void moec_order_desc(const float *values, int n, int count, int *order) {
+  for (int j = 0; j < count; ++j) {
+    int best = -1;
+    float bestValue = 0.0f;
+    for (int e = 0; e < n; ++e) {
+      bool taken = false;
+      for (int p = 0; p < j; ++p)
+        taken = taken || order[p] == e;
+      if (!taken && (best < 0 || values[e] > bestValue)) {
+        best = e;
+        bestValue = values[e];
+      }
+    }
+    order[j] = best;
+  }
+}
+__device__ void moec_write_selection(float *weights, int *indices, int slots, const int *picks,
+                                     int count, const float *scores, bool normalize,
+                                     float normEps, float scaling) {
+  float sum = 0.0f;
+  for (int j = 0; j < count; ++j)
+    sum += scores[picks[j]];
+  for (int j = 0; j < slots; ++j) {
+    if (j < count) {
+      float weight = scores[picks[j]];
+      if (normalize)
+        weight /= (sum + normEps);
+      weights[j] = weight * scaling;
+      indices[j] = picks[j];
+    } else {
+      weights[j] = 0.0f;
+      indices[j] = -1;
+    }
+  }
+}
+)cuda";
+
+/// The runtime's counter-based random numbers (SplitMix64), bit for bit.
+inline constexpr const char *kRandomHelpers = R"cuda(__device__ unsigned long long moec_mix64(unsigned long long x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+__device__ double moec_uniform01(unsigned long long key, unsigned long long index) {
+  unsigned long long bits = moec_mix64(moec_mix64(key) ^ (index * 0xd1b54a32d192ed03ull));
+  return ((bits >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+)cuda";
+
+} // namespace moec::codegen
+
+#endif // MOEC_COMPILER_CODEGEN_DEVICEHELPERS_H
