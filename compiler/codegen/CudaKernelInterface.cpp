@@ -18,6 +18,7 @@ void registerCudaKernelModels(mlir::DialectRegistry &registry) {
     attachLossKernels(context);
     attachNormKernels(context);
     attachOptimizerKernels(context);
+    attachRouterVariantKernels(context);
     attachRoutingKernels(context);
   });
 }

@@ -81,6 +81,27 @@ int64_t numElements(Value value) {
   return cast<RankedTensorType>(value.getType()).getNumElements();
 }
 
+static Attribute attributeOf(Operation *op, StringRef name) {
+  NamedAttrList attributes(op->getAttrDictionary());
+  op->getName().populateDefaultAttrs(attributes);
+  return attributes.get(name);
+}
+
+double floatAttr(Operation *op, StringRef name) {
+  auto attr = dyn_cast_or_null<FloatAttr>(attributeOf(op, name));
+  return attr ? attr.getValueAsDouble() : 0.0;
+}
+
+int64_t intAttr(Operation *op, StringRef name) {
+  auto attr = dyn_cast_or_null<IntegerAttr>(attributeOf(op, name));
+  return attr ? attr.getInt() : 0;
+}
+
+bool boolAttr(Operation *op, StringRef name) {
+  auto attr = dyn_cast_or_null<BoolAttr>(attributeOf(op, name));
+  return attr && attr.getValue();
+}
+
 KernelWriter::KernelWriter(Operation *op, StringRef stem) : op_(op), stem_(stem.str()) {}
 
 FailureOr<std::string> KernelWriter::elementType(Value value) const {

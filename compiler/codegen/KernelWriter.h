@@ -86,6 +86,12 @@ std::string floatLiteral(double value);
 /// The number of elements of a ranked tensor value.
 int64_t numElements(mlir::Value value);
 
+/// Attribute `name` of `op`, with its ODS default when absent (kernels, like
+/// the plan, never restate defaults).
+double floatAttr(mlir::Operation *op, llvm::StringRef name);
+int64_t intAttr(mlir::Operation *op, llvm::StringRef name);
+bool boolAttr(mlir::Operation *op, llvm::StringRef name);
+
 } // namespace moec::codegen
 
 #endif // MOEC_COMPILER_CODEGEN_KERNELWRITER_H

@@ -15,6 +15,7 @@ void attachElementwiseKernels(mlir::MLIRContext *context);
 void attachLossKernels(mlir::MLIRContext *context);
 void attachNormKernels(mlir::MLIRContext *context);
 void attachOptimizerKernels(mlir::MLIRContext *context);
+void attachRouterVariantKernels(mlir::MLIRContext *context);
 void attachRoutingKernels(mlir::MLIRContext *context);
 
 } // namespace moec::codegen
