@@ -71,12 +71,28 @@ struct RoPEGradKernel : CudaKernelOpInterface::ExternalModel<RoPEGradKernel, RoP
                     true);
   }
 };
+/// Column sums over the rows, in row order (one thread per column).
+struct ReduceRowsKernel : CudaKernelOpInterface::ExternalModel<ReduceRowsKernel, ReduceRowsOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t D = type.getShape().back(), rows = type.getNumElements() / D;
+    KernelWriter w(op, "reduce_rows");
+    w.os() << forEachElement(D, "j") << "  {\n"
+           << "    float sum = 0.0f;\n"
+           << "    for (long long r = 0; r < " << rows << "LL; ++r)\n"
+           << "      sum += in0[r * " << D << "LL + j];\n"
+           << "    out0[j] = sum;\n"
+           << "  }\n";
+    return w.finish({blocksFor(D, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+  }
+};
 } // namespace
 
 void attachDenseKernels(MLIRContext *context) {
   EmbeddingOp::attachInterface<EmbeddingKernel>(*context);
   RoPEOp::attachInterface<RoPEKernel>(*context);
   RoPEGradOp::attachInterface<RoPEGradKernel>(*context);
+  ReduceRowsOp::attachInterface<ReduceRowsKernel>(*context);
 }
 
 } // namespace moec::codegen

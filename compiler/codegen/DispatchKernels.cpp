@@ -221,6 +221,97 @@ struct CombineGradKernel : CudaKernelOpInterface::ExternalModel<CombineGradKerne
   }
 };
 
+/// The assignments of expert e in priority order: k-major (slot 0 choices
+/// first) for `position`, by decreasing weight then k-major for `score`.
+/// One thread per expert; `body` runs for each, with `position` counting
+/// them and `a` = k * T + t the assignment.
+std::string expertAssignments(int64_t T, int64_t K, bool byScore, StringRef body) {
+  std::string t = std::to_string(T), k = std::to_string(K), n = std::to_string(T * K);
+  std::string expertOf = "in1[(a % " + t + ") * " + k + " + a / " + t + "]";
+  if (!byScore)
+    return "    long long position = 0;\n"
+           "    for (long long a = 0; a < " + n + "LL; ++a)\n"
+           "      if (" + expertOf + " == e) {\n" + body.str() + "        ++position;\n"
+           "      }\n";
+  // Selection passes: each takes the next (weight desc, a asc) assignment.
+  return "    float lastWeight = 0.0f;\n"
+         "    long long last = -1;\n"
+         "    for (long long position = 0;; ++position) {\n"
+         "      long long a = -1;\n"
+         "      float best = 0.0f;\n"
+         "      for (long long b = 0; b < " + n + "LL; ++b) {\n"
+         "        if (in1[(b % " + t + ") * " + k + " + b / " + t + "] != e)\n"
+         "          continue;\n"
+         "        float v = in0[(b % " + t + ") * " + k + " + b / " + t + "];\n"
+         "        bool after = last < 0 || v < lastWeight || (v == lastWeight && b > last);\n"
+         "        if (after && (a < 0 || v > best)) {\n"
+         "          a = b;\n"
+         "          best = v;\n"
+         "        }\n"
+         "      }\n"
+         "      if (a < 0)\n"
+         "        break;\n" + body.str() +
+         "      lastWeight = best;\n"
+         "      last = a;\n"
+         "    }\n";
+}
+
+/// Capacity dispatch: expert e fills its C slots in priority order; its
+/// load counts every assignment, kept or dropped.
+struct AssignSlotsKernel : CudaKernelOpInterface::ExternalModel<AssignSlotsKernel, AssignSlotsOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t T = type.getDimSize(0), K = type.getDimSize(1);
+    int64_t E = intAttr(op, "num_experts"), C = intAttr(op, "capacity");
+    bool byScore = cast<AssignSlotsOp>(op).getPriority() == DropPriority::score;
+    std::string c = std::to_string(C);
+    KernelWriter w(op, byScore ? "assign_slots_score" : "assign_slots_position");
+    // in: weights, indices; out: slot tokens, slot gates, load.
+    w.os() << forEachElement(E, "e") << "  {\n"
+           << "    for (int s = 0; s < " << C << "; ++s) {\n"
+           << "      out0[e * " << C << "LL + s] = -1;\n"
+           << "      out1[e * " << C << "LL + s] = 0.0f;\n"
+           << "    }\n"
+           << "    out2[e] = 0;\n"
+           << expertAssignments(T, K, byScore,
+                                "        if (position < " + c + ") {\n"
+                                "          out0[e * " + c + "LL + position] = (int)(a % " +
+                                    std::to_string(T) + ");\n"
+                                "          out1[e * " + c + "LL + position] = in0[(a % " +
+                                    std::to_string(T) + ") * " + std::to_string(K) + " + a / " +
+                                    std::to_string(T) + "];\n"
+                                "        }\n"
+                                "        out2[e] = (int)position + 1;\n")
+           << "  }\n";
+    return w.finish({blocksFor(E, 32), 1, 1}, {32, 1, 1}, /*usesBarriers=*/false);
+  }
+};
+
+struct AssignSlotsGradKernel
+    : CudaKernelOpInterface::ExternalModel<AssignSlotsGradKernel, AssignSlotsGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto grad = cast<AssignSlotsGradOp>(op);
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t T = type.getDimSize(0), K = type.getDimSize(1);
+    int64_t E = grad.getNumExperts(), C = grad.getCapacity();
+    bool byScore = grad.getPriority() == DropPriority::score;
+    std::string c = std::to_string(C);
+    KernelWriter w(op, byScore ? "assign_slots_grad_score" : "assign_slots_grad_position");
+    // in: weights, indices, dslot gates; out: dweights [T, K].
+    w.beginEntry("zero", {blocksFor(T * K, 256), 1, 1}, {256, 1, 1}, false);
+    w.os() << forEachElement(T * K) << "    out0[i] = 0.0f;\n";
+    w.beginEntry("experts", {blocksFor(E, 32), 1, 1}, {32, 1, 1}, false);
+    w.os() << forEachElement(E, "e") << "  {\n"
+           << expertAssignments(T, K, byScore,
+                                "        if (position < " + c + ")\n"
+                                "          out0[(a % " + std::to_string(T) + ") * " +
+                                    std::to_string(K) + " + a / " + std::to_string(T) +
+                                    "] = in2[e * " + c + "LL + position];\n")
+           << "  }\n";
+    return w.finish();
+  }
+};
+
 /// Expert load and the dropped fraction, in one block.
 struct RoutingStatsKernel
     : CudaKernelOpInterface::ExternalModel<RoutingStatsKernel, RoutingStatsOp> {
@@ -291,6 +382,8 @@ void attachDispatchKernels(MLIRContext *context) {
   EmbeddingGradOp::attachInterface<EmbeddingGradKernel>(*context);
   CombineGradOp::attachInterface<CombineGradKernel>(*context);
   RoutingStatsOp::attachInterface<RoutingStatsKernel>(*context);
+  AssignSlotsOp::attachInterface<AssignSlotsKernel>(*context);
+  AssignSlotsGradOp::attachInterface<AssignSlotsGradKernel>(*context);
 }
 
 } // namespace moec::codegen

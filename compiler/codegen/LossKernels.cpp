@@ -13,6 +13,8 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include <cstdio>
+
 using namespace mlir;
 using namespace moec::moe;
 
@@ -282,6 +284,61 @@ struct LoadBalancingLossGradKernel
     return w.finish({1, 1, 1}, {threads, 1, 1}, /*usesBarriers=*/true);
   }
 };
+/// The mean Tsallis (Shannon at q = 1) entropy of the routing
+/// distributions: per-row values, then a fixed-order f64 sum.
+struct EntropyLossKernel : CudaKernelOpInterface::ExternalModel<EntropyLossKernel, EntropyLossOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t T = type.getDimSize(0), E = type.getDimSize(1);
+    double q = floatAttr(op, "q");
+    char qText[40];
+    std::snprintf(qText, sizeof(qText), "%.17g", q);
+    KernelWriter w(op, "entropy_loss");
+    w.setWorkspace(T * sizeof(double));
+    w.beginEntry("rows", {blocksFor(T, 128), 1, 1}, {128, 1, 1}, /*usesBarriers=*/false);
+    w.os() << "  double *perRow = (double *)workspace;\n"
+           << forEachElement(T, "t") << "  {\n"
+           << "    const float *row = in0 + t * " << E << "LL;\n"
+           << "    double h = 0.0;\n";
+    if (q == 1.0)
+      w.os() << "    for (int e = 0; e < " << E << "; ++e)\n"
+             << "      if (row[e] > 0.0f)\n"
+             << "        h -= row[e] * log((double)row[e]);\n";
+    else
+      w.os() << "    double power = 0.0;\n"
+             << "    for (int e = 0; e < " << E << "; ++e)\n"
+             << "      power += pow((double)row[e], " << qText << ");\n"
+             << "    h = (1.0 - power) / (" << qText << " - 1.0);\n";
+    w.os() << "    perRow[t] = h;\n"
+           << "  }\n";
+    writeRowSum(w, T, "/ " + std::to_string(T) + ".0");
+    return w.finish();
+  }
+};
+
+struct EntropyLossGradKernel
+    : CudaKernelOpInterface::ExternalModel<EntropyLossGradKernel, EntropyLossGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t T = type.getDimSize(0), n = type.getNumElements();
+    double q = floatAttr(op, "q");
+    char qText[40];
+    std::snprintf(qText, sizeof(qText), "%.17g", q);
+    KernelWriter w(op, "entropy_loss_grad");
+    // in: scores, dloss.
+    w.os() << "  float dloss = in1[0];\n"
+           << forEachElement(n) << "  {\n"
+           << "    double p = in0[i];\n";
+    if (q == 1.0)
+      w.os() << "    double d = p > 0 ? -(log(p) + 1.0) : 0.0;\n";
+    else
+      w.os() << "    double d = -" << qText << " * pow(p, " << qText << " - 1.0) / (" << qText
+             << " - 1.0);\n";
+    w.os() << "    out0[i] = (float)(dloss * d / " << T << ");\n"
+           << "  }\n";
+    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+  }
+};
 } // namespace
 
 void attachLossKernels(MLIRContext *context) {
@@ -290,6 +347,8 @@ void attachLossKernels(MLIRContext *context) {
   ZLossOp::attachInterface<ZLossKernel>(*context);
   ZLossGradOp::attachInterface<ZLossGradKernel>(*context);
   WeightedSumOp::attachInterface<WeightedSumKernel>(*context);
+  EntropyLossOp::attachInterface<EntropyLossKernel>(*context);
+  EntropyLossGradOp::attachInterface<EntropyLossGradKernel>(*context);
   LoadBalancingLossOp::attachInterface<LoadBalancingLossKernel>(*context);
   LoadBalancingLossGradOp::attachInterface<LoadBalancingLossGradKernel>(*context);
 }

@@ -85,11 +85,200 @@ struct RMSNormGradKernel : CudaKernelOpInterface::ExternalModel<RMSNormGradKerne
     return w.finish();
   }
 };
+/// One thread per row, as the CPU kernel (sequential f32 sums).
+struct LayerNormKernel : CudaKernelOpInterface::ExternalModel<LayerNormKernel, LayerNormOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t D = type.getShape().back(), rows = type.getNumElements() / D;
+    bool bias = op->getNumOperands() > 2;
+    KernelWriter w(op, "layer_norm");
+    w.os() << forEachElement(rows, "r") << "  {\n"
+           << "    const float *x = in0 + r * " << D << "LL;\n"
+           << "    float *y = out0 + r * " << D << "LL;\n"
+           << "    float mean = 0.0f, var = 0.0f;\n"
+           << "    for (int i = 0; i < " << D << "; ++i)\n"
+           << "      mean += x[i];\n"
+           << "    mean /= " << D << ";\n"
+           << "    for (int i = 0; i < " << D << "; ++i)\n"
+           << "      var += (x[i] - mean) * (x[i] - mean);\n"
+           << "    float scale = 1.0f / sqrtf(var / " << D << " + "
+           << floatLiteral(floatAttr(op, "eps")) << ");\n"
+           << "    for (int i = 0; i < " << D << "; ++i)\n"
+           << "      y[i] = (x[i] - mean) * scale * in1[i] + " << (bias ? "in2[i]" : "0.0f")
+           << ";\n"
+           << "  }\n";
+    return w.finish({blocksFor(rows, 128), 1, 1}, {128, 1, 1}, /*usesBarriers=*/false);
+  }
+};
+
+/// dx per row (one thread per row), then dw and db per column in row order.
+struct LayerNormGradKernel
+    : CudaKernelOpInterface::ExternalModel<LayerNormGradKernel, LayerNormGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t D = type.getShape().back(), rows = type.getNumElements() / D;
+    KernelWriter w(op, "layer_norm_grad");
+    w.setWorkspace(2 * rows * sizeof(float)); // mean and 1/std per row
+    std::string stats = "  float *mean = (float *)workspace, *inverseStd = mean + " +
+                        std::to_string(rows) + ";\n";
+    // in: x, w, dy; out: dx, dw, db.
+    w.beginEntry("rows", {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
+    w.os() << stats << forEachElement(rows, "r") << "  {\n"
+           << "    const float *x = in0 + r * " << D << "LL, *g = in2 + r * " << D << "LL;\n"
+           << "    float m = 0.0f, var = 0.0f;\n"
+           << "    for (int i = 0; i < " << D << "; ++i)\n"
+           << "      m += x[i];\n"
+           << "    m /= " << D << ";\n"
+           << "    for (int i = 0; i < " << D << "; ++i)\n"
+           << "      var += (x[i] - m) * (x[i] - m);\n"
+           << "    float rs = 1.0f / sqrtf(var / " << D << " + "
+           << floatLiteral(floatAttr(op, "eps")) << ");\n"
+           << "    float sumG = 0.0f, sumGX = 0.0f;\n"
+           << "    for (int i = 0; i < " << D << "; ++i) {\n"
+           << "      float xhat = (x[i] - m) * rs, gw = g[i] * in1[i];\n"
+           << "      sumG += gw;\n"
+           << "      sumGX += gw * xhat;\n"
+           << "    }\n"
+           << "    for (int i = 0; i < " << D << "; ++i) {\n"
+           << "      float xhat = (x[i] - m) * rs;\n"
+           << "      out0[r * " << D << "LL + i] = rs * (g[i] * in1[i] - sumG / " << D
+           << " - xhat * sumGX / " << D << ");\n"
+           << "    }\n"
+           << "    mean[r] = m;\n"
+           << "    inverseStd[r] = rs;\n"
+           << "  }\n";
+    w.beginEntry("weight", {blocksFor(D, 256), 1, 1}, {256, 1, 1}, false);
+    w.os() << stats << forEachElement(D, "j") << "  {\n"
+           << "    float dw = 0.0f, db = 0.0f;\n"
+           << "    for (long long r = 0; r < " << rows << "LL; ++r) {\n"
+           << "      float g = in2[r * " << D << "LL + j];\n"
+           << "      dw += g * ((in0[r * " << D << "LL + j] - mean[r]) * inverseStd[r]);\n"
+           << "      db += g;\n"
+           << "    }\n"
+           << "    out1[j] = dw;\n"
+           << "    out2[j] = db;\n"
+           << "  }\n";
+    return w.finish();
+  }
+};
+
+/// The router input transforms, one thread per token, as the CPU kernel.
+struct RouterInputTransformKernel
+    : CudaKernelOpInterface::ExternalModel<RouterInputTransformKernel, RouterInputTransformOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    InputTransform kind = cast<RouterInputTransformOp>(op).getKind();
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t T = type.getDimSize(0), d = type.getDimSize(1);
+    std::string eps = floatLiteral(floatAttr(op, "eps")), D = std::to_string(d);
+    KernelWriter w(op, ("router_input_transform_" + stringifyInputTransform(kind)).str());
+    w.os() << forEachElement(T, "t") << "  {\n"
+           << "    const float *x = in0 + t * " << d << "LL;\n"
+           << "    float *y = out0 + t * " << d << "LL;\n";
+    switch (kind) {
+    case InputTransform::l2norm:
+      w.os() << "    float norm = 0.0f;\n"
+             << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      norm += x[i] * x[i];\n"
+             << "    float inv = 1.0f / fmaxf(sqrtf(norm), " << eps << ");\n"
+             << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      y[i] = x[i] * inv;\n";
+      break;
+    case InputTransform::layernorm:
+      w.os() << "    float mean = 0.0f, var = 0.0f;\n"
+             << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      mean += x[i];\n"
+             << "    mean /= " << D << ";\n"
+             << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      var += (x[i] - mean) * (x[i] - mean);\n"
+             << "    float inv = 1.0f / sqrtf(var / " << D << " + " << eps << ");\n"
+             << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      y[i] = (x[i] - mean) * inv;\n";
+      break;
+    case InputTransform::tanh:
+      w.os() << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      y[i] = tanhf(x[i]);\n";
+      break;
+    case InputTransform::none:
+      w.os() << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      y[i] = x[i];\n";
+      break;
+    }
+    w.os() << "  }\n";
+    return w.finish({blocksFor(T, 128), 1, 1}, {128, 1, 1}, /*usesBarriers=*/false);
+  }
+};
+
+struct RouterInputTransformGradKernel
+    : CudaKernelOpInterface::ExternalModel<RouterInputTransformGradKernel,
+                                           RouterInputTransformGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    InputTransform kind = cast<RouterInputTransformGradOp>(op).getKind();
+    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
+    int64_t T = type.getDimSize(0), d = type.getDimSize(1);
+    std::string eps = floatLiteral(floatAttr(op, "eps")), D = std::to_string(d);
+    KernelWriter w(op, ("router_input_transform_grad_" + stringifyInputTransform(kind)).str());
+    // in: x, dy.
+    w.os() << forEachElement(T, "t") << "  {\n"
+           << "    const float *x = in0 + t * " << d << "LL, *g = in1 + t * " << d << "LL;\n"
+           << "    float *out = out0 + t * " << d << "LL;\n";
+    switch (kind) {
+    case InputTransform::l2norm:
+      w.os() << "    float norm = 0.0f;\n"
+             << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      norm += x[i] * x[i];\n"
+             << "    norm = sqrtf(norm);\n"
+             << "    if (norm <= " << eps << ") {\n"
+             << "      for (int i = 0; i < " << D << "; ++i)\n"
+             << "        out[i] = g[i] / " << eps << ";\n"
+             << "    } else {\n"
+             << "      float dot = 0.0f;\n"
+             << "      for (int i = 0; i < " << D << "; ++i)\n"
+             << "        dot += g[i] * x[i];\n"
+             << "      for (int i = 0; i < " << D << "; ++i)\n"
+             << "        out[i] = g[i] / norm - x[i] * dot / (norm * norm * norm);\n"
+             << "    }\n";
+      break;
+    case InputTransform::layernorm:
+      w.os() << "    float mean = 0.0f, var = 0.0f;\n"
+             << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      mean += x[i];\n"
+             << "    mean /= " << D << ";\n"
+             << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      var += (x[i] - mean) * (x[i] - mean);\n"
+             << "    float rs = 1.0f / sqrtf(var / " << D << " + " << eps
+             << "), sumG = 0.0f, sumGX = 0.0f;\n"
+             << "    for (int i = 0; i < " << D << "; ++i) {\n"
+             << "      sumG += g[i];\n"
+             << "      sumGX += g[i] * (x[i] - mean) * rs;\n"
+             << "    }\n"
+             << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      out[i] = rs * (g[i] - sumG / " << D << " - (x[i] - mean) * rs * sumGX / "
+             << D << ");\n";
+      break;
+    case InputTransform::tanh:
+      w.os() << "    for (int i = 0; i < " << D << "; ++i) {\n"
+             << "      float th = tanhf(x[i]);\n"
+             << "      out[i] = g[i] * (1.0f - th * th);\n"
+             << "    }\n";
+      break;
+    case InputTransform::none:
+      w.os() << "    for (int i = 0; i < " << D << "; ++i)\n"
+             << "      out[i] = g[i];\n";
+      break;
+    }
+    w.os() << "  }\n";
+    return w.finish({blocksFor(T, 128), 1, 1}, {128, 1, 1}, /*usesBarriers=*/false);
+  }
+};
 } // namespace
 
 void attachNormKernels(MLIRContext *context) {
   RMSNormOp::attachInterface<RMSNormKernel>(*context);
   RMSNormGradOp::attachInterface<RMSNormGradKernel>(*context);
+  LayerNormOp::attachInterface<LayerNormKernel>(*context);
+  LayerNormGradOp::attachInterface<LayerNormGradKernel>(*context);
+  RouterInputTransformOp::attachInterface<RouterInputTransformKernel>(*context);
+  RouterInputTransformGradOp::attachInterface<RouterInputTransformGradKernel>(*context);
 }
 
 } // namespace moec::codegen

@@ -11,6 +11,9 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include <algorithm>
+#include <cstdio>
+
 using namespace mlir;
 using namespace moec::moe;
 
@@ -150,6 +153,95 @@ struct SelectionGradKernel
     return perToken(w, T);
   }
 };
+/// Gumbel noise from the seed (when given) at temperature in1, then the
+/// softmax of each token's row.
+struct GumbelSoftmaxKernel
+    : CudaKernelOpInterface::ExternalModel<GumbelSoftmaxKernel, GumbelSoftmaxOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto [T, E] = tokensAndExperts(op->getOperand(0));
+    bool noise = op->getNumOperands() > 2;
+    KernelWriter w(op, noise ? "gumbel_softmax_noise" : "gumbel_softmax");
+    w.helpers() << kRandomHelpers;
+    w.os() << "  float tau = in1[0];\n";
+    if (noise)
+      w.os() << "  unsigned long long key = (unsigned long long)in2[0] ^ 0xbb67ae8584caa73bull;\n";
+    w.os() << forEachElement(T, "t") << "  {\n"
+           << "    float *out = out0 + t * " << E << "LL;\n"
+           << "    for (int e = 0; e < " << E << "; ++e) {\n"
+           << "      long long i = t * " << E << "LL + e;\n"
+           << "      float g = "
+           << (noise ? "(float)(-log(-log(moec_uniform01(key, (unsigned long long)i))))" : "0.0f")
+           << ";\n"
+           << "      out[e] = (in0[i] + g) / tau;\n"
+           << "    }\n"
+           << "    float maximum = out[0];\n"
+           << "    for (int e = 1; e < " << E << "; ++e)\n"
+           << "      maximum = fmaxf(maximum, out[e]);\n"
+           << "    double sum = 0.0;\n"
+           << "    for (int e = 0; e < " << E << "; ++e) {\n"
+           << "      out[e] = expf(out[e] - maximum);\n"
+           << "      sum += out[e];\n"
+           << "    }\n"
+           << "    float inverse = (float)(1.0 / sum);\n"
+           << "    for (int e = 0; e < " << E << "; ++e)\n"
+           << "      out[e] *= inverse;\n"
+           << "  }\n";
+    return perToken(w, T);
+  }
+};
+
+struct GumbelSoftmaxGradKernel
+    : CudaKernelOpInterface::ExternalModel<GumbelSoftmaxGradKernel, GumbelSoftmaxGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto [T, E] = tokensAndExperts(op->getOperand(0));
+    KernelWriter w(op, "gumbel_softmax_grad");
+    // in: scores, tau, dscores.
+    w.os() << "  float invTau = 1.0f / in1[0];\n"
+           << forEachElement(T, "t") << "  {\n"
+           << "    const float *s = in0 + t * " << E << "LL, *g = in2 + t * " << E << "LL;\n"
+           << "    float dot = 0.0f;\n"
+           << "    for (int e = 0; e < " << E << "; ++e)\n"
+           << "      dot += g[e] * s[e];\n"
+           << "    for (int e = 0; e < " << E << "; ++e)\n"
+           << "      out0[t * " << E << "LL + e] = s[e] * (g[e] - dot) * invTau;\n"
+           << "  }\n";
+    return perToken(w, T);
+  }
+};
+
+struct TemperatureScheduleKernel
+    : CudaKernelOpInterface::ExternalModel<TemperatureScheduleKernel, TemperatureScheduleOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    int64_t steps = std::max<int64_t>(1, intAttr(op, "steps"));
+    // The attributes are f32; the CPU kernel computes in f64 from them.
+    double start = static_cast<float>(floatAttr(op, "start")),
+           end = static_cast<float>(floatAttr(op, "end"));
+    KernelWriter w(op, "temperature_schedule");
+    char text[160];
+    std::snprintf(text, sizeof(text), "  double start = %.17g, end = %.17g;\n", start, end);
+    w.os() << text
+           << "  double progress = fmin(1.0, (double)in0[0] / " << steps << ");\n"
+           << "  out0[0] = (float)(start * pow(end / start, progress));\n";
+    return w.finish({1, 1, 1}, {1, 1, 1}, /*usesBarriers=*/false);
+  }
+};
+
+struct RouterJitterKernel : CudaKernelOpInterface::ExternalModel<RouterJitterKernel, RouterJitterOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    int64_t n = numElements(op->getOperand(0));
+    char eps[40];
+    std::snprintf(eps, sizeof(eps), "%.17g", floatAttr(op, "epsilon"));
+    KernelWriter w(op, "router_jitter");
+    w.helpers() << kRandomHelpers;
+    w.os() << "  unsigned long long key = (unsigned long long)in1[0] ^ 0x6a09e667f3bcc909ull;\n"
+           << "  double eps = " << eps << ";\n"
+           << forEachElement(n) << "  {\n"
+           << "    double u = moec_uniform01(key, (unsigned long long)i);\n"
+           << "    out0[i] = in0[i] * (float)(1.0 - eps + 2.0 * eps * u);\n"
+           << "  }\n";
+    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+  }
+};
 } // namespace
 
 void attachRoutingKernels(MLIRContext *context) {
@@ -157,6 +249,10 @@ void attachRoutingKernels(MLIRContext *context) {
   ScoreGradOp::attachInterface<ScoreGradKernel>(*context);
   TopKRouteOp::attachInterface<TopKRouteKernel>(*context);
   SelectionGradOp::attachInterface<SelectionGradKernel>(*context);
+  GumbelSoftmaxOp::attachInterface<GumbelSoftmaxKernel>(*context);
+  GumbelSoftmaxGradOp::attachInterface<GumbelSoftmaxGradKernel>(*context);
+  TemperatureScheduleOp::attachInterface<TemperatureScheduleKernel>(*context);
+  RouterJitterOp::attachInterface<RouterJitterKernel>(*context);
 }
 
 } // namespace moec::codegen
