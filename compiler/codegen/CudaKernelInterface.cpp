@@ -4,6 +4,7 @@
 
 #include "dialects/moe/IR/MoEDialect.h"
 
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 
 #include "compiler/codegen/CudaKernelInterface.cpp.inc"
@@ -20,6 +21,9 @@ void registerCudaKernelModels(mlir::DialectRegistry &registry) {
     attachOptimizerKernels(context);
     attachRouterVariantKernels(context);
     attachRoutingKernels(context);
+  });
+  registry.addExtension(+[](mlir::MLIRContext *context, mlir::tensor::TensorDialect *) {
+    attachTensorKernels(context);
   });
 }
 

@@ -17,6 +17,7 @@ void attachNormKernels(mlir::MLIRContext *context);
 void attachOptimizerKernels(mlir::MLIRContext *context);
 void attachRouterVariantKernels(mlir::MLIRContext *context);
 void attachRoutingKernels(mlir::MLIRContext *context);
+void attachTensorKernels(mlir::MLIRContext *context); // upstream tensor ops
 
 } // namespace moec::codegen
 
