@@ -16,6 +16,8 @@ void registerCudaKernelModels(mlir::DialectRegistry &registry) {
     attachDenseKernels(context);
     attachDispatchKernels(context);
     attachElementwiseKernels(context);
+    attachExpertKernels(context);
+    attachGemmKernels(context);
     attachLossKernels(context);
     attachNormKernels(context);
     attachOptimizerKernels(context);

@@ -104,6 +104,16 @@ bool boolAttr(Operation *op, StringRef name) {
 
 KernelWriter::KernelWriter(Operation *op, StringRef stem) : op_(op), stem_(stem.str()) {}
 
+std::string KernelWriter::name(Value value) const {
+  for (auto [n, operand] : llvm::enumerate(op_->getOperands()))
+    if (operand == value)
+      return "in" + std::to_string(n);
+  for (auto [n, result] : llvm::enumerate(op_->getResults()))
+    if (result == value)
+      return "out" + std::to_string(n);
+  return "<not a value of the op>";
+}
+
 FailureOr<std::string> KernelWriter::elementType(Value value) const {
   auto type = dyn_cast<RankedTensorType>(value.getType());
   Type element = type ? type.getElementType() : Type();

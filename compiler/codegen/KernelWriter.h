@@ -38,6 +38,9 @@ public:
   /// Bytes of device workspace every entry receives as `workspace`.
   void setWorkspace(uint64_t bytes) { workspaceBytes_ = bytes; }
 
+  /// The parameter of operand or result `value` ("in2", "out0").
+  std::string name(mlir::Value value) const;
+
   /// The C type of operand/result `value`'s elements ("float", "int",
   /// "long long"); fails with a diagnostic on the op for other types.
   mlir::FailureOr<std::string> elementType(mlir::Value value) const;

@@ -12,6 +12,8 @@ namespace moec::codegen {
 void attachDenseKernels(mlir::MLIRContext *context);
 void attachDispatchKernels(mlir::MLIRContext *context);
 void attachElementwiseKernels(mlir::MLIRContext *context);
+void attachExpertKernels(mlir::MLIRContext *context);
+void attachGemmKernels(mlir::MLIRContext *context);
 void attachLossKernels(mlir::MLIRContext *context);
 void attachNormKernels(mlir::MLIRContext *context);
 void attachOptimizerKernels(mlir::MLIRContext *context);
