@@ -13,6 +13,7 @@ namespace moec::codegen {
 
 void registerCudaKernelModels(mlir::DialectRegistry &registry) {
   registry.addExtension(+[](mlir::MLIRContext *context, moe::MoEDialect *) {
+    attachAttentionKernels(context);
     attachDenseKernels(context);
     attachDispatchKernels(context);
     attachElementwiseKernels(context);

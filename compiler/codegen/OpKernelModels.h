@@ -9,6 +9,7 @@ class MLIRContext;
 namespace moec::codegen {
 
 // One function per file of kernel models; registerCudaKernelModels calls each.
+void attachAttentionKernels(mlir::MLIRContext *context);
 void attachDenseKernels(mlir::MLIRContext *context);
 void attachDispatchKernels(mlir::MLIRContext *context);
 void attachElementwiseKernels(mlir::MLIRContext *context);
