@@ -14,6 +14,8 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include <array>
+
 using namespace mlir;
 using namespace moec::moe;
 
@@ -65,7 +67,8 @@ __device__ float moec_gelu_tanh_grad(float x) {
 )cuda";
 
 /// Where an expert op's rows live: `sizes` the group-size parameter or
-/// "nullptr"; `capacity` the rows per expert of the capacity form.
+/// "nullptr"; `capacity` the rows per expert of the capacity form (a dense
+/// FFN is one expert owning every row).
 struct Rows {
   std::string sizes = "nullptr";
   int64_t capacity = 0, count = 0, E = 0;
@@ -83,6 +86,14 @@ Rows rowsOf(KernelWriter &w, Value input, Value groupSizes, int64_t E) {
   return rows;
 }
 
+Rows denseRows(Value input) {
+  auto type = cast<RankedTensorType>(input.getType());
+  Rows rows;
+  rows.E = 1;
+  rows.count = rows.capacity = type.getNumElements() / type.getShape().back();
+  return rows;
+}
+
 /// Opens the body of a thread for row `r` of `rows`: declares e, first,
 /// count; padding rows (no expert) take `padding` and continue.
 std::string forRow(const Rows &rows, StringRef padding) {
@@ -92,20 +103,30 @@ std::string forRow(const Rows &rows, StringRef padding) {
          "    if (e < 0) {\n" + padding.str() + "      continue;\n    }\n";
 }
 
+/// The sizes of one expert FFN and where its buffers are: weight pointers
+/// (expressions; expert e's matrices at offsets e · F · d), inputs and
+/// outputs by name.
+struct Ffn {
+  int64_t F, d;
+  bool gated;
+  Activation act;
+  std::string w1, w2, w3; // [E, F, d], [E, d, F], [E, F, d]
+  int64_t H() const { return gated ? 2 * F : F; }
+};
+
 /// hidden[r, j] = W1_e[j] · x[r] for j < F, W3_e[j - F] · x[r] above.
-void writeUp(KernelWriter &w, const Rows &rows, Value x, Value w1, Value w3, StringRef hidden,
-             int64_t F, int64_t d) {
-  int64_t H = w3 ? 2 * F : F;
-  w.os() << forEachElement(rows.count * H) << "  {\n"
-         << "    long long r = i / " << H << "LL, j = i % " << H << "LL;\n"
+void writeUp(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef x, StringRef hidden) {
+  std::string F = std::to_string(f.F), d = std::to_string(f.d);
+  w.os() << forEachElement(rows.count * f.H()) << "  {\n"
+         << "    long long r = i / " << f.H() << "LL, j = i % " << f.H() << "LL;\n"
          << forRow(rows, "      " + hidden.str() + "[i] = 0.0f;\n")
-         << "    const float *weight = " << (w3 ? "j < " + std::to_string(F) + " ? " : std::string())
-         << w.name(w1) << " + ((long long)e * " << F << " + j) * " << d << "LL"
-         << (w3 ? " : " + w.name(w3) + " + ((long long)e * " + std::to_string(F) + " + j - " +
-                      std::to_string(F) + ") * " + std::to_string(d) + "LL"
-                : std::string())
+         << "    const float *weight = "
+         << (f.gated ? "j < " + F + " ? " : std::string()) << f.w1 << " + ((long long)e * " << F
+         << " + j) * " << d << "LL"
+         << (f.gated ? " : " + f.w3 + " + ((long long)e * " + F + " + j - " + F + ") * " + d + "LL"
+                     : std::string())
          << ";\n"
-         << "    const float *a = " << w.name(x) << " + r * " << d << "LL;\n"
+         << "    const float *a = " << x << " + r * " << d << "LL;\n"
          << "    float acc = 0.0f;\n"
          << "    for (int k = 0; k < " << d << "; ++k)\n"
          << "      acc += a[k] * weight[k];\n"
@@ -114,37 +135,145 @@ void writeUp(KernelWriter &w, const Rows &rows, Value x, Value w1, Value w3, Str
 }
 
 /// y[r, c] = Σ_j g(r, j) W2_e[c, j], g = act(h1) [⊙ h3], from `hidden`.
-void writeDown(KernelWriter &w, const Rows &rows, StringRef hidden, Value w2, StringRef y,
-               Activation act, bool gated, int64_t F, int64_t d) {
-  int64_t H = gated ? 2 * F : F;
-  w.os() << forEachElement(rows.count * d) << "  {\n"
-         << "    long long r = i / " << d << "LL, c = i % " << d << "LL;\n"
+void writeDown(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef hidden, StringRef y) {
+  w.os() << forEachElement(rows.count * f.d) << "  {\n"
+         << "    long long r = i / " << f.d << "LL, c = i % " << f.d << "LL;\n"
          << forRow(rows, "      " + y.str() + "[i] = 0.0f;\n")
-         << "    const float *h = " << hidden << " + r * " << H << "LL;\n"
-         << "    const float *weight = " << w.name(w2) << " + ((long long)e * " << d << " + c) * "
-         << F << "LL;\n"
+         << "    const float *h = " << hidden << " + r * " << f.H() << "LL;\n"
+         << "    const float *weight = " << f.w2 << " + ((long long)e * " << f.d << " + c) * "
+         << f.F << "LL;\n"
          << "    float acc = 0.0f;\n"
-         << "    for (int j = 0; j < " << F << "; ++j) {\n"
+         << "    for (int j = 0; j < " << f.F << "; ++j) {\n"
          << "      float h1 = h[j];\n"
-         << "      acc += " << activation(act, "h1") << (gated ? " * h[" + std::to_string(F) + " + j]" : "")
-         << " * weight[j];\n"
+         << "      acc += " << activation(f.act, "h1")
+         << (f.gated ? " * h[" + std::to_string(f.F) + " + j]" : "") << " * weight[j];\n"
          << "    }\n"
          << "    " << y << "[i] = acc;\n"
          << "  }\n";
+}
+
+/// dhidden from dy (one thread per (row, j < F)).
+void writeDownGradHidden(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef hidden,
+                         StringRef dy, StringRef dhidden) {
+  std::string H = std::to_string(f.H()), F = std::to_string(f.F);
+  w.os() << forEachElement(rows.count * f.F) << "  {\n"
+         << "    long long r = i / " << F << "LL, j = i % " << F << "LL;\n"
+         << forRow(rows, "      " + dhidden.str() + "[r * " + H + "LL + j] = 0.0f;\n" +
+                             (f.gated ? "      " + dhidden.str() + "[r * " + H + "LL + " + F +
+                                            " + j] = 0.0f;\n"
+                                      : std::string()))
+         << "    float dg = 0.0f;\n"
+         << "    for (int c = 0; c < " << f.d << "; ++c)\n"
+         << "      dg += " << dy << "[r * " << f.d << "LL + c] * " << f.w2
+         << "[((long long)e * " << f.d << " + c) * " << F << "LL + j];\n"
+         << "    float h1 = " << hidden << "[r * " << H << "LL + j];\n"
+         << "    float a = " << activation(f.act, "h1") << ", da = "
+         << activationGrad(f.act, "h1") << ";\n";
+  if (f.gated)
+    w.os() << "    float h3 = " << hidden << "[r * " << H << "LL + " << F << " + j];\n"
+           << "    " << dhidden << "[r * " << H << "LL + j] = dg * h3 * da;\n"
+           << "    " << dhidden << "[r * " << H << "LL + " << F << " + j] = dg * a;\n";
+  else
+    w.os() << "    " << dhidden << "[r * " << H << "LL + j] = dg * da;\n";
+  w.os() << "  }\n";
+}
+
+/// dW2[e, c, j] = Σ over the expert's rows of dy[r, c] g(r, j).
+void writeDownGradWeight(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef hidden,
+                         StringRef dy, StringRef dw2) {
+  std::string H = std::to_string(f.H()), F = std::to_string(f.F);
+  w.os() << forEachElement(rows.E * f.d * f.F) << "  {\n"
+         << "    int e = (int)(i / " << f.d * f.F << "LL);\n"
+         << "    long long c = i / " << F << "LL % " << f.d << ", j = i % " << F << "LL;\n"
+         << "    long long first, count;\n"
+         << "    moec_expert_block(" << rows.sizes << ", e, " << rows.capacity
+         << "LL, &first, &count);\n"
+         << "    float acc = 0.0f;\n"
+         << "    for (long long r = first; r < first + count; ++r) {\n"
+         << "      float h1 = " << hidden << "[r * " << H << "LL + j];\n"
+         << "      float g = " << activation(f.act, "h1")
+         << (f.gated ? " * " + hidden.str() + "[r * " + H + "LL + " + F + " + j]" : std::string())
+         << ";\n"
+         << "      acc += " << dy << "[r * " << f.d << "LL + c] * g;\n"
+         << "    }\n"
+         << "    " << dw2 << "[i] = acc;\n"
+         << "  }\n";
+}
+
+/// dx = dH1 W1_e (+ dH3 W3_e), one thread per (row, k).
+void writeUpGradInput(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef dhidden,
+                      StringRef dx) {
+  std::string H = std::to_string(f.H()), F = std::to_string(f.F);
+  w.os() << forEachElement(rows.count * f.d) << "  {\n"
+         << "    long long r = i / " << f.d << "LL, k = i % " << f.d << "LL;\n"
+         << forRow(rows, "      " + dx.str() + "[i] = 0.0f;\n")
+         << "    float acc = 0.0f;\n"
+         << "    for (int j = 0; j < " << F << "; ++j)\n"
+         << "      acc += " << dhidden << "[r * " << H << "LL + j] * " << f.w1
+         << "[((long long)e * " << F << " + j) * " << f.d << "LL + k];\n";
+  if (f.gated)
+    w.os() << "    float acc3 = 0.0f;\n"
+           << "    for (int j = 0; j < " << F << "; ++j)\n"
+           << "      acc3 += " << dhidden << "[r * " << H << "LL + " << F << " + j] * " << f.w3
+           << "[((long long)e * " << F << " + j) * " << f.d << "LL + k];\n"
+           << "    acc += acc3;\n";
+  w.os() << "    " << dx << "[i] = acc;\n"
+         << "  }\n";
+}
+
+/// dW1[e, j, k] = Σ over the expert's rows of dH1[r, j] x[r, k] (and dW3).
+void writeUpGradWeights(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef x,
+                        StringRef dhidden, StringRef dw1, StringRef dw3) {
+  std::string H = std::to_string(f.H()), F = std::to_string(f.F);
+  w.os() << forEachElement(rows.E * f.F * f.d) << "  {\n"
+         << "    int e = (int)(i / " << f.F * f.d << "LL);\n"
+         << "    long long j = i / " << f.d << "LL % " << F << ", k = i % " << f.d << "LL;\n"
+         << "    long long first, count;\n"
+         << "    moec_expert_block(" << rows.sizes << ", e, " << rows.capacity
+         << "LL, &first, &count);\n"
+         << "    float acc = 0.0f" << (f.gated ? ", acc3 = 0.0f" : "") << ";\n"
+         << "    for (long long r = first; r < first + count; ++r) {\n"
+         << "      acc += " << dhidden << "[r * " << H << "LL + j] * " << x << "[r * " << f.d
+         << "LL + k];\n";
+  if (f.gated)
+    w.os() << "      acc3 += " << dhidden << "[r * " << H << "LL + " << F << " + j] * " << x
+           << "[r * " << f.d << "LL + k];\n";
+  w.os() << "    }\n"
+         << "    " << dw1 << "[i] = acc;\n";
+  if (f.gated)
+    w.os() << "    " << dw3 << "[i] = acc3;\n";
+  w.os() << "  }\n";
+}
+
+std::array<unsigned, 3> gridFor(int64_t n) { return {blocksFor(n, 256), 1, 1}; }
+constexpr std::array<unsigned, 3> kBlock = {256, 1, 1};
+
+/// An expert FFN's weights (w1 [E, F, d] or [F, d], w2, optional w3) by name.
+Ffn ffnOf(KernelWriter &w, Value w1, Value w2, Value w3, Activation act) {
+  auto type = cast<RankedTensorType>(w1.getType());
+  Ffn f;
+  f.F = type.getDimSize(type.getRank() - 2);
+  f.d = type.getDimSize(type.getRank() - 1);
+  f.gated = static_cast<bool>(w3);
+  f.act = act;
+  f.w1 = w.name(w1);
+  f.w2 = w.name(w2);
+  f.w3 = w3 ? w.name(w3) : "";
+  return f;
 }
 
 struct GroupedFFNUpKernel
     : CudaKernelOpInterface::ExternalModel<GroupedFFNUpKernel, GroupedFFNUpOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto up = cast<GroupedFFNUpOp>(op);
-    auto w1 = cast<RankedTensorType>(up.getW1().getType());
-    int64_t E = w1.getDimSize(0), F = w1.getDimSize(1), d = w1.getDimSize(2);
     KernelWriter w(op, "grouped_ffn_up");
     w.helpers() << kExpertRowsHelper;
-    Rows rows = rowsOf(w, up.getInput(), up.getGroupSizes(), E);
-    writeUp(w, rows, up.getInput(), up.getW1(), up.getW3(), "out0", F, d);
-    int64_t n = rows.count * (up.getW3() ? 2 * F : F);
-    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+    // The up half needs no w2: name w1 for it.
+    Ffn f = ffnOf(w, up.getW1(), up.getW1(), up.getW3(), Activation::relu);
+    Rows rows = rowsOf(w, up.getInput(), up.getGroupSizes(),
+                       cast<RankedTensorType>(up.getW1().getType()).getDimSize(0));
+    writeUp(w, rows, f, w.name(up.getInput()), "out0");
+    return w.finish(gridFor(rows.count * f.H()), kBlock, /*usesBarriers=*/false);
   }
 };
 
@@ -153,12 +282,13 @@ struct GroupedFFNDownKernel
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto down = cast<GroupedFFNDownOp>(op);
     auto w2 = cast<RankedTensorType>(down.getW2().getType());
-    int64_t E = w2.getDimSize(0), d = w2.getDimSize(1), F = w2.getDimSize(2);
     KernelWriter w(op, "grouped_ffn_down");
     w.helpers() << kExpertRowsHelper;
-    Rows rows = rowsOf(w, down.getHidden(), down.getGroupSizes(), E);
-    writeDown(w, rows, "in0", down.getW2(), "out0", down.getActivation(), down.getGated(), F, d);
-    return w.finish({blocksFor(rows.count * d, 256), 1, 1}, {256, 1, 1}, false);
+    Ffn f{w2.getDimSize(2), w2.getDimSize(1), down.getGated(), down.getActivation(), "",
+          w.name(down.getW2()), ""};
+    Rows rows = rowsOf(w, down.getHidden(), down.getGroupSizes(), w2.getDimSize(0));
+    writeDown(w, rows, f, "in0", "out0");
+    return w.finish(gridFor(rows.count * f.d), kBlock, false);
   }
 };
 
@@ -167,139 +297,208 @@ struct GroupedFFNDownKernel
 struct GroupedFFNKernel : CudaKernelOpInterface::ExternalModel<GroupedFFNKernel, GroupedFFNOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto ffn = cast<GroupedFFNOp>(op);
-    auto w1 = cast<RankedTensorType>(ffn.getW1().getType());
-    int64_t E = w1.getDimSize(0), F = w1.getDimSize(1), d = w1.getDimSize(2);
-    bool gated = static_cast<bool>(ffn.getW3());
     KernelWriter w(op, "grouped_ffn");
     w.helpers() << kExpertRowsHelper;
-    Rows rows = rowsOf(w, ffn.getInput(), ffn.getGroupSizes(), E);
-    int64_t H = gated ? 2 * F : F;
-    w.setWorkspace(rows.count * H * sizeof(float));
-    w.beginEntry("up", {blocksFor(rows.count * H, 256), 1, 1}, {256, 1, 1}, false);
+    Ffn f = ffnOf(w, ffn.getW1(), ffn.getW2(), ffn.getW3(), ffn.getActivation());
+    Rows rows = rowsOf(w, ffn.getInput(), ffn.getGroupSizes(),
+                       cast<RankedTensorType>(ffn.getW1().getType()).getDimSize(0));
+    w.setWorkspace(rows.count * f.H() * sizeof(float));
+    w.beginEntry("up", gridFor(rows.count * f.H()), kBlock, false);
     w.os() << "  float *hidden = (float *)workspace;\n";
-    writeUp(w, rows, ffn.getInput(), ffn.getW1(), ffn.getW3(), "hidden", F, d);
-    w.beginEntry("down", {blocksFor(rows.count * d, 256), 1, 1}, {256, 1, 1}, false);
+    writeUp(w, rows, f, w.name(ffn.getInput()), "hidden");
+    w.beginEntry("down", gridFor(rows.count * f.d), kBlock, false);
     w.os() << "  const float *hidden = (const float *)workspace;\n";
-    writeDown(w, rows, "hidden", ffn.getW2(), "out0", ffn.getActivation(), gated, F, d);
+    writeDown(w, rows, f, "hidden", "out0");
     return w.finish();
   }
 };
 
-/// dhidden (one thread per (row, j < F)) and dW2 (one per (e, c, j), over
-/// the expert's rows in order).
 struct GroupedFFNDownGradKernel
     : CudaKernelOpInterface::ExternalModel<GroupedFFNDownGradKernel, GroupedFFNDownGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<GroupedFFNDownGradOp>(op);
     auto w2 = cast<RankedTensorType>(grad.getW2().getType());
-    int64_t E = w2.getDimSize(0), d = w2.getDimSize(1), F = w2.getDimSize(2);
-    bool gated = grad.getGated();
-    int64_t H = gated ? 2 * F : F;
-    Activation act = grad.getActivation();
     KernelWriter w(op, "grouped_ffn_down_grad");
     w.helpers() << kExpertRowsHelper << kActivationGradHelpers;
-    Rows rows = rowsOf(w, grad.getHidden(), grad.getGroupSizes(), E);
-    std::string h = w.name(grad.getHidden()), dy = w.name(grad.getDresult()),
-                weight = w.name(grad.getW2());
-    w.beginEntry("hidden", {blocksFor(rows.count * F, 256), 1, 1}, {256, 1, 1}, false);
-    w.os() << forEachElement(rows.count * F) << "  {\n"
-           << "    long long r = i / " << F << "LL, j = i % " << F << "LL;\n"
-           << forRow(rows, "      out0[r * " + std::to_string(H) + "LL + j] = 0.0f;\n" +
-                               (gated ? "      out0[r * " + std::to_string(H) + "LL + " +
-                                            std::to_string(F) + " + j] = 0.0f;\n"
-                                      : std::string()))
-           << "    float dg = 0.0f;\n"
-           << "    for (int c = 0; c < " << d << "; ++c)\n"
-           << "      dg += " << dy << "[r * " << d << "LL + c] * " << weight
-           << "[((long long)e * " << d << " + c) * " << F << "LL + j];\n"
-           << "    float h1 = " << h << "[r * " << H << "LL + j];\n"
-           << "    float a = " << activation(act, "h1") << ", da = " << activationGrad(act, "h1")
-           << ";\n";
-    if (gated)
-      w.os() << "    float h3 = " << h << "[r * " << H << "LL + " << F << " + j];\n"
-             << "    out0[r * " << H << "LL + j] = dg * h3 * da;\n"
-             << "    out0[r * " << H << "LL + " << F << " + j] = dg * a;\n";
-    else
-      w.os() << "    out0[r * " << H << "LL + j] = dg * da;\n";
-    w.os() << "  }\n";
-    w.beginEntry("weight", {blocksFor(E * d * F, 256), 1, 1}, {256, 1, 1}, false);
-    w.os() << forEachElement(E * d * F) << "  {\n"
-           << "    int e = (int)(i / " << d * F << "LL);\n"
-           << "    long long c = i / " << F << "LL % " << d << ", j = i % " << F << "LL;\n"
-           << "    long long first, count;\n"
-           << "    moec_expert_block(" << rows.sizes << ", e, " << rows.capacity
-           << "LL, &first, &count);\n"
-           << "    float acc = 0.0f;\n"
-           << "    for (long long r = first; r < first + count; ++r) {\n"
-           << "      float h1 = " << h << "[r * " << H << "LL + j];\n"
-           << "      float g = " << activation(act, "h1")
-           << (gated ? " * " + h + "[r * " + std::to_string(H) + "LL + " + std::to_string(F) + " + j]"
-                     : std::string())
-           << ";\n"
-           << "      acc += " << dy << "[r * " << d << "LL + c] * g;\n"
-           << "    }\n"
-           << "    out1[i] = acc;\n"
-           << "  }\n";
+    Ffn f{w2.getDimSize(2), w2.getDimSize(1), grad.getGated(), grad.getActivation(), "",
+          w.name(grad.getW2()), ""};
+    Rows rows = rowsOf(w, grad.getHidden(), grad.getGroupSizes(), w2.getDimSize(0));
+    std::string h = w.name(grad.getHidden()), dy = w.name(grad.getDresult());
+    w.beginEntry("hidden", gridFor(rows.count * f.F), kBlock, false);
+    writeDownGradHidden(w, rows, f, h, dy, "out0");
+    w.beginEntry("weight", gridFor(rows.E * f.d * f.F), kBlock, false);
+    writeDownGradWeight(w, rows, f, h, dy, "out1");
     return w.finish();
   }
 };
 
-/// dx (one thread per (row, k)) and dW1, dW3 (one per (e, j, k), over the
-/// expert's rows in order).
 struct GroupedFFNUpGradKernel
     : CudaKernelOpInterface::ExternalModel<GroupedFFNUpGradKernel, GroupedFFNUpGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<GroupedFFNUpGradOp>(op);
-    auto w1 = cast<RankedTensorType>(grad.getW1().getType());
-    int64_t E = w1.getDimSize(0), F = w1.getDimSize(1), d = w1.getDimSize(2);
-    bool gated = static_cast<bool>(grad.getW3());
-    int64_t H = gated ? 2 * F : F;
     KernelWriter w(op, "grouped_ffn_up_grad");
     w.helpers() << kExpertRowsHelper;
-    Rows rows = rowsOf(w, grad.getInput(), grad.getGroupSizes(), E);
-    std::string x = w.name(grad.getInput()), dh = w.name(grad.getDhidden()),
-                wa = w.name(grad.getW1()), wb = gated ? w.name(grad.getW3()) : "";
-    w.beginEntry("input", {blocksFor(rows.count * d, 256), 1, 1}, {256, 1, 1}, false);
-    w.os() << forEachElement(rows.count * d) << "  {\n"
-           << "    long long r = i / " << d << "LL, k = i % " << d << "LL;\n"
-           << forRow(rows, "      out0[i] = 0.0f;\n")
-           << "    float acc = 0.0f;\n"
-           << "    for (int j = 0; j < " << F << "; ++j)\n"
-           << "      acc += " << dh << "[r * " << H << "LL + j] * " << wa << "[((long long)e * "
-           << F << " + j) * " << d << "LL + k];\n";
-    if (gated)
-      w.os() << "    float acc3 = 0.0f;\n"
-             << "    for (int j = 0; j < " << F << "; ++j)\n"
-             << "      acc3 += " << dh << "[r * " << H << "LL + " << F << " + j] * " << wb
-             << "[((long long)e * " << F << " + j) * " << d << "LL + k];\n"
-             << "    acc += acc3;\n";
-    w.os() << "    out0[i] = acc;\n"
-           << "  }\n";
-    w.beginEntry("weights", {blocksFor(E * F * d, 256), 1, 1}, {256, 1, 1}, false);
-    w.os() << forEachElement(E * F * d) << "  {\n"
-           << "    int e = (int)(i / " << F * d << "LL);\n"
-           << "    long long j = i / " << d << "LL % " << F << ", k = i % " << d << "LL;\n"
-           << "    long long first, count;\n"
-           << "    moec_expert_block(" << rows.sizes << ", e, " << rows.capacity
-           << "LL, &first, &count);\n"
-           << "    float acc = 0.0f" << (gated ? ", acc3 = 0.0f" : "") << ";\n"
-           << "    for (long long r = first; r < first + count; ++r) {\n"
-           << "      acc += " << dh << "[r * " << H << "LL + j] * " << x << "[r * " << d
-           << "LL + k];\n";
-    if (gated)
-      w.os() << "      acc3 += " << dh << "[r * " << H << "LL + " << F << " + j] * " << x
-             << "[r * " << d << "LL + k];\n";
-    w.os() << "    }\n"
-           << "    out1[i] = acc;\n";
-    if (gated)
-      w.os() << "    out2[i] = acc3;\n";
-    w.os() << "  }\n";
+    Ffn f = ffnOf(w, grad.getW1(), grad.getW1(), grad.getW3(), Activation::relu);
+    Rows rows = rowsOf(w, grad.getInput(), grad.getGroupSizes(),
+                       cast<RankedTensorType>(grad.getW1().getType()).getDimSize(0));
+    std::string dh = w.name(grad.getDhidden());
+    w.beginEntry("input", gridFor(rows.count * f.d), kBlock, false);
+    writeUpGradInput(w, rows, f, dh, "out0");
+    w.beginEntry("weights", gridFor(rows.E * f.F * f.d), kBlock, false);
+    writeUpGradWeights(w, rows, f, w.name(grad.getInput()), dh, "out1", "out2");
     return w.finish();
+  }
+};
+
+/// A dense FFN on every row (moe.ffn; moe.shared_experts with an optional
+/// sigmoid gate per token): up into the workspace, down, then the gate.
+FailureOr<CudaKernel> denseFfn(Operation *op, StringRef stem, Value x, const Ffn &fIn,
+                               Value gate, KernelWriter &w) {
+  Ffn f = fIn;
+  Rows rows = denseRows(x);
+  std::string in = w.name(x);
+  w.helpers() << kExpertRowsHelper;
+  w.setWorkspace(rows.count * f.H() * sizeof(float));
+  w.beginEntry("up", gridFor(rows.count * f.H()), kBlock, false);
+  w.os() << "  float *hidden = (float *)workspace;\n";
+  writeUp(w, rows, f, in, "hidden");
+  w.beginEntry("down", gridFor(rows.count * f.d), kBlock, false);
+  w.os() << "  const float *hidden = (const float *)workspace;\n";
+  writeDown(w, rows, f, "hidden", "out0");
+  if (gate) {
+    w.beginEntry("gate", gridFor(rows.count), kBlock, false);
+    w.os() << forEachElement(rows.count, "t") << "  {\n"
+           << "    float dot = 0.0f;\n"
+           << "    for (int i = 0; i < " << f.d << "; ++i)\n"
+           << "      dot += " << in << "[t * " << f.d << "LL + i] * " << w.name(gate) << "[i];\n"
+           << "    float g = 1.0f / (1.0f + expf(-dot));\n"
+           << "    for (int i = 0; i < " << f.d << "; ++i)\n"
+           << "      out0[t * " << f.d << "LL + i] *= g;\n"
+           << "  }\n";
+  }
+  return w.finish();
+}
+
+struct FFNKernel : CudaKernelOpInterface::ExternalModel<FFNKernel, FFNOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto ffn = cast<FFNOp>(op);
+    KernelWriter w(op, "ffn");
+    Ffn f = ffnOf(w, ffn.getW1(), ffn.getW2(), ffn.getW3(), ffn.getActivation());
+    return denseFfn(op, "ffn", ffn.getInput(), f, Value(), w);
+  }
+};
+
+struct SharedExpertsKernel
+    : CudaKernelOpInterface::ExternalModel<SharedExpertsKernel, SharedExpertsOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto shared = cast<SharedExpertsOp>(op);
+    KernelWriter w(op, "shared_experts");
+    Ffn f = ffnOf(w, shared.getW1(), shared.getW2(), shared.getW3(), shared.getActivation());
+    return denseFfn(op, "shared_experts", shared.getInput(), f, shared.getSigmoidGate(), w);
+  }
+};
+
+/// The dense FFN's backward (moe.ffn_grad, moe.shared_experts_grad): the
+/// forward's hidden recomputed into the workspace, then the down and up
+/// gradients. With a sigmoid gate (as the CPU kernel): the gate per token,
+/// dy scaled by it, then dz = (dy · f) g (1 − g) into dx and the gate's
+/// gradient, f being the ungated output.
+FailureOr<CudaKernel> denseFfnGrad(KernelWriter &w, Value x, const Ffn &f, Value gate,
+                                   Value dy, unsigned gateResult) {
+  Rows rows = denseRows(x);
+  int64_t T = rows.count, d = f.d, H = f.H();
+  std::string in = w.name(x), g = gate ? w.name(gate) : "", dyName = w.name(dy);
+  w.helpers() << kExpertRowsHelper << kActivationGradHelpers;
+  // Workspace: hidden [T, H], dhidden [T, H], and with a gate: gates [T],
+  // scaled dy [T, d], f [T, d], dz [T].
+  int64_t floats = 2 * T * H + (gate ? 2 * T + 2 * T * d : 0);
+  w.setWorkspace(floats * sizeof(float));
+  std::string layout = "  float *hidden = (float *)workspace, *dhidden = hidden + " +
+                       std::to_string(T * H) + "LL, *gates = dhidden + " +
+                       std::to_string(T * H) + "LL, *scaled = gates + " + std::to_string(T) +
+                       "LL, *ungated = scaled + " + std::to_string(T * d) +
+                       "LL, *dz = ungated + " + std::to_string(T * d) + "LL;\n";
+  std::string upstream = dyName;
+  w.beginEntry("up", gridFor(T * H), kBlock, false);
+  w.os() << layout;
+  writeUp(w, rows, f, in, "hidden");
+  if (gate) {
+    w.beginEntry("ungated", gridFor(T * d), kBlock, false);
+    w.os() << layout;
+    writeDown(w, rows, f, "hidden", "ungated");
+    w.beginEntry("gates", gridFor(T), kBlock, false);
+    w.os() << layout << forEachElement(T, "t") << "  {\n"
+           << "    float z = 0.0f;\n"
+           << "    for (int i = 0; i < " << d << "; ++i)\n"
+           << "      z += " << in << "[t * " << d << "LL + i] * " << g << "[i];\n"
+           << "    float s = 1.0f / (1.0f + expf(-z));\n"
+           << "    gates[t] = s;\n"
+           << "    float dsig = 0.0f;\n"
+           << "    for (int i = 0; i < " << d << "; ++i) {\n"
+           << "      scaled[t * " << d << "LL + i] = " << dyName << "[t * " << d << "LL + i] * s;\n"
+           << "      dsig += " << dyName << "[t * " << d << "LL + i] * ungated[t * " << d
+           << "LL + i];\n"
+           << "    }\n"
+           << "    dz[t] = dsig * s * (1.0f - s);\n"
+           << "  }\n";
+    upstream = "scaled";
+  }
+  w.beginEntry("hidden", gridFor(T * f.F), kBlock, false);
+  w.os() << layout;
+  writeDownGradHidden(w, rows, f, "hidden", upstream, "dhidden");
+  // Results: dinput, dw1, dw2, [dw3], [dgate].
+  std::string dw3 = f.gated ? "out3" : "";
+  w.beginEntry("w2", gridFor(d * f.F), kBlock, false);
+  w.os() << layout;
+  writeDownGradWeight(w, rows, f, "hidden", upstream, "out2");
+  w.beginEntry("input", gridFor(T * d), kBlock, false);
+  w.os() << layout;
+  writeUpGradInput(w, rows, f, "dhidden", "out0");
+  w.beginEntry("w1", gridFor(f.F * d), kBlock, false);
+  w.os() << layout;
+  writeUpGradWeights(w, rows, f, in, "dhidden", "out1", dw3);
+  if (gate) {
+    std::string dgate = "out" + std::to_string(gateResult);
+    w.beginEntry("gate_input", gridFor(T * d), kBlock, false);
+    w.os() << layout << forEachElement(T * d) << "    out0[i] += dz[i / " << d << "LL] * " << g
+           << "[i % " << d << "LL];\n";
+    w.beginEntry("gate_weight", gridFor(d), kBlock, false);
+    w.os() << layout << forEachElement(d, "j") << "  {\n"
+           << "    float acc = 0.0f;\n"
+           << "    for (long long t = 0; t < " << T << "LL; ++t)\n"
+           << "      acc += dz[t] * " << in << "[t * " << d << "LL + j];\n"
+           << "    " << dgate << "[j] = acc;\n"
+           << "  }\n";
+  }
+  return w.finish();
+}
+
+struct FFNGradKernel : CudaKernelOpInterface::ExternalModel<FFNGradKernel, FFNGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto grad = cast<FFNGradOp>(op);
+    KernelWriter w(op, "ffn_grad");
+    Ffn f = ffnOf(w, grad.getW1(), grad.getW2(), grad.getW3(), grad.getActivation());
+    return denseFfnGrad(w, grad.getInput(), f, Value(), grad.getDresult(), 0);
+  }
+};
+
+struct SharedExpertsGradKernel
+    : CudaKernelOpInterface::ExternalModel<SharedExpertsGradKernel, SharedExpertsGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto grad = cast<SharedExpertsGradOp>(op);
+    KernelWriter w(op, "shared_experts_grad");
+    Ffn f = ffnOf(w, grad.getW1(), grad.getW2(), grad.getW3(), grad.getActivation());
+    return denseFfnGrad(w, grad.getInput(), f, grad.getSigmoidGate(), grad.getDresult(),
+                        f.gated ? 4 : 3);
   }
 };
 } // namespace
 
 void attachExpertKernels(MLIRContext *context) {
+  FFNOp::attachInterface<FFNKernel>(*context);
+  FFNGradOp::attachInterface<FFNGradKernel>(*context);
+  SharedExpertsOp::attachInterface<SharedExpertsKernel>(*context);
+  SharedExpertsGradOp::attachInterface<SharedExpertsGradKernel>(*context);
   GroupedFFNOp::attachInterface<GroupedFFNKernel>(*context);
   GroupedFFNUpOp::attachInterface<GroupedFFNUpKernel>(*context);
   GroupedFFNDownOp::attachInterface<GroupedFFNDownKernel>(*context);
