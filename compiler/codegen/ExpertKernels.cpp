@@ -15,6 +15,7 @@
 #include "dialects/moe/IR/MoEOps.h"
 
 #include <array>
+#include <vector>
 
 using namespace mlir;
 using namespace moec::moe;
@@ -492,6 +493,150 @@ struct SharedExpertsGradKernel
                         f.gated ? 4 : 3);
   }
 };
+/// The LoRA experts' effective weights W_p + scale · B_p[e] A_p[e] of each
+/// projection p (w1: d -> F, w2: F -> d, w3: d -> F), expert by expert,
+/// into the workspace at `offsets` (launch "effective").
+struct LoRA {
+  Ffn f;                    // w1/w2/w3 name the effective weights in the workspace
+  int64_t E, rank, projections;
+  std::string scale;        // alpha / rank
+  std::vector<std::string> base, adapters; // parameter names
+  std::vector<int64_t> offsets;            // floats into the workspace, per projection
+  int64_t in(int p) const { return p == 1 ? f.F : f.d; }
+  int64_t out(int p) const { return p == 1 ? f.d : f.F; }
+  int64_t floats() const { return offsets.back(); }
+};
+
+LoRA loraOf(KernelWriter &w, ValueRange base, ValueRange adapters, double alpha,
+            Activation act) {
+  LoRA l;
+  auto w1 = cast<RankedTensorType>(base[0].getType());
+  auto a1 = cast<RankedTensorType>(adapters[0].getType());
+  l.projections = base.size();
+  l.E = a1.getDimSize(0);
+  l.rank = a1.getDimSize(1);
+  l.scale = floatLiteral(static_cast<float>(alpha / l.rank));
+  l.f.F = w1.getDimSize(0);
+  l.f.d = w1.getDimSize(1);
+  l.f.gated = l.projections == 3;
+  l.f.act = act;
+  for (Value v : base)
+    l.base.push_back(w.name(v));
+  for (Value v : adapters)
+    l.adapters.push_back(w.name(v));
+  l.offsets = {0};
+  for (int p = 0; p < l.projections; ++p)
+    l.offsets.push_back(l.offsets.back() + l.E * l.out(p) * l.in(p));
+  auto at = [](int64_t offset) {
+    return "((float *)workspace + " + std::to_string(offset) + "LL)";
+  };
+  l.f.w1 = at(l.offsets[0]);
+  l.f.w2 = at(l.offsets[1]);
+  l.f.w3 = l.f.gated ? at(l.offsets[2]) : "";
+  return l;
+}
+
+void writeEffectiveWeights(KernelWriter &w, const LoRA &l) {
+  for (int p = 0; p < l.projections; ++p) {
+    int64_t in = l.in(p), out = l.out(p), n = l.E * out * in;
+    w.beginEntry("effective" + std::to_string(p + 1), gridFor(n), kBlock, false);
+    w.os() << forEachElement(n) << "  {\n"
+           << "    long long e = i / " << out * in << "LL, o = i / " << in << "LL % " << out
+           << ", c = i % " << in << "LL;\n"
+           << "    float low = 0.0f;\n"
+           << "    for (int r = 0; r < " << l.rank << "; ++r)\n"
+           << "      low += " << l.adapters[2 * p + 1] << "[(e * " << out << " + o) * " << l.rank
+           << "LL + r] * " << l.adapters[2 * p] << "[(e * " << l.rank << " + r) * " << in
+           << "LL + c];\n"
+           << "    ((float *)workspace)[" << l.offsets[p] << "LL + i] = " << l.base[p] << "[o * "
+           << in << "LL + c] + " << l.scale << " * low;\n"
+           << "  }\n";
+  }
+}
+
+struct LoRAExpertsKernel
+    : CudaKernelOpInterface::ExternalModel<LoRAExpertsKernel, LoRAExpertsOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto lora = cast<LoRAExpertsOp>(op);
+    KernelWriter w(op, "lora_experts");
+    w.helpers() << kExpertRowsHelper;
+    LoRA l = loraOf(w, lora.getBase(), lora.getAdapters(),
+                    lora.getAlphaAttr().getValueAsDouble(), lora.getActivation());
+    Rows rows = rowsOf(w, lora.getInput(), lora.getGroupSizes(), l.E);
+    int64_t hiddenAt = l.floats();
+    w.setWorkspace((hiddenAt + rows.count * l.f.H()) * sizeof(float));
+    writeEffectiveWeights(w, l);
+    std::string hidden = "((float *)workspace + " + std::to_string(hiddenAt) + "LL)";
+    w.beginEntry("up", gridFor(rows.count * l.f.H()), kBlock, false);
+    writeUp(w, rows, l.f, w.name(lora.getInput()), hidden);
+    w.beginEntry("down", gridFor(rows.count * l.f.d), kBlock, false);
+    writeDown(w, rows, l.f, hidden, "out0");
+    return w.finish();
+  }
+};
+
+/// Backward through the effective weights, then each adapter's gradient:
+/// dA = scale · Bᵀ dW_eff, dB = scale · dW_eff Aᵀ.
+struct LoRAExpertsGradKernel
+    : CudaKernelOpInterface::ExternalModel<LoRAExpertsGradKernel, LoRAExpertsGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto grad = cast<LoRAExpertsGradOp>(op);
+    KernelWriter w(op, "lora_experts_grad");
+    w.helpers() << kExpertRowsHelper << kActivationGradHelpers;
+    LoRA l = loraOf(w, grad.getBase(), grad.getAdapters(),
+                    grad.getAlphaAttr().getValueAsDouble(), grad.getActivation());
+    Rows rows = rowsOf(w, grad.getInput(), grad.getGroupSizes(), l.E);
+    int64_t H = l.f.H(), effective = l.floats();
+    // Workspace: effective weights, their gradients, hidden, dhidden.
+    int64_t hiddenAt = 2 * effective, dhiddenAt = hiddenAt + rows.count * H;
+    w.setWorkspace((dhiddenAt + rows.count * H) * sizeof(float));
+    auto at = [](int64_t offset) {
+      return "((float *)workspace + " + std::to_string(offset) + "LL)";
+    };
+    std::string hidden = at(hiddenAt), dhidden = at(dhiddenAt);
+    std::string x = w.name(grad.getInput()), dy = w.name(grad.getDresult());
+    writeEffectiveWeights(w, l);
+    w.beginEntry("up", gridFor(rows.count * H), kBlock, false);
+    writeUp(w, rows, l.f, x, hidden);
+    w.beginEntry("hidden", gridFor(rows.count * l.f.F), kBlock, false);
+    writeDownGradHidden(w, rows, l.f, hidden, dy, dhidden);
+    w.beginEntry("w2", gridFor(l.E * l.f.d * l.f.F), kBlock, false);
+    writeDownGradWeight(w, rows, l.f, hidden, dy, at(effective + l.offsets[1]));
+    w.beginEntry("input", gridFor(rows.count * l.f.d), kBlock, false);
+    writeUpGradInput(w, rows, l.f, dhidden, "out0");
+    w.beginEntry("w1", gridFor(l.E * l.f.F * l.f.d), kBlock, false);
+    writeUpGradWeights(w, rows, l.f, x, dhidden, at(effective + l.offsets[0]),
+                       l.f.gated ? at(effective + l.offsets[2]) : "");
+    for (int p = 0; p < l.projections; ++p) {
+      int64_t in = l.in(p), out = l.out(p);
+      std::string dEff = at(effective + l.offsets[p]);
+      std::string A = l.adapters[2 * p], B = l.adapters[2 * p + 1];
+      std::string dA = "out" + std::to_string(1 + 2 * p), dB = "out" + std::to_string(2 + 2 * p);
+      int64_t nA = l.E * l.rank * in, nB = l.E * out * l.rank;
+      w.beginEntry("a" + std::to_string(p + 1), gridFor(nA), kBlock, false);
+      w.os() << forEachElement(nA) << "  {\n"
+             << "    long long e = i / " << l.rank * in << "LL, r = i / " << in << "LL % "
+             << l.rank << ", c = i % " << in << "LL;\n"
+             << "    float acc = 0.0f;\n"
+             << "    for (long long o = 0; o < " << out << "LL; ++o)\n"
+             << "      acc += " << B << "[(e * " << out << " + o) * " << l.rank << "LL + r] * "
+             << dEff << "[(e * " << out << " + o) * " << in << "LL + c];\n"
+             << "    " << dA << "[i] = " << l.scale << " * acc;\n"
+             << "  }\n";
+      w.beginEntry("b" + std::to_string(p + 1), gridFor(nB), kBlock, false);
+      w.os() << forEachElement(nB) << "  {\n"
+             << "    long long e = i / " << out * l.rank << "LL, o = i / " << l.rank << "LL % "
+             << out << ", r = i % " << l.rank << "LL;\n"
+             << "    float acc = 0.0f;\n"
+             << "    for (long long c = 0; c < " << in << "LL; ++c)\n"
+             << "      acc += " << dEff << "[(e * " << out << " + o) * " << in << "LL + c] * "
+             << A << "[(e * " << l.rank << " + r) * " << in << "LL + c];\n"
+             << "    " << dB << "[i] = " << l.scale << " * acc;\n"
+             << "  }\n";
+    }
+    return w.finish();
+  }
+};
 } // namespace
 
 void attachExpertKernels(MLIRContext *context) {
@@ -499,6 +644,8 @@ void attachExpertKernels(MLIRContext *context) {
   FFNGradOp::attachInterface<FFNGradKernel>(*context);
   SharedExpertsOp::attachInterface<SharedExpertsKernel>(*context);
   SharedExpertsGradOp::attachInterface<SharedExpertsGradKernel>(*context);
+  LoRAExpertsOp::attachInterface<LoRAExpertsKernel>(*context);
+  LoRAExpertsGradOp::attachInterface<LoRAExpertsGradKernel>(*context);
   GroupedFFNOp::attachInterface<GroupedFFNKernel>(*context);
   GroupedFFNUpOp::attachInterface<GroupedFFNUpKernel>(*context);
   GroupedFFNDownOp::attachInterface<GroupedFFNDownKernel>(*context);

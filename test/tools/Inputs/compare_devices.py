@@ -1,6 +1,8 @@
 """Trains models on two devices from the same plan and compares them: the
-loss of every step within a relative tolerance, and the first step's
-gradients within a relative L2 tolerance. The plan is compiled with
+first step's loss and gradients (same weights, same batch) within 1e-5
+relative and 1e-4 relative L2, and the loss of the later steps within 1e-4
+(after updates, routing is discrete: an ulp of difference in a score can
+send a token to another expert, which moves the loss by more than rounding). The plan is compiled with
 `moec --target=cuda`, so cuda-emu runs its generated kernels.
 
 Usage: compare_devices.py TOOLS_DIR OUT_DIR DEVICE_A DEVICE_B MODEL_GLOB..."""
@@ -15,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 import safetensors_file  # noqa: E402
 
-LOSS_RTOL, GRAD_RTOL, STEPS = 1e-5, 1e-4, 3
+LOSS_RTOL, GRAD_RTOL, TRAJECTORY_RTOL, STEPS = 1e-5, 1e-4, 1e-4, 3
 
 tools, out, device_a, device_b = sys.argv[1:5]
 models = sorted(m for pattern in sys.argv[5:] for m in glob.glob(pattern))
@@ -33,7 +35,7 @@ def floats(path):
             for name, dtype, shape, blob in safetensors_file.read(path)}
 
 
-worst_loss = worst_grad = 0.0
+worst_loss = worst_grad = worst_trajectory = 0.0
 for model in models:
     plan = os.path.join(out, "plan.moeb")
     command = [os.path.join(tools, "moec"), model, "--target=cuda", "-o", plan]
@@ -55,8 +57,12 @@ for model in models:
     b = [json.loads(line)["loss"] for line in open(logs[device_b])]
     for step, (x, y) in enumerate(zip(a, b)):
         error = abs(x - y) / max(abs(x), 1e-12)
-        worst_loss = max(worst_loss, error)
-        if error > LOSS_RTOL:
+        tolerance = LOSS_RTOL if step == 0 else TRAJECTORY_RTOL
+        if step == 0:
+            worst_loss = max(worst_loss, error)
+        else:
+            worst_trajectory = max(worst_trajectory, error)
+        if error > tolerance:
             sys.exit(f"{model}: step {step} loss {x} on {device_a}, {y} on {device_b}")
     ga, gb = floats(grads[device_a]), floats(grads[device_b])
     for name in ga:
@@ -67,5 +73,6 @@ for model in models:
         if error > GRAD_RTOL:
             sys.exit(f"{model}: gradient {name} differs by {error:.2e} (relative L2)")
 print(f"{len(models)} models: {device_b} matches {device_a} "
-      f"(losses within {LOSS_RTOL:g}, worst {worst_loss:.1e}; gradients within {GRAD_RTOL:g}, "
-      f"worst {worst_grad:.1e})")
+      f"(first-step loss within {LOSS_RTOL:g}, worst {worst_loss:.1e}; gradients within "
+      f"{GRAD_RTOL:g}, worst {worst_grad:.1e}; {STEPS - 1} more steps within "
+      f"{TRAJECTORY_RTOL:g}, worst {worst_trajectory:.1e})")
