@@ -8,6 +8,7 @@
 #include "runtime/core/Parameters.h"
 #include "runtime/core/TokenData.h"
 #include "runtime/cpu/CpuDevice.h"
+#include "runtime/cuda/CudaDevice.h"
 #include "runtime/cudaemu/CudaEmuDevice.h"
 #include "Recompile.h"
 
@@ -39,9 +40,11 @@ const char *kUsage = R"(usage: moe-run PLAN.moeb --data TOKENS (--eval | --steps
   --steps N              train N steps (AdamW or SGD as compiled)
   --data FILE            flat little-endian token file
   --data-dtype u16|u32   token width (default u16)
-  --device cpu|cuda-emu  the device to run on (default cpu). cuda-emu runs the
-                         plan's generated CUDA kernels on the host (a plan
-                         compiled with moec --target=cuda; for testing)
+  --device auto|cpu|cuda|cuda-emu
+                         the device (default auto: cuda when the plan has GPU
+                         code, moec --target=cuda, and a GPU is present, else
+                         cpu). cuda-emu runs the plan's generated CUDA kernels
+                         on the host (for testing)
   --init FILE            parameters from a safetensors checkpoint
   --seed N               initialisation, data order and router noise seed
                          (default: the description's training.seed)
@@ -72,7 +75,7 @@ training:
 )";
 
 struct Options {
-  std::string plan, data, dataDtype = "u16", device = "cpu", init, saveInit, log, save, resume, gradsOut, trace;
+  std::string plan, data, dataDtype = "u16", device = "auto", init, saveInit, log, save, resume, gradsOut, trace;
   std::optional<int64_t> seed, batch, seqLen, steps, checkpointEvery;
   int64_t step = 0;
   bool eval = false, json = false, shuffle = true;
@@ -304,27 +307,41 @@ Status parseHyperparameters(const Options &o, Run &run) {
   return Status::ok();
 }
 
-/// The device --device names.
-StatusOr<std::unique_ptr<hal::Device>> openDevice(const std::string &name) {
+/// The device --device names; `auto` picks cuda for a plan with GPU code
+/// when a GPU is there, else cpu.
+StatusOr<std::unique_ptr<hal::Device>> openDevice(const std::string &name,
+                                                   const LoadedPlan &plan) {
+  if (name == "auto") {
+    bool gpuCode = plan.root().target() && plan.root().target()->str() == "cuda";
+    if (gpuCode)
+      if (auto gpu = cuda::CudaDevice::create(); gpu)
+        return std::unique_ptr<hal::Device>(std::move(*gpu));
+    return std::unique_ptr<hal::Device>(cpu::CpuDevice::create());
+  }
   std::optional<hal::DeviceKind> kind = hal::parseDeviceKind(name);
   if (!kind)
-    return Status::error("--device must be cpu, cuda or cuda-emu, but is '" + name + "'");
-  if (*kind == hal::DeviceKind::cuda)
-    return Status::error("--device cuda: the CUDA device is not built yet (moec generates "
-                         "kernels for part of the ops so far); use --device cpu, or "
-                         "--device cuda-emu to run the generated kernels on the host");
+    return Status::error("--device must be auto, cpu, cuda or cuda-emu, but is '" + name + "'");
+  if (*kind == hal::DeviceKind::cuda) {
+    if (!plan.root().target() || plan.root().target()->str() != "cuda")
+      return Status::error("--device cuda: " + plan.path() +
+                           " has no GPU code; compile it with moec --target=cuda");
+    auto gpu = cuda::CudaDevice::create();
+    if (!gpu)
+      return Status::error("--device cuda: " + gpu.status().message());
+    return std::unique_ptr<hal::Device>(std::move(*gpu));
+  }
   if (*kind == hal::DeviceKind::cudaEmu)
     return std::unique_ptr<hal::Device>(cudaemu::CudaEmuDevice::create());
   return std::unique_ptr<hal::Device>(cpu::CpuDevice::create());
 }
 
 Status prepare(const Options &o, Run &run) {
-  auto device = openDevice(o.device);
+  if (Status s = loadPlanAndData(o, run); !s)
+    return s;
+  auto device = openDevice(o.device, *run.plan);
   if (!device)
     return device.status();
   run.device = std::move(*device);
-  if (Status s = loadPlanAndData(o, run); !s)
-    return s;
   run.training = run.plan->root().training();
   if (Status s = parseHyperparameters(o, run); !s)
     return s;

@@ -1,6 +1,7 @@
 // CudaDriverTest.cpp - the dlopen'ed driver runs an NVRTC-compiled kernel.
 // Skipped, with the loader's reason, where there is no GPU driver.
 #include "compiler/codegen/NvrtcCompiler.h"
+#include "runtime/cuda/CudaDevice.h"
 #include "runtime/cuda/CudaDriver.h"
 
 #include <gtest/gtest.h>
@@ -93,5 +94,71 @@ TEST(CudaDriver, RunsAnNvrtcKernel) {
   EXPECT_OK(driver.check(api.cuModuleUnload(module), "cuModuleUnload"));
   EXPECT_OK(driver.check(api.cuDevicePrimaryCtxRelease_v2(device),
                            "cuDevicePrimaryCtxRelease"));
+}
+} // namespace
+
+namespace {
+/// The cuda device of the device layer: memory, copies, events, and a
+/// module of two entry points launched on its stream. Skipped without a GPU.
+TEST(CudaDevice, RunsGeneratedModulesOnItsStream) {
+  auto created = moec::rt::cuda::CudaDevice::create();
+  if (!created.isOk())
+    GTEST_SKIP() << created.status().message();
+  if (!moec::codegen::isNvrtcAvailable())
+    GTEST_SKIP() << "built without NVRTC";
+  moec::rt::cuda::CudaDevice &device = **created;
+  EXPECT_EQ(device.kind(), moec::rt::hal::DeviceKind::cuda);
+  EXPECT_TRUE(device.runsGeneratedCode());
+  EXPECT_FALSE(device.supportsOp("moe.add")) << "every step runs generated code";
+
+  std::string compute = "compute_" + device.arch().substr(3);
+  llvm::Expected<std::string> ptx = moec::codegen::compileCudaToPtx(
+      R"cuda(extern "C" __global__ void scale_main(const float *in0, float *out0) {
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i < 1000) out0[i] = 2.0f * in0[i];
+      }
+      extern "C" __global__ void scale_add(const float *in0, float *out0) {
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i < 1000) out0[i] += in0[i];
+      })cuda",
+      "scale.cu", compute);
+  ASSERT_TRUE(bool(ptx)) << llvm::toString(ptx.takeError());
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<uint32_t> grid = {4, 1, 1}, block = {256, 1, 1};
+  std::vector<flatbuffers::Offset<moec::plan::Launch>> launches = {
+      moec::plan::CreateLaunchDirect(fbb, "scale_main", &grid, &block),
+      moec::plan::CreateLaunchDirect(fbb, "scale_add", &grid, &block)};
+  fbb.Finish(moec::plan::CreateKernelDirect(fbb, "scale", compute.c_str(), ptx->c_str(),
+                                            nullptr, "", "", &launches));
+  auto *kernel = flatbuffers::GetRoot<moec::plan::Kernel>(fbb.GetBufferPointer());
+  auto executable = device.loadExecutable({kernel});
+  ASSERT_TRUE(executable.isOk()) << executable.status().message();
+
+  std::vector<float> x(1000), y(1000);
+  for (int i = 0; i < 1000; ++i)
+    x[i] = 0.5f * i - 7.0f;
+  auto in = device.allocate(4000), out = device.allocate(4000);
+  ASSERT_TRUE(in.isOk() && out.isOk());
+  EXPECT_FALSE((*in)->hostVisible());
+  moec::rt::hal::Stream &stream = device.defaultStream();
+  auto start = device.createEvent(), end = device.createEvent();
+  ASSERT_TRUE(start.isOk() && end.isOk());
+  ASSERT_OK(stream.upload((*in)->address(), x.data(), 4000));
+  ASSERT_OK(stream.record(**start));
+  void *inAddress = (*in)->address(), *outAddress = (*out)->address();
+  void *args[] = {&inAddress, &outAddress};
+  moec::rt::hal::LaunchConfig config;
+  config.grid[0] = 4;
+  config.block[0] = 256;
+  ASSERT_OK((*executable)->launch(stream, "scale_main", config, args));
+  ASSERT_OK((*executable)->launch(stream, "scale_add", config, args));
+  ASSERT_OK(stream.record(**end));
+  ASSERT_OK(stream.download(y.data(), (*out)->address(), 4000));
+  ASSERT_OK(stream.synchronize());
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_EQ(y[i], 3.0f * x[i]) << i;
+  auto seconds = (*end)->secondsSince(**start);
+  ASSERT_TRUE(seconds.isOk()) << seconds.status().message();
+  EXPECT_GE(*seconds, 0.0);
 }
 } // namespace

@@ -1,0 +1,49 @@
+// CudaDevice.h - an NVIDIA GPU through the dlopen'ed driver API.
+#ifndef MOEC_RUNTIME_CUDA_CUDADEVICE_H
+#define MOEC_RUNTIME_CUDA_CUDADEVICE_H
+
+#include "runtime/cuda/CudaDriver.h"
+#include "runtime/hal/Device.h"
+
+namespace moec::rt::cuda {
+
+class CudaStream;
+
+/// One GPU (its primary context) and a non-blocking default stream. Memory
+/// is device memory (not host-visible); executables are the plan's modules,
+/// loaded from the cubin when the plan's arch is the GPU's, else JIT from the
+/// PTX. Every step must run generated code: the device has no op kernels.
+class CudaDevice final : public hal::Device {
+public:
+  /// The GPU `ordinal`; the error says why there is none (no driver, no
+  /// device, an ordinal out of range).
+  static StatusOr<std::unique_ptr<CudaDevice>> create(int ordinal = 0);
+  ~CudaDevice() override;
+
+  hal::DeviceKind kind() const override { return hal::DeviceKind::cuda; }
+  std::string description() const override;
+  StatusOr<std::unique_ptr<hal::Buffer>> allocate(size_t bytes) override;
+  hal::Stream &defaultStream() override;
+  StatusOr<std::unique_ptr<hal::Stream>> createStream() override;
+  StatusOr<std::unique_ptr<hal::Event>> createEvent() override;
+  bool runsGeneratedCode() const override { return true; }
+  StatusOr<std::unique_ptr<hal::Executable>>
+  loadExecutable(const std::vector<const plan::Kernel *> &kernels) override;
+
+  /// "sm_90" for compute capability 9.0.
+  const std::string &arch() const { return arch_; }
+  const CudaDriver &driver() const { return *driver_; }
+
+private:
+  CudaDevice() = default;
+  std::shared_ptr<CudaDriver> driver_;
+  CUdevice device_ = 0;
+  CUcontext context_ = nullptr;
+  std::unique_ptr<CudaStream> stream_;
+  std::string name_, arch_;
+  int computeCapability_ = 0; // 90 for 9.0
+};
+
+} // namespace moec::rt::cuda
+
+#endif // MOEC_RUNTIME_CUDA_CUDADEVICE_H

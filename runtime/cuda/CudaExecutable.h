@@ -1,0 +1,38 @@
+// CudaExecutable.h - a plan's generated kernels loaded as CUDA modules.
+#ifndef MOEC_RUNTIME_CUDA_CUDAEXECUTABLE_H
+#define MOEC_RUNTIME_CUDA_CUDAEXECUTABLE_H
+
+#include "runtime/cuda/CudaDriver.h"
+#include "runtime/hal/Executable.h"
+#include "runtime/schema/plan_generated.h"
+
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace moec::rt::cuda {
+
+class CudaExecutable final : public hal::Executable {
+public:
+  /// Loads each kernel's cubin when it was built for `arch` (the GPU's),
+  /// else its PTX, which the driver compiles for the GPU (it must be of an
+  /// architecture the GPU has: the same or older).
+  static StatusOr<std::unique_ptr<CudaExecutable>>
+  load(std::shared_ptr<CudaDriver> driver, const std::string &arch, int computeCapability,
+       const std::vector<const plan::Kernel *> &kernels);
+  ~CudaExecutable() override;
+
+  bool hasKernel(const std::string &name) const override { return functions_.count(name) > 0; }
+  Status launch(hal::Stream &stream, const std::string &kernel, const hal::LaunchConfig &config,
+                void **arguments) override;
+
+private:
+  CudaExecutable() = default;
+  std::shared_ptr<CudaDriver> driver_;
+  std::vector<CUmodule> modules_;
+  std::map<std::string, CUfunction> functions_;
+};
+
+} // namespace moec::rt::cuda
+
+#endif // MOEC_RUNTIME_CUDA_CUDAEXECUTABLE_H

@@ -1,0 +1,49 @@
+// CudaStream.h - a CUDA stream and event of the driver API.
+#ifndef MOEC_RUNTIME_CUDA_CUDASTREAM_H
+#define MOEC_RUNTIME_CUDA_CUDASTREAM_H
+
+#include "runtime/cuda/CudaDriver.h"
+#include "runtime/hal/Event.h"
+#include "runtime/hal/Stream.h"
+
+namespace moec::rt::cuda {
+
+/// Addresses are device pointers (CUdeviceptr) carried as `void *`.
+class CudaStream final : public hal::Stream {
+public:
+  static StatusOr<std::unique_ptr<CudaStream>> create(std::shared_ptr<CudaDriver> driver);
+  ~CudaStream() override;
+
+  Status copy(void *destination, const void *source, size_t bytes) override;
+  Status upload(void *destination, const void *host, size_t bytes) override;
+  Status download(void *host, const void *source, size_t bytes) override;
+  Status fillZero(void *destination, size_t bytes) override;
+  Status record(hal::Event &event) override;
+  Status wait(const hal::Event &event) override;
+  Status synchronize() override;
+
+  CUstream handle() const { return stream_; }
+
+private:
+  CudaStream() = default;
+  std::shared_ptr<CudaDriver> driver_;
+  CUstream stream_ = nullptr;
+};
+
+class CudaEvent final : public hal::Event {
+public:
+  static StatusOr<std::unique_ptr<CudaEvent>> create(std::shared_ptr<CudaDriver> driver);
+  ~CudaEvent() override;
+  Status synchronize() override;
+  StatusOr<double> secondsSince(const hal::Event &start) const override;
+  CUevent handle() const { return event_; }
+
+private:
+  CudaEvent() = default;
+  std::shared_ptr<CudaDriver> driver_;
+  CUevent event_ = nullptr;
+};
+
+} // namespace moec::rt::cuda
+
+#endif // MOEC_RUNTIME_CUDA_CUDASTREAM_H
