@@ -5,7 +5,11 @@ relative and 1e-4 relative L2, and the loss of the later steps within 1e-4
 send a token to another expert, which moves the loss by more than rounding). The plan is compiled with
 `moec --target=cuda`, so cuda-emu runs its generated kernels.
 
-Usage: compare_devices.py TOOLS_DIR OUT_DIR DEVICE_A DEVICE_B MODEL_GLOB..."""
+Usage: compare_devices.py [--repeat] TOOLS_DIR OUT_DIR DEVICE_A DEVICE_B MODEL_GLOB...
+With --repeat, DEVICE_B trains each model a second time and must give the
+same bits (losses and gradients): the determinism of the device.
+A MODEL_GLOB that names .moeb files uses those plans as they are (on a
+machine without moec, such as a GPU node), else moec compiles each model."""
 import glob
 import json
 import math
@@ -16,11 +20,17 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 import safetensors_file  # noqa: E402
+from cuda_plans import compile_command  # noqa: E402
 
 LOSS_RTOL, GRAD_RTOL, TRAJECTORY_RTOL, STEPS = 1e-5, 1e-4, 1e-4, 3
 
-tools, out, device_a, device_b = sys.argv[1:5]
-models = sorted(m for pattern in sys.argv[5:] for m in glob.glob(pattern))
+arguments = [a for a in sys.argv[1:] if a != "--repeat"]
+repeat = len(arguments) != len(sys.argv) - 1
+tools, out, device_a, device_b = arguments[:4]
+models = sorted(m for pattern in arguments[4:] for m in glob.glob(pattern))
+if not models:
+    sys.exit("no models match " + " ".join(arguments[4:]))
+os.makedirs(out, exist_ok=True)
 env = dict(os.environ, MOEC_CACHE_DIR=os.path.join(out, "cache"))
 
 
@@ -37,22 +47,27 @@ def floats(path):
 
 worst_loss = worst_grad = worst_trajectory = 0.0
 for model in models:
-    plan = os.path.join(out, "plan.moeb")
-    command = [os.path.join(tools, "moec"), model, "--target=cuda", "-o", plan]
-    if model.endswith(".json"):  # as the parity suite imports them
-        command += ["--set", "vocab_size=64", "--set", "training.batch_size=2",
-                    "--set", "training.seq_len=8", "--substitute", "mla=gqa",
-                    "--substitute", "rope_scaling=none"]
-    run(command)
+    plan = model
+    if not model.endswith(".moeb"):
+        plan = os.path.join(out, "plan.moeb")
+        run(compile_command(tools, model, plan))
     data = os.path.join(out, "tokens.bin")
     with open(data, "wb") as f:
         f.write(struct.pack("<4000H", *[(i * i + 7 * i) % 64 for i in range(4000)]))
     logs, grads = {}, {}
-    for device in (device_a, device_b):
-        logs[device] = os.path.join(out, device + ".jsonl")
-        grads[device] = os.path.join(out, device + ".grads.safetensors")
+    runs = [device_a, device_b] + ([device_b + ".again"] if repeat else [])
+    for name in runs:
+        device = name.split(".")[0]
+        logs[name] = os.path.join(out, name + ".jsonl")
+        grads[name] = os.path.join(out, name + ".grads.safetensors")
         run([os.path.join(tools, "moe-run"), plan, "--device", device, "--data", data,
-             "--steps", str(STEPS), "--log", logs[device], "--grads-out", grads[device]])
+             "--steps", str(STEPS), "--log", logs[name], "--grads-out", grads[name]])
+    if repeat:
+        again = [json.loads(line)["loss"] for line in open(logs[device_b + ".again"])]
+        first = [json.loads(line)["loss"] for line in open(logs[device_b])]
+        if again != first or open(grads[device_b], "rb").read() != open(
+                grads[device_b + ".again"], "rb").read():
+            sys.exit(f"{model}: two runs on {device_b} differ: losses {first} and {again}")
     a = [json.loads(line)["loss"] for line in open(logs[device_a])]
     b = [json.loads(line)["loss"] for line in open(logs[device_b])]
     for step, (x, y) in enumerate(zip(a, b)):
@@ -73,6 +88,7 @@ for model in models:
         if error > GRAD_RTOL:
             sys.exit(f"{model}: gradient {name} differs by {error:.2e} (relative L2)")
 print(f"{len(models)} models: {device_b} matches {device_a} "
+      f"{'(and itself, bit for bit, run twice) ' if repeat else ''}"
       f"(first-step loss within {LOSS_RTOL:g}, worst {worst_loss:.1e}; gradients within "
       f"{GRAD_RTOL:g}, worst {worst_grad:.1e}; {STEPS - 1} more steps within "
       f"{TRAJECTORY_RTOL:g}, worst {worst_trajectory:.1e})")

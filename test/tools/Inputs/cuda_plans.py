@@ -1,0 +1,29 @@
+"""How the device tests compile a model with GPU code (Hugging Face configs
+as the parity suite imports them, at a small shape); run as a program, it
+compiles models into a folder of plans for a GPU machine without moec:
+
+    cuda_plans.py TOOLS_DIR OUT_DIR ARCH MODEL_GLOB..."""
+import glob
+import os
+import subprocess
+import sys
+
+
+def compile_command(tools, model, plan, arch="sm_90"):
+    command = [os.path.join(tools, "moec"), model, "--target=cuda", "--gpu-arch=" + arch,
+               "-o", plan]
+    if model.endswith(".json"):
+        command += ["--set", "vocab_size=64", "--set", "training.batch_size=2",
+                    "--set", "training.seq_len=8", "--substitute", "mla=gqa",
+                    "--substitute", "rope_scaling=none"]
+    return command
+
+
+if __name__ == "__main__":
+    tools, out, arch = sys.argv[1:4]
+    models = sorted(m for pattern in sys.argv[4:] for m in glob.glob(pattern))
+    for model in models:
+        plan = os.path.join(out, os.path.splitext(os.path.basename(model))[0] + ".moeb")
+        subprocess.run(compile_command(tools, model, plan, arch), check=True,
+                       stderr=subprocess.DEVNULL)
+    print(f"{len(models)} plans for {arch} in {out}")
