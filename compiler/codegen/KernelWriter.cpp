@@ -191,7 +191,8 @@ FailureOr<CudaKernel> KernelWriter::finish() {
   llvm::interleaveComma(op_->getResultTypes(), opOs);
   os << cudaPrelude() << "// " << opText << "\n" << helperText_;
   for (const auto &entry : entries_)
-    os << "MOEC_KERNEL @NAME@_" << entry->label << "(" << params << ") {\n"
+    os << "MOEC_KERNEL __launch_bounds__(" << entry->block[0] * entry->block[1] * entry->block[2]
+       << ") @NAME@_" << entry->label << "(" << params << ") {\n"
        << entry->text << "}\n";
   os << "#ifdef MOEC_CUDA_EMU\n";
   for (const auto &entry : entries_)

@@ -55,7 +55,8 @@ Status Executor::loadGeneratedCode() {
   if (!needed)
     return Status::ok();
   // Every kernel of the plan, so that the functions of one plan load the
-  // same executable (which devices cache).
+  // same executable (cuda-emu compiles it once; the cuda device loads its
+  // modules once per executor, for now).
   std::vector<const plan::Kernel *> all(kernels->begin(), kernels->end());
   uint64_t workspace = 0;
   for (const plan::Step *step : *function_->steps())

@@ -2,14 +2,15 @@
 #ifndef MOEC_RUNTIME_CUDA_CUDADEVICE_H
 #define MOEC_RUNTIME_CUDA_CUDADEVICE_H
 
-#include "runtime/cuda/CudaDriver.h"
+#include "runtime/cuda/CudaContext.h"
 #include "runtime/hal/Device.h"
 
 namespace moec::rt::cuda {
 
 class CudaStream;
 
-/// One GPU (its primary context) and a non-blocking default stream. Memory
+/// One GPU (its primary context, current on the thread that created the
+/// device, which runs the plan) and a non-blocking default stream. Memory
 /// is device memory (not host-visible); executables are the plan's modules,
 /// loaded from the cubin when the plan's arch is the GPU's, else JIT from the
 /// PTX. Every step must run generated code: the device has no op kernels.
@@ -32,13 +33,11 @@ public:
 
   /// "sm_90" for compute capability 9.0.
   const std::string &arch() const { return arch_; }
-  const CudaDriver &driver() const { return *driver_; }
+  const CudaDriver &driver() const { return context_->driver(); }
 
 private:
   CudaDevice() = default;
-  std::shared_ptr<CudaDriver> driver_;
-  CUdevice device_ = 0;
-  CUcontext context_ = nullptr;
+  std::shared_ptr<CudaContext> context_; // held by everything the device hands out
   std::unique_ptr<CudaStream> stream_;
   std::string name_, arch_;
   int computeCapability_ = 0; // 90 for 9.0

@@ -3,42 +3,72 @@
 #include "runtime/cuda/CudaStream.h"
 
 #include <cstdlib>
+#include <cstring>
 
 namespace moec::rt::cuda {
 
+namespace {
+/// The number in "sm_90", "sm_90a", "sm_100"; 0 when there is none.
+int capabilityOf(const std::string &arch) {
+  if (arch.compare(0, 3, "sm_") != 0)
+    return 0;
+  return std::atoi(arch.c_str() + 3);
+}
+} // namespace
+
 StatusOr<std::unique_ptr<CudaExecutable>>
-CudaExecutable::load(std::shared_ptr<CudaDriver> driver, const std::string &arch,
+CudaExecutable::load(std::shared_ptr<CudaContext> context, const std::string &arch,
                      int computeCapability, const std::vector<const plan::Kernel *> &kernels) {
   std::unique_ptr<CudaExecutable> executable(new CudaExecutable());
-  executable->driver_ = driver;
-  const CudaDriverSymbols &api = driver->api();
+  executable->context_ = context;
+  const CudaDriverSymbols &api = context->api();
+  if (Status s = context->makeCurrent(); !s)
+    return s;
   for (const plan::Kernel *kernel : kernels) {
     std::string name = kernel->name()->str();
     std::string kernelArch = kernel->arch() ? kernel->arch()->str() : "";
-    bool cubin = kernelArch == arch && kernel->cubin() && kernel->cubin()->size() > 0;
-    int kernelCapability = kernelArch.size() == 5 ? std::atoi(kernelArch.c_str() + 3) : 0;
-    if (!cubin && kernelCapability > computeCapability)
-      return Status::error("kernel '" + name + "' was compiled for " + kernelArch +
-                           ", newer than this GPU (" + arch +
-                           "): compile the plan with moec --gpu-arch=" + arch);
-    if (!cubin && (!kernel->ptx() || kernel->ptx()->size() == 0))
-      return Status::error("kernel '" + name + "' has neither a cubin for " + arch +
-                           " nor PTX");
+    bool hasCubin = kernelArch == arch && kernel->cubin() && kernel->cubin()->size() > 0;
+    bool hasPtx = kernel->ptx() && kernel->ptx()->size() > 0;
     CUmodule module = nullptr;
-    const void *image = cubin ? static_cast<const void *>(kernel->cubin()->data())
-                              : static_cast<const void *>(kernel->ptx()->c_str());
-    if (Status s = driver->check(api.cuModuleLoadData(&module, image),
-                                 cubin ? "cuModuleLoadData (cubin)" : "cuModuleLoadData (PTX)");
-        !s)
-      return Status::error("kernel '" + name + "': " + s.message());
+    std::string cubinError;
+    if (hasCubin) {
+      // The driver reads the cubin as ELF: give it an 8-byte aligned copy
+      // (FlatBuffers aligns byte vectors to 4).
+      std::vector<uint64_t> image((kernel->cubin()->size() + 7) / 8);
+      std::memcpy(image.data(), kernel->cubin()->data(), kernel->cubin()->size());
+      Status s = context->check(api.cuModuleLoadData(&module, image.data()),
+                                "cuModuleLoadData (cubin)");
+      if (!s)
+        cubinError = s.message() + "; ";
+    }
+    if (!module) {
+      if (!hasPtx)
+        return Status::error("kernel '" + name + "': " + cubinError + "no cubin for " + arch +
+                             " and no PTX");
+      if (capabilityOf(kernelArch) > computeCapability)
+        return Status::error("kernel '" + name + "' was compiled for " + kernelArch +
+                             ", newer than this GPU (" + arch +
+                             "): compile the plan with moec --gpu-arch=" + arch);
+      if (Status s = context->check(api.cuModuleLoadData(&module, kernel->ptx()->c_str()),
+                                    "cuModuleLoadData (PTX)");
+          !s) {
+        int version = 0;
+        api.cuDriverGetVersion(&version);
+        return Status::error("kernel '" + name + "': " + cubinError + s.message() +
+                             " (the driver is CUDA " + std::to_string(version / 1000) + "." +
+                             std::to_string(version % 1000 / 10) +
+                             "; PTX from a newer NVRTC needs a newer driver, or a plan "
+                             "compiled with --gpu-arch=" + arch + " for its cubin)");
+      }
+    }
     executable->modules_.push_back(module);
     if (!kernel->launches())
       continue;
     for (const plan::Launch *launch : *kernel->launches()) {
       CUfunction function = nullptr;
       std::string entry = launch->entry()->str();
-      if (Status s = driver->check(api.cuModuleGetFunction(&function, module, entry.c_str()),
-                                   "cuModuleGetFunction");
+      if (Status s = context->check(api.cuModuleGetFunction(&function, module, entry.c_str()),
+                                    "cuModuleGetFunction");
           !s)
         return Status::error("kernel '" + name + "', entry " + entry + ": " + s.message());
       executable->functions_[entry] = function;
@@ -49,7 +79,7 @@ CudaExecutable::load(std::shared_ptr<CudaDriver> driver, const std::string &arch
 
 CudaExecutable::~CudaExecutable() {
   for (CUmodule module : modules_)
-    driver_->api().cuModuleUnload(module);
+    context_->api().cuModuleUnload(module);
 }
 
 Status CudaExecutable::launch(hal::Stream &stream, const std::string &kernel,
@@ -60,7 +90,7 @@ Status CudaExecutable::launch(hal::Stream &stream, const std::string &kernel,
   auto *cudaStream = dynamic_cast<CudaStream *>(&stream);
   if (!cudaStream)
     return Status::error("CUDA kernels run on CUDA streams only");
-  return driver_->check(driver_->api().cuLaunchKernel(
+  return context_->check(context_->api().cuLaunchKernel(
                             function->second, config.grid[0], config.grid[1], config.grid[2],
                             config.block[0], config.block[1], config.block[2],
                             config.sharedBytes, cudaStream->handle(), arguments, nullptr),

@@ -2,7 +2,7 @@
 #ifndef MOEC_RUNTIME_CUDA_CUDAEXECUTABLE_H
 #define MOEC_RUNTIME_CUDA_CUDAEXECUTABLE_H
 
-#include "runtime/cuda/CudaDriver.h"
+#include "runtime/cuda/CudaContext.h"
 #include "runtime/hal/Executable.h"
 #include "runtime/schema/plan_generated.h"
 
@@ -15,10 +15,11 @@ namespace moec::rt::cuda {
 class CudaExecutable final : public hal::Executable {
 public:
   /// Loads each kernel's cubin when it was built for `arch` (the GPU's),
-  /// else its PTX, which the driver compiles for the GPU (it must be of an
-  /// architecture the GPU has: the same or older).
+  /// else (or when the cubin does not load) its PTX, which the driver
+  /// compiles for the GPU (it must be of an architecture the GPU has: the
+  /// same or older, and of a PTX version the driver knows).
   static StatusOr<std::unique_ptr<CudaExecutable>>
-  load(std::shared_ptr<CudaDriver> driver, const std::string &arch, int computeCapability,
+  load(std::shared_ptr<CudaContext> context, const std::string &arch, int computeCapability,
        const std::vector<const plan::Kernel *> &kernels);
   ~CudaExecutable() override;
 
@@ -28,7 +29,7 @@ public:
 
 private:
   CudaExecutable() = default;
-  std::shared_ptr<CudaDriver> driver_;
+  std::shared_ptr<CudaContext> context_;
   std::vector<CUmodule> modules_;
   std::map<std::string, CUfunction> functions_;
 };

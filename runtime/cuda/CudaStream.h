@@ -2,7 +2,7 @@
 #ifndef MOEC_RUNTIME_CUDA_CUDASTREAM_H
 #define MOEC_RUNTIME_CUDA_CUDASTREAM_H
 
-#include "runtime/cuda/CudaDriver.h"
+#include "runtime/cuda/CudaContext.h"
 #include "runtime/hal/Event.h"
 #include "runtime/hal/Stream.h"
 
@@ -11,7 +11,7 @@ namespace moec::rt::cuda {
 /// Addresses are device pointers (CUdeviceptr) carried as `void *`.
 class CudaStream final : public hal::Stream {
 public:
-  static StatusOr<std::unique_ptr<CudaStream>> create(std::shared_ptr<CudaDriver> driver);
+  static StatusOr<std::unique_ptr<CudaStream>> create(std::shared_ptr<CudaContext> context);
   ~CudaStream() override;
 
   Status copy(void *destination, const void *source, size_t bytes) override;
@@ -26,13 +26,13 @@ public:
 
 private:
   CudaStream() = default;
-  std::shared_ptr<CudaDriver> driver_;
+  std::shared_ptr<CudaContext> context_;
   CUstream stream_ = nullptr;
 };
 
 class CudaEvent final : public hal::Event {
 public:
-  static StatusOr<std::unique_ptr<CudaEvent>> create(std::shared_ptr<CudaDriver> driver);
+  static StatusOr<std::unique_ptr<CudaEvent>> create(std::shared_ptr<CudaContext> context);
   ~CudaEvent() override;
   Status synchronize() override;
   StatusOr<double> secondsSince(const hal::Event &start) const override;
@@ -40,7 +40,7 @@ public:
 
 private:
   CudaEvent() = default;
-  std::shared_ptr<CudaDriver> driver_;
+  std::shared_ptr<CudaContext> context_;
   CUevent event_ = nullptr;
 };
 

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <math.h>
+#include <memory>
 #include <ucontext.h>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #define __host__
 #define __forceinline__ inline
 #define __shared__ static
+#define __launch_bounds__(...)
 
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;
@@ -67,7 +69,8 @@ void launch(const unsigned *grid, const unsigned *block, bool usesBarriers, Body
   unsigned threads = block[0] * block[1] * block[2];
   std::vector<Fiber> fibers(threads);
   constexpr size_t kStack = 64 * 1024;
-  std::vector<char> stacks(usesBarriers ? threads * kStack : 0);
+  // Not zeroed: fibers only use what they write.
+  std::unique_ptr<char[]> stacks(usesBarriers ? new char[threads * kStack] : nullptr);
   for (unsigned bz = 0; bz < grid[2]; ++bz)
     for (unsigned by = 0; by < grid[1]; ++by)
       for (unsigned bx = 0; bx < grid[0]; ++bx) {
@@ -82,7 +85,7 @@ void launch(const unsigned *grid, const unsigned *block, bool usesBarriers, Body
             continue;
           }
           getcontext(&fiber.context);
-          fiber.context.uc_stack.ss_sp = stacks.data() + t * kStack;
+          fiber.context.uc_stack.ss_sp = stacks.get() + t * kStack;
           fiber.context.uc_stack.ss_size = kStack;
           fiber.context.uc_link = &state.scheduler;
           makecontext(&fiber.context, fiberMain, 0);

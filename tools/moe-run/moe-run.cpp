@@ -483,7 +483,10 @@ StatusOr<json> collectMetrics(const Executor &ex) {
     if (name.rfind("grad:", 0) == 0 || name.rfind("update:", 0) == 0)
       continue;
     const TensorRef &t = ex.tensor(id);
-    std::vector<int32_t> values(t.numel()); // i32 or f32
+    if (t.dtype != DType::i32 && t.dtype != DType::f32)
+      return Status::error("output '" + name + "' is " + dtypeName(t.dtype) +
+                           "; metrics are f32 or i32");
+    std::vector<int32_t> values(t.numel()); // i32 or f32: 4 bytes each
     if (Status s = ex.read(id, values.data()); !s)
       return s;
     float scalar;
