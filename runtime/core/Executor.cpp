@@ -54,9 +54,8 @@ Status Executor::loadGeneratedCode() {
     needed = needed || usesGeneratedCode(*step);
   if (!needed)
     return Status::ok();
-  // Every kernel of the plan, so that the functions of one plan load the
-  // same executable (cuda-emu compiles it once; the cuda device loads its
-  // modules once per executor, for now).
+  // Every kernel of the plan, so that the functions of one plan share one
+  // executable (devices cache it by the kernels' names).
   std::vector<const plan::Kernel *> all(kernels->begin(), kernels->end());
   uint64_t workspace = 0;
   for (const plan::Step *step : *function_->steps())

@@ -78,7 +78,7 @@ private:
   const plan::Function *function_ = nullptr;
   std::vector<TensorRef> tensors_;
   std::unique_ptr<hal::Buffer> arena_;
-  std::unique_ptr<hal::Executable> executable_; // the plan's generated kernels
+  std::shared_ptr<hal::Executable> executable_; // the plan's generated kernels
   std::unique_ptr<hal::Buffer> workspace_;      // the largest any step needs
   size_t arenaSize_ = 0;
   std::vector<PreparedStep> steps_;

@@ -37,7 +37,7 @@ StatusOr<std::unique_ptr<hal::Event>> CpuDevice::createEvent() {
   return std::unique_ptr<hal::Event>(new CpuEvent());
 }
 
-StatusOr<std::unique_ptr<hal::Executable>> CpuDevice::loadExecutable(const std::vector<const plan::Kernel *> &) {
+StatusOr<std::shared_ptr<hal::Executable>> CpuDevice::loadExecutable(const std::vector<const plan::Kernel *> &) {
   return Status::error("the cpu device runs op kernels, not generated code: run this plan "
                        "with --device cuda or --device cuda-emu");
 }

@@ -18,7 +18,7 @@ public:
   hal::Stream &defaultStream() override { return stream_; }
   StatusOr<std::unique_ptr<hal::Stream>> createStream() override;
   StatusOr<std::unique_ptr<hal::Event>> createEvent() override;
-  StatusOr<std::unique_ptr<hal::Executable>> loadExecutable(const std::vector<const plan::Kernel *> &kernels) override;
+  StatusOr<std::shared_ptr<hal::Executable>> loadExecutable(const std::vector<const plan::Kernel *> &kernels) override;
 
 private:
   CpuDevice() = default;

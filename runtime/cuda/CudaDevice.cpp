@@ -99,12 +99,19 @@ StatusOr<std::unique_ptr<hal::Event>> CudaDevice::createEvent() {
   return std::unique_ptr<hal::Event>(std::move(*event));
 }
 
-StatusOr<std::unique_ptr<hal::Executable>>
+StatusOr<std::shared_ptr<hal::Executable>>
 CudaDevice::loadExecutable(const std::vector<const plan::Kernel *> &kernels) {
+  std::string key;
+  for (const plan::Kernel *kernel : kernels)
+    key += kernel->name()->str() + "/" + (kernel->arch() ? kernel->arch()->str() : "") + ";";
+  if (std::shared_ptr<hal::Executable> cached = loaded_[key].lock())
+    return cached;
   auto executable = CudaExecutable::load(context_, arch_, computeCapability_, kernels);
   if (!executable)
     return executable.status();
-  return std::unique_ptr<hal::Executable>(std::move(*executable));
+  std::shared_ptr<hal::Executable> shared(std::move(*executable));
+  loaded_[key] = shared;
+  return shared;
 }
 
 } // namespace moec::rt::cuda

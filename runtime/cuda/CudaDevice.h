@@ -5,6 +5,8 @@
 #include "runtime/cuda/CudaContext.h"
 #include "runtime/hal/Device.h"
 
+#include <map>
+
 namespace moec::rt::cuda {
 
 class CudaStream;
@@ -28,7 +30,7 @@ public:
   StatusOr<std::unique_ptr<hal::Stream>> createStream() override;
   StatusOr<std::unique_ptr<hal::Event>> createEvent() override;
   bool runsGeneratedCode() const override { return true; }
-  StatusOr<std::unique_ptr<hal::Executable>>
+  StatusOr<std::shared_ptr<hal::Executable>>
   loadExecutable(const std::vector<const plan::Kernel *> &kernels) override;
 
   /// "sm_90" for compute capability 9.0.
@@ -40,6 +42,9 @@ private:
   std::shared_ptr<CudaContext> context_; // held by everything the device hands out
   std::unique_ptr<CudaStream> stream_;
   std::string name_, arch_;
+  /// Loaded executables by their kernels' names (which end in source
+  /// hashes), while someone holds them.
+  std::map<std::string, std::weak_ptr<hal::Executable>> loaded_;
   int computeCapability_ = 0; // 90 for 9.0
 };
 

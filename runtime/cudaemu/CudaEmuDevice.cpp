@@ -36,12 +36,12 @@ StatusOr<std::unique_ptr<hal::Event>> CudaEmuDevice::createEvent() {
   return std::unique_ptr<hal::Event>(new cpu::CpuEvent());
 }
 
-StatusOr<std::unique_ptr<hal::Executable>>
+StatusOr<std::shared_ptr<hal::Executable>>
 CudaEmuDevice::loadExecutable(const std::vector<const plan::Kernel *> &kernels) {
   auto executable = EmuExecutable::load(kernels);
   if (!executable)
     return executable.status();
-  return std::unique_ptr<hal::Executable>(std::move(*executable));
+  return std::shared_ptr<hal::Executable>(std::move(*executable));
 }
 
 } // namespace moec::rt::cudaemu

@@ -24,7 +24,7 @@ public:
   StatusOr<std::unique_ptr<hal::Stream>> createStream() override;
   StatusOr<std::unique_ptr<hal::Event>> createEvent() override;
   bool runsGeneratedCode() const override { return true; }
-  StatusOr<std::unique_ptr<hal::Executable>>
+  StatusOr<std::shared_ptr<hal::Executable>>
   loadExecutable(const std::vector<const plan::Kernel *> &kernels) override;
 
 private:

@@ -41,8 +41,9 @@ public:
   /// Whether steps with generated code (plan kernels) run it here; devices
   /// that do not run every step with their op kernels.
   virtual bool runsGeneratedCode() const { return false; }
-  /// Loads generated kernels of a plan as one executable.
-  virtual StatusOr<std::unique_ptr<Executable>>
+  /// Loads generated kernels of a plan as one executable; devices may hand
+  /// the same one to every caller that asks for the same kernels.
+  virtual StatusOr<std::shared_ptr<Executable>>
   loadExecutable(const std::vector<const plan::Kernel *> &kernels) = 0;
 
   /// The kernel of `op` on this device, or null when it has none.
