@@ -11,26 +11,47 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace moec::moe;
 
 namespace moec::codegen {
 namespace {
 
+/// sqrt(Σ g²) over every gradient, in two launches that always add the
+/// same numbers in the same order: block b sums the b-th slice of each
+/// gradient (f64) into the workspace, then one block adds the partial sums.
 struct GlobalNormKernel : CudaKernelOpInterface::ExternalModel<GlobalNormKernel, GlobalNormOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    int64_t total = 0;
+    for (Value grad : op->getOperands())
+      total += numElements(grad);
+    unsigned threads = 256;
+    // About 16 elements per thread per block, at most 1024 blocks.
+    int64_t blocks = std::clamp<int64_t>((total + threads * 16 - 1) / (threads * 16), 1, 1024);
     KernelWriter w(op, "global_norm");
-    unsigned threads = 1024;
+    w.setWorkspace(blocks * sizeof(double));
+    w.beginEntry("partials", {static_cast<unsigned>(blocks), 1, 1}, {threads, 1, 1}, true);
     w.os() << "  __shared__ double scratch[" << threads << "];\n"
            << "  double sum = 0.0;\n";
-    for (auto [k, grad] : llvm::enumerate(op->getOperands()))
-      w.os() << "  for (long long i = threadIdx.x; i < " << numElements(grad)
-             << "LL; i += blockDim.x)\n"
+    for (auto [k, grad] : llvm::enumerate(op->getOperands())) {
+      int64_t n = numElements(grad), slice = (n + blocks - 1) / blocks;
+      w.os() << "  for (long long i = blockIdx.x * " << slice << "LL + threadIdx.x; i < "
+             << "(blockIdx.x + 1) * " << slice << "LL && i < " << n << "LL; i += blockDim.x)\n"
              << "    sum += (double)in" << k << "[i] * in" << k << "[i];\n";
+    }
     w.os() << "  sum = moec_block_sum(sum, scratch);\n"
            << "  if (threadIdx.x == 0)\n"
+           << "    ((double *)workspace)[blockIdx.x] = sum;\n";
+    w.beginEntry("sum", {1, 1, 1}, {1024, 1, 1}, true);
+    w.os() << "  __shared__ double scratch[1024];\n"
+           << "  double sum = threadIdx.x < " << blocks
+           << " ? ((const double *)workspace)[threadIdx.x] : 0.0;\n"
+           << "  sum = moec_block_sum(sum, scratch);\n"
+           << "  if (threadIdx.x == 0)\n"
            << "    out0[0] = (float)sqrt(sum);\n";
-    return w.finish({1, 1, 1}, {threads, 1, 1}, /*usesBarriers=*/true);
+    return w.finish();
   }
 };
 
