@@ -13,47 +13,66 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include <algorithm>
+
 using namespace mlir;
 using namespace moec::moe;
 
 namespace moec::codegen {
 namespace {
 
-/// One block; thread e < E owns expert e and thread E the invalid (-1)
-/// assignments: each counts its assignments among the n = T*K of in`indices`
-/// into `counts`, thread 0 scans them into `start` (E + 1 offsets), then each
-/// walks its assignments in order with `row` running from its start
-/// (`body` runs per assignment i; `mine` says whether i is thread e's).
-void writeExpertWalk(KernelWriter &w, int64_t n, int64_t E, StringRef indices,
-                     StringRef counts, StringRef body) {
-  w.os() << "  __shared__ long long start[" << E + 1 << "];\n"
-         << "  int e = threadIdx.x;\n"
-         << "  if (e < " << E << ") {\n"
-         << "    int c = 0;\n"
-         << "    for (long long i = 0; i < " << n << "LL; ++i)\n"
-         << "      c += " << indices << "[i] == e;\n"
-         << "    " << counts << "[e] = c;\n"
+/// A stable counting sort of the n assignments in `indices` by expert (E
+/// buckets, and bucket E for invalid ones), in three launches that give the
+/// same result however blocks are scheduled: per-block histograms (integer
+/// atomics in shared memory), one scan of them into per-block offsets (and
+/// `sizes`, when given, the per-expert totals), then one thread per block
+/// walking its slice in order; `body` runs for assignment i of bucket `x`,
+/// which goes to sorted position `row`.
+void writeStableExpertSort(KernelWriter &w, int64_t n, int64_t E, StringRef indices,
+                           StringRef sizes, StringRef body) {
+  int64_t buckets = E + 1;
+  int64_t blocks = std::clamp<int64_t>((n + 1023) / 1024, 1, 1024);
+  int64_t slice = (n + blocks - 1) / blocks;
+  w.setWorkspace(2 * blocks * buckets * sizeof(int));
+  std::string layout = "  int *counts = (int *)workspace, *offsets = counts + " +
+                       std::to_string(blocks * buckets) + ";\n";
+  std::string bucket = "    int x = " + indices.str() + "[i];\n    if (x < 0 || x >= " +
+                       std::to_string(E) + ")\n      x = " + std::to_string(E) + ";\n";
+  std::string range = "  long long begin = blockIdx.x * " + std::to_string(slice) +
+                      "LL, end = begin + " + std::to_string(slice) + "LL < " +
+                      std::to_string(n) + "LL ? begin + " + std::to_string(slice) + "LL : " +
+                      std::to_string(n) + "LL;\n";
+  w.beginEntry("count", {static_cast<unsigned>(blocks), 1, 1}, {256, 1, 1}, true);
+  w.os() << layout << "  __shared__ int histogram[" << buckets << "];\n"
+         << "  for (int x = threadIdx.x; x < " << buckets << "; x += blockDim.x)\n"
+         << "    histogram[x] = 0;\n"
+         << "  __syncthreads();\n"
+         << range
+         << "  for (long long i = begin + threadIdx.x; i < end; i += blockDim.x) {\n"
+         << bucket << "    atomicAdd(&histogram[x], 1);\n"
          << "  }\n"
          << "  __syncthreads();\n"
-         << "  if (e == 0) {\n"
-         << "    long long acc = 0;\n"
-         << "    for (int x = 0; x < " << E << "; ++x) {\n"
-         << "      start[x] = acc;\n"
-         << "      acc += " << counts << "[x];\n"
-         << "    }\n"
-         << "    start[" << E << "] = acc;\n"
-         << "  }\n"
-         << "  __syncthreads();\n"
-         << "  if (e <= " << E << ") {\n"
-         << "    long long row = start[e];\n"
-         << "    for (long long i = 0; i < " << n << "LL; ++i) {\n"
-         << "      int x = " << indices << "[i];\n"
-         << "      bool mine = e < " << E << " ? x == e : (x < 0 || x >= " << E << ");\n"
-         << "      if (mine) {\n"
-         << body << "        ++row;\n"
-         << "      }\n"
-         << "    }\n"
+         << "  for (int x = threadIdx.x; x < " << buckets << "; x += blockDim.x)\n"
+         << "    counts[blockIdx.x * " << buckets << " + x] = histogram[x];\n";
+  w.beginEntry("scan", {1, 1, 1}, {1, 1, 1}, false);
+  w.os() << layout << "  int acc = 0;\n"
+         << "  for (int x = 0; x < " << buckets << "; ++x) {\n"
+         << "    int total = 0;\n"
+         << "    for (int b = 0; b < " << blocks << "; ++b) {\n"
+         << "      offsets[b * " << buckets << " + x] = acc + total;\n"
+         << "      total += counts[b * " << buckets << " + x];\n"
+         << "    }\n";
+  if (!sizes.empty())
+    w.os() << "    if (x < " << E << ")\n"
+           << "      " << sizes << "[x] = total;\n";
+  w.os() << "    acc += total;\n"
          << "  }\n";
+  w.beginEntry("place", {static_cast<unsigned>(blocks), 1, 1}, {1, 1, 1}, false);
+  w.os() << layout << range
+         << "  int *next = offsets + blockIdx.x * " << buckets << ";\n"
+         << "  for (long long i = begin; i < end; ++i) {\n"
+         << bucket << "    int row = next[x]++;\n"
+         << body << "  }\n";
 }
 
 struct SortByExpertKernel
@@ -62,15 +81,13 @@ struct SortByExpertKernel
     auto sort = cast<SortByExpertOp>(op);
     auto type = cast<RankedTensorType>(sort.getIndices().getType());
     int64_t K = type.getDimSize(1), n = type.getNumElements(), E = sort.getNumExperts();
-    if (E + 1 > 1024)
-      return op->emitOpError("the cuda target sorts by at most 1023 experts, not ") << E;
     KernelWriter w(op, "sort_by_expert");
     // in: weights, indices; out: tokens, gates, sizes.
-    writeExpertWalk(w, n, E, "in1", "out2",
-                    "        out0[row] = e < " + std::to_string(E) + " ? (int)(i / " +
-                        std::to_string(K) + ") : -1;\n        out1[row] = e < " +
-                        std::to_string(E) + " ? in0[i] : 0.0f;\n");
-    return w.finish({1, 1, 1}, {threadsFor(E + 1), 1, 1}, /*usesBarriers=*/true);
+    std::string e = std::to_string(E);
+    writeStableExpertSort(w, n, E, "in1", "out2",
+                          "    out0[row] = x < " + e + " ? (int)(i / " + std::to_string(K) +
+                              ") : -1;\n    out1[row] = x < " + e + " ? in0[i] : 0.0f;\n");
+    return w.finish();
   }
 };
 
@@ -80,14 +97,11 @@ struct SortByExpertGradKernel
     auto grad = cast<SortByExpertGradOp>(op);
     auto type = cast<RankedTensorType>(grad.getIndices().getType());
     int64_t n = type.getNumElements(), E = grad.getNumExperts();
-    if (E + 1 > 1024)
-      return op->emitOpError("the cuda target sorts by at most 1023 experts, not ") << E;
     KernelWriter w(op, "sort_by_expert_grad");
-    w.setWorkspace(E * sizeof(int));
     // in: indices, dsorted gates; out: dweights.
-    writeExpertWalk(w, n, E, "in0", "((int *)workspace)",
-                    "        out0[i] = e < " + std::to_string(E) + " ? in1[row] : 0.0f;\n");
-    return w.finish({1, 1, 1}, {threadsFor(E + 1), 1, 1}, /*usesBarriers=*/true);
+    writeStableExpertSort(w, n, E, "in0", "",
+                          "    out0[i] = x < " + std::to_string(E) + " ? in1[row] : 0.0f;\n");
+    return w.finish();
   }
 };
 
