@@ -23,6 +23,46 @@ inline constexpr const char *kRowLseHelper = R"cuda(__device__ float moec_row_ls
 }
 )cuda";
 
+/// moec_inverse_std: a row's mean (into *mean) and 1 / sqrt(var + eps),
+/// with sequential f32 sums as the CPU LayerNorm kernels compute them.
+inline constexpr const char *kLayerNormHelper = R"cuda(__device__ float moec_inverse_std(const float *x, int n, float eps, float *mean) {
+  float m = 0.0f, var = 0.0f;
+  for (int i = 0; i < n; ++i)
+    m += x[i];
+  m /= n;
+  for (int i = 0; i < n; ++i)
+    var += (x[i] - m) * (x[i] - m);
+  *mean = m;
+  return 1.0f / sqrtf(var / n + eps);
+}
+)cuda";
+
+/// moec_softmax_row: softmaxRow in place (f32 exponentials, their f64 sum,
+/// one f32 reciprocal). moec_softmax_grad_row: the softmax's backward,
+/// s · (g − Σ g s) · scale, as the score and Gumbel gradients compute it.
+inline constexpr const char *kSoftmaxHelpers = R"cuda(__device__ void moec_softmax_row(float *row, int n) {
+  float maximum = row[0];
+  for (int e = 1; e < n; ++e)
+    maximum = fmaxf(maximum, row[e]);
+  double sum = 0.0;
+  for (int e = 0; e < n; ++e) {
+    row[e] = expf(row[e] - maximum);
+    sum += row[e];
+  }
+  float inverse = (float)(1.0 / sum);
+  for (int e = 0; e < n; ++e)
+    row[e] *= inverse;
+}
+__device__ void moec_softmax_grad_row(const float *s, const float *g, float *out, int n,
+                                      float scale) {
+  float dot = 0.0f;
+  for (int e = 0; e < n; ++e)
+    dot += g[e] * s[e];
+  for (int e = 0; e < n; ++e)
+    out[e] = s[e] * (g[e] - dot) * scale;
+}
+)cuda";
+
 /// moec_order_desc: the first `count` indices of `values` in decreasing
 /// order, ties to the lower index (a stable descending sort's prefix).
 /// moec_write_selection: as writeSelection, the weights of `count` picks

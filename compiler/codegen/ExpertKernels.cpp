@@ -7,6 +7,7 @@
 // fast; grouped GEMMs (cuBLAS or generated tiles) replace them for speed.
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/codegen/ActivationCode.h"
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/DeviceHelpers.h"
 #include "compiler/codegen/KernelWriter.h"
@@ -22,50 +23,6 @@ using namespace moec::moe;
 
 namespace moec::codegen {
 namespace {
-
-/// act(x) and act'(x) as expressions of `x`.
-std::string activation(Activation kind, StringRef x) {
-  std::string v = x.str();
-  switch (kind) {
-  case Activation::relu:
-    return "(" + v + " > 0.0f ? " + v + " : 0.0f)";
-  case Activation::gelu:
-    return "(0.5f * " + v + " * (1.0f + erff(" + v + " * 0.70710678118654752f)))";
-  case Activation::gelu_tanh:
-    return "(0.5f * " + v + " * (1.0f + tanhf(0.7978845608028654f * (" + v + " + 0.044715f * " +
-           v + " * " + v + " * " + v + "))))";
-  case Activation::silu:
-    return "(" + v + " / (1.0f + expf(-" + v + ")))";
-  }
-  return v;
-}
-
-std::string activationGrad(Activation kind, StringRef x) {
-  std::string v = x.str();
-  switch (kind) {
-  case Activation::relu:
-    return "(" + v + " > 0.0f ? 1.0f : 0.0f)";
-  case Activation::gelu:
-    return "(0.5f * (1.0f + erff(" + v + " * 0.70710678118654752f)) + " + v +
-           " * 0.3989422804014327f * expf(-0.5f * " + v + " * " + v + "))";
-  case Activation::gelu_tanh:
-    return "moec_gelu_tanh_grad(" + v + ")";
-  case Activation::silu:
-    return "moec_silu_grad(" + v + ")";
-  }
-  return "1.0f";
-}
-
-constexpr const char *kActivationGradHelpers = R"cuda(__device__ float moec_silu_grad(float x) {
-  float sig = 1.0f / (1.0f + expf(-x));
-  return sig * (1.0f + x * (1.0f - sig));
-}
-__device__ float moec_gelu_tanh_grad(float x) {
-  const float c = 0.7978845608028654f;
-  float t = tanhf(c * (x + 0.044715f * x * x * x));
-  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
-}
-)cuda";
 
 /// Where an expert op's rows live: `sizes` the group-size parameter or
 /// "nullptr"; `capacity` the rows per expert of the capacity form (a dense
@@ -146,7 +103,7 @@ void writeDown(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef hidden
          << "    float acc = 0.0f;\n"
          << "    for (int j = 0; j < " << f.F << "; ++j) {\n"
          << "      float h1 = h[j];\n"
-         << "      acc += " << activation(f.act, "h1")
+         << "      acc += " << activationCode(f.act, "h1")
          << (f.gated ? " * h[" + std::to_string(f.F) + " + j]" : "") << " * weight[j];\n"
          << "    }\n"
          << "    " << y << "[i] = acc;\n"
@@ -168,8 +125,8 @@ void writeDownGradHidden(KernelWriter &w, const Rows &rows, const Ffn &f, String
          << "      dg += " << dy << "[r * " << f.d << "LL + c] * " << f.w2
          << "[((long long)e * " << f.d << " + c) * " << F << "LL + j];\n"
          << "    float h1 = " << hidden << "[r * " << H << "LL + j];\n"
-         << "    float a = " << activation(f.act, "h1") << ", da = "
-         << activationGrad(f.act, "h1") << ";\n";
+         << "    float a = " << activationCode(f.act, "h1") << ", da = "
+         << activationGradCode(f.act, "h1") << ";\n";
   if (f.gated)
     w.os() << "    float h3 = " << hidden << "[r * " << H << "LL + " << F << " + j];\n"
            << "    " << dhidden << "[r * " << H << "LL + j] = dg * h3 * da;\n"
@@ -192,7 +149,7 @@ void writeDownGradWeight(KernelWriter &w, const Rows &rows, const Ffn &f, String
          << "    float acc = 0.0f;\n"
          << "    for (long long r = first; r < first + count; ++r) {\n"
          << "      float h1 = " << hidden << "[r * " << H << "LL + j];\n"
-         << "      float g = " << activation(f.act, "h1")
+         << "      float g = " << activationCode(f.act, "h1")
          << (f.gated ? " * " + hidden.str() + "[r * " + H + "LL + " + F + " + j]" : std::string())
          << ";\n"
          << "      acc += " << dy << "[r * " << f.d << "LL + c] * g;\n"

@@ -81,6 +81,11 @@ int64_t numElements(Value value) {
   return cast<RankedTensorType>(value.getType()).getNumElements();
 }
 
+std::pair<int64_t, int64_t> routerShape(Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  return {type.getDimSize(0), type.getDimSize(1)};
+}
+
 static Attribute attributeOf(Operation *op, StringRef name) {
   NamedAttrList attributes(op->getAttrDictionary());
   op->getName().populateDefaultAttrs(attributes);

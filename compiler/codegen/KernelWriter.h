@@ -89,6 +89,9 @@ std::string floatLiteral(double value);
 /// The number of elements of a ranked tensor value.
 int64_t numElements(mlir::Value value);
 
+/// [T, E] of a router tensor (scores, logits, weights, indices).
+std::pair<int64_t, int64_t> routerShape(mlir::Value value);
+
 /// Attribute `name` of `op`, with its ODS default when absent (kernels, like
 /// the plan, never restate defaults).
 double floatAttr(mlir::Operation *op, llvm::StringRef name);

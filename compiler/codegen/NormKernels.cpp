@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/DeviceHelpers.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
 
@@ -92,17 +93,13 @@ struct LayerNormKernel : CudaKernelOpInterface::ExternalModel<LayerNormKernel, L
     int64_t D = type.getShape().back(), rows = type.getNumElements() / D;
     bool bias = op->getNumOperands() > 2;
     KernelWriter w(op, "layer_norm");
+    w.helpers() << kLayerNormHelper;
     w.os() << forEachElement(rows, "r") << "  {\n"
            << "    const float *x = in0 + r * " << D << "LL;\n"
            << "    float *y = out0 + r * " << D << "LL;\n"
-           << "    float mean = 0.0f, var = 0.0f;\n"
-           << "    for (int i = 0; i < " << D << "; ++i)\n"
-           << "      mean += x[i];\n"
-           << "    mean /= " << D << ";\n"
-           << "    for (int i = 0; i < " << D << "; ++i)\n"
-           << "      var += (x[i] - mean) * (x[i] - mean);\n"
-           << "    float scale = 1.0f / sqrtf(var / " << D << " + "
-           << floatLiteral(floatAttr(op, "eps")) << ");\n"
+           << "    float mean;\n"
+           << "    float scale = moec_inverse_std(x, " << D << ", "
+           << floatLiteral(floatAttr(op, "eps")) << ", &mean);\n"
            << "    for (int i = 0; i < " << D << "; ++i)\n"
            << "      y[i] = (x[i] - mean) * scale * in1[i] + " << (bias ? "in2[i]" : "0.0f")
            << ";\n"
@@ -118,6 +115,7 @@ struct LayerNormGradKernel
     auto type = cast<RankedTensorType>(op->getOperand(0).getType());
     int64_t D = type.getShape().back(), rows = type.getNumElements() / D;
     KernelWriter w(op, "layer_norm_grad");
+    w.helpers() << kLayerNormHelper;
     w.setWorkspace(2 * rows * sizeof(float)); // mean and 1/std per row
     std::string stats = "  float *mean = (float *)workspace, *inverseStd = mean + " +
                         std::to_string(rows) + ";\n";
@@ -125,14 +123,9 @@ struct LayerNormGradKernel
     w.beginEntry("rows", {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
     w.os() << stats << forEachElement(rows, "r") << "  {\n"
            << "    const float *x = in0 + r * " << D << "LL, *g = in2 + r * " << D << "LL;\n"
-           << "    float m = 0.0f, var = 0.0f;\n"
-           << "    for (int i = 0; i < " << D << "; ++i)\n"
-           << "      m += x[i];\n"
-           << "    m /= " << D << ";\n"
-           << "    for (int i = 0; i < " << D << "; ++i)\n"
-           << "      var += (x[i] - m) * (x[i] - m);\n"
-           << "    float rs = 1.0f / sqrtf(var / " << D << " + "
-           << floatLiteral(floatAttr(op, "eps")) << ");\n"
+           << "    float m;\n"
+           << "    float rs = moec_inverse_std(x, " << D << ", "
+           << floatLiteral(floatAttr(op, "eps")) << ", &m);\n"
            << "    float sumG = 0.0f, sumGX = 0.0f;\n"
            << "    for (int i = 0; i < " << D << "; ++i) {\n"
            << "      float xhat = (x[i] - m) * rs, gw = g[i] * in1[i];\n"
@@ -171,6 +164,8 @@ struct RouterInputTransformKernel
     int64_t T = type.getDimSize(0), d = type.getDimSize(1);
     std::string eps = floatLiteral(floatAttr(op, "eps")), D = std::to_string(d);
     KernelWriter w(op, ("router_input_transform_" + stringifyInputTransform(kind)).str());
+    if (kind == InputTransform::layernorm)
+      w.helpers() << kLayerNormHelper;
     w.os() << forEachElement(T, "t") << "  {\n"
            << "    const float *x = in0 + t * " << d << "LL;\n"
            << "    float *y = out0 + t * " << d << "LL;\n";
@@ -184,13 +179,8 @@ struct RouterInputTransformKernel
              << "      y[i] = x[i] * inv;\n";
       break;
     case InputTransform::layernorm:
-      w.os() << "    float mean = 0.0f, var = 0.0f;\n"
-             << "    for (int i = 0; i < " << D << "; ++i)\n"
-             << "      mean += x[i];\n"
-             << "    mean /= " << D << ";\n"
-             << "    for (int i = 0; i < " << D << "; ++i)\n"
-             << "      var += (x[i] - mean) * (x[i] - mean);\n"
-             << "    float inv = 1.0f / sqrtf(var / " << D << " + " << eps << ");\n"
+      w.os() << "    float mean;\n"
+             << "    float inv = moec_inverse_std(x, " << D << ", " << eps << ", &mean);\n"
              << "    for (int i = 0; i < " << D << "; ++i)\n"
              << "      y[i] = (x[i] - mean) * inv;\n";
       break;
@@ -217,6 +207,8 @@ struct RouterInputTransformGradKernel
     int64_t T = type.getDimSize(0), d = type.getDimSize(1);
     std::string eps = floatLiteral(floatAttr(op, "eps")), D = std::to_string(d);
     KernelWriter w(op, ("router_input_transform_grad_" + stringifyInputTransform(kind)).str());
+    if (kind == InputTransform::layernorm)
+      w.helpers() << kLayerNormHelper;
     // in: x, dy.
     w.os() << forEachElement(T, "t") << "  {\n"
            << "    const float *x = in0 + t * " << d << "LL, *g = in1 + t * " << d << "LL;\n"
@@ -239,14 +231,9 @@ struct RouterInputTransformGradKernel
              << "    }\n";
       break;
     case InputTransform::layernorm:
-      w.os() << "    float mean = 0.0f, var = 0.0f;\n"
-             << "    for (int i = 0; i < " << D << "; ++i)\n"
-             << "      mean += x[i];\n"
-             << "    mean /= " << D << ";\n"
-             << "    for (int i = 0; i < " << D << "; ++i)\n"
-             << "      var += (x[i] - mean) * (x[i] - mean);\n"
-             << "    float rs = 1.0f / sqrtf(var / " << D << " + " << eps
-             << "), sumG = 0.0f, sumGX = 0.0f;\n"
+      w.os() << "    float mean;\n"
+             << "    float rs = moec_inverse_std(x, " << D << ", " << eps
+             << ", &mean), sumG = 0.0f, sumGX = 0.0f;\n"
              << "    for (int i = 0; i < " << D << "; ++i) {\n"
              << "      sumG += g[i];\n"
              << "      sumGX += g[i] * (x[i] - mean) * rs;\n"

@@ -19,10 +19,6 @@ using namespace moec::moe;
 namespace moec::codegen {
 namespace {
 
-std::pair<int64_t, int64_t> tokensAndExperts(Value value) {
-  auto type = cast<RankedTensorType>(value.getType());
-  return {type.getDimSize(0), type.getDimSize(1)};
-}
 
 const char *boolean(bool value) { return value ? "true" : "false"; }
 
@@ -31,7 +27,7 @@ const char *boolean(bool value) { return value ? "true" : "false"; }
 FailureOr<CudaKernel> perTokenSelection(Operation *op, StringRef stem, int64_t slots,
                                         StringRef pick, bool normalize, double normEps,
                                         double scaling) {
-  auto [T, E] = tokensAndExperts(op->getOperand(0));
+  auto [T, E] = routerShape(op->getOperand(0));
   KernelWriter w(op, stem);
   w.helpers() << kSelectionHelpers;
   w.os() << forEachElement(T, "t") << "  {\n"
@@ -65,7 +61,7 @@ struct GroupTopKRouteKernel
     : CudaKernelOpInterface::ExternalModel<GroupTopKRouteKernel, GroupTopKRouteOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto route = cast<GroupTopKRouteOp>(op);
-    auto [T, E] = tokensAndExperts(route.getScores());
+    auto [T, E] = routerShape(route.getScores());
     int64_t k = route.getK(), G = route.getNumGroups(), keep = route.getTopkGroups(),
             size = E / G;
     bool bias = op->getNumOperands() > 1;
@@ -109,7 +105,7 @@ struct GroupTopKRouteKernel
 struct PrototypeRouteKernel
     : CudaKernelOpInterface::ExternalModel<PrototypeRouteKernel, PrototypeRouteOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto [T, E] = tokensAndExperts(op->getOperand(0));
+    auto [T, E] = routerShape(op->getOperand(0));
     int64_t P = intAttr(op, "num_prototypes"), size = E / P;
     std::string pick = "    for (int p = 0; p < " + std::to_string(P) + "; ++p) {\n"
                        "      int best = p * " + std::to_string(size) + ";\n"
@@ -126,7 +122,7 @@ struct PrototypeRouteKernel
 
 struct TopPRouteKernel : CudaKernelOpInterface::ExternalModel<TopPRouteKernel, TopPRouteOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto [T, E] = tokensAndExperts(op->getOperand(0));
+    auto [T, E] = routerShape(op->getOperand(0));
     int64_t maxK = intAttr(op, "max_k");
     std::string pick = "    moec_order_desc(row, " + std::to_string(E) + ", " +
                        std::to_string(maxK) + ", picks);\n" +
@@ -138,7 +134,7 @@ struct TopPRouteKernel : CudaKernelOpInterface::ExternalModel<TopPRouteKernel, T
 struct EntropyHybridRouteKernel
     : CudaKernelOpInterface::ExternalModel<EntropyHybridRouteKernel, EntropyHybridRouteOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto [T, E] = tokensAndExperts(op->getOperand(0));
+    auto [T, E] = routerShape(op->getOperand(0));
     int64_t maxK = intAttr(op, "max_k"), k = intAttr(op, "k");
     float q = static_cast<float>(floatAttr(op, "q"));
     std::string e = std::to_string(E);
@@ -167,7 +163,7 @@ struct EntropyHybridRouteKernel
 struct ThresholdRouteKernel
     : CudaKernelOpInterface::ExternalModel<ThresholdRouteKernel, ThresholdRouteOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto [T, E] = tokensAndExperts(op->getOperand(0));
+    auto [T, E] = routerShape(op->getOperand(0));
     int64_t maxK = intAttr(op, "max_k");
     std::string pick = "    moec_order_desc(row, " + std::to_string(E) + ", " +
                        std::to_string(maxK) + ", picks);\n" +
@@ -183,7 +179,7 @@ struct ThresholdRouteKernel
 struct ExpertChoiceRouteKernel
     : CudaKernelOpInterface::ExternalModel<ExpertChoiceRouteKernel, ExpertChoiceRouteOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto [T, E] = tokensAndExperts(op->getOperand(0));
+    auto [T, E] = routerShape(op->getOperand(0));
     int64_t C = cast<RankedTensorType>(op->getResult(0).getType()).getDimSize(1);
     KernelWriter w(op, "expert_choice_route");
     // The previous pick bounds the next: (value, token) pairs strictly after

@@ -20,12 +20,6 @@ using namespace moec::moe;
 namespace moec::codegen {
 namespace {
 
-/// [T, E] of a router tensor.
-std::pair<int64_t, int64_t> tokensAndExperts(Value value) {
-  auto type = cast<RankedTensorType>(value.getType());
-  return {type.getDimSize(0), type.getDimSize(1)};
-}
-
 FailureOr<CudaKernel> perToken(KernelWriter &w, int64_t T) {
   return w.finish({blocksFor(T, 128), 1, 1}, {128, 1, 1}, /*usesBarriers=*/false);
 }
@@ -33,7 +27,7 @@ FailureOr<CudaKernel> perToken(KernelWriter &w, int64_t T) {
 struct ScoreKernel : CudaKernelOpInterface::ExternalModel<ScoreKernel, ScoreOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto score = cast<ScoreOp>(op);
-    auto [T, E] = tokensAndExperts(score.getLogits());
+    auto [T, E] = routerShape(score.getLogits());
     bool sigmoid = score.getFunction() == ScoreFunction::sigmoid;
     KernelWriter w(op, sigmoid ? "score_sigmoid" : "score_softmax");
     w.os() << forEachElement(T, "t") << "  {\n"
@@ -43,20 +37,12 @@ struct ScoreKernel : CudaKernelOpInterface::ExternalModel<ScoreKernel, ScoreOp> 
       w.os() << "    for (int e = 0; e < " << E << "; ++e)\n"
              << "      out[e] = 1.0f / (1.0f + expf(-l[e]));\n";
     } else {
-      // softmaxRow of logits / temperature: f32 exponentials, f64 sum.
-      w.os() << "    float invTemperature = "
+      // softmaxRow of logits / temperature.
+      w.helpers() << kSoftmaxHelpers;
+      w.os() << "    for (int e = 0; e < " << E << "; ++e)\n"
+             << "      out[e] = l[e] * "
              << floatLiteral(1.0 / score.getTemperature().convertToDouble()) << ";\n"
-             << "    float maximum = l[0] * invTemperature;\n"
-             << "    for (int e = 1; e < " << E << "; ++e)\n"
-             << "      maximum = fmaxf(maximum, l[e] * invTemperature);\n"
-             << "    double sum = 0.0;\n"
-             << "    for (int e = 0; e < " << E << "; ++e) {\n"
-             << "      out[e] = expf(l[e] * invTemperature - maximum);\n"
-             << "      sum += out[e];\n"
-             << "    }\n"
-             << "    float inverse = (float)(1.0 / sum);\n"
-             << "    for (int e = 0; e < " << E << "; ++e)\n"
-             << "      out[e] *= inverse;\n";
+             << "    moec_softmax_row(out, " << E << ");\n";
     }
     w.os() << "  }\n";
     return perToken(w, T);
@@ -66,7 +52,7 @@ struct ScoreKernel : CudaKernelOpInterface::ExternalModel<ScoreKernel, ScoreOp> 
 struct ScoreGradKernel : CudaKernelOpInterface::ExternalModel<ScoreGradKernel, ScoreGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<ScoreGradOp>(op);
-    auto [T, E] = tokensAndExperts(grad.getScores());
+    auto [T, E] = routerShape(grad.getScores());
     bool sigmoid = grad.getFunction() == ScoreFunction::sigmoid;
     KernelWriter w(op, sigmoid ? "score_grad_sigmoid" : "score_grad_softmax");
     w.os() << forEachElement(T, "t") << "  {\n"
@@ -76,13 +62,9 @@ struct ScoreGradKernel : CudaKernelOpInterface::ExternalModel<ScoreGradKernel, S
       w.os() << "    for (int e = 0; e < " << E << "; ++e)\n"
              << "      out[e] = g[e] * s[e] * (1.0f - s[e]);\n";
     } else {
-      w.os() << "    float invTemperature = "
-             << floatLiteral(1.0 / grad.getTemperatureAttr().getValueAsDouble()) << ";\n"
-             << "    float dot = 0.0f;\n"
-             << "    for (int e = 0; e < " << E << "; ++e)\n"
-             << "      dot += g[e] * s[e];\n"
-             << "    for (int e = 0; e < " << E << "; ++e)\n"
-             << "      out[e] = s[e] * (g[e] - dot) * invTemperature;\n";
+      w.helpers() << kSoftmaxHelpers;
+      w.os() << "    moec_softmax_grad_row(s, g, out, " << E << ", "
+             << floatLiteral(1.0 / grad.getTemperatureAttr().getValueAsDouble()) << ");\n";
     }
     w.os() << "  }\n";
     return perToken(w, T);
@@ -95,7 +77,7 @@ struct ScoreGradKernel : CudaKernelOpInterface::ExternalModel<ScoreGradKernel, S
 struct TopKRouteKernel : CudaKernelOpInterface::ExternalModel<TopKRouteKernel, TopKRouteOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto route = cast<TopKRouteOp>(op);
-    auto [T, E] = tokensAndExperts(route.getScores());
+    auto [T, E] = routerShape(route.getScores());
     int64_t k = route.getK();
     bool bias = op->getNumOperands() > 1;
     KernelWriter w(op, "topk_route");
@@ -120,7 +102,7 @@ struct SelectionGradKernel
     : CudaKernelOpInterface::ExternalModel<SelectionGradKernel, SelectionGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<SelectionGradOp>(op);
-    auto [T, E] = tokensAndExperts(grad.getScores());
+    auto [T, E] = routerShape(grad.getScores());
     int64_t K = cast<RankedTensorType>(grad.getIndices().getType()).getDimSize(1);
     std::string scaling = floatLiteral(grad.getScalingAttr().getValueAsDouble());
     KernelWriter w(op, "selection_grad");
@@ -158,10 +140,10 @@ struct SelectionGradKernel
 struct GumbelSoftmaxKernel
     : CudaKernelOpInterface::ExternalModel<GumbelSoftmaxKernel, GumbelSoftmaxOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto [T, E] = tokensAndExperts(op->getOperand(0));
+    auto [T, E] = routerShape(op->getOperand(0));
     bool noise = op->getNumOperands() > 2;
     KernelWriter w(op, noise ? "gumbel_softmax_noise" : "gumbel_softmax");
-    w.helpers() << kRandomHelpers;
+    w.helpers() << kRandomHelpers << kSoftmaxHelpers;
     w.os() << "  float tau = in1[0];\n";
     if (noise)
       w.os() << "  unsigned long long key = (unsigned long long)in2[0] ^ 0xbb67ae8584caa73bull;\n";
@@ -174,17 +156,7 @@ struct GumbelSoftmaxKernel
            << ";\n"
            << "      out[e] = (in0[i] + g) / tau;\n"
            << "    }\n"
-           << "    float maximum = out[0];\n"
-           << "    for (int e = 1; e < " << E << "; ++e)\n"
-           << "      maximum = fmaxf(maximum, out[e]);\n"
-           << "    double sum = 0.0;\n"
-           << "    for (int e = 0; e < " << E << "; ++e) {\n"
-           << "      out[e] = expf(out[e] - maximum);\n"
-           << "      sum += out[e];\n"
-           << "    }\n"
-           << "    float inverse = (float)(1.0 / sum);\n"
-           << "    for (int e = 0; e < " << E << "; ++e)\n"
-           << "      out[e] *= inverse;\n"
+           << "    moec_softmax_row(out, " << E << ");\n"
            << "  }\n";
     return perToken(w, T);
   }
@@ -193,17 +165,14 @@ struct GumbelSoftmaxKernel
 struct GumbelSoftmaxGradKernel
     : CudaKernelOpInterface::ExternalModel<GumbelSoftmaxGradKernel, GumbelSoftmaxGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto [T, E] = tokensAndExperts(op->getOperand(0));
+    auto [T, E] = routerShape(op->getOperand(0));
     KernelWriter w(op, "gumbel_softmax_grad");
+    w.helpers() << kSoftmaxHelpers;
     // in: scores, tau, dscores.
     w.os() << "  float invTau = 1.0f / in1[0];\n"
            << forEachElement(T, "t") << "  {\n"
-           << "    const float *s = in0 + t * " << E << "LL, *g = in2 + t * " << E << "LL;\n"
-           << "    float dot = 0.0f;\n"
-           << "    for (int e = 0; e < " << E << "; ++e)\n"
-           << "      dot += g[e] * s[e];\n"
-           << "    for (int e = 0; e < " << E << "; ++e)\n"
-           << "      out0[t * " << E << "LL + e] = s[e] * (g[e] - dot) * invTau;\n"
+           << "    moec_softmax_grad_row(in0 + t * " << E << "LL, in2 + t * " << E
+           << "LL, out0 + t * " << E << "LL, " << E << ", invTau);\n"
            << "  }\n";
     return perToken(w, T);
   }

@@ -67,6 +67,7 @@ Status Executor::loadGeneratedCode() {
       return Status::error(plan_->path() + ": the kernels' workspace: " +
                            buffer.status().message());
     workspace_ = std::move(*buffer);
+    workspaceAddress_ = workspace_->address();
   }
   auto executable = device_->loadExecutable(all);
   if (!executable)
@@ -88,7 +89,13 @@ Status Executor::prepareSteps() {
     }
     if (usesGeneratedCode(*step)) {
       const plan::Kernel *code = plan_->root().kernels()->Get(step->kernel());
-      PreparedStep prepared{step, nullptr, {}, code->workspace() > 0};
+      PreparedStep prepared{step, nullptr, {}, {}};
+      for (const auto *ids : {step->inputs(), step->outputs()})
+        if (ids)
+          for (int id : *ids)
+            prepared.arguments.push_back(&tensors_[id].data);
+      if (code->workspace() > 0)
+        prepared.arguments.push_back(&workspaceAddress_);
       for (const plan::Launch *launch : *code->launches()) {
         hal::LaunchConfig config;
         for (unsigned d = 0; d < 3; ++d) {
@@ -171,17 +178,9 @@ Status Executor::run() {
     }
     auto start = std::chrono::steady_clock::now();
     if (!prepared.launches.empty()) {
-      // Arguments as cuLaunchKernel takes them: pointers to the pointers.
-      std::vector<void *> arguments;
-      for (TensorRef *t : inputs)
-        arguments.push_back(&t->data);
-      for (TensorRef *t : outputs)
-        arguments.push_back(&t->data);
-      void *workspace = workspace_ ? workspace_->address() : nullptr;
-      if (prepared.workspace)
-        arguments.push_back(&workspace);
+      void **arguments = const_cast<void **>(prepared.arguments.data());
       for (const auto &[entry, config] : prepared.launches)
-        if (Status status = executable_->launch(stream, entry, config, arguments.data());
+        if (Status status = executable_->launch(stream, entry, config, arguments);
             !status)
           return Status::error("step " + std::to_string(i) + " (" + step.op()->str() +
                                "): " + status.message());

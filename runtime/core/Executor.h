@@ -63,7 +63,10 @@ private:
     const Kernel *kernel; // op kernel; null for views and generated code
     /// Generated code: the kernel launches, in order (empty otherwise).
     std::vector<std::pair<std::string, hal::LaunchConfig>> launches;
-    bool workspace = false; // the launches take the workspace
+    /// The launches' arguments as cuLaunchKernel takes them: the addresses
+    /// of the step's tensors' data pointers (and of the workspace's),
+    /// fixed when the step is prepared.
+    std::vector<void *> arguments;
 
   };
 
@@ -80,6 +83,7 @@ private:
   std::unique_ptr<hal::Buffer> arena_;
   std::shared_ptr<hal::Executable> executable_; // the plan's generated kernels
   std::unique_ptr<hal::Buffer> workspace_;      // the largest any step needs
+  void *workspaceAddress_ = nullptr;
   size_t arenaSize_ = 0;
   std::vector<PreparedStep> steps_;
   bool profiling_ = false;
