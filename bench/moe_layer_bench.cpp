@@ -1,14 +1,17 @@
-// moe_layer_bench.cpp - times moec's training step of one MoE layer on CPU
-// and this machine's single-precision GEMM peak, in the same process.
+// moe_layer_bench.cpp - times moec's training step of one MoE layer on a
+// device (the CPU by default) and, on the CPU, this machine's
+// single-precision GEMM peak, in the same process.
 //
-//   moe_layer_bench PLAN.moeb [--steps N] [--threads N]
+//   moe_layer_bench PLAN.moeb [--steps N] [--device cpu|cuda|cuda-emu]
 //
 // Prints one JSON object: median step time, median time in the routed-expert
-// ops, their GEMM work (GFLOP) and rate (GFLOP/s), the GEMM peak, the arena
-// bytes and the process's peak RSS.
+// ops (timed in separate, profiled steps: profiling waits for each op), their
+// GEMM work (GFLOP) and rate (GFLOP/s), the GEMM peak (0 off the CPU), the
+// arena bytes and the process's peak RSS.
 #include "runtime/core/Executor.h"
+#include "runtime/core/Hyperparameters.h"
 #include "runtime/core/Parameters.h"
-#include "runtime/cpu/CpuDevice.h"
+#include "runtime/devices/OpenDevice.h"
 
 #include <cblas.h>
 #include <sys/resource.h>
@@ -55,20 +58,38 @@ double gemmPeak() {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: moe_layer_bench PLAN.moeb [--steps N]\n");
+    std::fprintf(stderr, "usage: moe_layer_bench PLAN.moeb [--steps N] [--device NAME]\n");
     return 2;
   }
   int steps = 10;
-  for (int i = 2; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--steps")
+  std::string deviceName = "cpu";
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--steps")
       steps = std::atoi(argv[i + 1]);
+    else if (flag == "--device")
+      deviceName = argv[i + 1];
+    else {
+      std::fprintf(stderr, "error: unknown option %s\n", flag.c_str());
+      return 2;
+    }
+  }
+  if (steps < 1) {
+    std::fprintf(stderr, "error: --steps must be at least 1\n");
+    return 2;
+  }
 
   auto plan = LoadedPlan::load(argv[1]);
   if (!plan) {
     std::fprintf(stderr, "error: %s\n", plan.status().message().c_str());
     return 1;
   }
-  std::unique_ptr<cpu::CpuDevice> device = cpu::CpuDevice::create();
+  auto opened = openDevice(deviceName, **plan);
+  if (!opened) {
+    std::fprintf(stderr, "error: %s\n", opened.status().message().c_str());
+    return 1;
+  }
+  std::unique_ptr<hal::Device> device = std::move(*opened);
   auto executor = Executor::create(*plan, "train_step_adamw", *device);
   if (!executor) {
     std::fprintf(stderr, "error: %s\n", executor.status().message().c_str());
@@ -99,6 +120,11 @@ int main(int argc, char **argv) {
   }
   ex.bind("x", (*xOnDevice)->address());
   ex.bind("step", (*stepOnDevice)->address());
+  auto hyperparameters = bindHyperparameters(ex, *device);
+  if (!hyperparameters) {
+    std::fprintf(stderr, "error: %s\n", hyperparameters.status().message().c_str());
+    return 1;
+  }
   int64_t step = 0;
 
   // Expert GEMM work per step: forward 3 GEMMs of 2·d·F per routed row,
@@ -116,39 +142,48 @@ int main(int argc, char **argv) {
         total += t;
     return total;
   };
-  ex.setProfiling(true);
+  auto runStep = [&]() -> Status {
+    if (Status s = stream.upload((*stepOnDevice)->address(), &step, sizeof(step)); !s)
+      return s;
+    ++step;
+    if (Status s = ex.run(); !s)
+      return s;
+    return stream.synchronize();
+  };
   std::vector<double> times, expertTimes;
   for (int i = 0; i < steps + 2; ++i) {
-    double expertBefore = expertSeconds();
     auto start = std::chrono::steady_clock::now();
-    if (Status s = stream.upload((*stepOnDevice)->address(), &step, sizeof(step)); !s) {
+    if (Status s = runStep(); !s) {
       std::fprintf(stderr, "error: %s\n", s.message().c_str());
       return 1;
     }
-    if (Status s = ex.run(); !s || !(s = stream.synchronize())) {
-      std::fprintf(stderr, "error: %s\n", s.message().c_str());
-      return 1;
-    }
-    if (i >= 2) { // warm-up
+    if (i >= 2) // warm-up
       times.push_back(seconds(start));
-      expertTimes.push_back(expertSeconds() - expertBefore);
+  }
+  ex.setProfiling(true);
+  for (int i = 0; i < steps; ++i) {
+    double expertBefore = expertSeconds();
+    if (Status s = runStep(); !s) {
+      std::fprintf(stderr, "error: %s\n", s.message().c_str());
+      return 1;
     }
-    ++step;
+    expertTimes.push_back(expertSeconds() - expertBefore);
   }
   if (std::getenv("MOEC_PROFILE"))
     for (auto &[op, t] : ex.profile())
-      std::fprintf(stderr, "%-32s %8.1f ms per step\n", op.c_str(), t * 1e3 / (steps + 2));
-  double peak = gemmPeak();
+      std::fprintf(stderr, "%-32s %8.1f ms per step\n", op.c_str(), t * 1e3 / steps);
+  double peak = device->kind() == hal::DeviceKind::cpu ? gemmPeak() : 0;
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   const char *coretype = std::getenv("OPENBLAS_CORETYPE");
   std::printf("{\"step_seconds\": %.4f, \"expert_seconds\": %.4f, \"expert_gemm_gflop\": %.2f, "
               "\"expert_gemm_gflops\": %.1f, "
               "\"gemm_peak_gflops\": %.1f, \"arena_bytes\": %zu, \"peak_rss_bytes\": %ld, "
-              "\"blas\": \"%s\", \"openblas_coretype\": \"%s\"}\n",
+              "\"blas\": \"%s\", \"openblas_coretype\": \"%s\", \"device\": \"%s\"}\n",
               median(times), median(expertTimes), expertFlops / 1e9,
               expertFlops / median(expertTimes) / 1e9,
               peak, ex.arenaBytes(),
-              usage.ru_maxrss * 1024L, openblas_get_config(), coretype ? coretype : "");
+              usage.ru_maxrss * 1024L, openblas_get_config(), coretype ? coretype : "",
+              device->description().c_str());
   return 0;
 }

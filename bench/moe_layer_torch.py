@@ -1,5 +1,6 @@
 """PyTorch eager baseline of bench/moe_layer.mlir: the same layer, loss and
-AdamW step, on the same thread count. Prints one JSON object."""
+AdamW step, on the same thread count (or on a GPU, --device cuda, in fp32
+with TF32 off, as moec computes). Prints one JSON object."""
 import argparse
 import json
 import resource
@@ -11,16 +12,20 @@ import torch.nn.functional as F
 ap = argparse.ArgumentParser()
 ap.add_argument("--steps", type=int, default=10)
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--device", default="cpu")
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
+dev = torch.device(args.device)
+torch.backends.cuda.matmul.allow_tf32 = False
+sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 
 T, d, E, Fw, K = 4096, 512, 8, 1024, 2
-x = torch.randn(T, d)
-wg = (0.02 * torch.randn(E, d)).requires_grad_()
-w1 = (0.02 * torch.randn(E, Fw, d)).requires_grad_()
-w2 = (0.02 * torch.randn(E, d, Fw)).requires_grad_()
-w3 = (0.02 * torch.randn(E, Fw, d)).requires_grad_()
+x = torch.randn(T, d, device=dev)
+wg = (0.02 * torch.randn(E, d, device=dev)).requires_grad_()
+w1 = (0.02 * torch.randn(E, Fw, d, device=dev)).requires_grad_()
+w2 = (0.02 * torch.randn(E, d, Fw, device=dev)).requires_grad_()
+w3 = (0.02 * torch.randn(E, Fw, d, device=dev)).requires_grad_()
 opt = torch.optim.AdamW([wg, w1, w2, w3], lr=3e-4, betas=(0.9, 0.95), weight_decay=0.1)
 
 
@@ -43,11 +48,14 @@ def step():
 
 times = []
 for i in range(args.steps + 2):
+    sync()
     start = time.perf_counter()
     step()
+    sync()
     if i >= 2:
         times.append(time.perf_counter() - start)
 times.sort()
 print(json.dumps({"step_seconds": times[len(times) // 2],
                   "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                  "torch": torch.__version__, "threads": torch.get_num_threads()}))
+                  "torch": torch.__version__, "threads": torch.get_num_threads(),
+                  "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"}))

@@ -1,66 +1,130 @@
 #!/usr/bin/env bash
-# Every GPU check, in one go, on a GPU machine, over ./gpu-bundle (made on
-# the build machine by scripts/gpu-prepare.sh: this machine needs no
-# compiler). Prints a short table last; results go to $OUT (else
-# gpu-bundle/results). DEVICE=cuda-emu runs the same checks without a GPU
-# (slowly: DEMO_STEPS=2 CHECK_STEPS=2 keeps it short).
+# Every GPU check and benchmark, in one go, on a GPU machine, over
+# ./gpu-bundle (made on the build machine by scripts/gpu-prepare.sh: this
+# machine needs no compiler). Each check has a time limit and a failure
+# does not stop the others. Prints a short table last; the table
+# (table.txt) and every log (logs.tar.gz) go to $OUT, else
+# gpu-bundle/results. DEVICE=cuda-emu runs the same checks without a GPU
+# (slowly: DEMO_STEPS=2 CHECK_STEPS=2 BENCH_STEPS=1 keeps it short).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bundle="$root/gpu-bundle"
 device="${DEVICE:-cuda}"
 out="${OUT:-$bundle/results}"
+work="$(mktemp -d)"
 mkdir -p "$out"
 [ -x "$bundle/bin/moe-run" ] || { echo "gpu-check: no $bundle: run scripts/gpu-prepare.sh on the build machine" >&2; exit 2; }
-export MOEC_CACHE_DIR="$out/cache"
-gpu="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)"
+export MOEC_CACHE_DIR="$work/cache"
+gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
 gpu="${gpu:-no GPU ($device)}"
 declare -A result
+limit() { timeout --kill-after=10 "$@"; }
+finish() {
+  tar -C "$work" --exclude=cache -czf "$out/logs.tar.gz" . 2>/dev/null
+  {
+    echo
+    echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
+    for key in smoke parity demo repeat resume bench sanitizer; do
+      [ -n "${result[$key]:-}" ] && printf '%-9s %s\n' "$key" "${result[$key]}"
+    done
+  } | tee "$out/table.txt"
+}
+trap finish EXIT
+
+# 0. One small plan, one step, its whole output: the first thing to read
+#    when the device does not work at all.
+small="$work/tokens.bin" # in every plan's vocabulary, as compare_devices.py makes it
+python3 -c "import struct,sys; open(sys.argv[1],'wb').write(struct.pack('<4000H', *[(i*i+7*i)%64 for i in range(4000)]))" "$small"
+first="$(ls "$bundle"/plans/*.moeb | head -n 1)"
+if limit 60 "$bundle/bin/moe-run" "$first" --device "$device" --data "$small" --steps 1 \
+    >"$work/smoke.txt" 2>&1; then
+  result[smoke]="pass ($(basename "$first"), 1 step)"
+else
+  result[smoke]="FAIL: $(tail -n 2 "$work/smoke.txt" | tr '\n' ' ')"
+  cat "$work/smoke.txt"
+fi
 
 # 1. fp32 parity and determinism: every plan on the device against the cpu
 #    (first-step loss 1e-5, gradients 1e-4 relative L2, 2 more steps 1e-4),
 #    and twice on the device, bit for bit.
 start=$SECONDS
-if python3 "$root/test/tools/Inputs/compare_devices.py" --repeat "$bundle/bin" "$out/compare" \
-    cpu "$device" "$bundle/plans/*.moeb" >"$out/parity.txt" 2>&1; then
-  result[parity]="pass: $(cat "$out/parity.txt")"
+if limit 240 python3 "$root/test/tools/Inputs/compare_devices.py" --repeat "$bundle/bin" \
+    "$work/compare" cpu "$device" "$bundle/plans/*.moeb" >"$work/parity.txt" 2>&1; then
+  result[parity]="pass: $(tail -n 1 "$work/parity.txt")"
 else
-  result[parity]="FAIL: $(tail -n 3 "$out/parity.txt")"
+  result[parity]="FAIL: $(tail -n 1 "$work/parity.txt")"
+  head -c 6000 "$work/parity.txt"
 fi
-result[parity_seconds]=$((SECONDS - start))
+result[parity]+=" ($((SECONDS - start)) s)"
 
 # 2. The demo model trains on the device; the loss curve repeats bit for
 #    bit, and a resumed run matches an uninterrupted one.
 data="$root/models/data/kjv.u16.bin"
-run() { "$bundle/bin/moe-run" "$bundle/demo-kjv.moeb" --device "$device" --data "$data" "$@"; }
+run() { limit 120 "$bundle/bin/moe-run" "$bundle/demo-kjv.moeb" --device "$device" --data "$data" "$@"; }
 start=$SECONDS
-if run --steps "${DEMO_STEPS:-200}" --log "$out/demo.jsonl" --save "$out/demo.safetensors" >"$out/demo.txt" 2>&1; then
-  result[demo]="$(tail -n 3 "$out/demo.txt" | head -n 1)"
+if run --steps "${DEMO_STEPS:-200}" --log "$work/demo.jsonl" --save "$work/demo.safetensors" >"$work/demo.txt" 2>&1; then
+  result[demo]="$(tail -n 3 "$work/demo.txt" | head -n 1)"
 else
-  result[demo]="FAIL: $(tail -n 2 "$out/demo.txt")"
+  result[demo]="FAIL: $(tail -n 2 "$work/demo.txt" | tr '\n' ' ')"
 fi
-result[demo_seconds]=$((SECONDS - start))
+result[demo]+=" ($((SECONDS - start)) s)"
 strip() { python3 -c "import json,sys; [print(json.dumps({k: v for k, v in json.loads(l).items() if k != 'tokens_per_s'})) for l in open(sys.argv[1])]" "$1"; }
 steps="${CHECK_STEPS:-20}"
-run --steps "$steps" --log "$out/a.jsonl" >/dev/null 2>&1
-run --steps "$steps" --log "$out/b.jsonl" >/dev/null 2>&1
-if cmp -s <(strip "$out/a.jsonl") <(strip "$out/b.jsonl"); then
+run --steps "$steps" --log "$work/a.jsonl" >/dev/null 2>&1
+run --steps "$steps" --log "$work/b.jsonl" >/dev/null 2>&1
+if [ -s "$work/a.jsonl" ] && cmp -s <(strip "$work/a.jsonl") <(strip "$work/b.jsonl"); then
   result[repeat]="pass ($steps steps, identical logs)"
 else
-  result[repeat]="FAIL (two runs differ)"
+  result[repeat]="FAIL (two runs differ or did not run)"
 fi
 half=$((steps / 2))
-run --steps "$half" --save "$out/half.safetensors" >/dev/null 2>&1
-run --steps $((steps - half)) --resume "$out/half.safetensors" --save "$out/resumed.safetensors" >/dev/null 2>&1
-run --steps "$steps" --save "$out/full.safetensors" >/dev/null 2>&1
-if [ -s "$out/full.safetensors" ] && cmp -s "$out/resumed.safetensors" "$out/full.safetensors"; then
+run --steps "$half" --save "$work/half.safetensors" >/dev/null 2>&1
+run --steps $((steps - half)) --resume "$work/half.safetensors" --save "$work/resumed.safetensors" >/dev/null 2>&1
+run --steps "$steps" --save "$work/full.safetensors" >/dev/null 2>&1
+if [ -s "$work/full.safetensors" ] && cmp -s "$work/resumed.safetensors" "$work/full.safetensors"; then
   result[resume]="pass ($half + $((steps - half)) steps = $steps steps, byte for byte)"
 else
-  result[resume]="FAIL (the resumed checkpoint differs)"
+  result[resume]="FAIL (the resumed checkpoint differs or is missing)"
+fi
+rm -f "$work"/*.safetensors
+
+# 3. One MoE layer's training step (bench/moe_layer.mlir): moec on the
+#    device against PyTorch eager on the same GPU, fp32, TF32 off.
+if [ -f "$bundle/bench/layer.moeb" ]; then
+  steps="${BENCH_STEPS:-20}"
+  limit 120 "$bundle/bin/moe_layer_bench" "$bundle/bench/layer.moeb" --steps "$steps" \
+      --device "$device" >"$work/bench-moec.json" 2>"$work/bench-moec.err"
+  torch_device=cuda; [ "$device" = cuda ] || torch_device=cpu
+  limit 120 python3 "$root/bench/moe_layer_torch.py" --steps "$steps" --device "$torch_device" \
+      --threads "$(nproc)" >"$work/bench-torch.json" 2>"$work/bench-torch.err"
+  result[bench]="$(python3 - "$work/bench-moec.json" "$work/bench-torch.json" <<'PY' 2>&1
+import json, sys
+try:
+    ours, theirs = (json.load(open(p)) for p in sys.argv[1:3])
+except Exception as e:
+    sys.exit(f"FAIL: {e}")
+print(f"layer step moec {ours['step_seconds']*1e3:.2f} ms vs PyTorch eager {theirs['step_seconds']*1e3:.2f} ms "
+      f"= {theirs['step_seconds'] / ours['step_seconds']:.2f}x; expert GEMMs {ours['expert_gemm_gflops']:.0f} GFLOP/s "
+      f"({ours['expert_seconds']*1e3:.2f} ms of the step)")
+PY
+)"
+  [[ "${result[bench]}" == FAIL* ]] && result[bench]+=" $(tail -n 2 "$work"/bench-*.err | tr '\n' ' ')"
 fi
 
-echo
-echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-printf '%-8s %s\n' "parity" "${result[parity]} (${result[parity_seconds]} s)"
-printf '%-8s %s\n' "demo" "${result[demo]} (${result[demo_seconds]} s)"
-printf '%-8s %s\n' "repeat" "${result[repeat]}"
-printf '%-8s %s\n' "resume" "${result[resume]}"
+# 4. Out-of-bounds accesses and races in the generated kernels: one step of
+#    each plan under compute-sanitizer (when the machine has it).
+if [ "$device" = cuda ] && command -v compute-sanitizer >/dev/null; then
+  bad=0 checked=0
+  for plan in "$bundle"/plans/*.moeb; do
+    for tool in memcheck racecheck; do
+      name="sanitizer-$tool-$(basename "$plan" .moeb).txt"
+      if ! limit 60 compute-sanitizer --tool "$tool" --error-exitcode 3 "$bundle/bin/moe-run" "$plan" \
+          --device cuda --data "$small" --steps 1 >"$work/$name" 2>&1; then
+        bad=$((bad + 1)); echo "sanitizer: $name"; grep -m 5 "=========" "$work/$name"
+      fi
+      checked=$((checked + 1))
+    done
+    [ $SECONDS -gt "${SANITIZER_UNTIL:-330}" ] && break
+  done
+  result[sanitizer]="$((checked - bad)) of $checked memcheck/racecheck runs clean"
+fi

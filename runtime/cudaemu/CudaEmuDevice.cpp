@@ -21,7 +21,8 @@ std::string CudaEmuDevice::description() const {
 }
 
 StatusOr<std::unique_ptr<hal::Buffer>> CudaEmuDevice::allocate(size_t bytes) {
-  std::unique_ptr<hal::Buffer> buffer(cpu::CpuBuffer::allocate(bytes));
+  // Like GPU memory, not host-visible: the host reaches it through copies.
+  std::unique_ptr<hal::Buffer> buffer(cpu::CpuBuffer::allocate(bytes, /*hostVisible=*/false));
   if (!buffer)
     return Status::error("cuda-emu: out of memory allocating " + std::to_string(bytes) +
                          " bytes");

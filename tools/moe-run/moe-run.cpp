@@ -5,11 +5,10 @@
 //
 // The runtime never links MLIR or LLVM.
 #include "runtime/core/Executor.h"
+#include "runtime/core/Hyperparameters.h"
 #include "runtime/core/Parameters.h"
 #include "runtime/core/TokenData.h"
-#include "runtime/cpu/CpuDevice.h"
-#include "runtime/cuda/CudaDevice.h"
-#include "runtime/cudaemu/CudaEmuDevice.h"
+#include "runtime/devices/OpenDevice.h"
 #include "Recompile.h"
 
 #include <nlohmann/json.hpp>
@@ -307,34 +306,6 @@ Status parseHyperparameters(const Options &o, Run &run) {
   return Status::ok();
 }
 
-/// The device --device names; `auto` picks cuda for a plan with GPU code
-/// when a GPU is there, else cpu.
-StatusOr<std::unique_ptr<hal::Device>> openDevice(const std::string &name,
-                                                   const LoadedPlan &plan) {
-  if (name == "auto") {
-    bool gpuCode = plan.root().target() && plan.root().target()->str() == "cuda";
-    if (gpuCode)
-      if (auto gpu = cuda::CudaDevice::create(); gpu)
-        return std::unique_ptr<hal::Device>(std::move(*gpu));
-    return std::unique_ptr<hal::Device>(cpu::CpuDevice::create());
-  }
-  std::optional<hal::DeviceKind> kind = hal::parseDeviceKind(name);
-  if (!kind)
-    return Status::error("--device must be auto, cpu, cuda or cuda-emu, but is '" + name + "'");
-  if (*kind == hal::DeviceKind::cuda) {
-    if (!plan.root().target() || plan.root().target()->str() != "cuda")
-      return Status::error("--device cuda: " + plan.path() +
-                           " has no GPU code; compile it with moec --target=cuda");
-    auto gpu = cuda::CudaDevice::create();
-    if (!gpu)
-      return Status::error("--device cuda: " + gpu.status().message());
-    return std::unique_ptr<hal::Device>(std::move(*gpu));
-  }
-  if (*kind == hal::DeviceKind::cudaEmu)
-    return std::unique_ptr<hal::Device>(cudaemu::CudaEmuDevice::create());
-  return std::unique_ptr<hal::Device>(cpu::CpuDevice::create());
-}
-
 Status prepare(const Options &o, Run &run) {
   if (Status s = loadPlanAndData(o, run); !s)
     return s;
@@ -404,36 +375,6 @@ struct Batch {
   std::vector<std::unique_ptr<hal::Buffer>> hyperparameters; // fixed for a run
 };
 
-/// Binds every hyperparameter input of `ex` to its value: the one given on
-/// the command line, else the one compiled into the plan.
-Status bindHyperparameters(Run &run, Executor &ex, Batch &batch) {
-  hal::Stream &stream = run.device->defaultStream();
-  for (int id : *ex.function().inputs()) {
-    const moec::plan::Tensor &t = run.plan->tensor(id);
-    if (t.role() != moec::plan::TensorRole::hyperparameter)
-      continue;
-    auto given = run.hyperparameters.find(t.name()->str());
-    double value = given != run.hyperparameters.end() ? given->second : t.value();
-    int64_t asInt = static_cast<int64_t>(value);
-    float asFloat = static_cast<float>(value);
-    const void *bytes = t.dtype() == moec::plan::DType::i64 ? static_cast<const void *>(&asInt)
-                                                            : static_cast<const void *>(&asFloat);
-    if (t.dtype() != moec::plan::DType::i64 && t.dtype() != moec::plan::DType::f32)
-      return Status::error(run.plan->path() + ": corrupt plan: hyperparameter '" +
-                           t.name()->str() + "' is neither f32 nor i64");
-    auto buffer = run.device->allocate(t.dtype() == moec::plan::DType::i64 ? 8 : 4);
-    if (!buffer)
-      return buffer.status();
-    if (Status s = stream.upload((*buffer)->address(), bytes, (*buffer)->size()); !s)
-      return s;
-    if (Status s = stream.synchronize(); !s) // `bytes` lives on this stack
-      return s;
-    ex.bind(id, (*buffer)->address());
-    batch.hyperparameters.push_back(std::move(*buffer));
-  }
-  return Status::ok();
-}
-
 /// Binds parameters, state and the batch buffers once: none of them moves
 /// afterwards (loadBatch refills the same buffers).
 Status bindStorage(Run &run, Executor &ex, Batch &batch) {
@@ -454,7 +395,12 @@ Status bindStorage(Run &run, Executor &ex, Batch &batch) {
   ex.bind("targets", batch.targetsOnDevice->address());
   ex.bind("step", scalars);
   ex.bind("seed", scalars + 1);
-  return bindHyperparameters(run, ex, batch);
+  // Hyperparameters: the ones given on the command line, else the plan's.
+  auto hyperparameters = bindHyperparameters(ex, *run.device, run.hyperparameters);
+  if (!hyperparameters)
+    return hyperparameters.status();
+  batch.hyperparameters = std::move(*hyperparameters);
+  return Status::ok();
 }
 
 /// The inputs of `step`: its tokens and targets, step number and noise seed.

@@ -8,6 +8,8 @@ send a token to another expert, which moves the loss by more than rounding). The
 Usage: compare_devices.py [--repeat] TOOLS_DIR OUT_DIR DEVICE_A DEVICE_B MODEL_GLOB...
 With --repeat, DEVICE_B trains each model a second time and must give the
 same bits (losses and gradients): the determinism of the device.
+Every model is checked, a failure does not stop the others: one line per
+failing model, then the summary; the exit status is 1 if any failed.
 A MODEL_GLOB that names .moeb files uses those plans as they are (on a
 machine without moec, such as a GPU node), else moec compiles each model."""
 import glob
@@ -34,10 +36,14 @@ os.makedirs(out, exist_ok=True)
 env = dict(os.environ, MOEC_CACHE_DIR=os.path.join(out, "cache"))
 
 
+class Mismatch(Exception):
+    pass
+
+
 def run(args):
     done = subprocess.run(args, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(args)}\n{done.stderr}")
+        raise Mismatch(f"failed: {' '.join(args)}\n{done.stderr.strip()}")
 
 
 def floats(path):
@@ -46,7 +52,10 @@ def floats(path):
 
 
 worst_loss = worst_grad = worst_trajectory = 0.0
-for model in models:
+
+
+def check(model):
+    global worst_loss, worst_grad, worst_trajectory
     plan = model
     if not model.endswith(".moeb"):
         plan = os.path.join(out, "plan.moeb")
@@ -67,7 +76,7 @@ for model in models:
         first = [json.loads(line)["loss"] for line in open(logs[device_b])]
         if again != first or open(grads[device_b], "rb").read() != open(
                 grads[device_b + ".again"], "rb").read():
-            sys.exit(f"{model}: two runs on {device_b} differ: losses {first} and {again}")
+            raise Mismatch(f"two runs on {device_b} differ: losses {first} and {again}")
     a = [json.loads(line)["loss"] for line in open(logs[device_a])]
     b = [json.loads(line)["loss"] for line in open(logs[device_b])]
     for step, (x, y) in enumerate(zip(a, b)):
@@ -78,7 +87,7 @@ for model in models:
         else:
             worst_trajectory = max(worst_trajectory, error)
         if error > tolerance:
-            sys.exit(f"{model}: step {step} loss {x} on {device_a}, {y} on {device_b}")
+            raise Mismatch(f"step {step} loss {x} on {device_a}, {y} on {device_b}")
     ga, gb = floats(grads[device_a]), floats(grads[device_b])
     for name in ga:
         diff = math.sqrt(sum((x - y) ** 2 for x, y in zip(ga[name], gb[name])))
@@ -86,9 +95,21 @@ for model in models:
         error = diff / max(norm, 1e-12)
         worst_grad = max(worst_grad, error)
         if error > GRAD_RTOL:
-            sys.exit(f"{model}: gradient {name} differs by {error:.2e} (relative L2)")
-print(f"{len(models)} models: {device_b} matches {device_a} "
-      f"{'(and itself, bit for bit, run twice) ' if repeat else ''}"
-      f"(first-step loss within {LOSS_RTOL:g}, worst {worst_loss:.1e}; gradients within "
-      f"{GRAD_RTOL:g}, worst {worst_grad:.1e}; {STEPS - 1} more steps within "
-      f"{TRAJECTORY_RTOL:g}, worst {worst_trajectory:.1e})")
+            raise Mismatch(f"gradient {name} differs by {error:.2e} (relative L2)")
+
+
+failures = []
+for model in models:
+    try:
+        check(model)
+    except Mismatch as mismatch:
+        failures.append(model)
+        print(f"{model}: {mismatch}", flush=True)
+summary = (f"{device_b} matches {device_a} "
+           f"{'(and itself, bit for bit, run twice) ' if repeat else ''}"
+           f"(first-step loss within {LOSS_RTOL:g}, worst {worst_loss:.1e}; gradients within "
+           f"{GRAD_RTOL:g}, worst {worst_grad:.1e}; {STEPS - 1} more steps within "
+           f"{TRAJECTORY_RTOL:g}, worst {worst_trajectory:.1e})")
+if failures:
+    sys.exit(f"{len(failures)} of {len(models)} models FAIL; the others: {summary}")
+print(f"{len(models)} models: {summary}")
