@@ -171,7 +171,7 @@ int main(int argc, char **argv) {
   }
   if (std::getenv("MOEC_PROFILE"))
     for (auto &[op, t] : ex.profile())
-      std::fprintf(stderr, "%-32s %8.1f ms per step\n", op.c_str(), t * 1e3 / steps);
+      std::fprintf(stderr, "%-32s %8.3f ms per step\n", op.c_str(), t * 1e3 / steps);
   double peak = device->kind() == hal::DeviceKind::cpu ? gemmPeak() : 0;
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);

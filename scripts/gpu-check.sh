@@ -13,6 +13,7 @@ device="${DEVICE:-cuda}"
 out="${OUT:-$bundle/results}"
 work="$(mktemp -d)"
 mkdir -p "$out"
+[ -x "$bundle/bin/moe-run" ] || [ ! -f "$root/gpu-bundle.tgz" ] || tar -C "$root" -xzf "$root/gpu-bundle.tgz"
 [ -x "$bundle/bin/moe-run" ] || { echo "gpu-check: no $bundle: run scripts/gpu-prepare.sh on the build machine" >&2; exit 2; }
 export MOEC_CACHE_DIR="$work/cache"
 gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
@@ -24,7 +25,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke parity demo repeat resume bench sanitizer; do
+    for key in smoke parity demo repeat resume profile bench sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-9s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -87,13 +88,30 @@ else
   result[resume]="FAIL (the resumed checkpoint differs or is missing)"
 fi
 rm -f "$work"/*.safetensors
+# Where the demo's step goes: ops by total time over 5 traced steps (each
+# op timed to completion), the top ones into the table.
+run --steps 5 --trace "$work/demo-trace.json" >/dev/null 2>&1
+result[profile]="$(python3 - "$work/demo-trace.json" <<'PY' 2>&1
+import collections, json, sys
+try:
+    events = json.load(open(sys.argv[1]))["traceEvents"]
+except Exception as e:
+    sys.exit(f"no trace: {e}")
+total = collections.Counter()
+for e in events:
+    total[e["name"]] += e["dur"] / 1e3 / 5
+step = sum(total.values())
+top = ", ".join(f"{name} {ms:.2f}" for name, ms in total.most_common(6))
+print(f"demo step {step:.2f} ms in ops (synchronised per op): {top} ms")
+PY
+)"
 
 # 3. One MoE layer's training step (bench/moe_layer.mlir): moec on the
 #    device against PyTorch eager on the same GPU, fp32, TF32 off.
 if [ -f "$bundle/bench/layer.moeb" ]; then
   steps="${BENCH_STEPS:-20}"
-  limit 120 "$bundle/bin/moe_layer_bench" "$bundle/bench/layer.moeb" --steps "$steps" \
-      --device "$device" >"$work/bench-moec.json" 2>"$work/bench-moec.err"
+  MOEC_PROFILE=1 limit 120 "$bundle/bin/moe_layer_bench" "$bundle/bench/layer.moeb" \
+      --steps "$steps" --device "$device" >"$work/bench-moec.json" 2>"$work/bench-moec.err"
   torch_device=cuda; [ "$device" = cuda ] || torch_device=cpu
   limit 120 python3 "$root/bench/moe_layer_torch.py" --steps "$steps" --device "$torch_device" \
       --threads "$(nproc)" >"$work/bench-torch.json" 2>"$work/bench-torch.err"
@@ -108,6 +126,8 @@ print(f"layer step moec {ours['step_seconds']*1e3:.2f} ms vs PyTorch eager {thei
       f"({ours['expert_seconds']*1e3:.2f} ms of the step)")
 PY
 )"
+  echo "layer step, ops by time (profiled steps, synchronised per op):"
+  sort -k2 -rn "$work/bench-moec.err" | head -n 8
   [[ "${result[bench]}" == FAIL* ]] && result[bench]+=" $(tail -n 2 "$work"/bench-*.err | tr '\n' ' ')"
 fi
 

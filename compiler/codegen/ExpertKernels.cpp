@@ -1,10 +1,11 @@
-//===- ExpertKernels.cpp - reference kernels of the routed experts --------===//
+//===- ExpertKernels.cpp - kernels of the expert FFNs ---------------------===//
 //
 // The grouped expert FFN (moe.grouped_ffn, its up and down halves and their
 // gradients) over rows grouped by expert: either dropless blocks whose sizes
-// the device computed (`group_sizes`) or capacity slots [E, C]. One thread
-// per output element summing in index order: correct and deterministic, not
-// fast; grouped GEMMs (cuBLAS or generated tiles) replace them for speed.
+// the device computed (`group_sizes`) or capacity slots [E, C]; the dense
+// FFN, the shared experts and the LoRA experts as the same products. Every
+// matrix product is a tiled GEMM entry (TiledGemm.h), the activation and
+// its gradient elementwise entries between them.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/ActivationCode.h"
@@ -12,6 +13,7 @@
 #include "compiler/codegen/DeviceHelpers.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
+#include "compiler/codegen/TiledGemm.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 
@@ -24,17 +26,12 @@ using namespace moec::moe;
 namespace moec::codegen {
 namespace {
 
-/// Where an expert op's rows live: `sizes` the group-size parameter or
-/// "nullptr"; `capacity` the rows per expert of the capacity form (a dense
-/// FFN is one expert owning every row).
-struct Rows {
-  std::string sizes = "nullptr";
-  int64_t capacity = 0, count = 0, E = 0;
-};
+std::array<unsigned, 3> gridFor(int64_t n) { return {blocksFor(n, 256), 1, 1}; }
+constexpr std::array<unsigned, 3> kBlock = {256, 1, 1};
 
-Rows rowsOf(KernelWriter &w, Value input, Value groupSizes, int64_t E) {
+RowGroups rowsOf(KernelWriter &w, Value input, Value groupSizes, int64_t E) {
   auto type = cast<RankedTensorType>(input.getType());
-  Rows rows;
+  RowGroups rows;
   rows.E = E;
   rows.count = type.getNumElements() / type.getShape().back();
   if (groupSizes)
@@ -44,21 +41,11 @@ Rows rowsOf(KernelWriter &w, Value input, Value groupSizes, int64_t E) {
   return rows;
 }
 
-Rows denseRows(Value input) {
+RowGroups denseRows(Value input) {
   auto type = cast<RankedTensorType>(input.getType());
-  Rows rows;
-  rows.E = 1;
+  RowGroups rows;
   rows.count = rows.capacity = type.getNumElements() / type.getShape().back();
   return rows;
-}
-
-/// Opens the body of a thread for row `r` of `rows`: declares e, first,
-/// count; padding rows (no expert) take `padding` and continue.
-std::string forRow(const Rows &rows, StringRef padding) {
-  return "    long long first, count;\n"
-         "    int e = moec_expert_rows(" + rows.sizes + ", " + std::to_string(rows.E) + ", " +
-         std::to_string(rows.capacity) + "LL, r, &first, &count);\n"
-         "    if (e < 0) {\n" + padding.str() + "      continue;\n    }\n";
 }
 
 /// The sizes of one expert FFN and where its buffers are: weight pointers
@@ -72,139 +59,122 @@ struct Ffn {
   int64_t H() const { return gated ? 2 * F : F; }
 };
 
-/// hidden[r, j] = W1_e[j] · x[r] for j < F, W3_e[j - F] · x[r] above.
-void writeUp(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef x, StringRef hidden) {
-  std::string F = std::to_string(f.F), d = std::to_string(f.d);
-  w.os() << forEachElement(rows.count * f.H()) << "  {\n"
-         << "    long long r = i / " << f.H() << "LL, j = i % " << f.H() << "LL;\n"
-         << forRow(rows, "      " + hidden.str() + "[i] = 0.0f;\n")
-         << "    const float *weight = "
-         << (f.gated ? "j < " + F + " ? " : std::string()) << f.w1 << " + ((long long)e * " << F
-         << " + j) * " << d << "LL"
-         << (f.gated ? " : " + f.w3 + " + ((long long)e * " + F + " + j - " + F + ") * " + d + "LL"
+std::string plus(StringRef base, const std::string &offset) {
+  return "(" + base.str() + " + " + offset + ")";
+}
+std::string rowsFrom(StringRef base, int64_t width) {
+  return plus(base, "first * " + std::to_string(width) + "LL");
+}
+std::string expertMatrix(StringRef base, int64_t elements) {
+  return plus(base, "(long long)e * " + std::to_string(elements) + "LL");
+}
+
+/// hidden[r, j] = W1_e[j] · x[r] for j < F, W3_e[j - F] · x[r] above
+/// (entries up1, up3); rows of no expert are zero.
+void writeUp(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef x,
+             StringRef hidden) {
+  GemmOperand in{rowsFrom(x, f.d), f.d};
+  writeRowGroupedGemm(w, "up1", rows, f.F, f.d, in, {expertMatrix(f.w1, f.F * f.d), f.d, true},
+                      {rowsFrom(hidden, f.H()), f.H()});
+  if (f.gated)
+    writeRowGroupedGemm(w, "up3", rows, f.F, f.d, in,
+                        {expertMatrix(f.w3, f.F * f.d), f.d, true},
+                        {plus(rowsFrom(hidden, f.H()), std::to_string(f.F)), f.H()});
+}
+
+/// g = act(h1) [⊙ h3] of every row into the workspace (entry act); returns
+/// its address expression ([rows, F]).
+std::string writeActivation(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef hidden) {
+  std::string g = w.workspaceFloats(rows.count * f.F), H = std::to_string(f.H());
+  w.beginEntry("act", gridFor(rows.count * f.F), kBlock, false);
+  w.os() << forEachElement(rows.count * f.F) << "  {\n"
+         << "    long long r = i / " << f.F << "LL, j = i % " << f.F << "LL;\n"
+         << "    float h1 = " << hidden << "[r * " << H << "LL + j];\n"
+         << "    " << g << "[i] = " << activationCode(f.act, "h1")
+         << (f.gated ? " * " + hidden.str() + "[r * " + H + "LL + " + std::to_string(f.F) + " + j]"
                      : std::string())
          << ";\n"
-         << "    const float *a = " << x << " + r * " << d << "LL;\n"
-         << "    float acc = 0.0f;\n"
-         << "    for (int k = 0; k < " << d << "; ++k)\n"
-         << "      acc += a[k] * weight[k];\n"
-         << "    " << hidden << "[i] = acc;\n"
          << "  }\n";
+  return g;
 }
 
-/// y[r, c] = Σ_j g(r, j) W2_e[c, j], g = act(h1) [⊙ h3], from `hidden`.
-void writeDown(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef hidden, StringRef y) {
-  w.os() << forEachElement(rows.count * f.d) << "  {\n"
-         << "    long long r = i / " << f.d << "LL, c = i % " << f.d << "LL;\n"
-         << forRow(rows, "      " + y.str() + "[i] = 0.0f;\n")
-         << "    const float *h = " << hidden << " + r * " << f.H() << "LL;\n"
-         << "    const float *weight = " << f.w2 << " + ((long long)e * " << f.d << " + c) * "
-         << f.F << "LL;\n"
-         << "    float acc = 0.0f;\n"
-         << "    for (int j = 0; j < " << f.F << "; ++j) {\n"
-         << "      float h1 = h[j];\n"
-         << "      acc += " << activationCode(f.act, "h1")
-         << (f.gated ? " * h[" + std::to_string(f.F) + " + j]" : "") << " * weight[j];\n"
-         << "    }\n"
-         << "    " << y << "[i] = acc;\n"
-         << "  }\n";
+/// y[r, c] = Σ_j g(r, j) W2_e[c, j] (entry down).
+void writeDown(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef g, StringRef y) {
+  writeRowGroupedGemm(w, "down", rows, f.d, f.F, {rowsFrom(g, f.F), f.F},
+                      {expertMatrix(f.w2, f.d * f.F), f.F, true}, {rowsFrom(y, f.d), f.d});
 }
 
-/// dhidden from dy (one thread per (row, j < F)).
-void writeDownGradHidden(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef hidden,
+/// dhidden from dy: dg = dy W2_e into the workspace (entry dg), then
+/// through the activation (entry hidden); rows of no expert get zeros.
+void writeDownGradHidden(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef hidden,
                          StringRef dy, StringRef dhidden) {
+  std::string dg = w.workspaceFloats(rows.count * f.F);
   std::string H = std::to_string(f.H()), F = std::to_string(f.F);
-  w.os() << forEachElement(rows.count * f.F) << "  {\n"
+  writeRowGroupedGemm(w, "dg", rows, f.F, f.d, {rowsFrom(dy, f.d), f.d},
+                      {expertMatrix(f.w2, f.d * f.F), f.F}, {rowsFrom(dg, f.F), f.F});
+  w.beginEntry("hidden", gridFor(rows.count * f.F), kBlock, /*usesBarriers=*/true);
+  w.os() << "  __shared__ long long grouped; // rows in a group; the rest are padding\n"
+         << "  if (threadIdx.x == 0) {\n"
+         << "    long long total = " << rows.E * rows.capacity << "LL;\n";
+  if (rows.sizes != "nullptr")
+    w.os() << "    for (int e = 0; e < " << rows.E << "; ++e)\n"
+           << "      total += " << rows.sizes << "[e];\n";
+  w.os() << "    grouped = total;\n"
+         << "  }\n"
+         << "  __syncthreads();\n"
+         << forEachElement(rows.count * f.F) << "  {\n"
          << "    long long r = i / " << F << "LL, j = i % " << F << "LL;\n"
-         << forRow(rows, "      " + dhidden.str() + "[r * " + H + "LL + j] = 0.0f;\n" +
-                             (f.gated ? "      " + dhidden.str() + "[r * " + H + "LL + " + F +
-                                            " + j] = 0.0f;\n"
-                                      : std::string()))
-         << "    float dg = 0.0f;\n"
-         << "    for (int c = 0; c < " << f.d << "; ++c)\n"
-         << "      dg += " << dy << "[r * " << f.d << "LL + c] * " << f.w2
-         << "[((long long)e * " << f.d << " + c) * " << F << "LL + j];\n"
+         << "    float *dh = " << dhidden << " + r * " << H << "LL;\n"
+         << "    if (r >= grouped) {\n"
+         << "      dh[j] = 0.0f;\n"
+         << (f.gated ? "      dh[" + F + " + j] = 0.0f;\n" : std::string())
+         << "      continue;\n"
+         << "    }\n"
+         << "    float dgv = " << dg << "[i];\n"
          << "    float h1 = " << hidden << "[r * " << H << "LL + j];\n"
          << "    float a = " << activationCode(f.act, "h1") << ", da = "
          << activationGradCode(f.act, "h1") << ";\n";
   if (f.gated)
     w.os() << "    float h3 = " << hidden << "[r * " << H << "LL + " << F << " + j];\n"
-           << "    " << dhidden << "[r * " << H << "LL + j] = dg * h3 * da;\n"
-           << "    " << dhidden << "[r * " << H << "LL + " << F << " + j] = dg * a;\n";
+           << "    dh[j] = dgv * h3 * da;\n"
+           << "    dh[" << F << " + j] = dgv * a;\n";
   else
-    w.os() << "    " << dhidden << "[r * " << H << "LL + j] = dg * da;\n";
+    w.os() << "    dh[j] = dgv * da;\n"
+           << "    (void)a;\n";
   w.os() << "  }\n";
 }
 
-/// dW2[e, c, j] = Σ over the expert's rows of dy[r, c] g(r, j).
-void writeDownGradWeight(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef hidden,
+/// dW2[e, c, j] = Σ over the expert's rows of dy[r, c] g(r, j) (entry dw2).
+void writeDownGradWeight(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef g,
                          StringRef dy, StringRef dw2) {
-  std::string H = std::to_string(f.H()), F = std::to_string(f.F);
-  w.os() << forEachElement(rows.E * f.d * f.F) << "  {\n"
-         << "    int e = (int)(i / " << f.d * f.F << "LL);\n"
-         << "    long long c = i / " << F << "LL % " << f.d << ", j = i % " << F << "LL;\n"
-         << "    long long first, count;\n"
-         << "    moec_expert_block(" << rows.sizes << ", e, " << rows.capacity
-         << "LL, &first, &count);\n"
-         << "    float acc = 0.0f;\n"
-         << "    for (long long r = first; r < first + count; ++r) {\n"
-         << "      float h1 = " << hidden << "[r * " << H << "LL + j];\n"
-         << "      float g = " << activationCode(f.act, "h1")
-         << (f.gated ? " * " + hidden.str() + "[r * " + H + "LL + " + F + " + j]" : std::string())
-         << ";\n"
-         << "      acc += " << dy << "[r * " << f.d << "LL + c] * g;\n"
-         << "    }\n"
-         << "    " << dw2 << "[i] = acc;\n"
-         << "  }\n";
+  writeGroupReductionGemm(w, "dw2", rows, f.d, f.F, {rowsFrom(dy, f.d), f.d},
+                          {rowsFrom(g, f.F), f.F}, {expertMatrix(dw2, f.d * f.F), f.F});
 }
 
-/// dx = dH1 W1_e (+ dH3 W3_e), one thread per (row, k).
-void writeUpGradInput(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef dhidden,
+/// dx = dH1 W1_e (+ dH3 W3_e) (entries dx1, dx3).
+void writeUpGradInput(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef dhidden,
                       StringRef dx) {
-  std::string H = std::to_string(f.H()), F = std::to_string(f.F);
-  w.os() << forEachElement(rows.count * f.d) << "  {\n"
-         << "    long long r = i / " << f.d << "LL, k = i % " << f.d << "LL;\n"
-         << forRow(rows, "      " + dx.str() + "[i] = 0.0f;\n")
-         << "    float acc = 0.0f;\n"
-         << "    for (int j = 0; j < " << F << "; ++j)\n"
-         << "      acc += " << dhidden << "[r * " << H << "LL + j] * " << f.w1
-         << "[((long long)e * " << F << " + j) * " << f.d << "LL + k];\n";
+  GemmOperand out{rowsFrom(dx, f.d), f.d};
+  writeRowGroupedGemm(w, "dx1", rows, f.d, f.F, {rowsFrom(dhidden, f.H()), f.H()},
+                      {expertMatrix(f.w1, f.F * f.d), f.d}, out);
   if (f.gated)
-    w.os() << "    float acc3 = 0.0f;\n"
-           << "    for (int j = 0; j < " << F << "; ++j)\n"
-           << "      acc3 += " << dhidden << "[r * " << H << "LL + " << F << " + j] * " << f.w3
-           << "[((long long)e * " << F << " + j) * " << f.d << "LL + k];\n"
-           << "    acc += acc3;\n";
-  w.os() << "    " << dx << "[i] = acc;\n"
-         << "  }\n";
+    writeRowGroupedGemm(w, "dx3", rows, f.d, f.F,
+                        {plus(rowsFrom(dhidden, f.H()), std::to_string(f.F)), f.H()},
+                        {expertMatrix(f.w3, f.F * f.d), f.d}, out, /*accumulate=*/true);
 }
 
-/// dW1[e, j, k] = Σ over the expert's rows of dH1[r, j] x[r, k] (and dW3).
-void writeUpGradWeights(KernelWriter &w, const Rows &rows, const Ffn &f, StringRef x,
+/// dW1[e, j, k] = Σ over the expert's rows of dH1[r, j] x[r, k] (and dW3;
+/// entries dw1, dw3).
+void writeUpGradWeights(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef x,
                         StringRef dhidden, StringRef dw1, StringRef dw3) {
-  std::string H = std::to_string(f.H()), F = std::to_string(f.F);
-  w.os() << forEachElement(rows.E * f.F * f.d) << "  {\n"
-         << "    int e = (int)(i / " << f.F * f.d << "LL);\n"
-         << "    long long j = i / " << f.d << "LL % " << F << ", k = i % " << f.d << "LL;\n"
-         << "    long long first, count;\n"
-         << "    moec_expert_block(" << rows.sizes << ", e, " << rows.capacity
-         << "LL, &first, &count);\n"
-         << "    float acc = 0.0f" << (f.gated ? ", acc3 = 0.0f" : "") << ";\n"
-         << "    for (long long r = first; r < first + count; ++r) {\n"
-         << "      acc += " << dhidden << "[r * " << H << "LL + j] * " << x << "[r * " << f.d
-         << "LL + k];\n";
+  GemmOperand in{rowsFrom(x, f.d), f.d};
+  writeGroupReductionGemm(w, "dw1", rows, f.F, f.d, {rowsFrom(dhidden, f.H()), f.H()}, in,
+                          {expertMatrix(dw1, f.F * f.d), f.d});
   if (f.gated)
-    w.os() << "      acc3 += " << dhidden << "[r * " << H << "LL + " << F << " + j] * " << x
-           << "[r * " << f.d << "LL + k];\n";
-  w.os() << "    }\n"
-         << "    " << dw1 << "[i] = acc;\n";
-  if (f.gated)
-    w.os() << "    " << dw3 << "[i] = acc3;\n";
-  w.os() << "  }\n";
+    writeGroupReductionGemm(w, "dw3", rows, f.F, f.d,
+                            {plus(rowsFrom(dhidden, f.H()), std::to_string(f.F)), f.H()}, in,
+                            {expertMatrix(dw3, f.F * f.d), f.d});
 }
-
-std::array<unsigned, 3> gridFor(int64_t n) { return {blocksFor(n, 256), 1, 1}; }
-constexpr std::array<unsigned, 3> kBlock = {256, 1, 1};
 
 /// An expert FFN's weights (w1 [E, F, d] or [F, d], w2, optional w3) by name.
 Ffn ffnOf(KernelWriter &w, Value w1, Value w2, Value w3, Activation act) {
@@ -225,13 +195,12 @@ struct GroupedFFNUpKernel
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto up = cast<GroupedFFNUpOp>(op);
     KernelWriter w(op, "grouped_ffn_up");
-    w.helpers() << kExpertRowsHelper;
     // The up half needs no w2: name w1 for it.
     Ffn f = ffnOf(w, up.getW1(), up.getW1(), up.getW3(), Activation::relu);
-    Rows rows = rowsOf(w, up.getInput(), up.getGroupSizes(),
+    RowGroups rows = rowsOf(w, up.getInput(), up.getGroupSizes(),
                        cast<RankedTensorType>(up.getW1().getType()).getDimSize(0));
     writeUp(w, rows, f, w.name(up.getInput()), "out0");
-    return w.finish(gridFor(rows.count * f.H()), kBlock, /*usesBarriers=*/false);
+    return w.finish();
   }
 };
 
@@ -241,12 +210,11 @@ struct GroupedFFNDownKernel
     auto down = cast<GroupedFFNDownOp>(op);
     auto w2 = cast<RankedTensorType>(down.getW2().getType());
     KernelWriter w(op, "grouped_ffn_down");
-    w.helpers() << kExpertRowsHelper;
     Ffn f{w2.getDimSize(2), w2.getDimSize(1), down.getGated(), down.getActivation(), "",
           w.name(down.getW2()), ""};
-    Rows rows = rowsOf(w, down.getHidden(), down.getGroupSizes(), w2.getDimSize(0));
-    writeDown(w, rows, f, "in0", "out0");
-    return w.finish(gridFor(rows.count * f.d), kBlock, false);
+    RowGroups rows = rowsOf(w, down.getHidden(), down.getGroupSizes(), w2.getDimSize(0));
+    writeDown(w, rows, f, writeActivation(w, rows, f, w.name(down.getHidden())), "out0");
+    return w.finish();
   }
 };
 
@@ -256,17 +224,12 @@ struct GroupedFFNKernel : CudaKernelOpInterface::ExternalModel<GroupedFFNKernel,
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto ffn = cast<GroupedFFNOp>(op);
     KernelWriter w(op, "grouped_ffn");
-    w.helpers() << kExpertRowsHelper;
     Ffn f = ffnOf(w, ffn.getW1(), ffn.getW2(), ffn.getW3(), ffn.getActivation());
-    Rows rows = rowsOf(w, ffn.getInput(), ffn.getGroupSizes(),
+    RowGroups rows = rowsOf(w, ffn.getInput(), ffn.getGroupSizes(),
                        cast<RankedTensorType>(ffn.getW1().getType()).getDimSize(0));
-    w.setWorkspace(rows.count * f.H() * sizeof(float));
-    w.beginEntry("up", gridFor(rows.count * f.H()), kBlock, false);
-    w.os() << "  float *hidden = (float *)workspace;\n";
-    writeUp(w, rows, f, w.name(ffn.getInput()), "hidden");
-    w.beginEntry("down", gridFor(rows.count * f.d), kBlock, false);
-    w.os() << "  const float *hidden = (const float *)workspace;\n";
-    writeDown(w, rows, f, "hidden", "out0");
+    std::string hidden = w.workspaceFloats(rows.count * f.H());
+    writeUp(w, rows, f, w.name(ffn.getInput()), hidden);
+    writeDown(w, rows, f, writeActivation(w, rows, f, hidden), "out0");
     return w.finish();
   }
 };
@@ -277,15 +240,13 @@ struct GroupedFFNDownGradKernel
     auto grad = cast<GroupedFFNDownGradOp>(op);
     auto w2 = cast<RankedTensorType>(grad.getW2().getType());
     KernelWriter w(op, "grouped_ffn_down_grad");
-    w.helpers() << kExpertRowsHelper << kActivationGradHelpers;
+    w.useHelper(kActivationGradHelpers);
     Ffn f{w2.getDimSize(2), w2.getDimSize(1), grad.getGated(), grad.getActivation(), "",
           w.name(grad.getW2()), ""};
-    Rows rows = rowsOf(w, grad.getHidden(), grad.getGroupSizes(), w2.getDimSize(0));
+    RowGroups rows = rowsOf(w, grad.getHidden(), grad.getGroupSizes(), w2.getDimSize(0));
     std::string h = w.name(grad.getHidden()), dy = w.name(grad.getDresult());
-    w.beginEntry("hidden", gridFor(rows.count * f.F), kBlock, false);
     writeDownGradHidden(w, rows, f, h, dy, "out0");
-    w.beginEntry("weight", gridFor(rows.E * f.d * f.F), kBlock, false);
-    writeDownGradWeight(w, rows, f, h, dy, "out1");
+    writeDownGradWeight(w, rows, f, writeActivation(w, rows, f, h), dy, "out1");
     return w.finish();
   }
 };
@@ -295,14 +256,11 @@ struct GroupedFFNUpGradKernel
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<GroupedFFNUpGradOp>(op);
     KernelWriter w(op, "grouped_ffn_up_grad");
-    w.helpers() << kExpertRowsHelper;
     Ffn f = ffnOf(w, grad.getW1(), grad.getW1(), grad.getW3(), Activation::relu);
-    Rows rows = rowsOf(w, grad.getInput(), grad.getGroupSizes(),
+    RowGroups rows = rowsOf(w, grad.getInput(), grad.getGroupSizes(),
                        cast<RankedTensorType>(grad.getW1().getType()).getDimSize(0));
     std::string dh = w.name(grad.getDhidden());
-    w.beginEntry("input", gridFor(rows.count * f.d), kBlock, false);
     writeUpGradInput(w, rows, f, dh, "out0");
-    w.beginEntry("weights", gridFor(rows.E * f.F * f.d), kBlock, false);
     writeUpGradWeights(w, rows, f, w.name(grad.getInput()), dh, "out1", "out2");
     return w.finish();
   }
@@ -313,18 +271,13 @@ struct GroupedFFNUpGradKernel
 FailureOr<CudaKernel> denseFfn(Operation *op, StringRef stem, Value x, const Ffn &fIn,
                                Value gate, KernelWriter &w) {
   Ffn f = fIn;
-  Rows rows = denseRows(x);
+  RowGroups rows = denseRows(x);
   std::string in = w.name(x);
-  w.helpers() << kExpertRowsHelper;
-  w.setWorkspace(rows.count * f.H() * sizeof(float));
-  w.beginEntry("up", gridFor(rows.count * f.H()), kBlock, false);
-  w.os() << "  float *hidden = (float *)workspace;\n";
-  writeUp(w, rows, f, in, "hidden");
-  w.beginEntry("down", gridFor(rows.count * f.d), kBlock, false);
-  w.os() << "  const float *hidden = (const float *)workspace;\n";
-  writeDown(w, rows, f, "hidden", "out0");
+  std::string hidden = w.workspaceFloats(rows.count * f.H());
+  writeUp(w, rows, f, in, hidden);
+  writeDown(w, rows, f, writeActivation(w, rows, f, hidden), "out0");
   if (gate) {
-    w.beginEntry("gate", gridFor(rows.count), kBlock, false);
+    w.beginEntry("sigmoid_gate", gridFor(rows.count), kBlock, false);
     w.os() << forEachElement(rows.count, "t") << "  {\n"
            << "    float dot = 0.0f;\n"
            << "    for (int i = 0; i < " << f.d << "; ++i)\n"
@@ -363,68 +316,52 @@ struct SharedExpertsKernel
 /// gradient, f being the ungated output.
 FailureOr<CudaKernel> denseFfnGrad(KernelWriter &w, Value x, const Ffn &f, Value gate,
                                    Value dy, unsigned gateResult) {
-  Rows rows = denseRows(x);
+  RowGroups rows = denseRows(x);
   int64_t T = rows.count, d = f.d, H = f.H();
   std::string in = w.name(x), g = gate ? w.name(gate) : "", dyName = w.name(dy);
-  w.helpers() << kExpertRowsHelper << kActivationGradHelpers;
-  // Workspace: hidden [T, H], dhidden [T, H], and with a gate: gates [T],
-  // scaled dy [T, d], f [T, d], dz [T].
-  int64_t floats = 2 * T * H + (gate ? 2 * T + 2 * T * d : 0);
-  w.setWorkspace(floats * sizeof(float));
-  std::string layout = "  float *hidden = (float *)workspace, *dhidden = hidden + " +
-                       std::to_string(T * H) + "LL, *gates = dhidden + " +
-                       std::to_string(T * H) + "LL, *scaled = gates + " + std::to_string(T) +
-                       "LL, *ungated = scaled + " + std::to_string(T * d) +
-                       "LL, *dz = ungated + " + std::to_string(T * d) + "LL;\n";
-  std::string upstream = dyName;
-  w.beginEntry("up", gridFor(T * H), kBlock, false);
-  w.os() << layout;
-  writeUp(w, rows, f, in, "hidden");
+  w.useHelper(kActivationGradHelpers);
+  std::string hidden = w.workspaceFloats(T * H), dhidden = w.workspaceFloats(T * H);
+  writeUp(w, rows, f, in, hidden);
+  std::string activation = writeActivation(w, rows, f, hidden);
+  std::string upstream = dyName, dz;
   if (gate) {
-    w.beginEntry("ungated", gridFor(T * d), kBlock, false);
-    w.os() << layout;
-    writeDown(w, rows, f, "hidden", "ungated");
+    // The gate per token, dy scaled by it, the ungated output f, and
+    // dz = (dy · f) g (1 − g).
+    std::string ungated = w.workspaceFloats(T * d), scaled = w.workspaceFloats(T * d);
+    dz = w.workspaceFloats(T);
+    writeDown(w, rows, f, activation, ungated);
     w.beginEntry("gates", gridFor(T), kBlock, false);
-    w.os() << layout << forEachElement(T, "t") << "  {\n"
+    w.os() << forEachElement(T, "t") << "  {\n"
            << "    float z = 0.0f;\n"
            << "    for (int i = 0; i < " << d << "; ++i)\n"
            << "      z += " << in << "[t * " << d << "LL + i] * " << g << "[i];\n"
            << "    float s = 1.0f / (1.0f + expf(-z));\n"
-           << "    gates[t] = s;\n"
            << "    float dsig = 0.0f;\n"
            << "    for (int i = 0; i < " << d << "; ++i) {\n"
-           << "      scaled[t * " << d << "LL + i] = " << dyName << "[t * " << d << "LL + i] * s;\n"
-           << "      dsig += " << dyName << "[t * " << d << "LL + i] * ungated[t * " << d
+           << "      " << scaled << "[t * " << d << "LL + i] = " << dyName << "[t * " << d
+           << "LL + i] * s;\n"
+           << "      dsig += " << dyName << "[t * " << d << "LL + i] * " << ungated << "[t * " << d
            << "LL + i];\n"
            << "    }\n"
-           << "    dz[t] = dsig * s * (1.0f - s);\n"
+           << "    " << dz << "[t] = dsig * s * (1.0f - s);\n"
            << "  }\n";
-    upstream = "scaled";
+    upstream = scaled;
   }
-  w.beginEntry("hidden", gridFor(T * f.F), kBlock, false);
-  w.os() << layout;
-  writeDownGradHidden(w, rows, f, "hidden", upstream, "dhidden");
+  writeDownGradHidden(w, rows, f, hidden, upstream, dhidden);
   // Results: dinput, dw1, dw2, [dw3], [dgate].
-  std::string dw3 = f.gated ? "out3" : "";
-  w.beginEntry("w2", gridFor(d * f.F), kBlock, false);
-  w.os() << layout;
-  writeDownGradWeight(w, rows, f, "hidden", upstream, "out2");
-  w.beginEntry("input", gridFor(T * d), kBlock, false);
-  w.os() << layout;
-  writeUpGradInput(w, rows, f, "dhidden", "out0");
-  w.beginEntry("w1", gridFor(f.F * d), kBlock, false);
-  w.os() << layout;
-  writeUpGradWeights(w, rows, f, in, "dhidden", "out1", dw3);
+  writeDownGradWeight(w, rows, f, activation, upstream, "out2");
+  writeUpGradInput(w, rows, f, dhidden, "out0");
+  writeUpGradWeights(w, rows, f, in, dhidden, "out1", f.gated ? "out3" : "");
   if (gate) {
     std::string dgate = "out" + std::to_string(gateResult);
     w.beginEntry("gate_input", gridFor(T * d), kBlock, false);
-    w.os() << layout << forEachElement(T * d) << "    out0[i] += dz[i / " << d << "LL] * " << g
+    w.os() << forEachElement(T * d) << "    out0[i] += " << dz << "[i / " << d << "LL] * " << g
            << "[i % " << d << "LL];\n";
     w.beginEntry("gate_weight", gridFor(d), kBlock, false);
-    w.os() << layout << forEachElement(d, "j") << "  {\n"
+    w.os() << forEachElement(d, "j") << "  {\n"
            << "    float acc = 0.0f;\n"
            << "    for (long long t = 0; t < " << T << "LL; ++t)\n"
-           << "      acc += dz[t] * " << in << "[t * " << d << "LL + j];\n"
+           << "      acc += " << dz << "[t] * " << in << "[t * " << d << "LL + j];\n"
            << "    " << dgate << "[j] = acc;\n"
            << "  }\n";
   }
@@ -516,18 +453,14 @@ struct LoRAExpertsKernel
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto lora = cast<LoRAExpertsOp>(op);
     KernelWriter w(op, "lora_experts");
-    w.helpers() << kExpertRowsHelper;
     LoRA l = loraOf(w, lora.getBase(), lora.getAdapters(),
                     lora.getAlphaAttr().getValueAsDouble(), lora.getActivation());
-    Rows rows = rowsOf(w, lora.getInput(), lora.getGroupSizes(), l.E);
-    int64_t hiddenAt = l.floats();
-    w.setWorkspace((hiddenAt + rows.count * l.f.H()) * sizeof(float));
+    RowGroups rows = rowsOf(w, lora.getInput(), lora.getGroupSizes(), l.E);
+    w.setWorkspace(l.floats() * sizeof(float)); // the effective weights
+    std::string hidden = w.workspaceFloats(rows.count * l.f.H());
     writeEffectiveWeights(w, l);
-    std::string hidden = "((float *)workspace + " + std::to_string(hiddenAt) + "LL)";
-    w.beginEntry("up", gridFor(rows.count * l.f.H()), kBlock, false);
     writeUp(w, rows, l.f, w.name(lora.getInput()), hidden);
-    w.beginEntry("down", gridFor(rows.count * l.f.d), kBlock, false);
-    writeDown(w, rows, l.f, hidden, "out0");
+    writeDown(w, rows, l.f, writeActivation(w, rows, l.f, hidden), "out0");
     return w.finish();
   }
 };
@@ -539,29 +472,25 @@ struct LoRAExpertsGradKernel
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<LoRAExpertsGradOp>(op);
     KernelWriter w(op, "lora_experts_grad");
-    w.helpers() << kExpertRowsHelper << kActivationGradHelpers;
+    w.useHelper(kActivationGradHelpers);
     LoRA l = loraOf(w, grad.getBase(), grad.getAdapters(),
                     grad.getAlphaAttr().getValueAsDouble(), grad.getActivation());
-    Rows rows = rowsOf(w, grad.getInput(), grad.getGroupSizes(), l.E);
+    RowGroups rows = rowsOf(w, grad.getInput(), grad.getGroupSizes(), l.E);
     int64_t H = l.f.H(), effective = l.floats();
     // Workspace: effective weights, their gradients, hidden, dhidden.
-    int64_t hiddenAt = 2 * effective, dhiddenAt = hiddenAt + rows.count * H;
-    w.setWorkspace((dhiddenAt + rows.count * H) * sizeof(float));
+    w.setWorkspace(2 * effective * sizeof(float));
     auto at = [](int64_t offset) {
       return "((float *)workspace + " + std::to_string(offset) + "LL)";
     };
-    std::string hidden = at(hiddenAt), dhidden = at(dhiddenAt);
+    std::string hidden = w.workspaceFloats(rows.count * H);
+    std::string dhidden = w.workspaceFloats(rows.count * H);
     std::string x = w.name(grad.getInput()), dy = w.name(grad.getDresult());
     writeEffectiveWeights(w, l);
-    w.beginEntry("up", gridFor(rows.count * H), kBlock, false);
     writeUp(w, rows, l.f, x, hidden);
-    w.beginEntry("hidden", gridFor(rows.count * l.f.F), kBlock, false);
+    std::string activation = writeActivation(w, rows, l.f, hidden);
     writeDownGradHidden(w, rows, l.f, hidden, dy, dhidden);
-    w.beginEntry("w2", gridFor(l.E * l.f.d * l.f.F), kBlock, false);
-    writeDownGradWeight(w, rows, l.f, hidden, dy, at(effective + l.offsets[1]));
-    w.beginEntry("input", gridFor(rows.count * l.f.d), kBlock, false);
+    writeDownGradWeight(w, rows, l.f, activation, dy, at(effective + l.offsets[1]));
     writeUpGradInput(w, rows, l.f, dhidden, "out0");
-    w.beginEntry("w1", gridFor(l.E * l.f.F * l.f.d), kBlock, false);
     writeUpGradWeights(w, rows, l.f, x, dhidden, at(effective + l.offsets[0]),
                        l.f.gated ? at(effective + l.offsets[2]) : "");
     for (int p = 0; p < l.projections; ++p) {

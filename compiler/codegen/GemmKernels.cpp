@@ -1,14 +1,14 @@
-//===- GemmKernels.cpp - reference kernels of the dense GEMM ops ----------===//
+//===- GemmKernels.cpp - the dense GEMM ops as tiled GEMMs ---------------===//
 //
-// moe.linear, moe.router_logits and moe.linear_grad as one thread per output
-// element summing in index order: correct and deterministic, not fast. On a
-// GPU these ops are meant for cuBLASLt; these kernels are the generated
-// fallback and the reference the library path is checked against.
+// moe.linear, moe.router_logits and moe.linear_grad as tiled fp32 GEMMs
+// (TiledGemm.h) over one group of every row: deterministic, each output
+// summed in index order, the bias added after the sum.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
+#include "compiler/codegen/TiledGemm.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 
@@ -18,22 +18,27 @@ using namespace moec::moe;
 namespace moec::codegen {
 namespace {
 
+/// All rows as one group.
+RowGroups everyRow(int64_t rows) {
+  RowGroups groups;
+  groups.count = groups.capacity = rows;
+  return groups;
+}
+
 /// y[r, o] = Σ_k x[r, k] W[o, k] (+ b[o]) for x [rows, in], W [out, in].
 FailureOr<CudaKernel> linearKernel(Operation *op, StringRef stem, Value x, Value weight,
                                    Value bias) {
   auto w = cast<RankedTensorType>(weight.getType());
   int64_t out = w.getDimSize(0), in = w.getDimSize(1), rows = numElements(x) / in;
   KernelWriter k(op, stem);
-  k.os() << forEachElement(rows * out) << "  {\n"
-         << "    long long r = i / " << out << "LL, o = i % " << out << "LL;\n"
-         << "    const float *a = " << k.name(x) << " + r * " << in << "LL, *b = "
-         << k.name(weight) << " + o * " << in << "LL;\n"
-         << "    float acc = 0.0f;\n"
-         << "    for (int j = 0; j < " << in << "; ++j)\n"
-         << "      acc += a[j] * b[j];\n"
-         << "    out0[i] = acc" << (bias ? " + " + k.name(bias) + "[o]" : std::string()) << ";\n"
-         << "  }\n";
-  return k.finish({blocksFor(rows * out, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+  writeRowGroupedGemm(k, "product", everyRow(rows), out, in, {k.name(x), in},
+                      {k.name(weight), in, /*transposed=*/true}, {"out0", out});
+  if (bias) {
+    k.beginEntry("bias", {blocksFor(rows * out, 256), 1, 1}, {256, 1, 1}, false);
+    k.os() << forEachElement(rows * out) << "    out0[i] += " << k.name(bias) << "[i % " << out
+           << "LL];\n";
+  }
+  return k.finish();
 }
 
 struct LinearKernel : CudaKernelOpInterface::ExternalModel<LinearKernel, LinearOp> {
@@ -57,23 +62,14 @@ struct LinearGradKernel : CudaKernelOpInterface::ExternalModel<LinearGradKernel,
     int64_t out = w.getDimSize(0), in = w.getDimSize(1);
     int64_t rows = numElements(op->getOperand(0)) / in;
     KernelWriter k(op, "linear_grad");
-    // in: x, W, dy; out: dx, dW.
-    k.beginEntry("input", {blocksFor(rows * in, 256), 1, 1}, {256, 1, 1}, false);
-    k.os() << forEachElement(rows * in) << "  {\n"
-           << "    long long r = i / " << in << "LL, c = i % " << in << "LL;\n"
-           << "    float acc = 0.0f;\n"
-           << "    for (long long o = 0; o < " << out << "LL; ++o)\n"
-           << "      acc += in2[r * " << out << "LL + o] * in1[o * " << in << "LL + c];\n"
-           << "    out0[i] = acc;\n"
-           << "  }\n";
-    k.beginEntry("weight", {blocksFor(out * in, 256), 1, 1}, {256, 1, 1}, false);
-    k.os() << forEachElement(out * in) << "  {\n"
-           << "    long long o = i / " << in << "LL, c = i % " << in << "LL;\n"
-           << "    float acc = 0.0f;\n"
-           << "    for (long long r = 0; r < " << rows << "LL; ++r)\n"
-           << "      acc += in2[r * " << out << "LL + o] * in0[r * " << in << "LL + c];\n"
-           << "    out1[i] = acc;\n"
-           << "  }\n";
+    // in: x, W, dy; out: dx = dy W, dW = dyᵀ x.
+    writeRowGroupedGemm(k, "input", everyRow(rows), in, out, {"in2", out}, {"in1", in},
+                        {"out0", in});
+    auto fromFirst = [](StringRef base, int64_t width) {
+      return "(" + base.str() + " + first * " + std::to_string(width) + "LL)";
+    };
+    writeGroupReductionGemm(k, "weight", everyRow(rows), out, in, {fromFirst("in2", out), out},
+                            {fromFirst("in0", in), in}, {"out1", in});
     return k.finish();
   }
 };

@@ -133,12 +133,14 @@ FailureOr<std::string> KernelWriter::elementType(Value value) const {
 }
 
 void KernelWriter::beginEntry(StringRef label, std::array<unsigned, 3> grid,
-                              std::array<unsigned, 3> block, bool usesBarriers) {
+                              std::array<unsigned, 3> block, bool usesBarriers,
+                              unsigned minBlocksPerSM) {
   auto entry = std::make_unique<Entry>();
   entry->label = label.str();
   entry->grid = grid;
   entry->block = block;
   entry->usesBarriers = usesBarriers;
+  entry->minBlocksPerSM = minBlocksPerSM;
   entries_.push_back(std::move(entry));
 }
 
@@ -146,6 +148,19 @@ llvm::raw_string_ostream &KernelWriter::os() {
   if (entries_.empty())
     beginEntry("main", {1, 1, 1}, {1, 1, 1}, false);
   return entries_.back()->body;
+}
+
+void KernelWriter::useHelper(const char *code) {
+  if (llvm::is_contained(usedHelpers_, code))
+    return;
+  usedHelpers_.push_back(code);
+  helpers_ << code;
+}
+
+std::string KernelWriter::workspaceFloats(int64_t n) {
+  uint64_t offset = (workspaceBytes_ + 255) / 256 * 256;
+  workspaceBytes_ = offset + static_cast<uint64_t>(n) * sizeof(float);
+  return "((float *)(workspace + " + std::to_string(offset) + "LL))";
 }
 
 FailureOr<CudaKernel> KernelWriter::finish(std::array<unsigned, 3> grid,
@@ -197,6 +212,7 @@ FailureOr<CudaKernel> KernelWriter::finish() {
   os << cudaPrelude() << "// " << opText << "\n" << helperText_;
   for (const auto &entry : entries_)
     os << "MOEC_KERNEL __launch_bounds__(" << entry->block[0] * entry->block[1] * entry->block[2]
+       << (entry->minBlocksPerSM ? ", " + std::to_string(entry->minBlocksPerSM) : std::string())
        << ") @NAME@_" << entry->label << "(" << params << ") {\n"
        << entry->text << "}\n";
   os << "#ifdef MOEC_CUDA_EMU\n";

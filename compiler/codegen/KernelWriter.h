@@ -29,14 +29,23 @@ public:
   /// Starts the next entry point, launched after the previous ones with
   /// `grid` blocks of `block` threads; `usesBarriers`: its body calls
   /// __syncthreads (cuda-emu then runs the threads of a block as fibers).
+  /// `minBlocksPerSM` > 0 asks the compiler to fit that many blocks on a
+  /// multiprocessor (capping registers per thread).
   void beginEntry(llvm::StringRef label, std::array<unsigned, 3> grid,
-                  std::array<unsigned, 3> block, bool usesBarriers);
+                  std::array<unsigned, 3> block, bool usesBarriers,
+                  unsigned minBlocksPerSM = 0);
   /// The current entry's body (the single entry, `main`, when none began).
   llvm::raw_string_ostream &os();
   /// Device code before the entries (helper functions).
   llvm::raw_string_ostream &helpers() { return helpers_; }
+  /// Adds `code` (a helper constant) to the helpers, once however often
+  /// it is asked for.
+  void useHelper(const char *code);
   /// Bytes of device workspace every entry receives as `workspace`.
   void setWorkspace(uint64_t bytes) { workspaceBytes_ = bytes; }
+  /// Reserves `n` floats of workspace after what is already reserved
+  /// (256-byte aligned) and returns the expression of their address.
+  std::string workspaceFloats(int64_t n);
 
   /// The parameter of operand or result `value` ("in2", "out0").
   std::string name(mlir::Value value) const;
@@ -56,6 +65,7 @@ private:
     std::string label;
     std::array<unsigned, 3> grid, block;
     bool usesBarriers;
+    unsigned minBlocksPerSM = 0;
     std::string text;
     llvm::raw_string_ostream body{text};
   };
@@ -64,6 +74,7 @@ private:
   std::string helperText_;
   llvm::raw_string_ostream helpers_{helperText_};
   std::vector<std::unique_ptr<Entry>> entries_;
+  std::vector<const char *> usedHelpers_;
   uint64_t workspaceBytes_ = 0;
 };
 

@@ -24,6 +24,11 @@
 #define __forceinline__ inline
 #define __shared__ static
 #define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
 
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;

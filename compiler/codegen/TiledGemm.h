@@ -1,0 +1,67 @@
+//===- TiledGemm.h - generated fp32 GEMMs over expert row groups -*- C++ -*-===//
+//
+// The matrix products of the expert FFNs (and of any dense layer, one group
+// of every row) as tiled GEMM entries: 128 x 128 output tiles, 256 threads
+// of 8 x 8 outputs each, K in steps of 8 through double-buffered shared
+// memory. Each output is summed in k order by one thread: deterministic,
+// and fp32 throughout (no TF32).
+//
+// Two shapes cover every product of the forward and backward passes:
+//  - row-grouped, C[first + m, n] = Σ_k A(first + m, k) B_e(k, n): the
+//    rows of each group (expert e's block of rows) times that expert's
+//    weight; rows past every group are set to zero;
+//  - group-reduction, C_e[m, n] = Σ over group e's rows r of
+//    A(r, m) B(r, n): the weight gradients, one product per expert.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_COMPILER_CODEGEN_TILEDGEMM_H
+#define MOEC_COMPILER_CODEGEN_TILEDGEMM_H
+
+#include "compiler/codegen/KernelWriter.h"
+
+#include <cstdint>
+#include <string>
+
+namespace moec::codegen {
+
+/// The rows of an expert op, grouped by expert: by `sizes` (the name of a
+/// device array of E row counts, blocks in expert order) or, when sizes is
+/// "nullptr", `capacity` rows per expert. `count` rows in all; a dense
+/// layer is one group of every row (E = 1, capacity = count).
+struct RowGroups {
+  std::string sizes = "nullptr";
+  int64_t E = 1, capacity = 0, count = 0;
+};
+
+/// One operand of a product: a pointer expression (it may use `e`, the
+/// group's expert, and `first`, its first row), the leading dimension of
+/// its row-major storage, and whether it is stored transposed (an A of
+/// [K, M], a B of [N, K]).
+struct GemmOperand {
+  std::string base;
+  int64_t ld;
+  bool transposed = false;
+};
+
+/// Begins entry `label`: for each group, C[first + m, n] (+)= Σ_k
+/// A[first + m, k] B_e[k, n] over its rows m, with N columns and K terms;
+/// `accumulate` adds to C (then rows past the groups are left alone, else
+/// they are zeroed). A's and C's bases point at the group's first row.
+void writeRowGroupedGemm(KernelWriter &w, llvm::StringRef label, const RowGroups &rows,
+                         int64_t N, int64_t K, const GemmOperand &a, const GemmOperand &b,
+                         const GemmOperand &c, bool accumulate = false);
+
+/// Begins entry `label`: for each expert e, C_e[m, n] = Σ over its rows r
+/// of A[r, m] B[r, n] (M x N; zero for an expert with no rows). A and B
+/// are stored by row (A transposed: [rows, M]); their bases point at the
+/// group's first row, C's at expert e's matrix (dense: ld = N). When the
+/// output has few tiles, each group's rows are cut into slices computed by
+/// separate blocks into the workspace and summed in slice order (entry
+/// `label`_sum): deterministic, since the slicing depends on shapes only.
+void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGroups &rows,
+                             int64_t M, int64_t N, const GemmOperand &a, const GemmOperand &b,
+                             const GemmOperand &c);
+
+} // namespace moec::codegen
+
+#endif // MOEC_COMPILER_CODEGEN_TILEDGEMM_H
