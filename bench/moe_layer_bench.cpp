@@ -4,7 +4,8 @@
 //
 //   moe_layer_bench PLAN.moeb [--steps N] [--device cpu|cuda|cuda-emu]
 //
-// Prints one JSON object: median step time, median time in the routed-expert
+// Prints one JSON object: median step time (each step one replay of a
+// recorded graph where the device can record), median time in the routed-expert
 // ops (timed in separate, profiled steps: profiling waits for each op), their
 // GEMM work (GFLOP) and rate (GFLOP/s), the GEMM peak (0 off the CPU), the
 // arena bytes and the process's peak RSS.
@@ -150,6 +151,9 @@ int main(int argc, char **argv) {
       return s;
     return stream.synchronize();
   };
+  // Timed steps replay one recorded graph where the device can (as moe-run
+  // does); the profiled steps below launch op by op.
+  ex.setGraphs(true);
   std::vector<double> times, expertTimes;
   for (int i = 0; i < steps + 2; ++i) {
     auto start = std::chrono::steady_clock::now();
@@ -160,6 +164,7 @@ int main(int argc, char **argv) {
     if (i >= 2) // warm-up
       times.push_back(seconds(start));
   }
+  bool graphed = ex.usesGraphs();
   ex.setProfiling(true);
   for (int i = 0; i < steps; ++i) {
     double expertBefore = expertSeconds();
@@ -179,11 +184,12 @@ int main(int argc, char **argv) {
   std::printf("{\"step_seconds\": %.4f, \"expert_seconds\": %.4f, \"expert_gemm_gflop\": %.2f, "
               "\"expert_gemm_gflops\": %.1f, "
               "\"gemm_peak_gflops\": %.1f, \"arena_bytes\": %zu, \"peak_rss_bytes\": %ld, "
-              "\"blas\": \"%s\", \"openblas_coretype\": \"%s\", \"device\": \"%s\"}\n",
+              "\"blas\": \"%s\", \"openblas_coretype\": \"%s\", \"device\": \"%s\", "
+              "\"graph\": %s}\n",
               median(times), median(expertTimes), expertFlops / 1e9,
               expertFlops / median(expertTimes) / 1e9,
               peak, ex.arenaBytes(),
               usage.ru_maxrss * 1024L, openblas_get_config(), coretype ? coretype : "",
-              device->description().c_str());
+              device->description().c_str(), graphed ? "true" : "false");
   return 0;
 }

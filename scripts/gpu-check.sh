@@ -25,7 +25,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke parity demo repeat resume profile bench sanitizer; do
+    for key in smoke parity demo repeat graph resume profile bench sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-9s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -64,7 +64,7 @@ data="$root/models/data/kjv.u16.bin"
 run() { limit 120 "$bundle/bin/moe-run" "$bundle/demo-kjv.moeb" --device "$device" --data "$data" "$@"; }
 start=$SECONDS
 if run --steps "${DEMO_STEPS:-200}" --log "$work/demo.jsonl" --save "$work/demo.safetensors" >"$work/demo.txt" 2>&1; then
-  result[demo]="$(tail -n 3 "$work/demo.txt" | head -n 1)"
+  result[demo]="$(grep "^step" "$work/demo.txt" | tail -n 1)"
 else
   result[demo]="FAIL: $(tail -n 2 "$work/demo.txt" | tr '\n' ' ')"
 fi
@@ -77,6 +77,15 @@ if [ -s "$work/a.jsonl" ] && cmp -s <(strip "$work/a.jsonl") <(strip "$work/b.js
   result[repeat]="pass ($steps steps, identical logs)"
 else
   result[repeat]="FAIL (two runs differ or did not run)"
+fi
+# The same steps launched kernel by kernel: the same losses as the recorded
+# graph's replays (a.jsonl), and the time a graph saves.
+run --steps "$steps" --log "$work/nograph.jsonl" --no-cuda-graph >/dev/null 2>&1
+rate() { python3 -c "import json,statistics,sys; print(round(statistics.median(json.loads(l)['tokens_per_s'] for l in list(open(sys.argv[1]))[2:])))" "$1" 2>/dev/null; }
+if [ -s "$work/nograph.jsonl" ] && cmp -s <(strip "$work/a.jsonl") <(strip "$work/nograph.jsonl"); then
+  result[graph]="pass (identical losses; demo $(rate "$work/a.jsonl") tok/s replaying a CUDA graph, $(rate "$work/nograph.jsonl") kernel by kernel)"
+else
+  result[graph]="FAIL (graph and kernel-by-kernel runs differ or did not run)"
 fi
 half=$((steps / 2))
 run --steps "$half" --save "$work/half.safetensors" >/dev/null 2>&1

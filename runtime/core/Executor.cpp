@@ -102,11 +102,13 @@ Status Executor::prepareSteps() {
           config.grid[d] = launch->grid()->Get(d);
           config.block[d] = launch->block()->Get(d);
         }
+        config.argumentCount = static_cast<unsigned>(prepared.arguments.size());
         prepared.launches.push_back({launch->entry()->str(), config});
       }
       steps_.push_back(std::move(prepared));
       continue;
     }
+    allGenerated_ = false;
     const Kernel *kernel = device_->findKernel(step->op()->str());
     if (!kernel)
       return Status::error(plan_->path() + ": step " + std::to_string(i) + " runs '" +
@@ -122,7 +124,7 @@ bool Executor::bind(const std::string &name, void *deviceAddress) {
   if (function_->inputs())
     for (int id : *function_->inputs())
       if (plan_->tensor(id).name()->str() == name) {
-        tensors_[id].data = deviceAddress;
+        bind(id, deviceAddress);
         bound = true;
       }
   return bound;
@@ -154,7 +156,30 @@ int Executor::outputId(const std::string &name) const {
   return -1;
 }
 
+bool Executor::usesGraphs() const {
+  return graphs_ && allGenerated_ && !profiling_ && !tracing_ &&
+         device_->defaultStream().supportsCapture();
+}
+
 Status Executor::run() {
+  if (!usesGraphs())
+    return runSteps();
+  hal::Stream &stream = device_->defaultStream();
+  if (!graph_) {
+    if (Status s = stream.beginCapture(); !s)
+      return s;
+    Status recorded = runSteps();
+    auto graph = stream.endCapture();
+    if (!recorded)
+      return recorded;
+    if (!graph)
+      return Status::error("recording the step as a graph: " + graph.status().message());
+    graph_ = std::move(*graph);
+  }
+  return graph_->launch(stream);
+}
+
+Status Executor::runSteps() {
   hal::Stream &stream = device_->defaultStream();
   for (size_t i = 0; i < steps_.size(); ++i) {
     const PreparedStep &prepared = steps_[i];

@@ -24,7 +24,10 @@ public:
   create(std::shared_ptr<LoadedPlan> plan, const std::string &function, hal::Device &device);
 
   /// Points a parameter or input tensor at caller-owned device memory.
-  void bind(int tensorId, void *deviceAddress) { tensors_[tensorId].data = deviceAddress; }
+  void bind(int tensorId, void *deviceAddress) {
+    tensors_[tensorId].data = deviceAddress;
+    graph_.reset(); // recorded with the old address
+  }
   /// Binds every function input named `name`; false when there is none.
   bool bind(const std::string &name, void *deviceAddress);
   /// Copies tensor `tensorId` (after the last run) into `host`, which holds
@@ -43,6 +46,15 @@ public:
   /// Records every executed step while on.
   void setTracing(bool on) { tracing_ = on; }
   std::vector<TraceEvent> takeTrace() { return std::move(trace_); }
+  /// Runs the function as one recorded graph (a CUDA graph on a GPU): the
+  /// first run records every step, later runs replay the recording, until
+  /// a bind() changes an address. Only where the default stream can record
+  /// and every step is generated code; never while profiling or tracing
+  /// (they time each step). Off by default.
+  void setGraphs(bool on) { graphs_ = on; }
+  /// Whether runs replay a recorded graph (setGraphs on, and possible).
+  bool usesGraphs() const;
+
   /// Queues every step on the device's default stream; the first failing
   /// kernel stops the run. Results are ready once the stream synchronizes
   /// (read() does).
@@ -71,6 +83,8 @@ private:
   };
 
   Status prepareSteps();
+  /// Queues every step (run() without a graph, or while recording one).
+  Status runSteps();
   Status loadGeneratedCode();
   bool usesGeneratedCode(const plan::Step &step) const;
   /// Adds step `i`, started at `start`, to the profile and the trace (when on).
@@ -90,6 +104,9 @@ private:
   std::map<std::string, double> profile_;
   bool tracing_ = false;
   std::vector<TraceEvent> trace_;
+  bool graphs_ = false;
+  bool allGenerated_ = true; // every step a view or generated code
+  std::unique_ptr<hal::Graph> graph_;
 };
 
 } // namespace moec::rt

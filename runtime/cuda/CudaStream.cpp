@@ -6,6 +6,9 @@ namespace {
 CUdeviceptr device(const void *address) { return reinterpret_cast<CUdeviceptr>(address); }
 constexpr unsigned kStreamNonBlocking = 1; // CU_STREAM_NON_BLOCKING
 constexpr unsigned kEventDefault = 0;      // CU_EVENT_DEFAULT (timing on)
+// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: only this thread's unsafe calls
+// (such as allocations) during the capture are errors.
+constexpr int kCaptureThreadLocal = 1;
 } // namespace
 
 StatusOr<std::unique_ptr<CudaStream>> CudaStream::create(std::shared_ptr<CudaContext> context) {
@@ -32,7 +35,16 @@ Status CudaStream::copy(void *destination, const void *source, size_t bytes) {
       "cuMemcpyDtoDAsync");
 }
 
+Status CudaStream::refuseWhileCapturing(const char *what) const {
+  if (!capturing_)
+    return Status::ok();
+  return Status::error(std::string("a CUDA graph cannot record ") + what +
+                       " (run with --no-cuda-graph to see which step needs one)");
+}
+
 Status CudaStream::upload(void *destination, const void *host, size_t bytes) {
+  if (Status s = refuseWhileCapturing("a copy from the host"); !s)
+    return s;
   if (!bytes)
     return Status::ok();
   return context_->check(
@@ -41,6 +53,8 @@ Status CudaStream::upload(void *destination, const void *host, size_t bytes) {
 }
 
 Status CudaStream::download(void *host, const void *source, size_t bytes) {
+  if (Status s = refuseWhileCapturing("a copy to the host"); !s)
+    return s;
   if (!bytes)
     return Status::ok();
   return context_->check(
@@ -72,7 +86,53 @@ Status CudaStream::wait(const hal::Event &event) {
 }
 
 Status CudaStream::synchronize() {
+  if (Status s = refuseWhileCapturing("a wait for the device"); !s)
+    return s;
   return context_->check(context_->api().cuStreamSynchronize(stream_), "cuStreamSynchronize");
+}
+
+Status CudaStream::beginCapture() {
+  if (capturing_)
+    return Status::error("the stream is already recording a graph");
+  if (Status s = context_->check(
+          context_->api().cuStreamBeginCapture_v2(stream_, kCaptureThreadLocal),
+          "cuStreamBeginCapture");
+      !s)
+    return s;
+  capturing_ = true;
+  return Status::ok();
+}
+
+StatusOr<std::unique_ptr<hal::Graph>> CudaStream::endCapture() {
+  if (!capturing_)
+    return Status::error("the stream is not recording a graph");
+  capturing_ = false;
+  const CudaDriverSymbols &api = context_->api();
+  CUgraph graph = nullptr;
+  if (Status s = context_->check(api.cuStreamEndCapture(stream_, &graph), "cuStreamEndCapture");
+      !s)
+    return s;
+  CUgraphExec exec = nullptr;
+  if (Status s = context_->check(api.cuGraphInstantiateWithFlags(&exec, graph, 0),
+                                 "cuGraphInstantiate");
+      !s) {
+    api.cuGraphDestroy(graph);
+    return s;
+  }
+  return std::unique_ptr<hal::Graph>(new CudaGraph(context_, graph, exec));
+}
+
+CudaGraph::~CudaGraph() {
+  context_->api().cuGraphExecDestroy(exec_);
+  context_->api().cuGraphDestroy(graph_);
+}
+
+Status CudaGraph::launch(hal::Stream &stream) {
+  auto *cudaStream = dynamic_cast<CudaStream *>(&stream);
+  if (!cudaStream)
+    return Status::error("a CUDA graph runs on a CUDA stream only");
+  return context_->check(context_->api().cuGraphLaunch(exec_, cudaStream->handle()),
+                         "cuGraphLaunch");
 }
 
 StatusOr<std::unique_ptr<CudaEvent>> CudaEvent::create(std::shared_ptr<CudaContext> context) {

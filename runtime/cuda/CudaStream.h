@@ -21,13 +21,33 @@ public:
   Status record(hal::Event &event) override;
   Status wait(const hal::Event &event) override;
   Status synchronize() override;
+  bool supportsCapture() const override { return true; }
+  Status beginCapture() override;
+  StatusOr<std::unique_ptr<hal::Graph>> endCapture() override;
 
   CUstream handle() const { return stream_; }
 
 private:
   CudaStream() = default;
+  /// Host copies and waits cannot be recorded: refuses them while capturing.
+  Status refuseWhileCapturing(const char *what) const;
   std::shared_ptr<CudaContext> context_;
   CUstream stream_ = nullptr;
+  bool capturing_ = false;
+};
+
+/// An instantiated CUDA graph (cuGraphLaunch on replay).
+class CudaGraph final : public hal::Graph {
+public:
+  CudaGraph(std::shared_ptr<CudaContext> context, CUgraph graph, CUgraphExec exec)
+      : context_(std::move(context)), graph_(graph), exec_(exec) {}
+  ~CudaGraph() override;
+  Status launch(hal::Stream &stream) override;
+
+private:
+  std::shared_ptr<CudaContext> context_;
+  CUgraph graph_;
+  CUgraphExec exec_;
 };
 
 class CudaEvent final : public hal::Event {

@@ -1,5 +1,6 @@
 // EmuExecutable.cpp - compiling and loading generated kernels on the host.
 #include "runtime/cudaemu/EmuExecutable.h"
+#include "runtime/cpu/CpuStream.h"
 #include "runtime/core/Hash.h"
 #include "runtime/core/Process.h"
 
@@ -142,12 +143,32 @@ EmuExecutable::~EmuExecutable() {
     dlclose(library_);
 }
 
-Status EmuExecutable::launch(hal::Stream &, const std::string &kernel,
+Status EmuExecutable::launch(hal::Stream &stream, const std::string &kernel,
                              const hal::LaunchConfig &config, void **arguments) {
   auto it = entries_.find(kernel);
   if (it == entries_.end())
     return Status::error("cuda-emu: no kernel '" + kernel + "' in the executable");
-  it->second(arguments, config.grid, config.block);
+  auto *cpuStream = dynamic_cast<cpu::CpuStream *>(&stream);
+  if (!cpuStream)
+    return Status::error("cuda-emu kernels run on cuda-emu streams only");
+  auto entry = it->second;
+  if (!cpuStream->capturing()) {
+    entry(arguments, config.grid, config.block);
+    return Status::ok();
+  }
+  // A recorded launch keeps its arguments' values, as cuLaunchKernel does.
+  if (config.argumentCount == 0)
+    return Status::error("cuda-emu: launch of '" + kernel +
+                         "' recorded without its argument count");
+  std::vector<void *> values(config.argumentCount);
+  for (unsigned k = 0; k < config.argumentCount; ++k)
+    values[k] = *static_cast<void *const *>(arguments[k]);
+  cpuStream->run([entry, values, config]() mutable {
+    std::vector<void *> slots(values.size());
+    for (size_t k = 0; k < values.size(); ++k)
+      slots[k] = &values[k];
+    entry(slots.data(), config.grid, config.block);
+  });
   return Status::ok();
 }
 

@@ -10,11 +10,14 @@ namespace moec::rt::hal {
 
 class Stream;
 
-/// Grid and block extents of one launch, and its dynamic shared memory.
+/// Grid and block extents of one launch, its dynamic shared memory, and
+/// how many arguments it takes (each a pointer-sized value: generated
+/// kernels take only pointers).
 struct LaunchConfig {
   unsigned grid[3] = {1, 1, 1};
   unsigned block[3] = {1, 1, 1};
   unsigned sharedBytes = 0;
+  unsigned argumentCount = 0;
 };
 
 /// Compiled code of a plan (a CUDA module from the plan's PTX or cubin),

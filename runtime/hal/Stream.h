@@ -3,8 +3,10 @@
 #define MOEC_RUNTIME_HAL_STREAM_H
 
 #include "runtime/core/Status.h"
+#include "runtime/hal/Graph.h"
 
 #include <cstddef>
+#include <memory>
 
 namespace moec::rt::hal {
 
@@ -33,6 +35,17 @@ public:
   virtual Status wait(const Event &event) = 0;
   /// Blocks the host until everything queued has finished.
   virtual Status synchronize() = 0;
+
+  /// Whether this stream can record its work into a Graph.
+  virtual bool supportsCapture() const { return false; }
+  /// From here on, device work (copies within the device, fills, kernel
+  /// launches) is recorded instead of run; host copies and waits are
+  /// refused until endCapture.
+  virtual Status beginCapture() { return Status::error("this stream cannot record graphs"); }
+  /// Stops recording and returns what was recorded.
+  virtual StatusOr<std::unique_ptr<Graph>> endCapture() {
+    return Status::error("this stream cannot record graphs");
+  }
 };
 
 } // namespace moec::rt::hal

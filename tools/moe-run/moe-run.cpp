@@ -63,6 +63,9 @@ training:
   --resume FILE          continue from a checkpoint
   --grads-out FILE       gradients of the first step's objective, by parameter name
   --trace FILE           a Chrome/Perfetto trace (JSON) of every op of every step
+  --no-cuda-graph        launch every kernel of every step (by default a step
+                         whose kernels are all generated is recorded once as a
+                         CUDA graph and replayed)
   --lr, --weight-decay, --beta1, --beta2, --eps, --momentum, --grad-clip,
   --warmup-steps, --total-steps, --min-lr-ratio
                          override the description's values (inputs of the
@@ -77,7 +80,7 @@ struct Options {
   std::string plan, data, dataDtype = "u16", device = "auto", init, saveInit, log, save, resume, gradsOut, trace;
   std::optional<int64_t> seed, batch, seqLen, steps, checkpointEvery;
   int64_t step = 0;
-  bool eval = false, json = false, shuffle = true;
+  bool eval = false, json = false, shuffle = true, cudaGraph = true;
   std::map<std::string, std::string> hyper; // --lr ... as given
   std::string schedule;                      // --schedule, when given
 };
@@ -140,6 +143,7 @@ int parseArgs(int argc, char **argv, Options &o) {
     if (arg == "--eval") o.eval = true;
     else if (arg == "--json") o.json = true;
     else if (arg == "--no-shuffle") o.shuffle = false;
+    else if (arg == "--no-cuda-graph") o.cudaGraph = false;
     else if (arg == "--data") ok = value(o.data);
     else if (arg == "--data-dtype") ok = value(o.dataDtype);
     else if (arg == "--device") ok = value(o.device);
@@ -586,6 +590,7 @@ int train(const Options &o, Run &run) {
   std::string lastCheckpoint = o.resume;
   std::vector<std::pair<int64_t, std::vector<Executor::TraceEvent>>> trace;
   ex.setTracing(!o.trace.empty());
+  ex.setGraphs(o.cudaGraph);
   int64_t end = run.firstStep + *o.steps;
   std::signal(SIGINT, onInterrupt);
   std::signal(SIGTERM, onInterrupt);
@@ -663,6 +668,8 @@ int train(const Options &o, Run &run) {
     return fail(s);
   std::printf("peak memory %.1f MiB (resident; parameters, optimizer state and one arena of %.1f MiB)\n",
               peakResidentBytes() / 1048576.0, ex.arenaBytes() / 1048576.0);
+  if (ex.usesGraphs())
+    std::printf("each step ran as one recorded graph (--no-cuda-graph: kernel by kernel)\n");
   if (!o.save.empty()) {
     if (Status s = saveCheckpoint(run, o.save, end); !s)
       return fail(s);

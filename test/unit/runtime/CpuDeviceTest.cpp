@@ -46,6 +46,38 @@ TEST(CpuDevice, StreamCopiesBetweenHostAndDevice) {
   EXPECT_EQ(back, std::vector<float>(1000, 0.0f));
 }
 
+TEST(CpuDevice, StreamRecordsAGraphAndReplaysIt) {
+  auto device = cpu::CpuDevice::create();
+  hal::Stream &stream = device->defaultStream();
+  auto a = device->allocate(16), b = device->allocate(16);
+  ASSERT_TRUE(a.isOk() && b.isOk());
+  float *from = static_cast<float *>((*a)->address()), *to = static_cast<float *>((*b)->address());
+  ASSERT_TRUE(stream.supportsCapture());
+  ASSERT_TRUE(stream.beginCapture().isOk());
+  ASSERT_TRUE(stream.copy(to, from, 16).isOk());
+  ASSERT_TRUE(stream.fillZero(from, 8).isOk());
+  // Host copies and waits cannot be recorded.
+  float host[4] = {};
+  EXPECT_FALSE(stream.upload(from, host, 16).isOk());
+  EXPECT_FALSE(stream.download(host, from, 16).isOk());
+  EXPECT_FALSE(stream.synchronize().isOk());
+  EXPECT_FALSE(stream.beginCapture().isOk());
+  auto graph = stream.endCapture();
+  ASSERT_TRUE(graph.isOk()) << graph.status().message();
+  // Nothing ran while recording.
+  EXPECT_EQ(to[0], 0.0f);
+  for (float round : {1.0f, 2.0f}) {
+    for (int i = 0; i < 4; ++i)
+      from[i] = round * (i + 1);
+    ASSERT_TRUE((*graph)->launch(stream).isOk());
+    EXPECT_EQ(to[0], round);
+    EXPECT_EQ(to[3], 4 * round);
+    EXPECT_EQ(from[0], 0.0f); // the recorded fill of 8 bytes
+    EXPECT_EQ(from[2], 3 * round);
+  }
+  EXPECT_FALSE(stream.endCapture().isOk());
+}
+
 TEST(CpuDevice, EventsMeasureTimeBetweenThem) {
   auto device = cpu::CpuDevice::create();
   auto start = device->createEvent(), end = device->createEvent();
