@@ -71,19 +71,15 @@ struct RoPEGradKernel : CudaKernelOpInterface::ExternalModel<RoPEGradKernel, RoP
                     true);
   }
 };
-/// Column sums over the rows, in row order (one thread per column).
+/// Column sums over the rows (writeColumnSums: sliced by rows, in order).
 struct ReduceRowsKernel : CudaKernelOpInterface::ExternalModel<ReduceRowsKernel, ReduceRowsOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto type = cast<RankedTensorType>(op->getOperand(0).getType());
     int64_t D = type.getShape().back(), rows = type.getNumElements() / D;
     KernelWriter w(op, "reduce_rows");
-    w.os() << forEachElement(D, "j") << "  {\n"
-           << "    float sum = 0.0f;\n"
-           << "    for (long long r = 0; r < " << rows << "LL; ++r)\n"
-           << "      sum += in0[r * " << D << "LL + j];\n"
-           << "    out0[j] = sum;\n"
-           << "  }\n";
-    return w.finish({blocksFor(D, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+    writeColumnSums(w, "columns", rows, D, "",
+                    {{"in0[r * " + std::to_string(D) + "LL + j]", "out0"}});
+    return w.finish();
   }
 };
 } // namespace

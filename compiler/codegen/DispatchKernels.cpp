@@ -119,17 +119,24 @@ struct DispatchKernel : CudaKernelOpInterface::ExternalModel<DispatchKernel, Dis
   }
 };
 
+/// How many members a group list expects: a few (a token's k rows: each
+/// list is ordered by one thread) or many (a token id's positions: each
+/// list is ordered by a block, ranking every member against the others).
+enum class GroupSize { few, many };
+
 /// Lists, in the workspace, the indices i < n whose group `key` (an
 /// expression of i) is g, for each of `groups` groups, in increasing i:
-/// counted, scanned, filled, then each list sorted (integer atomics only).
-/// Returns the workspace layout declaration for the caller's launches
-/// (`offsets[g]` .. `offsets[g + 1]` index `list`); the caller sets the
-/// workspace to at least groupListBytes().
-std::string writeGroupLists(KernelWriter &w, int64_t groups, int64_t n, StringRef key) {
+/// counted, scanned, filled (in any order: integer atomics), then each list
+/// ordered. Returns the workspace layout declaration for the caller's
+/// launches (`ordered[offsets[g]]` .. `ordered[offsets[g + 1] - 1]`); the
+/// caller sets the workspace to at least groupListBytes().
+std::string writeGroupLists(KernelWriter &w, int64_t groups, int64_t n, StringRef key,
+                            GroupSize size) {
   std::string layout = "  int *counts = (int *)workspace, *offsets = counts + " +
                        std::to_string(groups) + ", *cursor = offsets + " +
                        std::to_string(groups + 1) + ", *list = cursor + " +
-                       std::to_string(groups) + ";\n";
+                       std::to_string(groups) + ", *ordered = " +
+                       (size == GroupSize::few ? "list" : "list + " + std::to_string(n)) + ";\n";
   std::string inRange = "g >= 0 && g < " + std::to_string(groups);
   w.beginEntry("zero", {blocksFor(groups, 256), 1, 1}, {256, 1, 1}, false);
   w.os() << layout << forEachElement(groups, "g") << "    counts[g] = 0;\n";
@@ -152,19 +159,52 @@ std::string writeGroupLists(KernelWriter &w, int64_t groups, int64_t n, StringRe
          << "    if (" << inRange << ")\n"
          << "      list[atomicAdd(&cursor[g], 1)] = (int)i;\n"
          << "  }\n";
-  w.beginEntry("order", {blocksFor(groups, 256), 1, 1}, {256, 1, 1}, false);
-  w.os() << layout << forEachElement(groups, "g") << "  {\n"
-         << "    for (int a = offsets[g] + 1; a < offsets[g + 1]; ++a) {\n"
-         << "      int v = list[a], b = a - 1;\n"
-         << "      for (; b >= offsets[g] && list[b] > v; --b)\n"
-         << "        list[b + 1] = list[b];\n"
-         << "      list[b + 1] = v;\n"
+  if (size == GroupSize::few) {
+    // Insertion sort in place, one thread per group.
+    w.beginEntry("order", {blocksFor(groups, 256), 1, 1}, {256, 1, 1}, false);
+    w.os() << layout << forEachElement(groups, "g") << "  {\n"
+           << "    for (int a = offsets[g] + 1; a < offsets[g + 1]; ++a) {\n"
+           << "      int v = list[a], b = a - 1;\n"
+           << "      for (; b >= offsets[g] && list[b] > v; --b)\n"
+           << "        list[b + 1] = list[b];\n"
+           << "      list[b + 1] = v;\n"
+           << "    }\n"
+           << "  }\n";
+    return layout;
+  }
+  // One block per group: each member's place is how many members are
+  // smaller (members are distinct indices), counted against the list
+  // loaded tile by tile into shared memory.
+  unsigned blocks = static_cast<unsigned>(std::clamp<int64_t>(groups, 1, 65535));
+  w.beginEntry("order", {blocks, 1, 1}, {256, 1, 1}, /*usesBarriers=*/true);
+  w.os() << layout << "  __shared__ int tile[1024];\n"
+         << "  for (long long g = blockIdx.x; g < " << groups << "LL; g += gridDim.x) {\n"
+         << "    const int begin = offsets[g], count = offsets[g + 1] - begin;\n"
+         << "    for (int base = 0; base < count; base += blockDim.x) {\n"
+         << "      const int at = base + (int)threadIdx.x;\n"
+         << "      const int mine = at < count ? list[begin + at] : 0;\n"
+         << "      int rank = 0;\n"
+         << "      for (int t0 = 0; t0 < count; t0 += 1024) {\n"
+         << "        __syncthreads();\n"
+         << "        for (int k = threadIdx.x; k < 1024 && t0 + k < count; k += blockDim.x)\n"
+         << "          tile[k] = list[begin + t0 + k];\n"
+         << "        __syncthreads();\n"
+         << "        const int m = count - t0 < 1024 ? count - t0 : 1024;\n"
+         << "        if (at < count)\n"
+         << "          for (int k = 0; k < m; ++k)\n"
+         << "            rank += tile[k] < mine;\n"
+         << "      }\n"
+         << "      if (at < count)\n"
+         << "        ordered[begin + rank] = mine;\n"
          << "    }\n"
          << "  }\n";
   return layout;
 }
 
-uint64_t groupListBytes(int64_t groups, int64_t n) { return (3 * groups + 1 + n) * sizeof(int); }
+/// The workspace writeGroupLists needs.
+uint64_t groupListBytes(int64_t groups, int64_t n, GroupSize size) {
+  return (3 * groups + 1 + n + (size == GroupSize::many ? n : 0)) * sizeof(int);
+}
 
 /// y[t] = Σ gate[i] · outputs[i] over the rows i of token t, in increasing
 /// i (the CPU kernel's order).
@@ -173,14 +213,14 @@ struct CombineKernel : CudaKernelOpInterface::ExternalModel<CombineKernel, Combi
     auto y = cast<RankedTensorType>(op->getResult(0).getType());
     int64_t T = y.getDimSize(0), d = y.getDimSize(1), n = numElements(op->getOperand(2));
     KernelWriter w(op, "combine");
-    w.setWorkspace(groupListBytes(T, n));
-    std::string layout = writeGroupLists(w, T, n, "in2[i]");
+    w.setWorkspace(groupListBytes(T, n, GroupSize::few));
+    std::string layout = writeGroupLists(w, T, n, "in2[i]", GroupSize::few);
     w.beginEntry("sum", {blocksFor(T * d, 256), 1, 1}, {256, 1, 1}, false);
     w.os() << layout << forEachElement(T * d) << "  {\n"
            << "    long long t = i / " << d << "LL, j = i % " << d << "LL;\n"
            << "    float acc = 0.0f;\n"
            << "    for (int a = offsets[t]; a < offsets[t + 1]; ++a)\n"
-           << "      acc += in1[list[a]] * in0[(long long)list[a] * " << d << "LL + j];\n"
+           << "      acc += in1[ordered[a]] * in0[(long long)ordered[a] * " << d << "LL + j];\n"
            << "    out0[i] = acc;\n"
            << "  }\n";
     return w.finish();
@@ -195,14 +235,14 @@ struct EmbeddingGradKernel
     int64_t V = table.getDimSize(0), d = table.getDimSize(1);
     int64_t n = numElements(op->getOperand(1));
     KernelWriter w(op, "embedding_grad");
-    w.setWorkspace(groupListBytes(V, n));
-    std::string layout = writeGroupLists(w, V, n, "in1[i]");
+    w.setWorkspace(groupListBytes(V, n, GroupSize::many));
+    std::string layout = writeGroupLists(w, V, n, "in1[i]", GroupSize::many);
     w.beginEntry("sum", {blocksFor(V * d, 256), 1, 1}, {256, 1, 1}, false);
     w.os() << layout << forEachElement(V * d) << "  {\n"
            << "    long long v = i / " << d << "LL, j = i % " << d << "LL;\n"
            << "    float acc = 0.0f;\n"
            << "    for (int a = offsets[v]; a < offsets[v + 1]; ++a)\n"
-           << "      acc += in0[(long long)list[a] * " << d << "LL + j];\n"
+           << "      acc += in0[(long long)ordered[a] * " << d << "LL + j];\n"
            << "    out0[i] = acc;\n"
            << "  }\n";
     return w.finish();

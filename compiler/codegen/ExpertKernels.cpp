@@ -357,13 +357,8 @@ FailureOr<CudaKernel> denseFfnGrad(KernelWriter &w, Value x, const Ffn &f, Value
     w.beginEntry("gate_input", gridFor(T * d), kBlock, false);
     w.os() << forEachElement(T * d) << "    out0[i] += " << dz << "[i / " << d << "LL] * " << g
            << "[i % " << d << "LL];\n";
-    w.beginEntry("gate_weight", gridFor(d), kBlock, false);
-    w.os() << forEachElement(d, "j") << "  {\n"
-           << "    float acc = 0.0f;\n"
-           << "    for (long long t = 0; t < " << T << "LL; ++t)\n"
-           << "      acc += " << dz << "[t] * " << in << "[t * " << d << "LL + j];\n"
-           << "    " << dgate << "[j] = acc;\n"
-           << "  }\n";
+    writeColumnSums(w, "gate_weight", T, d, "",
+                    {{dz + "[r] * " + in + "[r * " + std::to_string(d) + "LL + j]", dgate}});
   }
   return w.finish();
 }

@@ -67,6 +67,39 @@ std::string forEachElement(int64_t n, StringRef index) {
          " < " + std::to_string(n) + "LL; " + i + " += (long long)gridDim.x * blockDim.x)\n";
 }
 
+void writeColumnSums(KernelWriter &w, StringRef label, int64_t rows, int64_t D,
+                     StringRef prelude, ArrayRef<ColumnSum> sums) {
+  // Slices of at least 32 rows, at most 256 of them.
+  int64_t slices = std::clamp<int64_t>(rows / 32, 1, 256);
+  int64_t chunk = (rows + slices - 1) / slices;
+  std::vector<std::string> partials;
+  for (size_t k = 0; k < sums.size(); ++k)
+    partials.push_back(w.workspaceFloats(slices * D));
+  w.beginEntry(label, {blocksFor(D, 256), static_cast<unsigned>(slices), 1}, {256, 1, 1}, false);
+  w.os() << prelude << "  const long long first = blockIdx.y * " << chunk
+         << "LL, last = first + " << chunk << "LL < " << rows << "LL ? first + " << chunk
+         << "LL : " << rows << "LL;\n"
+         << "  for (long long j = blockIdx.x * (long long)blockDim.x + threadIdx.x; j < " << D
+         << "LL; j += (long long)gridDim.x * blockDim.x) {\n";
+  for (size_t k = 0; k < sums.size(); ++k)
+    w.os() << "    float sum" << k << " = 0.0f;\n";
+  w.os() << "    for (long long r = first; r < last; ++r) {\n";
+  for (size_t k = 0; k < sums.size(); ++k)
+    w.os() << "      sum" << k << " += " << sums[k].term << ";\n";
+  w.os() << "    }\n";
+  for (size_t k = 0; k < sums.size(); ++k)
+    w.os() << "    " << partials[k] << "[blockIdx.y * " << D << "LL + j] = sum" << k << ";\n";
+  w.os() << "  }\n";
+  w.beginEntry((label + "_sum").str(), {blocksFor(D, 256), 1, 1}, {256, 1, 1}, false);
+  w.os() << forEachElement(D, "j") << "  {\n";
+  for (size_t k = 0; k < sums.size(); ++k)
+    w.os() << "    float sum" << k << " = 0.0f;\n"
+           << "    for (int s = 0; s < " << slices << "; ++s)\n"
+           << "      sum" << k << " += " << partials[k] << "[s * " << D << "LL + j];\n"
+           << "    " << sums[k].out << "[j] = sum" << k << ";\n";
+  w.os() << "  }\n";
+}
+
 std::string floatLiteral(double value) {
   if (std::isnan(value))
     return "__int_as_float(0x7fc00000)";

@@ -5,6 +5,7 @@
 #include "compiler/codegen/CudaKernel.h"
 
 #include "mlir/IR/Operation.h"
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <array>
@@ -93,6 +94,20 @@ unsigned threadsFor(int64_t n);
 /// The head of a grid-stride loop over `n` elements, index `index` (a line;
 /// the caller writes the statement or block that follows).
 std::string forEachElement(int64_t n, llvm::StringRef index = "i");
+
+/// One column sum of a [rows, D] expression: out[j] = Σ_r term, `term` an
+/// expression of `r` and `j` (after `prelude`, declarations each entry
+/// needs).
+struct ColumnSum {
+  std::string term, out;
+};
+
+/// Entries `label` and `label`_sum: each column sum over `rows` rows, cut
+/// into a fixed number of row slices summed in row order by separate blocks
+/// into the workspace, then the slices added in order: deterministic, and
+/// parallel over rows as well as columns.
+void writeColumnSums(KernelWriter &w, llvm::StringRef label, int64_t rows, int64_t D,
+                     llvm::StringRef prelude, llvm::ArrayRef<ColumnSum> sums);
 
 /// `value` as a CUDA float literal that reads back to the same f32.
 std::string floatLiteral(double value);

@@ -41,9 +41,9 @@ struct RMSNormKernel : CudaKernelOpInterface::ExternalModel<RMSNormKernel, RMSNo
                     {threads, 1, 1}, /*usesBarriers=*/true);
   }
 };
-/// Two launches: one block per row computes dx and keeps the row's
-/// 1/rms in the workspace; then one thread per column sums the rows' dw
-/// terms in row order (deterministic, no atomics).
+/// One block per row computes dx and keeps the row's 1/rms in the
+/// workspace; then the column sums of the rows' dw terms, sliced by rows
+/// (writeColumnSums: deterministic, no atomics).
 struct RMSNormGradKernel : CudaKernelOpInterface::ExternalModel<RMSNormGradKernel, RMSNormGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<RMSNormGradOp>(op);
@@ -74,15 +74,9 @@ struct RMSNormGradKernel : CudaKernelOpInterface::ExternalModel<RMSNormGradKerne
            << "    if (threadIdx.x == 0)\n"
            << "      inverseRms[r] = rs;\n"
            << "  }\n";
-    w.beginEntry("weight", {blocksFor(D, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
-    w.os() << "  const float *inverseRms = (const float *)workspace;\n"
-           << forEachElement(D, "j") << "  {\n"
-           << "    float sum = 0.0f;\n"
-           << "    for (long long r = 0; r < " << rows << "LL; ++r)\n"
-           << "      sum += in2[r * " << D << "LL + j] * in0[r * " << D
-           << "LL + j] * inverseRms[r];\n"
-           << "    out1[j] = sum;\n"
-           << "  }\n";
+    std::string at = "[r * " + std::to_string(D) + "LL + j]";
+    writeColumnSums(w, "weight", rows, D, "  const float *inverseRms = (const float *)workspace;\n",
+                    {{"in2" + at + " * in0" + at + " * inverseRms[r]", "out1"}});
     return w.finish();
   }
 };
@@ -108,7 +102,8 @@ struct LayerNormKernel : CudaKernelOpInterface::ExternalModel<LayerNormKernel, L
   }
 };
 
-/// dx per row (one thread per row), then dw and db per column in row order.
+/// dx per row (one thread per row), then dw and db as column sums sliced
+/// by rows (writeColumnSums).
 struct LayerNormGradKernel
     : CudaKernelOpInterface::ExternalModel<LayerNormGradKernel, LayerNormGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
@@ -140,17 +135,10 @@ struct LayerNormGradKernel
            << "    mean[r] = m;\n"
            << "    inverseStd[r] = rs;\n"
            << "  }\n";
-    w.beginEntry("weight", {blocksFor(D, 256), 1, 1}, {256, 1, 1}, false);
-    w.os() << stats << forEachElement(D, "j") << "  {\n"
-           << "    float dw = 0.0f, db = 0.0f;\n"
-           << "    for (long long r = 0; r < " << rows << "LL; ++r) {\n"
-           << "      float g = in2[r * " << D << "LL + j];\n"
-           << "      dw += g * ((in0[r * " << D << "LL + j] - mean[r]) * inverseStd[r]);\n"
-           << "      db += g;\n"
-           << "    }\n"
-           << "    out1[j] = dw;\n"
-           << "    out2[j] = db;\n"
-           << "  }\n";
+    std::string at = "[r * " + std::to_string(D) + "LL + j]";
+    writeColumnSums(w, "weight", rows, D, stats,
+                    {{"in2" + at + " * ((in0" + at + " - mean[r]) * inverseStd[r])", "out1"},
+                     {"in2" + at, "out2"}});
     return w.finish();
   }
 };

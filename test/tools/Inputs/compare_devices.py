@@ -5,9 +5,10 @@ relative and 1e-4 relative L2, and the loss of the later steps within 1e-4
 send a token to another expert, which moves the loss by more than rounding). The plan is compiled with
 `moec --target=cuda`, so cuda-emu runs its generated kernels.
 
-Usage: compare_devices.py [--repeat] TOOLS_DIR OUT_DIR DEVICE_A DEVICE_B MODEL_GLOB...
+Usage: compare_devices.py [--repeat] [--data TOKENS] TOOLS_DIR OUT_DIR DEVICE_A DEVICE_B MODEL_GLOB...
 With --repeat, DEVICE_B trains each model a second time and must give the
-same bits (losses and gradients): the determinism of the device.
+same bits (losses and gradients): the determinism of the device. --data
+trains on that u16 token file instead of a generated one.
 Every model is checked, a failure does not stop the others: one line per
 failing model, then the summary; the exit status is 1 if any failed.
 A MODEL_GLOB that names .moeb files uses those plans as they are (on a
@@ -28,6 +29,11 @@ LOSS_RTOL, GRAD_RTOL, TRAJECTORY_RTOL, STEPS = 1e-5, 1e-4, 1e-4, 3
 
 arguments = [a for a in sys.argv[1:] if a != "--repeat"]
 repeat = len(arguments) != len(sys.argv) - 1
+tokens = None
+if "--data" in arguments:
+    at = arguments.index("--data")
+    tokens = arguments[at + 1]
+    del arguments[at:at + 2]
 tools, out, device_a, device_b = arguments[:4]
 models = sorted(m for pattern in arguments[4:] for m in glob.glob(pattern))
 if not models:
@@ -60,9 +66,10 @@ def check(model):
     if not model.endswith(".moeb"):
         plan = os.path.join(out, "plan.moeb")
         run(compile_command(tools, model, plan))
-    data = os.path.join(out, "tokens.bin")
-    with open(data, "wb") as f:
-        f.write(struct.pack("<4000H", *[(i * i + 7 * i) % 64 for i in range(4000)]))
+    data = tokens or os.path.join(out, "tokens.bin")
+    if not tokens:
+        with open(data, "wb") as f:
+            f.write(struct.pack("<4000H", *[(i * i + 7 * i) % 64 for i in range(4000)]))
     logs, grads = {}, {}
     runs = [device_a, device_b] + ([device_b + ".again"] if repeat else [])
     for name in runs:
