@@ -1,15 +1,16 @@
-//===- AttentionKernels.cpp - reference kernels of causal attention -------===//
+//===- AttentionKernels.cpp - kernels of causal attention -----------------===//
 //
-// moe.attention and moe.attention_grad (MHA/GQA, [B, S, H, D] layouts) as
-// the CPU kernels compute them: the probabilities of each query row in the
-// workspace, then one thread per output element summing in index order.
-// Correct and deterministic, not fast (the GPU work replaces them with
-// batched library GEMMs or a fused kernel).
+// moe.attention and moe.attention_grad (MHA/GQA, [B, S, H, D] layouts):
+// every product is a tiled GEMM over the B · Hq (batch, query head) groups
+// of S positions (TiledGemm.h), the probabilities and their gradient kept
+// in the workspace, softmax rows by one thread each. Deterministic; not
+// fused (the probabilities go through memory).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
+#include "compiler/codegen/TiledGemm.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 
@@ -44,27 +45,53 @@ AttentionShape attentionShape(Operation *op) {
   return a;
 }
 
-/// Launch "probs": P[b, h, i, :] = softmax over the visible keys of
-/// scale · Q_i · K_j, zero beyond them (one thread per query row).
-void writeProbabilities(KernelWriter &w, const AttentionShape &a) {
-  int64_t rows = a.B * a.Hq * a.S;
+std::string str(int64_t v) { return std::to_string(v); }
+
+/// Operand bases of group e = b · Hq + h (batch b, query head h), rows
+/// indexed by position: the query-head tensors [B, S, Hq, D] (q, o, dO, dq)
+/// and the key/value-head ones [B, S, Hkv, D] (k, v), whose head is
+/// h / group. `row` is the position of the group's first row of the
+/// operand (0, or a slice's first).
+std::string queryRows(const AttentionShape &a, StringRef tensor, StringRef row = "0") {
+  return "(" + tensor.str() + " + (((long long)(e / " + str(a.Hq) + ") * " + str(a.S) + " + " +
+         row.str() + ") * " + str(a.Hq) + " + e % " + str(a.Hq) + ") * " + str(a.D) + "LL)";
+}
+std::string keyRows(const AttentionShape &a, StringRef tensor) {
+  return "(" + tensor.str() + " + ((long long)(e / " + str(a.Hq) + ") * " + str(a.S) + " * " +
+         str(a.Hkv) + " + e % " + str(a.Hq) + " / " + str(a.group) + ") * " + str(a.D) + "LL)";
+}
+/// Group e's S x S block of a [B, Hq, S, S] workspace tensor at `base`.
+std::string groupBlock(const AttentionShape &a, StringRef base) {
+  return "(" + base.str() + " + (long long)e * " + str(a.S * a.S) + "LL)";
+}
+
+/// The B · Hq groups of S rows (one per batch and query head).
+RowGroups headGroups(const AttentionShape &a) {
+  RowGroups groups;
+  groups.E = a.B * a.Hq;
+  groups.capacity = a.S;
+  groups.count = groups.E * a.S;
+  return groups;
+}
+
+/// P[b, h, i, :] = softmax over the visible keys of scale · Q_i · K_j, zero
+/// beyond them, in the workspace at `P`: the scores as a tiled GEMM per
+/// group (entry scores), then each row's softmax (entry probs, one thread
+/// per row).
+void writeProbabilities(KernelWriter &w, const AttentionShape &a, StringRef P) {
+  RowGroups groups = headGroups(a);
+  writeRowGroupedGemm(w, "scores", groups, a.S, a.D, {queryRows(a, "in0"), a.Hq * a.D},
+                      {keyRows(a, "in1"), a.Hkv * a.D, /*transposed=*/true},
+                      {groupBlock(a, P), a.S});
+  int64_t rows = groups.count;
   w.beginEntry("probs", {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
-  w.os() << "  float *P = (float *)workspace;\n"
-         << forEachElement(rows, "row") << "  {\n"
-         << "    long long b = row / " << a.Hq * a.S << "LL, h = row / " << a.S << "LL % "
-         << a.Hq << ", i = row % " << a.S << "LL;\n"
-         << "    const float *Q = in0 + ((b * " << a.S << " + i) * " << a.Hq << " + h) * " << a.D
-         << "LL;\n"
-         << "    float *p = P + row * " << a.S << "LL;\n"
-         << "    long long visible = " << (a.causal ? "i + 1" : std::to_string(a.S)) << ";\n"
+  w.os() << forEachElement(rows, "row") << "  {\n"
+         << "    long long i = row % " << a.S << "LL;\n"
+         << "    float *p = " << P << " + row * " << a.S << "LL;\n"
+         << "    long long visible = " << (a.causal ? "i + 1" : str(a.S)) << ";\n"
          << "    float maximum = -__int_as_float(0x7f800000);\n"
          << "    for (long long j = 0; j < visible; ++j) {\n"
-         << "      const float *K = in1 + ((b * " << a.S << " + j) * " << a.Hkv << " + h / "
-         << a.group << ") * " << a.D << "LL;\n"
-         << "      float dot = 0.0f;\n"
-         << "      for (int c = 0; c < " << a.D << "; ++c)\n"
-         << "        dot += Q[c] * K[c];\n"
-         << "      p[j] = " << a.scale << " * dot;\n"
+         << "      p[j] = " << a.scale << " * p[j];\n"
          << "      maximum = fmaxf(maximum, p[j]);\n"
          << "    }\n"
          << "    double sum = 0.0;\n"
@@ -78,99 +105,76 @@ void writeProbabilities(KernelWriter &w, const AttentionShape &a) {
          << "  }\n";
 }
 
+/// O = P V per group (entry output).
 struct AttentionKernel : CudaKernelOpInterface::ExternalModel<AttentionKernel, AttentionOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     AttentionShape a = attentionShape(op);
     KernelWriter w(op, "attention");
-    w.setWorkspace(a.B * a.Hq * a.S * a.S * sizeof(float));
-    writeProbabilities(w, a);
-    int64_t n = a.B * a.S * a.Hq * a.D;
+    std::string P = w.workspaceFloats(a.B * a.Hq * a.S * a.S);
+    writeProbabilities(w, a, P);
     // in: q, k, v; out: o [B, S, Hq, D].
-    w.beginEntry("output", {blocksFor(n, 256), 1, 1}, {256, 1, 1}, false);
-    w.os() << "  const float *P = (const float *)workspace;\n"
-           << forEachElement(n) << "  {\n"
-           << "    long long c = i % " << a.D << "LL, h = i / " << a.D << "LL % " << a.Hq
-           << ", t = i / " << a.D * a.Hq << "LL, b = t / " << a.S << "LL, q = t % " << a.S
-           << "LL;\n"
-           << "    const float *p = P + ((b * " << a.Hq << " + h) * " << a.S << " + q) * " << a.S
-           << "LL;\n"
-           << "    float acc = 0.0f;\n"
-           << "    for (long long j = 0; j < " << a.S << "; ++j)\n"
-           << "      acc += p[j] * in2[((b * " << a.S << " + j) * " << a.Hkv << " + h / " << a.group
-           << ") * " << a.D << "LL + c];\n"
-           << "    out0[i] = acc;\n"
-           << "  }\n";
+    writeRowGroupedGemm(w, "output", headGroups(a), a.D, a.S, {groupBlock(a, P), a.S},
+                        {keyRows(a, "in2"), a.Hkv * a.D}, {queryRows(a, "out0"), a.Hq * a.D});
     return w.finish();
   }
 };
 
+/// dP = dO Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale, dQ = dS K per group;
+/// dK = Σ over a key/value head's query heads of dSᵀ Q, dV likewise of
+/// Pᵀ dO: per query head into the workspace (group-reduction products over
+/// the positions), then summed head by head in order.
 struct AttentionGradKernel
     : CudaKernelOpInterface::ExternalModel<AttentionGradKernel, AttentionGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     AttentionShape a = attentionShape(op);
-    int64_t probabilities = a.B * a.Hq * a.S * a.S;
+    int64_t probabilities = a.B * a.Hq * a.S * a.S, perHead = a.B * a.Hq * a.S * a.D;
     KernelWriter w(op, "attention_grad");
-    w.setWorkspace(2 * probabilities * sizeof(float)); // P, then dS
-    writeProbabilities(w, a);
-    std::string layout = "  const float *P = (const float *)workspace;\n  float *dS = (float *)workspace + " +
-                         std::to_string(probabilities) + "LL;\n";
+    std::string P = w.workspaceFloats(probabilities), dS = w.workspaceFloats(probabilities);
+    std::string dKh = w.workspaceFloats(perHead), dVh = w.workspaceFloats(perHead);
+    RowGroups groups = headGroups(a);
+    writeProbabilities(w, a, P);
     // in: q, k, v, dO; out: dq, dk, dv.
-    int64_t rows = a.B * a.Hq * a.S;
-    w.beginEntry("scores", {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
-    w.os() << layout << forEachElement(rows, "row") << "  {\n"
-           << "    long long b = row / " << a.Hq * a.S << "LL, h = row / " << a.S << "LL % "
-           << a.Hq << ", i = row % " << a.S << "LL;\n"
-           << "    const float *dO = in3 + ((b * " << a.S << " + i) * " << a.Hq << " + h) * "
-           << a.D << "LL;\n"
-           << "    const float *p = P + row * " << a.S << "LL;\n"
-           << "    float *ds = dS + row * " << a.S << "LL;\n"
+    writeRowGroupedGemm(w, "dp", groups, a.S, a.D, {queryRows(a, "in3"), a.Hq * a.D},
+                        {keyRows(a, "in2"), a.Hkv * a.D, /*transposed=*/true},
+                        {groupBlock(a, dS), a.S});
+    int64_t rows = groups.count;
+    w.beginEntry("ds", {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
+    w.os() << forEachElement(rows, "row") << "  {\n"
+           << "    const float *p = " << P << " + row * " << a.S << "LL;\n"
+           << "    float *ds = " << dS << " + row * " << a.S << "LL;\n"
            << "    float dot = 0.0f;\n"
-           << "    for (long long j = 0; j < " << a.S << "; ++j) {\n"
-           << "      const float *V = in2 + ((b * " << a.S << " + j) * " << a.Hkv << " + h / "
-           << a.group << ") * " << a.D << "LL;\n"
-           << "      float dp = 0.0f;\n"
-           << "      for (int c = 0; c < " << a.D << "; ++c)\n"
-           << "        dp += dO[c] * V[c];\n"
-           << "      ds[j] = dp;\n"
-           << "      dot += dp * p[j];\n"
-           << "    }\n"
+           << "    for (long long j = 0; j < " << a.S << "; ++j)\n"
+           << "      dot += ds[j] * p[j];\n"
            << "    for (long long j = 0; j < " << a.S << "; ++j)\n"
            << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
            << "  }\n";
-    int64_t nq = a.B * a.S * a.Hq * a.D, nk = a.B * a.S * a.Hkv * a.D;
-    w.beginEntry("query", {blocksFor(nq, 256), 1, 1}, {256, 1, 1}, false);
-    w.os() << layout << forEachElement(nq) << "  {\n"
-           << "    long long c = i % " << a.D << "LL, h = i / " << a.D << "LL % " << a.Hq
-           << ", t = i / " << a.D * a.Hq << "LL, b = t / " << a.S << "LL, q = t % " << a.S
-           << "LL;\n"
-           << "    const float *ds = dS + ((b * " << a.Hq << " + h) * " << a.S << " + q) * "
-           << a.S << "LL;\n"
-           << "    float acc = 0.0f;\n"
-           << "    for (long long j = 0; j < " << a.S << "; ++j)\n"
-           << "      acc += ds[j] * in1[((b * " << a.S << " + j) * " << a.Hkv << " + h / "
-           << a.group << ") * " << a.D << "LL + c];\n"
-           << "    out0[i] = acc;\n"
-           << "  }\n";
-    // dK and dV over the query heads of each key/value head, head by head.
-    w.beginEntry("keys", {blocksFor(nk, 256), 1, 1}, {256, 1, 1}, false);
-    w.os() << layout << forEachElement(nk) << "  {\n"
+    writeRowGroupedGemm(w, "dq", groups, a.D, a.S, {groupBlock(a, dS), a.S},
+                        {keyRows(a, "in1"), a.Hkv * a.D}, {queryRows(a, "out0"), a.Hq * a.D});
+    // Per query head: C_e[j, c] = Σ_i X_e[i, j] Y_e[i, c] over the group's
+    // positions i (from `first`, which a row slice moves).
+    std::string position = "(first - (long long)e * " + str(a.S) + ")";
+    auto perQueryHead = [&](StringRef label, StringRef X, StringRef Y, StringRef out) {
+      writeGroupReductionGemm(w, label, groups, a.S, a.D,
+                              {"(" + X.str() + " + first * " + str(a.S) + "LL)", a.S},
+                              {queryRows(a, Y, position), a.Hq * a.D},
+                              {"(" + out.str() + " + (long long)e * " + str(a.S * a.D) + "LL)",
+                               a.D});
+    };
+    perQueryHead("dk_heads", dS, "in0", dKh);
+    perQueryHead("dv_heads", P, "in3", dVh);
+    int64_t nk = a.B * a.S * a.Hkv * a.D;
+    w.beginEntry("kv", {blocksFor(nk, 256), 1, 1}, {256, 1, 1}, false);
+    w.os() << forEachElement(nk) << "  {\n"
            << "    long long c = i % " << a.D << "LL, kvh = i / " << a.D << "LL % " << a.Hkv
            << ", t = i / " << a.D * a.Hkv << "LL, b = t / " << a.S << "LL, j = t % " << a.S
            << "LL;\n"
            << "    float dk = 0.0f, dv = 0.0f;\n"
            << "    for (long long h = kvh * " << a.group << "; h < (kvh + 1) * " << a.group
            << "; ++h) {\n"
-           << "      float hk = 0.0f, hv = 0.0f;\n"
-           << "      for (long long q = 0; q < " << a.S << "; ++q) {\n"
-           << "        long long at = ((b * " << a.Hq << " + h) * " << a.S << " + q) * " << a.S
-           << "LL + j;\n"
-           << "        long long qi = ((b * " << a.S << " + q) * " << a.Hq << " + h) * " << a.D
+           << "      long long at = ((b * " << a.Hq << " + h) * " << a.S << " + j) * " << a.D
            << "LL + c;\n"
-           << "        hk += dS[at] * in0[qi];\n"
-           << "        hv += P[at] * in3[qi];\n"
-           << "      }\n"
-           << "      dk += hk;\n"
-           << "      dv += hv;\n"
+           << "      dk += " << dKh << "[at];\n"
+           << "      dv += " << dVh << "[at];\n"
            << "    }\n"
            << "    out1[i] = dk;\n"
            << "    out2[i] = dv;\n"
