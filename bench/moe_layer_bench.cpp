@@ -2,7 +2,7 @@
 // device (the CPU by default) and, on the CPU, this machine's
 // single-precision GEMM peak, in the same process.
 //
-//   moe_layer_bench PLAN.moeb [--steps N] [--device cpu|cuda|cuda-emu]
+//   moe_layer_bench PLAN.moeb [--steps N] [--device cpu|cuda|cuda-emu] [--top-k K]
 //
 // Prints one JSON object: median step time (each step one replay of a
 // recorded graph where the device can record), median time in the routed-expert
@@ -59,24 +59,28 @@ double gemmPeak() {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: moe_layer_bench PLAN.moeb [--steps N] [--device NAME]\n");
+    std::fprintf(stderr,
+                 "usage: moe_layer_bench PLAN.moeb [--steps N] [--device NAME] [--top-k K]\n");
     return 2;
   }
   int steps = 10;
   std::string deviceName = "cpu";
+  int64_t K = 2; // experts per token (for the GEMM work reported)
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--steps")
       steps = std::atoi(argv[i + 1]);
     else if (flag == "--device")
       deviceName = argv[i + 1];
+    else if (flag == "--top-k")
+      K = std::atoll(argv[i + 1]);
     else {
       std::fprintf(stderr, "error: unknown option %s\n", flag.c_str());
       return 2;
     }
   }
-  if (steps < 1) {
-    std::fprintf(stderr, "error: --steps must be at least 1\n");
+  if (steps < 1 || K < 1) {
+    std::fprintf(stderr, "error: --steps and --top-k must be at least 1\n");
     return 2;
   }
 
@@ -131,7 +135,7 @@ int main(int argc, char **argv) {
   // Expert GEMM work per step: forward 3 GEMMs of 2·d·F per routed row,
   // backward twice that.
   int64_t T = xRef.shape[0], d = xRef.shape[1];
-  int64_t F = params->tensors().at("w1").shape[1], K = 2;
+  int64_t F = params->tensors().at("w1").shape[1];
   double expertFlops = 3.0 * 3 * 2.0 * T * K * d * F;
 
   // The expert GEMMs run inside the routed-expert ops; their time comes

@@ -1,6 +1,7 @@
-"""PyTorch eager baseline of bench/moe_layer.mlir: the same layer, loss and
-AdamW step, on the same thread count (or on a GPU, --device cuda, in fp32
-with TF32 off, as moec computes). Prints one JSON object."""
+"""PyTorch eager baseline of bench/moe_layer.mlir (or bench/make_layer.py's
+layer at the same --tokens/--hidden/--experts/--width/--top-k): the same
+layer, loss and AdamW step, on the same thread count (or on a GPU, --device
+cuda, in fp32 with TF32 off, as moec computes). Prints one JSON object."""
 import argparse
 import json
 import resource
@@ -13,6 +14,11 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--steps", type=int, default=10)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--device", default="cpu")
+ap.add_argument("--tokens", type=int, default=4096)
+ap.add_argument("--hidden", type=int, default=512)
+ap.add_argument("--experts", type=int, default=8)
+ap.add_argument("--width", type=int, default=1024)
+ap.add_argument("--top-k", type=int, default=2)
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
@@ -20,7 +26,7 @@ dev = torch.device(args.device)
 torch.backends.cuda.matmul.allow_tf32 = False
 sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
 
-T, d, E, Fw, K = 4096, 512, 8, 1024, 2
+T, d, E, Fw, K = args.tokens, args.hidden, args.experts, args.width, args.top_k
 x = torch.randn(T, d, device=dev)
 wg = (0.02 * torch.randn(E, d, device=dev)).requires_grad_()
 w1 = (0.02 * torch.randn(E, Fw, d, device=dev)).requires_grad_()

@@ -10,6 +10,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bundle="$root/gpu-bundle"
 device="${DEVICE:-cuda}"
+torch_device=cuda; [ "$device" = cuda ] || torch_device=cpu # PyTorch's side of the benchmarks
 out="${OUT:-$bundle/results}"
 work="$(mktemp -d)"
 mkdir -p "$out"
@@ -19,13 +20,14 @@ export MOEC_CACHE_DIR="$work/cache"
 gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
 gpu="${gpu:-no GPU ($device)}"
 declare -A result
+layers=""
 limit() { timeout --kill-after=10 "$@"; }
 finish() {
   tar -C "$work" --exclude=cache -czf "$out/logs.tar.gz" . 2>/dev/null
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke parity demo repeat graph resume profile bench sanitizer; do
+    for key in smoke parity demo repeat graph resume profile bench ${layers:-} sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-9s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -121,7 +123,6 @@ if [ -f "$bundle/bench/layer.moeb" ]; then
   steps="${BENCH_STEPS:-20}"
   MOEC_PROFILE=1 limit 120 "$bundle/bin/moe_layer_bench" "$bundle/bench/layer.moeb" \
       --steps "$steps" --device "$device" >"$work/bench-moec.json" 2>"$work/bench-moec.err"
-  torch_device=cuda; [ "$device" = cuda ] || torch_device=cpu
   limit 120 python3 "$root/bench/moe_layer_torch.py" --steps "$steps" --device "$torch_device" \
       --threads "$(nproc)" >"$work/bench-torch.json" 2>"$work/bench-torch.err"
   result[bench]="$(python3 - "$work/bench-moec.json" "$work/bench-torch.json" <<'PY' 2>&1
@@ -138,6 +139,38 @@ PY
   echo "layer step, ops by time (profiled steps, synchronised per op):"
   sort -k2 -rn "$work/bench-moec.err" | head -n 8
   [[ "${result[bench]}" == FAIL* ]] && result[bench]+=" $(tail -n 2 "$work"/bench-*.err | tr '\n' ' ')"
+fi
+
+# 3b. The issue's layer shapes (gpu-bundle/bench/layers.txt), a few steps
+#     each, against PyTorch eager's per-expert loop in fp32.
+if [ -f "$bundle/bench/layers.txt" ]; then
+  while read -r name tokens hidden experts width k; do
+    shape=(--tokens "$tokens" --hidden "$hidden" --experts "$experts" --width "$width" --top-k "$k")
+    limit 180 "$bundle/bin/moe_layer_bench" "$bundle/bench/$name.moeb" --steps "${BIG_STEPS:-3}" \
+        --device "$device" --top-k "$k" >"$work/bench-$name-moec.json" 2>"$work/bench-$name-moec.err"
+    limit 180 python3 "$root/bench/moe_layer_torch.py" --steps "${BIG_STEPS:-3}" \
+        --device "$torch_device" --threads "$(nproc)" "${shape[@]}" \
+        >"$work/bench-$name-torch.json" 2>"$work/bench-$name-torch.err"
+    result[$name]="$(python3 - "$work/bench-$name-moec.json" "$work/bench-$name-torch.json" <<'PY' 2>&1
+import json, sys
+try:
+    ours = json.load(open(sys.argv[1]))
+except Exception as e:
+    sys.exit(f"FAIL (moec): {e}")
+line = (f"step moec {ours['step_seconds']*1e3:.1f} ms, expert GEMMs {ours['expert_gemm_gflops']/1e3:.1f} "
+        f"TFLOP/s fp32")
+try:
+    theirs = json.load(open(sys.argv[2]))
+    line += (f"; PyTorch eager loop {theirs['step_seconds']*1e3:.1f} ms = "
+             f"{theirs['step_seconds'] / ours['step_seconds']:.2f}x")
+except Exception as e:
+    line += f"; PyTorch failed ({e})"
+print(line)
+PY
+)"
+    [[ "${result[$name]}" == FAIL* ]] && result[$name]+=" $(tail -n 1 "$work/bench-$name-moec.err")"
+    layers+=" $name"
+  done <"$bundle/bench/layers.txt"
 fi
 
 # 4. Out-of-bounds accesses and races in the generated kernels: one step of

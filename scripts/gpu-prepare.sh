@@ -22,6 +22,16 @@ python3 "$root/test/tools/Inputs/cuda_plans.py" "$build/bin" "$bundle/plans" "$a
     -o "$bundle/demo-kjv.moeb"
 "$build/bin/moec" "$root/bench/moe_layer.mlir" --target=cuda --gpu-arch="$arch" \
     -o "$bundle/bench/layer.moeb"
+# The issue's layer shapes, 16384 tokens: Mixtral-8x7B's (d 4096, 8 experts
+# of 14336, top-2) and a DeepSeek-style one (d 2048, 64 experts of 1408,
+# top-6); one line each in layers.txt: name tokens hidden experts width k.
+printf '%s\n' "mixtral 16384 4096 8 14336 2" "deepseek 16384 2048 64 1408 6" >"$bundle/bench/layers.txt"
+while read -r name tokens hidden experts width k; do
+  python3 "$root/bench/make_layer.py" --tokens "$tokens" --hidden "$hidden" --experts "$experts" \
+      --width "$width" --top-k "$k" >"$bundle/bench/$name.mlir"
+  "$build/bin/moec" "$bundle/bench/$name.mlir" --target=cuda --gpu-arch="$arch" \
+      -o "$bundle/bench/$name.moeb"
+done <"$bundle/bench/layers.txt"
 # Plans carry PTX and source beside each cubin: compressed, the bundle
 # travels in a quarter of the space (gpu-check.sh unpacks it).
 tar -C "$root" -czf "$root/gpu-bundle.tgz" gpu-bundle
