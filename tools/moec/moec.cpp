@@ -222,6 +222,12 @@ int main(int argc, char **argv) {
            << inputPath << " are fixed in its IR\n";
     return 1;
   }
+  if (fromIR && (overrides.getNumOccurrences() || substitutions.getNumOccurrences())) {
+    errs() << "moec: --" << (overrides.getNumOccurrences() ? "set" : "substitute")
+           << " applies to model descriptions; " << inputPath
+           << " is IR, whose sizes and attributes are written in it\n";
+    return 1;
+  }
   if ((batch.getNumOccurrences() && batch <= 0) || (seqLen.getNumOccurrences() && seqLen <= 0)) {
     errs() << "moec: --batch and --seq-len must be positive\n";
     return 1;
