@@ -157,6 +157,26 @@ __device__ void moec_expert_block(const int *sizes, int e, long long capacity, l
 }
 )cuda";
 
+/// moec_block_exclusive_scan: each thread's exclusive prefix of `value`
+/// over the block in thread order (*total: the block's sum); integers, so
+/// exact. `scratch` holds blockDim.x values.
+inline constexpr const char *kBlockScanHelper = R"cuda(__device__ long long moec_block_exclusive_scan(long long value, long long *scratch, long long *total) {
+  unsigned t = threadIdx.x;
+  scratch[t] = value;
+  __syncthreads();
+  for (unsigned step = 1; step < blockDim.x; step <<= 1) {
+    long long add = t >= step ? scratch[t - step] : 0;
+    __syncthreads();
+    scratch[t] += add;
+    __syncthreads();
+  }
+  long long inclusive = scratch[t];
+  *total = scratch[blockDim.x - 1];
+  __syncthreads();
+  return inclusive - value;
+}
+)cuda";
+
 } // namespace moec::codegen
 
 #endif // MOEC_COMPILER_CODEGEN_DEVICEHELPERS_H

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/DeviceHelpers.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
 
@@ -24,9 +25,9 @@ namespace {
 /// A stable counting sort of the n assignments in `indices` by expert (E
 /// buckets, and bucket E for invalid ones), in three launches that give the
 /// same result however blocks are scheduled: per-block histograms (integer
-/// atomics in shared memory), one scan of them into per-block offsets (and
-/// `sizes`, when given, the per-expert totals), then one thread per block
-/// walking its slice in order; `body` runs for assignment i of bucket `x`,
+/// atomics in shared memory), one block scanning them into per-block
+/// offsets (and `sizes`, when given, the per-expert totals), then one
+/// thread per block walking its slice in order; `body` runs for assignment i of bucket `x`,
 /// which goes to sorted position `row`.
 void writeStableExpertSort(KernelWriter &w, int64_t n, int64_t E, StringRef indices,
                            StringRef sizes, StringRef body) {
@@ -54,12 +55,24 @@ void writeStableExpertSort(KernelWriter &w, int64_t n, int64_t E, StringRef indi
          << "  __syncthreads();\n"
          << "  for (int x = threadIdx.x; x < " << buckets << "; x += blockDim.x)\n"
          << "    counts[blockIdx.x * " << buckets << " + x] = histogram[x];\n";
-  w.beginEntry("scan", {1, 1, 1}, {1, 1, 1}, false);
-  w.os() << layout << "  int acc = 0;\n"
-         << "  for (int x = 0; x < " << buckets << "; ++x) {\n"
+  // One block: each thread a contiguous run of buckets, whose totals over
+  // the blocks it sums; those sums scanned across the block; then each
+  // bucket's offsets, block after block.
+  int64_t run = (buckets + 1023) / 1024;
+  w.useHelper(kBlockScanHelper);
+  w.beginEntry("scan", {1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
+  w.os() << layout << "  __shared__ long long scratch[1024];\n"
+         << "  const int first = threadIdx.x * " << run << ", last = first + " << run << " < "
+         << buckets << " ? first + " << run << " : " << buckets << ";\n"
+         << "  long long mine = 0, all;\n"
+         << "  for (int x = first; x < last; ++x)\n"
+         << "    for (int b = 0; b < " << blocks << "; ++b)\n"
+         << "      mine += counts[b * " << buckets << " + x];\n"
+         << "  long long acc = moec_block_exclusive_scan(mine, scratch, &all);\n"
+         << "  for (int x = first; x < last; ++x) {\n"
          << "    int total = 0;\n"
          << "    for (int b = 0; b < " << blocks << "; ++b) {\n"
-         << "      offsets[b * " << buckets << " + x] = acc + total;\n"
+         << "      offsets[b * " << buckets << " + x] = (int)acc + total;\n"
          << "      total += counts[b * " << buckets << " + x];\n"
          << "    }\n";
   if (!sizes.empty())
@@ -126,8 +139,8 @@ enum class GroupSize { few, many };
 
 /// Lists, in the workspace, the indices i < n whose group `key` (an
 /// expression of i) is g, for each of `groups` groups, in increasing i:
-/// counted, scanned, filled (in any order: integer atomics), then each list
-/// ordered. Returns the workspace layout declaration for the caller's
+/// counted, scanned (one block), filled (in any order: integer atomics),
+/// then each list ordered. Returns the workspace layout declaration for the caller's
 /// launches (`ordered[offsets[g]]` .. `ordered[offsets[g + 1] - 1]`); the
 /// caller sets the workspace to at least groupListBytes().
 std::string writeGroupLists(KernelWriter &w, int64_t groups, int64_t n, StringRef key,
@@ -146,13 +159,24 @@ std::string writeGroupLists(KernelWriter &w, int64_t groups, int64_t n, StringRe
          << "    if (" << inRange << ")\n"
          << "      atomicAdd(&counts[g], 1);\n"
          << "  }\n";
-  w.beginEntry("scan", {1, 1, 1}, {1, 1, 1}, false);
-  w.os() << layout << "  int acc = 0;\n"
-         << "  for (int g = 0; g < " << groups << "; ++g) {\n"
-         << "    offsets[g] = cursor[g] = acc;\n"
+  // One block: each thread a contiguous run of groups, its sum scanned
+  // across the block, then its run's offsets.
+  int64_t run = (groups + 1023) / 1024;
+  w.useHelper(kBlockScanHelper);
+  w.beginEntry("scan", {1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
+  w.os() << layout << "  __shared__ long long scratch[1024];\n"
+         << "  const long long first = threadIdx.x * " << run << "LL, last = first + " << run
+         << "LL < " << groups << "LL ? first + " << run << "LL : " << groups << "LL;\n"
+         << "  long long mine = 0, total;\n"
+         << "  for (long long g = first; g < last; ++g)\n"
+         << "    mine += counts[g];\n"
+         << "  long long acc = moec_block_exclusive_scan(mine, scratch, &total);\n"
+         << "  for (long long g = first; g < last; ++g) {\n"
+         << "    offsets[g] = cursor[g] = (int)acc;\n"
          << "    acc += counts[g];\n"
          << "  }\n"
-         << "  offsets[" << groups << "] = acc;\n";
+         << "  if (threadIdx.x == 0)\n"
+         << "    offsets[" << groups << "] = (int)total;\n";
   w.beginEntry("fill", {blocksFor(n, 256), 1, 1}, {256, 1, 1}, false);
   w.os() << layout << forEachElement(n) << "  {\n"
          << "    int g = " << key << ";\n"
