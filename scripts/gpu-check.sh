@@ -27,7 +27,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke parity demo repeat graph resume profile bench ${layers:-} sanitizer; do
+    for key in smoke unit parity demo repeat graph resume profile bench ${layers:-} sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-9s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -45,6 +45,19 @@ if limit 60 "$bundle/bin/moe-run" "$first" --device "$device" --data "$small" --
 else
   result[smoke]="FAIL: $(tail -n 2 "$work/smoke.txt" | tr '\n' ' ')"
   cat "$work/smoke.txt"
+fi
+
+# 0b. The GPU unit tests (the cuda driver, device, streams, graphs); their
+#     binary needs no LLVM, NVRTC from the CUDA toolkit.
+if [ -x "$bundle/bin/cuda-runtime-tests" ]; then
+  if LD_LIBRARY_PATH="/usr/local/cuda/lib64:/usr/local/cuda/lib:${LD_LIBRARY_PATH:-}" \
+      limit 60 "$bundle/bin/cuda-runtime-tests" >"$work/unit.txt" 2>&1; then
+    count() { local n; n="$(grep -oE "^\[  $1 *\] [0-9]+" "$work/unit.txt" | grep -oE '[0-9]+$' | head -n 1)"; echo "${n:-0}"; }
+    result[unit]="pass ($(count PASSED) passed, $(count SKIPPED) skipped)"
+  else
+    result[unit]="FAIL: $(grep -E 'FAILED|error' "$work/unit.txt" | head -n 2 | tr '\n' ' ')"
+    tail -n 20 "$work/unit.txt"
+  fi
 fi
 
 # 1. fp32 parity and determinism: every plan on the device against the cpu

@@ -1,6 +1,6 @@
 // CudaDriverTest.cpp - the dlopen'ed driver runs an NVRTC-compiled kernel.
 // Skipped, with the loader's reason, where there is no GPU driver.
-#include "compiler/codegen/NvrtcCompiler.h"
+#include "test/unit/runtime/TestNvrtc.h"
 #include "runtime/cuda/CudaDevice.h"
 #include "runtime/cuda/CudaDriver.h"
 
@@ -27,11 +27,25 @@ namespace {
 constexpr int kComputeCapabilityMajor = 75; // CU_DEVICE_ATTRIBUTE_*
 constexpr int kComputeCapabilityMinor = 76;
 
+// The NVRTC helper the GPU tests use works without a GPU.
+TEST(TestNvrtc, CompilesToPtxAndReportsErrors) {
+  if (!moec::test::haveNvrtc())
+    GTEST_SKIP() << "built without NVRTC";
+  std::string ptx, error;
+  ASSERT_TRUE(moec::test::compileToPtx(
+      R"cuda(extern "C" __global__ void twice(float *x) { x[threadIdx.x] *= 2.0f; })cuda",
+      "compute_80", ptx, error))
+      << error;
+  EXPECT_NE(ptx.find(".entry twice"), std::string::npos) << ptx;
+  EXPECT_FALSE(moec::test::compileToPtx("this is not CUDA", "compute_80", ptx, error));
+  EXPECT_NE(error.find("error"), std::string::npos) << error;
+}
+
 TEST(CudaDriver, RunsAnNvrtcKernel) {
   auto loaded = CudaDriver::load();
   if (!loaded.isOk())
     GTEST_SKIP() << loaded.status().message();
-  if (!moec::codegen::isNvrtcAvailable())
+  if (!moec::test::haveNvrtc())
     GTEST_SKIP() << "built without NVRTC";
   CudaDriver &driver = **loaded;
   const CudaDriverSymbols &api = driver.api();
@@ -49,13 +63,15 @@ TEST(CudaDriver, RunsAnNvrtcKernel) {
   ASSERT_OK(driver.check(api.cuCtxSetCurrent(context), "cuCtxSetCurrent"));
 
   std::string arch = "compute_" + std::to_string(major * 10 + minor);
-  llvm::Expected<std::string> ptx = moec::codegen::compileCudaToPtx(
+  std::string ptxText, error;
+  ASSERT_TRUE(moec::test::compileToPtx(
       R"cuda(extern "C" __global__ void axpy(float a, const float *x, float *y, int n) {
         int i = blockIdx.x * blockDim.x + threadIdx.x;
         if (i < n) y[i] = a * x[i] + y[i];
       })cuda",
-      "axpy.cu", arch);
-  ASSERT_TRUE(bool(ptx)) << llvm::toString(ptx.takeError());
+      arch, ptxText, error))
+      << error;
+  const std::string *ptx = &ptxText;
 
   CUmodule module;
   ASSERT_OK(driver.check(api.cuModuleLoadData(&module, ptx->c_str()),
@@ -104,7 +120,7 @@ TEST(CudaDevice, RunsGeneratedModulesOnItsStream) {
   auto created = moec::rt::cuda::CudaDevice::create();
   if (!created.isOk())
     GTEST_SKIP() << created.status().message();
-  if (!moec::codegen::isNvrtcAvailable())
+  if (!moec::test::haveNvrtc())
     GTEST_SKIP() << "built without NVRTC";
   moec::rt::cuda::CudaDevice &device = **created;
   EXPECT_EQ(device.kind(), moec::rt::hal::DeviceKind::cuda);
@@ -112,7 +128,8 @@ TEST(CudaDevice, RunsGeneratedModulesOnItsStream) {
   EXPECT_FALSE(device.supportsOp("moe.add")) << "every step runs generated code";
 
   std::string compute = "compute_" + device.arch().substr(3);
-  llvm::Expected<std::string> ptx = moec::codegen::compileCudaToPtx(
+  std::string ptxText, error;
+  ASSERT_TRUE(moec::test::compileToPtx(
       R"cuda(extern "C" __global__ void scale_main(const float *in0, float *out0) {
         int i = blockIdx.x * blockDim.x + threadIdx.x;
         if (i < 1000) out0[i] = 2.0f * in0[i];
@@ -121,8 +138,9 @@ TEST(CudaDevice, RunsGeneratedModulesOnItsStream) {
         int i = blockIdx.x * blockDim.x + threadIdx.x;
         if (i < 1000) out0[i] += in0[i];
       })cuda",
-      "scale.cu", compute);
-  ASSERT_TRUE(bool(ptx)) << llvm::toString(ptx.takeError());
+      compute, ptxText, error))
+      << error;
+  const std::string *ptx = &ptxText;
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<uint32_t> grid = {4, 1, 1}, block = {256, 1, 1};
   std::vector<flatbuffers::Offset<moec::plan::Launch>> launches = {
@@ -160,5 +178,29 @@ TEST(CudaDevice, RunsGeneratedModulesOnItsStream) {
   auto seconds = (*end)->secondsSince(**start);
   ASSERT_TRUE(seconds.isOk()) << seconds.status().message();
   EXPECT_GE(*seconds, 0.0);
+
+  // The same two launches recorded as a CUDA graph: nothing runs while
+  // recording, host copies are refused, and each replay runs both again
+  // with the argument values they were recorded with.
+  ASSERT_TRUE(stream.supportsCapture());
+  ASSERT_OK(stream.fillZero((*out)->address(), 4000));
+  ASSERT_OK(stream.synchronize());
+  ASSERT_OK(stream.beginCapture());
+  ASSERT_OK((*executable)->launch(stream, "scale_main", config, args));
+  ASSERT_OK((*executable)->launch(stream, "scale_add", config, args));
+  EXPECT_FALSE(stream.download(y.data(), (*out)->address(), 4000).isOk());
+  auto graph = stream.endCapture();
+  ASSERT_TRUE(graph.isOk()) << graph.status().message();
+  inAddress = nullptr; // recorded by value
+  ASSERT_OK(stream.download(y.data(), (*out)->address(), 4000));
+  ASSERT_OK(stream.synchronize());
+  EXPECT_EQ(y[10], 0.0f) << "recording ran the kernels";
+  for (int replay = 0; replay < 2; ++replay) {
+    ASSERT_OK((*graph)->launch(stream));
+    ASSERT_OK(stream.download(y.data(), (*out)->address(), 4000));
+    ASSERT_OK(stream.synchronize());
+    for (int i = 0; i < 1000; ++i)
+      ASSERT_EQ(y[i], 3.0f * x[i]) << "replay " << replay << " at " << i;
+  }
 }
 } // namespace
