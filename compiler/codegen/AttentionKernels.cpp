@@ -3,8 +3,8 @@
 // moe.attention and moe.attention_grad (MHA/GQA, [B, S, H, D] layouts):
 // every product is a tiled GEMM over the B · Hq (batch, query head) groups
 // of S positions (TiledGemm.h), the probabilities and their gradient kept
-// in the workspace, softmax rows by one thread each. Deterministic; not
-// fused (the probabilities go through memory).
+// in the workspace, softmax rows by a block each (one thread each when
+// short). Deterministic; not fused (the probabilities go through memory).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
@@ -14,6 +14,7 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace mlir;
@@ -46,6 +47,10 @@ AttentionShape attentionShape(Operation *op) {
 }
 
 std::string str(int64_t v) { return std::to_string(v); }
+
+/// Softmax rows at least this long take a block each (coalesced passes,
+/// block reductions); shorter ones a thread each.
+constexpr int64_t kBlockRowWidth = 128;
 
 /// Operand bases of group e = b · Hq + h (batch b, query head h), rows
 /// indexed by position: the query-head tensors [B, S, Hq, D] (q, o, dO, dq)
@@ -84,11 +89,41 @@ void writeProbabilities(KernelWriter &w, const AttentionShape &a, StringRef P) {
                       {keyRows(a, "in1"), a.Hkv * a.D, /*transposed=*/true},
                       {groupBlock(a, P), a.S});
   int64_t rows = groups.count;
+  std::string visible = a.causal ? "i + 1" : str(a.S);
+  if (a.S >= kBlockRowWidth) {
+    // A block per row: coalesced passes over it, block reductions.
+    unsigned threads = std::min(threadsFor(a.S), 256u);
+    w.beginEntry("probs", {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
+                 {threads, 1, 1}, /*usesBarriers=*/true);
+    w.os() << "  __shared__ float scratch[" << threads << "];\n"
+           << "  __shared__ double scratch64[" << threads << "];\n"
+           << "  for (long long row = blockIdx.x; row < " << rows << "LL; row += gridDim.x) {\n"
+           << "    long long i = row % " << a.S << "LL;\n"
+           << "    float *p = " << P << " + row * " << a.S << "LL;\n"
+           << "    long long visible = " << visible << ";\n"
+           << "    float maximum = -__int_as_float(0x7f800000);\n"
+           << "    for (long long j = threadIdx.x; j < visible; j += blockDim.x) {\n"
+           << "      p[j] = " << a.scale << " * p[j];\n"
+           << "      maximum = fmaxf(maximum, p[j]);\n"
+           << "    }\n"
+           << "    maximum = moec_block_max(maximum, scratch);\n"
+           << "    double sum = 0.0;\n"
+           << "    for (long long j = threadIdx.x; j < visible; j += blockDim.x) {\n"
+           << "      p[j] = expf(p[j] - maximum);\n"
+           << "      sum += p[j];\n"
+           << "    }\n"
+           << "    sum = moec_block_sum(sum, scratch64);\n"
+           << "    float inverse = (float)(1.0 / sum);\n"
+           << "    for (long long j = threadIdx.x; j < " << a.S << "; j += blockDim.x)\n"
+           << "      p[j] = j < visible ? p[j] * inverse : 0.0f;\n"
+           << "  }\n";
+    return;
+  }
   w.beginEntry("probs", {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
   w.os() << forEachElement(rows, "row") << "  {\n"
          << "    long long i = row % " << a.S << "LL;\n"
          << "    float *p = " << P << " + row * " << a.S << "LL;\n"
-         << "    long long visible = " << (a.causal ? "i + 1" : str(a.S)) << ";\n"
+         << "    long long visible = " << visible << ";\n"
          << "    float maximum = -__int_as_float(0x7f800000);\n"
          << "    for (long long j = 0; j < visible; ++j) {\n"
          << "      p[j] = " << a.scale << " * p[j];\n"
@@ -138,16 +173,33 @@ struct AttentionGradKernel
                         {keyRows(a, "in2"), a.Hkv * a.D, /*transposed=*/true},
                         {groupBlock(a, dS), a.S});
     int64_t rows = groups.count;
-    w.beginEntry("ds", {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
-    w.os() << forEachElement(rows, "row") << "  {\n"
-           << "    const float *p = " << P << " + row * " << a.S << "LL;\n"
-           << "    float *ds = " << dS << " + row * " << a.S << "LL;\n"
-           << "    float dot = 0.0f;\n"
-           << "    for (long long j = 0; j < " << a.S << "; ++j)\n"
-           << "      dot += ds[j] * p[j];\n"
-           << "    for (long long j = 0; j < " << a.S << "; ++j)\n"
-           << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
-           << "  }\n";
+    if (a.S >= kBlockRowWidth) {
+      unsigned threads = std::min(threadsFor(a.S), 256u);
+      w.beginEntry("ds", {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
+                   {threads, 1, 1}, /*usesBarriers=*/true);
+      w.os() << "  __shared__ float scratch[" << threads << "];\n"
+             << "  for (long long row = blockIdx.x; row < " << rows << "LL; row += gridDim.x) {\n"
+             << "    const float *p = " << P << " + row * " << a.S << "LL;\n"
+             << "    float *ds = " << dS << " + row * " << a.S << "LL;\n"
+             << "    float dot = 0.0f;\n"
+             << "    for (long long j = threadIdx.x; j < " << a.S << "; j += blockDim.x)\n"
+             << "      dot += ds[j] * p[j];\n"
+             << "    dot = moec_block_sum(dot, scratch);\n"
+             << "    for (long long j = threadIdx.x; j < " << a.S << "; j += blockDim.x)\n"
+             << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
+             << "  }\n";
+    } else {
+      w.beginEntry("ds", {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
+      w.os() << forEachElement(rows, "row") << "  {\n"
+             << "    const float *p = " << P << " + row * " << a.S << "LL;\n"
+             << "    float *ds = " << dS << " + row * " << a.S << "LL;\n"
+             << "    float dot = 0.0f;\n"
+             << "    for (long long j = 0; j < " << a.S << "; ++j)\n"
+             << "      dot += ds[j] * p[j];\n"
+             << "    for (long long j = 0; j < " << a.S << "; ++j)\n"
+             << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
+             << "  }\n";
+    }
     writeRowGroupedGemm(w, "dq", groups, a.D, a.S, {groupBlock(a, dS), a.S},
                         {keyRows(a, "in1"), a.Hkv * a.D}, {queryRows(a, "out0"), a.Hq * a.D});
     // Per query head: C_e[j, c] = Σ_i X_e[i, j] Y_e[i, c] over the group's
