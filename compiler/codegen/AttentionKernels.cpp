@@ -52,6 +52,37 @@ std::string str(int64_t v) { return std::to_string(v); }
 /// block reductions); shorter ones a thread each.
 constexpr int64_t kBlockRowWidth = 128;
 
+/// An entry over `rows` rows of `width` values, a block per row when wide
+/// (a thread per row otherwise): the body, after beginRowEntry, sees `row`,
+/// walks its values with `over` (index j) and combines the threads' partial
+/// results with `reduce` (nothing with a thread per row); it ends with the
+/// row loop's closing brace.
+struct RowLoop {
+  bool block;
+  std::string over(const std::string &end) const {
+    return block ? "    for (long long j = threadIdx.x; j < " + end + "; j += blockDim.x)"
+                 : "    for (long long j = 0; j < " + end + "; ++j)";
+  }
+  std::string reduce(const std::string &statement) const {
+    return block ? "    " + statement + "\n" : "";
+  }
+};
+
+RowLoop beginRowEntry(KernelWriter &w, StringRef label, int64_t rows, int64_t width) {
+  if (width < kBlockRowWidth) {
+    w.beginEntry(label, {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
+    w.os() << forEachElement(rows, "row") << "  {\n";
+    return {false};
+  }
+  unsigned threads = std::min(threadsFor(width), 256u);
+  w.beginEntry(label, {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
+               {threads, 1, 1}, /*usesBarriers=*/true);
+  w.os() << "  __shared__ float scratch[" << threads << "];\n"
+         << "  __shared__ double scratch64[" << threads << "];\n"
+         << "  for (long long row = blockIdx.x; row < " << rows << "LL; row += gridDim.x) {\n";
+  return {true};
+}
+
 /// Operand bases of group e = b · Hq + h (batch b, query head h), rows
 /// indexed by position: the query-head tensors [B, S, Hq, D] (q, o, dO, dq)
 /// and the key/value-head ones [B, S, Hkv, D] (k, v), whose head is
@@ -89,53 +120,24 @@ void writeProbabilities(KernelWriter &w, const AttentionShape &a, StringRef P) {
                       {keyRows(a, "in1"), a.Hkv * a.D, /*transposed=*/true},
                       {groupBlock(a, P), a.S});
   int64_t rows = groups.count;
-  std::string visible = a.causal ? "i + 1" : str(a.S);
-  if (a.S >= kBlockRowWidth) {
-    // A block per row: coalesced passes over it, block reductions.
-    unsigned threads = std::min(threadsFor(a.S), 256u);
-    w.beginEntry("probs", {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
-                 {threads, 1, 1}, /*usesBarriers=*/true);
-    w.os() << "  __shared__ float scratch[" << threads << "];\n"
-           << "  __shared__ double scratch64[" << threads << "];\n"
-           << "  for (long long row = blockIdx.x; row < " << rows << "LL; row += gridDim.x) {\n"
-           << "    long long i = row % " << a.S << "LL;\n"
-           << "    float *p = " << P << " + row * " << a.S << "LL;\n"
-           << "    long long visible = " << visible << ";\n"
-           << "    float maximum = -__int_as_float(0x7f800000);\n"
-           << "    for (long long j = threadIdx.x; j < visible; j += blockDim.x) {\n"
-           << "      p[j] = " << a.scale << " * p[j];\n"
-           << "      maximum = fmaxf(maximum, p[j]);\n"
-           << "    }\n"
-           << "    maximum = moec_block_max(maximum, scratch);\n"
-           << "    double sum = 0.0;\n"
-           << "    for (long long j = threadIdx.x; j < visible; j += blockDim.x) {\n"
-           << "      p[j] = expf(p[j] - maximum);\n"
-           << "      sum += p[j];\n"
-           << "    }\n"
-           << "    sum = moec_block_sum(sum, scratch64);\n"
-           << "    float inverse = (float)(1.0 / sum);\n"
-           << "    for (long long j = threadIdx.x; j < " << a.S << "; j += blockDim.x)\n"
-           << "      p[j] = j < visible ? p[j] * inverse : 0.0f;\n"
-           << "  }\n";
-    return;
-  }
-  w.beginEntry("probs", {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
-  w.os() << forEachElement(rows, "row") << "  {\n"
-         << "    long long i = row % " << a.S << "LL;\n"
+  RowLoop loop = beginRowEntry(w, "probs", rows, a.S);
+  w.os() << "    long long i = row % " << a.S << "LL;\n"
          << "    float *p = " << P << " + row * " << a.S << "LL;\n"
-         << "    long long visible = " << visible << ";\n"
+         << "    long long visible = " << (a.causal ? "i + 1" : str(a.S)) << ";\n"
          << "    float maximum = -__int_as_float(0x7f800000);\n"
-         << "    for (long long j = 0; j < visible; ++j) {\n"
+         << loop.over("visible") << " {\n"
          << "      p[j] = " << a.scale << " * p[j];\n"
          << "      maximum = fmaxf(maximum, p[j]);\n"
          << "    }\n"
+         << loop.reduce("maximum = moec_block_max(maximum, scratch);")
          << "    double sum = 0.0;\n"
-         << "    for (long long j = 0; j < visible; ++j) {\n"
+         << loop.over("visible") << " {\n"
          << "      p[j] = expf(p[j] - maximum);\n"
          << "      sum += p[j];\n"
          << "    }\n"
+         << loop.reduce("sum = moec_block_sum(sum, scratch64);")
          << "    float inverse = (float)(1.0 / sum);\n"
-         << "    for (long long j = 0; j < " << a.S << "; ++j)\n"
+         << loop.over(str(a.S) + "LL") << "\n"
          << "      p[j] = j < visible ? p[j] * inverse : 0.0f;\n"
          << "  }\n";
 }
@@ -172,34 +174,16 @@ struct AttentionGradKernel
     writeRowGroupedGemm(w, "dp", groups, a.S, a.D, {queryRows(a, "in3"), a.Hq * a.D},
                         {keyRows(a, "in2"), a.Hkv * a.D, /*transposed=*/true},
                         {groupBlock(a, dS), a.S});
-    int64_t rows = groups.count;
-    if (a.S >= kBlockRowWidth) {
-      unsigned threads = std::min(threadsFor(a.S), 256u);
-      w.beginEntry("ds", {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
-                   {threads, 1, 1}, /*usesBarriers=*/true);
-      w.os() << "  __shared__ float scratch[" << threads << "];\n"
-             << "  for (long long row = blockIdx.x; row < " << rows << "LL; row += gridDim.x) {\n"
-             << "    const float *p = " << P << " + row * " << a.S << "LL;\n"
-             << "    float *ds = " << dS << " + row * " << a.S << "LL;\n"
-             << "    float dot = 0.0f;\n"
-             << "    for (long long j = threadIdx.x; j < " << a.S << "; j += blockDim.x)\n"
-             << "      dot += ds[j] * p[j];\n"
-             << "    dot = moec_block_sum(dot, scratch);\n"
-             << "    for (long long j = threadIdx.x; j < " << a.S << "; j += blockDim.x)\n"
-             << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
-             << "  }\n";
-    } else {
-      w.beginEntry("ds", {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
-      w.os() << forEachElement(rows, "row") << "  {\n"
-             << "    const float *p = " << P << " + row * " << a.S << "LL;\n"
-             << "    float *ds = " << dS << " + row * " << a.S << "LL;\n"
-             << "    float dot = 0.0f;\n"
-             << "    for (long long j = 0; j < " << a.S << "; ++j)\n"
-             << "      dot += ds[j] * p[j];\n"
-             << "    for (long long j = 0; j < " << a.S << "; ++j)\n"
-             << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
-             << "  }\n";
-    }
+    RowLoop loop = beginRowEntry(w, "ds", groups.count, a.S);
+    w.os() << "    const float *p = " << P << " + row * " << a.S << "LL;\n"
+           << "    float *ds = " << dS << " + row * " << a.S << "LL;\n"
+           << "    float dot = 0.0f;\n"
+           << loop.over(str(a.S) + "LL") << "\n"
+           << "      dot += ds[j] * p[j];\n"
+           << loop.reduce("dot = moec_block_sum(dot, scratch);")
+           << loop.over(str(a.S) + "LL") << "\n"
+           << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
+           << "  }\n";
     writeRowGroupedGemm(w, "dq", groups, a.D, a.S, {groupBlock(a, dS), a.S},
                         {keyRows(a, "in1"), a.Hkv * a.D}, {queryRows(a, "out0"), a.Hq * a.D});
     // Per query head: C_e[j, c] = Σ_i X_e[i, j] Y_e[i, c] over the group's

@@ -117,32 +117,10 @@ __device__ double moec_uniform01(unsigned long long key, unsigned long long inde
 }
 )cuda";
 
-/// moec_expert_rows: the expert owning row r of an expert input and that
-/// expert's block of rows [first, first + count): grouped rows (`sizes` of E
-/// experts, blocks in expert order; -1 for padding rows after them) or
-/// capacity rows (`sizes` null: expert r / capacity).
-inline constexpr const char *kExpertRowsHelper = R"cuda(__device__ int moec_expert_rows(const int *sizes, int E, long long capacity, long long r,
-                                 long long *first, long long *count) {
-  if (!sizes) {
-    *first = r / capacity * capacity;
-    *count = capacity;
-    return (int)(r / capacity);
-  }
-  long long start = 0;
-  for (int e = 0; e < E; ++e) {
-    if (r < start + sizes[e]) {
-      *first = start;
-      *count = sizes[e];
-      return e;
-    }
-    start += sizes[e];
-  }
-  *first = start;
-  *count = 0;
-  return -1;
-}
-/// The first row of expert e's block and its row count.
-__device__ void moec_expert_block(const int *sizes, int e, long long capacity, long long *first,
+/// moec_expert_block: expert e's block of rows [first, first + count) of an
+/// expert input: grouped rows (`sizes` of E experts, blocks in expert
+/// order) or capacity rows (`sizes` null: e · capacity on).
+inline constexpr const char *kExpertBlockHelper = R"cuda(__device__ void moec_expert_block(const int *sizes, int e, long long capacity, long long *first,
                                   long long *count) {
   if (!sizes) {
     *first = e * capacity;

@@ -199,7 +199,7 @@ void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGr
                              int64_t M, int64_t N, const GemmOperand &a, const GemmOperand &b,
                              const GemmOperand &c) {
   w.useHelper(kTiledGemmHelper);
-  w.useHelper(kExpertRowsHelper);
+  w.useHelper(kExpertBlockHelper);
   // With few output tiles, each group's rows are cut into slices whose
   // products go to the workspace, then summed slice by slice in order
   // (deterministic: the slicing depends only on the shapes).
