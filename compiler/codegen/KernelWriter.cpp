@@ -1,6 +1,8 @@
 //===- KernelWriter.cpp - the common frame of every generated kernel -----===//
 #include "compiler/codegen/KernelWriter.h"
 
+#include "dialects/moe/IR/MoEDialect.h"
+
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/xxhash.h"
@@ -150,6 +152,11 @@ std::string KernelWriter::name(Value value) const {
     if (result == value)
       return "out" + std::to_string(n);
   return "<not a value of the op>";
+}
+
+bool KernelWriter::bf16Products() const {
+  auto precision = op_->getAttrOfType<moe::PrecisionAttr>(moe::MoEDialect::kPrecisionAttrName);
+  return precision && precision.getValue() == moe::Precision::bf16;
 }
 
 FailureOr<std::string> KernelWriter::elementType(Value value) const {

@@ -51,6 +51,10 @@ public:
   /// The parameter of operand or result `value` ("in2", "out0").
   std::string name(mlir::Value value) const;
 
+  /// Whether the op's matrix products take bf16 operands (its
+  /// `moe.precision`, set by --moe-mixed-precision).
+  bool bf16Products() const;
+
   /// The C type of operand/result `value`'s elements ("float", "int",
   /// "long long"); fails with a diagnostic on the op for other types.
   mlir::FailureOr<std::string> elementType(mlir::Value value) const;

@@ -14,9 +14,55 @@ constexpr std::array<unsigned, 3> kThreads = {256, 1, 1};
 // accumulators, fragments and addresses fit, spilling a few bytes at most).
 constexpr unsigned kBlocksPerSM = 2;
 
-/// The block GEMM and the row-tile lookup, in device code.
-constexpr const char *kTiledGemmHelper = R"cuda(#define MOEC_GEMM_TILE 128
-#define MOEC_GEMM_STEP 8
+/// The tile size, the zeroing of rows past the groups and the row-tile
+/// lookup, in device code (what both block GEMMs use).
+constexpr const char *kGemmTilesHelper = R"cuda(#define MOEC_GEMM_TILE 128
+// Zeroes rows [0, M) x columns [n0, n0 + 128) of C.
+__device__ void moec_gemm_zero(float *C, long long ldc, long long M, long long N, long long n0) {
+  for (long long q = threadIdx.x; q < M * MOEC_GEMM_TILE; q += blockDim.x) {
+    const long long m = q / MOEC_GEMM_TILE, n = n0 + q % MOEC_GEMM_TILE;
+    if (n < N)
+      C[m * ldc + n] = 0.0f;
+  }
+}
+// Row tile `tile` of the groups (tiles of 128 rows, group after group):
+// sets the group's first row and row count and the tile's first row within
+// it, and returns the group's expert; -1 for a tile of the rows past every
+// group (first: its first row; rows: how many, at most 128), -2 for none.
+__device__ int moec_row_tile(const int *sizes, int E, long long capacity, long long count,
+                             long long tile, long long *first, long long *rows, long long *m0) {
+  if (!sizes) {
+    const long long per = (capacity + MOEC_GEMM_TILE - 1) / MOEC_GEMM_TILE;
+    if (per == 0 || tile / per >= E)
+      return -2;
+    *first = tile / per * capacity;
+    *rows = capacity;
+    *m0 = tile % per * MOEC_GEMM_TILE;
+    return (int)(tile / per);
+  }
+  long long start = 0;
+  for (int e = 0; e < E; ++e) {
+    const long long n = sizes[e], tiles = (n + MOEC_GEMM_TILE - 1) / MOEC_GEMM_TILE;
+    if (tile < tiles) {
+      *first = start;
+      *rows = n;
+      *m0 = tile * MOEC_GEMM_TILE;
+      return e;
+    }
+    tile -= tiles;
+    start += n;
+  }
+  *first = start + tile * MOEC_GEMM_TILE;
+  *m0 = 0;
+  if (*first >= count)
+    return -2;
+  *rows = count - *first < MOEC_GEMM_TILE ? count - *first : MOEC_GEMM_TILE;
+  return -1;
+}
+)cuda";
+
+/// The fp32 block GEMM, in device code.
+constexpr const char *kTiledGemmHelper = R"cuda(#define MOEC_GEMM_STEP 8
 #define MOEC_GEMM_PAD 132
 // C[m0.., n0..] of one 128 x 128 tile (+)= A B over K, for A(m, k) at
 // A[m * lda + k] (AT: A[k * lda + m]) and B(k, n) at B[k * ldb + n] (BT:
@@ -107,49 +153,184 @@ __device__ __forceinline__ void moec_gemm_tile(const float *A, long long lda, co
     }
   }
 }
-// Zeroes rows [0, M) x columns [n0, n0 + 128) of C.
-__device__ void moec_gemm_zero(float *C, long long ldc, long long M, long long N, long long n0) {
-  for (long long q = threadIdx.x; q < M * MOEC_GEMM_TILE; q += blockDim.x) {
-    const long long m = q / MOEC_GEMM_TILE, n = n0 + q % MOEC_GEMM_TILE;
-    if (n < N)
-      C[m * ldc + n] = 0.0f;
+)cuda";
+
+/// The block GEMM with bf16 operands on tensor cores (sm_80+): the same
+/// contract as moec_gemm_tile, operands rounded to bf16 (to nearest even)
+/// as they enter shared memory, products accumulated in fp32 by
+/// mma.sync.m16n8k16. cuda-emu has no tensor cores: there each lane
+/// computes its four accumulator elements from the shared tiles directly,
+/// in k order (the fragment loads and the instruction are the GPU's only).
+constexpr const char *kTiledGemmBf16Helper = R"cuda(#define MOEC_BF16_STEP 32
+#define MOEC_BF16_PAD 40
+// x rounded to bf16 (to nearest even; NaN stays NaN), as its 16 bits.
+__device__ __forceinline__ unsigned moec_bf16_bits(float x) {
+  unsigned u = __float_as_uint(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (u >> 16) | 0x40u;
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+__device__ __forceinline__ float moec_bf16_value(unsigned short bits) {
+  return __uint_as_float((unsigned)bits << 16);
+}
+// Tiles in shared memory: [row][k], 32 k of bf16 per step, padded rows.
+typedef unsigned short moec_bf16_tile[MOEC_GEMM_TILE][MOEC_BF16_PAD];
+#ifndef MOEC_CUDA_EMU
+// A 16 x 16 piece of A (rows row.., k k..) and a 16 x 8 piece of B (columns
+// col.., k k..) as mma.m16n8k16 fragments: lane l holds rows l/4 (+8),
+// k pairs l%4 (+4) of A; column l/4, k pairs l%4 (+4) of B.
+struct moec_frag_a { unsigned r[4]; };
+struct moec_frag_b { unsigned r[2]; };
+__device__ __forceinline__ void moec_load_frag_a(moec_frag_a &f, const moec_bf16_tile &t, int row, int k) {
+  const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+  f.r[0] = *reinterpret_cast<const unsigned *>(&t[row + g][k + 2 * q]);
+  f.r[1] = *reinterpret_cast<const unsigned *>(&t[row + g + 8][k + 2 * q]);
+  f.r[2] = *reinterpret_cast<const unsigned *>(&t[row + g][k + 8 + 2 * q]);
+  f.r[3] = *reinterpret_cast<const unsigned *>(&t[row + g + 8][k + 8 + 2 * q]);
+}
+__device__ __forceinline__ void moec_load_frag_b(moec_frag_b &f, const moec_bf16_tile &t, int col, int k) {
+  const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+  f.r[0] = *reinterpret_cast<const unsigned *>(&t[col + g][k + 2 * q]);
+  f.r[1] = *reinterpret_cast<const unsigned *>(&t[col + g][k + 8 + 2 * q]);
+}
+// d (lane l: rows l/4 and l/4 + 8, columns 2 (l%4) and + 1) += a b.
+__device__ __forceinline__ void moec_mma_bf16(float *d, const moec_frag_a &a, const moec_frag_b &b) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, "
+               "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[0]), "r"(b.r[1]));
+}
+#else
+// cuda-emu: a fragment is where its piece starts in shared memory.
+struct moec_frag_a { const unsigned short *p; };
+struct moec_frag_b { const unsigned short *p; };
+inline void moec_load_frag_a(moec_frag_a &f, const moec_bf16_tile &t, int row, int k) { f.p = &t[row][k]; }
+inline void moec_load_frag_b(moec_frag_b &f, const moec_bf16_tile &t, int col, int k) { f.p = &t[col][k]; }
+inline void moec_mma_bf16(float *d, const moec_frag_a &a, const moec_frag_b &b) {
+  const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+  for (int e = 0; e < 4; ++e) {
+    const int m = g + 8 * (e / 2), n = 2 * q + e % 2;
+    float sum = 0.0f;
+    for (int k = 0; k < 16; ++k)
+      sum += moec_bf16_value(a.p[m * MOEC_BF16_PAD + k]) * moec_bf16_value(b.p[n * MOEC_BF16_PAD + k]);
+    d[e] += sum;
   }
 }
-// Row tile `tile` of the groups (tiles of 128 rows, group after group):
-// sets the group's first row and row count and the tile's first row within
-// it, and returns the group's expert; -1 for a tile of the rows past every
-// group (first: its first row; rows: how many, at most 128), -2 for none.
-__device__ int moec_row_tile(const int *sizes, int E, long long capacity, long long count,
-                             long long tile, long long *first, long long *rows, long long *m0) {
-  if (!sizes) {
-    const long long per = (capacity + MOEC_GEMM_TILE - 1) / MOEC_GEMM_TILE;
-    if (per == 0 || tile / per >= E)
-      return -2;
-    *first = tile / per * capacity;
-    *rows = capacity;
-    *m0 = tile % per * MOEC_GEMM_TILE;
-    return (int)(tile / per);
-  }
-  long long start = 0;
-  for (int e = 0; e < E; ++e) {
-    const long long n = sizes[e], tiles = (n + MOEC_GEMM_TILE - 1) / MOEC_GEMM_TILE;
-    if (tile < tiles) {
-      *first = start;
-      *rows = n;
-      *m0 = tile * MOEC_GEMM_TILE;
-      return e;
+#endif
+// C[m0.., n0..] of one 128 x 128 tile (+)= A B over K, operands as for
+// moec_gemm_tile. 256 threads = 8 warps of 64 x 32 outputs (2 x 4 warps),
+// each 4 x 4 mma tiles of 16 x 8; K in steps of 32, double-buffered.
+template <bool AT, bool BT>
+__device__ __forceinline__ void moec_gemm_tile_bf16(const float *A, long long lda, const float *B,
+                                                    long long ldb, float *C, long long ldc,
+                                                    long long M, long long N, long long K,
+                                                    long long m0, long long n0, bool accumulate) {
+  __shared__ __align__(16) moec_bf16_tile As[2], Bs[2];
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int wm = warp / 4 * 64, wn = warp % 4 * 32;
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        acc[i][j][e] = 0.0f;
+  // Each thread moves 8 pairs of k-adjacent elements of each operand a
+  // step (rounded and packed into one word per pair). When k is the
+  // contiguous index in memory: rows tid / 16 + 16 i, k = 2 (tid % 16);
+  // else rows tid % 128, k = 2 (tid / 128) + 4 i, so a warp reads
+  // consecutive addresses either way.
+  const bool kFastA = !AT, kFastB = BT;
+  const int rowA = kFastA ? tid / 16 : tid % 128, kA = kFastA ? 2 * (tid % 16) : 2 * (tid / 128);
+  const int rowB = kFastB ? tid / 16 : tid % 128, kB = kFastB ? 2 * (tid % 16) : 2 * (tid / 128);
+  const long long nextA = kFastA ? 16 * lda : 4 * lda, pairA = kFastA ? 1 : lda;
+  const long long nextB = kFastB ? 16 * ldb : 4 * ldb, pairB = kFastB ? 1 : ldb;
+  unsigned ra[8], rb[8];
+  const long long steps = (K + MOEC_BF16_STEP - 1) / MOEC_BF16_STEP;
+  for (long long s = 0; s <= steps; ++s) {
+    const int buffer = (int)(s & 1);
+    if (s < steps) { // load step s into registers
+      const long long k0 = s * MOEC_BF16_STEP;
+      const float *pA = kFastA ? A + (m0 + rowA) * lda + k0 + kA : A + (k0 + kA) * lda + m0 + rowA;
+      const float *pB = kFastB ? B + (n0 + rowB) * ldb + k0 + kB : B + (k0 + kB) * ldb + n0 + rowB;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const long long mA = m0 + rowA + (kFastA ? 16 * i : 0), kkA = k0 + kA + (kFastA ? 0 : 4 * i);
+        const long long nB = n0 + rowB + (kFastB ? 16 * i : 0), kkB = k0 + kB + (kFastB ? 0 : 4 * i);
+        const bool rowOkA = mA < M, rowOkB = nB < N;
+        const float a0 = rowOkA && kkA < K ? pA[i * nextA] : 0.0f;
+        const float a1 = rowOkA && kkA + 1 < K ? pA[i * nextA + pairA] : 0.0f;
+        const float b0 = rowOkB && kkB < K ? pB[i * nextB] : 0.0f;
+        const float b1 = rowOkB && kkB + 1 < K ? pB[i * nextB + pairB] : 0.0f;
+        ra[i] = moec_bf16_bits(a0) | moec_bf16_bits(a1) << 16;
+        rb[i] = moec_bf16_bits(b0) | moec_bf16_bits(b1) << 16;
+      }
     }
-    tile -= tiles;
-    start += n;
+    if (s > 0) { // multiply step s - 1, from the other buffer
+      const int from = buffer ^ 1;
+#pragma unroll
+      for (int k = 0; k < MOEC_BF16_STEP; k += 16) {
+        moec_frag_a fa[4];
+        moec_frag_b fb[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+          moec_load_frag_a(fa[i], As[from], wm + 16 * i, k);
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          moec_load_frag_b(fb[j], Bs[from], wn + 8 * j, k);
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+            moec_mma_bf16(acc[i][j], fa[i], fb[j]);
+      }
+    }
+    // Registers into this buffer: its last reader, the previous iteration,
+    // finished at that iteration's barrier.
+    if (s < steps) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        *reinterpret_cast<unsigned *>(&As[buffer][rowA + (kFastA ? 16 * i : 0)][kA + (kFastA ? 0 : 4 * i)]) = ra[i];
+        *reinterpret_cast<unsigned *>(&Bs[buffer][rowB + (kFastB ? 16 * i : 0)][kB + (kFastB ? 0 : 4 * i)]) = rb[i];
+      }
+    }
+    __syncthreads();
   }
-  *first = start + tile * MOEC_GEMM_TILE;
-  *m0 = 0;
-  if (*first >= count)
-    return -2;
-  *rows = count - *first < MOEC_GEMM_TILE ? count - *first : MOEC_GEMM_TILE;
-  return -1;
+  const int g = lane / 4, q = lane % 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const long long m = m0 + wm + 16 * i + g + 8 * (e / 2);
+      if (m >= M)
+        continue;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const long long n = n0 + wn + 8 * j + 2 * q + e % 2;
+        if (n < N)
+          C[m * ldc + n] = accumulate ? C[m * ldc + n] + acc[i][j][e] : acc[i][j][e];
+      }
+    }
 }
 )cuda";
+
+/// The block GEMM an op's products use: fp32 on CUDA cores, or bf16
+/// operands on tensor cores when the op's precision says so.
+struct BlockGemm {
+  const char *function; // device template <bool AT, bool BT>
+  int64_t kStep;        // k per shared-memory step
+};
+
+BlockGemm useBlockGemm(KernelWriter &w) {
+  w.useHelper(kGemmTilesHelper);
+  if (w.bf16Products()) {
+    w.useHelper(kTiledGemmBf16Helper);
+    return {"moec_gemm_tile_bf16", 32};
+  }
+  w.useHelper(kTiledGemmHelper);
+  return {"moec_gemm_tile", 8};
+}
 
 unsigned tilesFor(int64_t n) { return static_cast<unsigned>((n + kTile - 1) / kTile); }
 
@@ -160,7 +341,7 @@ std::string flag(bool value) { return value ? "true" : "false"; }
 void writeRowGroupedGemm(KernelWriter &w, llvm::StringRef label, const RowGroups &rows,
                          int64_t N, int64_t K, const GemmOperand &a, const GemmOperand &b,
                          const GemmOperand &c, bool accumulate) {
-  w.useHelper(kTiledGemmHelper);
+  BlockGemm gemm = useBlockGemm(w);
   // Enough row tiles for every group's partial last tile and the rows past
   // the groups.
   unsigned rowTiles = tilesFor(rows.count) + static_cast<unsigned>(rows.E) + 1;
@@ -177,7 +358,7 @@ void writeRowGroupedGemm(KernelWriter &w, llvm::StringRef label, const RowGroups
          << "    moec_gemm_zero(" << c.base << ", " << c.ld << "LL, rows, " << N << "LL, n0);\n"
          << "    return;\n"
          << "  }\n"
-         << "  moec_gemm_tile<" << flag(a.transposed) << ", " << flag(b.transposed) << ">("
+         << "  " << gemm.function << "<" << flag(a.transposed) << ", " << flag(b.transposed) << ">("
          << a.base << ", " << a.ld << "LL, " << b.base << ", " << b.ld << "LL, " << c.base << ", "
          << c.ld << "LL, rows, " << N << "LL, " << K << "LL, m0, n0, " << flag(accumulate)
          << ");\n";
@@ -198,7 +379,7 @@ int64_t rowSlices(const RowGroups &rows, int64_t M, int64_t N) {
 void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGroups &rows,
                              int64_t M, int64_t N, const GemmOperand &a, const GemmOperand &b,
                              const GemmOperand &c) {
-  w.useHelper(kTiledGemmHelper);
+  BlockGemm gemm = useBlockGemm(w);
   w.useHelper(kExpertBlockHelper);
   // With few output tiles, each group's rows are cut into slices whose
   // products go to the workspace, then summed slice by slice in order
@@ -218,8 +399,8 @@ void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGr
   if (slices > 1) {
     // Slice s: rows [s·chunk, (s + 1)·chunk) of the group, chunk a multiple
     // of the tile's k step.
-    w.os() << "  const long long chunk = (rows + " << slices * 8 - 1 << "LL) / " << slices * 8
-           << "LL * 8;\n"
+    w.os() << "  const long long chunk = (rows + " << slices * gemm.kStep - 1 << "LL) / "
+           << slices * gemm.kStep << "LL * " << gemm.kStep << ";\n"
            << "  first += slice * chunk;\n"
            << "  rows = rows - slice * chunk < chunk ? rows - slice * chunk : chunk;\n"
            << "  if (rows < 0)\n"
@@ -228,7 +409,7 @@ void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGr
           std::to_string(M * N) + "LL)";
     ldc = N;
   }
-  w.os() << "  moec_gemm_tile<true, false>(" << a.base << ", " << a.ld << "LL, " << b.base << ", "
+  w.os() << "  " << gemm.function << "<true, false>(" << a.base << ", " << a.ld << "LL, " << b.base << ", "
          << b.ld << "LL, " << out << ", " << ldc << "LL, " << M << "LL, " << N
          << "LL, rows, blockIdx.y * (long long)MOEC_GEMM_TILE, blockIdx.x * "
             "(long long)MOEC_GEMM_TILE, false);\n";

@@ -1,10 +1,13 @@
-//===- TiledGemm.h - generated fp32 GEMMs over expert row groups -*- C++ -*-===//
+//===- TiledGemm.h - generated GEMMs over expert row groups -*- C++ -*-===//
 //
 // The matrix products of the expert FFNs (and of any dense layer, one group
 // of every row) as tiled GEMM entries: 128 x 128 output tiles, 256 threads
 // of 8 x 8 outputs each, K in steps of 8 through double-buffered shared
 // memory. Each output is summed in k order by one thread: deterministic,
-// and fp32 throughout (no TF32).
+// and fp32 throughout (no TF32). An op whose `moe.precision` is bf16 gets
+// the tensor-core variant: the same tiles, operands rounded to bf16 as they
+// enter shared memory (K in steps of 32), 8 warps of 64 x 32 outputs
+// accumulated in fp32 by mma.sync.m16n8k16 (sm_80 and later).
 //
 // Two shapes cover every product of the forward and backward passes:
 //  - row-grouped, C[first + m, n] = Σ_k A(first + m, k) B_e(k, n): the

@@ -1,6 +1,7 @@
 //===- PlanEmitter.cpp - a planned module to a .moeb FlatBuffer -----------===//
 #include "compiler/target/PlanEmitter.h"
 
+#include "dialects/moe/IR/MoEDialect.h"
 #include "runtime/schema/PlanFooter.h"
 #include "runtime/schema/plan_generated.h"
 
@@ -369,6 +370,7 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
   auto functionsOffset = fbb.CreateVector(functions);
   auto kernelsOffset = emitKernels();
   auto target = fbb.CreateString(artifacts.target);
+  auto precision = fbb.CreateString(precisionOf(module));
   plan::PlanBuilder pb(fbb);
   pb.add_version(kPlanVersion);
   pb.add_producer(producer);
@@ -382,6 +384,7 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
   pb.add_source(sourceOffset);
   pb.add_kernels(kernelsOffset);
   pb.add_target(target);
+  pb.add_precision(precision);
   plan::FinishPlanBuffer(fbb, pb.Finish());
   std::vector<uint8_t> bytes(fbb.GetBufferPointer(),
                              fbb.GetBufferPointer() + fbb.GetSize());
@@ -391,6 +394,15 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
   return bytes;
 }
 } // namespace
+
+std::string precisionOf(ModuleOp module) {
+  bool bf16 = false;
+  module.walk([&](Operation *op) {
+    auto precision = op->getAttrOfType<moe::PrecisionAttr>(moe::MoEDialect::kPrecisionAttrName);
+    bf16 |= precision && precision.getValue() == moe::Precision::bf16;
+  });
+  return bf16 ? "bf16" : "fp32";
+}
 
 FailureOr<std::vector<uint8_t>> emitPlan(ModuleOp module,
                                          const frontend::ModelConfig &config,

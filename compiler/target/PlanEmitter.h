@@ -27,6 +27,10 @@ struct PlanSource {
   std::vector<std::string> options; // e.g. {"--set", "num_layers=2"}
 };
 
+/// "bf16" when an op of `module` computes its matrix products in bf16
+/// (`moe.precision`), else "fp32": what the plan records.
+std::string precisionOf(mlir::ModuleOp module);
+
 /// Serialises `module` (functions after `--moe-plan-memory`) with the run
 /// configuration of `config`, the device code a target generated for it
 /// and, when given, its `source`. Fails, with a diagnostic on the offending

@@ -19,6 +19,14 @@ using namespace moec::moe;
 namespace moec {
 namespace {
 
+/// The ops a builder creates while it listens.
+struct CreatedOps : OpBuilder::Listener {
+  SmallVector<Operation *> ops;
+  void notifyOperationInserted(Operation *op, OpBuilder::InsertPoint) override {
+    ops.push_back(op);
+  }
+};
+
 bool isDifferentiable(Type type) {
   auto tensor = dyn_cast<RankedTensorType>(type);
   return tensor && isa<FloatType>(tensor.getElementType());
@@ -91,8 +99,17 @@ LogicalResult MoEAutodiffPass::differentiate(func::FuncOp forward) {
              << this->loss << "' but has no gradient rule (GradientOpInterface)";
     // Multi-result ops receive null for results that do not reach the loss.
     SmallVector<Value> operandGrads;
-    if (failed(gradient.buildVJP(b, resultGrads, operandGrads)))
+    CreatedOps created;
+    b.setListener(&created);
+    LogicalResult built = gradient.buildVJP(b, resultGrads, operandGrads);
+    b.setListener(nullptr);
+    if (failed(built))
       return failure();
+    // The gradient computes in the op's precision (moe.precision).
+    if (Attribute precision = op->getAttr(MoEDialect::kPrecisionAttrName))
+      for (Operation *gradientOp : created.ops)
+        if (!gradientOp->hasAttr(MoEDialect::kPrecisionAttrName))
+          gradientOp->setAttr(MoEDialect::kPrecisionAttrName, precision);
     if (operandGrads.size() != op->getNumOperands())
       return op->emitOpError("gradient rule returned ")
              << operandGrads.size() << " gradients for " << op->getNumOperands()

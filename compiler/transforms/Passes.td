@@ -44,6 +44,41 @@ def MoEPlanMemoryPass : Pass<"moe-plan-memory", "::mlir::func::FuncOp"> {
 // Training
 //===----------------------------------------------------------------------===//
 
+def MoEMixedPrecisionPass : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
+  let summary = "Give the matrix products of dense layers, attention and experts bf16 operands";
+  let description = [{
+    Mixed precision (`moec --precision=bf16`): every op with the
+    `MatrixProducts` trait (`moe.linear`, `moe.ffn`, `moe.attention` and the
+    expert FFNs) gets `moe.precision = #moe.precision<bf16>`: code generation
+    then rounds the operands of its matrix products to bf16 and accumulates
+    in fp32 (tensor cores on a GPU). Everything else stays fp32: the router's
+    logits (`moe.router_logits` has no such trait), scores, top-k, losses,
+    norms, master weights and optimizer state. An op that already carries
+    `moe.precision` keeps it, so hand-written IR can pin an op to fp32.
+
+    Run it on forward functions, before `--moe-split-expert-ffn` and
+    `--moe-autodiff`: both carry an op's precision to the ops they build
+    from it (its halves, its gradient).
+
+    ```mlir
+    // Before:
+    %y = moe.linear %x, %w : tensor<8x64xf32>, tensor<32x64xf32>
+    // After:
+    %y = moe.linear %x, %w {moe.precision = #moe.precision<bf16>} : tensor<8x64xf32>, tensor<32x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"precision", "precision", "::moec::moe::Precision",
+           /*default=*/"::moec::moe::Precision::bf16",
+           "The arithmetic of matrix products: fp32 or bf16",
+           [{::llvm::cl::values(
+               clEnumValN(::moec::moe::Precision::fp32, "fp32", "fp32 throughout"),
+               clEnumValN(::moec::moe::Precision::bf16, "bf16",
+                          "bf16 operands, fp32 accumulation"))}]>,
+  ];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
 def MoESplitExpertFFNPass : Pass<"moe-split-expert-ffn", "::mlir::ModuleOp"> {
   let summary = "Split routed-expert FFNs so that backward reuses the pre-activations";
   let description = [{

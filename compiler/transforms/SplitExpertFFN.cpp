@@ -28,12 +28,17 @@ struct SplitGroupedFFN : public OpRewritePattern<GroupedFFNOp> {
     SmallVector<int64_t> hiddenShape(input.getShape());
     hiddenShape.back() = w1.getDimSize(1) * (gated ? 2 : 1);
     auto hiddenType = RankedTensorType::get(hiddenShape, input.getElementType());
-    Value hidden = rewriter.create<GroupedFFNUpOp>(op.getLoc(), hiddenType,
-                                                   op.getInput(), op.getW1(),
-                                                   op.getW3(), op.getGroupSizes());
-    rewriter.replaceOpWithNewOp<GroupedFFNDownOp>(
-        op, op.getType(), hidden, op.getW2(), op.getGroupSizes(),
+    Attribute precision = op->getAttr(MoEDialect::kPrecisionAttrName);
+    auto up = rewriter.create<GroupedFFNUpOp>(op.getLoc(), hiddenType, op.getInput(),
+                                              op.getW1(), op.getW3(), op.getGroupSizes());
+    auto down = rewriter.replaceOpWithNewOp<GroupedFFNDownOp>(
+        op, op.getType(), up.getHidden(), op.getW2(), op.getGroupSizes(),
         op.getActivationAttr(), gated ? rewriter.getUnitAttr() : UnitAttr());
+    // Both halves compute in the op's precision.
+    if (precision) {
+      up->setAttr(MoEDialect::kPrecisionAttrName, precision);
+      down->setAttr(MoEDialect::kPrecisionAttrName, precision);
+    }
     return success();
   }
 };

@@ -141,4 +141,16 @@ inline float __int_as_float(int bits) {
   return value;
 }
 
+inline float __uint_as_float(unsigned bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof(value));
+  return value;
+}
+
+inline unsigned __float_as_uint(float value) {
+  unsigned bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  return bits;
+}
+
 #endif // MOEC_CUDA_EMU_H

@@ -135,6 +135,7 @@ int main(int argc, char **argv) {
                 human(arena).c_str(), human(total).c_str());
   }
   std::string target = root.target() ? root.target()->str() : "cpu";
+  std::printf("precision %s\n", root.precision() ? root.precision()->c_str() : "fp32");
   if (!root.kernels() || root.kernels()->size() == 0) {
     std::printf("target    %s (no generated kernels)\n", target.c_str());
   } else {

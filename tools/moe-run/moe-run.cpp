@@ -317,6 +317,11 @@ Status prepare(const Options &o, Run &run) {
   if (!device)
     return device.status();
   run.device = std::move(*device);
+  if (auto precision = run.plan->root().precision();
+      precision && precision->str() == "bf16" && !run.device->runsGeneratedCode())
+    std::cerr << "moe-run: note: " << o.plan
+              << " has bf16 matrix products (moec --precision=bf16) in its generated "
+                 "kernels; the cpu device runs its own kernels, in fp32\n";
   run.training = run.plan->root().training();
   if (Status s = parseHyperparameters(o, run); !s)
     return s;

@@ -6,6 +6,7 @@
 #include "compiler/frontend/ForwardBuilder.h"
 #include "compiler/frontend/ModelDescription.h"
 #include "compiler/pipelines/Pipelines.h"
+#include "compiler/transforms/Passes.h"
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/target/PlanEmitter.h"
 #include "dialects/moe/IR/TensorGradients.h"
@@ -65,6 +66,15 @@ cl::opt<std::string> gpuArch(cl::cat(moecCategory), "gpu-arch",
                              cl::desc("GPU architecture of --target=cuda: sm_80, sm_86, "
                                       "sm_89 or sm_90 (default)"),
                              cl::init("sm_90"));
+cl::opt<moec::moe::Precision> precision(
+    cl::cat(moecCategory), "precision", cl::desc("The arithmetic of matrix products"),
+    cl::init(moec::moe::Precision::fp32),
+    cl::values(clEnumValN(moec::moe::Precision::fp32, "fp32", "fp32 throughout (default)"),
+               clEnumValN(moec::moe::Precision::bf16, "bf16",
+                          "mixed: the matrix products of dense layers, attention and "
+                          "experts take bf16 operands (tensor cores on a GPU) and "
+                          "accumulate in fp32; routers, losses, norms, master weights "
+                          "and optimizer state stay fp32")));
 cl::list<std::string> overrides(cl::cat(moecCategory), 
     "set", cl::desc("Override a description key: --set num_layers=2"),
     cl::value_desc("key=value"));
@@ -143,6 +153,9 @@ std::optional<moec::target::PlanSource> planSource() {
     source.options.push_back("--no-train");
   if (target == Target::Cuda)
     source.options.insert(source.options.end(), {"--target", "cuda", "--gpu-arch", gpuArch});
+  if (precision != moec::moe::Precision::fp32)
+    source.options.insert(source.options.end(),
+                          {"--precision", moec::moe::stringifyPrecision(precision).str()});
   return source;
 }
 
@@ -291,13 +304,19 @@ int main(int argc, char **argv) {
   }
 
   mlir::PassManager pm(&context);
-  if (!noTrain) {
+  if (precision != moec::moe::Precision::fp32) {
+    // Before training: splitting and autodiff carry each op's precision.
+    moec::MoEMixedPrecisionPassOptions mixed;
+    mixed.precision = precision;
+    pm.addPass(moec::createMoEMixedPrecisionPass(mixed));
+  }
+  if (!noTrain)
     moec::buildTrainingPipeline(pm, optimizerOptions(*config));
-    if (failed(pm.run(*module))) {
+  if (failed(pm.run(*module))) {
+    if (!noTrain)
       errs() << "moec: the training step could not be built; `--no-train` "
                 "compiles evaluation only\n";
-      return 1;
-    }
+    return 1;
   }
   if (emit == Emit::Train) {
     module->print(outs());

@@ -70,4 +70,12 @@ def MoE_LRScheduleKind : MoE_Enum<"LRScheduleKind",
   I32EnumAttrCase<"linear", 2>]>;
 def MoE_LRScheduleKindAttr : MoE_EnumAttr<MoE_LRScheduleKind, "lr_schedule">;
 
+// The arithmetic of an op's matrix products (`moe.precision`, a discardable
+// attribute that `--moe-mixed-precision` sets and autodiff carries to the
+// op's gradient): fp32 throughout, or bf16 operands with fp32 accumulation.
+def MoE_Precision : MoE_Enum<"Precision", "arithmetic of matrix products", [
+  I32EnumAttrCase<"fp32", 0>,
+  I32EnumAttrCase<"bf16", 1>]>;
+def MoE_PrecisionAttr : MoE_EnumAttr<MoE_Precision, "precision">;
+
 #endif // MOE_ATTRS_TD

@@ -69,7 +69,7 @@ def MoE_LayerNormOp : MoE_Op<"layer_norm", [DeclareOpInterfaceMethods<MoE_Gradie
   let hasVerifier = 1;
 }
 
-def MoE_LinearOp : MoE_Op<"linear", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
+def MoE_LinearOp : MoE_Op<"linear", [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "dense projection y = x · Wᵀ (+ b)";
   let description = [{
     `input` is `[..., in]`, `weight` `[out, in]` (Hugging Face layout), the
@@ -117,7 +117,7 @@ def MoE_AddOp : MoE_Op<"add", [DeclareOpInterfaceMethods<MoE_GradientOpInterface
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
 }
 
-def MoE_FFNOp : MoE_Op<"ffn", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
+def MoE_FFNOp : MoE_Op<"ffn", [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "dense feed-forward block";
   let description = [{
     `W2 · act(W1 x)`, or with `w3` `W2 · (act(W1 x) ⊙ W3 x)`, over the last
@@ -159,7 +159,7 @@ def MoE_RoPEOp : MoE_Op<"rope", [DeclareOpInterfaceMethods<MoE_GradientOpInterfa
   let hasVerifier = 1;
 }
 
-def MoE_AttentionOp : MoE_Op<"attention", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
+def MoE_AttentionOp : MoE_Op<"attention", [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
     AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>]> {
   let summary = "scaled dot-product attention, multi-head or grouped-query";
   let description = [{

@@ -14,3 +14,11 @@ void MoEDialect::initialize() {
       >();
   registerAttributes();
 }
+
+LogicalResult MoEDialect::verifyOperationAttribute(Operation *op, NamedAttribute attribute) {
+  if (attribute.getName() == kPrecisionAttrName && !isa<PrecisionAttr>(attribute.getValue()))
+    return op->emitError("'") << kPrecisionAttrName
+                              << "' must be #moe.precision<fp32> or #moe.precision<bf16>, not "
+                              << attribute.getValue();
+  return success();
+}

@@ -36,11 +36,20 @@ def MoE_Dialect : Dialect {
   let dependentDialects = ["::mlir::tensor::TensorDialect"];
   let extraClassDeclaration = [{
     void registerAttributes();
+    /// The discardable attribute naming an op's arithmetic (PrecisionAttr).
+    static constexpr ::llvm::StringLiteral kPrecisionAttrName = "moe.precision";
   }];
+  let hasOperationAttrVerify = 1;
 }
 
 class MoE_Op<string mnemonic, list<Trait> traits = []>
     : Op<MoE_Dialect, mnemonic, traits>;
+
+// A forward op whose work is matrix products (dense layers, attention, expert
+// FFNs): `--moe-mixed-precision` may give it bf16 operands.
+def MoE_MatrixProducts : NativeOpTrait<"MatrixProducts"> {
+  let cppNamespace = "::moec::moe";
+}
 
 //===----------------------------------------------------------------------===//
 // Type constraints

@@ -9,7 +9,7 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def MoE_GroupedFFNOp : MoE_Op<"grouped_ffn",
-    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+    [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
   let summary = "the routed experts: one FFN per expert over its tokens";
   let description = [{
     Expert `e` computes `W2_e · act(W1_e x)`, or with `w3` the gated form
@@ -46,7 +46,7 @@ def MoE_GroupedFFNOp : MoE_Op<"grouped_ffn",
 }
 
 def MoE_SharedExpertsOp : MoE_Op<"shared_experts",
-    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+    [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
   let summary = "always-on shared experts (DeepSeekMoE, Qwen2-MoE)";
   let description = [{
     `num_shared` shared experts of width `F / num_shared`, computed as one FFN
@@ -78,7 +78,7 @@ def MoE_SharedExpertsOp : MoE_Op<"shared_experts",
 }
 
 def MoE_LoRAExpertsOp : MoE_Op<"lora_experts",
-    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+    [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
   let summary = "LoRA-adapter experts on a frozen dense FFN (MoLE, DynMoLE)";
   let description = [{
     One frozen FFN (`base`: `w1 [F, d]`, `w2 [d, F]`, optionally `w3 [F, d]`)
@@ -113,7 +113,7 @@ def MoE_LoRAExpertsOp : MoE_Op<"lora_experts",
 }
 
 def MoE_GroupedFFNUpOp : MoE_Op<"grouped_ffn_up",
-    [Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+    [MoE_MatrixProducts, Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
   let summary = "the first half of moe.grouped_ffn: per-expert pre-activations";
   let description = [{
     `hidden = [W1_e x, W3_e x]` per row (only `W1_e x` without `w3`), in
@@ -133,7 +133,7 @@ def MoE_GroupedFFNUpOp : MoE_Op<"grouped_ffn_up",
 }
 
 def MoE_GroupedFFNDownOp : MoE_Op<"grouped_ffn_down",
-    [Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+    [MoE_MatrixProducts, Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
   let summary = "the second half of moe.grouped_ffn: activation and W2";
   let description = [{
     `result = W2_e · act(h1)` or, with `gated`, `W2_e · (act(h1) ⊙ h3)`, where

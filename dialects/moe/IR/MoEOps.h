@@ -3,6 +3,7 @@
 #define MOEC_DIALECTS_MOE_IR_MOEOPS_H
 
 #include "dialects/moe/IR/MoEDialect.h"
+#include "dialects/moe/IR/MoETraits.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"

@@ -1,23 +1,27 @@
 """Compiles models with `moec --target=cuda` for each architecture given and
 checks, through moe-inspect, that every generated kernel has PTX (NVRTC) and a
-cubin (ptxas). Usage: compile_models.py TOOLS_DIR OUT_DIR ARCH... -- MODEL_GLOB..."""
+cubin (ptxas). Usage:
+compile_models.py [--precision bf16] TOOLS_DIR OUT_DIR ARCH... -- MODEL_GLOB..."""
 import glob
 import os
 import re
 import subprocess
 import sys
 
-tools, out = sys.argv[1], sys.argv[2]
-split = sys.argv.index("--")
-archs = sys.argv[3:split]
-models = sorted(m for pattern in sys.argv[split + 1:] for m in glob.glob(pattern))
+arguments, precision = sys.argv[1:], "fp32"
+if arguments[0] == "--precision":
+    precision, arguments = arguments[1], arguments[2:]
+tools, out = arguments[0], arguments[1]
+split = arguments.index("--")
+archs = arguments[2:split]
+models = sorted(m for pattern in arguments[split + 1:] for m in glob.glob(pattern))
 env = dict(os.environ, MOEC_CACHE_DIR=os.path.join(out, "cache"))
 total = 0
 for model in models:
     for arch in archs:
         plan = os.path.join(out, "plan.moeb")
         command = [os.path.join(tools, "moec"), model, "--target=cuda", "--gpu-arch=" + arch,
-                   "-o", plan]
+                   "--precision=" + precision, "-o", plan]
         if model.endswith(".json"):  # as the parity suite imports them
             command += ["--set", "vocab_size=64", "--substitute", "mla=gqa",
                         "--substitute", "rope_scaling=none"]
@@ -30,4 +34,5 @@ for model in models:
         if not match or match.group(1) != arch or match.group(2) != match.group(3) or match.group(2) == "0":
             sys.exit(f"{model} {arch}: not every kernel has a cubin:\n{summary}")
         total += int(match.group(2))
-print(f"compiled {len(models)} models for {' '.join(archs)}: {total} kernels, each with PTX and a cubin")
+print(f"compiled {len(models)} {precision} models for {' '.join(archs)}: {total} kernels, "
+      "each with PTX and a cubin")

@@ -5,10 +5,13 @@ relative and 1e-4 relative L2, and the loss of the later steps within 1e-4
 send a token to another expert, which moves the loss by more than rounding). The plan is compiled with
 `moec --target=cuda`, so cuda-emu runs its generated kernels.
 
-Usage: compare_devices.py [--repeat] [--data TOKENS] TOOLS_DIR OUT_DIR DEVICE_A DEVICE_B MODEL_GLOB...
+Usage: compare_devices.py [--repeat] [--data TOKENS] [--precision bf16] TOOLS_DIR OUT_DIR DEVICE_A DEVICE_B MODEL_GLOB...
 With --repeat, DEVICE_B trains each model a second time and must give the
 same bits (losses and gradients): the determinism of the device. --data
-trains on that u16 token file instead of a generated one.
+trains on that u16 token file instead of a generated one. --precision bf16
+compiles the models with bf16 matrix products (moec --precision=bf16) and
+compares them, on DEVICE_B, with DEVICE_A at looser tolerances (DEVICE_A:
+cpu, which runs fp32).
 Every model is checked, a failure does not stop the others: one line per
 failing model, then the summary; the exit status is 1 if any failed.
 A MODEL_GLOB that names .moeb files uses those plans as they are (on a
@@ -26,14 +29,24 @@ import safetensors_file  # noqa: E402
 from cuda_plans import compile_command  # noqa: E402
 
 LOSS_RTOL, GRAD_RTOL, TRAJECTORY_RTOL, STEPS = 1e-5, 1e-4, 1e-4, 3
+# bf16 products against fp32 (--precision bf16): operands rounded to 8 bits
+# of mantissa move the loss by about 1e-4 and all gradients together by about
+# 1e-2 (measured on the 18 models: 3.8e-5 and 1.1e-2).
+BF16_LOSS_RTOL, BF16_GRAD_RTOL, BF16_TRAJECTORY_RTOL = 1e-3, 5e-2, 1e-3
 
 arguments = [a for a in sys.argv[1:] if a != "--repeat"]
 repeat = len(arguments) != len(sys.argv) - 1
-tokens = None
+tokens, precision = None, "fp32"
 if "--data" in arguments:
     at = arguments.index("--data")
     tokens = arguments[at + 1]
     del arguments[at:at + 2]
+if "--precision" in arguments:
+    at = arguments.index("--precision")
+    precision = arguments[at + 1]
+    del arguments[at:at + 2]
+    if precision == "bf16":
+        LOSS_RTOL, GRAD_RTOL, TRAJECTORY_RTOL = BF16_LOSS_RTOL, BF16_GRAD_RTOL, BF16_TRAJECTORY_RTOL
 tools, out, device_a, device_b = arguments[:4]
 models = sorted(m for pattern in arguments[4:] for m in glob.glob(pattern))
 if not models:
@@ -65,7 +78,7 @@ def check(model):
     plan = model
     if not model.endswith(".moeb"):
         plan = os.path.join(out, "plan.moeb")
-        run(compile_command(tools, model, plan))
+        run(compile_command(tools, model, plan, precision=precision))
     data = tokens or os.path.join(out, "tokens.bin")
     if not tokens:
         with open(data, "wb") as f:
@@ -96,13 +109,18 @@ def check(model):
         if error > tolerance:
             raise Mismatch(f"step {step} loss {x} on {device_a}, {y} on {device_b}")
     ga, gb = floats(grads[device_a]), floats(grads[device_b])
-    for name in ga:
-        diff = math.sqrt(sum((x - y) ** 2 for x, y in zip(ga[name], gb[name])))
-        norm = math.sqrt(sum(x * x for x in ga[name]))
+    # Per tensor in fp32; in bf16, over all gradients at once: an operand
+    # rounded differently can move a token to another expert, which changes
+    # the gradients of that expert's weights (and of everything upstream)
+    # by more than rounding, though the step as a whole agrees.
+    groups = {name: [name] for name in ga} if precision == "fp32" else {"(all)": list(ga)}
+    for label, names in groups.items():
+        diff = math.sqrt(sum((x - y) ** 2 for n in names for x, y in zip(ga[n], gb[n])))
+        norm = math.sqrt(sum(x * x for n in names for x in ga[n]))
         error = diff / max(norm, 1e-12)
         worst_grad = max(worst_grad, error)
         if error > GRAD_RTOL:
-            raise Mismatch(f"gradient {name} differs by {error:.2e} (relative L2)")
+            raise Mismatch(f"gradient {label} differs by {error:.2e} (relative L2)")
 
 
 failures = []
@@ -112,7 +130,7 @@ for model in models:
     except Mismatch as mismatch:
         failures.append(model)
         print(f"{model}: {mismatch}", flush=True)
-summary = (f"{device_b} matches {device_a} "
+summary = (f"{device_b}{' (bf16)' if precision == 'bf16' else ''} matches {device_a} "
            f"{'(and itself, bit for bit, run twice) ' if repeat else ''}"
            f"(first-step loss within {LOSS_RTOL:g}, worst {worst_loss:.1e}; gradients within "
            f"{GRAD_RTOL:g}, worst {worst_grad:.1e}; {STEPS - 1} more steps within "

@@ -1,0 +1,206 @@
+// GeneratedGemmTest.cpp - the tiled GEMMs the cuda target generates, run on
+// cuda-emu against host references: fp32 exactly as summed in k order, and
+// bf16 (moe.precision) as products of operands rounded to bf16.
+#include "compiler/codegen/CudaKernelInterface.h"
+#include "dialects/moe/IR/MoEDialect.h"
+#include "dialects/moe/IR/MoEOps.h"
+#include "runtime/cudaemu/CudaEmuDevice.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+
+using namespace moec;
+
+namespace {
+
+/// x rounded to bf16 (to nearest even), as a float.
+float roundToBf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  float r;
+  std::memcpy(&r, &u, sizeof(r));
+  return r;
+}
+
+/// Odd sizes on purpose: partial row and column tiles, K not a multiple of
+/// either k step, and the rows past a tile's end.
+constexpr int64_t kRows = 150, kIn = 70, kOut = 130;
+
+class GeneratedGemm : public ::testing::Test {
+protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/moec-gemm-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    cacheDir_ = pattern;
+    setenv("MOEC_CACHE_DIR", cacheDir_.c_str(), 1);
+    mlir::DialectRegistry registry;
+    registry.insert<moe::MoEDialect, mlir::func::FuncDialect>();
+    codegen::registerCudaKernelModels(registry);
+    context_.appendDialectRegistry(registry);
+    context_.loadAllAvailableDialects();
+    std::mt19937 random(7);
+    std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+    for (auto *values : {&x_, &w_, &dy_})
+      values->clear();
+    x_.resize(kRows * kIn);
+    w_.resize(kOut * kIn);
+    dy_.resize(kRows * kOut);
+    for (auto *values : {&x_, &w_, &dy_})
+      for (float &v : *values)
+        v = uniform(random);
+  }
+  void TearDown() override { std::system(("rm -rf " + cacheDir_).c_str()); }
+
+  /// The kernel of `op` (its text, @ATTR@ where its attributes go) with
+  /// `precision` (fp32 or bf16), run on cuda-emu over `operands`; returns
+  /// its results, `resultSizes` floats each.
+  std::vector<std::vector<float>> run(const std::string &op, const std::string &precision,
+                                      std::vector<const float *> operands,
+                                      std::vector<size_t> resultSizes) {
+    std::string text = op;
+    text.replace(text.find("@ATTR@"), 6, "{moe.precision = #moe.precision<" + precision + ">}");
+    std::string ir = "func.func @f(%x: tensor<150x70xf32>, %w: tensor<130x70xf32>, "
+                     "%dy: tensor<150x130xf32>) {\n  " +
+                     text + "\n  return\n}\n";
+    auto module = mlir::parseSourceString<mlir::ModuleOp>(ir, &context_);
+    EXPECT_TRUE(module) << ir;
+    if (!module)
+      return {};
+    auto func = *module->getOps<mlir::func::FuncOp>().begin();
+    auto kernelOp = mlir::cast<codegen::CudaKernelOpInterface>(func.getBody().front().front());
+    mlir::FailureOr<codegen::CudaKernel> kernel = kernelOp.buildCudaKernel();
+    EXPECT_TRUE(succeeded(kernel));
+    if (failed(kernel))
+      return {};
+    source_ = kernel->source;
+
+    flatbuffers::FlatBufferBuilder fbb;
+    std::vector<flatbuffers::Offset<plan::Launch>> launches;
+    for (const codegen::KernelLaunch &launch : kernel->launches) {
+      std::vector<uint32_t> grid(launch.grid.begin(), launch.grid.end());
+      std::vector<uint32_t> block(launch.block.begin(), launch.block.end());
+      launches.push_back(plan::CreateLaunchDirect(fbb, launch.entry.c_str(), &grid, &block));
+    }
+    fbb.Finish(plan::CreateKernelDirect(fbb, kernel->name.c_str(), "sm_90", "", nullptr, "",
+                                        kernel->source.c_str(), &launches,
+                                        kernel->workspaceBytes));
+    const plan::Kernel *stored = flatbuffers::GetRoot<plan::Kernel>(fbb.GetBufferPointer());
+    auto device = rt::cudaemu::CudaEmuDevice::create();
+    auto executable = device->loadExecutable({stored});
+    EXPECT_TRUE(executable.isOk()) << executable.status().message();
+    if (!executable.isOk())
+      return {};
+
+    std::vector<std::vector<float>> results;
+    for (size_t n : resultSizes)
+      results.emplace_back(n, std::nanf(""));
+    std::vector<char> workspace(kernel->workspaceBytes);
+    std::vector<void *> pointers;
+    for (const float *operand : operands)
+      pointers.push_back(const_cast<float *>(operand));
+    for (auto &result : results)
+      pointers.push_back(result.data());
+    if (kernel->workspaceBytes)
+      pointers.push_back(workspace.data());
+    std::vector<void *> args;
+    for (void *&pointer : pointers)
+      args.push_back(&pointer);
+    for (const codegen::KernelLaunch &launch : kernel->launches) {
+      rt::hal::LaunchConfig config;
+      std::copy(launch.grid.begin(), launch.grid.end(), config.grid);
+      std::copy(launch.block.begin(), launch.block.end(), config.block);
+      config.argumentCount = args.size();
+      rt::Status launched =
+          (*executable)->launch(device->defaultStream(), launch.entry, config, args.data());
+      EXPECT_TRUE(launched.isOk()) << launched.message();
+    }
+    return results;
+  }
+
+  /// Σ_k a(r, k) b(k, c) in double, each operand read through `read`.
+  template <typename A, typename B, typename Read>
+  static std::vector<double> product(int64_t rows, int64_t cols, int64_t depth, A a, B b,
+                                     Read read) {
+    std::vector<double> out(rows * cols);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        double sum = 0;
+        for (int64_t k = 0; k < depth; ++k)
+          sum += double(read(a(r, k))) * double(read(b(k, c)));
+        out[r * cols + c] = sum;
+      }
+    return out;
+  }
+
+  /// The largest |got - want| relative to the largest |want|.
+  static double relativeError(const std::vector<float> &got, const std::vector<double> &want) {
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
+      scale = std::max(scale, std::fabs(want[i]));
+    }
+    return worst / scale;
+  }
+
+  std::string cacheDir_, source_;
+  mlir::MLIRContext context_;
+  std::vector<float> x_, w_, dy_;
+};
+
+constexpr const char *kLinear =
+    "%y = moe.linear %x, %w @ATTR@ : tensor<150x70xf32>, tensor<130x70xf32>";
+constexpr const char *kLinearGrad =
+    "%dx, %dw = moe.linear_grad %x, %w, %dy @ATTR@ : (tensor<150x70xf32>, tensor<130x70xf32>, "
+    "tensor<150x130xf32>) -> (tensor<150x70xf32>, tensor<130x70xf32>)";
+
+auto identity = [](float v) { return v; };
+
+TEST_F(GeneratedGemm, Fp32LinearSumsInFp32) {
+  auto results = run(kLinear, "fp32", {x_.data(), w_.data()}, {kRows * kOut});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(source_.find("mma.sync"), std::string::npos);
+  auto want = product(
+      kRows, kOut, kIn, [&](int64_t r, int64_t k) { return x_[r * kIn + k]; },
+      [&](int64_t k, int64_t c) { return w_[c * kIn + k]; }, identity);
+  EXPECT_LT(relativeError(results[0], want), 1e-6);
+}
+
+TEST_F(GeneratedGemm, Bf16LinearMultipliesRoundedOperands) {
+  auto results = run(kLinear, "bf16", {x_.data(), w_.data()}, {kRows * kOut});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(source_.find("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32"),
+            std::string::npos);
+  auto x = [&](int64_t r, int64_t k) { return x_[r * kIn + k]; };
+  auto w = [&](int64_t k, int64_t c) { return w_[c * kIn + k]; };
+  // Products of bf16 values are exact in fp32; only the sum rounds.
+  EXPECT_LT(relativeError(results[0], product(kRows, kOut, kIn, x, w, roundToBf16)), 1e-6);
+  // And the rounding happened: fp32 operands give a visibly different result.
+  EXPECT_GT(relativeError(results[0], product(kRows, kOut, kIn, x, w, identity)), 1e-4);
+}
+
+TEST_F(GeneratedGemm, Bf16LinearGradientsMultiplyRoundedOperands) {
+  // dx = dy W (B stored by row), dW = dyᵀ x (A stored transposed).
+  auto results =
+      run(kLinearGrad, "bf16", {x_.data(), w_.data(), dy_.data()}, {kRows * kIn, kOut * kIn});
+  ASSERT_EQ(results.size(), 2u);
+  auto dy = [&](int64_t r, int64_t k) { return dy_[r * kOut + k]; };
+  auto w = [&](int64_t k, int64_t c) { return w_[k * kIn + c]; };
+  auto dyT = [&](int64_t o, int64_t r) { return dy_[r * kOut + o]; };
+  auto x = [&](int64_t r, int64_t c) { return x_[r * kIn + c]; };
+  EXPECT_LT(relativeError(results[0], product(kRows, kIn, kOut, dy, w, roundToBf16)), 1e-6);
+  EXPECT_LT(relativeError(results[1], product(kOut, kIn, kRows, dyT, x, roundToBf16)), 1e-6);
+  EXPECT_GT(relativeError(results[1], product(kOut, kIn, kRows, dyT, x, identity)), 1e-4);
+}
+
+} // namespace
