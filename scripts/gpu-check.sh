@@ -27,8 +27,8 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke unit parity demo repeat graph resume profile bench ${layers:-} sanitizer; do
-      [ -n "${result[$key]:-}" ] && printf '%-9s %s\n' "$key" "${result[$key]}"
+    for key in smoke unit parity parity-bf16 demo demo-bf16 repeat graph resume profile bench ${layers:-} sanitizer; do
+      [ -n "${result[$key]:-}" ] && printf '%-14s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
 }
@@ -73,6 +73,22 @@ else
 fi
 result[parity]+=" ($((SECONDS - start)) s)"
 
+# 1b. bf16 products (moec --precision=bf16) against the cpu's fp32: the loss
+#     within 1e-3, all gradients together within 5e-2 (relative L2), and
+#     bit for bit twice on the device.
+if [ -d "$bundle/plans-bf16" ]; then
+  start=$SECONDS
+  if limit 180 python3 "$root/test/tools/Inputs/compare_devices.py" --repeat --precision bf16 \
+      "$bundle/bin" "$work/compare-bf16" cpu "$device" "$bundle/plans-bf16/*.moeb" \
+      >"$work/parity-bf16.txt" 2>&1; then
+    result[parity-bf16]="pass: $(tail -n 1 "$work/parity-bf16.txt")"
+  else
+    result[parity-bf16]="FAIL: $(tail -n 1 "$work/parity-bf16.txt")"
+    head -c 3000 "$work/parity-bf16.txt"
+  fi
+  result[parity-bf16]+=" ($((SECONDS - start)) s)"
+fi
+
 # 2. The demo model trains on the device; the loss curve repeats bit for
 #    bit, and a resumed run matches an uninterrupted one.
 data="$root/models/data/kjv.u16.bin"
@@ -84,6 +100,30 @@ else
   result[demo]="FAIL: $(tail -n 2 "$work/demo.txt" | tr '\n' ' ')"
 fi
 result[demo]+=" ($((SECONDS - start)) s)"
+# The same training in bf16 (moec --precision=bf16): its final loss within
+# 2% of the fp32 run's.
+if [ -f "$bundle/demo-kjv-bf16.moeb" ]; then
+  start=$SECONDS
+  if limit 120 "$bundle/bin/moe-run" "$bundle/demo-kjv-bf16.moeb" --device "$device" --data "$data" \
+      --steps "${DEMO_STEPS:-200}" --log "$work/demo-bf16.jsonl" >"$work/demo-bf16.txt" 2>&1; then
+    result[demo-bf16]="$(python3 - "$work/demo.jsonl" "$work/demo-bf16.jsonl" <<'PY' 2>&1
+import json, statistics, sys
+try:
+    fp32, bf16 = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+    a, b = fp32[-1]["loss"], bf16[-1]["loss"]
+except Exception as e:
+    sys.exit(f"FAIL: {e}")
+rate = lambda log: round(statistics.median(r["tokens_per_s"] for r in log[2:] or log))
+error = abs(b - a) / a
+print(f"{'pass' if error <= 0.02 else 'FAIL'}: final loss {b:.4f} vs fp32 {a:.4f} "
+      f"({100 * error:.2f}%, limit 2%); {rate(bf16)} tok/s vs {rate(fp32)}")
+PY
+)"
+  else
+    result[demo-bf16]="FAIL: $(tail -n 2 "$work/demo-bf16.txt" | tr '\n' ' ')"
+  fi
+  result[demo-bf16]+=" ($((SECONDS - start)) s)"
+fi
 strip() { python3 -c "import json,sys; [print(json.dumps({k: v for k, v in json.loads(l).items() if k != 'tokens_per_s'})) for l in open(sys.argv[1])]" "$1"; }
 steps="${CHECK_STEPS:-20}"
 run --steps "$steps" --log "$work/a.jsonl" >/dev/null 2>&1
@@ -183,6 +223,42 @@ PY
 )"
     [[ "${result[$name]}" == FAIL* ]] && result[$name]+=" $(tail -n 1 "$work/bench-$name-moec.err")"
     layers+=" $name"
+    # bf16: moec --precision=bf16 against PyTorch under bf16 autocast, its
+    # per-expert loop and torch._grouped_mm, and the bf16 GEMM ceiling.
+    [ -f "$bundle/bench/$name-bf16.moeb" ] || continue
+    limit 180 "$bundle/bin/moe_layer_bench" "$bundle/bench/$name-bf16.moeb" --steps "${BIG_STEPS:-3}" \
+        --device "$device" --top-k "$k" >"$work/bench-$name-bf16-moec.json" 2>"$work/bench-$name-bf16-moec.err"
+    for impl in loop grouped_mm; do
+      limit 180 python3 "$root/bench/moe_layer_torch.py" --steps "${BIG_STEPS:-3}" --dtype bf16 \
+          --impl "$impl" --device "$torch_device" --threads "$(nproc)" "${shape[@]}" \
+          $([ "$impl" = loop ] && echo --ceiling) \
+          >"$work/bench-$name-bf16-$impl.json" 2>"$work/bench-$name-bf16-$impl.err"
+    done
+    result[$name-bf16]="$(python3 - "$work/bench-$name-bf16-moec.json" "$work/bench-$name-bf16-loop.json" \
+        "$work/bench-$name-bf16-grouped_mm.json" "$tokens" "$hidden" "$width" "$k" <<'PY' 2>&1
+import json, sys
+T, d, F, K = (int(v) for v in sys.argv[4:8])
+flop = 18 * T * K * d * F  # expert GEMMs of a step: 3 forward, 6 backward
+def load(path):
+    try:
+        return json.load(open(path))
+    except Exception:
+        return None
+ours, loop, grouped = (load(p) for p in sys.argv[1:4])
+if not ours:
+    sys.exit("FAIL (moec)")
+ceiling = (loop or {}).get("gemm_ceiling_tflops")
+rate = flop / ours["step_seconds"] / 1e12
+line = f"step moec {ours['step_seconds']*1e3:.1f} ms ({rate:.0f} TFLOP/s in expert GEMMs"
+line += f", {100 * rate / ceiling:.0f}% of the bf16 GEMM's {ceiling:.0f})" if ceiling else ")"
+for name, theirs in (("loop", loop), ("torch._grouped_mm", grouped)):
+    line += (f"; {name} {theirs['step_seconds']*1e3:.1f} ms = {theirs['step_seconds'] / ours['step_seconds']:.2f}x"
+             if theirs else f"; {name} failed")
+print(line)
+PY
+)"
+    [ -s "$work/bench-$name-bf16-grouped_mm.json" ] || result[$name-bf16]+=" ($(tail -n 1 "$work/bench-$name-bf16-grouped_mm.err"))"
+    layers+=" $name-bf16"
   done <"$bundle/bench/layers.txt"
 fi
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares, on the build machine, what scripts/gpu-check.sh runs on a GPU
 # machine that has no LLVM/MLIR (so no moec): moe-run and plans compiled
-# with --target=cuda and the layer benchmark, in ./gpu-bundle, and that
+# with --target=cuda (fp32, and bf16: --precision=bf16) and the layer
+# benchmark, in ./gpu-bundle, and that
 # folder compressed as ./gpu-bundle.tgz (both git-ignored; carry the
 # archive to the GPU machine). Usage: scripts/gpu-prepare.sh [sm_90|sm_80|...]
 set -euo pipefail
@@ -19,8 +20,14 @@ export MOEC_CACHE_DIR="${MOEC_CACHE_DIR:-$build/kernel-cache}"
 # The parity models, as the device comparison compiles them.
 python3 "$root/test/tools/Inputs/cuda_plans.py" "$build/bin" "$bundle/plans" "$arch" \
     "$root/models/tiny-*.yaml" "$root/test/parity/hf/*.json"
-"$build/bin/moec" "$root/models/demo-kjv.yaml" --target=cuda --gpu-arch="$arch" \
-    -o "$bundle/demo-kjv.moeb"
+mkdir -p "$bundle/plans-bf16"
+python3 "$root/test/tools/Inputs/cuda_plans.py" --precision bf16 "$build/bin" \
+    "$bundle/plans-bf16" "$arch" "$root/models/tiny-*.yaml" "$root/test/parity/hf/*.json"
+for precision in fp32 bf16; do
+  suffix=""; [ "$precision" = fp32 ] || suffix="-$precision"
+  "$build/bin/moec" "$root/models/demo-kjv.yaml" --target=cuda --gpu-arch="$arch" \
+      --precision="$precision" -o "$bundle/demo-kjv$suffix.moeb"
+done
 "$build/bin/moec" "$root/bench/moe_layer.mlir" --target=cuda --gpu-arch="$arch" \
     -o "$bundle/bench/layer.moeb"
 # The issue's layer shapes, 16384 tokens: Mixtral-8x7B's (d 4096, 8 experts
@@ -30,8 +37,11 @@ printf '%s\n' "mixtral 16384 4096 8 14336 2" "deepseek 16384 2048 64 1408 6" >"$
 while read -r name tokens hidden experts width k; do
   python3 "$root/bench/make_layer.py" --tokens "$tokens" --hidden "$hidden" --experts "$experts" \
       --width "$width" --top-k "$k" >"$bundle/bench/$name.mlir"
-  "$build/bin/moec" "$bundle/bench/$name.mlir" --target=cuda --gpu-arch="$arch" \
-      -o "$bundle/bench/$name.moeb"
+  for precision in fp32 bf16; do
+    suffix=""; [ "$precision" = fp32 ] || suffix="-$precision"
+    "$build/bin/moec" "$bundle/bench/$name.mlir" --target=cuda --gpu-arch="$arch" \
+        --precision="$precision" -o "$bundle/bench/$name$suffix.moeb"
+  done
 done <"$bundle/bench/layers.txt"
 # Plans carry PTX and source beside each cubin: compressed, the bundle
 # travels in a quarter of the space (gpu-check.sh unpacks it).
