@@ -27,7 +27,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke unit parity parity-bf16 demo demo-bf16 repeat graph resume profile bench ${layers:-} sanitizer; do
+    for key in smoke unit parity parity-bf16 demo demo-bf16 repeat graph resume profile bench ${layers:-} olmoe sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-14s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -260,6 +260,50 @@ PY
     [ -s "$work/bench-$name-bf16-grouped_mm.json" ] || result[$name-bf16]+=" ($(tail -n 1 "$work/bench-$name-bf16-grouped_mm.err"))"
     layers+=" $name-bf16"
   done <"$bundle/bench/layers.txt"
+fi
+
+# 3c. The whole model: OLMoE-1B-7B's shapes, 4 layers, batch 8 x 2048,
+#     AdamW, aux loss on; moec --precision=bf16 against transformers' own
+#     model with fused AdamW, bf16 autocast over fp32 weights and pure bf16.
+if [ -f "$bundle/bench/olmoe4-bf16.moeb" ] && [ "$device" = cuda ]; then
+  python3 -c "import random,struct,sys; random.seed(0); open(sys.argv[1],'wb').write(struct.pack('<%dH' % (16384*10), *[random.randrange(50304) for _ in range(16384*10)]))" "$work/olmoe-tokens.bin"
+  limit 300 "$bundle/bin/moe-run" "$bundle/bench/olmoe4-bf16.moeb" --device cuda --data "$work/olmoe-tokens.bin" \
+      --steps "${OLMOE_STEPS:-6}" --log "$work/olmoe-moec.jsonl" >"$work/olmoe-moec.txt" 2>&1
+  for setup in autocast bf16; do
+    limit 240 python3 "$root/bench/olmoe_torch.py" --setup "$setup" --steps "${OLMOE_STEPS:-6}" \
+        >"$work/olmoe-$setup.json" 2>"$work/olmoe-$setup.err"
+  done
+  result[olmoe]="$(python3 - "$work/olmoe-moec.jsonl" "$work/olmoe-moec.txt" "$work/olmoe-autocast.json" \
+      "$work/olmoe-bf16.json" <<'PY' 2>&1
+import json, re, statistics, sys
+GiB = 2 ** 30
+try:
+    log = [json.loads(l) for l in open(sys.argv[1])]
+    rate = statistics.median(r["tokens_per_s"] for r in (log[2:] or log))
+    peak = float(re.search(r"peak device memory ([0-9.]+) MiB", open(sys.argv[2]).read()).group(1)) / 1024
+except Exception as e:
+    sys.exit(f"FAIL (moec): {e}: {open(sys.argv[2]).read()[-300:]}")
+line = f"moec bf16 {rate/1e3:.1f}k tok/s, {peak:.1f} GiB, loss {log[-1]['loss']:.3f}"
+best = None
+for path in sys.argv[3:5]:
+    try:
+        theirs = json.load(open(path))
+    except Exception:
+        line += f"; transformers {path.rsplit('-', 1)[-1][:-5]} failed"
+        continue
+    line += (f"; transformers {theirs['setup']} {theirs['tokens_per_s']/1e3:.1f}k tok/s, "
+             f"{theirs['peak_gpu_bytes']/GiB:.1f} GiB")
+    if not best or theirs["tokens_per_s"] > best["tokens_per_s"]:
+        best = theirs
+if best:
+    line += (f"; moec / faster = {rate / best['tokens_per_s']:.2f}x (target 1.3x), memory "
+             f"{peak:.1f} vs {best['peak_gpu_bytes']/GiB:.1f} GiB")
+print(line)
+PY
+)"
+  for setup in autocast bf16; do
+    [ -s "$work/olmoe-$setup.json" ] || result[olmoe]+=" ($setup: $(tail -n 1 "$work/olmoe-$setup.err"))"
+  done
 fi
 
 # 4. Out-of-bounds accesses and races in the generated kernels: one step of

@@ -43,6 +43,10 @@ while read -r name tokens hidden experts width k; do
         --precision="$precision" -o "$bundle/bench/$name$suffix.moeb"
   done
 done <"$bundle/bench/layers.txt"
+# The whole-model benchmark: OLMoE-1B-7B's shapes with 4 of its 16 layers,
+# batch 8 x 2048, AdamW, the router's aux loss on, bf16 products.
+"$build/bin/moec" "$root/models/olmoe-1b-7b.yaml" --set num_layers=4 --batch 8 --seq-len 2048 \
+    --target=cuda --gpu-arch="$arch" --precision=bf16 -o "$bundle/bench/olmoe4-bf16.moeb"
 # Plans carry PTX and source beside each cubin: compressed, the bundle
 # travels in a quarter of the space (gpu-check.sh unpacks it).
 tar -C "$root" -czf "$root/gpu-bundle.tgz" gpu-bundle

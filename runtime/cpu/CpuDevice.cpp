@@ -26,7 +26,7 @@ StatusOr<std::unique_ptr<hal::Buffer>> CpuDevice::allocate(size_t bytes) {
   std::unique_ptr<hal::Buffer> buffer(CpuBuffer::allocate(bytes));
   if (!buffer)
     return Status::error("cpu: out of memory allocating " + std::to_string(bytes) + " bytes");
-  return buffer;
+  return tracked(std::move(buffer));
 }
 
 StatusOr<std::unique_ptr<hal::Stream>> CpuDevice::createStream() {

@@ -82,7 +82,7 @@ StatusOr<std::unique_ptr<hal::Buffer>> CudaDevice::allocate(size_t bytes) {
     return s;
   if (Status s = stream_->synchronize(); !s)
     return s;
-  return buffer;
+  return tracked(std::move(buffer));
 }
 
 StatusOr<std::unique_ptr<hal::Stream>> CudaDevice::createStream() {

@@ -26,7 +26,7 @@ StatusOr<std::unique_ptr<hal::Buffer>> CudaEmuDevice::allocate(size_t bytes) {
   if (!buffer)
     return Status::error("cuda-emu: out of memory allocating " + std::to_string(bytes) +
                          " bytes");
-  return buffer;
+  return tracked(std::move(buffer));
 }
 
 StatusOr<std::unique_ptr<hal::Stream>> CudaEmuDevice::createStream() {

@@ -8,6 +8,7 @@
 #include "runtime/hal/DeviceKind.h"
 #include "runtime/hal/Event.h"
 #include "runtime/hal/Executable.h"
+#include "runtime/hal/MemoryUsage.h"
 #include "runtime/hal/Stream.h"
 
 #include <memory>
@@ -46,11 +47,23 @@ public:
   virtual StatusOr<std::shared_ptr<Executable>>
   loadExecutable(const std::vector<const plan::Kernel *> &kernels) = 0;
 
+  /// The bytes of the buffers allocated here (live and at most so far).
+  const MemoryUsage &memoryUsage() const { return *memoryUsage_; }
+
   /// The kernel of `op` on this device, or null when it has none.
   const Kernel *findKernel(const std::string &op) const {
     return KernelRegistry::global().find(kind(), op);
   }
   bool supportsOp(const std::string &op) const { return findKernel(op) != nullptr; }
+
+protected:
+  /// What allocate() returns: `buffer`, counted in memoryUsage().
+  std::unique_ptr<Buffer> tracked(std::unique_ptr<Buffer> buffer) {
+    return MemoryUsage::track(memoryUsage_, std::move(buffer));
+  }
+
+private:
+  std::shared_ptr<MemoryUsage> memoryUsage_ = std::make_shared<MemoryUsage>();
 };
 
 } // namespace moec::rt::hal

@@ -488,6 +488,7 @@ int evaluate(const Options &o, Run &run) {
   result["step"] = o.step;
   result["seconds"] = seconds;
   result["peak_rss_bytes"] = peakResidentBytes();
+  result["peak_device_bytes"] = run.device->memoryUsage().peak();
   if (!std::isfinite(result["loss"].get<double>()))
     std::cerr << "moe-run: warning: the loss is not finite\n";
   if (o.json) {
@@ -673,6 +674,10 @@ int train(const Options &o, Run &run) {
     return fail(s);
   std::printf("peak memory %.1f MiB (resident; parameters, optimizer state and one arena of %.1f MiB)\n",
               peakResidentBytes() / 1048576.0, ex.arenaBytes() / 1048576.0);
+  if (run.device->kind() != hal::DeviceKind::cpu)
+    std::printf("peak device memory %.1f MiB in buffers (parameters, optimizer state, arena, "
+                "inputs)\n",
+                run.device->memoryUsage().peak() / 1048576.0);
   if (ex.usesGraphs())
     std::printf("each step ran as one recorded graph (--no-cuda-graph: kernel by kernel)\n");
   if (!o.save.empty()) {

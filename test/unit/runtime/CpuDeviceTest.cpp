@@ -29,6 +29,26 @@ TEST(CpuDevice, AllocatesZeroedAlignedHostMemory) {
   }
 }
 
+TEST(CpuDevice, CountsTheBytesOfLiveBuffersAndTheirPeak) {
+  auto device = cpu::CpuDevice::create();
+  EXPECT_EQ(device->memoryUsage().peak(), 0u);
+  auto a = device->allocate(1000);
+  ASSERT_TRUE(a.isOk());
+  {
+    auto b = device->allocate(24);
+    ASSERT_TRUE(b.isOk());
+    EXPECT_EQ(device->memoryUsage().current(), 1024u);
+    // The tracked buffer is the allocation itself, not a copy.
+    std::memset((*b)->address(), 7, 24);
+    EXPECT_EQ(static_cast<unsigned char *>((*b)->address())[23], 7);
+  }
+  EXPECT_EQ(device->memoryUsage().current(), 1000u);
+  EXPECT_EQ(device->memoryUsage().peak(), 1024u);
+  a->reset();
+  EXPECT_EQ(device->memoryUsage().current(), 0u);
+  EXPECT_EQ(device->memoryUsage().peak(), 1024u);
+}
+
 TEST(CpuDevice, StreamCopiesBetweenHostAndDevice) {
   auto device = cpu::CpuDevice::create();
   hal::Stream &stream = device->defaultStream();
