@@ -27,7 +27,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke unit parity parity-bf16 demo demo-bf16 repeat graph resume profile bench ${layers:-} olmoe sanitizer; do
+    for key in smoke unit parity parity-bf16 cublaslt demo demo-bf16 demo-gemms repeat graph resume profile bench ${layers:-} olmoe sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-14s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -89,6 +89,21 @@ if [ -d "$bundle/plans-bf16" ]; then
   result[parity-bf16]+=" ($((SECONDS - start)) s)"
 fi
 
+# 1c. Dense GEMMs as cuBLASLt calls (moec --gemm=cublaslt) against the cpu,
+#     and twice bit for bit (a fixed algorithm per GEMM).
+if [ -d "$bundle/plans-cublaslt" ]; then
+  start=$SECONDS
+  if limit 120 python3 "$root/test/tools/Inputs/compare_devices.py" --repeat --gemm cublaslt \
+      "$bundle/bin" "$work/compare-cublaslt" cpu "$device" "$bundle/plans-cublaslt/*.moeb" \
+      >"$work/parity-cublaslt.txt" 2>&1; then
+    result[cublaslt]="pass: $(tail -n 1 "$work/parity-cublaslt.txt")"
+  else
+    result[cublaslt]="FAIL: $(tail -n 1 "$work/parity-cublaslt.txt")"
+    head -c 3000 "$work/parity-cublaslt.txt"
+  fi
+  result[cublaslt]+=" ($((SECONDS - start)) s)"
+fi
+
 # 2. The demo model trains on the device; the loss curve repeats bit for
 #    bit, and a resumed run matches an uninterrupted one.
 data="$root/models/data/kjv.u16.bin"
@@ -100,6 +115,18 @@ else
   result[demo]="FAIL: $(tail -n 2 "$work/demo.txt" | tr '\n' ' ')"
 fi
 result[demo]+=" ($((SECONDS - start)) s)"
+# The demo's tokens/s with generated GEMMs and with cuBLASLt's, in both
+# precisions (40 steps each).
+gemms=""
+for variant in "" -cublaslt -bf16 -bf16-cublaslt; do
+  plan="$bundle/demo-kjv$variant.moeb"
+  [ -f "$plan" ] || continue
+  limit 120 "$bundle/bin/moe-run" "$plan" --device "$device" --data "$data" --steps "${GEMM_STEPS:-40}" \
+      --log "$work/demo-gemms$variant.jsonl" >/dev/null 2>&1
+  r="$(python3 -c "import json,statistics,sys; print(round(statistics.median(json.loads(l)['tokens_per_s'] for l in list(open(sys.argv[1]))[2:] or list(open(sys.argv[1])))))" "$work/demo-gemms$variant.jsonl" 2>/dev/null)"
+  gemms+="${variant:-fp32} ${r:-failed} tok/s; "
+done
+result[demo-gemms]="${gemms% }"
 # The same training in bf16 (moec --precision=bf16): its final loss within
 # 2% of the fp32 run's.
 if [ -f "$bundle/demo-kjv-bf16.moeb" ]; then

@@ -23,10 +23,19 @@ python3 "$root/test/tools/Inputs/cuda_plans.py" "$build/bin" "$bundle/plans" "$a
 mkdir -p "$bundle/plans-bf16"
 python3 "$root/test/tools/Inputs/cuda_plans.py" --precision bf16 "$build/bin" \
     "$bundle/plans-bf16" "$arch" "$root/models/tiny-*.yaml" "$root/test/parity/hf/*.json"
+# Dense GEMMs as cuBLASLt calls (--gemm=cublaslt): a few parity models, and
+# the demo in both precisions to time against the generated GEMMs.
+mkdir -p "$bundle/plans-cublaslt"
+python3 "$root/test/tools/Inputs/cuda_plans.py" --gemm cublaslt "$build/bin" \
+    "$bundle/plans-cublaslt" "$arch" "$root/models/tiny-topk.yaml" \
+    "$root/models/tiny-qwen2-shared.yaml" "$root/test/parity/hf/*.json"
 for precision in fp32 bf16; do
-  suffix=""; [ "$precision" = fp32 ] || suffix="-$precision"
-  "$build/bin/moec" "$root/models/demo-kjv.yaml" --target=cuda --gpu-arch="$arch" \
-      --precision="$precision" -o "$bundle/demo-kjv$suffix.moeb"
+  for gemm in generated cublaslt; do
+    suffix=""; [ "$precision" = fp32 ] || suffix="-$precision"
+    [ "$gemm" = generated ] || suffix+="-$gemm"
+    "$build/bin/moec" "$root/models/demo-kjv.yaml" --target=cuda --gpu-arch="$arch" \
+        --precision="$precision" --gemm="$gemm" -o "$bundle/demo-kjv$suffix.moeb"
+  done
 done
 "$build/bin/moec" "$root/bench/moe_layer.mlir" --target=cuda --gpu-arch="$arch" \
     -o "$bundle/bench/layer.moeb"

@@ -2,18 +2,27 @@
 #ifndef MOEC_COMPILER_CODEGEN_CUDAKERNEL_H
 #define MOEC_COMPILER_CODEGEN_CUDAKERNEL_H
 
+#include "runtime/core/LibraryGemm.h"
+
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace moec::codegen {
 
-/// One kernel launch of a step: an entry point of the module and its grid.
+/// A GEMM that a library runs (cuBLASLt on a GPU) instead of a kernel of
+/// the module; the plan's and the runtime's description of it.
+using LibraryGemm = moec::rt::LibraryGemm;
+
+/// One kernel launch of a step: an entry point of the module and its grid,
+/// or a library GEMM.
 struct KernelLaunch {
   std::string entry; // extern "C" __global__ function of the module
   std::array<unsigned, 3> grid = {1, 1, 1};
   std::array<unsigned, 3> block = {1, 1, 1};
+  std::optional<LibraryGemm> gemm; // when set, no function of the module runs
 };
 
 /// The code of one op instance (shapes are static, so the source is

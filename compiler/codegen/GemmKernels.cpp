@@ -1,8 +1,9 @@
 //===- GemmKernels.cpp - the dense GEMM ops as tiled GEMMs ---------------===//
 //
-// moe.linear, moe.router_logits and moe.linear_grad as tiled fp32 GEMMs
+// moe.linear, moe.router_logits and moe.linear_grad as tiled GEMMs
 // (TiledGemm.h) over one group of every row: deterministic, each output
-// summed in index order, the bias added after the sum.
+// summed in index order, the bias added after the sum; or, when the target
+// asks for them (moec --gemm=cublaslt), as library GEMMs.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
@@ -25,14 +26,39 @@ RowGroups everyRow(int64_t rows) {
   return groups;
 }
 
+/// C[m, n] = Σ_k A(m, k) B(k, n) over whole operands of the op, as a
+/// library GEMM (cuBLASLt on a GPU, moec --gemm=cublaslt).
+void libraryProduct(KernelWriter &k, StringRef label, int64_t m, int64_t n, int64_t depth,
+                    Value a, int64_t lda, bool aTransposed, Value b, int64_t ldb,
+                    bool bTransposed, Value c) {
+  LibraryGemm gemm;
+  gemm.m = m;
+  gemm.n = n;
+  gemm.k = depth;
+  gemm.a = k.argumentIndex(a);
+  gemm.b = k.argumentIndex(b);
+  gemm.c = k.argumentIndex(c);
+  gemm.lda = lda;
+  gemm.ldb = ldb;
+  gemm.ldc = n;
+  gemm.aTransposed = aTransposed;
+  gemm.bTransposed = bTransposed;
+  gemm.bf16 = k.bf16Products();
+  k.addLibraryGemm(label, gemm);
+}
+
 /// y[r, o] = Σ_k x[r, k] W[o, k] (+ b[o]) for x [rows, in], W [out, in].
 FailureOr<CudaKernel> linearKernel(Operation *op, StringRef stem, Value x, Value weight,
                                    Value bias) {
   auto w = cast<RankedTensorType>(weight.getType());
   int64_t out = w.getDimSize(0), in = w.getDimSize(1), rows = numElements(x) / in;
   KernelWriter k(op, stem);
-  writeRowGroupedGemm(k, "product", everyRow(rows), out, in, {k.name(x), in},
-                      {k.name(weight), in, /*transposed=*/true}, {"out0", out});
+  if (k.libraryGemms())
+    libraryProduct(k, "product", rows, out, in, x, in, false, weight, in, /*bTransposed=*/true,
+                   op->getResult(0));
+  else
+    writeRowGroupedGemm(k, "product", everyRow(rows), out, in, {k.name(x), in},
+                        {k.name(weight), in, /*transposed=*/true}, {"out0", out});
   if (bias) {
     k.beginEntry("bias", {blocksFor(rows * out, 256), 1, 1}, {256, 1, 1}, false);
     k.os() << forEachElement(rows * out) << "    out0[i] += " << k.name(bias) << "[i % " << out
@@ -63,6 +89,14 @@ struct LinearGradKernel : CudaKernelOpInterface::ExternalModel<LinearGradKernel,
     int64_t rows = numElements(op->getOperand(0)) / in;
     KernelWriter k(op, "linear_grad");
     // in: x, W, dy; out: dx = dy W, dW = dyᵀ x.
+    if (k.libraryGemms()) {
+      Value x = op->getOperand(0), weight = op->getOperand(1), dy = op->getOperand(2);
+      libraryProduct(k, "input", rows, in, out, dy, out, false, weight, in, false,
+                     op->getResult(0));
+      libraryProduct(k, "weight", out, in, rows, dy, out, /*aTransposed=*/true, x, in, false,
+                     op->getResult(1));
+      return k.finish();
+    }
     writeRowGroupedGemm(k, "input", everyRow(rows), in, out, {"in2", out}, {"in1", in},
                         {"out0", in});
     auto fromFirst = [](StringRef base, int64_t width) {

@@ -3,6 +3,7 @@
 
 #include "dialects/moe/IR/MoEDialect.h"
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/xxhash.h"
@@ -184,6 +185,30 @@ void KernelWriter::beginEntry(StringRef label, std::array<unsigned, 3> grid,
   entries_.push_back(std::move(entry));
 }
 
+void KernelWriter::addLibraryGemm(StringRef label, const LibraryGemm &gemm) {
+  auto entry = std::make_unique<Entry>();
+  entry->label = label.str();
+  entry->grid = entry->block = {1, 1, 1}; // unused: the library chooses
+  entry->usesBarriers = false;
+  entry->gemm = gemm;
+  entries_.push_back(std::move(entry));
+}
+
+bool KernelWriter::libraryGemms() const {
+  auto module = op_->getParentOfType<ModuleOp>();
+  return module && module->hasAttr(kLibraryGemmsAttr);
+}
+
+unsigned KernelWriter::argumentIndex(Value value) const {
+  for (auto [n, operand] : llvm::enumerate(op_->getOperands()))
+    if (operand == value)
+      return n;
+  for (auto [n, result] : llvm::enumerate(op_->getResults()))
+    if (result == value)
+      return op_->getNumOperands() + n;
+  llvm_unreachable("not an operand or result of the kernel's op");
+}
+
 llvm::raw_string_ostream &KernelWriter::os() {
   if (entries_.empty())
     beginEntry("main", {1, 1, 1}, {1, 1, 1}, false);
@@ -250,14 +275,24 @@ FailureOr<CudaKernel> KernelWriter::finish() {
   opOs << " -> ";
   llvm::interleaveComma(op_->getResultTypes(), opOs);
   os << cudaPrelude() << "// " << opText << "\n" << helperText_;
-  for (const auto &entry : entries_)
+  for (const auto &entry : entries_) {
+    if (const std::optional<LibraryGemm> &g = entry->gemm) {
+      os << "// " << entry->label << ": library GEMM C(arg " << g->c << ")[" << g->m << ", "
+         << g->n << "] " << (g->accumulate ? "+=" : "=") << " A(arg " << g->a << (g->aTransposed ? ", transposed" : "")
+         << ", ld " << g->lda << ") B(arg " << g->b << (g->bTransposed ? ", transposed" : "")
+         << ", ld " << g->ldb << ") over " << g->k << ", ld " << g->ldc
+         << (g->bf16 ? ", bf16 operands" : "") << "\n";
+      continue;
+    }
     os << "MOEC_KERNEL __launch_bounds__(" << entry->block[0] * entry->block[1] * entry->block[2]
        << (entry->minBlocksPerSM ? ", " + std::to_string(entry->minBlocksPerSM) : std::string())
        << ") @NAME@_" << entry->label << "(" << params << ") {\n"
        << entry->text << "}\n";
+  }
   os << "#ifdef MOEC_CUDA_EMU\n";
   for (const auto &entry : entries_)
-    os << "extern \"C\" void @NAME@_" << entry->label
+    if (!entry->gemm)
+      os << "extern \"C\" void @NAME@_" << entry->label
        << "_emu(void **args, const unsigned *grid, const unsigned *block) {\n"
        << "  moec_emu::launch(grid, block, " << (entry->usesBarriers ? "true" : "false")
        << ", [args] { @NAME@_" << entry->label << "(" << casts << "); });\n"
@@ -269,7 +304,7 @@ FailureOr<CudaKernel> KernelWriter::finish() {
   kernel.source = llvm::join(llvm::split(text, "@NAME@"), name);
   kernel.workspaceBytes = workspaceBytes_;
   for (const auto &entry : entries_)
-    kernel.launches.push_back({name + "_" + entry->label, entry->grid, entry->block});
+    kernel.launches.push_back({name + "_" + entry->label, entry->grid, entry->block, entry->gemm});
   return kernel;
 }
 

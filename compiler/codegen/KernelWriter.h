@@ -10,6 +10,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,16 @@ public:
   void beginEntry(llvm::StringRef label, std::array<unsigned, 3> grid,
                   std::array<unsigned, 3> block, bool usesBarriers,
                   unsigned minBlocksPerSM = 0);
+  /// Adds launch `label`, run after the previous ones: `gemm`, by a library
+  /// (cuBLASLt on a GPU) rather than by code of the module.
+  void addLibraryGemm(llvm::StringRef label, const LibraryGemm &gemm);
+  /// Whether the target asks for library GEMMs where an op has a dense one
+  /// (moec --gemm=cublaslt).
+  bool libraryGemms() const;
+  /// The index of operand or result `value` among the arguments a step
+  /// passes (operands, then results).
+  unsigned argumentIndex(mlir::Value value) const;
+
   /// The current entry's body (the single entry, `main`, when none began).
   llvm::raw_string_ostream &os();
   /// Device code before the entries (helper functions).
@@ -71,6 +82,7 @@ private:
     std::array<unsigned, 3> grid, block;
     bool usesBarriers;
     unsigned minBlocksPerSM = 0;
+    std::optional<LibraryGemm> gemm; // a library launch: no code
     std::string text;
     llvm::raw_string_ostream body{text};
   };
@@ -82,6 +94,10 @@ private:
   std::vector<const char *> usedHelpers_;
   uint64_t workspaceBytes_ = 0;
 };
+
+/// The module attribute by which the cuda target asks kernels for library
+/// GEMMs (KernelWriter::libraryGemms).
+inline constexpr llvm::StringLiteral kLibraryGemmsAttr = "moe.cuda.library_gemms";
 
 /// The CUDA C++ shared by every kernel: block reductions and macros; with
 /// MOEC_CUDA_EMU, the host-side definitions come from the cuda-emu header

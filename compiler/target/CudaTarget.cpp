@@ -2,6 +2,7 @@
 #include "compiler/target/TargetBackend.h"
 
 #include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/KernelWriter.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -28,6 +29,8 @@ public:
     TargetArtifacts artifacts;
     artifacts.target = "cuda";
     artifacts.arch = options_.gpuArch;
+    if (options_.libraryGemms)
+      module->setAttr(codegen::kLibraryGemmsAttr, UnitAttr::get(module.getContext()));
     llvm::StringMap<int> kernelByName;
     std::map<std::string, int> notGenerated; // op name -> steps
     int steps = 0, generated = 0;

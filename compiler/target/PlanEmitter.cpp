@@ -343,7 +343,13 @@ fb::Offset<fb::Vector<fb::Offset<plan::Kernel>>> Emitter::emitKernels() {
     for (const codegen::KernelLaunch &launch : kernel.launches) {
       std::vector<uint32_t> grid(launch.grid.begin(), launch.grid.end());
       std::vector<uint32_t> block(launch.block.begin(), launch.block.end());
-      launches.push_back(plan::CreateLaunchDirect(fbb, launch.entry.c_str(), &grid, &block));
+      fb::Offset<plan::GemmCall> gemm;
+      if (const std::optional<codegen::LibraryGemm> &g = launch.gemm)
+        gemm = plan::CreateGemmCall(fbb, g->m, g->n, g->k, g->a, g->b, g->c, g->lda, g->ldb,
+                                    g->ldc, g->aTransposed, g->bTransposed, g->accumulate,
+                                    g->bf16);
+      launches.push_back(
+          plan::CreateLaunchDirect(fbb, launch.entry.c_str(), &grid, &block, gemm));
     }
     auto launchesOffset = fbb.CreateVector(launches);
     kernels.push_back(plan::CreateKernel(fbb, name, arch, ptx, cubin, hash, text,

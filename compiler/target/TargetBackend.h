@@ -49,6 +49,9 @@ struct CudaTargetOptions {
   std::string cacheDir; // empty: no kernel cache
   /// Generate sources only (for --emit=cuda): no NVRTC.
   bool sourcesOnly = false;
+  /// Dense GEMMs (linear layers, router logits, their gradients) as
+  /// library calls (cuBLASLt at run time) instead of generated tiles.
+  bool libraryGemms = false;
 };
 std::unique_ptr<TargetBackend> createCudaTarget(CudaTargetOptions options);
 

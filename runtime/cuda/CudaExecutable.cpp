@@ -21,6 +21,7 @@ CudaExecutable::load(std::shared_ptr<CudaContext> context, const std::string &ar
                      int computeCapability, const std::vector<const plan::Kernel *> &kernels) {
   std::unique_ptr<CudaExecutable> executable(new CudaExecutable());
   executable->context_ = context;
+  std::shared_ptr<CublasLt> library; // loaded at the first library GEMM
   const CudaDriverSymbols &api = context->api();
   if (Status s = context->makeCurrent(); !s)
     return s;
@@ -67,6 +68,11 @@ CudaExecutable::load(std::shared_ptr<CudaContext> context, const std::string &ar
     for (const plan::Launch *launch : *kernel->launches()) {
       CUfunction function = nullptr;
       std::string entry = launch->entry()->str();
+      if (const plan::GemmCall *call = launch->gemm()) {
+        if (Status s = executable->planGemm(entry, *call, library); !s)
+          return s;
+        continue;
+      }
       if (Status s = context->check(api.cuModuleGetFunction(&function, module, entry.c_str()),
                                     "cuModuleGetFunction");
           !s)
@@ -77,19 +83,52 @@ CudaExecutable::load(std::shared_ptr<CudaContext> context, const std::string &ar
   return executable;
 }
 
+Status CudaExecutable::planGemm(const std::string &entry, const plan::GemmCall &call,
+                                std::shared_ptr<CublasLt> &library) {
+  auto gemm = LibraryGemm::fromPlan(call, entry);
+  if (!gemm)
+    return gemm.status();
+  if (!library) {
+    auto loaded = CublasLt::load();
+    if (!loaded)
+      return loaded.status();
+    library = std::move(*loaded);
+    if (Status s = context_->check(context_->api().cuMemAlloc_v2(&gemmWorkspace_,
+                                                                 kGemmWorkspaceBytes),
+                                   "cuMemAlloc (cuBLASLt workspace)");
+        !s)
+      return s;
+  }
+  auto planned = CublasLtGemm::plan(library, *gemm, kGemmWorkspaceBytes);
+  if (!planned)
+    return Status::error("library GEMM " + entry + ": " + planned.status().message());
+  gemms_[entry] = std::move(*planned);
+  return Status::ok();
+}
+
 CudaExecutable::~CudaExecutable() {
+  gemms_.clear();
+  if (gemmWorkspace_)
+    context_->api().cuMemFree_v2(gemmWorkspace_);
   for (CUmodule module : modules_)
     context_->api().cuModuleUnload(module);
 }
 
 Status CudaExecutable::launch(hal::Stream &stream, const std::string &kernel,
                               const hal::LaunchConfig &config, void **arguments) {
-  auto function = functions_.find(kernel);
-  if (function == functions_.end())
-    return Status::error("no kernel '" + kernel + "' in the loaded modules");
   auto *cudaStream = dynamic_cast<CudaStream *>(&stream);
   if (!cudaStream)
     return Status::error("CUDA kernels run on CUDA streams only");
+  if (auto gemm = gemms_.find(kernel); gemm != gemms_.end()) {
+    if (!gemm->second->gemm().argumentsWithin(config.argumentCount))
+      return Status::error("library GEMM " + kernel + " names an argument past the " +
+                           std::to_string(config.argumentCount) + " its step has");
+    return gemm->second->run(arguments, cudaStream->handle(),
+                             reinterpret_cast<void *>(gemmWorkspace_), kGemmWorkspaceBytes);
+  }
+  auto function = functions_.find(kernel);
+  if (function == functions_.end())
+    return Status::error("no kernel '" + kernel + "' in the loaded modules");
   return context_->check(context_->api().cuLaunchKernel(
                             function->second, config.grid[0], config.grid[1], config.grid[2],
                             config.block[0], config.block[1], config.block[2],

@@ -1,5 +1,6 @@
 // EmuExecutable.cpp - compiling and loading generated kernels on the host.
 #include "runtime/cudaemu/EmuExecutable.h"
+#include "runtime/cudaemu/HostGemm.h"
 #include "runtime/cpu/CpuStream.h"
 #include "runtime/core/Hash.h"
 #include "runtime/core/Process.h"
@@ -129,10 +130,22 @@ EmuExecutable::load(const std::vector<const plan::Kernel *> &kernels) {
       continue;
     for (const plan::Launch *launch : *kernel->launches()) {
       std::string entry = launch->entry()->str();
+      if (const plan::GemmCall *call = launch->gemm()) {
+        auto gemm = LibraryGemm::fromPlan(*call, entry);
+        if (!gemm)
+          return gemm.status();
+        executable->entries_[entry] = [gemm = *gemm](void **arguments, const unsigned *,
+                                                     const unsigned *) {
+          runHostGemm(gemm, arguments);
+        };
+        executable->gemms_[entry] = *gemm;
+        continue;
+      }
       void *symbol = dlsym(executable->library_, (entry + "_emu").c_str());
       if (!symbol)
         return Status::error("cuda-emu: the compiled kernels lack " + entry);
-      executable->entries_[entry] = reinterpret_cast<Entry>(symbol);
+      executable->entries_[entry] =
+          reinterpret_cast<void (*)(void **, const unsigned *, const unsigned *)>(symbol);
     }
   }
   return executable;
@@ -152,6 +165,10 @@ Status EmuExecutable::launch(hal::Stream &stream, const std::string &kernel,
   if (!cpuStream)
     return Status::error("cuda-emu kernels run on cuda-emu streams only");
   auto entry = it->second;
+  if (auto gemm = gemms_.find(kernel);
+      gemm != gemms_.end() && !gemm->second.argumentsWithin(config.argumentCount))
+    return Status::error("cuda-emu: library GEMM " + kernel + " names an argument past the " +
+                         std::to_string(config.argumentCount) + " its step has");
   if (!cpuStream->capturing()) {
     entry(arguments, config.grid, config.block);
     return Status::ok();

@@ -2,9 +2,11 @@
 #ifndef MOEC_RUNTIME_CUDAEMU_EMUEXECUTABLE_H
 #define MOEC_RUNTIME_CUDAEMU_EMUEXECUTABLE_H
 
+#include "runtime/core/LibraryGemm.h"
 #include "runtime/hal/Executable.h"
 #include "runtime/schema/plan_generated.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +18,7 @@ namespace moec::rt::cudaemu {
 /// else `c++`) with moec_cuda_emu.h force-included into one shared object,
 /// and loaded with dlopen. Shared objects are cached by content in
 /// $MOEC_CACHE_DIR/emu (else ~/.cache/moec/emu), so a plan compiles once.
+/// Library GEMMs (moec --gemm=cublaslt) run on the host in k order.
 class EmuExecutable final : public hal::Executable {
 public:
   static StatusOr<std::unique_ptr<EmuExecutable>>
@@ -27,10 +30,12 @@ public:
                 void **arguments) override;
 
 private:
-  using Entry = void (*)(void **arguments, const unsigned *grid, const unsigned *block);
+  /// A compiled entry, or a library GEMM run on the host (HostGemm.h).
+  using Entry = std::function<void(void **arguments, const unsigned *grid, const unsigned *block)>;
   EmuExecutable() = default;
   void *library_ = nullptr;
   std::map<std::string, Entry> entries_;
+  std::map<std::string, LibraryGemm> gemms_; // the library GEMMs among them
 };
 
 /// The text of moec_cuda_emu.h, embedded at build time.

@@ -66,6 +66,16 @@ cl::opt<std::string> gpuArch(cl::cat(moecCategory), "gpu-arch",
                              cl::desc("GPU architecture of --target=cuda: sm_80, sm_86, "
                                       "sm_89 or sm_90 (default)"),
                              cl::init("sm_90"));
+enum class Gemm { Generated, CublasLt };
+cl::opt<Gemm> gemm(cl::cat(moecCategory), "gemm",
+                   cl::desc("How --target=cuda runs dense GEMMs (linear layers, router "
+                            "logits, their gradients)"),
+                   cl::init(Gemm::Generated),
+                   cl::values(clEnumValN(Gemm::Generated, "generated",
+                                         "tiled kernels the compiler writes (default)"),
+                              clEnumValN(Gemm::CublasLt, "cublaslt",
+                                         "cuBLASLt calls (loaded at run time; cuda-emu runs "
+                                         "them on the host)")));
 cl::opt<moec::moe::Precision> precision(
     cl::cat(moecCategory), "precision", cl::desc("The arithmetic of matrix products"),
     cl::init(moec::moe::Precision::fp32),
@@ -153,6 +163,8 @@ std::optional<moec::target::PlanSource> planSource() {
     source.options.push_back("--no-train");
   if (target == Target::Cuda)
     source.options.insert(source.options.end(), {"--target", "cuda", "--gpu-arch", gpuArch});
+  if (gemm == Gemm::CublasLt)
+    source.options.insert(source.options.end(), {"--gemm", "cublaslt"});
   if (precision != moec::moe::Precision::fp32)
     source.options.insert(source.options.end(),
                           {"--precision", moec::moe::stringifyPrecision(precision).str()});
@@ -167,6 +179,7 @@ std::unique_ptr<moec::target::TargetBackend> createTarget() {
   options.gpuArch = gpuArch;
   options.cacheDir = moec::codegen::KernelCompiler::defaultCacheDir();
   options.sourcesOnly = emit == Emit::Cuda;
+  options.libraryGemms = gemm == Gemm::CublasLt;
   return moec::target::createCudaTarget(options);
 }
 
@@ -209,6 +222,11 @@ int main(int argc, char **argv) {
     return 1;
   if (emit == Emit::Plan && outputPath.empty()) {
     errs() << "moec: no output: pass -o OUT.moeb (or --emit=forward to print IR)\n";
+    return 1;
+  }
+  if (gemm.getNumOccurrences() && target != Target::Cuda && emit != Emit::Cuda) {
+    errs() << "moec: --gemm chooses how --target=cuda runs dense GEMMs; the cpu target "
+              "runs its own kernels\n";
     return 1;
   }
   if (!moec::target::isSupportedGpuArch(gpuArch)) {
@@ -341,7 +359,10 @@ int main(int argc, char **argv) {
         outs() << " (workspace " << kernel.workspaceBytes << " bytes)";
       outs() << "\n";
       for (const moec::codegen::KernelLaunch &launch : kernel.launches)
-        outs() << "// launch " << launch.entry << " grid " << launch.grid[0] << "x"
+        if (launch.gemm)
+          outs() << "// launch " << launch.entry << " library GEMM (cuBLASLt)\n";
+        else
+          outs() << "// launch " << launch.entry << " grid " << launch.grid[0] << "x"
                << launch.grid[1] << "x" << launch.grid[2] << " block " << launch.block[0]
                << "x" << launch.block[1] << "x" << launch.block[2] << "\n";
       outs() << kernel.source;

@@ -2,16 +2,16 @@
 as the parity suite imports them, at a small shape); run as a program, it
 compiles models into a folder of plans for a GPU machine without moec:
 
-    cuda_plans.py [--precision bf16] TOOLS_DIR OUT_DIR ARCH MODEL_GLOB..."""
+    cuda_plans.py [--precision bf16] [--gemm cublaslt] TOOLS_DIR OUT_DIR ARCH MODEL_GLOB..."""
 import glob
 import os
 import subprocess
 import sys
 
 
-def compile_command(tools, model, plan, arch="sm_90", precision="fp32"):
+def compile_command(tools, model, plan, arch="sm_90", precision="fp32", gemm="generated"):
     command = [os.path.join(tools, "moec"), model, "--target=cuda", "--gpu-arch=" + arch,
-               "--precision=" + precision, "-o", plan]
+               "--precision=" + precision, "--gemm=" + gemm, "-o", plan]
     if model.endswith(".json"):
         command += ["--set", "vocab_size=64", "--set", "training.batch_size=2",
                     "--set", "training.seq_len=8", "--substitute", "mla=gqa",
@@ -20,13 +20,14 @@ def compile_command(tools, model, plan, arch="sm_90", precision="fp32"):
 
 
 if __name__ == "__main__":
-    arguments, precision = sys.argv[1:], "fp32"
-    if arguments[0] == "--precision":
-        precision, arguments = arguments[1], arguments[2:]
+    arguments, options = sys.argv[1:], {"--precision": "fp32", "--gemm": "generated"}
+    while arguments[0] in options:
+        options[arguments[0]], arguments = arguments[1], arguments[2:]
+    precision, gemm = options["--precision"], options["--gemm"]
     tools, out, arch = arguments[:3]
     models = sorted(m for pattern in arguments[3:] for m in glob.glob(pattern))
     for model in models:
         plan = os.path.join(out, os.path.splitext(os.path.basename(model))[0] + ".moeb")
-        subprocess.run(compile_command(tools, model, plan, arch, precision), check=True,
+        subprocess.run(compile_command(tools, model, plan, arch, precision, gemm), check=True,
                        stderr=subprocess.DEVNULL)
-    print(f"{len(models)} {precision} plans for {arch} in {out}")
+    print(f"{len(models)} {precision} plans ({gemm} GEMMs) for {arch} in {out}")
