@@ -21,7 +21,22 @@ gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/n
 gpu="${gpu:-no GPU ($device)}"
 declare -A result
 layers=""
-limit() { timeout --kill-after=10 "$@"; }
+# The whole run's budget (seconds, GPU_CHECK_BUDGET): each command's time
+# limit is cut to what is left of it, and the later, optional sections are
+# skipped, with a note in the table, when less is left than they may take;
+# so the table is written before the caller's own limit.
+budget="${GPU_CHECK_BUDGET:-540}"
+time_for() { [ $((budget - SECONDS)) -ge "$1" ]; }
+# SKIP="parity demo ...": sections not to run (parity, parity-bf16,
+# cublaslt, demo, bench, layers, olmoe, sanitizer), e.g. to spend a second
+# call on the benchmarks alone.
+wants() { [[ " ${SKIP:-} " != *" $1 "* ]]; }
+limit() {
+  local seconds="$1" left=$((budget - SECONDS)); shift
+  [ "$left" -lt "$seconds" ] && seconds="$left"
+  [ "$seconds" -lt 5 ] && seconds=5
+  timeout --kill-after=10 "$seconds" "$@"
+}
 finish() {
   tar -C "$work" --exclude=cache -czf "$out/logs.tar.gz" . 2>/dev/null
   {
@@ -33,6 +48,7 @@ finish() {
   } | tee "$out/table.txt"
 }
 trap finish EXIT
+trap 'exit 143' TERM INT # a killed run still writes its table
 
 # 0. One small plan, one step, its whole output: the first thing to read
 #    when the device does not work at all.
@@ -64,7 +80,9 @@ fi
 #    (first-step loss 1e-5, gradients 1e-4 relative L2, 2 more steps 1e-4),
 #    and twice on the device, bit for bit.
 start=$SECONDS
-if limit 240 python3 "$root/test/tools/Inputs/compare_devices.py" --repeat "$bundle/bin" \
+if ! wants parity; then
+  result[parity]="skipped (SKIP)"
+elif limit 240 python3 "$root/test/tools/Inputs/compare_devices.py" --repeat "$bundle/bin" \
     "$work/compare" cpu "$device" "$bundle/plans/*.moeb" >"$work/parity.txt" 2>&1; then
   result[parity]="pass: $(tail -n 1 "$work/parity.txt")"
 else
@@ -76,7 +94,7 @@ result[parity]+=" ($((SECONDS - start)) s)"
 # 1b. bf16 products (moec --precision=bf16) against the cpu's fp32: the loss
 #     within 1e-3, all gradients together within 5e-2 (relative L2), and
 #     bit for bit twice on the device.
-if [ -d "$bundle/plans-bf16" ]; then
+if [ -d "$bundle/plans-bf16" ] && wants parity-bf16; then
   start=$SECONDS
   if limit 180 python3 "$root/test/tools/Inputs/compare_devices.py" --repeat --precision bf16 \
       "$bundle/bin" "$work/compare-bf16" cpu "$device" "$bundle/plans-bf16/*.moeb" \
@@ -91,7 +109,7 @@ fi
 
 # 1c. Dense GEMMs as cuBLASLt calls (moec --gemm=cublaslt) against the cpu,
 #     and twice bit for bit (a fixed algorithm per GEMM).
-if [ -d "$bundle/plans-cublaslt" ]; then
+if [ -d "$bundle/plans-cublaslt" ] && wants cublaslt; then
   start=$SECONDS
   if limit 120 python3 "$root/test/tools/Inputs/compare_devices.py" --repeat --gemm cublaslt \
       "$bundle/bin" "$work/compare-cublaslt" cpu "$device" "$bundle/plans-cublaslt/*.moeb" \
@@ -107,6 +125,7 @@ fi
 # 2. The demo model trains on the device; the loss curve repeats bit for
 #    bit, and a resumed run matches an uninterrupted one.
 data="$root/models/data/kjv.u16.bin"
+if wants demo; then # (not indented: the demo's checks, to the benchmarks)
 run() { limit 120 "$bundle/bin/moe-run" "$bundle/demo-kjv.moeb" --device "$device" --data "$data" "$@"; }
 start=$SECONDS
 if run --steps "${DEMO_STEPS:-200}" --log "$work/demo.jsonl" --save "$work/demo.safetensors" >"$work/demo.txt" 2>&1; then
@@ -196,10 +215,11 @@ top = ", ".join(f"{name} {ms:.2f}" for name, ms in total.most_common(6))
 print(f"demo step {step:.2f} ms in ops (synchronised per op): {top} ms")
 PY
 )"
+fi # wants demo
 
 # 3. One MoE layer's training step (bench/moe_layer.mlir): moec on the
 #    device against PyTorch eager on the same GPU, fp32, TF32 off.
-if [ -f "$bundle/bench/layer.moeb" ]; then
+if [ -f "$bundle/bench/layer.moeb" ] && wants bench; then
   steps="${BENCH_STEPS:-20}"
   MOEC_PROFILE=1 limit 120 "$bundle/bin/moe_layer_bench" "$bundle/bench/layer.moeb" \
       --steps "$steps" --device "$device" >"$work/bench-moec.json" 2>"$work/bench-moec.err"
@@ -223,8 +243,11 @@ fi
 
 # 3b. The issue's layer shapes (gpu-bundle/bench/layers.txt), a few steps
 #     each, against PyTorch eager's per-expert loop in fp32.
-if [ -f "$bundle/bench/layers.txt" ]; then
+if [ -f "$bundle/bench/layers.txt" ] && wants layers; then
   while read -r name tokens hidden experts width k; do
+    if ! time_for 150; then
+      result[$name]="skipped: $((budget - SECONDS)) s of the budget left"; layers+=" $name"; continue
+    fi
     shape=(--tokens "$tokens" --hidden "$hidden" --experts "$experts" --width "$width" --top-k "$k")
     limit 180 "$bundle/bin/moe_layer_bench" "$bundle/bench/$name.moeb" --steps "${BIG_STEPS:-3}" \
         --device "$device" --top-k "$k" >"$work/bench-$name-moec.json" 2>"$work/bench-$name-moec.err"
@@ -253,6 +276,9 @@ PY
     # bf16: moec --precision=bf16 against PyTorch under bf16 autocast, its
     # per-expert loop and torch._grouped_mm, and the bf16 GEMM ceiling.
     [ -f "$bundle/bench/$name-bf16.moeb" ] || continue
+    if ! time_for 120; then
+      result[$name-bf16]="skipped: $((budget - SECONDS)) s of the budget left"; layers+=" $name-bf16"; continue
+    fi
     limit 180 "$bundle/bin/moe_layer_bench" "$bundle/bench/$name-bf16.moeb" --steps "${BIG_STEPS:-3}" \
         --device "$device" --top-k "$k" >"$work/bench-$name-bf16-moec.json" 2>"$work/bench-$name-bf16-moec.err"
     for impl in loop grouped_mm; do
@@ -292,7 +318,11 @@ fi
 # 3c. The whole model: OLMoE-1B-7B's shapes, 4 layers, batch 8 x 2048,
 #     AdamW, aux loss on; moec --precision=bf16 against transformers' own
 #     model with fused AdamW, bf16 autocast over fp32 weights and pure bf16.
-if [ -f "$bundle/bench/olmoe4-bf16.moeb" ] && [ "$device" = cuda ]; then
+if ! wants olmoe; then
+  :
+elif [ -f "$bundle/bench/olmoe4-bf16.moeb" ] && [ "$device" = cuda ] && ! time_for 200; then
+  result[olmoe]="skipped: $((budget - SECONDS)) s of the budget left (GPU_CHECK_BUDGET=$budget)"
+elif [ -f "$bundle/bench/olmoe4-bf16.moeb" ] && [ "$device" = cuda ]; then
   python3 -c "import random,struct,sys; random.seed(0); open(sys.argv[1],'wb').write(struct.pack('<%dH' % (16384*10), *[random.randrange(50304) for _ in range(16384*10)]))" "$work/olmoe-tokens.bin"
   limit 300 "$bundle/bin/moe-run" "$bundle/bench/olmoe4-bf16.moeb" --device cuda --data "$work/olmoe-tokens.bin" \
       --steps "${OLMOE_STEPS:-6}" --log "$work/olmoe-moec.jsonl" >"$work/olmoe-moec.txt" 2>&1
@@ -335,7 +365,7 @@ fi
 
 # 4. Out-of-bounds accesses and races in the generated kernels: one step of
 #    each plan under compute-sanitizer (when the machine has it).
-if [ "$device" = cuda ] && command -v compute-sanitizer >/dev/null; then
+if [ "$device" = cuda ] && command -v compute-sanitizer >/dev/null && wants sanitizer; then
   bad=0 checked=0
   for plan in "$bundle"/plans/*.moeb; do
     for tool in memcheck racecheck; do
@@ -346,7 +376,7 @@ if [ "$device" = cuda ] && command -v compute-sanitizer >/dev/null; then
       fi
       checked=$((checked + 1))
     done
-    [ $SECONDS -gt "${SANITIZER_UNTIL:-330}" ] && break
+    [ $SECONDS -gt "${SANITIZER_UNTIL:-330}" ] || ! time_for 60 && break
   done
   result[sanitizer]="$((checked - bad)) of $checked memcheck/racecheck runs clean"
 fi
