@@ -140,16 +140,21 @@ int main(int argc, char **argv) {
     std::printf("target    %s (no generated kernels)\n", target.c_str());
   } else {
     double ptx = 0, cubin = 0;
-    int withCubin = 0;
+    int withCubin = 0, libraryGemms = 0;
     for (const moec::plan::Kernel *k : *root.kernels()) {
       ptx += k->ptx() ? k->ptx()->size() : 0;
       cubin += k->cubin() ? k->cubin()->size() : 0;
       withCubin += k->cubin() && k->cubin()->size() > 0;
+      if (k->launches())
+        for (const moec::plan::Launch *launch : *k->launches())
+          libraryGemms += launch->gemm() != nullptr;
     }
     const moec::plan::Kernel *first = root.kernels()->Get(0);
     std::printf("target    %s %s: %u generated kernels (PTX %s; %d with a cubin, %s)\n",
                 target.c_str(), first->arch() ? first->arch()->c_str() : "?",
                 root.kernels()->size(), human(ptx).c_str(), withCubin, human(cubin).c_str());
+    if (libraryGemms)
+      std::printf("          %d library GEMMs (cuBLASLt; moec --gemm=cublaslt)\n", libraryGemms);
   }
   if (const moec::plan::Training *t = root.training())
     std::printf("training  batch %lld x seq %lld, seed %lld, optimizer %s lr %g\n",
