@@ -367,9 +367,13 @@ fi
 #    each plan under compute-sanitizer (when the machine has it).
 if [ "$device" = cuda ] && command -v compute-sanitizer >/dev/null && wants sanitizer; then
   bad=0 checked=0
-  for plan in "$bundle"/plans/*.moeb; do
+  # The tensor-core tiles first (bf16 plans of three kinds of experts), then
+  # every fp32 plan, while time is left.
+  for plan in "$bundle"/plans-bf16/{tiny-topk,tiny-qwen2-shared,tiny-tsallis-lora}.moeb \
+      "$bundle"/plans/*.moeb; do
+    [ -f "$plan" ] || continue
     for tool in memcheck racecheck; do
-      name="sanitizer-$tool-$(basename "$plan" .moeb).txt"
+      name="sanitizer-$tool-$(basename "$(dirname "$plan")")-$(basename "$plan" .moeb).txt"
       if ! limit 60 compute-sanitizer --tool "$tool" --error-exitcode 3 "$bundle/bin/moe-run" "$plan" \
           --device cuda --data "$small" --steps 1 >"$work/$name" 2>&1; then
         bad=$((bad + 1)); echo "sanitizer: $name"; grep -m 5 "=========" "$work/$name"
