@@ -165,6 +165,12 @@ Status Executor::run() {
   if (!usesGraphs())
     return runSteps();
   hal::Stream &stream = device_->defaultStream();
+  if (!warmedUp_) {
+    // The first run launches step by step: what libraries do on first use
+    // (cuBLASLt loads its kernels lazily) happens outside a recording.
+    warmedUp_ = true;
+    return runSteps();
+  }
   if (!graph_) {
     if (Status s = stream.beginCapture(); !s)
       return s;

@@ -47,8 +47,9 @@ public:
   void setTracing(bool on) { tracing_ = on; }
   std::vector<TraceEvent> takeTrace() { return std::move(trace_); }
   /// Runs the function as one recorded graph (a CUDA graph on a GPU): the
-  /// first run records every step, later runs replay the recording, until
-  /// a bind() changes an address. Only where the default stream can record
+  /// first run launches step by step (libraries initialise then, outside a
+  /// recording), the second records every step and replays the recording,
+  /// later runs replay it, until a bind() changes an address. Only where the default stream can record
   /// and every step is generated code; never while profiling or tracing
   /// (they time each step). Off by default.
   void setGraphs(bool on) { graphs_ = on; }
@@ -107,6 +108,7 @@ private:
   bool graphs_ = false;
   bool allGenerated_ = true; // every step a view or generated code
   std::unique_ptr<hal::Graph> graph_;
+  bool warmedUp_ = false; // a run has launched step by step
 };
 
 } // namespace moec::rt

@@ -13,7 +13,9 @@ namespace moec::rt {
 /// C[m, n] = (C +) Σ_k A(m, k) B(k, n) over row-major operands that are
 /// arguments of the step (by index): A(m, k) at A[m * lda + k] (transposed:
 /// A[k * lda + m]), B(k, n) at B[k * ldb + n] (transposed: B[n * ldb + k]);
-/// bf16: operands rounded to bf16, fp32 accumulation.
+/// bf16: operands rounded to bf16, fp32 accumulation (cuBLASLt's
+/// CUBLAS_COMPUTE_32F_FAST_16BF may round them to TF32 instead: bf16 or
+/// better; cuda-emu rounds to bf16).
 struct LibraryGemm {
   int64_t m = 0, n = 0, k = 0;
   unsigned a = 0, b = 0, c = 0;

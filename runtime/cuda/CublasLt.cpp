@@ -16,22 +16,27 @@ StatusOr<std::shared_ptr<CublasLt>> CublasLt::load() {
   else
     candidates = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11",
                   "libcublasLt.so"};
-  void *library = nullptr;
-  std::string tried, path;
+  // The first that loads and creates a handle (a library too new for the
+  // driver fails there, and an older one may do).
+  std::string tried;
   for (const std::string &candidate : candidates) {
-    if ((library = dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL))) {
-      path = candidate;
-      break;
-    }
-    const char *why = dlerror();
-    tried += (tried.empty() ? "" : "; ") + std::string(why ? why : candidate);
+    auto loaded = loadFrom(candidate);
+    if (loaded)
+      return loaded;
+    tried += (tried.empty() ? "" : "; ") + loaded.status().message();
   }
-  if (!library)
-    return Status::error("no cuBLASLt (the plan's library GEMMs need it: moec --gemm=cublaslt): " +
-                         tried + "; set MOEC_CUBLASLT to its path");
+  return Status::error("no cuBLASLt (the plan's library GEMMs need it: moec --gemm=cublaslt): " +
+                       tried + "; set MOEC_CUBLASLT to its path");
+}
 
+StatusOr<std::shared_ptr<CublasLt>> CublasLt::loadFrom(const std::string &path) {
+  void *library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!library) {
+    const char *why = dlerror();
+    return Status::error(why ? why : "cannot load " + path);
+  }
   std::shared_ptr<CublasLt> lt(new CublasLt());
-  lt->library_ = library;
+  lt->library_ = library; // closed with lt on any failure below
   CublasLtSymbols &api = lt->symbols_;
 #define MOEC_CUBLASLT_SYMBOL(name)                                                             \
   api.name = reinterpret_cast<decltype(api.name)>(dlsym(library, #name));                     \
@@ -52,7 +57,7 @@ StatusOr<std::shared_ptr<CublasLt>> CublasLt::load() {
   MOEC_CUBLASLT_SYMBOL(cublasLtMatmul)
 #undef MOEC_CUBLASLT_SYMBOL
   if (Status s = lt->check(api.cublasLtCreate(&lt->handle_), "cublasLtCreate"); !s)
-    return s;
+    return Status::error(path + ": " + s.message());
   return lt;
 }
 
@@ -129,6 +134,14 @@ CublasLtGemm::plan(std::shared_ptr<CublasLt> library, const LibraryGemm &g,
                             preference, cublas::kPrefMaxWorkspace, &maxWorkspace,
                             sizeof(maxWorkspace)),
                         "cublasLtMatmulPreferenceSetAttribute");
+  // Tensors are 64-byte aligned (the arena's alignment), not the 256 the
+  // heuristic assumes by default: only algorithms that work with that.
+  uint32_t alignment = 64;
+  for (int attribute = cublas::kPrefMinAlignmentA; set && attribute < cublas::kPrefMinAlignmentA + 4;
+       ++attribute)
+    set = lt.check(api.cublasLtMatmulPreferenceSetAttribute(preference, attribute, &alignment,
+                                                            sizeof(alignment)),
+                   "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT)");
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   Status heuristic = set ? lt.check(api.cublasLtMatmulAlgoGetHeuristic(

@@ -46,6 +46,7 @@ constexpr int kComputeFastBf16 = 75;  // CUBLAS_COMPUTE_32F_FAST_16BF
 constexpr int kDescTransA = 3;        // CUBLASLT_MATMUL_DESC_TRANSA
 constexpr int kDescTransB = 4;        // CUBLASLT_MATMUL_DESC_TRANSB
 constexpr int kPrefMaxWorkspace = 1;  // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES
+constexpr int kPrefMinAlignmentA = 5; // CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES (B, C, D: 6-8)
 constexpr int kOpN = 0, kOpT = 1;     // CUBLAS_OP_N, CUBLAS_OP_T
 } // namespace cublas
 
@@ -94,6 +95,7 @@ public:
 
 private:
   CublasLt() = default;
+  static StatusOr<std::shared_ptr<CublasLt>> loadFrom(const std::string &path);
   void *library_ = nullptr;
   CublasLtSymbols symbols_;
   cublasLtHandle_t handle_ = nullptr;

@@ -82,8 +82,10 @@ EmuExecutable::load(const std::vector<const plan::Kernel *> &kernels) {
   std::string compiler = environment("MOEC_EMU_CXX");
   if (compiler.empty())
     compiler = "c++";
-  std::vector<std::string> flags = {"-std=c++17", "-O1",  "-fPIC", "-shared",
-                                    "-w",         "-DMOEC_CUDA_EMU"};
+  // No strict aliasing: kernels store words into arrays of halves (the
+  // bf16 tiles), as CUDA code may.
+  std::vector<std::string> flags = {"-std=c++17", "-O1", "-fno-strict-aliasing", "-fPIC",
+                                    "-shared",    "-w",  "-DMOEC_CUDA_EMU"};
   std::string source = translationUnit(kernels);
   uint64_t key = fnv1a64(source, fnv1a64(kEmuHeader, fnv1a64(compiler)));
   for (const std::string &flag : flags)

@@ -679,7 +679,8 @@ int train(const Options &o, Run &run) {
                 "inputs)\n",
                 run.device->memoryUsage().peak() / 1048576.0);
   if (ex.usesGraphs())
-    std::printf("each step ran as one recorded graph (--no-cuda-graph: kernel by kernel)\n");
+    std::printf("steps after the first ran as one recorded graph (--no-cuda-graph: kernel by "
+                "kernel)\n");
   if (!o.save.empty()) {
     if (Status s = saveCheckpoint(run, o.save, end); !s)
       return fail(s);

@@ -25,6 +25,8 @@ static_assert(lt::cublas::kComputeFastBf16 == CUBLAS_COMPUTE_32F_FAST_16BF);
 static_assert(lt::cublas::kDescTransA == CUBLASLT_MATMUL_DESC_TRANSA);
 static_assert(lt::cublas::kDescTransB == CUBLASLT_MATMUL_DESC_TRANSB);
 static_assert(lt::cublas::kPrefMaxWorkspace == CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES);
+static_assert(lt::cublas::kPrefMinAlignmentA == CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES &&
+              lt::cublas::kPrefMinAlignmentA + 3 == CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES);
 static_assert(lt::cublas::kOpN == CUBLAS_OP_N && lt::cublas::kOpT == CUBLAS_OP_T);
 static_assert(sizeof(lt::cublasLtMatmulAlgo_t) == sizeof(::cublasLtMatmulAlgo_t));
 static_assert(sizeof(lt::cublasLtMatmulHeuristicResult_t) ==
