@@ -6,6 +6,9 @@
 
 namespace moec::rt::cudaemu {
 
+/// x rounded to bf16 (to nearest even; NaN stays NaN), as a float.
+float roundToBf16(float x);
+
 /// Runs `gemm` on the host over the step's arguments (cuLaunchKernel's
 /// convention: arguments[i] points at the i-th pointer): each output summed
 /// in k order in fp32, operands rounded to bf16 first when gemm.bf16.

@@ -5,6 +5,8 @@
 #include "dialects/moe/IR/MoEDialect.h"
 #include "dialects/moe/IR/MoEOps.h"
 #include "runtime/cudaemu/CudaEmuDevice.h"
+#include "runtime/cudaemu/HostGemm.h"
+#include "test/unit/ScopedCacheDir.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -23,15 +25,7 @@ using namespace moec;
 
 namespace {
 
-/// x rounded to bf16 (to nearest even), as a float.
-float roundToBf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof(u));
-  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-  float r;
-  std::memcpy(&r, &u, sizeof(r));
-  return r;
-}
+using rt::cudaemu::roundToBf16; // the reference's rounding: to nearest even
 
 /// Odd sizes on purpose: partial row and column tiles, K not a multiple of
 /// either k step, and the rows past a tile's end.
@@ -40,10 +34,6 @@ constexpr int64_t kRows = 150, kIn = 70, kOut = 130;
 class GeneratedGemm : public ::testing::Test {
 protected:
   void SetUp() override {
-    char pattern[] = "/tmp/moec-gemm-test-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    cacheDir_ = pattern;
-    setenv("MOEC_CACHE_DIR", cacheDir_.c_str(), 1);
     mlir::DialectRegistry registry;
     registry.insert<moe::MoEDialect, mlir::func::FuncDialect>();
     codegen::registerCudaKernelModels(registry);
@@ -60,7 +50,6 @@ protected:
       for (float &v : *values)
         v = uniform(random);
   }
-  void TearDown() override { std::system(("rm -rf " + cacheDir_).c_str()); }
 
   /// The kernel of `op` (its text, @ATTR@ where its attributes go) with
   /// `precision` (fp32 or bf16), run on cuda-emu over `operands`; returns
@@ -153,7 +142,8 @@ protected:
     return worst / scale;
   }
 
-  std::string cacheDir_, source_;
+  test::ScopedCacheDir cacheDir_;
+  std::string source_;
   mlir::MLIRContext context_;
   std::vector<float> x_, w_, dy_;
 };

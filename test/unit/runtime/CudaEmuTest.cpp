@@ -1,6 +1,7 @@
 // CudaEmuTest.cpp - the cuda-emu device: CUDA kernels compiled for and run on
 // the host, with barriers between the threads of a block.
 #include "runtime/cudaemu/CudaEmuDevice.h"
+#include "test/unit/ScopedCacheDir.h"
 
 #include <gtest/gtest.h>
 
@@ -48,14 +49,7 @@ extern "C" void affine_emu(void **args, const unsigned *grid, const unsigned *bl
 
 class CudaEmu : public ::testing::Test {
 protected:
-  void SetUp() override {
-    char pattern[] = "/tmp/moec-emu-test-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    cacheDir_ = pattern;
-    setenv("MOEC_CACHE_DIR", cacheDir_.c_str(), 1);
-    device_ = cudaemu::CudaEmuDevice::create();
-  }
-  void TearDown() override { std::system(("rm -rf " + cacheDir_).c_str()); }
+  void SetUp() override { device_ = cudaemu::CudaEmuDevice::create(); }
 
   /// A flatbuffer holding kernels (name, source), each with one entry named
   /// as the kernel.
@@ -75,7 +69,7 @@ protected:
     return {vector->begin(), vector->end()};
   }
 
-  std::string cacheDir_;
+  test::ScopedCacheDir cacheDir_;
   std::unique_ptr<cudaemu::CudaEmuDevice> device_;
   flatbuffers::FlatBufferBuilder fbb_;
 };
