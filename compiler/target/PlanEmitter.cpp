@@ -53,7 +53,8 @@ public:
 
 private:
   FailureOr<int> addTensor(Value value, std::string name, plan::TensorRole role,
-                           DictionaryAttr attrs, int buffer, int64_t offset);
+                           DictionaryAttr attrs, int buffer, int64_t offset,
+                           int overwrites = -1);
   FailureOr<fb::Offset<plan::Attr>> convertAttr(NamedAttribute attr,
                                                 Operation *op);
   FailureOr<fb::Offset<plan::Function>> emitFunction(func::FuncOp func);
@@ -72,7 +73,7 @@ private:
 
 FailureOr<int> Emitter::addTensor(Value value, std::string name,
                                   plan::TensorRole role, DictionaryAttr attrs,
-                                  int buffer, int64_t offset) {
+                                  int buffer, int64_t offset, int overwrites) {
   auto type = dyn_cast<RankedTensorType>(value.getType());
   Operation *where = value.getDefiningOp() ? value.getDefiningOp()
                                            : value.getParentBlock()->getParentOp();
@@ -125,6 +126,7 @@ FailureOr<int> Emitter::addTensor(Value value, std::string name,
   tb.add_buffer(buffer);
   tb.add_offset(static_cast<uint64_t>(std::max<int64_t>(offset, 0)));
   tb.add_value(hyperValue);
+  tb.add_overwrites(overwrites);
   tensors.push_back(tb.Finish());
   int id = tensors.size() - 1;
   tensorOf[value] = id;
@@ -251,8 +253,26 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
     std::vector<int> stepInputs, stepOutputs;
     for (Value operand : op.getOperands())
       stepInputs.push_back(tensorOf.lookup(operand));
+    // Results written over a function argument (moe-plan-memory's
+    // moe.overwrites): the plan names the argument's tensor.
+    auto overwrites = op.getAttrOfType<DenseI64ArrayAttr>("moe.overwrites");
+    if (overwrites && overwrites.size() != static_cast<int64_t>(op.getNumResults())) {
+      op.emitOpError("has moe.overwrites with ")
+          << overwrites.size() << " entries for " << op.getNumResults() << " results";
+      return failure();
+    }
     for (auto [i, result] : llvm::enumerate(op.getResults())) {
       int64_t offset = offsets[i];
+      int overwritten = -1;
+      if (overwrites && overwrites[i] >= 0) {
+        if (overwrites[i] >= static_cast<int64_t>(op.getNumOperands()) ||
+            !isa<BlockArgument>(op.getOperand(overwrites[i]))) {
+          op.emitOpError("result ") << i << " overwrites operand " << overwrites[i]
+                                    << ", which is not an argument of the function";
+          return failure();
+        }
+        overwritten = tensorOf.lookup(op.getOperand(overwrites[i]));
+      }
       bool returned = outputNames.count(result);
       std::string name = returned ? outputNames[result]
                                   : "%" + std::to_string(counter++);
@@ -260,7 +280,7 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
       FailureOr<int> id = addTensor(
           result, name,
           returned ? plan::TensorRole::output : plan::TensorRole::intermediate,
-          DictionaryAttr(), offset < 0 ? -1 : buffer, offset);
+          DictionaryAttr(), offset < 0 ? -1 : buffer, offset, overwritten);
       if (failed(id))
         return failure();
       stepOutputs.push_back(*id);
@@ -270,7 +290,7 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
     op.getName().populateDefaultAttrs(withDefaults);
     std::vector<fb::Offset<plan::Attr>> attrs;
     for (NamedAttribute named : withDefaults) {
-      if (named.getName() == "moe.offsets")
+      if (named.getName() == "moe.offsets" || named.getName() == "moe.overwrites")
         continue;
       FailureOr<fb::Offset<plan::Attr>> attr = convertAttr(named, &op);
       if (failed(attr))

@@ -16,12 +16,22 @@ def MoEPlanMemoryPass : Pass<"moe-plan-memory", "::mlir::func::FuncOp"> {
     that the runtime allocates once per function and never inside a step.
     Tensors whose live ranges (from the op defining them to their last use;
     returned tensors live to the end) do not overlap share memory: the pass
-    places them first-fit in order of definition. Views (ops with
+    places them first-fit, once in order of definition and once largest
+    first, and keeps the smaller arena. Views (ops with
     `ViewLikeOpInterface`: `tensor.expand_shape` and `tensor.collapse_shape`
     get it from moec) share their source's bytes and extend its live range.
 
+    Ops with `InPlaceOpInterface` write a result over an operand when
+    nothing reads that operand after them: `moe.cross_entropy_grad`'s
+    gradient takes the logits' bytes, and `moe.adamw_update` /
+    `moe.sgd_update` update parameters and optimizer state (function
+    arguments with `moe.param` or `moe.state`) where they live, so the
+    training step's arena holds no second copy of them. Such ops get
+    `moe.overwrites`: per result, the operand it overwrites, or -1.
+
     Each op gets `moe.offsets`, one offset per result (-1 for a view of a
-    function argument); the function gets `moe.arena_size`.
+    function argument or a result written over one); the function gets
+    `moe.arena_size`.
 
     ```mlir
     // Before:

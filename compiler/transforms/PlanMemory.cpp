@@ -1,6 +1,8 @@
 //===- PlanMemory.cpp - arena offsets for the tensors of a function -------===//
 #include "compiler/transforms/Passes.h"
 
+#include "dialects/moe/IR/MoEOps.h"
+
 #include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/IR/BuiltinAttributes.h"
 
@@ -26,7 +28,26 @@ struct Allocation {
   int64_t end = 0;   // index of the last use
   int64_t offset = -1;
   bool viewOfArgument = false;
+  bool mergedInPlace = false;      // its values now use another allocation
+  bool overwritesArgument = false; // it lives in a function argument's bytes
 };
+
+/// Parameters and optimizer state are the step's to update; other inputs
+/// (tokens, targets) are the caller's and never overwritten.
+bool isParameterOrState(BlockArgument argument) {
+  auto func = dyn_cast<func::FuncOp>(argument.getOwner()->getParentOp());
+  if (!func)
+    return false;
+  DictionaryAttr attrs = func.getArgAttrDict(argument.getArgNumber());
+  return attrs && (attrs.get("moe.param") || attrs.get("moe.state"));
+}
+
+/// The function argument whose bytes `value` is (a view of), or null.
+BlockArgument argumentBehind(Value value) {
+  while (auto view = value.getDefiningOp<ViewLikeOpInterface>())
+    value = view.getViewSource();
+  return dyn_cast<BlockArgument>(value);
+}
 
 
 class MoEPlanMemoryPass
@@ -96,6 +117,7 @@ public:
       }
     }
 
+    reuseOperandsInPlace(block, position, allocationOf, allocations);
     int64_t arenaSize = assignOffsets(allocations);
 
     Builder builder(func.getContext());
@@ -105,7 +127,9 @@ public:
       SmallVector<int64_t> offsets;
       for (OpResult result : op.getResults()) {
         const Allocation &allocation = allocations[allocationOf[result]];
-        offsets.push_back(allocation.viewOfArgument ? -1 : allocation.offset);
+        offsets.push_back(allocation.viewOfArgument || allocation.overwritesArgument
+                              ? -1
+                              : allocation.offset);
       }
       op.setAttr("moe.offsets", builder.getDenseI64ArrayAttr(offsets));
     }
@@ -113,25 +137,117 @@ public:
   }
 
 private:
-  /// First fit in order of definition; returns the arena size.
+  /// A result of an op with InPlaceOpInterface takes the bytes of the
+  /// operand it may overwrite when nothing reads that operand after the op
+  /// (and no other operand of the op is the same bytes). An arena operand's
+  /// allocation lives on as the result's (the loss gradient over the logits
+  /// saves a logits-sized tensor); a function argument is updated where it
+  /// lives (the optimizer's new parameters and moments need no arena bytes),
+  /// which `moe.overwrites` records: per result, the operand it overwrites
+  /// or -1.
+  static void reuseOperandsInPlace(Block &block, DenseMap<Operation *, int64_t> &position,
+                                   DenseMap<Value, unsigned> &allocationOf,
+                                   SmallVectorImpl<Allocation> &allocations) {
+    // The last op that reads each argument's bytes, directly or by a view.
+    DenseMap<BlockArgument, int64_t> argumentEnd;
+    for (Operation &op : block)
+      for (Value operand : op.getOperands())
+        if (BlockArgument argument = argumentBehind(operand))
+          argumentEnd[argument] = op.hasTrait<OpTrait::IsTerminator>()
+                                      ? std::numeric_limits<int64_t>::max()
+                                      : std::max(argumentEnd[argument], position[&op]);
+
+    Builder builder(block.getParentOp()->getContext());
+    for (Operation &op : block) {
+      auto inPlace = dyn_cast<moe::InPlaceOpInterface>(&op);
+      if (!inPlace)
+        continue;
+      SmallVector<int64_t> overwrites(op.getNumResults(), -1);
+      for (OpResult result : op.getResults()) {
+        std::optional<unsigned> operandIndex =
+            inPlace.getOverwrittenOperand(result.getResultNumber());
+        if (!operandIndex || *operandIndex >= op.getNumOperands() ||
+            op.getOperand(*operandIndex).getType() != result.getType())
+          continue;
+        Value operand = op.getOperand(*operandIndex);
+        unsigned outputIndex = allocationOf[result];
+        Allocation &output = allocations[outputIndex];
+        if (BlockArgument argument = argumentBehind(operand)) {
+          bool sharedWithinOp = llvm::count_if(op.getOperands(), [&](Value other) {
+                                  return argumentBehind(other) == argument;
+                                }) > 1;
+          if (argument.getOwner() != &block || !isParameterOrState(argument) ||
+              argumentEnd[argument] != position[&op] || sharedWithinOp)
+            continue;
+          output.overwritesArgument = true;
+          overwrites[result.getResultNumber()] = *operandIndex;
+          continue;
+        }
+        auto source = allocationOf.find(operand);
+        if (source == allocationOf.end())
+          continue;
+        unsigned inputIndex = source->second;
+        Allocation &input = allocations[inputIndex];
+        if (input.end != position[&op] || input.size != output.size)
+          continue;
+        if (llvm::count_if(op.getOperands(), [&](Value other) {
+              auto it = allocationOf.find(other);
+              return it != allocationOf.end() && it->second == inputIndex;
+            }) > 1)
+          continue;
+        input.end = output.end;
+        output.mergedInPlace = true;
+        for (auto &[value, index] : allocationOf)
+          if (index == outputIndex)
+            index = inputIndex;
+      }
+      if (llvm::any_of(overwrites, [](int64_t o) { return o >= 0; }))
+        op.setAttr("moe.overwrites", builder.getDenseI64ArrayAttr(overwrites));
+    }
+  }
+
+  /// Places the allocations twice, first fit in order of definition and
+  /// first fit largest first (TensorFlow Lite's "greedy by size"), and keeps
+  /// the smaller arena; returns its size.
   int64_t assignOffsets(SmallVectorImpl<Allocation> &allocations) {
     SmallVector<unsigned> order;
     for (unsigned i = 0; i < allocations.size(); ++i)
-      if (!allocations[i].viewOfArgument)
+      if (!allocations[i].viewOfArgument && !allocations[i].mergedInPlace &&
+          !allocations[i].overwritesArgument)
         order.push_back(i);
     llvm::stable_sort(order, [&](unsigned a, unsigned b) {
       return allocations[a].start < allocations[b].start;
     });
+    SmallVector<int64_t> byDefinition;
+    int64_t definitionSize = placeFirstFit(allocations, order, byDefinition);
+    llvm::stable_sort(order, [&](unsigned a, unsigned b) {
+      return allocations[a].size > allocations[b].size;
+    });
+    SmallVector<int64_t> bySize;
+    int64_t sizeSize = placeFirstFit(allocations, order, bySize);
+    const SmallVector<int64_t> &chosen = sizeSize < definitionSize ? bySize : byDefinition;
+    for (unsigned i = 0; i < allocations.size(); ++i)
+      if (chosen[i] >= 0)
+        allocations[i].offset = chosen[i];
+    return std::min(sizeSize, definitionSize);
+  }
+
+  /// Places the allocations in `order`, each at the lowest offset free of
+  /// those already placed that are alive at the same time; writes each
+  /// one's offset (-1 when not placed) and returns the arena size.
+  static int64_t placeFirstFit(ArrayRef<Allocation> allocations, ArrayRef<unsigned> order,
+                               SmallVectorImpl<int64_t> &offsets) {
+    offsets.assign(allocations.size(), -1);
     SmallVector<unsigned> placed;
     int64_t arenaSize = 0;
     for (unsigned i : order) {
-      Allocation &current = allocations[i];
+      const Allocation &current = allocations[i];
       // Occupied intervals of allocations alive at the same time.
       SmallVector<std::pair<int64_t, int64_t>> busy;
       for (unsigned j : placed) {
         const Allocation &other = allocations[j];
         if (other.end >= current.start && other.start <= current.end)
-          busy.push_back({other.offset, other.offset + other.size});
+          busy.push_back({offsets[j], offsets[j] + other.size});
       }
       llvm::sort(busy);
       int64_t offset = 0;
@@ -140,7 +256,7 @@ private:
           break;
         offset = std::max(offset, hi);
       }
-      current.offset = offset;
+      offsets[i] = offset;
       arenaSize = std::max(arenaSize, offset + current.size);
       placed.push_back(i);
     }

@@ -200,8 +200,13 @@ Status Executor::runSteps() {
         inputs.push_back(&tensors_[id]);
       }
     if (step.outputs())
-      for (int id : *step.outputs())
+      for (int id : *step.outputs()) {
+        // Written in place over an input (an optimizer update): its bytes
+        // are that input's, which may be rebound between runs.
+        if (int target = plan_->tensor(id).overwrites(); target >= 0)
+          tensors_[id].data = tensors_[target].data;
         outputs.push_back(&tensors_[id]);
+      }
     if (prepared.step->view()) {
       // Arguments may be rebound between runs: alias on every run.
       outputs[0]->data = inputs[0]->data;

@@ -7,6 +7,8 @@
 
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <set>
 
 namespace moec::rt {
 
@@ -61,6 +63,69 @@ Status checkTensors(const plan::Plan &root, const std::string &name) {
       uint64_t size = root.buffers()->Get(t->buffer())->size();
       if (t->offset() > size || bytes > size - t->offset())
         return fail("tensor '" + t->name()->str() + "' lies outside its arena");
+    }
+  }
+  return Status::ok();
+}
+
+int64_t numElements(const plan::Tensor &t) {
+  int64_t n = 1;
+  if (t.shape())
+    for (int64_t extent : *t.shape())
+      n *= extent;
+  return n;
+}
+
+/// Outputs written in place over an input of the function: that input is a
+/// parameter or state of the same dtype and size, the output has no arena
+/// bytes, and no later step reads the input (or a view of it): it no longer
+/// holds what it held.
+template <typename Fail>
+Status checkOverwrites(const plan::Plan &root, const plan::Function &f, Fail fail) {
+  if (!f.steps())
+    return Status::ok();
+  int numTensors = root.tensors()->size();
+  std::string fname = f.name()->str();
+  std::map<int, int> rootOf; // a view's tensor -> the function input behind it
+  if (f.inputs())
+    for (int id : *f.inputs())
+      rootOf[id] = id;
+  std::set<int> overwritten;
+  for (unsigned i = 0; i < f.steps()->size(); ++i) {
+    const plan::Step *step = f.steps()->Get(i);
+    std::string where = "step " + std::to_string(i) + " (" + step->op()->str() + ") of '" +
+                        fname + "'";
+    if (step->inputs())
+      for (int id : *step->inputs())
+        if (auto it = rootOf.find(id); it != rootOf.end() && overwritten.count(it->second))
+          return fail(where + " reads '" + root.tensors()->Get(it->second)->name()->str() +
+                      "' after a step overwrote it");
+    if (!step->outputs())
+      continue;
+    if (step->view() && step->inputs() && step->inputs()->size() == 1)
+      if (auto it = rootOf.find(step->inputs()->Get(0)); it != rootOf.end())
+        rootOf[step->outputs()->Get(0)] = it->second;
+    for (int id : *step->outputs()) {
+      const plan::Tensor *out = root.tensors()->Get(id);
+      int target = out->overwrites();
+      if (target < 0)
+        continue;
+      std::string what = where + " writes '" + out->name()->str() + "' over tensor " +
+                         std::to_string(target);
+      if (target >= numTensors)
+        return fail(what + " of " + std::to_string(numTensors));
+      const plan::Tensor *in = root.tensors()->Get(target);
+      bool isInput = f.inputs() && std::find(f.inputs()->begin(), f.inputs()->end(), target) !=
+                                       f.inputs()->end();
+      if (!isInput || (in->role() != plan::TensorRole::parameter &&
+                       in->role() != plan::TensorRole::state))
+        return fail(what + ", which is not a parameter or state input of the function");
+      if (in->dtype() != out->dtype() || numElements(*in) != numElements(*out))
+        return fail(what + ", of another size or dtype");
+      if (out->buffer() >= 0)
+        return fail(what + " but also has arena bytes");
+      if (!overwritten.insert(target).second)
+        return fail(what + ", which an earlier step overwrote");
     }
   }
   return Status::ok();
@@ -123,17 +188,12 @@ Status checkFunctions(const plan::Plan &root, const std::string &name) {
           return fail(where + " is a view but has not one input and one output");
         const plan::Tensor *in = root.tensors()->Get(step->inputs()->Get(0));
         const plan::Tensor *out = root.tensors()->Get(step->outputs()->Get(0));
-        auto numel = [](const plan::Tensor *t) {
-          int64_t n = 1;
-          if (t->shape())
-            for (int64_t extent : *t->shape())
-              n *= extent;
-          return n;
-        };
-        if (in->dtype() != out->dtype() || numel(in) != numel(out))
+        if (in->dtype() != out->dtype() || numElements(*in) != numElements(*out))
           return fail(where + " is a view of a tensor of another size or dtype");
       }
     }
+    if (Status s = checkOverwrites(root, *f, fail); !s)
+      return s;
   }
   return Status::ok();
 }

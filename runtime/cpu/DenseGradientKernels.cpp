@@ -206,7 +206,8 @@ Status crossEntropyGrad(const StepContext &s) {
   float scale = *s.in(2).f32() / n;
   for (int64_t t = 0; t < n; ++t) {
     float *row = s.out(0).f32() + t * V;
-    std::memcpy(row, logits.f32() + t * V, V * sizeof(float));
+    if (const float *source = logits.f32() + t * V; source != row) // else in place
+      std::memcpy(row, source, V * sizeof(float));
     softmaxRow(row, V);
     row[targets.i32()[t]] -= 1.0f;
     for (int64_t j = 0; j < V; ++j)

@@ -1,6 +1,8 @@
 // moe-inspect.cpp - a readable summary of a .moeb plan.
+#include "ArenaPeak.h"
 #include "runtime/core/Plan.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -29,21 +31,69 @@ std::string count(double n) {
   else std::snprintf(text, sizeof text, "%.0f", n);
   return text;
 }
+/// The tensors that fill `function`'s arena where it is fullest: the 12
+/// largest, or all of them when `verbose`.
+void printArenaPeak(const LoadedPlan &plan, const moec::plan::Function &function,
+                    bool verbose) {
+  moec::inspect::ArenaPeak peak = moec::inspect::findArenaPeak(plan, function);
+  if (peak.step < 0)
+    return;
+  std::printf("          peak: %s live at step %d (%s) of an arena of %s\n",
+              human(peak.liveBytes).c_str(), peak.step, peak.op.c_str(),
+              human(peak.arenaBytes).c_str());
+  std::map<std::string, std::pair<int, double>> byProducer;
+  for (const moec::inspect::LiveTensor &live : peak.live) {
+    auto &[n, bytes] = byProducer[live.producer];
+    ++n;
+    bytes += live.bytes;
+  }
+  const size_t shown = verbose ? peak.live.size() : std::min<size_t>(peak.live.size(), 12);
+  for (size_t i = 0; i < shown; ++i) {
+    const moec::inspect::LiveTensor &live = peak.live[i];
+    TensorRef ref = plan.describe(live.tensor);
+    std::printf("          %10s  %-44s %-20s %s, steps %d-%d\n", human(live.bytes).c_str(),
+                plan.tensor(live.tensor).name()->c_str(), formatShape(ref.shape).c_str(),
+                live.producer.c_str(), live.defined, live.lastUse);
+  }
+  if (shown < peak.live.size()) {
+    double rest = 0;
+    for (size_t i = shown; i < peak.live.size(); ++i)
+      rest += peak.live[i].bytes;
+    std::printf("          %10s  in %zu more tensors\n", human(rest).c_str(),
+                peak.live.size() - shown);
+  }
+  std::vector<std::pair<double, std::string>> producers;
+  for (auto &[op, entry] : byProducer)
+    producers.push_back({entry.second, op});
+  std::sort(producers.rbegin(), producers.rend());
+  std::string summary;
+  for (auto &[bytes, op] : producers)
+    summary += (summary.empty() ? "" : ", ") + op + " " + human(bytes);
+  std::printf("          by producer: %s\n", summary.c_str());
+}
 } // namespace
 
 int main(int argc, char **argv) {
-  bool verbose = false;
+  bool verbose = false, memory = false;
   std::string path;
+  const char *usage = "usage: moe-inspect [-v] [--memory] PLAN.moeb\n"
+                      "  -v, --verbose  list every parameter (with --memory: every live tensor)\n"
+                      "  --memory       per function, the step where the most arena bytes are\n"
+                      "                 live and the tensors that fill it, largest first\n";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-v" || arg == "--verbose") verbose = true;
+    else if (arg == "--memory") memory = true;
     else if (arg == "-h" || arg == "--help") {
-      std::cout << "usage: moe-inspect [-v] PLAN.moeb\n";
+      std::cout << usage;
       return 0;
+    } else if (!arg.empty() && arg[0] == '-') {
+      std::cerr << "moe-inspect: error: unknown option '" << arg << "'\n" << usage;
+      return 2;
     } else path = arg;
   }
   if (path.empty()) {
-    std::cerr << "usage: moe-inspect [-v] PLAN.moeb\n";
+    std::cerr << usage;
     return 2;
   }
   auto loaded = LoadedPlan::load(path);
@@ -133,6 +183,8 @@ int main(int argc, char **argv) {
     std::printf("memory    parameters %s%s + arena %s = %s\n", human(paramBytes).c_str(),
                 training ? (" + optimizer state " + human(functionState)).c_str() : "",
                 human(arena).c_str(), human(total).c_str());
+    if (memory)
+      printArenaPeak(plan, *f, verbose);
   }
   std::string target = root.target() ? root.target()->str() : "cpu";
   std::printf("precision %s\n", root.precision() ? root.precision()->c_str() : "fp32");

@@ -629,17 +629,18 @@ int train(const Options &o, Run &run) {
                 << (std::isfinite(loss) ? "the gradient norm became " + std::to_string(norm) +
                                               " (loss " + std::to_string(loss) + ")"
                                         : "the loss became " + std::to_string(loss))
-                << " at step " << step << "; training stopped before applying it. "
+                << " at step " << step << "; training stopped and saved nothing of it. "
                 << (lastCheckpoint.empty() ? "No checkpoint was written."
                                            : "The last good checkpoint is " + lastCheckpoint + ".")
                 << "\n";
       return 3;
     }
     for (auto &[id, stored] : updates)
-      if (Status s = stream.copy(stored->buffer->address(), ex.tensor(id).data,
-                                 stored->buffer->size());
-          !s)
-        return fail(s);
+      if (ex.tensor(id).data != stored->buffer->address()) // else updated in place
+        if (Status s = stream.copy(stored->buffer->address(), ex.tensor(id).data,
+                                   stored->buffer->size());
+            !s)
+          return fail(s);
     json line;
     line["step"] = step;
     for (auto &[key, value] : metrics.items())

@@ -95,7 +95,8 @@ def MoE_FFNGradOp : MoE_GradOp<"ffn_grad"> {
 }
 
 def MoE_CrossEntropyGradOp : MoE_GradOp<"cross_entropy_grad",
-    [AllTypesMatch<["logits", "dlogits"]>]> {
+    [AllTypesMatch<["logits", "dlogits"]>,
+     DeclareOpInterfaceMethods<MoE_InPlaceOpInterface>]> {
   let summary = "dlogits = (softmax(logits) − onehot(targets)) · dloss / N";
   let arguments = (ins MoE_FloatTensor:$logits, MoE_IndexTensor:$targets,
                        MoE_ScalarF32:$dloss);

@@ -26,4 +26,25 @@ def MoE_GradientOpInterface : OpInterface<"GradientOpInterface"> {
   ];
 }
 
+def MoE_InPlaceOpInterface : OpInterface<"InPlaceOpInterface"> {
+  let cppNamespace = "::moec::moe";
+  let description = [{
+    An op whose kernels (cpu and generated) stay correct when a result is
+    written over the bytes of one of its operands: every element of that
+    operand that any thread or iteration reads is read before the element
+    of the result at the same place is written (an elementwise update, or a
+    row that is reduced before it is rewritten). `--moe-plan-memory` gives
+    such a result the operand's bytes when nothing reads the operand after
+    the op: arena tensors share an offset, and a function argument (a
+    parameter or optimizer state) is updated where it lives.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        The operand whose bytes result `resultIndex` may overwrite, if any.
+      }],
+      "::std::optional<unsigned>", "getOverwrittenOperand",
+      (ins "unsigned":$resultIndex)>
+  ];
+}
+
 #endif // MOE_INTERFACES_TD

@@ -9,6 +9,17 @@
 using namespace moec;
 
 namespace {
+/// The finished plan with its checksum footer, as moec writes it.
+std::vector<uint8_t> sealed(flatbuffers::FlatBufferBuilder &fbb,
+                            flatbuffers::Offset<plan::Plan> root) {
+  plan::FinishPlanBuffer(fbb, root);
+  std::vector<uint8_t> bytes(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+  bytes.resize(bytes.size() + plan::kFooterSize);
+  plan::writeFooter(bytes.data(), bytes.size() - plan::kFooterSize,
+                    bytes.data() + bytes.size() - plan::kFooterSize);
+  return bytes;
+}
+
 /// A small but complete plan: two tensors, one step, one arena. With
 /// `viewShape`, the step is a view (a reshape) of x with that shape.
 std::vector<uint8_t> buildPlan(uint32_t version = rt::kMaxPlanVersion,
@@ -36,12 +47,44 @@ std::vector<uint8_t> buildPlan(uint32_t version = rt::kMaxPlanVersion,
       plan::CreateFunctionDirect(fbb, "forward", &in, &out, &steps, 0)};
   auto root = plan::CreatePlanDirect(fbb, version, "test", "m", "yaml", 16, &tensors,
                                      &buffers, &functions);
-  plan::FinishPlanBuffer(fbb, root);
-  std::vector<uint8_t> bytes(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
-  bytes.resize(bytes.size() + plan::kFooterSize);
-  plan::writeFooter(bytes.data(), bytes.size() - plan::kFooterSize,
-                    bytes.data() + bytes.size() - plan::kFooterSize);
-  return bytes;
+  return sealed(fbb, root);
+}
+
+/// A step that updates tensor 0 (a parameter, or `role`) in place: its
+/// output "p'" overwrites it. With `readAfter`, a second step reads the
+/// parameter after the update.
+std::vector<uint8_t> buildInPlacePlan(plan::TensorRole role = plan::TensorRole::parameter,
+                                      bool readAfter = false,
+                                      std::vector<int64_t> outShape = {4, 8}) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<int64_t> shape = {4, 8};
+  std::vector<flatbuffers::Offset<plan::Tensor>> tensors = {
+      plan::CreateTensorDirect(fbb, "p", plan::DType::f32, &shape, role),
+      plan::CreateTensorDirect(fbb, "g", plan::DType::f32, &shape, plan::TensorRole::input),
+      plan::CreateTensorDirect(fbb, "p'", plan::DType::f32, &outShape,
+                               plan::TensorRole::output, plan::InitKind::none, 0, true,
+                               nullptr, -1, 0, 0, /*overwrites=*/0),
+      plan::CreateTensorDirect(fbb, "r", plan::DType::f32, &shape, plan::TensorRole::output,
+                               plan::InitKind::none, 0, true, nullptr, 0, 0)};
+  std::vector<flatbuffers::Offset<plan::Buffer>> buffers = {plan::CreateBuffer(fbb, 128)};
+  std::vector<int> in = {0, 1}, updated = {2}, reread = {0}, result = {3};
+  std::vector<flatbuffers::Offset<plan::Step>> steps = {
+      plan::CreateStepDirect(fbb, "moe.add", &in, &updated)};
+  if (readAfter)
+    steps.push_back(plan::CreateStepDirect(fbb, "moe.add", &reread, &result));
+  std::vector<int> outputs = {2};
+  if (readAfter)
+    outputs.push_back(3);
+  std::vector<flatbuffers::Offset<plan::Function>> functions = {
+      plan::CreateFunctionDirect(fbb, "train_step", &in, &outputs, &steps, 0)};
+  auto root = plan::CreatePlanDirect(fbb, rt::kMaxPlanVersion, "test", "m", "yaml", 16,
+                                     &tensors, &buffers, &functions);
+  return sealed(fbb, root);
+}
+
+std::string inPlaceError(std::vector<uint8_t> bytes) {
+  auto loaded = rt::LoadedPlan::fromBytes(std::move(bytes), "in-place.moeb");
+  return loaded.isOk() ? "" : loaded.status().message();
 }
 
 /// Re-seals damaged bytes with a valid checksum, so that only the
@@ -69,6 +112,23 @@ TEST(PlanLoader, RejectsAViewOfAnotherSize) {
   EXPECT_NE(loaded.status().message().find("is a view of a tensor of another size"),
             std::string::npos)
       << loaded.status().message();
+}
+
+TEST(PlanLoader, AcceptsAnUpdateInPlaceOfAParameterOrState) {
+  EXPECT_EQ(inPlaceError(buildInPlacePlan()), "");
+  EXPECT_EQ(inPlaceError(buildInPlacePlan(plan::TensorRole::state)), "");
+}
+
+TEST(PlanLoader, RejectsAnUpdateInPlaceThatCouldLoseData) {
+  EXPECT_NE(inPlaceError(buildInPlacePlan(plan::TensorRole::input))
+                .find("which is not a parameter or state input"),
+            std::string::npos);
+  EXPECT_NE(inPlaceError(buildInPlacePlan(plan::TensorRole::parameter, /*readAfter=*/true))
+                .find("reads 'p' after a step overwrote it"),
+            std::string::npos);
+  EXPECT_NE(inPlaceError(buildInPlacePlan(plan::TensorRole::parameter, false, {4, 4}))
+                .find("of another size or dtype"),
+            std::string::npos);
 }
 
 TEST(PlanLoader, RejectsAnOlderVersionWithAHint) {
