@@ -240,6 +240,21 @@ const plan::Function *LoadedPlan::function(const std::string &name) const {
   return nullptr;
 }
 
+StatusOr<std::pair<int64_t, int64_t>> LoadedPlan::tokenShape() const {
+  const plan::Function *forward = function("forward");
+  if (!forward)
+    return Status::error(path_ + ": the plan has no 'forward' function");
+  if (forward->inputs())
+    for (int id : *forward->inputs())
+      if (tensor(id).name()->str() == "tokens") {
+        std::vector<int64_t> shape = describe(id).shape;
+        if (shape.size() != 2)
+          return Status::error(path_ + ": corrupt plan: 'tokens' is not [batch, seq_len]");
+        return std::make_pair(shape[0], shape[1]);
+      }
+  return Status::error(path_ + ": 'forward' has no tokens input");
+}
+
 TensorRef LoadedPlan::describe(int tensorId) const {
   const plan::Tensor &t = tensor(tensorId);
   TensorRef ref;

@@ -36,6 +36,9 @@ public:
     return *root_->tensors()->Get(tensorId);
   }
   int numTensors() const { return root_->tensors()->size(); }
+  /// [batch, seq_len]: the shape of the `tokens` input of `forward`, which
+  /// the plan's graphs were compiled for.
+  StatusOr<std::pair<int64_t, int64_t>> tokenShape() const;
 
 private:
   std::vector<uint8_t> bytes_;

@@ -208,11 +208,16 @@ int main(int argc, char **argv) {
     if (libraryGemms)
       std::printf("          %d library GEMMs (cuBLASLt; moec --gemm=cublaslt)\n", libraryGemms);
   }
-  if (const moec::plan::Training *t = root.training())
+  if (const moec::plan::Training *t = root.training()) {
+    // The shape the graphs were compiled for (moec --batch/--seq-len may
+    // differ from the description's training section).
+    auto shape = plan.tokenShape();
+    std::pair<int64_t, int64_t> bs = shape ? *shape : std::make_pair(t->batch_size(), t->seq_len());
     std::printf("training  batch %lld x seq %lld, seed %lld, optimizer %s lr %g\n",
-                (long long)t->batch_size(), (long long)t->seq_len(), (long long)t->seed(),
+                (long long)bs.first, (long long)bs.second, (long long)t->seed(),
                 t->optimizer() && t->optimizer()->kind() ? t->optimizer()->kind()->c_str() : "?",
                 t->optimizer() ? t->optimizer()->lr() : 0.0);
+  }
   if (const moec::plan::Source *source = root.source(); source && source->file_name()) {
     std::string options;
     if (source->options())

@@ -241,28 +241,13 @@ struct Run {
 };
 
 /// The batch shape a plan was compiled for: that of forward's tokens input.
-StatusOr<std::pair<int64_t, int64_t>> compiledShape(const LoadedPlan &plan,
-                                                    const std::string &path) {
-  const moec::plan::Function *forward = plan.function("forward");
-  if (!forward)
-    return Status::error(path + ": the plan has no 'forward' function");
-  for (int id : *forward->inputs())
-    if (plan.tensor(id).name()->str() == "tokens") {
-      std::vector<int64_t> shape = plan.describe(id).shape;
-      if (shape.size() != 2)
-        return Status::error(path + ": corrupt plan: 'tokens' is not [batch, seq_len]");
-      return std::make_pair(shape[0], shape[1]);
-    }
-  return Status::error(path + ": 'forward' has no tokens input");
-}
-
 /// The plan (compiled again when --batch or --seq-len ask for another shape)
 /// and the data, which is checked first: a wrong --data fails before a compile.
 Status loadPlanAndData(const Options &o, Run &run) {
   auto plan = LoadedPlan::load(o.plan);
   if (!plan)
     return plan.status();
-  auto shape = compiledShape(**plan, o.plan);
+  auto shape = (*plan)->tokenShape();
   if (!shape)
     return shape.status();
   auto data = TokenData::load(o.data, o.dataDtype, (*plan)->root().vocab_size());
@@ -280,7 +265,7 @@ Status loadPlanAndData(const Options &o, Run &run) {
     plan = recompile(**plan, o.plan, batch, seqLen, schedule);
     if (!plan)
       return plan.status();
-    shape = compiledShape(**plan, o.plan);
+    shape = (*plan)->tokenShape();
     if (!shape)
       return shape.status();
     if (shape->first != batch || shape->second != seqLen)
