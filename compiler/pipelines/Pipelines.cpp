@@ -8,11 +8,14 @@
 
 namespace moec {
 
-void buildLowerToPlanPipeline(mlir::OpPassManager &pm) {
+void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize) {
   // Private functions (a training forward already differentiated) go.
   pm.addPass(mlir::createSymbolDCEPass());
   pm.addPass(mlir::createCanonicalizerPass());
   pm.addPass(mlir::createCSEPass());
+  // After CSE, which would merge the recomputations back.
+  if (rematerialize)
+    pm.addNestedPass<mlir::func::FuncOp>(createMoERematerializePass());
   pm.addNestedPass<mlir::func::FuncOp>(createMoEPlanMemoryPass());
 }
 
@@ -39,8 +42,9 @@ void registerMoecPassesAndPipelines() {
   registerMoECPasses();
   mlir::PassPipelineRegistration<>(
       "moe-lower-to-plan",
-      "Clean up forward IR and plan the memory of every function",
-      buildLowerToPlanPipeline);
+      "Clean up, recompute cheap forward ops for the backward pass and plan the "
+      "memory of every function",
+      [](mlir::OpPassManager &pm) { buildLowerToPlanPipeline(pm); });
   mlir::PassPipelineRegistration<>(
       "moe-build-training",
       "Differentiate @forward_train and build @train_step_adamw and "

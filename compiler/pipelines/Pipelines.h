@@ -8,9 +8,10 @@
 
 namespace moec {
 
-/// Forward IR to what the plan emitter serialises: cleanups, then one
-/// arena per function (`--moe-lower-to-plan` in moe-opt).
-void buildLowerToPlanPipeline(mlir::OpPassManager &pm);
+/// Forward IR to what the plan emitter serialises: cleanups, cheap forward
+/// ops recomputed for the backward pass (unless `rematerialize` is off),
+/// then one arena per function (`--moe-lower-to-plan` in moe-opt).
+void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize = true);
 
 /// The training steps from a model's training forward function
 /// `@forward_train`: expert FFNs split for backward, autodiff, then one step

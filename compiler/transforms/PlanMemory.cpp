@@ -1,6 +1,7 @@
 //===- PlanMemory.cpp - arena offsets for the tensors of a function -------===//
 #include "compiler/transforms/Passes.h"
 
+#include "compiler/transforms/FunctionArguments.h"
 #include "dialects/moe/IR/MoEOps.h"
 
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -31,24 +32,6 @@ struct Allocation {
   bool mergedInPlace = false;      // its values now use another allocation
   bool overwritesArgument = false; // it lives in a function argument's bytes
 };
-
-/// Parameters and optimizer state are the step's to update; other inputs
-/// (tokens, targets) are the caller's and never overwritten.
-bool isParameterOrState(BlockArgument argument) {
-  auto func = dyn_cast<func::FuncOp>(argument.getOwner()->getParentOp());
-  if (!func)
-    return false;
-  DictionaryAttr attrs = func.getArgAttrDict(argument.getArgNumber());
-  return attrs && (attrs.get("moe.param") || attrs.get("moe.state"));
-}
-
-/// The function argument whose bytes `value` is (a view of), or null.
-BlockArgument argumentBehind(Value value) {
-  while (auto view = value.getDefiningOp<ViewLikeOpInterface>())
-    value = view.getViewSource();
-  return dyn_cast<BlockArgument>(value);
-}
-
 
 class MoEPlanMemoryPass
     : public impl::MoEPlanMemoryPassBase<MoEPlanMemoryPass> {
@@ -176,7 +159,7 @@ private:
           bool sharedWithinOp = llvm::count_if(op.getOperands(), [&](Value other) {
                                   return argumentBehind(other) == argument;
                                 }) > 1;
-          if (argument.getOwner() != &block || !isParameterOrState(argument) ||
+          if (argument.getOwner() != &block || argument != overwritableArgument(result) ||
               argumentEnd[argument] != position[&op] || sharedWithinOp)
             continue;
           output.overwritesArgument = true;

@@ -1,7 +1,9 @@
-// The pipeline moec runs before writing a plan: cleanups, then memory.
+// The pipeline moec runs before writing a plan: cleanups, recomputation for
+// the backward pass, then memory.
 // RUN: moe-opt %s --moe-lower-to-plan | FileCheck %s
 // RUN: moe-opt --help | FileCheck %s --check-prefix=HELP
-// HELP-DAG: --moe-lower-to-plan - Clean up forward IR and plan the memory of every function
+// HELP-DAG: --moe-lower-to-plan - Clean up, recompute cheap forward ops for the backward pass and plan the memory of every function
+// HELP-DAG: --moe-rematerialize - Compute cheap forward ops again for the backward pass instead of keeping their results
 // HELP-DAG: --moe-plan-memory - Assign arena offsets to the intermediate tensors of a function
 
 // CHECK-LABEL: func.func @layer

@@ -97,6 +97,12 @@ cl::opt<bool> noTrain(cl::cat(moecCategory), "no-train",
                       cl::desc("Compile evaluation only (no backward pass or "
                                "training steps in the plan)"),
                       cl::init(false));
+cl::opt<bool> rematerialize(cl::cat(moecCategory), "rematerialize",
+                            cl::desc("Compute cheap forward ops (dispatch, RMSNorm) again "
+                                     "for the backward pass where that lowers the peak "
+                                     "of training memory (default on; "
+                                     "--rematerialize=false keeps them instead)"),
+                            cl::init(true));
 cl::opt<int64_t> batch(cl::cat(moecCategory), "batch", cl::desc("Batch size of the compiled graph "
                                           "(default: training.batch_size)"),
                        cl::init(0));
@@ -161,6 +167,8 @@ std::optional<moec::target::PlanSource> planSource() {
     source.options.insert(source.options.end(), {"--substitute", s});
   if (noTrain)
     source.options.push_back("--no-train");
+  if (!rematerialize)
+    source.options.push_back("--rematerialize=false");
   if (target == Target::Cuda)
     source.options.insert(source.options.end(), {"--target", "cuda", "--gpu-arch", gpuArch});
   if (gemm == Gemm::CublasLt)
@@ -341,7 +349,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   pm.clear();
-  moec::buildLowerToPlanPipeline(pm);
+  moec::buildLowerToPlanPipeline(pm, rematerialize);
   if (failed(pm.run(*module)))
     return 1;
   if (emit == Emit::Planned) {

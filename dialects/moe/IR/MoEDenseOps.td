@@ -25,7 +25,8 @@ def MoE_EmbeddingOp : MoE_Op<"embedding", [DeclareOpInterfaceMethods<MoE_Gradien
       "$table `,` $tokens attr-dict `:` type($table) `,` type($tokens)";
   }
 
-def MoE_RMSNormOp : MoE_Op<"rms_norm", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
+def MoE_RMSNormOp : MoE_Op<"rms_norm", [MoE_Recomputable,
+    DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
     AllTypesMatch<["input", "result"]>]> {
   let summary = "RMSNorm over the last dimension, computed in f32";
   let description = [{

@@ -51,6 +51,13 @@ def MoE_MatrixProducts : NativeOpTrait<"MatrixProducts"> {
   let cppNamespace = "::moec::moe";
 }
 
+// A forward op that is cheap and deterministic to compute again (a gather, a
+// norm): `--moe-rematerialize` recomputes it for the backward pass instead
+// of keeping its result alive.
+def MoE_Recomputable : NativeOpTrait<"Recomputable"> {
+  let cppNamespace = "::moec::moe";
+}
+
 //===----------------------------------------------------------------------===//
 // Type constraints
 //===----------------------------------------------------------------------===//

@@ -72,7 +72,8 @@ def MoE_SortByExpertOp : MoE_Op<"sort_by_expert", [DeclareOpInterfaceMethods<MoE
       "$weights `,` $indices attr-dict `:` type($weights) `,` type($indices)";
   }
 
-def MoE_DispatchOp : MoE_Op<"dispatch", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
+def MoE_DispatchOp : MoE_Op<"dispatch", [MoE_Recomputable,
+    DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "gather token rows into expert slots";
   let description = [{
     `result[s..., :] = input[slot_tokens[s...], :]`, zeros where the token is

@@ -11,6 +11,12 @@ namespace moec::moe {
 template <typename ConcreteType>
 class MatrixProducts : public mlir::OpTrait::TraitBase<ConcreteType, MatrixProducts> {};
 
+/// A forward op that is cheap to compute again (a gather, a norm: bound by
+/// memory, not arithmetic) and deterministic: --moe-rematerialize computes
+/// it again for the backward pass instead of keeping its result alive.
+template <typename ConcreteType>
+class Recomputable : public mlir::OpTrait::TraitBase<ConcreteType, Recomputable> {};
+
 } // namespace moec::moe
 
 #endif // MOEC_DIALECTS_MOE_IR_MOETRAITS_H
