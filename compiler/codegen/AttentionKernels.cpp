@@ -14,6 +14,8 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include "mlir/IR/BuiltinOps.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -96,12 +98,8 @@ std::string keyRows(const AttentionShape &a, StringRef tensor) {
   return "(" + tensor.str() + " + ((long long)(e / " + str(a.Hq) + ") * " + str(a.S) + " * " +
          str(a.Hkv) + " + e % " + str(a.Hq) + " / " + str(a.group) + ") * " + str(a.D) + "LL)";
 }
-/// Group e's S x S block of a [B, Hq, S, S] workspace tensor at `base`.
-std::string groupBlock(const AttentionShape &a, StringRef base) {
-  return "(" + base.str() + " + (long long)e * " + str(a.S * a.S) + "LL)";
-}
-
-/// The B · Hq groups of S rows (one per batch and query head).
+/// The B · Hq groups of S rows (one per batch and query head), or the
+/// chunk of them from `first` on (`count` groups).
 RowGroups headGroups(const AttentionShape &a) {
   RowGroups groups;
   groups.E = a.B * a.Hq;
@@ -109,18 +107,58 @@ RowGroups headGroups(const AttentionShape &a) {
   groups.count = groups.E * a.S;
   return groups;
 }
+RowGroups headChunk(const AttentionShape &a, int64_t first, int64_t count) {
+  RowGroups groups = headGroups(a);
+  groups.E = count;
+  groups.count = count * a.S;
+  groups.firstGroup = first;
+  return groups;
+}
+
+/// Group e's S x S block of the chunk's [groups, S, S] workspace tensor at
+/// `base`.
+std::string groupBlock(const AttentionShape &a, const RowGroups &chunk, StringRef base) {
+  std::string e = chunk.firstGroup ? "(e - " + str(chunk.firstGroup) + ")" : "e";
+  return "(" + base.str() + " + (long long)" + e + " * " + str(a.S * a.S) + "LL)";
+}
+
+/// The probabilities (and their gradient) are S x S per group: the groups
+/// go through them in chunks of at most the target's
+/// kAttentionChunkBytesAttr bytes per S x S tensor (1 GiB by default), so
+/// that their workspace does not grow with batch and heads.
+int64_t chunkBytes(Operation *op) {
+  auto module = op->getParentOfType<ModuleOp>();
+  auto bytes = module ? module->getAttrOfType<IntegerAttr>(kAttentionChunkBytesAttr) : nullptr;
+  return bytes ? bytes.getInt() : int64_t(1) << 30;
+}
+
+/// Groups per chunk: the most that fit chunkBytes (at least one) and
+/// divide the B · Hq groups evenly.
+int64_t groupsPerChunk(Operation *op, const AttentionShape &a) {
+  int64_t groups = a.B * a.Hq;
+  int64_t fit =
+      std::clamp<int64_t>(chunkBytes(op) / (a.S * a.S * int64_t(sizeof(float))), 1, groups);
+  while (groups % fit)
+    --fit;
+  return fit;
+}
+
+/// Entry label `label` of chunk `index` of `chunks` ("scores", "scores_c1").
+std::string chunkLabel(StringRef label, int64_t index, int64_t chunks) {
+  return chunks == 1 ? label.str() : label.str() + "_c" + str(index);
+}
 
 /// P[b, h, i, :] = softmax over the visible keys of scale · Q_i · K_j, zero
-/// beyond them, in the workspace at `P`: the scores as a tiled GEMM per
-/// group (entry scores), then each row's softmax (entry probs, one thread
-/// per row).
-void writeProbabilities(KernelWriter &w, const AttentionShape &a, StringRef P) {
-  RowGroups groups = headGroups(a);
-  writeRowGroupedGemm(w, "scores", groups, a.S, a.D, {queryRows(a, "in0"), a.Hq * a.D},
+/// beyond them, for the chunk's groups, in the workspace at `P`: the scores
+/// as a tiled GEMM per group (entry scores), then each row's softmax (entry
+/// probs, a block or a thread per row).
+void writeProbabilities(KernelWriter &w, const AttentionShape &a, const RowGroups &chunk,
+                        const std::string &suffix, StringRef P) {
+  writeRowGroupedGemm(w, "scores" + suffix, chunk, a.S, a.D, {queryRows(a, "in0"), a.Hq * a.D},
                       {keyRows(a, "in1"), a.Hkv * a.D, /*transposed=*/true},
-                      {groupBlock(a, P), a.S});
-  int64_t rows = groups.count;
-  RowLoop loop = beginRowEntry(w, "probs", rows, a.S);
+                      {groupBlock(a, chunk, P), a.S});
+  int64_t rows = chunk.count;
+  RowLoop loop = beginRowEntry(w, "probs" + suffix, rows, a.S);
   w.os() << "    long long i = row % " << a.S << "LL;\n"
          << "    float *p = " << P << " + row * " << a.S << "LL;\n"
          << "    long long visible = " << (a.causal ? "i + 1" : str(a.S)) << ";\n"
@@ -142,16 +180,22 @@ void writeProbabilities(KernelWriter &w, const AttentionShape &a, StringRef P) {
          << "  }\n";
 }
 
-/// O = P V per group (entry output).
+/// O = P V per group (entry output), chunk by chunk of groups.
 struct AttentionKernel : CudaKernelOpInterface::ExternalModel<AttentionKernel, AttentionOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     AttentionShape a = attentionShape(op);
     KernelWriter w(op, "attention");
-    std::string P = w.workspaceFloats(a.B * a.Hq * a.S * a.S);
-    writeProbabilities(w, a, P);
-    // in: q, k, v; out: o [B, S, Hq, D].
-    writeRowGroupedGemm(w, "output", headGroups(a), a.D, a.S, {groupBlock(a, P), a.S},
-                        {keyRows(a, "in2"), a.Hkv * a.D}, {queryRows(a, "out0"), a.Hq * a.D});
+    int64_t perChunk = groupsPerChunk(op, a), chunks = a.B * a.Hq / perChunk;
+    std::string P = w.workspaceFloats(perChunk * a.S * a.S);
+    for (int64_t c = 0; c < chunks; ++c) {
+      RowGroups chunk = headChunk(a, c * perChunk, perChunk);
+      std::string suffix = chunkLabel("", c, chunks);
+      writeProbabilities(w, a, chunk, suffix, P);
+      // in: q, k, v; out: o [B, S, Hq, D].
+      writeRowGroupedGemm(w, "output" + suffix, chunk, a.D, a.S,
+                          {groupBlock(a, chunk, P), a.S}, {keyRows(a, "in2"), a.Hkv * a.D},
+                          {queryRows(a, "out0"), a.Hq * a.D});
+    }
     return w.finish();
   }
 };
@@ -164,40 +208,50 @@ struct AttentionGradKernel
     : CudaKernelOpInterface::ExternalModel<AttentionGradKernel, AttentionGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     AttentionShape a = attentionShape(op);
-    int64_t probabilities = a.B * a.Hq * a.S * a.S, perHead = a.B * a.Hq * a.S * a.D;
+    int64_t perChunk = groupsPerChunk(op, a), chunks = a.B * a.Hq / perChunk;
+    int64_t probabilities = perChunk * a.S * a.S, perHead = a.B * a.Hq * a.S * a.D;
     KernelWriter w(op, "attention_grad");
     std::string P = w.workspaceFloats(probabilities), dS = w.workspaceFloats(probabilities);
     std::string dKh = w.workspaceFloats(perHead), dVh = w.workspaceFloats(perHead);
-    RowGroups groups = headGroups(a);
-    writeProbabilities(w, a, P);
-    // in: q, k, v, dO; out: dq, dk, dv.
-    writeRowGroupedGemm(w, "dp", groups, a.S, a.D, {queryRows(a, "in3"), a.Hq * a.D},
-                        {keyRows(a, "in2"), a.Hkv * a.D, /*transposed=*/true},
-                        {groupBlock(a, dS), a.S});
-    RowLoop loop = beginRowEntry(w, "ds", groups.count, a.S);
-    w.os() << "    const float *p = " << P << " + row * " << a.S << "LL;\n"
-           << "    float *ds = " << dS << " + row * " << a.S << "LL;\n"
-           << "    float dot = 0.0f;\n"
-           << loop.over(str(a.S) + "LL") << "\n"
-           << "      dot += ds[j] * p[j];\n"
-           << loop.reduce("dot = moec_block_sum(dot, scratch);")
-           << loop.over(str(a.S) + "LL") << "\n"
-           << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
-           << "  }\n";
-    writeRowGroupedGemm(w, "dq", groups, a.D, a.S, {groupBlock(a, dS), a.S},
-                        {keyRows(a, "in1"), a.Hkv * a.D}, {queryRows(a, "out0"), a.Hq * a.D});
-    // Per query head: C_e[j, c] = Σ_i X_e[i, j] Y_e[i, c] over the group's
-    // positions i (from `first`, which a row slice moves).
-    std::string position = "(first - (long long)e * " + str(a.S) + ")";
-    auto perQueryHead = [&](StringRef label, StringRef X, StringRef Y, StringRef out) {
-      writeGroupReductionGemm(w, label, groups, a.S, a.D,
-                              {"(" + X.str() + " + first * " + str(a.S) + "LL)", a.S},
-                              {queryRows(a, Y, position), a.Hq * a.D},
-                              {"(" + out.str() + " + (long long)e * " + str(a.S * a.D) + "LL)",
-                               a.D});
-    };
-    perQueryHead("dk_heads", dS, "in0", dKh);
-    perQueryHead("dv_heads", P, "in3", dVh);
+    // Each chunk's scratch (split products' partial sums) is the next's.
+    uint64_t scratch = w.workspaceMark();
+    for (int64_t c = 0; c < chunks; ++c) {
+      RowGroups chunk = headChunk(a, c * perChunk, perChunk);
+      std::string suffix = chunkLabel("", c, chunks);
+      writeProbabilities(w, a, chunk, suffix, P);
+      // in: q, k, v, dO; out: dq, dk, dv.
+      writeRowGroupedGemm(w, "dp" + suffix, chunk, a.S, a.D, {queryRows(a, "in3"), a.Hq * a.D},
+                          {keyRows(a, "in2"), a.Hkv * a.D, /*transposed=*/true},
+                          {groupBlock(a, chunk, dS), a.S});
+      RowLoop loop = beginRowEntry(w, "ds" + suffix, chunk.count, a.S);
+      w.os() << "    const float *p = " << P << " + row * " << a.S << "LL;\n"
+             << "    float *ds = " << dS << " + row * " << a.S << "LL;\n"
+             << "    float dot = 0.0f;\n"
+             << loop.over(str(a.S) + "LL") << "\n"
+             << "      dot += ds[j] * p[j];\n"
+             << loop.reduce("dot = moec_block_sum(dot, scratch);")
+             << loop.over(str(a.S) + "LL") << "\n"
+             << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
+             << "  }\n";
+      writeRowGroupedGemm(w, "dq" + suffix, chunk, a.D, a.S, {groupBlock(a, chunk, dS), a.S},
+                          {keyRows(a, "in1"), a.Hkv * a.D}, {queryRows(a, "out0"), a.Hq * a.D});
+      // Per query head: C_e[j, c] = Σ_i X_e[i, j] Y_e[i, c] over the group's
+      // positions i (from `first`, which a row slice moves; X holds the
+      // chunk's groups only).
+      std::string position = "(first - (long long)e * " + str(a.S) + ")";
+      std::string chunkRow =
+          chunk.firstGroup ? "(first - " + str(chunk.firstGroup * a.S) + "LL)" : "first";
+      auto perQueryHead = [&](StringRef label, StringRef X, StringRef Y, StringRef out) {
+        writeGroupReductionGemm(
+            w, (label + suffix).str(), chunk, a.S, a.D,
+            {"(" + X.str() + " + " + chunkRow + " * " + str(a.S) + "LL)", a.S},
+            {queryRows(a, Y, position), a.Hq * a.D},
+            {"(" + out.str() + " + (long long)e * " + str(a.S * a.D) + "LL)", a.D});
+      };
+      perQueryHead("dk_heads", dS, "in0", dKh);
+      perQueryHead("dv_heads", P, "in3", dVh);
+      w.releaseWorkspace(scratch);
+    }
     int64_t nk = a.B * a.S * a.Hkv * a.D;
     w.beginEntry("kv", {blocksFor(nk, 256), 1, 1}, {256, 1, 1}, false);
     w.os() << forEachElement(nk) << "  {\n"

@@ -223,8 +223,9 @@ void KernelWriter::useHelper(const char *code) {
 }
 
 std::string KernelWriter::workspaceFloats(int64_t n) {
-  uint64_t offset = (workspaceBytes_ + 255) / 256 * 256;
-  workspaceBytes_ = offset + static_cast<uint64_t>(n) * sizeof(float);
+  uint64_t offset = (workspaceEnd_ + 255) / 256 * 256;
+  workspaceEnd_ = offset + static_cast<uint64_t>(n) * sizeof(float);
+  workspaceBytes_ = std::max(workspaceBytes_, workspaceEnd_);
   return "((float *)(workspace + " + std::to_string(offset) + "LL))";
 }
 

@@ -54,10 +54,16 @@ public:
   /// it is asked for.
   void useHelper(const char *code);
   /// Bytes of device workspace every entry receives as `workspace`.
-  void setWorkspace(uint64_t bytes) { workspaceBytes_ = bytes; }
+  void setWorkspace(uint64_t bytes) { workspaceBytes_ = workspaceEnd_ = bytes; }
   /// Reserves `n` floats of workspace after what is already reserved
   /// (256-byte aligned) and returns the expression of their address.
   std::string workspaceFloats(int64_t n);
+  /// Where the next reservation would start; releaseWorkspace(mark) hands
+  /// back everything reserved since, for entries after it to reuse (a
+  /// chunk's scratch for the next chunk). The workspace keeps the largest
+  /// size ever reserved.
+  uint64_t workspaceMark() const { return workspaceEnd_; }
+  void releaseWorkspace(uint64_t mark) { workspaceEnd_ = mark; }
 
   /// The parameter of operand or result `value` ("in2", "out0").
   std::string name(mlir::Value value) const;
@@ -92,12 +98,16 @@ private:
   llvm::raw_string_ostream helpers_{helperText_};
   std::vector<std::unique_ptr<Entry>> entries_;
   std::vector<const char *> usedHelpers_;
-  uint64_t workspaceBytes_ = 0;
+  uint64_t workspaceBytes_ = 0; // the largest reservation
+  uint64_t workspaceEnd_ = 0;   // the end of the current ones
 };
 
 /// The module attribute by which the cuda target asks kernels for library
 /// GEMMs (KernelWriter::libraryGemms).
 inline constexpr llvm::StringLiteral kLibraryGemmsAttr = "moe.cuda.library_gemms";
+/// The module attribute (an integer) by which the cuda target bounds the
+/// bytes of one chunk of attention's probabilities; absent: 1 GiB.
+inline constexpr llvm::StringLiteral kAttentionChunkBytesAttr = "moe.cuda.attention_chunk_bytes";
 
 /// The CUDA C++ shared by every kernel: block reductions and macros; with
 /// MOEC_CUDA_EMU, the host-side definitions come from the cuda-emu header

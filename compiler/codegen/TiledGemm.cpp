@@ -347,11 +347,19 @@ void writeRowGroupedGemm(KernelWriter &w, llvm::StringRef label, const RowGroups
   unsigned rowTiles = tilesFor(rows.count) + static_cast<unsigned>(rows.E) + 1;
   w.beginEntry(label, {tilesFor(N), rowTiles, 1}, kThreads, /*usesBarriers=*/true,
                kBlocksPerSM);
+  assert((rows.firstGroup == 0 || rows.sizes == "nullptr") &&
+         "only capacity groups come in chunks");
+  std::string local = rows.firstGroup ? "chunkGroup" : "e";
   w.os() << "  long long first = 0, rows = 0, m0 = 0;\n"
-         << "  const int e = moec_row_tile(" << rows.sizes << ", " << rows.E << ", "
+         << "  const int " << local << " = moec_row_tile(" << rows.sizes << ", " << rows.E << ", "
          << rows.capacity << "LL, " << rows.count
-         << "LL, blockIdx.y, &first, &rows, &m0);\n"
-         << "  const long long n0 = blockIdx.x * (long long)MOEC_GEMM_TILE;\n"
+         << "LL, blockIdx.y, &first, &rows, &m0);\n";
+  if (rows.firstGroup)
+    w.os() << "  // Groups " << rows.firstGroup << " on of the whole set.\n"
+           << "  const int e = chunkGroup < 0 ? chunkGroup : chunkGroup + " << rows.firstGroup
+           << ";\n"
+           << "  first += " << rows.firstGroup * rows.capacity << "LL;\n";
+  w.os() << "  const long long n0 = blockIdx.x * (long long)MOEC_GEMM_TILE;\n"
          << "  if (e == -2" << (accumulate ? " || e == -1" : "") << ")\n"
          << "    return;\n"
          << "  if (e == -1) {\n"
@@ -388,8 +396,14 @@ void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGr
   std::string partials = slices > 1 ? w.workspaceFloats(rows.E * slices * M * N) : "";
   w.beginEntry(label, {tilesFor(N), tilesFor(M), static_cast<unsigned>(rows.E * slices)},
                kThreads, /*usesBarriers=*/true, kBlocksPerSM);
-  w.os() << "  const int e = blockIdx.z / " << slices << ", slice = blockIdx.z % " << slices
-         << ";\n"
+  assert((rows.firstGroup == 0 || rows.sizes == "nullptr") &&
+         "only capacity groups come in chunks");
+  std::string group = "blockIdx.z / " + std::to_string(slices);
+  if (rows.firstGroup)
+    group = "(" + group + " + " + std::to_string(rows.firstGroup) + ")";
+  // The chunk's own group: its partial products' place in the workspace.
+  std::string local = rows.firstGroup ? "(e - " + std::to_string(rows.firstGroup) + ")" : "e";
+  w.os() << "  const int e = " << group << ", slice = blockIdx.z % " << slices << ";\n"
          << "  long long first, rows;\n"
          << "  moec_expert_block(" << rows.sizes << ", e, " << rows.capacity
          << "LL, &first, &rows);\n";
@@ -405,8 +419,8 @@ void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGr
            << "  rows = rows - slice * chunk < chunk ? rows - slice * chunk : chunk;\n"
            << "  if (rows < 0)\n"
            << "    rows = 0;\n";
-    out = "(" + partials + " + ((long long)e * " + std::to_string(slices) + " + slice) * " +
-          std::to_string(M * N) + "LL)";
+    out = "(" + partials + " + ((long long)" + local + " * " + std::to_string(slices) +
+          " + slice) * " + std::to_string(M * N) + "LL)";
     ldc = N;
   }
   w.os() << "  " << gemm.function << "<true, false>(" << a.base << ", " << a.ld << "LL, " << b.base << ", "
@@ -418,8 +432,11 @@ void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGr
   int64_t total = rows.E * M * N;
   w.beginEntry((label + "_sum").str(), {blocksFor(total, 256), 1, 1}, kThreads, false);
   w.os() << forEachElement(total) << "  {\n"
-         << "    const long long e = i / " << M * N << "LL, at = i % " << M * N << "LL;\n"
-         << "    const float *part = " << partials << " + e * " << slices * M * N << "LL + at;\n"
+         << "    const long long e = i / " << M * N << "LL"
+         << (rows.firstGroup ? " + " + std::to_string(rows.firstGroup) : std::string())
+         << ", at = i % " << M * N << "LL;\n"
+         << "    const float *part = " << partials << " + " << local << " * "
+         << slices * M * N << "LL + at;\n"
          << "    float sum = 0.0f;\n"
          << "    for (int s = 0; s < " << slices << "; ++s)\n"
          << "      sum += part[s * " << M * N << "LL];\n"

@@ -34,6 +34,10 @@ namespace moec::codegen {
 struct RowGroups {
   std::string sizes = "nullptr";
   int64_t E = 1, capacity = 0, count = 0;
+  /// With capacity groups, these E may be groups firstGroup ... firstGroup
+  /// + E - 1 of a larger set (a chunk of them): entries see `e` and `first`
+  /// of the whole set.
+  int64_t firstGroup = 0;
 };
 
 /// One operand of a product: a pointer expression (it may use `e`, the

@@ -31,6 +31,9 @@ public:
     artifacts.arch = options_.gpuArch;
     if (options_.libraryGemms)
       module->setAttr(codegen::kLibraryGemmsAttr, UnitAttr::get(module.getContext()));
+    module->setAttr(codegen::kAttentionChunkBytesAttr,
+                    IntegerAttr::get(IntegerType::get(module.getContext(), 64),
+                                     static_cast<int64_t>(options_.attentionChunkBytes)));
     llvm::StringMap<int> kernelByName;
     std::map<std::string, int> notGenerated; // op name -> steps
     int steps = 0, generated = 0;

@@ -52,6 +52,9 @@ struct CudaTargetOptions {
   /// Dense GEMMs (linear layers, router logits, their gradients) as
   /// library calls (cuBLASLt at run time) instead of generated tiles.
   bool libraryGemms = false;
+  /// Attention's probabilities (S x S per batch and head) go through the
+  /// workspace in chunks of heads of at most this many bytes each.
+  uint64_t attentionChunkBytes = uint64_t(1) << 30;
 };
 std::unique_ptr<TargetBackend> createCudaTarget(CudaTargetOptions options);
 

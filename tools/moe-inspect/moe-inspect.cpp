@@ -179,10 +179,18 @@ int main(int argc, char **argv) {
         if (plan.tensor(id).role() == moec::plan::TensorRole::state)
           functionState += plan.describe(id).bytes();
     bool training = functionState > 0;
-    double total = paramBytes + arena + functionState;
-    std::printf("memory    parameters %s%s + arena %s = %s\n", human(paramBytes).c_str(),
+    // Generated kernels share one device workspace: the largest any step needs.
+    double workspace = 0;
+    if (f->steps() && root.kernels())
+      for (const moec::plan::Step *step : *f->steps())
+        if (step->kernel() >= 0)
+          workspace = std::max<double>(workspace, root.kernels()->Get(step->kernel())->workspace());
+    double total = paramBytes + arena + functionState + workspace;
+    std::printf("memory    parameters %s%s + arena %s%s = %s\n", human(paramBytes).c_str(),
                 training ? (" + optimizer state " + human(functionState)).c_str() : "",
-                human(arena).c_str(), human(total).c_str());
+                human(arena).c_str(),
+                workspace > 0 ? (" + kernel workspace " + human(workspace)).c_str() : "",
+                human(total).c_str());
     if (memory)
       printArenaPeak(plan, *f, verbose);
   }

@@ -66,6 +66,11 @@ cl::opt<std::string> gpuArch(cl::cat(moecCategory), "gpu-arch",
                              cl::desc("GPU architecture of --target=cuda: sm_80, sm_86, "
                                       "sm_89 or sm_90 (default)"),
                              cl::init("sm_90"));
+cl::opt<uint64_t> attentionChunkBytes(
+    cl::cat(moecCategory), "attention-chunk-bytes",
+    cl::desc("Workspace of --target=cuda attention for one S x S tensor of probabilities: "
+             "heads are processed in chunks that fit it (default 1 GiB)"),
+    cl::init(moec::target::CudaTargetOptions().attentionChunkBytes));
 enum class Gemm { Generated, CublasLt };
 cl::opt<Gemm> gemm(cl::cat(moecCategory), "gemm",
                    cl::desc("How --target=cuda runs dense GEMMs (linear layers, router "
@@ -171,6 +176,8 @@ std::optional<moec::target::PlanSource> planSource() {
     source.options.push_back("--rematerialize=false");
   if (target == Target::Cuda)
     source.options.insert(source.options.end(), {"--target", "cuda", "--gpu-arch", gpuArch});
+  if (attentionChunkBytes.getNumOccurrences())
+    source.options.push_back("--attention-chunk-bytes=" + std::to_string(attentionChunkBytes));
   if (gemm == Gemm::CublasLt)
     source.options.insert(source.options.end(), {"--gemm", "cublaslt"});
   if (precision != moec::moe::Precision::fp32)
@@ -188,6 +195,7 @@ std::unique_ptr<moec::target::TargetBackend> createTarget() {
   options.cacheDir = moec::codegen::KernelCompiler::defaultCacheDir();
   options.sourcesOnly = emit == Emit::Cuda;
   options.libraryGemms = gemm == Gemm::CublasLt;
+  options.attentionChunkBytes = attentionChunkBytes;
   return moec::target::createCudaTarget(options);
 }
 
