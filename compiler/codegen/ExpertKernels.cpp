@@ -89,9 +89,10 @@ std::string writeActivation(KernelWriter &w, const RowGroups &rows, const Ffn &f
   w.beginEntry("act", gridFor(rows.count * f.F), kBlock, false);
   w.os() << forEachElement(rows.count * f.F) << "  {\n"
          << "    long long r = i / " << f.F << "LL, j = i % " << f.F << "LL;\n"
-         << "    float h1 = " << hidden << "[r * " << H << "LL + j];\n"
+         << "    float h1 = moec_load(" << hidden << " + r * " << H << "LL + j);\n"
          << "    " << g << "[i] = " << activationCode(f.act, "h1")
-         << (f.gated ? " * " + hidden.str() + "[r * " + H + "LL + " + std::to_string(f.F) + " + j]"
+         << (f.gated ? " * moec_load(" + hidden.str() + " + r * " + H + "LL + " +
+                           std::to_string(f.F) + " + j)"
                      : std::string())
          << ";\n"
          << "  }\n";
@@ -131,11 +132,11 @@ void writeDownGradHidden(KernelWriter &w, const RowGroups &rows, const Ffn &f, S
          << "      continue;\n"
          << "    }\n"
          << "    float dgv = " << dg << "[i];\n"
-         << "    float h1 = " << hidden << "[r * " << H << "LL + j];\n"
+         << "    float h1 = moec_load(" << hidden << " + r * " << H << "LL + j);\n"
          << "    float a = " << activationCode(f.act, "h1") << ", da = "
          << activationGradCode(f.act, "h1") << ";\n";
   if (f.gated)
-    w.os() << "    float h3 = " << hidden << "[r * " << H << "LL + " << F << " + j];\n"
+    w.os() << "    float h3 = moec_load(" << hidden << " + r * " << H << "LL + " << F << " + j);\n"
            << "    dh[j] = dgv * h3 * da;\n"
            << "    dh[" << F << " + j] = dgv * a;\n";
   else

@@ -19,6 +19,24 @@ namespace moec::codegen {
 StringRef cudaPrelude() {
   return R"cuda(// moec generated kernel
 #define MOEC_KERNEL extern "C" __global__ void
+// bf16 elements are unsigned shorts: fp32's upper 16 bits. x rounded to
+// bf16 (to nearest even; NaN stays NaN), as its 16 bits, and back.
+__device__ __forceinline__ unsigned moec_bf16_bits(float x) {
+  unsigned u = __float_as_uint(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (u >> 16) | 0x40u;
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+__device__ __forceinline__ float moec_bf16_value(unsigned short bits) {
+  return __uint_as_float((unsigned)bits << 16);
+}
+// An element of a tensor stored in fp32 or bf16, as fp32.
+__device__ __forceinline__ float moec_load(const float *p) { return *p; }
+__device__ __forceinline__ float moec_load(const unsigned short *p) { return moec_bf16_value(*p); }
+__device__ __forceinline__ void moec_store(float *p, float x) { *p = x; }
+__device__ __forceinline__ void moec_store(unsigned short *p, float x) {
+  *p = (unsigned short)moec_bf16_bits(x);
+}
 // The sum of `value` over the block, in a fixed order (so the same bits on
 // every run); blockDim.x is a power of two and `scratch` holds blockDim.x
 // values. Every thread gets the total.
@@ -165,6 +183,8 @@ FailureOr<std::string> KernelWriter::elementType(Value value) const {
   Type element = type ? type.getElementType() : Type();
   if (element && element.isF32())
     return std::string("float");
+  if (element && element.isBF16())
+    return std::string("unsigned short"); // moec_load / moec_store
   if (element && element.isSignlessInteger(32))
     return std::string("int");
   if (element && element.isSignlessInteger(64))

@@ -17,12 +17,13 @@ constexpr unsigned kBlocksPerSM = 2;
 /// The tile size, the zeroing of rows past the groups and the row-tile
 /// lookup, in device code (what both block GEMMs use).
 constexpr const char *kGemmTilesHelper = R"cuda(#define MOEC_GEMM_TILE 128
-// Zeroes rows [0, M) x columns [n0, n0 + 128) of C.
-__device__ void moec_gemm_zero(float *C, long long ldc, long long M, long long N, long long n0) {
+// Zeroes rows [0, M) x columns [n0, n0 + 128) of C (fp32 or bf16).
+template <typename TC>
+__device__ void moec_gemm_zero(TC *C, long long ldc, long long M, long long N, long long n0) {
   for (long long q = threadIdx.x; q < M * MOEC_GEMM_TILE; q += blockDim.x) {
     const long long m = q / MOEC_GEMM_TILE, n = n0 + q % MOEC_GEMM_TILE;
     if (n < N)
-      C[m * ldc + n] = 0.0f;
+      moec_store(C + m * ldc + n, 0.0f);
   }
 }
 // Row tile `tile` of the groups (tiles of 128 rows, group after group):
@@ -163,16 +164,7 @@ __device__ __forceinline__ void moec_gemm_tile(const float *A, long long lda, co
 /// in k order (the fragment loads and the instruction are the GPU's only).
 constexpr const char *kTiledGemmBf16Helper = R"cuda(#define MOEC_BF16_STEP 32
 #define MOEC_BF16_PAD 40
-// x rounded to bf16 (to nearest even; NaN stays NaN), as its 16 bits.
-__device__ __forceinline__ unsigned moec_bf16_bits(float x) {
-  unsigned u = __float_as_uint(x);
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    return (u >> 16) | 0x40u;
-  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
-__device__ __forceinline__ float moec_bf16_value(unsigned short bits) {
-  return __uint_as_float((unsigned)bits << 16);
-}
+// (moec_bf16_bits and moec_bf16_value are the prelude's.)
 // Tiles in shared memory: [row][k], 32 k of bf16 per step, padded rows.
 typedef unsigned short moec_bf16_tile[MOEC_GEMM_TILE][MOEC_BF16_PAD];
 #ifndef MOEC_CUDA_EMU
@@ -218,11 +210,12 @@ inline void moec_mma_bf16(float *d, const moec_frag_a &a, const moec_frag_b &b) 
 }
 #endif
 // C[m0.., n0..] of one 128 x 128 tile (+)= A B over K, operands as for
-// moec_gemm_tile. 256 threads = 8 warps of 64 x 32 outputs (2 x 4 warps),
-// each 4 x 4 mma tiles of 16 x 8; K in steps of 32, double-buffered.
-template <bool AT, bool BT>
+// moec_gemm_tile; C is stored in fp32 or (rounded) in bf16. 256 threads =
+// 8 warps of 64 x 32 outputs (2 x 4 warps), each 4 x 4 mma tiles of
+// 16 x 8; K in steps of 32, double-buffered.
+template <bool AT, bool BT, typename TC>
 __device__ __forceinline__ void moec_gemm_tile_bf16(const float *A, long long lda, const float *B,
-                                                    long long ldb, float *C, long long ldc,
+                                                    long long ldb, TC *C, long long ldc,
                                                     long long M, long long N, long long K,
                                                     long long m0, long long n0, bool accumulate) {
   __shared__ __align__(16) moec_bf16_tile As[2], Bs[2];
@@ -309,7 +302,8 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const float *A, long long ld
       for (int j = 0; j < 4; ++j) {
         const long long n = n0 + wn + 8 * j + 2 * q + e % 2;
         if (n < N)
-          C[m * ldc + n] = accumulate ? C[m * ldc + n] + acc[i][j][e] : acc[i][j][e];
+          moec_store(C + m * ldc + n,
+                     accumulate ? moec_load(C + m * ldc + n) + acc[i][j][e] : acc[i][j][e]);
       }
     }
 }

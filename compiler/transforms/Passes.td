@@ -125,6 +125,29 @@ def MoEMixedPrecisionPass : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }
 
+def MoEBF16ActivationsPass : Pass<"moe-bf16-activations", "::mlir::ModuleOp"> {
+  let summary = "Store the expert pre-activations that backward keeps in bf16";
+  let description = [{
+    The result of `moe.grouped_ffn_up` (`[W1 x, W3 x]` per routed row, the
+    largest activation a training step keeps for its backward pass) becomes
+    a bf16 tensor where the op's `moe.precision` is bf16 and its only
+    readers are `moe.grouped_ffn_down` and `moe.grouped_ffn_down_grad`: the
+    up GEMM rounds its fp32 accumulators to bf16 (nearest even) as it stores
+    them, and the activation and its derivative read them back as fp32.
+    Gradients stay fp32. Half the bytes in memory and through the down
+    products' operand loads, as PyTorch's autocast keeps them. moec runs it
+    after `--moe-build-training` under `--precision=bf16`.
+
+    ```mlir
+    // Before:
+    %h = moe.grouped_ffn_up %x weights(%w1, %w3) group_sizes(%n) {moe.precision = #moe.precision<bf16>} : (...) -> tensor<64x96xf32>
+    // After:
+    %h = moe.grouped_ffn_up %x weights(%w1, %w3) group_sizes(%n) {moe.precision = #moe.precision<bf16>} : (...) -> tensor<64x96xbf16>
+    ```
+  }];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
 def MoESplitExpertFFNPass : Pass<"moe-split-expert-ffn", "::mlir::ModuleOp"> {
   let summary = "Split routed-expert FFNs so that backward reuses the pre-activations";
   let description = [{

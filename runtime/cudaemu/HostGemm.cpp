@@ -21,19 +21,6 @@ std::vector<float> gather(const float *base, int64_t rows, int64_t cols, int64_t
 
 } // namespace
 
-float roundToBf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof(u));
-  if ((u & 0x7fffffffu) > 0x7f800000u)
-    u |= 0x400000u;
-  else
-    u += 0x7fffu + ((u >> 16) & 1u);
-  u &= 0xffff0000u;
-  float r;
-  std::memcpy(&r, &u, sizeof(r));
-  return r;
-}
-
 void runHostGemm(const LibraryGemm &g, void **arguments) {
   auto pointer = [&](unsigned index) { return *static_cast<float *const *>(arguments[index]); };
   std::vector<float> a = gather(pointer(g.a), g.m, g.k, g.lda, g.aTransposed, g.bf16);

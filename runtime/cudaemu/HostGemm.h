@@ -2,12 +2,12 @@
 #ifndef MOEC_RUNTIME_CUDAEMU_HOSTGEMM_H
 #define MOEC_RUNTIME_CUDAEMU_HOSTGEMM_H
 
+#include "runtime/core/Bf16.h"
 #include "runtime/core/LibraryGemm.h"
 
 namespace moec::rt::cudaemu {
 
-/// x rounded to bf16 (to nearest even; NaN stays NaN), as a float.
-float roundToBf16(float x);
+using moec::rt::roundToBf16;
 
 /// Runs `gemm` on the host over the step's arguments (cuLaunchKernel's
 /// convention: arguments[i] points at the i-th pointer): each output summed

@@ -344,8 +344,12 @@ int main(int argc, char **argv) {
     mixed.precision = precision;
     pm.addPass(moec::createMoEMixedPrecisionPass(mixed));
   }
-  if (!noTrain)
+  if (!noTrain) {
     moec::buildTrainingPipeline(pm, optimizerOptions(*config));
+    // What backward keeps of the experts, in bf16 (autocast's storage).
+    if (precision == moec::moe::Precision::bf16)
+      pm.addPass(moec::createMoEBF16ActivationsPass());
+  }
   if (failed(pm.run(*module))) {
     if (!noTrain)
       errs() << "moec: the training step could not be built; `--no-train` "

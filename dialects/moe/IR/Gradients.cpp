@@ -378,8 +378,12 @@ LogicalResult GroupedFFNUpOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
 
 LogicalResult GroupedFFNDownOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                                          SmallVectorImpl<Value> &grads) {
+  // The gradient is fp32 (as dresult) even where the pre-activations are
+  // stored in bf16.
+  auto hidden = cast<RankedTensorType>(getHidden().getType());
+  Type dhidden = hidden.clone(cast<RankedTensorType>(dresult[0].getType()).getElementType());
   auto g = b.create<GroupedFFNDownGradOp>(
-      getLoc(), getHidden().getType(), getW2().getType(), getHidden(), getW2(),
+      getLoc(), dhidden, getW2().getType(), getHidden(), getW2(),
       getGroupSizes(), dresult[0], getActivationAttr(), getGatedAttr());
   grads.append({g.getDhidden(), g.getDw2()});
   if (getGroupSizes())

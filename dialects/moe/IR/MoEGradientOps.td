@@ -266,8 +266,12 @@ def MoE_GroupedFFNUpGradOp : MoE_GradOp<"grouped_ffn_up_grad", [AttrSizedOperand
 }
 
 def MoE_GroupedFFNDownGradOp : MoE_GradOp<"grouped_ffn_down_grad",
-    [AllTypesMatch<["hidden", "dhidden"]>, AllTypesMatch<["w2", "dw2"]>]> {
+    [AllShapesMatch<["hidden", "dhidden"]>, AllTypesMatch<["w2", "dw2"]>]> {
   let summary = "dhidden and dw2 of moe.grouped_ffn_down";
+  let description = [{
+    `hidden` may be stored in bf16 (`--moe-bf16-activations`); `dhidden`
+    has `hidden`'s shape and `dresult`'s element type.
+  }];
   let arguments = (ins MoE_FloatTensor:$hidden, MoE_FloatTensor:$w2,
                        Optional<MoE_IndexTensor>:$group_sizes,
                        MoE_FloatTensor:$dresult, MoE_ActivationAttr:$activation,

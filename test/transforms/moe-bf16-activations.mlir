@@ -1,0 +1,31 @@
+// RUN: moe-opt %s --moe-bf16-activations --split-input-file | FileCheck %s
+
+// bf16 products: the pre-activations that the down half and its gradient
+// read are stored in bf16; the gradient stays fp32.
+// CHECK-LABEL: func.func @stored_in_bf16
+func.func @stored_in_bf16(%x: tensor<8x4xf32>, %w1: tensor<2x6x4xf32>, %w3: tensor<2x6x4xf32>,
+                          %w2: tensor<2x4x6xf32>, %n: tensor<2xi32>, %dy: tensor<8x4xf32>)
+    -> (tensor<8x4xf32>, tensor<8x12xf32>, tensor<2x4x6xf32>) {
+  // CHECK: moe.grouped_ffn_up {{.*}} -> tensor<8x12xbf16>
+  %h = moe.grouped_ffn_up %x weights(%w1, %w3) group_sizes(%n) {moe.precision = #moe.precision<bf16>} : (tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2x6x4xf32>, tensor<2xi32>) -> tensor<8x12xf32>
+  // CHECK: moe.grouped_ffn_down {{.*}} : (tensor<8x12xbf16>, tensor<2x4x6xf32>, tensor<2xi32>) -> tensor<8x4xf32>
+  %y = moe.grouped_ffn_down %h weights(%w2) group_sizes(%n) {activation = #moe.activation<silu>, gated, moe.precision = #moe.precision<bf16>} : (tensor<8x12xf32>, tensor<2x4x6xf32>, tensor<2xi32>) -> tensor<8x4xf32>
+  // CHECK: moe.grouped_ffn_down_grad {{.*}} : (tensor<8x12xbf16>, tensor<2x4x6xf32>, tensor<2xi32>, tensor<8x4xf32>) -> (tensor<8x12xf32>, tensor<2x4x6xf32>)
+  %dh, %dw2 = moe.grouped_ffn_down_grad %h, %w2, %n, %y {activation = #moe.activation<silu>, gated} : (tensor<8x12xf32>, tensor<2x4x6xf32>, tensor<2xi32>, tensor<8x4xf32>) -> (tensor<8x12xf32>, tensor<2x4x6xf32>)
+  return %y, %dh, %dw2 : tensor<8x4xf32>, tensor<8x12xf32>, tensor<2x4x6xf32>
+}
+
+// -----
+
+// fp32 products keep fp32 storage; so do pre-activations another op reads.
+// CHECK-LABEL: func.func @kept_in_fp32
+func.func @kept_in_fp32(%x: tensor<8x4xf32>, %w1: tensor<2x6x4xf32>, %w2: tensor<2x4x6xf32>,
+                        %n: tensor<2xi32>) -> (tensor<8x4xf32>, tensor<8x6xf32>) {
+  // CHECK: moe.grouped_ffn_up {{.*}} -> tensor<8x6xf32>
+  %h = moe.grouped_ffn_up %x weights(%w1) group_sizes(%n) : (tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2xi32>) -> tensor<8x6xf32>
+  %y = moe.grouped_ffn_down %h weights(%w2) group_sizes(%n) {activation = #moe.activation<relu>} : (tensor<8x6xf32>, tensor<2x4x6xf32>, tensor<2xi32>) -> tensor<8x4xf32>
+  // CHECK: moe.grouped_ffn_up {{.*}} -> tensor<8x6xf32>
+  %h2 = moe.grouped_ffn_up %x weights(%w1) group_sizes(%n) {moe.precision = #moe.precision<bf16>} : (tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2xi32>) -> tensor<8x6xf32>
+  %r = moe.add %h2, %h2 : tensor<8x6xf32>
+  return %y, %r : tensor<8x4xf32>, tensor<8x6xf32>
+}
