@@ -237,6 +237,7 @@ struct CombineKernel : CudaKernelOpInterface::ExternalModel<CombineKernel, Combi
     auto y = cast<RankedTensorType>(op->getResult(0).getType());
     int64_t T = y.getDimSize(0), d = y.getDimSize(1), n = numElements(op->getOperand(2));
     KernelWriter w(op, "combine");
+    w.acceptBf16(op->getOperand(0)); // the experts' outputs: moec_load
     w.setWorkspace(groupListBytes(T, n, GroupSize::few));
     std::string layout = writeGroupLists(w, T, n, "in2[i]", GroupSize::few);
     w.beginEntry("sum", {blocksFor(T * d, 256), 1, 1}, {256, 1, 1}, false);
@@ -244,7 +245,8 @@ struct CombineKernel : CudaKernelOpInterface::ExternalModel<CombineKernel, Combi
            << "    long long t = i / " << d << "LL, j = i % " << d << "LL;\n"
            << "    float acc = 0.0f;\n"
            << "    for (int a = offsets[t]; a < offsets[t + 1]; ++a)\n"
-           << "      acc += in1[ordered[a]] * in0[(long long)ordered[a] * " << d << "LL + j];\n"
+           << "      acc += in1[ordered[a]] * moec_load(in0 + (long long)ordered[a] * " << d
+           << "LL + j);\n"
            << "    out0[i] = acc;\n"
            << "  }\n";
     return w.finish();
@@ -279,6 +281,7 @@ struct CombineGradKernel : CudaKernelOpInterface::ExternalModel<CombineGradKerne
     int64_t T = dy.getDimSize(0), d = dy.getDimSize(1), n = numElements(op->getOperand(2));
     unsigned threads = std::min(threadsFor(d), 256u);
     KernelWriter w(op, "combine_grad");
+    w.acceptBf16(op->getOperand(0)); // the experts' outputs: moec_load
     // in: outputs, gates, slots, dy; out: doutputs, dgates. One block per row.
     w.os() << "  __shared__ float scratch[" << threads << "];\n"
            << "  for (long long i = blockIdx.x; i < " << n << "LL; i += gridDim.x) {\n"
@@ -288,7 +291,7 @@ struct CombineGradKernel : CudaKernelOpInterface::ExternalModel<CombineGradKerne
            << "    for (long long j = threadIdx.x; j < " << d << "LL; j += blockDim.x) {\n"
            << "      float g = valid ? in3[(long long)t * " << d << "LL + j] : 0.0f;\n"
            << "      out0[i * " << d << "LL + j] = gate * g;\n"
-           << "      dot += in0[i * " << d << "LL + j] * g;\n"
+           << "      dot += moec_load(in0 + i * " << d << "LL + j) * g;\n"
            << "    }\n"
            << "    dot = moec_block_sum(dot, scratch);\n"
            << "    if (threadIdx.x == 0)\n"

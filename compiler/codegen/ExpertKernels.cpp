@@ -200,6 +200,7 @@ struct GroupedFFNUpKernel
     Ffn f = ffnOf(w, up.getW1(), up.getW1(), up.getW3(), Activation::relu);
     RowGroups rows = rowsOf(w, up.getInput(), up.getGroupSizes(),
                        cast<RankedTensorType>(up.getW1().getType()).getDimSize(0));
+    w.acceptBf16(up.getHidden()); // stored by the tiles' moec_store
     writeUp(w, rows, f, w.name(up.getInput()), "out0");
     return w.finish();
   }
@@ -214,6 +215,9 @@ struct GroupedFFNDownKernel
     Ffn f{w2.getDimSize(2), w2.getDimSize(1), down.getGated(), down.getActivation(), "",
           w.name(down.getW2()), ""};
     RowGroups rows = rowsOf(w, down.getHidden(), down.getGroupSizes(), w2.getDimSize(0));
+    // Read by writeActivation's moec_load; stored by the tiles' moec_store.
+    w.acceptBf16(down.getHidden());
+    w.acceptBf16(down.getResult());
     writeDown(w, rows, f, writeActivation(w, rows, f, w.name(down.getHidden())), "out0");
     return w.finish();
   }
@@ -245,6 +249,7 @@ struct GroupedFFNDownGradKernel
     Ffn f{w2.getDimSize(2), w2.getDimSize(1), grad.getGated(), grad.getActivation(), "",
           w.name(grad.getW2()), ""};
     RowGroups rows = rowsOf(w, grad.getHidden(), grad.getGroupSizes(), w2.getDimSize(0));
+    w.acceptBf16(grad.getHidden()); // read by moec_load only
     std::string h = w.name(grad.getHidden()), dy = w.name(grad.getDresult());
     writeDownGradHidden(w, rows, f, h, dy, "out0");
     writeDownGradWeight(w, rows, f, writeActivation(w, rows, f, h), dy, "out1");

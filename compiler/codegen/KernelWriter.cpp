@@ -183,7 +183,7 @@ FailureOr<std::string> KernelWriter::elementType(Value value) const {
   Type element = type ? type.getElementType() : Type();
   if (element && element.isF32())
     return std::string("float");
-  if (element && element.isBF16())
+  if (element && element.isBF16() && llvm::is_contained(bf16Values_, value))
     return std::string("unsigned short"); // moec_load / moec_store
   if (element && element.isSignlessInteger(32))
     return std::string("int");

@@ -73,8 +73,13 @@ public:
   bool bf16Products() const;
 
   /// The C type of operand/result `value`'s elements ("float", "int",
-  /// "long long"); fails with a diagnostic on the op for other types.
+  /// "long long", "unsigned short" for bf16 when the kernel accepted it);
+  /// fails with a diagnostic on the op for other types.
   mlir::FailureOr<std::string> elementType(mlir::Value value) const;
+  /// The kernel reads or writes `value` only through moec_load /
+  /// moec_store (or a GEMM tile's C), so it may be stored in bf16; any other
+  /// bf16 operand or result is an error, never bits read as floats.
+  void acceptBf16(mlir::Value value) { bf16Values_.push_back(value); }
 
   /// The module with its entries, in launch order.
   mlir::FailureOr<CudaKernel> finish();
@@ -98,6 +103,7 @@ private:
   llvm::raw_string_ostream helpers_{helperText_};
   std::vector<std::unique_ptr<Entry>> entries_;
   std::vector<const char *> usedHelpers_;
+  std::vector<mlir::Value> bf16Values_;
   uint64_t workspaceBytes_ = 0; // the largest reservation
   uint64_t workspaceEnd_ = 0;   // the end of the current ones
 };

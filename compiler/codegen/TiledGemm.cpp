@@ -2,6 +2,8 @@
 #include "compiler/codegen/TiledGemm.h"
 #include "compiler/codegen/DeviceHelpers.h"
 
+#include "llvm/Support/ErrorHandling.h"
+
 #include <algorithm>
 #include <cassert>
 
@@ -341,8 +343,8 @@ void writeRowGroupedGemm(KernelWriter &w, llvm::StringRef label, const RowGroups
   unsigned rowTiles = tilesFor(rows.count) + static_cast<unsigned>(rows.E) + 1;
   w.beginEntry(label, {tilesFor(N), rowTiles, 1}, kThreads, /*usesBarriers=*/true,
                kBlocksPerSM);
-  assert((rows.firstGroup == 0 || rows.sizes == "nullptr") &&
-         "only capacity groups come in chunks");
+  if (rows.firstGroup != 0 && rows.sizes != "nullptr")
+    llvm::report_fatal_error("only capacity groups come in chunks");
   std::string local = rows.firstGroup ? "chunkGroup" : "e";
   w.os() << "  long long first = 0, rows = 0, m0 = 0;\n"
          << "  const int " << local << " = moec_row_tile(" << rows.sizes << ", " << rows.E << ", "
@@ -390,8 +392,8 @@ void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGr
   std::string partials = slices > 1 ? w.workspaceFloats(rows.E * slices * M * N) : "";
   w.beginEntry(label, {tilesFor(N), tilesFor(M), static_cast<unsigned>(rows.E * slices)},
                kThreads, /*usesBarriers=*/true, kBlocksPerSM);
-  assert((rows.firstGroup == 0 || rows.sizes == "nullptr") &&
-         "only capacity groups come in chunks");
+  if (rows.firstGroup != 0 && rows.sizes != "nullptr")
+    llvm::report_fatal_error("only capacity groups come in chunks");
   std::string group = "blockIdx.z / " + std::to_string(slices);
   if (rows.firstGroup)
     group = "(" + group + " + " + std::to_string(rows.firstGroup) + ")";

@@ -16,17 +16,23 @@ using namespace moec::moe;
 namespace moec {
 namespace {
 
-/// Whether every reader of `hidden` reads it as the pre-activations of the
-/// down half or of its gradient, which accept bf16.
-bool onlyDownHalvesRead(Value hidden) {
-  return llvm::all_of(hidden.getUses(), [](OpOperand &use) {
-    Operation *user = use.getOwner();
-    if (auto down = dyn_cast<GroupedFFNDownOp>(user))
-      return use.get() == down.getHidden() && use.getOperandNumber() == 0;
-    if (auto grad = dyn_cast<GroupedFFNDownGradOp>(user))
-      return use.get() == grad.getHidden() && use.getOperandNumber() == 0;
-    return false;
+/// Whether every use of `value` is operand 0 of an op of one of the
+/// `Readers` types (which accept it in bf16).
+template <typename... Readers>
+bool onlyReadBy(Value value) {
+  return llvm::all_of(value.getUses(), [](OpOperand &use) {
+    return use.getOperandNumber() == 0 && isa<Readers...>(use.getOwner());
   });
+}
+
+/// Stores `value`, the result of `op`, in bf16 where the op computes in
+/// bf16 and `value` is fp32.
+void storeInBF16(Operation *op, Value value) {
+  auto precision = op->getAttrOfType<PrecisionAttr>(MoEDialect::kPrecisionAttrName);
+  auto type = cast<RankedTensorType>(value.getType());
+  if (!precision || precision.getValue() != Precision::bf16 || !type.getElementType().isF32())
+    return;
+  value.setType(type.clone(BFloat16Type::get(op->getContext())));
 }
 
 class MoEBF16ActivationsPass
@@ -35,13 +41,15 @@ public:
   using MoEBF16ActivationsPassBase::MoEBF16ActivationsPassBase;
 
   void runOnOperation() override {
+    // The pre-activations, read by the down half and its gradient.
     getOperation().walk([](GroupedFFNUpOp up) {
-      auto precision = up->getAttrOfType<PrecisionAttr>(MoEDialect::kPrecisionAttrName);
-      auto type = cast<RankedTensorType>(up.getHidden().getType());
-      if (!precision || precision.getValue() != Precision::bf16 || !type.getElementType().isF32() ||
-          !onlyDownHalvesRead(up.getHidden()))
-        return;
-      up.getHidden().setType(type.clone(BFloat16Type::get(up.getContext())));
+      if (onlyReadBy<GroupedFFNDownOp, GroupedFFNDownGradOp>(up.getHidden()))
+        storeInBF16(up, up.getHidden());
+    });
+    // The experts' outputs, read by the combine and its gradient.
+    getOperation().walk([](GroupedFFNDownOp down) {
+      if (onlyReadBy<CombineOp, CombineGradOp>(down.getResult()))
+        storeInBF16(down, down.getResult());
     });
   }
 };

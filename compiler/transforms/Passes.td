@@ -126,17 +126,18 @@ def MoEMixedPrecisionPass : Pass<"moe-mixed-precision", "::mlir::ModuleOp"> {
 }
 
 def MoEBF16ActivationsPass : Pass<"moe-bf16-activations", "::mlir::ModuleOp"> {
-  let summary = "Store the expert pre-activations that backward keeps in bf16";
+  let summary = "Store the expert activations that backward keeps in bf16";
   let description = [{
-    The result of `moe.grouped_ffn_up` (`[W1 x, W3 x]` per routed row, the
-    largest activation a training step keeps for its backward pass) becomes
-    a bf16 tensor where the op's `moe.precision` is bf16 and its only
-    readers are `moe.grouped_ffn_down` and `moe.grouped_ffn_down_grad`: the
-    up GEMM rounds its fp32 accumulators to bf16 (nearest even) as it stores
-    them, and the activation and its derivative read them back as fp32.
-    Gradients stay fp32. Half the bytes in memory and through the down
-    products' operand loads, as PyTorch's autocast keeps them. moec runs it
-    after `--moe-build-training` under `--precision=bf16`.
+    Where the op's `moe.precision` is bf16, two results become bf16
+    tensors: `moe.grouped_ffn_up`'s (`[W1 x, W3 x]` per routed row) when only
+    `moe.grouped_ffn_down` and `moe.grouped_ffn_down_grad` read it, and
+    `moe.grouped_ffn_down`'s (the experts' outputs) when only `moe.combine`
+    and `moe.combine_grad` read it: the largest activations a training step
+    keeps for its backward pass. The GEMMs round their fp32 accumulators to
+    bf16 (nearest even) as they store them; readers widen them back to fp32
+    (the combine sums in fp32). Gradients stay fp32. Half the bytes in
+    memory and through their readers, as PyTorch's autocast keeps them.
+    moec runs it after `--moe-build-training` under `--precision=bf16`.
 
     ```mlir
     // Before:

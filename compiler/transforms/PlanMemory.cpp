@@ -156,10 +156,12 @@ private:
         unsigned outputIndex = allocationOf[result];
         Allocation &output = allocations[outputIndex];
         if (BlockArgument argument = argumentBehind(operand)) {
+          // Only the argument itself: the plan names it, not a view of it.
           bool sharedWithinOp = llvm::count_if(op.getOperands(), [&](Value other) {
                                   return argumentBehind(other) == argument;
                                 }) > 1;
-          if (argument.getOwner() != &block || argument != overwritableArgument(result) ||
+          if (operand != argument || argument.getOwner() != &block ||
+              argument != overwritableArgument(result) ||
               argumentEnd[argument] != position[&op] || sharedWithinOp)
             continue;
           output.overwritesArgument = true;
@@ -186,6 +188,8 @@ private:
       }
       if (llvm::any_of(overwrites, [](int64_t o) { return o >= 0; }))
         op.setAttr("moe.overwrites", builder.getDenseI64ArrayAttr(overwrites));
+      else
+        op.removeAttr("moe.overwrites"); // from an earlier run
     }
   }
 

@@ -203,8 +203,13 @@ Status Executor::runSteps() {
       for (int id : *step.outputs()) {
         // Written in place over an input (an optimizer update): its bytes
         // are that input's, which may be rebound between runs.
-        if (int target = plan_->tensor(id).overwrites(); target >= 0)
+        if (int target = plan_->tensor(id).overwrites(); target >= 0) {
+          if (!tensors_[target].data)
+            return Status::error("step " + std::to_string(i) + " (" + step.op()->str() +
+                                 ") updates '" + plan_->tensor(target).name()->str() +
+                                 "' in place, which was never bound");
           tensors_[id].data = tensors_[target].data;
+        }
         outputs.push_back(&tensors_[id]);
       }
     if (prepared.step->view()) {

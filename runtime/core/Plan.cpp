@@ -122,12 +122,21 @@ Status checkOverwrites(const plan::Plan &root, const plan::Function &f, Fail fai
         return fail(what + ", which is not a parameter or state input of the function");
       if (in->dtype() != out->dtype() || numElements(*in) != numElements(*out))
         return fail(what + ", of another size or dtype");
+      if (!step->inputs() ||
+          std::find(step->inputs()->begin(), step->inputs()->end(), target) ==
+              step->inputs()->end())
+        return fail(what + ", which the step does not read");
       if (out->buffer() >= 0)
         return fail(what + " but also has arena bytes");
       if (!overwritten.insert(target).second)
         return fail(what + ", which an earlier step overwrote");
     }
   }
+  if (f.outputs())
+    for (int id : *f.outputs())
+      if (auto it = rootOf.find(id); it != rootOf.end() && overwritten.count(it->second))
+        return fail("function '" + fname + "' returns '" +
+                    root.tensors()->Get(id)->name()->str() + "', which a step overwrote");
   return Status::ok();
 }
 

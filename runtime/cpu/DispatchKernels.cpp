@@ -1,4 +1,5 @@
 // DispatchKernels.cpp - CPU kernels of slot assignment, dispatch and combine.
+#include "runtime/cpu/Bf16Storage.h"
 #include "runtime/cpu/CpuKernels.h"
 
 #include <algorithm>
@@ -109,6 +110,8 @@ Status combine(const StepContext &s) {
   TensorRef &y = s.out(0);
   int64_t T = y.dim(0), d = y.dim(1), n = slots.numel();
   std::memset(y.data, 0, y.bytes());
+  static thread_local std::vector<float> wide;
+  const float *rows = floatsOf(outputs, wide); // the experts' outputs may be bf16
   for (int64_t i = 0; i < n; ++i) {
     int32_t t = slots.i32()[i];
     if (Status bad = checkSlotToken(s, t, T); !bad)
@@ -116,7 +119,7 @@ Status combine(const StepContext &s) {
     if (t < 0)
       continue;
     float gate = gates.f32()[i];
-    const float *row = outputs.f32() + i * d;
+    const float *row = rows + i * d;
     float *dst = y.f32() + t * d;
     for (int64_t j = 0; j < d; ++j)
       dst[j] += gate * row[j];

@@ -1,5 +1,6 @@
 // ExpertGradientKernels.cpp - CPU kernels of the backward ops of dispatch, combine and the experts
 // (MoEGradientOps.td).
+#include "runtime/cpu/Bf16Storage.h"
 #include "runtime/cpu/CpuKernels.h"
 #include "runtime/cpu/ExpertBlocks.h"
 #include "runtime/cpu/Ffn.h"
@@ -57,6 +58,8 @@ Status assignSlotsGrad(const StepContext &s) {
 Status combineGrad(const StepContext &s) {
   const TensorRef &outputs = s.in(0), &gates = s.in(1), &slots = s.in(2), &dy = s.in(3);
   int64_t n = slots.numel(), d = dy.dim(1);
+  static thread_local std::vector<float> wide;
+  const float *rows = floatsOf(outputs, wide); // the experts' outputs may be bf16
   for (int64_t i = 0; i < n; ++i) {
     int32_t t = slots.i32()[i];
     float *dout = s.out(0).f32() + i * d;
@@ -65,7 +68,7 @@ Status combineGrad(const StepContext &s) {
       s.out(1).f32()[i] = 0.0f;
       continue;
     }
-    const float *g = dy.f32() + t * d, *o = outputs.f32() + i * d;
+    const float *g = dy.f32() + t * d, *o = rows + i * d;
     float gate = gates.f32()[i], dot = 0;
     for (int64_t j = 0; j < d; ++j) {
       dout[j] = gate * g[j];

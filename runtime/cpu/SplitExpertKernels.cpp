@@ -1,6 +1,6 @@
 // SplitExpertKernels.cpp - the up and down halves of the routed experts and
 // their gradients (training graphs, --moe-split-expert-ffn).
-#include "runtime/core/Bf16.h"
+#include "runtime/cpu/Bf16Storage.h"
 #include "runtime/cpu/CpuKernels.h"
 #include "runtime/cpu/ExpertBlocks.h"
 #include "runtime/cpu/Math.h"
@@ -11,21 +11,6 @@
 namespace moec::rt::cpu {
 
 namespace {
-/// The pre-activations as floats: `hidden` itself, or, stored in bf16
-/// (moec --precision=bf16), widened into `scratch`.
-const float *hiddenFloats(const TensorRef &hidden, std::vector<float> &scratch) {
-  if (hidden.dtype != DType::bf16)
-    return hidden.f32();
-  const uint16_t *bits = static_cast<const uint16_t *>(hidden.data);
-  scratch.resize(hidden.numel());
-  float *out = scratch.data();
-  int64_t n = hidden.numel();
-#pragma omp parallel for
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = bf16Value(bits[i]);
-  return out;
-}
-
 /// Optional operands of the up ops: (input, w1, [w3], [group_sizes], ...).
 struct UpOperands {
   const TensorRef *w3 = nullptr, *sizes = nullptr;
@@ -50,13 +35,10 @@ Status groupedFfnUp(const StepContext &s) {
   auto blocks = expertBlocks(s, x, o.sizes, E);
   if (!blocks)
     return blocks.status();
-  // Stored in bf16: computed in fp32, then rounded (to nearest even).
-  bool bf16 = s.out(0).dtype == DType::bf16;
+  // Stored in bf16: computed in fp32, then rounded.
   static thread_local std::vector<float> wide;
   int64_t rows = x.numel() / d;
-  if (bf16)
-    wide.resize(rows * H);
-  float *hidden = bf16 ? wide.data() : s.out(0).f32();
+  float *hidden = floatOutput(s.out(0), wide);
   blocks->zeroPadding(hidden, rows, H);
   for (int64_t e = 0; e < E; ++e) {
     const float *X = x.f32() + blocks->first[e] * d;
@@ -66,13 +48,7 @@ Status groupedFfnUp(const StepContext &s) {
     if (o.w3)
       gemm(false, true, M, F, d, 1.0f, X, d, o.w3->f32() + e * F * d, d, 0.0f, out + F, H);
   }
-  if (bf16) {
-    uint16_t *bits = static_cast<uint16_t *>(s.out(0).data);
-    int64_t n = rows * H;
-#pragma omp parallel for
-    for (int64_t i = 0; i < n; ++i)
-      bits[i] = bf16Bits(hidden[i]);
-  }
+  storeFloats(s.out(0), hidden);
   return Status::ok();
 }
 
@@ -122,10 +98,10 @@ Status groupedFfnDown(const StepContext &s) {
   const TensorRef &hidden = *p.hidden, &w2 = *p.w2;
   const ExpertBlocks &blocks = p.blocks;
   int64_t E = p.E, d = p.d, F = p.F, H = p.H;
-  float *y = s.out(0).f32();
+  static thread_local std::vector<float> g, wide, wideY;
+  float *y = floatOutput(s.out(0), wideY);
   blocks.zeroPadding(y, p.rows, d);
-  static thread_local std::vector<float> g, wide;
-  const float *h = hiddenFloats(hidden, wide);
+  const float *h = floatsOf(hidden, wide);
   for (int64_t e = 0; e < E; ++e) {
     int64_t M = blocks.count[e];
     g.resize(M * F);
@@ -133,6 +109,7 @@ Status groupedFfnDown(const StepContext &s) {
     gemm(false, true, M, d, F, 1.0f, g.data(), F, w2.f32() + e * d * F, F, 0.0f,
          y + blocks.first[e] * d, d);
   }
+  storeFloats(s.out(0), y);
   return Status::ok();
 }
 
@@ -148,7 +125,7 @@ Status groupedFfnDownGrad(const StepContext &s) {
   float *dhidden = s.out(0).f32();
   blocks.zeroPadding(dhidden, p.rows, H);
   static thread_local std::vector<float> a, da, g, dg, wide;
-  const float *allHidden = hiddenFloats(hidden, wide);
+  const float *allHidden = floatsOf(hidden, wide);
   for (int64_t e = 0; e < E; ++e) {
     int64_t M = blocks.count[e];
     const float *h = allHidden + blocks.first[e] * H;

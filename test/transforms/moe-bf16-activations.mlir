@@ -29,3 +29,20 @@ func.func @kept_in_fp32(%x: tensor<8x4xf32>, %w1: tensor<2x6x4xf32>, %w2: tensor
   %r = moe.add %h2, %h2 : tensor<8x6xf32>
   return %y, %r : tensor<8x4xf32>, tensor<8x6xf32>
 }
+
+// -----
+
+// The experts' outputs, read by the combine and its gradient, too; the
+// combine sums them into fp32, their gradient is fp32.
+// CHECK-LABEL: func.func @outputs_in_bf16
+func.func @outputs_in_bf16(%h: tensor<8x6xf32>, %w2: tensor<2x4x6xf32>, %n: tensor<2xi32>,
+                           %gates: tensor<8xf32>, %slots: tensor<8xi32>, %dy: tensor<4x4xf32>)
+    -> (tensor<4x4xf32>, tensor<8x4xf32>, tensor<8xf32>) {
+  // CHECK: moe.grouped_ffn_down {{.*}} -> tensor<8x4xbf16>
+  %y = moe.grouped_ffn_down %h weights(%w2) group_sizes(%n) {activation = #moe.activation<relu>, moe.precision = #moe.precision<bf16>} : (tensor<8x6xf32>, tensor<2x4x6xf32>, tensor<2xi32>) -> tensor<8x4xf32>
+  // CHECK: moe.combine {{.*}} : tensor<8x4xbf16>, tensor<8xf32>, tensor<8xi32> -> tensor<4x4xf32>
+  %c = moe.combine %y, %gates, %slots : tensor<8x4xf32>, tensor<8xf32>, tensor<8xi32> -> tensor<4x4xf32>
+  // CHECK: moe.combine_grad {{.*}} : (tensor<8x4xbf16>, tensor<8xf32>, tensor<8xi32>, tensor<4x4xf32>) -> (tensor<8x4xf32>, tensor<8xf32>)
+  %dy8, %dg = moe.combine_grad %y, %gates, %slots, %dy : (tensor<8x4xf32>, tensor<8xf32>, tensor<8xi32>, tensor<4x4xf32>) -> (tensor<8x4xf32>, tensor<8xf32>)
+  return %c, %dy8, %dg : tensor<4x4xf32>, tensor<8x4xf32>, tensor<8xf32>
+}

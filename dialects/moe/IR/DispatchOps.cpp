@@ -115,9 +115,11 @@ LogicalResult CombineOp::verify() {
   if (failed(checkShape(emit, "expert_outputs", outputs, expected,
                         "slot shape × result width")))
     return failure();
-  if (outputs.getElementType() != result.getElementType())
+  // Expert outputs stored in bf16 (--moe-bf16-activations) sum into fp32.
+  bool widened = outputs.getElementType().isBF16() && result.getElementType().isF32();
+  if (outputs.getElementType() != result.getElementType() && !widened)
     return emitOpError("result element type must be ")
-           << outputs.getElementType() << " as 'expert_outputs', but is "
+           << outputs.getElementType() << " as 'expert_outputs' (or f32 for bf16 ones), but is "
            << result.getElementType();
   return success();
 }

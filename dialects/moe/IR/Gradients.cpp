@@ -217,8 +217,11 @@ LogicalResult DispatchOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
 
 LogicalResult CombineOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                                   SmallVectorImpl<Value> &grads) {
+  // The gradient has dresult's element type, whatever the outputs' storage.
+  auto outputs = cast<RankedTensorType>(getExpertOutputs().getType());
+  Type doutputs = outputs.clone(cast<RankedTensorType>(dresult[0].getType()).getElementType());
   auto g = b.create<CombineGradOp>(
-      getLoc(), getExpertOutputs().getType(), getSlotGates().getType(),
+      getLoc(), doutputs, getSlotGates().getType(),
       getExpertOutputs(), getSlotGates(), getSlotTokens(), dresult[0]);
   grads.append({g.getDexpertOutputs(), g.getDslotGates(), Value()});
   return success();

@@ -147,9 +147,13 @@ def MoE_AssignSlotsGradOp : MoE_GradOp<"assign_slots_grad",
 }
 
 def MoE_CombineGradOp : MoE_GradOp<"combine_grad",
-    [AllTypesMatch<["expert_outputs", "dexpert_outputs"]>,
+    [AllShapesMatch<["expert_outputs", "dexpert_outputs"]>,
      AllTypesMatch<["slot_gates", "dslot_gates"]>]> {
   let summary = "dexpert_outputs and dslot_gates of moe.combine";
+  let description = [{
+    `expert_outputs` may be stored in bf16 (`--moe-bf16-activations`);
+    `dexpert_outputs` has their shape and `dresult`'s element type.
+  }];
   let arguments = (ins MoE_FloatTensor:$expert_outputs, MoE_RouterTensor:$slot_gates,
                        MoE_IndexTensor:$slot_tokens, MoE_FloatTensor:$dresult);
   let results = (outs MoE_FloatTensor:$dexpert_outputs, MoE_RouterTensor:$dslot_gates);

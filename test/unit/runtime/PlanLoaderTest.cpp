@@ -50,12 +50,17 @@ std::vector<uint8_t> buildPlan(uint32_t version = rt::kMaxPlanVersion,
   return sealed(fbb, root);
 }
 
+/// How buildInPlacePlan goes wrong (or not).
+enum class InPlaceFlaw { none, readAfter, stepDoesNotReadIt, returnsIt };
+
 /// A step that updates tensor 0 (a parameter, or `role`) in place: its
-/// output "p'" overwrites it. With `readAfter`, a second step reads the
-/// parameter after the update.
+/// output "p'" overwrites it. With a flaw: a second step reads the
+/// parameter after the update, or the step does not read it, or the
+/// function also returns the parameter itself.
 std::vector<uint8_t> buildInPlacePlan(plan::TensorRole role = plan::TensorRole::parameter,
-                                      bool readAfter = false,
+                                      InPlaceFlaw flaw = InPlaceFlaw::none,
                                       std::vector<int64_t> outShape = {4, 8}) {
+  bool readAfter = flaw == InPlaceFlaw::readAfter;
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<int64_t> shape = {4, 8};
   std::vector<flatbuffers::Offset<plan::Tensor>> tensors = {
@@ -68,13 +73,16 @@ std::vector<uint8_t> buildInPlacePlan(plan::TensorRole role = plan::TensorRole::
                                plan::InitKind::none, 0, true, nullptr, 0, 0)};
   std::vector<flatbuffers::Offset<plan::Buffer>> buffers = {plan::CreateBuffer(fbb, 128)};
   std::vector<int> in = {0, 1}, updated = {2}, reread = {0}, result = {3};
+  std::vector<int> stepIn = flaw == InPlaceFlaw::stepDoesNotReadIt ? std::vector<int>{1} : in;
   std::vector<flatbuffers::Offset<plan::Step>> steps = {
-      plan::CreateStepDirect(fbb, "moe.add", &in, &updated)};
+      plan::CreateStepDirect(fbb, "moe.add", &stepIn, &updated)};
   if (readAfter)
     steps.push_back(plan::CreateStepDirect(fbb, "moe.add", &reread, &result));
   std::vector<int> outputs = {2};
   if (readAfter)
     outputs.push_back(3);
+  if (flaw == InPlaceFlaw::returnsIt)
+    outputs.push_back(0);
   std::vector<flatbuffers::Offset<plan::Function>> functions = {
       plan::CreateFunctionDirect(fbb, "train_step", &in, &outputs, &steps, 0)};
   auto root = plan::CreatePlanDirect(fbb, rt::kMaxPlanVersion, "test", "m", "yaml", 16,
@@ -123,11 +131,19 @@ TEST(PlanLoader, RejectsAnUpdateInPlaceThatCouldLoseData) {
   EXPECT_NE(inPlaceError(buildInPlacePlan(plan::TensorRole::input))
                 .find("which is not a parameter or state input"),
             std::string::npos);
-  EXPECT_NE(inPlaceError(buildInPlacePlan(plan::TensorRole::parameter, /*readAfter=*/true))
+  EXPECT_NE(inPlaceError(buildInPlacePlan(plan::TensorRole::parameter, InPlaceFlaw::readAfter))
                 .find("reads 'p' after a step overwrote it"),
             std::string::npos);
-  EXPECT_NE(inPlaceError(buildInPlacePlan(plan::TensorRole::parameter, false, {4, 4}))
+  EXPECT_NE(inPlaceError(
+                buildInPlacePlan(plan::TensorRole::parameter, InPlaceFlaw::none, {4, 4}))
                 .find("of another size or dtype"),
+            std::string::npos);
+  EXPECT_NE(inPlaceError(
+                buildInPlacePlan(plan::TensorRole::parameter, InPlaceFlaw::stepDoesNotReadIt))
+                .find("which the step does not read"),
+            std::string::npos);
+  EXPECT_NE(inPlaceError(buildInPlacePlan(plan::TensorRole::parameter, InPlaceFlaw::returnsIt))
+                .find("returns 'p', which a step overwrote"),
             std::string::npos);
 }
 
