@@ -125,10 +125,10 @@ void writeDownGradHidden(KernelWriter &w, const RowGroups &rows, const Ffn &f, S
          << "  __syncthreads();\n"
          << forEachElement(rows.count * f.F) << "  {\n"
          << "    long long r = i / " << F << "LL, j = i % " << F << "LL;\n"
-         << "    float *dh = " << dhidden << " + r * " << H << "LL;\n"
+         << "    auto *dh = " << dhidden << " + r * " << H << "LL; // fp32 or bf16\n"
          << "    if (r >= grouped) {\n"
-         << "      dh[j] = 0.0f;\n"
-         << (f.gated ? "      dh[" + F + " + j] = 0.0f;\n" : std::string())
+         << "      moec_store(dh + j, 0.0f);\n"
+         << (f.gated ? "      moec_store(dh + " + F + " + j, 0.0f);\n" : std::string())
          << "      continue;\n"
          << "    }\n"
          << "    float dgv = " << dg << "[i];\n"
@@ -137,10 +137,10 @@ void writeDownGradHidden(KernelWriter &w, const RowGroups &rows, const Ffn &f, S
          << activationGradCode(f.act, "h1") << ";\n";
   if (f.gated)
     w.os() << "    float h3 = moec_load(" << hidden << " + r * " << H << "LL + " << F << " + j);\n"
-           << "    dh[j] = dgv * h3 * da;\n"
-           << "    dh[" << F << " + j] = dgv * a;\n";
+           << "    moec_store(dh + j, dgv * h3 * da);\n"
+           << "    moec_store(dh + " << F << " + j, dgv * a);\n";
   else
-    w.os() << "    dh[j] = dgv * da;\n"
+    w.os() << "    moec_store(dh + j, dgv * da);\n"
            << "    (void)a;\n";
   w.os() << "  }\n";
 }
@@ -200,7 +200,12 @@ struct GroupedFFNUpKernel
     Ffn f = ffnOf(w, up.getW1(), up.getW1(), up.getW3(), Activation::relu);
     RowGroups rows = rowsOf(w, up.getInput(), up.getGroupSizes(),
                        cast<RankedTensorType>(up.getW1().getType()).getDimSize(0));
-    w.acceptBf16(up.getHidden()); // stored by the tiles' moec_store
+    // The bf16 tile loads its operands and stores its result through
+    // moec_load / moec_store.
+    if (w.bf16Products()) {
+      w.acceptBf16(up.getInput());
+      w.acceptBf16(up.getHidden());
+    }
     writeUp(w, rows, f, w.name(up.getInput()), "out0");
     return w.finish();
   }
@@ -215,9 +220,11 @@ struct GroupedFFNDownKernel
     Ffn f{w2.getDimSize(2), w2.getDimSize(1), down.getGated(), down.getActivation(), "",
           w.name(down.getW2()), ""};
     RowGroups rows = rowsOf(w, down.getHidden(), down.getGroupSizes(), w2.getDimSize(0));
-    // Read by writeActivation's moec_load; stored by the tiles' moec_store.
+    // Read by writeActivation's moec_load; stored by the bf16 tile's
+    // moec_store.
     w.acceptBf16(down.getHidden());
-    w.acceptBf16(down.getResult());
+    if (w.bf16Products())
+      w.acceptBf16(down.getResult());
     writeDown(w, rows, f, writeActivation(w, rows, f, w.name(down.getHidden())), "out0");
     return w.finish();
   }
@@ -249,7 +256,8 @@ struct GroupedFFNDownGradKernel
     Ffn f{w2.getDimSize(2), w2.getDimSize(1), grad.getGated(), grad.getActivation(), "",
           w.name(grad.getW2()), ""};
     RowGroups rows = rowsOf(w, grad.getHidden(), grad.getGroupSizes(), w2.getDimSize(0));
-    w.acceptBf16(grad.getHidden()); // read by moec_load only
+    w.acceptBf16(grad.getHidden());  // read by moec_load only
+    w.acceptBf16(grad.getDhidden()); // written by moec_store only
     std::string h = w.name(grad.getHidden()), dy = w.name(grad.getDresult());
     writeDownGradHidden(w, rows, f, h, dy, "out0");
     writeDownGradWeight(w, rows, f, writeActivation(w, rows, f, h), dy, "out1");
@@ -265,6 +273,11 @@ struct GroupedFFNUpGradKernel
     Ffn f = ffnOf(w, grad.getW1(), grad.getW1(), grad.getW3(), Activation::relu);
     RowGroups rows = rowsOf(w, grad.getInput(), grad.getGroupSizes(),
                        cast<RankedTensorType>(grad.getW1().getType()).getDimSize(0));
+    // GEMM operands only: the bf16 tile loads them through moec_load.
+    if (w.bf16Products()) {
+      w.acceptBf16(grad.getInput());
+      w.acceptBf16(grad.getDhidden());
+    }
     std::string dh = w.name(grad.getDhidden());
     writeUpGradInput(w, rows, f, dh, "out0");
     writeUpGradWeights(w, rows, f, w.name(grad.getInput()), dh, "out1", "out2");

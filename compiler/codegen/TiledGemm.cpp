@@ -212,11 +212,12 @@ inline void moec_mma_bf16(float *d, const moec_frag_a &a, const moec_frag_b &b) 
 }
 #endif
 // C[m0.., n0..] of one 128 x 128 tile (+)= A B over K, operands as for
-// moec_gemm_tile; C is stored in fp32 or (rounded) in bf16. 256 threads =
-// 8 warps of 64 x 32 outputs (2 x 4 warps), each 4 x 4 mma tiles of
-// 16 x 8; K in steps of 32, double-buffered.
-template <bool AT, bool BT, typename TC>
-__device__ __forceinline__ void moec_gemm_tile_bf16(const float *A, long long lda, const float *B,
+// moec_gemm_tile; each of A, B and C is stored in fp32 or bf16 (an
+// operand stored in bf16 enters shared memory unchanged, as one in fp32
+// after rounding). 256 threads = 8 warps of 64 x 32 outputs (2 x 4 warps),
+// each 4 x 4 mma tiles of 16 x 8; K in steps of 32, double-buffered.
+template <bool AT, bool BT, typename TA, typename TB, typename TC>
+__device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, const TB *B,
                                                     long long ldb, TC *C, long long ldc,
                                                     long long M, long long N, long long K,
                                                     long long m0, long long n0, bool accumulate) {
@@ -247,17 +248,17 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const float *A, long long ld
     const int buffer = (int)(s & 1);
     if (s < steps) { // load step s into registers
       const long long k0 = s * MOEC_BF16_STEP;
-      const float *pA = kFastA ? A + (m0 + rowA) * lda + k0 + kA : A + (k0 + kA) * lda + m0 + rowA;
-      const float *pB = kFastB ? B + (n0 + rowB) * ldb + k0 + kB : B + (k0 + kB) * ldb + n0 + rowB;
+      const TA *pA = kFastA ? A + (m0 + rowA) * lda + k0 + kA : A + (k0 + kA) * lda + m0 + rowA;
+      const TB *pB = kFastB ? B + (n0 + rowB) * ldb + k0 + kB : B + (k0 + kB) * ldb + n0 + rowB;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
         const long long mA = m0 + rowA + (kFastA ? 16 * i : 0), kkA = k0 + kA + (kFastA ? 0 : 4 * i);
         const long long nB = n0 + rowB + (kFastB ? 16 * i : 0), kkB = k0 + kB + (kFastB ? 0 : 4 * i);
         const bool rowOkA = mA < M, rowOkB = nB < N;
-        const float a0 = rowOkA && kkA < K ? pA[i * nextA] : 0.0f;
-        const float a1 = rowOkA && kkA + 1 < K ? pA[i * nextA + pairA] : 0.0f;
-        const float b0 = rowOkB && kkB < K ? pB[i * nextB] : 0.0f;
-        const float b1 = rowOkB && kkB + 1 < K ? pB[i * nextB + pairB] : 0.0f;
+        const float a0 = rowOkA && kkA < K ? moec_load(pA + i * nextA) : 0.0f;
+        const float a1 = rowOkA && kkA + 1 < K ? moec_load(pA + i * nextA + pairA) : 0.0f;
+        const float b0 = rowOkB && kkB < K ? moec_load(pB + i * nextB) : 0.0f;
+        const float b1 = rowOkB && kkB + 1 < K ? moec_load(pB + i * nextB + pairB) : 0.0f;
         ra[i] = moec_bf16_bits(a0) | moec_bf16_bits(a1) << 16;
         rb[i] = moec_bf16_bits(b0) | moec_bf16_bits(b1) << 16;
       }

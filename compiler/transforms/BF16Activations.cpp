@@ -1,4 +1,4 @@
-//===- BF16Activations.cpp - expert pre-activations stored in bf16 --------===//
+//===- BF16Activations.cpp - expert activations stored in bf16 ------------===//
 #include "compiler/transforms/Passes.h"
 
 #include "dialects/moe/IR/MoEOps.h"
@@ -16,6 +16,11 @@ using namespace moec::moe;
 namespace moec {
 namespace {
 
+bool computesInBF16(Operation *op) {
+  auto precision = op->getAttrOfType<PrecisionAttr>(MoEDialect::kPrecisionAttrName);
+  return precision && precision.getValue() == Precision::bf16;
+}
+
 /// Whether every use of `value` is operand 0 of an op of one of the
 /// `Readers` types (which accept it in bf16).
 template <typename... Readers>
@@ -25,14 +30,20 @@ bool onlyReadBy(Value value) {
   });
 }
 
-/// Stores `value`, the result of `op`, in bf16 where the op computes in
-/// bf16 and `value` is fp32.
-void storeInBF16(Operation *op, Value value) {
-  auto precision = op->getAttrOfType<PrecisionAttr>(MoEDialect::kPrecisionAttrName);
+/// Whether `value` has readers and each computes in bf16 and is accepted by
+/// `reads` (given the user and the operand's number).
+template <typename Reads>
+bool readOnlyByBF16Products(Value value, Reads reads) {
+  return !value.use_empty() && llvm::all_of(value.getUses(), [&](OpOperand &use) {
+    return computesInBF16(use.getOwner()) && reads(use.getOwner(), use.getOperandNumber());
+  });
+}
+
+/// `value`, if fp32, becomes bf16.
+void storeInBF16(Value value) {
   auto type = cast<RankedTensorType>(value.getType());
-  if (!precision || precision.getValue() != Precision::bf16 || !type.getElementType().isF32())
-    return;
-  value.setType(type.clone(BFloat16Type::get(op->getContext())));
+  if (type.getElementType().isF32())
+    value.setType(type.clone(BFloat16Type::get(value.getContext())));
 }
 
 class MoEBF16ActivationsPass
@@ -41,15 +52,27 @@ public:
   using MoEBF16ActivationsPassBase::MoEBF16ActivationsPassBase;
 
   void runOnOperation() override {
-    // The pre-activations, read by the down half and its gradient.
-    getOperation().walk([](GroupedFFNUpOp up) {
-      if (onlyReadBy<GroupedFFNDownOp, GroupedFFNDownGradOp>(up.getHidden()))
-        storeInBF16(up, up.getHidden());
+    ModuleOp module = getOperation();
+    // What backward keeps: the pre-activations, read by the down half and
+    // its gradient, and the experts' outputs, read by the combine and its
+    // gradient, where the op producing them computes in bf16.
+    module.walk([](GroupedFFNUpOp up) {
+      if (computesInBF16(up) && onlyReadBy<GroupedFFNDownOp, GroupedFFNDownGradOp>(up.getHidden()))
+        storeInBF16(up.getHidden());
     });
-    // The experts' outputs, read by the combine and its gradient.
-    getOperation().walk([](GroupedFFNDownOp down) {
-      if (onlyReadBy<CombineOp, CombineGradOp>(down.getResult()))
-        storeInBF16(down, down.getResult());
+    module.walk([](GroupedFFNDownOp down) {
+      if (computesInBF16(down) && onlyReadBy<CombineOp, CombineGradOp>(down.getResult()))
+        storeInBF16(down.getResult());
+    });
+    // Operands that only bf16 products read lose nothing in bf16: the
+    // tensor-core tile rounds them so as it loads them. The gradient of the
+    // pre-activations, read by the up half's gradient:
+    module.walk([](GroupedFFNDownGradOp grad) {
+      if (readOnlyByBF16Products(grad.getDhidden(), [](Operation *user, unsigned operand) {
+            auto up = dyn_cast<GroupedFFNUpGradOp>(user);
+            return up && operand == user->getNumOperands() - 1; // dhidden is the last
+          }))
+        storeInBF16(grad.getDhidden());
     });
   }
 };

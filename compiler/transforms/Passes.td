@@ -135,8 +135,12 @@ def MoEBF16ActivationsPass : Pass<"moe-bf16-activations", "::mlir::ModuleOp"> {
     and `moe.combine_grad` read it: the largest activations a training step
     keeps for its backward pass. The GEMMs round their fp32 accumulators to
     bf16 (nearest even) as they store them; readers widen them back to fp32
-    (the combine sums in fp32). Gradients stay fp32. Half the bytes in
-    memory and through their readers, as PyTorch's autocast keeps them.
+    (the combine sums in fp32). Gradients stay fp32, but for one that only
+    bf16 products read and so lose nothing in bf16 (the tensor-core tile
+    rounds its operands as it loads them): `moe.grouped_ffn_down_grad`'s
+    gradient of the pre-activations, read by `moe.grouped_ffn_up_grad`.
+    Half the bytes in memory and through their readers, as PyTorch's
+    autocast keeps them.
     moec runs it after `--moe-build-training` under `--precision=bf16`.
 
     ```mlir

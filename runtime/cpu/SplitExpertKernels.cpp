@@ -40,8 +40,10 @@ Status groupedFfnUp(const StepContext &s) {
   int64_t rows = x.numel() / d;
   float *hidden = floatOutput(s.out(0), wide);
   blocks->zeroPadding(hidden, rows, H);
+  static thread_local std::vector<float> wideX;
+  const float *allX = floatsOf(x, wideX); // the rows may be stored in bf16
   for (int64_t e = 0; e < E; ++e) {
-    const float *X = x.f32() + blocks->first[e] * d;
+    const float *X = allX + blocks->first[e] * d;
     float *out = hidden + blocks->first[e] * H;
     int64_t M = blocks->count[e];
     gemm(false, true, M, F, d, 1.0f, X, d, w1.f32() + e * F * d, d, 0.0f, out, H);
@@ -122,9 +124,9 @@ Status groupedFfnDownGrad(const StepContext &s) {
   const TensorRef &hidden = *p.hidden, &w2 = *p.w2, &dy = s.in(hasSizes ? 3 : 2);
   const ExpertBlocks &blocks = p.blocks;
   int64_t E = p.E, d = p.d, F = p.F, H = p.H;
-  float *dhidden = s.out(0).f32();
+  static thread_local std::vector<float> a, da, g, dg, wide, wideGrad;
+  float *dhidden = floatOutput(s.out(0), wideGrad); // bf16: rounded at the end
   blocks.zeroPadding(dhidden, p.rows, H);
-  static thread_local std::vector<float> a, da, g, dg, wide;
   const float *allHidden = floatsOf(hidden, wide);
   for (int64_t e = 0; e < E; ++e) {
     int64_t M = blocks.count[e];
@@ -158,6 +160,7 @@ Status groupedFfnDownGrad(const StepContext &s) {
         }
       }
   }
+  storeFloats(s.out(0), dhidden);
   return Status::ok();
 }
 
@@ -172,10 +175,13 @@ Status groupedFfnUpGrad(const StepContext &s) {
   float *dx = s.out(0).f32();
   int64_t rows = x.numel() / d;
   blocks->zeroPadding(dx, rows, d);
+  // Either operand may be stored in bf16.
+  static thread_local std::vector<float> wideX, wideGrad;
+  const float *allX = floatsOf(x, wideX), *allGrad = floatsOf(dhidden, wideGrad);
   for (int64_t e = 0; e < E; ++e) {
     int64_t M = blocks->count[e];
-    const float *X = x.f32() + blocks->first[e] * d;
-    const float *dH = dhidden.f32() + blocks->first[e] * H;
+    const float *X = allX + blocks->first[e] * d;
+    const float *dH = allGrad + blocks->first[e] * H;
     float *dX = dx + blocks->first[e] * d;
     // dW1 = dH1ᵀ X, dX = dH1 W1 (+ the same for the gated half).
     gemm(true, false, F, d, M, 1.0f, dH, H, X, d, 0.0f, s.out(1).f32() + e * F * d, d);

@@ -46,3 +46,33 @@ func.func @outputs_in_bf16(%h: tensor<8x6xf32>, %w2: tensor<2x4x6xf32>, %n: tens
   %dy8, %dg = moe.combine_grad %y, %gates, %slots, %dy : (tensor<8x4xf32>, tensor<8xf32>, tensor<8xi32>, tensor<4x4xf32>) -> (tensor<8x4xf32>, tensor<8xf32>)
   return %c, %dy8, %dg : tensor<4x4xf32>, tensor<8x4xf32>, tensor<8xf32>
 }
+
+// -----
+
+// The gradient of the pre-activations, which only bf16 products read (the
+// tile rounds it as it loads it anyway).
+// CHECK-LABEL: func.func @gradient_in_bf16
+func.func @gradient_in_bf16(%rows: tensor<8x4xf32>, %w1: tensor<2x6x4xf32>,
+                            %w2: tensor<2x4x6xf32>, %n: tensor<2xi32>, %h: tensor<8x6xf32>,
+                            %dy: tensor<8x4xf32>)
+    -> (tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2x4x6xf32>) {
+  // CHECK: moe.grouped_ffn_down_grad {{.*}} -> (tensor<8x6xbf16>, tensor<2x4x6xf32>)
+  %dh, %dw2 = moe.grouped_ffn_down_grad %h, %w2, %n, %dy {activation = #moe.activation<relu>, moe.precision = #moe.precision<bf16>} : (tensor<8x6xf32>, tensor<2x4x6xf32>, tensor<2xi32>, tensor<8x4xf32>) -> (tensor<8x6xf32>, tensor<2x4x6xf32>)
+  // CHECK: moe.grouped_ffn_up_grad {{.*}} : (tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2xi32>, tensor<8x6xbf16>) -> (tensor<8x4xf32>, tensor<2x6x4xf32>)
+  %dx, %dw1 = moe.grouped_ffn_up_grad %rows, %w1, %n, %dh {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1>, moe.precision = #moe.precision<bf16>} : (tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2xi32>, tensor<8x6xf32>) -> (tensor<8x4xf32>, tensor<2x6x4xf32>)
+  return %dx, %dw1, %dw2 : tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2x4x6xf32>
+}
+
+// -----
+
+// A gradient an fp32 product reads stays fp32.
+// CHECK-LABEL: func.func @gradient_read_in_fp32
+func.func @gradient_read_in_fp32(%rows: tensor<8x4xf32>, %w1: tensor<2x6x4xf32>,
+                                 %w2: tensor<2x4x6xf32>, %n: tensor<2xi32>, %h: tensor<8x6xf32>,
+                                 %dy: tensor<8x4xf32>)
+    -> (tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2x4x6xf32>) {
+  // CHECK: moe.grouped_ffn_down_grad {{.*}} -> (tensor<8x6xf32>, tensor<2x4x6xf32>)
+  %dh, %dw2 = moe.grouped_ffn_down_grad %h, %w2, %n, %dy {activation = #moe.activation<relu>, moe.precision = #moe.precision<bf16>} : (tensor<8x6xf32>, tensor<2x4x6xf32>, tensor<2xi32>, tensor<8x4xf32>) -> (tensor<8x6xf32>, tensor<2x4x6xf32>)
+  %dx, %dw1 = moe.grouped_ffn_up_grad %rows, %w1, %n, %dh {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1>} : (tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2xi32>, tensor<8x6xf32>) -> (tensor<8x4xf32>, tensor<2x6x4xf32>)
+  return %dx, %dw1, %dw2 : tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2x4x6xf32>
+}
