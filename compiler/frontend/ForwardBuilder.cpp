@@ -82,7 +82,7 @@ private:
   void output(StringRef name, Value value) {
     results.push_back(value);
     resultAttrs.push_back(
-        b.getDictionaryAttr(b.getNamedAttr("moe.output", b.getStringAttr(name))));
+        b.getDictionaryAttr(b.getNamedAttr(MoEDialect::kOutputAttrName, b.getStringAttr(name))));
   }
 
   Value norm(Value x, const std::string &prefix, int64_t features);
@@ -138,16 +138,16 @@ Value Builder::param(const std::string &name, ArrayRef<int64_t> shape,
                      StringRef init, bool trainable,
                      ArrayRef<std::string> parts) {
   SmallVector<NamedAttribute> attrs = {
-      b.getNamedAttr("moe.param", b.getStringAttr(name)),
-      b.getNamedAttr("moe.init", b.getStringAttr(init)),
-      b.getNamedAttr("moe.trainable", b.getBoolAttr(trainable))};
+      b.getNamedAttr(MoEDialect::kParamAttrName, b.getStringAttr(name)),
+      b.getNamedAttr(MoEDialect::kInitAttrName, b.getStringAttr(init)),
+      b.getNamedAttr(MoEDialect::kTrainableAttrName, b.getBoolAttr(trainable))};
   if (init == "normal")
-    attrs.push_back(b.getNamedAttr("moe.init_std", b.getF32FloatAttr(c.initStd)));
+    attrs.push_back(b.getNamedAttr(MoEDialect::kInitStdAttrName, b.getF32FloatAttr(c.initStd)));
   if (!parts.empty()) {
     SmallVector<Attribute> partNames;
     for (const std::string &part : parts)
       partNames.push_back(b.getStringAttr(part));
-    attrs.push_back(b.getNamedAttr("moe.parts", b.getArrayAttr(partNames)));
+    attrs.push_back(b.getNamedAttr(MoEDialect::kPartsAttrName, b.getArrayAttr(partNames)));
   }
   argAttrs.push_back(b.getDictionaryAttr(attrs));
   return body->addArgument(f32(shape), loc);
@@ -155,7 +155,7 @@ Value Builder::param(const std::string &name, ArrayRef<int64_t> shape,
 
 Value Builder::input(StringRef name, Type type) {
   argAttrs.push_back(
-      b.getDictionaryAttr(b.getNamedAttr("moe.input", b.getStringAttr(name))));
+      b.getDictionaryAttr(b.getNamedAttr(MoEDialect::kInputAttrName, b.getStringAttr(name))));
   return body->addArgument(type, loc);
 }
 
@@ -487,8 +487,8 @@ void Builder::build(ModuleOp module) {
     output(name, value);
   for (auto &[name, value] : stateUpdates) {
     results.push_back(value);
-    resultAttrs.push_back(b.getDictionaryAttr(
-        b.getNamedAttr("moe.update", b.getStringAttr(name))));
+    resultAttrs.push_back(
+        b.getDictionaryAttr(b.getNamedAttr(MoEDialect::kUpdateAttrName, b.getStringAttr(name))));
   }
 
   b.create<func::ReturnOp>(loc, results);
@@ -496,8 +496,8 @@ void Builder::build(ModuleOp module) {
   func.setFunctionType(b.getFunctionType(argTypes, ValueRange(results).getTypes()));
   func.setAllArgAttrs(argAttrs);
   func.setAllResultAttrs(resultAttrs);
-  module->setAttr("moe.model", b.getStringAttr(c.name));
-  module->setAttr("moe.source", b.getStringAttr(c.sourceKind));
+  module->setAttr(MoEDialect::kModelAttrName, b.getStringAttr(c.name));
+  module->setAttr(MoEDialect::kSourceAttrName, b.getStringAttr(c.sourceKind));
 }
 } // namespace
 

@@ -3,6 +3,7 @@
 
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/KernelWriter.h"
+#include "dialects/moe/IR/MoEDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -12,6 +13,7 @@
 #include <map>
 
 using namespace mlir;
+using moec::moe::MoEDialect;
 
 namespace moec::target {
 
@@ -38,7 +40,7 @@ public:
     std::map<std::string, int> notGenerated; // op name -> steps
     int steps = 0, generated = 0;
     for (auto func : module.getOps<func::FuncOp>()) {
-      if (func.isExternal() || !func->hasAttr("moe.arena_size"))
+      if (func.isExternal() || !func->hasAttr(MoEDialect::kArenaSizeAttrName))
         continue;
       for (Operation &op : func.getBody().front().without_terminator()) {
         if (isa<ViewLikeOpInterface>(op))

@@ -13,6 +13,8 @@
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/raw_ostream.h"
 
+using moec::moe::MoEDialect;
+
 using namespace mlir;
 namespace fb = flatbuffers;
 namespace plan = moec::plan;
@@ -92,22 +94,22 @@ FailureOr<int> Emitter::addTensor(Value value, std::string name,
   double hyperValue = 0;
   std::vector<fb::Offset<fb::String>> parts;
   if (attrs) {
-    if (auto number = attrs.getAs<FloatAttr>("moe.value"))
+    if (auto number = attrs.getAs<FloatAttr>(MoEDialect::kValueAttrName))
       hyperValue = number.getValueAsDouble();
-    else if (auto number = attrs.getAs<IntegerAttr>("moe.value"))
+    else if (auto number = attrs.getAs<IntegerAttr>(MoEDialect::kValueAttrName))
       hyperValue = static_cast<double>(number.getInt());
-    if (auto kind = attrs.getAs<StringAttr>("moe.init")) {
+    if (auto kind = attrs.getAs<StringAttr>(MoEDialect::kInitAttrName)) {
       init = llvm::StringSwitch<plan::InitKind>(kind.getValue())
                  .Case("normal", plan::InitKind::normal)
                  .Case("zeros", plan::InitKind::zeros)
                  .Case("ones", plan::InitKind::ones)
                  .Default(plan::InitKind::none);
     }
-    if (auto std = attrs.getAs<FloatAttr>("moe.init_std"))
+    if (auto std = attrs.getAs<FloatAttr>(MoEDialect::kInitStdAttrName))
       initStd = std.getValueAsDouble();
-    if (auto flag = attrs.getAs<BoolAttr>("moe.trainable"))
+    if (auto flag = attrs.getAs<BoolAttr>(MoEDialect::kTrainableAttrName))
       trainable = flag.getValue();
-    if (auto names = attrs.getAs<ArrayAttr>("moe.parts"))
+    if (auto names = attrs.getAs<ArrayAttr>(MoEDialect::kPartsAttrName))
       for (Attribute part : names)
         parts.push_back(fbb.CreateString(cast<StringAttr>(part).getValue().str()));
   }
@@ -181,7 +183,7 @@ FailureOr<fb::Offset<plan::Attr>> Emitter::convertAttr(NamedAttribute named,
 }
 
 FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
-  auto arenaSize = func->getAttrOfType<IntegerAttr>("moe.arena_size");
+  auto arenaSize = func->getAttrOfType<IntegerAttr>(MoEDialect::kArenaSizeAttrName);
   if (!arenaSize) {
     func.emitError("function '") << func.getName()
                                  << "' has no memory plan: run --moe-plan-memory";
@@ -193,10 +195,11 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
   std::vector<int> inputs;
   for (BlockArgument arg : func.getArguments()) {
     DictionaryAttr attrs = func.getArgAttrDict(arg.getArgNumber());
-    StringAttr param = attrs ? attrs.getAs<StringAttr>("moe.param") : StringAttr();
-    StringAttr input = attrs ? attrs.getAs<StringAttr>("moe.input") : StringAttr();
-    StringAttr state = attrs ? attrs.getAs<StringAttr>("moe.state") : StringAttr();
-    StringAttr hyper = attrs ? attrs.getAs<StringAttr>("moe.hyperparameter") : StringAttr();
+    StringAttr param = attrs ? attrs.getAs<StringAttr>(MoEDialect::kParamAttrName) : StringAttr();
+    StringAttr input = attrs ? attrs.getAs<StringAttr>(MoEDialect::kInputAttrName) : StringAttr();
+    StringAttr state = attrs ? attrs.getAs<StringAttr>(MoEDialect::kStateAttrName) : StringAttr();
+    StringAttr hyper =
+        attrs ? attrs.getAs<StringAttr>(MoEDialect::kHyperparameterAttrName) : StringAttr();
     StringAttr name = param ? param : input ? input : state ? state : hyper;
     if (!name) {
       func.emitError("argument ")
@@ -204,7 +207,7 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
           << " is neither a parameter, a state, an input nor a hyperparameter";
       return failure();
     }
-    if (hyper && !attrs.get("moe.value")) {
+    if (hyper && !attrs.get(MoEDialect::kValueAttrName)) {
       func.emitError("hyperparameter '") << hyper.getValue() << "' has no moe.value";
       return failure();
     }
@@ -226,11 +229,12 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
     // Outputs are named by kind: metrics as they are, gradients "grad:<param>",
     // updated parameters and state "update:<tensor>".
     std::string name = "output" + std::to_string(i);
-    if (auto metric = attrs ? attrs.getAs<StringAttr>("moe.output") : StringAttr())
+    if (auto metric = attrs ? attrs.getAs<StringAttr>(MoEDialect::kOutputAttrName) : StringAttr())
       name = metric.getValue().str();
-    else if (auto grad = attrs ? attrs.getAs<StringAttr>("moe.grad") : StringAttr())
+    else if (auto grad = attrs ? attrs.getAs<StringAttr>(MoEDialect::kGradAttrName) : StringAttr())
       name = "grad:" + grad.getValue().str();
-    else if (auto update = attrs ? attrs.getAs<StringAttr>("moe.update") : StringAttr())
+    else if (auto update =
+                 attrs ? attrs.getAs<StringAttr>(MoEDialect::kUpdateAttrName) : StringAttr())
       name = "update:" + update.getValue().str();
     if (outputNames.count(value)) {
       // One value returned twice (e.g. a zero gradient shared): rare; the
@@ -245,7 +249,7 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
   std::vector<fb::Offset<plan::Step>> steps;
   int counter = 0;
   for (Operation &op : func.getBody().front().without_terminator()) {
-    auto offsets = op.getAttrOfType<DenseI64ArrayAttr>("moe.offsets");
+    auto offsets = op.getAttrOfType<DenseI64ArrayAttr>(MoEDialect::kOffsetsAttrName);
     if (!offsets || offsets.size() != static_cast<int64_t>(op.getNumResults())) {
       op.emitOpError("has no memory plan: run --moe-plan-memory");
       return failure();
@@ -255,7 +259,7 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
       stepInputs.push_back(tensorOf.lookup(operand));
     // Results written over a function argument (moe-plan-memory's
     // moe.overwrites): the plan names the argument's tensor.
-    auto overwrites = op.getAttrOfType<DenseI64ArrayAttr>("moe.overwrites");
+    auto overwrites = op.getAttrOfType<DenseI64ArrayAttr>(MoEDialect::kOverwritesAttrName);
     if (overwrites && overwrites.size() != static_cast<int64_t>(op.getNumResults())) {
       op.emitOpError("has moe.overwrites with ")
           << overwrites.size() << " entries for " << op.getNumResults() << " results";
@@ -290,7 +294,8 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
     op.getName().populateDefaultAttrs(withDefaults);
     std::vector<fb::Offset<plan::Attr>> attrs;
     for (NamedAttribute named : withDefaults) {
-      if (named.getName() == "moe.offsets" || named.getName() == "moe.overwrites")
+      if (named.getName() == MoEDialect::kOffsetsAttrName ||
+          named.getName() == MoEDialect::kOverwritesAttrName)
         continue;
       FailureOr<fb::Offset<plan::Attr>> attr = convertAttr(named, &op);
       if (failed(attr))

@@ -64,7 +64,7 @@ LogicalResult MoEAutodiffPass::differentiate(func::FuncOp forward) {
   // The loss among the results.
   Value loss;
   for (unsigned i = 0; i < clone.getNumResults(); ++i)
-    if (auto name = clone.getResultAttrOfType<StringAttr>(i, "moe.output"))
+    if (auto name = clone.getResultAttrOfType<StringAttr>(i, MoEDialect::kOutputAttrName))
       if (name.getValue() == this->loss)
         loss = ret.getOperand(i);
   if (!loss)
@@ -124,15 +124,16 @@ LogicalResult MoEAutodiffPass::differentiate(func::FuncOp forward) {
   for (unsigned i = 0; i < clone.getNumResults(); ++i)
     resultAttrs.push_back(clone.getResultAttrDict(i));
   for (BlockArgument arg : body.getArguments()) {
-    auto name = clone.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "moe.param");
-    auto trainable = clone.getArgAttrOfType<BoolAttr>(arg.getArgNumber(), "moe.trainable");
+    auto name = clone.getArgAttrOfType<StringAttr>(arg.getArgNumber(), MoEDialect::kParamAttrName);
+    auto trainable =
+        clone.getArgAttrOfType<BoolAttr>(arg.getArgNumber(), MoEDialect::kTrainableAttrName);
     if (!name || (trainable && !trainable.getValue()))
       continue;
     Value grad = grads.lookup(arg);
     if (!grad)
       grad = b.create<FillOp>(loc, arg.getType(), b.getF32FloatAttr(0.0f));
     results.push_back(grad);
-    resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("moe.grad", name)));
+    resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(MoEDialect::kGradAttrName, name)));
   }
   b.create<func::ReturnOp>(ret.getLoc(), results);
   ret.erase();

@@ -7,6 +7,7 @@
 #include "mlir/Interfaces/ViewLikeInterface.h"
 
 using namespace mlir;
+using moec::moe::MoEDialect;
 
 namespace moec {
 
@@ -21,7 +22,7 @@ bool isParameterOrState(BlockArgument argument) {
   if (!func)
     return false;
   DictionaryAttr attrs = func.getArgAttrDict(argument.getArgNumber());
-  return attrs && (attrs.get("moe.param") || attrs.get("moe.state"));
+  return attrs && (attrs.get(MoEDialect::kParamAttrName) || attrs.get(MoEDialect::kStateAttrName));
 }
 
 BlockArgument overwritableArgument(OpResult result) {

@@ -53,14 +53,15 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
   std::optional<unsigned> stepIndex;
   for (unsigned i = 0; i < source.getNumArguments(); ++i) {
     argAttrs.push_back(source.getArgAttrDict(i));
-    if (auto input = source.getArgAttrOfType<StringAttr>(i, "moe.input"))
+    if (auto input = source.getArgAttrOfType<StringAttr>(i, MoEDialect::kInputAttrName))
       if (input.getValue() == "step")
         stepIndex = i;
   }
   if (!stepIndex) {
     stepIndex = argTypes.size();
     argTypes.push_back(scalarI64);
-    argAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr("moe.input", b.getStringAttr("step"))));
+    argAttrs.push_back(
+        b.getDictionaryAttr(b.getNamedAttr(MoEDialect::kInputAttrName, b.getStringAttr("step"))));
   }
 
   // Gradients are the results marked moe.grad, in parameter order.
@@ -72,11 +73,11 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
   };
   SmallVector<Trainable> trainables;
   for (unsigned r = 0; r < source.getNumResults(); ++r) {
-    auto name = source.getResultAttrOfType<StringAttr>(r, "moe.grad");
+    auto name = source.getResultAttrOfType<StringAttr>(r, MoEDialect::kGradAttrName);
     if (!name)
       continue;
     for (unsigned a = 0; a < source.getNumArguments(); ++a)
-      if (source.getArgAttrOfType<StringAttr>(a, "moe.param") == name)
+      if (source.getArgAttrOfType<StringAttr>(a, MoEDialect::kParamAttrName) == name)
         trainables.push_back({name, a, r, {}});
   }
   SmallVector<StringRef> stateNames =
@@ -87,8 +88,9 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
       t.stateArgs.push_back(argTypes.size());
       argTypes.push_back(source.getArgumentTypes()[t.paramArg]);
       argAttrs.push_back(b.getDictionaryAttr(
-          {b.getNamedAttr("moe.state", b.getStringAttr(t.name.getValue() + "." + state)),
-           b.getNamedAttr("moe.init", b.getStringAttr("zeros"))}));
+          {b.getNamedAttr(MoEDialect::kStateAttrName,
+                          b.getStringAttr(t.name.getValue() + "." + state)),
+           b.getNamedAttr(MoEDialect::kInitAttrName, b.getStringAttr("zeros"))}));
     }
 
   // Hyperparameters: scalar inputs carrying the compiled value.
@@ -97,8 +99,8 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
     unsigned index = argTypes.size();
     argTypes.push_back(isa<IntegerAttr>(value) ? Type(scalarI64) : Type(scalarF32));
     argAttrs.push_back(b.getDictionaryAttr(
-        {b.getNamedAttr("moe.hyperparameter", b.getStringAttr(hyperName)),
-         b.getNamedAttr("moe.value", value)}));
+        {b.getNamedAttr(MoEDialect::kHyperparameterAttrName, b.getStringAttr(hyperName)),
+         b.getNamedAttr(MoEDialect::kValueAttrName, value)}));
     return index;
   };
   unsigned lrArg = hyperparameter("lr", b.getF32FloatAttr(lr));
@@ -147,7 +149,7 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
   SmallVector<Value> results;
   SmallVector<DictionaryAttr> resultAttrs;
   for (unsigned r = 0; r < source.getNumResults(); ++r)
-    if (!source.getResultAttrOfType<StringAttr>(r, "moe.grad")) {
+    if (!source.getResultAttrOfType<StringAttr>(r, MoEDialect::kGradAttrName)) {
       results.push_back(mapped(r));
       resultAttrs.push_back(source.getResultAttrDict(r));
     }
@@ -155,8 +157,8 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
     results.push_back(value);
     resultAttrs.push_back(b.getDictionaryAttr(b.getNamedAttr(attr, b.getStringAttr(name))));
   };
-  output(norm, "moe.output", "grad_norm");
-  output(lrValue, "moe.output", "lr");
+  output(norm, MoEDialect::kOutputAttrName, "grad_norm");
+  output(lrValue, MoEDialect::kOutputAttrName, "lr");
 
   for (Trainable &t : trainables) {
     Value param = body->getArgument(t.paramArg), grad = mapped(t.gradResult);
@@ -165,15 +167,16 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
           loc, param, grad, body->getArgument(t.stateArgs[0]),
           body->getArgument(t.stateArgs[1]), stepArg, lrValue, clip, arg(updateArgs[0]),
           arg(updateArgs[1]), arg(updateArgs[2]), arg(updateArgs[3]));
-      output(update.getNewParam(), "moe.update", t.name.getValue());
-      output(update.getNewM(), "moe.update", t.name.getValue().str() + ".exp_avg");
-      output(update.getNewV(), "moe.update", t.name.getValue().str() + ".exp_avg_sq");
+      output(update.getNewParam(), MoEDialect::kUpdateAttrName, t.name.getValue());
+      output(update.getNewM(), MoEDialect::kUpdateAttrName, t.name.getValue().str() + ".exp_avg");
+      output(update.getNewV(), MoEDialect::kUpdateAttrName,
+             t.name.getValue().str() + ".exp_avg_sq");
     } else {
       auto update = b.create<SGDUpdateOp>(
           loc, param, grad, body->getArgument(t.stateArgs[0]), stepArg, lrValue, clip,
           arg(updateArgs[0]), arg(updateArgs[1]));
-      output(update.getNewParam(), "moe.update", t.name.getValue());
-      output(update.getNewMomentumBuffer(), "moe.update",
+      output(update.getNewParam(), MoEDialect::kUpdateAttrName, t.name.getValue());
+      output(update.getNewMomentumBuffer(), MoEDialect::kUpdateAttrName,
              t.name.getValue().str() + ".momentum_buffer");
     }
   }

@@ -18,6 +18,7 @@ namespace moec {
 } // namespace moec
 
 using namespace mlir;
+using moec::moe::MoEDialect;
 
 namespace moec {
 namespace {
@@ -114,9 +115,9 @@ public:
                               ? -1
                               : allocation.offset);
       }
-      op.setAttr("moe.offsets", builder.getDenseI64ArrayAttr(offsets));
+      op.setAttr(MoEDialect::kOffsetsAttrName, builder.getDenseI64ArrayAttr(offsets));
     }
-    func->setAttr("moe.arena_size", builder.getI64IntegerAttr(arenaSize));
+    func->setAttr(MoEDialect::kArenaSizeAttrName, builder.getI64IntegerAttr(arenaSize));
   }
 
 private:
@@ -187,9 +188,9 @@ private:
             index = inputIndex;
       }
       if (llvm::any_of(overwrites, [](int64_t o) { return o >= 0; }))
-        op.setAttr("moe.overwrites", builder.getDenseI64ArrayAttr(overwrites));
+        op.setAttr(MoEDialect::kOverwritesAttrName, builder.getDenseI64ArrayAttr(overwrites));
       else
-        op.removeAttr("moe.overwrites"); // from an earlier run
+        op.removeAttr(MoEDialect::kOverwritesAttrName); // from an earlier run
     }
   }
 

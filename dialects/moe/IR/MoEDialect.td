@@ -38,6 +38,31 @@ def MoE_Dialect : Dialect {
     void registerAttributes();
     /// The discardable attribute naming an op's arithmetic (PrecisionAttr).
     static constexpr ::llvm::StringLiteral kPrecisionAttrName = "moe.precision";
+    // Function argument attributes: what the runtime binds to each argument
+    // (a parameter, optimizer state, an input, a hyperparameter with its
+    // compiled value) and how parameters start.
+    static constexpr ::llvm::StringLiteral kParamAttrName = "moe.param";
+    static constexpr ::llvm::StringLiteral kStateAttrName = "moe.state";
+    static constexpr ::llvm::StringLiteral kInputAttrName = "moe.input";
+    static constexpr ::llvm::StringLiteral kHyperparameterAttrName = "moe.hyperparameter";
+    static constexpr ::llvm::StringLiteral kValueAttrName = "moe.value";
+    static constexpr ::llvm::StringLiteral kTrainableAttrName = "moe.trainable";
+    static constexpr ::llvm::StringLiteral kInitAttrName = "moe.init";
+    static constexpr ::llvm::StringLiteral kInitStdAttrName = "moe.init_std";
+    static constexpr ::llvm::StringLiteral kPartsAttrName = "moe.parts";
+    // Function result attributes: a metric, a parameter's gradient, an
+    // updated parameter or state.
+    static constexpr ::llvm::StringLiteral kOutputAttrName = "moe.output";
+    static constexpr ::llvm::StringLiteral kGradAttrName = "moe.grad";
+    static constexpr ::llvm::StringLiteral kUpdateAttrName = "moe.update";
+    // Memory planning (--moe-plan-memory): per result offsets and in-place
+    // operands, per function the arena size.
+    static constexpr ::llvm::StringLiteral kOffsetsAttrName = "moe.offsets";
+    static constexpr ::llvm::StringLiteral kOverwritesAttrName = "moe.overwrites";
+    static constexpr ::llvm::StringLiteral kArenaSizeAttrName = "moe.arena_size";
+    // Module attributes: the model's name and where it came from.
+    static constexpr ::llvm::StringLiteral kModelAttrName = "moe.model";
+    static constexpr ::llvm::StringLiteral kSourceAttrName = "moe.source";
   }];
   let hasOperationAttrVerify = 1;
 }
