@@ -29,11 +29,11 @@ void buildTrainingPipeline(mlir::OpPassManager &pm,
   pm.addPass(createMoEAutodiffPass(autodiff));
   // One training step per optimizer, so that moe-run --optimizer can choose;
   // the description's hyperparameters apply to both.
-  for (const char *kind : {"adamw", "sgd"}) {
+  for (moe::OptimizerKind kind : {moe::OptimizerKind::adamw, moe::OptimizerKind::sgd}) {
     MoEOptimizerPassOptions options = optimizer;
     options.source = "forward_train_backward";
     options.optimizer = kind;
-    options.name = std::string("train_step_") + kind;
+    options.name = "train_step_" + moe::stringifyOptimizerKind(kind).str();
     pm.addPass(createMoEOptimizerPass(options));
   }
 }

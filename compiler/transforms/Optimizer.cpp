@@ -28,11 +28,6 @@ public:
       module.emitError("moe-optimizer needs @") << source << ": run --moe-autodiff first";
       return signalPassFailure();
     }
-    if (optimizer != "adamw" && optimizer != "sgd") {
-      module.emitError("moe-optimizer: unknown optimizer '") << optimizer
-                                                             << "' (adamw or sgd)";
-      return signalPassFailure();
-    }
     buildTrainStep(function);
   }
 
@@ -80,9 +75,9 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
       if (source.getArgAttrOfType<StringAttr>(a, MoEDialect::kParamAttrName) == name)
         trainables.push_back({name, a, r, {}});
   }
-  SmallVector<StringRef> stateNames =
-      optimizer == "adamw" ? SmallVector<StringRef>{"exp_avg", "exp_avg_sq"}
-                           : SmallVector<StringRef>{"momentum_buffer"};
+  SmallVector<StringRef> stateNames = optimizer == OptimizerKind::adamw
+                                          ? SmallVector<StringRef>{"exp_avg", "exp_avg_sq"}
+                                          : SmallVector<StringRef>{"momentum_buffer"};
   for (Trainable &t : trainables)
     for (StringRef state : stateNames) {
       t.stateArgs.push_back(argTypes.size());
@@ -109,7 +104,7 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
   unsigned ratioArg = hyperparameter("min_lr_ratio", b.getF32FloatAttr(minLrRatio));
   unsigned clipArg = hyperparameter("max_grad_norm", b.getF32FloatAttr(maxGradNorm));
   SmallVector<unsigned> updateArgs; // the update op's scalar operands, in order
-  if (optimizer == "adamw")
+  if (optimizer == OptimizerKind::adamw)
     for (auto [hyperName, value] : {std::pair{"beta1", beta1.getValue()}, {"beta2", beta2.getValue()},
                                     {"eps", eps.getValue()}, {"weight_decay", weightDecay.getValue()}})
       updateArgs.push_back(hyperparameter(hyperName, b.getF32FloatAttr(value)));
@@ -162,7 +157,7 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
 
   for (Trainable &t : trainables) {
     Value param = body->getArgument(t.paramArg), grad = mapped(t.gradResult);
-    if (optimizer == "adamw") {
+    if (optimizer == OptimizerKind::adamw) {
       auto update = b.create<AdamWUpdateOp>(
           loc, param, grad, body->getArgument(t.stateArgs[0]),
           body->getArgument(t.stateArgs[1]), stepArg, lrValue, clip, arg(updateArgs[0]),

@@ -1,7 +1,7 @@
 // RUN: moe-opt %s --moe-optimizer="lr=0.01 warmup-steps=5 total-steps=50 max-grad-norm=0.5" | FileCheck %s
 // RUN: moe-opt %s --moe-optimizer="optimizer=sgd momentum=0.8 schedule=linear" | FileCheck %s --check-prefix=SGD
 // RUN: not moe-opt %s --moe-optimizer="optimizer=adam" 2>&1 | FileCheck %s --check-prefix=BAD
-// BAD: moe-optimizer: unknown optimizer 'adam' (adamw or sgd)
+// BAD: Cannot find option named 'adam'!
 // RUN: not moe-opt %s --moe-optimizer="schedule=exponential" 2>&1 | FileCheck %s --check-prefix=BADSCHEDULE
 // BADSCHEDULE: Cannot find option named 'exponential'!
 

@@ -137,7 +137,6 @@ moec::MoEOptimizerPassOptions
 optimizerOptions(const moec::frontend::ModelConfig &config) {
   const moec::frontend::TrainingConfig &t = config.training;
   moec::MoEOptimizerPassOptions o;
-  o.optimizer = t.optimizer.kind;
   o.lr = t.optimizer.lr;
   o.beta1 = t.optimizer.beta1;
   o.beta2 = t.optimizer.beta2;

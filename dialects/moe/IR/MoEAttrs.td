@@ -70,6 +70,12 @@ def MoE_LRScheduleKind : MoE_Enum<"LRScheduleKind",
   I32EnumAttrCase<"linear", 2>]>;
 def MoE_LRScheduleKindAttr : MoE_EnumAttr<MoE_LRScheduleKind, "lr_schedule">;
 
+// The optimizer a training step applies (`--moe-optimizer`'s option).
+def MoE_OptimizerKind : MoE_Enum<"OptimizerKind",
+    "the optimizer of a training step", [
+  I32EnumAttrCase<"adamw", 0>,
+  I32EnumAttrCase<"sgd", 1>]>;
+
 // The arithmetic of an op's matrix products (`moe.precision`, a discardable
 // attribute that `--moe-mixed-precision` sets and autodiff carries to the
 // op's gradient): fp32 throughout, or bf16 operands with fp32 accumulation.
