@@ -98,18 +98,12 @@ std::string keyRows(const AttentionShape &a, StringRef tensor) {
   return "(" + tensor.str() + " + ((long long)(e / " + str(a.Hq) + ") * " + str(a.S) + " * " +
          str(a.Hkv) + " + e % " + str(a.Hq) + " / " + str(a.group) + ") * " + str(a.D) + "LL)";
 }
-/// The B · Hq groups of S rows (one per batch and query head), or the
-/// chunk of them from `first` on (`count` groups).
-RowGroups headGroups(const AttentionShape &a) {
-  RowGroups groups;
-  groups.E = a.B * a.Hq;
-  groups.capacity = a.S;
-  groups.count = groups.E * a.S;
-  return groups;
-}
+/// `count` of the B · Hq groups of S rows (one per batch and query head),
+/// from group `first` on.
 RowGroups headChunk(const AttentionShape &a, int64_t first, int64_t count) {
-  RowGroups groups = headGroups(a);
+  RowGroups groups;
   groups.E = count;
+  groups.capacity = a.S;
   groups.count = count * a.S;
   groups.firstGroup = first;
   return groups;

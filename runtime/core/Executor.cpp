@@ -116,6 +116,12 @@ Status Executor::prepareSteps() {
                            hal::deviceKindName(device_->kind()) + " device has no kernel for");
     steps_.push_back({step, kernel, {}});
   }
+  // Every step was prepared once, in order: outputs written in place.
+  for (PreparedStep &prepared : steps_)
+    if (prepared.step->outputs())
+      for (int id : *prepared.step->outputs())
+        if (int target = plan_->tensor(id).overwrites(); target >= 0)
+          prepared.overwrites.push_back({id, target});
   return Status::ok();
 }
 
@@ -200,18 +206,17 @@ Status Executor::runSteps() {
         inputs.push_back(&tensors_[id]);
       }
     if (step.outputs())
-      for (int id : *step.outputs()) {
-        // Written in place over an input (an optimizer update): its bytes
-        // are that input's, which may be rebound between runs.
-        if (int target = plan_->tensor(id).overwrites(); target >= 0) {
-          if (!tensors_[target].data)
-            return Status::error("step " + std::to_string(i) + " (" + step.op()->str() +
-                                 ") updates '" + plan_->tensor(target).name()->str() +
-                                 "' in place, which was never bound");
-          tensors_[id].data = tensors_[target].data;
-        }
+      for (int id : *step.outputs())
         outputs.push_back(&tensors_[id]);
-      }
+    // Written in place over an input (an optimizer update): its bytes are
+    // that input's, which may be rebound between runs.
+    for (auto [id, target] : prepared.overwrites) {
+      if (!tensors_[target].data)
+        return Status::error("step " + std::to_string(i) + " (" + step.op()->str() + ") updates '" +
+                             plan_->tensor(target).name()->str() +
+                             "' in place, which was never bound");
+      tensors_[id].data = tensors_[target].data;
+    }
     if (prepared.step->view()) {
       // Arguments may be rebound between runs: alias on every run.
       outputs[0]->data = inputs[0]->data;

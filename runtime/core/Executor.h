@@ -80,7 +80,9 @@ private:
     /// of the step's tensors' data pointers (and of the workspace's),
     /// fixed when the step is prepared.
     std::vector<void *> arguments;
-
+    /// Outputs written in place over an input of the function: (output,
+    /// input) tensor ids, from the plan's `overwrites`.
+    std::vector<std::pair<int, int>> overwrites;
   };
 
   Status prepareSteps();
