@@ -18,6 +18,7 @@ void registerCudaKernelModels(mlir::DialectRegistry &registry) {
     attachDispatchKernels(context);
     attachElementwiseKernels(context);
     attachExpertKernels(context);
+    attachFusedKernels(context);
     attachGemmKernels(context);
     attachLossKernels(context);
     attachNormKernels(context);

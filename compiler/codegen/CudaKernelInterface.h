@@ -6,6 +6,13 @@
 
 #include "mlir/IR/OpDefinition.h"
 
+#include <string>
+
+namespace moec::codegen {
+class KernelWriter;
+class TokenRowWriter;
+} // namespace moec::codegen
+
 #include "compiler/codegen/CudaKernelInterface.h.inc"
 
 namespace mlir {

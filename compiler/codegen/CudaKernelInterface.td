@@ -25,4 +25,42 @@ def CudaKernelOpInterface : OpInterface<"CudaKernelOpInterface"> {
   ];
 }
 
+def TokenRowKernelOpInterface : OpInterface<"TokenRowKernelOpInterface"> {
+  let cppNamespace = "::moec::codegen";
+  let description = [{
+    An op (with the `TokenRows` trait) whose kernel is one thread per token:
+    it writes the statements that compute token `t`'s rows of its results
+    from that token's rows of its operands, reached through
+    `TokenRowWriter::row`. Its own kernel and a `moe.fused router` kernel
+    are both made of such bodies; in the latter, rows that stay inside the
+    group are arrays in the thread's registers.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Writes the statements of one token's rows (in a scope of their own).
+      }],
+      "::mlir::LogicalResult", "writeTokenRow",
+      (ins "::moec::codegen::TokenRowWriter &":$rows)>
+  ];
+}
+
+def ElementKernelOpInterface : OpInterface<"ElementKernelOpInterface"> {
+  let cppNamespace = "::moec::codegen";
+  let description = [{
+    An op (with the `Elementwise` trait) whose result element is an
+    expression of its operands' elements at the same place: its own kernel,
+    a `moe.fused elementwise` kernel and the sums inside a router kernel
+    compose these expressions.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        The result element as a CUDA expression of `operands`, one float
+        expression per operand; device helpers it calls are added to `w`.
+      }],
+      "std::string", "elementExpression",
+      (ins "::moec::codegen::KernelWriter &":$w,
+           "::llvm::ArrayRef<std::string>":$operands)>
+  ];
+}
+
 #endif // MOEC_CODEGEN_CUDAKERNELINTERFACE_TD

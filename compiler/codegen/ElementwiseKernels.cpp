@@ -1,10 +1,14 @@
 //===- ElementwiseKernels.cpp - kernels of elementwise ops ---------------===//
 //
-// One thread per element, grid-stride: moe.add, moe.activation.
+// moe.add, moe.activation and moe.activation_grad give the expression of
+// one element (ElementKernelOpInterface); their own kernels, fused
+// elementwise kernels and router kernels compose those expressions.
+// moe.fill writes a constant.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/ActivationCode.h"
 #include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/ElementwiseCode.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
 
@@ -16,37 +20,41 @@ using namespace moec::moe;
 namespace moec::codegen {
 namespace {
 
-FailureOr<CudaKernel> elementwise(Operation *op, StringRef stem, StringRef expression) {
-  KernelWriter w(op, stem);
-  int64_t n = numElements(op->getResult(0));
-  w.os() << forEachElement(n) << "    out0[i] = " << expression << ";\n";
-  unsigned threads = 256;
-  return w.finish({blocksFor(n, threads), 1, 1}, {threads, 1, 1}, /*usesBarriers=*/false);
+struct AddElement : ElementKernelOpInterface::ExternalModel<AddElement, AddOp> {
+  std::string elementExpression(Operation *op, KernelWriter &w, ArrayRef<std::string> in) const {
+    return "(" + in[0] + " + " + in[1] + ")";
+  }
+};
+
+struct ActivationElement
+    : ElementKernelOpInterface::ExternalModel<ActivationElement, ActivationOp> {
+  std::string elementExpression(Operation *op, KernelWriter &w, ArrayRef<std::string> in) const {
+    return activationCode(cast<ActivationOp>(op).getKind(), in[0]);
+  }
+};
+
+struct ActivationGradElement
+    : ElementKernelOpInterface::ExternalModel<ActivationGradElement, ActivationGradOp> {
+  std::string elementExpression(Operation *op, KernelWriter &w, ArrayRef<std::string> in) const {
+    w.useHelper(kActivationGradHelpers);
+    return "(" + in[1] + " * " + activationGradCode(cast<ActivationGradOp>(op).getKind(), in[0]) +
+           ")";
+  }
+};
+
+std::string kernelStem(AddOp) { return "add"; }
+std::string kernelStem(ActivationOp op) {
+  return ("activation_" + stringifyActivation(op.getKind())).str();
+}
+std::string kernelStem(ActivationGradOp op) {
+  return ("activation_grad_" + stringifyActivation(op.getKind())).str();
 }
 
-struct AddKernel : CudaKernelOpInterface::ExternalModel<AddKernel, AddOp> {
+/// The kernel of an elementwise op alone: a group of one.
+template <typename OpT>
+struct ElementOpKernel : CudaKernelOpInterface::ExternalModel<ElementOpKernel<OpT>, OpT> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    return elementwise(op, "add", "in0[i] + in1[i]");
-  }
-};
-
-struct ActivationKernel : CudaKernelOpInterface::ExternalModel<ActivationKernel, ActivationOp> {
-  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto activation = cast<ActivationOp>(op);
-    return elementwise(op, ("activation_" + stringifyActivation(activation.getKind())).str(),
-                       activationCode(activation.getKind(), "in0[i]"));
-  }
-};
-struct ActivationGradKernel
-    : CudaKernelOpInterface::ExternalModel<ActivationGradKernel, ActivationGradOp> {
-  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    Activation kind = cast<ActivationGradOp>(op).getKind();
-    KernelWriter w(op, ("activation_grad_" + stringifyActivation(kind)).str());
-    w.helpers() << kActivationGradHelpers;
-    int64_t n = numElements(op->getResult(0));
-    w.os() << forEachElement(n) << "    out0[i] = in1[i] * " << activationGradCode(kind, "in0[i]")
-           << ";\n";
-    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+    return elementwiseKernel(op, kernelStem(cast<OpT>(op)), op->getResults(), {op});
   }
 };
 
@@ -55,15 +63,20 @@ struct FillKernel : CudaKernelOpInterface::ExternalModel<FillKernel, FillOp> {
     auto fill = cast<FillOp>(op);
     if (!cast<RankedTensorType>(fill.getType()).getElementType().isF32())
       return op->emitOpError("the cuda target fills f32 tensors only");
-    return elementwise(op, "fill", floatLiteral(fill.getValueAttr().getValueAsDouble()));
+    KernelWriter w(op, "fill");
+    int64_t n = numElements(fill.getResult());
+    w.os() << forEachElement(n)
+           << "    out0[i] = " << floatLiteral(fill.getValueAttr().getValueAsDouble()) << ";\n";
+    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
   }
 };
 } // namespace
 
 void attachElementwiseKernels(MLIRContext *context) {
-  AddOp::attachInterface<AddKernel>(*context);
-  ActivationOp::attachInterface<ActivationKernel>(*context);
-  ActivationGradOp::attachInterface<ActivationGradKernel>(*context);
+  AddOp::attachInterface<AddElement, ElementOpKernel<AddOp>>(*context);
+  ActivationOp::attachInterface<ActivationElement, ElementOpKernel<ActivationOp>>(*context);
+  ActivationGradOp::attachInterface<ActivationGradElement, ElementOpKernel<ActivationGradOp>>(
+      *context);
   FillOp::attachInterface<FillKernel>(*context);
 }
 

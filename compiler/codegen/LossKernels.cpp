@@ -10,6 +10,7 @@
 #include "compiler/codegen/DeviceHelpers.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
+#include "compiler/codegen/TokenRowWriter.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 
@@ -62,7 +63,7 @@ struct CrossEntropyKernel
     int64_t V = type.getShape().back(), rows = numElements(op->getOperand(1));
     KernelWriter w(op, "cross_entropy");
     w.setWorkspace(rows * sizeof(double));
-    w.helpers() << kRowLseHelper;
+    w.useHelper(kRowLseHelper);
     // One block per row: the maximum and the f64 sum of exponentials.
     unsigned threads = std::min(threadsFor(V), 256u);
     w.beginEntry("rows", {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
@@ -111,7 +112,7 @@ struct ZLossKernel : CudaKernelOpInterface::ExternalModel<ZLossKernel, ZLossOp> 
     int64_t E = type.getShape().back(), rows = type.getNumElements() / E;
     KernelWriter w(op, "z_loss");
     w.setWorkspace(rows * sizeof(double));
-    w.helpers() << kRowLseHelper;
+    w.useHelper(kRowLseHelper);
     w.beginEntry("rows", {blocksFor(rows, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
     w.os() << "  double *perRow = (double *)workspace;\n"
            << forEachElement(rows, "r") << "  {\n"
@@ -123,22 +124,26 @@ struct ZLossKernel : CudaKernelOpInterface::ExternalModel<ZLossKernel, ZLossOp> 
   }
 };
 
+/// dlogits = 2 · lse · softmax(logits) · dloss / T, one token's row.
+struct ZLossGradRows : TokenRowKernelOpInterface::ExternalModel<ZLossGradRows, ZLossGradOp> {
+  LogicalResult writeTokenRow(Operation *op, TokenRowWriter &rows) const {
+    auto grad = cast<ZLossGradOp>(op);
+    int64_t E = TokenRowWriter::width(grad.getLogits());
+    rows.useHelper(kRowLseHelper);
+    rows.os() << "      const float *l = " << rows.row(grad.getLogits()) << ";\n"
+              << "      float *out = " << rows.row(grad.getDlogits()) << ";\n"
+              << "      float dloss = " << rows.row(grad.getDloss()) << "[0];\n"
+              << "      float lse = moec_row_lse(l, " << E << ");\n"
+              << "      for (int e = 0; e < " << E << "; ++e)\n"
+              << "        out[e] = dloss * 2.0f * lse * expf(l[e] - lse) / " << rows.tokens()
+              << ";\n";
+    return success();
+  }
+};
+
 struct ZLossGradKernel : CudaKernelOpInterface::ExternalModel<ZLossGradKernel, ZLossGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
-    int64_t E = type.getShape().back(), rows = type.getNumElements() / E;
-    KernelWriter w(op, "z_loss_grad");
-    w.helpers() << kRowLseHelper;
-    // in: logits, dloss.
-    w.os() << "  float dloss = in1[0];\n"
-           << forEachElement(rows, "r") << "  {\n"
-           << "    const float *l = in0 + r * " << E << "LL;\n"
-           << "    float lse = moec_row_lse(l, " << E << ");\n"
-           << "    for (int e = 0; e < " << E << "; ++e)\n"
-           << "      out0[r * " << E << "LL + e] = dloss * 2.0f * lse * expf(l[e] - lse) / "
-           << rows << ";\n"
-           << "  }\n";
-    return w.finish({blocksFor(rows, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+    return tokenRowKernel(op, "z_loss_grad");
   }
 };
 
@@ -345,7 +350,7 @@ void attachLossKernels(MLIRContext *context) {
   CrossEntropyOp::attachInterface<CrossEntropyKernel>(*context);
   CrossEntropyGradOp::attachInterface<CrossEntropyGradKernel>(*context);
   ZLossOp::attachInterface<ZLossKernel>(*context);
-  ZLossGradOp::attachInterface<ZLossGradKernel>(*context);
+  ZLossGradOp::attachInterface<ZLossGradRows, ZLossGradKernel>(*context);
   WeightedSumOp::attachInterface<WeightedSumKernel>(*context);
   EntropyLossOp::attachInterface<EntropyLossKernel>(*context);
   EntropyLossGradOp::attachInterface<EntropyLossGradKernel>(*context);

@@ -14,6 +14,7 @@ void attachDenseKernels(mlir::MLIRContext *context);
 void attachDispatchKernels(mlir::MLIRContext *context);
 void attachElementwiseKernels(mlir::MLIRContext *context);
 void attachExpertKernels(mlir::MLIRContext *context);
+void attachFusedKernels(mlir::MLIRContext *context); // moe.fused groups
 void attachGemmKernels(mlir::MLIRContext *context);
 void attachLossKernels(mlir::MLIRContext *context);
 void attachNormKernels(mlir::MLIRContext *context);

@@ -1,13 +1,15 @@
 //===- RoutingKernels.cpp - kernels of router scores and selections -------===//
 //
 // One thread per token (experts are few): moe.score, moe.score_grad,
-// moe.topk_route and moe.selection_grad, as the CPU kernels compute them.
+// moe.topk_route and moe.selection_grad (token bodies, see TokenRowWriter.h),
+// the Gumbel-softmax and jitter, as the CPU kernels compute them.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/DeviceHelpers.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
+#include "compiler/codegen/TokenRowWriter.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 
@@ -24,117 +26,127 @@ FailureOr<CudaKernel> perToken(KernelWriter &w, int64_t T) {
   return w.finish({blocksFor(T, 128), 1, 1}, {128, 1, 1}, /*usesBarriers=*/false);
 }
 
-struct ScoreKernel : CudaKernelOpInterface::ExternalModel<ScoreKernel, ScoreOp> {
-  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+// Scores, selections and their gradients: one token's rows each
+// (TokenRowWriter), alone or in a fused router kernel.
+
+struct ScoreRows : TokenRowKernelOpInterface::ExternalModel<ScoreRows, ScoreOp> {
+  LogicalResult writeTokenRow(Operation *op, TokenRowWriter &rows) const {
     auto score = cast<ScoreOp>(op);
-    auto [T, E] = routerShape(score.getLogits());
-    bool sigmoid = score.getFunction() == ScoreFunction::sigmoid;
-    KernelWriter w(op, sigmoid ? "score_sigmoid" : "score_softmax");
-    w.os() << forEachElement(T, "t") << "  {\n"
-           << "    const float *l = in0 + t * " << E << "LL;\n"
-           << "    float *out = out0 + t * " << E << "LL;\n";
-    if (sigmoid) {
-      w.os() << "    for (int e = 0; e < " << E << "; ++e)\n"
-             << "      out[e] = 1.0f / (1.0f + expf(-l[e]));\n";
-    } else {
-      // softmaxRow of logits / temperature.
-      w.helpers() << kSoftmaxHelpers;
-      w.os() << "    for (int e = 0; e < " << E << "; ++e)\n"
-             << "      out[e] = l[e] * "
-             << floatLiteral(1.0 / score.getTemperature().convertToDouble()) << ";\n"
-             << "    moec_softmax_row(out, " << E << ");\n";
+    int64_t E = TokenRowWriter::width(score.getLogits());
+    rows.os() << "      const float *l = " << rows.row(score.getLogits()) << ";\n"
+              << "      float *out = " << rows.row(score.getScores()) << ";\n";
+    if (score.getFunction() == ScoreFunction::sigmoid) {
+      rows.os() << "      for (int e = 0; e < " << E << "; ++e)\n"
+                << "        out[e] = 1.0f / (1.0f + expf(-l[e]));\n";
+      return success();
     }
-    w.os() << "  }\n";
-    return perToken(w, T);
+    // softmaxRow of logits / temperature.
+    rows.useHelper(kSoftmaxHelpers);
+    rows.os() << "      for (int e = 0; e < " << E << "; ++e)\n"
+              << "        out[e] = l[e] * "
+              << floatLiteral(1.0 / score.getTemperature().convertToDouble()) << ";\n"
+              << "      moec_softmax_row(out, " << E << ");\n";
+    return success();
   }
 };
 
-struct ScoreGradKernel : CudaKernelOpInterface::ExternalModel<ScoreGradKernel, ScoreGradOp> {
-  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+struct ScoreGradRows : TokenRowKernelOpInterface::ExternalModel<ScoreGradRows, ScoreGradOp> {
+  LogicalResult writeTokenRow(Operation *op, TokenRowWriter &rows) const {
     auto grad = cast<ScoreGradOp>(op);
-    auto [T, E] = routerShape(grad.getScores());
-    bool sigmoid = grad.getFunction() == ScoreFunction::sigmoid;
-    KernelWriter w(op, sigmoid ? "score_grad_sigmoid" : "score_grad_softmax");
-    w.os() << forEachElement(T, "t") << "  {\n"
-           << "    const float *s = in0 + t * " << E << "LL, *g = in1 + t * " << E << "LL;\n"
-           << "    float *out = out0 + t * " << E << "LL;\n";
-    if (sigmoid) {
-      w.os() << "    for (int e = 0; e < " << E << "; ++e)\n"
-             << "      out[e] = g[e] * s[e] * (1.0f - s[e]);\n";
-    } else {
-      w.helpers() << kSoftmaxHelpers;
-      w.os() << "    moec_softmax_grad_row(s, g, out, " << E << ", "
-             << floatLiteral(1.0 / grad.getTemperatureAttr().getValueAsDouble()) << ");\n";
+    int64_t E = TokenRowWriter::width(grad.getScores());
+    rows.os() << "      const float *s = " << rows.row(grad.getScores())
+              << ", *g = " << rows.row(grad.getDscores()) << ";\n"
+              << "      float *out = " << rows.row(grad.getDlogits()) << ";\n";
+    if (grad.getFunction() == ScoreFunction::sigmoid) {
+      rows.os() << "      for (int e = 0; e < " << E << "; ++e)\n"
+                << "        out[e] = g[e] * s[e] * (1.0f - s[e]);\n";
+      return success();
     }
-    w.os() << "  }\n";
-    return perToken(w, T);
+    rows.useHelper(kSoftmaxHelpers);
+    rows.os() << "      moec_softmax_grad_row(s, g, out, " << E << ", "
+              << floatLiteral(1.0 / grad.getTemperatureAttr().getValueAsDouble()) << ");\n";
+    return success();
   }
 };
 
-/// The k largest of the scores plus the optional bias in1, ties to the
-/// lower index, as a stable descending sort takes them; weights from the
-/// scores, renormalised and scaled.
-struct TopKRouteKernel : CudaKernelOpInterface::ExternalModel<TopKRouteKernel, TopKRouteOp> {
-  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+/// The k largest of the scores plus the optional bias, ties to the lower
+/// index, as a stable descending sort takes them; weights from the scores,
+/// renormalised and scaled.
+struct TopKRouteRows : TokenRowKernelOpInterface::ExternalModel<TopKRouteRows, TopKRouteOp> {
+  LogicalResult writeTokenRow(Operation *op, TokenRowWriter &rows) const {
     auto route = cast<TopKRouteOp>(op);
-    auto [T, E] = routerShape(route.getScores());
-    int64_t k = route.getK();
-    bool bias = op->getNumOperands() > 1;
-    KernelWriter w(op, "topk_route");
-    w.helpers() << kSelectionHelpers;
-    w.os() << forEachElement(T, "t") << "  {\n"
-           << "    const float *row = in0 + t * " << E << "LL;\n"
-           << "    float choice[" << E << "];\n"
-           << "    for (int e = 0; e < " << E << "; ++e)\n"
-           << "      choice[e] = row[e]" << (bias ? " + in1[e]" : " + 0.0f") << ";\n"
-           << "    int picks[" << k << "];\n"
-           << "    moec_order_desc(choice, " << E << ", " << k << ", picks);\n"
-           << "    moec_write_selection(out0 + t * " << k << "LL, out1 + t * " << k << "LL, " << k
-           << ", picks, " << k << ", row, " << (route.getNormalize() ? "true" : "false") << ", "
-           << floatLiteral(route.getNormEps().convertToDouble()) << ", "
-           << floatLiteral(route.getScaling().convertToDouble()) << ");\n"
-           << "  }\n";
-    return perToken(w, T);
+    int64_t E = TokenRowWriter::width(route.getScores()), k = route.getK();
+    rows.useHelper(kSelectionHelpers);
+    rows.os() << "      const float *row = " << rows.row(route.getScores()) << ";\n"
+              << "      float choice[" << E << "];\n"
+              << "      for (int e = 0; e < " << E << "; ++e)\n"
+              << "        choice[e] = row[e]"
+              << (op->getNumOperands() > 1 ? " + " + rows.row(op->getOperand(1)) + "[e]"
+                                           : std::string(" + 0.0f"))
+              << ";\n"
+              << "      int picks[" << k << "];\n"
+              << "      moec_order_desc(choice, " << E << ", " << k << ", picks);\n"
+              << "      moec_write_selection(" << rows.row(route.getWeights()) << ", "
+              << rows.row(route.getIndices()) << ", " << k << ", picks, " << k << ", row, "
+              << (route.getNormalize() ? "true" : "false") << ", "
+              << floatLiteral(route.getNormEps().convertToDouble()) << ", "
+              << floatLiteral(route.getScaling().convertToDouble()) << ");\n";
+    return success();
   }
 };
 
-struct SelectionGradKernel
-    : CudaKernelOpInterface::ExternalModel<SelectionGradKernel, SelectionGradOp> {
-  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+struct SelectionGradRows
+    : TokenRowKernelOpInterface::ExternalModel<SelectionGradRows, SelectionGradOp> {
+  LogicalResult writeTokenRow(Operation *op, TokenRowWriter &rows) const {
     auto grad = cast<SelectionGradOp>(op);
-    auto [T, E] = routerShape(grad.getScores());
-    int64_t K = cast<RankedTensorType>(grad.getIndices().getType()).getDimSize(1);
+    int64_t E = TokenRowWriter::width(grad.getScores());
+    int64_t K = TokenRowWriter::width(grad.getIndices());
     std::string scaling = floatLiteral(grad.getScalingAttr().getValueAsDouble());
-    KernelWriter w(op, "selection_grad");
-    // in: scores, indices, dweights.
-    w.os() << forEachElement(T, "t") << "  {\n"
-           << "    const int *idx = in1 + t * " << K << "LL;\n"
-           << "    const float *g = in2 + t * " << K << "LL, *s = in0 + t * " << E << "LL;\n"
-           << "    float *out = out0 + t * " << E << "LL;\n"
-           << "    for (int e = 0; e < " << E << "; ++e)\n"
-           << "      out[e] = 0.0f;\n";
+    rows.os() << "      const int *idx = " << rows.row(grad.getIndices()) << ";\n"
+              << "      const float *g = " << rows.row(grad.getDweights())
+              << ", *s = " << rows.row(grad.getScores()) << ";\n"
+              << "      float *out = " << rows.row(grad.getDscores()) << ";\n"
+              << "      for (int e = 0; e < " << E << "; ++e)\n"
+              << "        out[e] = 0.0f;\n";
     if (!grad.getNormalize()) {
-      w.os() << "    for (int j = 0; j < " << K << "; ++j)\n"
-             << "      if (idx[j] >= 0 && idx[j] < " << E << ")\n"
-             << "        out[idx[j]] += " << scaling << " * g[j];\n";
-    } else {
-      w.os() << "    float sum = 0.0f, dot = 0.0f;\n"
-             << "    for (int j = 0; j < " << K << "; ++j)\n"
-             << "      if (idx[j] >= 0 && idx[j] < " << E << ") {\n"
-             << "        sum += s[idx[j]];\n"
-             << "        dot += g[j] * s[idx[j]];\n"
-             << "      }\n"
-             << "    float denominator = sum + "
-             << floatLiteral(grad.getNormEpsAttr().getValueAsDouble()) << ";\n"
-             << "    for (int j = 0; j < " << K << "; ++j)\n"
-             << "      if (idx[j] >= 0 && idx[j] < " << E << ")\n"
-             << "        out[idx[j]] += " << scaling
-             << " * (g[j] / denominator - dot / (denominator * denominator));\n";
+      rows.os() << "      for (int j = 0; j < " << K << "; ++j)\n"
+                << "        if (idx[j] >= 0 && idx[j] < " << E << ")\n"
+                << "          out[idx[j]] += " << scaling << " * g[j];\n";
+      return success();
     }
-    w.os() << "  }\n";
-    return perToken(w, T);
+    rows.os() << "      float sum = 0.0f, dot = 0.0f;\n"
+              << "      for (int j = 0; j < " << K << "; ++j)\n"
+              << "        if (idx[j] >= 0 && idx[j] < " << E << ") {\n"
+              << "          sum += s[idx[j]];\n"
+              << "          dot += g[j] * s[idx[j]];\n"
+              << "        }\n"
+              << "      float denominator = sum + "
+              << floatLiteral(grad.getNormEpsAttr().getValueAsDouble()) << ";\n"
+              << "      for (int j = 0; j < " << K << "; ++j)\n"
+              << "        if (idx[j] >= 0 && idx[j] < " << E << ")\n"
+              << "          out[idx[j]] += " << scaling
+              << " * (g[j] / denominator - dot / (denominator * denominator));\n";
+    return success();
   }
 };
+
+std::string kernelStem(ScoreOp op) {
+  return op.getFunction() == ScoreFunction::sigmoid ? "score_sigmoid" : "score_softmax";
+}
+std::string kernelStem(ScoreGradOp op) {
+  return op.getFunction() == ScoreFunction::sigmoid ? "score_grad_sigmoid" : "score_grad_softmax";
+}
+std::string kernelStem(TopKRouteOp) { return "topk_route"; }
+std::string kernelStem(SelectionGradOp) { return "selection_grad"; }
+
+/// The kernel of a router op alone: its token body in a loop over tokens.
+template <typename OpT>
+struct TokenRowOpKernel : CudaKernelOpInterface::ExternalModel<TokenRowOpKernel<OpT>, OpT> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    return tokenRowKernel(op, kernelStem(cast<OpT>(op)));
+  }
+};
+
 /// Gumbel noise from the seed (when given) at temperature in1, then the
 /// softmax of each token's row.
 struct GumbelSoftmaxKernel
@@ -214,10 +226,10 @@ struct RouterJitterKernel : CudaKernelOpInterface::ExternalModel<RouterJitterKer
 } // namespace
 
 void attachRoutingKernels(MLIRContext *context) {
-  ScoreOp::attachInterface<ScoreKernel>(*context);
-  ScoreGradOp::attachInterface<ScoreGradKernel>(*context);
-  TopKRouteOp::attachInterface<TopKRouteKernel>(*context);
-  SelectionGradOp::attachInterface<SelectionGradKernel>(*context);
+  ScoreOp::attachInterface<ScoreRows, TokenRowOpKernel<ScoreOp>>(*context);
+  ScoreGradOp::attachInterface<ScoreGradRows, TokenRowOpKernel<ScoreGradOp>>(*context);
+  TopKRouteOp::attachInterface<TopKRouteRows, TokenRowOpKernel<TopKRouteOp>>(*context);
+  SelectionGradOp::attachInterface<SelectionGradRows, TokenRowOpKernel<SelectionGradOp>>(*context);
   GumbelSoftmaxOp::attachInterface<GumbelSoftmaxKernel>(*context);
   GumbelSoftmaxGradOp::attachInterface<GumbelSoftmaxGradKernel>(*context);
   TemperatureScheduleOp::attachInterface<TemperatureScheduleKernel>(*context);

@@ -8,7 +8,8 @@
 
 namespace moec {
 
-void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize) {
+void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize,
+                              moe::FusionStrategy fusion) {
   // Private functions (a training forward already differentiated) go.
   pm.addPass(mlir::createSymbolDCEPass());
   pm.addPass(mlir::createCanonicalizerPass());
@@ -16,6 +17,9 @@ void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize) {
   // After CSE, which would merge the recomputations back.
   if (rematerialize)
     pm.addNestedPass<mlir::func::FuncOp>(createMoERematerializePass());
+  // Before memory planning: values inside a group take no arena bytes.
+  if (fusion != moe::FusionStrategy::none)
+    pm.addNestedPass<mlir::func::FuncOp>(createMoEFusionPass({fusion}));
   pm.addNestedPass<mlir::func::FuncOp>(createMoEPlanMemoryPass());
 }
 

@@ -10,8 +10,10 @@ namespace moec {
 
 /// Forward IR to what the plan emitter serialises: cleanups, cheap forward
 /// ops recomputed for the backward pass (unless `rematerialize` is off),
-/// then one arena per function (`--moe-lower-to-plan` in moe-opt).
-void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize = true);
+/// the fusion groups of `fusion`, then one arena per function
+/// (`--moe-lower-to-plan` in moe-opt, with no fusion).
+void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize = true,
+                              moe::FusionStrategy fusion = moe::FusionStrategy::none);
 
 /// The training steps from a model's training forward function
 /// `@forward_train`: expert FFNs split for backward, autodiff, then one step

@@ -1,7 +1,7 @@
 //===- PlanEmitter.cpp - a planned module to a .moeb FlatBuffer -----------===//
 #include "compiler/target/PlanEmitter.h"
 
-#include "dialects/moe/IR/MoEDialect.h"
+#include "dialects/moe/IR/MoEOps.h"
 #include "runtime/schema/PlanFooter.h"
 #include "runtime/schema/plan_generated.h"
 
@@ -60,6 +60,15 @@ private:
   FailureOr<fb::Offset<plan::Attr>> convertAttr(NamedAttribute attr,
                                                 Operation *op);
   FailureOr<fb::Offset<plan::Function>> emitFunction(func::FuncOp func);
+  /// The attributes of `op` with the defaults of absent ones (kernels never
+  /// restate them), without the memory plan's.
+  FailureOr<std::vector<fb::Offset<plan::Attr>>> convertAttrs(Operation &op);
+  /// The steps of fusion group `fused`'s members, over the step's `inputs`
+  /// and `outputs`; their inner values in buffer `internal`.
+  FailureOr<std::vector<fb::Offset<plan::Step>>> emitMembers(moe::FusedOp fused,
+                                                             ArrayRef<int> inputs,
+                                                             ArrayRef<int> outputs, int internal,
+                                                             int &counter);
   fb::Offset<plan::Training> emitTraining();
   fb::Offset<plan::Source> emitSource();
   fb::Offset<fb::Vector<fb::Offset<plan::Kernel>>> emitKernels();
@@ -248,6 +257,7 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
 
   std::vector<fb::Offset<plan::Step>> steps;
   int counter = 0;
+  int internalBuffer = -1; // made with the first fusion group
   for (Operation &op : func.getBody().front().without_terminator()) {
     auto offsets = op.getAttrOfType<DenseI64ArrayAttr>(MoEDialect::kOffsetsAttrName);
     if (!offsets || offsets.size() != static_cast<int64_t>(op.getNumResults())) {
@@ -289,19 +299,21 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
         return failure();
       stepOutputs.push_back(*id);
     }
-    // Defaults of absent attributes are written too: kernels never restate them.
-    NamedAttrList withDefaults(op.getAttrDictionary());
-    op.getName().populateDefaultAttrs(withDefaults);
-    std::vector<fb::Offset<plan::Attr>> attrs;
-    for (NamedAttribute named : withDefaults) {
-      if (named.getName() == MoEDialect::kOffsetsAttrName ||
-          named.getName() == MoEDialect::kOverwritesAttrName)
-        continue;
-      FailureOr<fb::Offset<plan::Attr>> attr = convertAttr(named, &op);
-      if (failed(attr))
+    FailureOr<std::vector<fb::Offset<plan::Attr>>> attrs = convertAttrs(op);
+    if (failed(attrs))
+      return failure();
+    std::vector<fb::Offset<plan::Step>> members;
+    if (auto fused = dyn_cast<moe::FusedOp>(op)) {
+      if (internalBuffer < 0) {
+        auto size = func->getAttrOfType<IntegerAttr>(MoEDialect::kInternalArenaSizeAttrName);
+        internalBuffer = buffers.size();
+        buffers.push_back(plan::CreateBuffer(fbb, size ? size.getInt() : 0, 64));
+      }
+      FailureOr<std::vector<fb::Offset<plan::Step>>> emitted =
+          emitMembers(fused, stepInputs, stepOutputs, internalBuffer, counter);
+      if (failed(emitted))
         return failure();
-      if (!attr->IsNull())
-        attrs.push_back(*attr);
+      members = std::move(*emitted);
     }
     auto view = dyn_cast<ViewLikeOpInterface>(op);
     if (view && (op.getNumResults() != 1 || view.getViewSource() != op.getOperand(0))) {
@@ -311,14 +323,69 @@ FailureOr<fb::Offset<plan::Function>> Emitter::emitFunction(func::FuncOp func) {
     }
     auto kernel = artifacts.kernelOf.find(&op);
     steps.push_back(plan::CreateStepDirect(
-        fbb, op.getName().getStringRef().str().c_str(), &stepInputs, &stepOutputs, &attrs,
-        kernel == artifacts.kernelOf.end() ? -1 : kernel->second, /*view=*/view != nullptr));
+        fbb, op.getName().getStringRef().str().c_str(), &stepInputs, &stepOutputs, &*attrs,
+        kernel == artifacts.kernelOf.end() ? -1 : kernel->second, /*view=*/view != nullptr,
+        members.empty() ? nullptr : &members));
   }
   std::vector<int> outputs;
   for (Value value : returnOp.getOperands())
     outputs.push_back(tensorOf.lookup(value));
-  return plan::CreateFunctionDirect(fbb, func.getName().str().c_str(), &inputs,
-                                    &outputs, &steps, buffer);
+  return plan::CreateFunctionDirect(fbb, func.getName().str().c_str(), &inputs, &outputs, &steps,
+                                    buffer, /*rank=*/-1, internalBuffer);
+}
+
+FailureOr<std::vector<fb::Offset<plan::Attr>>> Emitter::convertAttrs(Operation &op) {
+  NamedAttrList withDefaults(op.getAttrDictionary());
+  op.getName().populateDefaultAttrs(withDefaults);
+  std::vector<fb::Offset<plan::Attr>> attrs;
+  for (NamedAttribute named : withDefaults) {
+    if (named.getName() == MoEDialect::kOffsetsAttrName ||
+        named.getName() == MoEDialect::kOverwritesAttrName)
+      continue;
+    FailureOr<fb::Offset<plan::Attr>> attr = convertAttr(named, &op);
+    if (failed(attr))
+      return failure();
+    if (!attr->IsNull())
+      attrs.push_back(*attr);
+  }
+  return attrs;
+}
+
+FailureOr<std::vector<fb::Offset<plan::Step>>> Emitter::emitMembers(moe::FusedOp fused,
+                                                                    ArrayRef<int> inputs,
+                                                                    ArrayRef<int> outputs,
+                                                                    int internal, int &counter) {
+  llvm::DenseMap<Value, int> idOf;
+  for (auto [argument, id] : llvm::zip(fused.getBody()->getArguments(), inputs))
+    idOf[argument] = id;
+  for (auto [value, id] : llvm::zip(fused.getBody()->getTerminator()->getOperands(), outputs))
+    idOf.try_emplace(value, id);
+  std::vector<fb::Offset<plan::Step>> members;
+  for (Operation &member : fused.getMembers()) {
+    auto offsets = member.getAttrOfType<DenseI64ArrayAttr>(MoEDialect::kOffsetsAttrName);
+    if (!offsets || offsets.size() != static_cast<int64_t>(member.getNumResults()))
+      return member.emitOpError("has no memory plan: run --moe-plan-memory");
+    std::vector<int> memberInputs, memberOutputs;
+    for (Value operand : member.getOperands())
+      memberInputs.push_back(idOf.lookup(operand));
+    for (auto [i, result] : llvm::enumerate(member.getResults())) {
+      if (!idOf.count(result)) {
+        FailureOr<int> id =
+            addTensor(result, "%" + std::to_string(counter++), plan::TensorRole::intermediate,
+                      DictionaryAttr(), internal, offsets[i]);
+        if (failed(id))
+          return failure();
+        idOf[result] = *id;
+      }
+      memberOutputs.push_back(idOf[result]);
+    }
+    FailureOr<std::vector<fb::Offset<plan::Attr>>> attrs = convertAttrs(member);
+    if (failed(attrs))
+      return failure();
+    members.push_back(plan::CreateStepDirect(fbb, member.getName().getStringRef().str().c_str(),
+                                             &memberInputs, &memberOutputs, &*attrs));
+  }
+  return members;
 }
 
 fb::Offset<plan::Training> Emitter::emitTraining() {

@@ -16,7 +16,7 @@ namespace moec::target {
 
 /// The plan format version this compiler writes (2: the plan's Source;
 /// 3: views marked on their steps).
-constexpr uint32_t kPlanVersion = 4;
+constexpr uint32_t kPlanVersion = 5;
 
 /// The description a plan was compiled from and the moec options that shaped
 /// it, stored in the plan so that the runtime can have it compiled again for

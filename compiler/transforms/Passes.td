@@ -4,6 +4,7 @@
 #define MOEC_TRANSFORMS_PASSES_TD
 
 include "mlir/Pass/PassBase.td"
+include "compiler/transforms/FusionPasses.td"
 
 //===----------------------------------------------------------------------===//
 // Memory planning

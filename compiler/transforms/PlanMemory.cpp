@@ -8,6 +8,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 #include <algorithm>
 #include <limits>
@@ -18,6 +19,7 @@ namespace moec {
 } // namespace moec
 
 using namespace mlir;
+using moec::moe::FusedOp;
 using moec::moe::MoEDialect;
 
 namespace moec {
@@ -118,9 +120,44 @@ public:
       op.setAttr(MoEDialect::kOffsetsAttrName, builder.getDenseI64ArrayAttr(offsets));
     }
     func->setAttr(MoEDialect::kArenaSizeAttrName, builder.getI64IntegerAttr(arenaSize));
+    if (int64_t internal = planGroupInternals(block))
+      func->setAttr(MoEDialect::kInternalArenaSizeAttrName, builder.getI64IntegerAttr(internal));
   }
 
 private:
+  /// Offsets for the values inside fusion groups, in an arena of their own:
+  /// a generated kernel keeps them in registers, but a device that runs the
+  /// group's ops one by one (the cpu) needs bytes for them. Groups run one
+  /// at a time, so they share the arena; within a group each value has its
+  /// own bytes. Members get `moe.offsets` (-1 for a result the group
+  /// yields: its bytes are the group's result's). Returns the arena's size.
+  int64_t planGroupInternals(Block &block) {
+    Builder builder(block.getParentOp()->getContext());
+    int64_t size = 0;
+    for (auto fused : block.getOps<FusedOp>()) {
+      llvm::SmallPtrSet<Value, 8> yielded;
+      for (Value value : fused.getBody()->getTerminator()->getOperands())
+        yielded.insert(value);
+      int64_t end = 0;
+      for (Operation &member : fused.getMembers()) {
+        SmallVector<int64_t> offsets;
+        for (Value result : member.getResults()) {
+          if (yielded.contains(result)) {
+            offsets.push_back(-1);
+            continue;
+          }
+          auto type = cast<RankedTensorType>(result.getType());
+          int64_t bytes = (type.getNumElements() * type.getElementTypeBitWidth() + 7) / 8;
+          offsets.push_back(end);
+          end += std::max<int64_t>(1, llvm::alignTo(bytes, alignment));
+        }
+        member.setAttr(MoEDialect::kOffsetsAttrName, builder.getDenseI64ArrayAttr(offsets));
+      }
+      size = std::max(size, end);
+    }
+    return size;
+  }
+
   /// A result of an op with InPlaceOpInterface takes the bytes of the
   /// operand it may overwrite when nothing reads that operand after the op
   /// (and no other operand of the op is the same bytes). An arena operand's

@@ -84,12 +84,14 @@ Status Executor::prepareSteps() {
   for (unsigned i = 0; i < function_->steps()->size(); ++i) {
     const plan::Step *step = function_->steps()->Get(i);
     if (step->view()) {
-      steps_.push_back({step, nullptr, {}});
+      if (Status s = prepareOpKernel(step, i, nullptr); !s)
+        return s;
       continue;
     }
     if (usesGeneratedCode(*step)) {
       const plan::Kernel *code = plan_->root().kernels()->Get(step->kernel());
       PreparedStep prepared{step, nullptr, {}, {}};
+      prepared.index = static_cast<int>(i);
       for (const auto *ids : {step->inputs(), step->outputs()})
         if (ids)
           for (int id : *ids)
@@ -109,12 +111,17 @@ Status Executor::prepareSteps() {
       continue;
     }
     allGenerated_ = false;
-    const Kernel *kernel = device_->findKernel(step->op()->str());
-    if (!kernel)
-      return Status::error(plan_->path() + ": step " + std::to_string(i) + " runs '" +
-                           step->op()->str() + "', which the " +
-                           hal::deviceKindName(device_->kind()) + " device has no kernel for");
-    steps_.push_back({step, kernel, {}});
+    if (step->members()) {
+      // A fusion group, run op by op.
+      if (Status s = allocateInternalArena(); !s)
+        return s;
+      for (const plan::Step *member : *step->members())
+        if (Status s = prepareOpKernel(member, i, step); !s)
+          return s;
+      continue;
+    }
+    if (Status s = prepareOpKernel(step, i, nullptr); !s)
+      return s;
   }
   // Every step was prepared once, in order: outputs written in place.
   for (PreparedStep &prepared : steps_)
@@ -122,6 +129,38 @@ Status Executor::prepareSteps() {
       for (int id : *prepared.step->outputs())
         if (int target = plan_->tensor(id).overwrites(); target >= 0)
           prepared.overwrites.push_back({id, target});
+  return Status::ok();
+}
+
+Status Executor::prepareOpKernel(const plan::Step *step, int index, const plan::Step *group) {
+  PreparedStep prepared{step, nullptr, {}, {}};
+  prepared.index = index;
+  prepared.group = group;
+  if (!step->view()) {
+    prepared.kernel = device_->findKernel(step->op()->str());
+    if (!prepared.kernel)
+      return Status::error(
+          plan_->path() + ": step " + std::to_string(index) + " runs '" + step->op()->str() + "'" +
+          (group ? " (in " + group->op()->str() + ")" : std::string()) + ", which the " +
+          hal::deviceKindName(device_->kind()) + " device has no kernel for");
+  }
+  steps_.push_back(std::move(prepared));
+  return Status::ok();
+}
+
+Status Executor::allocateInternalArena() {
+  int buffer = function_->internal_buffer();
+  if (internalArena_ || buffer < 0)
+    return Status::ok();
+  auto storage = device_->allocate(plan_->root().buffers()->Get(buffer)->size());
+  if (!storage)
+    return Status::error(plan_->path() + ": the fusion groups' values of '" +
+                         function_->name()->str() + "': " + storage.status().message());
+  internalArena_ = std::move(*storage);
+  auto *base = static_cast<uint8_t *>(internalArena_->address());
+  for (int id = 0; id < plan_->numTensors(); ++id)
+    if (plan_->tensor(id).buffer() == buffer)
+      tensors_[id].data = base + plan_->tensor(id).offset();
   return Status::ok();
 }
 
@@ -193,9 +232,10 @@ Status Executor::run() {
 
 Status Executor::runSteps() {
   hal::Stream &stream = device_->defaultStream();
-  for (size_t i = 0; i < steps_.size(); ++i) {
-    const PreparedStep &prepared = steps_[i];
+  for (size_t n = 0; n < steps_.size(); ++n) {
+    const PreparedStep &prepared = steps_[n];
     const plan::Step &step = *prepared.step;
+    const size_t i = prepared.index; // the function's step
     std::vector<TensorRef *> inputs, outputs;
     if (step.inputs())
       for (int id : *step.inputs()) {
@@ -230,7 +270,7 @@ Status Executor::runSteps() {
             !status)
           return Status::error("step " + std::to_string(i) + " (" + step.op()->str() +
                                "): " + status.message());
-      if (Status s = recordTiming(i, start); !s)
+      if (Status s = recordTiming(n, start); !s)
         return s;
       continue;
     }
@@ -242,27 +282,29 @@ Status Executor::runSteps() {
                            step.op()->str() + ") has no attribute '" +
                            context.missingAttribute() +
                            "'; the plan was not written by this moec: compile it again");
-    if (Status s = recordTiming(i, start); !s)
+    if (Status s = recordTiming(n, start); !s)
       return s;
   }
   return Status::ok();
 }
 
-Status Executor::recordTiming(size_t i, std::chrono::steady_clock::time_point start) {
+Status Executor::recordTiming(size_t n, std::chrono::steady_clock::time_point start) {
   if (!profiling_ && !tracing_)
     return Status::ok();
+  const PreparedStep &prepared = steps_[n];
   // Kernels may only have been queued: time them to completion.
   if (Status s = device_->defaultStream().synchronize(); !s)
-    return Status::error("step " + std::to_string(i) + ": " + s.message());
+    return Status::error("step " + std::to_string(prepared.index) + ": " + s.message());
   auto end = std::chrono::steady_clock::now();
   double duration = std::chrono::duration<double>(end - start).count();
-  const plan::Step &step = *steps_[i].step;
+  std::string name = prepared.step->op()->str();
+  if (prepared.group)
+    name = prepared.group->op()->str() + "/" + name;
   if (profiling_)
-    profile_[step.op()->str()] += duration;
+    profile_[name] += duration;
   if (tracing_)
-    trace_.push_back({static_cast<int>(i),
-                      std::chrono::duration<double>(start.time_since_epoch()).count(),
-                      duration});
+    trace_.push_back({prepared.index, name,
+                      std::chrono::duration<double>(start.time_since_epoch()).count(), duration});
   return Status::ok();
 }
 

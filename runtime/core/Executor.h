@@ -39,8 +39,9 @@ public:
 
   /// One executed step, for Chrome/Perfetto traces.
   struct TraceEvent {
-    int step;      // index in the function
-    double start;  // seconds since the epoch of the steady clock
+    int step;         // index in the function
+    std::string name; // its op (a fusion group's member: "moe.fused/moe.score")
+    double start;     // seconds since the epoch of the steady clock
     double duration;
   };
   /// Records every executed step while on.
@@ -72,6 +73,8 @@ public:
 
 private:
   struct PreparedStep {
+    /// The step run: a step of the function, or a member of one (a fusion
+    /// group whose generated kernel the device does not run).
     const plan::Step *step;
     const Kernel *kernel; // op kernel; null for views and generated code
     /// Generated code: the kernel launches, in order (empty otherwise).
@@ -83,21 +86,34 @@ private:
     /// Outputs written in place over an input of the function: (output,
     /// input) tensor ids, from the plan's `overwrites`.
     std::vector<std::pair<int, int>> overwrites;
+    /// The index of the function's step it is (or is a member of).
+    int index = 0;
+    /// For a member: the function's step it belongs to.
+    const plan::Step *group = nullptr;
   };
 
   Status prepareSteps();
+  /// Prepares one step that runs the device's op kernel (or is a view).
+  Status prepareOpKernel(const plan::Step *step, int index, const plan::Step *group);
+  /// Points the function's tensors inside fusion groups into an arena of
+  /// their own (allocated once, when a group runs member by member).
+  Status allocateInternalArena();
   /// Queues every step (run() without a graph, or while recording one).
   Status runSteps();
   Status loadGeneratedCode();
   bool usesGeneratedCode(const plan::Step &step) const;
-  /// Adds step `i`, started at `start`, to the profile and the trace (when on).
-  Status recordTiming(size_t i, std::chrono::steady_clock::time_point start);
+  /// Adds prepared step `n`, started at `start`, to the profile and the
+  /// trace (when on).
+  Status recordTiming(size_t n, std::chrono::steady_clock::time_point start);
 
   std::shared_ptr<LoadedPlan> plan_;
   hal::Device *device_ = nullptr;
   const plan::Function *function_ = nullptr;
   std::vector<TensorRef> tensors_;
   std::unique_ptr<hal::Buffer> arena_;
+  /// The values inside fusion groups, when the device runs a group's
+  /// members one by one.
+  std::unique_ptr<hal::Buffer> internalArena_;
   std::shared_ptr<hal::Executable> executable_; // the plan's generated kernels
   std::unique_ptr<hal::Buffer> workspace_;      // the largest any step needs
   void *workspaceAddress_ = nullptr;

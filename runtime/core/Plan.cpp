@@ -162,6 +162,9 @@ Status checkFunctions(const plan::Plan &root, const std::string &name) {
     if (f->buffer() >= numBuffers)
       return fail("function '" + fname + "' names buffer " +
                   std::to_string(f->buffer()));
+    if (f->internal_buffer() >= numBuffers)
+      return fail("function '" + fname + "' names internal buffer " +
+                  std::to_string(f->internal_buffer()));
     if (Status s = checkIds(f->inputs(), "function '" + fname + "'"); !s)
       return s;
     if (Status s = checkIds(f->outputs(), "function '" + fname + "'"); !s)
@@ -191,6 +194,18 @@ Status checkFunctions(const plan::Plan &root, const std::string &name) {
               return fail("kernel '" + kernel->name()->str() + "' has a launch whose grid or "
                           "block is not three positive extents");
       }
+      if (step->members())
+        for (unsigned j = 0; j < step->members()->size(); ++j) {
+          const plan::Step *member = step->members()->Get(j);
+          std::string what =
+              "member " + std::to_string(j) + " (" + member->op()->str() + ") of " + where;
+          if (Status s = checkIds(member->inputs(), what); !s)
+            return s;
+          if (Status s = checkIds(member->outputs(), what); !s)
+            return s;
+          if (member->kernel() >= 0 || member->members() || member->view())
+            return fail(what + " has a kernel, members or is a view");
+        }
       if (step->view()) {
         if (!step->inputs() || !step->outputs() || step->inputs()->size() != 1 ||
             step->outputs()->size() != 1)

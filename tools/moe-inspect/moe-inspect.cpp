@@ -73,6 +73,22 @@ void printArenaPeak(const LoadedPlan &plan, const moec::plan::Function &function
 }
 } // namespace
 
+/// A step's op; a fusion group's with its kind and members:
+/// "moe.fused<router>(moe.score moe.topk_route)".
+std::string stepLabel(const moec::plan::Step &step) {
+  std::string label = step.op()->str();
+  if (!step.members())
+    return label;
+  if (step.attrs())
+    for (const moec::plan::Attr *attr : *step.attrs())
+      if (attr->name()->str() == "kind" && attr->value_as_StringAttr())
+        label += "<" + attr->value_as_StringAttr()->value()->str() + ">";
+  std::string members;
+  for (const moec::plan::Step *member : *step.members())
+    members += (members.empty() ? "" : " ") + member->op()->str();
+  return label + "(" + members + ")";
+}
+
 int main(int argc, char **argv) {
   bool verbose = false, memory = false;
   std::string path;
@@ -149,7 +165,7 @@ int main(int argc, char **argv) {
     int steps = f->steps() ? f->steps()->size() : 0;
     if (f->steps())
       for (const moec::plan::Step *step : *f->steps())
-        ++ops[step->op()->str()];
+        ++ops[stepLabel(*step)];
     double arena = f->buffer() >= 0 ? root.buffers()->Get(f->buffer())->size() : 0;
     std::printf("function  %s: %d steps, arena %s, %u inputs, %u outputs\n",
                 f->name()->c_str(), steps, human(arena).c_str(),

@@ -509,7 +509,7 @@ Status writeTrace(const std::string &path, const Executor &ex,
   double origin = steps.empty() || steps.front().second.empty() ? 0 : steps.front().second.front().start;
   for (const auto &[step, trace] : steps)
     for (const Executor::TraceEvent &e : trace)
-      events.push_back({{"name", ex.function().steps()->Get(e.step)->op()->str()},
+      events.push_back({{"name", e.name},
                         {"ph", "X"},
                         {"ts", (e.start - origin) * 1e6},
                         {"dur", e.duration * 1e6},

@@ -108,6 +108,17 @@ cl::opt<bool> rematerialize(cl::cat(moecCategory), "rematerialize",
                                      "of training memory (default on; "
                                      "--rematerialize=false keeps them instead)"),
                             cl::init(true));
+cl::opt<moec::moe::FusionStrategy> fusion(
+    cl::cat(moecCategory), "fusion",
+    cl::desc("Which ops --target=cuda fuses into one generated kernel (docs/design/fusion.md)"),
+    cl::values(clEnumValN(moec::moe::FusionStrategy::none, "none", "every op its own kernel"),
+               clEnumValN(moec::moe::FusionStrategy::router, "router",
+                          "each router's scores, selection and their gradients"),
+               clEnumValN(moec::moe::FusionStrategy::moe, "moe",
+                          "every MoE-specific fusion (today: router)"),
+               clEnumValN(moec::moe::FusionStrategy::all, "all",
+                          "moe, and chains of elementwise ops")),
+    cl::init(moec::moe::FusionStrategy::none));
 cl::opt<int64_t> batch(cl::cat(moecCategory), "batch", cl::desc("Batch size of the compiled graph "
                                           "(default: training.batch_size)"),
                        cl::init(0));
@@ -182,6 +193,9 @@ std::optional<moec::target::PlanSource> planSource() {
   if (precision != moec::moe::Precision::fp32)
     source.options.insert(source.options.end(),
                           {"--precision", moec::moe::stringifyPrecision(precision).str()});
+  if (fusion != moec::moe::FusionStrategy::none)
+    source.options.insert(source.options.end(),
+                          {"--fusion", moec::moe::stringifyFusionStrategy(fusion).str()});
   return source;
 }
 
@@ -242,6 +256,13 @@ int main(int argc, char **argv) {
   if (gemm.getNumOccurrences() && target != Target::Cuda && emit != Emit::Cuda) {
     errs() << "moec: --gemm chooses how --target=cuda runs dense GEMMs; the cpu target "
               "runs its own kernels\n";
+    return 1;
+  }
+  if (fusion != moec::moe::FusionStrategy::none && target != Target::Cuda && emit != Emit::Cuda &&
+      emit != Emit::Planned) {
+    errs() << "moec: --fusion groups ops into generated kernels, which --target=cuda "
+              "writes; the cpu target runs one kernel per op (cuda-emu runs cuda plans "
+              "on this CPU)\n";
     return 1;
   }
   if (!moec::target::isSupportedGpuArch(gpuArch)) {
@@ -360,7 +381,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   pm.clear();
-  moec::buildLowerToPlanPipeline(pm, rematerialize);
+  moec::buildLowerToPlanPipeline(pm, rematerialize, fusion);
   if (failed(pm.run(*module)))
     return 1;
   if (emit == Emit::Planned) {

@@ -84,4 +84,18 @@ def MoE_Precision : MoE_Enum<"Precision", "arithmetic of matrix products", [
   I32EnumAttrCase<"bf16", 1>]>;
 def MoE_PrecisionAttr : MoE_EnumAttr<MoE_Precision, "precision">;
 
+// What a `moe.fused` group computes: the fusion pass that formed it and the
+// kernel shape codegen gives it.
+def MoE_FusionKind : MoE_Enum<"FusionKind", "the kind of a fusion group", [
+  I32EnumAttrCase<"router", 0>,
+  I32EnumAttrCase<"elementwise", 1>]>;
+def MoE_FusionKindAttr : MoE_EnumAttr<MoE_FusionKind, "fusion">;
+
+// Which fusions `--moe-fusion` (and `moec --fusion`) applies.
+def MoE_FusionStrategy : MoE_Enum<"FusionStrategy", "a fusion strategy", [
+  I32EnumAttrCase<"none", 0>,
+  I32EnumAttrCase<"router", 1>,
+  I32EnumAttrCase<"moe", 2>,
+  I32EnumAttrCase<"all", 3>]>;
+
 #endif // MOE_ATTRS_TD

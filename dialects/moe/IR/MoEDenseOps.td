@@ -90,7 +90,7 @@ def MoE_LinearOp : MoE_Op<"linear", [MoE_MatrixProducts, DeclareOpInterfaceMetho
   let hasVerifier = 1;
 }
 
-def MoE_ActivationOp : MoE_Op<"activation", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
+def MoE_ActivationOp : MoE_Op<"activation", [Elementwise, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
     AllTypesMatch<["input", "result"]>]> {
   let summary = "elementwise activation function";
   let description = [{
@@ -106,7 +106,7 @@ def MoE_ActivationOp : MoE_Op<"activation", [DeclareOpInterfaceMethods<MoE_Gradi
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
-def MoE_AddOp : MoE_Op<"add", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, Commutative, SameOperandsAndResultType]> {
+def MoE_AddOp : MoE_Op<"add", [Elementwise, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, Commutative, SameOperandsAndResultType]> {
   let summary = "elementwise sum (residual connections)";
   let description = [{
     ```mlir

@@ -60,6 +60,10 @@ def MoE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kOffsetsAttrName = "moe.offsets";
     static constexpr ::llvm::StringLiteral kOverwritesAttrName = "moe.overwrites";
     static constexpr ::llvm::StringLiteral kArenaSizeAttrName = "moe.arena_size";
+    // The bytes of the values inside fusion groups, which only devices that
+    // run a group's ops one by one allocate (a function attribute).
+    static constexpr ::llvm::StringLiteral kInternalArenaSizeAttrName =
+        "moe.internal_arena_size";
     // Module attributes: the model's name and where it came from.
     static constexpr ::llvm::StringLiteral kModelAttrName = "moe.model";
     static constexpr ::llvm::StringLiteral kSourceAttrName = "moe.source";
@@ -80,6 +84,15 @@ def MoE_MatrixProducts : NativeOpTrait<"MatrixProducts"> {
 // norm): `--moe-rematerialize` recomputes it for the backward pass instead
 // of keeping its result alive.
 def MoE_Recomputable : NativeOpTrait<"Recomputable"> {
+  let cppNamespace = "::moec::moe";
+}
+
+// Each token's rows of the results depend only on that token's rows of the
+// operands: every operand and result of rank >= 2 has the tokens as its
+// leading dimension; operands of lower rank (a bias, a scalar) are read
+// whole. Router fusion (`--moe-fuse-router`) puts such ops into one kernel
+// with one thread per token.
+def MoE_TokenRows : NativeOpTrait<"TokenRows"> {
   let cppNamespace = "::moec::moe";
 }
 

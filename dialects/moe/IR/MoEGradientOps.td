@@ -104,7 +104,7 @@ def MoE_CrossEntropyGradOp : MoE_GradOp<"cross_entropy_grad",
 }
 
 def MoE_ScoreGradOp : MoE_GradOp<"score_grad",
-    [AllTypesMatch<["scores", "dscores", "dlogits"]>]> {
+    [MoE_TokenRows, AllTypesMatch<["scores", "dscores", "dlogits"]>]> {
   let summary = "dlogits of moe.score from its output";
   let description = [{
     softmax: `dl = s ⊙ (ds − Σ ds ⊙ s) / temperature`; sigmoid:
@@ -116,7 +116,7 @@ def MoE_ScoreGradOp : MoE_GradOp<"score_grad",
 }
 
 def MoE_SelectionGradOp : MoE_GradOp<"selection_grad",
-    [AllTypesMatch<["scores", "dscores"]>]> {
+    [MoE_TokenRows, AllTypesMatch<["scores", "dscores"]>]> {
   let summary = "dscores of a token-choice selection through its weights";
   let description = [{
     The weights of every token-choice selection are
@@ -177,7 +177,7 @@ def MoE_LoadBalancingLossGradOp : MoE_GradOp<"load_balancing_loss_grad",
   let results = (outs MoE_RouterTensor:$dscores);
 }
 
-def MoE_ZLossGradOp : MoE_GradOp<"z_loss_grad", [AllTypesMatch<["logits", "dlogits"]>]> {
+def MoE_ZLossGradOp : MoE_GradOp<"z_loss_grad", [MoE_TokenRows, AllTypesMatch<["logits", "dlogits"]>]> {
   let summary = "dlogits = 2 · lse · softmax(logits) · dloss / T";
   let arguments = (ins MoE_RouterTensor:$logits, MoE_ScalarF32:$dloss);
   let results = (outs MoE_RouterTensor:$dlogits);
@@ -194,7 +194,7 @@ def MoE_LayerNormGradOp : MoE_GradOp<"layer_norm_grad",
 }
 
 def MoE_ActivationGradOp : MoE_GradOp<"activation_grad",
-    [AllTypesMatch<["input", "dresult", "dinput"]>]> {
+    [Elementwise, AllTypesMatch<["input", "dresult", "dinput"]>]> {
   let summary = "dinput = dresult ⊙ act'(input)";
   let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$dresult,
                        MoE_ActivationAttr:$kind);

@@ -10,5 +10,6 @@ include "dialects/moe/IR/MoELossOps.td"
 include "dialects/moe/IR/MoEDenseOps.td"
 include "dialects/moe/IR/MoEGradientOps.td"
 include "dialects/moe/IR/MoEOptimizerOps.td"
+include "dialects/moe/IR/MoEFusionOps.td"
 
 #endif // MOE_OPS_TD

@@ -80,7 +80,7 @@ def MoE_RouterLogitsOp : MoE_Op<"router_logits", [DeclareOpInterfaceMethods<MoE_
 // Scores
 //===----------------------------------------------------------------------===//
 
-def MoE_ScoreOp : MoE_Op<"score", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AllTypesMatch<["logits", "scores"]>]> {
+def MoE_ScoreOp : MoE_Op<"score", [MoE_TokenRows, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AllTypesMatch<["logits", "scores"]>]> {
   let summary = "router scores from logits: softmax or sigmoid";
   let description = [{
     `logits` is `[T, E]`.
@@ -156,7 +156,7 @@ class MoE_SelectionOp<string mnemonic, list<Trait> traits = []>
   let hasVerifier = 1;
 }
 
-def MoE_TopKRouteOp : MoE_SelectionOp<"topk_route"> {
+def MoE_TopKRouteOp : MoE_SelectionOp<"topk_route", [MoE_TokenRows]> {
   let summary = "token-choice top-k selection";
   let description = [{
     `w, idx = topk(scores + bias, k)` over experts, the weights read from the

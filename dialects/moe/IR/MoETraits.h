@@ -17,6 +17,23 @@ class MatrixProducts : public mlir::OpTrait::TraitBase<ConcreteType, MatrixProdu
 template <typename ConcreteType>
 class Recomputable : public mlir::OpTrait::TraitBase<ConcreteType, Recomputable> {};
 
+/// TokenRows' verifier: the leading dimensions agree.
+mlir::LogicalResult verifyTokenRows(mlir::Operation *op);
+
+/// Each token's rows of the results depend only on that token's rows of the
+/// operands: operands and results of rank >= 2 share their leading
+/// dimension (the tokens); operands of lower rank are read whole.
+template <typename ConcreteType>
+class TokenRows : public mlir::OpTrait::TraitBase<ConcreteType, TokenRows> {
+public:
+  // After the op's own verifier, whose messages name the operand.
+  static mlir::LogicalResult verifyRegionTrait(mlir::Operation *op) { return verifyTokenRows(op); }
+};
+
+/// The token count of a TokenRows or Elementwise op: the leading dimension of
+/// its first result (0 when it has none of rank >= 1).
+int64_t tokenRowCount(mlir::Operation *op);
+
 } // namespace moec::moe
 
 #endif // MOEC_DIALECTS_MOE_IR_MOETRAITS_H

@@ -5,14 +5,15 @@ relative and 1e-4 relative L2, and the loss of the later steps within 1e-4
 send a token to another expert, which moves the loss by more than rounding). The plan is compiled with
 `moec --target=cuda`, so cuda-emu runs its generated kernels.
 
-Usage: compare_devices.py [--repeat] [--data TOKENS] [--precision bf16] [--gemm cublaslt] TOOLS_DIR OUT_DIR DEVICE_A DEVICE_B MODEL_GLOB...
+Usage: compare_devices.py [--repeat] [--data TOKENS] [--precision bf16] [--gemm cublaslt] [--fusion STRATEGY] TOOLS_DIR OUT_DIR DEVICE_A DEVICE_B MODEL_GLOB...
 With --repeat, DEVICE_B trains each model a second time and must give the
 same bits (losses and gradients): the determinism of the device. --data
 trains on that u16 token file instead of a generated one. --precision bf16
 compiles the models with bf16 matrix products (moec --precision=bf16) and
 compares them, on DEVICE_B, with DEVICE_A at looser tolerances (DEVICE_A:
 cpu, which runs fp32). --gemm cublaslt compiles dense GEMMs as library calls
-(cuBLASLt on a GPU, the host on cuda-emu).
+(cuBLASLt on a GPU, the host on cuda-emu). --fusion compiles with that
+fusion strategy (moec --fusion; numbers must not change with it).
 Every model is checked, a failure does not stop the others: one line per
 failing model, then the summary; the exit status is 1 if any failed.
 A MODEL_GLOB that names .moeb files uses those plans as they are (on a
@@ -42,7 +43,11 @@ if "--data" in arguments:
     at = arguments.index("--data")
     tokens = arguments[at + 1]
     del arguments[at:at + 2]
-gemm = "generated"
+gemm, fusion = "generated", "none"
+if "--fusion" in arguments:
+    at = arguments.index("--fusion")
+    fusion = arguments[at + 1]
+    del arguments[at:at + 2]
 if "--gemm" in arguments:
     at = arguments.index("--gemm")
     gemm = arguments[at + 1]
@@ -84,7 +89,7 @@ def check(model):
     plan = model
     if not model.endswith(".moeb"):
         plan = os.path.join(out, "plan.moeb")
-        run(compile_command(tools, model, plan, precision=precision, gemm=gemm))
+        run(compile_command(tools, model, plan, precision=precision, gemm=gemm, fusion=fusion))
     data = tokens or os.path.join(out, "tokens.bin")
     if not tokens:
         with open(data, "wb") as f:
@@ -137,7 +142,8 @@ for model in models:
         failures.append(model)
         print(f"{model}: {mismatch}", flush=True)
 summary = (f"{device_b}{' (bf16)' if precision == 'bf16' else ''}"
-           f"{' (cuBLASLt)' if gemm == 'cublaslt' else ''} matches {device_a} "
+           f"{' (cuBLASLt)' if gemm == 'cublaslt' else ''}"
+           f"{f' (fusion {fusion})' if fusion != 'none' else ''} matches {device_a} "
            f"{'(and itself, bit for bit, run twice) ' if repeat else ''}"
            f"(first-step loss within {LOSS_RTOL:g}, worst {worst_loss:.1e}; gradients within "
            f"{GRAD_RTOL:g}, worst {worst_grad:.1e}; {STEPS - 1} more steps within "

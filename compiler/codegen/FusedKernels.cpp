@@ -1,0 +1,42 @@
+//===- FusedKernels.cpp - the kernel of a moe.fused group -----------------===//
+//
+// One kernel per fusion group, written by the code of its kind from its
+// members' bodies: router groups one thread per token (TokenRowWriter.h),
+// elementwise groups one thread per element (ElementwiseCode.h).
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/ElementwiseCode.h"
+#include "compiler/codegen/OpKernelModels.h"
+#include "compiler/codegen/TokenRowWriter.h"
+
+#include "dialects/moe/IR/MoEOps.h"
+
+using namespace mlir;
+using namespace moec::moe;
+
+namespace moec::codegen {
+namespace {
+
+struct FusedKernel : CudaKernelOpInterface::ExternalModel<FusedKernel, FusedOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto fused = cast<FusedOp>(op);
+    switch (fused.getKind()) {
+    case FusionKind::router:
+      return fusedRouterKernel(op);
+    case FusionKind::elementwise: {
+      SmallVector<Operation *> members;
+      for (Operation &member : fused.getMembers())
+        members.push_back(&member);
+      return elementwiseKernel(op, "fused_elementwise",
+                               fused.getBody()->getTerminator()->getOperands(), members);
+    }
+    }
+    return op->emitOpError("has a fusion kind the cuda target has no kernel for");
+  }
+};
+} // namespace
+
+void attachFusedKernels(MLIRContext *context) { FusedOp::attachInterface<FusedKernel>(*context); }
+
+} // namespace moec::codegen

@@ -1,0 +1,80 @@
+//===- FusionPasses.td - passes that form fusion groups ----*- tablegen -*-===//
+//
+// Fusion runs on planned-for-execution functions: after autodiff and the
+// optimizer pass (backward and update ops fuse too), after rematerialization,
+// and before memory planning (values inside a group take no arena bytes).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOEC_TRANSFORMS_FUSIONPASSES_TD
+#define MOEC_TRANSFORMS_FUSIONPASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def MoEFuseRouterPass : Pass<"moe-fuse-router", "::mlir::func::FuncOp"> {
+  let summary = "Fuse each router's scoring, selection and their gradients into one kernel";
+  let description = [{
+    Groups ops with the `TokenRows` trait (`moe.score`, `moe.topk_route`,
+    `moe.score_grad`, `moe.selection_grad`, `moe.z_loss_grad`) that are
+    connected by their values and have the same tokens, together with the
+    `Elementwise` ops between them over `[T, E]` router tensors (the
+    gradient sums autodiff writes), into `moe.fused router` regions: one
+    kernel with one thread per token, whose intermediate rows stay in
+    registers. Groups never form a cycle: an op joins only when no path
+    outside the group leads from a member to it.
+
+    ```mlir
+    // Before:
+    %s = moe.score %l {function = #moe.score<softmax>} : tensor<32x8xf32>
+    %w, %i = moe.topk_route %s {k = 2 : i64} : tensor<32x8xf32>
+    // After (when %s has no other user):
+    %w, %i = moe.fused <router>(%l) : (tensor<32x8xf32>) -> (tensor<32x2xf32>, tensor<32x2xi32>) {
+    ^bb0(%arg0: tensor<32x8xf32>):
+      %s = moe.score %arg0 {function = #moe.score<softmax>} : tensor<32x8xf32>
+      %w, %i = moe.topk_route %s {k = 2 : i64} : tensor<32x8xf32>
+      moe.yield %w, %i : tensor<32x2xf32>, tensor<32x2xi32>
+    }
+    ```
+  }];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
+def MoEFuseElementwisePass : Pass<"moe-fuse-elementwise", "::mlir::func::FuncOp"> {
+  let summary = "Fuse chains of elementwise ops of one shape into one kernel";
+  let description = [{
+    Groups ops with the upstream `Elementwise` trait (`moe.add`,
+    `moe.activation`, `moe.activation_grad`) whose results have the same
+    type and that feed one another (the gradient sums of the backward pass)
+    into `moe.fused elementwise` regions: one kernel, one thread per
+    element, intermediates in registers. Ops already in a fusion group stay
+    there.
+  }];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
+def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
+  let summary = "Apply a fusion strategy: the fusion passes it names, in order";
+  let description = [{
+    `moec --fusion=<strategy>` runs this pass. The strategies:
+
+    * `none`: no groups; every op is a kernel of its own.
+    * `router`: `--moe-fuse-router`.
+    * `moe`: every MoE-specific fusion built so far (the router's).
+    * `all`: `moe`, then `--moe-fuse-elementwise` for the dense part.
+  }];
+  let options = [
+    Option<"strategy", "strategy", "::moec::moe::FusionStrategy",
+           /*default=*/"::moec::moe::FusionStrategy::all", "The fusions to apply",
+           [{::llvm::cl::values(
+             clEnumValN(::moec::moe::FusionStrategy::none, "none", "no fusion"),
+             clEnumValN(::moec::moe::FusionStrategy::router, "router",
+                        "scores, selections and their gradients"),
+             clEnumValN(::moec::moe::FusionStrategy::moe, "moe",
+                        "every MoE-specific fusion"),
+             clEnumValN(::moec::moe::FusionStrategy::all, "all",
+                        "moe, then elementwise chains"))}]>,
+  ];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
+#endif // MOEC_TRANSFORMS_FUSIONPASSES_TD

@@ -1,0 +1,60 @@
+//===- MoEFusionOps.td - fusion groups: one future kernel ---*- tablegen -*-===//
+//
+// `--moe-fusion` (and the passes it runs) moves groups of ops that one kernel
+// can compute into a `moe.fused` region; codegen writes one kernel per
+// region.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOE_FUSION_OPS_TD
+#define MOE_FUSION_OPS_TD
+
+include "dialects/moe/IR/MoEAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def MoE_FusedOp : MoE_Op<"fused", [IsolatedFromAbove, RecursiveMemoryEffects,
+    SingleBlockImplicitTerminator<"::moec::moe::YieldOp">]> {
+  let summary = "a fusion group: ops that one generated kernel computes";
+  let description = [{
+    The body computes the results from the inputs (the block's arguments, in
+    order) and yields them; values inside never reach memory of their own
+    (they live in registers or the kernel's workspace). The region is
+    isolated from above: everything it reads is an input. `kind` says which
+    fusion formed the group, and so how codegen writes its kernel:
+
+    * `router`: ops with the `TokenRows` trait (scores, selections, their
+      gradients) and elementwise ops over router tensors, one thread per
+      token; intermediate rows stay in the thread's registers.
+    * `elementwise`: a chain of `Elementwise` ops, one thread per element.
+
+    ```mlir
+    %w, %i = moe.fused <router>(%logits) : (tensor<32x8xf32>) -> (tensor<32x2xf32>, tensor<32x2xi32>) {
+    ^bb0(%l: tensor<32x8xf32>):
+      %s = moe.score %l {function = #moe.score<softmax>} : tensor<32x8xf32>
+      %weights, %indices = moe.topk_route %s {k = 2 : i64} : tensor<32x8xf32>
+      moe.yield %weights, %indices : tensor<32x2xf32>, tensor<32x2xi32>
+    }
+    ```
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, MoE_FusionKindAttr:$kind);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$region);
+  let assemblyFormat = [{
+    $kind `(` $inputs `)` attr-dict `:` functional-type($inputs, $results) $region
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The ops of the group, in order (without the terminator).
+    auto getMembers() { return getBody()->without_terminator(); }
+  }];
+}
+
+def MoE_YieldOp : MoE_Op<"yield", [Pure, Terminator,
+    HasParent<"::moec::moe::FusedOp">]> {
+  let summary = "the results of a fusion group";
+  let arguments = (ins Variadic<AnyRankedTensor>:$values);
+  let builders = [OpBuilder<(ins), [{ /* nothing */ }]>];
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+}
+
+#endif // MOE_FUSION_OPS_TD

@@ -1,0 +1,106 @@
+// Fusion groups form along producer-consumer edges by the ops' traits
+// (TokenRows, Elementwise), never around a path outside the group.
+// RUN: moe-opt %s --split-input-file --moe-fuse-router | FileCheck %s --check-prefix=ROUTER
+// RUN: moe-opt %s --split-input-file --moe-fuse-elementwise | FileCheck %s --check-prefix=ELEMENTWISE
+// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=all | FileCheck %s --check-prefix=ALL
+// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=router | FileCheck %s --check-prefix=ROUTER
+// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=moe | FileCheck %s --check-prefix=ROUTER
+// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=none | FileCheck %s --check-prefix=NONE
+// NONE-NOT: moe.fused
+
+// The forward router: scores and top-k in one group; the scores also leave
+// it (the balancing loss reads them), and the z-loss between the two, which
+// reads the group's result, moves after it.
+// ROUTER-LABEL: func.func @forward_router
+// ROUTER:      %[[G:.+]]:3 = moe.fused <router>(%arg0) : (tensor<32x8xf32>) -> (tensor<32x8xf32>, tensor<32x2xf32>, tensor<32x2xi32>) {
+// ROUTER-NEXT: ^bb0(%[[L:.+]]: tensor<32x8xf32>):
+// ROUTER-NEXT:   %[[S:.+]] = moe.score %[[L]]
+// ROUTER-NEXT:   %[[W:.+]], %[[I:.+]] = moe.topk_route %[[S]]
+// ROUTER-NEXT:   moe.yield %[[S]], %[[W]], %[[I]]
+// ROUTER-NEXT: }
+// ROUTER-NEXT: moe.z_loss %[[G]]#0
+// ROUTER-NEXT: moe.load_balancing_loss %[[G]]#0, %[[G]]#2
+// ELEMENTWISE-LABEL: func.func @forward_router
+// ELEMENTWISE-NOT: moe.fused
+func.func @forward_router(%l: tensor<32x8xf32>) -> (tensor<32x2xf32>, tensor<32x2xi32>, tensor<f32>, tensor<f32>) {
+  %s = moe.score %l {function = #moe.score<softmax>} : tensor<32x8xf32>
+  %z = moe.z_loss %s : tensor<32x8xf32>
+  %w, %i = moe.topk_route %s {k = 2 : i64} : tensor<32x8xf32>
+  %lb = moe.load_balancing_loss %s, %i {kind = #moe.balance<switch>} : tensor<32x8xf32>, tensor<32x2xi32>
+  return %w, %i, %z, %lb : tensor<32x2xf32>, tensor<32x2xi32>, tensor<f32>, tensor<f32>
+}
+
+// -----
+
+// The backward router: every gradient over the router's rows and the sums
+// autodiff wrote between them, in one group; the ops that are not
+// TokenRows (the gradient through the expert order) stay out, and the
+// router input's gradient ([T, d], not a router row) is not pulled in.
+// ROUTER-LABEL: func.func @backward_router
+// ROUTER:      moe.sort_by_expert_grad
+// ROUTER-NEXT: %[[G:.+]] = moe.fused <router>(%arg0, %arg1, %arg2, %arg3, %{{.+}}, %arg5)
+// ROUTER-NEXT: ^bb0
+// ROUTER-NEXT:   moe.z_loss_grad
+// ROUTER-NEXT:   moe.selection_grad
+// ROUTER-NEXT:   moe.add
+// ROUTER-NEXT:   moe.score_grad
+// ROUTER-NEXT:   moe.add
+// ROUTER-NEXT:   moe.yield
+// ROUTER-NEXT: }
+// ROUTER-NEXT: %[[DX:.+]], %{{.+}} = moe.linear_grad %arg6, %arg7, %[[G]]
+// ROUTER-NEXT: moe.add %[[DX]], %arg8 : tensor<32x16xf32>
+// ALL-LABEL: func.func @backward_router
+// ALL-COUNT-1: moe.fused <router>
+// ALL-NOT: moe.fused
+func.func @backward_router(%logits: tensor<32x8xf32>, %dloss: tensor<f32>, %s: tensor<32x8xf32>,
+                           %i: tensor<32x2xi32>, %dslots: tensor<64xf32>, %dlb: tensor<32x8xf32>,
+                           %x: tensor<32x16xf32>, %wg: tensor<8x16xf32>, %dx2: tensor<32x16xf32>)
+    -> (tensor<32x16xf32>, tensor<8x16xf32>) {
+  %dz = moe.z_loss_grad %logits, %dloss : (tensor<32x8xf32>, tensor<f32>) -> tensor<32x8xf32>
+  %dw = moe.sort_by_expert_grad %i, %dslots {num_experts = 8 : i64} : (tensor<32x2xi32>, tensor<64xf32>) -> tensor<32x2xf32>
+  %ds1 = moe.selection_grad %s, %i, %dw {norm_eps = 0.0 : f32, normalize = true, scaling = 1.0 : f32} : (tensor<32x8xf32>, tensor<32x2xi32>, tensor<32x2xf32>) -> tensor<32x8xf32>
+  %ds = moe.add %dlb, %ds1 : tensor<32x8xf32>
+  %dl1 = moe.score_grad %s, %ds {function = #moe.score<softmax>, temperature = 1.0 : f32} : (tensor<32x8xf32>, tensor<32x8xf32>) -> tensor<32x8xf32>
+  %dl = moe.add %dz, %dl1 : tensor<32x8xf32>
+  %dx, %dwg = moe.linear_grad %x, %wg, %dl : (tensor<32x16xf32>, tensor<8x16xf32>, tensor<32x8xf32>) -> (tensor<32x16xf32>, tensor<8x16xf32>)
+  %dx_total = moe.add %dx, %dx2 : tensor<32x16xf32>
+  return %dx_total, %dwg : tensor<32x16xf32>, tensor<8x16xf32>
+}
+
+// -----
+
+// A path outside the group (the Gumbel-softmax reads the scores and feeds
+// their gradient) keeps the two apart: as one kernel, the group would read
+// its own result.
+// ROUTER-LABEL: func.func @no_cycle
+// ALL-LABEL: func.func @no_cycle
+// ROUTER-NOT: moe.fused
+func.func @no_cycle(%l: tensor<32x8xf32>, %tau: tensor<f32>) -> tensor<32x8xf32> {
+  %s = moe.score %l {function = #moe.score<softmax>} : tensor<32x8xf32>
+  %g = moe.gumbel_softmax %s temperature(%tau) : tensor<32x8xf32>
+  %d = moe.score_grad %s, %g {function = #moe.score<softmax>, temperature = 1.0 : f32} : (tensor<32x8xf32>, tensor<32x8xf32>) -> tensor<32x8xf32>
+  return %d : tensor<32x8xf32>
+}
+
+// -----
+
+// Elementwise chains of one shape: the three-way gradient sum is one
+// kernel; the sum of another shape is not part of it.
+// ELEMENTWISE-LABEL: func.func @gradient_sums
+// ELEMENTWISE:      %[[G:.+]] = moe.fused <elementwise>(%arg0, %arg1, %arg2) : (tensor<2x16x32xf32>, tensor<2x16x32xf32>, tensor<2x16x32xf32>) -> tensor<2x16x32xf32> {
+// ELEMENTWISE-NEXT: ^bb0(%[[A:.+]]: tensor<2x16x32xf32>, %[[B:.+]]: tensor<2x16x32xf32>, %[[C:.+]]: tensor<2x16x32xf32>):
+// ELEMENTWISE-NEXT:   %[[AB:.+]] = moe.add %[[A]], %[[B]]
+// ELEMENTWISE-NEXT:   %[[ABC:.+]] = moe.add %[[AB]], %[[C]]
+// ELEMENTWISE-NEXT:   %[[ACT:.+]] = moe.activation %[[ABC]]
+// ELEMENTWISE-NEXT:   moe.yield %[[ACT]]
+// ELEMENTWISE:      moe.add %arg3, %arg3 : tensor<4x4xf32>
+// ROUTER-LABEL: func.func @gradient_sums
+// ROUTER-NOT: moe.fused
+func.func @gradient_sums(%a: tensor<2x16x32xf32>, %b: tensor<2x16x32xf32>, %c: tensor<2x16x32xf32>,
+                         %d: tensor<4x4xf32>) -> (tensor<2x16x32xf32>, tensor<4x4xf32>) {
+  %ab = moe.add %a, %b : tensor<2x16x32xf32>
+  %abc = moe.add %ab, %c : tensor<2x16x32xf32>
+  %act = moe.activation %abc {kind = #moe.activation<silu>} : tensor<2x16x32xf32>
+  %dd = moe.add %d, %d : tensor<4x4xf32>
+  return %act, %dd : tensor<2x16x32xf32>, tensor<4x4xf32>
+}
