@@ -22,10 +22,6 @@ using namespace moec::moe;
 namespace moec::codegen {
 namespace {
 
-FailureOr<CudaKernel> perToken(KernelWriter &w, int64_t T) {
-  return w.finish({blocksFor(T, 128), 1, 1}, {128, 1, 1}, /*usesBarriers=*/false);
-}
-
 // Scores, selections and their gradients: one token's rows each
 // (TokenRowWriter), alone or in a fused router kernel.
 
@@ -139,54 +135,57 @@ std::string kernelStem(ScoreGradOp op) {
 std::string kernelStem(TopKRouteOp) { return "topk_route"; }
 std::string kernelStem(SelectionGradOp) { return "selection_grad"; }
 
+/// Gumbel noise from the seed (when given) at temperature in1, then the
+/// softmax of each token's row.
+struct GumbelSoftmaxRows
+    : TokenRowKernelOpInterface::ExternalModel<GumbelSoftmaxRows, GumbelSoftmaxOp> {
+  LogicalResult writeTokenRow(Operation *op, TokenRowWriter &rows) const {
+    int64_t E = TokenRowWriter::width(op->getOperand(0));
+    bool noise = op->getNumOperands() > 2;
+    rows.useHelper(kRandomHelpers);
+    rows.useHelper(kSoftmaxHelpers);
+    rows.os() << "      const float *l = " << rows.row(op->getOperand(0)) << ";\n"
+              << "      float *out = " << rows.row(op->getResult(0)) << ";\n"
+              << "      float tau = " << rows.row(op->getOperand(1)) << "[0];\n";
+    if (noise)
+      rows.os() << "      unsigned long long key = (unsigned long long)"
+                << rows.row(op->getOperand(2)) << "[0] ^ 0xbb67ae8584caa73bull;\n";
+    rows.os() << "      for (int e = 0; e < " << E << "; ++e) {\n"
+              << "        long long i = t * " << E << "LL + e;\n"
+              << "        float g = "
+              << (noise ? "(float)(-log(-log(moec_uniform01(key, (unsigned long long)i))))"
+                        : "0.0f")
+              << ";\n"
+              << "        out[e] = (l[e] + g) / tau;\n"
+              << "      }\n"
+              << "      moec_softmax_row(out, " << E << ");\n";
+    return success();
+  }
+};
+
+struct GumbelSoftmaxGradRows
+    : TokenRowKernelOpInterface::ExternalModel<GumbelSoftmaxGradRows, GumbelSoftmaxGradOp> {
+  LogicalResult writeTokenRow(Operation *op, TokenRowWriter &rows) const {
+    // in: scores, tau, dscores.
+    rows.useHelper(kSoftmaxHelpers);
+    rows.os() << "      moec_softmax_grad_row(" << rows.row(op->getOperand(0)) << ", "
+              << rows.row(op->getOperand(2)) << ", " << rows.row(op->getResult(0)) << ", "
+              << TokenRowWriter::width(op->getOperand(0)) << ", 1.0f / "
+              << rows.row(op->getOperand(1)) << "[0]);\n";
+    return success();
+  }
+};
+
+std::string kernelStem(GumbelSoftmaxOp op) {
+  return op->getNumOperands() > 2 ? "gumbel_softmax_noise" : "gumbel_softmax";
+}
+std::string kernelStem(GumbelSoftmaxGradOp) { return "gumbel_softmax_grad"; }
+
 /// The kernel of a router op alone: its token body in a loop over tokens.
 template <typename OpT>
 struct TokenRowOpKernel : CudaKernelOpInterface::ExternalModel<TokenRowOpKernel<OpT>, OpT> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     return tokenRowKernel(op, kernelStem(cast<OpT>(op)));
-  }
-};
-
-/// Gumbel noise from the seed (when given) at temperature in1, then the
-/// softmax of each token's row.
-struct GumbelSoftmaxKernel
-    : CudaKernelOpInterface::ExternalModel<GumbelSoftmaxKernel, GumbelSoftmaxOp> {
-  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto [T, E] = routerShape(op->getOperand(0));
-    bool noise = op->getNumOperands() > 2;
-    KernelWriter w(op, noise ? "gumbel_softmax_noise" : "gumbel_softmax");
-    w.helpers() << kRandomHelpers << kSoftmaxHelpers;
-    w.os() << "  float tau = in1[0];\n";
-    if (noise)
-      w.os() << "  unsigned long long key = (unsigned long long)in2[0] ^ 0xbb67ae8584caa73bull;\n";
-    w.os() << forEachElement(T, "t") << "  {\n"
-           << "    float *out = out0 + t * " << E << "LL;\n"
-           << "    for (int e = 0; e < " << E << "; ++e) {\n"
-           << "      long long i = t * " << E << "LL + e;\n"
-           << "      float g = "
-           << (noise ? "(float)(-log(-log(moec_uniform01(key, (unsigned long long)i))))" : "0.0f")
-           << ";\n"
-           << "      out[e] = (in0[i] + g) / tau;\n"
-           << "    }\n"
-           << "    moec_softmax_row(out, " << E << ");\n"
-           << "  }\n";
-    return perToken(w, T);
-  }
-};
-
-struct GumbelSoftmaxGradKernel
-    : CudaKernelOpInterface::ExternalModel<GumbelSoftmaxGradKernel, GumbelSoftmaxGradOp> {
-  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto [T, E] = routerShape(op->getOperand(0));
-    KernelWriter w(op, "gumbel_softmax_grad");
-    w.helpers() << kSoftmaxHelpers;
-    // in: scores, tau, dscores.
-    w.os() << "  float invTau = 1.0f / in1[0];\n"
-           << forEachElement(T, "t") << "  {\n"
-           << "    moec_softmax_grad_row(in0 + t * " << E << "LL, in2 + t * " << E
-           << "LL, out0 + t * " << E << "LL, " << E << ", invTau);\n"
-           << "  }\n";
-    return perToken(w, T);
   }
 };
 
@@ -230,8 +229,9 @@ void attachRoutingKernels(MLIRContext *context) {
   ScoreGradOp::attachInterface<ScoreGradRows, TokenRowOpKernel<ScoreGradOp>>(*context);
   TopKRouteOp::attachInterface<TopKRouteRows, TokenRowOpKernel<TopKRouteOp>>(*context);
   SelectionGradOp::attachInterface<SelectionGradRows, TokenRowOpKernel<SelectionGradOp>>(*context);
-  GumbelSoftmaxOp::attachInterface<GumbelSoftmaxKernel>(*context);
-  GumbelSoftmaxGradOp::attachInterface<GumbelSoftmaxGradKernel>(*context);
+  GumbelSoftmaxOp::attachInterface<GumbelSoftmaxRows, TokenRowOpKernel<GumbelSoftmaxOp>>(*context);
+  GumbelSoftmaxGradOp::attachInterface<GumbelSoftmaxGradRows,
+                                       TokenRowOpKernel<GumbelSoftmaxGradOp>>(*context);
   TemperatureScheduleOp::attachInterface<TemperatureScheduleKernel>(*context);
   RouterJitterOp::attachInterface<RouterJitterKernel>(*context);
 }

@@ -69,15 +69,15 @@ func.func @backward_router(%logits: tensor<32x8xf32>, %dloss: tensor<f32>, %s: t
 
 // -----
 
-// A path outside the group (the Gumbel-softmax reads the scores and feeds
-// their gradient) keeps the two apart: as one kernel, the group would read
-// its own result.
+// A path outside the group (the balancing loss's gradient, a sum over
+// tokens, reads the scores and feeds their gradient) keeps the two apart:
+// as one kernel, the group would read its own result.
 // ROUTER-LABEL: func.func @no_cycle
 // ALL-LABEL: func.func @no_cycle
 // ROUTER-NOT: moe.fused
-func.func @no_cycle(%l: tensor<32x8xf32>, %tau: tensor<f32>) -> tensor<32x8xf32> {
+func.func @no_cycle(%l: tensor<32x8xf32>, %i: tensor<32x2xi32>, %dloss: tensor<f32>) -> tensor<32x8xf32> {
   %s = moe.score %l {function = #moe.score<softmax>} : tensor<32x8xf32>
-  %g = moe.gumbel_softmax %s temperature(%tau) : tensor<32x8xf32>
+  %g = moe.load_balancing_loss_grad %s, %i, %dloss {kind = #moe.balance<switch>} : (tensor<32x8xf32>, tensor<32x2xi32>, tensor<f32>) -> tensor<32x8xf32>
   %d = moe.score_grad %s, %g {function = #moe.score<softmax>, temperature = 1.0 : f32} : (tensor<32x8xf32>, tensor<32x8xf32>) -> tensor<32x8xf32>
   return %d : tensor<32x8xf32>
 }

@@ -1,5 +1,6 @@
 // moe-inspect.cpp - a readable summary of a .moeb plan.
 #include "ArenaPeak.h"
+#include "KernelTraffic.h"
 #include "runtime/core/Plan.h"
 
 #include <algorithm>
@@ -71,7 +72,6 @@ void printArenaPeak(const LoadedPlan &plan, const moec::plan::Function &function
     summary += (summary.empty() ? "" : ", ") + op + " " + human(bytes);
   std::printf("          by producer: %s\n", summary.c_str());
 }
-} // namespace
 
 /// A step's op; a fusion group's with its kind and members:
 /// "moe.fused<router>(moe.score moe.topk_route)".
@@ -89,17 +89,38 @@ std::string stepLabel(const moec::plan::Step &step) {
   return label + "(" + members + ")";
 }
 
+/// Every step of `function` that runs code: its kernel, launches and the
+/// bytes it reads and writes, then the totals of one run.
+void printKernels(const LoadedPlan &plan, const moec::plan::Function &function) {
+  moec::inspect::KernelTraffic traffic = moec::inspect::kernelTraffic(plan, function);
+  for (const moec::inspect::KernelUse &use : traffic.steps) {
+    const moec::plan::Step &step = *function.steps()->Get(use.step);
+    std::printf("          %4d %-44s %-34s %2d  reads %9s  writes %9s\n", use.step,
+                stepLabel(step).c_str(), use.kernel.empty() ? "(op kernel)" : use.kernel.c_str(),
+                use.launches, human(use.bytesRead).c_str(), human(use.bytesWritten).c_str());
+  }
+  std::printf("          %zu kernels, %d launches per run; reads %s, writes %s\n",
+              traffic.steps.size(), traffic.launches, human(traffic.bytesRead).c_str(),
+              human(traffic.bytesWritten).c_str());
+}
+
+} // namespace
+
 int main(int argc, char **argv) {
-  bool verbose = false, memory = false;
+  bool verbose = false, memory = false, kernels = false;
   std::string path;
-  const char *usage = "usage: moe-inspect [-v] [--memory] PLAN.moeb\n"
+  const char *usage = "usage: moe-inspect [-v] [--memory] [--kernels] PLAN.moeb\n"
                       "  -v, --verbose  list every parameter (with --memory: every live tensor)\n"
                       "  --memory       per function, the step where the most arena bytes are\n"
-                      "                 live and the tensors that fill it, largest first\n";
+                      "                 live and the tensors that fill it, largest first\n"
+                      "  --kernels      per function, every step that runs code: its kernel,\n"
+                      "                 launches and the bytes it reads and writes\n";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-v" || arg == "--verbose") verbose = true;
     else if (arg == "--memory") memory = true;
+    else if (arg == "--kernels")
+      kernels = true;
     else if (arg == "-h" || arg == "--help") {
       std::cout << usage;
       return 0;
@@ -209,6 +230,8 @@ int main(int argc, char **argv) {
                 human(total).c_str());
     if (memory)
       printArenaPeak(plan, *f, verbose);
+    if (kernels)
+      printKernels(plan, *f);
   }
   std::string target = root.target() ? root.target()->str() : "cpu";
   std::printf("precision %s\n", root.precision() ? root.precision()->c_str() : "fp32");

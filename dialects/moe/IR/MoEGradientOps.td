@@ -210,7 +210,7 @@ def MoE_RouterInputTransformGradOp : MoE_GradOp<"router_input_transform_grad",
 }
 
 def MoE_GumbelSoftmaxGradOp : MoE_GradOp<"gumbel_softmax_grad",
-    [AllTypesMatch<["scores", "dscores", "dlogits"]>]> {
+    [MoE_TokenRows, AllTypesMatch<["scores", "dscores", "dlogits"]>]> {
   let summary = "dlogits = s ⊙ (ds − Σ ds ⊙ s) / τ (the noise is a constant)";
   let arguments = (ins MoE_RouterTensor:$scores, MoE_ScalarF32:$temperature,
                        MoE_RouterTensor:$dscores);

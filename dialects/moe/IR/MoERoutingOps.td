@@ -101,7 +101,7 @@ def MoE_ScoreOp : MoE_Op<"score", [MoE_TokenRows, DeclareOpInterfaceMethods<MoE_
   let hasVerifier = 1;
 }
 
-def MoE_GumbelSoftmaxOp : MoE_Op<"gumbel_softmax", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
+def MoE_GumbelSoftmaxOp : MoE_Op<"gumbel_softmax", [MoE_TokenRows, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
     AllTypesMatch<["logits", "scores"]>]> {
   let summary = "Gumbel-softmax scores with a scheduled temperature (EvoMoE)";
   let description = [{
@@ -149,14 +149,15 @@ def MoE_TemperatureScheduleOp : MoE_Op<"temperature_schedule", [Pure]> {
 
 // Token-choice selections return `weights : [T, K] f32` and
 // `indices : [T, K] i32`; variable-k selections pad with weight 0, index -1.
+// Each token selects from its own row of scores (TokenRows).
 class MoE_SelectionOp<string mnemonic, list<Trait> traits = []>
-    : MoE_Op<mnemonic, !listconcat([Pure, InferTypeOpAdaptor,
+    : MoE_Op<mnemonic, !listconcat([MoE_TokenRows, Pure, InferTypeOpAdaptor,
         DeclareOpInterfaceMethods<MoE_GradientOpInterface>], traits)> {
   let results = (outs MoE_RouterTensor:$weights, MoE_IndexTensor:$indices);
   let hasVerifier = 1;
 }
 
-def MoE_TopKRouteOp : MoE_SelectionOp<"topk_route", [MoE_TokenRows]> {
+def MoE_TopKRouteOp : MoE_SelectionOp<"topk_route"> {
   let summary = "token-choice top-k selection";
   let description = [{
     `w, idx = topk(scores + bias, k)` over experts, the weights read from the
