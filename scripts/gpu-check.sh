@@ -28,8 +28,8 @@ layers=""
 budget="${GPU_CHECK_BUDGET:-540}"
 time_for() { [ $((budget - SECONDS)) -ge "$1" ]; }
 # SKIP="parity demo ...": sections not to run (parity, parity-bf16,
-# cublaslt, demo, bench, layers, olmoe, sanitizer), e.g. to spend a second
-# call on the benchmarks alone.
+# cublaslt, parity-fused, demo, bench, layers, olmoe, fusion, sanitizer),
+# e.g. to spend a second call on the benchmarks alone.
 wants() { [[ " ${SKIP:-} " != *" $1 "* ]]; }
 limit() {
   local seconds="$1" left=$((budget - SECONDS)); shift
@@ -42,7 +42,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke unit parity parity-bf16 cublaslt demo demo-bf16 demo-gemms repeat graph resume profile bench ${layers:-} olmoe sanitizer; do
+    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile bench ${layers:-} olmoe fusion sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-14s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -120,6 +120,21 @@ if [ -d "$bundle/plans-cublaslt" ] && wants cublaslt; then
     head -c 3000 "$work/parity-cublaslt.txt"
   fi
   result[cublaslt]+=" ($((SECONDS - start)) s)"
+fi
+
+# 1d. Fusion groups (moec --fusion=all) against the cpu, which runs each
+#     group's ops one by one, and twice bit for bit.
+if [ -d "$bundle/plans-fused" ] && wants parity-fused; then
+  start=$SECONDS
+  if limit 120 python3 "$root/test/tools/Inputs/compare_devices.py" --repeat --fusion all \
+      "$bundle/bin" "$work/compare-fused" cpu "$device" "$bundle/plans-fused/*.moeb" \
+      >"$work/parity-fused.txt" 2>&1; then
+    result[parity-fused]="pass: $(tail -n 1 "$work/parity-fused.txt")"
+  else
+    result[parity-fused]="FAIL: $(tail -n 1 "$work/parity-fused.txt")"
+    head -c 3000 "$work/parity-fused.txt"
+  fi
+  result[parity-fused]+=" ($((SECONDS - start)) s)"
 fi
 
 # 2. The demo model trains on the device; the loss curve repeats bit for
@@ -361,6 +376,37 @@ PY
   for setup in autocast bf16; do
     [ -s "$work/olmoe-$setup.json" ] || result[olmoe]+=" ($setup: $(tail -n 1 "$work/olmoe-$setup.err"))"
   done
+fi
+
+# 3d. Fusion strategies: the same work with --fusion=none and =all, time
+#     and kernel launches per training step (moe-inspect --kernels): the
+#     demo (fp32), the layers (bf16) and OLMoE (bf16).
+if wants fusion && [ -f "$bundle/demo-kjv-fused.moeb" ]; then
+  launches() { "$bundle/bin/moe-inspect" --kernels "$1" | awk '/^function  train_step_adamw/{f=1} f && /launches per run/{print $3; exit}'; }
+  line=""
+  for variant in "" -fused; do
+    limit 120 "$bundle/bin/moe-run" "$bundle/demo-kjv$variant.moeb" --device "$device" --data "$data" \
+        --steps "${GEMM_STEPS:-40}" --log "$work/demo-fusion$variant.jsonl" >/dev/null 2>&1
+    r="$(python3 -c "import json,statistics,sys; print(round(statistics.median(json.loads(l)['tokens_per_s'] for l in list(open(sys.argv[1]))[2:] or list(open(sys.argv[1])))))" "$work/demo-fusion$variant.jsonl" 2>/dev/null)"
+    line+="demo ${variant:--none} ${r:-failed} tok/s ($(launches "$bundle/demo-kjv$variant.moeb") launches); "
+  done
+  while read -r name tokens hidden experts width k; do
+    [ -f "$bundle/bench/$name-bf16-fused.moeb" ] && time_for 90 || continue
+    for variant in "" -fused; do
+      limit 120 "$bundle/bin/moe_layer_bench" "$bundle/bench/$name-bf16$variant.moeb" --steps "${BIG_STEPS:-3}" \
+          --device "$device" --top-k "$k" >"$work/fusion-$name$variant.json" 2>/dev/null
+      ms="$(python3 -c "import json,sys; print(f\"{json.load(open(sys.argv[1]))['step_seconds']*1e3:.1f}\")" "$work/fusion-$name$variant.json" 2>/dev/null)"
+      line+="$name bf16 ${variant:--none} ${ms:-failed} ms ($(launches "$bundle/bench/$name-bf16$variant.moeb") launches); "
+    done
+  done <"$bundle/bench/layers.txt"
+  if [ -f "$bundle/bench/olmoe4-bf16-fused.moeb" ] && [ "$device" = cuda ] && time_for 120; then
+    [ -f "$work/olmoe-tokens.bin" ] || python3 -c "import random,struct,sys; random.seed(0); open(sys.argv[1],'wb').write(struct.pack('<%dH' % (16384*10), *[random.randrange(50304) for _ in range(16384*10)]))" "$work/olmoe-tokens.bin"
+    limit 200 "$bundle/bin/moe-run" "$bundle/bench/olmoe4-bf16-fused.moeb" --device cuda --data "$work/olmoe-tokens.bin" \
+        --steps "${OLMOE_STEPS:-6}" --log "$work/olmoe-fused.jsonl" >/dev/null 2>&1
+    r="$(python3 -c "import json,statistics,sys; print(round(statistics.median(json.loads(l)['tokens_per_s'] for l in list(open(sys.argv[1]))[2:] or list(open(sys.argv[1])))))" "$work/olmoe-fused.jsonl" 2>/dev/null)"
+    line+="olmoe4 bf16 -fused ${r:-failed} tok/s ($(launches "$bundle/bench/olmoe4-bf16-fused.moeb") launches)"
+  fi
+  result[fusion]="${line%; }"
 fi
 
 # 4. Out-of-bounds accesses and races in the generated kernels: one step of

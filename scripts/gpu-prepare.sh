@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares, on the build machine, what scripts/gpu-check.sh runs on a GPU
 # machine that has no LLVM/MLIR (so no moec): moe-run and plans compiled
-# with --target=cuda (fp32, and bf16: --precision=bf16) and the layer
-# benchmark, in ./gpu-bundle, and that
+# with --target=cuda (fp32, and bf16: --precision=bf16; some with
+# --fusion=all) and the layer benchmark, in ./gpu-bundle, and that
 # folder compressed as ./gpu-bundle.tgz (both git-ignored; carry the
 # archive to the GPU machine). Usage: scripts/gpu-prepare.sh [sm_90|sm_80|...]
 set -euo pipefail
@@ -29,6 +29,15 @@ mkdir -p "$bundle/plans-cublaslt"
 python3 "$root/test/tools/Inputs/cuda_plans.py" --gemm cublaslt "$build/bin" \
     "$bundle/plans-cublaslt" "$arch" "$root/models/tiny-topk.yaml" \
     "$root/models/tiny-qwen2-shared.yaml" "$root/test/parity/hf/*.json"
+# Fusion (moec --fusion=all): parity on a model of every router kind, and
+# the demo, the layers and OLMoE fused, to time against their unfused plans.
+mkdir -p "$bundle/plans-fused"
+python3 "$root/test/tools/Inputs/cuda_plans.py" --fusion all "$build/bin" "$bundle/plans-fused" \
+    "$arch" "$root/models/tiny-topk.yaml" "$root/models/tiny-noaux-sigmoid.yaml" \
+    "$root/models/tiny-dense-to-sparse.yaml" "$root/models/tiny-top-p.yaml" \
+    "$root/models/tiny-prototype.yaml" "$root/test/parity/hf/olmoe.json"
+"$build/bin/moec" "$root/models/demo-kjv.yaml" --target=cuda --gpu-arch="$arch" --fusion=all \
+    -o "$bundle/demo-kjv-fused.moeb"
 for precision in fp32 bf16; do
   for gemm in generated cublaslt; do
     suffix=""; [ "$precision" = fp32 ] || suffix="-$precision"
@@ -51,11 +60,16 @@ while read -r name tokens hidden experts width k; do
     "$build/bin/moec" "$bundle/bench/$name.mlir" --target=cuda --gpu-arch="$arch" \
         --precision="$precision" -o "$bundle/bench/$name$suffix.moeb"
   done
+  "$build/bin/moec" "$bundle/bench/$name.mlir" --target=cuda --gpu-arch="$arch" \
+      --precision=bf16 --fusion=all -o "$bundle/bench/$name-bf16-fused.moeb"
 done <"$bundle/bench/layers.txt"
 # The whole-model benchmark: OLMoE-1B-7B's shapes with 4 of its 16 layers,
 # batch 8 x 2048, AdamW, the router's aux loss on, bf16 products.
 "$build/bin/moec" "$root/models/olmoe-1b-7b.yaml" --set num_layers=4 --batch 8 --seq-len 2048 \
     --target=cuda --gpu-arch="$arch" --precision=bf16 -o "$bundle/bench/olmoe4-bf16.moeb"
+"$build/bin/moec" "$root/models/olmoe-1b-7b.yaml" --set num_layers=4 --batch 8 --seq-len 2048 \
+    --target=cuda --gpu-arch="$arch" --precision=bf16 --fusion=all \
+    -o "$bundle/bench/olmoe4-bf16-fused.moeb"
 # Plans carry PTX and source beside each cubin: compressed, the bundle
 # travels in a quarter of the space (gpu-check.sh unpacks it).
 tar -C "$root" -czf "$root/gpu-bundle.tgz" gpu-bundle
