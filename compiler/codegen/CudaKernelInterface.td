@@ -63,4 +63,23 @@ def ElementKernelOpInterface : OpInterface<"ElementKernelOpInterface"> {
   ];
 }
 
+def ElementLoopKernelOpInterface : OpInterface<"ElementLoopKernelOpInterface"> {
+  let cppNamespace = "::moec::codegen";
+  let description = [{
+    An op (with the `ParameterUpdate` trait) whose kernel is a loop over
+    elements `i` after some setup (its scalars read once): its own kernel
+    and a `moe.fused optimizer` kernel, which runs the loops of many such
+    ops side by side, are made of these statements. `names` holds the
+    pointer expression of each operand, then of each result.
+  }];
+  let methods = [
+    InterfaceMethod<"Statements before the loop (reading scalars).",
+      "void", "writeSetup",
+      (ins "::llvm::raw_ostream &":$os, "::llvm::ArrayRef<std::string>":$names)>,
+    InterfaceMethod<"Statements for element `i`.",
+      "void", "writeElement",
+      (ins "::llvm::raw_ostream &":$os, "::llvm::ArrayRef<std::string>":$names)>
+  ];
+}
+
 #endif // MOEC_CODEGEN_CUDAKERNELINTERFACE_TD

@@ -58,4 +58,48 @@ FailureOr<CudaKernel> elementwiseKernel(Operation *kernelOp, StringRef stem, Val
   return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
 }
 
+FailureOr<CudaKernel> elementLoopKernel(Operation *kernelOp, StringRef stem,
+                                        ArrayRef<Operation *> members) {
+  KernelWriter w(kernelOp, stem);
+  // The kernel parameter behind each value a member reads or writes.
+  llvm::DenseMap<Value, std::string> name;
+  if (auto fused = dyn_cast<moe::FusedOp>(kernelOp)) {
+    for (auto [input, argument] : llvm::zip(fused.getInputs(), fused.getBody()->getArguments()))
+      name[argument] = w.name(input);
+    for (auto [value, result] :
+         llvm::zip(fused.getBody()->getTerminator()->getOperands(), fused.getResults()))
+      name.try_emplace(value, w.name(result));
+  } else {
+    for (Value value : kernelOp->getOperands())
+      name[value] = w.name(value);
+    for (Value value : kernelOp->getResults())
+      name[value] = w.name(value);
+  }
+  int64_t widest = 0;
+  for (auto [j, member] : llvm::enumerate(members)) {
+    auto loop = dyn_cast<ElementLoopKernelOpInterface>(member);
+    if (!loop)
+      return member->emitOpError("has no element loop: it cannot be in an optimizer kernel");
+    SmallVector<std::string> names;
+    SmallVector<Value> values(member->getOperands());
+    llvm::append_range(values, member->getResults());
+    for (Value value : values) {
+      auto it = name.find(value);
+      if (it == name.end())
+        return member->emitOpError("writes a value the kernel does not return");
+      names.push_back(it->second);
+    }
+    int64_t n = numElements(member->getOperand(0));
+    widest = std::max(widest, n);
+    w.os() << "  if (blockIdx.y == " << j << ") {\n";
+    loop.writeSetup(w.os(), names);
+    w.os() << "  " << forEachElement(n) << "    {\n";
+    loop.writeElement(w.os(), names);
+    w.os() << "    }\n"
+           << "  }\n";
+  }
+  return w.finish({blocksFor(widest, 256), static_cast<unsigned>(members.size()), 1}, {256, 1, 1},
+                  /*usesBarriers=*/false);
+}
+
 } // namespace moec::codegen

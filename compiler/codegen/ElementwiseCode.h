@@ -19,6 +19,14 @@ mlir::FailureOr<CudaKernel> elementwiseKernel(mlir::Operation *kernelOp, llvm::S
                                               mlir::ValueRange outputs,
                                               llvm::ArrayRef<mlir::Operation *> members);
 
+/// The kernel of `members` (ElementLoopKernelOpInterface ops) run by
+/// `kernelOp` (one of them, or a moe.fused op holding them): each member's
+/// setup and loop over its elements, side by side as blocks of a 2-D grid
+/// (blockIdx.y picks the member). Every member result must be a result of
+/// `kernelOp`.
+mlir::FailureOr<CudaKernel> elementLoopKernel(mlir::Operation *kernelOp, llvm::StringRef stem,
+                                              llvm::ArrayRef<mlir::Operation *> members);
+
 } // namespace moec::codegen
 
 #endif // MOEC_COMPILER_CODEGEN_ELEMENTWISECODE_H

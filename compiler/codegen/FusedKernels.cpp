@@ -24,6 +24,12 @@ struct FusedKernel : CudaKernelOpInterface::ExternalModel<FusedKernel, FusedOp> 
     switch (fused.getKind()) {
     case FusionKind::router:
       return fusedRouterKernel(op);
+    case FusionKind::optimizer: {
+      SmallVector<Operation *> members;
+      for (Operation &member : fused.getMembers())
+        members.push_back(&member);
+      return elementLoopKernel(op, "fused_optimizer", members);
+    }
     case FusionKind::elementwise: {
       SmallVector<Operation *> members;
       for (Operation &member : fused.getMembers())

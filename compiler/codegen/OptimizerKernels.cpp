@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/ElementwiseCode.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
 
@@ -87,46 +88,55 @@ struct LRScheduleKernel : CudaKernelOpInterface::ExternalModel<LRScheduleKernel,
   }
 };
 
-struct AdamWKernel : CudaKernelOpInterface::ExternalModel<AdamWKernel, AdamWUpdateOp> {
-  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    int64_t n = numElements(op->getOperand(0));
-    KernelWriter w(op, "adamw_update");
-    // in: param, grad, m, v, step, lr, clip, beta1, beta2, eps, weight decay.
-    w.os() << "  long long t = in4[0] + 1;\n"
-           << "  float lr = in5[0], clip = in6[0], beta1 = in7[0], beta2 = in8[0], eps = in9[0],\n"
-           << "        wd = in10[0];\n"
-           << "  double correction1 = 1.0 - pow((double)beta1, (double)t);\n"
-           << "  double correction2 = 1.0 - pow((double)beta2, (double)t);\n"
-           << "  float stepSize = (float)(lr / correction1);\n"
-           << "  float sqrtCorrection2 = (float)sqrt(correction2);\n"
-           << forEachElement(n) << "  {\n"
-           << "    float grad = in1[i] * clip;\n"
-           << "    float param = in0[i] * (1.0f - lr * wd);\n"
-           << "    float m = beta1 * in2[i] + (1.0f - beta1) * grad;\n"
-           << "    float v = beta2 * in3[i] + (1.0f - beta2) * grad * grad;\n"
-           << "    out1[i] = m;\n"
-           << "    out2[i] = v;\n"
-           << "    out0[i] = param - stepSize * m / (sqrtf(v) / sqrtCorrection2 + eps);\n"
-           << "  }\n";
-    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+// in: param, grad, m, v, step, lr, clip, beta1, beta2, eps, weight decay;
+// out: param, m, v.
+struct AdamWLoop : ElementLoopKernelOpInterface::ExternalModel<AdamWLoop, AdamWUpdateOp> {
+  void writeSetup(Operation *op, raw_ostream &os, ArrayRef<std::string> n) const {
+    os << "    long long t = " << n[4] << "[0] + 1;\n"
+       << "    float lr = " << n[5] << "[0], clip = " << n[6] << "[0], beta1 = " << n[7]
+       << "[0], beta2 = " << n[8] << "[0],\n"
+       << "          eps = " << n[9] << "[0], wd = " << n[10] << "[0];\n"
+       << "    double correction1 = 1.0 - pow((double)beta1, (double)t);\n"
+       << "    double correction2 = 1.0 - pow((double)beta2, (double)t);\n"
+       << "    float stepSize = (float)(lr / correction1);\n"
+       << "    float sqrtCorrection2 = (float)sqrt(correction2);\n";
+  }
+  void writeElement(Operation *op, raw_ostream &os, ArrayRef<std::string> n) const {
+    os << "      float grad = " << n[1] << "[i] * clip;\n"
+       << "      float param = " << n[0] << "[i] * (1.0f - lr * wd);\n"
+       << "      float m = beta1 * " << n[2] << "[i] + (1.0f - beta1) * grad;\n"
+       << "      float v = beta2 * " << n[3] << "[i] + (1.0f - beta2) * grad * grad;\n"
+       << "      " << n[12] << "[i] = m;\n"
+       << "      " << n[13] << "[i] = v;\n"
+       << "      " << n[11] << "[i] = param - stepSize * m / (sqrtf(v) / sqrtCorrection2 + eps);\n";
   }
 };
 
-struct SGDKernel : CudaKernelOpInterface::ExternalModel<SGDKernel, SGDUpdateOp> {
+// in: param, grad, momentum buffer, step, lr, clip, momentum, weight decay;
+// out: param, momentum buffer.
+struct SGDLoop : ElementLoopKernelOpInterface::ExternalModel<SGDLoop, SGDUpdateOp> {
+  void writeSetup(Operation *op, raw_ostream &os, ArrayRef<std::string> n) const {
+    os << "    long long step = " << n[3] << "[0];\n"
+       << "    float lr = " << n[4] << "[0], clip = " << n[5] << "[0], momentum = " << n[6]
+       << "[0], wd = " << n[7] << "[0];\n"
+       << "    bool useMomentum = momentum != 0.0f, hasHistory = useMomentum && step > 0;\n";
+  }
+  void writeElement(Operation *op, raw_ostream &os, ArrayRef<std::string> n) const {
+    os << "      float d = " << n[1] << "[i] * clip + wd * " << n[0] << "[i];\n"
+       << "      float b = hasHistory ? momentum * " << n[2] << "[i] + d : d;\n"
+       << "      " << n[9] << "[i] = b;\n"
+       << "      " << n[8] << "[i] = " << n[0] << "[i] - lr * (useMomentum ? b : d);\n";
+  }
+};
+
+std::string kernelStem(AdamWUpdateOp) { return "adamw_update"; }
+std::string kernelStem(SGDUpdateOp) { return "sgd_update"; }
+
+/// The kernel of one update alone.
+template <typename OpT>
+struct UpdateKernel : CudaKernelOpInterface::ExternalModel<UpdateKernel<OpT>, OpT> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    int64_t n = numElements(op->getOperand(0));
-    KernelWriter w(op, "sgd_update");
-    // in: param, grad, momentum buffer, step, lr, clip, momentum, weight decay.
-    w.os() << "  long long step = in3[0];\n"
-           << "  float lr = in4[0], clip = in5[0], momentum = in6[0], wd = in7[0];\n"
-           << "  bool useMomentum = momentum != 0.0f, hasHistory = useMomentum && step > 0;\n"
-           << forEachElement(n) << "  {\n"
-           << "    float d = in1[i] * clip + wd * in0[i];\n"
-           << "    float b = hasHistory ? momentum * in2[i] + d : d;\n"
-           << "    out1[i] = b;\n"
-           << "    out0[i] = in0[i] - lr * (useMomentum ? b : d);\n"
-           << "  }\n";
-    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+    return elementLoopKernel(op, kernelStem(cast<OpT>(op)), {op});
   }
 };
 } // namespace
@@ -135,8 +145,8 @@ void attachOptimizerKernels(MLIRContext *context) {
   GlobalNormOp::attachInterface<GlobalNormKernel>(*context);
   ClipScaleOp::attachInterface<ClipScaleKernel>(*context);
   LRScheduleOp::attachInterface<LRScheduleKernel>(*context);
-  AdamWUpdateOp::attachInterface<AdamWKernel>(*context);
-  SGDUpdateOp::attachInterface<SGDKernel>(*context);
+  AdamWUpdateOp::attachInterface<AdamWLoop, UpdateKernel<AdamWUpdateOp>>(*context);
+  SGDUpdateOp::attachInterface<SGDLoop, UpdateKernel<SGDUpdateOp>>(*context);
 }
 
 } // namespace moec::codegen

@@ -13,6 +13,7 @@
 namespace moec {
 #define GEN_PASS_DEF_MOEFUSEROUTERPASS
 #define GEN_PASS_DEF_MOEFUSEELEMENTWISEPASS
+#define GEN_PASS_DEF_MOEFUSEOPTIMIZERPASS
 #define GEN_PASS_DEF_MOEFUSIONPASS
 #include "compiler/transforms/Passes.h.inc"
 } // namespace moec
@@ -58,6 +59,20 @@ unsigned fuseElementwise(func::FuncOp func) {
                           {FusionKind::elementwise, isElementwise, canJoin});
 }
 
+/// Optimizer fusion: the independent updates of every parameter (siblings:
+/// they read the same step, learning rate and clip scale), at most 64 to a
+/// kernel so that its parameters stay within CUDA's 4 KiB.
+unsigned fuseOptimizer(func::FuncOp func) {
+  auto isUpdate = [](Operation *op) { return op->hasTrait<ParameterUpdate>(); };
+  auto canJoin = [&](Operation *op, Operation *anchor) {
+    return isUpdate(op) && op->getName() == anchor->getName();
+  };
+  FusionRule rule{FusionKind::optimizer, isUpdate, canJoin};
+  rule.siblings = true;
+  rule.maxMembers = 64;
+  return formFusionGroups(func.getBody().front(), rule);
+}
+
 struct MoEFuseRouterPass : impl::MoEFuseRouterPassBase<MoEFuseRouterPass> {
   void runOnOperation() override { fuseRouter(getOperation()); }
 };
@@ -66,14 +81,20 @@ struct MoEFuseElementwisePass : impl::MoEFuseElementwisePassBase<MoEFuseElementw
   void runOnOperation() override { fuseElementwise(getOperation()); }
 };
 
+struct MoEFuseOptimizerPass : impl::MoEFuseOptimizerPassBase<MoEFuseOptimizerPass> {
+  void runOnOperation() override { fuseOptimizer(getOperation()); }
+};
+
 struct MoEFusionPass : impl::MoEFusionPassBase<MoEFusionPass> {
   using MoEFusionPassBase::MoEFusionPassBase;
   void runOnOperation() override {
     if (strategy == FusionStrategy::none)
       return;
     fuseRouter(getOperation());
-    if (strategy == FusionStrategy::all)
-      fuseElementwise(getOperation());
+    if (strategy != FusionStrategy::all)
+      return;
+    fuseElementwise(getOperation());
+    fuseOptimizer(getOperation());
   }
 };
 } // namespace

@@ -119,15 +119,20 @@ unsigned formFusionGroups(Block &block, const FusionRule &rule) {
   for (Operation &op : block.without_terminator()) {
     if (op.getNumRegions())
       continue;
-    // The groups of the producers that `op` may join.
+    // The groups of the producers (and siblings) that `op` may join.
     SmallVector<size_t> joinable;
-    for (Value operand : op.getOperands()) {
-      Operation *producer = operand.getDefiningOp();
-      auto it = producer ? groupOf.find(producer) : groupOf.end();
-      if (it == groupOf.end() || llvm::is_contained(joinable, it->second))
-        continue;
-      if (rule.canJoin(&op, producer))
+    auto consider = [&](Operation *anchor) {
+      auto it = anchor ? groupOf.find(anchor) : groupOf.end();
+      if (it != groupOf.end() && !llvm::is_contained(joinable, it->second) &&
+          rule.canJoin(&op, anchor))
         joinable.push_back(it->second);
+    };
+    for (Value operand : op.getOperands()) {
+      consider(operand.getDefiningOp());
+      if (rule.siblings)
+        for (Operation *user : operand.getUsers())
+          if (user != &op && user->getBlock() == &block && user->isBeforeInBlock(&op))
+            consider(user);
     }
     // Join them one at a time while no cycle forms.
     std::optional<size_t> target;
@@ -137,7 +142,7 @@ unsigned formFusionGroups(Block &block, const FusionRule &rule) {
       if (target)
         candidate.insert(groups[*target].begin(), groups[*target].end());
       candidate.insert(groups[g].begin(), groups[g].end());
-      if (hasOutsidePath(candidate))
+      if ((rule.maxMembers && candidate.size() > rule.maxMembers) || hasOutsidePath(candidate))
         continue;
       if (!target) {
         groups[g].push_back(&op);

@@ -23,11 +23,19 @@ struct FusionRule {
   moe::FusionKind kind;
   llvm::function_ref<bool(mlir::Operation *)> canStart;
   llvm::function_ref<bool(mlir::Operation *, mlir::Operation *)> canJoin;
+  /// Whether an op may also join the group of an op that reads one of the
+  /// same values (horizontal fusion of independent ops), not only its
+  /// producers'.
+  bool siblings = false;
+  /// The most ops a group may hold (a kernel's parameters are bounded);
+  /// 0: no bound.
+  unsigned maxMembers = 0;
 };
 
 /// Groups the ops of `block` by `rule` and moves each group of two or more
 /// ops into a `moe.fused` region placed where its last member was. An op
-/// joins the groups of its producers (merging them) when the rule allows
+/// joins the groups of its producers (and with `rule.siblings`, of the ops
+/// that read one of its operands), merging them, when the rule allows
 /// and no path outside the merged group leads from one of its members to
 /// another (which would make the group depend on itself). Returns the
 /// number of groups formed.

@@ -52,6 +52,20 @@ def MoEFuseElementwisePass : Pass<"moe-fuse-elementwise", "::mlir::func::FuncOp"
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }
 
+def MoEFuseOptimizerPass : Pass<"moe-fuse-optimizer", "::mlir::func::FuncOp"> {
+  let summary = "Fuse the updates of every parameter into multi-tensor kernels";
+  let description = [{
+    Groups the ops with the `ParameterUpdate` trait (`moe.adamw_update`,
+    `moe.sgd_update`) of one kind, which read the same step, learning rate
+    and clip scale but not one another's results, into `moe.fused
+    optimizer` regions of at most 64 updates: one kernel each, whose blocks
+    take the parameters side by side. The group updates parameters and
+    optimizer state in place as its members would (`moe.fused` forwards
+    InPlaceOpInterface), so memory planning gives them no arena bytes.
+  }];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
 def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
   let summary = "Apply a fusion strategy: the fusion passes it names, in order";
   let description = [{
@@ -60,7 +74,8 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
     * `none`: no groups; every op is a kernel of its own.
     * `router`: `--moe-fuse-router`.
     * `moe`: every MoE-specific fusion built so far (the router's).
-    * `all`: `moe`, then `--moe-fuse-elementwise` for the dense part.
+    * `all`: `moe`, then `--moe-fuse-elementwise` for the dense part and
+      `--moe-fuse-optimizer`.
   }];
   let options = [
     Option<"strategy", "strategy", "::moec::moe::FusionStrategy",
@@ -72,7 +87,7 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
              clEnumValN(::moec::moe::FusionStrategy::moe, "moe",
                         "every MoE-specific fusion"),
              clEnumValN(::moec::moe::FusionStrategy::all, "all",
-                        "moe, then elementwise chains"))}]>,
+                        "moe, then elementwise chains and the optimizer"))}]>,
   ];
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }

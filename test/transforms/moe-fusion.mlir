@@ -104,3 +104,30 @@ func.func @gradient_sums(%a: tensor<2x16x32xf32>, %b: tensor<2x16x32xf32>, %c: t
   %dd = moe.add %d, %d : tensor<4x4xf32>
   return %act, %dd : tensor<2x16x32xf32>, tensor<4x4xf32>
 }
+
+// -----
+
+// The optimizer: independent updates that read the same step, learning
+// rate and clip scale become one group, which still overwrites each
+// parameter and moment (in-place through InPlaceOpInterface).
+// RUN: moe-opt %s --split-input-file --moe-fuse-optimizer | FileCheck %s --check-prefix=OPTIMIZER
+// RUN: moe-opt %s --split-input-file --moe-fuse-optimizer --moe-plan-memory | FileCheck %s --check-prefix=INPLACE
+// OPTIMIZER-LABEL: func.func @updates
+// OPTIMIZER:      %[[G:.+]]:6 = moe.fused <optimizer>(%arg0, %arg1, %arg2, %arg3, %arg8, %arg9, %arg10, %arg11, %arg12, %arg13, %arg14, %arg4, %arg5, %arg6, %arg7)
+// OPTIMIZER-COUNT-2: moe.adamw_update
+// OPTIMIZER:      moe.yield
+// ROUTER-LABEL: func.func @updates
+// ROUTER-NOT: moe.fused
+// INPLACE-LABEL: func.func @updates
+// INPLACE: moe.fused <optimizer>{{.*}}moe.overwrites = array<i64: 0, 2, 3, 11, 13, 14>
+func.func @updates(%p: tensor<8x4xf32> {moe.param = "p"}, %g: tensor<8x4xf32>,
+                   %m: tensor<8x4xf32> {moe.state = "p.m"}, %v: tensor<8x4xf32> {moe.state = "p.v"},
+                   %q: tensor<16xf32> {moe.param = "q"}, %gq: tensor<16xf32>,
+                   %mq: tensor<16xf32> {moe.state = "q.m"}, %vq: tensor<16xf32> {moe.state = "q.v"},
+                   %step: tensor<i64>, %lr: tensor<f32>, %clip: tensor<f32>, %b1: tensor<f32>,
+                   %b2: tensor<f32>, %eps: tensor<f32>, %wd: tensor<f32>)
+    -> (tensor<8x4xf32>, tensor<8x4xf32>, tensor<8x4xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) {
+  %p1, %m1, %v1 = moe.adamw_update %p, %g, %m, %v, %step, %lr, %clip, %b1, %b2, %eps, %wd : tensor<8x4xf32>
+  %q1, %mq1, %vq1 = moe.adamw_update %q, %gq, %mq, %vq, %step, %lr, %clip, %b1, %b2, %eps, %wd : tensor<16xf32>
+  return %p1, %m1, %v1, %q1, %mq1, %vq1 : tensor<8x4xf32>, tensor<8x4xf32>, tensor<8x4xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
+}

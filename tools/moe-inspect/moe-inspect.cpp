@@ -74,7 +74,7 @@ void printArenaPeak(const LoadedPlan &plan, const moec::plan::Function &function
 }
 
 /// A step's op; a fusion group's with its kind and members:
-/// "moe.fused<router>(moe.score moe.topk_route)".
+/// "moe.fused<router>(moe.score moe.topk_route)", "moe.fused<optimizer>(moe.adamw_update x29)".
 std::string stepLabel(const moec::plan::Step &step) {
   std::string label = step.op()->str();
   if (!step.members())
@@ -83,9 +83,17 @@ std::string stepLabel(const moec::plan::Step &step) {
     for (const moec::plan::Attr *attr : *step.attrs())
       if (attr->name()->str() == "kind" && attr->value_as_StringAttr())
         label += "<" + attr->value_as_StringAttr()->value()->str() + ">";
+  // Runs of one op as "op xN".
   std::string members;
-  for (const moec::plan::Step *member : *step.members())
-    members += (members.empty() ? "" : " ") + member->op()->str();
+  const auto &steps = *step.members();
+  for (unsigned i = 0; i < steps.size();) {
+    unsigned j = i;
+    while (j < steps.size() && steps.Get(j)->op()->str() == steps.Get(i)->op()->str())
+      ++j;
+    members += (members.empty() ? "" : " ") + steps.Get(i)->op()->str() +
+               (j - i > 1 ? " x" + std::to_string(j - i) : "");
+    i = j;
+  }
   return label + "(" + members + ")";
 }
 

@@ -36,6 +36,24 @@ int64_t tokenRowCount(Operation *op) {
   return 0;
 }
 
+std::optional<unsigned> FusedOp::getOverwrittenOperand(unsigned resultIndex) {
+  // The member's own choice, when what it overwrites is an input of the
+  // group that no other member reads (members may run one by one).
+  Value yielded = getBody()->getTerminator()->getOperand(resultIndex);
+  auto member = dyn_cast_or_null<InPlaceOpInterface>(yielded.getDefiningOp());
+  if (!member)
+    return std::nullopt;
+  std::optional<unsigned> operand =
+      member.getOverwrittenOperand(cast<OpResult>(yielded).getResultNumber());
+  if (!operand)
+    return std::nullopt;
+  auto argument = dyn_cast<BlockArgument>(member->getOperand(*operand));
+  if (!argument ||
+      llvm::any_of(argument.getUsers(), [&](Operation *user) { return user != member; }))
+    return std::nullopt;
+  return argument.getArgNumber();
+}
+
 LogicalResult FusedOp::verify() {
   Block *body = getBody();
   if (body->getNumArguments() != getInputs().size())

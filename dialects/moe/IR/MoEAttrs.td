@@ -88,7 +88,8 @@ def MoE_PrecisionAttr : MoE_EnumAttr<MoE_Precision, "precision">;
 // kernel shape codegen gives it.
 def MoE_FusionKind : MoE_Enum<"FusionKind", "the kind of a fusion group", [
   I32EnumAttrCase<"router", 0>,
-  I32EnumAttrCase<"elementwise", 1>]>;
+  I32EnumAttrCase<"elementwise", 1>,
+  I32EnumAttrCase<"optimizer", 2>]>;
 def MoE_FusionKindAttr : MoE_EnumAttr<MoE_FusionKind, "fusion">;
 
 // Which fusions `--moe-fusion` (and `moec --fusion`) applies.

@@ -96,6 +96,14 @@ def MoE_TokenRows : NativeOpTrait<"TokenRows"> {
   let cppNamespace = "::moec::moe";
 }
 
+// An optimizer's update of one parameter: elementwise over its operands of
+// the parameter's shape, reading its 0-d operands (the step, hyperparameters,
+// the clip scale) whole. Updates of different parameters are independent:
+// `--moe-fuse-optimizer` puts them into one multi-tensor kernel.
+def MoE_ParameterUpdate : NativeOpTrait<"ParameterUpdate"> {
+  let cppNamespace = "::moec::moe";
+}
+
 //===----------------------------------------------------------------------===//
 // Type constraints
 //===----------------------------------------------------------------------===//

@@ -10,9 +10,11 @@
 #define MOE_FUSION_OPS_TD
 
 include "dialects/moe/IR/MoEAttrs.td"
+include "dialects/moe/IR/MoEInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def MoE_FusedOp : MoE_Op<"fused", [IsolatedFromAbove, RecursiveMemoryEffects,
+    DeclareOpInterfaceMethods<MoE_InPlaceOpInterface>,
     SingleBlockImplicitTerminator<"::moec::moe::YieldOp">]> {
   let summary = "a fusion group: ops that one generated kernel computes";
   let description = [{
@@ -26,6 +28,9 @@ def MoE_FusedOp : MoE_Op<"fused", [IsolatedFromAbove, RecursiveMemoryEffects,
       gradients) and elementwise ops over router tensors, one thread per
       token; intermediate rows stay in the thread's registers.
     * `elementwise`: a chain of `Elementwise` ops, one thread per element.
+    * `optimizer`: independent `ParameterUpdate` ops (one per parameter),
+      one multi-tensor kernel; results update their parameter and state
+      in place as the members' would (InPlaceOpInterface).
 
     ```mlir
     %w, %i = moe.fused <router>(%logits) : (tensor<32x8xf32>) -> (tensor<32x2xf32>, tensor<32x2xi32>) {

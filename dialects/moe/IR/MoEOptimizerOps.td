@@ -52,7 +52,7 @@ def MoE_LRScheduleOp : MoE_Op<"lr_schedule", [Pure]> {
   }];
 }
 
-def MoE_AdamWUpdateOp : MoE_Op<"adamw_update", [Pure,
+def MoE_AdamWUpdateOp : MoE_Op<"adamw_update", [Pure, MoE_ParameterUpdate,
     DeclareOpInterfaceMethods<MoE_InPlaceOpInterface>,
     AllTypesMatch<["param", "grad", "m", "v", "new_param", "new_m", "new_v"]>]> {
   let summary = "one AdamW step (decoupled weight decay, bias correction)";
@@ -81,7 +81,7 @@ def MoE_AdamWUpdateOp : MoE_Op<"adamw_update", [Pure,
   }];
 }
 
-def MoE_SGDUpdateOp : MoE_Op<"sgd_update", [Pure,
+def MoE_SGDUpdateOp : MoE_Op<"sgd_update", [Pure, MoE_ParameterUpdate,
     DeclareOpInterfaceMethods<MoE_InPlaceOpInterface>,
     AllTypesMatch<["param", "grad", "momentum_buffer", "new_param", "new_momentum_buffer"]>]> {
   let summary = "one SGD step with momentum and weight decay (as torch.optim.SGD)";

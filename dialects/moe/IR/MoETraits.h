@@ -30,6 +30,11 @@ public:
   static mlir::LogicalResult verifyRegionTrait(mlir::Operation *op) { return verifyTokenRows(op); }
 };
 
+/// An optimizer's update of one parameter: elementwise over its operands of
+/// the parameter's shape, reading 0-d operands whole.
+template <typename ConcreteType>
+class ParameterUpdate : public mlir::OpTrait::TraitBase<ConcreteType, ParameterUpdate> {};
+
 /// The token count of a TokenRows or Elementwise op: the leading dimension of
 /// its first result (0 when it has none of rank >= 1).
 int64_t tokenRowCount(mlir::Operation *op);

@@ -90,6 +90,47 @@ std::vector<uint8_t> buildInPlacePlan(plan::TensorRole role = plan::TensorRole::
   return sealed(fbb, root);
 }
 
+/// How buildGroupPlan goes wrong (or not).
+enum class GroupFlaw { none, memberTensorOutOfRange, memberWithKernel, internalBufferOutOfRange };
+
+/// A fusion group y = relu(x) + x as a step with two members; the
+/// intermediate relu(x) lives in the function's internal buffer (1).
+std::vector<uint8_t> buildGroupPlan(GroupFlaw flaw = GroupFlaw::none) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<int64_t> shape = {4, 8};
+  std::vector<flatbuffers::Offset<plan::Tensor>> tensors = {
+      plan::CreateTensorDirect(fbb, "x", plan::DType::f32, &shape, plan::TensorRole::input),
+      plan::CreateTensorDirect(fbb, "y", plan::DType::f32, &shape, plan::TensorRole::output,
+                               plan::InitKind::none, 0, true, nullptr, 0, 0),
+      plan::CreateTensorDirect(fbb, "%0", plan::DType::f32, &shape, plan::TensorRole::intermediate,
+                               plan::InitKind::none, 0, true, nullptr, 1, 0)};
+  std::vector<flatbuffers::Offset<plan::Buffer>> buffers = {plan::CreateBuffer(fbb, 128),
+                                                            plan::CreateBuffer(fbb, 128)};
+  std::vector<int> in = {0}, out = {1}, inner = {2}, sumIn = {2, 0};
+  if (flaw == GroupFlaw::memberTensorOutOfRange)
+    sumIn = {2, 7};
+  std::vector<flatbuffers::Offset<plan::Attr>> attrs = {
+      plan::CreateAttr(fbb, fbb.CreateString("kind"), plan::AttrValue::StringAttr,
+                       plan::CreateStringAttrDirect(fbb, "relu").Union())};
+  std::vector<flatbuffers::Offset<plan::Step>> members = {
+      plan::CreateStepDirect(fbb, "moe.activation", &in, &inner, &attrs),
+      plan::CreateStepDirect(fbb, "moe.add", &sumIn, &out, nullptr,
+                             flaw == GroupFlaw::memberWithKernel ? 0 : -1)};
+  std::vector<flatbuffers::Offset<plan::Step>> steps = {
+      plan::CreateStepDirect(fbb, "moe.fused", &in, &out, nullptr, -1, false, &members)};
+  std::vector<flatbuffers::Offset<plan::Function>> functions = {
+      plan::CreateFunctionDirect(fbb, "forward", &in, &out, &steps, 0, -1,
+                                 flaw == GroupFlaw::internalBufferOutOfRange ? 5 : 1)};
+  auto root = plan::CreatePlanDirect(fbb, rt::kMaxPlanVersion, "test", "m", "yaml", 16, &tensors,
+                                     &buffers, &functions);
+  return sealed(fbb, root);
+}
+
+std::string loadError(std::vector<uint8_t> bytes) {
+  auto loaded = rt::LoadedPlan::fromBytes(std::move(bytes), "group.moeb");
+  return loaded.isOk() ? "" : loaded.status().message();
+}
+
 std::string inPlaceError(std::vector<uint8_t> bytes) {
   auto loaded = rt::LoadedPlan::fromBytes(std::move(bytes), "in-place.moeb");
   return loaded.isOk() ? "" : loaded.status().message();
@@ -144,6 +185,21 @@ TEST(PlanLoader, RejectsAnUpdateInPlaceThatCouldLoseData) {
             std::string::npos);
   EXPECT_NE(inPlaceError(buildInPlacePlan(plan::TensorRole::parameter, InPlaceFlaw::returnsIt))
                 .find("returns 'p', which a step overwrote"),
+            std::string::npos);
+}
+
+TEST(PlanLoader, AcceptsAFusionGroupWithItsMembers) { EXPECT_EQ(loadError(buildGroupPlan()), ""); }
+
+TEST(PlanLoader, RejectsAFusionGroupWhoseMembersAreDamaged) {
+  EXPECT_NE(loadError(buildGroupPlan(GroupFlaw::memberTensorOutOfRange))
+                .find("member 1 (moe.add) of step 0 (moe.fused) of 'forward' refers to tensor 7 "
+                      "of 3"),
+            std::string::npos);
+  EXPECT_NE(loadError(buildGroupPlan(GroupFlaw::memberWithKernel))
+                .find("member 1 (moe.add) of step 0 (moe.fused) of 'forward' has a kernel"),
+            std::string::npos);
+  EXPECT_NE(loadError(buildGroupPlan(GroupFlaw::internalBufferOutOfRange))
+                .find("function 'forward' names internal buffer 5"),
             std::string::npos);
 }
 
