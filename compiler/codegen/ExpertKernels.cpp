@@ -11,6 +11,7 @@
 #include "compiler/codegen/ActivationCode.h"
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/DeviceHelpers.h"
+#include "compiler/codegen/ExpertCode.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
 #include "compiler/codegen/TiledGemm.h"
@@ -71,15 +72,18 @@ std::string expertMatrix(StringRef base, int64_t elements) {
 
 /// hidden[r, j] = W1_e[j] · x[r] for j < F, W3_e[j - F] · x[r] above
 /// (entries up1, up3); rows of no expert are zero.
-void writeUp(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef x,
+void writeUp(KernelWriter &w, const RowGroups &rows, const Ffn &f, const GemmOperand &in,
              StringRef hidden) {
-  GemmOperand in{rowsFrom(x, f.d), f.d};
   writeRowGroupedGemm(w, "up1", rows, f.F, f.d, in, {expertMatrix(f.w1, f.F * f.d), f.d, true},
                       {rowsFrom(hidden, f.H()), f.H()});
   if (f.gated)
     writeRowGroupedGemm(w, "up3", rows, f.F, f.d, in,
                         {expertMatrix(f.w3, f.F * f.d), f.d, true},
                         {plus(rowsFrom(hidden, f.H()), std::to_string(f.F)), f.H()});
+}
+
+void writeUp(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef x, StringRef hidden) {
+  writeUp(w, rows, f, GemmOperand{rowsFrom(x, f.d), f.d}, hidden);
 }
 
 /// g = act(h1) [⊙ h3] of every row into the workspace (entry act); returns
@@ -210,6 +214,70 @@ struct GroupedFFNUpKernel
     return w.finish();
   }
 };
+
+} // namespace
+
+FailureOr<CudaKernel> fusedDispatchKernel(Operation *op) {
+  auto fused = cast<FusedOp>(op);
+  auto members = fused.getMembers();
+  auto dispatch = dyn_cast<DispatchOp>(&*members.begin());
+  auto up = dyn_cast<GroupedFFNUpOp>(&*std::next(members.begin()));
+  if (!dispatch || !up || std::next(members.begin(), 2) != members.end())
+    return op->emitOpError("has no kernel for a dispatch group other than moe.dispatch then "
+                           "moe.grouped_ffn_up");
+  KernelWriter w(op, "fused_dispatch_up");
+  // The kernel parameter behind a value of the body.
+  auto nameOf = [&](Value value) {
+    if (auto argument = dyn_cast<BlockArgument>(value))
+      return w.name(fused.getInputs()[argument.getArgNumber()]);
+    for (auto [yielded, result] :
+         llvm::zip(fused.getBody()->getTerminator()->getOperands(), fused.getResults()))
+      if (yielded == value)
+        return w.name(result);
+    return std::string("<inner value>");
+  };
+  auto w1 = cast<RankedTensorType>(up.getW1().getType());
+  Ffn f{w1.getDimSize(w1.getRank() - 2),
+        w1.getDimSize(w1.getRank() - 1),
+        static_cast<bool>(up.getW3()),
+        Activation::relu,
+        nameOf(up.getW1()),
+        nameOf(up.getW1()),
+        up.getW3() ? nameOf(up.getW3()) : ""};
+  auto input = cast<RankedTensorType>(up.getInput().getType());
+  RowGroups rows;
+  rows.E = w1.getDimSize(0);
+  rows.count = input.getNumElements() / input.getShape().back();
+  if (up.getGroupSizes())
+    rows.sizes = nameOf(up.getGroupSizes());
+  else
+    rows.capacity = input.getDimSize(1);
+  Value hidden;
+  for (auto [yielded, result] :
+       llvm::zip(fused.getBody()->getTerminator()->getOperands(), fused.getResults()))
+    if (yielded == up.getHidden())
+      hidden = result;
+  if (!hidden || fused.getNumResults() != 1)
+    return op->emitOpError("has a dispatch group whose dispatched rows are read outside it");
+  bool bf16Hidden = cast<RankedTensorType>(hidden.getType()).getElementType().isBF16();
+  if (w.bf16Products())
+    w.acceptBf16(hidden); // stored by the bf16 tile's moec_store
+  // Slot s of the dispatch is token row slot_tokens[s] of the hidden states.
+  auto tokens = cast<RankedTensorType>(dispatch.getInput().getType());
+  GemmOperand in{nameOf(dispatch.getInput()), f.d};
+  in.gather = plus(nameOf(dispatch.getSlotTokens()), "first");
+  in.gatherEnd = tokens.getDimSize(0);
+  writeRowGroupedGemm(w, "up1", rows, f.F, f.d, in, {expertMatrix(f.w1, f.F * f.d), f.d, true},
+                      {rowsFrom(w.name(hidden), f.H()), f.H(), false, "", 0,
+                       bf16Hidden ? "unsigned short" : "float"});
+  if (f.gated)
+    writeRowGroupedGemm(w, "up3", rows, f.F, f.d, in, {expertMatrix(f.w3, f.F * f.d), f.d, true},
+                        {plus(rowsFrom(w.name(hidden), f.H()), std::to_string(f.F)), f.H(), false,
+                         "", 0, bf16Hidden ? "unsigned short" : "float"});
+  return w.finish();
+}
+
+namespace {
 
 struct GroupedFFNDownKernel
     : CudaKernelOpInterface::ExternalModel<GroupedFFNDownKernel, GroupedFFNDownOp> {

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/ElementwiseCode.h"
+#include "compiler/codegen/ExpertCode.h"
 #include "compiler/codegen/OpKernelModels.h"
 #include "compiler/codegen/TokenRowWriter.h"
 
@@ -24,6 +25,8 @@ struct FusedKernel : CudaKernelOpInterface::ExternalModel<FusedKernel, FusedOp> 
     switch (fused.getKind()) {
     case FusionKind::router:
       return fusedRouterKernel(op);
+    case FusionKind::dispatch:
+      return fusedDispatchKernel(op);
     case FusionKind::optimizer: {
       SmallVector<Operation *> members;
       for (Operation &member : fused.getMembers())

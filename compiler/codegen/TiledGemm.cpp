@@ -71,12 +71,17 @@ constexpr const char *kTiledGemmHelper = R"cuda(#define MOEC_GEMM_STEP 8
 // A[m * lda + k] (AT: A[k * lda + m]) and B(k, n) at B[k * ldb + n] (BT:
 // B[n * ldb + k]); rows >= M and columns >= N are neither read nor written.
 // 256 threads, each 8 x 8 outputs (rows ty*4 + {0..3} and 64 + ty*4 +
-// {0..3}, columns likewise by tx), summed in k order.
-template <bool AT, bool BT>
+// {0..3}, columns likewise by tx), summed in k order. GA (gathered A, not
+// transposed): row m of A is A[rowsA[m] * lda ...], zero where rowsA[m] is
+// outside [0, rowsAEnd) (a dispatch fused into the operand load).
+template <bool AT, bool BT, bool GA = false>
 __device__ __forceinline__ void moec_gemm_tile(const float *A, long long lda, const float *B,
                                                long long ldb, float *C, long long ldc,
                                                long long M, long long N, long long K,
-                                               long long m0, long long n0, bool accumulate) {
+                                               long long m0, long long n0, bool accumulate,
+                                               const int *rowsA = nullptr,
+                                               long long rowsAEnd = 0) {
+  static_assert(!(GA && AT), "a gathered A is stored by rows");
   __shared__ __align__(16) float As[2][MOEC_GEMM_STEP][MOEC_GEMM_PAD];
   __shared__ __align__(16) float Bs[2][MOEC_GEMM_STEP][MOEC_GEMM_PAD];
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
@@ -97,6 +102,15 @@ __device__ __forceinline__ void moec_gemm_tile(const float *A, long long lda, co
   const float *pB = kFastB ? B + (n0 + rowB) * ldb + kB : B + kB * ldb + n0 + rowB;
   const long long nextA = kFastA ? 32 * lda : 2 * lda, stepA = kFastA ? 8 : 8 * lda;
   const long long nextB = kFastB ? 32 * ldb : 2 * ldb, stepB = kFastB ? 8 : 8 * ldb;
+  // Gathered A: this thread's 4 rows (rowA + 32 i), or null for a zero row.
+  const float *gA[4];
+  if (GA)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const long long m = m0 + rowA + 32 * i;
+      const long long src = m < M ? rowsA[m] : -1;
+      gA[i] = src >= 0 && src < rowsAEnd ? A + src * lda + kA : nullptr;
+    }
   float ra[4], rb[4];
   const long long steps = (K + MOEC_GEMM_STEP - 1) / MOEC_GEMM_STEP;
   for (long long s = 0; s <= steps; ++s) {
@@ -109,7 +123,10 @@ __device__ __forceinline__ void moec_gemm_tile(const float *A, long long lda, co
                                 : m0 + rowA < M && k0 + kA + 2 * i < K;
         const bool okB = kFastB ? n0 + rowB + 32 * i < N && k0 + kB < K
                                 : n0 + rowB < N && k0 + kB + 2 * i < K;
-        ra[i] = okA ? pA[i * nextA] : 0.0f;
+        if (GA)
+          ra[i] = okA && gA[i] ? gA[i][k0] : 0.0f;
+        else
+          ra[i] = okA ? pA[i * nextA] : 0.0f;
         rb[i] = okB ? pB[i * nextB] : 0.0f;
       }
       pA += stepA;
@@ -216,11 +233,14 @@ inline void moec_mma_bf16(float *d, const moec_frag_a &a, const moec_frag_b &b) 
 // operand stored in bf16 enters shared memory unchanged, as one in fp32
 // after rounding). 256 threads = 8 warps of 64 x 32 outputs (2 x 4 warps),
 // each 4 x 4 mma tiles of 16 x 8; K in steps of 32, double-buffered.
-template <bool AT, bool BT, typename TA, typename TB, typename TC>
+template <bool AT, bool BT, typename TA, typename TB, typename TC, bool GA = false>
 __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, const TB *B,
                                                     long long ldb, TC *C, long long ldc,
                                                     long long M, long long N, long long K,
-                                                    long long m0, long long n0, bool accumulate) {
+                                                    long long m0, long long n0, bool accumulate,
+                                                    const int *rowsA = nullptr,
+                                                    long long rowsAEnd = 0) {
+  static_assert(!(GA && AT), "a gathered A is stored by rows");
   __shared__ __align__(16) moec_bf16_tile As[2], Bs[2];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int wm = warp / 4 * 64, wn = warp % 4 * 32;
@@ -242,6 +262,15 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
   const int rowB = kFastB ? tid / 16 : tid % 128, kB = kFastB ? 2 * (tid % 16) : 2 * (tid / 128);
   const long long nextA = kFastA ? 16 * lda : 4 * lda, pairA = kFastA ? 1 : lda;
   const long long nextB = kFastB ? 16 * ldb : 4 * ldb, pairB = kFastB ? 1 : ldb;
+  // Gathered A (as moec_gemm_tile): this thread's 8 rows (rowA + 16 i).
+  long long srcA[8];
+  if (GA)
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const long long m = m0 + rowA + 16 * i;
+      const long long src = m < M ? rowsA[m] : -1;
+      srcA[i] = src >= 0 && src < rowsAEnd ? src : -1;
+    }
   unsigned ra[8], rb[8];
   const long long steps = (K + MOEC_BF16_STEP - 1) / MOEC_BF16_STEP;
   for (long long s = 0; s <= steps; ++s) {
@@ -254,9 +283,10 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
       for (int i = 0; i < 8; ++i) {
         const long long mA = m0 + rowA + (kFastA ? 16 * i : 0), kkA = k0 + kA + (kFastA ? 0 : 4 * i);
         const long long nB = n0 + rowB + (kFastB ? 16 * i : 0), kkB = k0 + kB + (kFastB ? 0 : 4 * i);
-        const bool rowOkA = mA < M, rowOkB = nB < N;
-        const float a0 = rowOkA && kkA < K ? moec_load(pA + i * nextA) : 0.0f;
-        const float a1 = rowOkA && kkA + 1 < K ? moec_load(pA + i * nextA + pairA) : 0.0f;
+        const bool rowOkA = mA < M && (!GA || srcA[i] >= 0), rowOkB = nB < N;
+        const TA *rowA_i = GA ? A + srcA[i] * lda + k0 + kA : pA + i * nextA;
+        const float a0 = rowOkA && kkA < K ? moec_load(rowA_i) : 0.0f;
+        const float a1 = rowOkA && kkA + 1 < K ? moec_load(rowA_i + pairA) : 0.0f;
         const float b0 = rowOkB && kkB < K ? moec_load(pB + i * nextB) : 0.0f;
         const float b1 = rowOkB && kkB + 1 < K ? moec_load(pB + i * nextB + pairB) : 0.0f;
         ra[i] = moec_bf16_bits(a0) | moec_bf16_bits(a1) << 16;
@@ -362,10 +392,21 @@ void writeRowGroupedGemm(KernelWriter &w, llvm::StringRef label, const RowGroups
          << "  if (e == -1) {\n"
          << "    moec_gemm_zero(" << c.base << ", " << c.ld << "LL, rows, " << N << "LL, n0);\n"
          << "    return;\n"
-         << "  }\n"
-         << "  " << gemm.function << "<" << flag(a.transposed) << ", " << flag(b.transposed) << ">("
-         << a.base << ", " << a.ld << "LL, " << b.base << ", " << b.ld << "LL, " << c.base << ", "
-         << c.ld << "LL, rows, " << N << "LL, " << K << "LL, m0, n0, " << flag(accumulate)
+         << "  }\n";
+  if (!a.gather.empty() && a.transposed)
+    llvm::report_fatal_error("a gathered GEMM operand is stored by rows");
+  // The bf16 tile's template takes its element types after AT and BT:
+  // deduced, unless GA follows them.
+  std::string gathered = a.gather.empty()  ? ""
+                         : gemm.kStep == 8 ? ", true"
+                                           : ", " + a.elementType + ", " + b.elementType + ", " +
+                                                 c.elementType + ", true";
+  w.os() << "  " << gemm.function << "<" << flag(a.transposed) << ", " << flag(b.transposed)
+         << gathered << ">(" << a.base << ", " << a.ld << "LL, " << b.base << ", " << b.ld << "LL, "
+         << c.base << ", " << c.ld << "LL, rows, " << N << "LL, " << K << "LL, m0, n0, "
+         << flag(accumulate)
+         << (a.gather.empty() ? std::string()
+                              : ", " + a.gather + ", " + std::to_string(a.gatherEnd) + "LL")
          << ");\n";
 }
 

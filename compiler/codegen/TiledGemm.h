@@ -48,6 +48,14 @@ struct GemmOperand {
   std::string base;
   int64_t ld;
   bool transposed = false;
+  /// A gathered A (row-grouped products only): an int array expression whose
+  /// element m (from the group's first row) is the row of `base` that is
+  /// row m, zero outside [0, gatherEnd); `base` is then not offset.
+  std::string gather = "";
+  int64_t gatherEnd = 0;
+  /// The C type of the elements (for the bf16 tile's template arguments
+  /// when A is gathered).
+  std::string elementType = "float";
 };
 
 /// Begins entry `label`: for each group, C[first + m, n] (+)= Σ_k

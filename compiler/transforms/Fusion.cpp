@@ -13,6 +13,7 @@
 namespace moec {
 #define GEN_PASS_DEF_MOEFUSEROUTERPASS
 #define GEN_PASS_DEF_MOEFUSEELEMENTWISEPASS
+#define GEN_PASS_DEF_MOEFUSEDISPATCHPASS
 #define GEN_PASS_DEF_MOEFUSEOPTIMIZERPASS
 #define GEN_PASS_DEF_MOEFUSIONPASS
 #include "compiler/transforms/Passes.h.inc"
@@ -59,6 +60,22 @@ unsigned fuseElementwise(func::FuncOp func) {
                           {FusionKind::elementwise, isElementwise, canJoin});
 }
 
+/// Dispatch fusion: a gather whose one reader loads its rows through the
+/// index (its GEMM's operand load), so the gathered rows never reach memory.
+unsigned fuseDispatch(func::FuncOp func) {
+  auto isGatherForLoad = [](Operation *op) {
+    if (!op->hasTrait<RowGather>() || !op->getResult(0).hasOneUse())
+      return false;
+    OpOperand &use = *op->getResult(0).use_begin();
+    return use.getOwner()->hasTrait<GatheredInput>() && use.getOperandNumber() == 0;
+  };
+  auto canJoin = [&](Operation *op, Operation *anchor) {
+    return isGatherForLoad(anchor) && op->hasTrait<GatheredInput>() &&
+           op->getOperand(0) == anchor->getResult(0);
+  };
+  return formFusionGroups(func.getBody().front(), {FusionKind::dispatch, isGatherForLoad, canJoin});
+}
+
 /// Optimizer fusion: the independent updates of every parameter (siblings:
 /// they read the same step, learning rate and clip scale), at most 64 to a
 /// kernel so that its parameters stay within CUDA's 4 KiB.
@@ -81,6 +98,10 @@ struct MoEFuseElementwisePass : impl::MoEFuseElementwisePassBase<MoEFuseElementw
   void runOnOperation() override { fuseElementwise(getOperation()); }
 };
 
+struct MoEFuseDispatchPass : impl::MoEFuseDispatchPassBase<MoEFuseDispatchPass> {
+  void runOnOperation() override { fuseDispatch(getOperation()); }
+};
+
 struct MoEFuseOptimizerPass : impl::MoEFuseOptimizerPassBase<MoEFuseOptimizerPass> {
   void runOnOperation() override { fuseOptimizer(getOperation()); }
 };
@@ -90,7 +111,10 @@ struct MoEFusionPass : impl::MoEFusionPassBase<MoEFusionPass> {
   void runOnOperation() override {
     if (strategy == FusionStrategy::none)
       return;
-    fuseRouter(getOperation());
+    if (strategy != FusionStrategy::dispatch)
+      fuseRouter(getOperation());
+    if (strategy != FusionStrategy::router)
+      fuseDispatch(getOperation());
     if (strategy != FusionStrategy::all)
       return;
     fuseElementwise(getOperation());

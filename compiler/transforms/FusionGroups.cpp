@@ -88,6 +88,10 @@ FusedOp fuse(ArrayRef<Operation *> members, FusionKind kind) {
     resultTypes.push_back(output.getType());
   auto fused = builder.create<FusedOp>(last->getLoc(), resultTypes, inputs.getArrayRef(),
                                        FusionKindAttr::get(builder.getContext(), kind));
+  // The group's products take its members' precision (one op's at most).
+  for (Operation *member : members)
+    if (Attribute precision = member->getAttr(MoEDialect::kPrecisionAttrName))
+      fused->setAttr(MoEDialect::kPrecisionAttrName, precision);
   Block *body = builder.createBlock(&fused.getRegion());
   IRMapping mapping;
   for (Value input : inputs)

@@ -52,6 +52,20 @@ def MoEFuseElementwisePass : Pass<"moe-fuse-elementwise", "::mlir::func::FuncOp"
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }
 
+def MoEFuseDispatchPass : Pass<"moe-fuse-dispatch", "::mlir::func::FuncOp"> {
+  let summary = "Fuse each token dispatch into the operand load of the expert GEMM that reads it";
+  let description = [{
+    A gather (`RowGather`: `moe.dispatch`) whose only reader takes its rows
+    as operand 0 and can load them through the row index (`GatheredInput`:
+    `moe.grouped_ffn_up`) joins that reader in a `moe.fused dispatch`
+    region: the up projection's GEMM reads each slot's token row straight
+    from the hidden states, and the dispatched rows ([T·K, d]) are never
+    written. (With `--moe-rematerialize`, the backward pass has a dispatch
+    of its own, so the forward's has one reader.)
+  }];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
 def MoEFuseOptimizerPass : Pass<"moe-fuse-optimizer", "::mlir::func::FuncOp"> {
   let summary = "Fuse the updates of every parameter into multi-tensor kernels";
   let description = [{
@@ -73,7 +87,8 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
 
     * `none`: no groups; every op is a kernel of its own.
     * `router`: `--moe-fuse-router`.
-    * `moe`: every MoE-specific fusion built so far (the router's).
+    * `dispatch`: `--moe-fuse-dispatch`.
+    * `moe`: every MoE-specific fusion built so far (router, dispatch).
     * `all`: `moe`, then `--moe-fuse-elementwise` for the dense part and
       `--moe-fuse-optimizer`.
   }];
@@ -84,6 +99,8 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
              clEnumValN(::moec::moe::FusionStrategy::none, "none", "no fusion"),
              clEnumValN(::moec::moe::FusionStrategy::router, "router",
                         "scores, selections and their gradients"),
+             clEnumValN(::moec::moe::FusionStrategy::dispatch, "dispatch",
+                        "token dispatch into the expert GEMM's operand load"),
              clEnumValN(::moec::moe::FusionStrategy::moe, "moe",
                         "every MoE-specific fusion"),
              clEnumValN(::moec::moe::FusionStrategy::all, "all",

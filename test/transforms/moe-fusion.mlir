@@ -1,10 +1,10 @@
 // Fusion groups form along producer-consumer edges by the ops' traits
 // (TokenRows, Elementwise), never around a path outside the group.
-// RUN: moe-opt %s --split-input-file --moe-fuse-router | FileCheck %s --check-prefix=ROUTER
+// RUN: moe-opt %s --split-input-file --moe-fuse-router | FileCheck %s --check-prefixes=ROUTER,ROUTERONLY
 // RUN: moe-opt %s --split-input-file --moe-fuse-elementwise | FileCheck %s --check-prefix=ELEMENTWISE
 // RUN: moe-opt %s --split-input-file --moe-fusion=strategy=all | FileCheck %s --check-prefix=ALL
-// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=router | FileCheck %s --check-prefix=ROUTER
-// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=moe | FileCheck %s --check-prefix=ROUTER
+// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=router | FileCheck %s --check-prefixes=ROUTER,ROUTERONLY
+// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=moe | FileCheck %s --check-prefixes=ROUTER,DISPATCH
 // RUN: moe-opt %s --split-input-file --moe-fusion=strategy=none | FileCheck %s --check-prefix=NONE
 // NONE-NOT: moe.fused
 
@@ -130,4 +130,32 @@ func.func @updates(%p: tensor<8x4xf32> {moe.param = "p"}, %g: tensor<8x4xf32>,
   %p1, %m1, %v1 = moe.adamw_update %p, %g, %m, %v, %step, %lr, %clip, %b1, %b2, %eps, %wd : tensor<8x4xf32>
   %q1, %mq1, %vq1 = moe.adamw_update %q, %gq, %mq, %vq, %step, %lr, %clip, %b1, %b2, %eps, %wd : tensor<16xf32>
   return %p1, %m1, %v1, %q1, %mq1, %vq1 : tensor<8x4xf32>, tensor<8x4xf32>, tensor<8x4xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
+}
+
+// -----
+
+// Dispatch: the gather of token rows into expert order joins the up
+// projection that reads them (its GEMM gathers as it loads); a dispatch
+// whose rows are also read elsewhere stays a kernel of its own.
+// RUN: moe-opt %s --split-input-file --moe-fuse-dispatch | FileCheck %s --check-prefix=DISPATCH
+// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=dispatch | FileCheck %s --check-prefix=DISPATCH
+// DISPATCH-LABEL: func.func @dispatch_into_gemm
+// DISPATCH:      %[[H:.+]] = moe.fused <dispatch>(%arg0, %arg1, %arg2, %arg3, %arg4) : (tensor<16x8xf32>, tensor<32xi32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4xi32>) -> tensor<32x24xf32> {
+// DISPATCH-NEXT: ^bb0(%[[X:.+]]: tensor<16x8xf32>, %[[T:.+]]: tensor<32xi32>,
+// DISPATCH-NEXT:   %[[D:.+]] = moe.dispatch %[[X]], %[[T]]
+// DISPATCH-NEXT:   %[[U:.+]] = moe.grouped_ffn_up %[[D]] weights(
+// DISPATCH-NEXT:   moe.yield %[[U]]
+// DISPATCH:      moe.dispatch %arg0, %arg1
+// DISPATCH-NEXT: moe.grouped_ffn_up
+// DISPATCH-NOT:  moe.fused
+// ROUTERONLY-LABEL: func.func @dispatch_into_gemm
+// ROUTERONLY-NOT: moe.fused
+func.func @dispatch_into_gemm(%x: tensor<16x8xf32>, %tok: tensor<32xi32>, %w1: tensor<4x12x8xf32>,
+                              %w3: tensor<4x12x8xf32>, %sizes: tensor<4xi32>)
+    -> (tensor<32x24xf32>, tensor<32x24xf32>, tensor<32x8xf32>) {
+  %xe = moe.dispatch %x, %tok : tensor<16x8xf32>, tensor<32xi32>
+  %h = moe.grouped_ffn_up %xe weights(%w1, %w3) group_sizes(%sizes) : (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4xi32>) -> tensor<32x24xf32>
+  %xe2 = moe.dispatch %x, %tok : tensor<16x8xf32>, tensor<32xi32>
+  %h2 = moe.grouped_ffn_up %xe2 weights(%w1, %w3) group_sizes(%sizes) : (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4xi32>) -> tensor<32x24xf32>
+  return %h, %h2, %xe2 : tensor<32x24xf32>, tensor<32x24xf32>, tensor<32x8xf32>
 }

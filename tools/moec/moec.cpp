@@ -114,8 +114,10 @@ cl::opt<moec::moe::FusionStrategy> fusion(
     cl::values(clEnumValN(moec::moe::FusionStrategy::none, "none", "every op its own kernel"),
                clEnumValN(moec::moe::FusionStrategy::router, "router",
                           "each router's scores, selection and their gradients"),
+               clEnumValN(moec::moe::FusionStrategy::dispatch, "dispatch",
+                          "each token dispatch into the expert GEMM that reads it"),
                clEnumValN(moec::moe::FusionStrategy::moe, "moe",
-                          "every MoE-specific fusion (today: router)"),
+                          "every MoE-specific fusion (today: router and dispatch)"),
                clEnumValN(moec::moe::FusionStrategy::all, "all",
                           "moe, and chains of elementwise ops")),
     cl::init(moec::moe::FusionStrategy::none));

@@ -89,7 +89,8 @@ def MoE_PrecisionAttr : MoE_EnumAttr<MoE_Precision, "precision">;
 def MoE_FusionKind : MoE_Enum<"FusionKind", "the kind of a fusion group", [
   I32EnumAttrCase<"router", 0>,
   I32EnumAttrCase<"elementwise", 1>,
-  I32EnumAttrCase<"optimizer", 2>]>;
+  I32EnumAttrCase<"optimizer", 2>,
+  I32EnumAttrCase<"dispatch", 3>]>;
 def MoE_FusionKindAttr : MoE_EnumAttr<MoE_FusionKind, "fusion">;
 
 // Which fusions `--moe-fusion` (and `moec --fusion`) applies.
@@ -97,6 +98,7 @@ def MoE_FusionStrategy : MoE_Enum<"FusionStrategy", "a fusion strategy", [
   I32EnumAttrCase<"none", 0>,
   I32EnumAttrCase<"router", 1>,
   I32EnumAttrCase<"moe", 2>,
-  I32EnumAttrCase<"all", 3>]>;
+  I32EnumAttrCase<"all", 3>,
+  I32EnumAttrCase<"dispatch", 4>]>;
 
 #endif // MOE_ATTRS_TD

@@ -96,6 +96,19 @@ def MoE_TokenRows : NativeOpTrait<"TokenRows"> {
   let cppNamespace = "::moec::moe";
 }
 
+// Rows of the result are rows of operand 0 picked by the index operand 1
+// (zero where the index is out of range): `--moe-fuse-dispatch` folds such a
+// gather into the operand load of a consumer with `GatheredInput`.
+def MoE_RowGather : NativeOpTrait<"RowGather"> {
+  let cppNamespace = "::moec::moe";
+}
+
+// The op's kernels can read the rows of operand 0 through a row index
+// instead of from memory (a gather fused into its GEMM's operand load).
+def MoE_GatheredInput : NativeOpTrait<"GatheredInput"> {
+  let cppNamespace = "::moec::moe";
+}
+
 // An optimizer's update of one parameter: elementwise over its operands of
 // the parameter's shape, reading its 0-d operands (the step, hyperparameters,
 // the clip scale) whole. Updates of different parameters are independent:

@@ -72,7 +72,7 @@ def MoE_SortByExpertOp : MoE_Op<"sort_by_expert", [DeclareOpInterfaceMethods<MoE
       "$weights `,` $indices attr-dict `:` type($weights) `,` type($indices)";
   }
 
-def MoE_DispatchOp : MoE_Op<"dispatch", [MoE_Recomputable,
+def MoE_DispatchOp : MoE_Op<"dispatch", [MoE_Recomputable, MoE_RowGather,
     DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "gather token rows into expert slots";
   let description = [{

@@ -113,7 +113,7 @@ def MoE_LoRAExpertsOp : MoE_Op<"lora_experts",
 }
 
 def MoE_GroupedFFNUpOp : MoE_Op<"grouped_ffn_up",
-    [MoE_MatrixProducts, Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+    [MoE_MatrixProducts, MoE_GatheredInput, Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
   let summary = "the first half of moe.grouped_ffn: per-expert pre-activations";
   let description = [{
     `hidden = [W1_e x, W3_e x]` per row (only `W1_e x` without `w3`), in

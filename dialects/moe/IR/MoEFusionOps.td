@@ -28,6 +28,9 @@ def MoE_FusedOp : MoE_Op<"fused", [IsolatedFromAbove, RecursiveMemoryEffects,
       gradients) and elementwise ops over router tensors, one thread per
       token; intermediate rows stay in the thread's registers.
     * `elementwise`: a chain of `Elementwise` ops, one thread per element.
+    * `dispatch`: a gather (`RowGather`: `moe.dispatch`) and the op that
+      reads its rows (`GatheredInput`: `moe.grouped_ffn_up`), whose GEMM
+      gathers the rows as it loads its operand.
     * `optimizer`: independent `ParameterUpdate` ops (one per parameter),
       one multi-tensor kernel; results update their parameter and state
       in place as the members' would (InPlaceOpInterface).

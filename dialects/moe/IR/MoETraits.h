@@ -30,6 +30,14 @@ public:
   static mlir::LogicalResult verifyRegionTrait(mlir::Operation *op) { return verifyTokenRows(op); }
 };
 
+/// Rows of the result are rows of operand 0 picked by the index operand 1.
+template <typename ConcreteType>
+class RowGather : public mlir::OpTrait::TraitBase<ConcreteType, RowGather> {};
+
+/// Kernels can read operand 0's rows through a row index (a fused gather).
+template <typename ConcreteType>
+class GatheredInput : public mlir::OpTrait::TraitBase<ConcreteType, GatheredInput> {};
+
 /// An optimizer's update of one parameter: elementwise over its operands of
 /// the parameter's shape, reading 0-d operands whole.
 template <typename ConcreteType>
