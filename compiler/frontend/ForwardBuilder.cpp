@@ -68,6 +68,21 @@ public:
   void build(ModuleOp module);
 
 private:
+  /// The location ops of part `name` ("layers.3.moe") get: that name at the
+  /// first of `keys` (key paths of the description: a YAML section or a
+  /// Hugging Face config key) that the description wrote, so that a
+  /// diagnostic on any op, forward or backward, names its line.
+  Location at(const std::string &name, std::initializer_list<const char *> keys) {
+    Location where = b.getUnknownLoc();
+    for (const char *key : keys)
+      if (auto it = c.locations.find(key); it != c.locations.end() && it->second.line > 0) {
+        where = FileLineColLoc::get(b.getContext(), it->second.file, it->second.line,
+                                    it->second.column);
+        break;
+      }
+    return NameLoc::get(b.getStringAttr(name), where);
+  }
+
   RankedTensorType f32(ArrayRef<int64_t> shape) {
     return RankedTensorType::get(shape, b.getF32Type());
   }
@@ -413,30 +428,37 @@ void Builder::build(ModuleOp module) {
   if (training)
     seed = input("seed", RankedTensorType::get({}, b.getI64Type()));
 
+  loc = at("embedding", {"vocab_size"});
   Value embedding = param("model.embed_tokens.weight", {vocab, d});
   Value h = b.create<EmbeddingOp>(loc, embedding, tokenIds);
   SmallVector<ReassociationIndices> flatten = {{0, 1}, {2}};
   for (int64_t layer = 0; layer < c.numLayers; ++layer) {
     std::string prefix = names.layer(layer);
+    std::string part = "layers." + std::to_string(layer) + ".";
+    loc = at(part + "attention", {"attention", "num_attention_heads"});
     Value a = norm(h, prefix + "input_layernorm", d);
     h = b.create<AddOp>(loc, h, attention(a, layer));
     Value n = norm(h, prefix + "post_attention_layernorm", d);
     Value f;
     if (c.isMoELayer(layer)) {
+      loc = at(part + "moe", {"moe", "num_local_experts", "num_experts", "n_routed_experts"});
       Value x = collapse(n, flatten, {tokens, d});
       f = expand(moeLayer(x, layer), flatten, {batch, seq, d});
     } else {
+      loc = at(part + "ffn", {"ffn", "intermediate_size"});
       f = ffn(n, prefix + "mlp.", c.ffn.intermediateSize, c.ffn.gated,
               activation(c.ffn.activation));
     }
     h = b.create<AddOp>(loc, h, f);
   }
+  loc = at("lm_head", {"vocab_size"});
   Value n = norm(h, "model.norm", d);
   Value head = c.tieEmbeddings ? embedding : param("lm_head.weight", {vocab, d});
   Value logits = b.create<LinearOp>(loc, n, head, Value());
   Value lmLoss = b.create<CrossEntropyOp>(loc, logits, targets);
 
   // The objective: lm_loss + Σ coefficient · term, each term summed over layers.
+  loc = at("objective", {"training", "moe.aux", "router_aux_loss_coef"});
   SmallVector<std::pair<std::string, Value>> auxTerms;
   SmallVector<float> coefficients = {1.0f};
   SmallVector<Value> objective = {lmLoss};

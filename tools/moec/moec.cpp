@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Parser/Parser.h"
 
+#include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
@@ -245,6 +246,9 @@ bool writeAtomically(const std::string &path, const std::vector<uint8_t> &bytes)
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  // --mlir-print-debuginfo and friends for --emit=forward|train|planned:
+  // ops carry the description's line of their part ("layers.3.moe").
+  mlir::registerAsmPrinterCLOptions();
   cl::HideUnrelatedOptions(moecCategory);
   cl::ParseCommandLineOptions(argc, argv, "moec: compile an MoE model description\n");
 
