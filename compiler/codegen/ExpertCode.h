@@ -9,9 +9,9 @@
 namespace moec::codegen {
 
 /// The kernel of a `moe.fused dispatch` group (moe.dispatch, then the
-/// moe.grouped_ffn_up that reads its rows): the up projection's GEMMs load
-/// each slot's token row from the hidden states through the slot's token
-/// index, so the dispatched rows are never written.
+/// moe.grouped_ffn_up or moe.grouped_ffn that reads its rows): the up
+/// projection's GEMMs load each slot's token row from the hidden states
+/// through the slot's token index, so the dispatched rows are never written.
 mlir::FailureOr<CudaKernel> fusedDispatchKernel(mlir::Operation *fused);
 
 } // namespace moec::codegen

@@ -221,59 +221,63 @@ FailureOr<CudaKernel> fusedDispatchKernel(Operation *op) {
   auto fused = cast<FusedOp>(op);
   auto members = fused.getMembers();
   auto dispatch = dyn_cast<DispatchOp>(&*members.begin());
-  auto up = dyn_cast<GroupedFFNUpOp>(&*std::next(members.begin()));
-  if (!dispatch || !up || std::next(members.begin(), 2) != members.end())
+  Operation *consumer = &*std::next(members.begin());
+  auto up = dyn_cast<GroupedFFNUpOp>(consumer);
+  auto ffn = dyn_cast<GroupedFFNOp>(consumer);
+  if (!dispatch || !(up || ffn) || std::next(members.begin(), 2) != members.end())
     return op->emitOpError("has no kernel for a dispatch group other than moe.dispatch then "
-                           "moe.grouped_ffn_up");
-  KernelWriter w(op, "fused_dispatch_up");
-  // The kernel parameter behind a value of the body.
+                           "moe.grouped_ffn_up or moe.grouped_ffn");
+  if (fused.getNumResults() != 1 ||
+      fused.getBody()->getTerminator()->getOperand(0) != consumer->getResult(0))
+    return op->emitOpError("has a dispatch group whose dispatched rows are read outside it");
+  KernelWriter w(op, up ? "fused_dispatch_up" : "fused_dispatch_ffn");
+  // The kernel parameter behind an input of the body.
   auto nameOf = [&](Value value) {
-    if (auto argument = dyn_cast<BlockArgument>(value))
-      return w.name(fused.getInputs()[argument.getArgNumber()]);
-    for (auto [yielded, result] :
-         llvm::zip(fused.getBody()->getTerminator()->getOperands(), fused.getResults()))
-      if (yielded == value)
-        return w.name(result);
-    return std::string("<inner value>");
+    auto argument = cast<BlockArgument>(value);
+    return w.name(fused.getInputs()[argument.getArgNumber()]);
   };
-  auto w1 = cast<RankedTensorType>(up.getW1().getType());
+  Value w1v = up ? up.getW1() : ffn.getW1(), w3v = up ? up.getW3() : ffn.getW3();
+  Value sizes = up ? up.getGroupSizes() : ffn.getGroupSizes();
+  auto w1 = cast<RankedTensorType>(w1v.getType());
   Ffn f{w1.getDimSize(w1.getRank() - 2),
         w1.getDimSize(w1.getRank() - 1),
-        static_cast<bool>(up.getW3()),
-        Activation::relu,
-        nameOf(up.getW1()),
-        nameOf(up.getW1()),
-        up.getW3() ? nameOf(up.getW3()) : ""};
-  auto input = cast<RankedTensorType>(up.getInput().getType());
+        static_cast<bool>(w3v),
+        ffn ? ffn.getActivation() : Activation::relu,
+        nameOf(w1v),
+        ffn ? nameOf(ffn.getW2()) : nameOf(w1v),
+        w3v ? nameOf(w3v) : ""};
+  auto input = cast<RankedTensorType>(consumer->getOperand(0).getType());
   RowGroups rows;
   rows.E = w1.getDimSize(0);
   rows.count = input.getNumElements() / input.getShape().back();
-  if (up.getGroupSizes())
-    rows.sizes = nameOf(up.getGroupSizes());
+  if (sizes)
+    rows.sizes = nameOf(sizes);
   else
     rows.capacity = input.getDimSize(1);
-  Value hidden;
-  for (auto [yielded, result] :
-       llvm::zip(fused.getBody()->getTerminator()->getOperands(), fused.getResults()))
-    if (yielded == up.getHidden())
-      hidden = result;
-  if (!hidden || fused.getNumResults() != 1)
-    return op->emitOpError("has a dispatch group whose dispatched rows are read outside it");
-  bool bf16Hidden = cast<RankedTensorType>(hidden.getType()).getElementType().isBF16();
+  Value out = fused.getResult(0);
   if (w.bf16Products())
-    w.acceptBf16(hidden); // stored by the bf16 tile's moec_store
+    w.acceptBf16(out); // stored by the bf16 tile's moec_store
   // Slot s of the dispatch is token row slot_tokens[s] of the hidden states.
   auto tokens = cast<RankedTensorType>(dispatch.getInput().getType());
   GemmOperand in{nameOf(dispatch.getInput()), f.d};
   in.gather = plus(nameOf(dispatch.getSlotTokens()), "first");
   in.gatherEnd = tokens.getDimSize(0);
+  if (ffn) {
+    // The whole FFN, as moe.grouped_ffn's own kernel: the up half into the
+    // workspace, the activation, the down half.
+    std::string hidden = w.workspaceFloats(rows.count * f.H());
+    writeUp(w, rows, f, in, hidden);
+    writeDown(w, rows, f, writeActivation(w, rows, f, hidden), w.name(out));
+    return w.finish();
+  }
+  std::string cType =
+      cast<RankedTensorType>(out.getType()).getElementType().isBF16() ? "unsigned short" : "float";
   writeRowGroupedGemm(w, "up1", rows, f.F, f.d, in, {expertMatrix(f.w1, f.F * f.d), f.d, true},
-                      {rowsFrom(w.name(hidden), f.H()), f.H(), false, "", 0,
-                       bf16Hidden ? "unsigned short" : "float"});
+                      {rowsFrom(w.name(out), f.H()), f.H(), false, "", 0, cType});
   if (f.gated)
-    writeRowGroupedGemm(w, "up3", rows, f.F, f.d, in, {expertMatrix(f.w3, f.F * f.d), f.d, true},
-                        {plus(rowsFrom(w.name(hidden), f.H()), std::to_string(f.F)), f.H(), false,
-                         "", 0, bf16Hidden ? "unsigned short" : "float"});
+    writeRowGroupedGemm(
+        w, "up3", rows, f.F, f.d, in, {expertMatrix(f.w3, f.F * f.d), f.d, true},
+        {plus(rowsFrom(w.name(out), f.H()), std::to_string(f.F)), f.H(), false, "", 0, cType});
   return w.finish();
 }
 

@@ -57,7 +57,7 @@ def MoEFuseDispatchPass : Pass<"moe-fuse-dispatch", "::mlir::func::FuncOp"> {
   let description = [{
     A gather (`RowGather`: `moe.dispatch`) whose only reader takes its rows
     as operand 0 and can load them through the row index (`GatheredInput`:
-    `moe.grouped_ffn_up`) joins that reader in a `moe.fused dispatch`
+    `moe.grouped_ffn_up`, `moe.grouped_ffn`) joins that reader in a `moe.fused dispatch`
     region: the up projection's GEMM reads each slot's token row straight
     from the hidden states, and the dispatched rows ([T·K, d]) are never
     written. (With `--moe-rematerialize`, the backward pass has a dispatch

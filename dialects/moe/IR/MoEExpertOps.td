@@ -9,7 +9,7 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def MoE_GroupedFFNOp : MoE_Op<"grouped_ffn",
-    [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
+    [MoE_MatrixProducts, MoE_GatheredInput, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
   let summary = "the routed experts: one FFN per expert over its tokens";
   let description = [{
     Expert `e` computes `W2_e · act(W1_e x)`, or with `w3` the gated form
