@@ -91,51 +91,31 @@ else
 fi
 result[parity]+=" ($((SECONDS - start)) s)"
 
+# A device comparison of the plans in gpu-bundle/PLANS against the cpu,
+# twice bit for bit on the device, as table row KEY within SECONDS:
+# compare PLANS KEY SECONDS [compare_devices.py options].
+compare() {
+  local plans="$1" key="$2" seconds="$3" start=$SECONDS; shift 3
+  [ -d "$bundle/$plans" ] && wants "$key" || return 0
+  if limit "$seconds" python3 "$root/test/tools/Inputs/compare_devices.py" --repeat "$@" \
+      "$bundle/bin" "$work/compare-$key" cpu "$device" "$bundle/$plans/*.moeb" \
+      >"$work/$key.txt" 2>&1; then
+    result[$key]="pass: $(tail -n 1 "$work/$key.txt")"
+  else
+    result[$key]="FAIL: $(tail -n 1 "$work/$key.txt")"
+    head -c 3000 "$work/$key.txt"
+  fi
+  result[$key]+=" ($((SECONDS - start)) s)"
+}
 # 1b. bf16 products (moec --precision=bf16) against the cpu's fp32: the loss
-#     within 1e-3, all gradients together within 5e-2 (relative L2), and
-#     bit for bit twice on the device.
-if [ -d "$bundle/plans-bf16" ] && wants parity-bf16; then
-  start=$SECONDS
-  if limit 180 python3 "$root/test/tools/Inputs/compare_devices.py" --repeat --precision bf16 \
-      "$bundle/bin" "$work/compare-bf16" cpu "$device" "$bundle/plans-bf16/*.moeb" \
-      >"$work/parity-bf16.txt" 2>&1; then
-    result[parity-bf16]="pass: $(tail -n 1 "$work/parity-bf16.txt")"
-  else
-    result[parity-bf16]="FAIL: $(tail -n 1 "$work/parity-bf16.txt")"
-    head -c 3000 "$work/parity-bf16.txt"
-  fi
-  result[parity-bf16]+=" ($((SECONDS - start)) s)"
-fi
-
-# 1c. Dense GEMMs as cuBLASLt calls (moec --gemm=cublaslt) against the cpu,
-#     and twice bit for bit (a fixed algorithm per GEMM).
-if [ -d "$bundle/plans-cublaslt" ] && wants cublaslt; then
-  start=$SECONDS
-  if limit 120 python3 "$root/test/tools/Inputs/compare_devices.py" --repeat --gemm cublaslt \
-      "$bundle/bin" "$work/compare-cublaslt" cpu "$device" "$bundle/plans-cublaslt/*.moeb" \
-      >"$work/parity-cublaslt.txt" 2>&1; then
-    result[cublaslt]="pass: $(tail -n 1 "$work/parity-cublaslt.txt")"
-  else
-    result[cublaslt]="FAIL: $(tail -n 1 "$work/parity-cublaslt.txt")"
-    head -c 3000 "$work/parity-cublaslt.txt"
-  fi
-  result[cublaslt]+=" ($((SECONDS - start)) s)"
-fi
-
-# 1d. Fusion groups (moec --fusion=all) against the cpu, which runs each
-#     group's ops one by one, and twice bit for bit.
-if [ -d "$bundle/plans-fused" ] && wants parity-fused; then
-  start=$SECONDS
-  if limit 120 python3 "$root/test/tools/Inputs/compare_devices.py" --repeat --fusion all \
-      "$bundle/bin" "$work/compare-fused" cpu "$device" "$bundle/plans-fused/*.moeb" \
-      >"$work/parity-fused.txt" 2>&1; then
-    result[parity-fused]="pass: $(tail -n 1 "$work/parity-fused.txt")"
-  else
-    result[parity-fused]="FAIL: $(tail -n 1 "$work/parity-fused.txt")"
-    head -c 3000 "$work/parity-fused.txt"
-  fi
-  result[parity-fused]+=" ($((SECONDS - start)) s)"
-fi
+#     within 1e-3, all gradients together within 5e-2 (relative L2).
+compare plans-bf16 parity-bf16 180 --precision bf16
+# 1c. Dense GEMMs as cuBLASLt calls (moec --gemm=cublaslt), a fixed
+#     algorithm per GEMM.
+compare plans-cublaslt cublaslt 120 --gemm cublaslt
+# 1d. Fusion groups (moec --fusion=all): the cpu runs each group's ops one
+#     by one.
+compare plans-fused parity-fused 120 --fusion all
 
 # 2. The demo model trains on the device; the loss curve repeats bit for
 #    bit, and a resumed run matches an uninterrupted one.

@@ -22,24 +22,19 @@ namespace {
 struct FusedKernel : CudaKernelOpInterface::ExternalModel<FusedKernel, FusedOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto fused = cast<FusedOp>(op);
+    SmallVector<Operation *> members;
+    for (Operation &member : fused.getMembers())
+      members.push_back(&member);
     switch (fused.getKind()) {
     case FusionKind::router:
       return fusedRouterKernel(op);
     case FusionKind::dispatch:
       return fusedDispatchKernel(op);
-    case FusionKind::optimizer: {
-      SmallVector<Operation *> members;
-      for (Operation &member : fused.getMembers())
-        members.push_back(&member);
+    case FusionKind::optimizer:
       return elementLoopKernel(op, "fused_optimizer", members);
-    }
-    case FusionKind::elementwise: {
-      SmallVector<Operation *> members;
-      for (Operation &member : fused.getMembers())
-        members.push_back(&member);
+    case FusionKind::elementwise:
       return elementwiseKernel(op, "fused_elementwise",
                                fused.getBody()->getTerminator()->getOperands(), members);
-    }
     }
     return op->emitOpError("has a fusion kind the cuda target has no kernel for");
   }
