@@ -13,9 +13,12 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K,
   if (M == 0 || N == 0)
     return;
   if (K == 0) {
+    // No terms: C = beta · C, where beta = 0 means C's old contents are not
+    // read at all (as in BLAS): +0, whatever bits the buffer held (a NaN, a
+    // -0 left by an earlier step in a reused arena).
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j)
-        C[i * ldc + j] *= beta;
+        C[i * ldc + j] = beta == 0.0f ? 0.0f : C[i * ldc + j] * beta;
     return;
   }
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -47,5 +48,21 @@ TEST(DeterministicSum, HandlesEmptyAndPartialBlocks) {
   EXPECT_EQ(deterministicSum(0, 64, one), 0.0);
   EXPECT_EQ(deterministicSum(1, 64, one), 1.0);
   EXPECT_EQ(deterministicSum(129, 64, one), 129.0);
+}
+
+// An expert with no tokens multiplies over K = 0 rows: with beta = 0 its
+// gradient is +0 whatever the reused arena held there before (a -0 or a NaN
+// would otherwise leak into the result; fused and unfused plans differ in
+// which bytes they reuse).
+TEST(Gemm, EmptySumWithBetaZeroWritesPositiveZeros) {
+  std::vector<float> c = {-0.0f, std::nanf(""), -3.0f, 5.0f};
+  gemm(true, false, 2, 2, 0, 1.0f, nullptr, 2, nullptr, 2, 0.0f, c.data(), 2);
+  for (float value : c) {
+    EXPECT_EQ(value, 0.0f);
+    EXPECT_FALSE(std::signbit(value));
+  }
+  std::vector<float> scaled = {-2.0f, 4.0f};
+  gemm(false, false, 1, 2, 0, 1.0f, nullptr, 0, nullptr, 2, 0.5f, scaled.data(), 2);
+  EXPECT_EQ(scaled, (std::vector<float>{-1.0f, 2.0f}));
 }
 } // namespace
