@@ -21,6 +21,7 @@ gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/n
 gpu="${gpu:-no GPU ($device)}"
 declare -A result
 layers=""
+fusions="" # the rows of the fusion table, after its first
 # The whole run's budget (seconds, GPU_CHECK_BUDGET): each command's time
 # limit is cut to what is left of it, and the later, optional sections are
 # skipped, with a note in the table, when less is left than they may take;
@@ -42,7 +43,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile bench ${layers:-} olmoe fusion sanitizer; do
+    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile bench ${layers:-} olmoe fusion ${fusions:-} sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-14s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -358,35 +359,49 @@ PY
   done
 fi
 
-# 3d. Fusion strategies: the same work with --fusion=none and =all, time
+# 3d. Fusion strategies: the same work under each --fusion strategy, time
 #     and kernel launches per training step (moe-inspect --kernels): the
-#     demo (fp32), the layers (bf16) and OLMoE (bf16).
+#     demo (fp32; none and all), the layers (bf16; none, router, dispatch,
+#     expert, moe, all; one row each) and OLMoE (bf16; none, moe, all).
 if wants fusion && [ -f "$bundle/demo-kjv-fused.moeb" ]; then
   launches() { "$bundle/bin/moe-inspect" --kernels "$1" | awk '/^function  train_step_adamw/{f=1} f && /launches per run/{print $3; exit}'; }
+  median_tokens() { python3 -c "import json,statistics,sys; print(round(statistics.median(json.loads(l)['tokens_per_s'] for l in list(open(sys.argv[1]))[2:] or list(open(sys.argv[1])))))" "$1" 2>/dev/null; }
   line=""
   for variant in "" -fused; do
     limit 120 "$bundle/bin/moe-run" "$bundle/demo-kjv$variant.moeb" --device "$device" --data "$data" \
         --steps "${GEMM_STEPS:-40}" --log "$work/demo-fusion$variant.jsonl" >/dev/null 2>&1
-    r="$(python3 -c "import json,statistics,sys; print(round(statistics.median(json.loads(l)['tokens_per_s'] for l in list(open(sys.argv[1]))[2:] or list(open(sys.argv[1])))))" "$work/demo-fusion$variant.jsonl" 2>/dev/null)"
+    r="$(median_tokens "$work/demo-fusion$variant.jsonl")"
     line+="demo ${variant:--none} ${r:-failed} tok/s ($(launches "$bundle/demo-kjv$variant.moeb") launches); "
   done
-  while read -r name tokens hidden experts width k; do
-    [ -f "$bundle/bench/$name-bf16-fused.moeb" ] && time_for 90 || continue
-    for variant in "" -fused; do
-      limit 120 "$bundle/bin/moe_layer_bench" "$bundle/bench/$name-bf16$variant.moeb" --steps "${BIG_STEPS:-3}" \
-          --device "$device" --top-k "$k" >"$work/fusion-$name$variant.json" 2>/dev/null
-      ms="$(python3 -c "import json,sys; print(f\"{json.load(open(sys.argv[1]))['step_seconds']*1e3:.1f}\")" "$work/fusion-$name$variant.json" 2>/dev/null)"
-      line+="$name bf16 ${variant:--none} ${ms:-failed} ms ($(launches "$bundle/bench/$name-bf16$variant.moeb") launches); "
-    done
-  done <"$bundle/bench/layers.txt"
-  if [ -f "$bundle/bench/olmoe4-bf16-fused.moeb" ] && [ "$device" = cuda ] && time_for 120; then
-    [ -f "$work/olmoe-tokens.bin" ] || python3 -c "import random,struct,sys; random.seed(0); open(sys.argv[1],'wb').write(struct.pack('<%dH' % (16384*10), *[random.randrange(50304) for _ in range(16384*10)]))" "$work/olmoe-tokens.bin"
-    limit 200 "$bundle/bin/moe-run" "$bundle/bench/olmoe4-bf16-fused.moeb" --device cuda --data "$work/olmoe-tokens.bin" \
-        --steps "${OLMOE_STEPS:-6}" --log "$work/olmoe-fused.jsonl" >/dev/null 2>&1
-    r="$(python3 -c "import json,statistics,sys; print(round(statistics.median(json.loads(l)['tokens_per_s'] for l in list(open(sys.argv[1]))[2:] or list(open(sys.argv[1])))))" "$work/olmoe-fused.jsonl" 2>/dev/null)"
-    line+="olmoe4 bf16 -fused ${r:-failed} tok/s ($(launches "$bundle/bench/olmoe4-bf16-fused.moeb") launches)"
-  fi
   result[fusion]="${line%; }"
+  while read -r name tokens hidden experts width k; do
+    [ -f "$bundle/bench/$name-bf16-all.moeb" ] && time_for 150 || continue
+    line=""
+    for strategy in none router dispatch expert moe all; do
+      plan="$bundle/bench/$name-bf16-$strategy.moeb"
+      [ "$strategy" = none ] && plan="$bundle/bench/$name-bf16.moeb"
+      limit 120 "$bundle/bin/moe_layer_bench" "$plan" --steps "${BIG_STEPS:-3}" \
+          --device "$device" --top-k "$k" >"$work/fusion-$name-$strategy.json" 2>/dev/null
+      ms="$(python3 -c "import json,sys; print(f\"{json.load(open(sys.argv[1]))['step_seconds']*1e3:.1f}\")" "$work/fusion-$name-$strategy.json" 2>/dev/null)"
+      line+="$strategy ${ms:-failed} ms ($(launches "$plan")); "
+    done
+    result[fusion-$name]="bf16 ms (launches): ${line%; }"
+    fusions+=" fusion-$name"
+  done <"$bundle/bench/layers.txt"
+  if [ -f "$bundle/bench/olmoe4-bf16-all.moeb" ] && [ "$device" = cuda ] && time_for 240; then
+    [ -f "$work/olmoe-tokens.bin" ] || python3 -c "import random,struct,sys; random.seed(0); open(sys.argv[1],'wb').write(struct.pack('<%dH' % (16384*10), *[random.randrange(50304) for _ in range(16384*10)]))" "$work/olmoe-tokens.bin"
+    line=""
+    for strategy in none moe all; do
+      plan="$bundle/bench/olmoe4-bf16-$strategy.moeb"
+      [ "$strategy" = none ] && plan="$bundle/bench/olmoe4-bf16.moeb"
+      limit 200 "$bundle/bin/moe-run" "$plan" --device cuda --data "$work/olmoe-tokens.bin" \
+          --steps "${OLMOE_STEPS:-6}" --log "$work/olmoe-$strategy.jsonl" >/dev/null 2>&1
+      r="$(median_tokens "$work/olmoe-$strategy.jsonl")"
+      line+="$strategy ${r:-failed} ($(launches "$plan")); "
+    done
+    result[fusion-olmoe4]="bf16 tok/s (launches): ${line%; }"
+    fusions+=" fusion-olmoe4"
+  fi
 fi
 
 # 4. Out-of-bounds accesses and races in the generated kernels: one step of

@@ -60,16 +60,21 @@ while read -r name tokens hidden experts width k; do
     "$build/bin/moec" "$bundle/bench/$name.mlir" --target=cuda --gpu-arch="$arch" \
         --precision="$precision" -o "$bundle/bench/$name$suffix.moeb"
   done
-  "$build/bin/moec" "$bundle/bench/$name.mlir" --target=cuda --gpu-arch="$arch" \
-      --precision=bf16 --fusion=all -o "$bundle/bench/$name-bf16-fused.moeb"
+  # Every fusion strategy, for the table of time and launches per strategy.
+  for strategy in router dispatch expert moe all; do
+    "$build/bin/moec" "$bundle/bench/$name.mlir" --target=cuda --gpu-arch="$arch" \
+        --precision=bf16 --fusion="$strategy" -o "$bundle/bench/$name-bf16-$strategy.moeb"
+  done
 done <"$bundle/bench/layers.txt"
 # The whole-model benchmark: OLMoE-1B-7B's shapes with 4 of its 16 layers,
 # batch 8 x 2048, AdamW, the router's aux loss on, bf16 products.
 "$build/bin/moec" "$root/models/olmoe-1b-7b.yaml" --set num_layers=4 --batch 8 --seq-len 2048 \
     --target=cuda --gpu-arch="$arch" --precision=bf16 -o "$bundle/bench/olmoe4-bf16.moeb"
-"$build/bin/moec" "$root/models/olmoe-1b-7b.yaml" --set num_layers=4 --batch 8 --seq-len 2048 \
-    --target=cuda --gpu-arch="$arch" --precision=bf16 --fusion=all \
-    -o "$bundle/bench/olmoe4-bf16-fused.moeb"
+for strategy in moe all; do
+  "$build/bin/moec" "$root/models/olmoe-1b-7b.yaml" --set num_layers=4 --batch 8 --seq-len 2048 \
+      --target=cuda --gpu-arch="$arch" --precision=bf16 --fusion="$strategy" \
+      -o "$bundle/bench/olmoe4-bf16-$strategy.moeb"
+done
 # Plans carry PTX and source beside each cubin: compressed, the bundle
 # travels in a quarter of the space (gpu-check.sh unpacks it).
 tar -C "$root" -czf "$root/gpu-bundle.tgz" gpu-bundle

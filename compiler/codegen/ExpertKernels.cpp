@@ -18,6 +18,8 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include "llvm/ADT/DenseMap.h"
+
 #include <array>
 #include <vector>
 
@@ -72,14 +74,19 @@ std::string expertMatrix(StringRef base, int64_t elements) {
 
 /// hidden[r, j] = W1_e[j] · x[r] for j < F, W3_e[j - F] · x[r] above
 /// (entries up1, up3); rows of no expert are zero.
+/// (`hiddenType`: the C type of hidden's elements, which the bf16 tile's
+/// template arguments name when `in` is gathered.)
 void writeUp(KernelWriter &w, const RowGroups &rows, const Ffn &f, const GemmOperand &in,
-             StringRef hidden) {
-  writeRowGroupedGemm(w, "up1", rows, f.F, f.d, in, {expertMatrix(f.w1, f.F * f.d), f.d, true},
-                      {rowsFrom(hidden, f.H()), f.H()});
-  if (f.gated)
-    writeRowGroupedGemm(w, "up3", rows, f.F, f.d, in,
-                        {expertMatrix(f.w3, f.F * f.d), f.d, true},
-                        {plus(rowsFrom(hidden, f.H()), std::to_string(f.F)), f.H()});
+             StringRef hidden, StringRef hiddenType = "float") {
+  GemmOperand h1{rowsFrom(hidden, f.H()), f.H()};
+  h1.elementType = hiddenType.str();
+  writeRowGroupedGemm(w, "up1", rows, f.F, f.d, in, {expertMatrix(f.w1, f.F * f.d), f.d, true}, h1);
+  if (f.gated) {
+    GemmOperand h3 = h1;
+    h3.base = plus(h1.base, std::to_string(f.F));
+    writeRowGroupedGemm(w, "up3", rows, f.F, f.d, in, {expertMatrix(f.w3, f.F * f.d), f.d, true},
+                        h3);
+  }
 }
 
 void writeUp(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef x, StringRef hidden) {
@@ -101,6 +108,61 @@ std::string writeActivation(KernelWriter &w, const RowGroups &rows, const Ffn &f
          << ";\n"
          << "  }\n";
   return g;
+}
+
+/// A GEMM operand load (GemmOperand::load) that reads g = act(h1) [⊙ h3]
+/// from the hidden row's h1 (and h3, F columns on): the activation fused
+/// into the product that consumes it, as writeActivation computes it. Its
+/// functor type goes into the kernel's helpers (once per kernel).
+std::string activationLoad(KernelWriter &w, const Ffn &f) {
+  w.helpers() << "// g = act(h1) [* h3] of the hidden element at p: the activation\n"
+              << "// fused into a GEMM's operand load.\n"
+              << "struct moec_activated_load {\n"
+              << "  template <typename T>\n"
+              << "  __device__ __forceinline__ float operator()(const T *p) const {\n"
+              << "    const float h1 = moec_load(p);\n"
+              << "    return " << activationCode(f.act, "h1")
+              << (f.gated ? " * moec_load(p + " + std::to_string(f.F) + ")" : std::string())
+              << ";\n"
+              << "  }\n"
+              << "};\n";
+  return "moec_activated_load()";
+}
+
+/// A GEMM epilogue (GemmOperand::store) that turns dg, the gradient of the
+/// activated hidden row, into the pre-activations' gradient through the
+/// activation, as writeDownGradHidden's entry computes it: dh1 = dg ⊙ h3 ⊙
+/// act'(h1) and dh3 = dg ⊙ act(h1) (dh1 = dg ⊙ act'(h1) ungated); `hidden`
+/// points at the group's first row (of C type `hiddenType`). Its functor
+/// type goes into the kernel's helpers (once per kernel).
+std::string activationGradStore(KernelWriter &w, const Ffn &f, StringRef hidden,
+                                StringRef hiddenType) {
+  w.useHelper(kActivationGradHelpers);
+  std::string F = std::to_string(f.F);
+  auto &os = w.helpers();
+  os << "// The gradient dg of output (m, n) of act(h1) [* h3] through the\n"
+     << "// activation into dh1 [and dh3]: a GEMM's fused epilogue.\n"
+     << "template <typename TH>\n"
+     << "struct moec_activation_grad_store {\n"
+     << "  const TH *hidden; // the first row of the group\n"
+     << "  template <typename TC>\n"
+     << "  __device__ __forceinline__ void operator()(TC *C, long long ldc, long long m, long long "
+        "n,\n"
+     << "                                             float dgv, bool) const {\n"
+     << "    const TH *h = hidden + m * " << f.H() << "LL;\n"
+     << "    const float h1 = moec_load(h + n);\n"
+     << "    const float a = " << activationCode(f.act, "h1")
+     << ", da = " << activationGradCode(f.act, "h1") << ";\n";
+  if (f.gated)
+    os << "    const float h3 = moec_load(h + " << F << " + n);\n"
+       << "    moec_store(C + m * ldc + n, dgv * h3 * da);\n"
+       << "    moec_store(C + m * ldc + " << F << " + n, dgv * a);\n";
+  else
+    os << "    moec_store(C + m * ldc + n, dgv * da);\n"
+       << "    (void)a;\n";
+  os << "  }\n"
+     << "};\n";
+  return "moec_activation_grad_store<" + hiddenType.str() + ">{" + hidden.str() + "}";
 }
 
 /// y[r, c] = Σ_j g(r, j) W2_e[c, j] (entry down).
@@ -215,6 +277,163 @@ struct GroupedFFNUpKernel
   }
 };
 
+/// The C type of a value's elements in a GEMM tile's template arguments.
+std::string cTypeOf(Value value) {
+  return cast<RankedTensorType>(value.getType()).getElementType().isBF16() ? "unsigned short"
+                                                                           : "float";
+}
+
+/// The values a fusion group's members read and write, as the group's
+/// kernel names them: the group's inputs (block arguments) and results
+/// (yielded values) by their parameters, values that stay inside it in the
+/// kernel's workspace (one block each, of their element type).
+class GroupValues {
+public:
+  GroupValues(KernelWriter &w, FusedOp fused) : w_(w), fused_(fused) {}
+
+  /// The fused op's operand or result behind `inner`; null inside the group.
+  Value outer(Value inner) {
+    if (auto argument = dyn_cast<BlockArgument>(inner))
+      return fused_.getInputs()[argument.getArgNumber()];
+    for (OpOperand &yielded : fused_.getBody()->getTerminator()->getOpOperands())
+      if (yielded.get() == inner)
+        return fused_.getResult(yielded.getOperandNumber());
+    return {};
+  }
+
+  std::string name(Value inner) {
+    if (Value value = outer(inner))
+      return w_.name(value);
+    auto [it, added] = inside_.try_emplace(inner);
+    if (added) {
+      int64_t n = numElements(inner);
+      it->second = cTypeOf(inner) == "float"
+                       ? w_.workspaceFloats(n)
+                       : "((unsigned short *)" + w_.workspaceFloats((n + 1) / 2) + ")";
+    }
+    return it->second;
+  }
+
+  /// `inner` is read and written through moec_load / moec_store only.
+  void acceptBf16(Value inner) {
+    if (Value value = outer(inner))
+      w_.acceptBf16(value);
+  }
+
+private:
+  KernelWriter &w_;
+  FusedOp fused_;
+  llvm::DenseMap<Value, std::string> inside_;
+};
+
+Ffn ffnOf(GroupValues &v, Value w1, Value w2, Value w3, Activation act) {
+  auto type = cast<RankedTensorType>(w1.getType());
+  return {type.getDimSize(type.getRank() - 2),
+          type.getDimSize(type.getRank() - 1),
+          static_cast<bool>(w3),
+          act,
+          v.name(w1),
+          v.name(w2),
+          w3 ? v.name(w3) : ""};
+}
+
+RowGroups rowsOf(GroupValues &v, Value input, Value groupSizes, Value w1) {
+  auto type = cast<RankedTensorType>(input.getType());
+  RowGroups rows;
+  rows.E = cast<RankedTensorType>(w1.getType()).getDimSize(0);
+  rows.count = type.getNumElements() / type.getShape().back();
+  if (groupSizes)
+    rows.sizes = v.name(groupSizes);
+  else
+    rows.capacity = type.getDimSize(1);
+  return rows;
+}
+
+/// The dispatched rows as a GEMM's A: slot s is token row slot_tokens[s] of
+/// the hidden states, loaded through the index.
+GemmOperand gatheredRows(GroupValues &v, DispatchOp dispatch, int64_t d) {
+  auto tokens = cast<RankedTensorType>(dispatch.getInput().getType());
+  GemmOperand in{v.name(dispatch.getInput()), d};
+  in.gather = plus(v.name(dispatch.getSlotTokens()), "first");
+  in.gatherEnd = tokens.getDimSize(0);
+  return in;
+}
+
+/// A gated down projection (or its gradient) needs the up projection's w3.
+LogicalResult checkGated(FusedOp fused, bool gated, Value w3) {
+  if (gated == static_cast<bool>(w3))
+    return success();
+  return fused.emitOpError("has an expert group whose down projection is ")
+         << (gated ? "" : "not ") << "gated but whose up projection has " << (w3 ? "" : "no ")
+         << "w3";
+}
+
+/// The forward expert group: [a dispatch,] the up projection, and the down
+/// projection, whose GEMM applies the activation as it loads the hidden rows
+/// (no activation entry, no activated rows in memory).
+FailureOr<CudaKernel> fusedExpertForward(FusedOp fused, DispatchOp dispatch, GroupedFFNUpOp up,
+                                         GroupedFFNDownOp down) {
+  KernelWriter w(fused, dispatch ? "fused_dispatch_expert" : "fused_expert");
+  GroupValues v(w, fused);
+  Ffn f = ffnOf(v, up.getW1(), down.getW2(), up.getW3(), down.getActivation());
+  if (failed(checkGated(fused, down.getGated(), up.getW3())))
+    return failure();
+  RowGroups rows = rowsOf(v, up.getInput(), up.getGroupSizes(), up.getW1());
+  // The bf16 tile loads operands and stores results through moec_load /
+  // moec_store.
+  if (w.bf16Products()) {
+    v.acceptBf16(up.getInput());
+    v.acceptBf16(up.getHidden());
+    v.acceptBf16(down.getResult());
+  }
+  GemmOperand in = dispatch ? gatheredRows(v, dispatch, f.d)
+                            : GemmOperand{rowsFrom(v.name(up.getInput()), f.d), f.d};
+  std::string hidden = v.name(up.getHidden());
+  writeUp(w, rows, f, in, hidden, cTypeOf(up.getHidden()));
+  GemmOperand activated{rowsFrom(hidden, f.H()), f.H()};
+  activated.load = activationLoad(w, f);
+  writeRowGroupedGemm(w, "down", rows, f.d, f.F, activated,
+                      {expertMatrix(f.w2, f.d * f.F), f.F, true},
+                      {rowsFrom(v.name(down.getResult()), f.d), f.d});
+  return w.finish();
+}
+
+/// The backward expert group: the hidden gradient (the dY W2 GEMM with the
+/// activation's derivative in its epilogue, no dg in memory), dW2 (its GEMM
+/// applying the activation as it loads the hidden rows), then the up
+/// projection's gradients from the hidden gradient.
+FailureOr<CudaKernel> fusedExpertBackward(FusedOp fused, GroupedFFNDownGradOp down,
+                                          GroupedFFNUpGradOp up) {
+  KernelWriter w(fused, "fused_expert_grad");
+  GroupValues v(w, fused);
+  Ffn f = ffnOf(v, up.getW1(), down.getW2(), up.getW3(), down.getActivation());
+  if (failed(checkGated(fused, down.getGated(), up.getW3())))
+    return failure();
+  RowGroups rows = rowsOf(v, down.getHidden(), down.getGroupSizes(), up.getW1());
+  // hidden is read by moec_load only, dhidden written by moec_store only
+  // (as the unfused kernels); the up gradient's GEMMs load x and dhidden.
+  v.acceptBf16(down.getHidden());
+  v.acceptBf16(down.getDhidden());
+  if (w.bf16Products())
+    v.acceptBf16(up.getInput());
+  std::string hidden = v.name(down.getHidden()), dy = v.name(down.getDresult());
+  std::string dh = v.name(down.getDhidden());
+  GemmOperand dhidden{rowsFrom(dh, f.H()), f.H()};
+  dhidden.store = activationGradStore(w, f, rowsFrom(hidden, f.H()), cTypeOf(down.getHidden()));
+  dhidden.secondColumn = f.gated ? f.F : 0;
+  writeRowGroupedGemm(w, "dg", rows, f.F, f.d, {rowsFrom(dy, f.d), f.d},
+                      {expertMatrix(f.w2, f.d * f.F), f.F}, dhidden);
+  GemmOperand activated{rowsFrom(hidden, f.H()), f.H()};
+  activated.load = activationLoad(w, f);
+  writeGroupReductionGemm(w, "dw2", rows, f.d, f.F, {rowsFrom(dy, f.d), f.d}, activated,
+                          {expertMatrix(v.name(down.getDw2()), f.d * f.F), f.F});
+  writeUpGradInput(w, rows, f, dh, v.name(up.getDinput()));
+  auto dweights = up.getDweights();
+  writeUpGradWeights(w, rows, f, v.name(up.getInput()), dh, v.name(dweights[0]),
+                     f.gated ? v.name(dweights[1]) : "");
+  return w.finish();
+}
+
 } // namespace
 
 FailureOr<CudaKernel> fusedDispatchKernel(Operation *op) {
@@ -231,54 +450,51 @@ FailureOr<CudaKernel> fusedDispatchKernel(Operation *op) {
       fused.getBody()->getTerminator()->getOperand(0) != consumer->getResult(0))
     return op->emitOpError("has a dispatch group whose dispatched rows are read outside it");
   KernelWriter w(op, up ? "fused_dispatch_up" : "fused_dispatch_ffn");
-  // The kernel parameter behind an input of the body.
-  auto nameOf = [&](Value value) {
-    auto argument = cast<BlockArgument>(value);
-    return w.name(fused.getInputs()[argument.getArgNumber()]);
-  };
-  Value w1v = up ? up.getW1() : ffn.getW1(), w3v = up ? up.getW3() : ffn.getW3();
-  Value sizes = up ? up.getGroupSizes() : ffn.getGroupSizes();
-  auto w1 = cast<RankedTensorType>(w1v.getType());
-  Ffn f{w1.getDimSize(w1.getRank() - 2),
-        w1.getDimSize(w1.getRank() - 1),
-        static_cast<bool>(w3v),
-        ffn ? ffn.getActivation() : Activation::relu,
-        nameOf(w1v),
-        ffn ? nameOf(ffn.getW2()) : nameOf(w1v),
-        w3v ? nameOf(w3v) : ""};
-  auto input = cast<RankedTensorType>(consumer->getOperand(0).getType());
-  RowGroups rows;
-  rows.E = w1.getDimSize(0);
-  rows.count = input.getNumElements() / input.getShape().back();
-  if (sizes)
-    rows.sizes = nameOf(sizes);
-  else
-    rows.capacity = input.getDimSize(1);
-  Value out = fused.getResult(0);
+  GroupValues v(w, fused);
+  Value w3 = up ? up.getW3() : ffn.getW3();
+  Ffn f = up ? ffnOf(v, up.getW1(), up.getW1(), w3, Activation::relu)
+             : ffnOf(v, ffn.getW1(), ffn.getW2(), w3, ffn.getActivation());
+  RowGroups rows = up ? rowsOf(v, up.getInput(), up.getGroupSizes(), up.getW1())
+                      : rowsOf(v, ffn.getInput(), ffn.getGroupSizes(), ffn.getW1());
+  Value out = consumer->getResult(0);
   if (w.bf16Products())
-    w.acceptBf16(out); // stored by the bf16 tile's moec_store
-  // Slot s of the dispatch is token row slot_tokens[s] of the hidden states.
-  auto tokens = cast<RankedTensorType>(dispatch.getInput().getType());
-  GemmOperand in{nameOf(dispatch.getInput()), f.d};
-  in.gather = plus(nameOf(dispatch.getSlotTokens()), "first");
-  in.gatherEnd = tokens.getDimSize(0);
+    v.acceptBf16(out); // stored by the bf16 tile's moec_store
+  GemmOperand in = gatheredRows(v, dispatch, f.d);
   if (ffn) {
     // The whole FFN, as moe.grouped_ffn's own kernel: the up half into the
     // workspace, the activation, the down half.
     std::string hidden = w.workspaceFloats(rows.count * f.H());
     writeUp(w, rows, f, in, hidden);
-    writeDown(w, rows, f, writeActivation(w, rows, f, hidden), w.name(out));
+    writeDown(w, rows, f, writeActivation(w, rows, f, hidden), v.name(out));
     return w.finish();
   }
-  std::string cType =
-      cast<RankedTensorType>(out.getType()).getElementType().isBF16() ? "unsigned short" : "float";
-  writeRowGroupedGemm(w, "up1", rows, f.F, f.d, in, {expertMatrix(f.w1, f.F * f.d), f.d, true},
-                      {rowsFrom(w.name(out), f.H()), f.H(), false, "", 0, cType});
-  if (f.gated)
-    writeRowGroupedGemm(
-        w, "up3", rows, f.F, f.d, in, {expertMatrix(f.w3, f.F * f.d), f.d, true},
-        {plus(rowsFrom(w.name(out), f.H()), std::to_string(f.F)), f.H(), false, "", 0, cType});
+  writeUp(w, rows, f, in, v.name(out), cTypeOf(out));
   return w.finish();
+}
+
+FailureOr<CudaKernel> fusedExpertKernel(Operation *op) {
+  auto fused = cast<FusedOp>(op);
+  SmallVector<Operation *> members;
+  for (Operation &member : fused.getMembers())
+    members.push_back(&member);
+  auto dispatch = members.size() == 3 ? dyn_cast<DispatchOp>(members[0]) : DispatchOp();
+  ArrayRef<Operation *> ffn = ArrayRef(members).drop_front(dispatch ? 1 : 0);
+  if (ffn.size() == 2) {
+    auto up = dyn_cast<GroupedFFNUpOp>(ffn[0]);
+    auto down = dyn_cast<GroupedFFNDownOp>(ffn[1]);
+    bool dispatchFeedsUp = !dispatch || (up && up.getInput() == dispatch.getResult() &&
+                                         dispatch.getResult().hasOneUse());
+    if (up && down && down.getHidden() == up.getHidden() && dispatchFeedsUp)
+      return fusedExpertForward(fused, dispatch, up, down);
+    auto downGrad = dyn_cast<GroupedFFNDownGradOp>(ffn[0]);
+    auto upGrad = dyn_cast<GroupedFFNUpGradOp>(ffn[1]);
+    if (!dispatch && downGrad && upGrad && upGrad.getDhidden() == downGrad.getDhidden())
+      return fusedExpertBackward(fused, downGrad, upGrad);
+  }
+  return op->emitOpError("has no kernel for an expert group other than [moe.dispatch,] "
+                         "moe.grouped_ffn_up, moe.grouped_ffn_down (reading the up projection's "
+                         "hidden rows) or moe.grouped_ffn_down_grad, moe.grouped_ffn_up_grad "
+                         "(reading its hidden gradient)");
 }
 
 namespace {

@@ -2,7 +2,8 @@
 //
 // One kernel per fusion group, written by the code of its kind from its
 // members' bodies: router groups one thread per token (TokenRowWriter.h),
-// elementwise groups one thread per element (ElementwiseCode.h).
+// elementwise groups one thread per element (ElementwiseCode.h), dispatch
+// and expert groups the expert FFN's GEMMs (ExpertCode.h).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
@@ -30,6 +31,8 @@ struct FusedKernel : CudaKernelOpInterface::ExternalModel<FusedKernel, FusedOp> 
       return fusedRouterKernel(op);
     case FusionKind::dispatch:
       return fusedDispatchKernel(op);
+    case FusionKind::expert:
+      return fusedExpertKernel(op);
     case FusionKind::optimizer:
       return elementLoopKernel(op, "fused_optimizer", members);
     case FusionKind::elementwise:

@@ -14,6 +14,7 @@ namespace moec {
 #define GEN_PASS_DEF_MOEFUSEROUTERPASS
 #define GEN_PASS_DEF_MOEFUSEELEMENTWISEPASS
 #define GEN_PASS_DEF_MOEFUSEDISPATCHPASS
+#define GEN_PASS_DEF_MOEFUSEEXPERTPASS
 #define GEN_PASS_DEF_MOEFUSEOPTIMIZERPASS
 #define GEN_PASS_DEF_MOEFUSIONPASS
 #include "compiler/transforms/Passes.h.inc"
@@ -62,18 +63,64 @@ unsigned fuseElementwise(func::FuncOp func) {
 
 /// Dispatch fusion: a gather whose one reader loads its rows through the
 /// index (its GEMM's operand load), so the gathered rows never reach memory.
-unsigned fuseDispatch(func::FuncOp func) {
-  auto isGatherForLoad = [](Operation *op) {
-    if (!op->hasTrait<RowGather>() || !op->getResult(0).hasOneUse())
-      return false;
-    OpOperand &use = *op->getResult(0).use_begin();
-    return use.getOwner()->hasTrait<GatheredInput>() && use.getOperandNumber() == 0;
+bool isGatherForLoad(Operation *op) {
+  if (!op->hasTrait<RowGather>() || !op->getResult(0).hasOneUse())
+    return false;
+  OpOperand &use = *op->getResult(0).use_begin();
+  return use.getOwner()->hasTrait<GatheredInput>() && use.getOperandNumber() == 0;
+}
+
+bool joinsDispatch(Operation *op, Operation *anchor) {
+  return isGatherForLoad(anchor) && op->hasTrait<GatheredInput>() &&
+         op->getOperand(0) == anchor->getResult(0);
+}
+
+/// Expert fusion, forward: a GEMM whose result an ActivatedInput op reads as
+/// operand 0 (the pre-activations), and that op, whose GEMM applies the
+/// activation as it loads them.
+bool producesActivatedInput(Operation *op) {
+  return op->hasTrait<MatrixProducts>() && op->getNumResults() == 1 &&
+         llvm::any_of(op->getResult(0).getUses(), [](OpOperand &use) {
+           return use.getOwner()->hasTrait<ActivatedInput>() && use.getOperandNumber() == 0;
+         });
+}
+
+/// Expert fusion, backward: an ActivationGradient op (the derivative in its
+/// GEMM's epilogue) and the only reader of the gradient it computes.
+bool joinsExpert(Operation *op, Operation *anchor) {
+  if (op->hasTrait<ActivatedInput>())
+    return producesActivatedInput(anchor) && op->getOperand(0) == anchor->getResult(0);
+  if (op->hasTrait<HiddenGradientInput>())
+    return anchor->hasTrait<ActivationGradient>() && anchor->getResult(0).hasOneUse() &&
+           llvm::is_contained(op->getOperands(), anchor->getResult(0));
+  return false;
+}
+
+bool startsExpert(Operation *op) {
+  return producesActivatedInput(op) || op->hasTrait<ActivationGradient>();
+}
+
+FusionKind expertOrDispatch(ArrayRef<Operation *> members) {
+  bool expert = llvm::any_of(members, [](Operation *op) {
+    return op->hasTrait<ActivatedInput>() || op->hasTrait<ActivationGradient>();
+  });
+  return expert ? FusionKind::expert : FusionKind::dispatch;
+}
+
+/// Dispatch and expert fusion, either or both: together, a dispatch, the up
+/// projection loading its rows and the down projection applying the
+/// activation form one group (kind expert).
+unsigned fuseExperts(func::FuncOp func, bool dispatch, bool expert) {
+  auto canStart = [&](Operation *op) {
+    return (dispatch && isGatherForLoad(op)) || (expert && startsExpert(op));
   };
   auto canJoin = [&](Operation *op, Operation *anchor) {
-    return isGatherForLoad(anchor) && op->hasTrait<GatheredInput>() &&
-           op->getOperand(0) == anchor->getResult(0);
+    return (dispatch && joinsDispatch(op, anchor)) || (expert && joinsExpert(op, anchor));
   };
-  return formFusionGroups(func.getBody().front(), {FusionKind::dispatch, isGatherForLoad, canJoin});
+  FusionRule rule{expert ? FusionKind::expert : FusionKind::dispatch, canStart, canJoin};
+  if (dispatch && expert)
+    rule.kindOf = expertOrDispatch;
+  return formFusionGroups(func.getBody().front(), rule);
 }
 
 /// Optimizer fusion: the independent updates of every parameter (siblings:
@@ -99,7 +146,11 @@ struct MoEFuseElementwisePass : impl::MoEFuseElementwisePassBase<MoEFuseElementw
 };
 
 struct MoEFuseDispatchPass : impl::MoEFuseDispatchPassBase<MoEFuseDispatchPass> {
-  void runOnOperation() override { fuseDispatch(getOperation()); }
+  void runOnOperation() override { fuseExperts(getOperation(), /*dispatch=*/true, false); }
+};
+
+struct MoEFuseExpertPass : impl::MoEFuseExpertPassBase<MoEFuseExpertPass> {
+  void runOnOperation() override { fuseExperts(getOperation(), false, /*expert=*/true); }
 };
 
 struct MoEFuseOptimizerPass : impl::MoEFuseOptimizerPassBase<MoEFuseOptimizerPass> {
@@ -109,13 +160,16 @@ struct MoEFuseOptimizerPass : impl::MoEFuseOptimizerPassBase<MoEFuseOptimizerPas
 struct MoEFusionPass : impl::MoEFusionPassBase<MoEFusionPass> {
   using MoEFusionPassBase::MoEFusionPassBase;
   void runOnOperation() override {
-    if (strategy == FusionStrategy::none)
-      return;
-    if (strategy != FusionStrategy::dispatch)
+    using S = FusionStrategy;
+    auto in = [&](std::initializer_list<S> strategies) {
+      return llvm::is_contained(strategies, strategy);
+    };
+    if (in({S::router, S::moe, S::all}))
       fuseRouter(getOperation());
-    if (strategy != FusionStrategy::router)
-      fuseDispatch(getOperation());
-    if (strategy != FusionStrategy::all)
+    bool dispatch = in({S::dispatch, S::moe, S::all}), expert = in({S::expert, S::moe, S::all});
+    if (dispatch || expert)
+      fuseExperts(getOperation(), dispatch, expert);
+    if (strategy != S::all)
       return;
     fuseElementwise(getOperation());
     fuseOptimizer(getOperation());

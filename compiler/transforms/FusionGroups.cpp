@@ -173,7 +173,7 @@ unsigned formFusionGroups(Block &block, const FusionRule &rule) {
     llvm::sort(group, [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
     if (hasOutsidePath(OpSet(group.begin(), group.end())))
       continue;
-    fuse(group, rule.kind);
+    fuse(group, rule.kindOf ? rule.kindOf(group) : rule.kind);
     ++formed;
   }
   return formed;

@@ -30,6 +30,9 @@ struct FusionRule {
   /// The most ops a group may hold (a kernel's parameters are bounded);
   /// 0: no bound.
   unsigned maxMembers = 0;
+  /// The kind of a group of these members (in block order), when a rule
+  /// that unites two fusions forms groups of either; unset: `kind`.
+  llvm::function_ref<moe::FusionKind(llvm::ArrayRef<mlir::Operation *>)> kindOf = nullptr;
 };
 
 /// Groups the ops of `block` by `rule` and moves each group of two or more

@@ -66,6 +66,36 @@ def MoEFuseDispatchPass : Pass<"moe-fuse-dispatch", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }
 
+def MoEFuseExpertPass : Pass<"moe-fuse-expert", "::mlir::func::FuncOp"> {
+  let summary = "Fuse each expert FFN's activation into its GEMMs";
+  let description = [{
+    Forward: the GEMM computing an expert FFN's pre-activations
+    (`moe.grouped_ffn_up`) and the op whose products read their activation
+    (`ActivatedInput`: `moe.grouped_ffn_down`) form a `moe.fused expert`
+    region: the down projection's GEMM computes `act(h1) [* h3]` as it loads
+    its operand, so the activated rows ([rows, F]) are never written and no
+    launch computes them. Backward: the op computing the hidden gradient
+    (`ActivationGradient`: `moe.grouped_ffn_down_grad`) and the only reader
+    of that gradient (`HiddenGradientInput`: `moe.grouped_ffn_up_grad`): the
+    `dY W2` GEMM applies the activation's derivative in its epilogue and
+    writes the hidden gradient itself, and the `dW2` GEMM computes the
+    activation as it loads it. With `--moe-fuse-dispatch` in the same
+    strategy, a dispatch fused into the up projection joins the forward
+    group.
+
+    ```mlir
+    %h = moe.grouped_ffn_up %x weights(%w1, %w3) : ...
+    %y = moe.grouped_ffn_down %h weights(%w2) {activation = #moe.activation<silu>, gated} : ...
+    // After (%h is also read by the backward pass, so the group yields it):
+    %h, %y = moe.fused <expert>(%x, %w1, %w3, %w2) : ... {
+      ...
+      moe.yield %h, %y : ...
+    }
+    ```
+  }];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
 def MoEFuseOptimizerPass : Pass<"moe-fuse-optimizer", "::mlir::func::FuncOp"> {
   let summary = "Fuse the updates of every parameter into multi-tensor kernels";
   let description = [{
@@ -88,7 +118,9 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
     * `none`: no groups; every op is a kernel of its own.
     * `router`: `--moe-fuse-router`.
     * `dispatch`: `--moe-fuse-dispatch`.
-    * `moe`: every MoE-specific fusion built so far (router, dispatch).
+    * `expert`: `--moe-fuse-expert`.
+    * `moe`: every MoE-specific fusion built so far (router, dispatch,
+      expert; a dispatch and the expert FFN reading it form one group).
     * `all`: `moe`, then `--moe-fuse-elementwise` for the dense part and
       `--moe-fuse-optimizer`.
   }];
@@ -101,6 +133,8 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
                         "scores, selections and their gradients"),
              clEnumValN(::moec::moe::FusionStrategy::dispatch, "dispatch",
                         "token dispatch into the expert GEMM's operand load"),
+             clEnumValN(::moec::moe::FusionStrategy::expert, "expert",
+                        "the activation into the expert GEMMs"),
              clEnumValN(::moec::moe::FusionStrategy::moe, "moe",
                         "every MoE-specific fusion"),
              clEnumValN(::moec::moe::FusionStrategy::all, "all",

@@ -4,7 +4,7 @@
 // RUN: moe-opt %s --split-input-file --moe-fuse-elementwise | FileCheck %s --check-prefix=ELEMENTWISE
 // RUN: moe-opt %s --split-input-file --moe-fusion=strategy=all | FileCheck %s --check-prefix=ALL
 // RUN: moe-opt %s --split-input-file --moe-fusion=strategy=router | FileCheck %s --check-prefixes=ROUTER,ROUTERONLY
-// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=moe | FileCheck %s --check-prefixes=ROUTER,DISPATCH
+// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=moe | FileCheck %s --check-prefixes=ROUTER,MOE
 // RUN: moe-opt %s --split-input-file --moe-fusion=strategy=none | FileCheck %s --check-prefix=NONE
 // NONE-NOT: moe.fused
 
@@ -148,6 +148,8 @@ func.func @updates(%p: tensor<8x4xf32> {moe.param = "p"}, %g: tensor<8x4xf32>,
 // DISPATCH:      moe.dispatch %arg0, %arg1
 // DISPATCH-NEXT: moe.grouped_ffn_up
 // DISPATCH-NOT:  moe.fused
+// MOE-LABEL:     func.func @dispatch_into_gemm
+// MOE:           moe.fused <dispatch>
 // ROUTERONLY-LABEL: func.func @dispatch_into_gemm
 // ROUTERONLY-NOT: moe.fused
 func.func @dispatch_into_gemm(%x: tensor<16x8xf32>, %tok: tensor<32xi32>, %w1: tensor<4x12x8xf32>,
@@ -158,4 +160,66 @@ func.func @dispatch_into_gemm(%x: tensor<16x8xf32>, %tok: tensor<32xi32>, %w1: t
   %xe2 = moe.dispatch %x, %tok : tensor<16x8xf32>, tensor<32xi32>
   %h2 = moe.grouped_ffn_up %xe2 weights(%w1, %w3) group_sizes(%sizes) : (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4xi32>) -> tensor<32x24xf32>
   return %h, %h2, %xe2 : tensor<32x24xf32>, tensor<32x24xf32>, tensor<32x8xf32>
+}
+
+// -----
+
+// Expert: the up projection and the down projection that reads its hidden
+// rows through the activation form one group; the hidden rows, which the
+// backward pass also reads, leave it. With the dispatch fusion in the same
+// strategy (moe), the dispatch joins them.
+// RUN: moe-opt %s --split-input-file --moe-fuse-expert | FileCheck %s --check-prefix=EXPERT
+// RUN: moe-opt %s --split-input-file --moe-fusion=strategy=expert | FileCheck %s --check-prefix=EXPERT
+// EXPERT-LABEL: func.func @expert_forward
+// EXPERT:      %[[D:.+]] = moe.dispatch %arg0, %arg1
+// EXPERT-NEXT: %[[R:.+]]:2 = moe.fused <expert>(%[[D]], %arg2, %arg3, %arg4, %arg5) : (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4xi32>, tensor<4x8x12xf32>) -> (tensor<32x24xf32>, tensor<32x8xf32>) {
+// EXPERT-NEXT: ^bb0(%[[X:.+]]: tensor<32x8xf32>, %[[W1:.+]]: tensor<4x12x8xf32>, %[[W3:.+]]: tensor<4x12x8xf32>, %[[S:.+]]: tensor<4xi32>, %[[W2:.+]]: tensor<4x8x12xf32>):
+// EXPERT-NEXT:   %[[H:.+]] = moe.grouped_ffn_up %[[X]] weights(%[[W1]], %[[W3]]) group_sizes(%[[S]])
+// EXPERT-NEXT:   %[[Y:.+]] = moe.grouped_ffn_down %[[H]] weights(%[[W2]]) group_sizes(%[[S]])
+// EXPERT-NEXT:   moe.yield %[[H]], %[[Y]]
+// EXPERT:      return %[[R]]#0, %[[R]]#1
+// MOE-LABEL:   func.func @expert_forward
+// MOE:         moe.fused <expert>(%arg0, %arg1, %arg2, %arg3, %arg4, %arg5)
+// MOE-NEXT:    ^bb0(
+// MOE-NEXT:      moe.dispatch
+// MOE-NEXT:      moe.grouped_ffn_up
+// MOE-NEXT:      moe.grouped_ffn_down
+// MOE-NEXT:      moe.yield
+// DISPATCH-LABEL: func.func @expert_forward
+// DISPATCH:      moe.fused <dispatch>
+// DISPATCH:      moe.grouped_ffn_down
+// ROUTERONLY-LABEL: func.func @expert_forward
+// ROUTERONLY-NOT: moe.fused
+func.func @expert_forward(%x: tensor<16x8xf32>, %tok: tensor<32xi32>, %w1: tensor<4x12x8xf32>,
+                          %w3: tensor<4x12x8xf32>, %sizes: tensor<4xi32>, %w2: tensor<4x8x12xf32>)
+    -> (tensor<32x24xf32>, tensor<32x8xf32>) {
+  %xe = moe.dispatch %x, %tok : tensor<16x8xf32>, tensor<32xi32>
+  %h = moe.grouped_ffn_up %xe weights(%w1, %w3) group_sizes(%sizes) : (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4xi32>) -> tensor<32x24xf32>
+  %y = moe.grouped_ffn_down %h weights(%w2) group_sizes(%sizes) {activation = #moe.activation<silu>, gated} : (tensor<32x24xf32>, tensor<4x8x12xf32>, tensor<4xi32>) -> tensor<32x8xf32>
+  return %h, %y : tensor<32x24xf32>, tensor<32x8xf32>
+}
+
+// -----
+
+// Expert, backward: the hidden gradient stays inside the group of the op
+// that computes it and the one that reads it; one read elsewhere too keeps
+// them apart.
+// EXPERT-LABEL: func.func @expert_backward
+// EXPERT:      %[[R:.+]]:4 = moe.fused <expert>(%arg0, %arg1, %arg2, %arg3, %arg4, %arg5, %arg6)
+// EXPERT-NEXT: ^bb0(
+// EXPERT-NEXT:   %[[DH:.+]], %[[DW2:.+]] = moe.grouped_ffn_down_grad
+// EXPERT-NEXT:   %[[DX:.+]], %[[DW:.+]]:2 = moe.grouped_ffn_up_grad {{.*}}, %[[DH]] {
+// EXPERT-NEXT:   moe.yield %[[DW2]], %[[DX]], %[[DW]]#0, %[[DW]]#1
+// EXPERT:      moe.grouped_ffn_down_grad
+// EXPERT-NEXT: moe.grouped_ffn_up_grad
+// EXPERT-NOT:  moe.fused
+func.func @expert_backward(%h: tensor<32x24xf32>, %w2: tensor<4x8x12xf32>, %sizes: tensor<4xi32>,
+                           %dy: tensor<32x8xf32>, %xe: tensor<32x8xf32>, %w1: tensor<4x12x8xf32>,
+                           %w3: tensor<4x12x8xf32>)
+    -> (tensor<4x8x12xf32>, tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<32x24xf32>) {
+  %dh, %dw2 = moe.grouped_ffn_down_grad %h, %w2, %sizes, %dy {activation = #moe.activation<silu>, gated} : (tensor<32x24xf32>, tensor<4x8x12xf32>, tensor<4xi32>, tensor<32x8xf32>) -> (tensor<32x24xf32>, tensor<4x8x12xf32>)
+  %dx, %dw:2 = moe.grouped_ffn_up_grad %xe, %w1, %w3, %sizes, %dh {operandSegmentSizes = array<i32: 1, 1, 1, 1, 1>} : (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4xi32>, tensor<32x24xf32>) -> (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>)
+  %dh2, %dw22 = moe.grouped_ffn_down_grad %h, %w2, %sizes, %dy {activation = #moe.activation<silu>, gated} : (tensor<32x24xf32>, tensor<4x8x12xf32>, tensor<4xi32>, tensor<32x8xf32>) -> (tensor<32x24xf32>, tensor<4x8x12xf32>)
+  %dx2, %dw2x:2 = moe.grouped_ffn_up_grad %xe, %w1, %w3, %sizes, %dh2 {operandSegmentSizes = array<i32: 1, 1, 1, 1, 1>} : (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4xi32>, tensor<32x24xf32>) -> (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>)
+  return %dw2, %dx, %dw#0, %dw#1, %dh2 : tensor<4x8x12xf32>, tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<32x24xf32>
 }

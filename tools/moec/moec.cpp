@@ -117,10 +117,12 @@ cl::opt<moec::moe::FusionStrategy> fusion(
                           "each router's scores, selection and their gradients"),
                clEnumValN(moec::moe::FusionStrategy::dispatch, "dispatch",
                           "each token dispatch into the expert GEMM that reads it"),
+               clEnumValN(moec::moe::FusionStrategy::expert, "expert",
+                          "each expert FFN's activation into its GEMMs"),
                clEnumValN(moec::moe::FusionStrategy::moe, "moe",
-                          "every MoE-specific fusion (today: router and dispatch)"),
+                          "every MoE-specific fusion (router, dispatch, expert)"),
                clEnumValN(moec::moe::FusionStrategy::all, "all",
-                          "moe, and chains of elementwise ops")),
+                          "moe, chains of elementwise ops and the optimizer")),
     cl::init(moec::moe::FusionStrategy::none));
 cl::opt<int64_t> batch(cl::cat(moecCategory), "batch", cl::desc("Batch size of the compiled graph "
                                           "(default: training.batch_size)"),

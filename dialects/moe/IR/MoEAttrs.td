@@ -90,7 +90,8 @@ def MoE_FusionKind : MoE_Enum<"FusionKind", "the kind of a fusion group", [
   I32EnumAttrCase<"router", 0>,
   I32EnumAttrCase<"elementwise", 1>,
   I32EnumAttrCase<"optimizer", 2>,
-  I32EnumAttrCase<"dispatch", 3>]>;
+  I32EnumAttrCase<"dispatch", 3>,
+  I32EnumAttrCase<"expert", 4>]>;
 def MoE_FusionKindAttr : MoE_EnumAttr<MoE_FusionKind, "fusion">;
 
 // Which fusions `--moe-fusion` (and `moec --fusion`) applies.
@@ -99,6 +100,7 @@ def MoE_FusionStrategy : MoE_Enum<"FusionStrategy", "a fusion strategy", [
   I32EnumAttrCase<"router", 1>,
   I32EnumAttrCase<"moe", 2>,
   I32EnumAttrCase<"all", 3>,
-  I32EnumAttrCase<"dispatch", 4>]>;
+  I32EnumAttrCase<"dispatch", 4>,
+  I32EnumAttrCase<"expert", 5>]>;
 
 #endif // MOE_ATTRS_TD

@@ -109,6 +109,29 @@ def MoE_GatheredInput : NativeOpTrait<"GatheredInput"> {
   let cppNamespace = "::moec::moe";
 }
 
+// The op's products read an elementwise function of operand 0 (the
+// activation of the expert FFN's pre-activations, `act(h1) [* h3]`), which a
+// fused kernel computes as its GEMM loads the operand: `--moe-fuse-expert`
+// joins it with the GEMM that produces operand 0.
+def MoE_ActivatedInput : NativeOpTrait<"ActivatedInput"> {
+  let cppNamespace = "::moec::moe";
+}
+
+// Result 0 is an elementwise function (the activation's derivative) of the
+// op's first product and of operand 0, which a fused kernel applies in that
+// GEMM's epilogue: `--moe-fuse-expert` joins it with the GEMMs that read it.
+def MoE_ActivationGradient : NativeOpTrait<"ActivationGradient"> {
+  let cppNamespace = "::moec::moe";
+}
+
+// The op's products read the gradient of an expert FFN's hidden layer (the
+// result 0 of an ActivationGradient op) as a GEMM operand, in the same row
+// groups: `--moe-fuse-expert` joins it to that op's group, so the gradient
+// is written only to the group's workspace.
+def MoE_HiddenGradientInput : NativeOpTrait<"HiddenGradientInput"> {
+  let cppNamespace = "::moec::moe";
+}
+
 // An optimizer's update of one parameter: elementwise over its operands of
 // the parameter's shape, reading its 0-d operands (the step, hyperparameters,
 // the clip scale) whole. Updates of different parameters are independent:

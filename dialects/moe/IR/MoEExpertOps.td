@@ -133,7 +133,7 @@ def MoE_GroupedFFNUpOp : MoE_Op<"grouped_ffn_up",
 }
 
 def MoE_GroupedFFNDownOp : MoE_Op<"grouped_ffn_down",
-    [MoE_MatrixProducts, Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+    [MoE_MatrixProducts, MoE_ActivatedInput, Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
   let summary = "the second half of moe.grouped_ffn: activation and W2";
   let description = [{
     `result = W2_e · act(h1)` or, with `gated`, `W2_e · (act(h1) ⊙ h3)`, where

@@ -31,6 +31,15 @@ def MoE_FusedOp : MoE_Op<"fused", [IsolatedFromAbove, RecursiveMemoryEffects,
     * `dispatch`: a gather (`RowGather`: `moe.dispatch`) and the op that
       reads its rows (`GatheredInput`: `moe.grouped_ffn_up`), whose GEMM
       gathers the rows as it loads its operand.
+    * `expert`: an expert FFN's GEMMs with the activation between them. In
+      the forward, the op producing the pre-activations (with its dispatch,
+      when fused) and the op whose products read their activation
+      (`ActivatedInput`: `moe.grouped_ffn_down`), which applies it as its
+      GEMM loads the operand; in the backward, the op computing the hidden
+      gradient (`ActivationGradient`: `moe.grouped_ffn_down_grad`), whose
+      GEMM applies the activation's derivative in its epilogue, and the op
+      reading that gradient (`HiddenGradientInput`:
+      `moe.grouped_ffn_up_grad`).
     * `optimizer`: independent `ParameterUpdate` ops (one per parameter),
       one multi-tensor kernel; results update their parameter and state
       in place as the members' would (InPlaceOpInterface).

@@ -260,7 +260,8 @@ def MoE_LoRAExpertsGradOp : MoE_GradOp<"lora_experts_grad", [AttrSizedOperandSeg
   let results = (outs MoE_FloatTensor:$dinput, Variadic<MoE_FloatTensor>:$dadapters);
 }
 
-def MoE_GroupedFFNUpGradOp : MoE_GradOp<"grouped_ffn_up_grad", [AttrSizedOperandSegments]> {
+def MoE_GroupedFFNUpGradOp : MoE_GradOp<"grouped_ffn_up_grad",
+    [MoE_HiddenGradientInput, AttrSizedOperandSegments]> {
   let summary = "dinput, dw1 (and dw3) of moe.grouped_ffn_up";
   let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$w1,
                        Optional<MoE_FloatTensor>:$w3,
@@ -270,7 +271,7 @@ def MoE_GroupedFFNUpGradOp : MoE_GradOp<"grouped_ffn_up_grad", [AttrSizedOperand
 }
 
 def MoE_GroupedFFNDownGradOp : MoE_GradOp<"grouped_ffn_down_grad",
-    [AllShapesMatch<["hidden", "dhidden"]>, AllTypesMatch<["w2", "dw2"]>]> {
+    [MoE_ActivationGradient, AllShapesMatch<["hidden", "dhidden"]>, AllTypesMatch<["w2", "dw2"]>]> {
   let summary = "dhidden and dw2 of moe.grouped_ffn_down";
   let description = [{
     `hidden` may be stored in bf16 (`--moe-bf16-activations`); `dhidden`

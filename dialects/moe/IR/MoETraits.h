@@ -38,6 +38,21 @@ class RowGather : public mlir::OpTrait::TraitBase<ConcreteType, RowGather> {};
 template <typename ConcreteType>
 class GatheredInput : public mlir::OpTrait::TraitBase<ConcreteType, GatheredInput> {};
 
+/// The op's products read an elementwise function of operand 0 (the
+/// activation), computed as the GEMM loads it when fused.
+template <typename ConcreteType>
+class ActivatedInput : public mlir::OpTrait::TraitBase<ConcreteType, ActivatedInput> {};
+
+/// Result 0 is the activation's derivative applied to the op's first
+/// product: a fused kernel computes it in that GEMM's epilogue.
+template <typename ConcreteType>
+class ActivationGradient : public mlir::OpTrait::TraitBase<ConcreteType, ActivationGradient> {};
+
+/// The op's products read an expert FFN's hidden-layer gradient (an
+/// ActivationGradient op's result 0) in the same row groups.
+template <typename ConcreteType>
+class HiddenGradientInput : public mlir::OpTrait::TraitBase<ConcreteType, HiddenGradientInput> {};
+
 /// An optimizer's update of one parameter: elementwise over its operands of
 /// the parameter's shape, reading 0-d operands whole.
 template <typename ConcreteType>
