@@ -32,16 +32,23 @@ namespace {
 std::array<unsigned, 3> gridFor(int64_t n) { return {blocksFor(n, 256), 1, 1}; }
 constexpr std::array<unsigned, 3> kBlock = {256, 1, 1};
 
-RowGroups rowsOf(KernelWriter &w, Value input, Value groupSizes, int64_t E) {
+/// The rows of an expert op's `input`, grouped by expert: by the device
+/// array of E sizes named `sizes`, or when that is empty by input's [E, C]
+/// capacity slots.
+RowGroups expertRows(Value input, const std::string &sizes, int64_t E) {
   auto type = cast<RankedTensorType>(input.getType());
   RowGroups rows;
   rows.E = E;
   rows.count = type.getNumElements() / type.getShape().back();
-  if (groupSizes)
-    rows.sizes = w.name(groupSizes);
+  if (!sizes.empty())
+    rows.sizes = sizes;
   else
     rows.capacity = type.getDimSize(1);
   return rows;
+}
+
+RowGroups rowsOf(KernelWriter &w, Value input, Value groupSizes, int64_t E) {
+  return expertRows(input, groupSizes ? w.name(groupSizes) : "", E);
 }
 
 RowGroups denseRows(Value input) {
@@ -338,15 +345,8 @@ Ffn ffnOf(GroupValues &v, Value w1, Value w2, Value w3, Activation act) {
 }
 
 RowGroups rowsOf(GroupValues &v, Value input, Value groupSizes, Value w1) {
-  auto type = cast<RankedTensorType>(input.getType());
-  RowGroups rows;
-  rows.E = cast<RankedTensorType>(w1.getType()).getDimSize(0);
-  rows.count = type.getNumElements() / type.getShape().back();
-  if (groupSizes)
-    rows.sizes = v.name(groupSizes);
-  else
-    rows.capacity = type.getDimSize(1);
-  return rows;
+  return expertRows(input, groupSizes ? v.name(groupSizes) : "",
+                    cast<RankedTensorType>(w1.getType()).getDimSize(0));
 }
 
 /// The dispatched rows as a GEMM's A: slot s is token row slot_tokens[s] of
