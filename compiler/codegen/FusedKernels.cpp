@@ -3,12 +3,14 @@
 // One kernel per fusion group, written by the code of its kind from its
 // members' bodies: router groups one thread per token (TokenRowWriter.h),
 // elementwise groups one thread per element (ElementwiseCode.h), dispatch
-// and expert groups the expert FFN's GEMMs (ExpertCode.h).
+// and expert groups the expert FFN's GEMMs (ExpertCode.h), norm groups one
+// block per row (NormCode.h).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/ElementwiseCode.h"
 #include "compiler/codegen/ExpertCode.h"
+#include "compiler/codegen/NormCode.h"
 #include "compiler/codegen/OpKernelModels.h"
 #include "compiler/codegen/TokenRowWriter.h"
 
@@ -33,6 +35,8 @@ struct FusedKernel : CudaKernelOpInterface::ExternalModel<FusedKernel, FusedOp> 
       return fusedDispatchKernel(op);
     case FusionKind::expert:
       return fusedExpertKernel(op);
+    case FusionKind::norm:
+      return fusedNormKernel(op);
     case FusionKind::optimizer:
       return elementLoopKernel(op, "fused_optimizer", members);
     case FusionKind::elementwise:

@@ -7,6 +7,7 @@
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/DeviceHelpers.h"
 #include "compiler/codegen/KernelWriter.h"
+#include "compiler/codegen/NormCode.h"
 #include "compiler/codegen/OpKernelModels.h"
 
 #include "dialects/moe/IR/MoEOps.h"
@@ -17,30 +18,46 @@ using namespace moec::moe;
 namespace moec::codegen {
 namespace {
 
+/// The rows of an RMS norm, one block per row, `threads` threads: each
+/// pass over a row runs its code (`firstPass`, `secondPass`) for element i
+/// of row r, which defines `const float x`; the first sums x², the second
+/// writes out[r, i] = weight[i] · (x / rms).
+std::array<unsigned, 3> writeRmsNormRows(KernelWriter &w, int64_t rows, int64_t D, unsigned threads,
+                                         double eps, StringRef firstPass, StringRef secondPass,
+                                         StringRef weight, StringRef out) {
+  std::string row = "r * " + std::to_string(D) + "LL";
+  w.os() << "  __shared__ float scratch[" << threads << "];\n"
+         << "  for (long long r = blockIdx.x; r < " << rows << "LL; r += gridDim.x) {\n"
+         << "    float sum = 0.0f;\n"
+         << "    for (int i = threadIdx.x; i < " << D << "; i += blockDim.x) {\n"
+         << firstPass << "      sum += x * x;\n"
+         << "    }\n"
+         << "    sum = moec_block_sum(sum, scratch);\n"
+         << "    float scale = 1.0f / sqrtf(sum / " << D << ".0f + " << floatLiteral(eps) << ");\n"
+         << "    for (int i = threadIdx.x; i < " << D << "; i += blockDim.x) {\n"
+         << secondPass << "      " << out << "[" << row << " + i] = " << weight
+         << "[i] * (x * scale);\n"
+         << "    }\n"
+         << "  }\n";
+  return {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1};
+}
+
+unsigned rmsNormThreads(int64_t D) { return std::min(threadsFor(D), 256u); }
+
 struct RMSNormKernel : CudaKernelOpInterface::ExternalModel<RMSNormKernel, RMSNormOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto norm = cast<RMSNormOp>(op);
     auto type = cast<RankedTensorType>(norm.getInput().getType());
     int64_t D = type.getShape().back(), rows = type.getNumElements() / D;
-    unsigned threads = std::min(threadsFor(D), 256u);
+    unsigned threads = rmsNormThreads(D);
     KernelWriter w(op, "rms_norm");
-    w.os() << "  __shared__ float scratch[" << threads << "];\n"
-           << "  for (long long r = blockIdx.x; r < " << rows << "LL; r += gridDim.x) {\n"
-           << "    const float *x = in0 + r * " << D << "LL;\n"
-           << "    float *y = out0 + r * " << D << "LL;\n"
-           << "    float sum = 0.0f;\n"
-           << "    for (int i = threadIdx.x; i < " << D << "; i += blockDim.x)\n"
-           << "      sum += x[i] * x[i];\n"
-           << "    sum = moec_block_sum(sum, scratch);\n"
-           << "    float scale = 1.0f / sqrtf(sum / " << D << ".0f + "
-           << floatLiteral(norm.getEpsAttr().getValueAsDouble()) << ");\n"
-           << "    for (int i = threadIdx.x; i < " << D << "; i += blockDim.x)\n"
-           << "      y[i] = in1[i] * (x[i] * scale);\n"
-           << "  }\n";
-    return w.finish({static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
-                    {threads, 1, 1}, /*usesBarriers=*/true);
+    std::string load = "      const float x = in0[r * " + std::to_string(D) + "LL + i];\n";
+    auto grid = writeRmsNormRows(w, rows, D, threads, norm.getEpsAttr().getValueAsDouble(), load,
+                                 load, "in1", "out0");
+    return w.finish(grid, {threads, 1, 1}, /*usesBarriers=*/true);
   }
 };
+
 /// One block per row computes dx and keeps the row's 1/rms in the
 /// workspace; then the column sums of the rows' dw terms, sliced by rows
 /// (writeColumnSums: deterministic, no atomics).
@@ -246,6 +263,61 @@ struct RouterInputTransformGradKernel
   }
 };
 } // namespace
+
+FailureOr<CudaKernel> fusedNormKernel(Operation *op) {
+  auto fused = cast<FusedOp>(op);
+  SmallVector<Operation *> members;
+  for (Operation &member : fused.getMembers())
+    members.push_back(&member);
+  auto producer = members.size() == 2 ? dyn_cast<ElementKernelOpInterface>(members[0])
+                                      : ElementKernelOpInterface();
+  auto norm = members.size() == 2 ? dyn_cast<RMSNormOp>(members[1]) : RMSNormOp();
+  if (!producer || !norm || norm.getInput() != members[0]->getResult(0) ||
+      llvm::any_of(members[0]->getOperands(), [](Value v) { return !isa<BlockArgument>(v); }))
+    return op->emitOpError("has no kernel for a norm group other than an elementwise op on the "
+                           "group's inputs and the moe.rms_norm of its result");
+  auto type = cast<RankedTensorType>(norm.getInput().getType());
+  int64_t D = type.getShape().back(), rows = type.getNumElements() / D, n = rows * D;
+  KernelWriter w(op, "fused_residual_norm");
+  // The kernel parameter behind a value of the body (an input or a yielded
+  // value), or "" for one that stays inside.
+  auto nameOf = [&](Value value) -> std::string {
+    if (auto argument = dyn_cast<BlockArgument>(value))
+      return w.name(fused.getInputs()[argument.getArgNumber()]);
+    for (OpOperand &yielded : fused.getBody()->getTerminator()->getOpOperands())
+      if (yielded.get() == value)
+        return w.name(fused.getResult(yielded.getOperandNumber()));
+    return "";
+  };
+  std::string row = "r * " + std::to_string(D) + "LL + i";
+  // Element i of row r of the producer: its operands through moec_load (f32
+  // or bf16, as its own kernel), then its expression.
+  std::string loads;
+  SmallVector<std::string> operands;
+  for (auto [j, operand] : llvm::enumerate(members[0]->getOperands())) {
+    if (numElements(operand) != n)
+      return members[0]->emitOpError("reads an operand of other than ")
+             << n << " elements: it cannot be in a norm kernel";
+    w.acceptBf16(fused.getInputs()[cast<BlockArgument>(operand).getArgNumber()]);
+    operands.push_back("a" + std::to_string(j));
+    loads += "      const float a" + std::to_string(j) + " = moec_load(" + nameOf(operand) + " + " +
+             row + ");\n";
+  }
+  std::string compute =
+      loads + "      const float x = " + producer.elementExpression(w, operands) + ";\n";
+  // The residual sum read after the group is stored by the first pass and
+  // read back by the second; otherwise the second computes it again.
+  std::string stored = nameOf(norm.getInput()), first = compute, second = compute;
+  if (!stored.empty()) {
+    w.acceptBf16(fused.getResult(0));
+    first += "      moec_store(" + stored + " + " + row + ", x);\n";
+    second = "      const float x = moec_load(" + stored + " + " + row + ");\n";
+  }
+  unsigned threads = rmsNormThreads(D);
+  auto grid = writeRmsNormRows(w, rows, D, threads, norm.getEpsAttr().getValueAsDouble(), first,
+                               second, nameOf(norm.getWeight()), nameOf(norm.getResult()));
+  return w.finish(grid, {threads, 1, 1}, /*usesBarriers=*/true);
+}
 
 void attachNormKernels(MLIRContext *context) {
   RMSNormOp::attachInterface<RMSNormKernel>(*context);

@@ -16,6 +16,7 @@ namespace moec {
 #define GEN_PASS_DEF_MOEFUSEDISPATCHPASS
 #define GEN_PASS_DEF_MOEFUSEEXPERTPASS
 #define GEN_PASS_DEF_MOEFUSEOPTIMIZERPASS
+#define GEN_PASS_DEF_MOEFUSENORMPASS
 #define GEN_PASS_DEF_MOEFUSIONPASS
 #include "compiler/transforms/Passes.h.inc"
 } // namespace moec
@@ -123,6 +124,28 @@ unsigned fuseExperts(func::FuncOp func, bool dispatch, bool expert) {
   return formFusionGroups(func.getBody().front(), rule);
 }
 
+/// Norm fusion: an elementwise op whose result one row normalization reads
+/// as its input (the residual sum and the next norm), and that norm: one
+/// block per row computes the row's elements and normalizes them, and the
+/// sum is read from memory once instead of twice (and not at all when
+/// nothing else reads it).
+bool feedsOneRowNormalization(Operation *op) {
+  if (!isElementwise(op) || op->getNumResults() != 1)
+    return false;
+  return llvm::count_if(op->getResult(0).getUses(), [](OpOperand &use) {
+           return use.getOwner()->hasTrait<RowNormalization>() && use.getOperandNumber() == 0;
+         }) == 1;
+}
+
+unsigned fuseNorm(func::FuncOp func) {
+  auto canJoin = [](Operation *op, Operation *anchor) {
+    return op->hasTrait<RowNormalization>() && feedsOneRowNormalization(anchor) &&
+           op->getOperand(0) == anchor->getResult(0);
+  };
+  return formFusionGroups(func.getBody().front(),
+                          {FusionKind::norm, feedsOneRowNormalization, canJoin});
+}
+
 /// Optimizer fusion: the independent updates of every parameter (siblings:
 /// they read the same step, learning rate and clip scale), at most 64 to a
 /// kernel so that its parameters stay within CUDA's 4 KiB.
@@ -153,6 +176,10 @@ struct MoEFuseExpertPass : impl::MoEFuseExpertPassBase<MoEFuseExpertPass> {
   void runOnOperation() override { fuseExperts(getOperation(), false, /*expert=*/true); }
 };
 
+struct MoEFuseNormPass : impl::MoEFuseNormPassBase<MoEFuseNormPass> {
+  void runOnOperation() override { fuseNorm(getOperation()); }
+};
+
 struct MoEFuseOptimizerPass : impl::MoEFuseOptimizerPassBase<MoEFuseOptimizerPass> {
   void runOnOperation() override { fuseOptimizer(getOperation()); }
 };
@@ -171,6 +198,7 @@ struct MoEFusionPass : impl::MoEFusionPassBase<MoEFusionPass> {
       fuseExperts(getOperation(), dispatch, expert);
     if (strategy != S::all)
       return;
+    fuseNorm(getOperation()); // before elementwise chains take the sums
     fuseElementwise(getOperation());
     fuseOptimizer(getOperation());
   }

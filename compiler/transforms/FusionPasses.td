@@ -96,6 +96,20 @@ def MoEFuseExpertPass : Pass<"moe-fuse-expert", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }
 
+def MoEFuseNormPass : Pass<"moe-fuse-norm", "::mlir::func::FuncOp"> {
+  let summary = "Fuse each residual sum into the RMS norm that reads it";
+  let description = [{
+    An `Elementwise` op (the residual sum `moe.add`) whose result one op
+    with the `RowNormalization` trait (`moe.rms_norm`) reads as its input
+    joins that op in a `moe.fused norm` region: one kernel, one block per
+    row, computes the row's sums, stores them when they are read after the
+    group (the residual stream is), and normalizes them; the norm's second
+    pass reads the stored row back instead of a separate kernel's output.
+    One launch fewer per norm of a pre-norm transformer's residual stream.
+  }];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
 def MoEFuseOptimizerPass : Pass<"moe-fuse-optimizer", "::mlir::func::FuncOp"> {
   let summary = "Fuse the updates of every parameter into multi-tensor kernels";
   let description = [{
@@ -121,8 +135,8 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
     * `expert`: `--moe-fuse-expert`.
     * `moe`: every MoE-specific fusion built so far (router, dispatch,
       expert; a dispatch and the expert FFN reading it form one group).
-    * `all`: `moe`, then `--moe-fuse-elementwise` for the dense part and
-      `--moe-fuse-optimizer`.
+    * `all`: `moe`, then for the dense part `--moe-fuse-norm` and
+      `--moe-fuse-elementwise`, and `--moe-fuse-optimizer`.
   }];
   let options = [
     Option<"strategy", "strategy", "::moec::moe::FusionStrategy",
@@ -138,7 +152,7 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
              clEnumValN(::moec::moe::FusionStrategy::moe, "moe",
                         "every MoE-specific fusion"),
              clEnumValN(::moec::moe::FusionStrategy::all, "all",
-                        "moe, then elementwise chains and the optimizer"))}]>,
+                        "moe, then residual norms, elementwise chains and the optimizer"))}]>,
   ];
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }

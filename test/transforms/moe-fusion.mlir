@@ -223,3 +223,33 @@ func.func @expert_backward(%h: tensor<32x24xf32>, %w2: tensor<4x8x12xf32>, %size
   %dx2, %dw2x:2 = moe.grouped_ffn_up_grad %xe, %w1, %w3, %sizes, %dh2 {operandSegmentSizes = array<i32: 1, 1, 1, 1, 1>} : (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<4xi32>, tensor<32x24xf32>) -> (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>)
   return %dw2, %dx, %dw#0, %dw#1, %dh2 : tensor<4x8x12xf32>, tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4x12x8xf32>, tensor<32x24xf32>
 }
+
+// -----
+
+// Norm: the residual sum joins the RMS norm that reads it; the sum, which
+// the next residual reads too, leaves the group. A sum that two norms read
+// stays a kernel of its own.
+// RUN: moe-opt %s --split-input-file --moe-fuse-norm | FileCheck %s --check-prefix=NORM
+// NORM-LABEL: func.func @residual_norm
+// NORM:      %[[R:.+]]:2 = moe.fused <norm>(%arg0, %arg1, %arg2) : (tensor<2x16x32xf32>, tensor<2x16x32xf32>, tensor<32xf32>) -> (tensor<2x16x32xf32>, tensor<2x16x32xf32>) {
+// NORM-NEXT: ^bb0(%[[X:.+]]: tensor<2x16x32xf32>, %[[A:.+]]: tensor<2x16x32xf32>, %[[W:.+]]: tensor<32xf32>):
+// NORM-NEXT:   %[[S:.+]] = moe.add %[[X]], %[[A]]
+// NORM-NEXT:   %[[N:.+]] = moe.rms_norm %[[S]], %[[W]]
+// NORM-NEXT:   moe.yield %[[S]], %[[N]]
+// NORM:      moe.add %[[R]]#0, %[[R]]#1
+// NORM-NEXT: moe.rms_norm
+// NORM-NEXT: moe.rms_norm
+// NORM-NOT:  moe.fused
+// ALL-LABEL: func.func @residual_norm
+// ALL:       moe.fused <norm>
+// ROUTERONLY-LABEL: func.func @residual_norm
+// ROUTERONLY-NOT: moe.fused
+func.func @residual_norm(%x: tensor<2x16x32xf32>, %a: tensor<2x16x32xf32>, %w: tensor<32xf32>)
+    -> (tensor<2x16x32xf32>, tensor<2x16x32xf32>, tensor<2x16x32xf32>) {
+  %s = moe.add %x, %a : tensor<2x16x32xf32>
+  %n = moe.rms_norm %s, %w : tensor<2x16x32xf32>, tensor<32xf32>
+  %s2 = moe.add %s, %n : tensor<2x16x32xf32>
+  %n2 = moe.rms_norm %s2, %w : tensor<2x16x32xf32>, tensor<32xf32>
+  %n3 = moe.rms_norm %s2, %w : tensor<2x16x32xf32>, tensor<32xf32>
+  return %s2, %n2, %n3 : tensor<2x16x32xf32>, tensor<2x16x32xf32>, tensor<2x16x32xf32>
+}

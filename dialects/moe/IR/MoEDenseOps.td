@@ -25,7 +25,7 @@ def MoE_EmbeddingOp : MoE_Op<"embedding", [DeclareOpInterfaceMethods<MoE_Gradien
       "$table `,` $tokens attr-dict `:` type($table) `,` type($tokens)";
   }
 
-def MoE_RMSNormOp : MoE_Op<"rms_norm", [MoE_Recomputable,
+def MoE_RMSNormOp : MoE_Op<"rms_norm", [MoE_RowNormalization, MoE_Recomputable,
     DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
     AllTypesMatch<["input", "result"]>]> {
   let summary = "RMSNorm over the last dimension, computed in f32";

@@ -132,6 +132,14 @@ def MoE_HiddenGradientInput : NativeOpTrait<"HiddenGradientInput"> {
   let cppNamespace = "::moec::moe";
 }
 
+// The op normalizes each row of operand 0 over its last dimension, one
+// block of threads per row, reading the row's elements twice (for its
+// statistics, then to scale them): `--moe-fuse-norm` lets a kernel compute
+// those elements from the elementwise op producing them (the residual sum).
+def MoE_RowNormalization : NativeOpTrait<"RowNormalization"> {
+  let cppNamespace = "::moec::moe";
+}
+
 // An optimizer's update of one parameter: elementwise over its operands of
 // the parameter's shape, reading its 0-d operands (the step, hyperparameters,
 // the clip scale) whole. Updates of different parameters are independent:

@@ -40,6 +40,9 @@ def MoE_FusedOp : MoE_Op<"fused", [IsolatedFromAbove, RecursiveMemoryEffects,
       GEMM applies the activation's derivative in its epilogue, and the op
       reading that gradient (`HiddenGradientInput`:
       `moe.grouped_ffn_up_grad`).
+    * `norm`: an elementwise op (the residual sum) and the row
+      normalization reading it (`RowNormalization`: `moe.rms_norm`), one
+      block per row.
     * `optimizer`: independent `ParameterUpdate` ops (one per parameter),
       one multi-tensor kernel; results update their parameter and state
       in place as the members' would (InPlaceOpInterface).

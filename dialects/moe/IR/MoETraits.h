@@ -53,6 +53,11 @@ class ActivationGradient : public mlir::OpTrait::TraitBase<ConcreteType, Activat
 template <typename ConcreteType>
 class HiddenGradientInput : public mlir::OpTrait::TraitBase<ConcreteType, HiddenGradientInput> {};
 
+/// The op normalizes each row of operand 0 over its last dimension, one
+/// block per row.
+template <typename ConcreteType>
+class RowNormalization : public mlir::OpTrait::TraitBase<ConcreteType, RowNormalization> {};
+
 /// An optimizer's update of one parameter: elementwise over its operands of
 /// the parameter's shape, reading 0-d operands whole.
 template <typename ConcreteType>
