@@ -16,11 +16,11 @@ mlir::FailureOr<CudaKernel> fusedDispatchKernel(mlir::Operation *fused);
 
 /// The kernel of a `moe.fused expert` group. Forward ([moe.dispatch,]
 /// moe.grouped_ffn_up, moe.grouped_ffn_down): the up projection (its rows
-/// gathered with a dispatch), then the down projection's GEMM computing the
-/// activation as it loads the hidden rows. Backward
+/// gathered with a dispatch) whose last GEMM's epilogue also writes the
+/// activated rows, then the down projection's GEMM reading them. Backward
 /// (moe.grouped_ffn_down_grad, moe.grouped_ffn_up_grad): the dY W2 GEMM
-/// applying the activation's derivative in its epilogue, dW2 computing the
-/// activation as it loads, then the up projection's gradients.
+/// applying the activation's derivative in its epilogue (which also writes
+/// the activated rows for dW2), dW2, then the up projection's gradients.
 mlir::FailureOr<CudaKernel> fusedExpertKernel(mlir::Operation *fused);
 
 } // namespace moec::codegen

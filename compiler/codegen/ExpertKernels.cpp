@@ -83,14 +83,19 @@ std::string expertMatrix(StringRef base, int64_t elements) {
 /// (entries up1, up3); rows of no expert are zero.
 /// (`hiddenType`: the C type of hidden's elements, which the bf16 tile's
 /// template arguments name when `in` is gathered.)
+/// `lastStore`, when given, is the epilogue (GemmOperand::store) of the
+/// last of the two products (up3, or up1 ungated).
 void writeUp(KernelWriter &w, const RowGroups &rows, const Ffn &f, const GemmOperand &in,
-             StringRef hidden, StringRef hiddenType = "float") {
+             StringRef hidden, StringRef hiddenType = "float", StringRef lastStore = "") {
   GemmOperand h1{rowsFrom(hidden, f.H()), f.H()};
   h1.elementType = hiddenType.str();
+  if (!f.gated)
+    h1.store = lastStore.str();
   writeRowGroupedGemm(w, "up1", rows, f.F, f.d, in, {expertMatrix(f.w1, f.F * f.d), f.d, true}, h1);
   if (f.gated) {
     GemmOperand h3 = h1;
     h3.base = plus(h1.base, std::to_string(f.F));
+    h3.store = lastStore.str();
     writeRowGroupedGemm(w, "up3", rows, f.F, f.d, in, {expertMatrix(f.w3, f.F * f.d), f.d, true},
                         h3);
   }
@@ -117,41 +122,54 @@ std::string writeActivation(KernelWriter &w, const RowGroups &rows, const Ffn &f
   return g;
 }
 
-/// A GEMM operand load (GemmOperand::load) that reads g = act(h1) [⊙ h3]
-/// from the hidden row's h1 (and h3, F columns on): the activation fused
-/// into the product that consumes it, as writeActivation computes it. Its
-/// functor type goes into the kernel's helpers (once per kernel).
-std::string activationLoad(KernelWriter &w, const Ffn &f) {
-  w.helpers() << "// g = act(h1) [* h3] of the hidden element at p: the activation\n"
-              << "// fused into a GEMM's operand load.\n"
-              << "struct moec_activated_load {\n"
-              << "  template <typename T>\n"
-              << "  __device__ __forceinline__ float operator()(const T *p) const {\n"
-              << "    const float h1 = moec_load(p);\n"
-              << "    return " << activationCode(f.act, "h1")
-              << (f.gated ? " * moec_load(p + " + std::to_string(f.F) + ")" : std::string())
-              << ";\n"
-              << "  }\n"
-              << "};\n";
-  return "moec_activated_load()";
+/// A GEMM epilogue (GemmOperand::store) for the last up projection (up3,
+/// or up1 ungated): it stores the pre-activation, then writes the activated
+/// element g = act(h1) [⊙ h3] of the same row and column into `g` (fp32,
+/// [rows, F], the group's first row), as writeActivation computes it from
+/// the stored (possibly bf16-rounded) h1 and h3, so the down projection
+/// reads g with no launch of its own and no second read of the hidden rows.
+/// `hidden` points at the group's first hidden row; the functor's type goes
+/// into the kernel's helpers.
+std::string activationStore(KernelWriter &w, const Ffn &f, StringRef hidden, StringRef hiddenType,
+                            StringRef g) {
+  w.helpers()
+      << "// Stores a pre-activation, then g = act(h1) [* h3] of its row and\n"
+      << "// column: the activation in the up projection's epilogue.\n"
+      << "template <typename TH>\n"
+      << "struct moec_activation_store {\n"
+      << "  const TH *hidden; // the group's first hidden row, [h1 | h3]\n"
+      << "  float *g;         // the group's first activated row\n"
+      << "  template <typename TC>\n"
+      << "  __device__ __forceinline__ void operator()(TC *C, long long ldc, long long m,\n"
+      << "                                             long long n, float value, bool) const {\n"
+      << "    moec_store(C + m * ldc + n, value);\n"
+      << "    const float h1 = moec_load(hidden + m * " << f.H() << "LL + n);\n"
+      << "    g[m * " << f.F << "LL + n] = " << activationCode(f.act, "h1")
+      << (f.gated ? " * moec_load(C + m * ldc + n)" : "") << ";\n"
+      << "  }\n"
+      << "};\n";
+  return "moec_activation_store<" + hiddenType.str() + ">{" + hidden.str() + ", " + g.str() + "}";
 }
 
 /// A GEMM epilogue (GemmOperand::store) that turns dg, the gradient of the
 /// activated hidden row, into the pre-activations' gradient through the
 /// activation, as writeDownGradHidden's entry computes it: dh1 = dg ⊙ h3 ⊙
-/// act'(h1) and dh3 = dg ⊙ act(h1) (dh1 = dg ⊙ act'(h1) ungated); `hidden`
-/// points at the group's first row (of C type `hiddenType`). Its functor
-/// type goes into the kernel's helpers (once per kernel).
+/// act'(h1) and dh3 = dg ⊙ act(h1) (dh1 = dg ⊙ act'(h1) ungated); it also
+/// writes g = act(h1) [⊙ h3] into `g` (fp32, [rows, F]) for dW2, as
+/// writeActivation computes it. `hidden` points at the group's first row
+/// (of C type `hiddenType`), `g` at the group's first activated row; the
+/// functor's type goes into the kernel's helpers.
 std::string activationGradStore(KernelWriter &w, const Ffn &f, StringRef hidden,
-                                StringRef hiddenType) {
+                                StringRef hiddenType, StringRef g) {
   w.useHelper(kActivationGradHelpers);
   std::string F = std::to_string(f.F);
   auto &os = w.helpers();
   os << "// The gradient dg of output (m, n) of act(h1) [* h3] through the\n"
-     << "// activation into dh1 [and dh3]: a GEMM's fused epilogue.\n"
+     << "// activation into dh1 [and dh3], and g itself: a GEMM's epilogue.\n"
      << "template <typename TH>\n"
      << "struct moec_activation_grad_store {\n"
-     << "  const TH *hidden; // the first row of the group\n"
+     << "  const TH *hidden; // the group's first hidden row, [h1 | h3]\n"
+     << "  float *g;         // the group's first activated row\n"
      << "  template <typename TC>\n"
      << "  __device__ __forceinline__ void operator()(TC *C, long long ldc, long long m, long long "
         "n,\n"
@@ -163,13 +181,15 @@ std::string activationGradStore(KernelWriter &w, const Ffn &f, StringRef hidden,
   if (f.gated)
     os << "    const float h3 = moec_load(h + " << F << " + n);\n"
        << "    moec_store(C + m * ldc + n, dgv * h3 * da);\n"
-       << "    moec_store(C + m * ldc + " << F << " + n, dgv * a);\n";
+       << "    moec_store(C + m * ldc + " << F << " + n, dgv * a);\n"
+       << "    g[m * " << F << "LL + n] = a * h3;\n";
   else
     os << "    moec_store(C + m * ldc + n, dgv * da);\n"
-       << "    (void)a;\n";
+       << "    g[m * " << F << "LL + n] = a;\n";
   os << "  }\n"
      << "};\n";
-  return "moec_activation_grad_store<" + hiddenType.str() + ">{" + hidden.str() + "}";
+  return "moec_activation_grad_store<" + hiddenType.str() + ">{" + hidden.str() + ", " + g.str() +
+         "}";
 }
 
 /// y[r, c] = Σ_j g(r, j) W2_e[c, j] (entry down).
@@ -368,9 +388,9 @@ LogicalResult checkGated(FusedOp fused, bool gated, Value w3) {
          << "w3";
 }
 
-/// The forward expert group: [a dispatch,] the up projection, and the down
-/// projection, whose GEMM applies the activation as it loads the hidden rows
-/// (no activation entry, no activated rows in memory).
+/// The forward expert group: [a dispatch,] the up projection, whose last
+/// GEMM's epilogue writes the activated rows, and the down projection
+/// reading them (no activation entry, no second read of the hidden rows).
 FailureOr<CudaKernel> fusedExpertForward(FusedOp fused, DispatchOp dispatch, GroupedFFNUpOp up,
                                          GroupedFFNDownOp down) {
   KernelWriter w(fused, dispatch ? "fused_dispatch_expert" : "fused_expert");
@@ -388,20 +408,18 @@ FailureOr<CudaKernel> fusedExpertForward(FusedOp fused, DispatchOp dispatch, Gro
   }
   GemmOperand in = dispatch ? gatheredRows(v, dispatch, f.d)
                             : GemmOperand{rowsFrom(v.name(up.getInput()), f.d), f.d};
-  std::string hidden = v.name(up.getHidden());
-  writeUp(w, rows, f, in, hidden, cTypeOf(up.getHidden()));
-  GemmOperand activated{rowsFrom(hidden, f.H()), f.H()};
-  activated.load = activationLoad(w, f);
-  writeRowGroupedGemm(w, "down", rows, f.d, f.F, activated,
-                      {expertMatrix(f.w2, f.d * f.F), f.F, true},
-                      {rowsFrom(v.name(down.getResult()), f.d), f.d});
+  std::string hidden = v.name(up.getHidden()), hiddenType = cTypeOf(up.getHidden());
+  std::string g = w.workspaceFloats(rows.count * f.F);
+  writeUp(w, rows, f, in, hidden, hiddenType,
+          activationStore(w, f, rowsFrom(hidden, f.H()), hiddenType, rowsFrom(g, f.F)));
+  writeDown(w, rows, f, g, v.name(down.getResult()));
   return w.finish();
 }
 
 /// The backward expert group: the hidden gradient (the dY W2 GEMM with the
-/// activation's derivative in its epilogue, no dg in memory), dW2 (its GEMM
-/// applying the activation as it loads the hidden rows), then the up
-/// projection's gradients from the hidden gradient.
+/// activation's derivative in its epilogue, which also writes the activated
+/// rows; no dg in memory), dW2 from them, then the up projection's
+/// gradients from the hidden gradient.
 FailureOr<CudaKernel> fusedExpertBackward(FusedOp fused, GroupedFFNDownGradOp down,
                                           GroupedFFNUpGradOp up) {
   KernelWriter w(fused, "fused_expert_grad");
@@ -418,15 +436,14 @@ FailureOr<CudaKernel> fusedExpertBackward(FusedOp fused, GroupedFFNDownGradOp do
     v.acceptBf16(up.getInput());
   std::string hidden = v.name(down.getHidden()), dy = v.name(down.getDresult());
   std::string dh = v.name(down.getDhidden());
+  std::string g = w.workspaceFloats(rows.count * f.F);
   GemmOperand dhidden{rowsFrom(dh, f.H()), f.H()};
-  dhidden.store = activationGradStore(w, f, rowsFrom(hidden, f.H()), cTypeOf(down.getHidden()));
+  dhidden.store = activationGradStore(w, f, rowsFrom(hidden, f.H()), cTypeOf(down.getHidden()),
+                                      rowsFrom(g, f.F));
   dhidden.secondColumn = f.gated ? f.F : 0;
   writeRowGroupedGemm(w, "dg", rows, f.F, f.d, {rowsFrom(dy, f.d), f.d},
                       {expertMatrix(f.w2, f.d * f.F), f.F}, dhidden);
-  GemmOperand activated{rowsFrom(hidden, f.H()), f.H()};
-  activated.load = activationLoad(w, f);
-  writeGroupReductionGemm(w, "dw2", rows, f.d, f.F, {rowsFrom(dy, f.d), f.d}, activated,
-                          {expertMatrix(v.name(down.getDw2()), f.d * f.F), f.F});
+  writeDownGradWeight(w, rows, f, g, dy, v.name(down.getDw2()));
   writeUpGradInput(w, rows, f, dh, v.name(up.getDinput()));
   auto dweights = up.getDweights();
   writeUpGradWeights(w, rows, f, v.name(up.getInput()), dh, v.name(dweights[0]),

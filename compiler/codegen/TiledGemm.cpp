@@ -28,11 +28,6 @@ __device__ void moec_gemm_zero(TC *C, long long ldc, long long M, long long N, l
       moec_store(C + m * ldc + n, 0.0f);
   }
 }
-// An operand's element at p as stored (the tiles' default operand load).
-struct moec_as_stored {
-  template <typename T>
-  __device__ __forceinline__ float operator()(const T *p) const { return moec_load(p); }
-};
 // Output (m, n) of C stored, or added to it (the tiles' default epilogue).
 struct moec_store_plain {
   template <typename TC>
@@ -86,18 +81,15 @@ constexpr const char *kTiledGemmHelper = R"cuda(#define MOEC_GEMM_STEP 8
 // 256 threads, each 8 x 8 outputs (rows ty*4 + {0..3} and 64 + ty*4 +
 // {0..3}, columns likewise by tx), summed in k order. GA (gathered A, not
 // transposed): row m of A is A[rowsA[m] * lda ...], zero where rowsA[m] is
-// outside [0, rowsAEnd) (a dispatch fused into the operand load). loadA and
-// loadB read an operand's element from its address (an elementwise function
-// fused into the load), storeC stores an output (a fused epilogue).
-template <bool AT, bool BT, bool GA = false, class LA = moec_as_stored,
-          class LB = moec_as_stored, class SC = moec_store_plain>
+// outside [0, rowsAEnd) (a dispatch fused into the operand load). storeC
+// stores an output (a fused epilogue).
+template <bool AT, bool BT, bool GA = false, class SC = moec_store_plain>
 __device__ __forceinline__ void moec_gemm_tile(const float *A, long long lda, const float *B,
                                                long long ldb, float *C, long long ldc,
                                                long long M, long long N, long long K,
                                                long long m0, long long n0, bool accumulate,
                                                const int *rowsA = nullptr,
-                                               long long rowsAEnd = 0, LA loadA = LA(),
-                                               LB loadB = LB(), SC storeC = SC()) {
+                                               long long rowsAEnd = 0, SC storeC = SC()) {
   static_assert(!(GA && AT), "a gathered A is stored by rows");
   __shared__ __align__(16) float As[2][MOEC_GEMM_STEP][MOEC_GEMM_PAD];
   __shared__ __align__(16) float Bs[2][MOEC_GEMM_STEP][MOEC_GEMM_PAD];
@@ -141,10 +133,10 @@ __device__ __forceinline__ void moec_gemm_tile(const float *A, long long lda, co
         const bool okB = kFastB ? n0 + rowB + 32 * i < N && k0 + kB < K
                                 : n0 + rowB < N && k0 + kB + 2 * i < K;
         if (GA)
-          ra[i] = okA && gA[i] ? loadA(gA[i] + k0) : 0.0f;
+          ra[i] = okA && gA[i] ? gA[i][k0] : 0.0f;
         else
-          ra[i] = okA ? loadA(pA + i * nextA) : 0.0f;
-        rb[i] = okB ? loadB(pB + i * nextB) : 0.0f;
+          ra[i] = okA ? pA[i * nextA] : 0.0f;
+        rb[i] = okB ? pB[i * nextB] : 0.0f;
       }
       pA += stepA;
       pB += stepB;
@@ -251,14 +243,13 @@ inline void moec_mma_bf16(float *d, const moec_frag_a &a, const moec_frag_b &b) 
 // after rounding). 256 threads = 8 warps of 64 x 32 outputs (2 x 4 warps),
 // each 4 x 4 mma tiles of 16 x 8; K in steps of 32, double-buffered.
 template <bool AT, bool BT, typename TA, typename TB, typename TC, bool GA = false,
-          class LA = moec_as_stored, class LB = moec_as_stored, class SC = moec_store_plain>
+          class SC = moec_store_plain>
 __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, const TB *B,
                                                     long long ldb, TC *C, long long ldc,
                                                     long long M, long long N, long long K,
                                                     long long m0, long long n0, bool accumulate,
                                                     const int *rowsA = nullptr,
-                                                    long long rowsAEnd = 0, LA loadA = LA(),
-                                                    LB loadB = LB(), SC storeC = SC()) {
+                                                    long long rowsAEnd = 0, SC storeC = SC()) {
   static_assert(!(GA && AT), "a gathered A is stored by rows");
   __shared__ __align__(16) moec_bf16_tile As[2], Bs[2];
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
@@ -304,10 +295,10 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
         const long long nB = n0 + rowB + (kFastB ? 16 * i : 0), kkB = k0 + kB + (kFastB ? 0 : 4 * i);
         const bool rowOkA = mA < M && (!GA || srcA[i] >= 0), rowOkB = nB < N;
         const TA *rowA_i = GA ? A + srcA[i] * lda + k0 + kA : pA + i * nextA;
-        const float a0 = rowOkA && kkA < K ? loadA(rowA_i) : 0.0f;
-        const float a1 = rowOkA && kkA + 1 < K ? loadA(rowA_i + pairA) : 0.0f;
-        const float b0 = rowOkB && kkB < K ? loadB(pB + i * nextB) : 0.0f;
-        const float b1 = rowOkB && kkB + 1 < K ? loadB(pB + i * nextB + pairB) : 0.0f;
+        const float a0 = rowOkA && kkA < K ? moec_load(rowA_i) : 0.0f;
+        const float a1 = rowOkA && kkA + 1 < K ? moec_load(rowA_i + pairA) : 0.0f;
+        const float b0 = rowOkB && kkB < K ? moec_load(pB + i * nextB) : 0.0f;
+        const float b1 = rowOkB && kkB + 1 < K ? moec_load(pB + i * nextB + pairB) : 0.0f;
         ra[i] = moec_bf16_bits(a0) | moec_bf16_bits(a1) << 16;
         rb[i] = moec_bf16_bits(b0) | moec_bf16_bits(b1) << 16;
       }
@@ -382,25 +373,15 @@ unsigned tilesFor(int64_t n) { return static_cast<unsigned>((n + kTile - 1) / kT
 std::string flag(bool value) { return value ? "true" : "false"; }
 
 /// The arguments after `accumulate` of a tile call: the gathered rows of A,
-/// then the operand loads and the epilogue, each a functor declared in the
-/// entry before the call (or the default); none when all are defaults.
-std::string fusedArguments(KernelWriter &w, const GemmOperand &a, const GemmOperand &b,
-                           const GemmOperand &c) {
+/// then the epilogue (a functor declared in the entry before the call);
+/// none when both are defaults.
+std::string fusedArguments(KernelWriter &w, const GemmOperand &a, const GemmOperand &c) {
   std::string gathered =
       a.gather.empty() ? "" : ", " + a.gather + ", " + std::to_string(a.gatherEnd) + "LL";
-  if (a.load.empty() && b.load.empty() && c.store.empty())
+  if (c.store.empty())
     return gathered;
-  auto functor = [&](const std::string &code, const char *name, const char *fallback) {
-    if (code.empty())
-      return std::string(fallback);
-    w.os() << "  auto " << name << " = " << code << ";\n";
-    return std::string(name);
-  };
-  std::string loadA = functor(a.load, "loadA", "moec_as_stored()");
-  std::string loadB = functor(b.load, "loadB", "moec_as_stored()");
-  std::string storeC = functor(c.store, "storeC", "moec_store_plain()");
-  return (a.gather.empty() ? ", nullptr, 0LL" : gathered) + ", " + loadA + ", " + loadB + ", " +
-         storeC;
+  w.os() << "  auto storeC = " << c.store << ";\n";
+  return (a.gather.empty() ? ", nullptr, 0LL" : gathered) + ", storeC";
 }
 
 } // namespace
@@ -444,7 +425,7 @@ void writeRowGroupedGemm(KernelWriter &w, llvm::StringRef label, const RowGroups
                          : gemm.kStep == 8 ? ", true"
                                            : ", " + a.elementType + ", " + b.elementType + ", " +
                                                  c.elementType + ", true";
-  std::string arguments = fusedArguments(w, a, b, c);
+  std::string arguments = fusedArguments(w, a, c);
   w.os() << "  " << gemm.function << "<" << flag(a.transposed) << ", " << flag(b.transposed)
          << gathered << ">(" << a.base << ", " << a.ld << "LL, " << b.base << ", " << b.ld << "LL, "
          << c.base << ", " << c.ld << "LL, rows, " << N << "LL, " << K << "LL, m0, n0, "
@@ -504,12 +485,10 @@ void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGr
   }
   if (!a.gather.empty() || !c.store.empty())
     llvm::report_fatal_error("a group-reduction product has no gathered A or epilogue");
-  std::string arguments = fusedArguments(w, a, b, c);
   w.os() << "  " << gemm.function << "<true, false>(" << a.base << ", " << a.ld << "LL, " << b.base
          << ", " << b.ld << "LL, " << out << ", " << ldc << "LL, " << M << "LL, " << N
          << "LL, rows, blockIdx.y * (long long)MOEC_GEMM_TILE, blockIdx.x * "
-            "(long long)MOEC_GEMM_TILE, false"
-         << arguments << ");\n";
+            "(long long)MOEC_GEMM_TILE, false);\n";
   if (slices == 1)
     return;
   int64_t total = rows.E * M * N;

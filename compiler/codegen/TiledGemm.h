@@ -56,14 +56,10 @@ struct GemmOperand {
   /// The C type of the elements (for the bf16 tile's template arguments
   /// when A is gathered).
   std::string elementType = "float";
-  /// A or B: an expression (evaluated in the entry, after `e` and `first`)
-  /// of a device functor `float (const T *p)` that reads the element at p
-  /// (and may read others beside it): an elementwise function fused into
-  /// the operand load. Empty: the element as stored.
-  std::string load = "";
-  /// C: an expression of a device functor `void (TC *C, long long ldc, long
-  /// long m, long long n, float value, bool accumulate)` that stores output
-  /// (m, n): a fused epilogue. Empty: stored (or added) at C[m * ldc + n].
+  /// C: an expression (evaluated in the entry, after `e` and `first`) of a
+  /// device functor `void (TC *C, long long ldc, long long m, long long n,
+  /// float value, bool accumulate)` that stores output (m, n): a fused
+  /// epilogue. Empty: stored (or added) at C[m * ldc + n].
   std::string store = "";
   /// C with `store`: the epilogue also writes column n + secondColumn of
   /// each output (a gated pair), zeroed with column n in rows past the

@@ -77,8 +77,8 @@ bool joinsDispatch(Operation *op, Operation *anchor) {
 }
 
 /// Expert fusion, forward: a GEMM whose result an ActivatedInput op reads as
-/// operand 0 (the pre-activations), and that op, whose GEMM applies the
-/// activation as it loads them.
+/// operand 0 (the pre-activations), which computes their activation in its
+/// epilogue, and that op.
 bool producesActivatedInput(Operation *op) {
   return op->hasTrait<MatrixProducts>() && op->getNumResults() == 1 &&
          llvm::any_of(op->getResult(0).getUses(), [](OpOperand &use) {

@@ -72,14 +72,14 @@ def MoEFuseExpertPass : Pass<"moe-fuse-expert", "::mlir::func::FuncOp"> {
     Forward: the GEMM computing an expert FFN's pre-activations
     (`moe.grouped_ffn_up`) and the op whose products read their activation
     (`ActivatedInput`: `moe.grouped_ffn_down`) form a `moe.fused expert`
-    region: the down projection's GEMM computes `act(h1) [* h3]` as it loads
-    its operand, so the activated rows ([rows, F]) are never written and no
-    launch computes them. Backward: the op computing the hidden gradient
-    (`ActivationGradient`: `moe.grouped_ffn_down_grad`) and the only reader
-    of that gradient (`HiddenGradientInput`: `moe.grouped_ffn_up_grad`): the
-    `dY W2` GEMM applies the activation's derivative in its epilogue and
-    writes the hidden gradient itself, and the `dW2` GEMM computes the
-    activation as it loads it. With `--moe-fuse-dispatch` in the same
+    region: the up projection's last GEMM computes `act(h1) [* h3]` in its
+    epilogue, so no launch computes the activated rows and the hidden rows
+    are not read again for them. Backward: the op computing the hidden
+    gradient (`ActivationGradient`: `moe.grouped_ffn_down_grad`) and the only
+    reader of that gradient (`HiddenGradientInput`:
+    `moe.grouped_ffn_up_grad`): the `dY W2` GEMM applies the activation's
+    derivative in its epilogue, writing the hidden gradient (and the
+    activated rows `dW2` reads) itself. With `--moe-fuse-dispatch` in the same
     strategy, a dispatch fused into the up projection joins the forward
     group.
 

@@ -111,8 +111,8 @@ def MoE_GatheredInput : NativeOpTrait<"GatheredInput"> {
 
 // The op's products read an elementwise function of operand 0 (the
 // activation of the expert FFN's pre-activations, `act(h1) [* h3]`), which a
-// fused kernel computes as its GEMM loads the operand: `--moe-fuse-expert`
-// joins it with the GEMM that produces operand 0.
+// fused kernel computes in the epilogue of the GEMM that produces operand
+// 0: `--moe-fuse-expert` joins the two.
 def MoE_ActivatedInput : NativeOpTrait<"ActivatedInput"> {
   let cppNamespace = "::moec::moe";
 }

@@ -34,8 +34,8 @@ def MoE_FusedOp : MoE_Op<"fused", [IsolatedFromAbove, RecursiveMemoryEffects,
     * `expert`: an expert FFN's GEMMs with the activation between them. In
       the forward, the op producing the pre-activations (with its dispatch,
       when fused) and the op whose products read their activation
-      (`ActivatedInput`: `moe.grouped_ffn_down`), which applies it as its
-      GEMM loads the operand; in the backward, the op computing the hidden
+      (`ActivatedInput`: `moe.grouped_ffn_down`), the activation computed in
+      the up projection's epilogue; in the backward, the op computing the hidden
       gradient (`ActivationGradient`: `moe.grouped_ffn_down_grad`), whose
       GEMM applies the activation's derivative in its epilogue, and the op
       reading that gradient (`HiddenGradientInput`:
