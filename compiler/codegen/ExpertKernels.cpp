@@ -127,7 +127,8 @@ std::string writeActivation(KernelWriter &w, const RowGroups &rows, const Ffn &f
 /// element g = act(h1) [⊙ h3] of the same row and column into `g` (fp32,
 /// [rows, F], the group's first row), as writeActivation computes it from
 /// the stored (possibly bf16-rounded) h1 and h3, so the down projection
-/// reads g with no launch of its own and no second read of the hidden rows.
+/// reads g with no launch of its own (and h3 is not read back from memory:
+/// it is the value being stored).
 /// `hidden` points at the group's first hidden row; the functor's type goes
 /// into the kernel's helpers.
 std::string activationStore(KernelWriter &w, const Ffn &f, StringRef hidden, StringRef hiddenType,
@@ -390,7 +391,7 @@ LogicalResult checkGated(FusedOp fused, bool gated, Value w3) {
 
 /// The forward expert group: [a dispatch,] the up projection, whose last
 /// GEMM's epilogue writes the activated rows, and the down projection
-/// reading them (no activation entry, no second read of the hidden rows).
+/// reading them (no activation entry; the epilogue reads h1 only).
 FailureOr<CudaKernel> fusedExpertForward(FusedOp fused, DispatchOp dispatch, GroupedFFNUpOp up,
                                          GroupedFFNDownOp down) {
   KernelWriter w(fused, dispatch ? "fused_dispatch_expert" : "fused_expert");

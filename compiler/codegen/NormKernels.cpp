@@ -313,9 +313,13 @@ FailureOr<CudaKernel> fusedNormKernel(Operation *op) {
     first += "      moec_store(" + stored + " + " + row + ", x);\n";
     second = "      const float x = moec_load(" + stored + " + " + row + ");\n";
   }
+  std::string weight = nameOf(norm.getWeight()), out = nameOf(norm.getResult());
+  if (weight.empty() || out.empty())
+    return op->emitOpError("has a norm group whose norm weight is not an input or whose "
+                           "normalized rows are not a result");
   unsigned threads = rmsNormThreads(D);
   auto grid = writeRmsNormRows(w, rows, D, threads, norm.getEpsAttr().getValueAsDouble(), first,
-                               second, nameOf(norm.getWeight()), nameOf(norm.getResult()));
+                               second, weight, out);
   return w.finish(grid, {threads, 1, 1}, /*usesBarriers=*/true);
 }
 

@@ -419,6 +419,8 @@ void writeRowGroupedGemm(KernelWriter &w, llvm::StringRef label, const RowGroups
          << "  }\n";
   if (!a.gather.empty() && a.transposed)
     llvm::report_fatal_error("a gathered GEMM operand is stored by rows");
+  if (accumulate && !c.store.empty())
+    llvm::report_fatal_error("a GEMM epilogue stores a product; it does not accumulate one");
   // The bf16 tile's template takes its element types after AT and BT:
   // deduced, unless GA follows them.
   std::string gathered = a.gather.empty()  ? ""

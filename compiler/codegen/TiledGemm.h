@@ -59,7 +59,8 @@ struct GemmOperand {
   /// C: an expression (evaluated in the entry, after `e` and `first`) of a
   /// device functor `void (TC *C, long long ldc, long long m, long long n,
   /// float value, bool accumulate)` that stores output (m, n): a fused
-  /// epilogue. Empty: stored (or added) at C[m * ldc + n].
+  /// epilogue (for products that do not accumulate into C). Empty: stored
+  /// (or added) at C[m * ldc + n].
   std::string store = "";
   /// C with `store`: the epilogue also writes column n + secondColumn of
   /// each output (a gated pair), zeroed with column n in rows past the

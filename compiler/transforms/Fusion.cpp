@@ -76,19 +76,27 @@ bool joinsDispatch(Operation *op, Operation *anchor) {
          op->getOperand(0) == anchor->getResult(0);
 }
 
-/// Expert fusion, forward: a GEMM whose result an ActivatedInput op reads as
-/// operand 0 (the pre-activations), which computes their activation in its
-/// epilogue, and that op.
+/// Expert fusion, forward: an op computing pre-activations (PreActivations)
+/// that one ActivatedInput op reads as operand 0 (any other readers are the
+/// backward's), which computes their activation in its epilogue, and that
+/// op.
 bool producesActivatedInput(Operation *op) {
-  return op->hasTrait<MatrixProducts>() && op->getNumResults() == 1 &&
-         llvm::any_of(op->getResult(0).getUses(), [](OpOperand &use) {
+  return op->hasTrait<PreActivations>() && op->getNumResults() == 1 &&
+         llvm::count_if(op->getResult(0).getUses(), [](OpOperand &use) {
            return use.getOwner()->hasTrait<ActivatedInput>() && use.getOperandNumber() == 0;
-         });
+         }) == 1;
+}
+
+/// Members of an expert group share one kernel and so one precision.
+bool samePrecision(Operation *a, Operation *b) {
+  return a->getAttr(MoEDialect::kPrecisionAttrName) == b->getAttr(MoEDialect::kPrecisionAttrName);
 }
 
 /// Expert fusion, backward: an ActivationGradient op (the derivative in its
 /// GEMM's epilogue) and the only reader of the gradient it computes.
 bool joinsExpert(Operation *op, Operation *anchor) {
+  if (!samePrecision(op, anchor))
+    return false;
   if (op->hasTrait<ActivatedInput>())
     return producesActivatedInput(anchor) && op->getOperand(0) == anchor->getResult(0);
   if (op->hasTrait<HiddenGradientInput>())

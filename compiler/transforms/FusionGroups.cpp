@@ -88,7 +88,8 @@ FusedOp fuse(ArrayRef<Operation *> members, FusionKind kind) {
     resultTypes.push_back(output.getType());
   auto fused = builder.create<FusedOp>(last->getLoc(), resultTypes, inputs.getArrayRef(),
                                        FusionKindAttr::get(builder.getContext(), kind));
-  // The group's products take its members' precision (one op's at most).
+  // The group's products take its members' precision (the rules join only
+  // members of one precision).
   for (Operation *member : members)
     if (Attribute precision = member->getAttr(MoEDialect::kPrecisionAttrName))
       fused->setAttr(MoEDialect::kPrecisionAttrName, precision);

@@ -69,12 +69,13 @@ def MoEFuseDispatchPass : Pass<"moe-fuse-dispatch", "::mlir::func::FuncOp"> {
 def MoEFuseExpertPass : Pass<"moe-fuse-expert", "::mlir::func::FuncOp"> {
   let summary = "Fuse each expert FFN's activation into its GEMMs";
   let description = [{
-    Forward: the GEMM computing an expert FFN's pre-activations
-    (`moe.grouped_ffn_up`) and the op whose products read their activation
+    Forward: the op computing an expert FFN's pre-activations
+    (`PreActivations`: `moe.grouped_ffn_up`) and the one op whose products
+    read their activation
     (`ActivatedInput`: `moe.grouped_ffn_down`) form a `moe.fused expert`
     region: the up projection's last GEMM computes `act(h1) [* h3]` in its
-    epilogue, so no launch computes the activated rows and the hidden rows
-    are not read again for them. Backward: the op computing the hidden
+    epilogue, so no launch computes the activated rows. Members of a group
+    have one precision. Backward: the op computing the hidden
     gradient (`ActivationGradient`: `moe.grouped_ffn_down_grad`) and the only
     reader of that gradient (`HiddenGradientInput`:
     `moe.grouped_ffn_up_grad`): the `dY W2` GEMM applies the activation's

@@ -253,3 +253,16 @@ func.func @residual_norm(%x: tensor<2x16x32xf32>, %a: tensor<2x16x32xf32>, %w: t
   %n3 = moe.rms_norm %s2, %w : tensor<2x16x32xf32>, tensor<32xf32>
   return %s2, %n2, %n3 : tensor<2x16x32xf32>, tensor<2x16x32xf32>, tensor<2x16x32xf32>
 }
+
+// -----
+
+// Expert: members of a group share one precision; an up projection in
+// bf16 and a down projection in f32 stay apart.
+// EXPERT-LABEL: func.func @expert_precisions
+// EXPERT-NOT:   moe.fused
+func.func @expert_precisions(%xe: tensor<32x8xf32>, %w1: tensor<4x12x8xf32>, %sizes: tensor<4xi32>,
+                             %w2: tensor<4x8x12xf32>) -> tensor<32x8xf32> {
+  %h = moe.grouped_ffn_up %xe weights(%w1) group_sizes(%sizes) {moe.precision = #moe.precision<bf16>} : (tensor<32x8xf32>, tensor<4x12x8xf32>, tensor<4xi32>) -> tensor<32x12xf32>
+  %y = moe.grouped_ffn_down %h weights(%w2) group_sizes(%sizes) {activation = #moe.activation<gelu>} : (tensor<32x12xf32>, tensor<4x8x12xf32>, tensor<4xi32>) -> tensor<32x8xf32>
+  return %y : tensor<32x8xf32>
+}

@@ -53,6 +53,20 @@ LogicalResult GroupedFFNOp::verify() {
                          dims->first, dims->second);
 }
 
+LogicalResult GroupedFFNDownOp::verify() {
+  auto hidden = dyn_cast<RankedTensorType>(getHidden().getType());
+  auto w2 = dyn_cast<RankedTensorType>(getW2().getType());
+  if (!hidden || !w2 || w2.getRank() != 3)
+    return emitOpError("needs ranked hidden rows and a w2 of [experts, width, ffn width]");
+  int64_t width = w2.getDimSize(2), columns = hidden.getShape().back();
+  int64_t expected = getGated() ? 2 * width : width;
+  if (!ShapedType::isDynamic(width) && !ShapedType::isDynamic(columns) && columns != expected)
+    return emitOpError("hidden rows have ")
+           << columns << " columns, but " << (getGated() ? "a gated" : "an ungated")
+           << " FFN of width " << width << " (w2's last dimension) needs " << expected;
+  return success();
+}
+
 LogicalResult SharedExpertsOp::inferReturnTypes(
     MLIRContext *context, std::optional<Location> loc, Adaptor adaptor,
     SmallVectorImpl<Type> &results) {

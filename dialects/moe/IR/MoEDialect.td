@@ -109,6 +109,13 @@ def MoE_GatheredInput : NativeOpTrait<"GatheredInput"> {
   let cppNamespace = "::moec::moe";
 }
 
+// Result 0 holds an expert FFN's pre-activations, `[h1 | h3]` per row,
+// computed by GEMMs whose epilogue can also write their activation:
+// `--moe-fuse-expert` joins the op with the ActivatedInput op reading them.
+def MoE_PreActivations : NativeOpTrait<"PreActivations"> {
+  let cppNamespace = "::moec::moe";
+}
+
 // The op's products read an elementwise function of operand 0 (the
 // activation of the expert FFN's pre-activations, `act(h1) [* h3]`), which a
 // fused kernel computes in the epilogue of the GEMM that produces operand

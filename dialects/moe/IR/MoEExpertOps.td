@@ -113,7 +113,7 @@ def MoE_LoRAExpertsOp : MoE_Op<"lora_experts",
 }
 
 def MoE_GroupedFFNUpOp : MoE_Op<"grouped_ffn_up",
-    [MoE_MatrixProducts, MoE_GatheredInput, Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+    [MoE_MatrixProducts, MoE_GatheredInput, MoE_PreActivations, Pure, AttrSizedOperandSegments, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
   let summary = "the first half of moe.grouped_ffn: per-expert pre-activations";
   let description = [{
     `hidden = [W1_e x, W3_e x]` per row (only `W1_e x` without `w3`), in
@@ -147,6 +147,8 @@ def MoE_GroupedFFNDownOp : MoE_Op<"grouped_ffn_down",
     $hidden `weights` `(` $w2 `)` (`group_sizes` `(` $group_sizes^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
+
+  let hasVerifier = 1;
 }
 
 #endif // MOE_EXPERT_OPS_TD

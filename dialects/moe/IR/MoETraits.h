@@ -38,8 +38,12 @@ class RowGather : public mlir::OpTrait::TraitBase<ConcreteType, RowGather> {};
 template <typename ConcreteType>
 class GatheredInput : public mlir::OpTrait::TraitBase<ConcreteType, GatheredInput> {};
 
+/// Result 0 holds an expert FFN's pre-activations [h1 | h3].
+template <typename ConcreteType>
+class PreActivations : public mlir::OpTrait::TraitBase<ConcreteType, PreActivations> {};
+
 /// The op's products read an elementwise function of operand 0 (the
-/// activation), computed as the GEMM loads it when fused.
+/// activation), computed in the producer's epilogue when fused.
 template <typename ConcreteType>
 class ActivatedInput : public mlir::OpTrait::TraitBase<ConcreteType, ActivatedInput> {};
 

@@ -191,3 +191,11 @@ func.func @lora_experts_mismatch(%x: tensor<2x8x64xf32>, %w1: tensor<128x64xf32>
   %y = moe.lora_experts %x base(%w1, %w2) adapters(%a1, %b1, %a2, %b2) {alpha = 16.0 : f32, activation = #moe.activation<gelu>} : (tensor<2x8x64xf32>, tensor<128x64xf32>, tensor<64x128xf32>, tensor<4x8x64xf32>, tensor<4x128x8xf32>, tensor<4x8x128xf32>, tensor<4x64x8xf32>) -> tensor<2x8x64xf32>
   return
 }
+
+// -----
+
+func.func @ffn_down_gated_width(%h: tensor<32x12xf32>, %w2: tensor<4x8x12xf32>, %sizes: tensor<4xi32>) {
+  // expected-error @+1 {{'moe.grouped_ffn_down' op hidden rows have 12 columns, but a gated FFN of width 12 (w2's last dimension) needs 24}}
+  %y = moe.grouped_ffn_down %h weights(%w2) group_sizes(%sizes) {activation = #moe.activation<silu>, gated} : (tensor<32x12xf32>, tensor<4x8x12xf32>, tensor<4xi32>) -> tensor<32x8xf32>
+  return
+}
