@@ -31,6 +31,9 @@ void buildTrainingPipeline(mlir::OpPassManager &pm,
   MoEAutodiffPassOptions autodiff;
   autodiff.function = "forward_train";
   pm.addPass(createMoEAutodiffPass(autodiff));
+  // Sharded modules (a mesh.mesh): every rank's gradients summed before the
+  // optimizer reads them; a module without a mesh is left as it is.
+  pm.addPass(createMoEReduceGradientsPass());
   // One training step per optimizer, so that moe-run --optimizer can choose;
   // the description's hyperparameters apply to both.
   for (moe::OptimizerKind kind : {moe::OptimizerKind::adamw, moe::OptimizerKind::sgd}) {

@@ -6,6 +6,7 @@
 #include "runtime/schema/plan_generated.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Mesh/IR/MeshOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
 
@@ -71,6 +72,8 @@ private:
                                                              int &counter);
   fb::Offset<plan::Training> emitTraining();
   fb::Offset<plan::Source> emitSource();
+  /// The module's mesh.mesh, if it has one (a sharded plan).
+  fb::Offset<plan::Mesh> emitMesh(ModuleOp module);
   fb::Offset<fb::Vector<fb::Offset<plan::Kernel>>> emitKernels();
 
   const frontend::ModelConfig &config;
@@ -176,7 +179,15 @@ FailureOr<fb::Offset<plan::Attr>> Emitter::convertAttr(NamedAttribute named,
   } else if (auto str = dyn_cast<StringAttr>(attr)) {
     kind = plan::AttrValue::StringAttr;
     value = plan::CreateStringAttrDirect(fbb, str.getValue().str().c_str()).Union();
-  } else if (attr.getDialect().getNamespace() == "moe") {
+  } else if (auto ints16 = dyn_cast<DenseI16ArrayAttr>(attr)) {
+    std::vector<int64_t> widened(ints16.asArrayRef().begin(), ints16.asArrayRef().end());
+    kind = plan::AttrValue::IntsAttr;
+    value = plan::CreateIntsAttrDirect(fbb, &widened).Union();
+  } else if (auto symbol = dyn_cast<FlatSymbolRefAttr>(attr)) {
+    kind = plan::AttrValue::StringAttr;
+    value = plan::CreateStringAttrDirect(fbb, symbol.getValue().str().c_str()).Union();
+  } else if (attr.getDialect().getNamespace() == "moe" ||
+             attr.getDialect().getNamespace() == "mesh") {
     kind = plan::AttrValue::StringAttr;
     value = plan::CreateStringAttrDirect(fbb, enumKeyword(attr).c_str()).Union();
   } else if (auto array = dyn_cast<ArrayAttr>(attr)) {
@@ -405,6 +416,19 @@ fb::Offset<plan::Training> Emitter::emitTraining() {
                               optimizer, schedule, gumbel);
 }
 
+fb::Offset<plan::Mesh> Emitter::emitMesh(ModuleOp module) {
+  auto meshes = module.getOps<mesh::MeshOp>();
+  if (meshes.empty())
+    return {};
+  mesh::MeshOp meshOp = *meshes.begin();
+  std::vector<int64_t> shape = meshOp.getShape().vec();
+  std::vector<fb::Offset<fb::String>> axes;
+  if (auto names = module->getAttrOfType<ArrayAttr>(moe::MoEDialect::kMeshAxesAttrName))
+    for (auto name : names.getAsValueRange<StringAttr>())
+      axes.push_back(fbb.CreateString(name.str()));
+  return plan::CreateMesh(fbb, fbb.CreateVector(shape), fbb.CreateVector(axes));
+}
+
 fb::Offset<plan::Source> Emitter::emitSource() {
   if (!source)
     return {};
@@ -469,6 +493,7 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
   auto kernelsOffset = emitKernels();
   auto target = fbb.CreateString(artifacts.target);
   auto precision = fbb.CreateString(precisionOf(module));
+  auto mesh = emitMesh(module);
   plan::PlanBuilder pb(fbb);
   pb.add_version(kPlanVersion);
   pb.add_producer(producer);
@@ -483,6 +508,7 @@ FailureOr<std::vector<uint8_t>> Emitter::run(ModuleOp module) {
   pb.add_kernels(kernelsOffset);
   pb.add_target(target);
   pb.add_precision(precision);
+  pb.add_mesh(mesh);
   plan::FinishPlanBuffer(fbb, pb.Finish());
   std::vector<uint8_t> bytes(fbb.GetBufferPointer(),
                              fbb.GetBufferPointer() + fbb.GetSize());

@@ -10,6 +10,7 @@
 
 include "compiler/transforms/TrainingPasses.td"
 include "compiler/transforms/FusionPasses.td"
+include "compiler/transforms/ShardingPasses.td"
 include "compiler/transforms/LoweringPasses.td"
 
 #endif // MOEC_TRANSFORMS_PASSES_TD

@@ -1,5 +1,6 @@
 // Executor.cpp - runs one function of a plan, step by step, on a device.
 #include "runtime/core/Executor.h"
+#include "runtime/hal/LocalChannel.h"
 
 #include <algorithm>
 #include <chrono>
@@ -10,10 +11,15 @@ namespace moec::rt {
 
 StatusOr<std::unique_ptr<Executor>> Executor::create(std::shared_ptr<LoadedPlan> plan,
                                                      const std::string &function,
-                                                     hal::Device &device) {
+                                                     hal::Device &device, hal::Channel *channel) {
   std::unique_ptr<Executor> ex(new Executor());
   ex->plan_ = plan;
   ex->device_ = &device;
+  if (!channel) {
+    ex->localChannel_ = std::make_unique<hal::LocalChannel>();
+    channel = ex->localChannel_.get();
+  }
+  ex->channel_ = channel;
   ex->function_ = plan->function(function);
   if (!ex->function_)
     return Status::error(plan->path() + ": the plan has no function '" + function + "'");
@@ -88,6 +94,12 @@ Status Executor::prepareSteps() {
         return s;
       continue;
     }
+    if (step->op()->string_view().substr(0, 5) == "mesh.") {
+      allGenerated_ = false; // collectives are not recorded in graphs
+      if (Status s = prepareCollective(step, i); !s)
+        return s;
+      continue;
+    }
     if (usesGeneratedCode(*step)) {
       const plan::Kernel *code = plan_->root().kernels()->Get(step->kernel());
       PreparedStep prepared{step, nullptr, {}, {}};
@@ -146,6 +158,118 @@ Status Executor::prepareOpKernel(const plan::Step *step, int index, const plan::
   }
   steps_.push_back(std::move(prepared));
   return Status::ok();
+}
+
+Status Executor::prepareCollective(const plan::Step *step, int index) {
+  PreparedStep prepared{step, nullptr, {}, {}};
+  prepared.index = index;
+  std::string where =
+      plan_->path() + ": step " + std::to_string(index) + " (" + step->op()->str() + ")";
+  auto find = [&](const char *name) -> const plan::Attr * {
+    if (step->attrs())
+      for (const plan::Attr *attr : *step->attrs())
+        if (attr->name()->string_view() == name)
+          return attr;
+    return nullptr;
+  };
+  if (!step->inputs() || !step->outputs() || step->inputs()->size() != 1 ||
+      step->outputs()->size() != 1)
+    return Status::error(where + " needs one input and one output");
+  // The group: the ranks that differ only along the mesh axes named.
+  const plan::Mesh *mesh = plan_->root().mesh();
+  const plan::Attr *axes = find("mesh_axes");
+  if (!mesh || !mesh->shape())
+    return Status::error(where + " is a collective, but the plan has no mesh");
+  int64_t world = 1, group = 1;
+  for (int64_t extent : *mesh->shape())
+    world *= extent;
+  if (axes && axes->value_as_IntsAttr() && axes->value_as_IntsAttr()->values())
+    for (int64_t axis : *axes->value_as_IntsAttr()->values()) {
+      if (axis < 0 || axis >= static_cast<int64_t>(mesh->shape()->size()))
+        return Status::error(where + " names mesh axis " + std::to_string(axis) +
+                             ", which the plan's mesh does not have");
+      group *= mesh->shape()->Get(axis);
+    }
+  if (world != channel_->size())
+    return Status::error(where + ": the plan's mesh has " + std::to_string(world) +
+                         " ranks, but this run has " + std::to_string(channel_->size()));
+  if (group != 1 && group != world)
+    return Status::error(where + " runs over " + std::to_string(group) + " of the " +
+                         std::to_string(world) +
+                         " ranks; collectives over part of the mesh are not built yet");
+  prepared.overChannel = group > 1;
+  if (prepared.overChannel && !channel_->reaches(device_->kind()))
+    return Status::error(where + ": the channel cannot reach the memory of the " +
+                         std::string(hal::deviceKindName(device_->kind())) + " device");
+  std::string_view op = step->op()->string_view();
+  const TensorRef &in = tensors_[step->inputs()->Get(0)];
+  const TensorRef &out = tensors_[step->outputs()->Get(0)];
+  auto axis = [&](const char *name) -> StatusOr<int64_t> {
+    const plan::Attr *attr = find(name);
+    if (!attr || !attr->value_as_IntAttr())
+      return Status::error(where + " has no integer attribute '" + name + "'");
+    return attr->value_as_IntAttr()->value();
+  };
+  if (op == "mesh.all_reduce") {
+    const plan::Attr *kind = find("reduction");
+    std::string reduction =
+        kind && kind->value_as_StringAttr() && kind->value_as_StringAttr()->value()
+            ? kind->value_as_StringAttr()->value()->str()
+            : "sum";
+    if (reduction == "sum")
+      prepared.reduction = hal::Reduction::sum;
+    else if (reduction == "average")
+      prepared.reduction = hal::Reduction::average;
+    else
+      return Status::error(where + " reduces by '" + reduction +
+                           "'; the runtime sums and averages");
+    if (in.bytes() != out.bytes() || in.dtype != out.dtype)
+      return Status::error(where + " changes its tensor's type");
+    prepared.collective = PreparedStep::Collective::allReduce;
+  } else if (op == "mesh.all_gather" || op == "mesh.all_slice") {
+    bool gather = op == "mesh.all_gather";
+    auto along = axis(gather ? "gather_axis" : "slice_axis");
+    if (!along)
+      return along.status();
+    if (*along != 0)
+      return Status::error(where + " runs along tensor axis " + std::to_string(*along) +
+                           "; the runtime gathers and slices along axis 0");
+    const TensorRef &whole = gather ? out : in, &part = gather ? in : out;
+    if (whole.bytes() != part.bytes() * static_cast<size_t>(group))
+      return Status::error(where + ": the whole tensor is not " + std::to_string(group) +
+                           " times its part");
+    prepared.collective =
+        gather ? PreparedStep::Collective::allGather : PreparedStep::Collective::allSlice;
+  } else {
+    return Status::error(where + ": the runtime has no collective '" + std::string(op) + "'");
+  }
+  steps_.push_back(std::move(prepared));
+  return Status::ok();
+}
+
+Status Executor::runCollective(const PreparedStep &prepared) {
+  const plan::Step &step = *prepared.step;
+  const TensorRef &in = tensors_[step.inputs()->Get(0)];
+  const TensorRef &out = tensors_[step.outputs()->Get(0)];
+  hal::Stream &stream = device_->defaultStream();
+  hal::Channel &channel = *channel_;
+  hal::LocalChannel self; // a group of one rank: this one
+  hal::Channel &group = prepared.overChannel ? channel : static_cast<hal::Channel &>(self);
+  switch (prepared.collective) {
+  case PreparedStep::Collective::allReduce:
+    if (out.data != in.data)
+      if (Status s = stream.copy(out.data, in.data, in.bytes()); !s)
+        return s;
+    return group.allReduce(stream, out.data, out.numel(), out.dtype, prepared.reduction);
+  case PreparedStep::Collective::allGather:
+    return group.allGather(stream, in.data, in.bytes(), out.data);
+  case PreparedStep::Collective::allSlice:
+    return stream.copy(out.data, static_cast<const char *>(in.data) + group.rank() * out.bytes(),
+                       out.bytes());
+  case PreparedStep::Collective::none:
+    break;
+  }
+  return Status::error("step " + std::to_string(prepared.index) + " is no collective");
 }
 
 Status Executor::allocateInternalArena() {
@@ -263,6 +387,14 @@ Status Executor::runSteps() {
       continue;
     }
     auto start = std::chrono::steady_clock::now();
+    if (prepared.collective != PreparedStep::Collective::none) {
+      if (Status s = runCollective(prepared); !s)
+        return Status::error("step " + std::to_string(i) + " (" + step.op()->str() +
+                             "): " + s.message());
+      if (Status s = recordTiming(n, start); !s)
+        return s;
+      continue;
+    }
     if (!prepared.launches.empty()) {
       void **arguments = const_cast<void **>(prepared.arguments.data());
       for (const auto &[entry, config] : prepared.launches)

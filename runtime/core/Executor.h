@@ -4,6 +4,7 @@
 
 #include "runtime/core/Kernel.h"
 #include "runtime/core/Plan.h"
+#include "runtime/hal/Channel.h"
 #include "runtime/hal/Device.h"
 
 #include <chrono>
@@ -19,9 +20,13 @@ public:
   /// Prepares `function` on `device`: one arena of device memory for its
   /// intermediates and, for every step, the plan's generated kernel when the
   /// device runs generated code, else the device's op kernel (an op with
-  /// neither is an error naming the step). The device outlives the executor.
-  static StatusOr<std::unique_ptr<Executor>>
-  create(std::shared_ptr<LoadedPlan> plan, const std::string &function, hal::Device &device);
+  /// neither is an error naming the step). Collective steps (mesh.*) run
+  /// over `channel`, which joins the ranks of the plan's mesh (null: one
+  /// rank). The device and the channel outlive the executor.
+  static StatusOr<std::unique_ptr<Executor>> create(std::shared_ptr<LoadedPlan> plan,
+                                                    const std::string &function,
+                                                    hal::Device &device,
+                                                    hal::Channel *channel = nullptr);
 
   /// Points a parameter or input tensor at caller-owned device memory.
   void bind(int tensorId, void *deviceAddress) {
@@ -90,9 +95,19 @@ private:
     int index = 0;
     /// For a member: the function's step it belongs to.
     const plan::Step *group = nullptr;
+    /// A collective (mesh.*): what it does, over which group.
+    enum class Collective { none, allReduce, allGather, allSlice } collective = Collective::none;
+    hal::Reduction reduction = hal::Reduction::sum;
+    /// Whether its group is every rank (else it is this rank alone).
+    bool overChannel = false;
   };
 
   Status prepareSteps();
+  /// Prepares a collective step (mesh.all_reduce, mesh.all_gather,
+  /// mesh.all_slice) over the channel.
+  Status prepareCollective(const plan::Step *step, int index);
+  /// Queues a prepared collective.
+  Status runCollective(const PreparedStep &prepared);
   /// Prepares one step that runs the device's op kernel (or is a view).
   Status prepareOpKernel(const plan::Step *step, int index, const plan::Step *group);
   /// Points the function's tensors inside fusion groups into an arena of
@@ -108,6 +123,8 @@ private:
 
   std::shared_ptr<LoadedPlan> plan_;
   hal::Device *device_ = nullptr;
+  hal::Channel *channel_ = nullptr;
+  std::unique_ptr<hal::Channel> localChannel_; // when create() got none
   const plan::Function *function_ = nullptr;
   std::vector<TensorRef> tensors_;
   std::unique_ptr<hal::Buffer> arena_;

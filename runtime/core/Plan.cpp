@@ -1,5 +1,6 @@
 // Plan.cpp - loading and checking a .moeb plan.
 #include "runtime/core/Plan.h"
+#include "runtime/core/Hash.h"
 
 #include <algorithm>
 
@@ -255,6 +256,18 @@ LoadedPlan::fromBytes(std::vector<uint8_t> bytes, const std::string &name) {
   if (Status s = checkFunctions(*plan->root_, name); !s)
     return s;
   return plan;
+}
+
+uint64_t LoadedPlan::contentHash() const {
+  return fnv1a64(std::string_view(reinterpret_cast<const char *>(bytes_.data()), bytes_.size()));
+}
+
+int64_t LoadedPlan::meshRanks() const {
+  int64_t ranks = 1;
+  if (const plan::Mesh *mesh = root_->mesh(); mesh && mesh->shape())
+    for (int64_t extent : *mesh->shape())
+      ranks *= extent;
+  return ranks;
 }
 
 const plan::Function *LoadedPlan::function(const std::string &name) const {

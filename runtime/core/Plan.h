@@ -15,7 +15,7 @@ namespace moec::rt {
 /// Plan versions this runtime reads (3 marks views on their steps, which
 /// older plans left to op names).
 constexpr uint32_t kMinPlanVersion = 3;
-constexpr uint32_t kMaxPlanVersion = 5;
+constexpr uint32_t kMaxPlanVersion = 6;
 
 /// A verified plan and the bytes it lives in.
 class LoadedPlan {
@@ -29,6 +29,10 @@ public:
 
   const plan::Plan &root() const { return *root_; }
   const std::string &path() const { return path_; }
+  /// FNV-1a of the plan's bytes: ranks compare it to agree on the plan.
+  uint64_t contentHash() const;
+  /// The number of ranks of the plan's mesh (1 without one).
+  int64_t meshRanks() const;
   const plan::Function *function(const std::string &name) const;
   /// The tensor's dtype and shape, no data.
   TensorRef describe(int tensorId) const;

@@ -4,6 +4,7 @@
 
 #include "runtime/core/Status.h"
 #include "runtime/core/Tensor.h"
+#include "runtime/hal/DeviceKind.h"
 
 #include <cstddef>
 #include <vector>
@@ -11,6 +12,9 @@
 namespace moec::rt::hal {
 
 class Stream;
+
+/// How an all-reduce combines the ranks' values.
+enum class Reduction { sum, average };
 
 /// A group of ranks that exchange data (all ranks of a run, or one axis of
 /// its device mesh). Collectives are queued on `stream`, like kernels, and
@@ -20,9 +24,17 @@ public:
   virtual ~Channel() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
+  /// Whether the collectives can read and write the memory of a device of
+  /// this kind (the mpi channel moves host memory).
+  virtual bool reaches(DeviceKind kind) const = 0;
 
-  /// `data[i] = sum over ranks of data[i]`, in place.
-  virtual Status allReduceSum(Stream &stream, void *data, size_t count, DType dtype) = 0;
+  /// `data[i]` becomes the sum (or the mean) over ranks of `data[i]`, in
+  /// place, with the same bits on every rank. f32 and i32.
+  virtual Status allReduce(Stream &stream, void *data, size_t count, DType dtype,
+                           Reduction reduction) = 0;
+  /// Rank r's `bytes` bytes of `send` land at `receive + r * bytes`, on every
+  /// rank.
+  virtual Status allGather(Stream &stream, const void *send, size_t bytes, void *receive) = 0;
   /// Rank r sends bytes [sendOffsets[q], + sendBytes[q]) of `send` to rank q,
   /// which receives them at recvOffsets[r] of `receive` (dropless dispatch's
   /// variable-size exchange; equal sizes are the plain all-to-all).
@@ -30,6 +42,12 @@ public:
                           const std::vector<size_t> &sendOffsets,
                           const std::vector<size_t> &sendBytes, void *receive,
                           const std::vector<size_t> &recvOffsets) = 0;
+  /// allGather of host memory, outside any stream: for setup (every rank
+  /// checking that the others loaded the same plan).
+  virtual Status allGatherHost(const void *send, size_t bytes, void *receive) = 0;
+  /// Ends every rank of the run (after an error on one of them, so that the
+  /// others do not wait for it in a collective).
+  virtual void abort(int exitCode) = 0;
 };
 
 } // namespace moec::rt::hal

@@ -2,9 +2,17 @@
 #include "runtime/hal/LocalChannel.h"
 #include "runtime/hal/Stream.h"
 
+#include <cstring>
+
 namespace moec::rt::hal {
 
-Status LocalChannel::allReduceSum(Stream &, void *, size_t, DType) { return Status::ok(); }
+Status LocalChannel::allReduce(Stream &, void *, size_t, DType, Reduction) { return Status::ok(); }
+
+Status LocalChannel::allGather(Stream &stream, const void *send, size_t bytes, void *receive) {
+  if (bytes == 0 || send == receive)
+    return Status::ok();
+  return stream.copy(receive, send, bytes);
+}
 
 Status LocalChannel::allToAll(Stream &stream, const void *send,
                               const std::vector<size_t> &sendOffsets,
@@ -19,6 +27,12 @@ Status LocalChannel::allToAll(Stream &stream, const void *send,
     return Status::ok();
   return stream.copy(static_cast<char *>(receive) + recvOffsets[0],
                      static_cast<const char *>(send) + sendOffsets[0], sendBytes[0]);
+}
+
+Status LocalChannel::allGatherHost(const void *send, size_t bytes, void *receive) {
+  if (bytes && send != receive)
+    std::memmove(receive, send, bytes);
+  return Status::ok();
 }
 
 } // namespace moec::rt::hal

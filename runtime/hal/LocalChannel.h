@@ -6,16 +6,22 @@
 
 namespace moec::rt::hal {
 
-/// One rank: a reduction leaves the data as it is, an all-to-all copies the
-/// rank's own block (on the stream, so it works for any device memory).
+/// One rank: a reduction leaves the data as it is, a gather or an all-to-all
+/// copies the rank's own block (on the stream, so it works for any device
+/// memory).
 class LocalChannel final : public Channel {
 public:
   int rank() const override { return 0; }
   int size() const override { return 1; }
-  Status allReduceSum(Stream &stream, void *data, size_t count, DType dtype) override;
+  bool reaches(DeviceKind) const override { return true; }
+  Status allReduce(Stream &stream, void *data, size_t count, DType dtype,
+                   Reduction reduction) override;
+  Status allGather(Stream &stream, const void *send, size_t bytes, void *receive) override;
   Status allToAll(Stream &stream, const void *send, const std::vector<size_t> &sendOffsets,
                   const std::vector<size_t> &sendBytes, void *receive,
                   const std::vector<size_t> &recvOffsets) override;
+  Status allGatherHost(const void *send, size_t bytes, void *receive) override;
+  void abort(int) override {}
 };
 
 } // namespace moec::rt::hal

@@ -4,12 +4,14 @@
 //   moe-run OUT.moeb --data TOKENS.bin --steps N [--log run.jsonl] [--save ckpt]
 //
 // The runtime never links MLIR or LLVM.
+#include "Recompile.h"
 #include "runtime/core/Executor.h"
+#include "runtime/core/Hash.h"
 #include "runtime/core/Hyperparameters.h"
 #include "runtime/core/Parameters.h"
 #include "runtime/core/TokenData.h"
+#include "runtime/devices/OpenChannel.h"
 #include "runtime/devices/OpenDevice.h"
-#include "Recompile.h"
 
 #include <nlohmann/json.hpp>
 
@@ -74,9 +76,21 @@ training:
                          another schedule than compiled (moe-run has moec
                          compile the plan's description again)
   --optimizer adamw|sgd  the optimizer (default: the description's)
+
+several ranks (a plan compiled with moec --mesh dp=D,ep=E):
+  mpirun -np D*E moe-run PLAN.moeb ...   (or srun): each rank runs its share of
+                         every batch; rank 0 prints, logs and saves
+  --channel auto|local|mpi
+                         how ranks exchange data (default auto: mpi when mpirun
+                         or srun started moe-run, else local, one rank)
+  --collective-timeout S a collective that waits more than S seconds for the
+                         other ranks stops the run with an error naming the
+                         ranks that never reached it (default 300)
 )";
 
 struct Options {
+  std::string channel = "auto";
+  double collectiveTimeout = 300;
   std::string plan, data, dataDtype = "u16", device = "auto", init, saveInit, log, save, resume, gradsOut, trace;
   std::optional<int64_t> seed, batch, seqLen, steps, checkpointEvery;
   int64_t step = 0;
@@ -147,7 +161,17 @@ int parseArgs(int argc, char **argv, Options &o) {
     else if (arg == "--data") ok = value(o.data);
     else if (arg == "--data-dtype") ok = value(o.dataDtype);
     else if (arg == "--device") ok = value(o.device);
-    else if (arg == "--init") ok = value(o.init);
+    else if (arg == "--channel")
+      ok = value(o.channel);
+    else if (arg == "--collective-timeout") {
+      std::string text;
+      ok = value(text);
+      std::optional<double> seconds = ok ? parseDouble(text) : std::nullopt;
+      ok = seconds && *seconds > 0;
+      if (ok)
+        o.collectiveTimeout = *seconds;
+    } else if (arg == "--init")
+      ok = value(o.init);
     else if (arg == "--save-init") ok = value(o.saveInit);
     else if (arg == "--log") ok = value(o.log);
     else if (arg == "--save") ok = value(o.save);
@@ -214,10 +238,24 @@ Status checkWritable(const std::string &path, const char *flag) {
   return Status::ok();
 }
 
+/// This process's rank and the run's, for messages (set once the channel is open).
+int processRank = 0, processRanks = 1;
+hal::Channel *processChannel = nullptr;
+
 int fail(const Status &status) {
+  if (processRanks > 1) {
+    std::cerr << "moe-run: rank " << processRank << " of " << processRanks
+              << ": error: " << status.message() << "\n"
+              << std::flush;
+    // The other ranks would wait for this one in their next collective.
+    processChannel->abort(1);
+  }
   std::cerr << "moe-run: error: " << status.message() << "\n";
   return 1;
 }
+
+/// Whether this process writes what a run prints, logs and saves (rank 0).
+bool writesOutput() { return processRank == 0; }
 
 /// The process's peak resident memory.
 double peakResidentBytes() {
@@ -228,11 +266,13 @@ double peakResidentBytes() {
 
 /// Everything a run shares: the plan, parameters and data.
 struct Run {
+  std::unique_ptr<hal::Channel> channel;
   std::shared_ptr<LoadedPlan> plan;
   std::unique_ptr<hal::Device> device;
   std::optional<ParameterStore> params;
   std::optional<TokenData> data;
-  int64_t B = 0, S = 0;
+  int64_t B = 0, S = 0; // this rank's batch shape
+  int64_t ranks = 1;    // ranks of the plan's mesh: the batch is B * ranks
   uint64_t seed = 0;
   int64_t firstStep = 0;
   const moec::plan::Training *training = nullptr;
@@ -254,25 +294,31 @@ Status loadPlanAndData(const Options &o, Run &run) {
   if (!data)
     return data.status();
   run.data.emplace(std::move(*data));
-  int64_t batch = o.batch.value_or(shape->first), seqLen = o.seqLen.value_or(shape->second);
+  // Sharded plans hold one rank's share of the batch; --batch is the whole.
+  int64_t ranks = (*plan)->meshRanks();
+  int64_t batch = o.batch.value_or(shape->first * ranks), seqLen = o.seqLen.value_or(shape->second);
+  if (batch % ranks != 0)
+    return Status::error("--batch " + std::to_string(batch) + " does not split over the " +
+                         std::to_string(ranks) + " ranks of " + o.plan + "'s mesh");
   // The schedule's kind is code: another one needs a compile (training only).
   const moec::plan::Training *training = (*plan)->root().training();
   std::string compiledSchedule = training && training->schedule() && training->schedule()->kind()
                                      ? training->schedule()->kind()->str()
                                      : "";
   std::string schedule = !o.eval && o.schedule != compiledSchedule ? o.schedule : "";
-  if (batch != shape->first || seqLen != shape->second || !schedule.empty()) {
+  if (batch != shape->first * ranks || seqLen != shape->second || !schedule.empty()) {
     plan = recompile(**plan, o.plan, batch, seqLen, schedule);
     if (!plan)
       return plan.status();
     shape = (*plan)->tokenShape();
     if (!shape)
       return shape.status();
-    if (shape->first != batch || shape->second != seqLen)
+    if (shape->first * ranks != batch || shape->second != seqLen)
       return Status::error("moec compiled " + o.plan + " for another shape than asked");
   }
   run.plan = *plan;
-  run.B = batch;
+  run.ranks = ranks;
+  run.B = batch / ranks;
   run.S = seqLen;
   return Status::ok();
 }
@@ -295,8 +341,45 @@ Status parseHyperparameters(const Options &o, Run &run) {
   return Status::ok();
 }
 
+/// Every rank runs the plan's mesh, and the same plan.
+Status checkRanks(const Options &o, Run &run) {
+  hal::Channel &channel = *run.channel;
+  if (channel.size() != run.ranks) {
+    const moec::plan::Mesh *mesh = run.plan->root().mesh();
+    std::string shape;
+    if (mesh && mesh->shape() && mesh->axes())
+      for (unsigned i = 0; i < mesh->shape()->size() && i < mesh->axes()->size(); ++i)
+        shape += (shape.empty() ? "" : ",") + mesh->axes()->Get(i)->str() + "=" +
+                 std::to_string(mesh->shape()->Get(i));
+    return Status::error(
+        o.plan + " was compiled for " + std::to_string(run.ranks) + " rank" +
+        (run.ranks == 1 ? "" : "s") + (shape.empty() ? "" : " (moec --mesh " + shape + ")") +
+        ", but this run has " + std::to_string(channel.size()) +
+        (run.ranks == 1 ? "; compile it with moec --mesh dp=" + std::to_string(channel.size()) +
+                              " to train on that many ranks"
+                        : "; launch it with mpirun -np " + std::to_string(run.ranks)));
+  }
+  if (channel.size() == 1)
+    return Status::ok();
+  // What this rank runs must be what every rank runs.
+  uint64_t mine = run.plan->contentHash();
+  std::vector<uint64_t> all(channel.size());
+  if (Status s = channel.allGatherHost(&mine, sizeof(mine), all.data()); !s)
+    return s;
+  std::string differing;
+  for (int r = 0; r < channel.size(); ++r)
+    if (all[r] != all[0])
+      differing += (differing.empty() ? "" : ", ") + std::to_string(r);
+  if (!differing.empty())
+    return Status::error("the ranks did not load the same plan: rank(s) " + differing +
+                         " loaded another plan than rank 0 (" + o.plan + ")");
+  return Status::ok();
+}
+
 Status prepare(const Options &o, Run &run) {
   if (Status s = loadPlanAndData(o, run); !s)
+    return s;
+  if (Status s = checkRanks(o, run); !s)
     return s;
   auto device = openDevice(o.device, *run.plan);
   if (!device)
@@ -355,7 +438,7 @@ Status prepare(const Options &o, Run &run) {
     if (Status s = run.params->load(*file, /*state=*/false); !s)
       return Status::error(o.init + ": " + s.message());
   }
-  if (!o.saveInit.empty())
+  if (!o.saveInit.empty() && writesOutput())
     if (Status s = run.params->save(o.saveInit, /*state=*/false); !s)
       return s;
   return Status::ok();
@@ -402,10 +485,22 @@ Status bindStorage(Run &run, Executor &ex, Batch &batch) {
 Status loadBatch(Run &run, Batch &batch, int64_t step, bool shuffle) {
   batch.scalars[0] = step;
   batch.scalars[1] = static_cast<int64_t>(run.seed * 1000003ull + step);
-  if (Status s = run.data->batch(step, run.B, run.S, shuffle, run.seed, batch.tokens,
-                                 batch.targets);
-      !s)
-    return s;
+  if (run.ranks == 1) {
+    if (Status s =
+            run.data->batch(step, run.B, run.S, shuffle, run.seed, batch.tokens, batch.targets);
+        !s)
+      return s;
+  } else {
+    // The whole batch, of which this rank takes its rows.
+    std::vector<int32_t> tokens, targets;
+    if (Status s =
+            run.data->batch(step, run.B * run.ranks, run.S, shuffle, run.seed, tokens, targets);
+        !s)
+      return s;
+    size_t rows = run.B * run.S, first = run.channel->rank() * rows;
+    std::copy_n(tokens.begin() + first, rows, batch.tokens.begin());
+    std::copy_n(targets.begin() + first, rows, batch.targets.begin());
+  }
   hal::Stream &stream = run.device->defaultStream();
   for (auto [buffer, host] : {std::pair{batch.tokensOnDevice.get(), (const void *)batch.tokens.data()},
                               {batch.targetsOnDevice.get(), batch.targets.data()},
@@ -451,7 +546,7 @@ StatusOr<json> collectMetrics(const Executor &ex) {
 }
 
 int evaluate(const Options &o, Run &run) {
-  auto executor = Executor::create(run.plan, "forward", *run.device);
+  auto executor = Executor::create(run.plan, "forward", *run.device, run.channel.get());
   if (!executor)
     return fail(executor.status());
   Executor &ex = **executor;
@@ -470,7 +565,9 @@ int evaluate(const Options &o, Run &run) {
   if (!metrics)
     return fail(metrics.status());
   json result = std::move(*metrics);
-  result["tokens"] = run.B * run.S;
+  if (!writesOutput())
+    return 0;
+  result["tokens"] = run.B * run.S * run.ranks;
   result["step"] = o.step;
   result["seconds"] = seconds;
   result["peak_rss_bytes"] = peakResidentBytes();
@@ -481,9 +578,11 @@ int evaluate(const Options &o, Run &run) {
     std::cout << result.dump() << "\n";
     return 0;
   }
-  std::printf("%s: %lld tokens (batch %lld x seq %lld), step %lld, %.3f s\n",
-              run.plan->root().model_name()->c_str(), (long long)(run.B * run.S),
-              (long long)run.B, (long long)run.S, (long long)o.step, seconds);
+  std::printf("%s: %lld tokens (batch %lld x seq %lld%s), step %lld, %.3f s\n",
+              run.plan->root().model_name()->c_str(), (long long)(run.B * run.S * run.ranks),
+              (long long)(run.B * run.ranks), (long long)run.S,
+              run.ranks > 1 ? (", over " + std::to_string(run.ranks) + " ranks").c_str() : "",
+              (long long)o.step, seconds);
   for (auto &[name, value] : result.items())
     if (value.is_number_float() && name != "seconds" && name != "peak_rss_bytes")
       std::printf("  %-22s %.6f\n", name.c_str(), value.get<double>());
@@ -533,13 +632,15 @@ Status saveCheckpoint(const Run &run, const std::string &path, int64_t nextStep)
 }
 
 int train(const Options &o, Run &run) {
-  auto executor = Executor::create(run.plan, "train_step_" + run.optimizer, *run.device);
+  auto executor =
+      Executor::create(run.plan, "train_step_" + run.optimizer, *run.device, run.channel.get());
   if (!executor)
     return fail(executor.status());
   Executor &ex = **executor;
 
   if (!o.gradsOut.empty()) {
-    auto gradients = Executor::create(run.plan, "forward_train_backward", *run.device);
+    auto gradients =
+        Executor::create(run.plan, "forward_train_backward", *run.device, run.channel.get());
     if (!gradients)
       return fail(gradients.status());
     Batch batch;
@@ -561,8 +662,9 @@ int train(const Options &o, Run &run) {
         return fail(s);
       run.params->appendCheckpointTensors(name.substr(5), host.data(), tensors);
     }
-    if (Status s = saveSafetensors(o.gradsOut, tensors, {{"kind", "gradients"}}); !s)
-      return fail(s);
+    if (writesOutput())
+      if (Status s = saveSafetensors(o.gradsOut, tensors, {{"kind", "gradients"}}); !s)
+        return fail(s);
   }
 
   // Outputs that replace parameters and state after each step.
@@ -573,12 +675,13 @@ int train(const Options &o, Run &run) {
       updates.push_back({id, &run.params->tensors().at(name.substr(7))});
   }
   std::ofstream log;
-  if (!o.log.empty()) {
+  if (!o.log.empty() && writesOutput()) {
     log.open(o.log, run.firstStep > 0 ? std::ios::app : std::ios::trunc);
     if (!log)
       return fail(Status::error(o.log + ": cannot write the log"));
   }
-  bool terminal = isatty(fileno(stderr));
+  bool terminal = isatty(fileno(stderr)) && writesOutput();
+  const int64_t batchTokens = run.B * run.S * run.ranks;
   std::string lastCheckpoint = o.resume;
   std::vector<std::pair<int64_t, std::vector<Executor::TraceEvent>>> trace;
   ex.setTracing(!o.trace.empty());
@@ -631,22 +734,24 @@ int train(const Options &o, Run &run) {
     line["step"] = step;
     for (auto &[key, value] : metrics.items())
       line[key] = value;
-    line["tokens_per_s"] = run.B * run.S / seconds;
+    line["tokens_per_s"] = batchTokens / seconds;
     if (log)
       log << line.dump() << "\n" << std::flush;
     if (terminal) {
-      std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  lm %.4f  aux %.4f  lr %.2e  |g| %.3f  %.0f tok/s ",
+      std::fprintf(stderr,
+                   "\rstep %lld/%lld  loss %.4f  lm %.4f  aux %.4f  lr %.2e  |g| %.3f  %.0f tok/s ",
                    (long long)step + 1, (long long)end, loss, metrics["lm_loss"].get<double>(),
                    metrics["aux_loss"].get<double>(), metrics["lr"].get<double>(),
-                   metrics["grad_norm"].get<double>(), run.B * run.S / seconds);
-    } else if ((step - run.firstStep) % 10 == 0 || step + 1 == end) {
+                   metrics["grad_norm"].get<double>(), batchTokens / seconds);
+    } else if (writesOutput() && ((step - run.firstStep) % 10 == 0 || step + 1 == end)) {
       std::printf("step %lld  loss %.4f  lm %.4f  aux %.4f  lr %.2e  |g| %.3f  %.0f tok/s\n",
                   (long long)step, loss, metrics["lm_loss"].get<double>(),
                   metrics["aux_loss"].get<double>(), metrics["lr"].get<double>(),
-                  metrics["grad_norm"].get<double>(), run.B * run.S / seconds);
+                  metrics["grad_norm"].get<double>(), batchTokens / seconds);
       std::fflush(stdout);
     }
-    if (o.checkpointEvery && (step + 1) % *o.checkpointEvery == 0 && step + 1 < end) {
+    if (o.checkpointEvery && (step + 1) % *o.checkpointEvery == 0 && step + 1 < end &&
+        writesOutput()) {
       if (Status s = saveCheckpoint(run, o.save, step + 1); !s)
         return fail(s);
       lastCheckpoint = o.save;
@@ -654,6 +759,8 @@ int train(const Options &o, Run &run) {
   }
   if (terminal)
     std::fprintf(stderr, "\n");
+  if (!writesOutput())
+    return stream.synchronize() ? 0 : 1;
   if (!o.trace.empty())
     if (Status s = writeTrace(o.trace, ex, trace); !s)
       return fail(s);
@@ -681,12 +788,22 @@ int main(int argc, char **argv) {
   Options o;
   if (int code = parseArgs(argc, argv, o); code >= 0)
     return code;
-  for (auto [path, flag] : {std::pair{&o.save, "--save"}, {&o.saveInit, "--save-init"},
-                            {&o.gradsOut, "--grads-out"}, {&o.trace, "--trace"},
-                            {&o.log, "--log"}})
-    if (Status s = checkWritable(*path, flag); !s)
-      return fail(s);
   Run run;
+  auto channel = openChannel(o.channel, o.collectiveTimeout);
+  if (!channel)
+    return fail(channel.status());
+  run.channel = std::move(*channel);
+  processRank = run.channel->rank();
+  processRanks = run.channel->size();
+  processChannel = run.channel.get();
+  if (writesOutput())
+    for (auto [path, flag] : {std::pair{&o.save, "--save"},
+                              {&o.saveInit, "--save-init"},
+                              {&o.gradsOut, "--grads-out"},
+                              {&o.trace, "--trace"},
+                              {&o.log, "--log"}})
+      if (Status s = checkWritable(*path, flag); !s)
+        return fail(s);
   if (Status s = prepare(o, run); !s)
     return fail(s);
   return o.eval ? evaluate(o, run) : train(o, run);

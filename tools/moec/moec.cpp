@@ -3,16 +3,18 @@
 //   moec MODEL.yaml|config.json -o OUT.moeb [--set key=value]... [--emit=...]
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/frontend/ForwardBuilder.h"
 #include "compiler/frontend/ModelDescription.h"
 #include "compiler/pipelines/Pipelines.h"
-#include "compiler/transforms/Passes.h"
-#include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/target/PlanEmitter.h"
+#include "compiler/transforms/Passes.h"
+#include "dialects/moe/IR/MeshGradients.h"
 #include "dialects/moe/IR/TensorGradients.h"
 #include "dialects/moe/IR/TensorViews.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Mesh/IR/MeshDialect.h"
 #include "mlir/Parser/Parser.h"
 
 #include "mlir/IR/AsmState.h"
@@ -127,9 +129,39 @@ cl::opt<moec::moe::FusionStrategy> fusion(
 cl::opt<int64_t> batch(cl::cat(moecCategory), "batch", cl::desc("Batch size of the compiled graph "
                                           "(default: training.batch_size)"),
                        cl::init(0));
+cl::opt<std::string>
+    meshOption(cl::cat(moecCategory), "mesh",
+               cl::desc("Train on a device mesh of dp x ep ranks, e.g. --mesh dp=2,ep=1 "
+                        "(docs/design/sharding.md): each rank runs 1/(dp*ep) of the batch; "
+                        "launch with mpirun -np dp*ep moe-run"),
+               cl::value_desc("dp=D,ep=E"));
 cl::opt<int64_t> seqLen(cl::cat(moecCategory), "seq-len", cl::desc("Sequence length of the compiled "
                                              "graph (default: training.seq_len)"),
                         cl::init(0));
+
+/// The axes' sizes --mesh gives.
+struct MeshShape {
+  int64_t dp = 1, ep = 1;
+  int64_t ranks() const { return dp * ep; }
+};
+
+/// Parses --mesh dp=D,ep=E (either may be left out: 1).
+std::optional<MeshShape> parseMesh() {
+  MeshShape shape;
+  SmallVector<StringRef> parts;
+  StringRef(meshOption).split(parts, ',');
+  for (StringRef part : parts) {
+    auto [axis, size] = part.trim().split('=');
+    int64_t value = 0;
+    if (size.getAsInteger(10, value) || value < 1 || (axis != "dp" && axis != "ep")) {
+      errs() << "moec: --mesh takes dp=D,ep=E with positive sizes, e.g. --mesh dp=2,ep=1; '" << part
+             << "' is not one of them\n";
+      return std::nullopt;
+    }
+    (axis == "dp" ? shape.dp : shape.ep) = value;
+  }
+  return shape;
+}
 
 bool parseSubstitutions(moec::frontend::ImportOptions &options) {
   for (const std::string &s : substitutions) {
@@ -201,6 +233,8 @@ std::optional<moec::target::PlanSource> planSource() {
   if (fusion != moec::moe::FusionStrategy::none)
     source.options.insert(source.options.end(),
                           {"--fusion", moec::moe::stringifyFusionStrategy(fusion).str()});
+  if (!meshOption.empty())
+    source.options.insert(source.options.end(), {"--mesh", meshOption});
   return source;
 }
 
@@ -279,10 +313,15 @@ int main(int argc, char **argv) {
     return 1;
   }
 
+  std::optional<MeshShape> mesh;
+  if (meshOption.getNumOccurrences() && !(mesh = parseMesh()))
+    return 1;
+
   mlir::DialectRegistry registry;
-  registry.insert<moec::moe::MoEDialect, mlir::func::FuncDialect,
+  registry.insert<moec::moe::MoEDialect, mlir::func::FuncDialect, mlir::mesh::MeshDialect,
                   mlir::tensor::TensorDialect>();
   moec::moe::registerTensorGradientModels(registry);
+  moec::moe::registerMeshGradientModels(registry);
   moec::moe::registerTensorViewModels(registry);
   moec::codegen::registerCudaKernelModels(registry);
   mlir::MLIRContext context(registry);
@@ -295,6 +334,11 @@ int main(int argc, char **argv) {
   if (fromIR && shapeGiven) {
     errs() << "moec: --batch and --seq-len apply to model descriptions; the shapes of "
            << inputPath << " are fixed in its IR\n";
+    return 1;
+  }
+  if (fromIR && mesh) {
+    errs() << "moec: --mesh splits a description's batch over ranks; the shapes of " << inputPath
+           << " are fixed in its IR\n";
     return 1;
   }
   if (fromIR && (overrides.getNumOccurrences() || substitutions.getNumOccurrences())) {
@@ -345,6 +389,18 @@ int main(int argc, char **argv) {
     }
     moec::frontend::ForwardOptions forward;
     forward.batch = batch;
+    if (mesh) {
+      // The graph each rank runs: its share of the (global) batch.
+      int64_t global = batch ? int64_t(batch) : config->training.batchSize;
+      if (global % mesh->ranks() != 0) {
+        errs() << "moec: the batch of " << global << " sequences does not split over the "
+               << mesh->ranks() << " ranks of --mesh " << meshOption
+               << "; give a batch (--batch or training.batch_size) that the number of "
+                  "ranks divides\n";
+        return 1;
+      }
+      forward.batch = global / mesh->ranks();
+    }
     forward.seqLen = seqLen;
     module = moec::frontend::buildForwardModule(context, *config, forward);
     if (emit != Emit::Forward && !noTrain) {
@@ -366,6 +422,12 @@ int main(int argc, char **argv) {
   }
 
   mlir::PassManager pm(&context);
+  if (mesh) {
+    moec::MoEShardDataPassOptions shard;
+    shard.dp = mesh->dp;
+    shard.ep = mesh->ep;
+    pm.addPass(moec::createMoEShardDataPass(shard));
+  }
   if (precision != moec::moe::Precision::fp32) {
     // Before training: splitting and autodiff carry each op's precision.
     moec::MoEMixedPrecisionPassOptions mixed;

@@ -183,7 +183,7 @@ def MoE_AttentionOp : MoE_Op<"attention", [MoE_MatrixProducts, DeclareOpInterfac
   let hasVerifier = 1;
 }
 
-def MoE_CrossEntropyOp : MoE_Op<"cross_entropy", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
+def MoE_CrossEntropyOp : MoE_Op<"cross_entropy", [MoE_BatchMean, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "token-mean softmax cross-entropy";
   let description = [{
     `mean_t (logsumexp(logits[t, :]) − logits[t, targets[t]])` over every

@@ -65,6 +65,8 @@ def MoE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kInternalArenaSizeAttrName =
         "moe.internal_arena_size";
     // Module attributes: the model's name and where it came from.
+    // Module: the names of the axes of its mesh.mesh (`--moe-shard-data`).
+    static constexpr ::llvm::StringLiteral kMeshAxesAttrName = "moe.mesh_axes";
     static constexpr ::llvm::StringLiteral kModelAttrName = "moe.model";
     static constexpr ::llvm::StringLiteral kSourceAttrName = "moe.source";
   }];
@@ -152,6 +154,23 @@ def MoE_RowNormalization : NativeOpTrait<"RowNormalization"> {
 // the clip scale) whole. Updates of different parameters are independent:
 // `--moe-fuse-optimizer` puts them into one multi-tensor kernel.
 def MoE_ParameterUpdate : NativeOpTrait<"ParameterUpdate"> {
+  let cppNamespace = "::moec::moe";
+}
+
+// The op's 0-D result is a mean over the batch's tokens (or sequences), each
+// counted once: on a data-parallel mesh every rank computes it over its
+// share of equal size, and the mean of the ranks' results is the batch's
+// (`--moe-shard-data` all-reduces it).
+def MoE_BatchMean : NativeOpTrait<"BatchMean"> {
+  let cppNamespace = "::moec::moe";
+}
+
+// A token's result depends on other tokens of the batch (capacity slots
+// taken in batch order, experts choosing among all tokens) or on a random
+// stream indexed by the token's position in the batch: a rank that holds a
+// share of the batch cannot compute it alone, and `--moe-shard-data` rejects
+// the op.
+def MoE_BatchCoupled : NativeOpTrait<"BatchCoupled"> {
   let cppNamespace = "::moec::moe";
 }
 

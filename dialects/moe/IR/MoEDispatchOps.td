@@ -14,7 +14,7 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 // `moe.combine` scatters the expert outputs back. Expert choice produces slot
 // form directly, so the three routing families share dispatch and combine.
 
-def MoE_AssignSlotsOp : MoE_Op<"assign_slots", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
+def MoE_AssignSlotsOp : MoE_Op<"assign_slots", [MoE_BatchCoupled, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "assign token selections to capacity-limited expert slots";
   let description = [{
     `weights` and `indices` (`[T, K]`) come from a selection op. Each expert

@@ -43,7 +43,7 @@ def MoE_LoadBalancingLossOp : MoE_Op<"load_balancing_loss",
   let hasVerifier = 1;
 }
 
-def MoE_ZLossOp : MoE_Op<"z_loss", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
+def MoE_ZLossOp : MoE_Op<"z_loss", [MoE_BatchMean, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "router z-loss (ST-MoE)";
   let description = [{
     `mean_t (logsumexp_e logits[t, e])²` over `[T, E]` router logits.
@@ -58,7 +58,7 @@ def MoE_ZLossOp : MoE_Op<"z_loss", [DeclareOpInterfaceMethods<MoE_GradientOpInte
   let hasVerifier = 1;
 }
 
-def MoE_EntropyLossOp : MoE_Op<"entropy_loss", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
+def MoE_EntropyLossOp : MoE_Op<"entropy_loss", [MoE_BatchMean, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "mean router entropy (Tsallis; Shannon when q = 1)";
   let description = [{
     `mean_t S_q(scores[t, :])` with `S_q(s) = (1 − Σ_e s_e^q) / (q − 1)`, and

@@ -38,7 +38,7 @@ def MoE_RouterInputTransformOp : MoE_Op<"router_input_transform",
 }
 
 def MoE_RouterJitterOp : MoE_Op<"router_jitter",
-    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AllTypesMatch<["input", "result"]>]> {
+    [MoE_BatchCoupled, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AllTypesMatch<["input", "result"]>]> {
   let summary = "multiplicative jitter noise on the router input (training only)";
   let description = [{
     `result = input ⊙ U(1 − epsilon, 1 + epsilon)`, the noise drawn per element
@@ -101,7 +101,7 @@ def MoE_ScoreOp : MoE_Op<"score", [MoE_TokenRows, DeclareOpInterfaceMethods<MoE_
   let hasVerifier = 1;
 }
 
-def MoE_GumbelSoftmaxOp : MoE_Op<"gumbel_softmax", [MoE_TokenRows, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
+def MoE_GumbelSoftmaxOp : MoE_Op<"gumbel_softmax", [MoE_BatchCoupled, MoE_TokenRows, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
     AllTypesMatch<["logits", "scores"]>]> {
   let summary = "Gumbel-softmax scores with a scheduled temperature (EvoMoE)";
   let description = [{
@@ -292,7 +292,7 @@ def MoE_ThresholdRouteOp : MoE_SelectionOp<"threshold_route"> {
 }
 
 def MoE_ExpertChoiceRouteOp : MoE_Op<"expert_choice_route",
-    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
+    [MoE_BatchCoupled, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "expert-choice routing: each expert picks its top-C tokens";
   let description = [{
     Each expert `e` takes the `capacity` tokens with the highest `scores[:, e]`

@@ -67,6 +67,14 @@ class RowNormalization : public mlir::OpTrait::TraitBase<ConcreteType, RowNormal
 template <typename ConcreteType>
 class ParameterUpdate : public mlir::OpTrait::TraitBase<ConcreteType, ParameterUpdate> {};
 
+/// The 0-D result is a mean over the batch's tokens or sequences.
+template <typename ConcreteType>
+class BatchMean : public mlir::OpTrait::TraitBase<ConcreteType, BatchMean> {};
+
+/// A token's result depends on other tokens of the batch or on its position.
+template <typename ConcreteType>
+class BatchCoupled : public mlir::OpTrait::TraitBase<ConcreteType, BatchCoupled> {};
+
 /// The token count of a TokenRows or Elementwise op: the leading dimension of
 /// its first result (0 when it has none of rank >= 1).
 int64_t tokenRowCount(mlir::Operation *op);

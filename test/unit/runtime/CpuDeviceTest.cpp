@@ -141,7 +141,9 @@ TEST(LocalChannel, AllToAllCopiesTheRanksOwnBlock) {
                   .isOk());
   EXPECT_EQ(receive, (std::vector<int32_t>{-1, 3, 4, 5, -1, -1, -1, -1}));
   std::vector<float> sum = {1.5f, -2.0f};
-  ASSERT_TRUE(channel.allReduceSum(device->defaultStream(), sum.data(), 2, DType::f32).isOk());
+  ASSERT_TRUE(
+      channel.allReduce(device->defaultStream(), sum.data(), 2, DType::f32, hal::Reduction::sum)
+          .isOk());
   EXPECT_EQ(sum, (std::vector<float>{1.5f, -2.0f}));
   EXPECT_FALSE(channel
                    .allToAll(device->defaultStream(), send.data(), {0, 0}, {1, 1},

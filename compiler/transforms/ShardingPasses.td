@@ -1,0 +1,71 @@
+//===- ShardingPasses.td - spreading training over a device mesh -*- tablegen -*-===//
+//
+// Passes that turn a one-device program into the program every rank of a
+// device mesh runs (SPMD), with the collectives of the upstream `mesh`
+// dialect. docs/design/sharding.md says why each runs where it does.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef MOEC_TRANSFORMS_SHARDING_PASSES_TD
+#define MOEC_TRANSFORMS_SHARDING_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def MoEShardDataPass : Pass<"moe-shard-data", "::mlir::ModuleOp"> {
+  let summary = "Data parallelism: each rank computes its share of the batch";
+  let description = [{
+    Declares the device mesh `@mesh` of shape `dp × ep` (axes named by the
+    module attribute `moe.mesh_axes = ["dp", "ep"]`) and makes every forward
+    function (one with a `moe.input = "tokens"` argument, compiled for one
+    rank's share of the batch) compute what one device computes for the whole
+    batch:
+
+    * a loss that is a mean over the batch's tokens or sequences (ops with
+      the `BatchMean` trait, and sequence-level load balancing) becomes the
+      average over the ranks (`mesh.all_reduce ... reduction = average`);
+    * Switch and per-slot load balancing, whose product of two batch
+      statistics is not a mean, read the scores and selections of the whole
+      batch (`mesh.all_gather` along the tokens): every rank computes the
+      batch's loss;
+    * the routing metrics count over the batch (`expert_tokens` summed,
+      `dropped_fraction` averaged).
+
+    The collectives run over every axis of the mesh. The pass runs before
+    `--moe-autodiff`, which differentiates them (MeshGradients.h); gradients
+    of the parameters are summed over the ranks afterwards
+    (`--moe-reduce-gradients`).
+
+    An op with the `BatchCoupled` trait (capacity slots, expert choice,
+    router noise) is an error on a mesh of more than one rank: a rank cannot
+    compute it from its share of the batch. `ep > 1` (expert parallelism) is
+    not built yet and is an error.
+  }];
+  let options = [
+    Option<"dp", "dp", "int64_t", /*default=*/"1",
+           "Ranks that split the batch (data-parallel replicas)">,
+    Option<"ep", "ep", "int64_t", /*default=*/"1",
+           "Ranks that split the experts (expert parallelism)">,
+  ];
+  let dependentDialects = ["::moec::moe::MoEDialect", "::mlir::mesh::MeshDialect"];
+}
+
+def MoEReduceGradientsPass : Pass<"moe-reduce-gradients", "::mlir::ModuleOp"> {
+  let summary = "Sum the parameters' gradients over the ranks of the mesh";
+  let description = [{
+    In `@<function>` (default `forward_train_backward`, which `--moe-autodiff`
+    builds), every result marked `moe.grad` becomes its sum over every rank of
+    the module's mesh (`mesh.all_reduce`): each rank's gradient is its share
+    of the batch's, and the sum is what the training step (`--moe-optimizer`,
+    which clips and updates from these results) needs on every rank. Runs
+    after autodiff, so that the reduction is not itself differentiated, and
+    before the optimizer. A module without a `mesh.mesh` is left unchanged.
+  }];
+  let options = [
+    Option<"function", "function", "std::string",
+           /*default=*/"\"forward_train_backward\"",
+           "The function whose gradient results are reduced">,
+  ];
+  let dependentDialects = ["::mlir::mesh::MeshDialect"];
+}
+
+#endif // MOEC_TRANSFORMS_SHARDING_PASSES_TD
