@@ -31,3 +31,13 @@ if config.moec_have_nvrtc:
     config.available_features.add("nvrtc")
 if config.moec_ptxas and os.path.exists(config.moec_ptxas):
     config.available_features.add("ptxas")
+
+# Multi-rank runs: the mpi channel is built and mpirun is there. %mpirun
+# lets a test run more ranks than cores, as root (CI containers), with one
+# thread per rank.
+if config.moec_have_mpi and config.moec_mpirun and os.path.exists(config.moec_mpirun):
+    config.available_features.add("mpi")
+    config.substitutions.append(("%mpirun", config.moec_mpirun + " --oversubscribe"))
+    for name, value in [("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
+                        ("OMP_NUM_THREADS", "1")]:
+        config.environment[name] = value

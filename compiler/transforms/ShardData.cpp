@@ -43,12 +43,12 @@ public:
     ModuleOp module = getOperation();
     if (dp < 1 || ep < 1) {
       module.emitError("moe-shard-data: the mesh needs dp >= 1 and ep >= 1, not dp=")
-          << dp << ", ep=" << ep;
+          << static_cast<int64_t>(dp) << ", ep=" << static_cast<int64_t>(ep);
       return signalPassFailure();
     }
     if (ep != 1) {
       module.emitError("moe-shard-data: expert parallelism (ep=")
-          << ep << ") is not built yet; shard with dp only (ep=1)";
+          << static_cast<int64_t>(ep) << ") is not built yet; shard with dp only (ep=1)";
       return signalPassFailure();
     }
     if (module.lookupSymbol(kMeshName)) {
@@ -101,7 +101,8 @@ LogicalResult MoEShardDataPass::shard(func::FuncOp func) {
       return op->emitOpError("depends on the whole batch (capacity slots taken in batch "
                              "order, experts choosing among all tokens, or router noise "
                              "drawn by token position), which a rank holding 1/")
-             << ranks() << " of it cannot compute; data parallelism (--mesh dp=" << dp
+             << ranks()
+             << " of it cannot compute; data parallelism (--mesh dp=" << static_cast<int64_t>(dp)
              << ") does not support it yet";
     if (auto balance = dyn_cast<LoadBalancingLossOp>(op)) {
       if (balance.getKind() == LoadBalancing::sequence) {

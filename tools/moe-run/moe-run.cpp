@@ -257,6 +257,24 @@ int fail(const Status &status) {
 /// Whether this process writes what a run prints, logs and saves (rank 0).
 bool writesOutput() { return processRank == 0; }
 
+/// MOEC_FAULT=RANK:STEP:hang|kill makes rank RANK hang (sleep for good) or
+/// die (SIGKILL) before training step STEP: how the tests check that the
+/// other ranks stop, with an error naming it, instead of waiting forever.
+void injectFault(int64_t step) {
+  const char *fault = std::getenv("MOEC_FAULT");
+  int rank = -1;
+  long long at = -1;
+  char what[8] = {0};
+  if (!fault || std::sscanf(fault, "%d:%lld:%7s", &rank, &at, what) != 3 || rank != processRank ||
+      at != step)
+    return;
+  if (std::strcmp(what, "kill") == 0)
+    std::raise(SIGKILL);
+  if (std::strcmp(what, "hang") == 0)
+    for (;;)
+      pause();
+}
+
 /// The process's peak resident memory.
 double peakResidentBytes() {
   struct rusage usage;
@@ -700,6 +718,7 @@ int train(const Options &o, Run &run) {
       end = step;
       break;
     }
+    injectFault(step);
     if (Status s = loadBatch(run, batch, step, o.shuffle); !s)
       return fail(s);
     auto start = std::chrono::steady_clock::now();

@@ -427,6 +427,12 @@ int main(int argc, char **argv) {
     shard.dp = mesh->dp;
     shard.ep = mesh->ep;
     pm.addPass(moec::createMoEShardDataPass(shard));
+    if (failed(pm.run(*module))) {
+      errs() << "moec: " << inputPath << " cannot be sharded over --mesh " << meshOption
+             << " (docs/design/sharding.md)\n";
+      return 1;
+    }
+    pm.clear();
   }
   if (precision != moec::moe::Precision::fp32) {
     // Before training: splitting and autodiff carry each op's precision.

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""N ranks compute what 1 rank computes.
+
+Compiles MODEL for one rank and for `--mesh dp=N` (the same global batch),
+trains both with each optimizer (`mpirun -np N moe-run` for the sharded
+plan), and compares every step's losses, gradient norm and routing metrics,
+then the final weights of both checkpoints. Exits non-zero, naming the
+first difference, when they disagree by more than the tolerance.
+"""
+import argparse
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+# Reductions over ranks add the ranks' partial sums in another order than
+# one rank adds the whole batch: equal within a few fp32 roundings.
+REL_TOL = 1e-6
+ABS_TOL = 1e-7
+# SGD: per tensor, relative to its largest element (a gradient component
+# that sums contributions of opposite sign from the ranks loses its relative
+# precision, not the tensor). AdamW divides each moment by its own scale, so
+# a gradient that is zero but for rounding (the key projection's bias:
+# softmax ignores a shift shared by all keys) moves its weight by up to lr
+# per step on either run, in directions set by rounding: its weights agree
+# within a share of the distance AdamW can move them (the sum of the steps'
+# learning rates). Scale errors (a missing or doubled reduction), to which
+# AdamW is blind, show in the gradient norm and in SGD's weights.
+SGD_WEIGHT_TOL = 1e-5
+ADAMW_STEP_SHARE = 1e-2
+
+
+def run(cmd, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if p.returncode != 0:
+        sys.exit(f"FAILED ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def mpi_env():
+    env = dict(os.environ)
+    # CI containers run as root; one thread per rank on a small machine.
+    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
+    return env
+
+
+def close(a, b):
+    return abs(a - b) <= ABS_TOL + REL_TOL * max(abs(a), abs(b))
+
+
+def read_log(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        if info["dtype"] == "F32":
+            tensors[name] = struct.unpack(f"<{(end - begin) // 4}f", data[begin:end])
+    return tensors
+
+
+def compare_logs(one, many, label):
+    if len(one) != len(many):
+        sys.exit(f"{label}: {len(one)} steps on one rank, {len(many)} on several")
+    worst = 0.0
+    for a, b in zip(one, many):
+        for key in ("loss", "lm_loss", "aux_loss", "grad_norm"):
+            if key in a:
+                if not close(a[key], b[key]):
+                    sys.exit(f"{label}: step {a['step']} {key}: {a[key]!r} on one rank, "
+                             f"{b[key]!r} on several")
+                worst = max(worst, abs(a[key] - b[key]) / max(abs(a[key]), 1e-30))
+        for la, lb in zip(a["layers"], b["layers"]):
+            if la["expert_tokens"] != lb["expert_tokens"]:
+                sys.exit(f"{label}: step {a['step']} layer {la['layer']} expert_tokens "
+                         f"{la['expert_tokens']} on one rank, {lb['expert_tokens']} on several")
+    return worst
+
+
+def compare_weights(one, many, label, optimizer, lr_sum):
+    a, b = read_safetensors(one), read_safetensors(many)
+    if a.keys() != b.keys():
+        sys.exit(f"{label}: the checkpoints hold different tensors")
+    worst = 0.0
+    tol = SGD_WEIGHT_TOL if optimizer == "sgd" else ADAMW_STEP_SHARE
+    for name in a:
+        if optimizer == "sgd":
+            scale = max(max(abs(x) for x in a[name]), 1e-30)
+        elif name.endswith((".exp_avg", ".exp_avg_sq")):
+            continue  # the moments' scale is the gradients': checked through the weights
+        else:
+            scale = lr_sum
+        for i, (x, y) in enumerate(zip(a[name], b[name])):
+            d = abs(x - y) / scale
+            if d > tol:
+                sys.exit(f"{label}: {name}[{i}] differs: {x!r} vs {y!r} ({d:.1e} of "
+                         + ("the tensor's largest element)" if optimizer == "sgd"
+                            else "the distance AdamW moves a weight in the run)"))
+            worst = max(worst, d)
+    return worst
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("model")
+    ap.add_argument("--ranks", type=int, nargs="+", default=[2, 4])
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--mpirun", default="mpirun")
+    ap.add_argument("--substitute", action="append", default=[],
+                    help="passed to moec (Hugging Face features substituted)")
+    args = ap.parse_args()
+    moec, moe_run = os.path.join(args.bin, "moec"), os.path.join(args.bin, "moe-run")
+    with tempfile.TemporaryDirectory() as tmp:
+        tokens = os.path.join(tmp, "tokens.bin")
+        with open(tokens, "wb") as f:
+            f.write(struct.pack("<4000H", *[(i * i + 7 * i) % 64 for i in range(4000)]))
+        compile_args = [a for s in args.substitute for a in ("--substitute", s)]
+        one = os.path.join(tmp, "one.moeb")
+        run([moec, args.model, "--batch", str(args.batch), "-o", one] + compile_args)
+        for ranks in args.ranks:
+            sharded = os.path.join(tmp, f"dp{ranks}.moeb")
+            run([moec, args.model, "--batch", str(args.batch), "--mesh", f"dp={ranks}",
+                 "-o", sharded] + compile_args)
+            for optimizer in ("adamw", "sgd"):
+                label = f"{os.path.basename(args.model)} dp={ranks} {optimizer}"
+                logs, ckpts = [], []
+                for name, cmd in (("one", [moe_run, one]),
+                                  ("many", [args.mpirun, "-np", str(ranks), moe_run, sharded])):
+                    log = os.path.join(tmp, f"{name}-{ranks}-{optimizer}.jsonl")
+                    ckpt = os.path.join(tmp, f"{name}-{ranks}-{optimizer}.safetensors")
+                    run(cmd + ["--data", tokens, "--steps", str(args.steps), "--optimizer",
+                               optimizer, "--log", log, "--save", ckpt], env=mpi_env())
+                    logs.append(read_log(log))
+                    ckpts.append(ckpt)
+                worst = compare_logs(logs[0], logs[1], label)
+                lr_sum = sum(step["lr"] for step in logs[0])
+                weights = compare_weights(ckpts[0], ckpts[1], label, optimizer, lr_sum)
+                unit = ("each tensor's largest" if optimizer == "sgd"
+                        else "the distance AdamW moves a weight")
+                print(f"{label}: {args.steps} steps agree (losses within {worst:.1e} "
+                      f"relative, weights within {weights:.1e} of {unit})")
+
+
+if __name__ == "__main__":
+    main()
