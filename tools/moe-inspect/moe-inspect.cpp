@@ -1,5 +1,6 @@
 // moe-inspect.cpp - a readable summary of a .moeb plan.
 #include "ArenaPeak.h"
+#include "Communication.h"
 #include "KernelTraffic.h"
 #include "runtime/core/Plan.h"
 
@@ -114,6 +115,20 @@ void printKernels(const LoadedPlan &plan, const moec::plan::Function &function) 
 
 } // namespace
 
+/// The collectives of a sharded function, per run and per rank.
+void printCommunication(const LoadedPlan &plan, const moec::plan::Function &function) {
+  moec::inspect::Communication c = moec::inspect::communication(plan, function);
+  if (c.total.count == 0)
+    return;
+  std::printf("          communication per run, per rank of %lld: %d collectives, payload %s, "
+              "sends %s (ring algorithm)\n",
+              (long long)c.ranks, c.total.count, human(c.total.payload).c_str(),
+              human(c.total.sent).c_str());
+  for (auto &[kind, totals] : c.byKind)
+    std::printf("            %-26s x%-4d payload %10s  sends %10s\n", kind.c_str(), totals.count,
+                human(totals.payload).c_str(), human(totals.sent).c_str());
+}
+
 int main(int argc, char **argv) {
   bool verbose = false, memory = false, kernels = false;
   std::string path;
@@ -155,6 +170,17 @@ int main(int argc, char **argv) {
               root.model_source() ? root.model_source()->c_str() : "?",
               (long long)root.vocab_size());
 
+  if (const moec::plan::Mesh *mesh = root.mesh(); mesh && mesh->shape()) {
+    std::string axes;
+    for (unsigned i = 0; i < mesh->shape()->size(); ++i)
+      axes += (axes.empty() ? "" : " x ") +
+              (mesh->axes() && i < mesh->axes()->size() ? mesh->axes()->Get(i)->str() + "=" : "") +
+              std::to_string(mesh->shape()->Get(i));
+    std::printf("mesh      %s: %lld ranks (mpirun -np %lld moe-run), each runs 1/%lld of the "
+                "batch\n",
+                axes.c_str(), (long long)plan.meshRanks(), (long long)plan.meshRanks(),
+                (long long)plan.meshRanks());
+  }
   double paramCount = 0, paramBytes = 0, frozen = 0;
   int numParams = 0;
   std::map<std::string, double> byGroup;
@@ -240,6 +266,7 @@ int main(int argc, char **argv) {
       printArenaPeak(plan, *f, verbose);
     if (kernels)
       printKernels(plan, *f);
+    printCommunication(plan, *f);
   }
   std::string target = root.target() ? root.target()->str() : "cpu";
   std::printf("precision %s\n", root.precision() ? root.precision()->c_str() : "fp32");
@@ -268,8 +295,12 @@ int main(int argc, char **argv) {
     // differ from the description's training section).
     auto shape = plan.tokenShape();
     std::pair<int64_t, int64_t> bs = shape ? *shape : std::make_pair(t->batch_size(), t->seq_len());
-    std::printf("training  batch %lld x seq %lld, seed %lld, optimizer %s lr %g\n",
-                (long long)bs.first, (long long)bs.second, (long long)t->seed(),
+    int64_t ranks = plan.meshRanks();
+    std::string perRank =
+        ranks > 1 ? " (" + std::to_string(bs.first) + " per rank)" : std::string();
+    std::printf("training  batch %lld%s x seq %lld, seed %lld, optimizer %s lr %g\n",
+                (long long)(bs.first * ranks), perRank.c_str(), (long long)bs.second,
+                (long long)t->seed(),
                 t->optimizer() && t->optimizer()->kind() ? t->optimizer()->kind()->c_str() : "?",
                 t->optimizer() ? t->optimizer()->lr() : 0.0);
   }

@@ -1,5 +1,6 @@
 //===- moe-opt.cpp - mlir-opt with the moe dialect and every moec pass ----===//
 #include "compiler/pipelines/Pipelines.h"
+#include "dialects/moe/IR/MeshGradients.h"
 #include "dialects/moe/IR/MoEDialect.h"
 #include "dialects/moe/IR/TensorGradients.h"
 #include "dialects/moe/IR/TensorViews.h"
@@ -18,6 +19,7 @@ int main(int argc, char **argv) {
                   mlir::func::FuncDialect, mlir::mesh::MeshDialect,
                   mlir::tensor::TensorDialect>();
   moec::moe::registerTensorGradientModels(registry);
+  moec::moe::registerMeshGradientModels(registry);
   moec::moe::registerTensorViewModels(registry);
 
   // Upstream cleanups (canonicalize, cse, ...) beside the moec passes.

@@ -11,7 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <initializer_list>
 #include <iterator>
+#include <map>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -72,9 +75,29 @@ bool isGpuArchName(const std::string &name) {
          std::isdigit(name[4]);
 }
 
-/// The moec arguments a plan's Source may carry, as `--set=V` (so that no
+/// Whether `text` is a mesh moec --mesh takes: axis=size pairs, comma-separated.
+bool isMeshText(const std::string &text) {
+  if (text.empty() || text.size() > 64)
+    return false;
+  for (char c : text)
+    if (!std::islower(static_cast<unsigned char>(c)) &&
+        !std::isdigit(static_cast<unsigned char>(c)) && c != '=' && c != ',')
+      return false;
+  return true;
+}
+
+bool isOneOf(const std::string &value, std::initializer_list<const char *> allowed) {
+  for (const char *a : allowed)
+    if (value == a)
+      return true;
+  return false;
+}
+
+/// The moec arguments a plan's Source may carry, as `--flag=V` (so that no
 /// value is ever read as an option or an @response-file): `--set V`,
-/// `--substitute V`, `--no-train`, `--target cpu|cuda` and `--gpu-arch sm_NN`.
+/// `--substitute V`, `--no-train`, `--rematerialize=false`,
+/// `--attention-chunk-bytes=N`, and `--target`, `--gpu-arch`, `--gemm`,
+/// `--precision`, `--fusion`, `--mesh` with the values moec accepts.
 /// Anything else is a damaged or forged plan, never passed on.
 StatusOr<std::vector<std::string>> sourceOptions(const plan::Source &source,
                                                  const std::string &planPath) {
@@ -82,17 +105,38 @@ StatusOr<std::vector<std::string>> sourceOptions(const plan::Source &source,
   if (!source.options())
     return arguments;
   const auto &options = *source.options();
+  // Flags with a value, and whether a value is one moec can be given.
+  const std::map<std::string, std::function<bool(const std::string &)>> valued = {
+      {"--set", [](const std::string &) { return true; }},
+      {"--substitute", [](const std::string &) { return true; }},
+      {"--target",
+       [](const std::string &v) {
+         return isOneOf(v, {"cpu", "cuda"});
+       }},
+      {"--gpu-arch", isGpuArchName},
+      {"--gemm",
+       [](const std::string &v) {
+         return isOneOf(v, {"generated", "cublaslt"});
+       }},
+      {"--precision",
+       [](const std::string &v) {
+         return isOneOf(v, {"fp32", "bf16"});
+       }},
+      {"--fusion",
+       [](const std::string &v) {
+         return isOneOf(v, {"none", "router", "dispatch", "expert", "moe", "all"});
+       }},
+      {"--mesh", isMeshText}};
   for (unsigned i = 0; i < options.size(); ++i) {
     std::string option = options.Get(i)->str();
-    if (option == "--no-train") {
+    auto flag = valued.find(option);
+    if (option == "--no-train" || option == "--rematerialize=false") {
       arguments.push_back(option);
-    } else if ((option == "--set" || option == "--substitute") && i + 1 < options.size()) {
-      arguments.push_back(option + "=" + options.Get(++i)->str());
-    } else if (option == "--target" && i + 1 < options.size() &&
-               (options.Get(i + 1)->str() == "cpu" || options.Get(i + 1)->str() == "cuda")) {
-      arguments.push_back(option + "=" + options.Get(++i)->str());
-    } else if (option == "--gpu-arch" && i + 1 < options.size() &&
-               isGpuArchName(options.Get(i + 1)->str())) {
+    } else if (option.rfind("--attention-chunk-bytes=", 0) == 0 && option.size() > 24 &&
+               option.find_first_not_of("0123456789", 24) == std::string::npos) {
+      arguments.push_back(option);
+    } else if (flag != valued.end() && i + 1 < options.size() &&
+               flag->second(options.Get(i + 1)->str())) {
       arguments.push_back(option + "=" + options.Get(++i)->str());
     } else {
       return Status::error(planPath + ": corrupt plan: its description carries the option '" +
