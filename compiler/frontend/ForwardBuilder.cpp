@@ -57,12 +57,11 @@ public:
 
 class Builder {
 public:
-  Builder(MLIRContext &context, const ModelConfig &config,
-          const ForwardOptions &options)
+  Builder(MLIRContext &context, const ModelConfig &config, const ForwardOptions &options)
       : b(&context), loc(b.getUnknownLoc()), c(config), names(config.naming),
         batch(options.batch ? options.batch : config.training.batchSize),
-        seq(options.seqLen ? options.seqLen : config.training.seqLen),
-        tokens(batch * seq), training(options.training), name(options.name) {}
+        seq(options.seqLen ? options.seqLen : config.training.seqLen), tokens(batch * seq),
+        batchTokens(tokens * options.batchShards), training(options.training), name(options.name) {}
 
   /// Appends the function to `module`.
   void build(ModuleOp module);
@@ -133,6 +132,9 @@ private:
   const ModelConfig &c;
   ParameterNames names;
   int64_t batch, seq, tokens;
+  /// The tokens of the whole batch, of which this function runs `tokens`
+  /// (a rank's share under moec --mesh): capacities are the batch's.
+  int64_t batchTokens;
   bool training;
   std::string name;
 
@@ -344,13 +346,13 @@ Value Builder::moeLayer(Value x, int64_t layer) {
 
   Value slotTokens, slotGates, groupSizes, indices, bias;
   if (r.selection == "expert_choice") {
-    auto route = b.create<ExpertChoiceRouteOp>(loc, scores, c.capacity(tokens));
+    auto route = b.create<ExpertChoiceRouteOp>(loc, scores, c.capacity(batchTokens));
     slotTokens = route.getSlotTokens();
     slotGates = route.getSlotGates();
   } else {
     Value weights;
     bias = selection(scores, layer, weights, indices);
-    int64_t capacity = c.capacity(tokens);
+    int64_t capacity = c.capacity(batchTokens);
     if (capacity > 0) {
       auto slots = b.create<AssignSlotsOp>(
           loc, weights, indices, experts, capacity,

@@ -14,6 +14,10 @@ namespace moec::frontend {
 struct ForwardOptions {
   int64_t batch = 0;   // 0: the description's training.batch_size
   int64_t seqLen = 0;  // 0: the description's training.seq_len
+  /// The ranks the batch is split over (moec --mesh): `batch` is one rank's
+  /// share, and what depends on the whole batch's size (expert capacities)
+  /// is computed for `batch · batchShards` sequences.
+  int64_t batchShards = 1;
   /// Training graphs draw router noise (jitter, Gumbel) from a seed input;
   /// evaluation graphs have none.
   bool training = false;

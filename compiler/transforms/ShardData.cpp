@@ -73,7 +73,60 @@ private:
   mesh::AllReduceOp allReduce(OpBuilder &b, Value value, mesh::ReductionKind kind);
   Value allGather(OpBuilder &b, Value value);
   SmallVector<mesh::MeshAxis> axes() const { return {0, 1}; }
+  /// Makes a BatchCoupled op compute on the whole batch, on every rank.
+  LogicalResult runOnWholeBatch(OpBuilder &b, Operation *op);
 };
+
+/// A BatchCoupled op reads the whole batch (its token-row operands
+/// gathered): every rank computes the 1-rank result, bit for bit, and keeps
+/// its share of it. Router noise (per token rows) is sliced back to the
+/// rank's rows; expert slots (capacity drops, expert choice), which hold
+/// tokens of the whole batch, keep the rank's tokens (moe.local_slots).
+/// Routing ops are cheap next to the experts; the gathers move `[T, k]`
+/// selections or `[T, E]` scores, and the router input for jitter.
+LogicalResult MoEShardDataPass::runOnWholeBatch(OpBuilder &b, Operation *op) {
+  Value rows;
+  if (auto slots = dyn_cast<AssignSlotsOp>(op))
+    rows = slots.getWeights();
+  else if (auto choice = dyn_cast<ExpertChoiceRouteOp>(op))
+    rows = choice.getScores();
+  else if (isa<GumbelSoftmaxOp, RouterJitterOp>(op))
+    rows = op->getOperand(0);
+  else
+    return op->emitOpError("depends on the whole batch, and data parallelism (--mesh dp=")
+           << static_cast<int64_t>(dp) << ") does not know how to give it the whole batch";
+  const int64_t tokens = cast<RankedTensorType>(rows.getType()).getDimSize(0);
+  b.setInsertionPoint(op);
+  for (OpOperand &operand : op->getOpOperands()) {
+    auto type = dyn_cast<RankedTensorType>(operand.get().getType());
+    if (!type || type.getRank() == 0)
+      continue; // a seed, a temperature: the same on every rank
+    if (type.getDimSize(0) != tokens)
+      return op->emitOpError("operand ")
+             << operand.getOperandNumber() << " has " << type.getDimSize(0)
+             << " rows, not one per token (" << tokens << "); it cannot be gathered";
+    operand.set(allGather(b, operand.get()));
+  }
+  b.setInsertionPointAfter(op);
+  if (isa<GumbelSoftmaxOp, RouterJitterOp>(op)) {
+    // Noise drawn for the whole batch, as one rank draws it; this rank's rows.
+    Value result = op->getResult(0);
+    auto local = cast<RankedTensorType>(result.getType());
+    SmallVector<int64_t> shape(local.getShape());
+    shape[0] *= ranks();
+    result.setType(local.clone(shape));
+    auto slice =
+        b.create<mesh::AllSliceOp>(op->getLoc(), local, kMeshName, axes(), result, APInt(64, 0));
+    replaceWith(result, slice);
+    return success();
+  }
+  Value slotTokens = isa<AssignSlotsOp>(op) ? cast<AssignSlotsOp>(op).getSlotTokens()
+                                            : cast<ExpertChoiceRouteOp>(op).getSlotTokens();
+  auto mine = b.create<LocalSlotsOp>(op->getLoc(), slotTokens.getType(), slotTokens, kMeshName,
+                                     axes(), static_cast<uint64_t>(tokens));
+  replaceWith(slotTokens, mine);
+  return success();
+}
 
 mesh::AllReduceOp MoEShardDataPass::allReduce(OpBuilder &b, Value value, mesh::ReductionKind kind) {
   b.setInsertionPointAfterValue(value);
@@ -97,13 +150,11 @@ LogicalResult MoEShardDataPass::shard(func::FuncOp func) {
     ops.push_back(&op);
   OpBuilder b(func.getContext());
   for (Operation *op : ops) {
-    if (op->hasTrait<BatchCoupled>() && ranks() > 1)
-      return op->emitOpError("depends on the whole batch (capacity slots taken in batch "
-                             "order, experts choosing among all tokens, or router noise "
-                             "drawn by token position), which a rank holding 1/")
-             << ranks()
-             << " of it cannot compute; data parallelism (--mesh dp=" << static_cast<int64_t>(dp)
-             << ") does not support it yet";
+    if (op->hasTrait<BatchCoupled>() && ranks() > 1) {
+      if (failed(runOnWholeBatch(b, op)))
+        return failure();
+      continue;
+    }
     if (auto balance = dyn_cast<LoadBalancingLossOp>(op)) {
       if (balance.getKind() == LoadBalancing::sequence) {
         allReduce(b, balance.getLoss(), mesh::ReductionKind::Average);

@@ -35,10 +35,14 @@ def MoEShardDataPass : Pass<"moe-shard-data", "::mlir::ModuleOp"> {
     of the parameters are summed over the ranks afterwards
     (`--moe-reduce-gradients`).
 
-    An op with the `BatchCoupled` trait (capacity slots, expert choice,
-    router noise) is an error on a mesh of more than one rank: a rank cannot
-    compute it from its share of the batch. `ep > 1` (expert parallelism) is
-    not built yet and is an error.
+    An op with the `BatchCoupled` trait, which a rank cannot compute from
+    its share of the batch, reads the whole batch (its token-row operands
+    gathered) and every rank computes what one rank would: router noise
+    (`moe.gumbel_softmax`, `moe.router_jitter`) is then sliced back to the
+    rank's rows (`mesh.all_slice`), and expert slots (`moe.assign_slots`,
+    `moe.expert_choice_route`), which hold tokens of the whole batch, keep
+    the rank's own (`moe.local_slots`). `ep > 1` (expert parallelism) is not
+    built yet and is an error.
   }];
   let options = [
     Option<"dp", "dp", "int64_t", /*default=*/"1",

@@ -94,7 +94,7 @@ Status Executor::prepareSteps() {
         return s;
       continue;
     }
-    if (step->op()->string_view().substr(0, 5) == "mesh.") {
+    if (isRankStep(*step)) {
       allGenerated_ = false; // collectives are not recorded in graphs
       if (Status s = prepareCollective(step, i); !s)
         return s;
@@ -158,6 +158,11 @@ Status Executor::prepareOpKernel(const plan::Step *step, int index, const plan::
   }
   steps_.push_back(std::move(prepared));
   return Status::ok();
+}
+
+bool Executor::isRankStep(const plan::Step &step) {
+  std::string_view op = step.op()->string_view();
+  return op.substr(0, 5) == "mesh." || op == "moe.local_slots";
 }
 
 Status Executor::prepareCollective(const plan::Step *step, int index) {
@@ -240,6 +245,17 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
                            " times its part");
     prepared.collective =
         gather ? PreparedStep::Collective::allGather : PreparedStep::Collective::allSlice;
+  } else if (op == "moe.local_slots") {
+    auto tokens = axis("tokens_per_rank");
+    if (!tokens)
+      return tokens.status();
+    if (in.dtype != DType::i32 || out.dtype != DType::i32 || in.bytes() != out.bytes())
+      return Status::error(where + " maps i32 slots to i32 slots of the same shape");
+    if (device_->kind() == hal::DeviceKind::cuda)
+      return Status::error(where + " runs on host memory (cpu, cuda-emu); a sharded plan on a "
+                                   "GPU is not built yet");
+    prepared.tokensPerRank = *tokens;
+    prepared.collective = PreparedStep::Collective::localSlots;
   } else {
     return Status::error(where + ": the runtime has no collective '" + std::string(op) + "'");
   }
@@ -266,6 +282,21 @@ Status Executor::runCollective(const PreparedStep &prepared) {
   case PreparedStep::Collective::allSlice:
     return stream.copy(out.data, static_cast<const char *>(in.data) + group.rank() * out.bytes(),
                        out.bytes());
+  case PreparedStep::Collective::localSlots: {
+    // Kernels queued before have written the slots.
+    if (Status s = stream.synchronize(); !s)
+      return s;
+    const int64_t first = group.rank() * prepared.tokensPerRank;
+    const auto *slots = static_cast<const int32_t *>(in.data);
+    auto *mine = static_cast<int32_t *>(out.data);
+    for (int64_t i = 0, n = out.numel(); i < n; ++i) {
+      int64_t token = int64_t(slots[i]) - first;
+      mine[i] = slots[i] >= 0 && token >= 0 && token < prepared.tokensPerRank
+                    ? static_cast<int32_t>(token)
+                    : -1;
+    }
+    return Status::ok();
+  }
   case PreparedStep::Collective::none:
     break;
   }

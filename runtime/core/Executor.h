@@ -96,15 +96,25 @@ private:
     /// For a member: the function's step it belongs to.
     const plan::Step *group = nullptr;
     /// A collective (mesh.*): what it does, over which group.
-    enum class Collective { none, allReduce, allGather, allSlice } collective = Collective::none;
+    enum class Collective {
+      none,
+      allReduce,
+      allGather,
+      allSlice,
+      localSlots // moe.local_slots: rank-dependent, no communication
+    } collective = Collective::none;
+    int64_t tokensPerRank = 0; // moe.local_slots
     hal::Reduction reduction = hal::Reduction::sum;
     /// Whether its group is every rank (else it is this rank alone).
     bool overChannel = false;
   };
 
   Status prepareSteps();
+  /// Whether the step's result depends on the rank (a collective, mesh.*, or
+  /// moe.local_slots): the executor runs it with the channel.
+  static bool isRankStep(const plan::Step &step);
   /// Prepares a collective step (mesh.all_reduce, mesh.all_gather,
-  /// mesh.all_slice) over the channel.
+  /// mesh.all_slice, moe.local_slots) over the channel.
   Status prepareCollective(const plan::Step *step, int index);
   /// Queues a prepared collective.
   Status runCollective(const PreparedStep &prepared);

@@ -83,6 +83,10 @@ def compare_logs(one, many, label):
                              f"{b[key]!r} on several")
                 worst = max(worst, abs(a[key] - b[key]) / max(abs(a[key]), 1e-30))
         for la, lb in zip(a["layers"], b["layers"]):
+            if not close(la["dropped_fraction"], lb["dropped_fraction"]):
+                sys.exit(f"{label}: step {a['step']} layer {la['layer']} dropped_fraction "
+                         f"{la['dropped_fraction']!r} on one rank, {lb['dropped_fraction']!r} "
+                         "on several")
             if la["expert_tokens"] != lb["expert_tokens"]:
                 sys.exit(f"{label}: step {a['step']} layer {la['layer']} expert_tokens "
                          f"{la['expert_tokens']} on one rank, {lb['expert_tokens']} on several")
@@ -122,6 +126,7 @@ def main():
     ap.add_argument("--mpirun", default="mpirun")
     ap.add_argument("--substitute", action="append", default=[],
                     help="passed to moec (Hugging Face features substituted)")
+    ap.add_argument("--set", action="append", default=[], help="passed to moec (key=value)")
     args = ap.parse_args()
     moec, moe_run = os.path.join(args.bin, "moec"), os.path.join(args.bin, "moe-run")
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,6 +134,7 @@ def main():
         with open(tokens, "wb") as f:
             f.write(struct.pack("<4000H", *[(i * i + 7 * i) % 64 for i in range(4000)]))
         compile_args = [a for s in args.substitute for a in ("--substitute", s)]
+        compile_args += [a for s in args.set for a in ("--set", s)]
         one = os.path.join(tmp, "one.moeb")
         run([moec, args.model, "--batch", str(args.batch), "-o", one] + compile_args)
         for ranks in args.ranks:
@@ -151,8 +157,10 @@ def main():
                 weights = compare_weights(ckpts[0], ckpts[1], label, optimizer, lr_sum)
                 unit = ("each tensor's largest" if optimizer == "sgd"
                         else "the distance AdamW moves a weight")
+                dropped = max(l["dropped_fraction"] for step in logs[0] for l in step["layers"])
                 print(f"{label}: {args.steps} steps agree (losses within {worst:.1e} "
-                      f"relative, weights within {weights:.1e} of {unit})")
+                      f"relative, weights within {weights:.1e} of {unit}; up to "
+                      f"{100 * dropped:.1f}% of assignments dropped)")
 
 
 if __name__ == "__main__":

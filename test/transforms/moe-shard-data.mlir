@@ -1,5 +1,7 @@
 // RUN: moe-opt %s --split-input-file --moe-shard-data="dp=2" --verify-diagnostics | FileCheck %s
 // RUN: moe-opt %s --split-input-file --moe-shard-data="dp=2" --moe-autodiff --moe-reduce-gradients="function=forward_backward" --verify-diagnostics | FileCheck %s --check-prefix=GRAD
+// RUN: not moe-opt %s --split-input-file --moe-shard-data="dp=1 ep=2" 2>&1 | FileCheck %s --check-prefix=EP
+// EP: error: moe-shard-data: expert parallelism (ep=2) is not built yet; shard with dp only (ep=1)
 
 // A router with Switch load balancing and z-loss under a cross-entropy, on a
 // rank that holds 4 of the batch's 8 tokens.
@@ -51,11 +53,3 @@ func.func @forward(%x: tensor<4x8xf32>, %t: tensor<4xi32> {moe.input = "tokens"}
 // GRAD: %[[RWO:.+]] = mesh.all_reduce %{{.+}} on @mesh mesh_axes = [0, 1] : tensor<3x8xf32> -> tensor<3x8xf32>
 // GRAD: return {{.+}}, %[[RWG]], %[[RWO]]
 
-// -----
-
-// A rank cannot take capacity slots in batch order from its share alone.
-func.func @capacity(%t: tensor<4xi32> {moe.input = "tokens"}, %w: tensor<4x1xf32>, %i: tensor<4x1xi32>) -> tensor<2x2xi32> {
-  // expected-error @+1 {{'moe.assign_slots' op depends on the whole batch}}
-  %tok, %gate, %load = moe.assign_slots %w, %i {num_experts = 2 : i64, capacity = 2 : i64} : tensor<4x1xf32>, tensor<4x1xi32>
-  return %tok : tensor<2x2xi32>
-}

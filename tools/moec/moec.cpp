@@ -400,6 +400,7 @@ int main(int argc, char **argv) {
         return 1;
       }
       forward.batch = global / mesh->ranks();
+      forward.batchShards = mesh->ranks();
     }
     forward.seqLen = seqLen;
     module = moec::frontend::buildForwardModule(context, *config, forward);
@@ -411,7 +412,10 @@ int main(int argc, char **argv) {
       module->lookupSymbol<mlir::func::FuncOp>("forward_train").setPrivate();
     }
   }
-  if (failed(mlir::verify(*module))) {
+  // A sharded forward is verified once --moe-shard-data made it whole: a
+  // rank's share of the batch may hold fewer tokens than the batch's
+  // expert capacity, which the gathered selections then fill.
+  if (!mesh && failed(mlir::verify(*module))) {
     errs() << "moec: internal error: the forward IR of " << inputPath
            << " does not verify\n";
     return 2;

@@ -159,3 +159,11 @@ LogicalResult RoutingStatsOp::verify() {
   }
   return success();
 }
+
+LogicalResult LocalSlotsOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  if (failed(rankedOperandAtLeast(emit, getSlotTokens(), "slot_tokens", 1, "(slot shape)")))
+    return failure();
+  return checkIntRange(emit, "tokens_per_rank", static_cast<int64_t>(getTokensPerRank()), 1,
+                       ShapedType::kDynamic);
+}

@@ -168,8 +168,8 @@ def MoE_BatchMean : NativeOpTrait<"BatchMean"> {
 // A token's result depends on other tokens of the batch (capacity slots
 // taken in batch order, experts choosing among all tokens) or on a random
 // stream indexed by the token's position in the batch: a rank that holds a
-// share of the batch cannot compute it alone, and `--moe-shard-data` rejects
-// the op.
+// share of the batch cannot compute it alone, so `--moe-shard-data` gives it
+// the whole batch (its token-row operands gathered).
 def MoE_BatchCoupled : NativeOpTrait<"BatchCoupled"> {
   let cppNamespace = "::moec::moe";
 }

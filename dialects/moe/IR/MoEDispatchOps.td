@@ -144,4 +144,30 @@ def MoE_RoutingStatsOp : MoE_Op<"routing_stats", [Pure, InferTypeOpAdaptor]> {
   let hasVerifier = 1;
 }
 
+def MoE_LocalSlotsOp : MoE_Op<"local_slots", [Pure, AllTypesMatch<["slot_tokens", "result"]>]> {
+  let summary = "this rank's tokens among the whole batch's expert slots";
+  let description = [{
+    On a data-parallel mesh, `slot_tokens` (`[E, C]`) holds tokens of the
+    whole batch, numbered rank after rank, `tokens_per_rank` each (expert
+    slots assigned on every rank from the gathered selections, so that
+    capacity drops and expert choice are the whole batch's). The result
+    keeps this rank's tokens, numbered from 0 (`t − r · tokens_per_rank` on
+    rank `r` of the group that `mesh_axes` of `mesh` form), and -1 for the
+    other ranks' tokens and for empty slots: each rank dispatches and
+    combines its own tokens. No communication; integer, so no gradient.
+
+    ```mlir
+    %mine = moe.local_slots %tok on @mesh mesh_axes = [0, 1] {tokens_per_rank = 16 : i64}
+              : tensor<8x4xi32>
+    ```
+  }];
+  let arguments = (ins MoE_IndexTensor:$slot_tokens, FlatSymbolRefAttr:$mesh,
+                       DenseI16ArrayAttr:$mesh_axes, I64Attr:$tokens_per_rank);
+  let results = (outs MoE_IndexTensor:$result);
+  let assemblyFormat = [{
+    $slot_tokens `on` $mesh `mesh_axes` `=` $mesh_axes attr-dict `:` type($slot_tokens)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // MOE_DISPATCH_OPS_TD
