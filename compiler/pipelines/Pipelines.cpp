@@ -23,8 +23,8 @@ void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize,
   pm.addNestedPass<mlir::func::FuncOp>(createMoEPlanMemoryPass());
 }
 
-void buildTrainingPipeline(mlir::OpPassManager &pm,
-                           const MoEOptimizerPassOptions &optimizer) {
+void buildTrainingPipeline(mlir::OpPassManager &pm, const MoEOptimizerPassOptions &optimizer,
+                           bool shardOptimizerState) {
   MoESplitExpertFFNPassOptions split;
   split.function = "forward_train";
   pm.addPass(createMoESplitExpertFFNPass(split));
@@ -43,6 +43,8 @@ void buildTrainingPipeline(mlir::OpPassManager &pm,
     options.name = "train_step_" + moe::stringifyOptimizerKind(kind).str();
     pm.addPass(createMoEOptimizerPass(options));
   }
+  if (shardOptimizerState)
+    pm.addPass(createMoEShardOptimizerStatePass());
 }
 
 void registerMoecPassesAndPipelines() {

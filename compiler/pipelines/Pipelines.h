@@ -18,9 +18,12 @@ void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize = true
 /// The training steps from a model's training forward function
 /// `@forward_train`: expert FFNs split for backward, autodiff, then one step
 /// per optimizer, `@train_step_adamw` and `@train_step_sgd`
-/// (`--moe-build-training`).
-void buildTrainingPipeline(mlir::OpPassManager &pm,
-                           const MoEOptimizerPassOptions &optimizer);
+/// (`--moe-build-training`). On a sharded module, gradients are summed over
+/// the ranks before the optimizer reads them, and with
+/// `shardOptimizerState` (moec --zero=1) each rank keeps a slice of the
+/// optimizer state.
+void buildTrainingPipeline(mlir::OpPassManager &pm, const MoEOptimizerPassOptions &optimizer,
+                           bool shardOptimizerState = false);
 
 /// Registers every moec pass and pipeline with MLIR's registry.
 void registerMoecPassesAndPipelines();

@@ -105,7 +105,10 @@ FailureOr<int> Emitter::addTensor(Value value, std::string name,
   bool trainable = true;
   double hyperValue = 0;
   std::vector<fb::Offset<fb::String>> parts;
+  std::vector<int64_t> shardAxes;
   if (attrs) {
+    if (auto axes = attrs.getAs<DenseI16ArrayAttr>(MoEDialect::kShardAxesAttrName))
+      shardAxes.assign(axes.asArrayRef().begin(), axes.asArrayRef().end());
     if (auto number = attrs.getAs<FloatAttr>(MoEDialect::kValueAttrName))
       hyperValue = number.getValueAsDouble();
     else if (auto number = attrs.getAs<IntegerAttr>(MoEDialect::kValueAttrName))
@@ -128,6 +131,7 @@ FailureOr<int> Emitter::addTensor(Value value, std::string name,
   auto nameOffset = fbb.CreateString(name);
   auto shapeOffset = fbb.CreateVector(type.getShape().vec());
   auto partsOffset = fbb.CreateVector(parts);
+  auto shardAxesOffset = fbb.CreateVector(shardAxes);
   plan::TensorBuilder tb(fbb);
   tb.add_name(nameOffset);
   tb.add_dtype(*dtype);
@@ -141,6 +145,8 @@ FailureOr<int> Emitter::addTensor(Value value, std::string name,
   tb.add_offset(static_cast<uint64_t>(std::max<int64_t>(offset, 0)));
   tb.add_value(hyperValue);
   tb.add_overwrites(overwrites);
+  if (!shardAxes.empty())
+    tb.add_shard_axes(shardAxesOffset);
   tensors.push_back(tb.Finish());
   int id = tensors.size() - 1;
   tensorOf[value] = id;

@@ -72,4 +72,25 @@ def MoEReduceGradientsPass : Pass<"moe-reduce-gradients", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::mesh::MeshDialect"];
 }
 
+def MoEShardOptimizerStatePass : Pass<"moe-shard-optimizer-state", "::mlir::ModuleOp"> {
+  let summary = "ZeRO-1: each rank keeps and updates a slice of the optimizer state";
+  let description = [{
+    In every function with parameter updates (ops with the `ParameterUpdate`
+    trait, which `--moe-optimizer` builds), on a module with a mesh of more
+    than one rank: a parameter whose dimension 0 the ranks divide is updated
+    in slices. Each rank holds slice r of dimension 0 of the parameter's
+    optimizer state (the state arguments get the slice's type and
+    `moe.shard_axes`, the mesh axes they are split over), takes its slice of
+    the parameter and of the (already reduced) gradient with `mesh.all_slice`,
+    updates it, and the ranks gather the updated slices into the whole
+    parameter (`mesh.all_gather`), which every rank needs for the next
+    forward pass. Optimizer state memory per rank drops by the number of
+    ranks; the gradient norm and clipping still see the whole gradient.
+    Parameters whose dimension 0 the ranks do not divide keep their whole
+    state on every rank. A module without a mesh, or with one rank, is left
+    unchanged.
+  }];
+  let dependentDialects = ["::mlir::mesh::MeshDialect"];
+}
+
 #endif // MOEC_TRANSFORMS_SHARDING_PASSES_TD

@@ -3,16 +3,17 @@
 #include "runtime/core/Hash.h"
 #include "runtime/core/Random.h"
 
+#include <algorithm>
 
 namespace moec::rt {
 
-
 StatusOr<ParameterStore> ParameterStore::create(std::shared_ptr<LoadedPlan> plan,
                                                 const std::vector<std::string> &functions,
-                                                hal::Device &device) {
+                                                hal::Device &device, hal::Channel *channel) {
   ParameterStore store;
   store.plan_ = plan;
   store.device_ = &device;
+  store.channel_ = channel;
   std::vector<int> ids;
   for (const std::string &name : functions) {
     const plan::Function *function = plan->function(name);
@@ -52,6 +53,21 @@ StatusOr<ParameterStore> ParameterStore::create(std::shared_ptr<LoadedPlan> plan
     if (t.parts())
       for (const flatbuffers::String *part : *t.parts())
         stored.parts.push_back(part->str());
+    if (t.shard_axes() && t.shard_axes()->size()) {
+      const plan::Mesh *mesh = plan->root().mesh();
+      for (int64_t axis : *t.shard_axes()) {
+        if (!mesh || !mesh->shape() || axis < 0 ||
+            axis >= static_cast<int64_t>(mesh->shape()->size()))
+          return Status::error(plan->path() + ": corrupt plan: '" + name +
+                               "' is sharded over a mesh axis the plan does not have");
+        stored.shards *= mesh->shape()->Get(axis);
+      }
+      int ranks = channel ? channel->size() : 1;
+      if (stored.shards > 1 && stored.shards != ranks)
+        return Status::error(plan->path() + ": '" + name + "' is split over " +
+                             std::to_string(stored.shards) + " ranks, but this run has " +
+                             std::to_string(ranks));
+    }
   }
   return store;
 }
@@ -120,13 +136,14 @@ Status ParameterStore::initialize(uint64_t seed) {
 void ParameterStore::appendCheckpointTensors(const std::string &name, const float *data,
                                              std::vector<TensorToSave> &out) const {
   const StoredTensor &t = tensors_.at(name);
+  std::vector<int64_t> shape = t.wholeShape();
   if (t.parts.empty()) {
-    out.push_back({name, t.shape, data});
+    out.push_back({name, shape, data});
     return;
   }
   // Stacked along dimension 0: one checkpoint tensor per slice.
-  std::vector<int64_t> partShape(t.shape.begin() + 1, t.shape.end());
-  size_t partSize = t.numel / t.parts.size();
+  std::vector<int64_t> partShape(shape.begin() + 1, shape.end());
+  size_t partSize = t.numel * t.shards / t.parts.size();
   for (size_t p = 0; p < t.parts.size(); ++p)
     out.push_back({t.parts[p], partShape, data + p * partSize});
 }
@@ -138,14 +155,19 @@ Status ParameterStore::load(const SafetensorsFile &file, bool state) {
     if (!state && t.role == plan::TensorRole::state)
       continue;
     Status s = fillFromHost(t, [&, &name = name, &t = t](float *values) {
+      // A sharded tensor: the whole one, of which this rank keeps its slice.
+      std::vector<float> whole(t.shards > 1 ? t.numel * t.shards : 0);
+      float *target = t.shards > 1 ? whole.data() : values;
       std::vector<TensorToSave> parts;
-      appendCheckpointTensors(name, values, parts);
+      appendCheckpointTensors(name, target, parts);
       for (const TensorToSave &part : parts)
         // `values` is writable host memory; TensorToSave only views it.
         if (Status s = file.readF32(part.name, part.shape, const_cast<float *>(part.data)); !s) {
           problems += "\n  " + s.message();
           ++count;
         }
+      if (t.shards > 1)
+        std::copy_n(whole.data() + channel_->rank() * t.numel, t.numel, values);
       return Status::ok();
     });
     if (!s)
@@ -161,14 +183,26 @@ Status ParameterStore::save(const std::string &path, bool state,
                             const std::map<std::string, std::string> &metadata) const {
   std::vector<TensorToSave> tensors;
   std::map<std::string, std::vector<float>> staging; // for device memory
+  std::map<std::string, std::vector<float>> gathered; // sharded tensors, whole
   for (const auto &[name, t] : tensors_) {
     if (!state && t.role == plan::TensorRole::state)
       continue;
     auto values = hostValues(t, staging[name]);
     if (!values)
       return Status::error("saving '" + name + "': " + values.status().message());
+    if (t.shards > 1) {
+      // Every rank's slice, in rank order (every rank takes part).
+      std::vector<float> &whole = gathered[name];
+      whole.resize(t.numel * t.shards);
+      if (Status s = channel_->allGatherHost(*values, t.numel * sizeof(float), whole.data()); !s)
+        return Status::error("saving '" + name + "': " + s.message());
+      appendCheckpointTensors(name, whole.data(), tensors);
+      continue;
+    }
     appendCheckpointTensors(name, *values, tensors);
   }
+  if (channel_ && channel_->rank() != 0)
+    return Status::ok(); // rank 0 writes
   std::map<std::string, std::string> all = {
       {"format", "pt"}, {"producer", "moec"},
       {"model", plan_->root().model_name() ? plan_->root().model_name()->str() : ""}};

@@ -5,6 +5,7 @@
 
 #include "runtime/core/Plan.h"
 #include "runtime/core/Safetensors.h"
+#include "runtime/hal/Channel.h"
 #include "runtime/hal/Device.h"
 
 #include <map>
@@ -23,25 +24,39 @@ struct StoredTensor {
   float initStd = 0;
   bool trainable = true;
   std::vector<std::string> parts; // checkpoint names of dimension-0 slices
+  /// Ranks that each hold one slice of dimension 0 (optimizer state under
+  /// moec --zero=1): `shape` is this rank's slice, checkpoints hold all.
+  int64_t shards = 1;
+  /// The shape checkpoints hold: `shape` with dimension 0 times `shards`.
+  std::vector<int64_t> wholeShape() const {
+    std::vector<int64_t> whole = shape;
+    if (!whole.empty())
+      whole[0] *= shards;
+    return whole;
+  }
 };
 
 class ParameterStore {
 public:
   /// One f32 buffer on `device` per distinct parameter and state name among
   /// the inputs of `functions` (the functions of a plan share them by name).
-  /// The device outlives the store.
+  /// Tensors the plan shards over the ranks of its mesh hold this rank's
+  /// slice; `channel` (the run's ranks; null: one rank) gathers and slices
+  /// them for checkpoints. The device and the channel outlive the store.
   static StatusOr<ParameterStore> create(std::shared_ptr<LoadedPlan> plan,
                                          const std::vector<std::string> &functions,
-                                         hal::Device &device);
+                                         hal::Device &device, hal::Channel *channel = nullptr);
 
   /// Parameters as the plan says (normal(0, std), zeros or ones),
   /// deterministic in `seed` and each name; state to zeros.
   Status initialize(uint64_t seed);
   /// Reads every parameter (joining per-expert parts) and, when `state`, every
-  /// state tensor; reports every missing or mis-shaped tensor at once.
+  /// state tensor (this rank's slice of a sharded one); reports every missing
+  /// or mis-shaped tensor at once.
   Status load(const SafetensorsFile &file, bool state);
   /// Writes the parameters under their checkpoint names and, when `state`,
-  /// the state, atomically.
+  /// the state, atomically. With sharded tensors every rank calls it (the
+  /// slices are gathered) and rank 0 writes.
   Status save(const std::string &path, bool state,
               const std::map<std::string, std::string> &metadata = {}) const;
 
@@ -54,7 +69,8 @@ public:
 
   /// Tensor `name` as a checkpoint stores it (one slice per expert when it
   /// has parts), with its bytes taken from host memory `data`: a copy of the
-  /// tensor itself or anything of its layout, such as its gradient.
+  /// whole tensor (all ranks' slices of a sharded one) or anything of its
+  /// layout, such as its gradient.
   void appendCheckpointTensors(const std::string &name, const float *data,
                                std::vector<TensorToSave> &out) const;
 
@@ -67,6 +83,7 @@ private:
 
   std::shared_ptr<LoadedPlan> plan_;
   hal::Device *device_ = nullptr;
+  hal::Channel *channel_ = nullptr;
   std::map<std::string, StoredTensor> tensors_;
 };
 

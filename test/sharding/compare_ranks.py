@@ -116,6 +116,43 @@ def compare_weights(one, many, label, optimizer, lr_sum):
     return worst
 
 
+def same_tensors(a, b, label):
+    ta, tb = read_safetensors(a), read_safetensors(b)
+    if ta.keys() != tb.keys():
+        sys.exit(f"{label}: the checkpoints hold different tensors")
+    for name in ta:
+        if ta[name] != tb[name]:
+            sys.exit(f"{label}: {name} is not bit-identical")
+    return len(ta)
+
+
+def check_checkpoints(args, tmp, tokens, one, sharded, ranks, moe_run):
+    """Checkpoints do not depend on the world size: what one side saves, the
+    other loads and saves again bit for bit (weights and optimizer state),
+    and training resumed on the other side continues the same run."""
+    half = args.steps // 2
+    mpirun = [args.mpirun, "-np", str(ranks), moe_run, sharded]
+    sides = {"1 rank": [moe_run, one], f"{ranks} ranks": mpirun}
+    common = ["--data", tokens, "--optimizer", "adamw"]
+    full_log = os.path.join(tmp, "ckpt-full.jsonl")
+    run([moe_run, one, "--steps", str(args.steps), "--log", full_log] + common, env=mpi_env())
+    full = read_log(full_log)
+    for src, dst in (("1 rank", f"{ranks} ranks"), (f"{ranks} ranks", "1 rank")):
+        label = f"{os.path.basename(args.model)} checkpoint {src} -> {dst}"
+        saved = os.path.join(tmp, "ckpt-saved.safetensors")
+        again = os.path.join(tmp, "ckpt-again.safetensors")
+        run(sides[src] + ["--steps", str(half), "--save", saved] + common, env=mpi_env())
+        run(sides[dst] + ["--steps", "0", "--resume", saved, "--save", again] + common,
+            env=mpi_env())
+        count = same_tensors(saved, again, label)
+        log = os.path.join(tmp, f"ckpt-resumed-{ranks}-{src[0]}.jsonl")  # appended to if it exists
+        run(sides[dst] + ["--steps", str(args.steps - half), "--resume", saved, "--log", log]
+            + common, env=mpi_env())
+        worst = compare_logs(full[half:], read_log(log), label)
+        print(f"{label}: {count} tensors saved again bit for bit; resumed steps agree "
+              f"(losses within {worst:.1e} relative)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bin", required=True)
@@ -127,6 +164,8 @@ def main():
     ap.add_argument("--substitute", action="append", default=[],
                     help="passed to moec (Hugging Face features substituted)")
     ap.add_argument("--set", action="append", default=[], help="passed to moec (key=value)")
+    ap.add_argument("--zero", action="store_true",
+                    help="compile the sharded plans with --zero=1 (optimizer state sharded)")
     args = ap.parse_args()
     moec, moe_run = os.path.join(args.bin, "moec"), os.path.join(args.bin, "moe-run")
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +179,7 @@ def main():
         for ranks in args.ranks:
             sharded = os.path.join(tmp, f"dp{ranks}.moeb")
             run([moec, args.model, "--batch", str(args.batch), "--mesh", f"dp={ranks}",
-                 "-o", sharded] + compile_args)
+                 "-o", sharded] + compile_args + (["--zero=1"] if args.zero else []))
             for optimizer in ("adamw", "sgd"):
                 label = f"{os.path.basename(args.model)} dp={ranks} {optimizer}"
                 logs, ckpts = [], []
@@ -161,6 +200,7 @@ def main():
                 print(f"{label}: {args.steps} steps agree (losses within {worst:.1e} "
                       f"relative, weights within {weights:.1e} of {unit}; up to "
                       f"{100 * dropped:.1f}% of assignments dropped)")
+            check_checkpoints(args, tmp, tokens, one, sharded, ranks, moe_run)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ bool isOneOf(const std::string &value, std::initializer_list<const char *> allow
 
 /// The moec arguments a plan's Source may carry, as `--flag=V` (so that no
 /// value is ever read as an option or an @response-file): `--set V`,
-/// `--substitute V`, `--no-train`, `--rematerialize=false`,
+/// `--substitute V`, `--no-train`, `--rematerialize=false`, `--zero=1`,
 /// `--attention-chunk-bytes=N`, and `--target`, `--gpu-arch`, `--gemm`,
 /// `--precision`, `--fusion`, `--mesh` with the values moec accepts.
 /// Anything else is a damaged or forged plan, never passed on.
@@ -130,7 +130,7 @@ StatusOr<std::vector<std::string>> sourceOptions(const plan::Source &source,
   for (unsigned i = 0; i < options.size(); ++i) {
     std::string option = options.Get(i)->str();
     auto flag = valued.find(option);
-    if (option == "--no-train" || option == "--rematerialize=false") {
+    if (option == "--no-train" || option == "--rematerialize=false" || option == "--zero=1") {
       arguments.push_back(option);
     } else if (option.rfind("--attention-chunk-bytes=", 0) == 0 && option.size() > 24 &&
                option.find_first_not_of("0123456789", 24) == std::string::npos) {

@@ -426,7 +426,7 @@ Status prepare(const Options &o, Run &run) {
   std::vector<std::string> functions = {"forward"};
   if (!o.eval)
     functions = {"train_step_" + run.optimizer, "forward_train_backward"};
-  auto params = ParameterStore::create(run.plan, functions, *run.device);
+  auto params = ParameterStore::create(run.plan, functions, *run.device, run.channel.get());
   if (!params)
     return params.status();
   run.params.emplace(std::move(*params));
@@ -456,7 +456,7 @@ Status prepare(const Options &o, Run &run) {
     if (Status s = run.params->load(*file, /*state=*/false); !s)
       return Status::error(o.init + ": " + s.message());
   }
-  if (!o.saveInit.empty() && writesOutput())
+  if (!o.saveInit.empty()) // every rank: sharded tensors are gathered, rank 0 writes
     if (Status s = run.params->save(o.saveInit, /*state=*/false); !s)
       return s;
   return Status::ok();
@@ -769,8 +769,7 @@ int train(const Options &o, Run &run) {
                   metrics["grad_norm"].get<double>(), batchTokens / seconds);
       std::fflush(stdout);
     }
-    if (o.checkpointEvery && (step + 1) % *o.checkpointEvery == 0 && step + 1 < end &&
-        writesOutput()) {
+    if (o.checkpointEvery && (step + 1) % *o.checkpointEvery == 0 && step + 1 < end) {
       if (Status s = saveCheckpoint(run, o.save, step + 1); !s)
         return fail(s);
       lastCheckpoint = o.save;
@@ -778,8 +777,13 @@ int train(const Options &o, Run &run) {
   }
   if (terminal)
     std::fprintf(stderr, "\n");
-  if (!writesOutput())
+  if (!writesOutput()) {
+    // Sharded state is gathered from every rank; rank 0 writes it.
+    if (!o.save.empty())
+      if (Status s = saveCheckpoint(run, o.save, end); !s)
+        return fail(s);
     return stream.synchronize() ? 0 : 1;
+  }
   if (!o.trace.empty())
     if (Status s = writeTrace(o.trace, ex, trace); !s)
       return fail(s);

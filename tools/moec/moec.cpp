@@ -135,6 +135,11 @@ cl::opt<std::string>
                         "(docs/design/sharding.md): each rank runs 1/(dp*ep) of the batch; "
                         "launch with mpirun -np dp*ep moe-run"),
                cl::value_desc("dp=D,ep=E"));
+cl::opt<unsigned>
+    zero(cl::cat(moecCategory), "zero",
+         cl::desc("ZeRO stage with --mesh: 1 gives each rank a slice of the optimizer state "
+                  "(default 0: every rank holds all of it)"),
+         cl::init(0));
 cl::opt<int64_t> seqLen(cl::cat(moecCategory), "seq-len", cl::desc("Sequence length of the compiled "
                                              "graph (default: training.seq_len)"),
                         cl::init(0));
@@ -235,6 +240,8 @@ std::optional<moec::target::PlanSource> planSource() {
                           {"--fusion", moec::moe::stringifyFusionStrategy(fusion).str()});
   if (!meshOption.empty())
     source.options.insert(source.options.end(), {"--mesh", meshOption});
+  if (zero)
+    source.options.push_back("--zero=" + std::to_string(zero));
   return source;
 }
 
@@ -316,6 +323,15 @@ int main(int argc, char **argv) {
   std::optional<MeshShape> mesh;
   if (meshOption.getNumOccurrences() && !(mesh = parseMesh()))
     return 1;
+  if (zero > 1) {
+    errs() << "moec: --zero=" << zero << " is not built; --zero=1 shards the optimizer state\n";
+    return 1;
+  }
+  if (zero && !mesh) {
+    errs() << "moec: --zero=1 shards the optimizer state over the ranks of a mesh: give "
+              "--mesh dp=D as well\n";
+    return 1;
+  }
 
   mlir::DialectRegistry registry;
   registry.insert<moec::moe::MoEDialect, mlir::func::FuncDialect, mlir::mesh::MeshDialect,
@@ -445,7 +461,7 @@ int main(int argc, char **argv) {
     pm.addPass(moec::createMoEMixedPrecisionPass(mixed));
   }
   if (!noTrain) {
-    moec::buildTrainingPipeline(pm, optimizerOptions(*config));
+    moec::buildTrainingPipeline(pm, optimizerOptions(*config), zero == 1);
     // What backward keeps of the experts, in bf16 (autocast's storage).
     if (precision == moec::moe::Precision::bf16)
       pm.addPass(moec::createMoEBF16ActivationsPass());

@@ -65,6 +65,9 @@ def MoE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kInternalArenaSizeAttrName =
         "moe.internal_arena_size";
     // Module attributes: the model's name and where it came from.
+    // Argument: the mesh axes whose ranks each hold one slice of dimension 0
+    // of it (optimizer state under `--moe-shard-optimizer-state`).
+    static constexpr ::llvm::StringLiteral kShardAxesAttrName = "moe.shard_axes";
     // Module: the names of the axes of its mesh.mesh (`--moe-shard-data`).
     static constexpr ::llvm::StringLiteral kMeshAxesAttrName = "moe.mesh_axes";
     static constexpr ::llvm::StringLiteral kModelAttrName = "moe.model";
