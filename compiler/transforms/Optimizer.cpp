@@ -3,6 +3,7 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include "mlir/Dialect/Mesh/IR/MeshOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 
@@ -34,6 +35,40 @@ public:
 private:
   void buildTrainStep(func::FuncOp source);
 };
+
+/// The norm of every gradient, on every rank. A parameter split over ranks
+/// (experts under expert parallelism, `moe.shard_axes`) has only this
+/// rank's slice of its gradient here: the norm of the split gradients is
+/// taken on each rank, the ranks' norms are gathered over the axes they are
+/// split along, and their norm joins the other gradients'.
+template <typename Trainables, typename Mapped>
+Value globalNorm(OpBuilder &b, func::FuncOp source, const Trainables &trainables, Mapped mapped) {
+  Location loc = source.getLoc();
+  SmallVector<Value> whole, split;
+  DenseI16ArrayAttr splitAxes;
+  for (const auto &t : trainables) {
+    auto axes =
+        source.getArgAttrOfType<DenseI16ArrayAttr>(t.paramArg, MoEDialect::kShardAxesAttrName);
+    (axes ? split : whole).push_back(mapped(t.gradResult));
+    if (axes)
+      splitAxes = axes; // one set of axes: the experts' (ep)
+  }
+  if (split.empty())
+    return b.create<GlobalNormOp>(loc, whole);
+  auto meshes = source->getParentOfType<ModuleOp>().getOps<mesh::MeshOp>();
+  mesh::MeshOp meshOp = *meshes.begin();
+  int64_t ranks = 1;
+  for (int16_t axis : splitAxes.asArrayRef())
+    ranks *= meshOp.getShape()[axis];
+  Value mine = b.create<GlobalNormOp>(loc, split);
+  auto one = RankedTensorType::get({1}, b.getF32Type());
+  Value row = b.create<tensor::ExpandShapeOp>(loc, one, mine, ArrayRef<ReassociationIndices>{});
+  Value all =
+      b.create<mesh::AllGatherOp>(loc, RankedTensorType::get({ranks}, b.getF32Type()),
+                                  meshOp.getSymName(), splitAxes.asArrayRef(), row, APInt(64, 0));
+  whole.push_back(all);
+  return b.create<GlobalNormOp>(loc, whole);
+}
 
 void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
   // At the end of the module, so that steps appear in the order built.
@@ -82,10 +117,14 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
     for (StringRef state : stateNames) {
       t.stateArgs.push_back(argTypes.size());
       argTypes.push_back(source.getArgumentTypes()[t.paramArg]);
-      argAttrs.push_back(b.getDictionaryAttr(
-          {b.getNamedAttr(MoEDialect::kStateAttrName,
-                          b.getStringAttr(t.name.getValue() + "." + state)),
-           b.getNamedAttr(MoEDialect::kInitAttrName, b.getStringAttr("zeros"))}));
+      SmallVector<NamedAttribute> attrs = {
+          b.getNamedAttr(MoEDialect::kStateAttrName,
+                         b.getStringAttr(t.name.getValue() + "." + state)),
+          b.getNamedAttr(MoEDialect::kInitAttrName, b.getStringAttr("zeros"))};
+      // The state of a parameter split over ranks (experts) is split as it is.
+      if (Attribute axes = source.getArgAttr(t.paramArg, MoEDialect::kShardAxesAttrName))
+        attrs.push_back(b.getNamedAttr(MoEDialect::kShardAxesAttrName, axes));
+      argAttrs.push_back(b.getDictionaryAttr(attrs));
     }
 
   // Hyperparameters: scalar inputs carrying the compiled value.
@@ -131,10 +170,7 @@ void MoEOptimizerPass::buildTrainStep(func::FuncOp source) {
   };
 
   // Norm, clipping factor, learning rate.
-  SmallVector<Value> gradValues;
-  for (Trainable &t : trainables)
-    gradValues.push_back(mapped(t.gradResult));
-  Value norm = b.create<GlobalNormOp>(loc, gradValues);
+  Value norm = globalNorm(b, source, trainables, mapped);
   Value clip = b.create<ClipScaleOp>(loc, norm, arg(clipArg));
   Value stepArg = body->getArgument(*stepIndex);
   Value lrValue = b.create<LRScheduleOp>(

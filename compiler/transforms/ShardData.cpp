@@ -46,11 +46,6 @@ public:
           << static_cast<int64_t>(dp) << ", ep=" << static_cast<int64_t>(ep);
       return signalPassFailure();
     }
-    if (ep != 1) {
-      module.emitError("moe-shard-data: expert parallelism (ep=")
-          << static_cast<int64_t>(ep) << ") is not built yet; shard with dp only (ep=1)";
-      return signalPassFailure();
-    }
     if (module.lookupSymbol(kMeshName)) {
       module.emitError("moe-shard-data: the module already has a symbol '@")
           << kMeshName << "'; it is sharded once";
@@ -61,8 +56,13 @@ public:
     b.create<mesh::MeshOp>(module.getLoc(), kMeshName, ArrayRef<int64_t>{dp, ep});
     module->setAttr(MoEDialect::kMeshAxesAttrName, b.getStrArrayAttr({"dp", "ep"}));
     for (auto func : module.getOps<func::FuncOp>())
-      if (!func.isExternal() && readsTokens(func) && failed(shard(func)))
-        return signalPassFailure();
+      if (!func.isExternal() && readsTokens(func)) {
+        if (failed(shard(func)))
+          return signalPassFailure();
+        // Expert weights split: the arguments' types changed.
+        func.setFunctionType(FunctionType::get(
+            func.getContext(), func.getBody().front().getArgumentTypes(), func.getResultTypes()));
+      }
   }
 
 private:
@@ -75,6 +75,9 @@ private:
   SmallVector<mesh::MeshAxis> axes() const { return {0, 1}; }
   /// Makes a BatchCoupled op compute on the whole batch, on every rank.
   LogicalResult runOnWholeBatch(OpBuilder &b, Operation *op);
+  /// Expert parallelism: `ffn`'s experts are split over the ep axis, and its
+  /// rows travel to their experts' ranks and back.
+  LogicalResult shardExperts(OpBuilder &b, func::FuncOp func, GroupedFFNOp ffn);
 };
 
 /// A BatchCoupled op reads the whole batch (its token-row operands
@@ -144,6 +147,65 @@ Value MoEShardDataPass::allGather(OpBuilder &b, Value value) {
                                      APInt(64, 0));
 }
 
+LogicalResult MoEShardDataPass::shardExperts(OpBuilder &b, func::FuncOp func, GroupedFFNOp ffn) {
+  const SmallVector<mesh::MeshAxis> epAxis = {1};
+  Value groupSizes = ffn.getGroupSizes();
+  if (!groupSizes)
+    return ffn.emitOpError("holds capacity slots; expert parallelism (--mesh ep=")
+           << static_cast<int64_t>(ep) << ") is built for dropless dispatch only";
+  // The rank's block of experts: [E / ep, ...] of each weight.
+  SmallVector<Value> weights = {ffn.getW1(), ffn.getW2()};
+  if (ffn.getW3())
+    weights.push_back(ffn.getW3());
+  for (Value weight : weights) {
+    auto arg = dyn_cast<BlockArgument>(weight);
+    if (!arg || !func.getArgAttr(arg.getArgNumber(), MoEDialect::kParamAttrName))
+      return ffn.emitOpError("reads expert weights that are not parameters of the function; "
+                             "expert parallelism splits parameters");
+    for (Operation *user : arg.getUsers())
+      if (!isa<GroupedFFNOp>(user))
+        return user->emitOpError("reads the expert weights '")
+               << func.getArgAttr(arg.getArgNumber(), MoEDialect::kParamAttrName)
+               << "', which expert parallelism splits over the ranks; only moe.grouped_ffn "
+                  "may read them";
+    auto type = cast<RankedTensorType>(arg.getType());
+    if (func.getArgAttr(arg.getArgNumber(), MoEDialect::kShardAxesAttrName))
+      continue; // another FFN of the function already split them
+    if (type.getDimSize(0) % ep != 0)
+      return ffn.emitOpError("has ")
+             << type.getDimSize(0) << " experts, which the " << static_cast<int64_t>(ep)
+             << " ranks of the ep axis do not divide";
+    SmallVector<int64_t> shape(type.getShape());
+    shape[0] /= ep;
+    arg.setType(type.clone(shape));
+    func.setArgAttr(arg.getArgNumber(), MoEDialect::kShardAxesAttrName,
+                    b.getDenseI16ArrayAttr(epAxis));
+  }
+  // Every rank of the ep group learns how many rows each rank has for each
+  // expert, sends its rows to their experts' ranks, runs its experts on
+  // what it receives and sends the results back.
+  b.setInsertionPoint(ffn);
+  auto sizesType = cast<RankedTensorType>(groupSizes.getType());
+  int64_t experts = sizesType.getDimSize(0);
+  auto counts = b.create<mesh::AllGatherOp>(ffn.getLoc(), sizesType.clone({experts * ep}),
+                                            kMeshName, epAxis, groupSizes, APInt(64, 0));
+  auto rowsType = cast<RankedTensorType>(ffn.getInput().getType());
+  auto receivedType = rowsType.clone({rowsType.getDimSize(0) * ep, rowsType.getDimSize(1)});
+  auto exchange = b.create<ExpertExchangeOp>(
+      ffn.getLoc(), TypeRange{receivedType, sizesType.clone({experts / ep})}, ffn.getInput(),
+      counts, FlatSymbolRefAttr::get(b.getContext(), kMeshName), b.getDenseI16ArrayAttr(epAxis));
+  ffn.getInputMutable().assign(exchange.getReceived());
+  ffn.getGroupSizesMutable().assign(exchange.getLocalSizes());
+  Value result = ffn.getResult();
+  result.setType(receivedType);
+  b.setInsertionPointAfter(ffn);
+  auto back = b.create<ExpertReturnOp>(ffn.getLoc(), rowsType, result, counts,
+                                       FlatSymbolRefAttr::get(b.getContext(), kMeshName),
+                                       b.getDenseI16ArrayAttr(epAxis));
+  replaceWith(result, back);
+  return success();
+}
+
 LogicalResult MoEShardDataPass::shard(func::FuncOp func) {
   SmallVector<Operation *> ops;
   for (Operation &op : func.getBody().front().without_terminator())
@@ -170,6 +232,11 @@ LogicalResult MoEShardDataPass::shard(func::FuncOp func) {
     }
     if (op->hasTrait<BatchMean>()) {
       allReduce(b, op->getResult(0), mesh::ReductionKind::Average);
+      continue;
+    }
+    if (auto ffn = dyn_cast<GroupedFFNOp>(op); ffn && ep > 1) {
+      if (failed(shardExperts(b, func, ffn)))
+        return failure();
       continue;
     }
     if (auto stats = dyn_cast<RoutingStatsOp>(op)) {

@@ -73,6 +73,9 @@ LogicalResult MoEShardOptimizerStatePass::shardUpdate(func::FuncOp func, Operati
   auto full = cast<RankedTensorType>(update->getOperand(0).getType());
   if (full.getRank() == 0 || full.getDimSize(0) % ranks != 0)
     return success(); // the whole state stays on every rank
+  if (auto param = dyn_cast<BlockArgument>(update->getOperand(0)))
+    if (func.getArgAttr(param.getArgNumber(), MoEDialect::kShardAxesAttrName))
+      return success(); // split already (experts over ep): its state is the rank's
   SmallVector<int64_t> shape(full.getShape());
   shape[0] /= ranks;
   auto slice = full.clone(shape);

@@ -1,5 +1,6 @@
 // Executor.cpp - runs one function of a plan, step by step, on a device.
 #include "runtime/core/Executor.h"
+#include "runtime/core/MeshGroups.h"
 #include "runtime/hal/LocalChannel.h"
 
 #include <algorithm>
@@ -162,7 +163,8 @@ Status Executor::prepareOpKernel(const plan::Step *step, int index, const plan::
 
 bool Executor::isRankStep(const plan::Step &step) {
   std::string_view op = step.op()->string_view();
-  return op.substr(0, 5) == "mesh." || op == "moe.local_slots";
+  return op.substr(0, 5) == "mesh." || op == "moe.local_slots" || op == "moe.expert_exchange" ||
+         op == "moe.expert_return";
 }
 
 Status Executor::prepareCollective(const plan::Step *step, int index) {
@@ -177,36 +179,35 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
           return attr;
     return nullptr;
   };
-  if (!step->inputs() || !step->outputs() || step->inputs()->size() != 1 ||
-      step->outputs()->size() != 1)
-    return Status::error(where + " needs one input and one output");
+  std::string_view op = step->op()->string_view();
+  const unsigned arity = op == "moe.expert_exchange" ? 2 : op == "moe.expert_return" ? 2 : 1;
+  const unsigned results = op == "moe.expert_exchange" ? 2 : 1;
+  if (!step->inputs() || !step->outputs() || step->inputs()->size() != arity ||
+      step->outputs()->size() != results)
+    return Status::error(where + " needs " + std::to_string(arity) + " input(s) and " +
+                         std::to_string(results) + " output(s)");
   // The group: the ranks that differ only along the mesh axes named.
   const plan::Mesh *mesh = plan_->root().mesh();
-  const plan::Attr *axes = find("mesh_axes");
   if (!mesh || !mesh->shape())
     return Status::error(where + " is a collective, but the plan has no mesh");
-  int64_t world = 1, group = 1;
-  for (int64_t extent : *mesh->shape())
-    world *= extent;
-  if (axes && axes->value_as_IntsAttr() && axes->value_as_IntsAttr()->values())
-    for (int64_t axis : *axes->value_as_IntsAttr()->values()) {
-      if (axis < 0 || axis >= static_cast<int64_t>(mesh->shape()->size()))
-        return Status::error(where + " names mesh axis " + std::to_string(axis) +
-                             ", which the plan's mesh does not have");
-      group *= mesh->shape()->Get(axis);
-    }
-  if (world != channel_->size())
-    return Status::error(where + ": the plan's mesh has " + std::to_string(world) +
-                         " ranks, but this run has " + std::to_string(channel_->size()));
-  if (group != 1 && group != world)
-    return Status::error(where + " runs over " + std::to_string(group) + " of the " +
-                         std::to_string(world) +
-                         " ranks; collectives over part of the mesh are not built yet");
-  prepared.overChannel = group > 1;
-  if (prepared.overChannel && !channel_->reaches(device_->kind()))
+  std::vector<int64_t> axes;
+  if (const plan::Attr *attr = find("mesh_axes");
+      attr && attr->value_as_IntsAttr() && attr->value_as_IntsAttr()->values())
+    axes.assign(attr->value_as_IntsAttr()->values()->begin(),
+                attr->value_as_IntsAttr()->values()->end());
+  auto channel = meshGroup(*channel_, *mesh, axes);
+  if (!channel)
+    return Status::error(where + ": " + channel.status().message());
+  prepared.channel = *channel;
+  const int64_t group = prepared.channel->size();
+  if (group == 1) {
+    if (!self_)
+      self_ = std::make_unique<hal::LocalChannel>();
+    prepared.channel = self_.get();
+  }
+  if (group > 1 && !prepared.channel->reaches(device_->kind()))
     return Status::error(where + ": the channel cannot reach the memory of the " +
                          std::string(hal::deviceKindName(device_->kind())) + " device");
-  std::string_view op = step->op()->string_view();
   const TensorRef &in = tensors_[step->inputs()->Get(0)];
   const TensorRef &out = tensors_[step->outputs()->Get(0)];
   auto axis = [&](const char *name) -> StatusOr<int64_t> {
@@ -256,6 +257,24 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
                                    "GPU is not built yet");
     prepared.tokensPerRank = *tokens;
     prepared.collective = PreparedStep::Collective::localSlots;
+  } else if (op == "moe.expert_exchange" || op == "moe.expert_return") {
+    // Rows [N, d] and, for every rank of the group, its rows per expert.
+    const TensorRef &counts = tensors_[step->inputs()->Get(1)];
+    const TensorRef &rows = out;
+    if (counts.dtype != DType::i32 || counts.shape.size() != 1 || counts.shape[0] % group != 0 ||
+        (counts.shape[0] / group) % group != 0)
+      return Status::error(where +
+                           ": the expert counts must be i32 [ranks x experts], with "
+                           "the experts divided among the " +
+                           std::to_string(group) + " ranks");
+    if (in.shape.empty() || rows.shape.empty() || in.dtype != rows.dtype ||
+        in.bytes() / in.shape[0] != rows.bytes() / rows.shape[0])
+      return Status::error(where + " moves rows of one type and width");
+    if (device_->kind() == hal::DeviceKind::cuda)
+      return Status::error(where + " runs on host memory (cpu, cuda-emu); expert parallelism "
+                                   "on a GPU is not built yet");
+    prepared.collective = op == "moe.expert_exchange" ? PreparedStep::Collective::expertExchange
+                                                      : PreparedStep::Collective::expertReturn;
   } else {
     return Status::error(where + ": the runtime has no collective '" + std::string(op) + "'");
   }
@@ -268,9 +287,7 @@ Status Executor::runCollective(const PreparedStep &prepared) {
   const TensorRef &in = tensors_[step.inputs()->Get(0)];
   const TensorRef &out = tensors_[step.outputs()->Get(0)];
   hal::Stream &stream = device_->defaultStream();
-  hal::Channel &channel = *channel_;
-  hal::LocalChannel self; // a group of one rank: this one
-  hal::Channel &group = prepared.overChannel ? channel : static_cast<hal::Channel &>(self);
+  hal::Channel &group = *prepared.channel;
   switch (prepared.collective) {
   case PreparedStep::Collective::allReduce:
     if (out.data != in.data)
@@ -297,10 +314,95 @@ Status Executor::runCollective(const PreparedStep &prepared) {
     }
     return Status::ok();
   }
+  case PreparedStep::Collective::expertExchange:
+  case PreparedStep::Collective::expertReturn:
+    return exchangeExperts(prepared);
   case PreparedStep::Collective::none:
     break;
   }
   return Status::error("step " + std::to_string(prepared.index) + " is no collective");
+}
+
+Status Executor::exchangeExperts(const PreparedStep &prepared) {
+  const plan::Step &step = *prepared.step;
+  const bool out = prepared.collective == PreparedStep::Collective::expertExchange;
+  const TensorRef &from = tensors_[step.inputs()->Get(0)];
+  const TensorRef &countsRef = tensors_[step.inputs()->Get(1)];
+  const TensorRef &to = tensors_[step.outputs()->Get(0)];
+  hal::Channel &group = *prepared.channel;
+  hal::Stream &stream = device_->defaultStream();
+  // Kernels queued before have written the rows and the counts.
+  if (Status s = stream.synchronize(); !s)
+    return s;
+  const int64_t ranks = group.size(), me = group.rank();
+  const int64_t experts = countsRef.numel() / ranks, local = experts / ranks;
+  const auto *counts = static_cast<const int32_t *>(countsRef.data);
+  const size_t rowBytes = from.bytes() / from.shape[0];
+  auto count = [&](int64_t rank, int64_t expert) -> int64_t {
+    return std::max<int32_t>(counts[rank * experts + expert], 0);
+  };
+  // This rank's rows, sorted by expert: the block of rank q's experts.
+  std::vector<size_t> mineOffset(ranks), mineBytes(ranks);
+  // The rows of this rank's experts from rank i, one block per rank.
+  std::vector<size_t> theirsOffset(ranks), theirsBytes(ranks);
+  size_t mineTotal = 0, theirsTotal = 0;
+  for (int64_t q = 0; q < ranks; ++q) {
+    size_t n = 0, m = 0;
+    for (int64_t e = 0; e < local; ++e) {
+      n += count(me, q * local + e);
+      m += count(q, me * local + e);
+    }
+    mineOffset[q] = mineTotal * rowBytes;
+    mineBytes[q] = n * rowBytes;
+    theirsOffset[q] = theirsTotal * rowBytes;
+    theirsBytes[q] = m * rowBytes;
+    mineTotal += n;
+    theirsTotal += m;
+  }
+  const int64_t mineRows = out ? from.shape[0] : to.shape[0];
+  const int64_t theirsRows = out ? to.shape[0] : from.shape[0];
+  if (static_cast<int64_t>(mineTotal) > mineRows || static_cast<int64_t>(theirsTotal) > theirsRows)
+    return Status::error("the expert counts ask for more rows than the exchange holds (" +
+                         std::to_string(mineTotal) + " of " + std::to_string(mineRows) + " sent, " +
+                         std::to_string(theirsTotal) + " of " + std::to_string(theirsRows) +
+                         " received)");
+  // The received rows, rank-major, regrouped expert-major (and back).
+  exchangeStaging_.resize(theirsTotal * rowBytes);
+  uint8_t *staging = exchangeStaging_.data();
+  auto regroup = [&](bool toExpertMajor, uint8_t *expertMajor) {
+    size_t cursor = 0;
+    for (int64_t e = 0; e < local; ++e)
+      for (int64_t i = 0; i < ranks; ++i) {
+        size_t before = 0;
+        for (int64_t f = 0; f < e; ++f)
+          before += count(i, me * local + f);
+        size_t bytes = count(i, me * local + e) * rowBytes;
+        uint8_t *rankMajor = staging + theirsOffset[i] + before * rowBytes;
+        if (toExpertMajor)
+          std::memcpy(expertMajor + cursor, rankMajor, bytes);
+        else
+          std::memcpy(rankMajor, expertMajor + cursor, bytes);
+        cursor += bytes;
+      }
+  };
+  std::memset(to.data, 0, to.bytes());
+  if (out) {
+    if (Status s = group.allToAll(stream, from.data, mineOffset, mineBytes, staging, theirsOffset);
+        !s)
+      return s;
+    regroup(/*toExpertMajor=*/true, static_cast<uint8_t *>(to.data));
+    // The rows per local expert, for the experts' GEMMs.
+    auto *sizes = static_cast<int32_t *>(tensors_[step.outputs()->Get(1)].data);
+    for (int64_t e = 0; e < local; ++e) {
+      int64_t n = 0;
+      for (int64_t i = 0; i < ranks; ++i)
+        n += count(i, me * local + e);
+      sizes[e] = static_cast<int32_t>(n);
+    }
+    return Status::ok();
+  }
+  regroup(/*toExpertMajor=*/false, static_cast<uint8_t *>(from.data));
+  return group.allToAll(stream, staging, theirsOffset, theirsBytes, to.data, mineOffset);
 }
 
 Status Executor::allocateInternalArena() {

@@ -101,12 +101,14 @@ private:
       allReduce,
       allGather,
       allSlice,
-      localSlots // moe.local_slots: rank-dependent, no communication
+      localSlots,     // moe.local_slots: rank-dependent, no communication
+      expertExchange, // moe.expert_exchange: rows to their experts' ranks
+      expertReturn    // moe.expert_return: and back
     } collective = Collective::none;
     int64_t tokensPerRank = 0; // moe.local_slots
     hal::Reduction reduction = hal::Reduction::sum;
-    /// Whether its group is every rank (else it is this rank alone).
-    bool overChannel = false;
+    /// The channel of its group of ranks.
+    hal::Channel *channel = nullptr;
   };
 
   Status prepareSteps();
@@ -118,6 +120,8 @@ private:
   Status prepareCollective(const plan::Step *step, int index);
   /// Queues a prepared collective.
   Status runCollective(const PreparedStep &prepared);
+  /// moe.expert_exchange and moe.expert_return (host memory).
+  Status exchangeExperts(const PreparedStep &prepared);
   /// Prepares one step that runs the device's op kernel (or is a view).
   Status prepareOpKernel(const plan::Step *step, int index, const plan::Step *group);
   /// Points the function's tensors inside fusion groups into an arena of
@@ -135,6 +139,8 @@ private:
   hal::Device *device_ = nullptr;
   hal::Channel *channel_ = nullptr;
   std::unique_ptr<hal::Channel> localChannel_; // when create() got none
+  std::unique_ptr<hal::Channel> self_;         // the group of this rank alone
+  std::vector<uint8_t> exchangeStaging_;       // expert rows, by rank
   const plan::Function *function_ = nullptr;
   std::vector<TensorRef> tensors_;
   std::unique_ptr<hal::Buffer> arena_;

@@ -1,6 +1,7 @@
 // Parameters.cpp - the parameters and optimizer state of a plan, by name.
 #include "runtime/core/Parameters.h"
 #include "runtime/core/Hash.h"
+#include "runtime/core/MeshGroups.h"
 #include "runtime/core/Random.h"
 
 #include <algorithm>
@@ -55,18 +56,19 @@ StatusOr<ParameterStore> ParameterStore::create(std::shared_ptr<LoadedPlan> plan
         stored.parts.push_back(part->str());
     if (t.shard_axes() && t.shard_axes()->size()) {
       const plan::Mesh *mesh = plan->root().mesh();
-      for (int64_t axis : *t.shard_axes()) {
-        if (!mesh || !mesh->shape() || axis < 0 ||
-            axis >= static_cast<int64_t>(mesh->shape()->size()))
-          return Status::error(plan->path() + ": corrupt plan: '" + name +
-                               "' is sharded over a mesh axis the plan does not have");
-        stored.shards *= mesh->shape()->Get(axis);
-      }
-      int ranks = channel ? channel->size() : 1;
-      if (stored.shards > 1 && stored.shards != ranks)
-        return Status::error(plan->path() + ": '" + name + "' is split over " +
-                             std::to_string(stored.shards) + " ranks, but this run has " +
-                             std::to_string(ranks));
+      if (!mesh)
+        return Status::error(plan->path() + ": corrupt plan: '" + name +
+                             "' is split over the ranks of a mesh the plan does not have");
+      if (!channel)
+        return Status::error(plan->path() + ": '" + name +
+                             "' is split over the ranks of the plan's mesh; run it on them");
+      auto group = meshGroup(*channel, *mesh,
+                             std::vector<int64_t>(t.shard_axes()->begin(), t.shard_axes()->end()));
+      if (!group)
+        return Status::error(plan->path() + ": '" + name + "': " + group.status().message());
+      stored.group = *group;
+      stored.shards = stored.group->size();
+      stored.shard = stored.group->rank();
     }
   }
   return store;
@@ -121,9 +123,12 @@ Status ParameterStore::initialize(uint64_t seed) {
       } else if (t.init == plan::InitKind::ones) {
         std::fill(values, values + t.numel, 1.0f);
       } else {
+        // Keyed by the element's index in the whole tensor: a rank's slice
+        // holds the values one rank draws for it.
         uint64_t key = seed ^ fnv1a64(name);
+        const int64_t first = t.shard * t.numel;
         for (int64_t i = 0; i < t.numel; ++i)
-          values[i] = static_cast<float>(normal01(key, i) * t.initStd);
+          values[i] = static_cast<float>(normal01(key, first + i) * t.initStd);
       }
       return Status::ok();
     });
@@ -167,7 +172,7 @@ Status ParameterStore::load(const SafetensorsFile &file, bool state) {
           ++count;
         }
       if (t.shards > 1)
-        std::copy_n(whole.data() + channel_->rank() * t.numel, t.numel, values);
+        std::copy_n(whole.data() + t.shard * t.numel, t.numel, values);
       return Status::ok();
     });
     if (!s)
@@ -177,6 +182,18 @@ Status ParameterStore::load(const SafetensorsFile &file, bool state) {
     return Status::error(std::to_string(count) + " tensor" + (count > 1 ? "s" : "") +
                          " could not be loaded:" + problems);
   return Status::ok();
+}
+
+StatusOr<const float *> ParameterStore::wholeValues(const std::string &name, const float *local,
+                                                    std::vector<float> &whole) const {
+  const StoredTensor &t = tensors_.at(name);
+  if (t.shards <= 1)
+    return local;
+  // Every rank's slice, in rank order (every rank of the group takes part).
+  whole.resize(t.numel * t.shards);
+  if (Status s = t.group->allGatherHost(local, t.numel * sizeof(float), whole.data()); !s)
+    return s;
+  return static_cast<const float *>(whole.data());
 }
 
 Status ParameterStore::save(const std::string &path, bool state,
@@ -190,16 +207,10 @@ Status ParameterStore::save(const std::string &path, bool state,
     auto values = hostValues(t, staging[name]);
     if (!values)
       return Status::error("saving '" + name + "': " + values.status().message());
-    if (t.shards > 1) {
-      // Every rank's slice, in rank order (every rank takes part).
-      std::vector<float> &whole = gathered[name];
-      whole.resize(t.numel * t.shards);
-      if (Status s = channel_->allGatherHost(*values, t.numel * sizeof(float), whole.data()); !s)
-        return Status::error("saving '" + name + "': " + s.message());
-      appendCheckpointTensors(name, whole.data(), tensors);
-      continue;
-    }
-    appendCheckpointTensors(name, *values, tensors);
+    auto whole = wholeValues(name, *values, gathered[name]);
+    if (!whole)
+      return Status::error("saving '" + name + "': " + whole.status().message());
+    appendCheckpointTensors(name, *whole, tensors);
   }
   if (channel_ && channel_->rank() != 0)
     return Status::ok(); // rank 0 writes

@@ -24,9 +24,11 @@ struct StoredTensor {
   float initStd = 0;
   bool trainable = true;
   std::vector<std::string> parts; // checkpoint names of dimension-0 slices
-  /// Ranks that each hold one slice of dimension 0 (optimizer state under
-  /// moec --zero=1): `shape` is this rank's slice, checkpoints hold all.
-  int64_t shards = 1;
+  /// Ranks that each hold one slice of dimension 0 (experts under moec
+  /// --mesh ep=E, optimizer state under --zero=1): `shape` is this rank's
+  /// slice, slice `shard` of `shards`; checkpoints hold all of them.
+  int64_t shards = 1, shard = 0;
+  hal::Channel *group = nullptr; // the ranks holding the slices
   /// The shape checkpoints hold: `shape` with dimension 0 times `shards`.
   std::vector<int64_t> wholeShape() const {
     std::vector<int64_t> whole = shape;
@@ -73,6 +75,11 @@ public:
   /// layout, such as its gradient.
   void appendCheckpointTensors(const std::string &name, const float *data,
                                std::vector<TensorToSave> &out) const;
+  /// Tensor `name`'s values of this rank, `local`, made whole: `local` itself,
+  /// or, for a sharded tensor, every rank's slice gathered into `whole`
+  /// (every rank of its group must call it).
+  StatusOr<const float *> wholeValues(const std::string &name, const float *local,
+                                      std::vector<float> &whole) const;
 
 private:
   /// The values of `t` on the host: its own memory when the device's is

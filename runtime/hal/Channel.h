@@ -7,6 +7,7 @@
 #include "runtime/hal/DeviceKind.h"
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
 namespace moec::rt::hal {
@@ -48,6 +49,11 @@ public:
   /// Ends every rank of the run (after an error on one of them, so that the
   /// others do not wait for it in a collective).
   virtual void abort(int exitCode) = 0;
+  /// The channel of this rank's group when the ranks split into groups by
+  /// `color` (ranks of one color form a group, ordered by `key`). Every rank
+  /// calls it, in the same order; the parent owns the group and returns it
+  /// again for the same `name` (one split per name).
+  virtual StatusOr<Channel *> group(const std::string &name, int color, int key) = 0;
 };
 
 } // namespace moec::rt::hal

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -21,16 +22,19 @@ constexpr int kArrivalTag = 7001;
 
 class MpiChannel final : public Channel {
 public:
-  MpiChannel(MPI_Comm comm, double timeoutSeconds) : comm_(comm), timeout_(timeoutSeconds) {
+  /// `world`: the channel of every process, which finalises MPI when it goes.
+  MpiChannel(MPI_Comm comm, double timeoutSeconds, bool world)
+      : comm_(comm), timeout_(timeoutSeconds), world_(world) {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
     lastArrival_.assign(size_, 0);
   }
   ~MpiChannel() override {
+    groups_.clear(); // their communicators go before MPI does
     MPI_Comm_free(&comm_);
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (!finalized)
+    if (world_ && !finalized)
       MPI_Finalize();
   }
 
@@ -102,6 +106,18 @@ public:
   }
 
   void abort(int exitCode) override { MPI_Abort(comm_, exitCode); }
+
+  StatusOr<Channel *> group(const std::string &name, int color, int key) override {
+    if (auto it = groups_.find(name); it != groups_.end())
+      return static_cast<Channel *>(it->second.get());
+    MPI_Comm comm;
+    if (int code = MPI_Comm_split(comm_, color, key, &comm); code != MPI_SUCCESS)
+      return Status::error("MPI could not form the group '" + name + "': " + errorString(code));
+    MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+    auto &group = groups_[name];
+    group = std::make_unique<MpiChannel>(comm, timeout_, /*world=*/false);
+    return static_cast<Channel *>(group.get());
+  }
 
 private:
   template <typename T> void reduceInRankOrder(T *data, size_t count, Reduction reduction) {
@@ -219,6 +235,8 @@ private:
   uint64_t sequence_ = 0;
   std::vector<uint64_t> lastArrival_; // per rank: the last collective it announced
   std::vector<uint8_t> gathered_;
+  bool world_ = false;
+  std::map<std::string, std::unique_ptr<MpiChannel>> groups_;
 };
 
 } // namespace
@@ -241,5 +259,5 @@ extern "C" moec::rt::hal::Channel *moecCreateMpiChannel(double timeoutSeconds, c
   MPI_Comm comm;
   MPI_Comm_dup(MPI_COMM_WORLD, &comm);
   MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
-  return new moec::rt::hal::MpiChannel(comm, timeoutSeconds);
+  return new moec::rt::hal::MpiChannel(comm, timeoutSeconds, /*world=*/true);
 }

@@ -126,18 +126,19 @@ def same_tensors(a, b, label):
     return len(ta)
 
 
-def check_checkpoints(args, tmp, tokens, one, sharded, ranks, moe_run):
+def check_checkpoints(args, tmp, tokens, one, sharded, mesh, ranks, moe_run):
     """Checkpoints do not depend on the world size: what one side saves, the
     other loads and saves again bit for bit (weights and optimizer state),
     and training resumed on the other side continues the same run."""
     half = args.steps // 2
     mpirun = [args.mpirun, "-np", str(ranks), moe_run, sharded]
-    sides = {"1 rank": [moe_run, one], f"{ranks} ranks": mpirun}
+    many = f"{ranks} ranks ({mesh})"
+    sides = {"1 rank": [moe_run, one], many: mpirun}
     common = ["--data", tokens, "--optimizer", "adamw"]
     full_log = os.path.join(tmp, "ckpt-full.jsonl")
     run([moe_run, one, "--steps", str(args.steps), "--log", full_log] + common, env=mpi_env())
     full = read_log(full_log)
-    for src, dst in (("1 rank", f"{ranks} ranks"), (f"{ranks} ranks", "1 rank")):
+    for src, dst in (("1 rank", many), (many, "1 rank")):
         label = f"{os.path.basename(args.model)} checkpoint {src} -> {dst}"
         saved = os.path.join(tmp, "ckpt-saved.safetensors")
         again = os.path.join(tmp, "ckpt-again.safetensors")
@@ -145,7 +146,8 @@ def check_checkpoints(args, tmp, tokens, one, sharded, ranks, moe_run):
         run(sides[dst] + ["--steps", "0", "--resume", saved, "--save", again] + common,
             env=mpi_env())
         count = same_tensors(saved, again, label)
-        log = os.path.join(tmp, f"ckpt-resumed-{ranks}-{src[0]}.jsonl")  # appended to if it exists
+        # A new name each time: a resumed run appends to its log.
+        log = os.path.join(tmp, f"ckpt-resumed-{mesh}-{src[0]}.jsonl")
         run(sides[dst] + ["--steps", str(args.steps - half), "--resume", saved, "--log", log]
             + common, env=mpi_env())
         worst = compare_logs(full[half:], read_log(log), label)
@@ -157,7 +159,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bin", required=True)
     ap.add_argument("model")
-    ap.add_argument("--ranks", type=int, nargs="+", default=[2, 4])
+    ap.add_argument("--meshes", nargs="+", default=["dp=2", "dp=4"],
+                    help="moec --mesh values to compare with one rank")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--mpirun", default="mpirun")
@@ -176,12 +179,15 @@ def main():
         compile_args += [a for s in args.set for a in ("--set", s)]
         one = os.path.join(tmp, "one.moeb")
         run([moec, args.model, "--batch", str(args.batch), "-o", one] + compile_args)
-        for ranks in args.ranks:
-            sharded = os.path.join(tmp, f"dp{ranks}.moeb")
-            run([moec, args.model, "--batch", str(args.batch), "--mesh", f"dp={ranks}",
+        for mesh in args.meshes:
+            ranks = 1
+            for axis in mesh.split(","):
+                ranks *= int(axis.split("=")[1])
+            sharded = os.path.join(tmp, f"{mesh.replace(',', '-').replace('=', '')}.moeb")
+            run([moec, args.model, "--batch", str(args.batch), "--mesh", mesh,
                  "-o", sharded] + compile_args + (["--zero=1"] if args.zero else []))
             for optimizer in ("adamw", "sgd"):
-                label = f"{os.path.basename(args.model)} dp={ranks} {optimizer}"
+                label = f"{os.path.basename(args.model)} {mesh} {optimizer}"
                 logs, ckpts = [], []
                 for name, cmd in (("one", [moe_run, one]),
                                   ("many", [args.mpirun, "-np", str(ranks), moe_run, sharded])):
@@ -200,7 +206,7 @@ def main():
                 print(f"{label}: {args.steps} steps agree (losses within {worst:.1e} "
                       f"relative, weights within {weights:.1e} of {unit}; up to "
                       f"{100 * dropped:.1f}% of assignments dropped)")
-            check_checkpoints(args, tmp, tokens, one, sharded, ranks, moe_run)
+            check_checkpoints(args, tmp, tokens, one, sharded, mesh, ranks, moe_run)
 
 
 if __name__ == "__main__":

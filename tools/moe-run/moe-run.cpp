@@ -678,7 +678,11 @@ int train(const Options &o, Run &run) {
       host.resize((*gradients)->tensor(id).numel());
       if (Status s = (*gradients)->read(id, host.data()); !s)
         return fail(s);
-      run.params->appendCheckpointTensors(name.substr(5), host.data(), tensors);
+      // A split parameter's gradient is split as it is: gathered whole.
+      auto whole = run.params->wholeValues(name.substr(5), host.data(), values[-1 - id]);
+      if (!whole)
+        return fail(whole.status());
+      run.params->appendCheckpointTensors(name.substr(5), *whole, tensors);
     }
     if (writesOutput())
       if (Status s = saveSafetensors(o.gradsOut, tensors, {{"kind", "gradients"}}); !s)

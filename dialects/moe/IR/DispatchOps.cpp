@@ -1,4 +1,5 @@
 //===- DispatchOps.cpp - verifiers and type inference of dispatch ops -----===//
+#include "dialects/moe/IR/MeshGradients.h"
 #include "dialects/moe/IR/MoEOps.h"
 #include "dialects/moe/IR/Verification.h"
 
@@ -166,4 +167,48 @@ LogicalResult LocalSlotsOp::verify() {
     return failure();
   return checkIntRange(emit, "tokens_per_rank", static_cast<int64_t>(getTokensPerRank()), 1,
                        ShapedType::kDynamic);
+}
+
+namespace {
+/// Rows `[N, d]` and expert counts `[P·E]` of an expert exchange over a group
+/// of P ranks that divides the E experts; `moved` (`[M, d]`) is the other
+/// side's rows. Returns E / P.
+FailureOr<int64_t> verifyExchange(Operation *op, Value rows, Value counts, Value moved,
+                                  StringRef mesh, ArrayRef<int16_t> axes) {
+  auto emit = [&] { return op->emitOpError(); };
+  FailureOr<RankedTensorType> rowsType = rankedOperand(emit, rows, "rows", 2, "[rows, width]");
+  FailureOr<RankedTensorType> countsType =
+      rankedOperand(emit, counts, "counts", 1, "[ranks x experts]");
+  if (failed(rowsType) || failed(countsType))
+    return failure();
+  auto movedType = cast<RankedTensorType>(moved.getType());
+  if (movedType.getRank() != 2 || movedType.getDimSize(1) != rowsType->getDimSize(1) ||
+      movedType.getElementType() != rowsType->getElementType())
+    return op->emitOpError("moves rows of ")
+           << *rowsType << " into " << movedType << ": the width and type must match";
+  FailureOr<int64_t> ranks = moec::moe::meshGroupSize(op, mesh, axes);
+  if (failed(ranks))
+    return failure();
+  int64_t n = countsType->getDimSize(0);
+  if (n % (*ranks * *ranks) != 0)
+    return op->emitOpError("has ") << n << " expert counts, not a count per expert for each of the "
+                                   << *ranks << " ranks, with the experts divided among them";
+  return n / (*ranks * *ranks);
+}
+} // namespace
+
+LogicalResult ExpertExchangeOp::verify() {
+  FailureOr<int64_t> local =
+      verifyExchange(*this, getRows(), getCounts(), getReceived(), getMesh(), getMeshAxes());
+  if (failed(local))
+    return failure();
+  auto sizes = cast<RankedTensorType>(getLocalSizes().getType());
+  if (sizes.getRank() != 1 || sizes.getDimSize(0) != *local)
+    return emitOpError("local_sizes must be [")
+           << *local << "] (the rank's experts), not " << sizes;
+  return success();
+}
+
+LogicalResult ExpertReturnOp::verify() {
+  return verifyExchange(*this, getRows(), getCounts(), getResult(), getMesh(), getMeshAxes());
 }

@@ -6,6 +6,7 @@
 // and the auxiliary losses, as in the reference implementations.
 //
 //===----------------------------------------------------------------------===//
+#include "dialects/moe/IR/MeshGradients.h"
 #include "dialects/moe/IR/MoEOps.h"
 
 #include "mlir/IR/Builders.h"
@@ -391,5 +392,29 @@ LogicalResult GroupedFFNDownOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
   grads.append({g.getDhidden(), g.getDw2()});
   if (getGroupSizes())
     grads.push_back(Value());
+  return success();
+}
+
+LogicalResult ExpertExchangeOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                         SmallVectorImpl<Value> &grads) {
+  // The rows' cotangents travel back as the rows came.
+  auto back = b.create<ExpertReturnOp>(getLoc(), getRows().getType(), dresult[0], getCounts(),
+                                       getMeshAttr(), getMeshAxesAttr());
+  grads.append({back.getResult(), Value()});
+  return success();
+}
+
+LogicalResult ExpertReturnOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                       SmallVectorImpl<Value> &grads) {
+  FailureOr<int64_t> ranks = meshGroupSize(*this, getMesh(), getMeshAxes());
+  if (failed(ranks))
+    return failure();
+  int64_t localExperts =
+      cast<RankedTensorType>(getCounts().getType()).getDimSize(0) / (*ranks * *ranks);
+  auto there = b.create<ExpertExchangeOp>(
+      getLoc(),
+      TypeRange{getRows().getType(), RankedTensorType::get({localExperts}, b.getI32Type())},
+      dresult[0], getCounts(), getMeshAttr(), getMeshAxesAttr());
+  grads.append({there.getReceived(), Value()});
   return success();
 }

@@ -10,10 +10,7 @@
 using namespace mlir;
 
 namespace moec::moe {
-namespace {
-/// The number of ranks in the group of a collective: the product of the
-/// mesh's sizes along its axes.
-FailureOr<int64_t> groupSize(Operation *op, StringRef meshName, ArrayRef<int16_t> axes) {
+FailureOr<int64_t> meshGroupSize(Operation *op, StringRef meshName, ArrayRef<int16_t> axes) {
   auto meshOp = SymbolTable::lookupNearestSymbolFrom<mesh::MeshOp>(
       op, FlatSymbolRefAttr::get(op->getContext(), meshName));
   if (!meshOp)
@@ -28,6 +25,8 @@ FailureOr<int64_t> groupSize(Operation *op, StringRef meshName, ArrayRef<int16_t
   }
   return size;
 }
+
+namespace {
 
 /// The gradient of gathering along an axis is this rank's slice of the
 /// result's cotangent.
@@ -74,7 +73,7 @@ struct AllReduceGradient
     if (type.getRank() != 0)
       return op->emitOpError("averages a tensor of rank ")
              << type.getRank() << "; gradients of averages are built for 0-D loss terms only";
-    FailureOr<int64_t> size = groupSize(op, reduce.getMesh(), reduce.getMeshAxes());
+    FailureOr<int64_t> size = meshGroupSize(op, reduce.getMesh(), reduce.getMeshAxes());
     if (failed(size))
       return failure();
     grads.push_back(b.create<WeightedSumOp>(

@@ -2,8 +2,15 @@
 #ifndef MOEC_DIALECTS_MOE_IR_MESHGRADIENTS_H
 #define MOEC_DIALECTS_MOE_IR_MESHGRADIENTS_H
 
+#include "mlir/Support/LogicalResult.h"
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+
 namespace mlir {
 class DialectRegistry;
+class Operation;
 } // namespace mlir
 
 namespace moec::moe {
@@ -22,6 +29,12 @@ namespace moec::moe {
 /// used on every rank then receive the sum over ranks of their local
 /// gradients (`--moe-reduce-gradients`).
 void registerMeshGradientModels(mlir::DialectRegistry &registry);
+
+/// The number of ranks in a group over `axes` of the mesh `mesh` that `op`
+/// names: the product of the mesh's sizes along them (an error on `op` when
+/// there is no such mesh or a size is dynamic).
+mlir::FailureOr<int64_t> meshGroupSize(mlir::Operation *op, llvm::StringRef mesh,
+                                       llvm::ArrayRef<int16_t> axes);
 
 } // namespace moec::moe
 

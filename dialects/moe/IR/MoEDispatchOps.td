@@ -170,4 +170,60 @@ def MoE_LocalSlotsOp : MoE_Op<"local_slots", [Pure, AllTypesMatch<["slot_tokens"
   let hasVerifier = 1;
 }
 
+def MoE_ExpertExchangeOp : MoE_Op<"expert_exchange",
+    [Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+  let summary = "expert parallelism: dispatched rows to the ranks of their experts";
+  let description = [{
+    The ranks of the group that `mesh_axes` of `mesh` form own the experts in
+    equal blocks (rank `j`: experts `[j·E/P, (j+1)·E/P)`). `rows` (`[N, d]`)
+    are this rank's dispatched rows, sorted by expert; `counts` (`[P·E]`,
+    the ranks' group sizes one after the other, from a `mesh.all_gather` of
+    them) says how many rows each rank has for each expert. Each rank sends
+    the block of every other rank's experts to it (a variable-size
+    all-to-all, which `mesh` lacks) and receives the rows of its own experts
+    from every rank: `received` holds them grouped by local expert (within
+    an expert, by source rank), zeros after the last; `local_sizes` (`[E/P]`)
+    counts them per local expert. `received` has room for every row any
+    rank could send (`P·N`). Its gradient is `moe.expert_return`.
+
+    ```mlir
+    %recv, %sizes = moe.expert_exchange %rows, %counts on @mesh mesh_axes = [1]
+        : tensor<32x64xf32>, tensor<16xi32> -> tensor<64x64xf32>, tensor<4xi32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$rows, MoE_IndexTensor:$counts,
+                       FlatSymbolRefAttr:$mesh, DenseI16ArrayAttr:$mesh_axes);
+  let results = (outs MoE_FloatTensor:$received, MoE_IndexTensor:$local_sizes);
+  let assemblyFormat = [{
+    $rows `,` $counts `on` $mesh `mesh_axes` `=` $mesh_axes attr-dict `:` type($rows) `,`
+    type($counts) `->` type($received) `,` type($local_sizes)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_ExpertReturnOp : MoE_Op<"expert_return",
+    [Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+  let summary = "expert parallelism: the experts' rows back to the ranks they came from";
+  let description = [{
+    The inverse of `moe.expert_exchange` with the same `counts`: `rows`
+    (`[P·N, d]`, grouped by local expert as the exchange delivered them) go
+    back to their source ranks, each of which gets its `[N, d]` rows in its
+    own expert order (zeros after the last). Its gradient is
+    `moe.expert_exchange`.
+
+    ```mlir
+    %back = moe.expert_return %out, %counts on @mesh mesh_axes = [1]
+        : tensor<64x64xf32>, tensor<16xi32> -> tensor<32x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$rows, MoE_IndexTensor:$counts,
+                       FlatSymbolRefAttr:$mesh, DenseI16ArrayAttr:$mesh_axes);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $rows `,` $counts `on` $mesh `mesh_axes` `=` $mesh_axes attr-dict `:` type($rows) `,`
+    type($counts) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // MOE_DISPATCH_OPS_TD
