@@ -150,9 +150,6 @@ Value MoEShardDataPass::allGather(OpBuilder &b, Value value) {
 LogicalResult MoEShardDataPass::shardExperts(OpBuilder &b, func::FuncOp func, GroupedFFNOp ffn) {
   const SmallVector<mesh::MeshAxis> epAxis = {1};
   Value groupSizes = ffn.getGroupSizes();
-  if (!groupSizes)
-    return ffn.emitOpError("holds capacity slots; expert parallelism (--mesh ep=")
-           << static_cast<int64_t>(ep) << ") is built for dropless dispatch only";
   // The rank's block of experts: [E / ep, ...] of each weight.
   SmallVector<Value> weights = {ffn.getW1(), ffn.getW2()};
   if (ffn.getW3())
@@ -180,6 +177,28 @@ LogicalResult MoEShardDataPass::shardExperts(OpBuilder &b, func::FuncOp func, Gr
     arg.setType(type.clone(shape));
     func.setArgAttr(arg.getArgNumber(), MoEDialect::kShardAxesAttrName,
                     b.getDenseI16ArrayAttr(epAxis));
+  }
+  if (!groupSizes) {
+    // Capacity slots [E, C, d]: a fixed-size all-to-all sends each rank the
+    // slots of its experts from every rank ([E/ep, ep·C, d]), and back. A
+    // rank's slots hold its own tokens only (the slots of the whole batch,
+    // moe.local_slots), so an expert runs ep·C slots, most of them empty.
+    auto slots = cast<RankedTensorType>(ffn.getInput().getType());
+    if (slots.getRank() != 3)
+      return ffn.emitOpError("has neither group sizes nor [experts, capacity, width] slots");
+    auto mine =
+        slots.clone({slots.getDimSize(0) / ep, slots.getDimSize(1) * ep, slots.getDimSize(2)});
+    b.setInsertionPoint(ffn);
+    auto there = b.create<mesh::AllToAllOp>(ffn.getLoc(), mine, kMeshName, epAxis, ffn.getInput(),
+                                            APInt(64, 0), APInt(64, 1));
+    ffn.getInputMutable().assign(there);
+    Value result = ffn.getResult();
+    result.setType(mine);
+    b.setInsertionPointAfter(ffn);
+    auto back = b.create<mesh::AllToAllOp>(ffn.getLoc(), slots, kMeshName, epAxis, result,
+                                           APInt(64, 1), APInt(64, 0));
+    replaceWith(result, back);
+    return success();
   }
   // Every rank of the ep group learns how many rows each rank has for each
   // expert, sends its rows to their experts' ranks, runs its experts on

@@ -257,6 +257,24 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
                                    "GPU is not built yet");
     prepared.tokensPerRank = *tokens;
     prepared.collective = PreparedStep::Collective::localSlots;
+  } else if (op == "mesh.all_to_all") {
+    auto split = axis("split_axis"), concat = axis("concat_axis");
+    if (!split)
+      return split.status();
+    if (!concat)
+      return concat.status();
+    int64_t rank = static_cast<int64_t>(in.shape.size());
+    if (*split < 0 || *split >= rank || *concat < 0 || *concat >= rank ||
+        in.shape[*split] % group != 0 || in.dtype != out.dtype || in.bytes() != out.bytes() ||
+        out.shape[*concat] != in.shape[*concat] * (*split == *concat ? 1 : group))
+      return Status::error(where + ": the pieces of " + std::to_string(group) +
+                           " ranks do not fit its shapes and axes");
+    if (device_->kind() == hal::DeviceKind::cuda)
+      return Status::error(where + " runs on host memory (cpu, cuda-emu); expert parallelism "
+                                   "on a GPU is not built yet");
+    prepared.splitAxis = *split;
+    prepared.concatAxis = *concat;
+    prepared.collective = PreparedStep::Collective::allToAll;
   } else if (op == "moe.expert_exchange" || op == "moe.expert_return") {
     // Rows [N, d] and, for every rank of the group, its rows per expert.
     const TensorRef &counts = tensors_[step->inputs()->Get(1)];
@@ -317,6 +335,8 @@ Status Executor::runCollective(const PreparedStep &prepared) {
   case PreparedStep::Collective::expertExchange:
   case PreparedStep::Collective::expertReturn:
     return exchangeExperts(prepared);
+  case PreparedStep::Collective::allToAll:
+    return exchangePieces(prepared);
   case PreparedStep::Collective::none:
     break;
   }
@@ -403,6 +423,65 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
   }
   regroup(/*toExpertMajor=*/false, static_cast<uint8_t *>(from.data));
   return group.allToAll(stream, staging, theirsOffset, theirsBytes, to.data, mineOffset);
+}
+
+namespace {
+/// A tensor of `shape` seen along `axis` split into `parts`: `outer` runs of
+/// `parts` pieces, each piece `bytes` long.
+struct Pieces {
+  int64_t outer = 1;
+  size_t bytes = 0;
+  Pieces(const std::vector<int64_t> &shape, int64_t axis, int64_t parts, size_t elementBytes) {
+    size_t inner = elementBytes;
+    for (size_t i = axis + 1; i < shape.size(); ++i)
+      inner *= shape[i];
+    for (int64_t i = 0; i < axis; ++i)
+      outer *= shape[i];
+    bytes = shape[axis] / parts * inner;
+  }
+  /// Copies piece `q` of the tensor at `whole` to or from `packed`.
+  void copy(uint8_t *whole, uint8_t *packed, int64_t q, int64_t parts, bool pack) const {
+    for (int64_t o = 0; o < outer; ++o) {
+      uint8_t *at = whole + (o * parts + q) * bytes;
+      if (pack)
+        std::memcpy(packed + o * bytes, at, bytes);
+      else
+        std::memcpy(at, packed + o * bytes, bytes);
+    }
+  }
+};
+} // namespace
+
+Status Executor::exchangePieces(const PreparedStep &prepared) {
+  const plan::Step &step = *prepared.step;
+  const TensorRef &in = tensors_[step.inputs()->Get(0)];
+  const TensorRef &out = tensors_[step.outputs()->Get(0)];
+  hal::Channel &group = *prepared.channel;
+  hal::Stream &stream = device_->defaultStream();
+  if (Status s = stream.synchronize(); !s)
+    return s;
+  const int64_t ranks = group.size();
+  const size_t element = dtypeSize(in.dtype);
+  // Piece q of the input (along the split axis) goes to rank q; the piece
+  // from rank i lands at place i of the output along the concatenation axis.
+  Pieces split(in.shape, prepared.splitAxis, ranks, element);
+  std::vector<int64_t> pieceShape = in.shape;
+  pieceShape[prepared.splitAxis] /= ranks;
+  std::vector<int64_t> joined = pieceShape;
+  joined[prepared.concatAxis] *= ranks;
+  Pieces concat(joined, prepared.concatAxis, ranks, element);
+  const size_t pieceBytes = in.bytes() / ranks;
+  std::vector<uint8_t> send(in.bytes()), receive(out.bytes());
+  std::vector<size_t> offsets(ranks), sizes(ranks, pieceBytes);
+  for (int64_t q = 0; q < ranks; ++q) {
+    offsets[q] = q * pieceBytes;
+    split.copy(static_cast<uint8_t *>(in.data), send.data() + offsets[q], q, ranks, true);
+  }
+  if (Status s = group.allToAll(stream, send.data(), offsets, sizes, receive.data(), offsets); !s)
+    return s;
+  for (int64_t i = 0; i < ranks; ++i)
+    concat.copy(static_cast<uint8_t *>(out.data), receive.data() + offsets[i], i, ranks, false);
+  return Status::ok();
 }
 
 Status Executor::allocateInternalArena() {

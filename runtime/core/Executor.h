@@ -103,8 +103,10 @@ private:
       allSlice,
       localSlots,     // moe.local_slots: rank-dependent, no communication
       expertExchange, // moe.expert_exchange: rows to their experts' ranks
-      expertReturn    // moe.expert_return: and back
+      expertReturn,   // moe.expert_return: and back
+      allToAll        // mesh.all_to_all: fixed-size pieces
     } collective = Collective::none;
+    int64_t splitAxis = 0, concatAxis = 0; // mesh.all_to_all
     int64_t tokensPerRank = 0; // moe.local_slots
     hal::Reduction reduction = hal::Reduction::sum;
     /// The channel of its group of ranks.
@@ -122,6 +124,8 @@ private:
   Status runCollective(const PreparedStep &prepared);
   /// moe.expert_exchange and moe.expert_return (host memory).
   Status exchangeExperts(const PreparedStep &prepared);
+  /// mesh.all_to_all (host memory).
+  Status exchangePieces(const PreparedStep &prepared);
   /// Prepares one step that runs the device's op kernel (or is a view).
   Status prepareOpKernel(const plan::Step *step, int index, const plan::Step *group);
   /// Points the function's tensors inside fusion groups into an arena of

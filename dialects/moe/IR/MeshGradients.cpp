@@ -55,6 +55,20 @@ struct AllSliceGradient
   }
 };
 
+/// An all-to-all's gradient is the reverse all-to-all: pieces split along
+/// the concatenation axis travel back and are joined along the split axis.
+struct AllToAllGradient
+    : public GradientOpInterface::ExternalModel<AllToAllGradient, mesh::AllToAllOp> {
+  LogicalResult buildVJP(Operation *op, OpBuilder &b, ArrayRef<Value> dresult,
+                         SmallVectorImpl<Value> &grads) const {
+    auto exchange = cast<mesh::AllToAllOp>(op);
+    grads.push_back(b.create<mesh::AllToAllOp>(
+        op->getLoc(), exchange.getInput().getType(), exchange.getMesh(), exchange.getMeshAxes(),
+        dresult[0], exchange.getConcatAxis(), exchange.getSplitAxis()));
+    return success();
+  }
+};
+
 /// A sum's gradient is its cotangent; an average's, the cotangent over the
 /// group size (a 0-D loss term: moe.weighted_sum scales it).
 struct AllReduceGradient
@@ -89,6 +103,7 @@ void registerMeshGradientModels(DialectRegistry &registry) {
     mesh::AllGatherOp::attachInterface<AllGatherGradient>(*context);
     mesh::AllSliceOp::attachInterface<AllSliceGradient>(*context);
     mesh::AllReduceOp::attachInterface<AllReduceGradient>(*context);
+    mesh::AllToAllOp::attachInterface<AllToAllGradient>(*context);
   });
 }
 

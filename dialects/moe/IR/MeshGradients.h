@@ -15,8 +15,8 @@ class Operation;
 
 namespace moec::moe {
 
-/// Attaches GradientOpInterface to mesh.all_gather, mesh.all_slice and
-/// mesh.all_reduce, which `--moe-shard-data` puts into a forward function
+/// Attaches GradientOpInterface to mesh.all_gather, mesh.all_slice,
+/// mesh.all_reduce and mesh.all_to_all, which `--moe-shard-data` puts into a forward function
 /// before it is differentiated.
 ///
 /// The rules read a cotangent the way the forward reads a value: a tensor
@@ -25,7 +25,8 @@ namespace moec::moe {
 /// rank, is that value's one cotangent, not one per rank. So the gradient of
 /// an all-gather is the rank's slice of the cotangent (mesh.all_slice, no
 /// communication), that of a sum all-reduce the cotangent itself, and that
-/// of an average all-reduce the cotangent over the group size. Parameters
+/// of an average all-reduce the cotangent over the group size, that of an
+/// all-to-all the reverse all-to-all (no value is replicated). Parameters
 /// used on every rank then receive the sum over ranks of their local
 /// gradients (`--moe-reduce-gradients`).
 void registerMeshGradientModels(mlir::DialectRegistry &registry);
