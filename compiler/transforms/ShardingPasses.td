@@ -12,7 +12,7 @@
 include "mlir/Pass/PassBase.td"
 
 def MoEShardDataPass : Pass<"moe-shard-data", "::mlir::ModuleOp"> {
-  let summary = "Data parallelism: each rank computes its share of the batch";
+  let summary = "Data and expert parallelism: each rank computes its share of the batch";
   let description = [{
     Declares the device mesh `@mesh` of shape `dp × ep` (axes named by the
     module attribute `moe.mesh_axes = ["dp", "ep"]`) and makes every forward
@@ -41,8 +41,19 @@ def MoEShardDataPass : Pass<"moe-shard-data", "::mlir::ModuleOp"> {
     (`moe.gumbel_softmax`, `moe.router_jitter`) is then sliced back to the
     rank's rows (`mesh.all_slice`), and expert slots (`moe.assign_slots`,
     `moe.expert_choice_route`), which hold tokens of the whole batch, keep
-    the rank's own (`moe.local_slots`). `ep > 1` (expert parallelism) is not
-    built yet and is an error.
+    the rank's own (`moe.local_slots`).
+
+    With `ep > 1` (expert parallelism) the experts of every
+    `moe.grouped_ffn` are split over the ep axis (mesh axis 1): its weight
+    arguments become the rank's block, `[E / ep, ...]`, marked
+    `moe.shard_axes = [1]`. Dropless: the ep group gathers its ranks'
+    group sizes, `moe.expert_exchange` sends each rank's sorted rows to
+    their experts' ranks, the FFN runs on the rows of the rank's experts,
+    and `moe.expert_return` sends the results back. Capacity slots
+    (`[E, C, d]`): a fixed-size `mesh.all_to_all` sends each rank its
+    experts' slots from every rank (`[E / ep, ep · C, d]`) and back. The
+    experts' gradients are summed over dp only (`--moe-reduce-gradients`
+    reads `moe.shard_axes`).
   }];
   let options = [
     Option<"dp", "dp", "int64_t", /*default=*/"1",
@@ -54,13 +65,15 @@ def MoEShardDataPass : Pass<"moe-shard-data", "::mlir::ModuleOp"> {
 }
 
 def MoEReduceGradientsPass : Pass<"moe-reduce-gradients", "::mlir::ModuleOp"> {
-  let summary = "Sum the parameters' gradients over the ranks of the mesh";
+  let summary = "Sum the parameters' gradients over the ranks that hold them";
   let description = [{
     In `@<function>` (default `forward_train_backward`, which `--moe-autodiff`
-    builds), every result marked `moe.grad` becomes its sum over every rank of
-    the module's mesh (`mesh.all_reduce`): each rank's gradient is its share
-    of the batch's, and the sum is what the training step (`--moe-optimizer`,
-    which clips and updates from these results) needs on every rank. Runs
+    builds), every result marked `moe.grad` becomes its sum over the ranks
+    that hold the same parameter (`mesh.all_reduce`): every rank of the
+    module's mesh, or, for a parameter split over some axes (experts,
+    `moe.shard_axes`), the ranks along the others. Each rank's gradient is
+    its share of the batch's, and the sum is what the training step
+    (`--moe-optimizer`, which clips and updates from these results) needs. Runs
     after autodiff, so that the reduction is not itself differentiated, and
     before the optimizer. A module without a `mesh.mesh` is left unchanged.
   }];

@@ -159,7 +159,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bin", required=True)
     ap.add_argument("model")
-    ap.add_argument("--meshes", nargs="+", default=["dp=2", "dp=4"],
+    ap.add_argument("--meshes", nargs="+", default=["dp=2", "dp=4", "ep=2", "dp=2,ep=2"],
                     help="moec --mesh values to compare with one rank")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--steps", type=int, default=4)

@@ -1,7 +1,5 @@
 // RUN: moe-opt %s --split-input-file --moe-shard-data="dp=2" --verify-diagnostics | FileCheck %s
 // RUN: moe-opt %s --split-input-file --moe-shard-data="dp=2" --moe-autodiff --moe-reduce-gradients="function=forward_backward" --verify-diagnostics | FileCheck %s --check-prefix=GRAD
-// RUN: not moe-opt %s --split-input-file --moe-shard-data="dp=1 ep=2" 2>&1 | FileCheck %s --check-prefix=EP
-// EP: error: moe-shard-data: expert parallelism (ep=2) is not built yet; shard with dp only (ep=1)
 
 // A router with Switch load balancing and z-loss under a cross-entropy, on a
 // rank that holds 4 of the batch's 8 tokens.
