@@ -18,12 +18,22 @@ Communication communication(const rt::LoadedPlan &plan, const plan::Function &fu
   result.ranks = plan.meshRanks();
   if (!function.steps())
     return result;
-  const uint64_t n = static_cast<uint64_t>(result.ranks);
   for (const plan::Step *step : *function.steps()) {
     std::string op = step->op()->str();
-    if (op.rfind("mesh.", 0) != 0 || !step->inputs() || step->inputs()->size() != 1)
+    bool exchange = op == "moe.expert_exchange" || op == "moe.expert_return";
+    if ((op.rfind("mesh.", 0) != 0 && !exchange) || !step->inputs() || step->inputs()->size() == 0)
       continue;
     uint64_t bytes = plan.describe(step->inputs()->Get(0)).bytes();
+    // The group: the ranks along the step's mesh axes.
+    uint64_t n = 1;
+    const plan::Mesh *mesh = plan.root().mesh();
+    if (step->attrs() && mesh && mesh->shape())
+      for (const plan::Attr *attr : *step->attrs())
+        if (attr->name()->str() == "mesh_axes" && attr->value_as_IntsAttr() &&
+            attr->value_as_IntsAttr()->values())
+          for (int64_t axis : *attr->value_as_IntsAttr()->values())
+            if (axis >= 0 && axis < static_cast<int64_t>(mesh->shape()->size()))
+              n *= mesh->shape()->Get(axis);
     std::string kind = op;
     uint64_t sent = 0;
     if (op == "mesh.all_reduce") {
@@ -34,6 +44,15 @@ Communication communication(const rt::LoadedPlan &plan, const plan::Function &fu
       sent = (n - 1) * bytes; // each rank's part travels to the n - 1 others
     } else if (op == "mesh.all_slice") {
       bytes = 0; // a local slice
+    } else if (op == "mesh.all_to_all") {
+      sent = (n - 1) * bytes / n; // every piece but the rank's own
+    } else if (exchange) {
+      // Rows to (or from) the experts' ranks: as many as routing sends; with
+      // balanced experts, all but the rank's own share. The receiving side's
+      // buffer holds every row any rank could send.
+      if (op == "moe.expert_return")
+        bytes /= n;
+      sent = (n - 1) * bytes / n;
     }
     for (CollectiveTotals *totals : {&result.byKind[kind], &result.total}) {
       ++totals->count;
