@@ -69,6 +69,41 @@ Status checkTensors(const plan::Plan &root, const std::string &name) {
   return Status::ok();
 }
 
+/// The mesh of a sharded plan: positive sizes, one name per axis, a world a
+/// process can start; every tensor's shard axes are axes of it and divide
+/// nothing impossible.
+Status checkMesh(const plan::Plan &root, const std::string &name) {
+  auto fail = [&](const std::string &message) {
+    return Status::error(name + ": corrupt plan: " + message);
+  };
+  const plan::Mesh *mesh = root.mesh();
+  int64_t axes = 0;
+  if (mesh) {
+    if (!mesh->shape() || mesh->shape()->size() == 0)
+      return fail("its mesh has no shape");
+    if (mesh->axes() && mesh->axes()->size() != mesh->shape()->size())
+      return fail("its mesh names " + std::to_string(mesh->axes()->size()) + " axes for " +
+                  std::to_string(mesh->shape()->size()) + " sizes");
+    int64_t ranks = 1;
+    for (int64_t extent : *mesh->shape()) {
+      if (extent < 1 || extent > (int64_t(1) << 20))
+        return fail("its mesh has an axis of size " + std::to_string(extent));
+      ranks *= extent;
+      if (ranks > (int64_t(1) << 20))
+        return fail("its mesh has more than 2^20 ranks");
+    }
+    axes = mesh->shape()->size();
+  }
+  for (const plan::Tensor *t : *root.tensors())
+    if (t->shard_axes())
+      for (int64_t axis : *t->shard_axes())
+        if (axis < 0 || axis >= axes)
+          return fail("tensor '" + t->name()->str() + "' is split over mesh axis " +
+                      std::to_string(axis) + ", which " +
+                      (mesh ? "the mesh does not have" : "needs a mesh the plan does not have"));
+  return Status::ok();
+}
+
 int64_t numElements(const plan::Tensor &t) {
   int64_t n = 1;
   if (t.shape())
@@ -254,6 +289,8 @@ LoadedPlan::fromBytes(std::vector<uint8_t> bytes, const std::string &name) {
   if (Status s = checkTensors(*plan->root_, name); !s)
     return s;
   if (Status s = checkFunctions(*plan->root_, name); !s)
+    return s;
+  if (Status s = checkMesh(*plan->root_, name); !s)
     return s;
   return plan;
 }

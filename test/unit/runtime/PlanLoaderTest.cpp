@@ -203,6 +203,48 @@ TEST(PlanLoader, RejectsAFusionGroupWhoseMembersAreDamaged) {
             std::string::npos);
 }
 
+/// A one-tensor plan on a mesh of `shape` with `axes` names (none: no mesh),
+/// whose parameter is split over `shardAxes`.
+std::vector<uint8_t> buildMeshPlan(std::vector<int64_t> shape, std::vector<std::string> axes,
+                                   std::vector<int64_t> shardAxes) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<int64_t> tensorShape = {4, 8};
+  std::vector<flatbuffers::Offset<plan::Tensor>> tensors = {plan::CreateTensorDirect(
+      fbb, "w", plan::DType::f32, &tensorShape, plan::TensorRole::parameter, plan::InitKind::zeros,
+      0, true, nullptr, -1, 0, 0, -1, &shardAxes)};
+  std::vector<flatbuffers::Offset<flatbuffers::String>> names;
+  for (const std::string &axis : axes)
+    names.push_back(fbb.CreateString(axis));
+  auto mesh = shape.empty() ? flatbuffers::Offset<plan::Mesh>()
+                            : plan::CreateMeshDirect(fbb, &shape, &names);
+  std::vector<int> in = {0};
+  std::vector<flatbuffers::Offset<plan::Function>> functions = {
+      plan::CreateFunctionDirect(fbb, "forward", &in, nullptr, nullptr)};
+  auto root = plan::CreatePlanDirect(fbb, rt::kMaxPlanVersion, "test", "m", "yaml", 16, &tensors,
+                                     nullptr, &functions, nullptr, 0, mesh);
+  return sealed(fbb, root);
+}
+
+TEST(PlanLoader, AcceptsAMeshAndTensorsSplitOverIt) {
+  EXPECT_EQ(loadError(buildMeshPlan({2, 2}, {"dp", "ep"}, {1})), "");
+  EXPECT_EQ(loadError(buildMeshPlan({}, {}, {})), "");
+}
+
+TEST(PlanLoader, RejectsABrokenMesh) {
+  EXPECT_NE(loadError(buildMeshPlan({2, 0}, {"dp", "ep"}, {})).find("an axis of size 0"),
+            std::string::npos);
+  EXPECT_NE(loadError(buildMeshPlan({2, 2}, {"dp"}, {})).find("names 1 axes for 2 sizes"),
+            std::string::npos);
+  EXPECT_NE(loadError(buildMeshPlan({2, 2}, {"dp", "ep"}, {2}))
+                .find("'w' is split over mesh axis 2, which the mesh does not have"),
+            std::string::npos);
+  EXPECT_NE(loadError(buildMeshPlan({}, {}, {0})).find("needs a mesh the plan does not have"),
+            std::string::npos);
+  EXPECT_NE(
+      loadError(buildMeshPlan({1 << 11, 1 << 11}, {"dp", "ep"}, {})).find("more than 2^20 ranks"),
+      std::string::npos);
+}
+
 TEST(PlanLoader, RejectsAnOlderVersionWithAHint) {
   auto loaded = rt::LoadedPlan::fromBytes(buildPlan(rt::kMinPlanVersion - 1), "old.moeb");
   ASSERT_FALSE(loaded.isOk());
