@@ -23,11 +23,16 @@ constexpr int kArrivalTag = 7001;
 class MpiChannel final : public Channel {
 public:
   /// `world`: the channel of every process, which finalises MPI when it goes.
-  MpiChannel(MPI_Comm comm, double timeoutSeconds, bool world)
-      : comm_(comm), timeout_(timeoutSeconds), world_(world) {
+  /// `worldRanks[q]`: the job's rank of this communicator's rank q (for
+  /// messages; empty: the communicator is the job's).
+  MpiChannel(MPI_Comm comm, double timeoutSeconds, bool world, std::vector<int> worldRanks = {})
+      : comm_(comm), timeout_(timeoutSeconds), world_(world), worldRanks_(std::move(worldRanks)) {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
     lastArrival_.assign(size_, 0);
+    if (worldRanks_.empty())
+      for (int q = 0; q < size_; ++q)
+        worldRanks_.push_back(q);
   }
   ~MpiChannel() override {
     groups_.clear(); // their communicators go before MPI does
@@ -114,8 +119,13 @@ public:
     if (int code = MPI_Comm_split(comm_, color, key, &comm); code != MPI_SUCCESS)
       return Status::error("MPI could not form the group '" + name + "': " + errorString(code));
     MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN);
+    // The job's rank of each member, for messages that name ranks.
+    int size = 0, mine = worldRanks_[rank_];
+    MPI_Comm_size(comm, &size);
+    std::vector<int> members(size);
+    MPI_Allgather(&mine, 1, MPI_INT, members.data(), 1, MPI_INT, comm);
     auto &group = groups_[name];
-    group = std::make_unique<MpiChannel>(comm, timeout_, /*world=*/false);
+    group = std::make_unique<MpiChannel>(comm, timeout_, /*world=*/false, std::move(members));
     return static_cast<Channel *>(group.get());
   }
 
@@ -210,7 +220,7 @@ private:
     std::string missing;
     for (int q = 0; q < size_; ++q)
       if (q != rank_ && lastArrival_[q] < sequence)
-        missing += (missing.empty() ? "" : ", ") + std::to_string(q);
+        missing += (missing.empty() ? "" : ", ") + std::to_string(worldRanks_[q]);
     char seconds[32];
     std::snprintf(seconds, sizeof(seconds), "%g", timeout_);
     return std::string("the ") + what + " (collective " + std::to_string(sequence) +
@@ -236,6 +246,7 @@ private:
   std::vector<uint64_t> lastArrival_; // per rank: the last collective it announced
   std::vector<uint8_t> gathered_;
   bool world_ = false;
+  std::vector<int> worldRanks_;
   std::map<std::string, std::unique_ptr<MpiChannel>> groups_;
 };
 
