@@ -61,8 +61,21 @@ public:
         storeInBF16(up.getHidden());
     });
     module.walk([](GroupedFFNDownOp down) {
-      if (computesInBF16(down) && onlyReadBy<CombineOp, CombineGradOp>(down.getResult()))
+      if (!computesInBF16(down))
+        return;
+      if (onlyReadBy<CombineOp, CombineGradOp>(down.getResult())) {
         storeInBF16(down.getResult());
+        return;
+      }
+      // Under expert parallelism the outputs travel back to their tokens'
+      // ranks first: the rows move in bf16, and the combine reads them so.
+      if (!down.getResult().hasOneUse())
+        return;
+      auto back = dyn_cast<ExpertReturnOp>(*down.getResult().getUsers().begin());
+      if (back && onlyReadBy<CombineOp, CombineGradOp>(back.getResult())) {
+        storeInBF16(down.getResult());
+        storeInBF16(back.getResult());
+      }
     });
     // Operands that only bf16 products read lose nothing in bf16: the
     // tensor-core tile rounds them so as it loads them. The gradient of the

@@ -76,3 +76,23 @@ func.func @gradient_read_in_fp32(%rows: tensor<8x4xf32>, %w1: tensor<2x6x4xf32>,
   %dx, %dw1 = moe.grouped_ffn_up_grad %rows, %w1, %n, %dh {operandSegmentSizes = array<i32: 1, 1, 0, 1, 1>} : (tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2xi32>, tensor<8x6xf32>) -> (tensor<8x4xf32>, tensor<2x6x4xf32>)
   return %dx, %dw1, %dw2 : tensor<8x4xf32>, tensor<2x6x4xf32>, tensor<2x4x6xf32>
 }
+
+// -----
+
+// Under expert parallelism the outputs travel back to their tokens' ranks
+// before the combine: the returned rows are bf16 as well.
+// CHECK-LABEL: func.func @returned_in_bf16
+module {
+  mesh.mesh @mesh(shape = 1x2)
+  func.func @returned_in_bf16(%h: tensor<16x6xf32>, %w2: tensor<2x4x6xf32>, %n: tensor<2xi32>,
+                              %counts: tensor<8xi32>, %gates: tensor<8xf32>, %slots: tensor<8xi32>,
+                              %dy: tensor<4x4xf32>) -> (tensor<4x4xf32>, tensor<8x4xf32>) {
+    // CHECK: moe.grouped_ffn_down {{.*}} -> tensor<16x4xbf16>
+    %y = moe.grouped_ffn_down %h weights(%w2) group_sizes(%n) {activation = #moe.activation<relu>, moe.precision = #moe.precision<bf16>} : (tensor<16x6xf32>, tensor<2x4x6xf32>, tensor<2xi32>) -> tensor<16x4xf32>
+    // CHECK: moe.expert_return {{.*}} : tensor<16x4xbf16>, tensor<8xi32> -> tensor<8x4xbf16>
+    %back = moe.expert_return %y, %counts on @mesh mesh_axes = [1] : tensor<16x4xf32>, tensor<8xi32> -> tensor<8x4xf32>
+    %out = moe.combine %back, %gates, %slots : tensor<8x4xf32>, tensor<8xf32>, tensor<8xi32> -> tensor<4x4xf32>
+    %dback, %dgates = moe.combine_grad %back, %gates, %slots, %dy : (tensor<8x4xf32>, tensor<8xf32>, tensor<8xi32>, tensor<4x4xf32>) -> (tensor<8x4xf32>, tensor<8xf32>)
+    return %out, %dback : tensor<4x4xf32>, tensor<8x4xf32>
+  }
+}
