@@ -1,5 +1,6 @@
 // TokenData.cpp - flat little-endian token files and their batches.
 #include "runtime/core/TokenData.h"
+#include "runtime/core/Hash.h"
 #include "runtime/core/Random.h"
 
 #include <cstring>
@@ -65,6 +66,19 @@ Status TokenData::batch(int64_t step, int64_t B, int64_t S, bool shuffle, uint64
     }
   }
   return Status::ok();
+}
+
+} // namespace moec::rt
+
+namespace moec::rt {
+
+uint64_t TokenData::sampleHash() const {
+  std::string sample;
+  for (size_t i = 0; i < tokens_.size(); i += 4096)
+    sample.append(reinterpret_cast<const char *>(&tokens_[i]), sizeof(uint32_t));
+  if (!tokens_.empty())
+    sample.append(reinterpret_cast<const char *>(&tokens_.back()), sizeof(uint32_t));
+  return fnv1a64(sample);
 }
 
 } // namespace moec::rt

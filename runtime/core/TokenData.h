@@ -17,6 +17,9 @@ public:
                                   int64_t vocabSize);
 
   size_t size() const { return tokens_.size(); }
+  /// FNV-1a of every 4096th token (and the last): cheap, and enough for ranks
+  /// to notice that they read different files.
+  uint64_t sampleHash() const;
 
   /// Inputs and targets of step `step`: with `shuffle` off, sequence b starts
   /// at o = ((step·B + b)·S) mod (N − S − 1); with it on, at a position drawn

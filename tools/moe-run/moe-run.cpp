@@ -359,6 +359,27 @@ Status parseHyperparameters(const Options &o, Run &run) {
   return Status::ok();
 }
 
+/// Whether every rank has the same `value` of `what`; else an error, with
+/// `message`'s %s replaced by the ranks that differ from rank 0.
+Status agree(hal::Channel &channel, const std::string &what, const std::string &value,
+             const std::string &message) {
+  if (channel.size() == 1)
+    return Status::ok();
+  uint64_t mine = fnv1a64(value);
+  std::vector<uint64_t> all(channel.size());
+  if (Status s = channel.allGatherHost(&mine, sizeof(mine), all.data()); !s)
+    return Status::error("comparing " + what + " among the ranks: " + s.message());
+  std::string differing;
+  for (int r = 0; r < channel.size(); ++r)
+    if (all[r] != all[0])
+      differing += (differing.empty() ? "" : ", ") + std::to_string(r);
+  if (differing.empty())
+    return Status::ok();
+  std::string text = message;
+  text.replace(text.find("%s"), 2, differing);
+  return Status::error(text);
+}
+
 /// Every rank runs the plan's mesh, and the same plan.
 Status checkRanks(const Options &o, Run &run) {
   hal::Channel &channel = *run.channel;
@@ -377,20 +398,37 @@ Status checkRanks(const Options &o, Run &run) {
                               " to train on that many ranks"
                         : "; launch it with mpirun -np " + std::to_string(run.ranks)));
   }
-  if (channel.size() == 1)
-    return Status::ok();
   // What this rank runs must be what every rank runs.
-  uint64_t mine = run.plan->contentHash();
-  std::vector<uint64_t> all(channel.size());
-  if (Status s = channel.allGatherHost(&mine, sizeof(mine), all.data()); !s)
-    return s;
-  std::string differing;
-  for (int r = 0; r < channel.size(); ++r)
-    if (all[r] != all[0])
-      differing += (differing.empty() ? "" : ", ") + std::to_string(r);
-  if (!differing.empty())
-    return Status::error("the ranks did not load the same plan: rank(s) " + differing +
-                         " loaded another plan than rank 0 (" + o.plan + ")");
+  return agree(channel, "plan", std::to_string(run.plan->contentHash()),
+               "the ranks did not load the same plan: rank(s) %s loaded another plan than "
+               "rank 0 (" +
+                   o.plan + ")");
+}
+
+/// Every rank runs with the same settings: a rank with another seed,
+/// learning rate, data or checkpoint would train another model, silently.
+Status checkSameSettings(const Options &o, const Run &run) {
+  if (run.channel->size() == 1)
+    return Status::ok();
+  std::vector<std::pair<std::string, std::string>> settings = {
+      {"--device", hal::deviceKindName(run.device->kind())},
+      {"--seed", std::to_string(run.seed)},
+      {"the first step (--resume)", std::to_string(run.firstStep)},
+      {"--steps", o.steps ? std::to_string(*o.steps) : "eval step " + std::to_string(o.step)},
+      {"--optimizer", run.optimizer},
+      {"--no-shuffle", o.shuffle ? "shuffle" : "no-shuffle"},
+      {"--data",
+       std::to_string(run.data->size()) + " tokens, " + std::to_string(run.data->sampleHash())}};
+  // One setting for all of them: every rank compares as many settings.
+  std::string hyperparameters;
+  for (const auto &[input, value] : run.hyperparameters)
+    hyperparameters += input + "=" + std::to_string(value) + " ";
+  settings.push_back({"hyperparameters (--lr, --grad-clip, ...)", hyperparameters});
+  for (const auto &[name, value] : settings)
+    if (Status s = agree(*run.channel, name, value,
+                         "rank(s) %s run with another " + name + " than rank 0");
+        !s)
+      return s;
   return Status::ok();
 }
 
@@ -456,6 +494,8 @@ Status prepare(const Options &o, Run &run) {
     if (Status s = run.params->load(*file, /*state=*/false); !s)
       return Status::error(o.init + ": " + s.message());
   }
+  if (Status s = checkSameSettings(o, run); !s)
+    return s;
   if (!o.saveInit.empty()) // every rank: sharded tensors are gathered, rank 0 writes
     if (Status s = run.params->save(o.saveInit, /*state=*/false); !s)
       return s;
