@@ -179,24 +179,22 @@ LogicalResult MoEShardDataPass::shardExperts(OpBuilder &b, func::FuncOp func, Gr
                     b.getDenseI16ArrayAttr(epAxis));
   }
   if (!groupSizes) {
-    // Capacity slots [E, C, d]: a fixed-size all-to-all sends each rank the
-    // slots of its experts from every rank ([E/ep, ep·C, d]), and back. A
-    // rank's slots hold its own tokens only (the slots of the whole batch,
-    // moe.local_slots), so an expert runs ep·C slots, most of them empty.
+    // Capacity slots [E, C, d], each filled on the one rank that holds its
+    // token (moe.local_slots): every rank receives its experts' slots with
+    // all ranks' rows, runs them, and every rank gets every output back.
     auto slots = cast<RankedTensorType>(ffn.getInput().getType());
     if (slots.getRank() != 3)
       return ffn.emitOpError("has neither group sizes nor [experts, capacity, width] slots");
-    auto mine =
-        slots.clone({slots.getDimSize(0) / ep, slots.getDimSize(1) * ep, slots.getDimSize(2)});
+    auto mine = slots.clone({slots.getDimSize(0) / ep, slots.getDimSize(1), slots.getDimSize(2)});
+    auto meshRef = FlatSymbolRefAttr::get(b.getContext(), kMeshName);
+    auto axesAttr = b.getDenseI16ArrayAttr(epAxis);
     b.setInsertionPoint(ffn);
-    auto there = b.create<mesh::AllToAllOp>(ffn.getLoc(), mine, kMeshName, epAxis, ffn.getInput(),
-                                            APInt(64, 0), APInt(64, 1));
+    auto there = b.create<SlotsToExpertsOp>(ffn.getLoc(), mine, ffn.getInput(), meshRef, axesAttr);
     ffn.getInputMutable().assign(there);
     Value result = ffn.getResult();
     result.setType(mine);
     b.setInsertionPointAfter(ffn);
-    auto back = b.create<mesh::AllToAllOp>(ffn.getLoc(), slots, kMeshName, epAxis, result,
-                                           APInt(64, 1), APInt(64, 0));
+    auto back = b.create<SlotsFromExpertsOp>(ffn.getLoc(), slots, result, meshRef, axesAttr);
     replaceWith(result, back);
     return success();
   }

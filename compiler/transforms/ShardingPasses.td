@@ -50,8 +50,10 @@ def MoEShardDataPass : Pass<"moe-shard-data", "::mlir::ModuleOp"> {
     group sizes, `moe.expert_exchange` sends each rank's sorted rows to
     their experts' ranks, the FFN runs on the rows of the rank's experts,
     and `moe.expert_return` sends the results back. Capacity slots
-    (`[E, C, d]`): a fixed-size `mesh.all_to_all` sends each rank its
-    experts' slots from every rank (`[E / ep, ep · C, d]`) and back. The
+    (`[E, C, d]`, each filled on the one rank that holds its token):
+    `moe.slots_to_experts` gives each rank its experts' slots with every
+    rank's rows, and `moe.slots_from_experts` every expert's outputs to
+    every rank. The
     experts' gradients are summed over dp only (`--moe-reduce-gradients`
     reads `moe.shard_axes`).
   }];

@@ -164,7 +164,8 @@ Status Executor::prepareOpKernel(const plan::Step *step, int index, const plan::
 bool Executor::isRankStep(const plan::Step &step) {
   std::string_view op = step.op()->string_view();
   return op.substr(0, 5) == "mesh." || op == "moe.local_slots" || op == "moe.expert_exchange" ||
-         op == "moe.expert_return";
+         op == "moe.expert_return" || op == "moe.slots_to_experts" ||
+         op == "moe.slots_from_experts";
 }
 
 Status Executor::prepareCollective(const plan::Step *step, int index) {
@@ -275,6 +276,20 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
     prepared.splitAxis = *split;
     prepared.concatAxis = *concat;
     prepared.collective = PreparedStep::Collective::allToAll;
+  } else if (op == "moe.slots_to_experts" || op == "moe.slots_from_experts") {
+    bool to = op == "moe.slots_to_experts";
+    const TensorRef &whole = to ? in : out, &block = to ? out : in;
+    if (whole.bytes() != block.bytes() * static_cast<size_t>(group) || in.dtype != out.dtype ||
+        (to && whole.dtype != DType::f32))
+      return Status::error(where +
+                           " moves f32 blocks of expert slots between [E, C, d] and "
+                           "[E / " +
+                           std::to_string(group) + ", C, d]");
+    if (device_->kind() == hal::DeviceKind::cuda)
+      return Status::error(where + " runs on host memory (cpu, cuda-emu); expert parallelism "
+                                   "on a GPU is not built yet");
+    prepared.collective =
+        to ? PreparedStep::Collective::slotsToExperts : PreparedStep::Collective::slotsFromExperts;
   } else if (op == "moe.expert_exchange" || op == "moe.expert_return") {
     // Rows [N, d] and, for every rank of the group, its rows per expert.
     const TensorRef &counts = tensors_[step->inputs()->Get(1)];
@@ -337,6 +352,22 @@ Status Executor::runCollective(const PreparedStep &prepared) {
     return exchangeExperts(prepared);
   case PreparedStep::Collective::allToAll:
     return exchangePieces(prepared);
+  case PreparedStep::Collective::slotsToExperts: {
+    // Each slot is filled on one rank: the sum over ranks is that row, bit
+    // for bit; this rank keeps its experts' block.
+    exchangeStaging_.resize(in.bytes());
+    if (Status s = stream.synchronize(); !s)
+      return s;
+    std::memcpy(exchangeStaging_.data(), in.data, in.bytes());
+    if (Status s = group.allReduce(stream, exchangeStaging_.data(), in.numel(), in.dtype,
+                                   hal::Reduction::sum);
+        !s)
+      return s;
+    std::memcpy(out.data, exchangeStaging_.data() + group.rank() * out.bytes(), out.bytes());
+    return Status::ok();
+  }
+  case PreparedStep::Collective::slotsFromExperts:
+    return group.allGather(stream, in.data, in.bytes(), out.data);
   case PreparedStep::Collective::none:
     break;
   }

@@ -101,10 +101,12 @@ private:
       allReduce,
       allGather,
       allSlice,
-      localSlots,     // moe.local_slots: rank-dependent, no communication
-      expertExchange, // moe.expert_exchange: rows to their experts' ranks
-      expertReturn,   // moe.expert_return: and back
-      allToAll        // mesh.all_to_all: fixed-size pieces
+      localSlots,      // moe.local_slots: rank-dependent, no communication
+      expertExchange,  // moe.expert_exchange: rows to their experts' ranks
+      expertReturn,    // moe.expert_return: and back
+      allToAll,        // mesh.all_to_all: fixed-size pieces
+      slotsToExperts,  // moe.slots_to_experts: the sum of the ranks' slots, a block each
+      slotsFromExperts // moe.slots_from_experts: every rank's block, gathered
     } collective = Collective::none;
     int64_t splitAxis = 0, concatAxis = 0; // mesh.all_to_all
     int64_t tokensPerRank = 0; // moe.local_slots

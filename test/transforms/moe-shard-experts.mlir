@@ -43,3 +43,28 @@ func.func @forward(%x: tensor<4x8xf32>, %t: tensor<4xi32> {moe.input = "tokens"}
   %loss = moe.z_loss %y : tensor<4x8xf32>
   return %loss : tensor<f32>
 }
+
+// -----
+
+// Capacity slots: each rank receives its experts' slots with every rank's
+// rows, and every rank gets every expert's outputs back.
+// CHECK-LABEL: func.func @forward(
+// CHECK: %[[MINE:.+]] = moe.slots_to_experts %{{.+}} on @mesh mesh_axes = [1] : tensor<4x2x8xf32> -> tensor<2x2x8xf32>
+// CHECK: %[[OUT:.+]] = moe.grouped_ffn %[[MINE]] {{.+}} -> tensor<2x2x8xf32>
+// CHECK: moe.slots_from_experts %[[OUT]] on @mesh mesh_axes = [1] : tensor<2x2x8xf32> -> tensor<4x2x8xf32>
+// Backward, each is the other's gradient.
+// GRAD-LABEL: func.func @forward_backward
+// GRAD: moe.slots_to_experts
+// GRAD: moe.slots_from_experts
+// GRAD: %[[DOUT:.+]] = moe.slots_to_experts
+// GRAD: %[[DIN:.+]], %{{.+}} = moe.grouped_ffn_grad {{.+}} %[[DOUT]]
+// GRAD: moe.slots_from_experts %[[DIN]]
+func.func @forward(%slots: tensor<4x2x8xf32>, %t: tensor<4xi32> {moe.input = "tokens"},
+                    %w1: tensor<4x6x8xf32> {moe.param = "w1", moe.trainable = true},
+                    %w2: tensor<4x8x6xf32> {moe.param = "w2", moe.trainable = true})
+    -> (tensor<f32> {moe.output = "loss"}) {
+  %out = moe.grouped_ffn %slots weights(%w1, %w2) {activation = #moe.activation<gelu>} : (tensor<4x2x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<4x2x8xf32>
+  %flat = tensor.collapse_shape %out [[0, 1], [2]] : tensor<4x2x8xf32> into tensor<8x8xf32>
+  %loss = moe.z_loss %flat : tensor<8x8xf32>
+  return %loss : tensor<f32>
+}

@@ -212,3 +212,32 @@ LogicalResult ExpertExchangeOp::verify() {
 LogicalResult ExpertReturnOp::verify() {
   return verifyExchange(*this, getRows(), getCounts(), getResult(), getMesh(), getMeshAxes());
 }
+
+namespace {
+/// `whole` is `[E, C, d]` and `part` the block of E / P experts of a group of
+/// P ranks.
+LogicalResult verifySlotBlocks(Operation *op, Value whole, Value part, StringRef mesh,
+                               ArrayRef<int16_t> axes) {
+  auto wholeType = cast<RankedTensorType>(whole.getType());
+  auto partType = cast<RankedTensorType>(part.getType());
+  FailureOr<int64_t> ranks = moec::moe::meshGroupSize(op, mesh, axes);
+  if (failed(ranks))
+    return failure();
+  if (wholeType.getRank() != 3 || partType.getRank() != 3 ||
+      wholeType.getElementType() != partType.getElementType() ||
+      wholeType.getDimSize(0) != partType.getDimSize(0) * *ranks ||
+      wholeType.getShape().drop_front() != partType.getShape().drop_front())
+    return op->emitOpError("moves ")
+           << *ranks << " blocks of expert slots between " << wholeType << " and " << partType
+           << ": [E, C, d] and [E / " << *ranks << ", C, d] of one type";
+  return success();
+}
+} // namespace
+
+LogicalResult SlotsToExpertsOp::verify() {
+  return verifySlotBlocks(*this, getSlots(), getResult(), getMesh(), getMeshAxes());
+}
+
+LogicalResult SlotsFromExpertsOp::verify() {
+  return verifySlotBlocks(*this, getResult(), getSlots(), getMesh(), getMeshAxes());
+}

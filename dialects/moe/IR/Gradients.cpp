@@ -418,3 +418,17 @@ LogicalResult ExpertReturnOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
   grads.append({there.getReceived(), Value()});
   return success();
 }
+
+LogicalResult SlotsToExpertsOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                         SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<SlotsFromExpertsOp>(getLoc(), getSlots().getType(), dresult[0],
+                                               getMeshAttr(), getMeshAxesAttr()));
+  return success();
+}
+
+LogicalResult SlotsFromExpertsOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                           SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<SlotsToExpertsOp>(getLoc(), getSlots().getType(), dresult[0],
+                                             getMeshAttr(), getMeshAxesAttr()));
+  return success();
+}

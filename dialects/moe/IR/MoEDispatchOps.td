@@ -226,4 +226,54 @@ def MoE_ExpertReturnOp : MoE_Op<"expert_return",
   let hasVerifier = 1;
 }
 
+def MoE_SlotsToExpertsOp : MoE_Op<"slots_to_experts",
+    [Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+  let summary = "expert parallelism: capacity slots to the ranks of their experts";
+  let description = [{
+    Each rank of the group over `mesh_axes` of `mesh` holds the `[E, C, d]`
+    slots of the whole batch with only its own tokens' rows filled (zeros in
+    the others' slots, `moe.local_slots`): every slot is filled on exactly
+    one rank. Rank `j` receives the slots of its experts `[j·E/P,
+    (j+1)·E/P)` with every rank's rows: the sum over the group of their
+    blocks (a reduce-scatter; a filled row plus zeros is that row, bit for
+    bit). Its gradient is `moe.slots_from_experts`.
+
+    ```mlir
+    %mine = moe.slots_to_experts %slots on @mesh mesh_axes = [1]
+        : tensor<8x4x64xf32> -> tensor<4x4x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$slots, FlatSymbolRefAttr:$mesh,
+                       DenseI16ArrayAttr:$mesh_axes);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $slots `on` $mesh `mesh_axes` `=` $mesh_axes attr-dict `:` type($slots) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def MoE_SlotsFromExpertsOp : MoE_Op<"slots_from_experts",
+    [Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+  let summary = "expert parallelism: every expert's slot outputs on every rank";
+  let description = [{
+    The inverse of `moe.slots_to_experts`: rank `j`'s `[E/P, C, d]` outputs
+    of its experts are gathered into `[E, C, d]` on every rank of the group
+    (an all-gather); each rank's combine reads its own tokens' slots. Its
+    gradient is `moe.slots_to_experts`: a slot's cotangent comes from the
+    one rank whose token it holds, and the sum over ranks collects it.
+
+    ```mlir
+    %all = moe.slots_from_experts %out on @mesh mesh_axes = [1]
+        : tensor<4x4x64xf32> -> tensor<8x4x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$slots, FlatSymbolRefAttr:$mesh,
+                       DenseI16ArrayAttr:$mesh_axes);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = [{
+    $slots `on` $mesh `mesh_axes` `=` $mesh_axes attr-dict `:` type($slots) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // MOE_DISPATCH_OPS_TD
