@@ -244,9 +244,13 @@ hal::Channel *processChannel = nullptr;
 
 int fail(const Status &status) {
   if (processRanks > 1) {
-    std::cerr << "moe-run: rank " << processRank << " of " << processRanks
-              << ": error: " << status.message() << "\n"
-              << std::flush;
+    // One write: mpirun interleaves what the ranks print, and a line written
+    // in pieces would come out mixed with another rank's.
+    std::string line = "moe-run: rank " + std::to_string(processRank) + " of " +
+                       std::to_string(processRanks) + ": error: " + status.message() + "\n";
+    std::cerr.flush();
+    ssize_t written = ::write(STDERR_FILENO, line.data(), line.size());
+    (void)written;
     // The other ranks would wait for this one in their next collective.
     processChannel->abort(1);
   }
