@@ -436,13 +436,9 @@ int main(int argc, char **argv) {
            << " does not verify\n";
     return 2;
   }
-  if (emit == Emit::Forward) {
-    module->print(outs());
-    return 0;
-  }
-
   mlir::PassManager pm(&context);
   if (mesh) {
+    // The forward each rank runs (--emit=forward shows it sharded).
     moec::MoEShardDataPassOptions shard;
     shard.dp = mesh->dp;
     shard.ep = mesh->ep;
@@ -453,6 +449,10 @@ int main(int argc, char **argv) {
       return 1;
     }
     pm.clear();
+  }
+  if (emit == Emit::Forward) {
+    module->print(outs());
+    return 0;
   }
   if (precision != moec::moe::Precision::fp32) {
     // Before training: splitting and autodiff carry each op's precision.
