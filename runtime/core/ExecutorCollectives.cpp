@@ -60,6 +60,11 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
   if (group > 1 && !prepared.channel->reaches(device_->kind()))
     return Status::error(where + ": the channel cannot reach the memory of the " +
                          std::string(hal::deviceKindName(device_->kind())) + " device");
+  // Every step but the plain collectives moves rows on the host.
+  const bool plain = op == "mesh.all_reduce" || op == "mesh.all_gather" || op == "mesh.all_slice";
+  if (!plain && device_->kind() == hal::DeviceKind::cuda)
+    return Status::error(where + " runs on host memory (cpu, cuda-emu); sharded plans with it "
+                                 "on a GPU are not built yet");
   const TensorRef &in = tensors_[step->inputs()->Get(0)];
   const TensorRef &out = tensors_[step->outputs()->Get(0)];
   auto axis = [&](const char *name) -> StatusOr<int64_t> {
@@ -104,9 +109,6 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
       return tokens.status();
     if (in.dtype != DType::i32 || out.dtype != DType::i32 || in.bytes() != out.bytes())
       return Status::error(where + " maps i32 slots to i32 slots of the same shape");
-    if (device_->kind() == hal::DeviceKind::cuda)
-      return Status::error(where + " runs on host memory (cpu, cuda-emu); a sharded plan on a "
-                                   "GPU is not built yet");
     prepared.tokensPerRank = *tokens;
     prepared.collective = PreparedStep::Collective::localSlots;
   } else if (op == "mesh.all_to_all") {
@@ -121,9 +123,6 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
         out.shape[*concat] != in.shape[*concat] * (*split == *concat ? 1 : group))
       return Status::error(where + ": the pieces of " + std::to_string(group) +
                            " ranks do not fit its shapes and axes");
-    if (device_->kind() == hal::DeviceKind::cuda)
-      return Status::error(where + " runs on host memory (cpu, cuda-emu); expert parallelism "
-                                   "on a GPU is not built yet");
     prepared.splitAxis = *split;
     prepared.concatAxis = *concat;
     prepared.collective = PreparedStep::Collective::allToAll;
@@ -136,9 +135,6 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
                            " moves f32 blocks of expert slots between [E, C, d] and "
                            "[E / " +
                            std::to_string(group) + ", C, d]");
-    if (device_->kind() == hal::DeviceKind::cuda)
-      return Status::error(where + " runs on host memory (cpu, cuda-emu); expert parallelism "
-                                   "on a GPU is not built yet");
     prepared.collective =
         to ? PreparedStep::Collective::slotsToExperts : PreparedStep::Collective::slotsFromExperts;
   } else if (op == "moe.expert_exchange" || op == "moe.expert_return") {
@@ -154,9 +150,6 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
     if (in.shape.empty() || rows.shape.empty() || in.dtype != rows.dtype ||
         in.bytes() / in.shape[0] != rows.bytes() / rows.shape[0])
       return Status::error(where + " moves rows of one type and width");
-    if (device_->kind() == hal::DeviceKind::cuda)
-      return Status::error(where + " runs on host memory (cpu, cuda-emu); expert parallelism "
-                                   "on a GPU is not built yet");
     prepared.collective = op == "moe.expert_exchange" ? PreparedStep::Collective::expertExchange
                                                       : PreparedStep::Collective::expertReturn;
   } else {

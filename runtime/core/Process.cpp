@@ -2,6 +2,7 @@
 #include "runtime/core/Process.h"
 
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -52,6 +53,16 @@ ProcessResult runProcess(const std::vector<std::string> &argv) {
   posix_spawnattr_destroy(&attributes);
   posix_spawn_file_actions_destroy(&actions);
   return result;
+}
+
+std::string executableDirectory() {
+  char buffer[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buffer, sizeof(buffer) - 1);
+  if (n <= 0)
+    return "";
+  std::string path(buffer, n);
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
 }
 
 } // namespace moec::rt

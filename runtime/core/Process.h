@@ -21,6 +21,9 @@ struct ProcessResult {
 /// defaults in the child.
 ProcessResult runProcess(const std::vector<std::string> &argv);
 
+/// The directory of the running executable ("" when it cannot be read).
+std::string executableDirectory();
+
 } // namespace moec::rt
 
 #endif // MOEC_RUNTIME_CORE_PROCESS_H

@@ -1,5 +1,6 @@
 // OpenChannel.cpp - the channel of this process: one rank, or an MPI job.
 #include "runtime/devices/OpenChannel.h"
+#include "runtime/core/Process.h"
 #include "runtime/hal/LocalChannel.h"
 
 #include <dlfcn.h>
@@ -11,20 +12,10 @@
 namespace moec::rt {
 namespace {
 
-/// The directory of the running executable (where the build puts
-/// libmoec-mpi.so).
-std::string executableDirectory() {
-  char path[4096];
-  ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-  if (n <= 0)
-    return ".";
-  std::string text(path, n);
-  size_t slash = text.rfind('/');
-  return slash == std::string::npos ? "." : text.substr(0, slash);
-}
-
 StatusOr<std::unique_ptr<hal::Channel>> openMpiChannel(double timeoutSeconds) {
-  std::string path = executableDirectory() + "/libmoec-mpi.so";
+  // Beside moe-run, where the build puts it; else on the loader's path.
+  std::string directory = executableDirectory();
+  std::string path = directory.empty() ? "libmoec-mpi.so" : directory + "/libmoec-mpi.so";
   // RTLD_GLOBAL: Open MPI loads its own components, which need libmpi's symbols.
   void *library = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
   if (!library)

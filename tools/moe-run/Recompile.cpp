@@ -29,17 +29,6 @@ bool isExecutable(const std::string &path) {
          access(path.c_str(), X_OK) == 0;
 }
 
-/// The directory of the running executable.
-std::string ownDirectory() {
-  char buffer[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buffer, sizeof(buffer) - 1);
-  if (n <= 0)
-    return "";
-  std::string path(buffer, n);
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "" : path.substr(0, slash);
-}
-
 /// A private directory for the description and the new plan; removed with
 /// everything in it when it goes out of scope.
 class ScratchDirectory {
@@ -162,7 +151,7 @@ std::string shapeText(int64_t batch, int64_t seqLen) {
 std::string findCompiler() {
   if (const char *explicitPath = std::getenv("MOEC"); explicitPath && *explicitPath)
     return explicitPath;
-  std::string beside = ownDirectory() + "/moec";
+  std::string beside = executableDirectory() + "/moec";
   if (isExecutable(beside))
     return beside;
   const char *pathVariable = std::getenv("PATH");
