@@ -9,7 +9,7 @@
 namespace moec {
 
 void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize,
-                              moe::FusionStrategy fusion) {
+                              moe::FusionStrategy fusion, bool issueCollectivesEarly) {
   // Private functions (a training forward already differentiated) go.
   pm.addPass(mlir::createSymbolDCEPass());
   pm.addPass(mlir::createCanonicalizerPass());
@@ -20,6 +20,9 @@ void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize,
   // Before memory planning: values inside a group take no arena bytes.
   if (fusion != moe::FusionStrategy::none)
     pm.addNestedPass<mlir::func::FuncOp>(createMoEFusionPass({fusion}));
+  // The last reordering before memory planning, which sees the lifetimes.
+  if (issueCollectivesEarly)
+    pm.addNestedPass<mlir::func::FuncOp>(createMoEIssueCollectivesEarlyPass());
   pm.addNestedPass<mlir::func::FuncOp>(createMoEPlanMemoryPass());
 }
 

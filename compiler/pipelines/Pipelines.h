@@ -10,10 +10,12 @@ namespace moec {
 
 /// Forward IR to what the plan emitter serialises: cleanups, cheap forward
 /// ops recomputed for the backward pass (unless `rematerialize` is off),
-/// the fusion groups of `fusion`, then one arena per function
+/// the fusion groups of `fusion`, collectives moved up to their operands
+/// (`issueCollectivesEarly`, for overlap), then one arena per function
 /// (`--moe-lower-to-plan` in moe-opt, with no fusion).
 void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize = true,
-                              moe::FusionStrategy fusion = moe::FusionStrategy::none);
+                              moe::FusionStrategy fusion = moe::FusionStrategy::none,
+                              bool issueCollectivesEarly = false);
 
 /// The training steps from a model's training forward function
 /// `@forward_train`: expert FFNs split for backward, autodiff, then one step

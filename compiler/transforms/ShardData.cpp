@@ -210,7 +210,8 @@ LogicalResult MoEShardDataPass::shardExperts(OpBuilder &b, func::FuncOp func, Gr
   auto receivedType = rowsType.clone({rowsType.getDimSize(0) * ep, rowsType.getDimSize(1)});
   auto exchange = b.create<ExpertExchangeOp>(
       ffn.getLoc(), TypeRange{receivedType, sizesType.clone({experts / ep})}, ffn.getInput(),
-      counts, FlatSymbolRefAttr::get(b.getContext(), kMeshName), b.getDenseI16ArrayAttr(epAxis));
+      counts, FlatSymbolRefAttr::get(b.getContext(), kMeshName), b.getDenseI16ArrayAttr(epAxis),
+      /*chunk=*/IntegerAttr(), /*chunks=*/IntegerAttr());
   ffn.getInputMutable().assign(exchange.getReceived());
   ffn.getGroupSizesMutable().assign(exchange.getLocalSizes());
   Value result = ffn.getResult();
@@ -218,7 +219,8 @@ LogicalResult MoEShardDataPass::shardExperts(OpBuilder &b, func::FuncOp func, Gr
   b.setInsertionPointAfter(ffn);
   auto back = b.create<ExpertReturnOp>(ffn.getLoc(), rowsType, result, counts,
                                        FlatSymbolRefAttr::get(b.getContext(), kMeshName),
-                                       b.getDenseI16ArrayAttr(epAxis));
+                                       b.getDenseI16ArrayAttr(epAxis), /*chunk=*/IntegerAttr(),
+                                       /*chunks=*/IntegerAttr());
   replaceWith(result, back);
   return success();
 }

@@ -108,4 +108,46 @@ def MoEShardOptimizerStatePass : Pass<"moe-shard-optimizer-state", "::mlir::Modu
   let dependentDialects = ["::mlir::mesh::MeshDialect"];
 }
 
+def MoEOverlapChunksPass : Pass<"moe-overlap-chunks", "::mlir::ModuleOp"> {
+  let summary = "Split each expert exchange into chunks whose communication overlaps compute";
+  let description = [{
+    Every `moe.expert_exchange` whose received rows only a `moe.grouped_ffn`
+    reads, whose result only the matching `moe.expert_return` reads (the
+    dropless expert parallelism of `--moe-shard-data`), becomes `chunks`
+    such chains, chunk `c` moving rows `[c·n/K, (c+1)·n/K)` of each rank's
+    `n` rows for each expert. The exchanges of all chunks come first, then
+    each chunk's expert FFN and return; the returns' results (each zero
+    outside its chunk's rows) are summed, which is the unchunked result bit
+    for bit. With the runtime running communication off the compute thread,
+    chunk `c + 1` travels while chunk `c`'s experts compute, and chunk `c`'s
+    results travel back while chunk `c + 1`'s compute. Autodiff (run after
+    this pass) differentiates the chunks one by one; the backward's order is
+    fixed by `--moe-issue-collectives-early`. Capacity slots
+    (`moe.slots_to_experts`) are left whole. `chunks = 1` changes nothing.
+  }];
+  let options = [
+    Option<"chunks", "chunks", "int64_t", /*default=*/"2",
+           "The number of chunks each exchange is split into">,
+  ];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
+def MoEIssueCollectivesEarlyPass : Pass<"moe-issue-collectives-early",
+                                        "::mlir::func::FuncOp"> {
+  let summary = "Move each collective up to just after its operands are defined";
+  let description = [{
+    Communication ops (the upstream `mesh.all_reduce`, `mesh.all_gather`,
+    `mesh.all_to_all`, `mesh.reduce_scatter`, and moe ops with the
+    `Communication` trait) move up to just after the last op defining one of
+    their operands, keeping their order among themselves (every rank issues
+    the same collectives in the same order). The runtime starts a collective
+    when it reaches it and waits for it only when a later step touches its
+    memory, so the compute between the new place and the first use overlaps
+    the communication: the next chunk's exchange during this chunk's
+    experts (`--moe-overlap-chunks`), a gradient's all-reduce during the rest
+    of the backward pass. Values then live longer: the memory plan, made
+    after this pass, accounts for it.
+  }];
+}
+
 #endif // MOEC_TRANSFORMS_SHARDING_PASSES_TD

@@ -276,12 +276,18 @@ Status Executor::runSteps() {
     }
     auto start = std::chrono::steady_clock::now();
     if (prepared.collective != PreparedStep::Collective::none) {
-      if (Status s = runCollective(prepared); !s)
-        return Status::error("step " + std::to_string(i) + " (" + step.op()->str() +
-                             "): " + s.message());
+      if (Status s = issueCollective(n); !s)
+        return s;
       if (Status s = recordTiming(n, start); !s)
         return s;
       continue;
+    }
+    if (collectives_ && collectives_->busy()) {
+      // Wait for the collectives in flight whose memory this step touches.
+      std::vector<MemorySpan> reads, writes;
+      stepMemory(step, reads, writes);
+      if (Status s = collectives_->waitForConflicts(reads, writes); !s)
+        return s;
     }
     if (!prepared.launches.empty()) {
       void **arguments = const_cast<void **>(prepared.arguments.data());
@@ -305,7 +311,56 @@ Status Executor::runSteps() {
     if (Status s = recordTiming(n, start); !s)
       return s;
   }
+  return collectives_ ? collectives_->drain() : Status::ok();
+}
+
+Status Executor::issueCollective(size_t n) {
+  const PreparedStep &prepared = steps_[n];
+  const plan::Step &step = *prepared.step;
+  auto run = [this, &prepared]() -> Status {
+    if (Status s = runCollective(prepared); !s)
+      return Status::error("step " + std::to_string(prepared.index) + " (" +
+                           prepared.step->op()->str() + "): " + s.message());
+    return Status::ok();
+  };
+  if (device_->kind() == hal::DeviceKind::cuda) {
+    // Ordered on the stream like the kernels around it.
+    auto start = std::chrono::steady_clock::now();
+    Status s = run();
+    communicationWait_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return s;
+  }
+  // Kernels queued before it have written its inputs.
+  if (Status s = device_->defaultStream().synchronize(); !s)
+    return s;
+  if (!collectives_)
+    collectives_ = std::make_unique<CollectiveQueue>();
+  std::vector<MemorySpan> reads, writes;
+  stepMemory(step, reads, writes);
+  collectives_->submit(run, std::move(reads), std::move(writes));
+  // A profile or a trace times each collective whole.
+  if (profiling_ || tracing_)
+    return collectives_->drain();
   return Status::ok();
+}
+
+void Executor::stepMemory(const plan::Step &step, std::vector<MemorySpan> &reads,
+                          std::vector<MemorySpan> &writes) const {
+  if (step.inputs())
+    for (int id : *step.inputs())
+      reads.push_back({tensors_[id].data, tensors_[id].bytes()});
+  if (step.outputs())
+    for (int id : *step.outputs())
+      writes.push_back({tensors_[id].data, tensors_[id].bytes()});
+}
+
+double Executor::takeCommunicationWait() {
+  double waited = communicationWait_;
+  communicationWait_ = 0;
+  if (collectives_)
+    waited += collectives_->takeWaitSeconds();
+  return waited;
 }
 
 Status Executor::recordTiming(size_t n, std::chrono::steady_clock::time_point start) {

@@ -2,6 +2,7 @@
 #ifndef MOEC_RUNTIME_CORE_EXECUTOR_H
 #define MOEC_RUNTIME_CORE_EXECUTOR_H
 
+#include "runtime/core/CollectiveQueue.h"
 #include "runtime/core/Kernel.h"
 #include "runtime/core/Plan.h"
 #include "runtime/hal/Channel.h"
@@ -64,8 +65,14 @@ public:
 
   /// Queues every step on the device's default stream; the first failing
   /// kernel stops the run. Results are ready once the stream synchronizes
-  /// (read() does).
+  /// (read() does). On host devices (cpu, cuda-emu) the collectives run on
+  /// a thread of their own while the following steps compute, each step
+  /// waiting only for the collectives whose memory it touches; run()
+  /// returns once all have finished.
   Status run();
+  /// Seconds the steps waited for collectives still in flight (the
+  /// communication that compute did not hide), since the last call.
+  double takeCommunicationWait();
 
   const TensorRef &tensor(int tensorId) const { return tensors_[tensorId]; }
   const plan::Function &function() const { return *function_; }
@@ -110,6 +117,7 @@ private:
     } collective = Collective::none;
     int64_t splitAxis = 0, concatAxis = 0; // mesh.all_to_all
     int64_t tokensPerRank = 0; // moe.local_slots
+    int64_t chunk = 0, chunks = 1; // expert exchanges: the chunk of every expert's rows
     hal::Reduction reduction = hal::Reduction::sum;
     /// The channel of its group of ranks.
     hal::Channel *channel = nullptr;
@@ -122,8 +130,14 @@ private:
   /// Prepares a collective step (mesh.all_reduce, mesh.all_gather,
   /// mesh.all_slice, moe.local_slots) over the channel.
   Status prepareCollective(const plan::Step *step, int index);
-  /// Queues a prepared collective.
+  /// Runs a prepared collective (on the collective thread, when there is one).
   Status runCollective(const PreparedStep &prepared);
+  /// Starts a prepared collective: on the collective thread (host devices),
+  /// else in order on the stream.
+  Status issueCollective(size_t n);
+  /// The memory a step reads and writes (its tensors' bytes).
+  void stepMemory(const plan::Step &step, std::vector<MemorySpan> &reads,
+                  std::vector<MemorySpan> &writes) const;
   /// moe.expert_exchange and moe.expert_return (host memory).
   Status exchangeExperts(const PreparedStep &prepared);
   /// mesh.all_to_all (host memory).
@@ -146,7 +160,6 @@ private:
   hal::Channel *channel_ = nullptr;
   std::unique_ptr<hal::Channel> localChannel_; // when create() got none
   std::unique_ptr<hal::Channel> self_;         // the group of this rank alone
-  std::vector<uint8_t> exchangeStaging_;       // expert rows, by rank
   const plan::Function *function_ = nullptr;
   std::vector<TensorRef> tensors_;
   std::unique_ptr<hal::Buffer> arena_;
@@ -166,6 +179,10 @@ private:
   bool allGenerated_ = true; // every step a view or generated code
   std::unique_ptr<hal::Graph> graph_;
   bool warmedUp_ = false; // a run has launched step by step
+  /// The collectives in flight (host devices); last, so that it finishes
+  /// them before the memory they use goes.
+  std::unique_ptr<CollectiveQueue> collectives_;
+  double communicationWait_ = 0; // on devices without a collective thread
 };
 
 } // namespace moec::rt

@@ -152,6 +152,19 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
       return Status::error(where + " moves rows of one type and width");
     prepared.collective = op == "moe.expert_exchange" ? PreparedStep::Collective::expertExchange
                                                       : PreparedStep::Collective::expertReturn;
+    // The chunk of every expert's rows it moves (--overlap-chunks).
+    if (find("chunks")) {
+      auto chunks = axis("chunks"), chunk = axis("chunk");
+      if (!chunks)
+        return chunks.status();
+      if (!chunk)
+        return chunk.status();
+      if (*chunks < 1 || *chunk < 0 || *chunk >= *chunks)
+        return Status::error(where + " moves chunk " + std::to_string(*chunk) + " of " +
+                             std::to_string(*chunks));
+      prepared.chunk = *chunk;
+      prepared.chunks = *chunks;
+    }
   } else {
     return Status::error(where + ": the runtime has no collective '" + std::string(op) + "'");
   }
@@ -199,15 +212,14 @@ Status Executor::runCollective(const PreparedStep &prepared) {
   case PreparedStep::Collective::slotsToExperts: {
     // Each slot is filled on one rank: the sum over ranks is that row, bit
     // for bit; this rank keeps its experts' block.
-    exchangeStaging_.resize(in.bytes());
     if (Status s = stream.synchronize(); !s)
       return s;
-    std::memcpy(exchangeStaging_.data(), in.data, in.bytes());
-    if (Status s = group.allReduce(stream, exchangeStaging_.data(), in.numel(), in.dtype,
-                                   hal::Reduction::sum);
+    std::vector<uint8_t> sum(static_cast<const uint8_t *>(in.data),
+                             static_cast<const uint8_t *>(in.data) + in.bytes());
+    if (Status s = group.allReduce(stream, sum.data(), in.numel(), in.dtype, hal::Reduction::sum);
         !s)
       return s;
-    std::memcpy(out.data, exchangeStaging_.data() + group.rank() * out.bytes(), out.bytes());
+    std::memcpy(out.data, sum.data() + group.rank() * out.bytes(), out.bytes());
     return Status::ok();
   }
   case PreparedStep::Collective::slotsFromExperts:
@@ -233,19 +245,29 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
   const int64_t experts = countsRef.numel() / ranks, local = experts / ranks;
   const auto *counts = static_cast<const int32_t *>(countsRef.data);
   const size_t rowBytes = from.bytes() / from.shape[0];
-  auto count = [&](int64_t rank, int64_t expert) -> int64_t {
+  const int64_t chunk = prepared.chunk, chunks = prepared.chunks;
+  // Rank `rank`'s rows for `expert`, all of them and those of the chunk
+  // moved: [chunk·n/K, (chunk+1)·n/K) of them.
+  auto whole = [&](int64_t rank, int64_t expert) -> int64_t {
     return std::max<int32_t>(counts[rank * experts + expert], 0);
   };
-  // This rank's rows, sorted by expert: the block of rank q's experts.
+  auto first = [&](int64_t n) { return chunk * n / chunks; };
+  auto count = [&](int64_t rank, int64_t expert) -> int64_t {
+    int64_t n = whole(rank, expert);
+    return (chunk + 1) * n / chunks - first(n);
+  };
+  // This rank's rows of the chunk, sorted by expert: the block of rank q's
+  // experts.
   std::vector<size_t> mineOffset(ranks), mineBytes(ranks);
   // The rows of this rank's experts from rank i, one block per rank.
   std::vector<size_t> theirsOffset(ranks), theirsBytes(ranks);
-  size_t mineTotal = 0, theirsTotal = 0;
+  size_t mineTotal = 0, theirsTotal = 0, mineWhole = 0;
   for (int64_t q = 0; q < ranks; ++q) {
     size_t n = 0, m = 0;
     for (int64_t e = 0; e < local; ++e) {
       n += count(me, q * local + e);
       m += count(q, me * local + e);
+      mineWhole += whole(me, q * local + e);
     }
     mineOffset[q] = mineTotal * rowBytes;
     mineBytes[q] = n * rowBytes;
@@ -256,14 +278,30 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
   }
   const int64_t mineRows = out ? from.shape[0] : to.shape[0];
   const int64_t theirsRows = out ? to.shape[0] : from.shape[0];
-  if (static_cast<int64_t>(mineTotal) > mineRows || static_cast<int64_t>(theirsTotal) > theirsRows)
+  if (static_cast<int64_t>(mineWhole) > mineRows || static_cast<int64_t>(theirsTotal) > theirsRows)
     return Status::error("the expert counts ask for more rows than the exchange holds (" +
-                         std::to_string(mineTotal) + " of " + std::to_string(mineRows) + " sent, " +
+                         std::to_string(mineWhole) + " of " + std::to_string(mineRows) + " sent, " +
                          std::to_string(theirsTotal) + " of " + std::to_string(theirsRows) +
                          " received)");
+  // This rank's rows of the chunk, packed in expert order, to or from their
+  // places among all its rows (the same bytes when there is one chunk).
+  std::vector<uint8_t> packed(chunks > 1 ? mineTotal * rowBytes : 0);
+  auto pack = [&](uint8_t *rows, bool toPacked) {
+    size_t at = 0, cursor = 0;
+    for (int64_t e = 0; e < experts; ++e) {
+      int64_t n = whole(me, e);
+      uint8_t *place = rows + (at + first(n)) * rowBytes;
+      size_t bytes = count(me, e) * rowBytes;
+      if (toPacked)
+        std::memcpy(packed.data() + cursor, place, bytes);
+      else
+        std::memcpy(place, packed.data() + cursor, bytes);
+      at += n;
+      cursor += bytes;
+    }
+  };
   // The received rows, rank-major, regrouped expert-major (and back).
-  exchangeStaging_.resize(theirsTotal * rowBytes);
-  uint8_t *staging = exchangeStaging_.data();
+  std::vector<uint8_t> staging(theirsTotal * rowBytes);
   auto regroup = [&](bool toExpertMajor, uint8_t *expertMajor) {
     size_t cursor = 0;
     for (int64_t e = 0; e < local; ++e)
@@ -272,7 +310,7 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
         for (int64_t f = 0; f < e; ++f)
           before += count(i, me * local + f);
         size_t bytes = count(i, me * local + e) * rowBytes;
-        uint8_t *rankMajor = staging + theirsOffset[i] + before * rowBytes;
+        uint8_t *rankMajor = staging.data() + theirsOffset[i] + before * rowBytes;
         if (toExpertMajor)
           std::memcpy(expertMajor + cursor, rankMajor, bytes);
         else
@@ -282,7 +320,13 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
   };
   std::memset(to.data, 0, to.bytes());
   if (out) {
-    if (Status s = group.allToAll(stream, from.data, mineOffset, mineBytes, staging, theirsOffset);
+    const void *send = from.data;
+    if (chunks > 1) {
+      pack(static_cast<uint8_t *>(from.data), /*toPacked=*/true);
+      send = packed.data();
+    }
+    if (Status s =
+            group.allToAll(stream, send, mineOffset, mineBytes, staging.data(), theirsOffset);
         !s)
       return s;
     regroup(/*toExpertMajor=*/true, static_cast<uint8_t *>(to.data));
@@ -297,7 +341,14 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
     return Status::ok();
   }
   regroup(/*toExpertMajor=*/false, static_cast<uint8_t *>(from.data));
-  return group.allToAll(stream, staging, theirsOffset, theirsBytes, to.data, mineOffset);
+  void *receive = chunks > 1 ? packed.data() : to.data;
+  if (Status s =
+          group.allToAll(stream, staging.data(), theirsOffset, theirsBytes, receive, mineOffset);
+      !s)
+    return s;
+  if (chunks > 1)
+    pack(static_cast<uint8_t *>(to.data), /*toPacked=*/false);
+  return Status::ok();
 }
 
 namespace {

@@ -190,7 +190,7 @@ private:
       if (std::chrono::steady_clock::now() > deadline)
         return Status::error(timeoutMessage(what, sequence));
       std::this_thread::sleep_for(pause);
-      pause = std::min(pause * 2, std::chrono::microseconds(2000));
+      pause = std::min(pause * 2, std::chrono::microseconds(100));
     }
     MPI_Waitall(static_cast<int>(announcements.size()), announcements.data(), MPI_STATUSES_IGNORE);
     // Everyone reached it: their announcements are sent; take them.
@@ -259,13 +259,20 @@ extern "C" moec::rt::hal::Channel *moecCreateMpiChannel(double timeoutSeconds, c
     std::snprintf(error, errorBytes, "%s", message.c_str());
     return nullptr;
   };
-  int initialized = 0;
+  // The executor runs collectives on a thread of their own (one at a time,
+  // never beside the setup's calls on the main thread): MPI must allow calls
+  // from any thread, serialised.
+  int initialized = 0, provided = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
-    int provided = 0;
-    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
       return fail("MPI_Init_thread failed");
+  } else {
+    MPI_Query_thread(&provided);
   }
+  if (provided < MPI_THREAD_SERIALIZED)
+    return fail("this MPI library gives no thread support (MPI_THREAD_SERIALIZED), which the "
+                "mpi channel needs to run collectives beside compute");
   // Errors come back as codes (reported as moe-run errors), not aborts.
   MPI_Comm comm;
   MPI_Comm_dup(MPI_COMM_WORLD, &comm);

@@ -169,6 +169,9 @@ def main():
     ap.add_argument("--set", action="append", default=[], help="passed to moec (key=value)")
     ap.add_argument("--zero", action="store_true",
                     help="compile the sharded plans with --zero=1 (optimizer state sharded)")
+    ap.add_argument("--overlap-chunks", type=int, default=1,
+                    help="compile the sharded plans with --overlap-chunks=N (the expert "
+                         "exchanges in N chunks, collectives issued early)")
     args = ap.parse_args()
     moec, moe_run = os.path.join(args.bin, "moec"), os.path.join(args.bin, "moe-run")
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,7 +188,8 @@ def main():
                 ranks *= int(axis.split("=")[1])
             sharded = os.path.join(tmp, f"{mesh.replace(',', '-').replace('=', '')}.moeb")
             run([moec, args.model, "--batch", str(args.batch), "--mesh", mesh,
-                 "-o", sharded] + compile_args + (["--zero=1"] if args.zero else []))
+                 "-o", sharded] + compile_args + (["--zero=1"] if args.zero else [])
+                + [f"--overlap-chunks={args.overlap_chunks}"])
             for optimizer in ("adamw", "sgd"):
                 label = f"{os.path.basename(args.model)} {mesh} {optimizer}"
                 logs, ckpts = [], []

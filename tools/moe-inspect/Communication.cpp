@@ -1,6 +1,8 @@
 //===- Communication.cpp - the collectives a function runs per call -------===//
 #include "Communication.h"
 
+#include <algorithm>
+
 namespace moec::inspect {
 namespace {
 std::string stringAttr(const plan::Step &step, const char *name) {
@@ -10,6 +12,14 @@ std::string stringAttr(const plan::Step &step, const char *name) {
           attr->value_as_StringAttr()->value())
         return attr->value_as_StringAttr()->value()->str();
   return "";
+}
+
+int64_t intAttr(const plan::Step &step, const char *name, int64_t otherwise) {
+  if (step.attrs())
+    for (const plan::Attr *attr : *step.attrs())
+      if (attr->name()->str() == name && attr->value_as_IntAttr())
+        return attr->value_as_IntAttr()->value();
+  return otherwise;
 }
 } // namespace
 
@@ -47,11 +57,12 @@ Communication communication(const rt::LoadedPlan &plan, const plan::Function &fu
     } else if (op == "mesh.all_to_all") {
       sent = (n - 1) * bytes / n; // every piece but the rank's own
     } else if (exchange) {
-      // Rows to (or from) the experts' ranks: as many as routing sends; with
-      // balanced experts, all but the rank's own share. The receiving side's
-      // buffer holds every row any rank could send.
-      if (op == "moe.expert_return")
-        bytes /= n;
+      // Rows to (or from) the experts' ranks: as many as routing sends, the
+      // rank's dispatched rows (a chunk of them, --overlap-chunks); with
+      // balanced experts, all but the rank's own share travel.
+      if (op == "moe.expert_return" && step->outputs() && step->outputs()->size() > 0)
+        bytes = plan.describe(step->outputs()->Get(0)).bytes();
+      bytes /= std::max<int64_t>(intAttr(*step, "chunks", 1), 1);
       sent = (n - 1) * bytes / n;
     }
     for (CollectiveTotals *totals : {&result.byKind[kind], &result.total}) {

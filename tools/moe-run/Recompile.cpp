@@ -82,10 +82,16 @@ bool isOneOf(const std::string &value, std::initializer_list<const char *> allow
   return false;
 }
 
+/// Whether `option` is `flag` (which ends in '=') followed by decimal digits.
+bool hasNumberValue(const std::string &option, const std::string &flag) {
+  return option.size() > flag.size() && option.compare(0, flag.size(), flag) == 0 &&
+         option.find_first_not_of("0123456789", flag.size()) == std::string::npos;
+}
+
 /// The moec arguments a plan's Source may carry, as `--flag=V` (so that no
 /// value is ever read as an option or an @response-file): `--set V`,
 /// `--substitute V`, `--no-train`, `--rematerialize=false`, `--zero=1`,
-/// `--attention-chunk-bytes=N`, and `--target`, `--gpu-arch`, `--gemm`,
+/// `--attention-chunk-bytes=N`, `--overlap-chunks=N`, and `--target`, `--gpu-arch`, `--gemm`,
 /// `--precision`, `--fusion`, `--mesh` with the values moec accepts.
 /// Anything else is a damaged or forged plan, never passed on.
 StatusOr<std::vector<std::string>> sourceOptions(const plan::Source &source,
@@ -121,8 +127,8 @@ StatusOr<std::vector<std::string>> sourceOptions(const plan::Source &source,
     auto flag = valued.find(option);
     if (option == "--no-train" || option == "--rematerialize=false" || option == "--zero=1") {
       arguments.push_back(option);
-    } else if (option.rfind("--attention-chunk-bytes=", 0) == 0 && option.size() > 24 &&
-               option.find_first_not_of("0123456789", 24) == std::string::npos) {
+    } else if (hasNumberValue(option, "--attention-chunk-bytes=") ||
+               hasNumberValue(option, "--overlap-chunks=")) {
       arguments.push_back(option);
     } else if (flag != valued.end() && i + 1 < options.size() &&
                flag->second(options.Get(i + 1)->str())) {

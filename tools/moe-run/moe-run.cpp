@@ -802,6 +802,10 @@ int train(const Options &o, Run &run) {
     for (auto &[key, value] : metrics.items())
       line[key] = value;
     line["tokens_per_s"] = batchTokens / seconds;
+    // Of the step's time, the waits for communication that compute did not
+    // hide (--overlap-chunks hides some).
+    if (ex.plan().meshRanks() > 1)
+      line["communication_wait_s"] = ex.takeCommunicationWait();
     if (log)
       log << line.dump() << "\n" << std::flush;
     if (terminal) {

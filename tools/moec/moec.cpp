@@ -140,6 +140,12 @@ cl::opt<unsigned>
          cl::desc("ZeRO stage with --mesh: 1 gives each rank a slice of the optimizer state "
                   "(default 0: every rank holds all of it)"),
          cl::init(0));
+cl::opt<int64_t> overlapChunks(
+    cl::cat(moecCategory), "overlap-chunks",
+    cl::desc("With --mesh ep>1: split each expert exchange into N chunks and issue every "
+             "collective as soon as its operands are ready, so that communication overlaps "
+             "compute (default 1: no overlap; docs/design/sharding.md)"),
+    cl::value_desc("N"), cl::init(1));
 cl::opt<int64_t> seqLen(cl::cat(moecCategory), "seq-len", cl::desc("Sequence length of the compiled "
                                              "graph (default: training.seq_len)"),
                         cl::init(0));
@@ -242,6 +248,8 @@ std::optional<moec::target::PlanSource> planSource() {
     source.options.insert(source.options.end(), {"--mesh", meshOption});
   if (zero)
     source.options.push_back("--zero=" + std::to_string(zero));
+  if (overlapChunks > 1)
+    source.options.push_back("--overlap-chunks=" + std::to_string(overlapChunks));
   return source;
 }
 
@@ -325,6 +333,15 @@ int main(int argc, char **argv) {
     return 1;
   if (zero > 1) {
     errs() << "moec: --zero=" << zero << " is not built; --zero=1 shards the optimizer state\n";
+    return 1;
+  }
+  if (overlapChunks < 1) {
+    errs() << "moec: --overlap-chunks=" << overlapChunks << ": give at least 1 chunk\n";
+    return 1;
+  }
+  if (overlapChunks > 1 && !mesh) {
+    errs() << "moec: --overlap-chunks overlaps the communication of a mesh: give --mesh "
+              "dp=D,ep=E as well\n";
     return 1;
   }
   if (zero && !mesh) {
@@ -443,6 +460,10 @@ int main(int argc, char **argv) {
     shard.dp = mesh->dp;
     shard.ep = mesh->ep;
     pm.addPass(moec::createMoEShardDataPass(shard));
+    // Before autodiff, which differentiates the chunks one by one.
+    moec::MoEOverlapChunksPassOptions overlap;
+    overlap.chunks = overlapChunks;
+    pm.addPass(moec::createMoEOverlapChunksPass(overlap));
     if (failed(pm.run(*module))) {
       errs() << "moec: " << inputPath << " cannot be sharded over --mesh " << meshOption
              << " (docs/design/sharding.md)\n";
@@ -477,7 +498,8 @@ int main(int argc, char **argv) {
     return 0;
   }
   pm.clear();
-  moec::buildLowerToPlanPipeline(pm, rematerialize, fusion);
+  moec::buildLowerToPlanPipeline(pm, rematerialize, fusion,
+                                 /*issueCollectivesEarly=*/overlapChunks > 1);
   if (failed(pm.run(*module)))
     return 1;
   if (emit == Emit::Planned) {

@@ -195,12 +195,20 @@ FailureOr<int64_t> verifyExchange(Operation *op, Value rows, Value counts, Value
                                    << *ranks << " ranks, with the experts divided among them";
   return n / (*ranks * *ranks);
 }
+
+/// `chunk` of `chunks`: 0 <= chunk < chunks.
+LogicalResult verifyChunk(Operation *op, int64_t chunk, int64_t chunks) {
+  auto emit = [&] { return op->emitOpError(); };
+  if (failed(checkIntRange(emit, "chunks", chunks, 1, ShapedType::kDynamic)))
+    return failure();
+  return checkIntRange(emit, "chunk", chunk, 0, chunks - 1);
+}
 } // namespace
 
 LogicalResult ExpertExchangeOp::verify() {
   FailureOr<int64_t> local =
       verifyExchange(*this, getRows(), getCounts(), getReceived(), getMesh(), getMeshAxes());
-  if (failed(local))
+  if (failed(local) || failed(verifyChunk(*this, getChunk(), getChunks())))
     return failure();
   auto sizes = cast<RankedTensorType>(getLocalSizes().getType());
   if (sizes.getRank() != 1 || sizes.getDimSize(0) != *local)
@@ -210,7 +218,9 @@ LogicalResult ExpertExchangeOp::verify() {
 }
 
 LogicalResult ExpertReturnOp::verify() {
-  return verifyExchange(*this, getRows(), getCounts(), getResult(), getMesh(), getMeshAxes());
+  if (failed(verifyExchange(*this, getRows(), getCounts(), getResult(), getMesh(), getMeshAxes())))
+    return failure();
+  return verifyChunk(*this, getChunk(), getChunks());
 }
 
 namespace {

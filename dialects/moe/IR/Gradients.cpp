@@ -398,8 +398,9 @@ LogicalResult GroupedFFNDownOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
 LogicalResult ExpertExchangeOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                                          SmallVectorImpl<Value> &grads) {
   // The rows' cotangents travel back as the rows came.
-  auto back = b.create<ExpertReturnOp>(getLoc(), getRows().getType(), dresult[0], getCounts(),
-                                       getMeshAttr(), getMeshAxesAttr());
+  auto back =
+      b.create<ExpertReturnOp>(getLoc(), getRows().getType(), dresult[0], getCounts(),
+                               getMeshAttr(), getMeshAxesAttr(), getChunkAttr(), getChunksAttr());
   grads.append({back.getResult(), Value()});
   return success();
 }
@@ -414,7 +415,7 @@ LogicalResult ExpertReturnOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
   auto there = b.create<ExpertExchangeOp>(
       getLoc(),
       TypeRange{getRows().getType(), RankedTensorType::get({localExperts}, b.getI32Type())},
-      dresult[0], getCounts(), getMeshAttr(), getMeshAxesAttr());
+      dresult[0], getCounts(), getMeshAttr(), getMeshAxesAttr(), getChunkAttr(), getChunksAttr());
   grads.append({there.getReceived(), Value()});
   return success();
 }

@@ -177,6 +177,14 @@ def MoE_BatchCoupled : NativeOpTrait<"BatchCoupled"> {
   let cppNamespace = "::moec::moe";
 }
 
+// The op moves data between the ranks of a group of the device mesh (its
+// results wait for the other ranks): the runtime runs it off the compute
+// thread, and `--moe-issue-collectives-early` moves it up to where its
+// operands are ready so that it overlaps the compute after it.
+def MoE_Communication : NativeOpTrait<"Communication"> {
+  let cppNamespace = "::moec::moe";
+}
+
 //===----------------------------------------------------------------------===//
 // Type constraints
 //===----------------------------------------------------------------------===//

@@ -171,7 +171,7 @@ def MoE_LocalSlotsOp : MoE_Op<"local_slots", [Pure, AllTypesMatch<["slot_tokens"
 }
 
 def MoE_ExpertExchangeOp : MoE_Op<"expert_exchange",
-    [Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+    [Pure, MoE_Communication, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
   let summary = "expert parallelism: dispatched rows to the ranks of their experts";
   let description = [{
     The ranks of the group that `mesh_axes` of `mesh` form own the experts in
@@ -186,13 +186,21 @@ def MoE_ExpertExchangeOp : MoE_Op<"expert_exchange",
     counts them per local expert. `received` has room for every row any
     rank could send (`P·N`). Its gradient is `moe.expert_return`.
 
+    With `chunks = K > 1` it moves chunk `chunk` of K: of the `n` rows a
+    rank has for an expert, rows `[chunk·n/K, (chunk+1)·n/K)` (integer
+    division), so that the K chunks' exchanges, each with the expert
+    compute of its rows, can overlap (`--moe-overlap-chunks`); `received`
+    and `local_sizes` hold that chunk's rows.
+
     ```mlir
     %recv, %sizes = moe.expert_exchange %rows, %counts on @mesh mesh_axes = [1]
         : tensor<32x64xf32>, tensor<16xi32> -> tensor<64x64xf32>, tensor<4xi32>
     ```
   }];
   let arguments = (ins MoE_FloatTensor:$rows, MoE_IndexTensor:$counts,
-                       FlatSymbolRefAttr:$mesh, DenseI16ArrayAttr:$mesh_axes);
+                       FlatSymbolRefAttr:$mesh, DenseI16ArrayAttr:$mesh_axes,
+                       DefaultValuedAttr<I64Attr, "0">:$chunk,
+                       DefaultValuedAttr<I64Attr, "1">:$chunks);
   let results = (outs MoE_FloatTensor:$received, MoE_IndexTensor:$local_sizes);
   let assemblyFormat = [{
     $rows `,` $counts `on` $mesh `mesh_axes` `=` $mesh_axes attr-dict `:` type($rows) `,`
@@ -202,14 +210,17 @@ def MoE_ExpertExchangeOp : MoE_Op<"expert_exchange",
 }
 
 def MoE_ExpertReturnOp : MoE_Op<"expert_return",
-    [Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+    [Pure, MoE_Communication, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
   let summary = "expert parallelism: the experts' rows back to the ranks they came from";
   let description = [{
     The inverse of `moe.expert_exchange` with the same `counts`: `rows`
     (`[P·N, d]`, grouped by local expert as the exchange delivered them) go
     back to their source ranks, each of which gets its `[N, d]` rows in its
     own expert order (zeros after the last). Its gradient is
-    `moe.expert_exchange`.
+    `moe.expert_exchange`. With `chunks = K > 1`, `rows` are chunk `chunk`'s
+    (as the exchange of that chunk delivered them) and each rank gets them
+    back in their places among its `[N, d]` rows, zeros in the other
+    chunks' places: the sum of the K chunks' results is the unchunked one.
 
     ```mlir
     %back = moe.expert_return %out, %counts on @mesh mesh_axes = [1]
@@ -217,7 +228,9 @@ def MoE_ExpertReturnOp : MoE_Op<"expert_return",
     ```
   }];
   let arguments = (ins MoE_FloatTensor:$rows, MoE_IndexTensor:$counts,
-                       FlatSymbolRefAttr:$mesh, DenseI16ArrayAttr:$mesh_axes);
+                       FlatSymbolRefAttr:$mesh, DenseI16ArrayAttr:$mesh_axes,
+                       DefaultValuedAttr<I64Attr, "0">:$chunk,
+                       DefaultValuedAttr<I64Attr, "1">:$chunks);
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
     $rows `,` $counts `on` $mesh `mesh_axes` `=` $mesh_axes attr-dict `:` type($rows) `,`
@@ -227,7 +240,7 @@ def MoE_ExpertReturnOp : MoE_Op<"expert_return",
 }
 
 def MoE_SlotsToExpertsOp : MoE_Op<"slots_to_experts",
-    [Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+    [Pure, MoE_Communication, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
   let summary = "expert parallelism: capacity slots to the ranks of their experts";
   let description = [{
     Each rank of the group over `mesh_axes` of `mesh` holds the `[E, C, d]`
@@ -253,7 +266,7 @@ def MoE_SlotsToExpertsOp : MoE_Op<"slots_to_experts",
 }
 
 def MoE_SlotsFromExpertsOp : MoE_Op<"slots_from_experts",
-    [Pure, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
+    [Pure, MoE_Communication, DeclareOpInterfaceMethods<MoE_GradientOpInterface>]> {
   let summary = "expert parallelism: every expert's slot outputs on every rank";
   let description = [{
     The inverse of `moe.slots_to_experts`: rank `j`'s `[E/P, C, d]` outputs

@@ -75,6 +75,10 @@ class BatchMean : public mlir::OpTrait::TraitBase<ConcreteType, BatchMean> {};
 template <typename ConcreteType>
 class BatchCoupled : public mlir::OpTrait::TraitBase<ConcreteType, BatchCoupled> {};
 
+/// The op moves data between the ranks of a group of the device mesh.
+template <typename ConcreteType>
+class Communication : public mlir::OpTrait::TraitBase<ConcreteType, Communication> {};
+
 /// The token count of a TokenRows or Elementwise op: the leading dimension of
 /// its first result (0 when it has none of rank >= 1).
 int64_t tokenRowCount(mlir::Operation *op);

@@ -159,3 +159,21 @@ func.func @stats_slots(%t: tensor<i32>) {
   %l, %d = moe.routing_stats %t {num_experts = 8 : i64, num_tokens = 16 : i64} : tensor<i32>
   return
 }
+
+// -----
+
+mesh.mesh @mesh(shape = 1x2)
+func.func @exchange_chunk_past_chunks(%rows: tensor<8x8xf32>, %counts: tensor<8xi32>) {
+  // expected-error @+1 {{'moe.expert_exchange' op attribute 'chunk' must be between 0 and 1, but is 2}}
+  %r, %s = moe.expert_exchange %rows, %counts on @mesh mesh_axes = [1] {chunk = 2 : i64, chunks = 2 : i64} : tensor<8x8xf32>, tensor<8xi32> -> tensor<16x8xf32>, tensor<2xi32>
+  return
+}
+
+// -----
+
+mesh.mesh @mesh(shape = 1x2)
+func.func @return_no_chunks(%rows: tensor<16x8xf32>, %counts: tensor<8xi32>) {
+  // expected-error @+1 {{'moe.expert_return' op attribute 'chunks' must be at least 1, but is 0}}
+  %b = moe.expert_return %rows, %counts on @mesh mesh_axes = [1] {chunks = 0 : i64} : tensor<16x8xf32>, tensor<8xi32> -> tensor<8x8xf32>
+  return
+}
