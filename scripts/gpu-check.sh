@@ -29,7 +29,7 @@ fusions="" # the rows of the fusion table, after its first
 budget="${GPU_CHECK_BUDGET:-540}"
 time_for() { [ $((budget - SECONDS)) -ge "$1" ]; }
 # SKIP="parity demo ...": sections not to run (parity, parity-bf16,
-# cublaslt, parity-fused, demo, bench, layers, olmoe, fusion, sanitizer),
+# cublaslt, parity-fused, demo, nccl, bench, layers, olmoe, fusion, sanitizer),
 # e.g. to spend a second call on the benchmarks alone.
 wants() { [[ " ${SKIP:-} " != *" $1 "* ]]; }
 limit() {
@@ -43,7 +43,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile bench ${layers:-} olmoe fusion ${fusions:-} sanitizer; do
+    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile nccl bench ${layers:-} olmoe fusion ${fusions:-} sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-14s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -212,6 +212,38 @@ print(f"demo step {step:.2f} ms in ops (synchronised per op): {top} ms")
 PY
 )"
 fi # wants demo
+
+# 2b. The nccl channel at world size 1 (one GPU): NCCL loaded at run time,
+#     a communicator formed, all-reduce and all-to-all on GPU memory. With
+#     one rank these are copies (or nothing): the numbers show the channel
+#     runs, not a network's bandwidth (docs/design/sharding.md says what to
+#     measure on several GPUs).
+if [ -x "$bundle/bin/collective_bench" ] && [ "$device" = cuda ] && wants nccl; then
+  nccl="${MOEC_NCCL:-}"
+  if [ -z "$nccl" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl.so.2'; then
+    # PyTorch's wheel brings its own NCCL.
+    nccl="$(python3 - <<'PY' 2>/dev/null
+import glob, os, site
+found = [p for d in site.getsitepackages() for p in glob.glob(os.path.join(d, "nvidia", "**", "libnccl.so.2"), recursive=True)]
+print(found[0] if found else "")
+PY
+)"
+  fi
+  MOEC_NCCL="$nccl" limit 120 "$bundle/bin/collective_bench" --channel nccl --device cuda \
+      --mib 1,64,1024 >"$work/nccl.json" 2>"$work/nccl.err"
+  result[nccl]="$(python3 - "$work/nccl.json" "${nccl:-libnccl.so.2}" <<'PY' 2>&1
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+except Exception as e:
+    sys.exit(f"FAIL: {e}")
+big = r["sizes"][-1]
+print(f"pass ({sys.argv[2]}, {r['ranks']} rank): {big['mib']} MiB all-reduce {big['all_reduce_s']*1e3:.3f} ms, "
+      f"all-to-all {big['all_to_all_s']*1e3:.3f} ms = {big['all_to_all_algbw_gbs']:.0f} GB/s (a device copy at 1 rank)")
+PY
+)"
+  [[ "${result[nccl]}" == FAIL* ]] && result[nccl]+=" $(tail -n 2 "$work/nccl.err" | tr '\n' ' ')"
+fi
 
 # 3. One MoE layer's training step (bench/moe_layer.mlir): moec on the
 #    device against PyTorch eager on the same GPU, fp32, TF32 off.

@@ -11,10 +11,11 @@ build="${MOEC_BUILD_DIR:-$root/build}"
 arch="${1:-sm_90}"
 bundle="$root/gpu-bundle"
 
-cmake --build "$build" --target moec moe-run moe-inspect moe_layer_bench cuda-runtime-tests >/dev/null
+cmake --build "$build" --target moec moe-run moe-inspect moe_layer_bench collective_bench \
+    cuda-runtime-tests >/dev/null
 rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/plans" "$bundle/bench"
-cp "$build/bin/moe-run" "$build/bin/moe-inspect" "$build/bench/moe_layer_bench" \
+cp "$build/bin/moe-run" "$build/bin/moe-inspect" "$build/bin/collective_bench" "$build/bench/moe_layer_bench" \
     "$build/test/unit/cuda-runtime-tests" "$bundle/bin/"
 export MOEC_CACHE_DIR="${MOEC_CACHE_DIR:-$build/kernel-cache}"
 # The parity models, as the device comparison compiles them.

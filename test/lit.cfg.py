@@ -32,6 +32,14 @@ if config.moec_have_nvrtc:
 if config.moec_ptxas and os.path.exists(config.moec_ptxas):
     config.available_features.add("ptxas")
 
+# The nccl channel can load NCCL (runs that need a GPU still skip).
+try:
+    import ctypes
+    ctypes.CDLL(os.environ.get("MOEC_NCCL") or "libnccl.so.2")
+    config.available_features.add("nccl-library")
+except OSError:
+    pass
+
 # Multi-rank runs: the mpi channel is built and mpirun is there. %mpirun
 # lets a test run more ranks than cores, as root (CI containers), with one
 # thread per rank.

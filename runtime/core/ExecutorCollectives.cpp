@@ -59,7 +59,11 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
   }
   if (group > 1 && !prepared.channel->reaches(device_->kind()))
     return Status::error(where + ": the channel cannot reach the memory of the " +
-                         std::string(hal::deviceKindName(device_->kind())) + " device");
+                         std::string(hal::deviceKindName(device_->kind())) + " device (" +
+                         (device_->kind() == hal::DeviceKind::cuda
+                              ? "GPU memory moves through moe-run --channel nccl"
+                              : "host memory moves through moe-run --channel mpi") +
+                         ")");
   // Every step but the plain collectives moves rows on the host.
   const bool plain = op == "mesh.all_reduce" || op == "mesh.all_gather" || op == "mesh.all_slice";
   if (!plain && device_->kind() == hal::DeviceKind::cuda)
@@ -325,8 +329,8 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
       pack(static_cast<uint8_t *>(from.data), /*toPacked=*/true);
       send = packed.data();
     }
-    if (Status s =
-            group.allToAll(stream, send, mineOffset, mineBytes, staging.data(), theirsOffset);
+    if (Status s = group.allToAll(stream, send, mineOffset, mineBytes, staging.data(), theirsOffset,
+                                  theirsBytes);
         !s)
       return s;
     regroup(/*toExpertMajor=*/true, static_cast<uint8_t *>(to.data));
@@ -342,8 +346,8 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
   }
   regroup(/*toExpertMajor=*/false, static_cast<uint8_t *>(from.data));
   void *receive = chunks > 1 ? packed.data() : to.data;
-  if (Status s =
-          group.allToAll(stream, staging.data(), theirsOffset, theirsBytes, receive, mineOffset);
+  if (Status s = group.allToAll(stream, staging.data(), theirsOffset, theirsBytes, receive,
+                                mineOffset, mineBytes);
       !s)
     return s;
   if (chunks > 1)
@@ -403,7 +407,9 @@ Status Executor::exchangePieces(const PreparedStep &prepared) {
     offsets[q] = q * pieceBytes;
     split.copy(static_cast<uint8_t *>(in.data), send.data() + offsets[q], q, ranks, true);
   }
-  if (Status s = group.allToAll(stream, send.data(), offsets, sizes, receive.data(), offsets); !s)
+  if (Status s =
+          group.allToAll(stream, send.data(), offsets, sizes, receive.data(), offsets, sizes);
+      !s)
     return s;
   for (int64_t i = 0; i < ranks; ++i)
     concat.copy(static_cast<uint8_t *>(out.data), receive.data() + offsets[i], i, ranks, false);

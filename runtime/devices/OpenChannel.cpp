@@ -1,7 +1,9 @@
 // OpenChannel.cpp - the channel of this process: one rank, or an MPI job.
 #include "runtime/devices/OpenChannel.h"
 #include "runtime/core/Process.h"
+#include "runtime/cuda/NcclChannel.h"
 #include "runtime/hal/LocalChannel.h"
+#include "runtime/hal/TcpChannel.h"
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -34,7 +36,39 @@ StatusOr<std::unique_ptr<hal::Channel>> openMpiChannel(double timeoutSeconds) {
   return std::unique_ptr<hal::Channel>(channel);
 }
 
+/// The channel that carries host memory between the processes of this run:
+/// MPI's under mpirun or srun, TCP under torchrun's environment, else one
+/// rank's.
+StatusOr<std::unique_ptr<hal::Channel>> openHostChannel(double timeoutSeconds) {
+  if (launchedByMpi())
+    return openMpiChannel(timeoutSeconds);
+  auto rendezvous = hal::rendezvousFromEnvironment();
+  if (!rendezvous)
+    return rendezvous.status();
+  if (*rendezvous && (*rendezvous)->size > 1) {
+    auto tcp = hal::TcpChannel::connect(**rendezvous, timeoutSeconds);
+    if (!tcp)
+      return tcp.status();
+    return std::unique_ptr<hal::Channel>(std::move(*tcp));
+  }
+  return std::unique_ptr<hal::Channel>(new hal::LocalChannel());
+}
+
 } // namespace
+
+bool launchedByTorchrun() { return std::getenv("WORLD_SIZE") && std::getenv("RANK"); }
+
+int localRankFromEnvironment() {
+  for (const char *variable :
+       {"LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"})
+    if (const char *text = std::getenv(variable); text && *text) {
+      char *end = nullptr;
+      long rank = std::strtol(text, &end, 10);
+      if (*end == 0 && rank >= 0 && rank < 1 << 16)
+        return static_cast<int>(rank);
+    }
+  return 0;
+}
 
 bool launchedByMpi() {
   for (const char *variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
@@ -45,11 +79,22 @@ bool launchedByMpi() {
 
 StatusOr<std::unique_ptr<hal::Channel>> openChannel(const std::string &name,
                                                     double timeoutSeconds) {
-  if (name == "local" || (name == "auto" && !launchedByMpi()))
+  if (name == "auto")
+    return openChannel(launchedByMpi()        ? "mpi"
+                       : launchedByTorchrun() ? "nccl"
+                                              : "local",
+                       timeoutSeconds);
+  if (name == "local")
     return std::unique_ptr<hal::Channel>(new hal::LocalChannel());
-  if (name == "mpi" || name == "auto")
+  if (name == "mpi")
     return openMpiChannel(timeoutSeconds);
-  return Status::error("--channel must be auto, local or mpi, but is '" + name + "'");
+  if (name == "nccl") {
+    auto host = openHostChannel(timeoutSeconds);
+    if (!host)
+      return host.status();
+    return cuda::openNcclChannel(std::move(*host));
+  }
+  return Status::error("--channel must be auto, local, mpi or nccl, but is '" + name + "'");
 }
 
 } // namespace moec::rt

@@ -3,6 +3,7 @@
 #include "runtime/cpu/CpuDevice.h"
 #include "runtime/cuda/CudaDevice.h"
 #include "runtime/cudaemu/CudaEmuDevice.h"
+#include "runtime/devices/OpenChannel.h"
 #include "runtime/hal/DeviceKind.h"
 
 #include <optional>
@@ -14,7 +15,7 @@ StatusOr<std::unique_ptr<hal::Device>> openDevice(const std::string &name, const
   bool gpuCode = plan.root().target() && plan.root().target()->str() == "cuda";
   if (name == "auto") {
     if (gpuCode)
-      if (auto gpu = cuda::CudaDevice::create(); gpu)
+      if (auto gpu = cuda::CudaDevice::create(localRankFromEnvironment()); gpu)
         return std::unique_ptr<hal::Device>(std::move(*gpu));
     return std::unique_ptr<hal::Device>(cpu::CpuDevice::create());
   }
@@ -25,7 +26,7 @@ StatusOr<std::unique_ptr<hal::Device>> openDevice(const std::string &name, const
     if (!gpuCode)
       return Status::error(flag + " cuda: " + plan.path() +
                            " has no GPU code; compile it with moec --target=cuda");
-    auto gpu = cuda::CudaDevice::create();
+    auto gpu = cuda::CudaDevice::create(localRankFromEnvironment());
     if (!gpu)
       return Status::error(flag + " cuda: " + gpu.status().message());
     return std::unique_ptr<hal::Device>(std::move(*gpu));

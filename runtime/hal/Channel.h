@@ -37,12 +37,14 @@ public:
   /// rank.
   virtual Status allGather(Stream &stream, const void *send, size_t bytes, void *receive) = 0;
   /// Rank r sends bytes [sendOffsets[q], + sendBytes[q]) of `send` to rank q,
-  /// which receives them at recvOffsets[r] of `receive` (dropless dispatch's
-  /// variable-size exchange; equal sizes are the plain all-to-all).
-  virtual Status allToAll(Stream &stream, const void *send,
-                          const std::vector<size_t> &sendOffsets,
+  /// which receives them at recvOffsets[r] of `receive`, expecting
+  /// recvBytes[r] of them (dropless dispatch's variable-size exchange, whose
+  /// sizes every rank knows from the gathered counts; equal sizes are the
+  /// plain all-to-all).
+  virtual Status allToAll(Stream &stream, const void *send, const std::vector<size_t> &sendOffsets,
                           const std::vector<size_t> &sendBytes, void *receive,
-                          const std::vector<size_t> &recvOffsets) = 0;
+                          const std::vector<size_t> &recvOffsets,
+                          const std::vector<size_t> &recvBytes) = 0;
   /// allGather of host memory, outside any stream: for setup (every rank
   /// checking that the others loaded the same plan).
   virtual Status allGatherHost(const void *send, size_t bytes, void *receive) = 0;
@@ -54,6 +56,19 @@ public:
   /// calls it, in the same order; the parent owns the group and returns it
   /// again for the same `name` (one split per name).
   virtual StatusOr<Channel *> group(const std::string &name, int color, int key) = 0;
+
+protected:
+  /// An all-to-all's lists must hold one offset and size per rank.
+  Status checkPerRank(const std::vector<size_t> &sendOffsets, const std::vector<size_t> &sendBytes,
+                      const std::vector<size_t> &recvOffsets,
+                      const std::vector<size_t> &recvBytes) const {
+    const size_t n = static_cast<size_t>(size());
+    if (sendOffsets.size() == n && sendBytes.size() == n && recvOffsets.size() == n &&
+        recvBytes.size() == n)
+      return Status::ok();
+    return Status::error("all-to-all over " + std::to_string(n) +
+                         " ranks needs one offset and size per rank");
+  }
 };
 
 } // namespace moec::rt::hal

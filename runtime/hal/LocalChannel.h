@@ -19,7 +19,8 @@ public:
   Status allGather(Stream &stream, const void *send, size_t bytes, void *receive) override;
   Status allToAll(Stream &stream, const void *send, const std::vector<size_t> &sendOffsets,
                   const std::vector<size_t> &sendBytes, void *receive,
-                  const std::vector<size_t> &recvOffsets) override;
+                  const std::vector<size_t> &recvOffsets,
+                  const std::vector<size_t> &recvBytes) override;
   Status allGatherHost(const void *send, size_t bytes, void *receive) override;
   void abort(int) override {}
   StatusOr<Channel *> group(const std::string &, int, int) override { return this; }

@@ -74,25 +74,21 @@ public:
 
   Status allToAll(Stream &stream, const void *send, const std::vector<size_t> &sendOffsets,
                   const std::vector<size_t> &sendBytes, void *receive,
-                  const std::vector<size_t> &recvOffsets) override {
-    size_t n = static_cast<size_t>(size_);
-    if (sendOffsets.size() != n || sendBytes.size() != n || recvOffsets.size() != n)
-      return Status::error("all-to-all over " + std::to_string(size_) +
-                           " ranks needs one offset and size per rank");
-    if (Status s = stream.synchronize(); !s)
+                  const std::vector<size_t> &recvOffsets,
+                  const std::vector<size_t> &recvBytes) override {
+    if (Status s = checkPerRank(sendOffsets, sendBytes, recvOffsets, recvBytes); !s)
       return s;
-    // Each rank first learns how much every other rank sends it.
-    std::vector<uint64_t> outgoing(sendBytes.begin(), sendBytes.end()), incoming(n);
-    if (Status s = exchange(outgoing.data(), incoming.data(), "all-to-all sizes"); !s)
+    const size_t n = static_cast<size_t>(size_);
+    if (Status s = stream.synchronize(); !s)
       return s;
     std::vector<int> sc(n), sd(n), rc(n), rd(n);
     for (size_t q = 0; q < n; ++q) {
-      if (outgoing[q] > INT_MAX || incoming[q] > INT_MAX || sendOffsets[q] > INT_MAX ||
+      if (sendBytes[q] > INT_MAX || recvBytes[q] > INT_MAX || sendOffsets[q] > INT_MAX ||
           recvOffsets[q] > INT_MAX)
         return Status::error("the mpi channel moves at most 2 GiB per rank in one all-to-all");
-      sc[q] = static_cast<int>(outgoing[q]);
+      sc[q] = static_cast<int>(sendBytes[q]);
       sd[q] = static_cast<int>(sendOffsets[q]);
-      rc[q] = static_cast<int>(incoming[q]);
+      rc[q] = static_cast<int>(recvBytes[q]);
       rd[q] = static_cast<int>(recvOffsets[q]);
     }
     return collective("all-to-all", [&](MPI_Request *request) {
@@ -150,13 +146,6 @@ private:
     return collective(what, [&](MPI_Request *request) {
       return MPI_Iallgather(send, static_cast<int>(bytes), MPI_BYTE, receive,
                             static_cast<int>(bytes), MPI_BYTE, comm_, request);
-    });
-  }
-
-  /// One uint64 per rank, gathered: outgoing[q] to rank q, incoming[q] from q.
-  Status exchange(const uint64_t *outgoing, uint64_t *incoming, const char *what) {
-    return collective(what, [&](MPI_Request *request) {
-      return MPI_Ialltoall(outgoing, 1, MPI_UINT64_T, incoming, 1, MPI_UINT64_T, comm_, request);
     });
   }
 

@@ -80,9 +80,11 @@ training:
 several ranks (a plan compiled with moec --mesh dp=D,ep=E):
   mpirun -np D*E moe-run PLAN.moeb ...   (or srun): each rank runs its share of
                          every batch; rank 0 prints, logs and saves
-  --channel auto|local|mpi
+  --channel auto|local|mpi|nccl
                          how ranks exchange data (default auto: mpi when mpirun
-                         or srun started moe-run, else local, one rank)
+                         or srun started moe-run, nccl under torchrun (RANK,
+                         WORLD_SIZE, MASTER_ADDR, MASTER_PORT), else local, one
+                         rank); nccl moves GPU memory (--device cuda)
   --collective-timeout S a collective that waits more than S seconds for the
                          other ranks stops the run with an error naming the
                          ranks that never reached it (default 300)

@@ -137,7 +137,8 @@ TEST(LocalChannel, AllToAllCopiesTheRanksOwnBlock) {
   std::vector<int32_t> send = {1, 2, 3, 4, 5, 6}, receive(8, -1);
   ASSERT_TRUE(channel
                   .allToAll(device->defaultStream(), send.data(), {2 * sizeof(int32_t)},
-                            {3 * sizeof(int32_t)}, receive.data(), {1 * sizeof(int32_t)})
+                            {3 * sizeof(int32_t)}, receive.data(), {1 * sizeof(int32_t)},
+                            {3 * sizeof(int32_t)})
                   .isOk());
   EXPECT_EQ(receive, (std::vector<int32_t>{-1, 3, 4, 5, -1, -1, -1, -1}));
   std::vector<float> sum = {1.5f, -2.0f};
@@ -146,8 +147,8 @@ TEST(LocalChannel, AllToAllCopiesTheRanksOwnBlock) {
           .isOk());
   EXPECT_EQ(sum, (std::vector<float>{1.5f, -2.0f}));
   EXPECT_FALSE(channel
-                   .allToAll(device->defaultStream(), send.data(), {0, 0}, {1, 1},
-                             receive.data(), {0, 0})
+                   .allToAll(device->defaultStream(), send.data(), {0, 0}, {1, 1}, receive.data(),
+                             {0, 0}, {1, 1})
                    .isOk())
       << "one rank has one block per side";
 }
