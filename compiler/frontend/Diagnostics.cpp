@@ -21,15 +21,22 @@ void DiagnosticList::error(SourceLoc loc, std::string message) {
   errors_.push_back({std::move(loc), std::move(message)});
 }
 
+void DiagnosticList::warning(SourceLoc loc, std::string message) {
+  warnings_.push_back({std::move(loc), std::move(message)});
+}
+
 void DiagnosticList::print(std::ostream &os) const {
-  std::vector<Diagnostic> sorted = errors_;
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](const Diagnostic &a, const Diagnostic &b) {
-                     return std::tie(a.loc.line, a.loc.column) <
-                            std::tie(b.loc.line, b.loc.column);
-                   });
-  for (const Diagnostic &d : sorted)
-    os << d.loc.str() << ": error: " << d.message << "\n";
+  std::vector<std::pair<Diagnostic, const char *>> sorted;
+  for (const Diagnostic &d : errors_)
+    sorted.push_back({d, "error"});
+  for (const Diagnostic &d : warnings_)
+    sorted.push_back({d, "warning"});
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto &a, const auto &b) {
+    return std::tie(a.first.loc.line, a.first.loc.column) <
+           std::tie(b.first.loc.line, b.first.loc.column);
+  });
+  for (const auto &[d, kind] : sorted)
+    os << d.loc.str() << ": " << kind << ": " << d.message << "\n";
 }
 
 std::string nearestKey(const std::string &key,

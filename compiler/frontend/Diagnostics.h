@@ -23,17 +23,20 @@ struct Diagnostic {
 };
 
 /// Collects every error found in a description, so that one run reports
-/// them all.
+/// them all, and the warnings: what was read but ignored or substituted.
 class DiagnosticList {
 public:
   void error(SourceLoc loc, std::string message);
+  void warning(SourceLoc loc, std::string message);
   bool hasErrors() const { return !errors_.empty(); }
   const std::vector<Diagnostic> &errors() const { return errors_; }
-  /// `file:line:col: error: message`, one per line, in file order.
+  const std::vector<Diagnostic> &warnings() const { return warnings_; }
+  /// `file:line:col: error: message` (and `warning:`), one per line, in
+  /// file order.
   void print(std::ostream &os) const;
 
 private:
-  std::vector<Diagnostic> errors_;
+  std::vector<Diagnostic> errors_, warnings_;
 };
 
 /// The valid key closest to `key` by edit distance, or "" when none is close.

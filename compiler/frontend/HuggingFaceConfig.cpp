@@ -1,12 +1,16 @@
 //===- HuggingFaceConfig.cpp - import of transformers' config.json --------===//
 //
 // Semantics follow REFERENCE.md §8 and transformers' modeling files of each
-// model type. Keys that change the model in a way moec does not implement
+// model type; both config formats are read: transformers 4's and 5's
+// (`dtype` for `torch_dtype`, `rope_parameters` for `rope_theta` and
+// `rope_scaling`, the experts' count under the name each v5 config class
+// saves it). Keys that change the model in a way moec does not implement
 // fail with a message naming the key, unless an explicit substitution flag
-// (ImportOptions) allows them; keys that only matter elsewhere (token ids,
-// dtype, caching) are accepted and ignored; any other key is an error with
-// the nearest known key as a suggestion, so that a misspelt key never falls
-// back to a default silently.
+// (ImportOptions) allows them, which a warning then reports; keys that only
+// matter elsewhere (token ids, dtype, caching) are accepted and ignored. Any
+// other key is one transformers does not read either: a warning, unless it
+// is a typo of a known key (an error with the suggestion, so that a
+// misspelt key never falls back to a default silently).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/frontend/ModelDescription.h"
@@ -20,25 +24,81 @@ namespace moec::frontend {
 
 namespace {
 // Accepted everywhere, with no effect on the computation moec performs.
-const std::vector<std::string> kIgnoredKeys = {
-    "architectures", "model_type", "transformers_version", "torch_dtype",
-    "use_cache", "bos_token_id", "eos_token_id", "pad_token_id",
-    "max_position_embeddings", "output_router_logits", "attention_dropout",
-    "return_dict", "_name_or_path", "auto_map", "max_window_layers",
-    "num_nextn_predict_layers", "ep_size", "pretraining_tp", "quantization_config",
-    "tokenizer_class", "initializer_range", "hidden_act", "router_z_loss_coef",
-    "bos_token", "eos_token", "use_bfloat16", "tie_word_embeddings",
-    "rope_scaling", "sliding_window", "use_sliding_window", "clip_qkv",
-    "attention_bias", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
-    "qk_rope_head_dim", "v_head_dim", "seq_aux", "scoring_func", "topk_method",
-    "mlp_only_layers", "decoder_sparse_step", "moe_layer_freq",
-    "first_k_dense_replace", "layer_types", "rms_norm_eps", "norm_topk_prob",
-    "router_aux_loss_coef", "router_jitter_noise", "aux_loss_alpha",
-    "routed_scaling_factor", "n_group", "topk_group", "n_shared_experts",
-    "n_routed_experts", "moe_intermediate_size", "shared_expert_intermediate_size",
-    "num_local_experts", "num_experts", "num_experts_per_tok", "head_dim",
-    "rope_theta", "vocab_size", "hidden_size", "num_hidden_layers",
-    "num_attention_heads", "num_key_value_heads", "intermediate_size"};
+const std::vector<std::string> kIgnoredKeys = {"architectures",
+                                               "model_type",
+                                               "transformers_version",
+                                               "torch_dtype",
+                                               "dtype",
+                                               "output_hidden_states",
+                                               "output_attentions",
+                                               "chunk_size_feed_forward",
+                                               "is_encoder_decoder",
+                                               "id2label",
+                                               "label2id",
+                                               "problem_type",
+                                               "rope_interleave",
+                                               "qk_head_dim",
+                                               "use_cache",
+                                               "bos_token_id",
+                                               "eos_token_id",
+                                               "pad_token_id",
+                                               "max_position_embeddings",
+                                               "output_router_logits",
+                                               "attention_dropout",
+                                               "return_dict",
+                                               "_name_or_path",
+                                               "auto_map",
+                                               "max_window_layers",
+                                               "num_nextn_predict_layers",
+                                               "ep_size",
+                                               "pretraining_tp",
+                                               "quantization_config",
+                                               "tokenizer_class",
+                                               "initializer_range",
+                                               "hidden_act",
+                                               "router_z_loss_coef",
+                                               "bos_token",
+                                               "eos_token",
+                                               "use_bfloat16",
+                                               "tie_word_embeddings",
+                                               "rope_scaling",
+                                               "sliding_window",
+                                               "use_sliding_window",
+                                               "clip_qkv",
+                                               "attention_bias",
+                                               "q_lora_rank",
+                                               "kv_lora_rank",
+                                               "qk_nope_head_dim",
+                                               "qk_rope_head_dim",
+                                               "v_head_dim",
+                                               "seq_aux",
+                                               "scoring_func",
+                                               "topk_method",
+                                               "mlp_only_layers",
+                                               "decoder_sparse_step",
+                                               "moe_layer_freq",
+                                               "first_k_dense_replace",
+                                               "layer_types",
+                                               "rms_norm_eps",
+                                               "norm_topk_prob",
+                                               "router_aux_loss_coef",
+                                               "router_jitter_noise",
+                                               "aux_loss_alpha",
+                                               "routed_scaling_factor",
+                                               "n_group",
+                                               "topk_group",
+                                               "n_shared_experts",
+                                               "moe_intermediate_size",
+                                               "shared_expert_intermediate_size",
+                                               "num_experts_per_tok",
+                                               "head_dim",
+                                               "rope_theta",
+                                               "vocab_size",
+                                               "hidden_size",
+                                               "num_hidden_layers",
+                                               "num_attention_heads",
+                                               "num_key_value_heads",
+                                               "intermediate_size"};
 
 const std::set<std::string> kSupportedTypes = {
     "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v2", "deepseek_v3"};
@@ -68,7 +128,7 @@ public:
     // Not a transformers key: moec's training settings, usually given with
     // --set training.... on the command line.
     r.section("training", [&](MappingReader &t) { readTrainingSection(t, c.training); });
-    r.rejectUnknownKeys(kIgnoredKeys);
+    r.warnUnknownKeys(kIgnoredKeys, "transformers' " + type + " does not read it either; ignored");
   }
 
 private:
@@ -78,6 +138,28 @@ private:
   }
 
   bool isNonNull(const std::string &key) { return r.has(key); }
+
+  /// A value saved under one of several names (v5 configs save some fields
+  /// under their attribute_map name, v4 under the field's): the first
+  /// present, an error when two disagree.
+  int64_t readAliased(const std::vector<std::string> &names, int64_t fallback) {
+    std::optional<std::pair<std::string, int64_t>> found;
+    for (const std::string &name : names) {
+      if (!r.has(name)) {
+        r.ignore(name);
+        continue;
+      }
+      int64_t value = get<int64_t>(name, fallback);
+      if (found && found->second != value)
+        r.diagnostics().error(r.location(name), "'" + name + "' (" + std::to_string(value) +
+                                                    ") and '" + found->first + "' (" +
+                                                    std::to_string(found->second) +
+                                                    ") name the same setting with other values");
+      if (!found)
+        found = {name, value};
+    }
+    return found ? found->second : fallback;
+  }
 
   void unsupported(const std::string &key, const std::string &what,
                    const std::string &flag) {
@@ -94,8 +176,9 @@ private:
     c.attention.numHeads = get<int64_t>("num_attention_heads", 32);
     c.attention.numKvHeads =
         get<int64_t>("num_key_value_heads", c.attention.numHeads);
-    c.attention.headDim = get<int64_t>("head_dim", 0);
-    c.attention.ropeTheta = get<double>("rope_theta", 10000.0);
+    // DeepSeek's head_dim is derived (qk_rope_head_dim); v5 saves it.
+    c.attention.headDim = type.rfind("deepseek", 0) == 0 ? 0 : get<int64_t>("head_dim", 0);
+    readRope();
     c.normEps = get<double>("rms_norm_eps", 1e-6);
     c.tieEmbeddings = get<bool>("tie_word_embeddings", false);
     c.initStd = get<double>("initializer_range", 0.02);
@@ -107,16 +190,92 @@ private:
     c.norm = "rms";
   }
 
+  /// A feature replaced on the user's request (--substitute): said, not
+  /// silent.
+  void substituted(const std::string &key, const std::string &what) {
+    r.diagnostics().warning(r.location(key), "'" + key + "': " + what);
+  }
+
+  /// RoPE as transformers 5 standardises it: `rope_parameters` (v5), or
+  /// the v4 `rope_theta` and `rope_scaling`, which win over it when not null
+  /// (transformers' convert_rope_params_to_dict). Only the plain ("default")
+  /// rotation is built.
+  void readRope() {
+    double theta = type == "mixtral" ? 1.0e6 : 1.0e4; // the classes' default_theta
+    std::optional<double> v4Theta;
+    r.read("rope_theta", v4Theta);
+    std::string ropeType = "default", typeKey;
+    std::optional<double> v5Theta, partial;
+    // A RopeParameters mapping: its type, theta and rotary fraction; the
+    // other keys only parametrise the scaled rotations.
+    auto readRotation = [&](MappingReader &p) {
+      ropeType = "default";
+      v5Theta.reset();
+      partial.reset();
+      p.read(p.has("rope_type") ? "rope_type" : "type", ropeType);
+      p.read("rope_theta", v5Theta);
+      p.read("partial_rotary_factor", partial);
+      for (const char *key :
+           {"rope_type", "type", "factor", "original_max_position_embeddings", "attention_factor",
+            "beta_fast", "beta_slow", "short_factor", "long_factor", "low_freq_factor",
+            "high_freq_factor", "mscale", "mscale_all_dim", "truncate"})
+        p.ignore(key);
+    };
+    if (r.has("rope_parameters")) {
+      typeKey = "rope_parameters";
+      r.section("rope_parameters", readRotation);
+    }
+    if (r.has("rope_scaling")) {
+      // transformers: a v4 rope_scaling replaces rope_parameters.
+      typeKey = "rope_scaling";
+      r.section("rope_scaling", readRotation);
+    }
+    r.ignore("rope_parameters");
+    r.ignore("rope_scaling");
+    if (v5Theta && v4Theta && *v5Theta != *v4Theta)
+      r.diagnostics().warning(r.location("rope_theta"),
+                              "'rope_theta' is not what 'rope_parameters' says; transformers "
+                              "takes 'rope_parameters.rope_theta' (" +
+                                  std::to_string(*v5Theta) + ")");
+    c.attention.ropeTheta = v5Theta ? *v5Theta : v4Theta ? *v4Theta : theta;
+    if (partial && *partial != 1.0)
+      r.diagnostics().error(r.location(typeKey),
+                            "'" + typeKey +
+                                ".partial_rotary_factor' (RoPE on part of each "
+                                "head) is not supported by moec");
+    if (ropeType != "default") {
+      if (!options.ignoreRopeScaling)
+        unsupported(typeKey, "'" + ropeType + "' scaled RoPE", "--substitute rope_scaling=none");
+      else
+        substituted(typeKey, "'" + ropeType +
+                                 "' scaled RoPE replaced by plain RoPE "
+                                 "(--substitute rope_scaling=none): another model");
+    }
+  }
+
   void checkUnsupported() {
     // A null value means the feature is off.
-    if (isNonNull("rope_scaling") && !options.ignoreRopeScaling)
-      unsupported("rope_scaling", "scaled RoPE", "--substitute rope_scaling=none");
     bool slidingOn = isNonNull("sliding_window");
     if (r.has("use_sliding_window"))
       slidingOn = slidingOn && get<bool>("use_sliding_window", false);
     if (slidingOn && !options.ignoreSlidingWindow)
       unsupported("sliding_window", "sliding-window attention",
                   "--substitute sliding_window=full");
+    if (slidingOn && options.ignoreSlidingWindow)
+      substituted("sliding_window", "sliding-window attention replaced by full attention "
+                                    "(--substitute sliding_window=full)");
+    if (int64_t mtp = readAliased({"num_nextn_predict_layers", "num_mtp_layers"}, 0); mtp > 0)
+      r.diagnostics().warning(
+          r.location(r.has("num_mtp_layers") ? "num_mtp_layers" : "num_nextn_predict_layers"),
+          "'num_nextn_predict_layers': the " + std::to_string(mtp) +
+              " multi-token-prediction layer(s) are not built; the model "
+              "trains without them (next-token loss only)");
+    if (get<double>("attention_dropout", 0.0) > 0)
+      unsupported("attention_dropout", "dropout of attention weights", "attention_dropout: 0.0");
+    if (get<bool>("mlp_bias", false))
+      unsupported("mlp_bias", "biases in the MLPs", "a model without them");
+    if (type != "qwen3_moe" && get<bool>("attention_bias", false))
+      unsupported("attention_bias", "biases in the attention projections", "a model without them");
     if (isNonNull("clip_qkv"))
       unsupported("clip_qkv", "clipping of q/k/v activations",
                   "a model without it");
@@ -126,6 +285,9 @@ private:
                   "DeepSeek multi-head latent attention",
                   "--substitute mla=gqa");
     if (mla && options.substituteMlaWithGqa) {
+      substituted(isNonNull("kv_lora_rank") ? "kv_lora_rank" : "q_lora_rank",
+                  "multi-head latent attention replaced by grouped-query attention "
+                  "(--substitute mla=gqa): another model, with other parameters");
       // Grouped-query attention with one key/value head per query head and
       // the value head width of the latent attention.
       c.attention.numKvHeads = c.attention.numHeads;
@@ -137,7 +299,7 @@ private:
   /// Mixtral: top-k softmax, always renormalised, per-slot aux loss.
   void mixtral(MoEConfig &m) {
     c.naming = WeightNaming::Mixtral;
-    m.numExperts = get<int64_t>("num_local_experts", 8);
+    m.numExperts = readAliased({"num_local_experts", "num_experts"}, 8);
     m.router.k = get<int64_t>("num_experts_per_tok", 2);
     m.expertIntermediateSize = c.ffn.intermediateSize;
     m.router.normalize = true;
@@ -149,10 +311,17 @@ private:
   void qwen(MoEConfig &m) {
     bool qwen3 = type == "qwen3_moe";
     c.naming = qwen3 ? WeightNaming::Qwen3Moe : WeightNaming::Qwen2Moe;
-    c.attention.qkvBias = qwen3 ? get<bool>("attention_bias", false) : true;
+    c.attention.qkvBias = qwen3 ? get<bool>("attention_bias", false) : get<bool>("qkv_bias", true);
+    if (qwen3 && c.attention.qkvBias)
+      unsupported("attention_bias",
+                  "biases in the attention projections (the output "
+                  "projection's too)",
+                  "a model without them");
     if (qwen3)
       c.attention.qkNorm = "head";
-    m.numExperts = get<int64_t>("num_experts", 60);
+    // Qwen3's v5 config saves num_local_experts; Qwen2's reads num_experts only.
+    m.numExperts = qwen3 ? readAliased({"num_local_experts", "num_experts"}, 128)
+                         : readAliased({"num_experts"}, 60);
     m.router.k = get<int64_t>("num_experts_per_tok", 4);
     m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1408);
     m.router.normalize = get<bool>("norm_topk_prob", false);
@@ -183,7 +352,7 @@ private:
     c.naming = WeightNaming::Olmoe;
     c.attention.qkNorm = "full";
     c.normEps = get<double>("rms_norm_eps", 1e-5);
-    m.numExperts = get<int64_t>("num_experts", 64);
+    m.numExperts = readAliased({"num_experts", "num_local_experts"}, 64);
     m.router.k = get<int64_t>("num_experts_per_tok", 8);
     m.expertIntermediateSize = c.ffn.intermediateSize;
     m.router.normalize = get<bool>("norm_topk_prob", false);
@@ -194,7 +363,8 @@ private:
   void deepseek(MoEConfig &m) {
     bool v3 = type == "deepseek_v3";
     c.naming = v3 ? WeightNaming::DeepseekV3 : WeightNaming::DeepseekV2;
-    m.numExperts = get<int64_t>("n_routed_experts", 64);
+    m.numExperts = v3 ? readAliased({"n_routed_experts", "num_local_experts"}, 256)
+                      : readAliased({"n_routed_experts", "num_experts"}, 64);
     m.router.k = get<int64_t>("num_experts_per_tok", 6);
     m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1407);
     int64_t shared = get<int64_t>("n_shared_experts", 0);

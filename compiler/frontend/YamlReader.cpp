@@ -137,7 +137,14 @@ bool MappingReader::has(const std::string &key) const {
 
 SourceLoc MappingReader::location(const std::string &key) const {
   auto it = locations_.find(fullKey(key));
-  return it != locations_.end() ? it->second : nodeLoc(node_);
+  if (it != locations_.end())
+    return it->second;
+  // A key not read (yet): where its value is.
+  if (node_.IsMap())
+    for (const auto &entry : node_)
+      if (entry.first.as<std::string>() == key)
+        return nodeLoc(entry.second);
+  return nodeLoc(node_);
 }
 
 void MappingReader::typeError(const std::string &key, const YAML::Node &node,
@@ -275,6 +282,16 @@ void MappingReader::section(const std::string &key,
 
 void MappingReader::rejectUnknownKeys(
     const std::vector<std::string> &extraValid) {
+  reportUnknownKeys(extraValid, nullptr);
+}
+
+void MappingReader::warnUnknownKeys(const std::vector<std::string> &extraValid,
+                                    const std::string &why) {
+  reportUnknownKeys(extraValid, &why);
+}
+
+void MappingReader::reportUnknownKeys(const std::vector<std::string> &extraValid,
+                                      const std::string *warnWhy) {
   if (!node_.IsMap())
     return;
   std::vector<std::string> valid(known_.begin(), known_.end());
@@ -288,7 +305,10 @@ void MappingReader::rejectUnknownKeys(
     std::string suggestion = nearestKey(key, valid);
     if (!suggestion.empty())
       message += "; did you mean '" + suggestion + "'?";
-    diagnostics_.error(nodeLoc(entry.first), message);
+    if (warnWhy && suggestion.empty())
+      diagnostics_.warning(nodeLoc(entry.first), message + " (" + *warnWhy + ")");
+    else
+      diagnostics_.error(nodeLoc(entry.first), message);
   }
 }
 

@@ -57,12 +57,19 @@ public:
   /// Reports every key that was not read (or ignored), suggesting the
   /// nearest key that exists here.
   void rejectUnknownKeys(const std::vector<std::string> &extraValid = {});
+  /// Like rejectUnknownKeys, for formats whose readers ignore keys they do
+  /// not know (transformers' config.json): a key within a typo of a known
+  /// one is still an error, any other gets a warning that says `why` it
+  /// cannot matter.
+  void warnUnknownKeys(const std::vector<std::string> &extraValid, const std::string &why);
 
   const std::string &file() const { return file_; }
   DiagnosticList &diagnostics() { return diagnostics_; }
 
 private:
   SourceLoc nodeLoc(const YAML::Node &node) const;
+  /// Unknown keys: errors, or (with `warnWhy`) warnings unless a typo.
+  void reportUnknownKeys(const std::vector<std::string> &extraValid, const std::string *warnWhy);
   std::string fullKey(const std::string &key) const;
   /// The scalar at `key`, or nullopt when absent (recording the key).
   std::optional<YAML::Node> scalar(const std::string &key, const char *what);

@@ -420,6 +420,8 @@ int main(int argc, char **argv) {
                 << inputPath << "\n";
       return 1;
     }
+    // What the description says that moec ignored or substituted.
+    diagnostics.print(std::cerr);
     moec::frontend::ForwardOptions forward;
     forward.batch = batch;
     if (mesh) {
