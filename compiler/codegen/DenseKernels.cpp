@@ -36,17 +36,29 @@ struct EmbeddingKernel : CudaKernelOpInterface::ExternalModel<EmbeddingKernel, E
 
 /// The rotation of each (i, i + D/2) pair of [B, S, H, D] by position p's
 /// angles; `inverse` for the gradient.
-FailureOr<CudaKernel> rotation(Operation *op, StringRef stem, double theta, bool inverse) {
+FailureOr<CudaKernel> rotation(Operation *op, StringRef stem, double theta,
+                               std::optional<ArrayRef<float>> inverseFrequencies,
+                               double attentionFactor, bool inverse) {
   auto type = cast<RankedTensorType>(op->getOperand(0).getType());
   int64_t S = type.getDimSize(1), H = type.getDimSize(2), D = type.getDimSize(3);
   int64_t half = D / 2, pairs = type.getNumElements() / 2;
   KernelWriter w(op, stem);
   w.os() << forEachElement(pairs, "idx") << "  {\n"
          << "    long long i = idx % " << half << "LL, row = idx / " << half << "LL;\n"
-         << "    long long p = row / " << H << "LL % " << S << "LL;\n"
-         << "    float invFreq = 1.0f / powf(" << floatLiteral(theta) << ", (float)(2 * i) / "
-         << D << ".0f);\n"
-         << "    float angle = (float)p * invFreq, c = cosf(angle), sn = sinf(angle);\n"
+         << "    long long p = row / " << H << "LL % " << S << "LL;\n";
+  if (inverseFrequencies) {
+    // Scaled RoPE: the frontend's table, one frequency per pair.
+    w.os() << "    const float frequencies[" << half << "] = {";
+    for (int64_t i = 0; i < half; ++i)
+      w.os() << (i ? ", " : "") << floatLiteral((*inverseFrequencies)[i]);
+    w.os() << "};\n    float invFreq = frequencies[i];\n";
+  } else {
+    w.os() << "    float invFreq = 1.0f / powf(" << floatLiteral(theta) << ", (float)(2 * i) / "
+           << D << ".0f);\n";
+  }
+  w.os() << "    float angle = (float)p * invFreq, c = cosf(angle) * "
+         << floatLiteral(attentionFactor) << ", sn = sinf(angle) * "
+         << floatLiteral(attentionFactor) << ";\n"
          << "    long long base = row * " << D << "LL;\n"
          << "    float x1 = in0[base + i], x2 = in0[base + i + " << half << "LL];\n";
   if (inverse)
@@ -61,14 +73,17 @@ FailureOr<CudaKernel> rotation(Operation *op, StringRef stem, double theta, bool
 
 struct RoPEKernel : CudaKernelOpInterface::ExternalModel<RoPEKernel, RoPEOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    return rotation(op, "rope", cast<RoPEOp>(op).getThetaAttr().getValueAsDouble(), false);
+    auto rope = cast<RoPEOp>(op);
+    return rotation(op, "rope", rope.getThetaAttr().getValueAsDouble(), rope.getInvFreq(),
+                    rope.getAttentionFactorAttr().getValueAsDouble(), false);
   }
 };
 
 struct RoPEGradKernel : CudaKernelOpInterface::ExternalModel<RoPEGradKernel, RoPEGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    return rotation(op, "rope_grad", cast<RoPEGradOp>(op).getThetaAttr().getValueAsDouble(),
-                    true);
+    auto grad = cast<RoPEGradOp>(op);
+    return rotation(op, "rope_grad", grad.getThetaAttr().getValueAsDouble(), grad.getInvFreq(),
+                    grad.getAttentionFactorAttr().getValueAsDouble(), true);
   }
 };
 /// Column sums over the rows (writeColumnSums: sliced by rows, in order).

@@ -1,5 +1,6 @@
 //===- ForwardBuilder.cpp - a model's forward function in the moe dialect -===//
 #include "compiler/frontend/ForwardBuilder.h"
+#include "compiler/frontend/RopeFrequencies.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 
@@ -215,8 +216,15 @@ Value Builder::attention(Value h, int64_t layer) {
     q = rmsNorm(q, prefix + "q_norm.weight", headDim);
     k = rmsNorm(k, prefix + "k_norm.weight", headDim);
   }
-  q = b.create<RoPEOp>(loc, q, APFloat(float(a.ropeTheta)));
-  k = b.create<RoPEOp>(loc, k, APFloat(float(a.ropeTheta)));
+  RopeFrequencies rope = ropeFrequencies(a.ropeScaling, a.ropeTheta, headDim);
+  DenseF32ArrayAttr inverse =
+      rope.inverse.empty() ? DenseF32ArrayAttr() : b.getDenseF32ArrayAttr(rope.inverse);
+  auto rotate = [&](Value x) -> Value {
+    return b.create<RoPEOp>(loc, x.getType(), x, b.getF32FloatAttr(float(a.ropeTheta)), inverse,
+                            b.getF32FloatAttr(rope.attentionFactor));
+  };
+  q = rotate(q);
+  k = rotate(k);
   Value o = b.create<AttentionOp>(loc, q, k, v, /*causal=*/true, FloatAttr());
   o = collapse(o, heads4, {batch, seq, heads * headDim});
   Value wo = param(prefix + "o_proj.weight", {d, heads * headDim});

@@ -197,28 +197,42 @@ private:
   }
 
   /// RoPE as transformers 5 standardises it: `rope_parameters` (v5), or
-  /// the v4 `rope_theta` and `rope_scaling`, which win over it when not null
-  /// (transformers' convert_rope_params_to_dict). Only the plain ("default")
-  /// rotation is built.
+  /// the v4 `rope_theta` and `rope_scaling`, which wins over it when not null
+  /// (transformers' convert_rope_params_to_dict). The plain ("default"),
+  /// `linear` and `yarn` rotations are built (DeepSeek's YaRN also scales its
+  /// latent attention's softmax, which is not: it stays a substitution).
   void readRope() {
     double theta = type == "mixtral" ? 1.0e6 : 1.0e4; // the classes' default_theta
     std::optional<double> v4Theta;
     r.read("rope_theta", v4Theta);
-    std::string ropeType = "default", typeKey;
-    std::optional<double> v5Theta, partial;
-    // A RopeParameters mapping: its type, theta and rotary fraction; the
-    // other keys only parametrise the scaled rotations.
+    std::string typeKey;
+    RopeScalingConfig scaling;
+    std::optional<double> v5Theta, partial, factor;
+    std::optional<int64_t> original;
+    // A RopeParameters mapping.
     auto readRotation = [&](MappingReader &p) {
-      ropeType = "default";
+      scaling = RopeScalingConfig();
       v5Theta.reset();
       partial.reset();
-      p.read(p.has("rope_type") ? "rope_type" : "type", ropeType);
+      factor.reset();
+      original.reset();
+      p.read(p.has("rope_type") ? "rope_type" : "type", scaling.type);
       p.read("rope_theta", v5Theta);
       p.read("partial_rotary_factor", partial);
-      for (const char *key :
-           {"rope_type", "type", "factor", "original_max_position_embeddings", "attention_factor",
-            "beta_fast", "beta_slow", "short_factor", "long_factor", "low_freq_factor",
-            "high_freq_factor", "mscale", "mscale_all_dim", "truncate"})
+      p.read("factor", factor);
+      std::optional<double> originalValue;
+      p.read("original_max_position_embeddings", originalValue);
+      if (originalValue)
+        original = static_cast<int64_t>(*originalValue);
+      p.read("beta_fast", scaling.betaFast);
+      p.read("beta_slow", scaling.betaSlow);
+      p.read("mscale", scaling.mscale);
+      p.read("mscale_all_dim", scaling.mscaleAllDim);
+      p.read("attention_factor", scaling.attentionFactor);
+      p.read("truncate", scaling.truncate);
+      // What the other rotations read.
+      for (const char *key : {"rope_type", "type", "short_factor", "long_factor", "low_freq_factor",
+                              "high_freq_factor"})
         p.ignore(key);
     };
     if (r.has("rope_parameters")) {
@@ -233,24 +247,42 @@ private:
     r.ignore("rope_parameters");
     r.ignore("rope_scaling");
     if (v5Theta && v4Theta && *v5Theta != *v4Theta)
-      r.diagnostics().warning(r.location("rope_theta"),
-                              "'rope_theta' is not what 'rope_parameters' says; transformers "
-                              "takes 'rope_parameters.rope_theta' (" +
-                                  std::to_string(*v5Theta) + ")");
+      r.diagnostics().warning(r.location("rope_theta"), "'rope_theta' is not what '" + typeKey +
+                                                            "' says; transformers takes '" +
+                                                            typeKey + ".rope_theta' (" +
+                                                            std::to_string(*v5Theta) + ")");
     c.attention.ropeTheta = v5Theta ? *v5Theta : v4Theta ? *v4Theta : theta;
     if (partial && *partial != 1.0)
       r.diagnostics().error(r.location(typeKey),
                             "'" + typeKey +
                                 ".partial_rotary_factor' (RoPE on part of each "
                                 "head) is not supported by moec");
-    if (ropeType != "default") {
+    if (scaling.type == "default")
+      return;
+    bool built =
+        (scaling.type == "linear" || scaling.type == "yarn") && type.rfind("deepseek", 0) != 0;
+    if (!built) {
       if (!options.ignoreRopeScaling)
-        unsupported(typeKey, "'" + ropeType + "' scaled RoPE", "--substitute rope_scaling=none");
+        unsupported(typeKey, "'" + scaling.type + "' scaled RoPE",
+                    "--substitute rope_scaling=none");
       else
-        substituted(typeKey, "'" + ropeType +
+        substituted(typeKey, "'" + scaling.type +
                                  "' scaled RoPE replaced by plain RoPE "
                                  "(--substitute rope_scaling=none): another model");
+      return;
     }
+    // transformers: yarn's pretraining context defaults to
+    // max_position_embeddings, and a null factor is their ratio.
+    int64_t maxPositions = get<int64_t>("max_position_embeddings", 0);
+    scaling.originalMaxPositions = original.value_or(maxPositions);
+    if (factor)
+      scaling.factor = *factor;
+    else if (scaling.type == "yarn" && scaling.originalMaxPositions > 0)
+      scaling.factor = double(maxPositions) / double(scaling.originalMaxPositions);
+    else
+      r.diagnostics().error(r.location(typeKey),
+                            "'" + typeKey + "' (" + scaling.type + ") needs its 'factor'");
+    c.attention.ropeScaling = scaling;
   }
 
   void checkUnsupported() {

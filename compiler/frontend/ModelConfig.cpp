@@ -105,6 +105,17 @@ void validateDense(Validator &v, const ModelConfig &c) {
   v.atLeast<int64_t>(a.numKvHeads, 0, "attention.num_kv_heads");
   v.atLeast<int64_t>(a.headDim, 0, "attention.head_dim");
   v.positive(a.ropeTheta, "attention.rope_theta");
+  if (a.ropeScaling.type != "default") {
+    v.positive(a.ropeScaling.factor, "attention.rope_scaling.factor");
+    if (a.ropeScaling.type == "yarn") {
+      v.atLeast<int64_t>(a.ropeScaling.originalMaxPositions, 1,
+                         "attention.rope_scaling.original_max_position_embeddings");
+      v.positive(a.ropeScaling.betaFast, "attention.rope_scaling.beta_fast");
+      v.positive(a.ropeScaling.betaSlow, "attention.rope_scaling.beta_slow");
+      if (a.ropeScaling.attentionFactor)
+        v.positive(*a.ropeScaling.attentionFactor, "attention.rope_scaling.attention_factor");
+    }
+  }
   if (a.numHeads < 1)
     return;
   bool headsDivide = a.headDim > 0 || c.hiddenSize % a.numHeads == 0;

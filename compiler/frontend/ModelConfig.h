@@ -23,11 +23,25 @@ namespace moec::frontend {
 /// Which convention names the parameters in safetensors files.
 enum class WeightNaming { Moec, Mixtral, Qwen2Moe, Qwen3Moe, Olmoe, DeepseekV2, DeepseekV3 };
 
+/// Scaled RoPE (transformers' rope_parameters): `default` rotates by
+/// theta^(-2i/D) per position; `linear` divides those frequencies by
+/// `factor`; `yarn` interpolates between them and the divided ones per
+/// frequency (YaRN) and scales cos/sin by an attention factor.
+struct RopeScalingConfig {
+  std::string type = "default"; // default | linear | yarn
+  double factor = 1.0;
+  int64_t originalMaxPositions = 0; // yarn: the pretraining context
+  double betaFast = 32.0, betaSlow = 1.0;
+  std::optional<double> mscale, mscaleAllDim, attentionFactor;
+  bool truncate = true;
+};
+
 struct AttentionConfig {
   int64_t numHeads = 4;
   int64_t numKvHeads = 0;   // 0: same as numHeads
   int64_t headDim = 0;      // 0: hidden / numHeads
   double ropeTheta = 10000.0;
+  RopeScalingConfig ropeScaling;
   bool qkvBias = false;
   std::string qkNorm = "none"; // none | head (Qwen3) | full (OLMoE)
 };

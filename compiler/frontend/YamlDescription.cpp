@@ -18,6 +18,18 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
   r.read("num_kv_heads", a.numKvHeads);
   r.read("head_dim", a.headDim);
   r.read("rope_theta", a.ropeTheta);
+  r.section("rope_scaling", [&](MappingReader &s) {
+    RopeScalingConfig &rs = a.ropeScaling;
+    s.readChoice("type", rs.type, {"default", "linear", "yarn"});
+    s.read("factor", rs.factor);
+    s.read("original_max_position_embeddings", rs.originalMaxPositions);
+    s.read("beta_fast", rs.betaFast);
+    s.read("beta_slow", rs.betaSlow);
+    s.read("mscale", rs.mscale);
+    s.read("mscale_all_dim", rs.mscaleAllDim);
+    s.read("attention_factor", rs.attentionFactor);
+    s.read("truncate", rs.truncate);
+  });
   r.read("qkv_bias", a.qkvBias);
   r.readChoice("qk_norm", a.qkNorm, {"none", "head", "full"});
 }

@@ -4,6 +4,9 @@
 
 #include "runtime/core/Kernel.h"
 
+#include <cstdint>
+#include <vector>
+
 namespace moec::rt::cpu {
 
 void registerDenseKernels(KernelTable &registry);
@@ -16,6 +19,12 @@ void registerDenseGradientKernels(KernelTable &registry);
 void registerRouterGradientKernels(KernelTable &registry);
 void registerExpertGradientKernels(KernelTable &registry);
 void registerLossGradientKernels(KernelTable &registry);
+
+/// The inverse frequency of each of the D/2 pairs a moe.rope (or
+/// moe.rope_grad) step rotates: its `inv_freq` (scaled RoPE), else
+/// theta^(-2i/D) in f32, as transformers computes them.
+/// A plan whose `inv_freq` does not have D/2 values is an error.
+StatusOr<std::vector<float>> ropeInverseFrequencies(const StepContext &s, int64_t headDim);
 void registerOptimizerKernels(KernelTable &registry);
 void registerSplitExpertKernels(KernelTable &registry);
 

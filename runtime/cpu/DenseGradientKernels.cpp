@@ -115,11 +115,14 @@ Status linearGrad(const StepContext &s) {
 Status ropeGrad(const StepContext &s) {
   const TensorRef &dy = s.in(0);
   int64_t B = dy.dim(0), S = dy.dim(1), H = dy.dim(2), D = dy.dim(3), half = D / 2;
-  float theta = static_cast<float>(s.f64("theta"));
+  auto inverse = ropeInverseFrequencies(s, D);
+  if (!inverse)
+    return inverse.status();
+  float factor = static_cast<float>(s.f64("attention_factor"));
   for (int64_t i = 0; i < half; ++i) {
-    float invFreq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / D);
     for (int64_t p = 0; p < S; ++p) {
-      float angle = static_cast<float>(p) * invFreq, c = std::cos(angle), sn = std::sin(angle);
+      float angle = static_cast<float>(p) * (*inverse)[i], c = std::cos(angle) * factor,
+            sn = std::sin(angle) * factor;
       for (int64_t b = 0; b < B; ++b)
         for (int64_t h = 0; h < H; ++h) {
           int64_t base = ((b * S + p) * H + h) * D;

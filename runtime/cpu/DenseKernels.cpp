@@ -79,20 +79,42 @@ Status linear(const StepContext &s) {
   return Status::ok();
 }
 
+} // namespace
+
+StatusOr<std::vector<float>> ropeInverseFrequencies(const StepContext &s, int64_t headDim) {
+  std::vector<float> inverse;
+  if (s.has("inv_freq")) {
+    for (double f : s.floats("inv_freq"))
+      inverse.push_back(static_cast<float>(f));
+    if (static_cast<int64_t>(inverse.size()) != headDim / 2)
+      return Status::error("'inv_freq' has " + std::to_string(inverse.size()) +
+                           " values for heads of " + std::to_string(headDim) + ", not " +
+                           std::to_string(headDim / 2));
+    return inverse;
+  }
+  float theta = static_cast<float>(s.f64("theta"));
+  for (int64_t i = 0; i < headDim / 2; ++i)
+    inverse.push_back(1.0f / std::pow(theta, static_cast<float>(2 * i) / headDim));
+  return inverse;
+}
+
+namespace {
+
 Status rope(const StepContext &s) {
   const TensorRef &x = s.in(0);
   int64_t B = x.dim(0), S = x.dim(1), H = x.dim(2), D = x.dim(3), half = D / 2;
-  float theta = static_cast<float>(s.f64("theta"));
+  auto inverse = ropeInverseFrequencies(s, D);
+  if (!inverse)
+    return inverse.status();
+  float factor = static_cast<float>(s.f64("attention_factor"));
   // As transformers: inverse frequencies and angles in f32.
   std::vector<float> cosines(S * half), sines(S * half);
-  for (int64_t i = 0; i < half; ++i) {
-    float invFreq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / D);
+  for (int64_t i = 0; i < half; ++i)
     for (int64_t p = 0; p < S; ++p) {
-      float angle = static_cast<float>(p) * invFreq;
-      cosines[p * half + i] = std::cos(angle);
-      sines[p * half + i] = std::sin(angle);
+      float angle = static_cast<float>(p) * (*inverse)[i];
+      cosines[p * half + i] = std::cos(angle) * factor;
+      sines[p * half + i] = std::sin(angle) * factor;
     }
-  }
 #pragma omp parallel for collapse(2)
   for (int64_t b = 0; b < B; ++b)
     for (int64_t p = 0; p < S; ++p)

@@ -107,6 +107,8 @@ class Cfg:
         self.kv_heads = g(a, "num_kv_heads", 0) or self.heads
         self.head_dim = g(a, "head_dim", 0) or self.d // self.heads
         self.theta = float(g(a, "rope_theta", 10000.0))
+        self.rope_scaling = g(a, "rope_scaling", None)
+        self.max_positions = 0
         self.qkv_bias = g(a, "qkv_bias", False)
         self.qk_norm = g(a, "qk_norm", "none")
         f = r.get("ffn", {}) or {}
@@ -184,7 +186,12 @@ class Cfg:
         if t.startswith("deepseek"):
             # --substitute mla=gqa: one key/value head per query head.
             self.kv_heads = self.heads
-        self.theta = float(r.get("rope_theta", 10000.0))
+        rope = r.get("rope_scaling") or r.get("rope_parameters") or {}
+        self.theta = float(rope.get("rope_theta") or r.get("rope_theta", 10000.0))
+        self.rope_scaling = rope if rope.get("rope_type", rope.get("type", "default")) != "default" else None
+        if t.startswith("deepseek"):
+            self.rope_scaling = None  # --substitute rope_scaling=none
+        self.max_positions = r.get("max_position_embeddings", 0)
         self.qkv_bias = t == "qwen2_moe" or (t == "qwen3_moe" and r.get("attention_bias", False))
         self.qk_norm = {"qwen3_moe": "head", "olmoe": "full"}.get(t, "none")
         self.ffn_width = r.get("intermediate_size")
@@ -292,12 +299,56 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def rope(x, theta):
+def rope_frequencies(c, D):
+    """Inverse frequencies and the cos/sin factor, as transformers' rope init
+    functions compute them (default, linear, yarn)."""
+    s = c.rope_scaling or {}
+    kind = s.get("rope_type", s.get("type", "default"))
+    if kind == "default":
+        return 1.0 / (c.theta ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D)), 1.0
+    if kind == "linear":
+        inv = 1.0 / (c.theta ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D))
+        return inv / s["factor"], 1.0
+    assert kind == "yarn", kind
+    base, dim = c.theta, D
+    original = s.get("original_max_position_embeddings") or c.max_positions
+    factor = s.get("factor") or c.max_positions / original
+    attention_factor, mscale, mscale_all_dim = (s.get("attention_factor"), s.get("mscale"),
+                                                s.get("mscale_all_dim"))
+
+    def get_mscale(scale, m=1):
+        return 1.0 if scale <= 1 else 0.1 * m * math.log(scale) + 1.0
+
+    if attention_factor is None:
+        if mscale and mscale_all_dim:
+            attention_factor = float(get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim))
+        else:
+            attention_factor = get_mscale(factor)
+    beta_fast, beta_slow = s.get("beta_fast") or 32, s.get("beta_slow") or 1
+
+    def correction_dim(rotations):
+        return (dim * math.log(original / (rotations * 2 * math.pi))) / (2 * math.log(base))
+
+    low, high = correction_dim(beta_fast), correction_dim(beta_slow)
+    if s.get("truncate", True):
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, dim - 1)
+    if low == high:
+        high += 0.001
+    ramp = torch.clamp((torch.arange(dim // 2, dtype=torch.float32) - low) / (high - low), 0, 1)
+    pos_freqs = base ** (torch.arange(0, dim, 2).float() / dim)
+    extrapolation = 1 - ramp
+    inv = (1.0 / (factor * pos_freqs)) * (1 - extrapolation) + (1.0 / pos_freqs) * extrapolation
+    return inv, attention_factor
+
+
+def rope(x, c):
     B, S, H, D = x.shape
-    inv_freq = 1.0 / (theta ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D))
+    inv_freq, attention_factor = rope_frequencies(c, D)
     freqs = torch.arange(S, dtype=torch.float32)[:, None] * inv_freq[None, :]
     emb = torch.cat((freqs, freqs), dim=-1)
-    cos, sin = emb.cos()[None, :, None, :], emb.sin()[None, :, None, :]
+    cos = (emb.cos() * attention_factor)[None, :, None, :]
+    sin = (emb.sin() * attention_factor)[None, :, None, :]
     return x * cos + rotate_half(x) * sin
 
 
@@ -344,7 +395,7 @@ class Reference:
         if c.qk_norm == "head":
             q = rms_norm(q, self.W(p + "q_norm.weight"), c.eps)
             k = rms_norm(k, self.W(p + "k_norm.weight"), c.eps)
-        q, k = rope(q, c.theta), rope(k, c.theta)
+        q, k = rope(q, c), rope(k, c)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         group = c.heads // c.kv_heads
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)

@@ -132,7 +132,15 @@ LogicalResult RoPEOp::verify() {
     return emitOpError("operand 'input' head dimension must be even for "
                        "rotate-half RoPE, but is ")
            << headDim;
-  return checkFloatAbove(emit, "theta", getTheta().convertToFloat(), 0.0f);
+  if (failed(checkFloatAbove(emit, "theta", getTheta().convertToFloat(), 0.0f)) ||
+      failed(
+          checkFloatAbove(emit, "attention_factor", getAttentionFactor().convertToFloat(), 0.0f)))
+    return failure();
+  if (std::optional<ArrayRef<float>> inverse = getInvFreq();
+      inverse && !ShapedType::isDynamic(headDim) && int64_t(inverse->size()) != headDim / 2)
+    return emitOpError("has ") << inverse->size() << " inverse frequencies for a head of "
+                               << headDim << ": one per pair, " << headDim / 2;
+  return success();
 }
 
 LogicalResult AttentionOp::verify() {

@@ -80,8 +80,8 @@ LogicalResult LinearOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
 
 LogicalResult RoPEOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                                SmallVectorImpl<Value> &grads) {
-  grads.push_back(b.create<RoPEGradOp>(getLoc(), getType(), dresult[0],
-                                       getThetaAttr()));
+  grads.push_back(b.create<RoPEGradOp>(getLoc(), getType(), dresult[0], getThetaAttr(),
+                                       getInvFreqAttr(), getAttentionFactorAttr()));
   return success();
 }
 

@@ -149,12 +149,21 @@ def MoE_RoPEOp : MoE_Op<"rope", [DeclareOpInterfaceMethods<MoE_GradientOpInterfa
     `(x_i, x_{i+D/2})` by angle `s · theta^(−2i/D)`, as transformers'
     `rotate_half` does. Positions are `0 .. S−1`.
 
+    Scaled RoPE (YaRN, linear; computed by the frontend as transformers
+    does) gives the inverse frequency of each pair in `inv_freq` (`D/2`
+    values, replacing `theta^(−2i/D)`) and multiplies cos and sin by
+    `attention_factor`.
+
     ```mlir
     %qr = moe.rope %q {theta = 10000.0 : f32} : tensor<2x8x4x16xf32>
+    %qy = moe.rope %q {attention_factor = 1.138 : f32, inv_freq = array<f32: 1.0, 0.1, ...>}
+        : tensor<2x8x4x16xf32>
     ```
   }];
   let arguments = (ins MoE_FloatTensor:$input,
-                       DefaultValuedAttr<F32Attr, "10000.0">:$theta);
+                       DefaultValuedAttr<F32Attr, "10000.0">:$theta,
+                       OptionalAttr<DenseF32ArrayAttr>:$inv_freq,
+                       DefaultValuedAttr<F32Attr, "1.0">:$attention_factor);
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;

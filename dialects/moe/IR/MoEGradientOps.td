@@ -68,7 +68,9 @@ def MoE_LinearGradOp : MoE_GradOp<"linear_grad",
 
 def MoE_RoPEGradOp : MoE_GradOp<"rope_grad", [AllTypesMatch<["dresult", "dinput"]>]> {
   let summary = "the transpose of the RoPE rotation";
-  let arguments = (ins MoE_FloatTensor:$dresult, F32Attr:$theta);
+  let arguments = (ins MoE_FloatTensor:$dresult, F32Attr:$theta,
+                       OptionalAttr<DenseF32ArrayAttr>:$inv_freq,
+                       DefaultValuedAttr<F32Attr, "1.0">:$attention_factor);
   let results = (outs MoE_FloatTensor:$dinput);
 }
 

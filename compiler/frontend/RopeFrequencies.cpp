@@ -1,0 +1,66 @@
+//===- RopeFrequencies.cpp - the rotation frequencies of scaled RoPE ------===//
+#include "compiler/frontend/RopeFrequencies.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moec::frontend {
+namespace {
+
+/// YaRN's softmax temperature correction for a context `scale` times longer.
+double yarnMscale(double scale, double mscale) {
+  return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
+}
+
+/// The dimension at which a frequency turns `rotations` times over the
+/// pretraining context.
+double correctionDim(double rotations, int64_t dim, double base, double positions) {
+  return (dim * std::log(positions / (rotations * 2 * M_PI))) / (2 * std::log(base));
+}
+
+} // namespace
+
+RopeFrequencies ropeFrequencies(const RopeScalingConfig &s, double theta, int64_t headDim) {
+  RopeFrequencies result;
+  if (s.type == "default")
+    return result;
+  const int64_t dim = headDim, half = dim / 2;
+  // base ** (arange(0, dim, 2) / dim) in f32, as torch computes it.
+  std::vector<float> powers(half);
+  for (int64_t i = 0; i < half; ++i)
+    powers[i] = std::pow(static_cast<float>(theta), static_cast<float>(2 * i) / dim);
+  const float factor = static_cast<float>(s.factor);
+  if (s.type == "linear") {
+    for (int64_t i = 0; i < half; ++i)
+      result.inverse.push_back((1.0f / powers[i]) / factor);
+    return result;
+  }
+  // YaRN: the low frequencies interpolated (divided by factor), the high
+  // ones kept, a linear ramp between the dimensions that turn beta_fast
+  // and beta_slow times over the original context.
+  double attention = s.attentionFactor ? *s.attentionFactor
+                     : (s.mscale && s.mscaleAllDim && *s.mscale && *s.mscaleAllDim)
+                         ? yarnMscale(s.factor, *s.mscale) / yarnMscale(s.factor, *s.mscaleAllDim)
+                         : yarnMscale(s.factor, 1.0);
+  result.attentionFactor = static_cast<float>(attention);
+  double low = correctionDim(s.betaFast, dim, theta, double(s.originalMaxPositions));
+  double high = correctionDim(s.betaSlow, dim, theta, double(s.originalMaxPositions));
+  if (s.truncate) {
+    low = std::floor(low);
+    high = std::ceil(high);
+  }
+  low = std::max(low, 0.0);
+  high = std::min(high, double(dim - 1));
+  if (low == high)
+    high += 0.001; // as transformers: no singular ramp
+  for (int64_t i = 0; i < half; ++i) {
+    float ramp = (static_cast<float>(i) - static_cast<float>(low)) / static_cast<float>(high - low);
+    ramp = std::clamp(ramp, 0.0f, 1.0f);
+    float extrapolation = 1.0f - ramp;
+    float kept = 1.0f / powers[i], interpolated = 1.0f / (factor * powers[i]);
+    result.inverse.push_back(interpolated * (1.0f - extrapolation) + kept * extrapolation);
+  }
+  return result;
+}
+
+} // namespace moec::frontend

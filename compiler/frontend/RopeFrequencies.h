@@ -1,0 +1,27 @@
+//===- RopeFrequencies.h - the rotation frequencies of scaled RoPE -*- C++ -*-===//
+#ifndef MOEC_COMPILER_FRONTEND_ROPEFREQUENCIES_H
+#define MOEC_COMPILER_FRONTEND_ROPEFREQUENCIES_H
+
+#include "compiler/frontend/ModelConfig.h"
+
+#include <vector>
+
+namespace moec::frontend {
+
+/// What `moe.rope` needs of a scaled RoPE: the inverse frequency of each of
+/// the head's D/2 pairs (empty for the default rotation, which the kernels
+/// compute from theta) and the factor on cos and sin.
+struct RopeFrequencies {
+  std::vector<float> inverse;
+  float attentionFactor = 1.0f;
+};
+
+/// The frequencies of `scaling` for heads of `headDim`, computed in f32 as
+/// transformers' rope init functions compute them (_compute_linear_scaling_
+/// rope_parameters, _compute_yarn_parameters), so that moec rotates by the
+/// same angles.
+RopeFrequencies ropeFrequencies(const RopeScalingConfig &scaling, double theta, int64_t headDim);
+
+} // namespace moec::frontend
+
+#endif // MOEC_COMPILER_FRONTEND_ROPEFREQUENCIES_H
