@@ -4,6 +4,8 @@
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "dialects/moe/IR/MoEDialect.h"
+#include "dialects/moe/IR/MoEOps.h"
+#include "dialects/moe/IR/MoETraits.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
@@ -45,6 +47,11 @@ public:
       for (Operation &op : func.getBody().front().without_terminator()) {
         if (isa<ViewLikeOpInterface>(op))
           continue; // views run no code
+        // Collectives and rank-dependent steps run in the runtime, over the
+        // channel (docs/design/sharding.md), not as kernels.
+        if (op.getName().getDialectNamespace() == "mesh" || op.hasTrait<moe::Communication>() ||
+            isa<moe::LocalSlotsOp>(op))
+          continue;
         ++steps;
         auto kernelOp = dyn_cast<codegen::CudaKernelOpInterface>(op);
         if (!kernelOp) {

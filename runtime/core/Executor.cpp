@@ -135,6 +135,14 @@ Status Executor::prepareSteps() {
     if (Status s = prepareOpKernel(step, i, nullptr); !s)
       return s;
   }
+  for (int i = 0; i < 2; ++i)
+    if (stagingBytes_[i]) {
+      auto staging = device_->allocate(stagingBytes_[i]);
+      if (!staging)
+        return Status::error(plan_->path() +
+                             ": the collectives' staging memory: " + staging.status().message());
+      collectiveStaging_[i] = std::move(*staging);
+    }
   // Every step was prepared once, in order: outputs written in place.
   for (PreparedStep &prepared : steps_)
     if (prepared.step->outputs())

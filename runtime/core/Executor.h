@@ -8,6 +8,7 @@
 #include "runtime/hal/Channel.h"
 #include "runtime/hal/Device.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -135,6 +136,13 @@ private:
   /// Starts a prepared collective: on the collective thread (host devices),
   /// else in order on the stream.
   Status issueCollective(size_t n);
+  /// Grows the collectives' two staging buffers to at least these bytes
+  /// (allocated once all steps are prepared; collectives run one at a time,
+  /// so they share them).
+  void needStaging(size_t first, size_t second) {
+    stagingBytes_[0] = std::max(stagingBytes_[0], first);
+    stagingBytes_[1] = std::max(stagingBytes_[1], second);
+  }
   /// The memory a step reads and writes (its tensors' bytes).
   void stepMemory(const plan::Step &step, std::vector<MemorySpan> &reads,
                   std::vector<MemorySpan> &writes) const;
@@ -160,6 +168,9 @@ private:
   hal::Channel *channel_ = nullptr;
   std::unique_ptr<hal::Channel> localChannel_; // when create() got none
   std::unique_ptr<hal::Channel> self_;         // the group of this rank alone
+  /// Device memory where collectives pack and regroup rows.
+  std::unique_ptr<hal::Buffer> collectiveStaging_[2];
+  size_t stagingBytes_[2] = {0, 0};
   const plan::Function *function_ = nullptr;
   std::vector<TensorRef> tensors_;
   std::unique_ptr<hal::Buffer> arena_;

@@ -64,11 +64,6 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
                               ? "GPU memory moves through moe-run --channel nccl"
                               : "host memory moves through moe-run --channel mpi") +
                          ")");
-  // Every step but the plain collectives moves rows on the host.
-  const bool plain = op == "mesh.all_reduce" || op == "mesh.all_gather" || op == "mesh.all_slice";
-  if (!plain && device_->kind() == hal::DeviceKind::cuda)
-    return Status::error(where + " runs on host memory (cpu, cuda-emu); sharded plans with it "
-                                 "on a GPU are not built yet");
   const TensorRef &in = tensors_[step->inputs()->Get(0)];
   const TensorRef &out = tensors_[step->outputs()->Get(0)];
   auto axis = [&](const char *name) -> StatusOr<int64_t> {
@@ -129,6 +124,7 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
                            " ranks do not fit its shapes and axes");
     prepared.splitAxis = *split;
     prepared.concatAxis = *concat;
+    needStaging(in.bytes(), out.bytes());
     prepared.collective = PreparedStep::Collective::allToAll;
   } else if (op == "moe.slots_to_experts" || op == "moe.slots_from_experts") {
     bool to = op == "moe.slots_to_experts";
@@ -141,6 +137,8 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
                            std::to_string(group) + ", C, d]");
     prepared.collective =
         to ? PreparedStep::Collective::slotsToExperts : PreparedStep::Collective::slotsFromExperts;
+    if (to)
+      needStaging(in.bytes(), 0);
   } else if (op == "moe.expert_exchange" || op == "moe.expert_return") {
     // Rows [N, d] and, for every rank of the group, its rows per expert.
     const TensorRef &counts = tensors_[step->inputs()->Get(1)];
@@ -169,6 +167,10 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
       prepared.chunk = *chunk;
       prepared.chunks = *chunks;
     }
+    // This rank's rows packed by chunk; every rank's rows for its experts.
+    const bool exchange = op == "moe.expert_exchange";
+    const TensorRef &mine = exchange ? in : rows, &theirs = exchange ? rows : in;
+    needStaging(mine.bytes(), theirs.bytes());
   } else {
     return Status::error(where + ": the runtime has no collective '" + std::string(op) + "'");
   }
@@ -194,19 +196,19 @@ Status Executor::runCollective(const PreparedStep &prepared) {
     return stream.copy(out.data, static_cast<const char *>(in.data) + group.rank() * out.bytes(),
                        out.bytes());
   case PreparedStep::Collective::localSlots: {
-    // Kernels queued before have written the slots.
+    // The slots on the host (a small i32 tensor), this rank's kept.
+    std::vector<int32_t> slots(in.numel());
+    if (Status s = stream.download(slots.data(), in.data, in.bytes()); !s)
+      return s;
     if (Status s = stream.synchronize(); !s)
       return s;
     const int64_t first = group.rank() * prepared.tokensPerRank;
-    const auto *slots = static_cast<const int32_t *>(in.data);
-    auto *mine = static_cast<int32_t *>(out.data);
-    for (int64_t i = 0, n = out.numel(); i < n; ++i) {
-      int64_t token = int64_t(slots[i]) - first;
-      mine[i] = slots[i] >= 0 && token >= 0 && token < prepared.tokensPerRank
-                    ? static_cast<int32_t>(token)
-                    : -1;
+    for (int32_t &slot : slots) {
+      int64_t token = int64_t(slot) - first;
+      slot = slot >= 0 && token >= 0 && token < prepared.tokensPerRank ? static_cast<int32_t>(token)
+                                                                       : -1;
     }
-    return Status::ok();
+    return stream.upload(out.data, slots.data(), out.bytes());
   }
   case PreparedStep::Collective::expertExchange:
   case PreparedStep::Collective::expertReturn:
@@ -216,15 +218,12 @@ Status Executor::runCollective(const PreparedStep &prepared) {
   case PreparedStep::Collective::slotsToExperts: {
     // Each slot is filled on one rank: the sum over ranks is that row, bit
     // for bit; this rank keeps its experts' block.
-    if (Status s = stream.synchronize(); !s)
+    auto *sum = static_cast<uint8_t *>(collectiveStaging_[0]->address());
+    if (Status s = stream.copy(sum, in.data, in.bytes()); !s)
       return s;
-    std::vector<uint8_t> sum(static_cast<const uint8_t *>(in.data),
-                             static_cast<const uint8_t *>(in.data) + in.bytes());
-    if (Status s = group.allReduce(stream, sum.data(), in.numel(), in.dtype, hal::Reduction::sum);
-        !s)
+    if (Status s = group.allReduce(stream, sum, in.numel(), in.dtype, hal::Reduction::sum); !s)
       return s;
-    std::memcpy(out.data, sum.data() + group.rank() * out.bytes(), out.bytes());
-    return Status::ok();
+    return stream.copy(out.data, sum + group.rank() * out.bytes(), out.bytes());
   }
   case PreparedStep::Collective::slotsFromExperts:
     return group.allGather(stream, in.data, in.bytes(), out.data);
@@ -242,12 +241,15 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
   const TensorRef &to = tensors_[step.outputs()->Get(0)];
   hal::Channel &group = *prepared.channel;
   hal::Stream &stream = device_->defaultStream();
-  // Kernels queued before have written the rows and the counts.
+  // Every rank's rows per expert, on the host: they size the copies. (Rows
+  // move only on the stream, so any device's memory works.)
+  std::vector<int32_t> counts(countsRef.numel());
+  if (Status s = stream.download(counts.data(), countsRef.data, countsRef.bytes()); !s)
+    return s;
   if (Status s = stream.synchronize(); !s)
     return s;
   const int64_t ranks = group.size(), me = group.rank();
   const int64_t experts = countsRef.numel() / ranks, local = experts / ranks;
-  const auto *counts = static_cast<const int32_t *>(countsRef.data);
   const size_t rowBytes = from.bytes() / from.shape[0];
   const int64_t chunk = prepared.chunk, chunks = prepared.chunks;
   // Rank `rank`'s rows for `expert`, all of them and those of the chunk
@@ -289,24 +291,26 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
                          " received)");
   // This rank's rows of the chunk, packed in expert order, to or from their
   // places among all its rows (the same bytes when there is one chunk).
-  std::vector<uint8_t> packed(chunks > 1 ? mineTotal * rowBytes : 0);
-  auto pack = [&](uint8_t *rows, bool toPacked) {
+  auto *packed = static_cast<uint8_t *>(collectiveStaging_[0]->address());
+  auto pack = [&](uint8_t *rows, bool toPacked) -> Status {
     size_t at = 0, cursor = 0;
     for (int64_t e = 0; e < experts; ++e) {
       int64_t n = whole(me, e);
       uint8_t *place = rows + (at + first(n)) * rowBytes;
       size_t bytes = count(me, e) * rowBytes;
-      if (toPacked)
-        std::memcpy(packed.data() + cursor, place, bytes);
-      else
-        std::memcpy(place, packed.data() + cursor, bytes);
+      if (bytes)
+        if (Status s = toPacked ? stream.copy(packed + cursor, place, bytes)
+                                : stream.copy(place, packed + cursor, bytes);
+            !s)
+          return s;
       at += n;
       cursor += bytes;
     }
+    return Status::ok();
   };
   // The received rows, rank-major, regrouped expert-major (and back).
-  std::vector<uint8_t> staging(theirsTotal * rowBytes);
-  auto regroup = [&](bool toExpertMajor, uint8_t *expertMajor) {
+  auto *staging = static_cast<uint8_t *>(collectiveStaging_[1]->address());
+  auto regroup = [&](bool toExpertMajor, uint8_t *expertMajor) -> Status {
     size_t cursor = 0;
     for (int64_t e = 0; e < local; ++e)
       for (int64_t i = 0; i < ranks; ++i) {
@@ -314,44 +318,51 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
         for (int64_t f = 0; f < e; ++f)
           before += count(i, me * local + f);
         size_t bytes = count(i, me * local + e) * rowBytes;
-        uint8_t *rankMajor = staging.data() + theirsOffset[i] + before * rowBytes;
-        if (toExpertMajor)
-          std::memcpy(expertMajor + cursor, rankMajor, bytes);
-        else
-          std::memcpy(rankMajor, expertMajor + cursor, bytes);
+        uint8_t *rankMajor = staging + theirsOffset[i] + before * rowBytes;
+        if (bytes)
+          if (Status s = toExpertMajor ? stream.copy(expertMajor + cursor, rankMajor, bytes)
+                                       : stream.copy(rankMajor, expertMajor + cursor, bytes);
+              !s)
+            return s;
         cursor += bytes;
       }
+    return Status::ok();
   };
-  std::memset(to.data, 0, to.bytes());
+  if (Status s = stream.fillZero(to.data, to.bytes()); !s)
+    return s;
   if (out) {
     const void *send = from.data;
     if (chunks > 1) {
-      pack(static_cast<uint8_t *>(from.data), /*toPacked=*/true);
-      send = packed.data();
+      if (Status s = pack(static_cast<uint8_t *>(from.data), /*toPacked=*/true); !s)
+        return s;
+      send = packed;
     }
-    if (Status s = group.allToAll(stream, send, mineOffset, mineBytes, staging.data(), theirsOffset,
-                                  theirsBytes);
+    if (Status s =
+            group.allToAll(stream, send, mineOffset, mineBytes, staging, theirsOffset, theirsBytes);
         !s)
       return s;
-    regroup(/*toExpertMajor=*/true, static_cast<uint8_t *>(to.data));
+    if (Status s = regroup(/*toExpertMajor=*/true, static_cast<uint8_t *>(to.data)); !s)
+      return s;
     // The rows per local expert, for the experts' GEMMs.
-    auto *sizes = static_cast<int32_t *>(tensors_[step.outputs()->Get(1)].data);
-    for (int64_t e = 0; e < local; ++e) {
-      int64_t n = 0;
+    std::vector<int32_t> sizes(local);
+    for (int64_t e = 0; e < local; ++e)
       for (int64_t i = 0; i < ranks; ++i)
-        n += count(i, me * local + e);
-      sizes[e] = static_cast<int32_t>(n);
-    }
-    return Status::ok();
+        sizes[e] += static_cast<int32_t>(count(i, me * local + e));
+    const TensorRef &sizesRef = tensors_[step.outputs()->Get(1)];
+    if (Status s = stream.upload(sizesRef.data, sizes.data(), sizesRef.bytes()); !s)
+      return s;
+    // The host copy lives in this frame: wait for the upload.
+    return stream.synchronize();
   }
-  regroup(/*toExpertMajor=*/false, static_cast<uint8_t *>(from.data));
-  void *receive = chunks > 1 ? packed.data() : to.data;
-  if (Status s = group.allToAll(stream, staging.data(), theirsOffset, theirsBytes, receive,
-                                mineOffset, mineBytes);
+  if (Status s = regroup(/*toExpertMajor=*/false, static_cast<uint8_t *>(from.data)); !s)
+    return s;
+  void *receive = chunks > 1 ? static_cast<void *>(packed) : to.data;
+  if (Status s = group.allToAll(stream, staging, theirsOffset, theirsBytes, receive, mineOffset,
+                                mineBytes);
       !s)
     return s;
   if (chunks > 1)
-    pack(static_cast<uint8_t *>(to.data), /*toPacked=*/false);
+    return pack(static_cast<uint8_t *>(to.data), /*toPacked=*/false);
   return Status::ok();
 }
 
@@ -369,15 +380,18 @@ struct Pieces {
       outer *= shape[i];
     bytes = shape[axis] / parts * inner;
   }
-  /// Copies piece `q` of the tensor at `whole` to or from `packed`.
-  void copy(uint8_t *whole, uint8_t *packed, int64_t q, int64_t parts, bool pack) const {
+  /// Copies piece `q` of the tensor at `whole` to or from `packed`, on the
+  /// stream.
+  Status copy(hal::Stream &stream, uint8_t *whole, uint8_t *packed, int64_t q, int64_t parts,
+              bool pack) const {
     for (int64_t o = 0; o < outer; ++o) {
       uint8_t *at = whole + (o * parts + q) * bytes;
-      if (pack)
-        std::memcpy(packed + o * bytes, at, bytes);
-      else
-        std::memcpy(at, packed + o * bytes, bytes);
+      if (Status s = pack ? stream.copy(packed + o * bytes, at, bytes)
+                          : stream.copy(at, packed + o * bytes, bytes);
+          !s)
+        return s;
     }
+    return Status::ok();
   }
 };
 } // namespace
@@ -388,8 +402,6 @@ Status Executor::exchangePieces(const PreparedStep &prepared) {
   const TensorRef &out = tensors_[step.outputs()->Get(0)];
   hal::Channel &group = *prepared.channel;
   hal::Stream &stream = device_->defaultStream();
-  if (Status s = stream.synchronize(); !s)
-    return s;
   const int64_t ranks = group.size();
   const size_t element = dtypeSize(in.dtype);
   // Piece q of the input (along the split axis) goes to rank q; the piece
@@ -401,18 +413,23 @@ Status Executor::exchangePieces(const PreparedStep &prepared) {
   joined[prepared.concatAxis] *= ranks;
   Pieces concat(joined, prepared.concatAxis, ranks, element);
   const size_t pieceBytes = in.bytes() / ranks;
-  std::vector<uint8_t> send(in.bytes()), receive(out.bytes());
+  auto *send = static_cast<uint8_t *>(collectiveStaging_[0]->address());
+  auto *receive = static_cast<uint8_t *>(collectiveStaging_[1]->address());
   std::vector<size_t> offsets(ranks), sizes(ranks, pieceBytes);
   for (int64_t q = 0; q < ranks; ++q) {
     offsets[q] = q * pieceBytes;
-    split.copy(static_cast<uint8_t *>(in.data), send.data() + offsets[q], q, ranks, true);
+    if (Status s =
+            split.copy(stream, static_cast<uint8_t *>(in.data), send + offsets[q], q, ranks, true);
+        !s)
+      return s;
   }
-  if (Status s =
-          group.allToAll(stream, send.data(), offsets, sizes, receive.data(), offsets, sizes);
-      !s)
+  if (Status s = group.allToAll(stream, send, offsets, sizes, receive, offsets, sizes); !s)
     return s;
   for (int64_t i = 0; i < ranks; ++i)
-    concat.copy(static_cast<uint8_t *>(out.data), receive.data() + offsets[i], i, ranks, false);
+    if (Status s = concat.copy(stream, static_cast<uint8_t *>(out.data), receive + offsets[i], i,
+                               ranks, false);
+        !s)
+      return s;
   return Status::ok();
 }
 
