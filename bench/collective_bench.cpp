@@ -26,8 +26,14 @@
 using namespace moec::rt;
 
 namespace {
+hal::Channel *openedChannel = nullptr;
+
+/// Reports the error and ends every rank (the others would wait for this
+/// one in their next collective).
 int fail(const std::string &message) {
   std::fprintf(stderr, "collective_bench: error: %s\n", message.c_str());
+  if (openedChannel && openedChannel->size() > 1)
+    openedChannel->abort(1);
   return 1;
 }
 
@@ -76,9 +82,10 @@ int main(int argc, char **argv) {
   auto channel = openChannel(channelName, 300);
   if (!channel)
     return fail(channel.status().message());
+  openedChannel = channel->get();
   std::unique_ptr<hal::Device> device;
   if (deviceName == "cuda") {
-    auto gpu = cuda::CudaDevice::create(localRankFromEnvironment());
+    auto gpu = cuda::CudaDevice::createForLocalRank(localRankFromEnvironment());
     if (!gpu)
       return fail(gpu.status().message());
     device = std::move(*gpu);
@@ -88,6 +95,9 @@ int main(int argc, char **argv) {
     return fail("--device must be cuda or cpu, not '" + deviceName + "'");
   }
   hal::Channel &ranks = **channel;
+  if (!ranks.reaches(device->kind()))
+    return fail("the " + channelName + " channel cannot move the memory of the " + deviceName +
+                " device (nccl moves GPU memory, mpi host memory)");
   hal::Stream &stream = device->defaultStream();
   const size_t n = static_cast<size_t>(ranks.size());
   std::ostringstream json;

@@ -2,6 +2,8 @@
 #include "runtime/core/CollectiveQueue.h"
 
 #include <chrono>
+#include <exception>
+#include <string>
 
 namespace moec::rt {
 
@@ -25,9 +27,10 @@ void CollectiveQueue::submit(std::function<Status()> work, std::vector<MemorySpa
                              std::vector<MemorySpan> writes) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    items_.push_back({++submitted_, std::move(work), std::move(reads), std::move(writes)});
+    // The thread first: an item queued without one would never finish.
     if (!thread_.joinable())
       thread_ = std::thread([this] { serve(); });
+    items_.push_back({++submitted_, std::move(work), std::move(reads), std::move(writes)});
   }
   queued_.notify_one();
 }
@@ -40,9 +43,16 @@ void CollectiveQueue::serve() {
       return; // stopping, nothing left
     // The item stays at the front (in flight) while it runs.
     std::function<Status()> work = std::move(items_.front().work);
-    bool skip = !error_.isOk();
+    bool skip = !error_.isOk() || cancelled_;
     lock.unlock();
-    Status status = skip ? Status::ok() : work();
+    Status status = Status::ok();
+    if (!skip) {
+      try {
+        status = work();
+      } catch (const std::exception &e) {
+        status = Status::error(std::string("a collective failed: ") + e.what());
+      }
+    }
     lock.lock();
     if (!status && error_.isOk())
       error_ = std::move(status);
@@ -83,6 +93,18 @@ Status CollectiveQueue::waitForConflicts(const std::vector<MemorySpan> &reads,
 Status CollectiveQueue::drain() {
   std::unique_lock<std::mutex> lock(mutex_);
   return waitUntilDone(lock, submitted_);
+}
+
+void CollectiveQueue::cancel() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cancelled_ = true;
+  (void)waitUntilDone(lock, submitted_);
+  cancelled_ = false;
+}
+
+void CollectiveQueue::reset() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  error_ = Status::ok();
 }
 
 bool CollectiveQueue::busy() const {

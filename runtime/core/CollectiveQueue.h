@@ -49,6 +49,12 @@ public:
                           const std::vector<MemorySpan> &writes);
   /// Waits for every item queued; the first error of any.
   Status drain();
+  /// Skips the items not started yet and waits for the one running (after
+  /// an error on the compute thread: nothing may touch the executor's
+  /// memory, or call the channel, once it returns).
+  void cancel();
+  /// Forgets the error of an earlier run (nothing is queued then).
+  void reset();
   /// Whether items are queued or running.
   bool busy() const;
   /// Seconds the callers of the waits spent waiting, since the last call.
@@ -70,6 +76,7 @@ private:
   uint64_t submitted_ = 0, done_ = 0;
   Status error_ = Status::ok();
   bool stopping_ = false;
+  bool cancelled_ = false; // skip what is queued
   double waited_ = 0;
   std::thread thread_;
 };

@@ -251,6 +251,18 @@ Status Executor::run() {
 }
 
 Status Executor::runSteps() {
+  if (collectives_)
+    collectives_->reset();
+  if (Status s = queueSteps(); !s) {
+    // Nothing of this run may go on touching its memory or the channel.
+    if (collectives_)
+      collectives_->cancel();
+    return s;
+  }
+  return collectives_ ? collectives_->drain() : Status::ok();
+}
+
+Status Executor::queueSteps() {
   hal::Stream &stream = device_->defaultStream();
   for (size_t n = 0; n < steps_.size(); ++n) {
     const PreparedStep &prepared = steps_[n];
@@ -319,7 +331,7 @@ Status Executor::runSteps() {
     if (Status s = recordTiming(n, start); !s)
       return s;
   }
-  return collectives_ ? collectives_->drain() : Status::ok();
+  return Status::ok();
 }
 
 Status Executor::issueCollective(size_t n) {

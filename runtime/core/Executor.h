@@ -140,8 +140,9 @@ private:
   /// (allocated once all steps are prepared; collectives run one at a time,
   /// so they share them).
   void needStaging(size_t first, size_t second) {
-    stagingBytes_[0] = std::max(stagingBytes_[0], first);
-    stagingBytes_[1] = std::max(stagingBytes_[1], second);
+    // At least a byte: every use takes the buffers' addresses.
+    stagingBytes_[0] = std::max({stagingBytes_[0], first, size_t(1)});
+    stagingBytes_[1] = std::max({stagingBytes_[1], second, size_t(1)});
   }
   /// The memory a step reads and writes (its tensors' bytes).
   void stepMemory(const plan::Step &step, std::vector<MemorySpan> &reads,
@@ -155,8 +156,11 @@ private:
   /// Points the function's tensors inside fusion groups into an arena of
   /// their own (allocated once, when a group runs member by member).
   Status allocateInternalArena();
-  /// Queues every step (run() without a graph, or while recording one).
+  /// Queues every step (run() without a graph, or while recording one) and
+  /// waits for the collectives; after an error, cancels those not started.
   Status runSteps();
+  /// Queues every step in order.
+  Status queueSteps();
   Status loadGeneratedCode();
   bool usesGeneratedCode(const plan::Step &step) const;
   /// Adds prepared step `n`, started at `start`, to the profile and the

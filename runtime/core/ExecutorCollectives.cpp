@@ -152,6 +152,13 @@ Status Executor::prepareCollective(const plan::Step *step, int index) {
     if (in.shape.empty() || rows.shape.empty() || in.dtype != rows.dtype ||
         in.bytes() / in.shape[0] != rows.bytes() / rows.shape[0])
       return Status::error(where + " moves rows of one type and width");
+    if (op == "moe.expert_exchange") {
+      const TensorRef &sizes = tensors_[step->outputs()->Get(1)];
+      if (sizes.dtype != DType::i32 || sizes.numel() != counts.shape[0] / group / group)
+        return Status::error(where + ": local_sizes must be i32 [" +
+                             std::to_string(counts.shape[0] / group / group) +
+                             "], one count per expert of the rank");
+    }
     prepared.collective = op == "moe.expert_exchange" ? PreparedStep::Collective::expertExchange
                                                       : PreparedStep::Collective::expertReturn;
     // The chunk of every expert's rows it moves (--overlap-chunks).
@@ -208,7 +215,9 @@ Status Executor::runCollective(const PreparedStep &prepared) {
       slot = slot >= 0 && token >= 0 && token < prepared.tokensPerRank ? static_cast<int32_t>(token)
                                                                        : -1;
     }
-    return stream.upload(out.data, slots.data(), out.bytes());
+    if (Status s = stream.upload(out.data, slots.data(), out.bytes()); !s)
+      return s;
+    return stream.synchronize(); // `slots` goes with this frame
   }
   case PreparedStep::Collective::expertExchange:
   case PreparedStep::Collective::expertReturn:

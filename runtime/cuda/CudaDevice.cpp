@@ -23,6 +23,14 @@ private:
 };
 } // namespace
 
+StatusOr<std::unique_ptr<CudaDevice>> CudaDevice::createForLocalRank(int localRank) {
+  auto driver = CudaDriver::load();
+  if (!driver)
+    return driver.status();
+  int count = (*driver)->deviceCount();
+  return create(count > 0 ? localRank % count : localRank);
+}
+
 StatusOr<std::unique_ptr<CudaDevice>> CudaDevice::create(int ordinal) {
   auto driver = CudaDriver::load();
   if (!driver)

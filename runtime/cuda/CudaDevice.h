@@ -21,6 +21,10 @@ public:
   /// The GPU `ordinal`; the error says why there is none (no driver, no
   /// device, an ordinal out of range).
   static StatusOr<std::unique_ptr<CudaDevice>> create(int ordinal = 0);
+  /// The GPU of the process of local rank `localRank` on its node: that
+  /// ordinal modulo the GPUs the driver sees (a launcher that gives each
+  /// process its own GPU through CUDA_VISIBLE_DEVICES leaves it one).
+  static StatusOr<std::unique_ptr<CudaDevice>> createForLocalRank(int localRank);
   ~CudaDevice() override;
 
   hal::DeviceKind kind() const override { return hal::DeviceKind::cuda; }

@@ -56,7 +56,10 @@ StatusOr<std::unique_ptr<hal::Channel>> openHostChannel(double timeoutSeconds) {
 
 } // namespace
 
-bool launchedByTorchrun() { return std::getenv("WORLD_SIZE") && std::getenv("RANK"); }
+bool launchedByTorchrun() {
+  const char *size = std::getenv("WORLD_SIZE");
+  return size && std::getenv("RANK") && std::atoi(size) > 1;
+}
 
 int localRankFromEnvironment() {
   for (const char *variable :

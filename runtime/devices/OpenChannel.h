@@ -23,7 +23,7 @@ StatusOr<std::unique_ptr<hal::Channel>> openChannel(const std::string &name, dou
 
 /// Whether this process runs under mpirun or srun (their environment).
 bool launchedByMpi();
-/// Whether torchrun (or a launcher like it) set RANK and WORLD_SIZE.
+/// Whether torchrun (or a launcher like it) set RANK and a WORLD_SIZE above 1.
 bool launchedByTorchrun();
 /// This process's rank among those of its node (LOCAL_RANK,
 /// OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID or MPI_LOCALRANKID; 0 when

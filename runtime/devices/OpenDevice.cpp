@@ -15,7 +15,7 @@ StatusOr<std::unique_ptr<hal::Device>> openDevice(const std::string &name, const
   bool gpuCode = plan.root().target() && plan.root().target()->str() == "cuda";
   if (name == "auto") {
     if (gpuCode)
-      if (auto gpu = cuda::CudaDevice::create(localRankFromEnvironment()); gpu)
+      if (auto gpu = cuda::CudaDevice::createForLocalRank(localRankFromEnvironment()); gpu)
         return std::unique_ptr<hal::Device>(std::move(*gpu));
     return std::unique_ptr<hal::Device>(cpu::CpuDevice::create());
   }
@@ -26,7 +26,7 @@ StatusOr<std::unique_ptr<hal::Device>> openDevice(const std::string &name, const
     if (!gpuCode)
       return Status::error(flag + " cuda: " + plan.path() +
                            " has no GPU code; compile it with moec --target=cuda");
-    auto gpu = cuda::CudaDevice::create(localRankFromEnvironment());
+    auto gpu = cuda::CudaDevice::createForLocalRank(localRankFromEnvironment());
     if (!gpu)
       return Status::error(flag + " cuda: " + gpu.status().message());
     return std::unique_ptr<hal::Device>(std::move(*gpu));

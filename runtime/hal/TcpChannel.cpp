@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -55,7 +56,8 @@ std::string transfer(int fd, void *data, size_t bytes, bool sending, Clock::time
   while (bytes) {
     if (!waitReady(fd, sending ? POLLOUT : POLLIN, deadline))
       return "timed out";
-    ssize_t n = sending ? ::send(fd, at, bytes, MSG_NOSIGNAL) : ::recv(fd, at, bytes, 0);
+    ssize_t n = sending ? ::send(fd, at, bytes, MSG_NOSIGNAL | MSG_DONTWAIT)
+                        : ::recv(fd, at, bytes, MSG_DONTWAIT);
     if (n == 0)
       return "the connection closed (the rank ended)";
     if (n < 0) {
@@ -115,10 +117,19 @@ StatusOr<std::unique_ptr<Rendezvous>> rendezvousFromEnvironment() {
     return Status::error("the environment variable MASTER_ADDR (rank 0's host) is not set; "
                          "torchrun and Slurm set RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT");
   r->address = address;
-  auto port = number("MASTER_PORT", 1, 65535);
-  if (!port)
-    return port.status();
-  r->port = static_cast<int>(*port);
+  // torchrun's own store listens on MASTER_PORT: the ranks meet one port
+  // above it, or where MOEC_RENDEZVOUS_PORT says.
+  if (std::getenv("MOEC_RENDEZVOUS_PORT")) {
+    auto port = number("MOEC_RENDEZVOUS_PORT", 1, 65535);
+    if (!port)
+      return port.status();
+    r->port = static_cast<int>(*port);
+  } else {
+    auto port = number("MASTER_PORT", 1, 65534);
+    if (!port)
+      return port.status();
+    r->port = static_cast<int>(*port) + 1;
+  }
   return r;
 }
 
@@ -134,10 +145,10 @@ StatusOr<std::unique_ptr<TcpChannel>> TcpChannel::connect(const Rendezvous &r,
   const std::string seconds = text;
   if (r.rank == 0) {
     // Listen on every interface: MASTER_ADDR names this host for the others.
-    int listener = ::socket(AF_INET6, SOCK_STREAM, 0);
+    int listener = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
     bool ipv6 = listener >= 0;
     if (!ipv6)
-      listener = ::socket(AF_INET, SOCK_STREAM, 0);
+      listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listener < 0)
       return Status::error(std::string("rank 0 cannot open a socket: ") + std::strerror(errno));
     int on = 1, off = 0;
@@ -163,7 +174,7 @@ StatusOr<std::unique_ptr<TcpChannel>> TcpChannel::connect(const Rendezvous &r,
       std::string why = std::strerror(errno);
       ::close(listener);
       return Status::error("rank 0 cannot listen on port " + std::to_string(r.port) +
-                           " (MASTER_PORT): " + why);
+                           " (MASTER_PORT + 1, or MOEC_RENDEZVOUS_PORT): " + why);
     }
     for (int joined = 1; joined < r.size; ++joined) {
       if (!waitReady(listener, POLLIN, deadline)) {
@@ -175,23 +186,29 @@ StatusOr<std::unique_ptr<TcpChannel>> TcpChannel::connect(const Rendezvous &r,
         return Status::error("rank 0 waited " + seconds + " s on port " + std::to_string(r.port) +
                              " for the other ranks; rank(s) " + missing + " never connected");
       }
-      int fd = ::accept(listener, nullptr, nullptr);
+      int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) {
         --joined;
         continue;
       }
+      // A rank greets at once; something else (a port scan, a health check)
+      // that stays silent or says another thing is dropped.
       Hello hello;
-      std::string failed = transfer(fd, &hello, sizeof(hello), false, deadline);
-      if (failed.empty() &&
-          (hello.magic != Hello().magic || hello.size != uint32_t(r.size) || hello.rank == 0 ||
-           hello.rank >= uint32_t(r.size) || channel->sockets_[hello.rank] >= 0))
-        failed = hello.magic != Hello().magic
-                     ? "something else connected to port " + std::to_string(r.port)
-                 : hello.size != uint32_t(r.size)
-                     ? "a rank of a run of " + std::to_string(hello.size) + " ranks connected " +
-                           "(WORLD_SIZE differs between the ranks)"
-                     : "rank " + std::to_string(hello.rank) + " connected twice or is out of " +
-                           "range (RANK differs from what the launcher gave)";
+      std::string greeting = transfer(fd, &hello, sizeof(hello), false,
+                                      std::min(deadline, Clock::now() + std::chrono::seconds(10)));
+      if (!greeting.empty() || hello.magic != Hello().magic) {
+        ::close(fd);
+        --joined;
+        continue;
+      }
+      std::string failed;
+      if (hello.size != uint32_t(r.size))
+        failed = "a rank of a run of " + std::to_string(hello.size) +
+                 " ranks connected (WORLD_SIZE differs between the ranks)";
+      else if (hello.rank == 0 || hello.rank >= uint32_t(r.size) ||
+               channel->sockets_[hello.rank] >= 0)
+        failed = "rank " + std::to_string(hello.rank) +
+                 " connected twice or is out of range (RANK differs from what the launcher gave)";
       if (!failed.empty()) {
         ::close(fd);
         ::close(listener);
@@ -215,13 +232,23 @@ StatusOr<std::unique_ptr<TcpChannel>> TcpChannel::connect(const Rendezvous &r,
   int fd = -1;
   while (fd < 0 && Clock::now() < deadline) {
     for (addrinfo *a = found; a && fd < 0; a = a->ai_next) {
-      int s = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+      // Non-blocking, so that an unreachable host waits no longer than the
+      // deadline.
+      int s = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
       if (s < 0)
         continue;
-      if (::connect(s, a->ai_addr, a->ai_addrlen) == 0) {
+      int code = ::connect(s, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
+      if (code == EINPROGRESS) {
+        code = ETIMEDOUT;
+        if (waitReady(s, POLLOUT, std::min(deadline, Clock::now() + std::chrono::seconds(5)))) {
+          socklen_t length = sizeof(code);
+          ::getsockopt(s, SOL_SOCKET, SO_ERROR, &code, &length);
+        }
+      }
+      if (code == 0) {
         fd = s;
       } else {
-        lastError = std::strerror(errno);
+        lastError = std::strerror(code);
         ::close(s);
       }
     }

@@ -1,7 +1,8 @@
 """Starts N copies of a command the way torchrun does: RANK, WORLD_SIZE,
-LOCAL_RANK, MASTER_ADDR=127.0.0.1 and a free MASTER_PORT in each one's
-environment. Waits for all, prints each one's stderr prefixed with its rank,
-and exits with the largest exit status.
+LOCAL_RANK, MASTER_ADDR=127.0.0.1 and MASTER_PORT in each one's environment,
+with MASTER_PORT held by a listening socket meanwhile (torchrun's own store
+listens there). Waits for all, prints each one's stderr prefixed with its
+rank, and exits with the largest exit status.
 
     torchrun_like.py N command args...
 """
@@ -11,15 +12,25 @@ import subprocess
 import sys
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def held_port():
+    """A listening socket on a port whose successor is free too."""
+    while True:
+        store = socket.socket()
+        store.bind(("127.0.0.1", 0))
+        store.listen()
+        port = store.getsockname()[1]
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+                return store, port
+            except OSError:
+                store.close()
 
 
 def main():
     n, command = int(sys.argv[1]), sys.argv[2:]
-    port = str(free_port())
+    store, number = held_port()
+    port = str(number)
     ranks = []
     for rank in range(n):
         env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(n), LOCAL_RANK=str(rank),
@@ -32,6 +43,7 @@ def main():
         for line in err.splitlines():
             print(f"[rank {rank}] {line}")
         status = max(status, process.returncode)
+    store.close()
     sys.exit(status)
 
 

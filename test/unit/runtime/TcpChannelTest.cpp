@@ -8,9 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 using moec::rt::Status;
@@ -88,6 +90,43 @@ TEST(TcpChannelTest, RankZeroNamesTheRanksThatNeverCame) {
   (void)two.get(); // rank 2 came; what it got is beside the point
 }
 
+TEST(TcpChannelTest, SomethingElseOnThePortDoesNotStopTheRanks) {
+  const int port = freePort();
+  auto zero =
+      std::async(std::launch::async, [=] { return TcpChannel::connect(at(port, 0, 2), 10); });
+  // A health check that connects and says something else, first.
+  int stranger = -1;
+  for (int tries = 0; tries < 100 && stranger < 0; ++tries) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    if (::connect(fd, reinterpret_cast<sockaddr *>(&address), sizeof(address)) == 0) {
+      stranger = fd;
+    } else {
+      ::close(fd);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  ASSERT_GE(stranger, 0);
+  const char junk[16] = "GET / HTTP/1.0";
+  ASSERT_EQ(::send(stranger, junk, sizeof(junk), 0), ssize_t(sizeof(junk)));
+  auto one = TcpChannel::connect(at(port, 1, 2), 10);
+  ASSERT_TRUE(one) << one.status().message();
+  auto joined = zero.get();
+  ASSERT_TRUE(joined) << joined.status().message();
+  int mine = 1, all[2] = {0, 0};
+  auto gathered = std::async(std::launch::async, [&] {
+    int theirs = 0, both[2];
+    return (*joined)->allGatherHost(&theirs, sizeof(theirs), both).isOk() && both[1] == 1;
+  });
+  EXPECT_TRUE((*one)->allGatherHost(&mine, sizeof(mine), all));
+  EXPECT_TRUE(gathered.get());
+  EXPECT_EQ(all[1], 1);
+  ::close(stranger);
+}
+
 TEST(TcpChannelTest, AWorldSizeMismatchIsAnError) {
   const int port = freePort();
   auto other =
@@ -122,7 +161,12 @@ TEST(RendezvousTest, FromTorchrunsEnvironment) {
   EXPECT_EQ((*r)->rank, 2);
   EXPECT_EQ((*r)->size, 4);
   EXPECT_EQ((*r)->address, "node7");
-  EXPECT_EQ((*r)->port, 29500);
+  EXPECT_EQ((*r)->port, 29501) << "torchrun's own store holds MASTER_PORT";
+  ::setenv("MOEC_RENDEZVOUS_PORT", "31000", 1);
+  auto chosen = moec::rt::hal::rendezvousFromEnvironment();
+  ASSERT_TRUE(chosen);
+  EXPECT_EQ((*chosen)->port, 31000);
+  ::unsetenv("MOEC_RENDEZVOUS_PORT");
   ::setenv("RANK", "4", 1);
   auto bad = moec::rt::hal::rendezvousFromEnvironment();
   ASSERT_FALSE(bad);
