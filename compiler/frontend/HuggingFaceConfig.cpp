@@ -18,6 +18,7 @@
 #include "compiler/frontend/YamlReader.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 namespace moec::frontend {
@@ -103,6 +104,13 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
 const std::set<std::string> kSupportedTypes = {
     "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v2", "deepseek_v3"};
 
+/// `value` as %g prints it (0.02, not 0.020000).
+std::string shortNumber(double value) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", value);
+  return text;
+}
+
 class Importer {
 public:
   Importer(MappingReader &r, ModelConfig &c, const ImportOptions &options,
@@ -125,6 +133,7 @@ public:
       olmoe(m);
     else
       deepseek(m);
+    warnAboutRouterLogits(m);
     // Not a transformers key: moec's training settings, usually given with
     // --set training.... on the command line.
     r.section("training", [&](MappingReader &t) { readTrainingSection(t, c.training); });
@@ -188,6 +197,21 @@ private:
     c.ffn.activation = act;
     c.ffn.gated = true;
     c.norm = "rms";
+  }
+
+  /// transformers adds the load-balancing loss to the training loss only
+  /// with `output_router_logits: true`; moec trains with it always (what
+  /// training such a model means), and says so where the two differ.
+  void warnAboutRouterLogits(const MoEConfig &m) {
+    if (type.rfind("deepseek", 0) == 0 || m.aux.loadBalancing == "none" ||
+        m.aux.loadBalancingCoef <= 0 || get<bool>("output_router_logits", false))
+      return;
+    r.diagnostics().warning(
+        r.location(r.has("output_router_logits") ? "output_router_logits" : "router_aux_loss_coef"),
+        "'output_router_logits' is false: transformers' loss leaves the load-balancing loss "
+        "out; moec trains with it (router_aux_loss_coef " +
+            shortNumber(m.aux.loadBalancingCoef) +
+            "); set \"router_aux_loss_coef\": 0 to train without it");
   }
 
   /// A feature replaced on the user's request (--substitute): said, not
