@@ -11,6 +11,14 @@
 #include <cstring>
 
 namespace moec::rt {
+namespace {
+/// Copies `bytes` between `a` and `b` on the stream: into `a` when `intoA`.
+Status copyBetween(hal::Stream &stream, void *a, void *b, size_t bytes, bool intoA) {
+  if (!bytes)
+    return Status::ok();
+  return intoA ? stream.copy(a, b, bytes) : stream.copy(b, a, bytes);
+}
+} // namespace
 
 bool Executor::isRankStep(const plan::Step &step) {
   std::string_view op = step.op()->string_view();
@@ -307,11 +315,8 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
       int64_t n = whole(me, e);
       uint8_t *place = rows + (at + first(n)) * rowBytes;
       size_t bytes = count(me, e) * rowBytes;
-      if (bytes)
-        if (Status s = toPacked ? stream.copy(packed + cursor, place, bytes)
-                                : stream.copy(place, packed + cursor, bytes);
-            !s)
-          return s;
+      if (Status s = copyBetween(stream, packed + cursor, place, bytes, toPacked); !s)
+        return s;
       at += n;
       cursor += bytes;
     }
@@ -328,11 +333,9 @@ Status Executor::exchangeExperts(const PreparedStep &prepared) {
           before += count(i, me * local + f);
         size_t bytes = count(i, me * local + e) * rowBytes;
         uint8_t *rankMajor = staging + theirsOffset[i] + before * rowBytes;
-        if (bytes)
-          if (Status s = toExpertMajor ? stream.copy(expertMajor + cursor, rankMajor, bytes)
-                                       : stream.copy(rankMajor, expertMajor + cursor, bytes);
-              !s)
-            return s;
+        if (Status s = copyBetween(stream, expertMajor + cursor, rankMajor, bytes, toExpertMajor);
+            !s)
+          return s;
         cursor += bytes;
       }
     return Status::ok();
@@ -395,9 +398,7 @@ struct Pieces {
               bool pack) const {
     for (int64_t o = 0; o < outer; ++o) {
       uint8_t *at = whole + (o * parts + q) * bytes;
-      if (Status s = pack ? stream.copy(packed + o * bytes, at, bytes)
-                          : stream.copy(at, packed + o * bytes, bytes);
-          !s)
+      if (Status s = copyBetween(stream, packed + o * bytes, at, bytes, pack); !s)
         return s;
     }
     return Status::ok();
