@@ -1,6 +1,7 @@
 //===- AttentionKernels.cpp - kernels of causal attention -----------------===//
 //
-// moe.attention and moe.attention_grad (MHA/GQA, [B, S, H, D] layouts):
+// moe.attention and moe.attention_grad (MHA/GQA, [B, S, H, D] layouts,
+// values of their own width Dv):
 // every product is a tiled GEMM over the B · Hq (batch, query head) groups
 // of S positions (TiledGemm.h), the probabilities and their gradient kept
 // in the workspace, softmax rows by a block each (one thread each when
@@ -26,7 +27,7 @@ namespace moec::codegen {
 namespace {
 
 struct AttentionShape {
-  int64_t B, S, Hq, Hkv, D, group;
+  int64_t B, S, Hq, Hkv, D, Dv, group; // D: query/key head width, Dv: value's
   std::string scale;
   bool causal;
 };
@@ -34,11 +35,13 @@ struct AttentionShape {
 AttentionShape attentionShape(Operation *op) {
   auto q = cast<RankedTensorType>(op->getOperand(0).getType());
   auto k = cast<RankedTensorType>(op->getOperand(1).getType());
+  auto v = cast<RankedTensorType>(op->getOperand(2).getType());
   AttentionShape a;
   a.B = q.getDimSize(0);
   a.S = q.getDimSize(1);
   a.Hq = q.getDimSize(2);
   a.D = q.getDimSize(3);
+  a.Dv = v.getDimSize(3);
   a.Hkv = k.getDimSize(2);
   a.group = a.Hq / a.Hkv;
   auto scale = op->getAttrOfType<FloatAttr>("scale");
@@ -86,17 +89,19 @@ RowLoop beginRowEntry(KernelWriter &w, StringRef label, int64_t rows, int64_t wi
 }
 
 /// Operand bases of group e = b · Hq + h (batch b, query head h), rows
-/// indexed by position: the query-head tensors [B, S, Hq, D] (q, o, dO, dq)
-/// and the key/value-head ones [B, S, Hkv, D] (k, v), whose head is
+/// indexed by position: the query-head tensors [B, S, Hq, width] (q and dq
+/// of width D, o and dO of width Dv) and the key/value-head ones
+/// [B, S, Hkv, width] (k of width D, v of width Dv), whose head is
 /// h / group. `row` is the position of the group's first row of the
 /// operand (0, or a slice's first).
-std::string queryRows(const AttentionShape &a, StringRef tensor, StringRef row = "0") {
+std::string queryRows(const AttentionShape &a, StringRef tensor, int64_t width,
+                      StringRef row = "0") {
   return "(" + tensor.str() + " + (((long long)(e / " + str(a.Hq) + ") * " + str(a.S) + " + " +
-         row.str() + ") * " + str(a.Hq) + " + e % " + str(a.Hq) + ") * " + str(a.D) + "LL)";
+         row.str() + ") * " + str(a.Hq) + " + e % " + str(a.Hq) + ") * " + str(width) + "LL)";
 }
-std::string keyRows(const AttentionShape &a, StringRef tensor) {
+std::string keyRows(const AttentionShape &a, StringRef tensor, int64_t width) {
   return "(" + tensor.str() + " + ((long long)(e / " + str(a.Hq) + ") * " + str(a.S) + " * " +
-         str(a.Hkv) + " + e % " + str(a.Hq) + " / " + str(a.group) + ") * " + str(a.D) + "LL)";
+         str(a.Hkv) + " + e % " + str(a.Hq) + " / " + str(a.group) + ") * " + str(width) + "LL)";
 }
 /// `count` of the B · Hq groups of S rows (one per batch and query head),
 /// from group `first` on.
@@ -148,8 +153,8 @@ std::string chunkLabel(StringRef label, int64_t index, int64_t chunks) {
 /// probs, a block or a thread per row).
 void writeProbabilities(KernelWriter &w, const AttentionShape &a, const RowGroups &chunk,
                         const std::string &suffix, StringRef P) {
-  writeRowGroupedGemm(w, "scores" + suffix, chunk, a.S, a.D, {queryRows(a, "in0"), a.Hq * a.D},
-                      {keyRows(a, "in1"), a.Hkv * a.D, /*transposed=*/true},
+  writeRowGroupedGemm(w, "scores" + suffix, chunk, a.S, a.D, {queryRows(a, "in0", a.D), a.Hq * a.D},
+                      {keyRows(a, "in1", a.D), a.Hkv * a.D, /*transposed=*/true},
                       {groupBlock(a, chunk, P), a.S});
   int64_t rows = chunk.count;
   RowLoop loop = beginRowEntry(w, "probs" + suffix, rows, a.S);
@@ -185,10 +190,10 @@ struct AttentionKernel : CudaKernelOpInterface::ExternalModel<AttentionKernel, A
       RowGroups chunk = headChunk(a, c * perChunk, perChunk);
       std::string suffix = chunkLabel("", c, chunks);
       writeProbabilities(w, a, chunk, suffix, P);
-      // in: q, k, v; out: o [B, S, Hq, D].
-      writeRowGroupedGemm(w, "output" + suffix, chunk, a.D, a.S,
-                          {groupBlock(a, chunk, P), a.S}, {keyRows(a, "in2"), a.Hkv * a.D},
-                          {queryRows(a, "out0"), a.Hq * a.D});
+      // in: q, k, v; out: o [B, S, Hq, Dv].
+      writeRowGroupedGemm(w, "output" + suffix, chunk, a.Dv, a.S, {groupBlock(a, chunk, P), a.S},
+                          {keyRows(a, "in2", a.Dv), a.Hkv * a.Dv},
+                          {queryRows(a, "out0", a.Dv), a.Hq * a.Dv});
     }
     return w.finish();
   }
@@ -203,10 +208,10 @@ struct AttentionGradKernel
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     AttentionShape a = attentionShape(op);
     int64_t perChunk = groupsPerChunk(op, a), chunks = a.B * a.Hq / perChunk;
-    int64_t probabilities = perChunk * a.S * a.S, perHead = a.B * a.Hq * a.S * a.D;
+    int64_t probabilities = perChunk * a.S * a.S, rows = a.B * a.Hq * a.S;
     KernelWriter w(op, "attention_grad");
     std::string P = w.workspaceFloats(probabilities), dS = w.workspaceFloats(probabilities);
-    std::string dKh = w.workspaceFloats(perHead), dVh = w.workspaceFloats(perHead);
+    std::string dKh = w.workspaceFloats(rows * a.D), dVh = w.workspaceFloats(rows * a.Dv);
     // Each chunk's scratch (split products' partial sums) is the next's.
     uint64_t scratch = w.workspaceMark();
     for (int64_t c = 0; c < chunks; ++c) {
@@ -214,8 +219,9 @@ struct AttentionGradKernel
       std::string suffix = chunkLabel("", c, chunks);
       writeProbabilities(w, a, chunk, suffix, P);
       // in: q, k, v, dO; out: dq, dk, dv.
-      writeRowGroupedGemm(w, "dp" + suffix, chunk, a.S, a.D, {queryRows(a, "in3"), a.Hq * a.D},
-                          {keyRows(a, "in2"), a.Hkv * a.D, /*transposed=*/true},
+      writeRowGroupedGemm(w, "dp" + suffix, chunk, a.S, a.Dv,
+                          {queryRows(a, "in3", a.Dv), a.Hq * a.Dv},
+                          {keyRows(a, "in2", a.Dv), a.Hkv * a.Dv, /*transposed=*/true},
                           {groupBlock(a, chunk, dS), a.S});
       RowLoop loop = beginRowEntry(w, "ds" + suffix, chunk.count, a.S);
       w.os() << "    const float *p = " << P << " + row * " << a.S << "LL;\n"
@@ -228,41 +234,44 @@ struct AttentionGradKernel
              << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
              << "  }\n";
       writeRowGroupedGemm(w, "dq" + suffix, chunk, a.D, a.S, {groupBlock(a, chunk, dS), a.S},
-                          {keyRows(a, "in1"), a.Hkv * a.D}, {queryRows(a, "out0"), a.Hq * a.D});
+                          {keyRows(a, "in1", a.D), a.Hkv * a.D},
+                          {queryRows(a, "out0", a.D), a.Hq * a.D});
       // Per query head: C_e[j, c] = Σ_i X_e[i, j] Y_e[i, c] over the group's
       // positions i (from `first`, which a row slice moves; X holds the
       // chunk's groups only).
       std::string position = "(first - (long long)e * " + str(a.S) + ")";
       std::string chunkRow =
           chunk.firstGroup ? "(first - " + str(chunk.firstGroup * a.S) + "LL)" : "first";
-      auto perQueryHead = [&](StringRef label, StringRef X, StringRef Y, StringRef out) {
+      auto perQueryHead = [&](StringRef label, StringRef X, StringRef Y, int64_t width,
+                              StringRef out) {
         writeGroupReductionGemm(
-            w, (label + suffix).str(), chunk, a.S, a.D,
+            w, (label + suffix).str(), chunk, a.S, width,
             {"(" + X.str() + " + " + chunkRow + " * " + str(a.S) + "LL)", a.S},
-            {queryRows(a, Y, position), a.Hq * a.D},
-            {"(" + out.str() + " + (long long)e * " + str(a.S * a.D) + "LL)", a.D});
+            {queryRows(a, Y, width, position), a.Hq * width},
+            {"(" + out.str() + " + (long long)e * " + str(a.S * width) + "LL)", width});
       };
-      perQueryHead("dk_heads", dS, "in0", dKh);
-      perQueryHead("dv_heads", P, "in3", dVh);
+      perQueryHead("dk_heads", dS, "in0", a.D, dKh);
+      perQueryHead("dv_heads", P, "in3", a.Dv, dVh);
       w.releaseWorkspace(scratch);
     }
-    int64_t nk = a.B * a.S * a.Hkv * a.D;
-    w.beginEntry("kv", {blocksFor(nk, 256), 1, 1}, {256, 1, 1}, false);
-    w.os() << forEachElement(nk) << "  {\n"
-           << "    long long c = i % " << a.D << "LL, kvh = i / " << a.D << "LL % " << a.Hkv
-           << ", t = i / " << a.D * a.Hkv << "LL, b = t / " << a.S << "LL, j = t % " << a.S
-           << "LL;\n"
-           << "    float dk = 0.0f, dv = 0.0f;\n"
-           << "    for (long long h = kvh * " << a.group << "; h < (kvh + 1) * " << a.group
-           << "; ++h) {\n"
-           << "      long long at = ((b * " << a.Hq << " + h) * " << a.S << " + j) * " << a.D
-           << "LL + c;\n"
-           << "      dk += " << dKh << "[at];\n"
-           << "      dv += " << dVh << "[at];\n"
-           << "    }\n"
-           << "    out1[i] = dk;\n"
-           << "    out2[i] = dv;\n"
-           << "  }\n";
+    // dK and dV: each key/value head's query heads summed in order.
+    auto sumHeads = [&](StringRef label, StringRef perHead, int64_t width, StringRef out) {
+      int64_t n = a.B * a.S * a.Hkv * width;
+      w.beginEntry(label, {blocksFor(n, 256), 1, 1}, {256, 1, 1}, false);
+      w.os() << forEachElement(n) << "  {\n"
+             << "    long long c = i % " << width << "LL, kvh = i / " << width << "LL % " << a.Hkv
+             << ", t = i / " << width * a.Hkv << "LL, b = t / " << a.S << "LL, j = t % " << a.S
+             << "LL;\n"
+             << "    float sum = 0.0f;\n"
+             << "    for (long long h = kvh * " << a.group << "; h < (kvh + 1) * " << a.group
+             << "; ++h)\n"
+             << "      sum += " << perHead << "[((b * " << a.Hq << " + h) * " << a.S << " + j) * "
+             << width << "LL + c];\n"
+             << "    " << out << "[i] = sum;\n"
+             << "  }\n";
+    };
+    sumHeads("dk", dKh, a.D, "out1");
+    sumHeads("dv", dVh, a.Dv, "out2");
     return w.finish();
   }
 };

@@ -1,7 +1,8 @@
 //===- DenseKernels.cpp - kernels of the dense transformer ops -----------===//
 //
 // moe.embedding (a gather of table rows), moe.rope and moe.rope_grad (one
-// thread per rotated pair, angles in f32 as transformers computes them).
+// thread per rotated pair, angles in f32 as transformers computes them),
+// moe.reduce_rows.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
@@ -34,11 +35,11 @@ struct EmbeddingKernel : CudaKernelOpInterface::ExternalModel<EmbeddingKernel, E
   }
 };
 
-/// The rotation of each (i, i + D/2) pair of [B, S, H, D] by position p's
-/// angles; `inverse` for the gradient.
+/// The rotation of each (i, i + D/2) pair of [B, S, H, D] (each (2i, 2i + 1)
+/// when `interleaved`) by position p's angles; `inverse` for the gradient.
 FailureOr<CudaKernel> rotation(Operation *op, StringRef stem, double theta,
                                std::optional<ArrayRef<float>> inverseFrequencies,
-                               double attentionFactor, bool inverse) {
+                               double attentionFactor, bool interleaved, bool inverse) {
   auto type = cast<RankedTensorType>(op->getOperand(0).getType());
   int64_t S = type.getDimSize(1), H = type.getDimSize(2), D = type.getDimSize(3);
   int64_t half = D / 2, pairs = type.getNumElements() / 2;
@@ -59,14 +60,18 @@ FailureOr<CudaKernel> rotation(Operation *op, StringRef stem, double theta,
   w.os() << "    float angle = (float)p * invFreq, c = cosf(angle) * "
          << floatLiteral(attentionFactor) << ", sn = sinf(angle) * "
          << floatLiteral(attentionFactor) << ";\n"
-         << "    long long base = row * " << D << "LL;\n"
-         << "    float x1 = in0[base + i], x2 = in0[base + i + " << half << "LL];\n";
-  if (inverse)
-    w.os() << "    out0[base + i] = x1 * c + x2 * sn;\n"
-           << "    out0[base + i + " << half << "LL] = -x1 * sn + x2 * c;\n";
+         << "    long long base = row * " << D << "LL;\n";
+  if (interleaved)
+    w.os() << "    long long first = base + 2 * i, second = first + 1;\n";
   else
-    w.os() << "    out0[base + i] = x1 * c - x2 * sn;\n"
-           << "    out0[base + i + " << half << "LL] = x2 * c + x1 * sn;\n";
+    w.os() << "    long long first = base + i, second = first + " << half << "LL;\n";
+  w.os() << "    float x1 = in0[first], x2 = in0[second];\n";
+  if (inverse)
+    w.os() << "    out0[first] = x1 * c + x2 * sn;\n"
+           << "    out0[second] = -x1 * sn + x2 * c;\n";
+  else
+    w.os() << "    out0[first] = x1 * c - x2 * sn;\n"
+           << "    out0[second] = x2 * c + x1 * sn;\n";
   w.os() << "  }\n";
   return w.finish({blocksFor(pairs, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
 }
@@ -75,7 +80,8 @@ struct RoPEKernel : CudaKernelOpInterface::ExternalModel<RoPEKernel, RoPEOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto rope = cast<RoPEOp>(op);
     return rotation(op, "rope", rope.getThetaAttr().getValueAsDouble(), rope.getInvFreq(),
-                    rope.getAttentionFactorAttr().getValueAsDouble(), false);
+                    rope.getAttentionFactorAttr().getValueAsDouble(), rope.getInterleaved(),
+                    /*inverse=*/false);
   }
 };
 
@@ -83,7 +89,8 @@ struct RoPEGradKernel : CudaKernelOpInterface::ExternalModel<RoPEGradKernel, RoP
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<RoPEGradOp>(op);
     return rotation(op, "rope_grad", grad.getThetaAttr().getValueAsDouble(), grad.getInvFreq(),
-                    grad.getAttentionFactorAttr().getValueAsDouble(), true);
+                    grad.getAttentionFactorAttr().getValueAsDouble(), grad.getInterleaved(),
+                    /*inverse=*/true);
   }
 };
 /// Column sums over the rows (writeColumnSums: sliced by rows, in order).

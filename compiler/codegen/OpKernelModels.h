@@ -22,6 +22,7 @@ void attachOptimizerKernels(mlir::MLIRContext *context);
 void attachRouterVariantKernels(mlir::MLIRContext *context);
 void attachRoutingKernels(mlir::MLIRContext *context);
 void attachTensorKernels(mlir::MLIRContext *context); // upstream tensor ops
+void attachBroadcastKernels(mlir::MLIRContext *context);
 
 } // namespace moec::codegen
 

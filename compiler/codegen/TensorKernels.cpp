@@ -1,12 +1,17 @@
-//===- TensorKernels.cpp - kernels of the upstream tensor ops moec uses ---===//
+//===- TensorKernels.cpp - kernels of the shape ops -----------------------===//
 //
-// tensor.concat and tensor.extract_slice along dimension 0 (the gradients
-// of concatenations): contiguous copies. Reshapes are views and run no code.
+// The upstream tensor ops moec uses — tensor.concat (any dimension),
+// static unit-stride tensor.extract_slice and tensor.insert_slice — and
+// moe.broadcast with its gradient: a thread per element, the element's
+// index decomposed against constant shapes. Reshapes are views and run no
+// code.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
+
+#include "dialects/moe/IR/MoEOps.h"
 
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
@@ -15,41 +20,167 @@ using namespace mlir;
 namespace moec::codegen {
 namespace {
 
+/// Row-major strides of `shape`, in elements.
+SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape) {
+  SmallVector<int64_t> strides(shape.size(), 1);
+  for (int64_t d = int64_t(shape.size()) - 2; d >= 0; --d)
+    strides[d] = strides[d + 1] * shape[d + 1];
+  return strides;
+}
+
+/// Statements declaring `target` (long long): the element offset, in a
+/// tensor of `strides`, of element `index` of a box of extents `box` placed
+/// at `offsets` (each dimension's stride is 0 where `repeated[d]`: a
+/// broadcast reads one element along it).
+std::string boxOffset(StringRef target, StringRef index, ArrayRef<int64_t> box,
+                      ArrayRef<int64_t> offsets, ArrayRef<int64_t> strides) {
+  std::string code =
+      "    long long " + target.str() + " = 0, " + target.str() + "_rest = " + index.str() + ";\n";
+  for (int64_t d = int64_t(box.size()) - 1; d >= 0; --d) {
+    std::string at = target.str() + "_rest % " + std::to_string(box[d]) + "LL";
+    if (offsets[d])
+      at = "(" + at + " + " + std::to_string(offsets[d]) + "LL)";
+    if (strides[d])
+      code += "    " + target.str() + " += " + at + " * " + std::to_string(strides[d]) + "LL;\n";
+    if (d > 0)
+      code += "    " + target.str() + "_rest /= " + std::to_string(box[d]) + "LL;\n";
+  }
+  return code;
+}
+
+RankedTensorType typeOf(Value value) { return cast<RankedTensorType>(value.getType()); }
+
+/// Copies every element of `from` (operand `source`, the whole tensor) to
+/// the box at `offsets` of the result, in the current entry.
+void writeBoxCopy(KernelWriter &w, Operation *op, StringRef source, RankedTensorType from,
+                  ArrayRef<int64_t> offsets) {
+  w.os() << forEachElement(from.getNumElements()) << "  {\n"
+         << boxOffset("to", "i", from.getShape(), offsets,
+                      stridesOf(typeOf(op->getResult(0)).getShape()))
+         << "    out0[to] = " << source << "[i];\n"
+         << "  }\n";
+}
+
 struct ConcatKernel : CudaKernelOpInterface::ExternalModel<ConcatKernel, tensor::ConcatOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto concat = cast<tensor::ConcatOp>(op);
-    if (concat.getDim() != 0)
-      return op->emitOpError("the cuda target concatenates along dimension 0 only");
+    int64_t dim = concat.getDim();
     KernelWriter w(op, "concat");
-    int64_t offset = 0, largest = 1;
+    SmallVector<int64_t> offsets(concat.getResultType().getRank(), 0);
+    int64_t largest = 1;
     for (auto [k, input] : llvm::enumerate(op->getOperands())) {
-      int64_t n = numElements(input);
-      w.os() << forEachElement(n) << "    out0[" << offset << "LL + i] = in" << k << "[i];\n";
-      offset += n;
-      largest = std::max(largest, n);
+      RankedTensorType type = typeOf(input);
+      writeBoxCopy(w, op, "in" + std::to_string(k), type, offsets);
+      offsets[dim] += type.getDimSize(dim);
+      largest = std::max(largest, type.getNumElements());
     }
     return w.finish({blocksFor(largest, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
   }
 };
 
+/// The static offsets of a unit-stride slice with no rank reduction.
+template <typename SliceOp>
+FailureOr<ArrayRef<int64_t>> staticBox(SliceOp slice, RankedTensorType whole,
+                                       RankedTensorType box) {
+  if (!slice.hasUnitStride() || !slice.getOffsets().empty() || box.getRank() != whole.getRank())
+    return slice->emitOpError("the cuda target takes static unit-stride slices of full rank only");
+  return slice.getStaticOffsets();
+}
+
 struct ExtractSliceKernel
     : CudaKernelOpInterface::ExternalModel<ExtractSliceKernel, tensor::ExtractSliceOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto slice = cast<tensor::ExtractSliceOp>(op);
-    auto source = slice.getSourceType();
-    auto result = slice.getResultType();
-    ArrayRef<int64_t> offsets = slice.getStaticOffsets(), strides = slice.getStaticStrides();
-    bool rowsOnly = result.getRank() == source.getRank() &&
-                    llvm::all_of(strides, [](int64_t s) { return s == 1; });
-    for (int64_t d = 1; rowsOnly && d < source.getRank(); ++d)
-      rowsOnly = offsets[d] == 0 && result.getDimSize(d) == source.getDimSize(d);
-    if (!rowsOnly || ShapedType::isDynamic(offsets[0]))
-      return op->emitOpError("the cuda target extracts static slices along dimension 0 only");
+    RankedTensorType result = slice.getResultType();
+    FailureOr<ArrayRef<int64_t>> offsets = staticBox(slice, slice.getSourceType(), result);
+    if (failed(offsets))
+      return failure();
     int64_t n = result.getNumElements();
-    int64_t rowElements = source.getDimSize(0) ? source.getNumElements() / source.getDimSize(0) : 0;
     KernelWriter w(op, "extract_slice");
-    w.os() << forEachElement(n) << "    out0[i] = in0[" << offsets[0] * rowElements
-           << "LL + i];\n";
+    w.os() << forEachElement(n) << "  {\n"
+           << boxOffset("from", "i", result.getShape(), *offsets,
+                        stridesOf(slice.getSourceType().getShape()))
+           << "    out0[i] = in0[from];\n"
+           << "  }\n";
+    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+  }
+};
+
+/// The destination copied (entry dest), then the source in its box (entry
+/// box).
+struct InsertSliceKernel
+    : CudaKernelOpInterface::ExternalModel<InsertSliceKernel, tensor::InsertSliceOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto insert = cast<tensor::InsertSliceOp>(op);
+    RankedTensorType source = insert.getSourceType(), dest = insert.getDestType();
+    FailureOr<ArrayRef<int64_t>> offsets = staticBox(insert, dest, source);
+    if (failed(offsets))
+      return failure();
+    KernelWriter w(op, "insert_slice");
+    int64_t n = dest.getNumElements();
+    w.beginEntry("dest", {blocksFor(n, 256), 1, 1}, {256, 1, 1}, false);
+    w.os() << forEachElement(n) << "    out0[i] = in1[i];\n";
+    w.beginEntry("box", {blocksFor(source.getNumElements(), 256), 1, 1}, {256, 1, 1}, false);
+    writeBoxCopy(w, op, "in0", source, *offsets);
+    return w.finish();
+  }
+};
+
+/// The strides of `input` within a broadcast to `result`: 0 along the
+/// repeated dimensions.
+SmallVector<int64_t> repeatStrides(RankedTensorType input, RankedTensorType result) {
+  SmallVector<int64_t> strides = stridesOf(input.getShape());
+  for (int64_t d = 0; d < input.getRank(); ++d)
+    if (input.getDimSize(d) != result.getDimSize(d))
+      strides[d] = 0;
+  return strides;
+}
+
+struct BroadcastKernel : CudaKernelOpInterface::ExternalModel<BroadcastKernel, moe::BroadcastOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    RankedTensorType input = typeOf(op->getOperand(0)), result = typeOf(op->getResult(0));
+    int64_t n = result.getNumElements();
+    SmallVector<int64_t> zero(result.getRank(), 0);
+    KernelWriter w(op, "broadcast");
+    w.os() << forEachElement(n) << "  {\n"
+           << boxOffset("from", "i", result.getShape(), zero, repeatStrides(input, result))
+           << "    out0[i] = in0[from];\n"
+           << "  }\n";
+    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+  }
+};
+
+/// A thread per input element sums its repeats in order (deterministic).
+struct BroadcastGradKernel
+    : CudaKernelOpInterface::ExternalModel<BroadcastGradKernel, moe::BroadcastGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    RankedTensorType dresult = typeOf(op->getOperand(0)), dinput = typeOf(op->getResult(0));
+    SmallVector<int64_t> repeats, repeatStridesInResult, zero;
+    SmallVector<int64_t> resultStrides = stridesOf(dresult.getShape());
+    // The input element's place in the result (repeated dimensions at 0),
+    // then its repeats over the repeated dimensions.
+    SmallVector<int64_t> kept = stridesOf(dresult.getShape());
+    int64_t count = 1;
+    for (int64_t d = 0; d < dinput.getRank(); ++d) {
+      if (dinput.getDimSize(d) == dresult.getDimSize(d))
+        continue;
+      kept[d] = 0;
+      repeats.push_back(dresult.getDimSize(d));
+      repeatStridesInResult.push_back(resultStrides[d]);
+      zero.push_back(0);
+      count *= dresult.getDimSize(d);
+    }
+    int64_t n = dinput.getNumElements();
+    SmallVector<int64_t> none(dinput.getRank(), 0);
+    KernelWriter w(op, "broadcast_grad");
+    w.os() << forEachElement(n) << "  {\n"
+           << boxOffset("base", "i", dinput.getShape(), none, kept) << "    float sum = 0.0f;\n"
+           << "    for (long long r = 0; r < " << count << "LL; ++r) {\n"
+           << boxOffset("at", "r", repeats, zero, repeatStridesInResult)
+           << "      sum += in0[base + at];\n"
+           << "    }\n"
+           << "    out0[i] = sum;\n"
+           << "  }\n";
     return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
   }
 };
@@ -58,6 +189,12 @@ struct ExtractSliceKernel
 void attachTensorKernels(MLIRContext *context) {
   tensor::ConcatOp::attachInterface<ConcatKernel>(*context);
   tensor::ExtractSliceOp::attachInterface<ExtractSliceKernel>(*context);
+  tensor::InsertSliceOp::attachInterface<InsertSliceKernel>(*context);
+}
+
+void attachBroadcastKernels(MLIRContext *context) {
+  moe::BroadcastOp::attachInterface<BroadcastKernel>(*context);
+  moe::BroadcastGradOp::attachInterface<BroadcastGradKernel>(*context);
 }
 
 } // namespace moec::codegen

@@ -101,8 +101,16 @@ private:
   }
 
   Value norm(Value x, const std::string &prefix, int64_t features);
-  Value rmsNorm(Value x, const std::string &name, int64_t features);
+  Value rmsNorm(Value x, const std::string &name, int64_t features,
+                std::optional<double> eps = std::nullopt);
   Value attention(Value h, int64_t layer);
+  Value latentAttention(Value h, int64_t layer);
+  /// `x` [B, S, H, D] rotated by the model's RoPE.
+  Value rotate(Value x);
+  /// Elements [offset, offset + size) of the last dimension of `x`.
+  Value lastDimSlice(Value x, int64_t offset, int64_t size);
+  /// The attention layer's output projection of `o` [B, S, H, Dv].
+  Value outputProjection(Value o, const std::string &prefix);
   /// The parameters of an FFN (w3 only when gated), named under `prefix`.
   struct FFNWeights {
     Value w1, w2, w3;
@@ -123,6 +131,10 @@ private:
   Value expand(Value x, ArrayRef<ReassociationIndices> groups,
                ArrayRef<int64_t> shape) {
     return b.create<tensor::ExpandShapeOp>(loc, f32(shape), x, groups);
+  }
+  /// The softmax scale the description sets (null: 1/sqrt(head dim)).
+  FloatAttr scaleAttr() {
+    return c.attention.scale ? b.getF32FloatAttr(float(*c.attention.scale)) : FloatAttr();
   }
   Activation activation(const std::string &name) {
     return *symbolizeActivation(name);
@@ -177,9 +189,10 @@ Value Builder::input(StringRef name, Type type) {
   return body->addArgument(type, loc);
 }
 
-Value Builder::rmsNorm(Value x, const std::string &name, int64_t features) {
+Value Builder::rmsNorm(Value x, const std::string &name, int64_t features,
+                       std::optional<double> eps) {
   Value weight = param(name, {features}, "ones");
-  return b.create<RMSNormOp>(loc, x, weight, APFloat(float(c.normEps)));
+  return b.create<RMSNormOp>(loc, x, weight, APFloat(float(eps.value_or(c.normEps))));
 }
 
 Value Builder::norm(Value x, const std::string &prefix, int64_t features) {
@@ -192,6 +205,8 @@ Value Builder::norm(Value x, const std::string &prefix, int64_t features) {
 
 Value Builder::attention(Value h, int64_t layer) {
   const AttentionConfig &a = c.attention;
+  if (a.latent)
+    return latentAttention(h, layer);
   int64_t d = c.hiddenSize, heads = a.numHeads, kvHeads = c.numKvHeads(),
           headDim = c.headDim();
   std::string prefix = names.layer(layer) + "self_attn.";
@@ -216,19 +231,82 @@ Value Builder::attention(Value h, int64_t layer) {
     q = rmsNorm(q, prefix + "q_norm.weight", headDim);
     k = rmsNorm(k, prefix + "k_norm.weight", headDim);
   }
-  RopeFrequencies rope = ropeFrequencies(a.ropeScaling, a.ropeTheta, headDim);
-  DenseF32ArrayAttr inverse =
-      rope.inverse.empty() ? DenseF32ArrayAttr() : b.getDenseF32ArrayAttr(rope.inverse);
-  auto rotate = [&](Value x) -> Value {
-    return b.create<RoPEOp>(loc, x.getType(), x, b.getF32FloatAttr(float(a.ropeTheta)), inverse,
-                            b.getF32FloatAttr(rope.attentionFactor));
-  };
   q = rotate(q);
   k = rotate(k);
-  Value o = b.create<AttentionOp>(loc, q, k, v, /*causal=*/true, FloatAttr());
-  o = collapse(o, heads4, {batch, seq, heads * headDim});
-  Value wo = param(prefix + "o_proj.weight", {d, heads * headDim});
+  Value o = b.create<AttentionOp>(loc, q, k, v, /*causal=*/true, scaleAttr());
+  return outputProjection(o, prefix);
+}
+
+Value Builder::rotate(Value x) {
+  const AttentionConfig &a = c.attention;
+  int64_t dim = cast<RankedTensorType>(x.getType()).getDimSize(3);
+  RopeFrequencies rope = ropeFrequencies(a.ropeScaling, a.ropeTheta, dim);
+  DenseF32ArrayAttr inverse =
+      rope.inverse.empty() ? DenseF32ArrayAttr() : b.getDenseF32ArrayAttr(rope.inverse);
+  return b.create<RoPEOp>(loc, x.getType(), x, b.getF32FloatAttr(float(a.ropeTheta)), inverse,
+                          b.getF32FloatAttr(rope.attentionFactor),
+                          a.ropeInterleaved ? b.getUnitAttr() : UnitAttr());
+}
+
+Value Builder::lastDimSlice(Value x, int64_t offset, int64_t size) {
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> offsets(rank, 0), sizes(type.getShape()), strides(rank, 1);
+  offsets.back() = offset;
+  sizes.back() = size;
+  return b.create<tensor::ExtractSliceOp>(
+      loc, f32(sizes), x, ValueRange{}, ValueRange{}, ValueRange{}, b.getDenseI64ArrayAttr(offsets),
+      b.getDenseI64ArrayAttr(sizes), b.getDenseI64ArrayAttr(strides));
+}
+
+Value Builder::outputProjection(Value o, const std::string &prefix) {
+  auto type = cast<RankedTensorType>(o.getType());
+  int64_t heads = type.getDimSize(2), width = type.getDimSize(3);
+  o = collapse(o, {{0}, {1}, {2, 3}}, {batch, seq, heads * width});
+  Value wo = param(prefix + "o_proj.weight", {c.hiddenSize, heads * width});
   return b.create<LinearOp>(loc, o, wo, Value());
+}
+
+/// DeepSeek's multi-head latent attention, as transformers computes it:
+/// queries (directly, or through q_a_proj, q_a_layernorm and q_b_proj) split
+/// into a part without position and a rotated part; kv_a_proj_with_mqa
+/// gives the latent (normalised, expanded per head by kv_b_proj into keys
+/// without position and values) and one rotated key part that every head
+/// shares.
+Value Builder::latentAttention(Value h, int64_t layer) {
+  const AttentionConfig &a = c.attention;
+  const LatentAttentionConfig &l = *a.latent;
+  int64_t d = c.hiddenSize, heads = a.numHeads, nope = l.qkNopeHeadDim, rope = l.qkRopeHeadDim,
+          qk = l.qkHeadDim(), dv = l.vHeadDim;
+  std::string prefix = names.layer(layer) + "self_attn.";
+  auto project = [&](Value x, const std::string &proj, int64_t out, int64_t in) -> Value {
+    return b.create<LinearOp>(loc, x, param(prefix + proj + ".weight", {out, in}), Value());
+  };
+  SmallVector<ReassociationIndices> heads4 = {{0}, {1}, {2, 3}};
+  Value q;
+  if (l.qLoraRank > 0) {
+    q = project(h, "q_a_proj", l.qLoraRank, d);
+    q = rmsNorm(q, prefix + "q_a_layernorm.weight", l.qLoraRank, l.normEps);
+    q = project(q, "q_b_proj", heads * qk, l.qLoraRank);
+  } else {
+    q = project(h, "q_proj", heads * qk, d);
+  }
+  q = expand(q, heads4, {batch, seq, heads, qk});
+  Value qPass = lastDimSlice(q, 0, nope), qRot = rotate(lastDimSlice(q, nope, rope));
+
+  Value compressed = project(h, "kv_a_proj_with_mqa", l.kvLoraRank + rope, d);
+  Value latent = rmsNorm(lastDimSlice(compressed, 0, l.kvLoraRank),
+                         prefix + "kv_a_layernorm.weight", l.kvLoraRank, l.normEps);
+  Value kv = expand(project(latent, "kv_b_proj", heads * (nope + dv), l.kvLoraRank), heads4,
+                    {batch, seq, heads, nope + dv});
+  Value kPass = lastDimSlice(kv, 0, nope), v = lastDimSlice(kv, nope, dv);
+  Value kRot = expand(lastDimSlice(compressed, l.kvLoraRank, rope), heads4, {batch, seq, 1, rope});
+  kRot = b.create<BroadcastOp>(loc, f32({batch, seq, heads, rope}), rotate(kRot));
+
+  Value query = b.create<tensor::ConcatOp>(loc, 3, ValueRange{qPass, qRot});
+  Value key = b.create<tensor::ConcatOp>(loc, 3, ValueRange{kPass, kRot});
+  Value o = b.create<AttentionOp>(loc, query, key, v, /*causal=*/true, scaleAttr());
+  return outputProjection(o, prefix);
 }
 
 Builder::FFNWeights Builder::ffnWeights(const std::string &prefix, int64_t width,

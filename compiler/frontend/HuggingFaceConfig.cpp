@@ -18,6 +18,7 @@
 #include "compiler/frontend/YamlReader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -37,8 +38,6 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
                                                "id2label",
                                                "label2id",
                                                "problem_type",
-                                               "rope_interleave",
-                                               "qk_head_dim",
                                                "use_cache",
                                                "bos_token_id",
                                                "eos_token_id",
@@ -67,11 +66,6 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
                                                "use_sliding_window",
                                                "clip_qkv",
                                                "attention_bias",
-                                               "q_lora_rank",
-                                               "kv_lora_rank",
-                                               "qk_nope_head_dim",
-                                               "qk_rope_head_dim",
-                                               "v_head_dim",
                                                "seq_aux",
                                                "scoring_func",
                                                "topk_method",
@@ -223,8 +217,8 @@ private:
   /// RoPE as transformers 5 standardises it: `rope_parameters` (v5), or
   /// the v4 `rope_theta` and `rope_scaling`, which wins over it when not null
   /// (transformers' convert_rope_params_to_dict). The plain ("default"),
-  /// `linear` and `yarn` rotations are built (DeepSeek's YaRN also scales its
-  /// latent attention's softmax, which is not: it stays a substitution).
+  /// `linear` and `yarn` rotations are built (DeepSeek-V3's YaRN also scales
+  /// its softmax: deepseekAttention).
   void readRope() {
     double theta = type == "mixtral" ? 1.0e6 : 1.0e4; // the classes' default_theta
     std::optional<double> v4Theta;
@@ -283,16 +277,15 @@ private:
                                 "head) is not supported by moec");
     if (scaling.type == "default")
       return;
-    bool built =
-        (scaling.type == "linear" || scaling.type == "yarn") && type.rfind("deepseek", 0) != 0;
-    if (!built) {
-      if (!options.ignoreRopeScaling)
-        unsupported(typeKey, "'" + scaling.type + "' scaled RoPE",
-                    "--substitute rope_scaling=none");
-      else
-        substituted(typeKey, "'" + scaling.type +
-                                 "' scaled RoPE replaced by plain RoPE "
-                                 "(--substitute rope_scaling=none): another model");
+    // The substitution, when asked for, applies to built rotations too.
+    if (options.ignoreRopeScaling) {
+      substituted(typeKey, "'" + scaling.type +
+                               "' scaled RoPE replaced by plain RoPE "
+                               "(--substitute rope_scaling=none): another model");
+      return;
+    }
+    if (scaling.type != "linear" && scaling.type != "yarn") {
+      unsupported(typeKey, "'" + scaling.type + "' scaled RoPE", "--substitute rope_scaling=none");
       return;
     }
     // transformers: yarn's pretraining context defaults to
@@ -335,20 +328,59 @@ private:
     if (isNonNull("clip_qkv"))
       unsupported("clip_qkv", "clipping of q/k/v activations",
                   "a model without it");
-    bool mla = isNonNull("kv_lora_rank") || isNonNull("q_lora_rank");
-    if (mla && !options.substituteMlaWithGqa)
-      unsupported(isNonNull("kv_lora_rank") ? "kv_lora_rank" : "q_lora_rank",
-                  "DeepSeek multi-head latent attention",
-                  "--substitute mla=gqa");
-    if (mla && options.substituteMlaWithGqa) {
-      substituted(isNonNull("kv_lora_rank") ? "kv_lora_rank" : "q_lora_rank",
+  }
+
+  /// DeepSeek's attention (transformers' DeepseekV2Attention and
+  /// DeepseekV3Attention): multi-head latent attention, RoPE on interleaved
+  /// pairs (V2 always, as its complex rotation; V3 unless `rope_interleave`
+  /// is false), and with YaRN V3's softmax scaled by mscale(factor,
+  /// mscale_all_dim)² (V2's is not, in transformers).
+  void deepseekAttention() {
+    for (const char *key : {"qk_head_dim", "head_dim"})
+      r.ignore(key); // derived: qk_nope_head_dim + qk_rope_head_dim, qk_rope_head_dim
+    if (options.substituteMlaWithGqa) {
+      substituted(r.has("kv_lora_rank") ? "kv_lora_rank" : "model_type",
                   "multi-head latent attention replaced by grouped-query attention "
                   "(--substitute mla=gqa): another model, with other parameters");
+      for (const char *key : {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+                              "rope_interleave"})
+        r.ignore(key);
       // Grouped-query attention with one key/value head per query head and
       // the value head width of the latent attention.
       c.attention.numKvHeads = c.attention.numHeads;
       if (c.hiddenSize % c.attention.numHeads != 0 || c.attention.headDim == 0)
         c.attention.headDim = get<int64_t>("v_head_dim", 0);
+      return;
+    }
+    LatentAttentionConfig l;
+    // transformers' defaults (DeepseekV2Config and DeepseekV3Config agree);
+    // a null q_lora_rank projects queries directly.
+    l.qLoraRank = r.isNull("q_lora_rank") ? 0 : get<int64_t>("q_lora_rank", 1536);
+    r.ignore("q_lora_rank");
+    l.kvLoraRank = get<int64_t>("kv_lora_rank", 512);
+    l.qkNopeHeadDim = get<int64_t>("qk_nope_head_dim", 128);
+    l.qkRopeHeadDim = get<int64_t>("qk_rope_head_dim", 64);
+    l.vHeadDim = get<int64_t>("v_head_dim", 128);
+    if (r.isNull("kv_lora_rank"))
+      r.diagnostics().error(r.location("kv_lora_rank"),
+                            "'kv_lora_rank' is null: DeepSeek's attention needs its latent rank");
+    if (c.attention.numKvHeads != c.attention.numHeads)
+      r.diagnostics().error(
+          r.location("num_key_value_heads"),
+          "'num_key_value_heads' (" + std::to_string(c.attention.numKvHeads) +
+              ") must be 'num_attention_heads' (" + std::to_string(c.attention.numHeads) +
+              "): DeepSeek's latent attention expands a key and a value for every head");
+    c.attention.numKvHeads = 0;
+    c.attention.headDim = 0;
+    c.attention.latent = l;
+    bool v3 = type == "deepseek_v3";
+    c.attention.ropeInterleaved = v3 ? get<bool>("rope_interleave", true) : true;
+    if (!v3)
+      r.ignore("rope_interleave");
+    const RopeScalingConfig &rope = c.attention.ropeScaling;
+    if (v3 && rope.type != "default" && rope.mscaleAllDim && *rope.mscaleAllDim != 0) {
+      double m = rope.factor <= 1 ? 1.0 : 0.1 * *rope.mscaleAllDim * std::log(rope.factor) + 1.0;
+      c.attention.scale = std::pow(double(l.qkHeadDim()), -0.5) * m * m;
     }
   }
 
@@ -417,6 +449,7 @@ private:
   }
 
   void deepseek(MoEConfig &m) {
+    deepseekAttention();
     bool v3 = type == "deepseek_v3";
     c.naming = v3 ? WeightNaming::DeepseekV3 : WeightNaming::DeepseekV2;
     m.numExperts = v3 ? readAliased({"n_routed_experts", "num_local_experts"}, 256)

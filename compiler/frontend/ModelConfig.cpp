@@ -100,6 +100,11 @@ void validateDense(Validator &v, const ModelConfig &c) {
   v.atLeast<int64_t>(c.numLayers, 1, "num_layers");
   v.positive(c.normEps, "norm_eps");
   v.positive(c.initStd, "init_std");
+  bool anyDense = false;
+  for (int64_t layer = 0; layer < c.numLayers; ++layer)
+    anyDense |= !c.isMoELayer(layer);
+  if (anyDense)
+    v.atLeast<int64_t>(c.ffn.intermediateSize, 1, "ffn.intermediate_size");
   const AttentionConfig &a = c.attention;
   v.atLeast<int64_t>(a.numHeads, 1, "attention.num_heads");
   v.atLeast<int64_t>(a.numKvHeads, 0, "attention.num_kv_heads");
@@ -115,6 +120,31 @@ void validateDense(Validator &v, const ModelConfig &c) {
       if (a.ropeScaling.attentionFactor)
         v.positive(*a.ropeScaling.attentionFactor, "attention.rope_scaling.attention_factor");
     }
+  }
+  if (a.scale)
+    v.positive(*a.scale, "attention.scale");
+  if (a.latent) {
+    const LatentAttentionConfig &l = *a.latent;
+    v.atLeast<int64_t>(l.qLoraRank, 0, "attention.latent.q_lora_rank");
+    v.atLeast<int64_t>(l.kvLoraRank, 1, "attention.latent.kv_lora_rank");
+    v.atLeast<int64_t>(l.qkNopeHeadDim, 0, "attention.latent.qk_nope_head_dim");
+    v.atLeast<int64_t>(l.vHeadDim, 1, "attention.latent.v_head_dim");
+    v.positive(l.normEps, "attention.latent.norm_eps");
+    v.require(l.qkRopeHeadDim > 0 && l.qkRopeHeadDim % 2 == 0, "attention.latent.qk_rope_head_dim",
+              "'attention.latent.qk_rope_head_dim' must be even and positive for RoPE, but is " +
+                  v.show(l.qkRopeHeadDim));
+    if (a.numKvHeads > 0)
+      v.require(a.numKvHeads == a.numHeads, "attention.num_kv_heads",
+                "latent attention has a key and a value per head: 'attention.num_kv_heads' (" +
+                    v.show(a.numKvHeads) + ") must be 'attention.num_heads' (" +
+                    v.show(a.numHeads) + ")");
+    // The head dimension, qk norms and q/k/v biases are those of direct
+    // projections, which latent attention does not have.
+    v.require(a.qkNorm == "none", "attention.qk_norm",
+              "'attention.qk_norm' does not apply to latent attention");
+    v.require(!a.qkvBias, "attention.qkv_bias",
+              "'attention.qkv_bias' does not apply to latent attention");
+    return;
   }
   if (a.numHeads < 1)
     return;
@@ -132,13 +162,7 @@ void validateDense(Validator &v, const ModelConfig &c) {
   int64_t headDim = c.headDim();
   if (headsDivide)
     v.require(headDim > 0 && headDim % 2 == 0, "attention.head_dim",
-            "the head dimension must be even for RoPE, but is " +
-                v.show(headDim));
-  bool anyDense = false;
-  for (int64_t layer = 0; layer < c.numLayers; ++layer)
-    anyDense |= !c.isMoELayer(layer);
-  if (anyDense)
-    v.atLeast<int64_t>(c.ffn.intermediateSize, 1, "ffn.intermediate_size");
+              "the head dimension must be even for RoPE, but is " + v.show(headDim));
 }
 
 void validateRouter(Validator &v, const ModelConfig &c) {

@@ -36,14 +36,30 @@ struct RopeScalingConfig {
   bool truncate = true;
 };
 
+/// DeepSeek's multi-head latent attention (MLA): queries projected directly
+/// or through a normalised rank-`qLoraRank` bottleneck; keys and values
+/// expanded per head from a normalised rank-`kvLoraRank` latent; RoPE on
+/// `qkRopeHeadDim` of each query head and on one key part shared by the
+/// heads; values of `vHeadDim`.
+struct LatentAttentionConfig {
+  int64_t qLoraRank = 0; // 0: queries projected directly (q_proj)
+  int64_t kvLoraRank = 512;
+  int64_t qkNopeHeadDim = 128, qkRopeHeadDim = 64, vHeadDim = 128;
+  double normEps = 1e-6; // q_a_layernorm and kv_a_layernorm
+  int64_t qkHeadDim() const { return qkNopeHeadDim + qkRopeHeadDim; }
+};
+
 struct AttentionConfig {
   int64_t numHeads = 4;
   int64_t numKvHeads = 0;   // 0: same as numHeads
   int64_t headDim = 0;      // 0: hidden / numHeads
   double ropeTheta = 10000.0;
   RopeScalingConfig ropeScaling;
+  bool ropeInterleaved = false; // pairs (2i, 2i+1) rather than (i, i + D/2)
   bool qkvBias = false;
   std::string qkNorm = "none"; // none | head (Qwen3) | full (OLMoE)
+  std::optional<LatentAttentionConfig> latent;
+  std::optional<double> scale; // softmax scale; default 1/sqrt(query head dim)
 };
 
 struct DenseFFNConfig {

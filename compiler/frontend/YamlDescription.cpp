@@ -30,8 +30,19 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
     s.read("attention_factor", rs.attentionFactor);
     s.read("truncate", rs.truncate);
   });
+  r.read("rope_interleaved", a.ropeInterleaved);
   r.read("qkv_bias", a.qkvBias);
   r.readChoice("qk_norm", a.qkNorm, {"none", "head", "full"});
+  r.read("scale", a.scale);
+  r.section("latent", [&](MappingReader &l) {
+    LatentAttentionConfig &latent = a.latent.emplace();
+    l.read("q_lora_rank", latent.qLoraRank);
+    l.read("kv_lora_rank", latent.kvLoraRank);
+    l.read("qk_nope_head_dim", latent.qkNopeHeadDim);
+    l.read("qk_rope_head_dim", latent.qkRopeHeadDim);
+    l.read("v_head_dim", latent.vHeadDim);
+    l.read("norm_eps", latent.normEps);
+  });
 }
 
 void readFFN(MappingReader &r, DenseFFNConfig &f) {

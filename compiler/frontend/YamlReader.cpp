@@ -135,6 +135,10 @@ bool MappingReader::has(const std::string &key) const {
   return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull();
 }
 
+bool MappingReader::isNull(const std::string &key) const {
+  return node_.IsMap() && node_[key].IsDefined() && node_[key].IsNull();
+}
+
 SourceLoc MappingReader::location(const std::string &key) const {
   auto it = locations_.find(fullKey(key));
   if (it != locations_.end())

@@ -37,6 +37,8 @@ public:
                 std::map<std::string, SourceLoc> &locations);
 
   bool has(const std::string &key) const;
+  /// Whether `key` is present with a null value (`null` in JSON).
+  bool isNull(const std::string &key) const;
   SourceLoc location(const std::string &key) const;
   SourceLoc location() const { return nodeLoc(node_); }
 

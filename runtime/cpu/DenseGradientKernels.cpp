@@ -119,16 +119,18 @@ Status ropeGrad(const StepContext &s) {
   if (!inverse)
     return inverse.status();
   float factor = static_cast<float>(s.f64("attention_factor"));
+  bool interleaved = s.flag("interleaved");
   for (int64_t i = 0; i < half; ++i) {
+    int64_t first = interleaved ? 2 * i : i, second = interleaved ? 2 * i + 1 : i + half;
     for (int64_t p = 0; p < S; ++p) {
       float angle = static_cast<float>(p) * (*inverse)[i], c = std::cos(angle) * factor,
             sn = std::sin(angle) * factor;
       for (int64_t b = 0; b < B; ++b)
         for (int64_t h = 0; h < H; ++h) {
           int64_t base = ((b * S + p) * H + h) * D;
-          float g1 = dy.f32()[base + i], g2 = dy.f32()[base + i + half];
-          s.out(0).f32()[base + i] = g1 * c + g2 * sn;
-          s.out(0).f32()[base + i + half] = -g1 * sn + g2 * c;
+          float g1 = dy.f32()[base + first], g2 = dy.f32()[base + second];
+          s.out(0).f32()[base + first] = g1 * c + g2 * sn;
+          s.out(0).f32()[base + second] = -g1 * sn + g2 * c;
         }
     }
   }
@@ -137,7 +139,7 @@ Status ropeGrad(const StepContext &s) {
 
 Status attentionGrad(const StepContext &s) {
   const TensorRef &q = s.in(0), &k = s.in(1), &v = s.in(2), &dout = s.in(3);
-  int64_t B = q.dim(0), S = q.dim(1), Hq = q.dim(2), D = q.dim(3), Hkv = k.dim(2),
+  int64_t B = q.dim(0), S = q.dim(1), Hq = q.dim(2), D = q.dim(3), Dv = v.dim(3), Hkv = k.dim(2),
           group = Hq / Hkv;
   float scale = s.has("scale") ? static_cast<float>(s.f64("scale"))
                                : 1.0f / std::sqrt(static_cast<float>(D));
@@ -155,8 +157,9 @@ Status attentionGrad(const StepContext &s) {
       for (int64_t kvh = 0; kvh < Hkv; ++kvh)
         for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
           int64_t qOff = b * S * Hq * D + h * D, kOff = b * S * Hkv * D + kvh * D;
-          const float *Q = q.f32() + qOff, *K = k.f32() + kOff, *V = v.f32() + kOff;
-          const float *dO = dout.f32() + qOff;
+          int64_t oOff = b * S * Hq * Dv + h * Dv, vOff = b * S * Hkv * Dv + kvh * Dv;
+          const float *Q = q.f32() + qOff, *K = k.f32() + kOff, *V = v.f32() + vOff;
+          const float *dO = dout.f32() + oOff;
           gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f, P.data(), S);
           for (int64_t i = 0; i < S; ++i) {
             int64_t visible = causal ? i + 1 : S;
@@ -164,8 +167,8 @@ Status attentionGrad(const StepContext &s) {
             std::fill(P.data() + i * S + visible, P.data() + (i + 1) * S, 0.0f);
           }
           // dV += Pᵀ dO; dP = dO Vᵀ.
-          gemm(true, false, S, D, S, 1.0f, P.data(), S, dO, Hq * D, 1.0f, dv + kOff, Hkv * D);
-          gemm(false, true, S, S, D, 1.0f, dO, Hq * D, V, Hkv * D, 0.0f, dP.data(), S);
+          gemm(true, false, S, Dv, S, 1.0f, P.data(), S, dO, Hq * Dv, 1.0f, dv + vOff, Hkv * Dv);
+          gemm(false, true, S, S, Dv, 1.0f, dO, Hq * Dv, V, Hkv * Dv, 0.0f, dP.data(), S);
           // dS = P ⊙ (dP − rowsum(dP ⊙ P)), scaled.
           for (int64_t i = 0; i < S; ++i) {
             float dot = 0;

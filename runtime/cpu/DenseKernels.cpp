@@ -107,6 +107,7 @@ Status rope(const StepContext &s) {
   if (!inverse)
     return inverse.status();
   float factor = static_cast<float>(s.f64("attention_factor"));
+  bool interleaved = s.flag("interleaved");
   // As transformers: inverse frequencies and angles in f32.
   std::vector<float> cosines(S * half), sines(S * half);
   for (int64_t i = 0; i < half; ++i)
@@ -124,9 +125,10 @@ Status rope(const StepContext &s) {
         float *out = s.out(0).f32() + base;
         for (int64_t i = 0; i < half; ++i) {
           float c = cosines[p * half + i], sn = sines[p * half + i];
-          float x1 = in[i], x2 = in[i + half];
-          out[i] = x1 * c - x2 * sn;
-          out[i + half] = x2 * c + x1 * sn;
+          int64_t first = interleaved ? 2 * i : i, second = interleaved ? 2 * i + 1 : i + half;
+          float x1 = in[first], x2 = in[second];
+          out[first] = x1 * c - x2 * sn;
+          out[second] = x2 * c + x1 * sn;
         }
       }
   return Status::ok();
@@ -134,8 +136,8 @@ Status rope(const StepContext &s) {
 
 Status attention(const StepContext &s) {
   const TensorRef &q = s.in(0), &k = s.in(1), &v = s.in(2);
-  int64_t B = q.dim(0), S = q.dim(1), Hq = q.dim(2), D = q.dim(3),
-          Hkv = k.dim(2), group = Hq / Hkv;
+  int64_t B = q.dim(0), S = q.dim(1), Hq = q.dim(2), D = q.dim(3), Dv = v.dim(3), Hkv = k.dim(2),
+          group = Hq / Hkv;
   float scale = s.has("scale") ? static_cast<float>(s.f64("scale"))
                                : 1.0f / std::sqrt(static_cast<float>(D));
   bool causal = s.flag("causal");
@@ -149,7 +151,7 @@ Status attention(const StepContext &s) {
         int64_t kvh = h / group;
         const float *Q = q.f32() + b * S * Hq * D + h * D;
         const float *K = k.f32() + b * S * Hkv * D + kvh * D;
-        const float *V = v.f32() + b * S * Hkv * D + kvh * D;
+        const float *V = v.f32() + b * S * Hkv * Dv + kvh * Dv;
         gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f,
              probs.data(), S);
         for (int64_t i = 0; i < S; ++i) {
@@ -159,8 +161,8 @@ Status attention(const StepContext &s) {
           for (int64_t j = visible; j < S; ++j)
             row[j] = 0.0f;
         }
-        gemm(false, false, S, D, S, 1.0f, probs.data(), S, V, Hkv * D, 0.0f,
-             o + b * S * Hq * D + h * D, Hq * D);
+        gemm(false, false, S, Dv, S, 1.0f, probs.data(), S, V, Hkv * Dv, 0.0f,
+             o + b * S * Hq * Dv + h * Dv, Hq * Dv);
       }
   }
   return Status::ok();

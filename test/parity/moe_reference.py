@@ -111,6 +111,17 @@ class Cfg:
         self.max_positions = 0
         self.qkv_bias = g(a, "qkv_bias", False)
         self.qk_norm = g(a, "qk_norm", "none")
+        self.rope_interleaved = g(a, "rope_interleaved", False)
+        self.attn_scale = g(a, "scale", None)
+        lat = a.get("latent") if a else None
+        self.latent = None
+        if lat is not None:
+            self.latent = dict(q_lora_rank=lat.get("q_lora_rank", 0) or None,
+                               kv_lora_rank=lat.get("kv_lora_rank", 512),
+                               qk_nope_head_dim=lat.get("qk_nope_head_dim", 128),
+                               qk_rope_head_dim=lat.get("qk_rope_head_dim", 64),
+                               v_head_dim=lat.get("v_head_dim", 128),
+                               norm_eps=float(lat.get("norm_eps", 1e-6)), version="yaml")
         f = r.get("ffn", {}) or {}
         self.ffn_width = g(f, "intermediate_size", 256)
         self.ffn_act = g(f, "activation", "silu")
@@ -183,15 +194,26 @@ class Cfg:
         self.heads = r["num_attention_heads"]
         self.kv_heads = r.get("num_key_value_heads", self.heads)
         self.head_dim = r.get("head_dim") or self.d // self.heads
-        if t.startswith("deepseek"):
-            # --substitute mla=gqa: one key/value head per query head.
-            self.kv_heads = self.heads
         rope = r.get("rope_scaling") or r.get("rope_parameters") or {}
         self.theta = float(rope.get("rope_theta") or r.get("rope_theta", 10000.0))
         self.rope_scaling = rope if rope.get("rope_type", rope.get("type", "default")) != "default" else None
-        if t.startswith("deepseek"):
-            self.rope_scaling = None  # --substitute rope_scaling=none
         self.max_positions = r.get("max_position_embeddings", 0)
+        self.rope_interleaved, self.attn_scale, self.latent = False, None, None
+        if t.startswith("deepseek"):
+            # transformers' DeepseekV2Attention / DeepseekV3Attention.
+            self.latent = dict(q_lora_rank=r.get("q_lora_rank", 1536),
+                               kv_lora_rank=r.get("kv_lora_rank", 512),
+                               qk_nope_head_dim=r.get("qk_nope_head_dim", 128),
+                               qk_rope_head_dim=r.get("qk_rope_head_dim", 64),
+                               v_head_dim=r.get("v_head_dim", 128), norm_eps=1e-6,
+                               version=t)
+            self.rope_interleaved = t == "deepseek_v2" or r.get("rope_interleave", True)
+            qk = self.latent["qk_nope_head_dim"] + self.latent["qk_rope_head_dim"]
+            if t == "deepseek_v3" and self.rope_scaling and self.rope_scaling.get("mscale_all_dim"):
+                m = self.rope_scaling["mscale_all_dim"]
+                factor = self.rope_scaling["factor"]
+                mscale = 1.0 if factor <= 1 else 0.1 * m * math.log(factor) + 1.0
+                self.attn_scale = qk ** -0.5 * mscale * mscale
         self.qkv_bias = t == "qwen2_moe" or (t == "qwen3_moe" and r.get("attention_bias", False))
         self.qk_norm = {"qwen3_moe": "head", "olmoe": "full"}.get(t, "none")
         self.ffn_width = r.get("intermediate_size")
@@ -344,6 +366,10 @@ def rope_frequencies(c, D):
 
 def rope(x, c):
     B, S, H, D = x.shape
+    if c.rope_interleaved:
+        # As transformers' apply_rotary_pos_emb_interleave: pairs (2i, 2i+1)
+        # moved to (i, i + D/2), then rotated by halves.
+        x = x.view(B, S, H, D // 2, 2).transpose(4, 3).reshape(B, S, H, D)
     inv_freq, attention_factor = rope_frequencies(c, D)
     freqs = torch.arange(S, dtype=torch.float32)[:, None] * inv_freq[None, :]
     emb = torch.cat((freqs, freqs), dim=-1)
@@ -376,9 +402,61 @@ class Reference:
         return F.layer_norm(x, (x.shape[-1],), self.W(prefix + ".weight"),
                             self.W(prefix + ".bias"), self.c.eps)
 
+    def latent_attention(self, h, i):
+        """DeepSeek's multi-head latent attention, as transformers writes it
+        ([B, H, S, D] layout; V3's interleaved RoPE de-interleaves, V2's
+        rotates complex pairs)."""
+        c, p, L = self.c, f"model.layers.{i}.self_attn.", self.c.latent
+        B, S, _ = h.shape
+        H, nope, rd, dv = c.heads, L["qk_nope_head_dim"], L["qk_rope_head_dim"], L["v_head_dim"]
+        qk = nope + rd
+        lin = lambda x, name: x @ self.W(p + name + ".weight").T
+        if L["q_lora_rank"]:
+            q = lin(rms_norm(lin(h, "q_a_proj"), self.W(p + "q_a_layernorm.weight"), L["norm_eps"]),
+                    "q_b_proj")
+        else:
+            q = lin(h, "q_proj")
+        q = q.view(B, S, H, qk).transpose(1, 2)
+        q_pass, q_rot = torch.split(q, [nope, rd], dim=-1)
+        compressed = lin(h, "kv_a_proj_with_mqa")
+        k_pass, k_rot = torch.split(compressed, [L["kv_lora_rank"], rd], dim=-1)
+        k_pass = lin(rms_norm(k_pass, self.W(p + "kv_a_layernorm.weight"), L["norm_eps"]),
+                     "kv_b_proj").view(B, S, H, nope + dv).transpose(1, 2)
+        k_pass, v = torch.split(k_pass, [nope, dv], dim=-1)
+        k_rot = k_rot.view(B, 1, S, rd)
+        inv_freq, factor = rope_frequencies(c, rd)
+        freqs = torch.arange(S, dtype=torch.float32)[:, None] * inv_freq[None, :]
+        if L["version"] == "deepseek_v2":
+            # torch.polar and complex products, as DeepseekV2's apply_rotary_emb.
+            cis = torch.polar(torch.ones_like(freqs), freqs) * factor
+
+            def rot(x):
+                xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+                return torch.view_as_real(xc * cis).flatten(3).type_as(x)
+        else:
+            emb = torch.cat((freqs, freqs), dim=-1)
+            cos, sin = emb.cos() * factor, emb.sin() * factor
+
+            def rot(x):
+                if c.rope_interleaved:
+                    b, hh, s, d = x.shape
+                    x = x.view(b, hh, s, d // 2, 2).transpose(4, 3).reshape(b, hh, s, d)
+                return x * cos + rotate_half(x) * sin
+        q_rot, k_rot = rot(q_rot), rot(k_rot)
+        k_rot = k_rot.expand(*k_pass.shape[:-1], -1)
+        query = torch.cat((q_pass, q_rot), dim=-1)
+        key = torch.cat((k_pass, k_rot), dim=-1)
+        scale = c.attn_scale if c.attn_scale is not None else qk ** -0.5
+        scores = query @ key.transpose(-1, -2) * scale
+        mask = torch.triu(torch.ones(S, S, dtype=torch.bool), 1)
+        o = torch.softmax(scores.masked_fill(mask, float("-inf")), -1) @ v
+        return o.transpose(1, 2).reshape(B, S, H * dv) @ self.W(p + "o_proj.weight").T
+
     def attention(self, h, i):
         c, p = self.c, f"model.layers.{i}.self_attn."
         B, S, _ = h.shape
+        if c.latent:
+            return self.latent_attention(h, i)
 
         def proj(name):
             y = h @ self.W(p + name + ".weight").T
@@ -399,7 +477,8 @@ class Reference:
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         group = c.heads // c.kv_heads
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(c.head_dim)
+        scale = c.attn_scale if c.attn_scale is not None else 1 / math.sqrt(c.head_dim)
+        scores = q @ k.transpose(-1, -2) * scale
         mask = torch.triu(torch.ones(S, S, dtype=torch.bool), 1)
         scores = scores.masked_fill(mask, float("-inf"))
         o = torch.softmax(scores, -1) @ v

@@ -130,7 +130,7 @@ LogicalResult RoPEOp::verify() {
   int64_t headDim = input->getDimSize(3);
   if (!ShapedType::isDynamic(headDim) && headDim % 2 != 0)
     return emitOpError("operand 'input' head dimension must be even for "
-                       "rotate-half RoPE, but is ")
+                       "RoPE, but is ")
            << headDim;
   if (failed(checkFloatAbove(emit, "theta", getTheta().convertToFloat(), 0.0f)) ||
       failed(
@@ -140,6 +140,39 @@ LogicalResult RoPEOp::verify() {
       inverse && !ShapedType::isDynamic(headDim) && int64_t(inverse->size()) != headDim / 2)
     return emitOpError("has ") << inverse->size() << " inverse frequencies for a head of "
                                << headDim << ": one per pair, " << headDim / 2;
+  return success();
+}
+
+LogicalResult BroadcastOp::verify() {
+  auto input = cast<RankedTensorType>(getInput().getType());
+  auto result = cast<RankedTensorType>(getResult().getType());
+  if (input.getRank() != result.getRank())
+    return emitOpError("result must have the rank of 'input' (")
+           << input.getRank() << "), but has rank " << result.getRank();
+  if (input.getElementType() != result.getElementType())
+    return emitOpError("result element type must be ")
+           << input.getElementType() << " as 'input', but is " << result.getElementType();
+  for (int64_t d = 0; d < input.getRank(); ++d)
+    if (input.getDimSize(d) != 1 && input.getDimSize(d) != result.getDimSize(d))
+      return emitOpError("operand 'input' dimension ")
+             << d << " is " << input.getDimSize(d) << ": it must be 1 (repeated) or the result's, "
+             << result.getDimSize(d);
+  return success();
+}
+
+LogicalResult AttentionOp::inferReturnTypes(MLIRContext *, std::optional<Location>, Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  // [B, S, Hq, Dv]; malformed operands are left to the verifier, which
+  // names the problem.
+  auto query = dyn_cast<RankedTensorType>(adaptor.getQuery().getType());
+  auto value = dyn_cast<RankedTensorType>(adaptor.getValue().getType());
+  if (!query || !value || query.getRank() != 4 || value.getRank() != 4) {
+    results.push_back(adaptor.getQuery().getType());
+    return success();
+  }
+  SmallVector<int64_t> shape(query.getShape());
+  shape[3] = value.getDimSize(3);
+  results.push_back(RankedTensorType::get(shape, query.getElementType()));
   return success();
 }
 
@@ -162,6 +195,17 @@ LogicalResult AttentionOp::verify() {
   for (unsigned dim : {0u, 1u, 3u})
     if (failed(checkDim(emit, "key", *key, dim, query->getDimSize(dim),
                         meanings[dim], "'query'")))
+      return failure();
+  FailureOr<RankedTensorType> value = rankedOperand(emit, getValue(), "value", 4, layout);
+  if (failed(value))
+    return failure();
+  if (value->getElementType() != query->getElementType())
+    return emitOpError("operand 'value' element type must be ")
+           << query->getElementType() << " as 'query', but is " << value->getElementType();
+  static const char *keyMeanings[] = {"batch", "sequence", "heads"};
+  for (unsigned dim : {0u, 1u, 2u})
+    if (failed(
+            checkDim(emit, "value", *value, dim, key->getDimSize(dim), keyMeanings[dim], "'key'")))
       return failure();
   int64_t queryHeads = query->getDimSize(2);
   int64_t kvHeads = key->getDimSize(2);

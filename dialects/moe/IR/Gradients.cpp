@@ -81,7 +81,8 @@ LogicalResult LinearOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
 LogicalResult RoPEOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                                SmallVectorImpl<Value> &grads) {
   grads.push_back(b.create<RoPEGradOp>(getLoc(), getType(), dresult[0], getThetaAttr(),
-                                       getInvFreqAttr(), getAttentionFactorAttr()));
+                                       getInvFreqAttr(), getAttentionFactorAttr(),
+                                       getInterleavedAttr()));
   return success();
 }
 
@@ -92,6 +93,12 @@ LogicalResult AttentionOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
       getQuery(), getKey(), getValue(), dresult[0], getCausalAttr(),
       getScaleAttr());
   grads.append({g.getDquery(), g.getDkey(), g.getDvalue()});
+  return success();
+}
+
+LogicalResult BroadcastOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                    SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<BroadcastGradOp>(getLoc(), getInput().getType(), dresult[0]));
   return success();
 }
 

@@ -143,11 +143,15 @@ def MoE_FFNOp : MoE_Op<"ffn", [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE
 }
 
 def MoE_RoPEOp : MoE_Op<"rope", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AllTypesMatch<["input", "result"]>]> {
-  let summary = "rotary position embedding, rotate-half convention";
+  let summary = "rotary position embedding, rotate-half or interleaved pairs";
   let description = [{
     `input` is `[B, S, H, D]` (D even); position `s` rotates pairs
     `(x_i, x_{i+D/2})` by angle `s · theta^(−2i/D)`, as transformers'
-    `rotate_half` does. Positions are `0 .. S−1`.
+    `rotate_half` does. Positions are `0 .. S−1`. With `interleaved` the
+    pairs are `(x_{2i}, x_{2i+1})`, as in DeepSeek's and Meta's reference
+    code (complex multiplication); the layout is kept, so queries and keys
+    rotated alike have the dot products of transformers'
+    `apply_rotary_pos_emb_interleave`, which also de-interleaves.
 
     Scaled RoPE (YaRN, linear; computed by the frontend as transformers
     does) gives the inverse frequency of each pair in `inv_freq` (`D/2`
@@ -158,28 +162,51 @@ def MoE_RoPEOp : MoE_Op<"rope", [DeclareOpInterfaceMethods<MoE_GradientOpInterfa
     %qr = moe.rope %q {theta = 10000.0 : f32} : tensor<2x8x4x16xf32>
     %qy = moe.rope %q {attention_factor = 1.138 : f32, inv_freq = array<f32: 1.0, 0.1, ...>}
         : tensor<2x8x4x16xf32>
+    %qi = moe.rope %q {interleaved} : tensor<2x8x4x16xf32>
     ```
   }];
   let arguments = (ins MoE_FloatTensor:$input,
                        DefaultValuedAttr<F32Attr, "10000.0">:$theta,
                        OptionalAttr<DenseF32ArrayAttr>:$inv_freq,
-                       DefaultValuedAttr<F32Attr, "1.0">:$attention_factor);
+                       DefaultValuedAttr<F32Attr, "1.0">:$attention_factor,
+                       UnitAttr:$interleaved);
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let hasVerifier = 1;
 }
 
-def MoE_AttentionOp : MoE_Op<"attention", [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
-    AllTypesMatch<["query", "result"]>, AllTypesMatch<["key", "value"]>]> {
-  let summary = "scaled dot-product attention, multi-head or grouped-query";
+def MoE_BroadcastOp : MoE_Op<"broadcast", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
+  let summary = "repeats the input along its dimensions of size 1";
   let description = [{
-    `query` is `[B, S, Hq, D]`, `key` and `value` `[B, S, Hkv, D]` with `Hkv`
-    dividing `Hq` (grouped-query attention: query head `h` reads key/value
-    head `h / (Hq / Hkv)`). `softmax(q kᵀ · scale + mask) v` per head, with the
-    causal mask when `causal`; `scale` defaults to `1 / sqrt(D)`.
+    `input` and `result` have the same rank and element type; each dimension
+    of `input` is the result's or 1, and a 1 is repeated to the result's
+    size. DeepSeek's latent attention shares one rotary key among the heads:
 
     ```mlir
-    %o = moe.attention %q, %k, %v {causal} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>
+    %kr = moe.broadcast %k : tensor<2x8x1x16xf32> to tensor<2x8x4x16xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let hasVerifier = 1;
+}
+
+def MoE_AttentionOp : MoE_Op<"attention", [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure,
+    InferTypeOpAdaptor]> {
+  let summary = "scaled dot-product attention, multi-head or grouped-query";
+  let description = [{
+    `query` is `[B, S, Hq, D]`, `key` `[B, S, Hkv, D]` and `value`
+    `[B, S, Hkv, Dv]` with `Hkv` dividing `Hq` (grouped-query attention:
+    query head `h` reads key/value head `h / (Hq / Hkv)`); the result is
+    `[B, S, Hq, Dv]`. `softmax(q kᵀ · scale + mask) v` per head, with the
+    causal mask when `causal`; `scale` defaults to `1 / sqrt(D)`. Values may
+    be narrower or wider than queries and keys (DeepSeek's latent attention:
+    `D = 192`, `Dv = 128`).
+
+    ```mlir
+    %o = moe.attention %q, %k, %v {causal}
+        : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
     ```
   }];
   let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key,
@@ -187,7 +214,7 @@ def MoE_AttentionOp : MoE_Op<"attention", [MoE_MatrixProducts, DeclareOpInterfac
                        OptionalAttr<F32Attr>:$scale);
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
-    $query `,` $key `,` $value attr-dict `:` type($query) `,` type($key)
+    $query `,` $key `,` $value attr-dict `:` type($query) `,` type($key) `,` type($value)
   }];
   let hasVerifier = 1;
 }

@@ -40,6 +40,12 @@ def MoE_ReduceRowsOp : MoE_GradOp<"reduce_rows"> {
   let results = (outs MoE_FloatTensor:$result);
 }
 
+def MoE_BroadcastGradOp : MoE_GradOp<"broadcast_grad"> {
+  let summary = "dinput of moe.broadcast: dresult summed over the repeated dimensions";
+  let arguments = (ins MoE_FloatTensor:$dresult);
+  let results = (outs MoE_FloatTensor:$dinput);
+}
+
 def MoE_EmbeddingGradOp : MoE_GradOp<"embedding_grad"> {
   let summary = "dtable: scatter-add of the output gradient rows";
   let arguments = (ins MoE_FloatTensor:$dresult, MoE_IndexTensor:$tokens);
@@ -70,12 +76,14 @@ def MoE_RoPEGradOp : MoE_GradOp<"rope_grad", [AllTypesMatch<["dresult", "dinput"
   let summary = "the transpose of the RoPE rotation";
   let arguments = (ins MoE_FloatTensor:$dresult, F32Attr:$theta,
                        OptionalAttr<DenseF32ArrayAttr>:$inv_freq,
-                       DefaultValuedAttr<F32Attr, "1.0">:$attention_factor);
+                       DefaultValuedAttr<F32Attr, "1.0">:$attention_factor,
+                       UnitAttr:$interleaved);
   let results = (outs MoE_FloatTensor:$dinput);
 }
 
 def MoE_AttentionGradOp : MoE_GradOp<"attention_grad",
-    [AllTypesMatch<["query", "dquery", "dresult"]>, AllTypesMatch<["key", "value", "dkey", "dvalue"]>]> {
+    [AllTypesMatch<["query", "dquery"]>, AllTypesMatch<["key", "dkey"]>,
+     AllTypesMatch<["value", "dvalue"]>]> {
   let summary = "dquery, dkey, dvalue of moe.attention (probabilities recomputed)";
   let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key,
                        MoE_FloatTensor:$value, MoE_FloatTensor:$dresult,

@@ -24,26 +24,49 @@ struct ReshapeGradient
   }
 };
 
-/// A concatenation along dimension 0 hands each input its slice.
+/// A static, unit-stride box of `type`'s shape at `offsets` in `source`.
+Value extractBox(OpBuilder &b, Location loc, Value source, RankedTensorType type,
+                 ArrayRef<int64_t> offsets) {
+  SmallVector<int64_t> strides(type.getRank(), 1);
+  return b.create<tensor::ExtractSliceOp>(
+      loc, type, source, ValueRange{}, ValueRange{}, ValueRange{}, b.getDenseI64ArrayAttr(offsets),
+      b.getDenseI64ArrayAttr(type.getShape()), b.getDenseI64ArrayAttr(strides));
+}
+
+/// A concatenation hands each input its slice of the result's gradient.
 struct ConcatGradient
     : public GradientOpInterface::ExternalModel<ConcatGradient, tensor::ConcatOp> {
   LogicalResult buildVJP(Operation *op, OpBuilder &b, ArrayRef<Value> dresult,
                          SmallVectorImpl<Value> &grads) const {
     auto concat = cast<tensor::ConcatOp>(op);
-    if (concat.getDim() != 0)
-      return op->emitOpError("gradients of concatenations along dimension ")
-             << concat.getDim() << " are not implemented";
-    int64_t offset = 0;
+    int64_t dim = concat.getDim(), offset = 0;
     for (Value input : concat.getInputs()) {
       auto type = cast<RankedTensorType>(input.getType());
-      SmallVector<int64_t> offsets(type.getRank(), 0), strides(type.getRank(), 1);
-      offsets[0] = offset;
-      grads.push_back(b.create<tensor::ExtractSliceOp>(
-          op->getLoc(), type, dresult[0], ValueRange{}, ValueRange{}, ValueRange{},
-          b.getDenseI64ArrayAttr(offsets), b.getDenseI64ArrayAttr(type.getShape()),
-          b.getDenseI64ArrayAttr(strides)));
-      offset += type.getDimSize(0);
+      SmallVector<int64_t> offsets(type.getRank(), 0);
+      offsets[dim] = offset;
+      grads.push_back(extractBox(b, op->getLoc(), dresult[0], type, offsets));
+      offset += type.getDimSize(dim);
     }
+    return success();
+  }
+};
+
+/// A static slice's gradient is the result's gradient in its place, zeros
+/// elsewhere.
+struct ExtractSliceGradient
+    : public GradientOpInterface::ExternalModel<ExtractSliceGradient, tensor::ExtractSliceOp> {
+  LogicalResult buildVJP(Operation *op, OpBuilder &b, ArrayRef<Value> dresult,
+                         SmallVectorImpl<Value> &grads) const {
+    auto slice = cast<tensor::ExtractSliceOp>(op);
+    if (!slice.hasUnitStride() || !slice.getOffsets().empty() || !slice.getSizes().empty() ||
+        slice.getResultType().getRank() != slice.getSourceType().getRank())
+      return op->emitOpError("gradients of dynamic, strided or rank-reducing slices are not "
+                             "implemented");
+    Value zeros = b.create<FillOp>(op->getLoc(), slice.getSourceType(), b.getF32FloatAttr(0.0f));
+    grads.push_back(b.create<tensor::InsertSliceOp>(
+        op->getLoc(), slice.getSourceType(), dresult[0], zeros, ValueRange{}, ValueRange{},
+        ValueRange{}, slice.getStaticOffsetsAttr(), slice.getStaticSizesAttr(),
+        slice.getStaticStridesAttr()));
     return success();
   }
 };
@@ -56,6 +79,7 @@ void registerTensorGradientModels(DialectRegistry &registry) {
     tensor::CollapseShapeOp::attachInterface<
         ReshapeGradient<tensor::CollapseShapeOp, tensor::ExpandShapeOp>>(*context);
     tensor::ConcatOp::attachInterface<ConcatGradient>(*context);
+    tensor::ExtractSliceOp::attachInterface<ExtractSliceGradient>(*context);
   });
 }
 

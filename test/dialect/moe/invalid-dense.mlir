@@ -122,7 +122,7 @@ func.func @rope_rank(%x: tensor<2x8x64xf32>) {
 // -----
 
 func.func @rope_odd(%x: tensor<2x8x4x15xf32>) {
-  // expected-error @+1 {{'moe.rope' op operand 'input' head dimension must be even for rotate-half RoPE, but is 15}}
+  // expected-error @+1 {{'moe.rope' op operand 'input' head dimension must be even for RoPE, but is 15}}
   %y = moe.rope %x : tensor<2x8x4x15xf32>
   return
 }
@@ -147,7 +147,7 @@ func.func @attention_rank(%q: tensor<2x8x64xf32>, %k: tensor<2x8x2x16xf32>) {
 
 func.func @attention_key_rank(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x32xf32>) {
   // expected-error @+1 {{'moe.attention' op operand 'key' must be a rank-4 tensor [batch, sequence, heads, head dim], but has type 'tensor<2x8x32xf32>'}}
-  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x32xf32>
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x32xf32>, tensor<2x8x32xf32>
   return
 }
 
@@ -155,7 +155,7 @@ func.func @attention_key_rank(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x32xf32>) 
 
 func.func @attention_gqa(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x3x16xf32>) {
   // expected-error @+1 {{'moe.attention' op key/value heads (3) must divide query heads (4) for grouped-query attention}}
-  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x3x16xf32>
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x3x16xf32>, tensor<2x8x3x16xf32>
   return
 }
 
@@ -163,7 +163,7 @@ func.func @attention_gqa(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x3x16xf32>) {
 
 func.func @attention_head_dim(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x32xf32>) {
   // expected-error @+1 {{'moe.attention' op operand 'key' dimension 3 (head dim) must be 16 to match 'query', but is 32}}
-  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x2x32xf32>
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x2x32xf32>, tensor<2x8x2x32xf32>
   return
 }
 
@@ -171,7 +171,7 @@ func.func @attention_head_dim(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x32xf32>
 
 func.func @attention_sequence(%q: tensor<2x8x4x16xf32>, %k: tensor<2x4x2x16xf32>) {
   // expected-error @+1 {{'moe.attention' op operand 'key' dimension 1 (sequence) must be 8 to match 'query', but is 4}}
-  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x4x2x16xf32>
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x4x2x16xf32>, tensor<2x4x2x16xf32>
   return
 }
 
@@ -179,7 +179,7 @@ func.func @attention_sequence(%q: tensor<2x8x4x16xf32>, %k: tensor<2x4x2x16xf32>
 
 func.func @attention_batch(%q: tensor<2x8x4x16xf32>, %k: tensor<1x8x2x16xf32>) {
   // expected-error @+1 {{'moe.attention' op operand 'key' dimension 0 (batch) must be 2 to match 'query', but is 1}}
-  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<1x8x2x16xf32>
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<1x8x2x16xf32>, tensor<1x8x2x16xf32>
   return
 }
 
@@ -187,15 +187,15 @@ func.func @attention_batch(%q: tensor<2x8x4x16xf32>, %k: tensor<1x8x2x16xf32>) {
 
 func.func @attention_dtype(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xbf16>) {
   // expected-error @+1 {{'moe.attention' op operand 'key' element type must be 'f32' as 'query', but is 'bf16'}}
-  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x2x16xbf16>
+  %o = moe.attention %q, %k, %k : tensor<2x8x4x16xf32>, tensor<2x8x2x16xbf16>, tensor<2x8x2x16xbf16>
   return
 }
 
 // -----
 
-func.func @attention_value(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %v: tensor<2x8x2x8xf32>) {
-  // expected-error @+1 {{'moe.attention' op failed to verify that all of {key, value} have same type}}
-  %o = "moe.attention"(%q, %k, %v) : (tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x8xf32>) -> tensor<2x8x4x16xf32>
+func.func @attention_value(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %v: tensor<2x8x1x8xf32>) {
+  // expected-error @+1 {{'moe.attention' op operand 'value' dimension 2 (heads) must be 2 to match 'key', but is 1}}
+  %o = "moe.attention"(%q, %k, %v) : (tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x1x8xf32>) -> tensor<2x8x4x8xf32>
   return
 }
 
@@ -203,7 +203,7 @@ func.func @attention_value(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %
 
 func.func @attention_scale(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>) {
   // expected-error @+1 {{'moe.attention' op attribute 'scale' must be greater than 0, but is 0}}
-  %o = moe.attention %q, %k, %k {scale = 0.0 : f32} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>
+  %o = moe.attention %q, %k, %k {scale = 0.0 : f32} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
   return
 }
 

@@ -136,10 +136,10 @@ func.func @dense(%table: tensor<256x64xf32>, %tokens: tensor<2x8xi32>, %g: tenso
   %qr = moe.rope %q4 {theta = 1000000.0 : f32} : tensor<2x8x4x16xf32>
   // CHECK: %[[KR:.+]] = moe.rope %{{.+}} : tensor<2x8x2x16xf32>
   %kr = moe.rope %k4 : tensor<2x8x2x16xf32>
-  // CHECK: moe.attention %[[QR]], %[[KR]], %[[KR]] {causal} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>
-  %o = moe.attention %qr, %kr, %kr {causal} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>
-  // CHECK: moe.attention %[[QR]], %[[KR]], %[[KR]] {scale = 1.250000e-01 : f32} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>
-  %o2 = moe.attention %qr, %kr, %kr {scale = 0.125 : f32} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>
+  // CHECK: moe.attention %[[QR]], %[[KR]], %[[KR]] {causal} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
+  %o = moe.attention %qr, %kr, %kr {causal} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
+  // CHECK: moe.attention %[[QR]], %[[KR]], %[[KR]] {scale = 1.250000e-01 : f32} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
+  %o2 = moe.attention %qr, %kr, %kr {scale = 0.125 : f32} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
   %o3 = tensor.collapse_shape %o [[0], [1], [2, 3]] : tensor<2x8x4x16xf32> into tensor<2x8x64xf32>
   // CHECK: %[[R:.+]] = moe.add %[[H]], %{{.+}} : tensor<2x8x64xf32>
   %r = moe.add %h, %o3 : tensor<2x8x64xf32>

@@ -240,6 +240,57 @@ TEST(GradientCheck, DenseOps) {
            {randn({2, 4, 4, 3}, 9), randn({2, 4, 2, 3}, 10), randn({2, 4, 2, 3}, 11)},
            {{2, 4, 4, 3}}, {}, 0, "moe.attention_grad", {{"causal", true}},
            {in(0), in(1), in(2), dy()}, {0, 1, 2}});
+  g.check({"rope_interleaved",
+           "moe.rope",
+           {{"theta", 100.0}, {"interleaved", true}},
+           {randn({1, 4, 2, 6}, 8)},
+           {{1, 4, 2, 6}},
+           {},
+           0,
+           "moe.rope_grad",
+           {{"theta", 100.0}, {"interleaved", true}},
+           {dy()},
+           {0}});
+  // Values wider than queries and keys (latent attention's are narrower).
+  g.check({"attention_value_width",
+           "moe.attention",
+           {{"causal", true}},
+           {randn({2, 4, 4, 3}, 9), randn({2, 4, 2, 3}, 10), randn({2, 4, 2, 5}, 11)},
+           {{2, 4, 4, 5}},
+           {},
+           0,
+           "moe.attention_grad",
+           {{"causal", true}},
+           {in(0), in(1), in(2), dy()},
+           {0, 1, 2}});
+  g.check({"broadcast",
+           "moe.broadcast",
+           {},
+           {randn({2, 3, 1, 4}, 18)},
+           {{2, 3, 5, 4}},
+           {},
+           0,
+           "moe.broadcast_grad",
+           {},
+           {dy()},
+           {0}});
+  // A slice's gradient is an insertion into zeros: the forward step
+  // ignores its second operand, the zeros the insertion writes into.
+  g.check({"extract_slice",
+           "tensor.extract_slice",
+           {{"static_offsets", std::vector<int64_t>{0, 1, 2}},
+            {"static_sizes", std::vector<int64_t>{2, 2, 3}},
+            {"static_strides", std::vector<int64_t>{1, 1, 1}}},
+           {randn({2, 4, 6}, 19), Buffer::floats({2, 4, 6})},
+           {{2, 2, 3}},
+           {},
+           0,
+           "tensor.insert_slice",
+           {{"static_offsets", std::vector<int64_t>{0, 1, 2}},
+            {"static_sizes", std::vector<int64_t>{2, 2, 3}},
+            {"static_strides", std::vector<int64_t>{1, 1, 1}}},
+           {dy(), in(1)},
+           {0}});
   for (std::string act : {"relu", "gelu", "gelu_tanh", "silu"})
     g.check({"activation_" + act, "moe.activation", {{"kind", act}}, {randn({4, 6}, 12)}, {{4, 6}}, {}, 0,
              "moe.activation_grad", {{"kind", act}}, {in(0), dy()}, {0}});
