@@ -230,3 +230,19 @@ func.func @add_types(%a: tensor<2x8x64xf32>, %b: tensor<2x8x64xbf16>) {
   %r = "moe.add"(%a, %b) : (tensor<2x8x64xf32>, tensor<2x8x64xbf16>) -> tensor<2x8x64xf32>
   return
 }
+
+// -----
+
+func.func @broadcast_rank(%x: tensor<2x8x1x8xf32>) {
+  // expected-error @+1 {{'moe.broadcast' op result must have the rank of 'input' (4), but has rank 3}}
+  %b = moe.broadcast %x : tensor<2x8x1x8xf32> to tensor<2x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @broadcast_extent(%x: tensor<2x8x2x8xf32>) {
+  // expected-error @+1 {{'moe.broadcast' op operand 'input' dimension 2 is 2: it must be 1 (repeated) or the result's, 4}}
+  %b = moe.broadcast %x : tensor<2x8x2x8xf32> to tensor<2x8x4x8xf32>
+  return
+}

@@ -164,3 +164,17 @@ func.func @dynamic_tokens(%x: tensor<?x64xf32>, %wg: tensor<8x64xf32>) -> tensor
   %w, %i = moe.topk_route %s {k = 2 : i64} : tensor<?x8xf32>
   return %i : tensor<?x2xi32>
 }
+
+// Latent attention's pieces: interleaved RoPE on a key part shared by the
+// heads, repeated over them, and values narrower than queries and keys.
+// CHECK-LABEL: func.func @latent_attention
+func.func @latent_attention(%q: tensor<2x8x4x24xf32>, %kr: tensor<2x8x1x8xf32>, %kp: tensor<2x8x4x16xf32>, %v: tensor<2x8x4x16xf32>) -> tensor<2x8x4x16xf32> {
+  // CHECK: moe.rope %{{.+}} {interleaved} : tensor<2x8x1x8xf32>
+  %r = moe.rope %kr {interleaved} : tensor<2x8x1x8xf32>
+  // CHECK: moe.broadcast %{{.+}} : tensor<2x8x1x8xf32> to tensor<2x8x4x8xf32>
+  %b = moe.broadcast %r : tensor<2x8x1x8xf32> to tensor<2x8x4x8xf32>
+  %k = tensor.concat dim(3) %kp, %b : (tensor<2x8x4x16xf32>, tensor<2x8x4x8xf32>) -> tensor<2x8x4x24xf32>
+  // CHECK: moe.attention %{{.+}}, %{{.+}}, %{{.+}} {causal} : tensor<2x8x4x24xf32>, tensor<2x8x4x24xf32>, tensor<2x8x4x16xf32>
+  %o = moe.attention %q, %k, %v {causal} : tensor<2x8x4x24xf32>, tensor<2x8x4x24xf32>, tensor<2x8x4x16xf32>
+  return %o : tensor<2x8x4x16xf32>
+}
