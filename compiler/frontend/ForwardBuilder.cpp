@@ -103,6 +103,11 @@ private:
   Value norm(Value x, const std::string &prefix, int64_t features);
   Value rmsNorm(Value x, const std::string &name, int64_t features,
                 std::optional<double> eps = std::nullopt);
+  /// Decoder layer `layer` of the model on `h` [batch, seq, width].
+  Value decoderLayer(Value h, int64_t layer);
+  /// Positions [offset, offset + size) of `x` [batch, seq, ...].
+  Value sequenceSlice(Value x, int64_t offset, int64_t size);
+  Value multiTokenPrediction(Value mainHidden, Value embedding, Value head, Value targets);
   Value attention(Value h, int64_t layer);
   Value latentAttention(Value h, int64_t layer);
   /// `x` [B, S, H, D] rotated by the model's RoPE.
@@ -495,6 +500,81 @@ Value Builder::moeLayer(Value x, int64_t layer) {
   return y;
 }
 
+Value Builder::decoderLayer(Value h, int64_t layer) {
+  int64_t d = c.hiddenSize;
+  std::string prefix = names.layer(layer);
+  std::string part = "layers." + std::to_string(layer) + ".";
+  loc = at(part + "attention", {"attention", "num_attention_heads"});
+  Value a = norm(h, prefix + "input_layernorm", d);
+  h = b.create<AddOp>(loc, h, attention(a, layer));
+  Value n = norm(h, prefix + "post_attention_layernorm", d);
+  Value f;
+  if (c.isMoELayer(layer)) {
+    loc = at(part + "moe", {"moe", "num_local_experts", "num_experts", "n_routed_experts"});
+    SmallVector<ReassociationIndices> flatten = {{0, 1}, {2}};
+    Value x = collapse(n, flatten, {tokens, d});
+    f = expand(moeLayer(x, layer), flatten, {batch, seq, d});
+  } else {
+    loc = at(part + "ffn", {"ffn", "intermediate_size"});
+    f = ffn(n, prefix + "mlp.", c.ffn.intermediateSize, c.ffn.gated, activation(c.ffn.activation));
+  }
+  return b.create<AddOp>(loc, h, f);
+}
+
+Value Builder::sequenceSlice(Value x, int64_t offset, int64_t size) {
+  auto type = cast<RankedTensorType>(x.getType());
+  SmallVector<int64_t> offsets(type.getRank(), 0), sizes(type.getShape()),
+      strides(type.getRank(), 1);
+  offsets[1] = offset;
+  sizes[1] = size;
+  return b.create<tensor::ExtractSliceOp>(
+      loc, RankedTensorType::get(sizes, type.getElementType()), x, ValueRange{}, ValueRange{},
+      ValueRange{}, b.getDenseI64ArrayAttr(offsets), b.getDenseI64ArrayAttr(sizes),
+      b.getDenseI64ArrayAttr(strides));
+}
+
+/// DeepSeek-V3's multi-token prediction (§2.2 of its report): module k
+/// (layer numLayers + k − 1, as its checkpoints name it) projects
+/// [RMSNorm(embedding of the token k ahead); RMSNorm(hidden state of module
+/// k − 1)] back to the width, runs a decoder layer, and predicts the token
+/// k + 1 ahead through its own norm and the shared output head. Attention
+/// is causal, so module k runs on the S − k positions that have a target;
+/// the loss is the mean over the modules of their cross entropies.
+Value Builder::multiTokenPrediction(Value mainHidden, Value embedding, Value head, Value targets) {
+  int64_t d = c.hiddenSize, fullSeq = seq, depth = c.mtpLayers;
+  Value previous = mainHidden;
+  SmallVector<Value> losses;
+  for (int64_t k = 1; k <= depth; ++k) {
+    int64_t layer = c.numLayers + k - 1, length = fullSeq - k;
+    std::string prefix = names.layer(layer);
+    loc = at("mtp." + std::to_string(k), {"mtp_layers", "num_nextn_predict_layers"});
+    // Position i reads token i + k (targets[i + k − 1]) and predicts token
+    // i + k + 1 (targets[i + k]).
+    Value ahead = b.create<EmbeddingOp>(loc, embedding, sequenceSlice(targets, k - 1, length));
+    Value hidden = sequenceSlice(previous, 0, length);
+    Value joined = b.create<tensor::ConcatOp>(
+        loc, 2, ValueRange{norm(ahead, prefix + "enorm", d), norm(hidden, prefix + "hnorm", d)});
+    Value x =
+        b.create<LinearOp>(loc, joined, param(prefix + "eh_proj.weight", {d, 2 * d}), Value());
+    // The decoder layer at this module's sequence length.
+    int64_t savedTokens = tokens, savedBatchTokens = batchTokens;
+    seq = length;
+    tokens = batch * length;
+    batchTokens = savedBatchTokens / savedTokens * tokens;
+    previous = decoderLayer(x, layer);
+    seq = fullSeq;
+    tokens = savedTokens;
+    batchTokens = savedBatchTokens;
+    loc = at("mtp." + std::to_string(k), {"mtp_layers", "num_nextn_predict_layers"});
+    Value logits =
+        b.create<LinearOp>(loc, norm(previous, prefix + "shared_head.norm", d), head, Value());
+    losses.push_back(b.create<CrossEntropyOp>(loc, logits, sequenceSlice(targets, k, length)));
+  }
+  if (losses.size() == 1)
+    return losses.front();
+  return b.create<WeightedSumOp>(loc, losses, SmallVector<float>(losses.size(), 1.0f / depth));
+}
+
 void Builder::build(ModuleOp module) {
   b.setInsertionPointToEnd(module.getBody());
   auto func = b.create<func::FuncOp>(loc, name, b.getFunctionType({}, {}));
@@ -519,31 +599,14 @@ void Builder::build(ModuleOp module) {
   loc = at("embedding", {"vocab_size"});
   Value embedding = param("model.embed_tokens.weight", {vocab, d});
   Value h = b.create<EmbeddingOp>(loc, embedding, tokenIds);
-  SmallVector<ReassociationIndices> flatten = {{0, 1}, {2}};
-  for (int64_t layer = 0; layer < c.numLayers; ++layer) {
-    std::string prefix = names.layer(layer);
-    std::string part = "layers." + std::to_string(layer) + ".";
-    loc = at(part + "attention", {"attention", "num_attention_heads"});
-    Value a = norm(h, prefix + "input_layernorm", d);
-    h = b.create<AddOp>(loc, h, attention(a, layer));
-    Value n = norm(h, prefix + "post_attention_layernorm", d);
-    Value f;
-    if (c.isMoELayer(layer)) {
-      loc = at(part + "moe", {"moe", "num_local_experts", "num_experts", "n_routed_experts"});
-      Value x = collapse(n, flatten, {tokens, d});
-      f = expand(moeLayer(x, layer), flatten, {batch, seq, d});
-    } else {
-      loc = at(part + "ffn", {"ffn", "intermediate_size"});
-      f = ffn(n, prefix + "mlp.", c.ffn.intermediateSize, c.ffn.gated,
-              activation(c.ffn.activation));
-    }
-    h = b.create<AddOp>(loc, h, f);
-  }
+  for (int64_t layer = 0; layer < c.numLayers; ++layer)
+    h = decoderLayer(h, layer);
   loc = at("lm_head", {"vocab_size"});
   Value n = norm(h, "model.norm", d);
   Value head = c.tieEmbeddings ? embedding : param("lm_head.weight", {vocab, d});
   Value logits = b.create<LinearOp>(loc, n, head, Value());
   Value lmLoss = b.create<CrossEntropyOp>(loc, logits, targets);
+  Value mtpLoss = c.mtpLayers > 0 ? multiTokenPrediction(h, embedding, head, targets) : Value();
 
   // The objective: lm_loss + Σ coefficient · term, each term summed over layers.
   loc = at("objective", {"training", "moe.aux", "router_aux_loss_coef"});
@@ -580,13 +643,18 @@ void Builder::build(ModuleOp module) {
   }
   for (auto &[name, value] : auxTerms)
     objective.push_back(value);
-  Value loss = b.create<WeightedSumOp>(loc, objective, coefficients);
   Value auxLoss = auxTerms.empty()
                       ? b.create<WeightedSumOp>(loc, ValueRange{lmLoss},
                                                 SmallVector<float>{0.0f}).getResult()
                       : b.create<WeightedSumOp>(
                             loc, ArrayRef<Value>(objective).drop_front(),
                             ArrayRef<float>(coefficients).drop_front()).getResult();
+  if (mtpLoss) {
+    objective.push_back(mtpLoss);
+    coefficients.push_back(float(c.training.mtpLossWeight));
+    auxTerms.push_back({"mtp_loss", mtpLoss});
+  }
+  Value loss = b.create<WeightedSumOp>(loc, objective, coefficients);
 
   output("loss", loss);
   output("lm_loss", lmLoss);

@@ -131,6 +131,7 @@ public:
     // Not a transformers key: moec's training settings, usually given with
     // --set training.... on the command line.
     r.section("training", [&](MappingReader &t) { readTrainingSection(t, c.training); });
+    warnAboutMultiTokenPrediction();
     r.warnUnknownKeys(kIgnoredKeys, "transformers' " + type + " does not read it either; ignored");
   }
 
@@ -313,12 +314,6 @@ private:
     if (slidingOn && options.ignoreSlidingWindow)
       substituted("sliding_window", "sliding-window attention replaced by full attention "
                                     "(--substitute sliding_window=full)");
-    if (int64_t mtp = readAliased({"num_nextn_predict_layers", "num_mtp_layers"}, 0); mtp > 0)
-      r.diagnostics().warning(
-          r.location(r.has("num_mtp_layers") ? "num_mtp_layers" : "num_nextn_predict_layers"),
-          "'num_nextn_predict_layers': the " + std::to_string(mtp) +
-              " multi-token-prediction layer(s) are not built; the model "
-              "trains without them (next-token loss only)");
     if (get<double>("attention_dropout", 0.0) > 0)
       unsupported("attention_dropout", "dropout of attention weights", "attention_dropout: 0.0");
     if (get<bool>("mlp_bias", false))
@@ -329,6 +324,26 @@ private:
       unsupported("clip_qkv", "clipping of q/k/v activations",
                   "a model without it");
   }
+
+  /// DeepSeek-V3's multi-token-prediction modules, which transformers
+  /// leaves out of its model (and its loss): moec trains them as DeepSeek
+  /// did, and says so.
+  void multiTokenPrediction() {
+    mtpKey = r.has("num_mtp_layers") ? "num_mtp_layers" : "num_nextn_predict_layers";
+    c.mtpLayers = readAliased({"num_nextn_predict_layers", "num_mtp_layers"}, 0);
+  }
+  void warnAboutMultiTokenPrediction() {
+    if (c.mtpLayers > 0)
+      r.diagnostics().warning(
+          r.location(mtpKey),
+          "'" + mtpKey + "': transformers' DeepseekV3ForCausalLM leaves the " +
+              std::to_string(c.mtpLayers) +
+              " multi-token-prediction module(s) out; moec trains them as DeepSeek-V3 does "
+              "(their loss weighted by training.mtp_loss_weight, " +
+              shortNumber(c.training.mtpLossWeight) + "); set \"" + mtpKey +
+              "\": 0 to train the next-token loss only");
+  }
+  std::string mtpKey;
 
   /// DeepSeek's attention (transformers' DeepseekV2Attention and
   /// DeepseekV3Attention): multi-head latent attention, RoPE on interleaved
@@ -451,6 +466,8 @@ private:
   void deepseek(MoEConfig &m) {
     deepseekAttention();
     bool v3 = type == "deepseek_v3";
+    if (v3)
+      multiTokenPrediction();
     c.naming = v3 ? WeightNaming::DeepseekV3 : WeightNaming::DeepseekV2;
     m.numExperts = v3 ? readAliased({"n_routed_experts", "num_local_experts"}, 256)
                       : readAliased({"n_routed_experts", "num_experts"}, 64);

@@ -300,6 +300,12 @@ void validateTraining(Validator &v, const ModelConfig &c) {
   const TrainingConfig &t = c.training;
   v.atLeast<int64_t>(t.batchSize, 1, "training.batch_size");
   v.atLeast<int64_t>(t.seqLen, 1, "training.seq_len");
+  v.atLeast<int64_t>(c.mtpLayers, 0, "mtp_layers");
+  v.require(c.mtpLayers < t.seqLen, "mtp_layers",
+            "'mtp_layers' (" + v.show(c.mtpLayers) + ") must be below 'training.seq_len' (" +
+                v.show(t.seqLen) + "): the last module predicts " + v.show(c.mtpLayers + 1) +
+                " tokens ahead");
+  v.atLeast<double>(t.mtpLossWeight, 0.0, "training.mtp_loss_weight");
   v.require(t.gradClip >= 0, "training.grad_clip",
             "'training.grad_clip' must not be negative (0 disables clipping)");
   v.positive(t.optimizer.lr, "training.optimizer.lr");

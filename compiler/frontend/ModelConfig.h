@@ -159,6 +159,7 @@ struct TrainingConfig {
   int64_t seqLen = 128;
   int64_t seed = 0;
   double gradClip = 1.0;
+  double mtpLossWeight = 0.3; // λ of the multi-token-prediction loss (DeepSeek-V3)
   OptimizerConfig optimizer;
   ScheduleConfig schedule;
 };
@@ -172,6 +173,10 @@ struct ModelConfig {
   int64_t vocabSize = 256;
   int64_t hiddenSize = 64;
   int64_t numLayers = 2;
+  /// Multi-token-prediction depth D (DeepSeek-V3): module k predicts the
+  /// token k + 1 ahead from module k − 1's hidden states (the main model's
+  /// for k = 1) and the embedding of the token k ahead.
+  int64_t mtpLayers = 0;
   std::string norm = "rms"; // rms | layer
   double normEps = 1e-6;
   bool tieEmbeddings = false;

@@ -8,6 +8,7 @@ void readTrainingSection(MappingReader &r, TrainingConfig &t) {
   r.read("seq_len", t.seqLen);
   r.read("seed", t.seed);
   r.read("grad_clip", t.gradClip);
+  r.read("mtp_loss_weight", t.mtpLossWeight);
   r.section("optimizer", [&](MappingReader &o) {
     o.readChoice("kind", t.optimizer.kind, {"adamw", "sgd"});
     o.read("lr", t.optimizer.lr);

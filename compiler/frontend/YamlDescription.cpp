@@ -130,6 +130,7 @@ parseYamlDescription(const std::string &path,
   r.read("vocab_size", config.vocabSize);
   r.read("hidden_size", config.hiddenSize);
   r.read("num_layers", config.numLayers);
+  r.read("mtp_layers", config.mtpLayers);
   r.readChoice("norm", config.norm, {"rms", "layer"});
   r.read("norm_eps", config.normEps);
   r.read("tie_embeddings", config.tieEmbeddings);

@@ -99,6 +99,8 @@ class Cfg:
         self.vocab = r.get("vocab_size", 256)
         self.d = r.get("hidden_size", 64)
         self.layers = r.get("num_layers", 2)
+        self.mtp_layers = r.get("mtp_layers", 0)
+        self.mtp_weight = float((r.get("training") or {}).get("mtp_loss_weight", 0.3))
         self.norm = r.get("norm", "rms")
         self.eps = float(r.get("norm_eps", 1e-6))
         self.tie = r.get("tie_embeddings", False)
@@ -136,7 +138,7 @@ class Cfg:
         self.expert_gated = g(m, "gated", True)
         every, first = g(m, "every", 1), g(m, "first_k_dense", 0)
         dense = set(g(m, "dense_layers", []))
-        self.moe_layers = [i for i in range(self.layers)
+        self.moe_layers = [i for i in range(self.layers + self.mtp_layers)
                            if i >= first and i not in dense and (i - first) % every == 0]
         s = m.get("shared_experts", {}) or {}
         self.shared_count = g(s, "count", 0)
@@ -188,6 +190,11 @@ class Cfg:
         self.vocab = r["vocab_size"]
         self.d = r["hidden_size"]
         self.layers = r["num_hidden_layers"]
+        # DeepSeek-V3's multi-token-prediction modules (layers after the
+        # model's, as its checkpoints number them).
+        self.mtp_layers = (r.get("num_nextn_predict_layers") or r.get("num_mtp_layers") or 0
+                           if t == "deepseek_v3" else 0)
+        self.mtp_weight = float((r.get("training") or {}).get("mtp_loss_weight", 0.3))
         self.norm = "rms"
         self.eps = float(r.get("rms_norm_eps", 1e-5 if t == "olmoe" else 1e-6))
         self.tie = r.get("tie_word_embeddings", False)
@@ -257,7 +264,8 @@ class Cfg:
             self.E, self.k = r["n_routed_experts"], r["num_experts_per_tok"]
             self.expert_width = r["moe_intermediate_size"]
             first, freq = r.get("first_k_dense_replace", 0), r.get("moe_layer_freq", 1)
-            self.moe_layers = [i for i in range(n) if i >= first and i % freq == 0]
+            self.moe_layers = [i for i in range(n + self.mtp_layers)
+                               if i >= first and i % freq == 0]
             if r.get("n_shared_experts"):
                 self.shared_count = r["n_shared_experts"]
                 self.shared_width = self.shared_count * self.expert_width
@@ -691,35 +699,60 @@ class Reference:
         """The objective as a differentiable tensor."""
         return self._forward(tokens, targets)[0]
 
+    def decoder_layer(self, h, i, out):
+        c, pre = self.c, f"model.layers.{i}."
+        B, S, _ = h.shape
+        h = h + self.attention(self.norm(h, pre + "input_layernorm"), i)
+        n = self.norm(h, pre + "post_attention_layernorm")
+        if c.moe and i in c.moe_layers:
+            out["_seqs"].append(S)
+            f = self.moe_layer(n.reshape(B * S, c.d), i, out).view(B, S, c.d)
+        else:
+            g = c.ffn_gated
+            f = ffn(n, self.W(pre + "mlp." + self.n.proj(1, g) + ".weight"),
+                    self.W(pre + "mlp." + self.n.proj(2, g) + ".weight"),
+                    self.W(pre + "mlp." + self.n.proj(3, g) + ".weight") if g else None,
+                    c.ffn_act)
+        return h + f
+
+    def multi_token_prediction(self, h, embed, head, targets, out):
+        """DeepSeek-V3 §2.2: module k combines the hidden states of module
+        k - 1 (the main model's last layer, before its norm, for k = 1) with
+        the embedding of token i + k and predicts token i + k + 1, over the
+        positions that have one; the mean of the modules' losses."""
+        c = self.c
+        B, S = targets.shape
+        losses = []
+        for k in range(1, c.mtp_layers + 1):
+            pre, n = f"model.layers.{c.layers + k - 1}.", S - k
+            ahead = embed[targets[:, k - 1:k - 1 + n]]
+            x = torch.cat([self.norm(ahead, pre + "enorm"), self.norm(h[:, :n], pre + "hnorm")], -1)
+            h = self.decoder_layer(x @ self.W(pre + "eh_proj.weight").T, c.layers + k - 1, out)
+            logits = self.norm(h, pre + "shared_head.norm") @ head.T
+            losses.append(F.cross_entropy(logits.reshape(-1, c.vocab), targets[:, k:].reshape(-1)))
+        return sum(losses) / len(losses)
+
     def _forward(self, tokens, targets):
         c = self.c
         B, S = tokens.shape
-        out = {"layers": [], "_scores": [], "_indices": [], "_logits": []}
-        h = self.W("model.embed_tokens.weight")[tokens]
+        out = {"layers": [], "_scores": [], "_indices": [], "_logits": [], "_seqs": []}
+        embed = self.W("model.embed_tokens.weight")
+        h = embed[tokens]
         for i in range(c.layers):
-            pre = f"model.layers.{i}."
-            h = h + self.attention(self.norm(h, pre + "input_layernorm"), i)
-            n = self.norm(h, pre + "post_attention_layernorm")
-            if c.moe and i in c.moe_layers:
-                f = self.moe_layer(n.reshape(B * S, c.d), i, out).view(B, S, c.d)
-            else:
-                g = c.ffn_gated
-                f = ffn(n, self.W(pre + "mlp." + self.n.proj(1, g) + ".weight"),
-                        self.W(pre + "mlp." + self.n.proj(2, g) + ".weight"),
-                        self.W(pre + "mlp." + self.n.proj(3, g) + ".weight") if g else None,
-                        c.ffn_act)
-            h = h + f
+            h = self.decoder_layer(h, i, out)
         n = self.norm(h, "model.norm")
-        head = self.W("model.embed_tokens.weight") if c.tie else self.W("lm_head.weight")
+        head = embed if c.tie else self.W("lm_head.weight")
         logits = n @ head.T
         lm = F.cross_entropy(logits.reshape(-1, c.vocab), targets.reshape(-1))
+        mtp = self.multi_token_prediction(h, embed, head, targets, out) if c.mtp_layers else None
         result = {"lm_loss": float(lm)}
         aux = torch.tensor(0.0)
         if c.moe and out["_scores"]:
             if c.balance == "per_slot":
                 term = self.balance(torch.cat(out["_scores"]), torch.cat(out["_indices"]), "per_slot", S)
             elif c.balance != "none":
-                term = sum(self.balance(s, ix, c.balance, S) for s, ix in zip(out["_scores"], out["_indices"]))
+                term = sum(self.balance(s, ix, c.balance, seq)
+                           for s, ix, seq in zip(out["_scores"], out["_indices"], out["_seqs"]))
             if c.balance != "none":
                 result["load_balancing_loss"] = float(term)
                 aux = aux + c.balance_coef * term
@@ -732,6 +765,10 @@ class Reference:
                 result["entropy_loss"] = float(ent)
                 aux = aux + c.entropy_coef * ent
         result["aux_loss"] = float(aux)
-        result["loss"] = float(lm + aux)
+        objective = lm + aux
+        if mtp is not None:
+            result["mtp_loss"] = float(mtp)
+            objective = objective + c.mtp_weight * mtp
+        result["loss"] = float(objective)
         result["layers"] = out["layers"]
-        return lm + aux, result
+        return objective, result
