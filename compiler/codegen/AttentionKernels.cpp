@@ -30,6 +30,7 @@ struct AttentionShape {
   int64_t B, S, Hq, Hkv, D, Dv, group; // D: query/key head width, Dv: value's
   std::string scale;
   bool causal;
+  int64_t window; // 0: none
 };
 
 AttentionShape attentionShape(Operation *op) {
@@ -48,6 +49,8 @@ AttentionShape attentionShape(Operation *op) {
   a.scale = floatLiteral(scale ? scale.getValueAsDouble()
                                : 1.0f / std::sqrt(static_cast<float>(a.D)));
   a.causal = op->hasAttr("causal");
+  auto window = op->getAttrOfType<IntegerAttr>("window");
+  a.window = window ? window.getInt() : 0;
   return a;
 }
 
@@ -64,9 +67,10 @@ constexpr int64_t kBlockRowWidth = 128;
 /// row loop's closing brace.
 struct RowLoop {
   bool block;
-  std::string over(const std::string &end) const {
-    return block ? "    for (long long j = threadIdx.x; j < " + end + "; j += blockDim.x)"
-                 : "    for (long long j = 0; j < " + end + "; ++j)";
+  std::string over(const std::string &end, const std::string &begin = "0") const {
+    return block ? "    for (long long j = " + begin + " + threadIdx.x; j < " + end +
+                       "; j += blockDim.x)"
+                 : "    for (long long j = " + begin + "; j < " + end + "; ++j)";
   }
   std::string reduce(const std::string &statement) const {
     return block ? "    " + statement + "\n" : "";
@@ -161,21 +165,22 @@ void writeProbabilities(KernelWriter &w, const AttentionShape &a, const RowGroup
   w.os() << "    long long i = row % " << a.S << "LL;\n"
          << "    float *p = " << P << " + row * " << a.S << "LL;\n"
          << "    long long visible = " << (a.causal ? "i + 1" : str(a.S)) << ";\n"
+         << "    long long first = "
+         << (a.window ? "i < " + str(a.window) + " ? 0 : i - " + str(a.window - 1) : "0") << ";\n"
          << "    float maximum = -__int_as_float(0x7f800000);\n"
-         << loop.over("visible") << " {\n"
+         << loop.over("visible", "first") << " {\n"
          << "      p[j] = " << a.scale << " * p[j];\n"
          << "      maximum = fmaxf(maximum, p[j]);\n"
          << "    }\n"
-         << loop.reduce("maximum = moec_block_max(maximum, scratch);")
-         << "    double sum = 0.0;\n"
-         << loop.over("visible") << " {\n"
+         << loop.reduce("maximum = moec_block_max(maximum, scratch);") << "    double sum = 0.0;\n"
+         << loop.over("visible", "first") << " {\n"
          << "      p[j] = expf(p[j] - maximum);\n"
          << "      sum += p[j];\n"
          << "    }\n"
          << loop.reduce("sum = moec_block_sum(sum, scratch64);")
          << "    float inverse = (float)(1.0 / sum);\n"
          << loop.over(str(a.S) + "LL") << "\n"
-         << "      p[j] = j < visible ? p[j] * inverse : 0.0f;\n"
+         << "      p[j] = j >= first && j < visible ? p[j] * inverse : 0.0f;\n"
          << "  }\n";
 }
 

@@ -141,6 +141,11 @@ private:
   FloatAttr scaleAttr() {
     return c.attention.scale ? b.getF32FloatAttr(float(*c.attention.scale)) : FloatAttr();
   }
+  /// Layer `layer`'s sliding window (null: full attention).
+  IntegerAttr windowAttr(int64_t layer) {
+    int64_t window = c.attention.windowOf(layer);
+    return window ? b.getI64IntegerAttr(window) : IntegerAttr();
+  }
   Activation activation(const std::string &name) {
     return *symbolizeActivation(name);
   }
@@ -238,7 +243,7 @@ Value Builder::attention(Value h, int64_t layer) {
   }
   q = rotate(q);
   k = rotate(k);
-  Value o = b.create<AttentionOp>(loc, q, k, v, /*causal=*/true, scaleAttr());
+  Value o = b.create<AttentionOp>(loc, q, k, v, /*causal=*/true, scaleAttr(), windowAttr(layer));
   return outputProjection(o, prefix);
 }
 
@@ -310,7 +315,8 @@ Value Builder::latentAttention(Value h, int64_t layer) {
 
   Value query = b.create<tensor::ConcatOp>(loc, 3, ValueRange{qPass, qRot});
   Value key = b.create<tensor::ConcatOp>(loc, 3, ValueRange{kPass, kRot});
-  Value o = b.create<AttentionOp>(loc, query, key, v, /*causal=*/true, scaleAttr());
+  Value o =
+      b.create<AttentionOp>(loc, query, key, v, /*causal=*/true, scaleAttr(), windowAttr(layer));
   return outputProjection(o, prefix);
 }
 

@@ -304,16 +304,7 @@ private:
   }
 
   void checkUnsupported() {
-    // A null value means the feature is off.
-    bool slidingOn = isNonNull("sliding_window");
-    if (r.has("use_sliding_window"))
-      slidingOn = slidingOn && get<bool>("use_sliding_window", false);
-    if (slidingOn && !options.ignoreSlidingWindow)
-      unsupported("sliding_window", "sliding-window attention",
-                  "--substitute sliding_window=full");
-    if (slidingOn && options.ignoreSlidingWindow)
-      substituted("sliding_window", "sliding-window attention replaced by full attention "
-                                    "(--substitute sliding_window=full)");
+    readSlidingWindow();
     if (get<double>("attention_dropout", 0.0) > 0)
       unsupported("attention_dropout", "dropout of attention weights", "attention_dropout: 0.0");
     if (get<bool>("mlp_bias", false))
@@ -323,6 +314,40 @@ private:
     if (isNonNull("clip_qkv"))
       unsupported("clip_qkv", "clipping of q/k/v activations",
                   "a model without it");
+  }
+
+  /// Sliding-window attention as transformers 5 masks it: Mixtral's in
+  /// every layer when `sliding_window` is not null; Qwen's with
+  /// `use_sliding_window`, in the layers from `max_window_layers` on; a
+  /// saved `layer_types` list says which layers directly.
+  void readSlidingWindow() {
+    // A null value means the feature is off.
+    bool on = isNonNull("sliding_window");
+    if (r.has("use_sliding_window"))
+      on = on && get<bool>("use_sliding_window", false);
+    std::vector<std::string> layerTypes;
+    r.readChoices("layer_types", layerTypes, {"sliding_attention", "full_attention"});
+    r.ignore("sliding_window");
+    r.ignore("max_window_layers");
+    if (!on)
+      return;
+    if (options.ignoreSlidingWindow) {
+      substituted("sliding_window", "sliding-window attention replaced by full attention "
+                                    "(--substitute sliding_window=full)");
+      return;
+    }
+    c.attention.slidingWindow = get<int64_t>("sliding_window", 0);
+    if (c.attention.slidingWindow < 1)
+      r.diagnostics().error(r.location("sliding_window"),
+                            "'sliding_window' must be at least 1, but is " +
+                                std::to_string(c.attention.slidingWindow));
+    if (!layerTypes.empty()) {
+      c.attention.layerTypes = layerTypes;
+    } else if (type == "qwen2_moe" || type == "qwen3_moe") {
+      int64_t first = get<int64_t>("max_window_layers", 28);
+      for (int64_t i = 0; i < c.numLayers; ++i)
+        c.attention.layerTypes.push_back(i >= first ? "sliding_attention" : "full_attention");
+    }
   }
 
   /// DeepSeek-V3's multi-token-prediction modules, which transformers

@@ -123,6 +123,11 @@ void validateDense(Validator &v, const ModelConfig &c) {
   }
   if (a.scale)
     v.positive(*a.scale, "attention.scale");
+  v.atLeast<int64_t>(a.slidingWindow, 0, "attention.sliding_window");
+  if (!a.layerTypes.empty())
+    v.require(int64_t(a.layerTypes.size()) == c.numLayers, "attention.layer_types",
+              "'attention.layer_types' has " + v.show(int64_t(a.layerTypes.size())) +
+                  " entries for " + v.show(c.numLayers) + " layers");
   if (a.latent) {
     const LatentAttentionConfig &l = *a.latent;
     v.atLeast<int64_t>(l.qLoraRank, 0, "attention.latent.q_lora_rank");

@@ -60,6 +60,21 @@ struct AttentionConfig {
   std::string qkNorm = "none"; // none | head (Qwen3) | full (OLMoE)
   std::optional<LatentAttentionConfig> latent;
   std::optional<double> scale; // softmax scale; default 1/sqrt(query head dim)
+  /// Sliding-window attention: each position sees this many positions up
+  /// to itself (0: all before it), in the layers `layerTypes` marks
+  /// "sliding_attention" (every layer when it is empty).
+  int64_t slidingWindow = 0;
+  std::vector<std::string> layerTypes; // sliding_attention | full_attention
+  /// The window of layer `layer` (0: full attention).
+  int64_t windowOf(int64_t layer) const {
+    if (slidingWindow == 0)
+      return 0;
+    if (layerTypes.empty())
+      return slidingWindow;
+    return layer < int64_t(layerTypes.size()) && layerTypes[layer] == "sliding_attention"
+               ? slidingWindow
+               : 0;
+  }
 };
 
 struct DenseFFNConfig {

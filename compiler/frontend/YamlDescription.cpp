@@ -34,6 +34,8 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
   r.read("qkv_bias", a.qkvBias);
   r.readChoice("qk_norm", a.qkNorm, {"none", "head", "full"});
   r.read("scale", a.scale);
+  r.read("sliding_window", a.slidingWindow);
+  r.readChoices("layer_types", a.layerTypes, {"sliding_attention", "full_attention"});
   r.section("latent", [&](MappingReader &l) {
     LatentAttentionConfig &latent = a.latent.emplace();
     l.read("q_lora_rank", latent.qLoraRank);

@@ -245,6 +245,27 @@ void MappingReader::read(const std::string &key, std::vector<int64_t> &out) {
   }
 }
 
+void MappingReader::readChoices(const std::string &key, std::vector<std::string> &out,
+                                const std::vector<std::string> &choices) {
+  known_.insert(key);
+  if (!has(key))
+    return;
+  YAML::Node list = node_[key];
+  locations_[fullKey(key)] = nodeLoc(list);
+  std::string expected = "a list of";
+  for (const std::string &choice : choices)
+    expected += (&choice == &choices.front() ? " " : ", ") + choice;
+  if (!list.IsSequence())
+    return typeError(key, list, expected.c_str());
+  out.clear();
+  for (const YAML::Node &item : list) {
+    if (!item.IsScalar() ||
+        std::find(choices.begin(), choices.end(), item.Scalar()) == choices.end())
+      return typeError(key, item, expected.c_str());
+    out.push_back(item.Scalar());
+  }
+}
+
 void MappingReader::readChoice(const std::string &key, std::string &out,
                                const std::vector<std::string> &choices) {
   std::string value = out;

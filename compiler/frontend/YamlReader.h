@@ -48,6 +48,9 @@ public:
   void read(const std::string &key, std::string &out);
   void read(const std::string &key, std::optional<double> &out);
   void read(const std::string &key, std::vector<int64_t> &out);
+  /// A list of strings, each one of `choices`.
+  void readChoices(const std::string &key, std::vector<std::string> &out,
+                   const std::vector<std::string> &choices);
   /// A string that must be one of `choices`.
   void readChoice(const std::string &key, std::string &out,
                   const std::vector<std::string> &choices);

@@ -144,6 +144,7 @@ Status attentionGrad(const StepContext &s) {
   float scale = s.has("scale") ? static_cast<float>(s.f64("scale"))
                                : 1.0f / std::sqrt(static_cast<float>(D));
   bool causal = s.flag("causal");
+  int64_t window = s.has("window") ? s.i64("window") : 0;
   float *dq = s.out(0).f32(), *dk = s.out(1).f32(), *dv = s.out(2).f32();
   zero(s.out(1));
   zero(s.out(2));
@@ -161,11 +162,8 @@ Status attentionGrad(const StepContext &s) {
           const float *Q = q.f32() + qOff, *K = k.f32() + kOff, *V = v.f32() + vOff;
           const float *dO = dout.f32() + oOff;
           gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f, P.data(), S);
-          for (int64_t i = 0; i < S; ++i) {
-            int64_t visible = causal ? i + 1 : S;
-            softmaxRow(P.data() + i * S, visible);
-            std::fill(P.data() + i * S + visible, P.data() + (i + 1) * S, 0.0f);
-          }
+          for (int64_t i = 0; i < S; ++i)
+            visibleSoftmax(P.data() + i * S, S, i, causal, window);
           // dV += Pᵀ dO; dP = dO Vᵀ.
           gemm(true, false, S, Dv, S, 1.0f, P.data(), S, dO, Hq * Dv, 1.0f, dv + vOff, Hkv * Dv);
           gemm(false, true, S, S, Dv, 1.0f, dO, Hq * Dv, V, Hkv * Dv, 0.0f, dP.data(), S);

@@ -141,6 +141,7 @@ Status attention(const StepContext &s) {
   float scale = s.has("scale") ? static_cast<float>(s.f64("scale"))
                                : 1.0f / std::sqrt(static_cast<float>(D));
   bool causal = s.flag("causal");
+  int64_t window = s.has("window") ? s.i64("window") : 0;
   float *o = s.out(0).f32();
 #pragma omp parallel
   {
@@ -154,13 +155,8 @@ Status attention(const StepContext &s) {
         const float *V = v.f32() + b * S * Hkv * Dv + kvh * Dv;
         gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f,
              probs.data(), S);
-        for (int64_t i = 0; i < S; ++i) {
-          float *row = probs.data() + i * S;
-          int64_t visible = causal ? i + 1 : S;
-          softmaxRow(row, visible);
-          for (int64_t j = visible; j < S; ++j)
-            row[j] = 0.0f;
-        }
+        for (int64_t i = 0; i < S; ++i)
+          visibleSoftmax(probs.data() + i * S, S, i, causal, window);
         gemm(false, false, S, Dv, S, 1.0f, probs.data(), S, V, Hkv * Dv, 0.0f,
              o + b * S * Hq * Dv + h * Dv, Hq * Dv);
       }

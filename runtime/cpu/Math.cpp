@@ -45,6 +45,14 @@ void softmaxRow(float *row, int64_t n) {
     row[i] *= inv;
 }
 
+void visibleSoftmax(float *row, int64_t S, int64_t i, bool causal, int64_t window) {
+  int64_t end = causal ? i + 1 : S;
+  int64_t begin = window > 0 ? std::max<int64_t>(0, i - window + 1) : 0;
+  softmaxRow(row + begin, end - begin);
+  std::fill(row, row + begin, 0.0f);
+  std::fill(row + end, row + S, 0.0f);
+}
+
 float logSumExp(const float *row, int64_t n) {
   float maximum = *std::max_element(row, row + n);
   double sum = 0;

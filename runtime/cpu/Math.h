@@ -117,6 +117,11 @@ double deterministicSum(int64_t n, int64_t block, const Term &term) {
 /// In-place numerically stable softmax of one row.
 void softmaxRow(float *row, int64_t n);
 
+/// Attention row `i` of `S` scores: the softmax over the keys query i sees
+/// (j ≤ i when `causal`; and i − j < `window` when window > 0), zeros
+/// elsewhere.
+void visibleSoftmax(float *row, int64_t S, int64_t i, bool causal, int64_t window);
+
 /// log Σ exp(row).
 float logSumExp(const float *row, int64_t n);
 

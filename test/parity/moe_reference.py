@@ -115,6 +115,8 @@ class Cfg:
         self.qk_norm = g(a, "qk_norm", "none")
         self.rope_interleaved = g(a, "rope_interleaved", False)
         self.attn_scale = g(a, "scale", None)
+        self.window = g(a, "sliding_window", 0) or 0
+        self.layer_types = g(a, "layer_types", None)
         lat = a.get("latent") if a else None
         self.latent = None
         if lat is not None:
@@ -206,6 +208,14 @@ class Cfg:
         self.rope_scaling = rope if rope.get("rope_type", rope.get("type", "default")) != "default" else None
         self.max_positions = r.get("max_position_embeddings", 0)
         self.rope_interleaved, self.attn_scale, self.latent = False, None, None
+        # Sliding windows as transformers 5 configs derive layer_types.
+        self.window, self.layer_types = 0, r.get("layer_types")
+        if r.get("sliding_window") and r.get("use_sliding_window", True):
+            self.window = r["sliding_window"]
+            if self.layer_types is None and t in ("qwen2_moe", "qwen3_moe"):
+                first = r.get("max_window_layers", 28)
+                self.layer_types = ["sliding_attention" if i >= first else "full_attention"
+                                    for i in range(self.layers)]
         if t.startswith("deepseek"):
             # transformers' DeepseekV2Attention / DeepseekV3Attention.
             self.latent = dict(q_lora_rank=r.get("q_lora_rank", 1536),
@@ -386,6 +396,18 @@ def rope(x, c):
     return x * cos + rotate_half(x) * sin
 
 
+def attention_mask(c, i, S):
+    """Positions query q may not see in layer i: later ones, and those a
+    sliding window leaves out (kv <= q - window)."""
+    q, kv = torch.arange(S)[:, None], torch.arange(S)[None, :]
+    hidden = kv > q
+    sliding = c.window and (c.layer_types is None or
+                            (i < len(c.layer_types) and c.layer_types[i] == "sliding_attention"))
+    if sliding:
+        hidden = hidden | (kv <= q - c.window)
+    return hidden
+
+
 def tsallis(s, q):
     if q == 1.0:
         return -(s * torch.log(s.clamp_min(1e-38))).sum(-1)
@@ -456,8 +478,7 @@ class Reference:
         key = torch.cat((k_pass, k_rot), dim=-1)
         scale = c.attn_scale if c.attn_scale is not None else qk ** -0.5
         scores = query @ key.transpose(-1, -2) * scale
-        mask = torch.triu(torch.ones(S, S, dtype=torch.bool), 1)
-        o = torch.softmax(scores.masked_fill(mask, float("-inf")), -1) @ v
+        o = torch.softmax(scores.masked_fill(attention_mask(c, i, S), float("-inf")), -1) @ v
         return o.transpose(1, 2).reshape(B, S, H * dv) @ self.W(p + "o_proj.weight").T
 
     def attention(self, h, i):
@@ -487,8 +508,7 @@ class Reference:
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
         scale = c.attn_scale if c.attn_scale is not None else 1 / math.sqrt(c.head_dim)
         scores = q @ k.transpose(-1, -2) * scale
-        mask = torch.triu(torch.ones(S, S, dtype=torch.bool), 1)
-        scores = scores.masked_fill(mask, float("-inf"))
+        scores = scores.masked_fill(attention_mask(c, i, S), float("-inf"))
         o = torch.softmax(scores, -1) @ v
         o = o.transpose(1, 2).reshape(B, S, c.heads * c.head_dim)
         return o @ self.W(p + "o_proj.weight").T

@@ -96,9 +96,9 @@ cl::opt<moec::moe::Precision> precision(
 cl::list<std::string> overrides(cl::cat(moecCategory), 
     "set", cl::desc("Override a description key: --set num_layers=2"),
     cl::value_desc("key=value"));
-cl::list<std::string> substitutions(cl::cat(moecCategory), 
-    "substitute",
-    cl::desc("Explicitly substitute an unsupported Hugging Face feature: "
+cl::list<std::string> substitutions(
+    cl::cat(moecCategory), "substitute",
+    cl::desc("Explicitly replace a Hugging Face feature by a simpler one (another model): "
              "mla=gqa, rope_scaling=none, sliding_window=full"),
     cl::value_desc("feature=replacement"));
 cl::opt<bool> noTrain(cl::cat(moecCategory), "no-train",

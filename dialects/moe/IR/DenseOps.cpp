@@ -214,6 +214,12 @@ LogicalResult AttentionOp::verify() {
     return emitOpError("key/value heads (")
            << kvHeads << ") must divide query heads (" << queryHeads
            << ") for grouped-query attention";
+  if (std::optional<uint64_t> window = getWindow()) {
+    if (int64_t(*window) < 1)
+      return emitOpError("attribute 'window' must be at least 1, but is ") << int64_t(*window);
+    if (!getCausal())
+      return emitOpError("a 'window' needs causal attention");
+  }
   if (std::optional<APFloat> scale = getScale())
     return checkFloatAbove(emit, "scale", scale->convertToFloat(), 0.0f);
   return success();

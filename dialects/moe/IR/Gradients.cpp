@@ -88,10 +88,9 @@ LogicalResult RoPEOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
 
 LogicalResult AttentionOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                                     SmallVectorImpl<Value> &grads) {
-  auto g = b.create<AttentionGradOp>(
-      getLoc(), getQuery().getType(), getKey().getType(), getValue().getType(),
-      getQuery(), getKey(), getValue(), dresult[0], getCausalAttr(),
-      getScaleAttr());
+  auto g = b.create<AttentionGradOp>(getLoc(), getQuery().getType(), getKey().getType(),
+                                     getValue().getType(), getQuery(), getKey(), getValue(),
+                                     dresult[0], getCausalAttr(), getScaleAttr(), getWindowAttr());
   grads.append({g.getDquery(), g.getDkey(), g.getDvalue()});
   return success();
 }

@@ -202,7 +202,9 @@ def MoE_AttentionOp : MoE_Op<"attention", [MoE_MatrixProducts, DeclareOpInterfac
     `[B, S, Hq, Dv]`. `softmax(q kᵀ · scale + mask) v` per head, with the
     causal mask when `causal`; `scale` defaults to `1 / sqrt(D)`. Values may
     be narrower or wider than queries and keys (DeepSeek's latent attention:
-    `D = 192`, `Dv = 128`).
+    `D = 192`, `Dv = 128`). With a causal `window` W, position i sees the W
+    positions up to itself, `i − W < j ≤ i` (sliding-window attention, as
+    transformers masks it).
 
     ```mlir
     %o = moe.attention %q, %k, %v {causal}
@@ -211,7 +213,7 @@ def MoE_AttentionOp : MoE_Op<"attention", [MoE_MatrixProducts, DeclareOpInterfac
   }];
   let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key,
                        MoE_FloatTensor:$value, UnitAttr:$causal,
-                       OptionalAttr<F32Attr>:$scale);
+                       OptionalAttr<F32Attr>:$scale, OptionalAttr<I64Attr>:$window);
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value attr-dict `:` type($query) `,` type($key) `,` type($value)

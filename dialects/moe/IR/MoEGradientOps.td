@@ -87,7 +87,8 @@ def MoE_AttentionGradOp : MoE_GradOp<"attention_grad",
   let summary = "dquery, dkey, dvalue of moe.attention (probabilities recomputed)";
   let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key,
                        MoE_FloatTensor:$value, MoE_FloatTensor:$dresult,
-                       UnitAttr:$causal, OptionalAttr<F32Attr>:$scale);
+                       UnitAttr:$causal, OptionalAttr<F32Attr>:$scale,
+                       OptionalAttr<I64Attr>:$window);
   let results = (outs MoE_FloatTensor:$dquery, MoE_FloatTensor:$dkey,
                       MoE_FloatTensor:$dvalue);
 }

@@ -246,3 +246,19 @@ func.func @broadcast_extent(%x: tensor<2x8x2x8xf32>) {
   %b = moe.broadcast %x : tensor<2x8x2x8xf32> to tensor<2x8x4x8xf32>
   return
 }
+
+// -----
+
+func.func @attention_window(%q: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{'moe.attention' op attribute 'window' must be at least 1, but is 0}}
+  %o = moe.attention %q, %q, %q {causal, window = 0 : i64} : tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_window_causal(%q: tensor<2x8x4x16xf32>) {
+  // expected-error @+1 {{'moe.attention' op a 'window' needs causal attention}}
+  %o = moe.attention %q, %q, %q {window = 4 : i64} : tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32>
+  return
+}

@@ -263,6 +263,17 @@ TEST(GradientCheck, DenseOps) {
            {{"causal", true}},
            {in(0), in(1), in(2), dy()},
            {0, 1, 2}});
+  g.check({"attention_sliding_window",
+           "moe.attention",
+           {{"causal", true}, {"window", int64_t(2)}},
+           {randn({2, 5, 4, 3}, 9), randn({2, 5, 2, 3}, 10), randn({2, 5, 2, 3}, 11)},
+           {{2, 5, 4, 3}},
+           {},
+           0,
+           "moe.attention_grad",
+           {{"causal", true}, {"window", int64_t(2)}},
+           {in(0), in(1), in(2), dy()},
+           {0, 1, 2}});
   g.check({"broadcast",
            "moe.broadcast",
            {},
