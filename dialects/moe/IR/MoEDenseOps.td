@@ -112,10 +112,16 @@ def MoE_AddOp : MoE_Op<"add", [Elementwise, DeclareOpInterfaceMethods<MoE_Gradie
     ```mlir
     %h2 = moe.add %h, %attn : tensor<2x8x64xf32>
     ```
+
+    Canonicalization: a sum of tensors that are zero outside disjoint static
+    boxes (`tensor.insert_slice`s into `moe.fill 0`, the gradients of slices)
+    becomes one chain of insertions, or a `tensor.concat` when the boxes tile
+    the result along one dimension (the gradient of a split).
   }];
   let arguments = (ins MoE_FloatTensor:$lhs, MoE_FloatTensor:$rhs);
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+  let hasCanonicalizer = 1;
 }
 
 def MoE_FFNOp : MoE_Op<"ffn", [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
