@@ -197,7 +197,14 @@ int main(int argc, char **argv) {
       frozen += ref.numel();
     ++numParams;
     std::string name = t.name()->str();
-    std::string group = name.find(".experts.") != std::string::npos ? "routed experts"
+    // DeepSeek-V3's MTP modules: their own tensors (their layer's go with
+    // its kind).
+    bool mtp = name.find(".eh_proj.") != std::string::npos ||
+               name.find(".enorm.") != std::string::npos ||
+               name.find(".hnorm.") != std::string::npos ||
+               name.find(".shared_head.") != std::string::npos;
+    std::string group = mtp                                        ? "MTP modules"
+                        : name.find(".experts.") != std::string::npos ? "routed experts"
                         : name.find("shared_expert") != std::string::npos ? "shared experts"
                         : name.find(".gate.") != std::string::npos ? "routers"
                         : name.find("self_attn") != std::string::npos ? "attention"
