@@ -87,22 +87,29 @@ FailureOr<ArrayRef<int64_t>> staticBox(SliceOp slice, RankedTensorType whole,
   return slice.getStaticOffsets();
 }
 
+/// out0[i] = in0[from], `from` the offset of result element i's index at
+/// `offsets` in a source of `strides`: a slice or a broadcast.
+FailureOr<CudaKernel> writeGather(Operation *op, StringRef stem, ArrayRef<int64_t> offsets,
+                                  ArrayRef<int64_t> strides) {
+  RankedTensorType result = typeOf(op->getResult(0));
+  int64_t n = result.getNumElements();
+  KernelWriter w(op, stem);
+  w.os() << forEachElement(n) << "  {\n"
+         << boxOffset("from", "i", result.getShape(), offsets, strides)
+         << "    out0[i] = in0[from];\n"
+         << "  }\n";
+  return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+}
+
 struct ExtractSliceKernel
     : CudaKernelOpInterface::ExternalModel<ExtractSliceKernel, tensor::ExtractSliceOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto slice = cast<tensor::ExtractSliceOp>(op);
-    RankedTensorType result = slice.getResultType();
-    FailureOr<ArrayRef<int64_t>> offsets = staticBox(slice, slice.getSourceType(), result);
+    FailureOr<ArrayRef<int64_t>> offsets =
+        staticBox(slice, slice.getSourceType(), slice.getResultType());
     if (failed(offsets))
       return failure();
-    int64_t n = result.getNumElements();
-    KernelWriter w(op, "extract_slice");
-    w.os() << forEachElement(n) << "  {\n"
-           << boxOffset("from", "i", result.getShape(), *offsets,
-                        stridesOf(slice.getSourceType().getShape()))
-           << "    out0[i] = in0[from];\n"
-           << "  }\n";
-    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+    return writeGather(op, "extract_slice", *offsets, stridesOf(slice.getSourceType().getShape()));
   }
 };
 
@@ -139,14 +146,8 @@ SmallVector<int64_t> repeatStrides(RankedTensorType input, RankedTensorType resu
 struct BroadcastKernel : CudaKernelOpInterface::ExternalModel<BroadcastKernel, moe::BroadcastOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     RankedTensorType input = typeOf(op->getOperand(0)), result = typeOf(op->getResult(0));
-    int64_t n = result.getNumElements();
     SmallVector<int64_t> zero(result.getRank(), 0);
-    KernelWriter w(op, "broadcast");
-    w.os() << forEachElement(n) << "  {\n"
-           << boxOffset("from", "i", result.getShape(), zero, repeatStrides(input, result))
-           << "    out0[i] = in0[from];\n"
-           << "  }\n";
-    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+    return writeGather(op, "broadcast", zero, repeatStrides(input, result));
   }
 };
 
@@ -159,7 +160,7 @@ struct BroadcastGradKernel
     SmallVector<int64_t> resultStrides = stridesOf(dresult.getShape());
     // The input element's place in the result (repeated dimensions at 0),
     // then its repeats over the repeated dimensions.
-    SmallVector<int64_t> kept = stridesOf(dresult.getShape());
+    SmallVector<int64_t> kept = resultStrides;
     int64_t count = 1;
     for (int64_t d = 0; d < dinput.getRank(); ++d) {
       if (dinput.getDimSize(d) == dresult.getDimSize(d))

@@ -105,15 +105,13 @@ private:
                 std::optional<double> eps = std::nullopt);
   /// Decoder layer `layer` of the model on `h` [batch, seq, width].
   Value decoderLayer(Value h, int64_t layer);
-  /// Positions [offset, offset + size) of `x` [batch, seq, ...].
-  Value sequenceSlice(Value x, int64_t offset, int64_t size);
+  /// Elements [offset, offset + size) of `x` along dimension `dim`.
+  Value slice(Value x, int64_t dim, int64_t offset, int64_t size);
   Value multiTokenPrediction(Value mainHidden, Value embedding, Value head, Value targets);
   Value attention(Value h, int64_t layer);
   Value latentAttention(Value h, int64_t layer);
   /// `x` [B, S, H, D] rotated by the model's RoPE.
   Value rotate(Value x);
-  /// Elements [offset, offset + size) of the last dimension of `x`.
-  Value lastDimSlice(Value x, int64_t offset, int64_t size);
   /// The attention layer's output projection of `o` [B, S, H, Dv].
   Value outputProjection(Value o, const std::string &prefix);
   /// The parameters of an FFN (w3 only when gated), named under `prefix`.
@@ -258,17 +256,6 @@ Value Builder::rotate(Value x) {
                           a.ropeInterleaved ? b.getUnitAttr() : UnitAttr());
 }
 
-Value Builder::lastDimSlice(Value x, int64_t offset, int64_t size) {
-  auto type = cast<RankedTensorType>(x.getType());
-  int64_t rank = type.getRank();
-  SmallVector<int64_t> offsets(rank, 0), sizes(type.getShape()), strides(rank, 1);
-  offsets.back() = offset;
-  sizes.back() = size;
-  return b.create<tensor::ExtractSliceOp>(
-      loc, f32(sizes), x, ValueRange{}, ValueRange{}, ValueRange{}, b.getDenseI64ArrayAttr(offsets),
-      b.getDenseI64ArrayAttr(sizes), b.getDenseI64ArrayAttr(strides));
-}
-
 Value Builder::outputProjection(Value o, const std::string &prefix) {
   auto type = cast<RankedTensorType>(o.getType());
   int64_t heads = type.getDimSize(2), width = type.getDimSize(3);
@@ -302,15 +289,15 @@ Value Builder::latentAttention(Value h, int64_t layer) {
     q = project(h, "q_proj", heads * qk, d);
   }
   q = expand(q, heads4, {batch, seq, heads, qk});
-  Value qPass = lastDimSlice(q, 0, nope), qRot = rotate(lastDimSlice(q, nope, rope));
+  Value qPass = slice(q, 3, 0, nope), qRot = rotate(slice(q, 3, nope, rope));
 
   Value compressed = project(h, "kv_a_proj_with_mqa", l.kvLoraRank + rope, d);
-  Value latent = rmsNorm(lastDimSlice(compressed, 0, l.kvLoraRank),
-                         prefix + "kv_a_layernorm.weight", l.kvLoraRank, l.normEps);
+  Value latent = rmsNorm(slice(compressed, 2, 0, l.kvLoraRank), prefix + "kv_a_layernorm.weight",
+                         l.kvLoraRank, l.normEps);
   Value kv = expand(project(latent, "kv_b_proj", heads * (nope + dv), l.kvLoraRank), heads4,
                     {batch, seq, heads, nope + dv});
-  Value kPass = lastDimSlice(kv, 0, nope), v = lastDimSlice(kv, nope, dv);
-  Value kRot = expand(lastDimSlice(compressed, l.kvLoraRank, rope), heads4, {batch, seq, 1, rope});
+  Value kPass = slice(kv, 3, 0, nope), v = slice(kv, 3, nope, dv);
+  Value kRot = expand(slice(compressed, 2, l.kvLoraRank, rope), heads4, {batch, seq, 1, rope});
   kRot = b.create<BroadcastOp>(loc, f32({batch, seq, heads, rope}), rotate(kRot));
 
   Value query = b.create<tensor::ConcatOp>(loc, 3, ValueRange{qPass, qRot});
@@ -527,12 +514,12 @@ Value Builder::decoderLayer(Value h, int64_t layer) {
   return b.create<AddOp>(loc, h, f);
 }
 
-Value Builder::sequenceSlice(Value x, int64_t offset, int64_t size) {
+Value Builder::slice(Value x, int64_t dim, int64_t offset, int64_t size) {
   auto type = cast<RankedTensorType>(x.getType());
   SmallVector<int64_t> offsets(type.getRank(), 0), sizes(type.getShape()),
       strides(type.getRank(), 1);
-  offsets[1] = offset;
-  sizes[1] = size;
+  offsets[dim] = offset;
+  sizes[dim] = size;
   return b.create<tensor::ExtractSliceOp>(
       loc, RankedTensorType::get(sizes, type.getElementType()), x, ValueRange{}, ValueRange{},
       ValueRange{}, b.getDenseI64ArrayAttr(offsets), b.getDenseI64ArrayAttr(sizes),
@@ -556,8 +543,8 @@ Value Builder::multiTokenPrediction(Value mainHidden, Value embedding, Value hea
     loc = at("mtp." + std::to_string(k), {"mtp_layers", "num_nextn_predict_layers"});
     // Position i reads token i + k (targets[i + k − 1]) and predicts token
     // i + k + 1 (targets[i + k]).
-    Value ahead = b.create<EmbeddingOp>(loc, embedding, sequenceSlice(targets, k - 1, length));
-    Value hidden = sequenceSlice(previous, 0, length);
+    Value ahead = b.create<EmbeddingOp>(loc, embedding, slice(targets, 1, k - 1, length));
+    Value hidden = slice(previous, 1, 0, length);
     Value joined = b.create<tensor::ConcatOp>(
         loc, 2, ValueRange{norm(ahead, prefix + "enorm", d), norm(hidden, prefix + "hnorm", d)});
     Value x =
@@ -574,7 +561,7 @@ Value Builder::multiTokenPrediction(Value mainHidden, Value embedding, Value hea
     loc = at("mtp." + std::to_string(k), {"mtp_layers", "num_nextn_predict_layers"});
     Value logits =
         b.create<LinearOp>(loc, norm(previous, prefix + "shared_head.norm", d), head, Value());
-    losses.push_back(b.create<CrossEntropyOp>(loc, logits, sequenceSlice(targets, k, length)));
+    losses.push_back(b.create<CrossEntropyOp>(loc, logits, slice(targets, 1, k, length)));
   }
   if (losses.size() == 1)
     return losses.front();

@@ -14,11 +14,11 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/frontend/ModelDescription.h"
+#include "compiler/frontend/RopeFrequencies.h"
 #include "compiler/frontend/TrainingSection.h"
 #include "compiler/frontend/YamlReader.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -419,7 +419,7 @@ private:
       r.ignore("rope_interleave");
     const RopeScalingConfig &rope = c.attention.ropeScaling;
     if (v3 && rope.type != "default" && rope.mscaleAllDim && *rope.mscaleAllDim != 0) {
-      double m = rope.factor <= 1 ? 1.0 : 0.1 * *rope.mscaleAllDim * std::log(rope.factor) + 1.0;
+      double m = yarnMscale(rope.factor, *rope.mscaleAllDim);
       c.attention.scale = std::pow(double(l.qkHeadDim()), -0.5) * m * m;
     }
   }

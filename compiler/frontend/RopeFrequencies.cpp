@@ -5,12 +5,11 @@
 #include <cmath>
 
 namespace moec::frontend {
-namespace {
-
-/// YaRN's softmax temperature correction for a context `scale` times longer.
 double yarnMscale(double scale, double mscale) {
   return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
 }
+
+namespace {
 
 /// The dimension at which a frequency turns `rotations` times over the
 /// pretraining context.

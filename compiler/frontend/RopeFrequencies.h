@@ -22,6 +22,10 @@ struct RopeFrequencies {
 /// same angles.
 RopeFrequencies ropeFrequencies(const RopeScalingConfig &scaling, double theta, int64_t headDim);
 
+/// YaRN's softmax temperature correction for a context `scale` times longer
+/// (transformers' get_mscale / DeepSeek's yarn_get_mscale).
+double yarnMscale(double scale, double mscale);
+
 } // namespace moec::frontend
 
 #endif // MOEC_COMPILER_FRONTEND_ROPEFREQUENCIES_H
