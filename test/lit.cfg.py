@@ -42,10 +42,13 @@ except OSError:
 
 # Multi-rank runs: the mpi channel is built and mpirun is there. %mpirun
 # lets a test run more ranks than cores, as root (CI containers), with one
-# thread per rank.
+# thread per rank, and keeps Open MPI's session directory beside the test's
+# own files (%t is substituted after it): mpiruns of other tests that start
+# at the same moment would otherwise race to create /tmp/ompi.<host>.<uid>.
 if config.moec_have_mpi and config.moec_mpirun and os.path.exists(config.moec_mpirun):
     config.available_features.add("mpi")
-    config.substitutions.append(("%mpirun", config.moec_mpirun + " --oversubscribe"))
+    config.substitutions.append(
+        ("%mpirun", config.moec_mpirun + " --oversubscribe --mca orte_tmpdir_base %t.ompi"))
     for name, value in [("OMPI_ALLOW_RUN_AS_ROOT", "1"), ("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"),
                         ("OMP_NUM_THREADS", "1")]:
         config.environment[name] = value

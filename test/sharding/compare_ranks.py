@@ -39,11 +39,16 @@ def run(cmd, **kw):
     return p
 
 
-def mpi_env():
+def mpi_env(tmp):
     env = dict(os.environ)
     # CI containers run as root; one thread per rank on a small machine.
+    # Each test keeps Open MPI's session directory in its own temporary
+    # directory: two mpiruns that start together (ctest -j) both creating
+    # /tmp/ompi.<host>.<uid> is a race one of them loses ("mkdir ... File
+    # exists", orte_init failed).
     env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
+               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1",
+               OMPI_MCA_orte_tmpdir_base=os.path.join(tmp, "ompi"))
     return env
 
 
@@ -136,20 +141,21 @@ def check_checkpoints(args, tmp, tokens, one, sharded, mesh, ranks, moe_run):
     sides = {"1 rank": [moe_run, one], many: mpirun}
     common = ["--data", tokens, "--optimizer", "adamw"]
     full_log = os.path.join(tmp, "ckpt-full.jsonl")
-    run([moe_run, one, "--steps", str(args.steps), "--log", full_log] + common, env=mpi_env())
+    run([moe_run, one, "--steps", str(args.steps), "--log", full_log] + common,
+        env=mpi_env(tmp))
     full = read_log(full_log)
     for src, dst in (("1 rank", many), (many, "1 rank")):
         label = f"{os.path.basename(args.model)} checkpoint {src} -> {dst}"
         saved = os.path.join(tmp, "ckpt-saved.safetensors")
         again = os.path.join(tmp, "ckpt-again.safetensors")
-        run(sides[src] + ["--steps", str(half), "--save", saved] + common, env=mpi_env())
+        run(sides[src] + ["--steps", str(half), "--save", saved] + common, env=mpi_env(tmp))
         run(sides[dst] + ["--steps", "0", "--resume", saved, "--save", again] + common,
-            env=mpi_env())
+            env=mpi_env(tmp))
         count = same_tensors(saved, again, label)
         # A new name each time: a resumed run appends to its log.
         log = os.path.join(tmp, f"ckpt-resumed-{mesh}-{src[0]}.jsonl")
         run(sides[dst] + ["--steps", str(args.steps - half), "--resume", saved, "--log", log]
-            + common, env=mpi_env())
+            + common, env=mpi_env(tmp))
         worst = compare_logs(full[half:], read_log(log), label)
         print(f"{label}: {count} tensors saved again bit for bit; resumed steps agree "
               f"(losses within {worst:.1e} relative)")
@@ -198,7 +204,7 @@ def main():
                     log = os.path.join(tmp, f"{name}-{ranks}-{optimizer}.jsonl")
                     ckpt = os.path.join(tmp, f"{name}-{ranks}-{optimizer}.safetensors")
                     run(cmd + ["--data", tokens, "--steps", str(args.steps), "--optimizer",
-                               optimizer, "--log", log, "--save", ckpt], env=mpi_env())
+                               optimizer, "--log", log, "--save", ckpt], env=mpi_env(tmp))
                     logs.append(read_log(log))
                     ckpts.append(ckpt)
                 worst = compare_logs(logs[0], logs[1], label)
