@@ -1,7 +1,7 @@
 //===- AttentionKernels.cpp - kernels of causal attention -----------------===//
 //
 // moe.attention and moe.attention_grad (MHA/GQA, [B, S, H, D] layouts,
-// values of their own width Dv):
+// values of their own width Dv, optional attention sinks):
 // every product is a tiled GEMM over the B · Hq (batch, query head) groups
 // of S positions (TiledGemm.h), the probabilities and their gradient kept
 // in the workspace, softmax rows by a block each (one thread each when
@@ -31,6 +31,7 @@ struct AttentionShape {
   std::string scale;
   bool causal;
   int64_t window; // 0: none
+  bool sinks;     // a sink logit per query head (operand `sinks`)
 };
 
 AttentionShape attentionShape(Operation *op) {
@@ -51,6 +52,8 @@ AttentionShape attentionShape(Operation *op) {
   a.causal = op->hasAttr("causal");
   auto window = op->getAttrOfType<IntegerAttr>("window");
   a.window = window ? window.getInt() : 0;
+  a.sinks = isa<AttentionOp>(op) ? bool(cast<AttentionOp>(op).getSinks())
+                                 : bool(cast<AttentionGradOp>(op).getSinks());
   return a;
 }
 
@@ -151,12 +154,20 @@ std::string chunkLabel(StringRef label, int64_t index, int64_t chunks) {
   return chunks == 1 ? label.str() : label.str() + "_c" + str(index);
 }
 
+/// The global row (over all B · Hq · S) of chunk row `row`.
+std::string globalRow(const AttentionShape &a, const RowGroups &chunk) {
+  return chunk.firstGroup ? "(row + " + str(chunk.firstGroup * a.S) + "LL)" : "row";
+}
+
 /// P[b, h, i, :] = softmax over the visible keys of scale · Q_i · K_j, zero
 /// beyond them, for the chunk's groups, in the workspace at `P`: the scores
 /// as a tiled GEMM per group (entry scores), then each row's softmax (entry
-/// probs, a block or a thread per row).
+/// probs, a block or a thread per row). With sinks (operand `sinks`), the
+/// head's sink logit joins the maximum and the sum; `sinkProbability`, when
+/// given, receives its probability per global row.
 void writeProbabilities(KernelWriter &w, const AttentionShape &a, const RowGroups &chunk,
-                        const std::string &suffix, StringRef P) {
+                        const std::string &suffix, StringRef P, StringRef sinks = "",
+                        StringRef sinkProbability = "") {
   writeRowGroupedGemm(w, "scores" + suffix, chunk, a.S, a.D, {queryRows(a, "in0", a.D), a.Hq * a.D},
                       {keyRows(a, "in1", a.D), a.Hkv * a.D, /*transposed=*/true},
                       {groupBlock(a, chunk, P), a.S});
@@ -167,8 +178,12 @@ void writeProbabilities(KernelWriter &w, const AttentionShape &a, const RowGroup
          << "    long long visible = " << (a.causal ? "i + 1" : str(a.S)) << ";\n"
          << "    long long first = "
          << (a.window ? "i < " + str(a.window) + " ? 0 : i - " + str(a.window - 1) : "0") << ";\n"
-         << "    float maximum = -__int_as_float(0x7f800000);\n"
-         << loop.over("visible", "first") << " {\n"
+         << "    float maximum = -__int_as_float(0x7f800000);\n";
+  if (!sinks.empty())
+    w.os() << "    float sink = " << sinks << "[(" << chunk.firstGroup << "LL + row / " << a.S
+           << "LL) % " << a.Hq << "];\n"
+           << "    maximum = sink;\n";
+  w.os() << loop.over("visible", "first") << " {\n"
          << "      p[j] = " << a.scale << " * p[j];\n"
          << "      maximum = fmaxf(maximum, p[j]);\n"
          << "    }\n"
@@ -177,9 +192,15 @@ void writeProbabilities(KernelWriter &w, const AttentionShape &a, const RowGroup
          << "      p[j] = expf(p[j] - maximum);\n"
          << "      sum += p[j];\n"
          << "    }\n"
-         << loop.reduce("sum = moec_block_sum(sum, scratch64);")
-         << "    float inverse = (float)(1.0 / sum);\n"
-         << loop.over(str(a.S) + "LL") << "\n"
+         << loop.reduce("sum = moec_block_sum(sum, scratch64);");
+  if (!sinks.empty())
+    w.os() << "    float sinkTerm = expf(sink - maximum);\n"
+           << "    sum += sinkTerm;\n";
+  w.os() << "    float inverse = (float)(1.0 / sum);\n";
+  if (!sinkProbability.empty())
+    w.os() << (loop.block ? "    if (threadIdx.x == 0)\n  " : "") << "    " << sinkProbability
+           << "[" << globalRow(a, chunk) << "] = sinkTerm * inverse;\n";
+  w.os() << loop.over(str(a.S) + "LL") << "\n"
          << "      p[j] = j >= first && j < visible ? p[j] * inverse : 0.0f;\n"
          << "  }\n";
 }
@@ -194,8 +215,8 @@ struct AttentionKernel : CudaKernelOpInterface::ExternalModel<AttentionKernel, A
     for (int64_t c = 0; c < chunks; ++c) {
       RowGroups chunk = headChunk(a, c * perChunk, perChunk);
       std::string suffix = chunkLabel("", c, chunks);
-      writeProbabilities(w, a, chunk, suffix, P);
-      // in: q, k, v; out: o [B, S, Hq, Dv].
+      // in: q, k, v(, sinks); out: o [B, S, Hq, Dv].
+      writeProbabilities(w, a, chunk, suffix, P, a.sinks ? "in3" : "");
       writeRowGroupedGemm(w, "output" + suffix, chunk, a.Dv, a.S, {groupBlock(a, chunk, P), a.S},
                           {keyRows(a, "in2", a.Dv), a.Hkv * a.Dv},
                           {queryRows(a, "out0", a.Dv), a.Hq * a.Dv});
@@ -217,13 +238,16 @@ struct AttentionGradKernel
     KernelWriter w(op, "attention_grad");
     std::string P = w.workspaceFloats(probabilities), dS = w.workspaceFloats(probabilities);
     std::string dKh = w.workspaceFloats(rows * a.D), dVh = w.workspaceFloats(rows * a.Dv);
+    // With sinks: each row's sink probability, then its term of dsinks.
+    std::string sinkP = a.sinks ? w.workspaceFloats(rows) : "",
+                sinkTerms = a.sinks ? w.workspaceFloats(rows) : "";
     // Each chunk's scratch (split products' partial sums) is the next's.
     uint64_t scratch = w.workspaceMark();
     for (int64_t c = 0; c < chunks; ++c) {
       RowGroups chunk = headChunk(a, c * perChunk, perChunk);
       std::string suffix = chunkLabel("", c, chunks);
-      writeProbabilities(w, a, chunk, suffix, P);
-      // in: q, k, v, dO; out: dq, dk, dv.
+      // in: q, k, v, dO(, sinks); out: dq, dk, dv(, dsinks).
+      writeProbabilities(w, a, chunk, suffix, P, a.sinks ? "in4" : "", sinkP);
       writeRowGroupedGemm(w, "dp" + suffix, chunk, a.S, a.Dv,
                           {queryRows(a, "in3", a.Dv), a.Hq * a.Dv},
                           {keyRows(a, "in2", a.Dv), a.Hkv * a.Dv, /*transposed=*/true},
@@ -234,8 +258,12 @@ struct AttentionGradKernel
              << "    float dot = 0.0f;\n"
              << loop.over(str(a.S) + "LL") << "\n"
              << "      dot += ds[j] * p[j];\n"
-             << loop.reduce("dot = moec_block_sum(dot, scratch);")
-             << loop.over(str(a.S) + "LL") << "\n"
+             << loop.reduce("dot = moec_block_sum(dot, scratch);");
+      if (a.sinks)
+        w.os() << (loop.block ? "    if (threadIdx.x == 0)\n  " : "") << "    " << sinkTerms << "["
+               << globalRow(a, chunk) << "] = -" << sinkP << "[" << globalRow(a, chunk)
+               << "] * dot;\n";
+      w.os() << loop.over(str(a.S) + "LL") << "\n"
              << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
              << "  }\n";
       writeRowGroupedGemm(w, "dq" + suffix, chunk, a.D, a.S, {groupBlock(a, chunk, dS), a.S},
@@ -277,6 +305,21 @@ struct AttentionGradKernel
     };
     sumHeads("dk", dKh, a.D, "out1");
     sumHeads("dv", dVh, a.Dv, "out2");
+    if (a.sinks) {
+      // dsinks[h]: the head's row terms, batch by batch, in order.
+      w.beginEntry("dsinks", {blocksFor(a.Hq, 128), 1, 1}, {128, 1, 1}, false);
+      w.os() << forEachElement(a.Hq) << "  {\n"
+             << "    double sum = 0.0;\n"
+             << "    for (long long b = 0; b < " << a.B << "; ++b) {\n"
+             << "      double partial = 0.0;\n"
+             << "      for (long long r = 0; r < " << a.S << "; ++r)\n"
+             << "        partial += " << sinkTerms << "[(b * " << a.Hq << " + i) * " << a.S
+             << "LL + r];\n"
+             << "      sum += partial;\n"
+             << "    }\n"
+             << "    out3[i] = (float)sum;\n"
+             << "  }\n";
+    }
     return w.finish();
   }
 };

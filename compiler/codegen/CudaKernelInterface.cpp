@@ -15,7 +15,7 @@ void registerCudaKernelModels(mlir::DialectRegistry &registry) {
   registry.addExtension(+[](mlir::MLIRContext *context, moe::MoEDialect *) {
     attachAttentionKernels(context);
     attachDenseKernels(context);
-    attachBroadcastKernels(context);
+    attachShapeKernels(context);
     attachDispatchKernels(context);
     attachElementwiseKernels(context);
     attachExpertKernels(context);

@@ -22,7 +22,7 @@ void attachOptimizerKernels(mlir::MLIRContext *context);
 void attachRouterVariantKernels(mlir::MLIRContext *context);
 void attachRoutingKernels(mlir::MLIRContext *context);
 void attachTensorKernels(mlir::MLIRContext *context); // upstream tensor ops
-void attachBroadcastKernels(mlir::MLIRContext *context);
+void attachShapeKernels(mlir::MLIRContext *context);  // moe.transpose, moe.broadcast
 
 } // namespace moec::codegen
 

@@ -2,9 +2,9 @@
 //
 // The upstream tensor ops moec uses — tensor.concat (any dimension),
 // static unit-stride tensor.extract_slice and tensor.insert_slice — and
-// moe.broadcast with its gradient: a thread per element, the element's
-// index decomposed against constant shapes. Reshapes are views and run no
-// code.
+// moe.transpose and moe.broadcast with its gradient: a thread per element,
+// the element's index decomposed against constant shapes. Reshapes are
+// views and run no code.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
@@ -151,6 +151,20 @@ struct BroadcastKernel : CudaKernelOpInterface::ExternalModel<BroadcastKernel, m
   }
 };
 
+/// Result element i reads the input at its index permuted back: the
+/// result's dimension d walks the input's dimension permutation[d].
+struct TransposeKernel : CudaKernelOpInterface::ExternalModel<TransposeKernel, moe::TransposeOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    auto transpose = cast<moe::TransposeOp>(op);
+    SmallVector<int64_t> inputStrides = stridesOf(typeOf(transpose.getInput()).getShape());
+    SmallVector<int64_t> strides;
+    for (int64_t p : transpose.getPermutation())
+      strides.push_back(inputStrides[p]);
+    SmallVector<int64_t> zero(strides.size(), 0);
+    return writeGather(op, "transpose", zero, strides);
+  }
+};
+
 /// A thread per input element sums its repeats in order (deterministic).
 struct BroadcastGradKernel
     : CudaKernelOpInterface::ExternalModel<BroadcastGradKernel, moe::BroadcastGradOp> {
@@ -193,7 +207,8 @@ void attachTensorKernels(MLIRContext *context) {
   tensor::InsertSliceOp::attachInterface<InsertSliceKernel>(*context);
 }
 
-void attachBroadcastKernels(MLIRContext *context) {
+void attachShapeKernels(MLIRContext *context) {
+  moe::TransposeOp::attachInterface<TransposeKernel>(*context);
   moe::BroadcastOp::attachInterface<BroadcastKernel>(*context);
   moe::BroadcastGradOp::attachInterface<BroadcastGradKernel>(*context);
 }

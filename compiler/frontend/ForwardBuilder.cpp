@@ -47,6 +47,11 @@ public:
   std::string sharedGate(int64_t i) const {
     return layer(i) + "mlp.shared_expert_gate.weight";
   }
+  /// The router's parameters (gate.weight, or gpt-oss's router.weight and
+  /// router.bias) of layer i, without their last component.
+  std::string router(int64_t i) const {
+    return moeBlock(i) + (naming == WeightNaming::GptOss ? "router." : "gate.");
+  }
   std::string selectionBias(int64_t i) const {
     return moeBlock(i) + (naming == WeightNaming::DeepseekV3
                               ? "gate.e_score_correction_bias"
@@ -124,6 +129,9 @@ private:
   Value moeLayer(Value x, int64_t layer);
   Value selection(Value scores, int64_t layer, Value &weights, Value &indices);
   Value routedExperts(Value rows, Value groupSizes, int64_t layer);
+  Value clampedSwigluExperts(Value rows, Value groupSizes, int64_t layer);
+  /// Expert e's row of `bias` [E, W] for each of `rows`' rows of expert e.
+  Value expertBias(Value bias, Value rows, Value groupSizes);
   Value expertStack(const std::string &prefix, const std::string &proj,
                     ArrayRef<int64_t> perExpertShape, StringRef init,
                     bool trainable, const std::string &suffix = ".weight");
@@ -224,6 +232,7 @@ Value Builder::attention(Value h, int64_t layer) {
     return b.create<LinearOp>(loc, h, w, bv);
   };
   Value q = project("q_proj", heads * headDim, a.qkvBias);
+  Value sinks = a.sinks ? param(prefix + "sinks", {heads}) : Value();
   Value k = project("k_proj", kvHeads * headDim, a.qkvBias);
   Value v = project("v_proj", kvHeads * headDim, a.qkvBias);
   if (a.qkNorm == "full") {
@@ -241,7 +250,8 @@ Value Builder::attention(Value h, int64_t layer) {
   }
   q = rotate(q);
   k = rotate(k);
-  Value o = b.create<AttentionOp>(loc, q, k, v, /*causal=*/true, scaleAttr(), windowAttr(layer));
+  Value o =
+      b.create<AttentionOp>(loc, q, k, v, sinks, /*causal=*/true, scaleAttr(), windowAttr(layer));
   return outputProjection(o, prefix);
 }
 
@@ -261,7 +271,9 @@ Value Builder::outputProjection(Value o, const std::string &prefix) {
   int64_t heads = type.getDimSize(2), width = type.getDimSize(3);
   o = collapse(o, {{0}, {1}, {2, 3}}, {batch, seq, heads * width});
   Value wo = param(prefix + "o_proj.weight", {c.hiddenSize, heads * width});
-  return b.create<LinearOp>(loc, o, wo, Value());
+  Value bias =
+      c.attention.outputBias ? param(prefix + "o_proj.bias", {c.hiddenSize}, "zeros") : Value();
+  return b.create<LinearOp>(loc, o, wo, bias);
 }
 
 /// DeepSeek's multi-head latent attention, as transformers computes it:
@@ -302,8 +314,8 @@ Value Builder::latentAttention(Value h, int64_t layer) {
 
   Value query = b.create<tensor::ConcatOp>(loc, 3, ValueRange{qPass, qRot});
   Value key = b.create<tensor::ConcatOp>(loc, 3, ValueRange{kPass, kRot});
-  Value o =
-      b.create<AttentionOp>(loc, query, key, v, /*causal=*/true, scaleAttr(), windowAttr(layer));
+  Value o = b.create<AttentionOp>(loc, query, key, v, Value(), /*causal=*/true, scaleAttr(),
+                                  windowAttr(layer));
   return outputProjection(o, prefix);
 }
 
@@ -374,6 +386,8 @@ Value Builder::selection(Value scores, int64_t layer, Value &weights,
 Value Builder::routedExperts(Value rows, Value groupSizes, int64_t layer) {
   const MoEConfig &m = *c.moe;
   std::string prefix = names.moeBlock(layer);
+  if (m.clampedSwiglu())
+    return clampedSwigluExperts(rows, groupSizes, layer);
   int64_t d = c.hiddenSize, width = m.expertIntermediateSize;
   Activation act = activation(m.expertActivation);
   bool gated = m.expertGated;
@@ -404,6 +418,53 @@ Value Builder::routedExperts(Value rows, Value groupSizes, int64_t layer) {
                                  APFloat(float(m.lora.alpha)), act);
 }
 
+/// gpt-oss's experts as transformers computes them, on its checkpoint's
+/// tensors: x · gate_up_proj[e] + gate_up_proj_bias[e] (gate and up
+/// interleaved), the clamped SwiGLU, then · down_proj[e] + down_proj_bias[e].
+/// The products are grouped GEMMs (moe.grouped_ffn_up) of the projections
+/// transposed to [E, out, in].
+Value Builder::clampedSwigluExperts(Value rows, Value groupSizes, int64_t layer) {
+  const MoEConfig &m = *c.moe;
+  std::string prefix = names.moeBlock(layer) + "experts.";
+  int64_t experts = m.numExperts, d = c.hiddenSize, width = m.expertIntermediateSize;
+  Value gateUp = param(prefix + "gate_up_proj", {experts, d, 2 * width});
+  Value gateUpBias = param(prefix + "gate_up_proj_bias", {experts, 2 * width}, "zeros");
+  Value down = param(prefix + "down_proj", {experts, width, d});
+  Value downBias = param(prefix + "down_proj_bias", {experts, d}, "zeros");
+  auto rowsOf = [&](Value like, int64_t width) {
+    SmallVector<int64_t> shape(cast<RankedTensorType>(like.getType()).getShape());
+    shape.back() = width;
+    return f32(shape);
+  };
+  auto product = [&](Value x, Value weight, int64_t out, int64_t in) -> Value {
+    Value outMajor =
+        b.create<TransposeOp>(loc, f32({experts, out, in}), weight, ArrayRef<int64_t>{0, 2, 1});
+    return b.create<GroupedFFNUpOp>(loc, rowsOf(x, out), x, outMajor, Value(), groupSizes);
+  };
+  Value hidden = product(rows, gateUp, 2 * width, d);
+  hidden = b.create<AddOp>(loc, hidden, expertBias(gateUpBias, hidden, groupSizes));
+  Value activated = b.create<ClampedSwiGLUOp>(loc, rowsOf(rows, width), hidden,
+                                              b.getF32FloatAttr(float(m.swigluAlpha)),
+                                              b.getF32FloatAttr(float(m.swigluLimit)));
+  Value out = product(activated, down, d, width);
+  return b.create<AddOp>(loc, out, expertBias(downBias, out, groupSizes));
+}
+
+/// The rows of `bias` as a grouped product: a column of ones ([..., 1] in
+/// the layout of `rows`) times bias[e] as a [W, 1] matrix is expert e's
+/// bias in each of its rows, zero in padding rows, and its gradient with
+/// respect to the bias is the sum of each expert's rows.
+Value Builder::expertBias(Value bias, Value rows, Value groupSizes) {
+  auto rowsType = cast<RankedTensorType>(rows.getType());
+  auto biasType = cast<RankedTensorType>(bias.getType());
+  int64_t experts = biasType.getDimSize(0), width = biasType.getDimSize(1);
+  SmallVector<int64_t> onesShape(rowsType.getShape());
+  onesShape.back() = 1;
+  Value ones = b.create<FillOp>(loc, f32(onesShape), b.getF32FloatAttr(1.0f));
+  Value column = expand(bias, {{0}, {1, 2}}, {experts, width, 1});
+  return b.create<GroupedFFNUpOp>(loc, rowsType, ones, column, Value(), groupSizes);
+}
+
 Value Builder::moeLayer(Value x, int64_t layer) {
   const MoEConfig &m = *c.moe;
   const RouterConfig &r = m.router;
@@ -418,8 +479,13 @@ Value Builder::moeLayer(Value x, int64_t layer) {
   if (training && r.jitter > 0)
     routerInput = b.create<RouterJitterOp>(loc, routerInput, seed,
                                            APFloat(float(r.jitter)));
-  Value gate = param(prefix + "gate.weight", {experts, d});
+  Value gate = param(names.router(layer) + "weight", {experts, d});
   Value logits = b.create<RouterLogitsOp>(loc, routerInput, gate);
+  if (r.bias) {
+    Value bias =
+        expand(param(names.router(layer) + "bias", {experts}, "zeros"), {{0, 1}}, {1, experts});
+    logits = b.create<AddOp>(loc, logits, b.create<BroadcastOp>(loc, f32({tokens, experts}), bias));
+  }
   Value scores;
   if (r.scores == "gumbel_softmax")
     scores = b.create<GumbelSoftmaxOp>(loc, logits, temperature,

@@ -95,8 +95,8 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
                                                "num_key_value_heads",
                                                "intermediate_size"};
 
-const std::set<std::string> kSupportedTypes = {
-    "mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v2", "deepseek_v3"};
+const std::set<std::string> kSupportedTypes = {"mixtral",     "qwen2_moe",   "qwen3_moe", "olmoe",
+                                               "deepseek_v2", "deepseek_v3", "gpt_oss"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -125,6 +125,8 @@ public:
       qwen(m);
     else if (type == "olmoe")
       olmoe(m);
+    else if (type == "gpt_oss")
+      gptOss(m);
     else
       deepseek(m);
     warnAboutRouterLogits(m);
@@ -132,6 +134,7 @@ public:
     // --set training.... on the command line.
     r.section("training", [&](MappingReader &t) { readTrainingSection(t, c.training); });
     warnAboutMultiTokenPrediction();
+    warnAboutQuantization();
     r.warnUnknownKeys(kIgnoredKeys, "transformers' " + type + " does not read it either; ignored");
   }
 
@@ -209,6 +212,18 @@ private:
             "); set \"router_aux_loss_coef\": 0 to train without it");
   }
 
+  /// Published checkpoints of quantized models (DeepSeek-V3's fp8,
+  /// gpt-oss's mxfp4 experts) hold other tensors than the model's
+  /// parameters; moec trains in full precision.
+  void warnAboutQuantization() {
+    if (!r.has("quantization_config"))
+      return;
+    r.diagnostics().warning(r.location("quantization_config"),
+                            "'quantization_config': the published checkpoint stores quantized "
+                            "weights; moec trains the model in full precision and reads "
+                            "unquantized (dequantized) safetensors only");
+  }
+
   /// A feature replaced on the user's request (--substitute): said, not
   /// silent.
   void substituted(const std::string &key, const std::string &what) {
@@ -221,7 +236,8 @@ private:
   /// `linear` and `yarn` rotations are built (DeepSeek-V3's YaRN also scales
   /// its softmax: deepseekAttention).
   void readRope() {
-    double theta = type == "mixtral" ? 1.0e6 : 1.0e4; // the classes' default_theta
+    // The classes' default_theta.
+    double theta = type == "mixtral" ? 1.0e6 : type == "gpt_oss" ? 1.5e5 : 1.0e4;
     std::optional<double> v4Theta;
     r.read("rope_theta", v4Theta);
     std::string typeKey;
@@ -262,6 +278,16 @@ private:
       // transformers: a v4 rope_scaling replaces rope_parameters.
       typeKey = "rope_scaling";
       r.section("rope_scaling", readRotation);
+    }
+    if (typeKey.empty() && type == "gpt_oss" && !r.isNull("rope_scaling") &&
+        !r.isNull("rope_parameters")) {
+      // GptOssConfig's default rotation: YaRN over a 4096-token pretraining
+      // context.
+      typeKey = "model_type";
+      scaling.type = "yarn";
+      factor = 32.0;
+      original = 4096;
+      scaling.truncate = false;
     }
     r.ignore("rope_parameters");
     r.ignore("rope_scaling");
@@ -309,7 +335,7 @@ private:
       unsupported("attention_dropout", "dropout of attention weights", "attention_dropout: 0.0");
     if (get<bool>("mlp_bias", false))
       unsupported("mlp_bias", "biases in the MLPs", "a model without them");
-    if (type != "qwen3_moe" && get<bool>("attention_bias", false))
+    if (type != "qwen3_moe" && type != "gpt_oss" && get<bool>("attention_bias", false))
       unsupported("attention_bias", "biases in the attention projections", "a model without them");
     if (isNonNull("clip_qkv"))
       unsupported("clip_qkv", "clipping of q/k/v activations",
@@ -321,8 +347,8 @@ private:
   /// `use_sliding_window`, in the layers from `max_window_layers` on; a
   /// saved `layer_types` list says which layers directly.
   void readSlidingWindow() {
-    // A null value means the feature is off.
-    bool on = isNonNull("sliding_window");
+    // A null value means the feature is off; gpt-oss's is 128 by default.
+    bool on = type == "gpt_oss" ? !r.isNull("sliding_window") : isNonNull("sliding_window");
     if (r.has("use_sliding_window"))
       on = on && get<bool>("use_sliding_window", false);
     std::vector<std::string> layerTypes;
@@ -336,7 +362,7 @@ private:
                                     "(--substitute sliding_window=full)");
       return;
     }
-    c.attention.slidingWindow = get<int64_t>("sliding_window", 0);
+    c.attention.slidingWindow = get<int64_t>("sliding_window", type == "gpt_oss" ? 128 : 0);
     if (c.attention.slidingWindow < 1)
       r.diagnostics().error(r.location("sliding_window"),
                             "'sliding_window' must be at least 1, but is " +
@@ -347,6 +373,10 @@ private:
       int64_t first = get<int64_t>("max_window_layers", 28);
       for (int64_t i = 0; i < c.numLayers; ++i)
         c.attention.layerTypes.push_back(i >= first ? "sliding_attention" : "full_attention");
+    } else if (type == "gpt_oss") {
+      // Sliding and full attention alternate, from a sliding layer on.
+      for (int64_t i = 0; i < c.numLayers; ++i)
+        c.attention.layerTypes.push_back(i % 2 == 0 ? "sliding_attention" : "full_attention");
     }
   }
 
@@ -544,6 +574,33 @@ private:
         m.aux.loadBalancingCoef = alpha;
       }
     }
+  }
+
+  /// gpt-oss (transformers' GptOssForCausalLM): attention with biases and
+  /// a sink per head, sliding and full layers alternating, YaRN; a router
+  /// with a bias whose top-k logits are softmaxed; experts with biases and
+  /// the clamped SwiGLU on a fused, interleaved gate_up_proj.
+  void gptOss(MoEConfig &m) {
+    c.naming = WeightNaming::GptOss;
+    c.normEps = get<double>("rms_norm_eps", 1e-5);
+    if (!r.has("head_dim"))
+      c.attention.headDim = 64;
+    bool bias = get<bool>("attention_bias", true);
+    c.attention.qkvBias = bias;
+    c.attention.outputBias = bias;
+    c.attention.sinks = true;
+    m.numExperts = readAliased({"num_local_experts", "num_experts"}, 128);
+    m.router.k = get<int64_t>("num_experts_per_tok", 4);
+    m.expertIntermediateSize = get<int64_t>("intermediate_size", 2880);
+    // Softmax over the top-k logits = the full softmax's top k renormalised.
+    m.router.normalize = true;
+    m.router.bias = true;
+    m.expertActivation = "clamped_swiglu";
+    m.swigluAlpha = get<double>("swiglu_alpha", 1.702);
+    m.swigluLimit = get<double>("swiglu_limit", 7.0);
+    // transformers' load_balancing_loss_func on the router logits.
+    m.aux.loadBalancing = "per_slot";
+    m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
   }
 
   template <typename Pred> void setMoELayers(MoEConfig &m, Pred isMoE) {

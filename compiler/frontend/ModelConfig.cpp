@@ -285,6 +285,18 @@ void validateMoE(Validator &v, const ModelConfig &c) {
   }
   if (m.lora.rank > 0)
     v.positive(m.lora.alpha, "moe.lora.alpha");
+  if (m.clampedSwiglu()) {
+    v.positive(m.swigluAlpha, "moe.swiglu_alpha");
+    v.positive(m.swigluLimit, "moe.swiglu_limit");
+    v.require(m.expertGated, "moe.gated",
+              "'moe.activation: clamped_swiglu' gates by construction: 'moe.gated' must be true");
+    v.require(m.lora.rank == 0, "moe.lora.rank",
+              "LoRA experts of kind clamped_swiglu are not built: remove 'moe.lora' or choose "
+              "another 'moe.activation'");
+    v.require(m.shared.count == 0, "moe.shared_experts.count",
+              "shared experts of kind clamped_swiglu are not built: remove "
+              "'moe.shared_experts' or choose another 'moe.activation'");
+  }
   if (m.every >= 1 && m.numExperts >= 1)
     validateRouter(v, c);
   const AuxLossConfig &a = m.aux;

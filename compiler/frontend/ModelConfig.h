@@ -21,7 +21,16 @@
 namespace moec::frontend {
 
 /// Which convention names the parameters in safetensors files.
-enum class WeightNaming { Moec, Mixtral, Qwen2Moe, Qwen3Moe, Olmoe, DeepseekV2, DeepseekV3 };
+enum class WeightNaming {
+  Moec,
+  Mixtral,
+  Qwen2Moe,
+  Qwen3Moe,
+  Olmoe,
+  DeepseekV2,
+  DeepseekV3,
+  GptOss
+};
 
 /// Scaled RoPE (transformers' rope_parameters): `default` rotates by
 /// theta^(-2i/D) per position; `linear` divides those frequencies by
@@ -57,6 +66,10 @@ struct AttentionConfig {
   RopeScalingConfig ropeScaling;
   bool ropeInterleaved = false; // pairs (2i, 2i+1) rather than (i, i + D/2)
   bool qkvBias = false;
+  bool outputBias = false; // a bias on the output projection (o_proj)
+  /// gpt-oss's attention sinks: a learned logit per query head that joins
+  /// the softmax and adds nothing to the output.
+  bool sinks = false;
   std::string qkNorm = "none"; // none | head (Qwen3) | full (OLMoE)
   std::optional<LatentAttentionConfig> latent;
   std::optional<double> scale; // softmax scale; default 1/sqrt(query head dim)
@@ -107,6 +120,7 @@ struct RouterConfig {
   std::string maskFill = "neg_inf";    // neg_inf | zero
   bool selectionBias = false;
   double biasUpdateRate = 0.001;
+  bool bias = false; // a learned bias on the router logits (gpt-oss)
   double p = 1.0;
   int64_t maxK = 0;                     // 0: number of experts
   double q = 1.0;
@@ -139,8 +153,14 @@ struct LoRAConfig {
 struct MoEConfig {
   int64_t numExperts = 8;
   int64_t expertIntermediateSize = 128;
+  /// relu | gelu | gelu_tanh | silu, or clamped_swiglu: gpt-oss's experts
+  /// (biases on both projections; gate and up interleaved in one fused
+  /// input-major gate_up_proj; (clamp(up) + 1) · g σ(alpha g), g the gate
+  /// clamped from above at swigluLimit).
   std::string expertActivation = "silu";
   bool expertGated = true;
+  double swigluAlpha = 1.702, swigluLimit = 7.0;
+  bool clampedSwiglu() const { return expertActivation == "clamped_swiglu"; }
   // Which layers are MoE: layer i is MoE when i >= firstKDense,
   // (i - firstKDense) % every == 0 ... see isMoELayer.
   int64_t every = 1;

@@ -32,6 +32,8 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
   });
   r.read("rope_interleaved", a.ropeInterleaved);
   r.read("qkv_bias", a.qkvBias);
+  r.read("o_bias", a.outputBias);
+  r.read("sinks", a.sinks);
   r.readChoice("qk_norm", a.qkNorm, {"none", "head", "full"});
   r.read("scale", a.scale);
   r.read("sliding_window", a.slidingWindow);
@@ -57,6 +59,7 @@ void readRouter(MappingReader &r, RouterConfig &c) {
   r.readChoice("input_transform", c.inputTransform,
                {"none", "l2norm", "layernorm", "tanh"});
   r.read("jitter", c.jitter);
+  r.read("bias", c.bias);
   r.readChoice("scores", c.scores, {"softmax", "sigmoid", "gumbel_softmax"});
   r.read("temperature", c.temperature);
   r.section("gumbel", [&](MappingReader &g) {
@@ -90,8 +93,12 @@ void readRouter(MappingReader &r, RouterConfig &c) {
 void readMoE(MappingReader &r, MoEConfig &m) {
   r.read("num_experts", m.numExperts);
   r.read("expert_intermediate_size", m.expertIntermediateSize);
-  r.readChoice("activation", m.expertActivation, kActivations);
+  std::vector<std::string> expertKinds = kActivations;
+  expertKinds.push_back("clamped_swiglu");
+  r.readChoice("activation", m.expertActivation, expertKinds);
   r.read("gated", m.expertGated);
+  r.read("swiglu_alpha", m.swigluAlpha);
+  r.read("swiglu_limit", m.swigluLimit);
   r.read("every", m.every);
   r.read("first_k_dense", m.firstKDense);
   r.read("dense_layers", m.denseLayers);

@@ -91,7 +91,8 @@ LogicalResult MoEAutodiffPass::differentiate(func::FuncOp forward) {
       resultGrads.push_back(grads.lookup(result));
       reached |= bool(resultGrads.back());
     }
-    if (!reached)
+    // Nothing to propagate to: unreached, or a constant (no operands).
+    if (!reached || op->getNumOperands() == 0)
       continue;
     auto gradient = dyn_cast<GradientOpInterface>(op);
     if (!gradient)

@@ -253,6 +253,14 @@ LogicalResult MoEShardDataPass::shard(func::FuncOp func) {
       allReduce(b, op->getResult(0), mesh::ReductionKind::Average);
       continue;
     }
+    if (auto dispatch = dyn_cast<DispatchOp>(op);
+        dispatch && ep > 1 && llvm::none_of(dispatch->getUsers(), [](Operation *user) {
+          return isa<GroupedFFNOp>(user);
+        }))
+      // Only moe.grouped_ffn experts are partitioned; others (LoRA experts,
+      // gpt-oss's) run where their tokens are, with every expert's weights.
+      dispatch.emitWarning("expert parallelism partitions the experts of moe.grouped_ffn only; "
+                           "these experts stay replicated on every rank of the ep axis");
     if (auto ffn = dyn_cast<GroupedFFNOp>(op); ffn && ep > 1) {
       if (failed(shardExperts(b, func, ffn)))
         return failure();

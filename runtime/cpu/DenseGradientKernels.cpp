@@ -145,14 +145,18 @@ Status attentionGrad(const StepContext &s) {
                                : 1.0f / std::sqrt(static_cast<float>(D));
   bool causal = s.flag("causal");
   int64_t window = s.has("window") ? s.i64("window") : 0;
+  const float *sinks = s.numInputs() > 4 ? s.in(4).f32() : nullptr;
   float *dq = s.out(0).f32(), *dk = s.out(1).f32(), *dv = s.out(2).f32();
   zero(s.out(1));
   zero(s.out(2));
+  // dsinks[h] = −Σ_{b,i} p_sink · rowsum(dP ⊙ P): per (batch, head) here,
+  // summed over the batch in order afterwards (deterministic).
+  std::vector<double> sinkPartial(sinks ? B * Hq : 0, 0.0);
   // One task per key/value head: its query heads all write its dK and dV.
   // Per-head GEMMs are small; threads over heads, single-threaded BLAS.
 #pragma omp parallel
   {
-    std::vector<float> P(S * S), dP(S * S);
+    std::vector<float> P(S * S), dP(S * S), sinkProbability(S);
 #pragma omp for collapse(2)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t kvh = 0; kvh < Hkv; ++kvh)
@@ -163,7 +167,8 @@ Status attentionGrad(const StepContext &s) {
           const float *dO = dout.f32() + oOff;
           gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f, P.data(), S);
           for (int64_t i = 0; i < S; ++i)
-            visibleSoftmax(P.data() + i * S, S, i, causal, window);
+            sinkProbability[i] =
+                visibleSoftmax(P.data() + i * S, S, i, causal, window, sinks ? sinks + h : nullptr);
           // dV += Pᵀ dO; dP = dO Vᵀ.
           gemm(true, false, S, Dv, S, 1.0f, P.data(), S, dO, Hq * Dv, 1.0f, dv + vOff, Hkv * Dv);
           gemm(false, true, S, S, Dv, 1.0f, dO, Hq * Dv, V, Hkv * Dv, 0.0f, dP.data(), S);
@@ -172,6 +177,8 @@ Status attentionGrad(const StepContext &s) {
             float dot = 0;
             for (int64_t j = 0; j < S; ++j)
               dot += dP[i * S + j] * P[i * S + j];
+            if (sinks)
+              sinkPartial[b * Hq + h] -= double(sinkProbability[i] * dot);
             for (int64_t j = 0; j < S; ++j)
               dP[i * S + j] = P[i * S + j] * (dP[i * S + j] - dot) * scale;
           }
@@ -179,6 +186,13 @@ Status attentionGrad(const StepContext &s) {
           gemm(true, false, S, D, S, 1.0f, dP.data(), S, Q, Hq * D, 1.0f, dk + kOff, Hkv * D);
         }
   }
+  if (sinks)
+    for (int64_t h = 0; h < Hq; ++h) {
+      double sum = 0;
+      for (int64_t b = 0; b < B; ++b)
+        sum += sinkPartial[b * Hq + h];
+      s.out(3).f32()[h] = static_cast<float>(sum);
+    }
   return Status::ok();
 }
 
@@ -188,6 +202,17 @@ Status activationGrad(const StepContext &s) {
   int64_t n = s.out(0).numel();
   for (int64_t i = 0; i < n; ++i)
     s.out(0).f32()[i] = g[i] * activateGrad(act, x[i]);
+  return Status::ok();
+}
+
+Status clampedSwigluGradKernel(const StepContext &s) {
+  const float *x = s.in(0).f32(), *dy = s.in(1).f32();
+  float *dx = s.out(0).f32();
+  float alpha = static_cast<float>(s.f64("alpha")), limit = static_cast<float>(s.f64("limit"));
+  int64_t n = s.in(1).numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    clampedSwigluGrad(x[2 * i], x[2 * i + 1], dy[i], alpha, limit, dx[2 * i], dx[2 * i + 1]);
   return Status::ok();
 }
 
@@ -231,6 +256,7 @@ void registerDenseGradientKernels(KernelTable &r) {
   r.add("moe.rope_grad", ropeGrad);
   r.add("moe.attention_grad", attentionGrad);
   r.add("moe.activation_grad", activationGrad);
+  r.add("moe.clamped_swiglu_grad", clampedSwigluGradKernel);
   r.add("moe.ffn_grad", ffnGrad);
   r.add("moe.cross_entropy_grad", crossEntropyGrad);
 }

@@ -142,6 +142,7 @@ Status attention(const StepContext &s) {
                                : 1.0f / std::sqrt(static_cast<float>(D));
   bool causal = s.flag("causal");
   int64_t window = s.has("window") ? s.i64("window") : 0;
+  const float *sinks = s.numInputs() > 3 ? s.in(3).f32() : nullptr;
   float *o = s.out(0).f32();
 #pragma omp parallel
   {
@@ -156,7 +157,7 @@ Status attention(const StepContext &s) {
         gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f,
              probs.data(), S);
         for (int64_t i = 0; i < S; ++i)
-          visibleSoftmax(probs.data() + i * S, S, i, causal, window);
+          visibleSoftmax(probs.data() + i * S, S, i, causal, window, sinks ? sinks + h : nullptr);
         gemm(false, false, S, Dv, S, 1.0f, probs.data(), S, V, Hkv * Dv, 0.0f,
              o + b * S * Hq * Dv + h * Dv, Hq * Dv);
       }
@@ -182,6 +183,18 @@ Status activation(const StepContext &s) {
 #pragma omp parallel for
   for (int64_t i = 0; i < n; ++i)
     y[i] = activate(act, x[i]);
+  return Status::ok();
+}
+
+/// Pairs (gate, up) interleaved in the input's last dimension.
+Status clampedSwigluKernel(const StepContext &s) {
+  const float *x = s.in(0).f32();
+  float *y = s.out(0).f32();
+  float alpha = static_cast<float>(s.f64("alpha")), limit = static_cast<float>(s.f64("limit"));
+  int64_t n = s.out(0).numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = clampedSwiglu(x[2 * i], x[2 * i + 1], alpha, limit);
   return Status::ok();
 }
 
@@ -222,6 +235,7 @@ void registerDenseKernels(KernelTable &r) {
   r.add("moe.attention", attention);
   r.add("moe.add", add);
   r.add("moe.activation", activation);
+  r.add("moe.clamped_swiglu", clampedSwigluKernel);
   r.add("moe.ffn", ffn);
   r.add("moe.cross_entropy", crossEntropy);
 }

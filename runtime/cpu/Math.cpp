@@ -45,12 +45,30 @@ void softmaxRow(float *row, int64_t n) {
     row[i] *= inv;
 }
 
-void visibleSoftmax(float *row, int64_t S, int64_t i, bool causal, int64_t window) {
+float visibleSoftmax(float *row, int64_t S, int64_t i, bool causal, int64_t window,
+                     const float *sink) {
   int64_t end = causal ? i + 1 : S;
   int64_t begin = window > 0 ? std::max<int64_t>(0, i - window + 1) : 0;
-  softmaxRow(row + begin, end - begin);
+  float sinkProbability = 0.0f;
+  if (sink) {
+    // One more logit, the sink's, in the maximum and the sum.
+    float maximum = std::max(*sink, *std::max_element(row + begin, row + end));
+    float sinkTerm = std::exp(*sink - maximum);
+    double sum = sinkTerm;
+    for (int64_t j = begin; j < end; ++j) {
+      row[j] = std::exp(row[j] - maximum);
+      sum += row[j];
+    }
+    float inv = static_cast<float>(1.0 / sum);
+    for (int64_t j = begin; j < end; ++j)
+      row[j] *= inv;
+    sinkProbability = sinkTerm * inv;
+  } else {
+    softmaxRow(row + begin, end - begin);
+  }
   std::fill(row, row + begin, 0.0f);
   std::fill(row + end, row + S, 0.0f);
+  return sinkProbability;
 }
 
 float logSumExp(const float *row, int64_t n) {

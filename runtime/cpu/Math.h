@@ -81,6 +81,24 @@ inline void activateWithGrad(Act act, float x, float &value, float &grad) {
   grad = activateGrad(act, x);
 }
 
+/// gpt-oss's clamped SwiGLU of one gate/up pair:
+/// (clamp(up, −limit, limit) + 1) · g σ(alpha g), g = min(gate, limit).
+inline float clampedSwiglu(float gate, float up, float alpha, float limit) {
+  float g = std::min(gate, limit), u = std::min(std::max(up, -limit), limit);
+  float glu = g * (1.0f / (1.0f + std::exp(-g * alpha)));
+  return (u + 1.0f) * glu;
+}
+
+/// Its gradient with respect to the gate and the up projection, given the
+/// result's `dy` (zero beyond the clamps' bounds, as PyTorch's clamp).
+inline void clampedSwigluGrad(float gate, float up, float dy, float alpha, float limit,
+                              float &dgate, float &dup) {
+  float g = std::min(gate, limit), u = std::min(std::max(up, -limit), limit);
+  float sig = 1.0f / (1.0f + std::exp(-g * alpha));
+  dgate = gate <= limit ? dy * (u + 1.0f) * sig * (1.0f + g * alpha * (1.0f - sig)) : 0.0f;
+  dup = up >= -limit && up <= limit ? dy * g * sig : 0.0f;
+}
+
 /// Sets every byte of `t` to zero.
 inline void zero(const TensorRef &t) { std::memset(t.data, 0, t.bytes()); }
 
@@ -119,8 +137,10 @@ void softmaxRow(float *row, int64_t n);
 
 /// Attention row `i` of `S` scores: the softmax over the keys query i sees
 /// (j ≤ i when `causal`; and i − j < `window` when window > 0), zeros
-/// elsewhere.
-void visibleSoftmax(float *row, int64_t S, int64_t i, bool causal, int64_t window);
+/// elsewhere. With a `sink` logit (attention sinks) the softmax has that
+/// one more term, whose probability it returns (0 without).
+float visibleSoftmax(float *row, int64_t S, int64_t i, bool causal, int64_t window,
+                     const float *sink = nullptr);
 
 /// log Σ exp(row).
 float logSumExp(const float *row, int64_t n);

@@ -130,6 +130,38 @@ void forEachRepeat(const TensorRef &input, const TensorRef &result, Visit visit)
   }
 }
 
+/// Result element i from the input element at its index permuted back.
+Status transpose(const StepContext &s) {
+  const TensorRef &input = s.in(0), &result = s.out(0);
+  std::vector<int64_t> permutation = s.ints("permutation");
+  std::vector<int64_t> inStrides = stridesOf(input.shape);
+  int rank = result.rank();
+  if (static_cast<int>(permutation.size()) != rank || input.rank() != rank)
+    return s.error("permutation of " + std::to_string(permutation.size()) +
+                   " dimensions for tensors of rank " + std::to_string(rank));
+  for (int d = 0; d < rank; ++d)
+    if (permutation[d] < 0 || permutation[d] >= rank ||
+        input.shape[permutation[d]] != result.shape[d])
+      return s.error("permutation entry " + std::to_string(d) +
+                     " does not map the input's shape onto the result's");
+  // The stride in the input of each result dimension.
+  std::vector<int64_t> strides(rank), index(rank, 0);
+  for (int d = 0; d < rank; ++d)
+    strides[d] = inStrides[permutation[d]];
+  const float *in = input.f32();
+  float *out = result.f32();
+  int64_t n = result.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t source = 0;
+    for (int d = 0; d < rank; ++d)
+      source += index[d] * strides[d];
+    out[i] = in[source];
+    for (int d = rank - 1; d >= 0 && ++index[d] == result.shape[d]; --d)
+      index[d] = 0;
+  }
+  return Status::ok();
+}
+
 Status broadcast(const StepContext &s) {
   const float *in = s.in(0).f32();
   float *out = s.out(0).f32();
@@ -152,6 +184,7 @@ void registerShapeKernels(KernelTable &r) {
   r.add("tensor.concat", concat);
   r.add("tensor.extract_slice", extractSlice);
   r.add("tensor.insert_slice", insertSlice);
+  r.add("moe.transpose", transpose);
   r.add("moe.broadcast", broadcast);
   r.add("moe.broadcast_grad", broadcastGrad);
 }

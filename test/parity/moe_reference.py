@@ -112,6 +112,8 @@ class Cfg:
         self.rope_scaling = g(a, "rope_scaling", None)
         self.max_positions = 0
         self.qkv_bias = g(a, "qkv_bias", False)
+        self.o_bias = g(a, "o_bias", False)
+        self.sinks = g(a, "sinks", False)
         self.qk_norm = g(a, "qk_norm", "none")
         self.rope_interleaved = g(a, "rope_interleaved", False)
         self.attn_scale = g(a, "scale", None)
@@ -138,6 +140,8 @@ class Cfg:
         self.expert_width = g(m, "expert_intermediate_size", 128)
         self.expert_act = g(m, "activation", "silu")
         self.expert_gated = g(m, "gated", True)
+        self.swiglu_alpha = float(g(m, "swiglu_alpha", 1.702))
+        self.swiglu_limit = float(g(m, "swiglu_limit", 7.0))
         every, first = g(m, "every", 1), g(m, "first_k_dense", 0)
         dense = set(g(m, "dense_layers", []))
         self.moe_layers = [i for i in range(self.layers + self.mtp_layers)
@@ -158,6 +162,7 @@ class Cfg:
         self.tau_end = float(g(gum, "tau_end", 1.0))
         self.tau_steps = g(gum, "steps", 1)
         self.jitter = float(g(rt, "jitter", 0.0))
+        self.router_bias = g(rt, "bias", False)
         self.selection = g(rt, "selection", "top_k")
         self.k = g(rt, "k", 2)
         self.normalize = g(rt, "normalize", False)
@@ -198,20 +203,28 @@ class Cfg:
                            if t == "deepseek_v3" else 0)
         self.mtp_weight = float((r.get("training") or {}).get("mtp_loss_weight", 0.3))
         self.norm = "rms"
-        self.eps = float(r.get("rms_norm_eps", 1e-5 if t == "olmoe" else 1e-6))
+        self.eps = float(r.get("rms_norm_eps", 1e-5 if t in ("olmoe", "gpt_oss") else 1e-6))
         self.tie = r.get("tie_word_embeddings", False)
         self.heads = r["num_attention_heads"]
         self.kv_heads = r.get("num_key_value_heads", self.heads)
-        self.head_dim = r.get("head_dim") or self.d // self.heads
+        self.head_dim = r.get("head_dim") or (64 if t == "gpt_oss" else self.d // self.heads)
         rope = r.get("rope_scaling") or r.get("rope_parameters") or {}
-        self.theta = float(rope.get("rope_theta") or r.get("rope_theta", 10000.0))
+        if t == "gpt_oss" and "rope_scaling" not in r and "rope_parameters" not in r:
+            rope = {"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
+                    "truncate": False, "original_max_position_embeddings": 4096}
+        default_theta = {"mixtral": 1e6, "gpt_oss": 150000.0}.get(t, 10000.0)
+        self.theta = float(rope.get("rope_theta") or r.get("rope_theta", default_theta))
         self.rope_scaling = rope if rope.get("rope_type", rope.get("type", "default")) != "default" else None
         self.max_positions = r.get("max_position_embeddings", 0)
         self.rope_interleaved, self.attn_scale, self.latent = False, None, None
         # Sliding windows as transformers 5 configs derive layer_types.
         self.window, self.layer_types = 0, r.get("layer_types")
-        if r.get("sliding_window") and r.get("use_sliding_window", True):
-            self.window = r["sliding_window"]
+        window = r.get("sliding_window", 128 if t == "gpt_oss" else None)
+        if window and r.get("use_sliding_window", True):
+            self.window = window
+            if self.layer_types is None and t == "gpt_oss":
+                self.layer_types = ["sliding_attention" if i % 2 == 0 else "full_attention"
+                                    for i in range(self.layers)]
             if self.layer_types is None and t in ("qwen2_moe", "qwen3_moe"):
                 first = r.get("max_window_layers", 28)
                 self.layer_types = ["sliding_attention" if i >= first else "full_attention"
@@ -232,6 +245,12 @@ class Cfg:
                 mscale = 1.0 if factor <= 1 else 0.1 * m * math.log(factor) + 1.0
                 self.attn_scale = qk ** -0.5 * mscale * mscale
         self.qkv_bias = t == "qwen2_moe" or (t == "qwen3_moe" and r.get("attention_bias", False))
+        self.o_bias = self.sinks = self.router_bias = False
+        if t == "gpt_oss":
+            self.qkv_bias = self.o_bias = r.get("attention_bias", True)
+            self.sinks = self.router_bias = True
+            self.swiglu_alpha = float(r.get("swiglu_alpha", 1.702))
+            self.swiglu_limit = float(r.get("swiglu_limit", 7.0))
         self.qk_norm = {"qwen3_moe": "head", "olmoe": "full"}.get(t, "none")
         self.ffn_width = r.get("intermediate_size")
         self.ffn_act = r.get("hidden_act", "silu")
@@ -263,6 +282,14 @@ class Cfg:
             if t == "qwen2_moe" and r.get("shared_expert_intermediate_size", 0):
                 self.shared_count, self.shared_gate = 1, True
                 self.shared_width = r["shared_expert_intermediate_size"]
+        elif t == "gpt_oss":
+            self.E = r.get("num_local_experts", 128)
+            self.k = r.get("num_experts_per_tok", 4)
+            self.expert_width = r.get("intermediate_size", 2880)
+            self.expert_act = "clamped_swiglu"
+            self.normalize = True
+            self.moe_layers = list(range(n))
+            self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
         elif t == "olmoe":
             self.E, self.k = r["num_experts"], r["num_experts_per_tok"]
             self.expert_width = r["intermediate_size"]
@@ -301,6 +328,9 @@ class Names:
 
     def moe(self, i):
         return f"model.layers.{i}." + ("block_sparse_moe." if self.cfg.naming == "mixtral" else "mlp.")
+
+    def router(self, i):
+        return self.moe(i) + ("router." if self.cfg.naming == "gpt_oss" else "gate.")
 
     def proj(self, role, gated):
         if self.cfg.naming == "mixtral":
@@ -509,9 +539,21 @@ class Reference:
         scale = c.attn_scale if c.attn_scale is not None else 1 / math.sqrt(c.head_dim)
         scores = q @ k.transpose(-1, -2) * scale
         scores = scores.masked_fill(attention_mask(c, i, S), float("-inf"))
-        o = torch.softmax(scores, -1) @ v
+        if c.sinks:
+            # transformers' gpt-oss eager_attention_forward: the sink logit
+            # joins the softmax and is dropped after it.
+            sinks = self.W(p + "sinks").reshape(1, -1, 1, 1).expand(B, -1, S, -1)
+            combined = torch.cat([scores, sinks], dim=-1)
+            combined = combined - combined.max(dim=-1, keepdim=True).values
+            probs = torch.softmax(combined, -1)[..., :-1]
+        else:
+            probs = torch.softmax(scores, -1)
+        o = probs @ v
         o = o.transpose(1, 2).reshape(B, S, c.heads * c.head_dim)
-        return o @ self.W(p + "o_proj.weight").T
+        o = o @ self.W(p + "o_proj.weight").T
+        if c.o_bias:
+            o = o + self.W(p + "o_proj.bias")
+        return o
 
     # routing ---------------------------------------------------------------
     def select(self, s, i):
@@ -522,6 +564,10 @@ class Reference:
         pad = lambda rows, slots: (
             torch.stack([torch.cat([w, torch.zeros(slots - len(w))]) for w, _ in rows]),
             torch.stack([torch.cat([ix, torch.full((slots - len(ix),), -1)]) for _, ix in rows]))
+        if c.naming == "gpt_oss":
+            # GptOssTopKRouter: the top-k logits, softmaxed.
+            top = self._router_logits.topk(c.k, -1)
+            return torch.softmax(top.values, -1), top.indices
         if sel in ("top_k", "group_top_k"):
             choice = s + (self.W(self.n.bias(i)) if c.selection_bias else 0)
             if sel == "group_top_k":
@@ -597,6 +643,21 @@ class Reference:
 
         def stack(proj, suffix=".weight"):
             return [self.W(f"{pre}experts.{e}.{proj}{suffix}") for e in range(c.E)]
+        if c.expert_act == "clamped_swiglu":
+            # transformers' GptOssExperts: fused, input-major gate_up_proj with
+            # gate and up interleaved, biases, the clamped SwiGLU.
+            gate_up, gate_up_bias = self.W(pre + "experts.gate_up_proj"), self.W(
+                pre + "experts.gate_up_proj_bias")
+            down, down_bias = self.W(pre + "experts.down_proj"), self.W(pre + "experts.down_proj_bias")
+
+            def gpt_oss_expert(e, x):
+                h = x @ gate_up[e] + gate_up_bias[e]
+                gate, up = h[..., ::2], h[..., 1::2]
+                gate = gate.clamp(min=None, max=c.swiglu_limit)
+                up = up.clamp(min=-c.swiglu_limit, max=c.swiglu_limit)
+                glu = gate * torch.sigmoid(gate * c.swiglu_alpha)
+                return ((up + 1) * glu) @ down[e] + down_bias[e]
+            return gpt_oss_expert
         if c.lora_rank == 0:
             w1, w2 = stack(self.n.proj(1, g)), stack(self.n.proj(2, g))
             w3 = stack(self.n.proj(3, g)) if g else [None] * c.E
@@ -624,7 +685,10 @@ class Reference:
         if self.noise_seed is not None and c.jitter > 0:
             u = uniform01(self.noise_seed, rx.numel(), 0x6A09E667F3BCC909).view(rx.shape)
             rx = rx * (1.0 - c.jitter + 2.0 * c.jitter * u).float()
-        logits = rx @ self.W(self.n.moe(i) + "gate.weight").T
+        logits = rx @ self.W(self.n.router(i) + "weight").T
+        if c.router_bias:
+            logits = logits + self.W(self.n.router(i) + "bias")
+        self._router_logits = logits
         if c.scores == "sigmoid":
             s = torch.sigmoid(logits)
         elif c.scores == "gumbel_softmax":

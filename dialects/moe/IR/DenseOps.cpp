@@ -143,6 +143,52 @@ LogicalResult RoPEOp::verify() {
   return success();
 }
 
+LogicalResult TransposeOp::verify() {
+  auto input = cast<RankedTensorType>(getInput().getType());
+  auto result = cast<RankedTensorType>(getResult().getType());
+  ArrayRef<int64_t> permutation = getPermutation();
+  if (int64_t(permutation.size()) != input.getRank())
+    return emitOpError("permutation has ")
+           << permutation.size() << " entries for an input of rank " << input.getRank();
+  SmallVector<bool> seen(permutation.size(), false);
+  for (int64_t p : permutation) {
+    if (p < 0 || p >= input.getRank() || seen[p])
+      return emitOpError("permutation [")
+             << permutation << "] is not a permutation of 0.." << input.getRank() - 1;
+    seen[p] = true;
+  }
+  if (input.getElementType() != result.getElementType())
+    return emitOpError("result element type must be ")
+           << input.getElementType() << " as 'input', but is " << result.getElementType();
+  if (result.getRank() != input.getRank())
+    return emitOpError("result must have the rank of 'input' (")
+           << input.getRank() << "), but has rank " << result.getRank();
+  for (auto [d, p] : llvm::enumerate(permutation))
+    if (result.getDimSize(d) != input.getDimSize(p))
+      return emitOpError("result dimension ")
+             << d << " is " << result.getDimSize(d) << ", but input dimension " << p << " is "
+             << input.getDimSize(p);
+  return success();
+}
+
+LogicalResult ClampedSwiGLUOp::verify() {
+  auto input = cast<RankedTensorType>(getInput().getType());
+  auto result = cast<RankedTensorType>(getResult().getType());
+  SmallVector<int64_t> expected(input.getShape());
+  if (expected.empty() || expected.back() % 2 != 0)
+    return emitOpError("input's last dimension interleaves gate and up: it must be even, but is ")
+           << (expected.empty() ? 0 : expected.back());
+  expected.back() /= 2;
+  if (result.getShape() != ArrayRef<int64_t>(expected) ||
+      result.getElementType() != input.getElementType())
+    return emitOpError("result must be ")
+           << input.clone(expected) << " (half the input's last dimension), but is " << result;
+  auto emit = [&] { return emitOpError(); };
+  if (failed(checkFloatAbove(emit, "limit", getLimit().convertToFloat(), 0.0f)))
+    return failure();
+  return checkFloatAbove(emit, "alpha", getAlpha().convertToFloat(), 0.0f);
+}
+
 LogicalResult BroadcastOp::verify() {
   auto input = cast<RankedTensorType>(getInput().getType());
   auto result = cast<RankedTensorType>(getResult().getType());
@@ -219,6 +265,12 @@ LogicalResult AttentionOp::verify() {
       return emitOpError("attribute 'window' must be at least 1, but is ") << int64_t(*window);
     if (!getCausal())
       return emitOpError("a 'window' needs causal attention");
+  }
+  if (Value sinks = getSinks()) {
+    FailureOr<RankedTensorType> type = rankedOperand(emit, sinks, "sinks", 1, "[query heads]");
+    if (failed(type) ||
+        failed(checkDim(emit, "sinks", *type, 0, queryHeads, "query heads", "'query' dimension 2")))
+      return failure();
   }
   if (std::optional<APFloat> scale = getScale())
     return checkFloatAbove(emit, "scale", scale->convertToFloat(), 0.0f);

@@ -88,10 +88,30 @@ LogicalResult RoPEOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
 
 LogicalResult AttentionOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                                     SmallVectorImpl<Value> &grads) {
+  Type dsinks = getSinks() ? getSinks().getType() : Type();
   auto g = b.create<AttentionGradOp>(getLoc(), getQuery().getType(), getKey().getType(),
-                                     getValue().getType(), getQuery(), getKey(), getValue(),
-                                     dresult[0], getCausalAttr(), getScaleAttr(), getWindowAttr());
+                                     getValue().getType(), dsinks, getQuery(), getKey(), getValue(),
+                                     dresult[0], getSinks(), getCausalAttr(), getScaleAttr(),
+                                     getWindowAttr());
   grads.append({g.getDquery(), g.getDkey(), g.getDvalue()});
+  if (getSinks())
+    grads.push_back(g.getDsinks());
+  return success();
+}
+
+LogicalResult TransposeOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                    SmallVectorImpl<Value> &grads) {
+  SmallVector<int64_t> inverse(getPermutation().size());
+  for (auto [d, p] : llvm::enumerate(getPermutation()))
+    inverse[p] = d;
+  grads.push_back(b.create<TransposeOp>(getLoc(), getInput().getType(), dresult[0], inverse));
+  return success();
+}
+
+LogicalResult ClampedSwiGLUOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                        SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<ClampedSwiGLUGradOp>(getLoc(), getInput().getType(), getInput(),
+                                                dresult[0], getAlphaAttr(), getLimitAttr()));
   return success();
 }
 

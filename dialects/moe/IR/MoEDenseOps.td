@@ -181,6 +181,44 @@ def MoE_RoPEOp : MoE_Op<"rope", [DeclareOpInterfaceMethods<MoE_GradientOpInterfa
   let hasVerifier = 1;
 }
 
+def MoE_TransposeOp : MoE_Op<"transpose", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
+  let summary = "permutes the dimensions of a tensor";
+  let description = [{
+    `result[i_p(0), ..., i_p(n-1)] = input[i_0, ..., i_n-1]` read the other
+    way: dimension `d` of the result is dimension `permutation[d]` of the
+    input. gpt-oss stores its experts' projections input-major (`[E, d, 2F]`);
+    the expert GEMMs read them output-major:
+
+    ```mlir
+    %w = moe.transpose %gate_up [0, 2, 1] : tensor<4x64x256xf32> to tensor<4x256x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = "$input $permutation attr-dict `:` type($input) `to` type($result)";
+  let hasVerifier = 1;
+}
+
+def MoE_ClampedSwiGLUOp : MoE_Op<"clamped_swiglu", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
+  let summary = "gpt-oss's gated activation of interleaved gate/up pre-activations";
+  let description = [{
+    `input` is `[..., 2F]` with the gate at even and the up projection at
+    odd positions of the last dimension; the result is `[..., F]`:
+    `g = min(gate, limit)`, `u = clamp(up, −limit, limit)`,
+    `result = (u + 1) · g · σ(alpha · g)` (gpt-oss: alpha 1.702, limit 7).
+    Rows of zeros give zeros.
+
+    ```mlir
+    %a = moe.clamped_swiglu %h {alpha = 1.702 : f32, limit = 7.0 : f32}
+        : tensor<16x256xf32> to tensor<16x128xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, F32Attr:$alpha, F32Attr:$limit);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let hasVerifier = 1;
+}
+
 def MoE_BroadcastOp : MoE_Op<"broadcast", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "repeats the input along its dimensions of size 1";
   let description = [{
@@ -210,19 +248,25 @@ def MoE_AttentionOp : MoE_Op<"attention", [MoE_MatrixProducts, DeclareOpInterfac
     be narrower or wider than queries and keys (DeepSeek's latent attention:
     `D = 192`, `Dv = 128`). With a causal `window` W, position i sees the W
     positions up to itself, `i − W < j ≤ i` (sliding-window attention, as
-    transformers masks it).
+    transformers masks it). With `sinks` (`[Hq]`, gpt-oss's attention sinks)
+    each query head's softmax has one more logit, `sinks[h]`, whose value is
+    zero: it takes a share of the probability and adds nothing to the output.
 
     ```mlir
     %o = moe.attention %q, %k, %v {causal}
         : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
+    %s = moe.attention %q, %k, %v sinks(%sinks) {causal}
+        : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>, tensor<4xf32>
     ```
   }];
   let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key,
-                       MoE_FloatTensor:$value, UnitAttr:$causal,
-                       OptionalAttr<F32Attr>:$scale, OptionalAttr<I64Attr>:$window);
+                       MoE_FloatTensor:$value, Optional<MoE_FloatTensor>:$sinks,
+                       UnitAttr:$causal, OptionalAttr<F32Attr>:$scale,
+                       OptionalAttr<I64Attr>:$window);
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
-    $query `,` $key `,` $value attr-dict `:` type($query) `,` type($key) `,` type($value)
+    $query `,` $key `,` $value (`sinks` `(` $sinks^ `)`)? attr-dict `:` type($query) `,`
+    type($key) `,` type($value) (`,` type($sinks)^)?
   }];
   let hasVerifier = 1;
 }

@@ -84,13 +84,31 @@ def MoE_RoPEGradOp : MoE_GradOp<"rope_grad", [AllTypesMatch<["dresult", "dinput"
 def MoE_AttentionGradOp : MoE_GradOp<"attention_grad",
     [AllTypesMatch<["query", "dquery"]>, AllTypesMatch<["key", "dkey"]>,
      AllTypesMatch<["value", "dvalue"]>]> {
-  let summary = "dquery, dkey, dvalue of moe.attention (probabilities recomputed)";
+  let summary = "dquery, dkey, dvalue (and dsinks) of moe.attention (probabilities recomputed)";
+  let description = [{
+    With `sinks`, `dsinks[h] = −Σ p_sink · Σ_j p_j dp_j` over the head's rows.
+  }];
   let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key,
                        MoE_FloatTensor:$value, MoE_FloatTensor:$dresult,
+                       Optional<MoE_FloatTensor>:$sinks,
                        UnitAttr:$causal, OptionalAttr<F32Attr>:$scale,
                        OptionalAttr<I64Attr>:$window);
   let results = (outs MoE_FloatTensor:$dquery, MoE_FloatTensor:$dkey,
-                      MoE_FloatTensor:$dvalue);
+                      MoE_FloatTensor:$dvalue, Optional<MoE_FloatTensor>:$dsinks);
+}
+
+def MoE_ClampedSwiGLUGradOp : MoE_GradOp<"clamped_swiglu_grad",
+    [AllTypesMatch<["input", "dinput"]>]> {
+  let summary = "dinput of moe.clamped_swiglu";
+  let description = [{
+    Interleaved like the input: `dgate = dr · (u + 1) · σ(αg)(1 + αg(1 − σ(αg)))`
+    where the gate is at most `limit` (else 0), `dup = dr · g σ(αg)` where
+    the up projection is within `[−limit, limit]` (else 0), as PyTorch's
+    clamp passes gradients at its bounds.
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$dresult,
+                       F32Attr:$alpha, F32Attr:$limit);
+  let results = (outs MoE_FloatTensor:$dinput);
 }
 
 def MoE_FFNGradOp : MoE_GradOp<"ffn_grad"> {
