@@ -203,15 +203,17 @@ int main(int argc, char **argv) {
                name.find(".enorm.") != std::string::npos ||
                name.find(".hnorm.") != std::string::npos ||
                name.find(".shared_head.") != std::string::npos;
-    std::string group = mtp                                        ? "MTP modules"
-                        : name.find(".experts.") != std::string::npos ? "routed experts"
-                        : name.find("shared_expert") != std::string::npos ? "shared experts"
-                        : name.find(".gate.") != std::string::npos ? "routers"
-                        : name.find("self_attn") != std::string::npos ? "attention"
-                        : name.find("embed") != std::string::npos || name.find("lm_head") != std::string::npos
-                            ? "embeddings"
-                            : name.find("norm") != std::string::npos ? "norms"
-                                                                     : "dense FFN";
+    std::string group =
+        mtp                                               ? "MTP modules"
+        : name.find(".experts.") != std::string::npos     ? "routed experts"
+        : name.find("shared_expert") != std::string::npos ? "shared experts"
+        : name.find(".gate.") != std::string::npos || name.find(".router.") != std::string::npos
+            ? "routers"
+        : name.find("self_attn") != std::string::npos ? "attention"
+        : name.find("embed") != std::string::npos || name.find("lm_head") != std::string::npos
+            ? "embeddings"
+        : name.find("norm") != std::string::npos ? "norms"
+                                                 : "dense FFN";
     byGroup[group] += ref.numel();
     if (verbose)
       std::printf("  param   %-60s %-16s %s%s\n", name.c_str(), formatShape(ref.shape).c_str(),

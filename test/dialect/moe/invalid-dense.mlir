@@ -262,3 +262,51 @@ func.func @attention_window_causal(%q: tensor<2x8x4x16xf32>) {
   %o = moe.attention %q, %q, %q {window = 4 : i64} : tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32>
   return
 }
+
+// -----
+
+func.func @attention_sinks_heads(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %v: tensor<2x8x2x16xf32>, %s: tensor<2xf32>) {
+  // expected-error @+1 {{'moe.attention' op operand 'sinks' dimension 0 (query heads) must be 4 to match 'query' dimension 2, but is 2}}
+  %o = moe.attention %q, %k, %v sinks(%s) {causal} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>, tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @transpose_not_a_permutation(%x: tensor<2x3x4xf32>) {
+  // expected-error @+1 {{'moe.transpose' op permutation [0, 2, 2] is not a permutation of 0..2}}
+  %t = moe.transpose %x [0, 2, 2] : tensor<2x3x4xf32> to tensor<2x4x4xf32>
+  return
+}
+
+// -----
+
+func.func @transpose_shape(%x: tensor<2x3x4xf32>) {
+  // expected-error @+1 {{'moe.transpose' op result dimension 1 is 3, but input dimension 2 is 4}}
+  %t = moe.transpose %x [0, 2, 1] : tensor<2x3x4xf32> to tensor<2x3x4xf32>
+  return
+}
+
+// -----
+
+func.func @clamped_swiglu_odd(%x: tensor<4x7xf32>) {
+  // expected-error @+1 {{'moe.clamped_swiglu' op input's last dimension interleaves gate and up: it must be even, but is 7}}
+  %a = moe.clamped_swiglu %x {alpha = 1.702 : f32, limit = 7.0 : f32} : tensor<4x7xf32> to tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @clamped_swiglu_result(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{'moe.clamped_swiglu' op result must be 'tensor<4x4xf32>' (half the input's last dimension), but is 'tensor<4x8xf32>'}}
+  %a = moe.clamped_swiglu %x {alpha = 1.702 : f32, limit = 7.0 : f32} : tensor<4x8xf32> to tensor<4x8xf32>
+  return
+}
+
+// -----
+
+func.func @clamped_swiglu_limit(%x: tensor<4x8xf32>) {
+  // expected-error @+1 {{'moe.clamped_swiglu' op attribute 'limit'}}
+  %a = moe.clamped_swiglu %x {alpha = 1.702 : f32, limit = 0.0 : f32} : tensor<4x8xf32> to tensor<4x4xf32>
+  return
+}

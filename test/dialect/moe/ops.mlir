@@ -178,3 +178,17 @@ func.func @latent_attention(%q: tensor<2x8x4x24xf32>, %kr: tensor<2x8x1x8xf32>, 
   %o = moe.attention %q, %k, %v {causal} : tensor<2x8x4x24xf32>, tensor<2x8x4x24xf32>, tensor<2x8x4x16xf32>
   return %o : tensor<2x8x4x16xf32>
 }
+
+// gpt-oss's pieces: attention sinks, an input-major expert projection
+// transposed for the grouped product, the clamped SwiGLU of interleaved
+// gate/up pairs.
+// CHECK-LABEL: func.func @gpt_oss
+func.func @gpt_oss(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %v: tensor<2x8x2x16xf32>, %sinks: tensor<4xf32>, %gu: tensor<4x64x32xf32>, %h: tensor<16x32xf32>) -> (tensor<2x8x4x16xf32>, tensor<4x32x64xf32>, tensor<16x16xf32>) {
+  // CHECK: moe.attention %{{.+}}, %{{.+}}, %{{.+}} sinks(%{{.+}}) {causal, window = 4 : i64} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>, tensor<4xf32>
+  %o = moe.attention %q, %k, %v sinks(%sinks) {causal, window = 4 : i64} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>, tensor<4xf32>
+  // CHECK: moe.transpose %{{.+}} [0, 2, 1] : tensor<4x64x32xf32> to tensor<4x32x64xf32>
+  %t = moe.transpose %gu [0, 2, 1] : tensor<4x64x32xf32> to tensor<4x32x64xf32>
+  // CHECK: moe.clamped_swiglu %{{.+}} {alpha = 1.702000e+00 : f32, limit = 7.000000e+00 : f32} : tensor<16x32xf32> to tensor<16x16xf32>
+  %a = moe.clamped_swiglu %h {alpha = 1.702 : f32, limit = 7.0 : f32} : tensor<16x32xf32> to tensor<16x16xf32>
+  return %o, %t, %a : tensor<2x8x4x16xf32>, tensor<4x32x64xf32>, tensor<16x16xf32>
+}

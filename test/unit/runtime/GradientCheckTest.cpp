@@ -274,6 +274,50 @@ TEST(GradientCheck, DenseOps) {
            {{"causal", true}, {"window", int64_t(2)}},
            {in(0), in(1), in(2), dy()},
            {0, 1, 2}});
+  // gpt-oss's attention sinks: one more logit per query head, in a window.
+  g.check(
+      {"attention_sinks",
+       "moe.attention",
+       {{"causal", true}, {"window", int64_t(3)}},
+       {randn({2, 5, 4, 3}, 9), randn({2, 5, 2, 3}, 10), randn({2, 5, 2, 3}, 11), randn({4}, 20)},
+       {{2, 5, 4, 3}},
+       {},
+       0,
+       "moe.attention_grad",
+       {{"causal", true}, {"window", int64_t(3)}},
+       {in(0), in(1), in(2), dy(), in(3)},
+       {0, 1, 2, 3}});
+  // The gradient of a transpose is the transpose by the inverse permutation.
+  g.check({"transpose",
+           "moe.transpose",
+           {{"permutation", std::vector<int64_t>{1, 2, 0}}},
+           {randn({2, 3, 4}, 21)},
+           {{3, 4, 2}},
+           {},
+           0,
+           "moe.transpose",
+           {{"permutation", std::vector<int64_t>{2, 0, 1}}},
+           {dy()},
+           {0}});
+  {
+    // Gates and up projections on both sides of the clamps (limit 1.5),
+    // none within the finite-difference step of a bound.
+    Buffer pairs = randn({4, 12}, 22, 2.0f);
+    for (float &v : pairs.f)
+      if (std::abs(std::abs(v) - 1.5f) < 0.1f)
+        v += v > 0 ? 0.25f : -0.25f;
+    g.check({"clamped_swiglu",
+             "moe.clamped_swiglu",
+             {{"alpha", 1.702}, {"limit", 1.5}},
+             {pairs},
+             {{4, 6}},
+             {},
+             0,
+             "moe.clamped_swiglu_grad",
+             {{"alpha", 1.702}, {"limit", 1.5}},
+             {in(0), dy()},
+             {0}});
+  }
   g.check({"broadcast",
            "moe.broadcast",
            {},
