@@ -18,6 +18,7 @@
 #include "mlir/Parser/Parser.h"
 
 #include "mlir/IR/AsmState.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
@@ -30,6 +31,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <iostream>
+#include <set>
 
 using namespace llvm;
 
@@ -358,6 +360,20 @@ int main(int argc, char **argv) {
   moec::moe::registerTensorViewModels(registry);
   moec::codegen::registerCudaKernelModels(registry);
   mlir::MLIRContext context(registry);
+  // MLIR prints errors by itself and drops warnings: passes' warnings
+  // (what a strategy could not do) are printed as the errors are, once
+  // (the forward and the training step run some passes alike).
+  std::set<std::string> warned;
+  mlir::ScopedDiagnosticHandler warnings(&context, [&warned](mlir::Diagnostic &diag) {
+    if (diag.getSeverity() != mlir::DiagnosticSeverity::Warning)
+      return mlir::failure();
+    std::string line;
+    llvm::raw_string_ostream os(line);
+    os << diag.getLocation() << ": warning: " << diag << "\n";
+    if (warned.insert(line).second)
+      errs() << line;
+    return mlir::success();
+  });
   mlir::OwningOpRef<mlir::ModuleOp> module;
 
   moec::frontend::DiagnosticList diagnostics;
