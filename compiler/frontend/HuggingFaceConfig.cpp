@@ -470,11 +470,8 @@ private:
     bool qwen3 = type == "qwen3_moe";
     c.naming = qwen3 ? WeightNaming::Qwen3Moe : WeightNaming::Qwen2Moe;
     c.attention.qkvBias = qwen3 ? get<bool>("attention_bias", false) : get<bool>("qkv_bias", true);
-    if (qwen3 && c.attention.qkvBias)
-      unsupported("attention_bias",
-                  "biases in the attention projections (the output "
-                  "projection's too)",
-                  "a model without them");
+    // Qwen3MoeAttention: attention_bias puts a bias on o_proj too.
+    c.attention.outputBias = qwen3 && c.attention.qkvBias;
     if (qwen3)
       c.attention.qkNorm = "head";
     // Qwen3's v5 config saves num_local_experts; Qwen2's reads num_experts only.

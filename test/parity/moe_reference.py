@@ -245,7 +245,8 @@ class Cfg:
                 mscale = 1.0 if factor <= 1 else 0.1 * m * math.log(factor) + 1.0
                 self.attn_scale = qk ** -0.5 * mscale * mscale
         self.qkv_bias = t == "qwen2_moe" or (t == "qwen3_moe" and r.get("attention_bias", False))
-        self.o_bias = self.sinks = self.router_bias = False
+        self.o_bias = t == "qwen3_moe" and r.get("attention_bias", False)
+        self.sinks = self.router_bias = False
         if t == "gpt_oss":
             self.qkv_bias = self.o_bias = r.get("attention_bias", True)
             self.sinks = self.router_bias = True
