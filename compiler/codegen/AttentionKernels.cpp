@@ -30,8 +30,10 @@ struct AttentionShape {
   int64_t B, S, Hq, Hkv, D, Dv, group; // D: query/key head width, Dv: value's
   std::string scale;
   bool causal;
-  int64_t window; // 0: none
-  bool sinks;     // a sink logit per query head (operand `sinks`)
+  int64_t window, chunk;    // 0: none
+  bool sinks;               // a sink logit per query head (operand `sinks`)
+  int64_t temperatureFloor; // 0: no query temperature
+  std::string temperatureScale;
 };
 
 AttentionShape attentionShape(Operation *op) {
@@ -52,12 +54,36 @@ AttentionShape attentionShape(Operation *op) {
   a.causal = op->hasAttr("causal");
   auto window = op->getAttrOfType<IntegerAttr>("window");
   a.window = window ? window.getInt() : 0;
+  auto chunk = op->getAttrOfType<IntegerAttr>("chunk");
+  a.chunk = chunk ? chunk.getInt() : 0;
+  auto floor = op->getAttrOfType<IntegerAttr>("temperature_floor");
+  a.temperatureFloor = floor ? floor.getInt() : 0;
+  if (auto scale = op->getAttrOfType<FloatAttr>("temperature_scale"))
+    a.temperatureScale = floatLiteral(scale.getValueAsDouble());
   a.sinks = isa<AttentionOp>(op) ? bool(cast<AttentionOp>(op).getSinks())
                                  : bool(cast<AttentionGradOp>(op).getSinks());
   return a;
 }
 
 std::string str(int64_t v) { return std::to_string(v); }
+
+/// The first key query `i` sees (window, chunk), as a C expression.
+std::string firstKey(const AttentionShape &a) {
+  if (a.window)
+    return "i < " + str(a.window) + " ? 0 : i - " + str(a.window - 1);
+  if (a.chunk)
+    return "i / " + str(a.chunk) + "LL * " + str(a.chunk) + "LL";
+  return "0";
+}
+
+/// The scale of query i's scores: the softmax scale, times its temperature
+/// (Llama 4) as runtime/cpu/Math.h computes it.
+std::string rowScale(const AttentionShape &a) {
+  if (!a.temperatureFloor)
+    return a.scale;
+  return "(" + a.scale + " * (log1pf(floorf(((float)i + 1.0f) / " +
+         floatLiteral(double(a.temperatureFloor)) + ")) * " + a.temperatureScale + " + 1.0f))";
+}
 
 /// Softmax rows at least this long take a block each (coalesced passes,
 /// block reductions); shorter ones a thread each.
@@ -176,15 +202,20 @@ void writeProbabilities(KernelWriter &w, const AttentionShape &a, const RowGroup
   w.os() << "    long long i = row % " << a.S << "LL;\n"
          << "    float *p = " << P << " + row * " << a.S << "LL;\n"
          << "    long long visible = " << (a.causal ? "i + 1" : str(a.S)) << ";\n"
-         << "    long long first = "
-         << (a.window ? "i < " + str(a.window) + " ? 0 : i - " + str(a.window - 1) : "0") << ";\n"
+         << "    long long first = " << firstKey(a) << ";\n"
          << "    float maximum = -__int_as_float(0x7f800000);\n";
+  if (a.temperatureFloor)
+    w.os() << "    float temperature = log1pf(floorf(((float)i + 1.0f) / "
+           << floatLiteral(double(a.temperatureFloor)) << ")) * " << a.temperatureScale
+           << " + 1.0f;\n";
   if (!sinks.empty())
     w.os() << "    float sink = " << sinks << "[(" << chunk.firstGroup << "LL + row / " << a.S
            << "LL) % " << a.Hq << "];\n"
            << "    maximum = sink;\n";
   w.os() << loop.over("visible", "first") << " {\n"
-         << "      p[j] = " << a.scale << " * p[j];\n"
+         << "      p[j] = "
+         << (a.temperatureFloor ? "(" + a.scale + " * p[j]) * temperature" : a.scale + " * p[j]")
+         << ";\n"
          << "      maximum = fmaxf(maximum, p[j]);\n"
          << "    }\n"
          << loop.reduce("maximum = moec_block_max(maximum, scratch);") << "    double sum = 0.0;\n"
@@ -256,6 +287,7 @@ struct AttentionGradKernel
       w.os() << "    const float *p = " << P << " + row * " << a.S << "LL;\n"
              << "    float *ds = " << dS << " + row * " << a.S << "LL;\n"
              << "    float dot = 0.0f;\n"
+             << (a.temperatureFloor ? "    long long i = row % " + str(a.S) + "LL;\n" : "")
              << loop.over(str(a.S) + "LL") << "\n"
              << "      dot += ds[j] * p[j];\n"
              << loop.reduce("dot = moec_block_sum(dot, scratch);");
@@ -264,7 +296,7 @@ struct AttentionGradKernel
                << globalRow(a, chunk) << "] = -" << sinkP << "[" << globalRow(a, chunk)
                << "] * dot;\n";
       w.os() << loop.over(str(a.S) + "LL") << "\n"
-             << "      ds[j] = p[j] * (ds[j] - dot) * " << a.scale << ";\n"
+             << "      ds[j] = p[j] * (ds[j] - dot) * " << rowScale(a) << ";\n"
              << "  }\n";
       writeRowGroupedGemm(w, "dq" + suffix, chunk, a.D, a.S, {groupBlock(a, chunk, dS), a.S},
                           {keyRows(a, "in1", a.D), a.Hkv * a.D},

@@ -132,6 +132,39 @@ struct DispatchKernel : CudaKernelOpInterface::ExternalModel<DispatchKernel, Dis
   }
 };
 
+/// A thread per element: row i / d times its gate.
+struct ScaleRowsKernel : CudaKernelOpInterface::ExternalModel<ScaleRowsKernel, ScaleRowsOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    int64_t n = numElements(op->getResult(0)), rows = numElements(op->getOperand(1));
+    int64_t d = rows ? n / rows : 0;
+    KernelWriter w(op, "scale_rows");
+    w.os() << forEachElement(n) << "    out0[i] = in1[i / " << d << "LL] * in0[i];\n";
+    return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+  }
+};
+
+/// in: input, gates, dresult; out: dinput (a thread per element, entry
+/// rows), dgates (a thread per row summing its products in double, in
+/// order, entry gates).
+struct ScaleRowsGradKernel
+    : CudaKernelOpInterface::ExternalModel<ScaleRowsGradKernel, ScaleRowsGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    int64_t n = numElements(op->getOperand(0)), rows = numElements(op->getOperand(1));
+    int64_t d = rows ? n / rows : 0;
+    KernelWriter w(op, "scale_rows_grad");
+    w.beginEntry("rows", {blocksFor(n, 256), 1, 1}, {256, 1, 1}, false);
+    w.os() << forEachElement(n) << "    out0[i] = in1[i / " << d << "LL] * in2[i];\n";
+    w.beginEntry("gates", {blocksFor(rows, 128), 1, 1}, {128, 1, 1}, false);
+    w.os() << forEachElement(rows) << "  {\n"
+           << "    double dot = 0.0;\n"
+           << "    for (long long j = 0; j < " << d << "LL; ++j)\n"
+           << "      dot += (double)in0[i * " << d << "LL + j] * in2[i * " << d << "LL + j];\n"
+           << "    out1[i] = (float)dot;\n"
+           << "  }\n";
+    return w.finish();
+  }
+};
+
 /// How many members a group list expects: a few (a token's k rows: each
 /// list is ordered by one thread) or many (a token id's positions: each
 /// list is ordered by a block, ranking every member against the others).
@@ -460,6 +493,8 @@ void attachDispatchKernels(MLIRContext *context) {
   SortByExpertGradOp::attachInterface<SortByExpertGradKernel>(*context);
   DispatchOp::attachInterface<DispatchKernel>(*context);
   CombineOp::attachInterface<CombineKernel>(*context);
+  ScaleRowsOp::attachInterface<ScaleRowsKernel>(*context);
+  ScaleRowsGradOp::attachInterface<ScaleRowsGradKernel>(*context);
   EmbeddingGradOp::attachInterface<EmbeddingGradKernel>(*context);
   CombineGradOp::attachInterface<CombineGradKernel>(*context);
   RoutingStatsOp::attachInterface<RoutingStatsKernel>(*context);

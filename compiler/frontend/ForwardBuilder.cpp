@@ -26,8 +26,13 @@ public:
   }
   /// The MoE block of layer i.
   std::string moeBlock(int64_t i) const {
-    return layer(i) + (naming == WeightNaming::Mixtral ? "block_sparse_moe."
-                                                       : "mlp.");
+    return layer(i) + (naming == WeightNaming::Mixtral  ? "block_sparse_moe."
+                       : naming == WeightNaming::Llama4 ? "feed_forward."
+                                                        : "mlp.");
+  }
+  /// The dense FFN of layer i.
+  std::string denseBlock(int64_t i) const {
+    return layer(i) + (naming == WeightNaming::Llama4 ? "feed_forward." : "mlp.");
   }
   /// An FFN projection: role 1 is the activated one, 2 the output, 3 the
   /// linear (gated) one.
@@ -42,6 +47,7 @@ public:
   }
   std::string sharedBlock(int64_t i) const {
     return layer(i) + (naming == WeightNaming::Qwen2Moe ? "mlp.shared_expert."
+                       : naming == WeightNaming::Llama4 ? "feed_forward.shared_expert."
                                                         : "mlp.shared_experts.");
   }
   std::string sharedGate(int64_t i) const {
@@ -50,7 +56,8 @@ public:
   /// The router's parameters (gate.weight, or gpt-oss's router.weight and
   /// router.bias) of layer i, without their last component.
   std::string router(int64_t i) const {
-    return moeBlock(i) + (naming == WeightNaming::GptOss ? "router." : "gate.");
+    bool router = naming == WeightNaming::GptOss || naming == WeightNaming::Llama4;
+    return moeBlock(i) + (router ? "router." : "gate.");
   }
   std::string selectionBias(int64_t i) const {
     return moeBlock(i) + (naming == WeightNaming::DeepseekV3
@@ -130,6 +137,7 @@ private:
   Value selection(Value scores, int64_t layer, Value &weights, Value &indices);
   Value routedExperts(Value rows, Value groupSizes, int64_t layer);
   Value clampedSwigluExperts(Value rows, Value groupSizes, int64_t layer);
+  Value fusedLayoutExperts(Value rows, Value groupSizes, int64_t layer);
   /// Expert e's row of `bias` [E, W] for each of `rows`' rows of expert e.
   Value expertBias(Value bias, Value rows, Value groupSizes);
   Value expertStack(const std::string &prefix, const std::string &proj,
@@ -151,6 +159,18 @@ private:
   IntegerAttr windowAttr(int64_t layer) {
     int64_t window = c.attention.windowOf(layer);
     return window ? b.getI64IntegerAttr(window) : IntegerAttr();
+  }
+  /// Causal attention of layer `layer` on q, k, v with its mask: window,
+  /// chunk, and in the layers without RoPE the queries' temperature.
+  Value causalAttention(Value q, Value k, Value v, Value sinks, int64_t layer) {
+    const AttentionConfig &a = c.attention;
+    int64_t chunk = a.chunkOf(layer);
+    bool temperature = a.temperatureFloor > 0 && !a.usesRope(layer);
+    return b.create<AttentionOp>(
+        loc, q, k, v, sinks, /*causal=*/true, scaleAttr(), windowAttr(layer),
+        chunk ? b.getI64IntegerAttr(chunk) : IntegerAttr(),
+        temperature ? b.getI64IntegerAttr(a.temperatureFloor) : IntegerAttr(),
+        temperature ? b.getF32FloatAttr(float(a.temperatureScale)) : FloatAttr());
   }
   Activation activation(const std::string &name) {
     return *symbolizeActivation(name);
@@ -248,11 +268,17 @@ Value Builder::attention(Value h, int64_t layer) {
     q = rmsNorm(q, prefix + "q_norm.weight", headDim);
     k = rmsNorm(k, prefix + "k_norm.weight", headDim);
   }
-  q = rotate(q);
-  k = rotate(k);
-  Value o =
-      b.create<AttentionOp>(loc, q, k, v, sinks, /*causal=*/true, scaleAttr(), windowAttr(layer));
-  return outputProjection(o, prefix);
+  if (a.usesRope(layer)) {
+    q = rotate(q);
+    k = rotate(k);
+    if (a.qkNorm == "l2") {
+      // Llama 4: an RMS norm without weight over each head, after RoPE.
+      Value ones = b.create<FillOp>(loc, f32({headDim}), b.getF32FloatAttr(1.0f));
+      q = b.create<RMSNormOp>(loc, q, ones, APFloat(float(c.normEps)));
+      k = b.create<RMSNormOp>(loc, k, ones, APFloat(float(c.normEps)));
+    }
+  }
+  return outputProjection(causalAttention(q, k, v, sinks, layer), prefix);
 }
 
 Value Builder::rotate(Value x) {
@@ -314,9 +340,7 @@ Value Builder::latentAttention(Value h, int64_t layer) {
 
   Value query = b.create<tensor::ConcatOp>(loc, 3, ValueRange{qPass, qRot});
   Value key = b.create<tensor::ConcatOp>(loc, 3, ValueRange{kPass, kRot});
-  Value o = b.create<AttentionOp>(loc, query, key, v, Value(), /*causal=*/true, scaleAttr(),
-                                  windowAttr(layer));
-  return outputProjection(o, prefix);
+  return outputProjection(causalAttention(query, key, v, Value(), layer), prefix);
 }
 
 Builder::FFNWeights Builder::ffnWeights(const std::string &prefix, int64_t width,
@@ -388,6 +412,8 @@ Value Builder::routedExperts(Value rows, Value groupSizes, int64_t layer) {
   std::string prefix = names.moeBlock(layer);
   if (m.clampedSwiglu())
     return clampedSwigluExperts(rows, groupSizes, layer);
+  if (m.expertLayout == "fused")
+    return fusedLayoutExperts(rows, groupSizes, layer);
   int64_t d = c.hiddenSize, width = m.expertIntermediateSize;
   Activation act = activation(m.expertActivation);
   bool gated = m.expertGated;
@@ -448,6 +474,31 @@ Value Builder::clampedSwigluExperts(Value rows, Value groupSizes, int64_t layer)
                                               b.getF32FloatAttr(float(m.swigluLimit)));
   Value out = product(activated, down, d, width);
   return b.create<AddOp>(loc, out, expertBias(downBias, out, groupSizes));
+}
+
+/// Llama 4's experts on its checkpoint's tensors: x · gate_up_proj[e] gives
+/// [gate | up], whose gated activation goes through down_proj[e]: the
+/// up and down halves of a grouped FFN on the transposed projections (the
+/// gate's and the up projection's rows sliced apart, as moec's experts
+/// hold them).
+Value Builder::fusedLayoutExperts(Value rows, Value groupSizes, int64_t layer) {
+  const MoEConfig &m = *c.moe;
+  std::string prefix = names.moeBlock(layer) + "experts.";
+  int64_t experts = m.numExperts, d = c.hiddenSize, width = m.expertIntermediateSize;
+  Value gateUp = param(prefix + "gate_up_proj", {experts, d, 2 * width});
+  Value down = param(prefix + "down_proj", {experts, width, d});
+  SmallVector<int64_t> hiddenShape(cast<RankedTensorType>(rows.getType()).getShape());
+  hiddenShape.back() = 2 * width;
+  Value upWeights =
+      b.create<TransposeOp>(loc, f32({experts, 2 * width, d}), gateUp, ArrayRef<int64_t>{0, 2, 1});
+  Value hidden =
+      b.create<GroupedFFNUpOp>(loc, f32(hiddenShape), rows, slice(upWeights, 1, 0, width),
+                               slice(upWeights, 1, width, width), groupSizes);
+  Value downWeights =
+      b.create<TransposeOp>(loc, f32({experts, d, width}), down, ArrayRef<int64_t>{0, 2, 1});
+  return b.create<GroupedFFNDownOp>(
+      loc, rows.getType(), hidden, downWeights, groupSizes,
+      ActivationAttr::get(b.getContext(), activation(m.expertActivation)), b.getUnitAttr());
 }
 
 /// The rows of `bias` as a grouped product: a column of ones ([..., 1] in
@@ -517,6 +568,12 @@ Value Builder::moeLayer(Value x, int64_t layer) {
     }
   }
   Value rows = b.create<DispatchOp>(loc, x, slotTokens);
+  if (r.scaleInputs) {
+    // Llama 4: each row enters its expert scaled by its routing weight, and
+    // the outputs are summed as they are.
+    rows = b.create<ScaleRowsOp>(loc, rows, slotGates);
+    slotGates = b.create<FillOp>(loc, slotGates.getType(), b.getF32FloatAttr(1.0f));
+  }
   Value expertOut = routedExperts(rows, groupSizes, layer);
   Value y = b.create<CombineOp>(loc, f32({tokens, d}), expertOut, slotGates,
                                 slotTokens);
@@ -575,7 +632,8 @@ Value Builder::decoderLayer(Value h, int64_t layer) {
     f = expand(moeLayer(x, layer), flatten, {batch, seq, d});
   } else {
     loc = at(part + "ffn", {"ffn", "intermediate_size"});
-    f = ffn(n, prefix + "mlp.", c.ffn.intermediateSize, c.ffn.gated, activation(c.ffn.activation));
+    f = ffn(n, names.denseBlock(layer), c.ffn.intermediateSize, c.ffn.gated,
+            activation(c.ffn.activation));
   }
   return b.create<AddOp>(loc, h, f);
 }

@@ -95,8 +95,9 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
                                                "num_key_value_heads",
                                                "intermediate_size"};
 
-const std::set<std::string> kSupportedTypes = {"mixtral",     "qwen2_moe",   "qwen3_moe", "olmoe",
-                                               "deepseek_v2", "deepseek_v3", "gpt_oss"};
+const std::set<std::string> kSupportedTypes = {"mixtral", "qwen2_moe",   "qwen3_moe",
+                                               "olmoe",   "deepseek_v2", "deepseek_v3",
+                                               "gpt_oss", "llama4_text"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -127,6 +128,8 @@ public:
       olmoe(m);
     else if (type == "gpt_oss")
       gptOss(m);
+    else if (type == "llama4_text")
+      llama4(m);
     else
       deepseek(m);
     warnAboutRouterLogits(m);
@@ -237,7 +240,10 @@ private:
   /// its softmax: deepseekAttention).
   void readRope() {
     // The classes' default_theta.
-    double theta = type == "mixtral" ? 1.0e6 : type == "gpt_oss" ? 1.5e5 : 1.0e4;
+    double theta = type == "mixtral"       ? 1.0e6
+                   : type == "gpt_oss"     ? 1.5e5
+                   : type == "llama4_text" ? 5.0e5
+                                           : 1.0e4;
     std::optional<double> v4Theta;
     r.read("rope_theta", v4Theta);
     std::string typeKey;
@@ -265,9 +271,10 @@ private:
       p.read("mscale_all_dim", scaling.mscaleAllDim);
       p.read("attention_factor", scaling.attentionFactor);
       p.read("truncate", scaling.truncate);
+      p.read("low_freq_factor", scaling.lowFreqFactor);
+      p.read("high_freq_factor", scaling.highFreqFactor);
       // What the other rotations read.
-      for (const char *key : {"rope_type", "type", "short_factor", "long_factor", "low_freq_factor",
-                              "high_freq_factor"})
+      for (const char *key : {"rope_type", "type", "short_factor", "long_factor"})
         p.ignore(key);
     };
     if (r.has("rope_parameters")) {
@@ -311,7 +318,7 @@ private:
                                "(--substitute rope_scaling=none): another model");
       return;
     }
-    if (scaling.type != "linear" && scaling.type != "yarn") {
+    if (scaling.type != "linear" && scaling.type != "yarn" && scaling.type != "llama3") {
       unsupported(typeKey, "'" + scaling.type + "' scaled RoPE", "--substitute rope_scaling=none");
       return;
     }
@@ -335,7 +342,8 @@ private:
       unsupported("attention_dropout", "dropout of attention weights", "attention_dropout: 0.0");
     if (get<bool>("mlp_bias", false))
       unsupported("mlp_bias", "biases in the MLPs", "a model without them");
-    if (type != "qwen3_moe" && type != "gpt_oss" && get<bool>("attention_bias", false))
+    if (type != "qwen3_moe" && type != "gpt_oss" && type != "llama4_text" &&
+        get<bool>("attention_bias", false))
       unsupported("attention_bias", "biases in the attention projections", "a model without them");
     if (isNonNull("clip_qkv"))
       unsupported("clip_qkv", "clipping of q/k/v activations",
@@ -352,6 +360,11 @@ private:
     if (r.has("use_sliding_window"))
       on = on && get<bool>("use_sliding_window", false);
     std::vector<std::string> layerTypes;
+    if (type == "llama4_text") {
+      // Chunked attention instead of windows (llama4).
+      r.readChoices("layer_types", c.attention.layerTypes, {"chunked_attention", "full_attention"});
+      return;
+    }
     r.readChoices("layer_types", layerTypes, {"sliding_attention", "full_attention"});
     r.ignore("sliding_window");
     r.ignore("max_window_layers");
@@ -598,6 +611,77 @@ private:
     // transformers' load_balancing_loss_func on the router logits.
     m.aux.loadBalancing = "per_slot";
     m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
+  }
+
+  /// Llama 4's text model (transformers' Llama4ForCausalLM): RoPE on
+  /// neighbouring pairs (llama3-scaled in the published models) except in
+  /// every `no_rope_layer_interval`-th layer (NoPE), where the queries get
+  /// a temperature; an unweighted RMS norm of q and k after RoPE; chunked
+  /// attention in the RoPE layers; sigmoid top-k routing whose weights
+  /// scale the experts' inputs; a shared expert; experts on a fused
+  /// gate_up_proj; MoE layers every `interleave_moe_layer_step`, the others
+  /// dense of width `intermediate_size_mlp`; no auxiliary loss.
+  void llama4(MoEConfig &m) {
+    c.naming = WeightNaming::Llama4;
+    c.normEps = get<double>("rms_norm_eps", 1e-5);
+    if (!r.has("head_dim"))
+      c.attention.headDim = 128;
+    c.attention.ropeInterleaved = true; // its complex rotation
+    bool bias = get<bool>("attention_bias", false);
+    c.attention.qkvBias = bias;
+    c.attention.outputBias = bias;
+    // no_rope_layers: 1 for a layer with RoPE; empty or absent: a NoPE
+    // layer every no_rope_layer_interval.
+    std::vector<int64_t> usesRope;
+    r.read("no_rope_layers", usesRope);
+    int64_t interval = get<int64_t>("no_rope_layer_interval", 4);
+    if (usesRope.empty()) {
+      if (interval < 1)
+        r.diagnostics().error(r.location("no_rope_layer_interval"),
+                              "'no_rope_layer_interval' must be at least 1");
+      for (int64_t i = 0; interval >= 1 && i < c.numLayers; ++i)
+        usesRope.push_back((i + 1) % interval != 0);
+    } else if (int64_t(usesRope.size()) < c.numLayers) {
+      r.diagnostics().error(r.location("no_rope_layers"),
+                            "'no_rope_layers' has " + std::to_string(usesRope.size()) +
+                                " entries for " + std::to_string(c.numLayers) + " layers");
+    }
+    for (int64_t i = 0; i < int64_t(usesRope.size()) && i < c.numLayers; ++i)
+      if (!usesRope[i])
+        c.attention.noRopeLayers.push_back(i);
+    c.attention.qkNorm = get<bool>("use_qk_norm", true) ? "l2" : "none";
+    c.attention.chunkSize =
+        r.isNull("attention_chunk_size") ? 0 : get<int64_t>("attention_chunk_size", 8192);
+    r.ignore("attention_chunk_size");
+    if (get<bool>("attn_temperature_tuning", true)) {
+      c.attention.temperatureFloor = get<int64_t>("floor_scale", 8192);
+      c.attention.temperatureScale = get<double>("attn_scale", 0.1);
+    }
+    m.numExperts = readAliased({"num_local_experts"}, 16);
+    m.router.k = get<int64_t>("num_experts_per_tok", 1);
+    m.router.scores = "sigmoid";
+    m.router.scaleInputs = true;
+    m.expertIntermediateSize = get<int64_t>("intermediate_size", 8192);
+    m.expertLayout = "fused";
+    m.shared.count = 1;
+    m.shared.intermediateSize = m.expertIntermediateSize;
+    c.ffn.intermediateSize = get<int64_t>("intermediate_size_mlp", 16384);
+    std::vector<int64_t> moeLayers;
+    r.read("moe_layers", moeLayers);
+    int64_t step = get<int64_t>("interleave_moe_layer_step", 1);
+    if (!r.has("moe_layers")) {
+      if (step < 1)
+        r.diagnostics().error(r.location("interleave_moe_layer_step"),
+                              "'interleave_moe_layer_step' must be at least 1");
+      for (int64_t i = step - 1; step >= 1 && i < c.numLayers; i += step)
+        moeLayers.push_back(i);
+    }
+    setMoELayers(m, [&](int64_t i) {
+      return std::find(moeLayers.begin(), moeLayers.end(), i) != moeLayers.end();
+    });
+    // Llama4ForCausalLM's loss is the LM loss only; its router has no noise.
+    for (const char *key : {"router_aux_loss_coef", "router_jitter_noise"})
+      r.ignore(key);
   }
 
   template <typename Pred> void setMoELayers(MoEConfig &m, Pred isMoE) {

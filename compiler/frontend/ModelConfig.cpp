@@ -112,6 +112,17 @@ void validateDense(Validator &v, const ModelConfig &c) {
   v.positive(a.ropeTheta, "attention.rope_theta");
   if (a.ropeScaling.type != "default") {
     v.positive(a.ropeScaling.factor, "attention.rope_scaling.factor");
+    if (a.ropeScaling.type == "llama3") {
+      v.atLeast<int64_t>(a.ropeScaling.originalMaxPositions, 1,
+                         "attention.rope_scaling.original_max_position_embeddings");
+      v.positive(a.ropeScaling.lowFreqFactor, "attention.rope_scaling.low_freq_factor");
+      v.require(a.ropeScaling.highFreqFactor >= a.ropeScaling.lowFreqFactor,
+                "attention.rope_scaling.high_freq_factor",
+                "'attention.rope_scaling.high_freq_factor' (" +
+                    v.show(a.ropeScaling.highFreqFactor) +
+                    ") must be at least 'attention.rope_scaling.low_freq_factor' (" +
+                    v.show(a.ropeScaling.lowFreqFactor) + ")");
+    }
     if (a.ropeScaling.type == "yarn") {
       v.atLeast<int64_t>(a.ropeScaling.originalMaxPositions, 1,
                          "attention.rope_scaling.original_max_position_embeddings");
@@ -124,6 +135,16 @@ void validateDense(Validator &v, const ModelConfig &c) {
   if (a.scale)
     v.positive(*a.scale, "attention.scale");
   v.atLeast<int64_t>(a.slidingWindow, 0, "attention.sliding_window");
+  v.atLeast<int64_t>(a.chunkSize, 0, "attention.chunk_size");
+  v.atLeast<int64_t>(a.temperatureFloor, 0, "attention.temperature_floor");
+  if (a.temperatureFloor > 0)
+    v.positive(a.temperatureScale, "attention.temperature_scale");
+  v.require(a.chunkSize == 0 || a.slidingWindow == 0, "attention.chunk_size",
+            "'attention.chunk_size' and 'attention.sliding_window' are two masks; give one");
+  for (int64_t layer : a.noRopeLayers)
+    v.require(layer >= 0 && layer < c.numLayers + c.mtpLayers, "attention.no_rope_layers",
+              "'attention.no_rope_layers' names layer " + v.show(layer) + ", but the model has " +
+                  v.show(c.numLayers + c.mtpLayers) + " layers");
   if (!a.layerTypes.empty())
     v.require(int64_t(a.layerTypes.size()) == c.numLayers, "attention.layer_types",
               "'attention.layer_types' has " + v.show(int64_t(a.layerTypes.size())) +
@@ -296,6 +317,15 @@ void validateMoE(Validator &v, const ModelConfig &c) {
     v.require(m.shared.count == 0, "moe.shared_experts.count",
               "shared experts of kind clamped_swiglu are not built: remove "
               "'moe.shared_experts' or choose another 'moe.activation'");
+    v.require(m.expertLayout == "separate", "moe.expert_layout",
+              "'moe.activation: clamped_swiglu' has gpt-oss's layout of its own: remove "
+              "'moe.expert_layout'");
+  }
+  if (m.expertLayout == "fused") {
+    v.require(m.expertGated, "moe.gated",
+              "'moe.expert_layout: fused' holds gate and up projections: 'moe.gated' must be true");
+    v.require(m.lora.rank == 0, "moe.lora.rank",
+              "LoRA experts have no fused layout: remove 'moe.lora' or 'moe.expert_layout'");
   }
   if (m.every >= 1 && m.numExperts >= 1)
     validateRouter(v, c);

@@ -12,6 +12,7 @@
 
 #include "compiler/frontend/Diagnostics.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -29,17 +30,21 @@ enum class WeightNaming {
   Olmoe,
   DeepseekV2,
   DeepseekV3,
-  GptOss
+  GptOss,
+  Llama4
 };
 
 /// Scaled RoPE (transformers' rope_parameters): `default` rotates by
 /// theta^(-2i/D) per position; `linear` divides those frequencies by
 /// `factor`; `yarn` interpolates between them and the divided ones per
-/// frequency (YaRN) and scales cos/sin by an attention factor.
+/// frequency (YaRN) and scales cos/sin by an attention factor; `llama3`
+/// divides the low frequencies by `factor`, keeps the high ones and
+/// smooths between (Llama 3.1, Llama 4).
 struct RopeScalingConfig {
-  std::string type = "default"; // default | linear | yarn
+  std::string type = "default"; // default | linear | yarn | llama3
   double factor = 1.0;
-  int64_t originalMaxPositions = 0; // yarn: the pretraining context
+  int64_t originalMaxPositions = 0;                 // yarn, llama3: the pretraining context
+  double lowFreqFactor = 1.0, highFreqFactor = 4.0; // llama3
   double betaFast = 32.0, betaSlow = 1.0;
   std::optional<double> mscale, mscaleAllDim, attentionFactor;
   bool truncate = true;
@@ -70,7 +75,32 @@ struct AttentionConfig {
   /// gpt-oss's attention sinks: a learned logit per query head that joins
   /// the softmax and adds nothing to the output.
   bool sinks = false;
-  std::string qkNorm = "none"; // none | head (Qwen3) | full (OLMoE)
+  std::string qkNorm = "none"; // none | head (Qwen3) | full (OLMoE) | l2 (Llama 4)
+  /// Layers without RoPE (Llama 4's NoPE layers; transformers'
+  /// no_rope_layers lists the opposite, 1 for a layer with RoPE).
+  std::vector<int64_t> noRopeLayers;
+  /// Chunked attention (Llama 4): in the layers with RoPE, position i sees
+  /// the positions up to itself in its chunk of this many (0: none).
+  int64_t chunkSize = 0;
+  /// Llama 4's attention temperature in the layers without RoPE: queries
+  /// at position p scaled by log(floor((p + 1) / floor) + 1) · scale + 1
+  /// (temperatureFloor 0: none).
+  int64_t temperatureFloor = 0;
+  double temperatureScale = 0.1;
+  bool usesRope(int64_t layer) const {
+    return std::find(noRopeLayers.begin(), noRopeLayers.end(), layer) == noRopeLayers.end();
+  }
+  /// The chunk of layer `layer` (0: none): in the layers `layerTypes` marks
+  /// "chunked_attention", or without layer types those with RoPE.
+  int64_t chunkOf(int64_t layer) const {
+    if (chunkSize == 0)
+      return 0;
+    if (layerTypes.empty())
+      return usesRope(layer) ? chunkSize : 0;
+    return layer < int64_t(layerTypes.size()) && layerTypes[layer] == "chunked_attention"
+               ? chunkSize
+               : 0;
+  }
   std::optional<LatentAttentionConfig> latent;
   std::optional<double> scale; // softmax scale; default 1/sqrt(query head dim)
   /// Sliding-window attention: each position sees this many positions up
@@ -121,6 +151,9 @@ struct RouterConfig {
   bool selectionBias = false;
   double biasUpdateRate = 0.001;
   bool bias = false; // a learned bias on the router logits (gpt-oss)
+  /// The routing weights scale the experts' inputs, not their outputs
+  /// (Llama 4).
+  bool scaleInputs = false;
   double p = 1.0;
   int64_t maxK = 0;                     // 0: number of experts
   double q = 1.0;
@@ -160,6 +193,10 @@ struct MoEConfig {
   std::string expertActivation = "silu";
   bool expertGated = true;
   double swigluAlpha = 1.702, swigluLimit = 7.0;
+  /// separate: per-expert projections (experts.{e}.gate_proj ...); fused:
+  /// Llama 4's experts.gate_up_proj [E, d, 2F] (gate, then up) and
+  /// experts.down_proj [E, F, d].
+  std::string expertLayout = "separate";
   bool clampedSwiglu() const { return expertActivation == "clamped_swiglu"; }
   // Which layers are MoE: layer i is MoE when i >= firstKDense,
   // (i - firstKDense) % every == 0 ... see isMoELayer.

@@ -34,6 +34,29 @@ RopeFrequencies ropeFrequencies(const RopeScalingConfig &s, double theta, int64_
       result.inverse.push_back((1.0f / powers[i]) / factor);
     return result;
   }
+  if (s.type == "llama3") {
+    // transformers' _compute_llama3_parameters, in f32: wavelengths longer
+    // than the context / low_freq_factor divided by factor, shorter than
+    // context / high_freq_factor kept, the ones between smoothed.
+    const float context = static_cast<float>(s.originalMaxPositions);
+    const float low = static_cast<float>(s.lowFreqFactor),
+                high = static_cast<float>(s.highFreqFactor);
+    const float lowWavelength =
+        static_cast<float>(double(s.originalMaxPositions) / s.lowFreqFactor);
+    const float highWavelength =
+        static_cast<float>(double(s.originalMaxPositions) / s.highFreqFactor);
+    for (int64_t i = 0; i < half; ++i) {
+      float inverse = 1.0f / powers[i];
+      float wavelength = static_cast<float>(2 * M_PI) / inverse;
+      float scaled = wavelength > lowWavelength ? inverse / factor : inverse;
+      if (!(wavelength < highWavelength) && !(wavelength > lowWavelength)) {
+        float smooth = (context / wavelength - low) / (high - low);
+        scaled = (1.0f - smooth) * scaled / factor + smooth * scaled;
+      }
+      result.inverse.push_back(scaled);
+    }
+    return result;
+  }
   // YaRN: the low frequencies interpolated (divided by factor), the high
   // ones kept, a linear ramp between the dimensions that turn beta_fast
   // and beta_slow times over the original context.

@@ -20,7 +20,7 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
   r.read("rope_theta", a.ropeTheta);
   r.section("rope_scaling", [&](MappingReader &s) {
     RopeScalingConfig &rs = a.ropeScaling;
-    s.readChoice("type", rs.type, {"default", "linear", "yarn"});
+    s.readChoice("type", rs.type, {"default", "linear", "yarn", "llama3"});
     s.read("factor", rs.factor);
     s.read("original_max_position_embeddings", rs.originalMaxPositions);
     s.read("beta_fast", rs.betaFast);
@@ -29,15 +29,22 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
     s.read("mscale_all_dim", rs.mscaleAllDim);
     s.read("attention_factor", rs.attentionFactor);
     s.read("truncate", rs.truncate);
+    s.read("low_freq_factor", rs.lowFreqFactor);
+    s.read("high_freq_factor", rs.highFreqFactor);
   });
   r.read("rope_interleaved", a.ropeInterleaved);
   r.read("qkv_bias", a.qkvBias);
   r.read("o_bias", a.outputBias);
   r.read("sinks", a.sinks);
-  r.readChoice("qk_norm", a.qkNorm, {"none", "head", "full"});
+  r.readChoice("qk_norm", a.qkNorm, {"none", "head", "full", "l2"});
+  r.read("no_rope_layers", a.noRopeLayers);
+  r.read("chunk_size", a.chunkSize);
+  r.read("temperature_floor", a.temperatureFloor);
+  r.read("temperature_scale", a.temperatureScale);
   r.read("scale", a.scale);
   r.read("sliding_window", a.slidingWindow);
-  r.readChoices("layer_types", a.layerTypes, {"sliding_attention", "full_attention"});
+  r.readChoices("layer_types", a.layerTypes,
+                {"sliding_attention", "full_attention", "chunked_attention"});
   r.section("latent", [&](MappingReader &l) {
     LatentAttentionConfig &latent = a.latent.emplace();
     l.read("q_lora_rank", latent.qLoraRank);
@@ -60,6 +67,7 @@ void readRouter(MappingReader &r, RouterConfig &c) {
                {"none", "l2norm", "layernorm", "tanh"});
   r.read("jitter", c.jitter);
   r.read("bias", c.bias);
+  r.read("scale_inputs", c.scaleInputs);
   r.readChoice("scores", c.scores, {"softmax", "sigmoid", "gumbel_softmax"});
   r.read("temperature", c.temperature);
   r.section("gumbel", [&](MappingReader &g) {
@@ -99,6 +107,7 @@ void readMoE(MappingReader &r, MoEConfig &m) {
   r.read("gated", m.expertGated);
   r.read("swiglu_alpha", m.swigluAlpha);
   r.read("swiglu_limit", m.swigluLimit);
+  r.readChoice("expert_layout", m.expertLayout, {"separate", "fused"});
   r.read("every", m.every);
   r.read("first_k_dense", m.firstKDense);
   r.read("dense_layers", m.denseLayers);

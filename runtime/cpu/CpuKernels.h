@@ -25,6 +25,9 @@ void registerLossGradientKernels(KernelTable &registry);
 /// theta^(-2i/D) in f32, as transformers computes them.
 /// A plan whose `inv_freq` does not have D/2 values is an error.
 StatusOr<std::vector<float>> ropeInverseFrequencies(const StepContext &s, int64_t headDim);
+/// The mask attributes of a moe.attention (or moe.attention_grad) step.
+struct AttentionMask;
+AttentionMask attentionMask(const StepContext &s);
 void registerOptimizerKernels(KernelTable &registry);
 void registerSplitExpertKernels(KernelTable &registry);
 

@@ -143,8 +143,7 @@ Status attentionGrad(const StepContext &s) {
           group = Hq / Hkv;
   float scale = s.has("scale") ? static_cast<float>(s.f64("scale"))
                                : 1.0f / std::sqrt(static_cast<float>(D));
-  bool causal = s.flag("causal");
-  int64_t window = s.has("window") ? s.i64("window") : 0;
+  AttentionMask mask = attentionMask(s);
   const float *sinks = s.numInputs() > 4 ? s.in(4).f32() : nullptr;
   float *dq = s.out(0).f32(), *dk = s.out(1).f32(), *dv = s.out(2).f32();
   zero(s.out(1));
@@ -168,7 +167,7 @@ Status attentionGrad(const StepContext &s) {
           gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f, P.data(), S);
           for (int64_t i = 0; i < S; ++i)
             sinkProbability[i] =
-                visibleSoftmax(P.data() + i * S, S, i, causal, window, sinks ? sinks + h : nullptr);
+                visibleSoftmax(P.data() + i * S, S, i, mask, sinks ? sinks + h : nullptr);
           // dV += Pᵀ dO; dP = dO Vᵀ.
           gemm(true, false, S, Dv, S, 1.0f, P.data(), S, dO, Hq * Dv, 1.0f, dv + vOff, Hkv * Dv);
           gemm(false, true, S, S, Dv, 1.0f, dO, Hq * Dv, V, Hkv * Dv, 0.0f, dP.data(), S);
@@ -179,8 +178,10 @@ Status attentionGrad(const StepContext &s) {
               dot += dP[i * S + j] * P[i * S + j];
             if (sinks)
               sinkPartial[b * Hq + h] -= double(sinkProbability[i] * dot);
+            // The query's temperature multiplies its scores.
+            float rowScale = mask.temperatureFloor > 0 ? scale * mask.temperature(i) : scale;
             for (int64_t j = 0; j < S; ++j)
-              dP[i * S + j] = P[i * S + j] * (dP[i * S + j] - dot) * scale;
+              dP[i * S + j] = P[i * S + j] * (dP[i * S + j] - dot) * rowScale;
           }
           gemm(false, false, S, D, S, 1.0f, dP.data(), S, K, Hkv * D, 0.0f, dq + qOff, Hq * D);
           gemm(true, false, S, D, S, 1.0f, dP.data(), S, Q, Hq * D, 1.0f, dk + kOff, Hkv * D);

@@ -134,14 +134,28 @@ Status rope(const StepContext &s) {
   return Status::ok();
 }
 
+} // namespace
+
+AttentionMask attentionMask(const StepContext &s) {
+  AttentionMask mask;
+  mask.causal = s.flag("causal");
+  mask.window = s.has("window") ? s.i64("window") : 0;
+  mask.chunk = s.has("chunk") ? s.i64("chunk") : 0;
+  if (s.has("temperature_floor")) {
+    mask.temperatureFloor = s.i64("temperature_floor");
+    mask.temperatureScale = static_cast<float>(s.f64("temperature_scale"));
+  }
+  return mask;
+}
+
+namespace {
 Status attention(const StepContext &s) {
   const TensorRef &q = s.in(0), &k = s.in(1), &v = s.in(2);
   int64_t B = q.dim(0), S = q.dim(1), Hq = q.dim(2), D = q.dim(3), Dv = v.dim(3), Hkv = k.dim(2),
           group = Hq / Hkv;
   float scale = s.has("scale") ? static_cast<float>(s.f64("scale"))
                                : 1.0f / std::sqrt(static_cast<float>(D));
-  bool causal = s.flag("causal");
-  int64_t window = s.has("window") ? s.i64("window") : 0;
+  AttentionMask mask = attentionMask(s);
   const float *sinks = s.numInputs() > 3 ? s.in(3).f32() : nullptr;
   float *o = s.out(0).f32();
 #pragma omp parallel
@@ -157,7 +171,7 @@ Status attention(const StepContext &s) {
         gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f,
              probs.data(), S);
         for (int64_t i = 0; i < S; ++i)
-          visibleSoftmax(probs.data() + i * S, S, i, causal, window, sinks ? sinks + h : nullptr);
+          visibleSoftmax(probs.data() + i * S, S, i, mask, sinks ? sinks + h : nullptr);
         gemm(false, false, S, Dv, S, 1.0f, probs.data(), S, V, Hkv * Dv, 0.0f,
              o + b * S * Hq * Dv + h * Dv, Hq * Dv);
       }

@@ -127,6 +127,19 @@ Status combine(const StepContext &s) {
   return Status::ok();
 }
 
+/// Row s of the input times gate s.
+Status scaleRows(const StepContext &s) {
+  const TensorRef &x = s.in(0), &gates = s.in(1);
+  int64_t n = gates.numel(), d = n ? x.numel() / n : 0;
+  const float *in = x.f32(), *g = gates.f32();
+  float *out = s.out(0).f32();
+#pragma omp parallel for
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < d; ++j)
+      out[r * d + j] = g[r] * in[r * d + j];
+  return Status::ok();
+}
+
 Status routingStats(const StepContext &s) {
   const TensorRef &slots = s.in(0);
   int64_t E = s.i64("num_experts"), T = s.i64("num_tokens");
@@ -170,6 +183,7 @@ void registerDispatchKernels(KernelTable &r) {
   r.add("moe.sort_by_expert", sortByExpert);
   r.add("moe.dispatch", dispatch);
   r.add("moe.combine", combine);
+  r.add("moe.scale_rows", scaleRows);
   r.add("moe.routing_stats", routingStats);
 }
 

@@ -55,6 +55,25 @@ Status assignSlotsGrad(const StepContext &s) {
   return Status::ok();
 }
 
+/// dinput = gates · dresult per row; dgates = input · dresult per row
+/// (summed in double, in order).
+Status scaleRowsGrad(const StepContext &s) {
+  const TensorRef &x = s.in(0), &gates = s.in(1), &dy = s.in(2);
+  int64_t n = gates.numel(), d = n ? x.numel() / n : 0;
+  const float *in = x.f32(), *g = gates.f32(), *dr = dy.f32();
+  float *dx = s.out(0).f32(), *dg = s.out(1).f32();
+#pragma omp parallel for
+  for (int64_t r = 0; r < n; ++r) {
+    double dot = 0;
+    for (int64_t j = 0; j < d; ++j) {
+      dx[r * d + j] = g[r] * dr[r * d + j];
+      dot += double(in[r * d + j]) * dr[r * d + j];
+    }
+    dg[r] = static_cast<float>(dot);
+  }
+  return Status::ok();
+}
+
 Status combineGrad(const StepContext &s) {
   const TensorRef &outputs = s.in(0), &gates = s.in(1), &slots = s.in(2), &dy = s.in(3);
   int64_t n = slots.numel(), d = dy.dim(1);
@@ -216,6 +235,7 @@ void registerExpertGradientKernels(KernelTable &r) {
   r.add("moe.sort_by_expert_grad", sortByExpertGrad);
   r.add("moe.assign_slots_grad", assignSlotsGrad);
   r.add("moe.combine_grad", combineGrad);
+  r.add("moe.scale_rows_grad", scaleRowsGrad);
   r.add("moe.grouped_ffn_grad", groupedFfnGrad);
   r.add("moe.shared_experts_grad", sharedExpertsGrad);
   r.add("moe.lora_experts_grad", loraExpertsGrad);

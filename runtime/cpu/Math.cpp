@@ -45,10 +45,14 @@ void softmaxRow(float *row, int64_t n) {
     row[i] *= inv;
 }
 
-float visibleSoftmax(float *row, int64_t S, int64_t i, bool causal, int64_t window,
+float visibleSoftmax(float *row, int64_t S, int64_t i, const AttentionMask &mask,
                      const float *sink) {
-  int64_t end = causal ? i + 1 : S;
-  int64_t begin = window > 0 ? std::max<int64_t>(0, i - window + 1) : 0;
+  int64_t end = mask.end(i, S), begin = mask.begin(i);
+  if (mask.temperatureFloor > 0) {
+    float temperature = mask.temperature(i);
+    for (int64_t j = begin; j < end; ++j)
+      row[j] *= temperature;
+  }
   float sinkProbability = 0.0f;
   if (sink) {
     // One more logit, the sink's, in the maximum and the sum.

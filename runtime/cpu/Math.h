@@ -135,11 +135,38 @@ double deterministicSum(int64_t n, int64_t block, const Term &term) {
 /// In-place numerically stable softmax of one row.
 void softmaxRow(float *row, int64_t n);
 
-/// Attention row `i` of `S` scores: the softmax over the keys query i sees
-/// (j ≤ i when `causal`; and i − j < `window` when window > 0), zeros
-/// elsewhere. With a `sink` logit (attention sinks) the softmax has that
-/// one more term, whose probability it returns (0 without).
-float visibleSoftmax(float *row, int64_t S, int64_t i, bool causal, int64_t window,
+/// Which keys each query of moe.attention sees, and the queries'
+/// temperature (its mask attributes).
+struct AttentionMask {
+  bool causal = false;
+  int64_t window = 0, chunk = 0; // 0: none
+  int64_t temperatureFloor = 0;  // 0: no temperature
+  float temperatureScale = 0.0f;
+  /// Keys [begin, end) of query i among S: j ≤ i when causal; i − j <
+  /// window; j in i's chunk.
+  int64_t begin(int64_t i) const {
+    if (window > 0)
+      return std::max<int64_t>(0, i - window + 1);
+    return chunk > 0 ? i / chunk * chunk : 0;
+  }
+  int64_t end(int64_t i, int64_t S) const { return causal ? i + 1 : S; }
+  /// Llama 4's factor on query i: log(floor((i + 1) / F) + 1) · s + 1, in
+  /// f32 as transformers computes it (1 without a temperature).
+  float temperature(int64_t i) const {
+    if (temperatureFloor == 0)
+      return 1.0f;
+    return std::log1p(
+               std::floor((static_cast<float>(i) + 1.0f) / static_cast<float>(temperatureFloor))) *
+               temperatureScale +
+           1.0f;
+  }
+};
+
+/// Attention row `i` of `S` scores: times the query's temperature, the
+/// softmax over the keys query i sees, zeros elsewhere. With a `sink`
+/// logit (attention sinks) the softmax has that one more term, whose
+/// probability it returns (0 without).
+float visibleSoftmax(float *row, int64_t S, int64_t i, const AttentionMask &mask,
                      const float *sink = nullptr);
 
 /// log Σ exp(row).

@@ -119,6 +119,10 @@ class Cfg:
         self.attn_scale = g(a, "scale", None)
         self.window = g(a, "sliding_window", 0) or 0
         self.layer_types = g(a, "layer_types", None)
+        self.no_rope_layers = g(a, "no_rope_layers", []) or []
+        self.chunk = g(a, "chunk_size", 0) or 0
+        self.temperature_floor = g(a, "temperature_floor", 0) or 0
+        self.temperature_scale = float(g(a, "temperature_scale", 0.1))
         lat = a.get("latent") if a else None
         self.latent = None
         if lat is not None:
@@ -142,6 +146,7 @@ class Cfg:
         self.expert_gated = g(m, "gated", True)
         self.swiglu_alpha = float(g(m, "swiglu_alpha", 1.702))
         self.swiglu_limit = float(g(m, "swiglu_limit", 7.0))
+        self.expert_layout = g(m, "expert_layout", "separate")
         every, first = g(m, "every", 1), g(m, "first_k_dense", 0)
         dense = set(g(m, "dense_layers", []))
         self.moe_layers = [i for i in range(self.layers + self.mtp_layers)
@@ -163,6 +168,7 @@ class Cfg:
         self.tau_steps = g(gum, "steps", 1)
         self.jitter = float(g(rt, "jitter", 0.0))
         self.router_bias = g(rt, "bias", False)
+        self.scale_inputs = g(rt, "scale_inputs", False)
         self.selection = g(rt, "selection", "top_k")
         self.k = g(rt, "k", 2)
         self.normalize = g(rt, "normalize", False)
@@ -203,22 +209,24 @@ class Cfg:
                            if t == "deepseek_v3" else 0)
         self.mtp_weight = float((r.get("training") or {}).get("mtp_loss_weight", 0.3))
         self.norm = "rms"
-        self.eps = float(r.get("rms_norm_eps", 1e-5 if t in ("olmoe", "gpt_oss") else 1e-6))
+        self.eps = float(r.get("rms_norm_eps", 1e-5 if t in ("olmoe", "gpt_oss", "llama4_text") else 1e-6))
         self.tie = r.get("tie_word_embeddings", False)
         self.heads = r["num_attention_heads"]
         self.kv_heads = r.get("num_key_value_heads", self.heads)
-        self.head_dim = r.get("head_dim") or (64 if t == "gpt_oss" else self.d // self.heads)
+        self.head_dim = r.get("head_dim") or {"gpt_oss": 64, "llama4_text": 128}.get(
+            t, self.d // self.heads)
         rope = r.get("rope_scaling") or r.get("rope_parameters") or {}
         if t == "gpt_oss" and "rope_scaling" not in r and "rope_parameters" not in r:
             rope = {"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
                     "truncate": False, "original_max_position_embeddings": 4096}
-        default_theta = {"mixtral": 1e6, "gpt_oss": 150000.0}.get(t, 10000.0)
+        default_theta = {"mixtral": 1e6, "gpt_oss": 150000.0, "llama4_text": 500000.0}.get(t, 10000.0)
         self.theta = float(rope.get("rope_theta") or r.get("rope_theta", default_theta))
         self.rope_scaling = rope if rope.get("rope_type", rope.get("type", "default")) != "default" else None
         self.max_positions = r.get("max_position_embeddings", 0)
         self.rope_interleaved, self.attn_scale, self.latent = False, None, None
         # Sliding windows as transformers 5 configs derive layer_types.
         self.window, self.layer_types = 0, r.get("layer_types")
+        self.no_rope_layers, self.chunk, self.temperature_floor = [], 0, 0
         window = r.get("sliding_window", 128 if t == "gpt_oss" else None)
         if window and r.get("use_sliding_window", True):
             self.window = window
@@ -246,7 +254,8 @@ class Cfg:
                 self.attn_scale = qk ** -0.5 * mscale * mscale
         self.qkv_bias = t == "qwen2_moe" or (t == "qwen3_moe" and r.get("attention_bias", False))
         self.o_bias = t == "qwen3_moe" and r.get("attention_bias", False)
-        self.sinks = self.router_bias = False
+        self.sinks = self.router_bias = self.scale_inputs = False
+        self.expert_layout = "separate"
         if t == "gpt_oss":
             self.qkv_bias = self.o_bias = r.get("attention_bias", True)
             self.sinks = self.router_bias = True
@@ -291,6 +300,28 @@ class Cfg:
             self.normalize = True
             self.moe_layers = list(range(n))
             self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
+        elif t == "llama4_text":
+            # transformers' Llama4TextConfig and Llama4ForCausalLM.
+            self.qkv_bias = self.o_bias = r.get("attention_bias", False)
+            self.rope_interleaved = True
+            uses = r.get("no_rope_layers") or [int((i + 1) % r.get("no_rope_layer_interval", 4) != 0)
+                                               for i in range(n)]
+            self.no_rope_layers = [i for i in range(n) if not uses[i]]
+            self.qk_norm = "l2" if r.get("use_qk_norm", True) else "none"
+            self.chunk = r.get("attention_chunk_size", 8192) or 0
+            if r.get("attn_temperature_tuning", True):
+                self.temperature_floor = r.get("floor_scale", 8192)
+                self.temperature_scale = float(r.get("attn_scale", 0.1))
+            self.E, self.k = r.get("num_local_experts", 16), r.get("num_experts_per_tok", 1)
+            self.expert_width = r.get("intermediate_size", 8192)
+            self.ffn_width = r.get("intermediate_size_mlp", 16384)
+            self.scores, self.normalize, self.scale_inputs = "sigmoid", False, True
+            self.expert_layout = "fused"
+            self.shared_count, self.shared_width = 1, self.expert_width
+            step = r.get("interleave_moe_layer_step", 1)
+            self.moe_layers = r.get("moe_layers")
+            if self.moe_layers is None:
+                self.moe_layers = list(range(step - 1, n, step))
         elif t == "olmoe":
             self.E, self.k = r["num_experts"], r["num_experts_per_tok"]
             self.expert_width = r["intermediate_size"]
@@ -328,10 +359,14 @@ class Names:
         self.cfg = cfg
 
     def moe(self, i):
-        return f"model.layers.{i}." + ("block_sparse_moe." if self.cfg.naming == "mixtral" else "mlp.")
+        block = {"mixtral": "block_sparse_moe.", "llama4_text": "feed_forward."}
+        return f"model.layers.{i}." + block.get(self.cfg.naming, "mlp.")
+
+    def dense(self, i):
+        return f"model.layers.{i}." + ("feed_forward." if self.cfg.naming == "llama4_text" else "mlp.")
 
     def router(self, i):
-        return self.moe(i) + ("router." if self.cfg.naming == "gpt_oss" else "gate.")
+        return self.moe(i) + ("router." if self.cfg.naming in ("gpt_oss", "llama4_text") else "gate.")
 
     def proj(self, role, gated):
         if self.cfg.naming == "mixtral":
@@ -339,6 +374,8 @@ class Names:
         return {2: "down_proj", 3: "up_proj"}.get(role, "gate_proj" if gated else "up_proj")
 
     def shared(self, i):
+        if self.cfg.naming == "llama4_text":
+            return f"model.layers.{i}.feed_forward.shared_expert."
         return f"model.layers.{i}.mlp." + ("shared_expert." if self.cfg.naming == "qwen2_moe" else "shared_experts.")
 
     def bias(self, i):
@@ -380,6 +417,18 @@ def rope_frequencies(c, D):
     if kind == "linear":
         inv = 1.0 / (c.theta ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D))
         return inv / s["factor"], 1.0
+    if kind == "llama3":
+        # transformers' _compute_llama3_parameters.
+        inv = 1.0 / (c.theta ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D))
+        factor, low, high = s["factor"], s["low_freq_factor"], s["high_freq_factor"]
+        context = s["original_max_position_embeddings"]
+        low_wavelen, high_wavelen = context / low, context / high
+        wavelen = 2 * math.pi / inv
+        inv_llama = torch.where(wavelen > low_wavelen, inv / factor, inv)
+        smooth = (context / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * inv_llama / factor + smooth * inv_llama
+        medium = ~(wavelen < high_wavelen) * ~(wavelen > low_wavelen)
+        return torch.where(medium, smoothed, inv_llama), 1.0
     assert kind == "yarn", kind
     base, dim = c.theta, D
     original = s.get("original_max_position_embeddings") or c.max_positions
@@ -436,7 +485,21 @@ def attention_mask(c, i, S):
                             (i < len(c.layer_types) and c.layer_types[i] == "sliding_attention"))
     if sliding:
         hidden = hidden | (kv <= q - c.window)
+    if chunk_of(c, i):
+        hidden = hidden | (kv // chunk_of(c, i) != q // chunk_of(c, i))
     return hidden
+
+
+def uses_rope(c, i):
+    return i not in c.no_rope_layers
+
+
+def chunk_of(c, i):
+    if not c.chunk:
+        return 0
+    if c.layer_types is None:
+        return c.chunk if uses_rope(c, i) else 0
+    return c.chunk if i < len(c.layer_types) and c.layer_types[i] == "chunked_attention" else 0
 
 
 def tsallis(s, q):
@@ -533,7 +596,17 @@ class Reference:
         if c.qk_norm == "head":
             q = rms_norm(q, self.W(p + "q_norm.weight"), c.eps)
             k = rms_norm(k, self.W(p + "k_norm.weight"), c.eps)
-        q, k = rope(q, c), rope(k, c)
+        if uses_rope(c, i):
+            q, k = rope(q, c), rope(k, c)
+            if c.qk_norm == "l2":
+                # Llama4TextL2Norm.
+                q = q * torch.rsqrt(q.pow(2).mean(-1, keepdim=True) + c.eps)
+                k = k * torch.rsqrt(k.pow(2).mean(-1, keepdim=True) + c.eps)
+        elif c.temperature_floor:
+            # Llama 4's attention temperature on layers without RoPE.
+            pos = torch.arange(S, dtype=torch.float32)
+            scales = torch.log1p(torch.floor((pos + 1.0) / c.temperature_floor)) * c.temperature_scale + 1.0
+            q = q * scales.view(1, S, 1, 1)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         group = c.heads // c.kv_heads
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
@@ -659,6 +732,14 @@ class Reference:
                 glu = gate * torch.sigmoid(gate * c.swiglu_alpha)
                 return ((up + 1) * glu) @ down[e] + down_bias[e]
             return gpt_oss_expert
+        if c.expert_layout == "fused":
+            # transformers' Llama4TextExperts: [gate | up] = x · gate_up_proj[e].
+            gate_up, down = self.W(pre + "experts.gate_up_proj"), self.W(pre + "experts.down_proj")
+
+            def fused_expert(e, x):
+                gate, up = (x @ gate_up[e]).chunk(2, dim=-1)
+                return (up * act(c.expert_act, gate)) @ down[e]
+            return fused_expert
         if c.lora_rank == 0:
             w1, w2 = stack(self.n.proj(1, g)), stack(self.n.proj(2, g))
             w3 = stack(self.n.proj(3, g)) if g else [None] * c.E
@@ -740,7 +821,11 @@ class Reference:
                 tokens = mask.nonzero()[:, 0]
                 if len(tokens):
                     gates = (w * mask).sum(1)[tokens]
-                    y.index_add_(0, tokens, gates[:, None] * expert(e, x[tokens]))
+                    if c.scale_inputs:
+                        # Llama 4: the weight scales what the expert receives.
+                        y.index_add_(0, tokens, expert(e, gates[:, None] * x[tokens]))
+                    else:
+                        y.index_add_(0, tokens, gates[:, None] * expert(e, x[tokens]))
             assigned = int((idx >= 0).sum())
             dropped = 1 - float(kept.sum()) / assigned if assigned else 0.0
         if c.shared_count:
@@ -794,9 +879,10 @@ class Reference:
             f = self.moe_layer(n.reshape(B * S, c.d), i, out).view(B, S, c.d)
         else:
             g = c.ffn_gated
-            f = ffn(n, self.W(pre + "mlp." + self.n.proj(1, g) + ".weight"),
-                    self.W(pre + "mlp." + self.n.proj(2, g) + ".weight"),
-                    self.W(pre + "mlp." + self.n.proj(3, g) + ".weight") if g else None,
+            dense = self.n.dense(i)
+            f = ffn(n, self.W(dense + self.n.proj(1, g) + ".weight"),
+                    self.W(dense + self.n.proj(2, g) + ".weight"),
+                    self.W(dense + self.n.proj(3, g) + ".weight") if g else None,
                     c.ffn_act)
         return h + f
 

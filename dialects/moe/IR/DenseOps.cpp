@@ -266,6 +266,19 @@ LogicalResult AttentionOp::verify() {
     if (!getCausal())
       return emitOpError("a 'window' needs causal attention");
   }
+  if (std::optional<uint64_t> chunk = getChunk()) {
+    if (int64_t(*chunk) < 1)
+      return emitOpError("attribute 'chunk' must be at least 1, but is ") << int64_t(*chunk);
+    if (!getCausal())
+      return emitOpError("a 'chunk' needs causal attention");
+    if (getWindow())
+      return emitOpError("takes a 'window' or a 'chunk', not both");
+  }
+  if (bool(getTemperatureFloor()) != bool(getTemperatureScale()))
+    return emitOpError("'temperature_floor' and 'temperature_scale' go together");
+  if (std::optional<uint64_t> floor = getTemperatureFloor(); floor && int64_t(*floor) < 1)
+    return emitOpError("attribute 'temperature_floor' must be at least 1, but is ")
+           << int64_t(*floor);
   if (Value sinks = getSinks()) {
     FailureOr<RankedTensorType> type = rankedOperand(emit, sinks, "sinks", 1, "[query heads]");
     if (failed(type) ||

@@ -95,6 +95,18 @@ LogicalResult DispatchOp::inferReturnTypes(MLIRContext *context,
   return success();
 }
 
+LogicalResult ScaleRowsOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  auto input = cast<RankedTensorType>(getInput().getType());
+  auto gates = cast<RankedTensorType>(getGates().getType());
+  if (input.getRank() < 2)
+    return emitOpError(
+               "operand 'input' must be rows of slots (slot shape × [width]), but has type ")
+           << input;
+  return checkShape(emit, "gates", gates, input.getShape().drop_back(),
+                    "the slot shape of 'input'");
+}
+
 LogicalResult CombineOp::verify() {
   auto emit = [&] { return emitOpError(); };
   FailureOr<RankedTensorType> tokens = rankedOperandAtLeast(

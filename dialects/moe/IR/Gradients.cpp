@@ -89,10 +89,10 @@ LogicalResult RoPEOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
 LogicalResult AttentionOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                                     SmallVectorImpl<Value> &grads) {
   Type dsinks = getSinks() ? getSinks().getType() : Type();
-  auto g = b.create<AttentionGradOp>(getLoc(), getQuery().getType(), getKey().getType(),
-                                     getValue().getType(), dsinks, getQuery(), getKey(), getValue(),
-                                     dresult[0], getSinks(), getCausalAttr(), getScaleAttr(),
-                                     getWindowAttr());
+  auto g = b.create<AttentionGradOp>(
+      getLoc(), getQuery().getType(), getKey().getType(), getValue().getType(), dsinks, getQuery(),
+      getKey(), getValue(), dresult[0], getSinks(), getCausalAttr(), getScaleAttr(),
+      getWindowAttr(), getChunkAttr(), getTemperatureFloorAttr(), getTemperatureScaleAttr());
   grads.append({g.getDquery(), g.getDkey(), g.getDvalue()});
   if (getSinks())
     grads.push_back(g.getDsinks());
@@ -239,6 +239,14 @@ LogicalResult DispatchOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
   grads.push_back(b.create<CombineOp>(getLoc(), getInput().getType(),
                                       dresult[0], ones, getSlotTokens()));
   none(grads, 1);
+  return success();
+}
+
+LogicalResult ScaleRowsOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                    SmallVectorImpl<Value> &grads) {
+  auto g = b.create<ScaleRowsGradOp>(getLoc(), getInput().getType(), getGates().getType(),
+                                     getInput(), getGates(), dresult[0]);
+  grads.append({g.getDinput(), g.getDgates()});
   return success();
 }
 

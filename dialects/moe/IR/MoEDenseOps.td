@@ -248,7 +248,11 @@ def MoE_AttentionOp : MoE_Op<"attention", [MoE_MatrixProducts, DeclareOpInterfac
     be narrower or wider than queries and keys (DeepSeek's latent attention:
     `D = 192`, `Dv = 128`). With a causal `window` W, position i sees the W
     positions up to itself, `i − W < j ≤ i` (sliding-window attention, as
-    transformers masks it). With `sinks` (`[Hq]`, gpt-oss's attention sinks)
+    transformers masks it). With a causal `chunk` C, position i sees the
+    positions up to itself in its chunk, `⌊i/C⌋·C ≤ j ≤ i` (Llama 4's chunked
+    attention). With `temperature_floor` F and `temperature_scale` s, the
+    query at position i is scaled by `log(⌊(i + 1)/F⌋ + 1) · s + 1` (Llama
+    4's attention temperature). With `sinks` (`[Hq]`, gpt-oss's attention sinks)
     each query head's softmax has one more logit, `sinks[h]`, whose value is
     zero: it takes a share of the probability and adds nothing to the output.
 
@@ -262,7 +266,9 @@ def MoE_AttentionOp : MoE_Op<"attention", [MoE_MatrixProducts, DeclareOpInterfac
   let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key,
                        MoE_FloatTensor:$value, Optional<MoE_FloatTensor>:$sinks,
                        UnitAttr:$causal, OptionalAttr<F32Attr>:$scale,
-                       OptionalAttr<I64Attr>:$window);
+                       OptionalAttr<I64Attr>:$window, OptionalAttr<I64Attr>:$chunk,
+                       OptionalAttr<I64Attr>:$temperature_floor,
+                       OptionalAttr<F32Attr>:$temperature_scale);
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value (`sinks` `(` $sinks^ `)`)? attr-dict `:` type($query) `,`

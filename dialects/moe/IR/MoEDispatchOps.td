@@ -92,6 +92,24 @@ def MoE_DispatchOp : MoE_Op<"dispatch", [MoE_Recomputable, MoE_RowGather,
       "$input `,` $slot_tokens attr-dict `:` type($input) `,` type($slot_tokens)";
   }
 
+def MoE_ScaleRowsOp : MoE_Op<"scale_rows", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>,
+    Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "each slot's row times its gate (routing weights on expert inputs)";
+  let description = [{
+    `result[s..., :] = gates[s...] · input[s..., :]` for rows `input` of
+    slot shape `S` (`S × [d]`) and gates of shape `S`: Llama 4 scales the
+    tokens its experts receive, not what they return.
+
+    ```mlir
+    %xs = moe.scale_rows %xe, %gates : tensor<8x5x64xf32>, tensor<8x5xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_RouterTensor:$gates);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $gates attr-dict `:` type($input) `,` type($gates)";
+  let hasVerifier = 1;
+}
+
 def MoE_CombineOp : MoE_Op<"combine", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "weighted scatter of expert outputs back to token order";
   let description = [{

@@ -92,7 +92,9 @@ def MoE_AttentionGradOp : MoE_GradOp<"attention_grad",
                        MoE_FloatTensor:$value, MoE_FloatTensor:$dresult,
                        Optional<MoE_FloatTensor>:$sinks,
                        UnitAttr:$causal, OptionalAttr<F32Attr>:$scale,
-                       OptionalAttr<I64Attr>:$window);
+                       OptionalAttr<I64Attr>:$window, OptionalAttr<I64Attr>:$chunk,
+                       OptionalAttr<I64Attr>:$temperature_floor,
+                       OptionalAttr<F32Attr>:$temperature_scale);
   let results = (outs MoE_FloatTensor:$dquery, MoE_FloatTensor:$dkey,
                       MoE_FloatTensor:$dvalue, Optional<MoE_FloatTensor>:$dsinks);
 }
@@ -173,6 +175,17 @@ def MoE_AssignSlotsGradOp : MoE_GradOp<"assign_slots_grad",
                        MoE_RouterTensor:$dslot_gates, I64Attr:$num_experts,
                        I64Attr:$capacity, MoE_DropPriorityAttr:$priority);
   let results = (outs MoE_RouterTensor:$dweights);
+}
+
+def MoE_ScaleRowsGradOp : MoE_GradOp<"scale_rows_grad",
+    [AllTypesMatch<["input", "dresult", "dinput"]>, AllTypesMatch<["gates", "dgates"]>]> {
+  let summary = "dinput and dgates of moe.scale_rows";
+  let description = [{
+    `dinput = gates · dresult` row by row, `dgates[s] = input[s] · dresult[s]`.
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_RouterTensor:$gates,
+                       MoE_FloatTensor:$dresult);
+  let results = (outs MoE_FloatTensor:$dinput, MoE_RouterTensor:$dgates);
 }
 
 def MoE_CombineGradOp : MoE_GradOp<"combine_grad",

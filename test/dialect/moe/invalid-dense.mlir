@@ -310,3 +310,27 @@ func.func @clamped_swiglu_limit(%x: tensor<4x8xf32>) {
   %a = moe.clamped_swiglu %x {alpha = 1.702 : f32, limit = 0.0 : f32} : tensor<4x8xf32> to tensor<4x4xf32>
   return
 }
+
+// -----
+
+func.func @attention_chunk_and_window(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %v: tensor<2x8x2x16xf32>) {
+  // expected-error @+1 {{'moe.attention' op takes a 'window' or a 'chunk', not both}}
+  %o = moe.attention %q, %k, %v {causal, chunk = 4 : i64, window = 2 : i64} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_chunk_not_causal(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %v: tensor<2x8x2x16xf32>) {
+  // expected-error @+1 {{'moe.attention' op a 'chunk' needs causal attention}}
+  %o = moe.attention %q, %k, %v {chunk = 4 : i64} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @attention_temperature_half(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %v: tensor<2x8x2x16xf32>) {
+  // expected-error @+1 {{'moe.attention' op 'temperature_floor' and 'temperature_scale' go together}}
+  %o = moe.attention %q, %k, %v {causal, temperature_floor = 4 : i64} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
+  return
+}

@@ -177,3 +177,11 @@ func.func @return_no_chunks(%rows: tensor<16x8xf32>, %counts: tensor<8xi32>) {
   %b = moe.expert_return %rows, %counts on @mesh mesh_axes = [1] {chunks = 0 : i64} : tensor<16x8xf32>, tensor<8xi32> -> tensor<8x8xf32>
   return
 }
+
+// -----
+
+func.func @scale_rows_gates(%rows: tensor<8x5x64xf32>, %g: tensor<8x4xf32>) {
+  // expected-error @+1 {{'moe.scale_rows' op operand 'gates'}}
+  %s = moe.scale_rows %rows, %g : tensor<8x5x64xf32>, tensor<8x4xf32>
+  return
+}

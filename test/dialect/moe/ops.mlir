@@ -192,3 +192,16 @@ func.func @gpt_oss(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %v: tenso
   %a = moe.clamped_swiglu %h {alpha = 1.702 : f32, limit = 7.0 : f32} : tensor<16x32xf32> to tensor<16x16xf32>
   return %o, %t, %a : tensor<2x8x4x16xf32>, tensor<4x32x64xf32>, tensor<16x16xf32>
 }
+
+// Llama 4's pieces: chunked attention, the queries' temperature, routing
+// weights on the experts' inputs.
+// CHECK-LABEL: func.func @llama4
+func.func @llama4(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %v: tensor<2x8x2x16xf32>, %xe: tensor<8x5x64xf32>, %g: tensor<8x5xf32>) -> (tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32>, tensor<8x5x64xf32>) {
+  // CHECK: moe.attention %{{.+}}, %{{.+}}, %{{.+}} {causal, chunk = 4 : i64}
+  %c = moe.attention %q, %k, %v {causal, chunk = 4 : i64} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
+  // CHECK: moe.attention %{{.+}}, %{{.+}}, %{{.+}} {causal, temperature_floor = 8192 : i64, temperature_scale = 1.000000e-01 : f32}
+  %t = moe.attention %q, %k, %v {causal, temperature_floor = 8192 : i64, temperature_scale = 0.1 : f32} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
+  // CHECK: moe.scale_rows %{{.+}}, %{{.+}} : tensor<8x5x64xf32>, tensor<8x5xf32>
+  %s = moe.scale_rows %xe, %g : tensor<8x5x64xf32>, tensor<8x5xf32>
+  return %c, %t, %s : tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32>, tensor<8x5x64xf32>
+}

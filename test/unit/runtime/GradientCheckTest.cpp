@@ -287,6 +287,30 @@ TEST(GradientCheck, DenseOps) {
        {{"causal", true}, {"window", int64_t(3)}},
        {in(0), in(1), in(2), dy(), in(3)},
        {0, 1, 2, 3}});
+  // Llama 4: chunks of 3 positions, and the queries' temperature (floor 2,
+  // so that it grows over these 7 positions).
+  g.check({"attention_chunked",
+           "moe.attention",
+           {{"causal", true}, {"chunk", int64_t(3)}},
+           {randn({2, 7, 4, 3}, 9), randn({2, 7, 2, 3}, 10), randn({2, 7, 2, 3}, 11)},
+           {{2, 7, 4, 3}},
+           {},
+           0,
+           "moe.attention_grad",
+           {{"causal", true}, {"chunk", int64_t(3)}},
+           {in(0), in(1), in(2), dy()},
+           {0, 1, 2}});
+  g.check({"attention_temperature",
+           "moe.attention",
+           {{"causal", true}, {"temperature_floor", int64_t(2)}, {"temperature_scale", 0.5}},
+           {randn({2, 7, 4, 3}, 9), randn({2, 7, 2, 3}, 10), randn({2, 7, 2, 3}, 11)},
+           {{2, 7, 4, 3}},
+           {},
+           0,
+           "moe.attention_grad",
+           {{"causal", true}, {"temperature_floor", int64_t(2)}, {"temperature_scale", 0.5}},
+           {in(0), in(1), in(2), dy()},
+           {0, 1, 2}});
   // The gradient of a transpose is the transpose by the inverse permutation.
   g.check({"transpose",
            "moe.transpose",
@@ -388,6 +412,18 @@ TEST(GradientCheck, ExpertAndDispatchOps) {
   Buffer tokens = Buffer::ints({6}, {0, 2, -1, 1, 2, 3});
   g.check({"combine", "moe.combine", {}, {randn({6, 4}, 30), randn({6}, 31), tokens}, {{4, 4}}, {}, 0,
            "moe.combine_grad", {}, {in(0), in(1), in(2), dy()}, {0, 1}});
+  // Llama 4's routing weights on the experts' inputs: rows of [E, C] slots.
+  g.check({"scale_rows",
+           "moe.scale_rows",
+           {},
+           {randn({2, 3, 4}, 40), randn({2, 3}, 41)},
+           {{2, 3, 4}},
+           {},
+           0,
+           "moe.scale_rows_grad",
+           {},
+           {in(0), in(1), dy()},
+           {0, 1}});
   Buffer sizes = Buffer::ints({3}, {2, 0, 3});
   std::vector<NamedAttr> grouped = {{"activation", std::string("silu")},
                                     {"operandSegmentSizes", std::vector<int64_t>{1, 1, 1, 1, 1}}};
