@@ -60,9 +60,8 @@ public:
     return moeBlock(i) + (router ? "router." : "gate.");
   }
   std::string selectionBias(int64_t i) const {
-    return moeBlock(i) + (naming == WeightNaming::DeepseekV3
-                              ? "gate.e_score_correction_bias"
-                              : "gate.selection_bias");
+    bool published = naming == WeightNaming::DeepseekV3 || naming == WeightNaming::Glm4Moe;
+    return moeBlock(i) + (published ? "gate.e_score_correction_bias" : "gate.selection_bias");
   }
 
   WeightNaming naming;
@@ -122,8 +121,11 @@ private:
   Value multiTokenPrediction(Value mainHidden, Value embedding, Value head, Value targets);
   Value attention(Value h, int64_t layer);
   Value latentAttention(Value h, int64_t layer);
-  /// `x` [B, S, H, D] rotated by the model's RoPE.
+  /// `x` [B, S, H, D] rotated by the model's RoPE (its first dimensions
+  /// with partial RoPE).
   Value rotate(Value x);
+  /// Every dimension of `x` rotated.
+  Value rotateWhole(Value x);
   /// The attention layer's output projection of `o` [B, S, H, Dv].
   Value outputProjection(Value o, const std::string &prefix);
   /// The parameters of an FFN (w3 only when gated), named under `prefix`.
@@ -282,6 +284,19 @@ Value Builder::attention(Value h, int64_t layer) {
 }
 
 Value Builder::rotate(Value x) {
+  const AttentionConfig &a = c.attention;
+  int64_t dim = cast<RankedTensorType>(x.getType()).getDimSize(3);
+  if (int64_t rotated = a.rotaryDim(dim); rotated < dim) {
+    // Partial RoPE (GLM-4.5): the first `rotated` dimensions of each head
+    // rotate, the others pass.
+    Value turned = rotateWhole(slice(x, 3, 0, rotated));
+    return b.create<tensor::ConcatOp>(loc, 3,
+                                      ValueRange{turned, slice(x, 3, rotated, dim - rotated)});
+  }
+  return rotateWhole(x);
+}
+
+Value Builder::rotateWhole(Value x) {
   const AttentionConfig &a = c.attention;
   int64_t dim = cast<RankedTensorType>(x.getType()).getDimSize(3);
   RopeFrequencies rope = ropeFrequencies(a.ropeScaling, a.ropeTheta, dim);

@@ -97,7 +97,7 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
 
 const std::set<std::string> kSupportedTypes = {"mixtral", "qwen2_moe",   "qwen3_moe",
                                                "olmoe",   "deepseek_v2", "deepseek_v3",
-                                               "gpt_oss", "llama4_text"};
+                                               "gpt_oss", "llama4_text", "glm4_moe"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -130,6 +130,8 @@ public:
       gptOss(m);
     else if (type == "llama4_text")
       llama4(m);
+    else if (type == "glm4_moe")
+      glm4Moe(m);
     else
       deepseek(m);
     warnAboutRouterLogits(m);
@@ -304,11 +306,20 @@ private:
                                                             typeKey + ".rope_theta' (" +
                                                             std::to_string(*v5Theta) + ")");
     c.attention.ropeTheta = v5Theta ? *v5Theta : v4Theta ? *v4Theta : theta;
-    if (partial && *partial != 1.0)
-      r.diagnostics().error(r.location(typeKey),
-                            "'" + typeKey +
-                                ".partial_rotary_factor' (RoPE on part of each "
-                                "head) is not supported by moec");
+    // Partial RoPE: rope_parameters' factor, else the v4 top-level key (which
+    // transformers 5 moves into rope_parameters), else the class's default.
+    std::optional<double> topLevel;
+    r.read("partial_rotary_factor", topLevel);
+    bool partialRope = type == "glm4_moe"; // transformers' attention rotates part of a head
+    c.attention.partialRotaryFactor = partial       ? *partial
+                                      : topLevel    ? *topLevel
+                                      : partialRope ? 0.5
+                                                    : 1.0;
+    if (c.attention.partialRotaryFactor != 1.0 && !partialRope)
+      r.diagnostics().error(r.location(partial ? typeKey : "partial_rotary_factor"),
+                            "'partial_rotary_factor' (RoPE on part of each head) is not what "
+                            "transformers' " +
+                                type + " computes");
     if (scaling.type == "default")
       return;
     // The substitution, when asked for, applies to built rotations too.
@@ -342,8 +353,9 @@ private:
       unsupported("attention_dropout", "dropout of attention weights", "attention_dropout: 0.0");
     if (get<bool>("mlp_bias", false))
       unsupported("mlp_bias", "biases in the MLPs", "a model without them");
-    if (type != "qwen3_moe" && type != "gpt_oss" && type != "llama4_text" &&
-        get<bool>("attention_bias", false))
+    static const std::set<std::string> kAttentionBias = {"qwen3_moe", "gpt_oss", "llama4_text",
+                                                         "glm4_moe"};
+    if (!kAttentionBias.count(type) && get<bool>("attention_bias", false))
       unsupported("attention_bias", "biases in the attention projections", "a model without them");
     if (isNonNull("clip_qkv"))
       unsupported("clip_qkv", "clipping of q/k/v activations",
@@ -611,6 +623,49 @@ private:
     // transformers' load_balancing_loss_func on the router logits.
     m.aux.loadBalancing = "per_slot";
     m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
+  }
+
+  /// GLM-4.5 (transformers' Glm4MoeForCausalLM): attention with q/k/v
+  /// biases (`attention_bias`; none on o_proj), per-head q/k RMS norms
+  /// (`use_qk_norm`), RoPE on the first `partial_rotary_factor` of each
+  /// head; DeepSeek-V3's routing (sigmoid, selection bias, group top-2
+  /// sums, renormalised, scaled); shared experts; the first
+  /// `first_k_dense_replace` layers dense; no auxiliary loss. transformers
+  /// leaves the multi-token-prediction layers out (a warning says so).
+  void glm4Moe(MoEConfig &m) {
+    c.naming = WeightNaming::Glm4Moe;
+    c.normEps = get<double>("rms_norm_eps", 1e-5);
+    c.attention.qkvBias = get<bool>("attention_bias", false);
+    c.attention.qkNorm = get<bool>("use_qk_norm", false) ? "head" : "none";
+    m.numExperts = readAliased({"n_routed_experts", "num_local_experts"}, 128);
+    m.router.k = get<int64_t>("num_experts_per_tok", 8);
+    m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1408);
+    int64_t shared = get<int64_t>("n_shared_experts", 1);
+    if (shared > 0) {
+      m.shared.count = shared;
+      m.shared.intermediateSize = shared * m.expertIntermediateSize;
+    }
+    int64_t firstDense = get<int64_t>("first_k_dense_replace", 1);
+    setMoELayers(m, [&](int64_t i) { return i >= firstDense; });
+    m.router.scores = "sigmoid";
+    m.router.selection = "group_top_k";
+    m.router.numGroups = get<int64_t>("n_group", 1);
+    m.router.topkGroups = get<int64_t>("topk_group", 1);
+    m.router.groupScore = "top2_sum";
+    m.router.maskFill = "zero";
+    m.router.selectionBias = true;
+    m.router.normalize = get<bool>("norm_topk_prob", true);
+    m.router.normEps = m.router.normalize ? 1e-20 : 0.0;
+    m.router.scaling = get<double>("routed_scaling_factor", 1.0);
+    int64_t mtp = get<int64_t>("num_nextn_predict_layers", 0);
+    if (mtp > 0)
+      r.diagnostics().warning(
+          r.location("num_nextn_predict_layers"),
+          "'num_nextn_predict_layers': transformers' Glm4MoeForCausalLM leaves the " +
+              std::to_string(mtp) +
+              " multi-token-prediction layer(s) out of its model and loss; so does moec");
+    for (const char *key : {"router_aux_loss_coef", "output_router_logits"})
+      r.ignore(key);
   }
 
   /// Llama 4's text model (transformers' Llama4ForCausalLM): RoPE on

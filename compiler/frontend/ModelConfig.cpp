@@ -134,6 +134,17 @@ void validateDense(Validator &v, const ModelConfig &c) {
   }
   if (a.scale)
     v.positive(*a.scale, "attention.scale");
+  v.require(a.partialRotaryFactor > 0 && a.partialRotaryFactor <= 1,
+            "attention.partial_rotary_factor",
+            "'attention.partial_rotary_factor' must be in (0, 1], but is " +
+                v.show(a.partialRotaryFactor));
+  if (!a.latent && a.numHeads > 0 && a.partialRotaryFactor > 0 && a.partialRotaryFactor < 1) {
+    int64_t head = a.headDim ? a.headDim : c.hiddenSize / a.numHeads;
+    int64_t rotated = a.rotaryDim(head);
+    v.require(rotated >= 2 && rotated % 2 == 0, "attention.partial_rotary_factor",
+              "'attention.partial_rotary_factor' rotates " + v.show(rotated) + " of the " +
+                  v.show(head) + " dimensions of each head: RoPE needs an even number, at least 2");
+  }
   v.atLeast<int64_t>(a.slidingWindow, 0, "attention.sliding_window");
   v.atLeast<int64_t>(a.chunkSize, 0, "attention.chunk_size");
   v.atLeast<int64_t>(a.temperatureFloor, 0, "attention.temperature_floor");

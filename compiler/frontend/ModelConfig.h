@@ -31,7 +31,8 @@ enum class WeightNaming {
   DeepseekV2,
   DeepseekV3,
   GptOss,
-  Llama4
+  Llama4,
+  Glm4Moe
 };
 
 /// Scaled RoPE (transformers' rope_parameters): `default` rotates by
@@ -70,6 +71,12 @@ struct AttentionConfig {
   double ropeTheta = 10000.0;
   RopeScalingConfig ropeScaling;
   bool ropeInterleaved = false; // pairs (2i, 2i+1) rather than (i, i + D/2)
+  /// RoPE on the first int(head_dim · factor) dimensions of each head only
+  /// (GLM-4.5: 0.5).
+  double partialRotaryFactor = 1.0;
+  int64_t rotaryDim(int64_t headDim) const {
+    return static_cast<int64_t>(double(headDim) * partialRotaryFactor);
+  }
   bool qkvBias = false;
   bool outputBias = false; // a bias on the output projection (o_proj)
   /// gpt-oss's attention sinks: a learned logit per query head that joins

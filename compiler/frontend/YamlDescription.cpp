@@ -33,6 +33,7 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
     s.read("high_freq_factor", rs.highFreqFactor);
   });
   r.read("rope_interleaved", a.ropeInterleaved);
+  r.read("partial_rotary_factor", a.partialRotaryFactor);
   r.read("qkv_bias", a.qkvBias);
   r.read("o_bias", a.outputBias);
   r.read("sinks", a.sinks);

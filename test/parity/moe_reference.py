@@ -116,6 +116,7 @@ class Cfg:
         self.sinks = g(a, "sinks", False)
         self.qk_norm = g(a, "qk_norm", "none")
         self.rope_interleaved = g(a, "rope_interleaved", False)
+        self.partial_rotary = float(g(a, "partial_rotary_factor", 1.0))
         self.attn_scale = g(a, "scale", None)
         self.window = g(a, "sliding_window", 0) or 0
         self.layer_types = g(a, "layer_types", None)
@@ -224,6 +225,8 @@ class Cfg:
         self.rope_scaling = rope if rope.get("rope_type", rope.get("type", "default")) != "default" else None
         self.max_positions = r.get("max_position_embeddings", 0)
         self.rope_interleaved, self.attn_scale, self.latent = False, None, None
+        self.partial_rotary = float(rope.get("partial_rotary_factor") or r.get("partial_rotary_factor")
+                                    or (0.5 if t == "glm4_moe" else 1.0))
         # Sliding windows as transformers 5 configs derive layer_types.
         self.window, self.layer_types = 0, r.get("layer_types")
         self.no_rope_layers, self.chunk, self.temperature_floor = [], 0, 0
@@ -322,6 +325,22 @@ class Cfg:
             self.moe_layers = r.get("moe_layers")
             if self.moe_layers is None:
                 self.moe_layers = list(range(step - 1, n, step))
+        elif t == "glm4_moe":
+            # transformers' Glm4MoeForCausalLM: DeepSeek-V3's routing.
+            self.naming = "deepseek_v3"  # the same tensor names
+            self.qkv_bias = r.get("attention_bias", False)
+            self.qk_norm = "head" if r.get("use_qk_norm", False) else "none"
+            self.E, self.k = r.get("n_routed_experts", 128), r.get("num_experts_per_tok", 8)
+            self.expert_width = r.get("moe_intermediate_size", 1408)
+            first = r.get("first_k_dense_replace", 1)
+            self.moe_layers = [i for i in range(n) if i >= first]
+            self.shared_count = r.get("n_shared_experts", 1)
+            self.shared_width = self.shared_count * self.expert_width
+            self.deepseek_norm = r.get("norm_topk_prob", True)
+            self.routed_scaling = r.get("routed_scaling_factor", 1.0)
+            self.scores, self.selection = "sigmoid", "deepseek_noaux_tc"
+            self.groups, self.topk_groups = r.get("n_group", 1), r.get("topk_group", 1)
+            self.selection_bias, self.bias_update_rate = True, 0.001
         elif t == "olmoe":
             self.E, self.k = r["num_experts"], r["num_experts_per_tok"]
             self.expert_width = r["intermediate_size"]
@@ -463,6 +482,15 @@ def rope_frequencies(c, D):
 
 
 def rope(x, c):
+    D = x.shape[-1]
+    rotated = int(D * c.partial_rotary)
+    if rotated < D:
+        # Partial RoPE (transformers' GLM-4.5): the first dimensions rotate.
+        return torch.cat([rope_whole(x[..., :rotated], c), x[..., rotated:]], dim=-1)
+    return rope_whole(x, c)
+
+
+def rope_whole(x, c):
     B, S, H, D = x.shape
     if c.rope_interleaved:
         # As transformers' apply_rotary_pos_emb_interleave: pairs (2i, 2i+1)
