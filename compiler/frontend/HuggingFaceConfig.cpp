@@ -550,11 +550,7 @@ private:
                       : readAliased({"n_routed_experts", "num_experts"}, 64);
     m.router.k = get<int64_t>("num_experts_per_tok", 6);
     m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1407);
-    int64_t shared = get<int64_t>("n_shared_experts", 0);
-    if (shared > 0) {
-      m.shared.count = shared;
-      m.shared.intermediateSize = shared * m.expertIntermediateSize;
-    }
+    readSharedExperts(m, 0);
     int64_t firstDense = get<int64_t>("first_k_dense_replace", 0);
     int64_t freq = get<int64_t>("moe_layer_freq", 1);
     if (freq < 1)
@@ -640,11 +636,7 @@ private:
     m.numExperts = readAliased({"n_routed_experts", "num_local_experts"}, 128);
     m.router.k = get<int64_t>("num_experts_per_tok", 8);
     m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1408);
-    int64_t shared = get<int64_t>("n_shared_experts", 1);
-    if (shared > 0) {
-      m.shared.count = shared;
-      m.shared.intermediateSize = shared * m.expertIntermediateSize;
-    }
+    readSharedExperts(m, 1);
     int64_t firstDense = get<int64_t>("first_k_dense_replace", 1);
     setMoELayers(m, [&](int64_t i) { return i >= firstDense; });
     m.router.scores = "sigmoid";
@@ -737,6 +729,16 @@ private:
     // Llama4ForCausalLM's loss is the LM loss only; its router has no noise.
     for (const char *key : {"router_aux_loss_coef", "router_jitter_noise"})
       r.ignore(key);
+  }
+
+  /// DeepSeek's and GLM's `n_shared_experts` (default `fallback`), each
+  /// of the routed experts' width.
+  void readSharedExperts(MoEConfig &m, int64_t fallback) {
+    int64_t shared = get<int64_t>("n_shared_experts", fallback);
+    if (shared > 0) {
+      m.shared.count = shared;
+      m.shared.intermediateSize = shared * m.expertIntermediateSize;
+    }
   }
 
   template <typename Pred> void setMoELayers(MoEConfig &m, Pred isMoE) {
