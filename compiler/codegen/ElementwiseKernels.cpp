@@ -43,7 +43,15 @@ struct ActivationGradElement
   }
 };
 
+struct ScaleElement : ElementKernelOpInterface::ExternalModel<ScaleElement, ScaleOp> {
+  std::string elementExpression(Operation *op, KernelWriter &w, ArrayRef<std::string> in) const {
+    return "(" + in[0] + " * " + floatLiteral(cast<ScaleOp>(op).getFactor().convertToDouble()) +
+           ")";
+  }
+};
+
 std::string kernelStem(AddOp) { return "add"; }
+std::string kernelStem(ScaleOp) { return "scale"; }
 std::string kernelStem(ActivationOp op) {
   return ("activation_" + stringifyActivation(op.getKind())).str();
 }
@@ -121,6 +129,7 @@ struct ClampedSwiGLUGradKernel
 
 void attachElementwiseKernels(MLIRContext *context) {
   AddOp::attachInterface<AddElement, ElementOpKernel<AddOp>>(*context);
+  ScaleOp::attachInterface<ScaleElement, ElementOpKernel<ScaleOp>>(*context);
   ActivationOp::attachInterface<ActivationElement, ElementOpKernel<ActivationOp>>(*context);
   ActivationGradOp::attachInterface<ActivationGradElement, ElementOpKernel<ActivationGradOp>>(
       *context);

@@ -26,7 +26,8 @@ public:
   }
   /// The MoE block of layer i.
   std::string moeBlock(int64_t i) const {
-    return layer(i) + (naming == WeightNaming::Mixtral  ? "block_sparse_moe."
+    bool blockSparse = naming == WeightNaming::Mixtral || naming == WeightNaming::GraniteMoe;
+    return layer(i) + (blockSparse                      ? "block_sparse_moe."
                        : naming == WeightNaming::Llama4 ? "feed_forward."
                                                         : "mlp.");
   }
@@ -46,9 +47,10 @@ public:
     return gated ? "gate_proj" : "up_proj";
   }
   std::string sharedBlock(int64_t i) const {
-    return layer(i) + (naming == WeightNaming::Qwen2Moe ? "mlp.shared_expert."
-                       : naming == WeightNaming::Llama4 ? "feed_forward.shared_expert."
-                                                        : "mlp.shared_experts.");
+    return layer(i) + (naming == WeightNaming::Qwen2Moe     ? "mlp.shared_expert."
+                       : naming == WeightNaming::Llama4     ? "feed_forward.shared_expert."
+                       : naming == WeightNaming::GraniteMoe ? "shared_mlp."
+                                                            : "mlp.shared_experts.");
   }
   std::string sharedGate(int64_t i) const {
     return layer(i) + "mlp.shared_expert_gate.weight";
@@ -56,8 +58,16 @@ public:
   /// The router's parameters (gate.weight, or gpt-oss's router.weight and
   /// router.bias) of layer i, without their last component.
   std::string router(int64_t i) const {
+    if (naming == WeightNaming::GraniteMoe)
+      return moeBlock(i) + "router.layer.";
     bool router = naming == WeightNaming::GptOss || naming == WeightNaming::Llama4;
     return moeBlock(i) + (router ? "router." : "gate.");
+  }
+  /// The fused experts' up (gate and up) and down projections of layer i.
+  std::pair<std::string, std::string> fusedExperts(int64_t i) const {
+    if (naming == WeightNaming::GraniteMoe)
+      return {moeBlock(i) + "input_linear.weight", moeBlock(i) + "output_linear.weight"};
+    return {moeBlock(i) + "experts.gate_up_proj", moeBlock(i) + "experts.down_proj"};
   }
   std::string selectionBias(int64_t i) const {
     bool published = naming == WeightNaming::DeepseekV3 || naming == WeightNaming::Glm4Moe;
@@ -139,6 +149,20 @@ private:
   Value selection(Value scores, int64_t layer, Value &weights, Value &indices);
   Value routedExperts(Value rows, Value groupSizes, int64_t layer);
   Value clampedSwigluExperts(Value rows, Value groupSizes, int64_t layer);
+  /// Granite's shared expert: input_linear [2S, d] (gate rows, then up)
+  /// sliced into w1 and w3, output_linear [d, S].
+  FFNWeights fusedLinearFFN(const std::string &prefix, int64_t width) {
+    int64_t d = c.hiddenSize;
+    Value in = param(prefix + "input_linear.weight", {2 * width, d});
+    return {slice(in, 0, 0, width), param(prefix + "output_linear.weight", {d, width}),
+            slice(in, 0, width, width)};
+  }
+  /// `x` times `factor` (x itself for 1).
+  Value scaled(Value x, double factor) {
+    if (factor == 1.0)
+      return x;
+    return b.create<ScaleOp>(loc, x, b.getF32FloatAttr(float(factor)));
+  }
   Value fusedLayoutExperts(Value rows, Value groupSizes, int64_t layer);
   /// Expert e's row of `bias` [E, W] for each of `rows`' rows of expert e.
   Value expertBias(Value bias, Value rows, Value groupSizes);
@@ -427,7 +451,7 @@ Value Builder::routedExperts(Value rows, Value groupSizes, int64_t layer) {
   std::string prefix = names.moeBlock(layer);
   if (m.clampedSwiglu())
     return clampedSwigluExperts(rows, groupSizes, layer);
-  if (m.expertLayout == "fused")
+  if (m.expertLayout != "separate")
     return fusedLayoutExperts(rows, groupSizes, layer);
   int64_t d = c.hiddenSize, width = m.expertIntermediateSize;
   Activation act = activation(m.expertActivation);
@@ -491,28 +515,35 @@ Value Builder::clampedSwigluExperts(Value rows, Value groupSizes, int64_t layer)
   return b.create<AddOp>(loc, out, expertBias(downBias, out, groupSizes));
 }
 
-/// Llama 4's experts on its checkpoint's tensors: x · gate_up_proj[e] gives
-/// [gate | up], whose gated activation goes through down_proj[e]: the
-/// up and down halves of a grouped FFN on the transposed projections (the
-/// gate's and the up projection's rows sliced apart, as moec's experts
-/// hold them).
+/// Experts on one fused tensor of gate and up projections and one of down
+/// projections: Llama 4's input-major gate_up_proj [E, d, 2F] and down_proj
+/// [E, F, d] (transposed here), or Granite's [E, 2F, d] and [E, d, F] as
+/// nn.Linear stores them. x times the first gives [gate | up], whose gated
+/// activation goes through the second: the up and down halves of a grouped
+/// FFN (the gate's and the up projection's rows sliced apart, as moec's
+/// experts hold them).
 Value Builder::fusedLayoutExperts(Value rows, Value groupSizes, int64_t layer) {
   const MoEConfig &m = *c.moe;
-  std::string prefix = names.moeBlock(layer) + "experts.";
+  auto [upName, downName] = names.fusedExperts(layer);
   int64_t experts = m.numExperts, d = c.hiddenSize, width = m.expertIntermediateSize;
-  Value gateUp = param(prefix + "gate_up_proj", {experts, d, 2 * width});
-  Value down = param(prefix + "down_proj", {experts, width, d});
+  bool linear = m.expertLayout == "fused_linear";
+  auto outputMajor = [&](Value weight, int64_t out, int64_t in) -> Value {
+    if (linear)
+      return weight;
+    return b.create<TransposeOp>(loc, f32({experts, out, in}), weight, ArrayRef<int64_t>{0, 2, 1});
+  };
+  Value gateUp = param(upName, linear ? SmallVector<int64_t>{experts, 2 * width, d}
+                                      : SmallVector<int64_t>{experts, d, 2 * width});
+  Value down = param(downName, linear ? SmallVector<int64_t>{experts, d, width}
+                                      : SmallVector<int64_t>{experts, width, d});
   SmallVector<int64_t> hiddenShape(cast<RankedTensorType>(rows.getType()).getShape());
   hiddenShape.back() = 2 * width;
-  Value upWeights =
-      b.create<TransposeOp>(loc, f32({experts, 2 * width, d}), gateUp, ArrayRef<int64_t>{0, 2, 1});
+  Value upWeights = outputMajor(gateUp, 2 * width, d);
   Value hidden =
       b.create<GroupedFFNUpOp>(loc, f32(hiddenShape), rows, slice(upWeights, 1, 0, width),
                                slice(upWeights, 1, width, width), groupSizes);
-  Value downWeights =
-      b.create<TransposeOp>(loc, f32({experts, d, width}), down, ArrayRef<int64_t>{0, 2, 1});
   return b.create<GroupedFFNDownOp>(
-      loc, rows.getType(), hidden, downWeights, groupSizes,
+      loc, rows.getType(), hidden, outputMajor(down, d, width), groupSizes,
       ActivationAttr::get(b.getContext(), activation(m.expertActivation)), b.getUnitAttr());
 }
 
@@ -594,7 +625,9 @@ Value Builder::moeLayer(Value x, int64_t layer) {
                                 slotTokens);
   if (m.shared.count > 0) {
     int64_t width = m.shared.intermediateSize;
-    FFNWeights w = ffnWeights(names.sharedBlock(layer), width, m.expertGated);
+    FFNWeights w = m.expertLayout == "fused_linear"
+                       ? fusedLinearFFN(names.sharedBlock(layer), width)
+                       : ffnWeights(names.sharedBlock(layer), width, m.expertGated);
     Value sg = m.shared.sigmoidGate ? param(names.sharedGate(layer), {1, d}) : Value();
     Value shared = b.create<SharedExpertsOp>(loc, x, w.w1, w.w2, w.w3, sg,
                                              m.shared.count,
@@ -637,7 +670,7 @@ Value Builder::decoderLayer(Value h, int64_t layer) {
   std::string part = "layers." + std::to_string(layer) + ".";
   loc = at(part + "attention", {"attention", "num_attention_heads"});
   Value a = norm(h, prefix + "input_layernorm", d);
-  h = b.create<AddOp>(loc, h, attention(a, layer));
+  h = b.create<AddOp>(loc, h, scaled(attention(a, layer), c.residualMultiplier));
   Value n = norm(h, prefix + "post_attention_layernorm", d);
   Value f;
   if (c.isMoELayer(layer)) {
@@ -650,7 +683,7 @@ Value Builder::decoderLayer(Value h, int64_t layer) {
     f = ffn(n, names.denseBlock(layer), c.ffn.intermediateSize, c.ffn.gated,
             activation(c.ffn.activation));
   }
-  return b.create<AddOp>(loc, h, f);
+  return b.create<AddOp>(loc, h, scaled(f, c.residualMultiplier));
 }
 
 Value Builder::slice(Value x, int64_t dim, int64_t offset, int64_t size) {
@@ -730,13 +763,13 @@ void Builder::build(ModuleOp module) {
 
   loc = at("embedding", {"vocab_size"});
   Value embedding = param("model.embed_tokens.weight", {vocab, d});
-  Value h = b.create<EmbeddingOp>(loc, embedding, tokenIds);
+  Value h = scaled(b.create<EmbeddingOp>(loc, embedding, tokenIds), c.embeddingMultiplier);
   for (int64_t layer = 0; layer < c.numLayers; ++layer)
     h = decoderLayer(h, layer);
   loc = at("lm_head", {"vocab_size"});
   Value n = norm(h, "model.norm", d);
   Value head = c.tieEmbeddings ? embedding : param("lm_head.weight", {vocab, d});
-  Value logits = b.create<LinearOp>(loc, n, head, Value());
+  Value logits = scaled(b.create<LinearOp>(loc, n, head, Value()), 1.0 / c.logitsScaling);
   Value lmLoss = b.create<CrossEntropyOp>(loc, logits, targets);
   Value mtpLoss = c.mtpLayers > 0 ? multiTokenPrediction(h, embedding, head, targets) : Value();
 

@@ -95,9 +95,9 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
                                                "num_key_value_heads",
                                                "intermediate_size"};
 
-const std::set<std::string> kSupportedTypes = {"mixtral", "qwen2_moe",   "qwen3_moe",
-                                               "olmoe",   "deepseek_v2", "deepseek_v3",
-                                               "gpt_oss", "llama4_text", "glm4_moe"};
+const std::set<std::string> kSupportedTypes = {
+    "mixtral", "qwen2_moe",   "qwen3_moe", "olmoe",      "deepseek_v2",     "deepseek_v3",
+    "gpt_oss", "llama4_text", "glm4_moe",  "granitemoe", "granitemoeshared"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -132,6 +132,8 @@ public:
       llama4(m);
     else if (type == "glm4_moe")
       glm4Moe(m);
+    else if (type == "granitemoe" || type == "granitemoeshared")
+      granite(m);
     else
       deepseek(m);
     warnAboutRouterLogits(m);
@@ -353,8 +355,8 @@ private:
       unsupported("attention_dropout", "dropout of attention weights", "attention_dropout: 0.0");
     if (get<bool>("mlp_bias", false))
       unsupported("mlp_bias", "biases in the MLPs", "a model without them");
-    static const std::set<std::string> kAttentionBias = {"qwen3_moe", "gpt_oss", "llama4_text",
-                                                         "glm4_moe"};
+    static const std::set<std::string> kAttentionBias = {
+        "qwen3_moe", "gpt_oss", "llama4_text", "glm4_moe", "granitemoe", "granitemoeshared"};
     if (!kAttentionBias.count(type) && get<bool>("attention_bias", false))
       unsupported("attention_bias", "biases in the attention projections", "a model without them");
     if (isNonNull("clip_qkv"))
@@ -658,6 +660,38 @@ private:
               " multi-token-prediction layer(s) out of its model and loss; so does moec");
     for (const char *key : {"router_aux_loss_coef", "output_router_logits"})
       r.ignore(key);
+  }
+
+  /// Granite MoE (transformers' GraniteMoeForCausalLM, and
+  /// GraniteMoeSharedForCausalLM with its shared MLP): multipliers of the
+  /// embeddings and the residual branches, the softmax scale
+  /// `attention_multiplier`, logits divided by `logits_scaling`; a router
+  /// (`router.layer`) whose top-k logits are softmaxed; experts on
+  /// nn.Linear-style fused tensors (`input_linear`: gate rows, then up;
+  /// `output_linear`); the per-slot balance loss on the router logits.
+  void granite(MoEConfig &m) {
+    c.naming = WeightNaming::GraniteMoe;
+    bool bias = get<bool>("attention_bias", false);
+    c.attention.qkvBias = bias;
+    c.attention.outputBias = bias;
+    c.attention.scale = get<double>("attention_multiplier", 1.0);
+    c.embeddingMultiplier = get<double>("embedding_multiplier", 1.0);
+    c.residualMultiplier = get<double>("residual_multiplier", 1.0);
+    c.logitsScaling = get<double>("logits_scaling", 1.0);
+    m.numExperts = readAliased({"num_local_experts"}, 8);
+    m.router.k = get<int64_t>("num_experts_per_tok", 2);
+    m.router.normalize = true; // softmax over the top-k logits
+    m.expertIntermediateSize = c.ffn.intermediateSize;
+    m.expertLayout = "fused_linear";
+    m.aux.loadBalancing = "per_slot";
+    m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
+    if (type == "granitemoeshared") {
+      int64_t shared = get<int64_t>("shared_intermediate_size", 0);
+      if (shared > 0) {
+        m.shared.count = 1;
+        m.shared.intermediateSize = shared;
+      }
+    }
   }
 
   /// Llama 4's text model (transformers' Llama4ForCausalLM): RoPE on

@@ -100,6 +100,9 @@ void validateDense(Validator &v, const ModelConfig &c) {
   v.atLeast<int64_t>(c.numLayers, 1, "num_layers");
   v.positive(c.normEps, "norm_eps");
   v.positive(c.initStd, "init_std");
+  v.positive(c.embeddingMultiplier, "embedding_multiplier");
+  v.positive(c.residualMultiplier, "residual_multiplier");
+  v.positive(c.logitsScaling, "logits_scaling");
   bool anyDense = false;
   for (int64_t layer = 0; layer < c.numLayers; ++layer)
     anyDense |= !c.isMoELayer(layer);
@@ -332,9 +335,10 @@ void validateMoE(Validator &v, const ModelConfig &c) {
               "'moe.activation: clamped_swiglu' has gpt-oss's layout of its own: remove "
               "'moe.expert_layout'");
   }
-  if (m.expertLayout == "fused") {
+  if (m.expertLayout != "separate") {
     v.require(m.expertGated, "moe.gated",
-              "'moe.expert_layout: fused' holds gate and up projections: 'moe.gated' must be true");
+              "'moe.expert_layout: " + m.expertLayout +
+                  "' holds gate and up projections: 'moe.gated' must be true");
     v.require(m.lora.rank == 0, "moe.lora.rank",
               "LoRA experts have no fused layout: remove 'moe.lora' or 'moe.expert_layout'");
   }

@@ -32,7 +32,8 @@ enum class WeightNaming {
   DeepseekV3,
   GptOss,
   Llama4,
-  Glm4Moe
+  Glm4Moe,
+  GraniteMoe
 };
 
 /// Scaled RoPE (transformers' rope_parameters): `default` rotates by
@@ -202,7 +203,9 @@ struct MoEConfig {
   double swigluAlpha = 1.702, swigluLimit = 7.0;
   /// separate: per-expert projections (experts.{e}.gate_proj ...); fused:
   /// Llama 4's experts.gate_up_proj [E, d, 2F] (gate, then up) and
-  /// experts.down_proj [E, F, d].
+  /// experts.down_proj [E, F, d]; fused_linear: Granite's [E, 2F, d] (gate
+  /// rows, then up) and [E, d, F], as nn.Linear stores them (its shared
+  /// expert likewise: [2S, d] and [d, S]).
   std::string expertLayout = "separate";
   bool clampedSwiglu() const { return expertActivation == "clamped_swiglu"; }
   // Which layers are MoE: layer i is MoE when i >= firstKDense,
@@ -259,6 +262,9 @@ struct ModelConfig {
   std::string norm = "rms"; // rms | layer
   double normEps = 1e-6;
   bool tieEmbeddings = false;
+  /// Granite's multipliers: of the embeddings, of each residual branch
+  /// (attention and FFN outputs), and the divisor of the logits.
+  double embeddingMultiplier = 1.0, residualMultiplier = 1.0, logitsScaling = 1.0;
   double initStd = 0.02;
   AttentionConfig attention;
   DenseFFNConfig ffn;

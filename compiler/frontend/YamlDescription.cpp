@@ -108,7 +108,7 @@ void readMoE(MappingReader &r, MoEConfig &m) {
   r.read("gated", m.expertGated);
   r.read("swiglu_alpha", m.swigluAlpha);
   r.read("swiglu_limit", m.swigluLimit);
-  r.readChoice("expert_layout", m.expertLayout, {"separate", "fused"});
+  r.readChoice("expert_layout", m.expertLayout, {"separate", "fused", "fused_linear"});
   r.read("every", m.every);
   r.read("first_k_dense", m.firstKDense);
   r.read("dense_layers", m.denseLayers);
@@ -153,6 +153,9 @@ parseYamlDescription(const std::string &path,
   r.readChoice("norm", config.norm, {"rms", "layer"});
   r.read("norm_eps", config.normEps);
   r.read("tie_embeddings", config.tieEmbeddings);
+  r.read("embedding_multiplier", config.embeddingMultiplier);
+  r.read("residual_multiplier", config.residualMultiplier);
+  r.read("logits_scaling", config.logitsScaling);
   r.read("init_std", config.initStd);
   r.section("attention", [&](MappingReader &a) { readAttention(a, config.attention); });
   r.section("ffn", [&](MappingReader &f) { readFFN(f, config.ffn); });

@@ -189,6 +189,17 @@ Status add(const StepContext &s) {
   return Status::ok();
 }
 
+Status scale(const StepContext &s) {
+  const float *x = s.in(0).f32();
+  float *y = s.out(0).f32();
+  float factor = static_cast<float>(s.f64("factor"));
+  int64_t n = s.out(0).numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = x[i] * factor;
+  return Status::ok();
+}
+
 Status activation(const StepContext &s) {
   Act act = parseActivation(s.str("kind"));
   const float *x = s.in(0).f32();
@@ -248,6 +259,7 @@ void registerDenseKernels(KernelTable &r) {
   r.add("moe.rope", rope);
   r.add("moe.attention", attention);
   r.add("moe.add", add);
+  r.add("moe.scale", scale);
   r.add("moe.activation", activation);
   r.add("moe.clamped_swiglu", clampedSwigluKernel);
   r.add("moe.ffn", ffn);

@@ -104,6 +104,9 @@ class Cfg:
         self.norm = r.get("norm", "rms")
         self.eps = float(r.get("norm_eps", 1e-6))
         self.tie = r.get("tie_embeddings", False)
+        self.embedding_multiplier = float(r.get("embedding_multiplier", 1.0))
+        self.residual_multiplier = float(r.get("residual_multiplier", 1.0))
+        self.logits_scaling = float(r.get("logits_scaling", 1.0))
         a = r.get("attention", {}) or {}
         self.heads = g(a, "num_heads", 4)
         self.kv_heads = g(a, "num_kv_heads", 0) or self.heads
@@ -212,6 +215,10 @@ class Cfg:
         self.norm = "rms"
         self.eps = float(r.get("rms_norm_eps", 1e-5 if t in ("olmoe", "gpt_oss", "llama4_text") else 1e-6))
         self.tie = r.get("tie_word_embeddings", False)
+        granite = t in ("granitemoe", "granitemoeshared")
+        self.embedding_multiplier = float(r.get("embedding_multiplier", 1.0)) if granite else 1.0
+        self.residual_multiplier = float(r.get("residual_multiplier", 1.0)) if granite else 1.0
+        self.logits_scaling = float(r.get("logits_scaling", 1.0)) if granite else 1.0
         self.heads = r["num_attention_heads"]
         self.kv_heads = r.get("num_key_value_heads", self.heads)
         self.head_dim = r.get("head_dim") or {"gpt_oss": 64, "llama4_text": 128}.get(
@@ -325,6 +332,18 @@ class Cfg:
             self.moe_layers = r.get("moe_layers")
             if self.moe_layers is None:
                 self.moe_layers = list(range(step - 1, n, step))
+        elif t in ("granitemoe", "granitemoeshared"):
+            # transformers' GraniteMoe(Shared)ForCausalLM.
+            self.qkv_bias = self.o_bias = r.get("attention_bias", False)
+            self.attn_scale = float(r.get("attention_multiplier", 1.0))
+            self.E, self.k = r.get("num_local_experts", 8), r.get("num_experts_per_tok", 2)
+            self.expert_width = r.get("intermediate_size")
+            self.normalize = True
+            self.expert_layout = "fused_linear"
+            self.moe_layers = list(range(n))
+            self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
+            if t == "granitemoeshared" and r.get("shared_intermediate_size", 0):
+                self.shared_count, self.shared_width = 1, r["shared_intermediate_size"]
         elif t == "glm4_moe":
             # transformers' Glm4MoeForCausalLM: DeepSeek-V3's routing.
             self.naming = "deepseek_v3"  # the same tensor names
@@ -378,13 +397,16 @@ class Names:
         self.cfg = cfg
 
     def moe(self, i):
-        block = {"mixtral": "block_sparse_moe.", "llama4_text": "feed_forward."}
+        block = {"mixtral": "block_sparse_moe.", "llama4_text": "feed_forward.",
+                 "granitemoe": "block_sparse_moe.", "granitemoeshared": "block_sparse_moe."}
         return f"model.layers.{i}." + block.get(self.cfg.naming, "mlp.")
 
     def dense(self, i):
         return f"model.layers.{i}." + ("feed_forward." if self.cfg.naming == "llama4_text" else "mlp.")
 
     def router(self, i):
+        if self.cfg.naming in ("granitemoe", "granitemoeshared"):
+            return self.moe(i) + "router.layer."
         return self.moe(i) + ("router." if self.cfg.naming in ("gpt_oss", "llama4_text") else "gate.")
 
     def proj(self, role, gated):
@@ -393,6 +415,8 @@ class Names:
         return {2: "down_proj", 3: "up_proj"}.get(role, "gate_proj" if gated else "up_proj")
 
     def shared(self, i):
+        if self.cfg.naming in ("granitemoe", "granitemoeshared"):
+            return f"model.layers.{i}.shared_mlp."
         if self.cfg.naming == "llama4_text":
             return f"model.layers.{i}.feed_forward.shared_expert."
         return f"model.layers.{i}.mlp." + ("shared_expert." if self.cfg.naming == "qwen2_moe" else "shared_experts.")
@@ -760,6 +784,16 @@ class Reference:
                 glu = gate * torch.sigmoid(gate * c.swiglu_alpha)
                 return ((up + 1) * glu) @ down[e] + down_bias[e]
             return gpt_oss_expert
+        if c.expert_layout == "fused_linear":
+            # transformers' GraniteMoeParallelExperts: input_linear [E, 2F, d]
+            # (gate rows, then up), output_linear [E, d, F].
+            w_in = self.W(pre + "input_linear.weight")
+            w_out = self.W(pre + "output_linear.weight")
+
+            def linear_expert(e, x):
+                gate, up = (x @ w_in[e].T).chunk(2, dim=-1)
+                return (act(c.expert_act, gate) * up) @ w_out[e].T
+            return linear_expert
         if c.expert_layout == "fused":
             # transformers' Llama4TextExperts: [gate | up] = x · gate_up_proj[e].
             gate_up, down = self.W(pre + "experts.gate_up_proj"), self.W(pre + "experts.down_proj")
@@ -856,7 +890,11 @@ class Reference:
                         y.index_add_(0, tokens, gates[:, None] * expert(e, x[tokens]))
             assigned = int((idx >= 0).sum())
             dropped = 1 - float(kept.sum()) / assigned if assigned else 0.0
-        if c.shared_count:
+        if c.shared_count and c.expert_layout == "fused_linear":
+            sp = self.n.shared(i)
+            gate, up = (x @ self.W(sp + "input_linear.weight").T).chunk(2, dim=-1)
+            y = y + (act(c.expert_act, gate) * up) @ self.W(sp + "output_linear.weight").T
+        elif c.shared_count:
             g, sp = c.expert_gated, self.n.shared(i)
             sh = ffn(x, self.W(sp + self.n.proj(1, g) + ".weight"),
                      self.W(sp + self.n.proj(2, g) + ".weight"),
@@ -900,7 +938,7 @@ class Reference:
     def decoder_layer(self, h, i, out):
         c, pre = self.c, f"model.layers.{i}."
         B, S, _ = h.shape
-        h = h + self.attention(self.norm(h, pre + "input_layernorm"), i)
+        h = h + self.attention(self.norm(h, pre + "input_layernorm"), i) * c.residual_multiplier
         n = self.norm(h, pre + "post_attention_layernorm")
         if c.moe and i in c.moe_layers:
             out["_seqs"].append(S)
@@ -912,7 +950,7 @@ class Reference:
                     self.W(dense + self.n.proj(2, g) + ".weight"),
                     self.W(dense + self.n.proj(3, g) + ".weight") if g else None,
                     c.ffn_act)
-        return h + f
+        return h + f * c.residual_multiplier
 
     def multi_token_prediction(self, h, embed, head, targets, out):
         """DeepSeek-V3 §2.2: module k combines the hidden states of module
@@ -936,12 +974,12 @@ class Reference:
         B, S = tokens.shape
         out = {"layers": [], "_scores": [], "_indices": [], "_logits": [], "_seqs": []}
         embed = self.W("model.embed_tokens.weight")
-        h = embed[tokens]
+        h = embed[tokens] * c.embedding_multiplier
         for i in range(c.layers):
             h = self.decoder_layer(h, i, out)
         n = self.norm(h, "model.norm")
         head = embed if c.tie else self.W("lm_head.weight")
-        logits = n @ head.T
+        logits = n @ head.T / c.logits_scaling
         lm = F.cross_entropy(logits.reshape(-1, c.vocab), targets.reshape(-1))
         mtp = self.multi_token_prediction(h, embed, head, targets, out) if c.mtp_layers else None
         result = {"lm_loss": float(lm)}

@@ -197,23 +197,22 @@ int main(int argc, char **argv) {
       frozen += ref.numel();
     ++numParams;
     std::string name = t.name()->str();
+    auto has = [&](const char *part) { return name.find(part) != std::string::npos; };
     // DeepSeek-V3's MTP modules: their own tensors (their layer's go with
     // its kind).
-    bool mtp = name.find(".eh_proj.") != std::string::npos ||
-               name.find(".enorm.") != std::string::npos ||
-               name.find(".hnorm.") != std::string::npos ||
-               name.find(".shared_head.") != std::string::npos;
-    std::string group =
-        mtp                                               ? "MTP modules"
-        : name.find(".experts.") != std::string::npos     ? "routed experts"
-        : name.find("shared_expert") != std::string::npos ? "shared experts"
-        : name.find(".gate.") != std::string::npos || name.find(".router.") != std::string::npos
-            ? "routers"
-        : name.find("self_attn") != std::string::npos ? "attention"
-        : name.find("embed") != std::string::npos || name.find("lm_head") != std::string::npos
-            ? "embeddings"
-        : name.find("norm") != std::string::npos ? "norms"
-                                                 : "dense FFN";
+    bool mtp = has(".eh_proj.") || has(".enorm.") || has(".hnorm.") || has(".shared_head.");
+    // Granite's experts are block_sparse_moe.{input,output}_linear, its
+    // shared expert shared_mlp.
+    bool routed = has(".experts.") || has("block_sparse_moe.input_linear") ||
+                  has("block_sparse_moe.output_linear");
+    std::string group = mtp                                          ? "MTP modules"
+                        : routed                                     ? "routed experts"
+                        : has("shared_expert") || has("shared_mlp.") ? "shared experts"
+                        : has(".gate.") || has(".router.")           ? "routers"
+                        : has("self_attn")                           ? "attention"
+                        : has("embed") || has("lm_head")             ? "embeddings"
+                        : has("norm")                                ? "norms"
+                                                                     : "dense FFN";
     byGroup[group] += ref.numel();
     if (verbose)
       std::printf("  param   %-60s %-16s %s%s\n", name.c_str(), formatShape(ref.shape).c_str(),

@@ -121,6 +121,12 @@ LogicalResult BroadcastOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
   return success();
 }
 
+LogicalResult ScaleOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                SmallVectorImpl<Value> &grads) {
+  grads.push_back(b.create<ScaleOp>(getLoc(), dresult[0], getFactorAttr()));
+  return success();
+}
+
 LogicalResult AddOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                               SmallVectorImpl<Value> &grads) {
   grads.append({dresult[0], dresult[0]});

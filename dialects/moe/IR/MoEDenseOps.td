@@ -124,6 +124,22 @@ def MoE_AddOp : MoE_Op<"add", [Elementwise, DeclareOpInterfaceMethods<MoE_Gradie
   let hasCanonicalizer = 1;
 }
 
+def MoE_ScaleOp : MoE_Op<"scale", [Elementwise, DeclareOpInterfaceMethods<MoE_GradientOpInterface>,
+    Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "every element times a constant";
+  let description = [{
+    Granite's multipliers: of the embeddings, of each residual branch, and
+    (by the inverse of `logits_scaling`) of the logits.
+
+    ```mlir
+    %s = moe.scale %x {factor = 1.200000e+01 : f32} : tensor<2x8x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, F32Attr:$factor);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
 def MoE_FFNOp : MoE_Op<"ffn", [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "dense feed-forward block";
   let description = [{

@@ -205,3 +205,10 @@ func.func @llama4(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2x16xf32>, %v: tensor
   %s = moe.scale_rows %xe, %g : tensor<8x5x64xf32>, tensor<8x5xf32>
   return %c, %t, %s : tensor<2x8x4x16xf32>, tensor<2x8x4x16xf32>, tensor<8x5x64xf32>
 }
+
+// CHECK-LABEL: func.func @granite_scale
+func.func @granite_scale(%x: tensor<2x8x64xf32>) -> tensor<2x8x64xf32> {
+  // CHECK: moe.scale %{{.+}} {factor = 1.200000e+01 : f32} : tensor<2x8x64xf32>
+  %s = moe.scale %x {factor = 12.0 : f32} : tensor<2x8x64xf32>
+  return %s : tensor<2x8x64xf32>
+}

@@ -311,6 +311,18 @@ TEST(GradientCheck, DenseOps) {
            {{"causal", true}, {"temperature_floor", int64_t(2)}, {"temperature_scale", 0.5}},
            {in(0), in(1), in(2), dy()},
            {0, 1, 2}});
+  // Granite's multipliers: the gradient is scaled alike.
+  g.check({"scale",
+           "moe.scale",
+           {{"factor", 0.22}},
+           {randn({3, 5}, 23)},
+           {{3, 5}},
+           {},
+           0,
+           "moe.scale",
+           {{"factor", 0.22}},
+           {dy()},
+           {0}});
   // The gradient of a transpose is the transpose by the inverse permutation.
   g.check({"transpose",
            "moe.transpose",
