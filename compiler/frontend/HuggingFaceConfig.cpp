@@ -96,8 +96,8 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
                                                "intermediate_size"};
 
 const std::set<std::string> kSupportedTypes = {
-    "mixtral", "qwen2_moe",   "qwen3_moe", "olmoe",      "deepseek_v2",     "deepseek_v3",
-    "gpt_oss", "llama4_text", "glm4_moe",  "granitemoe", "granitemoeshared"};
+    "mixtral", "qwen2_moe",   "qwen3_moe", "olmoe",      "deepseek_v2",      "deepseek_v3",
+    "gpt_oss", "llama4_text", "glm4_moe",  "granitemoe", "granitemoeshared", "dots1"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -134,6 +134,8 @@ public:
       glm4Moe(m);
     else if (type == "granitemoe" || type == "granitemoeshared")
       granite(m);
+    else if (type == "dots1")
+      dots1(m);
     else
       deepseek(m);
     warnAboutRouterLogits(m);
@@ -356,7 +358,8 @@ private:
     if (get<bool>("mlp_bias", false))
       unsupported("mlp_bias", "biases in the MLPs", "a model without them");
     static const std::set<std::string> kAttentionBias = {
-        "qwen3_moe", "gpt_oss", "llama4_text", "glm4_moe", "granitemoe", "granitemoeshared"};
+        "qwen3_moe",  "gpt_oss",          "llama4_text", "glm4_moe",
+        "granitemoe", "granitemoeshared", "dots1"};
     if (!kAttentionBias.count(type) && get<bool>("attention_bias", false))
       unsupported("attention_bias", "biases in the attention projections", "a model without them");
     if (isNonNull("clip_qkv"))
@@ -369,8 +372,10 @@ private:
   /// `use_sliding_window`, in the layers from `max_window_layers` on; a
   /// saved `layer_types` list says which layers directly.
   void readSlidingWindow() {
-    // A null value means the feature is off; gpt-oss's is 128 by default.
-    bool on = type == "gpt_oss" ? !r.isNull("sliding_window") : isNonNull("sliding_window");
+    // A null value means the feature is off; gpt-oss's is 128 by default,
+    // dots1's 4096 (in the layers from max_window_layers, 62, on).
+    bool defaulted = type == "gpt_oss" || type == "dots1";
+    bool on = defaulted ? !r.isNull("sliding_window") : isNonNull("sliding_window");
     if (r.has("use_sliding_window"))
       on = on && get<bool>("use_sliding_window", false);
     std::vector<std::string> layerTypes;
@@ -389,15 +394,17 @@ private:
                                     "(--substitute sliding_window=full)");
       return;
     }
-    c.attention.slidingWindow = get<int64_t>("sliding_window", type == "gpt_oss" ? 128 : 0);
+    c.attention.slidingWindow = get<int64_t>("sliding_window", type == "gpt_oss" ? 128
+                                                               : type == "dots1" ? 4096
+                                                                                 : 0);
     if (c.attention.slidingWindow < 1)
       r.diagnostics().error(r.location("sliding_window"),
                             "'sliding_window' must be at least 1, but is " +
                                 std::to_string(c.attention.slidingWindow));
     if (!layerTypes.empty()) {
       c.attention.layerTypes = layerTypes;
-    } else if (type == "qwen2_moe" || type == "qwen3_moe") {
-      int64_t first = get<int64_t>("max_window_layers", 28);
+    } else if (type == "qwen2_moe" || type == "qwen3_moe" || type == "dots1") {
+      int64_t first = get<int64_t>("max_window_layers", type == "dots1" ? 62 : 28);
       for (int64_t i = 0; i < c.numLayers; ++i)
         c.attention.layerTypes.push_back(i >= first ? "sliding_attention" : "full_attention");
     } else if (type == "gpt_oss") {
@@ -641,16 +648,7 @@ private:
     readSharedExperts(m, 1);
     int64_t firstDense = get<int64_t>("first_k_dense_replace", 1);
     setMoELayers(m, [&](int64_t i) { return i >= firstDense; });
-    m.router.scores = "sigmoid";
-    m.router.selection = "group_top_k";
-    m.router.numGroups = get<int64_t>("n_group", 1);
-    m.router.topkGroups = get<int64_t>("topk_group", 1);
-    m.router.groupScore = "top2_sum";
-    m.router.maskFill = "zero";
-    m.router.selectionBias = true;
-    m.router.normalize = get<bool>("norm_topk_prob", true);
-    m.router.normEps = m.router.normalize ? 1e-20 : 0.0;
-    m.router.scaling = get<double>("routed_scaling_factor", 1.0);
+    deepseekV3Routing(m, /*normalizeByDefault=*/true);
     int64_t mtp = get<int64_t>("num_nextn_predict_layers", 0);
     if (mtp > 0)
       r.diagnostics().warning(
@@ -658,6 +656,53 @@ private:
           "'num_nextn_predict_layers': transformers' Glm4MoeForCausalLM leaves the " +
               std::to_string(mtp) +
               " multi-token-prediction layer(s) out of its model and loss; so does moec");
+    for (const char *key : {"router_aux_loss_coef", "output_router_logits"})
+      r.ignore(key);
+  }
+
+  /// DeepSeek-V3's routing as transformers' DeepseekV3MoE computes it (GLM-4.5
+  /// and dots.llm1 reuse it): sigmoid scores, the selection bias
+  /// (e_score_correction_bias), `n_group` groups scored by their top-2 sums
+  /// of which `topk_group` stay (the others' scores 0), renormalised
+  /// (+1e-20) with `norm_topk_prob`, scaled by `routed_scaling_factor`.
+  void deepseekV3Routing(MoEConfig &m, bool normalizeByDefault) {
+    m.router.scores = "sigmoid";
+    m.router.selection = "group_top_k";
+    m.router.numGroups = get<int64_t>("n_group", 1);
+    m.router.topkGroups = get<int64_t>("topk_group", 1);
+    m.router.groupScore = "top2_sum";
+    m.router.maskFill = "zero";
+    m.router.selectionBias = true;
+    m.router.normalize = get<bool>("norm_topk_prob", normalizeByDefault);
+    m.router.normEps = m.router.normalize ? 1e-20 : 0.0;
+    m.router.scaling = get<double>("routed_scaling_factor", 1.0);
+  }
+
+  /// dots.llm1 (transformers' Dots1ForCausalLM): Qwen3's attention (q/k/v/o
+  /// biases with `attention_bias`, per-head q/k RMS norms, sliding windows
+  /// from `max_window_layers` on), DeepSeek-V3's experts and routing (and
+  /// tensor names), no auxiliary loss.
+  void dots1(MoEConfig &m) {
+    c.naming = WeightNaming::DeepseekV3;
+    bool bias = get<bool>("attention_bias", false);
+    c.attention.qkvBias = bias;
+    c.attention.outputBias = bias;
+    c.attention.qkNorm = "head";
+    m.numExperts = readAliased({"n_routed_experts", "num_local_experts"}, 0);
+    if (m.numExperts < 1)
+      r.diagnostics().error(r.has("n_routed_experts") ? r.location("n_routed_experts")
+                                                      : r.location(),
+                            "'n_routed_experts' must be given: dots1 has no default");
+    m.router.k = get<int64_t>("num_experts_per_tok", 0);
+    if (m.router.k < 1)
+      r.diagnostics().error(r.has("num_experts_per_tok") ? r.location("num_experts_per_tok")
+                                                         : r.location(),
+                            "'num_experts_per_tok' must be given: dots1 has no default");
+    m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1408);
+    readSharedExperts(m, 0);
+    int64_t firstDense = get<int64_t>("first_k_dense_replace", 0);
+    setMoELayers(m, [&](int64_t i) { return i >= firstDense; });
+    deepseekV3Routing(m, /*normalizeByDefault=*/false);
     for (const char *key : {"router_aux_loss_coef", "output_router_logits"})
       r.ignore(key);
   }

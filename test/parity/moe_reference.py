@@ -237,14 +237,14 @@ class Cfg:
         # Sliding windows as transformers 5 configs derive layer_types.
         self.window, self.layer_types = 0, r.get("layer_types")
         self.no_rope_layers, self.chunk, self.temperature_floor = [], 0, 0
-        window = r.get("sliding_window", 128 if t == "gpt_oss" else None)
+        window = r.get("sliding_window", {"gpt_oss": 128, "dots1": 4096}.get(t))
         if window and r.get("use_sliding_window", True):
             self.window = window
             if self.layer_types is None and t == "gpt_oss":
                 self.layer_types = ["sliding_attention" if i % 2 == 0 else "full_attention"
                                     for i in range(self.layers)]
-            if self.layer_types is None and t in ("qwen2_moe", "qwen3_moe"):
-                first = r.get("max_window_layers", 28)
+            if self.layer_types is None and t in ("qwen2_moe", "qwen3_moe", "dots1"):
+                first = r.get("max_window_layers", 62 if t == "dots1" else 28)
                 self.layer_types = ["sliding_attention" if i >= first else "full_attention"
                                     for i in range(self.layers)]
         if t.startswith("deepseek"):
@@ -344,6 +344,22 @@ class Cfg:
             self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
             if t == "granitemoeshared" and r.get("shared_intermediate_size", 0):
                 self.shared_count, self.shared_width = 1, r["shared_intermediate_size"]
+        elif t == "dots1":
+            # transformers' Dots1ForCausalLM: Qwen3's attention, DeepSeek-V3's MoE.
+            self.naming = "deepseek_v3"  # the same tensor names
+            self.qkv_bias = self.o_bias = r.get("attention_bias", False)
+            self.qk_norm = "head"
+            self.E, self.k = r["n_routed_experts"], r["num_experts_per_tok"]
+            self.expert_width = r.get("moe_intermediate_size", 1408)
+            first = r.get("first_k_dense_replace", 0)
+            self.moe_layers = [i for i in range(n) if i >= first]
+            self.shared_count = r.get("n_shared_experts") or 0
+            self.shared_width = self.shared_count * self.expert_width
+            self.deepseek_norm = r.get("norm_topk_prob", False)
+            self.routed_scaling = r.get("routed_scaling_factor", 1.0)
+            self.scores, self.selection = "sigmoid", "deepseek_noaux_tc"
+            self.groups, self.topk_groups = r.get("n_group", 1), r.get("topk_group", 1)
+            self.selection_bias, self.bias_update_rate = True, 0.001
         elif t == "glm4_moe":
             # transformers' Glm4MoeForCausalLM: DeepSeek-V3's routing.
             self.naming = "deepseek_v3"  # the same tensor names
