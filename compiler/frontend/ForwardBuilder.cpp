@@ -70,6 +70,8 @@ public:
     return {moeBlock(i) + "experts.gate_up_proj", moeBlock(i) + "experts.down_proj"};
   }
   std::string selectionBias(int64_t i) const {
+    if (naming == WeightNaming::Ernie45Moe)
+      return moeBlock(i) + "moe_statics.e_score_correction_bias";
     bool published = naming == WeightNaming::DeepseekV3 || naming == WeightNaming::Glm4Moe;
     return moeBlock(i) + (published ? "gate.e_score_correction_bias" : "gate.selection_bias");
   }
@@ -417,9 +419,16 @@ Value Builder::selection(Value scores, int64_t layer, Value &weights,
   const RouterConfig &r = c.moe->router;
   const std::string &s = r.selection;
   Value bias;
-  if (r.selectionBias)
-    bias = param(names.selectionBias(layer), {c.moe->numExperts}, "zeros",
-                 /*trainable=*/false);
+  if (r.selectionBias) {
+    int64_t experts = c.moe->numExperts;
+    // ERNIE 4.5 stores it as [1, E] (one group of experts).
+    bool grouped = names.naming == WeightNaming::Ernie45Moe;
+    bias = param(names.selectionBias(layer),
+                 grouped ? SmallVector<int64_t>{1, experts} : SmallVector<int64_t>{experts},
+                 "zeros", /*trainable=*/false);
+    if (grouped)
+      bias = collapse(bias, {{0, 1}}, {experts});
+  }
   Operation *op = nullptr;
   if (s == "top_k")
     op = b.create<TopKRouteOp>(loc, scores, bias, r.k, r.normalize,
@@ -643,12 +652,20 @@ Value Builder::moeLayer(Value x, int64_t layer) {
     // bias from this step's expert load.
     Value next = b.create<UpdateSelectionBiasOp>(loc, bias, stats.getExpertTokens(),
                                                  APFloat(float(r.biasUpdateRate)));
+    if (names.naming == WeightNaming::Ernie45Moe)
+      next = expand(next, {{0, 1}}, {1, experts});
     stateUpdates.push_back({names.selectionBias(layer), next});
   }
 
   const AuxLossConfig &a = m.aux;
   if (a.loadBalancing == "per_slot") {
     perSlotScores.push_back(scores);
+    // transformers' load_balancing_loss_func counts the experts the scores
+    // alone choose, whatever selection bias chose the routed ones.
+    if (bias)
+      indices =
+          b.create<TopKRouteOp>(loc, scores, Value(), r.k, false, APFloat(0.0f), APFloat(1.0f))
+              .getIndices();
     perSlotIndices.push_back(indices);
   } else if (a.loadBalancing != "none") {
     auto kind = *symbolizeLoadBalancing(a.loadBalancing);

@@ -96,8 +96,9 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
                                                "intermediate_size"};
 
 const std::set<std::string> kSupportedTypes = {
-    "mixtral", "qwen2_moe",   "qwen3_moe", "olmoe",      "deepseek_v2",      "deepseek_v3",
-    "gpt_oss", "llama4_text", "glm4_moe",  "granitemoe", "granitemoeshared", "dots1"};
+    "mixtral",          "qwen2_moe", "qwen3_moe",   "olmoe",    "deepseek_v2",
+    "deepseek_v3",      "gpt_oss",   "llama4_text", "glm4_moe", "granitemoe",
+    "granitemoeshared", "dots1",     "ernie4_5_moe"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -136,6 +137,8 @@ public:
       granite(m);
     else if (type == "dots1")
       dots1(m);
+    else if (type == "ernie4_5_moe")
+      ernie(m);
     else
       deepseek(m);
     warnAboutRouterLogits(m);
@@ -737,6 +740,46 @@ private:
         m.shared.intermediateSize = shared;
       }
     }
+  }
+
+  /// ERNIE 4.5 MoE (transformers' Ernie4_5_MoeForCausalLM): RoPE on
+  /// neighbouring pairs; softmax routing whose top-k choice adds the
+  /// selection bias (moe_statics.e_score_correction_bias, [1, E]) and whose
+  /// weights are renormalised (by at least `moe_norm_min`, which a top-k
+  /// sum of softmax scores always exceeds); shared experts; MoE layers from
+  /// `moe_layer_start_index` to `moe_layer_end_index` every
+  /// `moe_layer_interval`; the per-slot balance loss.
+  void ernie(MoEConfig &m) {
+    c.naming = WeightNaming::Ernie45Moe;
+    c.normEps = get<double>("rms_norm_eps", 1e-5);
+    c.tieEmbeddings = get<bool>("tie_word_embeddings", true);
+    c.attention.ropeInterleaved = true;
+    if (get<bool>("use_bias", false))
+      unsupported("use_bias", "biases in every linear layer, the experts' and the head's too",
+                  "a model without them");
+    m.numExperts = readAliased({"moe_num_experts", "num_experts"}, 64);
+    m.router.k = get<int64_t>("moe_k", 6);
+    m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1536);
+    int64_t shared = get<int64_t>("moe_num_shared_experts", 2);
+    if (shared > 0) {
+      m.shared.count = shared;
+      m.shared.intermediateSize = shared * m.expertIntermediateSize;
+    }
+    m.router.selectionBias = true;
+    m.router.normalize = true;
+    r.ignore("moe_norm_min");
+    int64_t start = get<int64_t>("moe_layer_start_index", 1);
+    int64_t end = get<int64_t>("moe_layer_end_index", -1);
+    if (end == -1)
+      end = c.numLayers - 1;
+    int64_t interval = get<int64_t>("moe_layer_interval", 1);
+    if (interval < 1)
+      r.diagnostics().error(r.location("moe_layer_interval"),
+                            "'moe_layer_interval' must be at least 1");
+    else
+      setMoELayers(m, [&](int64_t i) { return (i + 1) % interval == 0 && i >= start && i <= end; });
+    m.aux.loadBalancing = "per_slot";
+    m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
   }
 
   /// Llama 4's text model (transformers' Llama4ForCausalLM): RoPE on

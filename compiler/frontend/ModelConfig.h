@@ -33,7 +33,8 @@ enum class WeightNaming {
   GptOss,
   Llama4,
   Glm4Moe,
-  GraniteMoe
+  GraniteMoe,
+  Ernie45Moe
 };
 
 /// Scaled RoPE (transformers' rope_parameters): `default` rotates by

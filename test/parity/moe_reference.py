@@ -344,6 +344,21 @@ class Cfg:
             self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
             if t == "granitemoeshared" and r.get("shared_intermediate_size", 0):
                 self.shared_count, self.shared_width = 1, r["shared_intermediate_size"]
+        elif t == "ernie4_5_moe":
+            # transformers' Ernie4_5_MoeForCausalLM.
+            self.rope_interleaved = True
+            self.tie = r.get("tie_word_embeddings", True)
+            self.E, self.k = r.get("moe_num_experts", 64), r.get("moe_k", 6)
+            self.expert_width = r.get("moe_intermediate_size", 1536)
+            self.shared_count = r.get("moe_num_shared_experts", 2)
+            self.shared_width = self.shared_count * self.expert_width
+            start, end = r.get("moe_layer_start_index", 1), r.get("moe_layer_end_index", -1)
+            end = n - 1 if end == -1 else end
+            interval = r.get("moe_layer_interval", 1)
+            self.moe_layers = [i for i in range(n) if (i + 1) % interval == 0 and start <= i <= end]
+            self.normalize = True
+            self.selection_bias, self.bias_update_rate = True, 0.001
+            self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
         elif t == "dots1":
             # transformers' Dots1ForCausalLM: Qwen3's attention, DeepSeek-V3's MoE.
             self.naming = "deepseek_v3"  # the same tensor names
@@ -438,6 +453,8 @@ class Names:
         return f"model.layers.{i}.mlp." + ("shared_expert." if self.cfg.naming == "qwen2_moe" else "shared_experts.")
 
     def bias(self, i):
+        if self.cfg.naming == "ernie4_5_moe":
+            return self.moe(i) + "moe_statics.e_score_correction_bias"
         return self.moe(i) + ("gate.e_score_correction_bias" if self.cfg.naming == "deepseek_v3"
                               else "gate.selection_bias")
 
@@ -920,7 +937,9 @@ class Reference:
             y = y + sh
         out["layers"].append({"layer": i, "expert_tokens": load.tolist(), "dropped_fraction": dropped})
         out["_scores"].append(s)
-        out["_indices"].append(idx)
+        # load_balancing_loss_func counts what the scores alone choose.
+        unbiased = c.selection_bias and c.balance == "per_slot"
+        out["_indices"].append(s.topk(c.k, -1).indices if unbiased else idx)
         out["_logits"].append(logits)
         return y
 
