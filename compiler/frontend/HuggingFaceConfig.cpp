@@ -96,9 +96,9 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
                                                "intermediate_size"};
 
 const std::set<std::string> kSupportedTypes = {
-    "mixtral",          "qwen2_moe", "qwen3_moe",   "olmoe",    "deepseek_v2",
-    "deepseek_v3",      "gpt_oss",   "llama4_text", "glm4_moe", "granitemoe",
-    "granitemoeshared", "dots1",     "ernie4_5_moe"};
+    "mixtral",          "qwen2_moe", "qwen3_moe",    "olmoe",    "deepseek_v2",
+    "deepseek_v3",      "gpt_oss",   "llama4_text",  "glm4_moe", "granitemoe",
+    "granitemoeshared", "dots1",     "ernie4_5_moe", "kimi_k2"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -904,7 +904,9 @@ importHuggingFaceConfig(const std::string &path, const ImportOptions &options,
   std::string name = path;
   size_t slash = name.find_last_of('/');
   config.name = type + ":" + (slash == std::string::npos ? name : name.substr(slash + 1));
-  Importer(r, config, options, type).run();
+  // Kimi-K2's config.json names DeepSeek-V3's architecture (its
+  // "architectures" is DeepseekV3ForCausalLM) under a type of its own.
+  Importer(r, config, options, type == "kimi_k2" ? "deepseek_v3" : type).run();
   // Returned even with errors: validation then reports the rest at once.
   return config;
 }
