@@ -76,13 +76,17 @@ std::string firstKey(const AttentionShape &a) {
   return "0";
 }
 
-/// The scale of query i's scores: the softmax scale, times its temperature
-/// (Llama 4) as runtime/cpu/Math.h computes it.
+/// Query i's temperature (Llama 4), as runtime/cpu/Math.h computes it.
+std::string temperatureOf(const AttentionShape &a) {
+  return "(log1pf(floorf(((float)i + 1.0f) / " + floatLiteral(double(a.temperatureFloor)) +
+         ")) * " + a.temperatureScale + " + 1.0f)";
+}
+
+/// The scale of query i's scores: the softmax scale, times its temperature.
 std::string rowScale(const AttentionShape &a) {
   if (!a.temperatureFloor)
     return a.scale;
-  return "(" + a.scale + " * (log1pf(floorf(((float)i + 1.0f) / " +
-         floatLiteral(double(a.temperatureFloor)) + ")) * " + a.temperatureScale + " + 1.0f))";
+  return "(" + a.scale + " * " + temperatureOf(a) + ")";
 }
 
 /// Softmax rows at least this long take a block each (coalesced passes,
@@ -205,9 +209,7 @@ void writeProbabilities(KernelWriter &w, const AttentionShape &a, const RowGroup
          << "    long long first = " << firstKey(a) << ";\n"
          << "    float maximum = -__int_as_float(0x7f800000);\n";
   if (a.temperatureFloor)
-    w.os() << "    float temperature = log1pf(floorf(((float)i + 1.0f) / "
-           << floatLiteral(double(a.temperatureFloor)) << ")) * " << a.temperatureScale
-           << " + 1.0f;\n";
+    w.os() << "    float temperature = " << temperatureOf(a) << ";\n";
   if (!sinks.empty())
     w.os() << "    float sink = " << sinks << "[(" << chunk.firstGroup << "LL + row / " << a.S
            << "LL) % " << a.Hq << "];\n"

@@ -75,6 +75,9 @@ public:
     bool published = naming == WeightNaming::DeepseekV3 || naming == WeightNaming::Glm4Moe;
     return moeBlock(i) + (published ? "gate.e_score_correction_bias" : "gate.selection_bias");
   }
+  /// Whether the checkpoint stores the selection bias as [1, E] (ERNIE 4.5's
+  /// one group of experts) rather than [E].
+  bool selectionBiasGrouped() const { return naming == WeightNaming::Ernie45Moe; }
 
   WeightNaming naming;
 };
@@ -421,8 +424,7 @@ Value Builder::selection(Value scores, int64_t layer, Value &weights,
   Value bias;
   if (r.selectionBias) {
     int64_t experts = c.moe->numExperts;
-    // ERNIE 4.5 stores it as [1, E] (one group of experts).
-    bool grouped = names.naming == WeightNaming::Ernie45Moe;
+    bool grouped = names.selectionBiasGrouped();
     bias = param(names.selectionBias(layer),
                  grouped ? SmallVector<int64_t>{1, experts} : SmallVector<int64_t>{experts},
                  "zeros", /*trainable=*/false);
@@ -652,7 +654,7 @@ Value Builder::moeLayer(Value x, int64_t layer) {
     // bias from this step's expert load.
     Value next = b.create<UpdateSelectionBiasOp>(loc, bias, stats.getExpertTokens(),
                                                  APFloat(float(r.biasUpdateRate)));
-    if (names.naming == WeightNaming::Ernie45Moe)
+    if (names.selectionBiasGrouped())
       next = expand(next, {{0, 1}}, {1, experts});
     stateUpdates.push_back({names.selectionBias(layer), next});
   }

@@ -33,9 +33,12 @@ Act parseActivation(const std::string &name) {
   return Act::silu;
 }
 
-void softmaxRow(float *row, int64_t n) {
+float softmaxRow(float *row, int64_t n, const float *extra) {
   float maximum = *std::max_element(row, row + n);
-  double sum = 0;
+  if (extra)
+    maximum = std::max(maximum, *extra);
+  float extraTerm = extra ? std::exp(*extra - maximum) : 0.0f;
+  double sum = extraTerm;
   for (int64_t i = 0; i < n; ++i) {
     row[i] = std::exp(row[i] - maximum);
     sum += row[i];
@@ -43,6 +46,7 @@ void softmaxRow(float *row, int64_t n) {
   float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i)
     row[i] *= inv;
+  return extraTerm * inv;
 }
 
 float visibleSoftmax(float *row, int64_t S, int64_t i, const AttentionMask &mask,
@@ -53,23 +57,7 @@ float visibleSoftmax(float *row, int64_t S, int64_t i, const AttentionMask &mask
     for (int64_t j = begin; j < end; ++j)
       row[j] *= temperature;
   }
-  float sinkProbability = 0.0f;
-  if (sink) {
-    // One more logit, the sink's, in the maximum and the sum.
-    float maximum = std::max(*sink, *std::max_element(row + begin, row + end));
-    float sinkTerm = std::exp(*sink - maximum);
-    double sum = sinkTerm;
-    for (int64_t j = begin; j < end; ++j) {
-      row[j] = std::exp(row[j] - maximum);
-      sum += row[j];
-    }
-    float inv = static_cast<float>(1.0 / sum);
-    for (int64_t j = begin; j < end; ++j)
-      row[j] *= inv;
-    sinkProbability = sinkTerm * inv;
-  } else {
-    softmaxRow(row + begin, end - begin);
-  }
+  float sinkProbability = softmaxRow(row + begin, end - begin, sink);
   std::fill(row, row + begin, 0.0f);
   std::fill(row + end, row + S, 0.0f);
   return sinkProbability;

@@ -132,8 +132,10 @@ double deterministicSum(int64_t n, int64_t block, const Term &term) {
   return total;
 }
 
-/// In-place numerically stable softmax of one row.
-void softmaxRow(float *row, int64_t n);
+/// In-place numerically stable softmax of one row; with an `extra` logit
+/// (an attention sink) the softmax has that one more term, whose
+/// probability it returns (0 without).
+float softmaxRow(float *row, int64_t n, const float *extra = nullptr);
 
 /// Which keys each query of moe.attention sees, and the queries'
 /// temperature (its mask attributes).

@@ -361,36 +361,17 @@ class Cfg:
             self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
         elif t == "dots1":
             # transformers' Dots1ForCausalLM: Qwen3's attention, DeepSeek-V3's MoE.
-            self.naming = "deepseek_v3"  # the same tensor names
             self.qkv_bias = self.o_bias = r.get("attention_bias", False)
             self.qk_norm = "head"
-            self.E, self.k = r["n_routed_experts"], r["num_experts_per_tok"]
-            self.expert_width = r.get("moe_intermediate_size", 1408)
-            first = r.get("first_k_dense_replace", 0)
-            self.moe_layers = [i for i in range(n) if i >= first]
-            self.shared_count = r.get("n_shared_experts") or 0
-            self.shared_width = self.shared_count * self.expert_width
-            self.deepseek_norm = r.get("norm_topk_prob", False)
-            self.routed_scaling = r.get("routed_scaling_factor", 1.0)
-            self.scores, self.selection = "sigmoid", "deepseek_noaux_tc"
-            self.groups, self.topk_groups = r.get("n_group", 1), r.get("topk_group", 1)
-            self.selection_bias, self.bias_update_rate = True, 0.001
+            self._deepseek_v3_moe(r, n, experts=r["n_routed_experts"], k=r["num_experts_per_tok"],
+                                  first_dense=0, shared=0, normalize=False)
         elif t == "glm4_moe":
             # transformers' Glm4MoeForCausalLM: DeepSeek-V3's routing.
-            self.naming = "deepseek_v3"  # the same tensor names
             self.qkv_bias = r.get("attention_bias", False)
             self.qk_norm = "head" if r.get("use_qk_norm", False) else "none"
-            self.E, self.k = r.get("n_routed_experts", 128), r.get("num_experts_per_tok", 8)
-            self.expert_width = r.get("moe_intermediate_size", 1408)
-            first = r.get("first_k_dense_replace", 1)
-            self.moe_layers = [i for i in range(n) if i >= first]
-            self.shared_count = r.get("n_shared_experts", 1)
-            self.shared_width = self.shared_count * self.expert_width
-            self.deepseek_norm = r.get("norm_topk_prob", True)
-            self.routed_scaling = r.get("routed_scaling_factor", 1.0)
-            self.scores, self.selection = "sigmoid", "deepseek_noaux_tc"
-            self.groups, self.topk_groups = r.get("n_group", 1), r.get("topk_group", 1)
-            self.selection_bias, self.bias_update_rate = True, 0.001
+            self._deepseek_v3_moe(r, n, experts=r.get("n_routed_experts", 128),
+                                  k=r.get("num_experts_per_tok", 8), first_dense=1, shared=1,
+                                  normalize=True)
         elif t == "olmoe":
             self.E, self.k = r["num_experts"], r["num_experts_per_tok"]
             self.expert_width = r["intermediate_size"]
@@ -419,6 +400,24 @@ class Cfg:
                 self.balance = "sequence" if r.get("seq_aux", True) else "switch"
                 self.balance_coef = r["aux_loss_alpha"]
         self.max_k = self.E
+
+    def _deepseek_v3_moe(self, r, n, experts, k, first_dense, shared, normalize):
+        """DeepSeek-V3's experts and routing as GLM-4.5 and dots.llm1 reuse them
+        (DeepseekV3MoE): the same tensor names, sigmoid scores with the
+        e_score_correction_bias, group top-2 sums, renormalised (+1e-20) when
+        norm_topk_prob, scaled by routed_scaling_factor; the defaults differ."""
+        self.naming = "deepseek_v3"
+        self.E, self.k = experts, k
+        self.expert_width = r.get("moe_intermediate_size", 1408)
+        first = r.get("first_k_dense_replace", first_dense)
+        self.moe_layers = [i for i in range(n) if i >= first]
+        self.shared_count = r.get("n_shared_experts", shared) or 0
+        self.shared_width = self.shared_count * self.expert_width
+        self.deepseek_norm = r.get("norm_topk_prob", normalize)
+        self.routed_scaling = r.get("routed_scaling_factor", 1.0)
+        self.scores, self.selection = "sigmoid", "deepseek_noaux_tc"
+        self.groups, self.topk_groups = r.get("n_group", 1), r.get("topk_group", 1)
+        self.selection_bias, self.bias_update_rate = True, 0.001
 
 
 # -------------------------------------------------------------------- names
