@@ -15,6 +15,8 @@ std::string activationCode(moe::Activation kind, llvm::StringRef x) {
            v + " * " + v + " * " + v + "))))";
   case moe::Activation::silu:
     return "(" + v + " / (1.0f + expf(-" + v + ")))";
+  case moe::Activation::sigmoid:
+    return "(1.0f / (1.0f + expf(-" + v + ")))";
   }
   return v;
 }
@@ -30,6 +32,8 @@ std::string activationGradCode(moe::Activation kind, llvm::StringRef x) {
     return "moec_gelu_tanh_grad(" + v + ")";
   case moe::Activation::silu:
     return "moec_silu_grad(" + v + ")";
+  case moe::Activation::sigmoid:
+    return "moec_sigmoid_grad(" + v + ")";
   }
   return "1.0f";
 }

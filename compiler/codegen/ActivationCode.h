@@ -16,7 +16,8 @@ std::string activationCode(moe::Activation kind, llvm::StringRef x);
 /// kActivationGradHelpers, which the kernel's module must hold.
 std::string activationGradCode(moe::Activation kind, llvm::StringRef x);
 
-inline constexpr const char *kActivationGradHelpers = R"cuda(__device__ float moec_gelu_grad(float x) {
+inline constexpr const char *kActivationGradHelpers =
+    R"cuda(__device__ float moec_gelu_grad(float x) {
   float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
   float pdf = 0.3989422804014327f * expf(-0.5f * x * x);
   return cdf + x * pdf;
@@ -29,6 +30,10 @@ __device__ float moec_gelu_tanh_grad(float x) {
 __device__ float moec_silu_grad(float x) {
   float sig = 1.0f / (1.0f + expf(-x));
   return sig * (1.0f + x * (1.0f - sig));
+}
+__device__ float moec_sigmoid_grad(float x) {
+  float sig = 1.0f / (1.0f + expf(-x));
+  return sig * (1.0f - sig);
 }
 )cuda";
 

@@ -21,6 +21,7 @@ void registerCudaKernelModels(mlir::DialectRegistry &registry) {
     attachExpertKernels(context);
     attachFusedKernels(context);
     attachGemmKernels(context);
+    attachLinearAttentionKernels(context);
     attachLossKernels(context);
     attachNormKernels(context);
     attachOptimizerKernels(context);

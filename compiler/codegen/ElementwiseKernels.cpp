@@ -1,6 +1,6 @@
 //===- ElementwiseKernels.cpp - kernels of elementwise ops ---------------===//
 //
-// moe.add, moe.activation and moe.activation_grad give the expression of
+// moe.add, moe.multiply, moe.scale, moe.activation and moe.activation_grad give the expression of
 // one element (ElementKernelOpInterface); their own kernels, fused
 // elementwise kernels and router kernels compose those expressions.
 // moe.fill writes a constant. moe.clamped_swiglu and its gradient read
@@ -43,6 +43,12 @@ struct ActivationGradElement
   }
 };
 
+struct MultiplyElement : ElementKernelOpInterface::ExternalModel<MultiplyElement, MultiplyOp> {
+  std::string elementExpression(Operation *op, KernelWriter &w, ArrayRef<std::string> in) const {
+    return "(" + in[0] + " * " + in[1] + ")";
+  }
+};
+
 struct ScaleElement : ElementKernelOpInterface::ExternalModel<ScaleElement, ScaleOp> {
   std::string elementExpression(Operation *op, KernelWriter &w, ArrayRef<std::string> in) const {
     return "(" + in[0] + " * " + floatLiteral(cast<ScaleOp>(op).getFactor().convertToDouble()) +
@@ -52,6 +58,7 @@ struct ScaleElement : ElementKernelOpInterface::ExternalModel<ScaleElement, Scal
 
 std::string kernelStem(AddOp) { return "add"; }
 std::string kernelStem(ScaleOp) { return "scale"; }
+std::string kernelStem(MultiplyOp) { return "multiply"; }
 std::string kernelStem(ActivationOp op) {
   return ("activation_" + stringifyActivation(op.getKind())).str();
 }
@@ -130,6 +137,7 @@ struct ClampedSwiGLUGradKernel
 void attachElementwiseKernels(MLIRContext *context) {
   AddOp::attachInterface<AddElement, ElementOpKernel<AddOp>>(*context);
   ScaleOp::attachInterface<ScaleElement, ElementOpKernel<ScaleOp>>(*context);
+  MultiplyOp::attachInterface<MultiplyElement, ElementOpKernel<MultiplyOp>>(*context);
   ActivationOp::attachInterface<ActivationElement, ElementOpKernel<ActivationOp>>(*context);
   ActivationGradOp::attachInterface<ActivationGradElement, ElementOpKernel<ActivationGradOp>>(
       *context);

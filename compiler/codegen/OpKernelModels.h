@@ -16,6 +16,7 @@ void attachElementwiseKernels(mlir::MLIRContext *context);
 void attachExpertKernels(mlir::MLIRContext *context);
 void attachFusedKernels(mlir::MLIRContext *context); // moe.fused groups
 void attachGemmKernels(mlir::MLIRContext *context);
+void attachLinearAttentionKernels(mlir::MLIRContext *context); // gated DeltaNet
 void attachLossKernels(mlir::MLIRContext *context);
 void attachNormKernels(mlir::MLIRContext *context);
 void attachOptimizerKernels(mlir::MLIRContext *context);

@@ -136,6 +136,16 @@ private:
   Value multiTokenPrediction(Value mainHidden, Value embedding, Value head, Value targets);
   Value attention(Value h, int64_t layer);
   Value latentAttention(Value h, int64_t layer);
+  Value linearAttention(Value h, int64_t layer);
+  /// A parameter initialised to log(U(0, high]) (Qwen3-Next's A_log).
+  Value logUniformParam(const std::string &name, ArrayRef<int64_t> shape, double high) {
+    Value value = param(name, shape, "log_uniform");
+    argAttrs.back() = b.getDictionaryAttr(llvm::to_vector(llvm::concat<const NamedAttribute>(
+        argAttrs.back().getValue(),
+        ArrayRef<NamedAttribute>{
+            b.getNamedAttr(MoEDialect::kInitHighAttrName, b.getF32FloatAttr(float(high)))})));
+    return value;
+  }
   /// `x` [B, S, H, D] rotated by the model's RoPE (its first dimensions
   /// with partial RoPE).
   Value rotate(Value x);
@@ -258,7 +268,14 @@ Value Builder::input(StringRef name, Type type) {
 
 Value Builder::rmsNorm(Value x, const std::string &name, int64_t features,
                        std::optional<double> eps) {
-  Value weight = param(name, {features}, "ones");
+  Value weight;
+  if (c.normUnitOffset) {
+    // Zero-centred weights: the norm scales by 1 + weight.
+    Value one = b.create<FillOp>(loc, f32({features}), b.getF32FloatAttr(1.0f));
+    weight = b.create<AddOp>(loc, param(name, {features}, "zeros"), one);
+  } else {
+    weight = param(name, {features}, "ones");
+  }
   return b.create<RMSNormOp>(loc, x, weight, APFloat(float(eps.value_or(c.normEps))));
 }
 
@@ -282,7 +299,7 @@ Value Builder::attention(Value h, int64_t layer) {
     Value bv = bias ? param(prefix + proj + ".bias", {out}, "zeros") : Value();
     return b.create<LinearOp>(loc, h, w, bv);
   };
-  Value q = project("q_proj", heads * headDim, a.qkvBias);
+  Value q = project("q_proj", (a.outputGate ? 2 : 1) * heads * headDim, a.qkvBias);
   Value sinks = a.sinks ? param(prefix + "sinks", {heads}) : Value();
   Value k = project("k_proj", kvHeads * headDim, a.qkvBias);
   Value v = project("v_proj", kvHeads * headDim, a.qkvBias);
@@ -292,7 +309,15 @@ Value Builder::attention(Value h, int64_t layer) {
   }
   ReassociationIndices keep0{0}, keep1{1}, split{2, 3};
   SmallVector<ReassociationIndices> heads4 = {keep0, keep1, split};
-  q = expand(q, heads4, {batch, seq, heads, headDim});
+  Value gate;
+  if (a.outputGate) {
+    // Each head's rows: its queries, then its gate.
+    q = expand(q, heads4, {batch, seq, heads, 2 * headDim});
+    gate = slice(q, 3, headDim, headDim);
+    q = slice(q, 3, 0, headDim);
+  } else {
+    q = expand(q, heads4, {batch, seq, heads, headDim});
+  }
   k = expand(k, heads4, {batch, seq, kvHeads, headDim});
   v = expand(v, heads4, {batch, seq, kvHeads, headDim});
   if (a.qkNorm == "head") {
@@ -309,7 +334,58 @@ Value Builder::attention(Value h, int64_t layer) {
       k = b.create<RMSNormOp>(loc, k, ones, APFloat(float(c.normEps)));
     }
   }
-  return outputProjection(causalAttention(q, k, v, sinks, layer), prefix);
+  Value o = causalAttention(q, k, v, sinks, layer);
+  if (gate)
+    o = b.create<MultiplyOp>(loc, o, b.create<ActivationOp>(loc, gate, Activation::sigmoid));
+  return outputProjection(o, prefix);
+}
+
+/// Qwen3-Next's gated DeltaNet, as transformers' Qwen3NextGatedDeltaNet
+/// computes it: in_proj_qkvz and in_proj_ba hold, per key head, its query,
+/// key, the values and gates of its value heads, and their b and a; the
+/// causal convolution runs over the concatenated queries, keys and values.
+Value Builder::linearAttention(Value h, int64_t layer) {
+  const LinearAttentionConfig &l = *c.attention.linear;
+  int64_t d = c.hiddenSize, Hk = l.numKeyHeads, Hv = l.numValueHeads, dk = l.keyHeadDim,
+          dv = l.valueHeadDim, group = Hv / Hk, keyDim = l.keyDim(), valueDim = l.valueDim();
+  std::string prefix = names.layer(layer) + "linear_attn.";
+  ReassociationIndices keep0{0}, keep1{1}, split{2, 3};
+  SmallVector<ReassociationIndices> heads4 = {keep0, keep1, split};
+  auto flat = [&](Value x) {
+    auto type = cast<RankedTensorType>(x.getType());
+    return collapse(x, heads4, {batch, seq, type.getDimSize(2) * type.getDimSize(3)});
+  };
+  Value qkvz = b.create<LinearOp>(
+      loc, h, param(prefix + "in_proj_qkvz.weight", {2 * keyDim + 2 * valueDim, d}), Value());
+  qkvz = expand(qkvz, heads4, {batch, seq, Hk, 2 * dk + 2 * group * dv});
+  Value ba = b.create<LinearOp>(loc, h, param(prefix + "in_proj_ba.weight", {2 * Hv, d}), Value());
+  ba = expand(ba, heads4, {batch, seq, Hk, 2 * group});
+  Value betaIn = flat(slice(ba, 3, 0, group)), decayIn = flat(slice(ba, 3, group, group));
+  Value z =
+      expand(flat(slice(qkvz, 3, 2 * dk + group * dv, group * dv)), heads4, {batch, seq, Hv, dv});
+  Value mixed = b.create<tensor::ConcatOp>(loc, 2,
+                                           ValueRange{flat(slice(qkvz, 3, 0, dk)),
+                                                      flat(slice(qkvz, 3, dk, dk)),
+                                                      flat(slice(qkvz, 3, 2 * dk, group * dv))});
+  int64_t channels = 2 * keyDim + valueDim;
+  Value conv = collapse(param(prefix + "conv1d.weight", {channels, 1, l.convKernel}), {{0, 1}, {2}},
+                        {channels, l.convKernel});
+  mixed = b.create<ActivationOp>(loc, b.create<CausalConv1DOp>(loc, mixed, conv), Activation::silu);
+  Value q = expand(slice(mixed, 2, 0, keyDim), heads4, {batch, seq, Hk, dk});
+  Value k = expand(slice(mixed, 2, keyDim, keyDim), heads4, {batch, seq, Hk, dk});
+  Value v = expand(slice(mixed, 2, 2 * keyDim, valueDim), heads4, {batch, seq, Hv, dv});
+  Value beta = b.create<ActivationOp>(loc, betaIn, Activation::sigmoid);
+  Value decay = b.create<DeltaDecayOp>(loc, decayIn, logUniformParam(prefix + "A_log", {Hv}, 16.0),
+                                       param(prefix + "dt_bias", {Hv}, "ones"));
+  Value o =
+      b.create<GatedDeltaRuleOp>(loc, q, k, v, decay, beta, FloatAttr(), b.getF32FloatAttr(1e-6f));
+  // Qwen3NextRMSNormGated: an RMS norm over each value head (a plain
+  // weight), times silu(z).
+  o = b.create<RMSNormOp>(loc, o, param(prefix + "norm.weight", {dv}, "ones"),
+                          APFloat(float(c.normEps)));
+  o = b.create<MultiplyOp>(loc, o, b.create<ActivationOp>(loc, z, Activation::silu));
+  return b.create<LinearOp>(loc, flat(o), param(prefix + "out_proj.weight", {d, valueDim}),
+                            Value());
 }
 
 Value Builder::rotate(Value x) {
@@ -687,9 +763,13 @@ Value Builder::decoderLayer(Value h, int64_t layer) {
   int64_t d = c.hiddenSize;
   std::string prefix = names.layer(layer);
   std::string part = "layers." + std::to_string(layer) + ".";
-  loc = at(part + "attention", {"attention", "num_attention_heads"});
+  bool linear = c.attention.isLinear(layer);
+  loc = linear ? at(part + "linear_attention",
+                    {"attention.linear", "linear_num_value_heads", "attention"})
+               : at(part + "attention", {"attention", "num_attention_heads"});
   Value a = norm(h, prefix + "input_layernorm", d);
-  h = b.create<AddOp>(loc, h, scaled(attention(a, layer), c.residualMultiplier));
+  Value mixed = linear ? linearAttention(a, layer) : attention(a, layer);
+  h = b.create<AddOp>(loc, h, scaled(mixed, c.residualMultiplier));
   Value n = norm(h, prefix + "post_attention_layernorm", d);
   Value f;
   if (c.isMoELayer(layer)) {

@@ -98,7 +98,7 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
 const std::set<std::string> kSupportedTypes = {
     "mixtral",          "qwen2_moe", "qwen3_moe",    "olmoe",    "deepseek_v2",
     "deepseek_v3",      "gpt_oss",   "llama4_text",  "glm4_moe", "granitemoe",
-    "granitemoeshared", "dots1",     "ernie4_5_moe", "kimi_k2"};
+    "granitemoeshared", "dots1",     "ernie4_5_moe", "kimi_k2",  "qwen3_next"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -123,7 +123,7 @@ public:
     m.expertGated = true;
     if (type == "mixtral")
       mixtral(m);
-    else if (type == "qwen2_moe" || type == "qwen3_moe")
+    else if (type == "qwen2_moe" || type == "qwen3_moe" || type == "qwen3_next")
       qwen(m);
     else if (type == "olmoe")
       olmoe(m);
@@ -317,11 +317,14 @@ private:
     // transformers 5 moves into rope_parameters), else the class's default.
     std::optional<double> topLevel;
     r.read("partial_rotary_factor", topLevel);
-    bool partialRope = type == "glm4_moe"; // transformers' attention rotates part of a head
-    c.attention.partialRotaryFactor = partial       ? *partial
-                                      : topLevel    ? *topLevel
-                                      : partialRope ? 0.5
-                                                    : 1.0;
+    // transformers' attention rotates part of a head (by default half,
+    // Qwen3-Next's a quarter).
+    bool partialRope = type == "glm4_moe" || type == "qwen3_next";
+    c.attention.partialRotaryFactor = partial              ? *partial
+                                      : topLevel           ? *topLevel
+                                      : type == "glm4_moe" ? 0.5
+                                      : partialRope        ? 0.25
+                                                           : 1.0;
     if (c.attention.partialRotaryFactor != 1.0 && !partialRope)
       r.diagnostics().error(r.location(partial ? typeKey : "partial_rotary_factor"),
                             "'partial_rotary_factor' (RoPE on part of each head) is not what "
@@ -362,7 +365,7 @@ private:
       unsupported("mlp_bias", "biases in the MLPs", "a model without them");
     static const std::set<std::string> kAttentionBias = {
         "qwen3_moe",  "gpt_oss",          "llama4_text", "glm4_moe",
-        "granitemoe", "granitemoeshared", "dots1"};
+        "granitemoe", "granitemoeshared", "dots1",       "qwen3_next"};
     if (!kAttentionBias.count(type) && get<bool>("attention_bias", false))
       unsupported("attention_bias", "biases in the attention projections", "a model without them");
     if (isNonNull("clip_qkv"))
@@ -385,6 +388,11 @@ private:
     if (type == "llama4_text") {
       // Chunked attention instead of windows (llama4).
       r.readChoices("layer_types", c.attention.layerTypes, {"chunked_attention", "full_attention"});
+      return;
+    }
+    if (type == "qwen3_next") {
+      // Linear attention instead of windows, which Qwen3NextConfig does not read.
+      r.readChoices("layer_types", c.attention.layerTypes, {"linear_attention", "full_attention"});
       return;
     }
     r.readChoices("layer_types", layerTypes, {"sliding_attention", "full_attention"});
@@ -503,20 +511,27 @@ private:
     m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
   }
 
+  /// Qwen2-MoE, Qwen3-MoE and Qwen3-Next (transformers' Qwen3NextForCausalLM:
+  /// Qwen3's attention with an output gate in q_proj, gated DeltaNet in the
+  /// layers `layer_types` marks linear_attention, RMS norms scaling by
+  /// 1 + weight, RoPE on a quarter of each head, Qwen2's gated shared expert).
   void qwen(MoEConfig &m) {
-    bool qwen3 = type == "qwen3_moe";
-    c.naming = qwen3 ? WeightNaming::Qwen3Moe : WeightNaming::Qwen2Moe;
+    bool next = type == "qwen3_next", qwen3 = type == "qwen3_moe" || next;
+    c.naming = type == "qwen3_moe" ? WeightNaming::Qwen3Moe : WeightNaming::Qwen2Moe;
+    if (next)
+      qwen3NextMixers();
     c.attention.qkvBias = qwen3 ? get<bool>("attention_bias", false) : get<bool>("qkv_bias", true);
     // Qwen3MoeAttention: attention_bias puts a bias on o_proj too.
     c.attention.outputBias = qwen3 && c.attention.qkvBias;
     if (qwen3)
       c.attention.qkNorm = "head";
     // Qwen3's v5 config saves num_local_experts; Qwen2's reads num_experts only.
-    m.numExperts = qwen3 ? readAliased({"num_local_experts", "num_experts"}, 128)
-                         : readAliased({"num_experts"}, 60);
-    m.router.k = get<int64_t>("num_experts_per_tok", 4);
-    m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1408);
-    m.router.normalize = get<bool>("norm_topk_prob", false);
+    m.numExperts = next    ? readAliased({"num_experts", "num_local_experts"}, 512)
+                   : qwen3 ? readAliased({"num_local_experts", "num_experts"}, 128)
+                           : readAliased({"num_experts"}, 60);
+    m.router.k = get<int64_t>("num_experts_per_tok", next ? 10 : 4);
+    m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", next ? 512 : 1408);
+    m.router.normalize = get<bool>("norm_topk_prob", next);
     m.aux.loadBalancing = "per_slot";
     m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
     int64_t step = get<int64_t>("decoder_sparse_step", 1);
@@ -530,13 +545,40 @@ private:
         return std::find(mlpOnly.begin(), mlpOnly.end(), i) == mlpOnly.end() &&
                (i + 1) % step == 0;
       });
-    if (!qwen3) {
-      int64_t shared = get<int64_t>("shared_expert_intermediate_size", 0);
+    if (!qwen3 || next) {
+      int64_t shared = get<int64_t>("shared_expert_intermediate_size", next ? 512 : 0);
       if (shared > 0) {
         m.shared.count = 1;
         m.shared.intermediateSize = shared;
         m.shared.sigmoidGate = true;
       }
+    }
+  }
+
+  /// Qwen3-Next's token mixers: full attention every
+  /// `full_attention_interval` layers (or as `layer_types` says), gated
+  /// DeltaNet in the others.
+  void qwen3NextMixers() {
+    if (!r.has("head_dim"))
+      c.attention.headDim = 256;
+    c.normUnitOffset = true;
+    c.attention.outputGate = true;
+    LinearAttentionConfig &l = c.attention.linear.emplace();
+    l.convKernel = get<int64_t>("linear_conv_kernel_dim", 4);
+    l.keyHeadDim = get<int64_t>("linear_key_head_dim", 128);
+    l.valueHeadDim = get<int64_t>("linear_value_head_dim", 128);
+    l.numKeyHeads = get<int64_t>("linear_num_key_heads", 16);
+    l.numValueHeads = get<int64_t>("linear_num_value_heads", 32);
+    if (c.attention.layerTypes.empty()) {
+      int64_t interval = get<int64_t>("full_attention_interval", 4);
+      if (interval < 1)
+        r.diagnostics().error(r.location("full_attention_interval"),
+                              "'full_attention_interval' must be at least 1");
+      for (int64_t i = 0; interval >= 1 && i < c.numLayers; ++i)
+        c.attention.layerTypes.push_back((i + 1) % interval ? "linear_attention"
+                                                            : "full_attention");
+    } else {
+      r.ignore("full_attention_interval");
     }
   }
 

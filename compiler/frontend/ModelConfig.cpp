@@ -99,6 +99,8 @@ void validateDense(Validator &v, const ModelConfig &c) {
   v.atLeast<int64_t>(c.hiddenSize, 1, "hidden_size");
   v.atLeast<int64_t>(c.numLayers, 1, "num_layers");
   v.positive(c.normEps, "norm_eps");
+  v.require(!c.normUnitOffset || c.norm == "rms", "norm_unit_offset",
+            "'norm_unit_offset' applies to RMS norms ('norm: rms')");
   v.positive(c.initStd, "init_std");
   v.positive(c.embeddingMultiplier, "embedding_multiplier");
   v.positive(c.residualMultiplier, "residual_multiplier");
@@ -163,6 +165,28 @@ void validateDense(Validator &v, const ModelConfig &c) {
     v.require(int64_t(a.layerTypes.size()) == c.numLayers, "attention.layer_types",
               "'attention.layer_types' has " + v.show(int64_t(a.layerTypes.size())) +
                   " entries for " + v.show(c.numLayers) + " layers");
+  bool linearLayers =
+      std::find(a.layerTypes.begin(), a.layerTypes.end(), "linear_attention") != a.layerTypes.end();
+  v.require(!linearLayers || a.linear, "attention.layer_types",
+            "'attention.layer_types' names linear_attention layers, but 'attention.linear' does "
+            "not describe them");
+  if (a.linear) {
+    const LinearAttentionConfig &l = *a.linear;
+    v.atLeast<int64_t>(l.numKeyHeads, 1, "attention.linear.num_key_heads");
+    v.atLeast<int64_t>(l.numValueHeads, 1, "attention.linear.num_value_heads");
+    v.atLeast<int64_t>(l.keyHeadDim, 1, "attention.linear.key_head_dim");
+    v.atLeast<int64_t>(l.valueHeadDim, 1, "attention.linear.value_head_dim");
+    v.atLeast<int64_t>(l.convKernel, 1, "attention.linear.conv_kernel");
+    if (l.numKeyHeads >= 1)
+      v.require(l.numValueHeads % l.numKeyHeads == 0, "attention.linear.num_value_heads",
+                "'attention.linear.num_key_heads' (" + v.show(l.numKeyHeads) +
+                    ") must divide 'attention.linear.num_value_heads' (" + v.show(l.numValueHeads) +
+                    ")");
+  }
+  if (a.outputGate)
+    v.require(!a.latent && a.qkNorm != "full", "attention.output_gate",
+              "'attention.output_gate' gates the heads of direct projections: it does not apply "
+              "to latent attention or to 'qk_norm: full'");
   if (a.latent) {
     const LatentAttentionConfig &l = *a.latent;
     v.atLeast<int64_t>(l.qLoraRank, 0, "attention.latent.q_lora_rank");

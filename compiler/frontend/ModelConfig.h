@@ -66,6 +66,21 @@ struct LatentAttentionConfig {
   int64_t qkHeadDim() const { return qkNopeHeadDim + qkRopeHeadDim; }
 };
 
+/// Qwen3-Next's gated DeltaNet (transformers' Qwen3NextGatedDeltaNet), the
+/// token mixer of the layers `AttentionConfig::layerTypes` marks
+/// "linear_attention": q, k, v, a gate z (in_proj_qkvz) and per value head
+/// b, a (in_proj_ba), grouped by key head; a causal depthwise convolution of
+/// `convKernel` taps with SiLU over q, k, v; the gated delta rule with
+/// L2-normalised q and k, decay −exp(A_log)·softplus(a + dt_bias) and
+/// β = σ(b); an RMS norm per value head times silu(z); out_proj.
+struct LinearAttentionConfig {
+  int64_t numKeyHeads = 16, numValueHeads = 32;
+  int64_t keyHeadDim = 128, valueHeadDim = 128;
+  int64_t convKernel = 4;
+  int64_t keyDim() const { return numKeyHeads * keyHeadDim; }
+  int64_t valueDim() const { return numValueHeads * valueHeadDim; }
+};
+
 struct AttentionConfig {
   int64_t numHeads = 4;
   int64_t numKvHeads = 0;   // 0: same as numHeads
@@ -111,12 +126,22 @@ struct AttentionConfig {
                : 0;
   }
   std::optional<LatentAttentionConfig> latent;
+  /// Qwen3-Next's output gate: q_proj also gives a gate per head (its rows
+  /// alternate a head's queries and its gate), and the attention output is
+  /// multiplied by σ(gate) before o_proj.
+  bool outputGate = false;
+  /// Linear attention in the layers `layerTypes` marks "linear_attention".
+  std::optional<LinearAttentionConfig> linear;
+  bool isLinear(int64_t layer) const {
+    return linear && layer < int64_t(layerTypes.size()) && layerTypes[layer] == "linear_attention";
+  }
   std::optional<double> scale; // softmax scale; default 1/sqrt(query head dim)
   /// Sliding-window attention: each position sees this many positions up
   /// to itself (0: all before it), in the layers `layerTypes` marks
   /// "sliding_attention" (every layer when it is empty).
   int64_t slidingWindow = 0;
-  std::vector<std::string> layerTypes; // sliding_attention | full_attention
+  // sliding_attention | full_attention | chunked_attention | linear_attention
+  std::vector<std::string> layerTypes;
   /// The window of layer `layer` (0: full attention).
   int64_t windowOf(int64_t layer) const {
     if (slidingWindow == 0)
@@ -262,6 +287,9 @@ struct ModelConfig {
   int64_t mtpLayers = 0;
   std::string norm = "rms"; // rms | layer
   double normEps = 1e-6;
+  /// RMS norms scale by 1 + weight, their weights initialised to zeros
+  /// (Gemma's and Qwen3-Next's zero-centred norms).
+  bool normUnitOffset = false;
   bool tieEmbeddings = false;
   /// Granite's multipliers: of the embeddings, of each residual branch
   /// (attention and FFN outputs), and the divisor of the logits.

@@ -44,8 +44,17 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
   r.read("temperature_scale", a.temperatureScale);
   r.read("scale", a.scale);
   r.read("sliding_window", a.slidingWindow);
+  r.read("output_gate", a.outputGate);
   r.readChoices("layer_types", a.layerTypes,
-                {"sliding_attention", "full_attention", "chunked_attention"});
+                {"sliding_attention", "full_attention", "chunked_attention", "linear_attention"});
+  r.section("linear", [&](MappingReader &l) {
+    LinearAttentionConfig &linear = a.linear.emplace();
+    l.read("num_key_heads", linear.numKeyHeads);
+    l.read("num_value_heads", linear.numValueHeads);
+    l.read("key_head_dim", linear.keyHeadDim);
+    l.read("value_head_dim", linear.valueHeadDim);
+    l.read("conv_kernel", linear.convKernel);
+  });
   r.section("latent", [&](MappingReader &l) {
     LatentAttentionConfig &latent = a.latent.emplace();
     l.read("q_lora_rank", latent.qLoraRank);
@@ -152,6 +161,7 @@ parseYamlDescription(const std::string &path,
   r.read("mtp_layers", config.mtpLayers);
   r.readChoice("norm", config.norm, {"rms", "layer"});
   r.read("norm_eps", config.normEps);
+  r.read("norm_unit_offset", config.normUnitOffset);
   r.read("tie_embeddings", config.tieEmbeddings);
   r.read("embedding_multiplier", config.embeddingMultiplier);
   r.read("residual_multiplier", config.residualMultiplier);

@@ -101,7 +101,7 @@ FailureOr<int> Emitter::addTensor(Value value, std::string name,
     return failure();
 
   plan::InitKind init = plan::InitKind::none;
-  float initStd = 0;
+  float initStd = 0, initHigh = 0;
   bool trainable = true;
   double hyperValue = 0;
   std::vector<fb::Offset<fb::String>> parts;
@@ -118,10 +118,13 @@ FailureOr<int> Emitter::addTensor(Value value, std::string name,
                  .Case("normal", plan::InitKind::normal)
                  .Case("zeros", plan::InitKind::zeros)
                  .Case("ones", plan::InitKind::ones)
+                 .Case("log_uniform", plan::InitKind::log_uniform)
                  .Default(plan::InitKind::none);
     }
     if (auto std = attrs.getAs<FloatAttr>(MoEDialect::kInitStdAttrName))
       initStd = std.getValueAsDouble();
+    if (auto high = attrs.getAs<FloatAttr>(MoEDialect::kInitHighAttrName))
+      initHigh = high.getValueAsDouble();
     if (auto flag = attrs.getAs<BoolAttr>(MoEDialect::kTrainableAttrName))
       trainable = flag.getValue();
     if (auto names = attrs.getAs<ArrayAttr>(MoEDialect::kPartsAttrName))
@@ -139,6 +142,7 @@ FailureOr<int> Emitter::addTensor(Value value, std::string name,
   tb.add_role(role);
   tb.add_init(init);
   tb.add_init_std(initStd);
+  tb.add_init_high(initHigh);
   tb.add_trainable(trainable);
   tb.add_parts(partsOffset);
   tb.add_buffer(buffer);

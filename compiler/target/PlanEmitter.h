@@ -17,7 +17,7 @@ namespace moec::target {
 /// The plan format version this compiler writes (2: the plan's Source;
 /// 3: views marked on their steps; 4: outputs written in place; 5: fusion
 /// groups' members; 6: the device mesh and collective steps, mesh.*).
-constexpr uint32_t kPlanVersion = 6;
+constexpr uint32_t kPlanVersion = 7;
 
 /// The description a plan was compiled from and the moec options that shaped
 /// it, stored in the plan so that the runtime can have it compiled again for

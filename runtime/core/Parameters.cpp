@@ -5,6 +5,7 @@
 #include "runtime/core/Random.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace moec::rt {
 
@@ -50,6 +51,7 @@ StatusOr<ParameterStore> ParameterStore::create(std::shared_ptr<LoadedPlan> plan
     stored.buffer = std::move(*buffer);
     stored.init = t.init();
     stored.initStd = t.init_std();
+    stored.initHigh = t.init_high();
     stored.trainable = t.trainable();
     if (t.parts())
       for (const flatbuffers::String *part : *t.parts())
@@ -127,8 +129,11 @@ Status ParameterStore::initialize(uint64_t seed) {
         // holds the values one rank draws for it.
         uint64_t key = seed ^ fnv1a64(name);
         const int64_t first = t.shard * t.numel;
+        bool logUniform = t.init == plan::InitKind::log_uniform;
         for (int64_t i = 0; i < t.numel; ++i)
-          values[i] = static_cast<float>(normal01(key, first + i) * t.initStd);
+          values[i] =
+              static_cast<float>(logUniform ? std::log(uniform01(key, first + i) * t.initHigh)
+                                            : normal01(key, first + i) * t.initStd);
       }
       return Status::ok();
     });

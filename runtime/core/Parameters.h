@@ -22,6 +22,7 @@ struct StoredTensor {
   std::unique_ptr<hal::Buffer> buffer; // numel f32 values on the store's device
   plan::InitKind init = plan::InitKind::zeros;
   float initStd = 0;
+  float initHigh = 0; // log_uniform: log(U(0, initHigh])
   bool trainable = true;
   std::vector<std::string> parts; // checkpoint names of dimension-0 slices
   /// Ranks that each hold one slice of dimension 0 (experts under moec

@@ -15,7 +15,7 @@ namespace moec::rt {
 /// Plan versions this runtime reads (3 marks views on their steps, which
 /// older plans left to op names).
 constexpr uint32_t kMinPlanVersion = 3;
-constexpr uint32_t kMaxPlanVersion = 6;
+constexpr uint32_t kMaxPlanVersion = 7;
 
 /// A verified plan and the bytes it lives in.
 class LoadedPlan {

@@ -16,6 +16,7 @@ void registerExpertKernels(KernelTable &registry);
 void registerLossKernels(KernelTable &registry);
 void registerShapeKernels(KernelTable &registry);
 void registerDenseGradientKernels(KernelTable &registry);
+void registerLinearAttentionKernels(KernelTable &registry);
 void registerRouterGradientKernels(KernelTable &registry);
 void registerExpertGradientKernels(KernelTable &registry);
 void registerLossGradientKernels(KernelTable &registry);
@@ -40,6 +41,7 @@ inline void registerCpuKernels(KernelTable &registry) {
   registerLossKernels(registry);
   registerShapeKernels(registry);
   registerDenseGradientKernels(registry);
+  registerLinearAttentionKernels(registry);
   registerRouterGradientKernels(registry);
   registerExpertGradientKernels(registry);
   registerLossGradientKernels(registry);

@@ -189,6 +189,16 @@ Status add(const StepContext &s) {
   return Status::ok();
 }
 
+Status multiply(const StepContext &s) {
+  const float *a = s.in(0).f32(), *b = s.in(1).f32();
+  float *y = s.out(0).f32();
+  int64_t n = s.out(0).numel();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = a[i] * b[i];
+  return Status::ok();
+}
+
 Status scale(const StepContext &s) {
   const float *x = s.in(0).f32();
   float *y = s.out(0).f32();
@@ -259,6 +269,7 @@ void registerDenseKernels(KernelTable &r) {
   r.add("moe.rope", rope);
   r.add("moe.attention", attention);
   r.add("moe.add", add);
+  r.add("moe.multiply", multiply);
   r.add("moe.scale", scale);
   r.add("moe.activation", activation);
   r.add("moe.clamped_swiglu", clampedSwigluKernel);

@@ -30,6 +30,8 @@ Act parseActivation(const std::string &name) {
   if (name == "relu") return Act::relu;
   if (name == "gelu") return Act::gelu;
   if (name == "gelu_tanh") return Act::gelu_tanh;
+  if (name == "sigmoid")
+    return Act::sigmoid;
   return Act::silu;
 }
 

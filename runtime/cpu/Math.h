@@ -26,7 +26,7 @@ inline void linearNT(const float *X, const float *W, float *Y, int64_t M,
   gemm(false, true, M, out, in, 1.0f, X, in, W, in, beta, Y, out);
 }
 
-enum class Act { relu, gelu, gelu_tanh, silu };
+enum class Act { relu, gelu, gelu_tanh, silu, sigmoid };
 Act parseActivation(const std::string &name);
 
 inline float activate(Act act, float x) {
@@ -40,6 +40,8 @@ inline float activate(Act act, float x) {
            (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
   case Act::silu:
     return x / (1.0f + std::exp(-x));
+  case Act::sigmoid:
+    return 1.0f / (1.0f + std::exp(-x));
   }
   return x;
 }
@@ -64,6 +66,10 @@ inline float activateGrad(Act act, float x) {
   case Act::silu: {
     float sig = 1.0f / (1.0f + std::exp(-x));
     return sig * (1.0f + x * (1.0f - sig));
+  }
+  case Act::sigmoid: {
+    float sig = 1.0f / (1.0f + std::exp(-x));
+    return sig * (1.0f - sig);
   }
   }
   return 1.0f;

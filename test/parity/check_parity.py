@@ -81,7 +81,7 @@ def main():
         inp = torch.tensor(np.stack([tokens[(b * S) % span:(b * S) % span + S] for b in range(B)]).astype(np.int64))
         tgt = torch.tensor(np.stack([tokens[(b * S) % span + 1:(b * S) % span + S + 1] for b in range(B)]).astype(np.int64))
         with torch.no_grad():
-            ref = moe_reference.Reference(cfg, w).forward(inp, tgt)
+            ref = moe_reference.Reference(cfg, {n: t.double() for n, t in w.items()}).forward(inp, tgt)
         train_failures = []
         if args.train:
             train_failures = check_training(args, cfg, plan, weights, data, dtype, tokens, w, B, S)
@@ -171,7 +171,7 @@ def check_training(args, cfg, plan, weights, data, dtype, tokens, w, B, S):
     ours = moe_reference.load_safetensors(grads_path)
     logged = [json.loads(line) for line in open(log_path)]
 
-    params = {name: t.clone().requires_grad_(True) for name, t in w.items()}
+    params = {name: t.double().requires_grad_(True) for name, t in w.items()}
     trainable = [params[name] for name in ours]
     seed = training_seed(args.model, args.set)
     noise = lambda step: seed * 1000003 + step
@@ -182,7 +182,7 @@ def check_training(args, cfg, plan, weights, data, dtype, tokens, w, B, S):
     worst = 0.0
     for (name, mine), theirs in zip(ours.items(), grads):
         theirs = torch.zeros_like(mine) if theirs is None else theirs
-        err = float((mine - theirs).norm() / max(float(theirs.norm()), 1e-12))
+        err = float((mine.double() - theirs).norm() / max(float(theirs.norm()), 1e-12))
         worst = max(worst, err)
         if err > GRAD_TOL:
             failures.append(f"gradient of {name} (relative L2 {err:.2e})")

@@ -103,6 +103,7 @@ class Cfg:
         self.mtp_weight = float((r.get("training") or {}).get("mtp_loss_weight", 0.3))
         self.norm = r.get("norm", "rms")
         self.eps = float(r.get("norm_eps", 1e-6))
+        self.unit_offset = r.get("norm_unit_offset", False)
         self.tie = r.get("tie_embeddings", False)
         self.embedding_multiplier = float(r.get("embedding_multiplier", 1.0))
         self.residual_multiplier = float(r.get("residual_multiplier", 1.0))
@@ -123,6 +124,15 @@ class Cfg:
         self.attn_scale = g(a, "scale", None)
         self.window = g(a, "sliding_window", 0) or 0
         self.layer_types = g(a, "layer_types", None)
+        self.output_gate = g(a, "output_gate", False)
+        lin = a.get("linear") if a else None
+        self.linear = None
+        if lin is not None:
+            self.linear = dict(key_heads=lin.get("num_key_heads", 16),
+                               value_heads=lin.get("num_value_heads", 32),
+                               key_dim=lin.get("key_head_dim", 128),
+                               value_dim=lin.get("value_head_dim", 128),
+                               kernel=lin.get("conv_kernel", 4))
         self.no_rope_layers = g(a, "no_rope_layers", []) or []
         self.chunk = g(a, "chunk_size", 0) or 0
         self.temperature_floor = g(a, "temperature_floor", 0) or 0
@@ -215,14 +225,15 @@ class Cfg:
         self.norm = "rms"
         self.eps = float(r.get("rms_norm_eps", 1e-5 if t in ("olmoe", "gpt_oss", "llama4_text") else 1e-6))
         self.tie = r.get("tie_word_embeddings", False)
+        self.unit_offset = t == "qwen3_next"  # Qwen3NextRMSNorm: 1 + weight
         granite = t in ("granitemoe", "granitemoeshared")
         self.embedding_multiplier = float(r.get("embedding_multiplier", 1.0)) if granite else 1.0
         self.residual_multiplier = float(r.get("residual_multiplier", 1.0)) if granite else 1.0
         self.logits_scaling = float(r.get("logits_scaling", 1.0)) if granite else 1.0
         self.heads = r["num_attention_heads"]
         self.kv_heads = r.get("num_key_value_heads", self.heads)
-        self.head_dim = r.get("head_dim") or {"gpt_oss": 64, "llama4_text": 128}.get(
-            t, self.d // self.heads)
+        self.head_dim = r.get("head_dim") or {"gpt_oss": 64, "llama4_text": 128,
+                                              "qwen3_next": 256}.get(t, self.d // self.heads)
         rope = r.get("rope_scaling") or r.get("rope_parameters") or {}
         if t == "gpt_oss" and "rope_scaling" not in r and "rope_parameters" not in r:
             rope = {"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
@@ -233,7 +244,7 @@ class Cfg:
         self.max_positions = r.get("max_position_embeddings", 0)
         self.rope_interleaved, self.attn_scale, self.latent = False, None, None
         self.partial_rotary = float(rope.get("partial_rotary_factor") or r.get("partial_rotary_factor")
-                                    or (0.5 if t == "glm4_moe" else 1.0))
+                                    or {"glm4_moe": 0.5, "qwen3_next": 0.25}.get(t, 1.0))
         # Sliding windows as transformers 5 configs derive layer_types.
         self.window, self.layer_types = 0, r.get("layer_types")
         self.no_rope_layers, self.chunk, self.temperature_floor = [], 0, 0
@@ -262,8 +273,22 @@ class Cfg:
                 factor = self.rope_scaling["factor"]
                 mscale = 1.0 if factor <= 1 else 0.1 * m * math.log(factor) + 1.0
                 self.attn_scale = qk ** -0.5 * mscale * mscale
-        self.qkv_bias = t == "qwen2_moe" or (t == "qwen3_moe" and r.get("attention_bias", False))
-        self.o_bias = t == "qwen3_moe" and r.get("attention_bias", False)
+        qwen3 = t in ("qwen3_moe", "qwen3_next")
+        self.qkv_bias = t == "qwen2_moe" or (qwen3 and r.get("attention_bias", False))
+        self.o_bias = qwen3 and r.get("attention_bias", False)
+        self.output_gate, self.linear = False, None
+        if t == "qwen3_next":
+            # transformers' Qwen3NextConfig and Qwen3NextGatedDeltaNet.
+            self.naming, self.output_gate = "qwen2_moe", True
+            self.linear = dict(key_heads=r.get("linear_num_key_heads", 16),
+                               value_heads=r.get("linear_num_value_heads", 32),
+                               key_dim=r.get("linear_key_head_dim", 128),
+                               value_dim=r.get("linear_value_head_dim", 128),
+                               kernel=r.get("linear_conv_kernel_dim", 4))
+            if self.layer_types is None:
+                interval = r.get("full_attention_interval", 4)
+                self.layer_types = ["linear_attention" if (i + 1) % interval else "full_attention"
+                                    for i in range(self.layers)]
         self.sinks = self.router_bias = self.scale_inputs = False
         self.expert_layout = "separate"
         if t == "gpt_oss":
@@ -271,7 +296,7 @@ class Cfg:
             self.sinks = self.router_bias = True
             self.swiglu_alpha = float(r.get("swiglu_alpha", 1.702))
             self.swiglu_limit = float(r.get("swiglu_limit", 7.0))
-        self.qk_norm = {"qwen3_moe": "head", "olmoe": "full"}.get(t, "none")
+        self.qk_norm = {"qwen3_moe": "head", "qwen3_next": "head", "olmoe": "full"}.get(t, "none")
         self.ffn_width = r.get("intermediate_size")
         self.ffn_act = r.get("hidden_act", "silu")
         self.ffn_gated = True
@@ -291,17 +316,18 @@ class Cfg:
             self.normalize = True
             self.moe_layers = list(range(n))
             self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
-        elif t in ("qwen2_moe", "qwen3_moe"):
+        elif t in ("qwen2_moe", "qwen3_moe", "qwen3_next"):
             self.E, self.k = r["num_experts"], r["num_experts_per_tok"]
             self.expert_width = r["moe_intermediate_size"]
-            self.normalize = r.get("norm_topk_prob", False)
+            self.normalize = r.get("norm_topk_prob", t == "qwen3_next")
             step = r.get("decoder_sparse_step", 1)
             only = r.get("mlp_only_layers", [])
             self.moe_layers = [i for i in range(n) if i not in only and (i + 1) % step == 0]
             self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
-            if t == "qwen2_moe" and r.get("shared_expert_intermediate_size", 0):
+            shared = r.get("shared_expert_intermediate_size", 512 if t == "qwen3_next" else 0)
+            if t != "qwen3_moe" and shared:
                 self.shared_count, self.shared_gate = 1, True
-                self.shared_width = r["shared_expert_intermediate_size"]
+                self.shared_width = shared
         elif t == "gpt_oss":
             self.E = r.get("num_local_experts", 128)
             self.k = r.get("num_experts_per_tok", 4)
@@ -586,6 +612,50 @@ def chunk_of(c, i):
     return c.chunk if i < len(c.layer_types) and c.layer_types[i] == "chunked_attention" else 0
 
 
+def l2norm(x, eps=1e-6):
+    return x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True) + eps)
+
+
+def chunk_gated_delta_rule(query, key, value, g, beta, chunk_size=64):
+    """transformers' torch_chunk_gated_delta_rule with use_qk_l2norm_in_kernel
+    (the gated delta rule in chunks of 64 positions): [B, S, H, D] in and out."""
+    query, key = l2norm(query), l2norm(key)
+    query, key, value, beta, g = [x.transpose(1, 2).contiguous() for x in (query, key, value, beta, g)]
+    B, H, S, dk = key.shape
+    dv = value.shape[-1]
+    pad = (chunk_size - S % chunk_size) % chunk_size
+    query, key, value = (F.pad(x, (0, 0, 0, pad)) for x in (query, key, value))
+    beta, g = F.pad(beta, (0, pad)), F.pad(g, (0, pad))
+    total = S + pad
+    query = query * (1 / query.shape[-1] ** 0.5)
+    v_beta, k_beta = value * beta.unsqueeze(-1), key * beta.unsqueeze(-1)
+    query, key, value, k_beta, v_beta = [x.reshape(x.shape[0], x.shape[1], -1, chunk_size, x.shape[-1])
+                                         for x in (query, key, value, k_beta, v_beta)]
+    g = g.reshape(g.shape[0], g.shape[1], -1, chunk_size)
+    mask = torch.triu(torch.ones(chunk_size, chunk_size, dtype=torch.bool), diagonal=0)
+    g = g.cumsum(dim=-1)
+    decay_mask = ((g.unsqueeze(-1) - g.unsqueeze(-2)).tril().exp()).tril()
+    attn = -((k_beta @ key.transpose(-1, -2)) * decay_mask).masked_fill(mask, 0)
+    for i in range(1, chunk_size):
+        row = attn[..., i, :i].clone()
+        sub = attn[..., :i, :i].clone()
+        attn[..., i, :i] = row + (row.unsqueeze(-1) * sub).sum(-2)
+    attn = attn + torch.eye(chunk_size, dtype=attn.dtype)
+    value = attn @ v_beta
+    k_cumdecay = attn @ (k_beta * g.exp().unsqueeze(-1))
+    state = torch.zeros(B, H, dk, dv, dtype=value.dtype)
+    out = torch.zeros_like(value)
+    for i in range(total // chunk_size):
+        q_i, k_i, v_i = query[:, :, i], key[:, :, i], value[:, :, i]
+        attn = q_i @ k_i.transpose(-1, -2) * decay_mask[:, :, i]
+        v_new = v_i - k_cumdecay[:, :, i] @ state
+        out[:, :, i] = (q_i * g[:, :, i, :, None].exp()) @ state + attn @ v_new
+        state = (state * g[:, :, i, -1, None, None].exp()
+                 + (k_i * (g[:, :, i, -1, None] - g[:, :, i]).exp()[..., None]).transpose(-1, -2) @ v_new)
+    out = out.reshape(out.shape[0], out.shape[1], -1, out.shape[-1])[:, :, :S]
+    return out.transpose(1, 2).contiguous()
+
+
 def tsallis(s, q):
     if q == 1.0:
         return -(s * torch.log(s.clamp_min(1e-38))).sum(-1)
@@ -604,9 +674,13 @@ class Reference:
             raise KeyError(f"missing weight {name}")
         return self.w[name]
 
+    def norm_weight(self, name):
+        """An RMS norm's scale: 1 + weight for zero-centred norms (Qwen3-Next)."""
+        return self.W(name) + 1.0 if self.c.unit_offset else self.W(name)
+
     def norm(self, x, prefix):
         if self.c.norm == "rms":
-            return rms_norm(x, self.W(prefix + ".weight"), self.c.eps)
+            return rms_norm(x, self.norm_weight(prefix + ".weight"), self.c.eps)
         return F.layer_norm(x, (x.shape[-1],), self.W(prefix + ".weight"),
                             self.W(prefix + ".bias"), self.c.eps)
 
@@ -671,6 +745,10 @@ class Reference:
                 y = y + self.W(p + name + ".bias")
             return y
         q, k, v = proj("q_proj"), proj("k_proj"), proj("v_proj")
+        if c.output_gate:
+            # Qwen3NextAttention: each head's queries, then its gate.
+            q, gate = torch.chunk(q.view(B, S, c.heads, 2 * c.head_dim), 2, dim=-1)
+            q, gate = q.reshape(B, S, -1), gate.reshape(B, S, -1)
         if c.qk_norm == "full":
             q = rms_norm(q, self.W(p + "q_norm.weight"), c.eps)
             k = rms_norm(k, self.W(p + "k_norm.weight"), c.eps)
@@ -678,8 +756,8 @@ class Reference:
         k = k.view(B, S, c.kv_heads, c.head_dim)
         v = v.view(B, S, c.kv_heads, c.head_dim)
         if c.qk_norm == "head":
-            q = rms_norm(q, self.W(p + "q_norm.weight"), c.eps)
-            k = rms_norm(k, self.W(p + "k_norm.weight"), c.eps)
+            q = rms_norm(q, self.norm_weight(p + "q_norm.weight"), c.eps)
+            k = rms_norm(k, self.norm_weight(p + "k_norm.weight"), c.eps)
         if uses_rope(c, i):
             q, k = rope(q, c), rope(k, c)
             if c.qk_norm == "l2":
@@ -708,6 +786,8 @@ class Reference:
             probs = torch.softmax(scores, -1)
         o = probs @ v
         o = o.transpose(1, 2).reshape(B, S, c.heads * c.head_dim)
+        if c.output_gate:
+            o = o * torch.sigmoid(gate)
         o = o @ self.W(p + "o_proj.weight").T
         if c.o_bias:
             o = o + self.W(p + "o_proj.bias")
@@ -969,10 +1049,38 @@ class Reference:
         """The objective as a differentiable tensor."""
         return self._forward(tokens, targets)[0]
 
+    def linear_attention(self, h, i):
+        """transformers' Qwen3NextGatedDeltaNet without a cache (its torch
+        fallbacks: torch_causal_conv1d_fn, torch_chunk_gated_delta_rule)."""
+        c, p, L = self.c, f"model.layers.{i}.linear_attn.", self.c.linear
+        B, S, _ = h.shape
+        Hk, Hv, dk, dv, K = L["key_heads"], L["value_heads"], L["key_dim"], L["value_dim"], L["kernel"]
+        r = Hv // Hk
+        qkvz = (h @ self.W(p + "in_proj_qkvz.weight").T).view(B, S, Hk, 2 * dk + 2 * r * dv)
+        ba = (h @ self.W(p + "in_proj_ba.weight").T).view(B, S, Hk, 2 * r)
+        q, k, v, z = torch.split(qkvz, [dk, dk, r * dv, r * dv], dim=3)
+        b, a = torch.split(ba, [r, r], dim=3)
+        v, z = v.reshape(B, S, Hv, dv), z.reshape(B, S, Hv, dv)
+        b, a = b.reshape(B, S, Hv), a.reshape(B, S, Hv)
+        mixed = torch.cat([x.reshape(B, S, -1) for x in (q, k, v)], dim=-1).transpose(1, 2)
+        weight = self.W(p + "conv1d.weight")
+        mixed = F.silu(F.conv1d(mixed, weight, padding=K - 1, groups=mixed.shape[1])[:, :, :S])
+        q, k, v = torch.split(mixed.transpose(1, 2), [Hk * dk, Hk * dk, Hv * dv], dim=-1)
+        q, k, v = q.reshape(B, S, Hk, dk), k.reshape(B, S, Hk, dk), v.reshape(B, S, Hv, dv)
+        beta = b.sigmoid()
+        g = -self.W(p + "A_log").exp() * F.softplus(a + self.W(p + "dt_bias"))
+        q, k = q.repeat_interleave(r, dim=2), k.repeat_interleave(r, dim=2)
+        o = chunk_gated_delta_rule(q, k, v, g, beta)
+        # Qwen3NextRMSNormGated: the norm first, then the gate.
+        o = rms_norm(o, self.W(p + "norm.weight"), c.eps) * F.silu(z)
+        return o.reshape(B, S, -1) @ self.W(p + "out_proj.weight").T
+
     def decoder_layer(self, h, i, out):
         c, pre = self.c, f"model.layers.{i}."
         B, S, _ = h.shape
-        h = h + self.attention(self.norm(h, pre + "input_layernorm"), i) * c.residual_multiplier
+        n = self.norm(h, pre + "input_layernorm")
+        linear = c.linear and c.layer_types and c.layer_types[i] == "linear_attention"
+        h = h + (self.linear_attention(n, i) if linear else self.attention(n, i)) * c.residual_multiplier
         n = self.norm(h, pre + "post_attention_layernorm")
         if c.moe and i in c.moe_layers:
             out["_seqs"].append(S)

@@ -133,6 +133,13 @@ LogicalResult AddOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
   return success();
 }
 
+LogicalResult MultiplyOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                   SmallVectorImpl<Value> &grads) {
+  grads.append({b.create<MultiplyOp>(getLoc(), dresult[0], getRhs()).getResult(),
+                b.create<MultiplyOp>(getLoc(), dresult[0], getLhs()).getResult()});
+  return success();
+}
+
 LogicalResult FFNOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                               SmallVectorImpl<Value> &grads) {
   SmallVector<Type> weightTypes = {getW1().getType(), getW2().getType()};

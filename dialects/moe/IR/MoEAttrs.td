@@ -53,7 +53,8 @@ def MoE_Activation : MoE_Enum<"Activation", "activation function", [
   I32EnumAttrCase<"relu", 0>,
   I32EnumAttrCase<"gelu", 1>,       // exact, erf-based
   I32EnumAttrCase<"gelu_tanh", 2>,  // tanh approximation
-  I32EnumAttrCase<"silu", 3>]>;
+  I32EnumAttrCase<"silu", 3>,
+  I32EnumAttrCase<"sigmoid", 4>]>;
 def MoE_ActivationAttr : MoE_EnumAttr<MoE_Activation, "activation">;
 
 def MoE_LoadBalancing : MoE_Enum<"LoadBalancing",

@@ -94,8 +94,8 @@ def MoE_ActivationOp : MoE_Op<"activation", [Elementwise, DeclareOpInterfaceMeth
     AllTypesMatch<["input", "result"]>]> {
   let summary = "elementwise activation function";
   let description = [{
-    `relu`, `gelu` (exact, erf), `gelu_tanh` (tanh approximation) or `silu`
-    (`x · σ(x)`), elementwise.
+    `relu`, `gelu` (exact, erf), `gelu_tanh` (tanh approximation), `silu`
+    (`x · σ(x)`) or `sigmoid` (`σ(x)`), elementwise.
 
     ```mlir
     %a = moe.activation %x {kind = #moe.activation<silu>} : tensor<2x8x64xf32>
@@ -122,6 +122,23 @@ def MoE_AddOp : MoE_Op<"add", [Elementwise, DeclareOpInterfaceMethods<MoE_Gradie
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
   let hasCanonicalizer = 1;
+}
+
+def MoE_MultiplyOp : MoE_Op<"multiply", [Elementwise, DeclareOpInterfaceMethods<MoE_GradientOpInterface>,
+    Pure, Commutative, SameOperandsAndResultType]> {
+  let summary = "elementwise product (gates)";
+  let description = [{
+    Qwen3-Next's gates: attention outputs times `σ(gate)`, the linear
+    attention's normalised outputs times `silu(z)` (with `moe.activation` on
+    the gate).
+
+    ```mlir
+    %g = moe.multiply %o, %s : tensor<2x8x64xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$lhs, MoE_FloatTensor:$rhs);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
 }
 
 def MoE_ScaleOp : MoE_Op<"scale", [Elementwise, DeclareOpInterfaceMethods<MoE_GradientOpInterface>,

@@ -49,6 +49,8 @@ def MoE_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kTrainableAttrName = "moe.trainable";
     static constexpr ::llvm::StringLiteral kInitAttrName = "moe.init";
     static constexpr ::llvm::StringLiteral kInitStdAttrName = "moe.init_std";
+    /// The upper bound of `log_uniform` initialisation: log(U(0, high]).
+    static constexpr ::llvm::StringLiteral kInitHighAttrName = "moe.init_high";
     static constexpr ::llvm::StringLiteral kPartsAttrName = "moe.parts";
     // Function result attributes: a metric, a parameter's gradient, an
     // updated parameter or state.

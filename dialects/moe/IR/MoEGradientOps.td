@@ -99,6 +99,57 @@ def MoE_AttentionGradOp : MoE_GradOp<"attention_grad",
                       MoE_FloatTensor:$dvalue, Optional<MoE_FloatTensor>:$dsinks);
 }
 
+def MoE_CausalConv1DGradOp : MoE_GradOp<"causal_conv1d_grad",
+    [AllTypesMatch<["input", "dinput"]>, AllTypesMatch<["weight", "dweight"]>]> {
+  let summary = "dinput and dweight of moe.causal_conv1d";
+  let description = [{
+    `dinput[b, s, c] = Σ_j weight[c, j] · dresult[b, s + K − 1 − j, c]` over
+    the positions within the sequence; `dweight[c, j]` sums
+    `dresult[b, s, c] · input[b, s − (K − 1) + j, c]` over sequences and
+    positions.
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$weight,
+                       MoE_FloatTensor:$dresult);
+  let results = (outs MoE_FloatTensor:$dinput, MoE_FloatTensor:$dweight);
+}
+
+def MoE_DeltaDecayGradOp : MoE_GradOp<"delta_decay_grad",
+    [AllTypesMatch<["input", "dinput"]>, AllTypesMatch<["a_log", "da_log"]>,
+     AllTypesMatch<["dt_bias", "ddt_bias"]>]> {
+  let summary = "dinput, da_log and ddt_bias of moe.delta_decay";
+  let description = [{
+    With `u = input + dt_bias` and `g = −exp(a_log) · softplus(u)`:
+    `dinput = −dresult · exp(a_log) · σ(u)` (1 above 20, as PyTorch's
+    softplus passes gradients), `ddt_bias` its sum over positions, and
+    `da_log = Σ dresult · g` over positions.
+  }];
+  let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$a_log,
+                       MoE_FloatTensor:$dt_bias, MoE_FloatTensor:$dresult);
+  let results = (outs MoE_FloatTensor:$dinput, MoE_FloatTensor:$da_log,
+                      MoE_FloatTensor:$ddt_bias);
+}
+
+def MoE_GatedDeltaRuleGradOp : MoE_GradOp<"gated_delta_rule_grad",
+    [AllTypesMatch<["query", "dquery"]>, AllTypesMatch<["key", "dkey"]>,
+     AllTypesMatch<["value", "dvalue"]>, AllTypesMatch<["decay", "ddecay"]>,
+     AllTypesMatch<["beta", "dbeta"]>]> {
+  let summary = "the gradients of moe.gated_delta_rule's five operands (states recomputed)";
+  let description = [{
+    Backpropagation through the recurrence, last position first, with the
+    states recomputed from the operands. Per position, with `A = exp(g)·M`
+    the decayed state and `m = Aᵀk`: `dM += q̂ doᵀ`, `dq̂ = M do`,
+    `dk = dM δ + A dm`, `dδ = dMᵀ k`, `dv = β dδ`, `dβ = dδ · (v − m)`,
+    `dm = −β dδ`, `dA = dM + k dmᵀ`, `dg = Σ dA ⊙ A`, and `exp(g)·dA` is the
+    earlier state's `dM`. Through the scale and the L2 norms to `dquery` and
+    `dkey`; query and key heads shared by several value heads sum theirs.
+  }];
+  let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key, MoE_FloatTensor:$value,
+                       MoE_FloatTensor:$decay, MoE_FloatTensor:$beta, MoE_FloatTensor:$dresult,
+                       OptionalAttr<F32Attr>:$scale, OptionalAttr<F32Attr>:$qk_l2norm_eps);
+  let results = (outs MoE_FloatTensor:$dquery, MoE_FloatTensor:$dkey, MoE_FloatTensor:$dvalue,
+                      MoE_FloatTensor:$ddecay, MoE_FloatTensor:$dbeta);
+}
+
 def MoE_ClampedSwiGLUGradOp : MoE_GradOp<"clamped_swiglu_grad",
     [AllTypesMatch<["input", "dinput"]>]> {
   let summary = "dinput of moe.clamped_swiglu";

@@ -382,7 +382,18 @@ TEST(GradientCheck, DenseOps) {
             {"static_strides", std::vector<int64_t>{1, 1, 1}}},
            {dy(), in(1)},
            {0}});
-  for (std::string act : {"relu", "gelu", "gelu_tanh", "silu"})
+  g.check({"multiply",
+           "moe.multiply",
+           {},
+           {randn({3, 5}, 40), randn({3, 5}, 41)},
+           {{3, 5}},
+           {},
+           0,
+           "moe.multiply",
+           {},
+           {dy(), in(1)},
+           {0}});
+  for (std::string act : {"relu", "gelu", "gelu_tanh", "silu", "sigmoid"})
     g.check({"activation_" + act, "moe.activation", {{"kind", act}}, {randn({4, 6}, 12)}, {{4, 6}}, {}, 0,
              "moe.activation_grad", {{"kind", act}}, {in(0), dy()}, {0}});
   g.check({"ffn_swiglu", "moe.ffn", {{"activation", std::string("silu")}},
@@ -394,6 +405,57 @@ TEST(GradientCheck, DenseOps) {
   one.f = {1.0f};
   g.check({"cross_entropy", "moe.cross_entropy", {}, {randn({2, 3, 5}, 17), targets}, {{}}, {}, 0,
            "moe.cross_entropy_grad", {}, {in(0), in(1), dy()}, {0, -1}});
+}
+
+TEST(GradientCheck, LinearAttentionOps) {
+  GradientCheck g;
+  g.check({"causal_conv1d",
+           "moe.causal_conv1d",
+           {},
+           {randn({2, 6, 5}, 42), randn({5, 4}, 43)},
+           {{2, 6, 5}},
+           {},
+           0,
+           "moe.causal_conv1d_grad",
+           {},
+           {in(0), in(1), dy()},
+           {0, 1}});
+  // Inputs on both sides of softplus's threshold (20).
+  Buffer a = randn({2, 3, 4}, 44, 2.0f);
+  a.f[0] = 25.0f, a.f[5] = 30.0f;
+  g.check({"delta_decay",
+           "moe.delta_decay",
+           {},
+           {a, randn({4}, 45, 0.5f), randn({4}, 46)},
+           {{2, 3, 4}},
+           {},
+           0,
+           "moe.delta_decay_grad",
+           {},
+           {in(0), in(1), in(2), dy()},
+           {0, 1, 2}});
+  // Two key heads, each read by two value heads; 70 positions cross the
+  // gradient's chunk of 64. Decays in (-1, 0), betas in (0, 1).
+  auto rule = [&](std::vector<NamedAttr> attrs, const char *name) {
+    Buffer decay = randn({1, 70, 4}, 47, 0.2f, -0.4f), beta = randn({1, 70, 4}, 48, 0.15f, 0.5f);
+    Case c{
+        name,
+        "moe.gated_delta_rule",
+        attrs,
+        {randn({1, 70, 2, 3}, 49), randn({1, 70, 2, 3}, 50), randn({1, 70, 4, 5}, 51), decay, beta},
+        {{1, 70, 4, 5}},
+        {},
+        0,
+        "moe.gated_delta_rule_grad",
+        attrs,
+        {in(0), in(1), in(2), in(3), in(4), dy()},
+        {0, 1, 2, 3, 4}};
+    c.h = 2e-3;
+    c.rtol = 1e-2;
+    g.check(c);
+  };
+  rule({{"qk_l2norm_eps", 1e-6}}, "gated_delta_rule_l2norm");
+  rule({{"scale", 0.3}}, "gated_delta_rule_scaled");
 }
 
 TEST(GradientCheck, RouterOps) {

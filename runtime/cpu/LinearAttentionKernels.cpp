@@ -1,0 +1,306 @@
+//===- LinearAttentionKernels.cpp - gated DeltaNet on the CPU -------------===//
+//
+// moe.causal_conv1d, moe.delta_decay and moe.gated_delta_rule with their
+// gradients (dialects/moe/IR/MoELinearAttentionOps.td has the math). The
+// delta rule runs the recurrence position by position per sequence and value
+// head, its state a [Dk, Dv] matrix; its gradient recomputes the states from
+// checkpoints every kChunk positions, one chunk at a time, last chunk first.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/cpu/CpuKernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace moec::rt::cpu {
+namespace {
+
+Status causalConv1D(const StepContext &s) {
+  const TensorRef &x = s.in(0), &w = s.in(1);
+  int64_t B = x.dim(0), S = x.dim(1), C = x.dim(2), K = w.dim(1);
+  const float *X = x.f32(), *W = w.f32();
+  float *Y = s.out(0).f32();
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < S; ++t)
+      for (int64_t c = 0; c < C; ++c) {
+        float sum = 0.0f;
+        for (int64_t j = std::max<int64_t>(0, K - 1 - t); j < K; ++j)
+          sum += W[c * K + j] * X[(b * S + t - (K - 1) + j) * C + c];
+        Y[(b * S + t) * C + c] = sum;
+      }
+  return Status::ok();
+}
+
+Status causalConv1DGrad(const StepContext &s) {
+  const TensorRef &x = s.in(0), &w = s.in(1), &dy = s.in(2);
+  int64_t B = x.dim(0), S = x.dim(1), C = x.dim(2), K = w.dim(1);
+  const float *X = x.f32(), *W = w.f32(), *DY = dy.f32();
+  float *DX = s.out(0).f32(), *DW = s.out(1).f32();
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < S; ++t)
+      for (int64_t c = 0; c < C; ++c) {
+        // Output position t + (K - 1) - j read input position t through tap j.
+        float sum = 0.0f;
+        for (int64_t j = std::max<int64_t>(0, t + K - S); j < K; ++j)
+          sum += W[c * K + j] * DY[(b * S + t + (K - 1) - j) * C + c];
+        DX[(b * S + t) * C + c] = sum;
+      }
+#pragma omp parallel for
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t j = 0; j < K; ++j) {
+      double sum = 0.0;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = std::max<int64_t>(0, K - 1 - j); t < S; ++t)
+          sum += double(DY[(b * S + t) * C + c]) * X[(b * S + t - (K - 1) + j) * C + c];
+      DW[c * K + j] = float(sum);
+    }
+  return Status::ok();
+}
+
+/// PyTorch's softplus (beta 1, threshold 20) and its derivative.
+float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
+float softplusGrad(float x) { return x > 20.0f ? 1.0f : 1.0f / (1.0f + std::exp(-x)); }
+
+Status deltaDecay(const StepContext &s) {
+  const TensorRef &a = s.in(0);
+  const float *A = a.f32(), *alog = s.in(1).f32(), *bias = s.in(2).f32();
+  int64_t H = a.dim(-1), n = a.numel();
+  float *G = s.out(0).f32();
+#pragma omp parallel for
+  for (int64_t i = 0; i < n; ++i)
+    G[i] = -std::exp(alog[i % H]) * softplus(A[i] + bias[i % H]);
+  return Status::ok();
+}
+
+Status deltaDecayGrad(const StepContext &s) {
+  const TensorRef &a = s.in(0);
+  const float *A = a.f32(), *alog = s.in(1).f32(), *bias = s.in(2).f32(), *DG = s.in(3).f32();
+  int64_t H = a.dim(-1), rows = a.numel() / H;
+  float *DA = s.out(0).f32(), *DALOG = s.out(1).f32(), *DBIAS = s.out(2).f32();
+#pragma omp parallel for
+  for (int64_t h = 0; h < H; ++h) {
+    float rate = std::exp(alog[h]);
+    double dlog = 0.0, dbias = 0.0;
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t i = r * H + h;
+      float u = A[i] + bias[h];
+      float da = -DG[i] * rate * softplusGrad(u);
+      DA[i] = da;
+      dbias += da;
+      dlog += double(DG[i]) * (-rate * softplus(u));
+    }
+    DALOG[h] = float(dlog);
+    DBIAS[h] = float(dbias);
+  }
+  return Status::ok();
+}
+
+/// The shapes and attributes of a moe.gated_delta_rule(_grad) step.
+struct DeltaRule {
+  int64_t B, S, Hk, Dk, Hv, Dv;
+  float scale;
+  bool l2norm;
+  float eps;
+
+  explicit DeltaRule(const StepContext &s) {
+    const TensorRef &q = s.in(0), &v = s.in(2);
+    B = q.dim(0), S = q.dim(1), Hk = q.dim(2), Dk = q.dim(3), Hv = v.dim(2), Dv = v.dim(3);
+    scale = s.has("scale") ? float(s.f64("scale")) : 1.0f / std::sqrt(float(Dk));
+    l2norm = s.has("qk_l2norm_eps");
+    eps = l2norm ? float(s.f64("qk_l2norm_eps")) : 0.0f;
+  }
+  int64_t group() const { return Hv / Hk; }
+  int64_t qk(int64_t b, int64_t t, int64_t kh) const { return ((b * S + t) * Hk + kh) * Dk; }
+  int64_t v(int64_t b, int64_t t, int64_t h) const { return ((b * S + t) * Hv + h) * Dv; }
+  int64_t gate(int64_t b, int64_t t, int64_t h) const { return (b * S + t) * Hv + h; }
+
+  /// Sequence b's queries (times the scale) and keys of key head kh, L2
+  /// normalised when asked; their norms in qNorm, kNorm (1 without).
+  void normalized(const float *q, const float *k, int64_t b, int64_t kh, std::vector<float> &qHat,
+                  std::vector<float> &kHat, std::vector<float> &qNorm,
+                  std::vector<float> &kNorm) const {
+    qHat.resize(S * Dk), kHat.resize(S * Dk), qNorm.assign(S, 1.0f), kNorm.assign(S, 1.0f);
+    for (int64_t t = 0; t < S; ++t) {
+      const float *Q = q + qk(b, t, kh), *K = k + qk(b, t, kh);
+      if (l2norm) {
+        float qq = 0.0f, kk = 0.0f;
+        for (int64_t i = 0; i < Dk; ++i)
+          qq += Q[i] * Q[i], kk += K[i] * K[i];
+        qNorm[t] = std::sqrt(qq + eps), kNorm[t] = std::sqrt(kk + eps);
+      }
+      for (int64_t i = 0; i < Dk; ++i) {
+        qHat[t * Dk + i] = Q[i] / qNorm[t] * scale;
+        kHat[t * Dk + i] = K[i] / kNorm[t];
+      }
+    }
+  }
+
+  /// One position: M ← exp(g)·M + k δᵀ with δ = β(v − exp(g)·Mᵀk); δ and
+  /// m = exp(g)·Mᵀk returned in delta, m (Dv each).
+  void step(float *M, const float *k, const float *v, float g, float beta, float *delta,
+            float *m) const {
+    float decay = std::exp(g);
+    for (int64_t i = 0; i < Dk * Dv; ++i)
+      M[i] *= decay;
+    std::fill(m, m + Dv, 0.0f);
+    for (int64_t i = 0; i < Dk; ++i)
+      for (int64_t j = 0; j < Dv; ++j)
+        m[j] += M[i * Dv + j] * k[i];
+    for (int64_t j = 0; j < Dv; ++j)
+      delta[j] = beta * (v[j] - m[j]);
+    for (int64_t i = 0; i < Dk; ++i)
+      for (int64_t j = 0; j < Dv; ++j)
+        M[i * Dv + j] += k[i] * delta[j];
+  }
+};
+
+Status gatedDeltaRule(const StepContext &s) {
+  DeltaRule r(s);
+  const float *q = s.in(0).f32(), *k = s.in(1).f32(), *v = s.in(2).f32(), *g = s.in(3).f32(),
+              *beta = s.in(4).f32();
+  float *o = s.out(0).f32();
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < r.B; ++b)
+    for (int64_t h = 0; h < r.Hv; ++h) {
+      int64_t kh = h / r.group();
+      std::vector<float> qHat, kHat, qNorm, kNorm, M(r.Dk * r.Dv, 0.0f), delta(r.Dv), m(r.Dv);
+      r.normalized(q, k, b, kh, qHat, kHat, qNorm, kNorm);
+      for (int64_t t = 0; t < r.S; ++t) {
+        r.step(M.data(), &kHat[t * r.Dk], v + r.v(b, t, h), g[r.gate(b, t, h)],
+               beta[r.gate(b, t, h)], delta.data(), m.data());
+        float *out = o + r.v(b, t, h);
+        std::fill(out, out + r.Dv, 0.0f);
+        for (int64_t i = 0; i < r.Dk; ++i)
+          for (int64_t j = 0; j < r.Dv; ++j)
+            out[j] += M[i * r.Dv + j] * qHat[t * r.Dk + i];
+      }
+    }
+  return Status::ok();
+}
+
+constexpr int64_t kChunk = 64;
+
+/// dx of y = x / sqrt(Σx² + eps) (times `scale`) from dy, in place: dy
+/// becomes (scale·dy − ŷ (scale·dy · ŷ)) / n with ŷ = x / n.
+void normalizeBackward(float *dy, const float *x, float n, float scale, int64_t D) {
+  float dot = 0.0f;
+  for (int64_t i = 0; i < D; ++i)
+    dot += scale * dy[i] * x[i] / n;
+  for (int64_t i = 0; i < D; ++i)
+    dy[i] = (scale * dy[i] - x[i] / n * dot) / n;
+}
+
+Status gatedDeltaRuleGrad(const StepContext &s) {
+  DeltaRule r(s);
+  const float *q = s.in(0).f32(), *k = s.in(1).f32(), *v = s.in(2).f32(), *g = s.in(3).f32(),
+              *beta = s.in(4).f32(), *dout = s.in(5).f32();
+  float *dq = s.out(0).f32(), *dk = s.out(1).f32(), *dv = s.out(2).f32(), *dg = s.out(3).f32(),
+        *dbeta = s.out(4).f32();
+  int64_t Dk = r.Dk, Dv = r.Dv, S = r.S, chunks = (S + kChunk - 1) / kChunk;
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < r.B; ++b)
+    for (int64_t kh = 0; kh < r.Hk; ++kh) {
+      std::vector<float> qHat, kHat, qNorm, kNorm;
+      r.normalized(q, k, b, kh, qHat, kHat, qNorm, kNorm);
+      // Gradients with respect to q̂ and k̂, summed over the value heads.
+      std::vector<float> dqHat(S * Dk, 0.0f), dkHat(S * Dk, 0.0f);
+      std::vector<float> checkpoints(chunks * Dk * Dv), states(kChunk * Dk * Dv);
+      std::vector<float> M(Dk * Dv), dM(Dk * Dv), delta(Dv), m(Dv), ddelta(Dv), dm(Dv);
+      for (int64_t h = kh * r.group(); h < (kh + 1) * r.group(); ++h) {
+        std::fill(M.begin(), M.end(), 0.0f);
+        for (int64_t t = 0; t < S; ++t) {
+          if (t % kChunk == 0)
+            std::copy(M.begin(), M.end(), &checkpoints[t / kChunk * Dk * Dv]);
+          r.step(M.data(), &kHat[t * Dk], v + r.v(b, t, h), g[r.gate(b, t, h)],
+                 beta[r.gate(b, t, h)], delta.data(), m.data());
+        }
+        std::fill(dM.begin(), dM.end(), 0.0f);
+        for (int64_t c = chunks - 1; c >= 0; --c) {
+          int64_t begin = c * kChunk, end = std::min(S, begin + kChunk);
+          // states[t - begin]: the state before position t.
+          std::copy(&checkpoints[c * Dk * Dv], &checkpoints[(c + 1) * Dk * Dv], M.begin());
+          for (int64_t t = begin; t < end; ++t) {
+            std::copy(M.begin(), M.end(), &states[(t - begin) * Dk * Dv]);
+            r.step(M.data(), &kHat[t * Dk], v + r.v(b, t, h), g[r.gate(b, t, h)],
+                   beta[r.gate(b, t, h)], delta.data(), m.data());
+          }
+          for (int64_t t = end - 1; t >= begin; --t) {
+            const float *kt = &kHat[t * Dk], *qt = &qHat[t * Dk], *vt = v + r.v(b, t, h),
+                        *dot = dout + r.v(b, t, h);
+            float *before = &states[(t - begin) * Dk * Dv];
+            float bt = beta[r.gate(b, t, h)], decay = std::exp(g[r.gate(b, t, h)]);
+            // M: the state after t (recomputed from the one before it).
+            std::copy(before, before + Dk * Dv, M.begin());
+            r.step(M.data(), kt, vt, g[r.gate(b, t, h)], bt, delta.data(), m.data());
+            for (int64_t i = 0; i < Dk; ++i) {
+              float dqi = 0.0f;
+              for (int64_t j = 0; j < Dv; ++j) {
+                dM[i * Dv + j] += qt[i] * dot[j];
+                dqi += M[i * Dv + j] * dot[j];
+              }
+              dqHat[t * Dk + i] += dqi;
+            }
+            std::fill(ddelta.begin(), ddelta.end(), 0.0f);
+            for (int64_t i = 0; i < Dk; ++i) {
+              float dki = 0.0f;
+              for (int64_t j = 0; j < Dv; ++j) {
+                ddelta[j] += dM[i * Dv + j] * kt[i];
+                dki += dM[i * Dv + j] * delta[j];
+              }
+              dkHat[t * Dk + i] += dki;
+            }
+            float dbt = 0.0f;
+            for (int64_t j = 0; j < Dv; ++j) {
+              dv[r.v(b, t, h) + j] = bt * ddelta[j];
+              dbt += ddelta[j] * (vt[j] - m[j]);
+              dm[j] = -bt * ddelta[j];
+            }
+            dbeta[r.gate(b, t, h)] = dbt;
+            // dA = dM + k dmᵀ; dk += A dm; dg = Σ dA ⊙ A; the earlier dM = decay · dA.
+            double dgt = 0.0;
+            for (int64_t i = 0; i < Dk; ++i) {
+              float dki = 0.0f;
+              for (int64_t j = 0; j < Dv; ++j) {
+                float A = decay * before[i * Dv + j];
+                float dA = dM[i * Dv + j] + kt[i] * dm[j];
+                dki += A * dm[j];
+                dgt += double(dA) * A;
+                dM[i * Dv + j] = decay * dA;
+              }
+              dkHat[t * Dk + i] += dki;
+            }
+            dg[r.gate(b, t, h)] = float(dgt);
+          }
+        }
+      }
+      for (int64_t t = 0; t < S; ++t) {
+        float *dQ = dq + r.qk(b, t, kh), *dK = dk + r.qk(b, t, kh);
+        std::copy(&dqHat[t * Dk], &dqHat[(t + 1) * Dk], dQ);
+        std::copy(&dkHat[t * Dk], &dkHat[(t + 1) * Dk], dK);
+        const float *Q = q + r.qk(b, t, kh), *K = k + r.qk(b, t, kh);
+        if (r.l2norm) {
+          normalizeBackward(dQ, Q, qNorm[t], r.scale, Dk);
+          normalizeBackward(dK, K, kNorm[t], 1.0f, Dk);
+        } else {
+          for (int64_t i = 0; i < Dk; ++i)
+            dQ[i] *= r.scale;
+        }
+      }
+    }
+  return Status::ok();
+}
+} // namespace
+
+void registerLinearAttentionKernels(KernelTable &r) {
+  r.add("moe.causal_conv1d", causalConv1D);
+  r.add("moe.causal_conv1d_grad", causalConv1DGrad);
+  r.add("moe.delta_decay", deltaDecay);
+  r.add("moe.delta_decay_grad", deltaDecayGrad);
+  r.add("moe.gated_delta_rule", gatedDeltaRule);
+  r.add("moe.gated_delta_rule_grad", gatedDeltaRuleGrad);
+}
+
+} // namespace moec::rt::cpu
