@@ -569,6 +569,14 @@ private:
     l.valueHeadDim = get<int64_t>("linear_value_head_dim", 128);
     l.numKeyHeads = get<int64_t>("linear_num_key_heads", 16);
     l.numValueHeads = get<int64_t>("linear_num_value_heads", 32);
+    // Validation names moec's keys; its errors point at these.
+    for (auto [key, path] : {std::pair{"linear_conv_kernel_dim", "conv_kernel"},
+                             std::pair{"linear_key_head_dim", "key_head_dim"},
+                             std::pair{"linear_value_head_dim", "value_head_dim"},
+                             std::pair{"linear_num_key_heads", "num_key_heads"},
+                             std::pair{"linear_num_value_heads", "num_value_heads"}})
+      if (r.has(key))
+        c.locations[std::string("attention.linear.") + path] = r.location(key);
     if (c.attention.layerTypes.empty()) {
       int64_t interval = get<int64_t>("full_attention_interval", 4);
       if (interval < 1)

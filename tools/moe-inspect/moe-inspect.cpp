@@ -210,6 +210,7 @@ int main(int argc, char **argv) {
                         : has("shared_expert") || has("shared_mlp.") ? "shared experts"
                         : has(".gate.") || has(".router.")           ? "routers"
                         : has("self_attn")                           ? "attention"
+                        : has("linear_attn")                         ? "linear attention"
                         : has("embed") || has("lm_head")             ? "embeddings"
                         : has("norm")                                ? "norms"
                                                                      : "dense FFN";

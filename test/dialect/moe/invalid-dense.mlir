@@ -334,3 +334,43 @@ func.func @attention_temperature_half(%q: tensor<2x8x4x16xf32>, %k: tensor<2x8x2
   %o = moe.attention %q, %k, %v {causal, temperature_floor = 4 : i64} : tensor<2x8x4x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>
   return
 }
+
+// -----
+
+func.func @conv_channels(%x: tensor<2x8x40xf32>, %w: tensor<32x4xf32>) {
+  // expected-error @+1 {{'moe.causal_conv1d' op operand 'weight' dimension 0 (channels) must be 40 to match the last dimension of 'input', but is 32}}
+  %c = moe.causal_conv1d %x, %w : tensor<2x8x40xf32>, tensor<32x4xf32>
+  return
+}
+
+// -----
+
+func.func @decay_heads(%a: tensor<2x8x4xf32>, %alog: tensor<3xf32>, %dt: tensor<4xf32>) {
+  // expected-error @+1 {{'moe.delta_decay' op operand 'a_log' dimension 0 (heads) must be 4 to match the last dimension of 'input', but is 3}}
+  %g = moe.delta_decay %a, %alog, %dt : tensor<2x8x4xf32>, tensor<3xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @delta_rule_heads(%q: tensor<2x8x3x8xf32>, %v: tensor<2x8x4x6xf32>, %g: tensor<2x8x4xf32>) {
+  // expected-error @+1 {{'moe.gated_delta_rule' op query/key heads (3) must divide value heads (4)}}
+  %o = moe.gated_delta_rule %q, %q, %v, %g, %g : tensor<2x8x3x8xf32>, tensor<2x8x3x8xf32>, tensor<2x8x4x6xf32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>
+  return
+}
+
+// -----
+
+func.func @delta_rule_beta(%q: tensor<2x8x2x8xf32>, %v: tensor<2x8x4x6xf32>, %g: tensor<2x8x4xf32>, %b: tensor<2x7x4xf32>) {
+  // expected-error @+1 {{'moe.gated_delta_rule' op operand 'beta' dimension 1 (sequence) must be 8 to match 'value', but is 7}}
+  %o = moe.gated_delta_rule %q, %q, %v, %g, %b : tensor<2x8x2x8xf32>, tensor<2x8x2x8xf32>, tensor<2x8x4x6xf32>, tensor<2x8x4xf32>, tensor<2x7x4xf32>
+  return
+}
+
+// -----
+
+func.func @delta_rule_eps(%q: tensor<2x8x2x8xf32>, %v: tensor<2x8x4x6xf32>, %g: tensor<2x8x4xf32>) {
+  // expected-error @+1 {{'moe.gated_delta_rule' op attribute 'qk_l2norm_eps' must be greater than 0, but is 0}}
+  %o = moe.gated_delta_rule %q, %q, %v, %g, %g {qk_l2norm_eps = 0.0 : f32} : tensor<2x8x2x8xf32>, tensor<2x8x2x8xf32>, tensor<2x8x4x6xf32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>
+  return
+}

@@ -212,3 +212,30 @@ func.func @granite_scale(%x: tensor<2x8x64xf32>) -> tensor<2x8x64xf32> {
   %s = moe.scale %x {factor = 12.0 : f32} : tensor<2x8x64xf32>
   return %s : tensor<2x8x64xf32>
 }
+
+// Qwen3-Next's pieces: gated DeltaNet (convolution, decay, the delta rule
+// and their gradients) and the gates' products.
+// CHECK-LABEL: func.func @gated_deltanet
+func.func @gated_deltanet(%x: tensor<2x8x40xf32>, %w: tensor<40x4xf32>, %a: tensor<2x8x4xf32>,
+                          %alog: tensor<4xf32>, %dt: tensor<4xf32>, %q: tensor<2x8x2x8xf32>,
+                          %k: tensor<2x8x2x8xf32>, %v: tensor<2x8x4x6xf32>,
+                          %beta: tensor<2x8x4xf32>, %do: tensor<2x8x4x6xf32>) {
+  // CHECK: moe.causal_conv1d %{{.+}}, %{{.+}} : tensor<2x8x40xf32>, tensor<40x4xf32>
+  %c = moe.causal_conv1d %x, %w : tensor<2x8x40xf32>, tensor<40x4xf32>
+  // CHECK: moe.causal_conv1d_grad
+  %dx, %dw = moe.causal_conv1d_grad %x, %w, %c : (tensor<2x8x40xf32>, tensor<40x4xf32>, tensor<2x8x40xf32>) -> (tensor<2x8x40xf32>, tensor<40x4xf32>)
+  // CHECK: %[[G:.+]] = moe.delta_decay %{{.+}}, %{{.+}}, %{{.+}} : tensor<2x8x4xf32>, tensor<4xf32>, tensor<4xf32>
+  %g = moe.delta_decay %a, %alog, %dt : tensor<2x8x4xf32>, tensor<4xf32>, tensor<4xf32>
+  // CHECK: moe.delta_decay_grad
+  %da, %dalog, %ddt = moe.delta_decay_grad %a, %alog, %dt, %g : (tensor<2x8x4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<2x8x4xf32>) -> (tensor<2x8x4xf32>, tensor<4xf32>, tensor<4xf32>)
+  // CHECK: moe.gated_delta_rule %{{.+}}, %{{.+}}, %{{.+}}, %[[G]], %{{.+}} {qk_l2norm_eps = 9.99999997E-7 : f32} : tensor<2x8x2x8xf32>, tensor<2x8x2x8xf32>, tensor<2x8x4x6xf32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>
+  %o = moe.gated_delta_rule %q, %k, %v, %g, %beta {qk_l2norm_eps = 1.0e-6 : f32}
+      : tensor<2x8x2x8xf32>, tensor<2x8x2x8xf32>, tensor<2x8x4x6xf32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>
+  // CHECK: moe.gated_delta_rule_grad {{.+}} {scale = 5.000000e-01 : f32}
+  %gq, %gk, %gv, %gg, %gb = moe.gated_delta_rule_grad %q, %k, %v, %g, %beta, %do {scale = 0.5 : f32} : (tensor<2x8x2x8xf32>, tensor<2x8x2x8xf32>, tensor<2x8x4x6xf32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>, tensor<2x8x4x6xf32>) -> (tensor<2x8x2x8xf32>, tensor<2x8x2x8xf32>, tensor<2x8x4x6xf32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>)
+  // CHECK: %[[S:.+]] = moe.activation %{{.+}} {kind = #moe.activation<sigmoid>} : tensor<2x8x4x6xf32>
+  %s = moe.activation %do {kind = #moe.activation<sigmoid>} : tensor<2x8x4x6xf32>
+  // CHECK: moe.multiply %{{.+}}, %[[S]] : tensor<2x8x4x6xf32>
+  %m = moe.multiply %o, %s : tensor<2x8x4x6xf32>
+  return
+}
