@@ -5,7 +5,7 @@
 // rule: a block per sequence and value head, a thread per column j of the
 // [Dk, Dv] state, which holds that column in registers (each column evolves
 // on its own: mⱼ = Σᵢ M[i, j] kᵢ). Its gradient recomputes the states: the
-// state at the start of every chunk of positions, then each chunk's states
+// state at the start of every chunk of ⌈√S⌉ positions, then each chunk's states
 // (last chunk first) into the workspace, and runs back through them; the
 // products over columns (dq̂, dk̂) are summed in column order by the threads
 // of the block, the scalars (dβ, dg) by block reductions. A last entry sums
@@ -187,11 +187,22 @@ struct DeltaRuleCode {
   }
 };
 
+/// A thread per column of the state: at most a block's 1024 threads.
+LogicalResult checkValueWidth(Operation *op, const DeltaRuleCode &r) {
+  if (r.Dv > 1024)
+    return op->emitOpError("the cuda target's delta rule holds a value head in one block: its "
+                           "width must be at most 1024, but is ")
+           << r.Dv;
+  return success();
+}
+
 struct GatedDeltaRuleKernel
     : CudaKernelOpInterface::ExternalModel<GatedDeltaRuleKernel, GatedDeltaRuleOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto rule = cast<GatedDeltaRuleOp>(op);
     DeltaRuleCode r(op, rule.getScale(), rule.getQkL2normEps());
+    if (failed(checkValueWidth(op, r)))
+      return failure();
     KernelWriter w(op, "gated_delta_rule");
     w.os() << r.blockHead() << "  if (!active)\n    return;\n"
            << "  float M[" << r.Dk << "];\n"
@@ -210,12 +221,14 @@ struct GatedDeltaRuleKernel
 /// out0..out4: their gradients.
 struct GatedDeltaRuleGradKernel
     : CudaKernelOpInterface::ExternalModel<GatedDeltaRuleGradKernel, GatedDeltaRuleGradOp> {
-  static constexpr int64_t kChunk = 16;
-
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<GatedDeltaRuleGradOp>(op);
     DeltaRuleCode r(op, grad.getScale(), grad.getQkL2normEps());
+    if (failed(checkValueWidth(op, r)))
+      return failure();
     int64_t Dk = r.Dk, Dv = r.Dv, S = r.S, heads = r.B * r.Hv;
+    // Checkpoints every ⌈√S⌉ positions: the fewest states kept (S/C + C).
+    const int64_t kChunk = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(S)))));
     int64_t chunks = (S + kChunk - 1) / kChunk, state = Dk * Dv;
     KernelWriter w(op, "gated_delta_rule_grad");
     // Per (sequence, value head): the chunks' first states and one chunk's
@@ -299,6 +312,9 @@ struct GatedDeltaRuleGradKernel
        << "      dq[t * " << Dk << " + i] = sq;\n"
        << "      dk[t * " << Dk << " + i] = sk;\n"
        << "    }\n"
+       // No thread writes the next position's products before every thread
+       // has read these.
+       << "    __syncthreads();\n"
        << "    dbeta = moec_block_sum(dbeta, scratch);\n"
        << "    dg = moec_block_sum(dg, scratch);\n"
        << "    if (threadIdx.x == 0) {\n"
@@ -347,9 +363,92 @@ struct GatedDeltaRuleGradKernel
     return w.finish();
   }
 };
+/// One decayed scan of a lightning attention (or of its gradient) per
+/// (sequence, head) block, a thread per row k of the [D, D] state
+/// (`transpose`: out_t[k] = Σ_m M[k, m] x_t[m], the row in registers) or per
+/// column (out_t[k] = Σ_m M[m, k] x_t[m]), with M ← e^{−s} M + a_t b_tᵀ
+/// first; from the last position when `reverse`. No thread reads another's
+/// state, so the entry has no barriers.
+void writeDecayedScan(KernelWriter &w, StringRef label, int64_t B, int64_t S, int64_t H, int64_t D,
+                      ArrayRef<float> rates, StringRef a, StringRef b, StringRef x, StringRef out,
+                      bool reverse, bool transpose) {
+  std::string decays;
+  for (float rate : rates)
+    decays += (decays.empty() ? "" : ", ") + floatLiteral(rate);
+  w.beginEntry(label, {unsigned(B * H), 1, 1}, {threadsFor(D), 1, 1}, false);
+  w.os() << "  const long long b = blockIdx.x / " << H << ", h = blockIdx.x % " << H << ";\n"
+         << "  const int k = threadIdx.x;\n"
+         << "  if (k >= " << D << ")\n    return;\n"
+         << "  const float rates[" << H << "] = {" << decays << "};\n"
+         << "  const float decay = expf(-rates[h]);\n"
+         << "  float M[" << D << "];\n"
+         << "  for (int m = 0; m < " << D << "; ++m)\n    M[m] = 0.0f;\n"
+         << "  for (long long step = 0; step < " << S << "; ++step) {\n"
+         << "    const long long t = " << (reverse ? std::to_string(S - 1) + " - step" : "step")
+         << ";\n"
+         << "    const long long at = ((b * " << S << " + t) * " << H << " + h) * " << D << ";\n"
+         << "    float sum = 0.0f;\n"
+         << "    for (int m = 0; m < " << D << "; ++m) {\n";
+  // transpose: M[k, m] = e^{-s} M[k, m] + a[k] b[m]; else M[m, k] (column k).
+  if (transpose)
+    w.os() << "      M[m] = decay * M[m] + " << a << "[at + k] * " << b << "[at + m];\n";
+  else
+    w.os() << "      M[m] = decay * M[m] + " << a << "[at + m] * " << b << "[at + k];\n";
+  w.os() << "      sum += M[m] * " << x << "[at + m];\n"
+         << "    }\n"
+         << "    " << out << "[at + k] = sum;\n"
+         << "  }\n";
+}
+
+/// The [B, S, H, D] of a lightning attention's operands (operand 0), with
+/// heads no wider than a block.
+FailureOr<std::array<int64_t, 4>> lightningShape(Operation *op) {
+  RankedTensorType q = typeOf(op->getOperand(0));
+  std::array<int64_t, 4> shape = {q.getDimSize(0), q.getDimSize(1), q.getDimSize(2),
+                                  q.getDimSize(3)};
+  if (shape[3] > 1024)
+    return op->emitOpError("the cuda target's lightning attention holds a head in one block: "
+                           "its width must be at most 1024, but is ")
+           << shape[3];
+  return shape;
+}
+
+struct LightningAttentionKernel
+    : CudaKernelOpInterface::ExternalModel<LightningAttentionKernel, LightningAttentionOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    FailureOr<std::array<int64_t, 4>> shape = lightningShape(op);
+    if (failed(shape))
+      return failure();
+    auto [B, S, H, D] = *shape;
+    KernelWriter w(op, "lightning_attention");
+    writeDecayedScan(w, "scan", B, S, H, D, cast<LightningAttentionOp>(op).getDecay(), "in1", "in2",
+                     "in0", "out0", /*reverse=*/false, /*transpose=*/false);
+    return w.finish();
+  }
+};
+
+/// in0..in3: query, key, value, the result's gradient.
+struct LightningAttentionGradKernel
+    : CudaKernelOpInterface::ExternalModel<LightningAttentionGradKernel, LightningAttentionGradOp> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    FailureOr<std::array<int64_t, 4>> shape = lightningShape(op);
+    if (failed(shape))
+      return failure();
+    auto [B, S, H, D] = *shape;
+    ArrayRef<float> rates = cast<LightningAttentionGradOp>(op).getDecay();
+    KernelWriter w(op, "lightning_attention_grad");
+    // dq_t = M_t do_t; G_t = e^{−s} G_{t+1} + q_t do_tᵀ: dk_t = G_t v_t, dv_t = G_tᵀ k_t.
+    writeDecayedScan(w, "dquery", B, S, H, D, rates, "in1", "in2", "in3", "out0", false, true);
+    writeDecayedScan(w, "dkey", B, S, H, D, rates, "in0", "in3", "in2", "out1", true, true);
+    writeDecayedScan(w, "dvalue", B, S, H, D, rates, "in0", "in3", "in1", "out2", true, false);
+    return w.finish();
+  }
+};
 } // namespace
 
 void attachLinearAttentionKernels(MLIRContext *context) {
+  LightningAttentionOp::attachInterface<LightningAttentionKernel>(*context);
+  LightningAttentionGradOp::attachInterface<LightningAttentionGradKernel>(*context);
   CausalConv1DOp::attachInterface<CausalConv1DKernel>(*context);
   CausalConv1DGradOp::attachInterface<CausalConv1DGradKernel>(*context);
   DeltaDecayOp::attachInterface<DeltaDecayKernel>(*context);

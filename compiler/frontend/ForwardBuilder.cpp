@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 
+#include <cmath>
 #include <string>
 
 using namespace mlir;
@@ -48,6 +49,7 @@ public:
   }
   std::string sharedBlock(int64_t i) const {
     return layer(i) + (naming == WeightNaming::Qwen2Moe     ? "mlp.shared_expert."
+                       : naming == WeightNaming::HunYuanMoE ? "mlp.shared_mlp."
                        : naming == WeightNaming::Llama4     ? "feed_forward.shared_expert."
                        : naming == WeightNaming::GraniteMoe ? "shared_mlp."
                                                             : "mlp.shared_experts.");
@@ -60,6 +62,8 @@ public:
   std::string router(int64_t i) const {
     if (naming == WeightNaming::GraniteMoe)
       return moeBlock(i) + "router.layer.";
+    if (naming == WeightNaming::HunYuanMoE)
+      return moeBlock(i) + "gate.wg.";
     bool router = naming == WeightNaming::GptOss || naming == WeightNaming::Llama4;
     return moeBlock(i) + (router ? "router." : "gate.");
   }
@@ -74,6 +78,12 @@ public:
       return moeBlock(i) + "moe_statics.e_score_correction_bias";
     bool published = naming == WeightNaming::DeepseekV3 || naming == WeightNaming::Glm4Moe;
     return moeBlock(i) + (published ? "gate.e_score_correction_bias" : "gate.selection_bias");
+  }
+  /// The per-head query and key norms' weights of an attention layer.
+  std::pair<std::string, std::string> qkNorms() const {
+    if (naming == WeightNaming::HunYuanMoE)
+      return {"query_layernorm.weight", "key_layernorm.weight"};
+    return {"q_norm.weight", "k_norm.weight"};
   }
   /// Whether the checkpoint stores the selection bias as [1, E] (ERNIE 4.5's
   /// one group of experts) rather than [E].
@@ -137,6 +147,7 @@ private:
   Value attention(Value h, int64_t layer);
   Value latentAttention(Value h, int64_t layer);
   Value linearAttention(Value h, int64_t layer);
+  Value lightningAttention(Value h, int64_t layer);
   /// A parameter initialised to log(U(0, high]) (Qwen3-Next's A_log).
   Value logUniformParam(const std::string &name, ArrayRef<int64_t> shape, double high) {
     Value value = param(name, shape, "log_uniform");
@@ -320,9 +331,10 @@ Value Builder::attention(Value h, int64_t layer) {
   }
   k = expand(k, heads4, {batch, seq, kvHeads, headDim});
   v = expand(v, heads4, {batch, seq, kvHeads, headDim});
-  if (a.qkNorm == "head") {
-    q = rmsNorm(q, prefix + "q_norm.weight", headDim);
-    k = rmsNorm(k, prefix + "k_norm.weight", headDim);
+  auto [qNorm, kNorm] = names.qkNorms();
+  if (a.qkNorm == "head" && !a.qkNormAfterRope) {
+    q = rmsNorm(q, prefix + qNorm, headDim);
+    k = rmsNorm(k, prefix + kNorm, headDim);
   }
   if (a.usesRope(layer)) {
     q = rotate(q);
@@ -334,10 +346,41 @@ Value Builder::attention(Value h, int64_t layer) {
       k = b.create<RMSNormOp>(loc, k, ones, APFloat(float(c.normEps)));
     }
   }
+  if (a.qkNorm == "head" && a.qkNormAfterRope) {
+    q = rmsNorm(q, prefix + qNorm, headDim);
+    k = rmsNorm(k, prefix + kNorm, headDim);
+  }
   Value o = causalAttention(q, k, v, sinks, layer);
   if (gate)
     o = b.create<MultiplyOp>(loc, o, b.create<ActivationOp>(loc, gate, Activation::sigmoid));
   return outputProjection(o, prefix);
+}
+
+/// MiniMax's lightning attention, as transformers' MiniMaxLightningAttention
+/// computes it: each head's query, key and value from qkv_proj and SiLU; the
+/// decay rate of head h in layer l, base^(h+1) · (1 − l/(L − 1 + 1e-5) + 1e-5)
+/// with base 2^(−8/H) (f32, as torch); an RMS norm over the heads (eps 1e-6)
+/// times σ(output_gate(x)).
+Value Builder::lightningAttention(Value h, int64_t layer) {
+  int64_t d = c.hiddenSize, H = c.attention.numHeads, D = c.headDim();
+  std::string prefix = names.layer(layer) + "self_attn.";
+  SmallVector<ReassociationIndices> heads4 = {{0}, {1}, {2, 3}};
+  Value qkv =
+      b.create<LinearOp>(loc, h, param(prefix + "qkv_proj.weight", {3 * H * D, d}), Value());
+  qkv = expand(b.create<ActivationOp>(loc, qkv, Activation::silu), heads4, {batch, seq, H, 3 * D});
+  double base = 1.0 / std::pow(2.0, 8.0 / double(H));
+  float factor = float(1.0 - double(layer) / (double(c.numLayers - 1) + 1e-5) + 1e-5);
+  SmallVector<float> rates;
+  for (int64_t i = 0; i < H; ++i)
+    rates.push_back(float(std::pow(base, double(i + 1))) * factor);
+  Value o = b.create<LightningAttentionOp>(loc, slice(qkv, 3, 0, D), slice(qkv, 3, D, D),
+                                           slice(qkv, 3, 2 * D, D), b.getDenseF32ArrayAttr(rates));
+  o = collapse(o, heads4, {batch, seq, H * D});
+  o = b.create<RMSNormOp>(loc, o, param(prefix + "norm.weight", {H * D}, "ones"), APFloat(1e-6f));
+  Value gate =
+      b.create<LinearOp>(loc, h, param(prefix + "output_gate.weight", {H * D, d}), Value());
+  o = b.create<MultiplyOp>(loc, o, b.create<ActivationOp>(loc, gate, Activation::sigmoid));
+  return b.create<LinearOp>(loc, o, param(prefix + "out_proj.weight", {d, H * D}), Value());
 }
 
 /// Qwen3-Next's gated DeltaNet, as transformers' Qwen3NextGatedDeltaNet
@@ -767,9 +810,15 @@ Value Builder::decoderLayer(Value h, int64_t layer) {
   loc = linear ? at(part + "linear_attention",
                     {"attention.linear", "linear_num_value_heads", "attention"})
                : at(part + "attention", {"attention", "num_attention_heads"});
+  const ResidualConfig &res = c.residual;
   Value a = norm(h, prefix + "input_layernorm", d);
-  Value mixed = linear ? linearAttention(a, layer) : attention(a, layer);
-  h = b.create<AddOp>(loc, h, scaled(mixed, c.residualMultiplier));
+  Value mixed = !linear                           ? attention(a, layer)
+                : c.attention.linear->lightning() ? lightningAttention(a, layer)
+                                                  : linearAttention(a, layer);
+  Value base = scaled(res.fromNorm ? a : h, linear ? res.linearAlpha : res.attentionAlpha);
+  h = b.create<AddOp>(
+      loc, base,
+      scaled(mixed, (linear ? res.linearBeta : res.attentionBeta) * c.residualMultiplier));
   Value n = norm(h, prefix + "post_attention_layernorm", d);
   Value f;
   if (c.isMoELayer(layer)) {
@@ -782,7 +831,8 @@ Value Builder::decoderLayer(Value h, int64_t layer) {
     f = ffn(n, names.denseBlock(layer), c.ffn.intermediateSize, c.ffn.gated,
             activation(c.ffn.activation));
   }
-  return b.create<AddOp>(loc, h, scaled(f, c.residualMultiplier));
+  Value mlpBase = scaled(res.fromNorm ? n : h, res.mlpAlpha);
+  return b.create<AddOp>(loc, mlpBase, scaled(f, res.mlpBeta * c.residualMultiplier));
 }
 
 Value Builder::slice(Value x, int64_t dim, int64_t offset, int64_t size) {

@@ -98,7 +98,8 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
 const std::set<std::string> kSupportedTypes = {
     "mixtral",          "qwen2_moe", "qwen3_moe",    "olmoe",    "deepseek_v2",
     "deepseek_v3",      "gpt_oss",   "llama4_text",  "glm4_moe", "granitemoe",
-    "granitemoeshared", "dots1",     "ernie4_5_moe", "kimi_k2",  "qwen3_next"};
+    "granitemoeshared", "dots1",     "ernie4_5_moe", "kimi_k2",  "qwen3_next",
+    "hunyuan_v1_moe",   "minimax"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -123,6 +124,8 @@ public:
     m.expertGated = true;
     if (type == "mixtral")
       mixtral(m);
+    else if (type == "minimax")
+      minimax(m);
     else if (type == "qwen2_moe" || type == "qwen3_moe" || type == "qwen3_next")
       qwen(m);
     else if (type == "olmoe")
@@ -139,6 +142,8 @@ public:
       dots1(m);
     else if (type == "ernie4_5_moe")
       ernie(m);
+    else if (type == "hunyuan_v1_moe")
+      hunyuan(m);
     else
       deepseek(m);
     warnAboutRouterLogits(m);
@@ -249,20 +254,21 @@ private:
   /// its softmax: deepseekAttention).
   void readRope() {
     // The classes' default_theta.
-    double theta = type == "mixtral"       ? 1.0e6
-                   : type == "gpt_oss"     ? 1.5e5
-                   : type == "llama4_text" ? 5.0e5
-                                           : 1.0e4;
+    double theta = type == "mixtral" || type == "minimax" ? 1.0e6
+                   : type == "gpt_oss"                    ? 1.5e5
+                   : type == "llama4_text"                ? 5.0e5
+                                                          : 1.0e4;
     std::optional<double> v4Theta;
     r.read("rope_theta", v4Theta);
     std::string typeKey;
     RopeScalingConfig scaling;
-    std::optional<double> v5Theta, partial, factor;
+    std::optional<double> v5Theta, partial, factor, alpha;
     std::optional<int64_t> original;
     // A RopeParameters mapping.
     auto readRotation = [&](MappingReader &p) {
       scaling = RopeScalingConfig();
       v5Theta.reset();
+      alpha.reset();
       partial.reset();
       factor.reset();
       original.reset();
@@ -282,6 +288,7 @@ private:
       p.read("truncate", scaling.truncate);
       p.read("low_freq_factor", scaling.lowFreqFactor);
       p.read("high_freq_factor", scaling.highFreqFactor);
+      p.read("alpha", alpha);
       // What the other rotations read.
       for (const char *key : {"rope_type", "type", "short_factor", "long_factor"})
         p.ignore(key);
@@ -330,6 +337,10 @@ private:
                             "'partial_rotary_factor' (RoPE on part of each head) is not what "
                             "transformers' " +
                                 type + " computes");
+    if (scaling.type == "dynamic") {
+      dynamicRope(typeKey, alpha);
+      return;
+    }
     if (scaling.type == "default")
       return;
     // The substitution, when asked for, applies to built rotations too.
@@ -357,6 +368,24 @@ private:
     c.attention.ropeScaling = scaling;
   }
 
+  /// transformers' dynamic NTK RoPE: plain RoPE up to max_position_embeddings
+  /// (longer sequences rescale it, which validation refuses). Hunyuan's
+  /// rotary embedding reads `alpha` as a fixed NTK scaling of the base:
+  /// theta · alpha^(D / (D − 2)) (its DynamicNTKAlphaRotary).
+  void dynamicRope(const std::string &typeKey, std::optional<double> alpha) {
+    c.attention.dynamicRopePositions = get<int64_t>("max_position_embeddings", 2048);
+    c.locations["attention.rope_scaling"] = r.location(typeKey);
+    if (!alpha || type != "hunyuan_v1_moe")
+      return;
+    int64_t dim = c.attention.headDim ? c.attention.headDim
+                                      : c.hiddenSize / std::max<int64_t>(1, c.attention.numHeads);
+    if (dim <= 2) {
+      r.diagnostics().error(r.location(typeKey), "'alpha' scaling needs heads wider than 2");
+      return;
+    }
+    c.attention.ropeTheta *= std::pow(*alpha, double(dim) / double(dim - 2));
+  }
+
   void checkUnsupported() {
     readSlidingWindow();
     if (get<double>("attention_dropout", 0.0) > 0)
@@ -364,8 +393,8 @@ private:
     if (get<bool>("mlp_bias", false))
       unsupported("mlp_bias", "biases in the MLPs", "a model without them");
     static const std::set<std::string> kAttentionBias = {
-        "qwen3_moe",  "gpt_oss",          "llama4_text", "glm4_moe",
-        "granitemoe", "granitemoeshared", "dots1",       "qwen3_next"};
+        "qwen3_moe",        "gpt_oss", "llama4_text", "glm4_moe",      "granitemoe",
+        "granitemoeshared", "dots1",   "qwen3_next",  "hunyuan_v1_moe"};
     if (!kAttentionBias.count(type) && get<bool>("attention_bias", false))
       unsupported("attention_bias", "biases in the attention projections", "a model without them");
     if (isNonNull("clip_qkv"))
@@ -393,6 +422,13 @@ private:
     if (type == "qwen3_next") {
       // Linear attention instead of windows, which Qwen3NextConfig does not read.
       r.readChoices("layer_types", c.attention.layerTypes, {"linear_attention", "full_attention"});
+      return;
+    }
+    if (type == "minimax") {
+      r.readChoices("layer_types", c.attention.layerTypes, {"linear_attention", "full_attention"});
+      if (isNonNull("sliding_window"))
+        unsupported("sliding_window", "sliding windows in MiniMax's full-attention layers",
+                    "a model without them");
       return;
     }
     r.readChoices("layer_types", layerTypes, {"sliding_attention", "full_attention"});
@@ -509,6 +545,30 @@ private:
     m.router.jitter = get<double>("router_jitter_noise", 0.0);
     m.aux.loadBalancing = "per_slot";
     m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
+  }
+
+  /// MiniMax-Text-01 (transformers' MiniMaxForCausalLM): Mixtral's attention
+  /// and experts (and tensor names), lightning attention in the layers
+  /// `layer_types` marks linear_attention (without it every second layer),
+  /// and residual branches that join the stream as alpha · (the branch's
+  /// normalised input) + beta · branch, alpha and beta per kind of layer.
+  void minimax(MoEConfig &m) {
+    mixtral(m);
+    c.normEps = get<double>("rms_norm_eps", 1e-5);
+    c.attention.linear.emplace().kind = "lightning";
+    // The blocks transformers sums the decayed products in: the same sums.
+    r.ignore("block_size");
+    if (c.attention.layerTypes.empty())
+      for (int64_t i = 0; i < c.numLayers; ++i)
+        c.attention.layerTypes.push_back((i + 1) % 2 ? "full_attention" : "linear_attention");
+    ResidualConfig &res = c.residual;
+    res.fromNorm = true;
+    res.attentionAlpha = get<double>("full_attn_alpha_factor", 1.0);
+    res.attentionBeta = get<double>("full_attn_beta_factor", 1.0);
+    res.linearAlpha = get<double>("linear_attn_alpha_factor", 1.0);
+    res.linearBeta = get<double>("linear_attn_beta_factor", 1.0);
+    res.mlpAlpha = get<double>("mlp_alpha_factor", 1.0);
+    res.mlpBeta = get<double>("mlp_beta_factor", 1.0);
   }
 
   /// Qwen2-MoE, Qwen3-MoE and Qwen3-Next (transformers' Qwen3NextForCausalLM:
@@ -901,6 +961,58 @@ private:
     // Llama4ForCausalLM's loss is the LM loss only; its router has no noise.
     for (const char *key : {"router_aux_loss_coef", "router_jitter_noise"})
       r.ignore(key);
+  }
+
+  /// Hunyuan-A13B (transformers' HunYuanMoEV1ForCausalLM): Llama's attention
+  /// (`attention_bias` on q/k/v/o) with per-head RMS norms of q and k after
+  /// RoPE (query_layernorm, key_layernorm); every layer MoE: softmax
+  /// top-`moe_topk` of `num_experts` (router `mlp.gate.wg`), renormalised,
+  /// experts and a shared MLP (`mlp.shared_mlp`) all of width
+  /// `intermediate_size`; no auxiliary loss (transformers computes none).
+  void hunyuan(MoEConfig &m) {
+    c.naming = WeightNaming::HunYuanMoE;
+    c.vocabSize = get<int64_t>("vocab_size", 290943);
+    c.normEps = get<double>("rms_norm_eps", 1e-5);
+    c.ffn.intermediateSize = get<int64_t>("intermediate_size", 11008);
+    bool bias = get<bool>("attention_bias", false);
+    c.attention.qkvBias = bias;
+    c.attention.outputBias = bias;
+    c.attention.qkNorm = "head";
+    c.attention.qkNormAfterRope = true;
+    m.numExperts = sameInEveryLayer("num_experts", 1);
+    m.router.k = sameInEveryLayer("moe_topk", 1);
+    m.router.normalize = true;
+    m.expertIntermediateSize = c.ffn.intermediateSize;
+    m.shared.count = 1;
+    m.shared.intermediateSize = c.ffn.intermediateSize;
+    for (const char *key :
+         {"router_aux_loss_coef", "output_router_logits", "eod_token_id", "sep_token_id"})
+      r.ignore(key);
+  }
+
+  /// An integer that transformers also reads as a list with one value per
+  /// layer: moec builds the same value in every layer.
+  int64_t sameInEveryLayer(const std::string &key, int64_t fallback) {
+    if (!r.isList(key))
+      return get<int64_t>(key, fallback);
+    std::vector<int64_t> values;
+    r.read(key, values);
+    if (int64_t(values.size()) != c.numLayers) {
+      r.diagnostics().error(r.location(key), "'" + key + "' has " + std::to_string(values.size()) +
+                                                 " entries for " + std::to_string(c.numLayers) +
+                                                 " layers");
+      return values.empty() ? fallback : values.front();
+    }
+    for (size_t i = 1; i < values.size(); ++i)
+      if (values[i] != values.front()) {
+        r.diagnostics().error(r.location(key), "'" + key + "' differs between layers (" +
+                                                   std::to_string(values.front()) +
+                                                   " in layer 0, " + std::to_string(values[i]) +
+                                                   " in layer " + std::to_string(i) +
+                                                   "); moec builds the same value in every layer");
+        break;
+      }
+    return values.front();
   }
 
   /// DeepSeek's and GLM's `n_shared_experts` (default `fallback`), each

@@ -139,6 +139,12 @@ void validateDense(Validator &v, const ModelConfig &c) {
   }
   if (a.scale)
     v.positive(*a.scale, "attention.scale");
+  if (a.dynamicRopePositions > 0)
+    v.require(c.training.seqLen <= a.dynamicRopePositions, "attention.rope_scaling",
+              "dynamic NTK RoPE rotates as plain RoPE up to " + v.show(a.dynamicRopePositions) +
+                  " positions ('max_position_embeddings') and rescales beyond, which moec does "
+                  "not build: 'training.seq_len' (" +
+                  v.show(c.training.seqLen) + ") must not exceed it");
   v.require(a.partialRotaryFactor > 0 && a.partialRotaryFactor <= 1,
             "attention.partial_rotary_factor",
             "'attention.partial_rotary_factor' must be in (0, 1], but is " +
@@ -183,6 +189,10 @@ void validateDense(Validator &v, const ModelConfig &c) {
                     ") must divide 'attention.linear.num_value_heads' (" + v.show(l.numValueHeads) +
                     ")");
   }
+  v.require(!a.qkNormAfterRope || a.qkNorm == "head", "attention.qk_norm_after_rope",
+            "'attention.qk_norm_after_rope' moves the per-head norms ('qk_norm: head') after RoPE, "
+            "but 'attention.qk_norm' is '" +
+                a.qkNorm + "'");
   if (a.outputGate)
     v.require(!a.latent && a.qkNorm != "full", "attention.output_gate",
               "'attention.output_gate' gates the heads of direct projections: it does not apply "

@@ -34,7 +34,8 @@ enum class WeightNaming {
   Llama4,
   Glm4Moe,
   GraniteMoe,
-  Ernie45Moe
+  Ernie45Moe,
+  HunYuanMoE
 };
 
 /// Scaled RoPE (transformers' rope_parameters): `default` rotates by
@@ -73,7 +74,15 @@ struct LatentAttentionConfig {
 /// `convKernel` taps with SiLU over q, k, v; the gated delta rule with
 /// L2-normalised q and k, decay −exp(A_log)·softplus(a + dt_bias) and
 /// β = σ(b); an RMS norm per value head times silu(z); out_proj.
+///
+/// `lightning` instead: MiniMax's lightning attention (transformers'
+/// MiniMaxLightningAttention) over the attention's heads: qkv_proj with SiLU
+/// gives each head's query, key and value; linear attention whose state
+/// decays by a fixed rate per head and layer; an RMS norm over all heads
+/// (eps 1e-6) times σ(output_gate(x)); out_proj.
 struct LinearAttentionConfig {
+  std::string kind = "gated_deltanet"; // gated_deltanet | lightning
+  bool lightning() const { return kind == "lightning"; }
   int64_t numKeyHeads = 16, numValueHeads = 32;
   int64_t keyHeadDim = 128, valueHeadDim = 128;
   int64_t convKernel = 4;
@@ -88,6 +97,10 @@ struct AttentionConfig {
   double ropeTheta = 10000.0;
   RopeScalingConfig ropeScaling;
   bool ropeInterleaved = false; // pairs (2i, 2i+1) rather than (i, i + D/2)
+  /// transformers' dynamic NTK RoPE, which rotates as plain RoPE up to this
+  /// many positions (max_position_embeddings) and rescales beyond: training
+  /// sequences must stay within it (0: no such limit).
+  int64_t dynamicRopePositions = 0;
   /// RoPE on the first int(head_dim · factor) dimensions of each head only
   /// (GLM-4.5: 0.5).
   double partialRotaryFactor = 1.0;
@@ -100,6 +113,8 @@ struct AttentionConfig {
   /// the softmax and adds nothing to the output.
   bool sinks = false;
   std::string qkNorm = "none"; // none | head (Qwen3) | full (OLMoE) | l2 (Llama 4)
+  /// The `head` norms after RoPE rather than before (Hunyuan).
+  bool qkNormAfterRope = false;
   /// Layers without RoPE (Llama 4's NoPE layers; transformers'
   /// no_rope_layers lists the opposite, 1 for a layer with RoPE).
   std::vector<int64_t> noRopeLayers;
@@ -152,6 +167,16 @@ struct AttentionConfig {
                ? slidingWindow
                : 0;
   }
+};
+
+/// How each residual branch joins the stream (MiniMax): out = alpha · base +
+/// beta · branch, the base being the branch's normalised input when
+/// `fromNorm`, else its input.
+struct ResidualConfig {
+  bool fromNorm = false;
+  double attentionAlpha = 1.0, attentionBeta = 1.0; // softmax attention layers
+  double linearAlpha = 1.0, linearBeta = 1.0;       // linear attention layers
+  double mlpAlpha = 1.0, mlpBeta = 1.0;             // FFN and MoE blocks
 };
 
 struct DenseFFNConfig {
@@ -294,6 +319,7 @@ struct ModelConfig {
   /// Granite's multipliers: of the embeddings, of each residual branch
   /// (attention and FFN outputs), and the divisor of the logits.
   double embeddingMultiplier = 1.0, residualMultiplier = 1.0, logitsScaling = 1.0;
+  ResidualConfig residual;
   double initStd = 0.02;
   AttentionConfig attention;
   DenseFFNConfig ffn;

@@ -38,6 +38,7 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
   r.read("o_bias", a.outputBias);
   r.read("sinks", a.sinks);
   r.readChoice("qk_norm", a.qkNorm, {"none", "head", "full", "l2"});
+  r.read("qk_norm_after_rope", a.qkNormAfterRope);
   r.read("no_rope_layers", a.noRopeLayers);
   r.read("chunk_size", a.chunkSize);
   r.read("temperature_floor", a.temperatureFloor);
@@ -49,6 +50,7 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
                 {"sliding_attention", "full_attention", "chunked_attention", "linear_attention"});
   r.section("linear", [&](MappingReader &l) {
     LinearAttentionConfig &linear = a.linear.emplace();
+    l.readChoice("kind", linear.kind, {"gated_deltanet", "lightning"});
     l.read("num_key_heads", linear.numKeyHeads);
     l.read("num_value_heads", linear.numValueHeads);
     l.read("key_head_dim", linear.keyHeadDim);
@@ -166,6 +168,16 @@ parseYamlDescription(const std::string &path,
   r.read("embedding_multiplier", config.embeddingMultiplier);
   r.read("residual_multiplier", config.residualMultiplier);
   r.read("logits_scaling", config.logitsScaling);
+  r.section("residual", [&](MappingReader &s) {
+    ResidualConfig &res = config.residual;
+    s.read("from_norm", res.fromNorm);
+    s.read("attention_alpha", res.attentionAlpha);
+    s.read("attention_beta", res.attentionBeta);
+    s.read("linear_alpha", res.linearAlpha);
+    s.read("linear_beta", res.linearBeta);
+    s.read("mlp_alpha", res.mlpAlpha);
+    s.read("mlp_beta", res.mlpBeta);
+  });
   r.read("init_std", config.initStd);
   r.section("attention", [&](MappingReader &a) { readAttention(a, config.attention); });
   r.section("ffn", [&](MappingReader &f) { readFFN(f, config.ffn); });

@@ -39,6 +39,8 @@ public:
   bool has(const std::string &key) const;
   /// Whether `key` is present with a null value (`null` in JSON).
   bool isNull(const std::string &key) const;
+  /// Whether `key` is present with a list value.
+  bool isList(const std::string &key) const { return has(key) && node_[key].IsSequence(); }
   SourceLoc location(const std::string &key) const;
   SourceLoc location() const { return nodeLoc(node_); }
 

@@ -16,7 +16,8 @@ namespace moec::target {
 
 /// The plan format version this compiler writes (2: the plan's Source;
 /// 3: views marked on their steps; 4: outputs written in place; 5: fusion
-/// groups' members; 6: the device mesh and collective steps, mesh.*).
+/// groups' members; 6: the device mesh and collective steps, mesh.*; 7: the
+/// log_uniform initialisation and its init_high).
 constexpr uint32_t kPlanVersion = 7;
 
 /// The description a plan was compiled from and the moec options that shaped

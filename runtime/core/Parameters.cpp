@@ -130,6 +130,9 @@ Status ParameterStore::initialize(uint64_t seed) {
         uint64_t key = seed ^ fnv1a64(name);
         const int64_t first = t.shard * t.numel;
         bool logUniform = t.init == plan::InitKind::log_uniform;
+        if (logUniform && !(t.initHigh > 0))
+          return Status::error("a log_uniform initialisation needs init_high above 0, but it is " +
+                               std::to_string(t.initHigh));
         for (int64_t i = 0; i < t.numel; ++i)
           values[i] =
               static_cast<float>(logUniform ? std::log(uniform01(key, first + i) * t.initHigh)

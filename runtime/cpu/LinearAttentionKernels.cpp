@@ -292,9 +292,78 @@ Status gatedDeltaRuleGrad(const StepContext &s) {
     }
   return Status::ok();
 }
+/// The shapes and per-head decays of a moe.lightning_attention(_grad) step.
+struct Lightning {
+  int64_t B, S, H, D;
+  std::vector<double> rates;
+  explicit Lightning(const StepContext &s) {
+    const TensorRef &q = s.in(0);
+    B = q.dim(0), S = q.dim(1), H = q.dim(2), D = q.dim(3);
+    rates = s.floats("decay");
+  }
+  int64_t row(int64_t b, int64_t t, int64_t h) const { return ((b * S + t) * H + h) * D; }
+};
+
+/// out_t = Mᵀ x_t over t in order (or, `reverse`, from the last), where
+/// M ← e^{−s} M + a_t b_tᵀ first: the state of a lightning attention
+/// (a = k, b = v, x = q) or of its backward pass. `transpose` reads out
+/// M x_t instead.
+void decayedScan(const float *a, const float *bv, const float *x, float *out, const Lightning &l,
+                 int64_t b, int64_t h, bool reverse, bool transpose) {
+  int64_t D = l.D;
+  float decay = std::exp(-float(l.rates[h]));
+  std::vector<float> M(D * D, 0.0f);
+  for (int64_t step = 0; step < l.S; ++step) {
+    int64_t t = reverse ? l.S - 1 - step : step, at = l.row(b, t, h);
+    for (int64_t i = 0; i < D; ++i)
+      for (int64_t j = 0; j < D; ++j)
+        M[i * D + j] = decay * M[i * D + j] + a[at + i] * bv[at + j];
+    for (int64_t k = 0; k < D; ++k) {
+      float sum = 0.0f;
+      for (int64_t m = 0; m < D; ++m)
+        sum += (transpose ? M[k * D + m] : M[m * D + k]) * x[at + m];
+      out[at + k] = sum;
+    }
+  }
+}
+
+Status lightningAttention(const StepContext &s) {
+  Lightning l(s);
+  if (int64_t(l.rates.size()) != l.H)
+    return s.error("'decay' has " + std::to_string(l.rates.size()) + " rates for " +
+                   std::to_string(l.H) + " heads");
+  const float *q = s.in(0).f32(), *k = s.in(1).f32(), *v = s.in(2).f32();
+  float *o = s.out(0).f32();
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < l.B; ++b)
+    for (int64_t h = 0; h < l.H; ++h)
+      decayedScan(k, v, q, o, l, b, h, /*reverse=*/false, /*transpose=*/false);
+  return Status::ok();
+}
+
+Status lightningAttentionGrad(const StepContext &s) {
+  Lightning l(s);
+  if (int64_t(l.rates.size()) != l.H)
+    return s.error("'decay' has " + std::to_string(l.rates.size()) + " rates for " +
+                   std::to_string(l.H) + " heads");
+  const float *q = s.in(0).f32(), *k = s.in(1).f32(), *v = s.in(2).f32(), *dout = s.in(3).f32();
+  float *dq = s.out(0).f32(), *dk = s.out(1).f32(), *dv = s.out(2).f32();
+#pragma omp parallel for collapse(2)
+  for (int64_t b = 0; b < l.B; ++b)
+    for (int64_t h = 0; h < l.H; ++h) {
+      // dq_t = M_t do_t; with G_t = e^{−s} G_{t+1} + q_t do_tᵀ, dk_t = G_t v_t
+      // and dv_t = G_tᵀ k_t.
+      decayedScan(k, v, dout, dq, l, b, h, /*reverse=*/false, /*transpose=*/true);
+      decayedScan(q, dout, v, dk, l, b, h, /*reverse=*/true, /*transpose=*/true);
+      decayedScan(q, dout, k, dv, l, b, h, /*reverse=*/true, /*transpose=*/false);
+    }
+  return Status::ok();
+}
 } // namespace
 
 void registerLinearAttentionKernels(KernelTable &r) {
+  r.add("moe.lightning_attention", lightningAttention);
+  r.add("moe.lightning_attention_grad", lightningAttentionGrad);
   r.add("moe.causal_conv1d", causalConv1D);
   r.add("moe.causal_conv1d_grad", causalConv1DGrad);
   r.add("moe.delta_decay", deltaDecay);

@@ -108,6 +108,11 @@ class Cfg:
         self.embedding_multiplier = float(r.get("embedding_multiplier", 1.0))
         self.residual_multiplier = float(r.get("residual_multiplier", 1.0))
         self.logits_scaling = float(r.get("logits_scaling", 1.0))
+        res = r.get("residual", {}) or {}
+        self.residual = dict(from_norm=res.get("from_norm", False),
+                             **{k: float(res.get(k, 1.0)) for k in (
+                                 "attention_alpha", "attention_beta", "linear_alpha",
+                                 "linear_beta", "mlp_alpha", "mlp_beta")})
         a = r.get("attention", {}) or {}
         self.heads = g(a, "num_heads", 4)
         self.kv_heads = g(a, "num_kv_heads", 0) or self.heads
@@ -119,6 +124,7 @@ class Cfg:
         self.o_bias = g(a, "o_bias", False)
         self.sinks = g(a, "sinks", False)
         self.qk_norm = g(a, "qk_norm", "none")
+        self.qk_norm_after_rope = g(a, "qk_norm_after_rope", False)
         self.rope_interleaved = g(a, "rope_interleaved", False)
         self.partial_rotary = float(g(a, "partial_rotary_factor", 1.0))
         self.attn_scale = g(a, "scale", None)
@@ -128,7 +134,8 @@ class Cfg:
         lin = a.get("linear") if a else None
         self.linear = None
         if lin is not None:
-            self.linear = dict(key_heads=lin.get("num_key_heads", 16),
+            self.linear = dict(kind=lin.get("kind", "gated_deltanet"),
+                               key_heads=lin.get("num_key_heads", 16),
                                value_heads=lin.get("num_value_heads", 32),
                                key_dim=lin.get("key_head_dim", 128),
                                value_dim=lin.get("value_head_dim", 128),
@@ -223,9 +230,12 @@ class Cfg:
                            if t == "deepseek_v3" else 0)
         self.mtp_weight = float((r.get("training") or {}).get("mtp_loss_weight", 0.3))
         self.norm = "rms"
-        self.eps = float(r.get("rms_norm_eps", 1e-5 if t in ("olmoe", "gpt_oss", "llama4_text") else 1e-6))
+        self.eps = float(r.get("rms_norm_eps", 1e-5 if t in ("olmoe", "gpt_oss", "llama4_text",
+                                                              "hunyuan_v1_moe") else 1e-6))
         self.tie = r.get("tie_word_embeddings", False)
         self.unit_offset = t == "qwen3_next"  # Qwen3NextRMSNorm: 1 + weight
+        self.residual = dict(from_norm=False, attention_alpha=1.0, attention_beta=1.0,
+                             linear_alpha=1.0, linear_beta=1.0, mlp_alpha=1.0, mlp_beta=1.0)
         granite = t in ("granitemoe", "granitemoeshared")
         self.embedding_multiplier = float(r.get("embedding_multiplier", 1.0)) if granite else 1.0
         self.residual_multiplier = float(r.get("residual_multiplier", 1.0)) if granite else 1.0
@@ -238,7 +248,7 @@ class Cfg:
         if t == "gpt_oss" and "rope_scaling" not in r and "rope_parameters" not in r:
             rope = {"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
                     "truncate": False, "original_max_position_embeddings": 4096}
-        default_theta = {"mixtral": 1e6, "gpt_oss": 150000.0, "llama4_text": 500000.0}.get(t, 10000.0)
+        default_theta = {"mixtral": 1e6, "minimax": 1e6, "gpt_oss": 150000.0, "llama4_text": 500000.0}.get(t, 10000.0)
         self.theta = float(rope.get("rope_theta") or r.get("rope_theta", default_theta))
         self.rope_scaling = rope if rope.get("rope_type", rope.get("type", "default")) != "default" else None
         self.max_positions = r.get("max_position_embeddings", 0)
@@ -280,7 +290,7 @@ class Cfg:
         if t == "qwen3_next":
             # transformers' Qwen3NextConfig and Qwen3NextGatedDeltaNet.
             self.naming, self.output_gate = "qwen2_moe", True
-            self.linear = dict(key_heads=r.get("linear_num_key_heads", 16),
+            self.linear = dict(kind="gated_deltanet", key_heads=r.get("linear_num_key_heads", 16),
                                value_heads=r.get("linear_num_value_heads", 32),
                                key_dim=r.get("linear_key_head_dim", 128),
                                value_dim=r.get("linear_value_head_dim", 128),
@@ -296,7 +306,15 @@ class Cfg:
             self.sinks = self.router_bias = True
             self.swiglu_alpha = float(r.get("swiglu_alpha", 1.702))
             self.swiglu_limit = float(r.get("swiglu_limit", 7.0))
-        self.qk_norm = {"qwen3_moe": "head", "qwen3_next": "head", "olmoe": "full"}.get(t, "none")
+        self.qk_norm = {"qwen3_moe": "head", "qwen3_next": "head", "olmoe": "full",
+                        "hunyuan_v1_moe": "head"}.get(t, "none")
+        self.qk_norm_after_rope = t == "hunyuan_v1_moe"
+        if t == "hunyuan_v1_moe" and self.rope_scaling and self.rope_scaling.get("alpha"):
+            # HunYuanMoEV1RotaryEmbedding's DynamicNTKAlphaRotary.
+            self.theta = self.theta * self.rope_scaling["alpha"] ** (self.head_dim / (self.head_dim - 2))
+        if self.rope_scaling and self.rope_scaling.get("rope_type", self.rope_scaling.get("type")) == "dynamic":
+            # Dynamic NTK rotates as plain RoPE within max_position_embeddings.
+            self.rope_scaling = None
         self.ffn_width = r.get("intermediate_size")
         self.ffn_act = r.get("hidden_act", "silu")
         self.ffn_gated = True
@@ -310,7 +328,21 @@ class Cfg:
         self.max_k = 0
         self.jitter = 0.0
         n = self.layers
-        if t == "mixtral":
+        if t == "minimax":
+            # transformers' MiniMaxForCausalLM: Mixtral with lightning attention.
+            self.naming = "mixtral"
+            self.eps = float(r.get("rms_norm_eps", 1e-5))
+            self.linear = dict(kind="lightning")
+            self.layer_types = r.get("layer_types") or [
+                "full_attention" if (i + 1) % 2 else "linear_attention" for i in range(n)]
+            self.residual = dict(from_norm=True, **{
+                ours: float(r.get(theirs, 1.0)) for ours, theirs in (
+                    ("attention_alpha", "full_attn_alpha_factor"),
+                    ("attention_beta", "full_attn_beta_factor"),
+                    ("linear_alpha", "linear_attn_alpha_factor"),
+                    ("linear_beta", "linear_attn_beta_factor"),
+                    ("mlp_alpha", "mlp_alpha_factor"), ("mlp_beta", "mlp_beta_factor"))})
+        if t in ("mixtral", "minimax"):
             self.E, self.k = r["num_local_experts"], r["num_experts_per_tok"]
             self.expert_width = r["intermediate_size"]
             self.normalize = True
@@ -385,6 +417,15 @@ class Cfg:
             self.normalize = True
             self.selection_bias, self.bias_update_rate = True, 0.001
             self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
+        elif t == "hunyuan_v1_moe":
+            # transformers' HunYuanMoEV1ForCausalLM: per-layer lists hold one value.
+            first = lambda v: v[0] if isinstance(v, list) else v
+            self.qkv_bias = self.o_bias = r.get("attention_bias", False)
+            self.E, self.k = first(r.get("num_experts", 1)), first(r.get("moe_topk", 1))
+            self.expert_width = self.ffn_width
+            self.normalize = True
+            self.shared_count, self.shared_width = 1, self.ffn_width
+            self.moe_layers = list(range(n))
         elif t == "dots1":
             # transformers' Dots1ForCausalLM: Qwen3's attention, DeepSeek-V3's MoE.
             self.qkv_bias = self.o_bias = r.get("attention_bias", False)
@@ -463,6 +504,8 @@ class Names:
     def router(self, i):
         if self.cfg.naming in ("granitemoe", "granitemoeshared"):
             return self.moe(i) + "router.layer."
+        if self.cfg.naming == "hunyuan_v1_moe":
+            return self.moe(i) + "gate.wg."
         return self.moe(i) + ("router." if self.cfg.naming in ("gpt_oss", "llama4_text") else "gate.")
 
     def proj(self, role, gated):
@@ -475,6 +518,8 @@ class Names:
             return f"model.layers.{i}.shared_mlp."
         if self.cfg.naming == "llama4_text":
             return f"model.layers.{i}.feed_forward.shared_expert."
+        if self.cfg.naming == "hunyuan_v1_moe":
+            return f"model.layers.{i}.mlp.shared_mlp."
         return f"model.layers.{i}.mlp." + ("shared_expert." if self.cfg.naming == "qwen2_moe" else "shared_experts.")
 
     def bias(self, i):
@@ -755,9 +800,11 @@ class Reference:
         q = q.view(B, S, c.heads, c.head_dim)
         k = k.view(B, S, c.kv_heads, c.head_dim)
         v = v.view(B, S, c.kv_heads, c.head_dim)
-        if c.qk_norm == "head":
-            q = rms_norm(q, self.norm_weight(p + "q_norm.weight"), c.eps)
-            k = rms_norm(k, self.norm_weight(p + "k_norm.weight"), c.eps)
+        q_norm, k_norm = (("query_layernorm", "key_layernorm") if c.naming == "hunyuan_v1_moe"
+                          else ("q_norm", "k_norm"))
+        if c.qk_norm == "head" and not c.qk_norm_after_rope:
+            q = rms_norm(q, self.norm_weight(p + q_norm + ".weight"), c.eps)
+            k = rms_norm(k, self.norm_weight(p + k_norm + ".weight"), c.eps)
         if uses_rope(c, i):
             q, k = rope(q, c), rope(k, c)
             if c.qk_norm == "l2":
@@ -769,6 +816,10 @@ class Reference:
             pos = torch.arange(S, dtype=torch.float32)
             scales = torch.log1p(torch.floor((pos + 1.0) / c.temperature_floor)) * c.temperature_scale + 1.0
             q = q * scales.view(1, S, 1, 1)
+        if c.qk_norm == "head" and c.qk_norm_after_rope:
+            # HunYuanMoEV1Attention: query_layernorm and key_layernorm after RoPE.
+            q = rms_norm(q, self.norm_weight(p + q_norm + ".weight"), c.eps)
+            k = rms_norm(k, self.norm_weight(p + k_norm + ".weight"), c.eps)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         group = c.heads // c.kv_heads
         k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
@@ -1075,12 +1126,52 @@ class Reference:
         o = rms_norm(o, self.W(p + "norm.weight"), c.eps) * F.silu(z)
         return o.reshape(B, S, -1) @ self.W(p + "out_proj.weight").T
 
+    def lightning_attention(self, h, i):
+        """transformers' MiniMaxLightningAttention without a cache: decayed
+        linear attention in blocks of 256 positions (intra-block products
+        with the diagonal decay, inter-block through the decayed K^T V)."""
+        c, p = self.c, f"model.layers.{i}.self_attn."
+        B, S, _ = h.shape
+        H, D, block = c.heads, c.head_dim, 256
+        qkv = F.silu(h @ self.W(p + "qkv_proj.weight").T).reshape(B, S, H, 3 * D)
+        q, k, v = (x.transpose(1, 2) for x in torch.split(qkv, D, dim=3))
+        base = 1 / (2 ** (8 / H))
+        factor = 1 - i / (c.layers - 1 + 1e-5) + 1e-5
+        slope = (base ** (torch.arange(H) + 1) * factor)[:, None, None]
+        r = torch.arange(block) + 1
+        query_decay = torch.exp(-slope * r[:, None])
+        key_decay = torch.exp(-slope * (block - r[:, None]))
+        diag = slope * (r[:, None] - r[None, :])[None, None]
+        diag = torch.exp(torch.where(diag >= 0, -diag, float("-inf")))
+        kv = torch.zeros(B, H, D, D, dtype=v.dtype)
+        outs = []
+        for start in range(0, S, block):
+            end = min(start + block, S)
+            n = end - start
+            qb, kb, vb = q[:, :, start:end], k[:, :, start:end], v[:, :, start:end]
+            intra = ((qb @ kb.transpose(-1, -2)) * diag[:, :, :n, :n]) @ vb
+            inter = (qb * query_decay[:, :n]) @ kv
+            outs.append(inter + intra)
+            kv = kv * torch.exp(-slope * n) + (kb * key_decay[:, -n:]).transpose(-1, -2) @ vb
+        o = torch.cat(outs, dim=-2).transpose(1, 2).reshape(B, S, H * D)
+        o = rms_norm(o, self.W(p + "norm.weight"), 1e-6)
+        o = torch.sigmoid(h @ self.W(p + "output_gate.weight").T) * o
+        return o @ self.W(p + "out_proj.weight").T
+
     def decoder_layer(self, h, i, out):
-        c, pre = self.c, f"model.layers.{i}."
+        c, pre, res = self.c, f"model.layers.{i}.", self.c.residual
         B, S, _ = h.shape
         n = self.norm(h, pre + "input_layernorm")
         linear = c.linear and c.layer_types and c.layer_types[i] == "linear_attention"
-        h = h + (self.linear_attention(n, i) if linear else self.attention(n, i)) * c.residual_multiplier
+        if not linear:
+            mixed = self.attention(n, i)
+        elif c.linear["kind"] == "lightning":
+            mixed = self.lightning_attention(n, i)
+        else:
+            mixed = self.linear_attention(n, i)
+        alpha, beta = ((res["linear_alpha"], res["linear_beta"]) if linear
+                       else (res["attention_alpha"], res["attention_beta"]))
+        h = (n if res["from_norm"] else h) * alpha + mixed * (beta * c.residual_multiplier)
         n = self.norm(h, pre + "post_attention_layernorm")
         if c.moe and i in c.moe_layers:
             out["_seqs"].append(S)
@@ -1092,7 +1183,7 @@ class Reference:
                     self.W(dense + self.n.proj(2, g) + ".weight"),
                     self.W(dense + self.n.proj(3, g) + ".weight") if g else None,
                     c.ffn_act)
-        return h + f * c.residual_multiplier
+        return (n if res["from_norm"] else h) * res["mlp_alpha"] + f * (res["mlp_beta"] * c.residual_multiplier)
 
     def multi_token_prediction(self, h, embed, head, targets, out):
         """DeepSeek-V3 §2.2: module k combines the hidden states of module

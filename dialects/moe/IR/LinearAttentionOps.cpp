@@ -4,6 +4,8 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace moec::moe;
 using namespace moec::moe::verify;
@@ -87,6 +89,33 @@ LogicalResult GatedDeltaRuleOp::verify() {
       return failure();
   if (std::optional<APFloat> scale = getScale())
     return checkFloatAbove(emit, "scale", scale->convertToFloat(), 0.0f);
+  return success();
+}
+
+LogicalResult LightningAttentionOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  FailureOr<RankedTensorType> query =
+      rankedOperand(emit, getQuery(), "query", 4, "[batch, sequence, heads, head dim]");
+  if (failed(query))
+    return failure();
+  int64_t heads = query->getDimSize(2);
+  if (int64_t(getDecay().size()) != heads)
+    return emitOpError("attribute 'decay' has ")
+           << getDecay().size() << " rates for " << heads << " heads";
+  for (float rate : getDecay())
+    if (!(rate >= 0.0f) || std::isinf(rate))
+      return emitOpError("attribute 'decay' holds slope rates, each finite and at least 0, "
+                         "but one is ")
+             << rate;
+  return success();
+}
+
+LogicalResult LightningAttentionOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                             SmallVectorImpl<Value> &grads) {
+  auto type = getQuery().getType();
+  auto g = b.create<LightningAttentionGradOp>(getLoc(), type, type, type, getQuery(), getKey(),
+                                              getValue(), dresult[0], getDecayAttr());
+  grads.append(g->result_begin(), g->result_end());
   return success();
 }
 

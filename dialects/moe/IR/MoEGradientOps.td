@@ -150,6 +150,19 @@ def MoE_GatedDeltaRuleGradOp : MoE_GradOp<"gated_delta_rule_grad",
                       MoE_FloatTensor:$ddecay, MoE_FloatTensor:$dbeta);
 }
 
+def MoE_LightningAttentionGradOp : MoE_GradOp<"lightning_attention_grad",
+    [AllTypesMatch<["query", "key", "value", "dresult", "dquery", "dkey", "dvalue"]>]> {
+  let summary = "dquery, dkey and dvalue of moe.lightning_attention";
+  let description = [{
+    `dq_t = M_t do_t` with the forward state `M_t = e^{−s} M_{t−1} + k_t v_tᵀ`;
+    `dk_t = G_t v_t` and `dv_t = G_tᵀ k_t` with the backward state
+    `G_t = e^{−s} G_{t+1} + q_t do_tᵀ`, from the last position.
+  }];
+  let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key, MoE_FloatTensor:$value,
+                       MoE_FloatTensor:$dresult, DenseF32ArrayAttr:$decay);
+  let results = (outs MoE_FloatTensor:$dquery, MoE_FloatTensor:$dkey, MoE_FloatTensor:$dvalue);
+}
+
 def MoE_ClampedSwiGLUGradOp : MoE_GradOp<"clamped_swiglu_grad",
     [AllTypesMatch<["input", "dinput"]>]> {
   let summary = "dinput of moe.clamped_swiglu";

@@ -95,4 +95,26 @@ def MoE_GatedDeltaRuleOp : MoE_Op<"gated_delta_rule", [DeclareOpInterfaceMethods
   let hasVerifier = 1;
 }
 
+def MoE_LightningAttentionOp : MoE_Op<"lightning_attention", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>,
+    Pure, AllTypesMatch<["query", "key", "value", "result"]>]> {
+  let summary = "linear attention with a fixed exponential decay per head";
+  let description = [{
+    MiniMax's lightning attention: `query`, `key`, `value` and the result
+    are `[B, S, H, D]`; with `decay` (`[H]`, the slope rates s_h ≥ 0),
+    `result[b, t, h] = Σ_{j ≤ t} exp(−s_h (t − j)) (q_t · k_j) v_j` per
+    sequence: no softmax and no scale. (The state M = Σ e^{−s(t−j)} k_j v_jᵀ
+    decays by `exp(−s_h)` per position; transformers computes the same sums
+    in blocks.)
+
+    ```mlir
+    %o = moe.lightning_attention %q, %k, %v {decay = array<f32: 0.5, 0.25>} : tensor<2x8x2x16xf32>
+    ```
+  }];
+  let arguments = (ins MoE_FloatTensor:$query, MoE_FloatTensor:$key, MoE_FloatTensor:$value,
+                       DenseF32ArrayAttr:$decay);
+  let results = (outs MoE_FloatTensor:$result);
+  let assemblyFormat = "$query `,` $key `,` $value attr-dict `:` type($query)";
+  let hasVerifier = 1;
+}
+
 #endif // MOE_LINEAR_ATTENTION_OPS_TD

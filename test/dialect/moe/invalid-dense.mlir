@@ -374,3 +374,19 @@ func.func @delta_rule_eps(%q: tensor<2x8x2x8xf32>, %v: tensor<2x8x4x6xf32>, %g: 
   %o = moe.gated_delta_rule %q, %q, %v, %g, %g {qk_l2norm_eps = 0.0 : f32} : tensor<2x8x2x8xf32>, tensor<2x8x2x8xf32>, tensor<2x8x4x6xf32>, tensor<2x8x4xf32>, tensor<2x8x4xf32>
   return
 }
+
+// -----
+
+func.func @lightning_rates(%q: tensor<2x8x2x16xf32>) {
+  // expected-error @+1 {{'moe.lightning_attention' op attribute 'decay' has 3 rates for 2 heads}}
+  %o = moe.lightning_attention %q, %q, %q {decay = array<f32: 0.5, 0.25, 0.1>} : tensor<2x8x2x16xf32>
+  return
+}
+
+// -----
+
+func.func @lightning_negative(%q: tensor<2x8x2x16xf32>) {
+  // expected-error @+1 {{'moe.lightning_attention' op attribute 'decay' holds slope rates, each finite and at least 0, but one is -5.000000e-01}}
+  %o = moe.lightning_attention %q, %q, %q {decay = array<f32: -0.5, 0.25>} : tensor<2x8x2x16xf32>
+  return
+}

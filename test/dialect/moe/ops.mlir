@@ -239,3 +239,13 @@ func.func @gated_deltanet(%x: tensor<2x8x40xf32>, %w: tensor<40x4xf32>, %a: tens
   %m = moe.multiply %o, %s : tensor<2x8x4x6xf32>
   return
 }
+
+// MiniMax's lightning attention and its gradient.
+// CHECK-LABEL: func.func @lightning
+func.func @lightning(%q: tensor<2x8x2x16xf32>) {
+  // CHECK: moe.lightning_attention %{{.+}}, %{{.+}}, %{{.+}} {decay = array<f32: 5.000000e-01, 2.500000e-01>} : tensor<2x8x2x16xf32>
+  %o = moe.lightning_attention %q, %q, %q {decay = array<f32: 0.5, 0.25>} : tensor<2x8x2x16xf32>
+  // CHECK: moe.lightning_attention_grad
+  %dq, %dk, %dv = moe.lightning_attention_grad %q, %q, %q, %o {decay = array<f32: 0.5, 0.25>} : (tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>) -> (tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>, tensor<2x8x2x16xf32>)
+  return
+}

@@ -44,7 +44,8 @@ struct Buffer {
   void rebind() { ref.data = ref.dtype == DType::i32 ? (void *)i.data() : (void *)f.data(); }
 };
 
-using AttrValue = std::variant<int64_t, double, bool, std::string, std::vector<int64_t>>;
+using AttrValue =
+    std::variant<int64_t, double, bool, std::string, std::vector<int64_t>, std::vector<double>>;
 struct NamedAttr {
   std::string name;
   AttrValue value;
@@ -70,6 +71,9 @@ struct StepBuffer {
       } else if (auto *s = std::get_if<std::string>(&a.value)) {
         kind = plan::AttrValue::StringAttr;
         value = plan::CreateStringAttrDirect(fbb, s->c_str()).Union();
+      } else if (auto *f = std::get_if<std::vector<double>>(&a.value)) {
+        kind = plan::AttrValue::FloatsAttr;
+        value = plan::CreateFloatsAttrDirect(fbb, f).Union();
       } else {
         kind = plan::AttrValue::IntsAttr;
         value = plan::CreateIntsAttrDirect(fbb, &std::get<std::vector<int64_t>>(a.value)).Union();
@@ -455,6 +459,21 @@ TEST(GradientCheck, LinearAttentionOps) {
     g.check(c);
   };
   rule({{"qk_l2norm_eps", 1e-6}}, "gated_delta_rule_l2norm");
+  // Two heads, one decaying fast; 20 positions.
+  Case lightning{
+      "lightning_attention",
+      "moe.lightning_attention",
+      {{"decay", std::vector<double>{0.7, 0.05}}},
+      {randn({2, 20, 2, 4}, 52, 0.5f), randn({2, 20, 2, 4}, 53, 0.5f), randn({2, 20, 2, 4}, 54)},
+      {{2, 20, 2, 4}},
+      {},
+      0,
+      "moe.lightning_attention_grad",
+      {{"decay", std::vector<double>{0.7, 0.05}}},
+      {in(0), in(1), in(2), dy()},
+      {0, 1, 2}};
+  lightning.rtol = 1e-2;
+  g.check(lightning);
   rule({{"scale", 0.3}}, "gated_delta_rule_scaled");
 }
 
