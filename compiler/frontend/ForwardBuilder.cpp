@@ -20,11 +20,10 @@ namespace {
 /// Which checkpoint tensor names a parameter gets, per naming convention.
 class ParameterNames {
 public:
-  explicit ParameterNames(WeightNaming naming) : naming(naming) {}
+  ParameterNames(WeightNaming naming, std::string prefix)
+      : naming(naming), prefix(std::move(prefix)) {}
 
-  std::string layer(int64_t i) const {
-    return "model.layers." + std::to_string(i) + ".";
-  }
+  std::string layer(int64_t i) const { return prefix + "layers." + std::to_string(i) + "."; }
   /// The MoE block of layer i.
   std::string moeBlock(int64_t i) const {
     bool blockSparse = naming == WeightNaming::Mixtral || naming == WeightNaming::GraniteMoe;
@@ -90,12 +89,13 @@ public:
   bool selectionBiasGrouped() const { return naming == WeightNaming::Ernie45Moe; }
 
   WeightNaming naming;
+  std::string prefix; // the decoder's, "model."
 };
 
 class Builder {
 public:
   Builder(MLIRContext &context, const ModelConfig &config, const ForwardOptions &options)
-      : b(&context), loc(b.getUnknownLoc()), c(config), names(config.naming),
+      : b(&context), loc(b.getUnknownLoc()), c(config), names(config.naming, config.modelPrefix),
         batch(options.batch ? options.batch : config.training.batchSize),
         seq(options.seqLen ? options.seqLen : config.training.seqLen), tokens(batch * seq),
         batchTokens(tokens * options.batchShards), training(options.training), name(options.name) {}
@@ -398,19 +398,29 @@ Value Builder::linearAttention(Value h, int64_t layer) {
     auto type = cast<RankedTensorType>(x.getType());
     return collapse(x, heads4, {batch, seq, type.getDimSize(2) * type.getDimSize(3)});
   };
-  Value qkvz = b.create<LinearOp>(
-      loc, h, param(prefix + "in_proj_qkvz.weight", {2 * keyDim + 2 * valueDim, d}), Value());
-  qkvz = expand(qkvz, heads4, {batch, seq, Hk, 2 * dk + 2 * group * dv});
-  Value ba = b.create<LinearOp>(loc, h, param(prefix + "in_proj_ba.weight", {2 * Hv, d}), Value());
-  ba = expand(ba, heads4, {batch, seq, Hk, 2 * group});
-  Value betaIn = flat(slice(ba, 3, 0, group)), decayIn = flat(slice(ba, 3, group, group));
-  Value z =
-      expand(flat(slice(qkvz, 3, 2 * dk + group * dv, group * dv)), heads4, {batch, seq, Hv, dv});
-  Value mixed = b.create<tensor::ConcatOp>(loc, 2,
-                                           ValueRange{flat(slice(qkvz, 3, 0, dk)),
-                                                      flat(slice(qkvz, 3, dk, dk)),
-                                                      flat(slice(qkvz, 3, 2 * dk, group * dv))});
   int64_t channels = 2 * keyDim + valueDim;
+  auto project = [&](const std::string &name, int64_t rows) -> Value {
+    return b.create<LinearOp>(loc, h, param(prefix + name + ".weight", {rows, d}), Value());
+  };
+  Value mixed, z, betaIn, decayIn;
+  if (l.separateProjections) {
+    // Qwen3.5: queries, keys and values in order, the gates apart.
+    mixed = project("in_proj_qkv", channels);
+    z = expand(project("in_proj_z", valueDim), heads4, {batch, seq, Hv, dv});
+    betaIn = project("in_proj_b", Hv);
+    decayIn = project("in_proj_a", Hv);
+  } else {
+    Value qkvz = expand(project("in_proj_qkvz", 2 * keyDim + 2 * valueDim), heads4,
+                        {batch, seq, Hk, 2 * dk + 2 * group * dv});
+    Value ba = expand(project("in_proj_ba", 2 * Hv), heads4, {batch, seq, Hk, 2 * group});
+    betaIn = flat(slice(ba, 3, 0, group));
+    decayIn = flat(slice(ba, 3, group, group));
+    z = expand(flat(slice(qkvz, 3, 2 * dk + group * dv, group * dv)), heads4, {batch, seq, Hv, dv});
+    mixed = b.create<tensor::ConcatOp>(loc, 2,
+                                       ValueRange{flat(slice(qkvz, 3, 0, dk)),
+                                                  flat(slice(qkvz, 3, dk, dk)),
+                                                  flat(slice(qkvz, 3, 2 * dk, group * dv))});
+  }
   Value conv = collapse(param(prefix + "conv1d.weight", {channels, 1, l.convKernel}), {{0, 1}, {2}},
                         {channels, l.convKernel});
   mixed = b.create<ActivationOp>(loc, b.create<CausalConv1DOp>(loc, mixed, conv), Activation::silu);
@@ -911,12 +921,12 @@ void Builder::build(ModuleOp module) {
     seed = input("seed", RankedTensorType::get({}, b.getI64Type()));
 
   loc = at("embedding", {"vocab_size"});
-  Value embedding = param("model.embed_tokens.weight", {vocab, d});
+  Value embedding = param(c.modelPrefix + "embed_tokens.weight", {vocab, d});
   Value h = scaled(b.create<EmbeddingOp>(loc, embedding, tokenIds), c.embeddingMultiplier);
   for (int64_t layer = 0; layer < c.numLayers; ++layer)
     h = decoderLayer(h, layer);
   loc = at("lm_head", {"vocab_size"});
-  Value n = norm(h, "model.norm", d);
+  Value n = norm(h, c.modelPrefix + "norm", d);
   Value head = c.tieEmbeddings ? embedding : param("lm_head.weight", {vocab, d});
   Value logits = scaled(b.create<LinearOp>(loc, n, head, Value()), 1.0 / c.logitsScaling);
   Value lmLoss = b.create<CrossEntropyOp>(loc, logits, targets);

@@ -96,10 +96,10 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
                                                "intermediate_size"};
 
 const std::set<std::string> kSupportedTypes = {
-    "mixtral",          "qwen2_moe", "qwen3_moe",    "olmoe",    "deepseek_v2",
-    "deepseek_v3",      "gpt_oss",   "llama4_text",  "glm4_moe", "granitemoe",
-    "granitemoeshared", "dots1",     "ernie4_5_moe", "kimi_k2",  "qwen3_next",
-    "hunyuan_v1_moe",   "minimax"};
+    "mixtral",          "qwen2_moe", "qwen3_moe",    "olmoe",           "deepseek_v2",
+    "deepseek_v3",      "gpt_oss",   "llama4_text",  "glm4_moe",        "granitemoe",
+    "granitemoeshared", "dots1",     "ernie4_5_moe", "kimi_k2",         "qwen3_next",
+    "hunyuan_v1_moe",   "minimax",   "qwen3_5_moe",  "qwen3_5_moe_text"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -126,7 +126,8 @@ public:
       mixtral(m);
     else if (type == "minimax")
       minimax(m);
-    else if (type == "qwen2_moe" || type == "qwen3_moe" || type == "qwen3_next")
+    else if (type == "qwen2_moe" || type == "qwen3_moe" || type == "qwen3_next" ||
+             type == "qwen3_5_moe_text")
       qwen(m);
     else if (type == "olmoe")
       olmoe(m);
@@ -151,6 +152,13 @@ public:
     // --set training.... on the command line.
     r.section("training", [&](MappingReader &t) { readTrainingSection(t, c.training); });
     warnAboutMultiTokenPrediction();
+    if (type == "qwen3_5_moe_text" && get<int64_t>("mtp_num_hidden_layers", 0) > 0)
+      r.diagnostics().warning(r.location("mtp_num_hidden_layers"),
+                              "'mtp_num_hidden_layers': transformers leaves Qwen3.5's "
+                              "multi-token-prediction layers (mtp.*) out of its model and loss; "
+                              "so does moec");
+    if (type == "qwen3_5_moe_text")
+      r.ignore("mtp_use_dedicated_embeddings");
     warnAboutQuantization();
     r.warnUnknownKeys(kIgnoredKeys, "transformers' " + type + " does not read it either; ignored");
   }
@@ -292,6 +300,11 @@ private:
       // What the other rotations read.
       for (const char *key : {"rope_type", "type", "short_factor", "long_factor"})
         p.ignore(key);
+      // Qwen3.5's multimodal RoPE: text positions are the same along its
+      // three axes, which rotates as plain RoPE.
+      if (type == "qwen3_5_moe_text")
+        for (const char *key : {"mrope_section", "mrope_interleaved"})
+          p.ignore(key);
     };
     if (r.has("rope_parameters")) {
       typeKey = "rope_parameters";
@@ -326,7 +339,7 @@ private:
     r.read("partial_rotary_factor", topLevel);
     // transformers' attention rotates part of a head (by default half,
     // Qwen3-Next's a quarter).
-    bool partialRope = type == "glm4_moe" || type == "qwen3_next";
+    bool partialRope = type == "glm4_moe" || type == "qwen3_next" || type == "qwen3_5_moe_text";
     c.attention.partialRotaryFactor = partial              ? *partial
                                       : topLevel           ? *topLevel
                                       : type == "glm4_moe" ? 0.5
@@ -393,8 +406,8 @@ private:
     if (get<bool>("mlp_bias", false))
       unsupported("mlp_bias", "biases in the MLPs", "a model without them");
     static const std::set<std::string> kAttentionBias = {
-        "qwen3_moe",        "gpt_oss", "llama4_text", "glm4_moe",      "granitemoe",
-        "granitemoeshared", "dots1",   "qwen3_next",  "hunyuan_v1_moe"};
+        "qwen3_moe",        "gpt_oss", "llama4_text", "glm4_moe",       "granitemoe",
+        "granitemoeshared", "dots1",   "qwen3_next",  "hunyuan_v1_moe", "qwen3_5_moe_text"};
     if (!kAttentionBias.count(type) && get<bool>("attention_bias", false))
       unsupported("attention_bias", "biases in the attention projections", "a model without them");
     if (isNonNull("clip_qkv"))
@@ -419,7 +432,7 @@ private:
       r.readChoices("layer_types", c.attention.layerTypes, {"chunked_attention", "full_attention"});
       return;
     }
-    if (type == "qwen3_next") {
+    if (type == "qwen3_next" || type == "qwen3_5_moe_text") {
       // Linear attention instead of windows, which Qwen3NextConfig does not read.
       r.readChoices("layer_types", c.attention.layerTypes, {"linear_attention", "full_attention"});
       return;
@@ -576,7 +589,8 @@ private:
   /// layers `layer_types` marks linear_attention, RMS norms scaling by
   /// 1 + weight, RoPE on a quarter of each head, Qwen2's gated shared expert).
   void qwen(MoEConfig &m) {
-    bool next = type == "qwen3_next", qwen3 = type == "qwen3_moe" || next;
+    bool qwen35 = type == "qwen3_5_moe_text", next = type == "qwen3_next" || qwen35,
+         qwen3 = type == "qwen3_moe" || next;
     c.naming = type == "qwen3_moe" ? WeightNaming::Qwen3Moe : WeightNaming::Qwen2Moe;
     if (next)
       qwen3NextMixers();
@@ -586,17 +600,20 @@ private:
     if (qwen3)
       c.attention.qkNorm = "head";
     // Qwen3's v5 config saves num_local_experts; Qwen2's reads num_experts only.
-    m.numExperts = next    ? readAliased({"num_experts", "num_local_experts"}, 512)
+    m.numExperts = next    ? readAliased({"num_experts", "num_local_experts"}, qwen35 ? 256 : 512)
                    : qwen3 ? readAliased({"num_local_experts", "num_experts"}, 128)
                            : readAliased({"num_experts"}, 60);
-    m.router.k = get<int64_t>("num_experts_per_tok", next ? 10 : 4);
+    m.router.k = get<int64_t>("num_experts_per_tok", qwen35 ? 8 : next ? 10 : 4);
     m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", next ? 512 : 1408);
-    m.router.normalize = get<bool>("norm_topk_prob", next);
+    // Qwen3.5's router (Qwen3VLMoeTextTopKRouter) always renormalises, and
+    // every layer is MoE.
+    m.router.normalize = qwen35 || get<bool>("norm_topk_prob", next);
     m.aux.loadBalancing = "per_slot";
     m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
-    int64_t step = get<int64_t>("decoder_sparse_step", 1);
+    int64_t step = qwen35 ? 1 : get<int64_t>("decoder_sparse_step", 1);
     std::vector<int64_t> mlpOnly;
-    r.read("mlp_only_layers", mlpOnly);
+    if (!qwen35)
+      r.read("mlp_only_layers", mlpOnly);
     if (step < 1)
       r.diagnostics().error(r.location("decoder_sparse_step"),
                             "'decoder_sparse_step' must be at least 1");
@@ -623,7 +640,11 @@ private:
       c.attention.headDim = 256;
     c.normUnitOffset = true;
     c.attention.outputGate = true;
+    // Qwen3.5's attention gates its output whatever attn_output_gate says
+    // (transformers' Qwen3NextAttention).
+    r.ignore("attn_output_gate");
     LinearAttentionConfig &l = c.attention.linear.emplace();
+    l.separateProjections = type == "qwen3_5_moe_text";
     l.convKernel = get<int64_t>("linear_conv_kernel_dim", 4);
     l.keyHeadDim = get<int64_t>("linear_key_head_dim", 128);
     l.valueHeadDim = get<int64_t>("linear_value_head_dim", 128);
@@ -1039,6 +1060,32 @@ private:
   const ImportOptions &options;
   std::string type;
 };
+/// Qwen3.5-MoE's multimodal config.json (qwen3_5_moe,
+/// Qwen3_5MoeForConditionalGeneration): its language model is text_config
+/// (a qwen3_5_moe_text config), named model.language_model.*; moec builds
+/// and trains that language model, not the vision tower.
+void importQwen35Multimodal(MappingReader &r, ModelConfig &config, const ImportOptions &options) {
+  config.modelPrefix = "model.language_model.";
+  if (!r.has("text_config"))
+    r.diagnostics().error(r.location(), "'text_config' must be given: qwen3_5_moe's language "
+                                        "model is described there");
+  r.sectionReportingItself("text_config", [&](MappingReader &text) {
+    Importer(text, config, options, "qwen3_5_moe_text").run();
+  });
+  // The multimodal model's own tying of the LM head wins.
+  if (r.has("tie_word_embeddings"))
+    r.read("tie_word_embeddings", config.tieEmbeddings);
+  if (r.has("vision_config"))
+    r.diagnostics().warning(r.location("vision_config"),
+                            "'vision_config': moec builds and trains the language model only; the "
+                            "vision tower's tensors (model.visual.*) are not read");
+  r.ignore("vision_config");
+  r.section("training", [&](MappingReader &t) { readTrainingSection(t, config.training); });
+  r.warnUnknownKeys({"architectures", "model_type", "transformers_version", "dtype", "torch_dtype",
+                     "image_token_id", "video_token_id", "vision_start_token_id",
+                     "vision_end_token_id", "use_cache"},
+                    "transformers' qwen3_5_moe does not read it for the language model; ignored");
+}
 } // namespace
 
 std::optional<ModelConfig>
@@ -1066,6 +1113,10 @@ importHuggingFaceConfig(const std::string &path, const ImportOptions &options,
   std::string name = path;
   size_t slash = name.find_last_of('/');
   config.name = type + ":" + (slash == std::string::npos ? name : name.substr(slash + 1));
+  if (type == "qwen3_5_moe") {
+    importQwen35Multimodal(r, config, options);
+    return config;
+  }
   // Kimi-K2's config.json names DeepSeek-V3's architecture (its
   // "architectures" is DeepseekV3ForCausalLM) under a type of its own.
   Importer(r, config, options, type == "kimi_k2" ? "deepseek_v3" : type).run();

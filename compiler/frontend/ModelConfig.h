@@ -86,6 +86,10 @@ struct LinearAttentionConfig {
   int64_t numKeyHeads = 16, numValueHeads = 32;
   int64_t keyHeadDim = 128, valueHeadDim = 128;
   int64_t convKernel = 4;
+  /// Qwen3.5's layout: in_proj_qkv (all queries, all keys, all values),
+  /// in_proj_z, in_proj_b and in_proj_a, rather than Qwen3-Next's
+  /// per-key-head grouped in_proj_qkvz and in_proj_ba.
+  bool separateProjections = false;
   int64_t keyDim() const { return numKeyHeads * keyHeadDim; }
   int64_t valueDim() const { return numValueHeads * valueHeadDim; }
 };
@@ -302,6 +306,9 @@ struct ModelConfig {
   std::string sourceFile;
   std::string sourceKind = "yaml"; // yaml | hf:<model_type>
   WeightNaming naming = WeightNaming::Moec;
+  /// What the decoder's tensor names start with: `model.`, or a multimodal
+  /// checkpoint's language model (`model.language_model.`, Qwen3.5).
+  std::string modelPrefix = "model.";
 
   int64_t vocabSize = 256;
   int64_t hiddenSize = 64;

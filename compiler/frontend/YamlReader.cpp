@@ -305,6 +305,19 @@ void MappingReader::section(const std::string &key,
   reader.rejectUnknownKeys();
 }
 
+void MappingReader::sectionReportingItself(const std::string &key,
+                                           const std::function<void(MappingReader &)> &body) {
+  known_.insert(key);
+  if (!has(key))
+    return;
+  YAML::Node child = node_[key];
+  locations_[fullKey(key)] = nodeLoc(child);
+  if (!child.IsMap())
+    return typeError(key, child, "a mapping");
+  MappingReader reader(child, file_, fullKey(key), diagnostics_, locations_);
+  body(reader);
+}
+
 void MappingReader::rejectUnknownKeys(
     const std::vector<std::string> &extraValid) {
   reportUnknownKeys(extraValid, nullptr);

@@ -59,6 +59,9 @@ public:
   /// Reads a nested mapping with `body`; absent keys leave defaults.
   void section(const std::string &key,
                const std::function<void(MappingReader &)> &body);
+  /// As section, for a body that reports the mapping's unknown keys itself.
+  void sectionReportingItself(const std::string &key,
+                              const std::function<void(MappingReader &)> &body);
   /// Marks a key as known without reading it (its meaning is elsewhere).
   void ignore(const std::string &key) { known_.insert(key); }
   /// Reports every key that was not read (or ignored), suggesting the

@@ -96,6 +96,7 @@ class Cfg:
     def _from_yaml(self, r):
         g = lambda d, k, v: d.get(k, v) if d else v
         self.naming = "moec"
+        self.prefix = "model."
         self.vocab = r.get("vocab_size", 256)
         self.d = r.get("hidden_size", 64)
         self.layers = r.get("num_layers", 2)
@@ -220,6 +221,16 @@ class Cfg:
     # Hugging Face ----------------------------------------------------------
     def _from_hf(self, r):
         t = r["model_type"]
+        self.prefix = "model."
+        if t == "qwen3_5_moe":
+            # Qwen3_5MoeForConditionalGeneration: the language model is
+            # text_config, its tensors model.language_model.*.
+            self.prefix = "model.language_model."
+            text = dict(r["text_config"])
+            if "tie_word_embeddings" in r:
+                text["tie_word_embeddings"] = r["tie_word_embeddings"]
+            r, t = text, "qwen3_5_moe_text"
+        NEXT = ("qwen3_next", "qwen3_5_moe_text")
         self.naming = t
         self.vocab = r["vocab_size"]
         self.d = r["hidden_size"]
@@ -233,7 +244,7 @@ class Cfg:
         self.eps = float(r.get("rms_norm_eps", 1e-5 if t in ("olmoe", "gpt_oss", "llama4_text",
                                                               "hunyuan_v1_moe") else 1e-6))
         self.tie = r.get("tie_word_embeddings", False)
-        self.unit_offset = t == "qwen3_next"  # Qwen3NextRMSNorm: 1 + weight
+        self.unit_offset = t in NEXT  # Qwen3NextRMSNorm: 1 + weight
         self.residual = dict(from_norm=False, attention_alpha=1.0, attention_beta=1.0,
                              linear_alpha=1.0, linear_beta=1.0, mlp_alpha=1.0, mlp_beta=1.0)
         granite = t in ("granitemoe", "granitemoeshared")
@@ -243,7 +254,8 @@ class Cfg:
         self.heads = r["num_attention_heads"]
         self.kv_heads = r.get("num_key_value_heads", self.heads)
         self.head_dim = r.get("head_dim") or {"gpt_oss": 64, "llama4_text": 128,
-                                              "qwen3_next": 256}.get(t, self.d // self.heads)
+                                              "qwen3_next": 256, "qwen3_5_moe_text": 256}.get(
+                                                  t, self.d // self.heads)
         rope = r.get("rope_scaling") or r.get("rope_parameters") or {}
         if t == "gpt_oss" and "rope_scaling" not in r and "rope_parameters" not in r:
             rope = {"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
@@ -254,7 +266,8 @@ class Cfg:
         self.max_positions = r.get("max_position_embeddings", 0)
         self.rope_interleaved, self.attn_scale, self.latent = False, None, None
         self.partial_rotary = float(rope.get("partial_rotary_factor") or r.get("partial_rotary_factor")
-                                    or {"glm4_moe": 0.5, "qwen3_next": 0.25}.get(t, 1.0))
+                                    or {"glm4_moe": 0.5, "qwen3_next": 0.25,
+                                        "qwen3_5_moe_text": 0.25}.get(t, 1.0))
         # Sliding windows as transformers 5 configs derive layer_types.
         self.window, self.layer_types = 0, r.get("layer_types")
         self.no_rope_layers, self.chunk, self.temperature_floor = [], 0, 0
@@ -283,14 +296,16 @@ class Cfg:
                 factor = self.rope_scaling["factor"]
                 mscale = 1.0 if factor <= 1 else 0.1 * m * math.log(factor) + 1.0
                 self.attn_scale = qk ** -0.5 * mscale * mscale
-        qwen3 = t in ("qwen3_moe", "qwen3_next")
+        qwen3 = t in ("qwen3_moe",) + NEXT
         self.qkv_bias = t == "qwen2_moe" or (qwen3 and r.get("attention_bias", False))
         self.o_bias = qwen3 and r.get("attention_bias", False)
         self.output_gate, self.linear = False, None
-        if t == "qwen3_next":
-            # transformers' Qwen3NextConfig and Qwen3NextGatedDeltaNet.
+        if t in NEXT:
+            # transformers' Qwen3NextConfig and Qwen3NextGatedDeltaNet (Qwen3.5's
+            # projects q, k, v, z, b and a apart).
             self.naming, self.output_gate = "qwen2_moe", True
-            self.linear = dict(kind="gated_deltanet", key_heads=r.get("linear_num_key_heads", 16),
+            self.linear = dict(kind="gated_deltanet", separate=t == "qwen3_5_moe_text",
+                               key_heads=r.get("linear_num_key_heads", 16),
                                value_heads=r.get("linear_num_value_heads", 32),
                                key_dim=r.get("linear_key_head_dim", 128),
                                value_dim=r.get("linear_value_head_dim", 128),
@@ -306,7 +321,8 @@ class Cfg:
             self.sinks = self.router_bias = True
             self.swiglu_alpha = float(r.get("swiglu_alpha", 1.702))
             self.swiglu_limit = float(r.get("swiglu_limit", 7.0))
-        self.qk_norm = {"qwen3_moe": "head", "qwen3_next": "head", "olmoe": "full",
+        self.qk_norm = {"qwen3_moe": "head", "qwen3_next": "head", "qwen3_5_moe_text": "head",
+                        "olmoe": "full",
                         "hunyuan_v1_moe": "head"}.get(t, "none")
         self.qk_norm_after_rope = t == "hunyuan_v1_moe"
         if t == "hunyuan_v1_moe" and self.rope_scaling and self.rope_scaling.get("alpha"):
@@ -348,15 +364,17 @@ class Cfg:
             self.normalize = True
             self.moe_layers = list(range(n))
             self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
-        elif t in ("qwen2_moe", "qwen3_moe", "qwen3_next"):
+        elif t in ("qwen2_moe", "qwen3_moe") + NEXT:
             self.E, self.k = r["num_experts"], r["num_experts_per_tok"]
             self.expert_width = r["moe_intermediate_size"]
-            self.normalize = r.get("norm_topk_prob", t == "qwen3_next")
-            step = r.get("decoder_sparse_step", 1)
-            only = r.get("mlp_only_layers", [])
+            # Qwen3.5's router always renormalises; all its layers are MoE.
+            qwen35 = t == "qwen3_5_moe_text"
+            self.normalize = qwen35 or r.get("norm_topk_prob", t == "qwen3_next")
+            step = 1 if qwen35 else r.get("decoder_sparse_step", 1)
+            only = [] if qwen35 else r.get("mlp_only_layers", [])
             self.moe_layers = [i for i in range(n) if i not in only and (i + 1) % step == 0]
             self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
-            shared = r.get("shared_expert_intermediate_size", 512 if t == "qwen3_next" else 0)
+            shared = r.get("shared_expert_intermediate_size", 512 if t in NEXT else 0)
             if t != "qwen3_moe" and shared:
                 self.shared_count, self.shared_gate = 1, True
                 self.shared_width = shared
@@ -715,6 +733,8 @@ class Reference:
         self.noise_seed, self.step = noise_seed, step
 
     def W(self, name):
+        if self.c.prefix != "model." and name.startswith("model."):
+            name = self.c.prefix + name[len("model."):]
         if name not in self.w:
             raise KeyError(f"missing weight {name}")
         return self.w[name]
@@ -1107,13 +1127,19 @@ class Reference:
         B, S, _ = h.shape
         Hk, Hv, dk, dv, K = L["key_heads"], L["value_heads"], L["key_dim"], L["value_dim"], L["kernel"]
         r = Hv // Hk
-        qkvz = (h @ self.W(p + "in_proj_qkvz.weight").T).view(B, S, Hk, 2 * dk + 2 * r * dv)
-        ba = (h @ self.W(p + "in_proj_ba.weight").T).view(B, S, Hk, 2 * r)
-        q, k, v, z = torch.split(qkvz, [dk, dk, r * dv, r * dv], dim=3)
-        b, a = torch.split(ba, [r, r], dim=3)
-        v, z = v.reshape(B, S, Hv, dv), z.reshape(B, S, Hv, dv)
-        b, a = b.reshape(B, S, Hv), a.reshape(B, S, Hv)
-        mixed = torch.cat([x.reshape(B, S, -1) for x in (q, k, v)], dim=-1).transpose(1, 2)
+        if L.get("separate"):
+            # Qwen3_5GatedDeltaNet: in_proj_qkv, in_proj_z, in_proj_b, in_proj_a.
+            mixed = (h @ self.W(p + "in_proj_qkv.weight").T).transpose(1, 2)
+            z = (h @ self.W(p + "in_proj_z.weight").T).reshape(B, S, Hv, dv)
+            b, a = h @ self.W(p + "in_proj_b.weight").T, h @ self.W(p + "in_proj_a.weight").T
+        else:
+            qkvz = (h @ self.W(p + "in_proj_qkvz.weight").T).view(B, S, Hk, 2 * dk + 2 * r * dv)
+            ba = (h @ self.W(p + "in_proj_ba.weight").T).view(B, S, Hk, 2 * r)
+            q, k, v, z = torch.split(qkvz, [dk, dk, r * dv, r * dv], dim=3)
+            b, a = torch.split(ba, [r, r], dim=3)
+            v, z = v.reshape(B, S, Hv, dv), z.reshape(B, S, Hv, dv)
+            b, a = b.reshape(B, S, Hv), a.reshape(B, S, Hv)
+            mixed = torch.cat([x.reshape(B, S, -1) for x in (q, k, v)], dim=-1).transpose(1, 2)
         weight = self.W(p + "conv1d.weight")
         mixed = F.silu(F.conv1d(mixed, weight, padding=K - 1, groups=mixed.shape[1])[:, :, :S])
         q, k, v = torch.split(mixed.transpose(1, 2), [Hk * dk, Hk * dk, Hv * dv], dim=-1)
