@@ -291,18 +291,10 @@ void MappingReader::readChoice(const std::string &key, std::string &out,
 
 void MappingReader::section(const std::string &key,
                             const std::function<void(MappingReader &)> &body) {
-  known_.insert(key);
-  if (!has(key))
-    return;
-  YAML::Node child = node_[key];
-  locations_[fullKey(key)] = nodeLoc(child);
-  if (!child.IsMap()) {
-    typeError(key, child, "a mapping");
-    return;
-  }
-  MappingReader reader(child, file_, fullKey(key), diagnostics_, locations_);
-  body(reader);
-  reader.rejectUnknownKeys();
+  sectionReportingItself(key, [&](MappingReader &reader) {
+    body(reader);
+    reader.rejectUnknownKeys();
+  });
 }
 
 void MappingReader::sectionReportingItself(const std::string &key,
