@@ -927,7 +927,7 @@ void Builder::build(ModuleOp module) {
     h = decoderLayer(h, layer);
   loc = at("lm_head", {"vocab_size"});
   Value n = norm(h, c.modelPrefix + "norm", d);
-  Value head = c.tieEmbeddings ? embedding : param("lm_head.weight", {vocab, d});
+  Value head = c.tieEmbeddings ? embedding : param(c.lmHeadName, {vocab, d});
   Value logits = scaled(b.create<LinearOp>(loc, n, head, Value()), 1.0 / c.logitsScaling);
   Value lmLoss = b.create<CrossEntropyOp>(loc, logits, targets);
   Value mtpLoss = c.mtpLayers > 0 ? multiTokenPrediction(h, embedding, head, targets) : Value();

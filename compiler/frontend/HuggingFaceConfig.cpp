@@ -96,10 +96,11 @@ const std::vector<std::string> kIgnoredKeys = {"architectures",
                                                "intermediate_size"};
 
 const std::set<std::string> kSupportedTypes = {
-    "mixtral",          "qwen2_moe", "qwen3_moe",    "olmoe",           "deepseek_v2",
-    "deepseek_v3",      "gpt_oss",   "llama4_text",  "glm4_moe",        "granitemoe",
-    "granitemoeshared", "dots1",     "ernie4_5_moe", "kimi_k2",         "qwen3_next",
-    "hunyuan_v1_moe",   "minimax",   "qwen3_5_moe",  "qwen3_5_moe_text"};
+    "mixtral",      "qwen2_moe",   "qwen3_moe",        "olmoe",
+    "deepseek_v2",  "deepseek_v3", "gpt_oss",          "llama4_text",
+    "glm4_moe",     "granitemoe",  "granitemoeshared", "dots1",
+    "ernie4_5_moe", "kimi_k2",     "qwen3_next",       "hunyuan_v1_moe",
+    "minimax",      "qwen3_5_moe", "qwen3_5_moe_text", "llama4"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -1060,31 +1061,57 @@ private:
   const ImportOptions &options;
   std::string type;
 };
-/// Qwen3.5-MoE's multimodal config.json (qwen3_5_moe,
-/// Qwen3_5MoeForConditionalGeneration): its language model is text_config
-/// (a qwen3_5_moe_text config), named model.language_model.*; moec builds
-/// and trains that language model, not the vision tower.
-void importQwen35Multimodal(MappingReader &r, ModelConfig &config, const ImportOptions &options) {
-  config.modelPrefix = "model.language_model.";
+
+/// A multimodal config.json whose language model is its text_config (a
+/// `textType` config): moec builds and trains that language model, named
+/// as the published checkpoints name it, not the vision tower.
+/// `multimodalKeys` are the wrapper's own keys, which do not change it.
+void importLanguageModel(MappingReader &r, ModelConfig &config, const ImportOptions &options,
+                         const std::string &type, const std::string &textType,
+                         const std::string &visionTensors,
+                         std::vector<std::string> multimodalKeys) {
   if (!r.has("text_config"))
-    r.diagnostics().error(r.location(), "'text_config' must be given: qwen3_5_moe's language "
-                                        "model is described there");
-  r.sectionReportingItself("text_config", [&](MappingReader &text) {
-    Importer(text, config, options, "qwen3_5_moe_text").run();
-  });
+    r.diagnostics().error(r.location(), "'text_config' must be given: " + type +
+                                            "'s language model is described there");
+  r.sectionReportingItself(
+      "text_config", [&](MappingReader &text) { Importer(text, config, options, textType).run(); });
   // The multimodal model's own tying of the LM head wins.
   if (r.has("tie_word_embeddings"))
     r.read("tie_word_embeddings", config.tieEmbeddings);
   if (r.has("vision_config"))
     r.diagnostics().warning(r.location("vision_config"),
                             "'vision_config': moec builds and trains the language model only; the "
-                            "vision tower's tensors (model.visual.*) are not read");
+                            "vision tower's tensors (" +
+                                visionTensors + ") are not read");
   r.ignore("vision_config");
   r.section("training", [&](MappingReader &t) { readTrainingSection(t, config.training); });
-  r.warnUnknownKeys({"architectures", "model_type", "transformers_version", "dtype", "torch_dtype",
-                     "image_token_id", "video_token_id", "vision_start_token_id",
-                     "vision_end_token_id", "use_cache"},
-                    "transformers' qwen3_5_moe does not read it for the language model; ignored");
+  for (const char *key :
+       {"architectures", "model_type", "transformers_version", "dtype", "torch_dtype", "use_cache"})
+    multimodalKeys.push_back(key);
+  r.warnUnknownKeys(multimodalKeys,
+                    "transformers' " + type + " does not read it for the language model; ignored");
+}
+
+/// Qwen3.5-MoE's multimodal config.json (qwen3_5_moe,
+/// Qwen3_5MoeForConditionalGeneration): its language model is text_config
+/// (a qwen3_5_moe_text config), named model.language_model.*.
+void importQwen35Multimodal(MappingReader &r, ModelConfig &config, const ImportOptions &options) {
+  config.modelPrefix = "model.language_model.";
+  importLanguageModel(
+      r, config, options, "qwen3_5_moe", "qwen3_5_moe_text", "model.visual.*",
+      {"image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"});
+}
+
+/// Llama 4's multimodal config.json (llama4, Llama4ForConditionalGeneration,
+/// as Scout and Maverick are published): its language model is text_config
+/// (a llama4_text config), named language_model.model.* and
+/// language_model.lm_head.weight.
+void importLlama4Multimodal(MappingReader &r, ModelConfig &config, const ImportOptions &options) {
+  config.modelPrefix = "language_model.model.";
+  config.lmHeadName = "language_model.lm_head.weight";
+  importLanguageModel(r, config, options, "llama4", "llama4_text",
+                      "vision_model.*, multi_modal_projector.*",
+                      {"boi_token_index", "eoi_token_index", "image_token_index"});
 }
 } // namespace
 
@@ -1115,6 +1142,10 @@ importHuggingFaceConfig(const std::string &path, const ImportOptions &options,
   config.name = type + ":" + (slash == std::string::npos ? name : name.substr(slash + 1));
   if (type == "qwen3_5_moe") {
     importQwen35Multimodal(r, config, options);
+    return config;
+  }
+  if (type == "llama4") {
+    importLlama4Multimodal(r, config, options);
     return config;
   }
   // Kimi-K2's config.json names DeepSeek-V3's architecture (its

@@ -309,6 +309,9 @@ struct ModelConfig {
   /// What the decoder's tensor names start with: `model.`, or a multimodal
   /// checkpoint's language model (`model.language_model.`, Qwen3.5).
   std::string modelPrefix = "model.";
+  /// The output head's tensor (Llama 4's multimodal checkpoints:
+  /// `language_model.lm_head.weight`).
+  std::string lmHeadName = "lm_head.weight";
 
   int64_t vocabSize = 256;
   int64_t hiddenSize = 64;

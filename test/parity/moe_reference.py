@@ -96,7 +96,7 @@ class Cfg:
     def _from_yaml(self, r):
         g = lambda d, k, v: d.get(k, v) if d else v
         self.naming = "moec"
-        self.prefix = "model."
+        self.prefix, self.head_name = "model.", "lm_head.weight"
         self.vocab = r.get("vocab_size", 256)
         self.d = r.get("hidden_size", 64)
         self.layers = r.get("num_layers", 2)
@@ -221,7 +221,16 @@ class Cfg:
     # Hugging Face ----------------------------------------------------------
     def _from_hf(self, r):
         t = r["model_type"]
-        self.prefix = "model."
+        self.prefix, self.head_name = "model.", "lm_head.weight"
+        if t == "llama4":
+            # Llama4ForConditionalGeneration: the language model is
+            # text_config, its tensors language_model.model.* and
+            # language_model.lm_head.weight.
+            self.prefix, self.head_name = "language_model.model.", "language_model.lm_head.weight"
+            text = dict(r["text_config"])
+            if "tie_word_embeddings" in r:
+                text["tie_word_embeddings"] = r["tie_word_embeddings"]
+            r, t = text, "llama4_text"
         if t == "qwen3_5_moe":
             # Qwen3_5MoeForConditionalGeneration: the language model is
             # text_config, its tensors model.language_model.*.
@@ -1237,7 +1246,7 @@ class Reference:
         for i in range(c.layers):
             h = self.decoder_layer(h, i, out)
         n = self.norm(h, "model.norm")
-        head = embed if c.tie else self.W("lm_head.weight")
+        head = embed if c.tie else self.W(c.head_name)
         logits = n @ head.T / c.logits_scaling
         lm = F.cross_entropy(logits.reshape(-1, c.vocab), targets.reshape(-1))
         mtp = self.multi_token_prediction(h, embed, head, targets, out) if c.mtp_layers else None
