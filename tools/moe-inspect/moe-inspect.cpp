@@ -205,12 +205,17 @@ int main(int argc, char **argv) {
     // shared expert shared_mlp.
     bool routed = has(".experts.") || has("block_sparse_moe.input_linear") ||
                   has("block_sparse_moe.output_linear");
+    // Qwen3-Next's gated DeltaNet (linear_attn.*) and MiniMax's lightning
+    // attention (self_attn.qkv_proj, .output_gate, .out_proj, .norm).
+    bool linearAttention = has("linear_attn") || has("self_attn.qkv_proj") ||
+                           has("self_attn.output_gate") || has("self_attn.out_proj") ||
+                           has("self_attn.norm.");
     std::string group = mtp                                          ? "MTP modules"
                         : routed                                     ? "routed experts"
                         : has("shared_expert") || has("shared_mlp.") ? "shared experts"
                         : has(".gate.") || has(".router.")           ? "routers"
+                        : linearAttention                            ? "linear attention"
                         : has("self_attn")                           ? "attention"
-                        : has("linear_attn")                         ? "linear attention"
                         : has("embed") || has("lm_head")             ? "embeddings"
                         : has("norm")                                ? "norms"
                                                                      : "dense FFN";
