@@ -195,6 +195,8 @@ private:
   Value expertStack(const std::string &prefix, const std::string &proj,
                     ArrayRef<int64_t> perExpertShape, StringRef init,
                     bool trainable, const std::string &suffix = ".weight");
+  /// [B, S, H·D] <-> [B, S, H, D]: the reassociation of heads.
+  static SmallVector<ReassociationIndices> splitHeads() { return {{0}, {1}, {2, 3}}; }
   Value collapse(Value x, ArrayRef<ReassociationIndices> groups,
                  ArrayRef<int64_t> shape) {
     return b.create<tensor::CollapseShapeOp>(loc, f32(shape), x, groups);
@@ -318,8 +320,7 @@ Value Builder::attention(Value h, int64_t layer) {
     q = rmsNorm(q, prefix + "q_norm.weight", heads * headDim);
     k = rmsNorm(k, prefix + "k_norm.weight", kvHeads * headDim);
   }
-  ReassociationIndices keep0{0}, keep1{1}, split{2, 3};
-  SmallVector<ReassociationIndices> heads4 = {keep0, keep1, split};
+  SmallVector<ReassociationIndices> heads4 = splitHeads();
   Value gate;
   if (a.outputGate) {
     // Each head's rows: its queries, then its gate.
@@ -364,7 +365,7 @@ Value Builder::attention(Value h, int64_t layer) {
 Value Builder::lightningAttention(Value h, int64_t layer) {
   int64_t d = c.hiddenSize, H = c.attention.numHeads, D = c.headDim();
   std::string prefix = names.layer(layer) + "self_attn.";
-  SmallVector<ReassociationIndices> heads4 = {{0}, {1}, {2, 3}};
+  SmallVector<ReassociationIndices> heads4 = splitHeads();
   Value qkv =
       b.create<LinearOp>(loc, h, param(prefix + "qkv_proj.weight", {3 * H * D, d}), Value());
   qkv = expand(b.create<ActivationOp>(loc, qkv, Activation::silu), heads4, {batch, seq, H, 3 * D});
@@ -392,8 +393,7 @@ Value Builder::linearAttention(Value h, int64_t layer) {
   int64_t d = c.hiddenSize, Hk = l.numKeyHeads, Hv = l.numValueHeads, dk = l.keyHeadDim,
           dv = l.valueHeadDim, group = Hv / Hk, keyDim = l.keyDim(), valueDim = l.valueDim();
   std::string prefix = names.layer(layer) + "linear_attn.";
-  ReassociationIndices keep0{0}, keep1{1}, split{2, 3};
-  SmallVector<ReassociationIndices> heads4 = {keep0, keep1, split};
+  SmallVector<ReassociationIndices> heads4 = splitHeads();
   auto flat = [&](Value x) {
     auto type = cast<RankedTensorType>(x.getType());
     return collapse(x, heads4, {batch, seq, type.getDimSize(2) * type.getDimSize(3)});
@@ -468,7 +468,7 @@ Value Builder::rotateWhole(Value x) {
 Value Builder::outputProjection(Value o, const std::string &prefix) {
   auto type = cast<RankedTensorType>(o.getType());
   int64_t heads = type.getDimSize(2), width = type.getDimSize(3);
-  o = collapse(o, {{0}, {1}, {2, 3}}, {batch, seq, heads * width});
+  o = collapse(o, splitHeads(), {batch, seq, heads * width});
   Value wo = param(prefix + "o_proj.weight", {c.hiddenSize, heads * width});
   Value bias =
       c.attention.outputBias ? param(prefix + "o_proj.bias", {c.hiddenSize}, "zeros") : Value();
@@ -490,7 +490,7 @@ Value Builder::latentAttention(Value h, int64_t layer) {
   auto project = [&](Value x, const std::string &proj, int64_t out, int64_t in) -> Value {
     return b.create<LinearOp>(loc, x, param(prefix + proj + ".weight", {out, in}), Value());
   };
-  SmallVector<ReassociationIndices> heads4 = {{0}, {1}, {2, 3}};
+  SmallVector<ReassociationIndices> heads4 = splitHeads();
   Value q;
   if (l.qLoraRank > 0) {
     q = project(h, "q_a_proj", l.qLoraRank, d);

@@ -391,8 +391,9 @@ private:
     c.locations["attention.rope_scaling"] = r.location(typeKey);
     if (!alpha || type != "hunyuan_v1_moe")
       return;
-    int64_t dim = c.attention.headDim ? c.attention.headDim
-                                      : c.hiddenSize / std::max<int64_t>(1, c.attention.numHeads);
+    if (c.attention.numHeads < 1)
+      return; // validation reports the heads
+    int64_t dim = c.headDim();
     if (dim <= 2) {
       r.diagnostics().error(r.location(typeKey), "'alpha' scaling needs heads wider than 2");
       return;

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/Math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -62,7 +63,7 @@ Status causalConv1DGrad(const StepContext &s) {
 
 /// PyTorch's softplus (beta 1, threshold 20) and its derivative.
 float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
-float softplusGrad(float x) { return x > 20.0f ? 1.0f : 1.0f / (1.0f + std::exp(-x)); }
+float softplusGrad(float x) { return x > 20.0f ? 1.0f : activate(Act::sigmoid, x); }
 
 Status deltaDecay(const StepContext &s) {
   const TensorRef &a = s.in(0);
@@ -181,8 +182,6 @@ Status gatedDeltaRule(const StepContext &s) {
   return Status::ok();
 }
 
-constexpr int64_t kChunk = 64;
-
 /// dx of y = x / sqrt(Σx² + eps) (times `scale`) from dy, in place: dy
 /// becomes (scale·dy − ŷ (scale·dy · ŷ)) / n with ŷ = x / n.
 void normalizeBackward(float *dy, const float *x, float n, float scale, int64_t D) {
@@ -199,6 +198,9 @@ Status gatedDeltaRuleGrad(const StepContext &s) {
               *beta = s.in(4).f32(), *dout = s.in(5).f32();
   float *dq = s.out(0).f32(), *dk = s.out(1).f32(), *dv = s.out(2).f32(), *dg = s.out(3).f32(),
         *dbeta = s.out(4).f32();
+  // Checkpoints every ⌈√S⌉ positions: the fewest states kept (S/C + C), as
+  // the generated kernel keeps them.
+  const int64_t kChunk = std::max<int64_t>(1, int64_t(std::ceil(std::sqrt(double(r.S)))));
   int64_t Dk = r.Dk, Dv = r.Dv, S = r.S, chunks = (S + kChunk - 1) / kChunk;
 #pragma omp parallel for collapse(2)
   for (int64_t b = 0; b < r.B; ++b)
@@ -207,39 +209,40 @@ Status gatedDeltaRuleGrad(const StepContext &s) {
       r.normalized(q, k, b, kh, qHat, kHat, qNorm, kNorm);
       // Gradients with respect to q̂ and k̂, summed over the value heads.
       std::vector<float> dqHat(S * Dk, 0.0f), dkHat(S * Dk, 0.0f);
+      // A chunk's states after each position, and each position's δ and m.
       std::vector<float> checkpoints(chunks * Dk * Dv), states(kChunk * Dk * Dv);
-      std::vector<float> M(Dk * Dv), dM(Dk * Dv), delta(Dv), m(Dv), ddelta(Dv), dm(Dv);
+      std::vector<float> deltas(kChunk * Dv), ms(kChunk * Dv);
+      std::vector<float> M(Dk * Dv), dM(Dk * Dv), ddelta(Dv), dm(Dv);
       for (int64_t h = kh * r.group(); h < (kh + 1) * r.group(); ++h) {
         std::fill(M.begin(), M.end(), 0.0f);
         for (int64_t t = 0; t < S; ++t) {
           if (t % kChunk == 0)
             std::copy(M.begin(), M.end(), &checkpoints[t / kChunk * Dk * Dv]);
           r.step(M.data(), &kHat[t * Dk], v + r.v(b, t, h), g[r.gate(b, t, h)],
-                 beta[r.gate(b, t, h)], delta.data(), m.data());
+                 beta[r.gate(b, t, h)], ddelta.data(), dm.data());
         }
         std::fill(dM.begin(), dM.end(), 0.0f);
         for (int64_t c = chunks - 1; c >= 0; --c) {
           int64_t begin = c * kChunk, end = std::min(S, begin + kChunk);
-          // states[t - begin]: the state before position t.
-          std::copy(&checkpoints[c * Dk * Dv], &checkpoints[(c + 1) * Dk * Dv], M.begin());
+          const float *checkpoint = &checkpoints[c * Dk * Dv];
+          std::copy(checkpoint, checkpoint + Dk * Dv, M.begin());
           for (int64_t t = begin; t < end; ++t) {
-            std::copy(M.begin(), M.end(), &states[(t - begin) * Dk * Dv]);
             r.step(M.data(), &kHat[t * Dk], v + r.v(b, t, h), g[r.gate(b, t, h)],
-                   beta[r.gate(b, t, h)], delta.data(), m.data());
+                   beta[r.gate(b, t, h)], &deltas[(t - begin) * Dv], &ms[(t - begin) * Dv]);
+            std::copy(M.begin(), M.end(), &states[(t - begin) * Dk * Dv]);
           }
           for (int64_t t = end - 1; t >= begin; --t) {
             const float *kt = &kHat[t * Dk], *qt = &qHat[t * Dk], *vt = v + r.v(b, t, h),
                         *dot = dout + r.v(b, t, h);
-            float *before = &states[(t - begin) * Dk * Dv];
+            const float *after = &states[(t - begin) * Dk * Dv],
+                        *before = t == begin ? checkpoint : after - Dk * Dv;
+            const float *delta = &deltas[(t - begin) * Dv], *m = &ms[(t - begin) * Dv];
             float bt = beta[r.gate(b, t, h)], decay = std::exp(g[r.gate(b, t, h)]);
-            // M: the state after t (recomputed from the one before it).
-            std::copy(before, before + Dk * Dv, M.begin());
-            r.step(M.data(), kt, vt, g[r.gate(b, t, h)], bt, delta.data(), m.data());
             for (int64_t i = 0; i < Dk; ++i) {
               float dqi = 0.0f;
               for (int64_t j = 0; j < Dv; ++j) {
                 dM[i * Dv + j] += qt[i] * dot[j];
-                dqi += M[i * Dv + j] * dot[j];
+                dqi += after[i * Dv + j] * dot[j];
               }
               dqHat[t * Dk + i] += dqi;
             }
@@ -302,6 +305,13 @@ struct Lightning {
     rates = s.floats("decay");
   }
   int64_t row(int64_t b, int64_t t, int64_t h) const { return ((b * S + t) * H + h) * D; }
+  /// A plan whose `decay` does not give one rate per head is an error.
+  Status check(const StepContext &s) const {
+    if (int64_t(rates.size()) == H)
+      return Status::ok();
+    return s.error("'decay' has " + std::to_string(rates.size()) + " rates for " +
+                   std::to_string(H) + " heads");
+  }
 };
 
 /// out_t = Mᵀ x_t over t in order (or, `reverse`, from the last), where
@@ -329,9 +339,8 @@ void decayedScan(const float *a, const float *bv, const float *x, float *out, co
 
 Status lightningAttention(const StepContext &s) {
   Lightning l(s);
-  if (int64_t(l.rates.size()) != l.H)
-    return s.error("'decay' has " + std::to_string(l.rates.size()) + " rates for " +
-                   std::to_string(l.H) + " heads");
+  if (Status status = l.check(s); !status)
+    return status;
   const float *q = s.in(0).f32(), *k = s.in(1).f32(), *v = s.in(2).f32();
   float *o = s.out(0).f32();
 #pragma omp parallel for collapse(2)
@@ -343,9 +352,8 @@ Status lightningAttention(const StepContext &s) {
 
 Status lightningAttentionGrad(const StepContext &s) {
   Lightning l(s);
-  if (int64_t(l.rates.size()) != l.H)
-    return s.error("'decay' has " + std::to_string(l.rates.size()) + " rates for " +
-                   std::to_string(l.H) + " heads");
+  if (Status status = l.check(s); !status)
+    return status;
   const float *q = s.in(0).f32(), *k = s.in(1).f32(), *v = s.in(2).f32(), *dout = s.in(3).f32();
   float *dq = s.out(0).f32(), *dk = s.out(1).f32(), *dv = s.out(2).f32();
 #pragma omp parallel for collapse(2)
