@@ -126,9 +126,9 @@ private:
     return RankedTensorType::get(shape, b.getI32Type());
   }
 
-  Value param(const std::string &name, ArrayRef<int64_t> shape,
-              StringRef init = "normal", bool trainable = true,
-              ArrayRef<std::string> parts = {});
+  /// `initHigh`: the bound of a "log_uniform" initialisation, log U(0, high].
+  Value param(const std::string &name, ArrayRef<int64_t> shape, StringRef init = "normal",
+              bool trainable = true, ArrayRef<std::string> parts = {}, double initHigh = 0.0);
   Value input(StringRef name, Type type);
   void output(StringRef name, Value value) {
     results.push_back(value);
@@ -148,15 +148,6 @@ private:
   Value latentAttention(Value h, int64_t layer);
   Value linearAttention(Value h, int64_t layer);
   Value lightningAttention(Value h, int64_t layer);
-  /// A parameter initialised to log(U(0, high]) (Qwen3-Next's A_log).
-  Value logUniformParam(const std::string &name, ArrayRef<int64_t> shape, double high) {
-    Value value = param(name, shape, "log_uniform");
-    argAttrs.back() = b.getDictionaryAttr(llvm::to_vector(llvm::concat<const NamedAttribute>(
-        argAttrs.back().getValue(),
-        ArrayRef<NamedAttribute>{
-            b.getNamedAttr(MoEDialect::kInitHighAttrName, b.getF32FloatAttr(float(high)))})));
-    return value;
-  }
   /// `x` [B, S, H, D] rotated by the model's RoPE (its first dimensions
   /// with partial RoPE).
   Value rotate(Value x);
@@ -254,15 +245,17 @@ private:
   SmallVector<std::pair<std::string, Value>> stateUpdates;
 };
 
-Value Builder::param(const std::string &name, ArrayRef<int64_t> shape,
-                     StringRef init, bool trainable,
-                     ArrayRef<std::string> parts) {
+Value Builder::param(const std::string &name, ArrayRef<int64_t> shape, StringRef init,
+                     bool trainable, ArrayRef<std::string> parts, double initHigh) {
   SmallVector<NamedAttribute> attrs = {
       b.getNamedAttr(MoEDialect::kParamAttrName, b.getStringAttr(name)),
       b.getNamedAttr(MoEDialect::kInitAttrName, b.getStringAttr(init)),
       b.getNamedAttr(MoEDialect::kTrainableAttrName, b.getBoolAttr(trainable))};
   if (init == "normal")
     attrs.push_back(b.getNamedAttr(MoEDialect::kInitStdAttrName, b.getF32FloatAttr(c.initStd)));
+  if (init == "log_uniform")
+    attrs.push_back(
+        b.getNamedAttr(MoEDialect::kInitHighAttrName, b.getF32FloatAttr(float(initHigh))));
   if (!parts.empty()) {
     SmallVector<Attribute> partNames;
     for (const std::string &part : parts)
@@ -428,7 +421,8 @@ Value Builder::linearAttention(Value h, int64_t layer) {
   Value k = expand(slice(mixed, 2, keyDim, keyDim), heads4, {batch, seq, Hk, dk});
   Value v = expand(slice(mixed, 2, 2 * keyDim, valueDim), heads4, {batch, seq, Hv, dv});
   Value beta = b.create<ActivationOp>(loc, betaIn, Activation::sigmoid);
-  Value decay = b.create<DeltaDecayOp>(loc, decayIn, logUniformParam(prefix + "A_log", {Hv}, 16.0),
+  Value decay = b.create<DeltaDecayOp>(loc, decayIn,
+                                       param(prefix + "A_log", {Hv}, "log_uniform", true, {}, 16.0),
                                        param(prefix + "dt_bias", {Hv}, "ones"));
   Value o =
       b.create<GatedDeltaRuleOp>(loc, q, k, v, decay, beta, FloatAttr(), b.getF32FloatAttr(1e-6f));
