@@ -117,6 +117,35 @@ __device__ double moec_uniform01(unsigned long long key, unsigned long long inde
 }
 )cuda";
 
+/// moec_sparsemixer_gates: as the runtime's sparseMixerGates
+/// (runtime/cpu/SparseMixer.h): one SparseMixer pick's masked logits and
+/// their softmax, returning the best remaining expert. moec_argmax: the
+/// largest value's index, ties to the lower. Needs kSoftmaxHelpers.
+inline constexpr const char *kSparseMixerHelpers =
+    R"cuda(__device__ int moec_sparsemixer_gates(const float *l, int n, int excluded, float eps,
+                                       float *masked, float *p) {
+  int best = -1;
+  for (int e = 0; e < n; ++e)
+    if (e != excluded && (best < 0 || l[e] > l[best]))
+      best = e;
+  float m = l[best], threshold = 2.0f * eps;
+  for (int e = 0; e < n; ++e) {
+    bool far = e == excluded || (m - l[e]) / fmaxf(fabsf(l[e]), m) > threshold;
+    masked[e] = far ? __int_as_float(0xff800000) : l[e];
+    p[e] = masked[e];
+  }
+  moec_softmax_row(p, n);
+  return best;
+}
+__device__ int moec_argmax(const float *values, int n) {
+  int best = 0;
+  for (int i = 1; i < n; ++i)
+    if (values[i] > values[best])
+      best = i;
+  return best;
+}
+)cuda";
+
 /// moec_expert_block: expert e's block of rows [first, first + count) of an
 /// expert input: grouped rows (`sizes` of E experts, blocks in expert
 /// order) or capacity rows (`sizes` null: e · capacity on).

@@ -1,8 +1,9 @@
 //===- RoutingKernels.cpp - kernels of router scores and selections -------===//
 //
 // One thread per token (experts are few): moe.score, moe.score_grad,
-// moe.topk_route and moe.selection_grad (token bodies, see TokenRowWriter.h),
-// the Gumbel-softmax and jitter, as the CPU kernels compute them.
+// moe.topk_route, moe.selection_grad, the Gumbel-softmax and SparseMixer
+// (token bodies, see TokenRowWriter.h), and jitter, as the CPU kernels
+// compute them.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
@@ -12,6 +13,7 @@
 #include "compiler/codegen/TokenRowWriter.h"
 
 #include "dialects/moe/IR/MoEOps.h"
+#include "runtime/core/Random.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -21,6 +23,16 @@ using namespace moec::moe;
 
 namespace moec::codegen {
 namespace {
+
+/// The seed-independent part of a noise draw's key (rt::noiseKey), as a
+/// literal to xor the seed with.
+std::string noiseSaltLiteral(uint64_t salt, Operation *op) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "0x%016llxull",
+                static_cast<unsigned long long>(
+                    rt::noiseKey(0, salt, static_cast<uint64_t>(intAttr(op, "stream")))));
+  return text;
+}
 
 // Scores, selections and their gradients: one token's rows each
 // (TokenRowWriter), alone or in a fused router kernel.
@@ -149,7 +161,8 @@ struct GumbelSoftmaxRows
               << "      float tau = " << rows.row(op->getOperand(1)) << "[0];\n";
     if (noise)
       rows.os() << "      unsigned long long key = (unsigned long long)"
-                << rows.row(op->getOperand(2)) << "[0] ^ 0xbb67ae8584caa73bull;\n";
+                << rows.row(op->getOperand(2)) << "[0] ^ " << noiseSaltLiteral(rt::kGumbelSalt, op)
+                << ";\n";
     rows.os() << "      for (int e = 0; e < " << E << "; ++e) {\n"
               << "        long long i = t * " << E << "LL + e;\n"
               << "        float g = "
@@ -175,6 +188,89 @@ struct GumbelSoftmaxGradRows
     return success();
   }
 };
+
+/// PhiMoE's two picks, as the CPU kernel: per pick the masked gates, in
+/// training a Gumbel sample and the midpoint factor.
+struct SparseMixerRouteRows
+    : TokenRowKernelOpInterface::ExternalModel<SparseMixerRouteRows, SparseMixerRouteOp> {
+  LogicalResult writeTokenRow(Operation *op, TokenRowWriter &rows) const {
+    auto route = cast<SparseMixerRouteOp>(op);
+    int64_t E = TokenRowWriter::width(route.getLogits());
+    bool training = static_cast<bool>(route.getSeed());
+    rows.useHelper(kSoftmaxHelpers);
+    rows.useHelper(kSparseMixerHelpers);
+    llvm::raw_string_ostream &os = rows.os();
+    os << "      const float *l = " << rows.row(route.getLogits()) << ";\n"
+       << "      float *w = " << rows.row(route.getWeights()) << ";\n"
+       << "      int *idx = " << rows.row(route.getIndices()) << ";\n"
+       << "      float masked[" << E << "], p[" << E << "];\n";
+    if (training) {
+      rows.useHelper(kRandomHelpers);
+      std::string seed = "(unsigned long long)" + rows.row(route.getSeed()) + "[0]";
+      os << "      const unsigned long long gumbelKeys[2] = {" << seed << " ^ "
+         << noiseSaltLiteral(rt::kSparseMixerGumbelSalt1, op) << ", " << seed << " ^ "
+         << noiseSaltLiteral(rt::kSparseMixerGumbelSalt2, op) << "};\n"
+         << "      const unsigned long long midpointKeys[2] = {" << seed << " ^ "
+         << noiseSaltLiteral(rt::kSparseMixerMidpointSalt1, op) << ", " << seed << " ^ "
+         << noiseSaltLiteral(rt::kSparseMixerMidpointSalt2, op) << "};\n";
+    }
+    os << "      int excluded = -1;\n"
+       << "      for (int j = 0; j < 2; ++j) {\n"
+       << "        int pick = moec_sparsemixer_gates(l, " << E << ", excluded, "
+       << floatLiteral(route.getEpsilon().convertToDouble()) << ", masked, p);\n"
+       << "        float weight = p[pick];\n";
+    if (training)
+      os << "        for (int e = 0; e < " << E << "; ++e)\n"
+         << "          masked[e] -= (float)log(-log(moec_uniform01(gumbelKeys[j], "
+            "(unsigned long long)(t * "
+         << E << "LL + e))));\n"
+         << "        pick = moec_argmax(masked, " << E << ");\n"
+         << "        bool one = pick == moec_argmax(p, " << E
+         << ") || moec_uniform01(midpointKeys[j], (unsigned long long)t) > 0.75;\n"
+         << "        weight = p[pick] * (0.3333f + 0.6667f * (one ? 1.0f : 0.0f));\n";
+    os << "        w[j] = weight;\n"
+       << "        idx[j] = pick;\n"
+       << "        excluded = pick;\n"
+       << "      }\n";
+    return success();
+  }
+};
+
+struct SparseMixerGradRows
+    : TokenRowKernelOpInterface::ExternalModel<SparseMixerGradRows, SparseMixerGradOp> {
+  LogicalResult writeTokenRow(Operation *op, TokenRowWriter &rows) const {
+    auto grad = cast<SparseMixerGradOp>(op);
+    int64_t E = TokenRowWriter::width(grad.getLogits());
+    rows.useHelper(kSoftmaxHelpers);
+    rows.useHelper(kSparseMixerHelpers);
+    rows.os() << "      const float *l = " << rows.row(grad.getLogits())
+              << ", *g = " << rows.row(grad.getDweights()) << ";\n"
+              << "      const int *idx = " << rows.row(grad.getIndices()) << ";\n"
+              << "      float *out = " << rows.row(grad.getDlogits()) << ";\n"
+              << "      float masked[" << E << "], p[" << E << "];\n"
+              << "      for (int e = 0; e < " << E << "; ++e)\n"
+              << "        out[e] = 0.0f;\n"
+              << "      int excluded = -1;\n"
+              << "      for (int j = 0; j < 2; ++j) {\n"
+              << "        int pick = idx[j];\n"
+              << "        if (pick < 0 || pick >= " << E << ")\n"
+              << "          break;\n"
+              << "        moec_sparsemixer_gates(l, " << E << ", excluded, "
+              << floatLiteral(grad.getEpsilon().convertToDouble()) << ", masked, p);\n"
+              << "        float scaled = g[j] * p[pick];\n"
+              << "        for (int e = 0; e < " << E << "; ++e)\n"
+              << "          out[e] -= scaled * p[e];\n"
+              << "        out[pick] += scaled;\n"
+              << "        excluded = pick;\n"
+              << "      }\n";
+    return success();
+  }
+};
+
+std::string kernelStem(SparseMixerRouteOp op) {
+  return op.getSeed() ? "sparsemixer_route_noise" : "sparsemixer_route";
+}
+std::string kernelStem(SparseMixerGradOp) { return "sparsemixer_grad"; }
 
 std::string kernelStem(GumbelSoftmaxOp op) {
   return op->getNumOperands() > 2 ? "gumbel_softmax_noise" : "gumbel_softmax";
@@ -213,7 +309,8 @@ struct RouterJitterKernel : CudaKernelOpInterface::ExternalModel<RouterJitterKer
     std::snprintf(eps, sizeof(eps), "%.17g", floatAttr(op, "epsilon"));
     KernelWriter w(op, "router_jitter");
     w.helpers() << kRandomHelpers;
-    w.os() << "  unsigned long long key = (unsigned long long)in1[0] ^ 0x6a09e667f3bcc909ull;\n"
+    w.os() << "  unsigned long long key = (unsigned long long)in1[0] ^ "
+           << noiseSaltLiteral(rt::kJitterSalt, op) << ";\n"
            << "  double eps = " << eps << ";\n"
            << forEachElement(n) << "  {\n"
            << "    double u = moec_uniform01(key, (unsigned long long)i);\n"
@@ -232,6 +329,10 @@ void attachRoutingKernels(MLIRContext *context) {
   GumbelSoftmaxOp::attachInterface<GumbelSoftmaxRows, TokenRowOpKernel<GumbelSoftmaxOp>>(*context);
   GumbelSoftmaxGradOp::attachInterface<GumbelSoftmaxGradRows,
                                        TokenRowOpKernel<GumbelSoftmaxGradOp>>(*context);
+  SparseMixerRouteOp::attachInterface<SparseMixerRouteRows, TokenRowOpKernel<SparseMixerRouteOp>>(
+      *context);
+  SparseMixerGradOp::attachInterface<SparseMixerGradRows, TokenRowOpKernel<SparseMixerGradOp>>(
+      *context);
   TemperatureScheduleOp::attachInterface<TemperatureScheduleKernel>(*context);
   RouterJitterOp::attachInterface<RouterJitterKernel>(*context);
 }

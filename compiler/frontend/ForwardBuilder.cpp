@@ -17,6 +17,10 @@ using namespace moec::moe;
 namespace moec::frontend {
 
 namespace {
+/// The noise stream of a layer's input jitter (moe.input_jitter): apart from
+/// its router jitter's, which is the layer's index.
+constexpr int64_t kInputJitterStreams = int64_t(1) << 20;
+
 /// Which checkpoint tensor names a parameter gets, per naming convention.
 class ParameterNames {
 public:
@@ -451,7 +455,8 @@ Value Builder::rotate(Value x) {
 Value Builder::rotateWhole(Value x) {
   const AttentionConfig &a = c.attention;
   int64_t dim = cast<RankedTensorType>(x.getType()).getDimSize(3);
-  RopeFrequencies rope = ropeFrequencies(a.ropeScaling, a.ropeTheta, dim);
+  RopeFrequencies rope = ropeFrequencies(a.ropeScaling, a.ropeTheta, dim,
+                                         cast<RankedTensorType>(x.getType()).getDimSize(1));
   DenseF32ArrayAttr inverse =
       rope.inverse.empty() ? DenseF32ArrayAttr() : b.getDenseF32ArrayAttr(rope.inverse);
   return b.create<RoPEOp>(loc, x.getType(), x, b.getF32FloatAttr(float(a.ropeTheta)), inverse,
@@ -703,13 +708,15 @@ Value Builder::moeLayer(Value x, int64_t layer) {
   std::string prefix = names.moeBlock(layer);
   std::string metric = "layers." + std::to_string(layer) + ".";
 
+  if (training && m.inputJitter > 0)
+    x = b.create<RouterJitterOp>(loc, x, seed, APFloat(float(m.inputJitter)),
+                                 kInputJitterStreams + layer);
   Value routerInput = x;
   if (r.inputTransform != "none")
     routerInput = b.create<RouterInputTransformOp>(
         loc, x, *symbolizeInputTransform(r.inputTransform), APFloat(1e-6f));
   if (training && r.jitter > 0)
-    routerInput = b.create<RouterJitterOp>(loc, routerInput, seed,
-                                           APFloat(float(r.jitter)));
+    routerInput = b.create<RouterJitterOp>(loc, routerInput, seed, APFloat(float(r.jitter)), layer);
   Value gate = param(names.router(layer) + "weight", {experts, d});
   Value logits = b.create<RouterLogitsOp>(loc, routerInput, gate);
   if (r.bias) {
@@ -719,8 +726,7 @@ Value Builder::moeLayer(Value x, int64_t layer) {
   }
   Value scores;
   if (r.scores == "gumbel_softmax")
-    scores = b.create<GumbelSoftmaxOp>(loc, logits, temperature,
-                                       training ? seed : Value());
+    scores = b.create<GumbelSoftmaxOp>(loc, logits, temperature, training ? seed : Value(), layer);
   else
     scores = b.create<ScoreOp>(loc, logits, *symbolizeScoreFunction(r.scores),
                                APFloat(float(r.temperature)));
@@ -732,7 +738,15 @@ Value Builder::moeLayer(Value x, int64_t layer) {
     slotGates = route.getSlotGates();
   } else {
     Value weights;
-    bias = selection(scores, layer, weights, indices);
+    if (r.selection == "sparsemixer") {
+      // PhiMoE: the picks come from the logits, sampled in training.
+      auto route = b.create<SparseMixerRouteOp>(loc, logits, training ? seed : Value(),
+                                                APFloat(float(r.sparsemixerEps)), layer);
+      weights = route.getWeights();
+      indices = route.getIndices();
+    } else {
+      bias = selection(scores, layer, weights, indices);
+    }
     int64_t capacity = c.capacity(batchTokens);
     if (capacity > 0) {
       auto slots = b.create<AssignSlotsOp>(
@@ -786,8 +800,8 @@ Value Builder::moeLayer(Value x, int64_t layer) {
   if (a.loadBalancing == "per_slot") {
     perSlotScores.push_back(scores);
     // transformers' load_balancing_loss_func counts the experts the scores
-    // alone choose, whatever selection bias chose the routed ones.
-    if (bias)
+    // alone choose, whatever selection bias or sampling chose the routed ones.
+    if (bias || r.selection == "sparsemixer")
       indices =
           b.create<TopKRouteOp>(loc, scores, Value(), r.k, false, APFloat(0.0f), APFloat(1.0f))
               .getIndices();
@@ -922,7 +936,8 @@ void Builder::build(ModuleOp module) {
   loc = at("lm_head", {"vocab_size"});
   Value n = norm(h, c.modelPrefix + "norm", d);
   Value head = c.tieEmbeddings ? embedding : param(c.lmHeadName, {vocab, d});
-  Value logits = scaled(b.create<LinearOp>(loc, n, head, Value()), 1.0 / c.logitsScaling);
+  Value headBias = c.lmHeadBias ? param(c.lmHeadBiasName(), {vocab}, "zeros") : Value();
+  Value logits = scaled(b.create<LinearOp>(loc, n, head, headBias), 1.0 / c.logitsScaling);
   Value lmLoss = b.create<CrossEntropyOp>(loc, logits, targets);
   Value mtpLoss = c.mtpLayers > 0 ? multiTokenPrediction(h, embedding, head, targets) : Value();
 

@@ -100,7 +100,8 @@ const std::set<std::string> kSupportedTypes = {
     "deepseek_v2",  "deepseek_v3", "gpt_oss",          "llama4_text",
     "glm4_moe",     "granitemoe",  "granitemoeshared", "dots1",
     "ernie4_5_moe", "kimi_k2",     "qwen3_next",       "hunyuan_v1_moe",
-    "minimax",      "qwen3_5_moe", "qwen3_5_moe_text", "llama4"};
+    "minimax",      "qwen3_5_moe", "qwen3_5_moe_text", "llama4",
+    "phimoe"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -127,6 +128,8 @@ public:
       mixtral(m);
     else if (type == "minimax")
       minimax(m);
+    else if (type == "phimoe")
+      phimoe(m);
     else if (type == "qwen2_moe" || type == "qwen3_moe" || type == "qwen3_next" ||
              type == "qwen3_5_moe_text")
       qwen(m);
@@ -263,10 +266,10 @@ private:
   /// its softmax: deepseekAttention).
   void readRope() {
     // The classes' default_theta.
-    double theta = type == "mixtral" || type == "minimax" ? 1.0e6
-                   : type == "gpt_oss"                    ? 1.5e5
-                   : type == "llama4_text"                ? 5.0e5
-                                                          : 1.0e4;
+    double theta = type == "mixtral" || type == "minimax" || type == "phimoe" ? 1.0e6
+                   : type == "gpt_oss"                                        ? 1.5e5
+                   : type == "llama4_text"                                    ? 5.0e5
+                                                                              : 1.0e4;
     std::optional<double> v4Theta;
     r.read("rope_theta", v4Theta);
     std::string typeKey;
@@ -298,8 +301,13 @@ private:
       p.read("low_freq_factor", scaling.lowFreqFactor);
       p.read("high_freq_factor", scaling.highFreqFactor);
       p.read("alpha", alpha);
-      // What the other rotations read.
-      for (const char *key : {"rope_type", "type", "short_factor", "long_factor"})
+      p.read("short_factor", scaling.shortFactor);
+      p.read("long_factor", scaling.longFactor);
+      if (type == "phimoe") {
+        p.read("short_mscale", scaling.shortMscale);
+        p.read("long_mscale", scaling.longMscale);
+      }
+      for (const char *key : {"rope_type", "type"})
         p.ignore(key);
       // Qwen3.5's multimodal RoPE: text positions are the same along its
       // three axes, which rotates as plain RoPE.
@@ -364,7 +372,8 @@ private:
                                "(--substitute rope_scaling=none): another model");
       return;
     }
-    if (scaling.type != "linear" && scaling.type != "yarn" && scaling.type != "llama3") {
+    if (scaling.type != "linear" && scaling.type != "yarn" && scaling.type != "llama3" &&
+        scaling.type != "longrope") {
       unsupported(typeKey, "'" + scaling.type + "' scaled RoPE", "--substitute rope_scaling=none");
       return;
     }
@@ -372,7 +381,17 @@ private:
     // max_position_embeddings, and a null factor is their ratio.
     int64_t maxPositions = get<int64_t>("max_position_embeddings", 0);
     scaling.originalMaxPositions = original.value_or(maxPositions);
-    if (factor)
+    if (scaling.type == "longrope") {
+      // transformers' _compute_longrope_parameters: the extension
+      // max_position_embeddings / original (PhiMoE scales by its mscales).
+      scaling.factor = scaling.originalMaxPositions > 0 && maxPositions > 0
+                           ? double(maxPositions) / double(scaling.originalMaxPositions)
+                           : factor.value_or(1.0);
+      if (type == "phimoe" && (!scaling.shortMscale || !scaling.longMscale))
+        r.diagnostics().error(r.location(typeKey), "'" + typeKey +
+                                                       "' (longrope) needs PhiMoE's "
+                                                       "'short_mscale' and 'long_mscale'");
+    } else if (factor)
       scaling.factor = *factor;
     else if (scaling.type == "yarn" && scaling.originalMaxPositions > 0)
       scaling.factor = double(maxPositions) / double(scaling.originalMaxPositions);
@@ -380,6 +399,10 @@ private:
       r.diagnostics().error(r.location(typeKey),
                             "'" + typeKey + "' (" + scaling.type + ") needs its 'factor'");
     c.attention.ropeScaling = scaling;
+    // Validation reports on the mapping's keys where they are written.
+    c.locations["attention.rope_scaling"] = r.location(typeKey);
+    for (const char *key : {"short_factor", "long_factor"})
+      c.locations[std::string("attention.rope_scaling.") + key] = c.locationOf(typeKey + "." + key);
   }
 
   /// transformers' dynamic NTK RoPE: plain RoPE up to max_position_embeddings
@@ -408,8 +431,9 @@ private:
     if (get<bool>("mlp_bias", false))
       unsupported("mlp_bias", "biases in the MLPs", "a model without them");
     static const std::set<std::string> kAttentionBias = {
-        "qwen3_moe",        "gpt_oss", "llama4_text", "glm4_moe",       "granitemoe",
-        "granitemoeshared", "dots1",   "qwen3_next",  "hunyuan_v1_moe", "qwen3_5_moe_text"};
+        "qwen3_moe",      "gpt_oss",          "llama4_text", "glm4_moe",
+        "granitemoe",     "granitemoeshared", "dots1",       "qwen3_next",
+        "hunyuan_v1_moe", "qwen3_5_moe_text", "phimoe"};
     if (!kAttentionBias.count(type) && get<bool>("attention_bias", false))
       unsupported("attention_bias", "biases in the attention projections", "a model without them");
     if (isNonNull("clip_qkv"))
@@ -557,7 +581,9 @@ private:
     m.router.k = get<int64_t>("num_experts_per_tok", 2);
     m.expertIntermediateSize = c.ffn.intermediateSize;
     m.router.normalize = true;
-    m.router.jitter = get<double>("router_jitter_noise", 0.0);
+    // MixtralSparseMoeBlock multiplies its input in place: router and
+    // experts both see the noise.
+    m.inputJitter = get<double>("router_jitter_noise", 0.0);
     m.aux.loadBalancing = "per_slot";
     m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
   }
@@ -584,6 +610,34 @@ private:
     res.linearBeta = get<double>("linear_attn_beta_factor", 1.0);
     res.mlpAlpha = get<double>("mlp_alpha_factor", 1.0);
     res.mlpBeta = get<double>("mlp_beta_factor", 1.0);
+  }
+
+  /// PhiMoE (Phi-3.5-MoE): Mixtral's tensor names, LayerNorms with biases
+  /// (eps rms_norm_eps), biases on q/k/v/o (`attention_bias`) and optionally
+  /// on the output head, LongRoPE, and SparseMixer top-2 routing whose
+  /// threshold is `router_jitter_noise`, with multiplicative
+  /// `input_jitter_noise` on the MoE input in training.
+  void phimoe(MoEConfig &m) {
+    c.naming = WeightNaming::Mixtral;
+    c.norm = "layer";
+    c.normEps = get<double>("rms_norm_eps", 1e-5);
+    c.attention.qkvBias = c.attention.outputBias = get<bool>("attention_bias", false);
+    c.lmHeadBias = get<bool>("lm_head_bias", false);
+    m.numExperts = readAliased({"num_local_experts", "num_experts"}, 16);
+    m.router.k = get<int64_t>("num_experts_per_tok", 2);
+    if (m.router.k != 2)
+      r.diagnostics().error(r.location("num_experts_per_tok"),
+                            "'num_experts_per_tok' is " + std::to_string(m.router.k) +
+                                ", but PhiMoE's sparsemixer always routes to 2 experts");
+    m.expertIntermediateSize = c.ffn.intermediateSize;
+    m.router.selection = "sparsemixer";
+    m.router.sparsemixerEps = get<double>("router_jitter_noise", 0.01);
+    m.inputJitter = get<double>("input_jitter_noise", 0.0);
+    // PhimoeConfig keeps rope_scaling's pretraining context as an attribute,
+    // which save_pretrained writes at the top level too.
+    r.ignore("original_max_position_embeddings");
+    m.aux.loadBalancing = "per_slot";
+    m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
   }
 
   /// Qwen2-MoE, Qwen3-MoE and Qwen3-Next (transformers' Qwen3NextForCausalLM:

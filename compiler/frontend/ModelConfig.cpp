@@ -128,6 +128,28 @@ void validateDense(Validator &v, const ModelConfig &c) {
                     ") must be at least 'attention.rope_scaling.low_freq_factor' (" +
                     v.show(a.ropeScaling.lowFreqFactor) + ")");
     }
+    if (a.ropeScaling.type == "longrope") {
+      const RopeScalingConfig &rs = a.ropeScaling;
+      v.atLeast<int64_t>(rs.originalMaxPositions, 1,
+                         "attention.rope_scaling.original_max_position_embeddings");
+      int64_t pairs = c.attention.numHeads > 0 ? a.rotaryDim(c.headDim()) / 2 : 0;
+      for (const auto &[key, factors] :
+           {std::pair<const char *, const std::vector<double> &>{"short_factor", rs.shortFactor},
+            {"long_factor", rs.longFactor}}) {
+        std::string name = std::string("attention.rope_scaling.") + key;
+        v.require(pairs <= 0 || static_cast<int64_t>(factors.size()) == pairs, name,
+                  "'" + name + "' has " + v.show(int64_t(factors.size())) +
+                      " factors, but LongRoPE needs one per rotated pair (" + v.show(pairs) + ")");
+        for (double f : factors)
+          v.require(f > 0, name, "'" + name + "' must hold positive factors, but has " + v.show(f));
+      }
+      for (const auto &[key, value] :
+           {std::pair<const char *, std::optional<double>>{"short_mscale", rs.shortMscale},
+            {"long_mscale", rs.longMscale},
+            {"attention_factor", rs.attentionFactor}})
+        if (value)
+          v.positive(*value, std::string("attention.rope_scaling.") + key);
+    }
     if (a.ropeScaling.type == "yarn") {
       v.atLeast<int64_t>(a.ropeScaling.originalMaxPositions, 1,
                          "attention.rope_scaling.original_max_position_embeddings");
@@ -312,6 +334,22 @@ void validateRouter(Validator &v, const ModelConfig &c) {
     v.require(r.threshold >= 0 && r.threshold < 1, p + "threshold",
               "'moe.router.threshold' must be in [0, 1), but is " +
                   v.show(r.threshold));
+  if (s == "sparsemixer") {
+    v.require(r.k == 2, p + "k",
+              "'moe.router.selection: sparsemixer' picks 2 experts per token: 'moe.router.k' must "
+              "be 2, but is " +
+                  v.show(r.k));
+    v.require(experts >= 2, "moe.num_experts",
+              "'moe.router.selection: sparsemixer' needs at least 2 experts");
+    v.require(r.sparsemixerEps >= 0, p + "sparsemixer_eps",
+              "'moe.router.sparsemixer_eps' must not be negative");
+    v.require(r.scores == "softmax" && r.temperature == 1.0, p + "scores",
+              "'moe.router.selection: sparsemixer' gates on softmaxes of the logits it masks "
+              "itself: 'moe.router.scores' must be softmax, at temperature 1");
+    v.require(!r.normalize && r.scaling == 1.0, p + "normalize",
+              "'moe.router.selection: sparsemixer' weighs each pick by its own gate: remove "
+              "'moe.router.normalize' and 'moe.router.scaling'");
+  }
   if (r.capacityFactor)
     v.require(*r.capacityFactor >= 0, p + "capacity_factor",
               "'moe.router.capacity_factor' must not be negative (omit it or "
@@ -338,6 +376,8 @@ void validateMoE(Validator &v, const ModelConfig &c) {
   v.atLeast<int64_t>(m.numExperts, 1, "moe.num_experts");
   v.atLeast<int64_t>(m.expertIntermediateSize, 1, "moe.expert_intermediate_size");
   v.atLeast<int64_t>(m.every, 1, "moe.every");
+  v.require(m.inputJitter >= 0 && m.inputJitter < 1, "moe.input_jitter",
+            "'moe.input_jitter' must be in [0, 1), but is " + v.show(m.inputJitter));
   v.atLeast<int64_t>(m.firstKDense, 0, "moe.first_k_dense");
   for (int64_t layer : m.denseLayers)
     v.require(layer >= 0 && layer < c.numLayers, "moe.dense_layers",
@@ -402,6 +442,9 @@ void validateTraining(Validator &v, const ModelConfig &c) {
                 v.show(t.seqLen) + "): the last module predicts " + v.show(c.mtpLayers + 1) +
                 " tokens ahead");
   v.atLeast<double>(t.mtpLossWeight, 0.0, "training.mtp_loss_weight");
+  v.require(c.mtpLayers == 0 || !c.lmHeadBias, "lm_head_bias",
+            "multi-token prediction through an output head with a bias is not built: remove "
+            "'lm_head_bias' or 'mtp_layers'");
   v.require(t.gradClip >= 0, "training.grad_clip",
             "'training.grad_clip' must not be negative (0 disables clipping)");
   v.positive(t.optimizer.lr, "training.optimizer.lr");

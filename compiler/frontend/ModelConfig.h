@@ -45,13 +45,18 @@ enum class WeightNaming {
 /// divides the low frequencies by `factor`, keeps the high ones and
 /// smooths between (Llama 3.1, Llama 4).
 struct RopeScalingConfig {
-  std::string type = "default"; // default | linear | yarn | llama3
+  std::string type = "default"; // default | linear | yarn | llama3 | longrope
   double factor = 1.0;
   int64_t originalMaxPositions = 0;                 // yarn, llama3: the pretraining context
   double lowFreqFactor = 1.0, highFreqFactor = 4.0; // llama3
   double betaFast = 32.0, betaSlow = 1.0;
   std::optional<double> mscale, mscaleAllDim, attentionFactor;
   bool truncate = true;
+  /// longrope (Phi-3, PhiMoE): per-frequency divisors for sequences up to
+  /// originalMaxPositions (short) and longer ones (long), and PhiMoE's
+  /// factor on cos and sin for each (otherwise the attention factor).
+  std::vector<double> shortFactor, longFactor;
+  std::optional<double> shortMscale, longMscale;
 };
 
 /// DeepSeek's multi-head latent attention (MLA): queries projected directly
@@ -201,8 +206,11 @@ struct RouterConfig {
   std::string scores = "softmax";      // softmax | sigmoid | gumbel_softmax
   double temperature = 1.0;
   GumbelConfig gumbel;
-  // top_k | group_top_k | prototype | expert_choice | top_p | tsallis_hybrid | threshold
+  // top_k | group_top_k | prototype | expert_choice | top_p | tsallis_hybrid |
+  // threshold | sparsemixer
   std::string selection = "top_k";
+  /// sparsemixer's relative threshold (PhiMoE's router_jitter_noise).
+  double sparsemixerEps = 0.01;
   int64_t k = 2;
   bool normalize = false;
   double normEps = 0.0;
@@ -249,6 +257,9 @@ struct LoRAConfig {
 struct MoEConfig {
   int64_t numExperts = 8;
   int64_t expertIntermediateSize = 128;
+  /// Multiplicative noise U(1 − ε, 1 + ε) on the block's input, which router
+  /// and experts both see, in training (PhiMoE's input_jitter_noise).
+  double inputJitter = 0.0;
   /// relu | gelu | gelu_tanh | silu, or clamped_swiglu: gpt-oss's experts
   /// (biases on both projections; gate and up interleaved in one fused
   /// input-major gate_up_proj; (clamp(up) + 1) · g σ(alpha g), g the gate
@@ -312,6 +323,10 @@ struct ModelConfig {
   /// The output head's tensor (Llama 4's multimodal checkpoints:
   /// `language_model.lm_head.weight`).
   std::string lmHeadName = "lm_head.weight";
+  /// The output head's bias: lmHeadName with `.bias` for `.weight`.
+  std::string lmHeadBiasName() const {
+    return lmHeadName.substr(0, lmHeadName.rfind(".weight")) + ".bias";
+  }
 
   int64_t vocabSize = 256;
   int64_t hiddenSize = 64;
@@ -326,6 +341,9 @@ struct ModelConfig {
   /// (Gemma's and Qwen3-Next's zero-centred norms).
   bool normUnitOffset = false;
   bool tieEmbeddings = false;
+  /// A bias on the output head (PhiMoE's lm_head_bias), named as the head's
+  /// weight with `.bias` for `.weight`.
+  bool lmHeadBias = false;
   /// Granite's multipliers: of the embeddings, of each residual branch
   /// (attention and FFN outputs), and the divisor of the logits.
   double embeddingMultiplier = 1.0, residualMultiplier = 1.0, logitsScaling = 1.0;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 namespace moec::frontend {
 double yarnMscale(double scale, double mscale) {
@@ -19,7 +20,8 @@ double correctionDim(double rotations, int64_t dim, double base, double position
 
 } // namespace
 
-RopeFrequencies ropeFrequencies(const RopeScalingConfig &s, double theta, int64_t headDim) {
+RopeFrequencies ropeFrequencies(const RopeScalingConfig &s, double theta, int64_t headDim,
+                                int64_t seqLen) {
   RopeFrequencies result;
   if (s.type == "default")
     return result;
@@ -55,6 +57,25 @@ RopeFrequencies ropeFrequencies(const RopeScalingConfig &s, double theta, int64_
       }
       result.inverse.push_back(scaled);
     }
+    return result;
+  }
+  if (s.type == "longrope") {
+    // Each frequency divided by its factor, the short ones up to the
+    // original context; cos and sin scaled by PhiMoE's mscale of that side,
+    // else by the attention factor (default sqrt(1 + ln f / ln original), f
+    // the `factor`: the context's extension).
+    bool longSide = seqLen > s.originalMaxPositions;
+    const std::vector<double> &factors = longSide ? s.longFactor : s.shortFactor;
+    for (int64_t i = 0; i < half; ++i)
+      result.inverse.push_back(1.0f / (static_cast<float>(factors[i]) * powers[i]));
+    std::optional<double> mscale = longSide ? s.longMscale : s.shortMscale;
+    double attention =
+        mscale              ? *mscale
+        : s.attentionFactor ? *s.attentionFactor
+        : s.factor <= 1.0
+            ? 1.0
+            : std::sqrt(1.0 + std::log(s.factor) / std::log(double(s.originalMaxPositions)));
+    result.attentionFactor = static_cast<float>(attention);
     return result;
   }
   // YaRN: the low frequencies interpolated (divided by factor), the high

@@ -16,11 +16,14 @@ struct RopeFrequencies {
   float attentionFactor = 1.0f;
 };
 
-/// The frequencies of `scaling` for heads of `headDim`, computed in f32 as
-/// transformers' rope init functions compute them (_compute_linear_scaling_
-/// rope_parameters, _compute_yarn_parameters), so that moec rotates by the
-/// same angles.
-RopeFrequencies ropeFrequencies(const RopeScalingConfig &scaling, double theta, int64_t headDim);
+/// The frequencies of `scaling` for heads of `headDim` over sequences of
+/// `seqLen` positions, computed in f32 as transformers' rope init functions
+/// compute them (_compute_linear_scaling_rope_parameters,
+/// _compute_yarn_parameters, _compute_longrope_parameters), so that moec
+/// rotates by the same angles. `seqLen` chooses LongRoPE's short or long
+/// factors, as transformers chooses them per batch.
+RopeFrequencies ropeFrequencies(const RopeScalingConfig &scaling, double theta, int64_t headDim,
+                                int64_t seqLen);
 
 /// YaRN's softmax temperature correction for a context `scale` times longer
 /// (transformers' get_mscale / DeepSeek's yarn_get_mscale).

@@ -20,7 +20,7 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
   r.read("rope_theta", a.ropeTheta);
   r.section("rope_scaling", [&](MappingReader &s) {
     RopeScalingConfig &rs = a.ropeScaling;
-    s.readChoice("type", rs.type, {"default", "linear", "yarn", "llama3"});
+    s.readChoice("type", rs.type, {"default", "linear", "yarn", "llama3", "longrope"});
     s.read("factor", rs.factor);
     s.read("original_max_position_embeddings", rs.originalMaxPositions);
     s.read("beta_fast", rs.betaFast);
@@ -31,6 +31,10 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
     s.read("truncate", rs.truncate);
     s.read("low_freq_factor", rs.lowFreqFactor);
     s.read("high_freq_factor", rs.highFreqFactor);
+    s.read("short_factor", rs.shortFactor);
+    s.read("long_factor", rs.longFactor);
+    s.read("short_mscale", rs.shortMscale);
+    s.read("long_mscale", rs.longMscale);
   });
   r.read("rope_interleaved", a.ropeInterleaved);
   r.read("partial_rotary_factor", a.partialRotaryFactor);
@@ -88,8 +92,9 @@ void readRouter(MappingReader &r, RouterConfig &c) {
     g.read("steps", c.gumbel.steps);
   });
   r.readChoice("selection", c.selection,
-               {"top_k", "group_top_k", "prototype", "expert_choice", "top_p",
-                "tsallis_hybrid", "threshold"});
+               {"top_k", "group_top_k", "prototype", "expert_choice", "top_p", "tsallis_hybrid",
+                "threshold", "sparsemixer"});
+  r.read("sparsemixer_eps", c.sparsemixerEps);
   r.read("k", c.k);
   r.read("normalize", c.normalize);
   r.read("norm_eps", c.normEps);
@@ -113,6 +118,7 @@ void readRouter(MappingReader &r, RouterConfig &c) {
 void readMoE(MappingReader &r, MoEConfig &m) {
   r.read("num_experts", m.numExperts);
   r.read("expert_intermediate_size", m.expertIntermediateSize);
+  r.read("input_jitter", m.inputJitter);
   std::vector<std::string> expertKinds = kActivations;
   expertKinds.push_back("clamped_swiglu");
   r.readChoice("activation", m.expertActivation, expertKinds);
@@ -165,6 +171,7 @@ parseYamlDescription(const std::string &path,
   r.read("norm_eps", config.normEps);
   r.read("norm_unit_offset", config.normUnitOffset);
   r.read("tie_embeddings", config.tieEmbeddings);
+  r.read("lm_head_bias", config.lmHeadBias);
   r.read("embedding_multiplier", config.embeddingMultiplier);
   r.read("residual_multiplier", config.residualMultiplier);
   r.read("logits_scaling", config.logitsScaling);

@@ -226,23 +226,41 @@ void MappingReader::read(const std::string &key, std::string &out) {
     out = value->Scalar();
 }
 
-void MappingReader::read(const std::string &key, std::vector<int64_t> &out) {
+/// Each scalar of the list at `key` through `parse` (false: not a valid
+/// item, reported as not `what`).
+template <typename T, typename Parse>
+void MappingReader::readList(const std::string &key, std::vector<T> &out, const char *what,
+                             Parse parse) {
   known_.insert(key);
   if (!has(key))
     return;
   YAML::Node list = node_[key];
   locations_[fullKey(key)] = nodeLoc(list);
   if (!list.IsSequence())
-    return typeError(key, list, "a list of integers");
+    return typeError(key, list, what);
   out.clear();
   for (const YAML::Node &item : list) {
-    char *end = nullptr;
-    const std::string &text = item.IsScalar() ? item.Scalar() : "";
-    long long parsed = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0')
-      return typeError(key, item, "a list of integers");
+    T parsed{};
+    if (!item.IsScalar() || item.Scalar().empty() || !parse(item.Scalar(), parsed))
+      return typeError(key, item, what);
     out.push_back(parsed);
   }
+}
+
+void MappingReader::read(const std::string &key, std::vector<int64_t> &out) {
+  readList(key, out, "a list of integers", [](const std::string &text, int64_t &value) {
+    char *end = nullptr;
+    value = std::strtoll(text.c_str(), &end, 10);
+    return *end == '\0';
+  });
+}
+
+void MappingReader::read(const std::string &key, std::vector<double> &out) {
+  readList(key, out, "a list of finite numbers", [](const std::string &text, double &value) {
+    char *end = nullptr;
+    value = std::strtod(text.c_str(), &end);
+    return *end == '\0' && std::isfinite(value);
+  });
 }
 
 void MappingReader::readChoices(const std::string &key, std::vector<std::string> &out,

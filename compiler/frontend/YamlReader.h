@@ -50,6 +50,7 @@ public:
   void read(const std::string &key, std::string &out);
   void read(const std::string &key, std::optional<double> &out);
   void read(const std::string &key, std::vector<int64_t> &out);
+  void read(const std::string &key, std::vector<double> &out);
   /// A list of strings, each one of `choices`.
   void readChoices(const std::string &key, std::vector<std::string> &out,
                    const std::vector<std::string> &choices);
@@ -77,6 +78,8 @@ public:
   DiagnosticList &diagnostics() { return diagnostics_; }
 
 private:
+  template <typename T, typename Parse>
+  void readList(const std::string &key, std::vector<T> &out, const char *what, Parse parse);
   SourceLoc nodeLoc(const YAML::Node &node) const;
   /// Unknown keys: errors, or (with `warnWhy`) warnings unless a typo.
   void reportUnknownKeys(const std::vector<std::string> &extraValid, const std::string *warnWhy);

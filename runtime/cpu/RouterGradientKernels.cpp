@@ -4,6 +4,7 @@
 #include "runtime/cpu/ExpertBlocks.h"
 #include "runtime/cpu/Ffn.h"
 #include "runtime/cpu/Math.h"
+#include "runtime/cpu/SparseMixer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -126,6 +127,39 @@ Status selectionGrad(const StepContext &s) {
   return Status::ok();
 }
 
+/// Per pick, the softmax gradient of its gate (PhimoeMultiplier's
+/// backward): dl += dw · p[pick] · (onehot(pick) − p).
+Status sparseMixerGrad(const StepContext &s) {
+  const TensorRef &logits = s.in(0), &indices = s.in(1), &dw = s.in(2);
+  int64_t T = logits.dim(0), E = logits.dim(1);
+  float eps = static_cast<float>(s.f64("epsilon"));
+  for (int64_t t = 0; t < T; ++t) {
+    const int32_t *idx = indices.i32() + t * 2;
+    if (idx[0] < 0 || idx[0] >= E || idx[1] < 0 || idx[1] >= E || idx[0] == idx[1])
+      return s.error("token " + std::to_string(t) + " has picks " + std::to_string(idx[0]) +
+                     " and " + std::to_string(idx[1]) + ", not two experts of " +
+                     std::to_string(E));
+  }
+  for (int64_t t = 0; t < T; ++t) {
+    const float *l = logits.f32() + t * E;
+    const int32_t *idx = indices.i32() + t * 2;
+    float *out = s.out(0).f32() + t * E;
+    std::fill(out, out + E, 0.0f);
+    std::vector<float> p(E), masked(E);
+    int32_t excluded = -1;
+    for (int j = 0; j < 2; ++j) {
+      sparseMixerGates(l, E, excluded, eps, masked.data(), p.data());
+      int32_t pick = idx[j];
+      float scaled = dw.f32()[t * 2 + j] * p[pick];
+      for (int64_t e = 0; e < E; ++e)
+        out[e] -= scaled * p[e];
+      out[pick] += scaled;
+      excluded = pick;
+    }
+  }
+  return Status::ok();
+}
+
 Status expertChoiceGrad(const StepContext &s) {
   const TensorRef &slots = s.in(0), &dg = s.in(1);
   int64_t E = slots.dim(0), C = slots.dim(1);
@@ -143,6 +177,7 @@ void registerRouterGradientKernels(KernelTable &r) {
   r.add("moe.gumbel_softmax_grad", gumbelSoftmaxGrad);
   r.add("moe.router_input_transform_grad", routerInputTransformGrad);
   r.add("moe.selection_grad", selectionGrad);
+  r.add("moe.sparsemixer_grad", sparseMixerGrad);
   r.add("moe.expert_choice_grad", expertChoiceGrad);
 }
 

@@ -1,6 +1,7 @@
 // RoutingKernels.cpp - CPU kernels of router inputs, scores and selections.
 #include "runtime/cpu/CpuKernels.h"
 #include "runtime/cpu/Math.h"
+#include "runtime/cpu/SparseMixer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -50,9 +51,10 @@ Status routerJitter(const StepContext &s) {
   const TensorRef &x = s.in(0);
   uint64_t seed = static_cast<uint64_t>(*s.in(1).i64());
   double eps = s.f64("epsilon");
+  uint64_t key = noiseKey(seed, kJitterSalt, static_cast<uint64_t>(s.i64("stream")));
   int64_t n = x.numel();
   for (int64_t i = 0; i < n; ++i) {
-    double u = uniform01(seed ^ 0x6a09e667f3bcc909ull, i);
+    double u = uniform01(key, i);
     s.out(0).f32()[i] = x.f32()[i] * static_cast<float>(1.0 - eps + 2.0 * eps * u);
   }
   return Status::ok();
@@ -88,11 +90,12 @@ Status gumbelSoftmax(const StepContext &s) {
                    std::to_string(tau));
   bool noise = s.numInputs() > 2;
   uint64_t seed = noise ? static_cast<uint64_t>(*s.in(2).i64()) : 0;
+  uint64_t key = noiseKey(seed, kGumbelSalt, static_cast<uint64_t>(s.i64("stream")));
   float *out = s.out(0).f32();
   for (int64_t i = 0; i < T * E; ++i) {
     float g = 0;
     if (noise)
-      g = static_cast<float>(-std::log(-std::log(uniform01(seed ^ 0xbb67ae8584caa73bull, i))));
+      g = static_cast<float>(-std::log(-std::log(uniform01(key, i))));
     out[i] = (l.f32()[i] + g) / tau;
   }
   for (int64_t t = 0; t < T; ++t)
@@ -289,6 +292,50 @@ Status thresholdRoute(const StepContext &s) {
   return Status::ok();
 }
 
+/// PhiMoE's sparsemixer: two picks from the logits, each from the gates of
+/// what the earlier one left (SparseMixer.h); in training (a seed) Gumbel
+/// sampled and scaled by 1/3 unless the pick is the best gate or a uniform
+/// draw exceeds 0.75.
+Status sparseMixerRoute(const StepContext &s) {
+  const TensorRef &logits = s.in(0);
+  int64_t T = logits.dim(0), E = logits.dim(1);
+  float eps = static_cast<float>(s.f64("epsilon"));
+  bool training = s.numInputs() > 1;
+  uint64_t seed = training ? static_cast<uint64_t>(*s.in(1).i64()) : 0;
+  uint64_t stream = static_cast<uint64_t>(s.i64("stream"));
+  const uint64_t gumbelKeys[2] = {noiseKey(seed, kSparseMixerGumbelSalt1, stream),
+                                  noiseKey(seed, kSparseMixerGumbelSalt2, stream)};
+  const uint64_t midpointKeys[2] = {noiseKey(seed, kSparseMixerMidpointSalt1, stream),
+                                    noiseKey(seed, kSparseMixerMidpointSalt2, stream)};
+  for (int64_t t = 0; t < T; ++t) {
+    const float *l = logits.f32() + t * E;
+    float *w = s.out(0).f32() + t * 2;
+    int32_t *idx = s.out(1).i32() + t * 2;
+    std::vector<float> p(E), masked(E);
+    int32_t excluded = -1;
+    for (int j = 0; j < 2; ++j) {
+      int32_t pick = sparseMixerGates(l, E, excluded, eps, masked.data(), p.data());
+      float weight;
+      if (training) {
+        // Gumbel sampling: argmax(masked + g), g = −log(−log u).
+        for (int64_t e = 0; e < E; ++e)
+          masked[e] -= static_cast<float>(
+              std::log(-std::log(uniform01(gumbelKeys[j], static_cast<uint64_t>(t * E + e)))));
+        pick = argmax(masked.data(), E);
+        bool one = pick == argmax(p.data(), E) ||
+                   uniform01(midpointKeys[j], static_cast<uint64_t>(t)) > 0.75;
+        weight = p[pick] * (0.3333f + 0.6667f * (one ? 1.0f : 0.0f));
+      } else {
+        weight = p[pick];
+      }
+      w[j] = weight;
+      idx[j] = pick;
+      excluded = pick;
+    }
+  }
+  return Status::ok();
+}
+
 Status expertChoiceRoute(const StepContext &s) {
   const TensorRef &scores = s.in(0);
   int64_t T = scores.dim(0), E = scores.dim(1), C = s.out(0).dim(1);
@@ -335,6 +382,7 @@ void registerRoutingKernels(KernelTable &r) {
   r.add("moe.top_p_route", topPRoute);
   r.add("moe.entropy_hybrid_route", entropyHybridRoute);
   r.add("moe.threshold_route", thresholdRoute);
+  r.add("moe.sparsemixer_route", sparseMixerRoute);
   r.add("moe.expert_choice_route", expertChoiceRoute);
   r.add("moe.update_selection_bias", updateSelectionBias);
 }

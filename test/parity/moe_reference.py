@@ -49,6 +49,17 @@ def _mix64(x):
     return x ^ (x >> 31)
 
 
+JITTER_SALT, GUMBEL_SALT = 0x6A09E667F3BCC909, 0xBB67AE8584CAA73B
+SPARSEMIXER_GUMBEL_SALTS = (0x3C6EF372FE94F82B, 0xA54FF53A5F1D36F1)
+SPARSEMIXER_MIDPOINT_SALTS = (0x510E527FADE682D1, 0x9B05688C2B3E6C1F)
+INPUT_JITTER_STREAMS = 1 << 20
+
+
+def stream_salt(salt, stream):
+    """The salt of one draw of a step: stream (the layer) mixed in."""
+    return (salt ^ ((stream * 0x9E3779B97F4A7C15) & _M64)) & _M64
+
+
 def uniform01(seed, count, salt):
     """moec's counter-based generator: the same numbers, element by element."""
     key = _mix64((seed ^ salt) & _M64)
@@ -106,6 +117,7 @@ class Cfg:
         self.eps = float(r.get("norm_eps", 1e-6))
         self.unit_offset = r.get("norm_unit_offset", False)
         self.tie = r.get("tie_embeddings", False)
+        self.lm_head_bias = r.get("lm_head_bias", False)
         self.embedding_multiplier = float(r.get("embedding_multiplier", 1.0))
         self.residual_multiplier = float(r.get("residual_multiplier", 1.0))
         self.logits_scaling = float(r.get("logits_scaling", 1.0))
@@ -189,6 +201,8 @@ class Cfg:
         self.tau_end = float(g(gum, "tau_end", 1.0))
         self.tau_steps = g(gum, "steps", 1)
         self.jitter = float(g(rt, "jitter", 0.0))
+        self.input_jitter = float(g(m, "input_jitter", 0.0))
+        self.sparsemixer_eps = float(g(rt, "sparsemixer_eps", 0.01))
         self.router_bias = g(rt, "bias", False)
         self.scale_inputs = g(rt, "scale_inputs", False)
         self.selection = g(rt, "selection", "top_k")
@@ -253,6 +267,7 @@ class Cfg:
         self.eps = float(r.get("rms_norm_eps", 1e-5 if t in ("olmoe", "gpt_oss", "llama4_text",
                                                               "hunyuan_v1_moe") else 1e-6))
         self.tie = r.get("tie_word_embeddings", False)
+        self.lm_head_bias = t == "phimoe" and r.get("lm_head_bias", False)
         self.unit_offset = t in NEXT  # Qwen3NextRMSNorm: 1 + weight
         self.residual = dict(from_norm=False, attention_alpha=1.0, attention_beta=1.0,
                              linear_alpha=1.0, linear_beta=1.0, mlp_alpha=1.0, mlp_beta=1.0)
@@ -269,7 +284,7 @@ class Cfg:
         if t == "gpt_oss" and "rope_scaling" not in r and "rope_parameters" not in r:
             rope = {"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
                     "truncate": False, "original_max_position_embeddings": 4096}
-        default_theta = {"mixtral": 1e6, "minimax": 1e6, "gpt_oss": 150000.0, "llama4_text": 500000.0}.get(t, 10000.0)
+        default_theta = {"mixtral": 1e6, "minimax": 1e6, "phimoe": 1e6, "gpt_oss": 150000.0, "llama4_text": 500000.0}.get(t, 10000.0)
         self.theta = float(rope.get("rope_theta") or r.get("rope_theta", default_theta))
         self.rope_scaling = rope if rope.get("rope_type", rope.get("type", "default")) != "default" else None
         self.max_positions = r.get("max_position_embeddings", 0)
@@ -351,7 +366,7 @@ class Cfg:
         self.shared_count, self.shared_gate, self.mask_fill = 0, False, "neg_inf"
         self.balance, self.balance_coef, self.z_coef, self.entropy_coef = "none", 0.0, 0.0, 0.0
         self.max_k = 0
-        self.jitter = 0.0
+        self.jitter = self.input_jitter = 0.0
         n = self.layers
         if t == "minimax":
             # transformers' MiniMaxForCausalLM: Mixtral with lightning attention.
@@ -369,8 +384,24 @@ class Cfg:
                     ("mlp_alpha", "mlp_alpha_factor"), ("mlp_beta", "mlp_beta_factor"))})
         if t in ("mixtral", "minimax"):
             self.E, self.k = r["num_local_experts"], r["num_experts_per_tok"]
+            # MixtralSparseMoeBlock jitters its input in place: router and experts.
+            self.input_jitter = float(r.get("router_jitter_noise", 0.0))
             self.expert_width = r["intermediate_size"]
             self.normalize = True
+            self.moe_layers = list(range(n))
+            self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
+        elif t == "phimoe":
+            # transformers' PhimoeForCausalLM: Mixtral's names, LayerNorms,
+            # biased attention, LongRoPE with PhiMoE's mscales, sparsemixer.
+            self.naming, self.norm = "mixtral", "layer"
+            self.eps = float(r.get("rms_norm_eps", 1e-5))
+            self.qkv_bias = self.o_bias = r.get("attention_bias", False)
+            self.E, self.k = r.get("num_local_experts", 16), 2
+            self.expert_width = r["intermediate_size"]
+            self.normalize = False
+            self.selection = "sparsemixer"
+            self.sparsemixer_eps = float(r.get("router_jitter_noise", 0.01))
+            self.input_jitter = float(r.get("input_jitter_noise", 0.0))
             self.moe_layers = list(range(n))
             self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
         elif t in ("qwen2_moe", "qwen3_moe") + NEXT:
@@ -580,11 +611,25 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def rope_frequencies(c, D):
-    """Inverse frequencies and the cos/sin factor, as transformers' rope init
-    functions compute them (default, linear, yarn)."""
+def rope_frequencies(c, D, S):
+    """Inverse frequencies and the cos/sin factor over S positions, as
+    transformers' rope init functions compute them (default, linear, llama3,
+    longrope, yarn)."""
     s = c.rope_scaling or {}
     kind = s.get("rope_type", s.get("type", "default"))
+    if kind == "longrope":
+        # _compute_longrope_parameters; PhiMoE's rotary embedding scales cos
+        # and sin by its short or long mscale instead.
+        original = s["original_max_position_embeddings"]
+        side = "long" if S > original else "short"
+        exponents = torch.arange(0, D, 2, dtype=torch.int64).float() / D
+        inv = 1.0 / (torch.tensor(s[side + "_factor"], dtype=torch.float32) * c.theta ** exponents)
+        if s.get(side + "_mscale") is not None:
+            return inv, float(s[side + "_mscale"])
+        if s.get("attention_factor") is not None:
+            return inv, float(s["attention_factor"])
+        factor = c.max_positions / original if c.max_positions else float(s.get("factor", 1.0))
+        return inv, 1.0 if factor <= 1 else math.sqrt(1 + math.log(factor) / math.log(original))
     if kind == "default":
         return 1.0 / (c.theta ** (torch.arange(0, D, 2, dtype=torch.int64).float() / D)), 1.0
     if kind == "linear":
@@ -650,7 +695,7 @@ def rope_whole(x, c):
         # As transformers' apply_rotary_pos_emb_interleave: pairs (2i, 2i+1)
         # moved to (i, i + D/2), then rotated by halves.
         x = x.view(B, S, H, D // 2, 2).transpose(4, 3).reshape(B, S, H, D)
-    inv_freq, attention_factor = rope_frequencies(c, D)
+    inv_freq, attention_factor = rope_frequencies(c, D, S)
     freqs = torch.arange(S, dtype=torch.float32)[:, None] * inv_freq[None, :]
     emb = torch.cat((freqs, freqs), dim=-1)
     cos = (emb.cos() * attention_factor)[None, :, None, :]
@@ -734,6 +779,24 @@ def tsallis(s, q):
     return (1 - s.pow(q).sum(-1)) / (q - 1)
 
 
+class _GateWithoutMidpoint(torch.autograd.Function):
+    """A SparseMixer pick's weight p[pick] times its midpoint factor, whose
+    gradient to the logits is that of p[pick] alone (PhiMoE's multiplier)."""
+
+    @staticmethod
+    def forward(ctx, logits, p, pick, factor):
+        ctx.save_for_backward(p, pick)
+        return p.gather(1, pick) * factor
+
+    @staticmethod
+    def backward(ctx, grad):
+        p, pick = ctx.saved_tensors
+        scaled = grad * p.gather(1, pick)
+        dlogits = -p * scaled
+        dlogits.scatter_add_(1, pick, scaled)
+        return dlogits, None, None, None
+
+
 class Reference:
     def __init__(self, cfg, weights, noise_seed=None, step=0):
         """With `noise_seed`, the training graph: router jitter and Gumbel
@@ -780,7 +843,7 @@ class Reference:
                      "kv_b_proj").view(B, S, H, nope + dv).transpose(1, 2)
         k_pass, v = torch.split(k_pass, [nope, dv], dim=-1)
         k_rot = k_rot.view(B, 1, S, rd)
-        inv_freq, factor = rope_frequencies(c, rd)
+        inv_freq, factor = rope_frequencies(c, rd, S)
         freqs = torch.arange(S, dtype=torch.float32)[:, None] * inv_freq[None, :]
         if L["version"] == "deepseek_v2":
             # torch.polar and complex products, as DeepseekV2's apply_rotary_emb.
@@ -886,6 +949,8 @@ class Reference:
             # GptOssTopKRouter: the top-k logits, softmaxed.
             top = self._router_logits.topk(c.k, -1)
             return torch.softmax(top.values, -1), top.indices
+        if sel == "sparsemixer":
+            return self.sparsemixer(self._router_logits, i)
         if sel in ("top_k", "group_top_k"):
             choice = s + (self.W(self.n.bias(i)) if c.selection_bias else 0)
             if sel == "group_top_k":
@@ -955,6 +1020,39 @@ class Reference:
             rows.append((wv, ix))
         return pad(rows, c.max_k)
 
+    def sparsemixer(self, logits, i):
+        """PhiMoE's two picks (transformers' sparsemixer): each from the
+        logits left by the earlier pick, experts trailing the best by more
+        than 2 eps relative masked; in training Gumbel-sampled, weighted 1/3
+        off the midpoint, with the gradient of the gate alone."""
+        c = self.c
+        T, E = logits.shape
+        training = self.noise_seed is not None
+        weights, picks, excluded = [], [], None
+        for j in range(2):
+            with torch.no_grad():
+                left = logits if excluded is None else logits.scatter(1, excluded, float("-inf"))
+                best_value, best = left.max(-1, keepdim=True)
+                far = (best_value - logits) / logits.abs().clamp(min=best_value) > 2 * c.sparsemixer_eps
+                if excluded is not None:
+                    far.scatter_(1, excluded, True)
+            masked = logits.masked_fill(far, float("-inf"))
+            p = torch.softmax(masked, -1)
+            if training:
+                u = uniform01(self.noise_seed, T * E,
+                              stream_salt(SPARSEMIXER_GUMBEL_SALTS[j], i)).view(T, E)
+                pick = (masked.detach() - torch.log(-torch.log(u))).max(-1)[1].unsqueeze(-1)
+                mid = uniform01(self.noise_seed, T,
+                                stream_salt(SPARSEMIXER_MIDPOINT_SALTS[j], i)).view(T, 1)
+                one = (pick == p.detach().argmax(-1, keepdim=True)) | (mid > 0.75)
+                w = _GateWithoutMidpoint.apply(logits, p.detach(), pick, 0.3333 + 0.6667 * one.double())
+            else:
+                pick, w = best, p.gather(1, best)
+            weights.append(w)
+            picks.append(pick)
+            excluded = pick
+        return torch.cat(weights, 1), torch.cat(picks, 1)
+
     def experts_fn(self, i):
         c, pre = self.c, self.n.moe(i)
         g = c.expert_gated
@@ -1011,6 +1109,11 @@ class Reference:
     def moe_layer(self, x, i, out):
         c = self.c
         T, d = x.shape
+        if self.noise_seed is not None and c.input_jitter > 0:
+            # PhiMoE's input_jitter_noise: router and experts see it.
+            u = uniform01(self.noise_seed, x.numel(),
+                          stream_salt(JITTER_SALT, INPUT_JITTER_STREAMS + i)).view(x.shape)
+            x = x * (1.0 - c.input_jitter + 2.0 * c.input_jitter * u).float()
         rx = x
         if c.input_transform == "l2norm":
             rx = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-6)
@@ -1019,7 +1122,7 @@ class Reference:
         elif c.input_transform == "tanh":
             rx = torch.tanh(x)
         if self.noise_seed is not None and c.jitter > 0:
-            u = uniform01(self.noise_seed, rx.numel(), 0x6A09E667F3BCC909).view(rx.shape)
+            u = uniform01(self.noise_seed, rx.numel(), stream_salt(JITTER_SALT, i)).view(rx.shape)
             rx = rx * (1.0 - c.jitter + 2.0 * c.jitter * u).float()
         logits = rx @ self.W(self.n.router(i) + "weight").T
         if c.router_bias:
@@ -1032,7 +1135,8 @@ class Reference:
             tau = torch.tensor(c.tau_start * (c.tau_end / c.tau_start) ** progress, dtype=torch.float32)
             g = 0
             if self.noise_seed is not None:
-                u = uniform01(self.noise_seed, logits.numel(), 0xBB67AE8584CAA73B).view(logits.shape)
+                u = uniform01(self.noise_seed, logits.numel(),
+                              stream_salt(GUMBEL_SALT, i)).view(logits.shape)
                 g = (-torch.log(-torch.log(u))).float()
             s = torch.softmax((logits + g) / tau, -1)
         else:
@@ -1097,7 +1201,7 @@ class Reference:
         out["layers"].append({"layer": i, "expert_tokens": load.tolist(), "dropped_fraction": dropped})
         out["_scores"].append(s)
         # load_balancing_loss_func counts what the scores alone choose.
-        unbiased = c.selection_bias and c.balance == "per_slot"
+        unbiased = (c.selection_bias or c.selection == "sparsemixer") and c.balance == "per_slot"
         out["_indices"].append(s.topk(c.k, -1).indices if unbiased else idx)
         out["_logits"].append(logits)
         return y
@@ -1247,7 +1351,10 @@ class Reference:
             h = self.decoder_layer(h, i, out)
         n = self.norm(h, "model.norm")
         head = embed if c.tie else self.W(c.head_name)
-        logits = n @ head.T / c.logits_scaling
+        logits = n @ head.T
+        if c.lm_head_bias:
+            logits = logits + self.W(c.head_name[:-len("weight")] + "bias")
+        logits = logits / c.logits_scaling
         lm = F.cross_entropy(logits.reshape(-1, c.vocab), targets.reshape(-1))
         mtp = self.multi_token_prediction(h, embed, head, targets, out) if c.mtp_layers else None
         result = {"lm_loss": float(lm)}

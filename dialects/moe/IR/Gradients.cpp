@@ -194,6 +194,19 @@ LogicalResult GroupTopKRouteOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                       getNormalize(), f(getNormEps()), f(getScaling()), grads);
 }
 
+LogicalResult SparseMixerRouteOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
+                                           SmallVectorImpl<Value> &grads) {
+  // The 1/3 midpoint factor is not differentiated (PhimoeMultiplier), and
+  // the noise only chose the picks: the logits, picks and epsilon suffice.
+  Value dlogits;
+  if (dresult[0])
+    dlogits = b.create<SparseMixerGradOp>(getLoc(), getLogits().getType(), getLogits(),
+                                          getIndices(), dresult[0], getEpsilonAttr());
+  grads.push_back(dlogits);
+  none(grads, getNumOperands() - 1);
+  return success();
+}
+
 LogicalResult PrototypeRouteOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                                          SmallVectorImpl<Value> &grads) {
   return selectionVJP(b, *this, getScores(), getIndices(), dresult[0],
@@ -351,8 +364,8 @@ LogicalResult RouterInputTransformOp::buildVJP(OpBuilder &b, ArrayRef<Value> dre
 LogicalResult RouterJitterOp::buildVJP(OpBuilder &b, ArrayRef<Value> dresult,
                                        SmallVectorImpl<Value> &grads) {
   // result = input ⊙ noise: the same noise (same seed) scales the gradient.
-  grads.push_back(b.create<RouterJitterOp>(getLoc(), dresult[0], getSeed(),
-                                           getEpsilonAttr()));
+  grads.push_back(
+      b.create<RouterJitterOp>(getLoc(), dresult[0], getSeed(), getEpsilonAttr(), getStreamAttr()));
   none(grads, 1);
   return success();
 }

@@ -323,6 +323,20 @@ def MoE_GumbelSoftmaxGradOp : MoE_GradOp<"gumbel_softmax_grad",
   let results = (outs MoE_RouterTensor:$dlogits);
 }
 
+def MoE_SparseMixerGradOp : MoE_GradOp<"sparsemixer_grad",
+    [MoE_TokenRows, AllTypesMatch<["logits", "dlogits"]>]> {
+  let summary = "dlogits of moe.sparsemixer_route from dweights";
+  let description = [{
+    Per pick `j` of `indices` (`[T, 2]`), with `p_j` the softmax of the
+    logits masked as the forward pass masked them for that pick (recomputed
+    from `logits`, the earlier pick and `epsilon`):
+    `dlogits += dweights[j] · p_j[pick] · (onehot(pick) − p_j)`.
+  }];
+  let arguments = (ins MoE_RouterTensor:$logits, MoE_IndexTensor:$indices,
+                       MoE_RouterTensor:$dweights, F32Attr:$epsilon);
+  let results = (outs MoE_RouterTensor:$dlogits);
+}
+
 def MoE_ExpertChoiceGradOp : MoE_GradOp<"expert_choice_grad"> {
   let summary = "dscores of moe.expert_choice_route from dslot_gates";
   let description = [{

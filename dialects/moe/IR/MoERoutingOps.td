@@ -42,16 +42,18 @@ def MoE_RouterJitterOp : MoE_Op<"router_jitter",
   let summary = "multiplicative jitter noise on the router input (training only)";
   let description = [{
     `result = input ⊙ U(1 − epsilon, 1 + epsilon)`, the noise drawn per element
-    from the counter-based generator keyed by `seed` (Switch Transformer,
-    Mixtral `router_jitter_noise`). Applied to the router input only; the
-    frontend emits it for training graphs, never for evaluation.
+    from the counter-based generator keyed by `seed` and `stream` (Switch
+    Transformer, Mixtral `router_jitter_noise` on the router input; PhiMoE
+    `input_jitter_noise` on the whole MoE block's input). The frontend emits
+    it for training graphs, never for evaluation, and gives every layer and
+    use its own `stream`, so that layers draw independent noise.
 
     ```mlir
-    %j = moe.router_jitter %x, %seed {epsilon = 0.01 : f32} : tensor<16x64xf32>
+    %j = moe.router_jitter %x, %seed {epsilon = 0.01 : f32, stream = 3 : i64} : tensor<16x64xf32>
     ```
   }];
   let arguments = (ins MoE_FloatTensor:$input, MoE_ScalarI64:$seed,
-                       F32Attr:$epsilon);
+                       F32Attr:$epsilon, DefaultValuedAttr<I64Attr, "0">:$stream);
   let results = (outs MoE_FloatTensor:$result);
   let assemblyFormat = "$input `,` $seed attr-dict `:` type($input)";
   let hasVerifier = 1;
@@ -106,7 +108,8 @@ def MoE_GumbelSoftmaxOp : MoE_Op<"gumbel_softmax", [MoE_BatchCoupled, MoE_TokenR
   let summary = "Gumbel-softmax scores with a scheduled temperature (EvoMoE)";
   let description = [{
     `s = softmax((l + g) / τ)` over experts, `g` Gumbel(0, 1) noise drawn from
-    the generator keyed by `seed`. Without `noise` (evaluation) `g = 0`.
+    the generator keyed by `seed` and `stream` (the layer). Without `noise`
+    (evaluation) `g = 0`.
     `temperature` is a value, not an attribute, because it follows a schedule
     over training steps (the step number is an input of the training graph).
 
@@ -115,7 +118,8 @@ def MoE_GumbelSoftmaxOp : MoE_Op<"gumbel_softmax", [MoE_BatchCoupled, MoE_TokenR
     ```
   }];
   let arguments = (ins MoE_RouterTensor:$logits, MoE_ScalarF32:$temperature,
-                       Optional<MoE_ScalarI64>:$seed);
+                       Optional<MoE_ScalarI64>:$seed,
+                       DefaultValuedAttr<I64Attr, "0">:$stream);
   let results = (outs MoE_RouterTensor:$scores);
   let assemblyFormat = [{
     $logits `temperature` `(` $temperature `)` (`noise` `(` $seed^ `)`)?
@@ -289,6 +293,37 @@ def MoE_ThresholdRouteOp : MoE_SelectionOp<"threshold_route"> {
   let arguments = (ins MoE_RouterTensor:$scores, F32Attr:$threshold,
                        I64Attr:$max_k);
   let assemblyFormat = "$scores attr-dict `:` type($scores)";
+}
+
+def MoE_SparseMixerRouteOp : MoE_SelectionOp<"sparsemixer_route", [MoE_BatchCoupled]> {
+  let summary = "SparseMixer top-2 selection from router logits (PhiMoE)";
+  let description = [{
+    Two picks from the raw `logits` `l` (`[T, E]`), as PhiMoE's `sparsemixer`
+    (Liu et al. 2024, GRIN). Pick 1: experts whose logit trails the best `m`
+    by more than `2·epsilon` relative, `(m − l_e) / max(|l_e|, m) > 2ε`, are
+    masked to −∞; `p = softmax` of what remains; in evaluation the pick is the
+    best expert, in training a Gumbel sample `argmax(masked + g)`. Its weight
+    is `p[pick]`, in training times `1` when the pick is `p`'s best or with
+    probability 1/4 (a uniform draw above 0.75), else `1/3` (Heun's third-order
+    midpoint). Pick 2: the same on the logits with pick 1 masked to −∞, the
+    threshold measured from their best. `seed` (training) keys the noise with
+    `stream` (the layer); without it, evaluation.
+
+    The gradient (`moe.sparsemixer_grad`) is the straight softmax gradient of
+    `p[pick]` whatever the 1/3 factor: `dl = dw·p[pick]·(onehot(pick) − p)`
+    per pick, as PhiMoE's PhimoeMultiplier backward.
+
+    ```mlir
+    %w, %i = moe.sparsemixer_route %l noise(%seed) {epsilon = 0.01 : f32, stream = 0 : i64}
+               : tensor<16x8xf32>
+    // %w : tensor<16x2xf32>, %i : tensor<16x2xi32>
+    ```
+  }];
+  let arguments = (ins MoE_RouterTensor:$logits, Optional<MoE_ScalarI64>:$seed,
+                       F32Attr:$epsilon, DefaultValuedAttr<I64Attr, "0">:$stream);
+  let assemblyFormat = [{
+    $logits (`noise` `(` $seed^ `)`)? attr-dict `:` type($logits)
+  }];
 }
 
 def MoE_ExpertChoiceRouteOp : MoE_Op<"expert_choice_route",

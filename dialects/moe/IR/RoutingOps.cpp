@@ -8,7 +8,8 @@ using namespace moec::moe::verify;
 
 namespace {
 /// Type inference of a token-choice selection: `[T, E]` scores give `[T, slots]`
-/// weights and indices, `slots` being the attribute `name` (positive).
+/// weights and indices, `slots` being the attribute `name` (positive), or 2
+/// when `name` is empty (SparseMixer's two picks).
 template <typename OpTy>
 LogicalResult inferSelection(MLIRContext *context, std::optional<Location> loc,
                              Value scores, StringRef name,
@@ -21,7 +22,8 @@ LogicalResult inferSelection(MLIRContext *context, std::optional<Location> loc,
       routerOperand(emit, scores, "scores");
   if (failed(scoresType))
     return failure();
-  FailureOr<int64_t> slots = positiveShapeAttr(emit, attributes, name);
+  FailureOr<int64_t> slots =
+      name.empty() ? FailureOr<int64_t>(2) : positiveShapeAttr(emit, attributes, name);
   if (failed(slots))
     return failure();
   SmallVector<int64_t, 2> shape = {scoresType->getDimSize(0), *slots};
@@ -87,7 +89,8 @@ LogicalResult RouterInputTransformOp::verify() {
 
 LogicalResult RouterJitterOp::verify() {
   auto emit = [&] { return emitOpError(); };
-  if (failed(rankedOperand(emit, getInput(), "input", 2, "[tokens, width]")))
+  if (failed(rankedOperand(emit, getInput(), "input", 2, "[tokens, width]")) ||
+      failed(checkIntRange(emit, "stream", getStream(), 0, ShapedType::kDynamic)))
     return failure();
   return checkFloatRange(emit, "epsilon", toFloat(getEpsilon()), 0.0f, false,
                          1.0f, false);
@@ -139,7 +142,10 @@ LogicalResult ScoreOp::verify() {
 }
 
 LogicalResult GumbelSoftmaxOp::verify() {
-  return routerOperand([&] { return emitOpError(); }, getLogits(), "logits");
+  auto emit = [&] { return emitOpError(); };
+  if (failed(checkIntRange(emit, "stream", getStream(), 0, ShapedType::kDynamic)))
+    return failure();
+  return routerOperand(emit, getLogits(), "logits");
 }
 
 LogicalResult TemperatureScheduleOp::verify() {
@@ -284,6 +290,23 @@ LogicalResult ThresholdRouteOp::verify() {
                              true, 1.0f, false)))
     return failure();
   return checkExpertsPerToken(emit, "max_k", getMaxK(), getScores());
+}
+
+LogicalResult SparseMixerRouteOp::inferReturnTypes(MLIRContext *context,
+                                                   std::optional<Location> loc, Adaptor adaptor,
+                                                   SmallVectorImpl<Type> &results) {
+  return inferSelection<SparseMixerRouteOp>(context, loc, adaptor.getLogits(), "",
+                                            adaptor.getAttributes(), results);
+}
+
+LogicalResult SparseMixerRouteOp::verify() {
+  auto emit = [&] { return emitOpError(); };
+  int64_t experts = numExperts(getLogits());
+  if (!ShapedType::isDynamic(experts) && experts < 2)
+    return emitOpError("picks two experts, but 'logits' has ") << experts << " expert(s)";
+  if (failed(checkIntRange(emit, "stream", getStream(), 0, ShapedType::kDynamic)))
+    return failure();
+  return checkFloatAbove(emit, "epsilon", toFloat(getEpsilon()), 0.0f, /*inclusive=*/true);
 }
 
 LogicalResult ExpertChoiceRouteOp::inferReturnTypes(

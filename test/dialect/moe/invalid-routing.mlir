@@ -25,6 +25,30 @@ func.func @jitter_epsilon(%x: tensor<16x64xf32>, %seed: tensor<i64>) {
 
 // -----
 
+func.func @jitter_stream(%x: tensor<16x64xf32>, %seed: tensor<i64>) {
+  // expected-error @+1 {{'moe.router_jitter' op attribute 'stream' must be at least 0, but is -1}}
+  %j = moe.router_jitter %x, %seed {epsilon = 0.1 : f32, stream = -1 : i64} : tensor<16x64xf32>
+  return
+}
+
+// -----
+
+func.func @sparsemixer_one_expert(%l: tensor<16x1xf32>) {
+  // expected-error @+1 {{'moe.sparsemixer_route' op picks two experts, but 'logits' has 1 expert(s)}}
+  %w, %i = moe.sparsemixer_route %l {epsilon = 0.01 : f32} : tensor<16x1xf32>
+  return
+}
+
+// -----
+
+func.func @sparsemixer_epsilon(%l: tensor<16x8xf32>) {
+  // expected-error @+1 {{'moe.sparsemixer_route' op attribute 'epsilon' must be at least 0, but is -0.5}}
+  %w, %i = moe.sparsemixer_route %l {epsilon = -0.5 : f32} : tensor<16x8xf32>
+  return
+}
+
+// -----
+
 func.func @jitter_rank(%x: tensor<2x16x64xf32>, %seed: tensor<i64>) {
   // expected-error @+1 {{operand 'input' must be a rank-2 tensor [tokens, width], but has type 'tensor<2x16x64xf32>'}}
   %j = moe.router_jitter %x, %seed {epsilon = 0.1 : f32} : tensor<2x16x64xf32>

@@ -9,6 +9,8 @@ func.func @router(%x: tensor<16x64xf32>, %wg: tensor<8x64xbf16>, %seed: tensor<i
   %t = moe.router_input_transform %x {kind = #moe.input_transform<l2norm>} : tensor<16x64xf32>
   // CHECK: %[[J:.+]] = moe.router_jitter %[[T]], %{{.+}} {epsilon = 0.00999999977 : f32} : tensor<16x64xf32>
   %j = moe.router_jitter %t, %seed {epsilon = 0.01 : f32} : tensor<16x64xf32>
+  // CHECK: moe.router_jitter %[[T]], %{{.+}} {epsilon = 0.00999999977 : f32, stream = 3 : i64} : tensor<16x64xf32>
+  %j3 = moe.router_jitter %t, %seed {epsilon = 0.01 : f32, stream = 3 : i64} : tensor<16x64xf32>
   // CHECK: %[[L:.+]] = moe.router_logits %[[J]], %{{.+}} : tensor<16x64xf32>, tensor<8x64xbf16>
   %l = moe.router_logits %j, %wg : tensor<16x64xf32>, tensor<8x64xbf16>
   // CHECK: moe.score %[[L]] {function = #moe.score<softmax>, temperature = 2.000000e+00 : f32} : tensor<16x8xf32>
@@ -21,6 +23,12 @@ func.func @router(%x: tensor<16x64xf32>, %wg: tensor<8x64xbf16>, %seed: tensor<i
   %sched = moe.temperature_schedule %seed {start = 2.0 : f32, end = 0.5 : f32, steps = 1000 : i64}
   // CHECK: moe.gumbel_softmax %[[L]] temperature(%{{.+}}) : tensor<16x8xf32>
   %ge = moe.gumbel_softmax %l temperature(%tau) : tensor<16x8xf32>
+  // CHECK: %{{.+}}, %[[PICKS:.+]] = moe.sparsemixer_route %[[L]] noise(%{{.+}}) {epsilon = 0.00999999977 : f32, stream = 1 : i64} : tensor<16x8xf32>
+  %sw, %si = moe.sparsemixer_route %l noise(%seed) {epsilon = 0.01 : f32, stream = 1 : i64} : tensor<16x8xf32>
+  // CHECK: moe.sparsemixer_route %[[L]] {epsilon = 0.00999999977 : f32} : tensor<16x8xf32>
+  %ew, %ei = moe.sparsemixer_route %l {epsilon = 0.01 : f32} : tensor<16x8xf32>
+  // CHECK: moe.sparsemixer_grad %[[L]], %[[PICKS]], %{{.+}} {epsilon = 0.00999999977 : f32} : (tensor<16x8xf32>, tensor<16x2xi32>, tensor<16x2xf32>) -> tensor<16x8xf32>
+  %dl = moe.sparsemixer_grad %l, %si, %sw {epsilon = 0.01 : f32} : (tensor<16x8xf32>, tensor<16x2xi32>, tensor<16x2xf32>) -> tensor<16x8xf32>
   return %s, %sg, %g, %ge : tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<16x8xf32>
 }
 

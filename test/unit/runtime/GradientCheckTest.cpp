@@ -498,6 +498,20 @@ TEST(GradientCheck, RouterOps) {
              {scores(5, 6, 23)}, {{5, 2}, {5, 2}}, {1}, 0, "moe.selection_grad",
              {{"normalize", normalize}, {"norm_eps", 0.0}, {"scaling", 2.0}}, {in(0), out(1), dy()},
              {0}, 1e-4});
+  // SparseMixer's evaluation picks: each weight is its masked softmax gate,
+  // whose gradient the op gives (the masks and picks are constants).
+  g.check({"sparsemixer",
+           "moe.sparsemixer_route",
+           {{"epsilon", 0.3}, {"stream", int64_t(0)}},
+           {randn({5, 6}, 24)},
+           {{5, 2}, {5, 2}},
+           {1},
+           0,
+           "moe.sparsemixer_grad",
+           {{"epsilon", 0.3}},
+           {in(0), out(1), dy()},
+           {0},
+           1e-4});
 }
 
 TEST(GradientCheck, ExpertAndDispatchOps) {
