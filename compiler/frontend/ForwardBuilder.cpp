@@ -63,7 +63,7 @@ public:
   /// The router's parameters (gate.weight, or gpt-oss's router.weight and
   /// router.bias) of layer i, without their last component.
   std::string router(int64_t i) const {
-    if (naming == WeightNaming::GraniteMoe)
+    if (naming == WeightNaming::GraniteMoe || naming == WeightNaming::JetMoe)
       return moeBlock(i) + "router.layer.";
     if (naming == WeightNaming::HunYuanMoE)
       return moeBlock(i) + "gate.wg.";
@@ -72,7 +72,7 @@ public:
   }
   /// The fused experts' up (gate and up) and down projections of layer i.
   std::pair<std::string, std::string> fusedExperts(int64_t i) const {
-    if (naming == WeightNaming::GraniteMoe)
+    if (naming == WeightNaming::GraniteMoe || naming == WeightNaming::JetMoe)
       return {moeBlock(i) + "input_linear.weight", moeBlock(i) + "output_linear.weight"};
     return {moeBlock(i) + "experts.gate_up_proj", moeBlock(i) + "experts.down_proj"};
   }
@@ -140,7 +140,9 @@ private:
         b.getDictionaryAttr(b.getNamedAttr(MoEDialect::kOutputAttrName, b.getStringAttr(name))));
   }
 
-  Value norm(Value x, const std::string &prefix, int64_t features);
+  /// A norm of the model's kind (RMS or LayerNorm), eps normEps by default.
+  Value norm(Value x, const std::string &prefix, int64_t features,
+             std::optional<double> eps = std::nullopt);
   Value rmsNorm(Value x, const std::string &name, int64_t features,
                 std::optional<double> eps = std::nullopt);
   /// Decoder layer `layer` of the model on `h` [batch, seq, width].
@@ -150,6 +152,11 @@ private:
   Value multiTokenPrediction(Value mainHidden, Value embedding, Value head, Value targets);
   Value attention(Value h, int64_t layer);
   Value latentAttention(Value h, int64_t layer);
+  /// x [tokens, d] plus a learned bias [d] named `name` (initialised to 0).
+  Value addBias(Value x, const std::string &name);
+  /// A mixture of attention heads (JetMoE's MoA): routed query and output
+  /// projections around one attention over all picks' heads.
+  Value mixtureOfAttention(Value h, int64_t layer);
   Value linearAttention(Value h, int64_t layer);
   Value lightningAttention(Value h, int64_t layer);
   /// `x` [B, S, H, D] rotated by the model's RoPE (its first dimensions
@@ -192,13 +199,17 @@ private:
                     bool trainable, const std::string &suffix = ".weight");
   /// [B, S, H·D] <-> [B, S, H, D]: the reassociation of heads.
   static SmallVector<ReassociationIndices> splitHeads() { return {{0}, {1}, {2, 3}}; }
+  /// x reshaped to `shape`, its element type kept.
   Value collapse(Value x, ArrayRef<ReassociationIndices> groups,
                  ArrayRef<int64_t> shape) {
-    return b.create<tensor::CollapseShapeOp>(loc, f32(shape), x, groups);
+    return b.create<tensor::CollapseShapeOp>(loc, like(x, shape), x, groups);
   }
   Value expand(Value x, ArrayRef<ReassociationIndices> groups,
                ArrayRef<int64_t> shape) {
-    return b.create<tensor::ExpandShapeOp>(loc, f32(shape), x, groups);
+    return b.create<tensor::ExpandShapeOp>(loc, like(x, shape), x, groups);
+  }
+  static RankedTensorType like(Value x, ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, cast<RankedTensorType>(x.getType()).getElementType());
   }
   /// The softmax scale the description sets (null: 1/sqrt(head dim)).
   FloatAttr scaleAttr() {
@@ -289,18 +300,21 @@ Value Builder::rmsNorm(Value x, const std::string &name, int64_t features,
   return b.create<RMSNormOp>(loc, x, weight, APFloat(float(eps.value_or(c.normEps))));
 }
 
-Value Builder::norm(Value x, const std::string &prefix, int64_t features) {
+Value Builder::norm(Value x, const std::string &prefix, int64_t features,
+                    std::optional<double> eps) {
   if (c.norm == "rms")
-    return rmsNorm(x, prefix + ".weight", features);
+    return rmsNorm(x, prefix + ".weight", features, eps);
   Value weight = param(prefix + ".weight", {features}, "ones");
   Value bias = param(prefix + ".bias", {features}, "zeros");
-  return b.create<LayerNormOp>(loc, x, weight, bias, APFloat(float(c.normEps)));
+  return b.create<LayerNormOp>(loc, x, weight, bias, APFloat(float(eps.value_or(c.normEps))));
 }
 
 Value Builder::attention(Value h, int64_t layer) {
   const AttentionConfig &a = c.attention;
   if (a.latent)
     return latentAttention(h, layer);
+  if (a.mixture)
+    return mixtureOfAttention(h, layer);
   int64_t d = c.hiddenSize, heads = a.numHeads, kvHeads = c.numKvHeads(),
           headDim = c.headDim();
   std::string prefix = names.layer(layer) + "self_attn.";
@@ -352,6 +366,75 @@ Value Builder::attention(Value h, int64_t layer) {
   if (gate)
     o = b.create<MultiplyOp>(loc, o, b.create<ActivationOp>(loc, gate, Activation::sigmoid));
   return outputProjection(o, prefix);
+}
+
+Value Builder::addBias(Value x, const std::string &name) {
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t width = type.getDimSize(1);
+  Value bias = expand(param(name, {width}, "zeros"), {{0, 1}}, {1, width});
+  return b.create<AddOp>(loc, x, b.create<BroadcastOp>(loc, type, bias));
+}
+
+/// JetMoE's mixture of attention heads (transformers' JetMoeMoA): the router
+/// picks k of E attention experts per token (softmax over the top-k
+/// logits); pick j's expert projects the token's queries for heads
+/// [j·Hkv, (j+1)·Hkv), which share kv_proj's Hkv keys and values
+/// (key_states.repeat: query head j·Hkv + i reads kv head i). The picks'
+/// outputs go through their experts' output projections, weighted and
+/// summed, plus a bias. Both projections are grouped GEMMs over the T·K
+/// (token, pick) pairs sorted by expert; a second sort of the same pairs,
+/// numbered t·K + j, carries them to and from pair order.
+Value Builder::mixtureOfAttention(Value h, int64_t layer) {
+  const MixtureOfAttentionConfig &moa = *c.attention.mixture;
+  int64_t d = c.hiddenSize, Hkv = c.numKvHeads(), D = c.headDim(), width = Hkv * D,
+          E = moa.numExperts, K = moa.k, pairs = tokens * K;
+  std::string prefix = names.layer(layer) + "self_attention.";
+  Value x = collapse(h, {{0, 1}, {2}}, {tokens, d});
+  Value logits =
+      b.create<RouterLogitsOp>(loc, x, param(prefix + "experts.router.layer.weight", {E, d}));
+  Value scores = b.create<ScoreOp>(loc, logits, ScoreFunction::softmax, APFloat(1.0f));
+  auto route = b.create<TopKRouteOp>(loc, scores, Value(), K, /*normalize=*/true, APFloat(0.0f),
+                                     APFloat(1.0f));
+  if (c.moe && c.moe->aux.loadBalancing == "per_slot") {
+    perSlotScores.push_back(scores);
+    perSlotIndices.push_back(route.getIndices());
+  }
+  auto byToken = b.create<SortByExpertOp>(loc, route.getWeights(), route.getIndices(), E);
+  Value pairExperts = expand(collapse(route.getIndices(), {{0, 1}}, {pairs}), {{0, 1}}, {pairs, 1});
+  Value unitWeights = b.create<FillOp>(loc, f32({pairs, 1}), b.getF32FloatAttr(1.0f));
+  auto byPair = b.create<SortByExpertOp>(loc, unitWeights, pairExperts, E);
+  Value groupSizes = byToken.getGroupSizes();
+  auto grouped = [&](Value rows, const std::string &name, int64_t out, int64_t in) -> Value {
+    Value weights = param(prefix + "experts." + name, {E, out, in});
+    return b.create<GroupedFFNUpOp>(loc, f32({pairs, out}), rows, weights, Value(), groupSizes);
+  };
+  // Queries in pair order, then as heads [Hkv, K] so that the grouped
+  // attention's head i·K + j reads kv head i.
+  Value queryRows = grouped(b.create<DispatchOp>(loc, x, byToken.getSortedTokens()),
+                            "input_linear.weight", width, d);
+  Value unitGates = b.create<FillOp>(loc, f32({pairs}), b.getF32FloatAttr(1.0f));
+  Value q =
+      b.create<CombineOp>(loc, f32({pairs, width}), queryRows, unitGates, byPair.getSortedTokens());
+  q = expand(q, {{0, 1, 2}, {3, 4}}, {batch, seq, K, Hkv, D});
+  q = b.create<TransposeOp>(loc, f32({batch, seq, Hkv, K, D}), q, ArrayRef<int64_t>{0, 1, 3, 2, 4});
+  q = collapse(q, {{0}, {1}, {2, 3}, {4}}, {batch, seq, Hkv * K, D});
+  Value kv = b.create<LinearOp>(loc, h, param(prefix + "kv_proj.weight", {2 * width, d}), Value());
+  Value k = expand(slice(kv, 2, 0, width), splitHeads(), {batch, seq, Hkv, D});
+  Value v = expand(slice(kv, 2, width, width), splitHeads(), {batch, seq, Hkv, D});
+  if (c.attention.usesRope(layer)) {
+    q = rotate(q);
+    k = rotate(k);
+  }
+  Value o = causalAttention(q, k, v, Value(), layer);
+  o = expand(o, {{0}, {1}, {2, 3}, {4}}, {batch, seq, Hkv, K, D});
+  o = b.create<TransposeOp>(loc, f32({batch, seq, K, Hkv, D}), o, ArrayRef<int64_t>{0, 1, 3, 2, 4});
+  o = collapse(o, {{0, 1, 2}, {3, 4}}, {pairs, width});
+  Value outRows = grouped(b.create<DispatchOp>(loc, o, byPair.getSortedTokens()),
+                          "output_linear.weight", d, width);
+  Value y = b.create<CombineOp>(loc, f32({tokens, d}), outRows, byToken.getSortedGates(),
+                                byToken.getSortedTokens());
+  y = addBias(y, prefix + "experts.bias");
+  return expand(y, {{0, 1}, {2}}, {batch, seq, d});
 }
 
 /// MiniMax's lightning attention, as transformers' MiniMaxLightningAttention
@@ -719,11 +802,8 @@ Value Builder::moeLayer(Value x, int64_t layer) {
     routerInput = b.create<RouterJitterOp>(loc, routerInput, seed, APFloat(float(r.jitter)), layer);
   Value gate = param(names.router(layer) + "weight", {experts, d});
   Value logits = b.create<RouterLogitsOp>(loc, routerInput, gate);
-  if (r.bias) {
-    Value bias =
-        expand(param(names.router(layer) + "bias", {experts}, "zeros"), {{0, 1}}, {1, experts});
-    logits = b.create<AddOp>(loc, logits, b.create<BroadcastOp>(loc, f32({tokens, experts}), bias));
-  }
+  if (r.bias)
+    logits = addBias(logits, names.router(layer) + "bias");
   Value scores;
   if (r.scores == "gumbel_softmax")
     scores = b.create<GumbelSoftmaxOp>(loc, logits, temperature, training ? seed : Value(), layer);
@@ -771,6 +851,8 @@ Value Builder::moeLayer(Value x, int64_t layer) {
   Value expertOut = routedExperts(rows, groupSizes, layer);
   Value y = b.create<CombineOp>(loc, f32({tokens, d}), expertOut, slotGates,
                                 slotTokens);
+  if (m.outputBias)
+    y = addBias(y, prefix + "bias");
   if (m.shared.count > 0) {
     int64_t width = m.shared.intermediateSize;
     FFNWeights w = m.expertLayout == "fused_linear"
@@ -934,7 +1016,7 @@ void Builder::build(ModuleOp module) {
   for (int64_t layer = 0; layer < c.numLayers; ++layer)
     h = decoderLayer(h, layer);
   loc = at("lm_head", {"vocab_size"});
-  Value n = norm(h, c.modelPrefix + "norm", d);
+  Value n = norm(h, c.modelPrefix + "norm", d, c.finalNormEps);
   Value head = c.tieEmbeddings ? embedding : param(c.lmHeadName, {vocab, d});
   Value headBias = c.lmHeadBias ? param(c.lmHeadBiasName(), {vocab}, "zeros") : Value();
   Value logits = scaled(b.create<LinearOp>(loc, n, head, headBias), 1.0 / c.logitsScaling);

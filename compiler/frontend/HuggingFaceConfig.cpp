@@ -101,7 +101,7 @@ const std::set<std::string> kSupportedTypes = {
     "glm4_moe",     "granitemoe",  "granitemoeshared", "dots1",
     "ernie4_5_moe", "kimi_k2",     "qwen3_next",       "hunyuan_v1_moe",
     "minimax",      "qwen3_5_moe", "qwen3_5_moe_text", "llama4",
-    "phimoe"};
+    "phimoe",       "jetmoe"};
 
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
@@ -130,6 +130,8 @@ public:
       minimax(m);
     else if (type == "phimoe")
       phimoe(m);
+    else if (type == "jetmoe")
+      jetmoe(m);
     else if (type == "qwen2_moe" || type == "qwen3_moe" || type == "qwen3_next" ||
              type == "qwen3_5_moe_text")
       qwen(m);
@@ -234,11 +236,11 @@ private:
         m.aux.loadBalancingCoef <= 0 || get<bool>("output_router_logits", false))
       return;
     r.diagnostics().warning(
-        r.location(r.has("output_router_logits") ? "output_router_logits" : "router_aux_loss_coef"),
+        r.location(r.has("output_router_logits") ? "output_router_logits" : auxCoefKey),
         "'output_router_logits' is false: transformers' loss leaves the load-balancing loss "
-        "out; moec trains with it (router_aux_loss_coef " +
-            shortNumber(m.aux.loadBalancingCoef) +
-            "); set \"router_aux_loss_coef\": 0 to train without it");
+        "out; moec trains with it (" +
+            auxCoefKey + " " + shortNumber(m.aux.loadBalancingCoef) + "); set \"" + auxCoefKey +
+            "\": 0 to train without it");
   }
 
   /// Published checkpoints of quantized models (DeepSeek-V3's fp8,
@@ -638,6 +640,49 @@ private:
     r.ignore("original_max_position_embeddings");
     m.aux.loadBalancing = "per_slot";
     m.aux.loadBalancingCoef = get<double>("router_aux_loss_coef", 0.001);
+  }
+
+  /// JetMoE (JetMoeForCausalLM): a mixture of attention heads (JetMoeMoA:
+  /// per-expert query and output projections, `experts.input_linear` /
+  /// `experts.output_linear`, one `kv_proj` for all picks, an output bias)
+  /// with num_key_value_heads heads of kv_channels per pick, and experts on
+  /// Granite's fused layout (`mlp.input_linear`, `mlp.output_linear`) with an
+  /// output bias (`mlp.bias`); both routers softmax their top-k logits, both
+  /// join the per-slot balance loss (aux_loss_coef). The blocks' RMS norms
+  /// use eps 1e-6, the final one rms_norm_eps.
+  void jetmoe(MoEConfig &m) {
+    c.naming = WeightNaming::JetMoe;
+    auxCoefKey = "aux_loss_coef";
+    c.hiddenSize = get<int64_t>("hidden_size", 2048);
+    c.numLayers = get<int64_t>("num_hidden_layers", 12);
+    m.numExperts = readAliased({"num_local_experts", "num_experts"}, 8);
+    m.router.k = get<int64_t>("num_experts_per_tok", 2);
+    int64_t kvHeads = get<int64_t>("num_key_value_heads", 16);
+    c.attention.numKvHeads = kvHeads;
+    c.attention.numHeads = kvHeads * m.router.k;
+    // JetMoeConfig derives num_attention_heads; save_pretrained writes it.
+    if (r.has("num_attention_heads") &&
+        get<int64_t>("num_attention_heads", 0) != c.attention.numHeads)
+      r.diagnostics().error(r.location("num_attention_heads"),
+                            "'num_attention_heads' must be num_key_value_heads x "
+                            "num_experts_per_tok (" +
+                                std::to_string(c.attention.numHeads) +
+                                ") in JetMoE, whose attention picks that many heads");
+    c.attention.headDim = readAliased({"kv_channels", "head_dim"}, 128);
+    c.attention.mixture = MixtureOfAttentionConfig{m.numExperts, m.router.k};
+    std::string act = "silu";
+    r.readChoice("activation_function", act, {"silu", "gelu", "relu"});
+    c.ffn.activation = m.expertActivation = act;
+    m.expertIntermediateSize = get<int64_t>("intermediate_size", 5632);
+    m.expertLayout = "fused_linear";
+    m.outputBias = true;
+    m.router.normalize = true;
+    m.aux.loadBalancing = "per_slot";
+    m.aux.loadBalancingCoef = get<double>("aux_loss_coef", 0.01);
+    c.tieEmbeddings = get<bool>("tie_word_embeddings", true);
+    c.initStd = get<double>("initializer_range", 0.01);
+    c.normEps = 1e-6;
+    c.finalNormEps = get<double>("rms_norm_eps", 1e-6);
   }
 
   /// Qwen2-MoE, Qwen3-MoE and Qwen3-Next (transformers' Qwen3NextForCausalLM:
@@ -1115,6 +1160,8 @@ private:
   ModelConfig &c;
   const ImportOptions &options;
   std::string type;
+  /// The key of the load-balancing coefficient (JetMoE's aux_loss_coef).
+  std::string auxCoefKey = "router_aux_loss_coef";
 };
 
 /// A multimodal config.json whose language model is its text_config (a

@@ -99,6 +99,8 @@ void validateDense(Validator &v, const ModelConfig &c) {
   v.atLeast<int64_t>(c.hiddenSize, 1, "hidden_size");
   v.atLeast<int64_t>(c.numLayers, 1, "num_layers");
   v.positive(c.normEps, "norm_eps");
+  if (c.finalNormEps)
+    v.positive(*c.finalNormEps, "final_norm_eps");
   v.require(!c.normUnitOffset || c.norm == "rms", "norm_unit_offset",
             "'norm_unit_offset' applies to RMS norms ('norm: rms')");
   v.positive(c.initStd, "init_std");
@@ -219,6 +221,8 @@ void validateDense(Validator &v, const ModelConfig &c) {
     v.require(!a.latent && a.qkNorm != "full", "attention.output_gate",
               "'attention.output_gate' gates the heads of direct projections: it does not apply "
               "to latent attention or to 'qk_norm: full'");
+  v.require(!(a.latent && a.mixture), "attention.mixture",
+            "latent attention and a mixture of attention heads do not go together");
   if (a.latent) {
     const LatentAttentionConfig &l = *a.latent;
     v.atLeast<int64_t>(l.qLoraRank, 0, "attention.latent.q_lora_rank");
@@ -241,6 +245,39 @@ void validateDense(Validator &v, const ModelConfig &c) {
     v.require(!a.qkvBias, "attention.qkv_bias",
               "'attention.qkv_bias' does not apply to latent attention");
     return;
+  }
+  if (a.mixture) {
+    const MixtureOfAttentionConfig &moa = *a.mixture;
+    const std::string p = "attention.mixture.";
+    v.atLeast<int64_t>(moa.numExperts, 1, p + "num_experts");
+    v.require(moa.k >= 1 && moa.k <= moa.numExperts, p + "k",
+              "'attention.mixture.k' (" + v.show(moa.k) +
+                  ") must be between 1 and 'attention.mixture.num_experts' (" +
+                  v.show(moa.numExperts) + ")");
+    v.require(a.numHeads == c.numKvHeads() * moa.k, "attention.num_heads",
+              "a mixture of attention heads has 'attention.num_kv_heads' heads per pick: "
+              "'attention.num_heads' (" +
+                  v.show(a.numHeads) + ") must be " + v.show(c.numKvHeads()) + " x " +
+                  v.show(moa.k));
+    bool plain =
+        !a.qkvBias && !a.outputBias && a.qkNorm == "none" && !a.sinks && !a.outputGate && !a.linear;
+    v.require(plain, "attention.mixture",
+              "a mixture of attention heads has its own projections: it does not go with "
+              "'qkv_bias', 'o_bias', 'qk_norm', 'sinks', 'output_gate' or linear attention");
+    v.require(!c.moe || c.moe->aux.loadBalancing == "none" ||
+                  c.moe->aux.loadBalancing == "per_slot",
+              "moe.aux_loss.load_balancing",
+              "the attention experts' router joins the per-slot load-balancing loss only: "
+              "'moe.aux_loss.load_balancing' must be per_slot or none with 'attention.mixture'");
+    // One per-slot loss over both kinds of router (JetMoE) counts the same
+    // experts and slots in each.
+    if (c.moe && c.moe->aux.loadBalancing == "per_slot")
+      v.require(moa.numExperts == c.moe->numExperts && moa.k == c.moe->router.k, p + "num_experts",
+                "the per-slot load-balancing loss spans the attention and MoE routers: "
+                "'attention.mixture.num_experts' and 'k' (" +
+                    v.show(moa.numExperts) + ", " + v.show(moa.k) +
+                    ") must equal 'moe.num_experts' and 'moe.router.k' (" +
+                    v.show(c.moe->numExperts) + ", " + v.show(c.moe->router.k) + ")");
   }
   if (a.numHeads < 1)
     return;

@@ -35,7 +35,8 @@ enum class WeightNaming {
   Glm4Moe,
   GraniteMoe,
   Ernie45Moe,
-  HunYuanMoE
+  HunYuanMoE,
+  JetMoe
 };
 
 /// Scaled RoPE (transformers' rope_parameters): `default` rotates by
@@ -99,6 +100,18 @@ struct LinearAttentionConfig {
   int64_t valueDim() const { return numValueHeads * valueHeadDim; }
 };
 
+/// A mixture of attention heads (MoA; Zhang et al. 2022, JetMoE): each
+/// token's queries come from the query projections of its top-`k` of
+/// `numExperts` attention experts, a group of numKvHeads heads per pick
+/// (numHeads = numKvHeads · k); all groups share one key/value projection;
+/// each group's output goes through its expert's output projection, weighted
+/// by the expert's routing weight (a softmax over the top-k router logits),
+/// summed over the picks, plus a bias.
+struct MixtureOfAttentionConfig {
+  int64_t numExperts = 8;
+  int64_t k = 2;
+};
+
 struct AttentionConfig {
   int64_t numHeads = 4;
   int64_t numKvHeads = 0;   // 0: same as numHeads
@@ -150,6 +163,7 @@ struct AttentionConfig {
                : 0;
   }
   std::optional<LatentAttentionConfig> latent;
+  std::optional<MixtureOfAttentionConfig> mixture;
   /// Qwen3-Next's output gate: q_proj also gives a gate per head (its rows
   /// alternate a head's queries and its gate), and the attention output is
   /// multiplied by σ(gate) before o_proj.
@@ -273,6 +287,8 @@ struct MoEConfig {
   /// rows, then up) and [E, d, F], as nn.Linear stores them (its shared
   /// expert likewise: [2S, d] and [d, S]).
   std::string expertLayout = "separate";
+  /// A learned bias [d] added to the block's output (JetMoE's mlp.bias).
+  bool outputBias = false;
   bool clampedSwiglu() const { return expertActivation == "clamped_swiglu"; }
   // Which layers are MoE: layer i is MoE when i >= firstKDense,
   // (i - firstKDense) % every == 0 ... see isMoELayer.
@@ -337,6 +353,9 @@ struct ModelConfig {
   int64_t mtpLayers = 0;
   std::string norm = "rms"; // rms | layer
   double normEps = 1e-6;
+  /// The final norm's epsilon, when not normEps (JetMoE normalises its
+  /// blocks with 1e-6 and only the final norm with rms_norm_eps).
+  std::optional<double> finalNormEps;
   /// RMS norms scale by 1 + weight, their weights initialised to zeros
   /// (Gemma's and Qwen3-Next's zero-centred norms).
   bool normUnitOffset = false;

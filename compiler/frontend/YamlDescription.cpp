@@ -36,6 +36,11 @@ void readAttention(MappingReader &r, AttentionConfig &a) {
     s.read("short_mscale", rs.shortMscale);
     s.read("long_mscale", rs.longMscale);
   });
+  r.section("mixture", [&](MappingReader &m) {
+    MixtureOfAttentionConfig &moa = a.mixture.emplace();
+    m.read("num_experts", moa.numExperts);
+    m.read("k", moa.k);
+  });
   r.read("rope_interleaved", a.ropeInterleaved);
   r.read("partial_rotary_factor", a.partialRotaryFactor);
   r.read("qkv_bias", a.qkvBias);
@@ -126,6 +131,7 @@ void readMoE(MappingReader &r, MoEConfig &m) {
   r.read("swiglu_alpha", m.swigluAlpha);
   r.read("swiglu_limit", m.swigluLimit);
   r.readChoice("expert_layout", m.expertLayout, {"separate", "fused", "fused_linear"});
+  r.read("output_bias", m.outputBias);
   r.read("every", m.every);
   r.read("first_k_dense", m.firstKDense);
   r.read("dense_layers", m.denseLayers);
@@ -169,6 +175,7 @@ parseYamlDescription(const std::string &path,
   r.read("mtp_layers", config.mtpLayers);
   r.readChoice("norm", config.norm, {"rms", "layer"});
   r.read("norm_eps", config.normEps);
+  r.read("final_norm_eps", config.finalNormEps);
   r.read("norm_unit_offset", config.normUnitOffset);
   r.read("tie_embeddings", config.tieEmbeddings);
   r.read("lm_head_bias", config.lmHeadBias);

@@ -89,11 +89,14 @@ private:
 /// selections or `[T, E]` scores, and the router input for jitter.
 LogicalResult MoEShardDataPass::runOnWholeBatch(OpBuilder &b, Operation *op) {
   Value rows;
+  bool noise = isa<GumbelSoftmaxOp, RouterJitterOp, SparseMixerRouteOp>(op);
+  if (auto mixer = dyn_cast<SparseMixerRouteOp>(op); mixer && !mixer.getSeed())
+    return success(); // evaluation picks: each token's own row decides them
   if (auto slots = dyn_cast<AssignSlotsOp>(op))
     rows = slots.getWeights();
   else if (auto choice = dyn_cast<ExpertChoiceRouteOp>(op))
     rows = choice.getScores();
-  else if (isa<GumbelSoftmaxOp, RouterJitterOp>(op))
+  else if (noise)
     rows = op->getOperand(0);
   else
     return op->emitOpError("depends on the whole batch, and data parallelism (--mesh dp=")
@@ -111,16 +114,18 @@ LogicalResult MoEShardDataPass::runOnWholeBatch(OpBuilder &b, Operation *op) {
     operand.set(allGather(b, operand.get()));
   }
   b.setInsertionPointAfter(op);
-  if (isa<GumbelSoftmaxOp, RouterJitterOp>(op)) {
-    // Noise drawn for the whole batch, as one rank draws it; this rank's rows.
-    Value result = op->getResult(0);
-    auto local = cast<RankedTensorType>(result.getType());
-    SmallVector<int64_t> shape(local.getShape());
-    shape[0] *= ranks();
-    result.setType(local.clone(shape));
-    auto slice =
-        b.create<mesh::AllSliceOp>(op->getLoc(), local, kMeshName, axes(), result, APInt(64, 0));
-    replaceWith(result, slice);
+  if (noise) {
+    // Noise drawn for the whole batch, as one rank draws it; this rank's rows
+    // of each result.
+    for (Value result : op->getResults()) {
+      auto local = cast<RankedTensorType>(result.getType());
+      SmallVector<int64_t> shape(local.getShape());
+      shape[0] *= ranks();
+      result.setType(local.clone(shape));
+      auto slice =
+          b.create<mesh::AllSliceOp>(op->getLoc(), local, kMeshName, axes(), result, APInt(64, 0));
+      replaceWith(result, slice);
+    }
     return success();
   }
   Value slotTokens = isa<AssignSlotsOp>(op) ? cast<AssignSlotsOp>(op).getSlotTokens()

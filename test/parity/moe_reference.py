@@ -115,6 +115,7 @@ class Cfg:
         self.mtp_weight = float((r.get("training") or {}).get("mtp_loss_weight", 0.3))
         self.norm = r.get("norm", "rms")
         self.eps = float(r.get("norm_eps", 1e-6))
+        self.final_eps = float(r.get("final_norm_eps", self.eps))
         self.unit_offset = r.get("norm_unit_offset", False)
         self.tie = r.get("tie_embeddings", False)
         self.lm_head_bias = r.get("lm_head_bias", False)
@@ -140,6 +141,8 @@ class Cfg:
         self.qk_norm_after_rope = g(a, "qk_norm_after_rope", False)
         self.rope_interleaved = g(a, "rope_interleaved", False)
         self.partial_rotary = float(g(a, "partial_rotary_factor", 1.0))
+        mix = g(a, "mixture", None)
+        self.moa = dict(E=mix.get("num_experts", 8), k=mix.get("k", 2)) if mix else None
         self.attn_scale = g(a, "scale", None)
         self.window = g(a, "sliding_window", 0) or 0
         self.layer_types = g(a, "layer_types", None)
@@ -181,6 +184,7 @@ class Cfg:
         self.swiglu_alpha = float(g(m, "swiglu_alpha", 1.702))
         self.swiglu_limit = float(g(m, "swiglu_limit", 7.0))
         self.expert_layout = g(m, "expert_layout", "separate")
+        self.moe_output_bias = g(m, "output_bias", False)
         every, first = g(m, "every", 1), g(m, "first_k_dense", 0)
         dense = set(g(m, "dense_layers", []))
         self.moe_layers = [i for i in range(self.layers + self.mtp_layers)
@@ -266,6 +270,7 @@ class Cfg:
         self.norm = "rms"
         self.eps = float(r.get("rms_norm_eps", 1e-5 if t in ("olmoe", "gpt_oss", "llama4_text",
                                                               "hunyuan_v1_moe") else 1e-6))
+        self.final_eps, self.moa, self.moe_output_bias = self.eps, None, False
         self.tie = r.get("tie_word_embeddings", False)
         self.lm_head_bias = t == "phimoe" and r.get("lm_head_bias", False)
         self.unit_offset = t in NEXT  # Qwen3NextRMSNorm: 1 + weight
@@ -390,6 +395,24 @@ class Cfg:
             self.normalize = True
             self.moe_layers = list(range(n))
             self.balance, self.balance_coef = "per_slot", r.get("router_aux_loss_coef", 0.001)
+        elif t == "jetmoe":
+            # transformers' JetMoeForCausalLM: a mixture of attention heads
+            # (JetMoeMoA) and Granite-layout experts with an output bias; the
+            # blocks' norms use 1e-6, only the final one rms_norm_eps.
+            self.naming, self.eps = "jetmoe", 1e-6
+            self.final_eps = float(r.get("rms_norm_eps", 1e-6))
+            self.E, self.k = r.get("num_local_experts", 8), r.get("num_experts_per_tok", 2)
+            self.kv_heads = r.get("num_key_value_heads", 16)
+            self.heads = self.kv_heads * self.k
+            self.head_dim = r.get("kv_channels", r.get("head_dim", 128))
+            self.moa = dict(E=self.E, k=self.k)
+            self.ffn_act = self.expert_act = r.get("activation_function", "silu")
+            self.expert_width = r.get("intermediate_size", 5632)
+            self.expert_layout, self.moe_output_bias = "fused_linear", True
+            self.normalize = True
+            self.tie = r.get("tie_word_embeddings", True)
+            self.moe_layers = list(range(n))
+            self.balance, self.balance_coef = "per_slot", r.get("aux_loss_coef", 0.01)
         elif t == "phimoe":
             # transformers' PhimoeForCausalLM: Mixtral's names, LayerNorms,
             # biased attention, LongRoPE with PhiMoE's mscales, sparsemixer.
@@ -560,7 +583,7 @@ class Names:
         return f"model.layers.{i}." + ("feed_forward." if self.cfg.naming == "llama4_text" else "mlp.")
 
     def router(self, i):
-        if self.cfg.naming in ("granitemoe", "granitemoeshared"):
+        if self.cfg.naming in ("granitemoe", "granitemoeshared", "jetmoe"):
             return self.moe(i) + "router.layer."
         if self.cfg.naming == "hunyuan_v1_moe":
             return self.moe(i) + "gate.wg."
@@ -803,6 +826,7 @@ class Reference:
         noise drawn as moe-run draws them for that step."""
         self.c, self.w, self.n = cfg, weights, Names(cfg)
         self.noise_seed, self.step = noise_seed, step
+        self._moa = []  # each mixture-of-attention router's scores and picks
 
     def W(self, name):
         if self.c.prefix != "model." and name.startswith("model."):
@@ -815,11 +839,12 @@ class Reference:
         """An RMS norm's scale: 1 + weight for zero-centred norms (Qwen3-Next)."""
         return self.W(name) + 1.0 if self.c.unit_offset else self.W(name)
 
-    def norm(self, x, prefix):
+    def norm(self, x, prefix, eps=None):
+        eps = self.c.eps if eps is None else eps
         if self.c.norm == "rms":
-            return rms_norm(x, self.norm_weight(prefix + ".weight"), self.c.eps)
+            return rms_norm(x, self.norm_weight(prefix + ".weight"), eps)
         return F.layer_norm(x, (x.shape[-1],), self.W(prefix + ".weight"),
-                            self.W(prefix + ".bias"), self.c.eps)
+                            self.W(prefix + ".bias"), eps)
 
     def latent_attention(self, h, i):
         """DeepSeek's multi-head latent attention, as transformers writes it
@@ -875,6 +900,8 @@ class Reference:
         B, S, _ = h.shape
         if c.latent:
             return self.latent_attention(h, i)
+        if c.moa:
+            return self.mixture_attention(h, i)
 
         def proj(name):
             y = h @ self.W(p + name + ".weight").T
@@ -935,6 +962,43 @@ class Reference:
         if c.o_bias:
             o = o + self.W(p + "o_proj.bias")
         return o
+
+    def mixture_attention(self, h, i):
+        """JetMoE's mixture of attention heads (transformers' JetMoeAttention
+        with JetMoeMoA's map and reduce): pick j's expert projects the
+        queries of heads j*Hkv.., which read the shared keys and values
+        (key_states.repeat); the picks' outputs go through their experts'
+        output projections, weighted by the softmax of the top-k logits."""
+        c, p = self.c, f"model.layers.{i}.self_attention."
+        B, S, d = h.shape
+        E, K, Hkv, D = c.moa["E"], c.moa["k"], c.kv_heads, c.head_dim
+        x = h.reshape(B * S, d)
+        logits = x @ self.W(p + "experts.router.layer.weight").T
+        top = logits.topk(K, -1)
+        gates, idx = torch.softmax(top.values, -1), top.indices
+        self._moa.append((torch.softmax(logits, -1), idx))
+        wq, wo = self.W(p + "experts.input_linear.weight"), self.W(p + "experts.output_linear.weight")
+        q = torch.zeros(B * S, K, Hkv * D, dtype=x.dtype)
+        for e in range(E):
+            t, j = (idx == e).nonzero(as_tuple=True)
+            if len(t):
+                q = q.index_put((t, j), x[t] @ wq[e].T)
+        k, v = (h @ self.W(p + "kv_proj.weight").T).chunk(2, dim=-1)
+        q = q.view(B, S, K * Hkv, D)
+        k, v = k.reshape(B, S, Hkv, D), v.reshape(B, S, Hkv, D)
+        if uses_rope(c, i):
+            q, k = rope(q, c), rope(k, c)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))
+        k, v = k.repeat(1, K, 1, 1), v.repeat(1, K, 1, 1)
+        scores = (q @ k.transpose(-1, -2) / math.sqrt(D)).masked_fill(attention_mask(c, i, S),
+                                                                      float("-inf"))
+        o = (torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(B * S, K, Hkv * D)
+        y = torch.zeros(B * S, d, dtype=x.dtype)
+        for e in range(E):
+            t, j = (idx == e).nonzero(as_tuple=True)
+            if len(t):
+                y = y.index_add(0, t, gates[t, j][:, None] * (o[t, j] @ wo[e].T))
+        return (y + self.W(p + "experts.bias")).view(B, S, d)
 
     # routing ---------------------------------------------------------------
     def select(self, s, i):
@@ -1186,6 +1250,8 @@ class Reference:
                         y.index_add_(0, tokens, gates[:, None] * expert(e, x[tokens]))
             assigned = int((idx >= 0).sum())
             dropped = 1 - float(kept.sum()) / assigned if assigned else 0.0
+        if c.moe_output_bias:
+            y = y + self.W(self.n.moe(i) + "bias")
         if c.shared_count and c.expert_layout == "fused_linear":
             sp = self.n.shared(i)
             gate, up = (x @ self.W(sp + "input_linear.weight").T).chunk(2, dim=-1)
@@ -1343,13 +1409,14 @@ class Reference:
 
     def _forward(self, tokens, targets):
         c = self.c
+        self._moa = []
         B, S = tokens.shape
         out = {"layers": [], "_scores": [], "_indices": [], "_logits": [], "_seqs": []}
         embed = self.W("model.embed_tokens.weight")
         h = embed[tokens] * c.embedding_multiplier
         for i in range(c.layers):
             h = self.decoder_layer(h, i, out)
-        n = self.norm(h, "model.norm")
+        n = self.norm(h, "model.norm", c.final_eps)
         head = embed if c.tie else self.W(c.head_name)
         logits = n @ head.T
         if c.lm_head_bias:
@@ -1361,7 +1428,10 @@ class Reference:
         aux = torch.tensor(0.0)
         if c.moe and out["_scores"]:
             if c.balance == "per_slot":
-                term = self.balance(torch.cat(out["_scores"]), torch.cat(out["_indices"]), "per_slot", S)
+                # JetMoE's attention routers join the MoE routers' loss.
+                scores = out["_scores"] + [s for s, _ in self._moa]
+                indices = out["_indices"] + [ix for _, ix in self._moa]
+                term = self.balance(torch.cat(scores), torch.cat(indices), "per_slot", S)
             elif c.balance != "none":
                 term = sum(self.balance(s, ix, c.balance, seq)
                            for s, ix, seq in zip(out["_scores"], out["_indices"], out["_seqs"]))

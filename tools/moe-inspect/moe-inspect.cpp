@@ -202,9 +202,13 @@ int main(int argc, char **argv) {
     // its kind).
     bool mtp = has(".eh_proj.") || has(".enorm.") || has(".hnorm.") || has(".shared_head.");
     // Granite's experts are block_sparse_moe.{input,output}_linear, its
-    // shared expert shared_mlp.
-    bool routed = has(".experts.") || has("block_sparse_moe.input_linear") ||
-                  has("block_sparse_moe.output_linear");
+    // shared expert shared_mlp; JetMoE's mlp.{input,output}_linear and
+    // mlp.bias, and its attention experts self_attention.experts.*, which
+    // count as attention.
+    bool jetmoeAttention = has("self_attention.");
+    bool routed = (has(".experts.") && !jetmoeAttention) || has("block_sparse_moe.input_linear") ||
+                  has("block_sparse_moe.output_linear") || has(".mlp.input_linear") ||
+                  has(".mlp.output_linear") || has(".mlp.bias");
     // Qwen3-Next's gated DeltaNet (linear_attn.*) and MiniMax's lightning
     // attention (self_attn.qkv_proj, .output_gate, .out_proj, .norm).
     bool linearAttention = has("linear_attn") || has("self_attn.qkv_proj") ||
@@ -215,7 +219,7 @@ int main(int argc, char **argv) {
                         : has("shared_expert") || has("shared_mlp.") ? "shared experts"
                         : has(".gate.") || has(".router.")           ? "routers"
                         : linearAttention                            ? "linear attention"
-                        : has("self_attn")                           ? "attention"
+                        : has("self_attn") || jetmoeAttention        ? "attention"
                         : has("embed") || has("lm_head")             ? "embeddings"
                         : has("norm")                                ? "norms"
                                                                      : "dense FFN";
