@@ -7,11 +7,13 @@
 // Prints one JSON object: median step time (each step one replay of a
 // recorded graph where the device can record), median time in the routed-expert
 // ops (timed in separate, profiled steps: profiling waits for each op), their
-// GEMM work (GFLOP) and rate (GFLOP/s), the GEMM peak (0 off the CPU), the
-// arena bytes and the process's peak RSS.
+// GEMM work (GFLOP) and rate (GFLOP/s), the best GEMM peak of this machine
+// (the runtime's oneDNN or OpenBLAS, each reported; 0 off the CPU), which
+// kernels ran, the arena bytes and the process's peak RSS.
 #include "runtime/core/Executor.h"
 #include "runtime/core/Hyperparameters.h"
 #include "runtime/core/Parameters.h"
+#include "runtime/cpu/Math.h"
 #include "runtime/devices/OpenDevice.h"
 
 #include <cblas.h>
@@ -37,9 +39,9 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-/// Best GFLOP/s of row-major SGEMM over shapes like the experts' and a large
-/// square one.
-double gemmPeak() {
+/// Best GFLOP/s of a row-major SGEMM C = A · Bᵀ over shapes like the
+/// experts' and a large square one.
+template <typename Sgemm> double gemmPeak(Sgemm sgemm) {
   double best = 0;
   for (auto [m, n, k] : {std::array<int, 3>{1024, 1024, 512}, {1024, 512, 1024},
                          {2048, 2048, 2048}}) {
@@ -47,13 +49,26 @@ double gemmPeak() {
     std::vector<double> times;
     for (int r = 0; r < 7; ++r) {
       auto start = std::chrono::steady_clock::now();
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a.data(), k,
-                  b.data(), k, 0.0f, c.data(), n);
+      sgemm(m, n, k, a.data(), b.data(), c.data());
       times.push_back(seconds(start));
     }
     best = std::max(best, 2.0 * m * n * k / median(times) / 1e9);
   }
   return best;
+}
+
+/// The runtime's GEMM (oneDNN).
+double runtimeGemmPeak() {
+  return gemmPeak([](int m, int n, int k, const float *a, const float *b, float *c) {
+    cpu::gemm(false, true, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
+  });
+}
+
+/// OpenBLAS as Debian ships it, for comparison.
+double openblasPeak() {
+  return gemmPeak([](int m, int n, int k, const float *a, const float *b, float *c) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
+  });
 }
 } // namespace
 
@@ -181,19 +196,21 @@ int main(int argc, char **argv) {
   if (std::getenv("MOEC_PROFILE"))
     for (auto &[op, t] : ex.profile())
       std::fprintf(stderr, "%-32s %8.3f ms per step\n", op.c_str(), t * 1e3 / steps);
-  double peak = device->kind() == hal::DeviceKind::cpu ? gemmPeak() : 0;
+  bool onCpu = device->kind() == hal::DeviceKind::cpu;
+  double runtimePeak = onCpu ? runtimeGemmPeak() : 0, blasPeak = onCpu ? openblasPeak() : 0;
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   const char *coretype = std::getenv("OPENBLAS_CORETYPE");
   std::printf("{\"step_seconds\": %.4f, \"expert_seconds\": %.4f, \"expert_gemm_gflop\": %.2f, "
               "\"expert_gemm_gflops\": %.1f, "
-              "\"gemm_peak_gflops\": %.1f, \"arena_bytes\": %zu, \"peak_rss_bytes\": %ld, "
-              "\"blas\": \"%s\", \"openblas_coretype\": \"%s\", \"device\": \"%s\", "
-              "\"graph\": %s}\n",
+              "\"gemm_peak_gflops\": %.1f, \"runtime_gemm_peak_gflops\": %.1f, "
+              "\"openblas_peak_gflops\": %.1f, \"arena_bytes\": %zu, \"peak_rss_bytes\": %ld, "
+              "\"gemm\": \"%s\", \"blas\": \"%s\", \"openblas_coretype\": \"%s\", "
+              "\"device\": \"%s\", \"graph\": %s}\n",
               median(times), median(expertTimes), expertFlops / 1e9,
-              expertFlops / median(expertTimes) / 1e9,
-              peak, ex.arenaBytes(),
-              usage.ru_maxrss * 1024L, openblas_get_config(), coretype ? coretype : "",
-              device->description().c_str(), graphed ? "true" : "false");
+              expertFlops / median(expertTimes) / 1e9, std::max(runtimePeak, blasPeak), runtimePeak,
+              blasPeak, ex.arenaBytes(), usage.ru_maxrss * 1024L, cpu::gemmDescription().c_str(),
+              openblas_get_config(), coretype ? coretype : "", device->description().c_str(),
+              graphed ? "true" : "false");
   return 0;
 }

@@ -16,6 +16,8 @@ work="$(mktemp -d)"
 mkdir -p "$out"
 [ -x "$bundle/bin/moe-run" ] || [ ! -f "$root/gpu-bundle.tgz" ] || tar -C "$root" -xzf "$root/gpu-bundle.tgz"
 [ -x "$bundle/bin/moe-run" ] || { echo "gpu-check: no $bundle: run scripts/gpu-prepare.sh on the build machine" >&2; exit 2; }
+# The libraries the bundle carries (oneDNN for the cpu device's GEMMs).
+export LD_LIBRARY_PATH="$bundle/lib:${LD_LIBRARY_PATH:-}"
 export MOEC_CACHE_DIR="$work/cache"
 gpu="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
 gpu="${gpu:-no GPU ($device)}"

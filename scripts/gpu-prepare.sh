@@ -17,6 +17,10 @@ rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/plans" "$bundle/bench"
 cp "$build/bin/moe-run" "$build/bin/moe-inspect" "$build/bin/collective_bench" "$build/bench/moe_layer_bench" \
     "$build/test/unit/cuda-runtime-tests" "$bundle/bin/"
+# moe-run's GEMM library, Debian's oneDNN, which the GPU machine lacks, and
+# the OpenCL loader it links (gpu-check.sh puts lib/ on LD_LIBRARY_PATH).
+mkdir -p "$bundle/lib"
+ldd "$build/bin/moe-run" | awk '/libdnnl|libOpenCL/ {print $3}' | xargs -r cp -L -t "$bundle/lib/"
 export MOEC_CACHE_DIR="${MOEC_CACHE_DIR:-$build/kernel-cache}"
 # The parity models, as the device comparison compiles them.
 python3 "$root/test/tools/Inputs/cuda_plans.py" "$build/bin" "$bundle/plans" "$arch" \

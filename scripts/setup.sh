@@ -9,7 +9,9 @@ PACKAGES=(
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   # compiler + runtime dependencies
   libflatbuffers-dev flatbuffers-compiler libyaml-cpp-dev nlohmann-json3-dev
-  libopenblas-dev libopenblas-openmp-dev libopenmpi-dev openmpi-bin
+  libdnnl-dev libopenmpi-dev openmpi-bin
+  # benchmarks: OpenBLAS's GEMM peak, beside the runtime's oneDNN
+  libopenblas-dev libopenblas-openmp-dev
   # tests
   libgtest-dev googletest python3-torch python3-numpy python3-yaml
   # the zlib/zstd/ncurses/xml that LLVM's CMake config expects to find

@@ -2,6 +2,7 @@
 #include "runtime/cpu/CpuDevice.h"
 #include "runtime/cpu/CpuBuffer.h"
 #include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/Math.h"
 
 #include <omp.h>
 
@@ -19,7 +20,8 @@ std::unique_ptr<CpuDevice> CpuDevice::create() {
 
 std::string CpuDevice::description() const {
   int threads = omp_get_max_threads();
-  return "cpu (" + std::to_string(threads) + " thread" + (threads == 1 ? "" : "s") + ")";
+  return "cpu (" + std::to_string(threads) + " thread" + (threads == 1 ? "" : "s") + "; " +
+         gemmDescription() + ")";
 }
 
 StatusOr<std::unique_ptr<hal::Buffer>> CpuDevice::allocate(size_t bytes) {

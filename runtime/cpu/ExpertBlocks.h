@@ -4,7 +4,11 @@
 
 #include "runtime/core/Kernel.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 namespace moec::rt::cpu {
@@ -37,6 +41,30 @@ inline StatusOr<ExpertBlocks> expertBlocks(const StepContext &s, const TensorRef
     blocks.used += count;
   }
   return blocks;
+}
+
+/// Runs `body(e)` for every expert. With at least as many experts as
+/// threads they run side by side, the largest blocks first, each on one
+/// thread (its GEMMs and loops then run on that thread alone: oneDNN and
+/// OpenMP do not nest), so that small per-expert problems do not each pay
+/// for spreading over every core; with fewer experts, one after the other,
+/// each GEMM on every thread. Each expert writes its own rows and weights,
+/// so the order changes no result.
+template <typename Body> void forEachExpert(const ExpertBlocks &blocks, Body body) {
+  const int64_t E = static_cast<int64_t>(blocks.count.size());
+  const int threads = omp_get_max_threads();
+  if (threads == 1 || E < threads || omp_in_parallel()) {
+    for (int64_t e = 0; e < E; ++e)
+      body(e);
+    return;
+  }
+  std::vector<int64_t> order(E);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return blocks.count[a] > blocks.count[b]; });
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < E; ++i)
+    body(order[i]);
 }
 
 } // namespace moec::rt::cpu

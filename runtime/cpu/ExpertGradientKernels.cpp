@@ -114,16 +114,15 @@ Status groupedFfnGrad(const StepContext &s) {
   std::vector<int64_t> &first = blocks->first, &count = blocks->count;
   blocks->zeroPadding(s.out(0).f32(), rows, d);
   Act act = parseActivation(s.str("activation"));
-  // Experts in sequence, each GEMM on every core (see ExpertKernels.cpp).
-  static thread_local std::vector<float> scratch;
-  for (int64_t e = 0; e < E; ++e) {
+  forEachExpert(*blocks, [&](int64_t e) {
+    static thread_local std::vector<float> scratch; // this thread's
     FfnWeights w{w1.f32() + e * F * d, w2.f32() + e * d * F,
                  w3 ? w3->f32() + e * F * d : nullptr};
     ffnRowsBackward(x.f32() + first[e] * d, dy.f32() + first[e] * d,
                     s.out(0).f32() + first[e] * d, count[e], d, F, w, act,
                     s.out(1).f32() + e * F * d, s.out(2).f32() + e * d * F,
                     w3 ? s.out(3).f32() + e * F * d : nullptr, scratch);
-  }
+  });
   return Status::ok();
 }
 

@@ -11,10 +11,9 @@ namespace moec::rt::cpu {
 
 namespace {
 /// Row blocks of the experts: capacity form [E, C, d] or grouped form
-/// [N, d] + group sizes. Calls `body(e, firstRow, rows)` per expert and
-/// zeroes rows after the last group. Experts run one after the other: each
-/// block is a few large GEMMs that BLAS spreads over every core (running
-/// experts in parallel as well would oversubscribe them).
+/// [N, d] + group sizes. Calls `body(e, firstRow, rows, scratch)` per expert
+/// (side by side or in turn: forEachExpert) and zeroes rows after the last
+/// group.
 template <typename Body>
 Status forEachExpertBlock(const StepContext &s, const TensorRef &input,
                           const TensorRef *groupSizes, int64_t E, Body body) {
@@ -23,10 +22,11 @@ Status forEachExpertBlock(const StepContext &s, const TensorRef &input,
   if (!blocks)
     return blocks.status();
   blocks->zeroPadding(s.out(0).f32(), rows, d);
-  std::vector<int64_t> &first = blocks->first, &count = blocks->count;
-  static thread_local std::vector<float> scratch;
-  for (int64_t e = 0; e < E; ++e)
+  const std::vector<int64_t> &first = blocks->first, &count = blocks->count;
+  forEachExpert(*blocks, [&](int64_t e) {
+    static thread_local std::vector<float> scratch; // this thread's
     body(e, first[e], count[e], scratch);
+  });
   return Status::ok();
 }
 

@@ -1,9 +1,12 @@
-// Math.cpp - BLAS GEMM and row reductions.
+// Math.cpp - GEMM (oneDNN, whose kernels are chosen by the CPU's features
+// at run time) and row reductions.
 #include "runtime/cpu/Math.h"
 
-#include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 namespace moec::rt::cpu {
 
@@ -21,9 +24,48 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K,
         C[i * ldc + j] = beta == 0.0f ? 0.0f : C[i * ldc + j] * beta;
     return;
   }
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-              transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B,
-              ldb, beta, C, ldc);
+  dnnl_status_t status = dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, alpha, A, lda,
+                                    B, ldb, beta, C, ldc);
+  if (status != dnnl_success) {
+    // Only inconsistent shapes fail, which the kernels never pass.
+    std::fprintf(stderr,
+                 "moec: internal error: oneDNN sgemm (%c%c, M=%lld N=%lld K=%lld, lda=%lld "
+                 "ldb=%lld ldc=%lld) failed with status %d\n",
+                 transA ? 'T' : 'N', transB ? 'T' : 'N', (long long)M, (long long)N, (long long)K,
+                 (long long)lda, (long long)ldb, (long long)ldc, int(status));
+    std::abort();
+  }
+}
+
+namespace {
+const char *isaName(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+  case dnnl_cpu_isa_sse41:
+    return "sse41";
+  case dnnl_cpu_isa_avx:
+    return "avx";
+  case dnnl_cpu_isa_avx2:
+    return "avx2";
+  case dnnl_cpu_isa_avx2_vnni:
+    return "avx2_vnni";
+  case dnnl_cpu_isa_avx512_core:
+    return "avx512_core";
+  case dnnl_cpu_isa_avx512_core_vnni:
+    return "avx512_core_vnni";
+  case dnnl_cpu_isa_avx512_core_bf16:
+    return "avx512_core_bf16";
+  case dnnl_cpu_isa_avx512_core_amx:
+    return "avx512_core_amx";
+  default:
+    return "other";
+  }
+}
+} // namespace
+
+std::string gemmDescription() {
+  const dnnl_version_t *v = dnnl_version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch) + " sgemm, " + isaName(dnnl_get_effective_cpu_isa()) + " kernels";
 }
 
 Act parseActivation(const std::string &name) {

@@ -1,4 +1,4 @@
-// Math.h - the numerical building blocks the CPU kernels share: BLAS GEMM,
+// Math.h - the numerical building blocks the CPU kernels share: GEMM,
 // activations, row softmax (random numbers: runtime/core/Random.h).
 #ifndef MOEC_RUNTIME_CPU_MATH_H
 #define MOEC_RUNTIME_CPU_MATH_H
@@ -15,10 +15,16 @@
 
 namespace moec::rt::cpu {
 
-/// C[M, N] = alpha · op(A) · op(B) + beta · C, row-major, through BLAS.
+/// C[M, N] = alpha · op(A) · op(B) + beta · C, row-major, through oneDNN's
+/// sgemm, whose kernels follow the CPU's features (AVX2, AVX-512, AMX), not
+/// a table of CPU models. beta = 0 never reads C.
 void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K,
           float alpha, const float *A, int64_t lda, const float *B,
           int64_t ldb, float beta, float *C, int64_t ldc);
+
+/// Which GEMM runs and on which instruction set: "oneDNN 2.6.3 sgemm,
+/// avx512_core_amx kernels".
+std::string gemmDescription();
 
 /// Y[M, out] = X[M, in] · W[out, in]ᵀ.
 inline void linearNT(const float *X, const float *W, float *Y, int64_t M,

@@ -42,14 +42,14 @@ Status groupedFfnUp(const StepContext &s) {
   blocks->zeroPadding(hidden, rows, H);
   static thread_local std::vector<float> wideX;
   const float *allX = floatsOf(x, wideX); // the rows may be stored in bf16
-  for (int64_t e = 0; e < E; ++e) {
+  forEachExpert(*blocks, [&](int64_t e) {
     const float *X = allX + blocks->first[e] * d;
     float *out = hidden + blocks->first[e] * H;
     int64_t M = blocks->count[e];
     gemm(false, true, M, F, d, 1.0f, X, d, w1.f32() + e * F * d, d, 0.0f, out, H);
     if (o.w3)
       gemm(false, true, M, F, d, 1.0f, X, d, o.w3->f32() + e * F * d, d, 0.0f, out + F, H);
-  }
+  });
   storeFloats(s.out(0), hidden);
   return Status::ok();
 }
@@ -99,18 +99,19 @@ Status groupedFfnDown(const StepContext &s) {
   const DownProblem &p = *problem;
   const TensorRef &hidden = *p.hidden, &w2 = *p.w2;
   const ExpertBlocks &blocks = p.blocks;
-  int64_t E = p.E, d = p.d, F = p.F, H = p.H;
-  static thread_local std::vector<float> g, wide, wideY;
+  int64_t d = p.d, F = p.F, H = p.H;
+  static thread_local std::vector<float> wide, wideY;
   float *y = floatOutput(s.out(0), wideY);
   blocks.zeroPadding(y, p.rows, d);
   const float *h = floatsOf(hidden, wide);
-  for (int64_t e = 0; e < E; ++e) {
+  forEachExpert(blocks, [&](int64_t e) {
+    static thread_local std::vector<float> g; // this thread's
     int64_t M = blocks.count[e];
     g.resize(M * F);
     gatedActivation(h + blocks.first[e] * H, M, F, H, p.gated, p.act, g.data());
     gemm(false, true, M, d, F, 1.0f, g.data(), F, w2.f32() + e * d * F, F, 0.0f,
          y + blocks.first[e] * d, d);
-  }
+  });
   storeFloats(s.out(0), y);
   return Status::ok();
 }
@@ -123,18 +124,19 @@ Status groupedFfnDownGrad(const StepContext &s) {
   const DownProblem &p = *problem;
   const TensorRef &hidden = *p.hidden, &w2 = *p.w2, &dy = s.in(hasSizes ? 3 : 2);
   const ExpertBlocks &blocks = p.blocks;
-  int64_t E = p.E, d = p.d, F = p.F, H = p.H;
-  static thread_local std::vector<float> a, da, g, dg, wide, wideGrad;
+  int64_t d = p.d, F = p.F, H = p.H;
+  static thread_local std::vector<float> wide, wideGrad;
   float *dhidden = floatOutput(s.out(0), wideGrad); // bf16: rounded at the end
   blocks.zeroPadding(dhidden, p.rows, H);
   const float *allHidden = floatsOf(hidden, wide);
-  for (int64_t e = 0; e < E; ++e) {
+  forEachExpert(blocks, [&](int64_t e) {
+    static thread_local std::vector<float> a, da, g, dg; // this thread's
     int64_t M = blocks.count[e];
     const float *h = allHidden + blocks.first[e] * H;
     const float *dY = dy.f32() + blocks.first[e] * d;
     for (auto *buffer : {&a, &da, &g, &dg})
       buffer->resize(M * F);
-    // Plain pointers: the scratch vectors are thread_local to this thread.
+    // Plain pointers: the scratch vectors are this thread's.
     float *ap = a.data(), *dap = da.data(), *gp = g.data(), *dgp = dg.data();
     // act(h1) and act'(h1) in one pass; g = act(h1) [⊙ h3].
 #pragma omp parallel for
@@ -159,7 +161,7 @@ Status groupedFfnDownGrad(const StepContext &s) {
           dh[r * H + j] = dgp[k] * dap[k];
         }
       }
-  }
+  });
   storeFloats(s.out(0), dhidden);
   return Status::ok();
 }
@@ -178,7 +180,7 @@ Status groupedFfnUpGrad(const StepContext &s) {
   // Either operand may be stored in bf16.
   static thread_local std::vector<float> wideX, wideGrad;
   const float *allX = floatsOf(x, wideX), *allGrad = floatsOf(dhidden, wideGrad);
-  for (int64_t e = 0; e < E; ++e) {
+  forEachExpert(*blocks, [&](int64_t e) {
     int64_t M = blocks->count[e];
     const float *X = allX + blocks->first[e] * d;
     const float *dH = allGrad + blocks->first[e] * H;
@@ -190,7 +192,7 @@ Status groupedFfnUpGrad(const StepContext &s) {
       gemm(true, false, F, d, M, 1.0f, dH + F, H, X, d, 0.0f, s.out(2).f32() + e * F * d, d);
       gemm(false, false, M, d, F, 1.0f, dH + F, H, o.w3->f32() + e * F * d, d, 1.0f, dX, d);
     }
-  }
+  });
   return Status::ok();
 }
 } // namespace

@@ -56,6 +56,8 @@ const char *kUsage = R"(usage: moe-run PLAN.moeb --data TOKENS (--eval | --steps
   --step N               (--eval) which batch of the data to use (default 0)
   --no-shuffle           sequence b of step s starts at ((s*B + b)*S) mod (N-S-1)
   --json                 (--eval) print one JSON object instead of a table
+  --verbose              say which device runs the plan and how: threads and
+                         the GEMM library and instruction set on the cpu
 
 training:
   --log FILE             one JSON line per step
@@ -96,7 +98,7 @@ struct Options {
   std::string plan, data, dataDtype = "u16", device = "auto", init, saveInit, log, save, resume, gradsOut, trace;
   std::optional<int64_t> seed, batch, seqLen, steps, checkpointEvery;
   int64_t step = 0;
-  bool eval = false, json = false, shuffle = true, cudaGraph = true;
+  bool eval = false, json = false, shuffle = true, cudaGraph = true, verbose = false;
   std::map<std::string, std::string> hyper; // --lr ... as given
   std::string schedule;                      // --schedule, when given
 };
@@ -158,6 +160,8 @@ int parseArgs(int argc, char **argv, Options &o) {
     bool ok = true;
     if (arg == "--eval") o.eval = true;
     else if (arg == "--json") o.json = true;
+    else if (arg == "--verbose")
+      o.verbose = true;
     else if (arg == "--no-shuffle") o.shuffle = false;
     else if (arg == "--no-cuda-graph") o.cudaGraph = false;
     else if (arg == "--data") ok = value(o.data);
@@ -447,6 +451,8 @@ Status prepare(const Options &o, Run &run) {
   if (!device)
     return device.status();
   run.device = std::move(*device);
+  if (o.verbose)
+    std::cerr << "moe-run: device " << run.device->description() << "\n";
   if (auto precision = run.plan->root().precision();
       precision && precision->str() == "bf16" && !run.device->runsGeneratedCode())
     std::cerr << "moe-run: note: " << o.plan
