@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace moec::rt::cpu;
@@ -64,5 +65,46 @@ TEST(Gemm, EmptySumWithBetaZeroWritesPositiveZeros) {
   std::vector<float> scaled = {-2.0f, 4.0f};
   gemm(false, false, 1, 2, 0, 1.0f, nullptr, 0, nullptr, 2, 0.5f, scaled.data(), 2);
   EXPECT_EQ(scaled, (std::vector<float>{-1.0f, 2.0f}));
+}
+
+// With beta = 0 the GEMM never reads C (as BLAS): a NaN left in a reused
+// arena does not leak into the product. Every transposition, in shapes the
+// vector kernels do not tile evenly, against a plain triple loop.
+TEST(Gemm, BetaZeroIgnoresCAndMatchesTheDefinition) {
+  const int64_t M = 7, N = 13, K = 19;
+  std::vector<float> a(M * K), b(K * N);
+  for (size_t i = 0; i < a.size(); ++i)
+    a[i] = float(int(i % 11) - 5) / 4.0f;
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = float(int(i % 7) - 3) / 2.0f;
+  for (bool transA : {false, true})
+    for (bool transB : {false, true}) {
+      // op(A)[i, k] and op(B)[k, j] from the stored layouts.
+      std::vector<float> storedA(M * K), storedB(K * N);
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t k = 0; k < K; ++k)
+          storedA[transA ? k * M + i : i * K + k] = a[i * K + k];
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < N; ++j)
+          storedB[transB ? j * K + k : k * N + j] = b[k * N + j];
+      std::vector<float> c(M * N, std::nanf(""));
+      gemm(transA, transB, M, N, K, 1.0f, storedA.data(), transA ? M : K, storedB.data(),
+           transB ? K : N, 0.0f, c.data(), N);
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          double expected = 0;
+          for (int64_t k = 0; k < K; ++k)
+            expected += double(a[i * K + k]) * double(b[k * N + j]);
+          EXPECT_NEAR(c[i * N + j], expected, 1e-4) << transA << transB << " " << i << "," << j;
+        }
+    }
+}
+
+TEST(Gemm, SaysWhichKernelsRun) {
+  // "oneDNN 2.6.3 sgemm, avx512_core_amx kernels" on an AMX Xeon.
+  std::string description = gemmDescription();
+  EXPECT_EQ(description.rfind("oneDNN ", 0), 0u) << description;
+  EXPECT_NE(description.find(" sgemm, "), std::string::npos) << description;
+  EXPECT_EQ(description.find("other"), std::string::npos) << description;
 }
 } // namespace
