@@ -2,6 +2,8 @@
 #include "runtime/cpu/Bf16Storage.h"
 #include "runtime/cpu/CpuKernels.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -89,14 +91,23 @@ Status checkSlotToken(const StepContext &s, int32_t t, int64_t T) {
   return Status::ok();
 }
 
+/// Every slot's token: -1 or one of [0, T).
+Status checkSlotTokens(const StepContext &s, const TensorRef &slots, int64_t T) {
+  for (int64_t i = 0; i < slots.numel(); ++i)
+    if (Status bad = checkSlotToken(s, slots.i32()[i], T); !bad)
+      return bad;
+  return Status::ok();
+}
+
 Status dispatch(const StepContext &s) {
   const TensorRef &x = s.in(0), &slots = s.in(1);
   int64_t T = x.dim(0), d = x.dim(1), n = slots.numel();
+  if (Status bad = checkSlotTokens(s, slots, T); !bad)
+    return bad;
   float *rows = s.out(0).f32();
+#pragma omp parallel for
   for (int64_t i = 0; i < n; ++i) {
     int32_t t = slots.i32()[i];
-    if (Status bad = checkSlotToken(s, t, T); !bad)
-      return bad;
     if (t < 0)
       std::memset(rows + i * d, 0, d * sizeof(float));
     else
@@ -105,24 +116,35 @@ Status dispatch(const StepContext &s) {
   return Status::ok();
 }
 
+/// Slots scatter-add into their tokens' rows: the threads split the columns
+/// (a block each, in whole cache lines of 16 floats), and each adds the
+/// slots in order, so the sums are those of one thread, whatever the thread
+/// count.
 Status combine(const StepContext &s) {
   const TensorRef &outputs = s.in(0), &gates = s.in(1), &slots = s.in(2);
   TensorRef &y = s.out(0);
   int64_t T = y.dim(0), d = y.dim(1), n = slots.numel();
+  if (Status bad = checkSlotTokens(s, slots, T); !bad)
+    return bad;
   std::memset(y.data, 0, y.bytes());
   static thread_local std::vector<float> wide;
   const float *rows = floatsOf(outputs, wide); // the experts' outputs may be bf16
-  for (int64_t i = 0; i < n; ++i) {
-    int32_t t = slots.i32()[i];
-    if (Status bad = checkSlotToken(s, t, T); !bad)
-      return bad;
-    if (t < 0)
-      continue;
-    float gate = gates.f32()[i];
-    const float *row = rows + i * d;
-    float *dst = y.f32() + t * d;
-    for (int64_t j = 0; j < d; ++j)
-      dst[j] += gate * row[j];
+  const int64_t lines = (d + 15) / 16, threads = omp_get_max_threads();
+  const int64_t columns = 16 * ((lines + threads - 1) / threads);
+  const int64_t chunks = (d + columns - 1) / columns;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * columns, end = std::min(d, begin + columns);
+    for (int64_t i = 0; i < n; ++i) {
+      int32_t t = slots.i32()[i];
+      if (t < 0)
+        continue;
+      float gate = gates.f32()[i];
+      const float *row = rows + i * d;
+      float *dst = y.f32() + t * d;
+      for (int64_t j = begin; j < end; ++j)
+        dst[j] += gate * row[j];
+    }
   }
   return Status::ok();
 }

@@ -79,6 +79,9 @@ Status combineGrad(const StepContext &s) {
   int64_t n = slots.numel(), d = dy.dim(1);
   static thread_local std::vector<float> wide;
   const float *rows = floatsOf(outputs, wide); // the experts' outputs may be bf16
+  // Each slot's row and gate on their own (the forward pass checked the
+  // slot tokens).
+#pragma omp parallel for
   for (int64_t i = 0; i < n; ++i) {
     int32_t t = slots.i32()[i];
     float *dout = s.out(0).f32() + i * d;
