@@ -140,12 +140,12 @@ Status sparseMixerGrad(const StepContext &s) {
                      " and " + std::to_string(idx[1]) + ", not two experts of " +
                      std::to_string(E));
   }
+  std::vector<float> p(E), masked(E); // one token's gates at a time
   for (int64_t t = 0; t < T; ++t) {
     const float *l = logits.f32() + t * E;
     const int32_t *idx = indices.i32() + t * 2;
     float *out = s.out(0).f32() + t * E;
     std::fill(out, out + E, 0.0f);
-    std::vector<float> p(E), masked(E);
     int32_t excluded = -1;
     for (int j = 0; j < 2; ++j) {
       sparseMixerGates(l, E, excluded, eps, masked.data(), p.data());

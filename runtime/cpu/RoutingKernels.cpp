@@ -307,11 +307,11 @@ Status sparseMixerRoute(const StepContext &s) {
                                   noiseKey(seed, kSparseMixerGumbelSalt2, stream)};
   const uint64_t midpointKeys[2] = {noiseKey(seed, kSparseMixerMidpointSalt1, stream),
                                     noiseKey(seed, kSparseMixerMidpointSalt2, stream)};
+  std::vector<float> p(E), masked(E); // one token's gates at a time
   for (int64_t t = 0; t < T; ++t) {
     const float *l = logits.f32() + t * E;
     float *w = s.out(0).f32() + t * 2;
     int32_t *idx = s.out(1).i32() + t * 2;
-    std::vector<float> p(E), masked(E);
     int32_t excluded = -1;
     for (int j = 0; j < 2; ++j) {
       int32_t pick = sparseMixerGates(l, E, excluded, eps, masked.data(), p.data());
