@@ -3,36 +3,84 @@
 
 #include "runtime/core/Bf16.h"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
 namespace moec::rt::cpu {
 
-const float *floatsOf(const TensorRef &t, std::vector<float> &scratch) {
-  if (t.dtype != DType::bf16)
-    return t.f32();
-  const uint16_t *bits = static_cast<const uint16_t *>(t.data);
-  int64_t n = t.numel();
-  scratch.resize(n);
-  float *out = scratch.data();
-#pragma omp parallel for
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+roundToBf16(const float *values, uint16_t *bits, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
-    out[i] = bf16Value(bits[i]);
-  return out;
+    bits[i] = bf16Bits(values[i]);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void
+widenBf16(const uint16_t *bits, float *values, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    values[i] = bf16Value(bits[i]);
+}
+
+namespace {
+uint16_t *bitsOf(const TensorRef &t) { return static_cast<uint16_t *>(t.data); }
+
+/// Calls `convert(begin, count)` over [0, n) in blocks, across the threads
+/// unless already inside a parallel region.
+template <typename Convert> void inBlocks(int64_t n, Convert convert) {
+  constexpr int64_t kBlock = 1 << 14;
+  int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for if (!omp_in_parallel() && blocks > 1) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b)
+    convert(b * kBlock, std::min(kBlock, n - b * kBlock));
+}
+} // namespace
+
+const float *floatsOf(const TensorRef &t, std::vector<float> &scratch) {
+  return rowsOf(t, 0, t.numel() / t.dim(-1), scratch);
 }
 
 float *floatOutput(const TensorRef &t, std::vector<float> &scratch) {
-  if (t.dtype != DType::bf16)
-    return t.f32();
-  scratch.resize(t.numel());
-  return scratch.data();
+  return rowsOutput(t, 0, t.numel() / t.dim(-1), scratch);
 }
 
 void storeFloats(const TensorRef &t, const float *values) {
+  storeRows(t, 0, t.numel() / t.dim(-1), values);
+}
+
+const float *rowsOf(const TensorRef &t, int64_t first, int64_t count, std::vector<float> &scratch) {
+  int64_t width = t.dim(-1);
+  if (t.dtype != DType::bf16)
+    return t.f32() + first * width;
+  scratch.resize(static_cast<size_t>(count * width));
+  const uint16_t *bits = bitsOf(t) + first * width;
+  float *values = scratch.data();
+  inBlocks(count * width,
+           [&](int64_t begin, int64_t n) { widenBf16(bits + begin, values + begin, n); });
+  return values;
+}
+
+float *rowsOutput(const TensorRef &t, int64_t first, int64_t count, std::vector<float> &scratch) {
+  if (t.dtype != DType::bf16)
+    return t.f32() + first * t.dim(-1);
+  scratch.resize(static_cast<size_t>(count * t.dim(-1)));
+  return scratch.data();
+}
+
+void storeRows(const TensorRef &t, int64_t first, int64_t count, const float *values) {
   if (t.dtype != DType::bf16)
     return;
-  uint16_t *bits = static_cast<uint16_t *>(t.data);
-  int64_t n = t.numel();
-#pragma omp parallel for
-  for (int64_t i = 0; i < n; ++i)
-    bits[i] = bf16Bits(values[i]);
+  uint16_t *bits = bitsOf(t) + first * t.dim(-1);
+  inBlocks(count * t.dim(-1),
+           [&](int64_t begin, int64_t n) { roundToBf16(values + begin, bits + begin, n); });
+}
+
+void zeroRowsFrom(const TensorRef &t, int64_t first) {
+  int64_t rows = t.numel() / t.dim(-1);
+  if (first >= rows)
+    return;
+  size_t rowBytes = t.bytes() / rows;
+  std::memset(static_cast<char *>(t.data) + first * rowBytes, 0, (rows - first) * rowBytes);
 }
 
 } // namespace moec::rt::cpu

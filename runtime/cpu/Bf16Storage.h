@@ -6,9 +6,15 @@
 
 #include "runtime/core/Tensor.h"
 
+#include <cstdint>
 #include <vector>
 
 namespace moec::rt::cpu {
+
+/// `n` floats rounded to bf16 bits (nearest even, NaN stays NaN), and back;
+/// vectorised for the CPU they run on.
+void roundToBf16(const float *values, uint16_t *bits, int64_t n);
+void widenBf16(const uint16_t *bits, float *values, int64_t n);
 
 /// `t`'s elements as floats: `t` itself (f32), or widened into `scratch`
 /// (bf16).
@@ -21,6 +27,16 @@ float *floatOutput(const TensorRef &t, std::vector<float> &scratch);
 /// Rounds `values` (what floatOutput gave) into `t` when it is bf16 (to
 /// nearest even); nothing to do for f32.
 void storeFloats(const TensorRef &t, const float *values);
+
+/// The same for `count` rows from row `first` of `t` (rows of t.dim(-1)
+/// elements), so that an expert's rows are widened and rounded by the
+/// thread that computes them, while they are in its cache.
+const float *rowsOf(const TensorRef &t, int64_t first, int64_t count, std::vector<float> &scratch);
+float *rowsOutput(const TensorRef &t, int64_t first, int64_t count, std::vector<float> &scratch);
+void storeRows(const TensorRef &t, int64_t first, int64_t count, const float *values);
+
+/// Sets rows [first, end) of `t` to zero, whatever its element type.
+void zeroRowsFrom(const TensorRef &t, int64_t first);
 
 } // namespace moec::rt::cpu
 

@@ -3,6 +3,7 @@
 #define MOEC_RUNTIME_CPU_CPUKERNELS_H
 
 #include "runtime/core/Kernel.h"
+#include "runtime/cpu/Math.h"
 
 #include <cstdint>
 #include <vector>
@@ -27,8 +28,11 @@ void registerLossGradientKernels(KernelTable &registry);
 /// A plan whose `inv_freq` does not have D/2 values is an error.
 StatusOr<std::vector<float>> ropeInverseFrequencies(const StepContext &s, int64_t headDim);
 /// The mask attributes of a moe.attention (or moe.attention_grad) step.
-struct AttentionMask;
 AttentionMask attentionMask(const StepContext &s);
+/// The arithmetic of the step's matrix products: its `moe.precision`
+/// (--precision=bf16 gives it to every op with matrix products and their
+/// gradients), fp32 when absent.
+StatusOr<Precision> precisionOf(const StepContext &s);
 void registerOptimizerKernels(KernelTable &registry);
 void registerSplitExpertKernels(KernelTable &registry);
 

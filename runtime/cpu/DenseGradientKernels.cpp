@@ -103,12 +103,15 @@ Status layerNormGrad(const StepContext &s) {
 }
 
 Status linearGrad(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   const TensorRef &x = s.in(0), &w = s.in(1), &dy = s.in(2);
   int64_t in = x.dim(-1), out = w.dim(0), M = x.numel() / in;
-  gemm(false, false, M, in, out, 1.0f, dy.f32(), out, w.f32(), in, 0.0f,
-       s.out(0).f32(), in);
-  gemm(true, false, out, in, M, 1.0f, dy.f32(), out, x.f32(), in, 0.0f,
-       s.out(1).f32(), in);
+  gemm(false, false, M, in, out, 1.0f, dy.f32(), out, w.f32(), in, 0.0f, s.out(0).f32(), in,
+       *precision);
+  gemm(true, false, out, in, M, 1.0f, dy.f32(), out, x.f32(), in, 0.0f, s.out(1).f32(), in,
+       *precision);
   return Status::ok();
 }
 
@@ -138,6 +141,9 @@ Status ropeGrad(const StepContext &s) {
 }
 
 Status attentionGrad(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   const TensorRef &q = s.in(0), &k = s.in(1), &v = s.in(2), &dout = s.in(3);
   int64_t B = q.dim(0), S = q.dim(1), Hq = q.dim(2), D = q.dim(3), Dv = v.dim(3), Hkv = k.dim(2),
           group = Hq / Hkv;
@@ -164,13 +170,15 @@ Status attentionGrad(const StepContext &s) {
           int64_t oOff = b * S * Hq * Dv + h * Dv, vOff = b * S * Hkv * Dv + kvh * Dv;
           const float *Q = q.f32() + qOff, *K = k.f32() + kOff, *V = v.f32() + vOff;
           const float *dO = dout.f32() + oOff;
-          gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f, P.data(), S);
+          gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f, P.data(), S, *precision);
           for (int64_t i = 0; i < S; ++i)
             sinkProbability[i] =
                 visibleSoftmax(P.data() + i * S, S, i, mask, sinks ? sinks + h : nullptr);
           // dV += Pᵀ dO; dP = dO Vᵀ.
-          gemm(true, false, S, Dv, S, 1.0f, P.data(), S, dO, Hq * Dv, 1.0f, dv + vOff, Hkv * Dv);
-          gemm(false, true, S, S, Dv, 1.0f, dO, Hq * Dv, V, Hkv * Dv, 0.0f, dP.data(), S);
+          gemm(true, false, S, Dv, S, 1.0f, P.data(), S, dO, Hq * Dv, 1.0f, dv + vOff, Hkv * Dv,
+               *precision);
+          gemm(false, true, S, S, Dv, 1.0f, dO, Hq * Dv, V, Hkv * Dv, 0.0f, dP.data(), S,
+               *precision);
           // dS = P ⊙ (dP − rowsum(dP ⊙ P)), scaled.
           for (int64_t i = 0; i < S; ++i) {
             float dot = 0;
@@ -183,8 +191,10 @@ Status attentionGrad(const StepContext &s) {
             for (int64_t j = 0; j < S; ++j)
               dP[i * S + j] = P[i * S + j] * (dP[i * S + j] - dot) * rowScale;
           }
-          gemm(false, false, S, D, S, 1.0f, dP.data(), S, K, Hkv * D, 0.0f, dq + qOff, Hq * D);
-          gemm(true, false, S, D, S, 1.0f, dP.data(), S, Q, Hq * D, 1.0f, dk + kOff, Hkv * D);
+          gemm(false, false, S, D, S, 1.0f, dP.data(), S, K, Hkv * D, 0.0f, dq + qOff, Hq * D,
+               *precision);
+          gemm(true, false, S, D, S, 1.0f, dP.data(), S, Q, Hq * D, 1.0f, dk + kOff, Hkv * D,
+               *precision);
         }
   }
   if (sinks)
@@ -218,6 +228,9 @@ Status clampedSwigluGradKernel(const StepContext &s) {
 }
 
 Status ffnGrad(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   const TensorRef &x = s.in(0), &w1 = s.in(1), &w2 = s.in(2);
   bool gated = s.numInputs() == 5;
   const TensorRef &dy = s.in(gated ? 4 : 3);
@@ -225,8 +238,8 @@ Status ffnGrad(const StepContext &s) {
   FfnWeights w{w1.f32(), w2.f32(), gated ? s.in(3).f32() : nullptr};
   static thread_local std::vector<float> scratch;
   ffnRowsBackward(x.f32(), dy.f32(), s.out(0).f32(), rows, d, F, w,
-                  parseActivation(s.str("activation")), s.out(1).f32(),
-                  s.out(2).f32(), gated ? s.out(3).f32() : nullptr, scratch);
+                  parseActivation(s.str("activation")), s.out(1).f32(), s.out(2).f32(),
+                  gated ? s.out(3).f32() : nullptr, *precision, scratch);
   return Status::ok();
 }
 

@@ -67,6 +67,9 @@ Status layerNorm(const StepContext &s) {
 }
 
 Status linear(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   const TensorRef &x = s.in(0), &w = s.in(1);
   int64_t in = x.dim(-1), out = w.dim(0), rows = x.numel() / in;
   float *y = s.out(0).f32();
@@ -75,7 +78,7 @@ Status linear(const StepContext &s) {
     for (int64_t r = 0; r < rows; ++r)
       std::memcpy(y + r * out, b, out * sizeof(float));
   }
-  linearNT(x.f32(), w.f32(), y, rows, in, out, s.numInputs() > 2 ? 1.0f : 0.0f);
+  linearNT(x.f32(), w.f32(), y, rows, in, out, s.numInputs() > 2 ? 1.0f : 0.0f, *precision);
   return Status::ok();
 }
 
@@ -148,8 +151,22 @@ AttentionMask attentionMask(const StepContext &s) {
   return mask;
 }
 
+StatusOr<Precision> precisionOf(const StepContext &s) {
+  if (!s.has("moe.precision"))
+    return Precision::fp32;
+  std::string name = s.str("moe.precision");
+  if (name == "fp32")
+    return Precision::fp32;
+  if (name == "bf16")
+    return Precision::bf16;
+  return s.error("unknown moe.precision '" + name + "' (fp32 or bf16)");
+}
+
 namespace {
 Status attention(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   const TensorRef &q = s.in(0), &k = s.in(1), &v = s.in(2);
   int64_t B = q.dim(0), S = q.dim(1), Hq = q.dim(2), D = q.dim(3), Dv = v.dim(3), Hkv = k.dim(2),
           group = Hq / Hkv;
@@ -168,12 +185,11 @@ Status attention(const StepContext &s) {
         const float *Q = q.f32() + b * S * Hq * D + h * D;
         const float *K = k.f32() + b * S * Hkv * D + kvh * D;
         const float *V = v.f32() + b * S * Hkv * Dv + kvh * Dv;
-        gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f,
-             probs.data(), S);
+        gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f, probs.data(), S, *precision);
         for (int64_t i = 0; i < S; ++i)
           visibleSoftmax(probs.data() + i * S, S, i, mask, sinks ? sinks + h : nullptr);
         gemm(false, false, S, Dv, S, 1.0f, probs.data(), S, V, Hkv * Dv, 0.0f,
-             o + b * S * Hq * Dv + h * Dv, Hq * Dv);
+             o + b * S * Hq * Dv + h * Dv, Hq * Dv, *precision);
       }
   }
   return Status::ok();
@@ -234,11 +250,14 @@ Status clampedSwigluKernel(const StepContext &s) {
 }
 
 Status ffn(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   const TensorRef &x = s.in(0), &w1 = s.in(1);
   int64_t d = x.dim(-1), F = w1.dim(0), rows = x.numel() / d;
   FfnWeights w{w1.f32(), s.in(2).f32(), s.numInputs() > 3 ? s.in(3).f32() : nullptr};
   static thread_local std::vector<float> scratch;
-  ffnRows(x.f32(), s.out(0).f32(), rows, d, F, w, parseActivation(s.str("activation")),
+  ffnRows(x.f32(), s.out(0).f32(), rows, d, F, w, parseActivation(s.str("activation")), *precision,
           scratch);
   return Status::ok();
 }

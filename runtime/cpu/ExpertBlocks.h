@@ -18,12 +18,7 @@ namespace moec::rt::cpu {
 /// `used` rows are owned, the rest is padding.
 struct ExpertBlocks {
   std::vector<int64_t> first, count;
-  int64_t used = 0;
-
-  /// Zeroes the padding rows (those after `used`) of a `[rows, width]` output.
-  void zeroPadding(float *out, int64_t rows, int64_t width) const {
-    std::memset(out + used * width, 0, (rows - used) * width * sizeof(float));
-  }
+  int64_t used = 0; // rows after these are padding
 };
 
 inline StatusOr<ExpertBlocks> expertBlocks(const StepContext &s, const TensorRef &input,

@@ -102,6 +102,9 @@ Status combineGrad(const StepContext &s) {
 }
 
 Status groupedFfnGrad(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   std::vector<int64_t> segments = s.ints("operandSegmentSizes");
   if (segments.size() != 6)
     return s.error("missing operand segment sizes");
@@ -110,26 +113,28 @@ Status groupedFfnGrad(const StepContext &s) {
   const TensorRef *w3 = hasW3 ? &s.in(3) : nullptr;
   const TensorRef *sizes = hasSizes ? &s.in(3 + hasW3) : nullptr;
   const TensorRef &dy = s.in(3 + hasW3 + hasSizes);
-  int64_t E = w1.dim(0), F = w1.dim(1), d = w1.dim(2), rows = x.numel() / d;
+  int64_t E = w1.dim(0), F = w1.dim(1), d = w1.dim(2);
   auto blocks = expertBlocks(s, x, sizes, E);
   if (!blocks)
     return blocks.status();
   std::vector<int64_t> &first = blocks->first, &count = blocks->count;
-  blocks->zeroPadding(s.out(0).f32(), rows, d);
+  zeroRowsFrom(s.out(0), blocks->used);
   Act act = parseActivation(s.str("activation"));
   forEachExpert(*blocks, [&](int64_t e) {
     static thread_local std::vector<float> scratch; // this thread's
     FfnWeights w{w1.f32() + e * F * d, w2.f32() + e * d * F,
                  w3 ? w3->f32() + e * F * d : nullptr};
-    ffnRowsBackward(x.f32() + first[e] * d, dy.f32() + first[e] * d,
-                    s.out(0).f32() + first[e] * d, count[e], d, F, w, act,
-                    s.out(1).f32() + e * F * d, s.out(2).f32() + e * d * F,
-                    w3 ? s.out(3).f32() + e * F * d : nullptr, scratch);
+    ffnRowsBackward(x.f32() + first[e] * d, dy.f32() + first[e] * d, s.out(0).f32() + first[e] * d,
+                    count[e], d, F, w, act, s.out(1).f32() + e * F * d, s.out(2).f32() + e * d * F,
+                    w3 ? s.out(3).f32() + e * F * d : nullptr, *precision, scratch);
   });
   return Status::ok();
 }
 
 Status sharedExpertsGrad(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   std::vector<int64_t> segments = s.ints("operandSegmentSizes");
   if (segments.size() != 6)
     return s.error("missing operand segment sizes");
@@ -145,7 +150,7 @@ Status sharedExpertsGrad(const StepContext &s) {
   float *dGate = hasGate ? s.out(3 + hasW3).f32() : nullptr;
   if (hasGate) {
     f.resize(T * d);
-    ffnRows(x.f32(), f.data(), T, d, F, w, act, scratch);
+    ffnRows(x.f32(), f.data(), T, d, F, w, act, *precision, scratch);
     std::fill(dGate, dGate + d, 0.0f);
     for (int64_t t = 0; t < T; ++t) {
       float z = 0;
@@ -156,9 +161,8 @@ Status sharedExpertsGrad(const StepContext &s) {
         dyScaled[t * d + i] *= gates[t];
     }
   }
-  ffnRowsBackward(x.f32(), dyScaled.data(), s.out(0).f32(), T, d, F, w, act,
-                  s.out(1).f32(), s.out(2).f32(), hasW3 ? s.out(3).f32() : nullptr,
-                  scratch);
+  ffnRowsBackward(x.f32(), dyScaled.data(), s.out(0).f32(), T, d, F, w, act, s.out(1).f32(),
+                  s.out(2).f32(), hasW3 ? s.out(3).f32() : nullptr, *precision, scratch);
   if (hasGate) {
     for (int64_t t = 0; t < T; ++t) {
       float dsig = 0;
@@ -175,6 +179,9 @@ Status sharedExpertsGrad(const StepContext &s) {
 }
 
 Status loraExpertsGrad(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   std::vector<int64_t> segments = s.ints("operandSegmentSizes");
   if (segments.size() != 5)
     return s.error("missing operand segment sizes");
@@ -185,15 +192,14 @@ Status loraExpertsGrad(const StepContext &s) {
   auto adapter = [&](int i) -> const TensorRef & { return s.in(1 + numBase + i); };
   const TensorRef *sizes = hasSizes ? &s.in(1 + numBase + numAdapters) : nullptr;
   const TensorRef &dy = s.in(1 + numBase + numAdapters + hasSizes);
-  int64_t F = w1.dim(0), d = w1.dim(1), E = adapter(0).dim(0), rank = adapter(0).dim(1),
-          rows = x.numel() / d;
+  int64_t F = w1.dim(0), d = w1.dim(1), E = adapter(0).dim(0), rank = adapter(0).dim(1);
   float scale = static_cast<float>(s.f64("alpha") / rank);
   Act act = parseActivation(s.str("activation"));
   auto blocks = expertBlocks(s, x, sizes, E);
   if (!blocks)
     return blocks.status();
   std::vector<int64_t> &first = blocks->first, &count = blocks->count;
-  blocks->zeroPadding(s.out(0).f32(), rows, d);
+  zeroRowsFrom(s.out(0), blocks->used);
   // Projection p: in_p -> out_p; w1, w3: d -> F; w2: F -> d.
   auto inOf = [&](int p) { return p == 1 ? F : d; };
   auto outOf = [&](int p) { return p == 1 ? d : F; };
@@ -208,24 +214,26 @@ Status loraExpertsGrad(const StepContext &s) {
         const float *A = adapter(2 * p).f32() + e * rank * in;
         const float *Bm = adapter(2 * p + 1).f32() + e * out * rank;
         effective[p].assign(base(p).f32(), base(p).f32() + out * in);
-        gemm(false, false, out, in, rank, scale, Bm, rank, A, in, 1.0f,
-             effective[p].data(), in);
+        gemm(false, false, out, in, rank, scale, Bm, rank, A, in, 1.0f, effective[p].data(), in,
+             *precision);
         dEffective[p].assign(out * in, 0.0f);
       }
       FfnWeights w{effective[0].data(), effective[1].data(),
                    numBase == 3 ? effective[2].data() : nullptr};
       ffnRowsBackward(x.f32() + first[e] * d, dy.f32() + first[e] * d,
-                      s.out(0).f32() + first[e] * d, count[e], d, F, w, act,
-                      dEffective[0].data(), dEffective[1].data(),
-                      numBase == 3 ? dEffective[2].data() : nullptr, scratch);
+                      s.out(0).f32() + first[e] * d, count[e], d, F, w, act, dEffective[0].data(),
+                      dEffective[1].data(), numBase == 3 ? dEffective[2].data() : nullptr,
+                      *precision, scratch);
       for (int p = 0; p < numBase; ++p) {
         int64_t in = inOf(p), out = outOf(p);
         const float *A = adapter(2 * p).f32() + e * rank * in;
         const float *Bm = adapter(2 * p + 1).f32() + e * out * rank;
         float *dA = s.out(1 + 2 * p).f32() + e * rank * in;
         float *dB = s.out(2 + 2 * p).f32() + e * out * rank;
-        gemm(true, false, rank, in, out, scale, Bm, rank, dEffective[p].data(), in, 0.0f, dA, in);
-        gemm(false, true, out, rank, in, scale, dEffective[p].data(), in, A, in, 0.0f, dB, rank);
+        gemm(true, false, rank, in, out, scale, Bm, rank, dEffective[p].data(), in, 0.0f, dA, in,
+             *precision);
+        gemm(false, true, out, rank, in, scale, dEffective[p].data(), in, A, in, 0.0f, dB, rank,
+             *precision);
       }
     }
   }

@@ -1,4 +1,5 @@
 // ExpertKernels.cpp - CPU kernels of routed, shared and LoRA experts.
+#include "runtime/cpu/Bf16Storage.h"
 #include "runtime/cpu/CpuKernels.h"
 #include "runtime/cpu/ExpertBlocks.h"
 #include "runtime/cpu/Ffn.h"
@@ -15,13 +16,12 @@ namespace {
 /// (side by side or in turn: forEachExpert) and zeroes rows after the last
 /// group.
 template <typename Body>
-Status forEachExpertBlock(const StepContext &s, const TensorRef &input,
-                          const TensorRef *groupSizes, int64_t E, Body body) {
-  int64_t d = input.dim(-1), rows = input.numel() / d;
+Status forEachExpertBlock(const StepContext &s, const TensorRef &input, const TensorRef *groupSizes,
+                          int64_t E, Body body) {
   auto blocks = expertBlocks(s, input, groupSizes, E);
   if (!blocks)
     return blocks.status();
-  blocks->zeroPadding(s.out(0).f32(), rows, d);
+  zeroRowsFrom(s.out(0), blocks->used);
   const std::vector<int64_t> &first = blocks->first, &count = blocks->count;
   forEachExpert(*blocks, [&](int64_t e) {
     static thread_local std::vector<float> scratch; // this thread's
@@ -31,6 +31,9 @@ Status forEachExpertBlock(const StepContext &s, const TensorRef &input,
 }
 
 Status groupedFfn(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   // Operands: input, w1, w2, [w3], [group_sizes] (segments say which).
   std::vector<int64_t> segments = s.ints("operandSegmentSizes");
   bool hasW3 = segments.size() == 5 && segments[3] == 1;
@@ -45,12 +48,15 @@ Status groupedFfn(const StepContext &s) {
       [&](int64_t e, int64_t first, int64_t rows, std::vector<float> &scratch) {
         FfnWeights w{w1.f32() + e * F * d, w2.f32() + e * d * F,
                      w3 ? w3->f32() + e * F * d : nullptr};
-        ffnRows(x.f32() + first * d, s.out(0).f32() + first * d, rows, d, F, w,
-                act, scratch);
+        ffnRows(x.f32() + first * d, s.out(0).f32() + first * d, rows, d, F, w, act, *precision,
+                scratch);
       });
 }
 
 Status sharedExperts(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   std::vector<int64_t> segments = s.ints("operandSegmentSizes");
   bool hasW3 = segments.size() == 5 && segments[3] == 1;
   bool hasGate = segments.size() == 5 && segments[4] == 1;
@@ -59,7 +65,7 @@ Status sharedExperts(const StepContext &s) {
   FfnWeights w{w1.f32(), w2.f32(), hasW3 ? s.in(3).f32() : nullptr};
   static thread_local std::vector<float> scratch;
   float *y = s.out(0).f32();
-  ffnRows(x.f32(), y, T, d, F, w, parseActivation(s.str("activation")), scratch);
+  ffnRows(x.f32(), y, T, d, F, w, parseActivation(s.str("activation")), *precision, scratch);
   if (hasGate) {
     const float *g = s.in(3 + hasW3).f32();
     for (int64_t t = 0; t < T; ++t) {
@@ -75,6 +81,9 @@ Status sharedExperts(const StepContext &s) {
 }
 
 Status loraExperts(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   std::vector<int64_t> segments = s.ints("operandSegmentSizes");
   if (segments.size() != 4)
     return s.error("missing operand segment sizes");
@@ -105,8 +114,8 @@ Status loraExperts(const StepContext &s) {
         w.a2 = lora(1, F, d);
         if (w3)
           w.a3 = lora(2, d, F);
-        ffnRows(x.f32() + first * d, s.out(0).f32() + first * d, rows, d, F, w,
-                act, scratch);
+        ffnRows(x.f32() + first * d, s.out(0).f32() + first * d, rows, d, F, w, act, *precision,
+                scratch);
       });
 }
 } // namespace

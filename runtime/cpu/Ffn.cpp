@@ -7,19 +7,18 @@ namespace moec::rt::cpu {
 
 namespace {
 /// Y[M, out] = X W^T (+ scale · (X A^T) B^T).
-void project(const float *X, const float *W, const Adapter &a, float *Y,
-             int64_t M, int64_t in, int64_t out, float *lowRank) {
-  linearNT(X, W, Y, M, in, out);
+void project(const float *X, const float *W, const Adapter &a, float *Y, int64_t M, int64_t in,
+             int64_t out, float *lowRank, Precision precision) {
+  linearNT(X, W, Y, M, in, out, 0.0f, precision);
   if (!a.A)
     return;
-  linearNT(X, a.A, lowRank, M, in, a.rank);
-  gemm(false, true, M, out, a.rank, a.scale, lowRank, a.rank, a.B, a.rank,
-       1.0f, Y, out);
+  linearNT(X, a.A, lowRank, M, in, a.rank, 0.0f, precision);
+  gemm(false, true, M, out, a.rank, a.scale, lowRank, a.rank, a.B, a.rank, 1.0f, Y, out, precision);
 }
 } // namespace
 
-void ffnRows(const float *X, float *Y, int64_t M, int64_t d, int64_t F,
-             const FfnWeights &w, Act act, std::vector<float> &scratch) {
+void ffnRows(const float *X, float *Y, int64_t M, int64_t d, int64_t F, const FfnWeights &w,
+             Act act, Precision precision, std::vector<float> &scratch) {
   if (M == 0)
     return;
   int64_t rank = std::max({w.a1.rank, w.a2.rank, w.a3.rank});
@@ -29,9 +28,9 @@ void ffnRows(const float *X, float *Y, int64_t M, int64_t d, int64_t F,
   float *h1 = scratch.data();
   float *h3 = w.w3 ? h1 + M * F : nullptr;
   float *lowRank = h1 + M * F * (w.w3 ? 2 : 1);
-  project(X, w.w1, w.a1, h1, M, d, F, lowRank);
+  project(X, w.w1, w.a1, h1, M, d, F, lowRank, precision);
   if (h3) {
-    project(X, w.w3, w.a3, h3, M, d, F, lowRank);
+    project(X, w.w3, w.a3, h3, M, d, F, lowRank, precision);
 #pragma omp parallel for
     for (int64_t i = 0; i < M * F; ++i)
       h1[i] = activate(act, h1[i]) * h3[i];
@@ -40,13 +39,12 @@ void ffnRows(const float *X, float *Y, int64_t M, int64_t d, int64_t F,
     for (int64_t i = 0; i < M * F; ++i)
       h1[i] = activate(act, h1[i]);
   }
-  project(h1, w.w2, w.a2, Y, M, F, d, lowRank);
+  project(h1, w.w2, w.a2, Y, M, F, d, lowRank, precision);
 }
 
-void ffnRowsBackward(const float *X, const float *dY, float *dX, int64_t M,
-                     int64_t d, int64_t F, const FfnWeights &w, Act act,
-                     float *dW1, float *dW2, float *dW3,
-                     std::vector<float> &scratch) {
+void ffnRowsBackward(const float *X, const float *dY, float *dX, int64_t M, int64_t d, int64_t F,
+                     const FfnWeights &w, Act act, float *dW1, float *dW2, float *dW3,
+                     Precision precision, std::vector<float> &scratch) {
   if (M == 0) {
     std::fill(dW1, dW1 + F * d, 0.0f);
     std::fill(dW2, dW2 + d * F, 0.0f);
@@ -60,15 +58,15 @@ void ffnRowsBackward(const float *X, const float *dY, float *dX, int64_t M,
     scratch.resize(need);
   float *h1 = scratch.data(), *g = h1 + M * F;
   float *h3 = gated ? g + M * F : nullptr, *dg = gated ? h3 + M * F : g + M * F;
-  linearNT(X, w.w1, h1, M, d, F);
+  linearNT(X, w.w1, h1, M, d, F, 0.0f, precision);
   if (gated)
-    linearNT(X, w.w3, h3, M, d, F);
+    linearNT(X, w.w3, h3, M, d, F, 0.0f, precision);
 #pragma omp parallel for
   for (int64_t i = 0; i < M * F; ++i)
     g[i] = activate(act, h1[i]) * (gated ? h3[i] : 1.0f);
   // dW2 = dYᵀ g; dg = dY W2.
-  gemm(true, false, d, F, M, 1.0f, dY, d, g, F, 0.0f, dW2, F);
-  gemm(false, false, M, F, d, 1.0f, dY, d, w.w2, F, 0.0f, dg, F);
+  gemm(true, false, d, F, M, 1.0f, dY, d, g, F, 0.0f, dW2, F, precision);
+  gemm(false, false, M, F, d, 1.0f, dY, d, w.w2, F, 0.0f, dg, F, precision);
   // dh3 = dg ⊙ act(h1) (into h3's place), dh1 = dg ⊙ h3 ⊙ act'(h1) (into g).
 #pragma omp parallel for
   for (int64_t i = 0; i < M * F; ++i) {
@@ -79,11 +77,11 @@ void ffnRowsBackward(const float *X, const float *dY, float *dX, int64_t M,
     g[i] = upstream * activateGrad(act, h1[i]);
   }
   float *dh1 = g, *dh3 = h3;
-  gemm(true, false, F, d, M, 1.0f, dh1, F, X, d, 0.0f, dW1, d);
-  gemm(false, false, M, d, F, 1.0f, dh1, F, w.w1, d, 0.0f, dX, d);
+  gemm(true, false, F, d, M, 1.0f, dh1, F, X, d, 0.0f, dW1, d, precision);
+  gemm(false, false, M, d, F, 1.0f, dh1, F, w.w1, d, 0.0f, dX, d, precision);
   if (gated) {
-    gemm(true, false, F, d, M, 1.0f, dh3, F, X, d, 0.0f, dW3, d);
-    gemm(false, false, M, d, F, 1.0f, dh3, F, w.w3, d, 1.0f, dX, d);
+    gemm(true, false, F, d, M, 1.0f, dh3, F, X, d, 0.0f, dW3, d, precision);
+    gemm(false, false, M, d, F, 1.0f, dh3, F, w.w3, d, 1.0f, dX, d, precision);
   }
 }
 

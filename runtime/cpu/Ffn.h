@@ -24,18 +24,18 @@ struct FfnWeights {
   Adapter a1, a2, a3;
 };
 
-/// Y[M, d] = W2 · (act(W1 x) [⊙ W3 x]) for M rows of X[M, d]; `scratch` is
-/// resized as needed and reused across calls.
-void ffnRows(const float *X, float *Y, int64_t M, int64_t d, int64_t F,
-             const FfnWeights &w, Act act, std::vector<float> &scratch);
+/// Y[M, d] = W2 · (act(W1 x) [⊙ W3 x]) for M rows of X[M, d], its matrix
+/// products in `precision`; `scratch` is resized as needed and reused across
+/// calls.
+void ffnRows(const float *X, float *Y, int64_t M, int64_t d, int64_t F, const FfnWeights &w,
+             Act act, Precision precision, std::vector<float> &scratch);
 
 /// Gradients of ffnRows (no adapters): dX[M, d] and the weight gradients
 /// dW1 [F, d], dW2 [d, F], dW3 [F, d] (written, not accumulated), from the
 /// inputs X and the output gradient dY. Recomputes the hidden activations.
-void ffnRowsBackward(const float *X, const float *dY, float *dX, int64_t M,
-                     int64_t d, int64_t F, const FfnWeights &w, Act act,
-                     float *dW1, float *dW2, float *dW3,
-                     std::vector<float> &scratch);
+void ffnRowsBackward(const float *X, const float *dY, float *dX, int64_t M, int64_t d, int64_t F,
+                     const FfnWeights &w, Act act, float *dW1, float *dW2, float *dW3,
+                     Precision precision, std::vector<float> &scratch);
 
 } // namespace moec::rt::cpu
 

@@ -2,6 +2,8 @@
 // at run time) and row reductions.
 #include "runtime/cpu/Math.h"
 
+#include "runtime/cpu/Bf16Gemm.h"
+
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
@@ -10,9 +12,9 @@
 
 namespace moec::rt::cpu {
 
-void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K,
-          float alpha, const float *A, int64_t lda, const float *B,
-          int64_t ldb, float beta, float *C, int64_t ldc) {
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+          int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+          Precision precision) {
   if (M == 0 || N == 0)
     return;
   if (K == 0) {
@@ -22,6 +24,10 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K,
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j)
         C[i * ldc + j] = beta == 0.0f ? 0.0f : C[i * ldc + j] * beta;
+    return;
+  }
+  if (precision == Precision::bf16) {
+    gemmBf16(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   dnnl_status_t status = dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, alpha, A, lda,
@@ -65,7 +71,10 @@ const char *isaName(dnnl_cpu_isa_t isa) {
 std::string gemmDescription() {
   const dnnl_version_t *v = dnnl_version();
   return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-         std::to_string(v->patch) + " sgemm, " + isaName(dnnl_get_effective_cpu_isa()) + " kernels";
+         std::to_string(v->patch) +
+         (bf16ProductsInHardware() ? " sgemm and bf16 matmul, "
+                                   : " sgemm (bf16 products: sgemm of rounded operands), ") +
+         isaName(dnnl_get_effective_cpu_isa()) + " kernels";
 }
 
 Act parseActivation(const std::string &name) {

@@ -15,21 +15,28 @@
 
 namespace moec::rt::cpu {
 
-/// C[M, N] = alpha · op(A) · op(B) + beta · C, row-major, through oneDNN's
-/// sgemm, whose kernels follow the CPU's features (AVX2, AVX-512, AMX), not
-/// a table of CPU models. beta = 0 never reads C.
-void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K,
-          float alpha, const float *A, int64_t lda, const float *B,
-          int64_t ldb, float beta, float *C, int64_t ldc);
+/// The arithmetic of an op's matrix products (its `moe.precision`): fp32,
+/// or bf16 operands (fp32 values rounded to nearest even, as the GPU's
+/// tensor-core tiles round them) with products summed in fp32.
+enum class Precision { fp32, bf16 };
 
-/// Which GEMM runs and on which instruction set: "oneDNN 2.6.3 sgemm,
-/// avx512_core_amx kernels".
+/// C[M, N] = alpha · op(A) · op(B) + beta · C, row-major, through oneDNN,
+/// whose kernels follow the CPU's features (AVX2, AVX-512, AMX), not a table
+/// of CPU models: its sgemm (fp32), or for bf16 its bf16 matmul (AMX or
+/// AVX512-BF16; on CPUs with neither, sgemm on the rounded operands, the
+/// same products). beta = 0 never reads C.
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+          int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
+          Precision precision = Precision::fp32);
+
+/// Which GEMMs run and on which instruction set: "oneDNN 2.6.3 sgemm and
+/// bf16 matmul, avx512_core_amx kernels".
 std::string gemmDescription();
 
-/// Y[M, out] = X[M, in] · W[out, in]ᵀ.
-inline void linearNT(const float *X, const float *W, float *Y, int64_t M,
-                     int64_t in, int64_t out, float beta = 0.0f) {
-  gemm(false, true, M, out, in, 1.0f, X, in, W, in, beta, Y, out);
+/// Y[M, out] = X[M, in] · W[out, in]ᵀ (+ beta · Y).
+inline void linearNT(const float *X, const float *W, float *Y, int64_t M, int64_t in, int64_t out,
+                     float beta = 0.0f, Precision precision = Precision::fp32) {
+  gemm(false, true, M, out, in, 1.0f, X, in, W, in, beta, Y, out, precision);
 }
 
 enum class Act { relu, gelu, gelu_tanh, silu, sigmoid };

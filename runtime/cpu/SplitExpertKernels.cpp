@@ -29,28 +29,28 @@ UpOperands upOperands(const StepContext &s) {
 }
 
 Status groupedFfnUp(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   const TensorRef &x = s.in(0), &w1 = s.in(1);
   UpOperands o = upOperands(s);
   int64_t E = w1.dim(0), F = w1.dim(1), d = w1.dim(2), H = s.out(0).dim(-1);
   auto blocks = expertBlocks(s, x, o.sizes, E);
   if (!blocks)
     return blocks.status();
-  // Stored in bf16: computed in fp32, then rounded.
-  static thread_local std::vector<float> wide;
-  int64_t rows = x.numel() / d;
-  float *hidden = floatOutput(s.out(0), wide);
-  blocks->zeroPadding(hidden, rows, H);
-  static thread_local std::vector<float> wideX;
-  const float *allX = floatsOf(x, wideX); // the rows may be stored in bf16
+  zeroRowsFrom(s.out(0), blocks->used);
   forEachExpert(*blocks, [&](int64_t e) {
-    const float *X = allX + blocks->first[e] * d;
-    float *out = hidden + blocks->first[e] * H;
-    int64_t M = blocks->count[e];
-    gemm(false, true, M, F, d, 1.0f, X, d, w1.f32() + e * F * d, d, 0.0f, out, H);
+    // Either side may be stored in bf16: widened and rounded per expert.
+    static thread_local std::vector<float> wideX, wideOut; // this thread's
+    int64_t first = blocks->first[e], M = blocks->count[e];
+    const float *X = rowsOf(x, first, M, wideX);
+    float *out = rowsOutput(s.out(0), first, M, wideOut);
+    gemm(false, true, M, F, d, 1.0f, X, d, w1.f32() + e * F * d, d, 0.0f, out, H, *precision);
     if (o.w3)
-      gemm(false, true, M, F, d, 1.0f, X, d, o.w3->f32() + e * F * d, d, 0.0f, out + F, H);
+      gemm(false, true, M, F, d, 1.0f, X, d, o.w3->f32() + e * F * d, d, 0.0f, out + F, H,
+           *precision);
+    storeRows(s.out(0), first, M, out);
   });
-  storeFloats(s.out(0), hidden);
   return Status::ok();
 }
 
@@ -93,6 +93,9 @@ StatusOr<DownProblem> downProblem(const StepContext &s, bool hasSizes) {
 }
 
 Status groupedFfnDown(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   auto problem = downProblem(s, /*hasSizes=*/s.numInputs() > 2);
   if (!problem)
     return problem.status();
@@ -100,23 +103,24 @@ Status groupedFfnDown(const StepContext &s) {
   const TensorRef &hidden = *p.hidden, &w2 = *p.w2;
   const ExpertBlocks &blocks = p.blocks;
   int64_t d = p.d, F = p.F, H = p.H;
-  static thread_local std::vector<float> wide, wideY;
-  float *y = floatOutput(s.out(0), wideY);
-  blocks.zeroPadding(y, p.rows, d);
-  const float *h = floatsOf(hidden, wide);
+  zeroRowsFrom(s.out(0), blocks.used);
   forEachExpert(blocks, [&](int64_t e) {
-    static thread_local std::vector<float> g; // this thread's
-    int64_t M = blocks.count[e];
+    static thread_local std::vector<float> wideH, g, wideY; // this thread's
+    int64_t first = blocks.first[e], M = blocks.count[e];
+    const float *h = rowsOf(hidden, first, M, wideH);
     g.resize(M * F);
-    gatedActivation(h + blocks.first[e] * H, M, F, H, p.gated, p.act, g.data());
-    gemm(false, true, M, d, F, 1.0f, g.data(), F, w2.f32() + e * d * F, F, 0.0f,
-         y + blocks.first[e] * d, d);
+    gatedActivation(h, M, F, H, p.gated, p.act, g.data());
+    float *y = rowsOutput(s.out(0), first, M, wideY);
+    gemm(false, true, M, d, F, 1.0f, g.data(), F, w2.f32() + e * d * F, F, 0.0f, y, d, *precision);
+    storeRows(s.out(0), first, M, y);
   });
-  storeFloats(s.out(0), y);
   return Status::ok();
 }
 
 Status groupedFfnDownGrad(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   bool hasSizes = s.numInputs() == 4;
   auto problem = downProblem(s, hasSizes);
   if (!problem)
@@ -125,15 +129,12 @@ Status groupedFfnDownGrad(const StepContext &s) {
   const TensorRef &hidden = *p.hidden, &w2 = *p.w2, &dy = s.in(hasSizes ? 3 : 2);
   const ExpertBlocks &blocks = p.blocks;
   int64_t d = p.d, F = p.F, H = p.H;
-  static thread_local std::vector<float> wide, wideGrad;
-  float *dhidden = floatOutput(s.out(0), wideGrad); // bf16: rounded at the end
-  blocks.zeroPadding(dhidden, p.rows, H);
-  const float *allHidden = floatsOf(hidden, wide);
+  zeroRowsFrom(s.out(0), blocks.used);
   forEachExpert(blocks, [&](int64_t e) {
-    static thread_local std::vector<float> a, da, g, dg; // this thread's
-    int64_t M = blocks.count[e];
-    const float *h = allHidden + blocks.first[e] * H;
-    const float *dY = dy.f32() + blocks.first[e] * d;
+    static thread_local std::vector<float> wideH, wideGrad, a, da, g, dg; // this thread's
+    int64_t first = blocks.first[e], M = blocks.count[e];
+    const float *h = rowsOf(hidden, first, M, wideH);
+    const float *dY = dy.f32() + first * d;
     for (auto *buffer : {&a, &da, &g, &dg})
       buffer->resize(M * F);
     // Plain pointers: the scratch vectors are this thread's.
@@ -147,9 +148,9 @@ Status groupedFfnDownGrad(const StepContext &s) {
         gp[k] = p.gated ? ap[k] * h[r * H + F + j] : ap[k];
       }
     // dW2 = dYᵀ g; dg = dY W2.
-    gemm(true, false, d, F, M, 1.0f, dY, d, gp, F, 0.0f, s.out(1).f32() + e * d * F, F);
-    gemm(false, false, M, F, d, 1.0f, dY, d, w2.f32() + e * d * F, F, 0.0f, dgp, F);
-    float *dh = dhidden + blocks.first[e] * H;
+    gemm(true, false, d, F, M, 1.0f, dY, d, gp, F, 0.0f, s.out(1).f32() + e * d * F, F, *precision);
+    gemm(false, false, M, F, d, 1.0f, dY, d, w2.f32() + e * d * F, F, 0.0f, dgp, F, *precision);
+    float *dh = rowsOutput(s.out(0), first, M, wideGrad);
 #pragma omp parallel for
     for (int64_t r = 0; r < M; ++r)
       for (int64_t j = 0; j < F; ++j) {
@@ -161,12 +162,15 @@ Status groupedFfnDownGrad(const StepContext &s) {
           dh[r * H + j] = dgp[k] * dap[k];
         }
       }
+    storeRows(s.out(0), first, M, dh);
   });
-  storeFloats(s.out(0), dhidden);
   return Status::ok();
 }
 
 Status groupedFfnUpGrad(const StepContext &s) {
+  auto precision = precisionOf(s);
+  if (!precision)
+    return precision.status();
   const TensorRef &x = s.in(0), &w1 = s.in(1);
   UpOperands o = upOperands(s);
   const TensorRef &dhidden = s.in(o.next);
@@ -174,23 +178,22 @@ Status groupedFfnUpGrad(const StepContext &s) {
   auto blocks = expertBlocks(s, x, o.sizes, E);
   if (!blocks)
     return blocks.status();
-  float *dx = s.out(0).f32();
-  int64_t rows = x.numel() / d;
-  blocks->zeroPadding(dx, rows, d);
-  // Either operand may be stored in bf16.
-  static thread_local std::vector<float> wideX, wideGrad;
-  const float *allX = floatsOf(x, wideX), *allGrad = floatsOf(dhidden, wideGrad);
+  zeroRowsFrom(s.out(0), blocks->used);
   forEachExpert(*blocks, [&](int64_t e) {
-    int64_t M = blocks->count[e];
-    const float *X = allX + blocks->first[e] * d;
-    const float *dH = allGrad + blocks->first[e] * H;
-    float *dX = dx + blocks->first[e] * d;
+    // Either operand may be stored in bf16.
+    static thread_local std::vector<float> wideX, wideGrad; // this thread's
+    int64_t first = blocks->first[e], M = blocks->count[e];
+    const float *X = rowsOf(x, first, M, wideX);
+    const float *dH = rowsOf(dhidden, first, M, wideGrad);
+    float *dX = s.out(0).f32() + first * d;
     // dW1 = dH1ᵀ X, dX = dH1 W1 (+ the same for the gated half).
-    gemm(true, false, F, d, M, 1.0f, dH, H, X, d, 0.0f, s.out(1).f32() + e * F * d, d);
-    gemm(false, false, M, d, F, 1.0f, dH, H, w1.f32() + e * F * d, d, 0.0f, dX, d);
+    gemm(true, false, F, d, M, 1.0f, dH, H, X, d, 0.0f, s.out(1).f32() + e * F * d, d, *precision);
+    gemm(false, false, M, d, F, 1.0f, dH, H, w1.f32() + e * F * d, d, 0.0f, dX, d, *precision);
     if (o.w3) {
-      gemm(true, false, F, d, M, 1.0f, dH + F, H, X, d, 0.0f, s.out(2).f32() + e * F * d, d);
-      gemm(false, false, M, d, F, 1.0f, dH + F, H, o.w3->f32() + e * F * d, d, 1.0f, dX, d);
+      gemm(true, false, F, d, M, 1.0f, dH + F, H, X, d, 0.0f, s.out(2).f32() + e * F * d, d,
+           *precision);
+      gemm(false, false, M, d, F, 1.0f, dH + F, H, o.w3->f32() + e * F * d, d, 1.0f, dX, d,
+           *precision);
     }
   });
   return Status::ok();

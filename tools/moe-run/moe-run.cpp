@@ -453,12 +453,6 @@ Status prepare(const Options &o, Run &run) {
   run.device = std::move(*device);
   if (o.verbose)
     std::cerr << "moe-run: device " << run.device->description() << "\n";
-  if (auto precision = run.plan->root().precision();
-      precision && precision->str() == "bf16" && !run.device->runsGeneratedCode())
-    std::cerr << "moe-run: note: " << o.plan
-              << " has bf16 matrix products (moec --precision=bf16) in its generated "
-                 "kernels; the cpu device runs its own kernels, in fp32 (the expert "
-                 "pre-activations stored in bf16 as the plan says)\n";
   run.training = run.plan->root().training();
   if (Status s = parseHyperparameters(o, run); !s)
     return s;

@@ -9,9 +9,11 @@ Usage: compare_devices.py [--repeat] [--data TOKENS] [--precision bf16] [--gemm 
 With --repeat, DEVICE_B trains each model a second time and must give the
 same bits (losses and gradients): the determinism of the device. --data
 trains on that u16 token file instead of a generated one. --precision bf16
-compiles the models with bf16 matrix products (moec --precision=bf16) and
-compares them, on DEVICE_B, with DEVICE_A at looser tolerances (DEVICE_A:
-cpu, which runs fp32). --gemm cublaslt compiles dense GEMMs as library calls
+compiles the models with bf16 matrix products (moec --precision=bf16), which
+both devices run (operands rounded to bf16, sums in fp32), and compares them
+at looser gradient tolerances: the sums run in another order, and a value
+that lands on the other side of a bf16 rounding boundary in the activations
+the plan stores in bf16 moves by half a bf16 ulp (2e-3). --gemm cublaslt compiles dense GEMMs as library calls
 (cuBLASLt on a GPU, the host on cuda-emu). --fusion compiles with that
 fusion strategy (moec --fusion; numbers must not change with it).
 Every model is checked, a failure does not stop the others: one line per
@@ -31,10 +33,10 @@ import safetensors_file  # noqa: E402
 from cuda_plans import compile_command  # noqa: E402
 
 LOSS_RTOL, GRAD_RTOL, TRAJECTORY_RTOL, STEPS = 1e-5, 1e-4, 1e-4, 3
-# bf16 products against fp32 (--precision bf16): operands rounded to 8 bits
-# of mantissa move the loss by about 1e-4 and all gradients together by about
-# 1e-2 (measured on the 18 models: 3.8e-5 and 1.1e-2).
-BF16_LOSS_RTOL, BF16_GRAD_RTOL, BF16_TRAJECTORY_RTOL = 1e-3, 5e-2, 1e-3
+# bf16 on both devices (--precision bf16): the first-step loss agrees as in
+# fp32, the gradients within 7e-4 (cpu against cuda-emu, 5 models; against an
+# fp32 cpu they were 1.1e-2 apart).
+BF16_LOSS_RTOL, BF16_GRAD_RTOL, BF16_TRAJECTORY_RTOL = 1e-5, 5e-3, 1e-4
 
 arguments = [a for a in sys.argv[1:] if a != "--repeat"]
 repeat = len(arguments) != len(sys.argv) - 1

@@ -1,16 +1,20 @@
 // CpuMathTest.cpp - numerical building blocks of the CPU kernels.
 #include "runtime/cpu/Math.h"
 
+#include "runtime/core/Bf16.h"
+
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 using namespace moec::rt::cpu;
+using moec::rt::roundToBf16;
 
 namespace {
 // Sums feed the gradient norm (and so every update) and the losses: they must
@@ -101,10 +105,112 @@ TEST(Gemm, BetaZeroIgnoresCAndMatchesTheDefinition) {
 }
 
 TEST(Gemm, SaysWhichKernelsRun) {
-  // "oneDNN 2.6.3 sgemm, avx512_core_amx kernels" on an AMX Xeon.
+  // "oneDNN 2.6.3 sgemm and bf16 matmul, avx512_core_amx kernels" on an AMX
+  // Xeon; "oneDNN 2.6.3 sgemm (bf16 products: sgemm of rounded operands),
+  // avx2 kernels" where there are no bf16 instructions.
   std::string description = gemmDescription();
   EXPECT_EQ(description.rfind("oneDNN ", 0), 0u) << description;
-  EXPECT_NE(description.find(" sgemm, "), std::string::npos) << description;
+  EXPECT_NE(description.find(" sgemm"), std::string::npos) << description;
   EXPECT_EQ(description.find("other"), std::string::npos) << description;
+}
+
+/// Stored operands of op(A) [M, K] and op(B) [K, N] with leading dimensions
+/// wider than the rows (as attention's per-head views), random values.
+struct Operands {
+  int64_t M, N, K, lda, ldb;
+  bool transA, transB;
+  std::vector<float> a, b;
+  Operands(int64_t M, int64_t N, int64_t K, bool transA, bool transB, unsigned seed)
+      : M(M), N(N), K(K), lda((transA ? M : K) + 3), ldb((transB ? K : N) + 5), transA(transA),
+        transB(transB) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal;
+    a.resize((transA ? K : M) * lda);
+    b.resize((transB ? N : K) * ldb);
+    for (float &x : a)
+      x = normal(rng);
+    for (float &x : b)
+      x = normal(rng);
+  }
+  float opA(int64_t i, int64_t k) const { return transA ? a[k * lda + i] : a[i * lda + k]; }
+  float opB(int64_t k, int64_t j) const { return transB ? b[j * ldb + k] : b[k * ldb + j]; }
+};
+
+// --precision=bf16: each product takes operands rounded to bf16 (nearest
+// even) and sums in fp32, as the GPU's tensor-core tiles do. Every
+// transposition, odd shapes, strided operands and output, alpha and beta:
+// within fp32 summation error of the exact sum of rounded products, and
+// measurably away from the fp32 product (the operands were rounded).
+TEST(Bf16Gemm, MultipliesRoundedOperandsAndSumsInFp32) {
+  const int64_t M = 37, N = 29, K = 45, ldc = N + 2;
+  const float alpha = 0.75f;
+  for (bool transA : {false, true})
+    for (bool transB : {false, true})
+      for (float beta : {0.0f, 1.0f}) {
+        Operands o(M, N, K, transA, transB, 7 + 2 * transA + transB);
+        std::vector<float> start(M * ldc), c16, c32;
+        for (size_t i = 0; i < start.size(); ++i)
+          start[i] = beta == 0.0f ? std::nanf("") : float(i % 5) - 2.0f;
+        c16 = c32 = start;
+        gemm(transA, transB, M, N, K, alpha, o.a.data(), o.lda, o.b.data(), o.ldb, beta, c16.data(),
+             ldc, Precision::bf16);
+        gemm(transA, transB, M, N, K, alpha, o.a.data(), o.lda, o.b.data(), o.ldb, beta, c32.data(),
+             ldc, Precision::fp32);
+        double worstRounded = 0, worstFp32 = 0;
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            double rounded = 0, exact = 0, magnitude = 0;
+            for (int64_t k = 0; k < K; ++k) {
+              double x = roundToBf16(o.opA(i, k)), y = roundToBf16(o.opB(k, j));
+              rounded += x * y;
+              exact += double(o.opA(i, k)) * o.opB(k, j);
+              magnitude += std::abs(x * y);
+            }
+            double before = beta == 0.0f ? 0.0 : beta * start[i * ldc + j];
+            rounded = alpha * rounded + before;
+            exact = alpha * exact + before;
+            float got = c16[i * ldc + j];
+            ASSERT_FALSE(std::isnan(got)) << "beta = 0 read C at " << i << "," << j;
+            worstRounded = std::max(worstRounded, std::abs(got - rounded) / magnitude);
+            worstFp32 = std::max(worstFp32, std::abs(got - exact) / magnitude);
+          }
+        SCOPED_TRACE(std::string("trans ") + (transA ? "T" : "N") + (transB ? "T" : "N") +
+                     " beta " + std::to_string(beta));
+        EXPECT_LT(worstRounded, 1e-6); // fp32 sums of exact products
+        EXPECT_GT(worstFp32, 1e-4);    // rounding the operands shows
+        // Columns past N (the output's padding) are left alone.
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = N; j < ldc; ++j)
+            EXPECT_EQ(std::memcmp(&c16[i * ldc + j], &start[i * ldc + j], sizeof(float)), 0);
+      }
+}
+
+// The per-expert GEMMs change shape every step: every shape must run (no
+// kernel per shape), give the same bits when repeated, and handle the
+// empty sum.
+TEST(Bf16Gemm, AnyShapeSameBitsTwice) {
+  for (int64_t rows : {1, 2, 17, 64, 300}) {
+    Operands o(rows, 48, 40, false, true, unsigned(rows));
+    std::vector<float> first(rows * 48), again(rows * 48);
+    gemm(false, true, rows, 48, 40, 1.0f, o.a.data(), o.lda, o.b.data(), o.ldb, 0.0f, first.data(),
+         48, Precision::bf16);
+    gemm(false, true, rows, 48, 40, 1.0f, o.a.data(), o.lda, o.b.data(), o.ldb, 0.0f, again.data(),
+         48, Precision::bf16);
+    EXPECT_EQ(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)), 0) << rows;
+  }
+  std::vector<float> c = {-0.0f, std::nanf("")};
+  gemm(true, false, 1, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 0.0f, c.data(), 2, Precision::bf16);
+  EXPECT_EQ(c, (std::vector<float>{0.0f, 0.0f}));
+}
+
+// Run again with ONEDNN_MAX_CPU_ISA=AVX2 (a CPU without bf16 instructions):
+// the same products through sgemm, and the description says so.
+TEST(Bf16Gemm, WithoutBf16InstructionsRoundsForSgemm) {
+  const char *limit = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (!limit || std::string(limit) != "AVX2")
+    GTEST_SKIP() << "runs under ONEDNN_MAX_CPU_ISA=AVX2 (ctest: "
+                    "unit/cpu-math-tests/bf16-without-bf16-instructions)";
+  EXPECT_NE(gemmDescription().find("bf16 products: sgemm of rounded operands"), std::string::npos)
+      << gemmDescription();
 }
 } // namespace
