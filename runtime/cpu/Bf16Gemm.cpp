@@ -24,24 +24,29 @@ namespace moec::rt::cpu {
 namespace {
 using dnnl::memory;
 
-/// `rows` x `cols` of `src` (leading dimension `ld`) rounded into `dst`,
-/// contiguous; across the threads unless already inside a parallel region.
-void packRounded(const float *src, int64_t rows, int64_t cols, int64_t ld,
-                 std::vector<uint16_t> &dst) {
-  dst.resize(static_cast<size_t>(rows * cols));
+/// An operand's `rows` x `cols` as bf16 bits: as given, or its fp32 values
+/// rounded into `packed` (contiguous), across the threads unless already
+/// inside a parallel region.
+MatrixIn rounded(MatrixIn m, int64_t rows, int64_t cols, std::vector<uint16_t> &packed) {
+  if (m.type == DType::bf16)
+    return m;
+  const float *values = static_cast<const float *>(m.data);
+  packed.resize(static_cast<size_t>(rows * cols));
   const bool spread = !omp_in_parallel() && rows * cols >= (int64_t(1) << 15);
-  if (ld == cols) {
+  if (m.ld == cols) {
     // Contiguous: blocks of the flat array.
     constexpr int64_t kBlock = 1 << 14;
     int64_t n = rows * cols, blocks = (n + kBlock - 1) / kBlock;
 #pragma omp parallel for if (spread) schedule(static)
     for (int64_t b = 0; b < blocks; ++b)
-      roundToBf16(src + b * kBlock, dst.data() + b * kBlock, std::min(kBlock, n - b * kBlock));
-    return;
-  }
+      roundToBf16(values + b * kBlock, packed.data() + b * kBlock,
+                  std::min(kBlock, n - b * kBlock));
+  } else {
 #pragma omp parallel for if (spread) schedule(static)
-  for (int64_t r = 0; r < rows; ++r)
-    roundToBf16(src + r * ld, dst.data() + r * cols, cols);
+    for (int64_t r = 0; r < rows; ++r)
+      roundToBf16(values + r * m.ld, packed.data() + r * cols, cols);
+  }
+  return MatrixIn(packed.data(), cols);
 }
 
 dnnl::engine &cpuEngine() {
@@ -49,14 +54,19 @@ dnnl::engine &cpuEngine() {
   return engine;
 }
 
-/// The matmul for one transposition of each operand and one beta (0: C is
-/// written, not read), with every dimension, leading dimension and alpha
-/// given at run time; made once, then shared (primitives are thread-safe).
-const dnnl::matmul &matmulFor(bool transA, bool transB, float beta) {
+memory::data_type typeOf(DType type) {
+  return type == DType::bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
+
+/// The matmul for one transposition of each operand, one beta (0: C is
+/// written, not read) and one result type, with every dimension, leading
+/// dimension and alpha given at run time; made once, then shared
+/// (primitives are thread-safe).
+const dnnl::matmul &matmulFor(bool transA, bool transB, float beta, DType result) {
   static std::mutex mutex;
-  static std::map<std::tuple<bool, bool, float>, dnnl::matmul> made;
+  static std::map<std::tuple<bool, bool, float, DType>, dnnl::matmul> made;
   std::lock_guard<std::mutex> lock(mutex);
-  auto key = std::make_tuple(transA, transB, beta);
+  auto key = std::make_tuple(transA, transB, beta, result);
   auto found = made.find(key);
   if (found != made.end())
     return found->second;
@@ -66,7 +76,7 @@ const dnnl::matmul &matmulFor(bool transA, bool transB, float beta) {
   };
   memory::desc a({any, any}, memory::data_type::bf16, strides(transA));
   memory::desc b({any, any}, memory::data_type::bf16, strides(transB));
-  memory::desc c({any, any}, memory::data_type::f32, strides(false));
+  memory::desc c({any, any}, typeOf(result), strides(false));
   dnnl::primitive_attr attr;
   attr.set_output_scales(0, {DNNL_RUNTIME_F32_VAL});
   if (beta != 0.0f) {
@@ -78,17 +88,20 @@ const dnnl::matmul &matmulFor(bool transA, bool transB, float beta) {
   return made.emplace(key, dnnl::matmul(described)).first->second;
 }
 
-void matmulBf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
-                const uint16_t *A, const uint16_t *B, float beta, float *C, int64_t ldc) {
-  const dnnl::matmul &matmul = matmulFor(transA, transB, beta);
+void matmulBf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, MatrixIn A,
+                MatrixIn B, float beta, MatrixOut C) {
+  const dnnl::matmul &matmul = matmulFor(transA, transB, beta, C.type);
   dnnl::engine &engine = cpuEngine();
-  // Packed operands: A is [M, K] (stored [K, M] when transposed), B is
-  // [K, N] (stored [N, K] when transposed).
-  memory a({{M, K}, memory::data_type::bf16, transA ? memory::dims{1, M} : memory::dims{K, 1}},
-           engine, const_cast<uint16_t *>(A));
-  memory b({{K, N}, memory::data_type::bf16, transB ? memory::dims{1, K} : memory::dims{N, 1}},
-           engine, const_cast<uint16_t *>(B));
-  memory c({{M, N}, memory::data_type::f32, memory::dims{ldc, 1}}, engine, C);
+  auto strides = [](bool transposed, int64_t ld) {
+    return transposed ? memory::dims{1, ld} : memory::dims{ld, 1};
+  };
+  // A is [M, K] (stored [K, M] when transposed), B is [K, N] (stored [N, K]
+  // when transposed).
+  memory a({{M, K}, memory::data_type::bf16, strides(transA, A.ld)}, engine,
+           const_cast<void *>(A.data));
+  memory b({{K, N}, memory::data_type::bf16, strides(transB, B.ld)}, engine,
+           const_cast<void *>(B.data));
+  memory c({{M, N}, typeOf(C.type), strides(false, C.ld)}, engine, C.data);
   memory scale({{1}, memory::data_type::f32, memory::dims{1}}, engine, &alpha);
   thread_local dnnl::stream stream(engine); // this thread's
   matmul.execute(stream, {{DNNL_ARG_SRC, a},
@@ -107,34 +120,27 @@ bool bf16ProductsInHardware() {
   return inHardware;
 }
 
-void gemmBf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
-              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-              int64_t ldc) {
+void gemmBf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, MatrixIn A,
+              MatrixIn B, float beta, MatrixOut C) {
   thread_local std::vector<uint16_t> packedA, packedB; // this thread's
-  packRounded(A, transA ? K : M, transA ? M : K, lda, packedA);
-  packRounded(B, transB ? N : K, transB ? K : N, ldb, packedB);
+  MatrixIn a = rounded(A, transA ? K : M, transA ? M : K, packedA);
+  MatrixIn b = rounded(B, transB ? N : K, transB ? K : N, packedB);
   if (bf16ProductsInHardware()) {
     try {
-      matmulBf16(transA, transB, M, N, K, alpha, packedA.data(), packedB.data(), beta, C, ldc);
+      matmulBf16(transA, transB, M, N, K, alpha, a, b, beta, C);
       return;
     } catch (const dnnl::error &failure) {
       std::fprintf(stderr,
                    "moec: internal error: oneDNN's bf16 matmul (%c%c, M=%lld N=%lld K=%lld, "
-                   "ldc=%lld) failed: %s (status %d)\n",
+                   "lda=%lld ldb=%lld ldc=%lld) failed: %s (status %d)\n",
                    transA ? 'T' : 'N', transB ? 'T' : 'N', (long long)M, (long long)N, (long long)K,
-                   (long long)ldc, failure.what(), int(failure.status));
+                   (long long)a.ld, (long long)b.ld, (long long)C.ld, failure.what(),
+                   int(failure.status));
       std::abort();
     }
   }
-  // No bf16 instructions: the rounded operands, widened again, through sgemm.
-  auto widen = [](const std::vector<uint16_t> &bits) {
-    std::vector<float> values(bits.size());
-    widenBf16(bits.data(), values.data(), static_cast<int64_t>(bits.size()));
-    return values;
-  };
-  std::vector<float> a = widen(packedA), b = widen(packedB);
-  gemm(transA, transB, M, N, K, alpha, a.data(), transA ? M : K, b.data(), transB ? K : N, beta, C,
-       ldc, Precision::fp32);
+  // No bf16 instructions: sgemm on the rounded operands (gemm widens them).
+  gemm(transA, transB, M, N, K, alpha, a, b, beta, C, Precision::fp32);
 }
 
 } // namespace moec::rt::cpu

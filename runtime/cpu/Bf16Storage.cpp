@@ -75,6 +75,28 @@ void storeRows(const TensorRef &t, int64_t first, int64_t count, const float *va
            [&](int64_t begin, int64_t n) { roundToBf16(values + begin, bits + begin, n); });
 }
 
+MatrixIn rowsOperand(const TensorRef &t, int64_t first, int64_t count, Precision precision,
+                     std::vector<uint16_t> &scratch) {
+  int64_t width = t.dim(-1);
+  if (t.dtype == DType::bf16)
+    return MatrixIn(bitsOf(t) + first * width, width);
+  const float *values = t.f32() + first * width;
+  if (precision != Precision::bf16)
+    return MatrixIn(values, width);
+  scratch.resize(static_cast<size_t>(count * width));
+  uint16_t *bits = scratch.data();
+  inBlocks(count * width,
+           [&](int64_t begin, int64_t n) { roundToBf16(values + begin, bits + begin, n); });
+  return MatrixIn(bits, width);
+}
+
+MatrixOut rowsResult(const TensorRef &t, int64_t first) {
+  int64_t width = t.dim(-1);
+  if (t.dtype == DType::bf16)
+    return MatrixOut(bitsOf(t) + first * width, width);
+  return MatrixOut(t.f32() + first * width, width);
+}
+
 void zeroRowsFrom(const TensorRef &t, int64_t first) {
   int64_t rows = t.numel() / t.dim(-1);
   if (first >= rows)

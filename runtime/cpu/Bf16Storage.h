@@ -5,6 +5,7 @@
 #define MOEC_RUNTIME_CPU_BF16STORAGE_H
 
 #include "runtime/core/Tensor.h"
+#include "runtime/cpu/Math.h"
 
 #include <cstdint>
 #include <vector>
@@ -34,6 +35,15 @@ void storeFloats(const TensorRef &t, const float *values);
 const float *rowsOf(const TensorRef &t, int64_t first, int64_t count, std::vector<float> &scratch);
 float *rowsOutput(const TensorRef &t, int64_t first, int64_t count, std::vector<float> &scratch);
 void storeRows(const TensorRef &t, int64_t first, int64_t count, const float *values);
+
+/// Rows from row `first` of `t` as an operand of `count`-row products in
+/// `precision`: bf16 bits when `t` is stored in bf16, else its fp32 values,
+/// rounded once into `scratch` for bf16 products (so that rows several
+/// products read are rounded once).
+MatrixIn rowsOperand(const TensorRef &t, int64_t first, int64_t count, Precision precision,
+                     std::vector<uint16_t> &scratch);
+/// Rows from row `first` of `t` as the result of a product, in `t`'s type.
+MatrixOut rowsResult(const TensorRef &t, int64_t first);
 
 /// Sets rows [first, end) of `t` to zero, whatever its element type.
 void zeroRowsFrom(const TensorRef &t, int64_t first);

@@ -29,16 +29,19 @@ void ffnRows(const float *X, float *Y, int64_t M, int64_t d, int64_t F, const Ff
   float *h3 = w.w3 ? h1 + M * F : nullptr;
   float *lowRank = h1 + M * F * (w.w3 ? 2 : 1);
   project(X, w.w1, w.a1, h1, M, d, F, lowRank, precision);
-  if (h3) {
+  if (h3)
     project(X, w.w3, w.a3, h3, M, d, F, lowRank, precision);
+  withActivation(act, [&](auto kind) {
+    if (h3) {
 #pragma omp parallel for
-    for (int64_t i = 0; i < M * F; ++i)
-      h1[i] = activate(act, h1[i]) * h3[i];
-  } else {
+      for (int64_t i = 0; i < M * F; ++i)
+        h1[i] = activate(kind, h1[i]) * h3[i];
+    } else {
 #pragma omp parallel for
-    for (int64_t i = 0; i < M * F; ++i)
-      h1[i] = activate(act, h1[i]);
-  }
+      for (int64_t i = 0; i < M * F; ++i)
+        h1[i] = activate(kind, h1[i]);
+    }
+  });
   project(h1, w.w2, w.a2, Y, M, F, d, lowRank, precision);
 }
 
@@ -61,21 +64,29 @@ void ffnRowsBackward(const float *X, const float *dY, float *dX, int64_t M, int6
   linearNT(X, w.w1, h1, M, d, F, 0.0f, precision);
   if (gated)
     linearNT(X, w.w3, h3, M, d, F, 0.0f, precision);
+  withActivation(act, [&](auto kind) {
 #pragma omp parallel for
-  for (int64_t i = 0; i < M * F; ++i)
-    g[i] = activate(act, h1[i]) * (gated ? h3[i] : 1.0f);
+    for (int64_t i = 0; i < M * F; ++i)
+      g[i] = activate(kind, h1[i]) * (gated ? h3[i] : 1.0f);
+  });
   // dW2 = dYᵀ g; dg = dY W2.
   gemm(true, false, d, F, M, 1.0f, dY, d, g, F, 0.0f, dW2, F, precision);
   gemm(false, false, M, F, d, 1.0f, dY, d, w.w2, F, 0.0f, dg, F, precision);
   // dh3 = dg ⊙ act(h1) (into h3's place), dh1 = dg ⊙ h3 ⊙ act'(h1) (into g).
+  withActivation(act, [&](auto kind) {
+    if (gated) {
 #pragma omp parallel for
-  for (int64_t i = 0; i < M * F; ++i) {
-    float a = activate(act, h1[i]);
-    float upstream = gated ? dg[i] * h3[i] : dg[i];
-    if (gated)
-      h3[i] = dg[i] * a;
-    g[i] = upstream * activateGrad(act, h1[i]);
-  }
+      for (int64_t i = 0; i < M * F; ++i) {
+        float upstream = dg[i] * h3[i];
+        h3[i] = dg[i] * activate(kind, h1[i]);
+        g[i] = upstream * activateGrad(kind, h1[i]);
+      }
+    } else {
+#pragma omp parallel for
+      for (int64_t i = 0; i < M * F; ++i)
+        g[i] = dg[i] * activateGrad(kind, h1[i]);
+    }
+  });
   float *dh1 = g, *dh3 = h3;
   gemm(true, false, F, d, M, 1.0f, dh1, F, X, d, 0.0f, dW1, d, precision);
   gemm(false, false, M, d, F, 1.0f, dh1, F, w.w1, d, 0.0f, dX, d, precision);

@@ -3,33 +3,21 @@
 #include "runtime/cpu/Math.h"
 
 #include "runtime/cpu/Bf16Gemm.h"
+#include "runtime/cpu/Bf16Storage.h"
 
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 namespace moec::rt::cpu {
 
-void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-          int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
-          Precision precision) {
-  if (M == 0 || N == 0)
-    return;
-  if (K == 0) {
-    // No terms: C = beta · C, where beta = 0 means C's old contents are not
-    // read at all (as in BLAS): +0, whatever bits the buffer held (a NaN, a
-    // -0 left by an earlier step in a reused arena).
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j)
-        C[i * ldc + j] = beta == 0.0f ? 0.0f : C[i * ldc + j] * beta;
-    return;
-  }
-  if (precision == Precision::bf16) {
-    gemmBf16(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    return;
-  }
+namespace {
+/// C = alpha · op(A) · op(B) + beta · C in fp32 through oneDNN's sgemm.
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+           int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
   dnnl_status_t status = dnnl_sgemm(transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, alpha, A, lda,
                                     B, ldb, beta, C, ldc);
   if (status != dnnl_success) {
@@ -41,6 +29,62 @@ void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha
                  (long long)lda, (long long)ldb, (long long)ldc, int(status));
     std::abort();
   }
+}
+
+/// An operand's `rows` x `cols` as fp32: in place, or bf16 bits widened into
+/// `scratch` (leading dimension `cols`).
+MatrixIn widened(MatrixIn m, int64_t rows, int64_t cols, std::vector<float> &scratch) {
+  if (m.type != DType::bf16)
+    return m;
+  scratch.resize(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    widenBf16(static_cast<const uint16_t *>(m.data) + r * m.ld, scratch.data() + r * cols, cols);
+  return MatrixIn(scratch.data(), cols);
+}
+} // namespace
+
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, MatrixIn A,
+          MatrixIn B, float beta, MatrixOut C, Precision precision) {
+  if (M == 0 || N == 0)
+    return;
+  if (C.type == DType::bf16 && beta != 0.0f) {
+    std::fprintf(stderr, "moec: internal error: a bf16 GEMM result with beta = %g\n", beta);
+    std::abort();
+  }
+  if (K == 0) {
+    // No terms: C = beta · C, where beta = 0 means C's old contents are not
+    // read at all (as in BLAS): +0, whatever bits the buffer held (a NaN, a
+    // -0 left by an earlier step in a reused arena).
+    for (int64_t i = 0; i < M; ++i) {
+      if (C.type == DType::bf16) {
+        std::fill_n(static_cast<uint16_t *>(C.data) + i * C.ld, N, uint16_t(0));
+        continue;
+      }
+      float *row = static_cast<float *>(C.data) + i * C.ld;
+      for (int64_t j = 0; j < N; ++j)
+        row[j] = beta == 0.0f ? 0.0f : row[j] * beta;
+    }
+    return;
+  }
+  if (precision == Precision::bf16) {
+    gemmBf16(transA, transB, M, N, K, alpha, A, B, beta, C);
+    return;
+  }
+  // fp32 products of operands that may be stored in bf16; a bf16 result is
+  // computed in fp32, then rounded.
+  thread_local std::vector<float> wideA, wideB, wideC; // this thread's
+  MatrixIn a = widened(A, transA ? K : M, transA ? M : K, wideA);
+  MatrixIn b = widened(B, transB ? N : K, transB ? K : N, wideB);
+  if (C.type != DType::bf16) {
+    sgemm(transA, transB, M, N, K, alpha, static_cast<const float *>(a.data), a.ld,
+          static_cast<const float *>(b.data), b.ld, beta, static_cast<float *>(C.data), C.ld);
+    return;
+  }
+  wideC.resize(static_cast<size_t>(M * N));
+  sgemm(transA, transB, M, N, K, alpha, static_cast<const float *>(a.data), a.ld,
+        static_cast<const float *>(b.data), b.ld, 0.0f, wideC.data(), N);
+  for (int64_t i = 0; i < M; ++i)
+    roundToBf16(wideC.data() + i * N, static_cast<uint16_t *>(C.data) + i * C.ld, N);
 }
 
 namespace {

@@ -10,7 +10,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace moec::rt::cpu {
@@ -20,14 +22,53 @@ namespace moec::rt::cpu {
 /// tensor-core tiles round them) with products summed in fp32.
 enum class Precision { fp32, bf16 };
 
+/// A matrix operand of gemm, row-major with leading dimension `ld`: fp32
+/// values, or bf16 bits (a tensor the plan stores in bf16, or rows a kernel
+/// rounded once for several products).
+struct MatrixIn {
+  const void *data = nullptr;
+  int64_t ld = 0;
+  DType type = DType::f32;
+  MatrixIn(const float *values, int64_t ld) : data(values), ld(ld) {}
+  MatrixIn(const uint16_t *bf16Bits, int64_t ld) : data(bf16Bits), ld(ld), type(DType::bf16) {}
+  /// The submatrix from (row, column).
+  MatrixIn at(int64_t row, int64_t column) const {
+    MatrixIn sub = *this;
+    sub.data = static_cast<const char *>(data) + (row * ld + column) * dtypeSize(type);
+    return sub;
+  }
+};
+
+/// Where gemm writes C: fp32, or bf16 (rounded to nearest even; beta = 0).
+struct MatrixOut {
+  void *data = nullptr;
+  int64_t ld = 0;
+  DType type = DType::f32;
+  MatrixOut(float *values, int64_t ld) : data(values), ld(ld) {}
+  MatrixOut(uint16_t *bf16Bits, int64_t ld) : data(bf16Bits), ld(ld), type(DType::bf16) {}
+  /// The submatrix from (row, column).
+  MatrixOut at(int64_t row, int64_t column) const {
+    MatrixOut sub = *this;
+    sub.data = static_cast<char *>(data) + (row * ld + column) * dtypeSize(type);
+    return sub;
+  }
+};
+
 /// C[M, N] = alpha · op(A) · op(B) + beta · C, row-major, through oneDNN,
 /// whose kernels follow the CPU's features (AVX2, AVX-512, AMX), not a table
 /// of CPU models: its sgemm (fp32), or for bf16 its bf16 matmul (AMX or
 /// AVX512-BF16; on CPUs with neither, sgemm on the rounded operands, the
 /// same products). beta = 0 never reads C.
-void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-          int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
-          Precision precision = Precision::fp32);
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, MatrixIn A,
+          MatrixIn B, float beta, MatrixOut C, Precision precision);
+
+/// The same with fp32 operands and result.
+inline void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                 int64_t ldc, Precision precision = Precision::fp32) {
+  gemm(transA, transB, M, N, K, alpha, MatrixIn(A, lda), MatrixIn(B, ldb), beta, MatrixOut(C, ldc),
+       precision);
+}
 
 /// Which GEMMs run and on which instruction set: "oneDNN 2.6.3 sgemm and
 /// bf16 matmul, avx512_core_amx kernels".
@@ -42,6 +83,56 @@ inline void linearNT(const float *X, const float *W, float *Y, int64_t M, int64_
 enum class Act { relu, gelu, gelu_tanh, silu, sigmoid };
 Act parseActivation(const std::string &name);
 
+/// Calls `fn(kind)` with the activation as a compile-time constant
+/// (std::integral_constant, which converts to Act), so that a loop written
+/// inside `fn` is compiled per activation, its switch folded away, and
+/// vectorises.
+template <typename Fn> void withActivation(Act act, Fn fn) {
+  switch (act) {
+  case Act::relu:
+    return fn(std::integral_constant<Act, Act::relu>{});
+  case Act::gelu:
+    return fn(std::integral_constant<Act, Act::gelu>{});
+  case Act::gelu_tanh:
+    return fn(std::integral_constant<Act, Act::gelu_tanh>{});
+  case Act::silu:
+    return fn(std::integral_constant<Act, Act::silu>{});
+  case Act::sigmoid:
+    return fn(std::integral_constant<Act, Act::sigmoid>{});
+  }
+}
+
+/// e^x in fp32 within 1 ulp of the correctly rounded value (checked on
+/// every float of [-87, 88.7]), as glibc's expf, but without a call or a
+/// branch, so that loops over it vectorise: x = n ln 2 + r (Cody-Waite),
+/// e^r by Cephes' polynomial, 2^n through the exponent bits (in two factors,
+/// so that n = 128 does not overflow). Above 88.72 it is inf, as glibc's;
+/// below -87 it is 0 where glibc's falls through subnormals (under 1.7e-38),
+/// which x86 computes with at a hundredth of the speed.
+inline float polyExp(float x) {
+  float clamped = x < -87.0f ? -87.0f : x;
+  clamped = clamped > 88.72283f ? 88.72283f : clamped;
+  // n = round(x / ln 2) by the 1.5 · 2^23 trick (no call to rint).
+  float n = (clamped * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = clamped - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float y = p * (r * r) + r + 1.0f;
+  int32_t whole = static_cast<int32_t>(n), half = whole / 2;
+  int32_t bits1 = (half + 127) << 23, bits2 = (whole - half + 127) << 23;
+  float scale1, scale2;
+  std::memcpy(&scale1, &bits1, sizeof(scale1));
+  std::memcpy(&scale2, &bits2, sizeof(scale2));
+  float result = y * scale1 * scale2;
+  result = x > 88.72283f ? std::numeric_limits<float>::infinity() : result;
+  return x < -87.0f ? 0.0f : result;
+}
+
 inline float activate(Act act, float x) {
   switch (act) {
   case Act::relu:
@@ -52,9 +143,9 @@ inline float activate(Act act, float x) {
     return 0.5f * x *
            (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
   case Act::silu:
-    return x / (1.0f + std::exp(-x));
+    return x / (1.0f + polyExp(-x));
   case Act::sigmoid:
-    return 1.0f / (1.0f + std::exp(-x));
+    return 1.0f / (1.0f + polyExp(-x));
   }
   return x;
 }
@@ -77,11 +168,11 @@ inline float activateGrad(Act act, float x) {
            0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
   }
   case Act::silu: {
-    float sig = 1.0f / (1.0f + std::exp(-x));
+    float sig = 1.0f / (1.0f + polyExp(-x));
     return sig * (1.0f + x * (1.0f - sig));
   }
   case Act::sigmoid: {
-    float sig = 1.0f / (1.0f + std::exp(-x));
+    float sig = 1.0f / (1.0f + polyExp(-x));
     return sig * (1.0f - sig);
   }
   }
@@ -91,7 +182,7 @@ inline float activateGrad(Act act, float x) {
 /// act(x) and act'(x) together, sharing the transcendental functions.
 inline void activateWithGrad(Act act, float x, float &value, float &grad) {
   if (act == Act::silu) {
-    float sig = 1.0f / (1.0f + std::exp(-x));
+    float sig = 1.0f / (1.0f + polyExp(-x));
     value = x * sig;
     grad = sig * (1.0f + x * (1.0f - sig));
     return;

@@ -1,5 +1,6 @@
 // SplitExpertKernels.cpp - the up and down halves of the routed experts and
 // their gradients (training graphs, --moe-split-expert-ffn).
+#include "runtime/core/Bf16.h"
 #include "runtime/cpu/Bf16Storage.h"
 #include "runtime/cpu/CpuKernels.h"
 #include "runtime/cpu/ExpertBlocks.h"
@@ -34,36 +35,131 @@ Status groupedFfnUp(const StepContext &s) {
     return precision.status();
   const TensorRef &x = s.in(0), &w1 = s.in(1);
   UpOperands o = upOperands(s);
-  int64_t E = w1.dim(0), F = w1.dim(1), d = w1.dim(2), H = s.out(0).dim(-1);
+  int64_t E = w1.dim(0), F = w1.dim(1), d = w1.dim(2);
   auto blocks = expertBlocks(s, x, o.sizes, E);
   if (!blocks)
     return blocks.status();
   zeroRowsFrom(s.out(0), blocks->used);
   forEachExpert(*blocks, [&](int64_t e) {
-    // Either side may be stored in bf16: widened and rounded per expert.
-    static thread_local std::vector<float> wideX, wideOut; // this thread's
+    // Either side may be stored in bf16; bf16 products round X once.
+    static thread_local std::vector<uint16_t> roundedX; // this thread's
     int64_t first = blocks->first[e], M = blocks->count[e];
-    const float *X = rowsOf(x, first, M, wideX);
-    float *out = rowsOutput(s.out(0), first, M, wideOut);
-    gemm(false, true, M, F, d, 1.0f, X, d, w1.f32() + e * F * d, d, 0.0f, out, H, *precision);
+    MatrixIn X = rowsOperand(x, first, M, *precision, roundedX);
+    MatrixOut out = rowsResult(s.out(0), first);
+    gemm(false, true, M, F, d, 1.0f, X, MatrixIn(w1.f32() + e * F * d, d), 0.0f, out, *precision);
     if (o.w3)
-      gemm(false, true, M, F, d, 1.0f, X, d, o.w3->f32() + e * F * d, d, 0.0f, out + F, H,
+      gemm(false, true, M, F, d, 1.0f, X, MatrixIn(o.w3->f32() + e * F * d, d), 0.0f, out.at(0, F),
            *precision);
-    storeRows(s.out(0), first, M, out);
   });
   return Status::ok();
 }
 
-/// g = act(h1) [⊙ h3] for M rows of `hidden` (row stride H) into `g` (M × F).
-void gatedActivation(const float *hidden, int64_t M, int64_t F, int64_t H, bool gated,
-                     Act act, float *g) {
-#pragma omp parallel for
-  for (int64_t r = 0; r < M; ++r)
-    for (int64_t j = 0; j < F; ++j) {
-      float h1 = hidden[r * H + j];
-      g[r * F + j] = activate(act, h1) * (gated ? hidden[r * H + F + j] : 1.0f);
-    }
+/// Element access for rows stored in fp32 or bf16 (as bits): kernels
+/// written once over both read with load() and write with store().
+inline float load(const float *p, int64_t i) { return p[i]; }
+inline float load(const uint16_t *p, int64_t i) { return bf16Value(p[i]); }
+inline void store(float *p, int64_t i, float v) { p[i] = v; }
+inline void store(uint16_t *p, int64_t i, float v) { p[i] = bf16Bits(v); }
+
+/// Calls `fn` with rows from `first` of `t` as `const float *` or, stored in
+/// bf16, `const uint16_t *`.
+template <typename Fn> void withRows(const TensorRef &t, int64_t first, Fn fn) {
+  if (t.dtype == DType::bf16)
+    fn(static_cast<const uint16_t *>(t.data) + first * t.dim(-1));
+  else
+    fn(static_cast<const float *>(t.f32()) + first * t.dim(-1));
 }
+
+/// Calls `fn` with rows from `first` of `t` as `float *` or, stored in bf16,
+/// `uint16_t *` (written through store(), which rounds).
+template <typename Fn> void withOutputRows(const TensorRef &t, int64_t first, Fn fn) {
+  if (t.dtype == DType::bf16)
+    fn(static_cast<uint16_t *>(t.data) + first * t.dim(-1));
+  else
+    fn(t.f32() + first * t.dim(-1));
+}
+
+/// g = act(h1) [⊙ h3] for M rows of `hidden` (row stride H) into `g` (M × F).
+template <typename In, typename Out>
+void gatedActivation(const In *hidden, int64_t M, int64_t F, int64_t H, bool gated, Act act,
+                     Out *g) {
+  withActivation(act, [&](auto kind) {
+#pragma omp parallel for
+    for (int64_t r = 0; r < M; ++r) {
+      const In *h1 = hidden + r * H, *h3 = h1 + F;
+      Out *out = g + r * F;
+      if (gated)
+        for (int64_t j = 0; j < F; ++j)
+          store(out, j, activate(kind, load(h1, j)) * load(h3, j));
+      else
+        for (int64_t j = 0; j < F; ++j)
+          store(out, j, activate(kind, load(h1, j)));
+    }
+  });
+}
+
+/// act(h1) and act'(h1) into `a` and `da` (M × F) in one pass, and
+/// g = act(h1) [⊙ h3] into `g`.
+template <typename In, typename G>
+void activationWithSlope(const In *hidden, int64_t M, int64_t F, int64_t H, bool gated, Act act,
+                         float *a, float *da, G *g) {
+  withActivation(act, [&](auto kind) {
+#pragma omp parallel for
+    for (int64_t r = 0; r < M; ++r) {
+      const In *h1 = hidden + r * H, *h3 = h1 + F;
+      float *ar = a + r * F, *dar = da + r * F;
+      G *gr = g + r * F;
+      for (int64_t j = 0; j < F; ++j)
+        activateWithGrad(kind, load(h1, j), ar[j], dar[j]);
+      if (gated)
+        for (int64_t j = 0; j < F; ++j)
+          store(gr, j, ar[j] * load(h3, j));
+      else
+        for (int64_t j = 0; j < F; ++j)
+          store(gr, j, ar[j]);
+    }
+  });
+}
+
+/// The pre-activations' gradient from the activation's `dg`: dh1 = dg ⊙ h3
+/// ⊙ act'(h1) and dh3 = dg ⊙ act(h1) (ungated: dh1 = dg ⊙ act'(h1)), rows
+/// of stride H.
+template <typename In, typename Out>
+void preActivationGradient(const In *hidden, const float *a, const float *da, const float *dg,
+                           int64_t M, int64_t F, int64_t H, bool gated, Out *dh) {
+#pragma omp parallel for
+  for (int64_t r = 0; r < M; ++r) {
+    const In *h3 = hidden + r * H + F;
+    const float *ar = a + r * F, *dar = da + r * F, *dgr = dg + r * F;
+    Out *dh1 = dh + r * H, *dh3 = dh1 + F;
+    if (gated)
+      for (int64_t j = 0; j < F; ++j) {
+        store(dh1, j, dgr[j] * load(h3, j) * dar[j]);
+        store(dh3, j, dgr[j] * ar[j]);
+      }
+    else
+      for (int64_t j = 0; j < F; ++j)
+        store(dh1, j, dgr[j] * dar[j]);
+  }
+}
+
+/// A row block's scratch for an operand of products in `precision`: fp32,
+/// or bf16 bits for bf16 products (rounded once, as it is computed).
+struct OperandScratch {
+  std::vector<float> values;
+  std::vector<uint16_t> bits;
+  /// Room for `n` elements; calls fn with the pointer to write.
+  template <typename Fn> MatrixIn make(Precision precision, int64_t rows, int64_t cols, Fn fn) {
+    if (precision == Precision::bf16) {
+      bits.resize(static_cast<size_t>(rows * cols));
+      fn(bits.data());
+      return MatrixIn(bits.data(), cols);
+    }
+    values.resize(static_cast<size_t>(rows * cols));
+    fn(values.data());
+    return MatrixIn(values.data(), cols);
+  }
+};
 
 /// What the down ops and their gradient share: (hidden, w2, [group_sizes])
 /// with their sizes, the activation, and which rows belong to which expert.
@@ -105,14 +201,14 @@ Status groupedFfnDown(const StepContext &s) {
   int64_t d = p.d, F = p.F, H = p.H;
   zeroRowsFrom(s.out(0), blocks.used);
   forEachExpert(blocks, [&](int64_t e) {
-    static thread_local std::vector<float> wideH, g, wideY; // this thread's
+    static thread_local OperandScratch g; // this thread's
     int64_t first = blocks.first[e], M = blocks.count[e];
-    const float *h = rowsOf(hidden, first, M, wideH);
-    g.resize(M * F);
-    gatedActivation(h, M, F, H, p.gated, p.act, g.data());
-    float *y = rowsOutput(s.out(0), first, M, wideY);
-    gemm(false, true, M, d, F, 1.0f, g.data(), F, w2.f32() + e * d * F, F, 0.0f, y, d, *precision);
-    storeRows(s.out(0), first, M, y);
+    MatrixIn activated = g.make(*precision, M, F, [&](auto *out) {
+      withRows(hidden, first,
+               [&](const auto *h) { gatedActivation(h, M, F, H, p.gated, p.act, out); });
+    });
+    gemm(false, true, M, d, F, 1.0f, activated, MatrixIn(w2.f32() + e * d * F, F), 0.0f,
+         rowsResult(s.out(0), first), *precision);
   });
   return Status::ok();
 }
@@ -131,38 +227,30 @@ Status groupedFfnDownGrad(const StepContext &s) {
   int64_t d = p.d, F = p.F, H = p.H;
   zeroRowsFrom(s.out(0), blocks.used);
   forEachExpert(blocks, [&](int64_t e) {
-    static thread_local std::vector<float> wideH, wideGrad, a, da, g, dg; // this thread's
+    static thread_local std::vector<float> a, da, dg; // this thread's
+    static thread_local OperandScratch g;
+    static thread_local std::vector<uint16_t> roundedDY;
     int64_t first = blocks.first[e], M = blocks.count[e];
-    const float *h = rowsOf(hidden, first, M, wideH);
-    const float *dY = dy.f32() + first * d;
-    for (auto *buffer : {&a, &da, &g, &dg})
+    for (auto *buffer : {&a, &da, &dg})
       buffer->resize(M * F);
     // Plain pointers: the scratch vectors are this thread's.
-    float *ap = a.data(), *dap = da.data(), *gp = g.data(), *dgp = dg.data();
-    // act(h1) and act'(h1) in one pass; g = act(h1) [⊙ h3].
-#pragma omp parallel for
-    for (int64_t r = 0; r < M; ++r)
-      for (int64_t j = 0; j < F; ++j) {
-        int64_t k = r * F + j;
-        activateWithGrad(p.act, h[r * H + j], ap[k], dap[k]);
-        gp[k] = p.gated ? ap[k] * h[r * H + F + j] : ap[k];
-      }
+    float *ap = a.data(), *dap = da.data(), *dgp = dg.data();
+    MatrixIn activated = g.make(*precision, M, F, [&](auto *out) {
+      withRows(hidden, first, [&](const auto *h) {
+        activationWithSlope(h, M, F, H, p.gated, p.act, ap, dap, out);
+      });
+    });
     // dW2 = dYᵀ g; dg = dY W2.
-    gemm(true, false, d, F, M, 1.0f, dY, d, gp, F, 0.0f, s.out(1).f32() + e * d * F, F, *precision);
-    gemm(false, false, M, F, d, 1.0f, dY, d, w2.f32() + e * d * F, F, 0.0f, dgp, F, *precision);
-    float *dh = rowsOutput(s.out(0), first, M, wideGrad);
-#pragma omp parallel for
-    for (int64_t r = 0; r < M; ++r)
-      for (int64_t j = 0; j < F; ++j) {
-        int64_t k = r * F + j;
-        if (p.gated) {
-          dh[r * H + j] = dgp[k] * h[r * H + F + j] * dap[k];
-          dh[r * H + F + j] = dgp[k] * ap[k];
-        } else {
-          dh[r * H + j] = dgp[k] * dap[k];
-        }
-      }
-    storeRows(s.out(0), first, M, dh);
+    MatrixIn dY = rowsOperand(dy, first, M, *precision, roundedDY); // read twice
+    gemm(true, false, d, F, M, 1.0f, dY, activated, 0.0f, MatrixOut(s.out(1).f32() + e * d * F, F),
+         *precision);
+    gemm(false, false, M, F, d, 1.0f, dY, MatrixIn(w2.f32() + e * d * F, F), 0.0f,
+         MatrixOut(dgp, F), *precision);
+    withRows(hidden, first, [&](const auto *h) {
+      withOutputRows(s.out(0), first, [&](auto *dh) {
+        preActivationGradient(h, ap, dap, dgp, M, F, H, p.gated, dh);
+      });
+    });
   });
   return Status::ok();
 }
@@ -174,25 +262,26 @@ Status groupedFfnUpGrad(const StepContext &s) {
   const TensorRef &x = s.in(0), &w1 = s.in(1);
   UpOperands o = upOperands(s);
   const TensorRef &dhidden = s.in(o.next);
-  int64_t E = w1.dim(0), F = w1.dim(1), d = w1.dim(2), H = dhidden.dim(-1);
+  int64_t E = w1.dim(0), F = w1.dim(1), d = w1.dim(2);
   auto blocks = expertBlocks(s, x, o.sizes, E);
   if (!blocks)
     return blocks.status();
   zeroRowsFrom(s.out(0), blocks->used);
   forEachExpert(*blocks, [&](int64_t e) {
-    // Either operand may be stored in bf16.
-    static thread_local std::vector<float> wideX, wideGrad; // this thread's
+    // Either operand may be stored in bf16; bf16 products round X once.
+    static thread_local std::vector<uint16_t> roundedX, roundedGrad; // this thread's
     int64_t first = blocks->first[e], M = blocks->count[e];
-    const float *X = rowsOf(x, first, M, wideX);
-    const float *dH = rowsOf(dhidden, first, M, wideGrad);
-    float *dX = s.out(0).f32() + first * d;
+    MatrixIn X = rowsOperand(x, first, M, *precision, roundedX);
+    MatrixIn dH = rowsOperand(dhidden, first, M, *precision, roundedGrad);
+    MatrixOut dX(s.out(0).f32() + first * d, d);
     // dW1 = dH1ᵀ X, dX = dH1 W1 (+ the same for the gated half).
-    gemm(true, false, F, d, M, 1.0f, dH, H, X, d, 0.0f, s.out(1).f32() + e * F * d, d, *precision);
-    gemm(false, false, M, d, F, 1.0f, dH, H, w1.f32() + e * F * d, d, 0.0f, dX, d, *precision);
+    gemm(true, false, F, d, M, 1.0f, dH, X, 0.0f, MatrixOut(s.out(1).f32() + e * F * d, d),
+         *precision);
+    gemm(false, false, M, d, F, 1.0f, dH, MatrixIn(w1.f32() + e * F * d, d), 0.0f, dX, *precision);
     if (o.w3) {
-      gemm(true, false, F, d, M, 1.0f, dH + F, H, X, d, 0.0f, s.out(2).f32() + e * F * d, d,
-           *precision);
-      gemm(false, false, M, d, F, 1.0f, dH + F, H, o.w3->f32() + e * F * d, d, 1.0f, dX, d,
+      gemm(true, false, F, d, M, 1.0f, dH.at(0, F), X, 0.0f,
+           MatrixOut(s.out(2).f32() + e * F * d, d), *precision);
+      gemm(false, false, M, d, F, 1.0f, dH.at(0, F), MatrixIn(o.w3->f32() + e * F * d, d), 1.0f, dX,
            *precision);
     }
   });

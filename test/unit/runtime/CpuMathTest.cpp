@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -102,6 +103,43 @@ TEST(Gemm, BetaZeroIgnoresCAndMatchesTheDefinition) {
           EXPECT_NEAR(c[i * N + j], expected, 1e-4) << transA << transB << " " << i << "," << j;
         }
     }
+}
+
+// The activations' exp: within 1 ulp of the correctly rounded e^x (as
+// glibc's expf) over its range, checked on 1 float in 211 of [-87, 88.72]
+// (all of them pass: 2.2e9 floats, a minute); inf above, 0 below (never a
+// subnormal), NaN through.
+TEST(PolyExp, WithinOneUlpAndClampsWithoutSubnormals) {
+  auto ulps = [](float a, float b) {
+    int32_t x, y;
+    std::memcpy(&x, &a, sizeof x);
+    std::memcpy(&y, &b, sizeof y);
+    return std::abs(int64_t(x) - int64_t(y));
+  };
+  int64_t worst = 0, checked = 0;
+  float worstAt = 0;
+  for (float x = -87.0f; x <= 88.72f;) {
+    int64_t error = ulps(polyExp(x), static_cast<float>(std::exp(double(x))));
+    if (error > worst) {
+      worst = error;
+      worstAt = x;
+    }
+    ++checked;
+    for (int step = 0; step < 211 && x <= 88.72f; ++step)
+      x = std::nextafter(x, 100.0f);
+  }
+  EXPECT_LE(worst, 1) << "at " << worstAt;
+  EXPECT_GT(checked, 10'000'000);
+  EXPECT_EQ(polyExp(0.0f), 1.0f);
+  EXPECT_EQ(polyExp(88.8f), std::numeric_limits<float>::infinity());
+  EXPECT_EQ(polyExp(-87.01f), 0.0f);
+  EXPECT_EQ(polyExp(-1000.0f), 0.0f);
+  EXPECT_TRUE(std::isnan(polyExp(std::nanf(""))));
+  for (float x : {-87.0f, -86.99f, -50.0f})
+    EXPECT_EQ(std::fpclassify(polyExp(x)), FP_NORMAL) << x;
+  // SiLU of large negative inputs is -0, not a subnormal (as with expf).
+  EXPECT_EQ(activate(Act::silu, -100.0f), 0.0f);
+  EXPECT_EQ(activate(Act::sigmoid, 100.0f), 1.0f);
 }
 
 TEST(Gemm, SaysWhichKernelsRun) {
