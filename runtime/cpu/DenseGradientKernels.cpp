@@ -23,13 +23,27 @@ Status fill(const StepContext &s) {
   return Status::ok();
 }
 
+/// Calls `body(begin, end)` on blocks of [0, D) columns across the threads:
+/// each column's sum over rows then runs in row order on one thread, the
+/// same bits as one thread summing row after row.
+template <typename Body> void forColumnBlocks(int64_t D, Body body) {
+  constexpr int64_t kBlock = 64;
+#pragma omp parallel for schedule(static)
+  for (int64_t begin = 0; begin < D; begin += kBlock)
+    body(begin, std::min(D, begin + kBlock));
+}
+
 Status reduceRows(const StepContext &s) {
   const TensorRef &x = s.in(0);
   int64_t D = x.dim(-1), rows = x.numel() / D;
-  zero(s.out(0));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < D; ++j)
-      s.out(0).f32()[j] += x.f32()[r * D + j];
+  const float *in = x.f32();
+  float *sum = s.out(0).f32();
+  forColumnBlocks(D, [&](int64_t begin, int64_t end) {
+    std::fill(sum + begin, sum + end, 0.0f);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = begin; j < end; ++j)
+        sum[j] += in[r * D + j];
+  });
   return Status::ok();
 }
 
@@ -38,12 +52,15 @@ Status embeddingGrad(const StepContext &s) {
   TensorRef &dtable = s.out(0);
   int64_t d = dtable.dim(1);
   zero(dtable);
-  for (int64_t t = 0; t < tokens.numel(); ++t) {
-    const float *row = dy.f32() + t * d;
-    float *dst = dtable.f32() + tokens.i32()[t] * d;
-    for (int64_t j = 0; j < d; ++j)
-      dst[j] += row[j];
-  }
+  // Tokens in order, each thread adding its columns.
+  forColumnBlocks(d, [&](int64_t begin, int64_t end) {
+    for (int64_t t = 0; t < tokens.numel(); ++t) {
+      const float *row = dy.f32() + t * d;
+      float *dst = dtable.f32() + tokens.i32()[t] * d;
+      for (int64_t j = begin; j < end; ++j)
+        dst[j] += row[j];
+    }
+  });
   return Status::ok();
 }
 
@@ -52,7 +69,9 @@ Status rmsNormGrad(const StepContext &s) {
   int64_t D = x.dim(-1), rows = x.numel() / D;
   float eps = static_cast<float>(s.f64("eps"));
   TensorRef &dx = s.out(0), &dw = s.out(1);
-  zero(dw);
+  // Rows in parallel; then dw, a sum over rows, by column blocks.
+  std::vector<float> scales(rows);
+#pragma omp parallel for
   for (int64_t r = 0; r < rows; ++r) {
     const float *in = x.f32() + r * D, *g = dy.f32() + r * D;
     float sum = 0;
@@ -60,14 +79,22 @@ Status rmsNormGrad(const StepContext &s) {
       sum += in[i] * in[i];
     float rs = 1.0f / std::sqrt(sum / D + eps);
     float dot = 0;
-    for (int64_t i = 0; i < D; ++i) {
+    for (int64_t i = 0; i < D; ++i)
       dot += w.f32()[i] * g[i] * in[i];
-      dw.f32()[i] += g[i] * in[i] * rs;
-    }
     float coefficient = dot * rs * rs * rs / D;
     for (int64_t i = 0; i < D; ++i)
       dx.f32()[r * D + i] = rs * w.f32()[i] * g[i] - in[i] * coefficient;
+    scales[r] = rs;
   }
+  forColumnBlocks(D, [&](int64_t begin, int64_t end) {
+    float *sum = dw.f32();
+    std::fill(sum + begin, sum + end, 0.0f);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *in = x.f32() + r * D, *g = dy.f32() + r * D;
+      for (int64_t i = begin; i < end; ++i)
+        sum[i] += g[i] * in[i] * scales[r];
+    }
+  });
   return Status::ok();
 }
 
@@ -75,8 +102,10 @@ Status layerNormGrad(const StepContext &s) {
   const TensorRef &x = s.in(0), &w = s.in(1), &dy = s.in(2);
   int64_t D = x.dim(-1), rows = x.numel() / D;
   float eps = static_cast<float>(s.f64("eps"));
-  zero(s.out(1));
-  zero(s.out(2));
+  // Rows in parallel; then the weight and bias gradients, sums over rows,
+  // by column blocks.
+  std::vector<float> means(rows), scales(rows);
+#pragma omp parallel for
   for (int64_t r = 0; r < rows; ++r) {
     const float *in = x.f32() + r * D, *g = dy.f32() + r * D;
     float mean = 0, var = 0;
@@ -91,14 +120,26 @@ Status layerNormGrad(const StepContext &s) {
       float xhat = (in[i] - mean) * rs, gw = g[i] * w.f32()[i];
       sumG += gw;
       sumGX += gw * xhat;
-      s.out(1).f32()[i] += g[i] * xhat;
-      s.out(2).f32()[i] += g[i];
     }
     for (int64_t i = 0; i < D; ++i) {
       float xhat = (in[i] - mean) * rs;
       s.out(0).f32()[r * D + i] = rs * (g[i] * w.f32()[i] - sumG / D - xhat * sumGX / D);
     }
+    means[r] = mean;
+    scales[r] = rs;
   }
+  forColumnBlocks(D, [&](int64_t begin, int64_t end) {
+    float *dw = s.out(1).f32(), *db = s.out(2).f32();
+    std::fill(dw + begin, dw + end, 0.0f);
+    std::fill(db + begin, db + end, 0.0f);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *in = x.f32() + r * D, *g = dy.f32() + r * D;
+      for (int64_t i = begin; i < end; ++i) {
+        dw[i] += g[i] * ((in[i] - means[r]) * scales[r]);
+        db[i] += g[i];
+      }
+    }
+  });
   return Status::ok();
 }
 
@@ -123,10 +164,13 @@ Status ropeGrad(const StepContext &s) {
     return inverse.status();
   float factor = static_cast<float>(s.f64("attention_factor"));
   bool interleaved = s.flag("interleaved");
-  for (int64_t i = 0; i < half; ++i) {
-    int64_t first = interleaved ? 2 * i : i, second = interleaved ? 2 * i + 1 : i + half;
-    for (int64_t p = 0; p < S; ++p) {
-      float angle = static_cast<float>(p) * (*inverse)[i], c = std::cos(angle) * factor,
+  const std::vector<float> &frequencies = *inverse;
+  // Positions in parallel: each writes its own elements.
+#pragma omp parallel for
+  for (int64_t p = 0; p < S; ++p)
+    for (int64_t i = 0; i < half; ++i) {
+      int64_t first = interleaved ? 2 * i : i, second = interleaved ? 2 * i + 1 : i + half;
+      float angle = static_cast<float>(p) * frequencies[i], c = std::cos(angle) * factor,
             sn = std::sin(angle) * factor;
       for (int64_t b = 0; b < B; ++b)
         for (int64_t h = 0; h < H; ++h) {
@@ -136,7 +180,6 @@ Status ropeGrad(const StepContext &s) {
           s.out(0).f32()[base + second] = -g1 * sn + g2 * c;
         }
     }
-  }
   return Status::ok();
 }
 
@@ -211,8 +254,12 @@ Status activationGrad(const StepContext &s) {
   Act act = parseActivation(s.str("kind"));
   const float *x = s.in(0).f32(), *g = s.in(1).f32();
   int64_t n = s.out(0).numel();
-  for (int64_t i = 0; i < n; ++i)
-    s.out(0).f32()[i] = g[i] * activateGrad(act, x[i]);
+  float *dx = s.out(0).f32();
+  withActivation(act, [&](auto kind) {
+#pragma omp parallel for
+    for (int64_t i = 0; i < n; ++i)
+      dx[i] = g[i] * activateGrad(kind, x[i]);
+  });
   return Status::ok();
 }
 
@@ -247,6 +294,7 @@ Status crossEntropyGrad(const StepContext &s) {
   const TensorRef &logits = s.in(0), &targets = s.in(1);
   int64_t V = logits.dim(-1), n = targets.numel();
   float scale = *s.in(2).f32() / n;
+#pragma omp parallel for
   for (int64_t t = 0; t < n; ++t) {
     float *row = s.out(0).f32() + t * V;
     if (const float *source = logits.f32() + t * V; source != row) // else in place

@@ -16,11 +16,12 @@ Status embedding(const StepContext &s) {
   for (int64_t t = 0; t < n; ++t) {
     int32_t id = tokens.i32()[t];
     if (id < 0 || id >= vocab)
-      return s.error("token id " + std::to_string(id) + " at position " +
-                     std::to_string(t) + " is outside the vocabulary [0, " +
-                     std::to_string(vocab) + ")");
-    std::memcpy(s.out(0).f32() + t * d, table.f32() + id * d, d * sizeof(float));
+      return s.error("token id " + std::to_string(id) + " at position " + std::to_string(t) +
+                     " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
   }
+#pragma omp parallel for
+  for (int64_t t = 0; t < n; ++t)
+    std::memcpy(s.out(0).f32() + t * d, table.f32() + tokens.i32()[t] * d, d * sizeof(float));
   return Status::ok();
 }
 
@@ -265,16 +266,20 @@ Status ffn(const StepContext &s) {
 Status crossEntropy(const StepContext &s) {
   const TensorRef &logits = s.in(0), &targets = s.in(1);
   int64_t V = logits.dim(-1), n = targets.numel();
-  double total = 0;
   for (int64_t t = 0; t < n; ++t) {
     int32_t target = targets.i32()[t];
     if (target < 0 || target >= V)
-      return s.error("target " + std::to_string(target) + " at position " +
-                     std::to_string(t) + " is outside the vocabulary [0, " +
-                     std::to_string(V) + ")");
-    const float *row = logits.f32() + t * V;
-    total += logSumExp(row, V) - row[target];
+      return s.error("target " + std::to_string(target) + " at position " + std::to_string(t) +
+                     " is outside the vocabulary [0, " + std::to_string(V) + ")");
   }
+  // Rows across the threads, summed in fixed blocks (the same bits for any
+  // thread count).
+  const float *rows = logits.f32();
+  const int32_t *ids = targets.i32();
+  double total = deterministicSum(n, 16, [&](int64_t t) {
+    const float *row = rows + t * V;
+    return static_cast<double>(logSumExp(row, V) - row[ids[t]]);
+  });
   *s.out(0).f32() = static_cast<float>(total / n);
   return Status::ok();
 }

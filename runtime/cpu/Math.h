@@ -80,6 +80,17 @@ inline void linearNT(const float *X, const float *W, float *Y, int64_t M, int64_
   gemm(false, true, M, out, in, 1.0f, X, in, W, in, beta, Y, out, precision);
 }
 
+/// Compiles a function (its inlined callees too) for AVX-512, AVX2 and
+/// baseline x86-64, the CPU's features choosing one when the library loads
+/// (GCC's function multiversioning): for elementwise loops that vectorise.
+/// With AVX2 and up, a · b + c may fuse into one rounding (FMA), so such a
+/// loop's bits depend on the CPU's kind, as oneDNN's do, not on threads.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MOEC_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define MOEC_VECTOR_CLONES
+#endif
+
 enum class Act { relu, gelu, gelu_tanh, silu, sigmoid };
 Act parseActivation(const std::string &name);
 

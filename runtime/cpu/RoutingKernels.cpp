@@ -72,12 +72,13 @@ Status score(const StepContext &s) {
   bool sigmoid = s.str("function") == "sigmoid";
   float invTemperature = static_cast<float>(1.0 / s.f64("temperature"));
   float *out = s.out(0).f32();
-  for (int64_t i = 0; i < T * E; ++i)
-    out[i] = sigmoid ? 1.0f / (1.0f + std::exp(-l.f32()[i]))
-                     : l.f32()[i] * invTemperature;
-  if (!sigmoid)
-    for (int64_t t = 0; t < T; ++t)
+#pragma omp parallel for
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t i = t * E; i < (t + 1) * E; ++i)
+      out[i] = sigmoid ? 1.0f / (1.0f + std::exp(-l.f32()[i])) : l.f32()[i] * invTemperature;
+    if (!sigmoid)
       softmaxRow(out + t * E, E);
+  }
   return Status::ok();
 }
 
@@ -142,15 +143,20 @@ Status topkRoute(const StepContext &s) {
   bool normalize = s.flag("normalize");
   float normEps = static_cast<float>(s.f64("norm_eps")),
         scaling = static_cast<float>(s.f64("scaling"));
-  std::vector<float> choice(E);
-  std::vector<int32_t> order;
-  for (int64_t t = 0; t < T; ++t) {
-    const float *row = scores.f32() + t * E;
-    for (int64_t e = 0; e < E; ++e)
-      choice[e] = row[e] + (bias ? bias[e] : 0.0f);
-    argsortDescending(choice.data(), E, order);
-    order.resize(k);
-    writeSelection(s, t, k, order, row, normalize, normEps, scaling);
+  // Tokens across the threads, each writing its own slots.
+#pragma omp parallel
+  {
+    std::vector<float> choice(E);
+    std::vector<int32_t> order;
+#pragma omp for
+    for (int64_t t = 0; t < T; ++t) {
+      const float *row = scores.f32() + t * E;
+      for (int64_t e = 0; e < E; ++e)
+        choice[e] = row[e] + (bias ? bias[e] : 0.0f);
+      argsortDescending(choice.data(), E, order);
+      order.resize(k);
+      writeSelection(s, t, k, order, row, normalize, normEps, scaling);
+    }
   }
   return Status::ok();
 }

@@ -4,6 +4,7 @@
 // executor aliases their result.
 #include "runtime/cpu/CpuKernels.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -145,19 +146,29 @@ Status transpose(const StepContext &s) {
       return s.error("permutation entry " + std::to_string(d) +
                      " does not map the input's shape onto the result's");
   // The stride in the input of each result dimension.
-  std::vector<int64_t> strides(rank), index(rank, 0);
+  std::vector<int64_t> strides(rank);
   for (int d = 0; d < rank; ++d)
     strides[d] = inStrides[permutation[d]];
   const float *in = input.f32();
   float *out = result.f32();
   int64_t n = result.numel();
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t source = 0;
-    for (int d = 0; d < rank; ++d)
-      source += index[d] * strides[d];
-    out[i] = in[source];
-    for (int d = rank - 1; d >= 0 && ++index[d] == result.shape[d]; --d)
-      index[d] = 0;
+  // Blocks of the result across the threads, each from its first index.
+  constexpr int64_t kBlock = 1 << 14;
+#pragma omp parallel for schedule(static)
+  for (int64_t begin = 0; begin < n; begin += kBlock) {
+    std::vector<int64_t> index(rank);
+    for (int64_t d = rank - 1, rest = begin; d >= 0; --d) {
+      index[d] = rest % result.shape[d];
+      rest /= result.shape[d];
+    }
+    for (int64_t i = begin, end = std::min(n, begin + kBlock); i < end; ++i) {
+      int64_t source = 0;
+      for (int d = 0; d < rank; ++d)
+        source += index[d] * strides[d];
+      out[i] = in[source];
+      for (int d = rank - 1; d >= 0 && ++index[d] == result.shape[d]; --d)
+        index[d] = 0;
+    }
   }
   return Status::ok();
 }

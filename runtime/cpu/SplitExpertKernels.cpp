@@ -79,22 +79,57 @@ template <typename Fn> void withOutputRows(const TensorRef &t, int64_t first, Fn
     fn(t.f32() + first * t.dim(-1));
 }
 
+/// The row loops below, compiled per instruction set (MOEC_VECTOR_CLONES):
+/// each row's F elements are one vectorised loop.
+
+/// One row: g = act(h1) [⊙ h3] (h3 null: ungated).
+template <typename Kind, typename In, typename Out>
+MOEC_VECTOR_CLONES void gatedActivationRow(Kind kind, const In *h1, const In *h3, Out *g,
+                                           int64_t F) {
+  if (h3)
+    for (int64_t j = 0; j < F; ++j)
+      store(g, j, activate(kind, load(h1, j)) * load(h3, j));
+  else
+    for (int64_t j = 0; j < F; ++j)
+      store(g, j, activate(kind, load(h1, j)));
+}
+
+/// One row: a = act(h1), da = act'(h1), g = a [⊙ h3].
+template <typename Kind, typename In, typename G>
+MOEC_VECTOR_CLONES void activationWithSlopeRow(Kind kind, const In *h1, const In *h3, float *a,
+                                               float *da, G *g, int64_t F) {
+  for (int64_t j = 0; j < F; ++j)
+    activateWithGrad(kind, load(h1, j), a[j], da[j]);
+  if (h3)
+    for (int64_t j = 0; j < F; ++j)
+      store(g, j, a[j] * load(h3, j));
+  else
+    for (int64_t j = 0; j < F; ++j)
+      store(g, j, a[j]);
+}
+
+/// One row: dh1 = dg ⊙ h3 ⊙ da and dh3 = dg ⊙ a (ungated: dh1 = dg ⊙ da).
+template <typename In, typename Out>
+MOEC_VECTOR_CLONES void preActivationGradientRow(const In *h3, const float *a, const float *da,
+                                                 const float *dg, Out *dh1, Out *dh3, int64_t F) {
+  if (h3)
+    for (int64_t j = 0; j < F; ++j) {
+      store(dh1, j, dg[j] * load(h3, j) * da[j]);
+      store(dh3, j, dg[j] * a[j]);
+    }
+  else
+    for (int64_t j = 0; j < F; ++j)
+      store(dh1, j, dg[j] * da[j]);
+}
+
 /// g = act(h1) [⊙ h3] for M rows of `hidden` (row stride H) into `g` (M × F).
 template <typename In, typename Out>
 void gatedActivation(const In *hidden, int64_t M, int64_t F, int64_t H, bool gated, Act act,
                      Out *g) {
   withActivation(act, [&](auto kind) {
 #pragma omp parallel for
-    for (int64_t r = 0; r < M; ++r) {
-      const In *h1 = hidden + r * H, *h3 = h1 + F;
-      Out *out = g + r * F;
-      if (gated)
-        for (int64_t j = 0; j < F; ++j)
-          store(out, j, activate(kind, load(h1, j)) * load(h3, j));
-      else
-        for (int64_t j = 0; j < F; ++j)
-          store(out, j, activate(kind, load(h1, j)));
-    }
+    for (int64_t r = 0; r < M; ++r)
+      gatedActivationRow(kind, hidden + r * H, gated ? hidden + r * H + F : nullptr, g + r * F, F);
   });
 }
 
@@ -105,19 +140,9 @@ void activationWithSlope(const In *hidden, int64_t M, int64_t F, int64_t H, bool
                          float *a, float *da, G *g) {
   withActivation(act, [&](auto kind) {
 #pragma omp parallel for
-    for (int64_t r = 0; r < M; ++r) {
-      const In *h1 = hidden + r * H, *h3 = h1 + F;
-      float *ar = a + r * F, *dar = da + r * F;
-      G *gr = g + r * F;
-      for (int64_t j = 0; j < F; ++j)
-        activateWithGrad(kind, load(h1, j), ar[j], dar[j]);
-      if (gated)
-        for (int64_t j = 0; j < F; ++j)
-          store(gr, j, ar[j] * load(h3, j));
-      else
-        for (int64_t j = 0; j < F; ++j)
-          store(gr, j, ar[j]);
-    }
+    for (int64_t r = 0; r < M; ++r)
+      activationWithSlopeRow(kind, hidden + r * H, gated ? hidden + r * H + F : nullptr, a + r * F,
+                             da + r * F, g + r * F, F);
   });
 }
 
@@ -128,19 +153,9 @@ template <typename In, typename Out>
 void preActivationGradient(const In *hidden, const float *a, const float *da, const float *dg,
                            int64_t M, int64_t F, int64_t H, bool gated, Out *dh) {
 #pragma omp parallel for
-  for (int64_t r = 0; r < M; ++r) {
-    const In *h3 = hidden + r * H + F;
-    const float *ar = a + r * F, *dar = da + r * F, *dgr = dg + r * F;
-    Out *dh1 = dh + r * H, *dh3 = dh1 + F;
-    if (gated)
-      for (int64_t j = 0; j < F; ++j) {
-        store(dh1, j, dgr[j] * load(h3, j) * dar[j]);
-        store(dh3, j, dgr[j] * ar[j]);
-      }
-    else
-      for (int64_t j = 0; j < F; ++j)
-        store(dh1, j, dgr[j] * dar[j]);
-  }
+  for (int64_t r = 0; r < M; ++r)
+    preActivationGradientRow(gated ? hidden + r * H + F : nullptr, a + r * F, da + r * F,
+                             dg + r * F, dh + r * H, dh + r * H + F, F);
 }
 
 /// A row block's scratch for an operand of products in `precision`: fp32,
