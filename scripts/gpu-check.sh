@@ -24,6 +24,7 @@ gpu="${gpu:-no GPU ($device)}"
 declare -A result
 layers=""
 fusions="" # the rows of the fusion table, after its first
+cpus=""    # the rows of the CPU host's benchmark, one per thread count
 # The whole run's budget (seconds, GPU_CHECK_BUDGET): each command's time
 # limit is cut to what is left of it, and the later, optional sections are
 # skipped, with a note in the table, when less is left than they may take;
@@ -31,7 +32,8 @@ fusions="" # the rows of the fusion table, after its first
 budget="${GPU_CHECK_BUDGET:-540}"
 time_for() { [ $((budget - SECONDS)) -ge "$1" ]; }
 # SKIP="parity demo ...": sections not to run (parity, parity-bf16,
-# cublaslt, parity-fused, demo, nccl, bench, layers, olmoe, fusion, sanitizer),
+# cublaslt, parity-fused, demo, nccl, bench, layers, olmoe, fusion, cpu-host,
+# sanitizer),
 # e.g. to spend a second call on the benchmarks alone.
 wants() { [[ " ${SKIP:-} " != *" $1 "* ]]; }
 limit() {
@@ -45,7 +47,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile nccl bench ${layers:-} olmoe fusion ${fusions:-} sanitizer; do
+    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile nccl bench ${layers:-} olmoe fusion ${fusions:-} ${cpus:-} sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-14s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -110,8 +112,9 @@ compare() {
   fi
   result[$key]+=" ($((SECONDS - start)) s)"
 }
-# 1b. bf16 products (moec --precision=bf16) against the cpu's fp32: the loss
-#     within 1e-3, all gradients together within 5e-2 (relative L2).
+# 1b. bf16 products (moec --precision=bf16) against the cpu's, which rounds
+#     the operands as the tiles do (oneDNN's bf16 matmul): the first loss
+#     within 1e-5, all gradients together within 5e-3 (relative L2).
 compare plans-bf16 parity-bf16 180 --precision bf16
 # 1c. Dense GEMMs as cuBLASLt calls (moec --gemm=cublaslt), a fixed
 #     algorithm per GEMM.
@@ -436,6 +439,37 @@ if wants fusion && [ -f "$bundle/demo-kjv-fused.moeb" ]; then
     result[fusion-olmoe4]="bf16 tok/s (launches): ${line%; }"
     fusions+=" fusion-olmoe4"
   fi
+fi
+
+# 3c. The machine's CPU host (the cpu device, no GPU): the layer step at 2
+#     threads and at every core, fp32 and bf16, against PyTorch eager on
+#     the CPU at the same thread count; expert GEMMs against the sgemm peak
+#     the benchmark measures there.
+if [ -f "$bundle/bench/layer-cpu-fp32.moeb" ] && wants cpu-host; then
+  for threads in $(printf '%s\n' 2 "$(nproc)" | sort -nu); do
+    time_for 90 || break
+    for precision in fp32 bf16; do
+      OMP_NUM_THREADS="$threads" limit 60 "$bundle/bin/moe_layer_bench" \
+          "$bundle/bench/layer-cpu-$precision.moeb" --steps "${CPU_STEPS:-5}" \
+          >"$work/cpu-$threads-$precision.json" 2>"$work/cpu-$threads-$precision.err"
+    done
+    limit 90 python3 "$root/bench/moe_layer_torch.py" --steps "${CPU_STEPS:-5}" --device cpu \
+        --threads "$threads" >"$work/cpu-$threads-torch.json" 2>"$work/cpu-$threads-torch.err"
+    result[cpu-$threads]="$(python3 - "$work" "$threads" <<'PY' 2>&1
+import json, sys
+work, threads = sys.argv[1:3]
+try:
+    fp32, bf16, torch = (json.load(open(f"{work}/cpu-{threads}-{k}.json")) for k in ("fp32", "bf16", "torch"))
+except Exception as e:
+    sys.exit(f"FAIL: {e}")
+print(f"{threads} threads: fp32 {fp32['step_seconds']*1e3:.1f} ms = {torch['step_seconds']/fp32['step_seconds']:.2f}x "
+      f"PyTorch eager ({torch['step_seconds']*1e3:.1f} ms), expert GEMMs {100*fp32['expert_gemm_gflops']/fp32['gemm_peak_gflops']:.0f}% "
+      f"of {fp32['gemm_peak_gflops']:.0f} GFLOP/s; bf16 {bf16['step_seconds']*1e3:.1f} ms = "
+      f"{fp32['step_seconds']/bf16['step_seconds']:.2f}x fp32 ({bf16['device']})")
+PY
+)"
+    cpus+=" cpu-$threads"
+  done
 fi
 
 # 4. Out-of-bounds accesses and races in the generated kernels: one step of

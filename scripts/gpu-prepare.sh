@@ -53,6 +53,11 @@ for precision in fp32 bf16; do
 done
 "$build/bin/moec" "$root/bench/moe_layer.mlir" --target=cuda --gpu-arch="$arch" \
     -o "$bundle/bench/layer.moeb"
+# The same layer for the machine's CPU host (the cpu device), fp32 and bf16.
+for precision in fp32 bf16; do
+  "$build/bin/moec" "$root/bench/moe_layer.mlir" --precision="$precision" \
+      -o "$bundle/bench/layer-cpu-$precision.moeb"
+done
 # The layer shapes, 16384 tokens: Mixtral-8x7B's (d 4096, 8 experts
 # of 14336, top-2) and a DeepSeek-style one (d 2048, 64 experts of 1408,
 # top-6); one line each in layers.txt: name tokens hidden experts width k.
