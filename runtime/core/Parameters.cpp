@@ -222,6 +222,18 @@ Status ParameterStore::save(const std::string &path, bool state,
   }
   if (channel_ && channel_->rank() != 0)
     return Status::ok(); // rank 0 writes
+  // A checkpoint is something to go back to: a diverged run's NaN or Inf is
+  // not saved (nor does it replace the last good checkpoint).
+  for (const TensorToSave &t : tensors) {
+    size_t n = 1;
+    for (int64_t extent : t.shape)
+      n *= static_cast<size_t>(extent);
+    for (size_t i = 0; i < n; ++i)
+      if (!std::isfinite(t.data[i]))
+        return Status::error(path + ": not saved: '" + t.name + "' holds " +
+                             (std::isnan(t.data[i]) ? "NaN" : "an infinity") +
+                             "; the run has diverged");
+  }
   std::map<std::string, std::string> all = {
       {"format", "pt"}, {"producer", "moec"},
       {"model", plan_->root().model_name() ? plan_->root().model_name()->str() : ""}};

@@ -1,6 +1,7 @@
 // Plan.cpp - loading and checking a .moeb plan.
 #include "runtime/core/Plan.h"
 #include "runtime/core/Hash.h"
+#include "runtime/core/InputFile.h"
 
 #include <algorithm>
 
@@ -26,12 +27,10 @@ DType toDType(plan::DType dtype) {
 }
 
 StatusOr<std::shared_ptr<LoadedPlan>> LoadedPlan::load(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return Status::error(path + ": cannot open the plan");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  return fromBytes(std::move(bytes), path);
+  auto bytes = readInputFile(path, "the plan");
+  if (!bytes)
+    return bytes.status();
+  return fromBytes(std::move(*bytes), path);
 }
 
 namespace {

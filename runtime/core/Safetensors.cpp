@@ -1,6 +1,9 @@
 // Safetensors.cpp - reading and (atomically) writing .safetensors files.
 #include "runtime/core/Safetensors.h"
 
+#include "runtime/core/AtomicFile.h"
+#include "runtime/core/InputFile.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -46,12 +49,12 @@ float halfToFloat(uint16_t h) {
 } // namespace
 
 StatusOr<SafetensorsFile> SafetensorsFile::load(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return Status::error(path + ": cannot open");
+  auto bytes = readInputFile(path, "the safetensors file");
+  if (!bytes)
+    return bytes.status();
   SafetensorsFile file;
   file.path_ = path;
-  file.bytes_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  file.bytes_ = std::move(*bytes);
   auto fail = [&](const std::string &why) {
     return Status::error(path + ": not a valid safetensors file: " + why);
   };
@@ -171,31 +174,17 @@ Status saveSafetensors(const std::string &path, const std::vector<TensorToSave> 
   std::string text = header.dump();
   while (text.size() % 8)
     text += ' ';
-  std::string temp = path + ".tmp";
-  FILE *f = std::fopen(temp.c_str(), "wb");
-  if (!f)
-    return Status::error(temp + ": cannot write");
-  uint64_t headerSize = text.size();
-  bool ok = std::fwrite(&headerSize, 8, 1, f) == 1 &&
-            std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  for (const TensorToSave &t : tensors) {
-    uint64_t n = 1;
-    for (int64_t extent : t.shape)
-      n *= extent;
-    ok = ok && std::fwrite(t.data, 4, n, f) == n;
-  }
-  ok = ok && std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) {
-    std::remove(temp.c_str());
-    return Status::error(path + ": writing failed (disk full?); the previous file, "
-                                "if any, is untouched");
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    return Status::error(path + ": cannot replace the file");
-  }
-  return Status::ok();
+  return writeFileAtomically(path, "checkpoint", [&](int fd) {
+    uint64_t headerSize = text.size();
+    bool ok = writeAll(fd, &headerSize, 8) && writeAll(fd, text.data(), text.size());
+    for (const TensorToSave &t : tensors) {
+      uint64_t n = 1;
+      for (int64_t extent : t.shape)
+        n *= extent;
+      ok = ok && writeAll(fd, t.data, n * 4);
+    }
+    return ok;
+  });
 }
 
 } // namespace moec::rt

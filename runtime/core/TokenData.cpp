@@ -1,6 +1,7 @@
 // TokenData.cpp - flat little-endian token files and their batches.
 #include "runtime/core/TokenData.h"
 #include "runtime/core/Hash.h"
+#include "runtime/core/InputFile.h"
 #include "runtime/core/Random.h"
 
 #include <cstring>
@@ -13,11 +14,10 @@ StatusOr<TokenData> TokenData::load(const std::string &path, const std::string &
                                     int64_t vocabSize) {
   if (dtype != "u16" && dtype != "u32")
     return Status::error("--data-dtype must be u16 or u32, but is '" + dtype + "'");
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return Status::error(path + ": cannot open the token file");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
+  auto read = readInputFile(path, "the token file");
+  if (!read)
+    return read.status();
+  const std::vector<uint8_t> &bytes = *read;
   size_t width = dtype == "u16" ? 2 : 4;
   if (bytes.size() % width != 0)
     return Status::error(path + ": " + std::to_string(bytes.size()) +
@@ -49,17 +49,19 @@ Status TokenData::batch(int64_t step, int64_t B, int64_t S, bool shuffle, uint64
     return Status::error(path_ + ": " + std::to_string(N) +
                          " tokens are too few for sequences of " + std::to_string(S) +
                          " (need at least " + std::to_string(S + 2) + ")");
-  int64_t span = N - S - 1;
+  if (step < 0 || B < 1 || S < 1)
+    return Status::error(path_ + ": no batch " + std::to_string(step) + " of " + std::to_string(B) +
+                         " x " + std::to_string(S) + " tokens");
+  uint64_t span = static_cast<uint64_t>(N - S - 1);
   inputs.resize(B * S);
   targets.resize(B * S);
   for (int64_t b = 0; b < B; ++b) {
-    int64_t o;
-    if (shuffle) {
-      o = static_cast<int64_t>(randomBits(seed, static_cast<uint64_t>(step * B + b)) %
-                               static_cast<uint64_t>(span));
-    } else {
-      o = ((step * B + b) * S) % span;
-    }
+    // Unsigned 128-bit arithmetic: any step (a resumed run at step 2^58, an
+    // --eval --step near 2^63) lands inside the file, as the formula says.
+    unsigned __int128 sequence =
+        static_cast<unsigned __int128>(step) * static_cast<uint64_t>(B) + static_cast<uint64_t>(b);
+    uint64_t o = shuffle ? randomBits(seed, static_cast<uint64_t>(sequence)) % span
+                         : static_cast<uint64_t>(sequence * static_cast<uint64_t>(S) % span);
     for (int64_t i = 0; i < S; ++i) {
       inputs[b * S + i] = static_cast<int32_t>(tokens_[o + i]);
       targets[b * S + i] = static_cast<int32_t>(tokens_[o + i + 1]);

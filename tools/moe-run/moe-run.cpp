@@ -5,6 +5,7 @@
 //
 // The runtime never links MLIR or LLVM.
 #include "Recompile.h"
+#include "runtime/core/AtomicFile.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/Hash.h"
 #include "runtime/core/Hyperparameters.h"
@@ -15,19 +16,20 @@
 
 #include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <cerrno>
-#include <csignal>
+#include <chrono>
 #include <cmath>
-#include <cstring>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <string>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
 
@@ -230,17 +232,34 @@ volatile std::sig_atomic_t interrupted = 0;
 void onInterrupt(int) { interrupted = 1; }
 
 /// Fails early when an output cannot be written, rather than after hours of
-/// training: creates and removes the temporary file each write goes through.
+/// training: a directory or special file, or a directory it cannot write in.
 Status checkWritable(const std::string &path, const char *flag) {
   if (path.empty())
     return Status::ok();
-  std::string temp = path + ".tmp";
-  FILE *f = std::fopen(temp.c_str(), "wb");
-  if (!f)
-    return Status::error(std::string(flag) + " " + path + ": cannot write there (" +
-                         std::strerror(errno) + ")");
-  std::fclose(f);
-  std::remove(temp.c_str());
+  return checkOutputPath(path, flag);
+}
+
+/// An output that is one of the run's inputs would destroy it: refused,
+/// except --save over the checkpoint the run resumes from (written whole,
+/// after the run has read it).
+Status checkNotAnInput(const Options &o, const std::string &path, const char *flag) {
+  struct stat output;
+  if (path.empty() || stat(path.c_str(), &output) != 0)
+    return Status::ok();
+  for (auto [input, name] : {std::pair{&o.plan, "the plan"},
+                             {&o.data, "--data"},
+                             {&o.init, "--init"},
+                             {&o.resume, "--resume"}}) {
+    struct stat in;
+    if (input->empty() || stat(input->c_str(), &in) != 0)
+      continue;
+    if (in.st_dev != output.st_dev || in.st_ino != output.st_ino)
+      continue;
+    if (input == &o.resume && std::string(flag) == "--save")
+      continue;
+    return Status::error(std::string(flag) + " " + path + " is " + name + " of this run (" +
+                         *input + "): writing there would destroy it");
+  }
   return Status::ok();
 }
 
@@ -358,8 +377,11 @@ Status parseHyperparameters(const Options &o, Run &run) {
     if (input == kHyperFlags.end())
       continue; // --optimizer chose the training function
     std::optional<double> value = parseDouble(text);
-    if (!value || *value < 0)
+    if (!value || *value < 0 || !std::isfinite(*value))
       return Status::error(flag + " needs a non-negative number, but is '" + text + "'");
+    if (flag == "--eps" && *value == 0)
+      return Status::error("--eps must be positive (AdamW divides by sqrt(v) + eps), but is '" +
+                           text + "'");
     if ((flag == "--beta1" || flag == "--beta2") && *value >= 1)
       return Status::error(flag + " must be below 1");
     if ((flag == "--warmup-steps" || flag == "--total-steps") && *value != std::floor(*value))
@@ -679,13 +701,9 @@ Status writeTrace(const std::string &path, const Executor &ex,
                         {"pid", 1},
                         {"tid", 1},
                         {"args", {{"step", step}, {"index", e.step}}}});
-  std::string temp = path + ".tmp";
-  std::ofstream out(temp);
-  out << json{{"traceEvents", events}, {"displayTimeUnit", "ms"}}.dump();
-  out.close();
-  if (!out || std::rename(temp.c_str(), path.c_str()) != 0)
-    return Status::error(path + ": cannot write the trace");
-  return Status::ok();
+  std::string text = json{{"traceEvents", events}, {"displayTimeUnit", "ms"}}.dump();
+  return writeFileAtomically(path, "--trace",
+                             [&](int fd) { return writeAll(fd, text.data(), text.size()); });
 }
 
 Status saveCheckpoint(const Run &run, const std::string &path, int64_t nextStep) {
@@ -808,8 +826,12 @@ int train(const Options &o, Run &run) {
     // hide (--overlap-chunks hides some).
     if (ex.plan().meshRanks() > 1)
       line["communication_wait_s"] = ex.takeCommunicationWait();
-    if (log)
+    if (log.is_open()) {
       log << line.dump() << "\n" << std::flush;
+      if (!log) // a full disk: the run stops, rather than log nothing more
+        return fail(Status::error("--log " + o.log + ": writing failed at step " +
+                                  std::to_string(step) + " (" + std::strerror(errno) + ")"));
+    }
     if (terminal) {
       std::fprintf(stderr,
                    "\rstep %lld/%lld  loss %.4f  lm %.4f  aux %.4f  lr %.2e  |g| %.3f  %.0f tok/s ",
@@ -878,9 +900,12 @@ int main(int argc, char **argv) {
                               {&o.saveInit, "--save-init"},
                               {&o.gradsOut, "--grads-out"},
                               {&o.trace, "--trace"},
-                              {&o.log, "--log"}})
+                              {&o.log, "--log"}}) {
       if (Status s = checkWritable(*path, flag); !s)
         return fail(s);
+      if (Status s = checkNotAnInput(o, *path, flag); !s)
+        return fail(s);
+    }
   if (Status s = prepare(o, run); !s)
     return fail(s);
   return o.eval ? evaluate(o, run) : train(o, run);

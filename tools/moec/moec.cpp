@@ -12,6 +12,7 @@
 #include "dialects/moe/IR/MeshGradients.h"
 #include "dialects/moe/IR/TensorGradients.h"
 #include "dialects/moe/IR/TensorViews.h"
+#include "runtime/core/AtomicFile.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Mesh/IR/MeshDialect.h"
@@ -268,32 +269,14 @@ std::unique_ptr<moec::target::TargetBackend> createTarget() {
   return moec::target::createCudaTarget(options);
 }
 
-/// Writes beside the destination, then renames: a failed write never leaves
-/// a truncated plan behind.
+/// Writes the plan whole or not at all (runtime/core/AtomicFile.h): a failed
+/// write never leaves a truncated plan behind.
 bool writeAtomically(const std::string &path, const std::vector<uint8_t> &bytes) {
-  SmallString<256> temp(path);
-  temp += ".tmp";
-  {
-    std::error_code ec;
-    raw_fd_ostream os(temp, ec, sys::fs::OF_None);
-    if (ec) {
-      errs() << "moec: cannot write " << temp << ": " << ec.message() << "\n";
-      return false;
-    }
-    os.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
-    os.close();
-    if (os.has_error()) {
-      errs() << "moec: cannot write " << temp << ": " << os.error().message() << "\n";
-      sys::fs::remove(temp);
-      return false;
-    }
-  }
-  if (std::error_code ec = sys::fs::rename(temp, path)) {
-    errs() << "moec: cannot rename " << temp << " to " << path << ": "
-           << ec.message() << "\n";
-    return false;
-  }
-  return true;
+  moec::rt::Status written = moec::rt::writeFileAtomically(
+      path, "-o", [&](int fd) { return moec::rt::writeAll(fd, bytes.data(), bytes.size()); });
+  if (!written)
+    errs() << "moec: " << written.message() << "\n";
+  return static_cast<bool>(written);
 }
 } // namespace
 
@@ -311,6 +294,19 @@ int main(int argc, char **argv) {
   if (emit == Emit::Plan && outputPath.empty()) {
     errs() << "moec: no output: pass -o OUT.moeb (or --emit=forward to print IR)\n";
     return 1;
+  }
+  if (emit == Emit::Plan) {
+    // Before compiling: an output that cannot be written, or that is the
+    // description itself.
+    if (moec::rt::Status s = moec::rt::checkOutputPath(outputPath, "-o"); !s) {
+      errs() << "moec: " << s.message() << "\n";
+      return 1;
+    }
+    if (sys::fs::equivalent(inputPath, outputPath)) {
+      errs() << "moec: -o " << outputPath << " is the description " << inputPath
+             << ": writing there would destroy it\n";
+      return 1;
+    }
   }
   if (gemm.getNumOccurrences() && target != Target::Cuda && emit != Emit::Cuda) {
     errs() << "moec: --gemm chooses how --target=cuda runs dense GEMMs; the cpu target "
