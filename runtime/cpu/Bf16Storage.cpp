@@ -10,14 +10,12 @@
 
 namespace moec::rt::cpu {
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-roundToBf16(const float *values, uint16_t *bits, int64_t n) {
+MOEC_VECTOR_CLONES void roundToBf16(const float *values, uint16_t *bits, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     bits[i] = bf16Bits(values[i]);
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void
-widenBf16(const uint16_t *bits, float *values, int64_t n) {
+MOEC_VECTOR_CLONES void widenBf16(const uint16_t *bits, float *values, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     values[i] = bf16Value(bits[i]);
 }
@@ -37,42 +35,14 @@ template <typename Convert> void inBlocks(int64_t n, Convert convert) {
 } // namespace
 
 const float *floatsOf(const TensorRef &t, std::vector<float> &scratch) {
-  return rowsOf(t, 0, t.numel() / t.dim(-1), scratch);
-}
-
-float *floatOutput(const TensorRef &t, std::vector<float> &scratch) {
-  return rowsOutput(t, 0, t.numel() / t.dim(-1), scratch);
-}
-
-void storeFloats(const TensorRef &t, const float *values) {
-  storeRows(t, 0, t.numel() / t.dim(-1), values);
-}
-
-const float *rowsOf(const TensorRef &t, int64_t first, int64_t count, std::vector<float> &scratch) {
-  int64_t width = t.dim(-1);
   if (t.dtype != DType::bf16)
-    return t.f32() + first * width;
-  scratch.resize(static_cast<size_t>(count * width));
-  const uint16_t *bits = bitsOf(t) + first * width;
+    return t.f32();
+  scratch.resize(static_cast<size_t>(t.numel()));
+  const uint16_t *bits = bitsOf(t);
   float *values = scratch.data();
-  inBlocks(count * width,
+  inBlocks(t.numel(),
            [&](int64_t begin, int64_t n) { widenBf16(bits + begin, values + begin, n); });
   return values;
-}
-
-float *rowsOutput(const TensorRef &t, int64_t first, int64_t count, std::vector<float> &scratch) {
-  if (t.dtype != DType::bf16)
-    return t.f32() + first * t.dim(-1);
-  scratch.resize(static_cast<size_t>(count * t.dim(-1)));
-  return scratch.data();
-}
-
-void storeRows(const TensorRef &t, int64_t first, int64_t count, const float *values) {
-  if (t.dtype != DType::bf16)
-    return;
-  uint16_t *bits = bitsOf(t) + first * t.dim(-1);
-  inBlocks(count * t.dim(-1),
-           [&](int64_t begin, int64_t n) { roundToBf16(values + begin, bits + begin, n); });
 }
 
 MatrixIn rowsOperand(const TensorRef &t, int64_t first, int64_t count, Precision precision,

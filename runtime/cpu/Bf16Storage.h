@@ -21,21 +21,6 @@ void widenBf16(const uint16_t *bits, float *values, int64_t n);
 /// (bf16).
 const float *floatsOf(const TensorRef &t, std::vector<float> &scratch);
 
-/// Where a kernel writes `t`'s elements as floats: `t` itself (f32), or
-/// `scratch` (bf16), which storeFloats then rounds into `t`.
-float *floatOutput(const TensorRef &t, std::vector<float> &scratch);
-
-/// Rounds `values` (what floatOutput gave) into `t` when it is bf16 (to
-/// nearest even); nothing to do for f32.
-void storeFloats(const TensorRef &t, const float *values);
-
-/// The same for `count` rows from row `first` of `t` (rows of t.dim(-1)
-/// elements), so that an expert's rows are widened and rounded by the
-/// thread that computes them, while they are in its cache.
-const float *rowsOf(const TensorRef &t, int64_t first, int64_t count, std::vector<float> &scratch);
-float *rowsOutput(const TensorRef &t, int64_t first, int64_t count, std::vector<float> &scratch);
-void storeRows(const TensorRef &t, int64_t first, int64_t count, const float *values);
-
 /// Rows from row `first` of `t` as an operand of `count`-row products in
 /// `precision`: bf16 bits when `t` is stored in bf16, else its fp32 values,
 /// rounded once into `scratch` for bf16 products (so that rows several
