@@ -227,9 +227,12 @@ int parseArgs(int argc, char **argv, Options &o) {
   return -1;
 }
 
-/// Set by SIGINT/SIGTERM: training stops after the current step and saves.
+/// Set by SIGINT/SIGTERM to the signal: training stops after the current
+/// step, saves, and exits with 128 + the signal, as a killed process would,
+/// so that scripts see the run did not finish.
 volatile std::sig_atomic_t interrupted = 0;
-void onInterrupt(int) { interrupted = 1; }
+void onInterrupt(int signal) { interrupted = signal; }
+int finishedCode() { return interrupted ? 128 + interrupted : 0; }
 
 /// Fails early when an output cannot be written, rather than after hours of
 /// training: a directory or special file, or a directory it cannot write in.
@@ -858,7 +861,7 @@ int train(const Options &o, Run &run) {
     if (!o.save.empty())
       if (Status s = saveCheckpoint(run, o.save, end); !s)
         return fail(s);
-    return stream.synchronize() ? 0 : 1;
+    return stream.synchronize() ? finishedCode() : 1;
   }
   if (!o.trace.empty())
     if (Status s = writeTrace(o.trace, ex, trace); !s)
@@ -879,7 +882,7 @@ int train(const Options &o, Run &run) {
       return fail(s);
     std::printf("saved %s (step %lld)\n", o.save.c_str(), (long long)end);
   }
-  return 0;
+  return finishedCode();
 }
 } // namespace
 
