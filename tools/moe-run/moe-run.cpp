@@ -25,6 +25,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -110,10 +111,13 @@ int usageError(const std::string &message) {
   return 2;
 }
 
+/// A whole number in int64's range (strtoll clamps what is beyond it to
+/// the bound: refused rather than silently changed).
 std::optional<int64_t> parseInt(const std::string &text) {
   char *end = nullptr;
+  errno = 0;
   long long value = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end)
+  if (text.empty() || *end || errno == ERANGE)
     return std::nullopt;
   return value;
 }
@@ -220,6 +224,28 @@ int parseArgs(int argc, char **argv, Options &o) {
                       " tokens");
   if (o.checkpointEvery && o.save.empty())
     return usageError("--checkpoint-every needs --save FILE");
+  if (!o.init.empty() && !o.resume.empty())
+    return usageError("--init and --resume both give the parameters: use one (--resume also "
+                      "continues the step count, the optimizer state and the seed)");
+  if (o.eval) {
+    // Evaluation trains nothing: what only training uses is a mistake.
+    std::vector<std::string> training;
+    for (auto [given, flag] : {std::pair{!o.save.empty(), "--save"},
+                               {!o.log.empty(), "--log"},
+                               {o.checkpointEvery.has_value(), "--checkpoint-every"},
+                               {!o.schedule.empty(), "--schedule"}})
+      if (given)
+        training.push_back(flag);
+    for (const auto &[flag, text] : o.hyper)
+      training.push_back(flag);
+    if (!training.empty()) {
+      std::string list;
+      for (const std::string &flag : training)
+        list += (list.empty() ? "" : ", ") + flag;
+      return usageError("--eval trains nothing, so " + list +
+                        (training.size() == 1 ? " does" : " do") + " not apply");
+    }
+  }
   if (!o.schedule.empty() && o.schedule != "constant" && o.schedule != "cosine" &&
       o.schedule != "linear")
     return usageError("--schedule must be constant, cosine or linear, but is '" + o.schedule +
@@ -389,6 +415,12 @@ Status parseHyperparameters(const Options &o, Run &run) {
       return Status::error(flag + " must be below 1");
     if ((flag == "--warmup-steps" || flag == "--total-steps") && *value != std::floor(*value))
       return Status::error(flag + " needs a whole number, but is '" + text + "'");
+    // Step counts are 64-bit integers in the plan: 1e30 used to wrap around
+    // and switch the warmup off.
+    constexpr double kMaxSteps = 9007199254740992.0; // 2^53, exact in a double
+    if ((flag == "--warmup-steps" || flag == "--total-steps") && *value > kMaxSteps)
+      return Status::error(flag + " must be at most 2^53 = 9007199254740992, but is '" + text +
+                           "'");
     run.hyperparameters[input->second] = *value;
   }
   return Status::ok();
@@ -516,6 +548,10 @@ Status prepare(const Options &o, Run &run) {
     if (!step || *step < 0)
       return Status::error(o.resume + ": not a moe-run checkpoint (no step in its metadata)");
     run.firstStep = *step;
+    if (o.steps && *o.steps > std::numeric_limits<int64_t>::max() - *step)
+      return Status::error(o.resume + ": its step " + std::to_string(*step) + " and --steps " +
+                           std::to_string(*o.steps) +
+                           " go beyond the last step there is (2^63 - 1)");
     if (seed && !o.seed)
       run.seed = static_cast<uint64_t>(*seed);
   } else if (!o.init.empty()) {

@@ -18,9 +18,17 @@ def read(path):
     return tensors
 
 
-def write(path, tensors):
-    """Writes (name, dtype, shape, raw bytes) tensors, in order."""
-    header, offset = {}, 0
+def read_metadata(path):
+    """The header's __metadata__ (string keys and values), or {}."""
+    with open(path, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(length)).get("__metadata__", {})
+
+
+def write(path, tensors, metadata=None):
+    """Writes (name, dtype, shape, raw bytes) tensors, in order, and the
+    header's __metadata__ when given."""
+    header, offset = ({"__metadata__": metadata} if metadata else {}), 0
     for name, dtype, shape, blob in tensors:
         header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(blob)]}
         offset += len(blob)
