@@ -6,10 +6,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
+#include <set>
+#include <tuple>
 #include <unistd.h>
 
 namespace moec::rt {
@@ -65,10 +69,22 @@ StatusOr<SafetensorsFile> SafetensorsFile::load(const std::string &path) {
   if (headerSize > file.bytes_.size() - 8)
     return fail("header length " + std::to_string(headerSize) +
                 " exceeds the file size");
+  // A name given twice would otherwise keep its last entry silently.
+  std::set<std::string> names;
+  std::string duplicate;
+  auto noteKey = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json &parsed) {
+    if (event == nlohmann::json::parse_event_t::key && depth == 1 &&
+        !names.insert(parsed.get<std::string>()).second && duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   nlohmann::json header = nlohmann::json::parse(
-      file.bytes_.begin() + 8, file.bytes_.begin() + 8 + headerSize, nullptr, false);
+      file.bytes_.begin() + 8, file.bytes_.begin() + 8 + headerSize, noteKey, false);
   if (header.is_discarded() || !header.is_object())
     return fail("the header is not a JSON object");
+  if (!duplicate.empty())
+    return fail("the header names '" + duplicate + "' twice");
+  std::vector<std::tuple<uint64_t, uint64_t, std::string>> ranges; // to find overlaps
   const uint8_t *dataStart = file.bytes_.data() + 8 + headerSize;
   size_t dataSize = file.bytes_.size() - 8 - headerSize;
   for (auto &[name, info] : header.items()) {
@@ -94,8 +110,12 @@ StatusOr<SafetensorsFile> SafetensorsFile::load(const std::string &path) {
     for (auto &extent : info["shape"]) {
       if (!extent.is_number_unsigned())
         return fail("entry '" + name + "' has a bad shape");
-      entry.shape.push_back(extent.get<int64_t>());
-      elements *= extent.get<uint64_t>();
+      uint64_t size = extent.get<uint64_t>();
+      if (size > uint64_t(std::numeric_limits<int64_t>::max()) ||
+          (size != 0 && elements > std::numeric_limits<uint64_t>::max() / 8 / size))
+        return fail("entry '" + name + "' has a shape too large for any file");
+      entry.shape.push_back(static_cast<int64_t>(size));
+      elements *= size;
     }
     auto &offsets = info["data_offsets"];
     if (!offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
@@ -110,7 +130,15 @@ StatusOr<SafetensorsFile> SafetensorsFile::load(const std::string &path) {
     entry.data = dataStart + begin;
     entry.bytes = end - begin;
     file.entries_[name] = entry;
+    if (begin != end)
+      ranges.emplace_back(begin, end, name);
   }
+  // Two tensors sharing bytes (the reference loader refuses them too).
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (std::get<0>(ranges[i]) < std::get<1>(ranges[i - 1]))
+      return fail("entries '" + std::get<2>(ranges[i - 1]) + "' and '" + std::get<2>(ranges[i]) +
+                  "' overlap");
   return file;
 }
 
