@@ -214,6 +214,12 @@ private:
     c.attention.numHeads = get<int64_t>("num_attention_heads", 32);
     c.attention.numKvHeads =
         get<int64_t>("num_key_value_heads", c.attention.numHeads);
+    // moec reads 0 as "as many as the query heads" (and DeepSeek's latent
+    // attention sets it so); in a config it is a mistake.
+    if (c.attention.numKvHeads < 1)
+      r.diagnostics().error(r.location("num_key_value_heads"),
+                            "'num_key_value_heads' must be at least 1, but is " +
+                                std::to_string(c.attention.numKvHeads));
     // DeepSeek's head_dim is derived (qk_rope_head_dim); v5 saves it.
     c.attention.headDim = type.rfind("deepseek", 0) == 0 ? 0 : get<int64_t>("head_dim", 0);
     readRope();

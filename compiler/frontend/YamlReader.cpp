@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace moec::frontend {
@@ -55,6 +56,27 @@ static bool applyOverride(YAML::Node root, const std::string &setting,
   return true;
 }
 
+/// The second occurrence of the first key given twice in one mapping under
+/// `node`: YAML readers keep one of the two silently (yaml-cpp the first,
+/// Python's json the last), so a description would mean different things
+/// to moec and to the tools beside it.
+static std::optional<YAML::Node> duplicateKey(const YAML::Node &node) {
+  if (node.IsMap()) {
+    std::set<std::string> seen;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (it->first.IsScalar() && !seen.insert(it->first.Scalar()).second)
+        return it->first;
+      if (auto inner = duplicateKey(it->second))
+        return inner;
+    }
+  } else if (node.IsSequence()) {
+    for (const YAML::Node &child : node)
+      if (auto inner = duplicateKey(child))
+        return inner;
+  }
+  return std::nullopt;
+}
+
 std::optional<YAML::Node> loadYamlFile(const std::string &path,
                                        const std::vector<std::string> &overrides,
                                        DiagnosticList &diagnostics) {
@@ -94,7 +116,19 @@ std::optional<YAML::Node> loadYamlFile(const std::string &path,
     }
   }
   try {
-    YAML::Node node = YAML::Load(text.str());
+    std::vector<YAML::Node> documents = YAML::LoadAll(text.str());
+    if (documents.size() > 1) {
+      YAML::Mark second = documents[1].Mark();
+      diagnostics.error({path, second.line + 1, second.column + 1},
+                        "a second YAML document (after '---'): a description is one document");
+      return std::nullopt;
+    }
+    YAML::Node node = documents.empty() ? YAML::Node() : documents.front();
+    if (auto repeated = duplicateKey(node)) {
+      diagnostics.error({path, repeated->Mark().line + 1, repeated->Mark().column + 1},
+                        "'" + repeated->Scalar() + "' is given twice in the same mapping");
+      return std::nullopt;
+    }
     if (!node.IsMap()) {
       diagnostics.error({path, node.Mark().line + 1, node.Mark().column + 1},
                         "expected a mapping of keys to values at the top "
