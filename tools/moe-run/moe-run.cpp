@@ -397,6 +397,14 @@ Status loadPlanAndData(const Options &o, Run &run) {
   run.ranks = ranks;
   run.B = batch / ranks;
   run.S = seqLen;
+  // Fewer tokens than one batch reads: its sequences overlap and every step
+  // sees the same text. Allowed (a test on a tiny file), but said.
+  if (uint64_t needed = static_cast<uint64_t>(batch) * seqLen + 1;
+      writesOutput() && run.data->size() < needed)
+    std::cerr << "moe-run: warning: " << o.data << " has " << run.data->size()
+              << " tokens, fewer than one batch reads (" << batch << " x " << seqLen
+              << " + 1 = " << needed << "): its sequences overlap, and every step sees the "
+              << "same tokens\n";
   return Status::ok();
 }
 
