@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -46,7 +47,22 @@ std::string directoryOf(const std::string &path) {
 /// O_EXCL), open for writing; its name in `temp`.
 int createTemporary(const std::string &path, std::string &temp) {
   temp = path + ".XXXXXX";
-  return mkstemp(temp.data());
+  return mkostemp(temp.data(), O_CLOEXEC);
+}
+
+/// The process's umask, read without changing it (umask() would change it
+/// for every thread while it is read): /proc's "Umask:", else 022.
+mode_t currentUmask() {
+  FILE *status = std::fopen("/proc/self/status", "r");
+  unsigned mask = 022;
+  if (status) {
+    char line[256];
+    while (std::fgets(line, sizeof line, status))
+      if (std::sscanf(line, "Umask: %o", &mask) == 1)
+        break;
+    std::fclose(status);
+  }
+  return static_cast<mode_t>(mask);
 }
 
 /// Refuses an existing `path` that is not a regular file.
@@ -121,13 +137,14 @@ Status writeFileAtomically(const std::string &path, const std::string &what,
   if (!opened)
     return opened.status();
   int fd = *opened;
-  // The mode a new file would get (mkstemp makes it 0600).
-  mode_t mask = umask(0);
-  umask(mask);
+  // The replaced file's permissions, or those a new file would get
+  // (mkstemp makes it 0600); never setuid or setgid bits.
   struct stat existing;
-  mode_t mode = stat(destination.c_str(), &existing) == 0 ? existing.st_mode & 07777 : 0666 & ~mask;
+  mode_t mode =
+      stat(destination.c_str(), &existing) == 0 ? existing.st_mode & 0777 : 0666 & ~currentUmask();
+  errno = 0;
   bool ok = fchmod(fd, mode) == 0 && write(fd) && fsync(fd) == 0;
-  std::string failure = ok ? "" : errorText();
+  std::string failure = ok ? "" : errno ? errorText() : "a write failed";
   ok = close(fd) == 0 && ok;
   if (!ok) {
     unlink(temp.c_str());
@@ -141,8 +158,8 @@ Status writeFileAtomically(const std::string &path, const std::string &what,
     return Status::error(what + " " + path + ": cannot replace the file (" + reason + ")");
   }
   if (!syncDirectory(directoryOf(destination)))
-    return Status::error(what + " " + path + ": written, but its directory could not be synced (" +
-                         errorText() + ")");
+    return Status::error(what + " " + path + ": written and renamed, but its directory could not " +
+                         "be synced, so the rename may not survive a crash (" + errorText() + ")");
   return Status::ok();
 }
 

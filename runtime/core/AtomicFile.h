@@ -21,8 +21,9 @@ Status checkOutputPath(const std::string &path, const std::string &what);
 /// unique name beside it (created with O_EXCL, so that two writers never
 /// share one), which is flushed to disk, renamed over `path` (over a
 /// symbolic link's target, not the link) and made durable by syncing the
-/// directory. `write` returns false when a write failed. On any failure the
-/// temporary is removed and `path` is as it was.
+/// directory. `write` returns false when a write failed. On any failure
+/// before the rename the temporary is removed and `path` is as it was; a
+/// failure to sync the directory after it is reported too.
 Status writeFileAtomically(const std::string &path, const std::string &what,
                            const std::function<bool(int fd)> &write);
 

@@ -11,28 +11,39 @@ namespace moec::rt {
 
 StatusOr<std::vector<uint8_t>> readInputFile(const std::string &path, const std::string &what) {
   // O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever.
-  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0)
     return Status::error(path + ": cannot open " + what + " (" + std::strerror(errno) + ")");
   struct stat info;
-  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-    bool directory = S_ISDIR(info.st_mode);
+  if (fstat(fd, &info) != 0) {
+    std::string reason = std::strerror(errno);
     close(fd);
-    return Status::error(path + ": " + what + " must be a regular file, but this is " +
-                         (directory ? "a directory" : "a special file (a device, FIFO or socket)"));
+    return Status::error(path + ": cannot read " + what + " (" + reason + ")");
   }
-  std::vector<uint8_t> bytes(static_cast<size_t>(info.st_size));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = read(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+  if (!S_ISREG(info.st_mode)) {
+    close(fd);
+    return Status::error(
+        path + ": " + what + " must be a regular file, but this is " +
+        (S_ISDIR(info.st_mode) ? "a directory" : "a special file (a device, FIFO or socket)"));
+  }
+  // A regular file: blocking reads from here, to its end (which may lie
+  // beyond the size fstat saw).
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  std::vector<uint8_t> bytes;
+  bytes.reserve(static_cast<size_t>(info.st_size));
+  uint8_t chunk[1 << 16];
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR)
       continue;
-    if (n <= 0) {
-      std::string reason = n < 0 ? std::strerror(errno) : "the file shrank while it was read";
+    if (n < 0) {
+      std::string reason = std::strerror(errno);
       close(fd);
       return Status::error(path + ": cannot read " + what + " (" + reason + ")");
     }
-    done += static_cast<size_t>(n);
+    if (n == 0)
+      break;
+    bytes.insert(bytes.end(), chunk, chunk + n);
   }
   close(fd);
   return bytes;

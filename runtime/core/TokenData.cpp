@@ -45,13 +45,15 @@ StatusOr<TokenData> TokenData::load(const std::string &path, const std::string &
 Status TokenData::batch(int64_t step, int64_t B, int64_t S, bool shuffle, uint64_t seed,
                         std::vector<int32_t> &inputs, std::vector<int32_t> &targets) const {
   int64_t N = tokens_.size();
+  // Token ids and positions are 32-bit in the kernels: a batch has at most
+  // 2^31 tokens (moe-run checks that before any plan is compiled).
+  if (step < 0 || B < 1 || S < 1 || B > (int64_t(1) << 31) / S)
+    return Status::error(path_ + ": no batch " + std::to_string(step) + " of " + std::to_string(B) +
+                         " x " + std::to_string(S) + " tokens");
   if (N < S + 2)
     return Status::error(path_ + ": " + std::to_string(N) +
                          " tokens are too few for sequences of " + std::to_string(S) +
                          " (need at least " + std::to_string(S + 2) + ")");
-  if (step < 0 || B < 1 || S < 1)
-    return Status::error(path_ + ": no batch " + std::to_string(step) + " of " + std::to_string(B) +
-                         " x " + std::to_string(S) + " tokens");
   uint64_t span = static_cast<uint64_t>(N - S - 1);
   inputs.resize(B * S);
   targets.resize(B * S);
@@ -61,7 +63,7 @@ Status TokenData::batch(int64_t step, int64_t B, int64_t S, bool shuffle, uint64
     unsigned __int128 sequence =
         static_cast<unsigned __int128>(step) * static_cast<uint64_t>(B) + static_cast<uint64_t>(b);
     uint64_t o = shuffle ? randomBits(seed, static_cast<uint64_t>(sequence)) % span
-                         : static_cast<uint64_t>(sequence * static_cast<uint64_t>(S) % span);
+                         : static_cast<uint64_t>(sequence % span * static_cast<uint64_t>(S) % span);
     for (int64_t i = 0; i < S; ++i) {
       inputs[b * S + i] = static_cast<int32_t>(tokens_[o + i]);
       targets[b * S + i] = static_cast<int32_t>(tokens_[o + i + 1]);
