@@ -14,7 +14,11 @@ torch_device=cuda; [ "$device" = cuda ] || torch_device=cpu # PyTorch's side of 
 out="${OUT:-$bundle/results}"
 work="$(mktemp -d)"
 mkdir -p "$out"
-[ -x "$bundle/bin/moe-run" ] || [ ! -f "$root/gpu-bundle.tgz" ] || tar -C "$root" -xzf "$root/gpu-bundle.tgz"
+carried="$root/gpu-carry" # the archive and its decompressor (gpu-prepare.sh)
+if [ ! -x "$bundle/bin/moe-run" ] && [ -f "$carried/gpu-bundle.tar.zst" ]; then
+  LD_LIBRARY_PATH="$carried" "$carried/zstd" -q -d --long=30 -c "$carried/gpu-bundle.tar.zst" |
+    tar -C "$root" -xf -
+fi
 [ -x "$bundle/bin/moe-run" ] || { echo "gpu-check: no $bundle: run scripts/gpu-prepare.sh on the build machine" >&2; exit 2; }
 # The libraries the bundle carries (oneDNN for the cpu device's GEMMs).
 export LD_LIBRARY_PATH="$bundle/lib:${LD_LIBRARY_PATH:-}"

@@ -3,8 +3,8 @@
 # machine that has no LLVM/MLIR (so no moec): moe-run and plans compiled
 # with --target=cuda (fp32, and bf16: --precision=bf16; some with
 # --fusion=all) and the layer benchmark, in ./gpu-bundle, and that
-# folder compressed as ./gpu-bundle.tgz (both git-ignored; carry the
-# archive to the GPU machine). Usage: scripts/gpu-prepare.sh [sm_90|sm_80|...]
+# folder compressed, with the decompressor, in ./gpu-carry (both
+# git-ignored; carry gpu-carry to the GPU machine). Usage: scripts/gpu-prepare.sh [sm_90|sm_80|...]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${MOEC_BUILD_DIR:-$root/build}"
@@ -85,7 +85,17 @@ for strategy in moe all; do
       --target=cuda --gpu-arch="$arch" --precision=bf16 --fusion="$strategy" \
       -o "$bundle/bench/olmoe4-bf16-$strategy.moeb"
 done
-# Plans carry PTX and source beside each cubin: compressed, the bundle
-# travels in a quarter of the space (gpu-check.sh unpacks it).
-tar -C "$root" -czf "$root/gpu-bundle.tgz" gpu-bundle
-du -sh "$bundle" "$root/gpu-bundle.tgz"
+# Plans carry PTX and source beside each cubin, and the plans of one
+# model in several variants share most kernels: zstd with a long window
+# finds the repeats across files (gzip's 32 KiB window cannot), so the
+# bundle travels in about a fortieth of its size. The GPU machine may lack
+# zstd: its binary and the libraries it links travel beside the archive
+# (gpu-check.sh unpacks it).
+carry="$root/gpu-carry"
+rm -rf "$carry" "$root/gpu-bundle.tgz"
+mkdir -p "$carry"
+zstd_bin="$(command -v zstd)"
+cp "$zstd_bin" "$carry/zstd"
+ldd "$zstd_bin" | awk '/=> \// && !/libc\.so|ld-linux/ {print $3}' | xargs -r cp -L -t "$carry/"
+tar -C "$root" -cf - gpu-bundle | "$zstd_bin" -q -T0 -19 --long=30 -o "$carry/gpu-bundle.tar.zst"
+du -sh "$bundle" "$carry"
