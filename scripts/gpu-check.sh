@@ -36,7 +36,7 @@ cpus=""    # the rows of the CPU host's benchmark, one per thread count
 budget="${GPU_CHECK_BUDGET:-540}"
 time_for() { [ $((budget - SECONDS)) -ge "$1" ]; }
 # SKIP="parity demo ...": sections not to run (parity, parity-bf16,
-# cublaslt, parity-fused, demo, nccl, bench, layers, olmoe, fusion, cpu-host,
+# cublaslt, parity-fused, demo, nccl, bench, layers, layers-fp32, olmoe, fusion, cpu-host,
 # sanitizer),
 # e.g. to spend a second call on the benchmarks alone.
 wants() { [[ " ${SKIP:-} " != *" $1 "* ]]; }
@@ -282,16 +282,18 @@ fi
 #     each, against PyTorch eager's per-expert loop in fp32.
 if [ -f "$bundle/bench/layers.txt" ] && wants layers; then
   while read -r name tokens hidden experts width k; do
-    if ! time_for 150; then
-      result[$name]="skipped: $((budget - SECONDS)) s of the budget left"; layers+=" $name"; continue
-    fi
     shape=(--tokens "$tokens" --hidden "$hidden" --experts "$experts" --width "$width" --top-k "$k")
-    limit 180 "$bundle/bin/moe_layer_bench" "$bundle/bench/$name.moeb" --steps "${BIG_STEPS:-3}" \
-        --device "$device" --top-k "$k" >"$work/bench-$name-moec.json" 2>"$work/bench-$name-moec.err"
-    limit 180 python3 "$root/bench/moe_layer_torch.py" --steps "${BIG_STEPS:-3}" \
-        --device "$torch_device" --threads "$(nproc)" "${shape[@]}" \
-        >"$work/bench-$name-torch.json" 2>"$work/bench-$name-torch.err"
-    result[$name]="$(python3 - "$work/bench-$name-moec.json" "$work/bench-$name-torch.json" <<'PY' 2>&1
+    if ! wants layers-fp32; then
+      : # SKIP="layers-fp32": the bf16 rows alone
+    elif ! time_for 150; then
+      result[$name]="skipped: $((budget - SECONDS)) s of the budget left"; layers+=" $name"; continue
+    else
+      limit 180 "$bundle/bin/moe_layer_bench" "$bundle/bench/$name.moeb" --steps "${BIG_STEPS:-3}" \
+          --device "$device" --top-k "$k" >"$work/bench-$name-moec.json" 2>"$work/bench-$name-moec.err"
+      limit 180 python3 "$root/bench/moe_layer_torch.py" --steps "${BIG_STEPS:-3}" \
+          --device "$torch_device" --threads "$(nproc)" "${shape[@]}" \
+          >"$work/bench-$name-torch.json" 2>"$work/bench-$name-torch.err"
+      result[$name]="$(python3 - "$work/bench-$name-moec.json" "$work/bench-$name-torch.json" <<'PY' 2>&1
 import json, sys
 try:
     ours = json.load(open(sys.argv[1]))
@@ -308,8 +310,9 @@ except Exception as e:
 print(line)
 PY
 )"
-    [[ "${result[$name]}" == FAIL* ]] && result[$name]+=" $(tail -n 1 "$work/bench-$name-moec.err")"
-    layers+=" $name"
+      [[ "${result[$name]}" == FAIL* ]] && result[$name]+=" $(tail -n 1 "$work/bench-$name-moec.err")"
+      layers+=" $name"
+    fi
     # bf16: moec --precision=bf16 against PyTorch under bf16 autocast, its
     # per-expert loop and torch._grouped_mm, and the bf16 GEMM ceiling.
     [ -f "$bundle/bench/$name-bf16.moeb" ] || continue

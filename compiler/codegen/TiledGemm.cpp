@@ -196,22 +196,40 @@ constexpr const char *kTiledGemmBf16Helper = R"cuda(#define MOEC_BF16_STEP 32
 // Tiles in shared memory: [row][k], 32 k of bf16 per step, padded rows.
 typedef unsigned short moec_bf16_tile[MOEC_GEMM_TILE][MOEC_BF16_PAD];
 #ifndef MOEC_CUDA_EMU
+// Two elements rounded to bf16 (to nearest even) and packed, lo in the low
+// half: one instruction for the pair.
+__device__ __forceinline__ unsigned moec_bf16_pack(float lo, float hi) {
+  unsigned packed;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(packed) : "f"(hi), "f"(lo));
+  return packed;
+}
 // A 16 x 16 piece of A (rows row.., k k..) and a 16 x 8 piece of B (columns
 // col.., k k..) as mma.m16n8k16 fragments: lane l holds rows l/4 (+8),
 // k pairs l%4 (+4) of A; column l/4, k pairs l%4 (+4) of B.
 struct moec_frag_a { unsigned r[4]; };
 struct moec_frag_b { unsigned r[2]; };
-__device__ __forceinline__ void moec_load_frag_a(moec_frag_a &f, const moec_bf16_tile &t, int row, int k) {
-  const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
-  f.r[0] = *reinterpret_cast<const unsigned *>(&t[row + g][k + 2 * q]);
-  f.r[1] = *reinterpret_cast<const unsigned *>(&t[row + g + 8][k + 2 * q]);
-  f.r[2] = *reinterpret_cast<const unsigned *>(&t[row + g][k + 8 + 2 * q]);
-  f.r[3] = *reinterpret_cast<const unsigned *>(&t[row + g + 8][k + 8 + 2 * q]);
+// Four 8 x 8 bf16 matrices from shared memory, lanes 8 i .. 8 i + 7 naming
+// the rows of matrix i; lane l receives row l/4, elements 2 (l%4) and + 1
+// of each.
+__device__ __forceinline__ void moec_ldmatrix_x4(unsigned *r, const unsigned short *row) {
+  unsigned address;
+  asm("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address) : "memory");
 }
-__device__ __forceinline__ void moec_load_frag_b(moec_frag_b &f, const moec_bf16_tile &t, int col, int k) {
-  const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
-  f.r[0] = *reinterpret_cast<const unsigned *>(&t[col + g][k + 2 * q]);
-  f.r[1] = *reinterpret_cast<const unsigned *>(&t[col + g][k + 8 + 2 * q]);
+// A's fragment: matrices rows 0-7 / 8-15 at k 0-7, then at k 8-15.
+__device__ __forceinline__ void moec_load_frag_a(moec_frag_a &f, const moec_bf16_tile &t, int row, int k) {
+  const int lane = threadIdx.x % 32;
+  moec_ldmatrix_x4(f.r, &t[row + lane % 16][k + lane / 16 * 8]);
+}
+// Two of B's fragments, columns col.. and col + 8..: matrices columns 0-7
+// at k 0-7 and 8-15, then columns 8-15 likewise.
+__device__ __forceinline__ void moec_load_frag_b2(moec_frag_b &f0, moec_frag_b &f1,
+                                                  const moec_bf16_tile &t, int col, int k) {
+  const int lane = threadIdx.x % 32;
+  unsigned r[4];
+  moec_ldmatrix_x4(r, &t[col + lane % 8 + lane / 16 * 8][k + lane / 8 % 2 * 8]);
+  f0.r[0] = r[0], f0.r[1] = r[1], f1.r[0] = r[2], f1.r[1] = r[3];
 }
 // d (lane l: rows l/4 and l/4 + 8, columns 2 (l%4) and + 1) += a b.
 __device__ __forceinline__ void moec_mma_bf16(float *d, const moec_frag_a &a, const moec_frag_b &b) {
@@ -221,11 +239,14 @@ __device__ __forceinline__ void moec_mma_bf16(float *d, const moec_frag_a &a, co
                : "r"(a.r[0]), "r"(a.r[1]), "r"(a.r[2]), "r"(a.r[3]), "r"(b.r[0]), "r"(b.r[1]));
 }
 #else
+inline unsigned moec_bf16_pack(float lo, float hi) { return moec_bf16_bits(lo) | moec_bf16_bits(hi) << 16; }
 // cuda-emu: a fragment is where its piece starts in shared memory.
 struct moec_frag_a { const unsigned short *p; };
 struct moec_frag_b { const unsigned short *p; };
 inline void moec_load_frag_a(moec_frag_a &f, const moec_bf16_tile &t, int row, int k) { f.p = &t[row][k]; }
-inline void moec_load_frag_b(moec_frag_b &f, const moec_bf16_tile &t, int col, int k) { f.p = &t[col][k]; }
+inline void moec_load_frag_b2(moec_frag_b &f0, moec_frag_b &f1, const moec_bf16_tile &t, int col, int k) {
+  f0.p = &t[col][k], f1.p = &t[col + 8][k];
+}
 inline void moec_mma_bf16(float *d, const moec_frag_a &a, const moec_frag_b &b) {
   const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
   for (int e = 0; e < 4; ++e) {
@@ -237,6 +258,15 @@ inline void moec_mma_bf16(float *d, const moec_frag_a &a, const moec_frag_b &b) 
   }
 }
 #endif
+// A pair of k-adjacent elements stored next to each other (at p, p + 1;
+// p aligned to the pair), packed as bf16.
+__device__ __forceinline__ unsigned moec_bf16_pair(const float *p) {
+  const float2 v = *reinterpret_cast<const float2 *>(p);
+  return moec_bf16_pack(v.x, v.y);
+}
+__device__ __forceinline__ unsigned moec_bf16_pair(const unsigned short *p) {
+  return *reinterpret_cast<const unsigned *>(p);
+}
 // C[m0.., n0..] of one 128 x 128 tile (+)= A B over K, operands as for
 // moec_gemm_tile; each of A, B and C is stored in fp32 or bf16 (an
 // operand stored in bf16 enters shared memory unchanged, as one in fp32
@@ -281,12 +311,31 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
       const long long src = m < M ? rowsA[m] : -1;
       srcA[i] = src >= 0 && src < rowsAEnd ? src : -1;
     }
+  // Steps wholly inside the operands, whose k-contiguous pairs are aligned
+  // (as the arena aligns tensors, with even leading dimensions), load
+  // without bounds checks and a pair at once.
+  const bool pairedA = !kFastA || (lda % 2 == 0 && (unsigned long long)A % (2 * sizeof(TA)) == 0);
+  const bool pairedB = !kFastB || (ldb % 2 == 0 && (unsigned long long)B % (2 * sizeof(TB)) == 0);
+  const bool tileInside = m0 + MOEC_GEMM_TILE <= M && n0 + MOEC_GEMM_TILE <= N && pairedA && pairedB;
   unsigned ra[8], rb[8];
   const long long steps = (K + MOEC_BF16_STEP - 1) / MOEC_BF16_STEP;
   for (long long s = 0; s <= steps; ++s) {
     const int buffer = (int)(s & 1);
-    if (s < steps) { // load step s into registers
-      const long long k0 = s * MOEC_BF16_STEP;
+    const long long k0 = s * MOEC_BF16_STEP;
+    if (s < steps && tileInside && k0 + MOEC_BF16_STEP <= K) { // load step s, unchecked
+      const TA *pA = kFastA ? A + (m0 + rowA) * lda + k0 + kA : A + (k0 + kA) * lda + m0 + rowA;
+      const TB *pB = kFastB ? B + (n0 + rowB) * ldb + k0 + kB : B + (k0 + kB) * ldb + n0 + rowB;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const TA *rowA_i = GA ? A + srcA[i] * lda + k0 + kA : pA + i * nextA;
+        const TB *rowB_i = pB + i * nextB;
+        ra[i] = GA && srcA[i] < 0 ? 0u
+                : kFastA          ? moec_bf16_pair(rowA_i)
+                                  : moec_bf16_pack(moec_load(rowA_i), moec_load(rowA_i + pairA));
+        rb[i] = kFastB ? moec_bf16_pair(rowB_i)
+                       : moec_bf16_pack(moec_load(rowB_i), moec_load(rowB_i + pairB));
+      }
+    } else if (s < steps) { // load step s into registers, bounds checked
       const TA *pA = kFastA ? A + (m0 + rowA) * lda + k0 + kA : A + (k0 + kA) * lda + m0 + rowA;
       const TB *pB = kFastB ? B + (n0 + rowB) * ldb + k0 + kB : B + (k0 + kB) * ldb + n0 + rowB;
 #pragma unroll
@@ -299,8 +348,8 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
         const float a1 = rowOkA && kkA + 1 < K ? moec_load(rowA_i + pairA) : 0.0f;
         const float b0 = rowOkB && kkB < K ? moec_load(pB + i * nextB) : 0.0f;
         const float b1 = rowOkB && kkB + 1 < K ? moec_load(pB + i * nextB + pairB) : 0.0f;
-        ra[i] = moec_bf16_bits(a0) | moec_bf16_bits(a1) << 16;
-        rb[i] = moec_bf16_bits(b0) | moec_bf16_bits(b1) << 16;
+        ra[i] = moec_bf16_pack(a0, a1);
+        rb[i] = moec_bf16_pack(b0, b1);
       }
     }
     if (s > 0) { // multiply step s - 1, from the other buffer
@@ -313,8 +362,8 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
         for (int i = 0; i < 4; ++i)
           moec_load_frag_a(fa[i], As[from], wm + 16 * i, k);
 #pragma unroll
-        for (int j = 0; j < 4; ++j)
-          moec_load_frag_b(fb[j], Bs[from], wn + 8 * j, k);
+        for (int j = 0; j < 4; j += 2)
+          moec_load_frag_b2(fb[j], fb[j + 1], Bs[from], wn + 8 * j, k);
 #pragma unroll
         for (int i = 0; i < 4; ++i)
 #pragma unroll
