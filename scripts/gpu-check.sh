@@ -80,7 +80,8 @@ if [ -x "$bundle/bin/cuda-runtime-tests" ]; then
     count() { local n; n="$(grep -oE "^\[  $1 *\] [0-9]+" "$work/unit.txt" | grep -oE '[0-9]+$' | head -n 1)"; echo "${n:-0}"; }
     result[unit]="pass ($(count PASSED) passed, $(count SKIPPED) skipped)"
   else
-    result[unit]="FAIL: $(grep -E 'FAILED|error' "$work/unit.txt" | head -n 2 | tr '\n' ' ')"
+    failed="$(grep -oE '^\[  FAILED  \] [A-Za-z0-9_]+\.[A-Za-z0-9_]+' "$work/unit.txt" | sed 's/.*\] //' | sort -u | tr '\n' ' ')"
+    result[unit]="FAIL: ${failed:-$(tail -n 1 "$work/unit.txt")} (unit.txt in the logs)"
     tail -n 20 "$work/unit.txt"
   fi
 fi
@@ -134,7 +135,7 @@ if wants demo; then # (not indented: the demo's checks, to the benchmarks)
 run() { limit 120 "$bundle/bin/moe-run" "$bundle/demo-kjv.moeb" --device "$device" --data "$data" "$@"; }
 start=$SECONDS
 if run --steps "${DEMO_STEPS:-200}" --log "$work/demo.jsonl" --save "$work/demo.safetensors" >"$work/demo.txt" 2>&1; then
-  result[demo]="$(grep "^step" "$work/demo.txt" | tail -n 1)"
+  result[demo]="$(grep -E "^step [0-9]" "$work/demo.txt" | tail -n 1)"
 else
   result[demo]="FAIL: $(tail -n 2 "$work/demo.txt" | tr '\n' ' ')"
 fi

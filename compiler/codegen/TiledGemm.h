@@ -7,7 +7,8 @@
 // and fp32 throughout (no TF32). An op whose `moe.precision` is bf16 gets
 // the tensor-core variant: the same tiles, operands rounded to bf16 as they
 // enter shared memory (K in steps of 32), 8 warps of 64 x 32 outputs
-// accumulated in fp32 by mma.sync.m16n8k16 (sm_80 and later).
+// accumulated in fp32 by mma.sync.m16n8k16 on fragments that ldmatrix
+// loads (sm_80 and later).
 //
 // Two shapes cover every product of the forward and backward passes:
 //  - row-grouped, C[first + m, n] = Σ_k A(first + m, k) B_e(k, n): the
