@@ -497,8 +497,67 @@ void validateTraining(Validator &v, const ModelConfig &c) {
 }
 } // namespace
 
+/// The limits of ModelConfig.h; false when one is exceeded (the other
+/// checks loop over layers and multiply sizes, so they wait).
+bool validateSizes(Validator &v, const ModelConfig &c) {
+  size_t before = v.diagnostics.errors().size();
+  auto atMost = [&](int64_t value, int64_t limit, const std::string &key, const char *why) {
+    v.require(value <= limit, key,
+              "'" + key + "' must be at most " + v.show(limit) + " (" + why + "), but is " +
+                  v.show(value));
+  };
+  using Sizes = std::initializer_list<std::pair<int64_t, const char *>>;
+  auto sizesAtMost = [&](Sizes sizes) {
+    for (const auto &[value, key] : sizes)
+      atMost(value, kMaxSize, key, "moec's limit for a size");
+  };
+  atMost(c.numLayers, kMaxLayers, "num_layers", "moec's limit for layers");
+  atMost(c.mtpLayers, kMaxLayers, "mtp_layers", "moec's limit for layers");
+  sizesAtMost({{c.vocabSize, "vocab_size"},
+               {c.hiddenSize, "hidden_size"},
+               {c.ffn.intermediateSize, "ffn.intermediate_size"},
+               {c.attention.numHeads, "attention.num_heads"},
+               {c.attention.numKvHeads, "attention.num_kv_heads"},
+               {c.attention.headDim, "attention.head_dim"},
+               {c.attention.slidingWindow, "attention.sliding_window"},
+               {c.attention.chunkSize, "attention.chunk_size"},
+               {c.training.batchSize, "training.batch_size"},
+               {c.training.seqLen, "training.seq_len"}});
+  if (const auto &latent = c.attention.latent)
+    sizesAtMost({{latent->qLoraRank, "attention.latent.q_lora_rank"},
+                 {latent->kvLoraRank, "attention.latent.kv_lora_rank"},
+                 {latent->qkNopeHeadDim, "attention.latent.qk_nope_head_dim"},
+                 {latent->qkRopeHeadDim, "attention.latent.qk_rope_head_dim"},
+                 {latent->vHeadDim, "attention.latent.v_head_dim"}});
+  if (const auto &linear = c.attention.linear)
+    sizesAtMost({{linear->numKeyHeads, "attention.linear.num_key_heads"},
+                 {linear->numValueHeads, "attention.linear.num_value_heads"},
+                 {linear->keyHeadDim, "attention.linear.key_head_dim"},
+                 {linear->valueHeadDim, "attention.linear.value_head_dim"},
+                 {linear->convKernel, "attention.linear.conv_kernel"}});
+  if (const auto &mixture = c.attention.mixture)
+    atMost(mixture->numExperts, kMaxExperts, "attention.mixture.num_experts",
+           "moec's limit for experts");
+  if (c.moe) {
+    atMost(c.moe->numExperts, kMaxExperts, "moe.num_experts", "moec's limit for experts");
+    atMost(c.moe->shared.count, kMaxExperts, "moe.shared_experts.count",
+           "moec's limit for experts");
+    sizesAtMost({{c.moe->expertIntermediateSize, "moe.expert_intermediate_size"},
+                 {c.moe->shared.intermediateSize, "moe.shared_experts.intermediate_size"},
+                 {c.moe->lora.rank, "moe.lora.rank"}});
+  }
+  // The tokens of a step index rows of every activation.
+  double tokens = double(c.training.batchSize) * double(c.training.seqLen);
+  v.require(tokens <= double(kMaxSize), "training.seq_len",
+            "a step's tokens ('training.batch_size' x 'training.seq_len' = " + v.show(tokens) +
+                ") must be at most " + v.show(kMaxSize) + " (moec's limit for a size)");
+  return v.diagnostics.errors().size() == before;
+}
+
 void validate(const ModelConfig &config, DiagnosticList &diagnostics) {
   Validator v(config, diagnostics);
+  if (!validateSizes(v, config))
+    return;
   validateDense(v, config);
   if (config.moe)
     validateMoE(v, config);

@@ -390,6 +390,15 @@ struct ModelConfig {
   int64_t slotsPerToken() const;
 };
 
+/// moec's limits on a description's counts and sizes, checked before any
+/// other constraint: the IR has ops per layer and arrays per expert (a
+/// trillion layers would build for hours), and with every size below 2^31
+/// no product of two of them overflows 64 bits. (What the sizes make
+/// together, the plan's memory, moec checks against --max-memory.)
+constexpr int64_t kMaxLayers = 4096;
+constexpr int64_t kMaxExperts = 65536;
+constexpr int64_t kMaxSize = (int64_t(1) << 31) - 1;
+
 /// Checks every cross-field constraint, reporting all violations.
 void validate(const ModelConfig &config, DiagnosticList &diagnostics);
 

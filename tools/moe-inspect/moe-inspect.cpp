@@ -3,6 +3,7 @@
 #include "Communication.h"
 #include "KernelTraffic.h"
 #include "runtime/core/Plan.h"
+#include "runtime/core/PlanMemory.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -13,18 +14,6 @@
 using namespace moec::rt;
 
 namespace {
-std::string human(double bytes) {
-  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int unit = 0;
-  while (bytes >= 1024 && unit < 4) {
-    bytes /= 1024;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, unit ? "%.1f %s" : "%.0f %s", bytes, units[unit]);
-  return text;
-}
-
 std::string count(double n) {
   char text[32];
   if (n >= 1e9) std::snprintf(text, sizeof text, "%.2fB", n / 1e9);
@@ -41,8 +30,8 @@ void printArenaPeak(const LoadedPlan &plan, const moec::plan::Function &function
   if (peak.step < 0)
     return;
   std::printf("          peak: %s live at step %d (%s) of an arena of %s\n",
-              human(peak.liveBytes).c_str(), peak.step, peak.op.c_str(),
-              human(peak.arenaBytes).c_str());
+              humanBytes(peak.liveBytes).c_str(), peak.step, peak.op.c_str(),
+              humanBytes(peak.arenaBytes).c_str());
   std::map<std::string, std::pair<int, double>> byProducer;
   for (const moec::inspect::LiveTensor &live : peak.live) {
     auto &[n, bytes] = byProducer[live.producer];
@@ -53,7 +42,7 @@ void printArenaPeak(const LoadedPlan &plan, const moec::plan::Function &function
   for (size_t i = 0; i < shown; ++i) {
     const moec::inspect::LiveTensor &live = peak.live[i];
     TensorRef ref = plan.describe(live.tensor);
-    std::printf("          %10s  %-44s %-20s %s, steps %d-%d\n", human(live.bytes).c_str(),
+    std::printf("          %10s  %-44s %-20s %s, steps %d-%d\n", humanBytes(live.bytes).c_str(),
                 plan.tensor(live.tensor).name()->c_str(), formatShape(ref.shape).c_str(),
                 live.producer.c_str(), live.defined, live.lastUse);
   }
@@ -61,7 +50,7 @@ void printArenaPeak(const LoadedPlan &plan, const moec::plan::Function &function
     double rest = 0;
     for (size_t i = shown; i < peak.live.size(); ++i)
       rest += peak.live[i].bytes;
-    std::printf("          %10s  in %zu more tensors\n", human(rest).c_str(),
+    std::printf("          %10s  in %zu more tensors\n", humanBytes(rest).c_str(),
                 peak.live.size() - shown);
   }
   std::vector<std::pair<double, std::string>> producers;
@@ -70,7 +59,7 @@ void printArenaPeak(const LoadedPlan &plan, const moec::plan::Function &function
   std::sort(producers.rbegin(), producers.rend());
   std::string summary;
   for (auto &[bytes, op] : producers)
-    summary += (summary.empty() ? "" : ", ") + op + " " + human(bytes);
+    summary += (summary.empty() ? "" : ", ") + op + " " + humanBytes(bytes);
   std::printf("          by producer: %s\n", summary.c_str());
 }
 
@@ -106,11 +95,12 @@ void printKernels(const LoadedPlan &plan, const moec::plan::Function &function) 
     const moec::plan::Step &step = *function.steps()->Get(use.step);
     std::printf("          %4d %-44s %-34s %2d  reads %9s  writes %9s\n", use.step,
                 stepLabel(step).c_str(), use.kernel.empty() ? "(op kernel)" : use.kernel.c_str(),
-                use.launches, human(use.bytesRead).c_str(), human(use.bytesWritten).c_str());
+                use.launches, humanBytes(use.bytesRead).c_str(),
+                humanBytes(use.bytesWritten).c_str());
   }
   std::printf("          %zu kernels, %d launches per run; reads %s, writes %s\n",
-              traffic.steps.size(), traffic.launches, human(traffic.bytesRead).c_str(),
-              human(traffic.bytesWritten).c_str());
+              traffic.steps.size(), traffic.launches, humanBytes(traffic.bytesRead).c_str(),
+              humanBytes(traffic.bytesWritten).c_str());
 }
 
 } // namespace
@@ -122,11 +112,11 @@ void printCommunication(const LoadedPlan &plan, const moec::plan::Function &func
     return;
   std::printf("          communication per run, per rank of %lld: %d collectives, payload %s, "
               "sends %s (ring algorithm)\n",
-              (long long)c.ranks, c.total.count, human(c.total.payload).c_str(),
-              human(c.total.sent).c_str());
+              (long long)c.ranks, c.total.count, humanBytes(c.total.payload).c_str(),
+              humanBytes(c.total.sent).c_str());
   for (auto &[kind, totals] : c.byKind)
     std::printf("            %-26s x%-4d payload %10s  sends %10s\n", kind.c_str(), totals.count,
-                human(totals.payload).c_str(), human(totals.sent).c_str());
+                humanBytes(totals.payload).c_str(), humanBytes(totals.sent).c_str());
 }
 
 int main(int argc, char **argv) {
@@ -228,8 +218,8 @@ int main(int argc, char **argv) {
       std::printf("  param   %-60s %-16s %s%s\n", name.c_str(), formatShape(ref.shape).c_str(),
                   dtypeName(ref.dtype), t.trainable() ? "" : " (frozen)");
   }
-  std::printf("params    %s in %d tensors (%s), %s frozen\n", count(paramCount).c_str(),
-              numParams, human(paramBytes).c_str(), count(frozen).c_str());
+  std::printf("params    %s in %d tensors (%s), %s frozen\n", count(paramCount).c_str(), numParams,
+              humanBytes(paramBytes).c_str(), count(frozen).c_str());
   for (auto &[group, n] : byGroup)
     std::printf("          %-16s %s\n", group.c_str(), count(n).c_str());
 
@@ -240,9 +230,9 @@ int main(int argc, char **argv) {
       for (const moec::plan::Step *step : *f->steps())
         ++ops[stepLabel(*step)];
     double arena = f->buffer() >= 0 ? root.buffers()->Get(f->buffer())->size() : 0;
-    std::printf("function  %s: %d steps, arena %s, %u inputs, %u outputs\n",
-                f->name()->c_str(), steps, human(arena).c_str(),
-                f->inputs() ? f->inputs()->size() : 0, f->outputs() ? f->outputs()->size() : 0);
+    std::printf("function  %s: %d steps, arena %s, %u inputs, %u outputs\n", f->name()->c_str(),
+                steps, humanBytes(arena).c_str(), f->inputs() ? f->inputs()->size() : 0,
+                f->outputs() ? f->outputs()->size() : 0);
     for (auto &[op, n] : ops)
       std::printf("          %-28s x%d\n", op.c_str(), n);
     if (f->outputs()) {
@@ -275,11 +265,11 @@ int main(int argc, char **argv) {
         if (step->kernel() >= 0)
           workspace = std::max<double>(workspace, root.kernels()->Get(step->kernel())->workspace());
     double total = paramBytes + arena + functionState + workspace;
-    std::printf("memory    parameters %s%s + arena %s%s = %s\n", human(paramBytes).c_str(),
-                training ? (" + optimizer state " + human(functionState)).c_str() : "",
-                human(arena).c_str(),
-                workspace > 0 ? (" + kernel workspace " + human(workspace)).c_str() : "",
-                human(total).c_str());
+    std::printf("memory    parameters %s%s + arena %s%s = %s\n", humanBytes(paramBytes).c_str(),
+                training ? (" + optimizer state " + humanBytes(functionState)).c_str() : "",
+                humanBytes(arena).c_str(),
+                workspace > 0 ? (" + kernel workspace " + humanBytes(workspace)).c_str() : "",
+                humanBytes(total).c_str());
     if (memory)
       printArenaPeak(plan, *f, verbose);
     if (kernels)
@@ -304,7 +294,8 @@ int main(int argc, char **argv) {
     const moec::plan::Kernel *first = root.kernels()->Get(0);
     std::printf("target    %s %s: %u generated kernels (PTX %s; %d with a cubin, %s)\n",
                 target.c_str(), first->arch() ? first->arch()->c_str() : "?",
-                root.kernels()->size(), human(ptx).c_str(), withCubin, human(cubin).c_str());
+                root.kernels()->size(), humanBytes(ptx).c_str(), withCubin,
+                humanBytes(cubin).c_str());
     if (libraryGemms)
       std::printf("          %d library GEMMs (cuBLASLt; moec --gemm=cublaslt)\n", libraryGemms);
   }

@@ -10,6 +10,7 @@
 #include "runtime/core/Hash.h"
 #include "runtime/core/Hyperparameters.h"
 #include "runtime/core/Parameters.h"
+#include "runtime/core/PlanMemory.h"
 #include "runtime/core/TokenData.h"
 #include "runtime/devices/OpenChannel.h"
 #include "runtime/devices/OpenDevice.h"
@@ -509,45 +510,18 @@ Status checkSameSettings(const Options &o, const Run &run) {
 }
 
 /// What running `functions` holds in host memory on the cpu device, from
-/// the plan: parameters and optimizer state (each name once) and the
-/// running function's arena. More than the machine has is refused before anything
-/// is allocated (it ended in std::bad_alloc), with the plan's figures.
+/// the plan (PlanMemory.h). More than the machine has is refused before
+/// anything is allocated (it ended in std::bad_alloc), with the plan's
+/// figures.
 Status checkMemory(const Run &run, const std::vector<std::string> &functions) {
   if (run.device->kind() != hal::DeviceKind::cpu)
     return Status::ok();
-  const moec::plan::Plan &root = run.plan->root();
-  double parameters = 0, state = 0, arenas = 0;
-  std::set<std::string> seen;
-  for (const std::string &name : functions) {
-    const moec::plan::Function *f = run.plan->function(name);
-    if (!f)
-      continue;
-    // The arena of the function that runs (the first); the others lend
-    // their parameters and state.
-    if (name == functions.front() && f->buffer() >= 0 && root.buffers() &&
-        f->buffer() < static_cast<int>(root.buffers()->size()))
-      arenas += static_cast<double>(root.buffers()->Get(f->buffer())->size());
-    if (f->inputs())
-      for (int id : *f->inputs()) {
-        const moec::plan::Tensor &t = run.plan->tensor(id);
-        bool isState = t.role() == moec::plan::TensorRole::state;
-        if ((t.role() == moec::plan::TensorRole::parameter || isState) && t.name() &&
-            seen.insert(t.name()->str()).second)
-          (isState ? state : parameters) += static_cast<double>(run.plan->describe(id).bytes());
-      }
-  }
+  PlanMemory needed = planMemory(*run.plan, functions);
   double machine = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
-  double needed = parameters + state + arenas;
-  if (machine <= 0 || needed <= machine)
+  if (machine <= 0 || needed.total() <= machine)
     return Status::ok();
-  auto gib = [](double bytes) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.1f GiB", bytes / 1073741824.0);
-    return std::string(text);
-  };
-  return Status::error(run.plan->path() + " needs " + gib(needed) + " of memory (parameters " +
-                       gib(parameters) + ", optimizer state " + gib(state) + ", arena " +
-                       gib(arenas) + "), more than this machine's " + gib(machine) +
+  return Status::error(run.plan->path() + " needs " + needed.describe() +
+                       " of memory, more than this machine's " + humanBytes(machine) +
                        " (moe-inspect shows what fills it)");
 }
 

@@ -6,6 +6,7 @@
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/frontend/ForwardBuilder.h"
 #include "compiler/frontend/ModelDescription.h"
+#include "compiler/frontend/TensorSizes.h"
 #include "compiler/pipelines/Pipelines.h"
 #include "compiler/target/PlanEmitter.h"
 #include "compiler/transforms/Passes.h"
@@ -13,6 +14,8 @@
 #include "dialects/moe/IR/TensorGradients.h"
 #include "dialects/moe/IR/TensorViews.h"
 #include "runtime/core/AtomicFile.h"
+#include "runtime/core/Plan.h"
+#include "runtime/core/PlanMemory.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Mesh/IR/MeshDialect.h"
@@ -152,6 +155,11 @@ cl::opt<int64_t> overlapChunks(
 cl::opt<int64_t> seqLen(cl::cat(moecCategory), "seq-len", cl::desc("Sequence length of the compiled "
                                              "graph (default: training.seq_len)"),
                         cl::init(0));
+cl::opt<std::string> maxMemory(
+    cl::cat(moecCategory), "max-memory",
+    cl::desc("The most memory a plan may need (parameters, optimizer state and its largest "
+             "arena), e.g. 512GiB; a description that needs more is refused (default 64TiB)"),
+    cl::value_desc("size"), cl::init("64TiB"));
 
 /// The axes' sizes --mesh gives.
 struct MeshShape {
@@ -175,6 +183,44 @@ std::optional<MeshShape> parseMesh() {
     (axis == "dp" ? shape.dp : shape.ep) = value;
   }
   return shape;
+}
+
+/// --max-memory in bytes: a number with an optional binary unit (B, KiB,
+/// MiB, GiB, TiB, PiB; K, M, G, T, P alike).
+std::optional<double> parseMaxMemory() {
+  StringRef text = StringRef(maxMemory).trim();
+  size_t digits = text.find_first_not_of("0123456789.");
+  double value = 0;
+  if (digits == 0 || text.substr(0, digits).getAsDouble(value) || !(value > 0)) {
+    errs() << "moec: --max-memory=" << maxMemory << ": give a positive size, e.g. 512GiB\n";
+    return std::nullopt;
+  }
+  StringRef unit = text.substr(digits).trim();
+  const char *units[] = {"B", "K", "M", "G", "T", "P"};
+  for (int i = 0; i < 6; ++i)
+    if (unit.empty() || unit == units[i] || unit == (std::string(units[i]) + "iB")) {
+      return value * static_cast<double>(uint64_t(1) << (10 * (unit.empty() ? 0 : i)));
+    }
+  errs() << "moec: --max-memory=" << maxMemory << ": unknown unit '" << unit
+         << "' (B, KiB, MiB, GiB, TiB or PiB)\n";
+  return std::nullopt;
+}
+
+/// The plan as the runtime will load it (so moec never writes a plan that
+/// moe-run calls corrupt), and what it needs against --max-memory.
+bool checkPlan(const std::vector<uint8_t> &bytes, double limit) {
+  auto loaded = moec::rt::LoadedPlan::fromBytes(bytes, outputPath);
+  if (!loaded.isOk()) {
+    errs() << "moec: internal error: the plan does not load: " << loaded.status().message() << "\n";
+    return false;
+  }
+  moec::rt::PlanMemory needed = moec::rt::largestPlanMemory(**loaded);
+  if (needed.total() <= limit)
+    return true;
+  errs() << "moec: " << inputPath << " needs " << needed.describe()
+         << ", more than moec's limit of " << moec::rt::humanBytes(limit)
+         << " (--max-memory); nothing was written\n";
+  return false;
 }
 
 bool parseSubstitutions(moec::frontend::ImportOptions &options) {
@@ -290,6 +336,9 @@ int main(int argc, char **argv) {
 
   moec::frontend::ImportOptions options;
   if (!parseSubstitutions(options))
+    return 1;
+  std::optional<double> memoryLimit = parseMaxMemory();
+  if (!memoryLimit)
     return 1;
   if (emit == Emit::Plan && outputPath.empty()) {
     errs() << "moec: no output: pass -o OUT.moeb (or --emit=forward to print IR)\n";
@@ -434,6 +483,15 @@ int main(int argc, char **argv) {
     }
     // What the description says that moec ignored or substituted.
     diagnostics.print(std::cerr);
+    // The compiled shape's tokens, as the description's own (ModelConfig.h).
+    int64_t sequences = batch ? int64_t(batch) : config->training.batchSize;
+    int64_t length = seqLen ? int64_t(seqLen) : config->training.seqLen;
+    if (double(sequences) * double(length) > double(moec::frontend::kMaxSize)) {
+      errs() << "moec: a step of " << sequences << " sequences of " << length
+             << " tokens is more than moec's limit of " << moec::frontend::kMaxSize
+             << " tokens (--batch, --seq-len)\n";
+      return 1;
+    }
     moec::frontend::ForwardOptions forward;
     forward.batch = batch;
     if (mesh) {
@@ -459,6 +517,9 @@ int main(int argc, char **argv) {
       module->lookupSymbol<mlir::func::FuncOp>("forward_train").setPrivate();
     }
   }
+  // Before anything counts elements in 64-bit integers (the verifier too).
+  if (failed(moec::frontend::checkTensorSizes(*module, *memoryLimit)))
+    return 1;
   // A sharded forward is verified once --moe-shard-data made it whole: a
   // rank's share of the batch may hold fewer tokens than the batch's
   // expert capacity, which the gathered selections then fill.
@@ -543,7 +604,7 @@ int main(int argc, char **argv) {
   }
   mlir::FailureOr<std::vector<uint8_t>> plan =
       moec::target::emitPlan(*module, *config, *artifacts, source);
-  if (failed(plan) || !writeAtomically(outputPath, *plan))
+  if (failed(plan) || !checkPlan(*plan, *memoryLimit) || !writeAtomically(outputPath, *plan))
     return 1;
   return 0;
 }
