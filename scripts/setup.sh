@@ -16,6 +16,8 @@ PACKAGES=(
   libgtest-dev googletest python3-torch python3-numpy python3-yaml
   # the zlib/zstd/ncurses/xml that LLVM's CMake config expects to find
   zlib1g-dev libzstd-dev libedit-dev libxml2-dev libcurl4-openssl-dev libffi-dev
+  # scripts/gpu-prepare.sh: the bundle for the GPU machine, zstd-compressed
+  zstd
 )
 
 missing=()

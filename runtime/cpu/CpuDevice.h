@@ -4,6 +4,7 @@
 
 #include "runtime/cpu/CpuStream.h"
 #include "runtime/hal/Device.h"
+#include "runtime/hal/HostMemory.h"
 
 namespace moec::rt::cpu {
 
@@ -15,6 +16,7 @@ public:
   hal::DeviceKind kind() const override { return hal::DeviceKind::cpu; }
   std::string description() const override;
   StatusOr<std::unique_ptr<hal::Buffer>> allocate(size_t bytes) override;
+  double allocatableBytes() const override { return hal::hostPhysicalMemory(); }
   hal::Stream &defaultStream() override { return stream_; }
   StatusOr<std::unique_ptr<hal::Stream>> createStream() override;
   StatusOr<std::unique_ptr<hal::Event>> createEvent() override;

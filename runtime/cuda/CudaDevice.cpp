@@ -77,6 +77,13 @@ std::string CudaDevice::description() const { return "cuda (" + name_ + ", " + a
 
 hal::Stream &CudaDevice::defaultStream() { return *stream_; }
 
+double CudaDevice::allocatableBytes() const {
+  size_t free = 0, total = 0;
+  if (!context_->check(context_->api().cuMemGetInfo_v2(&free, &total), "cuMemGetInfo"))
+    return 0;
+  return static_cast<double>(free);
+}
+
 StatusOr<std::unique_ptr<hal::Buffer>> CudaDevice::allocate(size_t bytes) {
   CUdeviceptr address = 0;
   // The driver refuses empty allocations; a byte keeps addresses distinct.

@@ -30,6 +30,8 @@ public:
   hal::DeviceKind kind() const override { return hal::DeviceKind::cuda; }
   std::string description() const override;
   StatusOr<std::unique_ptr<hal::Buffer>> allocate(size_t bytes) override;
+  /// The GPU's free memory (cuMemGetInfo); 0 when the driver does not say.
+  double allocatableBytes() const override;
   hal::Stream &defaultStream() override;
   StatusOr<std::unique_ptr<hal::Stream>> createStream() override;
   StatusOr<std::unique_ptr<hal::Event>> createEvent() override;

@@ -35,6 +35,10 @@ public:
 
   /// `bytes` of zeroed memory, 64-byte aligned at least.
   virtual StatusOr<std::unique_ptr<Buffer>> allocate(size_t bytes) = 0;
+  /// What a run may still allocate here, for the check before it does
+  /// (moe-run): the machine's physical memory for the host devices, the
+  /// GPU's free memory for cuda. 0: not known.
+  virtual double allocatableBytes() const = 0;
   /// The stream the executor queues steps on.
   virtual Stream &defaultStream() = 0;
   virtual StatusOr<std::unique_ptr<Stream>> createStream() = 0;

@@ -509,20 +509,19 @@ Status checkSameSettings(const Options &o, const Run &run) {
   return Status::ok();
 }
 
-/// What running `functions` holds in host memory on the cpu device, from
-/// the plan (PlanMemory.h). More than the machine has is refused before
-/// anything is allocated (it ended in std::bad_alloc), with the plan's
-/// figures.
+/// What running `functions` holds on the device, from the plan
+/// (PlanMemory.h): more than the device can allocate (the machine's memory
+/// for cpu and cuda-emu, the GPU's free memory for cuda) is refused before
+/// anything is allocated (it ended in std::bad_alloc or a failed
+/// cuMemAlloc mid-setup), with the plan's figures.
 Status checkMemory(const Run &run, const std::vector<std::string> &functions) {
-  if (run.device->kind() != hal::DeviceKind::cpu)
-    return Status::ok();
   PlanMemory needed = planMemory(*run.plan, functions);
-  double machine = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
-  if (machine <= 0 || needed.total() <= machine)
+  double allocatable = run.device->allocatableBytes();
+  if (allocatable <= 0 || needed.total() <= allocatable)
     return Status::ok();
-  return Status::error(run.plan->path() + " needs " + needed.describe() +
-                       " of memory, more than this machine's " + humanBytes(machine) +
-                       " (moe-inspect shows what fills it)");
+  return Status::error(run.plan->path() + " needs " + needed.describe() + " of memory, more than " +
+                       run.device->description() + " can allocate (" + humanBytes(allocatable) +
+                       "; moe-inspect shows what fills it)");
 }
 
 Status prepare(const Options &o, Run &run) {

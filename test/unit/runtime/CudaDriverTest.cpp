@@ -206,4 +206,20 @@ TEST(CudaDevice, RunsGeneratedModulesOnItsStream) {
       ASSERT_EQ(y[i], 3.0f * x[i]) << "replay " << replay << " at " << i;
   }
 }
+
+// What moe-run checks a plan's memory against: the GPU's free memory, which
+// an allocation lowers by at least its size.
+TEST(CudaDevice, SaysHowMuchItCanAllocate) {
+  auto created = moec::rt::cuda::CudaDevice::create();
+  if (!created.isOk())
+    GTEST_SKIP() << created.status().message();
+  moec::rt::cuda::CudaDevice &device = **created;
+  double before = device.allocatableBytes();
+  ASSERT_GT(before, double(1 << 30)) << "a GPU with less than 1 GiB free";
+  constexpr size_t kBytes = size_t(512) << 20;
+  auto buffer = device.allocate(kBytes);
+  ASSERT_OK(buffer.status());
+  double after = device.allocatableBytes();
+  EXPECT_LE(after, before - double(kBytes)) << "before " << before << ", after " << after;
+}
 } // namespace
