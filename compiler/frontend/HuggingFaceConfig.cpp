@@ -211,6 +211,15 @@ private:
     c.vocabSize = get<int64_t>("vocab_size", 32000);
     c.hiddenSize = get<int64_t>("hidden_size", 4096);
     c.numLayers = get<int64_t>("num_hidden_layers", 32);
+    // The importer loops over the layers (layer types, MoE layers) before
+    // the description is validated: bounded here (ModelConfig.h).
+    if (c.numLayers < 1 || c.numLayers > kMaxLayers) {
+      r.diagnostics().error(r.location("num_hidden_layers"),
+                            "'num_hidden_layers' must be from 1 to " + std::to_string(kMaxLayers) +
+                                " (moec's limit for layers), but is " +
+                                std::to_string(c.numLayers));
+      c.numLayers = 1;
+    }
     c.attention.numHeads = get<int64_t>("num_attention_heads", 32);
     c.attention.numKvHeads =
         get<int64_t>("num_key_value_heads", c.attention.numHeads);

@@ -49,11 +49,14 @@ int64_t ModelConfig::capacity(int64_t tokens) const {
     return 0;
   int64_t experts = moe->numExperts;
   if (r.selection == "expert_choice") {
-    auto c = static_cast<int64_t>(std::llround(*r.capacityFactor * tokens / experts));
-    return std::clamp<int64_t>(c, 1, tokens);
+    double wanted = std::round(*r.capacityFactor * tokens / experts);
+    return std::clamp<int64_t>(wanted <= double(tokens) ? int64_t(wanted) : tokens, 1, tokens);
   }
-  auto c = static_cast<int64_t>(
-      std::ceil(*r.capacityFactor * tokens * slotsPerToken() / experts));
+  // In floating point, at most moec's size limit before the conversion (a
+  // factor of 1e300 is no capacity an integer holds; the expert blocks of
+  // that capacity then exceed --max-memory, which says so).
+  double wanted = std::ceil(*r.capacityFactor * tokens * slotsPerToken() / experts);
+  auto c = static_cast<int64_t>(wanted <= double(kMaxSize) ? wanted : double(kMaxSize));
   return std::max<int64_t>(std::max<int64_t>(c, r.minCapacity), 1);
 }
 
@@ -412,10 +415,8 @@ void validateMoE(Validator &v, const ModelConfig &c) {
   const MoEConfig &m = *c.moe;
   v.atLeast<int64_t>(m.numExperts, 1, "moe.num_experts");
   v.atLeast<int64_t>(m.expertIntermediateSize, 1, "moe.expert_intermediate_size");
-  v.atLeast<int64_t>(m.every, 1, "moe.every");
   v.require(m.inputJitter >= 0 && m.inputJitter < 1, "moe.input_jitter",
             "'moe.input_jitter' must be in [0, 1), but is " + v.show(m.inputJitter));
-  v.atLeast<int64_t>(m.firstKDense, 0, "moe.first_k_dense");
   for (int64_t layer : m.denseLayers)
     v.require(layer >= 0 && layer < c.numLayers, "moe.dense_layers",
               "'moe.dense_layers' names layer " + v.show(layer) +
@@ -535,11 +536,38 @@ bool validateSizes(Validator &v, const ModelConfig &c) {
                  {linear->keyHeadDim, "attention.linear.key_head_dim"},
                  {linear->valueHeadDim, "attention.linear.value_head_dim"},
                  {linear->convKernel, "attention.linear.conv_kernel"}});
-  if (const auto &mixture = c.attention.mixture)
+  if (const auto &mixture = c.attention.mixture) {
     atMost(mixture->numExperts, kMaxExperts, "attention.mixture.num_experts",
            "moec's limit for experts");
+    atMost(mixture->k, kMaxExperts, "attention.mixture.k", "moec's limit for experts");
+  }
+  // Sizes the builder multiplies (attention's and DeltaNet's projections).
+  auto productAtMost = [&](double product, const std::string &key, const std::string &what) {
+    v.require(product <= double(kMaxSize), key,
+              what + " (" + v.show(product) + ") must be at most " + v.show(kMaxSize) +
+                  " (moec's limit for a size)");
+  };
+  int64_t head = c.attention.headDim        ? c.attention.headDim
+                 : c.attention.numHeads > 0 ? c.hiddenSize / c.attention.numHeads
+                                            : 0;
+  productAtMost(double(c.attention.numHeads) * double(head), "attention.num_heads",
+                "'attention.num_heads' x the head dimension");
+  if (const auto &linear = c.attention.linear) {
+    productAtMost(double(linear->numKeyHeads) * double(linear->keyHeadDim),
+                  "attention.linear.num_key_heads",
+                  "'attention.linear.num_key_heads' x 'attention.linear.key_head_dim'");
+    productAtMost(double(linear->numValueHeads) * double(linear->valueHeadDim),
+                  "attention.linear.num_value_heads",
+                  "'attention.linear.num_value_heads' x 'attention.linear.value_head_dim'");
+  }
   if (c.moe) {
     atMost(c.moe->numExperts, kMaxExperts, "moe.num_experts", "moec's limit for experts");
+    // Which layers are MoE (isMoELayer) divides by 'every'.
+    v.atLeast<int64_t>(c.moe->every, 1, "moe.every");
+    v.atLeast<int64_t>(c.moe->firstKDense, 0, "moe.first_k_dense");
+    atMost(c.moe->firstKDense, kMaxLayers, "moe.first_k_dense", "moec's limit for layers");
+    atMost(c.moe->router.minCapacity, kMaxSize, "moe.router.min_capacity",
+           "moec's limit for a size");
     atMost(c.moe->shared.count, kMaxExperts, "moe.shared_experts.count",
            "moec's limit for experts");
     sizesAtMost({{c.moe->expertIntermediateSize, "moe.expert_intermediate_size"},

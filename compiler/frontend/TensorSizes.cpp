@@ -17,9 +17,9 @@ double tensorBytes(mlir::Type type) {
   for (int64_t size : tensor.getShape())
     elements *= static_cast<double>(size);
   mlir::Type element = tensor.getElementType();
-  unsigned bits = element.isIntOrIndexOrFloat() ? element.getIntOrFloatBitWidth() : 64;
-  if (element.isIndex())
-    bits = 64;
+  unsigned bits = 64; // index, and anything without a width
+  if (element.isIntOrFloat())
+    bits = element.getIntOrFloatBitWidth();
   return elements * ((bits + 7) / 8);
 }
 

@@ -78,8 +78,10 @@ std::string CudaDevice::description() const { return "cuda (" + name_ + ", " + a
 hal::Stream &CudaDevice::defaultStream() { return *stream_; }
 
 double CudaDevice::allocatableBytes() const {
+  // The driver answers for the calling thread's current context.
   size_t free = 0, total = 0;
-  if (!context_->check(context_->api().cuMemGetInfo_v2(&free, &total), "cuMemGetInfo"))
+  if (!context_->makeCurrent() ||
+      !context_->check(context_->api().cuMemGetInfo_v2(&free, &total), "cuMemGetInfo"))
     return 0;
   return static_cast<double>(free);
 }

@@ -34,6 +34,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cmath>
 #include <iostream>
 #include <set>
 
@@ -191,8 +192,10 @@ std::optional<double> parseMaxMemory() {
   StringRef text = StringRef(maxMemory).trim();
   size_t digits = text.find_first_not_of("0123456789.");
   double value = 0;
-  if (digits == 0 || text.substr(0, digits).getAsDouble(value) || !(value > 0)) {
-    errs() << "moec: --max-memory=" << maxMemory << ": give a positive size, e.g. 512GiB\n";
+  if (digits == 0 || text.substr(0, digits).getAsDouble(value) || !(value > 0) ||
+      !std::isfinite(value)) {
+    errs() << "moec: --max-memory=" << maxMemory
+           << ": give a positive size in digits, e.g. 512GiB or 1.5TiB\n";
     return std::nullopt;
   }
   StringRef unit = text.substr(digits).trim();
@@ -452,7 +455,10 @@ int main(int argc, char **argv) {
   if (fromIR) {
     // Forward IR written by hand (a single layer, a benchmark): a function
     // @forward with moe.param / moe.input arguments and a "loss" result.
-    module = mlir::parseSourceFile<mlir::ModuleOp>(inputPath, &context);
+    // Verified after the size check (below), which counts no elements in
+    // 64-bit integers.
+    module = mlir::parseSourceFile<mlir::ModuleOp>(
+        inputPath, mlir::ParserConfig(&context, /*verifyAfterParse=*/false));
     if (!module)
       return 1;
     auto forwardFn = module->lookupSymbol<mlir::func::FuncOp>("forward");
