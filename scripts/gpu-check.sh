@@ -51,7 +51,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile nccl bench ${layers:-} olmoe fusion ${fusions:-} ${cpus:-} sanitizer; do
+    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile nccl bench ${cpus:-} ${layers:-} olmoe fusion ${fusions:-} sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-14s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -279,6 +279,38 @@ PY
   [[ "${result[bench]}" == FAIL* ]] && result[bench]+=" $(tail -n 2 "$work"/bench-*.err | tr '\n' ' ')"
 fi
 
+# 3a. The machine's CPU host (the cpu device, no GPU): the layer step at 2
+#     threads and at every core, fp32 and bf16, against PyTorch eager on
+#     the CPU at the same thread count; expert GEMMs against the sgemm peak
+#     the benchmark measures there. (Before the GPU layers, whose budget
+#     would otherwise leave it none.)
+if [ -f "$bundle/bench/layer-cpu-fp32.moeb" ] && wants cpu-host; then
+  for threads in $(printf '%s\n' 2 "$(nproc)" | sort -nu); do
+    time_for 90 || break
+    for precision in fp32 bf16; do
+      OMP_NUM_THREADS="$threads" limit 60 "$bundle/bin/moe_layer_bench" \
+          "$bundle/bench/layer-cpu-$precision.moeb" --steps "${CPU_STEPS:-5}" \
+          >"$work/cpu-$threads-$precision.json" 2>"$work/cpu-$threads-$precision.err"
+    done
+    limit 90 python3 "$root/bench/moe_layer_torch.py" --steps "${CPU_STEPS:-5}" --device cpu \
+        --threads "$threads" >"$work/cpu-$threads-torch.json" 2>"$work/cpu-$threads-torch.err"
+    result[cpu-$threads]="$(python3 - "$work" "$threads" <<'PY' 2>&1
+import json, sys
+work, threads = sys.argv[1:3]
+try:
+    fp32, bf16, torch = (json.load(open(f"{work}/cpu-{threads}-{k}.json")) for k in ("fp32", "bf16", "torch"))
+except Exception as e:
+    sys.exit(f"FAIL: {e}")
+print(f"{threads} threads: fp32 {fp32['step_seconds']*1e3:.1f} ms = {torch['step_seconds']/fp32['step_seconds']:.2f}x "
+      f"PyTorch eager ({torch['step_seconds']*1e3:.1f} ms), expert GEMMs {100*fp32['expert_gemm_gflops']/fp32['gemm_peak_gflops']:.0f}% "
+      f"of {fp32['gemm_peak_gflops']:.0f} GFLOP/s; bf16 {bf16['step_seconds']*1e3:.1f} ms = "
+      f"{fp32['step_seconds']/bf16['step_seconds']:.2f}x fp32 ({bf16['device']})")
+PY
+)"
+    cpus+=" cpu-$threads"
+  done
+fi
+
 # 3b. The issue's layer shapes (gpu-bundle/bench/layers.txt), a few steps
 #     each, against PyTorch eager's per-expert loop in fp32.
 if [ -f "$bundle/bench/layers.txt" ] && wants layers; then
@@ -447,37 +479,6 @@ if wants fusion && [ -f "$bundle/demo-kjv-fused.moeb" ]; then
     result[fusion-olmoe4]="bf16 tok/s (launches): ${line%; }"
     fusions+=" fusion-olmoe4"
   fi
-fi
-
-# 3c. The machine's CPU host (the cpu device, no GPU): the layer step at 2
-#     threads and at every core, fp32 and bf16, against PyTorch eager on
-#     the CPU at the same thread count; expert GEMMs against the sgemm peak
-#     the benchmark measures there.
-if [ -f "$bundle/bench/layer-cpu-fp32.moeb" ] && wants cpu-host; then
-  for threads in $(printf '%s\n' 2 "$(nproc)" | sort -nu); do
-    time_for 90 || break
-    for precision in fp32 bf16; do
-      OMP_NUM_THREADS="$threads" limit 60 "$bundle/bin/moe_layer_bench" \
-          "$bundle/bench/layer-cpu-$precision.moeb" --steps "${CPU_STEPS:-5}" \
-          >"$work/cpu-$threads-$precision.json" 2>"$work/cpu-$threads-$precision.err"
-    done
-    limit 90 python3 "$root/bench/moe_layer_torch.py" --steps "${CPU_STEPS:-5}" --device cpu \
-        --threads "$threads" >"$work/cpu-$threads-torch.json" 2>"$work/cpu-$threads-torch.err"
-    result[cpu-$threads]="$(python3 - "$work" "$threads" <<'PY' 2>&1
-import json, sys
-work, threads = sys.argv[1:3]
-try:
-    fp32, bf16, torch = (json.load(open(f"{work}/cpu-{threads}-{k}.json")) for k in ("fp32", "bf16", "torch"))
-except Exception as e:
-    sys.exit(f"FAIL: {e}")
-print(f"{threads} threads: fp32 {fp32['step_seconds']*1e3:.1f} ms = {torch['step_seconds']/fp32['step_seconds']:.2f}x "
-      f"PyTorch eager ({torch['step_seconds']*1e3:.1f} ms), expert GEMMs {100*fp32['expert_gemm_gflops']/fp32['gemm_peak_gflops']:.0f}% "
-      f"of {fp32['gemm_peak_gflops']:.0f} GFLOP/s; bf16 {bf16['step_seconds']*1e3:.1f} ms = "
-      f"{fp32['step_seconds']/bf16['step_seconds']:.2f}x fp32 ({bf16['device']})")
-PY
-)"
-    cpus+=" cpu-$threads"
-  done
 fi
 
 # 4. Out-of-bounds accesses and races in the generated kernels: one step of
