@@ -3,7 +3,7 @@
 #include "Communication.h"
 #include "KernelTraffic.h"
 #include "runtime/core/Plan.h"
-#include "runtime/core/PlanMemory.h"
+#include "runtime/core/HumanBytes.h"
 
 #include <algorithm>
 #include <cstdio>
