@@ -1,12 +1,12 @@
 // Plan.cpp - loading and checking a .moeb plan.
 #include "runtime/core/Plan.h"
+
 #include "runtime/core/Hash.h"
 #include "runtime/core/InputFile.h"
-
-#include <algorithm>
-
+#include "runtime/core/StepChecks.h"
 #include "runtime/schema/PlanFooter.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -48,7 +48,8 @@ Status checkTensors(const plan::Plan &root, const std::string &name) {
     uint64_t elements = 1;
     if (t->shape())
       for (int64_t extent : *t->shape()) {
-        if (extent < 0 || extent > (int64_t(1) << 40))
+        // No op takes an empty tensor (kernels divide by widths).
+        if (extent < 1 || extent > (int64_t(1) << 40))
           return fail("tensor '" + t->name()->str() + "' has extent " +
                       std::to_string(extent));
         elements *= static_cast<uint64_t>(extent);
@@ -253,6 +254,15 @@ Status checkFunctions(const plan::Plan &root, const std::string &name) {
     }
     if (Status s = checkOverwrites(root, *f, fail); !s)
       return s;
+    // What each step means, once its ids are known to be in range.
+    for (unsigned i = 0; i < f->steps()->size(); ++i) {
+      const plan::Step *step = f->steps()->Get(i);
+      if (step->view())
+        continue;
+      if (Status s = checkStepMeaning(root, *step); !s)
+        return fail("step " + std::to_string(i) + " (" + step->op()->str() + ") of '" + fname +
+                    "': " + s.message());
+    }
   }
   return Status::ok();
 }

@@ -116,8 +116,11 @@ std::vector<uint8_t> buildGroupPlan(GroupFlaw flaw = GroupFlaw::none) {
       plan::CreateStepDirect(fbb, "moe.activation", &in, &inner, &attrs),
       plan::CreateStepDirect(fbb, "moe.add", &sumIn, &out, nullptr,
                              flaw == GroupFlaw::memberWithKernel ? 0 : -1)};
+  std::vector<flatbuffers::Offset<plan::Attr>> groupAttrs = {
+      plan::CreateAttr(fbb, fbb.CreateString("kind"), plan::AttrValue::StringAttr,
+                       plan::CreateStringAttrDirect(fbb, "elementwise").Union())};
   std::vector<flatbuffers::Offset<plan::Step>> steps = {
-      plan::CreateStepDirect(fbb, "moe.fused", &in, &out, nullptr, -1, false, &members)};
+      plan::CreateStepDirect(fbb, "moe.fused", &in, &out, &groupAttrs, -1, false, &members)};
   std::vector<flatbuffers::Offset<plan::Function>> functions = {
       plan::CreateFunctionDirect(fbb, "forward", &in, &out, &steps, 0, -1,
                                  flaw == GroupFlaw::internalBufferOutOfRange ? 5 : 1)};
@@ -201,6 +204,51 @@ TEST(PlanLoader, RejectsAFusionGroupWhoseMembersAreDamaged) {
   EXPECT_NE(loadError(buildGroupPlan(GroupFlaw::internalBufferOutOfRange))
                 .find("function 'forward' names internal buffer 5"),
             std::string::npos);
+}
+
+/// y = x · wᵀ for x [4, 8], w [16, `wIn`], as a library GEMM of `m` rows
+/// when `m` > 0 (else the CPU's kernel).
+std::vector<uint8_t> buildLinearPlan(int64_t wIn, int64_t m = 0) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<int64_t> xShape = {4, 8}, wShape = {16, wIn}, yShape = {4, 16};
+  std::vector<flatbuffers::Offset<plan::Tensor>> tensors = {
+      plan::CreateTensorDirect(fbb, "x", plan::DType::f32, &xShape, plan::TensorRole::input),
+      plan::CreateTensorDirect(fbb, "w", plan::DType::f32, &wShape, plan::TensorRole::input),
+      plan::CreateTensorDirect(fbb, "y", plan::DType::f32, &yShape, plan::TensorRole::output,
+                               plan::InitKind::none, 0, true, nullptr, 0, 0)};
+  std::vector<flatbuffers::Offset<plan::Buffer>> buffers = {plan::CreateBuffer(fbb, 256)};
+  std::vector<flatbuffers::Offset<plan::Kernel>> kernels;
+  if (m > 0) {
+    auto gemm = plan::CreateGemmCall(fbb, m, 16, 8, /*a=*/0, /*b=*/1, /*c=*/2, /*lda=*/8,
+                                     /*ldb=*/8, /*ldc=*/16, false, /*b_transposed=*/true);
+    std::vector<uint32_t> extents = {1, 1, 1};
+    std::vector<flatbuffers::Offset<plan::Launch>> launches = {
+        plan::CreateLaunchDirect(fbb, "gemm_0", &extents, &extents, gemm)};
+    kernels.push_back(plan::CreateKernelDirect(fbb, "linear", "sm_90", nullptr, nullptr, nullptr,
+                                               nullptr, &launches));
+  }
+  std::vector<int> in = {0, 1}, out = {2};
+  std::vector<flatbuffers::Offset<plan::Step>> steps = {
+      plan::CreateStepDirect(fbb, "moe.linear", &in, &out, nullptr, m > 0 ? 0 : -1)};
+  std::vector<flatbuffers::Offset<plan::Function>> functions = {
+      plan::CreateFunctionDirect(fbb, "forward", &in, &out, &steps, 0)};
+  auto root = plan::CreatePlanDirect(fbb, rt::kMaxPlanVersion, "test", "m", "yaml", 16, &tensors,
+                                     &buffers, &functions, &kernels);
+  return sealed(fbb, root);
+}
+
+TEST(PlanLoader, ChecksEachStepAgainstItsOp) {
+  EXPECT_EQ(loadError(buildLinearPlan(8)), "");
+  EXPECT_EQ(loadError(buildLinearPlan(6)),
+            "group.moeb: corrupt plan: step 0 (moe.linear) of 'forward': operand 1 (w) dimension "
+            "1 of f32[16, 6] is 6, expected K = 8 (operand 0 (x) dimension 1)");
+}
+
+TEST(PlanLoader, KeepsLibraryGemmsInsideTheirOperands) {
+  EXPECT_EQ(loadError(buildLinearPlan(8, 4)), "");
+  EXPECT_EQ(loadError(buildLinearPlan(8, 5)),
+            "group.moeb: corrupt plan: step 0 (moe.linear) of 'forward': library GEMM gemm_0 (5 x "
+            "16 x 8) reads its A past argument 0 of 32 elements");
 }
 
 /// A one-tensor plan on a mesh of `shape` with `axes` names (none: no mesh),
