@@ -4,6 +4,7 @@
 #include "runtime/cpu/ExpertBlocks.h"
 #include "runtime/cpu/Ffn.h"
 #include "runtime/cpu/Math.h"
+#include "runtime/cpu/OperandChecks.h"
 
 #include <algorithm>
 #include <cmath>
@@ -51,6 +52,8 @@ Status embeddingGrad(const StepContext &s) {
   const TensorRef &dy = s.in(0), &tokens = s.in(1);
   TensorRef &dtable = s.out(0);
   int64_t d = dtable.dim(1);
+  if (Status bad = checkVocabularyIds(s, tokens, dtable.dim(0), "token id"); !bad)
+    return bad;
   zero(dtable);
   // Tokens in order, each thread adding its columns.
   forColumnBlocks(d, [&](int64_t begin, int64_t end) {
@@ -293,6 +296,8 @@ Status ffnGrad(const StepContext &s) {
 Status crossEntropyGrad(const StepContext &s) {
   const TensorRef &logits = s.in(0), &targets = s.in(1);
   int64_t V = logits.dim(-1), n = targets.numel();
+  if (Status bad = checkVocabularyIds(s, targets, V, "target"); !bad)
+    return bad;
   float scale = *s.in(2).f32() / n;
 #pragma omp parallel for
   for (int64_t t = 0; t < n; ++t) {

@@ -2,6 +2,7 @@
 #include "runtime/cpu/CpuKernels.h"
 #include "runtime/cpu/Ffn.h"
 #include "runtime/cpu/Math.h"
+#include "runtime/cpu/OperandChecks.h"
 
 #include <cmath>
 #include <cstring>
@@ -13,12 +14,8 @@ namespace {
 Status embedding(const StepContext &s) {
   const TensorRef &table = s.in(0), &tokens = s.in(1);
   int64_t vocab = table.dim(0), d = table.dim(1), n = tokens.numel();
-  for (int64_t t = 0; t < n; ++t) {
-    int32_t id = tokens.i32()[t];
-    if (id < 0 || id >= vocab)
-      return s.error("token id " + std::to_string(id) + " at position " + std::to_string(t) +
-                     " is outside the vocabulary [0, " + std::to_string(vocab) + ")");
-  }
+  if (Status bad = checkVocabularyIds(s, tokens, vocab, "token id"); !bad)
+    return bad;
 #pragma omp parallel for
   for (int64_t t = 0; t < n; ++t)
     std::memcpy(s.out(0).f32() + t * d, table.f32() + tokens.i32()[t] * d, d * sizeof(float));
@@ -266,12 +263,8 @@ Status ffn(const StepContext &s) {
 Status crossEntropy(const StepContext &s) {
   const TensorRef &logits = s.in(0), &targets = s.in(1);
   int64_t V = logits.dim(-1), n = targets.numel();
-  for (int64_t t = 0; t < n; ++t) {
-    int32_t target = targets.i32()[t];
-    if (target < 0 || target >= V)
-      return s.error("target " + std::to_string(target) + " at position " + std::to_string(t) +
-                     " is outside the vocabulary [0, " + std::to_string(V) + ")");
-  }
+  if (Status bad = checkVocabularyIds(s, targets, V, "target"); !bad)
+    return bad;
   // Rows across the threads, summed in fixed blocks (the same bits for any
   // thread count).
   const float *rows = logits.f32();

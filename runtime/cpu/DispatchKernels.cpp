@@ -1,6 +1,7 @@
 // DispatchKernels.cpp - CPU kernels of slot assignment, dispatch and combine.
 #include "runtime/cpu/Bf16Storage.h"
 #include "runtime/cpu/CpuKernels.h"
+#include "runtime/cpu/OperandChecks.h"
 
 #include <omp.h>
 
@@ -12,17 +13,6 @@
 namespace moec::rt::cpu {
 
 namespace {
-/// Checks that every selected expert index is -1 or in [0, E).
-Status checkIndices(const StepContext &s, const TensorRef &indices, int64_t E) {
-  for (int64_t i = 0; i < indices.numel(); ++i) {
-    int32_t e = indices.i32()[i];
-    if (e < -1 || e >= E)
-      return s.error("expert index " + std::to_string(e) + " is outside [0, " +
-                     std::to_string(E) + ")");
-  }
-  return Status::ok();
-}
-
 Status assignSlots(const StepContext &s) {
   const TensorRef &weights = s.in(0), &indices = s.in(1);
   int64_t T = weights.dim(0), K = weights.dim(1), E = s.i64("num_experts"),
@@ -80,22 +70,6 @@ Status sortByExpert(const StepContext &s) {
       tokens[row] = e >= 0 ? static_cast<int32_t>(t) : -1;
       gates[row] = e >= 0 ? weights.f32()[t * K + k] : 0.0f;
     }
-  return Status::ok();
-}
-
-/// A slot holds a token index in [0, T), or -1 when it is empty.
-Status checkSlotToken(const StepContext &s, int32_t t, int64_t T) {
-  if (t < -1 || t >= T)
-    return s.error("slot token " + std::to_string(t) + " is outside [0, " +
-                   std::to_string(T) + ")");
-  return Status::ok();
-}
-
-/// Every slot's token: -1 or one of [0, T).
-Status checkSlotTokens(const StepContext &s, const TensorRef &slots, int64_t T) {
-  for (int64_t i = 0; i < slots.numel(); ++i)
-    if (Status bad = checkSlotToken(s, slots.i32()[i], T); !bad)
-      return bad;
   return Status::ok();
 }
 

@@ -5,6 +5,7 @@
 #include "runtime/cpu/ExpertBlocks.h"
 #include "runtime/cpu/Ffn.h"
 #include "runtime/cpu/Math.h"
+#include "runtime/cpu/OperandChecks.h"
 
 #include <algorithm>
 #include <cmath>
@@ -19,9 +20,13 @@ Status sortByExpertGrad(const StepContext &s) {
   const TensorRef &indices = s.in(0), &dsorted = s.in(1);
   int64_t T = indices.dim(0), K = indices.dim(1), E = s.i64("num_experts");
   std::vector<int64_t> next(E, 0);
-  for (int64_t i = 0; i < T * K; ++i)
-    if (indices.i32()[i] >= 0 && indices.i32()[i] + 1 < E)
-      ++next[indices.i32()[i] + 1];
+  for (int64_t i = 0; i < T * K; ++i) {
+    int32_t e = indices.i32()[i];
+    if (Status bad = checkIndex(s, e, E); !bad)
+      return bad;
+    if (e >= 0 && e + 1 < E)
+      ++next[e + 1];
+  }
   std::partial_sum(next.begin(), next.end(), next.begin());
   for (int64_t t = 0; t < T; ++t)
     for (int64_t k = 0; k < K; ++k) {
@@ -46,6 +51,8 @@ Status assignSlotsGrad(const StepContext &s) {
   for (int64_t a : order) {
     int64_t t = a % T, k = a / T;
     int32_t e = indices.i32()[t * K + k];
+    if (Status bad = checkIndex(s, e, E); !bad)
+      return bad;
     if (e < 0)
       continue;
     int64_t position = filled[e]++;
@@ -76,11 +83,12 @@ Status scaleRowsGrad(const StepContext &s) {
 
 Status combineGrad(const StepContext &s) {
   const TensorRef &outputs = s.in(0), &gates = s.in(1), &slots = s.in(2), &dy = s.in(3);
-  int64_t n = slots.numel(), d = dy.dim(1);
+  int64_t n = slots.numel(), T = dy.dim(0), d = dy.dim(1);
+  if (Status bad = checkSlotTokens(s, slots, T); !bad)
+    return bad;
   static thread_local std::vector<float> wide;
   const float *rows = floatsOf(outputs, wide); // the experts' outputs may be bf16
-  // Each slot's row and gate on their own (the forward pass checked the
-  // slot tokens).
+  // Each slot's row and gate on their own.
 #pragma omp parallel for
   for (int64_t i = 0; i < n; ++i) {
     int32_t t = slots.i32()[i];

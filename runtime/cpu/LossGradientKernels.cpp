@@ -4,6 +4,7 @@
 #include "runtime/cpu/ExpertBlocks.h"
 #include "runtime/cpu/Ffn.h"
 #include "runtime/cpu/Math.h"
+#include "runtime/cpu/OperandChecks.h"
 
 #include <algorithm>
 #include <cmath>
@@ -25,9 +26,14 @@ Status loadBalancingLossGrad(const StepContext &s) {
     for (int64_t b = 0; b < B; ++b) {
       std::vector<double> count(E, 0.0);
       for (int64_t t = b * S; t < (b + 1) * S; ++t)
-        for (int64_t k = 0; k < K; ++k)
-          if (int32_t e = indices.i32()[t * K + k]; e >= 0)
-            count[e] += 1;
+        for (int64_t k = 0; k < K; ++k) {
+          int32_t e = indices.i32()[t * K + k];
+          if (e < 0) // no expert, ignored as the forward pass ignores it
+            continue;
+          if (Status bad = checkIndex(s, e, E); !bad)
+            return bad;
+          count[e] += 1;
+        }
       for (int64_t t = b * S; t < (b + 1) * S; ++t)
         for (int64_t e = 0; e < E; ++e)
           out[t * E + e] = static_cast<float>(dloss * count[e] /
@@ -37,11 +43,15 @@ Status loadBalancingLossGrad(const StepContext &s) {
   }
   std::vector<double> f(E, 0.0);
   double total = 0;
-  for (int64_t i = 0; i < T * K; ++i)
-    if (int32_t e = indices.i32()[i]; e >= 0) {
-      f[e] += 1;
-      total += 1;
-    }
+  for (int64_t i = 0; i < T * K; ++i) {
+    int32_t e = indices.i32()[i];
+    if (e < 0) // no expert, ignored as the forward pass ignores it
+      continue;
+    if (Status bad = checkIndex(s, e, E); !bad)
+      return bad;
+    f[e] += 1;
+    total += 1;
+  }
   for (int64_t e = 0; e < E; ++e)
     f[e] = kind == "per_slot" ? f[e] / T : (total > 0 ? f[e] / total : 0.0);
   for (int64_t t = 0; t < T; ++t)

@@ -4,6 +4,7 @@
 #include "runtime/cpu/ExpertBlocks.h"
 #include "runtime/cpu/Ffn.h"
 #include "runtime/cpu/Math.h"
+#include "runtime/cpu/OperandChecks.h"
 #include "runtime/cpu/SparseMixer.h"
 
 #include <algorithm>
@@ -35,7 +36,10 @@ Status scoreGrad(const StepContext &s) {
 
 Status gumbelSoftmaxGrad(const StepContext &s) {
   const TensorRef &scores = s.in(0), &ds = s.in(2);
-  float invTau = 1.0f / *s.in(1).f32();
+  float tau = *s.in(1).f32();
+  if (Status bad = checkGumbelTemperature(s, tau); !bad)
+    return bad;
+  float invTau = 1.0f / tau;
   int64_t T = scores.dim(0), E = scores.dim(1);
   for (int64_t t = 0; t < T; ++t) {
     const float *sr = scores.f32() + t * E, *g = ds.f32() + t * E;
@@ -105,6 +109,9 @@ Status selectionGrad(const StepContext &s) {
   zero(s.out(0));
   for (int64_t t = 0; t < T; ++t) {
     const int32_t *idx = indices.i32() + t * K;
+    for (int64_t j = 0; j < K; ++j) // -1: no expert
+      if (Status bad = checkIndex(s, idx[j], E); !bad)
+        return bad;
     const float *g = dw.f32() + t * K, *sr = scores.f32() + t * E;
     float *out = s.out(0).f32() + t * E;
     if (!normalize) {
@@ -162,12 +169,16 @@ Status sparseMixerGrad(const StepContext &s) {
 
 Status expertChoiceGrad(const StepContext &s) {
   const TensorRef &slots = s.in(0), &dg = s.in(1);
-  int64_t E = slots.dim(0), C = slots.dim(1);
+  int64_t E = slots.dim(0), C = slots.dim(1), T = s.out(0).dim(0);
   zero(s.out(0));
   for (int64_t e = 0; e < E; ++e)
-    for (int64_t c = 0; c < C; ++c)
-      if (int32_t t = slots.i32()[e * C + c]; t >= 0)
+    for (int64_t c = 0; c < C; ++c) {
+      int32_t t = slots.i32()[e * C + c];
+      if (Status bad = checkSlotToken(s, t, T); !bad)
+        return bad;
+      if (t >= 0)
         s.out(0).f32()[t * E + e] += dg.f32()[e * C + c];
+    }
   return Status::ok();
 }
 } // namespace

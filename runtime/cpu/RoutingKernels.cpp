@@ -1,6 +1,7 @@
 // RoutingKernels.cpp - CPU kernels of router inputs, scores and selections.
 #include "runtime/cpu/CpuKernels.h"
 #include "runtime/cpu/Math.h"
+#include "runtime/cpu/OperandChecks.h"
 #include "runtime/cpu/SparseMixer.h"
 
 #include <algorithm>
@@ -86,9 +87,8 @@ Status gumbelSoftmax(const StepContext &s) {
   const TensorRef &l = s.in(0);
   int64_t T = l.dim(0), E = l.dim(1);
   float tau = *s.in(1).f32();
-  if (!(tau > 0))
-    return s.error("the Gumbel temperature must be positive, but is " +
-                   std::to_string(tau));
+  if (Status bad = checkGumbelTemperature(s, tau); !bad)
+    return bad;
   bool noise = s.numInputs() > 2;
   uint64_t seed = noise ? static_cast<uint64_t>(*s.in(2).i64()) : 0;
   uint64_t key = noiseKey(seed, kGumbelSalt, static_cast<uint64_t>(s.i64("stream")));

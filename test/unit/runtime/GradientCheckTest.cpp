@@ -580,4 +580,126 @@ TEST(GradientCheck, Losses) {
              "moe.entropy_loss_grad", {{"q", q}}, {in(0), dy(), }, {0}, 1e-3});
 }
 
+/// Runs one kernel on the CPU device and gives its status.
+Status runKernel(const std::string &op, const std::vector<NamedAttr> &attrs,
+                 std::vector<Buffer *> inputs, std::vector<Buffer *> outputs) {
+  std::unique_ptr<cpu::CpuDevice> device = cpu::CpuDevice::create();
+  const Kernel *kernel = device->findKernel(op);
+  if (!kernel)
+    return Status::error("no kernel for " + op);
+  std::vector<TensorRef *> in, out;
+  for (Buffer *b : inputs)
+    in.push_back(&b->ref);
+  for (Buffer *b : outputs)
+    out.push_back(&b->ref);
+  StepBuffer step;
+  const plan::Step *s = step.build(op, attrs);
+  return (*kernel)(StepContext(*s, device->defaultStream(), std::move(in), std::move(out)));
+}
+
+Buffer scalar(float value) {
+  Buffer b = Buffer::floats({});
+  b.f.assign(1, value);
+  b.rebind();
+  return b;
+}
+
+/// An error status whose message holds `text`.
+void expectError(const Status &status, const std::string &text) {
+  ASSERT_FALSE(status.isOk()) << "no error, expected one with: " << text;
+  EXPECT_NE(status.message().find(text), std::string::npos) << status.message();
+}
+
+// A plan may feed a gradient kernel any index tensor its signature admits:
+// a value out of range is an error naming the step and the value, as in the
+// forward op, never a read or write out of bounds.
+TEST(GradientKernels, RejectIndicesOutOfRange) {
+  {
+    Buffer logits = randn({2, 5}, 70), dloss = scalar(1.0f), dlogits = Buffer::floats({2, 5});
+    for (int32_t bad : {5, -1}) {
+      Buffer targets = Buffer::ints({2}, {0, bad});
+      expectError(runKernel("moe.cross_entropy_grad", {}, {&logits, &targets, &dloss}, {&dlogits}),
+                  "moe.cross_entropy_grad: target " + std::to_string(bad) +
+                      " at position 1 is outside the vocabulary [0, 5)");
+    }
+  }
+  {
+    Buffer dy = randn({3, 2}, 71), tokens = Buffer::ints({3}, {0, 7, 1}),
+           dtable = Buffer::floats({4, 2});
+    expectError(runKernel("moe.embedding_grad", {}, {&dy, &tokens}, {&dtable}),
+                "moe.embedding_grad: token id 7 at position 1 is outside the vocabulary [0, 4)");
+  }
+  {
+    Buffer scores = Buffer::floats({2, 3}), dweights = randn({2, 2}, 72),
+           dscores = Buffer::floats({2, 3});
+    for (bool normalize : {false, true}) {
+      std::vector<NamedAttr> attrs = {
+          {"normalize", normalize}, {"norm_eps", 0.0}, {"scaling", 1.0}};
+      Buffer padded = Buffer::ints({2, 2}, {0, -1, 2, 1});
+      Status ok = runKernel("moe.selection_grad", attrs, {&scores, &padded, &dweights}, {&dscores});
+      EXPECT_TRUE(ok.isOk()) << ok.message();
+      Buffer indices = Buffer::ints({2, 2}, {0, -1, 3, 1});
+      expectError(
+          runKernel("moe.selection_grad", attrs, {&scores, &indices, &dweights}, {&dscores}),
+          "moe.selection_grad: expert index 3 is outside [0, 3)");
+    }
+  }
+  {
+    Buffer scores = Buffer::floats({4, 3}), dloss = scalar(1.0f), dscores = Buffer::floats({4, 3});
+    Buffer indices = Buffer::ints({4, 2}, {0, 1, -1, 2, 1, 0, 2, 3});
+    for (std::string kind : {"switch", "per_slot", "sequence"})
+      expectError(runKernel("moe.load_balancing_loss_grad",
+                            {{"kind", kind}, {"seq_len", int64_t(2)}}, {&scores, &indices, &dloss},
+                            {&dscores}),
+                  "moe.load_balancing_loss_grad: expert index 3 is outside [0, 3)");
+  }
+  {
+    Buffer slots = Buffer::ints({2, 2}, {0, 4, 1, 2}), dgates = randn({2, 2}, 73),
+           dscores = Buffer::floats({3, 2});
+    expectError(runKernel("moe.expert_choice_grad", {}, {&slots, &dgates}, {&dscores}),
+                "moe.expert_choice_grad: slot token 4 is outside [0, 3)");
+  }
+  {
+    Buffer dsorted = randn({4}, 74), dweights = Buffer::floats({2, 2});
+    for (int32_t bad : {5, -2}) {
+      Buffer indices = Buffer::ints({2, 2}, {0, 1, bad, 2});
+      expectError(runKernel("moe.sort_by_expert_grad", {{"num_experts", int64_t(3)}},
+                            {&indices, &dsorted}, {&dweights}),
+                  "moe.sort_by_expert_grad: expert index " + std::to_string(bad) +
+                      " is outside [0, 3)");
+    }
+  }
+  {
+    Buffer weights = randn({2, 2}, 75), dslots = randn({3, 2}, 76),
+           dweights = Buffer::floats({2, 2});
+    Buffer indices = Buffer::ints({2, 2}, {0, 1, 3, -1});
+    for (std::string priority : {"position", "score"})
+      expectError(
+          runKernel("moe.assign_slots_grad",
+                    {{"num_experts", int64_t(3)}, {"capacity", int64_t(2)}, {"priority", priority}},
+                    {&weights, &indices, &dslots}, {&dweights}),
+          "moe.assign_slots_grad: expert index 3 is outside [0, 3)");
+  }
+  {
+    Buffer outputs = randn({4, 2}, 77), gates = randn({4}, 78), dy = randn({2, 2}, 79),
+           doutputs = Buffer::floats({4, 2}), dgates = Buffer::floats({4});
+    for (int32_t bad : {2, -2}) {
+      Buffer slots = Buffer::ints({4}, {0, -1, 1, bad});
+      expectError(
+          runKernel("moe.combine_grad", {}, {&outputs, &gates, &slots, &dy}, {&doutputs, &dgates}),
+          "moe.combine_grad: slot token " + std::to_string(bad) + " is outside [0, 2)");
+    }
+  }
+  {
+    Buffer scores = Buffer::floats({2, 3}), dscores = randn({2, 3}, 80),
+           dlogits = Buffer::floats({2, 3});
+    for (float tau : {0.0f, -1.0f, std::nanf("")}) {
+      Buffer temperature = scalar(tau);
+      expectError(
+          runKernel("moe.gumbel_softmax_grad", {}, {&scores, &temperature, &dscores}, {&dlogits}),
+          "moe.gumbel_softmax_grad: the Gumbel temperature must be positive");
+    }
+  }
+}
+
 } // namespace
