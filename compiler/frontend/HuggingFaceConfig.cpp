@@ -10,7 +10,10 @@
 // matter elsewhere (token ids, dtype, caching) are accepted and ignored. Any
 // other key is one transformers does not read either: a warning, unless it
 // is a typo of a known key (an error with the suggestion, so that a
-// misspelt key never falls back to a default silently).
+// misspelt key never falls back to a default silently). A key left out
+// means what transformers' config class of the type defaults it to
+// (kTypeDefaults and each type's function); one whose default there is None,
+// which the model cannot be built with, must be given.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/frontend/ModelDescription.h"
@@ -20,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <set>
 
 namespace moec::frontend {
@@ -103,6 +107,59 @@ const std::set<std::string> kSupportedTypes = {
     "minimax",      "qwen3_5_moe", "qwen3_5_moe_text", "llama4",
     "phimoe",       "jetmoe"};
 
+/// What a config.json that leaves out a common key means: the default of
+/// transformers' config class for the model type. The numbers are
+/// transformers 5's (huggingface/transformers at commit 008e574: the fields of
+/// models/<type>/configuration_<type>.py and each class's default_theta), not
+/// moec's guesses. hidden_act is "silu" in every class. The defaults of the
+/// type's own keys (experts, routing) are in its function of the Importer.
+struct TypeDefaults {
+  int64_t vocabSize, hiddenSize, numLayers, numHeads;
+  int64_t numKvHeads; // 0: None, meaning as many as the query heads
+  int64_t headDim;    // 0: None or no such field, meaning hidden_size / heads
+  /// The dense MLPs' width; the experts' too where the type has no
+  /// moe_intermediate_size (mixtral, minimax, phimoe, jetmoe, olmoe, gpt_oss,
+  /// llama4_text, granitemoe, granitemoeshared, hunyuan_v1_moe).
+  int64_t intermediateSize;
+  double rmsNormEps, ropeTheta;
+  double partialRotaryFactor; // the part of each head RoPE turns
+  int64_t maxPositions;       // max_position_embeddings
+  double initStd;             // initializer_range
+  bool tieEmbeddings;
+};
+
+// clang-format off
+const std::map<std::string, TypeDefaults> kTypeDefaults = {
+    //                   vocab   hidden layers heads kv  head   inter  eps   theta  partial maxpos init  tie
+    {"mixtral",          {32000,  4096,  32,   32,   8,   0,   14336, 1e-5, 1e6,   1.0,  131072, 0.02, false}},
+    {"minimax",          {32000,  4096,  32,   32,   8,   0,   14336, 1e-5, 1e6,   1.0,  131072, 0.02, false}},
+    {"phimoe",           {32064,  4096,  32,   32,   8,   0,    6400, 1e-5, 1e6,   1.0,  131072, 0.02, false}},
+    // JetMoeConfig derives num_attention_heads (kv heads x experts per
+    // token); its head_dim is kv_channels.
+    {"jetmoe",           {32000,  2048,  12,   32,  16, 128,    5632, 1e-6, 1e4,   1.0,    4096, 0.01, true}},
+    {"qwen2_moe",        {151936, 2048,  24,   16,  16,   0,    5632, 1e-6, 1e4,   1.0,   32768, 0.02, false}},
+    {"qwen3_moe",        {151936, 2048,  24,   32,   4,   0,    6144, 1e-6, 1e4,   1.0,   32768, 0.02, false}},
+    {"qwen3_next",       {151936, 2048,  48,   16,   2, 256,    5632, 1e-6, 1e4,   0.25,  32768, 0.02, false}},
+    // Qwen3_5MoeTextConfig has no intermediate_size (every layer is MoE):
+    // the width is never built.
+    {"qwen3_5_moe_text", {248320, 2048,  40,   16,   2, 256,   14336, 1e-6, 1e4,   0.25,  32768, 0.02, false}},
+    {"olmoe",            {50304,  2048,  16,   16,   0,   0,    2048, 1e-5, 1e4,   1.0,    4096, 0.02, false}},
+    {"gpt_oss",          {201088, 2880,  36,   64,   8,  64,    2880, 1e-5, 1.5e5, 1.0,  131072, 0.02, false}},
+    // Llama 4's intermediate_size is the experts' (and the shared expert's);
+    // intermediate_size_mlp (16384) the dense layers'.
+    {"llama4_text",      {202048, 5120,  48,   40,   8, 128,    8192, 1e-5, 5e5,   1.0,  131072, 0.02, false}},
+    {"glm4_moe",         {151552, 4096,  46,   96,   8,   0,   10944, 1e-5, 1e4,   0.5,  131072, 0.02, false}},
+    {"granitemoe",       {32000,  4096,  32,   32,   0,   0,   11008, 1e-6, 1e4,   1.0,    2048, 0.02, false}},
+    {"granitemoeshared", {32000,  4096,  32,   32,   0,   0,   11008, 1e-6, 1e4,   1.0,    2048, 0.02, false}},
+    {"dots1",            {152064, 4608,  62,   32,  32,   0,   10944, 1e-6, 1e4,   1.0,    2048, 0.02, false}},
+    {"ernie4_5_moe",     {103424, 2560,  28,   20,   4,   0,   12288, 1e-5, 5e5,   1.0,  131072, 0.02, true}},
+    {"hunyuan_v1_moe",   {290943, 4096,  32,   32,   0,   0,   11008, 1e-5, 1e4,   1.0,    2048, 0.02, false}},
+    // DeepSeek's head_dim is derived (qk_rope_head_dim), its attention latent.
+    {"deepseek_v2",      {32000,  4096,  32,   32,   0,   0,   11008, 1e-6, 1e4,   1.0,    2048, 0.02, false}},
+    {"deepseek_v3",      {129280, 7168,  61,  128, 128,   0,   18432, 1e-6, 1e4,   1.0,    4096, 0.02, false}},
+};
+// clang-format on
+
 /// `value` as %g prints it (0.02, not 0.020000).
 std::string shortNumber(double value) {
   char text[32];
@@ -112,9 +169,8 @@ std::string shortNumber(double value) {
 
 class Importer {
 public:
-  Importer(MappingReader &r, ModelConfig &c, const ImportOptions &options,
-           const std::string &type)
-      : r(r), c(c), options(options), type(type) {}
+  Importer(MappingReader &r, ModelConfig &c, const ImportOptions &options, const std::string &type)
+      : r(r), c(c), options(options), type(type), defaults(kTypeDefaults.at(type)) {}
 
   void run() {
     readCommon();
@@ -177,6 +233,19 @@ private:
 
   bool isNonNull(const std::string &key) { return r.has(key); }
 
+  /// A key whose default in transformers' config class is None, which the
+  /// model cannot be built with: an error where it is absent or null (then
+  /// `placeholder` lets the import go on to report the rest).
+  int64_t required(const std::string &key, int64_t placeholder) {
+    if (r.has(key))
+      return get<int64_t>(key, placeholder);
+    r.ignore(key);
+    r.diagnostics().error(r.location(key), "'" + key + "' must be given: " + type +
+                                               " has no default (transformers' config "
+                                               "class leaves it None)");
+    return placeholder;
+  }
+
   /// A value saved under one of several names (v5 configs save some fields
   /// under their attribute_map name, v4 under the field's): the first
   /// present, an error when two disagree.
@@ -208,9 +277,9 @@ private:
   }
 
   void readCommon() {
-    c.vocabSize = get<int64_t>("vocab_size", 32000);
-    c.hiddenSize = get<int64_t>("hidden_size", 4096);
-    c.numLayers = get<int64_t>("num_hidden_layers", 32);
+    c.vocabSize = get<int64_t>("vocab_size", defaults.vocabSize);
+    c.hiddenSize = get<int64_t>("hidden_size", defaults.hiddenSize);
+    c.numLayers = get<int64_t>("num_hidden_layers", defaults.numLayers);
     // The importer loops over the layers (layer types, MoE layers) before
     // the description is validated: bounded here (ModelConfig.h).
     if (c.numLayers < 1 || c.numLayers > kMaxLayers) {
@@ -220,9 +289,13 @@ private:
                                 std::to_string(c.numLayers));
       c.numLayers = 1;
     }
-    c.attention.numHeads = get<int64_t>("num_attention_heads", 32);
-    c.attention.numKvHeads =
-        get<int64_t>("num_key_value_heads", c.attention.numHeads);
+    c.attention.numHeads = get<int64_t>("num_attention_heads", defaults.numHeads);
+    // A null num_key_value_heads is as many as the query heads (transformers'
+    // __post_init__), as is an absent one where the class's default is None.
+    int64_t kvHeads = defaults.numKvHeads > 0 && !r.isNull("num_key_value_heads")
+                          ? defaults.numKvHeads
+                          : c.attention.numHeads;
+    c.attention.numKvHeads = get<int64_t>("num_key_value_heads", kvHeads);
     // moec reads 0 as "as many as the query heads" (and DeepSeek's latent
     // attention sets it so); in a config it is a mistake.
     if (c.attention.numKvHeads < 1)
@@ -230,12 +303,13 @@ private:
                             "'num_key_value_heads' must be at least 1, but is " +
                                 std::to_string(c.attention.numKvHeads));
     // DeepSeek's head_dim is derived (qk_rope_head_dim); v5 saves it.
-    c.attention.headDim = type.rfind("deepseek", 0) == 0 ? 0 : get<int64_t>("head_dim", 0);
+    c.attention.headDim =
+        type.rfind("deepseek", 0) == 0 ? 0 : get<int64_t>("head_dim", defaults.headDim);
     readRope();
-    c.normEps = get<double>("rms_norm_eps", 1e-6);
-    c.tieEmbeddings = get<bool>("tie_word_embeddings", false);
-    c.initStd = get<double>("initializer_range", 0.02);
-    c.ffn.intermediateSize = get<int64_t>("intermediate_size", 14336);
+    c.normEps = get<double>("rms_norm_eps", defaults.rmsNormEps);
+    c.tieEmbeddings = get<bool>("tie_word_embeddings", defaults.tieEmbeddings);
+    c.initStd = get<double>("initializer_range", defaults.initStd);
+    c.ffn.intermediateSize = get<int64_t>("intermediate_size", defaults.intermediateSize);
     std::string act = "silu";
     r.readChoice("hidden_act", act, {"silu", "gelu", "relu"});
     c.ffn.activation = act;
@@ -283,15 +357,12 @@ private:
   /// its softmax: deepseekAttention).
   void readRope() {
     // The classes' default_theta.
-    double theta = type == "mixtral" || type == "minimax" || type == "phimoe" ? 1.0e6
-                   : type == "gpt_oss"                                        ? 1.5e5
-                   : type == "llama4_text"                                    ? 5.0e5
-                                                                              : 1.0e4;
+    double theta = defaults.ropeTheta;
     std::optional<double> v4Theta;
     r.read("rope_theta", v4Theta);
     std::string typeKey;
     RopeScalingConfig scaling;
-    std::optional<double> v5Theta, partial, factor, alpha;
+    std::optional<double> v5Theta, partial, factor, alpha, lowFreq, highFreq;
     std::optional<int64_t> original;
     // A RopeParameters mapping.
     auto readRotation = [&](MappingReader &p) {
@@ -301,6 +372,8 @@ private:
       partial.reset();
       factor.reset();
       original.reset();
+      lowFreq.reset();
+      highFreq.reset();
       p.read(p.has("rope_type") ? "rope_type" : "type", scaling.type);
       p.read("rope_theta", v5Theta);
       p.read("partial_rotary_factor", partial);
@@ -315,8 +388,10 @@ private:
       p.read("mscale_all_dim", scaling.mscaleAllDim);
       p.read("attention_factor", scaling.attentionFactor);
       p.read("truncate", scaling.truncate);
-      p.read("low_freq_factor", scaling.lowFreqFactor);
-      p.read("high_freq_factor", scaling.highFreqFactor);
+      p.read("low_freq_factor", lowFreq);
+      p.read("high_freq_factor", highFreq);
+      scaling.lowFreqFactor = lowFreq.value_or(scaling.lowFreqFactor);
+      scaling.highFreqFactor = highFreq.value_or(scaling.highFreqFactor);
       p.read("alpha", alpha);
       p.read("short_factor", scaling.shortFactor);
       p.read("long_factor", scaling.longFactor);
@@ -363,14 +438,12 @@ private:
     // transformers 5 moves into rope_parameters), else the class's default.
     std::optional<double> topLevel;
     r.read("partial_rotary_factor", topLevel);
-    // transformers' attention rotates part of a head (by default half,
-    // Qwen3-Next's a quarter).
-    bool partialRope = type == "glm4_moe" || type == "qwen3_next" || type == "qwen3_5_moe_text";
-    c.attention.partialRotaryFactor = partial              ? *partial
-                                      : topLevel           ? *topLevel
-                                      : type == "glm4_moe" ? 0.5
-                                      : partialRope        ? 0.25
-                                                           : 1.0;
+    // transformers' attention rotates part of a head in the types whose
+    // class defaults to it (GLM's half, Qwen3-Next's a quarter).
+    bool partialRope = defaults.partialRotaryFactor != 1.0;
+    c.attention.partialRotaryFactor = partial    ? *partial
+                                      : topLevel ? *topLevel
+                                                 : defaults.partialRotaryFactor;
     if (c.attention.partialRotaryFactor != 1.0 && !partialRope)
       r.diagnostics().error(r.location(partial ? typeKey : "partial_rotary_factor"),
                             "'partial_rotary_factor' (RoPE on part of each head) is not what "
@@ -394,9 +467,18 @@ private:
       unsupported(typeKey, "'" + scaling.type + "' scaled RoPE", "--substitute rope_scaling=none");
       return;
     }
+    // transformers' llama3 rotation has no default frequency factors
+    // (_validate_llama3_rope_parameters requires both).
+    if (scaling.type == "llama3")
+      for (auto [key, value] :
+           {std::pair{"low_freq_factor", lowFreq}, std::pair{"high_freq_factor", highFreq}})
+        if (!value)
+          r.diagnostics().error(r.location(typeKey), "'" + typeKey + "' (llama3) needs its '" +
+                                                         key +
+                                                         "': transformers has no default for it");
     // transformers: yarn's pretraining context defaults to
     // max_position_embeddings, and a null factor is their ratio.
-    int64_t maxPositions = get<int64_t>("max_position_embeddings", 0);
+    int64_t maxPositions = get<int64_t>("max_position_embeddings", defaults.maxPositions);
     scaling.originalMaxPositions = original.value_or(maxPositions);
     if (scaling.type == "longrope") {
       // transformers' _compute_longrope_parameters: the extension
@@ -427,7 +509,8 @@ private:
   /// rotary embedding reads `alpha` as a fixed NTK scaling of the base:
   /// theta · alpha^(D / (D − 2)) (its DynamicNTKAlphaRotary).
   void dynamicRope(const std::string &typeKey, std::optional<double> alpha) {
-    c.attention.dynamicRopePositions = get<int64_t>("max_position_embeddings", 2048);
+    c.attention.dynamicRopePositions =
+        get<int64_t>("max_position_embeddings", defaults.maxPositions);
     c.locations["attention.rope_scaling"] = r.location(typeKey);
     if (!alpha || type != "hunyuan_v1_moe")
       return;
@@ -464,10 +547,15 @@ private:
   /// saved `layer_types` list says which layers directly.
   void readSlidingWindow() {
     // A null value means the feature is off; gpt-oss's is 128 by default,
-    // dots1's 4096 (in the layers from max_window_layers, 62, on).
+    // dots1's 4096 (in the layers from max_window_layers, 62, on). Qwen's
+    // classes keep their default window (4096) only with
+    // `use_sliding_window`, which is false by default.
+    bool qwenWindow = type == "qwen2_moe" || type == "qwen3_moe";
     bool defaulted = type == "gpt_oss" || type == "dots1";
     bool on = defaulted ? !r.isNull("sliding_window") : isNonNull("sliding_window");
-    if (r.has("use_sliding_window"))
+    if (qwenWindow)
+      on = get<bool>("use_sliding_window", false) && !r.isNull("sliding_window");
+    else if (r.has("use_sliding_window"))
       on = on && get<bool>("use_sliding_window", false);
     std::vector<std::string> layerTypes;
     if (type == "llama4_text") {
@@ -497,9 +585,10 @@ private:
                                     "(--substitute sliding_window=full)");
       return;
     }
-    c.attention.slidingWindow = get<int64_t>("sliding_window", type == "gpt_oss" ? 128
-                                                               : type == "dots1" ? 4096
-                                                                                 : 0);
+    c.attention.slidingWindow =
+        get<int64_t>("sliding_window", type == "gpt_oss"               ? 128
+                                       : type == "dots1" || qwenWindow ? 4096
+                                                                       : 0);
     if (c.attention.slidingWindow < 1)
       r.diagnostics().error(r.location("sliding_window"),
                             "'sliding_window' must be at least 1, but is " +
@@ -522,7 +611,7 @@ private:
   /// did, and says so.
   void multiTokenPrediction() {
     mtpKey = r.has("num_mtp_layers") ? "num_mtp_layers" : "num_nextn_predict_layers";
-    c.mtpLayers = readAliased({"num_nextn_predict_layers", "num_mtp_layers"}, 0);
+    c.mtpLayers = readAliased({"num_nextn_predict_layers", "num_mtp_layers"}, 1);
   }
   void warnAboutMultiTokenPrediction() {
     if (c.mtpLayers > 0)
@@ -571,7 +660,9 @@ private:
     if (r.isNull("kv_lora_rank"))
       r.diagnostics().error(r.location("kv_lora_rank"),
                             "'kv_lora_rank' is null: DeepSeek's attention needs its latent rank");
-    if (c.attention.numKvHeads != c.attention.numHeads)
+    // Only a written value: the latent attention does not read it, and
+    // DeepseekV3Config's default (128) need not be the heads'.
+    if (r.has("num_key_value_heads") && c.attention.numKvHeads != c.attention.numHeads)
       r.diagnostics().error(
           r.location("num_key_value_heads"),
           "'num_key_value_heads' (" + std::to_string(c.attention.numKvHeads) +
@@ -612,7 +703,6 @@ private:
   /// normalised input) + beta · branch, alpha and beta per kind of layer.
   void minimax(MoEConfig &m) {
     mixtral(m);
-    c.normEps = get<double>("rms_norm_eps", 1e-5);
     c.attention.linear.emplace().kind = "lightning";
     // The blocks transformers sums the decayed products in: the same sums.
     r.ignore("block_size");
@@ -637,7 +727,6 @@ private:
   void phimoe(MoEConfig &m) {
     c.naming = WeightNaming::Mixtral;
     c.norm = "layer";
-    c.normEps = get<double>("rms_norm_eps", 1e-5);
     c.attention.qkvBias = c.attention.outputBias = get<bool>("attention_bias", false);
     c.lmHeadBias = get<bool>("lm_head_bias", false);
     m.numExperts = readAliased({"num_local_experts", "num_experts"}, 16);
@@ -668,11 +757,9 @@ private:
   void jetmoe(MoEConfig &m) {
     c.naming = WeightNaming::JetMoe;
     auxCoefKey = "aux_loss_coef";
-    c.hiddenSize = get<int64_t>("hidden_size", 2048);
-    c.numLayers = get<int64_t>("num_hidden_layers", 12);
     m.numExperts = readAliased({"num_local_experts", "num_experts"}, 8);
     m.router.k = get<int64_t>("num_experts_per_tok", 2);
-    int64_t kvHeads = get<int64_t>("num_key_value_heads", 16);
+    int64_t kvHeads = get<int64_t>("num_key_value_heads", defaults.numKvHeads);
     c.attention.numKvHeads = kvHeads;
     c.attention.numHeads = kvHeads * m.router.k;
     // JetMoeConfig derives num_attention_heads; save_pretrained writes it.
@@ -683,21 +770,19 @@ private:
                             "num_experts_per_tok (" +
                                 std::to_string(c.attention.numHeads) +
                                 ") in JetMoE, whose attention picks that many heads");
-    c.attention.headDim = readAliased({"kv_channels", "head_dim"}, 128);
+    c.attention.headDim = readAliased({"kv_channels", "head_dim"}, defaults.headDim);
     c.attention.mixture = MixtureOfAttentionConfig{m.numExperts, m.router.k};
     std::string act = "silu";
     r.readChoice("activation_function", act, {"silu", "gelu", "relu"});
     c.ffn.activation = m.expertActivation = act;
-    m.expertIntermediateSize = get<int64_t>("intermediate_size", 5632);
+    m.expertIntermediateSize = c.ffn.intermediateSize;
     m.expertLayout = "fused_linear";
     m.outputBias = true;
     m.router.normalize = true;
     m.aux.loadBalancing = "per_slot";
     m.aux.loadBalancingCoef = get<double>("aux_loss_coef", 0.01);
-    c.tieEmbeddings = get<bool>("tie_word_embeddings", true);
-    c.initStd = get<double>("initializer_range", 0.01);
+    c.finalNormEps = c.normEps; // rms_norm_eps
     c.normEps = 1e-6;
-    c.finalNormEps = get<double>("rms_norm_eps", 1e-6);
   }
 
   /// Qwen2-MoE, Qwen3-MoE and Qwen3-Next (transformers' Qwen3NextForCausalLM:
@@ -719,8 +804,10 @@ private:
     m.numExperts = next    ? readAliased({"num_experts", "num_local_experts"}, qwen35 ? 256 : 512)
                    : qwen3 ? readAliased({"num_local_experts", "num_experts"}, 128)
                            : readAliased({"num_experts"}, 60);
-    m.router.k = get<int64_t>("num_experts_per_tok", qwen35 ? 8 : next ? 10 : 4);
-    m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", next ? 512 : 1408);
+    m.router.k = get<int64_t>("num_experts_per_tok", qwen35 ? 8 : next ? 10 : qwen3 ? 8 : 4);
+    m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", next    ? 512
+                                                                     : qwen3 ? 768
+                                                                             : 1408);
     // Qwen3.5's router (Qwen3VLMoeTextTopKRouter) always renormalises, and
     // every layer is MoE.
     m.router.normalize = qwen35 || get<bool>("norm_topk_prob", next);
@@ -739,7 +826,8 @@ private:
                (i + 1) % step == 0;
       });
     if (!qwen3 || next) {
-      int64_t shared = get<int64_t>("shared_expert_intermediate_size", next ? 512 : 0);
+      // Qwen2MoeConfig's shared expert is there by default (5632 wide).
+      int64_t shared = get<int64_t>("shared_expert_intermediate_size", next ? 512 : 5632);
       if (shared > 0) {
         m.shared.count = 1;
         m.shared.intermediateSize = shared;
@@ -752,8 +840,6 @@ private:
   /// `full_attention_interval` layers (or as `layer_types` says), gated
   /// DeltaNet in the others.
   void qwen3NextMixers() {
-    if (!r.has("head_dim"))
-      c.attention.headDim = 256;
     c.normUnitOffset = true;
     c.attention.outputGate = true;
     // Qwen3.5's attention gates its output whatever attn_output_gate says
@@ -790,7 +876,6 @@ private:
   void olmoe(MoEConfig &m) {
     c.naming = WeightNaming::Olmoe;
     c.attention.qkNorm = "full";
-    c.normEps = get<double>("rms_norm_eps", 1e-5);
     m.numExperts = readAliased({"num_experts", "num_local_experts"}, 64);
     m.router.k = get<int64_t>("num_experts_per_tok", 8);
     m.expertIntermediateSize = c.ffn.intermediateSize;
@@ -805,12 +890,13 @@ private:
     if (v3)
       multiTokenPrediction();
     c.naming = v3 ? WeightNaming::DeepseekV3 : WeightNaming::DeepseekV2;
+    // The fallbacks are DeepseekV3Config's and DeepseekV2Config's defaults.
     m.numExperts = v3 ? readAliased({"n_routed_experts", "num_local_experts"}, 256)
                       : readAliased({"n_routed_experts", "num_experts"}, 64);
-    m.router.k = get<int64_t>("num_experts_per_tok", 6);
-    m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1407);
-    readSharedExperts(m, 0);
-    int64_t firstDense = get<int64_t>("first_k_dense_replace", 0);
+    m.router.k = v3 ? get<int64_t>("num_experts_per_tok", 8) : required("num_experts_per_tok", 1);
+    m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", v3 ? 2048 : 1407);
+    readSharedExperts(m, v3 ? 1 : 2);
+    int64_t firstDense = get<int64_t>("first_k_dense_replace", v3 ? 3 : 0);
     int64_t freq = get<int64_t>("moe_layer_freq", 1);
     if (freq < 1)
       r.diagnostics().error(r.location("moe_layer_freq"),
@@ -818,8 +904,8 @@ private:
     else
       setMoELayers(m, [&](int64_t i) { return i >= firstDense && i % freq == 0; });
 
-    bool normalize = get<bool>("norm_topk_prob", false) && m.router.k > 1;
-    double scaling = get<double>("routed_scaling_factor", 1.0);
+    bool normalize = get<bool>("norm_topk_prob", v3) && m.router.k > 1;
+    double scaling = get<double>("routed_scaling_factor", v3 ? 2.5 : 1.0);
     std::string method = v3 ? "noaux_tc" : "greedy";
     r.readChoice("topk_method", method,
                  v3 ? std::vector<std::string>{"noaux_tc"}
@@ -835,8 +921,9 @@ private:
     m.router.scaling = (v3 || !normalize) ? scaling : 1.0;
     if (method != "greedy") {
       m.router.selection = "group_top_k";
-      m.router.numGroups = get<int64_t>("n_group", 1);
-      m.router.topkGroups = get<int64_t>("topk_group", 1);
+      // DeepseekV2Config has no default groups for group_limited_greedy.
+      m.router.numGroups = v3 ? get<int64_t>("n_group", 8) : required("n_group", 1);
+      m.router.topkGroups = v3 ? get<int64_t>("topk_group", 4) : required("topk_group", 1);
       m.router.groupScore = v3 ? "top2_sum" : "max";
       // transformers fills the scores of dropped groups with 0.
       m.router.maskFill = "zero";
@@ -859,16 +946,13 @@ private:
   /// the clamped SwiGLU on a fused, interleaved gate_up_proj.
   void gptOss(MoEConfig &m) {
     c.naming = WeightNaming::GptOss;
-    c.normEps = get<double>("rms_norm_eps", 1e-5);
-    if (!r.has("head_dim"))
-      c.attention.headDim = 64;
     bool bias = get<bool>("attention_bias", true);
     c.attention.qkvBias = bias;
     c.attention.outputBias = bias;
     c.attention.sinks = true;
     m.numExperts = readAliased({"num_local_experts", "num_experts"}, 128);
     m.router.k = get<int64_t>("num_experts_per_tok", 4);
-    m.expertIntermediateSize = get<int64_t>("intermediate_size", 2880);
+    m.expertIntermediateSize = c.ffn.intermediateSize;
     // Softmax over the top-k logits = the full softmax's top k renormalised.
     m.router.normalize = true;
     m.router.bias = true;
@@ -889,7 +973,6 @@ private:
   /// leaves the multi-token-prediction layers out (a warning says so).
   void glm4Moe(MoEConfig &m) {
     c.naming = WeightNaming::Glm4Moe;
-    c.normEps = get<double>("rms_norm_eps", 1e-5);
     c.attention.qkvBias = get<bool>("attention_bias", false);
     c.attention.qkNorm = get<bool>("use_qk_norm", false) ? "head" : "none";
     m.numExperts = readAliased({"n_routed_experts", "num_local_experts"}, 128);
@@ -899,12 +982,12 @@ private:
     int64_t firstDense = get<int64_t>("first_k_dense_replace", 1);
     setMoELayers(m, [&](int64_t i) { return i >= firstDense; });
     deepseekV3Routing(m, /*normalizeByDefault=*/true);
-    int64_t mtp = get<int64_t>("num_nextn_predict_layers", 0);
+    std::string mtpName = r.has("num_mtp_layers") ? "num_mtp_layers" : "num_nextn_predict_layers";
+    int64_t mtp = readAliased({"num_nextn_predict_layers", "num_mtp_layers"}, 1);
     if (mtp > 0)
       r.diagnostics().warning(
-          r.location("num_nextn_predict_layers"),
-          "'num_nextn_predict_layers': transformers' Glm4MoeForCausalLM leaves the " +
-              std::to_string(mtp) +
+          r.location(mtpName),
+          "'" + mtpName + "': transformers' Glm4MoeForCausalLM leaves the " + std::to_string(mtp) +
               " multi-token-prediction layer(s) out of its model and loss; so does moec");
     for (const char *key : {"router_aux_loss_coef", "output_router_logits"})
       r.ignore(key);
@@ -949,7 +1032,7 @@ private:
                                                          : r.location(),
                             "'num_experts_per_tok' must be given: dots1 has no default");
     m.expertIntermediateSize = get<int64_t>("moe_intermediate_size", 1408);
-    readSharedExperts(m, 0);
+    readSharedExperts(m, std::nullopt);
     int64_t firstDense = get<int64_t>("first_k_dense_replace", 0);
     setMoELayers(m, [&](int64_t i) { return i >= firstDense; });
     deepseekV3Routing(m, /*normalizeByDefault=*/false);
@@ -998,8 +1081,6 @@ private:
   /// `moe_layer_interval`; the per-slot balance loss.
   void ernie(MoEConfig &m) {
     c.naming = WeightNaming::Ernie45Moe;
-    c.normEps = get<double>("rms_norm_eps", 1e-5);
-    c.tieEmbeddings = get<bool>("tie_word_embeddings", true);
     c.attention.ropeInterleaved = true;
     if (get<bool>("use_bias", false))
       unsupported("use_bias", "biases in every linear layer, the experts' and the head's too",
@@ -1039,9 +1120,6 @@ private:
   /// dense of width `intermediate_size_mlp`; no auxiliary loss.
   void llama4(MoEConfig &m) {
     c.naming = WeightNaming::Llama4;
-    c.normEps = get<double>("rms_norm_eps", 1e-5);
-    if (!r.has("head_dim"))
-      c.attention.headDim = 128;
     c.attention.ropeInterleaved = true; // its complex rotation
     bool bias = get<bool>("attention_bias", false);
     c.attention.qkvBias = bias;
@@ -1077,7 +1155,7 @@ private:
     m.router.k = get<int64_t>("num_experts_per_tok", 1);
     m.router.scores = "sigmoid";
     m.router.scaleInputs = true;
-    m.expertIntermediateSize = get<int64_t>("intermediate_size", 8192);
+    m.expertIntermediateSize = c.ffn.intermediateSize; // intermediate_size
     m.expertLayout = "fused";
     m.shared.count = 1;
     m.shared.intermediateSize = m.expertIntermediateSize;
@@ -1108,9 +1186,6 @@ private:
   /// `intermediate_size`; no auxiliary loss (transformers computes none).
   void hunyuan(MoEConfig &m) {
     c.naming = WeightNaming::HunYuanMoE;
-    c.vocabSize = get<int64_t>("vocab_size", 290943);
-    c.normEps = get<double>("rms_norm_eps", 1e-5);
-    c.ffn.intermediateSize = get<int64_t>("intermediate_size", 11008);
     bool bias = get<bool>("attention_bias", false);
     c.attention.qkvBias = bias;
     c.attention.outputBias = bias;
@@ -1152,10 +1227,11 @@ private:
     return values.front();
   }
 
-  /// DeepSeek's and GLM's `n_shared_experts` (default `fallback`), each
-  /// of the routed experts' width.
-  void readSharedExperts(MoEConfig &m, int64_t fallback) {
-    int64_t shared = get<int64_t>("n_shared_experts", fallback);
+  /// DeepSeek's and GLM's `n_shared_experts` (default `fallback`; none:
+  /// required), each of the routed experts' width.
+  void readSharedExperts(MoEConfig &m, std::optional<int64_t> fallback) {
+    int64_t shared =
+        fallback ? get<int64_t>("n_shared_experts", *fallback) : required("n_shared_experts", 0);
     if (shared > 0) {
       m.shared.count = shared;
       m.shared.intermediateSize = shared * m.expertIntermediateSize;
@@ -1175,6 +1251,8 @@ private:
   ModelConfig &c;
   const ImportOptions &options;
   std::string type;
+  /// transformers' defaults of the type's common keys.
+  const TypeDefaults &defaults;
   /// The key of the load-balancing coefficient (JetMoE's aux_loss_coef).
   std::string auxCoefKey = "router_aux_loss_coef";
 };
