@@ -18,6 +18,8 @@ PACKAGES=(
   zlib1g-dev libzstd-dev libedit-dev libxml2-dev libcurl4-openssl-dev libffi-dev
   # scripts/gpu-prepare.sh: the bundle for the GPU machine, zstd-compressed
   zstd
+  # test/fuzz: libFuzzer harnesses, built with clang (ASan, UBSan, libFuzzer)
+  clang-19 libclang-rt-19-dev
 )
 
 missing=()

@@ -2,6 +2,7 @@
 #include "compiler/frontend/YamlReader.h"
 
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/eventhandler.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -56,26 +57,109 @@ static bool applyOverride(YAML::Node root, const std::string &setting,
   return true;
 }
 
+/// The first key under `node`, depth first, for which `bad(key, keysBefore)`
+/// holds, `keysBefore` being the scalar keys of its mapping before it.
+template <typename Bad> static std::optional<YAML::Node> findKey(const YAML::Node &node, Bad bad) {
+  if (node.IsMap()) {
+    std::set<std::string> before;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (bad(it->first, before))
+        return it->first;
+      if (it->first.IsScalar())
+        before.insert(it->first.Scalar());
+      if (auto inner = findKey(it->second, bad))
+        return inner;
+    }
+  } else if (node.IsSequence()) {
+    for (const YAML::Node &child : node)
+      if (auto inner = findKey(child, bad))
+        return inner;
+  }
+  return std::nullopt;
+}
+
 /// The second occurrence of the first key given twice in one mapping under
 /// `node`: YAML readers keep one of the two silently (yaml-cpp the first,
 /// Python's json the last), so a description would mean different things
 /// to moec and to the tools beside it.
 static std::optional<YAML::Node> duplicateKey(const YAML::Node &node) {
-  if (node.IsMap()) {
-    std::set<std::string> seen;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      if (it->first.IsScalar() && !seen.insert(it->first.Scalar()).second)
-        return it->first;
-      if (auto inner = duplicateKey(it->second))
-        return inner;
-    }
-  } else if (node.IsSequence()) {
-    for (const YAML::Node &child : node)
-      if (auto inner = duplicateKey(child))
-        return inner;
-  }
-  return std::nullopt;
+  return findKey(node, [](const YAML::Node &key, const std::set<std::string> &before) {
+    return key.IsScalar() && before.count(key.Scalar());
+  });
 }
+
+/// The first key in `node` that is not a plain scalar (YAML allows a
+/// mapping or a sequence as a key, `? {a: 1}: x`; a description's keys are
+/// names), if any.
+static std::optional<YAML::Node> nonScalarKey(const YAML::Node &node) {
+  return findKey(
+      node, [](const YAML::Node &key, const std::set<std::string> &) { return !key.IsScalar(); });
+}
+
+namespace {
+/// The 1-based line and column of byte `byte` of `content`.
+std::pair<int, int> lineAndColumn(const std::string &content, size_t byte) {
+  int line = 1, column = 1;
+  for (size_t i = 0; i < std::min(byte, content.size()); ++i) {
+    if (content[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return {line, column};
+}
+
+/// Where each document of `text` starts (the token) and where its value
+/// does, up to two documents. yaml-cpp's LoadAll loops forever, allocating,
+/// on streams where a document consumes nothing (a lone ',': yaml-cpp
+/// #1040); a second document that starts where the first did is that case.
+struct DocumentStart {
+  YAML::Mark document, value;
+};
+std::vector<DocumentStart> documentStarts(const std::string &text) {
+  class Starts : public YAML::EventHandler {
+  public:
+    std::vector<DocumentStart> starts;
+    void OnDocumentStart(const YAML::Mark &mark) override {
+      starts.push_back({mark, mark});
+      first_ = true;
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark &mark, YAML::anchor_t) override { value(mark); }
+    void OnAlias(const YAML::Mark &mark, YAML::anchor_t) override { value(mark); }
+    void OnScalar(const YAML::Mark &mark, const std::string &, YAML::anchor_t,
+                  const std::string &) override {
+      value(mark);
+    }
+    void OnSequenceStart(const YAML::Mark &mark, const std::string &, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+      value(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark &mark, const std::string &, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+      value(mark);
+    }
+    void OnMapEnd() override {}
+
+  private:
+    bool first_ = false;
+    /// The document's first event is its value.
+    void value(const YAML::Mark &mark) {
+      if (first_)
+        starts.back().value = mark;
+      first_ = false;
+    }
+  } handler;
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  while (handler.starts.size() < 2 && parser.HandleNextDocument(handler))
+    ;
+  return handler.starts;
+}
+} // namespace
 
 std::optional<YAML::Node> loadYamlFile(const std::string &path,
                                        const std::vector<std::string> &overrides,
@@ -97,33 +181,51 @@ std::optional<YAML::Node> loadYamlFile(const std::string &path,
       (void)checked;
     } catch (const nlohmann::json::parse_error &e) {
       std::string content = text.str();
-      size_t byte = std::min<size_t>(e.byte ? e.byte - 1 : 0, content.size());
-      int line = 1, column = 1;
-      for (size_t i = 0; i < byte; ++i) {
-        if (content[i] == '\n') {
-          ++line;
-          column = 1;
-        } else {
-          ++column;
-        }
-      }
+      auto [line, column] = lineAndColumn(content, e.byte ? e.byte - 1 : 0);
       std::string message = e.what();
       size_t colon = message.find(": ", message.find("parse error"));
       diagnostics.error({path, line, column},
                         "JSON syntax error: " +
                             (colon == std::string::npos ? message : message.substr(colon + 2)));
       return std::nullopt;
+    } catch (const nlohmann::json::exception &e) {
+      // A number beyond a double's range ("1e999"), which JSON's grammar
+      // allows and no setting can hold.
+      std::string message = e.what();
+      message = message.substr(message.find("] ") + 2);
+      // At the number the message quotes.
+      size_t quote = message.find('\'');
+      std::string number = message.substr(quote + 1, message.rfind('\'') - quote - 1);
+      std::string content = text.str();
+      auto [line, column] = lineAndColumn(content, std::min(content.find(number), content.size()));
+      diagnostics.error({path, line, column}, "JSON: " + message);
+      return std::nullopt;
     }
   }
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(text.str());
-    if (documents.size() > 1) {
-      YAML::Mark second = documents[1].Mark();
-      diagnostics.error({path, second.line + 1, second.column + 1},
+    std::vector<DocumentStart> starts = documentStarts(text.str());
+    if (starts.size() > 1 && starts[1].document.pos == starts[0].document.pos) {
+      YAML::Mark at = starts[0].document;
+      diagnostics.error({path, at.line + 1, at.column + 1},
+                        "syntax error: no YAML value starts here");
+      return std::nullopt;
+    }
+    if (starts.size() > 1) {
+      YAML::Mark at = starts[1].value;
+      diagnostics.error({path, at.line + 1, at.column + 1},
                         "a second YAML document (after '---'): a description is one document");
       return std::nullopt;
     }
-    YAML::Node node = documents.empty() ? YAML::Node() : documents.front();
+    YAML::Node node = YAML::Load(text.str());
+    if (auto key = nonScalarKey(node)) {
+      diagnostics.error({path, key->Mark().line + 1, key->Mark().column + 1},
+                        std::string("a ") +
+                            (key->IsMap()        ? "mapping"
+                             : key->IsSequence() ? "sequence"
+                                                 : "missing value") +
+                            " as a key: keys are names");
+      return std::nullopt;
+    }
     if (auto repeated = duplicateKey(node)) {
       diagnostics.error({path, repeated->Mark().line + 1, repeated->Mark().column + 1},
                         "'" + repeated->Scalar() + "' is given twice in the same mapping");

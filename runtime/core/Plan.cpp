@@ -34,6 +34,46 @@ StatusOr<std::shared_ptr<LoadedPlan>> LoadedPlan::load(const std::string &path) 
 }
 
 namespace {
+/// Vectors of 64-bit values start on 8 bytes: FlatBuffers' verifier checks
+/// the alignment of a vector's length only, and reading an int64 through a
+/// misaligned pointer is undefined.
+Status checkVectorAlignment(const plan::Plan &root, const uint8_t *base, const std::string &name) {
+  std::string misaligned;
+  auto check = [&](const auto *vector, const std::string &what) {
+    if (vector && vector->size() && misaligned.empty() && (vector->Data() - base) % 8 != 0)
+      misaligned = what;
+  };
+  auto checkAttrs = [&](const plan::Step &step) {
+    if (step.attrs())
+      for (const plan::Attr *attr : *step.attrs()) {
+        if (const plan::IntsAttr *ints = attr->value_as_IntsAttr())
+          check(ints->values(), "attribute '" + attr->name()->str() + "'");
+        if (const plan::FloatsAttr *floats = attr->value_as_FloatsAttr())
+          check(floats->values(), "attribute '" + attr->name()->str() + "'");
+      }
+  };
+  if (root.tensors())
+    for (const plan::Tensor *t : *root.tensors()) {
+      check(t->shape(), "the shape of tensor '" + t->name()->str() + "'");
+      check(t->shard_axes(), "the shard axes of tensor '" + t->name()->str() + "'");
+    }
+  if (root.mesh())
+    check(root.mesh()->shape(), "the mesh's shape");
+  if (root.functions())
+    for (const plan::Function *f : *root.functions())
+      if (f->steps())
+        for (const plan::Step *step : *f->steps()) {
+          checkAttrs(*step);
+          if (step->members())
+            for (const plan::Step *member : *step->members())
+              checkAttrs(*member);
+        }
+  if (!misaligned.empty())
+    return Status::error(name + ": corrupt plan: " + misaligned +
+                         " is misaligned (a damaged or hand-made file)");
+  return Status::ok();
+}
+
 Status checkTensors(const plan::Plan &root, const std::string &name) {
   auto fail = [&](const std::string &message) {
     return Status::error(name + ": corrupt plan: " + message);
@@ -295,6 +335,8 @@ LoadedPlan::fromBytes(std::vector<uint8_t> bytes, const std::string &name) {
                          std::to_string(kMinPlanVersion) + " to " +
                          std::to_string(kMaxPlanVersion) + "); compile it again with " +
                          "this moec");
+  if (Status s = checkVectorAlignment(*plan->root_, plan->bytes_.data(), name); !s)
+    return s;
   if (Status s = checkTensors(*plan->root_, name); !s)
     return s;
   if (Status s = checkFunctions(*plan->root_, name); !s)
