@@ -380,7 +380,13 @@ private:
       p.read("factor", factor);
       std::optional<double> originalValue;
       p.read("original_max_position_embeddings", originalValue);
-      if (originalValue)
+      // A number (v5 configs may write 4096.0), a count of positions.
+      if (originalValue && !(*originalValue >= 1 && *originalValue <= double(kMaxSize)))
+        p.diagnostics().error(p.location("original_max_position_embeddings"),
+                              "'original_max_position_embeddings' must be from 1 to " +
+                                  std::to_string(kMaxSize) + ", but is " +
+                                  shortNumber(*originalValue));
+      else if (originalValue)
         original = static_cast<int64_t>(*originalValue);
       p.read("beta_fast", scaling.betaFast);
       p.read("beta_slow", scaling.betaSlow);

@@ -43,6 +43,14 @@ int64_t ModelConfig::slotsPerToken() const {
   return r.k;
 }
 
+/// `wanted` (a count computed in floating point) as an integer in [0, most]:
+/// converting a value outside int64_t's range, or NaN, is undefined.
+static int64_t clampedCount(double wanted, int64_t most) {
+  if (!(wanted > 0))
+    return 0;
+  return wanted < double(most) ? static_cast<int64_t>(wanted) : most;
+}
+
 int64_t ModelConfig::capacity(int64_t tokens) const {
   const RouterConfig &r = moe->router;
   if (!r.capacityFactor || *r.capacityFactor <= 0)
@@ -50,13 +58,13 @@ int64_t ModelConfig::capacity(int64_t tokens) const {
   int64_t experts = moe->numExperts;
   if (r.selection == "expert_choice") {
     double wanted = std::round(*r.capacityFactor * tokens / experts);
-    return std::clamp<int64_t>(wanted <= double(tokens) ? int64_t(wanted) : tokens, 1, tokens);
+    return std::clamp<int64_t>(clampedCount(wanted, tokens), 1, tokens);
   }
   // In floating point, at most moec's size limit before the conversion (a
   // factor of 1e300 is no capacity an integer holds; the expert blocks of
   // that capacity then exceed --max-memory, which says so).
   double wanted = std::ceil(*r.capacityFactor * tokens * slotsPerToken() / experts);
-  auto c = static_cast<int64_t>(wanted <= double(kMaxSize) ? wanted : double(kMaxSize));
+  int64_t c = clampedCount(wanted, kMaxSize);
   return std::max<int64_t>(std::max<int64_t>(c, r.minCapacity), 1);
 }
 

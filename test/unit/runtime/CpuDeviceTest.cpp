@@ -155,7 +155,7 @@ TEST(LocalChannel, AllToAllCopiesTheRanksOwnBlock) {
 
 /// x[4,8] -> relu -> h (arena) -> reshape (a view) -> y[32] (function output).
 /// Without `withKind`, the activation step lacks its `kind` attribute.
-std::shared_ptr<LoadedPlan> reluPlan(bool withKind = true) {
+std::shared_ptr<LoadedPlan> reluPlan(bool withKind = true, bool expectLoads = true) {
   flatbuffers::FlatBufferBuilder fbb;
   std::vector<int64_t> shape = {4, 8}, flat = {32};
   std::vector<flatbuffers::Offset<plan::Tensor>> tensors = {
@@ -186,7 +186,11 @@ std::shared_ptr<LoadedPlan> reluPlan(bool withKind = true) {
   plan::writeFooter(bytes.data(), bytes.size() - plan::kFooterSize,
                     bytes.data() + bytes.size() - plan::kFooterSize);
   auto loaded = LoadedPlan::fromBytes(std::move(bytes), "relu.moeb");
-  EXPECT_TRUE(loaded.isOk()) << loaded.status().message();
+  if (expectLoads)
+    EXPECT_TRUE(loaded.isOk()) << loaded.status().message();
+  else
+    EXPECT_EQ(loaded.status().message(), "relu.moeb: corrupt plan: step 0 (moe.activation) of "
+                                         "'forward': lacks attribute 'kind'");
   return loaded.isOk() ? *loaded : nullptr;
 }
 
@@ -213,19 +217,10 @@ TEST(Executor, RunsOnDeviceMemoryAndReadsBack) {
             (*executor)->tensor(1).data)
       << "the view aliases its input";
 }
-TEST(Executor, FailsAStepWhoseAttributeIsMissing) {
-  auto device = cpu::CpuDevice::create();
-  std::shared_ptr<LoadedPlan> plan = reluPlan(/*withKind=*/false);
-  ASSERT_TRUE(plan);
-  auto executor = Executor::create(plan, "forward", *device);
-  ASSERT_TRUE(executor.isOk()) << executor.status().message();
-  auto input = device->allocate(128);
-  ASSERT_TRUE(input.isOk());
-  ASSERT_TRUE((*executor)->bind("x", (*input)->address()));
-  Status status = (*executor)->run();
-  ASSERT_FALSE(status.isOk()) << "kernels restate no defaults";
-  EXPECT_NE(status.message().find("step 0 (moe.activation) has no attribute 'kind'"),
-            std::string::npos)
-      << status.message();
+TEST(Executor, NeverRunsAStepWhoseAttributeIsMissing) {
+  // The loader checks each step against its op's signature, so kernels
+  // restate no defaults and never see a step without its attributes.
+  std::shared_ptr<LoadedPlan> plan = reluPlan(/*withKind=*/false, /*expectLoads=*/false);
+  EXPECT_EQ(plan, nullptr);
 }
 } // namespace
