@@ -1,6 +1,7 @@
 // LossKernels.cpp - CPU kernels of the auxiliary losses and the objective.
 #include "runtime/cpu/CpuKernels.h"
 #include "runtime/cpu/Math.h"
+#include "runtime/cpu/OperandChecks.h"
 
 #include <cmath>
 #include <vector>
@@ -12,6 +13,12 @@ Status loadBalancingLoss(const StepContext &s) {
   const TensorRef &scores = s.in(0), &indices = s.in(1);
   int64_t T = scores.dim(0), E = scores.dim(1), K = indices.dim(1);
   std::string kind = s.str("kind");
+  // An index past the experts (a forged plan) is refused, as the backward
+  // pass refuses it; negative ones are dropped tokens.
+  for (int64_t i = 0; i < T * K; ++i)
+    if (int32_t e = indices.i32()[i]; e >= 0)
+      if (Status bad = checkIndex(s, e, E); !bad)
+        return bad;
   auto meanScores = [&](int64_t from, int64_t to) {
     std::vector<double> P(E, 0.0);
     for (int64_t t = from; t < to; ++t)

@@ -652,6 +652,12 @@ TEST(GradientKernels, RejectIndicesOutOfRange) {
                             {{"kind", kind}, {"seq_len", int64_t(2)}}, {&scores, &indices, &dloss},
                             {&dscores}),
                   "moe.load_balancing_loss_grad: expert index 3 is outside [0, 3)");
+    // The forward pass refuses the same index.
+    Buffer loss = scalar(0.0f);
+    for (std::string kind : {"switch", "per_slot", "sequence"})
+      expectError(runKernel("moe.load_balancing_loss", {{"kind", kind}, {"seq_len", int64_t(2)}},
+                            {&scores, &indices}, {&loss}),
+                  "moe.load_balancing_loss: expert index 3 is outside [0, 3)");
   }
   {
     Buffer slots = Buffer::ints({2, 2}, {0, 4, 1, 2}), dgates = randn({2, 2}, 73),
