@@ -1,18 +1,13 @@
 // Kernel.cpp - attribute access for kernels.
 #include "runtime/core/Kernel.h"
 
+#include "runtime/core/Plan.h"
+
 #include <cstring>
 
 namespace moec::rt {
 
-const plan::Attr *StepContext::find(const char *name) const {
-  if (!step_.attrs())
-    return nullptr;
-  for (const plan::Attr *attr : *step_.attrs())
-    if (std::strcmp(attr->name()->c_str(), name) == 0)
-      return attr;
-  return nullptr;
-}
+const plan::Attr *StepContext::find(const char *name) const { return findAttr(step_, name); }
 
 const plan::Attr *StepContext::require(const char *name) const {
   const plan::Attr *attr = find(name);

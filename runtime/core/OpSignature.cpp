@@ -363,13 +363,7 @@ StatusOr<OpSignature> OpSignature::parse(const std::string &text, ExtraCheck ext
 // Checking
 //===----------------------------------------------------------------------===//
 
-const plan::Attr *StepTensors::attr(const char *name) const {
-  if (step.attrs())
-    for (const plan::Attr *a : *step.attrs())
-      if (std::strcmp(a->name()->c_str(), name) == 0)
-        return a;
-  return nullptr;
-}
+const plan::Attr *StepTensors::attr(const char *name) const { return findAttr(step, name); }
 
 int64_t StepTensors::intAttr(const char *name, int64_t fallback) const {
   const plan::Attr *a = attr(name);
@@ -764,14 +758,8 @@ Status checkStepSignature(const plan::Plan &root, const plan::Step &step) {
   StepTensors tensors{step, {}, {}};
   auto describe = [&](const flatbuffers::Vector<int32_t> *ids, std::vector<TensorRef> &into) {
     if (ids)
-      for (int id : *ids) {
-        const plan::Tensor *t = root.tensors()->Get(id);
-        TensorRef ref;
-        ref.dtype = toDType(t->dtype());
-        if (t->shape())
-          ref.shape.assign(t->shape()->begin(), t->shape()->end());
-        into.push_back(std::move(ref));
-      }
+      for (int id : *ids)
+        into.push_back(describeTensor(*root.tensors()->Get(id)));
   };
   describe(step.inputs(), tensors.inputs);
   describe(step.outputs(), tensors.outputs);

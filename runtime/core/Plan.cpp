@@ -7,6 +7,7 @@
 #include "runtime/schema/PlanFooter.h"
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -380,13 +381,22 @@ StatusOr<std::pair<int64_t, int64_t>> LoadedPlan::tokenShape() const {
   return Status::error(path_ + ": 'forward' has no tokens input");
 }
 
-TensorRef LoadedPlan::describe(int tensorId) const {
-  const plan::Tensor &t = tensor(tensorId);
+TensorRef LoadedPlan::describe(int tensorId) const { return describeTensor(tensor(tensorId)); }
+
+TensorRef describeTensor(const plan::Tensor &t) {
   TensorRef ref;
   ref.dtype = toDType(t.dtype());
   if (t.shape())
     ref.shape.assign(t.shape()->begin(), t.shape()->end());
   return ref;
+}
+
+const plan::Attr *findAttr(const plan::Step &step, const char *name) {
+  if (step.attrs())
+    for (const plan::Attr *attr : *step.attrs())
+      if (std::strcmp(attr->name()->c_str(), name) == 0)
+        return attr;
+  return nullptr;
 }
 
 } // namespace moec::rt

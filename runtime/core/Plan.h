@@ -51,6 +51,10 @@ private:
 };
 
 DType toDType(plan::DType dtype);
+/// A plan tensor's dtype and shape, no data.
+TensorRef describeTensor(const plan::Tensor &tensor);
+/// The attribute `name` of `step`, or null.
+const plan::Attr *findAttr(const plan::Step &step, const char *name);
 
 } // namespace moec::rt
 
