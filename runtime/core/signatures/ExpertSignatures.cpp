@@ -40,17 +40,8 @@ Status expertRows(const StepTensors &s, size_t i, const char *name, bool grouped
   return Status::ok();
 }
 
-/// `float` also admits f16, which the kernels would read as f32.
-Status notF16(const TensorRef &t, const std::string &what) {
-  if (t.dtype == DType::f16)
-    return Status::error(what + " is " + describe(t) + ", expected f32 or bf16");
-  return Status::ok();
-}
-
 /// Pre-activation rows: h1 (F columns) and, gated, h3 (F more).
 Status hiddenWidth(const TensorRef &hidden, const std::string &what, int64_t F, bool gated) {
-  if (Status st = notF16(hidden, what); !st)
-    return st;
   if (hidden.shape.back() != (gated ? 2 : 1) * F)
     return Status::error(what + " is " + describe(hidden) + ", expected " +
                          (gated ? "2F = " : "F = ") + std::to_string((gated ? 2 : 1) * F) +
@@ -185,22 +176,15 @@ Status checkGroupedFfnUpGrad(const StepTensors &s) {
 }
 
 /// moe.grouped_ffn_down(_grad): hidden, w2 [E, d, F], [group_sizes], ....
-Status checkDown(const StepTensors &s, bool grouped, const char *result) {
+Status checkDown(const StepTensors &s, bool grouped) {
   const TensorRef &w2 = s.inputs[1];
   if (Status st = expertRows(s, 0, "hidden", grouped, w2.shape[0]); !st)
     return st;
-  if (Status st = hiddenWidth(s.inputs[0], "operand 0 (hidden)", w2.shape[2], flag(s, "gated"));
-      !st)
-    return st;
-  return notF16(s.outputs[0], result);
+  return hiddenWidth(s.inputs[0], "operand 0 (hidden)", w2.shape[2], flag(s, "gated"));
 }
 
-Status checkGroupedFfnDown(const StepTensors &s) {
-  return checkDown(s, s.inputs.size() == 3, "result 0 (result)");
-}
-Status checkGroupedFfnDownGrad(const StepTensors &s) {
-  return checkDown(s, s.inputs.size() == 4, "result 0 (dhidden)");
-}
+Status checkGroupedFfnDown(const StepTensors &s) { return checkDown(s, s.inputs.size() == 3); }
+Status checkGroupedFfnDownGrad(const StepTensors &s) { return checkDown(s, s.inputs.size() == 4); }
 } // namespace
 
 void addExpertSignatures(SignatureTable &t) {
