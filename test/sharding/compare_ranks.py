@@ -178,6 +178,8 @@ def main():
     ap.add_argument("--substitute", action="append", default=[],
                     help="passed to moec (Hugging Face features substituted)")
     ap.add_argument("--set", action="append", default=[], help="passed to moec (key=value)")
+    ap.add_argument("--precision", default="fp32",
+                    help="passed to moec (bf16: expert rows travel between ranks in bf16)")
     ap.add_argument("--zero", action="store_true",
                     help="compile the sharded plans with --zero=1 (optimizer state sharded)")
     ap.add_argument("--overlap-chunks", type=int, default=1,
@@ -191,6 +193,7 @@ def main():
             f.write(struct.pack("<4000H", *[(i * i + 7 * i) % 64 for i in range(4000)]))
         compile_args = [a for s in args.substitute for a in ("--substitute", s)]
         compile_args += [a for s in args.set for a in ("--set", s)]
+        compile_args += ["--precision", args.precision]
         one = os.path.join(tmp, "one.moeb")
         run([moec, args.model, "--batch", str(args.batch), "-o", one] + compile_args)
         for mesh in args.meshes:

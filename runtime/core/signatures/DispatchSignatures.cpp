@@ -24,7 +24,8 @@ Status checkRoutingStats(const StepTensors &s) {
 }
 
 /// moe.expert_exchange and moe.expert_return: the executor sizes a row as
-/// the bytes of each side over its row count.
+/// the bytes of each side over its row count, and moves rows of either
+/// float type (bf16 expert results, --precision=bf16) if both sides agree.
 Status checkExchangeRows(const StepTensors &s) {
   if (s.inputs[0].shape[0] < 1)
     return Status::error("operand 0 (rows) is " + describe(s.inputs[0]) + ", it has no rows");
@@ -32,6 +33,9 @@ Status checkExchangeRows(const StepTensors &s) {
     return Status::error(std::string("result 0 (") +
                          (s.step.op()->str() == "moe.expert_exchange" ? "received" : "result") +
                          ") is " + describe(s.outputs[0]) + ", it has no rows");
+  if (s.inputs[0].dtype != s.outputs[0].dtype)
+    return Status::error("operand 0 (rows) is " + describe(s.inputs[0]) + " and result 0 " +
+                         describe(s.outputs[0]) + ": rows travel as they are");
   return Status::ok();
 }
 } // namespace
@@ -71,11 +75,11 @@ void addDispatchSignatures(SignatureTable &t) {
   t.add("moe.local_slots", "slot_tokens:i32[..S,M] -> result:i32[..S,M]; "
                            "tokens_per_rank:int(1..) mesh:str mesh_axes:ints(0..)");
   t.add("moe.expert_exchange",
-        "rows:f32[N,D] counts:i32[_] -> received:f32[_,D] local_sizes:i32[_]; "
+        "rows:float[N,D] counts:i32[_] -> received:float[_,D] local_sizes:i32[_]; "
         "chunks:int(1..) chunk:int(0..chunks-1) mesh:str mesh_axes:ints(0..)",
         checkExchangeRows);
   t.add("moe.expert_return",
-        "rows:f32[N,D] counts:i32[_] -> result:f32[_,D]; "
+        "rows:float[N,D] counts:i32[_] -> result:float[_,D]; "
         "chunks:int(1..) chunk:int(0..chunks-1) mesh:str mesh_axes:ints(0..)",
         checkExchangeRows);
   t.add("moe.slots_to_experts",
