@@ -1,12 +1,7 @@
 //===- Communication.h - the collectives a function runs per call ---------===//
 //
-// What a run of a sharded function exchanges between ranks: each collective
-// step (mesh.*, and the expert exchanges) with its payload per rank and the
-// bytes each rank sends, over the ranks of its group: an all-reduce with a
-// ring algorithm (what NCCL does; the mpi channel gathers every rank's
-// values and sums them in rank order, sending (ranks - 1) x the payload
-// instead); an expert exchange as if routing were balanced (it moves what
-// routing chose, so the count per step varies).
+// What a run of a sharded function exchanges between ranks, by kind of
+// collective (compiler/cost/CollectiveTraffic.h says how each is counted).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_TOOLS_MOE_INSPECT_COMMUNICATION_H

@@ -1,22 +1,9 @@
 //===- KernelTraffic.cpp - the kernels a function launches, and their bytes ===//
 #include "KernelTraffic.h"
 
-#include <set>
+#include "compiler/cost/StepWork.h"
 
 namespace moec::inspect {
-namespace {
-uint64_t bytesOf(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> *ids) {
-  uint64_t bytes = 0;
-  if (!ids)
-    return 0;
-  std::set<int> seen; // a tensor read twice moves once
-  for (int id : *ids)
-    if (seen.insert(id).second)
-      bytes += plan.describe(id).bytes();
-  return bytes;
-}
-} // namespace
-
 KernelTraffic kernelTraffic(const rt::LoadedPlan &plan, const plan::Function &function) {
   KernelTraffic traffic;
   if (!function.steps())
@@ -34,8 +21,8 @@ KernelTraffic kernelTraffic(const rt::LoadedPlan &plan, const plan::Function &fu
       use.kernel = kernel.name()->str();
       use.launches = kernel.launches() ? kernel.launches()->size() : 0;
     }
-    use.bytesRead = bytesOf(plan, step.inputs());
-    use.bytesWritten = bytesOf(plan, step.outputs());
+    use.bytesRead = static_cast<uint64_t>(cost::distinctBytes(plan, step.inputs()));
+    use.bytesWritten = static_cast<uint64_t>(cost::distinctBytes(plan, step.outputs()));
     traffic.launches += use.launches;
     traffic.bytesRead += use.bytesRead;
     traffic.bytesWritten += use.bytesWritten;

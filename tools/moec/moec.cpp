@@ -3,39 +3,21 @@
 //   moec MODEL.yaml|config.json -o OUT.moeb [--set key=value]... [--emit=...]
 //
 //===----------------------------------------------------------------------===//
-#include "compiler/codegen/CudaKernelInterface.h"
-#include "compiler/frontend/ForwardBuilder.h"
-#include "compiler/frontend/ModelDescription.h"
-#include "compiler/frontend/TensorSizes.h"
-#include "compiler/pipelines/Pipelines.h"
-#include "compiler/target/PlanEmitter.h"
-#include "compiler/transforms/Passes.h"
-#include "dialects/moe/IR/MeshGradients.h"
-#include "dialects/moe/IR/TensorGradients.h"
-#include "dialects/moe/IR/TensorViews.h"
+#include "compiler/pipelines/ModelCompiler.h"
 #include "runtime/core/AtomicFile.h"
-#include "runtime/core/Plan.h"
-#include "runtime/core/PlanMemory.h"
-
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/Mesh/IR/MeshDialect.h"
-#include "mlir/Parser/Parser.h"
+#include "tools/moec/CostCommand.h"
+#include "tools/moec/ExploreCommand.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/IR/Verifier.h"
-#include "mlir/Pass/PassManager.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
-#include <iostream>
 #include <set>
 
 using namespace llvm;
@@ -162,30 +144,6 @@ cl::opt<std::string> maxMemory(
              "arena), e.g. 512GiB; a description that needs more is refused (default 64TiB)"),
     cl::value_desc("size"), cl::init("64TiB"));
 
-/// The axes' sizes --mesh gives.
-struct MeshShape {
-  int64_t dp = 1, ep = 1;
-  int64_t ranks() const { return dp * ep; }
-};
-
-/// Parses --mesh dp=D,ep=E (either may be left out: 1).
-std::optional<MeshShape> parseMesh() {
-  MeshShape shape;
-  SmallVector<StringRef> parts;
-  StringRef(meshOption).split(parts, ',');
-  for (StringRef part : parts) {
-    auto [axis, size] = part.trim().split('=');
-    int64_t value = 0;
-    if (size.getAsInteger(10, value) || value < 1 || (axis != "dp" && axis != "ep")) {
-      errs() << "moec: --mesh takes dp=D,ep=E with positive sizes, e.g. --mesh dp=2,ep=1; '" << part
-             << "' is not one of them\n";
-      return std::nullopt;
-    }
-    (axis == "dp" ? shape.dp : shape.ep) = value;
-  }
-  return shape;
-}
-
 /// --max-memory in bytes: a number with an optional binary unit (B, KiB,
 /// MiB, GiB, TiB, PiB; K, M, G, T, P alike).
 std::optional<double> parseMaxMemory() {
@@ -209,113 +167,63 @@ std::optional<double> parseMaxMemory() {
   return std::nullopt;
 }
 
-/// The plan as the runtime will load it (so moec never writes a plan that
-/// moe-run calls corrupt), and what it needs against --max-memory.
-bool checkPlan(const std::vector<uint8_t> &bytes, double limit) {
-  auto loaded = moec::rt::LoadedPlan::fromBytes(bytes, outputPath);
-  if (!loaded.isOk()) {
-    errs() << "moec: internal error: the plan does not load: " << loaded.status().message() << "\n";
-    return false;
-  }
-  moec::rt::PlanMemory needed = moec::rt::largestPlanMemory(**loaded);
-  if (needed.total() <= limit)
-    return true;
-  errs() << "moec: " << inputPath << " needs " << needed.describe()
-         << ", more than moec's limit of " << moec::rt::humanBytes(limit)
-         << " (--max-memory); nothing was written\n";
-  return false;
-}
-
-bool parseSubstitutions(moec::frontend::ImportOptions &options) {
-  for (const std::string &s : substitutions) {
-    if (s == "mla=gqa")
-      options.substituteMlaWithGqa = true;
-    else if (s == "rope_scaling=none")
-      options.ignoreRopeScaling = true;
-    else if (s == "sliding_window=full")
-      options.ignoreSlidingWindow = true;
-    else {
-      errs() << "moec: unknown substitution '" << s
-             << "' (known: mla=gqa, rope_scaling=none, sliding_window=full)\n";
-      return false;
+/// The compile options the command line gives (--emit=cuda and a fused
+/// --emit=planned need no --target=cuda: they show CUDA's IR or sources).
+std::optional<moec::CompileOptions> compileOptions() {
+  moec::CompileOptions options;
+  options.input = inputPath;
+  options.overrides.assign(overrides.begin(), overrides.end());
+  options.substitutions.assign(substitutions.begin(), substitutions.end());
+  options.batch = batch;
+  options.seqLen = seqLen;
+  if (batch.getNumOccurrences() && batch <= 0)
+    options.batch = -1; // refused by CompileOptions::conflict
+  if (seqLen.getNumOccurrences() && seqLen <= 0)
+    options.seqLen = -1;
+  if (meshOption.getNumOccurrences()) {
+    std::string error;
+    if (!(options.mesh = moec::parseMeshShape(meshOption, error))) {
+      errs() << "moec: " << error << "\n";
+      return std::nullopt;
     }
   }
-  return true;
-}
-
-/// The description's training section as --moe-optimizer options.
-moec::MoEOptimizerPassOptions
-optimizerOptions(const moec::frontend::ModelConfig &config) {
-  const moec::frontend::TrainingConfig &t = config.training;
-  moec::MoEOptimizerPassOptions o;
-  o.lr = t.optimizer.lr;
-  o.beta1 = t.optimizer.beta1;
-  o.beta2 = t.optimizer.beta2;
-  o.eps = t.optimizer.eps;
-  o.weightDecay = t.optimizer.weightDecay;
-  o.momentum = t.optimizer.momentum;
-  o.maxGradNorm = t.gradClip;
-  // The frontend accepts only the kinds the enum has.
-  o.schedule = moec::moe::symbolizeLRScheduleKind(t.schedule.kind)
-                   .value_or(moec::moe::LRScheduleKind::cosine);
-  o.warmupSteps = t.schedule.warmupSteps;
-  o.totalSteps = t.schedule.totalSteps;
-  o.minLrRatio = t.schedule.minLrRatio;
-  return o;
-}
-
-/// The description as compiled and the options that shaped the plan, kept in
-/// it so that `moe-run --batch/--seq-len` can have it compiled again.
-std::optional<moec::target::PlanSource> planSource() {
-  auto buffer = MemoryBuffer::getFile(inputPath);
-  if (!buffer) {
-    errs() << "moec: cannot read " << inputPath << " again: "
-           << buffer.getError().message() << "\n";
-    return std::nullopt;
-  }
-  moec::target::PlanSource source;
-  source.fileName = sys::path::filename(inputPath).str();
-  source.text = (*buffer)->getBuffer().str();
-  for (const std::string &o : overrides)
-    source.options.insert(source.options.end(), {"--set", o});
-  for (const std::string &s : substitutions)
-    source.options.insert(source.options.end(), {"--substitute", s});
-  if (noTrain)
-    source.options.push_back("--no-train");
-  if (!rematerialize)
-    source.options.push_back("--rematerialize=false");
-  if (target == Target::Cuda)
-    source.options.insert(source.options.end(), {"--target", "cuda", "--gpu-arch", gpuArch});
-  if (attentionChunkBytes.getNumOccurrences())
-    source.options.push_back("--attention-chunk-bytes=" + std::to_string(attentionChunkBytes));
-  if (gemm == Gemm::CublasLt)
-    source.options.insert(source.options.end(), {"--gemm", "cublaslt"});
-  if (precision != moec::moe::Precision::fp32)
-    source.options.insert(source.options.end(),
-                          {"--precision", moec::moe::stringifyPrecision(precision).str()});
-  if (fusion != moec::moe::FusionStrategy::none)
-    source.options.insert(source.options.end(),
-                          {"--fusion", moec::moe::stringifyFusionStrategy(fusion).str()});
-  if (!meshOption.empty())
-    source.options.insert(source.options.end(), {"--mesh", meshOption});
-  if (zero)
-    source.options.push_back("--zero=" + std::to_string(zero));
-  if (overlapChunks > 1)
-    source.options.push_back("--overlap-chunks=" + std::to_string(overlapChunks));
-  return source;
-}
-
-/// The target --target (or --emit=cuda) asks for.
-std::unique_ptr<moec::target::TargetBackend> createTarget() {
-  if (target == Target::Cpu && emit != Emit::Cuda)
-    return moec::target::createCpuTarget();
-  moec::target::CudaTargetOptions options;
+  options.zero = zero;
+  options.overlapChunks = overlapChunks;
+  options.train = !noTrain && emit != Emit::Forward;
+  options.rematerialize = rematerialize;
+  options.precision = precision;
+  options.fusion = fusion;
+  bool showsCuda =
+      emit == Emit::Cuda || (emit == Emit::Planned && fusion != moec::moe::FusionStrategy::none);
+  options.target =
+      target == Target::Cuda || showsCuda ? moec::CompileTarget::Cuda : moec::CompileTarget::Cpu;
   options.gpuArch = gpuArch;
-  options.cacheDir = moec::codegen::KernelCompiler::defaultCacheDir();
-  options.sourcesOnly = emit == Emit::Cuda;
   options.libraryGemms = gemm == Gemm::CublasLt;
-  options.attentionChunkBytes = attentionChunkBytes;
-  return moec::target::createCudaTarget(options);
+  if (attentionChunkBytes.getNumOccurrences())
+    options.attentionChunkBytes = attentionChunkBytes;
+  std::optional<double> limit = parseMaxMemory();
+  if (!limit)
+    return std::nullopt;
+  options.memoryLimit = *limit;
+  return options;
+}
+
+/// --emit=cuda: every kernel's launches and source.
+void printKernels(const moec::target::TargetArtifacts &artifacts) {
+  for (const moec::codegen::CudaKernel &kernel : artifacts.kernels) {
+    outs() << "// ----- kernel " << kernel.name;
+    if (kernel.workspaceBytes)
+      outs() << " (workspace " << kernel.workspaceBytes << " bytes)";
+    outs() << "\n";
+    for (const moec::codegen::KernelLaunch &launch : kernel.launches)
+      if (launch.gemm)
+        outs() << "// launch " << launch.entry << " library GEMM (cuBLASLt)\n";
+      else
+        outs() << "// launch " << launch.entry << " grid " << launch.grid[0] << "x"
+               << launch.grid[1] << "x" << launch.grid[2] << " block " << launch.block[0] << "x"
+               << launch.block[1] << "x" << launch.block[2] << "\n";
+    outs() << kernel.source;
+  }
 }
 
 /// Writes the plan whole or not at all (runtime/core/AtomicFile.h): a failed
@@ -334,14 +242,21 @@ int main(int argc, char **argv) {
   // --mlir-print-debuginfo and friends for --emit=forward|train|planned:
   // ops carry the description's line of their part ("layers.3.moe").
   mlir::registerAsmPrinterCLOptions();
-  cl::HideUnrelatedOptions(moecCategory);
-  cl::ParseCommandLineOptions(argc, argv, "moec: compile an MoE model description\n");
+  cl::HideUnrelatedOptions(
+      {&moecCategory, &moec::tools::exploreCategory, &moec::tools::costCategory});
+  cl::ParseCommandLineOptions(argc, argv,
+                              "moec: compile an MoE model description\n\n"
+                              "  moec explore MODEL --cluster FILE --world N: rank fusion and "
+                              "sharding strategies (moec explore --help)\n"
+                              "  moec cost PLAN --cluster FILE: the cost model's prediction for "
+                              "one plan, by op\n");
+  if (moec::tools::exploreCommand)
+    return moec::tools::runExplore();
+  if (moec::tools::costCommand)
+    return moec::tools::runCost();
 
-  moec::frontend::ImportOptions options;
-  if (!parseSubstitutions(options))
-    return 1;
-  std::optional<double> memoryLimit = parseMaxMemory();
-  if (!memoryLimit)
+  std::optional<moec::CompileOptions> options = compileOptions();
+  if (!options)
     return 1;
   if (emit == Emit::Plan && outputPath.empty()) {
     errs() << "moec: no output: pass -o OUT.moeb (or --emit=forward to print IR)\n";
@@ -360,53 +275,9 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  if (gemm.getNumOccurrences() && target != Target::Cuda && emit != Emit::Cuda) {
-    errs() << "moec: --gemm chooses how --target=cuda runs dense GEMMs; the cpu target "
-              "runs its own kernels\n";
-    return 1;
-  }
-  if (fusion != moec::moe::FusionStrategy::none && target != Target::Cuda && emit != Emit::Cuda &&
-      emit != Emit::Planned) {
-    errs() << "moec: --fusion groups ops into generated kernels, which --target=cuda "
-              "writes; the cpu target runs one kernel per op (cuda-emu runs cuda plans "
-              "on this CPU)\n";
-    return 1;
-  }
-  if (!moec::target::isSupportedGpuArch(gpuArch)) {
-    errs() << "moec: --gpu-arch=" << gpuArch
-           << " is not supported (sm_80, sm_86, sm_89 or sm_90)\n";
-    return 1;
-  }
-
-  std::optional<MeshShape> mesh;
-  if (meshOption.getNumOccurrences() && !(mesh = parseMesh()))
-    return 1;
-  if (zero > 1) {
-    errs() << "moec: --zero=" << zero << " is not built; --zero=1 shards the optimizer state\n";
-    return 1;
-  }
-  if (overlapChunks < 1) {
-    errs() << "moec: --overlap-chunks=" << overlapChunks << ": give at least 1 chunk\n";
-    return 1;
-  }
-  if (overlapChunks > 1 && !mesh) {
-    errs() << "moec: --overlap-chunks overlaps the communication of a mesh: give --mesh "
-              "dp=D,ep=E as well\n";
-    return 1;
-  }
-  if (zero && !mesh) {
-    errs() << "moec: --zero=1 shards the optimizer state over the ranks of a mesh: give "
-              "--mesh dp=D as well\n";
-    return 1;
-  }
 
   mlir::DialectRegistry registry;
-  registry.insert<moec::moe::MoEDialect, mlir::func::FuncDialect, mlir::mesh::MeshDialect,
-                  mlir::tensor::TensorDialect>();
-  moec::moe::registerTensorGradientModels(registry);
-  moec::moe::registerMeshGradientModels(registry);
-  moec::moe::registerTensorViewModels(registry);
-  moec::codegen::registerCudaKernelModels(registry);
+  moec::ModelCompiler::registerDialects(registry);
   mlir::MLIRContext context(registry);
   // MLIR prints errors by itself and drops warnings: passes' warnings
   // (what a strategy could not do) are printed as the errors are, once
@@ -422,195 +293,36 @@ int main(int argc, char **argv) {
       errs() << line;
     return mlir::success();
   });
-  mlir::OwningOpRef<mlir::ModuleOp> module;
 
-  moec::frontend::DiagnosticList diagnostics;
-  std::optional<moec::frontend::ModelConfig> config;
-  bool fromIR = StringRef(inputPath).ends_with(".mlir");
-  bool shapeGiven = batch.getNumOccurrences() || seqLen.getNumOccurrences();
-  if (fromIR && shapeGiven) {
-    errs() << "moec: --batch and --seq-len apply to model descriptions; the shapes of "
-           << inputPath << " are fixed in its IR\n";
+  moec::ModelCompiler compiler(context, *options, errs());
+  if (failed(compiler.buildForward()))
     return 1;
-  }
-  if (fromIR && mesh) {
-    errs() << "moec: --mesh splits a description's batch over ranks; the shapes of " << inputPath
-           << " are fixed in its IR\n";
-    return 1;
-  }
-  if (fromIR && (overrides.getNumOccurrences() || substitutions.getNumOccurrences())) {
-    errs() << "moec: --" << (overrides.getNumOccurrences() ? "set" : "substitute")
-           << " applies to model descriptions; " << inputPath
-           << " is IR, whose sizes and attributes are written in it\n";
-    return 1;
-  }
-  if ((batch.getNumOccurrences() && batch <= 0) || (seqLen.getNumOccurrences() && seqLen <= 0)) {
-    errs() << "moec: --batch and --seq-len must be positive\n";
-    return 1;
-  }
-  // The description as read now, before compiling it, is what the plan carries.
-  std::optional<moec::target::PlanSource> source;
-  if (!fromIR && emit == Emit::Plan && !(source = planSource()))
-    return 1;
-  if (fromIR) {
-    // Forward IR written by hand (a single layer, a benchmark): a function
-    // @forward with moe.param / moe.input arguments and a "loss" result.
-    // Verified after the size check (below), which counts no elements in
-    // 64-bit integers.
-    module = mlir::parseSourceFile<mlir::ModuleOp>(
-        inputPath, mlir::ParserConfig(&context, /*verifyAfterParse=*/false));
-    if (!module)
-      return 1;
-    auto forwardFn = module->lookupSymbol<mlir::func::FuncOp>("forward");
-    if (!forwardFn) {
-      errs() << "moec: " << inputPath << " has no func.func @forward\n";
-      return 1;
-    }
-    config.emplace();
-    config->name = sys::path::stem(inputPath).str();
-    config->sourceKind = "mlir";
-    if (emit != Emit::Forward) {
-      mlir::OpBuilder b(forwardFn);
-      b.setInsertionPointAfter(forwardFn);
-      auto train = cast<mlir::func::FuncOp>(b.clone(*forwardFn));
-      train.setSymName("forward_train");
-      train.setPrivate();
-    }
-  } else {
-    config = moec::frontend::loadModel(
-      inputPath, options, std::vector<std::string>(overrides.begin(), overrides.end()),
-      diagnostics);
-    if (!config) {
-      diagnostics.print(std::cerr);
-      std::cerr << "moec: " << diagnostics.errors().size() << " error"
-                << (diagnostics.errors().size() == 1 ? "" : "s") << " in "
-                << inputPath << "\n";
-      return 1;
-    }
-    // What the description says that moec ignored or substituted.
-    diagnostics.print(std::cerr);
-    // The compiled shape's tokens, as the description's own (ModelConfig.h).
-    int64_t sequences = batch ? int64_t(batch) : config->training.batchSize;
-    int64_t length = seqLen ? int64_t(seqLen) : config->training.seqLen;
-    if (double(sequences) * double(length) > double(moec::frontend::kMaxSize)) {
-      errs() << "moec: a step of " << sequences << " sequences of " << length
-             << " tokens is more than moec's limit of " << moec::frontend::kMaxSize
-             << " tokens (--batch, --seq-len)\n";
-      return 1;
-    }
-    moec::frontend::ForwardOptions forward;
-    forward.batch = batch;
-    if (mesh) {
-      // The graph each rank runs: its share of the (global) batch.
-      int64_t global = batch ? int64_t(batch) : config->training.batchSize;
-      if (global % mesh->ranks() != 0) {
-        errs() << "moec: the batch of " << global << " sequences does not split over the "
-               << mesh->ranks() << " ranks of --mesh " << meshOption
-               << "; give a batch (--batch or training.batch_size) that the number of "
-                  "ranks divides\n";
-        return 1;
-      }
-      forward.batch = global / mesh->ranks();
-      forward.batchShards = mesh->ranks();
-    }
-    forward.seqLen = seqLen;
-    module = moec::frontend::buildForwardModule(context, *config, forward);
-    if (emit != Emit::Forward && !noTrain) {
-      // The training variant (router noise from a seed input) feeds autodiff.
-      forward.training = true;
-      forward.name = "forward_train";
-      moec::frontend::appendForwardFunction(*module, *config, forward);
-      module->lookupSymbol<mlir::func::FuncOp>("forward_train").setPrivate();
-    }
-  }
-  // Before anything counts elements in 64-bit integers (the verifier too).
-  if (failed(moec::frontend::checkTensorSizes(*module, *memoryLimit)))
-    return 1;
-  // A sharded forward is verified once --moe-shard-data made it whole: a
-  // rank's share of the batch may hold fewer tokens than the batch's
-  // expert capacity, which the gathered selections then fill.
-  if (!mesh && failed(mlir::verify(*module))) {
-    errs() << "moec: internal error: the forward IR of " << inputPath
-           << " does not verify\n";
-    return 2;
-  }
-  mlir::PassManager pm(&context);
-  if (mesh) {
-    // The forward each rank runs (--emit=forward shows it sharded).
-    moec::MoEShardDataPassOptions shard;
-    shard.dp = mesh->dp;
-    shard.ep = mesh->ep;
-    pm.addPass(moec::createMoEShardDataPass(shard));
-    // Before autodiff, which differentiates the chunks one by one.
-    moec::MoEOverlapChunksPassOptions overlap;
-    overlap.chunks = overlapChunks;
-    pm.addPass(moec::createMoEOverlapChunksPass(overlap));
-    if (failed(pm.run(*module))) {
-      errs() << "moec: " << inputPath << " cannot be sharded over --mesh " << meshOption
-             << " (docs/design/sharding.md)\n";
-      return 1;
-    }
-    pm.clear();
-  }
   if (emit == Emit::Forward) {
-    module->print(outs());
+    compiler.module().print(outs());
     return 0;
   }
-  if (precision != moec::moe::Precision::fp32) {
-    // Before training: splitting and autodiff carry each op's precision.
-    moec::MoEMixedPrecisionPassOptions mixed;
-    mixed.precision = precision;
-    pm.addPass(moec::createMoEMixedPrecisionPass(mixed));
-  }
-  if (!noTrain) {
-    moec::buildTrainingPipeline(pm, optimizerOptions(*config), zero == 1);
-    // What backward keeps of the experts, in bf16 (autocast's storage).
-    if (precision == moec::moe::Precision::bf16)
-      pm.addPass(moec::createMoEBF16ActivationsPass());
-  }
-  if (failed(pm.run(*module))) {
-    if (!noTrain)
-      errs() << "moec: the training step could not be built; `--no-train` "
-                "compiles evaluation only\n";
+  if (failed(compiler.buildTraining()))
     return 1;
-  }
   if (emit == Emit::Train) {
-    module->print(outs());
+    compiler.module().print(outs());
     return 0;
   }
-  pm.clear();
-  moec::buildLowerToPlanPipeline(pm, rematerialize, fusion,
-                                 /*issueCollectivesEarly=*/overlapChunks > 1);
-  if (failed(pm.run(*module)))
+  if (failed(compiler.lowerToPlan()))
     return 1;
   if (emit == Emit::Planned) {
-    module->print(outs());
+    compiler.module().print(outs());
     return 0;
   }
-  std::unique_ptr<moec::target::TargetBackend> backend = createTarget();
-  mlir::FailureOr<moec::target::TargetArtifacts> artifacts = backend->generate(*module);
+  mlir::FailureOr<moec::target::TargetArtifacts> artifacts =
+      compiler.generate(/*sourcesOnly=*/emit == Emit::Cuda);
   if (failed(artifacts))
     return 1;
   if (emit == Emit::Cuda) {
-    for (const moec::codegen::CudaKernel &kernel : artifacts->kernels) {
-      outs() << "// ----- kernel " << kernel.name;
-      if (kernel.workspaceBytes)
-        outs() << " (workspace " << kernel.workspaceBytes << " bytes)";
-      outs() << "\n";
-      for (const moec::codegen::KernelLaunch &launch : kernel.launches)
-        if (launch.gemm)
-          outs() << "// launch " << launch.entry << " library GEMM (cuBLASLt)\n";
-        else
-          outs() << "// launch " << launch.entry << " grid " << launch.grid[0] << "x"
-               << launch.grid[1] << "x" << launch.grid[2] << " block " << launch.block[0]
-               << "x" << launch.block[1] << "x" << launch.block[2] << "\n";
-      outs() << kernel.source;
-    }
+    printKernels(*artifacts);
     return 0;
   }
-  mlir::FailureOr<std::vector<uint8_t>> plan =
-      moec::target::emitPlan(*module, *config, *artifacts, source);
-  if (failed(plan) || !checkPlan(*plan, *memoryLimit) || !writeAtomically(outputPath, *plan))
+  mlir::FailureOr<std::vector<uint8_t>> plan = compiler.emitPlan(*artifacts, outputPath);
+  if (failed(plan) || !writeAtomically(outputPath, *plan))
     return 1;
   return 0;
 }

@@ -1,0 +1,58 @@
+//===- Cluster.h - the machines a plan would run on, as figures -*- C++ -*-===//
+//
+// A cluster description (docs/design/cost-model.md): identical nodes of
+// `devices_per_node` devices, each with its memory, GEMM rates and memory
+// bandwidth, joined inside a node by one link (NVLink, or shared memory on
+// a CPU) and across nodes by another (InfiniBand, Ethernet). The cost
+// model reads these figures; `moe-run --calibrate` measures them.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_COMPILER_COST_CLUSTER_H
+#define MOEC_COMPILER_COST_CLUSTER_H
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+namespace moec::cost {
+
+/// A link as each device sees it: the bandwidth one device sends at in one
+/// direction, and the latency of one message.
+struct LinkFigures {
+  double bandwidth = 0; ///< bytes per second
+  double latency = 0;   ///< seconds
+};
+
+struct DeviceFigures {
+  std::string name;
+  std::string kind = "cuda";  ///< "cuda" (plans of --target=cuda) or "cpu"
+  double memory = 0;          ///< bytes a plan may use
+  double gemmFp32 = 0;        ///< FLOP/s of large fp32 GEMMs, as measured
+  double gemmBf16 = 0;        ///< FLOP/s of large bf16 GEMMs (fp32 accumulation)
+  double peakFp32 = 0;        ///< the datasheet's FLOP/s, for MFU (0: gemmFp32)
+  double peakBf16 = 0;        ///< (0: gemmBf16)
+  double memoryBandwidth = 0; ///< bytes per second a memory-bound kernel reaches
+  double launchOverhead = 0;  ///< seconds each kernel launch (each op on a CPU) costs
+};
+
+struct Cluster {
+  std::string name;
+  std::string file; ///< where it was read from
+  int64_t devicesPerNode = 1;
+  int64_t nodes = 0; ///< 0: as many as a world size needs
+  DeviceFigures device;
+  LinkFigures intraNode, interNode;
+
+  /// The nodes `world` devices fill; 0 when the cluster has fewer devices.
+  int64_t nodesFor(int64_t world) const;
+  double peak(bool bf16) const;
+  double gemmRate(bool bf16) const { return bf16 ? device.gemmBf16 : device.gemmFp32; }
+};
+
+/// Writes `cluster` in the format readClusterFile reads (what `moe-run
+/// --calibrate` saves), with `comment` lines first.
+void writeCluster(std::ostream &os, const Cluster &cluster, const std::string &comment);
+
+} // namespace moec::cost
+
+#endif // MOEC_COMPILER_COST_CLUSTER_H

@@ -1,0 +1,221 @@
+//===- StepWork.cpp - the arithmetic and memory traffic of one plan step ----===//
+#include "compiler/cost/StepWork.h"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace moec::cost {
+namespace {
+
+/// A step's operands and results as shapes, with its attributes.
+struct Shapes {
+  const plan::Step &step;
+  std::vector<rt::TensorRef> in, out;
+  bool gradient = false; ///< a `_grad` op: the cotangent is the last operand
+
+  size_t operands() const { return in.size() - (gradient ? 1 : 0); }
+
+  double rows(size_t i) const { // the product of all but the last extent
+    double n = 1;
+    for (size_t d = 0; d + 1 < in[i].shape.size(); ++d)
+      n *= double(in[i].shape[d]);
+    return n;
+  }
+  double last(size_t i) const { return in[i].shape.empty() ? 1 : double(in[i].shape.back()); }
+  double dim(size_t i, int d) const { return double(in[i].dim(d)); }
+  bool flag(const char *name) const {
+    const plan::Attr *a = rt::findAttr(step, name);
+    return a && a->value_as_BoolAttr() && a->value_as_BoolAttr()->value();
+  }
+  int64_t integer(const char *name, int64_t otherwise) const {
+    const plan::Attr *a = rt::findAttr(step, name);
+    return a && a->value_as_IntAttr() ? a->value_as_IntAttr()->value() : otherwise;
+  }
+  double numel(size_t i) const { return double(in[i].numel()); }
+};
+
+/// FLOPs of the matrix products of one execution, given the fraction of
+/// input rows that hold data.
+using FlopsFn = std::function<double(const Shapes &, double fill)>;
+
+/// An FFN over `rows` rows of width D with hidden width F: gated ones have
+/// three products, others two.
+double ffnFlops(double rows, double d, double f, bool gated) {
+  return 2 * rows * d * f * (gated ? 3 : 2);
+}
+
+/// Query-key pairs of causal (or windowed) attention over S positions.
+double attentionPairs(const Shapes &s, double length) {
+  int64_t window = s.integer("window", 0);
+  bool causal = s.flag("causal");
+  if (!causal)
+    return length * length;
+  if (window <= 0 || window >= length)
+    return length * (length + 1) / 2;
+  double w = double(window);
+  return w * (w + 1) / 2 + (length - w) * w; // the first w rows grow, then w each
+}
+
+double attentionFlops(const Shapes &s) {
+  // q [B, S, Hq, D], v [B, S, Hkv, Dv]: scores (D) and values (Dv).
+  double batch = s.dim(0, 0), length = s.dim(0, 1), heads = s.dim(0, 2);
+  return 2 * batch * heads * attentionPairs(s, length) * (s.dim(0, 3) + s.dim(2, 3));
+}
+
+bool hasOperand(const Shapes &s, const char *segmentsAttr, size_t group) {
+  const plan::Attr *a = rt::findAttr(s.step, segmentsAttr);
+  if (!a || !a->value_as_IntsAttr() || !a->value_as_IntsAttr()->values())
+    return false;
+  auto *values = a->value_as_IntsAttr()->values();
+  return group < values->size() && values->Get(group) > 0;
+}
+
+/// An op's products: a formula over its forward operands, and how many
+/// times that its gradient op (`<op>_grad`, the same operands and the
+/// result's cotangent last) computes: the operand and the weight gradients,
+/// two products per forward one; attention's backward also recomputes the
+/// scores (2.5, as FlashAttention's).
+struct Products {
+  FlopsFn forward;
+  double backward = 2;
+};
+
+double expertRows(const Shapes &s) { // [E, C, D] slots or [N, D] rows
+  return s.in[0].shape.size() == 3 ? s.dim(0, 0) * s.dim(0, 1) : s.rows(0);
+}
+
+const std::map<std::string, Products> &productTable() {
+  static const std::map<std::string, Products> table = {
+      {"moe.linear",
+       {[](const Shapes &s, double f) { return 2 * s.rows(0) * f * s.last(0) * s.dim(1, 0); }}},
+      {"moe.router_logits",
+       {[](const Shapes &s, double f) { return 2 * s.rows(0) * f * s.last(0) * s.dim(1, 0); }}},
+      // x w1 w2 [w3]: no segment sizes, the operand count tells.
+      {"moe.ffn", {[](const Shapes &s, double f) {
+         return ffnFlops(s.rows(0) * f, s.last(0), s.dim(1, 0), s.operands() == 4);
+       }}},
+      {"moe.grouped_ffn", {[](const Shapes &s, double f) {
+         return ffnFlops(expertRows(s) * f, s.last(0), s.dim(1, 1),
+                         hasOperand(s, "operandSegmentSizes", 3));
+       }}},
+      {"moe.grouped_ffn_up", {[](const Shapes &s, double f) {
+         double products = hasOperand(s, "operandSegmentSizes", 2) ? 2 : 1;
+         return 2 * expertRows(s) * f * s.last(0) * s.dim(1, 1) * products;
+       }}},
+      {"moe.grouped_ffn_down", {[](const Shapes &s, double f) {
+         return 2 * expertRows(s) * f * s.dim(1, 1) * s.dim(1, 2); // w2 [E, D, F]
+       }}},
+      {"moe.shared_experts", {[](const Shapes &s, double f) {
+         return ffnFlops(s.rows(0) * f, s.last(0), s.dim(1, 0),
+                         hasOperand(s, "operandSegmentSizes", 3));
+       }}},
+      {"moe.attention", {[](const Shapes &s, double) { return attentionFlops(s); }, 2.5}},
+      // Linear attention keeps a D x Dv state per head: each position
+      // updates it and reads it (two products of D x Dv), q [B, S, H, D].
+      {"moe.lightning_attention", {[](const Shapes &s, double) {
+         return 4 * s.dim(0, 0) * s.dim(0, 1) * s.dim(0, 2) * s.dim(0, 3) * s.dim(2, 3);
+       }}},
+      // The delta rule reads, corrects and writes a Dk x Dv state per value
+      // head and position: three products.
+      {"moe.gated_delta_rule", {[](const Shapes &s, double) {
+         return 6 * s.dim(2, 0) * s.dim(2, 1) * s.dim(2, 2) * s.dim(0, 3) * s.dim(2, 3);
+       }}},
+  };
+  return table;
+}
+
+/// LoRA experts: the shared base products over every row, and each
+/// adapter's two rank-r products over its expert's rows.
+double loraFlops(const Shapes &s, double fill, bool backward) {
+  double rows = s.rows(0) * fill, flops = 0;
+  for (size_t i = 1; i < s.operands(); ++i) {
+    const rt::TensorRef &t = s.in[i];
+    if (t.dtype != rt::DType::f32 && t.dtype != rt::DType::bf16)
+      continue; // group sizes
+    if (t.shape.size() == 2)
+      flops += 2 * rows * double(t.numel());
+    else if (t.shape.size() == 3 && t.shape[0] > 0)
+      flops += 2 * rows * double(t.numel()) / double(t.shape[0]);
+  }
+  return backward ? 2 * flops : flops;
+}
+
+bool isBf16(const plan::Step &step) {
+  const plan::Attr *a = rt::findAttr(step, "moe.precision");
+  return a && a->value_as_StringAttr() && a->value_as_StringAttr()->value() &&
+         a->value_as_StringAttr()->value()->str() == "bf16";
+}
+
+/// The work of one op (a member of a group, or a step of its own), without
+/// its traffic.
+StepWork opWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fill) {
+  StepWork work;
+  work.bf16 = isBf16(step);
+  if (!step.inputs() || step.inputs()->size() == 0)
+    return work;
+  Shapes shapes{step, {}, {}, false};
+  for (int id : *step.inputs())
+    shapes.in.push_back(plan.describe(id));
+  if (step.outputs())
+    for (int id : *step.outputs())
+      shapes.out.push_back(plan.describe(id));
+  int first = step.inputs()->Get(0);
+  double rowFill = fill.count(first) ? fill[first] : 1.0;
+  std::string op = step.op()->str();
+  const std::string suffix = "_grad";
+  shapes.gradient = op.size() > suffix.size() &&
+                    op.compare(op.size() - suffix.size(), suffix.size(), suffix) == 0;
+  std::string forward = shapes.gradient ? op.substr(0, op.size() - suffix.size()) : op;
+  if (forward == "moe.lora_experts") {
+    work.gemmFlops = loraFlops(shapes, rowFill, shapes.gradient);
+  } else if (auto it = productTable().find(forward); it != productTable().end()) {
+    work.gemmFlops =
+        it->second.forward(shapes, rowFill) * (shapes.gradient ? it->second.backward : 1);
+  }
+  // Rows that came through an expert exchange: its receive buffer holds
+  // what balanced routing sends, the rows of its input.
+  if (op == "moe.expert_exchange" && !shapes.out.empty() && shapes.out[0].numel() > 0) {
+    fill[step.outputs()->Get(0)] = double(shapes.in[0].numel()) / double(shapes.out[0].numel());
+  } else if (rowFill < 1 && op != "moe.expert_return" && step.outputs()) {
+    for (size_t i = 0; i < shapes.out.size(); ++i)
+      if (!shapes.out[i].shape.empty() && !shapes.in[0].shape.empty() &&
+          shapes.out[i].shape[0] == shapes.in[0].shape[0])
+        fill[step.outputs()->Get(i)] = rowFill;
+  }
+  return work;
+}
+} // namespace
+
+double distinctBytes(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> *ids) {
+  double bytes = 0;
+  if (!ids)
+    return 0;
+  std::set<int> seen;
+  for (int id : *ids)
+    if (seen.insert(id).second)
+      bytes += double(plan.describe(id).bytes());
+  return bytes;
+}
+
+StepWork stepWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fill) {
+  StepWork work;
+  if (step.view())
+    return work;
+  if (step.members() && step.members()->size() > 0) {
+    for (const plan::Step *member : *step.members()) {
+      StepWork inner = opWork(plan, *member, fill);
+      work.gemmFlops += inner.gemmFlops;
+      work.bf16 = work.bf16 || inner.bf16;
+    }
+  } else {
+    work = opWork(plan, step, fill);
+  }
+  // Only the group's own operands and results travel through memory.
+  work.bytes = distinctBytes(plan, step.inputs()) + distinctBytes(plan, step.outputs());
+  return work;
+}
+
+} // namespace moec::cost

@@ -1,0 +1,41 @@
+//===- StepWork.h - the arithmetic and memory traffic of one plan step -*- C++ -*-===//
+//
+// What one step of a compiled plan computes, from its op, its operands'
+// shapes and its attributes alone: the FLOPs of its matrix products (which
+// run at a device's GEMM rate), the bytes it must read and write (at its
+// memory bandwidth), and whether its products take bf16 operands. A fused
+// step does the work of its members and moves only its own operands.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_COMPILER_COST_STEPWORK_H
+#define MOEC_COMPILER_COST_STEPWORK_H
+
+#include "runtime/core/Plan.h"
+
+#include <map>
+
+namespace moec::cost {
+
+struct StepWork {
+  double gemmFlops = 0; ///< multiply-adds of matrix products, times 2
+  double bytes = 0;     ///< each distinct operand read and result written once
+  bool bf16 = false;    ///< products in bf16 (`moe.precision = "bf16"`)
+};
+
+/// The fraction of each tensor's rows that hold data, where a static shape
+/// is an upper bound: an expert exchange's receive buffer has room for
+/// every row its group could send (`ep·N`), and balanced routing fills `N`.
+/// Steps that keep the row count keep the fraction; absent tensors are full.
+using RowFill = std::map<int, double>;
+
+/// The bytes of the tensors `ids` names, each once (a tensor read twice
+/// moves once).
+double distinctBytes(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> *ids);
+
+/// The work of `step`; `fill` is read for its operands and updated for its
+/// results.
+StepWork stepWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fill);
+
+} // namespace moec::cost
+
+#endif // MOEC_COMPILER_COST_STEPWORK_H
