@@ -75,7 +75,8 @@ std::optional<Cluster> readClusterFile(const std::string &path,
   // A directory or special file is refused before yaml-cpp reads it.
   if (rt::StatusOr<std::vector<uint8_t>> bytes = rt::readInputFile(path, "the cluster file");
       !bytes.isOk()) {
-    diagnostics.error({path, 0, 0}, bytes.status().message());
+    // The message names the file already.
+    diagnostics.error({"moec", 0, 0}, bytes.status().message());
     return std::nullopt;
   }
   std::optional<YAML::Node> root = frontend::loadYamlFile(path, {}, diagnostics);

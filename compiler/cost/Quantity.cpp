@@ -56,8 +56,10 @@ std::optional<double> parseQuantity(const std::string &text, QuantityKind kind,
   const char *begin = text.c_str();
   char *end = nullptr;
   double value = std::strtod(begin, &end);
-  if (end == begin || !std::isfinite(value) || !(value > 0)) {
-    error = "'" + text + "' is not a positive number with a unit (" + quantityUnits(kind) + ")";
+  bool zeroAllowed = kind == QuantityKind::Duration;
+  if (end == begin || !std::isfinite(value) || !(value > 0 || (zeroAllowed && value == 0))) {
+    error = "'" + text + "' is not a " + (zeroAllowed ? "non-negative" : "positive") +
+            " number with a unit (" + quantityUnits(kind) + ")";
     return std::nullopt;
   }
   std::string unit(end);

@@ -176,9 +176,12 @@ StepWork opWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fil
         it->second.forward(shapes, rowFill) * (shapes.gradient ? it->second.backward : 1);
   }
   // Rows that came through an expert exchange: its receive buffer holds
-  // what balanced routing sends, the rows of its input.
+  // what balanced routing sends, the rows of its input (a chunk of them,
+  // --overlap-chunks).
   if (op == "moe.expert_exchange" && !shapes.out.empty() && shapes.out[0].numel() > 0) {
-    fill[step.outputs()->Get(0)] = double(shapes.in[0].numel()) / double(shapes.out[0].numel());
+    double chunks = double(std::max<int64_t>(shapes.integer("chunks", 1), 1));
+    fill[step.outputs()->Get(0)] =
+        double(shapes.in[0].numel()) / chunks / double(shapes.out[0].numel());
   } else if (rowFill < 1 && op != "moe.expert_return" && step.outputs()) {
     for (size_t i = 0; i < shapes.out.size(); ++i)
       if (!shapes.out[i].shape.empty() && !shapes.in[0].shape.empty() &&
@@ -189,15 +192,24 @@ StepWork opWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fil
 }
 } // namespace
 
-double distinctBytes(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> *ids) {
+namespace {
+double filledBytes(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> *ids,
+                   const RowFill &fill) {
   double bytes = 0;
   if (!ids)
     return 0;
   std::set<int> seen;
   for (int id : *ids)
-    if (seen.insert(id).second)
-      bytes += double(plan.describe(id).bytes());
+    if (seen.insert(id).second) {
+      auto it = fill.find(id);
+      bytes += double(plan.describe(id).bytes()) * (it == fill.end() ? 1.0 : it->second);
+    }
   return bytes;
+}
+} // namespace
+
+double distinctBytes(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> *ids) {
+  return filledBytes(plan, ids, {});
 }
 
 StepWork stepWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fill) {
@@ -213,8 +225,9 @@ StepWork stepWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &f
   } else {
     work = opWork(plan, step, fill);
   }
-  // Only the group's own operands and results travel through memory.
-  work.bytes = distinctBytes(plan, step.inputs()) + distinctBytes(plan, step.outputs());
+  // Only the group's own operands and results travel through memory, and
+  // of a receive buffer only the rows that hold data.
+  work.bytes = filledBytes(plan, step.inputs(), fill) + filledBytes(plan, step.outputs(), fill);
   return work;
 }
 

@@ -4,6 +4,7 @@
 //   moe-run OUT.moeb --data TOKENS.bin --steps N [--log run.jsonl] [--save ckpt]
 //
 // The runtime never links MLIR or LLVM.
+#include "Calibrate.h"
 #include "Recompile.h"
 #include "runtime/core/AtomicFile.h"
 #include "runtime/core/Executor.h"
@@ -41,6 +42,7 @@ using json = nlohmann::ordered_json;
 
 namespace {
 const char *kUsage = R"(usage: moe-run PLAN.moeb --data TOKENS (--eval | --steps N) [options]
+       moe-run --calibrate CLUSTER.yaml [--channel C]   (under mpirun: one device per rank)
 
   --eval                 compute the loss and metrics of one batch (no update)
   --steps N              train N steps (AdamW or SGD as compiled)
@@ -101,6 +103,7 @@ struct Options {
   std::string channel = "auto";
   double collectiveTimeout = 300;
   std::string plan, data, dataDtype = "u16", device = "auto", init, saveInit, log, save, resume, gradsOut, trace;
+  std::string calibrate; // --calibrate FILE: measure this machine, run no plan
   std::optional<int64_t> seed, batch, seqLen, steps, checkpointEvery;
   int64_t step = 0;
   bool eval = false, json = false, shuffle = true, cudaGraph = true, verbose = false;
@@ -175,6 +178,8 @@ int parseArgs(int argc, char **argv, Options &o) {
     else if (arg == "--data") ok = value(o.data);
     else if (arg == "--data-dtype") ok = value(o.dataDtype);
     else if (arg == "--device") ok = value(o.device);
+    else if (arg == "--calibrate")
+      ok = value(o.calibrate);
     else if (arg == "--channel")
       ok = value(o.channel);
     else if (arg == "--collective-timeout") {
@@ -213,6 +218,12 @@ int parseArgs(int argc, char **argv, Options &o) {
     else return usageError("unexpected argument " + arg);
     if (!ok)
       return usageError(arg + " needs a valid value");
+  }
+  if (!o.calibrate.empty()) {
+    if (!o.plan.empty() || o.eval || o.steps || !o.data.empty())
+      return usageError("--calibrate measures this machine and writes a cluster description; "
+                        "give it no plan, --data, --eval or --steps");
+    return -1;
   }
   if (o.plan.empty())
     return usageError("no plan given");
@@ -961,6 +972,15 @@ int main(int argc, char **argv) {
   processRank = run.channel->rank();
   processRanks = run.channel->size();
   processChannel = run.channel.get();
+  if (!o.calibrate.empty()) {
+    if (Status s = checkWritable(o.calibrate, "--calibrate"); !s)
+      return fail(s);
+    if (Status s = moec::tools::calibrate(o.calibrate, o.device, *run.channel); !s)
+      return fail(s);
+    if (writesOutput())
+      std::cerr << "wrote " << o.calibrate << "\n";
+    return 0;
+  }
   if (writesOutput())
     for (auto [path, flag] : {std::pair{&o.save, "--save"},
                               {&o.saveInit, "--save-init"},

@@ -1,0 +1,61 @@
+// Calibrate.cpp - `moe-run --calibrate FILE`: this machine as a cluster description.
+#include "Calibrate.h"
+
+#include "compiler/cost/Cluster.h"
+#include "runtime/core/AtomicFile.h"
+#include "runtime/devices/Calibration.h"
+
+#include <sstream>
+
+namespace moec::tools {
+
+rt::Status calibrate(const std::string &path, const std::string &device,
+                     rt::hal::Channel &channel) {
+  if (device != "auto" && device != "cpu")
+    return rt::Status::error("--calibrate measures the cpu device; measuring '" + device +
+                             "' is not built yet (clusters/8xH200.yaml has the H200's figures)");
+  rt::StatusOr<rt::CalibratedFigures> measured = rt::calibrateCpu(channel);
+  if (!measured.isOk())
+    return measured.status();
+  if (channel.rank() != 0)
+    return rt::Status::ok();
+  const rt::CalibratedFigures &f = *measured;
+  cost::Cluster cluster;
+  cluster.name = "calibrated";
+  cluster.devicesPerNode = f.ranks;
+  cluster.nodes = 1;
+  cluster.device.name = f.device;
+  cluster.device.kind = "cpu";
+  cluster.device.memory = f.memory / f.ranks;
+  cluster.device.gemmFp32 = f.gemmFp32;
+  cluster.device.gemmBf16 = f.gemmBf16;
+  cluster.device.memoryBandwidth = f.memoryBandwidth;
+  cluster.device.launchOverhead = f.launchOverhead;
+  std::string links;
+  if (f.ranks > 1) {
+    cluster.intraNode = {f.linkBandwidth, f.linkLatency};
+    links = "intra_node: ring all-reduces through the channel among the " +
+            std::to_string(f.ranks) +
+            " ranks.\ninter_node: not measured (one node); the same figures.";
+  } else {
+    // One rank exchanges nothing; the figures keep the format whole.
+    cluster.intraNode = {f.memoryBandwidth, 0};
+    links = "intra_node, inter_node: not measured (one rank); memory bandwidth, no latency.";
+  }
+  cluster.interNode = cluster.intraNode;
+  std::ostringstream text;
+  cost::writeCluster(text, cluster,
+                     "Measured by moe-run --calibrate on " + std::to_string(f.ranks) + " rank" +
+                         (f.ranks == 1 ? "" : "s") +
+                         " (one device each; memory is the machine's divided among them).\n"
+                         "gemm: 1024^3 products through the runtime's GEMM library (C = A B^T).\n"
+                         "memory_bandwidth: y = a + b over 64 MiB arrays (OpenMP, as the "
+                         "elementwise kernels).\n"
+                         "launch_overhead: the same on 16 elements.\n" +
+                         links);
+  std::string bytes = text.str();
+  return rt::writeFileAtomically(
+      path, "--calibrate", [&](int fd) { return rt::writeAll(fd, bytes.data(), bytes.size()); });
+}
+
+} // namespace moec::tools
