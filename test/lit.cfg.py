@@ -22,6 +22,15 @@ llvm_config.add_tool_substitutions(
 config.substitutions.append(("%moec_src", config.moec_src_root))
 config.substitutions.append(("%moec_tools", config.moec_tools_dir))
 config.substitutions.append(("%python", config.python_executable))
+# The models of the sweeps (test/CMakeLists.txt: all of them, or under
+# sanitizers the ones that cover every op), their count for FileCheck -D,
+# and both lists for the test that checks the cover.
+def quoted(paths):
+    return " ".join("'" + p + "'" for p in paths)
+config.substitutions.append(("%sweep_count", str(len(config.moec_sweep_models))))
+config.substitutions.append(("%sweep_models", quoted(config.moec_sweep_models)))
+config.substitutions.append(("%all_models", quoted(config.moec_all_models)))
+config.substitutions.append(("%covering_models", quoted(config.moec_covering_models)))
 llvm_config.add_tool_substitutions(["moec", "moe-run", "moe-inspect"], [config.moec_tools_dir])
 
 # Optional tools become features, so tests can say `REQUIRES: ptxas`.

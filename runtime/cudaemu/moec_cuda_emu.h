@@ -55,7 +55,34 @@ __attribute__((naked, noinline)) static void switchStack(void **from, void *to) 
 #define MOEC_EMU_STACK_SWITCH 1
 #endif
 
+// AddressSanitizer's fiber annotations, present when the process that
+// loads the kernels is sanitized (weak: null otherwise). Without them ASan
+// takes a fiber's stack for heap and LeakSanitizer's exit scan crashed.
+extern "C" {
+void __sanitizer_start_switch_fiber(void **fakeStackSave, const void *bottom, size_t size)
+    __attribute__((weak));
+void __sanitizer_finish_switch_fiber(void *fakeStackSave, const void **bottomOld, size_t *sizeOld)
+    __attribute__((weak));
+}
+
+/// Tells ASan the stack [bottom, bottom + size) is next (`save` null: the
+/// current one is left for good).
+inline void startSwitch(void **save, const void *bottom, size_t size) {
+  if (__sanitizer_start_switch_fiber)
+    __sanitizer_start_switch_fiber(save, bottom, size);
+}
+
+/// Tells ASan the switch is done; the stack switched from goes to
+/// `bottomOld`, `sizeOld` when given.
+inline void finishSwitch(void *save, const void **bottomOld, size_t *sizeOld) {
+  if (__sanitizer_finish_switch_fiber)
+    __sanitizer_finish_switch_fiber(save, bottomOld, sizeOld);
+}
+
 struct Fiber {
+  const char *bottom = nullptr; // its stack, for ASan
+  size_t size = 0;
+  void *fakeStack = nullptr;    // ASan's, while switched out
 #ifdef MOEC_EMU_STACK_SWITCH
   void *stack = nullptr; // saved stack pointer while switched out
 #else
@@ -76,6 +103,10 @@ struct Launch {
 #endif
   void (*body)(void *) = nullptr;
   void *closure = nullptr;
+  // The host thread's stack, as ASan reports it on the first switch.
+  const void *schedulerBottom = nullptr;
+  size_t schedulerSize = 0;
+  void *schedulerFakeStack = nullptr;
 };
 
 inline Launch &launchState() {
@@ -85,10 +116,12 @@ inline Launch &launchState() {
 
 inline void fiberMain() {
   Launch &launch = launchState();
+  finishSwitch(nullptr, &launch.schedulerBottom, &launch.schedulerSize);
   launch.body(launch.closure);
   launch.current->finished = true;
-#ifdef MOEC_EMU_STACK_SWITCH
   // Back to the scheduler for good: this stack is never resumed.
+  startSwitch(nullptr, launch.schedulerBottom, launch.schedulerSize);
+#ifdef MOEC_EMU_STACK_SWITCH
   switchStack(&launch.current->stack, launch.scheduler);
 #endif
   // (ucontext: returning resumes uc_link, the scheduler.)
@@ -96,6 +129,8 @@ inline void fiberMain() {
 
 /// Prepares `fiber` to start fiberMain on `stack` of `size` bytes.
 inline void startFiber(Fiber &fiber, char *stack, size_t size) {
+  fiber.bottom = stack;
+  fiber.size = size;
 #ifdef MOEC_EMU_STACK_SWITCH
   // The frame switchStack pops: six registers, then fiberMain as the
   // return address, above it a never-used one so that fiberMain starts with
@@ -119,11 +154,13 @@ inline void startFiber(Fiber &fiber, char *stack, size_t size) {
 inline void resumeFiber(Fiber &fiber) {
   Launch &state = launchState();
   state.current = &fiber;
+  startSwitch(&state.schedulerFakeStack, fiber.bottom, fiber.size);
 #ifdef MOEC_EMU_STACK_SWITCH
   switchStack(&state.scheduler, fiber.stack);
 #else
   swapcontext(&state.scheduler, &fiber.context);
 #endif
+  finishSwitch(state.schedulerFakeStack, nullptr, nullptr);
 }
 
 /// Runs `body` once per thread of every block of the grid.
@@ -174,11 +211,14 @@ void launch(const unsigned *grid, const unsigned *block, bool usesBarriers, Body
 /// the block has reached the barrier.
 inline void barrier() {
   Launch &launch = launchState();
+  Fiber &fiber = *launch.current;
+  startSwitch(&fiber.fakeStack, launch.schedulerBottom, launch.schedulerSize);
 #ifdef MOEC_EMU_STACK_SWITCH
-  switchStack(&launch.current->stack, launch.scheduler);
+  switchStack(&fiber.stack, launch.scheduler);
 #else
-  swapcontext(&launch.current->context, &launch.scheduler);
+  swapcontext(&fiber.context, &launch.scheduler);
 #endif
+  finishSwitch(fiber.fakeStack, &launch.schedulerBottom, &launch.schedulerSize);
 }
 
 } // namespace moec_emu
