@@ -36,6 +36,11 @@ void writeCluster(std::ostream &os, const Cluster &cluster, const std::string &c
   if (d.peakFp32 > 0 || d.peakBf16 > 0)
     os << "  peak: {fp32: " << q(cluster.peak(false), QuantityKind::FlopRate)
        << ", bf16: " << q(cluster.peak(true), QuantityKind::FlopRate) << "}\n";
+  if (d.gemmCallFp32 > 0 || d.gemmCallBf16 > 0)
+    os << "  gemm_call_overhead: {fp32: " << q(d.gemmCallFp32, QuantityKind::Duration)
+       << ", bf16: " << q(d.gemmCallBf16, QuantityKind::Duration) << "}\n";
+  if (d.transcendentalRate > 0)
+    os << "  transcendentals: " << q(d.transcendentalRate, QuantityKind::FlopRate) << "\n";
   os << "  memory_bandwidth: " << q(d.memoryBandwidth, QuantityKind::Bandwidth) << "\n";
   os << "  launch_overhead: " << q(d.launchOverhead, QuantityKind::Duration) << "\n";
   for (const auto &[key, link] :

@@ -33,6 +33,11 @@ struct DeviceFigures {
   double peakBf16 = 0;        ///< (0: gemmBf16)
   double memoryBandwidth = 0; ///< bytes per second a memory-bound kernel reaches
   double launchOverhead = 0;  ///< seconds each kernel launch (each op on a CPU) costs
+  /// Seconds each matrix product costs beyond its FLOPs at the GEMM rate
+  /// (small products, one per expert or head, reach less than large ones).
+  double gemmCallFp32 = 0, gemmCallBf16 = 0;
+  /// exp, log and sigmoid evaluations per second (0: not counted).
+  double transcendentalRate = 0;
 };
 
 struct Cluster {
@@ -47,6 +52,7 @@ struct Cluster {
   int64_t nodesFor(int64_t world) const;
   double peak(bool bf16) const;
   double gemmRate(bool bf16) const { return bf16 ? device.gemmBf16 : device.gemmFp32; }
+  double gemmCall(bool bf16) const { return bf16 ? device.gemmCallBf16 : device.gemmCallFp32; }
 };
 
 /// Writes `cluster` in the format readClusterFile reads (what `moe-run

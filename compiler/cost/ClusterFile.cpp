@@ -65,6 +65,12 @@ void readDevice(MappingReader &reader, DeviceFigures &d) {
     readFigure(r, "fp32", QuantityKind::FlopRate, d.peakFp32, /*required=*/false);
     readFigure(r, "bf16", QuantityKind::FlopRate, d.peakBf16, /*required=*/false);
   });
+  reader.section("gemm_call_overhead", [&](MappingReader &r) {
+    readFigure(r, "fp32", QuantityKind::Duration, d.gemmCallFp32);
+    readFigure(r, "bf16", QuantityKind::Duration, d.gemmCallBf16);
+  });
+  readFigure(reader, "transcendentals", QuantityKind::FlopRate, d.transcendentalRate,
+             /*required=*/false);
   readFigure(reader, "memory_bandwidth", QuantityKind::Bandwidth, d.memoryBandwidth);
   readFigure(reader, "launch_overhead", QuantityKind::Duration, d.launchOverhead);
 }

@@ -34,10 +34,17 @@ double collectiveSeconds(const CollectiveTraffic &traffic, const LinkFigures &li
   return traffic.rounds * link.latency + double(traffic.sent) / link.bandwidth;
 }
 
+/// The longer of its arithmetic (products, then transcendentals) and its
+/// memory traffic, plus its launches.
 double computeSeconds(const StepWork &work, int launches, const Cluster &cluster) {
-  double products = work.gemmFlops > 0 ? work.gemmFlops / cluster.gemmRate(work.bf16) : 0;
+  double arithmetic = 0;
+  if (work.gemmFlops > 0)
+    arithmetic +=
+        work.gemmFlops / cluster.gemmRate(work.bf16) + work.gemmCalls * cluster.gemmCall(work.bf16);
+  if (cluster.device.transcendentalRate > 0)
+    arithmetic += work.transcendentals / cluster.device.transcendentalRate;
   double memory = work.bytes / cluster.device.memoryBandwidth;
-  return std::max(products, memory) + launches * cluster.device.launchOverhead;
+  return std::max(arithmetic, memory) + launches * cluster.device.launchOverhead;
 }
 
 /// Kernel launches of a step: its generated kernel's, else one op.

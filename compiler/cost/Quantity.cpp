@@ -21,7 +21,7 @@ const Units &unitsOf(QuantityKind kind) {
       {"MiB/s", 1048576.0}, {"GiB/s", 1073741824.0}, {"TiB/s", 1099511627776.0},
       {"Mb/s", 1e6 / 8},    {"Gb/s", 1e9 / 8},       {"Tb/s", 1e12 / 8}};
   static const Units flops = {
-      {"FLOP/s", 1}, {"GFLOP/s", 1e9}, {"TFLOP/s", 1e12}, {"PFLOP/s", 1e15}};
+      {"FLOP/s", 1}, {"MFLOP/s", 1e6}, {"GFLOP/s", 1e9}, {"TFLOP/s", 1e12}, {"PFLOP/s", 1e15}};
   static const Units durations = {{"ns", 1e-9}, {"us", 1e-6}, {"ms", 1e-3}, {"s", 1}};
   switch (kind) {
   case QuantityKind::Bytes:
@@ -44,7 +44,7 @@ const char *quantityUnits(QuantityKind kind) {
   case QuantityKind::Bandwidth:
     return "B/s, KB/s, MB/s, GB/s, TB/s, KiB/s, MiB/s, GiB/s, TiB/s, or bits: Mb/s, Gb/s, Tb/s";
   case QuantityKind::FlopRate:
-    return "FLOP/s, GFLOP/s, TFLOP/s or PFLOP/s";
+    return "FLOP/s, MFLOP/s, GFLOP/s, TFLOP/s or PFLOP/s";
   case QuantityKind::Duration:
     break;
   }

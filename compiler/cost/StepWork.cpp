@@ -37,14 +37,21 @@ struct Shapes {
   double numel(size_t i) const { return double(in[i].numel()); }
 };
 
-/// FLOPs of the matrix products of one execution, given the fraction of
-/// input rows that hold data.
-using FlopsFn = std::function<double(const Shapes &, double fill)>;
+/// What one op computes: the FLOPs of its matrix products, in how many
+/// GEMM calls, and its transcendental functions (exp, log, sigmoid).
+struct OpWork {
+  double flops = 0, calls = 0, transcendentals = 0;
+};
+
+/// The work of one execution, given the fraction of input rows that hold
+/// data.
+using WorkFn = std::function<OpWork(const Shapes &, double fill)>;
 
 /// An FFN over `rows` rows of width D with hidden width F: gated ones have
-/// three products, others two.
-double ffnFlops(double rows, double d, double f, bool gated) {
-  return 2 * rows * d * f * (gated ? 3 : 2);
+/// three products, others two; the activation once per hidden value.
+OpWork ffnWork(double rows, double d, double f, bool gated, double experts = 1) {
+  double products = gated ? 3 : 2;
+  return {2 * rows * d * f * products, experts * products, rows * f};
 }
 
 /// Query-key pairs of causal (or windowed) attention over S positions.
@@ -59,10 +66,13 @@ double attentionPairs(const Shapes &s, double length) {
   return w * (w + 1) / 2 + (length - w) * w; // the first w rows grow, then w each
 }
 
-double attentionFlops(const Shapes &s) {
-  // q [B, S, Hq, D], v [B, S, Hkv, Dv]: scores (D) and values (Dv).
+OpWork attentionWork(const Shapes &s) {
+  // q [B, S, Hq, D], v [B, S, Hkv, Dv]: scores (D) and values (Dv), two
+  // products per sequence and head, an exp per score.
   double batch = s.dim(0, 0), length = s.dim(0, 1), heads = s.dim(0, 2);
-  return 2 * batch * heads * attentionPairs(s, length) * (s.dim(0, 3) + s.dim(2, 3));
+  double pairs = attentionPairs(s, length);
+  return {2 * batch * heads * pairs * (s.dim(0, 3) + s.dim(2, 3)), 2 * batch * heads,
+          batch * heads * pairs};
 }
 
 bool hasOperand(const Shapes &s, const char *segmentsAttr, size_t group) {
@@ -73,13 +83,14 @@ bool hasOperand(const Shapes &s, const char *segmentsAttr, size_t group) {
   return group < values->size() && values->Get(group) > 0;
 }
 
-/// An op's products: a formula over its forward operands, and how many
-/// times that its gradient op (`<op>_grad`, the same operands and the
-/// result's cotangent last) computes: the operand and the weight gradients,
-/// two products per forward one; attention's backward also recomputes the
-/// scores (2.5, as FlashAttention's).
+/// An op's work: a formula over its forward operands, and how many times
+/// that its gradient op (`<op>_grad`, the same operands and the result's
+/// cotangent last) does: the operand and the weight gradients, two
+/// products per forward one; attention's backward also recomputes the
+/// scores (2.5, as FlashAttention's). Its transcendentals are computed
+/// again once.
 struct Products {
-  FlopsFn forward;
+  WorkFn forward;
   double backward = 2;
 };
 
@@ -87,60 +98,81 @@ double expertRows(const Shapes &s) { // [E, C, D] slots or [N, D] rows
   return s.in[0].shape.size() == 3 ? s.dim(0, 0) * s.dim(0, 1) : s.rows(0);
 }
 
+OpWork denseProduct(const Shapes &s, double fill) {
+  return {2 * s.rows(0) * fill * s.last(0) * s.dim(1, 0), 1, 0};
+}
+
 const std::map<std::string, Products> &productTable() {
   static const std::map<std::string, Products> table = {
-      {"moe.linear",
-       {[](const Shapes &s, double f) { return 2 * s.rows(0) * f * s.last(0) * s.dim(1, 0); }}},
-      {"moe.router_logits",
-       {[](const Shapes &s, double f) { return 2 * s.rows(0) * f * s.last(0) * s.dim(1, 0); }}},
+      {"moe.linear", {denseProduct}},
+      {"moe.router_logits", {denseProduct}},
       // x w1 w2 [w3]: no segment sizes, the operand count tells.
       {"moe.ffn", {[](const Shapes &s, double f) {
-         return ffnFlops(s.rows(0) * f, s.last(0), s.dim(1, 0), s.operands() == 4);
+         return ffnWork(s.rows(0) * f, s.last(0), s.dim(1, 0), s.operands() == 4);
        }}},
       {"moe.grouped_ffn", {[](const Shapes &s, double f) {
-         return ffnFlops(expertRows(s) * f, s.last(0), s.dim(1, 1),
-                         hasOperand(s, "operandSegmentSizes", 3));
+         return ffnWork(expertRows(s) * f, s.last(0), s.dim(1, 1),
+                        hasOperand(s, "operandSegmentSizes", 3), s.dim(1, 0));
        }}},
       {"moe.grouped_ffn_up", {[](const Shapes &s, double f) {
          double products = hasOperand(s, "operandSegmentSizes", 2) ? 2 : 1;
-         return 2 * expertRows(s) * f * s.last(0) * s.dim(1, 1) * products;
+         return OpWork{2 * expertRows(s) * f * s.last(0) * s.dim(1, 1) * products,
+                       s.dim(1, 0) * products, 0};
        }}},
+      // The activation (and gate) of the hidden rows, then w2 [E, D, F].
       {"moe.grouped_ffn_down", {[](const Shapes &s, double f) {
-         return 2 * expertRows(s) * f * s.dim(1, 1) * s.dim(1, 2); // w2 [E, D, F]
+         double rows = expertRows(s) * f;
+         return OpWork{2 * rows * s.dim(1, 1) * s.dim(1, 2), s.dim(1, 0), rows * s.dim(1, 2)};
        }}},
       {"moe.shared_experts", {[](const Shapes &s, double f) {
-         return ffnFlops(s.rows(0) * f, s.last(0), s.dim(1, 0),
-                         hasOperand(s, "operandSegmentSizes", 3));
+         return ffnWork(s.rows(0) * f, s.last(0), s.dim(1, 0),
+                        hasOperand(s, "operandSegmentSizes", 3));
        }}},
-      {"moe.attention", {[](const Shapes &s, double) { return attentionFlops(s); }, 2.5}},
+      {"moe.attention", {[](const Shapes &s, double) { return attentionWork(s); }, 2.5}},
       // Linear attention keeps a D x Dv state per head: each position
       // updates it and reads it (two products of D x Dv), q [B, S, H, D].
       {"moe.lightning_attention", {[](const Shapes &s, double) {
-         return 4 * s.dim(0, 0) * s.dim(0, 1) * s.dim(0, 2) * s.dim(0, 3) * s.dim(2, 3);
+         double heads = s.dim(0, 0) * s.dim(0, 2);
+         return OpWork{4 * heads * s.dim(0, 1) * s.dim(0, 3) * s.dim(2, 3), heads, 0};
        }}},
       // The delta rule reads, corrects and writes a Dk x Dv state per value
-      // head and position: three products.
+      // head and position: three products; a decay (exp) per position.
       {"moe.gated_delta_rule", {[](const Shapes &s, double) {
-         return 6 * s.dim(2, 0) * s.dim(2, 1) * s.dim(2, 2) * s.dim(0, 3) * s.dim(2, 3);
+         double heads = s.dim(2, 0) * s.dim(2, 2), positions = heads * s.dim(2, 1);
+         return OpWork{6 * positions * s.dim(0, 3) * s.dim(2, 3), heads, positions};
        }}},
   };
   return table;
 }
 
+/// Ops with no products whose cost is their transcendentals: an exp (or
+/// log, sigmoid) per element of operand 0, forward and backward alike.
+bool transcendentalPerElement(const std::string &op) {
+  static const std::set<std::string> ops = {
+      "moe.score",          "moe.cross_entropy",      "moe.cross_entropy_grad",
+      "moe.activation",     "moe.activation_grad",    "moe.z_loss",
+      "moe.z_loss_grad",    "moe.entropy_loss",       "moe.entropy_loss_grad",
+      "moe.gumbel_softmax", "moe.gumbel_softmax_grad"};
+  return ops.count(op) > 0;
+}
+
 /// LoRA experts: the shared base products over every row, and each
 /// adapter's two rank-r products over its expert's rows.
-double loraFlops(const Shapes &s, double fill, bool backward) {
-  double rows = s.rows(0) * fill, flops = 0;
+OpWork loraWork(const Shapes &s, double fill, bool backward) {
+  double rows = s.rows(0) * fill, flops = 0, experts = 1;
   for (size_t i = 1; i < s.operands(); ++i) {
     const rt::TensorRef &t = s.in[i];
     if (t.dtype != rt::DType::f32 && t.dtype != rt::DType::bf16)
       continue; // group sizes
     if (t.shape.size() == 2)
       flops += 2 * rows * double(t.numel());
-    else if (t.shape.size() == 3 && t.shape[0] > 0)
+    else if (t.shape.size() == 3 && t.shape[0] > 0) {
       flops += 2 * rows * double(t.numel()) / double(t.shape[0]);
+      experts = double(t.shape[0]);
+    }
   }
-  return backward ? 2 * flops : flops;
+  double factor = backward ? 2 : 1;
+  return {factor * flops, factor * experts * 3, 0};
 }
 
 bool isBf16(const plan::Step &step) {
@@ -169,12 +201,20 @@ StepWork opWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fil
   shapes.gradient = op.size() > suffix.size() &&
                     op.compare(op.size() - suffix.size(), suffix.size(), suffix) == 0;
   std::string forward = shapes.gradient ? op.substr(0, op.size() - suffix.size()) : op;
+  OpWork done;
   if (forward == "moe.lora_experts") {
-    work.gemmFlops = loraFlops(shapes, rowFill, shapes.gradient);
+    done = loraWork(shapes, rowFill, shapes.gradient);
   } else if (auto it = productTable().find(forward); it != productTable().end()) {
-    work.gemmFlops =
-        it->second.forward(shapes, rowFill) * (shapes.gradient ? it->second.backward : 1);
+    done = it->second.forward(shapes, rowFill);
+    double factor = shapes.gradient ? it->second.backward : 1;
+    done.flops *= factor;
+    done.calls *= factor;
+  } else if (transcendentalPerElement(op)) {
+    done.transcendentals = shapes.numel(0) * rowFill;
   }
+  work.gemmFlops = done.flops;
+  work.gemmCalls = done.calls;
+  work.transcendentals = done.transcendentals;
   // Rows that came through an expert exchange: its receive buffer holds
   // what balanced routing sends, the rows of its input (a chunk of them,
   // --overlap-chunks).
@@ -190,9 +230,7 @@ StepWork opWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fil
   }
   return work;
 }
-} // namespace
 
-namespace {
 double filledBytes(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> *ids,
                    const RowFill &fill) {
   double bytes = 0;
@@ -220,6 +258,8 @@ StepWork stepWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &f
     for (const plan::Step *member : *step.members()) {
       StepWork inner = opWork(plan, *member, fill);
       work.gemmFlops += inner.gemmFlops;
+      work.gemmCalls += inner.gemmCalls;
+      work.transcendentals += inner.transcendentals;
       work.bf16 = work.bf16 || inner.bf16;
     }
   } else {

@@ -2,9 +2,11 @@
 //
 // What one step of a compiled plan computes, from its op, its operands'
 // shapes and its attributes alone: the FLOPs of its matrix products (which
-// run at a device's GEMM rate), the bytes it must read and write (at its
-// memory bandwidth), and whether its products take bf16 operands. A fused
-// step does the work of its members and moves only its own operands.
+// run at a device's GEMM rate) and how many products they are (each pays a
+// call overhead), its transcendental functions, the bytes it must read and
+// write (at its memory bandwidth), and whether its products take bf16
+// operands. A fused step does the work of its members and moves only its
+// own operands.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_COMPILER_COST_STEPWORK_H
@@ -17,9 +19,11 @@
 namespace moec::cost {
 
 struct StepWork {
-  double gemmFlops = 0; ///< multiply-adds of matrix products, times 2
-  double bytes = 0;     ///< each distinct operand read and result written once
-  bool bf16 = false;    ///< products in bf16 (`moe.precision = "bf16"`)
+  double gemmFlops = 0;       ///< multiply-adds of matrix products, times 2
+  double gemmCalls = 0;       ///< the separate products they are (per expert, head)
+  double transcendentals = 0; ///< exp, log and sigmoid evaluations
+  double bytes = 0;           ///< each distinct operand read and result written once
+  bool bf16 = false;          ///< products in bf16 (`moe.precision = "bf16"`)
 };
 
 /// The fraction of each tensor's rows that hold data, where a static shape

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <vector>
 
 namespace moec::rt {
@@ -29,18 +30,30 @@ template <typename Work> double secondsPerCall(double seconds, int minimum, Work
   return since(start) / calls;
 }
 
-/// FLOP/s of a large square product, as linear layers call it (C = A Bᵀ).
-double gemmRate(cpu::Precision precision, double seconds) {
-  const int64_t n = 1024;
+/// Seconds of one square product of side n, as linear layers call it
+/// (C = A Bᵀ).
+double gemmSeconds(cpu::Precision precision, int64_t n, double seconds) {
   std::vector<float> a(n * n), b(n * n), c(n * n);
   for (int64_t i = 0; i < n * n; ++i) {
     a[i] = float(i % 13) / 13.0f - 0.5f;
     b[i] = float(i % 7) / 7.0f - 0.5f;
   }
-  double perCall = secondsPerCall(seconds, 3, [&] {
+  return secondsPerCall(seconds, 3, [&] {
     cpu::gemm(false, true, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n, precision);
   });
-  return 2.0 * n * n * n / perCall;
+}
+
+/// The rate and the cost per call of t = t0 + FLOPs / rate, through a
+/// small (256) and a large (1024) product.
+void gemmFigures(cpu::Precision precision, double seconds, double &rate, double &perCall) {
+  const int64_t small = 256, large = 1024;
+  double flopsSmall = 2.0 * small * small * small, flopsLarge = 2.0 * large * large * large;
+  double tSmall = gemmSeconds(precision, small, seconds / 2);
+  double tLarge = gemmSeconds(precision, large, seconds);
+  rate = flopsLarge / tLarge;
+  if (tLarge > tSmall)
+    rate = std::max(rate, (flopsLarge - flopsSmall) / (tLarge - tSmall));
+  perCall = std::max(0.0, tSmall - flopsSmall / rate);
 }
 
 /// y = a + b over `n` floats, as the elementwise kernels run it.
@@ -55,6 +68,21 @@ double memoryBandwidth(double seconds) {
   std::vector<float> a(n, 1.0f), b(n, 2.0f), y(n);
   double perCall = secondsPerCall(seconds, 3, [&] { add(a.data(), b.data(), y.data(), n); });
   return 3.0 * n * sizeof(float) / perCall;
+}
+
+/// exp evaluations per second over a large array, as softmax and the
+/// activations run them.
+double transcendentalRate(double seconds) {
+  const int64_t n = int64_t(4) << 20;
+  std::vector<float> x(n), y(n);
+  for (int64_t i = 0; i < n; ++i)
+    x[i] = float(i % 1000) / 250.0f - 2.0f;
+  double perCall = secondsPerCall(seconds, 3, [&] {
+#pragma omp parallel for
+    for (int64_t i = 0; i < n; ++i)
+      y[i] = std::exp(x[i]);
+  });
+  return n / perCall;
 }
 
 double launchOverhead(double seconds) {
@@ -91,8 +119,9 @@ StatusOr<CalibratedFigures> calibrateCpu(hal::Channel &channel, double seconds) 
   CalibratedFigures f;
   f.device = device->description();
   f.memory = device->allocatableBytes();
-  f.gemmFp32 = gemmRate(cpu::Precision::fp32, seconds);
-  f.gemmBf16 = gemmRate(cpu::Precision::bf16, seconds);
+  gemmFigures(cpu::Precision::fp32, seconds, f.gemmFp32, f.gemmCallFp32);
+  gemmFigures(cpu::Precision::bf16, seconds, f.gemmBf16, f.gemmCallBf16);
+  f.transcendentals = transcendentalRate(seconds);
   f.memoryBandwidth = memoryBandwidth(seconds);
   f.launchOverhead = launchOverhead(seconds);
   f.ranks = channel.size();

@@ -13,8 +13,11 @@ namespace moec::rt {
 struct CalibratedFigures {
   std::string device;         // the device's description
   double memory = 0;          // bytes a plan may use
-  double gemmFp32 = 0;        // FLOP/s
+  double gemmFp32 = 0;        // FLOP/s of large products
   double gemmBf16 = 0;        // FLOP/s
+  double gemmCallFp32 = 0;    // seconds a product costs beyond its FLOPs at that rate
+  double gemmCallBf16 = 0;
+  double transcendentals = 0; // exp evaluations per second
   double memoryBandwidth = 0; // bytes/s of an elementwise kernel (two reads, one write)
   double launchOverhead = 0;  // seconds of an op on a few elements
   int ranks = 1;              // of the channel
@@ -22,8 +25,9 @@ struct CalibratedFigures {
   double linkLatency = 0;     // seconds per ring round
 };
 
-/// Measures the cpu device (the runtime's GEMM library in fp32 and bf16,
-/// its OpenMP elementwise kernels) and, when `channel` has more than one
+/// Measures the cpu device (the runtime's GEMM library in fp32 and bf16 at
+/// two sizes, which give a rate and a cost per call, t = t0 + FLOPs / rate;
+/// its OpenMP elementwise kernels and exp) and, when `channel` has more than one
 /// rank, all-reduces through it: a small one for the latency per ring
 /// round, a large one for the bandwidth. Every rank must call it; each
 /// measurement takes about `seconds`.

@@ -29,6 +29,9 @@ rt::Status calibrate(const std::string &path, const std::string &device,
   cluster.device.memory = f.memory / f.ranks;
   cluster.device.gemmFp32 = f.gemmFp32;
   cluster.device.gemmBf16 = f.gemmBf16;
+  cluster.device.gemmCallFp32 = f.gemmCallFp32;
+  cluster.device.gemmCallBf16 = f.gemmCallBf16;
+  cluster.device.transcendentalRate = f.transcendentals;
   cluster.device.memoryBandwidth = f.memoryBandwidth;
   cluster.device.launchOverhead = f.launchOverhead;
   std::string links;
@@ -44,15 +47,18 @@ rt::Status calibrate(const std::string &path, const std::string &device,
   }
   cluster.interNode = cluster.intraNode;
   std::ostringstream text;
-  cost::writeCluster(text, cluster,
-                     "Measured by moe-run --calibrate on " + std::to_string(f.ranks) + " rank" +
-                         (f.ranks == 1 ? "" : "s") +
-                         " (one device each; memory is the machine's divided among them).\n"
-                         "gemm: 1024^3 products through the runtime's GEMM library (C = A B^T).\n"
-                         "memory_bandwidth: y = a + b over 64 MiB arrays (OpenMP, as the "
-                         "elementwise kernels).\n"
-                         "launch_overhead: the same on 16 elements.\n" +
-                         links);
+  cost::writeCluster(
+      text, cluster,
+      "Measured by moe-run --calibrate on " + std::to_string(f.ranks) + " rank" +
+          (f.ranks == 1 ? "" : "s") +
+          " (one device each; memory is the machine's divided among them).\n"
+          "gemm: 1024^3 and 256^3 products through the runtime's GEMM library (C = A B^T):\n"
+          "the rate, and gemm_call_overhead = t(256) - FLOPs(256) / rate.\n"
+          "transcendentals: exp over 4M floats (OpenMP).\n"
+          "memory_bandwidth: y = a + b over 64 MiB arrays (OpenMP, as the "
+          "elementwise kernels).\n"
+          "launch_overhead: the same on 16 elements.\n" +
+          links);
   std::string bytes = text.str();
   return rt::writeFileAtomically(
       path, "--calibrate", [&](int fd) { return rt::writeAll(fd, bytes.data(), bytes.size()); });
