@@ -95,9 +95,10 @@ FunctionCost functionCost(const rt::LoadedPlan &plan, const plan::Function &func
     s.step = static_cast<int>(i);
     s.op = step.op()->str();
     if (std::optional<CollectiveTraffic> traffic = collectiveTraffic(plan, step)) {
-      // Queued when the compute timeline reaches it, run after the earlier ones.
-      StepWork work = stepWork(plan, step, fill); // keeps the row fill
-      (void)work;
+      // Queued when the compute timeline reaches it, run after the earlier
+      // ones. Its work is none, but an expert exchange sets the row fill of
+      // what it receives.
+      stepWork(plan, step, fill);
       bool inside = groupInsideNode(plan, traffic->axes, cluster.devicesPerNode);
       s.collective = true;
       s.sent = double(traffic->sent);

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <numeric>
 #include <thread>
 
 namespace moec::explore {

@@ -4,6 +4,14 @@
 #include <cstdio>
 
 namespace moec::explore {
+namespace {
+/// A capacity factor as --set writes it ("1.25").
+std::string factorText(double factor) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", factor);
+  return text;
+}
+} // namespace
 
 std::string Strategy::name() const {
   std::string name = "fusion=" + moe::stringifyFusionStrategy(fusion).str() +
@@ -13,11 +21,8 @@ std::string Strategy::name() const {
   if (overlapChunks > 1)
     name += " chunks=" + std::to_string(overlapChunks);
   name += " " + moe::stringifyPrecision(precision).str();
-  if (capacityFactor) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%g", *capacityFactor);
-    name += *capacityFactor == 0 ? std::string(" dropless") : std::string(" cf=") + text;
-  }
+  if (capacityFactor)
+    name += *capacityFactor == 0 ? " dropless" : " cf=" + factorText(*capacityFactor);
   return name;
 }
 
@@ -30,11 +35,8 @@ CompileOptions Strategy::apply(const CompileOptions &base) const {
   options.zero = zero;
   options.overlapChunks = overlapChunks;
   options.precision = precision;
-  if (capacityFactor) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%g", *capacityFactor);
-    options.overrides.push_back(std::string("moe.router.capacity_factor=") + text);
-  }
+  if (capacityFactor)
+    options.overrides.push_back("moe.router.capacity_factor=" + factorText(*capacityFactor));
   return options;
 }
 
