@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """The cost model against measured step times, on this machine's CPU.
 
-For world sizes 1, 2 and 4 (MPI ranks of one thread each, on however many
-cores there are): calibrates the machine at that world size (`moe-run
+First trains the model on one rank for a few steps with --log: the experts'
+token counts it records are the routing the predictions assume
+(`--expert-load`; the same data and steps as every measured run). Then, for
+world sizes 1, 2 and 4 (MPI ranks of one thread each, on however many cores
+there are): calibrates the machine at that world size (`moe-run
 --calibrate` under mpirun: what each rank reaches while the others run),
 has `moec explore` predict every strategy of a mid-size MoE model (d = 256,
 8 SwiGLU experts of 1024, top-2, 2 layers, batch 8 x 128), builds each with
@@ -63,7 +66,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--build", default=os.path.join(root, "build"))
-    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--worlds", type=int, nargs="+", default=[1, 2, 4])
     args = ap.parse_args()
     bin_dir = os.path.join(args.build, "bin")
@@ -74,12 +77,21 @@ def main():
         tokens = os.path.join(tmp, "tokens.bin")
         with open(tokens, "wb") as f:
             f.write(struct.pack("<65536H", *[(i * i + 7 * i) % 512 for i in range(65536)]))
+        # The routing of this model on these tokens, from one rank's log.
+        load = os.path.join(tmp, "load.jsonl")
+        plan = os.path.join(tmp, "plan.moeb")
+        subprocess.run([moec, model] + MODEL + ["--batch", str(BATCH), "-o", plan], check=True,
+                       capture_output=True)
+        subprocess.run([moe_run, plan, "--data", tokens, "--steps", str(args.steps),
+                        "--no-shuffle", "--log", load], env=env(), check=True,
+                       capture_output=True)
         for world in args.worlds:
             cluster = os.path.join(tmp, f"cpu-{world}.yaml")
             subprocess.run(ranks(world) + [moe_run, "--calibrate", cluster], env=env(),
                            check=True, capture_output=True)
             explored = subprocess.run([moec, "explore", model, "--cluster", cluster, "--world",
-                                       str(world), "--batch", str(BATCH), "--json"] + MODEL,
+                                       str(world), "--batch", str(BATCH), "--expert-load", load,
+                                       "--json"] + MODEL,
                                       check=True, capture_output=True, text=True)
             for s in json.loads(explored.stdout)["strategies"]:
                 if "step_seconds" not in s:

@@ -41,6 +41,8 @@ void writeCluster(std::ostream &os, const Cluster &cluster, const std::string &c
        << ", bf16: " << q(d.gemmCallBf16, QuantityKind::Duration) << "}\n";
   if (d.transcendentalRate > 0)
     os << "  transcendentals: " << q(d.transcendentalRate, QuantityKind::FlopRate) << "\n";
+  if (d.bf16Conversion > 0)
+    os << "  bf16_conversion: " << q(d.bf16Conversion, QuantityKind::Bandwidth) << "\n";
   os << "  memory_bandwidth: " << q(d.memoryBandwidth, QuantityKind::Bandwidth) << "\n";
   os << "  launch_overhead: " << q(d.launchOverhead, QuantityKind::Duration) << "\n";
   for (const auto &[key, link] :

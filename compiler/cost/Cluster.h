@@ -38,6 +38,11 @@ struct DeviceFigures {
   double gemmCallFp32 = 0, gemmCallBf16 = 0;
   /// exp, log and sigmoid evaluations per second (0: not counted).
   double transcendentalRate = 0;
+  /// Where a device rounds the fp32 operands of bf16 products to bf16 in a
+  /// pass of their own before multiplying (the cpu backend): that pass's
+  /// bytes per second, 6 per element (read 4, write 2). 0: rounding is part
+  /// of the product's loads (generated GPU kernels) and costs nothing more.
+  double bf16Conversion = 0;
 };
 
 struct Cluster {

@@ -71,6 +71,8 @@ void readDevice(MappingReader &reader, DeviceFigures &d) {
   });
   readFigure(reader, "transcendentals", QuantityKind::FlopRate, d.transcendentalRate,
              /*required=*/false);
+  readFigure(reader, "bf16_conversion", QuantityKind::Bandwidth, d.bf16Conversion,
+             /*required=*/false);
   readFigure(reader, "memory_bandwidth", QuantityKind::Bandwidth, d.memoryBandwidth);
   readFigure(reader, "launch_overhead", QuantityKind::Duration, d.launchOverhead);
 }

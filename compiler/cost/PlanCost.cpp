@@ -28,6 +28,17 @@ bool groupInsideNode(const rt::LoadedPlan &plan, const std::vector<int64_t> &axe
   return last / devicesPerNode == 0;
 }
 
+/// The size of the mesh's `ep` axis (1 without one).
+int64_t epRanks(const rt::LoadedPlan &plan) {
+  const plan::Mesh *mesh = plan.root().mesh();
+  if (!mesh || !mesh->shape() || !mesh->axes())
+    return 1;
+  for (unsigned axis = 0; axis < mesh->axes()->size() && axis < mesh->shape()->size(); ++axis)
+    if (mesh->axes()->Get(axis)->str() == "ep")
+      return mesh->shape()->Get(axis);
+  return 1;
+}
+
 double collectiveSeconds(const CollectiveTraffic &traffic, const LinkFigures &link) {
   if (traffic.ranks <= 1 || traffic.sent == 0)
     return 0;
@@ -35,7 +46,8 @@ double collectiveSeconds(const CollectiveTraffic &traffic, const LinkFigures &li
 }
 
 /// The longer of its arithmetic (products, then transcendentals) and its
-/// memory traffic, plus its launches.
+/// memory traffic, plus its launches, after rounding its fp32 operands
+/// where bf16 products do that first.
 double computeSeconds(const StepWork &work, int launches, const Cluster &cluster) {
   double arithmetic = 0;
   if (work.gemmFlops > 0)
@@ -44,7 +56,11 @@ double computeSeconds(const StepWork &work, int launches, const Cluster &cluster
   if (cluster.device.transcendentalRate > 0)
     arithmetic += work.transcendentals / cluster.device.transcendentalRate;
   double memory = work.bytes / cluster.device.memoryBandwidth;
-  return std::max(arithmetic, memory) + launches * cluster.device.launchOverhead;
+  // Rounding fp32 operands to bf16 in a pass of their own comes first.
+  double rounding = 0;
+  if (cluster.device.bf16Conversion > 0)
+    rounding = work.bf16Operands * 6 / cluster.device.bf16Conversion;
+  return rounding + std::max(arithmetic, memory) + launches * cluster.device.launchOverhead;
 }
 
 /// Kernel launches of a step: its generated kernel's, else one op.
@@ -77,8 +93,10 @@ void markBusy(const flatbuffers::Vector<int32_t> *ids, double until,
 } // namespace
 
 FunctionCost functionCost(const rt::LoadedPlan &plan, const plan::Function &function,
-                          const Cluster &cluster) {
+                          const Cluster &cluster, const ExpertLoad *load) {
   FunctionCost cost;
+  double busiestRank = load ? load->busiestRank(epRanks(plan)) : 1.0;
+  cost.busiestRank = busiestRank;
   cost.function = function.name()->str();
   if (!function.steps())
     return cost;
@@ -98,7 +116,7 @@ FunctionCost functionCost(const rt::LoadedPlan &plan, const plan::Function &func
       // Queued when the compute timeline reaches it, run after the earlier
       // ones. Its work is none, but an expert exchange sets the row fill of
       // what it receives.
-      stepWork(plan, step, fill);
+      stepWork(plan, step, fill, busiestRank);
       bool inside = groupInsideNode(plan, traffic->axes, cluster.devicesPerNode);
       s.collective = true;
       s.sent = double(traffic->sent);
@@ -110,7 +128,7 @@ FunctionCost functionCost(const rt::LoadedPlan &plan, const plan::Function &func
       cost.collectiveSeconds += s.seconds;
       cost.sent += s.sent;
     } else {
-      StepWork work = stepWork(plan, step, fill);
+      StepWork work = stepWork(plan, step, fill, busiestRank);
       int launches = launchesOf(plan, step);
       s.gemmFlops = work.gemmFlops;
       s.bytes = work.bytes;
@@ -140,7 +158,7 @@ double PlanCost::mfu(const Cluster &cluster) const {
   return step.seconds > 0 && peak > 0 ? step.gemmFlops / step.seconds / peak : 0;
 }
 
-PlanCost planCost(const rt::LoadedPlan &plan, const Cluster &cluster) {
+PlanCost planCost(const rt::LoadedPlan &plan, const Cluster &cluster, const ExpertLoad *load) {
   PlanCost cost;
   const plan::Plan &root = plan.root();
   std::string optimizer =
@@ -155,7 +173,7 @@ PlanCost planCost(const rt::LoadedPlan &plan, const Cluster &cluster) {
     cost.tokensPerStep = shape->first * shape->second * cost.ranks;
   cost.bf16 = root.precision() && root.precision()->str() == "bf16";
   if (function) {
-    cost.step = functionCost(plan, *function, cluster);
+    cost.step = functionCost(plan, *function, cluster, load);
     cost.memory = rt::planMemory(plan, {function->name()->str()});
   }
   return cost;

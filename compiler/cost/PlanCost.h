@@ -16,6 +16,7 @@
 #define MOEC_COMPILER_COST_PLANCOST_H
 
 #include "compiler/cost/Cluster.h"
+#include "compiler/cost/ExpertLoad.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/PlanMemory.h"
 
@@ -51,14 +52,19 @@ struct FunctionCost {
   double computeSeconds = 0;    ///< the compute timeline's busy time
   double collectiveSeconds = 0; ///< the collective queue's busy time
   double seconds = 0;           ///< one run, with the overlap the plan allows
+  /// The rows the experts behind an expert exchange compute, over balanced
+  /// routing's (ExpertLoad::busiestRank of the plan's ep; 1 without a load).
+  double busiestRank = 1;
   /// Collective time the compute timeline waited for.
   double exposedCollectiveSeconds() const { return seconds - computeSeconds; }
 };
 
 /// The cost of one run of `function` on one rank of `cluster`; the plan's
 /// mesh ranks fill nodes in order (rank r on node r / devices_per_node).
+/// With `load`, the experts behind an expert exchange compute the busiest
+/// rank's rows (the step waits for it); without, balanced routing's.
 FunctionCost functionCost(const rt::LoadedPlan &plan, const plan::Function &function,
-                          const Cluster &cluster);
+                          const Cluster &cluster, const ExpertLoad *load = nullptr);
 
 /// What training with `plan` costs: its training step (the optimizer of
 /// the description, else forward) and its memory per rank.
@@ -74,7 +80,8 @@ struct PlanCost {
   double mfu(const Cluster &cluster) const;
 };
 
-PlanCost planCost(const rt::LoadedPlan &plan, const Cluster &cluster);
+PlanCost planCost(const rt::LoadedPlan &plan, const Cluster &cluster,
+                  const ExpertLoad *load = nullptr);
 
 } // namespace moec::cost
 

@@ -181,9 +181,26 @@ bool isBf16(const plan::Step &step) {
          a->value_as_StringAttr()->value()->str() == "bf16";
 }
 
+/// The elements of the distinct fp32 matrices among `ids` (rows that hold
+/// data only): what a bf16 product rounds before it multiplies.
+double fp32Elements(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> &ids,
+                    const RowFill &fill) {
+  double elements = 0;
+  std::set<int> seen;
+  for (int id : ids) {
+    rt::TensorRef t = plan.describe(id);
+    if (t.dtype != rt::DType::f32 || t.shape.size() < 2 || !seen.insert(id).second)
+      continue;
+    auto it = fill.find(id);
+    elements += double(t.numel()) * (it == fill.end() ? 1.0 : it->second);
+  }
+  return elements;
+}
+
 /// The work of one op (a member of a group, or a step of its own), without
 /// its traffic.
-StepWork opWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fill) {
+StepWork opWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fill,
+                double busiestRank) {
   StepWork work;
   work.bf16 = isBf16(step);
   if (!step.inputs() || step.inputs()->size() == 0)
@@ -215,13 +232,15 @@ StepWork opWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fil
   work.gemmFlops = done.flops;
   work.gemmCalls = done.calls;
   work.transcendentals = done.transcendentals;
+  if (work.bf16 && done.flops > 0)
+    work.bf16Operands = fp32Elements(plan, *step.inputs(), fill);
   // Rows that came through an expert exchange: its receive buffer holds
   // what balanced routing sends, the rows of its input (a chunk of them,
-  // --overlap-chunks).
+  // --overlap-chunks), times the busiest rank's load.
   if (op == "moe.expert_exchange" && !shapes.out.empty() && shapes.out[0].numel() > 0) {
     double chunks = double(std::max<int64_t>(shapes.integer("chunks", 1), 1));
-    fill[step.outputs()->Get(0)] =
-        double(shapes.in[0].numel()) / chunks / double(shapes.out[0].numel());
+    fill[step.outputs()->Get(0)] = std::min(1.0, busiestRank * double(shapes.in[0].numel()) /
+                                                     chunks / double(shapes.out[0].numel()));
   } else if (rowFill < 1 && op != "moe.expert_return" && step.outputs()) {
     for (size_t i = 0; i < shapes.out.size(); ++i)
       if (!shapes.out[i].shape.empty() && !shapes.in[0].shape.empty() &&
@@ -250,20 +269,22 @@ double distinctBytes(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32
   return filledBytes(plan, ids, {});
 }
 
-StepWork stepWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fill) {
+StepWork stepWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fill,
+                  double busiestRank) {
   StepWork work;
   if (step.view())
     return work;
   if (step.members() && step.members()->size() > 0) {
     for (const plan::Step *member : *step.members()) {
-      StepWork inner = opWork(plan, *member, fill);
+      StepWork inner = opWork(plan, *member, fill, busiestRank);
       work.gemmFlops += inner.gemmFlops;
       work.gemmCalls += inner.gemmCalls;
       work.transcendentals += inner.transcendentals;
+      work.bf16Operands += inner.bf16Operands;
       work.bf16 = work.bf16 || inner.bf16;
     }
   } else {
-    work = opWork(plan, step, fill);
+    work = opWork(plan, step, fill, busiestRank);
   }
   // Only the group's own operands and results travel through memory, and
   // of a receive buffer only the rows that hold data.

@@ -24,6 +24,9 @@ struct StepWork {
   double transcendentals = 0; ///< exp, log and sigmoid evaluations
   double bytes = 0;           ///< each distinct operand read and result written once
   bool bf16 = false;          ///< products in bf16 (`moe.precision = "bf16"`)
+  /// Elements of fp32 operands (weights, rows stored in fp32) that bf16
+  /// products read: each distinct one is rounded to bf16 once per op.
+  double bf16Operands = 0;
 };
 
 /// The fraction of each tensor's rows that hold data, where a static shape
@@ -37,8 +40,11 @@ using RowFill = std::map<int, double>;
 double distinctBytes(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> *ids);
 
 /// The work of `step`; `fill` is read for its operands and updated for its
-/// results.
-StepWork stepWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fill);
+/// results. `busiestRank` scales the rows an expert exchange delivers: the
+/// load of the rank whose experts receive the most over the mean's
+/// (ExpertLoad::busiestRank; 1: balanced routing).
+StepWork stepWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fill,
+                  double busiestRank = 1);
 
 } // namespace moec::cost
 

@@ -49,7 +49,7 @@ std::string firstError(const std::string &messages) {
 }
 
 Outcome exploreOne(const CompileOptions &base, const Strategy &strategy,
-                   const cost::Cluster &cluster) {
+                   const cost::Cluster &cluster, const cost::ExpertLoad *load) {
   Outcome outcome{strategy, strategy.apply(base), std::nullopt, ""};
   mlir::DialectRegistry registry;
   ModelCompiler::registerDialects(registry);
@@ -75,7 +75,7 @@ Outcome exploreOne(const CompileOptions &base, const Strategy &strategy,
     outcome.dropped = "internal error: " + plan.status().message();
     return outcome;
   }
-  cost::PlanCost cost = cost::planCost(**plan, cluster);
+  cost::PlanCost cost = cost::planCost(**plan, cluster, load);
   if (cost.memory.total() > cluster.device.memory) {
     outcome.dropped = "needs " + cost.memory.describe() + " per rank, more than the device's " +
                       rt::humanBytes(cluster.device.memory);
@@ -99,12 +99,13 @@ std::string Outcome::command(const std::string &plan) const {
 
 std::vector<Outcome> exploreStrategies(const CompileOptions &base,
                                        const std::vector<Strategy> &strategies,
-                                       const cost::Cluster &cluster, unsigned jobs) {
+                                       const cost::Cluster &cluster, unsigned jobs,
+                                       const cost::ExpertLoad *load) {
   std::vector<Outcome> outcomes(strategies.size());
   std::atomic<size_t> next{0};
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < strategies.size();)
-      outcomes[i] = exploreOne(base, strategies[i], cluster);
+      outcomes[i] = exploreOne(base, strategies[i], cluster, load);
   };
   std::vector<std::thread> threads;
   for (unsigned t = 1; t < std::max(1u, jobs); ++t)

@@ -24,11 +24,13 @@ struct Outcome {
 
 /// Compiles `base` under each of `strategies` (on `jobs` threads, each with
 /// its own MLIR context; plans of cuda clusters get kernel sources but no
-/// NVRTC) and predicts each on `cluster`. Strategies whose memory per rank
-/// exceeds the device's are dropped with the figures. In the order given.
+/// NVRTC) and predicts each on `cluster`, with `load`'s routing when given
+/// (cost::planCost). Strategies whose memory per rank exceeds the device's
+/// are dropped with the figures. In the order given.
 std::vector<Outcome> exploreStrategies(const CompileOptions &base,
                                        const std::vector<Strategy> &strategies,
-                                       const cost::Cluster &cluster, unsigned jobs);
+                                       const cost::Cluster &cluster, unsigned jobs,
+                                       const cost::ExpertLoad *load = nullptr);
 
 /// Indices of `outcomes` that were not dropped, fastest first (ties: less
 /// memory first).

@@ -13,6 +13,10 @@ struct ReportContext {
   const cost::Cluster *cluster = nullptr;
   int64_t world = 1;
   size_t rows = 0; ///< strategies shown in the table (0: all)
+  /// The training log the routing was read from (--expert-load), and its
+  /// load; absent: balanced routing.
+  std::string loadLog;
+  const cost::ExpertLoad *load = nullptr;
 };
 
 /// The ranked table, then the command of each row, then what was dropped

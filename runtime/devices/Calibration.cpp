@@ -1,12 +1,14 @@
 // Calibration.cpp - what this machine's device and channel reach, measured.
 #include "runtime/devices/Calibration.h"
 
+#include "runtime/cpu/Bf16Storage.h"
 #include "runtime/cpu/CpuDevice.h"
 #include "runtime/cpu/Math.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iterator>
 #include <vector>
 
 namespace moec::rt {
@@ -30,30 +32,90 @@ template <typename Work> double secondsPerCall(double seconds, int minimum, Work
   return since(start) / calls;
 }
 
-/// Seconds of one square product of side n, as linear layers call it
-/// (C = A Bᵀ).
-double gemmSeconds(cpu::Precision precision, int64_t n, double seconds) {
-  std::vector<float> a(n * n), b(n * n), c(n * n);
-  for (int64_t i = 0; i < n * n; ++i) {
+/// A product's shape: C[M, N] = A[M, K] · B[N, K]ᵀ, as linear layers and
+/// experts call it.
+struct GemmShape {
+  int64_t M, N, K;
+  double flops() const { return 2.0 * M * N * K; }
+};
+
+/// The shapes the fit goes through: squares, and the thin products of
+/// experts (a few hundred rows against a wide weight) and attention heads.
+constexpr GemmShape kFitShapes[] = {{128, 128, 128},    {256, 256, 256},  {512, 512, 512},
+                                    {1024, 1024, 1024}, {256, 1024, 256}, {512, 256, 1024},
+                                    {128, 128, 64}};
+
+/// Seconds of one product of `shape`, its operands stored as the precision
+/// multiplies them (bf16 products: bf16 operands, so that rounding fp32
+/// ones, which bf16_conversion measures, is not counted twice). As in a
+/// training step, where each weight is used once per pass, every call
+/// reads another B from a pool larger than the caches.
+double gemmSeconds(cpu::Precision precision, GemmShape shape, double seconds) {
+  const int64_t M = shape.M, N = shape.N, K = shape.K;
+  const size_t elementSize = precision == cpu::Precision::bf16 ? 2 : 4;
+  const int64_t pool = std::max<int64_t>(2, (int64_t(64) << 20) / (N * K * elementSize));
+  std::vector<float> a(M * K), b(N * K * pool), c(M * N);
+  for (int64_t i = 0; i < M * K; ++i)
     a[i] = float(i % 13) / 13.0f - 0.5f;
+  for (int64_t i = 0; i < N * K * pool; ++i)
     b[i] = float(i % 7) / 7.0f - 0.5f;
-  }
+  int64_t next = 0;
+  if (precision == cpu::Precision::fp32)
+    return secondsPerCall(seconds, 3, [&] {
+      const float *B = b.data() + (next++ % pool) * N * K;
+      cpu::gemm(false, true, M, N, K, 1.0f, a.data(), K, B, K, 0.0f, c.data(), N, precision);
+    });
+  std::vector<uint16_t> a16(a.size()), b16(b.size());
+  cpu::roundToBf16(a.data(), a16.data(), M * K);
+  cpu::roundToBf16(b.data(), b16.data(), N * K * pool);
+  b = {};
   return secondsPerCall(seconds, 3, [&] {
-    cpu::gemm(false, true, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n, precision);
+    const uint16_t *B = b16.data() + (next++ % pool) * N * K;
+    cpu::gemm(false, true, M, N, K, 1.0f, cpu::MatrixIn(a16.data(), K), cpu::MatrixIn(B, K), 0.0f,
+              cpu::MatrixOut(c.data(), N), precision);
   });
 }
 
-/// The rate and the cost per call of t = t0 + FLOPs / rate, through a
-/// small (256) and a large (1024) product.
+/// The rate and the cost per call of t = t0 + FLOPs / rate, fitted to the
+/// times of kFitShapes by least squares of the relative error (small and
+/// large products weigh alike).
 void gemmFigures(cpu::Precision precision, double seconds, double &rate, double &perCall) {
-  const int64_t small = 256, large = 1024;
-  double flopsSmall = 2.0 * small * small * small, flopsLarge = 2.0 * large * large * large;
-  double tSmall = gemmSeconds(precision, small, seconds / 2);
-  double tLarge = gemmSeconds(precision, large, seconds);
-  rate = flopsLarge / tLarge;
-  if (tLarge > tSmall)
-    rate = std::max(rate, (flopsLarge - flopsSmall) / (tLarge - tSmall));
-  perCall = std::max(0.0, tSmall - flopsSmall / rate);
+  // Minimise Σ ((t0 + F/rate - t) / t)²: linear in x = (t0, 1/rate).
+  double s00 = 0, s01 = 0, s11 = 0, r0 = 0, r1 = 0, best = 0;
+  const double each = seconds / std::size(kFitShapes);
+  for (const GemmShape &shape : kFitShapes) {
+    double t = gemmSeconds(precision, shape, each);
+    double u = 1 / t, v = shape.flops() / t;
+    s00 += u * u;
+    s01 += u * v;
+    s11 += v * v;
+    r0 += u;
+    r1 += v;
+    best = std::max(best, shape.flops() / t);
+  }
+  double det = s00 * s11 - s01 * s01;
+  double t0 = det > 0 ? (r0 * s11 - r1 * s01) / det : 0;
+  double inverseRate = det > 0 ? (s00 * r1 - s01 * r0) / det : 0;
+  if (t0 < 0 || inverseRate <= 0) { // no overhead to see: the rate alone
+    t0 = 0;
+    inverseRate = r1 / s11;
+  }
+  rate = inverseRate > 0 ? 1 / inverseRate : best;
+  perCall = t0;
+}
+
+/// Bytes per second of rounding fp32 operands to bf16 as the bf16 products
+/// do before they multiply (read 4 bytes, write 2), over 64 MiB.
+double bf16ConversionRate(double seconds) {
+  const int64_t n = int64_t(16) << 20, block = int64_t(1) << 14;
+  std::vector<float> values(n, 1.1f);
+  std::vector<uint16_t> bits(n);
+  double perCall = secondsPerCall(seconds, 3, [&] {
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n / block; ++b)
+      cpu::roundToBf16(values.data() + b * block, bits.data() + b * block, block);
+  });
+  return 6.0 * n / perCall;
 }
 
 /// y = a + b over `n` floats, as the elementwise kernels run it.
@@ -121,6 +183,7 @@ StatusOr<CalibratedFigures> calibrateCpu(hal::Channel &channel, double seconds) 
   f.memory = device->allocatableBytes();
   gemmFigures(cpu::Precision::fp32, seconds, f.gemmFp32, f.gemmCallFp32);
   gemmFigures(cpu::Precision::bf16, seconds, f.gemmBf16, f.gemmCallBf16);
+  f.bf16Conversion = bf16ConversionRate(seconds);
   f.transcendentals = transcendentalRate(seconds);
   f.memoryBandwidth = memoryBandwidth(seconds);
   f.launchOverhead = launchOverhead(seconds);

@@ -18,6 +18,7 @@ struct CalibratedFigures {
   double gemmCallFp32 = 0;    // seconds a product costs beyond its FLOPs at that rate
   double gemmCallBf16 = 0;
   double transcendentals = 0; // exp evaluations per second
+  double bf16Conversion = 0;  // bytes/s of rounding fp32 operands to bf16 (6 per element)
   double memoryBandwidth = 0; // bytes/s of an elementwise kernel (two reads, one write)
   double launchOverhead = 0;  // seconds of an op on a few elements
   int ranks = 1;              // of the channel
@@ -26,8 +27,9 @@ struct CalibratedFigures {
 };
 
 /// Measures the cpu device (the runtime's GEMM library in fp32 and bf16 at
-/// two sizes, which give a rate and a cost per call, t = t0 + FLOPs / rate;
-/// its OpenMP elementwise kernels and exp) and, when `channel` has more than one
+/// several shapes, fitted to a rate and a cost per call, t = t0 + FLOPs /
+/// rate; rounding fp32 operands to bf16; its OpenMP elementwise kernels and
+/// exp) and, when `channel` has more than one
 /// rank, all-reduces through it: a small one for the latency per ring
 /// round, a large one for the bandwidth. Every rank must call it; each
 /// measurement takes about `seconds`.

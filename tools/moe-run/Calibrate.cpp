@@ -32,6 +32,7 @@ rt::Status calibrate(const std::string &path, const std::string &device,
   cluster.device.gemmCallFp32 = f.gemmCallFp32;
   cluster.device.gemmCallBf16 = f.gemmCallBf16;
   cluster.device.transcendentalRate = f.transcendentals;
+  cluster.device.bf16Conversion = f.bf16Conversion;
   cluster.device.memoryBandwidth = f.memoryBandwidth;
   cluster.device.launchOverhead = f.launchOverhead;
   std::string links;
@@ -52,8 +53,11 @@ rt::Status calibrate(const std::string &path, const std::string &device,
       "Measured by moe-run --calibrate on " + std::to_string(f.ranks) + " rank" +
           (f.ranks == 1 ? "" : "s") +
           " (one device each; memory is the machine's divided among them).\n"
-          "gemm: 1024^3 and 256^3 products through the runtime's GEMM library (C = A B^T):\n"
-          "the rate, and gemm_call_overhead = t(256) - FLOPs(256) / rate.\n"
+          "gemm: products through the runtime's GEMM library (C = A B^T; bf16 ones of\n"
+          "bf16 operands) from 128x128x64 to 1024^3, each call's B another from 64 MiB (as\n"
+          "weights come from memory in a step), fitted to t = gemm_call_overhead +\n"
+          "FLOPs / rate (least squares of the relative error).\n"
+          "bf16_conversion: rounding 64 MiB of fp32 to bf16, 6 bytes per element (OpenMP).\n"
           "transcendentals: exp over 4M floats (OpenMP).\n"
           "memory_bandwidth: y = a + b over 64 MiB arrays (OpenMP, as the "
           "elementwise kernels).\n"

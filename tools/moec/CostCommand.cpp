@@ -1,6 +1,6 @@
 //===- CostCommand.cpp - `moec cost`: what the cost model predicts for one plan ===//
 //
-//   moec cost PLAN.moeb --cluster FILE [--function NAME] [--steps]
+//   moec cost PLAN.moeb --cluster FILE [--function NAME] [--expert-load LOG] [--steps]
 //
 // The prediction of one compiled plan, broken down by op: the numbers
 // `moec explore` ranks by, for checking them by hand.
@@ -35,6 +35,11 @@ cl::opt<std::string> clusterPath(cl::sub(costCommand), cl::cat(costCategory), "c
 cl::opt<std::string> functionName(cl::sub(costCommand), cl::cat(costCategory), "function",
                                   cl::desc("The function to cost (default: the training step "
                                            "of the plan's optimizer)"));
+cl::opt<std::string> expertLoad(cl::sub(costCommand), cl::cat(costCategory), "expert-load",
+                                cl::desc("A moe-run --log of this model: its experts' token "
+                                         "counts set the load of the busiest expert-parallel "
+                                         "rank (default: balanced routing)"),
+                                cl::value_desc("log.jsonl"));
 cl::opt<bool> steps(cl::sub(costCommand), cl::cat(costCategory), "steps",
                     cl::desc("Also list every step with its start and time"));
 
@@ -61,25 +66,40 @@ void printFunction(const cost::FunctionCost &f) {
 }
 } // namespace
 
+bool readExpertLoadOption(const std::string &path, const char *command,
+                          std::optional<cost::ExpertLoad> &load) {
+  if (path.empty())
+    return true;
+  std::string error;
+  load = cost::readExpertLoad(path, error);
+  if (!load)
+    errs() << command << ": --expert-load: " << error << "\n";
+  return load.has_value();
+}
+
 int runCost() {
   frontend::DiagnosticList diagnostics;
   std::optional<cost::Cluster> cluster = cost::readClusterFile(clusterPath, diagnostics);
   diagnostics.print(std::cerr);
   if (!cluster)
     return 1;
+  std::optional<cost::ExpertLoad> load;
+  if (!readExpertLoadOption(expertLoad, "moec cost", load))
+    return 1;
+  const cost::ExpertLoad *loadOrNull = load ? &*load : nullptr;
   auto plan = rt::LoadedPlan::load(planPath);
   if (!plan.isOk()) {
     errs() << "moec cost: " << plan.status().message() << "\n";
     return 1;
   }
-  cost::PlanCost total = cost::planCost(**plan, *cluster);
+  cost::PlanCost total = cost::planCost(**plan, *cluster, loadOrNull);
   if (!functionName.empty()) {
     const plan::Function *function = (*plan)->function(functionName);
     if (!function) {
       errs() << "moec cost: " << planPath << " has no function '" << functionName << "'\n";
       return 1;
     }
-    total.step = cost::functionCost(**plan, *function, *cluster);
+    total.step = cost::functionCost(**plan, *function, *cluster, loadOrNull);
     total.memory = rt::planMemory(**plan, {functionName});
   }
   if (total.step.function.empty()) {
@@ -89,6 +109,10 @@ int runCost() {
   std::printf("plan      %s on 1 of %lld ranks, %s (%s)\n", planPath.c_str(),
               static_cast<long long>(total.ranks), cluster->device.name.c_str(),
               cluster->name.c_str());
+  if (load)
+    std::printf("routing   as %s records it (%lld steps): the busiest expert-parallel rank "
+                "computes %.3fx the mean rank's rows\n",
+                expertLoad.c_str(), static_cast<long long>(load->steps), total.step.busiestRank);
   printFunction(total.step);
   std::printf("memory    %s per rank\n", total.memory.describe().c_str());
   std::printf("predicted %.0f tokens/s over %lld tokens per step, MFU %.1f%% of %s peak\n",

@@ -10,6 +10,7 @@
 #include "compiler/explore/Report.h"
 #include "compiler/frontend/ModelDescription.h"
 #include "runtime/core/AtomicFile.h"
+#include "tools/moec/CostCommand.h"
 
 #include "llvm/Support/raw_ostream.h"
 
@@ -52,6 +53,11 @@ cl::opt<std::string> plot(cl::sub(exploreCommand), cl::cat(exploreCategory), "pl
                           cl::value_desc("file.svg"));
 cl::opt<unsigned> top(cl::sub(exploreCommand), cl::cat(exploreCategory), "top",
                       cl::desc("Strategies the table shows (default 20; 0: all)"), cl::init(20));
+cl::opt<std::string> expertLoad(cl::sub(exploreCommand), cl::cat(exploreCategory), "expert-load",
+                                cl::desc("A moe-run --log of this model: its experts' token "
+                                         "counts set the load of the busiest expert-parallel "
+                                         "rank (default: balanced routing)"),
+                                cl::value_desc("log.jsonl"));
 cl::opt<unsigned> jobs(cl::sub(exploreCommand), cl::cat(exploreCategory), "jobs",
                        cl::desc("Strategies compiled at once (default: the cores)"), cl::init(0));
 cl::list<std::string> fusions(cl::sub(exploreCommand), cl::cat(exploreCategory), "fusion",
@@ -212,6 +218,9 @@ int runExplore() {
            << clusterPath << ")\n";
     return 1;
   }
+  std::optional<cost::ExpertLoad> load;
+  if (!readExpertLoadOption(expertLoad, "moec explore", load))
+    return 1;
   CompileOptions base;
   base.input = model;
   base.overrides.assign(overrides.begin(), overrides.end());
@@ -228,8 +237,8 @@ int runExplore() {
   std::vector<explore::Strategy> strategies = space->enumerate();
   unsigned threads = jobs ? unsigned(jobs) : std::max(1u, std::thread::hardware_concurrency());
   std::vector<explore::Outcome> outcomes =
-      explore::exploreStrategies(base, strategies, *cluster, threads);
-  explore::ReportContext context{model, &*cluster, world, top};
+      explore::exploreStrategies(base, strategies, *cluster, threads, load ? &*load : nullptr);
+  explore::ReportContext context{model, &*cluster, world, top, expertLoad, load ? &*load : nullptr};
   if (json)
     explore::printJson(std::cout, outcomes, context);
   else
