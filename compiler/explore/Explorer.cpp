@@ -79,6 +79,7 @@ Outcome exploreOne(const CompileOptions &base, const Strategy &strategy,
   if (cost.memory.total() > cluster.device.memory) {
     outcome.dropped = "needs " + cost.memory.describe() + " per rank, more than the device's " +
                       rt::humanBytes(cluster.device.memory);
+    outcome.oversized = std::move(cost);
     return outcome;
   }
   outcome.cost = std::move(cost);

@@ -18,6 +18,9 @@ struct Outcome {
   CompileOptions options;
   std::optional<cost::PlanCost> cost; ///< absent when dropped
   std::string dropped;                ///< why: a compile error, or the memory
+  /// A strategy dropped for its memory: what it would take on devices with
+  /// room for it (how fast the cluster could be, were memory no limit).
+  std::optional<cost::PlanCost> oversized;
   /// `moec MODEL ... -o PLAN` that builds it.
   std::string command(const std::string &plan = "plan.moeb") const;
 };

@@ -83,8 +83,14 @@ void printTable(std::ostream &os, const std::vector<Outcome> &outcomes, const Re
   if (dropped) {
     os << "\ndropped:\n";
     for (const Outcome &o : outcomes)
-      if (!o.cost)
-        os << "  " << o.strategy.name() << ": " << o.dropped << "\n";
+      if (!o.cost) {
+        os << "  " << o.strategy.name() << ": " << o.dropped;
+        if (const std::optional<cost::PlanCost> &p = o.oversized)
+          os << "; with room, a step would take " << milliseconds(p->step.seconds) << " ms ("
+             << format("%.0f", p->tokensPerSecond()) << " tokens/s, MFU "
+             << format("%.1f", 100 * p->mfu(cluster)) << "%)";
+        os << "\n";
+      }
   }
 }
 
@@ -128,6 +134,11 @@ void printJson(std::ostream &os, const std::vector<Outcome> &outcomes, const Rep
          << ", \"total\": " << format("%.17g", p->memory.total()) << "}";
     } else {
       os << ", \"dropped\": " << jsonString(o.dropped);
+      if (const std::optional<cost::PlanCost> &p = o.oversized)
+        os << ", \"if_it_fit\": {\"step_seconds\": " << format("%.9g", p->step.seconds)
+           << ", \"tokens_per_second\": " << format("%.9g", p->tokensPerSecond())
+           << ", \"mfu\": " << format("%.6g", p->mfu(cluster))
+           << ", \"memory_per_rank\": " << format("%.17g", p->memory.total()) << "}";
     }
     os << "}";
   }

@@ -5,7 +5,7 @@
 
 namespace moec::explore {
 namespace {
-/// A capacity factor as --set writes it ("1.25").
+/// A capacity factor as a strategy's name shows it ("1.25").
 std::string factorText(double factor) {
   char text[32];
   std::snprintf(text, sizeof text, "%g", factor);
@@ -36,7 +36,7 @@ CompileOptions Strategy::apply(const CompileOptions &base) const {
   options.overlapChunks = overlapChunks;
   options.precision = precision;
   if (capacityFactor)
-    options.overrides.push_back("moe.router.capacity_factor=" + factorText(*capacityFactor));
+    options.capacityFactor = capacityFactor;
   return options;
 }
 

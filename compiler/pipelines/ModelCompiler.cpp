@@ -22,6 +22,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include <cstdio>
 #include <sstream>
 
 namespace moec {
@@ -80,6 +81,11 @@ std::vector<std::string> CompileOptions::arguments() const {
     args.push_back("--zero=" + std::to_string(zero));
   if (overlapChunks > 1)
     args.push_back("--overlap-chunks=" + std::to_string(overlapChunks));
+  if (capacityFactor) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", *capacityFactor);
+    args.push_back(std::string("--capacity-factor=") + text);
+  }
   return args;
 }
 
@@ -103,6 +109,11 @@ std::string CompileOptions::conflict() const {
            "well";
   if (batch < 0 || seqLen < 0)
     return "--batch and --seq-len must be positive";
+  if (capacityFactor && !(*capacityFactor >= 0 && *capacityFactor <= 1e6))
+    return "--capacity-factor: give 0 (dropless) or a positive factor up to 1e6";
+  if (fromIR() && capacityFactor)
+    return "--capacity-factor applies to model descriptions; the routers of " + input +
+           " are written in its IR";
   if (fromIR() && (batch || seqLen))
     return "--batch and --seq-len apply to model descriptions; the shapes of " + input +
            " are fixed in its IR";
@@ -191,6 +202,19 @@ mlir::LogicalResult ModelCompiler::loadIR() {
 mlir::LogicalResult ModelCompiler::loadDescription(frontend::ImportOptions &import) {
   frontend::DiagnosticList diagnostics;
   config_ = frontend::loadModel(options_.input, import, options_.overrides, diagnostics);
+  if (config_ && options_.capacityFactor) {
+    if (!config_->moe) {
+      errors_ << "moec: --capacity-factor sets the routers' capacity, but " << options_.input
+              << " has no MoE layers\n";
+      return mlir::failure();
+    }
+    // Every MoE layer shares the one router configuration; checked again
+    // (expert-choice routing cannot be dropless).
+    config_->moe->router.capacityFactor = *options_.capacityFactor;
+    frontend::validate(*config_, diagnostics);
+    if (diagnostics.hasErrors())
+      config_.reset();
+  }
   std::ostringstream printed;
   diagnostics.print(printed);
   errors_ << printed.str();

@@ -55,6 +55,10 @@ struct CompileOptions {
   std::optional<MeshShape> mesh;
   unsigned zero = 0;
   int64_t overlapChunks = 1;
+  /// --capacity-factor: every router's capacity factor, whatever the
+  /// description says (0: dropless); a training choice, so HF configs,
+  /// which have no such key, take it too.
+  std::optional<double> capacityFactor;
   bool train = true;
   bool rematerialize = true;
   moe::Precision precision = moe::Precision::fp32;

@@ -75,7 +75,7 @@ cl::list<int64_t> overlapChunks(cl::sub(exploreCommand), cl::cat(exploreCategory
 cl::list<double> capacityFactors(cl::sub(exploreCommand), cl::cat(exploreCategory),
                                  "capacity-factors",
                                  cl::desc("Routers' capacity factors to try, 0 for dropless "
-                                          "(YAML descriptions; default: the description's)"),
+                                          "(default: the description's)"),
                                  cl::CommaSeparated);
 cl::list<std::string> meshes(cl::sub(exploreCommand), cl::cat(exploreCategory), "mesh",
                              cl::desc("Meshes to try, e.g. --mesh dp=8,ep=1 --mesh dp=2,ep=4 "

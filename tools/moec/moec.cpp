@@ -135,6 +135,11 @@ cl::opt<int64_t> overlapChunks(
              "collective as soon as its operands are ready, so that communication overlaps "
              "compute (default 1: no overlap; docs/design/sharding.md)"),
     cl::value_desc("N"), cl::init(1));
+cl::opt<double>
+    capacityFactor(cl::cat(moecCategory), "capacity-factor",
+                   cl::desc("Every router's capacity factor, over the description's (0: dropless; "
+                            "docs/model-description.md, moe.router.capacity_factor)"),
+                   cl::value_desc("factor"));
 cl::opt<int64_t> seqLen(cl::cat(moecCategory), "seq-len", cl::desc("Sequence length of the compiled "
                                              "graph (default: training.seq_len)"),
                         cl::init(0));
@@ -189,6 +194,8 @@ std::optional<moec::CompileOptions> compileOptions() {
   }
   options.zero = zero;
   options.overlapChunks = overlapChunks;
+  if (capacityFactor.getNumOccurrences())
+    options.capacityFactor = capacityFactor;
   options.train = !noTrain && emit != Emit::Forward;
   options.rematerialize = rematerialize;
   options.precision = precision;
