@@ -1,6 +1,8 @@
 //===- CollectiveTraffic.cpp - what one collective step exchanges ----------===//
 #include "compiler/cost/CollectiveTraffic.h"
 
+#include "runtime/core/CollectiveRounds.h"
+
 #include <algorithm>
 
 namespace moec::cost {
@@ -43,7 +45,7 @@ std::optional<CollectiveTraffic> collectiveTraffic(const rt::LoadedPlan &plan,
     std::string reduction = stringAttr(step, "reduction");
     traffic.kind += " " + (reduction.empty() ? std::string("sum") : reduction);
     sent = 2 * (n - 1) * bytes / n; // reduce-scatter, then all-gather
-    traffic.rounds = static_cast<int>(2 * (n - 1));
+    traffic.rounds = rt::allReduceRounds(traffic.ranks);
   } else if (op == "mesh.all_gather") {
     sent = (n - 1) * bytes; // each rank's part travels to the n - 1 others
     traffic.rounds = static_cast<int>(n - 1);

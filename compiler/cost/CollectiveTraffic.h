@@ -2,10 +2,11 @@
 //
 // A collective step (mesh.*, and the expert exchanges) with its payload per
 // rank, the bytes each rank sends and the ranks of its group: an
-// all-reduce with a ring algorithm (what NCCL does; the mpi channel
-// gathers every rank's values and sums them in rank order, sending
-// (ranks - 1) x the payload instead); an expert exchange as if routing were
-// balanced (it moves what routing chose, so the count per step varies).
+// all-reduce as NCCL runs it, the bytes of a ring and the latency of a ring
+// or, on many ranks, a tree (rt::allReduceRounds; the mpi channel gathers
+// every rank's values and sums them in rank order, which its calibrated
+// figures absorb); an expert exchange as if routing were balanced (it
+// moves what routing chose, so the count per step varies).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_COMPILER_COST_COLLECTIVETRAFFIC_H
@@ -26,7 +27,7 @@ struct CollectiveTraffic {
   int64_t ranks = 1;         ///< in its group
   uint64_t payload = 0;      ///< bytes each rank contributes
   uint64_t sent = 0;         ///< bytes each rank sends
-  int rounds = 0;            ///< messages in sequence (ring steps)
+  int rounds = 0;            ///< messages in sequence (ring or tree steps)
 };
 
 /// The traffic of `step`, or nullopt when it is not a collective.

@@ -1,6 +1,7 @@
 // Calibration.cpp - what this machine's device and channel reach, measured.
 #include "runtime/devices/Calibration.h"
 
+#include "runtime/core/CollectiveRounds.h"
 #include "runtime/cpu/Bf16Storage.h"
 #include "runtime/cpu/CpuDevice.h"
 #include "runtime/cpu/Math.h"
@@ -189,9 +190,10 @@ StatusOr<CalibratedFigures> calibrateCpu(hal::Channel &channel, double seconds) 
   f.launchOverhead = launchOverhead(seconds);
   f.ranks = channel.size();
   if (f.ranks > 1) {
-    // A ring all-reduce: 2 (n - 1) rounds, each rank sends 2 (n - 1) / n of
-    // the payload. The small one is all latency; the large one pays it too.
-    double rounds = 2.0 * (f.ranks - 1);
+    // An all-reduce: allReduceRounds messages in sequence, each rank sends
+    // 2 (n - 1) / n of the payload, as the cost model charges them. The
+    // small one is all latency; the large one pays it too.
+    double rounds = allReduceRounds(f.ranks);
     StatusOr<double> small = allReduceSeconds(channel, device->defaultStream(), 2, 200);
     if (!small.isOk())
       return small.status();
@@ -200,7 +202,7 @@ StatusOr<CalibratedFigures> calibrateCpu(hal::Channel &channel, double seconds) 
     StatusOr<double> large = allReduceSeconds(channel, device->defaultStream(), count, 5);
     if (!large.isOk())
       return large.status();
-    double sent = rounds / f.ranks * count * sizeof(float);
+    double sent = 2.0 * (f.ranks - 1) / f.ranks * count * sizeof(float);
     f.linkBandwidth = sent / std::max(*large - rounds * f.linkLatency, 1e-9);
   }
   return f;

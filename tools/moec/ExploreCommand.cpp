@@ -227,6 +227,10 @@ int runExplore() {
   base.substitutions.assign(substitutions.begin(), substitutions.end());
   base.batch = batch;
   base.seqLen = seqLen;
+  // Explore weighs each plan's memory against the cluster's devices itself
+  // and says what a plan too large would take: moec's own limit (64 TiB
+  // by default, against runaway descriptions) does not apply.
+  base.memoryLimit = double(uint64_t(1) << 60);
   base.target = cluster->device.kind == "cuda" ? CompileTarget::Cuda : CompileTarget::Cpu;
   int64_t experts = expertsOf(base);
   if (experts < 0)
