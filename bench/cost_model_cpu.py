@@ -26,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 
+from cost_compare import median_error, spearman
+
 MODEL = ["--set", "vocab_size=512", "--set", "hidden_size=256", "--set", "num_layers=2",
          "--set", "ffn.intermediate_size=512", "--set", "moe.num_experts=8",
          "--set", "moe.expert_intermediate_size=1024", "--set", "training.seq_len=128"]
@@ -40,26 +42,6 @@ def env():
     e = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
              OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     return e
-
-
-def spearman(a, b):
-    def ranked(xs):
-        order = sorted(range(len(xs)), key=lambda i: xs[i])
-        r = [0.0] * len(xs)
-        i = 0
-        while i < len(order):  # ties share their mean rank
-            j = i
-            while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                r[order[k]] = (i + j) / 2
-            i = j + 1
-        return r
-    ra, rb = ranked(a), ranked(b)
-    ma, mb = statistics.mean(ra), statistics.mean(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
-    var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
-    return cov / var if var else float("nan")
 
 
 def main():
@@ -123,9 +105,8 @@ def main():
         if len(group) < 2:
             continue
         predicted, measured = [r[2] for r in group], [r[3] for r in group]
-        errors = [abs(p - m) / m for p, m in zip(predicted, measured)]
         print(f"{label}: {len(group)} strategies, Spearman {spearman(predicted, measured):.3f}, "
-              f"median error {100 * statistics.median(errors):.0f}%")
+              f"median error {100 * median_error(predicted, measured):.0f}%")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile nccl bench ${cpus:-} ${layers:-} olmoe fusion ${fusions:-} sanitizer; do
+    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile nccl bench ${cpus:-} ${layers:-} olmoe fusion ${fusions:-} cost-model sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-14s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -440,6 +440,18 @@ fi
 #     and kernel launches per training step (moe-inspect --kernels): the
 #     demo (fp32; none and all), the layers (bf16; none, router, dispatch,
 #     expert, moe, all; one row each) and OLMoE (bf16; none, moe, all).
+# The cost model's prediction for each plan timed here (gpu-prepare.sh,
+# clusters/8xH200.yaml or 8xH100-SXM.yaml by the GPU's name), shown beside
+# the measured time and collected in cost-pairs.txt (name, predicted ms,
+# measured ms) for the cost-model row.
+cluster_of_gpu=8xH100-SXM; [[ "$gpu" == *H200* ]] && cluster_of_gpu=8xH200
+predicted_of() { awk -v n="$(basename "$1" .moeb)" '$1 == n {print $2; exit}' "$bundle/bench/predicted-$cluster_of_gpu.txt" 2>/dev/null; }
+pair() { # plan measured_ms: one line of cost-pairs.txt, and the text for the table
+  local p; p="$(predicted_of "$1")"
+  [ -n "$p" ] && [ -n "$2" ] || return 0
+  echo "$(basename "$1" .moeb) $p $2" >>"$work/cost-pairs.txt"
+  printf ', predicted %.1f' "$p"
+}
 if wants fusion && [ -f "$bundle/demo-kjv-fused.moeb" ]; then
   launches() { "$bundle/bin/moe-inspect" --kernels "$1" | awk '/^function  train_step_adamw/{f=1} f && /launches per run/{print $3; exit}'; }
   median_tokens() { python3 -c "import json,statistics,sys; print(round(statistics.median(json.loads(l)['tokens_per_s'] for l in list(open(sys.argv[1]))[2:] or list(open(sys.argv[1])))))" "$1" 2>/dev/null; }
@@ -460,9 +472,9 @@ if wants fusion && [ -f "$bundle/demo-kjv-fused.moeb" ]; then
       limit 120 "$bundle/bin/moe_layer_bench" "$plan" --steps "${BIG_STEPS:-3}" \
           --device "$device" --top-k "$k" >"$work/fusion-$name-$strategy.json" 2>/dev/null
       ms="$(python3 -c "import json,sys; print(f\"{json.load(open(sys.argv[1]))['step_seconds']*1e3:.1f}\")" "$work/fusion-$name-$strategy.json" 2>/dev/null)"
-      line+="$strategy ${ms:-failed} ms ($(launches "$plan")); "
+      line+="$strategy ${ms:-failed} ms ($(launches "$plan")$(pair "$plan" "$ms")); "
     done
-    result[fusion-$name]="bf16 ms (launches): ${line%; }"
+    result[fusion-$name]="bf16 ms (launches, predicted ms): ${line%; }"
     fusions+=" fusion-$name"
   done <"$bundle/bench/layers.txt"
   if [ -f "$bundle/bench/olmoe4-bf16-all.moeb" ] && [ "$device" = cuda ] && time_for 240; then
@@ -474,11 +486,18 @@ if wants fusion && [ -f "$bundle/demo-kjv-fused.moeb" ]; then
       limit 200 "$bundle/bin/moe-run" "$plan" --device cuda --data "$work/olmoe-tokens.bin" \
           --steps "${OLMOE_STEPS:-6}" --log "$work/olmoe-$strategy.jsonl" >/dev/null 2>&1
       r="$(median_tokens "$work/olmoe-$strategy.jsonl")"
-      line+="$strategy ${r:-failed} ($(launches "$plan")); "
+      ms=""; [ -n "$r" ] && ms="$(python3 -c "import sys; print(f'{16384 / float(sys.argv[1]) * 1e3:.1f}')" "$r")"
+      line+="$strategy ${r:-failed} ($(launches "$plan")$(pair "$plan" "$ms") ms); "
     done
-    result[fusion-olmoe4]="bf16 tok/s (launches): ${line%; }"
+    result[fusion-olmoe4]="bf16 tok/s (launches, predicted ms per step of 8 x 2048): ${line%; }"
     fusions+=" fusion-olmoe4"
   fi
+fi
+
+# The cost model against the step times above: how well it ranks the
+# fusion strategies on this GPU, and how far off it is.
+if [ -s "$work/cost-pairs.txt" ]; then
+  result[cost-model]="$(python3 "$root/bench/cost_compare.py" "$work/cost-pairs.txt" 2>&1) (clusters/$cluster_of_gpu.yaml)"
 fi
 
 # 4. Out-of-bounds accesses and races in the generated kernels: one step of

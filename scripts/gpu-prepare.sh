@@ -85,6 +85,19 @@ for strategy in moe all; do
       --target=cuda --gpu-arch="$arch" --precision=bf16 --fusion="$strategy" \
       -o "$bundle/bench/olmoe4-bf16-$strategy.moeb"
 done
+# The cost model's step times for the plans that gpu-check.sh's fusion
+# section times (the layers under every strategy, OLMoE's 4 layers), on the
+# shipped description of each GPU the machine may have: its table shows
+# them beside the measured ones (docs/design/cost-model.md).
+for cluster in 8xH200 8xH100-SXM; do
+  predicted="$bundle/bench/predicted-$cluster.txt"
+  : >"$predicted"
+  for plan in "$bundle"/bench/*-bf16*.moeb; do
+    ms="$("$build/bin/moec" cost "$plan" --cluster "$root/clusters/$cluster.yaml" |
+        awk '/ ms per run/ && !found {print $3; found = 1}')"
+    echo "$(basename "$plan" .moeb) $ms" >>"$predicted"
+  done
+done
 # Plans carry PTX and source beside each cubin, and the plans of one
 # model in several variants share most kernels: zstd with a long window
 # finds the repeats across files (gzip's 32 KiB window cannot), so the
