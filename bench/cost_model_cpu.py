@@ -48,7 +48,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ap.add_argument("--build", default=os.path.join(root, "build"))
-    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--worlds", type=int, nargs="+", default=[1, 2, 4])
     args = ap.parse_args()
     bin_dir = os.path.join(args.build, "bin")
