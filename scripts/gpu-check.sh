@@ -441,11 +441,20 @@ fi
 #     demo (fp32; none and all), the layers (bf16; none, router, dispatch,
 #     expert, moe, all; one row each) and OLMoE (bf16; none, moe, all).
 # The cost model's prediction for each plan timed here (gpu-prepare.sh,
-# clusters/8xH200.yaml or 8xH100-SXM.yaml by the GPU's name), shown beside
+# clusters/8xH200.yaml, 8xH100-SXM.yaml or 8xB200.yaml by the GPU's name), shown beside
 # the measured time and collected in cost-pairs.txt (name, predicted ms,
 # measured ms) for the cost-model row.
-cluster_of_gpu=8xH100-SXM; [[ "$gpu" == *H200* ]] && cluster_of_gpu=8xH200
-predicted_of() { awk -v n="$(basename "$1" .moeb)" '$1 == n {print $2; exit}' "$bundle/bench/predicted-$cluster_of_gpu.txt" 2>/dev/null; }
+case "$gpu" in # a GPU without a shipped description gets no predictions
+  *H200*) cluster_of_gpu=8xH200 ;;
+  *H100*) cluster_of_gpu=8xH100-SXM ;;
+  *B200*) cluster_of_gpu=8xB200 ;;
+  *) cluster_of_gpu="" ;;
+esac
+predicted_of() {
+  [ -n "$cluster_of_gpu" ] || return 0
+  awk -v n="$(basename "$1" .moeb)" '$1 == n && !found {print $2; found = 1}' \
+      "$bundle/bench/predicted-$cluster_of_gpu.txt" 2>/dev/null
+}
 pair() { # plan measured_ms: one line of cost-pairs.txt, and the text for the table
   local p; p="$(predicted_of "$1")"
   [ -n "$p" ] && [ -n "$2" ] || return 0
@@ -487,7 +496,7 @@ if wants fusion && [ -f "$bundle/demo-kjv-fused.moeb" ]; then
           --steps "${OLMOE_STEPS:-6}" --log "$work/olmoe-$strategy.jsonl" >/dev/null 2>&1
       r="$(median_tokens "$work/olmoe-$strategy.jsonl")"
       ms=""; [ -n "$r" ] && ms="$(python3 -c "import sys; print(f'{16384 / float(sys.argv[1]) * 1e3:.1f}')" "$r")"
-      line+="$strategy ${r:-failed} ($(launches "$plan")$(pair "$plan" "$ms") ms); "
+      line+="$strategy ${r:-failed} ($(launches "$plan")$(pair "$plan" "$ms")); "
     done
     result[fusion-olmoe4]="bf16 tok/s (launches, predicted ms per step of 8 x 2048): ${line%; }"
     fusions+=" fusion-olmoe4"

@@ -2,8 +2,9 @@
 //
 // A collective step (mesh.*, and the expert exchanges) with its payload per
 // rank, the bytes each rank sends and the ranks of its group: an
-// all-reduce as NCCL runs it, the bytes of a ring and the latency of a ring
-// or, on many ranks, a tree (rt::allReduceRounds; the mpi channel gathers
+// all-reduce with the bytes of a ring and the latency of a ring or, from 4
+// ranks on, of a tree, whichever is fewer messages (rt::allReduceRounds:
+// NCCL chooses by size and topology, the model by the count; the mpi channel gathers
 // every rank's values and sums them in rank order, which its calibrated
 // figures absorb); an expert exchange as if routing were balanced (it
 // moves what routing chose, so the count per step varies).

@@ -4,28 +4,48 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <numeric>
 
 namespace moec::cost {
 
 double ExpertLoad::busiestRank(int64_t ep) const {
-  if (ep <= 1 || layers.empty())
+  int64_t experts = this->experts();
+  if (ep <= 1 || experts == 0 || experts % ep != 0)
     return 1;
   double sum = 0;
-  for (const std::vector<double> &tokens : layers) {
-    int64_t experts = static_cast<int64_t>(tokens.size());
-    double total = std::accumulate(tokens.begin(), tokens.end(), 0.0);
-    if (experts % ep != 0 || total <= 0)
-      return 1;
-    double busiest = 0;
-    for (int64_t rank = 0; rank < ep; ++rank) {
-      auto first = tokens.begin() + rank * (experts / ep);
-      busiest = std::max(busiest, std::accumulate(first, first + experts / ep, 0.0));
+  int64_t counted = 0;
+  for (const std::vector<std::vector<double>> &step : steps)
+    for (const std::vector<double> &tokens : step) {
+      double total = std::accumulate(tokens.begin(), tokens.end(), 0.0);
+      if (total <= 0)
+        continue;
+      double busiest = 0;
+      for (int64_t rank = 0; rank < ep; ++rank) {
+        auto first = tokens.begin() + rank * (experts / ep);
+        busiest = std::max(busiest, std::accumulate(first, first + experts / ep, 0.0));
+      }
+      sum += busiest / (total / double(ep));
+      ++counted;
     }
-    sum += busiest / (total / double(ep));
-  }
-  return sum / double(layers.size());
+  return counted ? sum / double(counted) : 1.0;
+}
+
+std::string ExpertLoad::mismatch(const rt::LoadedPlan &plan, const plan::Function &function) const {
+  int64_t layers = 0, experts = 0;
+  if (function.steps())
+    for (const plan::Step *step : *function.steps())
+      if (step->op()->str() == "moe.routing_stats" && step->outputs() &&
+          step->outputs()->size() > 0) {
+        ++layers;
+        experts = plan.describe(step->outputs()->Get(0)).numel();
+      }
+  if (layers == this->layers() && experts == this->experts())
+    return "";
+  return "the log has " + std::to_string(this->layers()) + " MoE layers of " +
+         std::to_string(this->experts()) + " experts, the plan " + std::to_string(layers) + " of " +
+         std::to_string(experts) + ": a log of another model";
 }
 
 std::optional<ExpertLoad> readExpertLoad(const std::string &path, std::string &error) {
@@ -34,8 +54,8 @@ std::optional<ExpertLoad> readExpertLoad(const std::string &path, std::string &e
     error = "cannot read the training log '" + path + "'";
     return std::nullopt;
   }
-  // Each step's layers, as read.
-  std::vector<std::vector<std::vector<double>>> steps;
+  ExpertLoad load;
+  std::optional<std::vector<std::vector<double>>> firstStep; // step 0's, kept apart
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
     if (line.find_first_not_of(" \t\r") == std::string::npos)
@@ -49,6 +69,10 @@ std::optional<ExpertLoad> readExpertLoad(const std::string &path, std::string &e
     auto layers = record.find("layers");
     if (layers == record.end())
       continue; // an evaluation or other record
+    if (!layers->is_array() || layers->empty()) {
+      error = where() + "'layers' is not a list of MoE layers";
+      return std::nullopt;
+    }
     std::vector<std::vector<double>> step;
     for (const nlohmann::json &layer : *layers) {
       auto tokens = layer.is_object() ? layer.find("expert_tokens") : layer.end();
@@ -58,7 +82,9 @@ std::optional<ExpertLoad> readExpertLoad(const std::string &path, std::string &e
       }
       std::vector<double> counts;
       for (const nlohmann::json &count : *tokens) {
-        if (!count.is_number() || count.get<double>() < 0) {
+        // Counts beyond 2^53 are not token counts (and their sums lose
+        // their meaning).
+        if (!count.is_number() || !(count.get<double>() >= 0) || count.get<double>() > 0x1p53) {
           error = where() + "'expert_tokens' holds something other than a token count";
           return std::nullopt;
         }
@@ -66,31 +92,28 @@ std::optional<ExpertLoad> readExpertLoad(const std::string &path, std::string &e
       }
       step.push_back(std::move(counts));
     }
-    if (!steps.empty() &&
-        (step.size() != steps[0].size() ||
-         !std::equal(step.begin(), step.end(), steps[0].begin(),
-                     [](const auto &a, const auto &b) { return a.size() == b.size(); }))) {
+    const std::vector<std::vector<double>> &shape = !load.steps.empty() ? load.steps[0]
+                                                    : firstStep         ? *firstStep
+                                                                        : step;
+    if (step.size() != shape.size() ||
+        !std::equal(step.begin(), step.end(), shape.begin(),
+                    [](const auto &a, const auto &b) { return a.size() == b.size(); })) {
       error = where() + "its layers or experts differ from the first step's";
       return std::nullopt;
     }
-    steps.push_back(std::move(step));
+    // Step 0's router is untrained; later ones say how training goes.
+    auto stepNumber = record.find("step");
+    if (stepNumber != record.end() && stepNumber->is_number() && stepNumber->get<double>() == 0)
+      firstStep = std::move(step);
+    else
+      load.steps.push_back(std::move(step));
   }
-  if (steps.empty() || steps[0].empty()) {
+  if (load.steps.empty() && firstStep)
+    load.steps.push_back(std::move(*firstStep));
+  if (load.steps.empty()) {
     error = path + ": no step with 'expert_tokens' (write one with moe-run --log)";
     return std::nullopt;
   }
-  // The first step's router is untrained; later ones say how training goes.
-  size_t first = steps.size() > 1 ? 1 : 0;
-  ExpertLoad load;
-  load.steps = static_cast<int64_t>(steps.size() - first);
-  load.layers = steps[first];
-  for (size_t s = first + 1; s < steps.size(); ++s)
-    for (size_t l = 0; l < load.layers.size(); ++l)
-      for (size_t e = 0; e < load.layers[l].size(); ++e)
-        load.layers[l][e] += steps[s][l][e];
-  for (std::vector<double> &layer : load.layers)
-    for (double &tokens : layer)
-      tokens /= double(load.steps);
   return load;
 }
 

@@ -96,7 +96,6 @@ FunctionCost functionCost(const rt::LoadedPlan &plan, const plan::Function &func
                           const Cluster &cluster, const ExpertLoad *load) {
   FunctionCost cost;
   double busiestRank = load ? load->busiestRank(epRanks(plan)) : 1.0;
-  cost.busiestRank = busiestRank;
   cost.function = function.name()->str();
   if (!function.steps())
     return cost;
@@ -117,6 +116,8 @@ FunctionCost functionCost(const rt::LoadedPlan &plan, const plan::Function &func
       // ones. Its work is none, but an expert exchange sets the row fill of
       // what it receives.
       stepWork(plan, step, fill, busiestRank);
+      if (s.op == "moe.expert_exchange")
+        cost.busiestRank = busiestRank;
       bool inside = groupInsideNode(plan, traffic->axes, cluster.devicesPerNode);
       s.collective = true;
       s.sent = double(traffic->sent);

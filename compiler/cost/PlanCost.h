@@ -5,7 +5,8 @@
 // collective's bytes and group (CollectiveTraffic), the arena the memory
 // planner laid out. A compute step takes the longer of its products at the
 // device's GEMM rate and its bytes at the memory bandwidth, plus a launch
-// overhead per kernel; a collective takes its ring rounds of latency plus
+// overhead per kernel; a collective takes its messages in sequence (ring
+// or tree, CollectiveTraffic) of latency plus
 // its bytes at the bandwidth of the slowest link its group spans. As the
 // executor does, collectives run in order on a queue of their own while
 // computation goes on; a step waits for the collectives that write what it
@@ -53,7 +54,8 @@ struct FunctionCost {
   double collectiveSeconds = 0; ///< the collective queue's busy time
   double seconds = 0;           ///< one run, with the overlap the plan allows
   /// The rows the experts behind an expert exchange compute, over balanced
-  /// routing's (ExpertLoad::busiestRank of the plan's ep; 1 without a load).
+  /// routing's (ExpertLoad::busiestRank of the plan's ep; 1 without a load
+  /// or without expert exchanges).
   double busiestRank = 1;
   /// Collective time the compute timeline waited for.
   double exposedCollectiveSeconds() const { return seconds - computeSeconds; }

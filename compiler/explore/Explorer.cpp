@@ -76,6 +76,12 @@ Outcome exploreOne(const CompileOptions &base, const Strategy &strategy,
     return outcome;
   }
   cost::PlanCost cost = cost::planCost(**plan, cluster, load);
+  if (load)
+    if (const plan::Function *function = (*plan)->function(cost.step.function))
+      if (std::string why = load->mismatch(**plan, *function); !why.empty()) {
+        outcome.dropped = "--expert-load: " + why;
+        return outcome;
+      }
   if (cost.memory.total() > cluster.device.memory) {
     outcome.dropped = "needs " + cost.memory.describe() + " per rank, more than the device's " +
                       rt::humanBytes(cluster.device.memory);

@@ -51,7 +51,7 @@ void printTable(std::ostream &os, const std::vector<Outcome> &outcomes, const Re
      << cluster.nodesFor(c.world) << " node" << (cluster.nodesFor(c.world) == 1 ? "" : "s")
      << "): " << ranked.size() << " of " << outcomes.size() << " strategies fit\n";
   if (c.load)
-    os << "routing as " << c.loadLog << " records it (" << c.load->steps
+    os << "routing as " << c.loadLog << " records it (" << c.load->steps.size()
        << " steps): expert parallelism waits for the busiest rank\n";
   else
     os << "routing assumed balanced (--expert-load LOG reads a training log's)\n";

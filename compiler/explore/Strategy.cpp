@@ -1,17 +1,7 @@
 //===- Strategy.cpp - the ways to compile one model for one cluster --------===//
 #include "compiler/explore/Strategy.h"
 
-#include <cstdio>
-
 namespace moec::explore {
-namespace {
-/// A capacity factor as a strategy's name shows it ("1.25").
-std::string factorText(double factor) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", factor);
-  return text;
-}
-} // namespace
 
 std::string Strategy::name() const {
   std::string name = "fusion=" + moe::stringifyFusionStrategy(fusion).str() +
@@ -22,7 +12,7 @@ std::string Strategy::name() const {
     name += " chunks=" + std::to_string(overlapChunks);
   name += " " + moe::stringifyPrecision(precision).str();
   if (capacityFactor)
-    name += *capacityFactor == 0 ? " dropless" : " cf=" + factorText(*capacityFactor);
+    name += *capacityFactor == 0 ? " dropless" : " cf=" + capacityFactorText(*capacityFactor);
   return name;
 }
 

@@ -23,6 +23,7 @@
 #include "llvm/Support/Path.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 namespace moec {
@@ -55,6 +56,17 @@ std::string MeshShape::str() const {
 
 bool CompileOptions::fromIR() const { return llvm::StringRef(input).ends_with(".mlir"); }
 
+std::string capacityFactorText(double factor) {
+  // The shortest text that reads back as the same double.
+  char text[32];
+  for (int digits = 6; digits <= 17; ++digits) {
+    std::snprintf(text, sizeof text, "%.*g", digits, factor);
+    if (std::strtod(text, nullptr) == factor)
+      break;
+  }
+  return text;
+}
+
 std::vector<std::string> CompileOptions::arguments() const {
   std::vector<std::string> args;
   for (const std::string &o : overrides)
@@ -81,11 +93,8 @@ std::vector<std::string> CompileOptions::arguments() const {
     args.push_back("--zero=" + std::to_string(zero));
   if (overlapChunks > 1)
     args.push_back("--overlap-chunks=" + std::to_string(overlapChunks));
-  if (capacityFactor) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%g", *capacityFactor);
-    args.push_back(std::string("--capacity-factor=") + text);
-  }
+  if (capacityFactor)
+    args.push_back("--capacity-factor=" + capacityFactorText(*capacityFactor));
   return args;
 }
 
@@ -202,22 +211,25 @@ mlir::LogicalResult ModelCompiler::loadIR() {
 mlir::LogicalResult ModelCompiler::loadDescription(frontend::ImportOptions &import) {
   frontend::DiagnosticList diagnostics;
   config_ = frontend::loadModel(options_.input, import, options_.overrides, diagnostics);
-  if (config_ && options_.capacityFactor) {
-    if (!config_->moe) {
-      errors_ << "moec: --capacity-factor sets the routers' capacity, but " << options_.input
-              << " has no MoE layers\n";
-      return mlir::failure();
-    }
-    // Every MoE layer shares the one router configuration; checked again
-    // (expert-choice routing cannot be dropless).
-    config_->moe->router.capacityFactor = *options_.capacityFactor;
-    frontend::validate(*config_, diagnostics);
-    if (diagnostics.hasErrors())
-      config_.reset();
-  }
   std::ostringstream printed;
   diagnostics.print(printed);
   errors_ << printed.str();
+  if (config_ && options_.capacityFactor) {
+    // Every MoE layer shares the one router configuration. The description
+    // was validated; a factor of 0 is what only expert choice refuses.
+    std::string flag = "--capacity-factor=" + capacityFactorText(*options_.capacityFactor);
+    if (!config_->moe) {
+      errors_ << "moec: " << flag << " sets the routers' capacity, but " << options_.input
+              << " has no MoE layers\n";
+      return mlir::failure();
+    }
+    if (config_->moe->router.selection == "expert_choice" && *options_.capacityFactor <= 0) {
+      errors_ << "moec: " << flag << ": the expert-choice routing of " << options_.input
+              << " needs a positive capacity factor (each expert picks its C tokens)\n";
+      return mlir::failure();
+    }
+    config_->moe->router.capacityFactor = *options_.capacityFactor;
+  }
   if (!config_) {
     errors_ << "moec: " << diagnostics.errors().size() << " error"
             << (diagnostics.errors().size() == 1 ? "" : "s") << " in " << options_.input << "\n";

@@ -46,6 +46,10 @@ std::optional<MeshShape> parseMeshShape(llvm::StringRef text, std::string &error
 
 enum class CompileTarget { Cpu, Cuda };
 
+/// A capacity factor as --capacity-factor takes it: the shortest text that
+/// reads back as the same value ("1.25", "1.2345678").
+std::string capacityFactorText(double factor);
+
 /// Everything that shapes a plan (moec's options but the output).
 struct CompileOptions {
   std::string input;                      // model.yaml, config.json or forward.mlir

@@ -69,7 +69,7 @@ double gemmSeconds(cpu::Precision precision, GemmShape shape, double seconds) {
   std::vector<uint16_t> a16(a.size()), b16(b.size());
   cpu::roundToBf16(a.data(), a16.data(), M * K);
   cpu::roundToBf16(b.data(), b16.data(), N * K * pool);
-  b = {};
+  std::vector<float>().swap(b); // the fp32 pool's memory back before timing
   return secondsPerCall(seconds, 3, [&] {
     const uint16_t *B = b16.data() + (next++ % pool) * N * K;
     cpu::gemm(false, true, M, N, K, 1.0f, cpu::MatrixIn(a16.data(), K), cpu::MatrixIn(B, K), 0.0f,
@@ -82,7 +82,7 @@ double gemmSeconds(cpu::Precision precision, GemmShape shape, double seconds) {
 /// large products weigh alike).
 void gemmFigures(cpu::Precision precision, double seconds, double &rate, double &perCall) {
   // Minimise Σ ((t0 + F/rate - t) / t)²: linear in x = (t0, 1/rate).
-  double s00 = 0, s01 = 0, s11 = 0, r0 = 0, r1 = 0, best = 0;
+  double s00 = 0, s01 = 0, s11 = 0, r0 = 0, r1 = 0;
   const double each = seconds / std::size(kFitShapes);
   for (const GemmShape &shape : kFitShapes) {
     double t = gemmSeconds(precision, shape, each);
@@ -92,16 +92,15 @@ void gemmFigures(cpu::Precision precision, double seconds, double &rate, double 
     s11 += v * v;
     r0 += u;
     r1 += v;
-    best = std::max(best, shape.flops() / t);
   }
   double det = s00 * s11 - s01 * s01;
   double t0 = det > 0 ? (r0 * s11 - r1 * s01) / det : 0;
   double inverseRate = det > 0 ? (s00 * r1 - s01 * r0) / det : 0;
-  if (t0 < 0 || inverseRate <= 0) { // no overhead to see: the rate alone
+  if (t0 < 0 || inverseRate <= 0) { // the best fit through t0 = 0: the rate alone
     t0 = 0;
     inverseRate = r1 / s11;
   }
-  rate = inverseRate > 0 ? 1 / inverseRate : best;
+  rate = 1 / inverseRate;
   perCall = t0;
 }
 

@@ -23,15 +23,15 @@ struct CalibratedFigures {
   double launchOverhead = 0;  // seconds of an op on a few elements
   int ranks = 1;              // of the channel
   double linkBandwidth = 0;   // bytes/s each rank sends in a ring all-reduce (0: one rank)
-  double linkLatency = 0;     // seconds per ring round
+  double linkLatency = 0;     // seconds per message in sequence (rt::allReduceRounds)
 };
 
 /// Measures the cpu device (the runtime's GEMM library in fp32 and bf16 at
 /// several shapes, fitted to a rate and a cost per call, t = t0 + FLOPs /
 /// rate; rounding fp32 operands to bf16; its OpenMP elementwise kernels and
 /// exp) and, when `channel` has more than one
-/// rank, all-reduces through it: a small one for the latency per ring
-/// round, a large one for the bandwidth. Every rank must call it; each
+/// rank, all-reduces through it: a small one for the latency per message
+/// in sequence, a large one for the bandwidth. Every rank must call it; each
 /// measurement takes about `seconds`.
 StatusOr<CalibratedFigures> calibrateCpu(hal::Channel &channel, double seconds = 0.5);
 

@@ -38,8 +38,7 @@ rt::Status calibrate(const std::string &path, const std::string &device,
   std::string links;
   if (f.ranks > 1) {
     cluster.intraNode = {f.linkBandwidth, f.linkLatency};
-    links = "intra_node: ring all-reduces through the channel among the " +
-            std::to_string(f.ranks) +
+    links = "intra_node: all-reduces through the channel among the " + std::to_string(f.ranks) +
             " ranks.\ninter_node: not measured (one node); the same figures.";
   } else {
     // One rank exchanges nothing; the figures keep the format whole.

@@ -36,10 +36,7 @@ cl::opt<std::string> functionName(cl::sub(costCommand), cl::cat(costCategory), "
                                   cl::desc("The function to cost (default: the training step "
                                            "of the plan's optimizer)"));
 cl::opt<std::string> expertLoad(cl::sub(costCommand), cl::cat(costCategory), "expert-load",
-                                cl::desc("A moe-run --log of this model: its experts' token "
-                                         "counts set the load of the busiest expert-parallel "
-                                         "rank (default: balanced routing)"),
-                                cl::value_desc("log.jsonl"));
+                                cl::desc(cost::kExpertLoadHelp), cl::value_desc("log.jsonl"));
 cl::opt<bool> steps(cl::sub(costCommand), cl::cat(costCategory), "steps",
                     cl::desc("Also list every step with its start and time"));
 
@@ -106,13 +103,20 @@ int runCost() {
     errs() << "moec cost: " << planPath << " has neither a training step nor forward\n";
     return 1;
   }
+  if (load)
+    if (std::string why = load->mismatch(**plan, *(*plan)->function(total.step.function));
+        !why.empty()) {
+      errs() << "moec cost: --expert-load " << expertLoad << ": " << why << "\n";
+      return 1;
+    }
   std::printf("plan      %s on 1 of %lld ranks, %s (%s)\n", planPath.c_str(),
               static_cast<long long>(total.ranks), cluster->device.name.c_str(),
               cluster->name.c_str());
   if (load)
     std::printf("routing   as %s records it (%lld steps): the busiest expert-parallel rank "
                 "computes %.3fx the mean rank's rows\n",
-                expertLoad.c_str(), static_cast<long long>(load->steps), total.step.busiestRank);
+                expertLoad.c_str(), static_cast<long long>(load->steps.size()),
+                total.step.busiestRank);
   printFunction(total.step);
   std::printf("memory    %s per rank\n", total.memory.describe().c_str());
   std::printf("predicted %.0f tokens/s over %lld tokens per step, MFU %.1f%% of %s peak\n",

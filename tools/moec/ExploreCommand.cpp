@@ -54,10 +54,7 @@ cl::opt<std::string> plot(cl::sub(exploreCommand), cl::cat(exploreCategory), "pl
 cl::opt<unsigned> top(cl::sub(exploreCommand), cl::cat(exploreCategory), "top",
                       cl::desc("Strategies the table shows (default 20; 0: all)"), cl::init(20));
 cl::opt<std::string> expertLoad(cl::sub(exploreCommand), cl::cat(exploreCategory), "expert-load",
-                                cl::desc("A moe-run --log of this model: its experts' token "
-                                         "counts set the load of the busiest expert-parallel "
-                                         "rank (default: balanced routing)"),
-                                cl::value_desc("log.jsonl"));
+                                cl::desc(cost::kExpertLoadHelp), cl::value_desc("log.jsonl"));
 cl::opt<unsigned> jobs(cl::sub(exploreCommand), cl::cat(exploreCategory), "jobs",
                        cl::desc("Strategies compiled at once (default: the cores)"), cl::init(0));
 cl::list<std::string> fusions(cl::sub(exploreCommand), cl::cat(exploreCategory), "fusion",
@@ -229,8 +226,9 @@ int runExplore() {
   base.seqLen = seqLen;
   // Explore weighs each plan's memory against the cluster's devices itself
   // and says what a plan too large would take: moec's own limit (64 TiB
-  // by default, against runaway descriptions) does not apply.
-  base.memoryLimit = double(uint64_t(1) << 60);
+  // by default, against runaway descriptions) gives way to 4 PiB, far
+  // enough from 2^63 bytes that the memory planner's sums cannot overflow.
+  base.memoryLimit = double(uint64_t(1) << 52);
   base.target = cluster->device.kind == "cuda" ? CompileTarget::Cuda : CompileTarget::Cpu;
   int64_t experts = expertsOf(base);
   if (experts < 0)
