@@ -43,6 +43,8 @@ void writeCluster(std::ostream &os, const Cluster &cluster, const std::string &c
     os << "  transcendentals: " << q(d.transcendentalRate, QuantityKind::FlopRate) << "\n";
   if (d.bf16Conversion > 0)
     os << "  bf16_conversion: " << q(d.bf16Conversion, QuantityKind::Bandwidth) << "\n";
+  if (d.serialMemory)
+    os << "  serial_memory: true\n";
   os << "  memory_bandwidth: " << q(d.memoryBandwidth, QuantityKind::Bandwidth) << "\n";
   os << "  launch_overhead: " << q(d.launchOverhead, QuantityKind::Duration) << "\n";
   for (const auto &[key, link] :

@@ -43,6 +43,12 @@ struct DeviceFigures {
   /// bytes per second, 6 per element (read 4, write 2). 0: rounding is part
   /// of the product's loads (generated GPU kernels) and costs nothing more.
   double bf16Conversion = 0;
+  /// Whether a product's operand and result traffic adds to its arithmetic
+  /// instead of overlapping it (`serial_memory: true`, the cpu backend: one
+  /// core packs, rounds and multiplies in turn, and a step's weights and
+  /// rows come cold from memory). false: the longer of the two (GPUs, whose
+  /// warps hide one behind the other).
+  bool serialMemory = false;
 };
 
 struct Cluster {

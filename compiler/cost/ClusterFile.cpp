@@ -73,6 +73,8 @@ void readDevice(MappingReader &reader, DeviceFigures &d) {
              /*required=*/false);
   readFigure(reader, "bf16_conversion", QuantityKind::Bandwidth, d.bf16Conversion,
              /*required=*/false);
+  if (reader.has("serial_memory"))
+    reader.read("serial_memory", d.serialMemory);
   readFigure(reader, "memory_bandwidth", QuantityKind::Bandwidth, d.memoryBandwidth);
   readFigure(reader, "launch_overhead", QuantityKind::Duration, d.launchOverhead);
 }

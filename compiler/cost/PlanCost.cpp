@@ -46,8 +46,9 @@ double collectiveSeconds(const CollectiveTraffic &traffic, const LinkFigures &li
 }
 
 /// The longer of its arithmetic (products, then transcendentals) and its
-/// memory traffic, plus its launches, after rounding its fp32 operands
-/// where bf16 products do that first.
+/// memory traffic (their sum for products where the device does one after
+/// the other), plus its launches, after rounding its fp32 operands where
+/// bf16 products do that first.
 double computeSeconds(const StepWork &work, int launches, const Cluster &cluster) {
   double arithmetic = 0;
   if (work.gemmFlops > 0)
@@ -60,7 +61,9 @@ double computeSeconds(const StepWork &work, int launches, const Cluster &cluster
   double rounding = 0;
   if (cluster.device.bf16Conversion > 0)
     rounding = work.bf16Operands * 6 / cluster.device.bf16Conversion;
-  return rounding + std::max(arithmetic, memory) + launches * cluster.device.launchOverhead;
+  double busy = cluster.device.serialMemory && work.gemmFlops > 0 ? arithmetic + memory
+                                                                  : std::max(arithmetic, memory);
+  return rounding + busy + launches * cluster.device.launchOverhead;
 }
 
 /// Kernel launches of a step: its generated kernel's, else one op.

@@ -33,6 +33,7 @@ rt::Status calibrate(const std::string &path, const std::string &device,
   cluster.device.gemmCallBf16 = f.gemmCallBf16;
   cluster.device.transcendentalRate = f.transcendentals;
   cluster.device.bf16Conversion = f.bf16Conversion;
+  cluster.device.serialMemory = true; // the cpu backend's kernels (Cluster.h)
   cluster.device.memoryBandwidth = f.memoryBandwidth;
   cluster.device.launchOverhead = f.launchOverhead;
   std::string links;
@@ -57,6 +58,7 @@ rt::Status calibrate(const std::string &path, const std::string &device,
           "weights come from memory in a step), fitted to t = gemm_call_overhead +\n"
           "FLOPs / rate (least squares of the relative error).\n"
           "bf16_conversion: rounding 64 MiB of fp32 to bf16, 6 bytes per element (OpenMP).\n"
+          "serial_memory: the cpu backend's products read and write memory, then multiply.\n"
           "transcendentals: exp over 4M floats (OpenMP).\n"
           "memory_bandwidth: y = a + b over 64 MiB arrays (OpenMP, as the "
           "elementwise kernels).\n"
