@@ -181,20 +181,30 @@ bool isBf16(const plan::Step &step) {
          a->value_as_StringAttr()->value()->str() == "bf16";
 }
 
+/// The sum of `measure` over the distinct tensors among `ids`, each scaled
+/// by the fraction of its rows that hold data.
+template <typename Measure>
+double filledSum(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> *ids,
+                 const RowFill &fill, Measure measure) {
+  double sum = 0;
+  if (!ids)
+    return 0;
+  std::set<int> seen;
+  for (int id : *ids)
+    if (seen.insert(id).second) {
+      auto it = fill.find(id);
+      sum += measure(plan.describe(id)) * (it == fill.end() ? 1.0 : it->second);
+    }
+  return sum;
+}
+
 /// The elements of the distinct fp32 matrices among `ids` (rows that hold
 /// data only): what a bf16 product rounds before it multiplies.
-double fp32Elements(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> &ids,
+double fp32Elements(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> *ids,
                     const RowFill &fill) {
-  double elements = 0;
-  std::set<int> seen;
-  for (int id : ids) {
-    rt::TensorRef t = plan.describe(id);
-    if (t.dtype != rt::DType::f32 || t.shape.size() < 2 || !seen.insert(id).second)
-      continue;
-    auto it = fill.find(id);
-    elements += double(t.numel()) * (it == fill.end() ? 1.0 : it->second);
-  }
-  return elements;
+  return filledSum(plan, ids, fill, [](const rt::TensorRef &t) {
+    return t.dtype == rt::DType::f32 && t.shape.size() >= 2 ? double(t.numel()) : 0.0;
+  });
 }
 
 /// The work of one op (a member of a group, or a step of its own), without
@@ -233,7 +243,7 @@ StepWork opWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fil
   work.gemmCalls = done.calls;
   work.transcendentals = done.transcendentals;
   if (work.bf16 && done.flops > 0)
-    work.bf16Operands = fp32Elements(plan, *step.inputs(), fill);
+    work.bf16Operands = fp32Elements(plan, step.inputs(), fill);
   // Rows that came through an expert exchange: its receive buffer holds
   // what balanced routing sends, the rows of its input (a chunk of them,
   // --overlap-chunks), times the busiest rank's load.
@@ -252,16 +262,7 @@ StepWork opWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fil
 
 double filledBytes(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_t> *ids,
                    const RowFill &fill) {
-  double bytes = 0;
-  if (!ids)
-    return 0;
-  std::set<int> seen;
-  for (int id : *ids)
-    if (seen.insert(id).second) {
-      auto it = fill.find(id);
-      bytes += double(plan.describe(id).bytes()) * (it == fill.end() ? 1.0 : it->second);
-    }
-  return bytes;
+  return filledSum(plan, ids, fill, [](const rt::TensorRef &t) { return double(t.bytes()); });
 }
 } // namespace
 
