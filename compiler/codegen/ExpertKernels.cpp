@@ -320,14 +320,7 @@ public:
   GroupValues(KernelWriter &w, FusedOp fused) : w_(w), fused_(fused) {}
 
   /// The fused op's operand or result behind `inner`; null inside the group.
-  Value outer(Value inner) {
-    if (auto argument = dyn_cast<BlockArgument>(inner))
-      return fused_.getInputs()[argument.getArgNumber()];
-    for (OpOperand &yielded : fused_.getBody()->getTerminator()->getOpOperands())
-      if (yielded.get() == inner)
-        return fused_.getResult(yielded.getOperandNumber());
-    return {};
-  }
+  Value outer(Value inner) { return fused_.getOuterValue(inner); }
 
   std::string name(Value inner) {
     if (Value value = outer(inner))

@@ -4,12 +4,13 @@
 // members' bodies: router groups one thread per token (TokenRowWriter.h),
 // elementwise groups one thread per element (ElementwiseCode.h), dispatch
 // and expert groups the expert FFN's GEMMs (ExpertCode.h), norm groups one
-// block per row (NormCode.h).
+// block per row (NormCode.h), LM head groups chunk by chunk (LossCode.h).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/ElementwiseCode.h"
 #include "compiler/codegen/ExpertCode.h"
+#include "compiler/codegen/LossCode.h"
 #include "compiler/codegen/NormCode.h"
 #include "compiler/codegen/OpKernelModels.h"
 #include "compiler/codegen/TokenRowWriter.h"
@@ -37,6 +38,8 @@ struct FusedKernel : CudaKernelOpInterface::ExternalModel<FusedKernel, FusedOp> 
       return fusedExpertKernel(op);
     case FusionKind::norm:
       return fusedNormKernel(op);
+    case FusionKind::lm_head:
+      return fusedLMHeadKernel(op);
     case FusionKind::optimizer:
       return elementLoopKernel(op, "fused_optimizer", members);
     case FusionKind::elementwise:

@@ -9,11 +9,14 @@
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/DeviceHelpers.h"
 #include "compiler/codegen/KernelWriter.h"
+#include "compiler/codegen/LossCode.h"
 #include "compiler/codegen/OpKernelModels.h"
+#include "compiler/codegen/TiledGemm.h"
 #include "compiler/codegen/TokenRowWriter.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include <algorithm>
 #include <cstdio>
 
 using namespace mlir;
@@ -22,29 +25,73 @@ using namespace moec::moe;
 namespace moec::codegen {
 namespace {
 
-/// Opens a loop over `rows` rows of `V` logits, one block per row, that
-/// computes the row's `maximum` and `sum` (f64) of `exponential` (of
-/// `row[i] - maximum`) with block reductions; the caller writes the rest of
-/// the loop's body and closes it.
-void beginRowSoftmax(KernelWriter &w, int64_t rows, int64_t V, unsigned threads,
+/// Rows [first, first + count) of V logits, row r at `base` + (r - first)·V.
+struct LogitRowRange {
+  int64_t first = 0, count = 0;
+  std::string base = "in0";
+};
+
+/// Sums `exponential` (of `row[i] - maximum`) over a row in f64, with a
+/// block reduction, into `sum`.
+void writeRowExpSum(KernelWriter &w, int64_t V, StringRef exponential, StringRef sum) {
+  w.os() << "    double " << sum << " = 0.0;\n"
+         << "    for (long long i = threadIdx.x; i < " << V << "LL; i += blockDim.x)\n"
+         << "      " << sum << " += " << exponential << ";\n"
+         << "    " << sum << " = moec_block_sum(" << sum << ", sumScratch);\n";
+}
+
+/// Opens a loop over `rows` of `V` logits, one block per row, that computes
+/// the row's `maximum` and `sum` (f64) of `exponential` (of `row[i] -
+/// maximum`) with block reductions; the caller writes the rest of the
+/// loop's body and closes it.
+void beginRowSoftmax(KernelWriter &w, const LogitRowRange &rows, int64_t V, unsigned threads,
                      StringRef exponential) {
   w.os() << "  __shared__ float maxScratch[" << threads << "];\n"
          << "  __shared__ double sumScratch[" << threads << "];\n"
-         << "  for (long long r = blockIdx.x; r < " << rows << "LL; r += gridDim.x) {\n"
-         << "    const float *row = in0 + r * " << V << "LL;\n"
+         << "  for (long long r = " << rows.first << "LL + blockIdx.x; r < "
+         << rows.first + rows.count << "LL; r += gridDim.x) {\n"
+         << "    const float *row = " << rows.base << " + (r - " << rows.first << "LL) * " << V
+         << "LL;\n"
          << "    float maximum = -__int_as_float(0x7f800000);\n"
          << "    for (long long i = threadIdx.x; i < " << V << "LL; i += blockDim.x)\n"
          << "      maximum = fmaxf(maximum, row[i]);\n"
-         << "    maximum = moec_block_max(maximum, maxScratch);\n"
-         << "    double sum = 0.0;\n"
-         << "    for (long long i = threadIdx.x; i < " << V << "LL; i += blockDim.x)\n"
-         << "      sum += " << exponential << ";\n"
-         << "    sum = moec_block_sum(sum, sumScratch);\n";
+         << "    maximum = moec_block_max(maximum, maxScratch);\n";
+  writeRowExpSum(w, V, exponential, "sum");
 }
 
+/// Inside a row-softmax loop: the row's loss term, `logsumexp - the
+/// target's logit`, into the f64 per-row values at the workspace's start
+/// (its sum's exponentials: f64, as in `moec_row_lse`).
+void writeCrossEntropyRow(KernelWriter &w, int64_t V, const std::string &targets) {
+  w.os() << "    if (threadIdx.x == 0) {\n"
+         << "      int target = " << targets << "[r];\n"
+         << "      float picked = target >= 0 && target < " << V
+         << " ? row[target] : __int_as_float(0x7fc00000);\n"
+         << "      ((double *)workspace)[r] = (double)((maximum + (float)log(sum)) - picked);\n"
+         << "    }\n";
+}
+
+/// Inside a row-softmax loop: the row's logit gradients `(softmax -
+/// onehot) · scale` into `out` (which may be the row itself), the softmax as
+/// softmaxRow: f32 exponentials, their f64 sum `sum`, one f32 reciprocal.
+void writeCrossEntropyGradRow(KernelWriter &w, int64_t V, const std::string &targets, StringRef out,
+                              StringRef sum) {
+  w.os() << "    float *out = " << out << ";\n"
+         << "    float inverse = (float)(1.0 / " << sum << ");\n"
+         << "    int target = " << targets << "[r];\n"
+         << "    for (long long i = threadIdx.x; i < " << V << "LL; i += blockDim.x) {\n"
+         << "      float p = expf(row[i] - maximum) * inverse;\n"
+         << "      out[i] = (i == target ? p - 1.0f : p) * scale;\n"
+         << "    }\n";
+}
+
+/// The threads of a block that reduces a row of V logits.
+unsigned rowSoftmaxThreads(int64_t V) { return std::min(threadsFor(V), 256u); }
+
 /// Launch "sum": one block adds `rows` per-row values of the workspace in
-/// f64 and writes `scale` times the total to out0[0].
-void writeRowSum(KernelWriter &w, int64_t rows, const std::string &scale) {
+/// f64 and writes `scale` times the total to `out`[0].
+void writeRowSum(KernelWriter &w, int64_t rows, const std::string &scale,
+                 const std::string &out = "out0") {
   w.beginEntry("sum", {1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
   w.os() << "  __shared__ double scratch[1024];\n"
          << "  const double *perRow = (const double *)workspace;\n"
@@ -53,7 +100,7 @@ void writeRowSum(KernelWriter &w, int64_t rows, const std::string &scale) {
          << "    sum += perRow[r];\n"
          << "  sum = moec_block_sum(sum, scratch);\n"
          << "  if (threadIdx.x == 0)\n"
-         << "    out0[0] = (float)(sum " << scale << ");\n";
+         << "    " << out << "[0] = (float)(sum " << scale << ");\n";
 }
 
 struct CrossEntropyKernel
@@ -63,20 +110,13 @@ struct CrossEntropyKernel
     int64_t V = type.getShape().back(), rows = numElements(op->getOperand(1));
     KernelWriter w(op, "cross_entropy");
     w.setWorkspace(rows * sizeof(double));
-    w.useHelper(kRowLseHelper);
     // One block per row: the maximum and the f64 sum of exponentials.
-    unsigned threads = std::min(threadsFor(V), 256u);
+    unsigned threads = rowSoftmaxThreads(V);
     w.beginEntry("rows", {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
                  {threads, 1, 1}, /*usesBarriers=*/true);
-    w.os() << "  double *perRow = (double *)workspace;\n";
-    beginRowSoftmax(w, rows, V, threads, "exp((double)(row[i] - maximum))");
-    w.os() << "    if (threadIdx.x == 0) {\n"
-           << "      int target = in1[r];\n"
-           << "      float picked = target >= 0 && target < " << V
-           << " ? row[target] : __int_as_float(0x7fc00000);\n"
-           << "      perRow[r] = (double)((maximum + (float)log(sum)) - picked);\n"
-           << "    }\n"
-           << "  }\n";
+    beginRowSoftmax(w, {0, rows}, V, threads, "exp((double)(row[i] - maximum))");
+    writeCrossEntropyRow(w, V, "in1");
+    w.os() << "  }\n";
     writeRowSum(w, rows, "/ " + std::to_string(rows) + ".0");
     return w.finish();
   }
@@ -87,20 +127,13 @@ struct CrossEntropyGradKernel
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto type = cast<RankedTensorType>(op->getOperand(0).getType());
     int64_t V = type.getShape().back(), rows = numElements(op->getOperand(1));
-    unsigned threads = std::min(threadsFor(V), 256u);
+    unsigned threads = rowSoftmaxThreads(V);
     KernelWriter w(op, "cross_entropy_grad");
-    // in: logits, targets, dloss. The softmax as softmaxRow: f32
-    // exponentials, their f64 sum, one f32 reciprocal.
+    // in: logits, targets, dloss.
     w.os() << "  float scale = in2[0] / " << rows << ";\n";
-    beginRowSoftmax(w, rows, V, threads, "expf(row[i] - maximum)");
-    w.os() << "    float *out = out0 + r * " << V << "LL;\n"
-           << "    float inverse = (float)(1.0 / sum);\n"
-           << "    int target = in1[r];\n"
-           << "    for (long long i = threadIdx.x; i < " << V << "LL; i += blockDim.x) {\n"
-           << "      float p = expf(row[i] - maximum) * inverse;\n"
-           << "      out[i] = (i == target ? p - 1.0f : p) * scale;\n"
-           << "    }\n"
-           << "  }\n";
+    beginRowSoftmax(w, {0, rows}, V, threads, "expf(row[i] - maximum)");
+    writeCrossEntropyGradRow(w, V, "in1", "out0 + r * " + std::to_string(V) + "LL", "sum");
+    w.os() << "  }\n";
     return w.finish({static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
                     {threads, 1, 1}, /*usesBarriers=*/true);
   }
@@ -345,6 +378,161 @@ struct EntropyLossGradKernel
   }
 };
 } // namespace
+
+namespace {
+
+/// The rows [first, first + rows) whose logits an LM head group computes at
+/// once.
+struct LogitChunk {
+  int64_t first, rows;
+};
+
+/// Chunks of about as many logits as the input rows hold values (T·d, as
+/// Liger's fused linear cross-entropy takes them), in whole GEMM tiles of
+/// 128 rows.
+SmallVector<LogitChunk> logitChunks(int64_t T, int64_t V, int64_t d) {
+  int64_t widthRatio = (V + d - 1) / d;
+  int64_t perChunk = (T + widthRatio - 1) / widthRatio;
+  perChunk = std::max<int64_t>(128, (perChunk + 127) / 128 * 128);
+  SmallVector<LogitChunk> chunks;
+  for (int64_t first = 0; first < T; first += perChunk)
+    chunks.push_back({first, std::min(perChunk, T - first)});
+  return chunks;
+}
+
+std::string offsetBy(const std::string &base, int64_t elements) {
+  return "(" + base + " + " + std::to_string(elements) + "LL)";
+}
+
+/// All rows as one group.
+RowGroups allRows(int64_t rows) {
+  RowGroups groups;
+  groups.count = groups.capacity = rows;
+  return groups;
+}
+
+} // namespace
+
+FailureOr<CudaKernel> fusedLMHeadKernel(Operation *op) {
+  auto fused = cast<FusedOp>(op);
+  LinearOp product;
+  CrossEntropyOp loss;
+  CrossEntropyGradOp lossGrad;
+  LinearGradOp productGrad;
+  unsigned count = 0;
+  for (Operation &member : fused.getMembers()) {
+    ++count;
+    if (auto m = dyn_cast<LinearOp>(member); m && !product)
+      product = m;
+    else if (auto m = dyn_cast<CrossEntropyOp>(member); m && !loss)
+      loss = m;
+    else if (auto m = dyn_cast<CrossEntropyGradOp>(member); m && !lossGrad)
+      lossGrad = m;
+    else if (auto m = dyn_cast<LinearGradOp>(member); m && !productGrad)
+      productGrad = m;
+  }
+  bool training = lossGrad && productGrad && count == 4;
+  bool shaped =
+      product && loss && loss.getLogits() == product.getResult() &&
+      (count == 2 || (training && lossGrad.getLogits() == product.getResult() &&
+                      lossGrad.getTargets() == loss.getTargets() &&
+                      productGrad.getDresult() == lossGrad.getResult() &&
+                      productGrad.getInput() == product.getInput() &&
+                      productGrad.getWeight() == product.getWeight() && !product.getBias()));
+  KernelWriter w(op, "fused_lm_head");
+  // The kernel parameter behind a value of the body (an input or a yielded
+  // value), or "" for one that stays inside.
+  auto nameOf = [&](Value value) -> std::string {
+    Value outer = value ? fused.getOuterValue(value) : Value();
+    return outer ? w.name(outer) : "";
+  };
+  if (!shaped || !nameOf(product.getResult()).empty() ||
+      (training && !nameOf(lossGrad.getResult()).empty()))
+    return op->emitOpError("has no kernel for an LM head group other than moe.linear and the "
+                           "moe.cross_entropy of its logits (and their gradients: "
+                           "moe.cross_entropy_grad and the moe.linear_grad of its result, "
+                           "without a bias), the logits and their gradient read by no other op");
+  auto weightType = cast<RankedTensorType>(product.getWeight().getType());
+  int64_t V = weightType.getDimSize(0), d = weightType.getDimSize(1);
+  int64_t T = numElements(product.getInput()) / d;
+  std::string x = nameOf(product.getInput()), weight = nameOf(product.getWeight());
+  std::string targets = nameOf(loss.getTargets()), bias = nameOf(product.getBias());
+
+  // Workspace: the per-row loss terms (f64) first, where writeRowSum reads
+  // them; one chunk's logits (their gradient in place); the weight
+  // gradient's slices when the unfused product would slice its rows.
+  w.workspaceFloats(2 * T);
+  RowSlices slices = training ? denseRowSlices(w, T, V, d) : RowSlices{1, T};
+  SmallVector<LogitChunk> chunks = logitChunks(T, V, d);
+  std::string chunk = w.workspaceFloats(chunks.front().rows * V);
+  std::string partials = slices.count > 1 ? w.workspaceFloats(slices.count * V * d) : "";
+  std::string dloss, dx, dW;
+  if (training) {
+    dloss = nameOf(lossGrad.getDloss());
+    dx = nameOf(productGrad.getDinput());
+    dW = nameOf(productGrad.getDweight());
+  }
+  unsigned threads = rowSoftmaxThreads(V);
+  for (auto [i, c] : llvm::enumerate(chunks)) {
+    std::string tag = "_" + std::to_string(i);
+    std::string rowsOfX = offsetBy(x, c.first * d);
+    // The chunk's logits, as moe.linear computes them.
+    writeRowGroupedGemm(w, "logits" + tag, allRows(c.rows), V, d, {rowsOfX, d},
+                        {weight, d, /*transposed=*/true}, {chunk, V});
+    if (!bias.empty()) {
+      w.beginEntry("bias" + tag, {blocksFor(c.rows * V, 256), 1, 1}, {256, 1, 1}, false);
+      w.os() << forEachElement(c.rows * V) << "    " << chunk << "[i] += " << bias << "[i % " << V
+             << "LL];\n";
+    }
+    // Each row's loss term, as moe.cross_entropy; in training its gradient,
+    // as moe.cross_entropy_grad, over the logits.
+    w.beginEntry("rows" + tag, {static_cast<unsigned>(std::min<int64_t>(c.rows, 65535)), 1, 1},
+                 {threads, 1, 1}, /*usesBarriers=*/true);
+    if (training)
+      w.os() << "  float scale = " << dloss << "[0] / " << T << ";\n";
+    beginRowSoftmax(w, {c.first, c.rows, chunk}, V, threads, "exp((double)(row[i] - maximum))");
+    writeCrossEntropyRow(w, V, targets);
+    if (training) {
+      writeRowExpSum(w, V, "expf(row[i] - maximum)", "gradSum");
+      writeCrossEntropyGradRow(w, V, targets, "(float *)row", "gradSum");
+    }
+    w.os() << "  }\n";
+    if (!training)
+      continue;
+    // The chunk's rows of dx = dlogits W; its rows' share of dW = dlogitsᵀ
+    // x, one part per slice of the unfused product's rows it meets, each
+    // continuing the sums of the chunks before it in that slice.
+    writeRowGroupedGemm(w, "input" + tag, allRows(c.rows), d, V, {chunk, V}, {weight, d},
+                        {offsetBy(dx, c.first * d), d});
+    std::vector<ReductionPart> parts;
+    for (int64_t s = 0; s < slices.count; ++s) {
+      int64_t begin = std::max(c.first, s * slices.rows);
+      int64_t end = std::min({c.first + c.rows, (s + 1) * slices.rows, T});
+      if (begin >= end)
+        continue;
+      std::string sums = slices.count > 1 ? offsetBy(partials, s * V * d) : dW;
+      parts.push_back({{offsetBy(chunk, (begin - c.first) * V), V},
+                       {offsetBy(x, begin * d), d},
+                       {sums, d},
+                       end - begin,
+                       /*resume=*/begin > s * slices.rows});
+    }
+    writeDenseReductionGemm(w, "weight" + tag, V, d, parts);
+  }
+  if (training && slices.count > 1) {
+    // Slices past the rows hold zeros, as the unfused product's do.
+    int64_t filled = (T + slices.rows - 1) / slices.rows;
+    if (filled < slices.count) {
+      int64_t n = (slices.count - filled) * V * d;
+      w.beginEntry("empty_slices", {blocksFor(n, 256), 1, 1}, {256, 1, 1}, false);
+      w.os() << forEachElement(n) << "    " << offsetBy(partials, filled * V * d)
+             << "[i] = 0.0f;\n";
+    }
+    writeSliceSum(w, "weight_sum", partials, slices.count, V, d, dW);
+  }
+  writeRowSum(w, T, "/ " + std::to_string(T) + ".0", nameOf(loss.getResult()));
+  return w.finish();
+}
 
 void attachLossKernels(MLIRContext *context) {
   CrossEntropyOp::attachInterface<CrossEntropyKernel>(*context);

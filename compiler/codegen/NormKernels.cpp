@@ -58,42 +58,54 @@ struct RMSNormKernel : CudaKernelOpInterface::ExternalModel<RMSNormKernel, RMSNo
   }
 };
 
-/// One block per row computes dx and keeps the row's 1/rms in the
-/// workspace; then the column sums of the rows' dw terms, sliced by rows
-/// (writeColumnSums: deterministic, no atomics).
+/// moe.rms_norm_grad's code over `rows` rows of D, reading x, the weight
+/// and dy (parameter names): one block per row computes each dx element,
+/// which `storeDx` (given the element's index) stores, and keeps the row's
+/// 1/rms in the workspace; then the column sums of the rows' dw terms into
+/// `dw`, sliced by rows (writeColumnSums: deterministic, no atomics).
+void writeRmsNormGrad(KernelWriter &w, int64_t rows, int64_t D, double eps, const std::string &x,
+                      const std::string &weight, const std::string &dy,
+                      llvm::function_ref<std::string(const std::string &index)> storeDx,
+                      const std::string &dw) {
+  unsigned threads = std::min(threadsFor(D), 256u);
+  w.setWorkspace(rows * sizeof(float));
+  w.beginEntry("rows", {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
+               {threads, 1, 1}, /*usesBarriers=*/true);
+  w.os() << "  __shared__ float scratch[" << threads << "];\n"
+         << "  float *inverseRms = (float *)workspace;\n"
+         << "  for (long long r = blockIdx.x; r < " << rows << "LL; r += gridDim.x) {\n"
+         << "    const float *x = " << x << " + r * " << D << "LL, *g = " << dy << " + r * " << D
+         << "LL;\n"
+         << "    float sum = 0.0f, dot = 0.0f;\n"
+         << "    for (int i = threadIdx.x; i < " << D << "; i += blockDim.x) {\n"
+         << "      sum += x[i] * x[i];\n"
+         << "      dot += " << weight << "[i] * g[i] * x[i];\n"
+         << "    }\n"
+         << "    sum = moec_block_sum(sum, scratch);\n"
+         << "    dot = moec_block_sum(dot, scratch);\n"
+         << "    float rs = 1.0f / sqrtf(sum / " << D << ".0f + " << floatLiteral(eps) << ");\n"
+         << "    float coefficient = dot * rs * rs * rs / " << D << ".0f;\n"
+         << "    for (int i = threadIdx.x; i < " << D << "; i += blockDim.x) {\n"
+         << "      const float dx = rs * " << weight << "[i] * g[i] - x[i] * coefficient;\n"
+         << storeDx("r * " + std::to_string(D) + "LL + i") << "    }\n"
+         << "    if (threadIdx.x == 0)\n"
+         << "      inverseRms[r] = rs;\n"
+         << "  }\n";
+  std::string at = "[r * " + std::to_string(D) + "LL + j]";
+  writeColumnSums(w, "weight", rows, D, "  const float *inverseRms = (const float *)workspace;\n",
+                  {{dy + at + " * " + x + at + " * inverseRms[r]", dw}});
+}
+
 struct RMSNormGradKernel : CudaKernelOpInterface::ExternalModel<RMSNormGradKernel, RMSNormGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<RMSNormGradOp>(op);
     auto type = cast<RankedTensorType>(op->getOperand(0).getType());
     int64_t D = type.getShape().back(), rows = type.getNumElements() / D;
-    unsigned threads = std::min(threadsFor(D), 256u);
     KernelWriter w(op, "rms_norm_grad");
-    w.setWorkspace(rows * sizeof(float));
     // in: x, w, dy; out: dx, dw.
-    w.beginEntry("rows", {static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 1},
-                 {threads, 1, 1}, /*usesBarriers=*/true);
-    w.os() << "  __shared__ float scratch[" << threads << "];\n"
-           << "  float *inverseRms = (float *)workspace;\n"
-           << "  for (long long r = blockIdx.x; r < " << rows << "LL; r += gridDim.x) {\n"
-           << "    const float *x = in0 + r * " << D << "LL, *g = in2 + r * " << D << "LL;\n"
-           << "    float sum = 0.0f, dot = 0.0f;\n"
-           << "    for (int i = threadIdx.x; i < " << D << "; i += blockDim.x) {\n"
-           << "      sum += x[i] * x[i];\n"
-           << "      dot += in1[i] * g[i] * x[i];\n"
-           << "    }\n"
-           << "    sum = moec_block_sum(sum, scratch);\n"
-           << "    dot = moec_block_sum(dot, scratch);\n"
-           << "    float rs = 1.0f / sqrtf(sum / " << D << ".0f + "
-           << floatLiteral(grad.getEpsAttr().getValueAsDouble()) << ");\n"
-           << "    float coefficient = dot * rs * rs * rs / " << D << ".0f;\n"
-           << "    for (int i = threadIdx.x; i < " << D << "; i += blockDim.x)\n"
-           << "      out0[r * " << D << "LL + i] = rs * in1[i] * g[i] - x[i] * coefficient;\n"
-           << "    if (threadIdx.x == 0)\n"
-           << "      inverseRms[r] = rs;\n"
-           << "  }\n";
-    std::string at = "[r * " + std::to_string(D) + "LL + j]";
-    writeColumnSums(w, "weight", rows, D, "  const float *inverseRms = (const float *)workspace;\n",
-                    {{"in2" + at + " * in0" + at + " * inverseRms[r]", "out1"}});
+    writeRmsNormGrad(
+        w, rows, D, grad.getEpsAttr().getValueAsDouble(), "in0", "in1", "in2",
+        [](const std::string &index) { return "      out0[" + index + "] = dx;\n"; }, "out1");
     return w.finish();
   }
 };
@@ -264,11 +276,72 @@ struct RouterInputTransformGradKernel
 };
 } // namespace
 
+namespace {
+
+/// A backward norm group: moe.rms_norm_grad and the elementwise op reading
+/// its dx (the residual gradient's sum), whose element the rows pass
+/// computes from each dx as it is made; dx itself is never stored.
+FailureOr<CudaKernel> fusedNormGradKernel(FusedOp fused, RMSNormGradOp grad,
+                                          ElementKernelOpInterface consumer) {
+  Operation *op = fused;
+  KernelWriter w(op, "fused_rms_norm_grad");
+  // The kernel parameter behind a value of the body (an input or a yielded
+  // value), or "" for one that stays inside.
+  auto nameOf = [&](Value value) -> std::string {
+    Value outer = value ? fused.getOuterValue(value) : Value();
+    return outer ? w.name(outer) : "";
+  };
+  auto type = cast<RankedTensorType>(grad.getDresult().getType());
+  int64_t D = type.getShape().back(), rows = type.getNumElements() / D;
+  Value dx = grad.getResult(0);
+  std::string out = nameOf(consumer->getResult(0)), dw = nameOf(grad.getResult(1));
+  if (!nameOf(dx).empty() || out.empty() || dw.empty())
+    return op->emitOpError("has a norm gradient group whose dx is read outside it, or whose "
+                           "sum or weight gradient is not a result");
+  // The consumer's operands: dx as computed, the others loaded (f32 or
+  // bf16, as its own kernel loads them).
+  SmallVector<std::string> operands;
+  std::string loads;
+  for (auto [j, operand] : llvm::enumerate(consumer->getOperands())) {
+    if (operand == dx) {
+      operands.push_back("dx");
+      continue;
+    }
+    if (numElements(operand) != rows * D || !isa<BlockArgument>(operand))
+      return consumer->emitOpError("reads an operand of other than ")
+             << rows * D << " elements: it cannot be in a norm gradient kernel";
+    w.acceptBf16(fused.getInputs()[cast<BlockArgument>(operand).getArgNumber()]);
+    operands.push_back("a" + std::to_string(j));
+    loads += "      const float a" + std::to_string(j) + " = moec_load(" + nameOf(operand) +
+             " + @INDEX@);\n";
+  }
+  w.acceptBf16(fused.getResult(0));
+  std::string expression = consumer.elementExpression(w, operands);
+  writeRmsNormGrad(
+      w, rows, D, grad.getEpsAttr().getValueAsDouble(), nameOf(grad.getInput()),
+      nameOf(grad.getWeight()), nameOf(grad.getDresult()),
+      [&](const std::string &index) {
+        std::string code = loads;
+        for (size_t at = code.find("@INDEX@"); at != std::string::npos;
+             at = code.find("@INDEX@", at))
+          code.replace(at, 7, index);
+        return code + "      moec_store(" + out + " + " + index + ", " + expression + ");\n";
+      },
+      dw);
+  return w.finish();
+}
+
+} // namespace
+
 FailureOr<CudaKernel> fusedNormKernel(Operation *op) {
   auto fused = cast<FusedOp>(op);
   SmallVector<Operation *> members;
   for (Operation &member : fused.getMembers())
     members.push_back(&member);
+  if (members.size() == 2)
+    if (auto grad = dyn_cast<RMSNormGradOp>(members[0]))
+      if (auto consumer = dyn_cast<ElementKernelOpInterface>(members[1]))
+        return fusedNormGradKernel(fused, grad, consumer);
   auto producer = members.size() == 2 ? dyn_cast<ElementKernelOpInterface>(members[0])
                                       : ElementKernelOpInterface();
   auto norm = members.size() == 2 ? dyn_cast<RMSNormOp>(members[1]) : RMSNormOp();
@@ -282,12 +355,8 @@ FailureOr<CudaKernel> fusedNormKernel(Operation *op) {
   // The kernel parameter behind a value of the body (an input or a yielded
   // value), or "" for one that stays inside.
   auto nameOf = [&](Value value) -> std::string {
-    if (auto argument = dyn_cast<BlockArgument>(value))
-      return w.name(fused.getInputs()[argument.getArgNumber()]);
-    for (OpOperand &yielded : fused.getBody()->getTerminator()->getOpOperands())
-      if (yielded.get() == value)
-        return w.name(fused.getResult(yielded.getOperandNumber()));
-    return "";
+    Value outer = value ? fused.getOuterValue(value) : Value();
+    return outer ? w.name(outer) : "";
   };
   std::string row = "r * " + std::to_string(D) + "LL + i";
   // Element i of row r of the producer: its operands through moec_load (f32

@@ -19,6 +19,9 @@ constexpr unsigned kBlocksPerSM = 2;
 /// The tile size, the zeroing of rows past the groups and the row-tile
 /// lookup, in device code (what both block GEMMs use).
 constexpr const char *kGemmTilesHelper = R"cuda(#define MOEC_GEMM_TILE 128
+#define MOEC_GEMM_STORE 0
+#define MOEC_GEMM_ADD 1
+#define MOEC_GEMM_RESUME 2
 // Zeroes rows [0, M) x columns [n0, n0 + 128) of C (fp32 or bf16).
 template <typename TC>
 __device__ void moec_gemm_zero(TC *C, long long ldc, long long M, long long N, long long n0) {
@@ -82,12 +85,15 @@ constexpr const char *kTiledGemmHelper = R"cuda(#define MOEC_GEMM_STEP 8
 // {0..3}, columns likewise by tx), summed in k order. GA (gathered A, not
 // transposed): row m of A is A[rowsA[m] * lda ...], zero where rowsA[m] is
 // outside [0, rowsAEnd) (a dispatch fused into the operand load). storeC
-// stores an output (a fused epilogue).
+// stores an output (a fused epilogue). accumulate: MOEC_GEMM_STORE (0,
+// false), MOEC_GEMM_ADD (1, true: C + the products) or MOEC_GEMM_RESUME (C
+// holds the sum over earlier k, which the products continue: a product cut
+// along k at multiples of the k step sums as it would in one piece).
 template <bool AT, bool BT, bool GA = false, class SC = moec_store_plain>
 __device__ __forceinline__ void moec_gemm_tile(const float *A, long long lda, const float *B,
                                                long long ldb, float *C, long long ldc,
                                                long long M, long long N, long long K,
-                                               long long m0, long long n0, bool accumulate,
+                                               long long m0, long long n0, int accumulate,
                                                const int *rowsA = nullptr,
                                                long long rowsAEnd = 0, SC storeC = SC()) {
   static_assert(!(GA && AT), "a gathered A is stored by rows");
@@ -98,8 +104,11 @@ __device__ __forceinline__ void moec_gemm_tile(const float *A, long long lda, co
 #pragma unroll
   for (int i = 0; i < 8; ++i)
 #pragma unroll
-    for (int j = 0; j < 8; ++j)
-      acc[i][j] = 0.0f;
+    for (int j = 0; j < 8; ++j) {
+      const long long m = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
+      const long long n = n0 + (j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4);
+      acc[i][j] = accumulate == MOEC_GEMM_RESUME && m < M && n < N ? C[m * ldc + n] : 0.0f;
+    }
   // Each thread loads 4 elements of each 128 x 8 tile: along k when k is
   // the contiguous index in memory (rows row0 + 32 i, one k), else along
   // the rows (one row, k = k0 + 2 i); each operand's pointer advances a
@@ -178,7 +187,7 @@ __device__ __forceinline__ void moec_gemm_tile(const float *A, long long lda, co
     for (int j = 0; j < 8; ++j) {
       const long long n = n0 + (j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4);
       if (n < N)
-        storeC(C, ldc, m, n, acc[i][j], accumulate);
+        storeC(C, ldc, m, n, acc[i][j], accumulate == MOEC_GEMM_ADD);
     }
   }
 }
@@ -277,7 +286,7 @@ template <bool AT, bool BT, typename TA, typename TB, typename TC, bool GA = fal
 __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, const TB *B,
                                                     long long ldb, TC *C, long long ldc,
                                                     long long M, long long N, long long K,
-                                                    long long m0, long long n0, bool accumulate,
+                                                    long long m0, long long n0, int accumulate,
                                                     const int *rowsA = nullptr,
                                                     long long rowsAEnd = 0, SC storeC = SC()) {
   static_assert(!(GA && AT), "a gathered A is stored by rows");
@@ -285,13 +294,19 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int wm = warp / 4 * 64, wn = warp % 4 * 32;
   float acc[4][4][4];
+  const int g = lane / 4, q = lane % 4;
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
     for (int j = 0; j < 4; ++j)
 #pragma unroll
-      for (int e = 0; e < 4; ++e)
-        acc[i][j][e] = 0.0f;
+      for (int e = 0; e < 4; ++e) {
+        const long long m = m0 + wm + 16 * i + g + 8 * (e / 2);
+        const long long n = n0 + wn + 8 * j + 2 * q + e % 2;
+        acc[i][j][e] = accumulate == MOEC_GEMM_RESUME && m < M && n < N
+                           ? moec_load(C + m * ldc + n)
+                           : 0.0f;
+      }
   // Each thread moves 8 pairs of k-adjacent elements of each operand a
   // step (rounded and packed into one word per pair). When k is the
   // contiguous index in memory: rows tid / 16 + 16 i, k = 2 (tid % 16);
@@ -382,7 +397,6 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
     }
     __syncthreads();
   }
-  const int g = lane / 4, q = lane % 4;
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
@@ -394,7 +408,7 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
       for (int j = 0; j < 4; ++j) {
         const long long n = n0 + wn + 8 * j + 2 * q + e % 2;
         if (n < N)
-          storeC(C, ldc, m, n, acc[i][j][e], accumulate);
+          storeC(C, ldc, m, n, acc[i][j][e], accumulate == MOEC_GEMM_ADD);
       }
     }
 }
@@ -493,6 +507,44 @@ int64_t rowSlices(const RowGroups &rows, int64_t M, int64_t N) {
   int64_t slices = std::min(kBlocksWanted / std::max<int64_t>(tiles, 1),
                             rowsPerGroup / kRowsPerSlice);
   return std::clamp<int64_t>(slices, 1, 64);
+}
+
+RowSlices denseRowSlices(KernelWriter &w, int64_t rows, int64_t M, int64_t N) {
+  RowGroups group;
+  group.count = group.capacity = rows;
+  int64_t slices = rowSlices(group, M, N), step = useBlockGemm(w).kStep;
+  return {slices, (rows + slices * step - 1) / (slices * step) * step};
+}
+
+void writeDenseReductionGemm(KernelWriter &w, llvm::StringRef label, int64_t M, int64_t N,
+                             llvm::ArrayRef<ReductionPart> parts) {
+  BlockGemm gemm = useBlockGemm(w);
+  w.beginEntry(label, {tilesFor(N), tilesFor(M), static_cast<unsigned>(parts.size())}, kThreads,
+               /*usesBarriers=*/true, kBlocksPerSM);
+  w.os() << "  switch (blockIdx.z) {\n";
+  for (auto [z, part] : llvm::enumerate(parts)) {
+    if (!part.a.gather.empty() || !part.c.store.empty() || part.c.ld != N)
+      llvm::report_fatal_error("a dense reduction product has a dense C and no gather or epilogue");
+    w.os() << "  case " << z << ":\n"
+           << "    " << gemm.function << "<true, false>(" << part.a.base << ", " << part.a.ld
+           << "LL, " << part.b.base << ", " << part.b.ld << "LL, " << part.c.base << ", " << N
+           << "LL, " << M << "LL, " << N << "LL, " << part.rows
+           << "LL, blockIdx.y * (long long)MOEC_GEMM_TILE, blockIdx.x * (long long)MOEC_GEMM_TILE, "
+           << (part.resume ? "MOEC_GEMM_RESUME" : "MOEC_GEMM_STORE") << ");\n"
+           << "    break;\n";
+  }
+  w.os() << "  }\n";
+}
+
+void writeSliceSum(KernelWriter &w, llvm::StringRef label, const std::string &partials,
+                   int64_t slices, int64_t M, int64_t N, const std::string &c) {
+  w.beginEntry(label, {blocksFor(M * N, 256), 1, 1}, kThreads, false);
+  w.os() << forEachElement(M * N) << "  {\n"
+         << "    float sum = 0.0f;\n"
+         << "    for (int s = 0; s < " << slices << "; ++s)\n"
+         << "      sum += " << partials << "[s * " << M * N << "LL + i];\n"
+         << "    " << c << "[i] = sum;\n"
+         << "  }\n";
 }
 
 void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGroups &rows,

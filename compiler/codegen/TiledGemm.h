@@ -23,6 +23,8 @@
 
 #include "compiler/codegen/KernelWriter.h"
 
+#include "llvm/ADT/ArrayRef.h"
+
 #include <cstdint>
 #include <string>
 
@@ -87,6 +89,37 @@ void writeRowGroupedGemm(KernelWriter &w, llvm::StringRef label, const RowGroups
 void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGroups &rows,
                              int64_t M, int64_t N, const GemmOperand &a, const GemmOperand &b,
                              const GemmOperand &c);
+
+/// How writeGroupReductionGemm cuts the `rows` rows of one dense group
+/// (M x N outputs) into slices: `count` slices of `rows` rows each (a
+/// multiple of the tile's k step; the last slice holds what is left).
+struct RowSlices {
+  int64_t count, rows;
+};
+RowSlices denseRowSlices(KernelWriter &w, int64_t rows, int64_t M, int64_t N);
+
+/// One product of a writeDenseReductionGemm: C (M x N, dense) = Σ over
+/// `rows` rows r of A[r, m] B[r, n], A and B stored by row from their
+/// bases. `resume`: C holds the sums over the rows before these, which the
+/// products continue in the same order, so that rows taken in pieces that
+/// start at multiples of the k step sum to the bits of one product over
+/// all of them.
+struct ReductionPart {
+  GemmOperand a, b, c;
+  int64_t rows;
+  bool resume;
+};
+
+/// Begins entry `label`: the `parts`, side by side (one per blockIdx.z),
+/// none of them sliced.
+void writeDenseReductionGemm(KernelWriter &w, llvm::StringRef label, int64_t M, int64_t N,
+                             llvm::ArrayRef<ReductionPart> parts);
+
+/// Begins entry `label`: c[i] = the sum of `slices` partial M x N products
+/// at `partials` (one after another), in slice order, as a sliced
+/// writeGroupReductionGemm of one group sums them.
+void writeSliceSum(KernelWriter &w, llvm::StringRef label, const std::string &partials,
+                   int64_t slices, int64_t M, int64_t N, const std::string &c);
 
 } // namespace moec::codegen
 

@@ -363,7 +363,8 @@ mlir::LogicalResult ModelCompiler::buildTraining() {
 mlir::LogicalResult ModelCompiler::lowerToPlan() {
   mlir::PassManager pm(&context_);
   buildLowerToPlanPipeline(pm, options_.rematerialize, options_.fusion,
-                           /*issueCollectivesEarly=*/options_.overlapChunks > 1);
+                           /*issueCollectivesEarly=*/options_.overlapChunks > 1,
+                           options_.libraryGemms);
   return pm.run(*module_);
 }
 

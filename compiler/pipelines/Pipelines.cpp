@@ -9,7 +9,8 @@
 namespace moec {
 
 void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize,
-                              moe::FusionStrategy fusion, bool issueCollectivesEarly) {
+                              moe::FusionStrategy fusion, bool issueCollectivesEarly,
+                              bool libraryGemms) {
   // Private functions (a training forward already differentiated) go.
   pm.addPass(mlir::createSymbolDCEPass());
   pm.addPass(mlir::createCanonicalizerPass());
@@ -19,7 +20,7 @@ void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize,
     pm.addNestedPass<mlir::func::FuncOp>(createMoERematerializePass());
   // Before memory planning: values inside a group take no arena bytes.
   if (fusion != moe::FusionStrategy::none)
-    pm.addNestedPass<mlir::func::FuncOp>(createMoEFusionPass({fusion}));
+    pm.addNestedPass<mlir::func::FuncOp>(createMoEFusionPass({fusion, libraryGemms}));
   // The last reordering before memory planning, which sees the lifetimes.
   if (issueCollectivesEarly)
     pm.addNestedPass<mlir::func::FuncOp>(createMoEIssueCollectivesEarlyPass());

@@ -12,10 +12,12 @@ namespace moec {
 /// ops recomputed for the backward pass (unless `rematerialize` is off),
 /// the fusion groups of `fusion`, collectives moved up to their operands
 /// (`issueCollectivesEarly`, for overlap), then one arena per function
-/// (`--moe-lower-to-plan` in moe-opt, with no fusion).
+/// (`--moe-lower-to-plan` in moe-opt, with no fusion). `libraryGemms`: the
+/// target runs dense products through a library (moec --gemm=cublaslt), so
+/// fusion leaves them whole.
 void buildLowerToPlanPipeline(mlir::OpPassManager &pm, bool rematerialize = true,
                               moe::FusionStrategy fusion = moe::FusionStrategy::none,
-                              bool issueCollectivesEarly = false);
+                              bool issueCollectivesEarly = false, bool libraryGemms = false);
 
 /// The training steps from a model's training forward function
 /// `@forward_train`: expert FFNs split for backward, autodiff, then one step

@@ -10,6 +10,8 @@
 
 #include "dialects/moe/IR/MoEOps.h"
 
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
 namespace moec {
 #define GEN_PASS_DEF_MOEFUSEROUTERPASS
 #define GEN_PASS_DEF_MOEFUSEELEMENTWISEPASS
@@ -17,6 +19,7 @@ namespace moec {
 #define GEN_PASS_DEF_MOEFUSEEXPERTPASS
 #define GEN_PASS_DEF_MOEFUSEOPTIMIZERPASS
 #define GEN_PASS_DEF_MOEFUSENORMPASS
+#define GEN_PASS_DEF_MOEFUSELMHEADPASS
 #define GEN_PASS_DEF_MOEFUSIONPASS
 #include "compiler/transforms/Passes.h.inc"
 } // namespace moec
@@ -145,13 +148,142 @@ bool feedsOneRowNormalization(Operation *op) {
          }) == 1;
 }
 
+/// Norm fusion, backward: a row normalization's input gradient whose one
+/// reader is an elementwise op over tensors of its type (the residual
+/// gradient's sum), and that op: the norm gradient's kernel applies it to
+/// each element it makes, and the gradient itself is never stored.
+bool feedsOneElementwise(Operation *op) {
+  if (!op->hasTrait<RowNormalizationGradient>() || !op->getResult(0).hasOneUse())
+    return false;
+  Type type = op->getResult(0).getType();
+  Operation *reader = *op->getResult(0).getUsers().begin();
+  return isElementwise(reader) && reader->getNumResults() == 1 &&
+         reader->getResult(0).getType() == type &&
+         llvm::all_of(reader->getOperandTypes(), [&](Type t) { return t == type; });
+}
+
 unsigned fuseNorm(func::FuncOp func) {
-  auto canJoin = [](Operation *op, Operation *anchor) {
-    return op->hasTrait<RowNormalization>() && feedsOneRowNormalization(anchor) &&
-           op->getOperand(0) == anchor->getResult(0);
+  auto canStart = [](Operation *op) {
+    return feedsOneRowNormalization(op) || feedsOneElementwise(op);
   };
-  return formFusionGroups(func.getBody().front(),
-                          {FusionKind::norm, feedsOneRowNormalization, canJoin});
+  auto canJoin = [](Operation *op, Operation *anchor) {
+    if (op->hasTrait<RowNormalization>())
+      return feedsOneRowNormalization(anchor) && op->getOperand(0) == anchor->getResult(0);
+    // A sum of two norm gradients joins the first one's group (one kernel
+    // makes one norm gradient).
+    if (!isElementwise(op))
+      return false;
+    auto gradient = llvm::find_if(op->getOperands(), [](Value v) {
+      auto result = dyn_cast<OpResult>(v);
+      return result && result.getResultNumber() == 0 && feedsOneElementwise(result.getOwner());
+    });
+    return gradient != op->operand_end() && (*gradient).getDefiningOp() == anchor;
+  };
+  return formFusionGroups(func.getBody().front(), {FusionKind::norm, canStart, canJoin});
+}
+
+/// LM head fusion: a dense product whose logits only LogitRows ops read
+/// (the loss; in training also its gradient), those ops, and the gradient of
+/// the product reading the logits' gradient: one kernel computes the logits
+/// a chunk of rows at a time, so they never exist whole.
+
+/// Whether `a` and `b` hold the same values: one value, or the same result
+/// of two equivalent recomputable ops (a forward op and the copy that
+/// `--moe-rematerialize` made of it for the backward pass).
+bool sameValues(Value a, Value b) {
+  if (a == b)
+    return true;
+  auto x = dyn_cast<OpResult>(a), y = dyn_cast<OpResult>(b);
+  return x && y && x.getResultNumber() == y.getResultNumber() &&
+         x.getOwner()->hasTrait<Recomputable>() &&
+         OperationEquivalence::isEquivalentTo(x.getOwner(), y.getOwner(),
+                                              OperationEquivalence::IgnoreLocations);
+}
+
+bool isLMHeadGradient(Operation *op, Operation *product, Value dlogits) {
+  return op->hasTrait<DenseProductGradient>() &&
+         sameValues(op->getOperand(0), product->getOperand(0)) &&
+         op->getOperand(1) == product->getOperand(1) && op->getOperand(2) == dlogits &&
+         samePrecision(op, product);
+}
+
+/// Whether `op` is a dense product whose f32 logits only LogitRows ops read
+/// (as operand 0), each of them a loss (a 0-d result) or a gradient read
+/// only by the product's gradient. (A bias gradient would read the logits'
+/// gradient whole: then only the loss, in evaluation, fuses.)
+bool startsLMHead(Operation *op) {
+  if (!op->hasTrait<DenseProduct>() || op->getNumResults() != 1)
+    return false;
+  Value logits = op->getResult(0);
+  auto type = dyn_cast<RankedTensorType>(logits.getType());
+  if (!type || !type.getElementType().isF32() || logits.use_empty())
+    return false;
+  return llvm::all_of(logits.getUses(), [&](OpOperand &use) {
+    Operation *reader = use.getOwner();
+    if (!reader->hasTrait<LogitRows>() || use.getOperandNumber() != 0 ||
+        reader->getNumResults() != 1)
+      return false;
+    Value result = reader->getResult(0);
+    if (cast<RankedTensorType>(result.getType()).getRank() == 0)
+      return true;
+    return !result.use_empty() && llvm::all_of(result.getUsers(), [&](Operation *user) {
+      return isLMHeadGradient(user, op, result);
+    });
+  });
+}
+
+/// When the product of an LM head group reads the forward's input and its
+/// gradient the backward's recomputed copy, both read the copy, which is
+/// live where the group runs (at the start of the backward pass); the
+/// forward's is then dead after its last forward reader, as
+/// rematerialization meant.
+void readRecomputedInput(FusedOp fused) {
+  Operation *product = nullptr, *gradient = nullptr;
+  for (Operation &member : fused.getMembers()) {
+    if (member.hasTrait<DenseProduct>())
+      product = &member;
+    else if (member.hasTrait<DenseProductGradient>())
+      gradient = &member;
+  }
+  if (!product || !gradient || product->getOperand(0) == gradient->getOperand(0))
+    return;
+  auto forward = cast<BlockArgument>(product->getOperand(0));
+  product->setOperand(0, gradient->getOperand(0));
+  if (!forward.use_empty())
+    return;
+  SmallVector<Value> inputs(fused.getInputs());
+  Value outside = inputs[forward.getArgNumber()];
+  inputs.erase(inputs.begin() + forward.getArgNumber());
+  fused.getBody()->eraseArgument(forward.getArgNumber());
+  OpBuilder builder(fused);
+  auto rebuilt =
+      builder.create<FusedOp>(fused.getLoc(), fused.getResultTypes(), inputs, fused.getKindAttr());
+  rebuilt->setAttrs(fused->getAttrDictionary());
+  rebuilt.getRegion().takeBody(fused.getRegion());
+  fused->replaceAllUsesWith(rebuilt->getResults());
+  fused->erase();
+  // The forward's copy may have had no other reader.
+  if (Operation *producer = outside.getDefiningOp(); producer && isOpTriviallyDead(producer))
+    producer->erase();
+}
+
+unsigned fuseLMHead(func::FuncOp func) {
+  auto canJoin = [](Operation *op, Operation *anchor) {
+    if (op->hasTrait<LogitRows>())
+      return startsLMHead(anchor) && op->getOperand(0) == anchor->getResult(0);
+    return anchor->hasTrait<LogitRows>() && anchor->getNumResults() == 1 &&
+           op->hasTrait<DenseProductGradient>() && op->getOperand(2) == anchor->getResult(0);
+  };
+  unsigned formed =
+      formFusionGroups(func.getBody().front(), {FusionKind::lm_head, startsLMHead, canJoin});
+  SmallVector<FusedOp> groups;
+  func.walk([&](FusedOp fused) {
+    if (fused.getKind() == FusionKind::lm_head)
+      groups.push_back(fused);
+  });
+  for (FusedOp fused : groups)
+    readRecomputedInput(fused);
+  return formed;
 }
 
 /// Optimizer fusion: the independent updates of every parameter (siblings:
@@ -188,6 +320,10 @@ struct MoEFuseNormPass : impl::MoEFuseNormPassBase<MoEFuseNormPass> {
   void runOnOperation() override { fuseNorm(getOperation()); }
 };
 
+struct MoEFuseLMHeadPass : impl::MoEFuseLMHeadPassBase<MoEFuseLMHeadPass> {
+  void runOnOperation() override { fuseLMHead(getOperation()); }
+};
+
 struct MoEFuseOptimizerPass : impl::MoEFuseOptimizerPassBase<MoEFuseOptimizerPass> {
   void runOnOperation() override { fuseOptimizer(getOperation()); }
 };
@@ -208,6 +344,8 @@ struct MoEFusionPass : impl::MoEFusionPassBase<MoEFusionPass> {
       return;
     fuseNorm(getOperation()); // before elementwise chains take the sums
     fuseElementwise(getOperation());
+    if (!libraryGemms)
+      fuseLMHead(getOperation());
     fuseOptimizer(getOperation());
   }
 };

@@ -98,7 +98,7 @@ def MoEFuseExpertPass : Pass<"moe-fuse-expert", "::mlir::func::FuncOp"> {
 }
 
 def MoEFuseNormPass : Pass<"moe-fuse-norm", "::mlir::func::FuncOp"> {
-  let summary = "Fuse each residual sum into the RMS norm that reads it";
+  let summary = "Fuse each residual sum into the RMS norm that reads it, and each norm gradient into the sum that reads it";
   let description = [{
     An `Elementwise` op (the residual sum `moe.add`) whose result one op
     with the `RowNormalization` trait (`moe.rms_norm`) reads as its input
@@ -107,6 +107,13 @@ def MoEFuseNormPass : Pass<"moe-fuse-norm", "::mlir::func::FuncOp"> {
     group (the residual stream is), and normalizes them; the norm's second
     pass reads the stored row back instead of a separate kernel's output.
     One launch fewer per norm of a pre-norm transformer's residual stream.
+
+    Backward: an op whose result 0 is a row normalization's input gradient
+    (`RowNormalizationGradient`: `moe.rms_norm_grad`) and the one
+    elementwise op reading it (the residual gradient's sum, over tensors of
+    its type; a sum of two such gradients joins the first) form a `moe.fused
+    norm` region: the norm gradient's kernel applies the sum to each
+    element it makes, so the gradient itself is never stored.
   }];
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }
@@ -125,6 +132,39 @@ def MoEFuseOptimizerPass : Pass<"moe-fuse-optimizer", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }
 
+def MoEFuseLMHeadPass : Pass<"moe-fuse-lm-head", "::mlir::func::FuncOp"> {
+  let summary = "Fuse the LM head's product, the cross-entropy and their gradients into one chunked kernel";
+  let description = [{
+    A dense product (`DenseProduct`: `moe.linear`) whose result only ops
+    that read it as rows of logits (`LogitRows`: `moe.cross_entropy`,
+    `moe.cross_entropy_grad`) read, those ops, and the product's gradient
+    (`DenseProductGradient`: `moe.linear_grad`) that reads the logits'
+    gradient, form a `moe.fused lm_head` region: one kernel computes the
+    logits a chunk of rows at a time, each chunk's loss terms and logit
+    gradients in place, then the chunk's rows of the input gradient and its
+    share of the weight gradient, so that the `[T, V]` logits (and their
+    gradient) never exist whole: the kernel's workspace holds one chunk of
+    about `T·d` values. The losses and gradients are those of the unfused
+    ops, bit for bit (the weight gradient's sum over rows continues from
+    chunk to chunk in the same order). An LM head with a bias fuses in the
+    evaluation function only (the bias gradient reads every row of the
+    logits' gradient).
+
+    ```mlir
+    %logits = moe.linear %h, %w : tensor<2x8x64xf32>, tensor<256x64xf32>
+    %loss = moe.cross_entropy %logits, %targets : tensor<2x8x256xf32>, tensor<2x8xi32>
+    ...
+    %dlogits = moe.cross_entropy_grad %logits, %targets, %dloss : ...
+    %dh, %dw = moe.linear_grad %h, %w, %dlogits : ...
+    // After:
+    %loss, %dh, %dw = moe.fused <lm_head>(%h, %w, %targets, %dloss) : ... {
+      ...
+    }
+    ```
+  }];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
 def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
   let summary = "Apply a fusion strategy: the fusion passes it names, in order";
   let description = [{
@@ -136,8 +176,9 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
     * `expert`: `--moe-fuse-expert`.
     * `moe`: every MoE-specific fusion built so far (router, dispatch,
       expert; a dispatch and the expert FFN reading it form one group).
-    * `all`: `moe`, then for the dense part `--moe-fuse-norm` and
-      `--moe-fuse-elementwise`, and `--moe-fuse-optimizer`.
+    * `all`: `moe`, then for the dense part `--moe-fuse-norm`,
+      `--moe-fuse-elementwise` and `--moe-fuse-lm-head` (not with
+      `library-gemms`), and `--moe-fuse-optimizer`.
   }];
   let options = [
     Option<"strategy", "strategy", "::moec::moe::FusionStrategy",
@@ -153,7 +194,11 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
              clEnumValN(::moec::moe::FusionStrategy::moe, "moe",
                         "every MoE-specific fusion"),
              clEnumValN(::moec::moe::FusionStrategy::all, "all",
-                        "moe, then residual norms, elementwise chains and the optimizer"))}]>,
+                        "moe, then residual norms, elementwise chains, the LM head "
+                        "and the optimizer"))}]>,
+    Option<"libraryGemms", "library-gemms", "bool", /*default=*/"false",
+           "The target runs dense products as library GEMMs (moec --gemm=cublaslt), "
+           "which read whole tensors: the LM head is not chunked">,
   ];
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }

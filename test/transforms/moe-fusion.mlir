@@ -266,3 +266,133 @@ func.func @expert_precisions(%xe: tensor<32x8xf32>, %w1: tensor<4x12x8xf32>, %si
   %y = moe.grouped_ffn_down %h weights(%w2) group_sizes(%sizes) {activation = #moe.activation<gelu>} : (tensor<32x12xf32>, tensor<4x8x12xf32>, tensor<4xi32>) -> tensor<32x8xf32>
   return %y : tensor<32x8xf32>
 }
+
+// -----
+
+// LM head: the head's product, the cross-entropy of its logits and their
+// gradients form one group yielding the loss and the gradients of the
+// input and the weight; the logits and their gradient stay inside (the
+// kernel computes them a chunk of rows at a time). Not with library GEMMs.
+// RUN: moe-opt %s --split-input-file --moe-fuse-lm-head | FileCheck %s --check-prefix=LMHEAD
+// RUN: moe-opt %s --split-input-file --moe-fusion="strategy=all library-gemms=true" | FileCheck %s --check-prefix=LIBRARY
+// LMHEAD-LABEL: func.func @lm_head_training
+// LMHEAD:      %[[R:.+]]:3 = moe.fused <lm_head>(%arg0, %arg1, %arg2, %arg3) : (tensor<2x16x32xf32>, tensor<64x32xf32>, tensor<2x16xi32>, tensor<f32>) -> (tensor<f32>, tensor<2x16x32xf32>, tensor<64x32xf32>) {
+// LMHEAD-NEXT: ^bb0(%[[H:.+]]: tensor<2x16x32xf32>, %[[W:.+]]: tensor<64x32xf32>, %[[T:.+]]: tensor<2x16xi32>, %[[D:.+]]: tensor<f32>):
+// LMHEAD-NEXT:   %[[L:.+]] = moe.linear %[[H]], %[[W]]
+// LMHEAD-NEXT:   %[[LOSS:.+]] = moe.cross_entropy %[[L]], %[[T]]
+// LMHEAD-NEXT:   %[[DL:.+]] = moe.cross_entropy_grad %[[L]], %[[T]], %[[D]]
+// LMHEAD-NEXT:   %[[DH:.+]], %[[DW:.+]] = moe.linear_grad %[[H]], %[[W]], %[[DL]]
+// LMHEAD-NEXT:   moe.yield %[[LOSS]], %[[DH]], %[[DW]]
+// LMHEAD:      return %[[R]]#0, %[[R]]#1, %[[R]]#2
+// ALL-LABEL: func.func @lm_head_training
+// ALL:       moe.fused <lm_head>
+// LIBRARY-LABEL: func.func @lm_head_training
+// LIBRARY-NOT: moe.fused <lm_head>
+// MOE-LABEL: func.func @lm_head_training
+// MOE-NOT:   moe.fused
+func.func @lm_head_training(%h: tensor<2x16x32xf32>, %w: tensor<64x32xf32>, %t: tensor<2x16xi32>,
+                            %dloss: tensor<f32>)
+    -> (tensor<f32>, tensor<2x16x32xf32>, tensor<64x32xf32>) {
+  %logits = moe.linear %h, %w : tensor<2x16x32xf32>, tensor<64x32xf32>
+  %loss = moe.cross_entropy %logits, %t : tensor<2x16x64xf32>, tensor<2x16xi32>
+  %dlogits = moe.cross_entropy_grad %logits, %t, %dloss : (tensor<2x16x64xf32>, tensor<2x16xi32>, tensor<f32>) -> tensor<2x16x64xf32>
+  %dh, %dw = moe.linear_grad %h, %w, %dlogits : (tensor<2x16x32xf32>, tensor<64x32xf32>, tensor<2x16x64xf32>) -> (tensor<2x16x32xf32>, tensor<64x32xf32>)
+  return %loss, %dh, %dw : tensor<f32>, tensor<2x16x32xf32>, tensor<64x32xf32>
+}
+
+// -----
+
+// Evaluation: the product and the loss, a bias included.
+// LMHEAD-LABEL: func.func @lm_head_eval
+// LMHEAD:      %[[LOSS:.+]] = moe.fused <lm_head>(%arg0, %arg1, %arg2, %arg3) : (tensor<2x16x32xf32>, tensor<64x32xf32>, tensor<64xf32>, tensor<2x16xi32>) -> tensor<f32> {
+// LMHEAD:        moe.linear
+// LMHEAD-NEXT:   moe.cross_entropy
+// LMHEAD-NEXT:   moe.yield
+// LMHEAD:      return %[[LOSS]]
+func.func @lm_head_eval(%h: tensor<2x16x32xf32>, %w: tensor<64x32xf32>, %b: tensor<64xf32>,
+                        %t: tensor<2x16xi32>) -> tensor<f32> {
+  %logits = moe.linear %h, %w, %b : tensor<2x16x32xf32>, tensor<64x32xf32>, tensor<64xf32>
+  %loss = moe.cross_entropy %logits, %t : tensor<2x16x64xf32>, tensor<2x16xi32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+// No group when the logits must be stored anyway (another op reads them),
+// when the bias's gradient reads the logits' gradient whole, or when the
+// head's gradient has another precision than the head.
+// LMHEAD-LABEL: func.func @lm_head_not_fused
+// LMHEAD-NOT:   moe.fused
+func.func @lm_head_not_fused(%h: tensor<2x16x32xf32>, %w: tensor<64x32xf32>, %b: tensor<64xf32>,
+                             %t: tensor<2x16xi32>, %dloss: tensor<f32>)
+    -> (tensor<f32>, tensor<2x16x64xf32>, tensor<f32>, tensor<64xf32>, tensor<f32>, tensor<64x32xf32>) {
+  %logits = moe.linear %h, %w : tensor<2x16x32xf32>, tensor<64x32xf32>
+  %loss = moe.cross_entropy %logits, %t : tensor<2x16x64xf32>, tensor<2x16xi32>
+  %biased = moe.linear %h, %w, %b : tensor<2x16x32xf32>, tensor<64x32xf32>, tensor<64xf32>
+  %loss2 = moe.cross_entropy %biased, %t : tensor<2x16x64xf32>, tensor<2x16xi32>
+  %d2 = moe.cross_entropy_grad %biased, %t, %dloss : (tensor<2x16x64xf32>, tensor<2x16xi32>, tensor<f32>) -> tensor<2x16x64xf32>
+  %db = moe.reduce_rows %d2 : (tensor<2x16x64xf32>) -> tensor<64xf32>
+  %bf = moe.linear %h, %w {moe.precision = #moe.precision<bf16>} : tensor<2x16x32xf32>, tensor<64x32xf32>
+  %loss3 = moe.cross_entropy %bf, %t : tensor<2x16x64xf32>, tensor<2x16xi32>
+  %d3 = moe.cross_entropy_grad %bf, %t, %dloss : (tensor<2x16x64xf32>, tensor<2x16xi32>, tensor<f32>) -> tensor<2x16x64xf32>
+  %dh3, %dw3 = moe.linear_grad %h, %w, %d3 : (tensor<2x16x32xf32>, tensor<64x32xf32>, tensor<2x16x64xf32>) -> (tensor<2x16x32xf32>, tensor<64x32xf32>)
+  return %loss, %logits, %loss2, %db, %loss3, %dw3 : tensor<f32>, tensor<2x16x64xf32>, tensor<f32>, tensor<64xf32>, tensor<f32>, tensor<64x32xf32>
+}
+
+// -----
+
+// After --moe-rematerialize the head's gradient reads a recomputed copy of
+// the head's input: the group reads the copy for both (it runs in the
+// backward pass, where the copy lives), and the forward's norm, read by
+// nothing else, goes.
+// LMHEAD-LABEL: func.func @lm_head_recomputed_input
+// LMHEAD:      %[[COPY:.+]] = moe.rms_norm %arg0, %arg1
+// LMHEAD-NOT:  moe.rms_norm
+// LMHEAD:      moe.fused <lm_head>(%arg2, %arg3, %arg4, %[[COPY]]) : (tensor<64x32xf32>, tensor<2x16xi32>, tensor<f32>, tensor<2x16x32xf32>)
+// LMHEAD-NEXT: ^bb0(%[[W:.+]]: tensor<64x32xf32>, %[[T:.+]]: tensor<2x16xi32>, %[[D:.+]]: tensor<f32>, %[[X:.+]]: tensor<2x16x32xf32>):
+// LMHEAD-NEXT:   moe.linear %[[X]], %[[W]]
+// LMHEAD:        moe.linear_grad %[[X]], %[[W]]
+func.func @lm_head_recomputed_input(%r: tensor<2x16x32xf32>, %g: tensor<32xf32>,
+                                    %w: tensor<64x32xf32>, %t: tensor<2x16xi32>,
+                                    %dloss: tensor<f32>)
+    -> (tensor<f32>, tensor<2x16x32xf32>, tensor<64x32xf32>) {
+  %h = moe.rms_norm %r, %g : tensor<2x16x32xf32>, tensor<32xf32>
+  %logits = moe.linear %h, %w : tensor<2x16x32xf32>, tensor<64x32xf32>
+  %loss = moe.cross_entropy %logits, %t : tensor<2x16x64xf32>, tensor<2x16xi32>
+  %dlogits = moe.cross_entropy_grad %logits, %t, %dloss : (tensor<2x16x64xf32>, tensor<2x16xi32>, tensor<f32>) -> tensor<2x16x64xf32>
+  %h2 = moe.rms_norm %r, %g : tensor<2x16x32xf32>, tensor<32xf32>
+  %dh, %dw = moe.linear_grad %h2, %w, %dlogits : (tensor<2x16x32xf32>, tensor<64x32xf32>, tensor<2x16x64xf32>) -> (tensor<2x16x32xf32>, tensor<64x32xf32>)
+  return %loss, %dh, %dw : tensor<f32>, tensor<2x16x32xf32>, tensor<64x32xf32>
+}
+
+// -----
+
+// Norm, backward: the residual gradient's sum joins the norm gradient whose
+// dx it reads, and dx stays inside; a sum of two norm gradients joins the
+// first; a dx read twice is stored and stays apart.
+// NORM-LABEL: func.func @norm_grad
+// NORM:      %[[A:.+]]:2 = moe.fused <norm>(%arg0, %arg1, %arg2, %arg3) : (tensor<2x16x32xf32>, tensor<32xf32>, tensor<2x16x32xf32>, tensor<2x16x32xf32>) -> (tensor<32xf32>, tensor<2x16x32xf32>) {
+// NORM-NEXT: ^bb0(%[[X:.+]]: tensor<2x16x32xf32>, %[[W:.+]]: tensor<32xf32>, %[[DY:.+]]: tensor<2x16x32xf32>, %[[DR:.+]]: tensor<2x16x32xf32>):
+// NORM-NEXT:   %[[DX:.+]], %[[DW:.+]] = moe.rms_norm_grad %[[X]], %[[W]], %[[DY]]
+// NORM-NEXT:   %[[S:.+]] = moe.add %[[DR]], %[[DX]]
+// NORM-NEXT:   moe.yield %[[DW]], %[[S]]
+// NORM:      %[[DX2:.+]], %{{.+}} = moe.rms_norm_grad %arg0, %arg1, %[[A]]#1
+// NORM-NEXT: %[[B:.+]]:2 = moe.fused <norm>(%arg0, %arg1, %arg2, %[[DX2]]) :
+// NORM-NEXT: ^bb0(%{{.+}}, %{{.+}}, %{{.+}}, %[[IN:.+]]: tensor<2x16x32xf32>):
+// NORM-NEXT:   %[[DX3:.+]], %{{.+}} = moe.rms_norm_grad
+// NORM-NEXT:   moe.add %[[DX3]], %[[IN]]
+// NORM:      %[[D:.+]], %{{.+}} = moe.rms_norm_grad %arg0, %arg1, %[[B]]#1
+// NORM-NEXT: moe.add %[[D]], %[[D]]
+// NORM-NOT:  moe.fused
+func.func @norm_grad(%x: tensor<2x16x32xf32>, %w: tensor<32xf32>, %dy: tensor<2x16x32xf32>,
+                     %dr: tensor<2x16x32xf32>)
+    -> (tensor<32xf32>, tensor<32xf32>, tensor<32xf32>, tensor<32xf32>, tensor<2x16x32xf32>) {
+  %dx, %dw = moe.rms_norm_grad %x, %w, %dy {eps = 1.0e-6 : f32} : (tensor<2x16x32xf32>, tensor<32xf32>, tensor<2x16x32xf32>) -> (tensor<2x16x32xf32>, tensor<32xf32>)
+  %s = moe.add %dr, %dx : tensor<2x16x32xf32>
+  %dx2, %dw2 = moe.rms_norm_grad %x, %w, %s {eps = 1.0e-6 : f32} : (tensor<2x16x32xf32>, tensor<32xf32>, tensor<2x16x32xf32>) -> (tensor<2x16x32xf32>, tensor<32xf32>)
+  %dx3, %dw3 = moe.rms_norm_grad %x, %w, %dy {eps = 1.0e-6 : f32} : (tensor<2x16x32xf32>, tensor<32xf32>, tensor<2x16x32xf32>) -> (tensor<2x16x32xf32>, tensor<32xf32>)
+  %s2 = moe.add %dx3, %dx2 : tensor<2x16x32xf32>
+  %dx4, %dw4 = moe.rms_norm_grad %x, %w, %s2 {eps = 1.0e-6 : f32} : (tensor<2x16x32xf32>, tensor<32xf32>, tensor<2x16x32xf32>) -> (tensor<2x16x32xf32>, tensor<32xf32>)
+  %s3 = moe.add %dx4, %dx4 : tensor<2x16x32xf32>
+  return %dw, %dw2, %dw3, %dw4, %s3 : tensor<32xf32>, tensor<32xf32>, tensor<32xf32>, tensor<32xf32>, tensor<2x16x32xf32>
+}

@@ -113,7 +113,8 @@ cl::opt<moec::moe::FusionStrategy> fusion(
                clEnumValN(moec::moe::FusionStrategy::moe, "moe",
                           "every MoE-specific fusion (router, dispatch, expert)"),
                clEnumValN(moec::moe::FusionStrategy::all, "all",
-                          "moe, residual norms, elementwise chains, the optimizer")),
+                          "moe, residual norms, elementwise chains, the chunked LM head "
+                          "and its loss, the optimizer")),
     cl::init(moec::moe::FusionStrategy::none));
 cl::opt<int64_t> batch(cl::cat(moecCategory), "batch", cl::desc("Batch size of the compiled graph "
                                           "(default: training.batch_size)"),

@@ -36,6 +36,15 @@ int64_t tokenRowCount(Operation *op) {
   return 0;
 }
 
+Value FusedOp::getOuterValue(Value inner) {
+  if (auto argument = dyn_cast<BlockArgument>(inner))
+    return argument.getOwner() == getBody() ? getInputs()[argument.getArgNumber()] : Value();
+  for (OpOperand &yielded : getBody()->getTerminator()->getOpOperands())
+    if (yielded.get() == inner)
+      return getResult(yielded.getOperandNumber());
+  return {};
+}
+
 std::optional<unsigned> FusedOp::getOverwrittenOperand(unsigned resultIndex) {
   // The member's own choice, when what it overwrites is an input of the
   // group that no other member reads (members may run one by one).

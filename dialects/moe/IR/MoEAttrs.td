@@ -93,7 +93,8 @@ def MoE_FusionKind : MoE_Enum<"FusionKind", "the kind of a fusion group", [
   I32EnumAttrCase<"optimizer", 2>,
   I32EnumAttrCase<"dispatch", 3>,
   I32EnumAttrCase<"expert", 4>,
-  I32EnumAttrCase<"norm", 5>]>;
+  I32EnumAttrCase<"norm", 5>,
+  I32EnumAttrCase<"lm_head", 6>]>;
 def MoE_FusionKindAttr : MoE_EnumAttr<MoE_FusionKind, "fusion">;
 
 // Which fusions `--moe-fusion` (and `moec --fusion`) applies.

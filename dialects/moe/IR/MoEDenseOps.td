@@ -70,7 +70,7 @@ def MoE_LayerNormOp : MoE_Op<"layer_norm", [DeclareOpInterfaceMethods<MoE_Gradie
   let hasVerifier = 1;
 }
 
-def MoE_LinearOp : MoE_Op<"linear", [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
+def MoE_LinearOp : MoE_Op<"linear", [MoE_MatrixProducts, MoE_DenseProduct, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, InferTypeOpAdaptor]> {
   let summary = "dense projection y = x · Wᵀ (+ b)";
   let description = [{
     `input` is `[..., in]`, `weight` `[out, in]` (Hugging Face layout), the
@@ -310,7 +310,7 @@ def MoE_AttentionOp : MoE_Op<"attention", [MoE_MatrixProducts, DeclareOpInterfac
   let hasVerifier = 1;
 }
 
-def MoE_CrossEntropyOp : MoE_Op<"cross_entropy", [MoE_BatchMean, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
+def MoE_CrossEntropyOp : MoE_Op<"cross_entropy", [MoE_BatchMean, MoE_LogitRows, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "token-mean softmax cross-entropy";
   let description = [{
     `mean_t (logsumexp(logits[t, :]) − logits[t, targets[t]])` over every

@@ -154,6 +154,37 @@ def MoE_RowNormalization : NativeOpTrait<"RowNormalization"> {
   let cppNamespace = "::moec::moe";
 }
 
+// The op is a dense product `y = x Wᵀ (+ b)` (operands x, W and an optional
+// bias b): each row of y needs only the same row of x, so its work splits
+// into chunks of rows.
+def MoE_DenseProduct : NativeOpTrait<"DenseProduct"> {
+  let cppNamespace = "::moec::moe";
+}
+
+// The op reads operand 0 as rows of logits over its last dimension, each row
+// with its own target and nothing of the other rows (a row's loss term, or
+// its gradient): `--moe-fuse-lm-head` computes the rows a chunk at a time
+// from the product that produces them, so that every row never exists at
+// once.
+def MoE_LogitRows : NativeOpTrait<"LogitRows"> {
+  let cppNamespace = "::moec::moe";
+}
+
+// The op is the gradient of a dense product `y = x Wᵀ` (operands x, W and
+// dy; results dx = dy W, row by row, and dW = dyᵀ x, a sum over rows):
+// its work splits into chunks of rows, dW summed chunk after chunk.
+def MoE_DenseProductGradient : NativeOpTrait<"DenseProductGradient"> {
+  let cppNamespace = "::moec::moe";
+}
+
+// Result 0 is the gradient of a row normalization's input, made one block
+// per row, element by element: `--moe-fuse-norm` lets the kernel apply the
+// elementwise op that reads it (the residual gradient's sum) as it makes
+// each element, which is then never stored.
+def MoE_RowNormalizationGradient : NativeOpTrait<"RowNormalizationGradient"> {
+  let cppNamespace = "::moec::moe";
+}
+
 // An optimizer's update of one parameter: elementwise over its operands of
 // the parameter's shape, reading its 0-d operands (the step, hyperparameters,
 // the clip scale) whole. Updates of different parameters are independent:

@@ -66,6 +66,9 @@ def MoE_FusedOp : MoE_Op<"fused", [IsolatedFromAbove, RecursiveMemoryEffects,
   let extraClassDeclaration = [{
     /// The ops of the group, in order (without the terminator).
     auto getMembers() { return getBody()->without_terminator(); }
+    /// The group's input or result behind `inner`, a value of its body (a
+    /// block argument or a yielded value); null for one that stays inside.
+    ::mlir::Value getOuterValue(::mlir::Value inner);
   }];
 }
 

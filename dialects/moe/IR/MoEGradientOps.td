@@ -53,7 +53,7 @@ def MoE_EmbeddingGradOp : MoE_GradOp<"embedding_grad"> {
 }
 
 def MoE_RMSNormGradOp : MoE_GradOp<"rms_norm_grad",
-    [AllTypesMatch<["input", "dresult", "dinput"]>, AllTypesMatch<["weight", "dweight"]>]> {
+    [MoE_RowNormalizationGradient, AllTypesMatch<["input", "dresult", "dinput"]>, AllTypesMatch<["weight", "dweight"]>]> {
   let summary = "dinput and dweight of moe.rms_norm";
   let arguments = (ins MoE_FloatTensor:$input, MoE_FloatTensor:$weight,
                        MoE_FloatTensor:$dresult, F32Attr:$eps);
@@ -61,7 +61,7 @@ def MoE_RMSNormGradOp : MoE_GradOp<"rms_norm_grad",
 }
 
 def MoE_LinearGradOp : MoE_GradOp<"linear_grad",
-    [AllTypesMatch<["input", "dinput"]>, AllTypesMatch<["weight", "dweight"]>]> {
+    [MoE_DenseProductGradient, AllTypesMatch<["input", "dinput"]>, AllTypesMatch<["weight", "dweight"]>]> {
   let summary = "dinput = dresult · W, dweight = dresultᵀ · input";
   let description = [{
     Over all leading dimensions of `input` (`[..., in]`) and `dresult`
@@ -190,7 +190,7 @@ def MoE_FFNGradOp : MoE_GradOp<"ffn_grad"> {
 }
 
 def MoE_CrossEntropyGradOp : MoE_GradOp<"cross_entropy_grad",
-    [AllTypesMatch<["logits", "dlogits"]>,
+    [MoE_LogitRows, AllTypesMatch<["logits", "dlogits"]>,
      DeclareOpInterfaceMethods<MoE_InPlaceOpInterface>]> {
   let summary = "dlogits = (softmax(logits) − onehot(targets)) · dloss / N";
   let arguments = (ins MoE_FloatTensor:$logits, MoE_IndexTensor:$targets,

@@ -62,6 +62,23 @@ class HiddenGradientInput : public mlir::OpTrait::TraitBase<ConcreteType, Hidden
 template <typename ConcreteType>
 class RowNormalization : public mlir::OpTrait::TraitBase<ConcreteType, RowNormalization> {};
 
+/// A dense product y = x Wᵀ (+ b): operands (x, W[, b]).
+template <typename ConcreteType>
+class DenseProduct : public mlir::OpTrait::TraitBase<ConcreteType, DenseProduct> {};
+
+/// The op reads operand 0 as rows of logits, each row by itself.
+template <typename ConcreteType>
+class LogitRows : public mlir::OpTrait::TraitBase<ConcreteType, LogitRows> {};
+
+/// The gradient of a dense product: operands (x, W, dy), results (dx, dW).
+template <typename ConcreteType>
+class DenseProductGradient : public mlir::OpTrait::TraitBase<ConcreteType, DenseProductGradient> {};
+
+/// Result 0 is a row normalization's input gradient, made one block per row.
+template <typename ConcreteType>
+class RowNormalizationGradient
+    : public mlir::OpTrait::TraitBase<ConcreteType, RowNormalizationGradient> {};
+
 /// An optimizer's update of one parameter: elementwise over its operands of
 /// the parameter's shape, reading 0-d operands whole.
 template <typename ConcreteType>

@@ -7,6 +7,7 @@
 #include "runtime/cudaemu/CudaEmuDevice.h"
 #include "runtime/cudaemu/HostGemm.h"
 #include "test/unit/ScopedCacheDir.h"
+#include "test/unit/codegen/EmuKernelRunner.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -36,11 +37,7 @@ constexpr int64_t kRows = 150, kIn = 140, kOut = 130;
 class GeneratedGemm : public ::testing::Test {
 protected:
   void SetUp() override {
-    mlir::DialectRegistry registry;
-    registry.insert<moe::MoEDialect, mlir::func::FuncDialect>();
-    codegen::registerCudaKernelModels(registry);
-    context_.appendDialectRegistry(registry);
-    context_.loadAllAvailableDialects();
+    test::loadKernelDialects(context_);
     std::mt19937 random(7);
     std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
     for (auto *values : {&x_, &w_, &dy_})
@@ -76,46 +73,17 @@ protected:
       return {};
     source_ = kernel->source;
 
-    flatbuffers::FlatBufferBuilder fbb;
-    std::vector<flatbuffers::Offset<plan::Launch>> launches;
-    for (const codegen::KernelLaunch &launch : kernel->launches) {
-      std::vector<uint32_t> grid(launch.grid.begin(), launch.grid.end());
-      std::vector<uint32_t> block(launch.block.begin(), launch.block.end());
-      launches.push_back(plan::CreateLaunchDirect(fbb, launch.entry.c_str(), &grid, &block));
-    }
-    fbb.Finish(plan::CreateKernelDirect(fbb, kernel->name.c_str(), "sm_90", "", nullptr, "",
-                                        kernel->source.c_str(), &launches,
-                                        kernel->workspaceBytes));
-    const plan::Kernel *stored = flatbuffers::GetRoot<plan::Kernel>(fbb.GetBufferPointer());
-    auto device = rt::cudaemu::CudaEmuDevice::create();
-    auto executable = device->loadExecutable({stored});
-    EXPECT_TRUE(executable.isOk()) << executable.status().message();
-    if (!executable.isOk())
-      return {};
-
     std::vector<std::vector<float>> results;
     for (size_t n : resultSizes)
       results.emplace_back(n, std::nanf(""));
-    std::vector<char> workspace(kernel->workspaceBytes);
     std::vector<void *> pointers;
     for (const float *operand : operands)
       pointers.push_back(const_cast<float *>(operand));
     for (auto &result : results)
       pointers.push_back(result.data());
-    if (kernel->workspaceBytes)
-      pointers.push_back(workspace.data());
-    std::vector<void *> args;
-    for (void *&pointer : pointers)
-      args.push_back(&pointer);
-    for (const codegen::KernelLaunch &launch : kernel->launches) {
-      rt::hal::LaunchConfig config;
-      std::copy(launch.grid.begin(), launch.grid.end(), config.grid);
-      std::copy(launch.block.begin(), launch.block.end(), config.block);
-      config.argumentCount = args.size();
-      rt::Status launched =
-          (*executable)->launch(device->defaultStream(), launch.entry, config, args.data());
-      EXPECT_TRUE(launched.isOk()) << launched.message();
-    }
+    auto device = rt::cudaemu::CudaEmuDevice::create();
+    if (!test::runOnEmu(*device, *kernel, pointers))
+      return {};
     return results;
   }
 
