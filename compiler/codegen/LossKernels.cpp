@@ -432,13 +432,12 @@ FailureOr<CudaKernel> fusedLMHeadKernel(Operation *op) {
       productGrad = m;
   }
   bool training = lossGrad && productGrad && count == 4;
-  bool shaped =
-      product && loss && loss.getLogits() == product.getResult() &&
-      (count == 2 || (training && lossGrad.getLogits() == product.getResult() &&
-                      lossGrad.getTargets() == loss.getTargets() &&
-                      productGrad.getDresult() == lossGrad.getResult() &&
-                      productGrad.getInput() == product.getInput() &&
-                      productGrad.getWeight() == product.getWeight() && !product.getBias()));
+  bool shaped = product && loss && loss.getLogits() == product.getResult() &&
+                (count == 2 || (training && lossGrad.getLogits() == product.getResult() &&
+                                lossGrad.getTargets() == loss.getTargets() &&
+                                productGrad.getDresult() == lossGrad.getResult() &&
+                                productGrad.getInput() == product.getInput() &&
+                                productGrad.getWeight() == product.getWeight()));
   KernelWriter w(op, "fused_lm_head");
   // The kernel parameter behind a value of the body (an input or a yielded
   // value), or "" for one that stays inside.
@@ -450,28 +449,31 @@ FailureOr<CudaKernel> fusedLMHeadKernel(Operation *op) {
       (training && !nameOf(lossGrad.getResult()).empty()))
     return op->emitOpError("has no kernel for an LM head group other than moe.linear and the "
                            "moe.cross_entropy of its logits (and their gradients: "
-                           "moe.cross_entropy_grad and the moe.linear_grad of its result, "
-                           "without a bias), the logits and their gradient read by no other op");
+                           "moe.cross_entropy_grad and the moe.linear_grad of its result), "
+                           "the logits and their gradient read by no other op");
   auto weightType = cast<RankedTensorType>(product.getWeight().getType());
   int64_t V = weightType.getDimSize(0), d = weightType.getDimSize(1);
   int64_t T = numElements(product.getInput()) / d;
   std::string x = nameOf(product.getInput()), weight = nameOf(product.getWeight());
   std::string targets = nameOf(loss.getTargets()), bias = nameOf(product.getBias());
+  // What nothing reads after the group is not computed: the loss (its
+  // per-row terms and their sum), dx, dW (a frozen head).
+  std::string lossOut = nameOf(loss.getResult());
 
   // Workspace: the per-row loss terms (f64) first, where writeRowSum reads
   // them; one chunk's logits (their gradient in place); the weight
   // gradient's slices when the unfused product would slice its rows.
   w.workspaceFloats(2 * T);
-  RowSlices slices = training ? denseRowSlices(w, T, V, d) : RowSlices{1, T};
-  SmallVector<LogitChunk> chunks = logitChunks(T, V, d);
-  std::string chunk = w.workspaceFloats(chunks.front().rows * V);
-  std::string partials = slices.count > 1 ? w.workspaceFloats(slices.count * V * d) : "";
   std::string dloss, dx, dW;
   if (training) {
     dloss = nameOf(lossGrad.getDloss());
     dx = nameOf(productGrad.getDinput());
     dW = nameOf(productGrad.getDweight());
   }
+  RowSlices slices = !dW.empty() ? denseRowSlices(w, T, V, d) : RowSlices{1, T};
+  SmallVector<LogitChunk> chunks = logitChunks(T, V, d);
+  std::string chunk = w.workspaceFloats(chunks.front().rows * V);
+  std::string partials = slices.count > 1 ? w.workspaceFloats(slices.count * V * d) : "";
   unsigned threads = rowSoftmaxThreads(V);
   for (auto [i, c] : llvm::enumerate(chunks)) {
     std::string tag = "_" + std::to_string(i);
@@ -491,7 +493,8 @@ FailureOr<CudaKernel> fusedLMHeadKernel(Operation *op) {
     if (training)
       w.os() << "  float scale = " << dloss << "[0] / " << T << ";\n";
     beginRowSoftmax(w, {c.first, c.rows, chunk}, V, threads, "exp((double)(row[i] - maximum))");
-    writeCrossEntropyRow(w, V, targets);
+    if (!lossOut.empty())
+      writeCrossEntropyRow(w, V, targets);
     if (training) {
       writeRowExpSum(w, V, "expf(row[i] - maximum)", "gradSum");
       writeCrossEntropyGradRow(w, V, targets, "(float *)row", "gradSum");
@@ -502,8 +505,11 @@ FailureOr<CudaKernel> fusedLMHeadKernel(Operation *op) {
     // The chunk's rows of dx = dlogits W; its rows' share of dW = dlogitsᵀ
     // x, one part per slice of the unfused product's rows it meets, each
     // continuing the sums of the chunks before it in that slice.
-    writeRowGroupedGemm(w, "input" + tag, allRows(c.rows), d, V, {chunk, V}, {weight, d},
-                        {offsetBy(dx, c.first * d), d});
+    if (!dx.empty())
+      writeRowGroupedGemm(w, "input" + tag, allRows(c.rows), d, V, {chunk, V}, {weight, d},
+                          {offsetBy(dx, c.first * d), d});
+    if (dW.empty())
+      continue;
     std::vector<ReductionPart> parts;
     for (int64_t s = 0; s < slices.count; ++s) {
       int64_t begin = std::max(c.first, s * slices.rows);
@@ -519,7 +525,7 @@ FailureOr<CudaKernel> fusedLMHeadKernel(Operation *op) {
     }
     writeDenseReductionGemm(w, "weight" + tag, V, d, parts);
   }
-  if (training && slices.count > 1) {
+  if (!dW.empty() && slices.count > 1) {
     // Slices past the rows hold zeros, as the unfused product's do.
     int64_t filled = (T + slices.rows - 1) / slices.rows;
     if (filled < slices.count) {
@@ -530,7 +536,8 @@ FailureOr<CudaKernel> fusedLMHeadKernel(Operation *op) {
     }
     writeSliceSum(w, "weight_sum", partials, slices.count, V, d, dW);
   }
-  writeRowSum(w, T, "/ " + std::to_string(T) + ".0", nameOf(loss.getResult()));
+  if (!lossOut.empty())
+    writeRowSum(w, T, "/ " + std::to_string(T) + ".0", lossOut);
   return w.finish();
 }
 

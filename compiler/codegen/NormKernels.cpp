@@ -62,7 +62,8 @@ struct RMSNormKernel : CudaKernelOpInterface::ExternalModel<RMSNormKernel, RMSNo
 /// and dy (parameter names): one block per row computes each dx element,
 /// which `storeDx` (given the element's index) stores, and keeps the row's
 /// 1/rms in the workspace; then the column sums of the rows' dw terms into
-/// `dw`, sliced by rows (writeColumnSums: deterministic, no atomics).
+/// `dw` (none when it is ""), sliced by rows (writeColumnSums:
+/// deterministic, no atomics).
 void writeRmsNormGrad(KernelWriter &w, int64_t rows, int64_t D, double eps, const std::string &x,
                       const std::string &weight, const std::string &dy,
                       llvm::function_ref<std::string(const std::string &index)> storeDx,
@@ -91,6 +92,8 @@ void writeRmsNormGrad(KernelWriter &w, int64_t rows, int64_t D, double eps, cons
          << "    if (threadIdx.x == 0)\n"
          << "      inverseRms[r] = rs;\n"
          << "  }\n";
+  if (dw.empty()) // a weight without a gradient (frozen)
+    return;
   std::string at = "[r * " + std::to_string(D) + "LL + j]";
   writeColumnSums(w, "weight", rows, D, "  const float *inverseRms = (const float *)workspace;\n",
                   {{dy + at + " * " + x + at + " * inverseRms[r]", dw}});
@@ -295,9 +298,9 @@ FailureOr<CudaKernel> fusedNormGradKernel(FusedOp fused, RMSNormGradOp grad,
   int64_t D = type.getShape().back(), rows = type.getNumElements() / D;
   Value dx = grad.getResult(0);
   std::string out = nameOf(consumer->getResult(0)), dw = nameOf(grad.getResult(1));
-  if (!nameOf(dx).empty() || out.empty() || dw.empty())
+  if (!nameOf(dx).empty() || out.empty())
     return op->emitOpError("has a norm gradient group whose dx is read outside it, or whose "
-                           "sum or weight gradient is not a result");
+                           "sum is not a result");
   // The consumer's operands: dx as computed, the others loaded (f32 or
   // bf16, as its own kernel loads them).
   SmallVector<std::string> operands;
@@ -315,7 +318,7 @@ FailureOr<CudaKernel> fusedNormGradKernel(FusedOp fused, RMSNormGradOp grad,
     loads += "      const float a" + std::to_string(j) + " = moec_load(" + nameOf(operand) +
              " + @INDEX@);\n";
   }
-  w.acceptBf16(fused.getResult(0));
+  w.acceptBf16(fused.getOuterValue(consumer->getResult(0)));
   std::string expression = consumer.elementExpression(w, operands);
   writeRmsNormGrad(
       w, rows, D, grad.getEpsAttr().getValueAsDouble(), nameOf(grad.getInput()),

@@ -208,28 +208,47 @@ bool isLMHeadGradient(Operation *op, Operation *product, Value dlogits) {
 }
 
 /// Whether `op` is a dense product whose f32 logits only LogitRows ops read
-/// (as operand 0), each of them a loss (a 0-d result) or a gradient read
-/// only by the product's gradient. (A bias gradient would read the logits'
-/// gradient whole: then only the loss, in evaluation, fuses.)
+/// (as operand 0): one loss (a 0-d result) and, in training, one gradient
+/// read only by the product's gradient. (A bias gradient would read the
+/// logits' gradient whole: then only the loss, in evaluation, fuses.)
 bool startsLMHead(Operation *op) {
   if (!op->hasTrait<DenseProduct>() || op->getNumResults() != 1)
     return false;
   Value logits = op->getResult(0);
   auto type = dyn_cast<RankedTensorType>(logits.getType());
-  if (!type || !type.getElementType().isF32() || logits.use_empty())
+  if (!type || !type.getElementType().isF32())
     return false;
-  return llvm::all_of(logits.getUses(), [&](OpOperand &use) {
+  unsigned losses = 0, gradients = 0;
+  for (OpOperand &use : logits.getUses()) {
     Operation *reader = use.getOwner();
     if (!reader->hasTrait<LogitRows>() || use.getOperandNumber() != 0 ||
         reader->getNumResults() != 1)
       return false;
     Value result = reader->getResult(0);
-    if (cast<RankedTensorType>(result.getType()).getRank() == 0)
-      return true;
-    return !result.use_empty() && llvm::all_of(result.getUsers(), [&](Operation *user) {
-      return isLMHeadGradient(user, op, result);
-    });
-  });
+    if (cast<RankedTensorType>(result.getType()).getRank() == 0) {
+      ++losses;
+      continue;
+    }
+    ++gradients;
+    if (!result.hasOneUse() || !isLMHeadGradient(*result.getUsers().begin(), op, result))
+      return false;
+  }
+  return losses == 1 && gradients <= 1;
+}
+
+/// Whether an LM head group holds the whole pattern: neither the logits
+/// nor their gradient leave it (a group cut short by a path outside it
+/// would store them, and has no kernel).
+bool isWholeLMHead(FusedOp fused) {
+  for (Operation &member : fused.getMembers()) {
+    bool logitsOrTheirGradient =
+        member.hasTrait<DenseProduct>() ||
+        (member.hasTrait<LogitRows>() &&
+         cast<RankedTensorType>(member.getResult(0).getType()).getRank() > 0);
+    if (logitsOrTheirGradient && fused.getOuterValue(member.getResult(0)))
+      return false;
+  }
+  return true;
 }
 
 /// When the product of an LM head group reads the forward's input and its
@@ -281,8 +300,14 @@ unsigned fuseLMHead(func::FuncOp func) {
     if (fused.getKind() == FusionKind::lm_head)
       groups.push_back(fused);
   });
-  for (FusedOp fused : groups)
-    readRecomputedInput(fused);
+  for (FusedOp fused : groups) {
+    if (isWholeLMHead(fused)) {
+      readRecomputedInput(fused);
+      continue;
+    }
+    unfuse(fused);
+    --formed;
+  }
   return formed;
 }
 

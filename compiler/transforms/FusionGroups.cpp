@@ -117,6 +117,19 @@ FusedOp fuse(ArrayRef<Operation *> members, FusionKind kind) {
   return fused;
 }
 
+void unfuse(FusedOp fused) {
+  OpBuilder builder(fused);
+  IRMapping mapping;
+  for (auto [argument, input] : llvm::zip(fused.getBody()->getArguments(), fused.getInputs()))
+    mapping.map(argument, input);
+  for (Operation &member : fused.getMembers())
+    builder.clone(member, mapping);
+  for (auto [result, yielded] :
+       llvm::zip(fused.getResults(), fused.getBody()->getTerminator()->getOperands()))
+    result.replaceAllUsesWith(mapping.lookup(yielded));
+  fused->erase();
+}
+
 unsigned formFusionGroups(Block &block, const FusionRule &rule) {
   // Groups by index; groupOf maps a member to its group.
   std::vector<SmallVector<Operation *>> groups;

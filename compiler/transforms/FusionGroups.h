@@ -49,6 +49,10 @@ unsigned formFusionGroups(mlir::Block &block, const FusionRule &rule);
 /// the members that read a member's result move after it.
 moe::FusedOp fuse(llvm::ArrayRef<mlir::Operation *> members, moe::FusionKind kind);
 
+/// Moves the members of `fused` back out, in order, where it was, and
+/// erases it: what `fuse` did, undone.
+void unfuse(moe::FusedOp fused);
+
 } // namespace moec
 
 #endif // MOEC_COMPILER_TRANSFORMS_FUSIONGROUPS_H

@@ -146,9 +146,10 @@ def MoEFuseLMHeadPass : Pass<"moe-fuse-lm-head", "::mlir::func::FuncOp"> {
     gradient) never exist whole: the kernel's workspace holds one chunk of
     about `T·d` values. The losses and gradients are those of the unfused
     ops, bit for bit (the weight gradient's sum over rows continues from
-    chunk to chunk in the same order). An LM head with a bias fuses in the
-    evaluation function only (the bias gradient reads every row of the
-    logits' gradient).
+    chunk to chunk in the same order). An LM head with a trainable bias
+    fuses in the evaluation function only (the bias gradient reads every
+    row of the logits' gradient). The kernel's products are generated
+    tiles: `--moe-fusion` with `library-gemms` leaves the head unfused.
 
     ```mlir
     %logits = moe.linear %h, %w : tensor<2x8x64xf32>, tensor<256x64xf32>

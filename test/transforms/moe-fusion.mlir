@@ -319,13 +319,15 @@ func.func @lm_head_eval(%h: tensor<2x16x32xf32>, %w: tensor<64x32xf32>, %b: tens
 // -----
 
 // No group when the logits must be stored anyway (another op reads them),
-// when the bias's gradient reads the logits' gradient whole, or when the
-// head's gradient has another precision than the head.
+// when the bias's gradient reads the logits' gradient whole, when the
+// head's gradient has another precision than the head, or when two losses
+// read the logits.
 // LMHEAD-LABEL: func.func @lm_head_not_fused
 // LMHEAD-NOT:   moe.fused
 func.func @lm_head_not_fused(%h: tensor<2x16x32xf32>, %w: tensor<64x32xf32>, %b: tensor<64xf32>,
                              %t: tensor<2x16xi32>, %dloss: tensor<f32>)
-    -> (tensor<f32>, tensor<2x16x64xf32>, tensor<f32>, tensor<64xf32>, tensor<f32>, tensor<64x32xf32>) {
+    -> (tensor<f32>, tensor<2x16x64xf32>, tensor<f32>, tensor<64xf32>, tensor<f32>, tensor<64x32xf32>,
+        tensor<f32>, tensor<f32>) {
   %logits = moe.linear %h, %w : tensor<2x16x32xf32>, tensor<64x32xf32>
   %loss = moe.cross_entropy %logits, %t : tensor<2x16x64xf32>, tensor<2x16xi32>
   %biased = moe.linear %h, %w, %b : tensor<2x16x32xf32>, tensor<64x32xf32>, tensor<64xf32>
@@ -336,7 +338,10 @@ func.func @lm_head_not_fused(%h: tensor<2x16x32xf32>, %w: tensor<64x32xf32>, %b:
   %loss3 = moe.cross_entropy %bf, %t : tensor<2x16x64xf32>, tensor<2x16xi32>
   %d3 = moe.cross_entropy_grad %bf, %t, %dloss : (tensor<2x16x64xf32>, tensor<2x16xi32>, tensor<f32>) -> tensor<2x16x64xf32>
   %dh3, %dw3 = moe.linear_grad %h, %w, %d3 : (tensor<2x16x32xf32>, tensor<64x32xf32>, tensor<2x16x64xf32>) -> (tensor<2x16x32xf32>, tensor<64x32xf32>)
-  return %loss, %logits, %loss2, %db, %loss3, %dw3 : tensor<f32>, tensor<2x16x64xf32>, tensor<f32>, tensor<64xf32>, tensor<f32>, tensor<64x32xf32>
+  %twice = moe.linear %h, %w : tensor<2x16x32xf32>, tensor<64x32xf32>
+  %loss4 = moe.cross_entropy %twice, %t : tensor<2x16x64xf32>, tensor<2x16xi32>
+  %loss5 = moe.cross_entropy %twice, %t : tensor<2x16x64xf32>, tensor<2x16xi32>
+  return %loss, %logits, %loss2, %db, %loss3, %dw3, %loss4, %loss5 : tensor<f32>, tensor<2x16x64xf32>, tensor<f32>, tensor<64xf32>, tensor<f32>, tensor<64x32xf32>, tensor<f32>, tensor<f32>
 }
 
 // -----

@@ -161,11 +161,11 @@ def MoE_DenseProduct : NativeOpTrait<"DenseProduct"> {
   let cppNamespace = "::moec::moe";
 }
 
-// The op reads operand 0 as rows of logits over its last dimension, each row
-// with its own target and nothing of the other rows (a row's loss term, or
-// its gradient): `--moe-fuse-lm-head` computes the rows a chunk at a time
-// from the product that produces them, so that every row never exists at
-// once.
+// The op reads operand 0 as rows of logits over its last dimension: each
+// row's term (a loss term, or the row's gradient) needs only that row and
+// its target, and the rows meet only in a mean over them or a scale by
+// their count. `--moe-fuse-lm-head` computes the rows a chunk at a time from
+// the product that produces them, so that they never all exist at once.
 def MoE_LogitRows : NativeOpTrait<"LogitRows"> {
   let cppNamespace = "::moec::moe";
 }

@@ -38,13 +38,17 @@ std::string tensor(int64_t rows, int64_t cols) {
 }
 
 /// @f(x, w[, b], targets, dloss) -> (loss[, dx, dW]): the LM head's ops, as
-/// one `moe.fused lm_head` group or each by itself.
-std::string lmHead(Shape s, const std::string &precision, bool fused, bool training, bool bias) {
+/// one `moe.fused lm_head` group or each by itself; `frozen`: dW is not
+/// returned (a head that does not train).
+std::string lmHead(Shape s, const std::string &precision, bool fused, bool training, bool bias,
+                   bool frozen = false) {
   std::string x = tensor(s.T, s.d), w = tensor(s.V, s.d), logits = tensor(s.T, s.V);
   std::string b = "tensor<" + std::to_string(s.V) + "xf32>";
   std::string t = "tensor<" + std::to_string(s.T) + "xi32>";
   std::string attr = "{moe.precision = #moe.precision<" + precision + ">}";
-  std::string results = training ? "tensor<f32>, " + x + ", " + w : "tensor<f32>";
+  std::string results = !training ? "tensor<f32>"
+                        : frozen  ? "tensor<f32>, " + x
+                                  : "tensor<f32>, " + x + ", " + w;
   // The function's arguments (`prefix`ed names: the group's block
   // arguments take the plain ones).
   auto args = [&](const std::string &prefix) {
@@ -59,7 +63,8 @@ std::string lmHead(Shape s, const std::string &precision, bool fused, bool train
     body += "%dlogits = moe.cross_entropy_grad %logits, %t, %dloss : (" + logits + ", " + t +
             ", tensor<f32>) -> " + logits + "\n" + "%dx, %dw = moe.linear_grad %x, %w, %dlogits " +
             attr + " : (" + x + ", " + w + ", " + logits + ") -> (" + x + ", " + w + ")\n";
-  std::string yielded = training ? "%loss, %dx, %dw" : "%loss";
+  std::string yielded = !training ? "%loss" : frozen ? "%loss, %dx" : "%loss, %dx, %dw";
+  int count = !training ? 1 : frozen ? 2 : 3;
   if (!fused)
     return "func.func @f(" + args("") + ") -> (" + results + ") {\n" + body + "return " + yielded +
            " : " + results + "\n}\n";
@@ -68,10 +73,11 @@ std::string lmHead(Shape s, const std::string &precision, bool fused, bool train
                        (training ? ", %in_dloss" : "");
   std::string types =
       x + ", " + w + (bias ? ", " + b : "") + ", " + t + (training ? ", tensor<f32>" : "");
-  return ir + "%r:" + std::to_string(training ? 3 : 1) + " = moe.fused <lm_head>(" + inputs + ") " +
-         attr + " : (" + types + ") -> (" + results + ") {\n^bb0(" + args("") + "):\n" + body +
-         "moe.yield " + yielded + " : " + results + "\n}\n" + "return " +
-         (training ? "%r#0, %r#1, %r#2" : "%r#0") + " : " + results + "\n}\n";
+  std::string returned = count == 1 ? "%r#0" : count == 2 ? "%r#0, %r#1" : "%r#0, %r#1, %r#2";
+  return ir + "%r:" + std::to_string(count) + " = moe.fused <lm_head>(" + inputs + ") " + attr +
+         " : (" + types + ") -> (" + results + ") {\n^bb0(" + args("") + "):\n" + body +
+         "moe.yield " + yielded + " : " + results + "\n}\n" + "return " + returned + " : " +
+         results + "\n}\n";
 }
 
 class LMHeadKernel : public ::testing::Test {
@@ -132,7 +138,8 @@ protected:
   }
 
   /// The fused group's results equal the unfused ops' bit for bit.
-  void expectSameBits(Shape s, const std::string &precision, bool training, bool bias) {
+  void expectSameBits(Shape s, const std::string &precision, bool training, bool bias,
+                      bool frozen = false) {
     std::mt19937 random(11);
     std::uniform_real_distribution<float> uniform(-2.0f, 2.0f);
     auto floats = [&](int64_t n) {
@@ -156,10 +163,10 @@ protected:
                              reinterpret_cast<char *>(&dloss + 1));
     }
     int kernels = 0;
-    auto unfused = run(lmHead(s, precision, false, training, bias), arguments);
-    auto fused = run(lmHead(s, precision, true, training, bias), arguments, &kernels);
+    auto unfused = run(lmHead(s, precision, false, training, bias, frozen), arguments);
+    auto fused = run(lmHead(s, precision, true, training, bias, frozen), arguments, &kernels);
     ASSERT_EQ(kernels, 1);
-    ASSERT_EQ(unfused.size(), training ? 3u : 1u);
+    ASSERT_EQ(unfused.size(), !training ? 1u : frozen ? 2u : 3u);
     ASSERT_EQ(fused.size(), unfused.size());
     const char *names[] = {"loss", "dx", "dW"};
     for (size_t i = 0; i < fused.size(); ++i)
@@ -211,6 +218,15 @@ TEST_F(LMHeadKernel, ChunksAcrossSlices) {
 TEST_F(LMHeadKernel, SlicesPastTheRows) {
   expectSameBits({16400, 8, 8}, "fp32", /*training=*/true, /*bias=*/false);
   EXPECT_EQ(launches("_empty_slices"), 1);
+}
+
+// A head that does not train: nothing computes its weight gradient; a
+// bias without a gradient is added to each chunk in training too.
+TEST_F(LMHeadKernel, FrozenHeadWithABias) {
+  expectSameBits({500, 16, 90}, "fp32", /*training=*/true, /*bias=*/true, /*frozen=*/true);
+  EXPECT_EQ(launches("_weight_"), 0);
+  EXPECT_EQ(launches("_input_"), 4);
+  EXPECT_EQ(launches("_bias_"), 4);
 }
 
 TEST_F(LMHeadKernel, EvaluationWithABias) {
