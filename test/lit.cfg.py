@@ -31,6 +31,7 @@ config.substitutions.append(("%sweep_count", str(len(config.moec_sweep_models)))
 config.substitutions.append(("%sweep_models", quoted(config.moec_sweep_models)))
 config.substitutions.append(("%all_models", quoted(config.moec_all_models)))
 config.substitutions.append(("%covering_models", quoted(config.moec_covering_models)))
+config.substitutions.append(("%covering_count", str(len(config.moec_covering_models))))
 llvm_config.add_tool_substitutions(["moec", "moe-run", "moe-inspect"], [config.moec_tools_dir])
 
 # Optional tools become features, so tests can say `REQUIRES: ptxas`.
@@ -40,6 +41,11 @@ if config.moec_have_nvrtc:
     config.available_features.add("nvrtc")
 if config.moec_ptxas and os.path.exists(config.moec_ptxas):
     config.available_features.add("ptxas")
+
+# A build with AddressSanitizer and UndefinedBehaviorSanitizer: tests whose
+# extra work is in uninstrumented tools (NVRTC, ptxas) say UNSUPPORTED there.
+if config.moec_sanitizers:
+    config.available_features.add("sanitizers")
 
 # The nccl channel can load NCCL (runs that need a GPU still skip).
 try:

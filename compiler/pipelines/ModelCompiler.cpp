@@ -83,6 +83,8 @@ std::vector<std::string> CompileOptions::arguments() const {
     args.push_back("--attention-chunk-bytes=" + std::to_string(*attentionChunkBytes));
   if (libraryGemms)
     args.insert(args.end(), {"--gemm", "cublaslt"});
+  if (!kernelBinaries)
+    args.push_back("--kernel-binaries=false");
   if (precision != moe::Precision::fp32)
     args.insert(args.end(), {"--precision", moe::stringifyPrecision(precision).str()});
   if (fusion != moe::FusionStrategy::none)
@@ -102,6 +104,9 @@ std::string CompileOptions::conflict() const {
   if (libraryGemms && target != CompileTarget::Cuda)
     return "--gemm chooses how --target=cuda runs dense GEMMs; the cpu target runs its own "
            "kernels";
+  if (!kernelBinaries && target != CompileTarget::Cuda)
+    return "--kernel-binaries=false leaves out the PTX and cubins of --target=cuda's kernels; "
+           "the cpu target has none";
   if (fusion != moe::FusionStrategy::none && target != CompileTarget::Cuda)
     return "--fusion groups ops into generated kernels, which --target=cuda writes; the cpu "
            "target runs one kernel per op (cuda-emu runs cuda plans on this CPU)";
@@ -376,7 +381,7 @@ mlir::FailureOr<target::TargetArtifacts> ModelCompiler::generate(bool sourcesOnl
     target::CudaTargetOptions cuda;
     cuda.gpuArch = options_.gpuArch;
     cuda.cacheDir = codegen::KernelCompiler::defaultCacheDir();
-    cuda.sourcesOnly = sourcesOnly;
+    cuda.sourcesOnly = sourcesOnly || !options_.kernelBinaries;
     cuda.libraryGemms = options_.libraryGemms;
     if (options_.attentionChunkBytes)
       cuda.attentionChunkBytes = *options_.attentionChunkBytes;

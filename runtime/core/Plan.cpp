@@ -359,6 +359,22 @@ int64_t LoadedPlan::meshRanks() const {
   return ranks;
 }
 
+bool LoadedPlan::hasGpuCode() const { return root_->target() && root_->target()->str() == "cuda"; }
+
+bool LoadedPlan::hasGpuBinaries() const {
+  if (!hasGpuCode())
+    return false;
+  if (root_->kernels())
+    for (const plan::Kernel *kernel : *root_->kernels()) {
+      bool hasSource = kernel->source() && kernel->source()->size() > 0;
+      bool hasBinary = (kernel->ptx() && kernel->ptx()->size() > 0) ||
+                       (kernel->cubin() && kernel->cubin()->size() > 0);
+      if (hasSource && !hasBinary)
+        return false;
+    }
+  return true;
+}
+
 const plan::Function *LoadedPlan::function(const std::string &name) const {
   for (const plan::Function *f : *root_->functions())
     if (f->name()->str() == name)

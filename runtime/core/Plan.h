@@ -34,6 +34,11 @@ public:
   /// The number of ranks of the plan's mesh (1 without one).
   int64_t meshRanks() const;
   const plan::Function *function(const std::string &name) const;
+  /// Whether the plan carries generated GPU kernels (moec --target=cuda).
+  bool hasGpuCode() const;
+  /// Whether those kernels carry PTX or a cubin for a GPU, not only their
+  /// CUDA sources (moec --kernel-binaries=false, which cuda-emu runs).
+  bool hasGpuBinaries() const;
   /// The tensor's dtype and shape, no data.
   TensorRef describe(int tensorId) const;
   const plan::Tensor &tensor(int tensorId) const {

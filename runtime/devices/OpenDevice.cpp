@@ -11,10 +11,9 @@
 namespace moec::rt {
 
 StatusOr<std::unique_ptr<hal::Device>> openDevice(const std::string &name, const LoadedPlan &plan,
-                                                   const std::string &flag) {
-  bool gpuCode = plan.root().target() && plan.root().target()->str() == "cuda";
+                                                  const std::string &flag) {
   if (name == "auto") {
-    if (gpuCode)
+    if (plan.hasGpuBinaries())
       if (auto gpu = cuda::CudaDevice::createForLocalRank(localRankFromEnvironment()); gpu)
         return std::unique_ptr<hal::Device>(std::move(*gpu));
     return std::unique_ptr<hal::Device>(cpu::CpuDevice::create());
@@ -23,9 +22,14 @@ StatusOr<std::unique_ptr<hal::Device>> openDevice(const std::string &name, const
   if (!kind)
     return Status::error(flag + " must be auto, cpu, cuda or cuda-emu, but is '" + name + "'");
   if (*kind == hal::DeviceKind::cuda) {
-    if (!gpuCode)
+    if (!plan.hasGpuCode())
       return Status::error(flag + " cuda: " + plan.path() +
                            " has no GPU code; compile it with moec --target=cuda");
+    if (!plan.hasGpuBinaries())
+      return Status::error(flag + " cuda: " + plan.path() +
+                           " carries its kernels' CUDA sources only (moec "
+                           "--kernel-binaries=false), which cuda-emu runs; compile it without "
+                           "that option for a GPU");
     auto gpu = cuda::CudaDevice::createForLocalRank(localRankFromEnvironment());
     if (!gpu)
       return Status::error(flag + " cuda: " + gpu.status().message());

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """N ranks compute what 1 rank computes.
 
-Compiles MODEL for one rank and for `--mesh dp=N` (the same global batch),
-trains both with each optimizer (`mpirun -np N moe-run` for the sharded
-plan), and compares every step's losses, gradient norm and routing metrics,
-then the final weights of both checkpoints. Exits non-zero, naming the
+Compiles MODEL for one rank and for each mesh of `--meshes` (the same
+global batch), trains both with each optimizer (`mpirun -np N moe-run` for
+the sharded plan), and compares every step's losses, gradient norm and
+routing metrics, then the final weights of both checkpoints. On the last
+mesh, checkpoints also move between one rank and the mesh both ways
+(check_checkpoints). Exits non-zero, naming the
 first difference, when they disagree by more than the tolerance.
 """
 import argparse
@@ -209,10 +211,13 @@ def main():
                 logs, ckpts = [], []
                 for name, cmd in (("one", [moe_run, one]),
                                   ("many", [args.mpirun, "-np", str(ranks), moe_run, sharded])):
-                    log = os.path.join(tmp, f"{name}-{ranks}-{optimizer}.jsonl")
-                    ckpt = os.path.join(tmp, f"{name}-{ranks}-{optimizer}.safetensors")
-                    run(cmd + ["--data", tokens, "--steps", str(args.steps), "--optimizer",
-                               optimizer, "--log", log, "--save", ckpt], env=mpi_env(tmp))
+                    # One rank's run is the same for every mesh: trained once.
+                    key = f"one-{optimizer}" if name == "one" else f"{name}-{ranks}-{optimizer}"
+                    log = os.path.join(tmp, key + ".jsonl")
+                    ckpt = os.path.join(tmp, key + ".safetensors")
+                    if not os.path.exists(log):
+                        run(cmd + ["--data", tokens, "--steps", str(args.steps), "--optimizer",
+                                   optimizer, "--log", log, "--save", ckpt], env=mpi_env(tmp))
                     logs.append(read_log(log))
                     ckpts.append(ckpt)
                 worst = compare_logs(logs[0], logs[1], label)
@@ -224,7 +229,10 @@ def main():
                 print(f"{label}: {args.steps} steps agree (losses within {worst:.1e} "
                       f"relative, weights within {weights:.1e} of {unit}; up to "
                       f"{100 * dropped:.1f}% of assignments dropped)")
-            check_checkpoints(args, tmp, tokens, one, sharded, mesh, ranks, moe_run)
+            # Checkpoints on the last mesh (the one with the most axes): the
+            # saved tensors are gathered from every axis it shards.
+            if mesh == args.meshes[-1]:
+                check_checkpoints(args, tmp, tokens, one, sharded, mesh, ranks, moe_run)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,12 @@ cl::opt<std::string> gpuArch(cl::cat(moecCategory), "gpu-arch",
                              cl::desc("GPU architecture of --target=cuda: sm_80, sm_86, "
                                       "sm_89 or sm_90 (default)"),
                              cl::init("sm_90"));
+cl::opt<bool> kernelBinaries(
+    cl::cat(moecCategory), "kernel-binaries",
+    cl::desc("Compile --target=cuda's kernels with NVRTC into PTX and cubins (default on); "
+             "--kernel-binaries=false keeps their CUDA sources only: a quicker compile whose "
+             "plan runs on cuda-emu and moe-inspect reads, but not on a GPU"),
+    cl::init(true));
 cl::opt<uint64_t> attentionChunkBytes(
     cl::cat(moecCategory), "attention-chunk-bytes",
     cl::desc("Workspace of --target=cuda attention for one S x S tensor of probabilities: "
@@ -207,6 +213,7 @@ std::optional<moec::CompileOptions> compileOptions() {
       target == Target::Cuda || showsCuda ? moec::CompileTarget::Cuda : moec::CompileTarget::Cpu;
   options.gpuArch = gpuArch;
   options.libraryGemms = gemm == Gemm::CublasLt;
+  options.kernelBinaries = kernelBinaries;
   if (attentionChunkBytes.getNumOccurrences())
     options.attentionChunkBytes = attentionChunkBytes;
   std::optional<double> limit = parseMaxMemory();

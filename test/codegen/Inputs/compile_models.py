@@ -1,16 +1,20 @@
 """Compiles models with `moec --target=cuda` for each architecture given and
 checks, through moe-inspect, that every generated kernel has PTX (NVRTC) and a
 cubin (ptxas). Usage:
-compile_models.py [--precision bf16] TOOLS_DIR OUT_DIR ARCH... -- MODEL_GLOB..."""
+compile_models.py [--precision bf16] [--fusion STRATEGY] TOOLS_DIR OUT_DIR ARCH... -- MODEL_GLOB...
+Kernels come from OUT_DIR/cache when an earlier run compiled the same source
+for the same architecture."""
 import glob
 import os
 import re
 import subprocess
 import sys
 
-arguments, precision = sys.argv[1:], "fp32"
-if arguments[0] == "--precision":
-    precision, arguments = arguments[1], arguments[2:]
+arguments = sys.argv[1:]
+options = {"--precision": "fp32", "--fusion": "none"}
+while arguments[0] in options:
+    options[arguments[0]], arguments = arguments[1], arguments[2:]
+precision, fusion = options["--precision"], options["--fusion"]
 tools, out = arguments[0], arguments[1]
 split = arguments.index("--")
 archs = arguments[2:split]
@@ -21,7 +25,7 @@ for model in models:
     for arch in archs:
         plan = os.path.join(out, "plan.moeb")
         command = [os.path.join(tools, "moec"), model, "--target=cuda", "--gpu-arch=" + arch,
-                   "--precision=" + precision, "-o", plan]
+                   "--precision=" + precision, "--fusion=" + fusion, "-o", plan]
         if model.endswith(".json"):  # as the parity suite imports them
             command += ["--set", "vocab_size=64"]
         compiled = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -33,5 +37,6 @@ for model in models:
         if not match or match.group(1) != arch or match.group(2) != match.group(3) or match.group(2) == "0":
             sys.exit(f"{model} {arch}: not every kernel has a cubin:\n{summary}")
         total += int(match.group(2))
-print(f"compiled {len(models)} {precision} models for {' '.join(archs)}: {total} kernels, "
+fused = f" (fusion {fusion})" if fusion != "none" else ""
+print(f"compiled {len(models)} {precision}{fused} models for {' '.join(archs)}: {total} kernels, "
       "each with PTX and a cubin")

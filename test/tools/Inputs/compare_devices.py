@@ -3,7 +3,8 @@ first step's loss and gradients (same weights, same batch) within 1e-5
 relative and 1e-4 relative L2, and the loss of the later steps within 1e-4
 (after updates, routing is discrete: an ulp of difference in a score can
 send a token to another expert, which moves the loss by more than rounding). The plan is compiled with
-`moec --target=cuda`, so cuda-emu runs its generated kernels.
+`moec --target=cuda`, so cuda-emu runs its generated kernels (their sources
+only, --kernel-binaries=false, unless one of the devices is a GPU).
 
 Usage: compare_devices.py [--repeat] [--data TOKENS] [--precision bf16] [--gemm cublaslt] [--fusion STRATEGY] TOOLS_DIR OUT_DIR DEVICE_A DEVICE_B MODEL_GLOB...
 With --repeat, DEVICE_B trains each model a second time and must give the
@@ -91,7 +92,10 @@ def check(model):
     plan = model
     if not model.endswith(".moeb"):
         plan = os.path.join(out, "plan.moeb")
-        run(compile_command(tools, model, plan, precision=precision, gemm=gemm, fusion=fusion))
+        # Without a GPU among the devices, the kernels' sources are enough
+        # (cuda-emu compiles them itself): no NVRTC.
+        run(compile_command(tools, model, plan, precision=precision, gemm=gemm, fusion=fusion,
+                            binaries="cuda" in (device_a, device_b)))
     data = tokens or os.path.join(out, "tokens.bin")
     if not tokens:
         with open(data, "wb") as f:

@@ -10,9 +10,13 @@ import sys
 
 
 def compile_command(tools, model, plan, arch="sm_90", precision="fp32", gemm="generated",
-                    fusion="none"):
+                    fusion="none", binaries=True):
+    """binaries=False: the kernels' CUDA sources only (moec
+    --kernel-binaries=false, no NVRTC), enough for cuda-emu."""
     command = [os.path.join(tools, "moec"), model, "--target=cuda", "--gpu-arch=" + arch,
                "--precision=" + precision, "--gemm=" + gemm, "--fusion=" + fusion, "-o", plan]
+    if not binaries:
+        command.append("--kernel-binaries=false")
     if model.endswith(".json"):
         command += ["--set", "vocab_size=64", "--set", "training.batch_size=2",
                     "--set", "training.seq_len=8"]
