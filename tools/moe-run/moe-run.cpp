@@ -51,8 +51,10 @@ const char *kUsage = R"(usage: moe-run PLAN.moeb --data TOKENS (--eval | --steps
   --device auto|cpu|cuda|cuda-emu
                          the device (default auto: cuda when the plan has GPU
                          code, moec --target=cuda, and a GPU is present, else
-                         cpu). cuda-emu runs the plan's generated CUDA kernels
-                         on the host (for testing)
+                         cpu; a plan of kernel sources only, moec
+                         --kernel-binaries=false, runs on cpu). cuda-emu runs
+                         the plan's generated CUDA kernels on the host (for
+                         testing)
   --init FILE            parameters from a safetensors checkpoint
   --seed N               initialisation, data order and router noise seed
                          (default: the description's training.seed)
