@@ -292,16 +292,13 @@ int main(int argc, char **argv) {
           libraryGemms += launch->gemm() != nullptr;
     }
     const moec::plan::Kernel *first = root.kernels()->Get(0);
+    std::printf("target    %s %s: %u generated kernels ", target.c_str(),
+                first->arch() ? first->arch()->c_str() : "?", root.kernels()->size());
     if (plan.hasGpuBinaries())
-      std::printf("target    %s %s: %u generated kernels (PTX %s; %d with a cubin, %s)\n",
-                  target.c_str(), first->arch() ? first->arch()->c_str() : "?",
-                  root.kernels()->size(), humanBytes(ptx).c_str(), withCubin,
+      std::printf("(PTX %s; %d with a cubin, %s)\n", humanBytes(ptx).c_str(), withCubin,
                   humanBytes(cubin).c_str());
     else
-      std::printf("target    %s %s: %u generated kernels (CUDA sources only, for cuda-emu: "
-                  "moec --kernel-binaries=false)\n",
-                  target.c_str(), first->arch() ? first->arch()->c_str() : "?",
-                  root.kernels()->size());
+      std::printf("(CUDA sources only, for cuda-emu: moec --kernel-binaries=false)\n");
     if (libraryGemms)
       std::printf("          %d library GEMMs (cuBLASLt; moec --gemm=cublaslt)\n", libraryGemms);
   }
