@@ -82,4 +82,20 @@ def ElementLoopKernelOpInterface : OpInterface<"ElementLoopKernelOpInterface"> {
   ];
 }
 
+def ScalarKernelOpInterface : OpInterface<"ScalarKernelOpInterface"> {
+  let cppNamespace = "::moec::codegen";
+  let description = [{
+    An op of 0-D operands and results (the clip scale, the learning rate)
+    computed by one thread: its own kernel, and a `moe.fused optimizer`
+    kernel that computes it after the gradient norm, are made of these
+    statements. `names` holds the pointer expression of each operand, then
+    of each result.
+  }];
+  let methods = [
+    InterfaceMethod<"Statements of the one thread that computes the results.",
+      "void", "writeScalar",
+      (ins "::llvm::raw_ostream &":$os, "::llvm::ArrayRef<std::string>":$names)>
+  ];
+}
+
 #endif // MOEC_CODEGEN_CUDAKERNELINTERFACE_TD

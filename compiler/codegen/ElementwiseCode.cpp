@@ -8,6 +8,8 @@
 
 #include "llvm/ADT/DenseMap.h"
 
+#include <algorithm>
+
 using namespace mlir;
 
 namespace moec::codegen {
@@ -58,10 +60,7 @@ FailureOr<CudaKernel> elementwiseKernel(Operation *kernelOp, StringRef stem, Val
   return w.finish({blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
 }
 
-FailureOr<CudaKernel> elementLoopKernel(Operation *kernelOp, StringRef stem,
-                                        ArrayRef<Operation *> members) {
-  KernelWriter w(kernelOp, stem);
-  // The kernel parameter behind each value a member reads or writes.
+llvm::DenseMap<Value, std::string> kernelValueNames(const KernelWriter &w, Operation *kernelOp) {
   llvm::DenseMap<Value, std::string> name;
   if (auto fused = dyn_cast<moe::FusedOp>(kernelOp)) {
     for (auto [input, argument] : llvm::zip(fused.getInputs(), fused.getBody()->getArguments()))
@@ -69,37 +68,69 @@ FailureOr<CudaKernel> elementLoopKernel(Operation *kernelOp, StringRef stem,
     for (auto [value, result] :
          llvm::zip(fused.getBody()->getTerminator()->getOperands(), fused.getResults()))
       name.try_emplace(value, w.name(result));
-  } else {
-    for (Value value : kernelOp->getOperands())
-      name[value] = w.name(value);
-    for (Value value : kernelOp->getResults())
-      name[value] = w.name(value);
+    return name;
   }
-  int64_t widest = 0;
+  for (Value value : kernelOp->getOperands())
+    name[value] = w.name(value);
+  for (Value value : kernelOp->getResults())
+    name[value] = w.name(value);
+  return name;
+}
+
+FailureOr<SmallVector<std::string>>
+memberValueNames(Operation *member, const llvm::DenseMap<Value, std::string> &name) {
+  SmallVector<std::string> names;
+  SmallVector<Value> values(member->getOperands());
+  llvm::append_range(values, member->getResults());
+  for (Value value : values) {
+    auto it = name.find(value);
+    if (it == name.end())
+      return member->emitOpError("writes a value the kernel does not return");
+    names.push_back(it->second);
+  }
+  return names;
+}
+
+std::array<unsigned, 3> elementLoopGrid(ArrayRef<Operation *> members) {
+  int64_t blocks = 0;
+  for (Operation *member : members)
+    blocks += blocksFor(numElements(member->getOperand(0)), 256);
+  return {static_cast<unsigned>(blocks), 1, 1};
+}
+
+LogicalResult writeElementLoops(raw_ostream &os, ArrayRef<Operation *> members,
+                                const llvm::DenseMap<Value, std::string> &name) {
+  int64_t first = 0;
   for (auto [j, member] : llvm::enumerate(members)) {
     auto loop = dyn_cast<ElementLoopKernelOpInterface>(member);
     if (!loop)
       return member->emitOpError("has no element loop: it cannot be in an optimizer kernel");
-    SmallVector<std::string> names;
-    SmallVector<Value> values(member->getOperands());
-    llvm::append_range(values, member->getResults());
-    for (Value value : values) {
-      auto it = name.find(value);
-      if (it == name.end())
-        return member->emitOpError("writes a value the kernel does not return");
-      names.push_back(it->second);
-    }
+    FailureOr<SmallVector<std::string>> names = memberValueNames(member, name);
+    if (failed(names))
+      return failure();
     int64_t n = numElements(member->getOperand(0));
-    widest = std::max(widest, n);
-    w.os() << "  if (blockIdx.y == " << j << ") {\n";
-    loop.writeSetup(w.os(), names);
-    w.os() << "  " << forEachElement(n) << "    {\n";
-    loop.writeElement(w.os(), names);
-    w.os() << "    }\n"
-           << "  }\n";
+    unsigned blocks = blocksFor(n, 256);
+    // Blocks [first, first + blocks) are this member's.
+    os << "  " << (j ? "else if" : "if") << " (blockIdx.x < " << first + blocks << "u) {\n";
+    loop.writeSetup(os, *names);
+    os << "    for (long long i = (blockIdx.x - " << first
+       << "u) * (long long)blockDim.x + threadIdx.x; i < " << n << "LL; i += " << blocks
+       << "LL * blockDim.x)\n"
+       << "    {\n";
+    loop.writeElement(os, *names);
+    os << "    }\n"
+       << "  }\n";
+    first += blocks;
   }
-  return w.finish({blocksFor(widest, 256), static_cast<unsigned>(members.size()), 1}, {256, 1, 1},
-                  /*usesBarriers=*/false);
+  return success();
+}
+
+FailureOr<CudaKernel> elementLoopKernel(Operation *kernelOp, StringRef stem,
+                                        ArrayRef<Operation *> members) {
+  KernelWriter w(kernelOp, stem);
+  if (failed(writeElementLoops(w.os(), members, kernelValueNames(w, kernelOp))))
+    return failure();
+  return w.finish(elementLoopGrid(members), {256, 1, 1}, /*usesBarriers=*/false);
 }
 
 } // namespace moec::codegen

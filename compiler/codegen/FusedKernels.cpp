@@ -4,7 +4,8 @@
 // members' bodies: router groups one thread per token (TokenRowWriter.h),
 // elementwise groups one thread per element (ElementwiseCode.h), dispatch
 // and expert groups the expert FFN's GEMMs (ExpertCode.h), norm groups one
-// block per row (NormCode.h), LM head groups chunk by chunk (LossCode.h).
+// block per row (NormCode.h), LM head groups chunk by chunk (LossCode.h),
+// optimizer groups the gradient norm, then the updates (OptimizerCode.h).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
@@ -13,6 +14,7 @@
 #include "compiler/codegen/LossCode.h"
 #include "compiler/codegen/NormCode.h"
 #include "compiler/codegen/OpKernelModels.h"
+#include "compiler/codegen/OptimizerCode.h"
 #include "compiler/codegen/TokenRowWriter.h"
 
 #include "dialects/moe/IR/MoEOps.h"
@@ -41,7 +43,7 @@ struct FusedKernel : CudaKernelOpInterface::ExternalModel<FusedKernel, FusedOp> 
     case FusionKind::lm_head:
       return fusedLMHeadKernel(op);
     case FusionKind::optimizer:
-      return elementLoopKernel(op, "fused_optimizer", members);
+      return fusedOptimizerKernel(op);
     case FusionKind::elementwise:
       return elementwiseKernel(op, "fused_elementwise",
                                fused.getBody()->getTerminator()->getOperands(), members);

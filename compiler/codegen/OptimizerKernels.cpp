@@ -1,14 +1,16 @@
 //===- OptimizerKernels.cpp - kernels of the optimizer step ---------------===//
 //
-// moe.global_norm (one block: a reduction in a fixed order, in f64),
-// moe.clip_scale and moe.lr_schedule (one thread), moe.adamw_update and
-// moe.sgd_update (one thread per element, as the CPU kernels compute them).
+// moe.global_norm (partial sums over slices, then one block adding them: a
+// fixed order, in f64), moe.clip_scale and moe.lr_schedule (one thread),
+// moe.adamw_update and moe.sgd_update (one thread per element, as the CPU
+// kernels compute them), and the moe.fused optimizer kernel made of them.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
 #include "compiler/codegen/ElementwiseCode.h"
 #include "compiler/codegen/KernelWriter.h"
 #include "compiler/codegen/OpKernelModels.h"
+#include "compiler/codegen/OptimizerCode.h"
 
 #include "dialects/moe/IR/MoEOps.h"
 
@@ -20,70 +22,125 @@ using namespace moec::moe;
 namespace moec::codegen {
 namespace {
 
+/// The blocks of the gradient norm's partial sums over gradients of
+/// `sizes` elements: about 16 elements per thread, at most 1024 blocks.
+int64_t normBlocks(ArrayRef<int64_t> sizes) {
+  int64_t total = 0;
+  for (int64_t n : sizes)
+    total += n;
+  return std::clamp<int64_t>((total + 256 * 16 - 1) / (256 * 16), 1, 1024);
+}
+
+/// Entry `label` of the gradient norm: block b of `blocks` sums the
+/// squares of the b-th slice of each gradient (`names`, of `sizes`
+/// elements) in f64 into `partials`[b].
+void writeNormPartials(KernelWriter &w, StringRef label, ArrayRef<std::string> names,
+                       ArrayRef<int64_t> sizes, int64_t blocks, StringRef partials) {
+  unsigned threads = 256;
+  w.beginEntry(label, {static_cast<unsigned>(blocks), 1, 1}, {threads, 1, 1}, true);
+  w.os() << "  __shared__ double scratch[" << threads << "];\n"
+         << "  double sum = 0.0;\n";
+  for (auto [grad, n] : llvm::zip(names, sizes)) {
+    int64_t slice = (n + blocks - 1) / blocks;
+    w.os() << "  for (long long i = blockIdx.x * " << slice << "LL + threadIdx.x; i < "
+           << "(blockIdx.x + 1) * " << slice << "LL && i < " << n << "LL; i += blockDim.x)\n"
+           << "    sum += (double)" << grad << "[i] * " << grad << "[i];\n";
+  }
+  w.os() << "  sum = moec_block_sum(sum, scratch);\n"
+         << "  if (threadIdx.x == 0)\n"
+         << "    " << partials << "[blockIdx.x] = sum;\n";
+}
+
+/// Entry `label`, one block of 1024 threads: adds the `blocks` partial sums
+/// in a fixed order; thread 0 then stores the norm to `norm` and runs `then`.
+void writeNormTotal(KernelWriter &w, StringRef label, int64_t blocks, StringRef partials,
+                    StringRef norm, StringRef then = "") {
+  w.beginEntry(label, {1, 1, 1}, {1024, 1, 1}, true);
+  w.os() << "  __shared__ double scratch[1024];\n"
+         << "  double sum = threadIdx.x < " << blocks << " ? " << partials
+         << "[threadIdx.x] : 0.0;\n"
+         << "  sum = moec_block_sum(sum, scratch);\n"
+         << "  if (threadIdx.x == 0) {\n"
+         << "    " << norm << "[0] = (float)sqrt(sum);\n"
+         << then << "  }\n";
+}
+
+/// Workspace for `blocks` f64 partial sums, as a `double *` expression.
+std::string reservePartials(KernelWriter &w, int64_t blocks) {
+  return "((double *)" + w.workspaceFloats(2 * blocks) + ")";
+}
+
 /// sqrt(Σ g²) over every gradient, in two launches that always add the
 /// same numbers in the same order: block b sums the b-th slice of each
 /// gradient (f64) into the workspace, then one block adds the partial sums.
 struct GlobalNormKernel : CudaKernelOpInterface::ExternalModel<GlobalNormKernel, GlobalNormOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    int64_t total = 0;
-    for (Value grad : op->getOperands())
-      total += numElements(grad);
-    unsigned threads = 256;
-    // About 16 elements per thread per block, at most 1024 blocks.
-    int64_t blocks = std::clamp<int64_t>((total + threads * 16 - 1) / (threads * 16), 1, 1024);
     KernelWriter w(op, "global_norm");
-    w.setWorkspace(blocks * sizeof(double));
-    w.beginEntry("partials", {static_cast<unsigned>(blocks), 1, 1}, {threads, 1, 1}, true);
-    w.os() << "  __shared__ double scratch[" << threads << "];\n"
-           << "  double sum = 0.0;\n";
-    for (auto [k, grad] : llvm::enumerate(op->getOperands())) {
-      int64_t n = numElements(grad), slice = (n + blocks - 1) / blocks;
-      w.os() << "  for (long long i = blockIdx.x * " << slice << "LL + threadIdx.x; i < "
-             << "(blockIdx.x + 1) * " << slice << "LL && i < " << n << "LL; i += blockDim.x)\n"
-             << "    sum += (double)in" << k << "[i] * in" << k << "[i];\n";
+    SmallVector<std::string> names;
+    SmallVector<int64_t> sizes;
+    for (Value grad : op->getOperands()) {
+      names.push_back(w.name(grad));
+      sizes.push_back(numElements(grad));
     }
-    w.os() << "  sum = moec_block_sum(sum, scratch);\n"
-           << "  if (threadIdx.x == 0)\n"
-           << "    ((double *)workspace)[blockIdx.x] = sum;\n";
-    w.beginEntry("sum", {1, 1, 1}, {1024, 1, 1}, true);
-    w.os() << "  __shared__ double scratch[1024];\n"
-           << "  double sum = threadIdx.x < " << blocks
-           << " ? ((const double *)workspace)[threadIdx.x] : 0.0;\n"
-           << "  sum = moec_block_sum(sum, scratch);\n"
-           << "  if (threadIdx.x == 0)\n"
-           << "    out0[0] = (float)sqrt(sum);\n";
+    int64_t blocks = normBlocks(sizes);
+    std::string partials = reservePartials(w, blocks);
+    writeNormPartials(w, "partials", names, sizes, blocks, partials);
+    writeNormTotal(w, "sum", blocks, partials, "out0");
     return w.finish();
   }
 };
 
-struct ClipScaleKernel : CudaKernelOpInterface::ExternalModel<ClipScaleKernel, ClipScaleOp> {
-  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    KernelWriter w(op, "clip_scale");
-    w.os() << "  double norm = in0[0], maxNorm = in1[0];\n"
-           << "  out0[0] = maxNorm > 0.0 ? (float)fmin(1.0, maxNorm / (norm + 1e-6)) : 1.0f;\n";
-    return w.finish({1, 1, 1}, {1, 1, 1}, /*usesBarriers=*/false);
+// in: norm, max norm; out: scale.
+struct ClipScaleCode : ScalarKernelOpInterface::ExternalModel<ClipScaleCode, ClipScaleOp> {
+  void writeScalar(Operation *op, raw_ostream &os, ArrayRef<std::string> n) const {
+    os << "    double norm = " << n[0] << "[0], maxNorm = " << n[1] << "[0];\n"
+       << "    " << n[2]
+       << "[0] = maxNorm > 0.0 ? (float)fmin(1.0, maxNorm / (norm + 1e-6)) : 1.0f;\n";
   }
 };
 
-struct LRScheduleKernel : CudaKernelOpInterface::ExternalModel<LRScheduleKernel, LRScheduleOp> {
-  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+// in: step, lr, warmup, total, min lr ratio; out: lr.
+struct LRScheduleCode : ScalarKernelOpInterface::ExternalModel<LRScheduleCode, LRScheduleOp> {
+  void writeScalar(Operation *op, raw_ostream &os, ArrayRef<std::string> n) const {
     LRScheduleKind kind = cast<LRScheduleOp>(op).getKind();
-    KernelWriter w(op, ("lr_schedule_" + stringifyLRScheduleKind(kind)).str());
-    w.os() << "  long long step = in0[0], warmup = in2[0], total = in3[0];\n"
-           << "  double lr = in1[0], ratio = in4[0], value = lr;\n"
-           << "  if (step < warmup) {\n"
-           << "    value = lr * (double)(step + 1) / warmup;\n";
+    os << "    long long step = " << n[0] << "[0], warmup = " << n[2] << "[0], total = " << n[3]
+       << "[0];\n"
+       << "    double lr = " << n[1] << "[0], ratio = " << n[4] << "[0], value = lr;\n"
+       << "    if (step < warmup) {\n"
+       << "      value = lr * (double)(step + 1) / warmup;\n";
     if (kind != LRScheduleKind::constant) {
-      w.os() << "  } else {\n"
-             << "    long long span = total - warmup > 1 ? total - warmup : 1;\n"
-             << "    double p = fmin(fmax((double)(step - warmup) / span, 0.0), 1.0);\n";
+      os << "    } else {\n"
+         << "      long long span = total - warmup > 1 ? total - warmup : 1;\n"
+         << "      double p = fmin(fmax((double)(step - warmup) / span, 0.0), 1.0);\n";
       if (kind == LRScheduleKind::cosine)
-        w.os() << "    value = lr * (ratio + (1 - ratio) * 0.5 * (1 + cos(3.14159265358979323846 * p)));\n";
+        os << "      value = lr * (ratio + (1 - ratio) * 0.5 * (1 + cos(3.14159265358979323846 * "
+              "p)));\n";
       else
-        w.os() << "    value = lr * (1 - (1 - ratio) * p);\n";
+        os << "      value = lr * (1 - (1 - ratio) * p);\n";
     }
-    w.os() << "  }\n"
-           << "  out0[0] = (float)value;\n";
+    os << "    }\n"
+       << "    " << n[5] << "[0] = (float)value;\n";
+  }
+};
+
+std::string kernelStem(ClipScaleOp) { return "clip_scale"; }
+std::string kernelStem(LRScheduleOp op) {
+  return ("lr_schedule_" + stringifyLRScheduleKind(op.getKind())).str();
+}
+
+/// The kernel of a scalar op alone: one thread.
+template <typename OpT>
+struct ScalarKernel : CudaKernelOpInterface::ExternalModel<ScalarKernel<OpT>, OpT> {
+  FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
+    KernelWriter w(op, kernelStem(cast<OpT>(op)));
+    SmallVector<std::string> names;
+    for (Value value : op->getOperands())
+      names.push_back(w.name(value));
+    for (Value value : op->getResults())
+      names.push_back(w.name(value));
+    w.os() << "  {\n";
+    cast<ScalarKernelOpInterface>(op).writeScalar(w.os(), names);
+    w.os() << "  }\n";
     return w.finish({1, 1, 1}, {1, 1, 1}, /*usesBarriers=*/false);
   }
 };
@@ -141,10 +198,61 @@ struct UpdateKernel : CudaKernelOpInterface::ExternalModel<UpdateKernel<OpT>, Op
 };
 } // namespace
 
+FailureOr<CudaKernel> fusedOptimizerKernel(Operation *fused) {
+  GlobalNormOp norm;
+  Operation *scale = nullptr;
+  SmallVector<Operation *> updates;
+  for (Operation &member : cast<FusedOp>(fused).getMembers()) {
+    if (auto n = dyn_cast<GlobalNormOp>(member))
+      norm = n;
+    else if (member.hasTrait<GradientScale>())
+      scale = &member;
+    else
+      updates.push_back(&member);
+  }
+  if (!norm)
+    return elementLoopKernel(fused, "fused_optimizer", updates);
+
+  KernelWriter w(fused, "fused_optimizer");
+  llvm::DenseMap<Value, std::string> names = kernelValueNames(w, fused);
+  // The norm and the scale, when nothing after the group reads them, live
+  // in the workspace.
+  for (Operation *op : {norm.getOperation(), scale})
+    if (op && !names.count(op->getResult(0)))
+      names[op->getResult(0)] = w.workspaceFloats(1);
+  SmallVector<std::string> grads;
+  SmallVector<int64_t> sizes;
+  for (Value grad : norm.getGrads()) {
+    grads.push_back(names.lookup(grad));
+    sizes.push_back(numElements(grad));
+  }
+  int64_t blocks = normBlocks(sizes);
+  std::string partials = reservePartials(w, blocks);
+  writeNormPartials(w, "norm_partials", grads, sizes, blocks, partials);
+  std::string then;
+  if (scale) {
+    auto code = dyn_cast<ScalarKernelOpInterface>(scale);
+    if (!code)
+      return scale->emitOpError("has no one-thread code: it cannot be in an optimizer kernel");
+    FailureOr<SmallVector<std::string>> scaleNames = memberValueNames(scale, names);
+    if (failed(scaleNames))
+      return failure();
+    llvm::raw_string_ostream os(then);
+    code.writeScalar(os, *scaleNames);
+  }
+  writeNormTotal(w, "norm", blocks, partials, names.lookup(norm.getResult()), then);
+  if (!updates.empty()) {
+    w.beginEntry("update", elementLoopGrid(updates), {256, 1, 1}, /*usesBarriers=*/false);
+    if (failed(writeElementLoops(w.os(), updates, names)))
+      return failure();
+  }
+  return w.finish();
+}
+
 void attachOptimizerKernels(MLIRContext *context) {
   GlobalNormOp::attachInterface<GlobalNormKernel>(*context);
-  ClipScaleOp::attachInterface<ClipScaleKernel>(*context);
-  LRScheduleOp::attachInterface<LRScheduleKernel>(*context);
+  ClipScaleOp::attachInterface<ClipScaleCode, ScalarKernel<ClipScaleOp>>(*context);
+  LRScheduleOp::attachInterface<LRScheduleCode, ScalarKernel<LRScheduleOp>>(*context);
   AdamWUpdateOp::attachInterface<AdamWLoop, UpdateKernel<AdamWUpdateOp>>(*context);
   SGDUpdateOp::attachInterface<SGDLoop, UpdateKernel<SGDUpdateOp>>(*context);
 }

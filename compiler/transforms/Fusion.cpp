@@ -311,9 +311,55 @@ unsigned fuseLMHead(func::FuncOp func) {
   return formed;
 }
 
+/// The pointers a kernel takes within CUDA's 4 KiB of parameters.
+constexpr unsigned kMaxKernelPointers = 4096 / sizeof(void *);
+
+unsigned kernelPointers(FusedOp fused) { return fused->getNumOperands() + fused->getNumResults(); }
+
+/// The gradient norm (GradientNorm) and the scale computed from it
+/// (GradientScale) join the first group of updates that reads the scale,
+/// whose kernel then takes the norm, then the scale, then the updates; or,
+/// when all of them would not fit a kernel's parameters, form a group of
+/// their own (the norm's partial sums and its total with the scale: two
+/// launches, not three).
+void fuseGradientScale(func::FuncOp func) {
+  SmallVector<Operation *> scales;
+  func.walk([&](Operation *op) {
+    if (op->hasTrait<GradientScale>())
+      scales.push_back(op);
+  });
+  for (Operation *scale : scales) {
+    Operation *norm = scale->getOperand(0).getDefiningOp();
+    if (!norm || !norm->hasTrait<GradientNorm>() || norm->getBlock() != scale->getBlock())
+      continue;
+    FusedOp first;
+    for (Operation *user : scale->getResult(0).getUsers()) {
+      auto group = dyn_cast<FusedOp>(user);
+      if (group && group.getKind() == FusionKind::optimizer &&
+          group->getBlock() == scale->getBlock() && (!first || group->isBeforeInBlock(first)))
+        first = group;
+    }
+    if (first) {
+      SmallVector<Operation *> updates = unfuse(first);
+      SmallVector<Operation *> members{norm, scale};
+      members.append(updates);
+      FusedOp merged = fuse(members, FusionKind::optimizer);
+      if (kernelPointers(merged) <= kMaxKernelPointers)
+        continue;
+      // Too many pointers: the updates as they were, the norm and scale apart.
+      SmallVector<Operation *> apart = unfuse(merged);
+      fuse(ArrayRef(apart).drop_front(2), FusionKind::optimizer);
+      norm = apart[0];
+      scale = apart[1];
+    }
+    fuse({norm, scale}, FusionKind::optimizer);
+  }
+}
+
 /// Optimizer fusion: the independent updates of every parameter (siblings:
 /// they read the same step, learning rate and clip scale), at most 64 to a
-/// kernel so that its parameters stay within CUDA's 4 KiB.
+/// kernel so that its parameters stay within CUDA's 4 KiB; then the
+/// gradient norm and the clip scale before the first of them.
 unsigned fuseOptimizer(func::FuncOp func) {
   auto isUpdate = [](Operation *op) { return op->hasTrait<ParameterUpdate>(); };
   auto canJoin = [&](Operation *op, Operation *anchor) {
@@ -322,7 +368,9 @@ unsigned fuseOptimizer(func::FuncOp func) {
   FusionRule rule{FusionKind::optimizer, isUpdate, canJoin};
   rule.siblings = true;
   rule.maxMembers = 64;
-  return formFusionGroups(func.getBody().front(), rule);
+  unsigned formed = formFusionGroups(func.getBody().front(), rule);
+  fuseGradientScale(func);
+  return formed;
 }
 
 struct MoEFuseRouterPass : impl::MoEFuseRouterPassBase<MoEFuseRouterPass> {

@@ -117,17 +117,19 @@ FusedOp fuse(ArrayRef<Operation *> members, FusionKind kind) {
   return fused;
 }
 
-void unfuse(FusedOp fused) {
+SmallVector<Operation *> unfuse(FusedOp fused) {
   OpBuilder builder(fused);
   IRMapping mapping;
   for (auto [argument, input] : llvm::zip(fused.getBody()->getArguments(), fused.getInputs()))
     mapping.map(argument, input);
+  SmallVector<Operation *> members;
   for (Operation &member : fused.getMembers())
-    builder.clone(member, mapping);
+    members.push_back(builder.clone(member, mapping));
   for (auto [result, yielded] :
        llvm::zip(fused.getResults(), fused.getBody()->getTerminator()->getOperands()))
     result.replaceAllUsesWith(mapping.lookup(yielded));
   fused->erase();
+  return members;
 }
 
 unsigned formFusionGroups(Block &block, const FusionRule &rule) {

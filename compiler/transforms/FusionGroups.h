@@ -50,8 +50,9 @@ unsigned formFusionGroups(mlir::Block &block, const FusionRule &rule);
 moe::FusedOp fuse(llvm::ArrayRef<mlir::Operation *> members, moe::FusionKind kind);
 
 /// Moves the members of `fused` back out, in order, where it was, and
-/// erases it: what `fuse` did, undone.
-void unfuse(moe::FusedOp fused);
+/// erases it: what `fuse` did, undone. Returns the members, now ops of the
+/// block.
+llvm::SmallVector<mlir::Operation *> unfuse(moe::FusedOp fused);
 
 } // namespace moec
 

@@ -128,6 +128,30 @@ def MoEFuseOptimizerPass : Pass<"moe-fuse-optimizer", "::mlir::func::FuncOp"> {
     take the parameters side by side. The group updates parameters and
     optimizer state in place as its members would (`moe.fused` forwards
     InPlaceOpInterface), so memory planning gives them no arena bytes.
+
+    Then the gradient norm (`GradientNorm`: `moe.global_norm`) and the clip
+    scale computed from it (`GradientScale`: `moe.clip_scale`) join the
+    first group that reads the scale: its kernel sums the squares of every
+    gradient in slices, adds the slices in one block that computes the norm
+    and the scale, then runs the updates (three launches for what took
+    four, the same sums in the same order). When the norm's gradients and
+    that group's operands would pass the 512 pointers of a kernel's 4 KiB
+    of parameters, the norm and the scale form a group of their own.
+
+    ```mlir
+    %norm = moe.global_norm %g, %gq : tensor<8x4xf32>, tensor<16xf32>
+    %clip = moe.clip_scale %norm, %max
+    %p1, %m1, %v1 = moe.adamw_update %p, %g, %m, %v, %step, %lr, %clip, ... : tensor<8x4xf32>
+    %q1, %mq1, %vq1 = moe.adamw_update %q, %gq, %mq, %vq, %step, %lr, %clip, ... : tensor<16xf32>
+    // After:
+    %r:7 = moe.fused <optimizer>(%g, %gq, %max, %p, %m, %v, %step, %lr, ...) : ... {
+      %n = moe.global_norm ...
+      %c = moe.clip_scale %n, ...
+      ... = moe.adamw_update ..., %c, ...
+      ... = moe.adamw_update ..., %c, ...
+      moe.yield %n, ...
+    }
+    ```
   }];
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }

@@ -134,6 +134,36 @@ func.func @updates(%p: tensor<8x4xf32> {moe.param = "p"}, %g: tensor<8x4xf32>,
 
 // -----
 
+// With global-norm clipping, the norm of every gradient (GradientNorm) and
+// the clip scale computed from it (GradientScale) join the group of updates
+// that reads the scale: one kernel takes the norm, the scale, then the
+// updates. The norm, read after the group, is one of its results.
+// RUN: moe-opt %s --split-input-file --moe-fuse-optimizer | FileCheck %s --check-prefix=CLIPPED
+// CLIPPED-LABEL: func.func @clipped_updates
+// CLIPPED:      %[[G:.+]]:7 = moe.fused <optimizer>(%arg1, %arg5, %arg11, %arg0, %arg2, %arg3, %arg8, %arg9, %arg10, %arg12, %arg13, %arg14, %arg4, %arg6, %arg7)
+// CLIPPED-NEXT: ^bb0(
+// CLIPPED-NEXT:   %[[N:.+]] = moe.global_norm
+// CLIPPED-NEXT:   %[[S:.+]] = moe.clip_scale %[[N]],
+// CLIPPED-NEXT:   moe.adamw_update {{.*}}, %[[S]],
+// CLIPPED-NEXT:   moe.adamw_update {{.*}}, %[[S]],
+// CLIPPED-NEXT:   moe.yield %[[N]],
+// CLIPPED:      return %[[G]]#0,
+func.func @clipped_updates(%p: tensor<8x4xf32> {moe.param = "p"}, %g: tensor<8x4xf32>,
+                   %m: tensor<8x4xf32> {moe.state = "p.m"}, %v: tensor<8x4xf32> {moe.state = "p.v"},
+                   %q: tensor<16xf32> {moe.param = "q"}, %gq: tensor<16xf32>,
+                   %mq: tensor<16xf32> {moe.state = "q.m"}, %vq: tensor<16xf32> {moe.state = "q.v"},
+                   %step: tensor<i64>, %lr: tensor<f32>, %b1: tensor<f32>, %max: tensor<f32>,
+                   %b2: tensor<f32>, %eps: tensor<f32>, %wd: tensor<f32>)
+    -> (tensor<f32>, tensor<8x4xf32>, tensor<8x4xf32>, tensor<8x4xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) {
+  %norm = moe.global_norm %g, %gq : tensor<8x4xf32>, tensor<16xf32>
+  %clip = moe.clip_scale %norm, %max
+  %p1, %m1, %v1 = moe.adamw_update %p, %g, %m, %v, %step, %lr, %clip, %b1, %b2, %eps, %wd : tensor<8x4xf32>
+  %q1, %mq1, %vq1 = moe.adamw_update %q, %gq, %mq, %vq, %step, %lr, %clip, %b1, %b2, %eps, %wd : tensor<16xf32>
+  return %norm, %p1, %m1, %v1, %q1, %mq1, %vq1 : tensor<f32>, tensor<8x4xf32>, tensor<8x4xf32>, tensor<8x4xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
+}
+
+// -----
+
 // Dispatch: the gather of token rows into expert order joins the up
 // projection that reads them (its GEMM gathers as it loads); a dispatch
 // whose rows are also read elsewhere stays a kernel of its own.

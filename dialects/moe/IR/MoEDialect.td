@@ -193,6 +193,22 @@ def MoE_ParameterUpdate : NativeOpTrait<"ParameterUpdate"> {
   let cppNamespace = "::moec::moe";
 }
 
+// The op's 0-D result is the L2 norm of all its operands' elements
+// together: a reduction over every gradient, in a fixed order, that must
+// finish before any update reads what it scales. `--moe-fuse-optimizer`
+// makes it the first launch of the multi-tensor update kernel.
+def MoE_GradientNorm : NativeOpTrait<"GradientNorm"> {
+  let cppNamespace = "::moec::moe";
+}
+
+// The op's 0-D result is a factor of the gradients (the clip scale) that
+// parameter updates read, computed by one thread from a GradientNorm op's
+// result (operand 0) and other 0-D operands: `--moe-fuse-optimizer`
+// computes it in the multi-tensor update kernel, right after the norm.
+def MoE_GradientScale : NativeOpTrait<"GradientScale"> {
+  let cppNamespace = "::moec::moe";
+}
+
 // The op's 0-D result is a mean over the batch's tokens (or sequences), each
 // counted once: on a data-parallel mesh every rank computes it over its
 // share of equal size, and the mean of the ranks' results is the batch's

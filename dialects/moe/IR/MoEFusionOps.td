@@ -45,7 +45,10 @@ def MoE_FusedOp : MoE_Op<"fused", [IsolatedFromAbove, RecursiveMemoryEffects,
       block per row.
     * `optimizer`: independent `ParameterUpdate` ops (one per parameter),
       one multi-tensor kernel; results update their parameter and state
-      in place as the members' would (InPlaceOpInterface).
+      in place as the members' would (InPlaceOpInterface). The group may
+      begin with the gradient norm (`GradientNorm`) and the clip scale
+      computed from it (`GradientScale`), which the kernel computes before
+      the updates.
 
     ```mlir
     %w, %i = moe.fused <router>(%logits) : (tensor<32x8xf32>) -> (tensor<32x2xf32>, tensor<32x2xi32>) {

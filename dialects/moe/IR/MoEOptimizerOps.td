@@ -6,14 +6,14 @@
 include "dialects/moe/IR/MoEAttrs.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
-def MoE_GlobalNormOp : MoE_Op<"global_norm", [Pure]> {
+def MoE_GlobalNormOp : MoE_Op<"global_norm", [Pure, MoE_GradientNorm]> {
   let summary = "sqrt(Σ ‖g‖²) over every gradient";
   let arguments = (ins Variadic<MoE_FloatTensor>:$grads);
   let results = (outs MoE_ScalarF32:$norm);
   let assemblyFormat = "$grads attr-dict `:` type($grads)";
 }
 
-def MoE_ClipScaleOp : MoE_Op<"clip_scale", [Pure]> {
+def MoE_ClipScaleOp : MoE_Op<"clip_scale", [Pure, MoE_GradientScale]> {
   let summary = "the factor global-norm clipping multiplies gradients by";
   let description = [{
     `min(1, max_norm / (norm + 1e-6))`; 1 when `max_norm` is 0 (no clipping).

@@ -84,6 +84,15 @@ class RowNormalizationGradient
 template <typename ConcreteType>
 class ParameterUpdate : public mlir::OpTrait::TraitBase<ConcreteType, ParameterUpdate> {};
 
+/// The 0-D result is the L2 norm of every operand's elements together.
+template <typename ConcreteType>
+class GradientNorm : public mlir::OpTrait::TraitBase<ConcreteType, GradientNorm> {};
+
+/// The 0-D result scales the gradients parameter updates read; operand 0 is
+/// a GradientNorm op's result, the others are 0-D.
+template <typename ConcreteType>
+class GradientScale : public mlir::OpTrait::TraitBase<ConcreteType, GradientScale> {};
+
 /// The 0-D result is a mean over the batch's tokens or sequences.
 template <typename ConcreteType>
 class BatchMean : public mlir::OpTrait::TraitBase<ConcreteType, BatchMean> {};
