@@ -98,4 +98,54 @@ def ScalarKernelOpInterface : OpInterface<"ScalarKernelOpInterface"> {
   ];
 }
 
+def TokenStatisticKernelOpInterface : OpInterface<"TokenStatisticKernelOpInterface"> {
+  let cppNamespace = "::moec::codegen";
+  let description = [{
+    An op (with the `TokenStatistic` trait) whose 0-D result is computed
+    from sums over tokens, in a fixed order: first, optionally, each token's
+    terms in f64 (`perToken`, `tokenTermWidth` values a token, written by
+    the token's thread); then each block's sums over its slice of tokens
+    (`sliceWidth` f64 values a block: block b of 128 threads takes tokens
+    b·128 ... b·128 + 127, then the same again gridDim.x·128 further on);
+    then one block of 1024 threads that adds the slices in order and writes
+    the result. Its own kernel runs these as launches of their own; a
+    `moe.fused router` kernel computes the terms in its loop over tokens
+    and the slices' sums at the end of each block, so only the last step
+    is a launch of its own. `operands` holds the pointer to the first
+    element of each operand.
+  }];
+  let methods = [
+    InterfaceMethod<"f64 values each token stores for the final sum (0: none).",
+      "int64_t", "tokenTermWidth", (ins), "", "return 0;">,
+    InterfaceMethod<[{
+        Statements for token `t`, whose operands' rows `rows` gives: its
+        terms into `perToken` (`tokenTermWidth` values a token).
+      }],
+      "::mlir::LogicalResult", "writeTokenTerms",
+      (ins "::moec::codegen::TokenRowWriter &":$rows, "::llvm::StringRef":$perToken),
+      "", "return ::mlir::success();">,
+    InterfaceMethod<"f64 sums each block keeps over its slice of tokens (0: none).",
+      "int64_t", "sliceWidth", (ins), "", "return 0;">,
+    InterfaceMethod<[{
+        Statements of a block of 128 threads: the sums over the block's
+        slice of tokens into `partial` (`sliceWidth` values).
+      }],
+      "void", "writeSliceSums",
+      (ins "::llvm::raw_ostream &":$os, "::llvm::ArrayRef<std::string>":$operands,
+           "::llvm::StringRef":$partial),
+      "", "return;">,
+    InterfaceMethod<[{
+        Statements of one block of 1024 threads (`scratch`: 1024 doubles of
+        shared memory): the result into `result`[0] from the `slices`
+        blocks' sums (`partials`, `sliceWidth` values each, in block order)
+        and the tokens' terms (`perToken`); fails with a diagnostic on the
+        op when its shapes are outside what the kernel supports.
+      }],
+      "::mlir::LogicalResult", "writeResult",
+      (ins "::llvm::raw_ostream &":$os, "::llvm::ArrayRef<std::string>":$operands,
+           "::llvm::StringRef":$partials, "int64_t":$slices, "::llvm::StringRef":$perToken,
+           "::llvm::StringRef":$result)>
+  ];
+}
+
 #endif // MOEC_CODEGEN_CUDAKERNELINTERFACE_TD

@@ -152,6 +152,24 @@ std::string activationStore(KernelWriter &w, const Ffn &f, StringRef hidden, Str
   return "moec_activation_store<" + hiddenType.str() + ">{" + hidden.str() + ", " + g.str() + "}";
 }
 
+/// The up projection (writeUp) whose last GEMM's epilogue also writes the
+/// activated rows (activationStore) into the workspace; returns their
+/// address expression ([rows, F]), as writeActivation's, with no launch of
+/// their own.
+std::string writeUpActivated(KernelWriter &w, const RowGroups &rows, const Ffn &f,
+                             const GemmOperand &in, StringRef hidden,
+                             StringRef hiddenType = "float") {
+  std::string g = w.workspaceFloats(rows.count * f.F);
+  writeUp(w, rows, f, in, hidden, hiddenType,
+          activationStore(w, f, rowsFrom(hidden, f.H()), hiddenType, rowsFrom(g, f.F)));
+  return g;
+}
+
+std::string writeUpActivated(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef x,
+                             StringRef hidden) {
+  return writeUpActivated(w, rows, f, GemmOperand{rowsFrom(x, f.d), f.d}, hidden);
+}
+
 /// A GEMM epilogue (GemmOperand::store) that turns dg, the gradient of the
 /// activated hidden row, into the pre-activations' gradient through the
 /// activation, as writeDownGradHidden's entry computes it: dh1 = dg ⊙ h3 ⊙
@@ -402,10 +420,7 @@ FailureOr<CudaKernel> fusedExpertForward(FusedOp fused, DispatchOp dispatch, Gro
   }
   GemmOperand in = dispatch ? gatheredRows(v, dispatch, f.d)
                             : GemmOperand{rowsFrom(v.name(up.getInput()), f.d), f.d};
-  std::string hidden = v.name(up.getHidden()), hiddenType = cTypeOf(up.getHidden());
-  std::string g = w.workspaceFloats(rows.count * f.F);
-  writeUp(w, rows, f, in, hidden, hiddenType,
-          activationStore(w, f, rowsFrom(hidden, f.H()), hiddenType, rowsFrom(g, f.F)));
+  std::string g = writeUpActivated(w, rows, f, in, v.name(up.getHidden()), cTypeOf(up.getHidden()));
   writeDown(w, rows, f, g, v.name(down.getResult()));
   return w.finish();
 }
@@ -473,10 +488,9 @@ FailureOr<CudaKernel> fusedDispatchKernel(Operation *op) {
   GemmOperand in = gatheredRows(v, dispatch, f.d);
   if (ffn) {
     // The whole FFN, as moe.grouped_ffn's own kernel: the up half into the
-    // workspace, the activation, the down half.
+    // workspace, the activation in its epilogue, the down half.
     std::string hidden = w.workspaceFloats(rows.count * f.H());
-    writeUp(w, rows, f, in, hidden);
-    writeDown(w, rows, f, writeActivation(w, rows, f, hidden), v.name(out));
+    writeDown(w, rows, f, writeUpActivated(w, rows, f, in, hidden), v.name(out));
     return w.finish();
   }
   writeUp(w, rows, f, in, v.name(out), cTypeOf(out));
@@ -530,7 +544,7 @@ struct GroupedFFNDownKernel
 };
 
 /// The unsplit expert FFN (evaluation): the up half into the workspace,
-/// then the down half.
+/// the activation in its last GEMM's epilogue, then the down half.
 struct GroupedFFNKernel : CudaKernelOpInterface::ExternalModel<GroupedFFNKernel, GroupedFFNOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto ffn = cast<GroupedFFNOp>(op);
@@ -539,8 +553,7 @@ struct GroupedFFNKernel : CudaKernelOpInterface::ExternalModel<GroupedFFNKernel,
     RowGroups rows = rowsOf(w, ffn.getInput(), ffn.getGroupSizes(),
                        cast<RankedTensorType>(ffn.getW1().getType()).getDimSize(0));
     std::string hidden = w.workspaceFloats(rows.count * f.H());
-    writeUp(w, rows, f, w.name(ffn.getInput()), hidden);
-    writeDown(w, rows, f, writeActivation(w, rows, f, hidden), "out0");
+    writeDown(w, rows, f, writeUpActivated(w, rows, f, w.name(ffn.getInput()), hidden), "out0");
     return w.finish();
   }
 };
@@ -585,15 +598,15 @@ struct GroupedFFNUpGradKernel
 };
 
 /// A dense FFN on every row (moe.ffn; moe.shared_experts with an optional
-/// sigmoid gate per token): up into the workspace, down, then the gate.
+/// sigmoid gate per token): up into the workspace (the activation in its
+/// epilogue), down, then the gate.
 FailureOr<CudaKernel> denseFfn(Operation *op, StringRef stem, Value x, const Ffn &fIn,
                                Value gate, KernelWriter &w) {
   Ffn f = fIn;
   RowGroups rows = denseRows(x);
   std::string in = w.name(x);
   std::string hidden = w.workspaceFloats(rows.count * f.H());
-  writeUp(w, rows, f, in, hidden);
-  writeDown(w, rows, f, writeActivation(w, rows, f, hidden), "out0");
+  writeDown(w, rows, f, writeUpActivated(w, rows, f, in, hidden), "out0");
   if (gate) {
     w.beginEntry("sigmoid_gate", gridFor(rows.count), kBlock, false);
     w.os() << forEachElement(rows.count, "t") << "  {\n"
@@ -628,7 +641,8 @@ struct SharedExpertsKernel
 };
 
 /// The dense FFN's backward (moe.ffn_grad, moe.shared_experts_grad): the
-/// forward's hidden recomputed into the workspace, then the down and up
+/// forward's hidden recomputed into the workspace (the activation in its
+/// epilogue), then the down and up
 /// gradients. With a sigmoid gate (as the CPU kernel): the gate per token,
 /// dy scaled by it, then dz = (dy · f) g (1 − g) into dx and the gate's
 /// gradient, f being the ungated output.
@@ -639,8 +653,7 @@ FailureOr<CudaKernel> denseFfnGrad(KernelWriter &w, Value x, const Ffn &f, Value
   std::string in = w.name(x), g = gate ? w.name(gate) : "", dyName = w.name(dy);
   w.useHelper(kActivationGradHelpers);
   std::string hidden = w.workspaceFloats(T * H), dhidden = w.workspaceFloats(T * H);
-  writeUp(w, rows, f, in, hidden);
-  std::string activation = writeActivation(w, rows, f, hidden);
+  std::string activation = writeUpActivated(w, rows, f, in, hidden);
   std::string upstream = dyName, dz;
   if (gate) {
     // The gate per token, dy scaled by it, the ungated output f, and
@@ -772,8 +785,8 @@ struct LoRAExpertsKernel
     w.setWorkspace(l.floats() * sizeof(float)); // the effective weights
     std::string hidden = w.workspaceFloats(rows.count * l.f.H());
     writeEffectiveWeights(w, l);
-    writeUp(w, rows, l.f, w.name(lora.getInput()), hidden);
-    writeDown(w, rows, l.f, writeActivation(w, rows, l.f, hidden), "out0");
+    writeDown(w, rows, l.f, writeUpActivated(w, rows, l.f, w.name(lora.getInput()), hidden),
+              "out0");
     return w.finish();
   }
 };
@@ -799,8 +812,7 @@ struct LoRAExpertsGradKernel
     std::string dhidden = w.workspaceFloats(rows.count * H);
     std::string x = w.name(grad.getInput()), dy = w.name(grad.getDresult());
     writeEffectiveWeights(w, l);
-    writeUp(w, rows, l.f, x, hidden);
-    std::string activation = writeActivation(w, rows, l.f, hidden);
+    std::string activation = writeUpActivated(w, rows, l.f, x, hidden);
     writeDownGradHidden(w, rows, l.f, hidden, dy, dhidden);
     writeDownGradWeight(w, rows, l.f, activation, dy, at(effective + l.offsets[1]));
     writeUpGradInput(w, rows, l.f, dhidden, "out0");

@@ -88,19 +88,27 @@ void writeCrossEntropyGradRow(KernelWriter &w, int64_t V, const std::string &tar
 /// The threads of a block that reduces a row of V logits.
 unsigned rowSoftmaxThreads(int64_t V) { return std::min(threadsFor(V), 256u); }
 
+/// Statements of one block of 1024 threads (`scratch`: 1024 doubles) that
+/// add `rows` f64 values at `perRow` in a fixed order and write `scale`
+/// times the total to `out`[0].
+void writeRowSumBody(raw_ostream &os, int64_t rows, StringRef perRow, StringRef scale,
+                     StringRef out) {
+  os << "  double sum = 0.0;\n"
+     << "  for (long long r = threadIdx.x; r < " << rows << "LL; r += blockDim.x)\n"
+     << "    sum += " << perRow << "[r];\n"
+     << "  sum = moec_block_sum(sum, scratch);\n"
+     << "  if (threadIdx.x == 0)\n"
+     << "    " << out << "[0] = (float)(sum " << scale << ");\n";
+}
+
 /// Launch "sum": one block adds `rows` per-row values of the workspace in
 /// f64 and writes `scale` times the total to `out`[0].
 void writeRowSum(KernelWriter &w, int64_t rows, const std::string &scale,
                  const std::string &out = "out0") {
   w.beginEntry("sum", {1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
   w.os() << "  __shared__ double scratch[1024];\n"
-         << "  const double *perRow = (const double *)workspace;\n"
-         << "  double sum = 0.0;\n"
-         << "  for (long long r = threadIdx.x; r < " << rows << "LL; r += blockDim.x)\n"
-         << "    sum += perRow[r];\n"
-         << "  sum = moec_block_sum(sum, scratch);\n"
-         << "  if (threadIdx.x == 0)\n"
-         << "    " << out << "[0] = (float)(sum " << scale << ");\n";
+         << "  const double *perRow = (const double *)workspace;\n";
+  writeRowSumBody(w.os(), rows, "perRow", scale, out);
 }
 
 struct CrossEntropyKernel
@@ -139,21 +147,29 @@ struct CrossEntropyGradKernel
   }
 };
 
+/// mean_t lse_t²: each token's lse² (f64), then one block adds them.
+struct ZLossStatistic : TokenStatisticKernelOpInterface::ExternalModel<ZLossStatistic, ZLossOp> {
+  int64_t tokenTermWidth(Operation *op) const { return 1; }
+  LogicalResult writeTokenTerms(Operation *op, TokenRowWriter &rows, StringRef perToken) const {
+    Value logits = cast<ZLossOp>(op).getLogits();
+    rows.useHelper(kRowLseHelper);
+    rows.os() << "      double lse = moec_row_lse(" << rows.row(logits) << ", "
+              << TokenRowWriter::width(logits) << ");\n"
+              << "      " << perToken << "[t] = lse * lse;\n";
+    return success();
+  }
+  LogicalResult writeResult(Operation *op, raw_ostream &os, ArrayRef<std::string> operands,
+                            StringRef partials, int64_t slices, StringRef perToken,
+                            StringRef result) const {
+    int64_t T = cast<RankedTensorType>(op->getOperand(0).getType()).getDimSize(0);
+    writeRowSumBody(os, T, perToken, "/ " + std::to_string(T) + ".0", result);
+    return success();
+  }
+};
+
 struct ZLossKernel : CudaKernelOpInterface::ExternalModel<ZLossKernel, ZLossOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
-    auto type = cast<RankedTensorType>(op->getOperand(0).getType());
-    int64_t E = type.getShape().back(), rows = type.getNumElements() / E;
-    KernelWriter w(op, "z_loss");
-    w.setWorkspace(rows * sizeof(double));
-    w.useHelper(kRowLseHelper);
-    w.beginEntry("rows", {blocksFor(rows, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
-    w.os() << "  double *perRow = (double *)workspace;\n"
-           << forEachElement(rows, "r") << "  {\n"
-           << "    double lse = moec_row_lse(in0 + r * " << E << "LL, " << E << ");\n"
-           << "    perRow[r] = lse * lse;\n"
-           << "  }\n";
-    writeRowSum(w, rows, "/ " + std::to_string(rows) + ".0");
-    return w.finish();
+    return tokenStatisticKernel(op, "z_loss");
   }
 };
 
@@ -195,79 +211,132 @@ struct WeightedSumKernel : CudaKernelOpInterface::ExternalModel<WeightedSumKerne
     return w.finish({1, 1, 1}, {1, 1, 1}, /*usesBarriers=*/false);
   }
 };
-/// The auxiliary load-balancing loss in one block, thread e for expert e,
-/// in f64 as the CPU kernel computes it: Switch (E · Σ f_e P_e with f the
-/// share of assignments), per_slot (f counted per top-k slot) and sequence
-/// (per sequence of `seq_len`, then the mean).
+/// The auxiliary load-balancing loss as a token statistic, in f64 as the
+/// CPU kernel computes it: Switch (E · Σ f_e P_e with f the share of
+/// assignments), per_slot (f counted per top-k slot) and sequence (per
+/// sequence of `seq_len`, then the mean). Each block sums its slice of
+/// tokens' scores and assignments per expert (per slot for per_slot), per
+/// sequence for sequence; then one block, thread e for expert e, adds the
+/// slices in order and the experts' terms.
+struct LoadBalancingStatistic
+    : TokenStatisticKernelOpInterface::ExternalModel<LoadBalancingStatistic, LoadBalancingLossOp> {
+  /// Tokens T, experts E, slots K, and the segments the loss averages
+  /// over: B of S tokens (one of T but for `sequence`); each segment's sums
+  /// are E scores' and `counts` assignment counts.
+  struct Shape {
+    int64_t T, E, K, S, B, counts;
+    int64_t perSegment() const { return E + counts; }
+  };
+  static Shape shapeOf(LoadBalancingLossOp loss) {
+    auto scores = cast<RankedTensorType>(loss.getScores().getType());
+    Shape shape;
+    shape.T = scores.getDimSize(0);
+    shape.E = scores.getDimSize(1);
+    shape.K = cast<RankedTensorType>(loss.getIndices().getType()).getDimSize(1);
+    shape.S =
+        loss.getKind() == LoadBalancing::sequence ? loss.getSeqLen().value_or(shape.T) : shape.T;
+    shape.B = shape.T / shape.S;
+    shape.counts = loss.getKind() == LoadBalancing::per_slot ? shape.K * shape.E : shape.E;
+    return shape;
+  }
+
+  int64_t sliceWidth(Operation *op) const {
+    Shape s = shapeOf(cast<LoadBalancingLossOp>(op));
+    return s.B * s.perSegment();
+  }
+
+  // operands: scores, indices.
+  void writeSliceSums(Operation *op, raw_ostream &os, ArrayRef<std::string> in,
+                      StringRef partial) const {
+    auto loss = cast<LoadBalancingLossOp>(op);
+    Shape s = shapeOf(loss);
+    os << "  for (int j = threadIdx.x; j < " << s.B * s.perSegment() << "; j += blockDim.x) {\n"
+       << "    int b = j / " << s.perSegment() << ", c = j % " << s.perSegment() << ";\n"
+       << "    double acc = 0.0;\n"
+       << forEachSliceToken(s.T, "    ") << "      {\n";
+    if (s.B > 1)
+      os << "        if (t / " << s.S << " != b)\n"
+         << "          continue;\n";
+    os << "        if (c < " << s.E << ")\n"
+       << "          acc += " << in[0] << "[t * " << s.E << "LL + c];\n";
+    if (loss.getKind() == LoadBalancing::per_slot)
+      os << "        else\n"
+         << "          acc += " << in[1] << "[t * " << s.K << "LL + (c - " << s.E << ") / " << s.E
+         << "] == (c - " << s.E << ") % " << s.E << ";\n";
+    else
+      os << "        else\n"
+         << "          for (int k = 0; k < " << s.K << "; ++k)\n"
+         << "            acc += " << in[1] << "[t * " << s.K << "LL + k] == c - " << s.E << ";\n";
+    os << "      }\n"
+       << "    " << partial << "[j] = acc;\n"
+       << "  }\n";
+  }
+
+  LogicalResult writeResult(Operation *op, raw_ostream &os, ArrayRef<std::string> in,
+                            StringRef partials, int64_t slices, StringRef perToken,
+                            StringRef result) const {
+    auto loss = cast<LoadBalancingLossOp>(op);
+    Shape s = shapeOf(loss);
+    if (s.E > 1024)
+      return op->emitOpError("the cuda target balances at most 1024 experts, not ") << s.E;
+    int64_t W = s.B * s.perSegment();
+    // The sum over slices of segment b's value c, for expert thread e.
+    auto slicesSum = [&](StringRef into, const std::string &c) {
+      os << "      for (int s = 0; s < " << slices << "; ++s)\n"
+         << "        " << into << " += " << partials << "[s * " << W << "LL + b * "
+         << s.perSegment() << " + " << c << "];\n";
+    };
+    os << "  int e = threadIdx.x;\n"
+       << "  bool expert = e < " << s.E << ";\n"
+       << "  double total = 0.0;\n"
+       << "  for (int b = 0; b < " << s.B << "; ++b) {\n"
+       << "    double P = 0.0, term = 0.0;\n"
+       << "    if (expert) {\n";
+    slicesSum("P", "e");
+    os << "      P /= " << s.S << ";\n"
+       << "    }\n";
+    switch (loss.getKind()) {
+    case LoadBalancing::Switch:
+      os << "    double f = 0.0;\n"
+         << "    if (expert) {\n";
+      slicesSum("f", std::to_string(s.E) + " + e");
+      os << "    }\n"
+         << "    double assigned = moec_block_sum(f, scratch);\n"
+         << "    term = assigned > 0 ? f / assigned * P : 0.0;\n"
+         << "    total = moec_block_sum(term, scratch) * " << s.E << ";\n";
+      break;
+    case LoadBalancing::per_slot:
+      os << "    if (expert)\n"
+         << "      for (int k = 0; k < " << s.K << "; ++k) {\n"
+         << "        double f = 0.0;\n";
+      slicesSum("f", std::to_string(s.E) + " + k * " + std::to_string(s.E) + " + e");
+      os << "        term += f / " << s.T << " * P;\n"
+         << "      }\n"
+         << "    total = moec_block_sum(term, scratch) * " << s.E << ";\n";
+      break;
+    case LoadBalancing::sequence:
+      os << "    double count = 0.0;\n"
+         << "    if (expert) {\n";
+      slicesSum("count", std::to_string(s.E) + " + e");
+      os << "    }\n"
+         << "    term = expert ? count / ((double)" << s.S << " * " << s.K << " / " << s.E
+         << ") * P : 0.0;\n"
+         << "    total += moec_block_sum(term, scratch) / " << s.B << ";\n";
+      break;
+    }
+    os << "  }\n"
+       << "  if (threadIdx.x == 0)\n"
+       << "    " << result << "[0] = (float)total;\n";
+    return success();
+  }
+};
+
 struct LoadBalancingLossKernel
     : CudaKernelOpInterface::ExternalModel<LoadBalancingLossKernel, LoadBalancingLossOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto loss = cast<LoadBalancingLossOp>(op);
-    auto scores = cast<RankedTensorType>(loss.getScores().getType());
-    int64_t T = scores.getDimSize(0), E = scores.getDimSize(1);
-    int64_t K = cast<RankedTensorType>(loss.getIndices().getType()).getDimSize(1);
-    if (E > 1024)
-      return op->emitOpError("the cuda target balances at most 1024 experts, not ") << E;
-    unsigned threads = threadsFor(E);
-    KernelWriter w(op, ("load_balancing_loss_" + stringifyLoadBalancing(loss.getKind())).str());
-    // in: scores, indices.
-    w.os() << "  __shared__ double scratch[" << threads << "];\n"
-           << "  int e = threadIdx.x;\n"
-           << "  bool expert = e < " << E << ";\n"
-           << "  double total = 0.0;\n";
-    switch (loss.getKind()) {
-    case LoadBalancing::sequence: {
-      int64_t S = loss.getSeqLen().value_or(T), B = T / S;
-      w.os() << "  for (long long b = 0; b < " << B << "; ++b) {\n"
-             << "    double P = 0.0, count = 0.0;\n"
-             << "    if (expert) {\n"
-             << "      for (long long t = b * " << S << "; t < (b + 1) * " << S << "; ++t) {\n"
-             << "        P += in0[t * " << E << " + e];\n"
-             << "        for (int k = 0; k < " << K << "; ++k)\n"
-             << "          count += in1[t * " << K << " + k] == e;\n"
-             << "      }\n"
-             << "      P /= " << S << ";\n"
-             << "    }\n"
-             << "    double term = expert ? count / ((double)" << S << " * " << K << " / " << E
-             << ") * P : 0.0;\n"
-             << "    term = moec_block_sum(term, scratch);\n"
-             << "    total += term / " << B << ";\n"
-             << "  }\n";
-      break;
-    }
-    case LoadBalancing::per_slot:
-      w.os() << "  double P = 0.0, term = 0.0;\n"
-             << "  if (expert) {\n"
-             << "    for (long long t = 0; t < " << T << "; ++t)\n"
-             << "      P += in0[t * " << E << " + e];\n"
-             << "    P /= " << T << ";\n"
-             << "    for (int k = 0; k < " << K << "; ++k) {\n"
-             << "      double f = 0.0;\n"
-             << "      for (long long t = 0; t < " << T << "; ++t)\n"
-             << "        if (in1[t * " << K << " + k] == e)\n"
-             << "          f += 1.0 / " << T << ";\n"
-             << "      term += f * P;\n"
-             << "    }\n"
-             << "  }\n"
-             << "  total = moec_block_sum(term, scratch) * " << E << ";\n";
-      break;
-    case LoadBalancing::Switch:
-      w.os() << "  double P = 0.0, f = 0.0;\n"
-             << "  if (expert) {\n"
-             << "    for (long long t = 0; t < " << T << "; ++t)\n"
-             << "      P += in0[t * " << E << " + e];\n"
-             << "    P /= " << T << ";\n"
-             << "    for (long long i = 0; i < " << T * K << "; ++i)\n"
-             << "      f += in1[i] == e;\n"
-             << "  }\n"
-             << "  double assigned = moec_block_sum(f, scratch);\n"
-             << "  double term = assigned > 0 ? f / assigned * P : 0.0;\n"
-             << "  total = moec_block_sum(term, scratch) * " << E << ";\n";
-      break;
-    }
-    w.os() << "  if (e == 0)\n"
-           << "    out0[0] = (float)total;\n";
-    return w.finish({1, 1, 1}, {threads, 1, 1}, /*usesBarriers=*/true);
+    return tokenStatisticKernel(
+        op, ("load_balancing_loss_" + stringifyLoadBalancing(loss.getKind())).str());
   }
 };
 
@@ -544,12 +613,12 @@ FailureOr<CudaKernel> fusedLMHeadKernel(Operation *op) {
 void attachLossKernels(MLIRContext *context) {
   CrossEntropyOp::attachInterface<CrossEntropyKernel>(*context);
   CrossEntropyGradOp::attachInterface<CrossEntropyGradKernel>(*context);
-  ZLossOp::attachInterface<ZLossKernel>(*context);
+  ZLossOp::attachInterface<ZLossStatistic, ZLossKernel>(*context);
   ZLossGradOp::attachInterface<ZLossGradRows, ZLossGradKernel>(*context);
   WeightedSumOp::attachInterface<WeightedSumKernel>(*context);
   EntropyLossOp::attachInterface<EntropyLossKernel>(*context);
   EntropyLossGradOp::attachInterface<EntropyLossGradKernel>(*context);
-  LoadBalancingLossOp::attachInterface<LoadBalancingLossKernel>(*context);
+  LoadBalancingLossOp::attachInterface<LoadBalancingStatistic, LoadBalancingLossKernel>(*context);
   LoadBalancingLossGradOp::attachInterface<LoadBalancingLossGradKernel>(*context);
 }
 

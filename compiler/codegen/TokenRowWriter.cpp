@@ -6,6 +6,9 @@
 #include "dialects/moe/IR/MoEOps.h"
 
 #include "mlir/IR/BuiltinTypes.h"
+#include "llvm/ADT/DenseSet.h"
+
+#include <algorithm>
 
 using namespace mlir;
 
@@ -50,7 +53,98 @@ FailureOr<CudaKernel> finishPerToken(KernelWriter &w, int64_t tokens) {
   return w.finish({blocksFor(tokens, kThreadsPerBlock), 1, 1}, {kThreadsPerBlock, 1, 1},
                   /*usesBarriers=*/false);
 }
+
+/// Where a token statistic's values live in the workspace: its tokens'
+/// terms and its slices' sums (f64), and the pointer to each operand's
+/// first element.
+struct StatisticBuffers {
+  std::string perToken, partials;
+  SmallVector<std::string> operands;
+};
+
+/// Reserves `statistic`'s f64 terms and slice sums over `tokens` tokens.
+StatisticBuffers reserveStatistic(KernelWriter &w, TokenStatisticKernelOpInterface statistic,
+                                  int64_t tokens) {
+  StatisticBuffers buffers;
+  auto doubles = [&](int64_t n) { return "((double *)" + w.workspaceFloats(2 * n) + ")"; };
+  if (int64_t width = statistic.tokenTermWidth())
+    buffers.perToken = doubles(tokens * width);
+  if (int64_t width = statistic.sliceWidth())
+    buffers.partials = doubles(tokenSlices(tokens) * width);
+  return buffers;
+}
+
+/// The slice sums of `statistic` at the end of a block of the loop over
+/// tokens, into its own row of the partial sums.
+void writeBlockSums(raw_ostream &os, TokenStatisticKernelOpInterface statistic,
+                    const StatisticBuffers &buffers) {
+  if (int64_t width = statistic.sliceWidth()) {
+    os << "  {\n";
+    statistic.writeSliceSums(os, buffers.operands,
+                             "(" + buffers.partials + " + blockIdx.x * " + std::to_string(width) +
+                                 "LL)");
+    os << "  }\n";
+  }
+}
+
+/// Entry `statistics`: one block of 1024 threads writes each statistic's
+/// result.
+LogicalResult writeStatisticResults(KernelWriter &w,
+                                    ArrayRef<TokenStatisticKernelOpInterface> statistics,
+                                    ArrayRef<StatisticBuffers> buffers,
+                                    ArrayRef<std::string> results, int64_t tokens) {
+  w.beginEntry("statistics", {1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
+  w.os() << "  __shared__ double scratch[1024];\n";
+  for (auto [n, buffer] : llvm::enumerate(buffers)) {
+    TokenStatisticKernelOpInterface statistic = statistics[n];
+    StringRef result = results[n];
+    w.os() << "  {\n";
+    if (failed(statistic.writeResult(w.os(), buffer.operands, buffer.partials, tokenSlices(tokens),
+                                     buffer.perToken, result)))
+      return failure();
+    w.os() << "  }\n";
+  }
+  return success();
+}
 } // namespace
+
+std::string forEachSliceToken(int64_t tokens, StringRef indent) {
+  std::string T = std::to_string(tokens), B = std::to_string(kThreadsPerBlock);
+  return indent.str() + "for (long long t0 = blockIdx.x * " + B + "LL; t0 < " + T +
+         "LL; t0 += (long long)gridDim.x * " + B + "LL)\n" + indent.str() +
+         "  for (long long t = t0; t < t0 + " + B + "LL && t < " + T + "LL; ++t)\n";
+}
+
+unsigned tokenSlices(int64_t tokens) { return blocksFor(tokens, kThreadsPerBlock); }
+
+FailureOr<CudaKernel> tokenStatisticKernel(Operation *op, StringRef stem) {
+  auto statistic = cast<TokenStatisticKernelOpInterface>(op);
+  KernelWriter w(op, stem);
+  int64_t tokens = cast<RankedTensorType>(op->getOperand(0).getType()).getDimSize(0);
+  StatisticBuffers buffers = reserveStatistic(w, statistic, tokens);
+  for (Value operand : op->getOperands())
+    buffers.operands.push_back(w.name(operand));
+  if (statistic.tokenTermWidth()) {
+    DenseMap<Value, std::string> rowOf;
+    for (Value value : op->getOperands())
+      rowOf[value] = parameterRow(value, w.name(value));
+    TokenRowWriter rows(w, tokens, std::move(rowOf));
+    w.beginEntry("terms", {tokenSlices(tokens), 1, 1}, {kThreadsPerBlock, 1, 1},
+                 /*usesBarriers=*/false);
+    w.os() << forEachElement(tokens, "t") << "  {\n";
+    if (failed(statistic.writeTokenTerms(rows, buffers.perToken)))
+      return failure();
+    w.os() << "  }\n";
+  }
+  if (statistic.sliceWidth()) {
+    w.beginEntry("slices", {tokenSlices(tokens), 1, 1}, {kThreadsPerBlock, 1, 1},
+                 /*usesBarriers=*/false);
+    writeBlockSums(w.os(), statistic, buffers);
+  }
+  if (failed(writeStatisticResults(w, {statistic}, {buffers}, {w.name(op->getResult(0))}, tokens)))
+    return failure();
+  return w.finish();
+}
 
 int64_t TokenRowWriter::width(Value value) {
   auto type = cast<RankedTensorType>(value.getType());
@@ -87,19 +181,42 @@ FailureOr<CudaKernel> tokenRowKernel(Operation *op, StringRef stem) {
 FailureOr<CudaKernel> fusedRouterKernel(Operation *op) {
   auto fused = cast<moe::FusedOp>(op);
   KernelWriter w(op, "fused_router");
-  DenseMap<Value, std::string> rowOf;
-  for (auto [input, argument] : llvm::zip(fused.getInputs(), fused.getBody()->getArguments()))
+  DenseMap<Value, std::string> rowOf, baseOf;
+  for (auto [input, argument] : llvm::zip(fused.getInputs(), fused.getBody()->getArguments())) {
     rowOf[argument] = parameterRow(argument, w.name(input));
+    baseOf[argument] = w.name(input);
+  }
   Operation *yield = fused.getBody()->getTerminator();
-  for (auto [value, result] : llvm::zip(yield->getOperands(), fused.getResults()))
+  for (auto [value, result] : llvm::zip(yield->getOperands(), fused.getResults())) {
     rowOf.try_emplace(value, parameterRow(value, w.name(result)));
+    baseOf.try_emplace(value, w.name(result));
+  }
 
+  SmallVector<Operation *> perToken;
+  SmallVector<TokenStatisticKernelOpInterface> statistics;
+  for (Operation &member : fused.getMembers()) {
+    if (auto statistic = dyn_cast<TokenStatisticKernelOpInterface>(member))
+      statistics.push_back(statistic);
+    else
+      perToken.push_back(&member);
+  }
   int64_t tokens = 0;
+  for (Operation *member : perToken)
+    tokens = std::max(tokens, moe::tokenRowCount(member));
+  // Rows a statistic's slice sums read after the loop are in memory: the
+  // kernel's parameters, or the workspace.
+  DenseSet<Value> readBack;
+  for (TokenStatisticKernelOpInterface statistic : statistics)
+    if (statistic.sliceWidth())
+      for (Value operand : statistic->getOperands())
+        readBack.insert(operand);
+
   std::string locals, members;
   unsigned next = 0;
   for (Operation &member : fused.getMembers()) {
-    tokens = std::max(tokens, moe::tokenRowCount(&member));
     members += (members.empty() ? "" : ", ") + member.getName().getStringRef().str();
+    if (isa<TokenStatisticKernelOpInterface>(member))
+      continue;
     for (OpResult result : member.getResults()) {
       if (rowOf.count(result))
         continue; // yielded: written to the kernel's result
@@ -109,6 +226,14 @@ FailureOr<CudaKernel> fusedRouterKernel(Operation *op) {
         return member.emitOpError("cannot keep result ")
                << result.getResultNumber() << " (" << result.getType()
                << ") in registers inside a router kernel";
+      if (readBack.contains(result)) {
+        std::string base =
+            "((" + element + " *)" +
+            w.workspaceFloats(type.getNumElements() * (element == "long long" ? 2 : 1)) + ")";
+        baseOf[result] = base;
+        rowOf[result] = parameterRow(result, base);
+        continue;
+      }
       std::string name = "v" + std::to_string(next++);
       locals += "    " + element + " " + name + "[" +
                 std::to_string(TokenRowWriter::width(result)) + "];\n";
@@ -116,12 +241,45 @@ FailureOr<CudaKernel> fusedRouterKernel(Operation *op) {
     }
   }
   w.helpers() << "// fused: " << members << "\n";
+  SmallVector<StatisticBuffers> buffers;
+  for (TokenStatisticKernelOpInterface statistic : statistics) {
+    buffers.push_back(reserveStatistic(w, statistic, tokens));
+    for (Value operand : statistic->getOperands())
+      buffers.back().operands.push_back(baseOf.lookup(operand));
+  }
   TokenRowWriter rows(w, tokens, std::move(rowOf));
+  w.beginEntry("main", {tokenSlices(tokens), 1, 1}, {kThreadsPerBlock, 1, 1},
+               /*usesBarriers=*/!statistics.empty());
   w.os() << forEachElement(tokens, "t") << "  {\n" << locals;
-  for (Operation &member : fused.getMembers())
-    if (failed(writeBody(&member, rows)))
+  for (Operation *member : perToken)
+    if (failed(writeBody(member, rows)))
       return failure();
-  return finishPerToken(w, tokens);
+  for (auto [statistic, buffer] : llvm::zip(statistics, buffers)) {
+    if (!statistic.tokenTermWidth())
+      continue;
+    rows.os() << "    {\n";
+    if (failed(statistic.writeTokenTerms(rows, buffer.perToken)))
+      return failure();
+    rows.os() << "    }\n";
+  }
+  if (statistics.empty())
+    return finishPerToken(w, tokens);
+  // Every thread of the block has stored its tokens' rows: the block's
+  // slice sums read them back.
+  w.os() << "  }\n"
+         << "  __syncthreads();\n";
+  for (auto [statistic, buffer] : llvm::zip(statistics, buffers))
+    writeBlockSums(w.os(), statistic, buffer);
+  SmallVector<std::string> results;
+  for (TokenStatisticKernelOpInterface statistic : statistics) {
+    Value result = fused.getOuterValue(statistic->getResult(0));
+    if (!result)
+      return statistic->emitOpError("has a result that nothing after its router group reads");
+    results.push_back(w.name(result));
+  }
+  if (failed(writeStatisticResults(w, statistics, buffers, results, tokens)))
+    return failure();
+  return w.finish();
 }
 
 } // namespace moec::codegen

@@ -49,8 +49,25 @@ private:
 mlir::FailureOr<CudaKernel> tokenRowKernel(mlir::Operation *op, llvm::StringRef stem);
 
 /// The kernel of a `moe.fused router` group: its members' bodies in order,
-/// in one loop over tokens; elementwise members loop over their row.
+/// in one loop over tokens; elementwise members loop over their row. Token
+/// statistics (TokenStatisticKernelOpInterface) in the group store their
+/// tokens' terms in that loop and their slices' sums at the end of each
+/// block, then a second launch computes their results.
 mlir::FailureOr<CudaKernel> fusedRouterKernel(mlir::Operation *fused);
+
+/// The kernel of one TokenStatisticKernelOpInterface op: the tokens' terms
+/// (a loop over tokens), the blocks' sums over their slices of tokens, then
+/// the result in one block; each step a launch, when the op has it.
+mlir::FailureOr<CudaKernel> tokenStatisticKernel(mlir::Operation *op, llvm::StringRef stem);
+
+/// The head of a loop over the tokens of this block's slice, in order, as
+/// TokenStatisticKernelOpInterface defines slices (`t`: the token; the
+/// caller writes the statement or block that follows), each line after
+/// `indent`.
+std::string forEachSliceToken(int64_t tokens, llvm::StringRef indent = "  ");
+
+/// The number of slices (blocks of the loop over `tokens`).
+unsigned tokenSlices(int64_t tokens);
 
 /// The C type of elements of type `type` ("float", "int", "long long"), or
 /// empty when a kernel cannot hold it in registers.

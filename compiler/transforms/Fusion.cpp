@@ -42,8 +42,51 @@ bool isRouterElementwise(Operation *op) {
          llvm::all_of(op->getOperandTypes(), [&](Type t) { return t == type; });
 }
 
+/// The ops of `func` with trait `Trait`, in order (collected first: fusing
+/// them moves ops).
+template <template <typename> class Trait>
+SmallVector<Operation *> opsWithTrait(func::FuncOp func) {
+  SmallVector<Operation *> ops;
+  func.walk([&](Operation *op) {
+    if (op->hasTrait<Trait>())
+      ops.push_back(op);
+  });
+  return ops;
+}
+
+/// Token statistics (TokenStatistic: the balancing loss, the z-loss) join
+/// the first router group whose results or inputs are all of their operands:
+/// the group's kernel adds their terms up as it makes the rows.
+void fuseTokenStatistics(func::FuncOp func) {
+  for (Operation *statistic : opsWithTrait<TokenStatistic>(func)) {
+    FusedOp group;
+    for (Operation &op : *statistic->getBlock()) {
+      auto candidate = dyn_cast<FusedOp>(op);
+      if (&op == statistic)
+        break;
+      if (!candidate || candidate.getKind() != FusionKind::router)
+        continue;
+      auto isInput = [&](Value v) { return llvm::is_contained(candidate.getInputs(), v); };
+      auto isResult = [&](Value v) { return v.getDefiningOp() == candidate; };
+      if (llvm::all_of(statistic->getOperands(),
+                       [&](Value v) { return isInput(v) || isResult(v); })) {
+        group = candidate;
+        break;
+      }
+    }
+    if (!group)
+      continue;
+    // Right after the group (its operands are the group's inputs and
+    // results), so that nothing between them moves.
+    statistic->moveAfter(group);
+    SmallVector<Operation *> members = unfuse(group);
+    members.push_back(statistic);
+    fuse(members, FusionKind::router);
+  }
+}
+
 /// Router fusion: TokenRows ops, and the router-tensor sums between them,
-/// over the same tokens.
+/// over the same tokens; then the token statistics of their rows.
 unsigned fuseRouter(func::FuncOp func) {
   auto canStart = [](Operation *op) { return op->hasTrait<TokenRows>(); };
   auto canJoin = [](Operation *op, Operation *anchor) {
@@ -53,7 +96,10 @@ unsigned fuseRouter(func::FuncOp func) {
       return llvm::is_contained(anchor->getResultTypes(), op->getResult(0).getType());
     return op->hasTrait<TokenRows>() && tokenRowCount(op) == tokenRowCount(anchor);
   };
-  return formFusionGroups(func.getBody().front(), {FusionKind::router, canStart, canJoin});
+  unsigned formed =
+      formFusionGroups(func.getBody().front(), {FusionKind::router, canStart, canJoin});
+  fuseTokenStatistics(func);
+  return formed;
 }
 
 /// Elementwise fusion: Elementwise ops with results of one type.
@@ -323,12 +369,7 @@ unsigned kernelPointers(FusedOp fused) { return fused->getNumOperands() + fused-
 /// their own (the norm's partial sums and its total with the scale: two
 /// launches, not three).
 void fuseGradientScale(func::FuncOp func) {
-  SmallVector<Operation *> scales;
-  func.walk([&](Operation *op) {
-    if (op->hasTrait<GradientScale>())
-      scales.push_back(op);
-  });
-  for (Operation *scale : scales) {
+  for (Operation *scale : opsWithTrait<GradientScale>(func)) {
     Operation *norm = scale->getOperand(0).getDefiningOp();
     if (!norm || !norm->hasTrait<GradientNorm>() || norm->getBlock() != scale->getBlock())
       continue;

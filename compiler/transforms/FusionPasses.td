@@ -23,6 +23,13 @@ def MoEFuseRouterPass : Pass<"moe-fuse-router", "::mlir::func::FuncOp"> {
     registers. Groups never form a cycle: an op joins only when no path
     outside the group leads from a member to it.
 
+    Then each op with the `TokenStatistic` trait (`moe.load_balancing_loss`,
+    `moe.z_loss`: a 0-D result made of sums over tokens) whose operands are
+    all results or inputs of one router group joins the first such group:
+    its kernel stores the statistic's terms per token and sums them per
+    block of tokens as it makes the rows, and one more launch adds the
+    blocks' sums in order.
+
     ```mlir
     // Before:
     %s = moe.score %l {function = #moe.score<softmax>} : tensor<32x8xf32>

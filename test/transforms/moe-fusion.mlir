@@ -8,18 +8,20 @@
 // RUN: moe-opt %s --split-input-file --moe-fusion=strategy=none | FileCheck %s --check-prefix=NONE
 // NONE-NOT: moe.fused
 
-// The forward router: scores and top-k in one group; the scores also leave
-// it (the balancing loss reads them), and the z-loss between the two, which
-// reads the group's result, moves after it.
+// The forward router: scores and top-k in one group; then the token
+// statistics of its rows (TokenStatistic: the z-loss, here of the scores,
+// and the balancing loss) join it, the z-loss moved from between the two.
+// The scores stay inside; the group yields the losses.
 // ROUTER-LABEL: func.func @forward_router
-// ROUTER:      %[[G:.+]]:3 = moe.fused <router>(%arg0) : (tensor<32x8xf32>) -> (tensor<32x8xf32>, tensor<32x2xf32>, tensor<32x2xi32>) {
+// ROUTER:      %[[G:.+]]:4 = moe.fused <router>(%arg0) : (tensor<32x8xf32>) -> (tensor<32x2xf32>, tensor<32x2xi32>, tensor<f32>, tensor<f32>) {
 // ROUTER-NEXT: ^bb0(%[[L:.+]]: tensor<32x8xf32>):
 // ROUTER-NEXT:   %[[S:.+]] = moe.score %[[L]]
 // ROUTER-NEXT:   %[[W:.+]], %[[I:.+]] = moe.topk_route %[[S]]
-// ROUTER-NEXT:   moe.yield %[[S]], %[[W]], %[[I]]
+// ROUTER-NEXT:   %[[Z:.+]] = moe.z_loss %[[S]]
+// ROUTER-NEXT:   %[[LB:.+]] = moe.load_balancing_loss %[[S]], %[[I]]
+// ROUTER-NEXT:   moe.yield %[[W]], %[[I]], %[[Z]], %[[LB]]
 // ROUTER-NEXT: }
-// ROUTER-NEXT: moe.z_loss %[[G]]#0
-// ROUTER-NEXT: moe.load_balancing_loss %[[G]]#0, %[[G]]#2
+// ROUTER-NEXT: return %[[G]]#0, %[[G]]#1, %[[G]]#2, %[[G]]#3
 // ELEMENTWISE-LABEL: func.func @forward_router
 // ELEMENTWISE-NOT: moe.fused
 func.func @forward_router(%l: tensor<32x8xf32>) -> (tensor<32x2xf32>, tensor<32x2xi32>, tensor<f32>, tensor<f32>) {
@@ -28,6 +30,29 @@ func.func @forward_router(%l: tensor<32x8xf32>) -> (tensor<32x2xf32>, tensor<32x
   %w, %i = moe.topk_route %s {k = 2 : i64} : tensor<32x8xf32>
   %lb = moe.load_balancing_loss %s, %i {kind = #moe.balance<switch>} : tensor<32x8xf32>, tensor<32x2xi32>
   return %w, %i, %z, %lb : tensor<32x2xf32>, tensor<32x2xi32>, tensor<f32>, tensor<f32>
+}
+
+// -----
+
+// The z-loss of the logits, the group's input, joins it too; a balancing
+// loss that also reads rows the group does not make (here scores from
+// elsewhere) stays a kernel of its own.
+// ROUTER-LABEL: func.func @statistics_outside
+// ROUTER:      %[[G:.+]]:3 = moe.fused <router>(%arg0)
+// ROUTER-NEXT: ^bb0(%[[L:.+]]: tensor<32x8xf32>):
+// ROUTER-NEXT:   moe.score %[[L]]
+// ROUTER-NEXT:   %[[W:.+]], %[[I:.+]] = moe.topk_route
+// ROUTER-NEXT:   %[[Z:.+]] = moe.z_loss %[[L]]
+// ROUTER-NEXT:   moe.yield %[[W]], %[[I]], %[[Z]]
+// ROUTER-NEXT: }
+// ROUTER-NEXT: moe.load_balancing_loss %arg1, %[[G]]#1
+func.func @statistics_outside(%l: tensor<32x8xf32>, %other: tensor<32x8xf32>)
+    -> (tensor<32x2xf32>, tensor<f32>, tensor<f32>) {
+  %s = moe.score %l {function = #moe.score<softmax>} : tensor<32x8xf32>
+  %w, %i = moe.topk_route %s {k = 2 : i64} : tensor<32x8xf32>
+  %z = moe.z_loss %l : tensor<32x8xf32>
+  %lb = moe.load_balancing_loss %other, %i {kind = #moe.balance<switch>} : tensor<32x8xf32>, tensor<32x2xi32>
+  return %w, %z, %lb : tensor<32x2xf32>, tensor<f32>, tensor<f32>
 }
 
 // -----

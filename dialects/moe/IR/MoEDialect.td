@@ -193,6 +193,15 @@ def MoE_ParameterUpdate : NativeOpTrait<"ParameterUpdate"> {
   let cppNamespace = "::moec::moe";
 }
 
+// The op's 0-D result is a function of sums over tokens of each token's
+// terms, read from its token-row operands ([T, ...]: router scores, indices,
+// logits): `--moe-fuse-router` lets the kernel of the router group that
+// makes (or reads) those rows add the terms up, slice by slice of tokens,
+// and compute the result in one more launch.
+def MoE_TokenStatistic : NativeOpTrait<"TokenStatistic"> {
+  let cppNamespace = "::moec::moe";
+}
+
 // The op's 0-D result is the L2 norm of all its operands' elements
 // together: a reduction over every gradient, in a fixed order, that must
 // finish before any update reads what it scales. `--moe-fuse-optimizer`

@@ -26,7 +26,9 @@ def MoE_FusedOp : MoE_Op<"fused", [IsolatedFromAbove, RecursiveMemoryEffects,
 
     * `router`: ops with the `TokenRows` trait (scores, selections, their
       gradients) and elementwise ops over router tensors, one thread per
-      token; intermediate rows stay in the thread's registers.
+      token; intermediate rows stay in the thread's registers. Ops with the
+      `TokenStatistic` trait (the balancing loss, the z-loss) that read the
+      group's rows add their sums up in the same kernel.
     * `elementwise`: a chain of `Elementwise` ops, one thread per element.
     * `dispatch`: a gather (`RowGather`: `moe.dispatch`) and the op that
       reads its rows (`GatheredInput`: `moe.grouped_ffn_up`), whose GEMM

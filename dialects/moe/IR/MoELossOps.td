@@ -12,7 +12,7 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 // each raw term and `moe.weighted_sum` forms the objective.
 
 def MoE_LoadBalancingLossOp : MoE_Op<"load_balancing_loss",
-    [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
+    [MoE_TokenStatistic, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "load-balancing auxiliary loss (Switch, Mixtral, DeepSeek)";
   let description = [{
     `scores` is `[T, E]`, `indices` `[T, K]` (index -1 ignored);
@@ -43,7 +43,8 @@ def MoE_LoadBalancingLossOp : MoE_Op<"load_balancing_loss",
   let hasVerifier = 1;
 }
 
-def MoE_ZLossOp : MoE_Op<"z_loss", [MoE_BatchMean, DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
+def MoE_ZLossOp : MoE_Op<"z_loss", [MoE_BatchMean, MoE_TokenStatistic,
+    DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure]> {
   let summary = "router z-loss (ST-MoE)";
   let description = [{
     `mean_t (logsumexp_e logits[t, e])²` over `[T, E]` router logits.

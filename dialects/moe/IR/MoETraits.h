@@ -84,6 +84,11 @@ class RowNormalizationGradient
 template <typename ConcreteType>
 class ParameterUpdate : public mlir::OpTrait::TraitBase<ConcreteType, ParameterUpdate> {};
 
+/// The 0-D result is a function of sums over tokens of each token's terms,
+/// read from the token-row operands.
+template <typename ConcreteType>
+class TokenStatistic : public mlir::OpTrait::TraitBase<ConcreteType, TokenStatistic> {};
+
 /// The 0-D result is the L2 norm of every operand's elements together.
 template <typename ConcreteType>
 class GradientNorm : public mlir::OpTrait::TraitBase<ConcreteType, GradientNorm> {};
