@@ -5,10 +5,12 @@
 // elementwise groups one thread per element (ElementwiseCode.h), dispatch
 // and expert groups the expert FFN's GEMMs (ExpertCode.h), norm groups one
 // block per row (NormCode.h), LM head groups chunk by chunk (LossCode.h),
-// optimizer groups the gradient norm, then the updates (OptimizerCode.h).
+// optimizer groups the gradient norm, then the updates (OptimizerCode.h),
+// RoPE groups a thread per position and pair for every head (DenseCode.h).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/codegen/CudaKernelInterface.h"
+#include "compiler/codegen/DenseCode.h"
 #include "compiler/codegen/ElementwiseCode.h"
 #include "compiler/codegen/ExpertCode.h"
 #include "compiler/codegen/LossCode.h"
@@ -42,6 +44,8 @@ struct FusedKernel : CudaKernelOpInterface::ExternalModel<FusedKernel, FusedOp> 
       return fusedNormKernel(op);
     case FusionKind::lm_head:
       return fusedLMHeadKernel(op);
+    case FusionKind::rope:
+      return fusedRoPEKernel(op);
     case FusionKind::optimizer:
       return fusedOptimizerKernel(op);
     case FusionKind::elementwise:

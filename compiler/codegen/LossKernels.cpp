@@ -211,75 +211,87 @@ struct WeightedSumKernel : CudaKernelOpInterface::ExternalModel<WeightedSumKerne
     return w.finish({1, 1, 1}, {1, 1, 1}, /*usesBarriers=*/false);
   }
 };
+/// A balancing loss's sizes: tokens T, experts E, slots K, and the
+/// segments it averages over: B of S tokens (one of T but for `sequence`);
+/// each segment's slice sums are E scores' and `counts` assignment counts
+/// (per slot for `per_slot`).
+struct BalanceShape {
+  LoadBalancing kind;
+  int64_t T, E, K, S, B, counts;
+  int64_t perSegment() const { return E + counts; }
+  int64_t width() const { return B * perSegment(); }
+
+  static BalanceShape of(Value scores, Value indices, LoadBalancing kind,
+                         std::optional<uint64_t> seqLen) {
+    auto type = cast<RankedTensorType>(scores.getType());
+    BalanceShape s;
+    s.kind = kind;
+    s.T = type.getDimSize(0);
+    s.E = type.getDimSize(1);
+    s.K = cast<RankedTensorType>(indices.getType()).getDimSize(1);
+    s.S = kind == LoadBalancing::sequence ? static_cast<int64_t>(seqLen.value_or(s.T)) : s.T;
+    s.B = s.T / s.S;
+    s.counts = kind == LoadBalancing::per_slot ? s.K * s.E : s.E;
+    return s;
+  }
+};
+
+/// A block's sums over its slice of tokens (TokenStatisticKernelOpInterface)
+/// of a balancing loss: per segment, each expert's scores (`in`[0]) and
+/// assignments (`in`[1]), into `partial`.
+void writeBalanceSliceSums(raw_ostream &os, const BalanceShape &s, ArrayRef<std::string> in,
+                           StringRef partial) {
+  os << "  for (int j = threadIdx.x; j < " << s.width() << "; j += blockDim.x) {\n"
+     << "    int b = j / " << s.perSegment() << ", c = j % " << s.perSegment() << ";\n"
+     << "    double acc = 0.0;\n"
+     << forEachSliceToken(s.T, "    ") << "      {\n";
+  if (s.B > 1)
+    os << "        if (t / " << s.S << " != b)\n"
+       << "          continue;\n";
+  os << "        if (c < " << s.E << ")\n"
+     << "          acc += " << in[0] << "[t * " << s.E << "LL + c];\n";
+  if (s.kind == LoadBalancing::per_slot)
+    os << "        else\n"
+       << "          acc += " << in[1] << "[t * " << s.K << "LL + (c - " << s.E << ") / " << s.E
+       << "] == (c - " << s.E << ") % " << s.E << ";\n";
+  else
+    os << "        else\n"
+       << "          for (int k = 0; k < " << s.K << "; ++k)\n"
+       << "            acc += " << in[1] << "[t * " << s.K << "LL + k] == c - " << s.E << ";\n";
+  os << "      }\n"
+     << "    " << partial << "[j] = acc;\n"
+     << "  }\n";
+}
+
 /// The auxiliary load-balancing loss as a token statistic, in f64 as the
 /// CPU kernel computes it: Switch (E · Σ f_e P_e with f the share of
 /// assignments), per_slot (f counted per top-k slot) and sequence (per
 /// sequence of `seq_len`, then the mean). Each block sums its slice of
-/// tokens' scores and assignments per expert (per slot for per_slot), per
-/// sequence for sequence; then one block, thread e for expert e, adds the
-/// slices in order and the experts' terms.
+/// tokens' scores and assignments per expert (writeBalanceSliceSums); then
+/// one block, thread e for expert e, adds the slices in order and the
+/// experts' terms.
 struct LoadBalancingStatistic
     : TokenStatisticKernelOpInterface::ExternalModel<LoadBalancingStatistic, LoadBalancingLossOp> {
-  /// Tokens T, experts E, slots K, and the segments the loss averages
-  /// over: B of S tokens (one of T but for `sequence`); each segment's sums
-  /// are E scores' and `counts` assignment counts.
-  struct Shape {
-    int64_t T, E, K, S, B, counts;
-    int64_t perSegment() const { return E + counts; }
-  };
-  static Shape shapeOf(LoadBalancingLossOp loss) {
-    auto scores = cast<RankedTensorType>(loss.getScores().getType());
-    Shape shape;
-    shape.T = scores.getDimSize(0);
-    shape.E = scores.getDimSize(1);
-    shape.K = cast<RankedTensorType>(loss.getIndices().getType()).getDimSize(1);
-    shape.S =
-        loss.getKind() == LoadBalancing::sequence ? loss.getSeqLen().value_or(shape.T) : shape.T;
-    shape.B = shape.T / shape.S;
-    shape.counts = loss.getKind() == LoadBalancing::per_slot ? shape.K * shape.E : shape.E;
-    return shape;
+  static BalanceShape shapeOf(LoadBalancingLossOp loss) {
+    return BalanceShape::of(loss.getScores(), loss.getIndices(), loss.getKind(), loss.getSeqLen());
   }
 
-  int64_t sliceWidth(Operation *op) const {
-    Shape s = shapeOf(cast<LoadBalancingLossOp>(op));
-    return s.B * s.perSegment();
-  }
+  int64_t sliceWidth(Operation *op) const { return shapeOf(cast<LoadBalancingLossOp>(op)).width(); }
 
   // operands: scores, indices.
   void writeSliceSums(Operation *op, raw_ostream &os, ArrayRef<std::string> in,
                       StringRef partial) const {
-    auto loss = cast<LoadBalancingLossOp>(op);
-    Shape s = shapeOf(loss);
-    os << "  for (int j = threadIdx.x; j < " << s.B * s.perSegment() << "; j += blockDim.x) {\n"
-       << "    int b = j / " << s.perSegment() << ", c = j % " << s.perSegment() << ";\n"
-       << "    double acc = 0.0;\n"
-       << forEachSliceToken(s.T, "    ") << "      {\n";
-    if (s.B > 1)
-      os << "        if (t / " << s.S << " != b)\n"
-         << "          continue;\n";
-    os << "        if (c < " << s.E << ")\n"
-       << "          acc += " << in[0] << "[t * " << s.E << "LL + c];\n";
-    if (loss.getKind() == LoadBalancing::per_slot)
-      os << "        else\n"
-         << "          acc += " << in[1] << "[t * " << s.K << "LL + (c - " << s.E << ") / " << s.E
-         << "] == (c - " << s.E << ") % " << s.E << ";\n";
-    else
-      os << "        else\n"
-         << "          for (int k = 0; k < " << s.K << "; ++k)\n"
-         << "            acc += " << in[1] << "[t * " << s.K << "LL + k] == c - " << s.E << ";\n";
-    os << "      }\n"
-       << "    " << partial << "[j] = acc;\n"
-       << "  }\n";
+    writeBalanceSliceSums(os, shapeOf(cast<LoadBalancingLossOp>(op)), in, partial);
   }
 
   LogicalResult writeResult(Operation *op, raw_ostream &os, ArrayRef<std::string> in,
                             StringRef partials, int64_t slices, StringRef perToken,
                             StringRef result) const {
     auto loss = cast<LoadBalancingLossOp>(op);
-    Shape s = shapeOf(loss);
+    BalanceShape s = shapeOf(loss);
     if (s.E > 1024)
       return op->emitOpError("the cuda target balances at most 1024 experts, not ") << s.E;
-    int64_t W = s.B * s.perSegment();
+    int64_t W = s.width();
     // The sum over slices of segment b's value c, for expert thread e.
     auto slicesSum = [&](StringRef into, const std::string &c) {
       os << "      for (int s = 0; s < " << slices << "; ++s)\n"
@@ -341,56 +353,66 @@ struct LoadBalancingLossKernel
 };
 
 /// d loss / d scores: the same per-expert counts, written to every token.
+/// The blocks' slice sums of the forward (writeBalanceSliceSums), one block
+/// that turns the counts into each expert's (per sequence: each segment's)
+/// gradient, then every element of the [T, E] result in parallel. Counts
+/// are whole numbers, exact in f64 in any order.
 struct LoadBalancingLossGradKernel
     : CudaKernelOpInterface::ExternalModel<LoadBalancingLossGradKernel, LoadBalancingLossGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<LoadBalancingLossGradOp>(op);
-    auto scores = cast<RankedTensorType>(grad.getScores().getType());
-    int64_t T = scores.getDimSize(0), E = scores.getDimSize(1);
-    int64_t K = cast<RankedTensorType>(grad.getIndices().getType()).getDimSize(1);
-    if (E > 1024)
-      return op->emitOpError("the cuda target balances at most 1024 experts, not ") << E;
-    unsigned threads = threadsFor(E);
+    BalanceShape s =
+        BalanceShape::of(grad.getScores(), grad.getIndices(), grad.getKind(), grad.getSeqLen());
+    if (s.E > 1024)
+      return op->emitOpError("the cuda target balances at most 1024 experts, not ") << s.E;
     KernelWriter w(op,
                    ("load_balancing_loss_grad_" + stringifyLoadBalancing(grad.getKind())).str());
+    unsigned slices = tokenSlices(s.T);
+    int64_t W = s.width();
+    std::string partials = "((double *)" + w.workspaceFloats(2 * slices * W) + ")";
+    std::string values = w.workspaceFloats(s.B * s.E);
     // in: scores, indices, dloss.
-    w.os() << "  __shared__ double scratch[" << threads << "];\n"
+    w.beginEntry("slices", {slices, 1, 1}, {128, 1, 1}, /*usesBarriers=*/false);
+    writeBalanceSliceSums(w.os(), s, {"in0", "in1"},
+                          "(" + partials + " + blockIdx.x * " + std::to_string(W) + "LL)");
+    w.beginEntry("values", {1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
+    int64_t slots = s.kind == LoadBalancing::per_slot ? s.K : 1;
+    w.os() << "  __shared__ double scratch[1024];\n"
            << "  int e = threadIdx.x;\n"
-           << "  bool expert = e < " << E << ";\n"
-           << "  float dloss = in2[0];\n";
-    if (grad.getKind() == LoadBalancing::sequence) {
-      int64_t S = grad.getSeqLen().value_or(T), B = T / S;
-      w.os() << "  if (expert)\n"
-             << "    for (long long b = 0; b < " << B << "; ++b) {\n"
-             << "      double count = 0.0;\n"
-             << "      for (long long i = b * " << S * K << "; i < (b + 1) * " << S * K
-             << "; ++i)\n"
-             << "        count += in1[i] == e;\n"
-             << "      float value = (float)(dloss * count / ((double)" << S << " * " << K
-             << " / " << E << ") / " << S << " / " << B << ");\n"
-             << "      for (long long t = b * " << S << "; t < (b + 1) * " << S << "; ++t)\n"
-             << "        out0[t * " << E << " + e] = value;\n"
-             << "    }\n";
-    } else {
-      bool perSlot = grad.getKind() == LoadBalancing::per_slot;
-      w.os() << "  double f = 0.0;\n"
-             << "  if (expert)\n"
-             << "    for (long long i = 0; i < " << T * K << "; ++i)\n"
-             << "      f += in1[i] == e;\n"
-             << "  double assigned = moec_block_sum(f, scratch);\n";
-      if (perSlot)
-        w.os() << "  f = f / " << T << ";\n";
-      else
-        w.os() << "  f = assigned > 0 ? f / assigned : 0.0;\n";
-      w.os() << "  if (expert) {\n"
-             << "    float value = (float)(dloss * " << E << " * f / " << T << ");\n"
-             << "    for (long long t = 0; t < " << T << "; ++t)\n"
-             << "      out0[t * " << E << " + e] = value;\n"
-             << "  }\n";
+           << "  bool expert = e < " << s.E << ";\n"
+           << "  float dloss = in2[0];\n"
+           << "  for (int b = 0; b < " << s.B << "; ++b) {\n"
+           << "    double count = 0.0;\n"
+           << "    if (expert)\n"
+           << "      for (int k = 0; k < " << slots << "; ++k)\n"
+           << "        for (int s = 0; s < " << slices << "; ++s)\n"
+           << "          count += " << partials << "[s * " << W << "LL + b * " << s.perSegment()
+           << " + " << s.E << " + k * " << s.E << " + e];\n";
+    switch (s.kind) {
+    case LoadBalancing::sequence:
+      w.os() << "    float value = (float)(dloss * count / ((double)" << s.S << " * " << s.K
+             << " / " << s.E << ") / " << s.S << " / " << s.B << ");\n";
+      break;
+    case LoadBalancing::per_slot:
+      w.os() << "    double f = count / " << s.T << ";\n"
+             << "    float value = (float)(dloss * " << s.E << " * f / " << s.T << ");\n";
+      break;
+    case LoadBalancing::Switch:
+      w.os() << "    double assigned = moec_block_sum(count, scratch);\n"
+             << "    double f = assigned > 0 ? count / assigned : 0.0;\n"
+             << "    float value = (float)(dloss * " << s.E << " * f / " << s.T << ");\n";
+      break;
     }
-    return w.finish({1, 1, 1}, {threads, 1, 1}, /*usesBarriers=*/true);
+    w.os() << "    if (expert)\n"
+           << "      " << values << "[b * " << s.E << " + e] = value;\n"
+           << "  }\n";
+    w.beginEntry("rows", {blocksFor(s.T * s.E, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+    w.os() << forEachElement(s.T * s.E) << "    out0[i] = " << values << "[i / " << s.S * s.E
+           << "LL * " << s.E << " + i % " << s.E << "];\n";
+    return w.finish();
   }
 };
+
 /// The mean Tsallis (Shannon at q = 1) entropy of the routing
 /// distributions: per-row values, then a fixed-order f64 sum.
 struct EntropyLossKernel : CudaKernelOpInterface::ExternalModel<EntropyLossKernel, EntropyLossOp> {

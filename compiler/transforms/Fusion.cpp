@@ -11,6 +11,7 @@
 #include "dialects/moe/IR/MoEOps.h"
 
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 namespace moec {
 #define GEN_PASS_DEF_MOEFUSEROUTERPASS
@@ -20,6 +21,7 @@ namespace moec {
 #define GEN_PASS_DEF_MOEFUSEOPTIMIZERPASS
 #define GEN_PASS_DEF_MOEFUSENORMPASS
 #define GEN_PASS_DEF_MOEFUSELMHEADPASS
+#define GEN_PASS_DEF_MOEFUSEROPEPASS
 #define GEN_PASS_DEF_MOEFUSIONPASS
 #include "compiler/transforms/Passes.h.inc"
 } // namespace moec
@@ -357,6 +359,62 @@ unsigned fuseLMHead(func::FuncOp func) {
   return formed;
 }
 
+/// Whether `a` and `b` (PositionRotation ops) rotate alike: one kind, the
+/// same attributes, operands of one element type and the same B, S and D.
+bool rotateAlike(Operation *a, Operation *b) {
+  if (a->getName() != b->getName() || a->getAttrDictionary() != b->getAttrDictionary())
+    return false;
+  auto ta = cast<RankedTensorType>(a->getOperand(0).getType());
+  auto tb = cast<RankedTensorType>(b->getOperand(0).getType());
+  return ta.getRank() == 4 && tb.getRank() == 4 && ta.getElementType() == tb.getElementType() &&
+         ta.getDimSize(0) == tb.getDimSize(0) && ta.getDimSize(1) == tb.getDimSize(1) &&
+         ta.getDimSize(3) == tb.getDimSize(3);
+}
+
+/// Whether `a` and `b` are siblings: one op reads both their results (the
+/// queries' and keys' rotations, read by the attention), or both their
+/// operands come from one op (the gradients the attention's gradient makes).
+bool rotationSiblings(Operation *a, Operation *b) {
+  Operation *producer = a->getOperand(0).getDefiningOp();
+  if (producer && producer == b->getOperand(0).getDefiningOp())
+    return true;
+  for (Operation *user : a->getResult(0).getUsers())
+    if (llvm::is_contained(b->getResult(0).getUsers(), user))
+      return true;
+  return false;
+}
+
+/// RoPE fusion: sibling rotations (PositionRotation) that rotate alike, the
+/// queries' and the keys', form one group: its kernel computes each
+/// position's and pair's cosine and sine once for both.
+unsigned fuseRotations(func::FuncOp func) {
+  unsigned formed = 0;
+  SmallVector<Operation *> rotations = opsWithTrait<PositionRotation>(func);
+  llvm::SmallPtrSet<Operation *, 16> taken;
+  for (auto [n, first] : llvm::enumerate(rotations)) {
+    if (taken.contains(first))
+      continue;
+    SmallVector<Operation *> members{first};
+    for (Operation *other : ArrayRef(rotations).drop_front(n + 1)) {
+      // `other` after `first`, its operand made before `first`: neither
+      // depends on the other.
+      Operation *producer = other->getOperand(0).getDefiningOp();
+      if (taken.contains(other) || other->getBlock() != first->getBlock() ||
+          (producer && producer->getBlock() == first->getBlock() &&
+           !producer->isBeforeInBlock(first)) ||
+          !rotateAlike(first, other) || !rotationSiblings(first, other))
+        continue;
+      members.push_back(other);
+      taken.insert(other);
+    }
+    if (members.size() < 2)
+      continue;
+    fuse(members, FusionKind::rope);
+    ++formed;
+  }
+  return formed;
+}
+
 /// The pointers a kernel takes within CUDA's 4 KiB of parameters.
 constexpr unsigned kMaxKernelPointers = 4096 / sizeof(void *);
 
@@ -438,6 +496,10 @@ struct MoEFuseLMHeadPass : impl::MoEFuseLMHeadPassBase<MoEFuseLMHeadPass> {
   void runOnOperation() override { fuseLMHead(getOperation()); }
 };
 
+struct MoEFuseRoPEPass : impl::MoEFuseRoPEPassBase<MoEFuseRoPEPass> {
+  void runOnOperation() override { fuseRotations(getOperation()); }
+};
+
 struct MoEFuseOptimizerPass : impl::MoEFuseOptimizerPassBase<MoEFuseOptimizerPass> {
   void runOnOperation() override { fuseOptimizer(getOperation()); }
 };
@@ -458,6 +520,7 @@ struct MoEFusionPass : impl::MoEFusionPassBase<MoEFusionPass> {
       return;
     fuseNorm(getOperation()); // before elementwise chains take the sums
     fuseElementwise(getOperation());
+    fuseRotations(getOperation());
     if (!libraryGemms)
       fuseLMHead(getOperation());
     fuseOptimizer(getOperation());

@@ -125,6 +125,33 @@ def MoEFuseNormPass : Pass<"moe-fuse-norm", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::moec::moe::MoEDialect"];
 }
 
+def MoEFuseRoPEPass : Pass<"moe-fuse-rope", "::mlir::func::FuncOp"> {
+  let summary = "Fuse the rotations of the queries and keys (RoPE, its gradient) into one kernel";
+  let description = [{
+    Ops with the `PositionRotation` trait (`moe.rope`, `moe.rope_grad`)
+    that rotate alike (one kind, the same attributes, the same batch,
+    sequence and head size) and are siblings (one op reads both results,
+    the attention; or one op makes both operands, the attention's gradient)
+    form a `moe.fused rope` region: one kernel, a thread per position and
+    pair, computes the angle's cosine and sine once and rotates that pair in
+    every head of every member. The numbers are the members' own kernels',
+    bit for bit.
+
+    ```mlir
+    %qr = moe.rope %q : tensor<2x16x4x8xf32>
+    %kr = moe.rope %k : tensor<2x16x2x8xf32>
+    %o = moe.attention %qr, %kr, %v {causal} : ...
+    // After:
+    %r:2 = moe.fused <rope>(%q, %k) : ... {
+      %qr = moe.rope ...
+      %kr = moe.rope ...
+      moe.yield %qr, %kr : ...
+    }
+    ```
+  }];
+  let dependentDialects = ["::moec::moe::MoEDialect"];
+}
+
 def MoEFuseOptimizerPass : Pass<"moe-fuse-optimizer", "::mlir::func::FuncOp"> {
   let summary = "Fuse the updates of every parameter into multi-tensor kernels";
   let description = [{
@@ -209,7 +236,7 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
     * `moe`: every MoE-specific fusion built so far (router, dispatch,
       expert; a dispatch and the expert FFN reading it form one group).
     * `all`: `moe`, then for the dense part `--moe-fuse-norm`,
-      `--moe-fuse-elementwise` and `--moe-fuse-lm-head` (not with
+      `--moe-fuse-elementwise`, `--moe-fuse-rope` and `--moe-fuse-lm-head` (not with
       `library-gemms`), and `--moe-fuse-optimizer`.
   }];
   let options = [
@@ -226,8 +253,8 @@ def MoEFusionPass : Pass<"moe-fusion", "::mlir::func::FuncOp"> {
              clEnumValN(::moec::moe::FusionStrategy::moe, "moe",
                         "every MoE-specific fusion"),
              clEnumValN(::moec::moe::FusionStrategy::all, "all",
-                        "moe, then residual norms, elementwise chains, the LM head "
-                        "and the optimizer"))}]>,
+                        "moe, then residual norms, elementwise chains, RoPE, the LM "
+                        "head and the optimizer"))}]>,
     Option<"libraryGemms", "library-gemms", "bool", /*default=*/"false",
            "The target runs dense products as library GEMMs (moec --gemm=cublaslt), "
            "which read whole tensors: the LM head is not chunked">,

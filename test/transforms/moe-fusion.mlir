@@ -189,6 +189,36 @@ func.func @clipped_updates(%p: tensor<8x4xf32> {moe.param = "p"}, %g: tensor<8x4
 
 // -----
 
+// RoPE: the queries' and keys' rotations, which the attention reads, rotate
+// alike (PositionRotation, the same attributes, B, S and D): one group. A
+// rotation with another theta stays a kernel of its own.
+// RUN: moe-opt %s --split-input-file --moe-fuse-rope | FileCheck %s --check-prefix=ROPE
+// ROPE-LABEL: func.func @rope_siblings
+// ROPE:      %[[G:.+]]:2 = moe.fused <rope>(%arg0, %arg1) : (tensor<2x16x4x8xf32>, tensor<2x16x2x8xf32>) -> (tensor<2x16x4x8xf32>, tensor<2x16x2x8xf32>) {
+// ROPE-NEXT: ^bb0(%[[Q:.+]]: tensor<2x16x4x8xf32>, %[[K:.+]]: tensor<2x16x2x8xf32>):
+// ROPE-NEXT:   %[[QR:.+]] = moe.rope %[[Q]]
+// ROPE-NEXT:   %[[KR:.+]] = moe.rope %[[K]]
+// ROPE-NEXT:   moe.yield %[[QR]], %[[KR]]
+// ROPE-NEXT: }
+// ROPE-NEXT: moe.attention %[[G]]#0, %[[G]]#1, %arg2
+// ROPE-NEXT: moe.rope %arg3 {theta = 5.000000e+05 : f32}
+// ROPE-NOT:  moe.fused
+// ALL-LABEL: func.func @rope_siblings
+// ALL:       moe.fused <rope>
+// ROUTERONLY-LABEL: func.func @rope_siblings
+// ROUTERONLY-NOT: moe.fused
+func.func @rope_siblings(%q: tensor<2x16x4x8xf32>, %k: tensor<2x16x2x8xf32>,
+                         %v: tensor<2x16x2x8xf32>, %x: tensor<2x16x2x8xf32>)
+    -> (tensor<2x16x4x8xf32>, tensor<2x16x2x8xf32>) {
+  %qr = moe.rope %q : tensor<2x16x4x8xf32>
+  %kr = moe.rope %k : tensor<2x16x2x8xf32>
+  %o = moe.attention %qr, %kr, %v {causal} : tensor<2x16x4x8xf32>, tensor<2x16x2x8xf32>, tensor<2x16x2x8xf32>
+  %xr = moe.rope %x {theta = 500000.0 : f32} : tensor<2x16x2x8xf32>
+  return %o, %xr : tensor<2x16x4x8xf32>, tensor<2x16x2x8xf32>
+}
+
+// -----
+
 // Dispatch: the gather of token rows into expert order joins the up
 // projection that reads them (its GEMM gathers as it loads); a dispatch
 // whose rows are also read elsewhere stays a kernel of its own.

@@ -94,7 +94,8 @@ def MoE_FusionKind : MoE_Enum<"FusionKind", "the kind of a fusion group", [
   I32EnumAttrCase<"dispatch", 3>,
   I32EnumAttrCase<"expert", 4>,
   I32EnumAttrCase<"norm", 5>,
-  I32EnumAttrCase<"lm_head", 6>]>;
+  I32EnumAttrCase<"lm_head", 6>,
+  I32EnumAttrCase<"rope", 7>]>;
 def MoE_FusionKindAttr : MoE_EnumAttr<MoE_FusionKind, "fusion">;
 
 // Which fusions `--moe-fusion` (and `moec --fusion`) applies.

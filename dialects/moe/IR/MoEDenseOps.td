@@ -181,7 +181,8 @@ def MoE_FFNOp : MoE_Op<"ffn", [MoE_MatrixProducts, DeclareOpInterfaceMethods<MoE
   let hasVerifier = 1;
 }
 
-def MoE_RoPEOp : MoE_Op<"rope", [DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AllTypesMatch<["input", "result"]>]> {
+def MoE_RoPEOp : MoE_Op<"rope", [MoE_PositionRotation,
+    DeclareOpInterfaceMethods<MoE_GradientOpInterface>, Pure, AllTypesMatch<["input", "result"]>]> {
   let summary = "rotary position embedding, rotate-half or interleaved pairs";
   let description = [{
     `input` is `[B, S, H, D]` (D even); position `s` rotates pairs

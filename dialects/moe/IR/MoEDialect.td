@@ -193,6 +193,15 @@ def MoE_ParameterUpdate : NativeOpTrait<"ParameterUpdate"> {
   let cppNamespace = "::moec::moe";
 }
 
+// The op rotates each pair of its [B, S, H, D] operand by angles of the
+// position s and the pair alone (RoPE, its gradient): ops of one kind with
+// the same attributes and B, S, D rotate alike, so `--moe-fuse-rope` lets
+// one kernel compute each angle's cosine and sine once for all of them (the
+// queries' and the keys' heads).
+def MoE_PositionRotation : NativeOpTrait<"PositionRotation"> {
+  let cppNamespace = "::moec::moe";
+}
+
 // The op's 0-D result is a function of sums over tokens of each token's
 // terms, read from its token-row operands ([T, ...]: router scores, indices,
 // logits): `--moe-fuse-router` lets the kernel of the router group that

@@ -72,7 +72,8 @@ def MoE_LinearGradOp : MoE_GradOp<"linear_grad",
   let results = (outs MoE_FloatTensor:$dinput, MoE_FloatTensor:$dweight);
 }
 
-def MoE_RoPEGradOp : MoE_GradOp<"rope_grad", [AllTypesMatch<["dresult", "dinput"]>]> {
+def MoE_RoPEGradOp : MoE_GradOp<"rope_grad", [MoE_PositionRotation,
+    AllTypesMatch<["dresult", "dinput"]>]> {
   let summary = "the transpose of the RoPE rotation";
   let arguments = (ins MoE_FloatTensor:$dresult, F32Attr:$theta,
                        OptionalAttr<DenseF32ArrayAttr>:$inv_freq,

@@ -84,6 +84,11 @@ class RowNormalizationGradient
 template <typename ConcreteType>
 class ParameterUpdate : public mlir::OpTrait::TraitBase<ConcreteType, ParameterUpdate> {};
 
+/// Rotates each pair of its [B, S, H, D] operand 0 by angles of the position
+/// and the pair alone.
+template <typename ConcreteType>
+class PositionRotation : public mlir::OpTrait::TraitBase<ConcreteType, PositionRotation> {};
+
 /// The 0-D result is a function of sums over tokens of each token's terms,
 /// read from the token-row operands.
 template <typename ConcreteType>

@@ -148,7 +148,7 @@ void addStructureSignatures(SignatureTable &t) {
 
   // A fusion group: its members are checked one by one.
   t.add("moe.fused", "x:any[*]* -> y:any[*]*; kind:str(router|elementwise|optimizer|dispatch|"
-                     "expert|norm|lm_head)");
+                     "expert|norm|lm_head|rope)");
 }
 
 } // namespace moec::rt::signatures
