@@ -104,11 +104,11 @@ def TokenStatisticKernelOpInterface : OpInterface<"TokenStatisticKernelOpInterfa
     An op (with the `TokenStatistic` trait) whose 0-D result is computed
     from sums over tokens, in a fixed order: first, optionally, each token's
     terms in f64 (`perToken`, `tokenTermWidth` values a token, written by
-    the token's thread); then each block's sums over its slice of tokens
-    (`sliceWidth` f64 values a block: block b of 128 threads takes tokens
-    b·128 ... b·128 + 127, then the same again gridDim.x·128 further on);
-    then one block of 1024 threads that adds the slices in order and writes
-    the result. Its own kernel runs these as launches of their own; a
+    the token's thread); then sums over each slice of tokens (`sliceWidth`
+    f64 values a slice: slice s holds tokens s·128 ... s·128 + 127, the
+    tokens that one block of the loop over tokens takes, so that the block
+    can sum them once its threads are done); then one block of 1024 threads
+    that adds the slices in order and writes the result. Its own kernel runs these as launches of their own; a
     `moe.fused router` kernel computes the terms in its loop over tokens
     and the slices' sums at the end of each block, so only the last step
     is a launch of its own. `operands` holds the pointer to the first
@@ -127,8 +127,9 @@ def TokenStatisticKernelOpInterface : OpInterface<"TokenStatisticKernelOpInterfa
     InterfaceMethod<"f64 sums each block keeps over its slice of tokens (0: none).",
       "int64_t", "sliceWidth", (ins), "", "return 0;">,
     InterfaceMethod<[{
-        Statements of a block of 128 threads: the sums over the block's
-        slice of tokens into `partial` (`sliceWidth` values).
+        Statements of a block of 128 threads: the sums over the tokens of
+        one slice, `t0` ≤ t < `t1` (variables of the kernel), into
+        `partial` (`sliceWidth` values).
       }],
       "void", "writeSliceSums",
       (ins "::llvm::raw_ostream &":$os, "::llvm::ArrayRef<std::string>":$operands,

@@ -133,8 +133,11 @@ struct ReduceRowsKernel : CudaKernelOpInterface::ExternalModel<ReduceRowsKernel,
 FailureOr<CudaKernel> fusedRoPEKernel(Operation *op) {
   auto fused = cast<FusedOp>(op);
   SmallVector<Operation *> members;
-  for (Operation &member : fused.getMembers())
+  for (Operation &member : fused.getMembers()) {
+    if (!isa<RoPEOp, RoPEGradOp>(member))
+      return member.emitOpError("has no code in a RoPE kernel");
     members.push_back(&member);
+  }
   Rotation r = rotationOf(members.front());
   auto type = cast<RankedTensorType>(members.front()->getOperand(0).getType());
   int64_t B = type.getDimSize(0), S = type.getDimSize(1), D = type.getDimSize(3);
@@ -148,8 +151,6 @@ FailureOr<CudaKernel> fusedRoPEKernel(Operation *op) {
          << "    long long p = bs % " << S << "LL;\n";
   writeAngle(w.os(), r, D);
   for (Operation *member : members) {
-    if (!isa<RoPEOp, RoPEGradOp>(member))
-      return member->emitOpError("has no code in a RoPE kernel");
     FailureOr<SmallVector<std::string>> value = memberValueNames(member, names);
     if (failed(value))
       return failure();

@@ -212,14 +212,15 @@ struct WeightedSumKernel : CudaKernelOpInterface::ExternalModel<WeightedSumKerne
   }
 };
 /// A balancing loss's sizes: tokens T, experts E, slots K, and the
-/// segments it averages over: B of S tokens (one of T but for `sequence`);
-/// each segment's slice sums are E scores' and `counts` assignment counts
-/// (per slot for `per_slot`).
+/// segments it averages over: B of S tokens (one of T but for `sequence`).
+/// A slice of tokens keeps sums for the `local` segments it can overlap
+/// (the one it starts in and those after), each E scores' and `counts`
+/// assignment counts (per slot for `per_slot`).
 struct BalanceShape {
   LoadBalancing kind;
-  int64_t T, E, K, S, B, counts;
+  int64_t T, E, K, S, B, counts, local;
   int64_t perSegment() const { return E + counts; }
-  int64_t width() const { return B * perSegment(); }
+  int64_t width() const { return local * perSegment(); }
 
   static BalanceShape of(Value scores, Value indices, LoadBalancing kind,
                          std::optional<uint64_t> seqLen) {
@@ -230,21 +231,50 @@ struct BalanceShape {
     s.E = type.getDimSize(1);
     s.K = cast<RankedTensorType>(indices.getType()).getDimSize(1);
     s.S = kind == LoadBalancing::sequence ? static_cast<int64_t>(seqLen.value_or(s.T)) : s.T;
-    s.B = s.T / s.S;
+    if (s.S < 1)
+      s.S = s.T;
+    s.B = std::max<int64_t>(1, s.T / s.S);
     s.counts = kind == LoadBalancing::per_slot ? s.K * s.E : s.E;
+    // Tokens t0 ... t0 + 127 lie in segments t0 / S ... (t0 + 127) / S.
+    s.local = std::min(s.B, (tokenSliceSize() - 1 + s.S - 1) / s.S + 1);
     return s;
+  }
+
+  /// Whether the kernels can compute it: segments that tile the tokens, at
+  /// most 1024 experts (one block's threads).
+  LogicalResult check(Operation *op) const {
+    if (T % S != 0)
+      return op->emitOpError("sequences of ") << S << " tokens do not tile its " << T << " tokens";
+    if (E > 1024)
+      return op->emitOpError("the cuda target balances at most 1024 experts, not ") << E;
+    return success();
+  }
+
+  /// Statements adding to `into`, for expert thread `e` and segment `b`
+  /// (variables of the kernel), the sums of value `c` (an expression of
+  /// `e`, < perSegment()) over the slices that overlap the segment, in
+  /// slice order.
+  void writeSegmentSum(raw_ostream &os, StringRef partials, StringRef into,
+                       const std::string &c) const {
+    int64_t size = tokenSliceSize();
+    os << "      for (long long s = (long long)b * " << S << " / " << size
+       << "; s <= ((long long)b * " << S << " + " << S - 1 << ") / " << size << "; ++s)\n"
+       << "        " << into << " += " << partials << "[s * " << width() << "LL + (b - s * " << size
+       << " / " << S << ") * " << perSegment() << " + " << c << "];\n";
   }
 };
 
-/// A block's sums over its slice of tokens (TokenStatisticKernelOpInterface)
-/// of a balancing loss: per segment, each expert's scores (`in`[0]) and
-/// assignments (`in`[1]), into `partial`.
+/// The sums over one slice of tokens (TokenStatisticKernelOpInterface:
+/// t0 ≤ t < t1) of a balancing loss: for each segment the slice overlaps,
+/// each expert's scores (`in`[0]) and assignments (`in`[1]), into
+/// `partial`.
 void writeBalanceSliceSums(raw_ostream &os, const BalanceShape &s, ArrayRef<std::string> in,
                            StringRef partial) {
-  os << "  for (int j = threadIdx.x; j < " << s.width() << "; j += blockDim.x) {\n"
-     << "    int b = j / " << s.perSegment() << ", c = j % " << s.perSegment() << ";\n"
-     << "    double acc = 0.0;\n"
-     << forEachSliceToken(s.T, "    ") << "      {\n";
+  os << "    for (int j = threadIdx.x; j < " << s.width() << "; j += blockDim.x) {\n"
+     << "      long long b = t0 / " << s.S << " + j / " << s.perSegment() << ";\n"
+     << "      int c = j % " << s.perSegment() << ";\n"
+     << "      double acc = 0.0;\n"
+     << "      for (long long t = t0; t < t1; ++t) {\n";
   if (s.B > 1)
     os << "        if (t / " << s.S << " != b)\n"
        << "          continue;\n";
@@ -259,17 +289,17 @@ void writeBalanceSliceSums(raw_ostream &os, const BalanceShape &s, ArrayRef<std:
        << "          for (int k = 0; k < " << s.K << "; ++k)\n"
        << "            acc += " << in[1] << "[t * " << s.K << "LL + k] == c - " << s.E << ";\n";
   os << "      }\n"
-     << "    " << partial << "[j] = acc;\n"
-     << "  }\n";
+     << "      " << partial << "[j] = acc;\n"
+     << "    }\n";
 }
 
-/// The auxiliary load-balancing loss as a token statistic, in f64 as the
-/// CPU kernel computes it: Switch (E · Σ f_e P_e with f the share of
-/// assignments), per_slot (f counted per top-k slot) and sequence (per
-/// sequence of `seq_len`, then the mean). Each block sums its slice of
-/// tokens' scores and assignments per expert (writeBalanceSliceSums); then
-/// one block, thread e for expert e, adds the slices in order and the
-/// experts' terms.
+/// The auxiliary load-balancing loss as a token statistic, in f64:
+/// Switch (E · Σ f_e P_e with f the share of assignments), per_slot (f
+/// counted per top-k slot) and sequence (per sequence of `seq_len`, then
+/// the mean). Each slice of tokens gets its sums of scores and assignments
+/// per expert (writeBalanceSliceSums); then one block, thread e for expert
+/// e, adds the slices in order and the experts' terms. (The CPU kernel adds
+/// in token order: the last bits of the f64 sums may differ.)
 struct LoadBalancingStatistic
     : TokenStatisticKernelOpInterface::ExternalModel<LoadBalancingStatistic, LoadBalancingLossOp> {
   static BalanceShape shapeOf(LoadBalancingLossOp loss) {
@@ -289,14 +319,10 @@ struct LoadBalancingStatistic
                             StringRef result) const {
     auto loss = cast<LoadBalancingLossOp>(op);
     BalanceShape s = shapeOf(loss);
-    if (s.E > 1024)
-      return op->emitOpError("the cuda target balances at most 1024 experts, not ") << s.E;
-    int64_t W = s.width();
-    // The sum over slices of segment b's value c, for expert thread e.
+    if (failed(s.check(op)))
+      return failure();
     auto slicesSum = [&](StringRef into, const std::string &c) {
-      os << "      for (int s = 0; s < " << slices << "; ++s)\n"
-         << "        " << into << " += " << partials << "[s * " << W << "LL + b * "
-         << s.perSegment() << " + " << c << "];\n";
+      s.writeSegmentSum(os, partials, into, c);
     };
     os << "  int e = threadIdx.x;\n"
        << "  bool expert = e < " << s.E << ";\n"
@@ -363,18 +389,21 @@ struct LoadBalancingLossGradKernel
     auto grad = cast<LoadBalancingLossGradOp>(op);
     BalanceShape s =
         BalanceShape::of(grad.getScores(), grad.getIndices(), grad.getKind(), grad.getSeqLen());
-    if (s.E > 1024)
-      return op->emitOpError("the cuda target balances at most 1024 experts, not ") << s.E;
+    if (failed(s.check(op)))
+      return failure();
     KernelWriter w(op,
                    ("load_balancing_loss_grad_" + stringifyLoadBalancing(grad.getKind())).str());
-    unsigned slices = tokenSlices(s.T);
-    int64_t W = s.width();
+    int64_t slices = tokenSlices(s.T), W = s.width();
+    int64_t size = tokenSliceSize();
     std::string partials = "((double *)" + w.workspaceFloats(2 * slices * W) + ")";
     std::string values = w.workspaceFloats(s.B * s.E);
     // in: scores, indices, dloss.
-    w.beginEntry("slices", {slices, 1, 1}, {128, 1, 1}, /*usesBarriers=*/false);
+    w.beginEntry("slices", {blocksFor(s.T, size), 1, 1}, {static_cast<unsigned>(size), 1, 1},
+                 /*usesBarriers=*/false);
+    w.os() << beginSliceLoop(s.T);
     writeBalanceSliceSums(w.os(), s, {"in0", "in1"},
-                          "(" + partials + " + blockIdx.x * " + std::to_string(W) + "LL)");
+                          "(" + partials + " + slice * " + std::to_string(W) + "LL)");
+    w.os() << "  }\n";
     w.beginEntry("values", {1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
     int64_t slots = s.kind == LoadBalancing::per_slot ? s.K : 1;
     w.os() << "  __shared__ double scratch[1024];\n"
@@ -384,10 +413,10 @@ struct LoadBalancingLossGradKernel
            << "  for (int b = 0; b < " << s.B << "; ++b) {\n"
            << "    double count = 0.0;\n"
            << "    if (expert)\n"
-           << "      for (int k = 0; k < " << slots << "; ++k)\n"
-           << "        for (int s = 0; s < " << slices << "; ++s)\n"
-           << "          count += " << partials << "[s * " << W << "LL + b * " << s.perSegment()
-           << " + " << s.E << " + k * " << s.E << " + e];\n";
+           << "      for (int k = 0; k < " << slots << "; ++k) {\n";
+    s.writeSegmentSum(w.os(), partials, "count",
+                      std::to_string(s.E) + " + k * " + std::to_string(s.E) + " + e");
+    w.os() << "      }\n";
     switch (s.kind) {
     case LoadBalancing::sequence:
       w.os() << "    float value = (float)(dloss * count / ((double)" << s.S << " * " << s.K

@@ -74,17 +74,18 @@ StatisticBuffers reserveStatistic(KernelWriter &w, TokenStatisticKernelOpInterfa
   return buffers;
 }
 
-/// The slice sums of `statistic` at the end of a block of the loop over
-/// tokens, into its own row of the partial sums.
+/// The slice sums of `statistic` for each slice of this block (the tokens
+/// its threads took in the loop over tokens), into the slice's row of the
+/// partial sums.
 void writeBlockSums(raw_ostream &os, TokenStatisticKernelOpInterface statistic,
-                    const StatisticBuffers &buffers) {
-  if (int64_t width = statistic.sliceWidth()) {
-    os << "  {\n";
-    statistic.writeSliceSums(os, buffers.operands,
-                             "(" + buffers.partials + " + blockIdx.x * " + std::to_string(width) +
-                                 "LL)");
-    os << "  }\n";
-  }
+                    const StatisticBuffers &buffers, int64_t tokens) {
+  int64_t width = statistic.sliceWidth();
+  if (!width)
+    return;
+  os << beginSliceLoop(tokens);
+  statistic.writeSliceSums(os, buffers.operands,
+                           "(" + buffers.partials + " + slice * " + std::to_string(width) + "LL)");
+  os << "  }\n";
 }
 
 /// Entry `statistics`: one block of 1024 threads writes each statistic's
@@ -108,14 +109,18 @@ LogicalResult writeStatisticResults(KernelWriter &w,
 }
 } // namespace
 
-std::string forEachSliceToken(int64_t tokens, StringRef indent) {
-  std::string T = std::to_string(tokens), B = std::to_string(kThreadsPerBlock);
-  return indent.str() + "for (long long t0 = blockIdx.x * " + B + "LL; t0 < " + T +
-         "LL; t0 += (long long)gridDim.x * " + B + "LL)\n" + indent.str() +
-         "  for (long long t = t0; t < t0 + " + B + "LL && t < " + T + "LL; ++t)\n";
+int64_t tokenSlices(int64_t tokens) {
+  return std::max<int64_t>(1, (tokens + kThreadsPerBlock - 1) / kThreadsPerBlock);
 }
 
-unsigned tokenSlices(int64_t tokens) { return blocksFor(tokens, kThreadsPerBlock); }
+int64_t tokenSliceSize() { return kThreadsPerBlock; }
+
+std::string beginSliceLoop(int64_t tokens) {
+  std::string T = std::to_string(tokens), B = std::to_string(kThreadsPerBlock);
+  return "  for (long long slice = blockIdx.x; slice < " + std::to_string(tokenSlices(tokens)) +
+         "LL; slice += gridDim.x) {\n" + "    const long long t0 = slice * " + B +
+         "LL, t1 = t0 + " + B + "LL < " + T + "LL ? t0 + " + B + "LL : " + T + "LL;\n";
+}
 
 FailureOr<CudaKernel> tokenStatisticKernel(Operation *op, StringRef stem) {
   auto statistic = cast<TokenStatisticKernelOpInterface>(op);
@@ -129,7 +134,7 @@ FailureOr<CudaKernel> tokenStatisticKernel(Operation *op, StringRef stem) {
     for (Value value : op->getOperands())
       rowOf[value] = parameterRow(value, w.name(value));
     TokenRowWriter rows(w, tokens, std::move(rowOf));
-    w.beginEntry("terms", {tokenSlices(tokens), 1, 1}, {kThreadsPerBlock, 1, 1},
+    w.beginEntry("terms", {blocksFor(tokens, kThreadsPerBlock), 1, 1}, {kThreadsPerBlock, 1, 1},
                  /*usesBarriers=*/false);
     w.os() << forEachElement(tokens, "t") << "  {\n";
     if (failed(statistic.writeTokenTerms(rows, buffers.perToken)))
@@ -137,9 +142,9 @@ FailureOr<CudaKernel> tokenStatisticKernel(Operation *op, StringRef stem) {
     w.os() << "  }\n";
   }
   if (statistic.sliceWidth()) {
-    w.beginEntry("slices", {tokenSlices(tokens), 1, 1}, {kThreadsPerBlock, 1, 1},
+    w.beginEntry("slices", {blocksFor(tokens, kThreadsPerBlock), 1, 1}, {kThreadsPerBlock, 1, 1},
                  /*usesBarriers=*/false);
-    writeBlockSums(w.os(), statistic, buffers);
+    writeBlockSums(w.os(), statistic, buffers, tokens);
   }
   if (failed(writeStatisticResults(w, {statistic}, {buffers}, {w.name(op->getResult(0))}, tokens)))
     return failure();
@@ -248,7 +253,7 @@ FailureOr<CudaKernel> fusedRouterKernel(Operation *op) {
       buffers.back().operands.push_back(baseOf.lookup(operand));
   }
   TokenRowWriter rows(w, tokens, std::move(rowOf));
-  w.beginEntry("main", {tokenSlices(tokens), 1, 1}, {kThreadsPerBlock, 1, 1},
+  w.beginEntry("main", {blocksFor(tokens, kThreadsPerBlock), 1, 1}, {kThreadsPerBlock, 1, 1},
                /*usesBarriers=*/!statistics.empty());
   w.os() << forEachElement(tokens, "t") << "  {\n" << locals;
   for (Operation *member : perToken)
@@ -269,7 +274,7 @@ FailureOr<CudaKernel> fusedRouterKernel(Operation *op) {
   w.os() << "  }\n"
          << "  __syncthreads();\n";
   for (auto [statistic, buffer] : llvm::zip(statistics, buffers))
-    writeBlockSums(w.os(), statistic, buffer);
+    writeBlockSums(w.os(), statistic, buffer, tokens);
   SmallVector<std::string> results;
   for (TokenStatisticKernelOpInterface statistic : statistics) {
     Value result = fused.getOuterValue(statistic->getResult(0));

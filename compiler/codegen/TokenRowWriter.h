@@ -60,14 +60,19 @@ mlir::FailureOr<CudaKernel> fusedRouterKernel(mlir::Operation *fused);
 /// the result in one block; each step a launch, when the op has it.
 mlir::FailureOr<CudaKernel> tokenStatisticKernel(mlir::Operation *op, llvm::StringRef stem);
 
-/// The head of a loop over the tokens of this block's slice, in order, as
-/// TokenStatisticKernelOpInterface defines slices (`t`: the token; the
-/// caller writes the statement or block that follows), each line after
-/// `indent`.
-std::string forEachSliceToken(int64_t tokens, llvm::StringRef indent = "  ");
+/// The number of slices of `tokens` tokens (TokenStatisticKernelOpInterface:
+/// slice s holds tokens s·tokenSliceSize() up to the next slice's first).
+int64_t tokenSlices(int64_t tokens);
 
-/// The number of slices (blocks of the loop over `tokens`).
-unsigned tokenSlices(int64_t tokens);
+/// The tokens of a slice (but the last): those of one block of the loop
+/// over tokens.
+int64_t tokenSliceSize();
+
+/// The head of a loop over this block's slices of `tokens` tokens (in a
+/// grid of blocks of tokenSliceSize() threads, as the loop over tokens
+/// takes them): `slice`, and its tokens `t0` ≤ t < `t1`; the caller closes
+/// it with "  }".
+std::string beginSliceLoop(int64_t tokens);
 
 /// The C type of elements of type `type` ("float", "int", "long long"), or
 /// empty when a kernel cannot hold it in registers.

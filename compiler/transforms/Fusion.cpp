@@ -44,13 +44,13 @@ bool isRouterElementwise(Operation *op) {
          llvm::all_of(op->getOperandTypes(), [&](Type t) { return t == type; });
 }
 
-/// The ops of `func` with trait `Trait`, in order (collected first: fusing
-/// them moves ops).
+/// The ops of `func` with trait `Trait` that are in no group yet, in order
+/// (collected first: fusing them moves ops).
 template <template <typename> class Trait>
 SmallVector<Operation *> opsWithTrait(func::FuncOp func) {
   SmallVector<Operation *> ops;
   func.walk([&](Operation *op) {
-    if (op->hasTrait<Trait>())
+    if (op->hasTrait<Trait>() && !isa<FusedOp>(op->getParentOp()))
       ops.push_back(op);
   });
   return ops;
@@ -398,8 +398,10 @@ unsigned fuseRotations(func::FuncOp func) {
     for (Operation *other : ArrayRef(rotations).drop_front(n + 1)) {
       // `other` after `first`, its operand made before `first`: neither
       // depends on the other.
+      if (taken.contains(other)) // fused already: erased
+        continue;
       Operation *producer = other->getOperand(0).getDefiningOp();
-      if (taken.contains(other) || other->getBlock() != first->getBlock() ||
+      if (other->getBlock() != first->getBlock() ||
           (producer && producer->getBlock() == first->getBlock() &&
            !producer->isBeforeInBlock(first)) ||
           !rotateAlike(first, other) || !rotationSiblings(first, other))
@@ -418,7 +420,11 @@ unsigned fuseRotations(func::FuncOp func) {
 /// The pointers a kernel takes within CUDA's 4 KiB of parameters.
 constexpr unsigned kMaxKernelPointers = 4096 / sizeof(void *);
 
-unsigned kernelPointers(FusedOp fused) { return fused->getNumOperands() + fused->getNumResults(); }
+/// The pointers of `fused`'s kernel: its inputs, its results and the
+/// workspace.
+unsigned kernelPointers(FusedOp fused) {
+  return fused->getNumOperands() + fused->getNumResults() + 1;
+}
 
 /// The gradient norm (GradientNorm) and the scale computed from it
 /// (GradientScale) join the first group of updates that reads the scale,
