@@ -137,14 +137,14 @@ def TokenStatisticKernelOpInterface : OpInterface<"TokenStatisticKernelOpInterfa
       "", "return;">,
     InterfaceMethod<[{
         Statements of one block of 1024 threads (`scratch`: 1024 doubles of
-        shared memory): the result into `result`[0] from the `slices`
-        blocks' sums (`partials`, `sliceWidth` values each, in block order)
-        and the tokens' terms (`perToken`); fails with a diagnostic on the
+        shared memory): the result into `result`[0] from the slices' sums
+        (`partials`, `sliceWidth` values each, in slice order) and the
+        tokens' terms (`perToken`); fails with a diagnostic on the
         op when its shapes are outside what the kernel supports.
       }],
       "::mlir::LogicalResult", "writeResult",
       (ins "::llvm::raw_ostream &":$os, "::llvm::ArrayRef<std::string>":$operands,
-           "::llvm::StringRef":$partials, "int64_t":$slices, "::llvm::StringRef":$perToken,
+           "::llvm::StringRef":$partials, "::llvm::StringRef":$perToken,
            "::llvm::StringRef":$result)>
   ];
 }

@@ -159,8 +159,7 @@ struct ZLossStatistic : TokenStatisticKernelOpInterface::ExternalModel<ZLossStat
     return success();
   }
   LogicalResult writeResult(Operation *op, raw_ostream &os, ArrayRef<std::string> operands,
-                            StringRef partials, int64_t slices, StringRef perToken,
-                            StringRef result) const {
+                            StringRef partials, StringRef perToken, StringRef result) const {
     int64_t T = cast<RankedTensorType>(op->getOperand(0).getType()).getDimSize(0);
     writeRowSumBody(os, T, perToken, "/ " + std::to_string(T) + ".0", result);
     return success();
@@ -315,8 +314,7 @@ struct LoadBalancingStatistic
   }
 
   LogicalResult writeResult(Operation *op, raw_ostream &os, ArrayRef<std::string> in,
-                            StringRef partials, int64_t slices, StringRef perToken,
-                            StringRef result) const {
+                            StringRef partials, StringRef perToken, StringRef result) const {
     auto loss = cast<LoadBalancingLossOp>(op);
     BalanceShape s = shapeOf(loss);
     if (failed(s.check(op)))

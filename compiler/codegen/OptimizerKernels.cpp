@@ -133,13 +133,11 @@ template <typename OpT>
 struct ScalarKernel : CudaKernelOpInterface::ExternalModel<ScalarKernel<OpT>, OpT> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     KernelWriter w(op, kernelStem(cast<OpT>(op)));
-    SmallVector<std::string> names;
-    for (Value value : op->getOperands())
-      names.push_back(w.name(value));
-    for (Value value : op->getResults())
-      names.push_back(w.name(value));
+    FailureOr<SmallVector<std::string>> names = memberValueNames(op, kernelValueNames(w, op));
+    if (failed(names))
+      return failure();
     w.os() << "  {\n";
-    cast<ScalarKernelOpInterface>(op).writeScalar(w.os(), names);
+    cast<ScalarKernelOpInterface>(op).writeScalar(w.os(), *names);
     w.os() << "  }\n";
     return w.finish({1, 1, 1}, {1, 1, 1}, /*usesBarriers=*/false);
   }

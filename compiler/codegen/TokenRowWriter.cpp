@@ -25,6 +25,16 @@ std::string parameterRow(Value value, const std::string &name) {
   return "(" + name + " + t * " + std::to_string(TokenRowWriter::width(value)) + "LL)";
 }
 
+/// The row of each operand and result of `op`, its kernel's parameters.
+DenseMap<Value, std::string> parameterRows(KernelWriter &w, Operation *op) {
+  DenseMap<Value, std::string> rowOf;
+  for (Value value : op->getOperands())
+    rowOf[value] = parameterRow(value, w.name(value));
+  for (Value value : op->getResults())
+    rowOf[value] = parameterRow(value, w.name(value));
+  return rowOf;
+}
+
 /// Writes `member`'s body: its own token-row code, or the loop of an
 /// elementwise op over its row.
 LogicalResult writeBody(Operation *member, TokenRowWriter &rows) {
@@ -100,8 +110,8 @@ LogicalResult writeStatisticResults(KernelWriter &w,
     TokenStatisticKernelOpInterface statistic = statistics[n];
     StringRef result = results[n];
     w.os() << "  {\n";
-    if (failed(statistic.writeResult(w.os(), buffer.operands, buffer.partials, tokenSlices(tokens),
-                                     buffer.perToken, result)))
+    if (failed(statistic.writeResult(w.os(), buffer.operands, buffer.partials, buffer.perToken,
+                                     result)))
       return failure();
     w.os() << "  }\n";
   }
@@ -130,10 +140,7 @@ FailureOr<CudaKernel> tokenStatisticKernel(Operation *op, StringRef stem) {
   for (Value operand : op->getOperands())
     buffers.operands.push_back(w.name(operand));
   if (statistic.tokenTermWidth()) {
-    DenseMap<Value, std::string> rowOf;
-    for (Value value : op->getOperands())
-      rowOf[value] = parameterRow(value, w.name(value));
-    TokenRowWriter rows(w, tokens, std::move(rowOf));
+    TokenRowWriter rows(w, tokens, parameterRows(w, op));
     w.beginEntry("terms", {blocksFor(tokens, kThreadsPerBlock), 1, 1}, {kThreadsPerBlock, 1, 1},
                  /*usesBarriers=*/false);
     w.os() << forEachElement(tokens, "t") << "  {\n";
@@ -170,13 +177,8 @@ std::string registerType(Type type) {
 
 FailureOr<CudaKernel> tokenRowKernel(Operation *op, StringRef stem) {
   KernelWriter w(op, stem);
-  DenseMap<Value, std::string> rowOf;
-  for (Value value : op->getOperands())
-    rowOf[value] = parameterRow(value, w.name(value));
-  for (Value value : op->getResults())
-    rowOf[value] = parameterRow(value, w.name(value));
   int64_t tokens = moe::tokenRowCount(op);
-  TokenRowWriter rows(w, tokens, std::move(rowOf));
+  TokenRowWriter rows(w, tokens, parameterRows(w, op));
   w.os() << forEachElement(tokens, "t") << "  {\n";
   if (failed(writeBody(op, rows)))
     return failure();
