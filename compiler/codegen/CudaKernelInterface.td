@@ -149,4 +149,50 @@ def TokenStatisticKernelOpInterface : OpInterface<"TokenStatisticKernelOpInterfa
   ];
 }
 
+def TokenStatisticGradientKernelOpInterface
+    : OpInterface<"TokenStatisticGradientKernelOpInterface"> {
+  let cppNamespace = "::moec::codegen";
+  let description = [{
+    An op (with the `TokenStatisticGradient` trait) whose result rows, one
+    per token, come from sums over every token of its operands: first sums
+    over each slice of tokens (`sliceWidth` f64 values a slice, slices as
+    TokenStatisticKernelOpInterface's), then one block of 1024 threads that
+    adds the slices in order and makes `valueCount` f32 values, then each
+    token's row from those values. Its own kernel runs the three as
+    launches; a `moe.fused router` kernel runs the first two before its loop
+    over tokens and makes each row in the loop, where the group's other
+    members read it in registers. `operands` holds the pointer to the first
+    element of each operand (all made before the kernel).
+  }];
+  let methods = [
+    InterfaceMethod<"f64 sums each block keeps over its slice of tokens.",
+      "int64_t", "sliceWidth", (ins)>,
+    InterfaceMethod<[{
+        Statements of a block of 128 threads: the sums over the tokens of
+        one slice, `t0` ≤ t < `t1` (variables of the kernel), into
+        `partial` (`sliceWidth` values).
+      }],
+      "void", "writeSliceSums",
+      (ins "::llvm::raw_ostream &":$os, "::llvm::ArrayRef<std::string>":$operands,
+           "::llvm::StringRef":$partial)>,
+    InterfaceMethod<"f32 values the rows are made of.",
+      "int64_t", "valueCount", (ins)>,
+    InterfaceMethod<[{
+        Statements of one block of 1024 threads (`scratch`: 1024 doubles of
+        shared memory): the values into `values` from the slices' sums
+        (`partials`, in slice order); fails with a diagnostic on the op
+        when its shapes are outside what the kernel supports.
+      }],
+      "::mlir::LogicalResult", "writeValues",
+      (ins "::llvm::raw_ostream &":$os, "::llvm::ArrayRef<std::string>":$operands,
+           "::llvm::StringRef":$partials, "::llvm::StringRef":$values)>,
+    InterfaceMethod<[{
+        Statements for token `t`, whose result row `rows` gives: the row
+        from `values`.
+      }],
+      "::mlir::LogicalResult", "writeTokenRow",
+      (ins "::moec::codegen::TokenRowWriter &":$rows, "::llvm::StringRef":$values)>
+  ];
+}
+
 #endif // MOEC_CODEGEN_CUDAKERNELINTERFACE_TD

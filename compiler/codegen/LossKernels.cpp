@@ -379,62 +379,93 @@ struct LoadBalancingLossKernel
 /// d loss / d scores: the same per-expert counts, written to every token.
 /// The blocks' slice sums of the forward (writeBalanceSliceSums), one block
 /// that turns the counts into each expert's (per sequence: each segment's)
-/// gradient, then every element of the [T, E] result in parallel. Counts
-/// are whole numbers, exact in f64 in any order.
+/// gradient, then each token's row of them. Counts are whole numbers, exact
+/// in f64 in any order.
+struct LoadBalancingGradientStatistic
+    : TokenStatisticGradientKernelOpInterface::ExternalModel<LoadBalancingGradientStatistic,
+                                                             LoadBalancingLossGradOp> {
+  static BalanceShape shapeOf(Operation *op) {
+    auto grad = cast<LoadBalancingLossGradOp>(op);
+    return BalanceShape::of(grad.getScores(), grad.getIndices(), grad.getKind(), grad.getSeqLen());
+  }
+
+  int64_t sliceWidth(Operation *op) const { return shapeOf(op).width(); }
+
+  // operands: scores, indices, dloss.
+  void writeSliceSums(Operation *op, raw_ostream &os, ArrayRef<std::string> in,
+                      StringRef partial) const {
+    writeBalanceSliceSums(os, shapeOf(op), in, partial);
+  }
+
+  int64_t valueCount(Operation *op) const {
+    BalanceShape s = shapeOf(op);
+    return s.B * s.E;
+  }
+
+  LogicalResult writeValues(Operation *op, raw_ostream &os, ArrayRef<std::string> in,
+                            StringRef partials, StringRef values) const {
+    BalanceShape s = shapeOf(op);
+    if (failed(s.check(op)))
+      return failure();
+    int64_t slots = s.kind == LoadBalancing::per_slot ? s.K : 1;
+    os << "  int e = threadIdx.x;\n"
+       << "  bool expert = e < " << s.E << ";\n"
+       << "  float dloss = " << in[2] << "[0];\n"
+       << "  for (int b = 0; b < " << s.B << "; ++b) {\n"
+       << "    double count = 0.0;\n"
+       << "    if (expert)\n"
+       << "      for (int k = 0; k < " << slots << "; ++k) {\n";
+    s.writeSegmentSum(os, partials, "count",
+                      std::to_string(s.E) + " + k * " + std::to_string(s.E) + " + e");
+    os << "      }\n";
+    switch (s.kind) {
+    case LoadBalancing::sequence:
+      os << "    float value = (float)(dloss * count / ((double)" << s.S << " * " << s.K << " / "
+         << s.E << ") / " << s.S << " / " << s.B << ");\n";
+      break;
+    case LoadBalancing::per_slot:
+      os << "    double f = count / " << s.T << ";\n"
+         << "    float value = (float)(dloss * " << s.E << " * f / " << s.T << ");\n";
+      break;
+    case LoadBalancing::Switch:
+      os << "    double assigned = moec_block_sum(count, scratch);\n"
+         << "    double f = assigned > 0 ? count / assigned : 0.0;\n"
+         << "    float value = (float)(dloss * " << s.E << " * f / " << s.T << ");\n";
+      break;
+    }
+    os << "    if (expert)\n"
+       << "      " << values << "[b * " << s.E << " + e] = value;\n"
+       << "  }\n";
+    return success();
+  }
+
+  LogicalResult writeTokenRow(Operation *op, TokenRowWriter &rows, StringRef values) const {
+    BalanceShape s = shapeOf(op);
+    rows.os() << "      float *out = " << rows.row(cast<LoadBalancingLossGradOp>(op).getDscores())
+              << ";\n"
+              << "      for (int e = 0; e < " << s.E << "; ++e)\n"
+              << "        out[e] = " << values << "[t / " << s.S << " * " << s.E << " + e];\n";
+    return success();
+  }
+};
+
+/// Its own kernel: the slices' sums and the values, then every element of
+/// the [T, E] result in parallel.
 struct LoadBalancingLossGradKernel
     : CudaKernelOpInterface::ExternalModel<LoadBalancingLossGradKernel, LoadBalancingLossGradOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto grad = cast<LoadBalancingLossGradOp>(op);
-    BalanceShape s =
-        BalanceShape::of(grad.getScores(), grad.getIndices(), grad.getKind(), grad.getSeqLen());
-    if (failed(s.check(op)))
-      return failure();
+    BalanceShape s = LoadBalancingGradientStatistic::shapeOf(op);
     KernelWriter w(op,
                    ("load_balancing_loss_grad_" + stringifyLoadBalancing(grad.getKind())).str());
-    int64_t slices = tokenSlices(s.T), W = s.width();
-    int64_t size = tokenSliceSize();
-    std::string partials = "((double *)" + w.workspaceFloats(2 * slices * W) + ")";
-    std::string values = w.workspaceFloats(s.B * s.E);
-    // in: scores, indices, dloss.
-    w.beginEntry("slices", {blocksFor(s.T, size), 1, 1}, {static_cast<unsigned>(size), 1, 1},
-                 /*usesBarriers=*/false);
-    w.os() << beginSliceLoop(s.T);
-    writeBalanceSliceSums(w.os(), s, {"in0", "in1"},
-                          "(" + partials + " + slice * " + std::to_string(W) + "LL)");
-    w.os() << "  }\n";
-    w.beginEntry("values", {1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
-    int64_t slots = s.kind == LoadBalancing::per_slot ? s.K : 1;
-    w.os() << "  __shared__ double scratch[1024];\n"
-           << "  int e = threadIdx.x;\n"
-           << "  bool expert = e < " << s.E << ";\n"
-           << "  float dloss = in2[0];\n"
-           << "  for (int b = 0; b < " << s.B << "; ++b) {\n"
-           << "    double count = 0.0;\n"
-           << "    if (expert)\n"
-           << "      for (int k = 0; k < " << slots << "; ++k) {\n";
-    s.writeSegmentSum(w.os(), partials, "count",
-                      std::to_string(s.E) + " + k * " + std::to_string(s.E) + " + e");
-    w.os() << "      }\n";
-    switch (s.kind) {
-    case LoadBalancing::sequence:
-      w.os() << "    float value = (float)(dloss * count / ((double)" << s.S << " * " << s.K
-             << " / " << s.E << ") / " << s.S << " / " << s.B << ");\n";
-      break;
-    case LoadBalancing::per_slot:
-      w.os() << "    double f = count / " << s.T << ";\n"
-             << "    float value = (float)(dloss * " << s.E << " * f / " << s.T << ");\n";
-      break;
-    case LoadBalancing::Switch:
-      w.os() << "    double assigned = moec_block_sum(count, scratch);\n"
-             << "    double f = assigned > 0 ? count / assigned : 0.0;\n"
-             << "    float value = (float)(dloss * " << s.E << " * f / " << s.T << ");\n";
-      break;
-    }
-    w.os() << "    if (expert)\n"
-           << "      " << values << "[b * " << s.E << " + e] = value;\n"
-           << "  }\n";
+    SmallVector<std::string> operands;
+    for (Value operand : op->getOperands())
+      operands.push_back(w.name(operand));
+    FailureOr<std::string> values = writeStatisticGradientValues(w, op, operands, s.T);
+    if (failed(values))
+      return failure();
     w.beginEntry("rows", {blocksFor(s.T * s.E, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
-    w.os() << forEachElement(s.T * s.E) << "    out0[i] = " << values << "[i / " << s.S * s.E
+    w.os() << forEachElement(s.T * s.E) << "    out0[i] = " << *values << "[i / " << s.S * s.E
            << "LL * " << s.E << " + i % " << s.E << "];\n";
     return w.finish();
   }
@@ -668,7 +699,8 @@ void attachLossKernels(MLIRContext *context) {
   EntropyLossOp::attachInterface<EntropyLossKernel>(*context);
   EntropyLossGradOp::attachInterface<EntropyLossGradKernel>(*context);
   LoadBalancingLossOp::attachInterface<LoadBalancingStatistic, LoadBalancingLossKernel>(*context);
-  LoadBalancingLossGradOp::attachInterface<LoadBalancingLossGradKernel>(*context);
+  LoadBalancingLossGradOp::attachInterface<LoadBalancingLossGradKernel,
+                                           LoadBalancingGradientStatistic>(*context);
 }
 
 } // namespace moec::codegen

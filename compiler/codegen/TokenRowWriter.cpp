@@ -35,11 +35,15 @@ DenseMap<Value, std::string> parameterRows(KernelWriter &w, Operation *op) {
   return rowOf;
 }
 
-/// Writes `member`'s body: its own token-row code, or the loop of an
-/// elementwise op over its row.
-LogicalResult writeBody(Operation *member, TokenRowWriter &rows) {
+/// Writes `member`'s body: its own token-row code, its row from the
+/// `values` of a statistic's gradient, or the loop of an elementwise op
+/// over its row.
+LogicalResult writeBody(Operation *member, TokenRowWriter &rows, StringRef values = "") {
   rows.os() << "    {\n";
-  if (auto body = dyn_cast<TokenRowKernelOpInterface>(member)) {
+  if (auto gradient = dyn_cast<TokenStatisticGradientKernelOpInterface>(member)) {
+    if (failed(gradient.writeTokenRow(rows, values)))
+      return failure();
+  } else if (auto body = dyn_cast<TokenRowKernelOpInterface>(member)) {
     if (failed(body.writeTokenRow(rows)))
       return failure();
   } else if (auto element = dyn_cast<ElementKernelOpInterface>(member)) {
@@ -132,6 +136,26 @@ std::string beginSliceLoop(int64_t tokens) {
          "LL, t1 = t0 + " + B + "LL < " + T + "LL ? t0 + " + B + "LL : " + T + "LL;\n";
 }
 
+FailureOr<std::string> writeStatisticGradientValues(KernelWriter &w, Operation *op,
+                                                    ArrayRef<std::string> operands, int64_t tokens,
+                                                    StringRef suffix) {
+  auto gradient = cast<TokenStatisticGradientKernelOpInterface>(op);
+  int64_t width = gradient.sliceWidth();
+  std::string partials = "((double *)" + w.workspaceFloats(2 * tokenSlices(tokens) * width) + ")";
+  std::string values = w.workspaceFloats(gradient.valueCount());
+  w.beginEntry(("slices" + suffix).str(), {blocksFor(tokens, kThreadsPerBlock), 1, 1},
+               {kThreadsPerBlock, 1, 1}, /*usesBarriers=*/false);
+  w.os() << beginSliceLoop(tokens);
+  gradient.writeSliceSums(w.os(), operands,
+                          "(" + partials + " + slice * " + std::to_string(width) + "LL)");
+  w.os() << "  }\n";
+  w.beginEntry(("values" + suffix).str(), {1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
+  w.os() << "  __shared__ double scratch[1024];\n";
+  if (failed(gradient.writeValues(w.os(), operands, partials, values)))
+    return failure();
+  return values;
+}
+
 FailureOr<CudaKernel> tokenStatisticKernel(Operation *op, StringRef stem) {
   auto statistic = cast<TokenStatisticKernelOpInterface>(op);
   KernelWriter w(op, stem);
@@ -199,13 +223,15 @@ FailureOr<CudaKernel> fusedRouterKernel(Operation *op) {
     baseOf.try_emplace(value, w.name(result));
   }
 
-  SmallVector<Operation *> perToken;
+  SmallVector<Operation *> perToken, gradients;
   SmallVector<TokenStatisticKernelOpInterface> statistics;
   for (Operation &member : fused.getMembers()) {
     if (auto statistic = dyn_cast<TokenStatisticKernelOpInterface>(member))
       statistics.push_back(statistic);
     else
       perToken.push_back(&member);
+    if (isa<TokenStatisticGradientKernelOpInterface>(member))
+      gradients.push_back(&member);
   }
   int64_t tokens = 0;
   for (Operation *member : perToken)
@@ -254,12 +280,29 @@ FailureOr<CudaKernel> fusedRouterKernel(Operation *op) {
     for (Value operand : statistic->getOperands())
       buffers.back().operands.push_back(baseOf.lookup(operand));
   }
+  // Statistics' gradients: their values first, from operands the group
+  // reads (made before its kernel).
+  DenseMap<Operation *, std::string> valuesOf;
+  for (auto [n, gradient] : llvm::enumerate(gradients)) {
+    SmallVector<std::string> operands;
+    for (Value operand : gradient->getOperands()) {
+      if (!isa<BlockArgument>(operand))
+        return gradient->emitOpError("reads rows its router group makes: its sums over every "
+                                     "token cannot run before the group's kernel");
+      operands.push_back(baseOf.lookup(operand));
+    }
+    FailureOr<std::string> values =
+        writeStatisticGradientValues(w, gradient, operands, tokens, "_" + std::to_string(n));
+    if (failed(values))
+      return failure();
+    valuesOf[gradient] = *values;
+  }
   TokenRowWriter rows(w, tokens, std::move(rowOf));
   w.beginEntry("main", {blocksFor(tokens, kThreadsPerBlock), 1, 1}, {kThreadsPerBlock, 1, 1},
                /*usesBarriers=*/!statistics.empty());
   w.os() << forEachElement(tokens, "t") << "  {\n" << locals;
   for (Operation *member : perToken)
-    if (failed(writeBody(member, rows)))
+    if (failed(writeBody(member, rows, valuesOf.lookup(member))))
       return failure();
   for (auto [statistic, buffer] : llvm::zip(statistics, buffers)) {
     if (!statistic.tokenTermWidth())

@@ -52,13 +52,25 @@ mlir::FailureOr<CudaKernel> tokenRowKernel(mlir::Operation *op, llvm::StringRef 
 /// in one loop over tokens; elementwise members loop over their row. Token
 /// statistics (TokenStatisticKernelOpInterface) in the group store their
 /// tokens' terms in that loop and their slices' sums at the end of each
-/// block, then a second launch computes their results.
+/// block, then a second launch computes their results. Statistics'
+/// gradients (TokenStatisticGradientKernelOpInterface) make their values in
+/// launches before the loop and their rows in it.
 mlir::FailureOr<CudaKernel> fusedRouterKernel(mlir::Operation *fused);
 
 /// The kernel of one TokenStatisticKernelOpInterface op: the tokens' terms
 /// (a loop over tokens), the blocks' sums over their slices of tokens, then
 /// the result in one block; each step a launch, when the op has it.
 mlir::FailureOr<CudaKernel> tokenStatisticKernel(mlir::Operation *op, llvm::StringRef stem);
+
+/// The first two launches of `op`'s rows (a
+/// TokenStatisticGradientKernelOpInterface op over `tokens` tokens), entries
+/// "slices`suffix`" and "values`suffix`": each slice's sums of `operands`
+/// (pointers to each operand's first element), then the values the rows
+/// are made of, whose expression it returns.
+mlir::FailureOr<std::string> writeStatisticGradientValues(KernelWriter &w, mlir::Operation *op,
+                                                          llvm::ArrayRef<std::string> operands,
+                                                          int64_t tokens,
+                                                          llvm::StringRef suffix = "");
 
 /// The number of slices of `tokens` tokens (TokenStatisticKernelOpInterface:
 /// slice s holds tokens s·tokenSliceSize() up to the next slice's first).

@@ -87,8 +87,32 @@ void fuseTokenStatistics(func::FuncOp func) {
   }
 }
 
+/// A statistic's gradient (TokenStatisticGradient: the balancing loss's)
+/// joins the router group that is its result's only reader, over the same
+/// tokens: the group's kernel makes the sums over tokens first and each
+/// token's row where the group reads it, so the [T, E] rows are never
+/// stored. (Its operands come before it, so before the group.)
+void fuseTokenStatisticGradients(func::FuncOp func) {
+  for (Operation *gradient : opsWithTrait<TokenStatisticGradient>(func)) {
+    Value result = gradient->getResult(0);
+    if (result.use_empty())
+      continue;
+    auto group = dyn_cast<FusedOp>(*result.getUsers().begin());
+    if (!group || group.getKind() != FusionKind::router ||
+        !llvm::all_of(result.getUsers(), [&](Operation *user) { return user == group; }) ||
+        llvm::none_of(group.getMembers(), [&](Operation &member) {
+          return tokenRowCount(&member) == tokenRowCount(gradient);
+        }))
+      continue;
+    SmallVector<Operation *> members{gradient};
+    llvm::append_range(members, unfuse(group));
+    fuse(members, FusionKind::router);
+  }
+}
+
 /// Router fusion: TokenRows ops, and the router-tensor sums between them,
-/// over the same tokens; then the token statistics of their rows.
+/// over the same tokens; then the token statistics of their rows and the
+/// statistics' gradients the groups read.
 unsigned fuseRouter(func::FuncOp func) {
   auto canStart = [](Operation *op) { return op->hasTrait<TokenRows>(); };
   auto canJoin = [](Operation *op, Operation *anchor) {
@@ -101,6 +125,7 @@ unsigned fuseRouter(func::FuncOp func) {
   unsigned formed =
       formFusionGroups(func.getBody().front(), {FusionKind::router, canStart, canJoin});
   fuseTokenStatistics(func);
+  fuseTokenStatisticGradients(func);
   return formed;
 }
 

@@ -94,6 +94,51 @@ func.func @backward_router(%logits: tensor<32x8xf32>, %dloss: tensor<f32>, %s: t
 
 // -----
 
+// The balancing loss's gradient (TokenStatisticGradient) whose rows only
+// the backward router group reads joins it, first: the group's kernel sums
+// the counts before its loop over tokens. One that something else reads
+// too stays out.
+// ROUTER-LABEL: func.func @balance_gradient
+// ALL-LABEL: func.func @balance_gradient
+// ROUTER:      %[[G:.+]] = moe.fused <router>(%arg2, %arg3, %arg1, %arg0, %{{.+}})
+// ROUTER-NEXT: ^bb0
+// ROUTER-NEXT:   %[[DLB:.+]] = moe.load_balancing_loss_grad
+// ROUTER-NEXT:   moe.z_loss_grad
+// ROUTER-NEXT:   moe.selection_grad
+// ROUTER-NEXT:   moe.add %[[DLB]]
+// ROUTER:        moe.yield
+// ROUTER-LABEL: func.func @balance_gradient_read_elsewhere
+// ROUTER:      %[[DLB:.+]] = moe.load_balancing_loss_grad
+// ROUTER:      moe.fused <router>(%arg0, %arg1, %arg2, %arg3, %{{.+}}, %[[DLB]])
+// ROUTER-NOT:    moe.load_balancing_loss_grad
+// ROUTER:      return %{{.+}}, %[[DLB]]
+func.func @balance_gradient(%logits: tensor<32x8xf32>, %dloss: tensor<f32>, %s: tensor<32x8xf32>,
+                            %i: tensor<32x2xi32>, %dslots: tensor<64xf32>) -> tensor<32x8xf32> {
+  %dlb = moe.load_balancing_loss_grad %s, %i, %dloss {kind = #moe.balance<sequence>, seq_len = 16 : i64} : (tensor<32x8xf32>, tensor<32x2xi32>, tensor<f32>) -> tensor<32x8xf32>
+  %dz = moe.z_loss_grad %logits, %dloss : (tensor<32x8xf32>, tensor<f32>) -> tensor<32x8xf32>
+  %dw = moe.sort_by_expert_grad %i, %dslots {num_experts = 8 : i64} : (tensor<32x2xi32>, tensor<64xf32>) -> tensor<32x2xf32>
+  %ds1 = moe.selection_grad %s, %i, %dw {norm_eps = 0.0 : f32, normalize = true, scaling = 1.0 : f32} : (tensor<32x8xf32>, tensor<32x2xi32>, tensor<32x2xf32>) -> tensor<32x8xf32>
+  %ds = moe.add %dlb, %ds1 : tensor<32x8xf32>
+  %dl1 = moe.score_grad %s, %ds {function = #moe.score<softmax>, temperature = 1.0 : f32} : (tensor<32x8xf32>, tensor<32x8xf32>) -> tensor<32x8xf32>
+  %dl = moe.add %dz, %dl1 : tensor<32x8xf32>
+  return %dl : tensor<32x8xf32>
+}
+func.func @balance_gradient_read_elsewhere(%logits: tensor<32x8xf32>, %dloss: tensor<f32>,
+                                           %s: tensor<32x8xf32>, %i: tensor<32x2xi32>,
+                                           %dslots: tensor<64xf32>)
+    -> (tensor<32x8xf32>, tensor<32x8xf32>) {
+  %dlb = moe.load_balancing_loss_grad %s, %i, %dloss {kind = #moe.balance<switch>} : (tensor<32x8xf32>, tensor<32x2xi32>, tensor<f32>) -> tensor<32x8xf32>
+  %dz = moe.z_loss_grad %logits, %dloss : (tensor<32x8xf32>, tensor<f32>) -> tensor<32x8xf32>
+  %dw = moe.sort_by_expert_grad %i, %dslots {num_experts = 8 : i64} : (tensor<32x2xi32>, tensor<64xf32>) -> tensor<32x2xf32>
+  %ds1 = moe.selection_grad %s, %i, %dw {norm_eps = 0.0 : f32, normalize = true, scaling = 1.0 : f32} : (tensor<32x8xf32>, tensor<32x2xi32>, tensor<32x2xf32>) -> tensor<32x8xf32>
+  %ds = moe.add %dlb, %ds1 : tensor<32x8xf32>
+  %dl1 = moe.score_grad %s, %ds {function = #moe.score<softmax>, temperature = 1.0 : f32} : (tensor<32x8xf32>, tensor<32x8xf32>) -> tensor<32x8xf32>
+  %dl = moe.add %dz, %dl1 : tensor<32x8xf32>
+  return %dl, %dlb : tensor<32x8xf32>, tensor<32x8xf32>
+}
+
+// -----
+
 // A path outside the group (the balancing loss's gradient, a sum over
 // tokens, reads the scores and feeds their gradient) keeps the two apart:
 // as one kernel, the group would read its own result.

@@ -211,6 +211,16 @@ def MoE_TokenStatistic : NativeOpTrait<"TokenStatistic"> {
   let cppNamespace = "::moec::moe";
 }
 
+// Each token's row of the result depends on sums over all tokens of the
+// operands ([T, ...] rows made before it: the balancing loss's gradient reads
+// every token's assignments for the experts' counts): `--moe-fuse-router`
+// lets the router group that reads the result compute the sums in launches
+// before its loop over tokens, and each token's row in that loop, so the
+// [T, E] result is never stored.
+def MoE_TokenStatisticGradient : NativeOpTrait<"TokenStatisticGradient"> {
+  let cppNamespace = "::moec::moe";
+}
+
 // The op's 0-D result is the L2 norm of all its operands' elements
 // together: a reduction over every gradient, in a fixed order, that must
 // finish before any update reads what it scales. `--moe-fuse-optimizer`

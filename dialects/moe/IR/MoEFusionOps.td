@@ -28,7 +28,10 @@ def MoE_FusedOp : MoE_Op<"fused", [IsolatedFromAbove, RecursiveMemoryEffects,
       gradients) and elementwise ops over router tensors, one thread per
       token; intermediate rows stay in the thread's registers. Ops with the
       `TokenStatistic` trait (the balancing loss, the z-loss) that read the
-      group's rows add their sums up in the same kernel.
+      group's rows add their sums up in the same kernel; an op with the
+      `TokenStatisticGradient` trait (the balancing loss's gradient) whose
+      rows only the group reads makes its sums over tokens in launches
+      before the group's loop, and its rows in it.
     * `elementwise`: a chain of `Elementwise` ops, one thread per element.
     * `dispatch`: a gather (`RowGather`: `moe.dispatch`) and the op that
       reads its rows (`GatheredInput`: `moe.grouped_ffn_up`), whose GEMM

@@ -276,7 +276,7 @@ def MoE_GroupedFFNGradOp : MoE_GradOp<"grouped_ffn_grad", [AttrSizedOperandSegme
 }
 
 def MoE_LoadBalancingLossGradOp : MoE_GradOp<"load_balancing_loss_grad",
-    [AllTypesMatch<["scores", "dscores"]>]> {
+    [MoE_TokenStatisticGradient, AllTypesMatch<["scores", "dscores"]>]> {
   let summary = "dscores of moe.load_balancing_loss (the counts are constants)";
   let arguments = (ins MoE_RouterTensor:$scores, MoE_IndexTensor:$indices,
                        MoE_ScalarF32:$dloss, MoE_LoadBalancingAttr:$kind,

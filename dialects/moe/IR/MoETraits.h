@@ -94,6 +94,12 @@ class PositionRotation : public mlir::OpTrait::TraitBase<ConcreteType, PositionR
 template <typename ConcreteType>
 class TokenStatistic : public mlir::OpTrait::TraitBase<ConcreteType, TokenStatistic> {};
 
+/// Each token's result row depends on sums over every token of the operands
+/// (made before it).
+template <typename ConcreteType>
+class TokenStatisticGradient
+    : public mlir::OpTrait::TraitBase<ConcreteType, TokenStatisticGradient> {};
+
 /// The 0-D result is the L2 norm of every operand's elements together.
 template <typename ConcreteType>
 class GradientNorm : public mlir::OpTrait::TraitBase<ConcreteType, GradientNorm> {};
