@@ -33,6 +33,26 @@ template <typename Work> double secondsPerCall(double seconds, int minimum, Work
   return since(start) / calls;
 }
 
+/// Calls `prepare` then `work` until `seconds` have passed (at least
+/// `minimum` times, one warm-up call first): the seconds per call of
+/// `work` alone.
+template <typename Prepare, typename Work>
+double workSecondsPerCall(double seconds, int minimum, Prepare prepare, Work work) {
+  prepare();
+  work();
+  int calls = 0;
+  double timed = 0;
+  Clock::time_point start = Clock::now();
+  while (calls < minimum || since(start) < seconds) {
+    prepare();
+    Clock::time_point begin = Clock::now();
+    work();
+    timed += since(begin);
+    ++calls;
+  }
+  return timed / calls;
+}
+
 /// A product's shape: C[M, N] = A[M, K] · B[N, K]ᵀ, as linear layers and
 /// experts call it.
 struct GemmShape {
@@ -46,15 +66,17 @@ constexpr GemmShape kFitShapes[] = {{128, 128, 128},    {256, 256, 256},  {512, 
                                     {1024, 1024, 1024}, {256, 1024, 256}, {512, 256, 1024},
                                     {128, 128, 64}};
 
-/// Seconds of one product of `shape`, its operands stored as the precision
-/// multiplies them (bf16 products: bf16 operands, so that rounding fp32
-/// ones, which bf16_conversion measures, is not counted twice). As in a
-/// training step, where each weight is used once per pass, every call
-/// reads another B from a pool larger than the caches.
+/// Seconds of one product of `shape` as a training step runs it: each
+/// call's B (the weight) another from a pool of fp32 weights larger than
+/// the caches. An fp32 product reads it from memory; a bf16 one multiplies
+/// what the runtime multiplies, the weight just rounded into a bf16 buffer
+/// of its own (in cache), and only the product is timed: bf16_conversion
+/// prices the rounding. (Some CPUs' bf16 products run 1.3-3x slower on
+/// operands that come from memory: Zen 5's AVX512-BF16 kernels of oneDNN
+/// 2.6 on random values, measured.)
 double gemmSeconds(cpu::Precision precision, GemmShape shape, double seconds) {
   const int64_t M = shape.M, N = shape.N, K = shape.K;
-  const size_t elementSize = precision == cpu::Precision::bf16 ? 2 : 4;
-  const int64_t pool = std::max<int64_t>(2, (int64_t(64) << 20) / (N * K * elementSize));
+  const int64_t pool = std::max<int64_t>(2, (int64_t(64) << 20) / (N * K * sizeof(float)));
   std::vector<float> a(M * K), b(N * K * pool), c(M * N);
   for (int64_t i = 0; i < M * K; ++i)
     a[i] = float(i % 13) / 13.0f - 0.5f;
@@ -66,15 +88,14 @@ double gemmSeconds(cpu::Precision precision, GemmShape shape, double seconds) {
       const float *B = b.data() + (next++ % pool) * N * K;
       cpu::gemm(false, true, M, N, K, 1.0f, a.data(), K, B, K, 0.0f, c.data(), N, precision);
     });
-  std::vector<uint16_t> a16(a.size()), b16(b.size());
+  std::vector<uint16_t> a16(a.size()), b16(N * K);
   cpu::roundToBf16(a.data(), a16.data(), M * K);
-  cpu::roundToBf16(b.data(), b16.data(), N * K * pool);
-  std::vector<float>().swap(b); // the fp32 pool's memory back before timing
-  return secondsPerCall(seconds, 3, [&] {
-    const uint16_t *B = b16.data() + (next++ % pool) * N * K;
-    cpu::gemm(false, true, M, N, K, 1.0f, cpu::MatrixIn(a16.data(), K), cpu::MatrixIn(B, K), 0.0f,
-              cpu::MatrixOut(c.data(), N), precision);
-  });
+  return workSecondsPerCall(
+      seconds, 3, [&] { cpu::roundToBf16(b.data() + (next++ % pool) * N * K, b16.data(), N * K); },
+      [&] {
+        cpu::gemm(false, true, M, N, K, 1.0f, cpu::MatrixIn(a16.data(), K),
+                  cpu::MatrixIn(b16.data(), K), 0.0f, cpu::MatrixOut(c.data(), N), precision);
+      });
 }
 
 /// The rate and the cost per call of t = t0 + FLOPs / rate, fitted to the

@@ -53,9 +53,10 @@ rt::Status calibrate(const std::string &path, const std::string &device,
       "Measured by moe-run --calibrate on " + std::to_string(f.ranks) + " rank" +
           (f.ranks == 1 ? "" : "s") +
           " (one device each; memory is the machine's divided among them).\n"
-          "gemm: products through the runtime's GEMM library (C = A B^T; bf16 ones of\n"
-          "bf16 operands) from 128x128x64 to 1024^3, each call's B another from 64 MiB (as\n"
-          "weights come from memory in a step), fitted to t = gemm_call_overhead +\n"
+          "gemm: products through the runtime's GEMM library (C = A B^T) from 128x128x64\n"
+          "to 1024^3, each call's B another fp32 weight from 64 MiB (as weights come from\n"
+          "memory in a step; bf16 ones multiply it as the runtime does, rounded first into\n"
+          "a buffer, the rounding not timed), fitted to t = gemm_call_overhead +\n"
           "FLOPs / rate (least squares of the relative error).\n"
           "bf16_conversion: rounding 64 MiB of fp32 to bf16, 6 bytes per element (OpenMP).\n"
           "serial_memory: the cpu backend's products read and write memory, then multiply.\n"
