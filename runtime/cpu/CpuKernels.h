@@ -29,6 +29,16 @@ void registerLossGradientKernels(KernelTable &registry);
 StatusOr<std::vector<float>> ropeInverseFrequencies(const StepContext &s, int64_t headDim);
 /// The mask attributes of a moe.attention (or moe.attention_grad) step.
 AttentionMask attentionMask(const StepContext &s);
+/// A [B, S, H, D] attention operand as its heads' products read it: its
+/// values, or for bf16 products rounded once into `scratch` (not once per
+/// head that reads it: a key head serves every query head of its group).
+/// headOf gives head `h` of batch `b`: S rows of D, H·D apart.
+struct AttentionOperand {
+  MatrixIn whole;
+  int64_t S, H;
+  AttentionOperand(const TensorRef &t, Precision precision, std::vector<uint16_t> &scratch);
+  MatrixIn headOf(int64_t b, int64_t h) const;
+};
 /// The arithmetic of the step's matrix products: its `moe.precision`
 /// (--precision=bf16 gives it to every op with matrix products and their
 /// gradients), fp32 when absent.

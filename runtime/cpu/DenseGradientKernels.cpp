@@ -203,6 +203,9 @@ Status attentionGrad(const StepContext &s) {
   // dsinks[h] = −Σ_{b,i} p_sink · rowsum(dP ⊙ P): per (batch, head) here,
   // summed over the batch in order afterwards (deterministic).
   std::vector<double> sinkPartial(sinks ? B * Hq : 0, 0.0);
+  std::vector<uint16_t> q16, k16, v16, dout16;
+  AttentionOperand Q(q, *precision, q16), K(k, *precision, k16), V(v, *precision, v16),
+      dO(dout, *precision, dout16);
   // One task per key/value head: its query heads all write its dK and dV.
   // Per-head GEMMs are small; threads over heads, single-threaded BLAS.
 #pragma omp parallel
@@ -213,18 +216,17 @@ Status attentionGrad(const StepContext &s) {
       for (int64_t kvh = 0; kvh < Hkv; ++kvh)
         for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
           int64_t qOff = b * S * Hq * D + h * D, kOff = b * S * Hkv * D + kvh * D;
-          int64_t oOff = b * S * Hq * Dv + h * Dv, vOff = b * S * Hkv * Dv + kvh * Dv;
-          const float *Q = q.f32() + qOff, *K = k.f32() + kOff, *V = v.f32() + vOff;
-          const float *dO = dout.f32() + oOff;
-          gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f, P.data(), S, *precision);
+          int64_t vOff = b * S * Hkv * Dv + kvh * Dv;
+          gemm(false, true, S, S, D, scale, Q.headOf(b, h), K.headOf(b, kvh), 0.0f,
+               MatrixOut(P.data(), S), *precision);
           for (int64_t i = 0; i < S; ++i)
             sinkProbability[i] =
                 visibleSoftmax(P.data() + i * S, S, i, mask, sinks ? sinks + h : nullptr);
           // dV += Pᵀ dO; dP = dO Vᵀ.
-          gemm(true, false, S, Dv, S, 1.0f, P.data(), S, dO, Hq * Dv, 1.0f, dv + vOff, Hkv * Dv,
-               *precision);
-          gemm(false, true, S, S, Dv, 1.0f, dO, Hq * Dv, V, Hkv * Dv, 0.0f, dP.data(), S,
-               *precision);
+          gemm(true, false, S, Dv, S, 1.0f, MatrixIn(P.data(), S), dO.headOf(b, h), 1.0f,
+               MatrixOut(dv + vOff, Hkv * Dv), *precision);
+          gemm(false, true, S, S, Dv, 1.0f, dO.headOf(b, h), V.headOf(b, kvh), 0.0f,
+               MatrixOut(dP.data(), S), *precision);
           // dS = P ⊙ (dP − rowsum(dP ⊙ P)), scaled.
           for (int64_t i = 0; i < S; ++i) {
             float dot = 0;
@@ -237,10 +239,10 @@ Status attentionGrad(const StepContext &s) {
             for (int64_t j = 0; j < S; ++j)
               dP[i * S + j] = P[i * S + j] * (dP[i * S + j] - dot) * rowScale;
           }
-          gemm(false, false, S, D, S, 1.0f, dP.data(), S, K, Hkv * D, 0.0f, dq + qOff, Hq * D,
-               *precision);
-          gemm(true, false, S, D, S, 1.0f, dP.data(), S, Q, Hq * D, 1.0f, dk + kOff, Hkv * D,
-               *precision);
+          gemm(false, false, S, D, S, 1.0f, MatrixIn(dP.data(), S), K.headOf(b, kvh), 0.0f,
+               MatrixOut(dq + qOff, Hq * D), *precision);
+          gemm(true, false, S, D, S, 1.0f, MatrixIn(dP.data(), S), Q.headOf(b, h), 1.0f,
+               MatrixOut(dk + kOff, Hkv * D), *precision);
         }
   }
   if (sinks)

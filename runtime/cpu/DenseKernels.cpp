@@ -1,4 +1,5 @@
 // DenseKernels.cpp - CPU kernels of the dense transformer ops.
+#include "runtime/cpu/Bf16Storage.h"
 #include "runtime/cpu/CpuKernels.h"
 #include "runtime/cpu/Ffn.h"
 #include "runtime/cpu/Math.h"
@@ -137,6 +138,17 @@ Status rope(const StepContext &s) {
 
 } // namespace
 
+AttentionOperand::AttentionOperand(const TensorRef &t, Precision precision,
+                                   std::vector<uint16_t> &scratch)
+    : whole(rowsOperand(t, 0, t.numel() / t.dim(-1), precision, scratch)), S(t.dim(1)),
+      H(t.dim(2)) {}
+
+MatrixIn AttentionOperand::headOf(int64_t b, int64_t h) const {
+  MatrixIn head = whole.at(b * S * H + h, 0);
+  head.ld = H * whole.ld;
+  return head;
+}
+
 AttentionMask attentionMask(const StepContext &s) {
   AttentionMask mask;
   mask.causal = s.flag("causal");
@@ -173,6 +185,8 @@ Status attention(const StepContext &s) {
   AttentionMask mask = attentionMask(s);
   const float *sinks = s.numInputs() > 3 ? s.in(3).f32() : nullptr;
   float *o = s.out(0).f32();
+  std::vector<uint16_t> q16, k16, v16;
+  AttentionOperand Q(q, *precision, q16), K(k, *precision, k16), V(v, *precision, v16);
 #pragma omp parallel
   {
     std::vector<float> probs(S * S);
@@ -180,14 +194,12 @@ Status attention(const StepContext &s) {
     for (int64_t b = 0; b < B; ++b)
       for (int64_t h = 0; h < Hq; ++h) {
         int64_t kvh = h / group;
-        const float *Q = q.f32() + b * S * Hq * D + h * D;
-        const float *K = k.f32() + b * S * Hkv * D + kvh * D;
-        const float *V = v.f32() + b * S * Hkv * Dv + kvh * Dv;
-        gemm(false, true, S, S, D, scale, Q, Hq * D, K, Hkv * D, 0.0f, probs.data(), S, *precision);
+        gemm(false, true, S, S, D, scale, Q.headOf(b, h), K.headOf(b, kvh), 0.0f,
+             MatrixOut(probs.data(), S), *precision);
         for (int64_t i = 0; i < S; ++i)
           visibleSoftmax(probs.data() + i * S, S, i, mask, sinks ? sinks + h : nullptr);
-        gemm(false, false, S, Dv, S, 1.0f, probs.data(), S, V, Hkv * Dv, 0.0f,
-             o + b * S * Hq * Dv + h * Dv, Hq * Dv, *precision);
+        gemm(false, false, S, Dv, S, 1.0f, MatrixIn(probs.data(), S), V.headOf(b, kvh), 0.0f,
+             MatrixOut(o + b * S * Hq * Dv + h * Dv, Hq * Dv), *precision);
       }
   }
   return Status::ok();
