@@ -89,15 +89,19 @@ def main():
                 words[0], words[-1] = moec, plan
                 subprocess.run(words, check=True, capture_output=True)
                 strategies.append((s, plan, []))
-            for _ in range(args.rounds):
-                for s, plan, times in strategies:
+            for round_ in range(args.rounds):
+                # Every other round in reverse, so that a drift does not
+                # land on the same strategies each time.
+                order = strategies if round_ % 2 == 0 else list(reversed(strategies))
+                for s, plan, times in order:
                     log = os.path.join(tmp, "log.jsonl")
                     if os.path.exists(log):
                         os.remove(log)
                     subprocess.run(ranks(world) + [moe_run, plan, "--data", tokens, "--steps",
                                                    str(args.steps), "--no-shuffle", "--log", log],
                                    env=env(), check=True, capture_output=True)
-                    steps = [json.loads(line) for line in open(log)][1:]
+                    with open(log) as f:
+                        steps = [json.loads(line) for line in f][1:]
                     times.append(statistics.median(BATCH * 128 / x["tokens_per_s"]
                                                    for x in steps))
             for s, plan, times in strategies:

@@ -41,6 +41,9 @@ DenseMap<Value, std::string> parameterRows(KernelWriter &w, Operation *op) {
 LogicalResult writeBody(Operation *member, TokenRowWriter &rows, StringRef values = "") {
   rows.os() << "    {\n";
   if (auto gradient = dyn_cast<TokenStatisticGradientKernelOpInterface>(member)) {
+    if (values.empty())
+      return member->emitOpError("makes its rows from sums over every token: only a router "
+                                 "group's kernel, which makes the sums first, can hold it");
     if (failed(gradient.writeTokenRow(rows, values)))
       return failure();
   } else if (auto body = dyn_cast<TokenRowKernelOpInterface>(member)) {

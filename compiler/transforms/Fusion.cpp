@@ -98,11 +98,14 @@ void fuseTokenStatisticGradients(func::FuncOp func) {
     if (result.use_empty())
       continue;
     auto group = dyn_cast<FusedOp>(*result.getUsers().begin());
+    // The group's rows are the gradient's: every TokenRows member runs over
+    // its tokens.
+    auto sameTokens = [&](Operation &member) {
+      return !member.hasTrait<TokenRows>() || tokenRowCount(&member) == tokenRowCount(gradient);
+    };
     if (!group || group.getKind() != FusionKind::router ||
         !llvm::all_of(result.getUsers(), [&](Operation *user) { return user == group; }) ||
-        llvm::none_of(group.getMembers(), [&](Operation &member) {
-          return tokenRowCount(&member) == tokenRowCount(gradient);
-        }))
+        !llvm::all_of(group.getMembers(), sameTokens))
       continue;
     SmallVector<Operation *> members{gradient};
     llvm::append_range(members, unfuse(group));

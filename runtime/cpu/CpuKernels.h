@@ -31,8 +31,9 @@ StatusOr<std::vector<float>> ropeInverseFrequencies(const StepContext &s, int64_
 AttentionMask attentionMask(const StepContext &s);
 /// A [B, S, H, D] attention operand as its heads' products read it: its
 /// values, or for bf16 products rounded once into `scratch` (not once per
-/// head that reads it: a key head serves every query head of its group).
-/// headOf gives head `h` of batch `b`: S rows of D, H·D apart.
+/// head that reads it: a key head serves every query head of its group),
+/// which must outlive it. headOf gives head `h` of batch `b`: S rows of D,
+/// H·D apart. (The attention kernels' results are fp32 tensors.)
 struct AttentionOperand {
   MatrixIn whole;
   int64_t S, H;

@@ -140,8 +140,8 @@ Status rope(const StepContext &s) {
 
 AttentionOperand::AttentionOperand(const TensorRef &t, Precision precision,
                                    std::vector<uint16_t> &scratch)
-    : whole(rowsOperand(t, 0, t.numel() / t.dim(-1), precision, scratch)), S(t.dim(1)),
-      H(t.dim(2)) {}
+    : whole(rowsOperand(t, 0, t.dim(-1) ? t.numel() / t.dim(-1) : 0, precision, scratch)),
+      S(t.dim(1)), H(t.dim(2)) {}
 
 MatrixIn AttentionOperand::headOf(int64_t b, int64_t h) const {
   MatrixIn head = whole.at(b * S * H + h, 0);
