@@ -7,6 +7,7 @@
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 
 #include <algorithm>
 
@@ -79,30 +80,40 @@ struct StatisticBuffers {
   SmallVector<std::string> operands;
 };
 
+/// `n` f64 values of the workspace, as an expression.
+std::string workspaceDoubles(KernelWriter &w, int64_t n) {
+  return "((double *)" + w.workspaceFloats(2 * n) + ")";
+}
+
 /// Reserves `statistic`'s f64 terms and slice sums over `tokens` tokens.
 StatisticBuffers reserveStatistic(KernelWriter &w, TokenStatisticKernelOpInterface statistic,
                                   int64_t tokens) {
   StatisticBuffers buffers;
-  auto doubles = [&](int64_t n) { return "((double *)" + w.workspaceFloats(2 * n) + ")"; };
   if (int64_t width = statistic.tokenTermWidth())
-    buffers.perToken = doubles(tokens * width);
+    buffers.perToken = workspaceDoubles(w, tokens * width);
   if (int64_t width = statistic.sliceWidth())
-    buffers.partials = doubles(tokenSlices(tokens) * width);
+    buffers.partials = workspaceDoubles(w, tokenSlices(tokens) * width);
   return buffers;
 }
 
-/// The slice sums of `statistic` for each slice of this block (the tokens
-/// its threads took in the loop over tokens), into the slice's row of the
-/// partial sums.
+/// For each slice of this block (the tokens its threads took in the loop
+/// over tokens), `writeSums` of the slice's row of `width` values at
+/// `partials`.
+void writeSlicePass(raw_ostream &os, int64_t tokens, StringRef partials, int64_t width,
+                    llvm::function_ref<void(StringRef)> writeSums) {
+  os << beginSliceLoop(tokens);
+  writeSums("(" + partials.str() + " + slice * " + std::to_string(width) + "LL)");
+  os << "  }\n";
+}
+
+/// The slice sums of `statistic` for each slice of this block, into the
+/// slice's row of the partial sums.
 void writeBlockSums(raw_ostream &os, TokenStatisticKernelOpInterface statistic,
                     const StatisticBuffers &buffers, int64_t tokens) {
-  int64_t width = statistic.sliceWidth();
-  if (!width)
-    return;
-  os << beginSliceLoop(tokens);
-  statistic.writeSliceSums(os, buffers.operands,
-                           "(" + buffers.partials + " + slice * " + std::to_string(width) + "LL)");
-  os << "  }\n";
+  if (int64_t width = statistic.sliceWidth())
+    writeSlicePass(os, tokens, buffers.partials, width, [&](StringRef partial) {
+      statistic.writeSliceSums(os, buffers.operands, partial);
+    });
 }
 
 /// Entry `statistics`: one block of 1024 threads writes each statistic's
@@ -144,14 +155,12 @@ FailureOr<std::string> writeStatisticGradientValues(KernelWriter &w, Operation *
                                                     StringRef suffix) {
   auto gradient = cast<TokenStatisticGradientKernelOpInterface>(op);
   int64_t width = gradient.sliceWidth();
-  std::string partials = "((double *)" + w.workspaceFloats(2 * tokenSlices(tokens) * width) + ")";
+  std::string partials = workspaceDoubles(w, tokenSlices(tokens) * width);
   std::string values = w.workspaceFloats(gradient.valueCount());
   w.beginEntry(("slices" + suffix).str(), {blocksFor(tokens, kThreadsPerBlock), 1, 1},
                {kThreadsPerBlock, 1, 1}, /*usesBarriers=*/false);
-  w.os() << beginSliceLoop(tokens);
-  gradient.writeSliceSums(w.os(), operands,
-                          "(" + partials + " + slice * " + std::to_string(width) + "LL)");
-  w.os() << "  }\n";
+  writeSlicePass(w.os(), tokens, partials, width,
+                 [&](StringRef partial) { gradient.writeSliceSums(w.os(), operands, partial); });
   w.beginEntry(("values" + suffix).str(), {1, 1, 1}, {1024, 1, 1}, /*usesBarriers=*/true);
   w.os() << "  __shared__ double scratch[1024];\n";
   if (failed(gradient.writeValues(w.os(), operands, partials, values)))
