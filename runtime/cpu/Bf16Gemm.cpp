@@ -130,6 +130,27 @@ void scaledAfterwards(bool transA, bool transB, int64_t M, int64_t N, int64_t K,
     for (int64_t j = 0; j < N; ++j)
       c[i * C.ld + j] = alpha * sums[i * N + j] + beta * c[i * C.ld + j];
 }
+
+/// C = alpha · op(A) op(B) for bf16 C: the fp32 sums into this thread's
+/// scratch (with an output scale of 1, as above), scaled, then rounded row by
+/// row. oneDNN 2.6's matmul into a bf16 destination allocates an fp32
+/// buffer of M x N on every call, whose fresh pages fault on first touch:
+/// on the 2-core Zen 5 VM, it ran a training step's forward up projections
+/// at half the rate of the same products into fp32, and unevenly
+/// (bench/results/2026-11-29-cpu-bf16-result.md). This scratch stays mapped.
+void roundedAfterwards(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
+                       MatrixIn A, MatrixIn B, MatrixOut C) {
+  thread_local std::vector<float> sums; // this thread's
+  sums.resize(static_cast<size_t>(M * N));
+  matmulBf16(transA, transB, M, N, K, 1.0f, A, B, 0.0f, MatrixOut(sums.data(), N));
+  for (int64_t i = 0; i < M; ++i) {
+    float *row = sums.data() + i * N;
+    if (alpha != 1.0f)
+      for (int64_t j = 0; j < N; ++j)
+        row[j] *= alpha;
+    roundToBf16(row, static_cast<uint16_t *>(C.data) + i * C.ld, N);
+  }
+}
 } // namespace
 
 bool bf16ProductsInHardware() {
@@ -147,7 +168,12 @@ void gemmBf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float a
   MatrixIn b = rounded(B, transB ? N : K, transB ? K : N, packedB);
   if (bf16ProductsInHardware()) {
     try {
-      if (alpha != 1.0f && C.type == DType::f32) {
+      if (C.type == DType::bf16) {
+        // gemm() allows no beta for a bf16 result.
+        roundedAfterwards(transA, transB, M, N, K, alpha, a, b, C);
+        return;
+      }
+      if (alpha != 1.0f) {
         // oneDNN 2.6's bf16 matmul takes a slow path for an output scale
         // other than 1 (9x slower on AMX at attention's 128 x 128 x 64):
         // multiply with 1, then scale the fp32 sums (and add beta·C).

@@ -241,6 +241,34 @@ TEST(Bf16Gemm, AnyShapeSameBitsTwice) {
   EXPECT_EQ(c, (std::vector<float>{0.0f, 0.0f}));
 }
 
+// A bf16 result (the expert activations a bf16 plan stores) is the fp32
+// result of the same product rounded once, bit for bit, in every
+// transposition and with alpha, into rows wider than N whose padding stays
+// as it was; shapes change from call to call, as the experts' rows do.
+TEST(Bf16Gemm, Bf16ResultIsTheFp32ResultRounded) {
+  const int64_t N = 29, K = 45, ldc = N + 3;
+  for (bool transA : {false, true})
+    for (bool transB : {false, true})
+      for (float alpha : {1.0f, 0.75f})
+        for (int64_t M : {37, 5, 64}) {
+          Operands o(M, N, K, transA, transB, unsigned(M + 2 * transA + transB));
+          std::vector<float> wide(M * N);
+          std::vector<uint16_t> narrow(M * ldc, uint16_t(0x7fc1)); // a NaN in every slot
+          gemm(transA, transB, M, N, K, alpha, o.a.data(), o.lda, o.b.data(), o.ldb, 0.0f,
+               wide.data(), N, Precision::bf16);
+          gemm(transA, transB, M, N, K, alpha, MatrixIn(o.a.data(), o.lda),
+               MatrixIn(o.b.data(), o.ldb), 0.0f, MatrixOut(narrow.data(), ldc), Precision::bf16);
+          SCOPED_TRACE(std::string("trans ") + (transA ? "T" : "N") + (transB ? "T" : "N") +
+                       " alpha " + std::to_string(alpha) + " M " + std::to_string(M));
+          for (int64_t i = 0; i < M; ++i) {
+            for (int64_t j = 0; j < N; ++j)
+              ASSERT_EQ(narrow[i * ldc + j], moec::rt::bf16Bits(wide[i * N + j])) << i << "," << j;
+            for (int64_t j = N; j < ldc; ++j)
+              ASSERT_EQ(narrow[i * ldc + j], uint16_t(0x7fc1)) << "padding " << i << "," << j;
+          }
+        }
+}
+
 // Run again with ONEDNN_MAX_CPU_ISA=AVX2 (a CPU without bf16 instructions):
 // the same products through sgemm, and the description says so.
 TEST(Bf16Gemm, WithoutBf16InstructionsRoundsForSgemm) {
