@@ -205,8 +205,15 @@ else
 fi
 rm -f "$work"/*.safetensors
 # Where the demo's step goes: ops by total time over 5 traced steps (each
-# op timed to completion), the top ones into the table.
+# op timed to completion), the top ones into the table. The traces (fp32
+# and bf16) come back in $OUT/traces: `moec calibrate` fits the device's
+# figures to them on the build machine (docs/design/cost-model.md).
 run --steps 5 --trace "$work/demo-trace.json" >/dev/null 2>&1
+mkdir -p "$out/traces"
+cp "$work/demo-trace.json" "$out/traces/demo-kjv.json" 2>/dev/null
+[ -f "$bundle/demo-kjv-bf16.moeb" ] &&
+  limit 120 "$bundle/bin/moe-run" "$bundle/demo-kjv-bf16.moeb" --device "$device" --data "$data" \
+    --steps 5 --trace "$out/traces/demo-kjv-bf16.json" >/dev/null 2>&1
 result[profile]="$(python3 - "$work/demo-trace.json" <<'PY' 2>&1
 import collections, json, sys
 try:

@@ -45,27 +45,6 @@ double collectiveSeconds(const CollectiveTraffic &traffic, const LinkFigures &li
   return traffic.rounds * link.latency + double(traffic.sent) / link.bandwidth;
 }
 
-/// The longer of its arithmetic (products, then transcendentals) and its
-/// memory traffic (their sum for products where the device does one after
-/// the other), plus its launches, after rounding its fp32 operands where
-/// bf16 products do that first.
-double computeSeconds(const StepWork &work, int launches, const Cluster &cluster) {
-  double arithmetic = 0;
-  if (work.gemmFlops > 0)
-    arithmetic +=
-        work.gemmFlops / cluster.gemmRate(work.bf16) + work.gemmCalls * cluster.gemmCall(work.bf16);
-  if (cluster.device.transcendentalRate > 0)
-    arithmetic += work.transcendentals / cluster.device.transcendentalRate;
-  double memory = work.bytes / cluster.device.memoryBandwidth;
-  // Rounding fp32 operands to bf16 in a pass of their own comes first.
-  double rounding = 0;
-  if (cluster.device.bf16Conversion > 0)
-    rounding = work.bf16Operands * 6 / cluster.device.bf16Conversion;
-  double busy = cluster.device.serialMemory && work.gemmFlops > 0 ? arithmetic + memory
-                                                                  : std::max(arithmetic, memory);
-  return rounding + busy + launches * cluster.device.launchOverhead;
-}
-
 /// Kernel launches of a step: its generated kernel's, else one op.
 int launchesOf(const rt::LoadedPlan &plan, const plan::Step &step) {
   const auto *kernels = plan.root().kernels();
@@ -94,6 +73,23 @@ void markBusy(const flatbuffers::Vector<int32_t> *ids, double until,
       busyUntil[id] = std::max(busyUntil[id], until);
 }
 } // namespace
+
+double computeSeconds(const StepWork &work, int launches, const Cluster &cluster) {
+  double arithmetic = 0;
+  if (work.gemmFlops > 0)
+    arithmetic +=
+        work.gemmFlops / cluster.gemmRate(work.bf16) + work.gemmCalls * cluster.gemmCall(work.bf16);
+  if (cluster.device.transcendentalRate > 0)
+    arithmetic += work.transcendentals / cluster.device.transcendentalRate;
+  double memory = work.bytes / cluster.device.memoryBandwidth;
+  // Rounding fp32 operands to bf16 in a pass of their own comes first.
+  double rounding = 0;
+  if (cluster.device.bf16Conversion > 0)
+    rounding = work.bf16Operands * 6 / cluster.device.bf16Conversion;
+  double busy = cluster.device.serialMemory && work.gemmFlops > 0 ? arithmetic + memory
+                                                                  : std::max(arithmetic, memory);
+  return rounding + busy + launches * cluster.device.launchOverhead;
+}
 
 FunctionCost functionCost(const rt::LoadedPlan &plan, const plan::Function &function,
                           const Cluster &cluster, const ExpertLoad *load) {
@@ -134,6 +130,8 @@ FunctionCost functionCost(const rt::LoadedPlan &plan, const plan::Function &func
     } else {
       StepWork work = stepWork(plan, step, fill, busiestRank);
       int launches = launchesOf(plan, step);
+      s.work = work;
+      s.launches = launches;
       s.gemmFlops = work.gemmFlops;
       s.bytes = work.bytes;
       s.seconds = computeSeconds(work, launches, cluster);

@@ -18,6 +18,7 @@
 
 #include "compiler/cost/Cluster.h"
 #include "compiler/cost/ExpertLoad.h"
+#include "compiler/cost/StepWork.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/PlanMemory.h"
 
@@ -32,6 +33,8 @@ struct StepCost {
   std::string op;
   bool collective = false;
   double gemmFlops = 0, bytes = 0; ///< compute steps
+  StepWork work;                   ///< compute steps: what the time is of
+  int launches = 0;                ///< compute steps: kernels (ops on a CPU)
   double sent = 0;                 ///< collectives: bytes this rank sends
   double start = 0, seconds = 0;   ///< on its timeline (compute or collectives)
 };
@@ -60,6 +63,12 @@ struct FunctionCost {
   /// Collective time the compute timeline waited for.
   double exposedCollectiveSeconds() const { return seconds - computeSeconds; }
 };
+
+/// The seconds of one compute step: the longer of its arithmetic (products,
+/// then transcendentals) and its memory traffic (their sum for products
+/// where the device does one after the other), plus its launches, after
+/// rounding its fp32 operands where bf16 products do that first.
+double computeSeconds(const StepWork &work, int launches, const Cluster &cluster);
 
 /// The cost of one run of `function` on one rank of `cluster`; the plan's
 /// mesh ranks fill nodes in order (rank r on node r / devices_per_node).

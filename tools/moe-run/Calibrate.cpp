@@ -12,8 +12,10 @@ namespace moec::tools {
 rt::Status calibrate(const std::string &path, const std::string &device,
                      rt::hal::Channel &channel) {
   if (device != "auto" && device != "cpu")
-    return rt::Status::error("--calibrate measures the cpu device; measuring '" + device +
-                             "' is not built yet (clusters/8xH200.yaml has the H200's figures)");
+    return rt::Status::error(
+        "--calibrate measures the cpu device; for '" + device +
+        "', whose kernels are the plans' own, trace plans there (moe-run PLAN --device " + device +
+        " --steps 5 --trace T.json) and fit a cluster description to them with moec calibrate");
   rt::StatusOr<rt::CalibratedFigures> measured = rt::calibrateCpu(channel);
   if (!measured.isOk())
     return measured.status();

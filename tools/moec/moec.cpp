@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 #include "compiler/pipelines/ModelCompiler.h"
 #include "runtime/core/AtomicFile.h"
+#include "tools/moec/CalibrateCommand.h"
 #include "tools/moec/CostCommand.h"
 #include "tools/moec/ExploreCommand.h"
 
@@ -257,18 +258,22 @@ int main(int argc, char **argv) {
   // --mlir-print-debuginfo and friends for --emit=forward|train|planned:
   // ops carry the description's line of their part ("layers.3.moe").
   mlir::registerAsmPrinterCLOptions();
-  cl::HideUnrelatedOptions(
-      {&moecCategory, &moec::tools::exploreCategory, &moec::tools::costCategory});
+  cl::HideUnrelatedOptions({&moecCategory, &moec::tools::exploreCategory,
+                            &moec::tools::costCategory, &moec::tools::calibrateCategory});
   cl::ParseCommandLineOptions(argc, argv,
                               "moec: compile an MoE model description\n\n"
                               "  moec explore MODEL --cluster FILE --world N: rank fusion and "
                               "sharding strategies (moec explore --help)\n"
                               "  moec cost PLAN --cluster FILE: the cost model's prediction for "
-                              "one plan, by op\n");
+                              "one plan, by op\n"
+                              "  moec calibrate --cluster FILE --plan PLAN --trace TRACE -o OUT: "
+                              "device figures fitted to traced plans\n");
   if (moec::tools::exploreCommand)
     return moec::tools::runExplore();
   if (moec::tools::costCommand)
     return moec::tools::runCost();
+  if (moec::tools::calibrateCommand)
+    return moec::tools::runCalibrate();
 
   std::optional<moec::CompileOptions> options = compileOptions();
   if (!options)
