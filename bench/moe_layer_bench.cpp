@@ -3,16 +3,20 @@
 // single-precision GEMM peak, in the same process.
 //
 //   moe_layer_bench PLAN.moeb [--steps N] [--device cpu|cuda|cuda-emu] [--top-k K]
+//                   [--trace FILE]
 //
 // Prints one JSON object: median step time (each step one replay of a
 // recorded graph where the device can record), median time in the routed-expert
 // ops (timed in separate, profiled steps: profiling waits for each op), their
 // GEMM work (GFLOP) and rate (GFLOP/s), the best GEMM peak of this machine
 // (the runtime's oneDNN or OpenBLAS, each reported; 0 off the CPU), which
-// kernels ran, the arena bytes and the process's peak RSS.
+// kernels ran, the arena bytes and the process's peak RSS. --trace writes
+// the profiled steps as moe-run --trace does (for moec cost --trace and
+// moec calibrate).
 #include "runtime/core/Executor.h"
 #include "runtime/core/Hyperparameters.h"
 #include "runtime/core/Parameters.h"
+#include "runtime/core/TraceFile.h"
 #include "runtime/cpu/Math.h"
 #include "runtime/devices/OpenDevice.h"
 
@@ -74,12 +78,12 @@ double openblasPeak() {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: moe_layer_bench PLAN.moeb [--steps N] [--device NAME] [--top-k K]\n");
+    std::fprintf(stderr, "usage: moe_layer_bench PLAN.moeb [--steps N] [--device NAME] [--top-k K] "
+                         "[--trace FILE]\n");
     return 2;
   }
   int steps = 10;
-  std::string deviceName = "cpu";
+  std::string deviceName = "cpu", tracePath;
   int64_t K = 2; // experts per token (for the GEMM work reported)
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -89,6 +93,8 @@ int main(int argc, char **argv) {
       deviceName = argv[i + 1];
     else if (flag == "--top-k")
       K = std::atoll(argv[i + 1]);
+    else if (flag == "--trace")
+      tracePath = argv[i + 1];
     else {
       std::fprintf(stderr, "error: unknown option %s\n", flag.c_str());
       return 2;
@@ -185,6 +191,8 @@ int main(int argc, char **argv) {
   }
   bool graphed = ex.usesGraphs();
   ex.setProfiling(true);
+  ex.setTracing(!tracePath.empty());
+  TracedRuns traced;
   for (int i = 0; i < steps; ++i) {
     double expertBefore = expertSeconds();
     if (Status s = runStep(); !s) {
@@ -192,7 +200,14 @@ int main(int argc, char **argv) {
       return 1;
     }
     expertTimes.push_back(expertSeconds() - expertBefore);
+    if (!tracePath.empty())
+      traced.push_back({step, ex.takeTrace()});
   }
+  if (!tracePath.empty())
+    if (Status s = writeTraceFile(tracePath, "--trace", traced); !s) {
+      std::fprintf(stderr, "error: %s\n", s.message().c_str());
+      return 1;
+    }
   if (std::getenv("MOEC_PROFILE"))
     for (auto &[op, t] : ex.profile())
       std::fprintf(stderr, "%-32s %8.3f ms per step\n", op.c_str(), t * 1e3 / steps);

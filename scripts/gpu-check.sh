@@ -13,7 +13,7 @@ device="${DEVICE:-cuda}"
 torch_device=cuda; [ "$device" = cuda ] || torch_device=cpu # PyTorch's side of the benchmarks
 out="${OUT:-$bundle/results}"
 work="$(mktemp -d)"
-mkdir -p "$out"
+mkdir -p "$out" "$out/traces" # traces: for moec calibrate (scripts/gpu-refit.sh)
 carried="$root/gpu-carry" # the archive and its decompressor (gpu-prepare.sh)
 if [ ! -x "$bundle/bin/moe-run" ] && [ -f "$carried/gpu-bundle.tar.zst" ]; then
   LD_LIBRARY_PATH="$carried" "$carried/zstd" -q -d --long=30 -c "$carried/gpu-bundle.tar.zst" |
@@ -206,10 +206,10 @@ fi
 rm -f "$work"/*.safetensors
 # Where the demo's step goes: ops by total time over 5 traced steps (each
 # op timed to completion), the top ones into the table. The traces (fp32
-# and bf16) come back in $OUT/traces: `moec calibrate` fits the device's
-# figures to them on the build machine (docs/design/cost-model.md).
+# and bf16; the layers' below) come back in $OUT/traces: `moec calibrate`
+# fits the device's figures to them on the build machine
+# (scripts/gpu-refit.sh).
 run --steps 5 --trace "$work/demo-trace.json" >/dev/null 2>&1
-mkdir -p "$out/traces"
 cp "$work/demo-trace.json" "$out/traces/demo-kjv.json" 2>/dev/null
 [ -f "$bundle/demo-kjv-bf16.moeb" ] &&
   limit 120 "$bundle/bin/moe-run" "$bundle/demo-kjv-bf16.moeb" --device "$device" --data "$data" \
@@ -329,7 +329,8 @@ if [ -f "$bundle/bench/layers.txt" ] && wants layers; then
       result[$name]="skipped: $((budget - SECONDS)) s of the budget left"; layers+=" $name"; continue
     else
       limit 180 "$bundle/bin/moe_layer_bench" "$bundle/bench/$name.moeb" --steps "${BIG_STEPS:-3}" \
-          --device "$device" --top-k "$k" >"$work/bench-$name-moec.json" 2>"$work/bench-$name-moec.err"
+          --device "$device" --top-k "$k" --trace "$out/traces/$name.json" \
+          >"$work/bench-$name-moec.json" 2>"$work/bench-$name-moec.err"
       limit 180 python3 "$root/bench/moe_layer_torch.py" --steps "${BIG_STEPS:-3}" \
           --device "$torch_device" --threads "$(nproc)" "${shape[@]}" \
           >"$work/bench-$name-torch.json" 2>"$work/bench-$name-torch.err"
@@ -360,7 +361,8 @@ PY
       result[$name-bf16]="skipped: $((budget - SECONDS)) s of the budget left"; layers+=" $name-bf16"; continue
     fi
     limit 180 "$bundle/bin/moe_layer_bench" "$bundle/bench/$name-bf16.moeb" --steps "${BIG_STEPS:-3}" \
-        --device "$device" --top-k "$k" >"$work/bench-$name-bf16-moec.json" 2>"$work/bench-$name-bf16-moec.err"
+        --device "$device" --top-k "$k" --trace "$out/traces/$name-bf16.json" \
+        >"$work/bench-$name-bf16-moec.json" 2>"$work/bench-$name-bf16-moec.err"
     for impl in loop grouped_mm; do
       limit 180 python3 "$root/bench/moe_layer_torch.py" --steps "${BIG_STEPS:-3}" --dtype bf16 \
           --impl "$impl" --device "$torch_device" --threads "$(nproc)" "${shape[@]}" \

@@ -13,6 +13,7 @@
 #include "runtime/core/Parameters.h"
 #include "runtime/core/PlanMemory.h"
 #include "runtime/core/TokenData.h"
+#include "runtime/core/TraceFile.h"
 #include "runtime/devices/OpenChannel.h"
 #include "runtime/devices/OpenDevice.h"
 
@@ -764,27 +765,6 @@ int evaluate(const Options &o, Run &run) {
   return 0;
 }
 
-
-/// Writes the recorded ops as Chrome trace events (chrome://tracing, Perfetto):
-/// one track per training step, each op a complete event.
-Status writeTrace(const std::string &path, const Executor &ex,
-                  const std::vector<std::pair<int64_t, std::vector<Executor::TraceEvent>>> &steps) {
-  json events = json::array();
-  double origin = steps.empty() || steps.front().second.empty() ? 0 : steps.front().second.front().start;
-  for (const auto &[step, trace] : steps)
-    for (const Executor::TraceEvent &e : trace)
-      events.push_back({{"name", e.name},
-                        {"ph", "X"},
-                        {"ts", (e.start - origin) * 1e6},
-                        {"dur", e.duration * 1e6},
-                        {"pid", 1},
-                        {"tid", 1},
-                        {"args", {{"step", step}, {"index", e.step}}}});
-  std::string text = json{{"traceEvents", events}, {"displayTimeUnit", "ms"}}.dump();
-  return writeFileAtomically(path, "--trace",
-                             [&](int fd) { return writeAll(fd, text.data(), text.size()); });
-}
-
 Status saveCheckpoint(const Run &run, const std::string &path, int64_t nextStep) {
   return run.params->save(path, /*state=*/true,
                           {{"step", std::to_string(nextStep)},
@@ -848,7 +828,7 @@ int train(const Options &o, Run &run) {
   bool terminal = isatty(fileno(stderr)) && writesOutput();
   const int64_t batchTokens = run.B * run.S * run.ranks;
   std::string lastCheckpoint = o.resume;
-  std::vector<std::pair<int64_t, std::vector<Executor::TraceEvent>>> trace;
+  TracedRuns trace;
   ex.setTracing(!o.trace.empty());
   ex.setGraphs(o.cudaGraph);
   int64_t end = run.firstStep + *o.steps;
@@ -940,7 +920,7 @@ int train(const Options &o, Run &run) {
     return stream.synchronize() ? finishedCode() : 1;
   }
   if (!o.trace.empty())
-    if (Status s = writeTrace(o.trace, ex, trace); !s)
+    if (Status s = writeTraceFile(o.trace, "--trace", trace); !s)
       return fail(s);
   if (Status s = stream.synchronize(); !s)
     return fail(s);
