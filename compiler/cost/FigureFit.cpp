@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace moec::cost {
 namespace {
@@ -47,16 +48,22 @@ Vector unknownsOf(const DeviceFigures &d) {
           d.bf16Conversion > 0 ? 6 / d.bf16Conversion : 0};
 }
 
-void setUnknowns(const Vector &x, DeviceFigures &d) {
-  d.gemmFp32 = reciprocal(x[GemmFp32]);
-  d.gemmCallFp32 = x[CallFp32];
-  d.gemmBf16 = reciprocal(x[GemmBf16]);
-  d.gemmCallBf16 = x[CallBf16];
-  d.transcendentalRate = reciprocal(x[Transcendental]);
-  d.memoryBandwidth = reciprocal(x[Memory]);
-  d.launchOverhead = x[Launch];
+/// Sets the figures of the unknowns marked in `which` (the others keep
+/// their exact values: 1/(1/r) need not be r).
+void setUnknowns(const Vector &x, const std::array<bool, kUnknowns> &which, DeviceFigures &d) {
+  auto set = [&](int u, double &figure, double value) {
+    if (which[u])
+      figure = value;
+  };
+  set(GemmFp32, d.gemmFp32, reciprocal(x[GemmFp32]));
+  set(CallFp32, d.gemmCallFp32, x[CallFp32]);
+  set(GemmBf16, d.gemmBf16, reciprocal(x[GemmBf16]));
+  set(CallBf16, d.gemmCallBf16, x[CallBf16]);
+  set(Transcendental, d.transcendentalRate, reciprocal(x[Transcendental]));
+  set(Memory, d.memoryBandwidth, reciprocal(x[Memory]));
+  set(Launch, d.launchOverhead, x[Launch]);
   if (d.bf16Conversion > 0)
-    d.bf16Conversion = 6 * reciprocal(x[Rounding]);
+    set(Rounding, d.bf16Conversion, 6 * reciprocal(x[Rounding]));
 }
 
 double dot(const Vector &a, const Vector &b) {
@@ -140,6 +147,43 @@ void solve(const std::vector<Vector> &rows, const std::vector<double> &times,
     if (change <= 1e-13 * size)
       break;
   }
+  // Coordinate descent crawls along correlated unknowns: finish with the
+  // exact least squares over the ones it left positive, if that keeps them
+  // positive (Gaussian elimination on the scaled normal equations).
+  std::vector<int> active;
+  for (int u = 0; u < kUnknowns; ++u)
+    if (free[u] && x[u] > 0 && gram[u][u] > 0)
+      active.push_back(u);
+  const size_t n = active.size();
+  std::vector<std::vector<double>> a(n, std::vector<double>(n + 1));
+  for (size_t i = 0; i < n; ++i) {
+    double si = std::sqrt(gram[active[i]][active[i]]);
+    for (size_t j = 0; j < n; ++j)
+      a[i][j] = gram[active[i]][active[j]] / (si * std::sqrt(gram[active[j]][active[j]]));
+    a[i][n] = rhs[active[i]] / si;
+  }
+  for (size_t c = 0; c < n; ++c) {
+    size_t pivot = c;
+    for (size_t r = c + 1; r < n; ++r)
+      if (std::abs(a[r][c]) > std::abs(a[pivot][c]))
+        pivot = r;
+    if (std::abs(a[pivot][c]) < 1e-12)
+      return; // singular: keep the descent's answer
+    std::swap(a[c], a[pivot]);
+    for (size_t r = 0; r < n; ++r)
+      if (r != c) {
+        double f = a[r][c] / a[c][c];
+        for (size_t k = c; k <= n; ++k)
+          a[r][k] -= f * a[c][k];
+      }
+  }
+  Vector exact = x;
+  for (size_t i = 0; i < n; ++i) {
+    exact[active[i]] = a[i][n] / a[i][i] / std::sqrt(gram[active[i]][active[i]]);
+    if (exact[active[i]] <= 0)
+      return;
+  }
+  x = exact;
 }
 
 /// The median of |predicted - measured| / measured, and the predicted sum.
@@ -223,6 +267,11 @@ Vector fitFrom(const std::vector<TimedStep> &steps, const DeviceFigures &device,
     if (!changed)
       break;
   }
+  // An unknown no row of the final sides depends on was not fitted, though
+  // an earlier round may have moved it: back to the base.
+  for (int u = 0; u < kUnknowns; ++u)
+    if (!free[u])
+      x[u] = base[u];
   return x;
 }
 } // namespace
@@ -241,25 +290,28 @@ FigureFit fitDeviceFigures(const std::vector<TimedStep> &allSteps, Cluster &clus
   if (steps.empty())
     return fit;
 
-  // Two starts, the better fit kept: each step's longer side as the base
-  // figures make it (they may be another device's: a datasheet's), and
-  // products bound by their arithmetic, everything else by memory.
+  // Three starts, the best fit kept: each step's longer side as the base
+  // figures make it (they may be another device's: a datasheet's);
+  // products bound by their arithmetic, everything else by memory; and
+  // steps with transcendentals bound by arithmetic too (so that a base
+  // that does not count them, as the shipped GPU files, can learn a rate).
   DeviceFigures &device = cluster.device;
   const Vector base = unknownsOf(device);
-  std::vector<bool> fromBase, productsArithmetic;
+  std::vector<bool> fromBase, productsArithmetic, transcendentalsArithmetic;
   for (const TimedStep &s : steps) {
     Sides sides = sidesOf(s, device);
     fromBase.push_back(dot(sides.arithmetic, base) >= dot(sides.memory, base));
     productsArithmetic.push_back(s.work.gemmFlops > 0);
+    transcendentalsArithmetic.push_back(s.work.gemmFlops > 0 || s.work.transcendentals > 0);
   }
   double best = std::numeric_limits<double>::infinity();
   Vector chosen = base;
   std::array<bool, kUnknowns> free{};
-  for (const std::vector<bool> &start : {fromBase, productsArithmetic}) {
+  for (const std::vector<bool> &start : {fromBase, productsArithmetic, transcendentalsArithmetic}) {
     std::array<bool, kUnknowns> fitted{};
     Vector x = fitFrom(steps, device, base, start, fitted);
     Cluster trial = cluster;
-    setUnknowns(x, trial.device);
+    setUnknowns(x, fitted, trial.device);
     double value = objective(steps, trial);
     if (value < best) {
       best = value;
@@ -267,7 +319,7 @@ FigureFit fitDeviceFigures(const std::vector<TimedStep> &allSteps, Cluster &clus
       free = fitted;
     }
   }
-  setUnknowns(chosen, device);
+  setUnknowns(chosen, free, device);
   for (int u = 0; u < kUnknowns; ++u)
     if (u != Rounding || device.bf16Conversion > 0) // else the device has no such pass
       (free[u] ? fit.fitted : fit.kept).push_back(kNames[u]);

@@ -48,12 +48,15 @@ struct FigureFit {
 
 /// Fits `cluster.device`'s figures to `steps`, minimising the sum of
 /// (predicted - measured)² / measured (large steps weigh more than in a
-/// relative fit, small ones more than in an absolute one). Two starts for
-/// each step's longer side, the better fit kept: as the given figures make
-/// it (they may be another device's), and products bound by arithmetic,
-/// the rest by memory. Figures no step depends on keep their values; a
-/// rate the fit would make infinite is held; a transcendental rate that
-/// adds nothing becomes 0 (not counted, as computeSeconds reads it).
+/// relative fit, small ones more than in an absolute one). Three starts
+/// for each step's longer side, the best fit kept: as the given figures
+/// make it (they may be another device's), products bound by arithmetic
+/// and the rest by memory, and steps with transcendentals bound by
+/// arithmetic too. Figures no step depends on keep their exact values; a
+/// rate the fit would make infinite is held; a cost per product or launch,
+/// or a transcendental rate, that adds under a millionth to every step is
+/// 0 (a transcendental rate of 0 is "not counted", as computeSeconds reads
+/// it).
 FigureFit fitDeviceFigures(const std::vector<TimedStep> &steps, Cluster &cluster);
 
 } // namespace moec::cost

@@ -94,9 +94,14 @@ std::string formatQuantity(double figure, QuantityKind kind) {
   default:
     family = unitsOf(kind);
   }
+  // Judged on the figure as printed (4 significant digits): 999.99996
+  // MFLOP/s is 1 GFLOP/s, not "1000 MFLOP/s".
+  char rounded[64];
+  std::snprintf(rounded, sizeof rounded, "%.4g", figure);
+  const double shown = std::strtod(rounded, nullptr);
   auto chosen = family.front();
   for (const auto &unit : family)
-    if (figure >= unit.second)
+    if (shown >= unit.second)
       chosen = unit;
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%.4g %s", figure / chosen.second, chosen.first);

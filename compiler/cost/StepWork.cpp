@@ -15,6 +15,9 @@ struct Shapes {
   const plan::Step &step;
   std::vector<rt::TensorRef> in, out;
   bool gradient = false; ///< a `_grad` op: the cotangent is the last operand
+  /// The step runs generated code (its own kernel or its group's), not the
+  /// runtime's op kernel.
+  bool generated = false;
 
   size_t operands() const { return in.size() - (gradient ? 1 : 0); }
 
@@ -68,10 +71,14 @@ double attentionPairs(const Shapes &s, double length) {
 
 OpWork attentionWork(const Shapes &s) {
   // q [B, S, Hq, D], v [B, S, Hkv, Dv]: scores (D) and values (Dv), two
-  // products per sequence and head, an exp per score.
+  // products per sequence and head, an exp per visible score. Generated
+  // kernels multiply the visible query-key pairs only; the cpu backend's
+  // kernel multiplies every pair of a head (two GEMM calls) and masks
+  // the scores after, so its products cover the whole square.
   double batch = s.dim(0, 0), length = s.dim(0, 1), heads = s.dim(0, 2);
   double pairs = attentionPairs(s, length);
-  return {2 * batch * heads * pairs * (s.dim(0, 3) + s.dim(2, 3)), 2 * batch * heads,
+  double multiplied = s.generated ? pairs : length * length;
+  return {2 * batch * heads * multiplied * (s.dim(0, 3) + s.dim(2, 3)), 2 * batch * heads,
           batch * heads * pairs};
 }
 
@@ -210,12 +217,12 @@ double fp32Elements(const rt::LoadedPlan &plan, const flatbuffers::Vector<int32_
 /// The work of one op (a member of a group, or a step of its own), without
 /// its traffic.
 StepWork opWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &fill,
-                double busiestRank) {
+                double busiestRank, bool generated) {
   StepWork work;
   work.bf16 = isBf16(step);
   if (!step.inputs() || step.inputs()->size() == 0)
     return work;
-  Shapes shapes{step, {}, {}, false};
+  Shapes shapes{step, {}, {}, false, generated};
   for (int id : *step.inputs())
     shapes.in.push_back(plan.describe(id));
   if (step.outputs())
@@ -275,9 +282,10 @@ StepWork stepWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &f
   StepWork work;
   if (step.view())
     return work;
+  const bool generated = step.kernel() >= 0;
   if (step.members() && step.members()->size() > 0) {
     for (const plan::Step *member : *step.members()) {
-      StepWork inner = opWork(plan, *member, fill, busiestRank);
+      StepWork inner = opWork(plan, *member, fill, busiestRank, generated);
       work.gemmFlops += inner.gemmFlops;
       work.gemmCalls += inner.gemmCalls;
       work.transcendentals += inner.transcendentals;
@@ -285,7 +293,7 @@ StepWork stepWork(const rt::LoadedPlan &plan, const plan::Step &step, RowFill &f
       work.bf16 = work.bf16 || inner.bf16;
     }
   } else {
-    work = opWork(plan, step, fill, busiestRank);
+    work = opWork(plan, step, fill, busiestRank, generated);
   }
   // Only the group's own operands and results travel through memory, and
   // of a receive buffer only the rows that hold data.

@@ -122,6 +122,21 @@ TEST(FigureFit, RecoversAGpuLikeDevicesFigures) {
   EXPECT_FALSE(has(fit.kept, "bf16_conversion")) << "a GPU has no rounding pass to keep";
 }
 
+// The shipped GPU files count no transcendentals and no cost per product
+// (both 0): from such a base, the fit learns them where the steps show them.
+TEST(FigureFit, LearnsWhatTheShippedGpuFilesLeaveOut) {
+  const Cluster truth = gpuLike();
+  std::vector<TimedStep> steps = stepsOf(truth, /*bf16Too=*/true);
+  Cluster fitted = skewed(truth);
+  fitted.device.transcendentalRate = 0;
+  fitted.device.gemmCallFp32 = fitted.device.gemmCallBf16 = 0;
+  FigureFit fit = fitDeviceFigures(steps, fitted);
+  EXPECT_LT(fit.medianErrorAfter, 1e-3);
+  expectNear(fitted.device.transcendentalRate, truth.device.transcendentalRate, "exp");
+  expectNear(fitted.device.gemmCallFp32, truth.device.gemmCallFp32, "call fp32");
+  EXPECT_TRUE(has(fit.fitted, "transcendentals"));
+}
+
 // The cpu backend adds products' traffic to their arithmetic and rounds
 // bf16 operands in a pass of its own: both are fitted too.
 TEST(FigureFit, RecoversACpuLikeDevicesFigures) {
