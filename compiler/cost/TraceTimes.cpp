@@ -62,7 +62,8 @@ rt::StatusOr<TraceTimes> readTraceTimes(const std::string &path) {
       byStep[key.second].push_back(seconds);
   for (auto &[index, times] : byStep) {
     std::sort(times.begin(), times.end());
-    // A step missing from some runs is missing from the later check.
+    // The median of the runs that have the step (every run has every
+    // step, unless the trace was cut short).
     trace.seconds[index] = times[times.size() / 2];
   }
   return trace;

@@ -110,6 +110,17 @@ void matmulBf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float
                           {DNNL_ARG_ATTR_OUTPUT_SCALES, scale}});
   stream.wait();
 }
+/// The fp32 sums op(A) op(B) (output scale 1, beta 0) into this thread's
+/// scratch, [M, N] contiguous: one buffer, kept mapped, for both the scaled
+/// fp32 results and the bf16 results below.
+float *sumsInScratch(bool transA, bool transB, int64_t M, int64_t N, int64_t K, MatrixIn A,
+                     MatrixIn B) {
+  thread_local std::vector<float> sums; // this thread's
+  sums.resize(static_cast<size_t>(M * N));
+  matmulBf16(transA, transB, M, N, K, 1.0f, A, B, 0.0f, MatrixOut(sums.data(), N));
+  return sums.data();
+}
+
 /// C = alpha · op(A) op(B) + beta · C for fp32 C: the products with an
 /// output scale of 1 (into C itself when beta = 0, else into this thread's
 /// scratch), then each sum scaled.
@@ -123,28 +134,23 @@ void scaledAfterwards(bool transA, bool transB, int64_t M, int64_t N, int64_t K,
         c[i * C.ld + j] *= alpha;
     return;
   }
-  thread_local std::vector<float> sums; // this thread's
-  sums.resize(static_cast<size_t>(M * N));
-  matmulBf16(transA, transB, M, N, K, 1.0f, A, B, 0.0f, MatrixOut(sums.data(), N));
+  const float *sums = sumsInScratch(transA, transB, M, N, K, A, B);
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j)
       c[i * C.ld + j] = alpha * sums[i * N + j] + beta * c[i * C.ld + j];
 }
 
 /// C = alpha · op(A) op(B) for bf16 C: the fp32 sums into this thread's
-/// scratch (with an output scale of 1, as above), scaled, then rounded row by
-/// row. oneDNN 2.6's matmul into a bf16 destination allocates an fp32
-/// buffer of M x N on every call, whose fresh pages fault on first touch:
-/// on the 2-core Zen 5 VM, it ran a training step's forward up projections
-/// at half the rate of the same products into fp32, and unevenly
-/// (bench/results/2026-11-29-cpu-bf16-result.md). This scratch stays mapped.
+/// scratch (sumsInScratch), scaled, then rounded row by row. oneDNN 2.6's matmul into a bf16
+/// destination allocates an fp32 buffer of M x N on every call, whose fresh pages fault on first
+/// touch: on the 2-core Zen 5 VM, it ran a training step's forward up projections at half the rate
+/// of the same products into fp32, and unevenly (bench/results/2026-11-29-cpu-bf16-result.md). This
+/// scratch stays mapped.
 void roundedAfterwards(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha,
                        MatrixIn A, MatrixIn B, MatrixOut C) {
-  thread_local std::vector<float> sums; // this thread's
-  sums.resize(static_cast<size_t>(M * N));
-  matmulBf16(transA, transB, M, N, K, 1.0f, A, B, 0.0f, MatrixOut(sums.data(), N));
+  float *sums = sumsInScratch(transA, transB, M, N, K, A, B);
   for (int64_t i = 0; i < M; ++i) {
-    float *row = sums.data() + i * N;
+    float *row = sums + i * N;
     if (alpha != 1.0f)
       for (int64_t j = 0; j < N; ++j)
         row[j] *= alpha;
