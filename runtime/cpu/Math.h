@@ -119,10 +119,11 @@ template <typename Fn> void withActivation(Act act, Fn fn) {
 /// e^r by Cephes' polynomial, 2^n through the exponent bits (in two factors,
 /// so that n = 128 does not overflow). Above 88.72 it is inf, as glibc's;
 /// below -87 it is 0 where glibc's falls through subnormals (under 1.7e-38),
-/// which x86 computes with at a hundredth of the speed.
+/// which x86 computes with at a hundredth of the speed. NaN goes through; its
+/// exponent is computed from -87 so that the integer conversion stays defined.
 inline float polyExp(float x) {
-  float clamped = x < -87.0f ? -87.0f : x;
-  clamped = clamped > 88.72283f ? 88.72283f : clamped;
+  float clamped = x > -87.0f ? x : -87.0f;
+  clamped = clamped < 88.72283f ? clamped : 88.72283f;
   // n = round(x / ln 2) by the 1.5 · 2^23 trick (no call to rint).
   float n = (clamped * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = clamped - n * 0.693359375f;
@@ -135,13 +136,14 @@ inline float polyExp(float x) {
   p = p * r + 5.0000001201e-1f;
   float y = p * (r * r) + r + 1.0f;
   int32_t whole = static_cast<int32_t>(n), half = whole / 2;
-  int32_t bits1 = (half + 127) << 23, bits2 = (whole - half + 127) << 23;
+  uint32_t bits1 = uint32_t(half + 127) << 23, bits2 = uint32_t(whole - half + 127) << 23;
   float scale1, scale2;
   std::memcpy(&scale1, &bits1, sizeof(scale1));
   std::memcpy(&scale2, &bits2, sizeof(scale2));
   float result = y * scale1 * scale2;
   result = x > 88.72283f ? std::numeric_limits<float>::infinity() : result;
-  return x < -87.0f ? 0.0f : result;
+  result = x < -87.0f ? 0.0f : result;
+  return x == x ? result : x;
 }
 
 inline float activate(Act act, float x) {
