@@ -29,6 +29,7 @@ declare -A result
 layers=""
 fusions="" # the rows of the fusion table, after its first
 cpus=""    # the rows of the CPU host's benchmark, one per thread count
+kernels="" # the rows of Nsight Compute's counters, one per plan
 # The whole run's budget (seconds, GPU_CHECK_BUDGET): each command's time
 # limit is cut to what is left of it, and the later, optional sections are
 # skipped, with a note in the table, when less is left than they may take;
@@ -37,7 +38,7 @@ budget="${GPU_CHECK_BUDGET:-540}"
 time_for() { [ $((budget - SECONDS)) -ge "$1" ]; }
 # SKIP="parity demo ...": sections not to run (parity, parity-bf16,
 # cublaslt, parity-fused, demo, nccl, bench, layers, layers-fp32, olmoe, fusion, cpu-host,
-# sanitizer),
+# kernels, sanitizer),
 # e.g. to spend a second call on the benchmarks alone.
 wants() { [[ " ${SKIP:-} " != *" $1 "* ]]; }
 limit() {
@@ -51,7 +52,7 @@ finish() {
   {
     echo
     echo "gpu-check on $gpu, device $device, $(date -u +%Y-%m-%dT%H:%MZ)"
-    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile nccl bench ${cpus:-} ${layers:-} olmoe fusion ${fusions:-} cost-model sanitizer; do
+    for key in smoke unit parity parity-bf16 cublaslt parity-fused demo demo-bf16 demo-gemms repeat graph resume profile nccl bench ${cpus:-} ${layers:-} olmoe olmoe-ops fusion ${fusions:-} cost-model kernels ${kernels:-} sanitizer; do
       [ -n "${result[$key]:-}" ] && printf '%-14s %s\n' "$key" "${result[$key]}"
     done
   } | tee "$out/table.txt"
@@ -214,20 +215,7 @@ cp "$work/demo-trace.json" "$out/traces/demo-kjv.json" 2>/dev/null
 [ -f "$bundle/demo-kjv-bf16.moeb" ] &&
   limit 120 "$bundle/bin/moe-run" "$bundle/demo-kjv-bf16.moeb" --device "$device" --data "$data" \
     --steps 5 --trace "$out/traces/demo-kjv-bf16.json" >/dev/null 2>&1
-result[profile]="$(python3 - "$work/demo-trace.json" <<'PY' 2>&1
-import collections, json, sys
-try:
-    events = json.load(open(sys.argv[1]))["traceEvents"]
-except Exception as e:
-    sys.exit(f"no trace: {e}")
-total = collections.Counter()
-for e in events:
-    total[e["name"]] += e["dur"] / 1e3 / 5
-step = sum(total.values())
-top = ", ".join(f"{name} {ms:.2f}" for name, ms in total.most_common(6))
-print(f"demo step {step:.2f} ms in ops (synchronised per op): {top} ms")
-PY
-)"
+result[profile]="$(python3 "$root/bench/trace_top.py" "$work/demo-trace.json" 5 demo 2>&1)"
 fi # wants demo
 
 # 2b. The nccl channel at world size 1 (one GPU): NCCL loaded at run time,
@@ -443,6 +431,12 @@ PY
   for setup in autocast bf16; do
     [ -s "$work/olmoe-$setup.json" ] || result[olmoe]+=" ($setup: $(tail -n 1 "$work/olmoe-$setup.err"))"
   done
+  # Where its step goes: 3 steps with each op timed to completion (the
+  # trace also comes back for moec calibrate).
+  if time_for 150 && limit 90 "$bundle/bin/moe-run" "$bundle/bench/olmoe4-bf16.moeb" --device cuda \
+      --data "$work/olmoe-tokens.bin" --steps 3 --trace "$out/traces/olmoe4-bf16.json" >/dev/null 2>&1; then
+    result[olmoe-ops]="$(python3 "$root/bench/trace_top.py" "$out/traces/olmoe4-bf16.json" 3 olmoe4-bf16 --top 8 2>&1)"
+  fi
 fi
 
 # 3d. Fusion strategies: the same work under each --fusion strategy, time
@@ -516,6 +510,44 @@ fi
 # fusion strategies on this GPU, and how far off it is.
 if [ -s "$work/cost-pairs.txt" ]; then
   result[cost-model]="$(python3 "$root/bench/cost_compare.py" "$work/cost-pairs.txt" 2>&1) (clusters/$cluster_of_gpu.yaml)"
+fi
+
+# 3e. Why the generated kernels take the time they do: Nsight Compute's
+#     counters (SM and memory throughput, the tensor pipe, occupancy, warp
+#     stall reasons) for every kernel of one training step of each bf16
+#     layer, and for OLMoE's expert GEMMs (one layer's). The raw pages come
+#     back in $OUT/ncu; bench/ncu_summary.py reads them. ncu leaves the
+#     clocks alone (--clock-control none) and replays each kernel once per
+#     counter pass, so the step runs many times slower than timed above.
+if [ "$device" = cuda ] && command -v ncu >/dev/null && wants kernels; then
+  mkdir -p "$out/ncu"
+  sections=(--section SpeedOfLight --section Occupancy --section LaunchStats
+            --section WarpStateStats --section ComputeWorkloadAnalysis
+            --section MemoryWorkloadAnalysis)
+  profile_kernels() { # name, then the command and its arguments
+    local name="$1"; shift
+    if limit 120 ncu --clock-control none "${sections[@]}" --csv --page raw "$@" \
+        >"$out/ncu/$name.csv" 2>"$work/ncu-$name.err"; then
+      result[kernels-$name]="$(python3 "$root/bench/ncu_summary.py" "$out/ncu/$name.csv" --top 3 2>&1 |
+          tr '\n' ' ' | sed 's/  */ /g')"
+    else
+      result[kernels-$name]="FAIL: $(grep -m 2 -E "ERROR|error" "$work/ncu-$name.err" "$out/ncu/$name.csv" | tr '\n' ' ')"
+    fi
+    kernels+=" kernels-$name"
+  }
+  while read -r name tokens hidden experts width k; do
+    [ -f "$bundle/bench/$name-bf16.moeb" ] && time_for 130 || continue
+    # One step's launches (moe_layer_bench runs train_step_adamw).
+    count="$("$bundle/bin/moe-inspect" --kernels "$bundle/bench/$name-bf16.moeb" |
+        awk '/^function  train_step_adamw/{f=1} f && /launches per run/{print $3; exit}')"
+    profile_kernels "$name-bf16" --launch-count "${count:-60}" "$bundle/bin/moe_layer_bench" \
+        "$bundle/bench/$name-bf16.moeb" --steps 1 --device cuda --top-k "$k"
+  done <"$bundle/bench/layers.txt"
+  if [ -f "$bundle/bench/olmoe4-bf16.moeb" ] && [ -f "$work/olmoe-tokens.bin" ] && time_for 130; then
+    profile_kernels olmoe4-bf16 -k regex:grouped_ffn --launch-count 12 "$bundle/bin/moe-run" \
+        "$bundle/bench/olmoe4-bf16.moeb" --device cuda --data "$work/olmoe-tokens.bin" --steps 1
+  fi
+  [ -n "$kernels" ] || result[kernels]="skipped: $((budget - SECONDS)) s of the budget left"
 fi
 
 # 4. Out-of-bounds accesses and races in the generated kernels: one step of

@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""The ops that take a traced run's time: reads a `moe-run --trace` (or
+`moe_layer_bench --trace`) file, where each op was timed to completion,
+and prints one line: the time per step in ops and the longest ops.
+
+  demo step 9.37 ms in ops (synchronised per op): moe.linear_grad 1.23, ... ms
+
+Usage: bench/trace_top.py TRACE.json STEPS NAME [--top N]
+"""
+import argparse
+import collections
+import json
+import sys
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("trace")
+    parser.add_argument("steps", type=int)
+    parser.add_argument("name")
+    parser.add_argument("--top", type=int, default=6)
+    args = parser.parse_args()
+    try:
+        events = json.load(open(args.trace))["traceEvents"]
+    except Exception as e:
+        sys.exit(f"no trace: {e}")
+    total = collections.Counter()
+    for e in events:
+        if "dur" in e:
+            total[e["name"]] += e["dur"] / 1e3 / args.steps
+    if not total:
+        sys.exit(f"no trace: {args.trace} has no timed ops")
+    step = sum(total.values())
+    top = ", ".join(f"{name} {ms:.2f}" for name, ms in total.most_common(args.top))
+    print(f"{args.name} step {step:.2f} ms in ops (synchronised per op): {top} ms")
+
+
+if __name__ == "__main__":
+    main()
