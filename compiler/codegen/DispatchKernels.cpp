@@ -26,9 +26,9 @@ namespace {
 /// buckets, and bucket E for invalid ones), in three launches that give the
 /// same result however blocks are scheduled: per-block histograms (integer
 /// atomics in shared memory), one block scanning them into per-block
-/// offsets (and `sizes`, when given, the per-expert totals), then one
-/// thread per block walking its slice in order; `body` runs for assignment i of bucket `x`,
-/// which goes to sorted position `row`.
+/// offsets (and `sizes`, when given, the per-expert totals), then each
+/// block placing its slice, in order, 256 assignments at a time; `body`
+/// runs for assignment i of bucket `x`, which goes to sorted position `row`.
 void writeStableExpertSort(KernelWriter &w, int64_t n, int64_t E, StringRef indices,
                            StringRef sizes, StringRef body) {
   int64_t buckets = E + 1;
@@ -80,12 +80,34 @@ void writeStableExpertSort(KernelWriter &w, int64_t n, int64_t E, StringRef indi
            << "      " << sizes << "[x] = total;\n";
   w.os() << "    acc += total;\n"
          << "  }\n";
-  w.beginEntry("place", {static_cast<unsigned>(blocks), 1, 1}, {1, 1, 1}, false);
-  w.os() << layout << range
-         << "  int *next = offsets + blockIdx.x * " << buckets << ";\n"
-         << "  for (long long i = begin; i < end; ++i) {\n"
-         << bucket << "    int row = next[x]++;\n"
-         << body << "  }\n";
+  // Each block walks its slice a chunk of 256 at a time: an assignment's
+  // row is its bucket's next row plus how many assignments before it in the
+  // chunk share its bucket; the last of each bucket then moves that
+  // bucket's next row past the chunk's (the barriers order the chunks).
+  w.beginEntry("place", {static_cast<unsigned>(blocks), 1, 1}, {256, 1, 1}, true);
+  w.os() << layout << range << "  int *next = offsets + blockIdx.x * " << buckets << ";\n"
+         << "  __shared__ int chunk[256];\n"
+         << "  for (long long first = begin; first < end; first += 256) {\n"
+         << "    const long long i = first + threadIdx.x;\n"
+         << "    __syncthreads();\n"
+         << "    chunk[threadIdx.x] = -1;\n"
+         << "    if (i < end) {\n"
+         << bucket << "    chunk[threadIdx.x] = x;\n"
+         << "    }\n"
+         << "    __syncthreads();\n"
+         << "    const int x = chunk[threadIdx.x];\n"
+         << "    int before = 0, same = 0;\n"
+         << "    for (int j = 0; j < 256; ++j) {\n"
+         << "      same += chunk[j] == x;\n"
+         << "      before += chunk[j] == x && j < (int)threadIdx.x;\n"
+         << "    }\n"
+         << "    const int row = i < end ? next[x < 0 ? 0 : x] + before : 0;\n"
+         << "    __syncthreads();\n"
+         << "    if (i < end) {\n"
+         << body << "      if (before == same - 1)\n"
+         << "        next[x] += same;\n"
+         << "    }\n"
+         << "  }\n";
 }
 
 struct SortByExpertKernel
