@@ -205,8 +205,8 @@ else
   result[resume]="FAIL (the resumed checkpoint differs or is missing)"
 fi
 rm -f "$work"/*.safetensors
-# Where the demo's step goes: ops by total time over 5 traced steps (each
-# op timed to completion), the top ones into the table. The traces (fp32
+# Where the demo's step goes: ops by total time over 5 traced steps (timed
+# by the device's events, each kernel too), the top ones into the table. The traces (fp32
 # and bf16; the layers' below) come back in $OUT/traces: `moec calibrate`
 # fits the device's figures to them on the build machine
 # (scripts/gpu-refit.sh).
@@ -269,7 +269,7 @@ print(f"layer step moec {ours['step_seconds']*1e3:.2f} ms vs PyTorch eager {thei
       f"({ours['expert_seconds']*1e3:.2f} ms of the step)")
 PY
 )"
-  echo "layer step, ops by time (profiled steps, synchronised per op):"
+  echo "layer step, ops by time (profiled steps, device events):"
   sort -k2 -rn "$work/bench-moec.err" | head -n 8
   [[ "${result[bench]}" == FAIL* ]] && result[bench]+=" $(tail -n 2 "$work"/bench-*.err | tr '\n' ' ')"
 fi
@@ -431,7 +431,7 @@ PY
   for setup in autocast bf16; do
     [ -s "$work/olmoe-$setup.json" ] || result[olmoe]+=" ($setup: $(tail -n 1 "$work/olmoe-$setup.err"))"
   done
-  # Where its step goes: 3 steps with each op timed to completion (the
+  # Where its step goes: 3 steps, each op timed by device events (the
   # trace also comes back for moec calibrate).
   if time_for 150 && limit 90 "$bundle/bin/moe-run" "$bundle/bench/olmoe4-bf16.moeb" --device cuda \
       --data "$work/olmoe-tokens.bin" --steps 3 --trace "$out/traces/olmoe4-bf16.json" >/dev/null 2>&1; then

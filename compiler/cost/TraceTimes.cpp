@@ -27,7 +27,8 @@ rt::StatusOr<TraceTimes> readTraceTimes(const std::string &path) {
   for (const nlohmann::json &e : root["traceEvents"]) {
     ++n;
     auto where = [&] { return path + ": event " + std::to_string(n) + ": "; };
-    if (!e.is_object() || e.value("ph", "") != "X")
+    // A step's kernels (category "kernel") lie inside its own event.
+    if (!e.is_object() || e.value("ph", "") != "X" || e.value("cat", "") == "kernel")
       continue;
     if (!e.contains("args") || !e["args"].is_object() || !e["args"].contains("step") ||
         !e["args"]["step"].is_number_integer() || !e["args"].contains("index") ||

@@ -259,11 +259,21 @@ Status Executor::runSteps() {
       collectives_->cancel();
     return s;
   }
-  return collectives_ ? collectives_->drain() : Status::ok();
+  if (collectives_)
+    if (Status s = collectives_->drain(); !s)
+      return s;
+  return profiling_ || tracing_ ? finishTiming() : Status::ok();
 }
 
 Status Executor::queueSteps() {
   hal::Stream &stream = device_->defaultStream();
+  spans_.clear();
+  if (profiling_ || tracing_) {
+    if (!timer_)
+      timer_ = std::make_unique<RunTimer>(*device_);
+    if (Status s = timer_->start(stream); !s)
+      return s;
+  }
   for (size_t n = 0; n < steps_.size(); ++n) {
     const PreparedStep &prepared = steps_[n];
     const plan::Step &step = *prepared.step;
@@ -294,11 +304,13 @@ Status Executor::queueSteps() {
       outputs[0]->data = inputs[0]->data;
       continue;
     }
-    auto start = std::chrono::steady_clock::now();
+    auto start = markTiming();
+    if (!start)
+      return start.status();
     if (prepared.collective != PreparedStep::Collective::none) {
       if (Status s = issueCollective(n); !s)
         return s;
-      if (Status s = recordTiming(n, start); !s)
+      if (Status s = recordTiming(n, *start); !s)
         return s;
       continue;
     }
@@ -311,12 +323,19 @@ Status Executor::queueSteps() {
     }
     if (!prepared.launches.empty()) {
       void **arguments = const_cast<void **>(prepared.arguments.data());
-      for (const auto &[entry, config] : prepared.launches)
-        if (Status status = executable_->launch(stream, entry, config, arguments);
-            !status)
+      std::optional<size_t> launched = *start;
+      for (const auto &[entry, config] : prepared.launches) {
+        if (Status status = executable_->launch(stream, entry, config, arguments); !status)
           return Status::error("step " + std::to_string(i) + " (" + step.op()->str() +
                                "): " + status.message());
-      if (Status s = recordTiming(n, start); !s)
+        auto end = markTiming();
+        if (!end)
+          return end.status();
+        if (*end)
+          spans_.push_back({n, entry, *launched, **end});
+        launched = *end;
+      }
+      if (Status s = recordTiming(n, *start); !s)
         return s;
       continue;
     }
@@ -328,7 +347,7 @@ Status Executor::queueSteps() {
                            step.op()->str() + ") has no attribute '" +
                            context.missingAttribute() +
                            "'; the plan was not written by this moec: compile it again");
-    if (Status s = recordTiming(n, start); !s)
+    if (Status s = recordTiming(n, *start); !s)
       return s;
   }
   return Status::ok();
@@ -383,23 +402,42 @@ double Executor::takeCommunicationWait() {
   return waited;
 }
 
-Status Executor::recordTiming(size_t n, std::chrono::steady_clock::time_point start) {
+StatusOr<std::optional<size_t>> Executor::markTiming() {
   if (!profiling_ && !tracing_)
+    return std::optional<size_t>();
+  auto mark = timer_->mark(device_->defaultStream());
+  if (!mark)
+    return mark.status();
+  return std::optional<size_t>(*mark);
+}
+
+Status Executor::recordTiming(size_t n, std::optional<size_t> begin) {
+  if (!begin)
     return Status::ok();
-  const PreparedStep &prepared = steps_[n];
-  // Kernels may only have been queued: time them to completion.
-  if (Status s = device_->defaultStream().synchronize(); !s)
-    return Status::error("step " + std::to_string(prepared.index) + ": " + s.message());
-  auto end = std::chrono::steady_clock::now();
-  double duration = std::chrono::duration<double>(end - start).count();
-  std::string name = prepared.step->op()->str();
-  if (prepared.group)
-    name = prepared.group->op()->str() + "/" + name;
-  if (profiling_)
-    profile_[name] += duration;
-  if (tracing_)
-    trace_.push_back({prepared.index, name,
-                      std::chrono::duration<double>(start.time_since_epoch()).count(), duration});
+  auto end = markTiming();
+  if (!end)
+    return end.status();
+  spans_.push_back({n, "", *begin, **end});
+  return Status::ok();
+}
+
+Status Executor::finishTiming() {
+  // Kernels may only have been queued: the marks complete with them.
+  if (Status s = timer_->finish(); !s)
+    return Status::error("after the run: " + s.message());
+  for (const TimedSpan &span : spans_) {
+    const PreparedStep &prepared = steps_[span.n];
+    std::string name = prepared.step->op()->str();
+    if (prepared.group)
+      name = prepared.group->op()->str() + "/" + name;
+    double start = timer_->secondsAt(span.begin);
+    double duration = timer_->secondsAt(span.end) - start;
+    if (profiling_ && span.kernel.empty())
+      profile_[name] += duration;
+    if (tracing_)
+      trace_.push_back({prepared.index, name, timer_->hostStart() + start, duration, span.kernel});
+  }
+  spans_.clear();
   return Status::ok();
 }
 

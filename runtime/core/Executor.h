@@ -5,6 +5,7 @@
 #include "runtime/core/CollectiveQueue.h"
 #include "runtime/core/Kernel.h"
 #include "runtime/core/Plan.h"
+#include "runtime/core/RunTimer.h"
 #include "runtime/hal/Channel.h"
 #include "runtime/hal/Device.h"
 
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,12 +46,17 @@ public:
   void setProfiling(bool on) { profiling_ = on; }
   const std::map<std::string, double> &profile() const { return profile_; }
 
-  /// One executed step, for Chrome/Perfetto traces.
+  /// One executed step, or one kernel a step launched, for Chrome/Perfetto
+  /// traces. Times come from the device's events (RunTimer): on a GPU, when
+  /// the work ran, not when it was queued.
   struct TraceEvent {
     int step;         // index in the function
     std::string name; // its op (a fusion group's member: "moe.fused/moe.score")
     double start;     // seconds since the epoch of the steady clock
     double duration;
+    /// A generated step's kernel launch (the kernel's name), one event each
+    /// inside the step's own; empty for the step itself.
+    std::string kernel = "";
   };
   /// Records every executed step while on.
   void setTracing(bool on) { tracing_ = on; }
@@ -57,9 +64,9 @@ public:
   /// Runs the function as one recorded graph (a CUDA graph on a GPU): the
   /// first run launches step by step (libraries initialise then, outside a
   /// recording), the second records every step and replays the recording,
-  /// later runs replay it, until a bind() changes an address. Only where the default stream can record
-  /// and every step is generated code; never while profiling or tracing
-  /// (they time each step). Off by default.
+  /// later runs replay it, until a bind() changes an address. Only where the default stream can
+  /// record and every step is generated code; never while profiling or tracing (they mark each step
+  /// and launch with events). Off by default.
   void setGraphs(bool on) { graphs_ = on; }
   /// Whether runs replay a recorded graph (setGraphs on, and possible).
   bool usesGraphs() const;
@@ -163,9 +170,14 @@ private:
   Status queueSteps();
   Status loadGeneratedCode();
   bool usesGeneratedCode(const plan::Step &step) const;
-  /// Adds prepared step `n`, started at `start`, to the profile and the
-  /// trace (when on).
-  Status recordTiming(size_t n, std::chrono::steady_clock::time_point start);
+  /// While profiling or tracing: marks the current end of the stream's
+  /// work (the start of a step, the end of a launch); nullopt otherwise.
+  StatusOr<std::optional<size_t>> markTiming();
+  /// Prepared step `n`, from mark `begin` to now, to be added to the profile
+  /// and the trace once the run has finished (when on).
+  Status recordTiming(size_t n, std::optional<size_t> begin);
+  /// Reads the run's marks into the profile and the trace.
+  Status finishTiming();
 
   std::shared_ptr<LoadedPlan> plan_;
   hal::Device *device_ = nullptr;
@@ -190,6 +202,15 @@ private:
   std::map<std::string, double> profile_;
   bool tracing_ = false;
   std::vector<TraceEvent> trace_;
+  /// What this run times (profiling or tracing): a step's span, or a
+  /// launch's (`kernel` set), between two marks of `timer_`.
+  struct TimedSpan {
+    size_t n;
+    std::string kernel;
+    size_t begin, end;
+  };
+  std::vector<TimedSpan> spans_;
+  std::unique_ptr<RunTimer> timer_;
   bool graphs_ = false;
   bool allGenerated_ = true; // every step a view or generated code
   std::unique_ptr<hal::Graph> graph_;

@@ -13,14 +13,19 @@ Status writeTraceFile(const std::string &path, const std::string &flag, const Tr
   double origin =
       runs.empty() || runs.front().second.empty() ? 0 : runs.front().second.front().start;
   for (const auto &[step, trace] : runs)
-    for (const Executor::TraceEvent &e : trace)
-      events.push_back({{"name", e.name},
+    for (const Executor::TraceEvent &e : trace) {
+      json args = {{"step", step}, {"index", e.step}};
+      if (!e.kernel.empty())
+        args["op"] = e.name;
+      events.push_back({{"name", e.kernel.empty() ? e.name : e.kernel},
+                        {"cat", e.kernel.empty() ? "op" : "kernel"},
                         {"ph", "X"},
                         {"ts", (e.start - origin) * 1e6},
                         {"dur", e.duration * 1e6},
                         {"pid", 1},
                         {"tid", 1},
-                        {"args", {{"step", step}, {"index", e.step}}}});
+                        {"args", args}});
+    }
   std::string text = json{{"traceEvents", events}, {"displayTimeUnit", "ms"}}.dump();
   return writeFileAtomically(path, flag,
                              [&](int fd) { return writeAll(fd, text.data(), text.size()); });

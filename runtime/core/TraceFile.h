@@ -18,9 +18,11 @@ namespace moec::rt {
 using TracedRuns = std::vector<std::pair<int64_t, std::vector<Executor::TraceEvent>>>;
 
 /// Writes `runs` to `path` (atomically; `flag` names the option in
-/// errors) as Chrome trace events: one complete event per executed step,
-/// `args.step` the run and `args.index` the function's step, times from
-/// the first event.
+/// errors) as Chrome trace events: one complete event per executed step
+/// (category "op"), and inside a generated step's one per kernel it
+/// launched (category "kernel", named after the kernel, `args.op` its
+/// step's op); `args.step` the run and `args.index` the function's step,
+/// times from the first event.
 Status writeTraceFile(const std::string &path, const std::string &flag, const TracedRuns &runs);
 
 } // namespace moec::rt
