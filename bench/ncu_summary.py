@@ -75,18 +75,20 @@ def summarise(rows, units):
         ms *= scale
         e = entries.setdefault(entry_of(row["Kernel Name"]), {
             "launches": 0, "ms": 0.0, "shares": collections.Counter(),
-            "stalls": collections.Counter(), "registers": None})
+            "stalls": collections.Counter(), "weights": collections.Counter(), "registers": None})
         e["launches"] += 1
         e["ms"] += ms
         for label, metric in SHARES:
             value = number(row.get(metric))
-            if value is not None:
+            if value is not None:  # averaged over the launches that have it
                 e["shares"][label] += value * ms
+                e["weights"][label] += ms
         for metric, text in row.items():
             match = STALL.match(metric or "")
             value = number(text)
             if match and value is not None:
                 e["stalls"][match.group(1)] += value * ms
+                e["weights"]["stall " + match.group(1)] += ms
         e["registers"] = number(row.get(REGISTERS)) or e["registers"]
     return entries
 
@@ -95,11 +97,12 @@ def line_of(name, e):
     parts = [f"{name}  x{e['launches']}  {e['ms']:.2f} ms"]
     for label, _ in SHARES:
         if label in e["shares"]:
-            parts.append(f"{label} {e['shares'][label] / e['ms']:.0f}%")
+            parts.append(f"{label} {e['shares'][label] / e['weights'][label]:.0f}%")
     text = "  ".join(parts)
     if e["registers"]:
         text += f"\n    {e['registers']:.0f} regs"
-    stalls = [(k, v / e["ms"]) for k, v in e["stalls"].items() if k != "selected" and v > 0]
+    stalls = [(k, v / e["weights"]["stall " + k]) for k, v in e["stalls"].items()
+              if k != "selected" and v > 0]
     stalls.sort(key=lambda kv: -kv[1])
     if stalls:
         text += ("  stalls: " if e["registers"] else "\n    stalls: ") + ", ".join(
@@ -117,8 +120,9 @@ def main():
     if not entries:
         sys.exit(f"{args.csv}: no kernel with a duration ({DURATION})")
     total = sum(e["ms"] for e in entries.values())
+    launches = sum(e["launches"] for e in entries.values())
     ordered = sorted(entries.items(), key=lambda kv: -kv[1]["ms"])
-    print(f"{len(rows)} launches, {total:.2f} ms in kernels (profiled, one at a time)")
+    print(f"{launches} launches, {total:.2f} ms in kernels (profiled, one at a time)")
     for name, e in ordered[:args.top]:
         print(line_of(name, e))
 

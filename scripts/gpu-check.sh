@@ -215,7 +215,7 @@ cp "$work/demo-trace.json" "$out/traces/demo-kjv.json" 2>/dev/null
 [ -f "$bundle/demo-kjv-bf16.moeb" ] &&
   limit 120 "$bundle/bin/moe-run" "$bundle/demo-kjv-bf16.moeb" --device "$device" --data "$data" \
     --steps 5 --trace "$out/traces/demo-kjv-bf16.json" >/dev/null 2>&1
-result[profile]="$(python3 "$root/bench/trace_top.py" "$work/demo-trace.json" 5 demo 2>&1)"
+result[profile]="$(python3 "$root/bench/trace_top.py" "$work/demo-trace.json" demo 2>&1)"
 fi # wants demo
 
 # 2b. The nccl channel at world size 1 (one GPU): NCCL loaded at run time,
@@ -435,7 +435,7 @@ PY
   # trace also comes back for moec calibrate).
   if time_for 150 && limit 90 "$bundle/bin/moe-run" "$bundle/bench/olmoe4-bf16.moeb" --device cuda \
       --data "$work/olmoe-tokens.bin" --steps 3 --trace "$out/traces/olmoe4-bf16.json" >/dev/null 2>&1; then
-    result[olmoe-ops]="$(python3 "$root/bench/trace_top.py" "$out/traces/olmoe4-bf16.json" 3 olmoe4-bf16 --top 8 2>&1)"
+    result[olmoe-ops]="$(python3 "$root/bench/trace_top.py" "$out/traces/olmoe4-bf16.json" olmoe4-bf16 --top 8 2>&1)"
   fi
 fi
 
@@ -515,7 +515,7 @@ fi
 # 3e. Why the generated kernels take the time they do: Nsight Compute's
 #     counters (SM and memory throughput, the tensor pipe, occupancy, warp
 #     stall reasons) for every kernel of one training step of each bf16
-#     layer, and for OLMoE's expert GEMMs (one layer's). The raw pages come
+#     layer, and for OLMoE's expert kernels (one step's). The raw pages come
 #     back in $OUT/ncu; bench/ncu_summary.py reads them. ncu leaves the
 #     clocks alone (--clock-control none) and replays each kernel once per
 #     counter pass, so the step runs many times slower than timed above.
@@ -544,15 +544,23 @@ if [ "$device" = cuda ] && command -v ncu >/dev/null && wants kernels; then
         "$bundle/bench/$name-bf16.moeb" --steps 1 --device cuda --top-k "$k"
   done <"$bundle/bench/layers.txt"
   if [ -f "$bundle/bench/olmoe4-bf16.moeb" ] && [ -f "$work/olmoe-tokens.bin" ] && time_for 130; then
-    profile_kernels olmoe4-bf16 -k regex:grouped_ffn --launch-count 12 "$bundle/bin/moe-run" \
-        "$bundle/bench/olmoe4-bf16.moeb" --device cuda --data "$work/olmoe-tokens.bin" --steps 1
+    # Every expert kernel of one step, forward and backward (its first step
+    # launches kernel by kernel).
+    count="$("$bundle/bin/moe-inspect" --kernels "$bundle/bench/olmoe4-bf16.moeb" |
+        awk '/^function/ {f = ($2 == "train_step_adamw:")} f && $2 ~ /^moe\.grouped_ffn/ {n += $4} END {print n + 0}')"
+    profile_kernels olmoe4-bf16 -k regex:grouped_ffn --launch-count "$([ "${count:-0}" -gt 0 ] && echo "$count" || echo 48)" \
+        "$bundle/bin/moe-run" "$bundle/bench/olmoe4-bf16.moeb" --device cuda --data "$work/olmoe-tokens.bin" --steps 1
   fi
   [ -n "$kernels" ] || result[kernels]="skipped: $((budget - SECONDS)) s of the budget left"
+elif [ "$device" = cuda ] && wants kernels; then
+  result[kernels]="skipped: no ncu (Nsight Compute) on this machine"
 fi
 
 # 4. Out-of-bounds accesses and races in the generated kernels: one step of
 #    each plan under compute-sanitizer (when the machine has it).
-if [ "$device" = cuda ] && command -v compute-sanitizer >/dev/null && wants sanitizer; then
+if [ "$device" = cuda ] && command -v compute-sanitizer >/dev/null && wants sanitizer && ! time_for 60; then
+  result[sanitizer]="skipped: $((budget - SECONDS)) s of the budget left"
+elif [ "$device" = cuda ] && command -v compute-sanitizer >/dev/null && wants sanitizer; then
   bad=0 checked=0
   # The tensor-core tiles first (bf16 plans of three kinds of experts), then
   # every fp32 plan, while time is left.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # After scripts/gpu-check.sh, on the build machine: fits the GPU's figures
-# to the traces the check brought back (RESULTS/traces: the demo and the
-# layers as they ran there) with `moec calibrate`, starting from the
+# to the traces the check brought back (RESULTS/traces: the demo, the
+# layers and OLMoE as they ran there) with `moec calibrate`, starting from the
 # shipped description of that GPU, then predicts again every plan the
 # check timed (cost-pairs.txt in RESULTS/logs.tar.gz) and prints the
 # cost-model row with the shipped figures and with the fitted ones.

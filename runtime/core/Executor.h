@@ -48,11 +48,15 @@ public:
 
   /// One executed step, or one kernel a step launched, for Chrome/Perfetto
   /// traces. Times come from the device's events (RunTimer): on a GPU, when
-  /// the work ran, not when it was queued.
+  /// the work ran, not when it was queued. A kernel's time runs from the end
+  /// of the work before it (the step's first kernel: from the step's
+  /// start), so it includes any wait for its launch.
   struct TraceEvent {
     int step;         // index in the function
     std::string name; // its op (a fusion group's member: "moe.fused/moe.score")
-    double start;     // seconds since the epoch of the steady clock
+    /// Seconds since the epoch of the steady clock: the host's clock when
+    /// the run was queued, plus the device's time from then.
+    double start;
     double duration;
     /// A generated step's kernel launch (the kernel's name), one event each
     /// inside the step's own; empty for the step itself.

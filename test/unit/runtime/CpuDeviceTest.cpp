@@ -1,11 +1,13 @@
 // CpuDeviceTest.cpp - the device layer's CPU backend, and the executor over it.
-#include "runtime/core/Executor.h"
 #include "runtime/cpu/CpuDevice.h"
+#include "runtime/core/Executor.h"
+#include "runtime/core/RunTimer.h"
 #include "runtime/hal/LocalChannel.h"
 #include "runtime/schema/PlanFooter.h"
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
@@ -15,6 +17,34 @@ using namespace moec;
 using namespace moec::rt;
 
 namespace {
+// Marks between a run's work, read after it: on the cpu device the host's
+// clock when the work before each mark ended. Events are kept for the next
+// run, whose marks start again from its own start.
+TEST(RunTimer, MarksTheTimeBetweenTheWorkOfARun) {
+  auto device = cpu::CpuDevice::create();
+  hal::Stream &stream = device->defaultStream();
+  RunTimer timer(*device);
+  Status early = timer.finish();
+  ASSERT_FALSE(early.isOk());
+  EXPECT_EQ(early.message(), "timing the steps: no run was started");
+  for (int run = 0; run < 2; ++run) {
+    ASSERT_TRUE(timer.start(stream).isOk());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto slept = timer.mark(stream);
+    ASSERT_TRUE(slept.isOk());
+    EXPECT_EQ(*slept, 1u);
+    auto next = timer.mark(stream);
+    ASSERT_TRUE(next.isOk());
+    EXPECT_EQ(*next, 2u);
+    ASSERT_TRUE(timer.finish().isOk());
+    EXPECT_EQ(timer.secondsAt(0), 0.0);
+    EXPECT_GE(timer.secondsAt(1), 0.019) << "run " << run;
+    EXPECT_LT(timer.secondsAt(1), 5.0);
+    EXPECT_GE(timer.secondsAt(2), timer.secondsAt(1));
+    EXPECT_GT(timer.hostStart(), 0.0);
+  }
+}
+
 TEST(CpuDevice, AllocatesZeroedAlignedHostMemory) {
   auto device = cpu::CpuDevice::create();
   EXPECT_EQ(device->kind(), hal::DeviceKind::cpu);
