@@ -19,6 +19,7 @@ constexpr unsigned kBlocksPerSM = 2;
 /// The tile size, the zeroing of rows past the groups and the row-tile
 /// lookup, in device code (what both block GEMMs use).
 constexpr const char *kGemmTilesHelper = R"cuda(#define MOEC_GEMM_TILE 128
+#define MOEC_GEMM_BAND 16
 #define MOEC_GEMM_STORE 0
 #define MOEC_GEMM_ADD 1
 #define MOEC_GEMM_RESUME 2
@@ -39,6 +40,22 @@ struct moec_store_plain {
     moec_store(C + m * ldc + n, accumulate ? moec_load(C + m * ldc + n) + value : value);
   }
 };
+// The output tile of this block, of a grid of gridDim.x column tiles by
+// gridDim.y row tiles: blocks numbered in launch order (x fastest) go down
+// a band of MOEC_GEMM_BAND row tiles before moving one column tile on
+// (Triton's grouped order), so the blocks that run at once share their
+// operands' tiles from L2 (16 row tiles by about 16 column tiles, where
+// row after row of tiles would have a few rows meet every column tile, all
+// of B, read from memory again for each few rows). Every tile once.
+__device__ __forceinline__ void moec_tile_order(long long *col, long long *row) {
+  const long long cols = gridDim.x, rows = gridDim.y;
+  const long long id = (long long)blockIdx.y * cols + blockIdx.x;
+  const long long firstRow = id / (MOEC_GEMM_BAND * cols) * MOEC_GEMM_BAND;
+  const long long height = rows - firstRow < MOEC_GEMM_BAND ? rows - firstRow : MOEC_GEMM_BAND;
+  const long long inBand = id % (MOEC_GEMM_BAND * cols);
+  *row = firstRow + inBand % height;
+  *col = inBand / height;
+}
 // Row tile `tile` of the groups (tiles of 128 rows, group after group):
 // sets the group's first row and row count and the tile's first row within
 // it, and returns the group's expert; -1 for a tile of the rows past every
@@ -461,16 +478,16 @@ void writeRowGroupedGemm(KernelWriter &w, llvm::StringRef label, const RowGroups
   if (rows.firstGroup != 0 && rows.sizes != "nullptr")
     llvm::report_fatal_error("only capacity groups come in chunks");
   std::string local = rows.firstGroup ? "chunkGroup" : "e";
-  w.os() << "  long long first = 0, rows = 0, m0 = 0;\n"
+  w.os() << "  long long first = 0, rows = 0, m0 = 0, colTile, rowTile;\n"
+         << "  moec_tile_order(&colTile, &rowTile);\n"
          << "  const int " << local << " = moec_row_tile(" << rows.sizes << ", " << rows.E << ", "
-         << rows.capacity << "LL, " << rows.count
-         << "LL, blockIdx.y, &first, &rows, &m0);\n";
+         << rows.capacity << "LL, " << rows.count << "LL, rowTile, &first, &rows, &m0);\n";
   if (rows.firstGroup)
     w.os() << "  // Groups " << rows.firstGroup << " on of the whole set.\n"
            << "  const int e = chunkGroup < 0 ? chunkGroup : chunkGroup + " << rows.firstGroup
            << ";\n"
            << "  first += " << rows.firstGroup * rows.capacity << "LL;\n";
-  w.os() << "  const long long n0 = blockIdx.x * (long long)MOEC_GEMM_TILE;\n"
+  w.os() << "  const long long n0 = colTile * MOEC_GEMM_TILE;\n"
          << "  if (e == -2" << (accumulate ? " || e == -1" : "") << ")\n"
          << "    return;\n"
          << "  if (e == -1) {\n"
@@ -521,7 +538,9 @@ void writeDenseReductionGemm(KernelWriter &w, llvm::StringRef label, int64_t M, 
   BlockGemm gemm = useBlockGemm(w);
   w.beginEntry(label, {tilesFor(N), tilesFor(M), static_cast<unsigned>(parts.size())}, kThreads,
                /*usesBarriers=*/true, kBlocksPerSM);
-  w.os() << "  switch (blockIdx.z) {\n";
+  w.os() << "  long long colTile, rowTile;\n"
+         << "  moec_tile_order(&colTile, &rowTile);\n"
+         << "  switch (blockIdx.z) {\n";
   for (auto [z, part] : llvm::enumerate(parts)) {
     if (!part.a.gather.empty() || !part.c.store.empty() || part.c.ld != N)
       llvm::report_fatal_error("a dense reduction product has a dense C and no gather or epilogue");
@@ -529,7 +548,7 @@ void writeDenseReductionGemm(KernelWriter &w, llvm::StringRef label, int64_t M, 
            << "    " << gemm.function << "<true, false>(" << part.a.base << ", " << part.a.ld
            << "LL, " << part.b.base << ", " << part.b.ld << "LL, " << part.c.base << ", " << N
            << "LL, " << M << "LL, " << N << "LL, " << part.rows
-           << "LL, blockIdx.y * (long long)MOEC_GEMM_TILE, blockIdx.x * (long long)MOEC_GEMM_TILE, "
+           << "LL, rowTile * MOEC_GEMM_TILE, colTile * MOEC_GEMM_TILE, "
            << (part.resume ? "MOEC_GEMM_RESUME" : "MOEC_GEMM_STORE") << ");\n"
            << "    break;\n";
   }
@@ -567,7 +586,8 @@ void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGr
   // The chunk's own group: its partial products' place in the workspace.
   std::string local = rows.firstGroup ? "(e - " + std::to_string(rows.firstGroup) + ")" : "e";
   w.os() << "  const int e = " << group << ", slice = blockIdx.z % " << slices << ";\n"
-         << "  long long first, rows;\n"
+         << "  long long first, rows, colTile, rowTile;\n"
+         << "  moec_tile_order(&colTile, &rowTile);\n"
          << "  moec_expert_block(" << rows.sizes << ", e, " << rows.capacity
          << "LL, &first, &rows);\n";
   std::string out = c.base;
@@ -590,8 +610,7 @@ void writeGroupReductionGemm(KernelWriter &w, llvm::StringRef label, const RowGr
     llvm::report_fatal_error("a group-reduction product has no gathered A or epilogue");
   w.os() << "  " << gemm.function << "<true, false>(" << a.base << ", " << a.ld << "LL, " << b.base
          << ", " << b.ld << "LL, " << out << ", " << ldc << "LL, " << M << "LL, " << N
-         << "LL, rows, blockIdx.y * (long long)MOEC_GEMM_TILE, blockIdx.x * "
-            "(long long)MOEC_GEMM_TILE, false);\n";
+         << "LL, rows, rowTile * MOEC_GEMM_TILE, colTile * MOEC_GEMM_TILE, false);\n";
   if (slices == 1)
     return;
   int64_t total = rows.E * M * N;

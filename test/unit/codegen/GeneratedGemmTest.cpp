@@ -38,29 +38,43 @@ class GeneratedGemm : public ::testing::Test {
 protected:
   void SetUp() override {
     test::loadKernelDialects(context_);
+    resize(kRows, kIn, kOut);
+  }
+
+  /// x [rows, in], w [out, in] and dy [rows, out], random.
+  void resize(int64_t rows, int64_t in, int64_t out) {
+    rows_ = rows, in_ = in, out_ = out;
     std::mt19937 random(7);
     std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
     for (auto *values : {&x_, &w_, &dy_})
       values->clear();
-    x_.resize(kRows * kIn);
-    w_.resize(kOut * kIn);
-    dy_.resize(kRows * kOut);
+    x_.resize(rows * in);
+    w_.resize(out * in);
+    dy_.resize(rows * out);
     for (auto *values : {&x_, &w_, &dy_})
       for (float &v : *values)
         v = uniform(random);
   }
 
-  /// The kernel of `op` (its text, @ATTR@ where its attributes go) with
-  /// `precision` (fp32 or bf16), run on cuda-emu over `operands`; returns
-  /// its results, `resultSizes` floats each.
+  /// The kernel of `op` (its text, @ATTR@ where its attributes go, @X@,
+  /// @W@ and @DY@ where the operands' types go) with `precision` (fp32 or
+  /// bf16), run on cuda-emu over `operands`; returns its results,
+  /// `resultSizes` floats each.
   std::vector<std::vector<float>> run(const std::string &op, const std::string &precision,
                                       std::vector<const float *> operands,
                                       std::vector<size_t> resultSizes) {
     std::string text = op;
     text.replace(text.find("@ATTR@"), 6, "{moe.precision = #moe.precision<" + precision + ">}");
-    std::string ir = "func.func @f(%x: tensor<150x140xf32>, %w: tensor<130x140xf32>, "
-                     "%dy: tensor<150x130xf32>) {\n  " +
-                     text + "\n  return\n}\n";
+    auto type = [](int64_t a, int64_t b) {
+      return "tensor<" + std::to_string(a) + "x" + std::to_string(b) + "xf32>";
+    };
+    for (auto [mark, value] : {std::pair<std::string, std::string>{"@X@", type(rows_, in_)},
+                               {"@W@", type(out_, in_)},
+                               {"@DY@", type(rows_, out_)}})
+      for (size_t at; (at = text.find(mark)) != std::string::npos;)
+        text.replace(at, mark.size(), value);
+    std::string ir = "func.func @f(%x: " + type(rows_, in_) + ", %w: " + type(out_, in_) +
+                     ", %dy: " + type(rows_, out_) + ") {\n  " + text + "\n  return\n}\n";
     auto module = mlir::parseSourceString<mlir::ModuleOp>(ir, &context_);
     EXPECT_TRUE(module) << ir;
     if (!module)
@@ -115,14 +129,13 @@ protected:
   test::ScopedCacheDir cacheDir_;
   std::string source_;
   mlir::MLIRContext context_;
+  int64_t rows_ = 0, in_ = 0, out_ = 0;
   std::vector<float> x_, w_, dy_;
 };
 
-constexpr const char *kLinear =
-    "%y = moe.linear %x, %w @ATTR@ : tensor<150x140xf32>, tensor<130x140xf32>";
+constexpr const char *kLinear = "%y = moe.linear %x, %w @ATTR@ : @X@, @W@";
 constexpr const char *kLinearGrad =
-    "%dx, %dw = moe.linear_grad %x, %w, %dy @ATTR@ : (tensor<150x140xf32>, tensor<130x140xf32>, "
-    "tensor<150x130xf32>) -> (tensor<150x140xf32>, tensor<130x140xf32>)";
+    "%dx, %dw = moe.linear_grad %x, %w, %dy @ATTR@ : (@X@, @W@, @DY@) -> (@X@, @W@)";
 
 auto identity = [](float v) { return v; };
 
@@ -161,6 +174,36 @@ TEST_F(GeneratedGemm, Bf16LinearGradientsMultiplyRoundedOperands) {
   EXPECT_LT(relativeError(results[0], product(kRows, kIn, kOut, dy, w, roundToBf16)), 1e-6);
   EXPECT_LT(relativeError(results[1], product(kOut, kIn, kRows, dyT, x, roundToBf16)), 1e-6);
   EXPECT_GT(relativeError(results[1], product(kOut, kIn, kRows, dyT, x, identity)), 1e-4);
+}
+
+TEST_F(GeneratedGemm, EveryTileOnceInBandsOfRowTiles) {
+  // 2200 rows: 18 row tiles and the grid's spare ones, more than a band of
+  // 16 (moec_tile_order), the last band short; 3 column tiles, the last
+  // partial. Blocks take tiles in another order than their numbers: any
+  // tile left out stays NaN, any computed twice is still right, so also
+  // the gradients, whose weight product has the rows as its k.
+  constexpr int64_t rows = 2200, in = 40, out = 300;
+  resize(rows, in, out);
+  auto results = run(kLinear, "fp32", {x_.data(), w_.data()}, {rows * out});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(source_.find("moec_tile_order(&colTile, &rowTile);"), std::string::npos);
+  auto x = [&](int64_t r, int64_t k) { return x_[r * in + k]; };
+  EXPECT_LT(relativeError(results[0],
+                          product(
+                              rows, out, in, x,
+                              [&](int64_t k, int64_t c) { return w_[c * in + k]; }, identity)),
+            1e-6);
+  results = run(kLinearGrad, "fp32", {x_.data(), w_.data(), dy_.data()}, {rows * in, out * in});
+  ASSERT_EQ(results.size(), 2u);
+  auto dy = [&](int64_t r, int64_t k) { return dy_[r * out + k]; };
+  auto dyT = [&](int64_t o, int64_t r) { return dy_[r * out + o]; };
+  EXPECT_LT(relativeError(results[0],
+                          product(
+                              rows, in, out, dy,
+                              [&](int64_t k, int64_t c) { return w_[k * in + c]; }, identity)),
+            1e-6);
+  // (2200 terms each, summed in fp32.)
+  EXPECT_LT(relativeError(results[1], product(out, in, rows, dyT, x, identity)), 1e-5);
 }
 
 } // namespace
