@@ -36,6 +36,8 @@ kernels="" # the rows of Nsight Compute's counters, one per plan
 # so the table is written before the caller's own limit.
 budget="${GPU_CHECK_BUDGET:-540}"
 time_for() { [ $((budget - SECONDS)) -ge "$1" ]; }
+# Kernel launches of one training step (train_step_adamw) of plan $1.
+launches() { "$bundle/bin/moe-inspect" --kernels "$1" | awk '/^function  train_step_adamw/{f=1} f && /launches per run/{print $3; exit}'; }
 # SKIP="parity demo ...": sections not to run (parity, parity-bf16,
 # cublaslt, parity-fused, demo, nccl, bench, layers, layers-fp32, olmoe, fusion, cpu-host,
 # kernels, sanitizer),
@@ -465,7 +467,6 @@ pair() { # plan measured_ms: one line of cost-pairs.txt, and the text for the ta
   printf ', predicted %.1f' "$p"
 }
 if wants fusion && [ -f "$bundle/demo-kjv-fused.moeb" ]; then
-  launches() { "$bundle/bin/moe-inspect" --kernels "$1" | awk '/^function  train_step_adamw/{f=1} f && /launches per run/{print $3; exit}'; }
   median_tokens() { python3 -c "import json,statistics,sys; print(round(statistics.median(json.loads(l)['tokens_per_s'] for l in list(open(sys.argv[1]))[2:] or list(open(sys.argv[1])))))" "$1" 2>/dev/null; }
   line=""
   for variant in "" -fused; do
@@ -538,8 +539,7 @@ if [ "$device" = cuda ] && command -v ncu >/dev/null && wants kernels; then
   while read -r name tokens hidden experts width k; do
     [ -f "$bundle/bench/$name-bf16.moeb" ] && time_for 130 || continue
     # One step's launches (moe_layer_bench runs train_step_adamw).
-    count="$("$bundle/bin/moe-inspect" --kernels "$bundle/bench/$name-bf16.moeb" |
-        awk '/^function  train_step_adamw/{f=1} f && /launches per run/{print $3; exit}')"
+    count="$(launches "$bundle/bench/$name-bf16.moeb")"
     profile_kernels "$name-bf16" --launch-count "${count:-60}" "$bundle/bin/moe_layer_bench" \
         "$bundle/bench/$name-bf16.moeb" --steps 1 --device cuda --top-k "$k"
   done <"$bundle/bench/layers.txt"

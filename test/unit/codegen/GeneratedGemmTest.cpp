@@ -188,20 +188,14 @@ TEST_F(GeneratedGemm, EveryTileOnceInBandsOfRowTiles) {
   ASSERT_EQ(results.size(), 1u);
   EXPECT_NE(source_.find("moec_tile_order(&colTile, &rowTile);"), std::string::npos);
   auto x = [&](int64_t r, int64_t k) { return x_[r * in + k]; };
-  EXPECT_LT(relativeError(results[0],
-                          product(
-                              rows, out, in, x,
-                              [&](int64_t k, int64_t c) { return w_[c * in + k]; }, identity)),
-            1e-6);
+  auto wT = [&](int64_t k, int64_t c) { return w_[c * in + k]; };
+  EXPECT_LT(relativeError(results[0], product(rows, out, in, x, wT, identity)), 1e-6);
   results = run(kLinearGrad, "fp32", {x_.data(), w_.data(), dy_.data()}, {rows * in, out * in});
   ASSERT_EQ(results.size(), 2u);
   auto dy = [&](int64_t r, int64_t k) { return dy_[r * out + k]; };
   auto dyT = [&](int64_t o, int64_t r) { return dy_[r * out + o]; };
-  EXPECT_LT(relativeError(results[0],
-                          product(
-                              rows, in, out, dy,
-                              [&](int64_t k, int64_t c) { return w_[k * in + c]; }, identity)),
-            1e-6);
+  auto w = [&](int64_t k, int64_t c) { return w_[k * in + c]; };
+  EXPECT_LT(relativeError(results[0], product(rows, in, out, dy, w, identity)), 1e-6);
   // (2200 terms each, summed in fp32.)
   EXPECT_LT(relativeError(results[1], product(out, in, rows, dyT, x, identity)), 1e-5);
 }
