@@ -66,6 +66,8 @@ struct Ffn {
   bool gated;
   Activation act;
   std::string w1, w2, w3; // [E, F, d], [E, d, F], [E, F, d]
+  /// The C type of their elements: bf16 copies under bf16 products.
+  std::string weightType = "float";
   int64_t H() const { return gated ? 2 * F : F; }
 };
 
@@ -91,13 +93,15 @@ void writeUp(KernelWriter &w, const RowGroups &rows, const Ffn &f, const GemmOpe
   h1.elementType = hiddenType.str();
   if (!f.gated)
     h1.store = lastStore.str();
-  writeRowGroupedGemm(w, "up1", rows, f.F, f.d, in, {expertMatrix(f.w1, f.F * f.d), f.d, true}, h1);
+  GemmOperand w1{expertMatrix(f.w1, f.F * f.d), f.d, true};
+  w1.elementType = f.weightType;
+  writeRowGroupedGemm(w, "up1", rows, f.F, f.d, in, w1, h1);
   if (f.gated) {
-    GemmOperand h3 = h1;
+    GemmOperand h3 = h1, w3 = w1;
     h3.base = plus(h1.base, std::to_string(f.F));
     h3.store = lastStore.str();
-    writeRowGroupedGemm(w, "up3", rows, f.F, f.d, in, {expertMatrix(f.w3, f.F * f.d), f.d, true},
-                        h3);
+    w3.base = expertMatrix(f.w3, f.F * f.d);
+    writeRowGroupedGemm(w, "up3", rows, f.F, f.d, in, w3, h3);
   }
 }
 
@@ -105,27 +109,38 @@ void writeUp(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef x, 
   writeUp(w, rows, f, GemmOperand{rowsFrom(x, f.d), f.d}, hidden);
 }
 
+/// Workspace for `n` activated elements g = act(h1) [⊙ h3], which only
+/// GEMMs read: bf16 under bf16 products (the tile would round them so as it
+/// loads them), else fp32. Written through moec_store.
+std::string activatedRows(KernelWriter &w, int64_t n) {
+  return w.bf16Products() ? w.workspaceBf16(n) : w.workspaceFloats(n);
+}
+
+/// The C type of the elements activatedRows gives.
+std::string activatedType(KernelWriter &w) { return w.bf16Products() ? "unsigned short" : "float"; }
+
 /// g = act(h1) [⊙ h3] of every row into the workspace (entry act); returns
 /// its address expression ([rows, F]).
 std::string writeActivation(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef hidden) {
-  std::string g = w.workspaceFloats(rows.count * f.F), H = std::to_string(f.H());
+  std::string g = activatedRows(w, rows.count * f.F), H = std::to_string(f.H());
   w.beginEntry("act", gridFor(rows.count * f.F), kBlock, false);
   w.os() << forEachElement(rows.count * f.F) << "  {\n"
          << "    long long r = i / " << f.F << "LL, j = i % " << f.F << "LL;\n"
          << "    float h1 = moec_load(" << hidden << " + r * " << H << "LL + j);\n"
-         << "    " << g << "[i] = " << activationCode(f.act, "h1")
+         << "    moec_store(" << g << " + i, " << activationCode(f.act, "h1")
          << (f.gated ? " * moec_load(" + hidden.str() + " + r * " + H + "LL + " +
                            std::to_string(f.F) + " + j)"
                      : std::string())
-         << ";\n"
+         << ");\n"
          << "  }\n";
   return g;
 }
 
 /// A GEMM epilogue (GemmOperand::store) for the last up projection (up3,
 /// or up1 ungated): it stores the pre-activation, then writes the activated
-/// element g = act(h1) [⊙ h3] of the same row and column into `g` (fp32,
-/// [rows, F], the group's first row), as writeActivation computes it from
+/// element g = act(h1) [⊙ h3] of the same row and column into `g`
+/// (activatedRows, [rows, F], the group's first row), as writeActivation
+/// computes it from
 /// the stored (possibly bf16-rounded) h1 and h3, so the down projection
 /// reads g with no launch of its own (and h3 is not read back from memory:
 /// it is the value being stored).
@@ -136,20 +151,21 @@ std::string activationStore(KernelWriter &w, const Ffn &f, StringRef hidden, Str
   w.helpers()
       << "// Stores a pre-activation, then g = act(h1) [* h3] of its row and\n"
       << "// column: the activation in the up projection's epilogue.\n"
-      << "template <typename TH>\n"
+      << "template <typename TH, typename TG>\n"
       << "struct moec_activation_store {\n"
       << "  const TH *hidden; // the group's first hidden row, [h1 | h3]\n"
-      << "  float *g;         // the group's first activated row\n"
+      << "  TG *g;            // the group's first activated row\n"
       << "  template <typename TC>\n"
       << "  __device__ __forceinline__ void operator()(TC *C, long long ldc, long long m,\n"
       << "                                             long long n, float value, bool) const {\n"
       << "    moec_store(C + m * ldc + n, value);\n"
       << "    const float h1 = moec_load(hidden + m * " << f.H() << "LL + n);\n"
-      << "    g[m * " << f.F << "LL + n] = " << activationCode(f.act, "h1")
-      << (f.gated ? " * moec_load(C + m * ldc + n)" : "") << ";\n"
+      << "    moec_store(g + m * " << f.F << "LL + n, " << activationCode(f.act, "h1")
+      << (f.gated ? " * moec_load(C + m * ldc + n)" : "") << ");\n"
       << "  }\n"
       << "};\n";
-  return "moec_activation_store<" + hiddenType.str() + ">{" + hidden.str() + ", " + g.str() + "}";
+  return "moec_activation_store<" + hiddenType.str() + ", " + activatedType(w) + ">{" +
+         hidden.str() + ", " + g.str() + "}";
 }
 
 /// The up projection (writeUp) whose last GEMM's epilogue also writes the
@@ -159,7 +175,7 @@ std::string activationStore(KernelWriter &w, const Ffn &f, StringRef hidden, Str
 std::string writeUpActivated(KernelWriter &w, const RowGroups &rows, const Ffn &f,
                              const GemmOperand &in, StringRef hidden,
                              StringRef hiddenType = "float") {
-  std::string g = w.workspaceFloats(rows.count * f.F);
+  std::string g = activatedRows(w, rows.count * f.F);
   writeUp(w, rows, f, in, hidden, hiddenType,
           activationStore(w, f, rowsFrom(hidden, f.H()), hiddenType, rowsFrom(g, f.F)));
   return g;
@@ -174,7 +190,7 @@ std::string writeUpActivated(KernelWriter &w, const RowGroups &rows, const Ffn &
 /// activated hidden row, into the pre-activations' gradient through the
 /// activation, as writeDownGradHidden's entry computes it: dh1 = dg ⊙ h3 ⊙
 /// act'(h1) and dh3 = dg ⊙ act(h1) (dh1 = dg ⊙ act'(h1) ungated); it also
-/// writes g = act(h1) [⊙ h3] into `g` (fp32, [rows, F]) for dW2, as
+/// writes g = act(h1) [⊙ h3] into `g` (activatedRows, [rows, F]) for dW2, as
 /// writeActivation computes it. `hidden` points at the group's first row
 /// (of C type `hiddenType`), `g` at the group's first activated row; the
 /// functor's type goes into the kernel's helpers.
@@ -185,10 +201,10 @@ std::string activationGradStore(KernelWriter &w, const Ffn &f, StringRef hidden,
   auto &os = w.helpers();
   os << "// The gradient dg of output (m, n) of act(h1) [* h3] through the\n"
      << "// activation into dh1 [and dh3], and g itself: a GEMM's epilogue.\n"
-     << "template <typename TH>\n"
+     << "template <typename TH, typename TG>\n"
      << "struct moec_activation_grad_store {\n"
      << "  const TH *hidden; // the group's first hidden row, [h1 | h3]\n"
-     << "  float *g;         // the group's first activated row\n"
+     << "  TG *g;            // the group's first activated row\n"
      << "  template <typename TC>\n"
      << "  __device__ __forceinline__ void operator()(TC *C, long long ldc, long long m, long long "
         "n,\n"
@@ -201,14 +217,14 @@ std::string activationGradStore(KernelWriter &w, const Ffn &f, StringRef hidden,
     os << "    const float h3 = moec_load(h + " << F << " + n);\n"
        << "    moec_store(C + m * ldc + n, dgv * h3 * da);\n"
        << "    moec_store(C + m * ldc + " << F << " + n, dgv * a);\n"
-       << "    g[m * " << F << "LL + n] = a * h3;\n";
+       << "    moec_store(g + m * " << F << "LL + n, a * h3);\n";
   else
     os << "    moec_store(C + m * ldc + n, dgv * da);\n"
-       << "    g[m * " << F << "LL + n] = a;\n";
+       << "    moec_store(g + m * " << F << "LL + n, a);\n";
   os << "  }\n"
      << "};\n";
-  return "moec_activation_grad_store<" + hiddenType.str() + ">{" + hidden.str() + ", " + g.str() +
-         "}";
+  return "moec_activation_grad_store<" + hiddenType.str() + ", " + activatedType(w) + ">{" +
+         hidden.str() + ", " + g.str() + "}";
 }
 
 /// y[r, c] = Σ_j g(r, j) W2_e[c, j] (entry down).
@@ -297,9 +313,11 @@ Ffn ffnOf(KernelWriter &w, Value w1, Value w2, Value w3, Activation act) {
   f.d = type.getDimSize(type.getRank() - 1);
   f.gated = static_cast<bool>(w3);
   f.act = act;
-  f.w1 = w.name(w1);
-  f.w2 = w.name(w2);
-  f.w3 = w3 ? w.name(w3) : "";
+  // Weights are GEMM operands only: bf16 copies under bf16 products.
+  f.w1 = w.bf16Operand(w1, w.name(w1));
+  f.w2 = w.bf16Operand(w2, w.name(w2));
+  f.w3 = w3 ? w.bf16Operand(w3, w.name(w3)) : "";
+  f.weightType = w.bf16Products() ? "unsigned short" : "float";
   return f;
 }
 
@@ -318,7 +336,7 @@ struct GroupedFFNUpKernel
       w.acceptBf16(up.getInput());
       w.acceptBf16(up.getHidden());
     }
-    writeUp(w, rows, f, w.name(up.getInput()), "out0");
+    writeUp(w, rows, f, w.bf16Operand(up.getInput(), w.name(up.getInput())), "out0");
     return w.finish();
   }
 };
@@ -353,6 +371,10 @@ public:
     return it->second;
   }
 
+  /// A GEMM operand as the bf16 tile reads it best
+  /// (KernelWriter::bf16Operand).
+  std::string bf16Operand(Value inner) { return w_.bf16Operand(inner, name(inner)); }
+
   /// `inner` is read and written through moec_load / moec_store only.
   void acceptBf16(Value inner) {
     if (Value value = outer(inner))
@@ -365,15 +387,16 @@ private:
   llvm::DenseMap<Value, std::string> inside_;
 };
 
-Ffn ffnOf(GroupValues &v, Value w1, Value w2, Value w3, Activation act) {
+Ffn ffnOf(KernelWriter &w, GroupValues &v, Value w1, Value w2, Value w3, Activation act) {
   auto type = cast<RankedTensorType>(w1.getType());
   return {type.getDimSize(type.getRank() - 2),
           type.getDimSize(type.getRank() - 1),
           static_cast<bool>(w3),
           act,
-          v.name(w1),
-          v.name(w2),
-          w3 ? v.name(w3) : ""};
+          v.bf16Operand(w1),
+          v.bf16Operand(w2),
+          w3 ? v.bf16Operand(w3) : "",
+          w.bf16Products() ? "unsigned short" : "float"};
 }
 
 RowGroups rowsOf(GroupValues &v, Value input, Value groupSizes, Value w1) {
@@ -382,10 +405,12 @@ RowGroups rowsOf(GroupValues &v, Value input, Value groupSizes, Value w1) {
 }
 
 /// The dispatched rows as a GEMM's A: slot s is token row slot_tokens[s] of
-/// the hidden states, loaded through the index.
-GemmOperand gatheredRows(GroupValues &v, DispatchOp dispatch, int64_t d) {
+/// the hidden states (a bf16 copy under bf16 products), loaded through the
+/// index.
+GemmOperand gatheredRows(KernelWriter &w, GroupValues &v, DispatchOp dispatch, int64_t d) {
   auto tokens = cast<RankedTensorType>(dispatch.getInput().getType());
-  GemmOperand in{v.name(dispatch.getInput()), d};
+  GemmOperand in{v.bf16Operand(dispatch.getInput()), d};
+  in.elementType = w.bf16Products() ? "unsigned short" : cTypeOf(dispatch.getInput());
   in.gather = plus(v.name(dispatch.getSlotTokens()), "first");
   in.gatherEnd = tokens.getDimSize(0);
   return in;
@@ -407,7 +432,7 @@ FailureOr<CudaKernel> fusedExpertForward(FusedOp fused, DispatchOp dispatch, Gro
                                          GroupedFFNDownOp down) {
   KernelWriter w(fused, dispatch ? "fused_dispatch_expert" : "fused_expert");
   GroupValues v(w, fused);
-  Ffn f = ffnOf(v, up.getW1(), down.getW2(), up.getW3(), down.getActivation());
+  Ffn f = ffnOf(w, v, up.getW1(), down.getW2(), up.getW3(), down.getActivation());
   if (failed(checkGated(fused, down.getGated(), up.getW3())))
     return failure();
   RowGroups rows = rowsOf(v, up.getInput(), up.getGroupSizes(), up.getW1());
@@ -418,8 +443,8 @@ FailureOr<CudaKernel> fusedExpertForward(FusedOp fused, DispatchOp dispatch, Gro
     v.acceptBf16(up.getHidden());
     v.acceptBf16(down.getResult());
   }
-  GemmOperand in = dispatch ? gatheredRows(v, dispatch, f.d)
-                            : GemmOperand{rowsFrom(v.name(up.getInput()), f.d), f.d};
+  GemmOperand in = dispatch ? gatheredRows(w, v, dispatch, f.d)
+                            : GemmOperand{rowsFrom(v.bf16Operand(up.getInput()), f.d), f.d};
   std::string g = writeUpActivated(w, rows, f, in, v.name(up.getHidden()), cTypeOf(up.getHidden()));
   writeDown(w, rows, f, g, v.name(down.getResult()));
   return w.finish();
@@ -433,7 +458,7 @@ FailureOr<CudaKernel> fusedExpertBackward(FusedOp fused, GroupedFFNDownGradOp do
                                           GroupedFFNUpGradOp up) {
   KernelWriter w(fused, "fused_expert_grad");
   GroupValues v(w, fused);
-  Ffn f = ffnOf(v, up.getW1(), down.getW2(), up.getW3(), down.getActivation());
+  Ffn f = ffnOf(w, v, up.getW1(), down.getW2(), up.getW3(), down.getActivation());
   if (failed(checkGated(fused, down.getGated(), up.getW3())))
     return failure();
   RowGroups rows = rowsOf(v, down.getHidden(), down.getGroupSizes(), up.getW1());
@@ -443,9 +468,9 @@ FailureOr<CudaKernel> fusedExpertBackward(FusedOp fused, GroupedFFNDownGradOp do
   v.acceptBf16(down.getDhidden());
   if (w.bf16Products())
     v.acceptBf16(up.getInput());
-  std::string hidden = v.name(down.getHidden()), dy = v.name(down.getDresult());
+  std::string hidden = v.name(down.getHidden()), dy = v.bf16Operand(down.getDresult());
   std::string dh = v.name(down.getDhidden());
-  std::string g = w.workspaceFloats(rows.count * f.F);
+  std::string g = activatedRows(w, rows.count * f.F);
   GemmOperand dhidden{rowsFrom(dh, f.H()), f.H()};
   dhidden.store = activationGradStore(w, f, rowsFrom(hidden, f.H()), cTypeOf(down.getHidden()),
                                       rowsFrom(g, f.F));
@@ -455,7 +480,7 @@ FailureOr<CudaKernel> fusedExpertBackward(FusedOp fused, GroupedFFNDownGradOp do
   writeDownGradWeight(w, rows, f, g, dy, v.name(down.getDw2()));
   writeUpGradInput(w, rows, f, dh, v.name(up.getDinput()));
   auto dweights = up.getDweights();
-  writeUpGradWeights(w, rows, f, v.name(up.getInput()), dh, v.name(dweights[0]),
+  writeUpGradWeights(w, rows, f, v.bf16Operand(up.getInput()), dh, v.name(dweights[0]),
                      f.gated ? v.name(dweights[1]) : "");
   return w.finish();
 }
@@ -478,14 +503,14 @@ FailureOr<CudaKernel> fusedDispatchKernel(Operation *op) {
   KernelWriter w(op, up ? "fused_dispatch_up" : "fused_dispatch_ffn");
   GroupValues v(w, fused);
   Value w3 = up ? up.getW3() : ffn.getW3();
-  Ffn f = up ? ffnOf(v, up.getW1(), up.getW1(), w3, Activation::relu)
-             : ffnOf(v, ffn.getW1(), ffn.getW2(), w3, ffn.getActivation());
+  Ffn f = up ? ffnOf(w, v, up.getW1(), up.getW1(), w3, Activation::relu)
+             : ffnOf(w, v, ffn.getW1(), ffn.getW2(), w3, ffn.getActivation());
   RowGroups rows = up ? rowsOf(v, up.getInput(), up.getGroupSizes(), up.getW1())
                       : rowsOf(v, ffn.getInput(), ffn.getGroupSizes(), ffn.getW1());
   Value out = consumer->getResult(0);
   if (w.bf16Products())
     v.acceptBf16(out); // stored by the bf16 tile's moec_store
-  GemmOperand in = gatheredRows(v, dispatch, f.d);
+  GemmOperand in = gatheredRows(w, v, dispatch, f.d);
   if (ffn) {
     // The whole FFN, as moe.grouped_ffn's own kernel: the up half into the
     // workspace, the activation in its epilogue, the down half.
@@ -530,8 +555,14 @@ struct GroupedFFNDownKernel
     auto down = cast<GroupedFFNDownOp>(op);
     auto w2 = cast<RankedTensorType>(down.getW2().getType());
     KernelWriter w(op, "grouped_ffn_down");
-    Ffn f{w2.getDimSize(2), w2.getDimSize(1), down.getGated(), down.getActivation(), "",
-          w.name(down.getW2()), ""};
+    Ffn f{w2.getDimSize(2),
+          w2.getDimSize(1),
+          down.getGated(),
+          down.getActivation(),
+          "",
+          w.bf16Operand(down.getW2(), w.name(down.getW2())),
+          "",
+          w.bf16Products() ? "unsigned short" : "float"};
     RowGroups rows = rowsOf(w, down.getHidden(), down.getGroupSizes(), w2.getDimSize(0));
     // Read by writeActivation's moec_load; stored by the bf16 tile's
     // moec_store.
@@ -553,7 +584,8 @@ struct GroupedFFNKernel : CudaKernelOpInterface::ExternalModel<GroupedFFNKernel,
     RowGroups rows = rowsOf(w, ffn.getInput(), ffn.getGroupSizes(),
                        cast<RankedTensorType>(ffn.getW1().getType()).getDimSize(0));
     std::string hidden = w.workspaceFloats(rows.count * f.H());
-    writeDown(w, rows, f, writeUpActivated(w, rows, f, w.name(ffn.getInput()), hidden), "out0");
+    std::string x = w.bf16Operand(ffn.getInput(), w.name(ffn.getInput()));
+    writeDown(w, rows, f, writeUpActivated(w, rows, f, x, hidden), "out0");
     return w.finish();
   }
 };
@@ -565,12 +597,19 @@ struct GroupedFFNDownGradKernel
     auto w2 = cast<RankedTensorType>(grad.getW2().getType());
     KernelWriter w(op, "grouped_ffn_down_grad");
     w.useHelper(kActivationGradHelpers);
-    Ffn f{w2.getDimSize(2), w2.getDimSize(1), grad.getGated(), grad.getActivation(), "",
-          w.name(grad.getW2()), ""};
+    Ffn f{w2.getDimSize(2),
+          w2.getDimSize(1),
+          grad.getGated(),
+          grad.getActivation(),
+          "",
+          w.bf16Operand(grad.getW2(), w.name(grad.getW2())),
+          "",
+          w.bf16Products() ? "unsigned short" : "float"};
     RowGroups rows = rowsOf(w, grad.getHidden(), grad.getGroupSizes(), w2.getDimSize(0));
     w.acceptBf16(grad.getHidden());  // read by moec_load only
     w.acceptBf16(grad.getDhidden()); // written by moec_store only
-    std::string h = w.name(grad.getHidden()), dy = w.name(grad.getDresult());
+    std::string h = w.name(grad.getHidden());
+    std::string dy = w.bf16Operand(grad.getDresult(), w.name(grad.getDresult()));
     writeDownGradHidden(w, rows, f, h, dy, "out0");
     writeDownGradWeight(w, rows, f, writeActivation(w, rows, f, h), dy, "out1");
     return w.finish();
@@ -590,9 +629,10 @@ struct GroupedFFNUpGradKernel
       w.acceptBf16(grad.getInput());
       w.acceptBf16(grad.getDhidden());
     }
-    std::string dh = w.name(grad.getDhidden());
+    std::string dh = w.bf16Operand(grad.getDhidden(), w.name(grad.getDhidden()));
+    std::string x = w.bf16Operand(grad.getInput(), w.name(grad.getInput()));
     writeUpGradInput(w, rows, f, dh, "out0");
-    writeUpGradWeights(w, rows, f, w.name(grad.getInput()), dh, "out1", "out2");
+    writeUpGradWeights(w, rows, f, x, dh, "out1", "out2");
     return w.finish();
   }
 };
@@ -606,7 +646,7 @@ FailureOr<CudaKernel> denseFfn(Operation *op, StringRef stem, Value x, const Ffn
   RowGroups rows = denseRows(x);
   std::string in = w.name(x);
   std::string hidden = w.workspaceFloats(rows.count * f.H());
-  writeDown(w, rows, f, writeUpActivated(w, rows, f, in, hidden), "out0");
+  writeDown(w, rows, f, writeUpActivated(w, rows, f, w.bf16Operand(x, in), hidden), "out0");
   if (gate) {
     w.beginEntry("sigmoid_gate", gridFor(rows.count), kBlock, false);
     w.os() << forEachElement(rows.count, "t") << "  {\n"
@@ -653,8 +693,11 @@ FailureOr<CudaKernel> denseFfnGrad(KernelWriter &w, Value x, const Ffn &f, Value
   std::string in = w.name(x), g = gate ? w.name(gate) : "", dyName = w.name(dy);
   w.useHelper(kActivationGradHelpers);
   std::string hidden = w.workspaceFloats(T * H), dhidden = w.workspaceFloats(T * H);
-  std::string activation = writeUpActivated(w, rows, f, in, hidden);
-  std::string upstream = dyName, dz;
+  // The GEMMs' x (and dy, when no gate scales it): bf16 copies under bf16
+  // products; the gate's own loops read the fp32 ones.
+  std::string inGemm = w.bf16Operand(x, in);
+  std::string upstream = gate ? dyName : w.bf16Operand(dy, dyName), dz;
+  std::string activation = writeUpActivated(w, rows, f, inGemm, hidden);
   if (gate) {
     // The gate per token, dy scaled by it, the ungated output f, and
     // dz = (dy · f) g (1 − g).
@@ -682,7 +725,7 @@ FailureOr<CudaKernel> denseFfnGrad(KernelWriter &w, Value x, const Ffn &f, Value
   // Results: dinput, dw1, dw2, [dw3], [dgate].
   writeDownGradWeight(w, rows, f, activation, upstream, "out2");
   writeUpGradInput(w, rows, f, dhidden, "out0");
-  writeUpGradWeights(w, rows, f, in, dhidden, "out1", f.gated ? "out3" : "");
+  writeUpGradWeights(w, rows, f, inGemm, dhidden, "out1", f.gated ? "out3" : "");
   if (gate) {
     std::string dgate = "out" + std::to_string(gateResult);
     w.beginEntry("gate_input", gridFor(T * d), kBlock, false);

@@ -57,8 +57,9 @@ FailureOr<CudaKernel> linearKernel(Operation *op, StringRef stem, Value x, Value
     libraryProduct(k, "product", rows, out, in, x, in, false, weight, in, /*bTransposed=*/true,
                    op->getResult(0));
   else
-    writeRowGroupedGemm(k, "product", everyRow(rows), out, in, {k.name(x), in},
-                        {k.name(weight), in, /*transposed=*/true}, {"out0", out});
+    writeRowGroupedGemm(k, "product", everyRow(rows), out, in, {k.bf16Operand(x, k.name(x)), in},
+                        {k.bf16Operand(weight, k.name(weight)), in, /*transposed=*/true},
+                        {"out0", out});
   if (bias) {
     k.beginEntry("bias", {blocksFor(rows * out, 256), 1, 1}, {256, 1, 1}, false);
     k.os() << forEachElement(rows * out) << "    out0[i] += " << k.name(bias) << "[i % " << out
@@ -97,13 +98,17 @@ struct LinearGradKernel : CudaKernelOpInterface::ExternalModel<LinearGradKernel,
                      op->getResult(1));
       return k.finish();
     }
-    writeRowGroupedGemm(k, "input", everyRow(rows), in, out, {"in2", out}, {"in1", in},
-                        {"out0", in});
+    // Operands as the bf16 tile reads them best (bf16 copies under bf16
+    // products).
+    std::string x = k.bf16Operand(op->getOperand(0), "in0");
+    std::string weight = k.bf16Operand(op->getOperand(1), "in1");
+    std::string dy = k.bf16Operand(op->getOperand(2), "in2");
+    writeRowGroupedGemm(k, "input", everyRow(rows), in, out, {dy, out}, {weight, in}, {"out0", in});
     auto fromFirst = [](StringRef base, int64_t width) {
       return "(" + base.str() + " + first * " + std::to_string(width) + "LL)";
     };
-    writeGroupReductionGemm(k, "weight", everyRow(rows), out, in, {fromFirst("in2", out), out},
-                            {fromFirst("in0", in), in}, {"out1", in});
+    writeGroupReductionGemm(k, "weight", everyRow(rows), out, in, {fromFirst(dy, out), out},
+                            {fromFirst(x, in), in}, {"out1", in});
     return k.finish();
   }
 };

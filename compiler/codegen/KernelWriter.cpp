@@ -249,6 +249,33 @@ std::string KernelWriter::workspaceFloats(int64_t n) {
   return "((float *)(workspace + " + std::to_string(offset) + "LL))";
 }
 
+std::string KernelWriter::workspaceBf16(int64_t n) {
+  return "((unsigned short *)" + workspaceFloats((n + 1) / 2) + ")";
+}
+
+void KernelWriter::releaseWorkspace(uint64_t mark) {
+  workspaceEnd_ = mark;
+  llvm::erase_if(bf16Copies_, [&](const Bf16Copy &copy) { return copy.offset >= mark; });
+}
+
+std::string KernelWriter::bf16Operand(Value value, StringRef name) {
+  auto type = cast<RankedTensorType>(value.getType());
+  if (!bf16Products() || !type.getElementType().isF32())
+    return name.str();
+  for (const Bf16Copy &copy : bf16Copies_)
+    if (copy.name == name)
+      return copy.copy;
+  int64_t n = type.getNumElements();
+  uint64_t offset = (workspaceEnd_ + 255) / 256 * 256;
+  std::string copy = workspaceBf16(n);
+  bool identifier = llvm::all_of(name, [](char c) { return llvm::isAlnum(c) || c == '_'; });
+  beginEntry("bf16_" + (identifier ? name.str() : std::to_string(bf16Copies_.size())),
+             {blocksFor(n, 256), 1, 1}, {256, 1, 1}, /*usesBarriers=*/false);
+  os() << forEachElement(n) << "    moec_store(" << copy << " + i, " << name << "[i]);\n";
+  bf16Copies_.push_back({name.str(), copy, offset});
+  return copy;
+}
+
 FailureOr<CudaKernel> KernelWriter::finish(std::array<unsigned, 3> grid,
                                            std::array<unsigned, 3> block,
                                            bool usesBarriers) {

@@ -58,12 +58,14 @@ public:
   /// Reserves `n` floats of workspace after what is already reserved
   /// (256-byte aligned) and returns the expression of their address.
   std::string workspaceFloats(int64_t n);
+  /// Reserves `n` bf16 elements likewise (`unsigned short *`).
+  std::string workspaceBf16(int64_t n);
   /// Where the next reservation would start; releaseWorkspace(mark) hands
   /// back everything reserved since, for entries after it to reuse (a
   /// chunk's scratch for the next chunk). The workspace keeps the largest
   /// size ever reserved.
   uint64_t workspaceMark() const { return workspaceEnd_; }
-  void releaseWorkspace(uint64_t mark) { workspaceEnd_ = mark; }
+  void releaseWorkspace(uint64_t mark);
 
   /// The parameter of operand or result `value` ("in2", "out0").
   std::string name(mlir::Value value) const;
@@ -80,6 +82,14 @@ public:
   /// moec_store (or a GEMM tile's C), so it may be stored in bf16; any other
   /// bf16 operand or result is an error, never bits read as floats.
   void acceptBf16(mlir::Value value) { bf16Values_.push_back(value); }
+  /// A GEMM operand `value` (named `name`) as the bf16 tile reads it best.
+  /// When the op's products are bf16 and `value` is stored in fp32: a copy
+  /// rounded to bf16 in the workspace, made by an entry begun here the
+  /// first time `name` is asked for (so call it before the products'
+  /// entries). The tile rounds an fp32 operand to the same bf16 as it loads
+  /// it, so the products are the same; it moves half the bytes into shared
+  /// memory. Otherwise `name` itself.
+  std::string bf16Operand(mlir::Value value, llvm::StringRef name);
 
   /// The module with its entries, in launch order.
   mlir::FailureOr<CudaKernel> finish();
@@ -104,6 +114,11 @@ private:
   std::vector<std::unique_ptr<Entry>> entries_;
   std::vector<const char *> usedHelpers_;
   std::vector<mlir::Value> bf16Values_;
+  struct Bf16Copy {
+    std::string name, copy;
+    uint64_t offset; // in the workspace
+  };
+  std::vector<Bf16Copy> bf16Copies_;
   uint64_t workspaceBytes_ = 0; // the largest reservation
   uint64_t workspaceEnd_ = 0;   // the end of the current ones
 };

@@ -1,5 +1,6 @@
 //===- TiledGemm.cpp - generated fp32 GEMMs over expert row groups --------===//
 #include "compiler/codegen/TiledGemm.h"
+#include "compiler/codegen/AsyncGemmTile.h"
 #include "compiler/codegen/DeviceHelpers.h"
 
 #include "llvm/Support/ErrorHandling.h"
@@ -284,6 +285,48 @@ inline void moec_mma_bf16(float *d, const moec_frag_a &a, const moec_frag_b &b) 
   }
 }
 #endif
+// A warp's 64 x 32 outputs from (m0, n0), 4 x 4 mma tiles of 16 x 8 (lane
+// l: rows l/4 and + 8, columns 2 (l%4) and + 1 of each): zeros, or C's
+// values when resuming.
+template <typename TC>
+__device__ __forceinline__ void moec_mma_begin(float (&acc)[4][4][4], const TC *C, long long ldc,
+                                               long long M, long long N, long long m0,
+                                               long long n0, int accumulate) {
+  const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const long long m = m0 + 16 * i + g + 8 * (e / 2);
+        const long long n = n0 + 8 * j + 2 * q + e % 2;
+        acc[i][j][e] = accumulate == MOEC_GEMM_RESUME && m < M && n < N
+                           ? moec_load(C + m * ldc + n)
+                           : 0.0f;
+      }
+}
+// The warp's outputs into C (inside M x N) through the epilogue.
+template <typename TC, class SC>
+__device__ __forceinline__ void moec_mma_end(const float (&acc)[4][4][4], TC *C, long long ldc,
+                                             long long M, long long N, long long m0, long long n0,
+                                             int accumulate, SC storeC) {
+  const int lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const long long m = m0 + 16 * i + g + 8 * (e / 2);
+      if (m >= M)
+        continue;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const long long n = n0 + 8 * j + 2 * q + e % 2;
+        if (n < N)
+          storeC(C, ldc, m, n, acc[i][j][e], accumulate == MOEC_GEMM_ADD);
+      }
+    }
+}
 // A pair of k-adjacent elements stored next to each other (at p, p + 1;
 // p aligned to the pair), packed as bf16.
 __device__ __forceinline__ unsigned moec_bf16_pair(const float *p) {
@@ -297,33 +340,22 @@ __device__ __forceinline__ unsigned moec_bf16_pair(const unsigned short *p) {
 // moec_gemm_tile; each of A, B and C is stored in fp32 or bf16 (an
 // operand stored in bf16 enters shared memory unchanged, as one in fp32
 // after rounding). 256 threads = 8 warps of 64 x 32 outputs (2 x 4 warps),
-// each 4 x 4 mma tiles of 16 x 8; K in steps of 32, double-buffered.
-template <bool AT, bool BT, typename TA, typename TB, typename TC, bool GA = false,
-          class SC = moec_store_plain>
-__device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, const TB *B,
-                                                    long long ldb, TC *C, long long ldc,
-                                                    long long M, long long N, long long K,
-                                                    long long m0, long long n0, int accumulate,
-                                                    const int *rowsA = nullptr,
-                                                    long long rowsAEnd = 0, SC storeC = SC()) {
+// each 4 x 4 mma tiles of 16 x 8; K in steps of 32, double-buffered
+// through registers in `smem` (40 KiB, 16-byte aligned).
+template <bool AT, bool BT, typename TA, typename TB, typename TC, bool GA, class SC>
+__device__ __forceinline__ void moec_gemm_tile_bf16_staged(unsigned short *smem, const TA *A,
+                                                           long long lda, const TB *B,
+                                                           long long ldb, TC *C, long long ldc,
+                                                           long long M, long long N, long long K,
+                                                           long long m0, long long n0,
+                                                           int accumulate, const int *rowsA,
+                                                           long long rowsAEnd, SC storeC) {
   static_assert(!(GA && AT), "a gathered A is stored by rows");
-  __shared__ __align__(16) moec_bf16_tile As[2], Bs[2];
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  moec_bf16_tile *As = reinterpret_cast<moec_bf16_tile *>(smem), *Bs = As + 2;
+  const int tid = threadIdx.x, warp = tid / 32;
   const int wm = warp / 4 * 64, wn = warp % 4 * 32;
   float acc[4][4][4];
-  const int g = lane / 4, q = lane % 4;
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const long long m = m0 + wm + 16 * i + g + 8 * (e / 2);
-        const long long n = n0 + wn + 8 * j + 2 * q + e % 2;
-        acc[i][j][e] = accumulate == MOEC_GEMM_RESUME && m < M && n < N
-                           ? moec_load(C + m * ldc + n)
-                           : 0.0f;
-      }
+  moec_mma_begin(acc, C, ldc, M, N, m0 + wm, n0 + wn, accumulate);
   // Each thread moves 8 pairs of k-adjacent elements of each operand a
   // step (rounded and packed into one word per pair). When k is the
   // contiguous index in memory: rows tid / 16 + 16 i, k = 2 (tid % 16);
@@ -414,20 +446,7 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
     }
     __syncthreads();
   }
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const long long m = m0 + wm + 16 * i + g + 8 * (e / 2);
-      if (m >= M)
-        continue;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const long long n = n0 + wn + 8 * j + 2 * q + e % 2;
-        if (n < N)
-          storeC(C, ldc, m, n, acc[i][j][e], accumulate == MOEC_GEMM_ADD);
-      }
-    }
+  moec_mma_end(acc, C, ldc, M, N, m0 + wm, n0 + wn, accumulate, storeC);
 }
 )cuda";
 
@@ -442,6 +461,7 @@ BlockGemm useBlockGemm(KernelWriter &w) {
   w.useHelper(kGemmTilesHelper);
   if (w.bf16Products()) {
     w.useHelper(kTiledGemmBf16Helper);
+    w.useHelper(kTiledGemmAsyncHelper);
     return {"moec_gemm_tile_bf16", 32};
   }
   w.useHelper(kTiledGemmHelper);

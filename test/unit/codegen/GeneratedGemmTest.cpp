@@ -176,6 +176,33 @@ TEST_F(GeneratedGemm, Bf16LinearGradientsMultiplyRoundedOperands) {
   EXPECT_GT(relativeError(results[1], product(kOut, kIn, kRows, dyT, x, identity)), 1e-4);
 }
 
+TEST_F(GeneratedGemm, Bf16OperandsCopiedAsynchronouslyInEveryLayout) {
+  // Leading dimensions that are multiples of 8: the kernels copy x, W and
+  // dy to bf16 first and the pipelined tile (cp.async, ldmatrix[.trans])
+  // multiplies them: A and B with k contiguous (forward), B with k strided
+  // (dx = dy W), A and B with k strided (dW = dyᵀ x). Partial row, column
+  // and k tiles all round (150 rows, K = 136 and 150 are not multiples of
+  // the k step of 32).
+  constexpr int64_t rows = 150, in = 136, out = 120;
+  resize(rows, in, out);
+  auto results = run(kLinear, "bf16", {x_.data(), w_.data()}, {rows * out});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(source_.find("cp.async.cg.shared.global"), std::string::npos);
+  EXPECT_NE(source_.find("_bf16_in0("), std::string::npos) << "x copied to bf16";
+  EXPECT_NE(source_.find("_bf16_in1("), std::string::npos) << "W copied to bf16";
+  auto x = [&](int64_t r, int64_t k) { return x_[r * in + k]; };
+  auto wT = [&](int64_t k, int64_t c) { return w_[c * in + k]; };
+  EXPECT_LT(relativeError(results[0], product(rows, out, in, x, wT, roundToBf16)), 1e-6);
+  EXPECT_GT(relativeError(results[0], product(rows, out, in, x, wT, identity)), 1e-4);
+  results = run(kLinearGrad, "bf16", {x_.data(), w_.data(), dy_.data()}, {rows * in, out * in});
+  ASSERT_EQ(results.size(), 2u);
+  auto dy = [&](int64_t r, int64_t k) { return dy_[r * out + k]; };
+  auto dyT = [&](int64_t o, int64_t r) { return dy_[r * out + o]; };
+  auto w = [&](int64_t k, int64_t c) { return w_[k * in + c]; };
+  EXPECT_LT(relativeError(results[0], product(rows, in, out, dy, w, roundToBf16)), 1e-6);
+  EXPECT_LT(relativeError(results[1], product(out, in, rows, dyT, x, roundToBf16)), 1e-6);
+}
+
 TEST_F(GeneratedGemm, EveryTileOnceInBandsOfRowTiles) {
   // 2200 rows: 18 row tiles and the grid's spare ones, more than a band of
   // 16 (moec_tile_order), the last band short; 3 column tiles, the last
