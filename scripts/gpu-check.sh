@@ -384,6 +384,31 @@ PY
 )"
     [ -s "$work/bench-$name-bf16-grouped_mm.json" ] || result[$name-bf16]+=" ($(tail -n 1 "$work/bench-$name-bf16-grouped_mm.err"))"
     layers+=" $name-bf16"
+    # The same layer on the staged bf16 tile (moec --bf16-tile=staged):
+    # what the pipelined one (bf16 operand copies, cp.async) gains.
+    [ -f "$bundle/bench/$name-bf16-staged.moeb" ] || continue
+    if ! time_for 90; then
+      result[$name-bf16-staged]="skipped: $((budget - SECONDS)) s of the budget left"; layers+=" $name-bf16-staged"; continue
+    fi
+    limit 150 "$bundle/bin/moe_layer_bench" "$bundle/bench/$name-bf16-staged.moeb" --steps "${BIG_STEPS:-3}" \
+        --device "$device" --top-k "$k" >"$work/bench-$name-bf16-staged.json" 2>"$work/bench-$name-bf16-staged.err"
+    result[$name-bf16-staged]="$(python3 - "$work/bench-$name-bf16-staged.json" "$work/bench-$name-bf16-moec.json" <<'PY' 2>&1
+import json, sys
+try:
+    staged = json.load(open(sys.argv[1]))
+except Exception:
+    sys.exit("FAIL (moec --bf16-tile=staged)")
+try:
+    pipelined = json.load(open(sys.argv[2]))
+except Exception:
+    pipelined = None
+line = f"staged tile {staged['step_seconds']*1e3:.1f} ms"
+if pipelined:
+    line += f"; pipelined {pipelined['step_seconds']*1e3:.1f} ms = {staged['step_seconds'] / pipelined['step_seconds']:.2f}x"
+print(line)
+PY
+)"
+    layers+=" $name-bf16-staged"
   done <"$bundle/bench/layers.txt"
 fi
 

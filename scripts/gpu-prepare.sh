@@ -70,6 +70,10 @@ while read -r name tokens hidden experts width k; do
     "$build/bin/moec" "$bundle/bench/$name.mlir" --target=cuda --gpu-arch="$arch" \
         --precision="$precision" -o "$bundle/bench/$name$suffix.moeb"
   done
+  # The bf16 layer on the staged tile too (moec --bf16-tile=staged): the
+  # check times it beside the default, pipelined one.
+  "$build/bin/moec" "$bundle/bench/$name.mlir" --target=cuda --gpu-arch="$arch" \
+      --precision=bf16 --bf16-tile=staged -o "$bundle/bench/$name-bf16-staged.moeb"
   # Every fusion strategy, for the table of time and launches per strategy.
   for strategy in router dispatch expert moe all; do
     "$build/bin/moec" "$bundle/bench/$name.mlir" --target=cuda --gpu-arch="$arch" \

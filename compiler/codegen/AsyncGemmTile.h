@@ -278,6 +278,7 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
                                                     const int *rowsA = nullptr,
                                                     long long rowsAEnd = 0, SC storeC = SC()) {
   __shared__ __align__(16) unsigned short smem[MOEC_ASYNC_STAGES * 2 * MOEC_ASYNC_PIECE];
+#ifndef MOEC_BF16_STAGED
   if constexpr (moec_is_bf16<TA>::value && moec_is_bf16<TB>::value) {
     if (lda % 8 == 0 && ldb % 8 == 0 && (unsigned long long)A % 16 == 0 &&
         (unsigned long long)B % 16 == 0) {
@@ -286,11 +287,16 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
       return;
     }
   }
+#endif
   moec_gemm_tile_bf16_staged<AT, BT, TA, TB, TC, GA, SC>(smem, A, lda, B, ldb, C, ldc, M, N, K,
                                                          m0, n0, accumulate, rowsA, rowsAEnd,
                                                          storeC);
 }
 )cuda";
+
+/// Before kTiledGemmAsyncHelper: every product on the staged tile (moec
+/// --bf16-tile=staged).
+inline constexpr const char *kStagedBf16TileOnly = "#define MOEC_BF16_STAGED 1\n";
 
 } // namespace moec::codegen
 

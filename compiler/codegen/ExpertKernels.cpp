@@ -113,11 +113,13 @@ void writeUp(KernelWriter &w, const RowGroups &rows, const Ffn &f, StringRef x, 
 /// GEMMs read: bf16 under bf16 products (the tile would round them so as it
 /// loads them), else fp32. Written through moec_store.
 std::string activatedRows(KernelWriter &w, int64_t n) {
-  return w.bf16Products() ? w.workspaceBf16(n) : w.workspaceFloats(n);
+  return w.copiesBf16Operands() ? w.workspaceBf16(n) : w.workspaceFloats(n);
 }
 
 /// The C type of the elements activatedRows gives.
-std::string activatedType(KernelWriter &w) { return w.bf16Products() ? "unsigned short" : "float"; }
+std::string activatedType(KernelWriter &w) {
+  return w.copiesBf16Operands() ? "unsigned short" : "float";
+}
 
 /// g = act(h1) [⊙ h3] of every row into the workspace (entry act); returns
 /// its address expression ([rows, F]).
@@ -317,7 +319,7 @@ Ffn ffnOf(KernelWriter &w, Value w1, Value w2, Value w3, Activation act) {
   f.w1 = w.bf16Operand(w1, w.name(w1));
   f.w2 = w.bf16Operand(w2, w.name(w2));
   f.w3 = w3 ? w.bf16Operand(w3, w.name(w3)) : "";
-  f.weightType = w.bf16Products() ? "unsigned short" : "float";
+  f.weightType = w.copiesBf16Operands() ? "unsigned short" : "float";
   return f;
 }
 
@@ -396,7 +398,7 @@ Ffn ffnOf(KernelWriter &w, GroupValues &v, Value w1, Value w2, Value w3, Activat
           v.bf16Operand(w1),
           v.bf16Operand(w2),
           w3 ? v.bf16Operand(w3) : "",
-          w.bf16Products() ? "unsigned short" : "float"};
+          w.copiesBf16Operands() ? "unsigned short" : "float"};
 }
 
 RowGroups rowsOf(GroupValues &v, Value input, Value groupSizes, Value w1) {
@@ -410,7 +412,7 @@ RowGroups rowsOf(GroupValues &v, Value input, Value groupSizes, Value w1) {
 GemmOperand gatheredRows(KernelWriter &w, GroupValues &v, DispatchOp dispatch, int64_t d) {
   auto tokens = cast<RankedTensorType>(dispatch.getInput().getType());
   GemmOperand in{v.bf16Operand(dispatch.getInput()), d};
-  in.elementType = w.bf16Products() ? "unsigned short" : cTypeOf(dispatch.getInput());
+  in.elementType = w.copiesBf16Operands() ? "unsigned short" : cTypeOf(dispatch.getInput());
   in.gather = plus(v.name(dispatch.getSlotTokens()), "first");
   in.gatherEnd = tokens.getDimSize(0);
   return in;
@@ -562,7 +564,7 @@ struct GroupedFFNDownKernel
           "",
           w.bf16Operand(down.getW2(), w.name(down.getW2())),
           "",
-          w.bf16Products() ? "unsigned short" : "float"};
+          w.copiesBf16Operands() ? "unsigned short" : "float"};
     RowGroups rows = rowsOf(w, down.getHidden(), down.getGroupSizes(), w2.getDimSize(0));
     // Read by writeActivation's moec_load; stored by the bf16 tile's
     // moec_store.
@@ -604,7 +606,7 @@ struct GroupedFFNDownGradKernel
           "",
           w.bf16Operand(grad.getW2(), w.name(grad.getW2())),
           "",
-          w.bf16Products() ? "unsigned short" : "float"};
+          w.copiesBf16Operands() ? "unsigned short" : "float"};
     RowGroups rows = rowsOf(w, grad.getHidden(), grad.getGroupSizes(), w2.getDimSize(0));
     w.acceptBf16(grad.getHidden());  // read by moec_load only
     w.acceptBf16(grad.getDhidden()); // written by moec_store only

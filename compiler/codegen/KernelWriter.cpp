@@ -214,6 +214,11 @@ void KernelWriter::addLibraryGemm(StringRef label, const LibraryGemm &gemm) {
   entries_.push_back(std::move(entry));
 }
 
+bool KernelWriter::copiesBf16Operands() const {
+  auto module = op_->getParentOfType<ModuleOp>();
+  return bf16Products() && !(module && module->hasAttr(kStagedBf16TileAttr));
+}
+
 bool KernelWriter::libraryGemms() const {
   auto module = op_->getParentOfType<ModuleOp>();
   return module && module->hasAttr(kLibraryGemmsAttr);
@@ -260,7 +265,7 @@ void KernelWriter::releaseWorkspace(uint64_t mark) {
 
 std::string KernelWriter::bf16Operand(Value value, StringRef name) {
   auto type = cast<RankedTensorType>(value.getType());
-  if (!bf16Products() || !type.getElementType().isF32())
+  if (!copiesBf16Operands() || !type.getElementType().isF32())
     return name.str();
   for (const Bf16Copy &copy : bf16Copies_)
     if (copy.name == name)

@@ -73,6 +73,10 @@ public:
   /// Whether the op's matrix products take bf16 operands (its
   /// `moe.precision`, set by --moe-mixed-precision).
   bool bf16Products() const;
+  /// Whether those operands are copied to bf16 for the pipelined tile
+  /// (bf16Operand): bf16 products, unless the target asks for the staged
+  /// tile (moec --bf16-tile=staged).
+  bool copiesBf16Operands() const;
 
   /// The C type of operand/result `value`'s elements ("float", "int",
   /// "long long", "unsigned short" for bf16 when the kernel accepted it);
@@ -83,7 +87,7 @@ public:
   /// bf16 operand or result is an error, never bits read as floats.
   void acceptBf16(mlir::Value value) { bf16Values_.push_back(value); }
   /// A GEMM operand `value` (named `name`) as the bf16 tile reads it best.
-  /// When the op's products are bf16 and `value` is stored in fp32: a copy
+  /// When copiesBf16Operands() and `value` is stored in fp32: a copy
   /// rounded to bf16 in the workspace, made by an entry begun here the
   /// first time `name` is asked for (so call it before the products'
   /// entries). The tile rounds an fp32 operand to the same bf16 as it loads
@@ -126,6 +130,9 @@ private:
 /// The module attribute by which the cuda target asks kernels for library
 /// GEMMs (KernelWriter::libraryGemms).
 inline constexpr llvm::StringLiteral kLibraryGemmsAttr = "moe.cuda.library_gemms";
+/// The module attribute by which the cuda target keeps bf16 products on the
+/// staged tile (KernelWriter::copiesBf16Operands is then false).
+inline constexpr llvm::StringLiteral kStagedBf16TileAttr = "moe.cuda.staged_bf16_tile";
 /// The module attribute (an integer) by which the cuda target bounds the
 /// bytes of one chunk of attention's probabilities; absent: 1 GiB.
 inline constexpr llvm::StringLiteral kAttentionChunkBytesAttr = "moe.cuda.attention_chunk_bytes";

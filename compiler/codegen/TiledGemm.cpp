@@ -461,6 +461,8 @@ BlockGemm useBlockGemm(KernelWriter &w) {
   w.useHelper(kGemmTilesHelper);
   if (w.bf16Products()) {
     w.useHelper(kTiledGemmBf16Helper);
+    if (!w.copiesBf16Operands())
+      w.useHelper(kStagedBf16TileOnly);
     w.useHelper(kTiledGemmAsyncHelper);
     return {"moec_gemm_tile_bf16", 32};
   }

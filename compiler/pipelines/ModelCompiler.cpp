@@ -83,6 +83,8 @@ std::vector<std::string> CompileOptions::arguments() const {
     args.push_back("--attention-chunk-bytes=" + std::to_string(*attentionChunkBytes));
   if (libraryGemms)
     args.insert(args.end(), {"--gemm", "cublaslt"});
+  if (stagedBf16Tile)
+    args.insert(args.end(), {"--bf16-tile", "staged"});
   if (!kernelBinaries)
     args.push_back("--kernel-binaries=false");
   if (precision != moe::Precision::fp32)
@@ -104,6 +106,9 @@ std::string CompileOptions::conflict() const {
   if (libraryGemms && target != CompileTarget::Cuda)
     return "--gemm chooses how --target=cuda runs dense GEMMs; the cpu target runs its own "
            "kernels";
+  if (stagedBf16Tile && target != CompileTarget::Cuda)
+    return "--bf16-tile chooses the tile of --target=cuda's bf16 products; the cpu target runs "
+           "its own kernels";
   if (!kernelBinaries && target != CompileTarget::Cuda)
     return "--kernel-binaries=false leaves out the PTX and cubins of --target=cuda's kernels; "
            "the cpu target has none";
@@ -383,6 +388,7 @@ mlir::FailureOr<target::TargetArtifacts> ModelCompiler::generate(bool sourcesOnl
     cuda.cacheDir = codegen::KernelCompiler::defaultCacheDir();
     cuda.sourcesOnly = sourcesOnly || !options_.kernelBinaries;
     cuda.libraryGemms = options_.libraryGemms;
+    cuda.stagedBf16Tile = options_.stagedBf16Tile;
     if (options_.attentionChunkBytes)
       cuda.attentionChunkBytes = *options_.attentionChunkBytes;
     backend = target::createCudaTarget(cuda);

@@ -70,6 +70,7 @@ struct CompileOptions {
   CompileTarget target = CompileTarget::Cpu;
   std::string gpuArch = "sm_90";
   bool libraryGemms = false;                       // --gemm=cublaslt
+  bool stagedBf16Tile = false;                     // --bf16-tile=staged
   bool kernelBinaries = true; // --kernel-binaries=false: CUDA sources only, no NVRTC
   std::optional<uint64_t> attentionChunkBytes;     // --attention-chunk-bytes
   double memoryLimit = double(uint64_t(64) << 40); // --max-memory, bytes

@@ -35,6 +35,8 @@ public:
     artifacts.arch = options_.gpuArch;
     if (options_.libraryGemms)
       module->setAttr(codegen::kLibraryGemmsAttr, UnitAttr::get(module.getContext()));
+    if (options_.stagedBf16Tile)
+      module->setAttr(codegen::kStagedBf16TileAttr, UnitAttr::get(module.getContext()));
     module->setAttr(codegen::kAttentionChunkBytesAttr,
                     IntegerAttr::get(IntegerType::get(module.getContext(), 64),
                                      static_cast<int64_t>(options_.attentionChunkBytes)));

@@ -52,6 +52,9 @@ struct CudaTargetOptions {
   /// Dense GEMMs (linear layers, router logits, their gradients) as
   /// library calls (cuBLASLt at run time) instead of generated tiles.
   bool libraryGemms = false;
+  /// bf16 products on the staged tile only (moec --bf16-tile=staged): fp32
+  /// operands rounded in registers, no bf16 copies, no cp.async pipeline.
+  bool stagedBf16Tile = false;
   /// Attention's probabilities (S x S per batch and head) go through the
   /// workspace in chunks of heads of at most this many bytes each.
   uint64_t attentionChunkBytes = uint64_t(1) << 30;

@@ -80,6 +80,18 @@ cl::opt<Gemm> gemm(cl::cat(moecCategory), "gemm",
                               clEnumValN(Gemm::CublasLt, "cublaslt",
                                          "cuBLASLt calls (loaded at run time; cuda-emu runs "
                                          "them on the host)")));
+enum class Bf16Tile { Pipelined, Staged };
+cl::opt<Bf16Tile> bf16Tile(
+    cl::cat(moecCategory), "bf16-tile",
+    cl::desc("The GEMM tile of --target=cuda's bf16 products (--precision=bf16); both give the "
+             "same bits"),
+    cl::init(Bf16Tile::Pipelined),
+    cl::values(clEnumValN(Bf16Tile::Pipelined, "pipelined",
+                          "operands copied to bf16 first, then into shared memory by "
+                          "cp.async, three k steps in flight (default)"),
+               clEnumValN(Bf16Tile::Staged, "staged",
+                          "fp32 operands read and rounded by threads through registers, "
+                          "double-buffered (the tile before 2026-11-29)")));
 cl::opt<moec::moe::Precision> precision(
     cl::cat(moecCategory), "precision", cl::desc("The arithmetic of matrix products"),
     cl::init(moec::moe::Precision::fp32),
@@ -214,6 +226,7 @@ std::optional<moec::CompileOptions> compileOptions() {
       target == Target::Cuda || showsCuda ? moec::CompileTarget::Cuda : moec::CompileTarget::Cpu;
   options.gpuArch = gpuArch;
   options.libraryGemms = gemm == Gemm::CublasLt;
+  options.stagedBf16Tile = bf16Tile == Bf16Tile::Staged;
   options.kernelBinaries = kernelBinaries;
   if (attentionChunkBytes.getNumOccurrences())
     options.attentionChunkBytes = attentionChunkBytes;
