@@ -374,8 +374,12 @@ public:
   }
 
   /// A GEMM operand as the bf16 tile reads it best
-  /// (KernelWriter::bf16Operand).
-  std::string bf16Operand(Value inner) { return w_.bf16Operand(inner, name(inner)); }
+  /// (KernelWriter::bf16Operand). Only the group's inputs are copied (a
+  /// copy is made once, where first asked for, and a value made inside the
+  /// group may not exist yet there).
+  std::string bf16Operand(Value inner) {
+    return outer(inner) ? w_.bf16Operand(inner, name(inner)) : name(inner);
+  }
 
   /// `inner` is read and written through moec_load / moec_store only.
   void acceptBf16(Value inner) {
