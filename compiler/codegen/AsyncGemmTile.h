@@ -64,8 +64,10 @@ __device__ __forceinline__ unsigned moec_shared_address(const void *p) {
 // from src and the rest zeros, without waiting.
 __device__ __forceinline__ void moec_cp_async16(unsigned short *dst, const unsigned short *src,
                                                 int bytes) {
+  unsigned long long global;
+  asm("cvta.to.global.u64 %0, %1;" : "=l"(global) : "l"(src));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-               :: "r"(moec_shared_address(dst)), "l"(src), "r"(bytes) : "memory");
+               :: "r"(moec_shared_address(dst)), "l"(global), "r"(bytes) : "memory");
 }
 __device__ __forceinline__ void moec_cp_async_commit() {
   asm volatile("cp.async.commit_group;\n" ::: "memory");
@@ -194,7 +196,8 @@ __device__ __forceinline__ void moec_async_piece(unsigned short *piece, const un
   }
 }
 // The pipelined tile (see above): moec_gemm_tile_bf16's contract, both
-// operands bf16 with ld % 8 == 0 and 16-byte aligned bases; `smem` holds
+// operands bf16 with ld % 8 == 0 and 16-byte aligned bases, and m0 (n0) a
+// multiple of 8 where A's (B's) rows are its contiguous index; `smem` holds
 // MOEC_ASYNC_STAGES steps (48 KiB).
 template <bool AT, bool BT, typename TC, bool GA, class SC>
 __device__ __forceinline__ void moec_gemm_tile_async(unsigned short *smem, const unsigned short *A,
@@ -262,6 +265,9 @@ __device__ __forceinline__ void moec_gemm_tile_async(unsigned short *smem, const
           moec_mma_bf16(acc[i][j], fa[i], fb[j]);
     }
   }
+  // Every warp is done with the stages before they are written again (by
+  // a tile that follows in the same block).
+  __syncthreads();
   moec_mma_end(acc, C, ldc, M, N, m0 + wm, n0 + wn, accumulate, storeC);
 }
 template <typename T> struct moec_is_bf16 { static constexpr bool value = false; };
@@ -281,7 +287,7 @@ __device__ __forceinline__ void moec_gemm_tile_bf16(const TA *A, long long lda, 
 #ifndef MOEC_BF16_STAGED
   if constexpr (moec_is_bf16<TA>::value && moec_is_bf16<TB>::value) {
     if (lda % 8 == 0 && ldb % 8 == 0 && (unsigned long long)A % 16 == 0 &&
-        (unsigned long long)B % 16 == 0) {
+        (unsigned long long)B % 16 == 0 && (!AT || m0 % 8 == 0) && (BT || n0 % 8 == 0)) {
       moec_gemm_tile_async<AT, BT, TC, GA, SC>(smem, A, lda, B, ldb, C, ldc, M, N, K, m0, n0,
                                                accumulate, rowsA, rowsAEnd, storeC);
       return;
