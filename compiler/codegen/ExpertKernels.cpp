@@ -116,7 +116,8 @@ std::string activatedRows(KernelWriter &w, int64_t n) {
   return w.copiesBf16Operands() ? w.workspaceBf16(n) : w.workspaceFloats(n);
 }
 
-/// The C type of the elements activatedRows gives.
+/// The C type of the elements activatedRows gives, and of the weights'
+/// copies (KernelWriter::bf16Operand).
 std::string activatedType(KernelWriter &w) {
   return w.copiesBf16Operands() ? "unsigned short" : "float";
 }
@@ -319,7 +320,7 @@ Ffn ffnOf(KernelWriter &w, Value w1, Value w2, Value w3, Activation act) {
   f.w1 = w.bf16Operand(w1, w.name(w1));
   f.w2 = w.bf16Operand(w2, w.name(w2));
   f.w3 = w3 ? w.bf16Operand(w3, w.name(w3)) : "";
-  f.weightType = w.copiesBf16Operands() ? "unsigned short" : "float";
+  f.weightType = activatedType(w);
   return f;
 }
 
@@ -402,7 +403,7 @@ Ffn ffnOf(KernelWriter &w, GroupValues &v, Value w1, Value w2, Value w3, Activat
           v.bf16Operand(w1),
           v.bf16Operand(w2),
           w3 ? v.bf16Operand(w3) : "",
-          w.copiesBf16Operands() ? "unsigned short" : "float"};
+          activatedType(w)};
 }
 
 RowGroups rowsOf(GroupValues &v, Value input, Value groupSizes, Value w1) {
@@ -555,20 +556,21 @@ FailureOr<CudaKernel> fusedExpertKernel(Operation *op) {
 
 namespace {
 
+/// The down half's FFN (w2 [E, d, F] only) of an unfused down op or its
+/// gradient.
+Ffn downFfn(KernelWriter &w, Value w2, bool gated, Activation act) {
+  auto type = cast<RankedTensorType>(w2.getType());
+  return {type.getDimSize(2), type.getDimSize(1), gated, act, "",
+          w.bf16Operand(w2, w.name(w2)), "", activatedType(w)};
+}
+
 struct GroupedFFNDownKernel
     : CudaKernelOpInterface::ExternalModel<GroupedFFNDownKernel, GroupedFFNDownOp> {
   FailureOr<CudaKernel> buildCudaKernel(Operation *op) const {
     auto down = cast<GroupedFFNDownOp>(op);
     auto w2 = cast<RankedTensorType>(down.getW2().getType());
     KernelWriter w(op, "grouped_ffn_down");
-    Ffn f{w2.getDimSize(2),
-          w2.getDimSize(1),
-          down.getGated(),
-          down.getActivation(),
-          "",
-          w.bf16Operand(down.getW2(), w.name(down.getW2())),
-          "",
-          w.copiesBf16Operands() ? "unsigned short" : "float"};
+    Ffn f = downFfn(w, down.getW2(), down.getGated(), down.getActivation());
     RowGroups rows = rowsOf(w, down.getHidden(), down.getGroupSizes(), w2.getDimSize(0));
     // Read by writeActivation's moec_load; stored by the bf16 tile's
     // moec_store.
@@ -603,14 +605,7 @@ struct GroupedFFNDownGradKernel
     auto w2 = cast<RankedTensorType>(grad.getW2().getType());
     KernelWriter w(op, "grouped_ffn_down_grad");
     w.useHelper(kActivationGradHelpers);
-    Ffn f{w2.getDimSize(2),
-          w2.getDimSize(1),
-          grad.getGated(),
-          grad.getActivation(),
-          "",
-          w.bf16Operand(grad.getW2(), w.name(grad.getW2())),
-          "",
-          w.copiesBf16Operands() ? "unsigned short" : "float"};
+    Ffn f = downFfn(w, grad.getW2(), grad.getGated(), grad.getActivation());
     RowGroups rows = rowsOf(w, grad.getHidden(), grad.getGroupSizes(), w2.getDimSize(0));
     w.acceptBf16(grad.getHidden());  // read by moec_load only
     w.acceptBf16(grad.getDhidden()); // written by moec_store only
